@@ -1,0 +1,86 @@
+#include "decision.hpp"
+
+#include <fcntl.h>
+
+namespace tg {
+
+const char* to_string(Reason r) {
+  switch (r) {
+    case Reason::not_truncating: return "does not truncate";
+    case Reason::exclusive_create: return "O_EXCL: creates a new file or fails";
+    case Reason::not_regular: return "not a regular file";
+    case Reason::missing: return "no such file";
+    case Reason::empty_file: return "empty file";
+    case Reason::not_shrinking: return "does not shrink the file";
+    case Reason::not_code: return "not an ELF shared object or executable";
+    case Reason::not_mapped: return "no process maps it executable";
+    case Reason::not_mapped_by_self: return "this process does not map it executable (scope self)";
+    case Reason::no_write_permission: return "caller may not write it; the real call answers";
+    case Reason::mapped: return "mapped executable";
+    case Reason::uninspected_elf: return "some processes could not be inspected: replace unless proven unmapped";
+    case Reason::scope_elf: return "ELF shared object or executable (scope elf)";
+  }
+  return "?";
+}
+
+Verdict check_flags(int flags) {
+  if (!may_truncate(flags)) return {false, Reason::not_truncating};
+  if ((flags & O_CREAT) && (flags & O_EXCL)) return {false, Reason::exclusive_create};
+  if ((flags & O_DIRECTORY) || (flags & O_TMPFILE) == O_TMPFILE) return {false, Reason::not_regular};
+  return {true, Reason::mapped};  // "go on": the later stages decide
+}
+
+Verdict check_file(const struct stat& st, off_t new_length) {
+  if (!S_ISREG(st.st_mode)) return {false, Reason::not_regular};
+  if (st.st_size == 0) return {false, Reason::empty_file};
+  if (new_length >= 0 && new_length >= st.st_size) return {false, Reason::not_shrinking};
+  return {true, Reason::mapped};
+}
+
+Verdict check_elf(ElfKind kind) {
+  if (!maybe_code(kind)) return {false, Reason::not_code};
+  return {true, Reason::mapped};
+}
+
+Verdict check_mapping(Scope scope, ElfKind kind, const MappingFacts& m) {
+  switch (scope) {
+    case Scope::elf:
+      return {maybe_code(kind), maybe_code(kind) ? Reason::scope_elf : Reason::not_code};
+    case Scope::self:
+      return m.mapped_by_self ? Verdict{true, Reason::mapped} : Verdict{false, Reason::not_mapped_by_self};
+    case Scope::system:
+      if (m.mapped_by_self || m.mapped_by_others > 0) return {true, Reason::mapped};
+      // A scan that could not read some processes proves nothing about them.
+      if ((m.uninspected > 0 || m.proc_missing) && maybe_code(kind)) return {true, Reason::uninspected_elf};
+      return {false, Reason::not_mapped};
+  }
+  return {false, Reason::not_mapped};
+}
+
+int replacement_flags(int caller_flags) {
+  int keep = caller_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_DIRECTORY | O_TMPFILE | O_PATH);
+  return keep | O_CREAT | O_EXCL | O_NOFOLLOW;
+}
+
+int fopen_mode_flags(const char* mode) {
+  if (!mode) return -1;
+  int flags;
+  switch (mode[0]) {
+    case 'r': flags = O_RDONLY; break;
+    case 'w': flags = O_WRONLY | O_CREAT | O_TRUNC; break;
+    case 'a': flags = O_WRONLY | O_CREAT | O_APPEND; break;
+    default: return -1;
+  }
+  // glibc reads up to 7 modifier characters and stops at ',' (",ccs=").
+  for (int i = 1; i < 8 && mode[i] && mode[i] != ','; ++i) {
+    switch (mode[i]) {
+      case '+': flags = (flags & ~O_ACCMODE) | O_RDWR; break;
+      case 'x': flags |= O_EXCL; break;
+      case 'e': flags |= O_CLOEXEC; break;
+      default: break;  // 'b', 't', 'm', 'c': no open(2) flag
+    }
+  }
+  return flags;
+}
+
+}  // namespace tg

@@ -1,0 +1,77 @@
+// The decision core: should this write be turned into "new inode at the same name"?
+//
+// Pure functions, in the order the guard asks them (cheapest first), so unit
+// tests can call them directly without any preload. Each answers act/pass and
+// a reason that the `decisions` log category prints.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "elf_probe.hpp"
+#include "settings.hpp"
+
+namespace tg {
+
+enum class Reason {
+  // pass
+  not_truncating,      // read-only, no O_TRUNC, O_PATH
+  exclusive_create,    // O_CREAT|O_EXCL: fails on an existing file anyway
+  not_regular,         // directory, FIFO, device, socket, /proc file...
+  missing,             // nothing at that name (or it can't be resolved)
+  empty_file,          // nothing to lose
+  not_shrinking,       // truncate() to the same size or larger
+  not_code,            // not an ELF shared object or executable
+  not_mapped,          // every process inspected; none maps it executable
+  not_mapped_by_self,  // scope self: this process doesn't map it
+  no_write_permission, // the real call would fail: let it
+  // act
+  mapped,              // a process maps it executable
+  uninspected_elf,     // not proven unmapped: some processes could not be inspected
+  scope_elf,           // scope elf: every ELF shared object or executable
+};
+
+struct Verdict {
+  bool act;
+  Reason reason;
+};
+
+const char* to_string(Reason r);
+
+// True if an open with these flags may truncate: write access and O_TRUNC.
+// This is the whole pass-through test: one branch on the flags.
+inline bool may_truncate(int flags) {
+  return (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY && (flags & O_PATH) != O_PATH;
+}
+
+// Stage 1, from the flags alone.
+Verdict check_flags(int flags);
+
+// Stage 2, from the file's stat. `new_length` < 0 means O_TRUNC (to 0).
+Verdict check_file(const struct stat& st, off_t new_length);
+
+// Stage 3, from the ELF header.
+Verdict check_elf(ElfKind kind);
+
+// Stage 4, from who maps it.
+struct MappingFacts {
+  bool mapped_by_self = false;   // this process maps it executable
+  int mapped_by_others = 0;      // other processes found mapping it
+  int uninspected = 0;           // processes whose maps could not be read
+  bool proc_missing = false;     // /proc unavailable: nothing was inspected
+};
+Verdict check_mapping(Scope scope, ElfKind kind, const MappingFacts& m);
+
+// Which mapping facts the scope needs.
+inline bool scope_needs_scan(Scope s) { return s == Scope::system; }
+inline bool scope_needs_self(Scope s) { return s != Scope::elf; }
+
+// The flags for the new inode's fd: the caller's access mode and status flags
+// (O_APPEND, O_CLOEXEC, O_SYNC...), created exclusively, never through a link.
+int replacement_flags(int caller_flags);
+
+// fopen/freopen mode string -> open(2) flags; -1 if the mode is invalid.
+int fopen_mode_flags(const char* mode);
+
+}  // namespace tg

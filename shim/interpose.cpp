@@ -1,0 +1,212 @@
+// The interposed libc entry points: each turns its arguments into one
+// WriteIntent for the guard, or passes straight through.
+//
+// Pass-through path (all but a few calls): one flag test and the real call.
+// No allocation, no lock, no system call, errno untouched.
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "decision.hpp"
+#include "guard.hpp"
+#include "real.hpp"
+
+// glibc's fortified entry points (-D_FORTIFY_SOURCE callers); not in the headers
+// unless fortification is on, so declared here.
+extern "C" {
+int __open_2(const char* path, int flags);
+int __open64_2(const char* path, int flags);
+int __openat_2(int dirfd, const char* path, int flags);
+int __openat64_2(int dirfd, const char* path, int flags);
+}
+
+namespace {
+
+// The mode argument exists only with O_CREAT or O_TMPFILE (promoted to int).
+inline bool needs_mode(int flags) { return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE; }
+
+// Without a next definition (should never happen), go to the kernel directly.
+inline int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
+  return static_cast<int>(syscall(SYS_openat, dirfd, path, flags, mode));
+}
+
+// The one way in for every open-like call. `call_real` performs the original call.
+template <typename CallReal>
+inline int guarded_open(const char* entry, int dirfd, const char* path, int flags, CallReal call_real) {
+  if (__builtin_expect(!tg::may_truncate(flags), 1) || tg::in_guard()) return call_real();
+  const tg::Outcome o = tg::guard_write({entry, dirfd, path, flags, -1});
+  switch (o.kind) {
+    case tg::Outcome::replaced: return o.value;
+    case tg::Outcome::fail: errno = o.value; return -1;
+    case tg::Outcome::pass: break;
+  }
+  return call_real();
+}
+
+template <typename CallReal>
+inline int guarded_truncate(const char* entry, const char* path, off_t length, CallReal call_real) {
+  if (length < 0 || tg::in_guard()) return call_real();
+  const tg::Outcome o = tg::guard_write({entry, AT_FDCWD, path, O_WRONLY | O_TRUNC, length});
+  switch (o.kind) {
+    case tg::Outcome::replaced: return 0;
+    case tg::Outcome::fail: errno = o.value; return -1;
+    case tg::Outcome::pass: break;
+  }
+  return call_real();
+}
+
+// fopen-like calls: only a "w" mode truncates.
+inline int truncating_fopen_flags(const char* mode) {
+  return (mode && mode[0] == 'w') ? tg::fopen_mode_flags(mode) : 0;
+}
+
+}  // namespace
+
+#define TG_OPEN_MODE(flags)                    \
+  mode_t mode = 0;                             \
+  if (needs_mode(flags)) {                     \
+    va_list ap;                                \
+    va_start(ap, flags);                       \
+    mode = static_cast<mode_t>(va_arg(ap, int)); \
+    va_end(ap);                                \
+  }
+
+extern "C" {
+
+__attribute__((visibility("default"))) int open(const char* path, int flags, ...) {
+  TG_OPEN_MODE(flags);
+  return guarded_open("open", AT_FDCWD, path, flags, [&] {
+    auto f = TG_REAL(open);
+    return f ? f(path, flags, mode) : raw_openat(AT_FDCWD, path, flags, mode);
+  });
+}
+
+__attribute__((visibility("default"))) int open64(const char* path, int flags, ...) {
+  TG_OPEN_MODE(flags);
+  return guarded_open("open64", AT_FDCWD, path, flags, [&] {
+    auto f = TG_REAL(open64);
+    return f ? f(path, flags, mode) : raw_openat(AT_FDCWD, path, flags, mode);
+  });
+}
+
+__attribute__((visibility("default"))) int openat(int dirfd, const char* path, int flags, ...) {
+  TG_OPEN_MODE(flags);
+  return guarded_open("openat", dirfd, path, flags, [&] {
+    auto f = TG_REAL(openat);
+    return f ? f(dirfd, path, flags, mode) : raw_openat(dirfd, path, flags, mode);
+  });
+}
+
+__attribute__((visibility("default"))) int openat64(int dirfd, const char* path, int flags, ...) {
+  TG_OPEN_MODE(flags);
+  return guarded_open("openat64", dirfd, path, flags, [&] {
+    auto f = TG_REAL(openat64);
+    return f ? f(dirfd, path, flags, mode) : raw_openat(dirfd, path, flags, mode);
+  });
+}
+
+__attribute__((visibility("default"))) int creat(const char* path, mode_t mode) {
+  return guarded_open("creat", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, [&] {
+    auto f = TG_REAL(creat);
+    return f ? f(path, mode) : raw_openat(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+  });
+}
+
+__attribute__((visibility("default"))) int creat64(const char* path, mode_t mode) {
+  return guarded_open("creat64", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, [&] {
+    auto f = TG_REAL(creat64);
+    return f ? f(path, mode) : raw_openat(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+  });
+}
+
+__attribute__((visibility("default"))) int __open_2(const char* path, int flags) {
+  return guarded_open("__open_2", AT_FDCWD, path, flags, [&] {
+    auto f = TG_REAL(__open_2);
+    return f ? f(path, flags) : raw_openat(AT_FDCWD, path, flags, 0);
+  });
+}
+
+__attribute__((visibility("default"))) int __open64_2(const char* path, int flags) {
+  return guarded_open("__open64_2", AT_FDCWD, path, flags, [&] {
+    auto f = TG_REAL(__open64_2);
+    return f ? f(path, flags) : raw_openat(AT_FDCWD, path, flags, 0);
+  });
+}
+
+__attribute__((visibility("default"))) int __openat_2(int dirfd, const char* path, int flags) {
+  return guarded_open("__openat_2", dirfd, path, flags, [&] {
+    auto f = TG_REAL(__openat_2);
+    return f ? f(dirfd, path, flags) : raw_openat(dirfd, path, flags, 0);
+  });
+}
+
+__attribute__((visibility("default"))) int __openat64_2(int dirfd, const char* path, int flags) {
+  return guarded_open("__openat64_2", dirfd, path, flags, [&] {
+    auto f = TG_REAL(__openat64_2);
+    return f ? f(dirfd, path, flags) : raw_openat(dirfd, path, flags, 0);
+  });
+}
+
+// fopen: the new inode's fd becomes the FILE*, with the caller's mode.
+#define TG_FOPEN(name)                                                                   \
+  __attribute__((visibility("default"))) FILE* name(const char* path, const char* mode) { \
+    const int flags = truncating_fopen_flags(mode);                                      \
+    FILE* result = nullptr;                                                              \
+    int fd = guarded_open(#name, AT_FDCWD, path, flags, [&] {                            \
+      auto f = TG_REAL(name);                                                            \
+      if (f) result = f(path, mode);                                                     \
+      else errno = ENOSYS;                                                               \
+      return -2; /* marks "the real call ran" */                                         \
+    });                                                                                  \
+    if (fd == -2) return result;                                                         \
+    if (fd < 0) return nullptr;                                                          \
+    FILE* fp = fdopen(fd, mode);                                                         \
+    if (!fp) {                                                                           \
+      const int e = errno;                                                               \
+      close(fd);                                                                         \
+      errno = e;                                                                         \
+    }                                                                                    \
+    return fp;                                                                           \
+  }
+
+TG_FOPEN(fopen)
+TG_FOPEN(fopen64)
+
+// freopen: once the name holds a new, empty inode, the real freopen's own
+// O_TRUNC only empties that new file, and the stream keeps glibc's semantics
+// (same fd number for std streams, orientation reset...).
+#define TG_FREOPEN(name)                                                                               \
+  __attribute__((visibility("default"))) FILE* name(const char* path, const char* mode, FILE* stream) { \
+    const int flags = path ? truncating_fopen_flags(mode) : 0;                                         \
+    int fd = guarded_open(#name, AT_FDCWD, path, flags, [] { return -2; });                            \
+    if (fd >= 0) close(fd);                                                                            \
+    else if (fd == -1) return nullptr;                                                                 \
+    auto f = TG_REAL(name);                                                                            \
+    if (!f) { errno = ENOSYS; return nullptr; }                                                        \
+    return f(path, mode, stream);                                                                      \
+  }
+
+TG_FREOPEN(freopen)
+TG_FREOPEN(freopen64)
+
+__attribute__((visibility("default"))) int truncate(const char* path, off_t length) {
+  return guarded_truncate("truncate", path, length, [&] {
+    auto f = TG_REAL(truncate);
+    return f ? f(path, length) : static_cast<int>(syscall(SYS_truncate, path, length));
+  });
+}
+
+__attribute__((visibility("default"))) int truncate64(const char* path, off64_t length) {
+  return guarded_truncate("truncate64", path, static_cast<off_t>(length), [&] {
+    auto f = TG_REAL(truncate64);
+    return f ? f(path, length) : static_cast<int>(syscall(SYS_truncate, path, length));
+  });
+}
+
+}  // extern "C"
+
+// Read the settings (and print their warnings) once, early, in every process.
+__attribute__((constructor)) static void truncguard_init() { (void)tg::settings(); }

@@ -1,0 +1,73 @@
+// Who maps a file executable: /proc/PID/maps, matched by device and inode
+// (as fuser, lsof and needrestart do).
+//
+// Linux 6.11+ answers binary PROCMAP_QUERY ioctls on an open maps file; older
+// kernels answer ENOTTY and we parse the text. Permission to read another
+// process's maps is checked at open(): EACCES/EPERM means "could not inspect",
+// which proves nothing about that process.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <sys/types.h>
+
+namespace tg {
+
+struct FileId {
+  unsigned dev_major = 0;
+  unsigned dev_minor = 0;
+  uint64_t ino = 0;
+  bool operator==(const FileId&) const = default;
+};
+FileId file_id_of(dev_t dev, ino_t ino);
+
+// One line of /proc/PID/maps, parsed.
+struct MapsLine {
+  uint64_t start = 0, end = 0, offset = 0;
+  bool readable = false, writable = false, executable = false, shared = false;
+  FileId id;
+};
+
+// Parses "start-end perms offset major:minor inode [path]". False if malformed.
+bool parse_maps_line(const char* line, size_t len, MapsLine* out);
+
+// Feeds maps text in chunks of any size; remembers a partial line between calls.
+class MapsTextMatcher {
+ public:
+  explicit MapsTextMatcher(FileId target) : target_(target) {}
+  void feed(const char* data, size_t len);
+  void finish();  // a last line without newline
+  bool found() const { return found_; }
+ private:
+  void take_line(const char* line, size_t len);
+  FileId target_;
+  bool found_ = false;
+  bool overflow_ = false;  // current line too long to hold: skip to newline
+  char partial_[512];
+  size_t partial_len_ = 0;
+};
+
+enum class MapsAnswer { mapped, not_mapped, no_access, gone };
+
+// Does the process whose maps file is open at `maps_fd` map `id` executable?
+// Uses PROCMAP_QUERY, or the text when the kernel lacks it.
+MapsAnswer maps_fd_maps_exec(int maps_fd, FileId id);
+
+// Opens /proc/PID/maps (pid 0: self) and answers as above.
+MapsAnswer process_maps_exec(pid_t pid, FileId id);
+
+// A scan of every process whose maps can be read.
+struct ScanResult {
+  static constexpr int kMaxPids = 8;
+  int mapped = 0;          // processes found mapping it executable
+  pid_t pids[kMaxPids] = {};
+  int inspected = 0;
+  int uninspected = 0;     // maps could not be read (permission)
+  bool proc_missing = false;  // /proc not mounted: nothing could be inspected
+};
+ScanResult scan_processes(FileId id, bool stop_at_first = false);
+
+// Reads /proc/PID/comm into buf ("?" if unreadable).
+void process_name(pid_t pid, char* buf, size_t len);
+
+}  // namespace tg

@@ -1,0 +1,36 @@
+// The next definition of an interposed symbol (glibc's, or another preload's).
+//
+// Resolved lazily and thread-safely on first use: calls arrive before our
+// constructor runs (other preloads, ld.so-time code) and from many threads.
+// Each slot is a constant-initialised atomic: no guard variable, no lock.
+#pragma once
+
+#include <atomic>
+#include <dlfcn.h>
+
+namespace tg::real {
+
+template <typename Fn>
+Fn next(std::atomic<Fn>& slot, const char* name) {
+  Fn f = slot.load(std::memory_order_acquire);
+  if (__builtin_expect(f == nullptr, 0)) {
+    // Racing threads resolve the same pointer: storing it twice is harmless.
+    f = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+    slot.store(f, std::memory_order_release);
+  }
+  return f;
+}
+
+}  // namespace tg::real
+
+// TG_REAL(open) is the next `open`, typed from its own prototype, so a wrong
+// signature does not compile.
+// The prototypes carry attributes (nonnull...) that a pointer type drops:
+// that is expected here.
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
+#define TG_REAL(name)                                                        \
+  ([]() {                                                                    \
+    static constinit std::atomic<decltype(&::name)> slot{nullptr};           \
+    return ::tg::real::next(slot, #name);                                    \
+  }())

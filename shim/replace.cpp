@@ -1,0 +1,199 @@
+#include "replace.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <linux/limits.h>
+
+namespace tg {
+namespace {
+
+constexpr int kMaxSymlinks = 40;  // as the kernel's MAXSYMLINKS
+
+// Splits `path` (modified in place) into its directory part and final name.
+// Returns false for a path that names a directory ("", "x/", "/").
+bool split(char* path, const char** dir, const char** base) {
+  char* slash = std::strrchr(path, '/');
+  if (!slash) {
+    *dir = ".";
+    *base = path;
+  } else {
+    *base = slash + 1;
+    if (slash == path) *dir = "/";
+    else { *slash = '\0'; *dir = path; }
+  }
+  return **base != '\0' && std::strcmp(*base, ".") != 0 && std::strcmp(*base, "..") != 0;
+}
+
+int copy_prefix(int src, int dst, off_t keep) {
+  loff_t in = 0, out = 0;
+  while (in < keep) {
+    long n = sys::copy_file_range(src, &in, dst, &out, static_cast<size_t>(keep - in));
+    if (n == -EINTR) continue;
+    if (n > 0) continue;
+    if (n == 0) return -EIO;  // the old file is shorter than it was: it changed under us
+    if (n != -EXDEV && n != -EINVAL && n != -ENOSYS && n != -EOPNOTSUPP) return static_cast<int>(n);
+    // No copy_file_range here: plain read/write.
+    char buf[16384];
+    while (in < keep) {
+      size_t want = static_cast<size_t>(keep - in) < sizeof buf ? static_cast<size_t>(keep - in) : sizeof buf;
+      long r = sys::pread(src, buf, want, in);
+      if (r == -EINTR) continue;
+      if (r <= 0) return r == 0 ? -EIO : static_cast<int>(r);
+      for (long done = 0; done < r;) {
+        long w = sys::write(dst, buf + done, static_cast<size_t>(r - done));
+        if (w == -EINTR) continue;
+        if (w <= 0) return w == 0 ? -EIO : static_cast<int>(w);
+        done += w;
+      }
+      in += r;
+    }
+  }
+  return 0;
+}
+
+// Owner, group, extended attributes (ACLs and capabilities among them), then
+// the mode: chown clears setuid bits and file capabilities, so it goes first.
+void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) {
+  if (st.st_uid != geteuid() || st.st_gid != getegid()) {
+    if (sys::fchown(dst, st.st_uid, st.st_gid) < 0) {
+      rep->owner_kept = false;
+      sys::fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
+    }
+  }
+  if (src >= 0) {
+    char names[4096];
+    long n = sys::flistxattr(src, names, sizeof names);
+    if (n == -ERANGE) ++rep->xattrs_failed;
+    for (long off = 0; n > 0 && off < n;) {
+      const char* name = names + off;
+      off += static_cast<long>(std::strlen(name)) + 1;
+      char value[8192];
+      long v = sys::fgetxattr(src, name, value, sizeof value);
+      if (v >= 0 && sys::fsetxattr(dst, name, value, static_cast<size_t>(v), 0) == 0) ++rep->xattrs_copied;
+      else ++rep->xattrs_failed;
+    }
+  }
+  sys::fchmod(dst, st.st_mode & 07777);
+}
+
+int fail(ReplaceReport* rep, const char* step, int err) {
+  rep->failed_step = step;
+  rep->error = -err;
+  return err;
+}
+
+}  // namespace
+
+int resolve_target(int dirfd, const char* path, bool follow, Target* t) {
+  if (!path || !*path) return -ENOENT;
+  char buf[PATH_MAX];
+  size_t len = std::strlen(path);
+  if (len >= sizeof buf) return -ENAMETOOLONG;
+  std::memcpy(buf, path, len + 1);
+  sys::Fd base_dir;  // the directory a relative symlink is resolved from
+  int from = dirfd;
+  for (int hops = 0;; ++hops) {
+    const char* dir;
+    const char* base;
+    if (!split(buf, &dir, &base)) return -EISDIR;
+    sys::Fd d(sys::openat(from, dir, O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!d.ok()) return d.get();
+    if (std::strlen(base) > NAME_MAX) return -ENAMETOOLONG;
+    struct stat st;
+    int r = sys::fstatat(d.get(), base, &st, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) return r;
+    if (S_ISLNK(st.st_mode) && follow) {
+      if (hops >= kMaxSymlinks) return -ELOOP;
+      char link[PATH_MAX];
+      long n = sys::readlinkat(d.get(), base, link, sizeof link - 1);
+      if (n < 0) return static_cast<int>(n);
+      link[n] = '\0';
+      std::memcpy(buf, link, static_cast<size_t>(n) + 1);
+      base_dir.reset(d.release());
+      from = base_dir.get();
+      t->via_symlink = true;
+      continue;
+    }
+    std::strcpy(t->base, base);
+    t->st = st;
+    t->dir.reset(d.release());
+    return 0;
+  }
+}
+
+void temp_name(const char* base, char* out, size_t len) {
+  static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+  unsigned char rnd[12];
+  if (sys::getrandom(rnd, sizeof rnd, 0x0001 /* GRND_NONBLOCK */) != static_cast<long>(sizeof rnd)) {
+    // No entropy yet (early boot): still unguessable enough together with O_EXCL.
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned long long x = static_cast<unsigned long long>(ts.tv_nsec) ^
+                           (static_cast<unsigned long long>(ts.tv_sec) << 20) ^
+                           (static_cast<unsigned long long>(sys::getpid()) << 40) ^
+                           reinterpret_cast<unsigned long long>(&x);
+    for (unsigned char& b : rnd) {
+      x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+      b = static_cast<unsigned char>(x);
+    }
+  }
+  char suffix[16];
+  for (size_t i = 0; i < sizeof rnd; ++i) suffix[i] = kAlphabet[rnd[i] & 31];
+  suffix[sizeof rnd] = '\0';
+  // ".BASE.tg-" + 12 characters must stay within NAME_MAX.
+  std::snprintf(out, len, ".%.*s.tg-%s", static_cast<int>(NAME_MAX - 1 - 4 - 12), base, suffix);
+}
+
+int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep) {
+  const int dir = t.dir.get();
+  if (mode == Mode::unlink) {
+    // Exactly install(1)'s sequence: the name is briefly missing.
+    int r = sys::unlinkat(dir, t.base, 0);
+    if (r < 0) return fail(rep, "cannot unlink the old file", r);
+    sys::Fd fd(sys::openat(dir, t.base, flags, 0600));
+    if (!fd.ok()) {
+      // Put the old inode back rather than leave the name missing.
+      if (src >= 0) {
+        char proc[64];
+        std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", src);
+        rep->restored_old = sys::linkat(AT_FDCWD, proc, dir, t.base, AT_SYMLINK_FOLLOW) == 0;
+      }
+      return fail(rep, "cannot create the new file", fd.get());
+    }
+    int c = keep > 0 ? copy_prefix(src, fd.get(), keep) : 0;
+    if (c < 0) return fail(rep, "cannot copy the kept bytes", c);
+    copy_metadata(src, t.st, fd.get(), rep);
+    struct stat st;
+    if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
+    return fd.release();
+  }
+
+  // Replace: build the new inode under a temp name, then rename() it over the
+  // name, which never disappears (unlike install's unlink + create).
+  char tmp[NAME_MAX + 1];
+  sys::Fd fd;
+  for (int attempt = 0; attempt < 16 && !fd.ok(); ++attempt) {
+    temp_name(t.base, tmp, sizeof tmp);
+    fd.reset(sys::openat(dir, tmp, flags, 0600));
+    if (fd.get() != -EEXIST) break;
+  }
+  if (!fd.ok()) return fail(rep, "cannot create a temporary file in the directory", fd.get());
+  int r = keep > 0 ? copy_prefix(src, fd.get(), keep) : 0;
+  if (r == 0) {
+    copy_metadata(src, t.st, fd.get(), rep);
+    r = sys::renameat(dir, tmp, dir, t.base);
+    if (r < 0) {
+      sys::unlinkat(dir, tmp, 0);
+      return fail(rep, "cannot rename the new file over the name", r);
+    }
+  } else {
+    sys::unlinkat(dir, tmp, 0);
+    return fail(rep, "cannot copy the kept bytes", r);
+  }
+  struct stat st;
+  if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
+  return fd.release();
+}
+
+}  // namespace tg

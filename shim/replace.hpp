@@ -1,0 +1,48 @@
+// The action: give the name a new inode and leave the old one to its users.
+//
+// Truncation unmaps a file's pages from every process, even their private
+// copy-on-write pages (mm/truncate.c); a new inode at the name does not touch
+// the old one, which lives on while anything maps it. Everything here works
+// relative to a directory fd of the resolved parent, with raw syscalls.
+#pragma once
+
+#include <climits>
+#include <sys/stat.h>
+
+#include "settings.hpp"
+#include "sys.hpp"
+
+namespace tg {
+
+// The file a path finally names: its directory (held open) and its own name.
+struct Target {
+  sys::Fd dir;
+  char base[NAME_MAX + 1] = {};
+  struct stat st {};
+  bool via_symlink = false;
+};
+
+// Resolves `path` relative to `dirfd`. With `follow`, a final symlink is
+// followed (the link stays; its target is what gets replaced).
+// Returns 0, or -errno (the real call will report its own error).
+int resolve_target(int dirfd, const char* path, bool follow, Target* t);
+
+struct ReplaceReport {
+  const char* failed_step = nullptr;  // what could not be done, if anything
+  int error = 0;                      // its errno
+  ino_t new_ino = 0;
+  bool owner_kept = true;             // fchown to the old owner worked (or was not needed)
+  int xattrs_copied = 0;
+  int xattrs_failed = 0;
+  bool restored_old = false;          // unlink mode: the old file was linked back after a failure
+};
+
+// Makes the new inode at t's name. `flags` are the new fd's open flags
+// (see replacement_flags); `keep` bytes are copied from `src` (truncate(2));
+// `src` is a read fd on the old file or -1. Returns the new fd or -errno.
+int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep);
+
+// Unguessable temp name in the same directory: ".BASE.tg-XXXXXXXXXXXX".
+void temp_name(const char* base, char* out, size_t len);
+
+}  // namespace tg

@@ -1,0 +1,125 @@
+#include "settings.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+
+namespace tg {
+
+const CategoryInfo kCategories[] = {
+    {"rewrites", kRewrites, "one line per protected write (the default)"},
+    {"decisions", kDecisions, "every O_TRUNC open or shrinking truncate considered, and why"},
+    {"backtrace", kBacktrace, "a backtrace of the call site with each protected write"},
+    {"all", kAllCategories, "all of the above"},
+    {"none", 0, "nothing but errors and warnings"},
+    {nullptr, 0, nullptr},
+};
+
+const char* to_string(Scope s) {
+  switch (s) {
+    case Scope::system: return "system";
+    case Scope::self: return "self";
+    case Scope::elf: return "elf";
+  }
+  return "?";
+}
+const char* to_string(Mode m) {
+  switch (m) {
+    case Mode::replace: return "replace";
+    case Mode::unlink: return "unlink";
+    case Mode::dry_run: return "dry-run";
+  }
+  return "?";
+}
+const char* to_string(OnFail f) {
+  switch (f) {
+    case OnFail::etxtbsy: return "etxtbsy";
+    case OnFail::truncate: return "truncate";
+  }
+  return "?";
+}
+
+bool parse_scope(const char* v, Scope* out) {
+  for (Scope s : {Scope::system, Scope::self, Scope::elf})
+    if (std::strcmp(v, to_string(s)) == 0) { *out = s; return true; }
+  return false;
+}
+bool parse_mode(const char* v, Mode* out) {
+  for (Mode m : {Mode::replace, Mode::unlink, Mode::dry_run})
+    if (std::strcmp(v, to_string(m)) == 0) { *out = m; return true; }
+  return false;
+}
+bool parse_on_fail(const char* v, OnFail* out) {
+  for (OnFail f : {OnFail::etxtbsy, OnFail::truncate})
+    if (std::strcmp(v, to_string(f)) == 0) { *out = f; return true; }
+  return false;
+}
+
+bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad_len) {
+  unsigned bits = 0;
+  bool ok = true;
+  // Separators as in LD_DEBUG: comma, space, colon.
+  const char* p = v;
+  while (*p) {
+    while (*p == ',' || *p == ' ' || *p == ':') ++p;
+    const char* start = p;
+    while (*p && *p != ',' && *p != ' ' && *p != ':') ++p;
+    size_t len = static_cast<size_t>(p - start);
+    if (len == 0) continue;
+    bool known = false;
+    if (len == 4 && std::strncmp(start, "help", 4) == 0) {
+      *help = true;
+      known = true;
+    }
+    for (const CategoryInfo* c = kCategories; !known && c->name; ++c) {
+      if (std::strlen(c->name) == len && std::strncmp(c->name, start, len) == 0) {
+        bits |= c->bits;
+        known = true;
+      }
+    }
+    if (!known && ok) {
+      ok = false;
+      size_t n = len < bad_len - 1 ? len : bad_len - 1;
+      std::memcpy(bad, start, n);
+      bad[n] = '\0';
+    }
+  }
+  *out = bits;
+  return ok;
+}
+
+namespace {
+
+void warn(Settings& s, const char* fmt, const char* a, const char* b) {
+  if (s.warning_count >= Settings::kMaxWarnings) return;
+  std::snprintf(s.warnings[s.warning_count++], Settings::kWarningLen, fmt, a, b);
+}
+
+}  // namespace
+
+Settings parse_settings(EnvLookup lookup, bool secure) {
+  Settings s;
+  if (const char* v = lookup("TRUNCGUARD_SCOPE"); v && *v && !parse_scope(v, &s.scope))
+    warn(s, "unknown TRUNCGUARD_SCOPE=%.60s (expected system, self or elf); using %s", v, "system");
+  if (const char* v = lookup("TRUNCGUARD_MODE"); v && *v && !parse_mode(v, &s.mode))
+    warn(s, "unknown TRUNCGUARD_MODE=%.60s (expected replace, unlink or dry-run); using %s", v, "replace");
+  if (const char* v = lookup("TRUNCGUARD_ON_FAIL"); v && *v && !parse_on_fail(v, &s.on_fail))
+    warn(s, "unknown TRUNCGUARD_ON_FAIL=%.60s (expected etxtbsy or truncate); using %s", v, "etxtbsy");
+  if (const char* v = lookup("TRUNCGUARD_DEBUG"); v && *v) {
+    char bad[64];
+    if (!parse_debug(v, &s.debug, &s.debug_help, bad, sizeof bad))
+      warn(s, "debug option `%.60s' unknown; try TRUNCGUARD_DEBUG=help%s", bad, "");
+  }
+  if (const char* v = lookup("TRUNCGUARD_LOG"); v && *v) {
+    if (secure) {
+      s.log_ignored = true;
+    } else if (std::strlen(v) + 12 >= sizeof s.log_path) {  // room for ".PID"
+      warn(s, "TRUNCGUARD_LOG is too long (%.40s...); logging to %s", v, "stderr");
+    } else {
+      std::strcpy(s.log_path, v);
+    }
+  }
+  return s;
+}
+
+}  // namespace tg

@@ -1,0 +1,85 @@
+// Raw system calls for the shim's own file work.
+//
+// Why: the shim must never re-enter its own wrappers (or another preload's)
+// while it inspects or replaces a file, and must work before constructors
+// run and inside vfork children. Each helper returns the result or -errno and
+// leaves the caller's errno alone, so "errors are values" all the way up.
+#pragma once
+
+#include <cerrno>
+#include <cstddef>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+namespace tg::sys {
+
+// One syscall, errno preserved, failure returned as -errno.
+template <typename... Args>
+inline long call(long nr, Args... args) {
+  const int saved = errno;
+  long r = ::syscall(nr, args...);
+  if (r < 0) r = -errno;
+  errno = saved;
+  return r;
+}
+
+inline int openat(int dirfd, const char* path, int flags, mode_t mode = 0) {
+  return static_cast<int>(call(SYS_openat, dirfd, path, flags, mode));
+}
+inline int close(int fd) { return static_cast<int>(call(SYS_close, fd)); }
+inline long read(int fd, void* buf, size_t n) { return call(SYS_read, fd, buf, n); }
+inline long pread(int fd, void* buf, size_t n, off_t off) { return call(SYS_pread64, fd, buf, n, off); }
+inline long write(int fd, const void* buf, size_t n) { return call(SYS_write, fd, buf, n); }
+inline int fstat(int fd, struct stat* st) { return static_cast<int>(call(SYS_fstat, fd, st)); }
+inline int fstatat(int dirfd, const char* path, struct stat* st, int flags) {
+  return static_cast<int>(call(SYS_newfstatat, dirfd, path, st, flags));
+}
+inline long readlinkat(int dirfd, const char* path, char* buf, size_t n) {
+  return call(SYS_readlinkat, dirfd, path, buf, n);
+}
+inline int renameat(int olddir, const char* oldp, int newdir, const char* newp) {
+  return static_cast<int>(call(SYS_renameat, olddir, oldp, newdir, newp));
+}
+inline int unlinkat(int dirfd, const char* path, int flags) {
+  return static_cast<int>(call(SYS_unlinkat, dirfd, path, flags));
+}
+inline int faccessat2(int dirfd, const char* path, int mode, int flags) {
+  return static_cast<int>(call(SYS_faccessat2, dirfd, path, mode, flags));
+}
+inline int fchown(int fd, uid_t uid, gid_t gid) { return static_cast<int>(call(SYS_fchown, fd, uid, gid)); }
+inline int fchmod(int fd, mode_t mode) { return static_cast<int>(call(SYS_fchmod, fd, mode)); }
+inline int ioctl(int fd, unsigned long req, void* arg) { return static_cast<int>(call(SYS_ioctl, fd, req, arg)); }
+inline long getdents64(int fd, void* buf, size_t n) { return call(SYS_getdents64, fd, buf, n); }
+inline pid_t getpid() { return static_cast<pid_t>(call(SYS_getpid)); }
+inline long flistxattr(int fd, char* buf, size_t n) { return call(SYS_flistxattr, fd, buf, n); }
+inline long fgetxattr(int fd, const char* name, void* buf, size_t n) { return call(SYS_fgetxattr, fd, name, buf, n); }
+inline int fsetxattr(int fd, const char* name, const void* v, size_t n, int flags) {
+  return static_cast<int>(call(SYS_fsetxattr, fd, name, v, n, flags));
+}
+inline long copy_file_range(int in, loff_t* in_off, int out, loff_t* out_off, size_t n) {
+  return call(SYS_copy_file_range, in, in_off, out, out_off, n, 0U);
+}
+inline long getrandom(void* buf, size_t n, unsigned flags) { return call(SYS_getrandom, buf, n, flags); }
+inline int linkat(int olddir, const char* oldp, int newdir, const char* newp, int flags) {
+  return static_cast<int>(call(SYS_linkat, olddir, oldp, newdir, newp, flags));
+}
+
+// Closes an fd when it goes out of scope (the shim's own fds only).
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  bool ok() const { return fd_ >= 0; }
+  int release() { int f = fd_; fd_ = -1; return f; }
+  void reset(int fd = -1) { if (fd_ >= 0) sys::close(fd_); fd_ = fd; }
+ private:
+  int fd_;
+};
+
+}  // namespace tg::sys

@@ -1,0 +1,239 @@
+// truncguard: run a command with libtruncguard.so preloaded.
+//
+//   truncguard [OPTIONS] [--] COMMAND [ARG...]
+//
+// Prepends the library to LD_PRELOAD (keeping what is there), exports the
+// options as TRUNCGUARD_* variables and execs the command, so the exit status
+// is the command's own (as eatmydata and faketime do).
+#include <getopt.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "settings.hpp"
+
+#ifndef TG_VERSION
+#define TG_VERSION "unknown"
+#endif
+#ifndef TG_PREFIX
+#define TG_PREFIX "/usr/local"
+#endif
+#ifndef TG_BINDIR
+#define TG_BINDIR "bin"
+#endif
+#ifndef TG_LIBDIR
+#define TG_LIBDIR "lib"
+#endif
+
+namespace {
+
+constexpr const char* kLibName = "libtruncguard.so";
+// Exit statuses of our own failures, as env(1), nice(1) and timeout(1) use them.
+constexpr int kExitUsage = 125;
+constexpr int kExitCannotRun = 126;
+constexpr int kExitNotFound = 127;
+
+void usage(FILE* out) {
+  std::fprintf(out,
+      "Usage: truncguard [OPTIONS] [--] COMMAND [ARG...]\n"
+      "Run COMMAND so that overwriting a file that a running program has mapped as\n"
+      "code (a loaded shared library, a running executable) gives the name a new inode\n"
+      "instead of truncating it: running programs keep their code, new ones load the\n"
+      "new file. The exit status is COMMAND's.\n"
+      "\n"
+      "Options (each sets the TRUNCGUARD_* variable named after it):\n"
+      "  -s, --scope=SCOPE     which files count as in use (TRUNCGUARD_SCOPE):\n"
+      "                          system  mapped executable by any process we can inspect;\n"
+      "                                  if some can't be inspected, any ELF object (default)\n"
+      "                          self    mapped executable by the writing process itself\n"
+      "                          elf     every ELF shared object or executable, no scan\n"
+      "  -m, --mode=MODE       what to do instead of truncating (TRUNCGUARD_MODE):\n"
+      "                          replace  temp file + rename(): the name never goes missing (default)\n"
+      "                          unlink   unlink then create, exactly as install(1)\n"
+      "                          dry-run  log what would be done, change nothing\n"
+      "      --on-fail=WHAT    if no new inode can be made (TRUNCGUARD_ON_FAIL):\n"
+      "                          etxtbsy   fail the write with \"Text file busy\" (default)\n"
+      "                          truncate  truncate anyway: the old, unsafe behaviour\n"
+      "  -d, --debug=LIST      log categories, comma-separated (TRUNCGUARD_DEBUG):\n"
+      "                          rewrites, decisions, backtrace, all, none; help lists them\n"
+      "  -l, --log=FILE        log to FILE.PID instead of stderr (TRUNCGUARD_LOG)\n"
+      "      --print-library   print the path of libtruncguard.so and exit\n"
+      "  -h, --help            show this help and exit\n"
+      "  -V, --version         show the version and exit\n"
+      "\n"
+      "Examples:\n"
+      "  truncguard cp build/libfoo.so /opt/app/lib/libfoo.so\n"
+      "  truncguard --mode=dry-run --debug=decisions make install\n"
+      "  LD_PRELOAD=$(truncguard --print-library) legacy-daemon\n"
+      "\n"
+      "Exit status: COMMAND's, or 125 for a usage error, 126 if COMMAND can't be run,\n"
+      "127 if it was not found.\n");
+}
+
+[[noreturn]] void die_usage(const char* fmt, const char* a, const char* b = "") {
+  std::fprintf(stderr, "truncguard: ");
+  std::fprintf(stderr, fmt, a, b);
+  std::fprintf(stderr, "\nTry 'truncguard --help' for more information.\n");
+  std::exit(kExitUsage);
+}
+
+bool readable_file(const std::string& p) { return access(p.c_str(), R_OK) == 0; }
+
+std::string dirname_of(const std::string& p) {
+  auto slash = p.rfind('/');
+  return slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash));
+}
+
+// The library next to the command (build tree), or in PREFIX/LIBDIR relative to
+// where the command is installed (relocatable), or where it was installed.
+std::string find_library() {
+  std::string self;
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) {
+    buf[n] = '\0';
+    self = buf;
+  }
+  if (!self.empty()) {
+    std::string dir = dirname_of(self);
+    if (readable_file(dir + "/" + kLibName)) return dir + "/" + kLibName;
+    const std::string bindir = std::string("/") + TG_BINDIR;
+    if (dir.size() > bindir.size() && dir.compare(dir.size() - bindir.size(), bindir.size(), bindir) == 0) {
+      std::string prefix = dir.substr(0, dir.size() - bindir.size());
+      std::string lib = prefix + "/" + TG_LIBDIR + "/" + kLibName;
+      if (readable_file(lib)) return lib;
+    }
+  }
+  std::string installed = std::string(TG_PREFIX) + "/" + TG_LIBDIR + "/" + kLibName;
+  if (readable_file(installed)) return installed;
+  return {};
+}
+
+void print_debug_help() {
+  std::printf("Valid options for the TRUNCGUARD_DEBUG environment variable (--debug) are:\n\n");
+  for (const tg::CategoryInfo* c = tg::kCategories; c->name; ++c) std::printf("  %-10s %s\n", c->name, c->help);
+  std::printf("\nTo direct the output into a file instead of standard error, use TRUNCGUARD_LOG=FILE\n"
+              "(--log=FILE): the output goes to FILE.PID.\n");
+}
+
+void set_env(const char* name, const char* value) {
+  if (setenv(name, value, 1) != 0) {
+    std::fprintf(stderr, "truncguard: cannot set %s: %s\n", name, std::strerror(errno));
+    std::exit(kExitUsage);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  enum { kOnFail = 256, kPrintLibrary };
+  static const option kOptions[] = {
+      {"scope", required_argument, nullptr, 's'},
+      {"mode", required_argument, nullptr, 'm'},
+      {"on-fail", required_argument, nullptr, kOnFail},
+      {"debug", required_argument, nullptr, 'd'},
+      {"log", required_argument, nullptr, 'l'},
+      {"print-library", no_argument, nullptr, kPrintLibrary},
+      {"help", no_argument, nullptr, 'h'},
+      {"version", no_argument, nullptr, 'V'},
+      {nullptr, 0, nullptr, 0},
+  };
+  bool print_library = false;
+  opterr = 0;
+  int c;
+  // '+': stop at the command, so `truncguard cp -r a b` leaves -r to cp.
+  while ((c = getopt_long(argc, argv, "+s:m:d:l:hV", kOptions, nullptr)) != -1) {
+    switch (c) {
+      case 's': {
+        tg::Scope s;
+        if (!tg::parse_scope(optarg, &s)) die_usage("invalid --scope '%s' (expected system, self or elf)", optarg);
+        set_env("TRUNCGUARD_SCOPE", optarg);
+        break;
+      }
+      case 'm': {
+        tg::Mode m;
+        if (!tg::parse_mode(optarg, &m)) die_usage("invalid --mode '%s' (expected replace, unlink or dry-run)", optarg);
+        set_env("TRUNCGUARD_MODE", optarg);
+        break;
+      }
+      case kOnFail: {
+        tg::OnFail f;
+        if (!tg::parse_on_fail(optarg, &f)) die_usage("invalid --on-fail '%s' (expected etxtbsy or truncate)", optarg);
+        set_env("TRUNCGUARD_ON_FAIL", optarg);
+        break;
+      }
+      case 'd': {
+        unsigned bits = 0;
+        bool help = false;
+        char bad[64];
+        if (!tg::parse_debug(optarg, &bits, &help, bad, sizeof bad))
+          die_usage("unknown debug category '%s' in --debug=%s (try --debug=help)", bad, optarg);
+        if (help) {
+          print_debug_help();
+          return 0;
+        }
+        set_env("TRUNCGUARD_DEBUG", optarg);
+        break;
+      }
+      case 'l': {
+        if (!*optarg) die_usage("--log needs a file name%s", "");
+        // Absolute, so commands that change directory still log to one place.
+        std::string path = optarg;
+        if (path[0] != '/') {
+          char cwd[4096];
+          if (!getcwd(cwd, sizeof cwd)) die_usage("cannot resolve --log '%s': %s", optarg, std::strerror(errno));
+          path = std::string(cwd) + "/" + path;
+        }
+        set_env("TRUNCGUARD_LOG", path.c_str());
+        break;
+      }
+      case kPrintLibrary: print_library = true; break;
+      case 'h': usage(stdout); return 0;
+      case 'V': std::printf("truncguard %s\n", TG_VERSION); return 0;
+      case '?':
+      default:
+        if (optopt > 0 && optopt < 256) {
+          char opt[3] = {'-', static_cast<char>(optopt), '\0'};
+          die_usage("invalid option or missing argument: '%s'%s", opt, "");
+        }
+        die_usage("invalid option or missing argument: '%s'%s", argv[optind - 1]);
+    }
+  }
+
+  const std::string lib = find_library();
+  if (lib.empty()) {
+    std::fprintf(stderr,
+                 "truncguard: cannot find %s next to this command or in %s/%s\n"
+                 "Reinstall truncguard, or run it from its build directory.\n",
+                 kLibName, TG_PREFIX, TG_LIBDIR);
+    return kExitCannotRun;
+  }
+  if (print_library) {
+    std::printf("%s\n", lib.c_str());
+    return 0;
+  }
+  if (optind >= argc) die_usage("no command given%s", "");
+  // ld.so splits LD_PRELOAD at spaces and colons: such a path can't be carried.
+  if (lib.find_first_of(": \t") != std::string::npos) {
+    std::fprintf(stderr, "truncguard: the library path '%s' contains a space or a colon, which LD_PRELOAD can't carry;\n"
+                         "install truncguard under a path without them.\n", lib.c_str());
+    return kExitCannotRun;
+  }
+
+  // Prepend, keeping what is already preloaded (as heaptrack and eatmydata do).
+  std::string preload = lib;
+  if (const char* old = getenv("LD_PRELOAD"); old && *old) {
+    preload += ":";
+    preload += old;
+  }
+  set_env("LD_PRELOAD", preload.c_str());
+
+  execvp(argv[optind], argv + optind);
+  const int e = errno;
+  std::fprintf(stderr, "truncguard: cannot run '%s': %s\n", argv[optind], std::strerror(e));
+  return e == ENOENT ? kExitNotFound : kExitCannotRun;
+}

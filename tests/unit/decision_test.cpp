@@ -1,0 +1,132 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include "decision.hpp"
+
+using namespace tg;
+
+namespace {
+struct stat file_of(off_t size, mode_t type = S_IFREG) {
+  struct stat st {};
+  st.st_mode = type | 0644;
+  st.st_size = size;
+  return st;
+}
+}  // namespace
+
+TEST(Decision, OnlyWritesWithTruncCanTruncate) {
+  EXPECT_FALSE(may_truncate(O_RDONLY));
+  EXPECT_FALSE(may_truncate(O_RDONLY | O_TRUNC));  // Linux ignores O_TRUNC without write access... mostly
+  EXPECT_FALSE(may_truncate(O_WRONLY));
+  EXPECT_FALSE(may_truncate(O_WRONLY | O_APPEND | O_CREAT));
+  EXPECT_FALSE(may_truncate(O_PATH | O_WRONLY | O_TRUNC));
+  EXPECT_TRUE(may_truncate(O_WRONLY | O_TRUNC));
+  EXPECT_TRUE(may_truncate(O_RDWR | O_TRUNC | O_CREAT));
+}
+
+TEST(Decision, FlagsStage) {
+  EXPECT_TRUE(check_flags(O_WRONLY | O_TRUNC | O_CREAT).act);
+  EXPECT_EQ(check_flags(O_WRONLY | O_TRUNC | O_CREAT | O_EXCL).reason, Reason::exclusive_create);
+  EXPECT_FALSE(check_flags(O_WRONLY | O_TRUNC | O_CREAT | O_EXCL).act);
+  EXPECT_FALSE(check_flags(O_WRONLY | O_TRUNC | O_DIRECTORY).act);
+  EXPECT_FALSE(check_flags(O_WRONLY).act);
+}
+
+TEST(Decision, FileStage) {
+  EXPECT_TRUE(check_file(file_of(100), -1).act);
+  EXPECT_EQ(check_file(file_of(0), -1).reason, Reason::empty_file);
+  EXPECT_EQ(check_file(file_of(100, S_IFIFO), -1).reason, Reason::not_regular);
+  EXPECT_EQ(check_file(file_of(100, S_IFCHR), -1).reason, Reason::not_regular);
+  EXPECT_EQ(check_file(file_of(100, S_IFDIR), -1).reason, Reason::not_regular);
+  // truncate(2): only shrinking loses pages.
+  EXPECT_TRUE(check_file(file_of(100), 0).act);
+  EXPECT_TRUE(check_file(file_of(100), 99).act);
+  EXPECT_EQ(check_file(file_of(100), 100).reason, Reason::not_shrinking);
+  EXPECT_EQ(check_file(file_of(100), 4096).reason, Reason::not_shrinking);
+}
+
+TEST(Decision, ElfStage) {
+  EXPECT_TRUE(check_elf(ElfKind::shared).act);
+  EXPECT_TRUE(check_elf(ElfKind::executable).act);
+  EXPECT_TRUE(check_elf(ElfKind::unreadable).act);  // can't prove it is not code
+  EXPECT_EQ(check_elf(ElfKind::other).reason, Reason::not_code);  // ET_REL, core
+  EXPECT_EQ(check_elf(ElfKind::not_elf).reason, Reason::not_code);
+}
+
+TEST(Decision, SystemScopeActsOnAnyMapper) {
+  MappingFacts m;
+  EXPECT_EQ(check_mapping(Scope::system, ElfKind::shared, m).reason, Reason::not_mapped);
+  m.mapped_by_others = 1;
+  EXPECT_EQ(check_mapping(Scope::system, ElfKind::shared, m).reason, Reason::mapped);
+  m = {};
+  m.mapped_by_self = true;
+  EXPECT_TRUE(check_mapping(Scope::system, ElfKind::shared, m).act);
+}
+
+TEST(Decision, SystemScopeReplacesUnlessProvenUnmapped) {
+  MappingFacts m;
+  m.uninspected = 3;
+  Verdict v = check_mapping(Scope::system, ElfKind::shared, m);
+  EXPECT_TRUE(v.act);
+  EXPECT_EQ(v.reason, Reason::uninspected_elf);
+  EXPECT_TRUE(check_mapping(Scope::system, ElfKind::executable, m).act);
+  EXPECT_FALSE(check_mapping(Scope::system, ElfKind::not_elf, m).act);
+  m = {};
+  m.proc_missing = true;
+  EXPECT_TRUE(check_mapping(Scope::system, ElfKind::shared, m).act);
+}
+
+TEST(Decision, SelfScopeLooksOnlyAtThisProcess) {
+  MappingFacts m;
+  m.mapped_by_others = 5;
+  m.uninspected = 5;
+  EXPECT_EQ(check_mapping(Scope::self, ElfKind::shared, m).reason, Reason::not_mapped_by_self);
+  m.mapped_by_self = true;
+  EXPECT_TRUE(check_mapping(Scope::self, ElfKind::shared, m).act);
+  EXPECT_FALSE(scope_needs_scan(Scope::self));
+  EXPECT_TRUE(scope_needs_self(Scope::self));
+}
+
+TEST(Decision, ElfScopeNeedsNoScan) {
+  MappingFacts m;
+  EXPECT_EQ(check_mapping(Scope::elf, ElfKind::shared, m).reason, Reason::scope_elf);
+  EXPECT_FALSE(check_mapping(Scope::elf, ElfKind::other, m).act);
+  EXPECT_FALSE(scope_needs_scan(Scope::elf));
+  EXPECT_FALSE(scope_needs_self(Scope::elf));
+}
+
+TEST(Decision, ReplacementKeepsCallerFlags) {
+  int f = replacement_flags(O_WRONLY | O_TRUNC | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  EXPECT_EQ(f & O_ACCMODE, O_WRONLY);
+  EXPECT_TRUE(f & O_APPEND);
+  EXPECT_TRUE(f & O_CLOEXEC);
+  EXPECT_TRUE(f & O_EXCL);
+  EXPECT_TRUE(f & O_CREAT);
+  EXPECT_TRUE(f & O_NOFOLLOW);
+  EXPECT_FALSE(f & O_TRUNC);
+  EXPECT_EQ(replacement_flags(O_RDWR | O_TRUNC) & O_ACCMODE, O_RDWR);
+  EXPECT_FALSE(replacement_flags(O_RDWR | O_TRUNC | O_DIRECTORY) & O_DIRECTORY);
+}
+
+TEST(Decision, EveryReasonHasText) {
+  for (int r = 0; r <= static_cast<int>(Reason::scope_elf); ++r)
+    EXPECT_STRNE(to_string(static_cast<Reason>(r)), "?");
+}
+
+TEST(FopenMode, Modes) {
+  EXPECT_EQ(fopen_mode_flags("r"), O_RDONLY);
+  EXPECT_EQ(fopen_mode_flags("w"), O_WRONLY | O_CREAT | O_TRUNC);
+  EXPECT_EQ(fopen_mode_flags("wb"), O_WRONLY | O_CREAT | O_TRUNC);
+  EXPECT_EQ(fopen_mode_flags("w+"), O_RDWR | O_CREAT | O_TRUNC);
+  EXPECT_EQ(fopen_mode_flags("wb+e"), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC);
+  EXPECT_EQ(fopen_mode_flags("wx"), O_WRONLY | O_CREAT | O_TRUNC | O_EXCL);
+  EXPECT_EQ(fopen_mode_flags("a"), O_WRONLY | O_CREAT | O_APPEND);
+  EXPECT_EQ(fopen_mode_flags("w,ccs=UTF-8"), O_WRONLY | O_CREAT | O_TRUNC);
+  EXPECT_EQ(fopen_mode_flags("w,ccs=e+"), O_WRONLY | O_CREAT | O_TRUNC);  // stops at ','
+  EXPECT_EQ(fopen_mode_flags("z"), -1);
+  EXPECT_EQ(fopen_mode_flags(""), -1);
+  EXPECT_EQ(fopen_mode_flags(nullptr), -1);
+  EXPECT_TRUE(may_truncate(fopen_mode_flags("w")));
+  EXPECT_FALSE(may_truncate(fopen_mode_flags("r+")));
+  EXPECT_FALSE(may_truncate(fopen_mode_flags("a+")));
+}

@@ -1,0 +1,58 @@
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "log.hpp"
+
+using namespace tg;
+
+namespace {
+std::string esc(const char* in, size_t len = 256) {
+  std::string out(len, '\0');
+  size_t n = log::escape(in, out.data(), len);
+  out.resize(n);
+  return out;
+}
+}  // namespace
+
+TEST(Log, PrefixIsLdDebugStyle) {
+  char buf[32];
+  size_t n = log::format_prefix(buf, sizeof buf, 4242);
+  EXPECT_EQ(std::string(buf, n), "      4242:\t");
+  n = log::format_prefix(buf, sizeof buf, 1234567890);
+  EXPECT_EQ(std::string(buf, n), "1234567890:\t");
+}
+
+TEST(Log, PlainPathsAreUnchanged) {
+  EXPECT_EQ(esc("/opt/app/lib/libfoo.so"), "/opt/app/lib/libfoo.so");
+  EXPECT_EQ(esc("caf\xc3\xa9/\xe2\x82\xac.so"), "caf\xc3\xa9/\xe2\x82\xac.so");  // valid UTF-8 kept
+}
+
+TEST(Log, ControlCharactersCannotForgeALine) {
+  EXPECT_EQ(esc("a\nb"), "a\\nb");
+  EXPECT_EQ(esc("a\tb\rc"), "a\\tb\\rc");
+  EXPECT_EQ(esc("x\x1b[31my"), "x\\x1b[31my");
+  EXPECT_EQ(esc("del\x7f"), "del\\x7f");
+  EXPECT_EQ(esc("back\\slash"), "back\\\\slash");
+  EXPECT_EQ(esc("lib\n      1:\treplaced file=/etc/passwd"), "lib\\n      1:\\treplaced file=/etc/passwd");
+}
+
+TEST(Log, InvalidUtf8IsEscaped) {
+  EXPECT_EQ(esc("bad\xff" "byte"), "bad\\xffbyte");
+  EXPECT_EQ(esc("\xc3"), "\\xc3");          // truncated sequence
+  EXPECT_EQ(esc("\xc3(x"), "\\xc3(x");      // bad continuation
+  EXPECT_EQ(esc("\xc0\xaf"), "\\xc0\\xaf");  // overlong encoding of '/'
+}
+
+TEST(Log, TruncatesWithEllipsis) {
+  std::string longp(1000, 'a');
+  std::string out = esc(longp.c_str(), 32);
+  EXPECT_LE(out.size(), 31u);
+  EXPECT_EQ(out.substr(out.size() - 3), "...");
+  // An escape sequence is never cut in half.
+  std::string nl(100, '\n');
+  out = esc(nl.c_str(), 16);
+  EXPECT_EQ(out.find("\\n..."), out.size() - 5);
+}
+
+TEST(Log, NullIsSafe) { EXPECT_EQ(esc(nullptr), "(null)"); }

@@ -1,0 +1,155 @@
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "maps_reader.hpp"
+
+using namespace tg;
+
+TEST(MapsLine, ParsesAFileMapping) {
+  const std::string l = "7f1c2a400000-7f1c2a5c8000 r-xp 00028000 fd:01 1835103   /usr/lib/x86_64-linux-gnu/libc.so.6";
+  MapsLine m;
+  ASSERT_TRUE(parse_maps_line(l.data(), l.size(), &m));
+  EXPECT_EQ(m.start, 0x7f1c2a400000u);
+  EXPECT_EQ(m.end, 0x7f1c2a5c8000u);
+  EXPECT_EQ(m.offset, 0x28000u);
+  EXPECT_TRUE(m.readable);
+  EXPECT_FALSE(m.writable);
+  EXPECT_TRUE(m.executable);
+  EXPECT_FALSE(m.shared);
+  EXPECT_EQ(m.id, (FileId{0xfd, 0x01, 1835103}));
+}
+
+TEST(MapsLine, ParsesAnonymousAndSpecial) {
+  const std::string anon = "7ffd1c9d4000-7ffd1c9f5000 rw-p 00000000 00:00 0                          [stack]";
+  MapsLine m;
+  ASSERT_TRUE(parse_maps_line(anon.data(), anon.size(), &m));
+  EXPECT_EQ(m.id.ino, 0u);
+  const std::string bare = "00400000-00401000 r-xs 00000000 103:0a 42";
+  ASSERT_TRUE(parse_maps_line(bare.data(), bare.size(), &m));
+  EXPECT_TRUE(m.shared);
+  EXPECT_EQ(m.id, (FileId{0x103, 0x0a, 42}));
+}
+
+TEST(MapsLine, RejectsMalformed) {
+  MapsLine m;
+  for (const char* bad : {"", "garbage", "1000-2000", "1000-2000 r-xp", "1000-2000 r-xp 0 fd01 12",
+                          "1000-2000 r-xp 0 fd:01 x12", "1000-2000 r-xp 0 fd:01 12abc"}) {
+    EXPECT_FALSE(parse_maps_line(bad, std::strlen(bad), &m)) << bad;
+  }
+}
+
+TEST(MapsText, MatchesOnlyExecutableMappingsOfTheFile) {
+  const std::string text =
+      "55d0-55d1 r--p 00000000 08:01 777 /lib/libx.so\n"      // readable only: data
+      "55d1-55d2 r-xp 00001000 08:01 778 /lib/liby.so\n"      // other inode
+      "55d2-55d3 r-xp 00001000 08:02 777 /other/dev.so\n";    // same inode, other device
+  MapsTextMatcher m(FileId{8, 1, 777});
+  m.feed(text.data(), text.size());
+  m.finish();
+  EXPECT_FALSE(m.found());
+  MapsTextMatcher m2(FileId{8, 2, 777});
+  m2.feed(text.data(), text.size());
+  EXPECT_TRUE(m2.found());
+}
+
+TEST(MapsText, AnyChunkingGivesTheSameAnswer) {
+  std::string text;
+  for (int i = 0; i < 50; ++i)
+    text += "1000-2000 r-xp 00000000 08:01 " + std::to_string(1000 + i) + " /usr/lib/lib" + std::string(i * 7, 'z') + ".so\n";
+  text += "3000-4000 r-xp 00000000 08:01 4242 /usr/lib/target.so";  // no final newline
+  for (size_t chunk : {1u, 2u, 7u, 64u, 4096u}) {
+    MapsTextMatcher m(FileId{8, 1, 4242});
+    for (size_t off = 0; off < text.size(); off += chunk)
+      m.feed(text.data() + off, std::min(chunk, text.size() - off));
+    m.finish();
+    EXPECT_TRUE(m.found()) << "chunk " << chunk;
+  }
+}
+
+TEST(MapsText, VeryLongPathsDoNotConfuseTheNextLine) {
+  std::string text = "1000-2000 r-xp 00000000 08:01 1 /" + std::string(5000, 'p') + "\n" +
+                     "3000-4000 r-xp 00000000 08:01 99 /x.so\n";
+  MapsTextMatcher m(FileId{8, 1, 99});
+  m.feed(text.data(), text.size());
+  EXPECT_TRUE(m.found());
+}
+
+namespace {
+FileId id_of(const char* path) {
+  struct stat st;
+  EXPECT_EQ(stat(path, &st), 0) << path;
+  return file_id_of(st.st_dev, st.st_ino);
+}
+}  // namespace
+
+TEST(MapsScan, FindsThisProcessExecutable) {
+  const FileId exe = id_of("/proc/self/exe");
+  EXPECT_EQ(process_maps_exec(0, exe), MapsAnswer::mapped);
+  EXPECT_EQ(process_maps_exec(getpid(), exe), MapsAnswer::mapped);
+  ScanResult r = scan_processes(exe);
+  ASSERT_GE(r.mapped, 1);
+  bool me = false;
+  for (int i = 0; i < r.mapped && i < ScanResult::kMaxPids; ++i) me |= r.pids[i] == getpid();
+  EXPECT_TRUE(me);
+  EXPECT_GE(r.inspected, 1);
+}
+
+TEST(MapsScan, DataFilesAreNotMappedExecutable) {
+  char tmpl[] = "/tmp/tg-maps-XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "hello", 5), 5);
+  EXPECT_EQ(process_maps_exec(0, id_of(tmpl)), MapsAnswer::not_mapped);
+  EXPECT_EQ(scan_processes(id_of(tmpl)).mapped, 0);
+  close(fd);
+  unlink(tmpl);
+}
+
+TEST(MapsScan, FindsAChildThatMapsIt) {
+  // A child process (not us) runs /bin/sleep: the scan must name it.
+  const FileId sleep_bin = id_of("/bin/sleep");
+  pid_t child = fork();
+  if (child == 0) {
+    execl("/bin/sleep", "sleep", "5", nullptr);
+    _exit(127);
+  }
+  ASSERT_GT(child, 0);
+  bool found = false;
+  for (int tries = 0; tries < 200 && !found; ++tries) {
+    found = process_maps_exec(child, sleep_bin) == MapsAnswer::mapped;
+    if (!found) usleep(10000);
+  }
+  EXPECT_TRUE(found);
+  ScanResult r = scan_processes(sleep_bin);
+  bool listed = false;
+  for (int i = 0; i < r.mapped && i < ScanResult::kMaxPids; ++i) listed |= r.pids[i] == child;
+  EXPECT_TRUE(listed);
+  char comm[32];
+  process_name(child, comm, sizeof comm);
+  EXPECT_STREQ(comm, "sleep");
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_EQ(process_maps_exec(child, sleep_bin), MapsAnswer::gone);
+}
+
+TEST(MapsScan, UnreadableProcessesAreCountedNotIgnored) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to another user";
+  // As an unprivileged user, root's processes (pid 1 at least) can't be inspected.
+  pid_t child = fork();
+  if (child == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    ScanResult r = scan_processes(FileId{0, 0, 1});
+    _exit(r.uninspected > 0 ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}

@@ -1,0 +1,103 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "settings.hpp"
+
+using namespace tg;
+
+namespace {
+std::map<std::string, std::string> g_env;
+const char* lookup(const char* name) {
+  auto it = g_env.find(name);
+  return it == g_env.end() ? nullptr : it->second.c_str();
+}
+Settings parse(std::map<std::string, std::string> env, bool secure = false) {
+  g_env = std::move(env);
+  return parse_settings(&lookup, secure);
+}
+}  // namespace
+
+TEST(Settings, Defaults) {
+  Settings s = parse({});
+  EXPECT_EQ(s.scope, Scope::system);
+  EXPECT_EQ(s.mode, Mode::replace);
+  EXPECT_EQ(s.on_fail, OnFail::etxtbsy);
+  EXPECT_EQ(s.debug, static_cast<unsigned>(kRewrites));
+  EXPECT_STREQ(s.log_path, "");
+  EXPECT_EQ(s.warning_count, 0);
+}
+
+TEST(Settings, EveryValueParses) {
+  Settings s = parse({{"TRUNCGUARD_SCOPE", "elf"}, {"TRUNCGUARD_MODE", "dry-run"},
+                      {"TRUNCGUARD_ON_FAIL", "truncate"}, {"TRUNCGUARD_DEBUG", "decisions,backtrace"},
+                      {"TRUNCGUARD_LOG", "/tmp/tg"}});
+  EXPECT_EQ(s.scope, Scope::elf);
+  EXPECT_EQ(s.mode, Mode::dry_run);
+  EXPECT_EQ(s.on_fail, OnFail::truncate);
+  EXPECT_EQ(s.debug, static_cast<unsigned>(kDecisions | kBacktrace));
+  EXPECT_STREQ(s.log_path, "/tmp/tg");
+  EXPECT_EQ(s.warning_count, 0);
+  EXPECT_EQ(parse({{"TRUNCGUARD_SCOPE", "self"}, {"TRUNCGUARD_MODE", "unlink"}}).mode, Mode::unlink);
+}
+
+TEST(Settings, UnknownValuesWarnAndKeepDefaults) {
+  Settings s = parse({{"TRUNCGUARD_SCOPE", "galaxy"}, {"TRUNCGUARD_MODE", "REPLACE"},
+                      {"TRUNCGUARD_ON_FAIL", "panic"}});
+  EXPECT_EQ(s.scope, Scope::system);
+  EXPECT_EQ(s.mode, Mode::replace);
+  EXPECT_EQ(s.on_fail, OnFail::etxtbsy);
+  ASSERT_EQ(s.warning_count, 3);
+  EXPECT_NE(std::string(s.warnings[0]).find("TRUNCGUARD_SCOPE=galaxy"), std::string::npos);
+  EXPECT_NE(std::string(s.warnings[0]).find("expected system, self or elf"), std::string::npos);
+  EXPECT_NE(std::string(s.warnings[1]).find("REPLACE"), std::string::npos);
+}
+
+TEST(Settings, DebugListLikeLdDebug) {
+  unsigned bits = 0;
+  bool help = false;
+  char bad[32] = {};
+  EXPECT_TRUE(parse_debug("all", &bits, &help, bad, sizeof bad));
+  EXPECT_EQ(bits, static_cast<unsigned>(kAllCategories));
+  EXPECT_TRUE(parse_debug("rewrites, decisions:backtrace", &bits, &help, bad, sizeof bad));
+  EXPECT_EQ(bits, static_cast<unsigned>(kAllCategories));
+  EXPECT_TRUE(parse_debug("none", &bits, &help, bad, sizeof bad));
+  EXPECT_EQ(bits, 0u);
+  EXPECT_FALSE(help);
+  EXPECT_TRUE(parse_debug("help", &bits, &help, bad, sizeof bad));
+  EXPECT_TRUE(help);
+  EXPECT_FALSE(parse_debug("decisions,bogus,rewrites", &bits, &help, bad, sizeof bad));
+  EXPECT_STREQ(bad, "bogus");
+  EXPECT_EQ(bits, static_cast<unsigned>(kDecisions | kRewrites));  // the known words still apply
+  Settings s = parse({{"TRUNCGUARD_DEBUG", "verbose"}});
+  ASSERT_EQ(s.warning_count, 1);
+  EXPECT_NE(std::string(s.warnings[0]).find("`verbose' unknown; try TRUNCGUARD_DEBUG=help"), std::string::npos);
+}
+
+TEST(Settings, EmptyValuesMeanDefaults) {
+  Settings s = parse({{"TRUNCGUARD_SCOPE", ""}, {"TRUNCGUARD_DEBUG", ""}, {"TRUNCGUARD_LOG", ""}});
+  EXPECT_EQ(s.scope, Scope::system);
+  EXPECT_EQ(s.debug, static_cast<unsigned>(kRewrites));
+  EXPECT_EQ(s.warning_count, 0);
+}
+
+TEST(Settings, SecureExecutionIgnoresLogFile) {
+  Settings s = parse({{"TRUNCGUARD_LOG", "/etc/shadow"}}, /*secure=*/true);
+  EXPECT_STREQ(s.log_path, "");
+  EXPECT_TRUE(s.log_ignored);
+}
+
+TEST(Settings, OverlongLogPathWarns) {
+  Settings s = parse({{"TRUNCGUARD_LOG", std::string(PATH_MAX, 'x')}});
+  EXPECT_STREQ(s.log_path, "");
+  EXPECT_EQ(s.warning_count, 1);
+}
+
+TEST(Settings, MalformedValueIsQuotedSafely) {
+  // A huge or odd value is cut in the warning, never overflows it.
+  Settings s = parse({{"TRUNCGUARD_MODE", std::string(5000, 'm')}});
+  EXPECT_EQ(s.mode, Mode::replace);
+  ASSERT_EQ(s.warning_count, 1);
+  EXPECT_LT(std::string(s.warnings[0]).size(), Settings::kWarningLen);
+}
