@@ -14,6 +14,7 @@ const char* to_string(Reason r) {
     case Reason::not_shrinking: return "does not shrink the file";
     case Reason::not_code: return "not an ELF shared object or executable";
     case Reason::not_mapped: return "no process maps it executable";
+    case Reason::unshared: return "no process has it open or mapped (the kernel granted a write lease)";
     case Reason::not_mapped_by_self: return "this process does not map it executable (scope self)";
     case Reason::no_write_permission: return "caller may not write it; the real call answers";
     case Reason::mapped: return "mapped executable";
@@ -49,6 +50,7 @@ Verdict check_mapping(Scope scope, ElfKind kind, const MappingFacts& m) {
     case Scope::self:
       return m.mapped_by_self ? Verdict{true, Reason::mapped} : Verdict{false, Reason::not_mapped_by_self};
     case Scope::system:
+      if (m.proven_unshared) return {false, Reason::unshared};
       if (m.mapped_by_self || m.mapped_by_others > 0) return {true, Reason::mapped};
       // A scan that could not read some processes proves nothing about them.
       if ((m.uninspected > 0 || m.proc_missing) && maybe_code(kind)) return {true, Reason::uninspected_elf};

@@ -24,6 +24,7 @@ enum class Reason {
   not_shrinking,       // truncate() to the same size or larger
   not_code,            // not an ELF shared object or executable
   not_mapped,          // every process inspected; none maps it executable
+  unshared,            // the kernel proves nobody else has it open (write lease)
   not_mapped_by_self,  // scope self: this process doesn't map it
   no_write_permission, // the real call would fail: let it
   // act
@@ -60,10 +61,12 @@ struct MappingFacts {
   int mapped_by_others = 0;      // other processes found mapping it
   int uninspected = 0;           // processes whose maps could not be read
   bool proc_missing = false;     // /proc unavailable: nothing was inspected
+  bool proven_unshared = false;  // a write lease was granted: no other open file, no mapping
 };
 Verdict check_mapping(Scope scope, ElfKind kind, const MappingFacts& m);
 
-// Which mapping facts the scope needs.
+// Which mapping facts the scope needs. Scope system asks the kernel for proof
+// first (one lease); the /proc scan runs only when that proves nothing.
 inline bool scope_needs_scan(Scope s) { return s == Scope::system; }
 inline bool scope_needs_self(Scope s) { return s != Scope::elf; }
 

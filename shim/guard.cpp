@@ -149,7 +149,9 @@ Outcome guard_write(const WriteIntent& in) {
   const FileId id = file_id_of(t.st.st_dev, t.st.st_ino);
   MappingFacts facts;
   ScanResult scan;
-  if (scope_needs_scan(s.scope)) {
+  if (scope_needs_scan(s.scope) && src.ok() && proves_unshared(src.get())) {
+    facts.proven_unshared = true;
+  } else if (scope_needs_scan(s.scope)) {
     scan = scan_processes(id);
     const pid_t me = sys::getpid();
     for (int i = 0; i < scan.mapped && i < ScanResult::kMaxPids; ++i)

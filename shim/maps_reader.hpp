@@ -67,6 +67,14 @@ struct ScanResult {
 };
 ScanResult scan_processes(FileId id, bool stop_at_first = false);
 
+// True if the kernel proves that no other open file exists on the inode that
+// `fd` (opened O_RDONLY) refers to: it grants a write lease only then
+// (fs/locks.c, check_conflicting_open: i_writecount and i_readcount, Linux
+// 5.3+), and every mapping holds an open file. This proof covers processes we
+// may not inspect and other PID namespaces. False proves nothing: a reader,
+// a missing CAP_LEASE (not the file's owner), or a filesystem without leases.
+bool proves_unshared(int fd);
+
 // Reads /proc/PID/comm into buf ("?" if unreadable).
 void process_name(pid_t pid, char* buf, size_t len);
 

@@ -76,6 +76,18 @@ TEST(Decision, SystemScopeReplacesUnlessProvenUnmapped) {
   EXPECT_TRUE(check_mapping(Scope::system, ElfKind::shared, m).act);
 }
 
+TEST(Decision, KernelProofBeatsUninspectedProcesses) {
+  // A granted write lease proves nobody has it open, even processes we can't read.
+  MappingFacts m;
+  m.uninspected = 7;
+  m.proven_unshared = true;
+  Verdict v = check_mapping(Scope::system, ElfKind::shared, m);
+  EXPECT_FALSE(v.act);
+  EXPECT_EQ(v.reason, Reason::unshared);
+  // The proof only matters to scope system; scope elf does not scan.
+  EXPECT_TRUE(check_mapping(Scope::elf, ElfKind::shared, m).act);
+}
+
 TEST(Decision, SelfScopeLooksOnlyAtThisProcess) {
   MappingFacts m;
   m.mapped_by_others = 5;

@@ -1,7 +1,10 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <csignal>
+#include <cstdlib>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -152,4 +155,59 @@ TEST(MapsScan, UnreadableProcessesAreCountedNotIgnored) {
   waitpid(child, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(MapsScan, WriteLeaseProvesNobodyElseHasItOpen) {
+  char tmpl[] = "/tmp/tg-lease-XXXXXX";
+  int w = mkstemp(tmpl);
+  ASSERT_GE(w, 0);
+  ASSERT_EQ(write(w, "data", 4), 4);
+  close(w);
+  int fd = open(tmpl, O_RDONLY);
+  EXPECT_TRUE(proves_unshared(fd));
+  EXPECT_TRUE(proves_unshared(fd));  // released: can be asked again
+
+  // Another process holding it open (here: a child with an fd) defeats the proof.
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    int keep = open(tmpl, O_RDONLY);
+    char c = keep >= 0 ? 'y' : 'n';
+    (void)!write(pipefd[1], &c, 1);
+    pause();
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(pipefd[0], &c, 1), 1);
+  EXPECT_FALSE(proves_unshared(fd));
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_TRUE(proves_unshared(fd));
+  close(fd);
+  close(pipefd[0]);
+  close(pipefd[1]);
+
+  // Our own running executable is open (mapped): no proof.
+  int exe = open("/proc/self/exe", O_RDONLY);
+  EXPECT_FALSE(proves_unshared(exe));
+  close(exe);
+  unlink(tmpl);
+}
+
+TEST(MapsScan, LeaseProofSeesMappingsAfterTheFdIsClosed) {
+  // dlopen maps the library and closes its fd: the mapping alone must count.
+  const char* lib = "/tmp/tg-lease-map.so";
+  ASSERT_EQ(std::system("cp /proc/self/exe /tmp/tg-lease-map.so"), 0);  // any ELF file will do
+  int fd = open(lib, O_RDONLY);
+  ASSERT_TRUE(proves_unshared(fd));
+  void* map = mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  close(fd);
+  fd = open(lib, O_RDONLY);
+  EXPECT_FALSE(proves_unshared(fd));  // our own mapping holds the file open
+  munmap(map, 4096);
+  EXPECT_TRUE(proves_unshared(fd));
+  close(fd);
+  unlink(lib);
 }

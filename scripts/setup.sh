@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what truncguard needs to build and test, from Debian's archive only.
+# Idempotent: installs nothing (and asks apt nothing) when all is there.
+set -euo pipefail
+
+packages=(
+  meson ninja-build g++ pkg-config  # the build
+  libunwind-dev                     # backtraces in the log
+  libgtest-dev                      # unit tests
+  libbenchmark-dev                  # benchmarks
+  attr                              # setfattr/getfattr in the end-to-end tests
+  coreutils util-linux              # cp, dd, tee, install; setpriv
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then
+    sudo=(sudo)
+  else
+    echo "setup: these Debian packages are missing and I am not root: ${missing[*]}" >&2
+    echo "setup: install them with: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
