@@ -198,6 +198,11 @@ Outcome guard_write(const WriteIntent& in) {
   if (log::enabled(kRewrites)) {
     log::line("replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s", path, old_ino,
               static_cast<unsigned long>(rep.new_ino), to_string(s.mode), who);
+    if (t.via_symlink) {
+      char target[log::kPathBuf];
+      log::escape(t.base, target, sizeof target);
+      log::line("note file=%s is a symlink: it was kept, and its target %s was replaced", path, target);
+    }
     if (t.st.st_nlink > 1)
       log::line("note file=%s has %lu hard links; the other names keep the old content", path,
                 static_cast<unsigned long>(t.st.st_nlink));
