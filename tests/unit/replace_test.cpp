@@ -118,7 +118,9 @@ TEST(Replace, NewInodeWithMetadataOldInodeUntouched) {
   write_file(p, "old content");
   chmod(p.c_str(), 0751);
   bool xattrs = setxattr(p.c_str(), "user.tg", "hello", 5, 0) == 0;
-  if (geteuid() == 0) ASSERT_EQ(chown(p.c_str(), 1234, 5678), 0);
+  if (geteuid() == 0) {
+    ASSERT_EQ(chown(p.c_str(), 1234, 5678), 0);
+  }
   int old_fd = open(p.c_str(), O_RDONLY);  // a "user" of the old inode
   const ino_t old_ino = ino(p);
 

@@ -1,0 +1,82 @@
+#!/bin/bash
+# The truncguard command itself: help and version, clear errors for bad
+# usage, the wrapped command's exit status passed through unchanged, and
+# every option turned into the environment setting the shim reads.
+. "$(dirname "$0")/lib.sh"
+need_shim
+
+# --help: exit 0 and every option documented.
+help=$("$TG_CMD" --help 2>&1) || fail "truncguard --help exited $?"
+for opt in --scope --mode --on-fail --debug --log --help --version; do
+  grep -q -- "$opt" <<<"$help" || fail "--help does not mention $opt"
+done
+ok "--help mentions every option"
+
+# --version
+ver=$("$TG_CMD" --version 2>&1) || fail "truncguard --version exited $?"
+grep -Eq '[0-9]+\.[0-9]+' <<<"$ver" || fail "--version prints no version number: $ver"
+ok "--version: $ver"
+
+# The wrapped command's exit status, and its death by a signal, pass through.
+"$TG_CMD" sh -c 'exit 7'
+st=$?
+[ "$st" -eq 7 ] || fail "truncguard sh -c 'exit 7' exited $st"
+"$TG_CMD" sh -c 'kill -TERM $$'
+st=$?
+[ "$st" -eq $((128 + 15)) ] || fail "a wrapped command killed by SIGTERM gave $(describe_status $st)"
+"$TG_CMD" true || fail "truncguard true exited $?"
+ok "exit statuses pass through"
+
+# Unknown option: non-zero, and the message names the option.
+err=$("$TG_CMD" --bogus-option true 2>&1) && fail "truncguard --bogus-option true succeeded"
+grep -q -- "--bogus-option" <<<"$err" || fail "the error for an unknown option does not name it: $err"
+ok "unknown option: $err"
+
+# A bad value for a known option.
+err=$("$TG_CMD" --mode=bogus-mode true 2>&1) && fail "truncguard --mode=bogus-mode true succeeded"
+grep -q -- "bogus-mode" <<<"$err" || fail "the error for --mode=bogus-mode does not name the value: $err"
+ok "bad value: $err"
+
+# No command: a usage error, not a crash or a silent success.
+err=$("$TG_CMD" 2>&1) && fail "truncguard without a command succeeded"
+st=$?
+[ "$st" -lt 128 ] || fail "truncguard without a command $(describe_status $st)"
+# A usage message, or a one-line error pointing to --help (GNU style).
+grep -Eqi "usage|--help" <<<"$err" || fail "truncguard without a command gives no usage message: $err"
+ok "no command: exit $st, $err"
+
+# A command that does not exist: non-zero, and the message names it.
+err=$("$TG_CMD" /nonexistent/tg-no-such-command 2>&1) && fail "a missing command succeeded"
+grep -q "tg-no-such-command" <<<"$err" || fail "the error for a missing command does not name it: $err"
+ok "missing command: $err"
+
+# "--" ends the options: a command that looks like an option.
+printf '#!/bin/sh\necho dashed ran\n' >"$T/--mode=x"
+chmod 755 "$T/--mode=x"
+out=$(cd "$T" && PATH=$T:$PATH "$TG_CMD" -- --mode=x 2>&1) || fail "truncguard -- --mode=x failed: $out"
+[ "$out" = "dashed ran" ] || fail "truncguard -- --mode=x printed: $out"
+ok "-- ends the options"
+
+# Every option sets the environment the shim reads.
+env_of() { "$TG_CMD" "$@" env | grep '^TRUNCGUARD_'; }
+check_env() {
+  local want=$1 got
+  shift
+  got=$(env_of "$@") || fail "truncguard $* env failed or set no TRUNCGUARD_ variable"
+  grep -qxF -- "$want" <<<"$got" || fail "truncguard $* env: \"$want\" not in: $got"
+}
+check_env TRUNCGUARD_SCOPE=self --scope=self
+check_env TRUNCGUARD_SCOPE=elf --scope=elf
+check_env TRUNCGUARD_MODE=unlink --mode=unlink
+check_env TRUNCGUARD_MODE=dry-run --mode=dry-run
+check_env TRUNCGUARD_ON_FAIL=truncate --on-fail=truncate
+check_env TRUNCGUARD_DEBUG=decisions --debug=decisions
+check_env "TRUNCGUARD_LOG=$T/cmdlog" --log="$T/cmdlog"
+check_env TRUNCGUARD_MODE=unlink --scope=elf --mode=unlink
+check_env TRUNCGUARD_SCOPE=elf --scope=elf --mode=unlink
+ok "options set TRUNCGUARD_SCOPE, _MODE, _ON_FAIL, _DEBUG, _LOG"
+
+# And the child really runs with the shim preloaded.
+"$TG_CMD" cat /proc/self/maps | grep -q "libtruncguard\.so" ||
+  fail "the shim is not mapped in the wrapped command"
+ok "the wrapped command has the shim loaded"

@@ -1,0 +1,347 @@
+# Shared helpers for the end-to-end tests.  Source it first:
+#   . "$(dirname "$0")/lib.sh"
+# It gives every test a private directory $T (removed on exit, with every
+# process the test started), the paths of the programs under test, and
+# assertions that print one clear "FAIL: ..." line.
+#
+# Paths come from the environment (meson's test() sets them); run by hand,
+# they default to the meson build directory $TG_BUILD (default: build/).
+# TG_KEEP=1 keeps $T for a post-mortem.
+
+set -u -o pipefail
+
+TEST_NAME=$(basename "$0" .sh)
+_tg_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${TG_BUILD:=$(cd "$_tg_here/../.." && pwd)/build}"
+: "${TG_CMD:=$TG_BUILD/shim/truncguard}"
+: "${TG_SHIM:=$TG_BUILD/shim/libtruncguard.so}"
+: "${TG_VICTIM:=$TG_BUILD/tests/victim/victim}"
+: "${TG_SELFWRITER:=$TG_BUILD/tests/victim/selfwriter}"
+: "${TG_LIB_V1:=$TG_BUILD/tests/victim/libvictim_v1.so}"
+: "${TG_LIB_V2:=$TG_BUILD/tests/victim/libvictim_v2.so}"
+: "${TG_DAEMON_V1:=$TG_BUILD/tests/victim/daemon_v1}"
+: "${TG_DAEMON_V2:=$TG_BUILD/tests/victim/daemon_v2}"
+: "${TG_MARKER_LIB:=$TG_BUILD/tests/victim/libpreload_marker.so}"
+# How long a victim runs if nobody releases it.  Tests release it by removing
+# its ready file, so this is only a safety net; it is long on purpose: a
+# victim that merely outlived the writer must not look like a survivor.
+: "${TG_VICTIM_MS:=20000}"
+
+# A test sees only the settings it sets itself.
+unset LD_PRELOAD TRUNCGUARD_SCOPE TRUNCGUARD_MODE TRUNCGUARD_ON_FAIL \
+      TRUNCGUARD_DEBUG TRUNCGUARD_LOG
+export LC_ALL=C
+
+# ---------------------------------------------------------------- reporting
+
+# The logs and victim outputs, shown when a test fails.
+_tg_dump() {
+  local f
+  for f in "$T"/logs/log.* "$T"/*.out; do
+    [ -e "$f" ] || continue
+    echo "---- ${f#"$T"/}" >&2
+    tail -n 30 -- "$f" >&2
+  done
+}
+
+fail() {
+  echo "FAIL: $TEST_NAME: $*" >&2
+  _tg_dump
+  exit 1
+}
+
+skip() {
+  echo "SKIP: $TEST_NAME: $*"
+  exit 77
+}
+
+ok() { echo "ok: $*"; }
+note() { echo "# $*"; }
+
+# must CMD...: a setup step that has to work.
+must() {
+  "$@" || fail "setup step failed (exit $?): $*"
+}
+
+# "exit N" or "killed by SIGxxx" for a wait status.
+describe_status() {
+  if [ "$1" -gt 128 ]; then
+    echo "killed by SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo "?$(($1 - 128))")"
+  else
+    echo "exit $1"
+  fi
+}
+
+# ------------------------------------------------------ private dir, cleanup
+
+_tg_pids=()
+_tg_cleanup() {
+  local p
+  for p in "${_tg_pids[@]}"; do
+    kill -KILL "$p" 2>/dev/null
+  done
+  wait 2>/dev/null
+  if [ -n "${TG_KEEP:-}" ]; then
+    echo "# kept $T" >&2
+  else
+    rm -rf -- "$T"
+  fi
+}
+
+T=$(mktemp -d /tmp/tg-e2e-"$TEST_NAME".XXXXXX) || { echo "FAIL: mktemp" >&2; exit 1; }
+chmod 755 "$T"          # an unprivileged writer must be able to get in
+trap _tg_cleanup EXIT
+trap 'exit 130' INT TERM
+cd "$T" || fail "cannot cd to $T"
+
+# Log of the shim: TRUNCGUARD_LOG=$TG_LOG writes $TG_LOG.PID, one file per
+# writing process.  The directory is world-writable for unprivileged writers.
+mkdir -m 1777 "$T/logs" && chmod 1777 "$T/logs"
+TG_LOG=$T/logs/log
+export TRUNCGUARD_LOG=$TG_LOG
+
+# --------------------------------------------------------- prerequisites
+
+need_victims() {
+  local f
+  for f in "$TG_VICTIM" "$TG_SELFWRITER" "$TG_LIB_V1" "$TG_LIB_V2" \
+           "$TG_DAEMON_V1" "$TG_DAEMON_V2" "$TG_MARKER_LIB"; do
+    [ -e "$f" ] || fail "victim program not built: $f (run meson compile)"
+  done
+  # Private copies: tests never write to the build tree.
+  V1=$T/v1.so
+  V2=$T/v2.so
+  must cp "$TG_LIB_V1" "$V1"
+  must cp "$TG_LIB_V2" "$V2"
+  chmod 644 "$V1" "$V2"
+  cmp -s "$V1" "$V2" && fail "libvictim_v1.so and libvictim_v2.so are identical"
+}
+
+need_shim() {
+  [ -x "$TG_CMD" ] || fail "truncguard command not built: $TG_CMD"
+  [ -r "$TG_SHIM" ] || fail "shim library not built: $TG_SHIM"
+}
+
+need_root() {
+  [ "$(id -u)" -eq 0 ] || skip "needs root: $*"
+}
+
+# ------------------------------------------------------------- victims
+
+# _start_bg READYFILE OUTFILE CMD...: start CMD in the background and wait
+# (bounded) until it creates READYFILE.  Sets BG_PID.
+_start_bg() {
+  local ready=$1 out=$2 i
+  shift 2
+  rm -f -- "$ready"
+  "$@" >"$out" 2>&1 &
+  BG_PID=$!
+  _tg_pids+=("$BG_PID")
+  for ((i = 0; i < 1000; i++)); do    # up to 10 s
+    [ -e "$ready" ] && return 0
+    if ! kill -0 "$BG_PID" 2>/dev/null; then
+      wait "$BG_PID"
+      fail "$* ended ($(describe_status $?)) before it was ready: $(cat -- "$out")"
+    fi
+    sleep 0.01
+  done
+  fail "$* not ready after 10 s"
+}
+
+_tg_nvictims=0
+
+# start_victim LIB: a process that dlopen'ed LIB and keeps calling it.
+# Sets VICTIM_PID, VICTIM_READY, VICTIM_OUT.
+start_victim() {
+  _tg_nvictims=$((_tg_nvictims + 1))
+  VICTIM_READY=$T/ready.$_tg_nvictims
+  VICTIM_OUT=$T/victim.$_tg_nvictims.out
+  _start_bg "$VICTIM_READY" "$VICTIM_OUT" "$TG_VICTIM" "$1" "$TG_VICTIM_MS" "$VICTIM_READY"
+  VICTIM_PID=$BG_PID
+  VICTIM_KIND=victim
+}
+
+# start_daemon EXE: a running executable.  Same variables as start_victim.
+start_daemon() {
+  _tg_nvictims=$((_tg_nvictims + 1))
+  VICTIM_READY=$T/ready.$_tg_nvictims
+  VICTIM_OUT=$T/daemon.$_tg_nvictims.out
+  _start_bg "$VICTIM_READY" "$VICTIM_OUT" "$1" "$TG_VICTIM_MS" "$VICTIM_READY"
+  VICTIM_PID=$BG_PID
+  VICTIM_KIND=daemon
+}
+
+# stop_victim: release the victim (remove its ready file) and reap it.
+# Sets VICTIM_STATUS.  A victim killed by the writer is already dead.
+stop_victim() {
+  rm -f -- "$VICTIM_READY"
+  wait "$VICTIM_PID" 2>/dev/null
+  VICTIM_STATUS=$?
+}
+
+# expect_survived WHAT: the victim ran on, released by us, with its old code.
+expect_survived() {
+  [ "$VICTIM_STATUS" -eq 0 ] ||
+    fail "$1: the $VICTIM_KIND $(describe_status "$VICTIM_STATUS"), expected exit 0"
+  grep -q "released" "$VICTIM_OUT" ||
+    fail "$1: the $VICTIM_KIND stopped on its own, not when released: the write may have come after it ended"
+  ok "$1: the $VICTIM_KIND survived"
+}
+
+# expect_killed WHAT: the unprotected case really destroys the victim, so the
+# protected case cannot pass by luck.
+expect_killed() {
+  if [ "$VICTIM_STATUS" -le 128 ]; then
+    fail "$1: the $VICTIM_KIND $(describe_status "$VICTIM_STATUS"), expected death by a signal"
+  fi
+  ok "$1: the $VICTIM_KIND was $(describe_status "$VICTIM_STATUS")"
+}
+
+# expect_version LIB N: what a fresh process loads from LIB.
+expect_version() {
+  local got
+  got=$("$TG_VICTIM" --once "$1" 2>&1)
+  [ "$got" = "version $2" ] ||
+    fail "a fresh process loading $1 got \"$got\", expected \"version $2\""
+  ok "a fresh process loads version $2"
+}
+
+# ----------------------------------------------------------- files, inodes
+
+inode() { stat -c %i -- "$1" || fail "cannot stat $1"; }
+
+# fresh_copy SRC DST: DST becomes a new inode with SRC's content.
+fresh_copy() {
+  rm -f -- "$2"
+  must cp -- "$1" "$2"
+}
+
+expect_same_content() {
+  cmp -s -- "$1" "$2" || fail "${3:-$1}: content differs from $2"
+}
+
+# ----------------------------------------------------- who can be inspected
+
+# The pids whose /proc/PID/maps this user cannot open.  The shim cannot
+# prove that such a process does not map a file, so (by the contract) it
+# treats an ELF shared object as possibly in use.  Permission is checked at
+# open(), so open the file rather than test it.
+uninspectable_processes() {
+  local p
+  for p in /proc/[0-9]*; do
+    { : <"$p/maps"; } 2>/dev/null || { [ -e "$p" ] && echo "${p#/proc/}"; }
+  done
+}
+
+# run_alone CMD...: run CMD where every process it can see is inspectable,
+# so "nobody maps this file" is provable.  Normally that is here; if some
+# process is uninspectable (e.g. a sandbox's pid 1), in a new pid namespace
+# with its own /proc.  Skips the test if neither is possible.
+run_alone() {
+  local hidden
+  hidden=$(uninspectable_processes | head -n 8 | paste -sd ' ')
+  if [ -z "$hidden" ]; then
+    "$@"
+    return
+  fi
+  local ns
+  for ns in "--pid" "--user --map-root-user --pid"; do
+    # shellcheck disable=SC2086  # two ways to ask for the namespace
+    if unshare $ns --fork --mount-proc true 2>/dev/null; then
+      note "processes $hidden cannot be inspected: running \"${*##*/}\" in its own pid namespace"
+      unshare $ns --fork --mount-proc "$@"
+      return
+    fi
+  done
+  skip "processes $hidden cannot be inspected and no pid namespace can be made: an unmapped file cannot be proven unmapped"
+}
+
+# --------------------------------------------------------------- the log
+
+log_reset() { rm -f -- "$TG_LOG".*; }
+tg_log() { cat -- "$TG_LOG".* 2>/dev/null; }
+
+# log_lines SUBSTRING...: the log lines that contain every SUBSTRING.
+log_lines() {
+  local lines s
+  lines=$(tg_log) || return 1
+  for s in "$@"; do
+    lines=$(grep -F -- "$s" <<<"$lines") || return 1
+  done
+  printf '%s\n' "$lines"
+}
+
+expect_log() {
+  log_lines "$@" >/dev/null ||
+    fail "no log line contains all of: $(printf '[%s] ' "$@")"
+  expect_log_well_formed
+}
+
+expect_no_log() {
+  local l
+  if l=$(log_lines "$@"); then
+    fail "unexpected log line: $l"
+  fi
+}
+
+# Every line starts with the pid in 10 columns, a colon and a tab, as
+# LD_DEBUG does; a raw newline inside a path would break that.
+expect_log_well_formed() {
+  local bad
+  bad=$(tg_log | LC_ALL=C awk 'substr($0, 1, 10) !~ /^ *[0-9]+$/ || substr($0, 11, 2) != ":\t"')
+  [ -z "$bad" ] || fail "malformed log line(s): $bad"
+}
+
+# --------------------------------------------------------- the core scenario
+
+_tg_prepare_lib() {
+  if declare -F prepare_lib >/dev/null; then prepare_lib; fi
+}
+
+# prove_protection WRITER [WRAPPER...]
+# WRITER is a shell function that writes $V2 over $LIB, running its command
+# after "$@" (so "$@" can be a wrapper, e.g. "$TG_CMD").
+#  1. control: a victim has $LIB loaded, WRITER runs without truncguard:
+#     the victim must die by a signal.
+#  2. the same under WRAPPER (default "$TG_CMD"): the victim lives on,
+#     a fresh process loads version 2, the name has a new inode, and the log
+#     says "replaced file=$LIB [ino OLD -> NEW] (mode replace)" naming the
+#     victim's pid.  $LIB_IN_LOG overrides how the log spells $LIB, and
+#     the victim loads $VICTIM_LIB (default $LIB).
+# If the test defines a function prepare_lib, it runs after each fresh copy
+# of $LIB, before the victim loads it.
+prove_protection() {
+  local writer=$1 old new st how w
+  shift
+  [ $# -gt 0 ] || set -- "$TG_CMD"
+  how=$(for w in "$@"; do printf '%s ' "${w##*/}"; done)
+  how=${how% }
+
+  fresh_copy "$V1" "$LIB"
+  _tg_prepare_lib
+  start_victim "${VICTIM_LIB:-$LIB}"
+  $writer
+  st=$?
+  [ "$st" -eq 0 ] || fail "control: $writer without truncguard failed (exit $st)"
+  stop_victim
+  expect_killed "control: $writer without truncguard"
+
+  need_shim
+  fresh_copy "$V1" "$LIB"
+  _tg_prepare_lib
+  old=$(inode "$LIB")
+  start_victim "${VICTIM_LIB:-$LIB}"
+  log_reset
+  $writer "$@"
+  st=$?
+  [ "$st" -eq 0 ] || fail "$writer under $how failed (exit $st)"
+  stop_victim
+  expect_survived "$writer under $how"
+  expect_version "$LIB" 2
+  expect_same_content "$LIB" "$V2"
+  new=$(inode "$LIB")
+  [ "$new" != "$old" ] || fail "the name $LIB kept inode $old: it was truncated in place"
+  expect_log "replaced file=${LIB_IN_LOG:-$LIB} [ino $old -> $new] (mode replace); mapped executable by " \
+             "pid $VICTIM_PID ("
+  ok "the log names ${LIB_IN_LOG:-$LIB}, the inodes and the victim's pid"
+}

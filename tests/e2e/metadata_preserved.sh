@@ -1,0 +1,45 @@
+#!/bin/bash
+# Bug: replacing a library by a new inode silently changes its permissions,
+# owner, group or extended attributes (the new file gets the writer's umask
+# and uid), so the service's file no longer looks as the admin set it up.
+. "$(dirname "$0")/lib.sh"
+need_victims
+
+LIB=$T/libvictim.so
+OWNER=
+if [ "$(id -u)" -eq 0 ]; then
+  OWNER=1234:5678
+else
+  note "SKIP owner part: only root can give the file another owner"
+fi
+
+# Run by prove_protection after each fresh copy of $LIB.
+prepare_lib() {
+  [ -z "$OWNER" ] || must chown "$OWNER" "$LIB"
+  must chmod 0751 "$LIB"
+  XATTR=
+  if err=$(setfattr -n user.tg -v hello "$LIB" 2>&1); then
+    XATTR=1
+  elif [[ $err == *"Operation not supported"* ]]; then
+    note "SKIP xattr part: the file system of $T has no user xattrs ($err)"
+  else
+    fail "setfattr failed: $err"
+  fi
+}
+copy_v2() { "$@" cp "$V2" "$LIB"; }
+
+prove_protection copy_v2
+
+[ "$(stat -c %a "$LIB")" = 751 ] || fail "mode is $(stat -c %a "$LIB") after replacement, expected 751"
+ok "mode 0751 survives"
+if [ -n "$OWNER" ]; then
+  [ "$(stat -c %u:%g "$LIB")" = "$OWNER" ] ||
+    fail "owner is $(stat -c %u:%g "$LIB") after replacement, expected $OWNER"
+  ok "owner $OWNER survives"
+fi
+if [ -n "$XATTR" ]; then
+  got=$(getfattr --absolute-names --only-values -n user.tg "$LIB") ||
+    fail "the xattr user.tg is gone after replacement"
+  [ "$got" = hello ] || fail "user.tg is \"$got\" after replacement, expected hello"
+  ok "the xattr user.tg survives"
+fi

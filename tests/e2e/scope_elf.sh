@@ -1,0 +1,42 @@
+#!/bin/bash
+# TRUNCGUARD_SCOPE=elf replaces every ELF file opened with O_TRUNC without
+# asking who maps it (for writers that cannot see other processes), but it
+# still leaves other files alone.
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+
+LIB=$T/libunmapped.so
+
+# Control: without truncguard, an fd opened before cp sees the new content
+# (same inode): the fd check below can tell replaced from truncated.
+fresh_copy "$V1" "$LIB"
+exec 3<"$LIB"
+cp "$V2" "$LIB" || fail "control: cp failed"
+expect_same_content /proc/$$/fd/3 "$V2" "control: an fd opened before a plain cp"
+exec 3<&-
+
+# An ELF library nobody maps is replaced under scope=elf.
+fresh_copy "$V1" "$LIB"
+exec 3<"$LIB"
+old=$(inode "$LIB")
+log_reset
+TRUNCGUARD_SCOPE=elf "$TG_CMD" cp "$V2" "$LIB" || fail "cp under scope=elf failed"
+expect_same_content "$LIB" "$V2"
+expect_same_content /proc/$$/fd/3 "$V1" "an fd opened before the replacement (old inode)"
+new=$(inode "$LIB")
+expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by nobody checked: scope elf"
+exec 3<&-
+ok "scope=elf replaces an unmapped ELF library"
+
+# A text file is truncated in place even under scope=elf.
+TXT=$T/notes.txt
+echo "old text" >"$TXT"
+echo "new text" >"$T/new.txt"
+exec 3<"$TXT"
+log_reset
+TRUNCGUARD_SCOPE=elf "$TG_CMD" cp "$T/new.txt" "$TXT" || fail "cp of a text file under scope=elf failed"
+expect_same_content /proc/$$/fd/3 "$T/new.txt" "an fd opened before cp of a text file"
+expect_no_log "replaced file="
+exec 3<&-
+ok "scope=elf leaves a text file's inode alone"

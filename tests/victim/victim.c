@@ -1,0 +1,98 @@
+/* A process that keeps calling into a dlopen'ed library: the "running
+ * service" of the bug report.
+ *
+ *   victim LIB.so MILLISECONDS [READYFILE]
+ *     dlopen(LIB, RTLD_NOW), print "victim: loaded version N", create
+ *     READYFILE, then call tg_work() and tg_version() about every
+ *     millisecond for MILLISECONDS.  If READYFILE is given and is removed,
+ *     the victim makes a few more calls and stops early: tests release it
+ *     that way instead of guessing a duration.
+ *     The last line says "released" or "time is up".
+ *     Exit 0 if the version never changed, 3 if it changed under us (the
+ *     code was swapped in place), 2 on usage/load errors; if the code was
+ *     destroyed the process dies by a signal (SIGSEGV or SIGBUS).
+ *   victim --once LIB.so
+ *     print "version N" and exit 0: what a fresh process loads. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef int (*version_fn)(void);
+typedef int (*work_fn)(int);
+
+static void load(const char* lib, version_fn* version, work_fn* work) {
+  void* h = dlopen(lib, RTLD_NOW);
+  if (!h) {
+    fprintf(stderr, "victim: dlopen: %s\n", dlerror());
+    exit(2);
+  }
+  *version = (version_fn)(void (*)(void))dlsym(h, "tg_version");
+  *work = (work_fn)(void (*)(void))dlsym(h, "tg_work");
+  if (!*version || !*work) {
+    fprintf(stderr, "victim: %s lacks tg_version/tg_work\n", lib);
+    exit(2);
+  }
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void touch(const char* path) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    fprintf(stderr, "victim: cannot create %s: %s\n", path, strerror(errno));
+    exit(2);
+  }
+  close(fd);
+}
+
+int main(int argc, char** argv) {
+  version_fn version;
+  work_fn work;
+
+  if (argc == 3 && strcmp(argv[1], "--once") == 0) {
+    load(argv[2], &version, &work);
+    work(1);
+    printf("version %d\n", version());
+    return 0;
+  }
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: victim LIB.so MILLISECONDS [READYFILE]\n"
+                    "       victim --once LIB.so\n");
+    return 2;
+  }
+  const char* ready = argc == 4 ? argv[3] : NULL;
+  long long duration = atoll(argv[2]);
+
+  load(argv[1], &version, &work);
+  const int first = version();
+  printf("victim: loaded version %d\n", first);
+  fflush(stdout);
+  if (ready) touch(ready);
+
+  const struct timespec tick = {0, 1000 * 1000};
+  const long long end = now_ms() + duration;
+  int released = -1;  /* calls left once READYFILE is gone */
+  for (int i = 0; now_ms() < end && released != 0; ++i) {
+    work(i);  /* first: the PLT call is what an unrelocated GOT kills */
+    int v = version();
+    if (v != first) {
+      printf("victim: version changed from %d to %d\n", first, v);
+      return 3;
+    }
+    if (released > 0) --released;
+    else if (released < 0 && ready && access(ready, F_OK) != 0) released = 5;
+    nanosleep(&tick, NULL);
+  }
+  /* "released" tells a test the calls went on until it said stop. */
+  printf("victim: %s, still version %d\n", released == 0 ? "released" : "time is up", first);
+  return 0;
+}

@@ -1,0 +1,100 @@
+/* writer ENTRY DEST SRC: copies SRC over DEST through one specific libc entry
+ * point, so each interposed symbol is exercised by itself:
+ *   open open64 openat openat64 creat creat64 __open_2 __open64_2
+ *   __openat_2 __openat64_2 fopen fopen64 freopen freopen64
+ *   truncate truncate64 (truncate DEST to 0 bytes, then append SRC's bytes
+ *   with O_APPEND: the shape of "truncate, then rewrite")
+ * It then prints the fd's status flags and close-on-exec bit as
+ *   flags=0x... cloexec=N
+ * so tests can compare them with an unprotected open of the same kind.
+ * Exit 0 on success; 1 with "writer: ENTRY: strerror" on failure. */
+#define _GNU_SOURCE
+#define _LARGEFILE64_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int __open_2(const char*, int);
+int __open64_2(const char*, int);
+int __openat_2(int, const char*, int);
+int __openat64_2(int, const char*, int);
+
+static const char* g_entry;
+
+static void die(void) {
+  fprintf(stderr, "writer: %s: %s\n", g_entry, strerror(errno));
+  exit(1);
+}
+
+static void copy_to_fd(const char* src, int out) {
+  int in = open(src, O_RDONLY);
+  if (in < 0) die();
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(in, buf, sizeof buf)) > 0)
+    if (write(out, buf, (size_t)n) != n) die();
+  if (n < 0) die();
+  close(in);
+}
+
+static void report(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  int fdfl = fcntl(fd, F_GETFD);
+  printf("flags=0x%x cloexec=%d\n", fl, (fdfl & FD_CLOEXEC) ? 1 : 0);
+}
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: writer ENTRY DEST SRC\n");
+    return 2;
+  }
+  g_entry = argv[1];
+  const char* e = argv[1];
+  const char* dest = argv[2];
+  const char* src = argv[3];
+  /* O_APPEND and O_CLOEXEC ride along, to check the new fd keeps them. */
+  const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC;
+  int fd = -1;
+  if (!strcmp(e, "open")) fd = open(dest, flags, 0644);
+  else if (!strcmp(e, "open64")) fd = open64(dest, flags, 0644);
+  else if (!strcmp(e, "openat")) fd = openat(AT_FDCWD, dest, flags, 0644);
+  else if (!strcmp(e, "openat64")) fd = openat64(AT_FDCWD, dest, flags, 0644);
+  else if (!strcmp(e, "creat")) fd = creat(dest, 0644);
+  else if (!strcmp(e, "creat64")) fd = creat64(dest, 0644);
+  else if (!strcmp(e, "__open_2")) fd = __open_2(dest, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC);
+  else if (!strcmp(e, "__open64_2")) fd = __open64_2(dest, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC);
+  else if (!strcmp(e, "__openat_2")) fd = __openat_2(AT_FDCWD, dest, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC);
+  else if (!strcmp(e, "__openat64_2")) fd = __openat64_2(AT_FDCWD, dest, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC);
+  else if (!strcmp(e, "fopen") || !strcmp(e, "fopen64") || !strcmp(e, "freopen") || !strcmp(e, "freopen64")) {
+    FILE* f;
+    if (!strcmp(e, "fopen")) f = fopen(dest, "we");
+    else if (!strcmp(e, "fopen64")) f = fopen64(dest, "we");
+    else {
+      f = fopen("/dev/null", "r");
+      if (!f) die();
+      f = !strcmp(e, "freopen") ? freopen(dest, "we", f) : freopen64(dest, "we", f);
+    }
+    if (!f) die();
+    fflush(f);
+    copy_to_fd(src, fileno(f));
+    report(fileno(f));
+    if (fclose(f) != 0) die();
+    return 0;
+  } else if (!strcmp(e, "truncate") || !strcmp(e, "truncate64")) {
+    int r = !strcmp(e, "truncate") ? truncate(dest, 0) : truncate64(dest, 0);
+    if (r != 0) die();
+    fd = open(dest, O_WRONLY | O_APPEND);
+  } else {
+    fprintf(stderr, "writer: unknown entry point '%s'\n", e);
+    return 2;
+  }
+  if (fd < 0) die();
+  copy_to_fd(src, fd);
+  report(fd);
+  if (close(fd) != 0) die();
+  return 0;
+}
