@@ -60,8 +60,11 @@ Verdict check_mapping(Scope scope, ElfKind kind, const MappingFacts& m) {
 }
 
 int replacement_flags(int caller_flags) {
-  int keep = caller_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_DIRECTORY | O_TMPFILE | O_PATH);
-  return keep | O_CREAT | O_EXCL | O_NOFOLLOW;
+  // O_CREAT|O_EXCL never follows a symlink at the last component, so no
+  // O_NOFOLLOW is added: F_GETFL would show it, and the fd must look exactly
+  // like the one the caller asked for.
+  int keep = caller_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_DIRECTORY | O_TMPFILE | O_PATH);
+  return keep | O_CREAT | O_EXCL;
 }
 
 int fopen_mode_flags(const char* mode) {

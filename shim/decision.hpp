@@ -71,7 +71,7 @@ inline bool scope_needs_scan(Scope s) { return s == Scope::system; }
 inline bool scope_needs_self(Scope s) { return s != Scope::elf; }
 
 // The flags for the new inode's fd: the caller's access mode and status flags
-// (O_APPEND, O_CLOEXEC, O_SYNC...), created exclusively, never through a link.
+// (O_APPEND, O_CLOEXEC, O_SYNC...), created exclusively (so never through a link).
 int replacement_flags(int caller_flags);
 
 // fopen/freopen mode string -> open(2) flags; -1 if the mode is invalid.

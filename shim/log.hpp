@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <sys/types.h>
 
+#include "escape.hpp"
 #include "settings.hpp"
 
 namespace tg::log {
@@ -22,10 +23,7 @@ void backtrace();
 // Pure helpers (unit tested).
 // "%10d:\t" into buf; returns its length.
 size_t format_prefix(char* buf, size_t len, pid_t pid);
-// Copies `in` into `out` with control characters, backslashes and bytes that are
-// not valid UTF-8 escaped (\n, \t, \\, \xHH), so a file name can't forge a log
-// line. Truncates with "..." if out is too small. Returns the length written.
-size_t escape(const char* in, char* out, size_t out_len);
+using tg::escape;  // escape.hpp: file names in log lines
 
 // Printing an escaped path: `char buf[kPathBuf]; log::escape(p, buf, sizeof buf)`.
 constexpr size_t kPathBuf = 1536;

@@ -1,5 +1,7 @@
 #include "settings.hpp"
 
+#include "escape.hpp"
+
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
@@ -90,9 +92,12 @@ bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad
 
 namespace {
 
-void warn(Settings& s, const char* fmt, const char* a, const char* b) {
+// `value` comes from the user: escaped and cut short before it is quoted.
+void warn(Settings& s, const char* fmt, const char* value) {
   if (s.warning_count >= Settings::kMaxWarnings) return;
-  std::snprintf(s.warnings[s.warning_count++], Settings::kWarningLen, fmt, a, b);
+  char quoted[64];
+  escape(value, quoted, sizeof quoted);
+  std::snprintf(s.warnings[s.warning_count++], Settings::kWarningLen, fmt, quoted);
 }
 
 }  // namespace
@@ -100,21 +105,21 @@ void warn(Settings& s, const char* fmt, const char* a, const char* b) {
 Settings parse_settings(EnvLookup lookup, bool secure) {
   Settings s;
   if (const char* v = lookup("TRUNCGUARD_SCOPE"); v && *v && !parse_scope(v, &s.scope))
-    warn(s, "unknown TRUNCGUARD_SCOPE=%.60s (expected system, self or elf); using %s", v, "system");
+    warn(s, "unknown TRUNCGUARD_SCOPE=%s (expected system, self or elf); using system", v);
   if (const char* v = lookup("TRUNCGUARD_MODE"); v && *v && !parse_mode(v, &s.mode))
-    warn(s, "unknown TRUNCGUARD_MODE=%.60s (expected replace, unlink or dry-run); using %s", v, "replace");
+    warn(s, "unknown TRUNCGUARD_MODE=%s (expected replace, unlink or dry-run); using replace", v);
   if (const char* v = lookup("TRUNCGUARD_ON_FAIL"); v && *v && !parse_on_fail(v, &s.on_fail))
-    warn(s, "unknown TRUNCGUARD_ON_FAIL=%.60s (expected etxtbsy or truncate); using %s", v, "etxtbsy");
+    warn(s, "unknown TRUNCGUARD_ON_FAIL=%s (expected etxtbsy or truncate); using etxtbsy", v);
   if (const char* v = lookup("TRUNCGUARD_DEBUG"); v && *v) {
     char bad[64];
     if (!parse_debug(v, &s.debug, &s.debug_help, bad, sizeof bad))
-      warn(s, "debug option `%.60s' unknown; try TRUNCGUARD_DEBUG=help%s", bad, "");
+      warn(s, "debug option `%s' unknown; try TRUNCGUARD_DEBUG=help", bad);
   }
   if (const char* v = lookup("TRUNCGUARD_LOG"); v && *v) {
     if (secure) {
       s.log_ignored = true;
     } else if (std::strlen(v) + 12 >= sizeof s.log_path) {  // room for ".PID"
-      warn(s, "TRUNCGUARD_LOG is too long (%.40s...); logging to %s", v, "stderr");
+      warn(s, "TRUNCGUARD_LOG is too long (%s); logging to stderr", v);
     } else {
       std::strcpy(s.log_path, v);
     }

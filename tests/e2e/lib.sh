@@ -22,6 +22,9 @@ _tg_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${TG_DAEMON_V1:=$TG_BUILD/tests/victim/daemon_v1}"
 : "${TG_DAEMON_V2:=$TG_BUILD/tests/victim/daemon_v2}"
 : "${TG_MARKER_LIB:=$TG_BUILD/tests/victim/libpreload_marker.so}"
+: "${TG_WRITER:=$TG_BUILD/tests/writers/writer}"
+: "${TG_EARLY_LIB:=$TG_BUILD/tests/writers/libearly_writer.so}"
+: "${TG_THREADS:=$TG_BUILD/tests/writers/thread_writer}"
 # How long a victim runs if nobody releases it.  Tests release it by removing
 # its ready file, so this is only a safety net; it is long on purpose: a
 # victim that merely outlived the writer must not look like a survivor.

@@ -114,8 +114,11 @@ TEST(Decision, ReplacementKeepsCallerFlags) {
   EXPECT_TRUE(f & O_CLOEXEC);
   EXPECT_TRUE(f & O_EXCL);
   EXPECT_TRUE(f & O_CREAT);
-  EXPECT_TRUE(f & O_NOFOLLOW);
+  EXPECT_TRUE(f & O_NOFOLLOW);  // the caller's own
   EXPECT_FALSE(f & O_TRUNC);
+  // Nothing the caller did not ask for that F_GETFL would show.
+  EXPECT_FALSE(replacement_flags(O_WRONLY | O_TRUNC) & O_NOFOLLOW);
+  EXPECT_EQ(replacement_flags(O_WRONLY | O_TRUNC), O_WRONLY | O_CREAT | O_EXCL);
   EXPECT_EQ(replacement_flags(O_RDWR | O_TRUNC) & O_ACCMODE, O_RDWR);
   EXPECT_FALSE(replacement_flags(O_RDWR | O_TRUNC | O_DIRECTORY) & O_DIRECTORY);
 }

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "escape.hpp"
 #include "log.hpp"
 
 using namespace tg;
@@ -9,7 +10,7 @@ using namespace tg;
 namespace {
 std::string esc(const char* in, size_t len = 256) {
   std::string out(len, '\0');
-  size_t n = log::escape(in, out.data(), len);
+  size_t n = escape(in, out.data(), len);
   out.resize(n);
   return out;
 }

@@ -1,0 +1,59 @@
+#include "escape.hpp"
+
+#include <cstring>
+
+namespace tg {
+
+namespace {
+
+// Length of the valid UTF-8 sequence starting at p, or 0 if there is none.
+size_t utf8_sequence(const unsigned char* p) {
+  unsigned char c = p[0];
+  size_t n;
+  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  else if (c >= 0xE0 && c <= 0xEF) n = 3;
+  else if (c >= 0xF0 && c <= 0xF4) n = 4;
+  else return 0;
+  for (size_t i = 1; i < n; ++i)
+    if ((p[i] & 0xC0) != 0x80) return 0;  // also stops at the terminating NUL
+  return n;
+}
+
+}  // namespace
+
+size_t escape(const char* in, char* out, size_t out_len) {
+  if (out_len == 0) return 0;
+  static const char kHex[] = "0123456789abcdef";
+  const auto* p = reinterpret_cast<const unsigned char*>(in ? in : "(null)");
+  size_t o = 0;
+  const size_t limit = out_len > 4 ? out_len - 4 : 0;  // keep room for "..." + NUL
+  while (*p) {
+    char tmp[8];
+    size_t n = 0;
+    size_t consumed = 1;
+    unsigned char c = *p;
+    if (c == '\n') { tmp[0] = '\\'; tmp[1] = 'n'; n = 2; }
+    else if (c == '\t') { tmp[0] = '\\'; tmp[1] = 't'; n = 2; }
+    else if (c == '\r') { tmp[0] = '\\'; tmp[1] = 'r'; n = 2; }
+    else if (c == '\\') { tmp[0] = '\\'; tmp[1] = '\\'; n = 2; }
+    else if (c < 0x20 || c == 0x7f) { tmp[0] = '\\'; tmp[1] = 'x'; tmp[2] = kHex[c >> 4]; tmp[3] = kHex[c & 15]; n = 4; }
+    else if (c < 0x80) { tmp[0] = static_cast<char>(c); n = 1; }
+    else if (size_t seq = utf8_sequence(p); seq > 0) {
+      std::memcpy(tmp, p, seq);
+      n = consumed = seq;
+    } else { tmp[0] = '\\'; tmp[1] = 'x'; tmp[2] = kHex[c >> 4]; tmp[3] = kHex[c & 15]; n = 4; }
+    if (o + n > limit) {
+      size_t dots = out_len - 1 - o < 3 ? out_len - 1 - o : 3;
+      std::memcpy(out + o, "...", dots);
+      o += dots;
+      break;
+    }
+    std::memcpy(out + o, tmp, n);
+    o += n;
+    p += consumed;
+  }
+  out[o] = '\0';
+  return o;
+}
+
+}  // namespace tg

@@ -1,0 +1,72 @@
+#!/bin/bash
+# Bad settings never break the host program: an unknown value gives one clear
+# warning and the default; TRUNCGUARD_DEBUG=help lists the categories and exits
+# like LD_DEBUG=help; a log file that can't be opened falls back to stderr.
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+unset TRUNCGUARD_LOG
+LIB=$T/libvictim.so
+
+# An unknown mode: warned about once, and the default (replace) protects.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+TRUNCGUARD_MODE=bogus LD_PRELOAD=$TG_SHIM cp "$V2" "$LIB" 2>"$T/cp.err" || fail "cp failed: $(cat "$T/cp.err")"
+stop_victim
+expect_survived "cp with TRUNCGUARD_MODE=bogus"
+n=$(grep -c 'warning: unknown TRUNCGUARD_MODE=bogus (expected replace, unlink or dry-run); using replace' "$T/cp.err")
+[ "$n" -eq 1 ] || fail "expected one warning about TRUNCGUARD_MODE, got $n: $(cat "$T/cp.err")"
+grep -q "replaced file=$LIB " "$T/cp.err" || fail "no replaced line on stderr: $(cat "$T/cp.err")"
+grep -qP '^ {0,9}\d+:\twarning: ' "$T/cp.err" || fail "the warning is not in LD_DEBUG's form"
+ok "an unknown mode gives one warning and the default protects"
+
+# Each bad variable is named; values are escaped (a newline can't forge a line).
+TRUNCGUARD_SCOPE=$'sys\ntem' TRUNCGUARD_ON_FAIL=$'\xff' TRUNCGUARD_DEBUG=rewrites,verbose \
+  LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/true.err" || fail "/bin/true failed with bad settings"
+grep -q 'unknown TRUNCGUARD_SCOPE=sys\\ntem (expected system, self or elf); using system' "$T/true.err" ||
+  fail "no escaped warning for TRUNCGUARD_SCOPE: $(cat "$T/true.err")"
+grep -q 'unknown TRUNCGUARD_ON_FAIL=\\xff' "$T/true.err" || fail "no escaped warning for TRUNCGUARD_ON_FAIL"
+grep -q "debug option \`verbose' unknown; try TRUNCGUARD_DEBUG=help" "$T/true.err" ||
+  fail "no warning for the unknown debug category"
+[ "$(wc -l <"$T/true.err")" -eq 3 ] || fail "expected exactly 3 lines: $(cat "$T/true.err")"
+ok "every bad setting named once, values escaped"
+
+# A very long value is cut, not overflowed.
+TRUNCGUARD_MODE=$(printf 'x%.0s' $(seq 5000)) LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/long.err" ||
+  fail "a 5000-character setting broke the program"
+grep -q 'unknown TRUNCGUARD_MODE=xxx.*\.\.\. (expected' "$T/long.err" || fail "long value not cut: $(head -c 300 "$T/long.err")"
+ok "a 5000-character value is cut short in the warning"
+
+# TRUNCGUARD_DEBUG=help: the list, then exit 0 before main (as LD_DEBUG=help).
+out=$(TRUNCGUARD_DEBUG=help LD_PRELOAD=$TG_SHIM /bin/sh -c 'echo main ran' 2>&1)
+st=$?
+[ $st -eq 0 ] || fail "TRUNCGUARD_DEBUG=help exited $st"
+for c in rewrites decisions backtrace all none; do
+  echo "$out" | grep -q "^ *[0-9]*:	  $c " || fail "help does not list $c: $out"
+done
+echo "$out" | grep -q "main ran" && fail "the program ran after TRUNCGUARD_DEBUG=help"
+ok "TRUNCGUARD_DEBUG=help lists the categories and exits"
+
+# A log file that can't be opened: one warning, the log goes to stderr.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+TRUNCGUARD_LOG=$T/no/such/dir/log LD_PRELOAD=$TG_SHIM cp "$V2" "$LIB" 2>"$T/cp2.err" || fail "cp failed"
+stop_victim
+expect_survived "cp with an unopenable TRUNCGUARD_LOG"
+grep -q "warning: cannot open the log file $T/no/such/dir/log.[0-9]*: No such file or directory; logging to stderr" "$T/cp2.err" ||
+  fail "no warning about the log file: $(cat "$T/cp2.err")"
+grep -q "replaced file=$LIB " "$T/cp2.err" || fail "the log line did not fall back to stderr"
+ok "an unopenable log file falls back to stderr, with one warning"
+
+# TRUNCGUARD_LOG never follows a symlink (O_NOFOLLOW), as LD_DEBUG_OUTPUT.
+fresh_copy "$V1" "$LIB"
+echo "precious" >"$T/precious"
+start_victim "$LIB"
+bash -c 'ln -s "$1/precious" "$1/trap.$$"; exec env TRUNCGUARD_LOG="$1/trap" LD_PRELOAD="$2" cp "$3" "$4"' \
+  _ "$T" "$TG_SHIM" "$V2" "$LIB" 2>"$T/cp3.err" || fail "cp failed: $(cat "$T/cp3.err")"
+stop_victim
+expect_survived "cp with a symlinked log file"
+[ "$(cat "$T/precious")" = "precious" ] || fail "the log followed a symlink and wrote into another file"
+grep -q "warning: cannot open the log file $T/trap.[0-9]*: Too many levels of symbolic links" "$T/cp3.err" ||
+  fail "no warning about the symlinked log: $(cat "$T/cp3.err")"
+ok "the log file is never opened through a symlink"

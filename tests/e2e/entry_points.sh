@@ -1,0 +1,30 @@
+#!/bin/bash
+# Bug: a program reaches the kernel through open64, __openat_2, creat,
+# fopen64, freopen, truncate... instead of plain open, and a wrapper that
+# only knows open() lets it truncate a loaded library.  Each of the 16
+# interposed entry points must protect the victim by itself (its control
+# case kills the victim), and the new fd must carry the flags asked for.
+. "$(dirname "$0")/lib.sh"
+need_victims
+[ -x "$TG_WRITER" ] || fail "no writer at $TG_WRITER"
+
+LIB=$T/libvictim.so
+export TRUNCGUARD_DEBUG=rewrites,decisions
+
+for ENTRY in open open64 openat openat64 creat creat64 __open_2 __open64_2 \
+             __openat_2 __openat64_2 fopen fopen64 freopen freopen64 truncate truncate64; do
+  note "entry point $ENTRY"
+  write_v2() { "$@" "$TG_WRITER" "$ENTRY" "$LIB" "$V2" >"$T/writer.out"; }
+  prove_protection write_v2
+  # The decision was taken in this very entry point (the log names it).
+  expect_log "decision file=$LIB: act (mapped executable) [$ENTRY]"
+
+  # The fd the program got has the status flags and close-on-exec bit that
+  # the same call gives on an ordinary file without truncguard.
+  protected=$(cat "$T/writer.out")
+  must cp "$V1" "$T/plain.so"
+  "$TG_WRITER" "$ENTRY" "$T/plain.so" "$V2" >"$T/plain.out" || fail "$ENTRY on a plain file failed"
+  [ "$protected" = "$(cat "$T/plain.out")" ] ||
+    fail "$ENTRY: the new fd has $protected, an ordinary open gives $(cat "$T/plain.out")"
+  ok "$ENTRY: the new fd has the same flags as an ordinary open ($protected)"
+done
