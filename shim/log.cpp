@@ -15,6 +15,7 @@ namespace tg::log {
 namespace {
 
 unsigned g_categories = kRewrites;
+bool g_json = false;
 char g_log_path[PATH_MAX] = {};
 // The log file belongs to the process that opened it: after fork the child
 // opens its own FILE.PID, as LD_DEBUG_OUTPUT's name promises one file per PID.
@@ -63,10 +64,12 @@ int destination_fd(pid_t pid) {
 
 void configure(const Settings& s) {
   g_categories = s.debug;
+  g_json = s.log_format == LogFormat::json;
   std::memcpy(g_log_path, s.log_path, sizeof g_log_path);
 }
 
 bool enabled(unsigned category) { return (g_categories & category) != 0; }
+bool json() { return g_json; }
 
 size_t format_prefix(char* buf, size_t len, pid_t pid) {
   int n = std::snprintf(buf, len, "%10d:\t", static_cast<int>(pid));
@@ -87,16 +90,185 @@ void line(const char* fmt, ...) {
   write_all(destination_fd(pid), buf, len);
 }
 
+
+namespace {
+
+// One JSON object, built in a fixed buffer (no allocation). Strings from the
+// outside are first escaped as in the text log (\n, \xHH...), then JSON-encoded,
+// so both formats spell a file name the same way.
+class Json {
+ public:
+  Json(char* buf, size_t cap) : buf_(buf), cap_(cap) { put('{'); }
+  void str(const char* key, const char* value) {
+    if (!value) return;
+    char esc[kPathBuf];
+    escape(value, esc, sizeof esc);
+    this->key(key);
+    quoted(esc);
+  }
+  void num(const char* key, long long v) {
+    this->key(key);
+    char n[24];
+    std::snprintf(n, sizeof n, "%lld", v);
+    raw(n);
+  }
+  void boolean(const char* key, bool v) {
+    this->key(key);
+    raw(v ? "true" : "false");
+  }
+  void begin_array(const char* key) { this->key(key); put('['); first_ = true; }
+  void end_array() { put(']'); first_ = false; }
+  void begin_object() { if (!first_) put(','); put('{'); first_ = true; }
+  void end_object() { put('}'); first_ = false; }
+  // Closes the object, adds the newline; returns the length (cut short
+  // objects are dropped rather than written as broken JSON).
+  size_t finish() {
+    put('}');
+    put('\n');
+    return overflow_ ? 0 : len_;
+  }
+
+ private:
+  void put(char c) {
+    if (len_ + 1 < cap_) buf_[len_++] = c;
+    else overflow_ = true;
+  }
+  void raw(const char* s) { while (*s) put(*s++); }
+  void key(const char* k) {
+    if (!first_) put(',');
+    first_ = false;
+    quoted(k);
+    put(':');
+  }
+  void quoted(const char* s) {
+    put('"');
+    for (; *s; ++s) {
+      if (*s == '"' || *s == '\\') put('\\');
+      put(*s);
+    }
+    put('"');
+  }
+  char* buf_;
+  size_t cap_;
+  size_t len_ = 0;
+  bool first_ = true;
+  bool overflow_ = false;
+};
+
+const char* kind_name(EventKind k) {
+  switch (k) {
+    case EventKind::decision: return "decision";
+    case EventKind::replaced: return "replaced";
+    case EventKind::would_replace: return "would_replace";
+    case EventKind::cannot_protect: return "cannot_protect";
+    case EventKind::note: return "note";
+    case EventKind::warning: return "warning";
+  }
+  return "?";
+}
+
+void emit_json(const Event& e, pid_t pid) {
+  char buf[8192];
+  Json j(buf, sizeof buf);
+  j.num("pid", pid);
+  j.str("event", kind_name(e.kind));
+  j.str("file", e.file);
+  j.str("entry", e.entry);
+  switch (e.kind) {
+    case EventKind::decision:
+      j.str("action", e.act ? "act" : "pass");
+      j.str("reason", e.reason);
+      break;
+    case EventKind::replaced:
+    case EventKind::would_replace:
+      j.str("mode", e.mode);
+      j.num("old_ino", static_cast<long long>(e.old_ino));
+      if (e.kind == EventKind::replaced) j.num("new_ino", static_cast<long long>(e.new_ino));
+      j.str("reason", e.reason);
+      j.boolean("mapped_by_self", e.by_self);
+      j.begin_array("mapped_by");
+      for (int i = 0; i < e.mapper_count; ++i) {
+        j.begin_object();
+        j.num("pid", e.mappers[i].pid);
+        j.str("comm", e.mappers[i].comm);
+        j.end_object();
+      }
+      j.end_array();
+      j.num("mapped_by_total", e.mapper_total);
+      j.num("uninspected", e.uninspected);
+      break;
+    case EventKind::cannot_protect:
+      j.str("step", e.step);
+      j.str("error", strerrordesc_np(e.error));
+      j.num("errno", e.error);
+      j.str("fallback", e.truncating_anyway ? "truncate" : "etxtbsy");
+      if (e.restored_old) j.boolean("restored_old", true);
+      break;
+    case EventKind::note:
+      j.str("note", e.note);
+      j.str("message", e.message);
+      break;
+    case EventKind::warning:
+      j.str("message", e.message);
+      break;
+  }
+  size_t len = j.finish();
+  if (len) write_all(destination_fd(pid), buf, len);
+}
+
+}  // namespace
+
+void emit(const Event& e) {
+  const pid_t pid = sys::getpid();
+  if (g_json) return emit_json(e, pid);
+  char file[kPathBuf];
+  escape(e.file, file, sizeof file);
+  switch (e.kind) {
+    case EventKind::decision:
+      line("decision file=%s: %s (%s) [%s]", file, e.act ? "act" : "pass", e.reason, e.entry);
+      return;
+    case EventKind::would_replace:
+      line("would replace file=%s [ino %lu] (mode dry-run); mapped executable by %s", file, e.old_ino, e.who);
+      return;
+    case EventKind::replaced:
+      line("replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s", file, e.old_ino, e.new_ino,
+           e.mode, e.who);
+      return;
+    case EventKind::cannot_protect:
+      line("cannot protect file=%s: %s: %s%s; %s", file, e.step, strerrordesc_np(e.error),
+           e.restored_old ? " (the old file was linked back)" : "",
+           e.truncating_anyway ? "truncating anyway (TRUNCGUARD_ON_FAIL=truncate)" : "failing with ETXTBSY");
+      return;
+    case EventKind::note:
+      line("note file=%s %s", file, e.message);
+      return;
+    case EventKind::warning:
+      line("warning: %s", e.message);
+      return;
+  }
+}
+
 void backtrace() {
   unw_context_t ctx;
   unw_cursor_t cursor;
   if (unw_getcontext(&ctx) != 0 || unw_init_local(&cursor, &ctx) != 0) {
-    line("backtrace: unavailable (libunwind could not start)");
+    Event e{EventKind::warning};
+    e.message = "backtrace unavailable (libunwind could not start)";
+    emit(e);
     return;
   }
   Dl_info self{};
   dladdr(reinterpret_cast<void*>(&backtrace), &self);
-  line("backtrace:");
+  const pid_t pid = sys::getpid();
+  char buf[16384];
+  Json j(buf, sizeof buf);
+  if (g_json) {
+    j.num("pid", pid);
+    j.str("event", "backtrace");
+    j.begin_array("frames");
+  } else {
+    line("backtrace:");
+  }
   int frame = 0;
   while (unw_step(&cursor) > 0 && frame < 32) {
     unw_word_t ip = 0, off = 0;
@@ -105,11 +277,34 @@ void backtrace() {
     dladdr(reinterpret_cast<void*>(ip), &info);
     if (info.dli_fbase && info.dli_fbase == self.dli_fbase) continue;  // the shim's own frames
     char name[256];
-    if (unw_get_proc_name(&cursor, name, sizeof name, &off) != 0) std::strcpy(name, "??");
-    char object[log::kPathBuf];
-    escape(info.dli_fname && *info.dli_fname ? info.dli_fname : "?", object, sizeof object);
-    line("  #%d 0x%lx %s+0x%lx (%s)", frame++, static_cast<unsigned long>(ip), name,
-         static_cast<unsigned long>(off), object);
+    if (unw_get_proc_name(&cursor, name, sizeof name, &off) != 0) {
+      // No symbol (a stripped program): the offset in the object, for addr2line.
+      std::strcpy(name, "??");
+      off = info.dli_fbase ? ip - reinterpret_cast<unw_word_t>(info.dli_fbase) : 0;
+    }
+    const char* object = info.dli_fname && *info.dli_fname ? info.dli_fname : "?";
+    if (g_json) {
+      char ipbuf[24], sym[300];
+      std::snprintf(ipbuf, sizeof ipbuf, "0x%lx", static_cast<unsigned long>(ip));
+      std::snprintf(sym, sizeof sym, "%s+0x%lx", name, static_cast<unsigned long>(off));
+      j.begin_object();
+      j.num("frame", frame);
+      j.str("ip", ipbuf);
+      j.str("symbol", sym);
+      j.str("object", object);
+      j.end_object();
+    } else {
+      char esc[kPathBuf];
+      escape(object, esc, sizeof esc);
+      line("  #%d 0x%lx %s+0x%lx (%s)", frame, static_cast<unsigned long>(ip), name,
+           static_cast<unsigned long>(off), esc);
+    }
+    ++frame;
+  }
+  if (g_json) {
+    j.end_array();
+    size_t len = j.finish();
+    if (len) write_all(destination_fd(pid), buf, len);
   }
 }
 

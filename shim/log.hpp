@@ -14,8 +14,42 @@ namespace tg::log {
 void configure(const Settings& s);
 bool enabled(unsigned category);
 
-// Writes one line; the PID prefix and the newline are added here.
+// Writes one line; the PID prefix and the newline are added here. For
+// text that is not an Event: warnings, TRUNCGUARD_DEBUG=help.
 void line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// What the guard has to say, in one structure, printed as an LD_DEBUG-style
+// line or (TRUNCGUARD_LOG_FORMAT=json) as one JSON object per line.
+enum class EventKind { decision, replaced, would_replace, cannot_protect, note, warning };
+
+struct Mapper {
+  pid_t pid;
+  char comm[32];  // raw, escaped when printed
+};
+
+struct Event {
+  EventKind kind;
+  const char* file = nullptr;    // as the program named it (raw)
+  const char* entry = nullptr;   // the libc function called
+  bool act = false;              // decision: act or pass
+  const char* reason = nullptr;  // decision: why; replaced: why it counted as in use
+  const char* mode = nullptr;
+  unsigned long old_ino = 0, new_ino = 0;
+  const char* who = nullptr;     // text form of who maps it (already escaped)
+  const Mapper* mappers = nullptr;
+  int mapper_count = 0;          // entries in `mappers`
+  int mapper_total = 0;          // processes found (may exceed mapper_count)
+  bool by_self = false;
+  int uninspected = 0;
+  const char* step = nullptr;    // cannot_protect: what could not be done
+  int error = 0;                 // cannot_protect: its errno
+  bool truncating_anyway = false;
+  bool restored_old = false;
+  const char* note = nullptr;    // note: a stable key (hard_links, symlink, owner, xattrs)
+  const char* message = nullptr; // note, warning: the sentence (no raw user data)
+};
+void emit(const Event& e);
+bool json();
 
 // Writes the libunwind backtrace of the caller, frames inside the shim skipped.
 void backtrace();

@@ -41,6 +41,14 @@ const char* to_string(OnFail f) {
   return "?";
 }
 
+const char* to_string(LogFormat f) { return f == LogFormat::json ? "json" : "text"; }
+
+bool parse_log_format(const char* v, LogFormat* out) {
+  for (LogFormat f : {LogFormat::text, LogFormat::json})
+    if (std::strcmp(v, to_string(f)) == 0) { *out = f; return true; }
+  return false;
+}
+
 bool parse_scope(const char* v, Scope* out) {
   for (Scope s : {Scope::system, Scope::self, Scope::elf})
     if (std::strcmp(v, to_string(s)) == 0) { *out = s; return true; }
@@ -110,6 +118,8 @@ Settings parse_settings(EnvLookup lookup, bool secure) {
     warn(s, "unknown TRUNCGUARD_MODE=%s (expected replace, unlink or dry-run); using replace", v);
   if (const char* v = lookup("TRUNCGUARD_ON_FAIL"); v && *v && !parse_on_fail(v, &s.on_fail))
     warn(s, "unknown TRUNCGUARD_ON_FAIL=%s (expected etxtbsy or truncate); using etxtbsy", v);
+  if (const char* v = lookup("TRUNCGUARD_LOG_FORMAT"); v && *v && !parse_log_format(v, &s.log_format))
+    warn(s, "unknown TRUNCGUARD_LOG_FORMAT=%s (expected text or json); using text", v);
   if (const char* v = lookup("TRUNCGUARD_DEBUG"); v && *v) {
     char bad[64];
     if (!parse_debug(v, &s.debug, &s.debug_help, bad, sizeof bad))

@@ -12,6 +12,7 @@ namespace tg {
 enum class Scope { system, self, elf };
 enum class Mode { replace, unlink, dry_run };
 enum class OnFail { etxtbsy, truncate };
+enum class LogFormat { text, json };
 
 // Log categories, like LD_DEBUG's.
 enum Category : unsigned {
@@ -32,11 +33,13 @@ extern const CategoryInfo kCategories[];
 const char* to_string(Scope s);
 const char* to_string(Mode m);
 const char* to_string(OnFail f);
+const char* to_string(LogFormat f);
 
 struct Settings {
   Scope scope = Scope::system;
   Mode mode = Mode::replace;
   OnFail on_fail = OnFail::etxtbsy;
+  LogFormat log_format = LogFormat::text;
   unsigned debug = kRewrites;
   bool debug_help = false;    // TRUNCGUARD_DEBUG contained "help"
   bool log_ignored = false;   // TRUNCGUARD_LOG dropped under secure execution
@@ -59,6 +62,7 @@ Settings parse_settings(EnvLookup lookup, bool secure);
 bool parse_scope(const char* v, Scope* out);
 bool parse_mode(const char* v, Mode* out);
 bool parse_on_fail(const char* v, OnFail* out);
+bool parse_log_format(const char* v, LogFormat* out);
 // Parses a comma list. On an unknown word, copies it into `bad` and returns false
 // (the known words are still applied).
 bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad_len);

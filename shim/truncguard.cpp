@@ -61,6 +61,9 @@ void usage(FILE* out) {
       "  -d, --debug=LIST      log categories, comma-separated (TRUNCGUARD_DEBUG):\n"
       "                          rewrites, decisions, backtrace, all, none; help lists them\n"
       "  -l, --log=FILE        log to FILE.PID instead of stderr (TRUNCGUARD_LOG)\n"
+      "      --log-format=F    text (LD_DEBUG style, default) or json: one object per line\n"
+      "                        (TRUNCGUARD_LOG_FORMAT)\n"
+      "      --json            the same as --log-format=json\n"
       "      --print-library   print the path of libtruncguard.so and exit\n"
       "  -h, --help            show this help and exit\n"
       "  -V, --version         show the version and exit\n"
@@ -130,13 +133,15 @@ void set_env(const char* name, const char* value) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  enum { kOnFail = 256, kPrintLibrary };
+  enum { kOnFail = 256, kPrintLibrary, kLogFormat, kJson };
   static const option kOptions[] = {
       {"scope", required_argument, nullptr, 's'},
       {"mode", required_argument, nullptr, 'm'},
       {"on-fail", required_argument, nullptr, kOnFail},
       {"debug", required_argument, nullptr, 'd'},
       {"log", required_argument, nullptr, 'l'},
+      {"log-format", required_argument, nullptr, kLogFormat},
+      {"json", no_argument, nullptr, kJson},
       {"print-library", no_argument, nullptr, kPrintLibrary},
       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},
@@ -191,6 +196,13 @@ int main(int argc, char** argv) {
         set_env("TRUNCGUARD_LOG", path.c_str());
         break;
       }
+      case kLogFormat: {
+        tg::LogFormat f;
+        if (!tg::parse_log_format(optarg, &f)) die_usage("invalid --log-format '%s' (expected text or json)", optarg);
+        set_env("TRUNCGUARD_LOG_FORMAT", optarg);
+        break;
+      }
+      case kJson: set_env("TRUNCGUARD_LOG_FORMAT", "json"); break;
       case kPrintLibrary: print_library = true; break;
       case 'h': usage(stdout); return 0;
       case 'V': std::printf("truncguard %s\n", TG_VERSION); return 0;

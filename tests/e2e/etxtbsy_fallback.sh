@@ -8,7 +8,6 @@ need_victims
 need_root "a root-owned directory and a writer running as nobody"
 command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
 
-as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
 as_nobody true || skip "cannot switch to uid 65534 with setpriv"
 
 must mkdir -m 0755 "$T/sys"
@@ -24,14 +23,13 @@ stop_victim
 expect_killed "control: cp as nobody without truncguard"
 
 need_shim
-as_nobody test -x "$TG_CMD" -a -r "$TG_SHIM" ||
-  skip "nobody cannot use the build tree ($TG_CMD, $TG_SHIM)"
+nobody_copies
 
 # Default (on-fail=etxtbsy): the write is refused, the victim lives.
 prepare
 start_victim "$LIB"
 log_reset
-if as_nobody "$TG_CMD" cp "$V2" "$LIB" 2>"$T/cp.err"; then
+if as_nobody "$TG_CMD_N" cp "$V2" "$LIB" 2>"$T/cp.err"; then
   fail "truncguard cp as nobody succeeded; expected \"Text file busy\""
 fi
 grep -q "Text file busy" "$T/cp.err" ||
@@ -47,7 +45,7 @@ ok "the log says why:$(log_lines "cannot protect file=" | cut -d: -f2-)"
 prepare
 start_victim "$LIB"
 log_reset
-TRUNCGUARD_ON_FAIL=truncate as_nobody "$TG_CMD" cp "$V2" "$LIB" ||
+TRUNCGUARD_ON_FAIL=truncate as_nobody "$TG_CMD_N" cp "$V2" "$LIB" ||
   fail "cp as nobody with TRUNCGUARD_ON_FAIL=truncate failed"
 stop_victim
 expect_killed "truncguard cp as nobody with on-fail=truncate"

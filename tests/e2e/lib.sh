@@ -125,6 +125,23 @@ need_shim() {
   [ -r "$TG_SHIM" ] || fail "shim library not built: $TG_SHIM"
 }
 
+# as_nobody CMD...: run CMD as uid/gid 65534 (tests that need root only).
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
+
+# nobody_copies: copies of the command and the shim that an unprivileged user
+# can run. The build tree may sit under a private (0700) directory, as CI's
+# fresh clone does, and ld.so silently ignores a preload it can't read.
+# Sets TG_CMD_N and TG_SHIM_N (the command finds the library next to itself).
+nobody_copies() {
+  mkdir -p -m 755 "$T/bin"
+  must cp "$TG_CMD" "$T/bin/truncguard"
+  must cp "$TG_SHIM" "$T/bin/libtruncguard.so"
+  chmod 755 "$T/bin/truncguard" "$T/bin/libtruncguard.so"
+  TG_CMD_N=$T/bin/truncguard
+  TG_SHIM_N=$T/bin/libtruncguard.so
+  as_nobody test -x "$TG_CMD_N" -a -r "$TG_SHIM_N" || fail "nobody cannot use $T/bin even so"
+}
+
 need_root() {
   [ "$(id -u)" -eq 0 ] || skip "needs root: $*"
 }

@@ -64,16 +64,42 @@ ok "cat /nonexistent: same error ($plain_err), same exit $plain_st"
 # gives the same error too: the shim must not turn EACCES into something else.
 echo keep >"$T/readonly.txt"
 chmod 444 "$T/readonly.txt"
-as_user() { if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; else "$@"; fi; }
+if [ "$(id -u)" -eq 0 ]; then
+  as_user() { as_nobody "$@"; }
+  nobody_copies
+else
+  as_user() { "$@"; }
+  TG_CMD_N=$TG_CMD
+fi
 plain_err=$(as_user bash -c 'echo x > "$1"' bash "$T/readonly.txt" 2>&1)
 plain_st=$?
 [ "$plain_st" -ne 0 ] || fail "control: an unprivileged write to a read-only file succeeded"
-tg_err=$(as_user "$TG_CMD" bash -c 'echo x > "$1"' bash "$T/readonly.txt" 2>&1)
+tg_err=$(as_user "$TG_CMD_N" bash -c 'echo x > "$1"' bash "$T/readonly.txt" 2>&1)
 tg_st=$?
 [ "$tg_st" = "$plain_st" ] && [ "$tg_err" = "$plain_err" ] ||
   fail "write to a read-only file: \"$tg_err\" ($tg_st) under truncguard, \"$plain_err\" ($plain_st) without"
 [ "$(cat "$T/readonly.txt")" = keep ] || fail "the read-only file was changed"
 ok "write to a read-only file: same error ($plain_err)"
+
+# The same for a loaded library the user may not write: it must fail with
+# EACCES exactly as without truncguard, not be "protected" into a success.
+need_victims
+fresh_copy "$V1" "$T/libro.so"
+chmod 444 "$T/libro.so"
+ro_ino=$(inode "$T/libro.so")
+start_victim "$T/libro.so"
+plain_err=$(as_user cp "$V2" "$T/libro.so" 2>&1)
+plain_st=$?
+tg_err=$(as_user "$TG_CMD_N" cp "$V2" "$T/libro.so" 2>&1)
+tg_st=$?
+stop_victim
+expect_survived "cp refused by the kernel"
+[ "$plain_st" -ne 0 ] || fail "control: an unprivileged cp over a read-only library succeeded"
+[ "$tg_st" = "$plain_st" ] && [ "$tg_err" = "$plain_err" ] ||
+  fail "cp over a read-only loaded library: \"$tg_err\" ($tg_st) under truncguard, \"$plain_err\" ($plain_st) without"
+[ "$(inode "$T/libro.so")" = "$ro_ino" ] || fail "the read-only library was replaced"
+expect_same_content "$T/libro.so" "$V1"
+ok "cp over a read-only loaded library: same error ($plain_err), not replaced"
 
 plain_err=$(bash -c 'echo x > /nonexistent/dir/file' 2>&1)
 plain_st=$?

@@ -75,6 +75,15 @@ TEST(Settings, DebugListLikeLdDebug) {
   EXPECT_NE(std::string(s.warnings[0]).find("`verbose' unknown; try TRUNCGUARD_DEBUG=help"), std::string::npos);
 }
 
+TEST(Settings, LogFormat) {
+  EXPECT_EQ(parse({}).log_format, LogFormat::text);
+  EXPECT_EQ(parse({{"TRUNCGUARD_LOG_FORMAT", "json"}}).log_format, LogFormat::json);
+  Settings s = parse({{"TRUNCGUARD_LOG_FORMAT", "xml"}});
+  EXPECT_EQ(s.log_format, LogFormat::text);
+  ASSERT_EQ(s.warning_count, 1);
+  EXPECT_NE(std::string(s.warnings[0]).find("TRUNCGUARD_LOG_FORMAT=xml (expected text or json)"), std::string::npos);
+}
+
 TEST(Settings, EmptyValuesMeanDefaults) {
   Settings s = parse({{"TRUNCGUARD_SCOPE", ""}, {"TRUNCGUARD_DEBUG", ""}, {"TRUNCGUARD_LOG", ""}});
   EXPECT_EQ(s.scope, Scope::system);

@@ -1,0 +1,62 @@
+#!/bin/bash
+# CI collects what truncguard protected: with --json (TRUNCGUARD_LOG_FORMAT=json)
+# every log line is one JSON object with stable field names, file names
+# escaped as in the text log, and nothing else on the line.
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+command -v python3 >/dev/null || skip "python3 is needed to parse the JSON"
+
+LIB=$T/lib"$(printf 'x\ny')".so
+fresh_copy "$V1" "$LIB"
+must ln "$LIB" "$T/other-name.so"
+start_victim "$LIB"
+log_reset
+"$TG_CMD" --json --debug=all cp "$V2" "$LIB" || fail "truncguard --json cp failed"
+stop_victim
+expect_survived "truncguard --json cp"
+cat "$TG_LOG".* >"$T/json.log"
+
+python3 - "$T/json.log" "$LIB" "$VICTIM_PID" <<'PY' || fail "the JSON log is not what was expected: $(cat "$T/json.log")"
+import json, sys
+path, lib, victim = sys.argv[1], sys.argv[2], int(sys.argv[3])
+events = [json.loads(line) for line in open(path)]  # every line parses on its own
+kinds = [e["event"] for e in events]
+assert all(isinstance(e["pid"], int) for e in events), "pid is a number on every line"
+escaped = lib.replace("\n", "\\n")
+decision = next(e for e in events if e["event"] == "decision")
+assert decision["action"] == "act" and decision["reason"] == "mapped executable", decision
+assert decision["file"] == escaped, (decision["file"], escaped)
+assert decision["entry"] in ("open", "openat", "open64", "openat64"), decision
+r = next(e for e in events if e["event"] == "replaced")
+assert r["file"] == escaped and r["mode"] == "replace", r
+assert isinstance(r["old_ino"], int) and isinstance(r["new_ino"], int) and r["old_ino"] != r["new_ino"], r
+assert r["mapped_by"] == [{"pid": victim, "comm": "victim"}], r["mapped_by"]
+assert r["mapped_by_total"] == 1 and r["mapped_by_self"] is False, r
+note = next(e for e in events if e["event"] == "note")
+assert note["note"] == "hard_links" and "2 hard links" in note["message"], note
+bt = next(e for e in events if e["event"] == "backtrace")
+assert any(f["object"].endswith("/cp") or "cp" in f["object"] for f in bt["frames"]), bt
+print("ok: events", kinds)
+PY
+ok "every line is a JSON object with the expected fields"
+
+# A failure is reported in JSON too, with its errno.
+need_root
+chmod 0755 "$T"
+mkdir "$T/ro" && fresh_copy "$V1" "$T/ro/lib.so" && chmod 0666 "$T/ro/lib.so"
+start_victim "$T/ro/lib.so"
+log_reset
+nobody_copies
+as_nobody env LD_PRELOAD="$TG_SHIM_N" TRUNCGUARD_LOG_FORMAT=json TRUNCGUARD_LOG="$TG_LOG" \
+  cp "$V2" "$T/ro/lib.so" 2>"$T/cp.err" && fail "cp as nobody into a directory it can't write should fail"
+stop_victim
+expect_survived "cp as nobody"
+cat "$TG_LOG".* | python3 -c '
+import json, sys
+e = [json.loads(l) for l in sys.stdin]
+f = next(x for x in e if x["event"] == "cannot_protect")
+assert f["errno"] == 13 and f["error"] == "Permission denied" and f["fallback"] == "etxtbsy", f
+assert f["step"] == "cannot create a temporary file in the directory", f
+' || fail "no cannot_protect JSON event: $(cat "$TG_LOG".*)"
+ok "a failure is a cannot_protect object with errno, error, step and fallback"
