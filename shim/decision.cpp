@@ -6,7 +6,7 @@ namespace tg {
 
 const char* to_string(Reason r) {
   switch (r) {
-    case Reason::not_truncating: return "does not truncate";
+    case Reason::not_writing: return "does not write";
     case Reason::exclusive_create: return "O_EXCL: creates a new file or fails";
     case Reason::not_regular: return "not a regular file";
     case Reason::missing: return "no such file";
@@ -25,7 +25,7 @@ const char* to_string(Reason r) {
 }
 
 Verdict check_flags(int flags) {
-  if (!may_truncate(flags)) return {false, Reason::not_truncating};
+  if (!opens_for_writing(flags)) return {false, Reason::not_writing};
   if ((flags & O_CREAT) && (flags & O_EXCL)) return {false, Reason::exclusive_create};
   if ((flags & O_DIRECTORY) || (flags & O_TMPFILE) == O_TMPFILE) return {false, Reason::not_regular};
   return {true, Reason::mapped};  // "go on": the later stages decide
@@ -34,6 +34,8 @@ Verdict check_flags(int flags) {
 Verdict check_file(const struct stat& st, off_t new_length) {
   if (!S_ISREG(st.st_mode)) return {false, Reason::not_regular};
   if (st.st_size == 0) return {false, Reason::empty_file};
+  // Writes in place (new_length -1) change mapped pages whatever they do; a
+  // truncation only loses what lies past the new end.
   if (new_length >= 0 && new_length >= st.st_size) return {false, Reason::not_shrinking};
   return {true, Reason::mapped};
 }

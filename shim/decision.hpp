@@ -16,7 +16,7 @@ namespace tg {
 
 enum class Reason {
   // pass
-  not_truncating,      // read-only, no O_TRUNC, O_PATH
+  not_writing,         // read-only, O_PATH
   exclusive_create,    // O_CREAT|O_EXCL: fails on an existing file anyway
   not_regular,         // directory, FIFO, device, socket, /proc file...
   missing,             // nothing at that name (or it can't be resolved)
@@ -40,16 +40,21 @@ struct Verdict {
 
 const char* to_string(Reason r);
 
-// True if an open with these flags may truncate: write access and O_TRUNC.
-// This is the whole pass-through test: one branch on the flags.
-inline bool may_truncate(int flags) {
-  return (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY && (flags & O_PATH) != O_PATH;
+// True if an open with these flags can change the file: write access (O_PATH
+// ignores it). This is the whole pass-through test: one branch on the flags.
+inline bool opens_for_writing(int flags) {
+  return (flags & O_ACCMODE) != O_RDONLY && (flags & O_PATH) != O_PATH;
 }
+
+// True if it also truncates (O_TRUNC with write access).
+inline bool may_truncate(int flags) { return opens_for_writing(flags) && (flags & O_TRUNC); }
 
 // Stage 1, from the flags alone.
 Verdict check_flags(int flags);
 
-// Stage 2, from the file's stat. `new_length` < 0 means O_TRUNC (to 0).
+// Stage 2, from the file's stat. `new_length` is the size the write leaves
+// (0 for O_TRUNC, the new size for truncate/ftruncate), or -1 for a write in
+// place that keeps the content (open for writing without O_TRUNC).
 Verdict check_file(const struct stat& st, off_t new_length);
 
 // Stage 3, from the ELF header.

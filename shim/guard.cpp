@@ -107,18 +107,23 @@ void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind
   if (scan.mapped > shown) add(" and %d more", scan.mapped - shown);
 }
 
-void log_decision(const WriteIntent& in, bool act, Reason r) {
+void log_decision(const WriteIntent& in, const char* name, bool act, Reason r) {
   if (!log::enabled(kDecisions)) return;
+  char fd_name[32];
+  if (!name) {  // an fd whose name is not known (yet)
+    std::snprintf(fd_name, sizeof fd_name, "fd %d", in.fd);
+    name = fd_name;
+  }
   log::Event e{log::EventKind::decision};
-  e.file = in.path;
+  e.file = name;
   e.entry = in.entry;
   e.act = act;
   e.reason = to_string(r);
   log::emit(e);
 }
 
-Outcome log_pass(const WriteIntent& in, Reason r) {
-  log_decision(in, false, r);
+Outcome log_pass(const WriteIntent& in, const char* name, Reason r) {
+  log_decision(in, name, false, r);
   return {Outcome::pass, 0};
 }
 
@@ -146,65 +151,167 @@ const Settings& settings() {
   return g_settings;
 }
 
+namespace {
+
+// What the guard learned about the file, cheapest facts first.
+struct Examined {
+  sys::Fd src;            // read fd on the file (or not ok: unreadable)
+  struct stat st {};
+  ElfKind kind = ElfKind::unreadable;
+  char fd_path[PATH_MAX] = {};  // truncate_fd: the name the fd was opened under
+};
+
+off_t content_after(const WriteIntent& in) {
+  switch (in.kind) {
+    case WriteKind::truncate_open: return 0;
+    case WriteKind::in_place_open: return -1;
+    default: return in.new_length;
+  }
+}
+
+// Stages 1-3: flags, stat, ELF header. For the common case (not ELF) this
+// costs fstatat, openat, pread and close, and nothing more.
+bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
+  if (in.kind != WriteKind::truncate_fd) {
+    Verdict v = check_flags(in.flags);
+    if (!v.act) { *why = v.reason; return false; }
+    const bool follow = !(in.flags & O_NOFOLLOW);
+    if (sys::fstatat(in.dirfd, in.path, &ex->st, follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0) {
+      *why = Reason::missing;
+      return false;
+    }
+    v = check_file(ex->st, content_after(in));
+    if (!v.act) { *why = v.reason; return false; }
+    // O_NONBLOCK: never wait on someone's lease; a regular file ignores it.
+    ex->src.reset(sys::openat(in.dirfd, in.path,
+                              O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW)));
+  } else {
+    if (sys::fstat(in.fd, &ex->st) < 0) { *why = Reason::missing; return false; }
+    Verdict v = check_file(ex->st, in.new_length);
+    if (!v.act) { *why = v.reason; return false; }
+    // The fd may be write-only: read the file through /proc/self/fd.
+    char proc[48];
+    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", in.fd);
+    ex->src.reset(sys::openat(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    long n = sys::readlinkat(AT_FDCWD, proc, ex->fd_path, sizeof ex->fd_path - 1);
+    if (n < 0 || ex->fd_path[0] != '/') {
+      *why = Reason::missing;  // no name (deleted, anonymous): nothing to give a new inode to
+      return false;
+    }
+    ex->fd_path[n] = '\0';
+  }
+  if (ex->src.ok()) {
+    struct stat st;
+    if (sys::fstat(ex->src.get(), &st) == 0 && (st.st_dev != ex->st.st_dev || st.st_ino != ex->st.st_ino)) {
+      *why = Reason::missing;  // swapped between the stat and the open: let the real call decide
+      return false;
+    }
+    ex->kind = probe_elf_fd(ex->src.get());
+  }
+  Verdict v = check_elf(ex->kind);
+  if (!v.act) { *why = v.reason; return false; }
+  return true;
+}
+
+// Stage 4: who maps it. A write lease proves "nobody", where it can be had:
+// not while the caller itself holds the file open for writing (ftruncate).
+Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined& ex, MappingFacts* facts,
+                        ScanResult* scan) {
+  const FileId id = file_id_of(ex.st.st_dev, ex.st.st_ino);
+  const bool lease_possible = in.kind != WriteKind::truncate_fd && ex.src.ok();
+  if (scope_needs_scan(s.scope) && lease_possible && proves_unshared(ex.src.get())) {
+    facts->proven_unshared = true;
+  } else if (scope_needs_scan(s.scope)) {
+    *scan = scan_processes(id);
+    const pid_t me = sys::getpid();
+    for (int i = 0; i < scan->mapped && i < ScanResult::kMaxPids; ++i)
+      if (scan->pids[i] == me) facts->mapped_by_self = true;
+    facts->mapped_by_others = scan->mapped - (facts->mapped_by_self ? 1 : 0);
+    facts->uninspected = scan->uninspected;
+    facts->proc_missing = scan->proc_missing;
+  } else if (scope_needs_self(s.scope)) {
+    facts->mapped_by_self = process_maps_exec(0, id) == MapsAnswer::mapped;
+  }
+  return check_mapping(s.scope, ex.kind, *facts);
+}
+
+// The new fd's flags: the caller's, for an open; the fd's own, for ftruncate.
+int new_fd_flags(const WriteIntent& in) {
+  switch (in.kind) {
+    case WriteKind::truncate_path: return O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    case WriteKind::truncate_fd: {
+      long fl = sys::call(SYS_fcntl, in.fd, F_GETFL);
+      int keep = fl < 0 ? O_WRONLY : static_cast<int>(fl) & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_NOATIME);
+      return keep | O_CREAT | O_EXCL | O_CLOEXEC;
+    }
+    default: return replacement_flags(in.flags);
+  }
+}
+
+// How many bytes of the old content the new inode starts with.
+off_t bytes_to_keep(const WriteIntent& in, const struct stat& st) {
+  switch (in.kind) {
+    case WriteKind::truncate_open: return 0;
+    case WriteKind::in_place_open: return st.st_size;
+    default: return in.new_length;
+  }
+}
+
+// ftruncate: the caller's fd number now names the new inode, at the same offset.
+int swap_fd(int old_fd, int new_fd) {
+  long off = sys::call(SYS_lseek, old_fd, 0L, SEEK_CUR);
+  if (off > 0) sys::call(SYS_lseek, new_fd, off, SEEK_SET);
+  long fdflags = sys::call(SYS_fcntl, old_fd, F_GETFD);
+  int r = static_cast<int>(sys::call(SYS_dup3, new_fd, old_fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0));
+  sys::close(new_fd);
+  return r;
+}
+
+}  // namespace
+
 Outcome guard_write(const WriteIntent& in) {
   ErrnoKeeper keep_errno;
   ReentryGuard reentry;
   const Settings& s = settings();
+  const char* name = in.kind == WriteKind::truncate_fd ? nullptr : in.path;
 
-  Verdict v = check_flags(in.flags);
-  if (!v.act) return log_pass(in, v.reason);
+  Examined ex;
+  Reason why;
+  if (!examine(in, &ex, &why)) return log_pass(in, name, why);
+  if (in.kind == WriteKind::truncate_fd) name = ex.fd_path;
 
+  // The file the name finally reaches, and its directory, held open.
   Target t;
-  if (resolve_target(in.dirfd, in.path, !(in.flags & O_NOFOLLOW), &t) < 0)
-    return log_pass(in, Reason::missing);
-  v = check_file(t.st, in.new_length);
-  if (!v.act) return log_pass(in, v.reason);
+  const int dirfd = in.kind == WriteKind::truncate_fd ? AT_FDCWD : in.dirfd;
+  const bool follow = in.kind == WriteKind::truncate_fd || !(in.flags & O_NOFOLLOW);
+  if (resolve_target(dirfd, name, follow, &t) < 0 || t.st.st_dev != ex.st.st_dev || t.st.st_ino != ex.st.st_ino)
+    return log_pass(in, name, Reason::missing);
 
   // Replacing a file the caller could not write would turn an EACCES into a
   // success: leave such calls to the kernel. (ETXTBSY is not checked here,
-  // which is how a running executable still gets replaced.)
-  int acc = sys::faccessat2(t.dir.get(), t.base, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW);
-  if (acc < 0 && acc != -ENOSYS) return log_pass(in, Reason::no_write_permission);
-
-  sys::Fd src(sys::openat(t.dir.get(), t.base, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
-  ElfKind kind = ElfKind::unreadable;
-  if (src.ok()) {
-    struct stat st;
-    if (sys::fstat(src.get(), &st) == 0 && (st.st_dev != t.st.st_dev || st.st_ino != t.st.st_ino))
-      return log_pass(in, Reason::missing);  // swapped under us: nothing we looked at is there
-    kind = probe_elf_fd(src.get());
+  // which is how a running executable still gets replaced.) An ftruncate's
+  // fd already proves the right to write.
+  if (in.kind != WriteKind::truncate_fd) {
+    int acc = sys::faccessat2(t.dir.get(), t.base, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW);
+    if (acc < 0 && acc != -ENOSYS) return log_pass(in, name, Reason::no_write_permission);
   }
-  v = check_elf(kind);
-  if (!v.act) return log_pass(in, v.reason);
 
-  const FileId id = file_id_of(t.st.st_dev, t.st.st_ino);
   MappingFacts facts;
   ScanResult scan;
-  if (scope_needs_scan(s.scope) && src.ok() && proves_unshared(src.get())) {
-    facts.proven_unshared = true;
-  } else if (scope_needs_scan(s.scope)) {
-    scan = scan_processes(id);
-    const pid_t me = sys::getpid();
-    for (int i = 0; i < scan.mapped && i < ScanResult::kMaxPids; ++i)
-      if (scan.pids[i] == me) facts.mapped_by_self = true;
-    facts.mapped_by_others = scan.mapped - (facts.mapped_by_self ? 1 : 0);
-    facts.uninspected = scan.uninspected;
-    facts.proc_missing = scan.proc_missing;
-  } else if (scope_needs_self(s.scope)) {
-    facts.mapped_by_self = process_maps_exec(0, id) == MapsAnswer::mapped;
-  }
-  v = check_mapping(s.scope, kind, facts);
-  if (!v.act) return log_pass(in, v.reason);
-  log_decision(in, true, v.reason);
+  Verdict v = examine_mapping(s, in, ex, &facts, &scan);
+  if (!v.act) return log_pass(in, name, v.reason);
+  log_decision(in, name, true, v.reason);
 
   Who who;
-  describe_who(v.reason, scan, facts.mapped_by_self, kind, &who);
+  describe_who(v.reason, scan, facts.mapped_by_self, ex.kind, &who);
+  const off_t keep = bytes_to_keep(in, ex.st);
   log::Event ev{log::EventKind::replaced};
-  ev.file = in.path;
+  ev.file = name;
   ev.entry = in.entry;
   ev.reason = to_string(v.reason);
   ev.mode = to_string(s.mode);
-  ev.old_ino = static_cast<unsigned long>(t.st.st_ino);
+  ev.old_ino = static_cast<unsigned long>(ex.st.st_ino);
+  ev.kept_bytes = keep;
   ev.who = who.text;
   ev.mappers = who.mappers;
   ev.mapper_count = who.count;
@@ -218,17 +325,19 @@ Outcome guard_write(const WriteIntent& in) {
     return {Outcome::pass, 0};
   }
 
-  // truncate(2) opens nothing for the caller: the new inode is written and closed.
-  const bool is_truncate = in.new_length >= 0;
-  const int flags = is_truncate ? (O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC) : replacement_flags(in.flags);
-  const off_t keep = is_truncate ? in.new_length : 0;
   ReplaceReport rep;
-  int fd = (keep > 0 && !src.ok()) ? -EACCES : replace_file(t, s.mode, flags, keep, src.get(), &rep);
+  int fd = (keep > 0 && !ex.src.ok()) ? -EACCES
+                                      : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep);
+  if (fd >= 0 && in.kind == WriteKind::truncate_fd && swap_fd(in.fd, fd) < 0) {
+    rep.failed_step = "cannot move the caller's fd to the new file";
+    rep.error = EBADF;
+    fd = -EBADF;  // the name already holds the new inode; the caller's fd still the old one
+  }
   if (fd < 0) {
     log::Event fail{log::EventKind::cannot_protect};
-    fail.file = in.path;
+    fail.file = name;
     fail.entry = in.entry;
-    fail.step = rep.failed_step ? rep.failed_step : "cannot read the old file to keep its first bytes";
+    fail.step = rep.failed_step ? rep.failed_step : "cannot read the old file to keep its content";
     fail.error = rep.failed_step ? rep.error : EACCES;
     fail.restored_old = rep.restored_old;
     fail.truncating_anyway = s.on_fail == OnFail::truncate;
@@ -245,29 +354,30 @@ Outcome guard_write(const WriteIntent& in) {
       char target[log::kPathBuf];
       log::escape(t.base, target, sizeof target);
       std::snprintf(msg, sizeof msg, "is a symlink: it was kept, and its target %s was replaced", target);
-      note(in.path, "symlink", msg);
+      note(name, "symlink", msg);
     }
     if (t.st.st_nlink > 1) {
       std::snprintf(msg, sizeof msg, "has %lu hard links; the other names keep the old content",
                     static_cast<unsigned long>(t.st.st_nlink));
-      note(in.path, "hard_links", msg);
+      note(name, "hard_links", msg);
     }
     if (!rep.owner_kept) {
       std::snprintf(msg, sizeof msg, "owner %u:%u could not be kept (not permitted); the new file is owned by %u:%u",
                     static_cast<unsigned>(t.st.st_uid), static_cast<unsigned>(t.st.st_gid),
                     static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
-      note(in.path, "owner", msg);
+      note(name, "owner", msg);
     }
     if (rep.xattrs_failed > 0) {
       std::snprintf(msg, sizeof msg, "%d extended attributes could not be copied", rep.xattrs_failed);
-      note(in.path, "xattrs", msg);
+      note(name, "xattrs", msg);
     }
   }
   if (log::enabled(kBacktrace)) log::backtrace();
-  if (is_truncate) {
+  if (in.kind == WriteKind::truncate_path) {
     sys::close(fd);
     return {Outcome::replaced, 0};
   }
+  if (in.kind == WriteKind::truncate_fd) return {Outcome::replaced, 0};
   return {Outcome::replaced, fd};
 }
 

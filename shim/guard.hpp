@@ -7,23 +7,32 @@
 
 namespace tg {
 
+enum class WriteKind {
+  truncate_open,  // open/fopen/creat with O_TRUNC: the content goes
+  in_place_open,  // open for writing without O_TRUNC: the content is changed in place
+  truncate_path,  // truncate(2) to new_length
+  truncate_fd,    // ftruncate(2) of fd to new_length
+};
+
 struct WriteIntent {
   const char* entry;   // the libc function called, for the log ("open", "fopen"...)
-  int dirfd;           // AT_FDCWD or a directory fd
-  const char* path;
-  int flags;           // open(2) flags (truncate(2): O_WRONLY)
-  off_t new_length;    // truncate(2)'s length; -1 for O_TRUNC opens
+  WriteKind kind;
+  int dirfd;           // AT_FDCWD or a directory fd (opens, truncate)
+  const char* path;    // (opens, truncate)
+  int fd;              // (ftruncate)
+  int flags;           // open(2) flags (truncate: O_WRONLY)
+  off_t new_length;    // truncate/ftruncate's length
 };
 
 struct Outcome {
   enum Kind { pass, replaced, fail } kind;
-  int value;  // replaced: the new fd; fail: the errno to return
+  int value;  // replaced: the new fd (opens); fail: the errno to return
 };
 
 // Settings, read once from the environment (safe before constructors run).
 const Settings& settings();
 
-// Called only for calls that may truncate; decides and acts. Never throws,
+// Called only for calls that may write; decides and acts. Never throws,
 // never changes errno unless it returns `fail`.
 Outcome guard_write(const WriteIntent& in);
 

@@ -36,8 +36,9 @@ inline int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
 // The one way in for every open-like call. `call_real` performs the original call.
 template <typename CallReal>
 inline int guarded_open(const char* entry, int dirfd, const char* path, int flags, CallReal call_real) {
-  if (__builtin_expect(!tg::may_truncate(flags), 1) || tg::in_guard()) return call_real();
-  const tg::Outcome o = tg::guard_write({entry, dirfd, path, flags, -1});
+  if (__builtin_expect(!tg::opens_for_writing(flags), 1) || tg::in_guard()) return call_real();
+  const tg::WriteKind kind = (flags & O_TRUNC) ? tg::WriteKind::truncate_open : tg::WriteKind::in_place_open;
+  const tg::Outcome o = tg::guard_write({entry, kind, dirfd, path, -1, flags, 0});
   switch (o.kind) {
     case tg::Outcome::replaced: return o.value;
     case tg::Outcome::fail: errno = o.value; return -1;
@@ -49,7 +50,7 @@ inline int guarded_open(const char* entry, int dirfd, const char* path, int flag
 template <typename CallReal>
 inline int guarded_truncate(const char* entry, const char* path, off_t length, CallReal call_real) {
   if (length < 0 || tg::in_guard()) return call_real();
-  const tg::Outcome o = tg::guard_write({entry, AT_FDCWD, path, O_WRONLY | O_TRUNC, length});
+  const tg::Outcome o = tg::guard_write({entry, tg::WriteKind::truncate_path, AT_FDCWD, path, -1, O_WRONLY, length});
   switch (o.kind) {
     case tg::Outcome::replaced: return 0;
     case tg::Outcome::fail: errno = o.value; return -1;
@@ -58,9 +59,22 @@ inline int guarded_truncate(const char* entry, const char* path, off_t length, C
   return call_real();
 }
 
-// fopen-like calls: only a "w" mode truncates.
-inline int truncating_fopen_flags(const char* mode) {
-  return (mode && mode[0] == 'w') ? tg::fopen_mode_flags(mode) : 0;
+template <typename CallReal>
+inline int guarded_ftruncate(const char* entry, int fd, off_t length, CallReal call_real) {
+  if (length < 0 || tg::in_guard()) return call_real();
+  const tg::Outcome o = tg::guard_write({entry, tg::WriteKind::truncate_fd, AT_FDCWD, nullptr, fd, 0, length});
+  switch (o.kind) {
+    case tg::Outcome::replaced: return 0;
+    case tg::Outcome::fail: errno = o.value; return -1;
+    case tg::Outcome::pass: break;
+  }
+  return call_real();
+}
+
+// fopen-like calls: the open(2) flags their mode means ("r" reads: passes).
+inline int writing_fopen_flags(const char* mode) {
+  const int flags = tg::fopen_mode_flags(mode);
+  return flags < 0 ? 0 : flags;
 }
 
 }  // namespace
@@ -153,7 +167,7 @@ __attribute__((visibility("default"))) int __openat64_2(int dirfd, const char* p
 // fopen: the new inode's fd becomes the FILE*, with the caller's mode.
 #define TG_FOPEN(name)                                                                   \
   __attribute__((visibility("default"))) FILE* name(const char* path, const char* mode) { \
-    const int flags = truncating_fopen_flags(mode);                                      \
+    const int flags = writing_fopen_flags(mode);                                      \
     FILE* result = nullptr;                                                              \
     int fd = guarded_open(#name, AT_FDCWD, path, flags, [&] {                            \
       auto f = TG_REAL(name);                                                            \
@@ -180,7 +194,7 @@ TG_FOPEN(fopen64)
 // (same fd number for std streams, orientation reset...).
 #define TG_FREOPEN(name)                                                                               \
   __attribute__((visibility("default"))) FILE* name(const char* path, const char* mode, FILE* stream) { \
-    const int flags = path ? truncating_fopen_flags(mode) : 0;                                         \
+    const int flags = path ? writing_fopen_flags(mode) : 0;                                         \
     int fd = guarded_open(#name, AT_FDCWD, path, flags, [] { return -2; });                            \
     if (fd >= 0) close(fd);                                                                            \
     else if (fd == -1) return nullptr;                                                                 \
@@ -203,6 +217,20 @@ __attribute__((visibility("default"))) int truncate64(const char* path, off64_t 
   return guarded_truncate("truncate64", path, static_cast<off_t>(length), [&] {
     auto f = TG_REAL(truncate64);
     return f ? f(path, length) : static_cast<int>(syscall(SYS_truncate, path, length));
+  });
+}
+
+__attribute__((visibility("default"))) int ftruncate(int fd, off_t length) {
+  return guarded_ftruncate("ftruncate", fd, length, [&] {
+    auto f = TG_REAL(ftruncate);
+    return f ? f(fd, length) : static_cast<int>(syscall(SYS_ftruncate, fd, length));
+  });
+}
+
+__attribute__((visibility("default"))) int ftruncate64(int fd, off64_t length) {
+  return guarded_ftruncate("ftruncate64", fd, static_cast<off_t>(length), [&] {
+    auto f = TG_REAL(ftruncate64);
+    return f ? f(fd, length) : static_cast<int>(syscall(SYS_ftruncate, fd, length));
   });
 }
 

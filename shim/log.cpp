@@ -184,6 +184,7 @@ void emit_json(const Event& e, pid_t pid) {
       j.str("mode", e.mode);
       j.num("old_ino", static_cast<long long>(e.old_ino));
       if (e.kind == EventKind::replaced) j.num("new_ino", static_cast<long long>(e.new_ino));
+      j.num("kept_bytes", e.kept_bytes);
       j.str("reason", e.reason);
       j.boolean("mapped_by_self", e.by_self);
       j.begin_array("mapped_by");
@@ -231,8 +232,12 @@ void emit(const Event& e) {
       line("would replace file=%s [ino %lu] (mode dry-run); mapped executable by %s", file, e.old_ino, e.who);
       return;
     case EventKind::replaced:
-      line("replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s", file, e.old_ino, e.new_ino,
-           e.mode, e.who);
+      if (e.kept_bytes > 0)
+        line("replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s; kept %lld bytes of the old content",
+             file, e.old_ino, e.new_ino, e.mode, e.who, e.kept_bytes);
+      else
+        line("replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s", file, e.old_ino, e.new_ino,
+             e.mode, e.who);
       return;
     case EventKind::cannot_protect:
       line("cannot protect file=%s: %s: %s%s; %s", file, e.step, strerrordesc_np(e.error),

@@ -35,6 +35,7 @@ struct Event {
   const char* reason = nullptr;  // decision: why; replaced: why it counted as in use
   const char* mode = nullptr;
   unsigned long old_ino = 0, new_ino = 0;
+  long long kept_bytes = 0;      // bytes of the old content the new inode starts with
   const char* who = nullptr;     // text form of who maps it (already escaped)
   const Mapper* mappers = nullptr;
   int mapper_count = 0;          // entries in `mappers`

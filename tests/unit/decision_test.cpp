@@ -14,6 +14,17 @@ struct stat file_of(off_t size, mode_t type = S_IFREG) {
 }
 }  // namespace
 
+TEST(Decision, OnlyWritesAreLookedAt) {
+  EXPECT_FALSE(opens_for_writing(O_RDONLY));
+  EXPECT_FALSE(opens_for_writing(O_RDONLY | O_TRUNC | O_CREAT));
+  EXPECT_FALSE(opens_for_writing(O_PATH | O_WRONLY));
+  EXPECT_TRUE(opens_for_writing(O_WRONLY));
+  EXPECT_TRUE(opens_for_writing(O_RDWR | O_APPEND));
+  EXPECT_FALSE(check_flags(O_RDONLY).act);
+  EXPECT_EQ(check_flags(O_RDONLY).reason, Reason::not_writing);
+  EXPECT_TRUE(check_flags(O_WRONLY | O_APPEND).act);  // dd conv=notrunc, rsync --inplace
+}
+
 TEST(Decision, OnlyWritesWithTruncCanTruncate) {
   EXPECT_FALSE(may_truncate(O_RDONLY));
   EXPECT_FALSE(may_truncate(O_RDONLY | O_TRUNC));  // Linux ignores O_TRUNC without write access... mostly
@@ -29,7 +40,7 @@ TEST(Decision, FlagsStage) {
   EXPECT_EQ(check_flags(O_WRONLY | O_TRUNC | O_CREAT | O_EXCL).reason, Reason::exclusive_create);
   EXPECT_FALSE(check_flags(O_WRONLY | O_TRUNC | O_CREAT | O_EXCL).act);
   EXPECT_FALSE(check_flags(O_WRONLY | O_TRUNC | O_DIRECTORY).act);
-  EXPECT_FALSE(check_flags(O_WRONLY).act);
+  EXPECT_TRUE(check_flags(O_WRONLY).act);  // an in-place write
 }
 
 TEST(Decision, FileStage) {
@@ -38,6 +49,8 @@ TEST(Decision, FileStage) {
   EXPECT_EQ(check_file(file_of(100, S_IFIFO), -1).reason, Reason::not_regular);
   EXPECT_EQ(check_file(file_of(100, S_IFCHR), -1).reason, Reason::not_regular);
   EXPECT_EQ(check_file(file_of(100, S_IFDIR), -1).reason, Reason::not_regular);
+  // In place (-1): any non-empty file.
+  EXPECT_TRUE(check_file(file_of(100), -1).act);
   // truncate(2): only shrinking loses pages.
   EXPECT_TRUE(check_file(file_of(100), 0).act);
   EXPECT_TRUE(check_file(file_of(100), 99).act);

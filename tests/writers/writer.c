@@ -2,6 +2,8 @@
  * point, so each interposed symbol is exercised by itself:
  *   open open64 openat openat64 creat creat64 __open_2 __open64_2
  *   __openat_2 __openat64_2 fopen fopen64 freopen freopen64
+ *   open_notrunc (open O_WRONLY without O_TRUNC, write SRC, ftruncate to
+ *   SRC's size: scp's shape)
  *   truncate truncate64 (truncate DEST to 0 bytes, then append SRC's bytes
  *   with O_APPEND: the shape of "truncate, then rewrite")
  * It then prints the fd's status flags and close-on-exec bit as
@@ -63,6 +65,15 @@ int main(int argc, char** argv) {
   else if (!strcmp(e, "open64")) fd = open64(dest, flags, 0644);
   else if (!strcmp(e, "openat")) fd = openat(AT_FDCWD, dest, flags, 0644);
   else if (!strcmp(e, "openat64")) fd = openat64(AT_FDCWD, dest, flags, 0644);
+  else if (!strcmp(e, "open_notrunc")) {
+    fd = open(dest, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) die();
+    copy_to_fd(src, fd);
+    struct stat st;
+    if (stat(src, &st) != 0 || ftruncate(fd, st.st_size) != 0) die();
+    report(fd);
+    return close(fd) == 0 ? 0 : 1;
+  }
   else if (!strcmp(e, "creat")) fd = creat(dest, 0644);
   else if (!strcmp(e, "creat64")) fd = creat64(dest, 0644);
   else if (!strcmp(e, "__open_2")) fd = __open_2(dest, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC);

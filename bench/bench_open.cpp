@@ -1,0 +1,233 @@
+// In-process cost of the shim on open(): every benchmark exists twice, in the
+// same process, run interleaved:
+//
+//   NAME/libc         glibc's own open64, looked up in libc.so.6 itself, so no
+//                     preload is in the way;
+//   NAME/interposed   the open64 that the program would call, found with
+//                     dlsym(RTLD_DEFAULT): the shim's when it is preloaded.
+//
+// Run it with LD_PRELOAD=libtruncguard.so for the figures; run it without as
+// the control (both variants are then glibc's, and their ratio shows the
+// method's own noise). It does not link the shim.
+//
+// Timing: the pass-through benchmarks time open+close as a whole. The O_TRUNC
+// benchmarks time the open call alone (manual time: one steady_clock read
+// before and one after it), then untimed put the file back as it was (its
+// content written back, the new file removed, the mapping undone), so every
+// iteration takes the same path through the shim.
+//
+// Environment: TG_BENCH_DIR, a directory for the files (default: a new one
+// under $TMPDIR or /tmp, removed at the end).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <string>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+using OpenFn = int (*)(const char*, int, ...);
+
+OpenFn g_libc_open = nullptr;
+OpenFn g_interposed_open = nullptr;
+std::string g_dir;
+bool g_remove_dir = false;
+
+struct File {
+  std::string path;
+  std::string content;
+};
+File g_text, g_rel, g_dyn, g_mapped, g_missing;
+
+std::string elf_image(uint16_t type, size_t size) {
+  std::string s(size, '\0');
+  Elf64_Ehdr h{};
+  std::memcpy(h.e_ident, ELFMAG, SELFMAG);
+  h.e_ident[EI_CLASS] = ELFCLASS64;
+  h.e_ident[EI_DATA] = ELFDATA2LSB;
+  h.e_ident[EI_VERSION] = EV_CURRENT;
+  h.e_type = type;
+  h.e_machine = EM_X86_64;
+  h.e_version = EV_CURRENT;
+  h.e_ehsize = sizeof h;
+  std::memcpy(s.data(), &h, sizeof h);
+  return s;
+}
+
+void write_file(const File& f) {
+  int fd = g_libc_open(f.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+  if (fd < 0 || write(fd, f.content.data(), f.content.size()) != static_cast<ssize_t>(f.content.size())) {
+    std::perror(f.path.c_str());
+    std::exit(1);
+  }
+  close(fd);
+}
+
+void write_back(benchmark::State& st, int fd, const File& f) {
+  if (write(fd, f.content.data(), f.content.size()) != static_cast<ssize_t>(f.content.size()))
+    st.SkipWithError("write back failed");
+}
+
+using Clock = std::chrono::steady_clock;
+inline double seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// open + close of an existing file, no O_TRUNC: the pass-through path.
+void BM_passthrough(benchmark::State& st, OpenFn open_fn, int flags) {
+  const char* p = g_text.path.c_str();
+  for (auto _ : st) {
+    int fd = open_fn(p, flags);
+    if (fd < 0) {
+      st.SkipWithError("open failed");
+      break;
+    }
+    close(fd);
+  }
+}
+
+// open(O_WRONLY|O_TRUNC) of an existing, non-empty file; only the open is timed.
+void BM_trunc_existing(benchmark::State& st, OpenFn open_fn, const File* f) {
+  const char* p = f->path.c_str();
+  for (auto _ : st) {
+    auto t0 = Clock::now();
+    int fd = open_fn(p, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    auto t1 = Clock::now();
+    if (fd < 0) {
+      st.SkipWithError("open failed");
+      break;
+    }
+    write_back(st, fd, *f);
+    close(fd);
+    st.SetIterationTime(seconds(t0, t1));
+  }
+}
+
+// open(O_WRONLY|O_CREAT|O_TRUNC) of a missing name (a compiler writing a new
+// output, a shell's "> new"); only the open is timed.
+void BM_trunc_new(benchmark::State& st, OpenFn open_fn) {
+  const char* p = g_missing.path.c_str();
+  for (auto _ : st) {
+    auto t0 = Clock::now();
+    int fd = open_fn(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    auto t1 = Clock::now();
+    if (fd < 0) {
+      st.SkipWithError("open failed");
+      break;
+    }
+    close(fd);
+    unlink(p);
+    st.SetIterationTime(seconds(t0, t1));
+  }
+}
+
+// A file this process maps executable gets new content. Timed: the write
+// itself, the way each side does it:
+//   bare_syscalls: unlink + open(O_CREAT|O_EXCL) + write + close (install(1)'s calls)
+//   interposed:    open(O_WRONLY|O_TRUNC) + write + close, which the shim turns
+//                  into lease proof (refused), /proc scan, temp file, rename
+// Untimed: the mapping is made before and undone after.
+void BM_replace_mapped(benchmark::State& st, bool bare) {
+  const File& f = g_mapped;
+  const char* p = f.path.c_str();
+  for (auto _ : st) {
+    int rfd = g_libc_open(p, O_RDONLY | O_CLOEXEC);
+    void* map = rfd < 0 ? MAP_FAILED : mmap(nullptr, f.content.size(), PROT_READ | PROT_EXEC, MAP_PRIVATE, rfd, 0);
+    if (rfd >= 0) close(rfd);
+    if (map == MAP_FAILED) {
+      st.SkipWithError("cannot map the file");
+      break;
+    }
+    auto t0 = Clock::now();
+    int fd;
+    if (bare) {
+      unlink(p);
+      fd = g_libc_open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+    } else {
+      fd = g_interposed_open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    }
+    if (fd >= 0) {
+      write_back(st, fd, f);
+      close(fd);
+    }
+    auto t1 = Clock::now();
+    munmap(map, f.content.size());
+    if (fd < 0) {
+      st.SkipWithError("open failed");
+      break;
+    }
+    st.SetIterationTime(seconds(t0, t1));
+  }
+}
+
+void register_all() {
+  struct Side {
+    const char* name;
+    OpenFn fn;
+  } sides[] = {{"libc", g_libc_open}, {"interposed", g_interposed_open}};
+  for (const Side& s : sides) {
+    std::string n = s.name;
+    benchmark::RegisterBenchmark(("passthrough_rdonly/" + n).c_str(), BM_passthrough, s.fn, O_RDONLY | O_CLOEXEC);
+    benchmark::RegisterBenchmark(("passthrough_wronly_append/" + n).c_str(), BM_passthrough, s.fn,
+                                 O_WRONLY | O_APPEND | O_CLOEXEC);
+    benchmark::RegisterBenchmark(("trunc_text/" + n).c_str(), BM_trunc_existing, s.fn, &g_text)->UseManualTime();
+    benchmark::RegisterBenchmark(("trunc_et_rel/" + n).c_str(), BM_trunc_existing, s.fn, &g_rel)->UseManualTime();
+    benchmark::RegisterBenchmark(("trunc_et_dyn_unmapped/" + n).c_str(), BM_trunc_existing, s.fn, &g_dyn)
+        ->UseManualTime();
+    benchmark::RegisterBenchmark(("trunc_new_file/" + n).c_str(), BM_trunc_new, s.fn)->UseManualTime();
+  }
+  benchmark::RegisterBenchmark("replace_mapped/bare_syscalls", BM_replace_mapped, true)->UseManualTime();
+  benchmark::RegisterBenchmark("replace_mapped/interposed", BM_replace_mapped, false)->UseManualTime();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+  g_libc_open = libc ? reinterpret_cast<OpenFn>(dlsym(libc, "open64")) : nullptr;
+  g_interposed_open = reinterpret_cast<OpenFn>(dlsym(RTLD_DEFAULT, "open64"));
+  if (!g_libc_open || !g_interposed_open) {
+    std::fprintf(stderr, "tg_bench_open: cannot find open64\n");
+    return 1;
+  }
+
+  if (const char* d = std::getenv("TG_BENCH_DIR")) {
+    g_dir = d;
+  } else {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/tg-bench-open.XXXXXX";
+    if (!mkdtemp(templ.data())) {
+      std::perror("mkdtemp");
+      return 1;
+    }
+    g_dir = templ;
+    g_remove_dir = true;
+  }
+  g_text = {g_dir + "/notes.txt", std::string(200, 'x') + "\n"};
+  g_rel = {g_dir + "/module.o", elf_image(ET_REL, 4096)};
+  g_dyn = {g_dir + "/libunmapped.so", elf_image(ET_DYN, 16384)};
+  g_mapped = {g_dir + "/libmapped.so", elf_image(ET_DYN, 16384)};
+  g_missing = {g_dir + "/new-output.txt", ""};
+  for (const File* f : {&g_text, &g_rel, &g_dyn, &g_mapped}) write_file(*f);
+  unlink(g_missing.path.c_str());
+
+  benchmark::AddCustomContext("preloaded", g_libc_open != g_interposed_open ? "yes" : "no");
+  benchmark::AddCustomContext("files_in", g_dir);
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+
+  for (const File* f : {&g_text, &g_rel, &g_dyn, &g_mapped, &g_missing}) unlink(f->path.c_str());
+  if (g_remove_dir) rmdir(g_dir.c_str());
+  return 0;
+}

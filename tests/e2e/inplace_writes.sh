@@ -1,0 +1,77 @@
+#!/bin/bash
+# Bug: "dd conv=notrunc", "rsync --inplace" and scp-style open/write/ftruncate
+# never truncate, yet they rewrite the pages a running program executes.
+# Under truncguard the file is copied up first (a new inode with the old
+# content, renamed over the name) and the writer writes into the copy.
+. "$(dirname "$0")/lib.sh"
+need_victims
+LIB=$T/libvictim.so
+
+# expect_broken WHAT: without truncguard the victim must not come through:
+# killed by a signal, or it saw its code change under it (exit 3).
+expect_broken() {
+  if [ "$VICTIM_STATUS" -le 128 ] && [ "$VICTIM_STATUS" -ne 3 ]; then
+    fail "$1: the victim $(describe_status "$VICTIM_STATUS"), expected a signal or exit 3 (code changed)"
+  fi
+  ok "$1: the victim $(describe_status "$VICTIM_STATUS")"
+}
+
+check_writer() {  # check_writer NAME WRITER...: control, then protected
+  local name=$1 old new
+  shift
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  "$@" || fail "control: $name failed"
+  sleep 0.2
+  stop_victim
+  expect_broken "control: $name without truncguard"
+
+  need_shim
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  "$TG_CMD" "$@" || fail "$name under truncguard failed"
+  sleep 0.2
+  stop_victim
+  expect_survived "$name under truncguard"
+  new=$(inode "$LIB")
+  [ "$new" != "$old" ] || fail "$name: the name kept inode $old: it was written in place"
+  expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+}
+
+# dd conv=notrunc: the new bytes over the old, in place, no truncation.
+check_writer "dd conv=notrunc" dd if="$V2" of="$LIB" conv=notrunc status=none
+expect_same_content "$LIB" "$V2"
+expect_version "$LIB" 2
+expect_log "kept $(stat -c %s "$V1") bytes of the old content"
+ok "dd conv=notrunc: the copy kept the old bytes and took the new ones"
+
+# A partial in-place patch of the code page (the second 4 KiB, where .text
+# starts); everything else must be the OLD content, proving the copy-up copied it.
+check_writer "a 4 KiB in-place patch of the code" \
+  dd if="$V2" of="$LIB" bs=4096 skip=1 seek=1 count=1 conv=notrunc status=none
+cmp -s -n 4096 "$LIB" "$V1" || fail "the first page is not the old content"
+cmp -s -n 4096 -i 4096:4096 "$LIB" "$V2" || fail "the patched page is not v2's"
+cmp -s -i 8192:8192 "$LIB" "$V1" || fail "the rest of the file is not the old content"
+ok "a partial in-place patch lands on a full copy of the old file"
+
+# fopen "r+" (python's open(..., "r+b") goes through open(O_RDWR)).
+if command -v python3 >/dev/null; then
+  check_writer "python r+b rewrite" python3 -c '
+import sys
+data = open(sys.argv[2], "rb").read()
+with open(sys.argv[1], "r+b") as f:
+    f.write(data)
+    f.truncate()' "$LIB" "$V2"
+  expect_same_content "$LIB" "$V2"
+  ok "an r+ rewrite went to the copy"
+else
+  note "python3 not found: the r+ case is covered by dd only"
+fi
+
+# scp's shape: open(O_WRONLY) without O_TRUNC, write, ftruncate to the size.
+check_writer "open + write + ftruncate" "$TG_WRITER" open_notrunc "$LIB" "$V2"
+expect_same_content "$LIB" "$V2"
+expect_version "$LIB" 2
+ok "open + write + ftruncate went to the copy"
