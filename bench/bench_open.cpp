@@ -16,6 +16,10 @@
 // content written back, the new file removed, the mapping undone), so every
 // iteration takes the same path through the shim.
 //
+// trunc_text/libc_*_probe replay the shim's own system calls with glibc's
+// (see probe() below), to price them and the cheaper sequences suggested in
+// docs/performance.md, without changing the shim.
+//
 // Environment: TG_BENCH_DIR, a directory for the files (default: a new one
 // under $TMPDIR or /tmp, removed at the end).
 #include <benchmark/benchmark.h>
@@ -94,11 +98,45 @@ void BM_passthrough(benchmark::State& st, OpenFn open_fn, int flags) {
   }
 }
 
-// open(O_WRONLY|O_TRUNC) of an existing, non-empty file; only the open is timed.
-void BM_trunc_existing(benchmark::State& st, OpenFn open_fn, const File* f) {
+// What the shim does before a truncating open of a non-ELF file, replayed with
+// glibc's calls (no preload needed), to price each of its system calls and
+// the variants suggested in docs/performance.md:
+//   shim_like        fstatat, open(O_RDONLY), fstat, pread(18 bytes), close
+//   noatime          the same, the open with O_NOATIME (no atime update on
+//                    disk filesystems with relatime: the pread of a file
+//                    modified since it was last read writes its inode)
+//   noatime_nofstat  and without the fstat that checks the open found the
+//                    file that fstatat saw
+//   fstatat_only     the fstatat alone: what a file too small to be ELF
+//                    (under 52 bytes) or a file proven not ELF would cost
+enum class Probe { none, shim_like, noatime, noatime_nofstat, fstatat_only };
+
+inline void probe(benchmark::State& st, const char* p, Probe how) {
+  if (how == Probe::none) return;
+  struct stat a, b;
+  if (fstatat(AT_FDCWD, p, &a, 0) < 0) st.SkipWithError("fstatat failed");
+  if (how == Probe::fstatat_only) return;
+  int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  if (how != Probe::shim_like) flags |= O_NOATIME;
+  int fd = g_libc_open(p, flags);
+  if (fd < 0) {
+    st.SkipWithError("probe open failed");
+    return;
+  }
+  if (how != Probe::noatime_nofstat && fstat(fd, &b) < 0) st.SkipWithError("fstat failed");
+  unsigned char h[18];
+  if (pread(fd, h, sizeof h, 0) < 0) st.SkipWithError("pread failed");
+  benchmark::DoNotOptimize(h);
+  close(fd);
+}
+
+// open(O_WRONLY|O_TRUNC) of an existing, non-empty file; only the open (and
+// the replayed probe, if any) is timed.
+void BM_trunc_existing(benchmark::State& st, OpenFn open_fn, const File* f, Probe how) {
   const char* p = f->path.c_str();
   for (auto _ : st) {
     auto t0 = Clock::now();
+    probe(st, p, how);
     int fd = open_fn(p, O_WRONLY | O_TRUNC | O_CLOEXEC);
     auto t1 = Clock::now();
     if (fd < 0) {
@@ -178,12 +216,27 @@ void register_all() {
     benchmark::RegisterBenchmark(("passthrough_rdonly/" + n).c_str(), BM_passthrough, s.fn, O_RDONLY | O_CLOEXEC);
     benchmark::RegisterBenchmark(("passthrough_wronly_append/" + n).c_str(), BM_passthrough, s.fn,
                                  O_WRONLY | O_APPEND | O_CLOEXEC);
-    benchmark::RegisterBenchmark(("trunc_text/" + n).c_str(), BM_trunc_existing, s.fn, &g_text)->UseManualTime();
-    benchmark::RegisterBenchmark(("trunc_et_rel/" + n).c_str(), BM_trunc_existing, s.fn, &g_rel)->UseManualTime();
-    benchmark::RegisterBenchmark(("trunc_et_dyn_unmapped/" + n).c_str(), BM_trunc_existing, s.fn, &g_dyn)
+    benchmark::RegisterBenchmark(("trunc_text/" + n).c_str(), BM_trunc_existing, s.fn, &g_text, Probe::none)
+        ->UseManualTime();
+    benchmark::RegisterBenchmark(("trunc_et_rel/" + n).c_str(), BM_trunc_existing, s.fn, &g_rel, Probe::none)
+        ->UseManualTime();
+    benchmark::RegisterBenchmark(("trunc_et_dyn_unmapped/" + n).c_str(), BM_trunc_existing, s.fn, &g_dyn,
+                                 Probe::none)
         ->UseManualTime();
     benchmark::RegisterBenchmark(("trunc_new_file/" + n).c_str(), BM_trunc_new, s.fn)->UseManualTime();
   }
+  benchmark::RegisterBenchmark("trunc_text/libc_shim_like_probe", BM_trunc_existing, g_libc_open, &g_text,
+                               Probe::shim_like)
+      ->UseManualTime();
+  benchmark::RegisterBenchmark("trunc_text/libc_noatime_probe", BM_trunc_existing, g_libc_open, &g_text,
+                               Probe::noatime)
+      ->UseManualTime();
+  benchmark::RegisterBenchmark("trunc_text/libc_noatime_nofstat_probe", BM_trunc_existing, g_libc_open, &g_text,
+                               Probe::noatime_nofstat)
+      ->UseManualTime();
+  benchmark::RegisterBenchmark("trunc_text/libc_fstatat_only_probe", BM_trunc_existing, g_libc_open, &g_text,
+                               Probe::fstatat_only)
+      ->UseManualTime();
   benchmark::RegisterBenchmark("replace_mapped/bare_syscalls", BM_replace_mapped, true)->UseManualTime();
   benchmark::RegisterBenchmark("replace_mapped/interposed", BM_replace_mapped, false)->UseManualTime();
 }

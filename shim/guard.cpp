@@ -12,6 +12,7 @@
 #include "elf_probe.hpp"
 #include "log.hpp"
 #include "maps_reader.hpp"
+#include "pending.hpp"
 #include "replace.hpp"
 #include "sys.hpp"
 
@@ -267,6 +268,64 @@ int swap_fd(int old_fd, int new_fd) {
   return r;
 }
 
+// The replaced line, then what the operator should know about it.
+void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep) {
+  if (log::enabled(kRewrites)) {
+    ev->new_ino = static_cast<unsigned long>(rep.new_ino);
+    log::emit(*ev);
+    char msg[log::kPathBuf + 96];
+    if (t.via_symlink) {
+      char target[log::kPathBuf];
+      log::escape(t.base, target, sizeof target);
+      std::snprintf(msg, sizeof msg, "is a symlink: it was kept, and its target %s was replaced", target);
+      note(name, "symlink", msg);
+    }
+    if (t.st.st_nlink > 1) {
+      std::snprintf(msg, sizeof msg, "has %lu hard links; the other names keep the old content",
+                    static_cast<unsigned long>(t.st.st_nlink));
+      note(name, "hard_links", msg);
+    }
+    if (!rep.owner_kept) {
+      std::snprintf(msg, sizeof msg, "owner %u:%u could not be kept (not permitted); the new file is owned by %u:%u",
+                    static_cast<unsigned>(t.st.st_uid), static_cast<unsigned>(t.st.st_gid),
+                    static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
+      note(name, "owner", msg);
+    }
+    if (rep.xattrs_failed > 0) {
+      std::snprintf(msg, sizeof msg, "%d extended attributes could not be copied", rep.xattrs_failed);
+      note(name, "xattrs", msg);
+    }
+  }
+  if (log::enabled(kBacktrace)) log::backtrace();
+}
+
+// Atomic mode: the caller writes into an unnamed inode that is published at
+// its last close. False (with a note) where that is impossible here: the
+// caller then falls back to replace.
+bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const Examined& ex, off_t keep,
+                log::Event* ev, Outcome* out) {
+  ReplaceReport rep;
+  int fd = (keep > 0 && !ex.src.ok()) ? -EACCES
+                                      : make_unnamed(t, replacement_flags(in.flags), keep, ex.src.get(), &rep);
+  char msg[256];
+  if (fd < 0) {
+    std::snprintf(msg, sizeof msg, "cannot be published atomically here (%s: %s); replaced at open instead",
+                  rep.failed_step ? rep.failed_step : "cannot read the old file", strerrordesc_np(rep.error));
+    note(name, "atomic_fallback", msg);
+    return false;
+  }
+  int dirfd = static_cast<int>(sys::call(SYS_fcntl, t.dir.get(), F_DUPFD_CLOEXEC, 0));
+  if (dirfd < 0 || !pending::add(fd, dirfd, t.base, name, static_cast<unsigned long>(ex.st.st_ino))) {
+    if (dirfd >= 0) sys::close(dirfd);
+    sys::close(fd);
+    note(name, "atomic_fallback", "too many files pending publication in this process; replaced at open instead");
+    return false;
+  }
+  report_success(name, ev, t, rep);
+  *out = {Outcome::replaced, fd};
+  return true;
+}
+
 }  // namespace
 
 Outcome guard_write(const WriteIntent& in) {
@@ -325,6 +384,16 @@ Outcome guard_write(const WriteIntent& in) {
     return {Outcome::pass, 0};
   }
 
+  if (s.mode == Mode::atomic) {
+    // Only an open leaves a writer behind to wait for; truncate(2) and
+    // ftruncate(2) are done at once, so replace is already atomic for them.
+    Outcome o;
+    if ((in.kind == WriteKind::truncate_open || in.kind == WriteKind::in_place_open) &&
+        act_atomic(in, name, t, ex, keep, &ev, &o))
+      return o;
+    ev.mode = to_string(Mode::replace);
+  }
+
   ReplaceReport rep;
   int fd = (keep > 0 && !ex.src.ok()) ? -EACCES
                                       : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep);
@@ -346,32 +415,7 @@ Outcome guard_write(const WriteIntent& in) {
     return {Outcome::fail, ETXTBSY};
   }
 
-  if (log::enabled(kRewrites)) {
-    ev.new_ino = static_cast<unsigned long>(rep.new_ino);
-    log::emit(ev);
-    char msg[log::kPathBuf + 96];
-    if (t.via_symlink) {
-      char target[log::kPathBuf];
-      log::escape(t.base, target, sizeof target);
-      std::snprintf(msg, sizeof msg, "is a symlink: it was kept, and its target %s was replaced", target);
-      note(name, "symlink", msg);
-    }
-    if (t.st.st_nlink > 1) {
-      std::snprintf(msg, sizeof msg, "has %lu hard links; the other names keep the old content",
-                    static_cast<unsigned long>(t.st.st_nlink));
-      note(name, "hard_links", msg);
-    }
-    if (!rep.owner_kept) {
-      std::snprintf(msg, sizeof msg, "owner %u:%u could not be kept (not permitted); the new file is owned by %u:%u",
-                    static_cast<unsigned>(t.st.st_uid), static_cast<unsigned>(t.st.st_gid),
-                    static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
-      note(name, "owner", msg);
-    }
-    if (rep.xattrs_failed > 0) {
-      std::snprintf(msg, sizeof msg, "%d extended attributes could not be copied", rep.xattrs_failed);
-      note(name, "xattrs", msg);
-    }
-  }
+  report_success(name, &ev, t, rep);
   if (log::enabled(kBacktrace)) log::backtrace();
   if (in.kind == WriteKind::truncate_path) {
     sys::close(fd);

@@ -6,12 +6,14 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "decision.hpp"
 #include "guard.hpp"
+#include "pending.hpp"
 #include "real.hpp"
 
 // glibc's fortified entry points (-D_FORTIFY_SOURCE callers); not in the headers
@@ -234,7 +236,155 @@ __attribute__((visibility("default"))) int ftruncate64(int fd, off64_t length) {
   });
 }
 
+// ---- Atomic mode: the last close publishes (pending.hpp). Without pending
+// files (every process not in atomic mode), each of these is one atomic load
+// and the real call.
+
+__attribute__((visibility("default"))) int close(int fd) {
+  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) tg::pending::closing(fd);
+  auto f = TG_REAL(close);
+  return f ? f(fd) : static_cast<int>(syscall(SYS_close, fd));
+}
+
+// fclose closes its fd inside libc, out of close()'s reach: publish first,
+// once the stream's buffer is in the file.
+__attribute__((visibility("default"))) int fclose(FILE* stream) {
+  if (__builtin_expect(tg::pending::any(), 0) && stream && !tg::in_guard()) {
+    const int fd = fileno(stream);
+    if (fd >= 0) {
+      fflush(stream);
+      tg::pending::closing(fd);
+    }
+  }
+  auto f = TG_REAL(fclose);
+  if (!f) { errno = ENOSYS; return EOF; }
+  return f(stream);
+}
+
+__attribute__((visibility("default"))) int dup(int oldfd) {
+  auto f = TG_REAL(dup);
+  int r = f ? f(oldfd) : static_cast<int>(syscall(SYS_dup, oldfd));
+  if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);
+  return r;
+}
+
+// dup2/dup3 close `newfd` first when it is open: that close may publish.
+__attribute__((visibility("default"))) int dup2(int oldfd, int newfd) {
+  if (__builtin_expect(tg::pending::any(), 0) && oldfd != newfd && fcntl(oldfd, F_GETFD) >= 0)
+    tg::pending::closing(newfd);
+  auto f = TG_REAL(dup2);
+  int r = f ? f(oldfd, newfd) : static_cast<int>(syscall(SYS_dup2, oldfd, newfd));
+  if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);
+  return r;
+}
+
+__attribute__((visibility("default"))) int dup3(int oldfd, int newfd, int flags) {
+  if (__builtin_expect(tg::pending::any(), 0) && oldfd != newfd && fcntl(oldfd, F_GETFD) >= 0)
+    tg::pending::closing(newfd);
+  auto f = TG_REAL(dup3);
+  int r = f ? f(oldfd, newfd, flags) : static_cast<int>(syscall(SYS_dup3, oldfd, newfd, flags));
+  if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);
+  return r;
+}
+
+// fcntl's third argument is an int or a pointer depending on cmd; glibc's own
+// fcntl reads it as a pointer whatever the cmd, and so do we.
+#define TG_FCNTL(name)                                                                    \
+  __attribute__((visibility("default"))) int name(int fd, int cmd, ...) {                 \
+    va_list ap;                                                                           \
+    va_start(ap, cmd);                                                                    \
+    void* arg = va_arg(ap, void*);                                                        \
+    va_end(ap);                                                                           \
+    auto f = TG_REAL(name);                                                               \
+    int r = f ? f(fd, cmd, arg) : static_cast<int>(syscall(SYS_fcntl, fd, cmd, arg));     \
+    if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && __builtin_expect(tg::pending::any(), 0)) \
+      tg::pending::duplicated(fd, r);                                                     \
+    return r;                                                                             \
+  }
+
+TG_FCNTL(fcntl)
+TG_FCNTL(fcntl64)
+
 }  // extern "C"
 
-// Read the settings (and print their warnings) once, early, in every process.
-__attribute__((constructor)) static void truncguard_init() { (void)tg::settings(); }
+namespace {
+
+// exec: pending files whose fds survive exec are handed to the new image in
+// the environment; the others are published now. The new environment is built
+// on the stack (exec may run in a vfork child: no allocation).
+constexpr size_t kMaxEnv = 4096;
+
+template <typename Exec>
+int exec_with_pending(char* const envp[], Exec exec) {
+  const char* entry = tg::pending::any() ? tg::pending::prepare_exec() : nullptr;
+  if (!entry) return exec(envp);
+  const char* env[kMaxEnv + 2];
+  size_t n = 0;
+  static const char kVar[] = "TRUNCGUARD_PENDING=";
+  for (size_t i = 0; envp && envp[i] && n < kMaxEnv; ++i)
+    if (std::strncmp(envp[i], kVar, sizeof kVar - 1) != 0) env[n++] = envp[i];
+  env[n++] = entry;
+  env[n] = nullptr;
+  return exec(const_cast<char* const*>(env));
+}
+
+}  // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) int execve(const char* path, char* const argv[], char* const envp[]) {
+  auto f = TG_REAL(execve);
+  if (!f) { errno = ENOSYS; return -1; }
+  if (__builtin_expect(!tg::pending::any(), 1)) return f(path, argv, envp);
+  return exec_with_pending(envp, [&](char* const* env) { return f(path, argv, env); });
+}
+
+__attribute__((visibility("default"))) int execvpe(const char* file, char* const argv[], char* const envp[]) {
+  auto f = TG_REAL(execvpe);
+  if (!f) { errno = ENOSYS; return -1; }
+  if (__builtin_expect(!tg::pending::any(), 1)) return f(file, argv, envp);
+  return exec_with_pending(envp, [&](char* const* env) { return f(file, argv, env); });
+}
+
+__attribute__((visibility("default"))) int execv(const char* path, char* const argv[]) {
+  if (__builtin_expect(!tg::pending::any(), 1)) {
+    auto f = TG_REAL(execv);
+    if (!f) { errno = ENOSYS; return -1; }
+    return f(path, argv);
+  }
+  return execve(path, argv, environ);
+}
+
+__attribute__((visibility("default"))) int execvp(const char* file, char* const argv[]) {
+  if (__builtin_expect(!tg::pending::any(), 1)) {
+    auto f = TG_REAL(execvp);
+    if (!f) { errno = ENOSYS; return -1; }
+    return f(file, argv);
+  }
+  return execvpe(file, argv, environ);
+}
+
+__attribute__((visibility("default"))) int fexecve(int fd, char* const argv[], char* const envp[]) {
+  auto f = TG_REAL(fexecve);
+  if (!f) { errno = ENOSYS; return -1; }
+  if (__builtin_expect(!tg::pending::any(), 1)) return f(fd, argv, envp);
+  return exec_with_pending(envp, [&](char* const* env) { return f(fd, argv, env); });
+}
+
+}  // extern "C"
+
+// Read the settings (and print their warnings) once, early, in every process,
+// and take over the files a previous image of this process left pending.
+__attribute__((constructor)) static void truncguard_init() {
+  (void)tg::settings();
+  tg::pending::adopt_from_environment();
+}
+
+// exit() without close: the writer is done. Flush the streams first (exit
+// would only do it after this destructor), then publish. _exit() and crashes
+// publish nothing: the unnamed inode vanishes and the old file stays.
+__attribute__((destructor)) static void truncguard_fini() {
+  if (!tg::pending::any()) return;
+  fflush(nullptr);
+  tg::pending::publish_all();
+}

@@ -160,6 +160,7 @@ const char* kind_name(EventKind k) {
     case EventKind::decision: return "decision";
     case EventKind::replaced: return "replaced";
     case EventKind::would_replace: return "would_replace";
+    case EventKind::published: return "published";
     case EventKind::cannot_protect: return "cannot_protect";
     case EventKind::note: return "note";
     case EventKind::warning: return "warning";
@@ -198,11 +199,17 @@ void emit_json(const Event& e, pid_t pid) {
       j.num("mapped_by_total", e.mapper_total);
       j.num("uninspected", e.uninspected);
       break;
+    case EventKind::published:
+      j.str("mode", e.mode);
+      j.num("old_ino", static_cast<long long>(e.old_ino));
+      j.num("new_ino", static_cast<long long>(e.new_ino));
+      break;
     case EventKind::cannot_protect:
       j.str("step", e.step);
       j.str("error", strerrordesc_np(e.error));
       j.num("errno", e.error);
-      j.str("fallback", e.truncating_anyway ? "truncate" : "etxtbsy");
+      j.str("fallback", e.message ? "none" : (e.truncating_anyway ? "truncate" : "etxtbsy"));
+      j.str("message", e.message);
       if (e.restored_old) j.boolean("restored_old", true);
       break;
     case EventKind::note:
@@ -219,6 +226,13 @@ void emit_json(const Event& e, pid_t pid) {
 
 }  // namespace
 
+// "; kept N bytes of the old content", in a per-thread buffer.
+const char* kept_text(long long n) {
+  static thread_local char buf[64];
+  std::snprintf(buf, sizeof buf, "; kept %lld bytes of the old content", n);
+  return buf;
+}
+
 void emit(const Event& e) {
   const pid_t pid = sys::getpid();
   if (g_json) return emit_json(e, pid);
@@ -232,17 +246,18 @@ void emit(const Event& e) {
       line("would replace file=%s [ino %lu] (mode dry-run); mapped executable by %s", file, e.old_ino, e.who);
       return;
     case EventKind::replaced:
-      if (e.kept_bytes > 0)
-        line("replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s; kept %lld bytes of the old content",
-             file, e.old_ino, e.new_ino, e.mode, e.who, e.kept_bytes);
-      else
-        line("replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s", file, e.old_ino, e.new_ino,
-             e.mode, e.who);
+      line("replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s%s%s", file, e.old_ino, e.new_ino,
+           e.mode, e.who, e.kept_bytes > 0 ? kept_text(e.kept_bytes) : "",
+           std::strcmp(e.mode, "atomic") == 0 ? "; published when the writer closes it" : "");
+      return;
+    case EventKind::published:
+      line("published file=%s [ino %lu -> %lu] (mode atomic): the writer closed it", file, e.old_ino, e.new_ino);
       return;
     case EventKind::cannot_protect:
       line("cannot protect file=%s: %s: %s%s; %s", file, e.step, strerrordesc_np(e.error),
            e.restored_old ? " (the old file was linked back)" : "",
-           e.truncating_anyway ? "truncating anyway (TRUNCGUARD_ON_FAIL=truncate)" : "failing with ETXTBSY");
+           e.message ? e.message
+                     : (e.truncating_anyway ? "truncating anyway (TRUNCGUARD_ON_FAIL=truncate)" : "failing with ETXTBSY"));
       return;
     case EventKind::note:
       line("note file=%s %s", file, e.message);

@@ -20,7 +20,7 @@ void line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // What the guard has to say, in one structure, printed as an LD_DEBUG-style
 // line or (TRUNCGUARD_LOG_FORMAT=json) as one JSON object per line.
-enum class EventKind { decision, replaced, would_replace, cannot_protect, note, warning };
+enum class EventKind { decision, replaced, would_replace, published, cannot_protect, note, warning };
 
 struct Mapper {
   pid_t pid;
@@ -47,7 +47,8 @@ struct Event {
   bool truncating_anyway = false;
   bool restored_old = false;
   const char* note = nullptr;    // note: a stable key (hard_links, symlink, owner, xattrs)
-  const char* message = nullptr; // note, warning: the sentence (no raw user data)
+  const char* message = nullptr; // note, warning: the sentence (no raw user data);
+                                 // cannot_protect: what happens instead, if not the fallback
 };
 void emit(const Event& e);
 bool json();

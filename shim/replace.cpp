@@ -127,6 +127,18 @@ int resolve_target(int dirfd, const char* path, bool follow, Target* t) {
   }
 }
 
+int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep) {
+  // No O_EXCL: that would forbid linking it in later.
+  sys::Fd fd(sys::openat(t.dir.get(), ".", (flags & ~(O_CREAT | O_EXCL)) | O_TMPFILE, 0600));
+  if (!fd.ok()) return fail(rep, "cannot create an unnamed file in the directory (O_TMPFILE)", fd.get());
+  int r = keep > 0 ? copy_prefix(src, fd.get(), keep) : 0;
+  if (r < 0) return fail(rep, "cannot copy the kept bytes", r);
+  copy_metadata(src, t.st, fd.get(), rep);
+  struct stat st;
+  if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
+  return fd.release();
+}
+
 void temp_name(const char* base, char* out, size_t len) {
   static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
   unsigned char rnd[12];

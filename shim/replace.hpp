@@ -42,6 +42,11 @@ struct ReplaceReport {
 // `src` is a read fd on the old file or -1. Returns the new fd or -errno.
 int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep);
 
+// Atomic mode: a new inode with no name yet (O_TMPFILE) in t's directory,
+// with the old metadata and `keep` bytes of `src`. Returns the fd or -errno
+// (-EOPNOTSUPP and friends where the filesystem has no O_TMPFILE).
+int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep);
+
 // Unguessable temp name in the same directory: ".BASE.tg-XXXXXXXXXXXX".
 void temp_name(const char* base, char* out, size_t len);
 

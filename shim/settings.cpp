@@ -30,6 +30,7 @@ const char* to_string(Mode m) {
     case Mode::replace: return "replace";
     case Mode::unlink: return "unlink";
     case Mode::dry_run: return "dry-run";
+    case Mode::atomic: return "atomic";
   }
   return "?";
 }
@@ -55,7 +56,7 @@ bool parse_scope(const char* v, Scope* out) {
   return false;
 }
 bool parse_mode(const char* v, Mode* out) {
-  for (Mode m : {Mode::replace, Mode::unlink, Mode::dry_run})
+  for (Mode m : {Mode::replace, Mode::unlink, Mode::dry_run, Mode::atomic})
     if (std::strcmp(v, to_string(m)) == 0) { *out = m; return true; }
   return false;
 }
@@ -115,7 +116,7 @@ Settings parse_settings(EnvLookup lookup, bool secure) {
   if (const char* v = lookup("TRUNCGUARD_SCOPE"); v && *v && !parse_scope(v, &s.scope))
     warn(s, "unknown TRUNCGUARD_SCOPE=%s (expected system, self or elf); using system", v);
   if (const char* v = lookup("TRUNCGUARD_MODE"); v && *v && !parse_mode(v, &s.mode))
-    warn(s, "unknown TRUNCGUARD_MODE=%s (expected replace, unlink or dry-run); using replace", v);
+    warn(s, "unknown TRUNCGUARD_MODE=%s (expected replace, atomic, unlink or dry-run); using replace", v);
   if (const char* v = lookup("TRUNCGUARD_ON_FAIL"); v && *v && !parse_on_fail(v, &s.on_fail))
     warn(s, "unknown TRUNCGUARD_ON_FAIL=%s (expected etxtbsy or truncate); using etxtbsy", v);
   if (const char* v = lookup("TRUNCGUARD_LOG_FORMAT"); v && *v && !parse_log_format(v, &s.log_format))

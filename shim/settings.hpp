@@ -10,7 +10,7 @@
 namespace tg {
 
 enum class Scope { system, self, elf };
-enum class Mode { replace, unlink, dry_run };
+enum class Mode { replace, unlink, dry_run, atomic };
 enum class OnFail { etxtbsy, truncate };
 enum class LogFormat { text, json };
 

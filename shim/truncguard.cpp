@@ -1,10 +1,15 @@
-// truncguard: run a command with libtruncguard.so preloaded.
+// truncguard: run a command with libtruncguard.so preloaded; or, as
+// `truncguard who FILE...` and `truncguard stale`, show who maps what.
 //
 //   truncguard [OPTIONS] [--] COMMAND [ARG...]
+//   truncguard who [--json | -q] FILE...
+//   truncguard stale [--json | -q]
 //
 // Prepends the library to LD_PRELOAD (keeping what is there), exports the
 // options as TRUNCGUARD_* variables and execs the command, so the exit status
-// is the command's own (as eatmydata and faketime do).
+// is the command's own (as eatmydata and faketime do). The subcommands are
+// recognised only as the first argument; `truncguard -- who` runs a program
+// named who.
 #include <getopt.h>
 #include <unistd.h>
 
@@ -14,6 +19,7 @@
 #include <cstring>
 #include <string>
 
+#include "inspect.hpp"
 #include "settings.hpp"
 
 #ifndef TG_VERSION
@@ -40,6 +46,9 @@ constexpr int kExitNotFound = 127;
 void usage(FILE* out) {
   std::fprintf(out,
       "Usage: truncguard [OPTIONS] [--] COMMAND [ARG...]\n"
+      "       truncguard who [--json | -q] FILE...\n"
+      "       truncguard stale [--json | -q]\n"
+      "\n"
       "Run COMMAND so that overwriting a file that a running program has mapped as\n"
       "code (a loaded shared library, a running executable) gives the name a new inode\n"
       "instead of truncating it: running programs keep their code, new ones load the\n"
@@ -68,13 +77,24 @@ void usage(FILE* out) {
       "  -h, --help            show this help and exit\n"
       "  -V, --version         show the version and exit\n"
       "\n"
+      "Subcommands (first argument only; 'truncguard -- who' runs a program named who):\n"
+      "  who FILE...           the processes that map each FILE: pid, user, command,\n"
+      "                        code or data, current or replaced inode, systemd unit\n"
+      "  stale                 the processes running code from replaced or deleted\n"
+      "                        files, by systemd unit: what to restart after a deploy\n"
+      "  (truncguard who --help and truncguard stale --help say more)\n"
+      "\n"
       "Examples:\n"
       "  truncguard cp build/libfoo.so /opt/app/lib/libfoo.so\n"
       "  truncguard --mode=dry-run --debug=decisions make install\n"
+      "  truncguard --json --log=deploy.log ./deploy.sh\n"
       "  LD_PRELOAD=$(truncguard --print-library) legacy-daemon\n"
+      "  truncguard who /opt/app/lib/libfoo.so\n"
+      "  truncguard stale\n"
       "\n"
       "Exit status: COMMAND's, or 125 for a usage error, 126 if COMMAND can't be run,\n"
-      "127 if it was not found.\n");
+      "127 if it was not found. who and stale: 0, 1, 2 or 3 (see their --help).\n"
+      "Settings, log format and limits: truncguard(7). The command: truncguard(1).\n");
 }
 
 [[noreturn]] void die_usage(const char* fmt, const char* a, const char* b = "") {
@@ -91,8 +111,15 @@ std::string dirname_of(const std::string& p) {
   return slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash));
 }
 
+// PREFIX/DIR, or DIR itself when meson was given an absolute directory
+// outside the prefix (e.g. -Dlibdir=/opt/lib).
+std::string under_prefix(const std::string& prefix, const char* dir) {
+  return dir[0] == '/' ? std::string(dir) : prefix + "/" + dir;
+}
+
 // The library next to the command (build tree), or in PREFIX/LIBDIR relative to
-// where the command is installed (relocatable), or where it was installed.
+// where the command is installed (relocatable: a DESTDIR tree, a moved prefix,
+// a package unpacked with dpkg -x), or where it was installed.
 std::string find_library() {
   std::string self;
   char buf[4096];
@@ -105,13 +132,14 @@ std::string find_library() {
     std::string dir = dirname_of(self);
     if (readable_file(dir + "/" + kLibName)) return dir + "/" + kLibName;
     const std::string bindir = std::string("/") + TG_BINDIR;
-    if (dir.size() > bindir.size() && dir.compare(dir.size() - bindir.size(), bindir.size(), bindir) == 0) {
+    if (TG_BINDIR[0] != '/' && TG_LIBDIR[0] != '/' && dir.size() > bindir.size() &&
+        dir.compare(dir.size() - bindir.size(), bindir.size(), bindir) == 0) {
       std::string prefix = dir.substr(0, dir.size() - bindir.size());
       std::string lib = prefix + "/" + TG_LIBDIR + "/" + kLibName;
       if (readable_file(lib)) return lib;
     }
   }
-  std::string installed = std::string(TG_PREFIX) + "/" + TG_LIBDIR + "/" + kLibName;
+  std::string installed = under_prefix(TG_PREFIX, TG_LIBDIR) + "/" + kLibName;
   if (readable_file(installed)) return installed;
   return {};
 }
@@ -133,6 +161,10 @@ void set_env(const char* name, const char* value) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Subcommands: the first argument only, so options and `--` keep their meaning.
+  if (argc > 1 && std::strcmp(argv[1], "who") == 0) return tg::inspect::who_main(argc - 1, argv + 1);
+  if (argc > 1 && std::strcmp(argv[1], "stale") == 0) return tg::inspect::stale_main(argc - 1, argv + 1);
+
   enum { kOnFail = 256, kPrintLibrary, kLogFormat, kJson };
   static const option kOptions[] = {
       {"scope", required_argument, nullptr, 's'},
@@ -161,7 +193,7 @@ int main(int argc, char** argv) {
       }
       case 'm': {
         tg::Mode m;
-        if (!tg::parse_mode(optarg, &m)) die_usage("invalid --mode '%s' (expected replace, unlink or dry-run)", optarg);
+        if (!tg::parse_mode(optarg, &m)) die_usage("invalid --mode '%s' (expected replace, atomic, unlink or dry-run)", optarg);
         set_env("TRUNCGUARD_MODE", optarg);
         break;
       }
@@ -219,16 +251,16 @@ int main(int argc, char** argv) {
   const std::string lib = find_library();
   if (lib.empty()) {
     std::fprintf(stderr,
-                 "truncguard: cannot find %s next to this command or in %s/%s\n"
+                 "truncguard: cannot find %s next to this command or in %s\n"
                  "Reinstall truncguard, or run it from its build directory.\n",
-                 kLibName, TG_PREFIX, TG_LIBDIR);
+                 kLibName, under_prefix(TG_PREFIX, TG_LIBDIR).c_str());
     return kExitCannotRun;
   }
   if (print_library) {
     std::printf("%s\n", lib.c_str());
     return 0;
   }
-  if (optind >= argc) die_usage("no command given%s", "");
+  if (optind >= argc) die_usage("no command given: name the command to run, e.g. 'truncguard cp new.so /opt/app/lib/libfoo.so'%s", "");
   // ld.so splits LD_PRELOAD at spaces and colons: such a path can't be carried.
   if (lib.find_first_of(": \t") != std::string::npos) {
     std::fprintf(stderr, "truncguard: the library path '%s' contains a space or a colon, which LD_PRELOAD can't carry;\n"
@@ -246,6 +278,9 @@ int main(int argc, char** argv) {
 
   execvp(argv[optind], argv + optind);
   const int e = errno;
-  std::fprintf(stderr, "truncguard: cannot run '%s': %s\n", argv[optind], std::strerror(e));
+  std::fprintf(stderr, "truncguard: cannot run '%s': %s (%s)\n", argv[optind], std::strerror(e),
+               e == ENOENT ? "check its name, or give its path: it was not found in PATH"
+               : e == EACCES ? "check that it is an executable file and that you may run it"
+                             : "check that it is a program for this machine");
   return e == ENOENT ? kExitNotFound : kExitCannotRun;
 }

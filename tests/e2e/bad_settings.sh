@@ -14,7 +14,7 @@ start_victim "$LIB"
 TRUNCGUARD_MODE=bogus LD_PRELOAD=$TG_SHIM cp "$V2" "$LIB" 2>"$T/cp.err" || fail "cp failed: $(cat "$T/cp.err")"
 stop_victim
 expect_survived "cp with TRUNCGUARD_MODE=bogus"
-n=$(grep -c 'warning: unknown TRUNCGUARD_MODE=bogus (expected replace, unlink or dry-run); using replace' "$T/cp.err")
+n=$(grep -c 'warning: unknown TRUNCGUARD_MODE=bogus (expected replace, atomic, unlink or dry-run); using replace' "$T/cp.err")
 [ "$n" -eq 1 ] || fail "expected one warning about TRUNCGUARD_MODE, got $n: $(cat "$T/cp.err")"
 grep -q "replaced file=$LIB " "$T/cp.err" || fail "no replaced line on stderr: $(cat "$T/cp.err")"
 grep -qP '^ {0,9}\d+:\twarning: ' "$T/cp.err" || fail "the warning is not in LD_DEBUG's form"

@@ -1,0 +1,467 @@
+#include "inspect.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <map>
+#include <tuple>
+
+#include "escape.hpp"
+
+namespace tg::inspect {
+namespace {
+
+// Debian 12's headers predate PROCMAP_QUERY (Linux 6.11): declared as in
+// include/uapi/linux/fs.h (see also shim/maps_reader.cpp, field notes §2).
+struct procmap_query {
+  uint64_t size;
+  uint64_t query_flags;
+  uint64_t query_addr;
+  uint64_t vma_start;
+  uint64_t vma_end;
+  uint64_t vma_flags;
+  uint64_t vma_page_size;
+  uint64_t vma_offset;
+  uint64_t inode;
+  uint32_t dev_major;
+  uint32_t dev_minor;
+  uint32_t vma_name_size;
+  uint32_t build_id_size;
+  uint64_t vma_name_addr;
+  uint64_t build_id_addr;
+};
+constexpr uint64_t kVmaReadable = 0x01;
+constexpr uint64_t kVmaWritable = 0x02;
+constexpr uint64_t kVmaExecutable = 0x04;
+constexpr uint64_t kVmaShared = 0x08;
+constexpr uint64_t kCoveringOrNext = 0x10;
+constexpr uint64_t kFileBacked = 0x20;
+constexpr unsigned long kProcmapQuery = _IOWR('f', 17, struct procmap_query);
+
+constexpr std::string_view kDeleted = " (deleted)";
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// Reads a whole (small) file; false if it can't be opened. errno is kept.
+bool read_text(const std::string& path, std::string* out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  out->clear();
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      errno = e;
+      return false;
+    }
+    if (n == 0) break;
+    out->append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+std::string proc_path(pid_t pid, const char* what) {
+  return pid == 0 ? std::string("/proc/self/") + what : "/proc/" + std::to_string(pid) + "/" + what;
+}
+
+ReadStatus read_maps_text(int fd, std::vector<Mapping>* out) {
+  std::string text;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (errno == EACCES || errno == EPERM) return ReadStatus::no_access;
+      return ReadStatus::gone;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    Mapping m;
+    if (parse_mapping(std::string_view(text).substr(pos, nl - pos), &m) && m.line.id.ino != 0 && !m.path.empty())
+      out->push_back(std::move(m));
+    pos = nl + 1;
+  }
+  return ReadStatus::ok;
+}
+
+// Walks every file-backed VMA with PROCMAP_QUERY. Returns false if the kernel
+// lacks it (or a name does not fit): the caller reads the text instead.
+bool read_maps_query(int fd, std::vector<Mapping>* out, ReadStatus* status) {
+  std::vector<char> name(PATH_MAX + 64);
+  uint64_t addr = 0;
+  for (;;) {
+    procmap_query q{};
+    q.size = sizeof q;
+    q.query_flags = kFileBacked | kCoveringOrNext;
+    q.query_addr = addr;
+    q.vma_name_addr = reinterpret_cast<uintptr_t>(name.data());
+    q.vma_name_size = static_cast<uint32_t>(name.size());
+    if (::ioctl(fd, kProcmapQuery, &q) != 0) {
+      switch (errno) {
+        case ENOENT: *status = ReadStatus::ok; return true;   // no more VMAs
+        case ESRCH: *status = ReadStatus::ok; return true;    // kernel thread, or it exited: no mappings
+        case EACCES:
+        case EPERM: *status = ReadStatus::no_access; return true;
+        case EINTR: continue;
+        default: out->clear(); return false;  // ENOTTY (before 6.11), ENAMETOOLONG...
+      }
+    }
+    if (q.inode != 0) {
+      Mapping m;
+      m.line.start = q.vma_start;
+      m.line.end = q.vma_end;
+      m.line.offset = q.vma_offset;
+      m.line.readable = q.vma_flags & kVmaReadable;
+      m.line.writable = q.vma_flags & kVmaWritable;
+      m.line.executable = q.vma_flags & kVmaExecutable;
+      m.line.shared = q.vma_flags & kVmaShared;
+      m.line.id = FileId{q.dev_major, q.dev_minor, q.inode};
+      if (q.vma_name_size > 0) m.path.assign(name.data(), strnlen(name.data(), q.vma_name_size));
+      m.deleted = strip_deleted(&m.path);
+      if (!m.path.empty()) out->push_back(std::move(m));
+    }
+    if (q.vma_end <= addr) { *status = ReadStatus::ok; return true; }  // never loop
+    addr = q.vma_end;
+  }
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ parsing
+
+bool strip_deleted(std::string* path) {
+  if (!ends_with(*path, kDeleted)) return false;
+  path->resize(path->size() - kDeleted.size());
+  return true;
+}
+
+std::string unescape_maps_path(std::string_view p) {
+  std::string out;
+  out.reserve(p.size());
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '\\' && p.substr(i, 4) == "\\012") {
+      out += '\n';
+      i += 3;
+    } else {
+      out += p[i];
+    }
+  }
+  return out;
+}
+
+bool parse_mapping(std::string_view line, Mapping* out) {
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  Mapping m;
+  if (!parse_maps_line(line.data(), line.size(), &m.line)) return false;
+  // The path follows the fifth field (start-end perms offset dev inode) and
+  // the padding spaces.
+  size_t p = 0;
+  for (int field = 0; field < 5; ++field) {
+    while (p < line.size() && line[p] == ' ') ++p;
+    while (p < line.size() && line[p] != ' ') ++p;
+  }
+  while (p < line.size() && line[p] == ' ') ++p;
+  m.path = unescape_maps_path(line.substr(p));
+  m.deleted = strip_deleted(&m.path);
+  *out = std::move(m);
+  return true;
+}
+
+bool is_pseudo_path(std::string_view path) {
+  if (path.empty() || path[0] != '/') return true;  // [heap], anon_inode:..., [vdso]
+  for (std::string_view prefix : {"/memfd:", "/SYSV", "/dev/zero", "/dev/shm/", "/[aio]", "/anon_hugepage",
+                                  "/dmabuf:", "/i915", "/drm mm object"})
+    if (starts_with(path, prefix)) return true;
+  return false;
+}
+
+// ------------------------------------------------------------- processes
+
+Unit unit_from_cgroup(std::string_view text) {
+  // Prefer the unified hierarchy ("0::PATH"); on a v1 system, the line of the
+  // systemd controller ("N:name=systemd:PATH").
+  std::string_view v2, v1;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    size_t c1 = line.find(':');
+    if (c1 == std::string_view::npos) continue;
+    size_t c2 = line.find(':', c1 + 1);
+    if (c2 == std::string_view::npos) continue;
+    std::string_view hier = line.substr(0, c1), controllers = line.substr(c1 + 1, c2 - c1 - 1);
+    std::string_view path = line.substr(c2 + 1);
+    if (hier == "0" && controllers.empty()) v2 = path;
+    else if (controllers == "name=systemd") v1 = path;
+  }
+  std::string_view path = !v1.empty() && v1 != "/" ? v1 : v2;
+  Unit u;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    std::string_view comp = path.substr(start, slash - start);
+    start = slash + 1;
+    if (comp.empty()) continue;
+    bool is_unit = false;
+    for (std::string_view suffix : {".service", ".scope", ".socket", ".mount", ".swap"})
+      if (comp.size() > suffix.size() && ends_with(comp, suffix)) is_unit = true;
+    if (!is_unit) continue;
+    // A user's manager (user@UID.service) holds that user's units below it.
+    if (starts_with(comp, "user@") && ends_with(comp, ".service") && u.manager.empty()) {
+      u.manager = std::string(comp);
+      u.name = std::string(comp);  // the manager itself, unless a unit is found below
+      continue;
+    }
+    u.name = std::string(comp);
+  }
+  if (u.name == u.manager) u.manager.clear();  // the manager process itself is a system unit
+  return u;
+}
+
+std::optional<uid_t> effective_uid_from_status(std::string_view text) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!starts_with(line, "Uid:")) continue;
+    // Uid: real effective saved filesystem
+    size_t p = 4;
+    for (int field = 0; field < 2; ++field) {
+      while (p < line.size() && (line[p] == ' ' || line[p] == '\t')) ++p;
+      size_t start = p;
+      uint64_t v = 0;
+      while (p < line.size() && line[p] >= '0' && line[p] <= '9') v = v * 10 + static_cast<uint64_t>(line[p++] - '0');
+      if (p == start || v > UINT32_MAX) return std::nullopt;
+      if (field == 1) return static_cast<uid_t>(v);
+    }
+  }
+  return std::nullopt;
+}
+
+// ------------------------------------------------------------------ who
+
+Match match_target(const Mapping& m, const Target& t) {
+  if (t.exists && m.line.id == t.id) return Match::current;
+  if (m.deleted && m.path == t.path) return Match::replaced;
+  return Match::none;
+}
+
+// ------------------------------------------------------------------ stale
+
+Staleness staleness(const Mapping& m, const PathNow& now) {
+  if (m.deleted) return Staleness::deleted;
+  switch (now.kind) {
+    case PathNow::unknown: return Staleness::fresh;
+    case PathNow::nothing: return Staleness::missing;
+    case PathNow::file: break;
+  }
+  if (now.id.ino != m.line.id.ino) return Staleness::replaced;
+  return Staleness::fresh;  // same inode number: same file, even where the devices are spelled differently
+}
+
+void add_stale_file(StaleProcess* p, StaleFile f) {
+  for (const StaleFile& have : p->files)
+    if (have.id == f.id && have.path == f.path) return;
+  p->files.push_back(std::move(f));
+}
+
+std::vector<UnitGroup> group_by_unit(const std::vector<StaleProcess>& procs) {
+  // Key: (outside any unit, user unit, manager, name).
+  std::map<std::tuple<bool, bool, std::string, std::string>, UnitGroup> groups;
+  for (const StaleProcess& p : procs) {
+    const Unit& u = p.proc.unit;
+    auto key = std::make_tuple(u.name.empty(), !u.manager.empty(), u.manager, u.name);
+    UnitGroup& g = groups[key];
+    g.unit = u;
+    g.procs.push_back(&p);
+  }
+  std::vector<UnitGroup> out;
+  for (auto& [key, g] : groups) {
+    std::sort(g.procs.begin(), g.procs.end(),
+              [](const StaleProcess* a, const StaleProcess* b) { return a->proc.pid < b->proc.pid; });
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+// ----------------------------------------------------------- reading /proc
+
+ReadStatus read_mappings(pid_t pid, bool force_text, std::vector<Mapping>* out) {
+  out->clear();
+  // Permission is checked at open() (PTRACE_MODE_READ_FSCREDS): EACCES here
+  // proves nothing about what the process maps.
+  int fd = ::open(proc_path(pid, "maps").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return (errno == EACCES || errno == EPERM) ? ReadStatus::no_access : ReadStatus::gone;
+  ReadStatus st = ReadStatus::ok;
+  if (force_text || !read_maps_query(fd, out, &st)) st = read_maps_text(fd, out);
+  ::close(fd);
+  if (st != ReadStatus::ok) out->clear();
+  return st;
+}
+
+bool list_pids(std::vector<pid_t>* out) {
+  out->clear();
+  DIR* d = ::opendir("/proc");
+  if (!d) return false;
+  while (dirent* e = ::readdir(d)) {
+    const char* n = e->d_name;
+    if (*n < '1' || *n > '9') continue;
+    long v = 0;
+    bool numeric = true;
+    for (const char* c = n; *c; ++c) {
+      if (*c < '0' || *c > '9' || v > INT_MAX / 10) { numeric = false; break; }
+      v = v * 10 + (*c - '0');
+    }
+    if (numeric) out->push_back(static_cast<pid_t>(v));
+  }
+  ::closedir(d);
+  std::sort(out->begin(), out->end());
+  return true;
+}
+
+Process describe_process(pid_t pid) {
+  Process p;
+  p.pid = pid;
+  std::string text;
+  if (read_text(proc_path(pid, "comm"), &text)) {
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    p.comm = text;
+  } else {
+    p.comm = "?";
+  }
+  if (read_text(proc_path(pid, "status"), &text)) {
+    if (auto uid = effective_uid_from_status(text)) {
+      p.uid = *uid;
+      p.uid_known = true;
+    }
+  }
+  if (p.uid_known) {
+    passwd pw{}, *res = nullptr;
+    std::vector<char> buf(16384);
+    if (getpwuid_r(p.uid, &pw, buf.data(), buf.size(), &res) == 0 && res && res->pw_name)
+      p.user = res->pw_name;
+    else
+      p.user = std::to_string(p.uid);
+  } else {
+    p.user = "?";
+  }
+  std::vector<char> exe(PATH_MAX + 1);
+  ssize_t n = ::readlink(proc_path(pid, "exe").c_str(), exe.data(), exe.size() - 1);
+  if (n > 0) p.exe.assign(exe.data(), static_cast<size_t>(n));
+  if (read_text(proc_path(pid, "cgroup"), &text)) p.unit = unit_from_cgroup(text);
+  return p;
+}
+
+PathNow path_now_for_process(pid_t pid, const std::string& path) {
+  PathNow now;
+  struct stat st;
+  // Through the process's own root where we may (same result in the common
+  // case, the right one for a process in a container or chroot); through
+  // ours if /proc/PID/root is closed to us (another user's process).
+  const std::string root = proc_path(pid, "root");
+  const std::string p = ::stat((root + "/").c_str(), &st) == 0 ? root + path : path;
+  if (::stat(p.c_str(), &st) == 0) {
+    now.kind = PathNow::file;
+    now.id = file_id_of(st.st_dev, st.st_ino);
+  } else if (errno == ENOENT || errno == ENOTDIR) {
+    now.kind = PathNow::nothing;
+  }
+  return now;
+}
+
+// ---------------------------------------------------------------- output
+
+std::string escaped(std::string_view raw) {
+  std::string in(raw);
+  std::vector<char> out(in.size() * 4 + 8);
+  size_t n = tg::escape(in.c_str(), out.data(), out.size());
+  return std::string(out.data(), n);
+}
+
+std::string json_string(std::string_view raw) {
+  std::string e = escaped(raw), out = "\"";
+  for (char c : e) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+size_t display_width(std::string_view s) {
+  size_t w = 0;
+  for (unsigned char c : s)
+    if ((c & 0xC0) != 0x80) ++w;
+  return w;
+}
+
+std::string format_table(const std::vector<std::vector<std::string>>& rows, std::string_view indent) {
+  std::vector<size_t> width;
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], display_width(r[i]));
+    }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line(indent);
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line.append(width[i] - display_width(r[i]) + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
+std::string dev_string(const FileId& id) {
+  return std::to_string(id.dev_major) + ":" + std::to_string(id.dev_minor);
+}
+
+const char* to_string(Match m) {
+  switch (m) {
+    case Match::current: return "current";
+    case Match::replaced: return "replaced";
+    case Match::none: return "none";
+  }
+  return "?";
+}
+
+const char* to_string(Staleness s) {
+  switch (s) {
+    case Staleness::fresh: return "fresh";
+    case Staleness::deleted: return "deleted";
+    case Staleness::replaced: return "replaced";
+    case Staleness::missing: return "missing";
+  }
+  return "?";
+}
+
+}  // namespace tg::inspect

@@ -1,0 +1,481 @@
+// `truncguard who FILE...` and `truncguard stale`: the scans of inspect.cpp,
+// printed as tables for people or as one JSON document for machines.
+//
+// Exit statuses (documented in truncguard(1)):
+//   who:   0 some process maps a FILE   1 none does   2 error
+//   stale: 0 nothing is stale           1 stale processes found   2 error
+//   both:  3 nothing found, but some processes could not be inspected: a scan
+//          that met EACCES proves nothing about them (field notes, section 2)
+#include <getopt.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "inspect.hpp"
+
+namespace tg::inspect {
+namespace {
+
+constexpr int kExitError = 2;
+constexpr int kExitIncomplete = 3;
+
+struct Options {
+  bool json = false;
+  bool quiet = false;
+  bool text_maps = false;
+};
+
+// Results of one pass over /proc.
+struct ScanCounts {
+  int inspected = 0;
+  std::vector<Uninspected> uninspected;
+};
+
+// Calls on_process(pid, mappings) for every process whose maps can be read,
+// except this one. False if /proc itself can't be read.
+template <typename Fn>
+bool scan_all(const Options& o, ScanCounts* counts, Fn on_process) {
+  std::vector<pid_t> pids;
+  if (!list_pids(&pids)) return false;
+  const pid_t self = getpid();
+  std::vector<Mapping> maps;
+  for (pid_t pid : pids) {
+    if (pid == self) continue;
+    switch (read_mappings(pid, o.text_maps, &maps)) {
+      case ReadStatus::ok:
+        ++counts->inspected;
+        on_process(pid, maps);
+        break;
+      case ReadStatus::no_access: {
+        Process p = describe_process(pid);
+        counts->uninspected.push_back({pid, p.comm});
+        break;
+      }
+      case ReadStatus::gone: break;  // exited while we looked
+    }
+  }
+  return true;
+}
+
+// "pid 1 (init), pid 7 (x) and 3 more"
+std::string pid_list(const std::vector<Uninspected>& u, size_t max = 10) {
+  std::string s;
+  for (size_t i = 0; i < u.size() && i < max; ++i) {
+    if (i) s += ", ";
+    s += "pid " + std::to_string(u[i].pid) + " (" + escaped(u[i].comm) + ")";
+  }
+  if (u.size() > max) s += " and " + std::to_string(u.size() - max) + " more";
+  return s;
+}
+
+// `what`: what they may do, said of several processes ("may map these files too").
+void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
+  if (c.uninspected.empty()) return;
+  const size_t n = c.uninspected.size();
+  std::fprintf(stderr,
+               "truncguard %s: %zu process%s could not be inspected (no permission to read /proc/PID/maps): %s.\n"
+               "  Nothing is known about %s: %s %s.\n  %s\n",
+               cmd, n, n == 1 ? "" : "es", pid_list(c.uninspected).c_str(), n == 1 ? "it" : "them",
+               n == 1 ? "it" : "they", what,
+               geteuid() == 0
+                   ? "Even root is refused: such a process usually belongs to another user namespace, or a "
+                     "security module guards it."
+                   : "Run as root (or as their owner) to inspect them.");
+}
+
+std::string json_uninspected(const ScanCounts& c) {
+  std::string s = "\"inspected\":" + std::to_string(c.inspected) +
+                  ",\"uninspected\":" + std::to_string(c.uninspected.size()) + ",\"uninspected_processes\":[";
+  for (size_t i = 0; i < c.uninspected.size(); ++i) {
+    if (i) s += ',';
+    s += "{\"pid\":" + std::to_string(c.uninspected[i].pid) + ",\"comm\":" + json_string(c.uninspected[i].comm) + "}";
+  }
+  return s + "]";
+}
+
+std::string json_or_null(const std::string& raw) { return raw.empty() ? "null" : json_string(raw); }
+
+std::string json_process(const Process& p) {
+  return "\"pid\":" + std::to_string(p.pid) + ",\"user\":" + json_string(p.user) +
+         ",\"uid\":" + (p.uid_known ? std::to_string(p.uid) : std::string("null")) +
+         ",\"comm\":" + json_string(p.comm) + ",\"exe\":" + json_or_null(p.exe) +
+         ",\"unit\":" + json_or_null(p.unit.name) + ",\"unit_manager\":" + json_or_null(p.unit.manager);
+}
+
+std::string unit_cell(const Unit& u) {
+  if (u.name.empty()) return "-";
+  return u.manager.empty() ? escaped(u.name) : escaped(u.manager) + "/" + escaped(u.name);
+}
+
+// Parses the options shared by who and stale. Returns -1 to go on, or an exit status.
+int parse_options(int argc, char** argv, const char* cmd, void (*usage)(FILE*), Options* o) {
+  enum { kJson = 256, kTextMaps };
+  static const option kOptions[] = {
+      {"json", no_argument, nullptr, kJson},
+      {"quiet", no_argument, nullptr, 'q'},
+      {"text-maps", no_argument, nullptr, kTextMaps},
+      {"help", no_argument, nullptr, 'h'},
+      {nullptr, 0, nullptr, 0},
+  };
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, "qh", kOptions, nullptr)) != -1) {
+    switch (c) {
+      case kJson: o->json = true; break;
+      case 'q': o->quiet = true; break;
+      case kTextMaps: o->text_maps = true; break;
+      case 'h': usage(stdout); return 0;
+      default: {
+        std::string bad = optopt > 0 && optopt < 256 ? std::string("-") + static_cast<char>(optopt) : argv[optind - 1];
+        std::fprintf(stderr, "truncguard %s: unrecognized option '%s'\nTry 'truncguard %s --help' for more information.\n",
+                     cmd, escaped(bad).c_str(), cmd);
+        return kExitError;
+      }
+    }
+  }
+  if (o->json && o->quiet) {
+    std::fprintf(stderr, "truncguard %s: --json and --quiet exclude each other: choose one\n", cmd);
+    return kExitError;
+  }
+  return -1;
+}
+
+bool no_proc(const char* cmd) {
+  std::fprintf(stderr,
+               "truncguard %s: cannot read /proc: %s\n"
+               "  /proc must be mounted to see processes (mount -t proc proc /proc).\n",
+               cmd, std::strerror(errno));
+  return false;
+}
+
+// -------------------------------------------------------------------- who
+
+void who_usage(FILE* out) {
+  std::fprintf(out,
+      "Usage: truncguard who [--json | -q] FILE...\n"
+      "List the processes that map each FILE: pid, user, command, whether they map it\n"
+      "executable (code) or as data, whether they run the file now at that name\n"
+      "(\"current\") or an older one that was replaced or deleted (\"replaced\"), and\n"
+      "their systemd unit. Like fuser(1), but matched by device and inode in\n"
+      "/proc/PID/maps, and aware of replaced files. A FILE that no longer exists\n"
+      "still shows the processes that run a deleted file of that name.\n"
+      "\n"
+      "  --json        one JSON document on stdout (see truncguard(7))\n"
+      "  -q, --quiet   print nothing; the exit status answers\n"
+      "  --text-maps   read /proc/PID/maps as text even where PROCMAP_QUERY works\n"
+      "  -h, --help    show this help and exit\n"
+      "\n"
+      "Exit status: 0 some process maps a FILE; 1 none does (every process was\n"
+      "inspected); 2 error; 3 none found, but some processes could not be inspected.\n"
+      "To run a program named \"who\" under truncguard: truncguard -- who\n");
+}
+
+// The name the kernel uses in maps lines: absolute, symlinks resolved.
+bool resolve_target(const char* arg, Target* t, std::string* error) {
+  t->arg = arg;
+  struct stat st;
+  if (::stat(arg, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      *error = "is a directory; name the files in it";
+      return false;
+    }
+    t->exists = true;
+    t->id = file_id_of(st.st_dev, st.st_ino);
+    char* real = ::realpath(arg, nullptr);
+    if (!real) {
+      *error = std::string("cannot resolve its path: ") + std::strerror(errno);
+      return false;
+    }
+    t->path = real;
+    std::free(real);
+    return true;
+  }
+  if (errno != ENOENT) {
+    *error = std::string(std::strerror(errno)) + "; check the path and your permissions on its directories";
+    return false;
+  }
+  // Gone: the directory's real path and the last name, to find "PATH (deleted)".
+  std::string a = arg;
+  while (a.size() > 1 && a.back() == '/') a.pop_back();
+  size_t slash = a.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : a.substr(0, slash));
+  std::string base = slash == std::string::npos ? a : a.substr(slash + 1);
+  char* real = ::realpath(dir.c_str(), nullptr);
+  if (!real) {
+    *error = std::string("no such file, and its directory can't be resolved: ") + std::strerror(errno);
+    return false;
+  }
+  t->path = std::string(real) + (std::strcmp(real, "/") == 0 ? "" : "/") + base;
+  std::free(real);
+  t->exists = false;
+  return true;
+}
+
+struct WhoKey {
+  pid_t pid;
+  uint64_t dev_major, dev_minor, ino;
+  bool operator<(const WhoKey& o) const {
+    return std::tie(pid, dev_major, dev_minor, ino) < std::tie(o.pid, o.dev_major, o.dev_minor, o.ino);
+  }
+};
+
+}  // namespace
+
+int who_main(int argc, char** argv) {
+  Options o;
+  if (int st = parse_options(argc, argv, "who", who_usage, &o); st >= 0) return st;
+  if (optind >= argc) {
+    std::fprintf(stderr,
+                 "truncguard who: no FILE given: name the files to look for, e.g.\n"
+                 "  truncguard who /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+                 "Try 'truncguard who --help' for more information.\n");
+    return kExitError;
+  }
+  bool error = false;
+  std::vector<Target> targets;
+  for (int i = optind; i < argc; ++i) {
+    Target t;
+    std::string why;
+    if (!resolve_target(argv[i], &t, &why)) {
+      std::fprintf(stderr, "truncguard who: cannot examine '%s': %s\n", escaped(argv[i]).c_str(), why.c_str());
+      error = true;
+      continue;
+    }
+    targets.push_back(std::move(t));
+  }
+
+  // rows[target] : (pid, inode) -> row
+  std::vector<std::map<WhoKey, WhoRow>> rows(targets.size());
+  ScanCounts counts;
+  bool ok = targets.empty() || scan_all(o, &counts, [&](pid_t pid, const std::vector<Mapping>& maps) {
+    for (size_t i = 0; i < targets.size(); ++i)
+      for (const Mapping& m : maps) {
+        Match match = match_target(m, targets[i]);
+        if (match == Match::none) continue;
+        WhoRow& r = rows[i][WhoKey{pid, m.line.id.dev_major, m.line.id.dev_minor, m.line.id.ino}];
+        r.proc.pid = pid;
+        r.match = match;
+        r.id = m.line.id;
+        r.executable = r.executable || m.line.executable;
+      }
+  });
+  if (!ok) {
+    no_proc("who");
+    return kExitError;
+  }
+  // Who they are, once per process.
+  std::map<pid_t, Process> procs;
+  size_t found = 0;
+  for (auto& per_target : rows)
+    for (auto& [key, r] : per_target) {
+      auto it = procs.find(key.pid);
+      if (it == procs.end()) it = procs.emplace(key.pid, describe_process(key.pid)).first;
+      r.proc = it->second;
+      ++found;
+    }
+
+  if (o.json) {
+    std::string s = "{\"files\":[";
+    for (size_t i = 0; i < targets.size(); ++i) {
+      const Target& t = targets[i];
+      if (i) s += ',';
+      s += "{\"file\":" + json_string(t.arg) + ",\"path\":" + json_string(t.path) +
+           ",\"exists\":" + (t.exists ? "true" : "false");
+      if (t.exists) s += ",\"dev\":\"" + dev_string(t.id) + "\",\"ino\":" + std::to_string(t.id.ino);
+      s += ",\"processes\":[";
+      bool first = true;
+      for (const auto& [key, r] : rows[i]) {
+        if (!first) s += ',';
+        first = false;
+        s += "{" + json_process(r.proc) + ",\"mapping\":\"" + (r.executable ? "exec" : "data") + "\",\"inode\":\"" +
+             to_string(r.match) + "\",\"dev\":\"" + dev_string(r.id) + "\",\"ino\":" + std::to_string(r.id.ino) + "}";
+      }
+      s += "]}";
+    }
+    s += "]," + json_uninspected(counts) + "}\n";
+    std::fputs(s.c_str(), stdout);
+  } else if (!o.quiet) {
+    for (size_t i = 0; i < targets.size(); ++i) {
+      const Target& t = targets[i];
+      std::string head = escaped(t.arg);
+      if (t.path != t.arg) head += " -> " + escaped(t.path);
+      if (t.exists)
+        head += " (inode " + std::to_string(t.id.ino) + " on " + dev_string(t.id) + ")";
+      else
+        head += " (no such file now: showing processes that run a deleted file of that name)";
+      if (rows[i].empty()) {
+        std::printf("%s%s: no process maps it\n", i ? "\n" : "", head.c_str());
+        continue;
+      }
+      std::vector<std::vector<std::string>> table{{"PID", "USER", "COMMAND", "MAPS", "FILE", "UNIT"}};
+      for (const auto& [key, r] : rows[i]) {
+        std::string file = r.match == Match::current ? "current"
+                                                     : "replaced (inode " + std::to_string(r.id.ino) + ", deleted)";
+        table.push_back({std::to_string(r.proc.pid), escaped(r.proc.user), escaped(r.proc.comm),
+                         r.executable ? "exec" : "data", file, unit_cell(r.proc.unit)});
+      }
+      std::printf("%s%s:\n%s", i ? "\n" : "", head.c_str(), format_table(table, "  ").c_str());
+    }
+    std::fflush(stdout);
+  }
+  warn_uninspected("who", counts, "may map these files too");
+  if (error) return kExitError;
+  if (found > 0) return 0;
+  return counts.uninspected.empty() ? 1 : kExitIncomplete;
+}
+
+// ------------------------------------------------------------------ stale
+
+namespace {
+
+void stale_usage(FILE* out) {
+  std::fprintf(out,
+      "Usage: truncguard stale [--json | -q]\n"
+      "List every process that runs code from a file that was replaced or deleted\n"
+      "since it was loaded (an executable mapping whose /proc/PID/maps name ends in\n"
+      "\"(deleted)\", or whose inode is no longer the file at that path), grouped by\n"
+      "systemd unit: what to restart after a deploy, as needrestart(1) says it.\n"
+      "\n"
+      "  --json        one JSON document on stdout (see truncguard(7))\n"
+      "  -q, --quiet   print nothing; the exit status answers\n"
+      "  --text-maps   read /proc/PID/maps as text even where PROCMAP_QUERY works\n"
+      "  -h, --help    show this help and exit\n"
+      "\n"
+      "Exit status: 0 no process runs stale code (every process was inspected);\n"
+      "1 some do; 2 error; 3 none found, but some processes could not be inspected.\n"
+      "To run a program named \"stale\" under truncguard: truncguard -- stale\n");
+}
+
+std::string user_of_manager(const std::string& manager) {
+  // "user@1000.service" -> the user's name, for systemctl --user -M NAME@
+  std::string uid = manager.substr(5, manager.size() - 5 - std::strlen(".service"));
+  char* end = nullptr;
+  unsigned long v = std::strtoul(uid.c_str(), &end, 10);
+  if (end && *end == '\0' && !uid.empty()) {
+    passwd pw{}, *res = nullptr;
+    std::vector<char> buf(16384);
+    if (getpwuid_r(static_cast<uid_t>(v), &pw, buf.data(), buf.size(), &res) == 0 && res) return res->pw_name;
+  }
+  return uid;
+}
+
+bool ends_with(const std::string& s, const char* suffix) {
+  size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+}  // namespace
+
+int stale_main(int argc, char** argv) {
+  Options o;
+  if (int st = parse_options(argc, argv, "stale", stale_usage, &o); st >= 0) return st;
+  if (optind < argc) {
+    std::fprintf(stderr,
+                 "truncguard stale: unexpected argument '%s': stale takes no files, it looks at every process.\n"
+                 "To ask about particular files, use: truncguard who FILE...\n",
+                 escaped(argv[optind]).c_str());
+    return kExitError;
+  }
+  std::vector<StaleProcess> stale;
+  ScanCounts counts;
+  bool ok = scan_all(o, &counts, [&](pid_t pid, const std::vector<Mapping>& maps) {
+    StaleProcess sp;
+    for (const Mapping& m : maps) {
+      // Code only: a deleted data file (a log, a cache) needs no restart.
+      if (!m.line.executable || is_pseudo_path(m.path)) continue;
+      Staleness why = staleness(m, m.deleted ? PathNow{} : path_now_for_process(pid, m.path));
+      if (why == Staleness::fresh) continue;
+      add_stale_file(&sp, StaleFile{m.path, m.line.id, why});
+    }
+    if (sp.files.empty()) return;
+    sp.proc = describe_process(pid);
+    stale.push_back(std::move(sp));
+  });
+  if (!ok) {
+    no_proc("stale");
+    return kExitError;
+  }
+  const std::vector<UnitGroup> groups = group_by_unit(stale);
+
+  if (o.json) {
+    std::string s = "{\"processes\":[";
+    bool first = true;
+    for (const UnitGroup& g : groups)
+      for (const StaleProcess* p : g.procs) {
+        if (!first) s += ',';
+        first = false;
+        s += "{" + json_process(p->proc) + ",\"files\":[";
+        for (size_t i = 0; i < p->files.size(); ++i) {
+          const StaleFile& f = p->files[i];
+          if (i) s += ',';
+          s += "{\"path\":" + json_string(f.path) + ",\"dev\":\"" + dev_string(f.id) +
+               "\",\"ino\":" + std::to_string(f.id.ino) + ",\"why\":\"" + to_string(f.why) + "\"}";
+        }
+        s += "]}";
+      }
+    s += "],\"units\":[";
+    first = true;
+    for (const UnitGroup& g : groups) {
+      if (g.unit.name.empty()) continue;
+      if (!first) s += ',';
+      first = false;
+      s += "{\"unit\":" + json_string(g.unit.name) + ",\"manager\":" + json_or_null(g.unit.manager) + ",\"pids\":[";
+      for (size_t i = 0; i < g.procs.size(); ++i) s += (i ? "," : "") + std::to_string(g.procs[i]->proc.pid);
+      s += "]}";
+    }
+    s += "]," + json_uninspected(counts) + "}\n";
+    std::fputs(s.c_str(), stdout);
+  } else if (!o.quiet) {
+    if (stale.empty()) {
+      std::printf("No process runs code from a replaced or deleted file (%d inspected).\n", counts.inspected);
+    } else {
+      std::vector<std::vector<std::string>> table{{"UNIT", "PID", "USER", "COMMAND", "WHY", "FILE"}};
+      for (const UnitGroup& g : groups)
+        for (const StaleProcess* p : g.procs)
+          for (const StaleFile& f : p->files)
+            table.push_back({unit_cell(g.unit), std::to_string(p->proc.pid), escaped(p->proc.user),
+                             escaped(p->proc.comm), to_string(f.why), escaped(f.path)});
+      std::fputs(format_table(table).c_str(), stdout);
+      std::printf("\n%zu process%s run%s code from replaced or deleted files.\n", stale.size(),
+                  stale.size() == 1 ? "" : "es", stale.size() == 1 ? "s" : "");
+      // What to restart: services by systemctl; the rest by hand.
+      std::string system_services;
+      std::map<std::string, std::string> user_services;  // manager -> units
+      std::string by_hand;
+      for (const UnitGroup& g : groups) {
+        if (!g.unit.name.empty() && ends_with(g.unit.name, ".service")) {
+          std::string& list = g.unit.manager.empty() ? system_services : user_services[g.unit.manager];
+          list += " " + escaped(g.unit.name);
+          continue;
+        }
+        for (const StaleProcess* p : g.procs) {
+          by_hand += by_hand.empty() ? "" : ", ";
+          by_hand += "pid " + std::to_string(p->proc.pid) + " (" + escaped(p->proc.comm) + ")";
+          if (!g.unit.name.empty()) by_hand += " in " + unit_cell(g.unit);
+        }
+      }
+      if (!system_services.empty()) std::printf("Restart:\n  systemctl restart%s\n", system_services.c_str());
+      for (const auto& [manager, units] : user_services)
+        std::printf("Restart (units of %s):\n  systemctl --user -M %s@ restart%s\n", escaped(manager).c_str(),
+                    escaped(user_of_manager(manager)).c_str(), units.c_str());
+      if (!by_hand.empty()) std::printf("Restart by hand (not in a restartable systemd service): %s\n", by_hand.c_str());
+    }
+    std::fflush(stdout);
+  }
+  warn_uninspected("stale", counts, "may run stale code too");
+  if (!stale.empty()) return 1;
+  return counts.uninspected.empty() ? 0 : kExitIncomplete;
+}
+
+}  // namespace tg::inspect

@@ -1,0 +1,297 @@
+#include "pending.hpp"
+
+#include <atomic>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+
+#include "log.hpp"
+#include "replace.hpp"
+#include "sys.hpp"
+
+namespace tg::pending {
+namespace {
+
+constexpr int kGroups = 32;  // files pending at once in one process
+constexpr int kSlots = 128;  // their fds, dups included
+constexpr char kEnvName[] = "TRUNCGUARD_PENDING";
+
+// One file waiting to be published. `state` orders the lifetime:
+// free -> filling (one thread owns it) -> live -> publishing -> free.
+enum GroupState { kFree, kFilling, kLive, kPublishing };
+struct Group {
+  std::atomic<int> state{kFree};
+  std::atomic<int> refs{0};  // this process's fds on it
+  pid_t owner = 0;           // only the process that wrote it publishes (not a forked child)
+  int dirfd = -1;
+  unsigned long old_ino = 0;
+  char base[NAME_MAX + 1] = {};
+  char path[1024] = {};      // the program's name for it, for the log (cut if longer)
+};
+
+struct Slot {
+  std::atomic<int> fd{-1};   // -1 free, -2 being filled
+  int group = -1;
+};
+
+Group g_groups[kGroups];
+Slot g_slots[kSlots];
+std::atomic<int> g_live_slots{0};
+
+int find_slot(int fd) {
+  for (int i = 0; i < kSlots; ++i)
+    if (g_slots[i].fd.load(std::memory_order_acquire) == fd) return i;
+  return -1;
+}
+
+bool add_slot(int fd, int group) {
+  for (Slot& s : g_slots) {
+    int expected = -1;
+    if (s.fd.compare_exchange_strong(expected, -2, std::memory_order_acq_rel)) {
+      s.group = group;
+      g_groups[group].refs.fetch_add(1, std::memory_order_acq_rel);
+      s.fd.store(fd, std::memory_order_release);
+      g_live_slots.fetch_add(1, std::memory_order_acq_rel);
+      return true;
+    }
+  }
+  return false;
+}
+
+void free_group(Group& g) {
+  if (g.dirfd >= 0) sys::close(g.dirfd);
+  g.dirfd = -1;
+  g.state.store(kFree, std::memory_order_release);
+}
+
+// Links the unnamed inode open at `fd` under a temp name, renames it over the
+// name, and logs it. Once only: the caller won the kLive -> kPublishing race.
+void publish(Group& g, int fd) {
+  Publication pub{g.base, g.old_ino, 0, 0, nullptr};
+  struct stat st;
+  if (sys::fstat(fd, &st) == 0) pub.new_ino = st.st_ino;
+  char tmp[NAME_MAX + 1];
+  int r = -EEXIST;
+  for (int attempt = 0; attempt < 16 && r == -EEXIST; ++attempt) {
+    temp_name(g.base, tmp, sizeof tmp);
+    char proc[48];
+    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    r = sys::linkat(AT_FDCWD, proc, g.dirfd, tmp, AT_SYMLINK_FOLLOW);
+    // Without /proc, AT_EMPTY_PATH does the same (it needs CAP_DAC_READ_SEARCH).
+    if (r == -ENOENT) r = sys::linkat(fd, "", g.dirfd, tmp, AT_EMPTY_PATH);
+  }
+  if (r < 0) {
+    pub.failed_step = "cannot link the new file into the directory";
+    pub.error = -r;
+  } else if ((r = sys::renameat(g.dirfd, tmp, g.dirfd, g.base)) < 0) {
+    sys::unlinkat(g.dirfd, tmp, 0);
+    pub.failed_step = "cannot rename the new file over the name";
+    pub.error = -r;
+  }
+  if (pub.failed_step) {
+    log::Event e{log::EventKind::cannot_protect};
+    e.file = g.path;
+    e.entry = "close";
+    e.step = pub.failed_step;
+    e.error = pub.error;
+    e.message = "the old file is unchanged and the new content is lost";
+    log::emit(e);
+  } else if (log::enabled(kRewrites)) {
+    log::Event e{log::EventKind::published};
+    e.file = g.path;
+    e.entry = "close";
+    e.mode = "atomic";
+    e.old_ino = pub.old_ino;
+    e.new_ino = pub.new_ino;
+    log::emit(e);
+  }
+}
+
+// The last of this group's fds is going away: publish if this process wrote it.
+void release_group(int group, int fd) {
+  Group& g = g_groups[group];
+  if (g.refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  int expected = kLive;
+  if (!g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel)) return;
+  if (g.owner == sys::getpid()) publish(g, fd);
+  free_group(g);
+}
+
+void remove_slot(int i) {
+  g_slots[i].fd.store(-1, std::memory_order_release);
+  g_live_slots.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void hex(const char* in, char* out, size_t len) {
+  static const char kHex[] = "0123456789abcdef";
+  size_t o = 0;
+  for (const unsigned char* p = reinterpret_cast<const unsigned char*>(in); *p && o + 3 < len; ++p) {
+    out[o++] = kHex[*p >> 4];
+    out[o++] = kHex[*p & 15];
+  }
+  out[o] = '\0';
+}
+
+bool unhex(const char* in, size_t n, char* out, size_t len) {
+  if (n % 2 || n / 2 >= len) return false;
+  auto nib = [](char c) -> int {
+    return c >= '0' && c <= '9' ? c - '0' : (c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1);
+  };
+  for (size_t i = 0; i < n; i += 2) {
+    int hi = nib(in[i]), lo = nib(in[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i / 2] = static_cast<char>(hi * 16 + lo);
+  }
+  out[n / 2] = '\0';
+  return true;
+}
+
+int new_group(int dirfd, const char* base, const char* path, unsigned long old_ino) {
+  for (int i = 0; i < kGroups; ++i) {
+    int expected = kFree;
+    if (!g_groups[i].state.compare_exchange_strong(expected, kFilling, std::memory_order_acq_rel)) continue;
+    Group& g = g_groups[i];
+    g.owner = sys::getpid();
+    g.dirfd = dirfd;
+    g.old_ino = old_ino;
+    g.refs.store(0, std::memory_order_relaxed);
+    std::snprintf(g.base, sizeof g.base, "%s", base);
+    std::snprintf(g.path, sizeof g.path, "%s", path);
+    return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+bool any() { return g_live_slots.load(std::memory_order_acquire) > 0; }
+
+bool add(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino) {
+  int group = new_group(dirfd, base, path, old_ino);
+  if (group < 0) return false;
+  if (!add_slot(fd, group)) {
+    g_groups[group].dirfd = -1;  // the caller keeps its dirfd
+    g_groups[group].state.store(kFree, std::memory_order_release);
+    return false;
+  }
+  g_groups[group].state.store(kLive, std::memory_order_release);
+  return true;
+}
+
+void closing(int fd) {
+  int i = find_slot(fd);
+  if (i < 0) return;
+  int group = g_slots[i].group;
+  remove_slot(i);
+  release_group(group, fd);
+}
+
+void duplicated(int oldfd, int newfd) {
+  if (oldfd == newfd || newfd < 0) return;
+  int i = find_slot(oldfd);
+  if (i < 0) return;
+  if (!add_slot(newfd, g_slots[i].group)) {
+    // No room to follow the dup: publish now rather than lose track.
+    int group = g_slots[i].group;
+    remove_slot(i);
+    release_group(group, oldfd);
+  }
+}
+
+void publish_all() {
+  const pid_t me = sys::getpid();
+  for (int i = 0; i < kSlots; ++i) {
+    int fd = g_slots[i].fd.load(std::memory_order_acquire);
+    if (fd < 0 || g_groups[g_slots[i].group].owner != me) continue;
+    Group& g = g_groups[g_slots[i].group];
+    int expected = kLive;
+    if (g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel)) {
+      publish(g, fd);
+      free_group(g);
+    }
+  }
+}
+
+const char* prepare_exec() {
+  // Static: exec may come from a vfork child, where nothing may be allocated.
+  static char entry[8192];
+  size_t o = static_cast<size_t>(std::snprintf(entry, sizeof entry, "%s=", kEnvName));
+  const size_t empty = o;
+  const pid_t me = sys::getpid();
+  for (int gi = 0; gi < kGroups; ++gi) {
+    Group& g = g_groups[gi];
+    if (g.state.load(std::memory_order_acquire) != kLive || g.owner != me) continue;
+    // Which of its fds survive exec?
+    char fds[256];
+    size_t f = 0;
+    int any_fd = -1;
+    for (int i = 0; i < kSlots; ++i) {
+      int fd = g_slots[i].fd.load(std::memory_order_acquire);
+      if (fd < 0 || g_slots[i].group != gi) continue;
+      any_fd = fd;
+      long fl = sys::call(SYS_fcntl, fd, F_GETFD);
+      if (fl >= 0 && !(fl & FD_CLOEXEC) && f + 12 < sizeof fds)
+        f += static_cast<size_t>(std::snprintf(fds + f, sizeof fds - f, "%s%d", f ? "," : "", fd));
+    }
+    char base_hex[2 * NAME_MAX + 1], path_hex[2 * sizeof g.path + 1];
+    hex(g.base, base_hex, sizeof base_hex);
+    hex(g.path, path_hex, sizeof path_hex);
+    int n = f ? std::snprintf(entry + o, sizeof entry - o, "%s:%d:%lu:%s:%s;", fds, g.dirfd, g.old_ino, base_hex,
+                              path_hex)
+              : -1;
+    if (f && n > 0 && o + static_cast<size_t>(n) < sizeof entry) {
+      // The new image takes it over: the directory fd must survive exec too.
+      sys::call(SYS_fcntl, g.dirfd, F_SETFD, 0);
+      o += static_cast<size_t>(n);
+    } else if (any_fd >= 0) {
+      // Every fd closes at exec (or no room to hand it over): publish now.
+      int expected = kLive;
+      if (g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel)) {
+        publish(g, any_fd);
+        free_group(g);
+      }
+    }
+  }
+  return o > empty ? entry : nullptr;
+}
+
+void adopt_from_environment() {
+  const char* v = getenv(kEnvName);
+  if (!v || !*v) return;
+  // FDS:DIRFD:OLD_INO:BASE_HEX:PATH_HEX; ...
+  for (const char* p = v; *p;) {
+    const char* end = std::strchr(p, ';');
+    if (!end) break;
+    const char* f[5] = {};
+    size_t flen[5] = {};
+    const char* q = p;
+    int k = 0;
+    for (; k < 5 && q <= end; ++k) {
+      const char* c = static_cast<const char*>(std::memchr(q, k < 4 ? ':' : ';', static_cast<size_t>(end - q + 1)));
+      if (!c) break;
+      f[k] = q;
+      flen[k] = static_cast<size_t>(c - q);
+      q = c + 1;
+    }
+    char base[NAME_MAX + 1], path[1024];
+    const int dirfd = k == 5 ? atoi(f[1]) : -1;
+    if (k == 5 && dirfd >= 0 && unhex(f[3], flen[3], base, sizeof base) && unhex(f[4], flen[4], path, sizeof path)) {
+      sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
+      int group = new_group(dirfd, base, path, strtoul(f[2], nullptr, 10));
+      if (group >= 0) {
+        for (const char* fp = f[0]; fp < f[0] + flen[0];) {
+          add_slot(atoi(fp), group);
+          const char* comma = static_cast<const char*>(std::memchr(fp, ',', static_cast<size_t>(f[0] + flen[0] - fp)));
+          fp = comma ? comma + 1 : f[0] + flen[0];
+        }
+        g_groups[group].state.store(kLive, std::memory_order_release);
+      }
+    }
+    p = end + 1;
+  }
+  unsetenv(kEnvName);  // not for this program's own children
+}
+
+}  // namespace tg::pending

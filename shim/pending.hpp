@@ -1,0 +1,52 @@
+// Atomic publish (TRUNCGUARD_MODE=atomic): a new inode that becomes visible at
+// the name only when the writer is done with it.
+//
+// The inode is made with O_TMPFILE, so it has no name while it is written: a
+// writer that crashes leaves nothing behind, and the old file stays intact.
+// It is linked under a temp name and renamed over the name when its last fd
+// in the writing process is closed (close, fclose, dup2 over it), when the
+// process exits, or handed over to the new program at exec.
+//
+// The table is lock-free (fixed slots, atomics): close() can come from signal
+// handlers and vfork children, where a lock could deadlock.
+#pragma once
+
+#include <sys/types.h>
+
+namespace tg::pending {
+
+struct Publication {
+  const char* base;         // the name, in its directory
+  unsigned long old_ino;
+  unsigned long new_ino;
+  int error;                // 0, or the errno of what failed
+  const char* failed_step;  // what failed, if anything
+};
+
+// Registers `fd` (an O_TMPFILE inode) for publication as `base` in the
+// directory `dirfd` (taken over: closed after publication). `path` is the name
+// the program used, for the log. False if the table is full.
+bool add(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino);
+
+// True if any fd is pending in this process: the pass-through test of close().
+bool any();
+
+// The program closes `fd` (or dup2/dup3 closes it implicitly): publishes the
+// file if it was the last fd on it. Call before the real close.
+void closing(int fd);
+
+// `newfd` is a duplicate of `oldfd` (dup, dup2, dup3, F_DUPFD).
+void duplicated(int oldfd, int newfd);
+
+// Publishes every pending file this process owns (exit).
+void publish_all();
+
+// exec: marks the pending fds that survive exec (no FD_CLOEXEC) in an
+// environment entry for the new image, and publishes the others. Returns the
+// "TRUNCGUARD_PENDING=..." entry to add to the environment, or nullptr.
+const char* prepare_exec();
+
+// The new image: takes over the pending fds handed over by prepare_exec.
+void adopt_from_environment();
+
+}  // namespace tg::pending

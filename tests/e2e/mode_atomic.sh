@@ -1,0 +1,113 @@
+#!/bin/bash
+# TRUNCGUARD_MODE=atomic: the new content appears at the name only when the
+# writer closes it. A process that starts while the copy is half written loads
+# the complete OLD file (in replace mode it would find the half-written new one);
+# a writer that dies mid-copy leaves the old file and no temp file behind.
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+export TRUNCGUARD_MODE=atomic
+LIB=$T/libvictim.so
+half=4096
+
+# 1. The classic case: cp over a running victim.
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+"$TG_CMD" cp "$V2" "$LIB" || fail "truncguard cp in atomic mode failed"
+stop_victim
+expect_survived "cp in atomic mode"
+expect_version "$LIB" 2
+new=$(inode "$LIB")
+[ "$new" != "$old" ] || fail "the name kept inode $old"
+expect_log "replaced file=$LIB [ino $old -> $new] (mode atomic); mapped executable by " "pid $VICTIM_PID (" \
+  "published when the writer closes it"
+expect_log "published file=$LIB [ino $old -> $new] (mode atomic): the writer closed it"
+ok "cp in atomic mode: the victim survived, a fresh process loads v2, logged at open and at publish"
+
+# 2. Mid-copy, the name still holds the complete old file. The writer is a
+#    shell holding the file open on fd 3 (exec 3>), writing half, pausing.
+slow_write() {  # slow_write MODE: writes half of v2, waits for $T/go, writes the rest
+  rm -f "$T/half" "$T/go"
+  TRUNCGUARD_MODE=$1 "$TG_CMD" bash -c '
+    exec 3>"$1"
+    head -c '"$half"' "$2" >&3
+    touch "$3/half"
+    for _ in $(seq 500); do [ -e "$3/go" ] && break; sleep 0.01; done
+    tail -c +'"$((half + 1))"' "$2" >&3
+    exec 3>&-' _ "$LIB" "$V2" "$T" &
+  WRITER=$!
+  for _ in $(seq 500); do [ -e "$T/half" ] && break; sleep 0.01; done
+  [ -e "$T/half" ] || fail "the slow writer did not get half way"
+}
+
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+slow_write replace
+mid=$(stat -c %s "$LIB")
+touch "$T/go"; wait "$WRITER" || fail "the slow writer failed in replace mode"
+stop_victim
+expect_survived "slow writer in replace mode"
+[ "$mid" -eq "$half" ] || fail "control: mid-copy in replace mode the name held $mid bytes, expected the partial $half"
+ok "control: in replace mode, mid-copy the name holds the partial new file ($mid bytes)"
+
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+slow_write atomic
+cmp -s "$LIB" "$V1" || fail "atomic: mid-copy the name does not hold the complete old file"
+got=$("$TG_VICTIM" --once "$LIB" 2>&1)
+[ "$got" = "version 1" ] || fail "atomic: a process starting mid-copy got \"$got\", expected the old \"version 1\""
+touch "$T/go"; wait "$WRITER" || fail "the slow writer failed in atomic mode"
+stop_victim
+expect_survived "slow writer in atomic mode"
+expect_same_content "$LIB" "$V2"
+ok "atomic: mid-copy the name holds the complete old file; after close, the complete new one"
+
+# 3. Shell redirection: bash opens, dup2s onto stdout, closes, execs cat. The
+#    pending file is handed to cat across exec and published when cat ends.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+"$TG_CMD" bash -c 'cat "$1" > "$2"' _ "$V2" "$LIB" || fail "redirection in atomic mode failed"
+stop_victim
+expect_survived "redirection in atomic mode"
+expect_same_content "$LIB" "$V2"
+pub=$(log_lines "published file=$LIB") || fail "no published line"
+[ "$(echo "$pub" | wc -l)" -eq 1 ] || fail "published more than once: $pub"
+ok "a redirection through dup2 and exec publishes once, when cat is done"
+
+# 4. A writer killed mid-copy: the old file stays, nothing is left behind.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+slow_write atomic
+pkill -KILL -P "$WRITER" bash 2>/dev/null; kill -KILL "$WRITER" 2>/dev/null
+wait "$WRITER" 2>/dev/null
+sleep 0.1
+stop_victim
+expect_survived "a writer killed mid-copy"
+expect_same_content "$LIB" "$V1" "the name after the writer was killed"
+left=$(ls -A "$T" | grep '\.tg-' || true)
+[ -z "$left" ] || fail "temp files left behind: $left"
+ok "a writer killed mid-copy leaves the old file intact and no temp file"
+
+# 5. exit() without close publishes; a forked child's close does not.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+"$TG_CMD" python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+pid = os.fork()
+if pid == 0:
+    os.close(fd)          # the child closes its copy: must not publish
+    os._exit(0)
+os.waitpid(pid, 0)
+assert open(sys.argv[1], "rb").read() == open(sys.argv[3], "rb").read(), "published by the child"
+os.write(fd, open(sys.argv[2], "rb").read())
+sys.exit(0)               # no close: exit publishes' "$LIB" "$V2" "$V1" 2>"$T/py.err" ||
+  fail "fork/exit case failed: $(cat "$T/py.err")"
+stop_victim
+expect_survived "the fork/exit writer"
+expect_same_content "$LIB" "$V2"
+ok "a forked child's close publishes nothing; exit() without close publishes"
