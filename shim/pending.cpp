@@ -27,6 +27,8 @@ struct Group {
   pid_t owner = 0;           // only the process that wrote it publishes (not a forked child)
   int dirfd = -1;
   unsigned long old_ino = 0;
+  dev_t dev = 0;             // the unnamed inode's identity: an fd number reused after
+  ino_t ino = 0;             // close_range/closefrom must never get published
   char base[NAME_MAX + 1] = {};
   char path[1024] = {};      // the program's name for it, for the log (cut if longer)
 };
@@ -71,7 +73,19 @@ void free_group(Group& g) {
 void publish(Group& g, int fd) {
   Publication pub{g.base, g.old_ino, 0, 0, nullptr};
   struct stat st;
-  if (sys::fstat(fd, &st) == 0) pub.new_ino = st.st_ino;
+  if (sys::fstat(fd, &st) != 0 || st.st_dev != g.dev || st.st_ino != g.ino) {
+    // The fd was closed behind our back (close_range, a raw syscall) and its
+    // number reused: linking it would put an unrelated file at the name.
+    log::Event e{log::EventKind::cannot_protect};
+    e.file = g.path;
+    e.entry = "close";
+    e.step = "the writer's fd no longer refers to the new file (closed without close())";
+    e.error = EBADF;
+    e.message = "the old file is unchanged and the new content is lost";
+    log::emit(e);
+    return;
+  }
+  pub.new_ino = st.st_ino;
   char tmp[NAME_MAX + 1];
   int r = -EEXIST;
   for (int attempt = 0; attempt < 16 && r == -EEXIST; ++attempt) {
@@ -156,6 +170,8 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
     g.owner = sys::getpid();
     g.dirfd = dirfd;
     g.old_ino = old_ino;
+    g.dev = 0;
+    g.ino = 0;
     g.refs.store(0, std::memory_order_relaxed);
     std::snprintf(g.base, sizeof g.base, "%s", base);
     std::snprintf(g.path, sizeof g.path, "%s", path);
@@ -169,8 +185,12 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
 bool any() { return g_live_slots.load(std::memory_order_acquire) > 0; }
 
 bool add(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino) {
+  struct stat st;
+  if (sys::fstat(fd, &st) != 0) return false;
   int group = new_group(dirfd, base, path, old_ino);
   if (group < 0) return false;
+  g_groups[group].dev = st.st_dev;
+  g_groups[group].ino = st.st_ino;
   if (!add_slot(fd, group)) {
     g_groups[group].dirfd = -1;  // the caller keeps its dirfd
     g_groups[group].state.store(kFree, std::memory_order_release);
@@ -280,13 +300,18 @@ void adopt_from_environment() {
     if (k == 5 && dirfd >= 0 && unhex(f[3], flen[3], base, sizeof base) && unhex(f[4], flen[4], path, sizeof path)) {
       sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
       int group = new_group(dirfd, base, path, strtoul(f[2], nullptr, 10));
-      if (group >= 0) {
+      struct stat st;
+      if (group >= 0 && sys::fstat(atoi(f[0]), &st) == 0) {
+        g_groups[group].dev = st.st_dev;
+        g_groups[group].ino = st.st_ino;
         for (const char* fp = f[0]; fp < f[0] + flen[0];) {
           add_slot(atoi(fp), group);
           const char* comma = static_cast<const char*>(std::memchr(fp, ',', static_cast<size_t>(f[0] + flen[0] - fp)));
           fp = comma ? comma + 1 : f[0] + flen[0];
         }
         g_groups[group].state.store(kLive, std::memory_order_release);
+      } else if (group >= 0) {
+        free_group(g_groups[group]);  // the handed-over fd is gone: nothing to publish
       }
     }
     p = end + 1;

@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "pending.hpp"
 #include "replace.hpp"
 
 using namespace tg;
@@ -223,4 +225,83 @@ TEST(Replace, FailsCleanlyInAnUnwritableDirectory) {
   EXPECT_EQ(fd, -EACCES);
   EXPECT_EQ(read_file(p), "old");
   chmod(d.path().c_str(), 0755);
+}
+
+TEST(Replace, AtomicPublishesAtTheLastCloseOnly) {
+  TempDir d;
+  const std::string p = d / "lib.so";
+  write_file(p, "old content");
+  int src = open(p.c_str(), O_RDONLY);
+  Target t;
+  ASSERT_EQ(resolve_target(AT_FDCWD, p.c_str(), true, &t), 0);
+  ReplaceReport rep;
+  int fd = make_unnamed(t, O_WRONLY | O_CLOEXEC, 0, src, &rep);
+  if (fd == -EOPNOTSUPP || fd == -EISDIR) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  ASSERT_GE(fd, 0) << (rep.failed_step ? rep.failed_step : "");
+  int dirfd = fcntl(t.dir.get(), F_DUPFD_CLOEXEC, 0);
+  ASSERT_TRUE(pending::add(fd, dirfd, t.base, p.c_str(), t.st.st_ino));
+  EXPECT_TRUE(pending::any());
+  ASSERT_EQ(write(fd, "new", 3), 3);
+  EXPECT_EQ(read_file(p), "old content");   // nothing visible while written
+  EXPECT_EQ(count_entries(d.path()), 1);    // and no name for it yet
+
+  int copy = dup(fd);
+  pending::duplicated(fd, copy);
+  pending::closing(fd);
+  close(fd);
+  EXPECT_EQ(read_file(p), "old content");   // a dup is still open
+  pending::closing(copy);                   // the last one: published
+  close(copy);
+  EXPECT_EQ(read_file(p), "new");
+  EXPECT_EQ(ino(p), rep.new_ino);
+  EXPECT_FALSE(pending::any());
+  EXPECT_EQ(count_entries(d.path()), 1);    // no temp name left
+  char buf[32] = {};
+  EXPECT_EQ(pread(src, buf, sizeof buf, 0), 11);  // the old inode is intact
+  close(src);
+}
+
+TEST(Replace, AtomicExecHandoffNamesTheSurvivingFds) {
+  TempDir d;
+  const std::string p = d / "lib.so";
+  write_file(p, "old");
+  Target t;
+  ASSERT_EQ(resolve_target(AT_FDCWD, p.c_str(), true, &t), 0);
+  ReplaceReport rep;
+  int fd = make_unnamed(t, O_WRONLY, 0, -1, &rep);  // no O_CLOEXEC: survives exec
+  if (fd == -EOPNOTSUPP || fd == -EISDIR) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  ASSERT_GE(fd, 0);
+  int dirfd = fcntl(t.dir.get(), F_DUPFD_CLOEXEC, 0);
+  ASSERT_TRUE(pending::add(fd, dirfd, t.base, p.c_str(), t.st.st_ino));
+  const char* entry = pending::prepare_exec();
+  ASSERT_NE(entry, nullptr);
+  std::string e(entry);
+  EXPECT_EQ(e.rfind("TRUNCGUARD_PENDING=" + std::to_string(fd) + ":" + std::to_string(dirfd) + ":", 0), 0u) << e;
+  EXPECT_NE(e.find(":6c69622e736f:"), std::string::npos) << e;  // "lib.so" in hex
+  EXPECT_EQ(fcntl(dirfd, F_GETFD) & FD_CLOEXEC, 0);              // the directory survives exec too
+  pending::closing(fd);
+  close(fd);
+  EXPECT_EQ(read_file(p), "");  // published (empty: nothing was written)
+}
+
+TEST(Replace, AtomicNeverPublishesAReusedFdNumber) {
+  TempDir d;
+  const std::string p = d / "lib.so";
+  write_file(p, "old");
+  write_file(d / "unrelated", "unrelated content");
+  Target t;
+  ASSERT_EQ(resolve_target(AT_FDCWD, p.c_str(), true, &t), 0);
+  ReplaceReport rep;
+  int fd = make_unnamed(t, O_WRONLY | O_CLOEXEC, 0, -1, &rep);
+  if (fd == -EOPNOTSUPP || fd == -EISDIR) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(pending::add(fd, fcntl(t.dir.get(), F_DUPFD_CLOEXEC, 0), t.base, p.c_str(), t.st.st_ino));
+  // The program closes it behind our back (close_range), and the number is reused.
+  ASSERT_EQ(syscall(SYS_close, fd), 0);
+  int other = open((d / "unrelated").c_str(), O_RDONLY);
+  ASSERT_EQ(other, fd);
+  pending::closing(other);  // must not link "unrelated" over lib.so
+  close(other);
+  EXPECT_EQ(read_file(p), "old");
+  EXPECT_FALSE(pending::any());
 }
