@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/auxv.h>
 
 #include "log.hpp"
 #include "replace.hpp"
@@ -280,6 +281,12 @@ const char* prepare_exec() {
 void adopt_from_environment() {
   const char* v = getenv(kEnvName);
   if (!v || !*v) return;
+  // Under secure execution (setuid/setgid) the environment is the caller's:
+  // it must not be able to make this process rename files of its choosing.
+  if (getauxval(AT_SECURE)) {
+    unsetenv(kEnvName);
+    return;
+  }
   // FDS:DIRFD:OLD_INO:BASE_HEX:PATH_HEX; ...
   for (const char* p = v; *p;) {
     const char* end = std::strchr(p, ';');
@@ -301,7 +308,8 @@ void adopt_from_environment() {
       sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
       int group = new_group(dirfd, base, path, strtoul(f[2], nullptr, 10));
       struct stat st;
-      if (group >= 0 && sys::fstat(atoi(f[0]), &st) == 0) {
+      // Only an unnamed inode (O_TMPFILE, no link yet) is ever published.
+      if (group >= 0 && sys::fstat(atoi(f[0]), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0) {
         g_groups[group].dev = st.st_dev;
         g_groups[group].ino = st.st_ino;
         for (const char* fp = f[0]; fp < f[0] + flen[0];) {
