@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <sched.h>
 #include <sys/auxv.h>
 
@@ -19,12 +20,18 @@
 namespace tg {
 namespace {
 
+// The shim's own work makes raw system calls and never comes back through its
+// wrappers, so a guarded call nested in another on the same thread is a signal
+// handler that interrupted the shim: it is protected like any other call. The
+// depth limit only stops a runaway (a handler interrupted by a handler...).
 // initial-exec: no __tls_get_addr (which may allocate) on the way in.
-__attribute__((tls_model("initial-exec"))) thread_local bool t_in_guard = false;
+constexpr int kMaxGuardDepth = 2;
+__attribute__((tls_model("initial-exec"))) thread_local int t_guard_depth = 0;
+__attribute__((tls_model("initial-exec"))) thread_local bool t_loading_settings = false;
 
-struct ReentryGuard {
-  ReentryGuard() { t_in_guard = true; }
-  ~ReentryGuard() { t_in_guard = false; }
+struct DepthGuard {
+  DepthGuard() { ++t_guard_depth; }
+  ~DepthGuard() { --t_guard_depth; }
 };
 
 struct ErrnoKeeper {
@@ -138,14 +145,21 @@ void note(const char* file, const char* key, const char* message) {
 
 }  // namespace
 
-bool in_guard() { return t_in_guard; }
+bool in_guard() { return t_guard_depth >= kMaxGuardDepth; }
 
 const Settings& settings() {
   if (g_settings_state.load(std::memory_order_acquire) == 2) return g_settings;
   int expected = 0;
   if (g_settings_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    t_loading_settings = true;
     load_settings();
+    t_loading_settings = false;
     g_settings_state.store(2, std::memory_order_release);
+  } else if (t_loading_settings) {
+    // A signal handler interrupted this very thread while it read them:
+    // waiting would never end. The defaults are the safe answer.
+    static const Settings kDefaults;
+    return kDefaults;
   } else {
     while (g_settings_state.load(std::memory_order_acquire) != 2) sched_yield();
   }
@@ -170,6 +184,23 @@ off_t content_after(const WriteIntent& in) {
   }
 }
 
+// O_NONBLOCK: an open never waits on someone's lease (a regular file ignores
+// it otherwise). It fails with EWOULDBLOCK while a lease is held: if that is
+// another truncguard's proof (another thread, another writer), it lasts
+// microseconds, so try again a little; a long-held lease (Samba...) is not
+// waited for, and the file counts as unreadable.
+int open_for_reading(int dirfd, const char* path, int flags) {
+  int fd = -EWOULDBLOCK;
+  for (int attempt = 0; attempt < 200 && fd == -EWOULDBLOCK; ++attempt) {
+    fd = sys::openat(dirfd, path, flags | O_NONBLOCK);
+    if (fd == -EWOULDBLOCK) {
+      struct timespec pause = {0, 20000};  // 20 us: 4 ms at most in all
+      nanosleep(&pause, nullptr);
+    }
+  }
+  return fd;
+}
+
 // Stages 1-3: flags, stat, ELF header. For the common case (not ELF) this
 // costs fstatat, openat, pread and close, and nothing more.
 bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
@@ -183,9 +214,7 @@ bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
     }
     v = check_file(ex->st, content_after(in));
     if (!v.act) { *why = v.reason; return false; }
-    // O_NONBLOCK: never wait on someone's lease; a regular file ignores it.
-    ex->src.reset(sys::openat(in.dirfd, in.path,
-                              O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW)));
+    ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
   } else {
     if (sys::fstat(in.fd, &ex->st) < 0) { *why = Reason::missing; return false; }
     Verdict v = check_file(ex->st, in.new_length);
@@ -193,7 +222,7 @@ bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
     // The fd may be write-only: read the file through /proc/self/fd.
     char proc[48];
     std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", in.fd);
-    ex->src.reset(sys::openat(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     long n = sys::readlinkat(AT_FDCWD, proc, ex->fd_path, sizeof ex->fd_path - 1);
     if (n < 0 || ex->fd_path[0] != '/') {
       *why = Reason::missing;  // no name (deleted, anonymous): nothing to give a new inode to
@@ -214,6 +243,47 @@ bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
   return true;
 }
 
+// One snapshot of every executable mapping, shared by the writes of this
+// process. Only answers that lead to acting are reused ("X maps it", or "some
+// processes could not be inspected" for an ELF file): they can only go stale
+// in the harmless direction (the mapper exits; we replace a file we need not
+// have). An answer that would let the write truncate is always taken fresh, so
+// the race between the check and the write is no wider than without reuse.
+constexpr uint64_t kSnapshotReuseNs = 10ull * 1000 * 1000 * 1000;
+Snapshot g_snapshot;
+uint64_t g_snapshot_ns = 0;
+bool g_snapshot_valid = false;
+std::atomic_flag g_snapshot_busy = ATOMIC_FLAG_INIT;
+
+uint64_t monotonic_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+bool leads_to_acting(const ScanResult& r, ElfKind kind) {
+  return r.mapped > 0 || ((r.uninspected > 0 || r.proc_missing) && maybe_code(kind));
+}
+
+ScanResult scan_with_reuse(FileId id, ElfKind kind) {
+  // Another thread is using the snapshot (or a fork caught it busy): never wait.
+  if (g_snapshot_busy.test_and_set(std::memory_order_acquire)) return scan_processes(id);
+  ScanResult r;
+  const uint64_t now = monotonic_ns();
+  bool answered = false;
+  if (g_snapshot_valid && now - g_snapshot_ns < kSnapshotReuseNs) {
+    r = lookup(g_snapshot, id);
+    answered = leads_to_acting(r, kind);
+  }
+  if (!answered) {
+    g_snapshot_valid = take_snapshot(&g_snapshot);
+    g_snapshot_ns = now;
+    r = g_snapshot_valid ? lookup(g_snapshot, id) : scan_processes(id);
+  }
+  g_snapshot_busy.clear(std::memory_order_release);
+  return r;
+}
+
 // Stage 4: who maps it. A write lease proves "nobody", where it can be had:
 // not while the caller itself holds the file open for writing (ftruncate).
 Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined& ex, MappingFacts* facts,
@@ -223,7 +293,7 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined
   if (scope_needs_scan(s.scope) && lease_possible && proves_unshared(ex.src.get())) {
     facts->proven_unshared = true;
   } else if (scope_needs_scan(s.scope)) {
-    *scan = scan_processes(id);
+    *scan = scan_with_reuse(id, ex.kind);
     const pid_t me = sys::getpid();
     for (int i = 0; i < scan->mapped && i < ScanResult::kMaxPids; ++i)
       if (scan->pids[i] == me) facts->mapped_by_self = true;
@@ -250,10 +320,10 @@ int new_fd_flags(const WriteIntent& in) {
 }
 
 // How many bytes of the old content the new inode starts with.
-off_t bytes_to_keep(const WriteIntent& in, const struct stat& st) {
+off_t bytes_to_keep(const WriteIntent& in) {
   switch (in.kind) {
     case WriteKind::truncate_open: return 0;
-    case WriteKind::in_place_open: return st.st_size;
+    case WriteKind::in_place_open: return kWholeFile;
     default: return in.new_length;
   }
 }
@@ -272,6 +342,7 @@ int swap_fd(int old_fd, int new_fd) {
 void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep) {
   if (log::enabled(kRewrites)) {
     ev->new_ino = static_cast<unsigned long>(rep.new_ino);
+    ev->kept_bytes = rep.copied;
     log::emit(*ev);
     char msg[log::kPathBuf + 96];
     if (t.via_symlink) {
@@ -305,8 +376,8 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
 bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const Examined& ex, off_t keep,
                 log::Event* ev, Outcome* out) {
   ReplaceReport rep;
-  int fd = (keep > 0 && !ex.src.ok()) ? -EACCES
-                                      : make_unnamed(t, replacement_flags(in.flags), keep, ex.src.get(), &rep);
+  int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
+                                       : make_unnamed(t, replacement_flags(in.flags), keep, ex.src.get(), &rep);
   char msg[256];
   if (fd < 0) {
     std::snprintf(msg, sizeof msg, "cannot be published atomically here (%s: %s); replaced at open instead",
@@ -330,7 +401,7 @@ bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const 
 
 Outcome guard_write(const WriteIntent& in) {
   ErrnoKeeper keep_errno;
-  ReentryGuard reentry;
+  DepthGuard depth;
   const Settings& s = settings();
   const char* name = in.kind == WriteKind::truncate_fd ? nullptr : in.path;
 
@@ -363,14 +434,13 @@ Outcome guard_write(const WriteIntent& in) {
 
   Who who;
   describe_who(v.reason, scan, facts.mapped_by_self, ex.kind, &who);
-  const off_t keep = bytes_to_keep(in, ex.st);
+  const off_t keep = bytes_to_keep(in);
   log::Event ev{log::EventKind::replaced};
   ev.file = name;
   ev.entry = in.entry;
   ev.reason = to_string(v.reason);
   ev.mode = to_string(s.mode);
   ev.old_ino = static_cast<unsigned long>(ex.st.st_ino);
-  ev.kept_bytes = keep;
   ev.who = who.text;
   ev.mappers = who.mappers;
   ev.mapper_count = who.count;
@@ -395,8 +465,8 @@ Outcome guard_write(const WriteIntent& in) {
   }
 
   ReplaceReport rep;
-  int fd = (keep > 0 && !ex.src.ok()) ? -EACCES
-                                      : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep);
+  int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
+                                       : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep);
   if (fd >= 0 && in.kind == WriteKind::truncate_fd && swap_fd(in.fd, fd) < 0) {
     rep.failed_step = "cannot move the caller's fd to the new file";
     rep.error = EBADF;

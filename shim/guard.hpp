@@ -36,7 +36,8 @@ const Settings& settings();
 // never changes errno unless it returns `fail`.
 Outcome guard_write(const WriteIntent& in);
 
-// Per-thread re-entry guard: the shim's own work never comes back through it.
+// True when guarded calls are nested too deep on this thread (a signal
+// handler interrupting a signal handler interrupting the shim): pass through.
 bool in_guard();
 
 }  // namespace tg

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
+#include <pthread.h>
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -19,9 +20,18 @@ bool g_json = false;
 char g_log_path[PATH_MAX] = {};
 // The log file belongs to the process that opened it: after fork the child
 // opens its own FILE.PID, as LD_DEBUG_OUTPUT's name promises one file per PID.
+// Only the process that owns this memory caches its fd: a vfork child shares
+// the memory but not the fd table, so it opens, writes and closes per line.
 std::atomic<int> g_log_fd{-1};
-std::atomic<pid_t> g_log_pid{0};
+std::atomic<pid_t> g_owner_pid{0};
 std::atomic<pid_t> g_open_failed_pid{0};
+
+// fork (not vfork, which runs no atfork handlers): the child owns its copy.
+void on_fork_child() {
+  int fd = g_log_fd.exchange(-1);
+  if (fd >= 0) sys::close(fd);
+  g_owner_pid.store(sys::getpid());
+}
 
 void write_all(int fd, const char* buf, size_t len) {
   while (len > 0) {
@@ -33,9 +43,13 @@ void write_all(int fd, const char* buf, size_t len) {
   }
 }
 
-int destination_fd(pid_t pid) {
+// Where this process's lines go. *close_after: the caller closes the fd
+// after its write (a process that may not cache it).
+int destination_fd(pid_t pid, bool* close_after) {
+  *close_after = false;
   if (g_log_path[0] == '\0') return STDERR_FILENO;
-  if (g_log_pid.load(std::memory_order_acquire) == pid) {
+  const bool owner = g_owner_pid.load(std::memory_order_acquire) == pid;
+  if (owner) {
     int fd = g_log_fd.load(std::memory_order_acquire);
     if (fd >= 0) return fd;
   }
@@ -55,14 +69,29 @@ int destination_fd(pid_t pid) {
     }
     return STDERR_FILENO;
   }
-  g_log_fd.store(fd, std::memory_order_release);
-  g_log_pid.store(pid, std::memory_order_release);
+  if (!owner) {
+    *close_after = true;
+    return fd;
+  }
+  int expected = -1;
+  if (!g_log_fd.compare_exchange_strong(expected, fd, std::memory_order_acq_rel)) {
+    sys::close(fd);  // another thread got there first
+    return expected;
+  }
   return fd;
+}
+
+void write_line(pid_t pid, const char* buf, size_t len) {
+  bool close_after;
+  int fd = destination_fd(pid, &close_after);
+  write_all(fd, buf, len);
+  if (close_after) sys::close(fd);
 }
 
 }  // namespace
 
 void configure(const Settings& s) {
+  if (g_owner_pid.exchange(sys::getpid()) == 0) pthread_atfork(nullptr, nullptr, &on_fork_child);
   g_categories = s.debug;
   g_json = s.log_format == LogFormat::json;
   std::memcpy(g_log_path, s.log_path, sizeof g_log_path);
@@ -87,7 +116,7 @@ void line(const char* fmt, ...) {
   if (n < 0) return;
   len += static_cast<size_t>(n) < sizeof buf - len - 1 ? static_cast<size_t>(n) : sizeof buf - len - 2;
   buf[len++] = '\n';
-  write_all(destination_fd(pid), buf, len);
+  write_line(pid, buf, len);
 }
 
 
@@ -221,7 +250,7 @@ void emit_json(const Event& e, pid_t pid) {
       break;
   }
   size_t len = j.finish();
-  if (len) write_all(destination_fd(pid), buf, len);
+  if (len) write_line(pid, buf, len);
 }
 
 }  // namespace
@@ -324,7 +353,7 @@ void backtrace() {
   if (g_json) {
     j.end_array();
     size_t len = j.finish();
-    if (len) write_all(destination_fd(pid), buf, len);
+    if (len) write_line(pid, buf, len);
   }
 }
 

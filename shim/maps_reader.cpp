@@ -5,6 +5,7 @@
 #include <csignal>
 #include <dirent.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/sysmacros.h>
 
 #include "sys.hpp"
@@ -70,9 +71,10 @@ void skip_spaces(const char*& p, const char* end) {
   while (p < end && *p == ' ') ++p;
 }
 
-// Text walk of a maps file from offset 0 (the fd may have been used already).
-MapsAnswer text_maps_exec(int fd, FileId id) {
-  MapsTextMatcher m(id);
+// Text walk of a maps file from offset 0 (the fd may have been used already),
+// calling visit() for each executable file mapping until it returns true.
+MapsAnswer text_walk(int fd, ExecVisitor visit, void* ctx) {
+  MapsTextReader reader(visit, ctx);
   char buf[4096];
   off_t off = 0;
   for (;;) {
@@ -82,13 +84,15 @@ MapsAnswer text_maps_exec(int fd, FileId id) {
     if (n == -EACCES || n == -EPERM) return MapsAnswer::no_access;
     if (n < 0) return MapsAnswer::gone;
     if (n == 0) break;
-    m.feed(buf, static_cast<size_t>(n));
-    if (m.found()) return MapsAnswer::mapped;
+    reader.feed(buf, static_cast<size_t>(n));
+    if (reader.stopped()) return MapsAnswer::mapped;
     off += n;
   }
-  m.finish();
-  return m.found() ? MapsAnswer::mapped : MapsAnswer::not_mapped;
+  reader.finish();
+  return reader.stopped() ? MapsAnswer::mapped : MapsAnswer::not_mapped;
 }
+
+bool same_file(const FileId& seen, void* ctx) { return seen == *static_cast<const FileId*>(ctx); }
 
 }  // namespace
 
@@ -122,15 +126,15 @@ bool parse_maps_line(const char* line, size_t len, MapsLine* out) {
   return true;
 }
 
-void MapsTextMatcher::take_line(const char* line, size_t len) {
+void MapsTextReader::take_line(const char* line, size_t len) {
   MapsLine m;
-  if (parse_maps_line(line, len, &m) && m.executable && m.id.ino != 0 && m.id == target_) found_ = true;
+  if (parse_maps_line(line, len, &m) && m.executable && m.id.ino != 0 && visit_(m.id, ctx_)) stopped_ = true;
 }
 
-void MapsTextMatcher::feed(const char* data, size_t len) {
+void MapsTextReader::feed(const char* data, size_t len) {
   const char* p = data;
   const char* end = data + len;
-  while (p < end && !found_) {
+  while (p < end && !stopped_) {
     const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
     const char* stop = nl ? nl : end;
     size_t chunk = static_cast<size_t>(stop - p);
@@ -153,13 +157,13 @@ void MapsTextMatcher::feed(const char* data, size_t len) {
   }
 }
 
-void MapsTextMatcher::finish() {
-  if (partial_len_ > 0) take_line(partial_, partial_len_);
+void MapsTextReader::finish() {
+  if (partial_len_ > 0 && !stopped_) take_line(partial_, partial_len_);
   partial_len_ = 0;
   overflow_ = false;
 }
 
-MapsAnswer maps_fd_maps_exec(int fd, FileId id) {
+MapsAnswer for_each_exec_mapping(int fd, ExecVisitor visit, void* ctx) {
   procmap_query q{};
   uint64_t addr = 0;
   for (;;) {
@@ -169,17 +173,22 @@ MapsAnswer maps_fd_maps_exec(int fd, FileId id) {
     q.query_addr = addr;
     int r = sys::ioctl(fd, PROCMAP_QUERY, &q);
     if (r == -ENOENT) return MapsAnswer::not_mapped;  // no more executable file mappings
-    if (r == -ENOTTY || r == -EINVAL) return text_maps_exec(fd, id);  // kernel without it
+    if (r == -ENOTTY || r == -EINVAL) return text_walk(fd, visit, ctx);  // kernel without it
     if (r == -ESRCH) return MapsAnswer::gone;  // kernel thread or exited
     if (r == -EACCES || r == -EPERM) return MapsAnswer::no_access;
-    if (r < 0) return text_maps_exec(fd, id);
-    if (q.inode == id.ino && q.dev_major == id.dev_major && q.dev_minor == id.dev_minor) return MapsAnswer::mapped;
+    if (r < 0) return text_walk(fd, visit, ctx);
+    if (visit(FileId{q.dev_major, q.dev_minor, q.inode}, ctx)) return MapsAnswer::mapped;
     if (q.vma_end <= addr) return MapsAnswer::not_mapped;  // never loop
     addr = q.vma_end;
   }
 }
 
-MapsAnswer process_maps_exec(pid_t pid, FileId id) {
+MapsAnswer maps_fd_maps_exec(int fd, FileId id) { return for_each_exec_mapping(fd, &same_file, &id); }
+
+namespace {
+
+// Opens /proc/PID/maps (pid 0: self). Permission is checked here, at open.
+int open_maps(pid_t pid) {
   char path[32];
   if (pid == 0) std::strcpy(path, "/proc/self/maps");
   else {
@@ -193,21 +202,23 @@ MapsAnswer process_maps_exec(pid_t pid, FileId id) {
     for (const char* s = "/maps"; *s;) *o++ = *s++;
     *o = '\0';
   }
-  int fd = sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  return sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+}
+
+MapsAnswer process_walk(pid_t pid, ExecVisitor visit, void* ctx) {
+  int fd = open_maps(pid);
   if (fd == -EACCES || fd == -EPERM) return MapsAnswer::no_access;
   if (fd < 0) return MapsAnswer::gone;
-  MapsAnswer a = maps_fd_maps_exec(fd, id);
+  MapsAnswer a = for_each_exec_mapping(fd, visit, ctx);
   sys::close(fd);
   return a;
 }
 
-ScanResult scan_processes(FileId id, bool stop_at_first) {
-  ScanResult r;
+// Calls per_process(pid, ctx) for every numeric entry of /proc. False if /proc can't be read.
+template <typename PerProcess>
+bool for_each_process(PerProcess per_process) {
   sys::Fd proc(sys::openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!proc.ok()) {
-    r.proc_missing = true;
-    return r;
-  }
+  if (!proc.ok()) return false;
   alignas(8) char buf[8192];
   for (;;) {
     long n = sys::getdents64(proc.get(), buf, sizeof buf);
@@ -223,20 +234,95 @@ ScanResult scan_processes(FileId id, bool stop_at_first) {
         if (*c < '0' || *c > '9') { numeric = false; break; }
         pid = pid * 10 + (*c - '0');
       }
-      if (!numeric) continue;
-      switch (process_maps_exec(pid, id)) {
-        case MapsAnswer::mapped:
-          if (r.mapped < ScanResult::kMaxPids) r.pids[r.mapped] = pid;
-          ++r.mapped;
-          ++r.inspected;
-          if (stop_at_first) return r;
-          break;
-        case MapsAnswer::not_mapped: ++r.inspected; break;
-        case MapsAnswer::no_access: ++r.uninspected; break;
-        case MapsAnswer::gone: break;
-      }
+      if (numeric && !per_process(pid)) return true;
     }
   }
+  return true;
+}
+
+}  // namespace
+
+MapsAnswer process_maps_exec(pid_t pid, FileId id) { return process_walk(pid, &same_file, &id); }
+
+ScanResult scan_processes(FileId id, bool stop_at_first) {
+  ScanResult r;
+  bool ok = for_each_process([&](pid_t pid) {
+    switch (process_maps_exec(pid, id)) {
+      case MapsAnswer::mapped:
+        if (r.mapped < ScanResult::kMaxPids) r.pids[r.mapped] = pid;
+        ++r.mapped;
+        ++r.inspected;
+        return !stop_at_first;
+      case MapsAnswer::not_mapped: ++r.inspected; break;
+      case MapsAnswer::no_access: ++r.uninspected; break;
+      case MapsAnswer::gone: break;
+    }
+    return true;
+  });
+  r.proc_missing = !ok;
+  return r;
+}
+
+namespace {
+
+struct Collect {
+  Snapshot* snap;
+  pid_t pid;
+};
+
+bool collect_one(const FileId& id, void* ctx) {
+  auto* c = static_cast<Collect*>(ctx);
+  Snapshot& s = *c->snap;
+  // Consecutive executable mappings of one file in one process: keep one.
+  if (s.count > 0 && s.entries[s.count - 1].pid == c->pid && s.entries[s.count - 1].id == id) return false;
+  if (s.count == Snapshot::kCapacity) {
+    s.overflow = true;
+    return true;  // stop: the snapshot is unusable anyway
+  }
+  s.entries[s.count++] = ExecMapping{id, c->pid};
+  return false;
+}
+
+}  // namespace
+
+bool take_snapshot(Snapshot* s) {
+  if (!s->entries) {
+    // Only once, only when a deploy needs it: not part of an idle process's RSS.
+    void* mem = mmap(nullptr, sizeof(ExecMapping) * Snapshot::kCapacity, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return false;
+    s->entries = static_cast<ExecMapping*>(mem);
+  }
+  s->count = 0;
+  s->inspected = s->uninspected = 0;
+  s->overflow = false;
+  bool ok = for_each_process([&](pid_t pid) {
+    Collect c{s, pid};
+    switch (process_walk(pid, &collect_one, &c)) {
+      case MapsAnswer::not_mapped: ++s->inspected; break;
+      case MapsAnswer::no_access: ++s->uninspected; break;
+      case MapsAnswer::mapped: return false;  // overflow
+      case MapsAnswer::gone: break;
+    }
+    return true;
+  });
+  s->proc_missing = !ok;
+  return !s->overflow;
+}
+
+ScanResult lookup(const Snapshot& s, FileId id) {
+  ScanResult r;
+  pid_t last = 0;
+  for (size_t i = 0; i < s.count; ++i) {
+    const ExecMapping& m = s.entries[i];
+    if (!(m.id == id) || m.pid == last) continue;
+    if (r.mapped < ScanResult::kMaxPids) r.pids[r.mapped] = m.pid;
+    ++r.mapped;
+    last = m.pid;
+  }
+  r.inspected = s.inspected;
+  r.uninspected = s.uninspected;
+  r.proc_missing = s.proc_missing;
   return r;
 }
 

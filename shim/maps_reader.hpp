@@ -31,23 +31,46 @@ struct MapsLine {
 // Parses "start-end perms offset major:minor inode [path]". False if malformed.
 bool parse_maps_line(const char* line, size_t len, MapsLine* out);
 
-// Feeds maps text in chunks of any size; remembers a partial line between calls.
-class MapsTextMatcher {
+// Called for each executable file mapping; returns true to stop the walk.
+using ExecVisitor = bool (*)(const FileId& id, void* ctx);
+
+// Feeds maps text in chunks of any size; remembers a partial line between
+// calls, and calls visit() for each executable file mapping.
+class MapsTextReader {
  public:
-  explicit MapsTextMatcher(FileId target) : target_(target) {}
+  MapsTextReader(ExecVisitor visit, void* ctx) : visit_(visit), ctx_(ctx) {}
   void feed(const char* data, size_t len);
   void finish();  // a last line without newline
-  bool found() const { return found_; }
+  bool stopped() const { return stopped_; }
  private:
   void take_line(const char* line, size_t len);
-  FileId target_;
-  bool found_ = false;
+  ExecVisitor visit_;
+  void* ctx_;
+  bool stopped_ = false;
   bool overflow_ = false;  // current line too long to hold: skip to newline
   char partial_[512];
   size_t partial_len_ = 0;
 };
 
+// Does maps text map `target` executable? (MapsTextReader with a comparison.)
+class MapsTextMatcher {
+ public:
+  explicit MapsTextMatcher(FileId target) : target_(target), reader_(&matches, this) {}
+  void feed(const char* data, size_t len) { reader_.feed(data, len); }
+  void finish() { reader_.finish(); }
+  bool found() const { return reader_.stopped(); }
+ private:
+  static bool matches(const FileId& id, void* self) { return id == static_cast<MapsTextMatcher*>(self)->target_; }
+  FileId target_;
+  MapsTextReader reader_;
+};
+
 enum class MapsAnswer { mapped, not_mapped, no_access, gone };
+
+// Walks the executable file mappings of the process whose maps file is open
+// at `maps_fd` (PROCMAP_QUERY, or the text on kernels without it). Returns
+// `mapped` if visit() stopped the walk.
+MapsAnswer for_each_exec_mapping(int maps_fd, ExecVisitor visit, void* ctx);
 
 // Does the process whose maps file is open at `maps_fd` map `id` executable?
 // Uses PROCMAP_QUERY, or the text when the kernel lacks it.
@@ -66,6 +89,26 @@ struct ScanResult {
   bool proc_missing = false;  // /proc not mounted: nothing could be inspected
 };
 ScanResult scan_processes(FileId id, bool stop_at_first = false);
+
+// Every executable file mapping of every process we may inspect, at one moment:
+// one walk serves many files (a deploy replacing hundreds of libraries).
+struct ExecMapping {
+  FileId id;
+  pid_t pid;
+};
+struct Snapshot {
+  static constexpr size_t kCapacity = 16384;  // mmap'ed on first use
+  ExecMapping* entries = nullptr;
+  size_t count = 0;
+  int inspected = 0;
+  int uninspected = 0;
+  bool proc_missing = false;
+  bool overflow = false;
+};
+// Takes a snapshot. False if it did not fit (then scan per file instead).
+bool take_snapshot(Snapshot* s);
+// What a scan_processes(id) would have said at the snapshot's moment.
+ScanResult lookup(const Snapshot& s, FileId id);
 
 // True if the kernel proves that no other open file exists on the inode that
 // `fd` (opened O_RDONLY) refers to: it grants a write lease only then

@@ -26,33 +26,51 @@ bool split(char* path, const char** dir, const char** base) {
   return **base != '\0' && std::strcmp(*base, ".") != 0 && std::strcmp(*base, "..") != 0;
 }
 
-int copy_prefix(int src, int dst, off_t keep) {
-  // The whole file: a reflink shares the blocks (btrfs, xfs) and costs nothing.
+// Copies `keep` (a length or kWholeFile) of src into the empty dst. The old
+// file may change meanwhile (another writer): copy what is there now.
+int copy_content(int src, int dst, off_t keep, off_t* copied) {
+  *copied = 0;
+  if (keep == 0) return 0;
   struct stat st;
-  if (sys::fstat(src, &st) == 0 && st.st_size == keep && sys::ioctl(dst, FICLONE, reinterpret_cast<void*>(static_cast<long>(src))) == 0)
+  if (sys::fstat(src, &st) < 0) return -EIO;
+  // The whole file: a reflink shares the blocks (btrfs, xfs) and costs nothing.
+  if ((keep == kWholeFile || keep == st.st_size) &&
+      sys::ioctl(dst, FICLONE, reinterpret_cast<void*>(static_cast<long>(src))) == 0) {
+    *copied = st.st_size;
     return 0;
+  }
+  const off_t limit = keep == kWholeFile ? static_cast<off_t>(~0ULL >> 1) : keep;
   loff_t in = 0, out = 0;
-  while (in < keep) {
-    long n = sys::copy_file_range(src, &in, dst, &out, static_cast<size_t>(keep - in));
-    if (n == -EINTR) continue;
-    if (n > 0) continue;
-    if (n == 0) return -EIO;  // the old file is shorter than it was: it changed under us
-    if (n != -EXDEV && n != -EINVAL && n != -ENOSYS && n != -EOPNOTSUPP) return static_cast<int>(n);
-    // No copy_file_range here: plain read/write.
-    char buf[16384];
-    while (in < keep) {
-      size_t want = static_cast<size_t>(keep - in) < sizeof buf ? static_cast<size_t>(keep - in) : sizeof buf;
-      long r = sys::pread(src, buf, want, in);
-      if (r == -EINTR) continue;
-      if (r <= 0) return r == 0 ? -EIO : static_cast<int>(r);
-      for (long done = 0; done < r;) {
-        long w = sys::write(dst, buf + done, static_cast<size_t>(r - done));
+  bool plain = false;  // no copy_file_range here: read/write
+  while (in < limit) {
+    const size_t want = static_cast<size_t>(limit - in < (1 << 30) ? limit - in : (1 << 30));
+    long n;
+    if (!plain) {
+      n = sys::copy_file_range(src, &in, dst, &out, want);
+      if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP) {
+        plain = true;
+        continue;
+      }
+    } else {
+      char buf[16384];
+      n = sys::pread(src, buf, want < sizeof buf ? want : sizeof buf, in);
+      for (long done = 0; n > 0 && done < n;) {
+        long w = sys::write(dst, buf + done, static_cast<size_t>(n - done));
         if (w == -EINTR) continue;
         if (w <= 0) return w == 0 ? -EIO : static_cast<int>(w);
         done += w;
       }
-      in += r;
+      if (n > 0) in += n;
     }
+    if (n == -EINTR) continue;
+    if (n < 0) return static_cast<int>(n);
+    if (n == 0) break;  // the end of the old file, as it is now
+  }
+  *copied = in;
+  // A length: exactly that long, as truncate(2) leaves it.
+  if (keep != kWholeFile && in < keep) {
+    int r = static_cast<int>(sys::call(SYS_ftruncate, dst, keep));
+    if (r < 0) return r;
   }
   return 0;
 }
@@ -131,8 +149,8 @@ int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport*
   // No O_EXCL: that would forbid linking it in later.
   sys::Fd fd(sys::openat(t.dir.get(), ".", (flags & ~(O_CREAT | O_EXCL)) | O_TMPFILE, 0600));
   if (!fd.ok()) return fail(rep, "cannot create an unnamed file in the directory (O_TMPFILE)", fd.get());
-  int r = keep > 0 ? copy_prefix(src, fd.get(), keep) : 0;
-  if (r < 0) return fail(rep, "cannot copy the kept bytes", r);
+  int r = copy_content(src, fd.get(), keep, &rep->copied);
+  if (r < 0) return fail(rep, "cannot copy the old content", r);
   copy_metadata(src, t.st, fd.get(), rep);
   struct stat st;
   if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
@@ -178,8 +196,8 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
       }
       return fail(rep, "cannot create the new file", fd.get());
     }
-    int c = keep > 0 ? copy_prefix(src, fd.get(), keep) : 0;
-    if (c < 0) return fail(rep, "cannot copy the kept bytes", c);
+    int c = copy_content(src, fd.get(), keep, &rep->copied);
+    if (c < 0) return fail(rep, "cannot copy the old content", c);
     copy_metadata(src, t.st, fd.get(), rep);
     struct stat st;
     if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
@@ -196,7 +214,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     if (fd.get() != -EEXIST) break;
   }
   if (!fd.ok()) return fail(rep, "cannot create a temporary file in the directory", fd.get());
-  int r = keep > 0 ? copy_prefix(src, fd.get(), keep) : 0;
+  int r = copy_content(src, fd.get(), keep, &rep->copied);
   if (r == 0) {
     copy_metadata(src, t.st, fd.get(), rep);
     r = sys::renameat(dir, tmp, dir, t.base);
@@ -206,7 +224,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     }
   } else {
     sys::unlinkat(dir, tmp, 0);
-    return fail(rep, "cannot copy the kept bytes", r);
+    return fail(rep, "cannot copy the old content", r);
   }
   struct stat st;
   if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;

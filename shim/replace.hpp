@@ -35,15 +35,22 @@ struct ReplaceReport {
   int xattrs_copied = 0;
   int xattrs_failed = 0;
   bool restored_old = false;          // unlink mode: the old file was linked back after a failure
+  off_t copied = 0;                   // bytes of the old content the new inode starts with
 };
 
+// How much of the old content the new inode starts with: a length (the new
+// inode is exactly that long, zero-padded if the old file has shrunk since it
+// was looked at, as truncate(2) would make it), or all of it, to its end now.
+constexpr off_t kWholeFile = -1;
+
 // Makes the new inode at t's name. `flags` are the new fd's open flags
-// (see replacement_flags); `keep` bytes are copied from `src` (truncate(2));
+// (see replacement_flags); `keep` (a length, or kWholeFile) says what is
+// copied from `src`;
 // `src` is a read fd on the old file or -1. Returns the new fd or -errno.
 int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep);
 
 // Atomic mode: a new inode with no name yet (O_TMPFILE) in t's directory,
-// with the old metadata and `keep` bytes of `src`. Returns the fd or -errno
+// with the old metadata and `keep` (as for replace_file) of `src`. Returns the fd or -errno
 // (-EOPNOTSUPP and friends where the filesystem has no O_TMPFILE).
 int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep);
 

@@ -305,3 +305,33 @@ TEST(Replace, AtomicNeverPublishesAReusedFdNumber) {
   EXPECT_EQ(read_file(p), "old");
   EXPECT_FALSE(pending::any());
 }
+
+TEST(Replace, CopiesWhatIsThereNow) {
+  // The old file shrank after it was looked at (another writer): a write in
+  // place copies it to its end now; a truncate gets exactly its length.
+  TempDir d;
+  const std::string p = d / "lib.so";
+  write_file(p, "0123456789");
+  Target t;
+  ASSERT_EQ(resolve_target(AT_FDCWD, p.c_str(), true, &t), 0);
+  int src = open(p.c_str(), O_RDWR);
+  ASSERT_EQ(ftruncate(src, 4), 0);  // shrinks under us
+  ReplaceReport rep;
+  int fd = replace_file(t, Mode::replace, O_WRONLY | O_CREAT | O_EXCL, kWholeFile, src, &rep);
+  ASSERT_GE(fd, 0) << (rep.failed_step ? rep.failed_step : "");
+  close(fd);
+  EXPECT_EQ(read_file(p), "0123");
+  EXPECT_EQ(rep.copied, 4);
+
+  Target t2;
+  ASSERT_EQ(resolve_target(AT_FDCWD, p.c_str(), true, &t2), 0);
+  int src2 = open(p.c_str(), O_RDONLY);
+  ReplaceReport rep2;
+  fd = replace_file(t2, Mode::replace, O_WRONLY | O_CREAT | O_EXCL, 8, src2, &rep2);  // longer than it is
+  ASSERT_GE(fd, 0);
+  close(fd);
+  EXPECT_EQ(read_file(p), std::string("0123\0\0\0\0", 8));  // as truncate(2) extends
+  EXPECT_EQ(rep2.copied, 4);
+  close(src);
+  close(src2);
+}
