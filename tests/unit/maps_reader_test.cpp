@@ -211,3 +211,28 @@ TEST(MapsScan, LeaseProofSeesMappingsAfterTheFdIsClosed) {
   close(fd);
   unlink(lib);
 }
+
+TEST(MapsScan, SnapshotAnswersLikeAScan) {
+  Snapshot snap;
+  ASSERT_TRUE(take_snapshot(&snap));
+  EXPECT_GT(snap.count, 0u);
+  EXPECT_GE(snap.inspected, 1);
+  const FileId exe = id_of("/proc/self/exe");
+  ScanResult from_snapshot = lookup(snap, exe);
+  ScanResult fresh = scan_processes(exe);
+  EXPECT_EQ(from_snapshot.mapped, fresh.mapped);
+  bool me = false;
+  for (int i = 0; i < from_snapshot.mapped && i < ScanResult::kMaxPids; ++i) me |= from_snapshot.pids[i] == getpid();
+  EXPECT_TRUE(me);
+  EXPECT_EQ(from_snapshot.uninspected, snap.uninspected);
+  // A file nobody maps is not in it; each process is counted once per file.
+  EXPECT_EQ(lookup(snap, FileId{0, 0, 12345678}).mapped, 0);
+  const FileId libc = id_of("/lib/x86_64-linux-gnu/libc.so.6");
+  ScanResult l = lookup(snap, libc);
+  for (int i = 0; i < l.mapped && i < ScanResult::kMaxPids; ++i)
+    for (int j = i + 1; j < l.mapped && j < ScanResult::kMaxPids; ++j) EXPECT_NE(l.pids[i], l.pids[j]);
+  // Taking it again reuses its memory.
+  ExecMapping* mem = snap.entries;
+  ASSERT_TRUE(take_snapshot(&snap));
+  EXPECT_EQ(snap.entries, mem);
+}
