@@ -6,16 +6,27 @@ namespace tg {
 
 namespace {
 
-// Length of the valid UTF-8 sequence starting at p, or 0 if there is none.
+// Length of the valid UTF-8 sequence starting at p, or 0 if there is none
+// (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
 size_t utf8_sequence(const unsigned char* p) {
-  unsigned char c = p[0];
+  const unsigned char c = p[0];
   size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
   if (c >= 0xC2 && c <= 0xDF) n = 2;
-  else if (c >= 0xE0 && c <= 0xEF) n = 3;
-  else if (c >= 0xF0 && c <= 0xF4) n = 4;
-  else return 0;
-  for (size_t i = 1; i < n; ++i)
-    if ((p[i] & 0xC0) != 0x80) return 0;  // also stops at the terminating NUL
+  else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;       // overlong
+    else if (c == 0xED) hi = 0x9F;  // UTF-16 surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;       // overlong
+    else if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (p[1] < lo || p[1] > hi) return 0;  // also stops at the terminating NUL
+  for (size_t i = 2; i < n; ++i)
+    if ((p[i] & 0xC0) != 0x80) return 0;
   return n;
 }
 

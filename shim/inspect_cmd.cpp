@@ -127,7 +127,7 @@ int parse_options(int argc, char** argv, const char* cmd, void (*usage)(FILE*), 
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
-  optind = 1;
+  optind = 0;  // GNU getopt: start afresh
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, "qh", kOptions, nullptr)) != -1) {
@@ -213,7 +213,7 @@ bool resolve_target(const char* arg, Target* t, std::string* error) {
   std::string base = slash == std::string::npos ? a : a.substr(slash + 1);
   char* real = ::realpath(dir.c_str(), nullptr);
   if (!real) {
-    *error = std::string("no such file, and its directory can't be resolved: ") + std::strerror(errno);
+    *error = std::string("no such file, and its directory can't be resolved: ") + std::strerror(errno) + "; check the path";
     return false;
   }
   t->path = std::string(real) + (std::strcmp(real, "/") == 0 ? "" : "/") + base;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "decision.hpp"
+#include "dl_watch.hpp"
 #include "guard.hpp"
 #include "pending.hpp"
 #include "real.hpp"
@@ -369,6 +370,18 @@ __attribute__((visibility("default"))) int fexecve(int fd, char* const argv[], c
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(fd, argv, envp);
   return exec_with_pending(envp, [&](char* const* env) { return f(fd, argv, env); });
+}
+
+// dlclose has no caller-dependent behaviour: a plain wrapper. (dlopen does:
+// it is a real tail call in dl_trampoline.S.)
+__attribute__((visibility("default"))) int dlclose(void* handle) {
+  tg::dl::CloseWatch watch;
+  if (!tg::in_guard()) tg::dl::before_close(handle, &watch);
+  auto f = TG_REAL(dlclose);
+  if (!f) return -1;
+  const int r = f(handle);
+  if (watch.valid) tg::dl::after_close(watch, r);
+  return r;
 }
 
 }  // extern "C"

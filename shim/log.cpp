@@ -135,6 +135,13 @@ class Json {
     this->key(key);
     quoted(esc);
   }
+  // Text the shim composed itself, whose outside parts are already escaped:
+  // only JSON-encoded (escaping it again would double every backslash).
+  void text(const char* key, const char* value) {
+    if (!value) return;
+    this->key(key);
+    quoted(value);
+  }
   void num(const char* key, long long v) {
     this->key(key);
     char n[24];
@@ -172,7 +179,14 @@ class Json {
   void quoted(const char* s) {
     put('"');
     for (; *s; ++s) {
-      if (*s == '"' || *s == '\\') put('\\');
+      const unsigned char c = static_cast<unsigned char>(*s);
+      if (c < 0x20) {  // never in our text, but JSON must stay valid whatever comes
+        char u[8];
+        std::snprintf(u, sizeof u, "\\u%04x", c);
+        raw(u);
+        continue;
+      }
+      if (c == '"' || c == '\\') put('\\');
       put(*s);
     }
     put('"');
@@ -238,15 +252,15 @@ void emit_json(const Event& e, pid_t pid) {
       j.str("error", strerrordesc_np(e.error));
       j.num("errno", e.error);
       j.str("fallback", e.message ? "none" : (e.truncating_anyway ? "truncate" : "etxtbsy"));
-      j.str("message", e.message);
+      j.text("message", e.message);
       if (e.restored_old) j.boolean("restored_old", true);
       break;
     case EventKind::note:
       j.str("note", e.note);
-      j.str("message", e.message);
+      j.text("message", e.message);
       break;
     case EventKind::warning:
-      j.str("message", e.message);
+      j.text("message", e.message);
       break;
   }
   size_t len = j.finish();

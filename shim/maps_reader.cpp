@@ -336,6 +336,42 @@ bool proves_unshared(int fd) {
   return true;
 }
 
+bool self_file_at(unsigned long addr, FileId* out) {
+  sys::Fd fd(sys::openat(AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) return false;
+  procmap_query q{};
+  q.size = sizeof q;
+  q.query_flags = PROCMAP_QUERY_FILE_BACKED_VMA;  // the VMA covering addr, file-backed
+  q.query_addr = addr;
+  int r = sys::ioctl(fd.get(), PROCMAP_QUERY, &q);
+  if (r == 0) {
+    *out = FileId{q.dev_major, q.dev_minor, q.inode};
+    return true;
+  }
+  if (r != -ENOTTY && r != -EINVAL) return false;
+  // Older kernels: the text, line by line.
+  char buf[4096], line[512];
+  size_t len = 0;
+  off_t off = 0;
+  for (;;) {
+    long n = sys::pread(fd.get(), buf, sizeof buf, off);
+    if (n <= 0) return false;
+    off += n;
+    for (long i = 0; i < n; ++i) {
+      if (buf[i] != '\n') {
+        if (len < sizeof line) line[len++] = buf[i];
+        continue;
+      }
+      MapsLine m;
+      if (parse_maps_line(line, len, &m) && m.start <= addr && addr < m.end && m.id.ino) {
+        *out = m.id;
+        return true;
+      }
+      len = 0;
+    }
+  }
+}
+
 void process_name(pid_t pid, char* buf, size_t len) {
   char path[48];
   std::snprintf(path, sizeof path, "/proc/%d/comm", static_cast<int>(pid));

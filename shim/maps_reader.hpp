@@ -118,6 +118,9 @@ ScanResult lookup(const Snapshot& s, FileId id);
 // a missing CAP_LEASE (not the file's owner), or a filesystem without leases.
 bool proves_unshared(int fd);
 
+// The file mapped at `addr` in this process (PROCMAP_QUERY, or the text).
+bool self_file_at(unsigned long addr, FileId* out);
+
 // Reads /proc/PID/comm into buf ("?" if unreadable).
 void process_name(pid_t pid, char* buf, size_t len);
 

@@ -9,7 +9,8 @@
 namespace tg {
 
 const CategoryInfo kCategories[] = {
-    {"rewrites", kRewrites, "one line per protected write (the default)"},
+    {"rewrites", kRewrites, "one line per protected write (on by default)"},
+    {"reloads", kReloads, "stale dlopen reloads and libraries that stay loaded after dlclose (on by default)"},
     {"decisions", kDecisions, "every O_TRUNC open or shrinking truncate considered, and why"},
     {"backtrace", kBacktrace, "a backtrace of the call site with each protected write"},
     {"all", kAllCategories, "all of the above"},
@@ -43,6 +44,13 @@ const char* to_string(OnFail f) {
 }
 
 const char* to_string(LogFormat f) { return f == LogFormat::json ? "json" : "text"; }
+const char* to_string(Reload r) { return r == Reload::fresh ? "fresh" : "warn"; }
+
+bool parse_reload(const char* v, Reload* out) {
+  for (Reload r : {Reload::warn, Reload::fresh})
+    if (std::strcmp(v, to_string(r)) == 0) { *out = r; return true; }
+  return false;
+}
 
 bool parse_log_format(const char* v, LogFormat* out) {
   for (LogFormat f : {LogFormat::text, LogFormat::json})
@@ -119,6 +127,8 @@ Settings parse_settings(EnvLookup lookup, bool secure) {
     warn(s, "unknown TRUNCGUARD_MODE=%s (expected replace, atomic, unlink or dry-run); using replace", v);
   if (const char* v = lookup("TRUNCGUARD_ON_FAIL"); v && *v && !parse_on_fail(v, &s.on_fail))
     warn(s, "unknown TRUNCGUARD_ON_FAIL=%s (expected etxtbsy or truncate); using etxtbsy", v);
+  if (const char* v = lookup("TRUNCGUARD_RELOAD"); v && *v && !parse_reload(v, &s.reload))
+    warn(s, "unknown TRUNCGUARD_RELOAD=%s (expected warn or fresh); using warn", v);
   if (const char* v = lookup("TRUNCGUARD_LOG_FORMAT"); v && *v && !parse_log_format(v, &s.log_format))
     warn(s, "unknown TRUNCGUARD_LOG_FORMAT=%s (expected text or json); using text", v);
   if (const char* v = lookup("TRUNCGUARD_DEBUG"); v && *v) {

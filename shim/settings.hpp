@@ -13,13 +13,15 @@ enum class Scope { system, self, elf };
 enum class Mode { replace, unlink, dry_run, atomic };
 enum class OnFail { etxtbsy, truncate };
 enum class LogFormat { text, json };
+enum class Reload { warn, fresh };
 
 // Log categories, like LD_DEBUG's.
 enum Category : unsigned {
   kRewrites = 1u << 0,   // one line per protected write (default)
   kDecisions = 1u << 1,  // every O_TRUNC open considered, and why
   kBacktrace = 1u << 2,  // call-site backtrace with each protected write
-  kAllCategories = kRewrites | kDecisions | kBacktrace,
+  kReloads = 1u << 3,    // stale dlopen reloads, libraries that stay loaded (default)
+  kAllCategories = kRewrites | kDecisions | kBacktrace | kReloads,
 };
 
 struct CategoryInfo {
@@ -34,13 +36,15 @@ const char* to_string(Scope s);
 const char* to_string(Mode m);
 const char* to_string(OnFail f);
 const char* to_string(LogFormat f);
+const char* to_string(Reload r);
 
 struct Settings {
   Scope scope = Scope::system;
   Mode mode = Mode::replace;
   OnFail on_fail = OnFail::etxtbsy;
   LogFormat log_format = LogFormat::text;
-  unsigned debug = kRewrites;
+  Reload reload = Reload::warn;
+  unsigned debug = kRewrites | kReloads;
   bool debug_help = false;    // TRUNCGUARD_DEBUG contained "help"
   bool log_ignored = false;   // TRUNCGUARD_LOG dropped under secure execution
   char log_path[PATH_MAX] = {};  // empty: stderr
@@ -63,6 +67,7 @@ bool parse_scope(const char* v, Scope* out);
 bool parse_mode(const char* v, Mode* out);
 bool parse_on_fail(const char* v, OnFail* out);
 bool parse_log_format(const char* v, LogFormat* out);
+bool parse_reload(const char* v, Reload* out);
 // Parses a comma list. On an unknown word, copies it into `bad` and returns false
 // (the known words are still applied).
 bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad_len);

@@ -62,6 +62,7 @@ void usage(FILE* out) {
       "                          elf     every ELF shared object or executable, no scan\n"
       "  -m, --mode=MODE       what to do instead of truncating (TRUNCGUARD_MODE):\n"
       "                          replace  temp file + rename(): the name never goes missing (default)\n"
+      "                          atomic   the new file replaces the name when the writer closes it\n"
       "                          unlink   unlink then create, exactly as install(1)\n"
       "                          dry-run  log what would be done, change nothing\n"
       "      --on-fail=WHAT    if no new inode can be made (TRUNCGUARD_ON_FAIL):\n"

@@ -45,6 +45,15 @@ TEST(Log, InvalidUtf8IsEscaped) {
   EXPECT_EQ(esc("\xc0\xaf"), "\\xc0\\xaf");  // overlong encoding of '/'
 }
 
+TEST(Log, OnlyRealUtf8PassesThrough) {
+  EXPECT_EQ(esc("\xef\xbf\xbf"), "\xef\xbf\xbf");              // U+FFFF: valid
+  EXPECT_EQ(esc("\xf4\x8f\xbf\xbf"), "\xf4\x8f\xbf\xbf");      // U+10FFFF: the last one
+  EXPECT_EQ(esc("\xed\xa0\x80"), "\\xed\\xa0\\x80");          // a UTF-16 surrogate
+  EXPECT_EQ(esc("\xe0\x80\xaf"), "\\xe0\\x80\\xaf");          // overlong '/'
+  EXPECT_EQ(esc("\xf0\x80\x80\xaf"), "\\xf0\\x80\\x80\\xaf");  // overlong, 4 bytes
+  EXPECT_EQ(esc("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
+}
+
 TEST(Log, TruncatesWithEllipsis) {
   std::string longp(1000, 'a');
   std::string out = esc(longp.c_str(), 32);

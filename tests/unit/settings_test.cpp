@@ -24,7 +24,8 @@ TEST(Settings, Defaults) {
   EXPECT_EQ(s.scope, Scope::system);
   EXPECT_EQ(s.mode, Mode::replace);
   EXPECT_EQ(s.on_fail, OnFail::etxtbsy);
-  EXPECT_EQ(s.debug, static_cast<unsigned>(kRewrites));
+  EXPECT_EQ(s.debug, static_cast<unsigned>(kRewrites | kReloads));
+  EXPECT_EQ(s.reload, Reload::warn);
   EXPECT_STREQ(s.log_path, "");
   EXPECT_EQ(s.warning_count, 0);
 }
@@ -60,7 +61,7 @@ TEST(Settings, DebugListLikeLdDebug) {
   char bad[32] = {};
   EXPECT_TRUE(parse_debug("all", &bits, &help, bad, sizeof bad));
   EXPECT_EQ(bits, static_cast<unsigned>(kAllCategories));
-  EXPECT_TRUE(parse_debug("rewrites, decisions:backtrace", &bits, &help, bad, sizeof bad));
+  EXPECT_TRUE(parse_debug("rewrites, decisions:backtrace,reloads", &bits, &help, bad, sizeof bad));
   EXPECT_EQ(bits, static_cast<unsigned>(kAllCategories));
   EXPECT_TRUE(parse_debug("none", &bits, &help, bad, sizeof bad));
   EXPECT_EQ(bits, 0u);
@@ -75,6 +76,14 @@ TEST(Settings, DebugListLikeLdDebug) {
   EXPECT_NE(std::string(s.warnings[0]).find("`verbose' unknown; try TRUNCGUARD_DEBUG=help"), std::string::npos);
 }
 
+TEST(Settings, Reload) {
+  EXPECT_EQ(parse({{"TRUNCGUARD_RELOAD", "fresh"}}).reload, Reload::fresh);
+  Settings s = parse({{"TRUNCGUARD_RELOAD", "always"}});
+  EXPECT_EQ(s.reload, Reload::warn);
+  ASSERT_EQ(s.warning_count, 1);
+  EXPECT_NE(std::string(s.warnings[0]).find("TRUNCGUARD_RELOAD=always (expected warn or fresh)"), std::string::npos);
+}
+
 TEST(Settings, LogFormat) {
   EXPECT_EQ(parse({}).log_format, LogFormat::text);
   EXPECT_EQ(parse({{"TRUNCGUARD_LOG_FORMAT", "json"}}).log_format, LogFormat::json);
@@ -87,7 +96,7 @@ TEST(Settings, LogFormat) {
 TEST(Settings, EmptyValuesMeanDefaults) {
   Settings s = parse({{"TRUNCGUARD_SCOPE", ""}, {"TRUNCGUARD_DEBUG", ""}, {"TRUNCGUARD_LOG", ""}});
   EXPECT_EQ(s.scope, Scope::system);
-  EXPECT_EQ(s.debug, static_cast<unsigned>(kRewrites));
+  EXPECT_EQ(s.debug, static_cast<unsigned>(kRewrites | kReloads));
   EXPECT_EQ(s.warning_count, 0);
 }
 

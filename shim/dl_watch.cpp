@@ -1,0 +1,409 @@
+#include "dl_watch.hpp"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "escape.hpp"
+#include "guard.hpp"
+#include "log.hpp"
+#include "maps_reader.hpp"
+#include "sys.hpp"
+
+extern "C" {
+__attribute__((visibility("hidden"))) void* tg_real_dlopen = nullptr;
+}
+
+namespace tg::dl {
+namespace {
+
+// What the shim has seen of each path given to dlopen: how often opened and
+// closed, from where, with RTLD_NODELETE or not, and a fresh name in use.
+struct OpenRecord {
+  char name[1024];
+  int opens;
+  int closes;
+  bool nodelete_mode;
+  void* callers[4];  // the first callers, for the backtrace category
+  char fresh[1024];  // TRUNCGUARD_RELOAD=fresh: the extra name made for it
+};
+constexpr int kRecords = 64;
+OpenRecord g_records[kRecords];
+int g_record_count = 0;
+// A try-lock: dlopen may be called after fork() caught another thread here;
+// then the records are skipped rather than waited for.
+std::atomic_flag g_records_busy = ATOMIC_FLAG_INIT;
+
+struct RecordsLock {
+  bool held = false;
+  RecordsLock() {
+    for (int i = 0; i < 1000 && !held; ++i) held = !g_records_busy.test_and_set(std::memory_order_acquire);
+  }
+  ~RecordsLock() {
+    if (held) g_records_busy.clear(std::memory_order_release);
+  }
+};
+
+OpenRecord* find_record(const char* name, bool create) {
+  for (int i = 0; i < g_record_count; ++i)
+    if (std::strcmp(g_records[i].name, name) == 0) return &g_records[i];
+  if (!create || g_record_count == kRecords || std::strlen(name) >= sizeof g_records[0].name) return nullptr;
+  OpenRecord* r = &g_records[g_record_count++];
+  std::memset(r, 0, sizeof *r);
+  std::strcpy(r->name, name);
+  return r;
+}
+
+// ---- loaded objects
+
+struct Loaded {
+  const char* want_name;   // match by name...
+  unsigned long want_base; // ...or by base address (0: by name only)
+  bool found = false;
+  unsigned long base = 0;
+  unsigned long first_load = 0;  // address of the first PT_LOAD, for the maps lookup
+  const ElfW(Dyn)* dynamic = nullptr;
+};
+
+int find_loaded_cb(struct dl_phdr_info* info, size_t, void* data) {
+  auto* l = static_cast<Loaded*>(data);
+  const char* name = info->dlpi_name ? info->dlpi_name : "";
+  if (std::strcmp(name, l->want_name) != 0) return 0;
+  if (l->want_base && info->dlpi_addr != l->want_base) return 0;
+  l->found = true;
+  l->base = info->dlpi_addr;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD && !l->first_load) l->first_load = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type == PT_DYNAMIC) l->dynamic = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + ph.p_vaddr);
+  }
+  return 1;
+}
+
+// glibc relocates the d_ptr entries of .dynamic in place on x86-64; be safe
+// where it does not (read-only .dynamic).
+template <typename T>
+const T* dyn_ptr(const ElfW(Dyn)* d, unsigned long base) {
+  unsigned long v = d->d_un.d_ptr;
+  return reinterpret_cast<const T*>(v < base ? v + base : v);
+}
+
+struct DynInfo {
+  const char* strtab = nullptr;
+  const ElfW(Sym)* symtab = nullptr;
+  const uint32_t* hash = nullptr;
+  const uint32_t* gnu_hash = nullptr;
+  unsigned long flags_1 = 0;
+  long soname = -1;
+};
+
+DynInfo read_dynamic(const ElfW(Dyn)* dyn, unsigned long base) {
+  DynInfo di;
+  for (const ElfW(Dyn)* d = dyn; d && d->d_tag != DT_NULL; ++d) {
+    switch (d->d_tag) {
+      case DT_STRTAB: di.strtab = dyn_ptr<char>(d, base); break;
+      case DT_SYMTAB: di.symtab = dyn_ptr<ElfW(Sym)>(d, base); break;
+      case DT_HASH: di.hash = dyn_ptr<uint32_t>(d, base); break;
+      case DT_GNU_HASH: di.gnu_hash = dyn_ptr<uint32_t>(d, base); break;
+      case DT_FLAGS_1: di.flags_1 = d->d_un.d_val; break;
+      case DT_SONAME: di.soname = static_cast<long>(d->d_un.d_val); break;
+      default: break;
+    }
+  }
+  return di;
+}
+
+// The number of .dynsym entries, from the hash tables (the ELF way to know it).
+size_t symbol_count(const DynInfo& di) {
+  if (di.hash) return di.hash[1];  // nchain
+  if (!di.gnu_hash) return 0;
+  const uint32_t nbuckets = di.gnu_hash[0], symoffset = di.gnu_hash[1], bloom_size = di.gnu_hash[2];
+  const auto* bloom = reinterpret_cast<const ElfW(Addr)*>(di.gnu_hash + 4);
+  const auto* buckets = reinterpret_cast<const uint32_t*>(bloom + bloom_size);
+  const uint32_t* chain = buckets + nbuckets;
+  uint32_t last = 0;
+  for (uint32_t i = 0; i < nbuckets; ++i) last = buckets[i] > last ? buckets[i] : last;
+  if (last < symoffset) return symoffset;
+  while (!(chain[last - symoffset] & 1)) ++last;
+  return last + 1;
+}
+
+// A defined STB_GNU_UNIQUE symbol makes glibc mark the object NODELETE.
+const char* unique_symbol(const DynInfo& di) {
+  if (!di.symtab || !di.strtab) return nullptr;
+  const size_t n = symbol_count(di);
+  for (size_t i = 0; i < n; ++i) {
+    const ElfW(Sym)& s = di.symtab[i];
+    if (ELF64_ST_BIND(s.st_info) == STB_GNU_UNIQUE && s.st_shndx != SHN_UNDEF) return di.strtab + s.st_name;
+  }
+  return nullptr;
+}
+
+struct NeededBy {
+  const char* soname;
+  unsigned long self_base;
+  char who[256] = {};
+};
+
+int needed_by_cb(struct dl_phdr_info* info, size_t, void* data) {
+  auto* nb = static_cast<NeededBy*>(data);
+  if (info->dlpi_addr == nb->self_base) return 0;
+  const ElfW(Dyn)* dyn = nullptr;
+  for (int i = 0; i < info->dlpi_phnum; ++i)
+    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+      dyn = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+  if (!dyn) return 0;
+  DynInfo di = read_dynamic(dyn, info->dlpi_addr);
+  if (!di.strtab) return 0;
+  for (const ElfW(Dyn)* d = dyn; d->d_tag != DT_NULL; ++d) {
+    if (d->d_tag == DT_NEEDED && std::strcmp(di.strtab + d->d_un.d_val, nb->soname) == 0) {
+      const char* n = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "the program";
+      std::snprintf(nb->who, sizeof nb->who, "%s", n);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+void describe_caller(void* caller, char* out, size_t len) {
+  Dl_info info{};
+  if (caller && dladdr(caller, &info) && info.dli_fname) {
+    char esc[256];
+    escape(info.dli_fname, esc, sizeof esc);
+    if (info.dli_sname)
+      std::snprintf(out, len, "%s (%s+0x%lx)", esc, info.dli_sname,
+                    static_cast<unsigned long>(static_cast<char*>(caller) - static_cast<char*>(info.dli_saddr)));
+    else
+      std::snprintf(out, len, "%s+0x%lx", esc,
+                    static_cast<unsigned long>(static_cast<char*>(caller) - static_cast<char*>(info.dli_fbase)));
+  } else {
+    std::snprintf(out, len, "%p", caller);
+  }
+}
+
+void line_event(const char* file, const char* key, const char* message) {
+  log::Event e{log::EventKind::note};
+  e.file = file;
+  e.note = key;
+  e.message = message;
+  log::emit(e);
+}
+
+// Never jumped to unless glibc has no dlopen at all: fail like a dlopen.
+void* no_dlopen(const char*, int) { return nullptr; }
+
+void resolve_real_dlopen() {
+  if (!__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE)) {
+    void* f = dlsym(RTLD_NEXT, "dlopen");
+    if (!f) f = dlvsym(RTLD_NEXT, "dlopen", "GLIBC_2.34");
+    if (!f) f = dlvsym(RTLD_NEXT, "dlopen", "GLIBC_2.2.5");
+    if (!f) f = reinterpret_cast<void*>(&no_dlopen);
+    __atomic_store_n(&tg_real_dlopen, f, __ATOMIC_RELEASE);
+  }
+}
+
+// Stale: `file` names an object already loaded, and the file there now is
+// another inode. glibc will hand back the old object without looking.
+void check_stale(const char* file, int mode, void* caller, const char** load_as) {
+  Loaded l{file, 0};
+  dl_iterate_phdr(&find_loaded_cb, &l);
+  if (!l.found) return;
+  FileId loaded;
+  struct stat st;
+  if (!self_file_at(l.first_load, &loaded) || sys::fstatat(AT_FDCWD, file, &st, 0) < 0) return;
+  const FileId on_disk = file_id_of(st.st_dev, st.st_ino);
+  if (loaded == on_disk) return;
+
+  int open_handles = 0;
+  void* callers[4] = {};
+  {
+    RecordsLock lock;
+    if (lock.held) {
+      if (OpenRecord* r = find_record(file, false)) {
+        open_handles = r->opens - r->closes;
+        std::memcpy(callers, r->callers, sizeof callers);
+      }
+    }
+  }
+  const Settings& s = settings();
+  char msg[1024];
+  if (s.reload == Reload::fresh) {
+    // Load the new file under a name of its own, next to it (so $ORIGIN
+    // resolves the same), as hot-reload tools do: a hard link, removed when
+    // the object is unloaded.
+    static thread_local char fresh[sizeof(OpenRecord::fresh)];
+    const char* slash = std::strrchr(file, '/');  // there is one: file is a path
+    static std::atomic<unsigned> counter{0};
+    const int n = std::snprintf(fresh, sizeof fresh, "%.*s/.%.*s.tg-reload-%d-%u", static_cast<int>(slash - file),
+                                file, 180, slash + 1, static_cast<int>(sys::getpid()), counter.fetch_add(1) + 1);
+    bool linked = false;
+    if (n > 0 && static_cast<size_t>(n) < sizeof fresh && sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, 0) == 0) {
+      RecordsLock lock;
+      OpenRecord* r = lock.held ? find_record(fresh, true) : nullptr;
+      if (r) {
+        std::snprintf(r->fresh, sizeof r->fresh, "%s", fresh);  // fits: same size
+        linked = true;
+      } else {
+        sys::unlinkat(AT_FDCWD, fresh, 0);  // could not remember to remove it: don't make it
+      }
+    }
+    if (linked) {
+      *load_as = fresh;
+      char esc[sizeof fresh + 64];
+      escape(fresh, esc, sizeof esc);
+      std::snprintf(msg, sizeof msg,
+                    "is already loaded [ino %lu] but the file is now [ino %lu]: loading the new file as %.600s "
+                    "(TRUNCGUARD_RELOAD=fresh); two versions are now loaded",
+                    static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), esc);
+      if (log::enabled(kReloads)) line_event(file, "fresh", msg);
+      return;
+    }
+    // No link possible (another filesystem, no permission): warn as usual.
+  }
+  std::snprintf(msg, sizeof msg,
+                "stale: dlopen returns the object already loaded from it [ino %lu], not the file there now "
+                "[ino %lu]; %d open%s without a matching dlclose keep it loaded%s",
+                static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), open_handles,
+                open_handles == 1 ? "" : "s",
+                (mode & RTLD_NOLOAD) ? "" : "; close every handle first, or set TRUNCGUARD_RELOAD=fresh");
+  if (log::enabled(kReloads)) line_event(file, "stale", msg);
+  if (log::enabled(kBacktrace)) {
+    for (void* c : callers) {
+      if (!c) continue;
+      char where[512];
+      describe_caller(c, where, sizeof where);
+      std::snprintf(msg, sizeof msg, "a handle still open was opened at %s", where);
+      line_event(file, "stale_handle", msg);
+    }
+  }
+  (void)caller;
+}
+
+}  // namespace
+
+void before_close(void* handle, CloseWatch* w) {
+  w->valid = false;
+  struct link_map* lm = nullptr;
+  if (!handle || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm || !lm->l_name) return;
+  w->base = lm->l_addr;
+  std::snprintf(w->name, sizeof w->name, "%s", lm->l_name);
+  w->valid = w->name[0] != '\0';
+}
+
+void after_close(const CloseWatch& w, int result) {
+  if (!w.valid || result != 0) return;
+  {
+    RecordsLock lock;
+    if (lock.held)
+      if (OpenRecord* r = find_record(w.name, false)) ++r->closes;
+  }
+  Loaded l{w.name, w.base};
+  dl_iterate_phdr(&find_loaded_cb, &l);
+  if (!l.found) {
+    // Unloaded: a fresh-reload name is not needed any more.
+    RecordsLock lock;
+    if (lock.held)
+      if (OpenRecord* r = find_record(w.name, false); r && r->fresh[0]) {
+        sys::unlinkat(AT_FDCWD, r->fresh, 0);
+        r->fresh[0] = '\0';
+      }
+    return;
+  }
+  if (!log::enabled(kReloads)) return;
+  // Still loaded: keep it so while we read its tables (another thread may
+  // close it meanwhile), and say why it stayed.
+  using DlopenFn = void* (*)(const char*, int);
+  auto real_dlopen = reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE));
+  void* pin = real_dlopen ? real_dlopen(w.name, RTLD_LAZY | RTLD_NOLOAD) : nullptr;
+  if (!pin) return;
+  char why[1024];
+  size_t o = 0;
+  auto add = [&](const char* fmt, auto... args) {
+    if (o < sizeof why) {
+      int n = std::snprintf(why + o, sizeof why - o, fmt, args...);
+      if (n > 0) o += static_cast<size_t>(n);
+    }
+  };
+  int open_handles = 0;
+  bool nodelete_mode = false;
+  void* callers[4] = {};
+  {
+    RecordsLock lock;
+    if (lock.held)
+      if (OpenRecord* r = find_record(w.name, false)) {
+        open_handles = r->opens - r->closes;
+        nodelete_mode = r->nodelete_mode;
+        std::memcpy(callers, r->callers, sizeof callers);
+      }
+  }
+  if (open_handles > 0) {
+    char where[512] = "";
+    if (callers[0]) describe_caller(callers[0], where, sizeof where);
+    add("%d handle%s still open%s%s", open_handles, open_handles == 1 ? "" : "s", where[0] ? ", opened at " : "",
+        where);
+  }
+  DynInfo di = l.dynamic ? read_dynamic(l.dynamic, l.base) : DynInfo{};
+  if (nodelete_mode) add("%sopened with RTLD_NODELETE", o ? "; " : "");
+  if (di.flags_1 & DF_1_NODELETE) add("%sbuilt with -z nodelete (DF_1_NODELETE)", o ? "; " : "");
+  if (const char* u = unique_symbol(di)) {
+    int status = 0;
+    char* demangled = abi::__cxa_demangle(u, nullptr, nullptr, &status);
+    char esc[300];
+    escape(status == 0 && demangled ? demangled : u, esc, sizeof esc);
+    free(demangled);
+    add("%sit defines the STB_GNU_UNIQUE symbol %s, so glibc never unloads it (g++ emits these for static "
+        "variables in inline functions and templates; build with -fno-gnu-unique to allow unloading)",
+        o ? "; " : "", esc);
+  }
+  if (di.soname >= 0 && di.strtab) {
+    NeededBy nb{di.strtab + di.soname, l.base};
+    dl_iterate_phdr(&needed_by_cb, &nb);
+    if (nb.who[0]) {
+      char esc[300];
+      escape(nb.who, esc, sizeof esc);
+      add("%s%s depends on it (DT_NEEDED)", o ? "; " : "", esc);
+    }
+  }
+  if (o == 0)
+    add("glibc marked it NODELETE or another object holds it: typically a symbol of it was looked up with "
+        "dlsym(RTLD_DEFAULT) or bound by an object that is never unloaded (the program, a preloaded library), "
+        "or thread_local destructors are pending; LD_DEBUG=files shows glibc's own 'marking ... as NODELETE'");
+  char msg[1200];
+  std::snprintf(msg, sizeof msg, "is still loaded after dlclose: %s", why);
+  line_event(w.name, "not_unloaded", msg);
+  using DlcloseFn = int (*)(void*);
+  static auto real_dlclose = reinterpret_cast<DlcloseFn>(dlsym(RTLD_NEXT, "dlclose"));
+  if (real_dlclose) real_dlclose(pin);
+}
+
+}  // namespace tg::dl
+
+extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller) {
+  const int saved_errno = errno;
+  tg::dl::resolve_real_dlopen();
+  const char* load_as = file;
+  // Only a path is matched by name against loaded objects without looking at
+  // the file; bare names go through the search path (not checked here).
+  if (file && std::strchr(file, '/') && !tg::in_guard()) {
+    // First the check (it counts the opens made before this one), then this
+    // open is recorded under the name glibc will actually load.
+    tg::dl::check_stale(file, mode, caller, &load_as);
+    tg::dl::RecordsLock lock;
+    if (lock.held) {
+      if (tg::dl::OpenRecord* r = tg::dl::find_record(load_as, true)) {
+        if (r->opens < 4) r->callers[r->opens] = caller;
+        ++r->opens;
+        if (mode & RTLD_NODELETE) r->nodelete_mode = true;
+      }
+    }
+  }
+  errno = saved_errno;
+  return load_as;
+}

@@ -1,0 +1,29 @@
+// Watching dlopen/dlclose: stale reloads, fresh reloads, and why a library
+// stays loaded after its last dlclose.
+//
+// dlopen is reached through dl_trampoline.S (a real tail call, so glibc still
+// sees the program as the caller); dlclose has no caller-dependent behaviour
+// and is wrapped normally (interpose.cpp).
+#pragma once
+
+namespace tg::dl {
+
+// Before glibc's dlclose: what is needed to tell afterwards if, and why, the
+// object stayed. Filled by before_close, used by after_close.
+struct CloseWatch {
+  bool valid = false;
+  unsigned long base = 0;  // l_addr
+  char name[1024] = {};    // l_name
+};
+void before_close(void* handle, CloseWatch* w);
+void after_close(const CloseWatch& w, int result);
+
+}  // namespace tg::dl
+
+extern "C" {
+// Called by the dlopen trampoline with the caller's return address; returns
+// the file name glibc should load (the same one, or a fresh name).
+const char* tg_dlopen_enter(const char* file, int mode, void* caller);
+// glibc's dlopen, set by tg_dlopen_enter before it returns.
+extern void* tg_real_dlopen;
+}

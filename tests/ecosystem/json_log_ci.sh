@@ -1,0 +1,124 @@
+#!/bin/bash
+# The CI snippets of docs/ci.md, run for real, and the JSON log as CI reads it:
+#  - examples/ci/deploy-step.sh wraps a deploy (cp over two libraries that
+#    victims run, one with a newline and a non-UTF-8 byte in its name, one
+#    with a second hard link): the victims live, the step succeeds, the
+#    summary names both files;
+#  - every line of the JSON log parses on its own, with the documented
+#    field names and types, and the odd name spelled as in the text log;
+#  - examples/ci/truncguard-summary.py exits 1 on a cannot_protect event,
+#    2 on a line that is not JSON, and skips text lines;
+#  - examples/ci/Makefile's install rule protects a victim of the installed
+#    library (when make is installed).
+. "$(dirname "$0")/../e2e/lib.sh"
+need_victims
+need_shim
+command -v python3 >/dev/null || skip "python3 is needed to parse the JSON log"
+SRC=${TG_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+EX=$SRC/examples/ci
+
+# truncguard on PATH, as a CI runner would have it (the library next to it).
+mkdir -p "$T/bin"
+cp "$TG_CMD" "$TG_SHIM" "$T/bin/" || fail "cannot copy the command"
+export PATH=$T/bin:$PATH
+
+mkdir -p "$T/app/lib"
+LIB=$T/app/lib/libfoo.so
+ODD=$T/app/lib/$(printf 'libodd\n\377.so')
+fresh_copy "$V1" "$LIB"
+fresh_copy "$V1" "$ODD"
+must ln "$LIB" "$T/app/lib/libfoo-link.so"
+start_victim "$LIB"
+A=$VICTIM_PID A_READY=$VICTIM_READY A_OUT=$VICTIM_OUT
+start_victim "$ODD"
+B=$VICTIM_PID B_READY=$VICTIM_READY B_OUT=$VICTIM_OUT
+
+out=$(cd "$T" && TG_LOG_DIR=$T/ci-log sh "$EX/deploy-step.sh" \
+        sh -c 'cp "$1" "$2" && cp "$1" "$3"' deploy "$V2" "$LIB" "$ODD" 2>&1)
+st=$?
+[ "$st" -eq 0 ] || fail "deploy-step.sh exited $st: $out"
+grep -q "truncguard: 2 file(s) protected, 0 write(s) could not be protected" <<<"$out" ||
+  fail "the summary does not count 2 protected files: $out"
+grep -qF '`'"$LIB"'`' <<<"$out" || fail "the summary table does not name $LIB: $out"
+grep -qF 'libodd\n\xff.so' <<<"$out" || fail "the summary does not name the odd file, escaped: $out"
+grep -q "^| file | mode | inode | running it |" <<<"$out" || fail "the summary has no table: $out"
+ok "deploy-step.sh: exit 0, summary: $(head -n 1 <<<"$out")"
+
+VICTIM_PID=$A VICTIM_READY=$A_READY VICTIM_OUT=$A_OUT
+stop_victim
+expect_survived "the victim of libfoo.so"
+VICTIM_PID=$B VICTIM_READY=$B_READY VICTIM_OUT=$B_OUT
+stop_victim
+expect_survived "the victim of the odd name"
+
+cat "$T"/ci-log/tg.* >"$T/all.json" || fail "deploy-step.sh left no log in $T/ci-log"
+python3 - "$T/all.json" "$LIB" "$T/app/lib" "$A" "$B" <<'PY' || fail "the JSON log does not match the documented fields: $(cat "$T/all.json")"
+import json, sys
+path, lib, libdir, a, b = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+raw = open(path, "rb").read()
+raw.decode("utf-8")                      # valid UTF-8 throughout
+assert b"\t" not in raw and b"\x1b" not in raw
+events = [json.loads(line) for line in raw.decode().splitlines()]   # one object per line
+kinds = {"decision", "replaced", "would_replace", "published", "cannot_protect", "note", "warning", "backtrace"}
+for e in events:
+    assert isinstance(e, dict) and isinstance(e["pid"], int) and e["event"] in kinds, e
+replaced = [e for e in events if e["event"] == "replaced"]
+assert len(replaced) == 2, replaced
+types = {"pid": int, "event": str, "file": str, "entry": str, "mode": str, "old_ino": int, "new_ino": int,
+         "kept_bytes": int, "reason": str, "mapped_by_self": bool, "mapped_by": list,
+         "mapped_by_total": int, "uninspected": int}
+for e in replaced:
+    for k, t in types.items():
+        assert isinstance(e[k], t), (k, e)
+    assert e["mode"] == "replace" and e["old_ino"] != e["new_ino"] and e["reason"] == "mapped executable", e
+    assert e["entry"] in ("open", "openat", "open64", "openat64"), e
+    for m in e["mapped_by"]:
+        assert set(m) == {"pid", "comm"} and isinstance(m["pid"], int), m
+by_file = {e["file"]: e for e in replaced}
+assert by_file[lib]["mapped_by"] == [{"pid": a, "comm": "victim"}], by_file[lib]
+odd = libdir + "/libodd\\n\\xff.so"     # escaped as in the text log: backslash-n, backslash-x-f-f
+assert by_file[odd]["mapped_by"] == [{"pid": b, "comm": "victim"}], sorted(by_file)
+note = [e for e in events if e["event"] == "note"]
+assert any(n["note"] == "hard_links" and n["file"] == lib and isinstance(n["message"], str) for n in note), note
+print("ok: %d JSON lines, all objects with the documented fields" % len(events))
+PY
+ok "the JSON log: one object per line, documented fields and types, names escaped as in the text log"
+
+# The summary's exit statuses.
+printf '%s\n' '{"pid":1,"event":"cannot_protect","file":"/x.so","entry":"openat","step":"cannot create a temporary file in the directory","error":"Permission denied","errno":13,"fallback":"etxtbsy"}' \
+  '      7:	a text line' >"$T/failed.json"
+out=$(python3 "$EX/truncguard-summary.py" "$T/failed.json")
+st=$?
+[ "$st" -eq 1 ] || fail "the summary of a log with cannot_protect exited $st, expected 1: $out"
+grep -q "NOT PROTECTED: /x.so: cannot create a temporary file in the directory: Permission denied" <<<"$out" ||
+  fail "the summary does not show the failure: $out"
+grep -q "1 line(s) that are not JSON skipped" <<<"$out" || fail "the summary does not count the text line: $out"
+echo '{"pid":1,"event":' >"$T/broken.json"
+python3 "$EX/truncguard-summary.py" "$T/broken.json" >/dev/null 2>"$T/err"
+st=$?
+[ "$st" -eq 2 ] || fail "the summary of a broken line exited $st, expected 2"
+grep -q "not JSON" "$T/err" || fail "the summary does not say the line is not JSON: $(cat "$T/err")"
+ok "truncguard-summary.py: exit 1 on cannot_protect, 2 on broken JSON, text lines skipped"
+
+# The Makefile install rule, for real: a victim runs the installed library.
+if ! command -v make >/dev/null; then
+  note "make is not installed: the Makefile example was not run"
+  exit 0
+fi
+mkdir -p "$T/mk"
+cp "$EX/Makefile" "$T/mk/Makefile"
+cp "$V1" "$T/mk/libapp.so"
+cp "$TG_VICTIM" "$T/mk/app"
+make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD= >"$T/make.out" 2>&1 ||
+  fail "make install (first, plain) failed: $(cat "$T/make.out")"
+start_victim "$T/stage/usr/lib/libapp.so"
+old=$(inode "$T/stage/usr/lib/libapp.so")
+cp "$V2" "$T/mk/libapp.so"
+make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD_FLAGS="--log=$T/logs/log" >"$T/make.out" 2>&1 ||
+  fail "make install under truncguard failed: $(cat "$T/make.out")"
+stop_victim
+expect_survived "the victim of the library make install replaced"
+[ "$(inode "$T/stage/usr/lib/libapp.so")" != "$old" ] || fail "make install truncated the installed library in place"
+expect_log "replaced file=$T/stage/usr/lib/libapp.so"
+expect_version "$T/stage/usr/lib/libapp.so" 2
+ok "examples/ci/Makefile: make install protects the running victim"

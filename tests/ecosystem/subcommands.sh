@@ -1,0 +1,109 @@
+#!/bin/bash
+# The interface of `truncguard who` and `truncguard stale`: usage errors say
+# what happened and what to do (exit 2); --help documents the exit statuses;
+# the subcommands exist only as the first argument, so `truncguard -- who`
+# and `truncguard -d none who` run a program named who; odd names (newline,
+# tab, escape sequence, bytes that are not UTF-8) come out escaped, one row
+# each, in the tables and in the JSON.
+. "$(dirname "$0")/../e2e/lib.sh"
+need_victims
+need_shim
+
+# expect_error STATUS WORDS CMD...: CMD fails with STATUS and says WORDS.
+expect_error() {
+  local want=$1 words=$2 out st
+  shift 2
+  out=$("$@" 2>&1)
+  st=$?
+  [ "$st" -eq "$want" ] || fail "${*##*/} exited $st, expected $want: $out"
+  grep -qiF -- "$words" <<<"$out" || fail "${*##*/}: the message does not say \"$words\": $out"
+  ok "${*##*/}: exit $st: $(head -n 1 <<<"$out")"
+}
+expect_error 2 "no FILE given" "$TG_CMD" who
+expect_error 2 "--help" "$TG_CMD" who
+expect_error 2 "'--bogus'" "$TG_CMD" who --bogus /etc/hostname
+expect_error 2 "'-z'" "$TG_CMD" stale -z
+expect_error 2 "exclude each other" "$TG_CMD" who --json -q /etc/hostname
+expect_error 2 "truncguard who FILE" "$TG_CMD" stale /etc/hostname
+expect_error 2 "is a directory" "$TG_CMD" who "$T"
+expect_error 2 "can't be resolved" "$TG_CMD" who /nonexistent-dir-tg/lib.so
+
+# A file that is gone is a question, not an error.
+out=$("$TG_CMD" who "$T/gone.so" 2>/dev/null)
+st=$?
+[ "$st" -eq 1 ] || [ "$st" -eq 3 ] || fail "who on a file that does not exist exited $st, expected 1 or 3: $out"
+grep -q "no such file now" <<<"$out" || fail "who on a missing file does not say so: $out"
+ok "who on a missing file: exit $st, $out"
+
+for sub in who stale; do
+  help=$("$TG_CMD" $sub --help) || fail "truncguard $sub --help exited $?"
+  for word in "Usage: truncguard $sub" "--json" "--quiet" "Exit status" "truncguard -- $sub"; do
+    grep -qF -- "$word" <<<"$help" || fail "truncguard $sub --help does not mention $word"
+  done
+done
+help=$("$TG_CMD" --help)
+for word in "truncguard who" "truncguard stale" "truncguard -- who"; do
+  grep -qF -- "$word" <<<"$help" || fail "truncguard --help does not mention $word"
+done
+ok "--help of who, stale and the command document the subcommands and exit statuses"
+
+# A program named who or stale still runs under truncguard.
+mkdir -p "$T/path"
+for prog in who stale; do
+  printf '#!/bin/sh\necho "the program %s ran: $*"\n' "$prog" >"$T/path/$prog"
+  chmod 755 "$T/path/$prog"
+  out=$(PATH=$T/path:$PATH "$TG_CMD" -- $prog x 2>&1) || fail "truncguard -- $prog failed: $out"
+  [ "$out" = "the program $prog ran: x" ] || fail "truncguard -- $prog printed: $out"
+  out=$(PATH=$T/path:$PATH "$TG_CMD" -d none $prog 2>&1) || fail "truncguard -d none $prog failed: $out"
+  [ "$out" = "the program $prog ran: " ] || fail "truncguard -d none $prog printed: $out"
+done
+ok "truncguard -- who and truncguard -d none who run the program who"
+
+# Odd names: a library and a victim program with control characters and
+# bytes that are not UTF-8 in their names.
+odd=$(printf 'lib\nodd\t\033[31m\377.so')
+ODD=$T/$odd
+fresh_copy "$V1" "$ODD"
+VIC=$T/$(printf 'vi\tc')
+cp "$TG_VICTIM" "$VIC" && chmod 755 "$VIC" || fail "cannot copy the victim"
+_start_bg "$T/odd.ready" "$T/odd.out" "$VIC" "$ODD" "$TG_VICTIM_MS" "$T/odd.ready"
+P=$BG_PID
+"$TG_CMD" cp "$V2" "$ODD" 2>/dev/null || fail "truncguard cp over the odd name failed"
+esc_name='lib\nodd\t\x1b[31m\xff.so'
+# no_raw WHAT OUTPUT: nothing but printable ASCII (and newlines) in OUTPUT.
+no_raw() {
+  LC_ALL=C grep -q $'\033' <<<"$2" && fail "$1 printed a raw escape character: $2"
+  LC_ALL=C grep -qaP '[\x80-\xff]' <<<"$2" && fail "$1 printed a raw byte that is not ASCII: $2"
+  LC_ALL=C grep -qaP '\t' <<<"$2" && fail "$1 printed a raw tab: $2"
+  return 0
+}
+out=$("$TG_CMD" who "$ODD" 2>/dev/null)
+no_raw "who" "$out"
+grep -qF -- "$esc_name" <<<"$out" || fail "who does not show the name escaped as $esc_name: $out"
+grep -E "^ +$P " <<<"$out" | grep -qF 'vi\tc' || fail "who does not show the victim's command escaped (vi\\tc): $out"
+out=$("$TG_CMD" stale 2>/dev/null)
+no_raw "stale" "$out"
+row=$(awk -v p="$P" '$2 == p' <<<"$out")
+grep -qF -- "$esc_name" <<<"$row" || fail "stale does not show the name escaped as $esc_name: $out"
+grep -qF 'vi\tc' <<<"$row" || fail "stale does not show the victim's command escaped: $out"
+[ "$(grep -c . <<<"$row")" -eq 1 ] || fail "the odd name takes more than one row: $row"
+if command -v python3 >/dev/null; then
+  "$TG_CMD" who --json "$ODD" >"$T/who.json" 2>/dev/null
+  "$TG_CMD" stale --json >"$T/stale.json" 2>/dev/null
+  no_raw "who --json" "$(cat "$T/who.json")"
+  no_raw "stale --json" "$(cat "$T/stale.json")"
+  python3 - "$T/who.json" "$T/stale.json" "$esc_name" "$P" <<'PY' || fail "the JSON does not spell the odd names as the log does"
+import json, sys
+who, stale, esc, pid = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3], int(sys.argv[4])
+assert who["files"][0]["file"].endswith("/" + esc), who["files"][0]["file"]
+assert any(p["pid"] == pid and p["comm"] == "vi\\tc" for p in who["files"][0]["processes"])
+[p] = [p for p in stale["processes"] if p["pid"] == pid]
+assert p["files"][0]["path"].endswith("/" + esc) and p["comm"] == "vi\\tc", p
+PY
+fi
+ok "odd names are escaped in tables and JSON: $esc_name"
+
+rm -f "$T/odd.ready"
+wait "$P"
+st=$?
+[ "$st" -eq 0 ] || fail "the victim with the odd names $(describe_status "$st")"

@@ -1,0 +1,212 @@
+#!/bin/bash
+# `truncguard who` and `truncguard stale` against real processes, as an
+# operator uses them after a deploy:
+#  - a victim that loaded a library is listed by `who`: executable mapping,
+#    the current inode;
+#  - after `truncguard cp` over it, `who` shows the victim on the replaced
+#    inode and a fresh process on the current one; `stale` lists the victim
+#    (the kernel names its library "(deleted)") and not the fresh process;
+#  - a process that maps the file as data shows as "data";
+#  - PROCMAP_QUERY and the maps text give the same answers;
+#  - in a PID namespace of our own (every process inspectable), the exit
+#    statuses: stale 0 when nothing is stale, 1 when something is; who 0/1;
+#    and the two ways a file can go stale without "(deleted)": a file
+#    mounted over its path (replaced), a directory mounted over (missing).
+. "$(dirname "$0")/../e2e/lib.sh"
+need_victims
+need_shim
+command -v python3 >/dev/null || skip "python3 is needed to parse the JSON output"
+
+mkdir -p "$T/lib"
+LIB=$T/lib/libfoo.so
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+A=$VICTIM_PID
+A_READY=$VICTIM_READY
+A_OUT=$VICTIM_OUT
+
+# row PID OUTPUT: the table row of PID (who: first column; stale: second).
+who_row() { awk -v p="$1" '$1 == p' <<<"$2"; }
+stale_row() { awk -v p="$1" '$2 == p' <<<"$2"; }
+
+# --------------------------------------------------------------- who, before
+out=$("$TG_CMD" who "$LIB" 2>"$T/who.err")
+st=$?
+[ "$st" -eq 0 ] || fail "truncguard who $LIB exited $st, expected 0 (a victim maps it): $out $(cat "$T/who.err")"
+grep -qF "$LIB (inode $old on " <<<"$out" || fail "who does not head the table with the file and its inode $old: $out"
+row=$(who_row "$A" "$out")
+[ -n "$row" ] || fail "who does not list the victim (pid $A): $out"
+read -r _ user comm maps file unit <<<"$row"
+[ "$comm" = victim ] && [ "$maps" = exec ] && [ "$file" = current ] && [ "$user" = "$(id -un)" ] ||
+  fail "who's row for the victim is \"$row\", expected: $A $(id -un) victim exec current"
+ok "who lists the victim: $row"
+
+# ------------------------------------------------- a deploy under truncguard
+log_reset
+"$TG_CMD" cp "$V2" "$LIB" || fail "truncguard cp over the victim's library failed"
+new=$(inode "$LIB")
+[ "$new" != "$old" ] || fail "truncguard cp kept inode $old: it was truncated in place"
+start_victim "$LIB"
+B=$VICTIM_PID
+B_READY=$VICTIM_READY
+
+# A data-only mapping of the new file, by a process that is not a victim.
+python3 - "$LIB" "$T/mapper.ready" <<'PY' >"$T/mapper.out" 2>&1 &
+import mmap, sys, time
+f = open(sys.argv[1], "rb")
+m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+open(sys.argv[2], "w").close()
+time.sleep(30)
+PY
+M=$!
+_tg_pids+=("$M")
+for ((i = 0; i < 500; i++)); do [ -e "$T/mapper.ready" ] && break; sleep 0.01; done
+[ -e "$T/mapper.ready" ] || fail "the data mapper did not start: $(cat "$T/mapper.out")"
+
+for how in "" --text-maps; do
+  label=${how:-PROCMAP_QUERY}
+  out=$("$TG_CMD" who $how "$LIB" 2>"$T/who.err")
+  st=$?
+  [ "$st" -eq 0 ] || fail "who ($label) after the deploy exited $st: $out"
+  read -r _ _ _ maps file _ <<<"$(who_row "$A" "$out")"
+  [ "$maps $file" = "exec replaced" ] ||
+    fail "who ($label): the old victim should run the replaced inode: $(who_row "$A" "$out") in: $out"
+  grep -E "^ +$A .*replaced \(inode $old, deleted\)" <<<"$out" >/dev/null ||
+    fail "who ($label) does not name the old inode $old for the victim: $out"
+  read -r _ _ _ maps file _ <<<"$(who_row "$B" "$out")"
+  [ "$maps $file" = "exec current" ] || fail "who ($label): the fresh victim should run the current inode: $out"
+  read -r _ _ comm maps file _ <<<"$(who_row "$M" "$out")"
+  [ "$maps $file" = "data current" ] || fail "who ($label): the python mapper should be a data mapping: $out"
+  grep -qF "$new" <<<"$out" || fail "who ($label) does not show the new inode $new: $out"
+  ok "who ($label): old victim on the replaced inode, fresh victim on the current one, the mapper as data"
+
+  out=$("$TG_CMD" stale $how 2>"$T/stale.err")
+  st=$?
+  [ "$st" -eq 1 ] || fail "stale ($label) exited $st, expected 1 (the old victim runs a replaced library): $out"
+  row=$(stale_row "$A" "$out")
+  [ -n "$row" ] || fail "stale ($label) does not list the old victim (pid $A): $out"
+  read -r _ _ _ comm why path <<<"$row"
+  [ "$comm $why $path" = "victim deleted $LIB" ] ||
+    fail "stale ($label): the victim's row is \"$row\", expected victim deleted $LIB"
+  [ -z "$(stale_row "$B" "$out")" ] || fail "stale ($label) lists the fresh victim (pid $B), which runs the new file: $out"
+  [ -z "$(stale_row "$M" "$out")" ] || fail "stale ($label) lists the data mapper (pid $M)"
+  grep -q "Restart by hand" <<<"$out" || fail "stale ($label) says nothing about what to restart: $out"
+  ok "stale ($label) lists the old victim, not the fresh one: $row"
+done
+
+# ------------------------------------------------------------------ JSON
+"$TG_CMD" who --json "$LIB" >"$T/who.json" 2>/dev/null || fail "who --json exited $?"
+"$TG_CMD" stale --json >"$T/stale.json" 2>/dev/null
+st=$?
+[ "$st" -eq 1 ] || fail "stale --json exited $st, expected 1"
+python3 - "$T/who.json" "$T/stale.json" "$LIB" "$A" "$B" "$M" "$old" "$new" <<'PY' ||
+import json, sys
+who_path, stale_path, lib = sys.argv[1:4]
+a, b, m, old, new = map(int, sys.argv[4:9])
+who = json.load(open(who_path))
+[f] = who["files"]
+assert f["file"] == lib and f["path"] == lib and f["exists"] is True and f["ino"] == new, f
+procs = {(p["pid"], p["ino"]): p for p in f["processes"]}
+pa = procs[(a, old)]
+assert pa["inode"] == "replaced" and pa["mapping"] == "exec" and pa["comm"] == "victim", pa
+assert procs[(b, new)]["inode"] == "current" and procs[(b, new)]["mapping"] == "exec"
+assert procs[(m, new)]["mapping"] == "data"
+for p in f["processes"]:
+    for k in ("pid", "user", "uid", "comm", "exe", "unit", "unit_manager", "mapping", "inode", "dev", "ino"):
+        assert k in p, (k, p)
+assert isinstance(who["inspected"], int) and who["inspected"] > 0
+assert who["uninspected"] == len(who["uninspected_processes"])
+stale = json.load(open(stale_path))
+by_pid = {p["pid"]: p for p in stale["processes"]}
+assert a in by_pid and b not in by_pid and m not in by_pid, sorted(by_pid)
+files = by_pid[a]["files"]
+assert {"path": lib, "why": "deleted", "ino": old} == {k: files[0][k] for k in ("path", "why", "ino")}, files
+assert isinstance(stale["units"], list) and stale["uninspected"] == len(stale["uninspected_processes"])
+print("ok: JSON of who and stale as documented")
+PY
+  fail "the JSON of who/stale is not what was expected: $(cat "$T/who.json" "$T/stale.json")"
+
+# The victim itself was unharmed by all this.
+VICTIM_PID=$A VICTIM_READY=$A_READY VICTIM_OUT=$A_OUT
+stop_victim
+expect_survived "the victim whose library was replaced"
+VICTIM_PID=$B VICTIM_READY=$B_READY
+stop_victim
+
+# ------------------------------------- exit statuses, in a namespace of our own
+# Outside, other processes (other tests' victims, the host's) may be stale or
+# uninspectable: the exit status would depend on them. In a new PID namespace
+# (with its own /proc and mount table) we know every process.
+if ! unshare --pid --fork --mount-proc true 2>/dev/null; then
+  skip "no PID namespace can be made here: the exit statuses 0 and 1 of a complete scan were not checked (the listings above were)"
+fi
+mkdir -p "$T/ns/d"
+cat >"$T/ns/inside.sh" <<'EOF'
+#!/bin/bash
+# Runs as PID 1 of a new PID namespace: every process here is ours.
+set -u
+TG_CMD=$1 VICTIM=$2 V1=$3 V2=$4 D=$5
+err() { echo "inside: $*" >&2; exit 1; }
+expect() {  # expect STATUS CMD...
+  local want=$1 st
+  shift
+  "$@" >"$D/last.out" 2>&1
+  st=$?
+  [ "$st" -eq "$want" ] || err "$* exited $st, expected $want: $(cat "$D/last.out")"
+}
+victim() {  # victim LIB READY: start, wait until ready
+  "$VICTIM" "$1" 20000 "$2" >"$2.out" 2>&1 &
+  for ((i = 0; i < 1000; i++)); do [ -e "$2" ] && return 0; sleep 0.01; done
+  err "victim on $1 not ready: $(cat "$2.out")"
+}
+cp "$V1" "$D/lib.so"
+expect 0 "$TG_CMD" stale -q
+expect 1 "$TG_CMD" who -q "$D/lib.so"
+victim "$D/lib.so" "$D/ready1"
+expect 0 "$TG_CMD" who -q "$D/lib.so"
+expect 0 "$TG_CMD" stale -q
+"$TG_CMD" cp "$V2" "$D/lib.so" 2>/dev/null || err "truncguard cp failed"
+expect 1 "$TG_CMD" stale -q
+expect 0 "$TG_CMD" who -q "$D/lib.so"
+rm -f "$D/ready1"; wait
+expect 0 "$TG_CMD" stale -q
+echo "exit statuses: ok"
+
+# A file mounted over the path: the victim's mapping is not "(deleted)",
+# but the path now leads to another inode.
+if mount --bind "$V2" "$D/lib.so" 2>/dev/null; then
+  umount "$D/lib.so"
+  cp "$V1" "$D/lib.so"
+  victim "$D/lib.so" "$D/ready2"
+  mount --bind "$V2" "$D/lib.so" || err "bind mount failed"
+  "$TG_CMD" stale >"$D/stale.out" 2>&1
+  st=$?
+  [ "$st" -eq 1 ] || err "stale with a file mounted over the victim's library exited $st: $(cat "$D/stale.out")"
+  grep -Eq " replaced +$D/lib.so\$" "$D/stale.out" || err "stale does not say replaced: $(cat "$D/stale.out")"
+  umount "$D/lib.so"
+  # A directory mounted over the library's directory: nothing at the path.
+  mkdir -p "$D/sub"
+  cp "$V1" "$D/sub/lib.so"
+  victim "$D/sub/lib.so" "$D/ready3"
+  mount -t tmpfs none "$D/sub" || err "tmpfs mount failed"
+  "$TG_CMD" stale >"$D/stale.out" 2>&1
+  st=$?
+  [ "$st" -eq 1 ] || err "stale with the directory hidden exited $st: $(cat "$D/stale.out")"
+  grep -Eq " missing +$D/sub/lib.so\$" "$D/stale.out" || err "stale does not say missing: $(cat "$D/stale.out")"
+  umount "$D/sub"
+  rm -f "$D/ready2" "$D/ready3"; wait
+  echo "replaced and missing: ok"
+else
+  echo "no bind mount here: the replaced/missing cases were not checked"
+fi
+EOF
+unshare --pid --fork --mount-proc bash "$T/ns/inside.sh" "$TG_CMD" "$TG_VICTIM" "$V1" "$V2" "$T/ns/d" >"$T/ns.out" 2>&1 ||
+  fail "in a PID namespace of our own: $(cat "$T/ns.out")"
+grep -q "exit statuses: ok" "$T/ns.out" || fail "the namespace script did not finish: $(cat "$T/ns.out")"
+ok "alone in a PID namespace: stale 0, then 1 after the deploy, 0 when the victim is gone; who 1, then 0"
+if grep -q "replaced and missing: ok" "$T/ns.out"; then
+  ok "stale: a file mounted over the path is 'replaced', a directory mounted over it 'missing'"
+else
+  note "$(tail -n 1 "$T/ns.out")"
+fi

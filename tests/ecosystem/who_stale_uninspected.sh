@@ -1,0 +1,78 @@
+#!/bin/bash
+# A scan that can't read some processes' maps proves nothing about them:
+# `who` and `stale` must count and name them, and say so in the exit status,
+# never skip them silently. As nobody, root's processes can't be inspected:
+#  - root's victim, whose library was replaced, is uninspected: `stale` finds
+#    nothing and exits 3 (not 0), naming the victim's pid on stderr and in
+#    the JSON; `who` on its library exits 3 (not 1);
+#  - nobody's own victim with a replaced library is still found: exit 1.
+. "$(dirname "$0")/../e2e/lib.sh"
+need_victims
+need_root "to run the scan as another user (nobody)"
+command -v python3 >/dev/null || skip "python3 is needed to parse the JSON output"
+
+nobody_copies   # $TG_CMD_N: a truncguard nobody can run
+cp "$TG_VICTIM" "$T/bin/victim" && chmod 755 "$T/bin/victim" || fail "cannot copy the victim"
+
+# Root's victim, its library replaced.
+LIB=$T/root-lib.so
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+R=$VICTIM_PID
+R_READY=$VICTIM_READY
+"$TG_CMD" cp "$V2" "$LIB" 2>/dev/null || fail "truncguard cp failed"
+
+out=$(as_nobody "$TG_CMD_N" stale 2>"$T/stale.err")
+st=$?
+[ "$st" -ne 0 ] || fail "stale as nobody exited 0 (\"nothing stale\") although root's processes could not be inspected: $out"
+if [ "$st" -eq 3 ]; then
+  ok "stale as nobody: exit 3, nothing found among the processes it could read"
+elif [ "$st" -eq 1 ]; then
+  note "stale as nobody found some stale process of nobody's on this machine (exit 1): $out"
+else
+  fail "stale as nobody exited $st: $out $(cat "$T/stale.err")"
+fi
+grep -Eq "[0-9]+ process(es)? could not be inspected" "$T/stale.err" ||
+  fail "stale as nobody does not say that processes could not be inspected: $(cat "$T/stale.err")"
+grep -q "pid $R (victim)" "$T/stale.err" || grep -q " and [0-9]* more" "$T/stale.err" ||
+  fail "stale as nobody names neither the uninspected victim (pid $R) nor how many more: $(cat "$T/stale.err")"
+ok "stale as nobody says what it could not inspect: $(head -n 1 "$T/stale.err")"
+
+as_nobody "$TG_CMD_N" stale --json >"$T/stale.json" 2>/dev/null
+python3 - "$T/stale.json" "$R" <<'PY' || fail "stale --json as nobody: $(cat "$T/stale.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+victim = int(sys.argv[2])
+assert d["uninspected"] > 0 and d["uninspected"] == len(d["uninspected_processes"]), d
+assert victim in [p["pid"] for p in d["uninspected_processes"]], "the victim is not listed as uninspected"
+assert victim not in [p["pid"] for p in d["processes"]]
+PY
+ok "stale --json as nobody lists the victim among uninspected_processes"
+
+out=$(as_nobody "$TG_CMD_N" who "$LIB" 2>"$T/who.err")
+st=$?
+[ "$st" -eq 3 ] || fail "who as nobody on root's victim's library exited $st, expected 3 (not found, some uninspected): $out"
+grep -q "could not be inspected" "$T/who.err" || fail "who as nobody does not warn: $(cat "$T/who.err")"
+ok "who as nobody: exit 3 and a warning, not a false \"nobody maps it\""
+
+# nobody's own victim, library replaced: visible to nobody.
+mkdir -m 1777 "$T/nb"
+NLIB=$T/nb/lib.so
+cp "$V1" "$NLIB" && chmod 644 "$NLIB"
+chmod 777 "$T/nb"
+# setpriv itself (not the as_nobody function, which would fork a subshell), so
+# that $BG_PID is the victim's pid.
+_start_bg "$T/nb/ready" "$T/nb.out" setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+  "$T/bin/victim" "$NLIB" "$TG_VICTIM_MS" "$T/nb/ready"
+N=$BG_PID
+"$TG_CMD" cp "$V2" "$NLIB" 2>/dev/null || fail "truncguard cp over nobody's victim's library failed"
+out=$(as_nobody "$TG_CMD_N" stale 2>"$T/stale.err")
+st=$?
+[ "$st" -eq 1 ] || fail "stale as nobody with nobody's own stale victim exited $st, expected 1: $out"
+awk -v p="$N" '$2 == p && $5 == "deleted"' <<<"$out" | grep -q . ||
+  fail "stale as nobody does not list nobody's victim (pid $N): $out"
+grep -q "could not be inspected" "$T/stale.err" || fail "the partial scan is not reported when something was found"
+ok "stale as nobody lists nobody's stale victim (exit 1) and still reports the uninspected ones"
+
+rm -f "$T/nb/ready" "$R_READY"
+wait

@@ -1,0 +1,38 @@
+#!/bin/bash
+# glibc's dlopen and dlsym look at who calls them. With truncguard loaded,
+# "$ORIGIN", a bare name found through the caller's RUNPATH, RTLD_NEXT (from a
+# second preloaded interposer) and RTLD_DEFAULT must behave exactly as without,
+# and a library must still unload (truncguard must not pin it).
+. "$(dirname "$0")/rlib.sh"
+mkdir -p "$T/d/sub"
+cp "$TG_OUTER_ORIGIN" "$T/d/libouter_origin.so"
+cp "$TG_OUTER_RUNPATH" "$T/d/libouter_runpath.so"
+cp "$TG_PLUGIN_V1" "$T/d/libinner.so"        # for $ORIGIN/libinner.so
+cp "$TG_PLUGIN_V2" "$T/d/sub/libinner2.so"   # only reachable through RUNPATH
+check() {  # check WHAT EXPECTED STEPS...: same result without and with the shim
+  local what=$1 expected=$2
+  shift 2
+  # The control has the same preloads but truncguard.
+  if [ -n "${EXTRA_PRELOAD:-}" ]; then host env LD_PRELOAD="$EXTRA_PRELOAD" -- "$@"; else host -- "$@"; fi
+  [ $ST -eq 0 ] && expect_out "$expected" || fail "control: $what"
+  local plain
+  plain=$(cat "$T/out")
+  host env LD_PRELOAD="$TG_SHIM${EXTRA_PRELOAD:+:$EXTRA_PRELOAD}" -- "$@"
+  [ $ST -eq 0 ] || fail "$what under truncguard exited $ST"
+  [ "$(cat "$T/out")" = "$plain" ] || fail "$what: \"$(cat "$T/out")\" under truncguard, \"$plain\" without"
+  ok "$what: the same with and without truncguard ($expected)"
+}
+LIB=$T/d/libouter_origin.so
+check '$ORIGIN' "inner version 1" 'origin:$ORIGIN/libinner.so'
+LIB=$T/d/libouter_runpath.so
+check "a bare name through the caller's RUNPATH" "inner version 2" "origin:libinner2.so"
+LIB=$T/d/libinner.so
+check "RTLD_DEFAULT" "default tg_version found" "default:tg_version"
+# glibc pins an object whose symbol the program looked up with RTLD_DEFAULT;
+# truncguard says why it stayed loaded (and only explains: same output above).
+expect_log "is still loaded after dlclose: glibc marked it NODELETE or another object holds it"
+EXTRA_PRELOAD=$TG_NEXT_PRELOAD check "RTLD_NEXT from a second preloaded interposer" "[next] hello" next
+unset EXTRA_PRELOAD
+# Not pinned: a plain C plugin unloads at its last dlclose, shim or not.
+LIB=$T/d/libinner.so
+check "unloading at the last dlclose" "loaded no" open call close loaded

@@ -1,0 +1,66 @@
+#!/bin/bash
+# The four classic plugin-reload cases, each without and with truncguard.
+# (1) open, call, close, cp over, open, call: works either way.
+# (2) open, call, NO close, cp over, call: without truncguard the process dies.
+# (3) open, no close, install over, close, open, call: the new code runs.
+# (4) open, no close, install over, open again: without truncguard the OLD code
+#     runs silently; with it a "stale" line says why; with TRUNCGUARD_RELOAD=fresh
+#     the new code runs.
+. "$(dirname "$0")/rlib.sh"
+LIB=$T/libplugin.so
+V1=$T/v1.so V2=$T/v2.so
+cp "$TG_PLUGIN_V1" "$V1" && cp "$TG_PLUGIN_V2" "$V2" || fail "setup"
+
+# (1)
+for wrap in "" "$TG_CMD"; do
+  cp "$V1" "$LIB"
+  host $wrap -- open call close "run:cp $V2 $LIB" open call
+  [ $ST -eq 0 ] || fail "case 1 ${wrap:+under truncguard }exited $ST"
+  [ "$(grep -c version "$T/out")" -eq 2 ] && expect_out "version 2" || fail "case 1: expected version 1 then 2"
+done
+ok "case 1: close, cp, reopen loads the new code, with and without truncguard"
+
+# (2)
+cp "$V1" "$LIB"
+host -- open call "run:cp $V2 $LIB" call
+[ $ST -gt 128 ] || [ $ST -eq 2 ] || fail "case 2 control: the host exited $ST, expected to die"
+grep -q "version" "$T/out" && [ "$(grep -c version "$T/out")" -lt 2 ] || [ $ST -gt 128 ] || fail "case 2 control"
+ok "case 2 control: cp over a library still open kills the host (status $ST)"
+cp "$V1" "$LIB"
+host "$TG_CMD" -- open call "run:cp $V2 $LIB" call
+[ $ST -eq 0 ] || fail "case 2 under truncguard: the host exited $ST"
+[ "$(grep -c 'version 1' "$T/out")" -eq 2 ] || fail "case 2: expected the old code to keep running"
+ok "case 2: under truncguard the host survives and keeps its old code"
+
+# (3)
+for wrap in "" "$TG_CMD"; do
+  cp "$V1" "$LIB"
+  host $wrap -- open call "run:install $V2 $LIB" close open call
+  [ $ST -eq 0 ] || fail "case 3 ${wrap:+under truncguard }exited $ST"
+  expect_out "version 2"
+done
+ok "case 3: install, close the last handle, reopen: the new code runs"
+
+# (4)
+cp "$V1" "$LIB"
+host -- open call "run:install $V2 $LIB" open call
+[ $ST -eq 0 ] || fail "case 4 control exited $ST"
+[ "$(grep -c 'version 1' "$T/out")" -eq 2 ] || fail "case 4 control: expected the old code twice (glibc matches the name)"
+expect_no_log "stale"
+ok "case 4 control: reopening by the same name silently returns the old code"
+
+cp "$V1" "$LIB"
+host "$TG_CMD" -- open call "run:install $V2 $LIB" open call
+[ $ST -eq 0 ] || fail "case 4 under truncguard exited $ST"
+grep -qP "^ *\d+:\tnote file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; 1 open without a matching dlclose keep it loaded; close every handle first, or set TRUNCGUARD_RELOAD=fresh$" "$T/err" ||
+  fail "case 4: the stale line is not as expected"
+[ "$(grep -c 'version 1' "$T/out")" -eq 2 ] || fail "case 4: warn mode must not change what the program gets"
+ok "case 4: a stale line names the loaded and the new inode and the open handle; the program gets what it got"
+
+cp "$V1" "$LIB"
+TRUNCGUARD_RELOAD=fresh host "$TG_CMD" -- open call "run:install $V2 $LIB" open call close close
+[ $ST -eq 0 ] || fail "case 4 fresh exited $ST"
+[ "$(sed -n 's/^version //p' "$T/out" | paste -sd ' ')" = "1 2" ] || fail "case 4 fresh: expected version 1 then 2"
+expect_log "two versions are now loaded"
+[ -z "$(ls -A "$T" | grep 'tg-reload')" ] || fail "the fresh name was not removed after the last dlclose: $(ls -A "$T")"
+ok "case 4 with TRUNCGUARD_RELOAD=fresh: the new code runs, and its extra name is gone after dlclose"

@@ -1,0 +1,26 @@
+# Shared by the reload tests: a private directory, plugin copies, assertions.
+set -u -o pipefail
+TEST_NAME=$(basename "$0" .sh)
+T=$(mktemp -d /tmp/tg-reload-"$TEST_NAME".XXXXXX) || exit 1
+chmod 755 "$T"
+trap 'rm -rf "$T"' EXIT
+unset LD_PRELOAD TRUNCGUARD_SCOPE TRUNCGUARD_MODE TRUNCGUARD_DEBUG TRUNCGUARD_LOG TRUNCGUARD_RELOAD
+export LC_ALL=C
+fail() {
+  echo "FAIL: $TEST_NAME: $*" >&2
+  for f in out err; do [ -f "$T/$f" ] && { echo "---- $f" >&2; cat "$T/$f" >&2; }; done
+  exit 1
+}
+ok() { echo "ok: $*"; }
+# host [WRAPPER...] -- STEPS: runs the reloader on $LIB; the program's output
+# in $T/out, truncguard's log (stderr) in $T/err, the status in $ST
+host() {
+  local wrap=()
+  while [ "$1" != "--" ]; do wrap+=("$1"); shift; done
+  shift
+  "${wrap[@]}" "$TG_RELOADER" "$LIB" "$@" >"$T/out" 2>"$T/err"
+  ST=$?
+}
+expect_out() { grep -qF -- "$1" "$T/out" || fail "expected \"$1\" in the output"; }
+expect_log() { grep -qF -- "$1" "$T/err" || fail "expected \"$1\" in the log"; }
+expect_no_log() { ! grep -qF -- "$1" "$T/err" || fail "unexpected \"$1\" in the log"; }
