@@ -170,7 +170,8 @@ start_victim() {
   "${clean[@]}" sh -c '"$@" & echo $! >"$0.pid"; wait $!; echo $? >"$0.status"' \
     "$proof/victim" "$victim" "$1" 20000 "$proof/ready" >"$proof/victim.out" 2>&1 &
   wrapper=$!
-  for _ in $(seq 1000); do [ -e "$proof/ready" ] && break; sleep 0.01; done
+  # The victim may be ready before its wrapper has written its pid: wait for both.
+  for _ in $(seq 1000); do [ -e "$proof/ready" ] && [ -s "$proof/victim.pid" ] && break; sleep 0.01; done
   [ -e "$proof/ready" ] || die "the victim did not start: $(cat "$proof/victim.out")"
   vpid=$(cat "$proof/victim.pid")
   victims="$victims $vpid"

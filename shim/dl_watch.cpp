@@ -372,7 +372,7 @@ void after_close(const CloseWatch& w, int result) {
     }
   }
   if (o == 0)
-    add("glibc marked it NODELETE or another object holds it: typically a symbol of it was looked up with "
+    add("%s", "glibc marked it NODELETE or another object holds it: typically a symbol of it was looked up with "
         "dlsym(RTLD_DEFAULT) or bound by an object that is never unloaded (the program, a preloaded library), "
         "or thread_local destructors are pending; LD_DEBUG=files shows glibc's own 'marking ... as NODELETE'");
   char msg[1200];

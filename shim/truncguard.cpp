@@ -68,8 +68,13 @@ void usage(FILE* out) {
       "      --on-fail=WHAT    if no new inode can be made (TRUNCGUARD_ON_FAIL):\n"
       "                          etxtbsy   fail the write with \"Text file busy\" (default)\n"
       "                          truncate  truncate anyway: the old, unsafe behaviour\n"
+      "      --reload=WHAT     dlopen of a path whose file was replaced while the old one\n"
+      "                        is still loaded (TRUNCGUARD_RELOAD):\n"
+      "                          warn   log a \"stale\" line; the program gets the old object (default)\n"
+      "                          fresh  load the new file under a fresh name, as hot-reload tools do\n"
       "  -d, --debug=LIST      log categories, comma-separated (TRUNCGUARD_DEBUG):\n"
-      "                          rewrites, decisions, backtrace, all, none; help lists them\n"
+      "                          rewrites, reloads (both on by default), decisions,\n"
+      "                          backtrace, all, none; help lists them\n"
       "  -l, --log=FILE        log to FILE.PID instead of stderr (TRUNCGUARD_LOG)\n"
       "      --log-format=F    text (LD_DEBUG style, default) or json: one object per line\n"
       "                        (TRUNCGUARD_LOG_FORMAT)\n"
@@ -166,11 +171,12 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "who") == 0) return tg::inspect::who_main(argc - 1, argv + 1);
   if (argc > 1 && std::strcmp(argv[1], "stale") == 0) return tg::inspect::stale_main(argc - 1, argv + 1);
 
-  enum { kOnFail = 256, kPrintLibrary, kLogFormat, kJson };
+  enum { kOnFail = 256, kPrintLibrary, kLogFormat, kJson, kReload };
   static const option kOptions[] = {
       {"scope", required_argument, nullptr, 's'},
       {"mode", required_argument, nullptr, 'm'},
       {"on-fail", required_argument, nullptr, kOnFail},
+      {"reload", required_argument, nullptr, kReload},
       {"debug", required_argument, nullptr, 'd'},
       {"log", required_argument, nullptr, 'l'},
       {"log-format", required_argument, nullptr, kLogFormat},
@@ -227,6 +233,12 @@ int main(int argc, char** argv) {
           path = std::string(cwd) + "/" + path;
         }
         set_env("TRUNCGUARD_LOG", path.c_str());
+        break;
+      }
+      case kReload: {
+        tg::Reload r;
+        if (!tg::parse_reload(optarg, &r)) die_usage("invalid --reload '%s' (expected warn or fresh)", optarg);
+        set_env("TRUNCGUARD_RELOAD", optarg);
         break;
       }
       case kLogFormat: {
