@@ -40,13 +40,14 @@ struct Verdict {
 
 const char* to_string(Reason r);
 
-// True if an open with these flags can change the file: write access (O_PATH
-// ignores it). This is the whole pass-through test: one branch on the flags.
+// True if an open with these flags can change the file: write access, or
+// O_TRUNC (Linux truncates even with O_RDONLY, checking write permission),
+// and not O_PATH (which ignores both). The whole pass-through test.
 inline bool opens_for_writing(int flags) {
-  return (flags & O_ACCMODE) != O_RDONLY && (flags & O_PATH) != O_PATH;
+  return ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) && (flags & O_PATH) != O_PATH;
 }
 
-// True if it also truncates (O_TRUNC with write access).
+// True if it truncates.
 inline bool may_truncate(int flags) { return opens_for_writing(flags) && (flags & O_TRUNC); }
 
 // Stage 1, from the flags alone.

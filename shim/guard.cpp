@@ -375,10 +375,19 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
 // caller then falls back to replace.
 bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const Examined& ex, off_t keep,
                 log::Event* ev, Outcome* out) {
+  char msg[256];
+  // The rename happens at close, where the writer may not look at errors:
+  // what would make it fail is checked now, so the write fails at open.
+  int err = 0;
+  const char* why = nullptr;
+  if (!can_rename_over(t, ex.src.get(), &err, &why)) {
+    std::snprintf(msg, sizeof msg, "cannot be published atomically here (%s); replaced at open instead", why);
+    note(name, "atomic_fallback", msg);
+    return false;
+  }
   ReplaceReport rep;
   int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
                                        : make_unnamed(t, replacement_flags(in.flags), keep, ex.src.get(), &rep);
-  char msg[256];
   if (fd < 0) {
     std::snprintf(msg, sizeof msg, "cannot be published atomically here (%s: %s); replaced at open instead",
                   rep.failed_step ? rep.failed_step : "cannot read the old file", strerrordesc_np(rep.error));

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -241,25 +242,39 @@ __attribute__((visibility("default"))) int ftruncate64(int fd, off64_t length) {
 // files (every process not in atomic mode), each of these is one atomic load
 // and the real call.
 
+// A publication that fails at close (a race the checks at open could not
+// see) is reported by close itself, as an NFS write error would be: the
+// writer must not believe its new file is in place.
 __attribute__((visibility("default"))) int close(int fd) {
-  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) tg::pending::closing(fd);
+  const int publish_error = (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) ? tg::pending::closing(fd) : 0;
   auto f = TG_REAL(close);
-  return f ? f(fd) : static_cast<int>(syscall(SYS_close, fd));
+  const int r = f ? f(fd) : static_cast<int>(syscall(SYS_close, fd));
+  if (publish_error && r == 0) {
+    errno = publish_error;
+    return -1;
+  }
+  return r;
 }
 
 // fclose closes its fd inside libc, out of close()'s reach: publish first,
 // once the stream's buffer is in the file.
 __attribute__((visibility("default"))) int fclose(FILE* stream) {
+  int publish_error = 0;
   if (__builtin_expect(tg::pending::any(), 0) && stream && !tg::in_guard()) {
     const int fd = fileno(stream);
     if (fd >= 0) {
       fflush(stream);
-      tg::pending::closing(fd);
+      publish_error = tg::pending::closing(fd);
     }
   }
   auto f = TG_REAL(fclose);
   if (!f) { errno = ENOSYS; return EOF; }
-  return f(stream);
+  const int r = f(stream);
+  if (publish_error && r == 0) {
+    errno = publish_error;
+    return EOF;
+  }
+  return r;
 }
 
 __attribute__((visibility("default"))) int dup(int oldfd) {
@@ -365,11 +380,83 @@ __attribute__((visibility("default"))) int execvp(const char* file, char* const 
   return execvpe(file, argv, environ);
 }
 
+// execl, execlp, execle: glibc builds argv and calls execve internally,
+// out of reach; so do it here, on the stack (they may run in a vfork child).
+constexpr int kMaxExecArgs = 4096;
+
+// Fills argv from `first` and the variadic rest, up to the terminating NULL.
+// Not inline in the wrappers: glibc declares their first argument nonnull,
+// and a caller passing NULL must not make us read past the arguments.
+__attribute__((noinline)) bool gather_args(const char* first, va_list* ap, const char** argv) {
+  int n = 0;
+  argv[n++] = first;
+  while (first && n <= kMaxExecArgs) {
+    argv[n] = va_arg(*ap, const char*);
+    if (!argv[n++]) return true;
+  }
+  return first == nullptr;
+}
+#define TG_GATHER_ARGS(first, ap, argv, ok) \
+  const char* argv[kMaxExecArgs + 2];       \
+  const bool ok = gather_args(first, &ap, argv);
+
+__attribute__((visibility("default"))) int execl(const char* path, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  TG_GATHER_ARGS(arg, ap, argv, ok);
+  va_end(ap);
+  if (!ok) { errno = E2BIG; return -1; }
+  return execve(path, const_cast<char* const*>(argv), environ);
+}
+
+__attribute__((visibility("default"))) int execlp(const char* file, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  TG_GATHER_ARGS(arg, ap, argv, ok);
+  va_end(ap);
+  if (!ok) { errno = E2BIG; return -1; }
+  return execvpe(file, const_cast<char* const*>(argv), environ);
+}
+
+__attribute__((visibility("default"))) int execle(const char* path, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  TG_GATHER_ARGS(arg, ap, argv, ok);
+  char* const* envp = va_arg(ap, char* const*);  // after the terminating NULL
+  va_end(ap);
+  if (!ok) { errno = E2BIG; return -1; }
+  return execve(path, const_cast<char* const*>(argv), envp);
+}
+
 __attribute__((visibility("default"))) int fexecve(int fd, char* const argv[], char* const envp[]) {
   auto f = TG_REAL(fexecve);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(fd, argv, envp);
   return exec_with_pending(envp, [&](char* const* env) { return f(fd, argv, env); });
+}
+
+// posix_spawn's file actions are opened by the child inside glibc, out of the
+// shim's reach. So the file gets its new inode when the action is added: the
+// child's open then meets the new inode (empty for O_TRUNC, a copy otherwise)
+// and writes there. (Earlier than the spawn itself, with the same outcome.)
+__attribute__((visibility("default"))) int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t* actions,
+                                                                          int fd, const char* path, int oflag,
+                                                                          mode_t mode) {
+  auto f = TG_REAL(posix_spawn_file_actions_addopen);
+  if (!f) return ENOSYS;
+  if (tg::opens_for_writing(oflag) && !tg::in_guard()) {
+    const tg::WriteKind kind = (oflag & O_TRUNC) ? tg::WriteKind::truncate_open : tg::WriteKind::in_place_open;
+    const int saved = errno;
+    const tg::Outcome o = tg::guard_write({"posix_spawn_file_actions_addopen", kind, AT_FDCWD, path, -1, oflag, 0});
+    if (o.kind == tg::Outcome::fail) return o.value;  // this function returns error numbers
+    if (o.kind == tg::Outcome::replaced) {
+      const int err = tg::pending::any() ? tg::pending::closing(o.value) : 0;  // atomic: publish now
+      syscall(SYS_close, o.value);
+      errno = saved;
+      if (err) return err;
+    }
+  }
+  return f(actions, fd, path, oflag, mode);
 }
 
 // dlclose has no caller-dependent behaviour: a plain wrapper. (dlopen does:

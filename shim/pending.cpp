@@ -43,9 +43,14 @@ Group g_groups[kGroups];
 Slot g_slots[kSlots];
 std::atomic<int> g_live_slots{0};
 
+// This process's slot for `fd`. Slots of other owners are skipped: after a
+// vfork, the child's entries (shared memory) may use the same fd numbers.
 int find_slot(int fd) {
+  const pid_t me = sys::getpid();
   for (int i = 0; i < kSlots; ++i)
-    if (g_slots[i].fd.load(std::memory_order_acquire) == fd) return i;
+    if (g_slots[i].fd.load(std::memory_order_acquire) == fd && g_slots[i].group >= 0 &&
+        g_groups[g_slots[i].group].owner == me)
+      return i;
   return -1;
 }
 
@@ -71,7 +76,7 @@ void free_group(Group& g) {
 
 // Links the unnamed inode open at `fd` under a temp name, renames it over the
 // name, and logs it. Once only: the caller won the kLive -> kPublishing race.
-void publish(Group& g, int fd) {
+int publish(Group& g, int fd) {
   Publication pub{g.base, g.old_ino, 0, 0, nullptr};
   struct stat st;
   if (sys::fstat(fd, &st) != 0 || st.st_dev != g.dev || st.st_ino != g.ino) {
@@ -84,7 +89,7 @@ void publish(Group& g, int fd) {
     e.error = EBADF;
     e.message = "the old file is unchanged and the new content is lost";
     log::emit(e);
-    return;
+    return EBADF;
   }
   pub.new_ino = st.st_ino;
   char tmp[NAME_MAX + 1];
@@ -122,17 +127,21 @@ void publish(Group& g, int fd) {
     e.new_ino = pub.new_ino;
     log::emit(e);
   }
+  return pub.error;
 }
 
-// The last of this group's fds is going away: publish if this process wrote it.
-void release_group(int group, int fd) {
+// The last of this group's fds is going away: publish. Returns the errno of
+// a failed publication (the writer's close reports it), or 0.
+int release_group(int group, int fd) {
   Group& g = g_groups[group];
-  if (g.refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (g.refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return 0;
   int expected = kLive;
-  if (!g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel)) return;
-  if (g.owner == sys::getpid()) publish(g, fd);
+  if (!g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel)) return 0;
+  int err = publish(g, fd);
   free_group(g);
+  return err;
 }
+
 
 void remove_slot(int i) {
   g_slots[i].fd.store(-1, std::memory_order_release);
@@ -163,8 +172,31 @@ bool unhex(const char* in, size_t n, char* out, size_t len) {
   return true;
 }
 
+// Entries a vfork child left in this (shared) memory when it exited or
+// exec'ed: their owner is gone. Their dirfd is a number in the child's fd
+// table, so it is never closed here.
+void reclaim_dead_owners() {
+  for (int i = 0; i < kSlots; ++i) {
+    const int fd = g_slots[i].fd.load(std::memory_order_acquire);
+    if (fd < 0 || g_slots[i].group < 0) continue;
+    const pid_t owner = g_groups[g_slots[i].group].owner;
+    if (owner == sys::getpid() || sys::call(SYS_kill, owner, 0) != -ESRCH) continue;
+    int expected = fd;
+    if (g_slots[i].fd.compare_exchange_strong(expected, -1, std::memory_order_acq_rel)) {
+      g_live_slots.fetch_sub(1, std::memory_order_acq_rel);
+      Group& g = g_groups[g_slots[i].group];
+      if (g.refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        g.dirfd = -1;
+        g.state.store(kFree, std::memory_order_release);
+      }
+    }
+  }
+}
+
 int new_group(int dirfd, const char* base, const char* path, unsigned long old_ino) {
-  for (int i = 0; i < kGroups; ++i) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (attempt == 1) reclaim_dead_owners();
+    for (int i = 0; i < kGroups; ++i) {
     int expected = kFree;
     if (!g_groups[i].state.compare_exchange_strong(expected, kFilling, std::memory_order_acq_rel)) continue;
     Group& g = g_groups[i];
@@ -177,6 +209,7 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
     std::snprintf(g.base, sizeof g.base, "%s", base);
     std::snprintf(g.path, sizeof g.path, "%s", path);
     return i;
+    }
   }
   return -1;
 }
@@ -201,12 +234,12 @@ bool add(int fd, int dirfd, const char* base, const char* path, unsigned long ol
   return true;
 }
 
-void closing(int fd) {
+int closing(int fd) {
   int i = find_slot(fd);
-  if (i < 0) return;
+  if (i < 0) return 0;
   int group = g_slots[i].group;
   remove_slot(i);
-  release_group(group, fd);
+  return release_group(group, fd);
 }
 
 void duplicated(int oldfd, int newfd) {

@@ -32,8 +32,9 @@ bool add(int fd, int dirfd, const char* base, const char* path, unsigned long ol
 bool any();
 
 // The program closes `fd` (or dup2/dup3 closes it implicitly): publishes the
-// file if it was the last fd on it. Call before the real close.
-void closing(int fd);
+// file if it was the last fd on it. Call before the real close. Returns 0, or
+// the errno of a publication that failed (the close should report it).
+int closing(int fd);
 
 // `newfd` is a duplicate of `oldfd` (dup, dup2, dup3, F_DUPFD).
 void duplicated(int oldfd, int newfd);

@@ -157,6 +157,34 @@ int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport*
   return fd.release();
 }
 
+bool can_rename_over(const Target& t, int src, int* err, const char** why) {
+  struct stat dir;
+  if (sys::fstat(t.dir.get(), &dir) < 0) return true;  // don't guess: the rename will tell
+  *err = EBUSY;
+  if (dir.st_dev != t.st.st_dev) {
+    *why = "the name is a mount point (a file mounted over it)";
+    return false;
+  }
+  *err = EPERM;
+  const uid_t me = geteuid();
+  if ((dir.st_mode & S_ISVTX) && me != 0 && me != t.st.st_uid && me != dir.st_uid) {
+    *why = "the directory is sticky and neither it nor the file is ours";
+    return false;
+  }
+  int flags = 0;
+  if (src >= 0 && sys::ioctl(src, FS_IOC_GETFLAGS, &flags) == 0 && (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL))) {
+    *why = "the file is immutable or append-only";
+    return false;
+  }
+  sys::Fd d(sys::openat(t.dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  flags = 0;
+  if (d.ok() && sys::ioctl(d.get(), FS_IOC_GETFLAGS, &flags) == 0 && (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL))) {
+    *why = "the directory is immutable or append-only";
+    return false;
+  }
+  return true;
+}
+
 void temp_name(const char* base, char* out, size_t len) {
   static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
   unsigned char rnd[12];

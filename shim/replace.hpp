@@ -54,6 +54,12 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
 // (-EOPNOTSUPP and friends where the filesystem has no O_TMPFILE).
 int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep);
 
+// Can a new file be renamed over t's name later? False (with the errno a
+// rename would give, and why) where it can't: a sticky directory and a file
+// or directory owned by someone else, an immutable or append-only file or
+// directory, a name that is a mount point (a bind-mounted file).
+bool can_rename_over(const Target& t, int src, int* err, const char** why);
+
 // Unguessable temp name in the same directory: ".BASE.tg-XXXXXXXXXXXX".
 void temp_name(const char* base, char* out, size_t len);
 
