@@ -18,6 +18,11 @@
 // inspected (maps read), uninspected (permission refused), and
 // us_per_inspected / us_per_pid (microseconds per process).
 //
+//   snapshot_take/N   tg::take_snapshot(): the same walk, keeping every
+//                     executable file mapping (what the first file of a
+//                     deploy pays);
+//   snapshot_lookup/N tg::lookup() in it: what each further file pays.
+//
 //   lease_proof/granted  tg::proves_unshared() on a file nobody else has open
 //   lease_proof/refused  the same with a second open file on it (a mapping
 //                        holds one): what the guard pays before it scans.
@@ -208,6 +213,35 @@ void BM_scan_processes(benchmark::State& st) {
   set_counters(st, t);
 }
 
+// The snapshot that serves many files of one deploy (tg::take_snapshot):
+// the same walk, keeping every executable file mapping; then one file's
+// answer from it (tg::lookup), which is what each further file pays.
+tg::Snapshot g_snapshot;
+
+void BM_snapshot_take(benchmark::State& st) {
+  ensure_sleepers(static_cast<size_t>(st.range(0)));
+  bool ok = true;
+  for (auto _ : st) ok = tg::take_snapshot(&g_snapshot);
+  if (!ok) st.SkipWithError("the snapshot overflowed");
+  Tally t;
+  t.pids = walk(floor_only).pids;
+  t.inspected = g_snapshot.inspected;
+  t.uninspected = g_snapshot.uninspected;
+  set_counters(st, t);
+  st.counters["exec_mappings"] = static_cast<double>(g_snapshot.count);
+}
+
+void BM_snapshot_lookup(benchmark::State& st) {
+  ensure_sleepers(static_cast<size_t>(st.range(0)));
+  if (!tg::take_snapshot(&g_snapshot)) {
+    st.SkipWithError("the snapshot overflowed");
+    return;
+  }
+  tg::ScanResult r;
+  for (auto _ : st) benchmark::DoNotOptimize(r = tg::lookup(g_snapshot, g_target));
+  st.counters["exec_mappings"] = static_cast<double>(g_snapshot.count);
+}
+
 void BM_lease_proof(benchmark::State& st, bool refused) {
   ensure_sleepers(0);
   int fd = open(g_target_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -259,6 +293,8 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark("scan_procmap", BM_scan_procmap)->Arg(n)->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark("scan_text", BM_scan_text)->Arg(n)->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark("scan_processes", BM_scan_processes)->Arg(n)->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("snapshot_take", BM_snapshot_take)->Arg(n)->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("snapshot_lookup", BM_snapshot_lookup)->Arg(n)->Unit(benchmark::kMicrosecond);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -13,6 +13,9 @@
  *   new      open(FILE, O_WRONLY|O_CREAT|O_TRUNC) of a missing name + close + unlink
  *   mapped   map FILE executable (mmap PROT_EXEC), then as `trunc`, then unmap:
  *            with the shim, the protected replacement (scan, new inode, rename)
+ *   fopen_w  fopen(FILE, "w") + fwrite FILE's original content back + fclose:
+ *            glibc allocates one FILE per call, with or without the shim (the
+ *            positive control of the allocation count)
  *
  * One iteration runs first, uncounted (the shim resolves the next `open` on
  * its first call); then the N counted ones run in run_loop(), which
@@ -20,7 +23,7 @@
  * getppid() system calls that mark the region in an strace log.
  *
  * Prints one line:
- *   mode=M n=N first_allocs=A allocs=B frees=C [rss_kb=R pss_kb=P uss_kb=U]
+ *   mode=M n=N first_allocs=A allocs=B frees=C [rss_kb=R pss_kb=P uss_kb=U shim_rss_kb=S]
  * The allocation counts come from tg_alloc_count when it is preloaded
  * (first_allocs: during the first, uncounted call), else they are -1. */
 #define _GNU_SOURCE
@@ -35,7 +38,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-enum mode { M_RDONLY, M_APPEND, M_TRUNC, M_NEW, M_MAPPED };
+enum mode { M_RDONLY, M_APPEND, M_TRUNC, M_NEW, M_MAPPED, M_FOPEN_W };
 
 static const char* g_path;
 static char* g_content;
@@ -57,7 +60,14 @@ static void write_all(int fd) {
 static void one(enum mode m) {
   int fd;
   void* map = NULL;
+  FILE* fp;
   switch (m) {
+    case M_FOPEN_W:
+      fp = fopen(g_path, "w");
+      if (!fp) die("fopen");
+      if (fwrite(g_content, 1, g_len, fp) != g_len) die("fwrite");
+      if (fclose(fp) != 0) die("fclose");
+      return;
     case M_RDONLY:
       fd = open(g_path, O_RDONLY | O_CLOEXEC);
       if (fd < 0) die("open");
@@ -104,11 +114,13 @@ static void counts(counts_fn f, long* allocs, long* frees) {
   *frees = f ? (long)fr : -1;
 }
 
-/* Sums "Rss:", "Pss:" and the private fields of /proc/self/smaps_rollup. */
-static void memory(long* rss, long* pss, long* uss) {
+/* Sums "Rss:", "Pss:" and the private fields of /proc/self/smaps_rollup, and
+ * the Rss of the shim's own objects (libtruncguard and what it loads:
+ * libunwind, liblzma) from /proc/self/smaps. */
+static void memory(long* rss, long* pss, long* uss, long* own) {
   FILE* f = fopen("/proc/self/smaps_rollup", "r");
-  char line[256];
-  *rss = *pss = *uss = -1;
+  char line[512];
+  *rss = *pss = *uss = *own = -1;
   if (!f) return;
   long pc = 0, pd = 0;
   while (fgets(line, sizeof line, f)) {
@@ -120,11 +132,24 @@ static void memory(long* rss, long* pss, long* uss) {
   }
   *uss = pc + pd;
   fclose(f);
+  f = fopen("/proc/self/smaps", "r");
+  if (!f) return;
+  int mine = 0;
+  *own = 0;
+  while (fgets(line, sizeof line, f)) {
+    long v;
+    unsigned long a, b;
+    if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, ' '))
+      mine = strstr(line, "libtruncguard") || strstr(line, "libunwind") || strstr(line, "liblzma");
+    else if (mine && sscanf(line, "Rss: %ld kB", &v) == 1)
+      *own += v;
+  }
+  fclose(f);
 }
 
 int main(int argc, char** argv) {
   if (argc < 4 || argc > 5) {
-    fprintf(stderr, "usage: tg_open_loop rdonly|append|trunc|new|mapped N FILE [--mem]\n");
+    fprintf(stderr, "usage: tg_open_loop rdonly|append|trunc|new|mapped|fopen_w N FILE [--mem]\n");
     return 2;
   }
   enum mode m;
@@ -133,6 +158,7 @@ int main(int argc, char** argv) {
   else if (!strcmp(argv[1], "trunc")) m = M_TRUNC;
   else if (!strcmp(argv[1], "new")) m = M_NEW;
   else if (!strcmp(argv[1], "mapped")) m = M_MAPPED;
+  else if (!strcmp(argv[1], "fopen_w")) m = M_FOPEN_W;
   else {
     fprintf(stderr, "tg_open_loop: unknown mode %s\n", argv[1]);
     return 2;
@@ -141,7 +167,7 @@ int main(int argc, char** argv) {
   g_path = argv[3];
   int mem = argc == 5 && !strcmp(argv[4], "--mem");
 
-  if (m == M_TRUNC || m == M_MAPPED) {
+  if (m == M_TRUNC || m == M_MAPPED || m == M_FOPEN_W) {
     int fd = open(g_path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) die(g_path);
@@ -168,9 +194,9 @@ int main(int argc, char** argv) {
   printf("mode=%s n=%ld first_allocs=%ld allocs=%ld frees=%ld", argv[1], n, f ? a1 - a0 : -1, f ? a2 - a1 : -1,
          f ? f2 - f1 : -1);
   if (mem) {
-    long rss, pss, uss;
-    memory(&rss, &pss, &uss);
-    printf(" rss_kb=%ld pss_kb=%ld uss_kb=%ld", rss, pss, uss);
+    long rss, pss, uss, own;
+    memory(&rss, &pss, &uss, &own);
+    printf(" rss_kb=%ld pss_kb=%ld uss_kb=%ld shim_rss_kb=%ld", rss, pss, uss, own);
   }
   printf("\n");
   free(g_content);
