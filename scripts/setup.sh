@@ -10,6 +10,7 @@ packages=(
   libbenchmark-dev                  # benchmarks
   attr                              # setfattr/getfattr in the end-to-end tests
   coreutils util-linux              # cp, dd, tee, install; setpriv
+  clang-14 libclang-rt-14-dev       # libFuzzer targets (scripts/fuzz.sh)
 )
 
 missing=()

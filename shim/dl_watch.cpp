@@ -1,6 +1,5 @@
 #include "dl_watch.hpp"
 
-#include <cxxabi.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
@@ -144,6 +143,40 @@ const char* unique_symbol(const DynInfo& di) {
     if (ELF64_ST_BIND(s.st_info) == STB_GNU_UNIQUE && s.st_shndx != SHN_UNDEF) return di.strtab + s.st_name;
   }
   return nullptr;
+}
+
+// The address of a defined dynamic symbol in any loaded object, found by
+// reading their symbol tables (no dlsym: it would leave a dlerror() message
+// for the program when the symbol is missing).
+struct SymbolSearch {
+  const char* name;
+  void* found = nullptr;
+};
+
+int find_symbol_cb(struct dl_phdr_info* info, size_t, void* data) {
+  auto* ss = static_cast<SymbolSearch*>(data);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    if (info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
+    DynInfo di = read_dynamic(reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr),
+                              info->dlpi_addr);
+    if (!di.symtab || !di.strtab) return 0;
+    const size_t n = symbol_count(di);
+    for (size_t k = 0; k < n; ++k) {
+      const ElfW(Sym)& sym = di.symtab[k];
+      if (sym.st_shndx != SHN_UNDEF && ELF64_ST_TYPE(sym.st_info) == STT_FUNC &&
+          std::strcmp(di.strtab + sym.st_name, ss->name) == 0) {
+        ss->found = reinterpret_cast<void*>(info->dlpi_addr + sym.st_value);
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+void* find_loaded_symbol(const char* name) {
+  SymbolSearch ss{name};
+  dl_iterate_phdr(&find_symbol_cb, &ss);
+  return ss.found;
 }
 
 struct NeededBy {
@@ -353,8 +386,13 @@ void after_close(const CloseWatch& w, int result) {
   if (nodelete_mode) add("%sopened with RTLD_NODELETE", o ? "; " : "");
   if (di.flags_1 & DF_1_NODELETE) add("%sbuilt with -z nodelete (DF_1_NODELETE)", o ? "; " : "");
   if (const char* u = unique_symbol(di)) {
-    int status = 0;
-    char* demangled = abi::__cxa_demangle(u, nullptr, nullptr, &status);
+    // Demangled with the program's own libstdc++ where one is loaded (a C++
+    // plugin brings it): linking a demangler into the shim would cost every
+    // process ~100 KiB.
+    using Demangle = char* (*)(const char*, char*, size_t*, int*);
+    auto demangle = reinterpret_cast<Demangle>(find_loaded_symbol("__cxa_demangle"));
+    int status = -1;
+    char* demangled = demangle ? demangle(u, nullptr, nullptr, &status) : nullptr;
     char esc[300];
     escape(status == 0 && demangled ? demangled : u, esc, sizeof esc);
     free(demangled);

@@ -173,8 +173,13 @@ struct Examined {
   sys::Fd src;            // read fd on the file (or not ok: unreadable)
   struct stat st {};
   ElfKind kind = ElfKind::unreadable;
-  char fd_path[PATH_MAX] = {};  // truncate_fd: the name the fd was opened under
+  char fd_path[PATH_MAX];  // truncate_fd: the name the fd was opened under (not zeroed:
+                           // this is on every check's path, and it is set before use)
 };
+
+// The smallest ELF header (Elf32_Ehdr): a shorter file can't be ELF, and
+// needs no open to tell (most redirections write such small files).
+constexpr off_t kMinElfSize = 52;
 
 off_t content_after(const WriteIntent& in) {
   switch (in.kind) {
@@ -189,10 +194,17 @@ off_t content_after(const WriteIntent& in) {
 // another truncguard's proof (another thread, another writer), it lasts
 // microseconds, so try again a little; a long-held lease (Samba...) is not
 // waited for, and the file counts as unreadable.
+// O_NOATIME: looking at the header must not change the file's atime (it is
+// allowed to the file's owner and to root; others get EPERM and read without).
 int open_for_reading(int dirfd, const char* path, int flags) {
   int fd = -EWOULDBLOCK;
-  for (int attempt = 0; attempt < 200 && fd == -EWOULDBLOCK; ++attempt) {
-    fd = sys::openat(dirfd, path, flags | O_NONBLOCK);
+  int noatime = O_NOATIME;
+  for (int attempt = 0; attempt < 200 && (fd == -EWOULDBLOCK || fd == -EPERM); ++attempt) {
+    fd = sys::openat(dirfd, path, flags | O_NONBLOCK | noatime);
+    if (fd == -EPERM && noatime) {
+      noatime = 0;
+      continue;
+    }
     if (fd == -EWOULDBLOCK) {
       struct timespec pause = {0, 20000};  // 20 us: 4 ms at most in all
       nanosleep(&pause, nullptr);
@@ -214,6 +226,7 @@ bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
     }
     v = check_file(ex->st, content_after(in));
     if (!v.act) { *why = v.reason; return false; }
+    if (ex->st.st_size < kMinElfSize) { *why = Reason::not_code; return false; }
     ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
   } else {
     if (sys::fstat(in.fd, &ex->st) < 0) { *why = Reason::missing; return false; }
@@ -224,22 +237,22 @@ bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
     std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", in.fd);
     ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     long n = sys::readlinkat(AT_FDCWD, proc, ex->fd_path, sizeof ex->fd_path - 1);
-    if (n < 0 || ex->fd_path[0] != '/') {
+    if (n <= 0 || ex->fd_path[0] != '/') {
       *why = Reason::missing;  // no name (deleted, anonymous): nothing to give a new inode to
       return false;
     }
     ex->fd_path[n] = '\0';
   }
-  if (ex->src.ok()) {
-    struct stat st;
-    if (sys::fstat(ex->src.get(), &st) == 0 && (st.st_dev != ex->st.st_dev || st.st_ino != ex->st.st_ino)) {
-      *why = Reason::missing;  // swapped between the stat and the open: let the real call decide
-      return false;
-    }
-    ex->kind = probe_elf_fd(ex->src.get());
-  }
+  if (ex->src.ok()) ex->kind = probe_elf_fd(ex->src.get());
   Verdict v = check_elf(ex->kind);
   if (!v.act) { *why = v.reason; return false; }
+  // Only now, for an ELF file: is what we read what we stat'ed?
+  struct stat st;
+  if (ex->src.ok() && sys::fstat(ex->src.get(), &st) == 0 &&
+      (st.st_dev != ex->st.st_dev || st.st_ino != ex->st.st_ino)) {
+    *why = Reason::missing;  // swapped between the stat and the open: let the real call decide
+    return false;
+  }
   return true;
 }
 

@@ -26,7 +26,7 @@ struct Group {
   std::atomic<int> state{kFree};
   std::atomic<int> refs{0};  // this process's fds on it
   pid_t owner = 0;           // only the process that wrote it publishes (not a forked child)
-  int dirfd = -1;
+  int dirfd = 0;             // set by new_group before any use; zero keeps the table in .bss
   unsigned long old_ino = 0;
   dev_t dev = 0;             // the unnamed inode's identity: an fd number reused after
   ino_t ino = 0;             // close_range/closefrom must never get published

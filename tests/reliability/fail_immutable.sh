@@ -1,0 +1,74 @@
+#!/bin/bash
+# Failure paths with file attributes (chattr; root).
+#  1. Immutable file: the kernel refuses the write itself (EPERM), which
+#     can't truncate anything either: truncguard passes the call through
+#     untouched and the decisions log says why.  Victim alive, name intact.
+#  2. Immutable directory, ordinary file: no new inode can be made next to
+#     it -> refused + log, name intact.
+#  3. Append-only file (chattr +a): the new file can be made but not renamed
+#     over it -> refused + log, temp file removed, name intact.
+# Control: the same file without the attribute is replaced.
+# Each mode in FAILPATH_MODES (default "replace atomic").
+R_MOUNT_NS=1
+. "$(dirname "$0")/rlib.sh"
+need_victims
+need_root "chattr"
+command -v chattr >/dev/null || skip "chattr (e2fsprogs) is not installed"
+need_shim
+
+# A filesystem with the immutable flag: $T's own, else a tmpfs (Linux 6.0+).
+D=$T/attr
+must mkdir "$D"
+: >"$D/probe"
+if ! chattr +i "$D/probe" 2>/dev/null; then
+  rm -f "$D/probe"
+  [ -n "${R_IN_MOUNT_NS:-}" ] || skip "$(df --output=fstype "$T" | tail -n1) lacks chattr +i and no private mount namespace for a tmpfs"
+  r_tmpfs "$D" "size=4m"
+  : >"$D/probe"
+  chattr +i "$D/probe" 2>/dev/null || skip "neither $(df --output=fstype "$T" | tail -n1) nor tmpfs support chattr +i here"
+fi
+chattr -i "$D/probe" && rm -f "$D/probe"
+note "filesystem for the attributes: $(df --output=fstype "$D" | tail -n1)"
+must mkdir "$D/sub"
+
+cases() {
+  local lib=$D/libvictim.so old
+  fresh_copy "$V1" "$lib"
+  control_replaced "no attribute" "$lib"
+
+  # 1. immutable file
+  fresh_copy "$V1" "$lib"
+  old=$(inode "$lib")
+  r_chattr +i "$lib" || fail "chattr +i $lib"
+  start_victim "$lib"
+  log_reset
+  r_run immutable env TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" cp "$V2" "$lib"
+  stop_victim
+  [ "$R_STATUS" -ne 0 ] || fail "cp over an immutable file succeeded"
+  grep -q "Operation not permitted" "$T/immutable.out" ||
+    fail "cp over an immutable file failed, but not with EPERM: $(r_out immutable)"
+  ok "immutable file: the kernel's own answer reaches the caller: $(head -n1 "$T/immutable.out")"
+  expect_survived "immutable file"
+  expect_intact "$lib" "$old" "$V1"
+  expect_no_log "replaced file=$lib"
+  expect_log "decision file=$lib: pass ("
+  ok "the decisions log says: $(log_lines "decision file=$lib" | head -n1 | cut -f2-)"
+  chattr -i "$lib"
+
+  # 2. immutable directory
+  lib=$D/sub/libvictim.so
+  fresh_copy "$V1" "$lib"
+  r_chattr +i "$D/sub" || fail "chattr +i $D/sub"
+  refused "a library in an immutable directory" "$lib" \
+    "cannot create a temporary file in the directory" "Operation not permitted"
+  chattr -i "$D/sub"
+
+  # 3. append-only file
+  lib=$D/libvictim.so
+  fresh_copy "$V1" "$lib"
+  r_chattr +a "$lib" || fail "chattr +a $lib"
+  refused "an append-only library" "$lib" \
+    "cannot rename the new file over the name" "Operation not permitted"
+  chattr -a "$lib"
+}
+each_mode cases

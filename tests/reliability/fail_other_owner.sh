@@ -1,0 +1,49 @@
+#!/bin/bash
+# Failure paths: the writer (nobody) may write a file that belongs to root
+# (mode 0666).
+#  1. In a directory nobody can't write: no temp file -> ETXTBSY + log.
+#  2. In a sticky world-writable directory (as /tmp): the new file can be
+#     made, but rename() over root's file is not permitted (sticky bit) ->
+#     refused + log, and the temp file is removed again.
+#  3. In a directory nobody may write (not sticky): replaced, and the log
+#     notes that root's ownership could not be kept.
+# Each: the victim lives, the name holds a complete file, no temp file left.
+# Each mode in FAILPATH_MODES (default "replace atomic").
+. "$(dirname "$0")/rlib.sh"
+need_victims
+need_root "root-owned files and a writer running as nobody"
+command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
+as_nobody true || skip "cannot switch to uid 65534 with setpriv"
+need_shim
+nobody_copies
+
+root_file() { fresh_copy "$V1" "$1"; must chown 0:0 "$1"; must chmod 0666 "$1"; }
+must mkdir -m 0755 "$T/sys" "$T/open"
+must mkdir -m 1777 "$T/sticky"
+must chmod 1777 "$T/sticky"
+must chown 65534:65534 "$T/open"
+
+cases() {
+  # 1. root's directory.
+  root_file "$T/sys/libvictim.so"
+  refused "root's library (0666) in root's directory" "$T/sys/libvictim.so" \
+    "cannot create a temporary file in the directory" "Permission denied" as_nobody
+
+  # 2. sticky, world-writable directory; control: nobody's own file there.
+  fresh_copy "$V1" "$T/sticky/own.so"
+  must chown 65534:65534 "$T/sticky/own.so"
+  control_replaced "nobody's own library in a sticky directory" "$T/sticky/own.so" as_nobody
+  root_file "$T/sticky/libvictim.so"
+  refused "root's library (0666) in a sticky directory" "$T/sticky/libvictim.so" \
+    "cannot rename the new file over the name" "Operation not permitted" as_nobody
+
+  # 3. a directory nobody may write: replaced, ownership can't be kept.
+  local lib=$T/open/libvictim.so
+  root_file "$lib"
+  control_replaced "root's library (0666) in nobody's directory" "$lib" as_nobody
+  expect_log "note file=$lib owner 0:0 could not be kept (not permitted); the new file is owned by 65534:65534"
+  ok "the log notes the owner that could not be kept"
+  [ "$(stat -c %a "$lib")" = 666 ] || fail "the new file's mode is $(stat -c %a "$lib"), expected 666"
+  expect_no_temp "$T/open"
+}
+each_mode cases

@@ -1,0 +1,352 @@
+/* Small programs for the reliability tests, one per subcommand. Built without
+ * sanitizers (a sanitizer's SIGBUS/SIGSEGV handler would hide what the soak
+ * counts) and without _FILE_OFFSET_BITS=64, so open() is the plain symbol.
+ *
+ *   rtool loader LIB V1 V2 STOPFILE OUTFILE
+ *       Until STOPFILE exists: read LIB by name and compare it with V1 and V2
+ *       (a partial or mixed file counts as "partial"), then, in a child
+ *       process, dlopen(LIB), call tg_work() and tg_version(), dlclose.  A
+ *       child killed by a signal (a half-written library) counts as "crash".
+ *       Writes key=value counts to OUTFILE.
+ *   rtool write-loop DEST SRC N CREATE
+ *       N times: open(DEST, O_WRONLY|O_TRUNC, plus O_CREAT if CREATE is 1),
+ *       write SRC, close.  Prints "writes=N missing=N errors=N first_error=..."
+ *       (missing: ENOENT without O_CREAT); exit 0 if no error.
+ *   rtool swap-loop DIR NAME SRC1 SRC2 STOPFILE
+ *       Until STOPFILE exists, swaps what DIR/NAME is, only ever exposing a
+ *       complete copy of SRC1 or SRC2 or nothing: rename a complete copy
+ *       over it, unlink it, link a complete copy back in.  Prints counts.
+ *   rtool open FLAGS PATH
+ *       open(PATH, FLAGS) (FLAGS: comma list of RDONLY WRONLY RDWR TRUNC
+ *       CREAT APPEND PATH DIRECTORY NONBLOCK NOFOLLOW), prints "ok ino=N"
+ *       or "error=ENAME"; exit 0 either way (the caller compares).
+ *   rtool openat-copy DIR NAME SRC
+ *       openat(open(DIR, O_DIRECTORY), NAME, O_WRONLY|O_TRUNC), copy SRC.
+ *   rtool truncate PATH LENGTH
+ *       truncate(2); prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
+ *   rtool redirect HOW LIB SRC
+ *       A shell's "cat SRC > LIB": a child opens LIB (O_WRONLY|O_TRUNC),
+ *       dup2()s it to fd 1 and runs /bin/cat SRC.  HOW: vfork-execv (vfork,
+ *       then execv) or fork-execl (fork, then execl).  The
+ *       parent then opens 8 fds, closes fd 1 and then its fds one by one, and
+ *       checks after each close that its other fds are still open: prints
+ *       "fds intact" or "fd N was closed behind the program's back" (exit 1).
+ *   rtool spawn-trunc PATH
+ *       posix_spawn("/bin/true") with the file action
+ *       open(PATH, O_WRONLY|O_TRUNC) on fd 1 (a redirection done by libc
+ *       inside the spawn).  Exit status of the child. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char** environ;
+
+static const char* errname(int e) {
+  switch (e) {
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case EROFS: return "EROFS";
+    case ETXTBSY: return "ETXTBSY";
+    case ENOSPC: return "ENOSPC";
+    case EISDIR: return "EISDIR";
+    case ENOTDIR: return "ENOTDIR";
+    case ENXIO: return "ENXIO";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EBUSY: return "EBUSY";
+    case EXDEV: return "EXDEV";
+    case EINVAL: return "EINVAL";
+    case EBADF: return "EBADF";
+    case ELOOP: return "ELOOP";
+    case EEXIST: return "EEXIST";
+    default: return strerrorname_np(e) ? strerrorname_np(e) : "E?";
+  }
+}
+
+static char* slurp(const char* path, size_t* len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  size_t cap = 1 << 16, n = 0;
+  char* buf = malloc(cap);
+  for (;;) {
+    if (n == cap) buf = realloc(buf, cap *= 2);
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  *len = n;
+  return buf;
+}
+
+static int copy_into(int out, const char* src) {
+  size_t n;
+  char* data = slurp(src, &n);
+  if (!data) return -1;
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = write(out, data + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) { free(data); return -1; }
+    done += (size_t)w;
+  }
+  free(data);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ loader */
+
+/* One load in a child process, so a fault (a half-written library, even
+ * inside dlopen) is counted and the loop goes on.  Exit codes: */
+enum { kLoadOk = 0, kLoadEnoent = 10, kLoadFailed = 11, kLoadBadVersion = 12 };
+
+static char* g_first_failure; /* MAP_SHARED: written by the first failing child */
+
+static int load_once(const char* lib, int iter) {
+  void* h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char* e = dlerror();
+    if (e && strstr(e, "No such file or directory")) return kLoadEnoent;
+    if (!g_first_failure[0]) snprintf(g_first_failure, 512, "%s", e ? e : "?");
+    return kLoadFailed;
+  }
+  int (*version)(void) = (int (*)(void))dlsym(h, "tg_version");
+  int (*work)(int) = (int (*)(int))dlsym(h, "tg_work");
+  if (!version || !work) {
+    if (!g_first_failure[0]) snprintf(g_first_failure, 512, "tg_version/tg_work missing");
+    return kLoadFailed;
+  }
+  work(iter); /* a half-written library faults here: its pages are not there */
+  int v = version();
+  dlclose(h);
+  return v == 1 || v == 2 ? kLoadOk : kLoadBadVersion;
+}
+
+static int loader(char** a) {
+  const char *lib = a[0], *v1p = a[1], *v2p = a[2], *stop = a[3], *out = a[4];
+  size_t n1, n2;
+  char* v1 = slurp(v1p, &n1);
+  char* v2 = slurp(v2p, &n2);
+  if (!v1 || !v2) { fprintf(stderr, "loader: cannot read %s or %s\n", v1p, v2p); return 2; }
+  g_first_failure = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (g_first_failure == MAP_FAILED) return 2;
+  g_first_failure[0] = '\0';
+  long iters = 0, loads = 0, enoent = 0, failed = 0, bad_version = 0, crashes = 0;
+  long reads = 0, read_enoent = 0, partial = 0;
+  char first_partial[128] = "", first_crash[64] = "";
+  while (access(stop, F_OK) != 0) {
+    ++iters;
+    /* 1. What a reader sees at the name: all of v1, all of v2, or nothing. */
+    size_t n;
+    char* got = slurp(lib, &n);
+    if (!got) {
+      ++read_enoent;
+    } else {
+      ++reads;
+      if (!((n == n1 && memcmp(got, v1, n) == 0) || (n == n2 && memcmp(got, v2, n) == 0))) {
+        if (!partial++) snprintf(first_partial, sizeof first_partial, "%zu bytes (v1 %zu, v2 %zu)", n, n1, n2);
+      }
+      free(got);
+    }
+    /* 2. What a loader gets. */
+    pid_t pid = fork();
+    if (pid == 0) _exit(load_once(lib, (int)iters));
+    if (pid < 0) { perror("loader: fork"); return 2; }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (WIFSIGNALED(st)) {
+      if (!crashes++) snprintf(first_crash, sizeof first_crash, "signal %d", WTERMSIG(st));
+    } else switch (WEXITSTATUS(st)) {
+      case kLoadOk: ++loads; break;
+      case kLoadEnoent: ++enoent; break;
+      case kLoadBadVersion: ++bad_version; break;
+      default: ++failed; break;
+    }
+  }
+  FILE* f = fopen(out, "w");
+  if (!f) return 2;
+  fprintf(f, "iterations=%ld\nloads=%ld\nenoent=%ld\nfailed=%ld\nbad_version=%ld\ncrashes=%ld\n", iters, loads, enoent,
+          failed, bad_version, crashes);
+  fprintf(f, "reads=%ld\nread_enoent=%ld\npartial=%ld\n", reads, read_enoent, partial);
+  fprintf(f, "first_failure=%s\nfirst_partial=%s\nfirst_crash=%s\n", g_first_failure, first_partial, first_crash);
+  fclose(f);
+  return 0;
+}
+
+/* --------------------------------------------------------- write/swap loops */
+
+static int write_loop(char** a) {
+  const char *dest = a[0], *src = a[1];
+  long n = atol(a[2]), errors = 0, missing = 0;
+  const int create = atoi(a[3]) ? O_CREAT : 0;
+  char first[256] = "";
+  for (long i = 0; i < n; ++i) {
+    int fd = open(dest, O_WRONLY | O_TRUNC | O_CLOEXEC | create, 0644);
+    if (fd < 0 && errno == ENOENT && !create) {
+      ++missing;
+      continue;
+    }
+    if (fd < 0 || copy_into(fd, src) < 0) {
+      if (!errors++) snprintf(first, sizeof first, "%s: %s", fd < 0 ? "open" : "write", strerror(errno));
+    }
+    if (fd >= 0 && close(fd) != 0 && !errors++) snprintf(first, sizeof first, "close: %s", strerror(errno));
+  }
+  printf("writes=%ld missing=%ld errors=%ld first_error=%s\n", n, missing, errors, first);
+  return errors ? 1 : 0;
+}
+
+static int swap_loop(char** a) {
+  const char *dir = a[0], *name = a[1], *src1 = a[2], *src2 = a[3], *stop = a[4];
+  char path[4096], tmp[4096], aside[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(tmp, sizeof tmp, "%s/swap.tmp", dir);
+  snprintf(aside, sizeof aside, "%s/swap.aside", dir);
+  long renames = 0, unlinks = 0, links = 0, errors = 0;
+  for (unsigned i = 0; access(stop, F_OK) != 0; ++i) {
+    const char* src = (i & 1) ? src2 : src1;
+    /* a complete copy, written under another name first */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || copy_into(fd, src) < 0) ++errors;
+    if (fd >= 0) close(fd);
+    switch (i % 4) {
+      case 0:
+      case 2:  /* swapped: a new inode at the name */
+        if (rename(tmp, path) == 0) ++renames; else ++errors;
+        break;
+      case 1:  /* removed, then a complete file linked back in */
+        if (unlink(path) == 0) ++unlinks;
+        if (rename(tmp, aside) != 0) ++errors;
+        if (link(aside, path) == 0) ++links;
+        else if (errno != EEXIST) ++errors;  /* the writer recreated it meanwhile */
+        unlink(aside);
+        break;
+      case 3:  /* removed */
+        if (unlink(path) == 0) ++unlinks;
+        unlink(tmp);
+        break;
+    }
+    struct timespec t = {0, 200 * 1000};
+    nanosleep(&t, NULL);
+  }
+  printf("renames=%ld unlinks=%ld links=%ld errors=%ld\n", renames, unlinks, links, errors);
+  return errors ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ single calls */
+
+static int parse_flags(const char* s) {
+  static const struct { const char* name; int flag; } kFlags[] = {
+      {"RDONLY", O_RDONLY}, {"WRONLY", O_WRONLY}, {"RDWR", O_RDWR}, {"TRUNC", O_TRUNC},
+      {"CREAT", O_CREAT}, {"APPEND", O_APPEND}, {"PATH", O_PATH}, {"DIRECTORY", O_DIRECTORY},
+      {"NONBLOCK", O_NONBLOCK}, {"NOFOLLOW", O_NOFOLLOW}, {NULL, 0}};
+  int flags = 0;
+  char* copy = strdup(s);
+  for (char* w = strtok(copy, ","); w; w = strtok(NULL, ",")) {
+    int found = 0;
+    for (int i = 0; kFlags[i].name; ++i)
+      if (!strcmp(w, kFlags[i].name)) { flags |= kFlags[i].flag; found = 1; }
+    if (!found) { fprintf(stderr, "rtool: unknown flag %s\n", w); exit(2); }
+  }
+  free(copy);
+  return flags;
+}
+
+static int do_open(char** a) {
+  int fd = open(a[1], parse_flags(a[0]) | O_CLOEXEC, 0644);
+  if (fd < 0) { printf("error=%s\n", errname(errno)); return 0; }
+  struct stat st;
+  fstat(fd, &st);
+  printf("ok ino=%lu\n", (unsigned long)st.st_ino);
+  close(fd);
+  return 0;
+}
+
+static int openat_copy(char** a) {
+  int dir = open(a[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) { perror("rtool: open dir"); return 1; }
+  int fd = openat(dir, a[1], O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) { printf("error=%s\n", errname(errno)); return 1; }
+  int r = copy_into(fd, a[2]);
+  close(fd);
+  close(dir);
+  return r < 0 ? 1 : 0;
+}
+
+static int do_truncate(char** a) {
+  if (truncate(a[0], atol(a[1])) != 0) { printf("error=%s\n", errname(errno)); return 1; }
+  printf("ok\n");
+  return 0;
+}
+
+static int redirect(char** a) {
+  const int use_vfork = !strcmp(a[0], "vfork-execv");
+  if (!use_vfork && strcmp(a[0], "fork-execl")) { fprintf(stderr, "rtool: redirect vfork-execv|fork-execl\n"); return 2; }
+  char* argv[] = {"cat", a[2], NULL};
+  const char* lib = a[1];
+  pid_t pid = use_vfork ? vfork() : fork();
+  if (pid == 0) {
+    int fd = open(lib, O_WRONLY | O_TRUNC);
+    if (fd < 0) _exit(3);
+    if (dup2(fd, 1) < 0) _exit(4);
+    close(fd);
+    if (use_vfork) execv("/bin/cat", argv);
+    else execl("/bin/cat", "cat", a[2], (char*)NULL);
+    _exit(127);
+  }
+  if (pid < 0) { perror("rtool: vfork"); return 2; }
+  int st;
+  waitpid(pid, &st, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) { fprintf(stderr, "rtool: the child failed (status %d)\n", st); return 2; }
+  int fds[8];
+  for (int i = 0; i < 8; ++i) fds[i] = open("/dev/null", O_RDONLY);
+  int bad = -1;
+  close(1);
+  for (int i = 0; i < 8 && bad < 0; ++i) {
+    for (int j = i; j < 8; ++j)
+      if (fcntl(fds[j], F_GETFD) < 0) { bad = fds[j]; break; }
+    close(fds[i]);
+  }
+  if (bad >= 0) { fprintf(stderr, "fd %d was closed behind the program's back\n", bad); return 1; }
+  fprintf(stderr, "fds intact\n");
+  return 0;
+}
+
+static int spawn_trunc(char** a) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, a[0], O_WRONLY | O_TRUNC, 0);
+  char* argv[] = {"true", NULL};
+  pid_t pid;
+  int r = posix_spawn(&pid, "/bin/true", &fa, NULL, argv, environ);
+  if (r != 0) { printf("error=%s\n", errname(r)); return 1; }
+  int st;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int main(int argc, char** argv) {
+  static const struct { const char* name; int args; int (*fn)(char**); } kCmds[] = {
+      {"loader", 5, loader},       {"write-loop", 4, write_loop}, {"swap-loop", 5, swap_loop},
+      {"open", 2, do_open},        {"openat-copy", 3, openat_copy}, {"truncate", 2, do_truncate},
+      {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {NULL, 0, NULL}};
+  for (int i = 0; argc > 1 && kCmds[i].name; ++i)
+    if (!strcmp(argv[1], kCmds[i].name)) {
+      if (argc - 2 != kCmds[i].args) break;
+      return kCmds[i].fn(argv + 2);
+    }
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc ARGS (see the source)\n");
+  return 2;
+}
