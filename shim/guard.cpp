@@ -135,6 +135,15 @@ Outcome log_pass(const WriteIntent& in, const char* name, Reason r) {
   return {Outcome::pass, 0};
 }
 
+// Nothing (or something else) was at the name when looked at: something may
+// appear before the real open. A truncating open then re-checks instead of
+// truncating whatever is there (guarded_open in interpose.cpp).
+Outcome changed_under_us(const WriteIntent& in, const char* name) {
+  Outcome o = log_pass(in, name, Reason::missing);
+  if (in.kind == WriteKind::truncate_open) o.kind = Outcome::pass_if_absent;
+  return o;
+}
+
 void note(const char* file, const char* key, const char* message) {
   log::Event e{log::EventKind::note};
   e.file = file;
@@ -429,15 +438,17 @@ Outcome guard_write(const WriteIntent& in) {
 
   Examined ex;
   Reason why;
-  if (!examine(in, &ex, &why)) return log_pass(in, name, why);
+  if (!examine(in, &ex, &why)) return why == Reason::missing ? changed_under_us(in, name) : log_pass(in, name, why);
   if (in.kind == WriteKind::truncate_fd) name = ex.fd_path;
 
   // The file the name finally reaches, and its directory, held open.
   Target t;
   const int dirfd = in.kind == WriteKind::truncate_fd ? AT_FDCWD : in.dirfd;
   const bool follow = in.kind == WriteKind::truncate_fd || !(in.flags & O_NOFOLLOW);
+  // The name changed since it was examined (or vanished): check again rather
+  // than let the real call truncate whatever is there now.
   if (resolve_target(dirfd, name, follow, &t) < 0 || t.st.st_dev != ex.st.st_dev || t.st.st_ino != ex.st.st_ino)
-    return log_pass(in, name, Reason::missing);
+    return changed_under_us(in, name);
 
   // Replacing a file the caller could not write would turn an EACCES into a
   // success: leave such calls to the kernel. (ETXTBSY is not checked here,
@@ -445,6 +456,7 @@ Outcome guard_write(const WriteIntent& in) {
   // fd already proves the right to write.
   if (in.kind != WriteKind::truncate_fd) {
     int acc = sys::faccessat2(t.dir.get(), t.base, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW);
+    if (acc == -ENOENT) return changed_under_us(in, name);
     if (acc < 0 && acc != -ENOSYS) return log_pass(in, name, Reason::no_write_permission);
   }
 

@@ -25,7 +25,9 @@ struct WriteIntent {
 };
 
 struct Outcome {
-  enum Kind { pass, replaced, fail } kind;
+  // pass_if_absent: the name was missing (or changed) when checked; the real
+  // call must not truncate what may have appeared since (see guarded_open).
+  enum Kind { pass, replaced, fail, pass_if_absent } kind;
   int value;  // replaced: the new fd (opens); fail: the errno to return
 };
 

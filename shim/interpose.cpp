@@ -9,6 +9,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -37,18 +39,31 @@ inline int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
   return static_cast<int>(syscall(SYS_openat, dirfd, path, flags, mode));
 }
 
-// The one way in for every open-like call. `call_real` performs the original call.
+// The one way in for every open-like call. `call_real(flags)` performs the
+// original call (with these flags where the entry point takes flags).
 template <typename CallReal>
 inline int guarded_open(const char* entry, int dirfd, const char* path, int flags, CallReal call_real) {
-  if (__builtin_expect(!tg::opens_for_writing(flags), 1) || tg::in_guard()) return call_real();
+  if (__builtin_expect(!tg::opens_for_writing(flags), 1) || tg::in_guard()) return call_real(flags);
   const tg::WriteKind kind = (flags & O_TRUNC) ? tg::WriteKind::truncate_open : tg::WriteKind::in_place_open;
-  const tg::Outcome o = tg::guard_write({entry, kind, dirfd, path, -1, flags, 0});
-  switch (o.kind) {
-    case tg::Outcome::replaced: return o.value;
-    case tg::Outcome::fail: errno = o.value; return -1;
-    case tg::Outcome::pass: break;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const tg::Outcome o = tg::guard_write({entry, kind, dirfd, path, -1, flags, 0});
+    switch (o.kind) {
+      case tg::Outcome::replaced: return o.value;
+      case tg::Outcome::fail: errno = o.value; return -1;
+      case tg::Outcome::pass: return call_real(flags);
+      case tg::Outcome::pass_if_absent: break;
+    }
+    // The name was missing when checked. Open it without truncating anything
+    // that appeared since: create exclusively, or open without O_TRUNC.
+    const int saved = errno;
+    const int safe = (flags & O_CREAT) ? (flags | O_EXCL) : (flags & ~O_TRUNC);
+    const int fd = call_real(safe);
+    if (fd >= 0 && (flags & O_CREAT)) return fd;  // created: a new, empty file, as asked
+    if (fd < 0 && errno != EEXIST) return fd;     // still missing (ENOENT...): the real answer
+    if (fd >= 0) syscall(SYS_close, fd);          // something is there now: check it again
+    errno = saved;
   }
-  return call_real();
+  return call_real(flags);
 }
 
 template <typename CallReal>
@@ -58,7 +73,8 @@ inline int guarded_truncate(const char* entry, const char* path, off_t length, C
   switch (o.kind) {
     case tg::Outcome::replaced: return 0;
     case tg::Outcome::fail: errno = o.value; return -1;
-    case tg::Outcome::pass: break;
+    case tg::Outcome::pass:
+    case tg::Outcome::pass_if_absent: break;  // (only opens get the second kind)
   }
   return call_real();
 }
@@ -70,7 +86,8 @@ inline int guarded_ftruncate(const char* entry, int fd, off_t length, CallReal c
   switch (o.kind) {
     case tg::Outcome::replaced: return 0;
     case tg::Outcome::fail: errno = o.value; return -1;
-    case tg::Outcome::pass: break;
+    case tg::Outcome::pass:
+    case tg::Outcome::pass_if_absent: break;  // (only opens get the second kind)
   }
   return call_real();
 }
@@ -79,6 +96,13 @@ inline int guarded_ftruncate(const char* entry, int fd, off_t length, CallReal c
 inline int writing_fopen_flags(const char* mode) {
   const int flags = tg::fopen_mode_flags(mode);
   return flags < 0 ? 0 : flags;
+}
+
+// fopen/freopen's missing-name retry: the safe open by flags, through the
+// real openat (a FILE* is made from the fd by the caller, as for a replaced file).
+inline int safe_reopen(const char* path, int fl) {
+  auto f = TG_REAL(openat);
+  return f ? f(AT_FDCWD, path, fl, 0666) : raw_openat(AT_FDCWD, path, fl, 0666);
 }
 
 }  // namespace
@@ -96,75 +120,79 @@ extern "C" {
 
 __attribute__((visibility("default"))) int open(const char* path, int flags, ...) {
   TG_OPEN_MODE(flags);
-  return guarded_open("open", AT_FDCWD, path, flags, [&] {
+  return guarded_open("open", AT_FDCWD, path, flags, [&](int fl) {
     auto f = TG_REAL(open);
-    return f ? f(path, flags, mode) : raw_openat(AT_FDCWD, path, flags, mode);
+    return f ? f(path, fl, mode) : raw_openat(AT_FDCWD, path, fl, mode);
   });
 }
 
 __attribute__((visibility("default"))) int open64(const char* path, int flags, ...) {
   TG_OPEN_MODE(flags);
-  return guarded_open("open64", AT_FDCWD, path, flags, [&] {
+  return guarded_open("open64", AT_FDCWD, path, flags, [&](int fl) {
     auto f = TG_REAL(open64);
-    return f ? f(path, flags, mode) : raw_openat(AT_FDCWD, path, flags, mode);
+    return f ? f(path, fl, mode) : raw_openat(AT_FDCWD, path, fl, mode);
   });
 }
 
 __attribute__((visibility("default"))) int openat(int dirfd, const char* path, int flags, ...) {
   TG_OPEN_MODE(flags);
-  return guarded_open("openat", dirfd, path, flags, [&] {
+  return guarded_open("openat", dirfd, path, flags, [&](int fl) {
     auto f = TG_REAL(openat);
-    return f ? f(dirfd, path, flags, mode) : raw_openat(dirfd, path, flags, mode);
+    return f ? f(dirfd, path, fl, mode) : raw_openat(dirfd, path, fl, mode);
   });
 }
 
 __attribute__((visibility("default"))) int openat64(int dirfd, const char* path, int flags, ...) {
   TG_OPEN_MODE(flags);
-  return guarded_open("openat64", dirfd, path, flags, [&] {
+  return guarded_open("openat64", dirfd, path, flags, [&](int fl) {
     auto f = TG_REAL(openat64);
-    return f ? f(dirfd, path, flags, mode) : raw_openat(dirfd, path, flags, mode);
+    return f ? f(dirfd, path, fl, mode) : raw_openat(dirfd, path, fl, mode);
   });
 }
 
 __attribute__((visibility("default"))) int creat(const char* path, mode_t mode) {
-  return guarded_open("creat", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, [&] {
+  return guarded_open("creat", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, [&](int fl) {
     auto f = TG_REAL(creat);
-    return f ? f(path, mode) : raw_openat(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+    if (f && fl == (O_CREAT | O_WRONLY | O_TRUNC)) return f(path, mode);
+    auto o = TG_REAL(open);  // creat with other flags: open says it
+    return o ? o(path, fl, mode) : raw_openat(AT_FDCWD, path, fl, mode);
   });
 }
 
 __attribute__((visibility("default"))) int creat64(const char* path, mode_t mode) {
-  return guarded_open("creat64", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, [&] {
+  return guarded_open("creat64", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, [&](int fl) {
     auto f = TG_REAL(creat64);
-    return f ? f(path, mode) : raw_openat(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+    if (f && fl == (O_CREAT | O_WRONLY | O_TRUNC)) return f(path, mode);
+    auto o = TG_REAL(open64);
+    return o ? o(path, fl, mode) : raw_openat(AT_FDCWD, path, fl, mode);
   });
 }
 
 __attribute__((visibility("default"))) int __open_2(const char* path, int flags) {
-  return guarded_open("__open_2", AT_FDCWD, path, flags, [&] {
+  return guarded_open("__open_2", AT_FDCWD, path, flags, [&](int fl) {
     auto f = TG_REAL(__open_2);
-    return f ? f(path, flags) : raw_openat(AT_FDCWD, path, flags, 0);
+    return f ? f(path, fl) : raw_openat(AT_FDCWD, path, fl, 0);
   });
 }
 
 __attribute__((visibility("default"))) int __open64_2(const char* path, int flags) {
-  return guarded_open("__open64_2", AT_FDCWD, path, flags, [&] {
+  return guarded_open("__open64_2", AT_FDCWD, path, flags, [&](int fl) {
     auto f = TG_REAL(__open64_2);
-    return f ? f(path, flags) : raw_openat(AT_FDCWD, path, flags, 0);
+    return f ? f(path, fl) : raw_openat(AT_FDCWD, path, fl, 0);
   });
 }
 
 __attribute__((visibility("default"))) int __openat_2(int dirfd, const char* path, int flags) {
-  return guarded_open("__openat_2", dirfd, path, flags, [&] {
+  return guarded_open("__openat_2", dirfd, path, flags, [&](int fl) {
     auto f = TG_REAL(__openat_2);
-    return f ? f(dirfd, path, flags) : raw_openat(dirfd, path, flags, 0);
+    return f ? f(dirfd, path, fl) : raw_openat(dirfd, path, fl, 0);
   });
 }
 
 __attribute__((visibility("default"))) int __openat64_2(int dirfd, const char* path, int flags) {
-  return guarded_open("__openat64_2", dirfd, path, flags, [&] {
+  return guarded_open("__openat64_2", dirfd, path, flags, [&](int fl) {
     auto f = TG_REAL(__openat64_2);
-    return f ? f(dirfd, path, flags) : raw_openat(dirfd, path, flags, 0);
+    return f ? f(dirfd, path, fl) : raw_openat(dirfd, path, fl, 0);
   });
 }
 
@@ -173,7 +201,8 @@ __attribute__((visibility("default"))) int __openat64_2(int dirfd, const char* p
   __attribute__((visibility("default"))) FILE* name(const char* path, const char* mode) { \
     const int flags = writing_fopen_flags(mode);                                      \
     FILE* result = nullptr;                                                              \
-    int fd = guarded_open(#name, AT_FDCWD, path, flags, [&] {                            \
+    int fd = guarded_open(#name, AT_FDCWD, path, flags, [&](int fl) -> int {             \
+      if (fl != flags) return safe_reopen(path, fl); /* the missing-name retry */         \
       auto f = TG_REAL(name);                                                            \
       if (f) result = f(path, mode);                                                     \
       else errno = ENOSYS;                                                               \
@@ -199,7 +228,9 @@ TG_FOPEN(fopen64)
 #define TG_FREOPEN(name)                                                                               \
   __attribute__((visibility("default"))) FILE* name(const char* path, const char* mode, FILE* stream) { \
     const int flags = path ? writing_fopen_flags(mode) : 0;                                         \
-    int fd = guarded_open(#name, AT_FDCWD, path, flags, [] { return -2; });                            \
+    int fd = guarded_open(#name, AT_FDCWD, path, flags, [&](int fl) -> int {                           \
+      return fl != flags ? safe_reopen(path, fl) : -2;                                                 \
+    });                                                                                                \
     if (fd >= 0) close(fd);                                                                            \
     else if (fd == -1) return nullptr;                                                                 \
     auto f = TG_REAL(name);                                                                            \
@@ -256,14 +287,63 @@ __attribute__((visibility("default"))) int close(int fd) {
   return r;
 }
 
+// Atomic mode must never publish a file whose writing failed (ENOSPC...):
+// the writes that can fail are watched, at the cost of a branch on failure.
+#define TG_WATCH_WRITE(call, fd)                                                   \
+  do {                                                                             \
+    const auto r_ = (call);                                                        \
+    if (__builtin_expect(r_ < 0, 0) && tg::pending::any()) {                       \
+      const int e_ = errno;                                                        \
+      tg::pending::write_failed(fd, e_);                                           \
+      errno = e_;                                                                  \
+    }                                                                              \
+    return r_;                                                                     \
+  } while (0)
+
+__attribute__((visibility("default"))) ssize_t write(int fd, const void* buf, size_t n) {
+  auto f = TG_REAL(write);
+  TG_WATCH_WRITE(f ? f(fd, buf, n) : syscall(SYS_write, fd, buf, n), fd);
+}
+__attribute__((visibility("default"))) ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
+  auto f = TG_REAL(pwrite);
+  TG_WATCH_WRITE(f ? f(fd, buf, n, off) : syscall(SYS_pwrite64, fd, buf, n, off), fd);
+}
+__attribute__((visibility("default"))) ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t off) {
+  auto f = TG_REAL(pwrite64);
+  TG_WATCH_WRITE(f ? f(fd, buf, n, off) : syscall(SYS_pwrite64, fd, buf, n, off), fd);
+}
+__attribute__((visibility("default"))) ssize_t writev(int fd, const struct iovec* iov, int cnt) {
+  auto f = TG_REAL(writev);
+  TG_WATCH_WRITE(f ? f(fd, iov, cnt) : syscall(SYS_writev, fd, iov, cnt), fd);
+}
+__attribute__((visibility("default"))) ssize_t pwritev(int fd, const struct iovec* iov, int cnt, off_t off) {
+  auto f = TG_REAL(pwritev);
+  TG_WATCH_WRITE(f ? f(fd, iov, cnt, off) : syscall(SYS_pwritev, fd, iov, cnt, off, 0), fd);
+}
+__attribute__((visibility("default"))) ssize_t copy_file_range(int in, off64_t* in_off, int out, off64_t* out_off,
+                                                               size_t len, unsigned flags) {
+  auto f = TG_REAL(copy_file_range);
+  TG_WATCH_WRITE(f ? f(in, in_off, out, out_off, len, flags)
+                   : syscall(SYS_copy_file_range, in, in_off, out, out_off, len, flags), out);
+}
+__attribute__((visibility("default"))) ssize_t sendfile(int out, int in, off_t* off, size_t count) {
+  auto f = TG_REAL(sendfile);
+  TG_WATCH_WRITE(f ? f(out, in, off, count) : syscall(SYS_sendfile, out, in, off, count), out);
+}
+
 // fclose closes its fd inside libc, out of close()'s reach: publish first,
-// once the stream's buffer is in the file.
+// once the stream's buffer is in the file. stdio's own writes go through
+// libc-internal calls that the write wrappers don't see: its error flag does.
 __attribute__((visibility("default"))) int fclose(FILE* stream) {
   int publish_error = 0;
   if (__builtin_expect(tg::pending::any(), 0) && stream && !tg::in_guard()) {
     const int fd = fileno(stream);
     if (fd >= 0) {
-      fflush(stream);
+      if (fflush(stream) != 0 || ferror(stream)) {
+        // The stream lost data; errno may be from anything since then.
+        const int e = errno;
+        tg::pending::write_failed(fd, (e == ENOSPC || e == EDQUOT || e == EFBIG) ? e : EIO);
+      }
       publish_error = tg::pending::closing(fd);
     }
   }

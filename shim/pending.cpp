@@ -25,6 +25,7 @@ enum GroupState { kFree, kFilling, kLive, kPublishing };
 struct Group {
   std::atomic<int> state{kFree};
   std::atomic<int> refs{0};  // this process's fds on it
+  std::atomic<int> write_error{0};  // a write to it failed (ENOSPC...): never publish it
   pid_t owner = 0;           // only the process that wrote it publishes (not a forked child)
   int dirfd = 0;             // set by new_group before any use; zero keeps the table in .bss
   unsigned long old_ino = 0;
@@ -137,7 +138,19 @@ int release_group(int group, int fd) {
   if (g.refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return 0;
   int expected = kLive;
   if (!g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel)) return 0;
-  int err = publish(g, fd);
+  int err = 0;
+  if (const int werr = g.write_error.load(std::memory_order_acquire)) {
+    // The writer was told (its write failed); the old file must stay whole.
+    log::Event e{log::EventKind::cannot_protect};
+    e.file = g.path;
+    e.entry = "close";
+    e.step = "a write to the new file failed";
+    e.error = werr;
+    e.message = "not published: the old file is unchanged";
+    log::emit(e);
+  } else {
+    err = publish(g, fd);
+  }
   free_group(g);
   return err;
 }
@@ -205,6 +218,7 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
     g.old_ino = old_ino;
     g.dev = 0;
     g.ino = 0;
+    g.write_error.store(0, std::memory_order_relaxed);
     g.refs.store(0, std::memory_order_relaxed);
     std::snprintf(g.base, sizeof g.base, "%s", base);
     std::snprintf(g.path, sizeof g.path, "%s", path);
@@ -242,6 +256,13 @@ int closing(int fd) {
   return release_group(group, fd);
 }
 
+void write_failed(int fd, int error) {
+  // Only errors that lose data; EINTR, EAGAIN and short writes are not.
+  if (error != ENOSPC && error != EDQUOT && error != EIO && error != EFBIG) return;
+  int i = find_slot(fd);
+  if (i >= 0) g_groups[g_slots[i].group].write_error.store(error, std::memory_order_release);
+}
+
 void duplicated(int oldfd, int newfd) {
   if (oldfd == newfd || newfd < 0) return;
   int i = find_slot(oldfd);
@@ -260,6 +281,13 @@ void publish_all() {
     int fd = g_slots[i].fd.load(std::memory_order_acquire);
     if (fd < 0 || g_groups[g_slots[i].group].owner != me) continue;
     Group& g = g_groups[g_slots[i].group];
+    if (g.write_error.load(std::memory_order_acquire)) {
+      // As at close: never publish a file whose write failed.
+      g.refs.store(1, std::memory_order_release);
+      remove_slot(i);
+      release_group(g_slots[i].group, fd);
+      continue;
+    }
     int expected = kLive;
     if (g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel)) {
       publish(g, fd);
@@ -303,7 +331,7 @@ const char* prepare_exec() {
       // Every fd closes at exec (or no room to hand it over): publish now.
       int expected = kLive;
       if (g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel)) {
-        publish(g, any_fd);
+        if (!g.write_error.load(std::memory_order_acquire)) publish(g, any_fd);
         free_group(g);
       }
     }

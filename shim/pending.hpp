@@ -36,6 +36,10 @@ bool any();
 // the errno of a publication that failed (the close should report it).
 int closing(int fd);
 
+// A write to `fd` failed with `error`: if that lost data (ENOSPC, EDQUOT, EIO,
+// EFBIG), the file is never published and the old one stays.
+void write_failed(int fd, int error);
+
 // `newfd` is a duplicate of `oldfd` (dup, dup2, dup3, F_DUPFD).
 void duplicated(int oldfd, int newfd);
 

@@ -77,6 +77,6 @@ check_env TRUNCGUARD_SCOPE=elf --scope=elf --mode=unlink
 ok "options set TRUNCGUARD_SCOPE, _MODE, _ON_FAIL, _DEBUG, _LOG"
 
 # And the child really runs with the shim preloaded.
-"$TG_CMD" cat /proc/self/maps | grep -q "libtruncguard\.so" ||
+grep -q "libtruncguard\.so" <<<"$("$TG_CMD" cat /proc/self/maps)" ||
   fail "the shim is not mapped in the wrapped command"
 ok "the wrapped command has the shim loaded"

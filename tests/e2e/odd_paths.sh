@@ -14,7 +14,7 @@ prove_protection copy_v2
 expect_log_well_formed
 # The path's newline must not reach the log raw: no line may start with the
 # rest of the name.
-if tg_log | grep -q "^name"; then
+if grep -q "^name" <<<"$(tg_log)"; then
   fail "the log has a raw newline inside the path: $(tg_log)"
 fi
 ok "the log escapes the newline and the 0xff byte: $(log_lines "replaced file=")"

@@ -69,7 +69,9 @@ ICMD=$DEST$BINDIR/truncguard
 lib=$(env -u LD_PRELOAD "$ICMD" --print-library) || fail "the installed truncguard --print-library failed"
 [ "$lib" = "$DEST$LIBDIR/libtruncguard.so" ] ||
   fail "the installed command finds $lib, expected the installed $DEST$LIBDIR/libtruncguard.so"
-"$ICMD" cat /proc/self/maps | grep -qF "$DEST$LIBDIR/libtruncguard.so" ||
+# (Captured first: with pipefail, "cat | grep -q" fails when grep quits early.)
+maps=$("$ICMD" cat /proc/self/maps) || fail "the installed truncguard could not run cat"
+grep -qF "$DEST$LIBDIR/libtruncguard.so" <<<"$maps" ||
   fail "a command run by the installed truncguard does not have the installed library loaded"
 ok "the installed command finds and preloads the installed library: $lib"
 
