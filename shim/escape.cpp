@@ -32,12 +32,26 @@ size_t utf8_sequence(const unsigned char* p) {
 
 }  // namespace
 
+namespace {
+size_t escape_with_limit(const char* in, char* out, size_t out_len, size_t limit, bool* cut);
+}  // namespace
+
 size_t escape(const char* in, char* out, size_t out_len) {
   if (out_len == 0) return 0;
+  // Everything, if it fits; otherwise cut, with room kept for "...".
+  bool cut = false;
+  size_t n = escape_with_limit(in, out, out_len, out_len - 1, &cut);
+  if (!cut) return n;
+  return escape_with_limit(in, out, out_len, out_len > 4 ? out_len - 4 : 0, &cut);
+}
+
+namespace {
+
+size_t escape_with_limit(const char* in, char* out, size_t out_len, size_t limit, bool* cut) {
+  *cut = false;
   static const char kHex[] = "0123456789abcdef";
   const auto* p = reinterpret_cast<const unsigned char*>(in ? in : "(null)");
   size_t o = 0;
-  const size_t limit = out_len > 4 ? out_len - 4 : 0;  // keep room for "..." + NUL
   while (*p) {
     char tmp[8];
     size_t n = 0;
@@ -54,6 +68,7 @@ size_t escape(const char* in, char* out, size_t out_len) {
       n = consumed = seq;
     } else { tmp[0] = '\\'; tmp[1] = 'x'; tmp[2] = kHex[c >> 4]; tmp[3] = kHex[c & 15]; n = 4; }
     if (o + n > limit) {
+      *cut = true;
       size_t dots = out_len - 1 - o < 3 ? out_len - 1 - o : 3;
       std::memcpy(out + o, "...", dots);
       o += dots;
@@ -66,5 +81,7 @@ size_t escape(const char* in, char* out, size_t out_len) {
   out[o] = '\0';
   return o;
 }
+
+}  // namespace
 
 }  // namespace tg

@@ -170,7 +170,13 @@ const Settings& settings() {
     static const Settings kDefaults;
     return kDefaults;
   } else {
-    while (g_settings_state.load(std::memory_order_acquire) != 2) sched_yield();
+    // Another thread is reading them: wait, but not forever (a fork child
+    // taken meanwhile has no such thread); then the defaults are safe.
+    for (int i = 0; i < 100000 && g_settings_state.load(std::memory_order_acquire) != 2; ++i) sched_yield();
+    if (g_settings_state.load(std::memory_order_acquire) != 2) {
+      static const Settings kDefaults;
+      return kDefaults;
+    }
   }
   return g_settings;
 }

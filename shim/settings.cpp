@@ -98,9 +98,11 @@ bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad
     }
     if (!known && ok) {
       ok = false;
-      size_t n = len < bad_len - 1 ? len : bad_len - 1;
-      std::memcpy(bad, start, n);
-      bad[n] = '\0';
+      if (bad_len > 0) {
+        size_t n = len < bad_len - 1 ? len : bad_len - 1;
+        std::memcpy(bad, start, n);
+        bad[n] = '\0';
+      }
     }
   }
   *out = bits;

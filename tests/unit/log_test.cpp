@@ -65,4 +65,10 @@ TEST(Log, TruncatesWithEllipsis) {
   EXPECT_EQ(out.find("\\n..."), out.size() - 5);
 }
 
+TEST(Log, CutsOnlyWhatDoesNotFit) {
+  EXPECT_EQ(esc("abcdefg", 10), "abcdefg");      // 7 + NUL fit in 10: no "..."
+  EXPECT_EQ(esc("abcdefghi", 10), "abcdefghi");  // exactly fits
+  EXPECT_EQ(esc("abcdefghij", 10), "abcdef...");
+}
+
 TEST(Log, NullIsSafe) { EXPECT_EQ(esc(nullptr), "(null)"); }
