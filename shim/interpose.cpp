@@ -39,6 +39,14 @@ inline int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
   return static_cast<int>(syscall(SYS_openat, dirfd, path, flags, mode));
 }
 
+// Closes an fd that the real open returned, through the real close (so that
+// whatever sits behind the real open, a sanitizer included, sees it closed).
+inline void real_close(int fd) {
+  auto f = TG_REAL(close);
+  if (f) f(fd);
+  else syscall(SYS_close, fd);
+}
+
 // The one way in for every open-like call. `call_real(flags)` performs the
 // original call (with these flags where the entry point takes flags).
 template <typename CallReal>
@@ -60,7 +68,7 @@ inline int guarded_open(const char* entry, int dirfd, const char* path, int flag
     const int fd = call_real(safe);
     if (fd >= 0 && (flags & O_CREAT)) return fd;  // created: a new, empty file, as asked
     if (fd < 0 && errno != EEXIST) return fd;     // still missing (ENOENT...): the real answer
-    if (fd >= 0) syscall(SYS_close, fd);          // something is there now: check it again
+    if (fd >= 0) real_close(fd);                  // something is there now: check it again
     errno = saved;
   }
   return call_real(flags);
