@@ -15,36 +15,19 @@
 #include <tuple>
 
 #include "escape.hpp"
+#include "procmap_query.hpp"
 
 namespace tg::inspect {
 namespace {
 
-// Debian 12's headers predate PROCMAP_QUERY (Linux 6.11): declared as in
-// include/uapi/linux/fs.h (see also shim/maps_reader.cpp, field notes §2).
-struct procmap_query {
-  uint64_t size;
-  uint64_t query_flags;
-  uint64_t query_addr;
-  uint64_t vma_start;
-  uint64_t vma_end;
-  uint64_t vma_flags;
-  uint64_t vma_page_size;
-  uint64_t vma_offset;
-  uint64_t inode;
-  uint32_t dev_major;
-  uint32_t dev_minor;
-  uint32_t vma_name_size;
-  uint32_t build_id_size;
-  uint64_t vma_name_addr;
-  uint64_t build_id_addr;
-};
-constexpr uint64_t kVmaReadable = 0x01;
-constexpr uint64_t kVmaWritable = 0x02;
-constexpr uint64_t kVmaExecutable = 0x04;
-constexpr uint64_t kVmaShared = 0x08;
-constexpr uint64_t kCoveringOrNext = 0x10;
-constexpr uint64_t kFileBacked = 0x20;
-constexpr unsigned long kProcmapQuery = _IOWR('f', 17, struct procmap_query);
+using procmap::procmap_query;
+using procmap::kCoveringOrNext;
+using procmap::kFileBacked;
+using procmap::kVmaExecutable;
+using procmap::kVmaReadable;
+using procmap::kVmaShared;
+using procmap::kVmaWritable;
+constexpr unsigned long kProcmapQuery = procmap::kQuery;
 
 constexpr std::string_view kDeleted = " (deleted)";
 

@@ -8,34 +8,17 @@
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 
+#include "procmap_query.hpp"
 #include "sys.hpp"
 
 namespace tg {
 namespace {
 
-// Debian 12's headers predate PROCMAP_QUERY (Linux 6.11): declare it here,
-// as include/uapi/linux/fs.h defines it.
-struct procmap_query {
-  uint64_t size;
-  uint64_t query_flags;
-  uint64_t query_addr;
-  uint64_t vma_start;
-  uint64_t vma_end;
-  uint64_t vma_flags;
-  uint64_t vma_page_size;
-  uint64_t vma_offset;
-  uint64_t inode;
-  uint32_t dev_major;
-  uint32_t dev_minor;
-  uint32_t vma_name_size;
-  uint32_t build_id_size;
-  uint64_t vma_name_addr;
-  uint64_t build_id_addr;
-};
-constexpr uint64_t PROCMAP_QUERY_VMA_EXECUTABLE = 0x04;
-constexpr uint64_t PROCMAP_QUERY_COVERING_OR_NEXT_VMA = 0x10;
-constexpr uint64_t PROCMAP_QUERY_FILE_BACKED_VMA = 0x20;
-constexpr unsigned long PROCMAP_QUERY = _IOWR('f', 17, struct procmap_query);
+using procmap::procmap_query;
+constexpr uint64_t PROCMAP_QUERY_VMA_EXECUTABLE = procmap::kVmaExecutable;
+constexpr uint64_t PROCMAP_QUERY_COVERING_OR_NEXT_VMA = procmap::kCoveringOrNext;
+constexpr uint64_t PROCMAP_QUERY_FILE_BACKED_VMA = procmap::kFileBacked;
+constexpr unsigned long PROCMAP_QUERY = procmap::kQuery;
 
 bool parse_hex(const char*& p, const char* end, uint64_t* out) {
   uint64_t v = 0;
