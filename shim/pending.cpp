@@ -77,19 +77,25 @@ void free_group(Group& g) {
 
 // Links the unnamed inode open at `fd` under a temp name, renames it over the
 // name, and logs it. Once only: the caller won the kLive -> kPublishing race.
+// A file that will not be published, and why.
+void report_unpublished(const Group& g, const char* step, int error, const char* outcome) {
+  log::Event e{log::EventKind::cannot_protect};
+  e.file = g.path;
+  e.entry = "close";
+  e.step = step;
+  e.error = error;
+  e.message = outcome;
+  log::emit(e);
+}
+
 int publish(Group& g, int fd) {
   Publication pub{g.base, g.old_ino, 0, 0, nullptr};
   struct stat st;
   if (sys::fstat(fd, &st) != 0 || st.st_dev != g.dev || st.st_ino != g.ino) {
     // The fd was closed behind our back (close_range, a raw syscall) and its
     // number reused: linking it would put an unrelated file at the name.
-    log::Event e{log::EventKind::cannot_protect};
-    e.file = g.path;
-    e.entry = "close";
-    e.step = "the writer's fd no longer refers to the new file (closed without close())";
-    e.error = EBADF;
-    e.message = "the old file is unchanged and the new content is lost";
-    log::emit(e);
+    report_unpublished(g, "the writer's fd no longer refers to the new file (closed without close())", EBADF,
+                       "the old file is unchanged and the new content is lost");
     return EBADF;
   }
   pub.new_ino = st.st_ino;
@@ -112,13 +118,7 @@ int publish(Group& g, int fd) {
     pub.error = -r;
   }
   if (pub.failed_step) {
-    log::Event e{log::EventKind::cannot_protect};
-    e.file = g.path;
-    e.entry = "close";
-    e.step = pub.failed_step;
-    e.error = pub.error;
-    e.message = "the old file is unchanged and the new content is lost";
-    log::emit(e);
+    report_unpublished(g, pub.failed_step, pub.error, "the old file is unchanged and the new content is lost");
   } else if (log::enabled(kRewrites)) {
     log::Event e{log::EventKind::published};
     e.file = g.path;
@@ -133,26 +133,32 @@ int publish(Group& g, int fd) {
 
 // The last of this group's fds is going away: publish. Returns the errno of
 // a failed publication (the writer's close reports it), or 0.
-int release_group(int group, int fd) {
-  Group& g = g_groups[group];
-  if (g.refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return 0;
-  int expected = kLive;
-  if (!g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel)) return 0;
+// The one end of a pending file, whoever ends it (last close, exit, exec):
+// the caller won the kLive -> kPublishing race. Publishes through `fd`
+// unless a write to the file failed, then frees the group. Returns the errno
+// of a failed publication, or 0.
+int finish(Group& g, int fd) {
   int err = 0;
   if (const int werr = g.write_error.load(std::memory_order_acquire)) {
     // The writer was told (its write failed); the old file must stay whole.
-    log::Event e{log::EventKind::cannot_protect};
-    e.file = g.path;
-    e.entry = "close";
-    e.step = "a write to the new file failed";
-    e.error = werr;
-    e.message = "not published: the old file is unchanged";
-    log::emit(e);
+    report_unpublished(g, "a write to the new file failed", werr, "not published: the old file is unchanged");
   } else {
     err = publish(g, fd);
   }
   free_group(g);
   return err;
+}
+
+// Claims a live group for finishing; false if someone else did.
+bool claim(Group& g) {
+  int expected = kLive;
+  return g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel);
+}
+
+int release_group(int group, int fd) {
+  Group& g = g_groups[group];
+  if (g.refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return 0;
+  return claim(g) ? finish(g, fd) : 0;
 }
 
 
@@ -281,18 +287,7 @@ void publish_all() {
     int fd = g_slots[i].fd.load(std::memory_order_acquire);
     if (fd < 0 || g_groups[g_slots[i].group].owner != me) continue;
     Group& g = g_groups[g_slots[i].group];
-    if (g.write_error.load(std::memory_order_acquire)) {
-      // As at close: never publish a file whose write failed.
-      g.refs.store(1, std::memory_order_release);
-      remove_slot(i);
-      release_group(g_slots[i].group, fd);
-      continue;
-    }
-    int expected = kLive;
-    if (g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel)) {
-      publish(g, fd);
-      free_group(g);
-    }
+    if (claim(g)) finish(g, fd);
   }
 }
 
@@ -329,11 +324,7 @@ const char* prepare_exec() {
       o += static_cast<size_t>(n);
     } else if (any_fd >= 0) {
       // Every fd closes at exec (or no room to hand it over): publish now.
-      int expected = kLive;
-      if (g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel)) {
-        if (!g.write_error.load(std::memory_order_acquire)) publish(g, any_fd);
-        free_group(g);
-      }
+      if (claim(g)) finish(g, any_fd);
     }
   }
   return o > empty ? entry : nullptr;
