@@ -221,13 +221,6 @@ void describe_caller(void* caller, char* out, size_t len) {
   }
 }
 
-void line_event(const char* file, const char* key, const char* message) {
-  log::Event e{log::EventKind::note};
-  e.file = file;
-  e.note = key;
-  e.message = message;
-  log::emit(e);
-}
 
 // Never jumped to unless glibc has no dlopen at all: fail like a dlopen.
 void* no_dlopen(const char*, int) { return nullptr; }
@@ -295,7 +288,7 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
                     "is already loaded [ino %lu] but the file is now [ino %lu]: loading the new file as %.600s "
                     "(TRUNCGUARD_RELOAD=fresh); two versions are now loaded",
                     static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), esc);
-      if (log::enabled(kReloads)) line_event(file, "fresh", msg);
+      if (log::enabled(kReloads)) log::note(file, "fresh", msg);
       return;
     }
     // No link possible (another filesystem, no permission): warn as usual.
@@ -306,14 +299,14 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
                 static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), open_handles,
                 open_handles == 1 ? "" : "s",
                 (mode & RTLD_NOLOAD) ? "" : "; close every handle first, or set TRUNCGUARD_RELOAD=fresh");
-  if (log::enabled(kReloads)) line_event(file, "stale", msg);
+  if (log::enabled(kReloads)) log::note(file, "stale", msg);
   if (log::enabled(kBacktrace)) {
     for (void* c : callers) {
       if (!c) continue;
       char where[512];
       describe_caller(c, where, sizeof where);
       std::snprintf(msg, sizeof msg, "a handle still open was opened at %s", where);
-      line_event(file, "stale_handle", msg);
+      log::note(file, "stale_handle", msg);
     }
   }
   (void)caller;
@@ -415,7 +408,7 @@ void after_close(const CloseWatch& w, int result) {
         "or thread_local destructors are pending; LD_DEBUG=files shows glibc's own 'marking ... as NODELETE'");
   char msg[1200];
   std::snprintf(msg, sizeof msg, "is still loaded after dlclose: %s", why);
-  line_event(w.name, "not_unloaded", msg);
+  log::note(w.name, "not_unloaded", msg);
   using DlcloseFn = int (*)(void*);
   static auto real_dlclose = reinterpret_cast<DlcloseFn>(dlsym(RTLD_NEXT, "dlclose"));
   if (real_dlclose) real_dlclose(pin);

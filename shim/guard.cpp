@@ -144,13 +144,7 @@ Outcome changed_under_us(const WriteIntent& in, const char* name) {
   return o;
 }
 
-void note(const char* file, const char* key, const char* message) {
-  log::Event e{log::EventKind::note};
-  e.file = file;
-  e.note = key;
-  e.message = message;
-  log::emit(e);
-}
+using log::note;
 
 }  // namespace
 

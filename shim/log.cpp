@@ -276,6 +276,14 @@ const char* kept_text(long long n) {
   return buf;
 }
 
+void note(const char* file, const char* key, const char* message) {
+  Event e{EventKind::note};
+  e.file = file;
+  e.note = key;
+  e.message = message;
+  emit(e);
+}
+
 void emit(const Event& e) {
   const pid_t pid = sys::getpid();
   if (g_json) return emit_json(e, pid);

@@ -53,6 +53,9 @@ struct Event {
 void emit(const Event& e);
 bool json();
 
+// A note event: `key` is its stable JSON name, `message` the sentence.
+void note(const char* file, const char* key, const char* message);
+
 // Writes the libunwind backtrace of the caller, frames inside the shim skipped.
 void backtrace();
 
