@@ -217,9 +217,22 @@ TEST(MapsScan, SnapshotAnswersLikeAScan) {
   ASSERT_TRUE(take_snapshot(&snap));
   EXPECT_GT(snap.count, 0u);
   EXPECT_GE(snap.inspected, 1);
-  const FileId exe = id_of("/proc/self/exe");
-  ScanResult from_snapshot = lookup(snap, exe);
-  ScanResult fresh = scan_processes(exe);
+  // A file only this process maps: meson runs other copies of this binary in
+  // parallel, so /proc/self/exe's count can change between snapshot and scan.
+  char tmpl[] = "/tmp/tg-snap-XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 4096), 0);
+  void* map = mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  close(fd);
+  const FileId mine = id_of(tmpl);
+  ASSERT_TRUE(take_snapshot(&snap));
+  ScanResult from_snapshot = lookup(snap, mine);
+  ScanResult fresh = scan_processes(mine);
+  munmap(map, 4096);
+  unlink(tmpl);
+  EXPECT_EQ(from_snapshot.mapped, 1);
   EXPECT_EQ(from_snapshot.mapped, fresh.mapped);
   bool me = false;
   for (int i = 0; i < from_snapshot.mapped && i < ScanResult::kMaxPids; ++i) me |= from_snapshot.pids[i] == getpid();
