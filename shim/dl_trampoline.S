@@ -31,4 +31,54 @@ dlopen:
         .cfi_endproc
         .size   dlopen, .-dlopen
 
+/* dlsym and dlvsym, the same way: glibc resolves RTLD_NEXT and RTLD_DEFAULT
+ * from the caller's return address. The hook only looks (it cannot change
+ * the answer); the arguments go to glibc untouched.
+ *   tg_dlsym_enter(handle, name, version or NULL, caller)
+ */
+        .globl  dlsym
+        .type   dlsym, @function
+dlsym:
+        .cfi_startproc
+        pushq   %rdi
+        .cfi_adjust_cfa_offset 8
+        pushq   %rsi
+        .cfi_adjust_cfa_offset 8
+        subq    $8, %rsp
+        .cfi_adjust_cfa_offset 8
+        xorl    %edx, %edx              /* no version */
+        movq    24(%rsp), %rcx          /* the caller's return address */
+        call    tg_dlsym_enter
+        addq    $8, %rsp
+        .cfi_adjust_cfa_offset -8
+        popq    %rsi
+        .cfi_adjust_cfa_offset -8
+        popq    %rdi
+        .cfi_adjust_cfa_offset -8
+        jmp     *tg_real_dlsym(%rip)    /* set before tg_dlsym_enter returns */
+        .cfi_endproc
+        .size   dlsym, .-dlsym
+
+        .globl  dlvsym
+        .type   dlvsym, @function
+dlvsym:
+        .cfi_startproc
+        pushq   %rdi
+        .cfi_adjust_cfa_offset 8
+        pushq   %rsi
+        .cfi_adjust_cfa_offset 8
+        pushq   %rdx
+        .cfi_adjust_cfa_offset 8
+        movq    24(%rsp), %rcx          /* the caller's return address */
+        call    tg_dlsym_enter
+        popq    %rdx
+        .cfi_adjust_cfa_offset -8
+        popq    %rsi
+        .cfi_adjust_cfa_offset -8
+        popq    %rdi
+        .cfi_adjust_cfa_offset -8
+        jmp     *tg_real_dlvsym(%rip)   /* set before tg_dlsym_enter returns */
+        .cfi_endproc
+        .size   dlvsym, .-dlvsym
+
         .section .note.GNU-stack,"",@progbits

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "dl_bindings.hpp"
+#include "elf_dynamic.hpp"
 #include "escape.hpp"
 #include "guard.hpp"
 #include "log.hpp"
@@ -30,6 +32,7 @@ struct OpenRecord {
   int opens;
   int closes;
   bool nodelete_mode;
+  bool global;       // opened RTLD_GLOBAL at least once
   void* callers[4];  // the first callers, for the backtrace category
   char fresh[1024];  // TRUNCGUARD_RELOAD=fresh: the extra name made for it
 };
@@ -86,98 +89,14 @@ int find_loaded_cb(struct dl_phdr_info* info, size_t, void* data) {
   return 1;
 }
 
-// glibc relocates the d_ptr entries of .dynamic in place on x86-64; be safe
-// where it does not (read-only .dynamic).
-template <typename T>
-const T* dyn_ptr(const ElfW(Dyn)* d, unsigned long base) {
-  unsigned long v = d->d_un.d_ptr;
-  return reinterpret_cast<const T*>(v < base ? v + base : v);
-}
+using elf::DynInfo;
+using elf::read_dynamic;
+using elf::unique_symbol;
 
-struct DynInfo {
-  const char* strtab = nullptr;
-  const ElfW(Sym)* symtab = nullptr;
-  const uint32_t* hash = nullptr;
-  const uint32_t* gnu_hash = nullptr;
-  unsigned long flags_1 = 0;
-  long soname = -1;
-};
-
-DynInfo read_dynamic(const ElfW(Dyn)* dyn, unsigned long base) {
-  DynInfo di;
-  for (const ElfW(Dyn)* d = dyn; d && d->d_tag != DT_NULL; ++d) {
-    switch (d->d_tag) {
-      case DT_STRTAB: di.strtab = dyn_ptr<char>(d, base); break;
-      case DT_SYMTAB: di.symtab = dyn_ptr<ElfW(Sym)>(d, base); break;
-      case DT_HASH: di.hash = dyn_ptr<uint32_t>(d, base); break;
-      case DT_GNU_HASH: di.gnu_hash = dyn_ptr<uint32_t>(d, base); break;
-      case DT_FLAGS_1: di.flags_1 = d->d_un.d_val; break;
-      case DT_SONAME: di.soname = static_cast<long>(d->d_un.d_val); break;
-      default: break;
-    }
-  }
-  return di;
-}
-
-// The number of .dynsym entries, from the hash tables (the ELF way to know it).
-size_t symbol_count(const DynInfo& di) {
-  if (di.hash) return di.hash[1];  // nchain
-  if (!di.gnu_hash) return 0;
-  const uint32_t nbuckets = di.gnu_hash[0], symoffset = di.gnu_hash[1], bloom_size = di.gnu_hash[2];
-  const auto* bloom = reinterpret_cast<const ElfW(Addr)*>(di.gnu_hash + 4);
-  const auto* buckets = reinterpret_cast<const uint32_t*>(bloom + bloom_size);
-  const uint32_t* chain = buckets + nbuckets;
-  uint32_t last = 0;
-  for (uint32_t i = 0; i < nbuckets; ++i) last = buckets[i] > last ? buckets[i] : last;
-  if (last < symoffset) return symoffset;
-  while (!(chain[last - symoffset] & 1)) ++last;
-  return last + 1;
-}
-
-// A defined STB_GNU_UNIQUE symbol makes glibc mark the object NODELETE.
-const char* unique_symbol(const DynInfo& di) {
-  if (!di.symtab || !di.strtab) return nullptr;
-  const size_t n = symbol_count(di);
-  for (size_t i = 0; i < n; ++i) {
-    const ElfW(Sym)& s = di.symtab[i];
-    if (ELF64_ST_BIND(s.st_info) == STB_GNU_UNIQUE && s.st_shndx != SHN_UNDEF) return di.strtab + s.st_name;
-  }
-  return nullptr;
-}
-
-// The address of a defined dynamic symbol in any loaded object, found by
-// reading their symbol tables (no dlsym: it would leave a dlerror() message
-// for the program when the symbol is missing).
-struct SymbolSearch {
-  const char* name;
-  void* found = nullptr;
-};
-
-int find_symbol_cb(struct dl_phdr_info* info, size_t, void* data) {
-  auto* ss = static_cast<SymbolSearch*>(data);
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    if (info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
-    DynInfo di = read_dynamic(reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr),
-                              info->dlpi_addr);
-    if (!di.symtab || !di.strtab) return 0;
-    const size_t n = symbol_count(di);
-    for (size_t k = 0; k < n; ++k) {
-      const ElfW(Sym)& sym = di.symtab[k];
-      if (sym.st_shndx != SHN_UNDEF && ELF64_ST_TYPE(sym.st_info) == STT_FUNC &&
-          std::strcmp(di.strtab + sym.st_name, ss->name) == 0) {
-        ss->found = reinterpret_cast<void*>(info->dlpi_addr + sym.st_value);
-        return 1;
-      }
-    }
-  }
-  return 0;
-}
-
-void* find_loaded_symbol(const char* name) {
-  SymbolSearch ss{name};
-  dl_iterate_phdr(&find_symbol_cb, &ss);
-  return ss.found;
-}
+// The address of a function in any loaded object (the program's libstdc++'s
+// demangler), found in the symbol tables: no dlsym, which would leave a
+// dlerror() message for the program when the symbol is missing.
+void* find_loaded_symbol(const char* name) { return elf::find_function(name, nullptr); }
 
 struct NeededBy {
   const char* soname;
@@ -264,24 +183,24 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
     // Load the new file under a name of its own, next to it (so $ORIGIN
     // resolves the same), as hot-reload tools do: a hard link, removed when
     // the object is unloaded.
-    static thread_local char fresh[sizeof(OpenRecord::fresh)];
+    char fresh[sizeof(OpenRecord::fresh)];
     const char* slash = std::strrchr(file, '/');  // there is one: file is a path
     static std::atomic<unsigned> counter{0};
     const int n = std::snprintf(fresh, sizeof fresh, "%.*s/.%.*s.tg-reload-%d-%u", static_cast<int>(slash - file),
                                 file, 180, slash + 1, static_cast<int>(sys::getpid()), counter.fetch_add(1) + 1);
-    bool linked = false;
+    const char* linked = nullptr;  // the record's copy: glibc reads it after we return
     if (n > 0 && static_cast<size_t>(n) < sizeof fresh && sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, 0) == 0) {
       RecordsLock lock;
       OpenRecord* r = lock.held ? find_record(fresh, true) : nullptr;
       if (r) {
         std::snprintf(r->fresh, sizeof r->fresh, "%s", fresh);  // fits: same size
-        linked = true;
+        linked = r->name;  // records are never freed
       } else {
         sys::unlinkat(AT_FDCWD, fresh, 0);  // could not remember to remove it: don't make it
       }
     }
     if (linked) {
-      *load_as = fresh;
+      *load_as = linked;
       char esc[sizeof fresh + 64];
       escape(fresh, esc, sizeof esc);
       std::snprintf(msg, sizeof msg,
@@ -314,17 +233,53 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
 
 }  // namespace
 
-void before_close(void* handle, CloseWatch* w) {
+int open_count(const char* name) {
+  RecordsLock lock;
+  const OpenRecord* r = lock.held && name ? find_record(name, false) : nullptr;
+  return r ? r->opens - r->closes : -1;
+}
+
+bool opened_global(const char* name) {
+  RecordsLock lock;
+  const OpenRecord* r = lock.held && name ? find_record(name, false) : nullptr;
+  return r && r->global;
+}
+
+void before_close(void* handle, void* caller, CloseWatch* w) {
   w->valid = false;
   struct link_map* lm = nullptr;
   if (!handle || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm || !lm->l_name) return;
   w->base = lm->l_addr;
+  w->caller = caller;
   std::snprintf(w->name, sizeof w->name, "%s", lm->l_name);
+  if (log::enabled(kFiles)) {
+    w->ns = namespace_of(lm);
+    w->ino = object_ino(lm);
+  }
   w->valid = w->name[0] != '\0';
 }
 
+namespace {
+// Category files: one line per dlclose, after it.
+void report_close(const CloseWatch& w, int result, bool unloaded) {
+  if (!log::enabled(kFiles)) return;
+  log::Event e{log::EventKind::dl_call};
+  e.call = "dlclose";
+  e.file = w.name;
+  e.ns = w.ns;
+  struct link_map* from = object_of(w.caller);
+  e.caller = object_name(from);
+  e.caller_ns = namespace_of(from);
+  e.old_ino = w.ino;
+  e.opens = open_count(w.name);
+  e.detail = result != 0 ? "failed" : unloaded ? "unloaded" : "still loaded";
+  log::emit(e);
+}
+}  // namespace
+
 void after_close(const CloseWatch& w, int result) {
-  if (!w.valid || result != 0) return;
+  if (!w.valid) return;
+  if (result != 0) return report_close(w, result, false);
   {
     RecordsLock lock;
     if (lock.held)
@@ -332,6 +287,7 @@ void after_close(const CloseWatch& w, int result) {
   }
   Loaded l{w.name, w.base};
   dl_iterate_phdr(&find_loaded_cb, &l);
+  report_close(w, result, !l.found);
   if (!l.found) {
     // Unloaded: a fresh-reload name is not needed any more.
     RecordsLock lock;
@@ -416,9 +372,38 @@ void after_close(const CloseWatch& w, int result) {
 
 }  // namespace tg::dl
 
+namespace tg::dl {
+namespace {
+const char* mode_text(int mode, char* buf, size_t len) {
+  std::snprintf(buf, len, "%s%s%s%s%s", (mode & RTLD_NOW) ? "RTLD_NOW" : "RTLD_LAZY",
+                (mode & RTLD_GLOBAL) ? "|RTLD_GLOBAL" : "", (mode & RTLD_NODELETE) ? "|RTLD_NODELETE" : "",
+                (mode & RTLD_NOLOAD) ? "|RTLD_NOLOAD" : "", (mode & RTLD_DEEPBIND) ? "|RTLD_DEEPBIND" : "");
+  return buf;
+}
+
+// Category files: one line per dlopen, before glibc looks at it.
+void report_open(const char* file, int mode, void* caller) {
+  log::Event e{log::EventKind::dl_call};
+  e.call = "dlopen";
+  struct link_map* from = object_of(caller);
+  e.file = file ? file : object_name(_r_debug.r_map);  // dlopen(NULL): the program
+  e.ns = namespace_of(from);                            // it loads into its caller's namespace
+  e.caller = object_name(from);
+  e.caller_ns = e.ns;
+  char mode_buf[96];
+  e.detail = mode_text(mode, mode_buf, sizeof mode_buf);
+  struct stat st;
+  if (file && std::strchr(file, '/') && sys::fstatat(AT_FDCWD, file, &st, 0) == 0) e.old_ino = st.st_ino;
+  e.opens = file ? open_count(file) : -1;
+  log::emit(e);
+}
+}  // namespace
+}  // namespace tg::dl
+
 extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller) {
   const int saved_errno = errno;
   tg::dl::resolve_real_dlopen();
+  tg::dl::remember_initial_objects();
   const char* load_as = file;
   // Only a path is matched by name against loaded objects without looking at
   // the file; bare names go through the search path (not checked here).
@@ -432,9 +417,11 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
         if (r->opens < 4) r->callers[r->opens] = caller;
         ++r->opens;
         if (mode & RTLD_NODELETE) r->nodelete_mode = true;
+        if (mode & RTLD_GLOBAL) r->global = true;
       }
     }
   }
+  if (!tg::in_guard() && tg::log::enabled(tg::kFiles) && !tg::dl::is_audit_copy()) tg::dl::report_open(load_as, mode, caller);
   errno = saved_errno;
   return load_as;
 }

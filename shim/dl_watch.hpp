@@ -14,9 +14,17 @@ struct CloseWatch {
   bool valid = false;
   unsigned long base = 0;  // l_addr
   char name[1024] = {};    // l_name
+  void* caller = nullptr;  // dlclose's caller, for the files category
+  long ns = 0;
+  unsigned long ino = 0;
 };
-void before_close(void* handle, CloseWatch* w);
+void before_close(void* handle, void* caller, CloseWatch* w);
 void after_close(const CloseWatch& w, int result);
+
+// What the shim saw of dlopen/dlclose for a name: opens without a matching
+// close (-1: never seen), and whether it was opened RTLD_GLOBAL.
+int open_count(const char* name);
+bool opened_global(const char* name);
 
 }  // namespace tg::dl
 

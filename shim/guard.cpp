@@ -10,6 +10,7 @@
 #include <sys/auxv.h>
 
 #include "decision.hpp"
+#include "dl_bindings.hpp"
 #include "elf_probe.hpp"
 #include "log.hpp"
 #include "maps_reader.hpp"
@@ -61,6 +62,7 @@ void print_help_and_exit() {
 void load_settings() {
   g_settings = parse_settings([](const char* n) -> const char* { return getenv(n); }, getauxval(AT_SECURE) != 0);
   log::configure(g_settings);
+  if (dl::is_audit_copy()) return;  // the program's own copy says it (truncguard --audit)
   for (int i = 0; i < g_settings.warning_count; ++i) warn(g_settings.warnings[i]);
   if (g_settings.log_ignored) warn("TRUNCGUARD_LOG ignored: secure execution (setuid/setgid program)");
   if (g_settings.debug_help) print_help_and_exit();

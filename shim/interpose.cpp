@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "decision.hpp"
+#include "dl_bindings.hpp"
 #include "dl_watch.hpp"
 #include "guard.hpp"
 #include "pending.hpp"
@@ -551,7 +552,7 @@ __attribute__((visibility("default"))) int posix_spawn_file_actions_addopen(posi
 // it is a real tail call in dl_trampoline.S.)
 __attribute__((visibility("default"))) int dlclose(void* handle) {
   tg::dl::CloseWatch watch;
-  if (!tg::in_guard()) tg::dl::before_close(handle, &watch);
+  if (!tg::in_guard()) tg::dl::before_close(handle, __builtin_return_address(0), &watch);
   auto f = TG_REAL(dlclose);
   if (!f) return -1;
   const int r = f(handle);
@@ -563,9 +564,14 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 
 // Read the settings (and print their warnings) once, early, in every process,
 // and take over the files a previous image of this process left pending.
+// The copy ld.so loads as an LD_AUDIT module (truncguard --audit) only
+// reports: the files belong to the program's own copy.
 __attribute__((constructor)) static void truncguard_init() {
   (void)tg::settings();
+  if (tg::dl::is_audit_copy()) return;
+  tg::dl::remember_initial_objects();
   tg::pending::adopt_from_environment();
+  tg::dl::hooks_ready();
 }
 
 // exit() without close: the writer is done. Flush the streams first (exit

@@ -207,6 +207,9 @@ const char* kind_name(EventKind k) {
     case EventKind::cannot_protect: return "cannot_protect";
     case EventKind::note: return "note";
     case EventKind::warning: return "warning";
+    case EventKind::binding: return "binding";
+    case EventKind::lookup_error: return "lookup_error";
+    case EventKind::dl_call: return "dl_call";
   }
   return "?";
 }
@@ -262,12 +265,77 @@ void emit_json(const Event& e, pid_t pid) {
     case EventKind::warning:
       j.text("message", e.message);
       break;
+    case EventKind::binding:
+      j.num("ns", e.ns);
+      j.str("to", e.to);
+      j.num("to_ns", e.to_ns);
+      j.str("symbol", e.symbol);
+      j.str("version", e.version);
+      j.boolean("protected", e.protected_ref);
+      break;
+    case EventKind::lookup_error:
+      j.num("ns", e.ns);
+      j.str("symbol", e.symbol);
+      j.str("version", e.version);
+      break;
+    case EventKind::dl_call:
+      j.str("call", e.call);
+      if (e.ns >= 0) j.num("ns", e.ns);
+      j.str("symbol", e.symbol);
+      j.str("version", e.version);
+      j.str("caller", e.caller);
+      if (e.caller_ns >= 0) j.num("caller_ns", e.caller_ns);
+      j.str("defined_in", e.to);
+      if (e.to_ns >= 0) j.num("defined_in_ns", e.to_ns);
+      if (e.old_ino) j.num("ino", static_cast<long long>(e.old_ino));
+      if (e.opens >= 0) j.num("opens", e.opens);
+      j.str("detail", e.detail);
+      break;
   }
   size_t len = j.finish();
   if (len) write_line(pid, buf, len);
 }
 
 }  // namespace
+
+// A dl_call line, in the spirit of LD_DEBUG=files:
+//   file=./plug.so [0];  dlsym `run' by ./main [0]: in ./plug.so [0], ino 1234, opens 1
+static void emit_dl_call(const Event& e) {
+  char file[kPathBuf], caller[kPathBuf], to[kPathBuf], sym[640], ns[24] = "", cns[24] = "", tns[24] = "";
+  escape(e.file, file, sizeof file);
+  escape(e.caller ? e.caller : "?", caller, sizeof caller);
+  escape(e.to, to, sizeof to);
+  sym[0] = '\0';
+  if (e.symbol) {
+    char s[256], v[256];
+    escape(e.symbol, s, sizeof s);
+    escape(e.version, v, sizeof v);
+    std::snprintf(sym, sizeof sym, " `%s'%s%s%s", s, e.version ? " [" : "", e.version ? v : "", e.version ? "]" : "");
+  }
+  if (e.ns >= 0) std::snprintf(ns, sizeof ns, " [%ld]", e.ns);
+  if (e.caller_ns >= 0) std::snprintf(cns, sizeof cns, " [%ld]", e.caller_ns);
+  if (e.to_ns >= 0) std::snprintf(tns, sizeof tns, " [%ld]", e.to_ns);
+  char facts[kPathBuf + 128];
+  size_t o = 0;
+  auto add = [&](const char* fmt, auto... args) {
+    if (o < sizeof facts) {
+      int n = std::snprintf(facts + o, sizeof facts - o, fmt, args...);
+      if (n > 0) o += static_cast<size_t>(n);
+    }
+  };
+  facts[0] = '\0';
+  if (e.symbol) {
+    if (e.to) add("in %s%s", to, tns);
+    else add("%s", "not found");
+  }
+  if (e.detail) add("%s%s", o ? ", " : "", e.detail);
+  if (e.old_ino) add("%sino %lu", o ? ", " : "", e.old_ino);
+  if (e.opens >= 0) add("%sopens %d", o ? ", " : "", e.opens);
+  if (e.caller)
+    line("file=%s%s;  %s%s by %s%s%s%s", file, ns, e.call, sym, caller, cns, o ? ": " : "", facts);
+  else
+    line("file=%s%s;  %s%s%s%s", file, ns, e.call, sym, o ? ": " : "", facts);
+}
 
 // "; kept N bytes of the old content", in a per-thread buffer.
 const char* kept_text(long long n) {
@@ -316,7 +384,39 @@ void emit(const Event& e) {
     case EventKind::warning:
       line("warning: %s", e.message);
       return;
+    case EventKind::binding:
+    case EventKind::lookup_error: {
+      char buf[4096];
+      size_t n = e.kind == EventKind::binding ? format_binding(buf, sizeof buf, e) : format_lookup_error(buf, sizeof buf, e);
+      line("%.*s", static_cast<int>(n), buf);
+      return;
+    }
+    case EventKind::dl_call:
+      emit_dl_call(e);
+      return;
   }
+}
+
+size_t format_binding(char* buf, size_t len, const Event& e) {
+  char from[kPathBuf], to[kPathBuf], sym[512], ver[256] = "";
+  escape(e.file, from, sizeof from);
+  escape(e.to, to, sizeof to);
+  escape(e.symbol, sym, sizeof sym);
+  if (e.version) escape(e.version, ver, sizeof ver);
+  int n = std::snprintf(buf, len, "binding file %s [%ld] to %s [%ld]: %s symbol `%s'%s%s%s", from, e.ns, to, e.to_ns,
+                        e.protected_ref ? "protected" : "normal", sym, e.version ? " [" : "", ver,
+                        e.version ? "]" : "");
+  return n < 0 ? 0 : (static_cast<size_t>(n) < len ? static_cast<size_t>(n) : len - 1);
+}
+
+size_t format_lookup_error(char* buf, size_t len, const Event& e) {
+  char obj[kPathBuf], sym[512], ver[256] = "";
+  escape(e.file, obj, sizeof obj);
+  escape(e.symbol, sym, sizeof sym);
+  if (e.version) escape(e.version, ver, sizeof ver);
+  int n = std::snprintf(buf, len, "%s: error: symbol lookup error: undefined symbol: %s%s%s (fatal)", obj, sym,
+                        e.version ? ", version " : "", ver);
+  return n < 0 ? 0 : (static_cast<size_t>(n) < len ? static_cast<size_t>(n) : len - 1);
 }
 
 void backtrace() {

@@ -20,7 +20,12 @@ void line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // What the guard has to say, in one structure, printed as an LD_DEBUG-style
 // line or (TRUNCGUARD_LOG_FORMAT=json) as one JSON object per line.
-enum class EventKind { decision, replaced, would_replace, published, cannot_protect, note, warning };
+enum class EventKind {
+  decision, replaced, would_replace, published, cannot_protect, note, warning,
+  binding,       // category bindings: glibc's LD_DEBUG=bindings line for a dlsym (or, audit, a PLT binding)
+  lookup_error,  // category bindings: glibc's line for a dlsym that found nothing
+  dl_call,       // category files: a dlopen, dlsym or dlclose, or (audit) a real load or unload
+};
 
 struct Mapper {
   pid_t pid;
@@ -49,6 +54,19 @@ struct Event {
   const char* note = nullptr;    // note: a stable key (hard_links, symlink, owner, xattrs)
   const char* message = nullptr; // note, warning: the sentence (no raw user data);
                                  // cannot_protect: what happens instead, if not the fallback
+  // binding, lookup_error, dl_call. Names of objects as glibc spells them
+  // (the program's own: its argv[0]); `file` is the object looked in / opened.
+  long ns = -1;                  // namespace of `file` (-1: none, e.g. RTLD_DEFAULT)
+  const char* symbol = nullptr;
+  const char* version = nullptr; // dlvsym's version, or the reference's
+  bool protected_ref = false;    // binding: the reference is STV_PROTECTED
+  const char* to = nullptr;      // binding: the defining object; dl_call: where the symbol is
+  long to_ns = -1;
+  const char* call = nullptr;    // dl_call: dlopen, dlsym, dlclose, load, unload
+  const char* caller = nullptr;  // dl_call: the object that made the call
+  long caller_ns = -1;
+  const char* detail = nullptr;  // dl_call: dlopen's mode; dlclose's outcome
+  int opens = -1;                // dl_call: opens seen without a matching close (-1: unknown)
 };
 void emit(const Event& e);
 bool json();
@@ -60,6 +78,11 @@ void note(const char* file, const char* key, const char* message);
 void backtrace();
 
 // Pure helpers (unit tested).
+// The text of a binding / lookup_error event, without the prefix: the line
+// glibc's LD_DEBUG=bindings prints (elf/dl-lookup.c, _dl_debug_bindings;
+// elf/dl-error-skeleton.c for a failed lookup). Returns its length.
+size_t format_binding(char* buf, size_t len, const Event& e);
+size_t format_lookup_error(char* buf, size_t len, const Event& e);
 // "%10d:\t" into buf; returns its length.
 size_t format_prefix(char* buf, size_t len, pid_t pid);
 using tg::escape;  // escape.hpp: file names in log lines

@@ -21,7 +21,9 @@ enum Category : unsigned {
   kDecisions = 1u << 1,  // every O_TRUNC open considered, and why
   kBacktrace = 1u << 2,  // call-site backtrace with each protected write
   kReloads = 1u << 3,    // stale dlopen reloads, libraries that stay loaded (default)
-  kAllCategories = kRewrites | kDecisions | kBacktrace | kReloads,
+  kBindings = 1u << 4,   // each dlsym: the line glibc's LD_DEBUG=bindings prints for it
+  kFiles = 1u << 5,      // each dlopen, dlsym, dlclose: file, inode, open count, caller
+  kAllCategories = kRewrites | kDecisions | kBacktrace | kReloads | kBindings | kFiles,
 };
 
 struct CategoryInfo {

@@ -74,11 +74,14 @@ void usage(FILE* out) {
       "                          fresh  load the new file under a fresh name, as hot-reload tools do\n"
       "  -d, --debug=LIST      log categories, comma-separated (TRUNCGUARD_DEBUG):\n"
       "                          rewrites, reloads (both on by default), decisions,\n"
-      "                          backtrace, all, none; help lists them\n"
+      "                          backtrace, bindings, files, all, none; help lists them\n"
       "  -l, --log=FILE        log to FILE.PID instead of stderr (TRUNCGUARD_LOG)\n"
       "      --log-format=F    text (LD_DEBUG style, default) or json: one object per line\n"
       "                        (TRUNCGUARD_LOG_FORMAT)\n"
       "      --json            the same as --log-format=json\n"
+      "      --audit           also load the library as an LD_AUDIT module: every real\n"
+      "                        load and unload, every PLT binding (adds the bindings and\n"
+      "                        files categories unless --debug is given)\n"
       "      --print-library   print the path of libtruncguard.so and exit\n"
       "  -h, --help            show this help and exit\n"
       "  -V, --version         show the version and exit\n"
@@ -171,7 +174,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "who") == 0) return tg::inspect::who_main(argc - 1, argv + 1);
   if (argc > 1 && std::strcmp(argv[1], "stale") == 0) return tg::inspect::stale_main(argc - 1, argv + 1);
 
-  enum { kOnFail = 256, kPrintLibrary, kLogFormat, kJson, kReload };
+  enum { kOnFail = 256, kPrintLibrary, kLogFormat, kJson, kReload, kAudit };
   static const option kOptions[] = {
       {"scope", required_argument, nullptr, 's'},
       {"mode", required_argument, nullptr, 'm'},
@@ -182,11 +185,14 @@ int main(int argc, char** argv) {
       {"log-format", required_argument, nullptr, kLogFormat},
       {"json", no_argument, nullptr, kJson},
       {"print-library", no_argument, nullptr, kPrintLibrary},
+      {"audit", no_argument, nullptr, kAudit},
       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},
       {nullptr, 0, nullptr, 0},
   };
   bool print_library = false;
+  bool audit = false;
+  bool debug_given = false;
   opterr = 0;
   int c;
   // '+': stop at the command, so `truncguard cp -r a b` leaves -r to cp.
@@ -221,6 +227,7 @@ int main(int argc, char** argv) {
           return 0;
         }
         set_env("TRUNCGUARD_DEBUG", optarg);
+        debug_given = true;
         break;
       }
       case 'l': {
@@ -249,6 +256,7 @@ int main(int argc, char** argv) {
       }
       case kJson: set_env("TRUNCGUARD_LOG_FORMAT", "json"); break;
       case kPrintLibrary: print_library = true; break;
+      case kAudit: audit = true; break;
       case 'h': usage(stdout); return 0;
       case 'V': std::printf("truncguard %s\n", TG_VERSION); return 0;
       case '?':
@@ -288,6 +296,23 @@ int main(int argc, char** argv) {
     preload += old;
   }
   set_env("LD_PRELOAD", preload.c_str());
+  if (audit) {
+    // The same library as an rtld-audit module too: every real load and
+    // unload, every PLT binding. Without --debug, it says so: the categories
+    // it prints are added to those already chosen.
+    std::string modules = lib;
+    if (const char* old = getenv("LD_AUDIT"); old && *old) {
+      modules += ":";
+      modules += old;
+    }
+    set_env("LD_AUDIT", modules.c_str());
+    if (!debug_given) {
+      const char* old = getenv("TRUNCGUARD_DEBUG");
+      std::string cats = old && *old ? old : "rewrites,reloads";
+      cats += ",bindings,files";
+      set_env("TRUNCGUARD_DEBUG", cats.c_str());
+    }
+  }
 
   execvp(argv[optind], argv + optind);
   const int e = errno;

@@ -61,8 +61,10 @@ TEST(Settings, DebugListLikeLdDebug) {
   char bad[32] = {};
   EXPECT_TRUE(parse_debug("all", &bits, &help, bad, sizeof bad));
   EXPECT_EQ(bits, static_cast<unsigned>(kAllCategories));
-  EXPECT_TRUE(parse_debug("rewrites, decisions:backtrace,reloads", &bits, &help, bad, sizeof bad));
+  EXPECT_TRUE(parse_debug("rewrites, decisions:backtrace,reloads bindings,files", &bits, &help, bad, sizeof bad));
   EXPECT_EQ(bits, static_cast<unsigned>(kAllCategories));
+  EXPECT_TRUE(parse_debug("bindings", &bits, &help, bad, sizeof bad));
+  EXPECT_EQ(bits, static_cast<unsigned>(kBindings));
   EXPECT_TRUE(parse_debug("none", &bits, &help, bad, sizeof bad));
   EXPECT_EQ(bits, 0u);
   EXPECT_FALSE(help);

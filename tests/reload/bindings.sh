@@ -1,0 +1,57 @@
+#!/bin/bash
+# Category bindings prints, for each dlsym/dlvsym, the very line glibc's
+# LD_DEBUG=bindings prints for that lookup (PID aside); category files says
+# what each dlopen, dlsym and dlclose did, naming the program's object as the
+# caller, never the shim.
+. "$(dirname "$0")/rlib.sh"
+run_cases() { "$@" "$TG_BIND_CASES" "$TG_BIND_PLUGIN" "$TG_BIND_GLOBAL" >"$T/out" 2>"$T/err"; ST=$?; }
+# The symbols bind_cases looks up: no other binding of them happens in it.
+NAMES='tgb_|`ffsl'"'"'|`strverscmp'"'"'|`getloadavg'"'"'|`realpath'"'"'|`mblen'"'"'|: ffsl|: strverscmp'
+CASES=19
+
+# glibc's own lines, without truncguard.
+run_cases env LD_DEBUG=bindings LD_DEBUG_OUTPUT="$T/glibc"
+[ $ST -eq 0 ] || fail "bind_cases exited $ST without truncguard"
+plain=$(cat "$T/out")
+cat "$T"/glibc.* | cut -f2- | grep -E "$NAMES" >"$T/expected"
+n=$(wc -l <"$T/expected")
+[ "$n" -eq $CASES ] || { cat "$T/expected" >&2; fail "glibc printed $n lines for the $CASES lookups"; }
+
+# Ours.
+run_cases env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=bindings TRUNCGUARD_LOG="$T/tg"
+[ $ST -eq 0 ] || fail "bind_cases exited $ST under truncguard"
+[ "$(cat "$T/out")" = "$plain" ] || fail "the lookups found \"$(cat "$T/out")\" under truncguard, \"$plain\" without"
+cat "$T"/tg.* | cut -f2- >"$T/got"
+diff -u "$T/expected" "$T/got" >"$T/diff" || { cat "$T/diff" >&2; fail "the bindings lines differ from glibc's"; }
+ok "bindings: $CASES lines, character for character glibc's LD_DEBUG=bindings (handles, dlvsym, misses, RTLD_DEFAULT, RTLD_NEXT, from a dlopened plugin, RTLD_GLOBAL)"
+grep -q "^binding file .*/libbind_plugin.so \[0\] to .*/libbind_dep.so \[0\]: normal symbol \`tgb_dep_fn'$" "$T/got" ||
+  fail "no binding of tgb_dep_fn to the plugin's dependency"
+rm -f "$T"/tg.*
+
+# The same events as JSON objects.
+run_cases env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=bindings TRUNCGUARD_LOG="$T/tg" TRUNCGUARD_LOG_FORMAT=json
+n=$(cat "$T"/tg.* | grep -c '"event":"binding"\|"event":"lookup_error"')
+[ "$n" -eq $CASES ] || fail "$n JSON binding events for $CASES lookups"
+grep -q '"event":"binding".*"symbol":"realpath","version":"GLIBC_2.2.5"' "$T"/tg.* || fail "no JSON binding of realpath@GLIBC_2.2.5"
+ok "bindings as JSON: $CASES events"
+rm -f "$T"/tg.*
+
+# Category files.
+run_cases env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=files TRUNCGUARD_LOG="$T/tg"
+[ $ST -eq 0 ] || fail "bind_cases exited $ST under truncguard (files)"
+cat "$T"/tg.* | cut -f2- >"$T/files"
+ino=$(stat -c %i "$TG_BIND_PLUGIN")
+expect_files() { grep -qF -- "$1" "$T/files" || { cat "$T/files" >&2; fail "expected \"$1\" in the files lines"; }; }
+expect_files "file=$TG_BIND_PLUGIN [0];  dlopen by $TG_BIND_CASES [0]: RTLD_LAZY, ino $ino, opens 1"
+expect_files "file=$TG_BIND_PLUGIN [0];  dlsym \`tgb_fn' by $TG_BIND_CASES [0]: in $TG_BIND_PLUGIN [0], ino $ino, opens 1"
+expect_files "file=$TG_BIND_PLUGIN [0];  dlvsym \`tgb_ver' [V1] by $TG_BIND_CASES [0]: in $TG_BIND_PLUGIN [0]"
+expect_files "file=$TG_BIND_PLUGIN [0];  dlsym \`tgb_missing' by $TG_BIND_CASES [0]: not found"
+expect_files "file=RTLD_DEFAULT;  dlsym \`mblen' by $TG_BIND_PLUGIN [0]: in /lib/x86_64-linux-gnu/libc.so.6 [0]"
+expect_files "file=$TG_BIND_GLOBAL [0];  dlopen by $TG_BIND_CASES [0]: RTLD_LAZY|RTLD_GLOBAL"
+# The program looked tgb_global_fn up with RTLD_DEFAULT: glibc pins it.
+expect_files "file=$TG_BIND_GLOBAL [0];  dlclose by $TG_BIND_CASES [0]: still loaded, ino $(stat -c %i "$TG_BIND_GLOBAL"), opens 0"
+expect_files "file=$TG_BIND_PLUGIN [0];  dlclose by $TG_BIND_CASES [0]: unloaded, ino $ino, opens 0"
+if grep -q "by [^ ]*libtruncguard" "$T/files"; then fail "a files line names the shim as the caller"; fi
+n=$(grep -c "dlsym\|dlvsym" "$T/files")
+[ "$n" -eq $CASES ] || fail "$n files lines for $CASES lookups"
+ok "files: dlopen, dlsym, dlclose with the caller, the inode and the open count"

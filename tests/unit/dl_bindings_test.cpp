@@ -1,0 +1,87 @@
+// The pieces of the bindings category that can be called directly: reading
+// a loaded object's symbol table as glibc's lookup reads it, and the text of
+// glibc's LD_DEBUG=bindings lines.
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <link.h>
+
+#include <string>
+
+#include "dl_bindings.hpp"
+#include "elf_dynamic.hpp"
+#include "log.hpp"
+
+using namespace tg;
+
+namespace {
+
+struct link_map* libc_map() {
+  void* h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+  struct link_map* map = nullptr;
+  if (h) dlinfo(h, RTLD_DI_LINKMAP, &map);
+  if (h) dlclose(h);
+  return map;
+}
+
+std::string binding(const log::Event& e) {
+  char buf[512];
+  size_t n = e.kind == log::EventKind::binding ? log::format_binding(buf, sizeof buf, e)
+                                               : log::format_lookup_error(buf, sizeof buf, e);
+  return std::string(buf, n);
+}
+
+}  // namespace
+
+TEST(Bindings, SymbolTableAnswersAsGlibcLookup) {
+  struct link_map* libc = libc_map();
+  ASSERT_NE(libc, nullptr);
+  const elf::DynInfo di = elf::read_dynamic(libc);
+  EXPECT_TRUE(elf::defines(di, "printf", nullptr));
+  EXPECT_TRUE(elf::defines(di, "printf", "GLIBC_2.2.5"));
+  EXPECT_FALSE(elf::defines(di, "printf", "GLIBC_9.99"));
+  EXPECT_FALSE(elf::defines(di, "no_such_symbol_here", nullptr));
+  // realpath: GLIBC_2.3 is the default, GLIBC_2.2.5 a hidden older one that
+  // dlsym does not return but dlvsym does.
+  EXPECT_TRUE(elf::defines(di, "realpath", "GLIBC_2.2.5"));
+  EXPECT_TRUE(elf::defines(di, "realpath", "GLIBC_2.3"));
+  EXPECT_TRUE(elf::defines(di, "realpath", nullptr));
+  // libc refers to ld.so's _dl_find_dso_for_object, versioned GLIBC_PRIVATE.
+  elf::Reference r = elf::find_reference(di, "_dl_find_dso_for_object");
+  EXPECT_TRUE(r.found);
+  ASSERT_NE(r.version, nullptr);
+  EXPECT_STREQ(r.version, "GLIBC_PRIVATE");
+  EXPECT_FALSE(elf::find_reference(di, "printf").found);  // defined, not referenced
+}
+
+TEST(Bindings, ObjectsAreNamedAsGlibcNamesThem) {
+  EXPECT_STREQ(dl::object_name(libc_map()), "/lib/x86_64-linux-gnu/libc.so.6");
+  // The program's own object has an empty name: glibc prints argv[0].
+  EXPECT_STREQ(dl::object_name(dl::object_of(reinterpret_cast<void*>(&libc_map))), program_invocation_name);
+  EXPECT_EQ(dl::namespace_of(libc_map()), 0);
+  EXPECT_NE(dl::object_ino(libc_map()), 0u);
+  EXPECT_FALSE(dl::is_audit_copy());
+}
+
+TEST(Bindings, LinesAreGlibcs) {
+  log::Event e{log::EventKind::binding};
+  e.file = "./host";
+  e.ns = 0;
+  e.to = "/lib/x86_64-linux-gnu/libc.so.6";
+  e.to_ns = 0;
+  e.symbol = "puts";
+  EXPECT_EQ(binding(e), "binding file ./host [0] to /lib/x86_64-linux-gnu/libc.so.6 [0]: normal symbol `puts'");
+  e.version = "GLIBC_2.2.5";
+  e.protected_ref = true;
+  e.ns = 1;
+  EXPECT_EQ(binding(e),
+            "binding file ./host [1] to /lib/x86_64-linux-gnu/libc.so.6 [0]: protected symbol `puts' [GLIBC_2.2.5]");
+  log::Event m{log::EventKind::lookup_error};
+  m.file = "./plugin.so";
+  m.symbol = "run";
+  EXPECT_EQ(binding(m), "./plugin.so: error: symbol lookup error: undefined symbol: run (fatal)");
+  m.version = "V2";
+  EXPECT_EQ(binding(m), "./plugin.so: error: symbol lookup error: undefined symbol: run, version V2 (fatal)");
+  // A name that could forge a line is escaped, as everywhere in the log.
+  e.file = "./a\nb";
+  EXPECT_EQ(binding(e).find('\n'), std::string::npos);
+}
