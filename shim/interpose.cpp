@@ -18,6 +18,7 @@
 #include "dl_bindings.hpp"
 #include "dl_watch.hpp"
 #include "guard.hpp"
+#include "log.hpp"
 #include "pending.hpp"
 #include "real.hpp"
 
@@ -572,6 +573,7 @@ __attribute__((constructor)) static void truncguard_init() {
   tg::dl::remember_initial_objects();
   tg::pending::adopt_from_environment();
   tg::dl::hooks_ready();
+  if (tg::log::enabled(tg::kBacktrace)) tg::log::load_unwinder();
 }
 
 // exit() without close: the writer is done. Flush the streams first (exit

@@ -10,6 +10,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "dl_watch.hpp"
 #include "sys.hpp"
 
 namespace tg::log {
@@ -419,10 +420,65 @@ size_t format_lookup_error(char* buf, size_t len, const Event& e) {
   return n < 0 ? 0 : (static_cast<size_t>(n) < len ? static_cast<size_t>(n) : len - 1);
 }
 
+namespace {
+// libunwind is loaded only for the backtrace category: linked, it and its
+// liblzma would cost every process ~110 KiB and their start-up work.
+struct Unwind {
+  int (*getcontext)(unw_context_t*);
+  int (*init_local)(unw_cursor_t*, unw_context_t*);
+  int (*step)(unw_cursor_t*);
+  int (*get_reg)(unw_cursor_t*, unw_regnum_t, unw_word_t*);
+  int (*get_proc_name)(unw_cursor_t*, char*, size_t, unw_word_t*);
+};
+Unwind g_unwind;
+std::atomic<int> g_unwind_state{0};  // 0 not tried, 1 loading, 2 loaded, 3 unavailable
+char g_unwind_error[256];
+
+#define TG_STR2(x) #x
+#define TG_STR(x) TG_STR2(x)
+template <typename Fn>
+bool bind(void* lib, Fn* slot, const char* name) {
+  *slot = reinterpret_cast<Fn>(dlsym(lib, name));
+  return *slot != nullptr;
+}
+}  // namespace
+
+bool load_unwinder() {
+  int state = g_unwind_state.load(std::memory_order_acquire);
+  if (state >= 2) return state == 2;
+  int expected = 0;
+  if (!g_unwind_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    for (int i = 0; i < 100000 && g_unwind_state.load(std::memory_order_acquire) == 1; ++i) sched_yield();
+    return g_unwind_state.load(std::memory_order_acquire) == 2;
+  }
+  // glibc's dlopen directly: the shim's own load is not the program's (files category).
+  void* lib = dl::real_dlopen(TG_LIBUNWIND, RTLD_NOW | RTLD_LOCAL);
+  bool ok = lib && bind(lib, &g_unwind.getcontext, TG_STR(unw_tdep_getcontext)) &&
+            bind(lib, &g_unwind.init_local, TG_STR(unw_init_local)) && bind(lib, &g_unwind.step, TG_STR(unw_step)) &&
+            bind(lib, &g_unwind.get_reg, TG_STR(unw_get_reg)) &&
+            bind(lib, &g_unwind.get_proc_name, TG_STR(unw_get_proc_name));
+  if (!ok) {
+    const char* why = dlerror();
+    std::snprintf(g_unwind_error, sizeof g_unwind_error, "%s", why ? why : "a function is missing");
+  }
+  g_unwind_state.store(ok ? 2 : 3, std::memory_order_release);
+  return ok;
+}
+
 void backtrace() {
+  if (!load_unwinder()) {
+    static std::atomic<bool> warned{false};
+    if (warned.exchange(true)) return;  // once per process
+    Event e{EventKind::warning};
+    char msg[400];
+    std::snprintf(msg, sizeof msg, "backtrace unavailable: cannot load %s (%s)", TG_LIBUNWIND, g_unwind_error);
+    e.message = msg;
+    emit(e);
+    return;
+  }
   unw_context_t ctx;
   unw_cursor_t cursor;
-  if (unw_getcontext(&ctx) != 0 || unw_init_local(&cursor, &ctx) != 0) {
+  if (g_unwind.getcontext(&ctx) != 0 || g_unwind.init_local(&cursor, &ctx) != 0) {
     Event e{EventKind::warning};
     e.message = "backtrace unavailable (libunwind could not start)";
     emit(e);
@@ -441,14 +497,14 @@ void backtrace() {
     line("backtrace:");
   }
   int frame = 0;
-  while (unw_step(&cursor) > 0 && frame < 32) {
+  while (g_unwind.step(&cursor) > 0 && frame < 32) {
     unw_word_t ip = 0, off = 0;
-    unw_get_reg(&cursor, UNW_REG_IP, &ip);
+    g_unwind.get_reg(&cursor, UNW_REG_IP, &ip);
     Dl_info info{};
     dladdr(reinterpret_cast<void*>(ip), &info);
     if (info.dli_fbase && info.dli_fbase == self.dli_fbase) continue;  // the shim's own frames
     char name[256];
-    if (unw_get_proc_name(&cursor, name, sizeof name, &off) != 0) {
+    if (g_unwind.get_proc_name(&cursor, name, sizeof name, &off) != 0) {
       // No symbol (a stripped program): the offset in the object, for addr2line.
       std::strcpy(name, "??");
       off = info.dli_fbase ? ip - reinterpret_cast<unw_word_t>(info.dli_fbase) : 0;

@@ -75,7 +75,11 @@ bool json();
 void note(const char* file, const char* key, const char* message);
 
 // Writes the libunwind backtrace of the caller, frames inside the shim skipped.
+// libunwind is loaded (dlopen) the first time, or early by load_unwinder().
 void backtrace();
+// Loads libunwind now (the constructor does, when the backtrace category is
+// on, so the first backtrace doesn't dlopen inside a write); false: unavailable.
+bool load_unwinder();
 
 // Pure helpers (unit tested).
 // The text of a binding / lookup_error event, without the prefix: the line
