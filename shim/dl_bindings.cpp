@@ -101,6 +101,46 @@ bool object_defines(const struct link_map* map, const char* name, const char* ve
   return map && map->l_ld && elf::defines(elf::read_dynamic(map), name, version);
 }
 
+// The loaded object a DT_NEEDED entry names (as glibc matches it: the name
+// it was loaded by, or its soname).
+struct link_map* loaded_by_name(const char* needed) {
+  for (struct link_map* m = _r_debug.r_map; m; m = m->l_next) {
+    if (!m->l_name) continue;
+    const char* base = std::strrchr(m->l_name, '/');
+    if (std::strcmp(m->l_name, needed) == 0 || (base && std::strcmp(base + 1, needed) == 0)) return m;
+    const elf::DynInfo di = elf::read_dynamic(m);
+    if (di.strtab && di.soname >= 0 && std::strcmp(di.strtab + di.soname, needed) == 0) return m;
+  }
+  return nullptr;
+}
+
+// RTLD_NEXT from a dlopened object: glibc searches that object's own scope
+// (itself, then its dependencies breadth-first) after the object itself.
+struct link_map* next_in_own_scope(struct link_map* self, const char* name, const char* version, bool* known) {
+  constexpr int kMax = 256;
+  struct link_map* scope[kMax];
+  int n = 0;
+  scope[n++] = self;
+  for (int i = 0; i < n; ++i) {
+    const elf::DynInfo di = elf::read_dynamic(scope[i]);
+    if (!di.strtab) continue;
+    for (const ElfW(Dyn)* d = scope[i]->l_ld; d->d_tag != DT_NULL; ++d) {
+      if (d->d_tag != DT_NEEDED) continue;
+      struct link_map* m = loaded_by_name(di.strtab + d->d_un.d_val);
+      if (!m) {  // a dependency the shim can't place: don't guess
+        *known = false;
+        return nullptr;
+      }
+      bool seen = false;
+      for (int k = 0; k < n && !seen; ++k) seen = scope[k] == m;
+      if (!seen && n < kMax) scope[n++] = m;
+    }
+  }
+  for (int i = 1; i < n; ++i)
+    if (object_defines(scope[i], name, version)) return scope[i];
+  return nullptr;
+}
+
 // Which object glibc's lookup will take `name` from, found without changing
 // anything the program will see. *known is false when the shim can't tell.
 struct link_map* definer(void* handle, const char* name, const char* version, struct link_map* undef, bool* known) {
@@ -128,11 +168,8 @@ struct link_map* definer(void* handle, const char* name, const char* version, st
     return m;
   }
   if (handle == RTLD_NEXT) {
+    if (!is_initial(undef)) return next_in_own_scope(undef, name, version, known);
     // The objects loaded at start-up after the caller, in load order.
-    if (!is_initial(undef)) {
-      *known = false;
-      return nullptr;
-    }
     bool past = false;
     for (struct link_map* m = _r_debug.r_map; m; m = m->l_next) {
       if (m == undef) past = true;

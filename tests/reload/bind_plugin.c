@@ -18,8 +18,15 @@ __asm__(".symver tgb_ver_v2,tgb_ver@@V2");
 int tgb_dep_fn(void);
 int tgb_use_dep(void) { return tgb_dep_fn(); }
 
-/* Not a tail call: glibc must see the plugin as dlsym's caller. */
+/* Defined here and in bind_dep: RTLD_NEXT from here finds bind_dep's. */
+int tgb_shadow(void) { return 1; }
+
+/* Not tail calls: glibc must see the plugin as dlsym's caller. */
 void* tgb_lookup_default(const char* name) {
   void* volatile found = dlsym(RTLD_DEFAULT, name);
+  return found;
+}
+void* tgb_lookup_next(const char* name) {
+  void* volatile found = dlsym(RTLD_NEXT, name);
   return found;
 }

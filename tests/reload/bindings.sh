@@ -7,7 +7,7 @@
 run_cases() { "$@" "$TG_BIND_CASES" "$TG_BIND_PLUGIN" "$TG_BIND_GLOBAL" >"$T/out" 2>"$T/err"; ST=$?; }
 # The symbols bind_cases looks up: no other binding of them happens in it.
 NAMES='tgb_|`ffsl'"'"'|`strverscmp'"'"'|`getloadavg'"'"'|`realpath'"'"'|`mblen'"'"'|: ffsl|: strverscmp'
-CASES=19
+CASES=23
 
 # glibc's own lines, without truncguard.
 run_cases env LD_DEBUG=bindings LD_DEBUG_OUTPUT="$T/glibc"
@@ -23,9 +23,11 @@ run_cases env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=bindings TRUNCGUARD_LOG="$T
 [ "$(cat "$T/out")" = "$plain" ] || fail "the lookups found \"$(cat "$T/out")\" under truncguard, \"$plain\" without"
 cat "$T"/tg.* | cut -f2- >"$T/got"
 diff -u "$T/expected" "$T/got" >"$T/diff" || { cat "$T/diff" >&2; fail "the bindings lines differ from glibc's"; }
-ok "bindings: $CASES lines, character for character glibc's LD_DEBUG=bindings (handles, dlvsym, misses, RTLD_DEFAULT, RTLD_NEXT, from a dlopened plugin, RTLD_GLOBAL)"
+ok "bindings: $CASES lines, character for character glibc's LD_DEBUG=bindings (handles, dlvsym, misses, RTLD_DEFAULT, RTLD_NEXT, both from a dlopened plugin, RTLD_GLOBAL)"
 grep -q "^binding file .*/libbind_plugin.so \[0\] to .*/libbind_dep.so \[0\]: normal symbol \`tgb_dep_fn'$" "$T/got" ||
   fail "no binding of tgb_dep_fn to the plugin's dependency"
+grep -q "^binding file .*/libbind_plugin.so \[0\] to .*/libbind_dep.so \[0\]: normal symbol \`tgb_shadow'$" "$T/got" ||
+  fail "RTLD_NEXT from the plugin did not find its dependency's tgb_shadow"
 rm -f "$T"/tg.*
 
 # The same events as JSON objects.
