@@ -14,11 +14,14 @@
 #     loader may see a partial file: counted and reported, not failed.
 # SOAK_SCOPE (default elf): every cp takes the protected path, so the soak
 # measures the modes and not the timing of the scan.
+# Victims live until released (lib.sh's default of 20 s is shorter than a
+# soak on a loaded machine: the first victim then stopped on its own and
+# counted as dead). Set before lib.sh, which keeps a value already there.
+: "${TG_VICTIM_MS:=120000}"
 . "$(dirname "$0")/rlib.sh"
 need_victims
 need_shim
 : "${SOAK_MODES:=replace atomic}" "${SOAK_ROUNDS:=500}" "${SOAK_LOADERS:=2}" "${SOAK_SCOPE:=elf}"
-: "${TG_VICTIM_MS:=120000}"
 
 D=$T/soak
 must mkdir "$D"
