@@ -233,12 +233,6 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
 
 }  // namespace
 
-void* real_dlopen(const char* file, int mode) {
-  resolve_real_dlopen();
-  using DlopenFn = void* (*)(const char*, int);
-  return reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE))(file, mode);
-}
-
 int open_count(const char* name) {
   RecordsLock lock;
   const OpenRecord* r = lock.held && name ? find_record(name, false) : nullptr;

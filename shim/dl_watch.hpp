@@ -21,9 +21,6 @@ struct CloseWatch {
 void before_close(void* handle, void* caller, CloseWatch* w);
 void after_close(const CloseWatch& w, int result);
 
-// glibc's dlopen, for the shim's own loads (not watched, not logged).
-void* real_dlopen(const char* file, int mode);
-
 // What the shim saw of dlopen/dlclose for a name: opens without a matching
 // close (-1: never seen), and whether it was opened RTLD_GLOBAL.
 int open_count(const char* name);

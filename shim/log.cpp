@@ -10,8 +10,11 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-#include "dl_watch.hpp"
 #include "sys.hpp"
+
+#ifndef TG_LIBUNWIND  // set by meson (option libunwind_soname)
+#define TG_LIBUNWIND "libunwind.so.8"
+#endif
 
 namespace tg::log {
 namespace {
@@ -451,8 +454,9 @@ bool load_unwinder() {
     for (int i = 0; i < 100000 && g_unwind_state.load(std::memory_order_acquire) == 1; ++i) sched_yield();
     return g_unwind_state.load(std::memory_order_acquire) == 2;
   }
-  // glibc's dlopen directly: the shim's own load is not the program's (files category).
-  void* lib = dl::real_dlopen(TG_LIBUNWIND, RTLD_NOW | RTLD_LOCAL);
+  // dlmopen, which the shim does not watch: its own load is not the program's
+  // (files category). A soname: the caller's identity does not matter.
+  void* lib = dlmopen(LM_ID_BASE, TG_LIBUNWIND, RTLD_NOW | RTLD_LOCAL);
   bool ok = lib && bind(lib, &g_unwind.getcontext, TG_STR(unw_tdep_getcontext)) &&
             bind(lib, &g_unwind.init_local, TG_STR(unw_init_local)) && bind(lib, &g_unwind.step, TG_STR(unw_step)) &&
             bind(lib, &g_unwind.get_reg, TG_STR(unw_get_reg)) &&
