@@ -15,7 +15,7 @@
 namespace tg::pending {
 namespace {
 
-constexpr int kGroups = 32;  // files pending at once in one process
+constexpr int kGroups = kMaxFiles;
 constexpr int kSlots = 128;  // their fds, dups included
 constexpr char kEnvName[] = "TRUNCGUARD_PENDING";
 
@@ -26,7 +26,7 @@ struct Group {
   std::atomic<int> state{kFree};
   std::atomic<int> refs{0};  // this process's fds on it
   std::atomic<int> write_error{0};  // a write to it failed (ENOSPC...): never publish it
-  pid_t owner = 0;           // only the process that wrote it publishes (not a forked child)
+  std::atomic<pid_t> owner{0};  // only the process that wrote it publishes (not a forked child)
   int dirfd = 0;             // set by new_group before any use; zero keeps the table in .bss
   unsigned long old_ino = 0;
   dev_t dev = 0;             // the unnamed inode's identity: an fd number reused after
@@ -35,34 +35,79 @@ struct Group {
   char path[1024] = {};      // the program's name for it, for the log (cut if longer)
 };
 
+// One fd on a pending file. The key names the fd as (owning process, fd
+// number) in ONE atomic word: after a vfork the child's entries share this
+// memory and use the same fd numbers as the parent's, in another fd table.
+// A match must be decided by one load: reading the fd number, then the group,
+// then the group's owner let a parent's close(x) take a vfork child's slot
+// for its own x once the child had freed it and a parent thread reused the
+// group in between (issue 5: files never published, EBADF from close).
+// A slot is only ever changed by whoever moved its key to kBusy.
+constexpr uint64_t kFreeKey = 0;  // (pid 0 is never a process)
+constexpr uint64_t kBusyKey = ~uint64_t{0};
 struct Slot {
-  std::atomic<int> fd{-1};   // -1 free, -2 being filled
-  int group = -1;
+  std::atomic<uint64_t> key{kFreeKey};
+  std::atomic<int> group{0};  // read only while the key is live (zero keeps the table in .bss)
 };
+
+uint64_t slot_key(pid_t pid, int fd) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 32) | static_cast<uint32_t>(fd);
+}
+pid_t key_pid(uint64_t key) { return static_cast<pid_t>(key >> 32); }
+int key_fd(uint64_t key) { return static_cast<int>(static_cast<uint32_t>(key)); }
+bool key_live(uint64_t key) { return key != kFreeKey && key != kBusyKey; }
 
 Group g_groups[kGroups];
 Slot g_slots[kSlots];
 std::atomic<int> g_live_slots{0};
 
-// This process's slot for `fd`. Slots of other owners are skipped: after a
-// vfork, the child's entries (shared memory) may use the same fd numbers.
-int find_slot(int fd) {
-  const pid_t me = sys::getpid();
-  for (int i = 0; i < kSlots; ++i)
-    if (g_slots[i].fd.load(std::memory_order_acquire) == fd && g_slots[i].group >= 0 &&
-        g_groups[g_slots[i].group].owner == me)
-      return i;
+// The group of this process's slot for `fd` (without taking it), or -1.
+int find_group(int fd) {
+  const uint64_t want = slot_key(sys::getpid(), fd);
+  for (Slot& s : g_slots) {
+    if (s.key.load(std::memory_order_acquire) != want) continue;
+    const int group = s.group.load(std::memory_order_relaxed);
+    // Still the same slot (not emptied and refilled meanwhile)?
+    if (s.key.load(std::memory_order_acquire) == want) return group;
+  }
+  return -1;
+}
+
+// Empties slot `s`, which held `key` (and, if `only_group` >= 0, belongs to
+// that group); returns its group, or -1 if someone else emptied it first.
+int take_slot(Slot& s, uint64_t key, int only_group = -1) {
+  uint64_t expected = key;
+  if (!s.key.compare_exchange_strong(expected, kBusyKey, std::memory_order_acq_rel)) return -1;
+  const int group = s.group.load(std::memory_order_relaxed);
+  if (only_group >= 0 && group != only_group) {
+    s.key.store(key, std::memory_order_release);  // refilled for another file meanwhile: leave it
+    return -1;
+  }
+  s.key.store(kFreeKey, std::memory_order_release);
+  g_live_slots.fetch_sub(1, std::memory_order_acq_rel);
+  return group;
+}
+
+// Takes this process's slot for `fd`: its group, or -1 if it has none.
+int take_own_slot(int fd) {
+  const uint64_t want = slot_key(sys::getpid(), fd);
+  for (Slot& s : g_slots)
+    if (s.key.load(std::memory_order_acquire) == want) {
+      const int group = take_slot(s, want);
+      if (group >= 0) return group;
+    }
   return -1;
 }
 
 bool add_slot(int fd, int group) {
+  const uint64_t key = slot_key(sys::getpid(), fd);
   for (Slot& s : g_slots) {
-    int expected = -1;
-    if (s.fd.compare_exchange_strong(expected, -2, std::memory_order_acq_rel)) {
-      s.group = group;
+    uint64_t expected = kFreeKey;
+    if (s.key.compare_exchange_strong(expected, kBusyKey, std::memory_order_acq_rel)) {
+      s.group.store(group, std::memory_order_relaxed);
       g_groups[group].refs.fetch_add(1, std::memory_order_acq_rel);
-      s.fd.store(fd, std::memory_order_release);
       g_live_slots.fetch_add(1, std::memory_order_acq_rel);
+      s.key.store(key, std::memory_order_release);
       return true;
     }
   }
@@ -161,10 +206,20 @@ int release_group(int group, int fd) {
   return claim(g) ? finish(g, fd) : 0;
 }
 
-
-void remove_slot(int i) {
-  g_slots[i].fd.store(-1, std::memory_order_release);
-  g_live_slots.fetch_sub(1, std::memory_order_acq_rel);
+// Ends this process's pending file `group` now (exit, exec): takes each of
+// this process's slots on it, as closing each fd would, so that none is left
+// pointing at a group that is freed and reused. The last one publishes,
+// through its fd (still open: nothing is closed here).
+int end_group_now(int group) {
+  const pid_t me = sys::getpid();
+  int err = 0;
+  for (Slot& s : g_slots) {
+    const uint64_t key = s.key.load(std::memory_order_acquire);
+    if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != group) continue;
+    if (take_slot(s, key, group) < 0) continue;  // another thread closed that fd meanwhile
+    if (const int e = release_group(group, key_fd(key))) err = e;
+  }
+  return err;
 }
 
 void hex(const char* in, char* out, size_t len) {
@@ -195,19 +250,16 @@ bool unhex(const char* in, size_t n, char* out, size_t len) {
 // exec'ed: their owner is gone. Their dirfd is a number in the child's fd
 // table, so it is never closed here.
 void reclaim_dead_owners() {
-  for (int i = 0; i < kSlots; ++i) {
-    const int fd = g_slots[i].fd.load(std::memory_order_acquire);
-    if (fd < 0 || g_slots[i].group < 0) continue;
-    const pid_t owner = g_groups[g_slots[i].group].owner;
-    if (owner == sys::getpid() || sys::call(SYS_kill, owner, 0) != -ESRCH) continue;
-    int expected = fd;
-    if (g_slots[i].fd.compare_exchange_strong(expected, -1, std::memory_order_acq_rel)) {
-      g_live_slots.fetch_sub(1, std::memory_order_acq_rel);
-      Group& g = g_groups[g_slots[i].group];
-      if (g.refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        g.dirfd = -1;
-        g.state.store(kFree, std::memory_order_release);
-      }
+  const pid_t me = sys::getpid();
+  for (Slot& s : g_slots) {
+    const uint64_t key = s.key.load(std::memory_order_acquire);
+    if (!key_live(key) || key_pid(key) == me || sys::call(SYS_kill, key_pid(key), 0) != -ESRCH) continue;
+    const int group = take_slot(s, key);  // the group is read only once the slot is ours
+    if (group < 0) continue;
+    Group& g = g_groups[group];
+    if (g.refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      g.dirfd = -1;
+      g.state.store(kFree, std::memory_order_release);
     }
   }
 }
@@ -219,7 +271,7 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
     int expected = kFree;
     if (!g_groups[i].state.compare_exchange_strong(expected, kFilling, std::memory_order_acq_rel)) continue;
     Group& g = g_groups[i];
-    g.owner = sys::getpid();
+    g.owner.store(sys::getpid(), std::memory_order_relaxed);
     g.dirfd = dirfd;
     g.old_ino = old_ino;
     g.dev = 0;
@@ -255,39 +307,34 @@ bool add(int fd, int dirfd, const char* base, const char* path, unsigned long ol
 }
 
 int closing(int fd) {
-  int i = find_slot(fd);
-  if (i < 0) return 0;
-  int group = g_slots[i].group;
-  remove_slot(i);
-  return release_group(group, fd);
+  const int group = take_own_slot(fd);
+  return group < 0 ? 0 : release_group(group, fd);
 }
 
 void write_failed(int fd, int error) {
   // Only errors that lose data; EINTR, EAGAIN and short writes are not.
   if (error != ENOSPC && error != EDQUOT && error != EIO && error != EFBIG) return;
-  int i = find_slot(fd);
-  if (i >= 0) g_groups[g_slots[i].group].write_error.store(error, std::memory_order_release);
+  const int group = find_group(fd);
+  if (group >= 0) g_groups[group].write_error.store(error, std::memory_order_release);
 }
 
 void duplicated(int oldfd, int newfd) {
   if (oldfd == newfd || newfd < 0) return;
-  int i = find_slot(oldfd);
-  if (i < 0) return;
-  if (!add_slot(newfd, g_slots[i].group)) {
+  const int group = find_group(oldfd);
+  if (group < 0) return;
+  if (!add_slot(newfd, group)) {
     // No room to follow the dup: publish now rather than lose track.
-    int group = g_slots[i].group;
-    remove_slot(i);
-    release_group(group, oldfd);
+    const int g = take_own_slot(oldfd);
+    if (g >= 0) release_group(g, oldfd);
   }
 }
 
 void publish_all() {
   const pid_t me = sys::getpid();
-  for (int i = 0; i < kSlots; ++i) {
-    int fd = g_slots[i].fd.load(std::memory_order_acquire);
-    if (fd < 0 || g_groups[g_slots[i].group].owner != me) continue;
-    Group& g = g_groups[g_slots[i].group];
-    if (claim(g)) finish(g, fd);
+  for (Slot& s : g_slots) {
+    const uint64_t key = s.key.load(std::memory_order_acquire);
+    if (!key_live(key) || key_pid(key) != me) continue;
+    end_group_now(s.group.load(std::memory_order_relaxed));
   }
 }
 
@@ -299,14 +346,15 @@ const char* prepare_exec() {
   const pid_t me = sys::getpid();
   for (int gi = 0; gi < kGroups; ++gi) {
     Group& g = g_groups[gi];
-    if (g.state.load(std::memory_order_acquire) != kLive || g.owner != me) continue;
+    if (g.state.load(std::memory_order_acquire) != kLive || g.owner.load(std::memory_order_relaxed) != me) continue;
     // Which of its fds survive exec?
     char fds[256];
     size_t f = 0;
     int any_fd = -1;
-    for (int i = 0; i < kSlots; ++i) {
-      int fd = g_slots[i].fd.load(std::memory_order_acquire);
-      if (fd < 0 || g_slots[i].group != gi) continue;
+    for (const Slot& s : g_slots) {
+      const uint64_t key = s.key.load(std::memory_order_acquire);
+      if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
+      const int fd = key_fd(key);
       any_fd = fd;
       long fl = sys::call(SYS_fcntl, fd, F_GETFD);
       if (fl >= 0 && !(fl & FD_CLOEXEC) && f + 12 < sizeof fds)
@@ -323,8 +371,10 @@ const char* prepare_exec() {
       sys::call(SYS_fcntl, g.dirfd, F_SETFD, 0);
       o += static_cast<size_t>(n);
     } else if (any_fd >= 0) {
-      // Every fd closes at exec (or no room to hand it over): publish now.
-      if (claim(g)) finish(g, any_fd);
+      // Every fd closes at exec (or no room to hand it over): publish now,
+      // and take its slots, which must not outlive the group (a vfork child
+      // leaves them in its parent's memory, where the group is reused).
+      end_group_now(gi);
     }
   }
   return o > empty ? entry : nullptr;

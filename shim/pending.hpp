@@ -15,6 +15,10 @@
 
 namespace tg::pending {
 
+// Files pending at once in one process (entries vfork children left behind
+// included, until their owners die and the table is full).
+constexpr int kMaxFiles = 32;
+
 struct Publication {
   const char* base;         // the name, in its directory
   unsigned long old_ino;

@@ -1,0 +1,200 @@
+// The atomic-mode pending table (shim/pending.cpp) shared with vfork children.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "pending.hpp"
+
+using namespace tg;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/tg-pending-XXXXXX";
+    path_ = mkdtemp(tmpl);
+    fd_ = open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  ~TempDir() {
+    close(fd_);
+    std::system(("rm -rf '" + path_ + "'").c_str());
+  }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+  int fd() const { return fd_; }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
+ino_t ino(const std::string& p) {
+  struct stat st{};
+  return stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// An unnamed inode in `dir` (what atomic mode writes into), by a raw system call.
+int unnamed_in(int dirfd) {
+  return static_cast<int>(syscall(SYS_openat, dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644));
+}
+
+// What a vfork child did, in the memory it shares with us (not under
+// ThreadSanitizer, whose vfork is a fork: the child's table is then its own).
+struct ChildReport {
+  volatile bool shared = false;
+  volatile bool added = false;
+  volatile int fd = -1;
+};
+
+struct ChildWork {
+  void (*run)(ChildReport*, int dirfd, int spare_fd, const char* name);
+  int dirfd;
+  int spare_fd;
+  const char* name;
+};
+
+// Runs `work` in a vfork child (which then _exits) and waits for it. Its own
+// frame, so that nothing of the caller's is clobbered by vfork.
+__attribute__((noinline)) bool in_vfork_child(ChildReport* report, const ChildWork& work) {
+  *report = ChildReport{};
+  const pid_t pid = vfork();
+  if (pid == 0) {
+    report->shared = true;
+    work.run(report, work.dirfd, work.spare_fd, work.name);
+    _exit(0);
+  }
+  int status = 0;
+  return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+}  // namespace
+
+// A vfork child that execs with a pending file whose fds all close at exec
+// publishes it there, and must take its slots with it: they are in our
+// memory. Left behind, such a slot (the child's fd number, a group index)
+// matched this process's own close of the same fd number once a writer here
+// reused the group: the writer's file was published through an unrelated fd
+// (refused: EBADF from that close) and never at all through its own.
+TEST(Pending, VforkChildThatExecsLeavesNoSlotBehind) {
+  TempDir d;
+  int probe = unnamed_in(d.fd());
+  if (probe < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  close(probe);
+  ASSERT_FALSE(pending::any());
+
+  static ChildReport child;
+  const std::string child_name = d / "child.so";
+  ASSERT_TRUE(in_vfork_child(&child, {[](ChildReport* r, int dir, int, const char* name) {
+                                        const int fd = unnamed_in(dir);
+                                        const int dirfd = static_cast<int>(syscall(SYS_fcntl, dir, F_DUPFD_CLOEXEC, 0));
+                                        r->fd = fd;
+                                        if (fd >= 0 && dirfd >= 0 && pending::add(fd, dirfd, "child.so", name, 0)) {
+                                          r->added = true;
+                                          // What execve does first. Its fd is close-on-exec: published now.
+                                          pending::prepare_exec();
+                                        }
+                                      },
+                                      d.fd(), -1, child_name.c_str()}));
+  if (!child.shared) GTEST_SKIP() << "vfork does not share memory here (ThreadSanitizer makes it a fork)";
+  ASSERT_TRUE(child.added);
+  EXPECT_NE(ino(child_name), 0u) << "the child's file was not published at its exec";
+  EXPECT_FALSE(pending::any()) << "the child's exec left its slot in our memory";
+
+  // Here, the same fd number names something else, not pending.
+  const int x = child.fd;
+  const int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(null, 0);
+  if (null != x) {
+    ASSERT_EQ(dup2(null, x), x);
+    close(null);
+  }
+  // A writer here, whose group is the one the child used.
+  const int fd = unnamed_in(d.fd());
+  ASSERT_GE(fd, 0);
+  ASSERT_NE(fd, x);
+  struct stat st{};
+  ASSERT_EQ(fstat(fd, &st), 0);
+  const std::string name = d / "parent.so";
+  ASSERT_TRUE(pending::add(fd, fcntl(d.fd(), F_DUPFD_CLOEXEC, 0), "parent.so", name.c_str(), 0));
+
+  EXPECT_EQ(pending::closing(x), 0) << "closing an fd that is not pending here reported a publication";
+  close(x);
+  EXPECT_EQ(ino(name), 0u) << "published before its writer closed it";
+  EXPECT_EQ(pending::closing(fd), 0);
+  close(fd);
+  EXPECT_EQ(ino(name), st.st_ino) << "the writer's file was not published at its close";
+  EXPECT_FALSE(pending::any());
+}
+
+// vfork children that died with files pending (killed, or _exit without
+// close) fill the table; a writer here then reclaims their entries, without
+// closing their directory fds (numbers in the children's fd tables).
+TEST(Pending, DeadVforkChildrenAreReclaimed) {
+  TempDir d;
+  int probe = unnamed_in(d.fd());
+  if (probe < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  close(probe);
+  ASSERT_FALSE(pending::any());
+  const int canary = open("/dev/null", O_RDONLY | O_CLOEXEC);  // must stay open
+  ASSERT_GE(canary, 0);
+
+  static ChildReport child;
+  int added = 0;
+  for (int i = 0; i < pending::kMaxFiles; ++i) {  // exactly full: no child reclaims
+    // The fd dies with the child (_exit without close): nothing is published.
+    ASSERT_TRUE(in_vfork_child(&child, {[](ChildReport* r, int dir, int spare, const char* name) {
+                                          const int fd = unnamed_in(dir);
+                                          // Its directory fd takes the canary's number in its fd table.
+                                          const int dirfd = static_cast<int>(syscall(SYS_dup2, dir, spare));
+                                          if (fd >= 0 && dirfd >= 0 && pending::add(fd, dirfd, name, name, 0))
+                                            r->added = true;
+                                        },
+                                        d.fd(), canary, "dead.so"}));
+    if (!child.shared) GTEST_SKIP() << "vfork does not share memory here (ThreadSanitizer makes it a fork)";
+    added += child.added;
+  }
+  ASSERT_EQ(added, pending::kMaxFiles);  // the table is full of dead children's files
+
+  const int fd = unnamed_in(d.fd());
+  ASSERT_GE(fd, 0);
+  struct stat st{};
+  ASSERT_EQ(fstat(fd, &st), 0);
+  const std::string name = d / "lib.so";
+  ASSERT_TRUE(pending::add(fd, fcntl(d.fd(), F_DUPFD_CLOEXEC, 0), "lib.so", name.c_str(), 0))
+      << "the dead children's entries were not reclaimed";
+  EXPECT_EQ(pending::closing(fd), 0);
+  close(fd);
+  EXPECT_EQ(ino(name), st.st_ino);
+  EXPECT_EQ(ino(d / "dead.so"), 0u);
+  EXPECT_EQ(fcntl(canary, F_GETFD), FD_CLOEXEC) << "a dead child's directory fd number was closed here";
+  close(canary);
+  EXPECT_FALSE(pending::any());
+}
+
+// At exit, each pending file is published once, and none of its fds (dups
+// included) is left in the table.
+TEST(Pending, ExitPublishesAndEmptiesTheTable) {
+  TempDir d;
+  const int fd = unnamed_in(d.fd());
+  if (fd < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  ASSERT_FALSE(pending::any());
+  struct stat st{};
+  ASSERT_EQ(fstat(fd, &st), 0);
+  const std::string name = d / "lib.so";
+  ASSERT_TRUE(pending::add(fd, fcntl(d.fd(), F_DUPFD_CLOEXEC, 0), "lib.so", name.c_str(), 0));
+  const int copy = dup(fd);
+  pending::duplicated(fd, copy);
+  pending::publish_all();
+  EXPECT_EQ(ino(name), st.st_ino);
+  EXPECT_FALSE(pending::any());
+  EXPECT_EQ(pending::closing(fd), 0);
+  EXPECT_EQ(pending::closing(copy), 0);
+  close(fd);
+  close(copy);
+}
