@@ -152,8 +152,12 @@ bool overwrite(OpKind kind, const std::string& path, const std::string& name, co
       if (!f) { CHECK_FAIL("fopen %s: %s", path.c_str(), strerror(errno)); return false; }
       bool ok = std::fwrite(payload, 1, kSize / 2, f) == kSize / 2 && std::fflush(f) == 0 &&
                 std::fwrite(payload + kSize / 2, 1, kSize - kSize / 2, f) == kSize - kSize / 2;
-      if (std::fclose(f) != 0) ok = false;
       if (!ok) CHECK_FAIL("fwrite %s: %s", path.c_str(), strerror(errno));
+      // fclose reports a publication that failed (atomic mode).
+      if (std::fclose(f) != 0) {
+        CHECK_FAIL("fclose %s: %s", path.c_str(), strerror(errno));
+        ok = false;
+      }
       return ok;
     }
     case k_truncate:
@@ -180,7 +184,11 @@ bool overwrite(OpKind kind, const std::string& path, const std::string& name, co
   if (fd < 0) { CHECK_FAIL("%s %s: %s", kOpNames[kind], path.c_str(), strerror(errno)); return false; }
   bool ok = write_all(fd, payload, kSize);
   if (!ok) CHECK_FAIL("write %s: %s", path.c_str(), strerror(errno));
-  close(fd);
+  // close reports a publication that failed (atomic mode).
+  if (close(fd) != 0) {
+    CHECK_FAIL("close %s (after %s): %s", path.c_str(), kOpNames[kind], strerror(errno));
+    ok = false;
+  }
   return ok;
 }
 
@@ -281,7 +289,7 @@ void* forker_main(void*) {
       struct stat st;
       if (fstat(fd, &st) != 0 || st.st_ino == before) _exit(4);
       if (!write_all(fd, payload, kSize)) _exit(5);
-      close(fd);
+      if (close(fd) != 0) _exit(6);  // the publication failed
       _exit(0);
     }
     if (pid < 0) { CHECK_FAIL("fork: %s", strerror(errno)); break; }
@@ -315,7 +323,7 @@ void* vforker_main(void*) {
       if (open_in_child) {
         int fd = open(cpath, O_WRONLY | O_TRUNC);  // as a shell's "> file" before exec
         if (fd < 0) _exit(3);
-        close(fd);
+        if (close(fd) != 0) _exit(4);  // the publication failed
       }
       execve("/bin/true", argv, environ);
       _exit(127);
@@ -388,7 +396,7 @@ void on_alarm(int) {
     (void)!write(fd, payload, kSize);
     // Map the new inode, so the next signal finds it mapped again.
     void* a = mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
-    close(fd);
+    if (close(fd) != 0) g_sig_errors.fetch_add(1, std::memory_order_relaxed);  // the publication failed
     if (a != MAP_FAILED) {
       if (g_sig_map) munmap(g_sig_map, 4096);
       g_sig_map = a;
@@ -641,7 +649,7 @@ int main(int argc, char** argv) {
       (!skipped("spawn") && g_children.spawns == 0))
     CHECK_FAIL("a child kind never ran");
   if (!skipped("signal") && g_sig_opens.load() == 0) CHECK_FAIL("the signal handler never opened its file");
-  if (g_sig_errors.load() > 0) CHECK_FAIL("%ld opens in the signal handler failed", g_sig_errors.load());
+  if (g_sig_errors.load() > 0) CHECK_FAIL("%ld opens or closes in the signal handler failed", g_sig_errors.load());
   if (g_sig_in_place.load() > 0)
     CHECK_FAIL("%ld opens in the SIGALRM handler truncated a file this process maps executable in place: "
                "the handler interrupted the shim on the same thread, whose re-entry guard then let the open "
