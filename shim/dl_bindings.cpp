@@ -270,12 +270,17 @@ bool is_audit_copy() {
   // Our own .dynamic is in the program's namespace unless ld.so loaded this
   // copy as an audit module (a namespace of its own). Asked early, from the
   // constructor: the list of the program's namespace is there from the start.
-  static const int audit = [] {
-    for (const struct link_map* m = _r_debug.r_map; m; m = m->l_next)
-      if (m->l_ld == _DYNAMIC) return 0;
-    return 1;
-  }();
-  return audit != 0;
+  // (Cached in an atomic, not a function-local static: its guard would pull
+  // libstdc++'s exception machinery into the library.)
+  static std::atomic<int> cached{0};  // 0 unknown, 1 no, 2 yes
+  int v = cached.load(std::memory_order_acquire);
+  if (v == 0) {
+    v = 2;
+    for (const struct link_map* m = _r_debug.r_map; m && v == 2; m = m->l_next)
+      if (m->l_ld == _DYNAMIC) v = 1;
+    cached.store(v, std::memory_order_release);
+  }
+  return v == 2;
 }
 
 }  // namespace tg::dl

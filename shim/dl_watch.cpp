@@ -16,6 +16,7 @@
 #include "guard.hpp"
 #include "log.hpp"
 #include "maps_reader.hpp"
+#include "real.hpp"
 #include "sys.hpp"
 
 extern "C" {
@@ -365,9 +366,7 @@ void after_close(const CloseWatch& w, int result) {
   char msg[1200];
   std::snprintf(msg, sizeof msg, "is still loaded after dlclose: %s", why);
   log::note(w.name, "not_unloaded", msg);
-  using DlcloseFn = int (*)(void*);
-  static auto real_dlclose = reinterpret_cast<DlcloseFn>(dlsym(RTLD_NEXT, "dlclose"));
-  if (real_dlclose) real_dlclose(pin);
+  if (auto real_dlclose = TG_REAL(dlclose)) real_dlclose(pin);
 }
 
 }  // namespace tg::dl

@@ -1,0 +1,36 @@
+#!/bin/bash
+# What every process that preloads the library pays for it, kept small:
+#  - it needs nothing but libc and ld.so (libunwind is loaded only for the
+#    backtrace category, libstdc++ is linked statically, and only what the
+#    library uses of it);
+#  - no C++ exception machinery: a function-local static with a dynamic
+#    initialiser brings __cxa_guard_acquire, which brings libstdc++'s
+#    exceptions, the unwinder and the demangler (100 KB of text);
+#  - static TLS within glibc's reserve for audit modules (512 bytes), so
+#    truncguard --audit can load a second copy.
+. "$(dirname "$0")/../e2e/lib.sh"
+need_shim
+command -v readelf >/dev/null && command -v nm >/dev/null || skip "readelf and nm (binutils) are needed"
+
+needed=$(readelf -dW "$TG_SHIM" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort | tr '\n' ' ')
+for lib in $needed; do
+  case $lib in
+    libc.so.*|ld-linux*) ;;
+    libasan.so.*|libubsan.so.*|libtsan.so.*|libstdc++.so.*|libm.so.*|libgcc_s.so.*)
+      # a sanitizer build links its runtimes (and they bring these)
+      readelf -dW "$TG_SHIM" | grep -q 'NEEDED.*lib[at]san' || fail "the library needs $lib" ;;
+    *) fail "the library needs $lib (needed: $needed)" ;;
+  esac
+done
+ok "it needs only: $needed"
+
+syms=$(nm "$TG_SHIM" 2>/dev/null)
+for s in __cxa_guard_acquire __gxx_personality_v0 d_print_comp_inner _Unwind_RaiseException; do
+  if grep -qw "$s" <<<"$syms"; then fail "the library contains $s (C++ exception machinery or the demangler)"; fi
+done
+ok "no C++ exception machinery, no demangler in the library"
+
+tls=$(readelf -lW "$TG_SHIM" | awk '$1 == "TLS" {print $6}')
+tls=$((${tls:-0}))
+[ "$tls" -le 512 ] || fail "static TLS of $tls bytes: more than glibc reserves for an audit module (512)"
+ok "static TLS: $tls bytes"
