@@ -337,18 +337,19 @@ void after_close(const CloseWatch& w, int result) {
   if (di.flags_1 & DF_1_NODELETE) add("%sbuilt with -z nodelete (DF_1_NODELETE)", o ? "; " : "");
   if (const char* u = unique_symbol(di)) {
     // Demangled with the program's own libstdc++ where one is loaded (a C++
-    // plugin brings it): linking a demangler into the shim would cost every
-    // process ~100 KiB.
+    // plugin usually brings it): linking a demangler into the shim would cost
+    // every process ~100 KiB. Without one, the mangled name, for c++filt.
     using Demangle = char* (*)(const char*, char*, size_t*, int*);
     auto demangle = reinterpret_cast<Demangle>(find_loaded_symbol("__cxa_demangle"));
     int status = -1;
     char* demangled = demangle ? demangle(u, nullptr, nullptr, &status) : nullptr;
+    const bool readable = status == 0 && demangled;
     char esc[300];
-    escape(status == 0 && demangled ? demangled : u, esc, sizeof esc);
+    escape(readable ? demangled : u, esc, sizeof esc);
     free(demangled);
-    add("%sit defines the STB_GNU_UNIQUE symbol %s, so glibc never unloads it (g++ emits these for static "
+    add("%sit defines the STB_GNU_UNIQUE symbol %s%s, so glibc never unloads it (g++ emits these for static "
         "variables in inline functions and templates; build with -fno-gnu-unique to allow unloading)",
-        o ? "; " : "", esc);
+        o ? "; " : "", esc, readable || std::strncmp(u, "_Z", 2) != 0 ? "" : " (c++filt prints it as C++)");
   }
   if (di.soname >= 0 && di.strtab) {
     NeededBy nb{di.strtab + di.soname, l.base};

@@ -18,9 +18,24 @@ host "$TG_CMD" -- open call close loaded
 [ $ST -eq 0 ] || fail "under truncguard exited $ST"
 expect_out "loaded yes"
 expect_log "note file=$LIB is still loaded after dlclose: it defines the STB_GNU_UNIQUE symbol "
-expect_log "counter()::n"
+# The plugin needs no libstdc++ and the host is C: no demangler in the
+# process, so the mangled name (the shim carries no demangler of its own).
+# A sanitizer build of the shim brings libstdc++ with its runtime: demangled.
+if ldd "$TG_SHIM" | grep -q 'libstdc++'; then
+  expect_log "symbol counter()::n, so glibc"
+else
+  expect_log "symbol _ZZ7countervE1n (c++filt prints it as C++)"
+fi
 expect_log "build with -fno-gnu-unique to allow unloading"
-ok "under truncguard: the log names the unique symbol and -fno-gnu-unique"
+ok "under truncguard: the log names the unique symbol (mangled: no libstdc++ loaded) and -fno-gnu-unique"
+# Where the process has libstdc++ (as C++ hosts and plugins do), demangled.
+libstdcxx=$(gcc -print-file-name=libstdc++.so.6 2>/dev/null)
+[ -f "$libstdcxx" ] || libstdcxx=$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
+[ -f "$libstdcxx" ] || fail "no libstdc++.so.6 found to demangle with"
+host env LD_PRELOAD="$libstdcxx" "$TG_CMD" -- open call close loaded
+[ $ST -eq 0 ] || fail "under truncguard with libstdc++ loaded exited $ST"
+expect_log "it defines the STB_GNU_UNIQUE symbol counter()::n, so glibc never unloads it"
+ok "with libstdc++ in the process, the symbol is demangled: counter()::n"
 
 LIB=$T/libnounique.so
 cp "$TG_PLUGIN_NO_UNIQUE" "$LIB"
