@@ -36,6 +36,17 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
+// The next line of `text` from *pos, without its '\n' (the last line may lack
+// one); false at the end.
+bool next_line(std::string_view text, size_t* pos, std::string_view* line) {
+  if (*pos >= text.size()) return false;
+  size_t nl = text.find('\n', *pos);
+  if (nl == std::string_view::npos) nl = text.size();
+  *line = text.substr(*pos, nl - *pos);
+  *pos = nl + 1;
+  return true;
+}
+
 // Reads a whole (small) file; false if it can't be opened. errno is kept.
 bool read_text(const std::string& path, std::string* out) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -76,13 +87,9 @@ ReadStatus read_maps_text(int fd, std::vector<Mapping>* out) {
     text.append(buf, static_cast<size_t>(n));
   }
   size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
+  for (std::string_view line; next_line(text, &pos, &line);) {
     Mapping m;
-    if (parse_mapping(std::string_view(text).substr(pos, nl - pos), &m) && m.line.id.ino != 0 && !m.path.empty())
-      out->push_back(std::move(m));
-    pos = nl + 1;
+    if (parse_mapping(line, &m) && m.line.id.ino != 0 && !m.path.empty()) out->push_back(std::move(m));
   }
   return ReadStatus::ok;
 }
@@ -185,11 +192,7 @@ Unit unit_from_cgroup(std::string_view text) {
   // systemd controller ("N:name=systemd:PATH").
   std::string_view v2, v1;
   size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
+  for (std::string_view line; next_line(text, &pos, &line);) {
     size_t c1 = line.find(':');
     if (c1 == std::string_view::npos) continue;
     size_t c2 = line.find(':', c1 + 1);
@@ -226,11 +229,7 @@ Unit unit_from_cgroup(std::string_view text) {
 
 std::optional<uid_t> effective_uid_from_status(std::string_view text) {
   size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
+  for (std::string_view line; next_line(text, &pos, &line);) {
     if (!starts_with(line, "Uid:")) continue;
     // Uid: real effective saved filesystem
     size_t p = 4;
