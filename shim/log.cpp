@@ -270,17 +270,14 @@ void emit_json(const Event& e, pid_t pid) {
       j.text("message", e.message);
       break;
     case EventKind::binding:
+    case EventKind::lookup_error:  // a binding that found nothing
       j.num("ns", e.ns);
+      j.str("symbol", e.symbol);
+      j.str("version", e.version);
+      if (e.kind == EventKind::lookup_error) break;
       j.str("to", e.to);
       j.num("to_ns", e.to_ns);
-      j.str("symbol", e.symbol);
-      j.str("version", e.version);
       j.boolean("protected", e.protected_ref);
-      break;
-    case EventKind::lookup_error:
-      j.num("ns", e.ns);
-      j.str("symbol", e.symbol);
-      j.str("version", e.version);
       break;
     case EventKind::dl_call:
       j.str("call", e.call);
