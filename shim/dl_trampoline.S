@@ -35,39 +35,22 @@ dlopen:
  * from the caller's return address. The hook only looks (it cannot change
  * the answer); the arguments go to glibc untouched.
  *   tg_dlsym_enter(handle, name, version or NULL, caller)
+ * dlsym has no third argument: it enters with %rdx zeroed (saved and restored
+ * like dlvsym's version; glibc's dlsym does not read it).
  */
-        .globl  dlsym
-        .type   dlsym, @function
-dlsym:
+        .macro LOOKUP_TRAMPOLINE name, real
+        .globl  \name
+        .type   \name, @function
+\name:
         .cfi_startproc
-        pushq   %rdi
-        .cfi_adjust_cfa_offset 8
-        pushq   %rsi
-        .cfi_adjust_cfa_offset 8
-        subq    $8, %rsp
-        .cfi_adjust_cfa_offset 8
+        .ifc \name, dlsym
         xorl    %edx, %edx              /* no version */
-        movq    24(%rsp), %rcx          /* the caller's return address */
-        call    tg_dlsym_enter
-        addq    $8, %rsp
-        .cfi_adjust_cfa_offset -8
-        popq    %rsi
-        .cfi_adjust_cfa_offset -8
-        popq    %rdi
-        .cfi_adjust_cfa_offset -8
-        jmp     *tg_real_dlsym(%rip)    /* set before tg_dlsym_enter returns */
-        .cfi_endproc
-        .size   dlsym, .-dlsym
-
-        .globl  dlvsym
-        .type   dlvsym, @function
-dlvsym:
-        .cfi_startproc
+        .endif
         pushq   %rdi
         .cfi_adjust_cfa_offset 8
         pushq   %rsi
         .cfi_adjust_cfa_offset 8
-        pushq   %rdx
+        pushq   %rdx                    /* three pushes: 16-byte alignment for the call */
         .cfi_adjust_cfa_offset 8
         movq    24(%rsp), %rcx          /* the caller's return address */
         call    tg_dlsym_enter
@@ -77,8 +60,12 @@ dlvsym:
         .cfi_adjust_cfa_offset -8
         popq    %rdi
         .cfi_adjust_cfa_offset -8
-        jmp     *tg_real_dlvsym(%rip)   /* set before tg_dlsym_enter returns */
+        jmp     *\real(%rip)            /* set before tg_dlsym_enter returns */
         .cfi_endproc
-        .size   dlvsym, .-dlvsym
+        .size   \name, .-\name
+        .endm
+
+        LOOKUP_TRAMPOLINE dlsym, tg_real_dlsym
+        LOOKUP_TRAMPOLINE dlvsym, tg_real_dlvsym
 
         .section .note.GNU-stack,"",@progbits
