@@ -70,6 +70,23 @@ r_out() { cat -- "$T/$1.out"; }
 
 # ----------------------------------------------------------------- invariants
 
+# expect_kernel_refused NAME WHAT LIB OLD ERRTEXT: after r_run NAME (the
+# writer under truncguard with the decisions category) and stop_victim: the
+# kernel refused the write itself (ERRTEXT in the writer's output), the shim
+# let the call through (nothing to protect: nothing can be written), the
+# victim lives and LIB is still inode OLD with the old content.
+expect_kernel_refused() {
+  local name=$1 what=$2 lib=$3 old=$4 err=$5
+  [ "$R_STATUS" -ne 0 ] || fail "$what: the write succeeded"
+  grep -q -- "$err" "$T/$name.out" || fail "$what: the write failed, but not with \"$err\": $(r_out "$name")"
+  ok "$what: the kernel's own answer reaches the caller: $(head -n1 "$T/$name.out")"
+  expect_survived "$what"
+  expect_intact "$lib" "$old" "$V1"
+  expect_no_log "replaced file=$lib"
+  expect_log "decision file=$lib: pass ("
+  ok "the decisions log says: $(log_lines "decision file=$lib" | head -n1 | cut -f2-)"
+}
+
 # expect_no_temp DIR: no ".NAME.tg-XXXX" file left in DIR.
 expect_no_temp() {
   local left
