@@ -44,61 +44,59 @@ r_tmpfs "$T/full" "size=1m"
 LIB=$T/full/libvictim.so
 keep=$((v1_size / 2))
 
-truncate_case() {  # truncate_case WHAT FULL(0/1): a victim, truncate(LIB, keep)
-  local what=$1 full=$2 old
+# full_case NAME WHAT FULL CMD...: a victim maps LIB while CMD writes it under
+# truncguard. FULL=1 (no block left): NAME_refused WHAT checks the writer was
+# refused with ETXTBSY; the name is intact and the log says why. FULL=0 (the
+# control): NAME_with_room WHAT OLD checks the protected result.
+full_case() {
+  local name=$1 what=$2 full=$3 old
+  shift 3
   fresh_copy "$V1" "$LIB"
   old=$(inode "$LIB")
   [ "$full" = 1 ] && fill "$T/full"
   start_victim "$LIB"
   log_reset
-  r_run trunc "$TG_CMD" "$TG_RTOOL" truncate "$LIB" "$keep"
+  r_run "$name" "$TG_CMD" "$@"
   stop_victim
   expect_survived "$what"
   expect_no_temp "$T/full"
   if [ "$full" = 1 ]; then
-    grep -q "error=ETXTBSY" "$T/trunc.out" || fail "$what: truncate(2) gave $(r_out trunc), expected ETXTBSY"
+    "${name}_refused" "$what"
     expect_intact "$LIB" "$old" "$V1"
     expect_log "cannot protect file=$LIB: " ": No space left on device; failing with ETXTBSY"
     ok "the log says: $(log_lines "cannot protect file=$LIB" | cut -f2-)"
     rm -f "$T/full/filler" "$T/full/filler2"
   else
-    [ "$R_STATUS" -eq 0 ] || fail "$what: truncate(2) failed: $(r_out trunc)"
-    [ "$(inode "$LIB")" != "$old" ] || fail "$what: truncated in place"
-    [ "$(stat -c %s "$LIB")" -eq "$keep" ] || fail "$what: $(stat -c %s "$LIB") bytes, expected $keep"
-    cmp -s -n "$keep" "$LIB" "$V1" || fail "$what: the kept bytes differ from the old content"
-    ok "$what: a new inode with the first $keep bytes"
+    "${name}_with_room" "$what" "$old"
   fi
 }
-truncate_case "control: truncate(2) with room" 0
-truncate_case "truncate(2) on a full filesystem" 1
+
+# truncate(LIB, keep), through the helper program (it prints error=NAME).
+trunc_refused() {
+  grep -q "error=ETXTBSY" "$T/trunc.out" || fail "$1: truncate(2) gave $(r_out trunc), expected ETXTBSY"
+}
+trunc_with_room() {
+  local what=$1 old=$2
+  [ "$R_STATUS" -eq 0 ] || fail "$what: truncate(2) failed: $(r_out trunc)"
+  [ "$(inode "$LIB")" != "$old" ] || fail "$what: truncated in place"
+  [ "$(stat -c %s "$LIB")" -eq "$keep" ] || fail "$what: $(stat -c %s "$LIB") bytes, expected $keep"
+  cmp -s -n "$keep" "$LIB" "$V1" || fail "$what: the kept bytes differ from the old content"
+  ok "$what: a new inode with the first $keep bytes"
+}
+full_case trunc "control: truncate(2) with room" 0 "$TG_RTOOL" truncate "$LIB" "$keep"
+full_case trunc "truncate(2) on a full filesystem" 1 "$TG_RTOOL" truncate "$LIB" "$keep"
 
 # ------------------------------------------------ 3. write in place, full
-inplace_case() {  # inplace_case WHAT FULL
-  local what=$1 full=$2 old
-  fresh_copy "$V1" "$LIB"
-  old=$(inode "$LIB")
-  [ "$full" = 1 ] && fill "$T/full"
-  start_victim "$LIB"
-  log_reset
-  r_run inplace "$TG_CMD" dd if="$V1" of="$LIB" bs=512 count=1 conv=notrunc
-  stop_victim
-  expect_survived "$what"
-  expect_no_temp "$T/full"
-  if [ "$full" = 1 ]; then
-    expect_etxtbsy inplace "$what"
-    expect_intact "$LIB" "$old" "$V1"
-    expect_log "cannot protect file=$LIB: " "No space left on device; failing with ETXTBSY"
-    ok "the log says: $(log_lines "cannot protect file=$LIB" | cut -f2-)"
-    rm -f "$T/full/filler" "$T/full/filler2"
-  else
-    [ "$R_STATUS" -eq 0 ] || fail "$what: dd failed: $(r_out inplace)"
-    [ "$(inode "$LIB")" != "$old" ] || fail "$what: written in place"
-    expect_same_content "$LIB" "$V1"
-    ok "$what: copied up to a new inode"
-  fi
+inplace_refused() { expect_etxtbsy inplace "$1"; }
+inplace_with_room() {
+  local what=$1 old=$2
+  [ "$R_STATUS" -eq 0 ] || fail "$what: dd failed: $(r_out inplace)"
+  [ "$(inode "$LIB")" != "$old" ] || fail "$what: written in place"
+  expect_same_content "$LIB" "$V1"
+  ok "$what: copied up to a new inode"
 }
-inplace_case "control: dd conv=notrunc with room" 0
-inplace_case "dd conv=notrunc on a full filesystem" 1
+full_case inplace "control: dd conv=notrunc with room" 0 dd if="$V1" of="$LIB" bs=512 count=1 conv=notrunc
+full_case inplace "dd conv=notrunc on a full filesystem" 1 dd if="$V1" of="$LIB" bs=512 count=1 conv=notrunc
 
 # ------------------------------------------------------------ 4. cp, full
 for mode in $FAILPATH_MODES; do
