@@ -10,7 +10,7 @@
 //   scan_floor/N      open + close /proc/PID/maps of every process: the floor
 //                     any maps-based scan pays;
 //   scan_procmap/N    + maps_fd_maps_exec (PROCMAP_QUERY ioctls);
-//   scan_text/N       + the text: pread() in 4 KiB chunks into MapsTextMatcher,
+//   scan_text/N       + maps_fd_text_exec: pread() in 4 KiB chunks into the text reader,
 //                     as the shim's fallback for kernels before 6.11;
 //   scan_processes/N  the shim's own tg::scan_processes(), as the guard calls it.
 //
@@ -94,65 +94,28 @@ struct Tally {
   long pids = 0, inspected = 0, uninspected = 0, mapped = 0;
 };
 
-// The same /proc walk as tg::scan_processes (getdents64, "/proc/PID/maps"
-// built by hand, open O_RDONLY), with `per_fd` deciding what is read.
+// The /proc walk of tg::scan_processes (tg::for_each_process, tg::open_maps),
+// with `per_fd` deciding what is read.
 template <typename PerFd>
 Tally walk(PerFd per_fd) {
   Tally t;
-  int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (proc < 0) return t;
-  alignas(8) char buf[8192];
-  for (;;) {
-    long n = syscall(SYS_getdents64, proc, buf, sizeof buf);
-    if (n <= 0) break;
-    for (long off = 0; off < n;) {
-      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
-      off += d->d_reclen;
-      const char* name = d->d_name;
-      if (name[0] < '1' || name[0] > '9') continue;
-      bool numeric = true;
-      for (const char* c = name; *c; ++c)
-        if (*c < '0' || *c > '9') numeric = false;
-      if (!numeric) continue;
-      ++t.pids;
-      char path[32] = "/proc/";
-      size_t len = std::strlen(name);
-      std::memcpy(path + 6, name, len);
-      std::memcpy(path + 6 + len, "/maps", 6);
-      int fd = open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        if (errno == EACCES || errno == EPERM) ++t.uninspected;
-        continue;
-      }
-      switch (per_fd(fd)) {
-        case tg::MapsAnswer::mapped: ++t.mapped; ++t.inspected; break;
-        case tg::MapsAnswer::not_mapped: ++t.inspected; break;
-        case tg::MapsAnswer::no_access: ++t.uninspected; break;
-        case tg::MapsAnswer::gone: break;
-      }
-      close(fd);
+  tg::for_each_process([&](pid_t pid) {
+    ++t.pids;
+    int fd = tg::open_maps(pid);
+    if (fd < 0) {
+      if (fd == -EACCES || fd == -EPERM) ++t.uninspected;
+      return true;
     }
-  }
-  close(proc);
+    switch (per_fd(fd)) {
+      case tg::MapsAnswer::mapped: ++t.mapped; ++t.inspected; break;
+      case tg::MapsAnswer::not_mapped: ++t.inspected; break;
+      case tg::MapsAnswer::no_access: ++t.uninspected; break;
+      case tg::MapsAnswer::gone: break;
+    }
+    close(fd);
+    return true;
+  });
   return t;
-}
-
-// The text path, as the shim's fallback reads it.
-tg::MapsAnswer text_maps_exec(int fd, tg::FileId id) {
-  tg::MapsTextMatcher m(id);
-  char buf[4096];
-  off_t off = 0;
-  for (;;) {
-    ssize_t n = pread(fd, buf, sizeof buf, off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno == ESRCH ? tg::MapsAnswer::gone : tg::MapsAnswer::no_access;
-    if (n == 0) break;
-    m.feed(buf, static_cast<size_t>(n));
-    if (m.found()) return tg::MapsAnswer::mapped;
-    off += n;
-  }
-  m.finish();
-  return m.found() ? tg::MapsAnswer::mapped : tg::MapsAnswer::not_mapped;
 }
 
 // A kernel thread has no mm: its maps file opens, then reads nothing (text)
@@ -197,7 +160,7 @@ void BM_scan_procmap(benchmark::State& st) {
 void BM_scan_text(benchmark::State& st) {
   ensure_sleepers(static_cast<size_t>(st.range(0)));
   Tally t;
-  for (auto _ : st) t = walk([](int fd) { return text_maps_exec(fd, g_target); });
+  for (auto _ : st) t = walk([](int fd) { return tg::maps_fd_text_exec(fd, g_target); });
   set_counters(st, t);
 }
 

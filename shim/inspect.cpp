@@ -1,6 +1,5 @@
 #include "inspect.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/ioctl.h>
@@ -308,20 +307,11 @@ ReadStatus read_mappings(pid_t pid, bool force_text, std::vector<Mapping>* out) 
 
 bool list_pids(std::vector<pid_t>* out) {
   out->clear();
-  DIR* d = ::opendir("/proc");
-  if (!d) return false;
-  while (dirent* e = ::readdir(d)) {
-    const char* n = e->d_name;
-    if (*n < '1' || *n > '9') continue;
-    long v = 0;
-    bool numeric = true;
-    for (const char* c = n; *c; ++c) {
-      if (*c < '0' || *c > '9' || v > INT_MAX / 10) { numeric = false; break; }
-      v = v * 10 + (*c - '0');
-    }
-    if (numeric) out->push_back(static_cast<pid_t>(v));
-  }
-  ::closedir(d);
+  if (!for_each_process([&](pid_t pid) {
+        out->push_back(pid);
+        return true;
+      }))
+    return false;
   std::sort(out->begin(), out->end());
   return true;
 }

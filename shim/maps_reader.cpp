@@ -1,5 +1,6 @@
 #include "maps_reader.hpp"
 
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <csignal>
@@ -167,10 +168,8 @@ MapsAnswer for_each_exec_mapping(int fd, ExecVisitor visit, void* ctx) {
 }
 
 MapsAnswer maps_fd_maps_exec(int fd, FileId id) { return for_each_exec_mapping(fd, &same_file, &id); }
+MapsAnswer maps_fd_text_exec(int fd, FileId id) { return text_walk(fd, &same_file, &id); }
 
-namespace {
-
-// Opens /proc/PID/maps (pid 0: self). Permission is checked here, at open.
 int open_maps(pid_t pid) {
   char path[32];
   if (pid == 0) std::strcpy(path, "/proc/self/maps");
@@ -188,6 +187,8 @@ int open_maps(pid_t pid) {
   return sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 }
 
+namespace {
+
 MapsAnswer process_walk(pid_t pid, ExecVisitor visit, void* ctx) {
   int fd = open_maps(pid);
   if (fd == -EACCES || fd == -EPERM) return MapsAnswer::no_access;
@@ -197,9 +198,9 @@ MapsAnswer process_walk(pid_t pid, ExecVisitor visit, void* ctx) {
   return a;
 }
 
-// Calls per_process(pid, ctx) for every numeric entry of /proc. False if /proc can't be read.
-template <typename PerProcess>
-bool for_each_process(PerProcess per_process) {
+}  // namespace
+
+bool for_each_process(bool (*per_process)(pid_t pid, void* ctx), void* ctx) {
   sys::Fd proc(sys::openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!proc.ok()) return false;
   alignas(8) char buf[8192];
@@ -214,16 +215,14 @@ bool for_each_process(PerProcess per_process) {
       pid_t pid = 0;
       bool numeric = true;
       for (const char* c = name; *c; ++c) {
-        if (*c < '0' || *c > '9') { numeric = false; break; }
+        if (*c < '0' || *c > '9' || pid > INT_MAX / 10) { numeric = false; break; }
         pid = pid * 10 + (*c - '0');
       }
-      if (numeric && !per_process(pid)) return true;
+      if (numeric && !per_process(pid, ctx)) return true;
     }
   }
   return true;
 }
-
-}  // namespace
 
 MapsAnswer process_maps_exec(pid_t pid, FileId id) { return process_walk(pid, &same_file, &id); }
 

@@ -76,8 +76,24 @@ MapsAnswer for_each_exec_mapping(int maps_fd, ExecVisitor visit, void* ctx);
 // Uses PROCMAP_QUERY, or the text when the kernel lacks it.
 MapsAnswer maps_fd_maps_exec(int maps_fd, FileId id);
 
+// The same answer from the text alone (the fallback where the kernel lacks
+// PROCMAP_QUERY), so the benchmarks can price both on the same walk.
+MapsAnswer maps_fd_text_exec(int maps_fd, FileId id);
+
 // Opens /proc/PID/maps (pid 0: self) and answers as above.
 MapsAnswer process_maps_exec(pid_t pid, FileId id);
+
+// Opens /proc/PID/maps (pid 0: self): an fd, or -errno (permission is
+// checked here, at open).
+int open_maps(pid_t pid);
+
+// Calls per_process(pid, ctx) for every process (numeric entry) of /proc
+// until it returns false. False if /proc can't be read.
+bool for_each_process(bool (*per_process)(pid_t pid, void* ctx), void* ctx);
+template <typename F>  // F: bool(pid_t), e.g. a capturing lambda
+bool for_each_process(F per_process) {
+  return for_each_process([](pid_t pid, void* f) { return (*static_cast<F*>(f))(pid); }, &per_process);
+}
 
 // A scan of every process whose maps can be read.
 struct ScanResult {
