@@ -167,6 +167,16 @@ void set_env(const char* name, const char* value) {
   }
 }
 
+// NAME=ITEM:old value (ld.so's colon-separated lists), or NAME=ITEM.
+void prepend_to_list(const char* name, const std::string& item) {
+  std::string list = item;
+  if (const char* old = getenv(name); old && *old) {
+    list += ":";
+    list += old;
+  }
+  set_env(name, list.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -290,22 +300,12 @@ int main(int argc, char** argv) {
   }
 
   // Prepend, keeping what is already preloaded (as heaptrack and eatmydata do).
-  std::string preload = lib;
-  if (const char* old = getenv("LD_PRELOAD"); old && *old) {
-    preload += ":";
-    preload += old;
-  }
-  set_env("LD_PRELOAD", preload.c_str());
+  prepend_to_list("LD_PRELOAD", lib);
   if (audit) {
     // The same library as an rtld-audit module too: every real load and
     // unload, every PLT binding. Without --debug, it says so: the categories
     // it prints are added to those already chosen.
-    std::string modules = lib;
-    if (const char* old = getenv("LD_AUDIT"); old && *old) {
-      modules += ":";
-      modules += old;
-    }
-    set_env("LD_AUDIT", modules.c_str());
+    prepend_to_list("LD_AUDIT", lib);
     if (!debug_given) {
       const char* old = getenv("TRUNCGUARD_DEBUG");
       std::string cats = old && *old ? old : "rewrites,reloads";
