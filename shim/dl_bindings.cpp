@@ -189,42 +189,41 @@ struct link_map* definer(void* handle, const char* name, const char* version, st
 }
 
 void report(void* handle, const char* name, const char* version, void* caller) {
-  struct link_map* from = object_of(caller);
+  struct link_map* from = object_of(caller);  // never null: the program's by default
   const bool special = handle == RTLD_DEFAULT || handle == RTLD_NEXT;
   struct link_map* undef = special ? from : static_cast<struct link_map*>(handle);
   bool known = false;
   struct link_map* def = definer(handle, name, version, undef, &known);
-  if (log::enabled(kBindings) && known && undef) {
+  const char* undef_name = object_name(undef);
+  const long undef_ns = namespace_of(undef);
+  const char* def_name = def ? object_name(def) : nullptr;
+  const long def_ns = def ? namespace_of(def) : -1;
+  if (log::enabled(kBindings) && known) {
     log::Event e{def ? log::EventKind::binding : log::EventKind::lookup_error};
-    e.file = object_name(undef);
-    e.ns = namespace_of(undef);
+    e.file = undef_name;
+    e.ns = undef_ns;
     e.symbol = name;
     e.version = version;
-    if (def) {
-      e.to = object_name(def);
-      e.to_ns = namespace_of(def);
-    }
+    e.to = def_name;
+    e.to_ns = def_ns;
     log::emit(e);
   }
   if (log::enabled(kFiles)) {
     log::Event e{log::EventKind::dl_call};
     e.call = version ? "dlvsym" : "dlsym";
-    e.file = handle == RTLD_DEFAULT ? "RTLD_DEFAULT" : handle == RTLD_NEXT ? "RTLD_NEXT" : object_name(undef);
+    e.file = handle == RTLD_DEFAULT ? "RTLD_DEFAULT" : handle == RTLD_NEXT ? "RTLD_NEXT" : undef_name;
     if (!special) {
-      e.ns = namespace_of(undef);
+      e.ns = undef_ns;
       e.old_ino = object_ino(undef);
       e.opens = open_count(undef->l_name);
     }
     e.symbol = name;
     e.version = version;
-    e.caller = from ? object_name(from) : nullptr;
-    e.caller_ns = from ? namespace_of(from) : -1;
-    if (def) {
-      e.to = object_name(def);
-      e.to_ns = namespace_of(def);
-    } else if (!known) {
-      e.detail = "where it is defined is not known to the shim";
-    }
+    e.caller = object_name(from);
+    e.caller_ns = special ? undef_ns : namespace_of(from);
+    e.to = def_name;
+    e.to_ns = def_ns;
+    if (!known) e.detail = "where it is defined is not known to the shim";
     log::emit(e);
   }
 }
