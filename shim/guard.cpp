@@ -522,7 +522,6 @@ Outcome guard_write(const WriteIntent& in) {
   }
 
   report_success(name, &ev, t, rep);
-  if (log::enabled(kBacktrace)) log::backtrace();
   if (in.kind == WriteKind::truncate_path) {
     sys::close(fd);
     return {Outcome::replaced, 0};

@@ -14,6 +14,8 @@ stop_victim
 expect_survived "the writer under truncguard"
 expect_log "replaced file=$LIB ["
 expect_log "backtrace:"
+n=$(tg_log | grep -c "backtrace:")
+[ "$n" -eq 1 ] || fail "one replacement printed $n backtraces, expected 1"
 expect_log "  #0 0x" "(${TG_WRITER})"
 expect_log " main+0x" "(${TG_WRITER})"
 if grep -q "libtruncguard" <<<"$(tg_log)"; then fail "the backtrace shows the shim's own frames"; fi
