@@ -47,7 +47,9 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
     long n;
     if (!plain) {
       n = sys::copy_file_range(src, &in, dst, &out, want);
-      if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP) {
+      // EBADF: dst has the caller's O_APPEND, which copy_file_range refuses;
+      // write() appends, and into an empty file that is the same copy.
+      if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF) {
         plain = true;
         continue;
       }
