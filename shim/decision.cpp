@@ -7,6 +7,7 @@ namespace tg {
 const char* to_string(Reason r) {
   switch (r) {
     case Reason::not_writing: return "does not write";
+    case Reason::append_only: return "appends only: no byte already in the file can change";
     case Reason::exclusive_create: return "O_EXCL: creates a new file or fails";
     case Reason::not_regular: return "not a regular file";
     case Reason::missing: return "no such file";
@@ -17,6 +18,7 @@ const char* to_string(Reason r) {
     case Reason::unshared: return "no process has it open or mapped (the kernel granted a write lease)";
     case Reason::not_mapped_by_self: return "this process does not map it executable (scope self)";
     case Reason::no_write_permission: return "caller may not write it; the real call answers";
+    case Reason::made_for_this_fd: return "truncguard made this inode for this fd: the same writer goes on";
     case Reason::mapped: return "mapped executable";
     case Reason::uninspected_elf: return "some processes could not be inspected: replace unless proven unmapped";
     case Reason::scope_elf: return "ELF shared object or executable (scope elf)";
@@ -25,7 +27,10 @@ const char* to_string(Reason r) {
 }
 
 Verdict check_flags(int flags) {
-  if (!opens_for_writing(flags)) return {false, Reason::not_writing};
+  if (!may_change_content(flags)) {
+    const bool appends = (flags & O_ACCMODE) == O_WRONLY && (flags & O_APPEND) && (flags & O_PATH) != O_PATH;
+    return {false, appends ? Reason::append_only : Reason::not_writing};
+  }
   if ((flags & O_CREAT) && (flags & O_EXCL)) return {false, Reason::exclusive_create};
   if ((flags & O_DIRECTORY) || (flags & O_TMPFILE) == O_TMPFILE) return {false, Reason::not_regular};
   return {true, Reason::mapped};  // "go on": the later stages decide

@@ -17,6 +17,7 @@ namespace tg {
 enum class Reason {
   // pass
   not_writing,         // read-only, O_PATH
+  append_only,         // O_WRONLY|O_APPEND: adds bytes, changes none
   exclusive_create,    // O_CREAT|O_EXCL: fails on an existing file anyway
   not_regular,         // directory, FIFO, device, socket, /proc file...
   missing,             // nothing at that name (or it can't be resolved)
@@ -27,6 +28,7 @@ enum class Reason {
   unshared,            // the kernel proves nobody else has it open (write lease)
   not_mapped_by_self,  // scope self: this process doesn't map it
   no_write_permission, // the real call would fail: let it
+  made_for_this_fd,    // the inode truncguard just made for this fd: its writer goes on
   // act
   mapped,              // a process maps it executable
   uninspected_elf,     // not proven unmapped: some processes could not be inspected
@@ -40,15 +42,21 @@ struct Verdict {
 
 const char* to_string(Reason r);
 
-// True if an open with these flags can change the file: write access, or
-// O_TRUNC (Linux truncates even with O_RDONLY, checking write permission),
-// and not O_PATH (which ignores both). The whole pass-through test.
-inline bool opens_for_writing(int flags) {
-  return ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) && (flags & O_PATH) != O_PATH;
+// True if an open with these flags can change bytes already in the file:
+// write access, or O_TRUNC (Linux truncates even with O_RDONLY, checking write
+// permission), and not O_PATH (which ignores both). An fd that can only append
+// (O_WRONLY|O_APPEND) can't: it adds bytes past the end of file, which no
+// mapping runs. Such an fd is examined when it could do more (fcntl F_SETFL
+// without O_APPEND, pwritev2 RWF_NOAPPEND, fallocate over existing bytes,
+// ftruncate). The whole pass-through test.
+inline bool may_change_content(int flags) {
+  const int access = flags & O_ACCMODE;
+  const bool append_only = access == O_WRONLY && (flags & O_APPEND) && !(flags & O_TRUNC);
+  return ((access != O_RDONLY && !append_only) || (flags & O_TRUNC)) && (flags & O_PATH) != O_PATH;
 }
 
 // True if it truncates.
-inline bool may_truncate(int flags) { return opens_for_writing(flags) && (flags & O_TRUNC); }
+inline bool may_truncate(int flags) { return may_change_content(flags) && (flags & O_TRUNC); }
 
 // Stage 1, from the flags alone.
 Verdict check_flags(int flags);

@@ -30,6 +30,18 @@ constexpr int kMaxGuardDepth = 2;
 __attribute__((tls_model("initial-exec"))) thread_local int t_guard_depth = 0;
 __attribute__((tls_model("initial-exec"))) thread_local bool t_loading_settings = false;
 
+// The inode this thread last moved an fd onto. An append-only fd is examined
+// at every pwritev2(RWF_NOAPPEND) or fallocate: after the first has moved it
+// to a new inode, the next ones are the same writer going on with its own new
+// file, which no running program had mapped. Without this, each call would
+// scan again, and where some process can't be inspected, copy again.
+struct MadeForFd {
+  int fd = -1;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+__attribute__((tls_model("initial-exec"))) thread_local MadeForFd t_made_for_fd;
+
 struct DepthGuard {
   DepthGuard() { ++t_guard_depth; }
   ~DepthGuard() { --t_guard_depth; }
@@ -184,7 +196,7 @@ struct Examined {
   sys::Fd src;            // read fd on the file (or not ok: unreadable)
   struct stat st {};
   ElfKind kind = ElfKind::unreadable;
-  char fd_path[PATH_MAX];  // truncate_fd: the name the fd was opened under (not zeroed:
+  char fd_path[PATH_MAX];  // an fd kind: the name the fd was opened under (not zeroed:
                            // this is on every check's path, and it is set before use)
 };
 
@@ -195,7 +207,8 @@ constexpr off_t kMinElfSize = 52;
 off_t content_after(const WriteIntent& in) {
   switch (in.kind) {
     case WriteKind::truncate_open: return 0;
-    case WriteKind::in_place_open: return -1;
+    case WriteKind::in_place_open:
+    case WriteKind::in_place_fd: return -1;
     default: return in.new_length;
   }
 }
@@ -227,7 +240,7 @@ int open_for_reading(int dirfd, const char* path, int flags) {
 // Stages 1-3: flags, stat, ELF header. For the common case (not ELF) this
 // costs fstatat, openat, pread and close, and nothing more.
 bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
-  if (in.kind != WriteKind::truncate_fd) {
+  if (!on_fd(in.kind)) {
     Verdict v = check_flags(in.flags);
     if (!v.act) { *why = v.reason; return false; }
     const bool follow = !(in.flags & O_NOFOLLOW);
@@ -241,7 +254,12 @@ bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
     ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
   } else {
     if (sys::fstat(in.fd, &ex->st) < 0) { *why = Reason::missing; return false; }
-    Verdict v = check_file(ex->st, in.new_length);
+    const MadeForFd& made = t_made_for_fd;
+    if (in.kind == WriteKind::in_place_fd && made.fd == in.fd && made.dev == ex->st.st_dev && made.ino == ex->st.st_ino) {
+      *why = Reason::made_for_this_fd;
+      return false;
+    }
+    Verdict v = check_file(ex->st, content_after(in));
     if (!v.act) { *why = v.reason; return false; }
     // The fd may be write-only: read the file through /proc/self/fd.
     char proc[48];
@@ -309,11 +327,11 @@ ScanResult scan_with_reuse(FileId id, ElfKind kind) {
 }
 
 // Stage 4: who maps it. A write lease proves "nobody", where it can be had:
-// not while the caller itself holds the file open for writing (ftruncate).
+// not while the caller itself holds the file open for writing (ftruncate, F_SETFL...).
 Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined& ex, MappingFacts* facts,
                         ScanResult* scan) {
   const FileId id = file_id_of(ex.st.st_dev, ex.st.st_ino);
-  const bool lease_possible = in.kind != WriteKind::truncate_fd && ex.src.ok();
+  const bool lease_possible = !on_fd(in.kind) && ex.src.ok();
   if (scope_needs_scan(s.scope) && lease_possible && proves_unshared(ex.src.get())) {
     facts->proven_unshared = true;
   } else if (scope_needs_scan(s.scope)) {
@@ -330,11 +348,12 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined
   return check_mapping(s.scope, ex.kind, *facts);
 }
 
-// The new fd's flags: the caller's, for an open; the fd's own, for ftruncate.
+// The new fd's flags: the caller's, for an open; the fd's own, for an fd (ftruncate, F_SETFL...).
 int new_fd_flags(const WriteIntent& in) {
   switch (in.kind) {
     case WriteKind::truncate_path: return O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    case WriteKind::truncate_fd: {
+    case WriteKind::truncate_fd:
+    case WriteKind::in_place_fd: {
       long fl = sys::call(SYS_fcntl, in.fd, F_GETFL);
       int keep = fl < 0 ? O_WRONLY : static_cast<int>(fl) & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_NOATIME);
       return keep | O_CREAT | O_EXCL | O_CLOEXEC;
@@ -347,12 +366,13 @@ int new_fd_flags(const WriteIntent& in) {
 off_t bytes_to_keep(const WriteIntent& in) {
   switch (in.kind) {
     case WriteKind::truncate_open: return 0;
-    case WriteKind::in_place_open: return kWholeFile;
+    case WriteKind::in_place_open:
+    case WriteKind::in_place_fd: return kWholeFile;
     default: return in.new_length;
   }
 }
 
-// ftruncate: the caller's fd number now names the new inode, at the same offset.
+// An fd (ftruncate, F_SETFL...): the caller's fd number now names the new inode, at the same offset.
 int swap_fd(int old_fd, int new_fd) {
   long off = sys::call(SYS_lseek, old_fd, 0L, SEEK_CUR);
   if (off > 0) sys::call(SYS_lseek, new_fd, off, SEEK_SET);
@@ -436,17 +456,17 @@ Outcome guard_write(const WriteIntent& in) {
   ErrnoKeeper keep_errno;
   DepthGuard depth;
   const Settings& s = settings();
-  const char* name = in.kind == WriteKind::truncate_fd ? nullptr : in.path;
+  const char* name = on_fd(in.kind) ? nullptr : in.path;
 
   Examined ex;
   Reason why;
   if (!examine(in, &ex, &why)) return why == Reason::missing ? changed_under_us(in, name) : log_pass(in, name, why);
-  if (in.kind == WriteKind::truncate_fd) name = ex.fd_path;
+  if (on_fd(in.kind)) name = ex.fd_path;
 
   // The file the name finally reaches, and its directory, held open.
   Target t;
-  const int dirfd = in.kind == WriteKind::truncate_fd ? AT_FDCWD : in.dirfd;
-  const bool follow = in.kind == WriteKind::truncate_fd || !(in.flags & O_NOFOLLOW);
+  const int dirfd = on_fd(in.kind) ? AT_FDCWD : in.dirfd;
+  const bool follow = on_fd(in.kind) || !(in.flags & O_NOFOLLOW);
   // The name changed since it was examined (or vanished): check again rather
   // than let the real call truncate whatever is there now.
   if (resolve_target(dirfd, name, follow, &t) < 0 || t.st.st_dev != ex.st.st_dev || t.st.st_ino != ex.st.st_ino)
@@ -454,9 +474,9 @@ Outcome guard_write(const WriteIntent& in) {
 
   // Replacing a file the caller could not write would turn an EACCES into a
   // success: leave such calls to the kernel. (ETXTBSY is not checked here,
-  // which is how a running executable still gets replaced.) An ftruncate's
-  // fd already proves the right to write.
-  if (in.kind != WriteKind::truncate_fd) {
+  // which is how a running executable still gets replaced.) A writable fd
+  // already proves the right to write.
+  if (!on_fd(in.kind)) {
     int acc = sys::faccessat2(t.dir.get(), t.base, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW);
     if (acc == -ENOENT) return changed_under_us(in, name);
     if (acc < 0 && acc != -ENOSYS) return log_pass(in, name, Reason::no_write_permission);
@@ -491,8 +511,8 @@ Outcome guard_write(const WriteIntent& in) {
   }
 
   if (s.mode == Mode::atomic) {
-    // Only an open leaves a writer behind to wait for; truncate(2) and
-    // ftruncate(2) are done at once, so replace is already atomic for them.
+    // Only an open leaves a writer behind to wait for; truncate(2), ftruncate(2)
+    // and an fd that stops appending already hold or are done: replace them.
     Outcome o;
     if ((in.kind == WriteKind::truncate_open || in.kind == WriteKind::in_place_open) &&
         act_atomic(in, name, t, ex, keep, &ev, &o))
@@ -503,7 +523,7 @@ Outcome guard_write(const WriteIntent& in) {
   ReplaceReport rep;
   int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
                                        : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep);
-  if (fd >= 0 && in.kind == WriteKind::truncate_fd && swap_fd(in.fd, fd) < 0) {
+  if (fd >= 0 && on_fd(in.kind) && swap_fd(in.fd, fd) < 0) {
     rep.failed_step = "cannot move the caller's fd to the new file";
     rep.error = EBADF;
     fd = -EBADF;  // the name already holds the new inode; the caller's fd still the old one
@@ -522,11 +542,12 @@ Outcome guard_write(const WriteIntent& in) {
   }
 
   report_success(name, &ev, t, rep);
+  if (on_fd(in.kind)) t_made_for_fd = {in.fd, t.st.st_dev, static_cast<ino_t>(rep.new_ino)};
   if (in.kind == WriteKind::truncate_path) {
     sys::close(fd);
     return {Outcome::replaced, 0};
   }
-  if (in.kind == WriteKind::truncate_fd) return {Outcome::replaced, 0};
+  if (on_fd(in.kind)) return {Outcome::replaced, 0};
   return {Outcome::replaced, fd};
 }
 

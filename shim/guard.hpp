@@ -12,14 +12,18 @@ enum class WriteKind {
   in_place_open,  // open for writing without O_TRUNC: the content is changed in place
   truncate_path,  // truncate(2) to new_length
   truncate_fd,    // ftruncate(2) of fd to new_length
+  in_place_fd,    // an append-only fd about to write anywhere (fcntl F_SETFL, pwritev2, fallocate)
 };
+
+// The kinds that name the file by an fd (whose fd the guard swaps onto the new inode).
+inline bool on_fd(WriteKind k) { return k == WriteKind::truncate_fd || k == WriteKind::in_place_fd; }
 
 struct WriteIntent {
   const char* entry;   // the libc function called, for the log ("open", "fopen"...)
   WriteKind kind;
   int dirfd;           // AT_FDCWD or a directory fd (opens, truncate)
   const char* path;    // (opens, truncate)
-  int fd;              // (ftruncate)
+  int fd;              // (ftruncate, in_place_fd)
   int flags;           // open(2) flags (truncate: O_WRONLY)
   off_t new_length;    // truncate/ftruncate's length
 };

@@ -21,6 +21,7 @@
 #include "log.hpp"
 #include "pending.hpp"
 #include "real.hpp"
+#include "sys.hpp"
 
 // glibc's fortified entry points (-D_FORTIFY_SOURCE callers); not in the headers
 // unless fortification is on, so declared here.
@@ -29,6 +30,7 @@ int __open_2(const char* path, int flags);
 int __open64_2(const char* path, int flags);
 int __openat_2(int dirfd, const char* path, int flags);
 int __openat64_2(int dirfd, const char* path, int flags);
+int __fcntl(int fd, int cmd, ...);
 }
 
 namespace {
@@ -53,7 +55,7 @@ inline void real_close(int fd) {
 // original call (with these flags where the entry point takes flags).
 template <typename CallReal>
 inline int guarded_open(const char* entry, int dirfd, const char* path, int flags, CallReal call_real) {
-  if (__builtin_expect(!tg::opens_for_writing(flags), 1) || tg::in_guard()) return call_real(flags);
+  if (__builtin_expect(!tg::may_change_content(flags), 1) || tg::in_guard()) return call_real(flags);
   const tg::WriteKind kind = (flags & O_TRUNC) ? tg::WriteKind::truncate_open : tg::WriteKind::in_place_open;
   for (int attempt = 0; attempt < 4; ++attempt) {
     const tg::Outcome o = tg::guard_write({entry, kind, dirfd, path, -1, flags, 0});
@@ -113,6 +115,35 @@ inline int writing_fopen_flags(const char* mode) {
 inline int safe_reopen(const char* path, int fl) {
   auto f = TG_REAL(openat);
   return f ? f(AT_FDCWD, path, fl, 0666) : raw_openat(AT_FDCWD, path, fl, 0666);
+}
+
+// ---- An fd that can only append (O_WRONLY|O_APPEND), whose open passed
+// (may_change_content), is examined when it could change bytes already in the
+// file: fcntl(F_SETFL) without O_APPEND, pwritev2(RWF_NOAPPEND), and fallocate
+// that punches, zeroes, collapses or inserts. Mapped executable: the fd moves
+// to a new inode first (as for ftruncate), then the real call runs on it.
+
+constexpr int kRwfNoAppend = 0x20;  // RWF_NOAPPEND (Linux 6.9), not in glibc 2.36's headers
+
+// The one way in for those calls: `changes` is the cheap test of the call's own
+// arguments; only then is the fd asked for its flags (one fcntl).
+template <typename CallReal>
+inline auto guarded_fd_change(const char* entry, int fd, bool changes, CallReal call_real) -> decltype(call_real()) {
+  if (__builtin_expect(!changes, 1) || tg::in_guard()) return call_real();
+  const long fl = tg::sys::call(SYS_fcntl, fd, F_GETFL);
+  if (fl < 0 || (fl & O_ACCMODE) != O_WRONLY || !(fl & O_APPEND)) return call_real();  // examined at its open
+  const tg::Outcome o = tg::guard_write({entry, tg::WriteKind::in_place_fd, AT_FDCWD, nullptr, fd, O_WRONLY | O_APPEND, 0});
+  if (o.kind == tg::Outcome::fail) {
+    errno = o.value;
+    return -1;
+  }
+  return call_real();
+}
+
+// Punching, zeroing, collapsing or inserting changes bytes in place;
+// allocating, keeping the size and unsharing don't.
+inline bool changes_content(int fallocate_mode) {
+  return (fallocate_mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_UNSHARE_RANGE)) != 0;
 }
 
 }  // namespace
@@ -341,6 +372,33 @@ __attribute__((visibility("default"))) ssize_t sendfile(int out, int in, off_t* 
   TG_WATCH_WRITE(f ? f(out, in, off, count) : syscall(SYS_sendfile, out, in, off, count), out);
 }
 
+// pwritev2 and fallocate: see guarded_fd_change.
+#define TG_PWRITEV2(name)                                                                                      \
+  __attribute__((visibility("default"))) ssize_t name(int fd, const struct iovec* iov, int cnt, off_t off,      \
+                                                      int flags) {                                           \
+    auto f = TG_REAL(name);                                                                                    \
+    TG_WATCH_WRITE(guarded_fd_change(#name, fd, (flags & kRwfNoAppend) != 0,                                   \
+                                     [&]() -> ssize_t {                                                        \
+                                       return f ? f(fd, iov, cnt, off, flags)                                  \
+                                                : syscall(SYS_pwritev2, fd, iov, cnt, off, 0, flags);         \
+                                     }),                                                                       \
+                   fd);                                                                                        \
+  }
+
+TG_PWRITEV2(pwritev2)
+TG_PWRITEV2(pwritev64v2)
+
+#define TG_FALLOCATE(name)                                                                               \
+  __attribute__((visibility("default"))) int name(int fd, int mode, off_t off, off_t len) {             \
+    auto f = TG_REAL(name);                                                                              \
+    return guarded_fd_change(#name, fd, changes_content(mode), [&] {                                     \
+      return f ? f(fd, mode, off, len) : static_cast<int>(syscall(SYS_fallocate, fd, mode, off, len)); \
+    });                                                                                                  \
+  }
+
+TG_FALLOCATE(fallocate)
+TG_FALLOCATE(fallocate64)
+
 // fclose closes its fd inside libc, out of close()'s reach: publish first,
 // once the stream's buffer is in the file. stdio's own writes go through
 // libc-internal calls that the write wrappers don't see: its error flag does.
@@ -402,7 +460,10 @@ __attribute__((visibility("default"))) int dup3(int oldfd, int newfd, int flags)
     void* arg = va_arg(ap, void*);                                                        \
     va_end(ap);                                                                           \
     auto f = TG_REAL(name);                                                               \
-    int r = f ? f(fd, cmd, arg) : static_cast<int>(syscall(SYS_fcntl, fd, cmd, arg));     \
+    const bool drops_append = cmd == F_SETFL && !(reinterpret_cast<long>(arg) & O_APPEND); \
+    int r = guarded_fd_change(#name, fd, drops_append, [&] {                              \
+      return f ? f(fd, cmd, arg) : static_cast<int>(syscall(SYS_fcntl, fd, cmd, arg));    \
+    });                                                                                   \
     if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && __builtin_expect(tg::pending::any(), 0)) \
       tg::pending::duplicated(fd, r);                                                     \
     return r;                                                                             \
@@ -410,6 +471,7 @@ __attribute__((visibility("default"))) int dup3(int oldfd, int newfd, int flags)
 
 TG_FCNTL(fcntl)
 TG_FCNTL(fcntl64)
+TG_FCNTL(__fcntl)
 
 }  // extern "C"
 
@@ -534,7 +596,7 @@ __attribute__((visibility("default"))) int posix_spawn_file_actions_addopen(posi
                                                                           mode_t mode) {
   auto f = TG_REAL(posix_spawn_file_actions_addopen);
   if (!f) return ENOSYS;
-  if (tg::opens_for_writing(oflag) && !tg::in_guard()) {
+  if (tg::may_change_content(oflag) && !tg::in_guard()) {
     const tg::WriteKind kind = (oflag & O_TRUNC) ? tg::WriteKind::truncate_open : tg::WriteKind::in_place_open;
     const int saved = errno;
     const tg::Outcome o = tg::guard_write({"posix_spawn_file_actions_addopen", kind, AT_FDCWD, path, -1, oflag, 0});

@@ -7,39 +7,6 @@
 need_victims
 LIB=$T/libvictim.so
 
-# expect_broken WHAT: without truncguard the victim must not come through:
-# killed by a signal, or it saw its code change under it (exit 3).
-expect_broken() {
-  if [ "$VICTIM_STATUS" -le 128 ] && [ "$VICTIM_STATUS" -ne 3 ]; then
-    fail "$1: the victim $(describe_status "$VICTIM_STATUS"), expected a signal or exit 3 (code changed)"
-  fi
-  ok "$1: the victim $(describe_status "$VICTIM_STATUS")"
-}
-
-check_writer() {  # check_writer NAME WRITER...: control, then protected
-  local name=$1 old new
-  shift
-  fresh_copy "$V1" "$LIB"
-  start_victim "$LIB"
-  "$@" || fail "control: $name failed"
-  sleep 0.2
-  stop_victim
-  expect_broken "control: $name without truncguard"
-
-  need_shim
-  fresh_copy "$V1" "$LIB"
-  old=$(inode "$LIB")
-  start_victim "$LIB"
-  log_reset
-  "$TG_CMD" "$@" || fail "$name under truncguard failed"
-  sleep 0.2
-  stop_victim
-  expect_survived "$name under truncguard"
-  new=$(inode "$LIB")
-  [ "$new" != "$old" ] || fail "$name: the name kept inode $old: it was written in place"
-  expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
-}
-
 # dd conv=notrunc: the new bytes over the old, in place, no truncation.
 check_writer "dd conv=notrunc" dd if="$V2" of="$LIB" conv=notrunc status=none
 expect_same_content "$LIB" "$V2"

@@ -218,6 +218,43 @@ expect_killed() {
   ok "$1: the $VICTIM_KIND was $(describe_status "$VICTIM_STATUS")"
 }
 
+# expect_broken WHAT: for writes in place, without truncguard the victim must
+# not come through: killed by a signal, or it saw its code change (exit 3).
+expect_broken() {
+  if [ "$VICTIM_STATUS" -le 128 ] && [ "$VICTIM_STATUS" -ne 3 ]; then
+    fail "$1: the victim $(describe_status "$VICTIM_STATUS"), expected a signal or exit 3 (code changed)"
+  fi
+  ok "$1: the victim $(describe_status "$VICTIM_STATUS")"
+}
+
+# check_writer NAME WRITER...: a write in place of $V1's copy at $LIB while a
+# victim runs it: without truncguard the victim is broken; under "$TG_CMD"
+# it survives, the name has a new inode and the log names the victim. The
+# writer's stdout goes to $T/writer.out.
+check_writer() {
+  local name=$1 old new
+  shift
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  "$@" >"$T/writer.out" || fail "control: $name failed"
+  sleep 0.2
+  stop_victim
+  expect_broken "control: $name without truncguard"
+
+  need_shim
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  "$TG_CMD" "$@" >"$T/writer.out" || fail "$name under truncguard failed"
+  sleep 0.2
+  stop_victim
+  expect_survived "$name under truncguard"
+  new=$(inode "$LIB")
+  [ "$new" != "$old" ] || fail "$name: the name kept inode $old: it was written in place"
+  expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+}
+
 # expect_version LIB N: what a fresh process loads from LIB.
 expect_version() {
   local got

@@ -14,15 +14,22 @@ struct stat file_of(off_t size, mode_t type = S_IFREG) {
 }
 }  // namespace
 
-TEST(Decision, OnlyWritesAreLookedAt) {
-  EXPECT_FALSE(opens_for_writing(O_RDONLY));
-  EXPECT_TRUE(opens_for_writing(O_RDONLY | O_TRUNC | O_CREAT));
-  EXPECT_FALSE(opens_for_writing(O_PATH | O_WRONLY));
-  EXPECT_TRUE(opens_for_writing(O_WRONLY));
-  EXPECT_TRUE(opens_for_writing(O_RDWR | O_APPEND));
+TEST(Decision, OnlyWritesThatCanChangeContentAreLookedAt) {
+  EXPECT_FALSE(may_change_content(O_RDONLY));
+  EXPECT_TRUE(may_change_content(O_RDONLY | O_TRUNC | O_CREAT));
+  EXPECT_FALSE(may_change_content(O_PATH | O_WRONLY));
+  EXPECT_TRUE(may_change_content(O_WRONLY));               // dd conv=notrunc, rsync --inplace
+  EXPECT_TRUE(may_change_content(O_RDWR));
+  EXPECT_TRUE(may_change_content(O_RDWR | O_APPEND));      // can mmap it shared and write there
+  EXPECT_FALSE(may_change_content(O_WRONLY | O_APPEND));   // >>, fopen "a": adds bytes, changes none
+  EXPECT_FALSE(may_change_content(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC));
+  EXPECT_TRUE(may_change_content(O_WRONLY | O_APPEND | O_TRUNC));
   EXPECT_FALSE(check_flags(O_RDONLY).act);
   EXPECT_EQ(check_flags(O_RDONLY).reason, Reason::not_writing);
-  EXPECT_TRUE(check_flags(O_WRONLY | O_APPEND).act);  // dd conv=notrunc, rsync --inplace
+  EXPECT_FALSE(check_flags(O_WRONLY | O_APPEND).act);
+  EXPECT_EQ(check_flags(O_WRONLY | O_APPEND).reason, Reason::append_only);
+  EXPECT_TRUE(check_flags(O_WRONLY).act);
+  EXPECT_TRUE(check_flags(O_RDWR | O_APPEND).act);
 }
 
 TEST(Decision, OnlyWritesWithTruncCanTruncate) {

@@ -6,6 +6,14 @@
  *   SRC's size: scp's shape)
  *   truncate truncate64 (truncate DEST to 0 bytes, then append SRC's bytes
  *   with O_APPEND: the shape of "truncate, then rewrite")
+ *   append (open O_WRONLY|O_APPEND, append SRC's bytes: changes no byte of DEST)
+ *   append_rdwr (the same with O_RDWR|O_APPEND, fopen's "a+")
+ *   append_setfl (open O_WRONLY|O_APPEND, fcntl(F_SETFL) drops O_APPEND,
+ *   SRC's bytes written at offset 0, ftruncate to SRC's size)
+ *   append_noappend (open O_WRONLY|O_APPEND, SRC's bytes written at offset 0
+ *   by pwritev2(RWF_NOAPPEND), ftruncate to SRC's size)
+ *   append_punch (open O_WRONLY|O_APPEND, fallocate punches a hole over the
+ *   whole of DEST; SRC unused)
  * It then prints the fd's status flags and close-on-exec bit as
  *   flags=0x... cloexec=N
  * so tests can compare them with an unprotected open of the same kind.
@@ -18,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 int __open_2(const char*, int);
@@ -41,6 +50,28 @@ static void copy_to_fd(const char* src, int out) {
     if (write(out, buf, (size_t)n) != n) die();
   if (n < 0) die();
   close(in);
+}
+
+#ifndef RWF_NOAPPEND
+#define RWF_NOAPPEND 0x20
+#endif
+
+/* SRC's bytes at offset 0 of `out`, one pwritev2 per 4 KiB (flags as given):
+ * several calls, as a writer of a library makes. */
+static void overwrite_from(const char* src, int out, int rwf) {
+  int in = open(src, O_RDONLY);
+  if (in < 0) die();
+  char buf[4096];
+  ssize_t n;
+  off_t off = 0;
+  while ((n = read(in, buf, sizeof buf)) > 0) {
+    struct iovec v = {buf, (size_t)n};
+    if (pwritev2(out, &v, 1, off, rwf) != n) die();
+    off += n;
+  }
+  if (n < 0) die();
+  close(in);
+  if (ftruncate(out, off) != 0) die();
 }
 
 static void report(int fd) {
@@ -71,6 +102,24 @@ int main(int argc, char** argv) {
     copy_to_fd(src, fd);
     struct stat st;
     if (stat(src, &st) != 0 || ftruncate(fd, st.st_size) != 0) die();
+    report(fd);
+    return close(fd) == 0 ? 0 : 1;
+  }
+  else if (!strncmp(e, "append", 6)) {
+    fd = open(dest, (!strcmp(e, "append_rdwr") ? O_RDWR : O_WRONLY) | O_APPEND | O_CLOEXEC);
+    if (fd < 0) die();
+    if (!strcmp(e, "append") || !strcmp(e, "append_rdwr")) copy_to_fd(src, fd);
+    else if (!strcmp(e, "append_setfl")) {
+      if (fcntl(fd, F_SETFL, 0) != 0) die();
+      overwrite_from(src, fd, 0);
+    } else if (!strcmp(e, "append_noappend")) overwrite_from(src, fd, RWF_NOAPPEND);
+    else if (!strcmp(e, "append_punch")) {
+      struct stat st;
+      if (fstat(fd, &st) != 0 || fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size) != 0) die();
+    } else {
+      fprintf(stderr, "writer: unknown entry point '%s'\n", e);
+      return 2;
+    }
     report(fd);
     return close(fd) == 0 ? 0 : 1;
   }

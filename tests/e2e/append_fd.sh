@@ -1,0 +1,70 @@
+#!/bin/bash
+# An fd opened O_WRONLY|O_APPEND (">>", fopen "a") can only add bytes past the
+# end of file, which no mapping runs: its open passes untouched and costs
+# nothing. It is examined when it could change bytes already there: fcntl
+# F_SETFL dropping O_APPEND, pwritev2 with RWF_NOAPPEND, fallocate punching a
+# hole. Then, as for ftruncate, the fd moves to a copy (a new inode) first.
+. "$(dirname "$0")/lib.sh"
+need_victims
+LIB=$T/libvictim.so
+
+# 1. Appending alone: harmless even without truncguard, and left alone by it.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+"$TG_WRITER" append "$LIB" "$V2" >/dev/null || fail "control: append failed"
+sleep 0.2
+stop_victim
+expect_survived "appending to the mapped library without truncguard"
+need_shim
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" "$TG_WRITER" append "$LIB" "$V2" >/dev/null || fail "append under truncguard failed"
+sleep 0.2
+stop_victim
+expect_survived "appending under truncguard"
+[ "$(inode "$LIB")" = "$old" ] || fail "append: the name got a new inode: an append was treated as a rewrite"
+cat "$V1" "$V2" | cmp -s - "$LIB" || fail "append: the file is not the old content followed by the new"
+expect_no_log "$LIB"
+ok "an append passes untouched (same inode, no decision to log): its open is pass-through"
+
+# 2. fcntl(F_SETFL) drops O_APPEND, then the whole file is rewritten in place.
+check_writer "F_SETFL" "$TG_WRITER" append_setfl "$LIB" "$V2"
+expect_same_content "$LIB" "$V2"
+expect_version "$LIB" 2
+grep -qx "flags=0x8001 cloexec=1" "$T/writer.out" ||
+  fail "F_SETFL(0): expected O_WRONLY|O_LARGEFILE (0x8001) and close-on-exec kept, got: $(cat "$T/writer.out")"
+ok "F_SETFL: the fd moved to the copy, kept close-on-exec and took the caller's new flags"
+
+# 3. pwritev2(RWF_NOAPPEND) writes at offset 0 on the append-only fd.
+check_writer "pwritev2(RWF_NOAPPEND)" "$TG_WRITER" append_noappend "$LIB" "$V2"
+expect_same_content "$LIB" "$V2"
+expect_version "$LIB" 2
+n=$(tg_log | grep -c "replaced file=")
+[ "$n" -eq 1 ] || fail "pwritev2: $n replacements for one writer's $(($(stat -c %s "$V2") / 4096 + 1)) calls, expected 1"
+ok "pwritev2(RWF_NOAPPEND): the first call moved the fd to a copy, the next ones wrote there"
+
+# 4. fallocate punches a hole over the whole file.
+check_writer "fallocate(PUNCH_HOLE)" "$TG_WRITER" append_punch "$LIB" "$V2"
+size=$(stat -c %s "$V1")
+[ "$(stat -c %s "$LIB")" = "$size" ] || fail "punch: the copy is not $size bytes"
+cmp -s -n "$size" "$LIB" /dev/zero || fail "punch: the copy is not all zeros"
+ok "fallocate(PUNCH_HOLE): the hole was punched in the copy"
+
+# 5. O_RDWR|O_APPEND (fopen "a+") is examined at its open, since it could map
+# the file shared and write there: the copy-up must work with O_APPEND (the
+# copy can't use copy_file_range into an O_APPEND fd).
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+"$TG_CMD" "$TG_WRITER" append_rdwr "$LIB" "$V2" >/dev/null || fail "append_rdwr under truncguard failed"
+sleep 0.2
+stop_victim
+expect_survived "O_RDWR|O_APPEND under truncguard"
+new=$(inode "$LIB")
+[ "$new" != "$old" ] || fail "append_rdwr: the name kept inode $old"
+cat "$V1" "$V2" | cmp -s - "$LIB" || fail "append_rdwr: the copy is not the old content followed by the new"
+expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by "
+ok "O_RDWR|O_APPEND: copied up with the old content, the append landed after it"
