@@ -8,6 +8,7 @@
  * MODE (each iteration):
  *   rdonly   open(FILE, O_RDONLY) + close                      (pass-through)
  *   append   open(FILE, O_WRONLY|O_APPEND) + close             (pass-through)
+ *   inplace  open(FILE, O_WRONLY) + close                      (examined: a write in place)
  *   trunc    open(FILE, O_WRONLY|O_TRUNC) + write FILE's original content back + close
  *            (the file is never empty when opened: text, ET_REL or an unmapped ET_DYN)
  *   new      open(FILE, O_WRONLY|O_CREAT|O_TRUNC) of a missing name + close + unlink
@@ -38,7 +39,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-enum mode { M_RDONLY, M_APPEND, M_TRUNC, M_NEW, M_MAPPED, M_FOPEN_W };
+enum mode { M_RDONLY, M_APPEND, M_INPLACE, M_TRUNC, M_NEW, M_MAPPED, M_FOPEN_W };
 
 static const char* g_path;
 static char* g_content;
@@ -74,7 +75,8 @@ static void one(enum mode m) {
       close(fd);
       return;
     case M_APPEND:
-      fd = open(g_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    case M_INPLACE:
+      fd = open(g_path, O_WRONLY | (m == M_APPEND ? O_APPEND : 0) | O_CLOEXEC);
       if (fd < 0) die("open");
       close(fd);
       return;
@@ -149,12 +151,13 @@ static void memory(long* rss, long* pss, long* uss, long* own) {
 
 int main(int argc, char** argv) {
   if (argc < 4 || argc > 5) {
-    fprintf(stderr, "usage: tg_open_loop rdonly|append|trunc|new|mapped|fopen_w N FILE [--mem]\n");
+    fprintf(stderr, "usage: tg_open_loop rdonly|append|inplace|trunc|new|mapped|fopen_w N FILE [--mem]\n");
     return 2;
   }
   enum mode m;
   if (!strcmp(argv[1], "rdonly")) m = M_RDONLY;
   else if (!strcmp(argv[1], "append")) m = M_APPEND;
+  else if (!strcmp(argv[1], "inplace")) m = M_INPLACE;
   else if (!strcmp(argv[1], "trunc")) m = M_TRUNC;
   else if (!strcmp(argv[1], "new")) m = M_NEW;
   else if (!strcmp(argv[1], "mapped")) m = M_MAPPED;

@@ -42,7 +42,7 @@ if [ "$QUICK" = 1 ]; then
   OUT=$BUILD/bench-results-quick
 else
   GB_MIN=0.1 GB_MIN_DISK=0.02 GB_REPS=7 SLEEPERS=10,100,1000 TREE_DIRS=50 TREE_PER_DIR=100 RUNS=10 WARM=1
-  M4_RUNS=30 M4_WARM=3 DEPLOY_N=200 DEPLOY_RUNS=7 EXEC_N=300 STRACE_N=100 CG_N=1000 ALLOC_N=10000 MEM_SAMPLES=3
+  M4_RUNS=30 M4_WARM=3 DEPLOY_N=200 DEPLOY_RUNS=7 EXEC_N=300 STRACE_N=100 CG_N=1000 ALLOC_N=10000 MEM_SAMPLES=9
   OUT=$BUILD/bench-results
 fi
 TREE_N=$((TREE_DIRS * TREE_PER_DIR))
@@ -192,7 +192,7 @@ cp "$LIB_V1" "$SC/libunmapped.so"
 cp "$LIB_V1" "$SC/libmapped.so"
 loop_args() {  # MODE -> tg_open_loop's mode and file
   case $1 in
-    rdonly|append) echo "$1 $SC/notes.txt" ;;
+    rdonly|append|inplace) echo "$1 $SC/notes.txt" ;;
     trunc_text) echo "trunc $SC/notes.txt" ;;
     trunc_et_rel) echo "trunc $SC/module.o" ;;
     trunc_et_dyn_unmapped) echo "trunc $SC/libunmapped.so" ;;
@@ -205,7 +205,7 @@ loop_args() {  # MODE -> tg_open_loop's mode and file
 if have strace; then
   say "2. system calls per operation (strace, $STRACE_N operations between two markers)"
   : > "$OUT/syscalls.tsv"
-  for mode in rdonly append trunc_text trunc_et_rel trunc_et_dyn_unmapped new mapped; do
+  for mode in rdonly append inplace trunc_text trunc_et_rel trunc_et_dyn_unmapped new mapped; do
     read -r lm file <<< "$(loop_args $mode)"
     n=$STRACE_N
     [ "$mode" = mapped ] && n=$(( STRACE_N / 10 > 0 ? STRACE_N / 10 : 1 ))
@@ -228,7 +228,7 @@ fi
 if have valgrind; then
   say "instructions per operation in user space (callgrind, $CG_N operations)"
   : > "$OUT/callgrind.tsv"
-  for mode in rdonly append trunc_text new; do
+  for mode in rdonly append inplace trunc_text new; do
     read -r lm file <<< "$(loop_args $mode)"
     for variant in plain shim; do
       pre=
@@ -420,7 +420,7 @@ done
 awk -F'\t' '{ r[$1 FS $2] += $3; n[$1 FS $2]++ } END { for (k in r) printf "   %-45s Rss %6.0f KiB\n", k, r[k] / n[k] }' "$OUT/memory.tsv" | sort
 
 : > "$OUT/allocs.tsv"
-for mode in rdonly append trunc_text trunc_et_rel trunc_et_dyn_unmapped new mapped fopen_w; do
+for mode in rdonly append inplace trunc_text trunc_et_rel trunc_et_dyn_unmapped new mapped fopen_w; do
   read -r lm file <<< "$(loop_args $mode)"
   n=$ALLOC_N
   [ "$mode" = mapped ] && n=$(( ALLOC_N / 100 > 0 ? ALLOC_N / 100 : 1 ))
