@@ -356,6 +356,9 @@ int new_fd_flags(const WriteIntent& in) {
     case WriteKind::in_place_fd: {
       long fl = sys::call(SYS_fcntl, in.fd, F_GETFL);
       int keep = fl < 0 ? O_WRONLY : static_cast<int>(fl) & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_NOATIME);
+      // A read-only fd is freopen(NULL)'s stream opened "r": the copy is
+      // written through the new fd, and glibc reopens the file anyway.
+      if ((keep & O_ACCMODE) == O_RDONLY) keep = (keep & ~O_ACCMODE) | O_RDWR;
       return keep | O_CREAT | O_EXCL | O_CLOEXEC;
     }
     default: return replacement_flags(in.flags);

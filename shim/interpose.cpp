@@ -94,6 +94,9 @@ inline int guarded_truncate(const char* entry, const char* path, off_t length, C
 template <typename CallReal>
 inline int guarded_ftruncate(const char* entry, int fd, off_t length, CallReal call_real) {
   if (length < 0 || tg::in_guard()) return call_real();
+  // An fd not open for writing: the kernel refuses (EINVAL), so must we.
+  const long fl = tg::sys::call(SYS_fcntl, fd, F_GETFL);
+  if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) return call_real();
   const tg::Outcome o = tg::guard_write({entry, tg::WriteKind::truncate_fd, AT_FDCWD, nullptr, fd, 0, length});
   switch (o.kind) {
     case tg::Outcome::replaced: return 0;
@@ -108,6 +111,23 @@ inline int guarded_ftruncate(const char* entry, int fd, off_t length, CallReal c
 inline int writing_fopen_flags(const char* mode) {
   const int flags = tg::fopen_mode_flags(mode);
   return flags < 0 ? 0 : flags;
+}
+
+// freopen(NULL, mode, stream) will reopen fd's own file with these flags: the
+// guard moves fd to a new inode first, as for ftruncate (to an empty one for
+// "w", a copy for "r+"). Only if the caller may write the file: a stream opened
+// "r" proves nothing, and the kernel must keep refusing what it refuses.
+// Returns the errno to fail with, or 0.
+inline int reopen_own_file(const char* entry, int fd, int flags) {
+  if (fd < 0 || !tg::may_change_content(flags) || tg::in_guard()) return 0;
+  char proc[32];
+  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  if (tg::sys::faccessat2(AT_FDCWD, proc, W_OK, AT_EACCESS) < 0) return 0;  // the real freopen answers
+  const tg::WriteKind kind = (flags & O_TRUNC) ? tg::WriteKind::truncate_fd : tg::WriteKind::in_place_fd;
+  const int saved = errno;
+  const tg::Outcome o = tg::guard_write({entry, kind, AT_FDCWD, nullptr, fd, flags, 0});
+  errno = saved;
+  return o.kind == tg::Outcome::fail ? o.value : 0;
 }
 
 // fopen/freopen's missing-name retry: the safe open by flags, through the
@@ -265,9 +285,19 @@ TG_FOPEN(fopen64)
 
 // freopen: once the name holds a new, empty inode, the real freopen's own
 // O_TRUNC only empties that new file, and the stream keeps glibc's semantics
-// (same fd number for std streams, orientation reset...).
+// (same fd number for std streams, orientation reset...). With no path, glibc
+// reopens the stream's own file through /proc/self/fd with an internal open:
+// the stream's fd moves to the new inode first (reopen_own_file).
 #define TG_FREOPEN(name)                                                                               \
   __attribute__((visibility("default"))) FILE* name(const char* path, const char* mode, FILE* stream) { \
+    if (!path) {                                                                                       \
+      const int err = stream ? reopen_own_file(#name, fileno(stream), writing_fopen_flags(mode)) : 0;  \
+      if (err) {                                                                                       \
+        fclose(stream); /* as a failed freopen leaves it */                                            \
+        errno = err;                                                                                   \
+        return nullptr;                                                                                \
+      }                                                                                                \
+    }                                                                                                  \
     const int flags = path ? writing_fopen_flags(mode) : 0;                                         \
     int fd = guarded_open(#name, AT_FDCWD, path, flags, [&](int fl) -> int {                           \
       return fl != flags ? safe_reopen(path, fl) : -2;                                                 \

@@ -8,6 +8,11 @@
 #  2. posix_spawn() with posix_spawn_file_actions_addopen(O_WRONLY|O_TRUNC):
 #     the redirection is done by glibc inside the spawned child through an
 #     internal open, never through the interposed open().
+#  3. freopen(NULL, "w", stream) and freopen(NULL, "r+", stream): glibc
+#     reopens the stream's own file by /proc/self/fd with an internal open;
+#     the shim moves the stream's fd to a new inode first (as for ftruncate).
+# And the other side: ftruncate on a read-only fd, which the kernel refuses
+# (EINVAL), must still be refused, not turned into a replacement.
 . "$(dirname "$0")/rlib.sh"
 need_victims
 need_shim
@@ -39,4 +44,20 @@ gaps=()
 
 gap "open(O_RDONLY|O_TRUNC)" "$TG_RTOOL" open RDONLY,TRUNC "$LIB"
 gap "posix_spawn with an O_WRONLY|O_TRUNC file action" "$TG_RTOOL" spawn-trunc "$LIB"
+gap "freopen(NULL, \"w\")" "$TG_RTOOL" freopen-null w "$LIB"
+[ "$(stat -c %s "$LIB")" = 0 ] || fail "freopen(NULL, \"w\"): the name should hold an empty file"
+gap "freopen(NULL, \"r+\") and a patch in place" "$TG_RTOOL" freopen-null r+ "$LIB"
+cmp -s -n 64 -i 4096:0 "$LIB" <(head -c 64 /dev/zero | tr '\0' '\314') || fail "freopen(NULL, \"r+\"): the patch is not at the name"
+cmp -s -n 4096 "$LIB" "$V1" && cmp -s -i 4160:4160 "$LIB" "$V1" ||
+  fail "freopen(NULL, \"r+\"): the rest of the file is not the old content"
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+r_run rdonly "$TG_CMD" "$TG_RTOOL" ftruncate-rdonly "$LIB"
+stop_victim
+[ "$(r_out rdonly)" = "error=EINVAL" ] || fail "ftruncate of a read-only fd under truncguard: $(r_out rdonly), expected error=EINVAL"
+expect_survived "ftruncate of a read-only fd"
+expect_intact "$LIB" "$old" "$V1"
+ok "ftruncate of a read-only fd: the kernel's EINVAL, nothing replaced"
+
 [ ${#gaps[@]} -eq 0 ] || fail "not covered: $(printf '[%s] ' "${gaps[@]}")"

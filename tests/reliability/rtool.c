@@ -34,7 +34,16 @@
  *   rtool spawn-trunc PATH
  *       posix_spawn("/bin/true") with the file action
  *       open(PATH, O_WRONLY|O_TRUNC) on fd 1 (a redirection done by libc
- *       inside the spawn).  Exit status of the child. */
+ *       inside the spawn).  Exit status of the child.
+ *   rtool freopen-null MODE PATH
+ *       fopen(PATH, "r"), then freopen(NULL, MODE, stream): glibc reopens the
+ *       stream's own file through /proc/self/fd with an internal open. For
+ *       "r+" it then writes 64 bytes of 0xcc at offset 4096, where a
+ *       library's code starts (a patch in place).
+ *   rtool ftruncate-rdonly PATH
+ *       ftruncate(open(PATH, O_RDONLY), 0), which the kernel refuses (EINVAL).
+ *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
+ *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -337,16 +346,39 @@ static int spawn_trunc(char** a) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+static int freopen_null(char** a) {
+  FILE* f = fopen(a[1], "r");
+  if (!f) { printf("error=%s\n", errname(errno)); return 1; }
+  f = freopen(NULL, a[0], f);
+  if (!f) { printf("error=%s\n", errname(errno)); return 1; }
+  if (!strcmp(a[0], "r+")) {
+    char patch[64];
+    memset(patch, 0xcc, sizeof patch);
+    if (fseek(f, 4096, SEEK_SET) != 0 || fwrite(patch, 1, sizeof patch, f) != sizeof patch) { printf("error=%s\n", errname(errno)); return 1; }
+  }
+  if (fclose(f) != 0) { printf("error=%s\n", errname(errno)); return 1; }
+  printf("ok\n");
+  return 0;
+}
+
+static int ftruncate_rdonly(char** a) {
+  int fd = open(a[0], O_RDONLY);
+  if (fd < 0 || ftruncate(fd, 0) != 0) { printf("error=%s\n", errname(errno)); return 1; }
+  printf("ok\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   static const struct { const char* name; int args; int (*fn)(char**); } kCmds[] = {
       {"loader", 5, loader},       {"write-loop", 4, write_loop}, {"swap-loop", 5, swap_loop},
       {"open", 2, do_open},        {"openat-copy", 3, openat_copy}, {"truncate", 2, do_truncate},
-      {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {NULL, 0, NULL}};
+      {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
+      {"ftruncate-rdonly", 1, ftruncate_rdonly}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly ARGS (see the source)\n");
   return 2;
 }
