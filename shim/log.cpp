@@ -27,6 +27,12 @@ char g_log_path[PATH_MAX] = {};
 // Only the process that owns this memory caches its fd: a vfork child shares
 // the memory but not the fd table, so it opens, writes and closes per line.
 std::atomic<int> g_log_fd{-1};
+// The cached fd's file. A program may close every fd it does not know
+// (close_range, closefrom, a loop of close) and reuse the number for its own
+// file: each line first checks that the fd still is the log file, so a line
+// never lands in the program's data (it reopens the log instead).
+std::atomic<dev_t> g_log_dev{0};
+std::atomic<ino_t> g_log_ino{0};
 std::atomic<pid_t> g_owner_pid{0};
 std::atomic<pid_t> g_open_failed_pid{0};
 
@@ -55,7 +61,15 @@ int destination_fd(pid_t pid, bool* close_after) {
   const bool owner = g_owner_pid.load(std::memory_order_acquire) == pid;
   if (owner) {
     int fd = g_log_fd.load(std::memory_order_acquire);
-    if (fd >= 0) return fd;
+    if (fd >= 0) {
+      struct stat st;
+      if (sys::fstat(fd, &st) == 0 && st.st_dev == g_log_dev.load(std::memory_order_acquire) &&
+          st.st_ino == g_log_ino.load(std::memory_order_acquire))
+        return fd;
+      // Closed behind our back, the number perhaps the program's now: forget
+      // it (never close it) and open the log again.
+      g_log_fd.compare_exchange_strong(fd, -1, std::memory_order_acq_rel);
+    }
   }
   char name[PATH_MAX + 16];
   std::snprintf(name, sizeof name, "%s.%d", g_log_path, static_cast<int>(pid));
@@ -76,6 +90,11 @@ int destination_fd(pid_t pid, bool* close_after) {
   if (!owner) {
     *close_after = true;
     return fd;
+  }
+  struct stat st;
+  if (sys::fstat(fd, &st) == 0) {
+    g_log_dev.store(st.st_dev, std::memory_order_release);
+    g_log_ino.store(st.st_ino, std::memory_order_release);
   }
   int expected = -1;
   if (!g_log_fd.compare_exchange_strong(expected, fd, std::memory_order_acq_rel)) {

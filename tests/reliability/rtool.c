@@ -40,6 +40,13 @@
  *       stream's own file through /proc/self/fd with an internal open. For
  *       "r+" it then writes 64 bytes of 0xcc at offset 4096, where a
  *       library's code starts (a patch in place).
+ *   rtool log-fd-reuse TEXT DATA
+ *       A program that closes every fd it did not open: open(TEXT, O_WRONLY|
+ *       O_TRUNC) (the shim logs a decision: its log fd is now open), then the
+ *       close_range system call from fd 3 up (raw: no libc wrapper sees it),
+ *       then open(DATA, O_WRONLY|O_CREAT|O_APPEND) (pass-through, not logged),
+ *       which gets the lowest free number, the log's old one; then TEXT again
+ *       (logged), then "data\n" written to DATA. Prints "fd=N" (DATA's fd).
  *   rtool ftruncate-rdonly PATH
  *       ftruncate(open(PATH, O_RDONLY), 0), which the kernel refuses (EINVAL).
  *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
@@ -56,6 +63,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -361,6 +369,19 @@ static int freopen_null(char** a) {
   return 0;
 }
 
+static int log_fd_reuse(char** a) {
+  int fd = open(a[0], O_WRONLY | O_TRUNC);
+  if (fd < 0) { printf("error=%s\n", errname(errno)); return 1; }
+  close(fd);
+  syscall(SYS_close_range, 3U, ~0U, 0);
+  int data = open(a[1], O_WRONLY | O_CREAT | O_APPEND, 0644);
+  fd = open(a[0], O_WRONLY | O_TRUNC);
+  if (data < 0 || fd < 0 || write(data, "data\n", 5) != 5) { printf("error=%s\n", errname(errno)); return 1; }
+  close(fd);
+  printf("fd=%d\n", data);
+  return close(data) == 0 ? 0 : 1;
+}
+
 static int ftruncate_rdonly(char** a) {
   int fd = open(a[0], O_RDONLY);
   if (fd < 0 || ftruncate(fd, 0) != 0) { printf("error=%s\n", errname(errno)); return 1; }
@@ -373,12 +394,12 @@ int main(int argc, char** argv) {
       {"loader", 5, loader},       {"write-loop", 4, write_loop}, {"swap-loop", 5, swap_loop},
       {"open", 2, do_open},        {"openat-copy", 3, openat_copy}, {"truncate", 2, do_truncate},
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
-      {"ftruncate-rdonly", 1, ftruncate_rdonly}, {NULL, 0, NULL}};
+      {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|log-fd-reuse ARGS (see the source)\n");
   return 2;
 }
