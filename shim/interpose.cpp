@@ -358,6 +358,31 @@ __attribute__((visibility("default"))) int close(int fd) {
   return r;
 }
 
+// close_range and closefrom close many fds inside the kernel: publish the
+// pending ones among them first (CLOSE_RANGE_CLOEXEC closes nothing).
+__attribute__((visibility("default"))) int close_range(unsigned first, unsigned last, int flags) {
+  const int publish_error = (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard() &&
+                             !(flags & CLOSE_RANGE_CLOEXEC))
+                                ? tg::pending::closing_range(first, last)
+                                : 0;
+  auto f = TG_REAL(close_range);
+  const int r = f ? f(first, last, flags) : static_cast<int>(syscall(SYS_close_range, first, last, flags));
+  if (publish_error && r == 0) {
+    errno = publish_error;
+    return -1;
+  }
+  return r;
+}
+
+// closefrom returns nothing: a failed publication is only in the log.
+__attribute__((visibility("default"))) void closefrom(int lowfd) {
+  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard() && lowfd >= 0)
+    tg::pending::closing_range(static_cast<unsigned>(lowfd), ~0U);
+  auto f = TG_REAL(closefrom);
+  if (f) f(lowfd);
+  else syscall(SYS_close_range, static_cast<unsigned>(lowfd < 0 ? 0 : lowfd), ~0U, 0);
+}
+
 // Atomic mode must never publish a file whose writing failed (ENOSPC...):
 // the writes that can fail are watched, at the cost of a branch on failure.
 #define TG_WATCH_WRITE(call, fd)                                                   \

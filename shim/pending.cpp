@@ -31,6 +31,8 @@ struct Group {
   unsigned long old_ino = 0;
   dev_t dev = 0;             // the unnamed inode's identity: an fd number reused after
   ino_t ino = 0;             // close_range/closefrom must never get published
+  dev_t dir_dev = 0;         // the directory's: nor may a reused dirfd number take
+  ino_t dir_ino = 0;         // the file into another directory
   char base[NAME_MAX + 1] = {};
   char path[1024] = {};      // the program's name for it, for the log (cut if longer)
 };
@@ -140,6 +142,14 @@ int publish(Group& g, int fd) {
     // The fd was closed behind our back (close_range, a raw syscall) and its
     // number reused: linking it would put an unrelated file at the name.
     report_unpublished(g, "the writer's fd no longer refers to the new file (closed without close())", EBADF,
+                       "the old file is unchanged and the new content is lost");
+    return EBADF;
+  }
+  struct stat dir;
+  if (sys::fstat(g.dirfd, &dir) != 0 || dir.st_dev != g.dir_dev || dir.st_ino != g.dir_ino) {
+    // The program closed every fd it did not open (a close loop, closefrom)
+    // and may have reused the number: never link into whatever it is now.
+    report_unpublished(g, "the directory's fd was closed behind truncguard's back", EBADF,
                        "the old file is unchanged and the new content is lost");
     return EBADF;
   }
@@ -276,6 +286,10 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
     g.old_ino = old_ino;
     g.dev = 0;
     g.ino = 0;
+    struct stat dir;
+    const bool dir_known = sys::fstat(dirfd, &dir) == 0;
+    g.dir_dev = dir_known ? dir.st_dev : 0;
+    g.dir_ino = dir_known ? dir.st_ino : 0;
     g.write_error.store(0, std::memory_order_relaxed);
     g.refs.store(0, std::memory_order_relaxed);
     std::snprintf(g.base, sizeof g.base, "%s", base);
@@ -309,6 +323,19 @@ bool add(int fd, int dirfd, const char* base, const char* path, unsigned long ol
 int closing(int fd) {
   const int group = take_own_slot(fd);
   return group < 0 ? 0 : release_group(group, fd);
+}
+
+int closing_range(unsigned first, unsigned last) {
+  const pid_t me = sys::getpid();
+  int err = 0;
+  for (Slot& s : g_slots) {
+    const uint64_t key = s.key.load(std::memory_order_acquire);
+    if (!key_live(key) || key_pid(key) != me) continue;
+    const unsigned fd = static_cast<unsigned>(key_fd(key));
+    if (fd < first || fd > last) continue;
+    if (const int e = closing(static_cast<int>(fd))) err = e;
+  }
+  return err;
 }
 
 void write_failed(int fd, int error) {

@@ -39,6 +39,9 @@ bool any();
 // file if it was the last fd on it. Call before the real close. Returns 0, or
 // the errno of a publication that failed (the close should report it).
 int closing(int fd);
+// close_range/closefrom: closing() for each of this process's pending fds in
+// [first, last]. Returns the errno of the last failed publication, or 0.
+int closing_range(unsigned first, unsigned last);
 
 // A write to `fd` failed with `error`: if that lost data (ENOSPC, EDQUOT, EIO,
 // EFBIG), the file is never published and the old one stays.

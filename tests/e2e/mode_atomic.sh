@@ -111,3 +111,62 @@ stop_victim
 expect_survived "the fork/exit writer"
 expect_same_content "$LIB" "$V2"
 ok "a forked child's close publishes nothing; exit() without close publishes"
+
+# 6. close_range and closefrom close the writer's fd inside the kernel: the
+#    file is published when they are called (checked before _exit, which
+#    publishes nothing), and the next file the program opens is not affected.
+for how in close_range closefrom; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  "$TG_CMD" python3 -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_TRUNC)
+os.write(fd, open(sys.argv[3], "rb").read())
+if sys.argv[1] == "close_range":
+    assert libc.close_range(fd, fd, 0) == 0, os.strerror(ctypes.get_errno())
+else:
+    libc.closefrom(fd)
+assert open(sys.argv[2], "rb").read() == open(sys.argv[3], "rb").read(), "not published by " + sys.argv[1]
+os._exit(0)' "$how" "$LIB" "$V2" 2>"$T/py.err" || fail "$how: $(cat "$T/py.err")"
+  stop_victim
+  expect_survived "the $how writer"
+  expect_same_content "$LIB" "$V2"
+  expect_log "published file=$LIB [ino "
+  ok "$how publishes the pending file before closing it"
+done
+
+# 7. A program that closes the shim's directory fd (a loop closing every fd
+#    but its own) and reuses the number for another directory: the pending
+#    file is never linked there; it is not published (the close says EBADF),
+#    the old file stays.
+fresh_copy "$V1" "$LIB"
+mkdir -p "$T/elsewhere"
+start_victim "$LIB"
+log_reset
+"$TG_CMD" python3 -c '
+import os, sys
+lib, new, elsewhere = sys.argv[1:4]
+fd = os.open(lib, os.O_WRONLY | os.O_TRUNC)
+os.write(fd, open(new, "rb").read())
+mine = {0, 1, 2, fd}
+for n in os.listdir("/proc/self/fd"):
+    n = int(n)
+    if n not in mine and os.path.realpath("/proc/self/fd/%d" % n) == os.path.dirname(lib):
+        os.close(n)                       # the shim s directory fd, then its number reused
+        os.dup2(os.open(elsewhere, os.O_RDONLY | os.O_DIRECTORY), n)
+        break
+else:
+    sys.exit("no directory fd found")
+try:
+    os.close(fd)
+    sys.exit("close succeeded")
+except OSError as e:
+    print(e.strerror)' "$LIB" "$V2" "$T/elsewhere" >"$T/py.out" 2>"$T/py.err" || fail "dirfd case: $(cat "$T/py.err" "$T/py.out")"
+stop_victim
+expect_survived "the writer whose directory fd was reused"
+[ -z "$(ls -A "$T/elsewhere")" ] || fail "the pending file was linked into another directory: $(ls -A "$T/elsewhere")"
+expect_same_content "$LIB" "$V1"
+expect_log "directory's fd was closed behind truncguard's back"
+ok "a reused directory fd number: nothing linked elsewhere, the old file intact, the close says $(cat "$T/py.out")"
