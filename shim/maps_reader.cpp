@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
 #include "procmap_query.hpp"
@@ -308,7 +309,24 @@ ScanResult lookup(const Snapshot& s, FileId id) {
   return r;
 }
 
+namespace {
+
+// Stacking filesystems: a mapping of one of their files holds the file
+// underneath (overlayfs maps the upper or lower file; FUSE passthrough and
+// ecryptfs the backing one), so no open file is left on the inode the
+// writer sees, and the kernel grants a write lease on a file that a running
+// program maps. Measured on overlayfs: the lease was granted, the victim died.
+bool lease_sees_mappings(int fd) {
+  constexpr long kOverlayfs = 0x794c7630, kFuse = 0x65735546, kEcryptfs = 0xf15f;
+  struct statfs fs;
+  if (sys::call(SYS_fstatfs, fd, &fs) < 0) return false;
+  return fs.f_type != kOverlayfs && fs.f_type != kFuse && fs.f_type != kEcryptfs;
+}
+
+}  // namespace
+
 bool proves_unshared(int fd) {
+  if (!lease_sees_mappings(fd)) return false;  // the /proc scan decides
   // The lease lives for microseconds. Should another process open the file in
   // that window, the kernel signals the lease holder (us): SIGURG, ignored by
   // default, instead of SIGIO, whose default action would kill the host.

@@ -131,7 +131,9 @@ ScanResult lookup(const Snapshot& s, FileId id);
 // (fs/locks.c, check_conflicting_open: i_writecount and i_readcount, Linux
 // 5.3+), and every mapping holds an open file. This proof covers processes we
 // may not inspect and other PID namespaces. False proves nothing: a reader,
-// a missing CAP_LEASE (not the file's owner), or a filesystem without leases.
+// a missing CAP_LEASE (not the file's owner), a filesystem without leases, or
+// a stacking one (overlayfs, FUSE, ecryptfs), where a mapping holds the file
+// underneath and the lease would be granted on a mapped file.
 bool proves_unshared(int fd);
 
 // The file mapped at `addr` in this process (PROCMAP_QUERY, or the text).
