@@ -31,6 +31,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -109,7 +110,42 @@ void BM_passthrough(benchmark::State& st, OpenFn open_fn, int flags) {
 //                    file that fstatat saw
 //   fstatat_only     the fstatat alone: what a file too small to be ELF
 //                    (under 52 bytes) or a file proven not ELF would cost
-enum class Probe { none, shim_like, noatime, noatime_nofstat, fstatat_only };
+// And other designs, which replace the caller's open(O_TRUNC) itself:
+//   open_first       open(O_WRONLY) without O_TRUNC, fstat on that fd, then
+//                    ftruncate: what a file known small would cost if the
+//                    caller's own open came first
+//   open_first_header the same with the header read in between (open
+//                    O_RDONLY|O_NOATIME, pread, close): a file of 52 bytes
+//                    or more, whose header a write-only fd can't read
+//   lease_on_fd      open(O_WRONLY), then the kernel asked for a write lease
+//                    on that very fd (F_SETSIG, F_SETLEASE, F_UNLCK, F_SETSIG
+//                    back) around the ftruncate: no header read at all
+enum class Probe { none, shim_like, noatime, noatime_nofstat, fstatat_only, open_first, open_first_header,
+                   lease_on_fd };
+
+// The designs that replace the open: returns the fd, truncated.
+int open_instead(benchmark::State& st, const char* p, Probe how) {
+  int fd = g_libc_open(p, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return fd;
+  struct stat a;
+  if (how != Probe::lease_on_fd && fstat(fd, &a) < 0) st.SkipWithError("fstat failed");
+  if (how == Probe::open_first_header) {
+    int r = g_libc_open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
+    unsigned char h[18];
+    if (r < 0 || pread(r, h, sizeof h, 0) < 0) st.SkipWithError("header read failed");
+    benchmark::DoNotOptimize(h);
+    close(r);
+  }
+  if (how == Probe::lease_on_fd) {
+    if (fcntl(fd, F_SETSIG, SIGURG) < 0 || fcntl(fd, F_SETLEASE, F_WRLCK) < 0) st.SkipWithError("lease refused");
+  }
+  if (ftruncate(fd, 0) < 0) st.SkipWithError("ftruncate failed");
+  if (how == Probe::lease_on_fd) {
+    fcntl(fd, F_SETLEASE, F_UNLCK);
+    fcntl(fd, F_SETSIG, 0);
+  }
+  return fd;
+}
 
 inline void probe(benchmark::State& st, const char* p, Probe how) {
   if (how == Probe::none) return;
@@ -136,8 +172,13 @@ void BM_trunc_existing(benchmark::State& st, OpenFn open_fn, const File* f, Prob
   const char* p = f->path.c_str();
   for (auto _ : st) {
     auto t0 = Clock::now();
-    probe(st, p, how);
-    int fd = open_fn(p, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    int fd;
+    if (how == Probe::open_first || how == Probe::open_first_header || how == Probe::lease_on_fd) {
+      fd = open_instead(st, p, how);
+    } else {
+      probe(st, p, how);
+      fd = open_fn(p, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    }
     auto t1 = Clock::now();
     if (fd < 0) {
       st.SkipWithError("open failed");
@@ -237,6 +278,15 @@ void register_all() {
       ->UseManualTime();
   benchmark::RegisterBenchmark("trunc_text/libc_fstatat_only_probe", BM_trunc_existing, g_libc_open, &g_text,
                                Probe::fstatat_only)
+      ->UseManualTime();
+  benchmark::RegisterBenchmark("trunc_text/libc_open_first_design", BM_trunc_existing, g_libc_open, &g_text,
+                               Probe::open_first)
+      ->UseManualTime();
+  benchmark::RegisterBenchmark("trunc_text/libc_open_first_header_design", BM_trunc_existing, g_libc_open, &g_text,
+                               Probe::open_first_header)
+      ->UseManualTime();
+  benchmark::RegisterBenchmark("trunc_text/libc_lease_on_fd_design", BM_trunc_existing, g_libc_open, &g_text,
+                               Probe::lease_on_fd)
       ->UseManualTime();
   benchmark::RegisterBenchmark("replace_mapped/bare_syscalls", BM_replace_mapped, true)->UseManualTime();
   benchmark::RegisterBenchmark("replace_mapped/interposed", BM_replace_mapped, false)->UseManualTime();

@@ -224,6 +224,11 @@ def main():
         ("trunc_text/libc_noatime_probe", "+ fstatat, open O_NOATIME, fstat, pread, close (5 calls)"),
         ("trunc_text/libc_shim_like_probe", "+ fstatat, open, fstat, pread, close (the shim's 5 calls, replayed)"),
         ("trunc_text/interposed", "the shim itself"),
+        ("trunc_text/libc_open_first_design", "other design: open without O_TRUNC, fstat, ftruncate (a file known small)"),
+        ("trunc_text/libc_open_first_header_design",
+         "other design: open without O_TRUNC, fstat, header read (open, pread, close), ftruncate"),
+        ("trunc_text/libc_lease_on_fd_design",
+         "other design: open without O_TRUNC, write lease on that fd around ftruncate (4 fcntl, no header)"),
     ]:
         cells = [label]
         for fs in ("tmpfs", "disk"):
