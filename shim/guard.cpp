@@ -261,6 +261,13 @@ bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
     }
     Verdict v = check_file(ex->st, content_after(in));
     if (!v.act) { *why = v.reason; return false; }
+    // The caller holds a write lease on it (Samba's oplocks): the kernel
+    // proves no other open file and no mapping exists, and our own open to
+    // read the header would break the caller's lease.
+    if (sys::call(SYS_fcntl, in.fd, F_GETLEASE) == F_WRLCK) {
+      *why = Reason::unshared;
+      return false;
+    }
     // The fd may be write-only: read the file through /proc/self/fd.
     char proc[48];
     std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", in.fd);

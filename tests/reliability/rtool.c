@@ -47,6 +47,12 @@
  *       then open(DATA, O_WRONLY|O_CREAT|O_APPEND) (pass-through, not logged),
  *       which gets the lowest free number, the log's old one; then TEXT again
  *       (logged), then "data\n" written to DATA. Prints "fd=N" (DATA's fd).
+ *   rtool lease-ftruncate PATH
+ *       A program with a write lease on its own file (as Samba's oplocks):
+ *       open(PATH, O_RDWR), F_SETSIG SIGUSR1 (counted), F_SETLEASE F_WRLCK,
+ *       ftruncate(fd, 10), then F_GETLEASE. Prints "breaks=N lease=L"
+ *       (N: lease-break signals received; L: 1 if the lease is still a
+ *       write lease); exit 0 if the ftruncate succeeded.
  *   rtool ftruncate-rdonly PATH
  *       ftruncate(open(PATH, O_RDONLY), 0), which the kernel refuses (EINVAL).
  *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
@@ -382,6 +388,25 @@ static int log_fd_reuse(char** a) {
   return close(data) == 0 ? 0 : 1;
 }
 
+static volatile sig_atomic_t g_breaks;
+static void on_break(int sig) { (void)sig; g_breaks++; }
+
+static int lease_ftruncate(char** a) {
+  signal(SIGUSR1, on_break);
+  int fd = open(a[0], O_RDWR);
+  if (fd < 0 || fcntl(fd, F_SETSIG, SIGUSR1) != 0 || fcntl(fd, F_SETLEASE, F_WRLCK) != 0) {
+    printf("error=%s\n", errname(errno));
+    return 1;
+  }
+  int r = ftruncate(fd, 10);
+  int e = errno;
+  struct timespec pause = {0, 50000000};  /* a lease-break signal has time to arrive */
+  nanosleep(&pause, NULL);
+  printf("breaks=%d lease=%d\n", (int)g_breaks, fcntl(fd, F_GETLEASE) == F_WRLCK);
+  if (r != 0) { printf("error=%s\n", errname(e)); return 1; }
+  return 0;
+}
+
 static int ftruncate_rdonly(char** a) {
   int fd = open(a[0], O_RDONLY);
   if (fd < 0 || ftruncate(fd, 0) != 0) { printf("error=%s\n", errname(errno)); return 1; }
@@ -394,12 +419,13 @@ int main(int argc, char** argv) {
       {"loader", 5, loader},       {"write-loop", 4, write_loop}, {"swap-loop", 5, swap_loop},
       {"open", 2, do_open},        {"openat-copy", 3, openat_copy}, {"truncate", 2, do_truncate},
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
-      {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse}, {NULL, 0, NULL}};
+      {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
+      {"lease-ftruncate", 1, lease_ftruncate}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|log-fd-reuse ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|log-fd-reuse|lease-ftruncate ARGS (see the source)\n");
   return 2;
 }
