@@ -31,6 +31,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <string>
 #include <sys/mman.h>
@@ -123,26 +124,29 @@ void BM_passthrough(benchmark::State& st, OpenFn open_fn, int flags) {
 enum class Probe { none, shim_like, noatime, noatime_nofstat, fstatat_only, open_first, open_first_header,
                    lease_on_fd };
 
-// The designs that replace the open: returns the fd, truncated.
+// The designs that replace the open: returns the fd, truncated. Raw system
+// calls, as the shim would make them: this process runs preloaded, and the
+// shim's own ftruncate and fcntl wrappers must not be in the way.
 int open_instead(benchmark::State& st, const char* p, Probe how) {
   int fd = g_libc_open(p, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return fd;
   struct stat a;
-  if (how != Probe::lease_on_fd && fstat(fd, &a) < 0) st.SkipWithError("fstat failed");
+  if (how != Probe::lease_on_fd && syscall(SYS_fstat, fd, &a) < 0) st.SkipWithError("fstat failed");
   if (how == Probe::open_first_header) {
     int r = g_libc_open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
     unsigned char h[18];
     if (r < 0 || pread(r, h, sizeof h, 0) < 0) st.SkipWithError("header read failed");
     benchmark::DoNotOptimize(h);
-    close(r);
+    syscall(SYS_close, r);
   }
   if (how == Probe::lease_on_fd) {
-    if (fcntl(fd, F_SETSIG, SIGURG) < 0 || fcntl(fd, F_SETLEASE, F_WRLCK) < 0) st.SkipWithError("lease refused");
+    if (syscall(SYS_fcntl, fd, F_SETSIG, SIGURG) < 0 || syscall(SYS_fcntl, fd, F_SETLEASE, F_WRLCK) < 0)
+      st.SkipWithError("lease refused");
   }
-  if (ftruncate(fd, 0) < 0) st.SkipWithError("ftruncate failed");
+  if (syscall(SYS_ftruncate, fd, 0) < 0) st.SkipWithError("ftruncate failed");
   if (how == Probe::lease_on_fd) {
-    fcntl(fd, F_SETLEASE, F_UNLCK);
-    fcntl(fd, F_SETSIG, 0);
+    syscall(SYS_fcntl, fd, F_SETLEASE, F_UNLCK);
+    syscall(SYS_fcntl, fd, F_SETSIG, 0);
   }
   return fd;
 }
