@@ -198,3 +198,50 @@ TEST(Pending, ExitPublishesAndEmptiesTheTable) {
   close(fd);
   close(copy);
 }
+
+// close_range/closefrom: the pending fds inside the range publish (their file
+// once its last fd in the range goes); the ones outside stay pending.
+TEST(Pending, ClosingARangePublishesOnlyTheFdsInIt) {
+  TempDir d;
+  const int a = unnamed_in(d.fd());
+  if (a < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  const int b = unnamed_in(d.fd());
+  ASSERT_GE(b, 0);
+  const std::string name_a = d / "a.so", name_b = d / "b.so";
+  ASSERT_TRUE(pending::add(a, fcntl(d.fd(), F_DUPFD_CLOEXEC, 0), "a.so", name_a.c_str(), 0));
+  ASSERT_TRUE(pending::add(b, fcntl(d.fd(), F_DUPFD_CLOEXEC, 0), "b.so", name_b.c_str(), 0));
+  const int lo = a < b ? a : b, hi = a < b ? b : a;
+  const std::string& name_lo = lo == a ? name_a : name_b;
+  const std::string& name_hi = lo == a ? name_b : name_a;
+  struct stat st_lo{}, st_hi{};
+  ASSERT_EQ(fstat(lo, &st_lo), 0);
+  ASSERT_EQ(fstat(hi, &st_hi), 0);
+
+  EXPECT_EQ(pending::closing_range(static_cast<unsigned>(lo), static_cast<unsigned>(lo)), 0);
+  EXPECT_EQ(ino(name_lo), st_lo.st_ino) << "the pending fd inside the range was not published";
+  EXPECT_EQ(ino(name_hi), 0u) << "a pending fd outside the range was published";
+  EXPECT_TRUE(pending::any());
+
+  EXPECT_EQ(pending::closing_range(static_cast<unsigned>(hi), ~0U), 0);
+  EXPECT_EQ(ino(name_hi), st_hi.st_ino) << "closefrom's open-ended range missed a pending fd";
+  EXPECT_FALSE(pending::any());
+  close(a);
+  close(b);
+}
+
+// The program closed the directory fd behind our back and its number now
+// names another directory: the file is not published, and never there.
+TEST(Pending, AReusedDirectoryFdNumberPublishesNothing) {
+  TempDir d, elsewhere;
+  const int fd = unnamed_in(d.fd());
+  if (fd < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  const std::string name = d / "lib.so";
+  const int dirfd = fcntl(d.fd(), F_DUPFD_CLOEXEC, 0);
+  ASSERT_TRUE(pending::add(fd, dirfd, "lib.so", name.c_str(), 0));
+  ASSERT_EQ(dup2(elsewhere.fd(), dirfd), dirfd);  // closed and reused, as a close loop + open would
+  EXPECT_EQ(pending::closing(fd), EBADF);
+  EXPECT_EQ(ino(name), 0u);
+  EXPECT_EQ(ino(elsewhere / "lib.so"), 0u) << "linked into the directory that took the fd number";
+  EXPECT_FALSE(pending::any());
+  close(fd);
+}
