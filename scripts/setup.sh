@@ -9,6 +9,7 @@ packages=(
   libgtest-dev                      # unit tests
   libbenchmark-dev                  # benchmarks
   attr                              # setfattr/getfattr in the end-to-end tests
+  btrfs-progs                       # mkfs.btrfs: the btrfs test (reliability/btrfs.sh)
   coreutils util-linux              # cp, dd, tee, install; setpriv
   clang-14 libclang-rt-14-dev       # libFuzzer targets (scripts/fuzz.sh)
 )

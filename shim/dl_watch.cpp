@@ -161,10 +161,8 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
   Loaded l{file, 0};
   dl_iterate_phdr(&find_loaded_cb, &l);
   if (!l.found) return;
-  FileId loaded;
-  struct stat st;
-  if (!self_file_at(l.first_load, &loaded) || sys::fstatat(AT_FDCWD, file, &st, 0) < 0) return;
-  const FileId on_disk = file_id_of(st.st_dev, st.st_ino);
+  FileId loaded, on_disk;
+  if (!self_file_at(l.first_load, &loaded) || !maps_id_of_path(AT_FDCWD, file, &on_disk)) return;
   if (loaded == on_disk) return;
 
   int open_handles = 0;

@@ -337,7 +337,8 @@ ScanResult scan_with_reuse(FileId id, ElfKind kind) {
 // not while the caller itself holds the file open for writing (ftruncate, F_SETFL...).
 Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined& ex, MappingFacts* facts,
                         ScanResult* scan) {
-  const FileId id = file_id_of(ex.st.st_dev, ex.st.st_ino);
+  // The id the maps show (btrfs: not stat()'s device); from the read fd.
+  const FileId id = ex.src.ok() ? maps_id_of(ex.src.get(), ex.st) : file_id_of(ex.st.st_dev, ex.st.st_ino);
   const bool lease_possible = !on_fd(in.kind) && ex.src.ok();
   if (scope_needs_scan(s.scope) && lease_possible && proves_unshared(ex.src.get())) {
     facts->proven_unshared = true;

@@ -359,7 +359,7 @@ PathNow path_now_for_process(pid_t pid, const std::string& path) {
   const std::string p = ::stat((root + "/").c_str(), &st) == 0 ? root + path : path;
   if (::stat(p.c_str(), &st) == 0) {
     now.kind = PathNow::file;
-    now.id = file_id_of(st.st_dev, st.st_ino);
+    if (!maps_id_of_path(AT_FDCWD, p.c_str(), &now.id)) now.id = file_id_of(st.st_dev, st.st_ino);
   } else if (errno == ENOENT || errno == ENOTDIR) {
     now.kind = PathNow::nothing;
   }

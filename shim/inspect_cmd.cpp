@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <map>
 #include <string>
 #include <tuple>
@@ -191,7 +192,7 @@ bool resolve_target(const char* arg, Target* t, std::string* error) {
       return false;
     }
     t->exists = true;
-    t->id = file_id_of(st.st_dev, st.st_ino);
+    if (!maps_id_of_path(AT_FDCWD, arg, &t->id)) t->id = file_id_of(st.st_dev, st.st_ino);
     char* real = ::realpath(arg, nullptr);
     if (!real) {
       *error = std::string("cannot resolve its path: ") + std::strerror(errno);

@@ -372,6 +372,28 @@ bool self_file_at(unsigned long addr, FileId* out) {
   }
 }
 
+FileId maps_id_of(int fd, const struct stat& st) {
+  const FileId from_stat = file_id_of(st.st_dev, st.st_ino);
+  const long page = sys::call(SYS_mmap, nullptr, 4096UL, PROT_READ, MAP_PRIVATE, fd, 0L);
+  if (page < 0 && page > -4096) return from_stat;  // not mappable (nor, then, mapped)
+  FileId seen;
+  const bool found = self_file_at(static_cast<unsigned long>(page), &seen);
+  sys::call(SYS_munmap, page, 4096UL);
+  return found && seen.ino == from_stat.ino ? seen : from_stat;
+}
+
+bool maps_id_of_path(int dirfd, const char* path, FileId* out) {
+  sys::Fd fd(sys::openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  struct stat st;
+  if (fd.ok() && sys::fstat(fd.get(), &st) == 0) {
+    *out = S_ISREG(st.st_mode) ? maps_id_of(fd.get(), st) : file_id_of(st.st_dev, st.st_ino);
+    return true;
+  }
+  if (sys::fstatat(dirfd, path, &st, 0) < 0) return false;  // unreadable: stat's answer
+  *out = file_id_of(st.st_dev, st.st_ino);
+  return true;
+}
+
 void process_name(pid_t pid, char* buf, size_t len) {
   char path[48];
   std::snprintf(path, sizeof path, "/proc/%d/comm", static_cast<int>(pid));
