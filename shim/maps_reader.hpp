@@ -26,8 +26,9 @@ FileId file_id_of(dev_t dev, ino_t ino);
 // `st`, a regular file). Usually stat()'s device and inode, but not on btrfs:
 // stat() gives the subvolume's device, the maps the filesystem's (measured:
 // 0:40 and 0:41 for two subvolumes' files, 0:39 for both in the maps), so a
-// scan by stat()'s id finds nobody. The kernel is asked instead: one page of
-// the file is mapped here for a moment and looked up in our own maps.
+// scan by stat()'s id finds nobody. The kernel is asked instead (on btrfs
+// and bcachefs, the filesystems with subvolumes): one page of the file is
+// mapped here for a moment and looked up in our own maps.
 FileId maps_id_of(int fd, const struct stat& st);
 // The same for a name (opened read-only; stat()'s id if it can't be read).
 // False if it does not exist.
