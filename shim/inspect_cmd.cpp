@@ -40,6 +40,8 @@ struct Options {
 struct ScanCounts {
   int inspected = 0;
   std::vector<Uninspected> uninspected;
+  bool hidden = false;  // /proc's hidepid left some processes out of the listing
+  bool incomplete() const { return hidden || !uninspected.empty(); }
 };
 
 // Calls on_process(pid, mappings) for every process whose maps can be read,
@@ -48,6 +50,7 @@ template <typename Fn>
 bool scan_all(const Options& o, ScanCounts* counts, Fn on_process) {
   std::vector<pid_t> pids;
   if (!list_pids(&pids)) return false;
+  counts->hidden = proc_hides_processes();
   const pid_t self = getpid();
   std::vector<Mapping> maps;
   for (pid_t pid : pids) {
@@ -81,6 +84,11 @@ std::string pid_list(const std::vector<Uninspected>& u, size_t max = 10) {
 
 // `what`: what they may do, said of several processes ("may map these files too").
 void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
+  if (c.hidden)
+    std::fprintf(stderr,
+                 "truncguard %s: /proc is mounted with hidepid: the processes this user may not trace are not "
+                 "even listed; they %s.\n  Run as root to see them.\n",
+                 cmd, what);
   if (c.uninspected.empty()) return;
   const size_t n = c.uninspected.size();
   std::fprintf(stderr,
@@ -96,7 +104,8 @@ void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
 
 std::string json_uninspected(const ScanCounts& c) {
   std::string s = "\"inspected\":" + std::to_string(c.inspected) +
-                  ",\"uninspected\":" + std::to_string(c.uninspected.size()) + ",\"uninspected_processes\":[";
+                  ",\"uninspected\":" + std::to_string(c.uninspected.size()) +
+                  ",\"hidden_by_hidepid\":" + (c.hidden ? "true" : "false") + ",\"uninspected_processes\":[";
   for (size_t i = 0; i < c.uninspected.size(); ++i) {
     if (i) s += ',';
     s += "{\"pid\":" + std::to_string(c.uninspected[i].pid) + ",\"comm\":" + json_string(c.uninspected[i].comm) + "}";
@@ -333,7 +342,7 @@ int who_main(int argc, char** argv) {
   warn_uninspected("who", counts, "may map these files too");
   if (error) return kExitError;
   if (found > 0) return 0;
-  return counts.uninspected.empty() ? 1 : kExitIncomplete;
+  return counts.incomplete() ? kExitIncomplete : 1;
 }
 
 // ------------------------------------------------------------------ stale
@@ -476,7 +485,7 @@ int stale_main(int argc, char** argv) {
   }
   warn_uninspected("stale", counts, "may run stale code too");
   if (!stale.empty()) return 1;
-  return counts.uninspected.empty() ? 0 : kExitIncomplete;
+  return counts.incomplete() ? kExitIncomplete : 0;
 }
 
 }  // namespace tg::inspect

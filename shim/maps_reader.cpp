@@ -225,6 +225,60 @@ bool for_each_process(bool (*per_process)(pid_t pid, void* ctx), void* ctx) {
   return true;
 }
 
+namespace {
+
+// One line of /proc/self/mountinfo: is it the proc mount at /proc, and do its
+// options hide processes? ("ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - TYPE SOURCE SUPEROPTS")
+int proc_mount_hides(const char* line, size_t len) {
+  const char* end = line + len;
+  const char* p = line;
+  for (int field = 0; field < 4; ++field) {  // to the mount point
+    while (p < end && *p != ' ') ++p;
+    if (p < end) ++p;
+  }
+  const char* mp = p;
+  while (p < end && *p != ' ') ++p;
+  if (p - mp != 5 || std::memcmp(mp, "/proc", 5) != 0) return -1;
+  const char* sep = nullptr;
+  for (const char* q = p; q + 3 <= end; ++q)
+    if (q[0] == ' ' && q[1] == '-' && q[2] == ' ') { sep = q + 3; break; }
+  if (!sep || end - sep < 5 || std::memcmp(sep, "proc ", 5) != 0) return -1;
+  // hidepid=invisible (2) and hidepid=ptraceable (4) leave out of /proc the
+  // processes we may not ptrace; noaccess (1) lists them (open says EACCES).
+  for (const char* q = sep; q + 8 <= end; ++q) {
+    if (std::memcmp(q, "hidepid=", 8) != 0) continue;
+    const char* v = q + 8;
+    const size_t rest = static_cast<size_t>(end - v);
+    return (rest >= 1 && (*v == '2' || *v == '4')) || (rest >= 9 && std::memcmp(v, "invisible", 9) == 0) ||
+           (rest >= 10 && std::memcmp(v, "ptraceable", 10) == 0);
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool proc_hides_processes() {
+  sys::Fd fd(sys::openat(AT_FDCWD, "/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) return false;
+  char buf[4096], line[4096];
+  size_t len = 0;
+  int hides = 0;  // the last proc mount at /proc is the one on top
+  for (;;) {
+    long n = sys::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    for (long i = 0; i < n; ++i) {
+      if (buf[i] != '\n') {
+        if (len < sizeof line) line[len++] = buf[i];
+        continue;
+      }
+      const int h = proc_mount_hides(line, len);
+      if (h >= 0) hides = h;
+      len = 0;
+    }
+  }
+  return hides == 1;
+}
+
 MapsAnswer process_maps_exec(pid_t pid, FileId id) { return process_walk(pid, &same_file, &id); }
 
 ScanResult scan_processes(FileId id, bool stop_at_first) {
@@ -243,6 +297,7 @@ ScanResult scan_processes(FileId id, bool stop_at_first) {
     return true;
   });
   r.proc_missing = !ok;
+  if (ok && proc_hides_processes()) ++r.uninspected;  // those we were not shown
   return r;
 }
 
@@ -290,6 +345,7 @@ bool take_snapshot(Snapshot* s) {
     return true;
   });
   s->proc_missing = !ok;
+  if (ok && proc_hides_processes()) ++s->uninspected;  // those we were not shown
   return !s->overflow;
 }
 

@@ -1,0 +1,53 @@
+#!/bin/bash
+# /proc mounted with hidepid=invisible (hardened systems): a user's /proc
+# lists only the processes it may trace. A deploy user's `truncguard cp`
+# over its own library, which a root service runs, must not take "nobody
+# listed maps it" for "nobody maps it": the processes it was not shown count
+# as uninspected, so the ELF library is replaced. Control: without
+# truncguard the service dies. `truncguard who` says the answer is
+# incomplete (exit 3, hidden_by_hidepid in its JSON).
+R_MOUNT_NS=1
+. "$(dirname "$0")/rlib.sh"
+need_victims
+need_mount_ns
+need_shim
+as_nobody true || skip "cannot switch to uid 65534 with setpriv"
+nobody_copies
+mount -t proc -o hidepid=invisible proc /proc 2>"$T/mount.err" || skip "cannot mount /proc with hidepid here: $(cat "$T/mount.err")"
+_r_mounts+=(/proc)
+as_nobody test -e /proc/1 && skip "hidepid=invisible hides nothing here (pid 1 is visible to nobody)"
+
+mkdir -m 755 "$T/app"
+chown nobody "$T/app"
+LIB=$T/app/libvictim.so
+own_copy() { fresh_copy "$V1" "$LIB"; chown nobody "$LIB"; }
+for v in "$V1" "$V2"; do cp "$v" "$T/app/${v##*/}.src"; done
+SRC=$T/app/${V2##*/}.src
+chmod 644 "$T/app/"*.src
+
+own_copy
+start_victim "$LIB"
+as_nobody cp "$SRC" "$LIB" || fail "control: nobody's cp failed"
+stop_victim
+expect_killed "control: nobody's cp over the library a root process runs"
+
+own_copy
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+as_nobody env TRUNCGUARD_LOG="$TG_LOG" "$TG_CMD_N" cp "$SRC" "$LIB" || fail "nobody's truncguard cp failed"
+stop_victim
+expect_survived "nobody's truncguard cp"
+[ "$(inode "$LIB")" != "$old" ] || fail "the library was truncated in place"
+expect_log "replaced file=$LIB [ino $old -> " "could not be inspected"
+ok "the processes hidden by hidepid counted as uninspected: the library was replaced"
+
+own_copy
+start_victim "$LIB"
+out=$(as_nobody "$TG_CMD_N" who --json "$LIB" 2>"$T/who.err")
+st=$?
+stop_victim
+[ "$st" -eq 3 ] || fail "truncguard who as nobody exited $st, expected 3 (incomplete): $out $(cat "$T/who.err")"
+grep -q '"hidden_by_hidepid":true' <<<"$out" || fail "who's JSON does not say hidden_by_hidepid: $out"
+grep -q "mounted with hidepid" "$T/who.err" || fail "who does not warn about hidepid: $(cat "$T/who.err")"
+ok "truncguard who as nobody: exit 3, hidden_by_hidepid, and a warning"
