@@ -79,6 +79,35 @@ MapsAnswer text_walk(int fd, ExecVisitor visit, void* ctx) {
 
 bool same_file(const FileId& seen, void* ctx) { return seen == *static_cast<const FileId*>(ctx); }
 
+// Calls take(line, len) for each line of the text at `fd` (read from its
+// start; a line longer than 512 bytes is cut there) until take returns true.
+// True if one did: the /proc files read line by line outside the maps walk.
+template <typename Take>
+bool find_line(int fd, Take take) {
+  char buf[4096], line[512];
+  size_t len = 0;
+  off_t off = 0;
+  for (;;) {
+    long n = sys::pread(fd, buf, sizeof buf, off);
+    if (n <= 0) return false;
+    off += n;
+    for (long i = 0; i < n; ++i) {
+      if (buf[i] != '\n') {
+        if (len < sizeof line) line[len++] = buf[i];
+        continue;
+      }
+      if (take(line, len)) return true;
+      len = 0;
+    }
+  }
+}
+
+// The filesystem type (statfs f_type) of the file open at fd; 0 if unknown.
+long fs_type(int fd) {
+  struct statfs fs;
+  return sys::call(SYS_fstatfs, fd, &fs) < 0 ? 0 : static_cast<long>(fs.f_type);
+}
+
 }  // namespace
 
 FileId file_id_of(dev_t dev, ino_t ino) {
@@ -260,22 +289,12 @@ int proc_mount_hides(const char* line, size_t len) {
 bool proc_hides_processes() {
   sys::Fd fd(sys::openat(AT_FDCWD, "/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
   if (!fd.ok()) return false;
-  char buf[4096], line[4096];
-  size_t len = 0;
   int hides = 0;  // the last proc mount at /proc is the one on top
-  for (;;) {
-    long n = sys::read(fd.get(), buf, sizeof buf);
-    if (n <= 0) break;
-    for (long i = 0; i < n; ++i) {
-      if (buf[i] != '\n') {
-        if (len < sizeof line) line[len++] = buf[i];
-        continue;
-      }
-      const int h = proc_mount_hides(line, len);
-      if (h >= 0) hides = h;
-      len = 0;
-    }
-  }
+  find_line(fd.get(), [&](const char* line, size_t len) {
+    const int h = proc_mount_hides(line, len);
+    if (h >= 0) hides = h;
+    return false;  // every line
+  });
   return hides == 1;
 }
 
@@ -374,9 +393,8 @@ namespace {
 // program maps. Measured on overlayfs: the lease was granted, the victim died.
 bool lease_sees_mappings(int fd) {
   constexpr long kOverlayfs = 0x794c7630, kFuse = 0x65735546, kEcryptfs = 0xf15f;
-  struct statfs fs;
-  if (sys::call(SYS_fstatfs, fd, &fs) < 0) return false;
-  return fs.f_type != kOverlayfs && fs.f_type != kFuse && fs.f_type != kEcryptfs;
+  const long type = fs_type(fd);
+  return type != 0 && type != kOverlayfs && type != kFuse && type != kEcryptfs;
 }
 
 }  // namespace
@@ -406,26 +424,12 @@ bool self_file_at(unsigned long addr, FileId* out) {
   }
   if (r != -ENOTTY && r != -EINVAL) return false;
   // Older kernels: the text, line by line.
-  char buf[4096], line[512];
-  size_t len = 0;
-  off_t off = 0;
-  for (;;) {
-    long n = sys::pread(fd.get(), buf, sizeof buf, off);
-    if (n <= 0) return false;
-    off += n;
-    for (long i = 0; i < n; ++i) {
-      if (buf[i] != '\n') {
-        if (len < sizeof line) line[len++] = buf[i];
-        continue;
-      }
-      MapsLine m;
-      if (parse_maps_line(line, len, &m) && m.start <= addr && addr < m.end && m.id.ino) {
-        *out = m.id;
-        return true;
-      }
-      len = 0;
-    }
-  }
+  return find_line(fd.get(), [&](const char* line, size_t len) {
+    MapsLine m;
+    if (!parse_maps_line(line, len, &m) || m.start > addr || addr >= m.end || !m.id.ino) return false;
+    *out = m.id;
+    return true;
+  });
 }
 
 FileId maps_id_of(int fd, const struct stat& st) {
@@ -433,8 +437,8 @@ FileId maps_id_of(int fd, const struct stat& st) {
   // Only filesystems with subvolumes give stat() a device of its own (the
   // mapping below costs about 8 us: one fstatfs spares it everywhere else).
   constexpr long kBtrfs = 0x9123683e, kBcachefs = 0xca451a4e;
-  struct statfs fs;
-  if (sys::call(SYS_fstatfs, fd, &fs) < 0 || (fs.f_type != kBtrfs && fs.f_type != kBcachefs)) return from_stat;
+  const long type = fs_type(fd);
+  if (type != kBtrfs && type != kBcachefs) return from_stat;
   const long page = sys::call(SYS_mmap, nullptr, 4096UL, PROT_READ, MAP_PRIVATE, fd, 0L);
   if (page < 0 && page > -4096) return from_stat;  // not mappable (nor, then, mapped)
   FileId seen;

@@ -104,16 +104,17 @@ int open_maps(pid_t pid);
 // until it returns false. False if /proc can't be read.
 bool for_each_process(bool (*per_process)(pid_t pid, void* ctx), void* ctx);
 
+template <typename F>  // F: bool(pid_t), e.g. a capturing lambda
+bool for_each_process(F per_process) {
+  return for_each_process([](pid_t pid, void* f) { return (*static_cast<F*>(f))(pid); }, &per_process);
+}
+
 // True if /proc is mounted with hidepid=invisible or ptraceable: the
 // processes we may not ptrace are left out of the walk altogether, so a scan
 // can't say "nobody" (it counts one uninspected process for them; measured:
 // without this, nobody's `truncguard cp` truncated a library a root service
 // ran: "pass (no process maps it executable)", the service died of SIGBUS).
 bool proc_hides_processes();
-template <typename F>  // F: bool(pid_t), e.g. a capturing lambda
-bool for_each_process(F per_process) {
-  return for_each_process([](pid_t pid, void* f) { return (*static_cast<F*>(f))(pid); }, &per_process);
-}
 
 // A scan of every process whose maps can be read.
 struct ScanResult {
