@@ -337,13 +337,16 @@ ScanResult scan_with_reuse(FileId id, ElfKind kind) {
 // not while the caller itself holds the file open for writing (ftruncate, F_SETFL...).
 Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined& ex, MappingFacts* facts,
                         ScanResult* scan) {
-  // The id the maps show (btrfs: not stat()'s device); from the read fd.
-  const FileId id = ex.src.ok() ? maps_id_of(ex.src.get(), ex.st) : file_id_of(ex.st.st_dev, ex.st.st_ino);
+  // The id the maps show (btrfs: not stat()'s device), read from the fd only
+  // when some maps are to be searched: not for a granted lease, nor scope elf.
+  auto maps_id = [&ex] {
+    return ex.src.ok() ? maps_id_of(ex.src.get(), ex.st) : file_id_of(ex.st.st_dev, ex.st.st_ino);
+  };
   const bool lease_possible = !on_fd(in.kind) && ex.src.ok();
   if (scope_needs_scan(s.scope) && lease_possible && proves_unshared(ex.src.get())) {
     facts->proven_unshared = true;
   } else if (scope_needs_scan(s.scope)) {
-    *scan = scan_with_reuse(id, ex.kind);
+    *scan = scan_with_reuse(maps_id(), ex.kind);
     const pid_t me = sys::getpid();
     for (int i = 0; i < scan->mapped && i < ScanResult::kMaxPids; ++i)
       if (scan->pids[i] == me) facts->mapped_by_self = true;
@@ -351,7 +354,7 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined
     facts->uninspected = scan->uninspected;
     facts->proc_missing = scan->proc_missing;
   } else if (scope_needs_self(s.scope)) {
-    facts->mapped_by_self = process_maps_exec(0, id) == MapsAnswer::mapped;
+    facts->mapped_by_self = process_maps_exec(0, maps_id()) == MapsAnswer::mapped;
   }
   return check_mapping(s.scope, ex.kind, *facts);
 }
