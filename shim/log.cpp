@@ -62,9 +62,7 @@ int destination_fd(pid_t pid, bool* close_after) {
   if (owner) {
     int fd = g_log_fd.load(std::memory_order_acquire);
     if (fd >= 0) {
-      struct stat st;
-      if (sys::fstat(fd, &st) == 0 && st.st_dev == g_log_dev.load(std::memory_order_acquire) &&
-          st.st_ino == g_log_ino.load(std::memory_order_acquire))
+      if (sys::refers_to(fd, g_log_dev.load(std::memory_order_acquire), g_log_ino.load(std::memory_order_acquire)))
         return fd;
       // Closed behind our back, the number perhaps the program's now: forget
       // it (never close it) and open the log again.

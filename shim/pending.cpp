@@ -137,23 +137,21 @@ void report_unpublished(const Group& g, const char* step, int error, const char*
 
 int publish(Group& g, int fd) {
   Publication pub{g.base, g.old_ino, 0, 0, nullptr};
-  struct stat st;
-  if (sys::fstat(fd, &st) != 0 || st.st_dev != g.dev || st.st_ino != g.ino) {
+  if (!sys::refers_to(fd, g.dev, g.ino)) {
     // The fd was closed behind our back (close_range, a raw syscall) and its
     // number reused: linking it would put an unrelated file at the name.
     report_unpublished(g, "the writer's fd no longer refers to the new file (closed without close())", EBADF,
                        "the old file is unchanged and the new content is lost");
     return EBADF;
   }
-  struct stat dir;
-  if (sys::fstat(g.dirfd, &dir) != 0 || dir.st_dev != g.dir_dev || dir.st_ino != g.dir_ino) {
+  if (!sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino)) {
     // The program closed every fd it did not open (a close loop, closefrom)
     // and may have reused the number: never link into whatever it is now.
     report_unpublished(g, "the directory's fd was closed behind truncguard's back", EBADF,
                        "the old file is unchanged and the new content is lost");
     return EBADF;
   }
-  pub.new_ino = st.st_ino;
+  pub.new_ino = g.ino;
   char tmp[NAME_MAX + 1];
   int r = -EEXIST;
   for (int attempt = 0; attempt < 16 && r == -EEXIST; ++attempt) {

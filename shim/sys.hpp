@@ -34,6 +34,12 @@ inline long read(int fd, void* buf, size_t n) { return call(SYS_read, fd, buf, n
 inline long pread(int fd, void* buf, size_t n, off_t off) { return call(SYS_pread64, fd, buf, n, off); }
 inline long write(int fd, const void* buf, size_t n) { return call(SYS_write, fd, buf, n); }
 inline int fstat(int fd, struct stat* st) { return static_cast<int>(call(SYS_fstat, fd, st)); }
+// True if `fd` still refers to the file (dev, ino): a number the shim keeps
+// may have been closed by the program behind its back and reused.
+inline bool refers_to(int fd, dev_t dev, ino_t ino) {
+  struct stat st;
+  return sys::fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
 inline int fstatat(int dirfd, const char* path, struct stat* st, int flags) {
   return static_cast<int>(call(SYS_newfstatat, dirfd, path, st, flags));
 }
