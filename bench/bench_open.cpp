@@ -271,27 +271,21 @@ void register_all() {
         ->UseManualTime();
     benchmark::RegisterBenchmark(("trunc_new_file/" + n).c_str(), BM_trunc_new, s.fn)->UseManualTime();
   }
-  benchmark::RegisterBenchmark("trunc_text/libc_shim_like_probe", BM_trunc_existing, g_libc_open, &g_text,
-                               Probe::shim_like)
-      ->UseManualTime();
-  benchmark::RegisterBenchmark("trunc_text/libc_noatime_probe", BM_trunc_existing, g_libc_open, &g_text,
-                               Probe::noatime)
-      ->UseManualTime();
-  benchmark::RegisterBenchmark("trunc_text/libc_noatime_nofstat_probe", BM_trunc_existing, g_libc_open, &g_text,
-                               Probe::noatime_nofstat)
-      ->UseManualTime();
-  benchmark::RegisterBenchmark("trunc_text/libc_fstatat_only_probe", BM_trunc_existing, g_libc_open, &g_text,
-                               Probe::fstatat_only)
-      ->UseManualTime();
-  benchmark::RegisterBenchmark("trunc_text/libc_open_first_design", BM_trunc_existing, g_libc_open, &g_text,
-                               Probe::open_first)
-      ->UseManualTime();
-  benchmark::RegisterBenchmark("trunc_text/libc_open_first_header_design", BM_trunc_existing, g_libc_open, &g_text,
-                               Probe::open_first_header)
-      ->UseManualTime();
-  benchmark::RegisterBenchmark("trunc_text/libc_lease_on_fd_design", BM_trunc_existing, g_libc_open, &g_text,
-                               Probe::lease_on_fd)
-      ->UseManualTime();
+  // The replayed probes and the other designs: glibc's open, no preload in the way.
+  const struct {
+    const char* name;
+    Probe how;
+  } probes[] = {
+      {"trunc_text/libc_shim_like_probe", Probe::shim_like},
+      {"trunc_text/libc_noatime_probe", Probe::noatime},
+      {"trunc_text/libc_noatime_nofstat_probe", Probe::noatime_nofstat},
+      {"trunc_text/libc_fstatat_only_probe", Probe::fstatat_only},
+      {"trunc_text/libc_open_first_design", Probe::open_first},
+      {"trunc_text/libc_open_first_header_design", Probe::open_first_header},
+      {"trunc_text/libc_lease_on_fd_design", Probe::lease_on_fd},
+  };
+  for (const auto& p : probes)
+    benchmark::RegisterBenchmark(p.name, BM_trunc_existing, g_libc_open, &g_text, p.how)->UseManualTime();
   benchmark::RegisterBenchmark("replace_mapped/bare_syscalls", BM_replace_mapped, true)->UseManualTime();
   benchmark::RegisterBenchmark("replace_mapped/interposed", BM_replace_mapped, false)->UseManualTime();
 }
