@@ -10,34 +10,17 @@
 #include <string>
 
 #include "pending.hpp"
+#include "temp_dir.hpp"
 
 using namespace tg;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/tg-pending-XXXXXX";
-    path_ = mkdtemp(tmpl);
-    fd_ = open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  }
-  ~TempDir() {
-    close(fd_);
-    std::system(("rm -rf '" + path_ + "'").c_str());
-  }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-  int fd() const { return fd_; }
-
- private:
-  std::string path_;
-  int fd_;
+struct TempDir : unit::TempDir {
+  TempDir() : unit::TempDir("tg-pending") {}
 };
 
-ino_t ino(const std::string& p) {
-  struct stat st{};
-  return stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
-}
+using unit::ino;
 
 // An unnamed inode in `dir` (what atomic mode writes into), by a raw system call.
 int unnamed_in(int dirfd) {

@@ -13,22 +13,14 @@
 
 #include "pending.hpp"
 #include "replace.hpp"
+#include "temp_dir.hpp"
 
 using namespace tg;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/tg-replace-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
- private:
-  std::string path_;
+struct TempDir : unit::TempDir {
+  TempDir() : unit::TempDir("tg-replace") {}
 };
 
 void write_file(const std::string& p, const std::string& content) {
@@ -40,11 +32,7 @@ std::string read_file(const std::string& p) {
   ss << in.rdbuf();
   return ss.str();
 }
-ino_t ino(const std::string& p) {
-  struct stat st{};
-  stat(p.c_str(), &st);
-  return st.st_ino;
-}
+using unit::ino;
 int count_entries(const std::string& dir) {
   std::string cmd = "test $(ls -A '" + dir + "' | wc -l) -eq ";
   for (int n = 0; n < 100; ++n)
