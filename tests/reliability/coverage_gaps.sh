@@ -50,6 +50,8 @@ gap "freopen(NULL, \"r+\") and a patch in place" "$TG_RTOOL" freopen-null r+ "$L
 cmp -s -n 64 -i 4096:0 "$LIB" <(head -c 64 /dev/zero | tr '\0' '\314') || fail "freopen(NULL, \"r+\"): the patch is not at the name"
 cmp -s -n 4096 "$LIB" "$V1" && cmp -s -i 4160:4160 "$LIB" "$V1" ||
   fail "freopen(NULL, \"r+\"): the rest of the file is not the old content"
+r_run rdonly_plain "$TG_RTOOL" ftruncate-rdonly "$LIB"
+[ "$(r_out rdonly_plain)" = "error=EINVAL" ] || fail "control: ftruncate of a read-only fd: $(r_out rdonly_plain), expected error=EINVAL"
 fresh_copy "$V1" "$LIB"
 old=$(inode "$LIB")
 start_victim "$LIB"
