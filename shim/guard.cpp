@@ -98,20 +98,6 @@ void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind
     m.pid = scan.pids[i];
     process_name(scan.pids[i], m.comm, sizeof m.comm);
   }
-  switch (reason) {
-    case Reason::scope_elf:
-      std::snprintf(out, len, "nobody checked: scope elf, and it is an %s", to_string(kind));
-      return;
-    case Reason::uninspected_elf:
-      if (scan.proc_missing)
-        std::snprintf(out, len, "nobody known: /proc could not be read, and it is an %s", to_string(kind));
-      else
-        std::snprintf(out, len, "no readable process, but %d processes could not be inspected and it is an %s",
-                      scan.uninspected, to_string(kind));
-      return;
-    default:
-      break;
-  }
   size_t o = 0;
   auto add = [&](const char* fmt, auto... args) {
     if (o < len) {
@@ -119,14 +105,25 @@ void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind
       if (n > 0) o += static_cast<size_t>(n);
     }
   };
-  if (self) add("this process (pid %d)", static_cast<int>(me));
-  for (int i = 0; i < who->count; ++i) {
-    if (who->mappers[i].pid == me) continue;
-    char esc[96];
-    log::escape(who->mappers[i].comm, esc, sizeof esc);
-    add("%spid %d (%s)", o ? ", " : "", static_cast<int>(who->mappers[i].pid), esc);
+  if (reason == Reason::scope_elf) {
+    add("nobody checked: scope elf, and it is an %s", to_string(kind));
+  } else if (reason == Reason::uninspected_elf && scan.proc_missing) {
+    add("nobody known: /proc could not be read, and it is an %s", to_string(kind));
+  } else if (reason == Reason::uninspected_elf) {
+    add("no readable process, but %d process%s could not be inspected and it is an %s", scan.uninspected,
+        scan.uninspected == 1 ? "" : "es", to_string(kind));
+  } else {
+    if (self) add("this process (pid %d)", static_cast<int>(me));
+    for (int i = 0; i < who->count; ++i) {
+      if (who->mappers[i].pid == me) continue;
+      char esc[96];
+      log::escape(who->mappers[i].comm, esc, sizeof esc);
+      add("%spid %d (%s)", o ? ", " : "", static_cast<int>(who->mappers[i].pid), esc);
+    }
+    if (scan.mapped > shown) add(" and %d more", scan.mapped - shown);
   }
-  if (scan.mapped > shown) add(" and %d more", scan.mapped - shown);
+  // An answer reused from this process's snapshot says what was true then.
+  if (scan.reused_ms >= 0) add(", per a scan %ld ms ago", scan.reused_ms);
 }
 
 void log_decision(const WriteIntent& in, const char* name, bool act, Reason r) {
@@ -323,6 +320,7 @@ ScanResult scan_with_reuse(FileId id, ElfKind kind) {
   if (g_snapshot_valid && now - g_snapshot_ns < kSnapshotReuseNs) {
     r = lookup(g_snapshot, id);
     answered = leads_to_acting(r, kind);
+    if (answered) r.reused_ms = static_cast<long>((now - g_snapshot_ns) / 1000000);
   }
   if (!answered) {
     g_snapshot_valid = take_snapshot(&g_snapshot);
@@ -517,6 +515,7 @@ Outcome guard_write(const WriteIntent& in) {
   ev.mapper_total = scan.mapped;
   ev.by_self = facts.mapped_by_self;
   ev.uninspected = scan.uninspected;
+  ev.scan_age_ms = scan.reused_ms;
 
   if (s.mode == Mode::dry_run) {
     ev.kind = log::EventKind::would_replace;

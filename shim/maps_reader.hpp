@@ -124,6 +124,7 @@ struct ScanResult {
   int inspected = 0;
   int uninspected = 0;     // maps could not be read (permission)
   bool proc_missing = false;  // /proc not mounted: nothing could be inspected
+  long reused_ms = -1;        // answered from a snapshot taken this long ago (-1: a fresh walk)
 };
 ScanResult scan_processes(FileId id, bool stop_at_first = false);
 
