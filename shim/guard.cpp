@@ -161,6 +161,9 @@ using log::note;
 
 bool in_guard() { return t_guard_depth >= kMaxGuardDepth; }
 
+// The fallback while the settings can't be read (one copy: a Settings is 5 KiB).
+const Settings kDefaultSettings;
+
 const Settings& settings() {
   if (g_settings_state.load(std::memory_order_acquire) == 2) return g_settings;
   int expected = 0;
@@ -172,16 +175,12 @@ const Settings& settings() {
   } else if (t_loading_settings) {
     // A signal handler interrupted this very thread while it read them:
     // waiting would never end. The defaults are the safe answer.
-    static const Settings kDefaults;
-    return kDefaults;
+    return kDefaultSettings;
   } else {
     // Another thread is reading them: wait, but not forever (a fork child
     // taken meanwhile has no such thread); then the defaults are safe.
     for (int i = 0; i < 100000 && g_settings_state.load(std::memory_order_acquire) != 2; ++i) sched_yield();
-    if (g_settings_state.load(std::memory_order_acquire) != 2) {
-      static const Settings kDefaults;
-      return kDefaults;
-    }
+    if (g_settings_state.load(std::memory_order_acquire) != 2) return kDefaultSettings;
   }
   return g_settings;
 }
