@@ -1,10 +1,19 @@
 #!/bin/bash
 # "Who overwrote our library?" TRUNCGUARD_DEBUG=backtrace prints where the
 # protected write came from: the writing program's own functions, not the shim's.
+# Without libunwind (loaded only for this category) the library is protected
+# just the same, and one warning says why there is no backtrace.
 . "$(dirname "$0")/lib.sh"
 need_victims
 need_shim
 LIB=$T/libvictim.so
+
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+"$TG_WRITER" fopen "$LIB" "$V2" >/dev/null || fail "control: the writer failed"
+stop_victim
+expect_killed "control: the writer without truncguard"
+
 fresh_copy "$V1" "$LIB"
 start_victim "$LIB"
 log_reset
@@ -20,3 +29,25 @@ expect_log "  #0 0x" "(${TG_WRITER})"
 expect_log " main+0x" "(${TG_WRITER})"
 if grep -q "libtruncguard" <<<"$(tg_log)"; then fail "the backtrace shows the shim's own frames"; fi
 ok "the backtrace names the writer's main() and no shim frames"
+
+# libunwind missing or broken: /dev/null bound over it, in a private mount
+# namespace (root only).
+UNWIND=$(ldconfig -p | sed -n 's/^[[:space:]]*libunwind\.so\.8 (libc6,x86-64) => //p' | head -n1)
+if [ "$(id -u)" -ne 0 ] || [ -z "$UNWIND" ] || ! unshare -m --propagation private true 2>/dev/null; then
+  echo "skipped part: libunwind unavailable (needs root, unshare -m and libunwind.so.8 in ldconfig's cache)"
+  exit 0
+fi
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+unshare -m --propagation private -- bash -c 'mount --bind /dev/null "$1" && shift && exec "$@"' _ "$UNWIND" \
+  env TRUNCGUARD_DEBUG=rewrites,backtrace "$TG_CMD" "$TG_WRITER" fopen "$LIB" "$V2" >/dev/null ||
+  fail "the writer failed under truncguard without libunwind"
+stop_victim
+expect_survived "the writer under truncguard, libunwind unavailable"
+expect_log "replaced file=$LIB ["
+expect_log "warning: backtrace unavailable: cannot load libunwind.so.8 ("
+n=$(tg_log | grep -c "backtrace unavailable")
+[ "$n" -eq 1 ] || fail "$n 'backtrace unavailable' warnings, expected 1"
+if tg_log | grep -q "backtrace:"; then fail "a backtrace was printed without libunwind"; fi
+ok "without libunwind: protected, and one warning: $(log_lines "backtrace unavailable" | cut -f2-)"
