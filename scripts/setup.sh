@@ -11,6 +11,7 @@ packages=(
   attr                              # setfattr/getfattr in the end-to-end tests
   btrfs-progs                       # mkfs.btrfs: the btrfs test (reliability/btrfs.sh)
   coreutils util-linux              # cp, dd, tee, install; setpriv
+  rsync cpio busybox patchelf       # writers of the real-writers matrix (tests/e2e/real_writers.sh)
   clang-14 libclang-rt-14-dev       # libFuzzer targets (scripts/fuzz.sh)
 )
 

@@ -69,6 +69,10 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
     if (n == 0) break;  // the end of the old file, as it is now
   }
   *copied = in;
+  // write() moved dst's offset to the end of the copy: put it back at 0, where
+  // a fresh open has it (and where swap_fd expects it before setting the
+  // caller's own offset). copy_file_range with offsets moves nothing.
+  if (plain) sys::call(SYS_lseek, dst, 0L, SEEK_SET);
   // A length: exactly that long, as truncate(2) leaves it.
   if (keep != kWholeFile && in < keep) {
     int r = static_cast<int>(sys::call(SYS_ftruncate, dst, keep));

@@ -163,6 +163,27 @@ TEST(Replace, KeepsThePrefixForTruncate) {
   close(src);
 }
 
+TEST(Replace, TheNewFdStartsAtOffsetZero) {
+  // With O_APPEND (the flags of an append-only fd being moved, or "a+"),
+  // copy_file_range refuses the copy and plain writes make it: the caller
+  // must still get its fd at offset 0, as from a fresh open.
+  TempDir d;
+  const std::string p = d / "lib.so";
+  write_file(p, std::string(20000, 'x'));
+  int src = open(p.c_str(), O_RDONLY);
+  for (int flags : {O_WRONLY, O_WRONLY | O_APPEND, O_RDWR | O_APPEND}) {
+    Target t;
+    ASSERT_EQ(resolve_target(AT_FDCWD, p.c_str(), true, &t), 0);
+    ReplaceReport rep;
+    int fd = replace_file(t, Mode::replace, flags | O_CREAT | O_EXCL, kWholeFile, src, &rep);
+    ASSERT_GE(fd, 0) << (rep.failed_step ? rep.failed_step : "");
+    EXPECT_EQ(rep.copied, 20000);
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 0) << "flags " << std::hex << flags;
+    close(fd);
+  }
+  close(src);
+}
+
 TEST(Replace, UnlinkModeIsInstallsSequence) {
   TempDir d;
   const std::string p = d / "lib.so";

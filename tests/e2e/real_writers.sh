@@ -1,0 +1,411 @@
+#!/bin/bash
+# The writers real deploy steps use, each with its own system calls, over a
+# library a running process has loaded. For each writer found on this machine:
+#
+#  - one that writes the old inode (truncates it, or rewrites it in place):
+#    without truncguard the victim dies (the control); under truncguard it
+#    lives on with version 1, the name holds a new inode with exactly the
+#    bytes the writer produced without truncguard (a fresh process loads
+#    them), the writer's exit status, stdout and stderr are the same, the
+#    file has the same permissions, no temp file is left, and the log says
+#    "replaced ... mapped executable by pid VICTIM".
+#  - one that is safe by design (it unlinks or renames, so the name gets a
+#    new inode anyway): the victim lives on with and without truncguard,
+#    truncguard changes nothing of what the writer does and replaces nothing.
+#
+# The system calls noted for each writer were read with
+#   strace -f -e trace=%file,%desc,ftruncate,truncate,fchmod
+# on Debian 12 (coreutils 9.1, GNU tar 1.34, binutils 2.40, rsync 3.2.7,
+# busybox 1.35, Python 3.11, perl 5.36). A writer that is not installed is
+# skipped with its reason; the test fails if none of the protected cases ran.
+SRC_DIR=$(cd "$(dirname "$0")/../victim" && pwd)   # libvictim.c, for the linkers
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+
+D=$T/lib                   # the library's directory: only the library lives here
+IN=$T/in                   # the writers' inputs (archives, objects)
+LIB=$D/libvictim.so
+mkdir -p "$D" "$IN"
+
+# A distinctive mode, so that a replacement that lost it shows.
+fresh_lib() { fresh_copy "$V1" "$LIB"; chmod 0750 "$LIB"; }
+
+# run_writer TAG WRITER [WRAPPER...]: WRITER runs in $D, its command after
+# "$@"; its status goes to RUN_STATUS, its outputs to $T/TAG.{stdout,stderr}.out.
+run_writer() {
+  local tag=$1 writer=$2
+  shift 2
+  (cd "$D" && "$writer" "$@") >"$T/$tag.stdout.out" 2>"$T/$tag.stderr.out"
+  RUN_STATUS=$?
+}
+
+# What the writer left: the bytes, the mode and the directory's names.
+snapshot() {
+  cp -- "$LIB" "$T/$1.result" || fail "$2: no file at $LIB after the write"
+  stat -c %a -- "$LIB" >"$T/$1.mode"
+  ls -A -- "$D" >"$T/$1.ls"
+}
+
+# Under truncguard the writer must see what it sees without it.
+same_as_control() {
+  local name=$1 st_ctl=$2 st_tg=$3 f
+  [ "$st_tg" -eq "$st_ctl" ] ||
+    fail "$name: exit status $st_tg under truncguard, $st_ctl without"
+  for f in stdout stderr; do
+    cmp -s "$T/ctl.$f.out" "$T/tg.$f.out" ||
+      fail "$name: $f differs under truncguard: [$(cat "$T/tg.$f.out")] vs [$(cat "$T/ctl.$f.out")]"
+  done
+  cmp -s "$T/ctl.result" "$T/tg.result" ||
+    fail "$name: the file under truncguard ($(stat -c %s "$T/tg.result") bytes) differs from the writer's own result ($(stat -c %s "$T/ctl.result") bytes)"
+  [ "$(cat "$T/tg.mode")" = "$(cat "$T/ctl.mode")" ] ||
+    fail "$name: mode $(cat "$T/tg.mode") under truncguard, $(cat "$T/ctl.mode") without"
+  cmp -s "$T/ctl.ls" "$T/tg.ls" ||
+    fail "$name: the directory holds [$(paste -sd ' ' "$T/tg.ls")] under truncguard, [$(paste -sd ' ' "$T/ctl.ls")] without"
+  ok "$name: same status, output, bytes, mode and directory as without truncguard"
+}
+
+PROTECTED=0
+SAFE=0
+skip_case() { note "skip $1: $2"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# In a sanitizer build the shim brings the ASan runtime in as its dependency.
+# ASan looks up ld.so's _dl_get_tls_static_info with RTLD_NEXT at start-up, so
+# ld.so must come after it in the lookup order; a program that names
+# ld-linux-x86-64.so.2 among its own NEEDED libraries (gcc, ld.gold, ld.lld,
+# the nodejs.org build of node) puts ld.so before it, and ASan calls a null
+# pointer before main. Such writers are skipped there.
+NO_ASAN="it lists ld.so as a NEEDED library: the ASan runtime the sanitizer build's shim brings can't start in it"
+asan_cannot_start() {
+  grep -qa 'libasan\.so' "$TG_SHIM" || return 1
+  readelf -d "$(command -v "$1")" 2>/dev/null | grep -q 'NEEDED.*\[ld-linux'
+}
+
+# protected NAME VERSION HOW WRITER: WRITER writes the old inode. HOW is
+# "killed" (it truncates: the victim must die by a signal) or "broken" (it
+# rewrites in place: a signal, or the victim saw its code change). VERSION is
+# what a fresh process loads from the result.
+protected() {
+  local name=$1 want=$2 how=$3 writer=$4 st_ctl old new
+  fresh_lib
+  start_victim "$LIB"
+  run_writer ctl "$writer"
+  st_ctl=$RUN_STATUS
+  [ "$st_ctl" -eq 0 ] || fail "control: $name failed without truncguard ($(describe_status "$st_ctl")): $(cat "$T/ctl.stderr.out")"
+  stop_victim
+  "expect_$how" "control: $name without truncguard"
+  snapshot ctl "control: $name"
+
+  fresh_lib
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  run_writer tg "$writer" "$TG_CMD"
+  [ "$RUN_STATUS" -eq "$st_ctl" ] ||
+    fail "$name: $(describe_status "$RUN_STATUS") under truncguard, exit $st_ctl without: $(cat "$T/tg.stderr.out")"
+  stop_victim
+  expect_survived "$name under truncguard"
+  snapshot tg "$name"
+  same_as_control "$name" "$st_ctl" "$RUN_STATUS"
+  expect_version "$LIB" "$want"
+  new=$(inode "$LIB")
+  [ "$new" != "$old" ] || fail "$name: the name kept inode $old: it was written in place"
+  # The write that met the victim's inode names the victim. A later call on
+  # the writer's new inode (truncate's ftruncate after its open) may replace
+  # that one too, where some process can't be inspected: the chain must end
+  # at the name's inode.
+  expect_log "libvictim.so [ino $old -> " "] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+  expect_log "libvictim.so [ino " " -> $new] (mode replace)"
+  ok "$name: protected, the log names the victim"
+  PROTECTED=$((PROTECTED + 1))
+}
+
+# safe NAME WRITER: WRITER gives the name a new inode by itself. The victim
+# survives without truncguard, and under it, which replaces nothing.
+safe() {
+  local name=$1 writer=$2 tag old new st_ctl=0
+  for tag in ctl tg; do
+    fresh_lib
+    old=$(inode "$LIB")
+    start_victim "$LIB"
+    log_reset
+    if [ "$tag" = ctl ]; then
+      run_writer ctl "$writer"
+      st_ctl=$RUN_STATUS
+      [ "$st_ctl" -eq 0 ] || fail "control: $name failed ($(describe_status "$st_ctl")): $(cat "$T/ctl.stderr.out")"
+    else
+      run_writer tg "$writer" "$TG_CMD"
+      [ "$RUN_STATUS" -eq "$st_ctl" ] ||
+        fail "$name: $(describe_status "$RUN_STATUS") under truncguard, exit $st_ctl without: $(cat "$T/tg.stderr.out")"
+    fi
+    stop_victim
+    expect_survived "$name $([ "$tag" = ctl ] && echo without || echo under) truncguard"
+    snapshot "$tag" "$name"
+    new=$(inode "$LIB")
+    [ "$new" != "$old" ] || fail "$name: the name kept inode $old: the writer is not safe by design"
+    expect_version "$LIB" 2
+  done
+  same_as_control "$name" "$st_ctl" "$RUN_STATUS"
+  expect_no_log "replaced file="
+  ok "$name: safe by design, truncguard replaced nothing"
+  SAFE=$((SAFE + 1))
+}
+
+# The inputs: an archive of each kind whose only member is libvictim.so = v2.
+mkdir -p "$T/stage"
+cp "$V2" "$T/stage/libvictim.so"
+chmod 0644 "$T/stage/libvictim.so"
+must tar -cf "$IN/v2.tar" -C "$T/stage" libvictim.so
+must gzip -c -n "$V2" >"$IN/v2.gz"
+if have zip; then (cd "$T/stage" && zip -q -X "$IN/v2.zip" libvictim.so) || fail "cannot make v2.zip"; fi
+
+# Python: the Debian interpreter if there is one (a pyenv shim runs bash first).
+PY=
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; elif have python3; then PY=$(command -v python3); fi
+
+# ============================================================ written in place
+
+# python open(p, "wb").write(...): openat(O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC),
+# write. Truncates the mapped inode (shutil.copyfile opens the same way).
+py_wb() { "$@" "$PY" -c 'import sys; open(sys.argv[1], "wb").write(open(sys.argv[2], "rb").read())' libvictim.so "$V2"; }
+# python open(p, "r+b"): openat(O_RDWR), write over the old bytes, ftruncate
+# to the new length. No truncation, but the mapped pages change in place.
+py_rplus() {
+  "$@" "$PY" -c '
+import sys
+data = open(sys.argv[2], "rb").read()
+with open(sys.argv[1], "r+b") as f:
+    f.write(data)
+    f.truncate()' libvictim.so "$V2"
+}
+# python os.truncate(p, 0): truncate(2) by path; then bash ">>" appends
+# (O_WRONLY|O_APPEND, which truncguard lets through: it changes no mapped byte).
+py_truncate_append() { "$@" "$PY" -c 'import os, sys; os.truncate(sys.argv[1], 0)' libvictim.so && "$@" bash -c 'cat "$1" >> libvictim.so' bash "$V2"; }
+if [ -n "$PY" ]; then
+  protected "python open wb" 2 killed py_wb
+  protected "python open r+b" 2 broken py_rplus
+  protected "python os.truncate, then >>" 2 killed py_truncate_append
+else
+  skip_case python "python3 not found"
+fi
+
+# perl open(my $f, ">", $p): openat(O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC), write.
+perl_gt() { "$@" perl -e 'open(my $i, "<:raw", $ARGV[1]) or die "$!"; local $/; my $d = <$i>;
+  open(my $f, ">:raw", $ARGV[0]) or die "$ARGV[0]: $!"; print {$f} $d; close $f or die "$!"' libvictim.so "$V2"; }
+if have perl; then protected "perl open >" 2 killed perl_gt; else skip_case perl "perl not found"; fi
+
+# coreutils truncate -s 0: openat(O_WRONLY|O_CREAT|O_NONBLOCK) (no O_TRUNC:
+# truncguard copies the old content to a new inode), then ftruncate(fd, 0) on
+# that fd, now the copy's; then ">>" appends. (Not truncate(2): see python.)
+truncate_append() { "$@" truncate -s 0 libvictim.so && "$@" bash -c 'cat "$1" >> libvictim.so' bash "$V2"; }
+protected "truncate -s 0, then >>" 2 killed truncate_append
+
+# dash ": > lib; cat >> lib": dash's own openat(O_WRONLY|O_CREAT|O_TRUNC), then
+# O_WRONLY|O_CREAT|O_APPEND. (bash's "cat v2 > lib" is redirect_dlopen.sh.)
+dash_empty_append() { "$@" dash -c ': > libvictim.so; cat "$1" >> libvictim.so' dash "$V2"; }
+if have dash; then protected "dash : >, then >>" 2 killed dash_empty_append; else skip_case dash "dash not found"; fi
+
+# bash "gzip -dc v2.gz > lib": bash's openat(O_WRONLY|O_CREAT|O_TRUNC) in the
+# child, gzip writes to its stdout.
+gunzip_redirect() { "$@" bash -c 'gzip -dc "$1" > libvictim.so' bash "$IN/v2.gz"; }
+protected "bash gzip -dc > lib" 2 killed gunzip_redirect
+
+# cp --reflink=auto and --sparse=always: openat(O_WRONLY|O_TRUNC) on the
+# existing name (as plain cp), then FICLONE (EOPNOTSUPP on ext4) and
+# copy_file_range, or writes with lseek over holes.
+cp_reflink() { "$@" cp --reflink=auto "$V2" libvictim.so; }
+cp_sparse() { "$@" cp --sparse=always "$V2" libvictim.so; }
+protected "cp --reflink=auto" 2 killed cp_reflink
+protected "cp --sparse=always" 2 killed cp_sparse
+
+# GNU tar --overwrite: openat(O_WRONLY|O_CREAT|O_TRUNC|O_NONBLOCK|O_NOFOLLOW|
+# O_CLOEXEC, 0600) over the existing member, then fchmod/utimensat. (Without
+# --overwrite, tar unlinks first: below.)
+tar_overwrite() { "$@" tar --overwrite -xf "$IN/v2.tar"; }
+protected "tar --overwrite -xf" 2 killed tar_overwrite
+
+# strip / objcopy in place (binutils 2.40): write a temp file "stXXXXXX"
+# next to it, then openat(lib, O_WRONLY|O_TRUNC) and copy the temp back into
+# the old inode, fchmod, unlink the temp. What loads afterwards is the
+# stripped version 1.
+strip_inplace() { "$@" strip libvictim.so; }
+objcopy_inplace() { "$@" objcopy --strip-debug libvictim.so; }
+if have strip; then protected "strip in place" 1 killed strip_inplace; else skip_case strip "binutils not installed"; fi
+if have objcopy; then protected "objcopy in place" 1 killed objcopy_inplace; else skip_case objcopy "binutils not installed"; fi
+
+# rsync --inplace: the receiver opens the basis read-only, then
+# openat(O_WRONLY|O_CREAT) (no O_TRUNC), writes over the old bytes and
+# ftruncate(fd, size): in place.
+# With the delta algorithm (as over ssh), the receiver skips the blocks that
+# match with lseek(fd, N, SEEK_CUR) from the fd's offset: the new inode's fd
+# must start at offset 0, as a fresh open does.
+rsync_inplace() { "$@" rsync --inplace "$V2" libvictim.so; }
+rsync_inplace_delta() { "$@" rsync --inplace --no-whole-file "$V2" libvictim.so; }
+if have rsync; then
+  protected "rsync --inplace" 2 broken rsync_inplace
+  protected "rsync --inplace --no-whole-file" 2 broken rsync_inplace_delta
+else
+  skip_case "rsync --inplace" "rsync not installed (scripts/setup.sh installs it)"
+fi
+
+# patchelf --set-rpath: reads the whole file (O_RDONLY), then
+# openat(O_WRONLY|O_CREAT|O_TRUNC, 0777) and writes it back, modified.
+patchelf_rpath() { "$@" patchelf --set-rpath /opt/truncguard-test libvictim.so; }
+if have patchelf; then protected "patchelf --set-rpath" 1 killed patchelf_rpath; else skip_case patchelf "patchelf not installed (scripts/setup.sh installs it)"; fi
+
+# curl -o: openat(O_WRONLY|O_CREAT|O_TRUNC), the download written there.
+curl_o() { "$@" curl -s -S -o libvictim.so "file://$V2"; }
+if have curl; then protected "curl -o" 2 killed curl_o; else skip_case curl "curl not installed"; fi
+
+# node fs.copyFileSync (libuv's uv_fs_copyfile): openat(O_WRONLY|O_CREAT)
+# without O_TRUNC, ftruncate(fd, 0), fchmod(fd, the source's mode), then
+# copy_file_range into the fd at its own offset.
+node_copy() { "$@" node -e 'require("fs").copyFileSync(process.argv[1], "libvictim.so")' "$V2"; }
+if ! have node; then
+  skip_case node "node not installed"
+elif asan_cannot_start node; then
+  skip_case node "$NO_ASAN"
+else
+  protected "node fs.copyFileSync" 2 killed node_copy
+fi
+
+# busybox cp: openat(O_WRONLY|O_CREAT|O_TRUNC, 0100644). busybox unzip -o:
+# openat(O_WRONLY|O_CREAT|O_TRUNC|O_NOFOLLOW) over the existing file (unlike
+# Info-ZIP's unzip, which unlinks first).
+bb_cp() { "$@" busybox cp "$V2" libvictim.so; }
+bb_unzip() { "$@" busybox unzip -o -q "$IN/v2.zip"; }
+if have busybox; then
+  protected "busybox cp" 2 killed bb_cp
+  if [ -e "$IN/v2.zip" ]; then
+    protected "busybox unzip -o" 2 killed bb_unzip
+  else
+    skip_case "busybox unzip" "zip not installed (no archive to unzip)"
+  fi
+else
+  skip_case busybox "busybox not installed (scripts/setup.sh installs it)"
+fi
+
+# A python script that turns an append-only fd into a rewrite: openat(
+# O_WRONLY|O_APPEND) passes (appending changes no mapped byte), fcntl(F_SETFL, 0)
+# drops O_APPEND, write() at the fd's offset 0, ftruncate. truncguard moves the
+# fd to a copy at the F_SETFL: the fd must keep its offset (0). (It was left at
+# the old end of file, after the copy's write(): the new bytes landed after the
+# old library, and the file differed from the writer's own result.)
+py_setfl() {
+  "$@" "$PY" -c '
+import fcntl, os, sys
+data = open(sys.argv[2], "rb").read()
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+fcntl.fcntl(fd, fcntl.F_SETFL, 0)
+os.write(fd, data)
+os.ftruncate(fd, len(data))
+os.close(fd)' libvictim.so "$V2"
+}
+if [ -n "$PY" ]; then protected "python fcntl F_SETFL drops O_APPEND, write" 2 broken py_setfl; fi
+
+# ============================================================= safe by design
+
+# install: unlinkat(lib), openat(O_WRONLY|O_CREAT|O_EXCL), fchmodat.
+install_v2() { "$@" install -m 0750 "$V2" libvictim.so; }
+safe "install" install_v2
+
+# cp --remove-destination: unlinkat, then openat(O_WRONLY|O_CREAT|O_EXCL).
+cp_remove() { "$@" cp --remove-destination "$V2" libvictim.so; }
+safe "cp --remove-destination" cp_remove
+
+# mv -f: renameat2(RENAME_NOREPLACE) fails with EEXIST, then renameat.
+mv_v2() { cp "$V2" "$T/v2-to-move.so" && "$@" mv -f "$T/v2-to-move.so" libvictim.so; }
+safe "mv -f" mv_v2
+
+# ln -f: linkat to a random temp name, renameat over the name.
+ln_v2() { "$@" ln -f "$V2" libvictim.so; }
+safe "ln -f" ln_v2
+
+# GNU sed -i: reads lib (O_RDONLY), writes ./sedXXXXXX, rename over lib.
+# "$r FILE" with -n outputs exactly FILE's bytes.
+sed_i() { "$@" sed -n -i "\$r $V2" libvictim.so; }
+safe "sed -i" sed_i
+
+# perl -pi: reads lib, writes a temp in the directory, renameat over lib.
+perl_pi() { V2=$V2 "$@" perl -0777 -pi -e 'open my $f, "<:raw", $ENV{V2} or die "$!"; $_ = <$f>' libvictim.so; }
+if have perl; then safe "perl -pi" perl_pi; else skip_case "perl -pi" "perl not found"; fi
+
+# GNU tar -xf (default): openat(O_EXCL) fails with EEXIST, unlinkat, openat(O_EXCL).
+tar_x() { "$@" tar -xf "$IN/v2.tar"; }
+safe "tar -xf" tar_x
+
+# gzip -d -f: openat(O_EXCL) fails, unlink, openat(O_EXCL).
+gunzip_f() { cp "$IN/v2.gz" libvictim.so.gz && "$@" gzip -d -f libvictim.so.gz; }
+safe "gzip -d -f" gunzip_f
+
+# rsync (default): writes .libvictim.so.XXXXXX (O_EXCL), renameat over the name.
+rsync_v2() { "$@" rsync "$V2" libvictim.so; }
+if have rsync; then safe "rsync" rsync_v2; else skip_case rsync "rsync not installed (scripts/setup.sh installs it)"; fi
+
+# cpio -i -u: unlink, then openat(O_WRONLY|O_CREAT).
+cpio_iu() { "$@" cpio -i -u --quiet <"$IN/v2.cpio"; }
+if have cpio; then
+  (cd "$T/stage" && echo libvictim.so | cpio -o --quiet >"$IN/v2.cpio") || fail "cannot make v2.cpio"
+  safe "cpio -i -u" cpio_iu
+else
+  skip_case cpio "cpio not installed (scripts/setup.sh installs it)"
+fi
+
+# Info-ZIP unzip -o: unlink, then openat(O_RDWR|O_CREAT|O_TRUNC) on the missing name.
+unzip_o() { "$@" unzip -o -q "$IN/v2.zip"; }
+if have unzip && [ -e "$IN/v2.zip" ]; then safe "unzip -o" unzip_o; else skip_case "unzip -o" "unzip or zip not installed"; fi
+
+# busybox tar -xf: unlink, openat(O_WRONLY|O_CREAT|O_EXCL), chown, chmod.
+bb_tar() { "$@" busybox tar -xf "$IN/v2.tar"; }
+if have busybox; then safe "busybox tar -xf" bb_tar; fi
+
+# cmake -E copy: unlinks the name first, then openat(O_WRONLY|O_CREAT|O_TRUNC).
+cmake_copy() { "$@" cmake -E copy "$V2" libvictim.so; }
+if have cmake; then safe "cmake -E copy" cmake_copy; else skip_case cmake "cmake not installed"; fi
+
+# git checkout of a tracked file: unlinks the name, then openat(O_WRONLY|
+# O_CREAT|O_EXCL). The repository's work tree is $D: libvictim.so at v1, HEAD at v2.
+git_checkout() { "$@" git checkout -q HEAD -- libvictim.so; }
+if have git; then
+  export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+  export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t
+  must git init -q "$T/repo"
+  cp "$V2" "$T/repo/libvictim.so"
+  must git -C "$T/repo" add libvictim.so
+  must git -C "$T/repo" commit -q -m v2
+  # The work tree is the library's directory; the repository stays outside it.
+  git_checkout_in_d() { GIT_DIR=$T/repo/.git GIT_WORK_TREE=$D git_checkout "$@"; }
+  safe "git checkout" git_checkout_in_d
+else
+  skip_case git "git not installed"
+fi
+
+# Linkers: ld.bfd (gcc -shared -o) stats, unlinks, then
+# openat(O_RDWR|O_CREAT|O_TRUNC) on the missing name, chmod; ld.gold unlinks
+# and opens the same way; ld.lld writes lib.so.tmpXXXXXXX and renames it.
+# objcopy IN OUT (and strip -o OUT IN) unlink OUT first too.
+gcc_shared() { "$@" gcc -shared -fPIC -DVICTIM_VERSION=2 -o libvictim.so "$SRC_DIR/libvictim.c"; }
+ld_bfd() { "$@" ld.bfd -shared -o libvictim.so "$IN/v2.o"; }
+ld_gold() { "$@" ld.gold -shared -o libvictim.so "$IN/v2.o"; }
+ld_lld() { "$@" ld.lld -shared -o libvictim.so "$IN/v2.o"; }
+objcopy_to() { "$@" objcopy "$V2" libvictim.so; }
+if have gcc; then
+  if asan_cannot_start gcc; then skip_case "gcc -shared -o" "$NO_ASAN"; else safe "gcc -shared -o" gcc_shared; fi
+  must gcc -c -fPIC -DVICTIM_VERSION=2 -o "$IN/v2.o" "$SRC_DIR/libvictim.c"
+  for l in ld.bfd ld.gold ld.lld; do
+    if ! have "$l"; then
+      skip_case "$l" "not installed"
+    elif asan_cannot_start "$l"; then
+      skip_case "$l" "$NO_ASAN"
+    else
+      safe "$l -shared -o" "ld_${l#ld.}"
+    fi
+  done
+else
+  skip_case linkers "gcc not found"
+fi
+if have objcopy; then safe "objcopy IN OUT" objcopy_to; fi
+
+note "$PROTECTED writers protected by truncguard, $SAFE safe by design"
+[ "$PROTECTED" -gt 0 ] || fail "no protected case ran"
