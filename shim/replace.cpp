@@ -48,7 +48,8 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
     if (!plain) {
       n = sys::copy_file_range(src, &in, dst, &out, want);
       // EBADF: dst has the caller's O_APPEND, which copy_file_range refuses;
-      // write() appends, and into an empty file that is the same copy.
+      // pwrite() then appends (Linux ignores its offset under O_APPEND), and
+      // into a file written up to `out` that is the same copy.
       if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF) {
         plain = true;
         continue;
@@ -56,11 +57,14 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
     } else {
       char buf[16384];
       n = sys::pread(src, buf, want < sizeof buf ? want : sizeof buf, in);
+      // At `out`, not the fd's offset: after a partial copy_file_range the
+      // offset is still 0, and the fd must be left there, as an open leaves it.
       for (long done = 0; n > 0 && done < n;) {
-        long w = sys::write(dst, buf + done, static_cast<size_t>(n - done));
+        long w = sys::pwrite(dst, buf + done, static_cast<size_t>(n - done), out);
         if (w == -EINTR) continue;
         if (w <= 0) return w == 0 ? -EIO : static_cast<int>(w);
         done += w;
+        out += w;
       }
       if (n > 0) in += n;
     }
@@ -69,10 +73,6 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
     if (n == 0) break;  // the end of the old file, as it is now
   }
   *copied = in;
-  // write() moved dst's offset to the end of the copy: put it back at 0, where
-  // a fresh open has it (and where swap_fd expects it before setting the
-  // caller's own offset). copy_file_range with offsets moves nothing.
-  if (plain) sys::call(SYS_lseek, dst, 0L, SEEK_SET);
   // A length: exactly that long, as truncate(2) leaves it.
   if (keep != kWholeFile && in < keep) {
     int r = static_cast<int>(sys::call(SYS_ftruncate, dst, keep));

@@ -33,6 +33,7 @@ inline int close(int fd) { return static_cast<int>(call(SYS_close, fd)); }
 inline long read(int fd, void* buf, size_t n) { return call(SYS_read, fd, buf, n); }
 inline long pread(int fd, void* buf, size_t n, off_t off) { return call(SYS_pread64, fd, buf, n, off); }
 inline long write(int fd, const void* buf, size_t n) { return call(SYS_write, fd, buf, n); }
+inline long pwrite(int fd, const void* buf, size_t n, off_t off) { return call(SYS_pwrite64, fd, buf, n, off); }
 inline int fstat(int fd, struct stat* st) { return static_cast<int>(call(SYS_fstat, fd, st)); }
 // True if `fd` still refers to the file (dev, ino): a number the shim keeps
 // may have been closed by the program behind its back and reused.
