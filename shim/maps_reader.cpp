@@ -66,8 +66,9 @@ MapsAnswer text_walk(int fd, ExecVisitor visit, void* ctx) {
     long n = sys::pread(fd, buf, sizeof buf, off);
     if (n == -EINTR) continue;
     if (n == -ESRCH) return MapsAnswer::gone;
-    if (n == -EACCES || n == -EPERM) return MapsAnswer::no_access;
-    if (n < 0) return MapsAnswer::gone;
+    // EACCES, EPERM, or no memory to read with: this process was not looked
+    // at, which proves nothing about it (an exited one reads as empty).
+    if (n < 0) return MapsAnswer::no_access;
     if (n == 0) break;
     reader.feed(buf, static_cast<size_t>(n));
     if (reader.stopped()) return MapsAnswer::mapped;
@@ -221,8 +222,10 @@ namespace {
 
 MapsAnswer process_walk(pid_t pid, ExecVisitor visit, void* ctx) {
   int fd = open_maps(pid);
-  if (fd == -EACCES || fd == -EPERM) return MapsAnswer::no_access;
-  if (fd < 0) return MapsAnswer::gone;
+  if (fd == -ENOENT || fd == -ESRCH) return MapsAnswer::gone;  // exited
+  // EACCES or EPERM, but also no fd or memory to look with (EMFILE, ENFILE,
+  // ENOMEM: a writer at its fd limit): not inspected, never "not mapped".
+  if (fd < 0) return MapsAnswer::no_access;
   MapsAnswer a = for_each_exec_mapping(fd, visit, ctx);
   sys::close(fd);
   return a;
@@ -236,7 +239,8 @@ bool for_each_process(bool (*per_process)(pid_t pid, void* ctx), void* ctx) {
   alignas(8) char buf[8192];
   for (;;) {
     long n = sys::getdents64(proc.get(), buf, sizeof buf);
-    if (n <= 0) break;
+    if (n == 0) break;
+    if (n < 0) return false;  // a partial walk: the rest of /proc was not read
     for (long off = 0; off < n;) {
       auto* d = reinterpret_cast<struct dirent64*>(buf + off);
       off += d->d_reclen;

@@ -11,6 +11,9 @@
 #include <cstring>
 #include <string>
 
+#include <sys/syscall.h>
+
+#include "child_limits.hpp"
 #include "maps_reader.hpp"
 
 using namespace tg;
@@ -248,4 +251,49 @@ TEST(MapsScan, SnapshotAnswersLikeAScan) {
   ExecMapping* mem = snap.entries;
   ASSERT_TRUE(take_snapshot(&snap));
   EXPECT_EQ(snap.entries, mem);
+}
+
+// A writer at its fd limit: /proc opens, but no maps file can. Nothing was
+// looked at, which must never read as "no process maps it" (measured before:
+// EMFILE counted as "process gone", the scan said nobody, the write truncated
+// a library a victim ran).
+TEST(MapsScan, NoFdToLookWithIsNotNobody) {
+  const FileId exe = id_of("/proc/self/exe");  // this process maps it
+  EXPECT_EQ(unit::in_child([&] {
+              if (!unit::leave_free_fds(1)) return 10;
+              ScanResult r = scan_processes(exe);
+              return r.mapped == 0 && r.uninspected > 0 ? 0 : 1;
+            }),
+            0)
+      << "scan_processes with one free fd: the processes not looked at must count as uninspected";
+  EXPECT_EQ(unit::in_child([&] {
+              if (!unit::leave_free_fds(1)) return 10;
+              Snapshot s;
+              if (!take_snapshot(&s)) return 2;
+              ScanResult r = lookup(s, exe);
+              return r.mapped == 0 && r.uninspected > 0 ? 0 : 1;
+            }),
+            0)
+      << "take_snapshot with one free fd: the processes not looked at must count as uninspected";
+  EXPECT_EQ(unit::in_child([&] {
+              if (!unit::leave_free_fds(0)) return 10;
+              return process_maps_exec(0, exe) == MapsAnswer::no_access ? 0 : 1;
+            }),
+            0)
+      << "process_maps_exec(self) with no free fd: not inspected (not gone, not unmapped)";
+}
+
+// /proc that can't be listed (getdents64 denied by a seccomp filter, or failing
+// midway): the scan saw nobody because it saw nothing.
+TEST(MapsScan, AnUnlistableProcIsNotNobody) {
+  const FileId exe = id_of("/proc/self/exe");
+  EXPECT_EQ(unit::in_child([&] {
+              if (!unit::deny_syscall(SYS_getdents64, -1, EPERM)) return 10;
+              ScanResult r = scan_processes(exe);
+              Snapshot s;
+              take_snapshot(&s);
+              return r.proc_missing && s.proc_missing ? 0 : 1;
+            }),
+            0)
+      << "getdents64 failing: the scan and the snapshot must say /proc could not be read";
 }
