@@ -190,7 +190,9 @@ MapsAnswer for_each_exec_mapping(int fd, ExecVisitor visit, void* ctx) {
     if (r == -ENOENT) return MapsAnswer::not_mapped;  // no more executable file mappings
     if (r == -ENOTTY || r == -EINVAL) return text_walk(fd, visit, ctx);  // kernel without it
     if (r == -ESRCH) return MapsAnswer::gone;  // kernel thread or exited
-    if (r == -EACCES || r == -EPERM) return MapsAnswer::no_access;
+    // Anything else (EPERM or ENOSYS from a seccomp filter or an LSM: the
+    // kernel checks permission at open, not here): the text answers, and says
+    // itself if the process may not be read.
     if (r < 0) return text_walk(fd, visit, ctx);
     if (visit(FileId{q.dev_major, q.dev_minor, q.inode}, ctx)) return MapsAnswer::mapped;
     if (q.vma_end <= addr) return MapsAnswer::not_mapped;  // never loop
@@ -426,8 +428,9 @@ bool self_file_at(unsigned long addr, FileId* out) {
     *out = FileId{q.dev_major, q.dev_minor, q.inode};
     return true;
   }
-  if (r != -ENOTTY && r != -EINVAL) return false;
-  // Older kernels: the text, line by line.
+  if (r == -ENOENT || r == -ESRCH) return false;  // nothing file-backed there
+  // Older kernels (ENOTTY, EINVAL), or the ioctl denied (a seccomp filter's
+  // EPERM or ENOSYS): the text, line by line.
   return find_line(fd.get(), [&](const char* line, size_t len) {
     MapsLine m;
     if (!parse_maps_line(line, len, &m) || m.start > addr || addr >= m.end || !m.id.ino) return false;

@@ -15,6 +15,7 @@
 
 #include "child_limits.hpp"
 #include "maps_reader.hpp"
+#include "procmap_query.hpp"
 
 using namespace tg;
 
@@ -296,4 +297,29 @@ TEST(MapsScan, AnUnlistableProcIsNotNobody) {
             }),
             0)
       << "getdents64 failing: the scan and the snapshot must say /proc could not be read";
+}
+
+// PROCMAP_QUERY denied (a seccomp filter's EPERM; the kernel itself checks
+// permission at open): the text of the maps answers instead, as on kernels
+// without the ioctl. Measured before: every process counted as uninspected,
+// and scope self decided "this process does not map it" and truncated the
+// library it ran (SIGSEGV).
+TEST(MapsScan, ADeniedProcmapQueryFallsBackToTheText) {
+  const FileId exe = id_of("/proc/self/exe");
+  for (int err : {EPERM, EACCES, ENOSYS}) {
+    EXPECT_EQ(unit::in_child([&] {
+                if (!unit::deny_syscall(SYS_ioctl, static_cast<long long>(procmap::kQuery), err)) return 10;
+                if (process_maps_exec(0, exe) != MapsAnswer::mapped) return 1;
+                ScanResult r = scan_processes(exe);
+                bool me = false;
+                for (int i = 0; i < r.mapped && i < ScanResult::kMaxPids; ++i) me |= r.pids[i] == getpid();
+                if (!me) return 2;
+                FileId at;  // the file mapped at an address of ours (btrfs' maps id)
+                if (!self_file_at(reinterpret_cast<unsigned long>(&id_of), &at) || !(at == exe)) return 3;
+                return 0;
+              }),
+              0)
+        << "PROCMAP_QUERY failing with " << strerrorname_np(err)
+        << " (1: self check, 2: scan, 3: self_file_at did not fall back to the text)";
+  }
 }
