@@ -102,6 +102,10 @@ void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind
     case Reason::scope_elf:
       std::snprintf(out, len, "nobody checked: scope elf, and it is an %s", to_string(kind));
       return;
+    case Reason::self_uninspected:
+      std::snprintf(out, len, "nobody known: this process's own maps could not be read, and it is an %s",
+                    to_string(kind));
+      return;
     case Reason::uninspected_elf:
       if (scan.proc_missing)
         std::snprintf(out, len, "nobody known: /proc could not be read, and it is an %s", to_string(kind));
@@ -354,7 +358,9 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined
     facts->uninspected = scan->uninspected;
     facts->proc_missing = scan->proc_missing;
   } else if (scope_needs_self(s.scope)) {
-    facts->mapped_by_self = process_maps_exec(0, maps_id()) == MapsAnswer::mapped;
+    const MapsAnswer self = process_maps_exec(0, maps_id());
+    facts->mapped_by_self = self == MapsAnswer::mapped;
+    facts->self_uninspected = self != MapsAnswer::mapped && self != MapsAnswer::not_mapped;
   }
   return check_mapping(s.scope, ex.kind, *facts);
 }
