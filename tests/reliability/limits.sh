@@ -1,0 +1,100 @@
+#!/bin/bash
+# Limits a production host puts on a writer, which the shim's own work runs
+# into: its extra fds (the header read, the directory, /proc, the temp file)
+# where the writer has used all but a few of its descriptors, and system
+# calls a seccomp filter denies. Whatever the writer gets, the victim lives:
+# the write either protects it (a new inode and a "replaced" line), or fails
+# with the kernel's own answer (EMFILE, for an open that can't get an fd), or
+# with the documented fallback ETXTBSY and a "cannot protect" line saying why.
+# Never a write that truncates the library unchecked, never a crash.
+# Each case first proves that without truncguard the same write kills the victim.
+. "$(dirname "$0")/rlib.sh"
+need_victims
+need_shim
+must mkdir "$T/lib"
+LIB=$T/lib/libvictim.so
+
+# outcome WHAT OLD: after r_run limited (the writer under truncguard, its log
+# on stderr) and stop_victim: the victim lived, and the writer's answer is
+# one of the three allowed ones. Sets OUTCOME (replaced, refused, emfile).
+outcome() {
+  local what=$1 old=$2 out
+  out=$(r_out limited)
+  [ "$R_STATUS" -le 128 ] || fail "$what: the writer was $(describe_status "$R_STATUS"): $out"
+  expect_survived "$what"
+  expect_no_temp "$T/lib"
+  if [ "$(inode "$LIB")" != "$old" ]; then
+    grep -qF "replaced file=$LIB [ino $old -> $(inode "$LIB")]" <<<"$out" ||
+      fail "$what: $LIB has a new inode, but no line says it was replaced: $out"
+    OUTCOME=replaced
+  elif grep -qE "error=ETXTBSY|Text file busy" <<<"$out"; then
+    grep -qE "cannot protect file=$LIB: [^;]+; failing with ETXTBSY" <<<"$out" ||
+      fail "$what: ETXTBSY, but no log line says why: $out"
+    expect_intact "$LIB" "$old" "$V1"
+    OUTCOME=refused
+  elif grep -qE "error=EMFILE|Too many open files" <<<"$out"; then
+    expect_intact "$LIB" "$old" "$V1"
+    OUTCOME=emfile
+  else
+    fail "$what: neither protected, nor refused with a reason, nor the kernel's EMFILE: $out"
+  fi
+}
+
+# ----------------------------------------------------- few free descriptors
+
+# at_fd_limit WHAT KINDS CMD...: CMD writes $LIB (a fresh copy of $V1 that a
+# victim runs) with 1 to 5 fds free, under truncguard. KINDS: the outcomes
+# allowed besides "replaced" (refused, emfile). With the fewest fds the write
+# can't be protected, with the most it is: so the sweep crosses the limit.
+at_fd_limit() {
+  local what=$1 kinds=$2 n old seen=()
+  shift 2
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  exec 3<>"$LIB"
+  r_run control env -u TRUNCGUARD_LOG "$TG_RTOOL" with-free-fds 5 "$@"
+  exec 3>&-
+  stop_victim
+  expect_killed "control: $what without truncguard, 5 fds free"
+  for n in 1 2 3 4 5; do
+    fresh_copy "$V1" "$LIB"
+    old=$(inode "$LIB")
+    start_victim "$LIB"
+    exec 3<>"$LIB"   # for ftruncate-fd: an fd on the file the victim maps
+    r_run limited env -u TRUNCGUARD_LOG "$TG_RTOOL" with-free-fds "$n" "$TG_CMD" "$@"
+    exec 3>&-
+    stop_victim
+    outcome "$what, $n fds free" "$old"
+    [ "$OUTCOME" = replaced ] || [[ " $kinds " == *" $OUTCOME "* ]] ||
+      fail "$what, $n fds free: $OUTCOME is not an answer this call may give: $(r_out limited)"
+    ok "$what, $n fds free: $OUTCOME"
+    seen+=("$OUTCOME")
+  done
+  [ "${seen[0]}" != replaced ] || fail "$what: protected even with 1 fd free: the limit was not reached"
+  [ "${seen[4]}" = replaced ] || fail "$what: not protected with 5 fds free: ${seen[4]}"
+}
+
+at_fd_limit "open(O_WRONLY|O_TRUNC)" "refused emfile" "$TG_RTOOL" open WRONLY,TRUNC "$LIB"
+at_fd_limit "truncate(2) to 100 bytes" "refused" "$TG_RTOOL" truncate "$LIB" 100
+at_fd_limit "ftruncate(2) to 100 bytes" "refused" "$TG_RTOOL" ftruncate-fd 3 100
+
+# Scope self: the writer runs the library itself, and may fail to read its own maps.
+fresh_copy "$V1" "$LIB"
+r_run control "$TG_RTOOL" with-free-fds 5 "$TG_SELFWRITER" "$LIB" "$V2"
+[ "$R_STATUS" -gt 128 ] || fail "control: selfwriter without truncguard $(describe_status "$R_STATUS")"
+ok "control: selfwriter without truncguard was $(describe_status "$R_STATUS")"
+for n in 1 2 3 4 5; do
+  fresh_copy "$V1" "$LIB"
+  r_run limited env -u TRUNCGUARD_LOG "$TG_RTOOL" with-free-fds "$n" "$TG_CMD" --scope=self "$TG_SELFWRITER" "$LIB" "$V2"
+  out=$(r_out limited)
+  [ "$R_STATUS" -le 128 ] || fail "scope self, $n fds free: selfwriter was $(describe_status "$R_STATUS"): $out"
+  if [ "$R_STATUS" -eq 0 ]; then
+    grep -qF "replaced file=$LIB" <<<"$out" || fail "scope self, $n fds free: no replaced line: $out"
+  elif grep -q "Text file busy" <<<"$out"; then
+    grep -qE "cannot protect file=$LIB: [^;]+; failing with ETXTBSY" <<<"$out" ||
+      fail "scope self, $n fds free: ETXTBSY, but no log line says why: $out"
+  else
+    grep -q "Too many open files" <<<"$out" || fail "scope self, $n fds free: $(describe_status "$R_STATUS"): $out"
+  fi
+  ok "scope self, $n fds free: selfwriter $(describe_status "$R_STATUS"): $(tail -n1 <<<"$out")"
+done
