@@ -1,8 +1,9 @@
 #!/bin/bash
 # Limits a production host puts on a writer, which the shim's own work runs
 # into: its extra fds (the header read, the directory, /proc, the temp file)
-# where the writer has used all but a few of its descriptors, and system
-# calls a seccomp filter denies. Whatever the writer gets, the victim lives:
+# where the writer has used all but a few of its descriptors, a file size
+# limit (ulimit -f) smaller than the library it copies, and system calls a
+# seccomp filter denies. Whatever the writer gets, the victim lives:
 # the write either protects it (a new inode and a "replaced" line), or fails
 # with the kernel's own answer (EMFILE, for an open that can't get an fd), or
 # with the documented fallback ETXTBSY and a "cannot protect" line saying why.
@@ -98,3 +99,40 @@ for n in 1 2 3 4 5; do
   fi
   ok "scope self, $n fds free: selfwriter $(describe_status "$R_STATUS"): $(tail -n1 <<<"$out")"
 done
+
+# ------------------------------------------------------------ RLIMIT_FSIZE
+
+# The writer may not make files over 4 KiB (ulimit -f 4); the library is
+# bigger. Shrinking it is allowed, but the shim's copy of the part that stays
+# must not write past the limit: SIGXFSZ would kill the writer, which without
+# truncguard succeeds. The copy is refused instead (ETXTBSY, "File too large").
+small_files() { bash -c 'ulimit -f 4 && exec "$@"' small_files "$@"; }
+[ "$(stat -c %s "$V1")" -gt 8192 ] || fail "the test library is too small for ulimit -f 4 to matter"
+under_fsize_limit() {
+  local what="$1 with ulimit -f 4" control=$2 old
+  shift 2
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  exec 3<>"$LIB"
+  r_run control small_files "$@"
+  exec 3>&-
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] || fail "control: $what without truncguard: $(describe_status "$R_STATUS"): $(r_out control)"
+  if [ "$control" = kills ]; then expect_killed "control: $what without truncguard"
+  else ok "control: $what without truncguard succeeds: $(r_out control)"; fi
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  exec 3<>"$LIB"
+  r_run limited small_files env -u TRUNCGUARD_LOG "$TG_CMD" "$@"
+  exec 3>&-
+  stop_victim
+  outcome "$what" "$old"
+  [ "$OUTCOME" = refused ] || fail "$what: $OUTCOME, expected the copy to be refused"
+  grep -qF "cannot protect file=$LIB: cannot copy the old content: File too large; failing with ETXTBSY" <<<"$(r_out limited)" ||
+    fail "$what: the log does not say the copy was too large: $(r_out limited)"
+  ok "$what: refused, not killed: $(grep -F 'cannot protect' "$T/limited.out" | cut -f2-)"
+}
+under_fsize_limit "truncate(2) to 5000 bytes" kills "$TG_RTOOL" truncate "$LIB" 5000
+under_fsize_limit "ftruncate(2) to 5000 bytes" kills "$TG_RTOOL" ftruncate-fd 3 5000
+under_fsize_limit "open(O_RDWR) to patch in place" succeeds "$TG_RTOOL" open RDWR "$LIB"
