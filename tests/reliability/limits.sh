@@ -136,3 +136,47 @@ under_fsize_limit() {
 under_fsize_limit "truncate(2) to 5000 bytes" kills "$TG_RTOOL" truncate "$LIB" 5000
 under_fsize_limit "ftruncate(2) to 5000 bytes" kills "$TG_RTOOL" ftruncate-fd 3 5000
 under_fsize_limit "open(O_RDWR) to patch in place" succeeds "$TG_RTOOL" open RDWR "$LIB"
+
+# ------------------------------------------------------------ seccomp filters
+
+# A hardened service's filter fails a system call the shim relies on (rtool
+# deny installs it, then runs the writer): it must fall back to what still
+# answers, and never read an error as "nobody maps it".
+#  - the lease proof denied (F_SETLEASE) and /proc unlistable (getdents64):
+#    nothing is known, so the library counts as in use;
+#  - PROCMAP_QUERY denied: the text of the maps names the victim.
+denied() {  # denied WHAT SPEC EXPECTED-WHO
+  local what=$1 spec=$2 who=$3 old new
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  r_run control "$TG_RTOOL" deny "$spec" cp "$V2" "$LIB"
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] || fail "control: cp under the filter $spec failed: $(r_out control)"
+  expect_killed "control: cp without truncguard, $what"
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  r_run limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny "$spec" "$TG_CMD" cp "$V2" "$LIB"
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] || fail "$what: truncguard cp failed: $(r_out limited)"
+  expect_survived "$what"
+  new=$(inode "$LIB")
+  who=${who//@PID@/$VICTIM_PID}
+  grep -qF "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by $who" "$T/limited.out" ||
+    fail "$what: no line says it was replaced because of \"$who\": $(r_out limited)"
+  ok "$what: replaced; mapped executable by $who"
+}
+denied "F_SETLEASE and getdents64 denied" fcntl=F_SETLEASE:EPERM,getdents64:EPERM \
+  "nobody known: /proc could not be read"
+denied "PROCMAP_QUERY denied (EPERM)" ioctl=PROCMAP_QUERY:EPERM "pid @PID@ ("
+denied "PROCMAP_QUERY denied (ENOSYS)" ioctl=PROCMAP_QUERY:ENOSYS "pid @PID@ ("
+
+# Scope self under the same filter: the selfwriter reads its own maps as text.
+fresh_copy "$V1" "$LIB"
+r_run control "$TG_RTOOL" deny ioctl=PROCMAP_QUERY:EPERM "$TG_SELFWRITER" "$LIB" "$V2"
+[ "$R_STATUS" -gt 128 ] || fail "control: selfwriter without truncguard $(describe_status "$R_STATUS")"
+fresh_copy "$V1" "$LIB"
+r_run limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny ioctl=PROCMAP_QUERY:EPERM "$TG_CMD" --scope=self "$TG_SELFWRITER" "$LIB" "$V2"
+[ "$R_STATUS" -eq 0 ] || fail "scope self, PROCMAP_QUERY denied: selfwriter $(describe_status "$R_STATUS"): $(r_out limited)"
+grep -qF "mapped executable by this process" "$T/limited.out" || fail "scope self, PROCMAP_QUERY denied: $(r_out limited)"
+ok "scope self, PROCMAP_QUERY denied: $(tail -n1 "$T/limited.out")"
