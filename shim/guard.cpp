@@ -98,20 +98,24 @@ void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind
     m.pid = scan.pids[i];
     process_name(scan.pids[i], m.comm, sizeof m.comm);
   }
+  // "it is an ELF shared object"; a file the writer may not read counts as
+  // one too, and says so.
+  char it_is[64];
+  if (kind == ElfKind::unreadable) std::snprintf(it_is, sizeof it_is, "its header could not be read");
+  else std::snprintf(it_is, sizeof it_is, "it is an %s", to_string(kind));
   switch (reason) {
     case Reason::scope_elf:
-      std::snprintf(out, len, "nobody checked: scope elf, and it is an %s", to_string(kind));
+      std::snprintf(out, len, "nobody checked: scope elf, and %s", it_is);
       return;
     case Reason::self_uninspected:
-      std::snprintf(out, len, "nobody known: this process's own maps could not be read, and it is an %s",
-                    to_string(kind));
+      std::snprintf(out, len, "nobody known: this process's own maps could not be read, and %s", it_is);
       return;
     case Reason::uninspected_elf:
       if (scan.proc_missing)
-        std::snprintf(out, len, "nobody known: /proc could not be read, and it is an %s", to_string(kind));
+        std::snprintf(out, len, "nobody known: /proc could not be read, and %s", it_is);
       else
-        std::snprintf(out, len, "no readable process, but %d processes could not be inspected and it is an %s",
-                      scan.uninspected, to_string(kind));
+        std::snprintf(out, len, "no readable process, but %d processes could not be inspected and %s",
+                      scan.uninspected, it_is);
       return;
     default:
       break;

@@ -180,3 +180,47 @@ r_run limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny ioctl=PROCMAP_QUERY:EPERM "
 [ "$R_STATUS" -eq 0 ] || fail "scope self, PROCMAP_QUERY denied: selfwriter $(describe_status "$R_STATUS"): $(r_out limited)"
 grep -qF "mapped executable by this process" "$T/limited.out" || fail "scope self, PROCMAP_QUERY denied: $(r_out limited)"
 ok "scope self, PROCMAP_QUERY denied: $(tail -n1 "$T/limited.out")"
+
+# ------------------------------------------------------------ an unprivileged writer
+
+# nobody may write a library but not read it (mode 0200: it can't read the
+# ELF header, take the lease, or read root's maps), and root runs it: it
+# still counts as in use, and the log says why. And nobody's header read of
+# root's 0666 library works without O_NOATIME (EPERM for a file it does not own).
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && as_nobody true; then
+  nobody_copies
+  must mkdir -m 0755 "$T/nb"
+  must chown 65534:65534 "$T/nb"
+  NLIB=$T/nb/libvictim.so
+  write_only_lib() { fresh_copy "$V1" "$NLIB"; must chown 65534:65534 "$NLIB"; must chmod 0200 "$NLIB"; }
+  write_only_lib
+  start_victim "$NLIB"
+  r_run control as_nobody "$TG_RTOOL" open WRONLY,TRUNC "$NLIB"
+  stop_victim
+  expect_killed "control: nobody truncates its write-only library without truncguard ($(r_out control))"
+  write_only_lib
+  old=$(inode "$NLIB")
+  start_victim "$NLIB"
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" "$TG_RTOOL" open WRONLY,TRUNC "$NLIB"
+  stop_victim
+  expect_survived "nobody truncates its write-only (0200) library"
+  grep -qF "replaced file=$NLIB [ino $old -> $(inode "$NLIB")] (mode replace); mapped executable by no readable process, but " "$T/limited.out" &&
+    grep -qF "processes could not be inspected and its header could not be read" "$T/limited.out" ||
+    fail "nobody's write-only library: $(r_out limited)"
+  [ "$(stat -c %a "$NLIB")" = 200 ] || fail "the new file's mode is $(stat -c %a "$NLIB"), expected 200"
+  ok "nobody's write-only library: $(grep -F 'replaced file' "$T/limited.out" | cut -f2-)"
+
+  fresh_copy "$V1" "$LIB"
+  must chmod 0666 "$LIB"
+  must chmod 0777 "$T/lib"
+  start_victim "$LIB"
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" cp "$V2" "$LIB"
+  stop_victim
+  must chmod 0755 "$T/lib"
+  expect_survived "nobody's cp over root's library (0666)"
+  grep -qF "processes could not be inspected and it is an ELF shared object" "$T/limited.out" ||
+    fail "nobody's cp over root's library: the header was not read (O_NOATIME refused?): $(r_out limited)"
+  ok "nobody read the header of root's library: $(grep -F 'replaced file' "$T/limited.out" | cut -f2-)"
+else
+  note "not root or no setpriv: the unprivileged writer's cases are skipped"
+fi
