@@ -176,6 +176,23 @@ bool names_nothing(int resolved) {
 // The kinds whose real call needs a new fd of its own (an open).
 bool opens_an_fd(WriteKind k) { return k == WriteKind::truncate_open || k == WriteKind::in_place_open; }
 
+// An open gives the lowest free fd number (POSIX), and programs rely on it
+// (close(1), then open() to redirect stdout). The new inode's fd was made
+// while the shim's own fds (the header, the directory) held lower numbers:
+// once they are closed, it moves down, keeping its close-on-exec bit.
+int lowest_number(int fd) {
+  const long fdflags = sys::call(SYS_fcntl, fd, F_GETFD);
+  if (fdflags < 0) return fd;
+  const long low = sys::call(SYS_fcntl, fd, (fdflags & FD_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+  if (low < 0) return fd;
+  if (low > fd) {  // nothing free below it
+    sys::close(static_cast<int>(low));
+    return fd;
+  }
+  sys::close(fd);
+  return static_cast<int>(low);
+}
+
 // No new inode can be made: the documented fallback, always logged.
 Outcome cannot_protect(const Settings& s, const WriteIntent& in, const char* name, const char* step, int error,
                        bool restored_old) {
@@ -605,7 +622,10 @@ Outcome guard_write(const WriteIntent& in) {
     return {Outcome::replaced, 0};
   }
   if (on_fd(in.kind)) return {Outcome::replaced, 0};
-  return {Outcome::replaced, fd};
+  // The shim's own fds are done with: their numbers are the caller's again.
+  ex.src.reset();
+  t.dir.reset();
+  return {Outcome::replaced, lowest_number(fd)};
 }
 
 }  // namespace tg

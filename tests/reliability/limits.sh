@@ -79,6 +79,27 @@ at_fd_limit "open(O_WRONLY|O_TRUNC)" "refused emfile" "$TG_RTOOL" open WRONLY,TR
 at_fd_limit "truncate(2) to 100 bytes" "refused" "$TG_RTOOL" truncate "$LIB" 100
 at_fd_limit "ftruncate(2) to 100 bytes" "refused" "$TG_RTOOL" ftruncate-fd 3 100
 
+# The number an open returns is the lowest free one (POSIX), also when the
+# shim's own fds held lower numbers while it made the new inode: a program
+# that closes fd 0 (or 1, to redirect stdout) and opens the library gets 0.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+r_run control "$TG_RTOOL" open-after-close 0 "$LIB"
+stop_victim
+[ "$(r_out control)" = "fd=0 cloexec=1" ] || fail "control: open after close(0): $(r_out control)"
+expect_killed "control: open after close(0) without truncguard"
+for mode in replace unlink; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  r_run limited env TRUNCGUARD_MODE=$mode "$TG_CMD" "$TG_RTOOL" open-after-close 0 "$LIB"
+  stop_victim
+  expect_survived "open after close(0), mode $mode"
+  [ "$(r_out limited)" = "fd=0 cloexec=1" ] ||
+    fail "open after close(0), mode $mode: $(r_out limited), expected fd=0 cloexec=1 as without truncguard"
+  expect_log "replaced file=$LIB " "(mode $mode)"
+  ok "open after close(0), mode $mode: replaced, and the caller got fd 0 (close-on-exec kept)"
+done
+
 # Scope self: the writer runs the library itself, and may fail to read its own maps.
 fresh_copy "$V1" "$LIB"
 r_run control "$TG_RTOOL" with-free-fds 5 "$TG_SELFWRITER" "$LIB" "$V2"

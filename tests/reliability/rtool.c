@@ -59,6 +59,10 @@
  *   rtool ftruncate-fd FD LENGTH
  *       ftruncate(FD, LENGTH) on an fd the caller opened (a shell's 3<>FILE).
  *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
+ *   rtool open-after-close FD PATH
+ *       close(FD), then open(PATH, O_WRONLY|O_TRUNC|O_CLOEXEC), which POSIX
+ *       gives the lowest free number, FD (the old way to redirect stdout).
+ *       Prints "fd=N cloexec=N" or "error=ENAME"; exit 0 either way.
  *   rtool with-free-fds N CMD [ARG...]
  *       A program that has used all but N of its file descriptors: sets
  *       RLIMIT_NOFILE to 64, holds every other descriptor open on /dev/null
@@ -439,6 +443,14 @@ static int ftruncate_fd(char** a) {
   return 0;
 }
 
+static int open_after_close(char** a) {
+  close(atoi(a[0]));
+  int fd = open(a[1], O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) { printf("error=%s\n", errname(errno)); return 0; }
+  printf("fd=%d cloexec=%d\n", fd, (fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0);
+  return 0;
+}
+
 /* ------------------------------------------------- limits, then exec CMD */
 
 static int with_free_fds(int argc, char** a) {
@@ -512,12 +524,13 @@ int main(int argc, char** argv) {
       {"open", 2, do_open},        {"openat-copy", 3, openat_copy}, {"truncate", 2, do_truncate},
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
-      {"lease-ftruncate", 1, lease_ftruncate}, {"ftruncate-fd", 2, ftruncate_fd}, {NULL, 0, NULL}};
+      {"lease-ftruncate", 1, lease_ftruncate}, {"ftruncate-fd", 2, ftruncate_fd},
+      {"open-after-close", 2, open_after_close}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|log-fd-reuse|lease-ftruncate|with-free-fds|deny ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|log-fd-reuse|lease-ftruncate|with-free-fds|deny ARGS (see the source)\n");
   return 2;
 }
