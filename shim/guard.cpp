@@ -508,8 +508,16 @@ bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const 
     return false;
   }
   int dirfd = static_cast<int>(sys::call(SYS_fcntl, t.dir.get(), F_DUPFD_CLOEXEC, 0));
-  if (dirfd < 0 || !pending::add(fd, dirfd, t.base, name, static_cast<unsigned long>(ex.st.st_ino))) {
-    if (dirfd >= 0) sys::close(dirfd);
+  if (dirfd < 0) {  // no fd left (EMFILE) to keep the directory for the publication
+    sys::close(fd);
+    std::snprintf(msg, sizeof msg,
+                  "cannot be published atomically here (cannot keep its directory open: %s); replaced at open instead",
+                  strerrordesc_np(-dirfd));
+    note(name, "atomic_fallback", msg);
+    return false;
+  }
+  if (!pending::add(fd, dirfd, t.base, name, static_cast<unsigned long>(ex.st.st_ino))) {
+    sys::close(dirfd);
     sys::close(fd);
     note(name, "atomic_fallback", "too many files pending publication in this process; replaced at open instead");
     return false;
