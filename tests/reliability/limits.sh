@@ -2,8 +2,8 @@
 # Limits a production host puts on a writer, which the shim's own work runs
 # into: its extra fds (the header read, the directory, /proc, the temp file)
 # where the writer has used all but a few of its descriptors, a file size
-# limit (ulimit -f) smaller than the library it copies, and system calls a
-# seccomp filter denies. Whatever the writer gets, the victim lives:
+# limit (ulimit -f) smaller than the library it copies, a thread with a small
+# stack, and system calls a seccomp filter denies. Whatever the writer gets, the victim lives:
 # the write either protects it (a new inode and a "replaced" line), or fails
 # with the kernel's own answer (EMFILE, for an open that can't get an fd), or
 # with the documented fallback ETXTBSY and a "cannot protect" line saying why.
@@ -165,6 +165,18 @@ under_fsize_limit() {
 under_fsize_limit "truncate(2) to 5000 bytes" kills "$TG_RTOOL" truncate "$LIB" 5000
 under_fsize_limit "ftruncate(2) to 5000 bytes" kills "$TG_RTOOL" ftruncate-fd 3 5000
 under_fsize_limit "open(O_RDWR) to patch in place" succeeds "$TG_RTOOL" open RDWR "$LIB"
+
+# ------------------------------------------------------------ small thread stacks
+
+# execl, execlp and execle are interposed on every call (pass-through too):
+# a thread with the smallest stack the system allows must be able to call
+# them as without truncguard (before: a 33 KiB argv array on the stack,
+# SIGSEGV in a 16 KiB thread).
+r_run control "$TG_RTOOL" small-stack-execl 16384
+[ "$R_STATUS" -eq 0 ] || fail "control: execl from a 16 KiB thread without truncguard: $(describe_status "$R_STATUS"): $(r_out control)"
+r_run limited "$TG_CMD" "$TG_RTOOL" small-stack-execl 16384
+[ "$R_STATUS" -eq 0 ] || fail "execl from a 16 KiB thread under truncguard: $(describe_status "$R_STATUS"): $(r_out limited)"
+ok "execl from a thread with a 16 KiB stack: exit 0, with and without truncguard"
 
 # ------------------------------------------------------------ seccomp filters
 

@@ -63,6 +63,10 @@
  *       close(FD), then open(PATH, O_WRONLY|O_TRUNC|O_CLOEXEC), which POSIX
  *       gives the lowest free number, FD (the old way to redirect stdout).
  *       Prints "fd=N cloexec=N" or "error=ENAME"; exit 0 either way.
+ *   rtool small-stack-execl BYTES
+ *       A thread with a stack of BYTES (at least the system's minimum) calls
+ *       execl("/bin/true", "true", NULL): the exit status is true's, or the
+ *       crash's if the exec wrapper does not fit that stack.
  *   rtool with-free-fds N CMD [ARG...]
  *       A program that has used all but N of its file descriptors: sets
  *       RLIMIT_NOFILE to 64, holds every other descriptor open on /dev/null
@@ -75,6 +79,7 @@
  *       PROCMAP_QUERY, F_SETLEASE); then execs CMD. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <pthread.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -451,6 +456,28 @@ static int open_after_close(char** a) {
   return 0;
 }
 
+static void* execl_true(void* unused) {
+  (void)unused;
+  execl("/bin/true", "true", (char*)NULL);
+  perror("rtool: execl");
+  return NULL;
+}
+
+static int small_stack_execl(char** a) {
+  size_t size = (size_t)atol(a[0]);
+  const long min = sysconf(_SC_THREAD_STACK_MIN);
+  if (min > 0 && size < (size_t)min) size = (size_t)min;
+  pthread_attr_t attr;
+  pthread_t t;
+  if (pthread_attr_init(&attr) != 0 || pthread_attr_setstacksize(&attr, size) != 0 ||
+      pthread_create(&t, &attr, execl_true, NULL) != 0) {
+    fprintf(stderr, "rtool: cannot start a thread with a %zu-byte stack\n", size);
+    return 2;
+  }
+  pthread_join(t, NULL);
+  return 1;  /* the exec failed */
+}
+
 /* ------------------------------------------------- limits, then exec CMD */
 
 static int with_free_fds(int argc, char** a) {
@@ -525,12 +552,12 @@ int main(int argc, char** argv) {
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
       {"lease-ftruncate", 1, lease_ftruncate}, {"ftruncate-fd", 2, ftruncate_fd},
-      {"open-after-close", 2, open_after_close}, {NULL, 0, NULL}};
+      {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|log-fd-reuse|lease-ftruncate|with-free-fds|deny ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|with-free-fds|deny ARGS (see the source)\n");
   return 2;
 }
