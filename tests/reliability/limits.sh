@@ -266,6 +266,28 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && as_nobody true; then
   grep -qF "processes could not be inspected and it is an ELF shared object" "$T/limited.out" ||
     fail "nobody's cp over root's library: the header was not read (O_NOATIME refused?): $(r_out limited)"
   ok "nobody read the header of root's library: $(grep -F 'replaced file' "$T/limited.out" | cut -f2-)"
+
+  # A daemon opened the library as root, then dropped to nobody: its fd's
+  # name is in a directory nobody may not enter (0700), so no new inode can be
+  # made there. Its ftruncate must fail with a reason, not truncate unchecked.
+  must mkdir -m 0700 "$T/priv"
+  PLIB=$T/priv/libvictim.so
+  fresh_copy "$V1" "$PLIB"
+  start_victim "$PLIB"
+  r_run control as_nobody "$TG_RTOOL" ftruncate-fd 3 100 3<>"$PLIB"
+  stop_victim
+  expect_killed "control: ftruncate after dropping to nobody, without truncguard ($(r_out control))"
+  fresh_copy "$V1" "$PLIB"
+  old=$(inode "$PLIB")
+  start_victim "$PLIB"
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" "$TG_RTOOL" ftruncate-fd 3 100 3<>"$PLIB"
+  stop_victim
+  expect_survived "ftruncate after dropping to nobody"
+  expect_intact "$PLIB" "$old" "$V1"
+  grep -q "error=ETXTBSY" "$T/limited.out" &&
+    grep -qF "cannot protect file=$PLIB: cannot open the file's directory: Permission denied; failing with ETXTBSY" "$T/limited.out" ||
+    fail "ftruncate after dropping to nobody: $(r_out limited)"
+  ok "ftruncate after dropping to nobody: refused: $(grep -F 'cannot protect' "$T/limited.out" | cut -f2-)"
 else
   note "not root or no setpriv: the unprivileged writer's cases are skipped"
 fi
