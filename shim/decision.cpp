@@ -21,6 +21,7 @@ const char* to_string(Reason r) {
     case Reason::made_for_this_fd: return "truncguard made this inode for this fd: the same writer goes on";
     case Reason::mapped: return "mapped executable";
     case Reason::uninspected_elf: return "some processes could not be inspected: replace unless proven unmapped";
+    case Reason::self_uninspected: return "this process's own maps could not be read: replace unless proven unmapped";
     case Reason::scope_elf: return "ELF shared object or executable (scope elf)";
   }
   return "?";
@@ -55,7 +56,10 @@ Verdict check_mapping(Scope scope, ElfKind kind, const MappingFacts& m) {
     case Scope::elf:
       return {maybe_code(kind), maybe_code(kind) ? Reason::scope_elf : Reason::not_code};
     case Scope::self:
-      return m.mapped_by_self ? Verdict{true, Reason::mapped} : Verdict{false, Reason::not_mapped_by_self};
+      if (m.mapped_by_self) return {true, Reason::mapped};
+      // Not being able to look (no fd left, no memory) is not "not mapped".
+      if (m.self_uninspected && maybe_code(kind)) return {true, Reason::self_uninspected};
+      return {false, Reason::not_mapped_by_self};
     case Scope::system:
       if (m.proven_unshared) return {false, Reason::unshared};
       if (m.mapped_by_self || m.mapped_by_others > 0) return {true, Reason::mapped};

@@ -32,6 +32,7 @@ enum class Reason {
   // act
   mapped,              // a process maps it executable
   uninspected_elf,     // not proven unmapped: some processes could not be inspected
+  self_uninspected,    // scope self: this process's own maps could not be read (no fd left...)
   scope_elf,           // scope elf: every ELF shared object or executable
 };
 
@@ -76,6 +77,7 @@ struct MappingFacts {
   int uninspected = 0;           // processes whose maps could not be read
   bool proc_missing = false;     // /proc unavailable: nothing was inspected
   bool proven_unshared = false;  // a write lease was granted: no other open file, no mapping
+  bool self_uninspected = false; // scope self: this process's own maps could not be read
 };
 Verdict check_mapping(Scope scope, ElfKind kind, const MappingFacts& m);
 

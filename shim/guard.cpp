@@ -105,13 +105,20 @@ void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind
       if (n > 0) o += static_cast<size_t>(n);
     }
   };
+  // "it is an ELF shared object"; a file the writer may not read counts as
+  // one too, and says so.
+  char it_is[64];
+  if (kind == ElfKind::unreadable) std::snprintf(it_is, sizeof it_is, "its header could not be read");
+  else std::snprintf(it_is, sizeof it_is, "it is an %s", to_string(kind));
   if (reason == Reason::scope_elf) {
-    add("nobody checked: scope elf, and it is an %s", to_string(kind));
+    add("nobody checked: scope elf, and %s", it_is);
+  } else if (reason == Reason::self_uninspected) {
+    add("nobody known: this process's own maps could not be read, and %s", it_is);
   } else if (reason == Reason::uninspected_elf && scan.proc_missing) {
-    add("nobody known: /proc could not be read, and it is an %s", to_string(kind));
+    add("nobody known: /proc could not be read, and %s", it_is);
   } else if (reason == Reason::uninspected_elf) {
-    add("no readable process, but %d process%s could not be inspected and it is an %s", scan.uninspected,
-        scan.uninspected == 1 ? "" : "es", to_string(kind));
+    add("no readable process, but %d process%s could not be inspected and %s", scan.uninspected,
+        scan.uninspected == 1 ? "" : "es", it_is);
   } else {
     if (self) add("this process (pid %d)", static_cast<int>(me));
     for (int i = 0; i < who->count; ++i) {
@@ -155,6 +162,48 @@ Outcome changed_under_us(const WriteIntent& in, const char* name) {
   return o;
 }
 
+// Errors of resolve_target that are about the name itself: it is gone, or is
+// no longer what was examined (the real call gives its own answer).
+bool names_nothing(int resolved) {
+  return resolved == -ENOENT || resolved == -ENOTDIR || resolved == -ELOOP || resolved == -EISDIR ||
+         resolved == -ENAMETOOLONG;
+}
+
+// The kinds whose real call needs a new fd of its own (an open).
+bool opens_an_fd(WriteKind k) { return k == WriteKind::truncate_open || k == WriteKind::in_place_open; }
+
+// An open gives the lowest free fd number (POSIX), and programs rely on it
+// (close(1), then open() to redirect stdout). The new inode's fd was made
+// while the shim's own fds (the header, the directory) held lower numbers:
+// once they are closed, it moves down, keeping its close-on-exec bit.
+int lowest_number(int fd) {
+  const long fdflags = sys::call(SYS_fcntl, fd, F_GETFD);
+  if (fdflags < 0) return fd;
+  const long low = sys::call(SYS_fcntl, fd, (fdflags & FD_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+  if (low < 0) return fd;
+  if (low > fd) {  // nothing free below it
+    sys::close(static_cast<int>(low));
+    return fd;
+  }
+  sys::close(fd);
+  return static_cast<int>(low);
+}
+
+// No new inode can be made: the documented fallback, always logged.
+Outcome cannot_protect(const Settings& s, const WriteIntent& in, const char* name, const char* step, int error,
+                       bool restored_old) {
+  log::Event fail{log::EventKind::cannot_protect};
+  fail.file = name;
+  fail.entry = in.entry;
+  fail.step = step;
+  fail.error = error;
+  fail.restored_old = restored_old;
+  fail.truncating_anyway = s.on_fail == OnFail::truncate;
+  log::emit(fail);  // failures are always reported
+  if (fail.truncating_anyway) return {Outcome::pass, 0};
+  return {Outcome::fail, ETXTBSY};
+}
+
 using log::note;
 
 }  // namespace
@@ -190,6 +239,7 @@ namespace {
 // What the guard learned about the file, cheapest facts first.
 struct Examined {
   sys::Fd src;            // read fd on the file (or not ok: unreadable)
+  int src_error = 0;      // why src could not be opened (EACCES, EMFILE...)
   struct stat st {};
   ElfKind kind = ElfKind::unreadable;
   char fd_path[PATH_MAX];  // an fd kind: the name the fd was opened under (not zeroed:
@@ -248,6 +298,7 @@ bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
     if (!v.act) { *why = v.reason; return false; }
     if (ex->st.st_size < kMinElfSize) { *why = Reason::not_code; return false; }
     ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
+    if (!ex->src.ok()) ex->src_error = -ex->src.get();
   } else {
     if (sys::fstat(in.fd, &ex->st) < 0) { *why = Reason::missing; return false; }
     const MadeForFd& made = t_made_for_fd;
@@ -268,6 +319,7 @@ bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
     char proc[48];
     std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", in.fd);
     ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!ex->src.ok()) ex->src_error = -ex->src.get();
     long n = sys::readlinkat(AT_FDCWD, proc, ex->fd_path, sizeof ex->fd_path - 1);
     if (n <= 0 || ex->fd_path[0] != '/') {
       *why = Reason::missing;  // no name (deleted, anonymous): nothing to give a new inode to
@@ -351,7 +403,9 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined
     facts->uninspected = scan->uninspected;
     facts->proc_missing = scan->proc_missing;
   } else if (scope_needs_self(s.scope)) {
-    facts->mapped_by_self = process_maps_exec(0, maps_id()) == MapsAnswer::mapped;
+    const MapsAnswer self = process_maps_exec(0, maps_id());
+    facts->mapped_by_self = self == MapsAnswer::mapped;
+    facts->self_uninspected = self != MapsAnswer::mapped && self != MapsAnswer::not_mapped;
   }
   return check_mapping(s.scope, ex.kind, *facts);
 }
@@ -450,8 +504,16 @@ bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const 
     return false;
   }
   int dirfd = static_cast<int>(sys::call(SYS_fcntl, t.dir.get(), F_DUPFD_CLOEXEC, 0));
-  if (dirfd < 0 || !pending::add(fd, dirfd, t.base, name, static_cast<unsigned long>(ex.st.st_ino))) {
-    if (dirfd >= 0) sys::close(dirfd);
+  if (dirfd < 0) {  // no fd left (EMFILE) to keep the directory for the publication
+    sys::close(fd);
+    std::snprintf(msg, sizeof msg,
+                  "cannot be published atomically here (cannot keep its directory open: %s); replaced at open instead",
+                  strerrordesc_np(-dirfd));
+    note(name, "atomic_fallback", msg);
+    return false;
+  }
+  if (!pending::add(fd, dirfd, t.base, name, static_cast<unsigned long>(ex.st.st_ino))) {
+    sys::close(dirfd);
     sys::close(fd);
     note(name, "atomic_fallback", "too many files pending publication in this process; replaced at open instead");
     return false;
@@ -478,9 +540,18 @@ Outcome guard_write(const WriteIntent& in) {
   Target t;
   const int dirfd = on_fd(in.kind) ? AT_FDCWD : in.dirfd;
   const bool follow = on_fd(in.kind) || !(in.flags & O_NOFOLLOW);
+  const int resolved = resolve_target(dirfd, name, follow, &t);
   // The name changed since it was examined (or vanished): check again rather
   // than let the real call truncate whatever is there now.
-  if (resolve_target(dirfd, name, follow, &t) < 0 || t.st.st_dev != ex.st.st_dev || t.st.st_ino != ex.st.st_ino)
+  if (names_nothing(resolved) || (resolved == 0 && (t.st.st_dev != ex.st.st_dev || t.st.st_ino != ex.st.st_ino)))
+    return changed_under_us(in, name);
+  // Any other error (no fd left for the directory, no memory; a name the
+  // writer can no longer reach from an fd) says nothing about the name: the
+  // file is still looked at, and where it must be protected the write fails
+  // below instead of truncating it unchecked. Except an open for which the
+  // shim got no fd at all: the caller's own open gets none either, and the
+  // kernel answers (EMFILE), without O_TRUNC (guarded_open).
+  if ((resolved == -EMFILE || resolved == -ENFILE) && !ex.src.ok() && opens_an_fd(in.kind))
     return changed_under_us(in, name);
 
   // Replacing a file the caller could not write would turn an EACCES into a
@@ -488,7 +559,8 @@ Outcome guard_write(const WriteIntent& in) {
   // which is how a running executable still gets replaced.) A writable fd
   // already proves the right to write.
   if (!on_fd(in.kind)) {
-    int acc = sys::faccessat2(t.dir.get(), t.base, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW);
+    int acc = resolved == 0 ? sys::faccessat2(t.dir.get(), t.base, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW)
+                            : sys::faccessat2(in.dirfd, in.path, W_OK, AT_EACCESS | (follow ? 0 : AT_SYMLINK_NOFOLLOW));
     if (acc == -ENOENT) return changed_under_us(in, name);
     if (acc < 0 && acc != -ENOSYS) return log_pass(in, name, Reason::no_write_permission);
   }
@@ -522,6 +594,8 @@ Outcome guard_write(const WriteIntent& in) {
     return {Outcome::pass, 0};
   }
 
+  if (resolved < 0) return cannot_protect(s, in, name, "cannot open the file's directory", -resolved, false);
+
   if (s.mode == Mode::atomic) {
     // Only an open leaves a writer behind to wait for; truncate(2), ftruncate(2)
     // and an fd that stops appending already hold or are done: replace them.
@@ -541,16 +615,9 @@ Outcome guard_write(const WriteIntent& in) {
     fd = -EBADF;  // the name already holds the new inode; the caller's fd still the old one
   }
   if (fd < 0) {
-    log::Event fail{log::EventKind::cannot_protect};
-    fail.file = name;
-    fail.entry = in.entry;
-    fail.step = rep.failed_step ? rep.failed_step : "cannot read the old file to keep its content";
-    fail.error = rep.failed_step ? rep.error : EACCES;
-    fail.restored_old = rep.restored_old;
-    fail.truncating_anyway = s.on_fail == OnFail::truncate;
-    log::emit(fail);  // failures are always reported
-    if (fail.truncating_anyway) return {Outcome::pass, 0};
-    return {Outcome::fail, ETXTBSY};
+    if (rep.failed_step) return cannot_protect(s, in, name, rep.failed_step, rep.error, rep.restored_old);
+    return cannot_protect(s, in, name, "cannot read the old file to keep its content",
+                          ex.src_error ? ex.src_error : EACCES, false);
   }
 
   report_success(name, &ev, t, rep);
@@ -560,7 +627,10 @@ Outcome guard_write(const WriteIntent& in) {
     return {Outcome::replaced, 0};
   }
   if (on_fd(in.kind)) return {Outcome::replaced, 0};
-  return {Outcome::replaced, fd};
+  // The shim's own fds are done with: their numbers are the caller's again.
+  ex.src.reset();
+  t.dir.reset();
+  return {Outcome::replaced, lowest_number(fd)};
 }
 
 }  // namespace tg

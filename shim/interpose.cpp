@@ -3,6 +3,7 @@
 //
 // Pass-through path (all but a few calls): one flag test and the real call.
 // No allocation, no lock, no system call, errno untouched.
+#include <alloca.h>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -588,8 +589,21 @@ __attribute__((visibility("default"))) int execvp(const char* file, char* const 
 }
 
 // execl, execlp, execle: glibc builds argv and calls execve internally,
-// out of reach; so do it here, on the stack (they may run in a vfork child).
+// out of reach; so do it here, on the stack (they may run in a vfork child),
+// in an array of exactly the size needed, as glibc's own execl does: these
+// are on the pass-through path, and a thread with a small stack (32 KiB)
+// could not hold an array for the largest argument list.
 constexpr int kMaxExecArgs = 4096;
+
+// How many pointers argv needs: `first`, the arguments after it and the
+// terminating NULL; 0 if there are more than kMaxExecArgs. Reads a copy of
+// the caller's va_list. Not inline, as gather_args below.
+__attribute__((noinline)) size_t count_args(const char* first, va_list* ap) {
+  if (!first) return 1;
+  for (size_t n = 2; n <= static_cast<size_t>(kMaxExecArgs) + 1; ++n)
+    if (!va_arg(*ap, const char*)) return n;
+  return 0;
+}
 
 // Fills argv from `first` and the variadic rest, up to the terminating NULL.
 // Not inline in the wrappers: glibc declares their first argument nonnull,
@@ -603,9 +617,13 @@ __attribute__((noinline)) bool gather_args(const char* first, va_list* ap, const
   }
   return first == nullptr;
 }
-#define TG_GATHER_ARGS(first, ap, argv, ok) \
-  const char* argv[kMaxExecArgs + 2];       \
-  const bool ok = gather_args(first, &ap, argv);
+#define TG_GATHER_ARGS(first, ap, argv, ok)                                                     \
+  va_list counted;                                                                              \
+  va_copy(counted, ap);                                                                         \
+  const size_t argc_ = count_args(first, &counted);                                             \
+  va_end(counted);                                                                              \
+  const char** argv = static_cast<const char**>(alloca((argc_ ? argc_ : 1) * sizeof(char*)));   \
+  const bool ok = argc_ != 0 && gather_args(first, &ap, argv);
 
 __attribute__((visibility("default"))) int execl(const char* path, const char* arg, ...) {
   va_list ap;

@@ -66,8 +66,9 @@ MapsAnswer text_walk(int fd, ExecVisitor visit, void* ctx) {
     long n = sys::pread(fd, buf, sizeof buf, off);
     if (n == -EINTR) continue;
     if (n == -ESRCH) return MapsAnswer::gone;
-    if (n == -EACCES || n == -EPERM) return MapsAnswer::no_access;
-    if (n < 0) return MapsAnswer::gone;
+    // EACCES, EPERM, or no memory to read with: this process was not looked
+    // at, which proves nothing about it (an exited one reads as empty).
+    if (n < 0) return MapsAnswer::no_access;
     if (n == 0) break;
     reader.feed(buf, static_cast<size_t>(n));
     if (reader.stopped()) return MapsAnswer::mapped;
@@ -189,7 +190,9 @@ MapsAnswer for_each_exec_mapping(int fd, ExecVisitor visit, void* ctx) {
     if (r == -ENOENT) return MapsAnswer::not_mapped;  // no more executable file mappings
     if (r == -ENOTTY || r == -EINVAL) return text_walk(fd, visit, ctx);  // kernel without it
     if (r == -ESRCH) return MapsAnswer::gone;  // kernel thread or exited
-    if (r == -EACCES || r == -EPERM) return MapsAnswer::no_access;
+    // Anything else (EPERM or ENOSYS from a seccomp filter or an LSM: the
+    // kernel checks permission at open, not here): the text answers, and says
+    // itself if the process may not be read.
     if (r < 0) return text_walk(fd, visit, ctx);
     if (visit(FileId{q.dev_major, q.dev_minor, q.inode}, ctx)) return MapsAnswer::mapped;
     if (q.vma_end <= addr) return MapsAnswer::not_mapped;  // never loop
@@ -221,8 +224,10 @@ namespace {
 
 MapsAnswer process_walk(pid_t pid, ExecVisitor visit, void* ctx) {
   int fd = open_maps(pid);
-  if (fd == -EACCES || fd == -EPERM) return MapsAnswer::no_access;
-  if (fd < 0) return MapsAnswer::gone;
+  if (fd == -ENOENT || fd == -ESRCH) return MapsAnswer::gone;  // exited
+  // EACCES or EPERM, but also no fd or memory to look with (EMFILE, ENFILE,
+  // ENOMEM: a writer at its fd limit): not inspected, never "not mapped".
+  if (fd < 0) return MapsAnswer::no_access;
   MapsAnswer a = for_each_exec_mapping(fd, visit, ctx);
   sys::close(fd);
   return a;
@@ -236,7 +241,8 @@ bool for_each_process(bool (*per_process)(pid_t pid, void* ctx), void* ctx) {
   alignas(8) char buf[8192];
   for (;;) {
     long n = sys::getdents64(proc.get(), buf, sizeof buf);
-    if (n <= 0) break;
+    if (n == 0) break;
+    if (n < 0) return false;  // a partial walk: the rest of /proc was not read
     for (long off = 0; off < n;) {
       auto* d = reinterpret_cast<struct dirent64*>(buf + off);
       off += d->d_reclen;
@@ -422,8 +428,9 @@ bool self_file_at(unsigned long addr, FileId* out) {
     *out = FileId{q.dev_major, q.dev_minor, q.inode};
     return true;
   }
-  if (r != -ENOTTY && r != -EINVAL) return false;
-  // Older kernels: the text, line by line.
+  if (r == -ENOENT || r == -ESRCH) return false;  // nothing file-backed there
+  // Older kernels (ENOTTY, EINVAL), or the ioctl denied (a seccomp filter's
+  // EPERM or ENOSYS): the text, line by line.
   return find_line(fd.get(), [&](const char* line, size_t len) {
     MapsLine m;
     if (!parse_maps_line(line, len, &m) || m.start > addr || addr >= m.end || !m.id.ino) return false;

@@ -78,6 +78,8 @@ class MapsTextMatcher {
   MapsTextReader reader_;
 };
 
+// no_access: the process could not be inspected (permission, or no fd or
+// memory to look with); gone: it exited.
 enum class MapsAnswer { mapped, not_mapped, no_access, gone };
 
 // Walks the executable file mappings of the process whose maps file is open
@@ -101,7 +103,8 @@ MapsAnswer process_maps_exec(pid_t pid, FileId id);
 int open_maps(pid_t pid);
 
 // Calls per_process(pid, ctx) for every process (numeric entry) of /proc
-// until it returns false. False if /proc can't be read.
+// until it returns false. False if /proc can't be read (also partly: then some
+// processes were never seen).
 bool for_each_process(bool (*per_process)(pid_t pid, void* ctx), void* ctx);
 
 template <typename F>  // F: bool(pid_t), e.g. a capturing lambda

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <linux/fs.h>
 #include <linux/limits.h>
+#include <sys/resource.h>
 
 namespace tg {
 namespace {
@@ -26,6 +27,17 @@ bool split(char* path, const char** dir, const char** base) {
   return **base != '\0' && std::strcmp(*base, ".") != 0 && std::strcmp(*base, "..") != 0;
 }
 
+constexpr off_t kMaxOff = static_cast<off_t>(~0ULL >> 1);
+
+// The largest file this process may write (RLIMIT_FSIZE, `ulimit -f`).
+off_t file_size_limit() {
+  struct rlimit rl;
+  if (sys::call(SYS_prlimit64, 0, RLIMIT_FSIZE, nullptr, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+      rl.rlim_cur > static_cast<rlim_t>(kMaxOff))
+    return kMaxOff;
+  return static_cast<off_t>(rl.rlim_cur);
+}
+
 // Copies `keep` (a length or kWholeFile) of src into the empty dst. The old
 // file may change meanwhile (another writer): copy what is there now.
 int copy_content(int src, int dst, off_t keep, off_t* copied) {
@@ -33,13 +45,19 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
   if (keep == 0) return 0;
   struct stat st;
   if (sys::fstat(src, &st) < 0) return -EIO;
+  // Writing past RLIMIT_FSIZE raises SIGXFSZ, which kills the host by
+  // default, where its own call may not grow the file at all (ftruncate to a
+  // smaller size, a patch in place): the copy stops short of the limit and
+  // fails instead (EFBIG, the errno the kernel gives with the signal).
+  const off_t max = file_size_limit();
+  if ((keep == kWholeFile ? st.st_size : keep) > max) return -EFBIG;
   // The whole file: a reflink shares the blocks (btrfs, xfs) and costs nothing.
   if ((keep == kWholeFile || keep == st.st_size) &&
       sys::ioctl(dst, FICLONE, reinterpret_cast<void*>(static_cast<long>(src))) == 0) {
     *copied = st.st_size;
     return 0;
   }
-  const off_t limit = keep == kWholeFile ? static_cast<off_t>(~0ULL >> 1) : keep;
+  const off_t limit = keep == kWholeFile ? max : keep;
   loff_t in = 0, out = 0;
   bool plain = false;  // no copy_file_range here: read/write
   while (in < limit) {
@@ -71,6 +89,10 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
     if (n == -EINTR) continue;
     if (n < 0) return static_cast<int>(n);
     if (n == 0) break;  // the end of the old file, as it is now
+  }
+  if (keep == kWholeFile && in == max) {  // the old file grew past the limit meanwhile?
+    char more;
+    if (sys::pread(src, &more, 1, in) > 0) return -EFBIG;
   }
   *copied = in;
   // A length: exactly that long, as truncate(2) leaves it.

@@ -56,9 +56,34 @@
  *   rtool ftruncate-rdonly PATH
  *       ftruncate(open(PATH, O_RDONLY), 0), which the kernel refuses (EINVAL).
  *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
- *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1. */
+ *   rtool ftruncate-fd FD LENGTH
+ *       ftruncate(FD, LENGTH) on an fd the caller opened (a shell's 3<>FILE).
+ *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
+ *   rtool open-after-close FD PATH
+ *       close(FD), then open(PATH, O_WRONLY|O_TRUNC|O_CLOEXEC), which POSIX
+ *       gives the lowest free number, FD (the old way to redirect stdout).
+ *       Prints "fd=N cloexec=N" or "error=ENAME"; exit 0 either way.
+ *   rtool small-stack-execl BYTES
+ *       A thread with a stack of BYTES (at least the system's minimum) calls
+ *       execl("/bin/true", "true", NULL): the exit status is true's, or the
+ *       crash's if the exec wrapper does not fit that stack.
+ *   rtool with-free-fds N CMD [ARG...]
+ *       A program that has used all but N of its file descriptors: sets
+ *       RLIMIT_NOFILE to 64, holds every other descriptor open on /dev/null
+ *       (inherited) and execs CMD. N >= 1: the dynamic loader of CMD needs
+ *       one to open its libraries (and closes it again).
+ *   rtool deny SYSCALL[=ARG]:ERRNO[,...] CMD [ARG...]
+ *       A seccomp filter, as a hardened service has: SYSCALL (ioctl, fcntl,
+ *       getdents64, mmap) fails with ERRNO (EPERM, EACCES, ENOSYS, ENOMEM),
+ *       only when its second argument is ARG if given (a number, or
+ *       PROCMAP_QUERY, F_SETLEASE); then execs CMD. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <pthread.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -67,7 +92,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -414,18 +442,122 @@ static int ftruncate_rdonly(char** a) {
   return 0;
 }
 
+static int ftruncate_fd(char** a) {
+  if (ftruncate(atoi(a[0]), atol(a[1])) != 0) { printf("error=%s\n", errname(errno)); return 1; }
+  printf("ok\n");
+  return 0;
+}
+
+static int open_after_close(char** a) {
+  close(atoi(a[0]));
+  int fd = open(a[1], O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) { printf("error=%s\n", errname(errno)); return 0; }
+  printf("fd=%d cloexec=%d\n", fd, (fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0);
+  return 0;
+}
+
+static void* execl_true(void* unused) {
+  (void)unused;
+  execl("/bin/true", "true", (char*)NULL);
+  perror("rtool: execl");
+  return NULL;
+}
+
+static int small_stack_execl(char** a) {
+  size_t size = (size_t)atol(a[0]);
+  const long min = sysconf(_SC_THREAD_STACK_MIN);
+  if (min > 0 && size < (size_t)min) size = (size_t)min;
+  pthread_attr_t attr;
+  pthread_t t;
+  if (pthread_attr_init(&attr) != 0 || pthread_attr_setstacksize(&attr, size) != 0 ||
+      pthread_create(&t, &attr, execl_true, NULL) != 0) {
+    fprintf(stderr, "rtool: cannot start a thread with a %zu-byte stack\n", size);
+    return 2;
+  }
+  pthread_join(t, NULL);
+  return 1;  /* the exec failed */
+}
+
+/* ------------------------------------------------- limits, then exec CMD */
+
+static int with_free_fds(int argc, char** a) {
+  const int want = atoi(a[0]);
+  struct rlimit rl = {64, 64};
+  if (argc < 2 || want < 1 || setrlimit(RLIMIT_NOFILE, &rl) != 0) { fprintf(stderr, "rtool: with-free-fds N>=1 CMD...\n"); return 2; }
+  int fds[64], n = 0;
+  for (int fd; n < 64 && (fd = open("/dev/null", O_RDONLY)) >= 0;) fds[n++] = fd;
+  for (int i = 0; i < want && n > 0; ++i) close(fds[--n]);
+  execvp(a[1], a + 1);
+  fprintf(stderr, "rtool: exec %s: %s\n", a[1], strerror(errno));
+  return 127;
+}
+
+static long deny_number(const char* what, const char* s) {
+  static const struct { const char* name; long value; } kNames[] = {
+      {"ioctl", SYS_ioctl}, {"fcntl", SYS_fcntl}, {"getdents64", SYS_getdents64}, {"mmap", SYS_mmap},
+      {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS}, {"ENOMEM", ENOMEM},
+      /* PROCMAP_QUERY (Linux 6.11): _IOWR('f', 17, struct procmap_query), 104 bytes */
+      {"PROCMAP_QUERY", (long)_IOWR('f', 17, char[104])}, {"F_SETLEASE", F_SETLEASE}, {NULL, 0}};
+  for (int i = 0; kNames[i].name; ++i)
+    if (!strcmp(s, kNames[i].name)) return kNames[i].value;
+  char* end;
+  long v = strtol(s, &end, 0);
+  if (*s && !*end) return v;
+  fprintf(stderr, "rtool: deny: unknown %s %s\n", what, s);
+  exit(2);
+}
+
+static int deny(int argc, char** a) {
+  if (argc < 2) { fprintf(stderr, "rtool: deny SPEC CMD...\n"); return 2; }
+  struct sock_filter f[64];
+  int n = 0;
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+  f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  char* spec = strdup(a[0]);
+  for (char* rule = strtok(spec, ","); rule && n < 56; rule = strtok(NULL, ",")) {
+    char* colon = strchr(rule, ':');
+    if (!colon) { fprintf(stderr, "rtool: deny: %s: no :ERRNO\n", rule); return 2; }
+    *colon = '\0';
+    char* eq = strchr(rule, '=');
+    if (eq) *eq = '\0';
+    const long nr = deny_number("system call", rule), err = deny_number("errno", colon + 1);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    if (eq) {  /* the low 32 bits of the second argument */
+      f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 3);
+      f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]));
+      f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)deny_number("argument", eq + 1), 0, 1);
+    } else {
+      f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1);
+    }
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA));
+  }
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  struct sock_fprog prog = {(unsigned short)n, f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+    fprintf(stderr, "rtool: deny: seccomp: %s\n", strerror(errno));
+    return 3;
+  }
+  execvp(a[1], a + 1);
+  fprintf(stderr, "rtool: exec %s: %s\n", a[1], strerror(errno));
+  return 127;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 3 && !strcmp(argv[1], "with-free-fds")) return with_free_fds(argc - 2, argv + 2);
+  if (argc > 3 && !strcmp(argv[1], "deny")) return deny(argc - 2, argv + 2);
   static const struct { const char* name; int args; int (*fn)(char**); } kCmds[] = {
       {"loader", 5, loader},       {"write-loop", 4, write_loop}, {"swap-loop", 5, swap_loop},
       {"open", 2, do_open},        {"openat-copy", 3, openat_copy}, {"truncate", 2, do_truncate},
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
-      {"lease-ftruncate", 1, lease_ftruncate}, {NULL, 0, NULL}};
+      {"lease-ftruncate", 1, lease_ftruncate}, {"ftruncate-fd", 2, ftruncate_fd},
+      {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|log-fd-reuse|lease-ftruncate ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|with-free-fds|deny ARGS (see the source)\n");
   return 2;
 }

@@ -119,6 +119,22 @@ TEST(Decision, SelfScopeLooksOnlyAtThisProcess) {
   EXPECT_TRUE(scope_needs_self(Scope::self));
 }
 
+TEST(Decision, SelfScopeActsWhenItCouldNotLookAtItself) {
+  // Its own maps could not be read (a writer at its fd limit): that proves
+  // nothing, so an ELF file counts as mapped, as uninspected processes do
+  // for scope system. Measured before: "this process does not map it", and
+  // the selfwriter truncated its own library (SIGSEGV).
+  MappingFacts m;
+  m.self_uninspected = true;
+  Verdict v = check_mapping(Scope::self, ElfKind::shared, m);
+  EXPECT_TRUE(v.act);
+  EXPECT_EQ(v.reason, Reason::self_uninspected);
+  EXPECT_TRUE(check_mapping(Scope::self, ElfKind::unreadable, m).act);
+  EXPECT_FALSE(check_mapping(Scope::self, ElfKind::not_elf, m).act);
+  EXPECT_FALSE(check_mapping(Scope::self, ElfKind::other, m).act);
+  EXPECT_TRUE(scope_needs_self(Scope::self));
+}
+
 TEST(Decision, ElfScopeNeedsNoScan) {
   MappingFacts m;
   EXPECT_EQ(check_mapping(Scope::elf, ElfKind::shared, m).reason, Reason::scope_elf);

@@ -11,7 +11,11 @@
 #include <cstring>
 #include <string>
 
+#include <sys/syscall.h>
+
+#include "child_limits.hpp"
 #include "maps_reader.hpp"
+#include "procmap_query.hpp"
 
 using namespace tg;
 
@@ -248,4 +252,74 @@ TEST(MapsScan, SnapshotAnswersLikeAScan) {
   ExecMapping* mem = snap.entries;
   ASSERT_TRUE(take_snapshot(&snap));
   EXPECT_EQ(snap.entries, mem);
+}
+
+// A writer at its fd limit: /proc opens, but no maps file can. Nothing was
+// looked at, which must never read as "no process maps it" (measured before:
+// EMFILE counted as "process gone", the scan said nobody, the write truncated
+// a library a victim ran).
+TEST(MapsScan, NoFdToLookWithIsNotNobody) {
+  const FileId exe = id_of("/proc/self/exe");  // this process maps it
+  EXPECT_EQ(unit::in_child([&] {
+              if (!unit::leave_free_fds(1)) return 10;
+              ScanResult r = scan_processes(exe);
+              return r.mapped == 0 && r.uninspected > 0 ? 0 : 1;
+            }),
+            0)
+      << "scan_processes with one free fd: the processes not looked at must count as uninspected";
+  EXPECT_EQ(unit::in_child([&] {
+              if (!unit::leave_free_fds(1)) return 10;
+              Snapshot s;
+              if (!take_snapshot(&s)) return 2;
+              ScanResult r = lookup(s, exe);
+              return r.mapped == 0 && r.uninspected > 0 ? 0 : 1;
+            }),
+            0)
+      << "take_snapshot with one free fd: the processes not looked at must count as uninspected";
+  EXPECT_EQ(unit::in_child([&] {
+              if (!unit::leave_free_fds(0)) return 10;
+              return process_maps_exec(0, exe) == MapsAnswer::no_access ? 0 : 1;
+            }),
+            0)
+      << "process_maps_exec(self) with no free fd: not inspected (not gone, not unmapped)";
+}
+
+// /proc that can't be listed (getdents64 denied by a seccomp filter, or failing
+// midway): the scan saw nobody because it saw nothing.
+TEST(MapsScan, AnUnlistableProcIsNotNobody) {
+  const FileId exe = id_of("/proc/self/exe");
+  EXPECT_EQ(unit::in_child([&] {
+              if (!unit::deny_syscall(SYS_getdents64, -1, EPERM)) return 10;
+              ScanResult r = scan_processes(exe);
+              Snapshot s;
+              take_snapshot(&s);
+              return r.proc_missing && s.proc_missing ? 0 : 1;
+            }),
+            0)
+      << "getdents64 failing: the scan and the snapshot must say /proc could not be read";
+}
+
+// PROCMAP_QUERY denied (a seccomp filter's EPERM; the kernel itself checks
+// permission at open): the text of the maps answers instead, as on kernels
+// without the ioctl. Measured before: every process counted as uninspected,
+// and scope self decided "this process does not map it" and truncated the
+// library it ran (SIGSEGV).
+TEST(MapsScan, ADeniedProcmapQueryFallsBackToTheText) {
+  const FileId exe = id_of("/proc/self/exe");
+  for (int err : {EPERM, EACCES, ENOSYS}) {
+    EXPECT_EQ(unit::in_child([&] {
+                if (!unit::deny_syscall(SYS_ioctl, static_cast<long long>(procmap::kQuery), err)) return 10;
+                if (process_maps_exec(0, exe) != MapsAnswer::mapped) return 1;
+                ScanResult r = scan_processes(exe);
+                bool me = false;
+                for (int i = 0; i < r.mapped && i < ScanResult::kMaxPids; ++i) me |= r.pids[i] == getpid();
+                if (!me) return 2;
+                FileId at;  // the file mapped at an address of ours (btrfs' maps id)
+                if (!self_file_at(reinterpret_cast<unsigned long>(&id_of), &at) || !(at == exe)) return 3;
+                return 0;
+              }),
+              0)
+        << "PROCMAP_QUERY failing with " << strerrorname_np(err)
+        << " (1: self check, 2: scan, 3: self_file_at did not fall back to the text)";
+  }
 }

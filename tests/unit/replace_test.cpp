@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "child_limits.hpp"
 #include "pending.hpp"
 #include "replace.hpp"
 #include "temp_dir.hpp"
@@ -182,6 +183,53 @@ TEST(Replace, TheNewFdStartsAtOffsetZero) {
     close(fd);
   }
   close(src);
+}
+
+// A writer under RLIMIT_FSIZE (`ulimit -f`) smaller than the library: the
+// copy of the old content must not write past the limit, which raises
+// SIGXFSZ and kills the host by default (measured before: ftruncate to a
+// smaller size, which the kernel allows, killed the writer). It fails
+// cleanly instead: the name keeps the old file, no temp file is left.
+TEST(Replace, ACopyPastTheFileSizeLimitFailsInsteadOfKillingTheHost) {
+  TempDir d;
+  const std::string p = d / "lib.so";
+  const std::string content(3 * 4096, 'x');
+  write_file(p, content);
+  const ino_t old_ino = ino(p);
+  for (off_t keep : {kWholeFile, off_t{2 * 4096}}) {
+    EXPECT_EQ(unit::in_child([&] {
+                struct rlimit rl = {4096, RLIM_INFINITY};
+                if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return 10;
+                int src = open(p.c_str(), O_RDONLY);
+                Target t;
+                if (src < 0 || resolve_target(AT_FDCWD, p.c_str(), true, &t) != 0) return 11;
+                ReplaceReport rep;
+                int fd = replace_file(t, Mode::replace, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, keep, src, &rep);
+                if (fd != -EFBIG || rep.error != EFBIG || !rep.failed_step ||
+                    std::strcmp(rep.failed_step, "cannot copy the old content") != 0)
+                  return 1;
+                fd = make_unnamed(t, O_WRONLY | O_CREAT | O_EXCL, keep, src, &rep);
+                return fd == -EFBIG ? 0 : 2;
+              }),
+              0)
+        << "keep " << keep << " (153: killed by SIGXFSZ)";
+    EXPECT_EQ(ino(p), old_ino);
+    EXPECT_EQ(read_file(p), content);
+    EXPECT_EQ(count_entries(d.path()), 1);  // no temp file left behind
+  }
+  // What fits under the limit is still copied.
+  EXPECT_EQ(unit::in_child([&] {
+              struct rlimit rl = {4096, RLIM_INFINITY};
+              if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return 10;
+              int src = open(p.c_str(), O_RDONLY);
+              Target t;
+              if (src < 0 || resolve_target(AT_FDCWD, p.c_str(), true, &t) != 0) return 11;
+              ReplaceReport rep;
+              int fd = replace_file(t, Mode::replace, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 4096, src, &rep);
+              return fd >= 0 && rep.copied == 4096 ? 0 : 1;
+            }),
+            0);
+  EXPECT_EQ(read_file(p), content.substr(0, 4096));
 }
 
 TEST(Replace, UnlinkModeIsInstallsSequence) {

@@ -1,0 +1,293 @@
+#!/bin/bash
+# Limits a production host puts on a writer, which the shim's own work runs
+# into: its extra fds (the header read, the directory, /proc, the temp file)
+# where the writer has used all but a few of its descriptors, a file size
+# limit (ulimit -f) smaller than the library it copies, a thread with a small
+# stack, and system calls a seccomp filter denies. Whatever the writer gets, the victim lives:
+# the write either protects it (a new inode and a "replaced" line), or fails
+# with the kernel's own answer (EMFILE, for an open that can't get an fd), or
+# with the documented fallback ETXTBSY and a "cannot protect" line saying why.
+# Never a write that truncates the library unchecked, never a crash.
+# Each case first proves that without truncguard the same write kills the victim.
+. "$(dirname "$0")/rlib.sh"
+# An ASan build of the shim: LeakSanitizer's check at exit lists
+# /proc/self/task, which needs an fd and getdents64, the very things these
+# writers lack on purpose (every other test checks for leaks).
+[ -z "${ASAN_OPTIONS:-}" ] || export ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0
+need_victims
+need_shim
+must mkdir "$T/lib"
+LIB=$T/lib/libvictim.so
+
+# outcome WHAT OLD: after r_run limited (the writer under truncguard, its log
+# on stderr) and stop_victim: the victim lived, and the writer's answer is
+# one of the three allowed ones. Sets OUTCOME (replaced, refused, emfile).
+outcome() {
+  local what=$1 old=$2 out
+  out=$(r_out limited)
+  [ "$R_STATUS" -le 128 ] || fail "$what: the writer was $(describe_status "$R_STATUS"): $out"
+  expect_survived "$what"
+  expect_no_temp "$T/lib"
+  if [ "$(inode "$LIB")" != "$old" ]; then
+    grep -qF "replaced file=$LIB [ino $old -> $(inode "$LIB")]" <<<"$out" ||
+      fail "$what: $LIB has a new inode, but no line says it was replaced: $out"
+    OUTCOME=replaced
+  elif grep -qE "error=ETXTBSY|Text file busy" <<<"$out"; then
+    grep -qE "cannot protect file=$LIB: [^;]+; failing with ETXTBSY" <<<"$out" ||
+      fail "$what: ETXTBSY, but no log line says why: $out"
+    expect_intact "$LIB" "$old" "$V1"
+    OUTCOME=refused
+  elif grep -qE "error=EMFILE|Too many open files" <<<"$out"; then
+    expect_intact "$LIB" "$old" "$V1"
+    OUTCOME=emfile
+  else
+    fail "$what: neither protected, nor refused with a reason, nor the kernel's EMFILE: $out"
+  fi
+}
+
+# ----------------------------------------------------- few free descriptors
+
+# at_fd_limit WHAT KINDS CMD...: CMD writes $LIB (a fresh copy of $V1 that a
+# victim runs) with 1 to 5 fds free, under truncguard. KINDS: the outcomes
+# allowed besides "replaced" (refused, emfile). With the fewest fds the write
+# can't be protected, with the most it is: so the sweep crosses the limit.
+at_fd_limit() {
+  local what=$1 kinds=$2 n old seen=()
+  shift 2
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  exec 3<>"$LIB"
+  r_run control env -u TRUNCGUARD_LOG "$TG_RTOOL" with-free-fds 5 "$@"
+  exec 3>&-
+  stop_victim
+  expect_killed "control: $what without truncguard, 5 fds free"
+  for n in 1 2 3 4 5; do
+    fresh_copy "$V1" "$LIB"
+    old=$(inode "$LIB")
+    start_victim "$LIB"
+    exec 3<>"$LIB"   # for ftruncate-fd: an fd on the file the victim maps
+    r_run limited env -u TRUNCGUARD_LOG "$TG_RTOOL" with-free-fds "$n" "$TG_CMD" "$@"
+    exec 3>&-
+    stop_victim
+    outcome "$what, $n fds free" "$old"
+    [ "$OUTCOME" = replaced ] || [[ " $kinds " == *" $OUTCOME "* ]] ||
+      fail "$what, $n fds free: $OUTCOME is not an answer this call may give: $(r_out limited)"
+    if grep -q "too many files pending" "$T/limited.out"; then
+      fail "$what, $n fds free: the log blames the pending table for a lack of fds: $(r_out limited)"
+    fi
+    ok "$what, $n fds free: $OUTCOME"
+    seen+=("$OUTCOME")
+  done
+  [ "${seen[0]}" != replaced ] || fail "$what: protected even with 1 fd free: the limit was not reached"
+  [ "${seen[4]}" = replaced ] || fail "$what: not protected with 5 fds free: ${seen[4]}"
+}
+
+at_fd_limit "open(O_WRONLY|O_TRUNC)" "refused emfile" "$TG_RTOOL" open WRONLY,TRUNC "$LIB"
+# Atomic mode needs one more fd, kept until the publication (its directory):
+# where none is left it replaces at open, and its note must say so (not "too
+# many files pending", which is about its table of 32).
+TRUNCGUARD_MODE=atomic at_fd_limit "open(O_WRONLY|O_TRUNC), mode atomic" "refused emfile" \
+  "$TG_RTOOL" open WRONLY,TRUNC "$LIB"
+at_fd_limit "truncate(2) to 100 bytes" "refused" "$TG_RTOOL" truncate "$LIB" 100
+at_fd_limit "ftruncate(2) to 100 bytes" "refused" "$TG_RTOOL" ftruncate-fd 3 100
+
+# The number an open returns is the lowest free one (POSIX), also when the
+# shim's own fds held lower numbers while it made the new inode: a program
+# that closes fd 0 (or 1, to redirect stdout) and opens the library gets 0.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+r_run control "$TG_RTOOL" open-after-close 0 "$LIB"
+stop_victim
+[ "$(r_out control)" = "fd=0 cloexec=1" ] || fail "control: open after close(0): $(r_out control)"
+expect_killed "control: open after close(0) without truncguard"
+for mode in replace unlink; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  r_run limited env TRUNCGUARD_MODE=$mode "$TG_CMD" "$TG_RTOOL" open-after-close 0 "$LIB"
+  stop_victim
+  expect_survived "open after close(0), mode $mode"
+  [ "$(r_out limited)" = "fd=0 cloexec=1" ] ||
+    fail "open after close(0), mode $mode: $(r_out limited), expected fd=0 cloexec=1 as without truncguard"
+  expect_log "replaced file=$LIB " "(mode $mode)"
+  ok "open after close(0), mode $mode: replaced, and the caller got fd 0 (close-on-exec kept)"
+done
+
+# Scope self: the writer runs the library itself, and may fail to read its own maps.
+fresh_copy "$V1" "$LIB"
+r_run control "$TG_RTOOL" with-free-fds 5 "$TG_SELFWRITER" "$LIB" "$V2"
+[ "$R_STATUS" -gt 128 ] || fail "control: selfwriter without truncguard $(describe_status "$R_STATUS")"
+ok "control: selfwriter without truncguard was $(describe_status "$R_STATUS")"
+for n in 1 2 3 4 5; do
+  fresh_copy "$V1" "$LIB"
+  r_run limited env -u TRUNCGUARD_LOG "$TG_RTOOL" with-free-fds "$n" "$TG_CMD" --scope=self "$TG_SELFWRITER" "$LIB" "$V2"
+  out=$(r_out limited)
+  [ "$R_STATUS" -le 128 ] || fail "scope self, $n fds free: selfwriter was $(describe_status "$R_STATUS"): $out"
+  if [ "$R_STATUS" -eq 0 ]; then
+    grep -qF "replaced file=$LIB" <<<"$out" || fail "scope self, $n fds free: no replaced line: $out"
+  elif grep -q "Text file busy" <<<"$out"; then
+    grep -qE "cannot protect file=$LIB: [^;]+; failing with ETXTBSY" <<<"$out" ||
+      fail "scope self, $n fds free: ETXTBSY, but no log line says why: $out"
+  else
+    grep -q "Too many open files" <<<"$out" || fail "scope self, $n fds free: $(describe_status "$R_STATUS"): $out"
+  fi
+  ok "scope self, $n fds free: selfwriter $(describe_status "$R_STATUS"): $(tail -n1 <<<"$out")"
+done
+
+# ------------------------------------------------------------ RLIMIT_FSIZE
+
+# The writer may not make files over 4 KiB (ulimit -f 4); the library is
+# bigger. Shrinking it is allowed, but the shim's copy of the part that stays
+# must not write past the limit: SIGXFSZ would kill the writer, which without
+# truncguard succeeds. The copy is refused instead (ETXTBSY, "File too large").
+small_files() { bash -c 'ulimit -f 4 && exec "$@"' small_files "$@"; }
+[ "$(stat -c %s "$V1")" -gt 8192 ] || fail "the test library is too small for ulimit -f 4 to matter"
+under_fsize_limit() {
+  local what="$1 with ulimit -f 4" control=$2 old
+  shift 2
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  exec 3<>"$LIB"
+  r_run control small_files "$@"
+  exec 3>&-
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] || fail "control: $what without truncguard: $(describe_status "$R_STATUS"): $(r_out control)"
+  if [ "$control" = kills ]; then expect_killed "control: $what without truncguard"
+  else ok "control: $what without truncguard succeeds: $(r_out control)"; fi
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  exec 3<>"$LIB"
+  r_run limited small_files env -u TRUNCGUARD_LOG "$TG_CMD" "$@"
+  exec 3>&-
+  stop_victim
+  outcome "$what" "$old"
+  [ "$OUTCOME" = refused ] || fail "$what: $OUTCOME, expected the copy to be refused"
+  grep -qF "cannot protect file=$LIB: cannot copy the old content: File too large; failing with ETXTBSY" <<<"$(r_out limited)" ||
+    fail "$what: the log does not say the copy was too large: $(r_out limited)"
+  ok "$what: refused, not killed: $(grep -F 'cannot protect' "$T/limited.out" | cut -f2-)"
+}
+under_fsize_limit "truncate(2) to 5000 bytes" kills "$TG_RTOOL" truncate "$LIB" 5000
+under_fsize_limit "ftruncate(2) to 5000 bytes" kills "$TG_RTOOL" ftruncate-fd 3 5000
+under_fsize_limit "open(O_RDWR) to patch in place" succeeds "$TG_RTOOL" open RDWR "$LIB"
+
+# ------------------------------------------------------------ small thread stacks
+
+# execl, execlp and execle are interposed on every call (pass-through too):
+# a thread with the smallest stack the system allows must be able to call
+# them as without truncguard (before: a 33 KiB argv array on the stack,
+# SIGSEGV in a 16 KiB thread).
+r_run control "$TG_RTOOL" small-stack-execl 16384
+[ "$R_STATUS" -eq 0 ] || fail "control: execl from a 16 KiB thread without truncguard: $(describe_status "$R_STATUS"): $(r_out control)"
+r_run limited "$TG_CMD" "$TG_RTOOL" small-stack-execl 16384
+[ "$R_STATUS" -eq 0 ] || fail "execl from a 16 KiB thread under truncguard: $(describe_status "$R_STATUS"): $(r_out limited)"
+ok "execl from a thread with a 16 KiB stack: exit 0, with and without truncguard"
+
+# ------------------------------------------------------------ seccomp filters
+
+# A hardened service's filter fails a system call the shim relies on (rtool
+# deny installs it, then runs the writer): it must fall back to what still
+# answers, and never read an error as "nobody maps it".
+#  - the lease proof denied (F_SETLEASE) and /proc unlistable (getdents64):
+#    nothing is known, so the library counts as in use;
+#  - PROCMAP_QUERY denied: the text of the maps names the victim.
+denied() {  # denied WHAT SPEC EXPECTED-WHO
+  local what=$1 spec=$2 who=$3 old new
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  r_run control "$TG_RTOOL" deny "$spec" cp "$V2" "$LIB"
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] || fail "control: cp under the filter $spec failed: $(r_out control)"
+  expect_killed "control: cp without truncguard, $what"
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  r_run limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny "$spec" "$TG_CMD" cp "$V2" "$LIB"
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] || fail "$what: truncguard cp failed: $(r_out limited)"
+  expect_survived "$what"
+  new=$(inode "$LIB")
+  who=${who//@PID@/$VICTIM_PID}
+  grep -qF "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by $who" "$T/limited.out" ||
+    fail "$what: no line says it was replaced because of \"$who\": $(r_out limited)"
+  ok "$what: replaced; mapped executable by $who"
+}
+denied "F_SETLEASE and getdents64 denied" fcntl=F_SETLEASE:EPERM,getdents64:EPERM \
+  "nobody known: /proc could not be read"
+denied "PROCMAP_QUERY denied (EPERM)" ioctl=PROCMAP_QUERY:EPERM "pid @PID@ ("
+denied "PROCMAP_QUERY denied (ENOSYS)" ioctl=PROCMAP_QUERY:ENOSYS "pid @PID@ ("
+
+# Scope self under the same filter: the selfwriter reads its own maps as text.
+fresh_copy "$V1" "$LIB"
+r_run control "$TG_RTOOL" deny ioctl=PROCMAP_QUERY:EPERM "$TG_SELFWRITER" "$LIB" "$V2"
+[ "$R_STATUS" -gt 128 ] || fail "control: selfwriter without truncguard $(describe_status "$R_STATUS")"
+fresh_copy "$V1" "$LIB"
+r_run limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny ioctl=PROCMAP_QUERY:EPERM "$TG_CMD" --scope=self "$TG_SELFWRITER" "$LIB" "$V2"
+[ "$R_STATUS" -eq 0 ] || fail "scope self, PROCMAP_QUERY denied: selfwriter $(describe_status "$R_STATUS"): $(r_out limited)"
+grep -qF "mapped executable by this process" "$T/limited.out" || fail "scope self, PROCMAP_QUERY denied: $(r_out limited)"
+ok "scope self, PROCMAP_QUERY denied: $(tail -n1 "$T/limited.out")"
+
+# ------------------------------------------------------------ an unprivileged writer
+
+# nobody may write a library but not read it (mode 0200: it can't read the
+# ELF header, take the lease, or read root's maps), and root runs it: it
+# still counts as in use, and the log says why. And nobody's header read of
+# root's 0666 library works without O_NOATIME (EPERM for a file it does not own).
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && as_nobody true; then
+  nobody_copies
+  must mkdir -m 0755 "$T/nb"
+  must chown 65534:65534 "$T/nb"
+  NLIB=$T/nb/libvictim.so
+  write_only_lib() { fresh_copy "$V1" "$NLIB"; must chown 65534:65534 "$NLIB"; must chmod 0200 "$NLIB"; }
+  write_only_lib
+  start_victim "$NLIB"
+  r_run control as_nobody "$TG_RTOOL" open WRONLY,TRUNC "$NLIB"
+  stop_victim
+  expect_killed "control: nobody truncates its write-only library without truncguard ($(r_out control))"
+  write_only_lib
+  old=$(inode "$NLIB")
+  start_victim "$NLIB"
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" "$TG_RTOOL" open WRONLY,TRUNC "$NLIB"
+  stop_victim
+  expect_survived "nobody truncates its write-only (0200) library"
+  grep -qF "replaced file=$NLIB [ino $old -> $(inode "$NLIB")] (mode replace); mapped executable by no readable process, but " "$T/limited.out" &&
+    grep -qF "processes could not be inspected and its header could not be read" "$T/limited.out" ||
+    fail "nobody's write-only library: $(r_out limited)"
+  [ "$(stat -c %a "$NLIB")" = 200 ] || fail "the new file's mode is $(stat -c %a "$NLIB"), expected 200"
+  ok "nobody's write-only library: $(grep -F 'replaced file' "$T/limited.out" | cut -f2-)"
+
+  fresh_copy "$V1" "$LIB"
+  must chmod 0666 "$LIB"
+  must chmod 0777 "$T/lib"
+  start_victim "$LIB"
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" cp "$V2" "$LIB"
+  stop_victim
+  must chmod 0755 "$T/lib"
+  expect_survived "nobody's cp over root's library (0666)"
+  grep -qF "processes could not be inspected and it is an ELF shared object" "$T/limited.out" ||
+    fail "nobody's cp over root's library: the header was not read (O_NOATIME refused?): $(r_out limited)"
+  ok "nobody read the header of root's library: $(grep -F 'replaced file' "$T/limited.out" | cut -f2-)"
+
+  # A daemon opened the library as root, then dropped to nobody: its fd's
+  # name is in a directory nobody may not enter (0700), so no new inode can be
+  # made there. Its ftruncate must fail with a reason, not truncate unchecked.
+  must mkdir -m 0700 "$T/priv"
+  PLIB=$T/priv/libvictim.so
+  fresh_copy "$V1" "$PLIB"
+  start_victim "$PLIB"
+  r_run control as_nobody "$TG_RTOOL" ftruncate-fd 3 100 3<>"$PLIB"
+  stop_victim
+  expect_killed "control: ftruncate after dropping to nobody, without truncguard ($(r_out control))"
+  fresh_copy "$V1" "$PLIB"
+  old=$(inode "$PLIB")
+  start_victim "$PLIB"
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" "$TG_RTOOL" ftruncate-fd 3 100 3<>"$PLIB"
+  stop_victim
+  expect_survived "ftruncate after dropping to nobody"
+  expect_intact "$PLIB" "$old" "$V1"
+  grep -q "error=ETXTBSY" "$T/limited.out" &&
+    grep -qF "cannot protect file=$PLIB: cannot open the file's directory: Permission denied; failing with ETXTBSY" "$T/limited.out" ||
+    fail "ftruncate after dropping to nobody: $(r_out limited)"
+  ok "ftruncate after dropping to nobody: refused: $(grep -F 'cannot protect' "$T/limited.out" | cut -f2-)"
+else
+  note "not root or no setpriv: the unprivileged writer's cases are skipped"
+fi
