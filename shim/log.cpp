@@ -10,6 +10,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "scratch.hpp"
 #include "sys.hpp"
 
 #ifndef TG_LIBUNWIND  // set by meson (option libunwind_soname)
@@ -36,6 +37,51 @@ std::atomic<ino_t> g_log_ino{0};
 std::atomic<pid_t> g_owner_pid{0};
 std::atomic<pid_t> g_open_failed_pid{0};
 
+// One line's working memory. A line needs a few KiB (escaped names, the line
+// itself, a JSON object), which a thread with a small stack can't spare
+// (coroutines, 16 KiB threads): it is formatted here instead. One spare in
+// static memory serves whoever takes it first (no system call); a line
+// written while it is taken (another thread, a signal handler in the middle
+// of a line, a fork or vfork child that was handed it taken) maps its own.
+// Never waited for: a line that gets neither memory is lost.
+struct LineMem {
+  char line[4096];            // the text line: prefix, text, newline
+  char json[8192];            // or the JSON object
+  char esc[3][kPathBuf];      // escaped names
+  char text[kPathBuf + 256];  // composed parts of a line
+  char symbol[640];           // a dl_call's " `symbol' [version]"
+  char sym[2][256];           // escaped symbol and version
+  char name[PATH_MAX + 16];   // the log file's name, FILE.PID
+};
+LineMem g_spare_line;
+std::atomic_flag g_spare_line_taken = ATOMIC_FLAG_INIT;
+
+class LineScratch {
+ public:
+  LineScratch() {
+    if (!g_spare_line_taken.test_and_set(std::memory_order_acquire)) {
+      mem_ = &g_spare_line;
+      return;
+    }
+    const long r = map_scratch(sizeof(LineMem));
+    if (r >= 0) {
+      mem_ = reinterpret_cast<LineMem*>(r);
+      mapped_ = true;
+    }
+  }
+  LineScratch(const LineScratch&) = delete;
+  LineScratch& operator=(const LineScratch&) = delete;
+  ~LineScratch() {
+    if (mapped_) unmap_scratch(mem_, sizeof(LineMem));
+    else if (mem_) g_spare_line_taken.clear(std::memory_order_release);
+  }
+  LineMem* get() const { return mem_; }
+
+ private:
+  LineMem* mem_ = nullptr;
+  bool mapped_ = false;
+};
+
 // fork (not vfork, which runs no atfork handlers): the child owns its copy.
 void on_fork_child() {
   int fd = g_log_fd.exchange(-1);
@@ -55,7 +101,7 @@ void write_all(int fd, const char* buf, size_t len) {
 
 // Where this process's lines go. *close_after: the caller closes the fd
 // after its write (a process that may not cache it).
-int destination_fd(pid_t pid, bool* close_after) {
+int destination_fd(pid_t pid, bool* close_after, LineMem* m) {
   *close_after = false;
   if (g_log_path[0] == '\0') return STDERR_FILENO;
   const bool owner = g_owner_pid.load(std::memory_order_acquire) == pid;
@@ -69,19 +115,22 @@ int destination_fd(pid_t pid, bool* close_after) {
       g_log_fd.compare_exchange_strong(fd, -1, std::memory_order_acq_rel);
     }
   }
-  char name[PATH_MAX + 16];
-  std::snprintf(name, sizeof name, "%s.%d", g_log_path, static_cast<int>(pid));
+  char* name = m->name;
+  std::snprintf(name, sizeof m->name, "%s.%d", g_log_path, static_cast<int>(pid));
   // As LD_DEBUG_OUTPUT: append, create, never through a symlink.
   int fd = sys::openat(AT_FDCWD, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
   if (fd < 0) {
     // Say so once per process, on stderr, where the lines will go instead.
     if (g_open_failed_pid.exchange(pid) != pid) {
-      char esc[kPathBuf], msg[kPathBuf + 160];
-      escape(name, esc, sizeof esc);
-      size_t n = format_prefix(msg, sizeof msg, pid);
-      int m = std::snprintf(msg + n, sizeof msg - n, "warning: cannot open the log file %s: %s; logging to stderr\n",
-                            esc, strerrordesc_np(-fd));
-      if (m > 0) write_all(STDERR_FILENO, msg, n + static_cast<size_t>(m) < sizeof msg ? n + m : sizeof msg - 1);
+      // (The line itself is in m->line or m->json: these parts are free.)
+      char* esc = m->esc[0];
+      char* msg = m->text;
+      const size_t cap = sizeof m->text;
+      escape(name, esc, kPathBuf);
+      size_t n = format_prefix(msg, cap, pid);
+      int w = std::snprintf(msg + n, cap - n, "warning: cannot open the log file %s: %s; logging to stderr\n", esc,
+                            strerrordesc_np(-fd));
+      if (w > 0) write_all(STDERR_FILENO, msg, n + static_cast<size_t>(w) < cap ? n + w : cap - 1);
     }
     return STDERR_FILENO;
   }
@@ -102,9 +151,9 @@ int destination_fd(pid_t pid, bool* close_after) {
   return fd;
 }
 
-void write_line(pid_t pid, const char* buf, size_t len) {
+void write_line(pid_t pid, const char* buf, size_t len, LineMem* m) {
   bool close_after;
-  int fd = destination_fd(pid, &close_after);
+  int fd = destination_fd(pid, &close_after, m);
   write_all(fd, buf, len);
   if (close_after) sys::close(fd);
 }
@@ -126,18 +175,57 @@ size_t format_prefix(char* buf, size_t len, pid_t pid) {
   return n < 0 ? 0 : (static_cast<size_t>(n) < len ? static_cast<size_t>(n) : len - 1);
 }
 
-void line(const char* fmt, ...) {
-  char buf[4096];
-  const pid_t pid = sys::getpid();
-  size_t len = format_prefix(buf, sizeof buf, pid);
+namespace {
+
+// "%10d:\t", the text, a newline, in m->line; then written.
+void vput(LineMem* m, pid_t pid, const char* fmt, va_list ap) {
+  char* buf = m->line;
+  const size_t cap = sizeof m->line;
+  size_t len = format_prefix(buf, cap, pid);
+  int n = std::vsnprintf(buf + len, cap - len - 1, fmt, ap);
+  if (n < 0) return;
+  len += static_cast<size_t>(n) < cap - len - 1 ? static_cast<size_t>(n) : cap - len - 2;
+  buf[len++] = '\n';
+  write_line(pid, buf, len, m);
+}
+
+__attribute__((format(printf, 3, 4))) void put(LineMem* m, pid_t pid, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int n = std::vsnprintf(buf + len, sizeof buf - len - 1, fmt, ap);
+  vput(m, pid, fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  len += static_cast<size_t>(n) < sizeof buf - len - 1 ? static_cast<size_t>(n) : sizeof buf - len - 2;
-  buf[len++] = '\n';
-  write_line(pid, buf, len);
+}
+
+// Appends to a fixed buffer, cutting what does not fit; always NUL-terminated.
+struct Out {
+  char* buf;
+  size_t cap;  // > 0
+  size_t len = 0;
+  void str(const char* s) {
+    while (*s && len + 1 < cap) buf[len++] = *s++;
+    buf[len] = '\0';
+  }
+  // `s` escaped as into a buffer of `max` bytes (cut there with "...").
+  void esc(const char* s, size_t max) {
+    const size_t room = cap - len < max ? cap - len : max;
+    len += escape(s, buf + len, room);
+  }
+  void num(long v) {
+    char n[24];
+    std::snprintf(n, sizeof n, "%ld", v);
+    str(n);
+  }
+};
+
+}  // namespace
+
+void line(const char* fmt, ...) {
+  LineScratch mem;
+  if (!mem.get()) return;  // no memory to format it in: lost
+  va_list ap;
+  va_start(ap, fmt);
+  vput(mem.get(), sys::getpid(), fmt, ap);
+  va_end(ap);
 }
 
 
@@ -148,13 +236,13 @@ namespace {
 // so both formats spell a file name the same way.
 class Json {
  public:
-  Json(char* buf, size_t cap) : buf_(buf), cap_(cap) { put('{'); }
+  // `esc`: kPathBuf bytes to escape strings in.
+  Json(char* buf, size_t cap, char* esc) : buf_(buf), cap_(cap), esc_(esc) { put('{'); }
   void str(const char* key, const char* value) {
     if (!value) return;
-    char esc[kPathBuf];
-    escape(value, esc, sizeof esc);
+    escape(value, esc_, kPathBuf);
     this->key(key);
-    quoted(esc);
+    quoted(esc_);
   }
   // Text the shim composed itself, whose outside parts are already escaped:
   // only JSON-encoded (escaping it again would double every backslash).
@@ -214,6 +302,7 @@ class Json {
   }
   char* buf_;
   size_t cap_;
+  char* esc_;
   size_t len_ = 0;
   bool first_ = true;
   bool overflow_ = false;
@@ -235,9 +324,8 @@ const char* kind_name(EventKind k) {
   return "?";
 }
 
-void emit_json(const Event& e, pid_t pid) {
-  char buf[8192];
-  Json j(buf, sizeof buf);
+void emit_json(const Event& e, pid_t pid, LineMem* m) {
+  Json j(m->json, sizeof m->json, m->esc[0]);
   j.num("pid", pid);
   j.str("event", kind_name(e.kind));
   j.str("file", e.file);
@@ -312,33 +400,37 @@ void emit_json(const Event& e, pid_t pid) {
       break;
   }
   size_t len = j.finish();
-  if (len) write_line(pid, buf, len);
+  if (len) write_line(pid, m->json, len, m);
 }
 
 }  // namespace
 
 // A dl_call line, in the spirit of LD_DEBUG=files:
 //   file=./plug.so [0];  dlsym `run' by ./main [0]: in ./plug.so [0], ino 1234, opens 1
-static void emit_dl_call(const Event& e) {
-  char file[kPathBuf], caller[kPathBuf], to[kPathBuf], sym[640], ns[24] = "", cns[24] = "", tns[24] = "";
-  escape(e.file, file, sizeof file);
-  escape(e.caller ? e.caller : "?", caller, sizeof caller);
-  escape(e.to, to, sizeof to);
+static void emit_dl_call(const Event& e, pid_t pid, LineMem* m) {
+  char *file = m->esc[0], *caller = m->esc[1], *to = m->esc[2], *sym = m->symbol;
+  char ns[24] = "", cns[24] = "", tns[24] = "";
+  escape(e.file, file, kPathBuf);
+  escape(e.caller ? e.caller : "?", caller, kPathBuf);
+  escape(e.to, to, kPathBuf);
   sym[0] = '\0';
   if (e.symbol) {
-    char s[256], v[256];
-    escape(e.symbol, s, sizeof s);
-    escape(e.version, v, sizeof v);
-    std::snprintf(sym, sizeof sym, " `%s'%s%s%s", s, e.version ? " [" : "", e.version ? v : "", e.version ? "]" : "");
+    char *s = m->sym[0], *v = m->sym[1];
+    escape(e.symbol, s, sizeof m->sym[0]);
+    escape(e.version, v, sizeof m->sym[1]);
+    std::snprintf(sym, sizeof m->symbol, " `%s'%s%s%s", s, e.version ? " [" : "", e.version ? v : "",
+                  e.version ? "]" : "");
   }
   if (e.ns >= 0) std::snprintf(ns, sizeof ns, " [%ld]", e.ns);
   if (e.caller_ns >= 0) std::snprintf(cns, sizeof cns, " [%ld]", e.caller_ns);
   if (e.to_ns >= 0) std::snprintf(tns, sizeof tns, " [%ld]", e.to_ns);
-  char facts[kPathBuf + 128];
+  char* facts = m->text;
+  constexpr size_t kFacts = kPathBuf + 128;  // as before: the facts are cut there
+  static_assert(kFacts <= sizeof m->text);
   size_t o = 0;
   auto add = [&](const char* fmt, auto... args) {
-    if (o < sizeof facts) {
-      int n = std::snprintf(facts + o, sizeof facts - o, fmt, args...);
+    if (o < kFacts) {
+      int n = std::snprintf(facts + o, kFacts - o, fmt, args...);
       if (n > 0) o += static_cast<size_t>(n);
     }
   };
@@ -351,16 +443,9 @@ static void emit_dl_call(const Event& e) {
   if (e.old_ino) add("%sino %lu", o ? ", " : "", e.old_ino);
   if (e.opens >= 0) add("%sopens %d", o ? ", " : "", e.opens);
   if (e.caller)
-    line("file=%s%s;  %s%s by %s%s%s%s", file, ns, e.call, sym, caller, cns, o ? ": " : "", facts);
+    put(m, pid, "file=%s%s;  %s%s by %s%s%s%s", file, ns, e.call, sym, caller, cns, o ? ": " : "", facts);
   else
-    line("file=%s%s;  %s%s%s%s", file, ns, e.call, sym, o ? ": " : "", facts);
-}
-
-// "; kept N bytes of the old content", in a per-thread buffer.
-const char* kept_text(long long n) {
-  static thread_local char buf[64];
-  std::snprintf(buf, sizeof buf, "; kept %lld bytes of the old content", n);
-  return buf;
+    put(m, pid, "file=%s%s;  %s%s%s%s", file, ns, e.call, sym, o ? ": " : "", facts);
 }
 
 void note(const char* file, const char* key, const char* message) {
@@ -372,70 +457,96 @@ void note(const char* file, const char* key, const char* message) {
 }
 
 void emit(const Event& e) {
+  LineScratch mem;
+  LineMem* m = mem.get();
+  if (!m) return;  // no memory to format it in: lost
   const pid_t pid = sys::getpid();
-  if (g_json) return emit_json(e, pid);
-  char file[kPathBuf];
-  escape(e.file, file, sizeof file);
+  if (g_json) return emit_json(e, pid, m);
+  char* file = m->esc[0];
+  escape(e.file, file, kPathBuf);
   switch (e.kind) {
     case EventKind::decision:
-      line("decision file=%s: %s (%s) [%s]", file, e.act ? "act" : "pass", e.reason, e.entry);
+      put(m, pid, "decision file=%s: %s (%s) [%s]", file, e.act ? "act" : "pass", e.reason, e.entry);
       return;
     case EventKind::would_replace:
-      line("would replace file=%s [ino %lu] (mode dry-run); mapped executable by %s", file, e.old_ino, e.who);
+      put(m, pid, "would replace file=%s [ino %lu] (mode dry-run); mapped executable by %s", file, e.old_ino, e.who);
       return;
     case EventKind::replaced:
-      line("replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s%s%s", file, e.old_ino, e.new_ino,
-           e.mode, e.who, e.kept_bytes > 0 ? kept_text(e.kept_bytes) : "",
+      if (e.kept_bytes > 0) std::snprintf(m->text, sizeof m->text, "; kept %lld bytes of the old content", e.kept_bytes);
+      put(m, pid, "replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s%s%s", file, e.old_ino,
+           e.new_ino, e.mode, e.who, e.kept_bytes > 0 ? m->text : "",
            std::strcmp(e.mode, "atomic") == 0 ? "; published when the writer closes it" : "");
       return;
     case EventKind::published:
-      line("published file=%s [ino %lu -> %lu] (mode atomic): the writer closed it", file, e.old_ino, e.new_ino);
+      put(m, pid, "published file=%s [ino %lu -> %lu] (mode atomic): the writer closed it", file, e.old_ino, e.new_ino);
       return;
     case EventKind::cannot_protect:
-      line("cannot protect file=%s: %s: %s%s; %s", file, e.step, strerrordesc_np(e.error),
+      put(m, pid, "cannot protect file=%s: %s: %s%s; %s", file, e.step, strerrordesc_np(e.error),
            e.restored_old ? " (the old file was linked back)" : "",
            e.message ? e.message
                      : (e.truncating_anyway ? "truncating anyway (TRUNCGUARD_ON_FAIL=truncate)" : "failing with ETXTBSY"));
       return;
     case EventKind::note:
-      line("note file=%s %s", file, e.message);
+      put(m, pid, "note file=%s %s", file, e.message);
       return;
     case EventKind::warning:
-      line("warning: %s", e.message);
+      put(m, pid, "warning: %s", e.message);
       return;
     case EventKind::binding:
     case EventKind::lookup_error: {
-      char buf[4096];
-      size_t n = e.kind == EventKind::binding ? format_binding(buf, sizeof buf, e) : format_lookup_error(buf, sizeof buf, e);
-      line("%.*s", static_cast<int>(n), buf);
+      // Straight into the line, after the prefix.
+      char* buf = m->line;
+      const size_t cap = sizeof m->line;
+      size_t len = format_prefix(buf, cap, pid);
+      len += e.kind == EventKind::binding ? format_binding(buf + len, cap - len - 1, e)
+                                          : format_lookup_error(buf + len, cap - len - 1, e);
+      buf[len++] = '\n';
+      write_line(pid, buf, len, m);
       return;
     }
     case EventKind::dl_call:
-      emit_dl_call(e);
+      emit_dl_call(e, pid, m);
       return;
   }
 }
 
 size_t format_binding(char* buf, size_t len, const Event& e) {
-  char from[kPathBuf], to[kPathBuf], sym[512], ver[256] = "";
-  escape(e.file, from, sizeof from);
-  escape(e.to, to, sizeof to);
-  escape(e.symbol, sym, sizeof sym);
-  if (e.version) escape(e.version, ver, sizeof ver);
-  int n = std::snprintf(buf, len, "binding file %s [%ld] to %s [%ld]: %s symbol `%s'%s%s%s", from, e.ns, to, e.to_ns,
-                        e.protected_ref ? "protected" : "normal", sym, e.version ? " [" : "", ver,
-                        e.version ? "]" : "");
-  return n < 0 ? 0 : (static_cast<size_t>(n) < len ? static_cast<size_t>(n) : len - 1);
+  if (len == 0) return 0;
+  // Escaped straight into buf, each name cut where it always was.
+  Out o{buf, len};
+  o.str("binding file ");
+  o.esc(e.file, kPathBuf);
+  o.str(" [");
+  o.num(e.ns);
+  o.str("] to ");
+  o.esc(e.to, kPathBuf);
+  o.str(" [");
+  o.num(e.to_ns);
+  o.str("]: ");
+  o.str(e.protected_ref ? "protected" : "normal");
+  o.str(" symbol `");
+  o.esc(e.symbol, 512);
+  o.str("'");
+  if (e.version) {
+    o.str(" [");
+    o.esc(e.version, 256);
+    o.str("]");
+  }
+  return o.len;
 }
 
 size_t format_lookup_error(char* buf, size_t len, const Event& e) {
-  char obj[kPathBuf], sym[512], ver[256] = "";
-  escape(e.file, obj, sizeof obj);
-  escape(e.symbol, sym, sizeof sym);
-  if (e.version) escape(e.version, ver, sizeof ver);
-  int n = std::snprintf(buf, len, "%s: error: symbol lookup error: undefined symbol: %s%s%s (fatal)", obj, sym,
-                        e.version ? ", version " : "", ver);
-  return n < 0 ? 0 : (static_cast<size_t>(n) < len ? static_cast<size_t>(n) : len - 1);
+  if (len == 0) return 0;
+  Out o{buf, len};
+  o.esc(e.file, kPathBuf);
+  o.str(": error: symbol lookup error: undefined symbol: ");
+  o.esc(e.symbol, 512);
+  if (e.version) {
+    o.str(", version ");
+    o.esc(e.version, 256);
+  }
+  o.str(" (fatal)");
+  return o.len;
 }
 
 namespace {
@@ -449,6 +560,18 @@ struct Unwind {
   int (*get_proc_name)(unw_cursor_t*, char*, size_t, unw_word_t*);
 };
 Unwind g_unwind;
+
+// A backtrace's working memory, off the stack as a line's: libunwind's
+// context and cursor (2 KiB) and the JSON object of up to 32 frames.
+struct BacktraceMem {
+  unw_context_t ctx;
+  unw_cursor_t cursor;
+  char json[16384];
+  char esc[kPathBuf];     // the Json's escapes
+  char object[kPathBuf];  // a frame's object, escaped
+  char name[256];
+  char sym[300];
+};
 std::atomic<int> g_unwind_state{0};  // 0 not tried, 1 loading, 2 loaded, 3 unavailable
 char g_unwind_error[256];
 
@@ -495,9 +618,15 @@ void backtrace() {
     emit(e);
     return;
   }
-  unw_context_t ctx;
-  unw_cursor_t cursor;
-  if (g_unwind.getcontext(&ctx) != 0 || g_unwind.init_local(&cursor, &ctx) != 0) {
+  Scratch<BacktraceMem> mem;
+  if (!mem) {
+    Event e{EventKind::warning};
+    e.message = "backtrace unavailable (no memory to take it in)";
+    emit(e);
+    return;
+  }
+  BacktraceMem* b = mem.get();
+  if (g_unwind.getcontext(&b->ctx) != 0 || g_unwind.init_local(&b->cursor, &b->ctx) != 0) {
     Event e{EventKind::warning};
     e.message = "backtrace unavailable (libunwind could not start)";
     emit(e);
@@ -506,8 +635,7 @@ void backtrace() {
   Dl_info self{};
   dladdr(reinterpret_cast<void*>(&backtrace), &self);
   const pid_t pid = sys::getpid();
-  char buf[16384];
-  Json j(buf, sizeof buf);
+  Json j(b->json, sizeof b->json, b->esc);
   if (g_json) {
     j.num("pid", pid);
     j.str("event", "backtrace");
@@ -516,41 +644,41 @@ void backtrace() {
     line("backtrace:");
   }
   int frame = 0;
-  while (g_unwind.step(&cursor) > 0 && frame < 32) {
+  while (g_unwind.step(&b->cursor) > 0 && frame < 32) {
     unw_word_t ip = 0, off = 0;
-    g_unwind.get_reg(&cursor, UNW_REG_IP, &ip);
+    g_unwind.get_reg(&b->cursor, UNW_REG_IP, &ip);
     Dl_info info{};
     dladdr(reinterpret_cast<void*>(ip), &info);
     if (info.dli_fbase && info.dli_fbase == self.dli_fbase) continue;  // the shim's own frames
-    char name[256];
-    if (g_unwind.get_proc_name(&cursor, name, sizeof name, &off) != 0) {
+    char* name = b->name;
+    if (g_unwind.get_proc_name(&b->cursor, name, sizeof b->name, &off) != 0) {
       // No symbol (a stripped program): the offset in the object, for addr2line.
       std::strcpy(name, "??");
       off = info.dli_fbase ? ip - reinterpret_cast<unw_word_t>(info.dli_fbase) : 0;
     }
     const char* object = info.dli_fname && *info.dli_fname ? info.dli_fname : "?";
     if (g_json) {
-      char ipbuf[24], sym[300];
+      char ipbuf[24];
       std::snprintf(ipbuf, sizeof ipbuf, "0x%lx", static_cast<unsigned long>(ip));
-      std::snprintf(sym, sizeof sym, "%s+0x%lx", name, static_cast<unsigned long>(off));
+      std::snprintf(b->sym, sizeof b->sym, "%s+0x%lx", name, static_cast<unsigned long>(off));
       j.begin_object();
       j.num("frame", frame);
       j.str("ip", ipbuf);
-      j.str("symbol", sym);
+      j.str("symbol", b->sym);
       j.str("object", object);
       j.end_object();
     } else {
-      char esc[kPathBuf];
-      escape(object, esc, sizeof esc);
+      escape(object, b->object, sizeof b->object);
       line("  #%d 0x%lx %s+0x%lx (%s)", frame, static_cast<unsigned long>(ip), name,
-           static_cast<unsigned long>(off), esc);
+           static_cast<unsigned long>(off), b->object);
     }
     ++frame;
   }
   if (g_json) {
     j.end_array();
     size_t len = j.finish();
-    if (len) write_line(pid, buf, len);
+    LineScratch line_mem;  // for the log file's name
+    if (len && line_mem.get()) write_line(pid, b->json, len, line_mem.get());
   }
 }
 

@@ -1,0 +1,56 @@
+// Working memory off the stack, for the rare paths that need kilobytes.
+//
+// The shim runs on its host's threads, and some have small stacks: coroutines
+// (boost.context, libco, Lua), servers' threads of 16-64 KiB. So no path
+// keeps more than a few hundred bytes on the stack: the buffers a protected
+// write needs (a path, a readlink, an xattr, a copy buffer) are mapped when
+// that write happens and unmapped after it. Never malloc: the shim runs inside
+// programs that replace it, and before and after their allocator exists.
+// Raw system calls: no other preload (a sanitizer's mmap) sees them, and they
+// work in a vfork child (unmapped before the child execs: nothing is left in
+// the parent's address space).
+#pragma once
+
+#include <sys/mman.h>
+#include <type_traits>
+
+#include "sys.hpp"
+
+namespace tg {
+
+// The address of `bytes` of fresh anonymous memory (zero-filled), or -errno
+// (user addresses are positive on Linux).
+inline long map_scratch(size_t bytes) {
+  return sys::call(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0L);
+}
+inline void unmap_scratch(void* mem, size_t bytes) { sys::call(SYS_munmap, mem, bytes); }
+
+// sizeof(T) bytes, zero-filled (fresh anonymous pages), or nothing if the
+// kernel refuses (ENOMEM, RLIMIT_AS, a seccomp filter): the caller falls back.
+template <typename T>
+class Scratch {
+  static_assert(std::is_trivially_destructible_v<T> && std::is_trivially_default_constructible_v<T>,
+                "mapped memory is used as it comes: zeroed, never destroyed");
+
+ public:
+  Scratch() {
+    const long r = map_scratch(sizeof(T));
+    if (r < 0) error_ = static_cast<int>(-r);
+    else mem_ = reinterpret_cast<T*>(r);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() {
+    if (mem_) unmap_scratch(mem_, sizeof(T));
+  }
+  explicit operator bool() const { return mem_ != nullptr; }
+  T* get() const { return mem_; }
+  T* operator->() const { return mem_; }
+  int error() const { return error_; }  // why there is none (an errno)
+
+ private:
+  T* mem_ = nullptr;
+  int error_ = 0;
+};
+
+}  // namespace tg
