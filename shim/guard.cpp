@@ -16,6 +16,7 @@
 #include "maps_reader.hpp"
 #include "pending.hpp"
 #include "replace.hpp"
+#include "scratch.hpp"
 #include "sys.hpp"
 
 namespace tg {
@@ -71,7 +72,9 @@ void print_help_and_exit() {
   _exit(0);  // as LD_DEBUG=help does
 }
 
-void load_settings() {
+// Not inlined into settings(): its 5 KiB Settings temporary must not be in
+// the frame of every call, which only reads them (a thread's stack may be small).
+__attribute__((noinline)) void load_settings() {
   g_settings = parse_settings([](const char* n) -> const char* { return getenv(n); }, getauxval(AT_SECURE) != 0);
   log::configure(g_settings);
   if (dl::is_audit_copy()) return;  // the program's own copy says it (truncguard --audit)
@@ -84,8 +87,19 @@ void load_settings() {
 // sentence such as "pid 12 (victim), pid 14 (victim)" or "this process (pid 9)".
 struct Who {
   log::Mapper mappers[ScanResult::kMaxPids];
-  int count = 0;
-  char text[512] = {};
+  int count;
+  char text[512];
+};
+
+// The working memory of a write that may be acted on (an ELF file whose
+// content would change): kilobytes of names and sentences, which must not be
+// on the caller's stack (scratch.hpp). Mapped once per such write.
+struct ActingMemory {
+  char fd_path[PATH_MAX];  // an fd kind: the name the fd was opened under
+  ResolveMemory resolve;   // resolve_target's copies of the path and a link
+  Who who;
+  char msg[log::kPathBuf + 96];
+  char target[log::kPathBuf];
 };
 
 void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind, Who* who) {
@@ -242,8 +256,6 @@ struct Examined {
   int src_error = 0;      // why src could not be opened (EACCES, EMFILE...)
   struct stat st {};
   ElfKind kind = ElfKind::unreadable;
-  char fd_path[PATH_MAX];  // an fd kind: the name the fd was opened under (not zeroed:
-                           // this is on every check's path, and it is set before use)
 };
 
 // The smallest ELF header (Elf32_Ehdr): a shorter file can't be ELF, and
@@ -283,9 +295,31 @@ int open_for_reading(int dirfd, const char* path, int flags) {
   return fd;
 }
 
+// "/proc/self/fd/N", without stdio (this is on every checked ftruncate).
+void fd_link(int fd, char* out, size_t len) {
+  char digits[16];
+  int n = 0;
+  for (unsigned v = static_cast<unsigned>(fd); n == 0 || v; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+  size_t o = 0;
+  for (const char* p = "/proc/self/fd/"; *p && o + 1 < len;) out[o++] = *p++;
+  while (n && o + 1 < len) out[o++] = digits[--n];
+  out[o] = '\0';
+}
+
+// The name an fd was opened under, into `out` (PATH_MAX bytes). False if it
+// has none (deleted, anonymous): nothing to give a new inode to.
+bool fd_name(int fd, char* out) {
+  char proc[32];
+  fd_link(fd, proc, sizeof proc);
+  long n = sys::readlinkat(AT_FDCWD, proc, out, PATH_MAX - 1);
+  if (n <= 0 || out[0] != '/') return false;
+  out[n] = '\0';
+  return true;
+}
+
 // Stages 1-3: flags, stat, ELF header. For the common case (not ELF) this
 // costs fstatat, openat, pread and close, and nothing more.
-bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
+__attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
   if (!on_fd(in.kind)) {
     Verdict v = check_flags(in.flags);
     if (!v.act) { *why = v.reason; return false; }
@@ -315,17 +349,12 @@ bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
       *why = Reason::unshared;
       return false;
     }
-    // The fd may be write-only: read the file through /proc/self/fd.
-    char proc[48];
-    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", in.fd);
+    // The fd may be write-only: read the file through /proc/self/fd. (Its
+    // name is read later, only for an ELF file: fd_name.)
+    char proc[32];
+    fd_link(in.fd, proc, sizeof proc);
     ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
-    long n = sys::readlinkat(AT_FDCWD, proc, ex->fd_path, sizeof ex->fd_path - 1);
-    if (n <= 0 || ex->fd_path[0] != '/') {
-      *why = Reason::missing;  // no name (deleted, anonymous): nothing to give a new inode to
-      return false;
-    }
-    ex->fd_path[n] = '\0';
   }
   if (ex->src.ok()) ex->kind = probe_elf_fd(ex->src.get());
   Verdict v = check_elf(ex->kind);
@@ -448,31 +477,31 @@ int swap_fd(int old_fd, int new_fd) {
 }
 
 // The replaced line, then what the operator should know about it.
-void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep) {
+void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep, ActingMemory* mem) {
   if (log::enabled(kRewrites)) {
     ev->new_ino = static_cast<unsigned long>(rep.new_ino);
     ev->kept_bytes = rep.copied;
     log::emit(*ev);
-    char msg[log::kPathBuf + 96];
+    char* msg = mem->msg;
+    constexpr size_t kMsg = sizeof mem->msg;
     if (t.via_symlink) {
-      char target[log::kPathBuf];
-      log::escape(t.base, target, sizeof target);
-      std::snprintf(msg, sizeof msg, "is a symlink: it was kept, and its target %s was replaced", target);
+      log::escape(t.base, mem->target, sizeof mem->target);
+      std::snprintf(msg, kMsg, "is a symlink: it was kept, and its target %s was replaced", mem->target);
       note(name, "symlink", msg);
     }
     if (t.st.st_nlink > 1) {
-      std::snprintf(msg, sizeof msg, "has %lu hard links; the other names keep the old content",
+      std::snprintf(msg, kMsg, "has %lu hard links; the other names keep the old content",
                     static_cast<unsigned long>(t.st.st_nlink));
       note(name, "hard_links", msg);
     }
     if (!rep.owner_kept) {
-      std::snprintf(msg, sizeof msg, "owner %u:%u could not be kept (not permitted); the new file is owned by %u:%u",
+      std::snprintf(msg, kMsg, "owner %u:%u could not be kept (not permitted); the new file is owned by %u:%u",
                     static_cast<unsigned>(t.st.st_uid), static_cast<unsigned>(t.st.st_gid),
                     static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
       note(name, "owner", msg);
     }
     if (rep.xattrs_failed > 0) {
-      std::snprintf(msg, sizeof msg, "%d extended attributes could not be copied", rep.xattrs_failed);
+      std::snprintf(msg, kMsg, "%d extended attributes could not be copied", rep.xattrs_failed);
       note(name, "xattrs", msg);
     }
   }
@@ -483,7 +512,7 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
 // its last close. False (with a note) where that is impossible here: the
 // caller then falls back to replace.
 bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const Examined& ex, off_t keep,
-                log::Event* ev, Outcome* out) {
+                log::Event* ev, ActingMemory* mem, Outcome* out) {
   char msg[256];
   // The rename happens at close, where the writer may not look at errors:
   // what would make it fail is checked now, so the write fails at open.
@@ -518,29 +547,40 @@ bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const 
     note(name, "atomic_fallback", "too many files pending publication in this process; replaced at open instead");
     return false;
   }
-  report_success(name, ev, t, rep);
+  report_success(name, ev, t, rep, mem);
   *out = {Outcome::replaced, fd};
   return true;
 }
 
 }  // namespace
 
-Outcome guard_write(const WriteIntent& in) {
-  ErrnoKeeper keep_errno;
-  DepthGuard depth;
-  const Settings& s = settings();
-  const char* name = on_fd(in.kind) ? nullptr : in.path;
+namespace {
 
-  Examined ex;
-  Reason why;
-  if (!examine(in, &ex, &why)) return why == Reason::missing ? changed_under_us(in, name) : log_pass(in, name, why);
-  if (on_fd(in.kind)) name = ex.fd_path;
+// Stage 4 on, for an ELF file whose content would change (rare): a frame of
+// its own, so that the checks every examined write goes through stay small.
+// From here on, the memory to work in is mapped, not taken from the caller's
+// stack; without it, the write fails as any write that can't be protected.
+__attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteIntent& in, Examined& ex) {
+  const char* name = on_fd(in.kind) ? nullptr : in.path;
+  Scratch<ActingMemory> mem;
+  if (!mem) {
+    char fd_text[32];
+    if (!name) {
+      std::snprintf(fd_text, sizeof fd_text, "fd %d", in.fd);
+      name = fd_text;
+    }
+    return cannot_protect(s, in, name, "no memory to work in", mem.error(), false);
+  }
+  if (on_fd(in.kind)) {
+    if (!fd_name(in.fd, mem->fd_path)) return changed_under_us(in, name);
+    name = mem->fd_path;
+  }
 
   // The file the name finally reaches, and its directory, held open.
   Target t;
   const int dirfd = on_fd(in.kind) ? AT_FDCWD : in.dirfd;
   const bool follow = on_fd(in.kind) || !(in.flags & O_NOFOLLOW);
-  const int resolved = resolve_target(dirfd, name, follow, &t);
+  const int resolved = resolve_target(dirfd, name, follow, &t, &mem->resolve);
   // The name changed since it was examined (or vanished): check again rather
   // than let the real call truncate whatever is there now.
   if (names_nothing(resolved) || (resolved == 0 && (t.st.st_dev != ex.st.st_dev || t.st.st_ino != ex.st.st_ino)))
@@ -571,7 +611,7 @@ Outcome guard_write(const WriteIntent& in) {
   if (!v.act) return log_pass(in, name, v.reason);
   log_decision(in, name, true, v.reason);
 
-  Who who;
+  Who& who = mem->who;
   describe_who(v.reason, scan, facts.mapped_by_self, ex.kind, &who);
   const off_t keep = bytes_to_keep(in);
   log::Event ev{log::EventKind::replaced};
@@ -601,7 +641,7 @@ Outcome guard_write(const WriteIntent& in) {
     // and an fd that stops appending already hold or are done: replace them.
     Outcome o;
     if ((in.kind == WriteKind::truncate_open || in.kind == WriteKind::in_place_open) &&
-        act_atomic(in, name, t, ex, keep, &ev, &o))
+        act_atomic(in, name, t, ex, keep, &ev, mem.get(), &o))
       return o;
     ev.mode = to_string(Mode::replace);
   }
@@ -620,7 +660,7 @@ Outcome guard_write(const WriteIntent& in) {
                           ex.src_error ? ex.src_error : EACCES, false);
   }
 
-  report_success(name, &ev, t, rep);
+  report_success(name, &ev, t, rep, mem.get());
   if (on_fd(in.kind)) t_made_for_fd = {in.fd, t.st.st_dev, static_cast<ino_t>(rep.new_ino)};
   if (in.kind == WriteKind::truncate_path) {
     sys::close(fd);
@@ -631,6 +671,19 @@ Outcome guard_write(const WriteIntent& in) {
   ex.src.reset();
   t.dir.reset();
   return {Outcome::replaced, lowest_number(fd)};
+}
+
+}  // namespace
+
+Outcome guard_write(const WriteIntent& in) {
+  ErrnoKeeper keep_errno;
+  DepthGuard depth;
+  const Settings& s = settings();
+  Examined ex;
+  Reason why;
+  if (examine(in, &ex, &why)) return act_on_elf(s, in, ex);
+  const char* name = on_fd(in.kind) ? nullptr : in.path;
+  return why == Reason::missing ? changed_under_us(in, name) : log_pass(in, name, why);
 }
 
 }  // namespace tg

@@ -7,6 +7,8 @@
 #include <linux/limits.h>
 #include <sys/resource.h>
 
+#include "scratch.hpp"
+
 namespace tg {
 namespace {
 
@@ -38,6 +40,36 @@ off_t file_size_limit() {
   return static_cast<off_t>(rl.rlim_cur);
 }
 
+// The buffer of a copy without copy_file_range: mapped, not on the stack.
+struct CopyBuffer {
+  char bytes[64 * 1024];
+};
+
+// Copies src from *in to `limit` (or its end) into dst at *out, with read and
+// write. At `out`, not the fd's offset: after a partial copy_file_range the
+// offset is still 0, and the fd must be left there, as an open leaves it.
+int copy_plain(int src, int dst, off_t limit, loff_t* in, loff_t* out) {
+  Scratch<CopyBuffer> buf;
+  if (!buf) return -buf.error();
+  while (*in < limit) {
+    const off_t left = limit - *in;
+    const size_t want = left < static_cast<off_t>(sizeof buf->bytes) ? static_cast<size_t>(left) : sizeof buf->bytes;
+    long n = sys::pread(src, buf->bytes, want, *in);
+    if (n == -EINTR) continue;
+    if (n < 0) return static_cast<int>(n);
+    if (n == 0) break;  // the end of the old file, as it is now
+    for (long done = 0; done < n;) {
+      long w = sys::pwrite(dst, buf->bytes + done, static_cast<size_t>(n - done), *out);
+      if (w == -EINTR) continue;
+      if (w <= 0) return w == 0 ? -EIO : static_cast<int>(w);
+      done += w;
+      *out += w;
+    }
+    *in += n;
+  }
+  return 0;
+}
+
 // Copies `keep` (a length or kWholeFile) of src into the empty dst. The old
 // file may change meanwhile (another writer): copy what is there now.
 int copy_content(int src, int dst, off_t keep, off_t* copied) {
@@ -59,32 +91,16 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
   }
   const off_t limit = keep == kWholeFile ? max : keep;
   loff_t in = 0, out = 0;
-  bool plain = false;  // no copy_file_range here: read/write
   while (in < limit) {
     const size_t want = static_cast<size_t>(limit - in < (1 << 30) ? limit - in : (1 << 30));
-    long n;
-    if (!plain) {
-      n = sys::copy_file_range(src, &in, dst, &out, want);
-      // EBADF: dst has the caller's O_APPEND, which copy_file_range refuses;
-      // pwrite() then appends (Linux ignores its offset under O_APPEND), and
-      // into a file written up to `out` that is the same copy.
-      if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF) {
-        plain = true;
-        continue;
-      }
-    } else {
-      char buf[16384];
-      n = sys::pread(src, buf, want < sizeof buf ? want : sizeof buf, in);
-      // At `out`, not the fd's offset: after a partial copy_file_range the
-      // offset is still 0, and the fd must be left there, as an open leaves it.
-      for (long done = 0; n > 0 && done < n;) {
-        long w = sys::pwrite(dst, buf + done, static_cast<size_t>(n - done), out);
-        if (w == -EINTR) continue;
-        if (w <= 0) return w == 0 ? -EIO : static_cast<int>(w);
-        done += w;
-        out += w;
-      }
-      if (n > 0) in += n;
+    long n = sys::copy_file_range(src, &in, dst, &out, want);
+    // EBADF: dst has the caller's O_APPEND, which copy_file_range refuses;
+    // pwrite() then appends (Linux ignores its offset under O_APPEND), and
+    // into a file written up to `out` that is the same copy.
+    if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF) {
+      const int r = copy_plain(src, dst, limit, &in, &out);  // no copy_file_range here
+      if (r < 0) return r;
+      break;
     }
     if (n == -EINTR) continue;
     if (n < 0) return static_cast<int>(n);
@@ -103,6 +119,37 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
   return 0;
 }
 
+// The names and a value of extended attributes: mapped, only for a file
+// that has some (most have none: one flistxattr says so).
+struct XattrMemory {
+  char names[4096];
+  char value[8192];
+};
+
+void copy_xattrs(int src, int dst, ReplaceReport* rep) {
+  char few[256];  // the names of a few; a file with none needs no more
+  long n = sys::flistxattr(src, few, sizeof few);
+  if (n <= 0 && n != -ERANGE) return;  // none (or none to be had: no xattrs on this filesystem)
+  Scratch<XattrMemory> mem;
+  if (!mem) {  // they can't be copied: say so (one at least, if it is not known how many)
+    int count = 0;
+    for (long off = 0; n > 0 && off < n; off += static_cast<long>(std::strlen(few + off)) + 1) ++count;
+    rep->xattrs_failed += count > 0 ? count : 1;
+    return;
+  }
+  char* names = mem->names;
+  if (n > 0) std::memcpy(names, few, static_cast<size_t>(n));
+  else n = sys::flistxattr(src, names, sizeof mem->names);
+  if (n == -ERANGE) ++rep->xattrs_failed;
+  for (long off = 0; n > 0 && off < n;) {
+    const char* name = names + off;
+    off += static_cast<long>(std::strlen(name)) + 1;
+    long v = sys::fgetxattr(src, name, mem->value, sizeof mem->value);
+    if (v >= 0 && sys::fsetxattr(dst, name, mem->value, static_cast<size_t>(v), 0) == 0) ++rep->xattrs_copied;
+    else ++rep->xattrs_failed;
+  }
+}
+
 // Owner, group, extended attributes (ACLs and capabilities among them), then
 // the mode: chown clears setuid bits and file capabilities, so it goes first.
 void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) {
@@ -112,19 +159,7 @@ void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) 
       sys::fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
     }
   }
-  if (src >= 0) {
-    char names[4096];
-    long n = sys::flistxattr(src, names, sizeof names);
-    if (n == -ERANGE) ++rep->xattrs_failed;
-    for (long off = 0; n > 0 && off < n;) {
-      const char* name = names + off;
-      off += static_cast<long>(std::strlen(name)) + 1;
-      char value[8192];
-      long v = sys::fgetxattr(src, name, value, sizeof value);
-      if (v >= 0 && sys::fsetxattr(dst, name, value, static_cast<size_t>(v), 0) == 0) ++rep->xattrs_copied;
-      else ++rep->xattrs_failed;
-    }
-  }
+  if (src >= 0) copy_xattrs(src, dst, rep);
   sys::fchmod(dst, st.st_mode & 07777);
 }
 
@@ -137,10 +172,16 @@ int fail(ReplaceReport* rep, const char* step, int err) {
 }  // namespace
 
 int resolve_target(int dirfd, const char* path, bool follow, Target* t) {
+  Scratch<ResolveMemory> mem;
+  if (!mem) return -mem.error();
+  return resolve_target(dirfd, path, follow, t, mem.get());
+}
+
+int resolve_target(int dirfd, const char* path, bool follow, Target* t, ResolveMemory* mem) {
   if (!path || !*path) return -ENOENT;
-  char buf[PATH_MAX];
+  char* buf = mem->path;
   size_t len = std::strlen(path);
-  if (len >= sizeof buf) return -ENAMETOOLONG;
+  if (len >= sizeof mem->path) return -ENAMETOOLONG;
   std::memcpy(buf, path, len + 1);
   sys::Fd base_dir;  // the directory a relative symlink is resolved from
   int from = dirfd;
@@ -156,8 +197,8 @@ int resolve_target(int dirfd, const char* path, bool follow, Target* t) {
     if (r < 0) return r;
     if (S_ISLNK(st.st_mode) && follow) {
       if (hops >= kMaxSymlinks) return -ELOOP;
-      char link[PATH_MAX];
-      long n = sys::readlinkat(d.get(), base, link, sizeof link - 1);
+      char* link = mem->link;
+      long n = sys::readlinkat(d.get(), base, link, sizeof mem->link - 1);
       if (n < 0) return static_cast<int>(n);
       link[n] = '\0';
       std::memcpy(buf, link, static_cast<size_t>(n) + 1);

@@ -22,9 +22,18 @@ struct Target {
   bool via_symlink = false;
 };
 
+// resolve_target's working memory: a copy of the path to cut in two, and a
+// symlink's target (8 KiB: not for the caller's stack, see scratch.hpp).
+struct ResolveMemory {
+  char path[PATH_MAX];
+  char link[PATH_MAX];
+};
+
 // Resolves `path` relative to `dirfd`. With `follow`, a final symlink is
 // followed (the link stays; its target is what gets replaced).
 // Returns 0, or -errno (the real call will report its own error).
+int resolve_target(int dirfd, const char* path, bool follow, Target* t, ResolveMemory* mem);
+// The same in memory of its own, mapped for the call (-ENOMEM without).
 int resolve_target(int dirfd, const char* path, bool follow, Target* t);
 
 struct ReplaceReport {
