@@ -58,9 +58,13 @@ void skip_spaces(const char*& p, const char* end) {
 
 // Text walk of a maps file from offset 0 (the fd may have been used already),
 // calling visit() for each executable file mapping until it returns true.
+// The buffers here and below are small on purpose: this runs on the stack
+// of a writer's thread, which may be a coroutine's or a 16 KiB one. A smaller
+// read costs a few more system calls, never a different answer (the reader
+// takes the text in chunks of any size).
 MapsAnswer text_walk(int fd, ExecVisitor visit, void* ctx) {
   MapsTextReader reader(visit, ctx);
-  char buf[4096];
+  char buf[2048];
   off_t off = 0;
   for (;;) {
     long n = sys::pread(fd, buf, sizeof buf, off);
@@ -85,7 +89,7 @@ bool same_file(const FileId& seen, void* ctx) { return seen == *static_cast<cons
 // True if one did: the /proc files read line by line outside the maps walk.
 template <typename Take>
 bool find_line(int fd, Take take) {
-  char buf[4096], line[512];
+  char buf[1024], line[512];
   size_t len = 0;
   off_t off = 0;
   for (;;) {
@@ -238,7 +242,7 @@ MapsAnswer process_walk(pid_t pid, ExecVisitor visit, void* ctx) {
 bool for_each_process(bool (*per_process)(pid_t pid, void* ctx), void* ctx) {
   sys::Fd proc(sys::openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!proc.ok()) return false;
-  alignas(8) char buf[8192];
+  alignas(8) char buf[1024];  // ~40 entries a call (the largest is 280 bytes)
   for (;;) {
     long n = sys::getdents64(proc.get(), buf, sizeof buf);
     if (n == 0) break;
