@@ -535,14 +535,19 @@ namespace {
 
 // exec: pending files whose fds survive exec are handed to the new image in
 // the environment; the others are published now. The new environment is built
-// on the stack (exec may run in a vfork child: no allocation).
+// on the stack (exec may run in a vfork child: no allocation, and no mapping,
+// which would stay in the parent's address space), in an array of exactly the
+// size needed, as execl's: a thread with a small stack could not hold one for
+// the largest environment.
 constexpr size_t kMaxEnv = 4096;
 
 template <typename Exec>
 int exec_with_pending(char* const envp[], Exec exec) {
   const char* entry = tg::pending::any() ? tg::pending::prepare_exec() : nullptr;
   if (!entry) return exec(envp);
-  const char* env[kMaxEnv + 2];
+  size_t count = 0;
+  while (envp && envp[count] && count < kMaxEnv) ++count;
+  const char** env = static_cast<const char**>(alloca((count + 2) * sizeof(char*)));
   size_t n = 0;
   static const char kVar[] = "TRUNCGUARD_PENDING=";
   for (size_t i = 0; envp && envp[i] && n < kMaxEnv; ++i)

@@ -230,14 +230,23 @@ int end_group_now(int group) {
   return err;
 }
 
-void hex(const char* in, char* out, size_t len) {
+// Appends `in` hex-encoded to buf at *end, keeping room for a NUL; false
+// if it does not fit.
+bool hex(const char* in, char* buf, size_t cap, size_t* end) {
   static const char kHex[] = "0123456789abcdef";
-  size_t o = 0;
-  for (const unsigned char* p = reinterpret_cast<const unsigned char*>(in); *p && o + 3 < len; ++p) {
-    out[o++] = kHex[*p >> 4];
-    out[o++] = kHex[*p & 15];
+  for (const unsigned char* p = reinterpret_cast<const unsigned char*>(in); *p; ++p) {
+    if (*end + 3 > cap) return false;
+    buf[(*end)++] = kHex[*p >> 4];
+    buf[(*end)++] = kHex[*p & 15];
   }
-  out[o] = '\0';
+  return true;
+}
+
+// Appends one character to buf at *end, keeping room for a NUL.
+bool put(char* buf, size_t cap, size_t* end, char c) {
+  if (*end + 2 > cap) return false;
+  buf[(*end)++] = c;
+  return true;
 }
 
 bool unhex(const char* in, size_t n, char* out, size_t len) {
@@ -385,16 +394,22 @@ const char* prepare_exec() {
       if (fl >= 0 && !(fl & FD_CLOEXEC) && f + 12 < sizeof fds)
         f += static_cast<size_t>(std::snprintf(fds + f, sizeof fds - f, "%s%d", f ? "," : "", fd));
     }
-    char base_hex[2 * NAME_MAX + 1], path_hex[2 * sizeof g.path + 1];
-    hex(g.base, base_hex, sizeof base_hex);
-    hex(g.path, path_hex, sizeof path_hex);
-    int n = f ? std::snprintf(entry + o, sizeof entry - o, "%s:%d:%lu:%s:%s;", fds, g.dirfd, g.old_ino, base_hex,
-                              path_hex)
-              : -1;
-    if (f && n > 0 && o + static_cast<size_t>(n) < sizeof entry) {
+    // FDS:DIRFD:OLD_INO:BASE_HEX:PATH_HEX; written straight into the entry
+    // (exec may come from a thread with a small stack). One that does not
+    // fit is not handed over.
+    size_t e = o;
+    bool fits = false;
+    if (f) {
+      const int head = std::snprintf(entry + e, sizeof entry - e, "%s:%d:%lu:", fds, g.dirfd, g.old_ino);
+      fits = head > 0 && (e += static_cast<size_t>(head)) < sizeof entry && hex(g.base, entry, sizeof entry, &e) &&
+             put(entry, sizeof entry, &e, ':') && hex(g.path, entry, sizeof entry, &e) &&
+             put(entry, sizeof entry, &e, ';');
+    }
+    entry[fits ? e : o] = '\0';
+    if (fits) {
       // The new image takes it over: the directory fd must survive exec too.
       sys::call(SYS_fcntl, g.dirfd, F_SETFD, 0);
-      o += static_cast<size_t>(n);
+      o = e;
     } else if (any_fd >= 0) {
       // Every fd closes at exec (or no room to hand it over): publish now,
       // and take its slots, which must not outlive the group (a vfork child
