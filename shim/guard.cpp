@@ -317,6 +317,14 @@ bool fd_name(int fd, char* out) {
   return true;
 }
 
+// Does fd still refer to the file `st` describes? (If fstat fails, it is
+// not known otherwise.) Its own frame: the stat is not kept on the stack of
+// every examined write.
+__attribute__((noinline)) bool refers_to_stat(int fd, const struct stat& st) {
+  struct stat now;
+  return sys::fstat(fd, &now) != 0 || (now.st_dev == st.st_dev && now.st_ino == st.st_ino);
+}
+
 // Stages 1-3: flags, stat, ELF header. For the common case (not ELF) this
 // costs fstatat, openat, pread and close, and nothing more.
 __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
@@ -360,9 +368,7 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
   Verdict v = check_elf(ex->kind);
   if (!v.act) { *why = v.reason; return false; }
   // Only now, for an ELF file: is what we read what we stat'ed?
-  struct stat st;
-  if (ex->src.ok() && sys::fstat(ex->src.get(), &st) == 0 &&
-      (st.st_dev != ex->st.st_dev || st.st_ino != ex->st.st_ino)) {
+  if (ex->src.ok() && !refers_to_stat(ex->src.get(), ex->st)) {
     *why = Reason::missing;  // swapped between the stat and the open: let the real call decide
     return false;
   }
