@@ -31,6 +31,9 @@
  *   --victim=PROG   PROG PATH MS READYFILE runs while OP runs (tests/victim/victim:
  *                   it dlopens PATH and keeps calling it), without LD_PRELOAD;
  *                   released and reaped after OP.
+ *   --no-memory     the operation runs with RLIMIT_AS at the address space
+ *                   already in use: no new mapping can be made (mmap fails
+ *                   with ENOMEM).
  *   --cold          no warm-up. By default the program first makes each call
  *                   the operations use once, on its ordinary stack, with
  *                   arguments that do nothing (as nearly every program has
@@ -45,6 +48,8 @@
  *                   that predates the mapping); on the small stack:
  *                   ftruncate(fd, half its size).
  *   dlopen          dlopen(PATH, RTLD_NOW), then dlclose.
+ *   dlsym           dlopen(PATH) on the ordinary stack; on the small stack,
+ *                   dlsym(handle, "tg_version") and dlsym(RTLD_DEFAULT, "open").
  *   exec            open(PATH, O_WRONLY|O_TRUNC) (no O_CLOEXEC) and write the
  *                   data, on the ordinary stack; on the small stack,
  *                   execv("/bin/true"): atomic mode hands the pending file
@@ -60,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -76,6 +82,7 @@ static const char* g_path;
 static const char* g_fresh;
 static const char* g_victim;
 static int g_thread;
+static int g_no_memory;
 static char* g_data;
 static size_t g_data_len;
 static char* g_old; /* --fresh's content */
@@ -83,6 +90,7 @@ static size_t g_old_len;
 
 /* The operation's outcome, set on the small stack. */
 static int g_fd = -1;    /* ftruncate: opened before the victim */
+static void* g_handle;   /* dlsym: PATH, loaded first */
 static int g_ok;
 static int g_errno;
 
@@ -139,8 +147,22 @@ static void fail_with(int e) {
   g_errno = e;
 }
 
+/* RLIMIT_AS at what is mapped now (/proc/self/statm: pages), read raw. */
+static int limit_address_space(void) {
+  char buf[64] = "";
+  int fd = raw_open("/proc/self/statm", O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  long n = syscall(SYS_read, fd, buf, sizeof buf - 1);
+  syscall(SYS_close, fd);
+  if (n <= 0) return -1;
+  const struct rlimit as = {strtoul(buf, NULL, 10) * (rlim_t)sysconf(_SC_PAGESIZE),
+                            strtoul(buf, NULL, 10) * (rlim_t)sysconf(_SC_PAGESIZE)};
+  return setrlimit(RLIMIT_AS, &as);
+}
+
 static void op_body(void) {
   g_ok = 1;
+  if (g_no_memory && limit_address_space() != 0) return fail_with(EDOM);
   if (!strcmp(g_op, "open-rdonly")) {
     int fd = open(g_path, O_RDONLY);
     if (fd < 0) return fail_with(errno);
@@ -158,6 +180,8 @@ static void op_body(void) {
     void* h = dlopen(g_path, RTLD_NOW);
     if (!h) return fail_with(ENOEXEC);
     if (dlclose(h) != 0) return fail_with(EINVAL);
+  } else if (!strcmp(g_op, "dlsym")) {
+    if (!dlsym(g_handle, "tg_version") || !dlsym(RTLD_DEFAULT, "open")) return fail_with(ENOENT);
   } else if (!strcmp(g_op, "exec")) {
     char* const argv[] = {(char*)"true", NULL};
     execv("/bin/true", argv);
@@ -245,6 +269,15 @@ static void describe(int status, char* out, size_t len, const char* ok_word) {
   else snprintf(out, len, "exit:%d", WEXITSTATUS(status));
 }
 
+/* "ok" or "error:ENAME" to fd, without stdio's buffers (no allocation:
+ * with --no-memory there is none to be had). */
+static void report(int fd, int error) {
+  char msg[48];
+  const char* name = error ? strerrorname_np(error) : NULL;
+  int n = error ? snprintf(msg, sizeof msg, "error:%s", name ? name : "E?") : snprintf(msg, sizeof msg, "ok");
+  if (write(fd, msg, (size_t)n) < 0) {}
+}
+
 /* One attempt: returns 1 if the operation worked; `facts` gets the line. */
 static int attempt(size_t n, char* facts, size_t len) {
   if (g_fresh) make_fresh();
@@ -264,18 +297,23 @@ static int attempt(size_t n, char* facts, size_t len) {
   pid_t child = fork();
   if (child == 0) {
     close(pfd[0]);
+    const struct rlimit no_core = {0, 0};  /* too small a stack crashes, by design: no core file */
+    setrlimit(RLIMIT_CORE, &no_core);
     if (!strcmp(g_op, "exec")) {
       int fd = open(g_path, O_WRONLY | O_TRUNC);
       if (fd < 0 || write_all(fd, g_data, g_data_len) != 0) {
-        dprintf(pfd[1], "error:%s", strerrorname_np(errno));
+        report(pfd[1], errno);
         _exit(1);
       }
       /* An exec that works says nothing: /bin/true's exit 0 is the answer. */
     }
+    if (!strcmp(g_op, "dlsym") && !(g_handle = dlopen(g_path, RTLD_NOW))) {
+      report(pfd[1], ENOEXEC);
+      _exit(1);
+    }
     int r = run_on_small_stack(n);
     if (r != 0) _exit(2);
-    if (g_ok) dprintf(pfd[1], "ok");
-    else dprintf(pfd[1], "error:%s", strerrorname_np(g_errno) ? strerrorname_np(g_errno) : "E?");
+    report(pfd[1], g_ok ? 0 : g_errno);
     _exit(g_ok ? 0 : 1);
   }
   close(pfd[1]);
@@ -325,14 +363,17 @@ static void warm_up(void) {
   struct stat st;
   fstat(-1, &st);
   void* self = dlopen(NULL, RTLD_NOW);
-  if (self) dlclose(self);
+  if (self) {
+    if (dlsym(self, "stack_probe_none")) {}
+    dlclose(self);
+  }
   char* const argv[] = {(char*)"none", NULL};
   execv("/nonexistent/stack_probe", argv);
   execve("/nonexistent/stack_probe", argv, environ);
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: stack_probe [--thread] [--cold] [--fresh=SRC] [--data=FILE] [--victim=PROG] OP N PATH\n"
+  fprintf(stderr, "usage: stack_probe [--thread] [--cold] [--no-memory] [--fresh=SRC] [--data=FILE] [--victim=PROG] OP N PATH\n"
                   "       stack_probe --min [OPTIONS] OP PATH\n");
   return 2;
 }
@@ -345,6 +386,7 @@ int main(int argc, char** argv) {
     if (!strcmp(argv[i], "--min")) search = 1;
     else if (!strcmp(argv[i], "--thread")) g_thread = 1;
     else if (!strcmp(argv[i], "--cold")) cold = 1;
+    else if (!strcmp(argv[i], "--no-memory")) g_no_memory = 1;
     else if (!strncmp(argv[i], "--fresh=", 8)) g_fresh = argv[i] + 8;
     else if (!strncmp(argv[i], "--data=", 7)) data_file = argv[i] + 7;
     else if (!strncmp(argv[i], "--victim=", 9)) g_victim = argv[i] + 9;
