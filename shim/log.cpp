@@ -89,6 +89,11 @@ int destination_fd(pid_t pid, bool* close_after) {
     *close_after = true;
     return fd;
   }
+  // Kept open from now on: out of the numbers the program's next opens get.
+  if (const int high = sys::dup_high(fd); high >= 0) {
+    sys::close(fd);
+    fd = high;
+  }
   struct stat st;
   if (sys::fstat(fd, &st) == 0) {
     g_log_dev.store(st.st_dev, std::memory_order_release);
