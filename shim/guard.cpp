@@ -482,8 +482,12 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
 // Atomic mode: the caller writes into an unnamed inode that is published at
 // its last close. False (with a note) where that is impossible here: the
 // caller then falls back to replace.
-bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const Examined& ex, off_t keep,
-                log::Event* ev, Outcome* out) {
+// The caller's fd gets the number open(2) would give, the lowest free one
+// once the shim's own fds are closed: so it is registered for publication
+// only then, under that number, in room reserved before (while a full table
+// can still fall back to replace, which needs those fds).
+bool act_atomic(const WriteIntent& in, const char* name, Target& t, Examined& ex, off_t keep, log::Event* ev,
+                Outcome* out) {
   char msg[256];
   // The rename happens at close, where the writer may not look at errors:
   // what would make it fail is checked now, so the write fails at open.
@@ -503,7 +507,8 @@ bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const 
     note(name, "atomic_fallback", msg);
     return false;
   }
-  int dirfd = static_cast<int>(sys::call(SYS_fcntl, t.dir.get(), F_DUPFD_CLOEXEC, 0));
+  // Kept until the publication: out of the low numbers (sys::dup_high).
+  const int dirfd = sys::dup_high(t.dir.get());
   if (dirfd < 0) {  // no fd left (EMFILE) to keep the directory for the publication
     sys::close(fd);
     std::snprintf(msg, sizeof msg,
@@ -512,12 +517,19 @@ bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const 
     note(name, "atomic_fallback", msg);
     return false;
   }
-  if (!pending::add(fd, dirfd, t.base, name, static_cast<unsigned long>(ex.st.st_ino))) {
+  pending::Reservation room;
+  if (!pending::reserve(fd, dirfd, t.base, name, static_cast<unsigned long>(ex.st.st_ino), &room)) {
     sys::close(dirfd);
     sys::close(fd);
     note(name, "atomic_fallback", "too many files pending publication in this process; replaced at open instead");
     return false;
   }
+  // Nothing can fail from here. The shim's own fds are done with: their
+  // numbers are the caller's again.
+  ex.src.reset();
+  t.dir.reset();
+  fd = lowest_number(fd);
+  pending::commit(room, fd);
   report_success(name, ev, t, rep);
   *out = {Outcome::replaced, fd};
   return true;

@@ -101,19 +101,29 @@ int take_own_slot(int fd) {
   return -1;
 }
 
-bool add_slot(int fd, int group) {
-  const uint64_t key = slot_key(sys::getpid(), fd);
-  for (Slot& s : g_slots) {
+// Takes a free slot (its key kBusy: no lookup matches it): its index, or -1.
+int take_free_slot() {
+  for (int i = 0; i < kSlots; ++i) {
     uint64_t expected = kFreeKey;
-    if (s.key.compare_exchange_strong(expected, kBusyKey, std::memory_order_acq_rel)) {
-      s.group.store(group, std::memory_order_relaxed);
-      g_groups[group].refs.fetch_add(1, std::memory_order_acq_rel);
-      g_live_slots.fetch_add(1, std::memory_order_acq_rel);
-      s.key.store(key, std::memory_order_release);
-      return true;
-    }
+    if (g_slots[i].key.compare_exchange_strong(expected, kBusyKey, std::memory_order_acq_rel)) return i;
   }
-  return false;
+  return -1;
+}
+
+// Fills slot `i`, taken by take_free_slot, with this process's `fd` on `group`.
+void fill_slot(int i, int fd, int group) {
+  Slot& s = g_slots[i];
+  s.group.store(group, std::memory_order_relaxed);
+  g_groups[group].refs.fetch_add(1, std::memory_order_acq_rel);
+  g_live_slots.fetch_add(1, std::memory_order_acq_rel);
+  s.key.store(slot_key(sys::getpid(), fd), std::memory_order_release);
+}
+
+bool add_slot(int fd, int group) {
+  const int i = take_free_slot();
+  if (i < 0) return false;
+  fill_slot(i, fd, group);
+  return true;
 }
 
 void free_group(Group& g) {
@@ -302,19 +312,32 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
 
 bool any() { return g_live_slots.load(std::memory_order_acquire) > 0; }
 
-bool add(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino) {
+bool reserve(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino, Reservation* r) {
   struct stat st;
   if (sys::fstat(fd, &st) != 0) return false;
-  int group = new_group(dirfd, base, path, old_ino);
+  int group = new_group(dirfd, base, path, old_ino);  // kFilling: no lookup sees it
   if (group < 0) return false;
   g_groups[group].dev = st.st_dev;
   g_groups[group].ino = st.st_ino;
-  if (!add_slot(fd, group)) {
+  const int slot = take_free_slot();  // kBusy: no lookup sees it
+  if (slot < 0) {
     g_groups[group].dirfd = -1;  // the caller keeps its dirfd
     g_groups[group].state.store(kFree, std::memory_order_release);
     return false;
   }
-  g_groups[group].state.store(kLive, std::memory_order_release);
+  *r = {group, slot};
+  return true;
+}
+
+void commit(const Reservation& r, int fd) {
+  fill_slot(r.slot, fd, r.group);
+  g_groups[r.group].state.store(kLive, std::memory_order_release);
+}
+
+bool add(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino) {
+  Reservation r;
+  if (!reserve(fd, dirfd, base, path, old_ino, &r)) return false;
+  commit(r, fd);
   return true;
 }
 

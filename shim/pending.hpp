@@ -32,6 +32,21 @@ struct Publication {
 // the program used, for the log. False if the table is full.
 bool add(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino);
 
+// add() in two steps, for a caller that must know there is room before it
+// closes what it would need to fall back, and may only then learn the fd
+// number to register (the lowest free one, once its own fds are closed).
+// reserve() takes a file entry and an fd entry (invisible to every lookup
+// until commit), or returns false (table full: nothing taken, the caller
+// keeps its dirfd). `fd` is any fd on the new inode (its identity is
+// recorded). commit() cannot fail: it registers `fd` under its number, which
+// must be an fd on the same inode. Between the two, nothing is pending yet.
+struct Reservation {
+  int group = -1;
+  int slot = -1;
+};
+bool reserve(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino, Reservation* r);
+void commit(const Reservation& r, int fd);
+
 // True if any fd is pending in this process: the pass-through test of close().
 bool any();
 

@@ -228,3 +228,68 @@ TEST(Pending, AReusedDirectoryFdNumberPublishesNothing) {
   EXPECT_FALSE(pending::any());
   close(fd);
 }
+
+// Atomic mode registers the caller's fd only once it has its final number
+// (the lowest free one, after the shim's own fds are closed), in room taken
+// before: between reserve and commit nothing is pending (no close, range,
+// exit or exec publishes it); commit registers the number given, which is
+// then the fd that publishes at its close.
+TEST(Pending, AReservedEntryIsPendingOnlyOnceCommittedUnderItsFinalNumber) {
+  TempDir d;
+  const int made = unnamed_in(d.fd());
+  if (made < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  ASSERT_FALSE(pending::any());
+  struct stat st{};
+  ASSERT_EQ(fstat(made, &st), 0);
+  const std::string name = d / "lib.so";
+  pending::Reservation room;
+  ASSERT_TRUE(pending::reserve(made, fcntl(d.fd(), F_DUPFD_CLOEXEC, 0), "lib.so", name.c_str(), 0, &room));
+  EXPECT_FALSE(pending::any()) << "reserved, and already pending";
+  EXPECT_EQ(pending::closing(made), 0);
+  EXPECT_EQ(pending::closing_range(0, ~0U), 0);
+  pending::publish_all();
+  EXPECT_EQ(pending::prepare_exec(), nullptr);
+  EXPECT_EQ(ino(name), 0u) << "published before it was committed";
+
+  // The fd moves to another number (as to the lowest free one), then commits.
+  const int moved = fcntl(made, F_DUPFD_CLOEXEC, 0);
+  ASSERT_GE(moved, 0);
+  close(made);
+  pending::commit(room, moved);
+  EXPECT_TRUE(pending::any());
+  EXPECT_EQ(pending::closing(made), 0) << "the number it was made under is not pending";
+  EXPECT_EQ(ino(name), 0u);
+  EXPECT_EQ(pending::closing(moved), 0);
+  close(moved);
+  EXPECT_EQ(ino(name), st.st_ino) << "not published at the close of the number it was committed under";
+  EXPECT_FALSE(pending::any());
+}
+
+// A full table: reserve says so and takes nothing (the caller keeps its
+// directory fd and falls back); once room is free again, it succeeds.
+TEST(Pending, AFullTableReservesNothing) {
+  TempDir d;
+  int fds[pending::kMaxFiles];
+  for (int& fd : fds) {
+    fd = unnamed_in(d.fd());
+    if (fd < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+    ASSERT_TRUE(pending::add(fd, fcntl(d.fd(), F_DUPFD_CLOEXEC, 0), "x.so", (d / "x.so").c_str(), 0));
+  }
+  const int extra = unnamed_in(d.fd());
+  ASSERT_GE(extra, 0);
+  const int dirfd = fcntl(d.fd(), F_DUPFD_CLOEXEC, 0);
+  pending::Reservation room;
+  EXPECT_FALSE(pending::reserve(extra, dirfd, "y.so", (d / "y.so").c_str(), 0, &room));
+  EXPECT_EQ(fcntl(dirfd, F_GETFD), FD_CLOEXEC) << "a refused reservation closed the caller's directory fd";
+  for (int fd : fds) {
+    EXPECT_EQ(pending::closing(fd), 0);
+    close(fd);
+  }
+  EXPECT_FALSE(pending::any());
+  ASSERT_TRUE(pending::reserve(extra, dirfd, "y.so", (d / "y.so").c_str(), 0, &room));
+  pending::commit(room, extra);
+  EXPECT_EQ(pending::closing(extra), 0);
+  close(extra);
+  EXPECT_NE(ino(d / "y.so"), 0u);
+  EXPECT_FALSE(pending::any());
+}
