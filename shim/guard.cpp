@@ -189,6 +189,23 @@ int lowest_number(int fd) {
   return static_cast<int>(low);
 }
 
+// Atomic mode: the fd the caller gets on the unnamed inode `made` (taken
+// over). An O_TMPFILE fd shows O_TMPFILE (__O_TMPFILE|O_DIRECTORY) in F_GETFL,
+// which F_SETFL can't clear: the caller gets a plain open of the same inode,
+// through /proc/self/fd, with its own flags (less O_NOFOLLOW, which a /proc
+// magic link refuses with ELOOP), so F_GETFL is an ordinary open's. Opened
+// once the shim's own fds are closed, it takes the lowest free number, as
+// open(2) gives. Where that open fails (no /proc, a file mode or an LSM that
+// refuses it), the O_TMPFILE fd itself, moved to the lowest free number.
+int callers_fd(int made, int caller_flags) {
+  char proc[48];
+  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", made);
+  const int fd = sys::openat(AT_FDCWD, proc, replacement_flags(caller_flags) & ~(O_CREAT | O_EXCL | O_NOFOLLOW));
+  if (fd < 0) return lowest_number(made);
+  sys::close(made);
+  return fd < made ? fd : lowest_number(fd);  // `made` held a lower number
+}
+
 // No new inode can be made: the documented fallback, always logged.
 Outcome cannot_protect(const Settings& s, const WriteIntent& in, const char* name, const char* step, int error,
                        bool restored_old) {
@@ -528,7 +545,7 @@ bool act_atomic(const WriteIntent& in, const char* name, Target& t, Examined& ex
   // numbers are the caller's again.
   ex.src.reset();
   t.dir.reset();
-  fd = lowest_number(fd);
+  fd = callers_fd(fd, in.flags);
   pending::commit(room, fd);
   report_success(name, ev, t, rep);
   *out = {Outcome::replaced, fd};

@@ -17,8 +17,9 @@ LIB=$T/libvictim.so
 # on /dev/null (3..8), closes the fds in CLOSE (a comma-separated list),
 # opens $LIB with libc's open(O_WRONLY|O_TRUNC), plus O_CLOEXEC if CLOEXEC is
 # 1, opens eight more files, writes $V2 through the library's fd and closes
-# it. REPORT gets one line: the fd numbers it got, the library's fd flags,
-# and whether the name held $V2 after the close.
+# it. REPORT gets one line: the fd numbers it got, the library's fd flags
+# (F_GETFD) and file status flags (F_GETFL), and whether the name held $V2
+# after the close.
 writer() {
   local close=$1 cloexec=$2 report=$3
   shift 3
@@ -33,7 +34,7 @@ for n in close.split(","):
 fd = libc.open(lib.encode(), os.O_WRONLY | os.O_TRUNC | (os.O_CLOEXEC if cloexec == "1" else 0))
 if fd < 0:
     sys.exit("open: " + os.strerror(ctypes.get_errno()))
-got = "fd=%d fdflags=%d" % (fd, fcntl.fcntl(fd, fcntl.F_GETFD))
+got = "fd=%d fdflags=%d flags=%o" % (fd, fcntl.fcntl(fd, fcntl.F_GETFD), fcntl.fcntl(fd, fcntl.F_GETFL))
 later = [os.open("/dev/null", os.O_RDONLY) for _ in range(8)]
 os.write(fd, data)       # for CLOSE 1: what the program writes to its stdout
 os.close(fd)
