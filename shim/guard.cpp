@@ -464,8 +464,10 @@ int swap_fd(int old_fd, int new_fd) {
   return r;
 }
 
-// The replaced line, then what the operator should know about it.
-void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep) {
+// The replaced line, then what the operator should know about it. `new_fd`:
+// the fd on the new inode, which the lines must not go into (log::KeepOutOf).
+void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep, int new_fd) {
+  const log::KeepOutOf not_into_the_file(new_fd);
   if (log::enabled(kRewrites)) {
     ev->new_ino = static_cast<unsigned long>(rep.new_ino);
     ev->kept_bytes = rep.copied;
@@ -547,7 +549,7 @@ bool act_atomic(const WriteIntent& in, const char* name, Target& t, Examined& ex
   t.dir.reset();
   fd = callers_fd(fd, in.flags);
   pending::commit(room, fd);
-  report_success(name, ev, t, rep);
+  report_success(name, ev, t, rep, fd);
   *out = {Outcome::replaced, fd};
   return true;
 }
@@ -649,7 +651,7 @@ Outcome guard_write(const WriteIntent& in) {
                           ex.src_error ? ex.src_error : EACCES, false);
   }
 
-  report_success(name, &ev, t, rep);
+  report_success(name, &ev, t, rep, on_fd(in.kind) ? in.fd : fd);
   if (on_fd(in.kind)) t_made_for_fd = {in.fd, t.st.st_dev, static_cast<ino_t>(rep.new_ino)};
   if (in.kind == WriteKind::truncate_path) {
     sys::close(fd);

@@ -201,6 +201,7 @@ int publish(Group& g, int fd) {
 // unless a write to the file failed, then frees the group. Returns the errno
 // of a failed publication, or 0.
 int finish(Group& g, int fd) {
+  const log::KeepOutOf not_into_the_file(fd);  // its lines, where fd 2 is the file
   int err = 0;
   if (const int werr = g.write_error.load(std::memory_order_acquire)) {
     // The writer was told (its write failed); the old file must stay whole.
@@ -311,6 +312,8 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
 }  // namespace
 
 bool any() { return g_live_slots.load(std::memory_order_acquire) > 0; }
+
+bool is_pending(int fd) { return find_group(fd) >= 0; }
 
 bool reserve(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino, Reservation* r) {
   struct stat st;

@@ -49,6 +49,8 @@ void commit(const Reservation& r, int fd);
 
 // True if any fd is pending in this process: the pass-through test of close().
 bool any();
+// True if `fd` is one of this process's fds on a pending file.
+bool is_pending(int fd);
 
 // The program closes `fd` (or dup2/dup3 closes it implicitly): publishes the
 // file if it was the last fd on it. Call before the real close. Returns 0, or

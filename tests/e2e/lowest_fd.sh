@@ -44,9 +44,10 @@ with open(report, "w") as f:
     "$close" "$cloexec" "$LIB" "$V2" "$report"
 }
 
-# check MODE CLOSE CLOEXEC: the control, then the writer under truncguard in MODE.
+# check MODE CLOSE CLOEXEC [stderr]: the control, then the writer under
+# truncguard in MODE, its log in a file (or on its stderr, fd 2).
 check() {
-  local mode=$1 close=$2 cloexec=$3 want got
+  local mode=$1 close=$2 cloexec=$3 log=${4:-file} want got
   fresh_copy "$V1" "$LIB"
   start_victim "$LIB"
   writer "$close" "$cloexec" "$T/control.txt" 2>"$T/py.err" || fail "control: close($close): $(cat "$T/py.err")"
@@ -58,22 +59,34 @@ check() {
   fresh_copy "$V1" "$LIB"
   start_victim "$LIB"
   log_reset
-  writer "$close" "$cloexec" "$T/guarded.txt" env TRUNCGUARD_MODE="$mode" "$TG_CMD" 2>"$T/py.err" ||
-    fail "mode $mode, close($close): $(cat "$T/py.err")"
+  if [ "$log" = stderr ]; then
+    writer "$close" "$cloexec" "$T/guarded.txt" env -u TRUNCGUARD_LOG TRUNCGUARD_MODE="$mode" "$TG_CMD" \
+      2>"$T/py.err" || fail "mode $mode, close($close), log on stderr: $(cat "$T/py.err")"
+  else
+    writer "$close" "$cloexec" "$T/guarded.txt" env TRUNCGUARD_MODE="$mode" "$TG_CMD" 2>"$T/py.err" ||
+      fail "mode $mode, close($close): $(cat "$T/py.err")"
+  fi
   stop_victim
   expect_survived "mode $mode: close($close), then open(O_TRUNC)"
   expect_version "$LIB" 2
-  expect_log "replaced file=$LIB [ino " "(mode $mode)"
-  [ "$mode" != atomic ] || expect_log "published file=$LIB [ino "
+  if [ "$log" = file ]; then
+    expect_log "replaced file=$LIB [ino " "(mode $mode)"
+    [ "$mode" != atomic ] || expect_log "published file=$LIB [ino "
+  fi
   got=$(cat "$T/guarded.txt")
   [ "$got" = "$want" ] || fail "mode $mode, close($close), then open: $got; without truncguard: $want"
-  ok "mode $mode: close($close), then open: $got, as without truncguard"
+  ok "mode $mode: close($close), then open: $got, as without truncguard (log: $log)"
 }
 
 for mode in replace unlink atomic; do
   check "$mode" 1 0   # stdout pointed at the file, inherited by what it execs
   check "$mode" 0 1
   check "$mode" 4 1   # in the middle of the program's own fds
+  # The log on stderr, which the program closed: a daemon's close(0..2), then
+  # opens; or close(2), the library getting fd 2. No line of the shim's may
+  # go into the library through that number (stderr is the library then).
+  check "$mode" 0,1,2 1 stderr
+  check "$mode" 2 1 stderr
 done
 
 # A small fd limit, every number in its upper half in use: the directory fd
