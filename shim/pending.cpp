@@ -362,6 +362,28 @@ int closing_range(unsigned first, unsigned last) {
   return err;
 }
 
+int kept_fds_in(unsigned first, unsigned last, int* out, int max) {
+  const pid_t me = sys::getpid();
+  int n = 0;
+  for (Group& g : g_groups) {
+    if (n == max) break;
+    // kLive: its dirfd was written before the state (release), read after it (acquire).
+    if (g.state.load(std::memory_order_acquire) != kLive || g.owner.load(std::memory_order_relaxed) != me) continue;
+    const int fd = g.dirfd;
+    if (fd < 0 || static_cast<unsigned>(fd) < first || static_cast<unsigned>(fd) > last) continue;
+    // Closed behind our back and the number reused: the program's, to close.
+    if (!sys::refers_to(fd, g.dir_dev, g.dir_ino)) continue;
+    int i = n++;
+    for (; i > 0 && out[i - 1] > fd; --i) out[i] = out[i - 1];  // insertion, ascending
+    out[i] = fd;
+  }
+  // Each file keeps its own dup, but a group being reused as this runs could repeat one.
+  int m = 0;
+  for (int i = 0; i < n; ++i)
+    if (m == 0 || out[m - 1] != out[i]) out[m++] = out[i];
+  return m;
+}
+
 void write_failed(int fd, int error) {
   // Only errors that lose data; EINTR, EAGAIN and short writes are not.
   if (error != ENOSPC && error != EDQUOT && error != EIO && error != EFBIG) return;

@@ -60,6 +60,12 @@ int closing(int fd);
 // [first, last]. Returns the errno of the last failed publication, or 0.
 int closing_range(unsigned first, unsigned last);
 
+// close_range/closefrom: the directory fds this process keeps for its pending
+// files that lie in [first, last] (and still are those directories), in
+// ascending order, at most `max`. They are not the program's: the caller
+// leaves them open, or the files could not be published. Returns how many.
+int kept_fds_in(unsigned first, unsigned last, int* out, int max);
+
 // A write to `fd` failed with `error`: if that lost data (ENOSPC, EDQUOT, EIO,
 // EFBIG), the file is never published and the old one stays.
 void write_failed(int fd, int error);

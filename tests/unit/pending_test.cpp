@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "child_limits.hpp"
 #include "pending.hpp"
 #include "temp_dir.hpp"
 
@@ -291,5 +292,44 @@ TEST(Pending, AFullTableReservesNothing) {
   EXPECT_EQ(pending::closing(extra), 0);
   close(extra);
   EXPECT_NE(ino(d / "y.so"), 0u);
+  EXPECT_FALSE(pending::any());
+}
+
+// close_range/closefrom leave open the directory fds kept for the files still
+// pending in this process (in the range, ascending), unless the program
+// already closed one and reused its number: that fd is the program's.
+TEST(Pending, TheKeptDirectoryFdsInARangeAreTheOnesStillOurs) {
+  TempDir d, elsewhere;
+  const int a = unnamed_in(d.fd());
+  if (a < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  const int b = unnamed_in(d.fd());
+  ASSERT_GE(b, 0);
+  ASSERT_FALSE(pending::any());
+  const int dir_hi = fcntl(d.fd(), F_DUPFD_CLOEXEC, 600), dir_lo = fcntl(d.fd(), F_DUPFD_CLOEXEC, 500);
+  ASSERT_GE(dir_lo, 500);
+  ASSERT_TRUE(pending::add(a, dir_hi, "a.so", (d / "a.so").c_str(), 0));
+  ASSERT_TRUE(pending::add(b, dir_lo, "b.so", (d / "b.so").c_str(), 0));
+  int kept[pending::kMaxFiles];
+  ASSERT_EQ(pending::kept_fds_in(0, ~0U, kept, pending::kMaxFiles), 2);
+  EXPECT_EQ(kept[0], dir_lo);
+  EXPECT_EQ(kept[1], dir_hi);
+  ASSERT_EQ(pending::kept_fds_in(static_cast<unsigned>(dir_lo + 1), ~0U, kept, pending::kMaxFiles), 1);
+  EXPECT_EQ(kept[0], dir_hi);
+  EXPECT_EQ(pending::kept_fds_in(0, static_cast<unsigned>(dir_lo - 1), kept, pending::kMaxFiles), 0);
+  // A forked child owns none of them.
+  EXPECT_EQ(unit::in_child([] {
+              int k[pending::kMaxFiles];
+              return pending::kept_fds_in(0, ~0U, k, pending::kMaxFiles);
+            }),
+            0);
+  // Closed and reused by the program: its own fd now.
+  ASSERT_EQ(dup2(elsewhere.fd(), dir_hi), dir_hi);
+  ASSERT_EQ(pending::kept_fds_in(0, ~0U, kept, pending::kMaxFiles), 1);
+  EXPECT_EQ(kept[0], dir_lo);
+  EXPECT_EQ(pending::closing(b), 0);
+  EXPECT_EQ(pending::closing(a), EBADF);  // its directory is gone: not published
+  close(a);
+  close(b);
+  close(dir_hi);
   EXPECT_FALSE(pending::any());
 }
