@@ -127,7 +127,8 @@ bool add_slot(int fd, int group) {
 }
 
 void free_group(Group& g) {
-  if (g.dirfd >= 0) sys::close(g.dirfd);
+  // Not a number the program closed behind our back and reused: its fd now.
+  if (g.dirfd >= 0 && sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino)) sys::close(g.dirfd);
   g.dirfd = -1;
   g.state.store(kFree, std::memory_order_release);
 }
@@ -436,15 +437,19 @@ const char* prepare_exec() {
     char base_hex[2 * NAME_MAX + 1], path_hex[2 * sizeof g.path + 1];
     hex(g.base, base_hex, sizeof base_hex);
     hex(g.path, path_hex, sizeof path_hex);
-    int n = f ? std::snprintf(entry + o, sizeof entry - o, "%s:%d:%lu:%s:%s;", fds, g.dirfd, g.old_ino, base_hex,
-                              path_hex)
-              : -1;
+    // A directory fd the program closed and reused is not handed over: the
+    // new image would take whatever it is now for the directory.
+    const bool dir_ours = sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino);
+    int n = f && dir_ours ? std::snprintf(entry + o, sizeof entry - o, "%s:%d:%lu:%s:%s;", fds, g.dirfd, g.old_ino,
+                                          base_hex, path_hex)
+                          : -1;
     if (f && n > 0 && o + static_cast<size_t>(n) < sizeof entry) {
       // The new image takes it over: the directory fd must survive exec too.
       sys::call(SYS_fcntl, g.dirfd, F_SETFD, 0);
       o += static_cast<size_t>(n);
     } else if (any_fd >= 0) {
-      // Every fd closes at exec (or no room to hand it over): publish now,
+      // Every fd closes at exec (or no room to hand it over, or its directory
+      // is gone: then the publication fails and says so): publish now,
       // and take its slots, which must not outlive the group (a vfork child
       // leaves them in its parent's memory, where the group is reused).
       end_group_now(gi);

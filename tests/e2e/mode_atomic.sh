@@ -163,13 +163,17 @@ try:
     os.close(fd)
     sys.exit("close succeeded")
 except OSError as e:
-    print(e.strerror)' "$LIB" "$V2" "$T/elsewhere" >"$T/py.out" 2>"$T/py.err" || fail "dirfd case: $(cat "$T/py.err" "$T/py.out")"
+    print(e.strerror)
+try:
+    os.fstat(n)
+except OSError:
+    sys.exit("the program s own fd %d (the reused number) was closed" % n)' "$LIB" "$V2" "$T/elsewhere" >"$T/py.out" 2>"$T/py.err" || fail "dirfd case: $(cat "$T/py.err" "$T/py.out")"
 stop_victim
 expect_survived "the writer whose directory fd was reused"
 [ -z "$(ls -A "$T/elsewhere")" ] || fail "the pending file was linked into another directory: $(ls -A "$T/elsewhere")"
 expect_same_content "$LIB" "$V1"
 expect_log "directory's fd was closed behind truncguard's back"
-ok "a reused directory fd number: nothing linked elsewhere, the old file intact, the close says $(cat "$T/py.out")"
+ok "a reused directory fd number: nothing linked elsewhere, the old file intact, the program's fd at that number left open, the close says $(cat "$T/py.out")"
 
 # 8. A program that closes every fd above its own (closefrom, close_range up
 #    to ~0, as a server does before it goes on, or a close loop up to the fd

@@ -226,8 +226,10 @@ TEST(Pending, AReusedDirectoryFdNumberPublishesNothing) {
   EXPECT_EQ(pending::closing(fd), EBADF);
   EXPECT_EQ(ino(name), 0u);
   EXPECT_EQ(ino(elsewhere / "lib.so"), 0u) << "linked into the directory that took the fd number";
+  EXPECT_GE(fcntl(dirfd, F_GETFD), 0) << "the program's fd that took the number was closed";
   EXPECT_FALSE(pending::any());
   close(fd);
+  close(dirfd);
 }
 
 // Atomic mode registers the caller's fd only once it has its final number
@@ -332,4 +334,27 @@ TEST(Pending, TheKeptDirectoryFdsInARangeAreTheOnesStillOurs) {
   close(b);
   close(dir_hi);
   EXPECT_FALSE(pending::any());
+}
+
+// exec: a pending file whose directory fd the program closed and reused is
+// not handed over (the new image would take that fd for the directory): it
+// is ended now (not published: its directory is gone), and the program's fd
+// at that number keeps its close-on-exec bit.
+TEST(Pending, AReusedDirectoryFdNumberIsNotHandedOverAtExec) {
+  TempDir d, elsewhere;
+  const int fd = unnamed_in(d.fd());
+  if (fd < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  ASSERT_FALSE(pending::any());
+  ASSERT_EQ(fcntl(fd, F_SETFD, 0), 0);  // survives exec: would be handed over
+  const std::string name = d / "lib.so";
+  const int dirfd = fcntl(d.fd(), F_DUPFD_CLOEXEC, 0);
+  ASSERT_TRUE(pending::add(fd, dirfd, "lib.so", name.c_str(), 0));
+  ASSERT_EQ(dup3(elsewhere.fd(), dirfd, O_CLOEXEC), dirfd);  // the program's own now
+  EXPECT_EQ(pending::prepare_exec(), nullptr) << "handed over with a directory fd that is not ours";
+  EXPECT_EQ(fcntl(dirfd, F_GETFD), FD_CLOEXEC) << "the program's fd lost its close-on-exec bit";
+  EXPECT_FALSE(pending::any());
+  EXPECT_EQ(ino(name), 0u);
+  EXPECT_EQ(ino(elsewhere / "lib.so"), 0u) << "linked into the directory that took the fd number";
+  close(fd);
+  close(dirfd);
 }
