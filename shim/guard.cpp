@@ -203,6 +203,23 @@ int lowest_number(int fd) {
   return static_cast<int>(low);
 }
 
+// Atomic mode: the fd the caller gets on the unnamed inode `made` (taken
+// over). An O_TMPFILE fd shows O_TMPFILE (__O_TMPFILE|O_DIRECTORY) in F_GETFL,
+// which F_SETFL can't clear: the caller gets a plain open of the same inode,
+// through /proc/self/fd, with its own flags (less O_NOFOLLOW, which a /proc
+// magic link refuses with ELOOP), so F_GETFL is an ordinary open's. Opened
+// once the shim's own fds are closed, it takes the lowest free number, as
+// open(2) gives. Where that open fails (no /proc, a file mode or an LSM that
+// refuses it), the O_TMPFILE fd itself, moved to the lowest free number.
+int callers_fd(int made, int caller_flags) {
+  char proc[48];
+  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", made);
+  const int fd = sys::openat(AT_FDCWD, proc, replacement_flags(caller_flags) & ~(O_CREAT | O_EXCL | O_NOFOLLOW));
+  if (fd < 0) return lowest_number(made);
+  sys::close(made);
+  return fd < made ? fd : lowest_number(fd);  // `made` held a lower number
+}
+
 // No new inode can be made: the documented fallback, always logged.
 Outcome cannot_protect(const Settings& s, const WriteIntent& in, const char* name, const char* step, int error,
                        bool restored_old) {
@@ -482,8 +499,11 @@ int swap_fd(int old_fd, int new_fd) {
   return r;
 }
 
-// The replaced line, then what the operator should know about it.
-void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep, ActingMemory* mem) {
+// The replaced line, then what the operator should know about it. `new_fd`:
+// the fd on the new inode, which the lines must not go into (log::KeepOutOf).
+void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep, int new_fd,
+                    ActingMemory* mem) {
+  const log::KeepOutOf not_into_the_file(new_fd);
   if (log::enabled(kRewrites)) {
     ev->new_ino = static_cast<unsigned long>(rep.new_ino);
     ev->kept_bytes = rep.copied;
@@ -517,8 +537,12 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
 // Atomic mode: the caller writes into an unnamed inode that is published at
 // its last close. False (with a note) where that is impossible here: the
 // caller then falls back to replace.
-bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const Examined& ex, off_t keep,
-                log::Event* ev, ActingMemory* mem, Outcome* out) {
+// The caller's fd gets the number open(2) would give, the lowest free one
+// once the shim's own fds are closed: so it is registered for publication
+// only then, under that number, in room reserved before (while a full table
+// can still fall back to replace, which needs those fds).
+bool act_atomic(const WriteIntent& in, const char* name, Target& t, Examined& ex, off_t keep, log::Event* ev,
+                ActingMemory* mem, Outcome* out) {
   char msg[256];
   // The rename happens at close, where the writer may not look at errors:
   // what would make it fail is checked now, so the write fails at open.
@@ -538,7 +562,8 @@ bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const 
     note(name, "atomic_fallback", msg);
     return false;
   }
-  int dirfd = static_cast<int>(sys::call(SYS_fcntl, t.dir.get(), F_DUPFD_CLOEXEC, 0));
+  // Kept until the publication: out of the low numbers (sys::dup_high).
+  const int dirfd = sys::dup_high(t.dir.get());
   if (dirfd < 0) {  // no fd left (EMFILE) to keep the directory for the publication
     sys::close(fd);
     std::snprintf(msg, sizeof msg,
@@ -547,13 +572,20 @@ bool act_atomic(const WriteIntent& in, const char* name, const Target& t, const 
     note(name, "atomic_fallback", msg);
     return false;
   }
-  if (!pending::add(fd, dirfd, t.base, name, static_cast<unsigned long>(ex.st.st_ino))) {
+  pending::Reservation room;
+  if (!pending::reserve(fd, dirfd, t.base, name, static_cast<unsigned long>(ex.st.st_ino), &room)) {
     sys::close(dirfd);
     sys::close(fd);
     note(name, "atomic_fallback", "too many files pending publication in this process; replaced at open instead");
     return false;
   }
-  report_success(name, ev, t, rep, mem);
+  // Nothing can fail from here. The shim's own fds are done with: their
+  // numbers are the caller's again.
+  ex.src.reset();
+  t.dir.reset();
+  fd = callers_fd(fd, in.flags);
+  pending::commit(room, fd);
+  report_success(name, ev, t, rep, fd, mem);
   *out = {Outcome::replaced, fd};
   return true;
 }
@@ -666,7 +698,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
                           ex.src_error ? ex.src_error : EACCES, false);
   }
 
-  report_success(name, &ev, t, rep, mem.get());
+  report_success(name, &ev, t, rep, on_fd(in.kind) ? in.fd : fd, mem.get());
   if (on_fd(in.kind)) t_made_for_fd = {in.fd, t.st.st_dev, static_cast<ino_t>(rep.new_ino)};
   if (in.kind == WriteKind::truncate_path) {
     sys::close(fd);

@@ -79,8 +79,9 @@ ReadStatus read_maps_text(int fd, std::vector<Mapping>* out) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      if (errno == EACCES || errno == EPERM) return ReadStatus::no_access;
-      return ReadStatus::gone;
+      // An exited process reads as empty; an error (EACCES, no memory to
+      // read with...) means it was not looked at, which proves nothing.
+      return errno == ESRCH ? ReadStatus::gone : ReadStatus::no_access;
     }
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
@@ -109,10 +110,10 @@ bool read_maps_query(int fd, std::vector<Mapping>* out, ReadStatus* status) {
       switch (errno) {
         case ENOENT: *status = ReadStatus::ok; return true;   // no more VMAs
         case ESRCH: *status = ReadStatus::ok; return true;    // kernel thread, or it exited: no mappings
-        case EACCES:
-        case EPERM: *status = ReadStatus::no_access; return true;
         case EINTR: continue;
-        default: out->clear(); return false;  // ENOTTY (before 6.11), ENAMETOOLONG...
+        // ENOTTY (before 6.11), ENAMETOOLONG; EPERM or ENOSYS from a seccomp
+        // filter or an LSM (the kernel checks permission at open, not here).
+        default: out->clear(); return false;
       }
     }
     if (q.inode != 0) {
@@ -297,7 +298,9 @@ ReadStatus read_mappings(pid_t pid, bool force_text, std::vector<Mapping>* out) 
   // Permission is checked at open() (PTRACE_MODE_READ_FSCREDS): EACCES here
   // proves nothing about what the process maps.
   int fd = ::open(proc_path(pid, "maps").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return (errno == EACCES || errno == EPERM) ? ReadStatus::no_access : ReadStatus::gone;
+  // Only a process that exited is gone. EACCES, EPERM, but also no fd left to
+  // look with (EMFILE, ENFILE, ENOMEM): not inspected, never "maps nothing".
+  if (fd < 0) return (errno == ENOENT || errno == ESRCH) ? ReadStatus::gone : ReadStatus::no_access;
   ReadStatus st = ReadStatus::ok;
   if (force_text || !read_maps_query(fd, out, &st)) st = read_maps_text(fd, out);
   ::close(fd);

@@ -359,15 +359,52 @@ __attribute__((visibility("default"))) int close(int fd) {
   return r;
 }
 
-// close_range and closefrom close many fds inside the kernel: publish the
-// pending ones among them first (CLOSE_RANGE_CLOEXEC closes nothing).
-__attribute__((visibility("default"))) int close_range(unsigned first, unsigned last, int flags) {
-  const int publish_error = (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard() &&
-                             !(flags & CLOSE_RANGE_CLOEXEC))
-                                ? tg::pending::closing_range(first, last)
-                                : 0;
+}  // extern "C"
+
+namespace {
+
+int real_close_range(unsigned first, unsigned last, int flags) {
   auto f = TG_REAL(close_range);
-  const int r = f ? f(first, last, flags) : static_cast<int>(syscall(SYS_close_range, first, last, flags));
+  return f ? f(first, last, flags) : static_cast<int>(syscall(SYS_close_range, first, last, flags));
+}
+
+// The real close_range over [first, last], less the `n` fds in `kept`
+// (ascending, inside the range): in pieces between them. Returns the first
+// failure, else 0. With nothing left to close, the flags are still checked
+// (fd ~0U is never open), so that bad flags fail as they would have.
+int close_range_around(unsigned first, unsigned last, int flags, const int* kept, int n) {
+  unsigned from = first;
+  bool called = false;
+  for (int i = 0; i < n; ++i) {
+    const unsigned k = static_cast<unsigned>(kept[i]);
+    if (k > from) {
+      const int r = real_close_range(from, k - 1, flags);
+      if (r < 0) return r;
+      called = true;
+    }
+    from = k + 1;  // an fd number is an int: no overflow
+  }
+  if (from <= last) return real_close_range(from, last, flags);
+  return called ? 0 : real_close_range(~0U, ~0U, flags);
+}
+
+}  // namespace
+
+extern "C" {
+
+// close_range and closefrom close many fds inside the kernel: publish the
+// pending ones among them first (CLOSE_RANGE_CLOEXEC closes nothing). The
+// directory fds truncguard keeps for the files still pending are not the
+// program's: a program that closes every fd above its own (closefrom(n), a
+// server going on; a range up to ~0) must not make those files unpublishable,
+// so they are left open, and the rest of the range is closed around them.
+__attribute__((visibility("default"))) int close_range(unsigned first, unsigned last, int flags) {
+  if (__builtin_expect(!tg::pending::any(), 1) || tg::in_guard() || (flags & CLOSE_RANGE_CLOEXEC) || first > last)
+    return real_close_range(first, last, flags);
+  const int publish_error = tg::pending::closing_range(first, last);
+  int kept[tg::pending::kMaxFiles];
+  const int n = tg::pending::kept_fds_in(first, last, kept, tg::pending::kMaxFiles);
+  const int r = n ? close_range_around(first, last, flags, kept, n) : real_close_range(first, last, flags);
   if (publish_error && r == 0) {
     errno = publish_error;
     return -1;
@@ -377,9 +414,24 @@ __attribute__((visibility("default"))) int close_range(unsigned first, unsigned 
 
 // closefrom returns nothing: a failed publication is only in the log.
 __attribute__((visibility("default"))) void closefrom(int lowfd) {
-  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard() && lowfd >= 0)
-    tg::pending::closing_range(static_cast<unsigned>(lowfd), ~0U);
   auto f = TG_REAL(closefrom);
+  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard() && lowfd >= 0) {
+    tg::pending::closing_range(static_cast<unsigned>(lowfd), ~0U);
+    int kept[tg::pending::kMaxFiles];
+    const int n = tg::pending::kept_fds_in(static_cast<unsigned>(lowfd), ~0U, kept, tg::pending::kMaxFiles);
+    if (n > 0) {
+      // Below the highest kept fd, in pieces (one by one where the kernel has
+      // no close_range: at most a few hundred numbers); above it, closefrom.
+      unsigned from = static_cast<unsigned>(lowfd);
+      for (int i = 0; i < n; ++i) {
+        const unsigned k = static_cast<unsigned>(kept[i]);
+        if (k > from && real_close_range(from, k - 1, 0) < 0)
+          for (unsigned fd = from; fd < k; ++fd) tg::sys::close(static_cast<int>(fd));
+        from = k + 1;
+      }
+      lowfd = static_cast<int>(from);
+    }
+  }
   if (f) f(lowfd);
   else syscall(SYS_close_range, static_cast<unsigned>(lowfd < 0 ? 0 : lowfd), ~0U, 0);
 }

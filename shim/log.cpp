@@ -10,6 +10,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "pending.hpp"
 #include "scratch.hpp"
 #include "sys.hpp"
 
@@ -36,6 +37,16 @@ std::atomic<dev_t> g_log_dev{0};
 std::atomic<ino_t> g_log_ino{0};
 std::atomic<pid_t> g_owner_pid{0};
 std::atomic<pid_t> g_open_failed_pid{0};
+
+// KeepOutOf: stderr is the file being made or published (initial-exec: no
+// __tls_get_addr, which may allocate, on the way to a log line).
+__attribute__((tls_model("initial-exec"))) thread_local bool t_keep_out_of_stderr = false;
+
+// May a line go to fd 2? Not into a file the shim makes or publishes (log.hpp).
+bool stderr_writable() {
+  if (t_keep_out_of_stderr) return false;
+  return !(pending::any() && pending::is_pending(STDERR_FILENO));
+}
 
 // One line's working memory. A line needs a few KiB (escaped names, the line
 // itself, a JSON object), which a thread with a small stack can't spare
@@ -130,13 +141,19 @@ int destination_fd(pid_t pid, bool* close_after, LineMem* m) {
       size_t n = format_prefix(msg, cap, pid);
       int w = std::snprintf(msg + n, cap - n, "warning: cannot open the log file %s: %s; logging to stderr\n", esc,
                             strerrordesc_np(-fd));
-      if (w > 0) write_all(STDERR_FILENO, msg, n + static_cast<size_t>(w) < cap ? n + w : cap - 1);
+      if (w > 0 && stderr_writable())
+        write_all(STDERR_FILENO, msg, n + static_cast<size_t>(w) < cap ? n + w : cap - 1);
     }
     return STDERR_FILENO;
   }
   if (!owner) {
     *close_after = true;
     return fd;
+  }
+  // Kept open from now on: out of the numbers the program's next opens get.
+  if (const int high = sys::dup_high(fd); high >= 0) {
+    sys::close(fd);
+    fd = high;
   }
   struct stat st;
   if (sys::fstat(fd, &st) == 0) {
@@ -154,6 +171,7 @@ int destination_fd(pid_t pid, bool* close_after, LineMem* m) {
 void write_line(pid_t pid, const char* buf, size_t len, LineMem* m) {
   bool close_after;
   int fd = destination_fd(pid, &close_after, m);
+  if (fd == STDERR_FILENO && !stderr_writable()) return;
   write_all(fd, buf, len);
   if (close_after) sys::close(fd);
 }
@@ -166,6 +184,11 @@ void configure(const Settings& s) {
   g_json = s.log_format == LogFormat::json;
   std::memcpy(g_log_path, s.log_path, sizeof g_log_path);
 }
+
+KeepOutOf::KeepOutOf(int fd) : was_(t_keep_out_of_stderr) {
+  if (fd == STDERR_FILENO) t_keep_out_of_stderr = true;
+}
+KeepOutOf::~KeepOutOf() { t_keep_out_of_stderr = was_; }
 
 bool enabled(unsigned category) { return (g_categories & category) != 0; }
 bool json() { return g_json; }

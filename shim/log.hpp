@@ -72,6 +72,25 @@ struct Event {
 void emit(const Event& e);
 bool json();
 
+// Lines for stderr never go into a file the shim is making or publishing.
+// A program that closed fd 2 and then opened a library in use got the new
+// inode at that number (close(2), then open(); a daemon's close(0..2), then
+// its opens): "stderr" is the library then, and a line written there would
+// be part of it. So a line for stderr is dropped (as on a closed fd 2):
+// - while a KeepOutOf(fd) lives on this thread and `fd` is 2: the new fd
+//   the guard reports on, the fd whose close publishes;
+// - while fd 2 is one of this process's files pending publication.
+class KeepOutOf {
+ public:
+  explicit KeepOutOf(int fd);
+  ~KeepOutOf();
+  KeepOutOf(const KeepOutOf&) = delete;
+  KeepOutOf& operator=(const KeepOutOf&) = delete;
+
+ private:
+  bool was_;
+};
+
 // A note event: `key` is its stable JSON name, `message` the sentence.
 void note(const char* file, const char* key, const char* message);
 

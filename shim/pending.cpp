@@ -101,23 +101,34 @@ int take_own_slot(int fd) {
   return -1;
 }
 
-bool add_slot(int fd, int group) {
-  const uint64_t key = slot_key(sys::getpid(), fd);
-  for (Slot& s : g_slots) {
+// Takes a free slot (its key kBusy: no lookup matches it): its index, or -1.
+int take_free_slot() {
+  for (int i = 0; i < kSlots; ++i) {
     uint64_t expected = kFreeKey;
-    if (s.key.compare_exchange_strong(expected, kBusyKey, std::memory_order_acq_rel)) {
-      s.group.store(group, std::memory_order_relaxed);
-      g_groups[group].refs.fetch_add(1, std::memory_order_acq_rel);
-      g_live_slots.fetch_add(1, std::memory_order_acq_rel);
-      s.key.store(key, std::memory_order_release);
-      return true;
-    }
+    if (g_slots[i].key.compare_exchange_strong(expected, kBusyKey, std::memory_order_acq_rel)) return i;
   }
-  return false;
+  return -1;
+}
+
+// Fills slot `i`, taken by take_free_slot, with this process's `fd` on `group`.
+void fill_slot(int i, int fd, int group) {
+  Slot& s = g_slots[i];
+  s.group.store(group, std::memory_order_relaxed);
+  g_groups[group].refs.fetch_add(1, std::memory_order_acq_rel);
+  g_live_slots.fetch_add(1, std::memory_order_acq_rel);
+  s.key.store(slot_key(sys::getpid(), fd), std::memory_order_release);
+}
+
+bool add_slot(int fd, int group) {
+  const int i = take_free_slot();
+  if (i < 0) return false;
+  fill_slot(i, fd, group);
+  return true;
 }
 
 void free_group(Group& g) {
-  if (g.dirfd >= 0) sys::close(g.dirfd);
+  // Not a number the program closed behind our back and reused: its fd now.
+  if (g.dirfd >= 0 && sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino)) sys::close(g.dirfd);
   g.dirfd = -1;
   g.state.store(kFree, std::memory_order_release);
 }
@@ -191,6 +202,7 @@ int publish(Group& g, int fd) {
 // unless a write to the file failed, then frees the group. Returns the errno
 // of a failed publication, or 0.
 int finish(Group& g, int fd) {
+  const log::KeepOutOf not_into_the_file(fd);  // its lines, where fd 2 is the file
   int err = 0;
   if (const int werr = g.write_error.load(std::memory_order_acquire)) {
     // The writer was told (its write failed); the old file must stay whole.
@@ -311,19 +323,34 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
 
 bool any() { return g_live_slots.load(std::memory_order_acquire) > 0; }
 
-bool add(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino) {
+bool is_pending(int fd) { return find_group(fd) >= 0; }
+
+bool reserve(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino, Reservation* r) {
   struct stat st;
   if (sys::fstat(fd, &st) != 0) return false;
-  int group = new_group(dirfd, base, path, old_ino);
+  int group = new_group(dirfd, base, path, old_ino);  // kFilling: no lookup sees it
   if (group < 0) return false;
   g_groups[group].dev = st.st_dev;
   g_groups[group].ino = st.st_ino;
-  if (!add_slot(fd, group)) {
+  const int slot = take_free_slot();  // kBusy: no lookup sees it
+  if (slot < 0) {
     g_groups[group].dirfd = -1;  // the caller keeps its dirfd
     g_groups[group].state.store(kFree, std::memory_order_release);
     return false;
   }
-  g_groups[group].state.store(kLive, std::memory_order_release);
+  *r = {group, slot};
+  return true;
+}
+
+void commit(const Reservation& r, int fd) {
+  fill_slot(r.slot, fd, r.group);
+  g_groups[r.group].state.store(kLive, std::memory_order_release);
+}
+
+bool add(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino) {
+  Reservation r;
+  if (!reserve(fd, dirfd, base, path, old_ino, &r)) return false;
+  commit(r, fd);
   return true;
 }
 
@@ -343,6 +370,28 @@ int closing_range(unsigned first, unsigned last) {
     if (const int e = closing(static_cast<int>(fd))) err = e;
   }
   return err;
+}
+
+int kept_fds_in(unsigned first, unsigned last, int* out, int max) {
+  const pid_t me = sys::getpid();
+  int n = 0;
+  for (Group& g : g_groups) {
+    if (n == max) break;
+    // kLive: its dirfd was written before the state (release), read after it (acquire).
+    if (g.state.load(std::memory_order_acquire) != kLive || g.owner.load(std::memory_order_relaxed) != me) continue;
+    const int fd = g.dirfd;
+    if (fd < 0 || static_cast<unsigned>(fd) < first || static_cast<unsigned>(fd) > last) continue;
+    // Closed behind our back and the number reused: the program's, to close.
+    if (!sys::refers_to(fd, g.dir_dev, g.dir_ino)) continue;
+    int i = n++;
+    for (; i > 0 && out[i - 1] > fd; --i) out[i] = out[i - 1];  // insertion, ascending
+    out[i] = fd;
+  }
+  // Each file keeps its own dup, but a group being reused as this runs could repeat one.
+  int m = 0;
+  for (int i = 0; i < n; ++i)
+    if (m == 0 || out[m - 1] != out[i]) out[m++] = out[i];
+  return m;
 }
 
 void write_failed(int fd, int error) {
@@ -396,10 +445,12 @@ const char* prepare_exec() {
     }
     // FDS:DIRFD:OLD_INO:BASE_HEX:PATH_HEX; written straight into the entry
     // (exec may come from a thread with a small stack). One that does not
-    // fit is not handed over.
+    // fit is not handed over; nor is a directory fd the program closed and
+    // reused: the new image would take whatever it is now for the directory.
+    const bool dir_ours = sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino);
     size_t e = o;
     bool fits = false;
-    if (f) {
+    if (f && dir_ours) {
       const int head = std::snprintf(entry + e, sizeof entry - e, "%s:%d:%lu:", fds, g.dirfd, g.old_ino);
       fits = head > 0 && (e += static_cast<size_t>(head)) < sizeof entry && hex(g.base, entry, sizeof entry, &e) &&
              put(entry, sizeof entry, &e, ':') && hex(g.path, entry, sizeof entry, &e) &&
@@ -411,7 +462,8 @@ const char* prepare_exec() {
       sys::call(SYS_fcntl, g.dirfd, F_SETFD, 0);
       o = e;
     } else if (any_fd >= 0) {
-      // Every fd closes at exec (or no room to hand it over): publish now,
+      // Every fd closes at exec (or no room to hand it over, or its directory
+      // is gone: then the publication fails and says so): publish now,
       // and take its slots, which must not outlive the group (a vfork child
       // leaves them in its parent's memory, where the group is reused).
       end_group_now(gi);

@@ -32,8 +32,25 @@ struct Publication {
 // the program used, for the log. False if the table is full.
 bool add(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino);
 
+// add() in two steps, for a caller that must know there is room before it
+// closes what it would need to fall back, and may only then learn the fd
+// number to register (the lowest free one, once its own fds are closed).
+// reserve() takes a file entry and an fd entry (invisible to every lookup
+// until commit), or returns false (table full: nothing taken, the caller
+// keeps its dirfd). `fd` is any fd on the new inode (its identity is
+// recorded). commit() cannot fail: it registers `fd` under its number, which
+// must be an fd on the same inode. Between the two, nothing is pending yet.
+struct Reservation {
+  int group = -1;
+  int slot = -1;
+};
+bool reserve(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino, Reservation* r);
+void commit(const Reservation& r, int fd);
+
 // True if any fd is pending in this process: the pass-through test of close().
 bool any();
+// True if `fd` is one of this process's fds on a pending file.
+bool is_pending(int fd);
 
 // The program closes `fd` (or dup2/dup3 closes it implicitly): publishes the
 // file if it was the last fd on it. Call before the real close. Returns 0, or
@@ -42,6 +59,12 @@ int closing(int fd);
 // close_range/closefrom: closing() for each of this process's pending fds in
 // [first, last]. Returns the errno of the last failed publication, or 0.
 int closing_range(unsigned first, unsigned last);
+
+// close_range/closefrom: the directory fds this process keeps for its pending
+// files that lie in [first, last] (and still are those directories), in
+// ascending order, at most `max`. They are not the program's: the caller
+// leaves them open, or the files could not be published. Returns how many.
+int kept_fds_in(unsigned first, unsigned last, int* out, int max);
 
 // A write to `fd` failed with `error`: if that lost data (ENOSPC, EDQUOT, EIO,
 // EFBIG), the file is never published and the old one stays.

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -72,6 +73,26 @@ inline long copy_file_range(int in, loff_t* in_off, int out, loff_t* out_off, si
 inline long getrandom(void* buf, size_t n, unsigned flags) { return call(SYS_getrandom, buf, n, flags); }
 inline int linkat(int olddir, const char* oldp, int newdir, const char* newp, int flags) {
   return static_cast<int>(call(SYS_linkat, olddir, oldp, newdir, newp, flags));
+}
+
+// The shim's long-lived fds (the directory kept for an atomic publication,
+// the log file) stay out of the numbers a program expects from its next
+// opens, the lowest free ones (close(1), then open() to redirect stdout; a
+// daemon's close(0..2) and three opens): as a dup, close-on-exec, at the
+// lowest free number at or above kHighFd, or half the soft fd limit where
+// that is lower (F_DUPFD beyond the limit fails). Not higher: the kernel's fd
+// table grows to the highest number in use. Where nothing is free up there
+// (a small limit, nearly used up), the lowest free number: the fd is never
+// refused for want of a high one. Returns the new fd, or -errno.
+constexpr long kHighFd = 512;
+inline int dup_high(int fd) {
+  struct rlimit rl;
+  long base = kHighFd;
+  if (call(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &rl) == 0 && rl.rlim_cur / 2 < static_cast<rlim_t>(kHighFd))
+    base = static_cast<long>(rl.rlim_cur / 2);
+  long r = call(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
+  if (r == -EMFILE || r == -EINVAL) r = call(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0L);
+  return static_cast<int>(r);
 }
 
 // Closes an fd when it goes out of scope (the shim's own fds only).

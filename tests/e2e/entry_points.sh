@@ -28,3 +28,24 @@ for ENTRY in open open64 openat openat64 creat creat64 __open_2 __open64_2 \
     fail "$ENTRY: the new fd has $protected, an ordinary open gives $(cat "$T/plain.out")"
   ok "$ENTRY: the new fd has the same flags as an ordinary open ($protected)"
 done
+
+# Atomic mode gives the caller an fd on an unnamed inode: it too has the flags
+# an ordinary open gives (F_GETFL without O_TMPFILE's bits), and the file is
+# published when the writer closes it. (The controls are above.)
+for ENTRY in open open64 openat openat64 creat creat64 __open_2 __open64_2 \
+             __openat_2 __openat64_2 fopen fopen64 freopen freopen64; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  TRUNCGUARD_MODE=atomic "$TG_CMD" "$TG_WRITER" "$ENTRY" "$LIB" "$V2" >"$T/writer.out" ||
+    fail "$ENTRY in atomic mode failed"
+  stop_victim
+  expect_survived "$ENTRY in atomic mode"
+  expect_same_content "$LIB" "$V2"
+  expect_log "published file=$LIB [ino "
+  must cp "$V1" "$T/plain.so"
+  "$TG_WRITER" "$ENTRY" "$T/plain.so" "$V2" >"$T/plain.out" || fail "$ENTRY on a plain file failed"
+  [ "$(cat "$T/writer.out")" = "$(cat "$T/plain.out")" ] ||
+    fail "$ENTRY in atomic mode: the new fd has $(cat "$T/writer.out"), an ordinary open gives $(cat "$T/plain.out")"
+  ok "$ENTRY in atomic mode: published at close; the fd has the same flags as an ordinary open ($(cat "$T/plain.out"))"
+done

@@ -163,10 +163,55 @@ try:
     os.close(fd)
     sys.exit("close succeeded")
 except OSError as e:
-    print(e.strerror)' "$LIB" "$V2" "$T/elsewhere" >"$T/py.out" 2>"$T/py.err" || fail "dirfd case: $(cat "$T/py.err" "$T/py.out")"
+    print(e.strerror)
+try:
+    os.fstat(n)
+except OSError:
+    sys.exit("the program s own fd %d (the reused number) was closed" % n)' "$LIB" "$V2" "$T/elsewhere" >"$T/py.out" 2>"$T/py.err" || fail "dirfd case: $(cat "$T/py.err" "$T/py.out")"
 stop_victim
 expect_survived "the writer whose directory fd was reused"
 [ -z "$(ls -A "$T/elsewhere")" ] || fail "the pending file was linked into another directory: $(ls -A "$T/elsewhere")"
 expect_same_content "$LIB" "$V1"
 expect_log "directory's fd was closed behind truncguard's back"
-ok "a reused directory fd number: nothing linked elsewhere, the old file intact, the close says $(cat "$T/py.out")"
+ok "a reused directory fd number: nothing linked elsewhere, the old file intact, the program's fd at that number left open, the close says $(cat "$T/py.out")"
+
+# 8. A program that closes every fd above its own (closefrom, close_range up
+#    to ~0, as a server does before it goes on, or a close loop up to the fd
+#    limit) while its file is pending: the directory fd truncguard keeps is not
+#    the program's, and stays open; every fd of the program's in the range is
+#    closed; the file is published at its close.
+for how in closefrom close_range; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  "$TG_CMD" python3 -c '
+import ctypes, fcntl, os, sys
+how, lib, new = sys.argv[1:4]
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(lib, os.O_WRONLY | os.O_TRUNC)
+mine = [os.open("/dev/null", os.O_RDONLY) for _ in range(3)]
+above = max([fd] + mine) + 1
+extra = os.dup2(mine[0], above + 20)   # the program s own, inside the range
+if how == "closefrom":
+    libc.closefrom(above)
+else:
+    # Its errors are the kernel ones: bad flags, an empty range (nothing closed).
+    for first, last, flags in ((above, 0xFFFFFFFF, 0x40000000), (above, above - 1, 0)):
+        assert libc.close_range(first, last, flags) == -1 and ctypes.get_errno() == 22, "close_range: not EINVAL"
+    fcntl.fcntl(extra, fcntl.F_GETFD)
+    assert libc.close_range(above, 0xFFFFFFFF, 0) == 0, os.strerror(ctypes.get_errno())
+try:
+    fcntl.fcntl(extra, fcntl.F_GETFD)
+    sys.exit("fd %d of the program survived %s" % (extra, how))
+except OSError:
+    pass
+os.write(fd, open(new, "rb").read())
+os.close(fd)
+assert open(lib, "rb").read() == open(new, "rb").read(), "not published at close"' "$how" "$LIB" "$V2" \
+    2>"$T/py.err" || fail "$how above the program's fds: $(cat "$T/py.err")"
+  stop_victim
+  expect_survived "$how above the program's fds"
+  expect_same_content "$LIB" "$V2"
+  expect_log "published file=$LIB [ino "
+  ok "$how above the program's own fds: the program's fds in the range closed, the file published at close"
+done

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,8 @@
 #include <string>
 
 #include "inspect.hpp"
+#include "procmap_query.hpp"
+#include "../unit/child_limits.hpp"
 
 using namespace tg;
 using namespace tg::inspect;
@@ -372,6 +375,37 @@ TEST(ReadMaps, SelfWithQueryAndTextAgree) {
     EXPECT_FALSE(m->deleted);
     EXPECT_EQ(m->line.start, reinterpret_cast<uintptr_t>(f.addr));
     for (const Mapping& any : maps) EXPECT_NE(any.line.id.ino, 0u) << "anonymous mappings are left out";
+  }
+}
+
+// `truncguard who` run with no fd left (a parent that leaks its fds): the
+// maps that could not be opened are "not inspected" (exit 3), never "gone"
+// (which let `who` say that nobody maps the file, exit 1). A PROCMAP_QUERY
+// denied by a seccomp filter falls back to the text instead of "no access".
+TEST(ReadMaps, NoFdToLookWithIsNotGone) {
+  for (bool text : {false, true}) {
+    EXPECT_EQ(unit::in_child([text] {
+                if (!unit::leave_free_fds(0)) return 10;
+                std::vector<Mapping> maps;
+                return read_mappings(getpid(), text, &maps) == ReadStatus::no_access ? 0 : 1;
+              }),
+              0)
+        << (text ? "text" : "PROCMAP_QUERY");
+  }
+}
+
+TEST(ReadMaps, ADeniedProcmapQueryFallsBackToTheText) {
+  MappedFile f;
+  ASSERT_NE(f.addr, MAP_FAILED);
+  for (int err : {EPERM, EACCES, ENOSYS}) {
+    EXPECT_EQ(unit::in_child([&] {
+                if (!unit::deny_syscall(SYS_ioctl, static_cast<long long>(tg::procmap::kQuery & 0xffffffffu), err)) return 10;
+                std::vector<Mapping> maps;
+                if (read_mappings(getpid(), false, &maps) != ReadStatus::ok) return 1;
+                return f.find(maps) ? 0 : 2;
+              }),
+              0)
+        << "errno " << err;
   }
 }
 

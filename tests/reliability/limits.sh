@@ -100,7 +100,7 @@ r_run control "$TG_RTOOL" open-after-close 0 "$LIB"
 stop_victim
 [ "$(r_out control)" = "fd=0 cloexec=1" ] || fail "control: open after close(0): $(r_out control)"
 expect_killed "control: open after close(0) without truncguard"
-for mode in replace unlink; do
+for mode in replace unlink atomic; do
   fresh_copy "$V1" "$LIB"
   start_victim "$LIB"
   r_run limited env TRUNCGUARD_MODE=$mode "$TG_CMD" "$TG_RTOOL" open-after-close 0 "$LIB"
@@ -109,6 +109,7 @@ for mode in replace unlink; do
   [ "$(r_out limited)" = "fd=0 cloexec=1" ] ||
     fail "open after close(0), mode $mode: $(r_out limited), expected fd=0 cloexec=1 as without truncguard"
   expect_log "replaced file=$LIB " "(mode $mode)"
+  [ "$mode" != atomic ] || expect_log "published file=$LIB " "(mode atomic)"
   ok "open after close(0), mode $mode: replaced, and the caller got fd 0 (close-on-exec kept)"
 done
 

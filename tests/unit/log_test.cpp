@@ -1,9 +1,14 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <string>
 
+#include "child_limits.hpp"
 #include "escape.hpp"
 #include "log.hpp"
+#include "sys.hpp"
 
 using namespace tg;
 
@@ -72,3 +77,36 @@ TEST(Log, CutsOnlyWhatDoesNotFit) {
 }
 
 TEST(Log, NullIsSafe) { EXPECT_EQ(esc(nullptr), "(null)"); }
+
+// The fds the shim keeps (the log file, an atomic publication's directory)
+// take no number a program's next opens get: at or above 512, or half a
+// smaller fd limit, close-on-exec. Where nothing is free up there, the lowest
+// free number: never a failure for want of a high one.
+TEST(Log, KeptFdsStayOutOfTheLowNumbers) {
+  auto high_under = [](rlim_t limit, int at_least) {
+    return unit::in_child([=] {
+      const int fd = open("/dev/null", O_RDONLY);
+      struct rlimit rl = {limit, limit};
+      if (fd < 0 || setrlimit(RLIMIT_NOFILE, &rl) != 0) return 2;
+      const int kept = sys::dup_high(fd);
+      if (kept < at_least || kept >= static_cast<int>(limit)) return 3;
+      return (fcntl(kept, F_GETFD) & FD_CLOEXEC) ? 0 : 4;
+    });
+  };
+  EXPECT_EQ(high_under(4096, 512), 0) << "a large fd limit";
+  EXPECT_EQ(high_under(1024, 512), 0) << "the usual soft limit";
+  EXPECT_EQ(high_under(64, 32), 0) << "a small limit: half of it";
+  // Every number in the upper half in use: the lowest free one.
+  EXPECT_EQ(unit::in_child([] {
+    const int fd = open("/dev/null", O_RDONLY);
+    if (fd < 0 || !unit::leave_free_fds(0)) return 2;
+    close(7);
+    return sys::dup_high(fd) == 7 ? 0 : 3;
+  }), 0);
+  // None free at all: the kernel's EMFILE, as any dup.
+  EXPECT_EQ(unit::in_child([] {
+    const int fd = open("/dev/null", O_RDONLY);
+    if (fd < 0 || !unit::leave_free_fds(0)) return 2;
+    return sys::dup_high(fd) == -EMFILE ? 0 : 3;
+  }), 0);
+}

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "child_limits.hpp"
 #include "pending.hpp"
 #include "temp_dir.hpp"
 
@@ -225,6 +226,135 @@ TEST(Pending, AReusedDirectoryFdNumberPublishesNothing) {
   EXPECT_EQ(pending::closing(fd), EBADF);
   EXPECT_EQ(ino(name), 0u);
   EXPECT_EQ(ino(elsewhere / "lib.so"), 0u) << "linked into the directory that took the fd number";
+  EXPECT_GE(fcntl(dirfd, F_GETFD), 0) << "the program's fd that took the number was closed";
   EXPECT_FALSE(pending::any());
   close(fd);
+  close(dirfd);
+}
+
+// Atomic mode registers the caller's fd only once it has its final number
+// (the lowest free one, after the shim's own fds are closed), in room taken
+// before: between reserve and commit nothing is pending (no close, range,
+// exit or exec publishes it); commit registers the number given, which is
+// then the fd that publishes at its close.
+TEST(Pending, AReservedEntryIsPendingOnlyOnceCommittedUnderItsFinalNumber) {
+  TempDir d;
+  const int made = unnamed_in(d.fd());
+  if (made < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  ASSERT_FALSE(pending::any());
+  struct stat st{};
+  ASSERT_EQ(fstat(made, &st), 0);
+  const std::string name = d / "lib.so";
+  pending::Reservation room;
+  ASSERT_TRUE(pending::reserve(made, fcntl(d.fd(), F_DUPFD_CLOEXEC, 0), "lib.so", name.c_str(), 0, &room));
+  EXPECT_FALSE(pending::any()) << "reserved, and already pending";
+  EXPECT_EQ(pending::closing(made), 0);
+  EXPECT_EQ(pending::closing_range(0, ~0U), 0);
+  pending::publish_all();
+  EXPECT_EQ(pending::prepare_exec(), nullptr);
+  EXPECT_EQ(ino(name), 0u) << "published before it was committed";
+
+  // The fd moves to another number (as to the lowest free one), then commits.
+  const int moved = fcntl(made, F_DUPFD_CLOEXEC, 0);
+  ASSERT_GE(moved, 0);
+  close(made);
+  pending::commit(room, moved);
+  EXPECT_TRUE(pending::any());
+  EXPECT_EQ(pending::closing(made), 0) << "the number it was made under is not pending";
+  EXPECT_EQ(ino(name), 0u);
+  EXPECT_EQ(pending::closing(moved), 0);
+  close(moved);
+  EXPECT_EQ(ino(name), st.st_ino) << "not published at the close of the number it was committed under";
+  EXPECT_FALSE(pending::any());
+}
+
+// A full table: reserve says so and takes nothing (the caller keeps its
+// directory fd and falls back); once room is free again, it succeeds.
+TEST(Pending, AFullTableReservesNothing) {
+  TempDir d;
+  int fds[pending::kMaxFiles];
+  for (int& fd : fds) {
+    fd = unnamed_in(d.fd());
+    if (fd < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+    ASSERT_TRUE(pending::add(fd, fcntl(d.fd(), F_DUPFD_CLOEXEC, 0), "x.so", (d / "x.so").c_str(), 0));
+  }
+  const int extra = unnamed_in(d.fd());
+  ASSERT_GE(extra, 0);
+  const int dirfd = fcntl(d.fd(), F_DUPFD_CLOEXEC, 0);
+  pending::Reservation room;
+  EXPECT_FALSE(pending::reserve(extra, dirfd, "y.so", (d / "y.so").c_str(), 0, &room));
+  EXPECT_EQ(fcntl(dirfd, F_GETFD), FD_CLOEXEC) << "a refused reservation closed the caller's directory fd";
+  for (int fd : fds) {
+    EXPECT_EQ(pending::closing(fd), 0);
+    close(fd);
+  }
+  EXPECT_FALSE(pending::any());
+  ASSERT_TRUE(pending::reserve(extra, dirfd, "y.so", (d / "y.so").c_str(), 0, &room));
+  pending::commit(room, extra);
+  EXPECT_EQ(pending::closing(extra), 0);
+  close(extra);
+  EXPECT_NE(ino(d / "y.so"), 0u);
+  EXPECT_FALSE(pending::any());
+}
+
+// close_range/closefrom leave open the directory fds kept for the files still
+// pending in this process (in the range, ascending), unless the program
+// already closed one and reused its number: that fd is the program's.
+TEST(Pending, TheKeptDirectoryFdsInARangeAreTheOnesStillOurs) {
+  TempDir d, elsewhere;
+  const int a = unnamed_in(d.fd());
+  if (a < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  const int b = unnamed_in(d.fd());
+  ASSERT_GE(b, 0);
+  ASSERT_FALSE(pending::any());
+  const int dir_hi = fcntl(d.fd(), F_DUPFD_CLOEXEC, 600), dir_lo = fcntl(d.fd(), F_DUPFD_CLOEXEC, 500);
+  ASSERT_GE(dir_lo, 500);
+  ASSERT_TRUE(pending::add(a, dir_hi, "a.so", (d / "a.so").c_str(), 0));
+  ASSERT_TRUE(pending::add(b, dir_lo, "b.so", (d / "b.so").c_str(), 0));
+  int kept[pending::kMaxFiles];
+  ASSERT_EQ(pending::kept_fds_in(0, ~0U, kept, pending::kMaxFiles), 2);
+  EXPECT_EQ(kept[0], dir_lo);
+  EXPECT_EQ(kept[1], dir_hi);
+  ASSERT_EQ(pending::kept_fds_in(static_cast<unsigned>(dir_lo + 1), ~0U, kept, pending::kMaxFiles), 1);
+  EXPECT_EQ(kept[0], dir_hi);
+  EXPECT_EQ(pending::kept_fds_in(0, static_cast<unsigned>(dir_lo - 1), kept, pending::kMaxFiles), 0);
+  // A forked child owns none of them.
+  EXPECT_EQ(unit::in_child([] {
+              int k[pending::kMaxFiles];
+              return pending::kept_fds_in(0, ~0U, k, pending::kMaxFiles);
+            }),
+            0);
+  // Closed and reused by the program: its own fd now.
+  ASSERT_EQ(dup2(elsewhere.fd(), dir_hi), dir_hi);
+  ASSERT_EQ(pending::kept_fds_in(0, ~0U, kept, pending::kMaxFiles), 1);
+  EXPECT_EQ(kept[0], dir_lo);
+  EXPECT_EQ(pending::closing(b), 0);
+  EXPECT_EQ(pending::closing(a), EBADF);  // its directory is gone: not published
+  close(a);
+  close(b);
+  close(dir_hi);
+  EXPECT_FALSE(pending::any());
+}
+
+// exec: a pending file whose directory fd the program closed and reused is
+// not handed over (the new image would take that fd for the directory): it
+// is ended now (not published: its directory is gone), and the program's fd
+// at that number keeps its close-on-exec bit.
+TEST(Pending, AReusedDirectoryFdNumberIsNotHandedOverAtExec) {
+  TempDir d, elsewhere;
+  const int fd = unnamed_in(d.fd());
+  if (fd < 0) GTEST_SKIP() << "no O_TMPFILE on /tmp here";
+  ASSERT_FALSE(pending::any());
+  ASSERT_EQ(fcntl(fd, F_SETFD, 0), 0);  // survives exec: would be handed over
+  const std::string name = d / "lib.so";
+  const int dirfd = fcntl(d.fd(), F_DUPFD_CLOEXEC, 0);
+  ASSERT_TRUE(pending::add(fd, dirfd, "lib.so", name.c_str(), 0));
+  ASSERT_EQ(dup3(elsewhere.fd(), dirfd, O_CLOEXEC), dirfd);  // the program's own now
+  EXPECT_EQ(pending::prepare_exec(), nullptr) << "handed over with a directory fd that is not ours";
+  EXPECT_EQ(fcntl(dirfd, F_GETFD), FD_CLOEXEC) << "the program's fd lost its close-on-exec bit";
+  EXPECT_FALSE(pending::any());
+  EXPECT_EQ(ino(name), 0u);
+  EXPECT_EQ(ino(elsewhere / "lib.so"), 0u) << "linked into the directory that took the fd number";
+  close(fd);
+  close(dirfd);
 }
