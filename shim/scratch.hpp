@@ -12,6 +12,7 @@
 #pragma once
 
 #include <sys/mman.h>
+#include <cerrno>
 #include <type_traits>
 
 #include "sys.hpp"
@@ -20,10 +21,22 @@ namespace tg {
 
 // The address of `bytes` of fresh anonymous memory (zero-filled), or -errno
 // (user addresses are positive on Linux).
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer tracks memory through libc's mmap/munmap: behind raw calls
+// it would take one thread's fresh pages at an address another thread just
+// unmapped for shared memory, and report a race. Its builds link the shim
+// into test programs, never preload it.
+inline long map_scratch(size_t bytes) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? -errno : reinterpret_cast<long>(p);
+}
+inline void unmap_scratch(void* mem, size_t bytes) { ::munmap(mem, bytes); }
+#else
 inline long map_scratch(size_t bytes) {
   return sys::call(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0L);
 }
 inline void unmap_scratch(void* mem, size_t bytes) { sys::call(SYS_munmap, mem, bytes); }
+#endif
 
 // sizeof(T) bytes, zero-filled (fresh anonymous pages), or nothing if the
 // kernel refuses (ENOMEM, RLIMIT_AS, a seccomp filter): the caller falls back.
