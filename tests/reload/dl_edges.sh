@@ -1,0 +1,67 @@
+#!/bin/bash
+# dlopen, dlsym and dlclose at their edges, without and with truncguard: the
+# program gets exactly the same answers (handles, dlerror() text, errno), the
+# log lines stay well-formed, and what the log says about open handles is true.
+. "$(dirname "$0")/rlib.sh"
+P1=$T/p1.so P2=$T/p2.so
+cp "$TG_PLUGIN_V1" "$P1" && cp "$TG_PLUGIN_V2" "$P2" && mkdir "$T/dir" && echo "not ELF" >"$T/notelf.so" ||
+  fail "setup"
+
+# plain STEPS: the program alone, its output in $T/plain, status in $PST.
+# shimmed STEPS: preloaded (TRUNCGUARD_DEBUG=$DBG, default all), output in
+# $T/out, status in $ST, the log in $T/log.
+plain() { "$TG_DL_EDGES" "$@" >"$T/plain" 2>"$T/plain.err"; PST=$?; }
+shimmed() {
+  rm -f "$T"/tg.*
+  env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG="${DBG:-all}" TRUNCGUARD_LOG="$T/tg" "$TG_DL_EDGES" "$@" >"$T/out" 2>"$T/err"
+  ST=$?
+  cat "$T"/tg.* >"$T/log" 2>/dev/null || : >"$T/log"
+}
+# same WHAT STEPS...: the same output and status with and without truncguard
+same() {
+  local what=$1
+  shift
+  plain "$@"
+  shimmed "$@"
+  if [ "$PST" != "$ST" ] || ! cmp -s "$T/plain" "$T/out"; then
+    diff -u "$T/plain" "$T/out" >&2
+    fail "$what: status $ST and the output above under truncguard, status $PST without"
+  fi
+}
+# Every log line starts with the PID prefix and holds no control character
+# (but the prefix's tab) and no invalid UTF-8: file names are escaped.
+well_formed() {
+  if LC_ALL=C grep -avP '^ {0,9}\d+:\t[^\x00-\x1f\x7f]*$' "$T/log" | grep -q . ||
+    LC_ALL=C.UTF-8 grep -axv '.*' "$T/log" | grep -q .; then
+    fail "$1: a log line is not well-formed: $(LC_ALL=C grep -avP '^ {0,9}\d+:\t[^\x00-\x1f\x7f]*$' "$T/log" | head -3)"
+  fi
+}
+expect_log_line() { grep -qF -- "$1" "$T/log" || { cat "$T/log" >&2; fail "$2: expected \"$1\" in the log"; }; }
+expect_no_log_line() { ! grep -qF -- "$1" "$T/log" || { cat "$T/log" >&2; fail "$2: unexpected \"$1\" in the log"; }; }
+
+# ---- 1. Odd names: the same handle or NULL, the same dlerror() text, errno.
+same "odd names" open:n:NULL open:n: open:l:"$T/nonexistent.so" open:n:"$T/dir" open:n:"$T/notelf.so" \
+  "open:n:$T/new
+line.so" $'open:n:'"$T"$'/bad\xff\xfe.so' open:n:LONG:4100:"$T/" open:n:LONG:300:"$T/" open:n:no-such-bare.so \
+  open:x:"$P1" open:0:"$P1" open:n:"$P1" open:n:"$T/./p1.so" open:n:"$T//p1.so"
+grep -q "File name too long" "$T/out" || fail "odd names: no ENAMETOOLONG from glibc"
+well_formed "odd names"
+expect_log_line 'new\nline.so' "odd names"
+expect_log_line 'bad\xff\xfe.so' "odd names"
+ok "odd names (NULL, \"\", missing, a directory, not ELF, a newline, invalid UTF-8, 4,100 bytes, a 300-byte component, bare, invalid modes): same answers, same dlerror(), same errno; the log escapes them"
+
+# ---- 2. Mode combinations; closing twice a library that never unloads.
+same "modes" open:lL:"$P1" open:n:"$P1" open:nL:"$P1" open:ld:"$P1" open:lgb:"$P2" open:nb:"$P2" \
+  sym:1:tg_version sym:1:no_such_symbol sym:3:tg_version close:1 close:1 close:1 close:2 close:3 \
+  open:lL:"$P1" open:lL:"$P2"
+well_formed "modes"
+ok "RTLD_NOLOAD, RTLD_NODELETE, RTLD_DEEPBIND, RTLD_GLOBAL|RTLD_LAZY, a NODELETE handle closed three times: same answers"
+
+# dlclose(NULL) crashes glibc; it must crash the same way (not earlier, in the shim).
+same "dlclose(NULL)" closenull
+ok "dlclose(NULL): the same outcome as glibc's (status $ST)"
+
+# ---- 7. dlmopen is not watched, but passes through.
+same "dlmopen" open:n:"$P1" mopen:n:"$P1" mopen:n:"$P2" mopen:n:"$T/nonexistent.so" mopen:lL:"$P2" \
+  sym:1:tg_version sym:2:tg_version close:1 close:2 close:0 open:nL:"$P1"
+ok "dlmopen (new namespaces, a missing file, RTLD_NOLOAD), dlsym and dlclose of its handles: same answers"
