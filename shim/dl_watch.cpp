@@ -253,22 +253,23 @@ void before_close(void* handle, void* caller, CloseWatch* w) {
   std::snprintf(w->name, sizeof w->name, "%s", lm->l_name);
   if (log::enabled(kFiles)) {
     w->ns = namespace_of(lm);
+    w->caller_ns = namespace_of(object_of(caller));
     w->ino = object_ino(lm);
   }
   w->valid = w->name[0] != '\0';
 }
 
 namespace {
-// Category files: one line per dlclose, after it.
+// Category files: one line per dlclose, after it. No dl call here (dlinfo
+// included): a failed dlclose's dlerror() text is the program's to read.
 void report_close(const CloseWatch& w, int result, bool unloaded) {
   if (!log::enabled(kFiles)) return;
   log::Event e{log::EventKind::dl_call};
   e.call = "dlclose";
   e.file = w.name;
   e.ns = w.ns;
-  struct link_map* from = object_of(w.caller);
-  e.caller = object_name(from);
-  e.caller_ns = namespace_of(from);
+  e.caller = object_name(object_of(w.caller));
+  e.caller_ns = w.caller_ns;
   e.old_ino = w.ino;
   e.opens = open_count(w.name);
   e.detail = result != 0 ? "failed" : unloaded ? "unloaded" : "still loaded";

@@ -15,6 +15,8 @@ struct CloseWatch {
   unsigned long base = 0;  // l_addr
   char name[1024] = {};    // l_name
   void* caller = nullptr;  // dlclose's caller, for the files category
+  long caller_ns = 0;      // its namespace, asked before glibc's dlclose: a dl call
+                           // after it would wipe its dlerror() text
   long ns = 0;
   unsigned long ino = 0;
 };

@@ -65,3 +65,13 @@ ok "dlclose(NULL): the same outcome as glibc's (status $ST)"
 same "dlmopen" open:n:"$P1" mopen:n:"$P1" mopen:n:"$P2" mopen:n:"$T/nonexistent.so" mopen:lL:"$P2" \
   sym:1:tg_version sym:2:tg_version close:1 close:2 close:0 open:nL:"$P1"
 ok "dlmopen (new namespaces, a missing file, RTLD_NOLOAD), dlsym and dlclose of its handles: same answers"
+
+# ---- dlclose that fails: its dlerror() text reaches the program intact (the
+# files category names the caller's namespace without a dl call after it).
+same "a failing dlclose" open:n:"$P1" closefake:"$P1" sym:0:tg_version closefake:"$T/fake
+name.so" close:0
+grep -q "closefake:$P1 -> -1 errno=777 dlerror=$P1: shared object not open" "$T/out" ||
+  fail "a failing dlclose: glibc's own error is not what this test expects: $(cat "$T/plain")"
+well_formed "a failing dlclose"
+expect_log_line "dlclose by $TG_DL_EDGES [0]: failed" "a failing dlclose"
+ok "a dlclose that fails: the program reads glibc's \"shared object not open\" from dlerror(), as without truncguard"
