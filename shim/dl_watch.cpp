@@ -36,10 +36,20 @@ struct OpenRecord {
   bool global;       // opened RTLD_GLOBAL at least once
   void* callers[4];  // the first callers, for the backtrace category
   char fresh[1024];  // TRUNCGUARD_RELOAD=fresh: the extra name made for it
+  unsigned serial;   // which use of this slot (unique over the process's life)
 };
 constexpr int kRecords = 64;
 OpenRecord g_records[kRecords];
 int g_record_count = 0;
+unsigned g_record_serial = 0;  // under the lock
+
+// The open this thread counted last, until it is known to have worked. The
+// trampoline jumps to glibc's dlopen, so the shim never sees its result: an
+// open is counted before glibc runs, and settled at this thread's next entry
+// into the shim (settle_open), when that dlopen has returned. Index + 1 into
+// g_records (0: none) and the record's serial then.
+__attribute__((tls_model("initial-exec"))) thread_local int t_unsettled = 0;
+__attribute__((tls_model("initial-exec"))) thread_local unsigned t_unsettled_serial = 0;
 // A try-lock: dlopen may be called after fork() caught another thread here;
 // then the records are skipped rather than waited for.
 std::atomic_flag g_records_busy = ATOMIC_FLAG_INIT;
@@ -61,6 +71,7 @@ OpenRecord* find_record(const char* name, bool create) {
   OpenRecord* r = &g_records[g_record_count++];
   std::memset(r, 0, sizeof *r);
   std::strcpy(r->name, name);
+  r->serial = ++g_record_serial;
   return r;
 }
 
@@ -88,6 +99,34 @@ int find_loaded_cb(struct dl_phdr_info* info, size_t, void* data) {
     if (ph.p_type == PT_DYNAMIC) l->dynamic = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + ph.p_vaddr);
   }
   return 1;
+}
+
+// The open counted last by this thread (see t_unsettled): its dlopen has
+// returned by now. If no object has the name it was counted under, glibc
+// failed it (no such file, not ELF, a missing symbol or dependency,
+// RTLD_NOLOAD of something not loaded, an invalid mode): it opened nothing.
+// (A name glibc matched to an object loaded under another name, a link to
+// it or "$ORIGIN/...", is not counted either: its dlclose counts under the
+// name the object has.)
+void settle_open_now() {
+  const int k = t_unsettled;
+  if (!k) return;
+  t_unsettled = 0;
+  OpenRecord* r = &g_records[k - 1];
+  char name[sizeof r->name];
+  {
+    RecordsLock lock;
+    if (!lock.held || r->serial != t_unsettled_serial) return;
+    std::memcpy(name, r->name, sizeof name);
+  }
+  Loaded l{name, 0};
+  dl_iterate_phdr(&find_loaded_cb, &l);
+  if (l.found) return;
+  RecordsLock lock;
+  if (!lock.held || r->serial != t_unsettled_serial || r->opens <= r->closes) return;
+  --r->opens;
+  if (r->opens < 4) r->callers[r->opens] = nullptr;
+  if (r->opens == 0) r->nodelete_mode = r->global = false;  // no open of it ever worked
 }
 
 using elf::DynInfo;
@@ -232,6 +271,8 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
 
 }  // namespace
 
+void settle_open() { settle_open_now(); }
+
 int open_count(const char* name) {
   RecordsLock lock;
   const OpenRecord* r = lock.held && name ? find_record(name, false) : nullptr;
@@ -246,6 +287,7 @@ bool opened_global(const char* name) {
 
 void before_close(void* handle, void* caller, CloseWatch* w) {
   w->valid = false;
+  settle_open_now();
   struct link_map* lm = nullptr;
   if (!handle || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm || !lm->l_name) return;
   w->base = lm->l_addr;
@@ -404,6 +446,7 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
   tg::dl::resolve_real_dlopen();
   tg::dl::remember_initial_objects();
   const char* load_as = file;
+  if (!tg::in_guard()) tg::dl::settle_open_now();  // this thread's previous dlopen
   // Only a path is matched by name against loaded objects without looking at
   // the file; bare names go through the search path (not checked here).
   if (file && std::strchr(file, '/') && !tg::in_guard()) {
@@ -417,6 +460,8 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
         ++r->opens;
         if (mode & RTLD_NODELETE) r->nodelete_mode = true;
         if (mode & RTLD_GLOBAL) r->global = true;
+        tg::dl::t_unsettled = static_cast<int>(r - tg::dl::g_records) + 1;
+        tg::dl::t_unsettled_serial = r->serial;
       }
     }
   }

@@ -23,6 +23,11 @@ struct CloseWatch {
 void before_close(void* handle, void* caller, CloseWatch* w);
 void after_close(const CloseWatch& w, int result);
 
+// The counts below include this thread's last dlopen from before glibc ran;
+// settle_open takes it back out if it failed. Called on each entry into the
+// shim's dl hooks (done by dlopen's and dlclose's).
+void settle_open();
+
 // What the shim saw of dlopen/dlclose for a name: opens without a matching
 // close (-1: never seen), and whether it was opened RTLD_GLOBAL.
 int open_count(const char* name);

@@ -18,10 +18,13 @@ shimmed() {
   cat "$T"/tg.* >"$T/log" 2>/dev/null || : >"$T/log"
 }
 # same WHAT STEPS...: the same output and status with and without truncguard
+# ($SETUP, if set, is run before each of the two.)
 same() {
   local what=$1
   shift
+  eval "${SETUP:-}"
   plain "$@"
+  eval "${SETUP:-}"
   shimmed "$@"
   if [ "$PST" != "$ST" ] || ! cmp -s "$T/plain" "$T/out"; then
     diff -u "$T/plain" "$T/out" >&2
@@ -75,3 +78,15 @@ grep -q "closefake:$P1 -> -1 errno=777 dlerror=$P1: shared object not open" "$T/
 well_formed "a failing dlclose"
 expect_log_line "dlclose by $TG_DL_EDGES [0]: failed" "a failing dlclose"
 ok "a dlclose that fails: the program reads glibc's \"shared object not open\" from dlerror(), as without truncguard"
+
+# ---- A dlopen that fails opens nothing: the log's counts of open handles
+# leave it out (a file that is not ELF yet, RTLD_NOLOAD of what is not
+# loaded, an invalid mode).
+LIB=$T/lib.so
+SETUP='cp "$T/notelf.so" "$LIB"' DBG=files,reloads same "failed opens" open:n:"$LIB" open:lL:"$P1" open:x:"$P1" \
+  "run:cp $P1 $LIB" open:n:"$LIB" "run:cp $P2 $T/new.so && mv $T/new.so $LIB" open:n:"$LIB" open:ld:"$P1" close:1
+grep -qP "note file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+  { cat "$T/log" >&2; fail "failed opens: the stale line should count 1 open"; }
+grep -q "note file=$P1 is still loaded after dlclose: opened with RTLD_NODELETE$" "$T/log" ||
+  { cat "$T/log" >&2; fail "failed opens: the note on $P1 should give RTLD_NODELETE as the only reason"; }
+ok "failed dlopens are not counted as open handles (stale: 1 open; NODELETE: no handle left open)"
