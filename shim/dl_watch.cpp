@@ -4,6 +4,9 @@
 #include <elf.h>
 #include <link.h>
 
+#include <sched.h>
+#include <time.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -50,18 +53,52 @@ unsigned g_record_serial = 0;  // under the lock
 // g_records (0: none) and the record's serial then.
 __attribute__((tls_model("initial-exec"))) thread_local int t_unsettled = 0;
 __attribute__((tls_model("initial-exec"))) thread_local unsigned t_unsettled_serial = 0;
-// A try-lock: dlopen may be called after fork() caught another thread here;
-// then the records are skipped rather than waited for.
-std::atomic_flag g_records_busy = ATOMIC_FLAG_INIT;
+// The records' lock: the id of the thread holding it (0: free). Held only
+// for a few string compares, never across a call that can block on another
+// lock. Another thread holding it is waited for (threads that dlopen and
+// dlclose at once must all be counted), with a bound; this thread holding
+// it (a signal handler that interrupted it here) or a thread that no longer
+// exists (fork() copied the lock from a thread the child does not have)
+// is not: the records are skipped, or taken over.
+std::atomic<pid_t> g_records_owner{0};
+
+long monotonic_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
 
 struct RecordsLock {
   bool held = false;
   RecordsLock() {
-    for (int i = 0; i < 1000 && !held; ++i) held = !g_records_busy.test_and_set(std::memory_order_acquire);
+    const auto me = static_cast<pid_t>(sys::call(SYS_gettid));
+    long give_up_at = 0;
+    for (unsigned i = 0;; ++i) {
+      pid_t owner = 0;
+      if (g_records_owner.compare_exchange_weak(owner, me, std::memory_order_acquire, std::memory_order_relaxed)) {
+        held = true;
+        return;
+      }
+      if (owner == me) return;     // interrupted while holding it: never wait for ourselves
+      if (owner == 0 || i < 64) continue;
+      if (sys::call(SYS_tgkill, sys::getpid(), owner, 0) == -ESRCH) {  // a thread of the parent, before fork()
+        if (g_records_owner.compare_exchange_strong(owner, me, std::memory_order_acquire)) {
+          held = true;
+          return;
+        }
+        continue;
+      }
+      const long now = monotonic_ms();
+      if (!give_up_at) give_up_at = now + 200;
+      else if (now > give_up_at) return;  // stuck (a stopped thread): go without the records
+      sched_yield();
+    }
   }
   ~RecordsLock() {
-    if (held) g_records_busy.clear(std::memory_order_release);
+    if (held) g_records_owner.store(0, std::memory_order_release);
   }
+  RecordsLock(const RecordsLock&) = delete;
+  RecordsLock& operator=(const RecordsLock&) = delete;
 };
 
 OpenRecord* find_record(const char* name, bool create) {
@@ -204,13 +241,17 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
   if (!self_file_at(l.first_load, &loaded) || !maps_id_of_path(AT_FDCWD, file, &on_disk)) return;
   if (loaded == on_disk) return;
 
-  int open_handles = 0;
+  // Opens of this path without a matching dlclose; -1: it was never opened by
+  // this path (a bare name, another path or a DT_NEEDED loaded it); -2: the
+  // records could not be read.
+  int open_handles = -2;
   void* callers[4] = {};
   {
     RecordsLock lock;
     if (lock.held) {
+      open_handles = -1;
       if (OpenRecord* r = find_record(file, false)) {
-        open_handles = r->opens - r->closes;
+        open_handles = r->opens > r->closes ? r->opens - r->closes : 0;
         std::memcpy(callers, r->callers, sizeof callers);
       }
     }
@@ -250,11 +291,19 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
     }
     // No link possible (another filesystem, no permission): warn as usual.
   }
+  char held_by[160];
+  if (open_handles >= 0)
+    std::snprintf(held_by, sizeof held_by, "%d open%s without a matching dlclose keep it loaded", open_handles,
+                  open_handles == 1 ? "" : "s");
+  else
+    std::snprintf(held_by, sizeof held_by, "%s",
+                  open_handles == -1 ? "it was loaded by another name than this path (a bare name, another path, "
+                                       "a DT_NEEDED)"
+                                     : "its open handles could not be counted");
   std::snprintf(msg, sizeof msg,
                 "stale: dlopen returns the object already loaded from it [ino %lu], not the file there now "
-                "[ino %lu]; %d open%s without a matching dlclose keep it loaded%s",
-                static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), open_handles,
-                open_handles == 1 ? "" : "s",
+                "[ino %lu]; %s%s",
+                static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), held_by,
                 (mode & RTLD_NOLOAD) ? "" : "; close every handle first, or set TRUNCGUARD_RELOAD=fresh");
   if (log::enabled(kReloads)) log::note(file, "stale", msg);
   if (log::enabled(kBacktrace)) {
@@ -276,7 +325,7 @@ void settle_open() { settle_open_now(); }
 int open_count(const char* name) {
   RecordsLock lock;
   const OpenRecord* r = lock.held && name ? find_record(name, false) : nullptr;
-  return r ? r->opens - r->closes : -1;
+  return !r ? -1 : r->opens > r->closes ? r->opens - r->closes : 0;
 }
 
 bool opened_global(const char* name) {
@@ -319,13 +368,20 @@ void report_close(const CloseWatch& w, int result, bool unloaded) {
 }
 }  // namespace
 
+namespace {
+// The pins after_close holds (in any thread), and a count of pins taken and
+// released: while any exists, "still loaded" may be the pins' doing.
+std::atomic<int> g_pins{0};
+std::atomic<unsigned> g_pin_events{0};
+}  // namespace
+
 void after_close(const CloseWatch& w, int result) {
   if (!w.valid) return;
   if (result != 0) return report_close(w, result, false);
   {
     RecordsLock lock;
     if (lock.held)
-      if (OpenRecord* r = find_record(w.name, false)) ++r->closes;
+      if (OpenRecord* r = find_record(w.name, false); r && r->closes < r->opens) ++r->closes;
   }
   Loaded l{w.name, w.base};
   dl_iterate_phdr(&find_loaded_cb, &l);
@@ -345,8 +401,15 @@ void after_close(const CloseWatch& w, int result) {
   // close it meanwhile), and say why it stayed.
   using DlopenFn = void* (*)(const char*, int);
   auto real_dlopen = reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE));
+  g_pins.fetch_add(1, std::memory_order_acq_rel);
+  g_pin_events.fetch_add(1, std::memory_order_acq_rel);
   void* pin = real_dlopen ? real_dlopen(w.name, RTLD_LAZY | RTLD_NOLOAD) : nullptr;
-  if (!pin) return;
+  auto unpin = [&] {
+    if (auto real_dlclose = TG_REAL(dlclose); pin && real_dlclose) real_dlclose(pin);
+    g_pins.fetch_sub(1, std::memory_order_acq_rel);
+    g_pin_events.fetch_add(1, std::memory_order_acq_rel);
+  };
+  if (!pin) return unpin();
   char why[1024];
   size_t o = 0;
   auto add = [&](const char* fmt, auto... args) {
@@ -356,13 +419,15 @@ void after_close(const CloseWatch& w, int result) {
     }
   };
   int open_handles = 0;
+  bool counted = false;  // its dlopen calls were counted: by this path, and the records could be read
   bool nodelete_mode = false;
   void* callers[4] = {};
   {
     RecordsLock lock;
     if (lock.held)
       if (OpenRecord* r = find_record(w.name, false)) {
-        open_handles = r->opens - r->closes;
+        counted = true;
+        open_handles = r->opens > r->closes ? r->opens - r->closes : 0;
         nodelete_mode = r->nodelete_mode;
         std::memcpy(callers, r->callers, sizeof callers);
       }
@@ -401,14 +466,30 @@ void after_close(const CloseWatch& w, int result) {
       add("%s%s depends on it (DT_NEEDED)", o ? "; " : "", esc);
     }
   }
-  if (o == 0)
-    add("%s", "glibc marked it NODELETE or another object holds it: typically a symbol of it was looked up with "
+  const bool unexplained = o == 0;
+  if (unexplained)
+    add("%s%s", counted ? "" : "a handle the shim could not count may still be open (it counts the dlopen calls "
+        "that name this path), or ",
+        "glibc marked it NODELETE or another object holds it: typically a symbol of it was looked up with "
         "dlsym(RTLD_DEFAULT) or bound by an object that is never unloaded (the program, a preloaded library), "
         "or thread_local destructors are pending; LD_DEBUG=files shows glibc's own 'marking ... as NODELETE'");
+  unpin();
+  if (unexplained) {
+    // Nothing the shim can name holds it, unless threads raced: another
+    // thread closed its last handle meanwhile (a pin, ours or another
+    // thread's, then kept it loaded) or opened one. Asked again with no pin
+    // in place or taken meanwhile.
+    const unsigned events = g_pin_events.load(std::memory_order_acquire);
+    const int pins = g_pins.load(std::memory_order_acquire);
+    Loaded again{w.name, w.base};
+    dl_iterate_phdr(&find_loaded_cb, &again);
+    if (!again.found || pins != 0 || g_pin_events.load(std::memory_order_acquire) != events ||
+        (counted && open_count(w.name) != 0))
+      return;
+  }
   char msg[1200];
   std::snprintf(msg, sizeof msg, "is still loaded after dlclose: %s", why);
   log::note(w.name, "not_unloaded", msg);
-  if (auto real_dlclose = TG_REAL(dlclose)) real_dlclose(pin);
 }
 
 }  // namespace tg::dl
