@@ -53,6 +53,10 @@ unsigned g_record_serial = 0;  // under the lock
 // g_records (0: none) and the record's serial then.
 __attribute__((tls_model("initial-exec"))) thread_local int t_unsettled = 0;
 __attribute__((tls_model("initial-exec"))) thread_local unsigned t_unsettled_serial = 0;
+// A bare name's open is counted under the bare name until then, and moved to
+// the name of the object it opened (see settle_open_now): its mode and caller.
+__attribute__((tls_model("initial-exec"))) thread_local int t_unsettled_mode = 0;
+__attribute__((tls_model("initial-exec"))) thread_local void* t_unsettled_caller = nullptr;
 // The records' lock: the id of the thread holding it (0: free). Held only
 // for a few string compares, never across a call that can block on another
 // lock. Another thread holding it is waited for (threads that dlopen and
@@ -145,6 +149,32 @@ int find_loaded_cb(struct dl_phdr_info* info, size_t, void* data) {
 // (A name glibc matched to an object loaded under another name, a link to
 // it or "$ORIGIN/...", is not counted either: its dlclose counts under the
 // name the object has.)
+// The loaded objects a bare name can have opened: glibc matches it against
+// the names objects were loaded by (for one it found on its search path:
+// DIR/NAME) and their sonames.
+struct BareMatch {
+  const char* bare;
+  int count = 0;
+  char name[sizeof(OpenRecord::name)] = {};  // the first one's l_name
+};
+
+int bare_match_cb(struct dl_phdr_info* info, size_t, void* data) {
+  auto* b = static_cast<BareMatch*>(data);
+  const char* name = info->dlpi_name;
+  if (!name || !*name) return 0;
+  const char* slash = std::strrchr(name, '/');
+  bool match = std::strcmp(slash ? slash + 1 : name, b->bare) == 0;
+  for (int i = 0; !match && i < info->dlpi_phnum; ++i)
+    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
+      const elf::DynInfo di =
+          elf::read_dynamic(reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr),
+                            info->dlpi_addr);
+      match = di.strtab && di.soname >= 0 && std::strcmp(di.strtab + di.soname, b->bare) == 0;
+    }
+  if (match && b->count++ == 0) std::snprintf(b->name, sizeof b->name, "%s", name);
+  return 0;
+}
+
 void settle_open_now() {
   const int k = t_unsettled;
   if (!k) return;
@@ -156,14 +186,29 @@ void settle_open_now() {
     if (!lock.held || r->serial != t_unsettled_serial) return;
     std::memcpy(name, r->name, sizeof name);
   }
-  Loaded l{name, 0};
-  dl_iterate_phdr(&find_loaded_cb, &l);
-  if (l.found) return;
+  const bool bare = !std::strchr(name, '/');
+  BareMatch opened{name};
+  if (bare) {
+    dl_iterate_phdr(&bare_match_cb, &opened);
+  } else {
+    Loaded l{name, 0};
+    dl_iterate_phdr(&find_loaded_cb, &l);
+    if (l.found) return;
+  }
   RecordsLock lock;
   if (!lock.held || r->serial != t_unsettled_serial || r->opens <= r->closes) return;
   --r->opens;
   if (r->opens < 4) r->callers[r->opens] = nullptr;
   if (r->opens == 0) r->nodelete_mode = r->global = false;  // no open of it ever worked
+  // A bare name: counted under the name of the object it opened, the one its
+  // dlclose counts under. (None: it failed; several: not counted.)
+  if (opened.count != 1) return;
+  if (OpenRecord* t = find_record(opened.name, true)) {
+    if (t->opens < 4) t->callers[t->opens] = t_unsettled_caller;
+    ++t->opens;
+    if (t_unsettled_mode & RTLD_NODELETE) t->nodelete_mode = true;
+    if (t_unsettled_mode & RTLD_GLOBAL) t->global = true;
+  }
 }
 
 using elf::DynInfo;
@@ -241,9 +286,9 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
   if (!self_file_at(l.first_load, &loaded) || !maps_id_of_path(AT_FDCWD, file, &on_disk)) return;
   if (loaded == on_disk) return;
 
-  // Opens of this path without a matching dlclose; -1: it was never opened by
-  // this path (a bare name, another path or a DT_NEEDED loaded it); -2: the
-  // records could not be read.
+  // Opens of it without a matching dlclose; -1: none was counted (a
+  // DT_NEEDED or another path to the file loaded it); -2: the records could
+  // not be read.
   int open_handles = -2;
   void* callers[4] = {};
   {
@@ -297,8 +342,8 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
                   open_handles == 1 ? "" : "s");
   else
     std::snprintf(held_by, sizeof held_by, "%s",
-                  open_handles == -1 ? "it was loaded by another name than this path (a bare name, another path, "
-                                       "a DT_NEEDED)"
+                  open_handles == -1 ? "no dlopen of it was counted (a DT_NEEDED, or a dlopen by another path "
+                                       "to the file, loaded it)"
                                      : "its open handles could not be counted");
   std::snprintf(msg, sizeof msg,
                 "stale: dlopen returns the object already loaded from it [ino %lu], not the file there now "
@@ -468,8 +513,8 @@ void after_close(const CloseWatch& w, int result) {
   }
   const bool unexplained = o == 0;
   if (unexplained)
-    add("%s%s", counted ? "" : "a handle the shim could not count may still be open (it counts the dlopen calls "
-        "that name this path), or ",
+    add("%s%s", counted ? "" : "a handle the shim could not count may still be open (a dlopen by another path "
+        "to the file), or ",
         "glibc marked it NODELETE or another object holds it: typically a symbol of it was looked up with "
         "dlsym(RTLD_DEFAULT) or bound by an object that is never unloaded (the program, a preloaded library), "
         "or thread_local destructors are pending; LD_DEBUG=files shows glibc's own 'marking ... as NODELETE'");
@@ -516,7 +561,7 @@ void report_open(const char* file, int mode, void* caller) {
   e.detail = mode_text(mode, mode_buf, sizeof mode_buf);
   struct stat st;
   if (file && std::strchr(file, '/') && sys::fstatat(AT_FDCWD, file, &st, 0) == 0) e.old_ino = st.st_ino;
-  e.opens = file ? open_count(file) : -1;
+  e.opens = file && std::strchr(file, '/') ? open_count(file) : -1;  // a bare name: not known yet
   log::emit(e);
 }
 }  // namespace
@@ -528,12 +573,13 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
   tg::dl::remember_initial_objects();
   const char* load_as = file;
   if (!tg::in_guard()) tg::dl::settle_open_now();  // this thread's previous dlopen
-  // Only a path is matched by name against loaded objects without looking at
-  // the file; bare names go through the search path (not checked here).
-  if (file && std::strchr(file, '/') && !tg::in_guard()) {
+  if (file && *file && !tg::in_guard()) {
+    // Only a path is matched by name against loaded objects without looking
+    // at the file; bare names go through the search path (not checked here).
     // First the check (it counts the opens made before this one), then this
-    // open is recorded under the name glibc will actually load.
-    tg::dl::check_stale(file, mode, caller, &load_as);
+    // open is recorded under the name glibc will actually load (a bare name
+    // until it is known what it opened).
+    if (std::strchr(file, '/')) tg::dl::check_stale(file, mode, caller, &load_as);
     tg::dl::RecordsLock lock;
     if (lock.held) {
       if (tg::dl::OpenRecord* r = tg::dl::find_record(load_as, true)) {
@@ -543,6 +589,8 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
         if (mode & RTLD_GLOBAL) r->global = true;
         tg::dl::t_unsettled = static_cast<int>(r - tg::dl::g_records) + 1;
         tg::dl::t_unsettled_serial = r->serial;
+        tg::dl::t_unsettled_mode = mode;
+        tg::dl::t_unsettled_caller = caller;
       }
     }
   }

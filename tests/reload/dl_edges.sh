@@ -107,3 +107,15 @@ fi
 last_open=$(grep "file=$P1 \[0\];  dlopen by" "$T/log" | tail -1)
 [[ $last_open == *", opens 1" ]] || fail "8 threads: the last dlopen of $P1 counts: $last_open"
 ok "8 threads for 2 s ($n dlopen and dlclose lines): every count known, none negative, balanced at the end; no false reason"
+# ---- Handles opened by a bare name count too (under the name of the object
+# they opened, the one its dlclose counts under): a library opened twice by a
+# bare name (and once by its path) and closed once is still held by a handle,
+# not by glibc.
+LD_LIBRARY_PATH=$T DBG=reloads same "bare names" open:n:p1.so open:n:p1.so close:0 open:nL:"$P1" close:0 close:0 \
+  open:lL:"$P1"
+grep -q "^open:nL:$P1 -> same as #0" "$T/out" || fail "bare names: the library was not loaded as $P1: $(cat "$T/out")"
+grep -q "^open:lL:$P1 -> NULL" "$T/out" || fail "bare names: the library did not unload at its last dlclose"
+[ "$(grep -c "note file=$P1 is still loaded after dlclose: 1 handle still open" "$T/log")" -eq 2 ] &&
+  [ "$(grep -c "note file=$P1 is still loaded" "$T/log")" -eq 2 ] ||
+  { cat "$T/log" >&2; fail "bare names: expected two notes \"1 handle still open\" and nothing else"; }
+ok "a library opened by a bare name twice and by its path once: after each dlclose the note counts the handle left"
