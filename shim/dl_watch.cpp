@@ -398,7 +398,7 @@ void before_close(void* handle, void* caller, CloseWatch* w) {
 namespace {
 // Category files: one line per dlclose, after it. No dl call here (dlinfo
 // included): a failed dlclose's dlerror() text is the program's to read.
-void report_close(const CloseWatch& w, int result, bool unloaded) {
+void report_close(const CloseWatch& w, int result, bool unloaded, bool nested = false) {
   if (!log::enabled(kFiles)) return;
   log::Event e{log::EventKind::dl_call};
   e.call = "dlclose";
@@ -408,7 +408,10 @@ void report_close(const CloseWatch& w, int result, bool unloaded) {
   e.caller_ns = w.caller_ns;
   e.old_ino = w.ino;
   e.opens = open_count(w.name);
-  e.detail = result != 0 ? "failed" : unloaded ? "unloaded" : "still loaded";
+  e.detail = result != 0 ? "failed"
+             : unloaded  ? "unloaded"
+             : nested    ? "deferred"  // to the enclosing dlclose, which unloads it if nothing else holds it
+                         : "still loaded";
   log::emit(e);
 }
 }  // namespace
@@ -420,7 +423,7 @@ std::atomic<int> g_pins{0};
 std::atomic<unsigned> g_pin_events{0};
 }  // namespace
 
-void after_close(const CloseWatch& w, int result) {
+void after_close(const CloseWatch& w, int result, bool nested) {
   if (!w.valid) return;
   if (result != 0) return report_close(w, result, false);
   {
@@ -430,7 +433,7 @@ void after_close(const CloseWatch& w, int result) {
   }
   Loaded l{w.name, w.base};
   dl_iterate_phdr(&find_loaded_cb, &l);
-  report_close(w, result, !l.found);
+  report_close(w, result, !l.found, nested);
   if (!l.found) {
     // Unloaded: a fresh-reload name is not needed any more.
     RecordsLock lock;
@@ -441,7 +444,7 @@ void after_close(const CloseWatch& w, int result) {
       }
     return;
   }
-  if (!log::enabled(kReloads)) return;
+  if (!log::enabled(kReloads) || nested) return;
   // Still loaded: keep it so while we read its tables (another thread may
   // close it meanwhile), and say why it stayed.
   using DlopenFn = void* (*)(const char*, int);

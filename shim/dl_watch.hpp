@@ -21,7 +21,10 @@ struct CloseWatch {
   unsigned long ino = 0;
 };
 void before_close(void* handle, void* caller, CloseWatch* w);
-void after_close(const CloseWatch& w, int result);
+// `nested`: called from a destructor that another dlclose runs; glibc then
+// only marks the object, and the outer dlclose unloads it (or not): whether
+// it stays is not known yet.
+void after_close(const CloseWatch& w, int result, bool nested);
 
 // The counts below include this thread's last dlopen from before glibc ran;
 // settle_open takes it back out if it failed. Called on each entry into the

@@ -13,6 +13,8 @@
  *   closenull           dlclose(NULL) (glibc crashes)
  *   sym:K:NAME          dlsym(handle #K, NAME)
  *   run:CMD             system(CMD)
+ *   atexit:PATH         at exit, an atexit handler dlopens PATH, looks up
+ *                       tg_version, calls it and dlcloses it
  *   threads:N:SECS:A:B  N threads dlopen/dlsym/dlopen(NOLOAD)/dlclose/dlclose
  *                       A (even threads) or B (odd ones) for SECS seconds
  *   forks:N:A:B         a thread does dlopen/dlclose of B (kept loaded by a
@@ -91,6 +93,17 @@ static void show_result(const char* step, int r) {
   const int e = errno;
   const char* err = dlerror();
   printf("%s -> %d errno=%d dlerror=%s\n", step, r, e, err ? err : "(null)");
+}
+
+static const char* at_exit_lib;
+static void at_exit(void) {
+  errno = 777;
+  void* h = dlopen(at_exit_lib, RTLD_NOW);
+  int (*v)(void) = h ? (int (*)(void))dlsym(h, "tg_version") : NULL;
+  int version = v ? v() : -1;
+  int closed = h ? dlclose(h) : -9;
+  const char* err = dlerror();
+  printf("atexit: version %d, dlclose %d, errno=%d dlerror=%s\n", version, closed, errno, err ? err : "(null)");
 }
 
 static double now(void) {
@@ -201,6 +214,10 @@ int main(int argc, char** argv) {
       printf("%s -> %s errno=%d dlerror=%s\n", step, s ? "found" : "NULL", e, err ? err : "(null)");
     } else if (!strncmp(step, "run:", 4)) {
       printf("%s -> %d\n", step, system(step + 4));
+    } else if (!strncmp(step, "atexit:", 7)) {
+      at_exit_lib = after(step, 1);
+      atexit(at_exit);
+      printf("%s -> registered\n", step);
     } else if (!strncmp(step, "threads:", 8)) {
       threads(step);
     } else if (!strncmp(step, "forks:", 6)) {

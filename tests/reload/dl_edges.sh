@@ -119,3 +119,26 @@ grep -q "^open:lL:$P1 -> NULL" "$T/out" || fail "bare names: the library did not
   [ "$(grep -c "note file=$P1 is still loaded" "$T/log")" -eq 2 ] ||
   { cat "$T/log" >&2; fail "bare names: expected two notes \"1 handle still open\" and nothing else"; }
 ok "a library opened by a bare name twice and by its path once: after each dlclose the note counts the handle left"
+
+# ---- dlopen, dlsym, dlclose from a plugin's constructor and destructor
+# (glibc's lock is held then; a dlclose inside another dlclose's destructors
+# only marks the library: the outer dlclose unloads it). Same answers; the
+# inner calls name the plugin as their caller; no note says the library the
+# destructor closed stayed loaded (it did not).
+TG_INNER=$P2 DBG=files,reloads same "constructors and destructors" open:n:"$TG_NESTED_CTOR" open:n:"$TG_NESTED_DTOR" \
+  close:0 close:1 open:lL:"$P2" open:lL:"$TG_NESTED_DTOR"
+grep -q "^constructor: inner version 2, dlclose 0" "$T/out" && grep -q "^destructor: inner version 2, dlclose 0" "$T/out" &&
+  grep -q "^open:lL:$P2 -> NULL" "$T/out" || fail "constructors and destructors: $(cat "$T/out")"
+expect_log_line "file=$P2 [0];  dlopen by $TG_NESTED_CTOR [0]" "constructors and destructors"
+expect_log_line "file=$P2 [0];  dlopen by $TG_NESTED_DTOR [0]" "constructors and destructors"
+expect_no_log_line "note file=$P2 is still loaded" "constructors and destructors"
+expect_log_line "file=$P2 [0];  dlclose by $TG_NESTED_DTOR [0]: deferred" "constructors and destructors"
+ok "dlopen/dlsym/dlclose from a constructor and from a destructor run by dlclose: same answers, no false \"still loaded\""
+
+# ---- ... and from an atexit handler, and a destructor run at exit.
+TG_INNER=$P2 DBG=files,reloads same "at exit" atexit:"$P1" open:n:"$TG_NESTED_DTOR"
+grep -q "^atexit: version 1, dlclose 0, errno=777 dlerror=(null)" "$T/out" &&
+  grep -q "^destructor: inner version 2, dlclose 0" "$T/out" || fail "at exit: $(cat "$T/out")"
+expect_log_line "file=$P1 [0];  dlclose by $TG_DL_EDGES [0]: unloaded" "at exit"
+expect_log_line "file=$P2 [0];  dlclose by $TG_NESTED_DTOR [0]: unloaded" "at exit"
+ok "dlopen/dlsym/dlclose from an atexit handler and from a destructor run at exit: same answers, both unload"
