@@ -458,6 +458,12 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     g_pin_events.fetch_add(1, std::memory_order_acq_rel);
   };
   if (!pin) return unpin();
+  // What is pinned is what has the name now: other threads may have unloaded
+  // the object found above and loaded the file again, elsewhere, meanwhile.
+  // Then the one the program closed is gone (no note), and the tables read
+  // below are the pinned object's, never the address found before the pin.
+  const auto* pinned = static_cast<const struct link_map*>(pin);
+  if (pinned->l_addr != w.base) return unpin();
   char why[1024];
   size_t o = 0;
   auto add = [&](const char* fmt, auto... args) {
@@ -486,7 +492,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     add("%d handle%s still open%s%s", open_handles, open_handles == 1 ? "" : "s", where[0] ? ", opened at " : "",
         where);
   }
-  DynInfo di = l.dynamic ? read_dynamic(l.dynamic, l.base) : DynInfo{};
+  DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
   if (nodelete_mode) add("%sopened with RTLD_NODELETE", o ? "; " : "");
   if (di.flags_1 & DF_1_NODELETE) add("%sbuilt with -z nodelete (DF_1_NODELETE)", o ? "; " : "");
   if (const char* u = unique_symbol(di)) {
@@ -506,7 +512,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
         o ? "; " : "", esc, readable || std::strncmp(u, "_Z", 2) != 0 ? "" : " (c++filt prints it as C++)");
   }
   if (di.soname >= 0 && di.strtab) {
-    NeededBy nb{di.strtab + di.soname, l.base};
+    NeededBy nb{di.strtab + di.soname, pinned->l_addr};
     dl_iterate_phdr(&needed_by_cb, &nb);
     if (nb.who[0]) {
       char esc[300];

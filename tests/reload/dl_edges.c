@@ -17,6 +17,12 @@
  *                       tg_version, calls it and dlcloses it
  *   threads:N:SECS:A:B  N threads dlopen/dlsym/dlopen(NOLOAD)/dlclose/dlclose
  *                       A (even threads) or B (odd ones) for SECS seconds
+ *   racepin:A           a thread's dlclose of A (one of two handles) stalls in
+ *                       the shim while it writes its log line (stderr is a
+ *                       full pipe); meanwhile main closes the other handle
+ *                       with glibc's own dlclose, so A unloads, keeps the page
+ *                       of A's old .dynamic mapped PROT_NONE and loads A
+ *                       again, elsewhere; then lets the thread go on
  *   forks:N:A:B         a thread does dlopen/dlclose of B (kept loaded by a
  *                       handle of main's) while main forks N children that
  *                       dlopen A; a child stuck for 10 s counts as hung
@@ -29,6 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,6 +158,75 @@ static void threads(const char* step) {
   printf("threads -> %s\n", worker_failed ? "a dlopen, dlsym or dlclose failed" : "all worked");
 }
 
+static void* racepin_handle;
+static volatile pid_t racepin_tid;
+static volatile int racepin_done;
+static void* racepin_close(void* arg) {
+  (void)arg;
+  racepin_tid = (pid_t)syscall(SYS_gettid);
+  int r = dlclose(racepin_handle);
+  racepin_done = 1 + (r != 0);
+  return NULL;
+}
+static int blocked_on_pipe(pid_t tid) {
+  char path[64], wchan[64] = "";
+  snprintf(path, sizeof path, "/proc/self/task/%d/wchan", (int)tid);
+  FILE* f = fopen(path, "r");
+  if (!f) return 0;
+  if (!fgets(wchan, sizeof wchan, f)) wchan[0] = 0;
+  fclose(f);
+  return strstr(wchan, "pipe") != NULL;
+}
+static void racepin(const char* step) {
+  const char* lib = after(step, 1);
+  /* glibc's own dlopen and dlclose, not the shim's: main must not write a
+   * log line while the thread holds the pipe full */
+  void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  void* (*real_open)(const char*, int) = libc ? (void* (*)(const char*, int))dlsym(libc, "dlopen") : NULL;
+  int (*real_close)(void*) = libc ? (int (*)(void*))dlsym(libc, "dlclose") : NULL;
+  void* h1 = dlopen(lib, RTLD_NOW);
+  void* h2 = dlopen(lib, RTLD_NOW);
+  if (!real_open || !real_close || !h1 || h2 != h1) { printf("%s -> setup failed\n", step); exit(2); }
+  const uintptr_t dynamic = (uintptr_t)((struct link_map*)h1)->l_ld;
+  int p[2];
+  if (pipe(p)) exit(2);
+  fcntl(p[1], F_SETPIPE_SZ, 4096);
+  fcntl(p[1], F_SETFL, O_NONBLOCK);
+  char junk[512];
+  memset(junk, '.', sizeof junk);
+  while (write(p[1], junk, sizeof junk) > 0) {}
+  fcntl(p[1], F_SETFL, 0);
+  const int saved_stderr = dup(2);
+  dup2(p[1], 2);
+  racepin_handle = h1;
+  pthread_t t;
+  pthread_create(&t, NULL, racepin_close, NULL);
+  /* until its dlclose is done (no shim) or it waits on the pipe (the shim) */
+  const double end = now() + 5;
+  int stalled = 0;
+  while (now() < end && !racepin_done && !(stalled = racepin_tid && blocked_on_pipe(racepin_tid))) usleep(1000);
+  real_close(h2);
+  void* gone = real_open(lib, RTLD_NOW | RTLD_NOLOAD);
+  const long page = sysconf(_SC_PAGESIZE);
+  void* hole = mmap((void*)(dynamic & ~(uintptr_t)(page - 1)), page, PROT_NONE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  void* h3 = real_open(lib, RTLD_NOW);
+  dup2(saved_stderr, 2);
+  char buf[4096];
+  fcntl(p[0], F_SETFL, O_NONBLOCK);
+  while (!racepin_done) {
+    while (read(p[0], buf, sizeof buf) > 0) {}
+    usleep(1000);
+  }
+  pthread_join(t, NULL);
+  printf("racepin -> the thread's dlclose %s; %s; unloaded %s; old .dynamic %s; reloaded %s\n",
+         racepin_done == 1 ? "worked" : "failed", stalled ? "stalled" : "not stalled", gone ? "no" : "yes",
+         hole == MAP_FAILED ? "not held" : "held", h3 ? "yes" : "no");
+  if (gone) real_close(gone);
+  if (h3) real_close(h3);
+  if (hole != MAP_FAILED) munmap(hole, page);
+}
+
 static void forks(const char* step) {
   int n = atoi(after(step, 1));
   char* a = strdup(after(step, 2));
@@ -220,6 +299,8 @@ int main(int argc, char** argv) {
       printf("%s -> registered\n", step);
     } else if (!strncmp(step, "threads:", 8)) {
       threads(step);
+    } else if (!strncmp(step, "racepin:", 8)) {
+      racepin(step);
     } else if (!strncmp(step, "forks:", 6)) {
       forks(step);
     } else {

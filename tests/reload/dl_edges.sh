@@ -142,3 +142,22 @@ grep -q "^atexit: version 1, dlclose 0, errno=777 dlerror=(null)" "$T/out" &&
 expect_log_line "file=$P1 [0];  dlclose by $TG_DL_EDGES [0]: unloaded" "at exit"
 expect_log_line "file=$P2 [0];  dlclose by $TG_NESTED_DTOR [0]: unloaded" "at exit"
 ok "dlopen/dlsym/dlclose from an atexit handler and from a destructor run at exit: same answers, both unload"
+
+# ---- A library closed by one thread, unloaded and loaded again elsewhere by
+# another while the first is still in the shim (made certain: the first
+# stalls writing its log line to a full pipe): the shim reads the tables of
+# the object it pinned, never the old address (there: a PROT_NONE page).
+plain racepin:"$P1"
+[ "$PST" -eq 0 ] && grep -q "worked; not stalled; unloaded yes; old .dynamic held; reloaded yes" "$T/plain" ||
+  fail "reloaded elsewhere, control: status $PST, $(cat "$T/plain")"
+# (the log on stderr, which the step makes a pipe)
+env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=files,reloads "$TG_DL_EDGES" racepin:"$P1" >"$T/out" 2>"$T/err"
+ST=$?
+[ "$ST" -eq 0 ] || fail "reloaded elsewhere: the program died (status $ST) under truncguard; $(cat "$T/out")"
+if grep -q "worked; stalled; unloaded yes; old .dynamic held; reloaded yes" "$T/out"; then
+  ok "a library unloaded and loaded again elsewhere while a thread's dlclose is in the shim: no crash"
+elif grep -q "not stalled" "$T/out"; then
+  echo "note: reloaded elsewhere: could not see the thread wait on the pipe (/proc/self/task/*/wchan): not tested"
+else
+  fail "reloaded elsewhere: $(cat "$T/out")"
+fi
