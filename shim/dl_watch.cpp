@@ -98,18 +98,53 @@ struct RecordsLock {
       sched_yield();
     }
   }
-  ~RecordsLock() {
+  ~RecordsLock() { release(); }
+  void release() {
     if (held) g_records_owner.store(0, std::memory_order_release);
+    held = false;
   }
   RecordsLock(const RecordsLock&) = delete;
   RecordsLock& operator=(const RecordsLock&) = delete;
 };
 
+// A path could not be given a record (all in use, or too long): from then
+// on, a path without one may have open handles nobody counted. Under the lock.
+bool g_records_overflowed = false;
+
+// A record that tells nothing any more: no handle open, no fresh name to
+// remove, no RTLD_NODELETE or RTLD_GLOBAL open that outlives its handles.
+bool reusable(const OpenRecord& r) {
+  return r.opens <= r.closes && !r.fresh[0] && !r.nodelete_mode && !r.global;
+}
+
+// Once per process, when the first path goes uncounted.
+void warn_overflow_once() {
+  static std::atomic<bool> warned{false};
+  if (warned.exchange(true)) return;
+  char msg[200];
+  std::snprintf(msg, sizeof msg,
+                "more than %d libraries opened with dlopen are open at once (or a path is over %zu bytes): the "
+                "open handles of the others are not counted",
+                kRecords, sizeof(OpenRecord::name) - 1);
+  log::Event e{log::EventKind::warning};
+  e.message = msg;
+  log::emit(e);
+}
+
 OpenRecord* find_record(const char* name, bool create) {
-  for (int i = 0; i < g_record_count; ++i)
+  OpenRecord* spare = nullptr;
+  for (int i = 0; i < g_record_count; ++i) {
     if (std::strcmp(g_records[i].name, name) == 0) return &g_records[i];
-  if (!create || g_record_count == kRecords || std::strlen(name) >= sizeof g_records[0].name) return nullptr;
-  OpenRecord* r = &g_records[g_record_count++];
+    if (!spare && reusable(g_records[i])) spare = &g_records[i];
+  }
+  if (!create) return nullptr;
+  OpenRecord* r = nullptr;
+  if (std::strlen(name) < sizeof g_records[0].name)
+    r = g_record_count < kRecords ? &g_records[g_record_count++] : spare;
+  if (!r) {
+    g_records_overflowed = true;
+    return nullptr;
+  }
   std::memset(r, 0, sizeof *r);
   std::strcpy(r->name, name);
   r->serial = ++g_record_serial;
@@ -294,7 +329,7 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
   {
     RecordsLock lock;
     if (lock.held) {
-      open_handles = -1;
+      open_handles = g_records_overflowed ? -2 : -1;
       if (OpenRecord* r = find_record(file, false)) {
         open_handles = r->opens > r->closes ? r->opens - r->closes : 0;
         std::memcpy(callers, r->callers, sizeof callers);
@@ -589,9 +624,12 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
     // open is recorded under the name glibc will actually load (a bare name
     // until it is known what it opened).
     if (std::strchr(file, '/')) tg::dl::check_stale(file, mode, caller, &load_as);
+    bool overflowed = false;
     tg::dl::RecordsLock lock;
     if (lock.held) {
-      if (tg::dl::OpenRecord* r = tg::dl::find_record(load_as, true)) {
+      tg::dl::OpenRecord* r = tg::dl::find_record(load_as, true);
+      overflowed = !r;
+      if (r) {
         if (r->opens < 4) r->callers[r->opens] = caller;
         ++r->opens;
         if (mode & RTLD_NODELETE) r->nodelete_mode = true;
@@ -602,6 +640,8 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
         tg::dl::t_unsettled_caller = caller;
       }
     }
+    lock.release();
+    if (overflowed) tg::dl::warn_overflow_once();
   }
   if (!tg::in_guard() && tg::log::enabled(tg::kFiles) && !tg::dl::is_audit_copy()) tg::dl::report_open(load_as, mode, caller);
   errno = saved_errno;

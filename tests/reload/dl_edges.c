@@ -11,6 +11,7 @@
  *                       whose l_name is NAME): glibc fails, "NAME: shared
  *                       object not open"
  *   closenull           dlclose(NULL) (glibc crashes)
+ *   openclose:PATH      dlopen(PATH, RTLD_NOW) and dlclose it (no handle kept)
  *   sym:K:NAME          dlsym(handle #K, NAME)
  *   run:CMD             system(CMD)
  *   atexit:PATH         at exit, an atexit handler dlopens PATH, looks up
@@ -281,6 +282,10 @@ int main(int argc, char** argv) {
       memset(fake, 0, sizeof fake);
       *(const char**)(fake + 8) = after(step, 1);  /* l_name */
       show_result(step, dlclose(fake));
+    } else if (!strncmp(step, "openclose:", 10)) {
+      void* h = dlopen(after(step, 1), RTLD_NOW);
+      const char* err = h ? NULL : dlerror();
+      printf("%s -> %s\n", step, h ? (dlclose(h) == 0 ? "closed" : "dlclose failed") : err);
     } else if (!strcmp(step, "closenull")) {
       void* volatile null = NULL;
       show_result(step, dlclose(null));

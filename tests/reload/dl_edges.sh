@@ -161,3 +161,30 @@ elif grep -q "not stalled" "$T/out"; then
 else
   fail "reloaded elsewhere: $(cat "$T/out")"
 fi
+
+# ---- More paths than the shim's table of records (64). Kept open: the one
+# too many are not counted, one warning says so, and no line states a count
+# for them. Opened and closed one after the other: records are reused, every
+# count stays known and no warning is given.
+mkdir "$T/many"
+steps=()
+for i in $(seq 1 70); do cp "$P1" "$T/many/l$i.so" || fail "setup"; steps+=(open:n:"$T/many/l$i.so"); done
+replace() { echo "run:cp $P2 $T/many/new && mv $T/many/new $T/many/$1"; }
+SETUP='for i in 1 70; do cp "$P1" "$T/many/l$i.so"; done' DBG=reloads same "70 paths kept open" "${steps[@]}" \
+  "$(replace l70.so)" open:n:"$T/many/l70.so" "$(replace l1.so)" open:n:"$T/many/l1.so"
+[ "$ST" -eq 0 ] || fail "70 paths kept open: status $ST"
+[ "$(grep -c "warning: .*not counted" "$T/log")" -eq 1 ] || { cat "$T/log" >&2; fail "70 paths kept open: expected one warning"; }
+grep -q "note file=$T/many/l70.so stale: .*; its open handles could not be counted; close every handle first" "$T/log" &&
+  grep -q "note file=$T/many/l1.so stale: .*; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+  { cat "$T/log" >&2; fail "70 paths kept open: the stale lines should say the 70th's handles are not counted, the 1st's are 1"; }
+steps=()
+for i in $(seq 1 70); do steps+=(openclose:"$T/many/l$i.so"); done
+SETUP='for i in 1 70; do cp "$P1" "$T/many/l$i.so"; done' DBG=files,reloads same "70 paths one after the other" "${steps[@]}" \
+  open:n:"$T/many/l70.so" "$(replace l70.so)" open:n:"$T/many/l70.so"
+[ "$ST" -eq 0 ] && [ "$(grep -c " -> closed$" "$T/out")" -eq 70 ] || fail "70 paths one after the other: $(cat "$T/out")"
+expect_no_log_line "warning" "70 paths one after the other"
+grep -q "note file=$T/many/l70.so stale: .*; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+  { cat "$T/log" >&2; fail "70 paths one after the other: the stale line should count 1 open"; }
+grep "dl\(open\|close\) by" "$T/log" | grep -v ", opens [0-9]" >"$T/uncounted"
+[ -s "$T/uncounted" ] && fail "70 paths one after the other: lines without a count: $(head -2 "$T/uncounted")"
+ok "more paths than the table holds: kept open, one warning and no false count; opened and closed in turn, all counted"
