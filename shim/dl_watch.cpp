@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <link.h>
 
+#include <pthread.h>
 #include <sched.h>
 #include <time.h>
 
@@ -106,6 +107,43 @@ struct RecordsLock {
   RecordsLock(const RecordsLock&) = delete;
   RecordsLock& operator=(const RecordsLock&) = delete;
 };
+
+// The shim's dl_iterate_phdr calls take glibc's dl_load_write_lock, which
+// fork() does not reset in the child: a fork while another thread is in one
+// of them leaves the child's next dlopen (or dl_iterate_phdr) waiting for a
+// thread it does not have. So fork() waits (pthread_atfork prepare) until no
+// thread is in one, and none starts one until fork() is done. Both waits are
+// bounded (a fork from a signal handler that interrupted one of them).
+std::atomic<int> g_iterating{0};
+std::atomic<bool> g_forking{false};
+
+void wait_until(const std::atomic<bool>& flag, bool value) {
+  const long give_up_at = monotonic_ms() + 1000;
+  while (flag.load(std::memory_order_seq_cst) != value && monotonic_ms() < give_up_at) sched_yield();
+}
+
+int iterate_objects(int (*callback)(struct dl_phdr_info*, size_t, void*), void* data) {
+  g_iterating.fetch_add(1, std::memory_order_seq_cst);
+  if (g_forking.load(std::memory_order_seq_cst)) {
+    g_iterating.fetch_sub(1, std::memory_order_seq_cst);
+    wait_until(g_forking, false);
+    g_iterating.fetch_add(1, std::memory_order_seq_cst);
+  }
+  const int r = dl_iterate_phdr(callback, data);
+  g_iterating.fetch_sub(1, std::memory_order_seq_cst);
+  return r;
+}
+
+void before_fork() {
+  g_forking.store(true, std::memory_order_seq_cst);
+  const long give_up_at = monotonic_ms() + 1000;
+  while (g_iterating.load(std::memory_order_seq_cst) > 0 && monotonic_ms() < give_up_at) sched_yield();
+}
+void after_fork_parent() { g_forking.store(false, std::memory_order_seq_cst); }
+void after_fork_child() {
+  g_iterating.store(0, std::memory_order_seq_cst);  // the threads counted are the parent's
+  g_forking.store(false, std::memory_order_seq_cst);
+}
 
 // A path could not be given a record (all in use, or too long): from then
 // on, a path without one may have open handles nobody counted. Under the lock.
@@ -224,10 +262,10 @@ void settle_open_now() {
   const bool bare = !std::strchr(name, '/');
   BareMatch opened{name};
   if (bare) {
-    dl_iterate_phdr(&bare_match_cb, &opened);
+    iterate_objects(&bare_match_cb, &opened);
   } else {
     Loaded l{name, 0};
-    dl_iterate_phdr(&find_loaded_cb, &l);
+    iterate_objects(&find_loaded_cb, &l);
     if (l.found) return;
   }
   RecordsLock lock;
@@ -315,7 +353,7 @@ void resolve_real_dlopen() {
 // another inode. glibc will hand back the old object without looking.
 void check_stale(const char* file, int mode, void* caller, const char** load_as) {
   Loaded l{file, 0};
-  dl_iterate_phdr(&find_loaded_cb, &l);
+  iterate_objects(&find_loaded_cb, &l);
   if (!l.found) return;
   FileId loaded, on_disk;
   if (!self_file_at(l.first_load, &loaded) || !maps_id_of_path(AT_FDCWD, file, &on_disk)) return;
@@ -402,6 +440,11 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
 
 void settle_open() { settle_open_now(); }
 
+void install_fork_gate() {
+  static std::atomic<bool> installed{false};
+  if (!installed.exchange(true)) pthread_atfork(&before_fork, &after_fork_parent, &after_fork_child);
+}
+
 int open_count(const char* name) {
   RecordsLock lock;
   const OpenRecord* r = lock.held && name ? find_record(name, false) : nullptr;
@@ -467,7 +510,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
       if (OpenRecord* r = find_record(w.name, false); r && r->closes < r->opens) ++r->closes;
   }
   Loaded l{w.name, w.base};
-  dl_iterate_phdr(&find_loaded_cb, &l);
+  iterate_objects(&find_loaded_cb, &l);
   report_close(w, result, !l.found, nested);
   if (!l.found) {
     // Unloaded: a fresh-reload name is not needed any more.
@@ -548,7 +591,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
   }
   if (di.soname >= 0 && di.strtab) {
     NeededBy nb{di.strtab + di.soname, pinned->l_addr};
-    dl_iterate_phdr(&needed_by_cb, &nb);
+    iterate_objects(&needed_by_cb, &nb);
     if (nb.who[0]) {
       char esc[300];
       escape(nb.who, esc, sizeof esc);
@@ -571,7 +614,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     const unsigned events = g_pin_events.load(std::memory_order_acquire);
     const int pins = g_pins.load(std::memory_order_acquire);
     Loaded again{w.name, w.base};
-    dl_iterate_phdr(&find_loaded_cb, &again);
+    iterate_objects(&find_loaded_cb, &again);
     if (!again.found || pins != 0 || g_pin_events.load(std::memory_order_acquire) != events ||
         (counted && open_count(w.name) != 0))
       return;

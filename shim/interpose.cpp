@@ -712,6 +712,7 @@ __attribute__((constructor)) static void truncguard_init() {
   (void)tg::settings();
   if (tg::dl::is_audit_copy()) return;
   tg::dl::remember_initial_objects();
+  tg::dl::install_fork_gate();
   tg::pending::adopt_from_environment();
   tg::dl::hooks_ready();
   if (tg::log::enabled(tg::kBacktrace)) tg::log::load_unwinder();

@@ -188,3 +188,14 @@ grep -q "note file=$T/many/l70.so stale: .*; 1 open without a matching dlclose k
 grep "dl\(open\|close\) by" "$T/log" | grep -v ", opens [0-9]" >"$T/uncounted"
 [ -s "$T/uncounted" ] && fail "70 paths one after the other: lines without a count: $(head -2 "$T/uncounted")"
 ok "more paths than the table holds: kept open, one warning and no false count; opened and closed in turn, all counted"
+
+# ---- fork() while another thread is in dlopen/dlclose (of a library kept
+# loaded, so glibc's own locks are free), then dlopen in the child: no child
+# hangs. (The shim's dl_iterate_phdr calls take glibc's dl_load_write_lock,
+# which fork() does not reset in the child; 60 libraries loaded make each
+# call longer.) Stops at the first child stuck for 2 s.
+steps=()
+for i in $(seq 1 60); do steps+=(open:n:"$T/many/l$i.so"); done
+SETUP= same "fork during dlopen" "${steps[@]}" forks:1000:"$P1":"$P2"
+grep -q "^forks -> 0 hung, 0 failed$" "$T/out" || fail "fork during dlopen: $(tail -1 "$T/out")"
+ok "1,000 forks while another thread opens and closes a library, each child dlopens: none hangs"
