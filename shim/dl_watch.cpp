@@ -40,6 +40,7 @@ struct OpenRecord {
   bool global;       // opened RTLD_GLOBAL at least once
   void* callers[4];  // the first callers, for the backtrace category
   char fresh[1024];  // TRUNCGUARD_RELOAD=fresh: the extra name made for it
+  void* held;        // fresh: the shim's own handle from loading it, until the program's first dlclose of it
   unsigned serial;   // which use of this slot (unique over the process's life)
 };
 constexpr int kRecords = 64;
@@ -349,6 +350,92 @@ void resolve_real_dlopen() {
   }
 }
 
+// Can glibc map this file without reading past its end (a copy still being
+// written, a file cut short: glibc would map it and the program die of
+// SIGBUS)? An x86-64 ELF shared object whose loadable segments are all in
+// the file. Its fd stays open in *fd, for the caller to check the inode it
+// links. False with the reason in `why`.
+bool complete_shared_object(const char* path, sys::Fd* fd, struct stat* st, char* why, size_t len) {
+  fd->reset(sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!fd->ok()) return std::snprintf(why, len, "cannot read it: %s", strerrordesc_np(-fd->get())), false;
+  if (sys::fstat(fd->get(), st) != 0 || !S_ISREG(st->st_mode))
+    return std::snprintf(why, len, "%s", "it is not a regular file"), false;
+  ElfW(Ehdr) eh;
+  const bool header = sys::pread(fd->get(), &eh, sizeof eh, 0) == static_cast<long>(sizeof eh) &&
+                      std::memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+                      eh.e_machine == EM_X86_64 && eh.e_type == ET_DYN && eh.e_phentsize == sizeof(ElfW(Phdr)) &&
+                      eh.e_phnum > 0 && eh.e_phnum <= 64;
+  ElfW(Phdr) ph[64];
+  const long phsize = header ? static_cast<long>(eh.e_phnum * sizeof(ElfW(Phdr))) : 0;
+  bool complete = header && sys::pread(fd->get(), ph, static_cast<size_t>(phsize), static_cast<off_t>(eh.e_phoff)) == phsize;
+  for (int i = 0; complete && i < eh.e_phnum; ++i)
+    if (ph[i].p_type == PT_LOAD && ph[i].p_offset + ph[i].p_filesz > static_cast<uint64_t>(st->st_size)) complete = false;
+  if (!complete)
+    return std::snprintf(why, len, "it is not a complete x86-64 shared object (%lld bytes)",
+                         static_cast<long long>(st->st_size)),
+           false;
+  return true;
+}
+
+// TRUNCGUARD_RELOAD=fresh: load the new file under a name of its own, next
+// to it (so $ORIGIN resolves the same), as hot-reload tools do: a hard link,
+// removed when the object is unloaded. The shim loads it first, with the
+// program's mode, and keeps that handle until the program's first dlclose of
+// it: if glibc can't load it (a missing symbol or dependency), the program
+// gets what it would get without the shim, never a failed dlopen. Returns the
+// name for the program's dlopen (the record's copy: glibc reads it after we
+// return), or null with the reason in `why`.
+const char* load_fresh(const char* file, int mode, void* caller, char* why, size_t len) {
+  if (namespace_of(object_of(caller)) != LM_ID_BASE)
+    return std::snprintf(why, len, "%s", "the caller is in another namespace (dlmopen)"), nullptr;
+  sys::Fd fd;
+  struct stat st;
+  if (!complete_shared_object(file, &fd, &st, why, len)) return nullptr;
+  char fresh[sizeof(OpenRecord::fresh)];
+  const char* slash = std::strrchr(file, '/');  // there is one: file is a path
+  static std::atomic<unsigned> counter{0};
+  const int n = std::snprintf(fresh, sizeof fresh, "%.*s/.%.*s.tg-reload-%d-%u", static_cast<int>(slash - file), file,
+                              180, slash + 1, static_cast<int>(sys::getpid()), counter.fetch_add(1) + 1);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof fresh)
+    return std::snprintf(why, len, "%s", "the name is too long for another next to it"), nullptr;
+  char esc[400];
+  escape(fresh, esc, sizeof esc);
+  if (const int e = sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, 0); e != 0)
+    return std::snprintf(why, len, "cannot link it as %s: %s", esc, strerrordesc_np(-e)), nullptr;
+  struct stat linked_st;
+  if (sys::fstatat(AT_FDCWD, fresh, &linked_st, AT_SYMLINK_NOFOLLOW) != 0 || linked_st.st_ino != st.st_ino ||
+      linked_st.st_dev != st.st_dev) {  // replaced again between the check and the link
+    sys::unlinkat(AT_FDCWD, fresh, 0);
+    return std::snprintf(why, len, "%s", "it was replaced again meanwhile"), nullptr;
+  }
+  OpenRecord* r = nullptr;
+  {
+    RecordsLock lock;
+    r = lock.held ? find_record(fresh, true) : nullptr;
+    if (r) std::snprintf(r->fresh, sizeof r->fresh, "%s", fresh);  // fits: same size; keeps the record
+  }
+  if (!r) {
+    sys::unlinkat(AT_FDCWD, fresh, 0);  // could not remember to remove it: don't make it
+    return std::snprintf(why, len, "%s", "the shim's table of records is full"), nullptr;
+  }
+  using DlopenFn = void* (*)(const char*, int);
+  auto real_dlopen = reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE));
+  void* h = real_dlopen ? real_dlopen(r->name, mode) : nullptr;
+  if (!h) {
+    const char* err = dlerror();
+    char err_esc[512];
+    escape(err ? err : "no dlopen", err_esc, sizeof err_esc);
+    std::snprintf(why, len, "glibc cannot load it: %s", err_esc);
+    sys::unlinkat(AT_FDCWD, fresh, 0);
+    RecordsLock lock;
+    if (lock.held) r->fresh[0] = '\0';  // the record may be reused
+    return nullptr;
+  }
+  // Nobody else knows this object yet: no lock needed to leave the handle.
+  __atomic_store_n(&r->held, h, __ATOMIC_RELEASE);
+  return r->name;
+}
+
 // Stale: `file` names an object already loaded, and the file there now is
 // another inode. glibc will hand back the old object without looking.
 void check_stale(const char* file, int mode, void* caller, const char** load_as) {
@@ -375,30 +462,13 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
     }
   }
   const Settings& s = settings();
-  char msg[1024];
-  if (s.reload == Reload::fresh) {
-    // Load the new file under a name of its own, next to it (so $ORIGIN
-    // resolves the same), as hot-reload tools do: a hard link, removed when
-    // the object is unloaded.
-    char fresh[sizeof(OpenRecord::fresh)];
-    const char* slash = std::strrchr(file, '/');  // there is one: file is a path
-    static std::atomic<unsigned> counter{0};
-    const int n = std::snprintf(fresh, sizeof fresh, "%.*s/.%.*s.tg-reload-%d-%u", static_cast<int>(slash - file),
-                                file, 180, slash + 1, static_cast<int>(sys::getpid()), counter.fetch_add(1) + 1);
-    const char* linked = nullptr;  // the record's copy: glibc reads it after we return
-    if (n > 0 && static_cast<size_t>(n) < sizeof fresh && sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, 0) == 0) {
-      RecordsLock lock;
-      OpenRecord* r = lock.held ? find_record(fresh, true) : nullptr;
-      if (r) {
-        std::snprintf(r->fresh, sizeof r->fresh, "%s", fresh);  // fits: same size
-        linked = r->name;  // records are never freed
-      } else {
-        sys::unlinkat(AT_FDCWD, fresh, 0);  // could not remember to remove it: don't make it
-      }
-    }
-    if (linked) {
-      *load_as = linked;
-      char esc[sizeof fresh + 64];
+  char msg[1600];
+  char not_fresh[640] = "";  // TRUNCGUARD_RELOAD=fresh, and it could not be done: why
+  // RTLD_NOLOAD asks what is loaded: glibc's answer, nothing new loaded.
+  if (s.reload == Reload::fresh && !(mode & RTLD_NOLOAD)) {
+    if (const char* fresh = load_fresh(file, mode, caller, not_fresh, sizeof not_fresh)) {
+      *load_as = fresh;
+      char esc[sizeof(OpenRecord::fresh) + 64];
       escape(fresh, esc, sizeof esc);
       std::snprintf(msg, sizeof msg,
                     "is already loaded [ino %lu] but the file is now [ino %lu]: loading the new file as %.600s "
@@ -407,7 +477,6 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
       if (log::enabled(kReloads)) log::note(file, "fresh", msg);
       return;
     }
-    // No link possible (another filesystem, no permission): warn as usual.
   }
   char held_by[160];
   if (open_handles >= 0)
@@ -420,9 +489,12 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
                                      : "its open handles could not be counted");
   std::snprintf(msg, sizeof msg,
                 "stale: dlopen returns the object already loaded from it [ino %lu], not the file there now "
-                "[ino %lu]; %s%s",
+                "[ino %lu]; %s%s%s",
                 static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), held_by,
-                (mode & RTLD_NOLOAD) ? "" : "; close every handle first, or set TRUNCGUARD_RELOAD=fresh");
+                (mode & RTLD_NOLOAD) ? ""
+                : not_fresh[0]      ? "; TRUNCGUARD_RELOAD=fresh could not load the new file: "
+                                    : "; close every handle first, or set TRUNCGUARD_RELOAD=fresh",
+                not_fresh);
   if (log::enabled(kReloads)) log::note(file, "stale", msg);
   if (log::enabled(kBacktrace)) {
     for (void* c : callers) {
@@ -504,11 +576,16 @@ std::atomic<unsigned> g_pin_events{0};
 void after_close(const CloseWatch& w, int result, bool nested) {
   if (!w.valid) return;
   if (result != 0) return report_close(w, result, false);
+  void* held = nullptr;  // a fresh load's own handle: the program has closed one of its own
   {
     RecordsLock lock;
     if (lock.held)
-      if (OpenRecord* r = find_record(w.name, false); r && r->closes < r->opens) ++r->closes;
+      if (OpenRecord* r = find_record(w.name, false)) {
+        if (r->closes < r->opens) ++r->closes;
+        held = __atomic_exchange_n(&r->held, nullptr, __ATOMIC_ACQ_REL);
+      }
   }
+  if (auto real_dlclose = TG_REAL(dlclose); held && real_dlclose) real_dlclose(held);
   Loaded l{w.name, w.base};
   iterate_objects(&find_loaded_cb, &l);
   report_close(w, result, !l.found, nested);

@@ -199,3 +199,50 @@ for i in $(seq 1 60); do steps+=(open:n:"$T/many/l$i.so"); done
 SETUP= same "fork during dlopen" "${steps[@]}" forks:1000:"$P1":"$P2"
 grep -q "^forks -> 0 hung, 0 failed$" "$T/out" || fail "fork during dlopen: $(tail -1 "$T/out")"
 ok "1,000 forks while another thread opens and closes a library, each child dlopens: none hangs"
+
+# ---- TRUNCGUARD_RELOAD=fresh where the new file can't be loaded under a
+# fresh name: the program gets glibc's answer (the object already loaded), a
+# log line says why, and no extra name is left behind. RTLD_NOLOAD asks what
+# is loaded: never a fresh load either.
+mkdir "$T/fr"
+LIB=$T/fr/lib.so
+# fresh_case WHAT FLAGS REPLACE-COMMAND REASON: open, replace, open with FLAGS
+fresh_case() {
+  local what=$1 flags=$2 replace=$3 reason=$4
+  SETUP='rm -rf "$T/fr"; mkdir "$T/fr"; cp "$P1" "$LIB"' TRUNCGUARD_RELOAD=fresh DBG=reloads same "fresh, $what" \
+    open:n:"$LIB" "run:$replace" open:"$flags":"$LIB"
+  [ "$ST" -eq 0 ] && grep -q "^open:$flags:$LIB -> same as #0" "$T/out" || fail "fresh, $what: $(cat "$T/out")"
+  [ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, $what: an extra name was left: $(ls -A "$T/fr")"
+  grep -q "note file=$LIB stale: .*$reason" "$T/log" || { cat "$T/log" >&2; fail "fresh, $what: expected a stale line with \"$reason\""; }
+  ok "TRUNCGUARD_RELOAD=fresh, $what: glibc's answer, \"$reason\""
+}
+fresh_case "RTLD_NOLOAD" nL "cp $P2 $T/fr/new && mv $T/fr/new $LIB" "1 open without a matching dlclose"
+fresh_case "the new file cut short" n "head -c 3000 $P2 >$T/fr/new && mv $T/fr/new $LIB" "not a complete"
+fresh_case "a directory there now" n "rm $LIB && mkdir $LIB" "not a regular file"
+fresh_case "a new file that does not load" n "cp $TG_PLUGIN_BROKEN $T/fr/new && mv $T/fr/new $LIB" \
+  "undefined symbol: tg_no_such_function"
+
+# ... and a new file its owner may not read (chmod 000): it can still be
+# linked (the owner may), but not loaded. As nobody: root reads anything.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+  NB=$T/nobody
+  mkdir -p "$NB/fr" && cp "$TG_DL_EDGES" "$TG_SHIM" "$P1" "$P2" "$NB/" && chown -R 65534:65534 "$NB" || fail "setup for nobody"
+  nb_run() {  # nb_run [ENV...]: as nobody, the edges program on $NB/fr/lib.so, status in $ST
+    rm -f "$NB/fr/lib.so" && cp "$P1" "$NB/fr/lib.so" && chown 65534:65534 "$NB/fr/lib.so"
+    setpriv --reuid=65534 --regid=65534 --clear-groups -- env "$@" "$NB/dl_edges" open:n:"$NB/fr/lib.so" \
+      "run:cp $NB/p2.so $NB/fr/new && chmod 000 $NB/fr/new && mv $NB/fr/new $NB/fr/lib.so" open:n:"$NB/fr/lib.so" \
+      >"$T/out" 2>"$T/err"
+    ST=$?
+  }
+  nb_run
+  cp "$T/out" "$T/plain"
+  [ "$ST" -eq 0 ] && grep -q "^open:n:$NB/fr/lib.so -> same as #0" "$T/plain" || fail "fresh, unreadable, control: $(cat "$T/plain")"
+  nb_run LD_PRELOAD="$NB/$(basename "$TG_SHIM")" TRUNCGUARD_RELOAD=fresh TRUNCGUARD_DEBUG=reloads
+  cmp -s "$T/plain" "$T/out" || fail "fresh, unreadable: \"$(cat "$T/out")\" under truncguard, \"$(cat "$T/plain")\" without"
+  [ -z "$(ls -A "$NB/fr" | grep tg-reload)" ] || fail "fresh, unreadable: an extra name was left: $(ls -A "$NB/fr")"
+  grep -q "stale: .*TRUNCGUARD_RELOAD=fresh could not load the new file: cannot read it: Permission denied" "$T/err" ||
+    fail "fresh, unreadable: the stale line does not say why: $(cat "$T/err")"
+  ok "TRUNCGUARD_RELOAD=fresh, a new file its owner can't read: glibc's answer, \"cannot read it\""
+else
+  echo "note: fresh, unreadable: needs root and setpriv (to run as nobody): not tested"
+fi
