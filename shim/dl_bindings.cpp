@@ -215,7 +215,7 @@ void report(void* handle, const char* name, const char* version, void* caller) {
     if (!special) {
       e.ns = undef_ns;
       e.old_ino = object_ino(undef);
-      e.opens = open_count(undef->l_name);
+      e.opens = undef_ns == LM_ID_BASE ? open_count(undef->l_name) : -1;  // dlmopen's opens are not counted
     }
     e.symbol = name;
     e.version = version;

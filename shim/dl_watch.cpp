@@ -537,8 +537,8 @@ void before_close(void* handle, void* caller, CloseWatch* w) {
   w->base = lm->l_addr;
   w->caller = caller;
   std::snprintf(w->name, sizeof w->name, "%s", lm->l_name);
+  w->ns = namespace_of(lm);
   if (log::enabled(kFiles)) {
-    w->ns = namespace_of(lm);
     w->caller_ns = namespace_of(object_of(caller));
     w->ino = object_ino(lm);
   }
@@ -557,7 +557,7 @@ void report_close(const CloseWatch& w, int result, bool unloaded, bool nested = 
   e.caller = object_name(object_of(w.caller));
   e.caller_ns = w.caller_ns;
   e.old_ino = w.ino;
-  e.opens = open_count(w.name);
+  e.opens = w.ns == LM_ID_BASE ? open_count(w.name) : -1;  // dlmopen's opens are not counted
   e.detail = result != 0 ? "failed"
              : unloaded  ? "unloaded"
              : nested    ? "deferred"  // to the enclosing dlclose, which unloads it if nothing else holds it
@@ -576,6 +576,14 @@ std::atomic<unsigned> g_pin_events{0};
 void after_close(const CloseWatch& w, int result, bool nested) {
   if (!w.valid) return;
   if (result != 0) return report_close(w, result, false);
+  if (w.ns != LM_ID_BASE) {
+    // dlmopen is not watched: its objects' opens are not counted, so neither
+    // are their closes (the records are the program's namespace's), and no
+    // note (the shim can't pin an object in another namespace by name).
+    Loaded l{w.name, w.base};
+    iterate_objects(&find_loaded_cb, &l);
+    return report_close(w, result, !l.found, nested);
+  }
   void* held = nullptr;  // a fresh load's own handle: the program has closed one of its own
   {
     RecordsLock lock;

@@ -246,3 +246,14 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 else
   echo "note: fresh, unreadable: needs root and setpriv (to run as nobody): not tested"
 fi
+
+# ---- dlmopen's handles are not counted, so their dlclose must not count
+# against the same path's handles in the program's namespace.
+SETUP='cp "$P1" "$LIB"' DBG=files,reloads same "dlmopen and the counts" open:n:"$LIB" mopen:n:"$LIB" sym:1:tg_version \
+  close:1 "run:cp $P2 $T/fr/new && mv $T/fr/new $LIB" open:n:"$LIB"
+[ "$ST" -eq 0 ] && grep -q "^open:n:$LIB -> same as #0" "$T/out" || fail "dlmopen and the counts: $(cat "$T/out")"
+grep -q "note file=$LIB stale: .*; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+  { cat "$T/log" >&2; fail "dlmopen and the counts: the stale line should count the 1 open in the program's namespace"; }
+grep "file=$LIB \[1\]" "$T/log" | grep ", opens " >"$T/ns1_counts"
+[ -s "$T/ns1_counts" ] && fail "dlmopen and the counts: a line gives namespace 1's object a count: $(head -1 "$T/ns1_counts")"
+ok "dlclose of a dlmopen handle does not count against the program's namespace"
