@@ -725,7 +725,7 @@ void report_open(const char* file, int mode, void* caller) {
   log::Event e{log::EventKind::dl_call};
   e.call = "dlopen";
   struct link_map* from = object_of(caller);
-  e.file = file ? file : object_name(_r_debug.r_map);  // dlopen(NULL): the program
+  e.file = file && *file ? file : object_name(_r_debug.r_map);  // dlopen(NULL) or (""): the program
   e.ns = namespace_of(from);                            // it loads into its caller's namespace
   e.caller = object_name(from);
   e.caller_ns = e.ns;

@@ -49,6 +49,9 @@ line.so" $'open:n:'"$T"$'/bad\xff\xfe.so' open:n:LONG:4100:"$T/" open:n:LONG:300
 grep -q "File name too long" "$T/out" || fail "odd names: no ENAMETOOLONG from glibc"
 well_formed "odd names"
 expect_log_line 'new\nline.so' "odd names"
+# dlopen(NULL) and dlopen("") both open the program: the files line names it
+[ "$(grep -c "file=$TG_DL_EDGES \[0\];  dlopen by $TG_DL_EDGES \[0\]: RTLD_NOW$" "$T/log")" -eq 2 ] ||
+  { cat "$T/log" >&2; fail "odd names: dlopen(NULL) and dlopen(\"\") should each be logged as the program's"; }
 expect_log_line 'bad\xff\xfe.so' "odd names"
 ok "odd names (NULL, \"\", missing, a directory, not ELF, a newline, invalid UTF-8, 4,100 bytes, a 300-byte component, bare, invalid modes): same answers, same dlerror(), same errno; the log escapes them"
 
