@@ -216,13 +216,6 @@ int find_loaded_cb(struct dl_phdr_info* info, size_t, void* data) {
   return 1;
 }
 
-// The open counted last by this thread (see t_unsettled): its dlopen has
-// returned by now. If no object has the name it was counted under, glibc
-// failed it (no such file, not ELF, a missing symbol or dependency,
-// RTLD_NOLOAD of something not loaded, an invalid mode): it opened nothing.
-// (A name glibc matched to an object loaded under another name, a link to
-// it or "$ORIGIN/...", is not counted either: its dlclose counts under the
-// name the object has.)
 // The loaded objects a bare name can have opened: glibc matches it against
 // the names objects were loaded by (for one it found on its search path:
 // DIR/NAME) and their sonames.
@@ -249,6 +242,13 @@ int bare_match_cb(struct dl_phdr_info* info, size_t, void* data) {
   return 0;
 }
 
+// The open counted last by this thread (see t_unsettled): its dlopen has
+// returned by now. If no object has the name it was counted under, glibc
+// failed it (no such file, not ELF, a missing symbol or dependency,
+// RTLD_NOLOAD of something not loaded, an invalid mode): it opened nothing.
+// (A name glibc matched to an object loaded under another name, a link to
+// it or "$ORIGIN/...", is not counted either: its dlclose counts under the
+// name the object has.) A bare name is moved to the object it opened.
 void settle_open_now() {
   const int k = t_unsettled;
   if (!k) return;
