@@ -215,7 +215,7 @@ void report(void* handle, const char* name, const char* version, void* caller) {
     if (!special) {
       e.ns = undef_ns;
       e.old_ino = object_ino(undef);
-      e.opens = open_count(undef->l_name);
+      e.opens = undef_ns == LM_ID_BASE ? open_count(undef->l_name) : -1;  // dlmopen's opens are not counted
     }
     e.symbol = name;
     e.version = version;
@@ -300,6 +300,7 @@ void watch_lookup(void* handle, const char* name, const char* version, void* cal
   (void)tg::settings();
   if ((tg::log::enabled(tg::kBindings) || tg::log::enabled(tg::kFiles)) && !tg::dl::is_audit_copy()) {
     tg::dl::remember_initial_objects();
+    tg::dl::settle_open();  // this thread's last dlopen: the counts it reports
     tg::dl::report(handle, name, version, caller);
   }
   --tg::dl::t_in_hook;

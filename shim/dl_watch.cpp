@@ -4,6 +4,10 @@
 #include <elf.h>
 #include <link.h>
 
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -36,31 +40,153 @@ struct OpenRecord {
   bool global;       // opened RTLD_GLOBAL at least once
   void* callers[4];  // the first callers, for the backtrace category
   char fresh[1024];  // TRUNCGUARD_RELOAD=fresh: the extra name made for it
+  void* held;        // fresh: the shim's own handle from loading it, until the program's first dlclose of it
+  unsigned serial;   // which use of this slot (unique over the process's life)
 };
 constexpr int kRecords = 64;
 OpenRecord g_records[kRecords];
 int g_record_count = 0;
-// A try-lock: dlopen may be called after fork() caught another thread here;
-// then the records are skipped rather than waited for.
-std::atomic_flag g_records_busy = ATOMIC_FLAG_INIT;
+unsigned g_record_serial = 0;  // under the lock
+
+// The open this thread counted last, until it is known to have worked. The
+// trampoline jumps to glibc's dlopen, so the shim never sees its result: an
+// open is counted before glibc runs, and settled at this thread's next entry
+// into the shim (settle_open), when that dlopen has returned. Index + 1 into
+// g_records (0: none) and the record's serial then.
+__attribute__((tls_model("initial-exec"))) thread_local int t_unsettled = 0;
+__attribute__((tls_model("initial-exec"))) thread_local unsigned t_unsettled_serial = 0;
+// A bare name's open is counted under the bare name until then, and moved to
+// the name of the object it opened (see settle_open_now): its mode and caller.
+__attribute__((tls_model("initial-exec"))) thread_local int t_unsettled_mode = 0;
+__attribute__((tls_model("initial-exec"))) thread_local void* t_unsettled_caller = nullptr;
+// The records' lock: the id of the thread holding it (0: free). Held only
+// for a few string compares, never across a call that can block on another
+// lock. Another thread holding it is waited for (threads that dlopen and
+// dlclose at once must all be counted), with a bound; this thread holding
+// it (a signal handler that interrupted it here) or a thread that no longer
+// exists (fork() copied the lock from a thread the child does not have)
+// is not: the records are skipped, or taken over.
+std::atomic<pid_t> g_records_owner{0};
+
+long monotonic_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
 
 struct RecordsLock {
   bool held = false;
   RecordsLock() {
-    for (int i = 0; i < 1000 && !held; ++i) held = !g_records_busy.test_and_set(std::memory_order_acquire);
+    const auto me = static_cast<pid_t>(sys::call(SYS_gettid));
+    long give_up_at = 0;
+    for (unsigned i = 0;; ++i) {
+      pid_t owner = 0;
+      if (g_records_owner.compare_exchange_weak(owner, me, std::memory_order_acquire, std::memory_order_relaxed)) {
+        held = true;
+        return;
+      }
+      if (owner == me) return;     // interrupted while holding it: never wait for ourselves
+      if (owner == 0 || i < 64) continue;
+      if (sys::call(SYS_tgkill, sys::getpid(), owner, 0) == -ESRCH) {  // a thread of the parent, before fork()
+        if (g_records_owner.compare_exchange_strong(owner, me, std::memory_order_acquire)) {
+          held = true;
+          return;
+        }
+        continue;
+      }
+      const long now = monotonic_ms();
+      if (!give_up_at) give_up_at = now + 200;
+      else if (now > give_up_at) return;  // stuck (a stopped thread): go without the records
+      sched_yield();
+    }
   }
-  ~RecordsLock() {
-    if (held) g_records_busy.clear(std::memory_order_release);
+  ~RecordsLock() { release(); }
+  void release() {
+    if (held) g_records_owner.store(0, std::memory_order_release);
+    held = false;
   }
+  RecordsLock(const RecordsLock&) = delete;
+  RecordsLock& operator=(const RecordsLock&) = delete;
 };
 
+// The shim's dl_iterate_phdr calls take glibc's dl_load_write_lock, which
+// fork() does not reset in the child: a fork while another thread is in one
+// of them leaves the child's next dlopen (or dl_iterate_phdr) waiting for a
+// thread it does not have. So fork() waits (pthread_atfork prepare) until no
+// thread is in one, and none starts one until fork() is done. Both waits are
+// bounded (a fork from a signal handler that interrupted one of them).
+std::atomic<int> g_iterating{0};
+std::atomic<bool> g_forking{false};
+
+void wait_until(const std::atomic<bool>& flag, bool value) {
+  const long give_up_at = monotonic_ms() + 1000;
+  while (flag.load(std::memory_order_seq_cst) != value && monotonic_ms() < give_up_at) sched_yield();
+}
+
+int iterate_objects(int (*callback)(struct dl_phdr_info*, size_t, void*), void* data) {
+  g_iterating.fetch_add(1, std::memory_order_seq_cst);
+  if (g_forking.load(std::memory_order_seq_cst)) {
+    g_iterating.fetch_sub(1, std::memory_order_seq_cst);
+    wait_until(g_forking, false);
+    g_iterating.fetch_add(1, std::memory_order_seq_cst);
+  }
+  const int r = dl_iterate_phdr(callback, data);
+  g_iterating.fetch_sub(1, std::memory_order_seq_cst);
+  return r;
+}
+
+void before_fork() {
+  g_forking.store(true, std::memory_order_seq_cst);
+  const long give_up_at = monotonic_ms() + 1000;
+  while (g_iterating.load(std::memory_order_seq_cst) > 0 && monotonic_ms() < give_up_at) sched_yield();
+}
+void after_fork_parent() { g_forking.store(false, std::memory_order_seq_cst); }
+void after_fork_child() {
+  g_iterating.store(0, std::memory_order_seq_cst);  // the threads counted are the parent's
+  g_forking.store(false, std::memory_order_seq_cst);
+}
+
+// A path could not be given a record (all in use, or too long): from then
+// on, a path without one may have open handles nobody counted. Under the lock.
+bool g_records_overflowed = false;
+
+// A record that tells nothing any more: no handle open, no fresh name to
+// remove, no RTLD_NODELETE or RTLD_GLOBAL open that outlives its handles.
+bool reusable(const OpenRecord& r) {
+  return r.opens <= r.closes && !r.fresh[0] && !r.nodelete_mode && !r.global;
+}
+
+// Once per process, when the first path goes uncounted.
+void warn_overflow_once() {
+  static std::atomic<bool> warned{false};
+  if (warned.exchange(true)) return;
+  char msg[200];
+  std::snprintf(msg, sizeof msg,
+                "more than %d libraries opened with dlopen are open at once (or a path is over %zu bytes): the "
+                "open handles of the others are not counted",
+                kRecords, sizeof(OpenRecord::name) - 1);
+  log::Event e{log::EventKind::warning};
+  e.message = msg;
+  log::emit(e);
+}
+
 OpenRecord* find_record(const char* name, bool create) {
-  for (int i = 0; i < g_record_count; ++i)
+  OpenRecord* spare = nullptr;
+  for (int i = 0; i < g_record_count; ++i) {
     if (std::strcmp(g_records[i].name, name) == 0) return &g_records[i];
-  if (!create || g_record_count == kRecords || std::strlen(name) >= sizeof g_records[0].name) return nullptr;
-  OpenRecord* r = &g_records[g_record_count++];
+    if (!spare && reusable(g_records[i])) spare = &g_records[i];
+  }
+  if (!create) return nullptr;
+  OpenRecord* r = nullptr;
+  if (std::strlen(name) < sizeof g_records[0].name)
+    r = g_record_count < kRecords ? &g_records[g_record_count++] : spare;
+  if (!r) {
+    g_records_overflowed = true;
+    return nullptr;
+  }
   std::memset(r, 0, sizeof *r);
   std::strcpy(r->name, name);
+  r->serial = ++g_record_serial;
   return r;
 }
 
@@ -88,6 +214,75 @@ int find_loaded_cb(struct dl_phdr_info* info, size_t, void* data) {
     if (ph.p_type == PT_DYNAMIC) l->dynamic = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + ph.p_vaddr);
   }
   return 1;
+}
+
+// The loaded objects a bare name can have opened: glibc matches it against
+// the names objects were loaded by (for one it found on its search path:
+// DIR/NAME) and their sonames.
+struct BareMatch {
+  const char* bare;
+  int count = 0;
+  char name[sizeof(OpenRecord::name)] = {};  // the first one's l_name
+};
+
+int bare_match_cb(struct dl_phdr_info* info, size_t, void* data) {
+  auto* b = static_cast<BareMatch*>(data);
+  const char* name = info->dlpi_name;
+  if (!name || !*name) return 0;
+  const char* slash = std::strrchr(name, '/');
+  bool match = std::strcmp(slash ? slash + 1 : name, b->bare) == 0;
+  for (int i = 0; !match && i < info->dlpi_phnum; ++i)
+    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
+      const elf::DynInfo di =
+          elf::read_dynamic(reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr),
+                            info->dlpi_addr);
+      match = di.strtab && di.soname >= 0 && std::strcmp(di.strtab + di.soname, b->bare) == 0;
+    }
+  if (match && b->count++ == 0) std::snprintf(b->name, sizeof b->name, "%s", name);
+  return 0;
+}
+
+// The open counted last by this thread (see t_unsettled): its dlopen has
+// returned by now. If no object has the name it was counted under, glibc
+// failed it (no such file, not ELF, a missing symbol or dependency,
+// RTLD_NOLOAD of something not loaded, an invalid mode): it opened nothing.
+// (A name glibc matched to an object loaded under another name, a link to
+// it or "$ORIGIN/...", is not counted either: its dlclose counts under the
+// name the object has.) A bare name is moved to the object it opened.
+void settle_open_now() {
+  const int k = t_unsettled;
+  if (!k) return;
+  t_unsettled = 0;
+  OpenRecord* r = &g_records[k - 1];
+  char name[sizeof r->name];
+  {
+    RecordsLock lock;
+    if (!lock.held || r->serial != t_unsettled_serial) return;
+    std::memcpy(name, r->name, sizeof name);
+  }
+  const bool bare = !std::strchr(name, '/');
+  BareMatch opened{name};
+  if (bare) {
+    iterate_objects(&bare_match_cb, &opened);
+  } else {
+    Loaded l{name, 0};
+    iterate_objects(&find_loaded_cb, &l);
+    if (l.found) return;
+  }
+  RecordsLock lock;
+  if (!lock.held || r->serial != t_unsettled_serial || r->opens <= r->closes) return;
+  --r->opens;
+  if (r->opens < 4) r->callers[r->opens] = nullptr;
+  if (r->opens == 0) r->nodelete_mode = r->global = false;  // no open of it ever worked
+  // A bare name: counted under the name of the object it opened, the one its
+  // dlclose counts under. (None: it failed; several: not counted.)
+  if (opened.count != 1) return;
+  if (OpenRecord* t = find_record(opened.name, true)) {
+    if (t->opens < 4) t->callers[t->opens] = t_unsettled_caller;
+    ++t->opens;
+    if (t_unsettled_mode & RTLD_NODELETE) t->nodelete_mode = true;
+    if (t_unsettled_mode & RTLD_GLOBAL) t->global = true;
+  }
 }
 
 using elf::DynInfo;
@@ -155,52 +350,125 @@ void resolve_real_dlopen() {
   }
 }
 
+// Can glibc map this file without reading past its end (a copy still being
+// written, a file cut short: glibc would map it and the program die of
+// SIGBUS)? An x86-64 ELF shared object whose loadable segments are all in
+// the file. Its fd stays open in *fd, for the caller to check the inode it
+// links. False with the reason in `why`.
+bool complete_shared_object(const char* path, sys::Fd* fd, struct stat* st, char* why, size_t len) {
+  fd->reset(sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!fd->ok()) return std::snprintf(why, len, "cannot read it: %s", strerrordesc_np(-fd->get())), false;
+  if (sys::fstat(fd->get(), st) != 0 || !S_ISREG(st->st_mode))
+    return std::snprintf(why, len, "%s", "it is not a regular file"), false;
+  ElfW(Ehdr) eh;
+  const bool header = sys::pread(fd->get(), &eh, sizeof eh, 0) == static_cast<long>(sizeof eh) &&
+                      std::memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+                      eh.e_machine == EM_X86_64 && eh.e_type == ET_DYN && eh.e_phentsize == sizeof(ElfW(Phdr)) &&
+                      eh.e_phnum > 0 && eh.e_phnum <= 64;
+  ElfW(Phdr) ph[64];
+  const long phsize = header ? static_cast<long>(eh.e_phnum * sizeof(ElfW(Phdr))) : 0;
+  bool complete = header && sys::pread(fd->get(), ph, static_cast<size_t>(phsize), static_cast<off_t>(eh.e_phoff)) == phsize;
+  for (int i = 0; complete && i < eh.e_phnum; ++i)
+    if (ph[i].p_type == PT_LOAD && ph[i].p_offset + ph[i].p_filesz > static_cast<uint64_t>(st->st_size)) complete = false;
+  if (!complete)
+    return std::snprintf(why, len, "it is not a complete x86-64 shared object (%lld bytes)",
+                         static_cast<long long>(st->st_size)),
+           false;
+  return true;
+}
+
+// TRUNCGUARD_RELOAD=fresh: load the new file under a name of its own, next
+// to it (so $ORIGIN resolves the same), as hot-reload tools do: a hard link,
+// removed when the object is unloaded. The shim loads it first, with the
+// program's mode, and keeps that handle until the program's first dlclose of
+// it: if glibc can't load it (a missing symbol or dependency), the program
+// gets what it would get without the shim, never a failed dlopen. Returns the
+// name for the program's dlopen (the record's copy: glibc reads it after we
+// return), or null with the reason in `why`.
+const char* load_fresh(const char* file, int mode, void* caller, char* why, size_t len) {
+  if (namespace_of(object_of(caller)) != LM_ID_BASE)
+    return std::snprintf(why, len, "%s", "the caller is in another namespace (dlmopen)"), nullptr;
+  sys::Fd fd;
+  struct stat st;
+  if (!complete_shared_object(file, &fd, &st, why, len)) return nullptr;
+  char fresh[sizeof(OpenRecord::fresh)];
+  const char* slash = std::strrchr(file, '/');  // there is one: file is a path
+  static std::atomic<unsigned> counter{0};
+  const int n = std::snprintf(fresh, sizeof fresh, "%.*s/.%.*s.tg-reload-%d-%u", static_cast<int>(slash - file), file,
+                              180, slash + 1, static_cast<int>(sys::getpid()), counter.fetch_add(1) + 1);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof fresh)
+    return std::snprintf(why, len, "%s", "the name is too long for another next to it"), nullptr;
+  char esc[400];
+  escape(fresh, esc, sizeof esc);
+  if (const int e = sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, 0); e != 0)
+    return std::snprintf(why, len, "cannot link it as %s: %s", esc, strerrordesc_np(-e)), nullptr;
+  struct stat linked_st;
+  if (sys::fstatat(AT_FDCWD, fresh, &linked_st, AT_SYMLINK_NOFOLLOW) != 0 || linked_st.st_ino != st.st_ino ||
+      linked_st.st_dev != st.st_dev) {  // replaced again between the check and the link
+    sys::unlinkat(AT_FDCWD, fresh, 0);
+    return std::snprintf(why, len, "%s", "it was replaced again meanwhile"), nullptr;
+  }
+  OpenRecord* r = nullptr;
+  {
+    RecordsLock lock;
+    r = lock.held ? find_record(fresh, true) : nullptr;
+    if (r) std::snprintf(r->fresh, sizeof r->fresh, "%s", fresh);  // fits: same size; keeps the record
+  }
+  if (!r) {
+    sys::unlinkat(AT_FDCWD, fresh, 0);  // could not remember to remove it: don't make it
+    return std::snprintf(why, len, "%s", "the shim's table of records is full"), nullptr;
+  }
+  using DlopenFn = void* (*)(const char*, int);
+  auto real_dlopen = reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE));
+  void* h = real_dlopen ? real_dlopen(r->name, mode) : nullptr;
+  if (!h) {
+    const char* err = dlerror();
+    char err_esc[512];
+    escape(err ? err : "no dlopen", err_esc, sizeof err_esc);
+    std::snprintf(why, len, "glibc cannot load it: %s", err_esc);
+    sys::unlinkat(AT_FDCWD, fresh, 0);
+    RecordsLock lock;
+    if (lock.held) r->fresh[0] = '\0';  // the record may be reused
+    return nullptr;
+  }
+  // Nobody else knows this object yet: no lock needed to leave the handle.
+  __atomic_store_n(&r->held, h, __ATOMIC_RELEASE);
+  return r->name;
+}
+
 // Stale: `file` names an object already loaded, and the file there now is
 // another inode. glibc will hand back the old object without looking.
 void check_stale(const char* file, int mode, void* caller, const char** load_as) {
   Loaded l{file, 0};
-  dl_iterate_phdr(&find_loaded_cb, &l);
+  iterate_objects(&find_loaded_cb, &l);
   if (!l.found) return;
   FileId loaded, on_disk;
   if (!self_file_at(l.first_load, &loaded) || !maps_id_of_path(AT_FDCWD, file, &on_disk)) return;
   if (loaded == on_disk) return;
 
-  int open_handles = 0;
+  // Opens of it without a matching dlclose; -1: none was counted (a
+  // DT_NEEDED or another path to the file loaded it); -2: the records could
+  // not be read.
+  int open_handles = -2;
   void* callers[4] = {};
   {
     RecordsLock lock;
     if (lock.held) {
+      open_handles = g_records_overflowed ? -2 : -1;
       if (OpenRecord* r = find_record(file, false)) {
-        open_handles = r->opens - r->closes;
+        open_handles = r->opens > r->closes ? r->opens - r->closes : 0;
         std::memcpy(callers, r->callers, sizeof callers);
       }
     }
   }
   const Settings& s = settings();
-  char msg[1024];
-  if (s.reload == Reload::fresh) {
-    // Load the new file under a name of its own, next to it (so $ORIGIN
-    // resolves the same), as hot-reload tools do: a hard link, removed when
-    // the object is unloaded.
-    char fresh[sizeof(OpenRecord::fresh)];
-    const char* slash = std::strrchr(file, '/');  // there is one: file is a path
-    static std::atomic<unsigned> counter{0};
-    const int n = std::snprintf(fresh, sizeof fresh, "%.*s/.%.*s.tg-reload-%d-%u", static_cast<int>(slash - file),
-                                file, 180, slash + 1, static_cast<int>(sys::getpid()), counter.fetch_add(1) + 1);
-    const char* linked = nullptr;  // the record's copy: glibc reads it after we return
-    if (n > 0 && static_cast<size_t>(n) < sizeof fresh && sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, 0) == 0) {
-      RecordsLock lock;
-      OpenRecord* r = lock.held ? find_record(fresh, true) : nullptr;
-      if (r) {
-        std::snprintf(r->fresh, sizeof r->fresh, "%s", fresh);  // fits: same size
-        linked = r->name;  // records are never freed
-      } else {
-        sys::unlinkat(AT_FDCWD, fresh, 0);  // could not remember to remove it: don't make it
-      }
-    }
-    if (linked) {
-      *load_as = linked;
-      char esc[sizeof fresh + 64];
+  char msg[1600];
+  char not_fresh[640] = "";  // TRUNCGUARD_RELOAD=fresh, and it could not be done: why
+  // RTLD_NOLOAD asks what is loaded: glibc's answer, nothing new loaded.
+  if (s.reload == Reload::fresh && !(mode & RTLD_NOLOAD)) {
+    if (const char* fresh = load_fresh(file, mode, caller, not_fresh, sizeof not_fresh)) {
+      *load_as = fresh;
+      char esc[sizeof(OpenRecord::fresh) + 64];
       escape(fresh, esc, sizeof esc);
       std::snprintf(msg, sizeof msg,
                     "is already loaded [ino %lu] but the file is now [ino %lu]: loading the new file as %.600s "
@@ -209,14 +477,24 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
       if (log::enabled(kReloads)) log::note(file, "fresh", msg);
       return;
     }
-    // No link possible (another filesystem, no permission): warn as usual.
   }
+  char held_by[160];
+  if (open_handles >= 0)
+    std::snprintf(held_by, sizeof held_by, "%d open%s without a matching dlclose keep it loaded", open_handles,
+                  open_handles == 1 ? "" : "s");
+  else
+    std::snprintf(held_by, sizeof held_by, "%s",
+                  open_handles == -1 ? "no dlopen of it was counted (a DT_NEEDED, or a dlopen by another path "
+                                       "to the file, loaded it)"
+                                     : "its open handles could not be counted");
   std::snprintf(msg, sizeof msg,
                 "stale: dlopen returns the object already loaded from it [ino %lu], not the file there now "
-                "[ino %lu]; %d open%s without a matching dlclose keep it loaded%s",
-                static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), open_handles,
-                open_handles == 1 ? "" : "s",
-                (mode & RTLD_NOLOAD) ? "" : "; close every handle first, or set TRUNCGUARD_RELOAD=fresh");
+                "[ino %lu]; %s%s%s",
+                static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), held_by,
+                (mode & RTLD_NOLOAD) ? ""
+                : not_fresh[0]      ? "; TRUNCGUARD_RELOAD=fresh could not load the new file: "
+                                    : "; close every handle first, or set TRUNCGUARD_RELOAD=fresh",
+                not_fresh);
   if (log::enabled(kReloads)) log::note(file, "stale", msg);
   if (log::enabled(kBacktrace)) {
     for (void* c : callers) {
@@ -232,10 +510,17 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
 
 }  // namespace
 
+void settle_open() { settle_open_now(); }
+
+void install_fork_gate() {
+  static std::atomic<bool> installed{false};
+  if (!installed.exchange(true)) pthread_atfork(&before_fork, &after_fork_parent, &after_fork_child);
+}
+
 int open_count(const char* name) {
   RecordsLock lock;
   const OpenRecord* r = lock.held && name ? find_record(name, false) : nullptr;
-  return r ? r->opens - r->closes : -1;
+  return !r ? -1 : r->opens > r->closes ? r->opens - r->closes : 0;
 }
 
 bool opened_global(const char* name) {
@@ -246,47 +531,72 @@ bool opened_global(const char* name) {
 
 void before_close(void* handle, void* caller, CloseWatch* w) {
   w->valid = false;
+  settle_open_now();
   struct link_map* lm = nullptr;
   if (!handle || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm || !lm->l_name) return;
   w->base = lm->l_addr;
   w->caller = caller;
   std::snprintf(w->name, sizeof w->name, "%s", lm->l_name);
+  w->ns = namespace_of(lm);
   if (log::enabled(kFiles)) {
-    w->ns = namespace_of(lm);
+    w->caller_ns = namespace_of(object_of(caller));
     w->ino = object_ino(lm);
   }
   w->valid = w->name[0] != '\0';
 }
 
 namespace {
-// Category files: one line per dlclose, after it.
-void report_close(const CloseWatch& w, int result, bool unloaded) {
+// Category files: one line per dlclose, after it. No dl call here (dlinfo
+// included): a failed dlclose's dlerror() text is the program's to read.
+void report_close(const CloseWatch& w, int result, bool unloaded, bool nested = false) {
   if (!log::enabled(kFiles)) return;
   log::Event e{log::EventKind::dl_call};
   e.call = "dlclose";
   e.file = w.name;
   e.ns = w.ns;
-  struct link_map* from = object_of(w.caller);
-  e.caller = object_name(from);
-  e.caller_ns = namespace_of(from);
+  e.caller = object_name(object_of(w.caller));
+  e.caller_ns = w.caller_ns;
   e.old_ino = w.ino;
-  e.opens = open_count(w.name);
-  e.detail = result != 0 ? "failed" : unloaded ? "unloaded" : "still loaded";
+  e.opens = w.ns == LM_ID_BASE ? open_count(w.name) : -1;  // dlmopen's opens are not counted
+  e.detail = result != 0 ? "failed"
+             : unloaded  ? "unloaded"
+             : nested    ? "deferred"  // to the enclosing dlclose, which unloads it if nothing else holds it
+                         : "still loaded";
   log::emit(e);
 }
 }  // namespace
 
-void after_close(const CloseWatch& w, int result) {
+namespace {
+// The pins after_close holds (in any thread), and a count of pins taken and
+// released: while any exists, "still loaded" may be the pins' doing.
+std::atomic<int> g_pins{0};
+std::atomic<unsigned> g_pin_events{0};
+}  // namespace
+
+void after_close(const CloseWatch& w, int result, bool nested) {
   if (!w.valid) return;
   if (result != 0) return report_close(w, result, false);
+  if (w.ns != LM_ID_BASE) {
+    // dlmopen is not watched: its objects' opens are not counted, so neither
+    // are their closes (the records are the program's namespace's), and no
+    // note (the shim can't pin an object in another namespace by name).
+    Loaded l{w.name, w.base};
+    iterate_objects(&find_loaded_cb, &l);
+    return report_close(w, result, !l.found, nested);
+  }
+  void* held = nullptr;  // a fresh load's own handle: the program has closed one of its own
   {
     RecordsLock lock;
     if (lock.held)
-      if (OpenRecord* r = find_record(w.name, false)) ++r->closes;
+      if (OpenRecord* r = find_record(w.name, false)) {
+        if (r->closes < r->opens) ++r->closes;
+        held = __atomic_exchange_n(&r->held, nullptr, __ATOMIC_ACQ_REL);
+      }
   }
+  if (auto real_dlclose = TG_REAL(dlclose); held && real_dlclose) real_dlclose(held);
   Loaded l{w.name, w.base};
-  dl_iterate_phdr(&find_loaded_cb, &l);
-  report_close(w, result, !l.found);
+  iterate_objects(&find_loaded_cb, &l);
+  report_close(w, result, !l.found, nested);
   if (!l.found) {
     // Unloaded: a fresh-reload name is not needed any more.
     RecordsLock lock;
@@ -297,13 +607,26 @@ void after_close(const CloseWatch& w, int result) {
       }
     return;
   }
-  if (!log::enabled(kReloads)) return;
+  if (!log::enabled(kReloads) || nested) return;
   // Still loaded: keep it so while we read its tables (another thread may
   // close it meanwhile), and say why it stayed.
   using DlopenFn = void* (*)(const char*, int);
   auto real_dlopen = reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE));
+  g_pins.fetch_add(1, std::memory_order_acq_rel);
+  g_pin_events.fetch_add(1, std::memory_order_acq_rel);
   void* pin = real_dlopen ? real_dlopen(w.name, RTLD_LAZY | RTLD_NOLOAD) : nullptr;
-  if (!pin) return;
+  auto unpin = [&] {
+    if (auto real_dlclose = TG_REAL(dlclose); pin && real_dlclose) real_dlclose(pin);
+    g_pins.fetch_sub(1, std::memory_order_acq_rel);
+    g_pin_events.fetch_add(1, std::memory_order_acq_rel);
+  };
+  if (!pin) return unpin();
+  // What is pinned is what has the name now: other threads may have unloaded
+  // the object found above and loaded the file again, elsewhere, meanwhile.
+  // Then the one the program closed is gone (no note), and the tables read
+  // below are the pinned object's, never the address found before the pin.
+  const auto* pinned = static_cast<const struct link_map*>(pin);
+  if (pinned->l_addr != w.base) return unpin();
   char why[1024];
   size_t o = 0;
   auto add = [&](const char* fmt, auto... args) {
@@ -313,13 +636,15 @@ void after_close(const CloseWatch& w, int result) {
     }
   };
   int open_handles = 0;
+  bool counted = false;  // its dlopen calls were counted: by this path, and the records could be read
   bool nodelete_mode = false;
   void* callers[4] = {};
   {
     RecordsLock lock;
     if (lock.held)
       if (OpenRecord* r = find_record(w.name, false)) {
-        open_handles = r->opens - r->closes;
+        counted = true;
+        open_handles = r->opens > r->closes ? r->opens - r->closes : 0;
         nodelete_mode = r->nodelete_mode;
         std::memcpy(callers, r->callers, sizeof callers);
       }
@@ -330,7 +655,7 @@ void after_close(const CloseWatch& w, int result) {
     add("%d handle%s still open%s%s", open_handles, open_handles == 1 ? "" : "s", where[0] ? ", opened at " : "",
         where);
   }
-  DynInfo di = l.dynamic ? read_dynamic(l.dynamic, l.base) : DynInfo{};
+  DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
   if (nodelete_mode) add("%sopened with RTLD_NODELETE", o ? "; " : "");
   if (di.flags_1 & DF_1_NODELETE) add("%sbuilt with -z nodelete (DF_1_NODELETE)", o ? "; " : "");
   if (const char* u = unique_symbol(di)) {
@@ -350,22 +675,38 @@ void after_close(const CloseWatch& w, int result) {
         o ? "; " : "", esc, readable || std::strncmp(u, "_Z", 2) != 0 ? "" : " (c++filt prints it as C++)");
   }
   if (di.soname >= 0 && di.strtab) {
-    NeededBy nb{di.strtab + di.soname, l.base};
-    dl_iterate_phdr(&needed_by_cb, &nb);
+    NeededBy nb{di.strtab + di.soname, pinned->l_addr};
+    iterate_objects(&needed_by_cb, &nb);
     if (nb.who[0]) {
       char esc[300];
       escape(nb.who, esc, sizeof esc);
       add("%s%s depends on it (DT_NEEDED)", o ? "; " : "", esc);
     }
   }
-  if (o == 0)
-    add("%s", "glibc marked it NODELETE or another object holds it: typically a symbol of it was looked up with "
+  const bool unexplained = o == 0;
+  if (unexplained)
+    add("%s%s", counted ? "" : "a handle the shim could not count may still be open (a dlopen by another path "
+        "to the file), or ",
+        "glibc marked it NODELETE or another object holds it: typically a symbol of it was looked up with "
         "dlsym(RTLD_DEFAULT) or bound by an object that is never unloaded (the program, a preloaded library), "
         "or thread_local destructors are pending; LD_DEBUG=files shows glibc's own 'marking ... as NODELETE'");
+  unpin();
+  if (unexplained) {
+    // Nothing the shim can name holds it, unless threads raced: another
+    // thread closed its last handle meanwhile (a pin, ours or another
+    // thread's, then kept it loaded) or opened one. Asked again with no pin
+    // in place or taken meanwhile.
+    const unsigned events = g_pin_events.load(std::memory_order_acquire);
+    const int pins = g_pins.load(std::memory_order_acquire);
+    Loaded again{w.name, w.base};
+    iterate_objects(&find_loaded_cb, &again);
+    if (!again.found || pins != 0 || g_pin_events.load(std::memory_order_acquire) != events ||
+        (counted && open_count(w.name) != 0))
+      return;
+  }
   char msg[1200];
   std::snprintf(msg, sizeof msg, "is still loaded after dlclose: %s", why);
   log::note(w.name, "not_unloaded", msg);
-  if (auto real_dlclose = TG_REAL(dlclose)) real_dlclose(pin);
 }
 
 }  // namespace tg::dl
@@ -384,7 +725,7 @@ void report_open(const char* file, int mode, void* caller) {
   log::Event e{log::EventKind::dl_call};
   e.call = "dlopen";
   struct link_map* from = object_of(caller);
-  e.file = file ? file : object_name(_r_debug.r_map);  // dlopen(NULL): the program
+  e.file = file && *file ? file : object_name(_r_debug.r_map);  // dlopen(NULL) or (""): the program
   e.ns = namespace_of(from);                            // it loads into its caller's namespace
   e.caller = object_name(from);
   e.caller_ns = e.ns;
@@ -392,7 +733,7 @@ void report_open(const char* file, int mode, void* caller) {
   e.detail = mode_text(mode, mode_buf, sizeof mode_buf);
   struct stat st;
   if (file && std::strchr(file, '/') && sys::fstatat(AT_FDCWD, file, &st, 0) == 0) e.old_ino = st.st_ino;
-  e.opens = file ? open_count(file) : -1;
+  e.opens = file && std::strchr(file, '/') ? open_count(file) : -1;  // a bare name: not known yet
   log::emit(e);
 }
 }  // namespace
@@ -403,21 +744,32 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
   tg::dl::resolve_real_dlopen();
   tg::dl::remember_initial_objects();
   const char* load_as = file;
-  // Only a path is matched by name against loaded objects without looking at
-  // the file; bare names go through the search path (not checked here).
-  if (file && std::strchr(file, '/') && !tg::in_guard()) {
+  if (!tg::in_guard()) tg::dl::settle_open_now();  // this thread's previous dlopen
+  if (file && *file && !tg::in_guard()) {
+    // Only a path is matched by name against loaded objects without looking
+    // at the file; bare names go through the search path (not checked here).
     // First the check (it counts the opens made before this one), then this
-    // open is recorded under the name glibc will actually load.
-    tg::dl::check_stale(file, mode, caller, &load_as);
+    // open is recorded under the name glibc will actually load (a bare name
+    // until it is known what it opened).
+    if (std::strchr(file, '/')) tg::dl::check_stale(file, mode, caller, &load_as);
+    bool overflowed = false;
     tg::dl::RecordsLock lock;
     if (lock.held) {
-      if (tg::dl::OpenRecord* r = tg::dl::find_record(load_as, true)) {
+      tg::dl::OpenRecord* r = tg::dl::find_record(load_as, true);
+      overflowed = !r;
+      if (r) {
         if (r->opens < 4) r->callers[r->opens] = caller;
         ++r->opens;
         if (mode & RTLD_NODELETE) r->nodelete_mode = true;
         if (mode & RTLD_GLOBAL) r->global = true;
+        tg::dl::t_unsettled = static_cast<int>(r - tg::dl::g_records) + 1;
+        tg::dl::t_unsettled_serial = r->serial;
+        tg::dl::t_unsettled_mode = mode;
+        tg::dl::t_unsettled_caller = caller;
       }
     }
+    lock.release();
+    if (overflowed) tg::dl::warn_overflow_once();
   }
   if (!tg::in_guard() && tg::log::enabled(tg::kFiles) && !tg::dl::is_audit_copy()) tg::dl::report_open(load_as, mode, caller);
   errno = saved_errno;

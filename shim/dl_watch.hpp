@@ -15,11 +15,25 @@ struct CloseWatch {
   unsigned long base = 0;  // l_addr
   char name[1024] = {};    // l_name
   void* caller = nullptr;  // dlclose's caller, for the files category
+  long caller_ns = 0;      // its namespace, asked before glibc's dlclose: a dl call
+                           // after it would wipe its dlerror() text
   long ns = 0;
   unsigned long ino = 0;
 };
 void before_close(void* handle, void* caller, CloseWatch* w);
-void after_close(const CloseWatch& w, int result);
+// `nested`: called from a destructor that another dlclose runs; glibc then
+// only marks the object, and the outer dlclose unloads it (or not): whether
+// it stays is not known yet.
+void after_close(const CloseWatch& w, int result, bool nested);
+
+// Makes fork() wait for the shim's dl_iterate_phdr calls in other threads
+// (their glibc lock would stay taken in the child). Once, from the constructor.
+void install_fork_gate();
+
+// The counts below include this thread's last dlopen from before glibc ran;
+// settle_open takes it back out if it failed. Called on each entry into the
+// shim's dl hooks (done by dlopen's and dlclose's).
+void settle_open();
 
 // What the shim saw of dlopen/dlclose for a name: opens without a matching
 // close (-1: never seen), and whether it was opened RTLD_GLOBAL.

@@ -743,13 +743,19 @@ __attribute__((visibility("default"))) int posix_spawn_file_actions_addopen(posi
 
 // dlclose has no caller-dependent behaviour: a plain wrapper. (dlopen does:
 // it is a real tail call in dl_trampoline.S.)
+// How deep this thread is in dlclose: one called from a destructor that
+// another dlclose runs only marks the object; the outer one unloads it.
+__attribute__((tls_model("initial-exec"))) static thread_local int t_dlclose_depth = 0;
+
 __attribute__((visibility("default"))) int dlclose(void* handle) {
   tg::dl::CloseWatch watch;
   if (!tg::in_guard()) tg::dl::before_close(handle, __builtin_return_address(0), &watch);
   auto f = TG_REAL(dlclose);
   if (!f) return -1;
+  ++t_dlclose_depth;
   const int r = f(handle);
-  if (watch.valid) tg::dl::after_close(watch, r);
+  --t_dlclose_depth;
+  if (watch.valid) tg::dl::after_close(watch, r, t_dlclose_depth > 0);
   return r;
 }
 
@@ -763,6 +769,7 @@ __attribute__((constructor)) static void truncguard_init() {
   (void)tg::settings();
   if (tg::dl::is_audit_copy()) return;
   tg::dl::remember_initial_objects();
+  tg::dl::install_fork_gate();
   tg::pending::adopt_from_environment();
   tg::dl::hooks_ready();
   if (tg::log::enabled(tg::kBacktrace)) tg::log::load_unwinder();

@@ -1,0 +1,262 @@
+#!/bin/bash
+# dlopen, dlsym and dlclose at their edges, without and with truncguard: the
+# program gets exactly the same answers (handles, dlerror() text, errno), the
+# log lines stay well-formed, and what the log says about open handles is true.
+. "$(dirname "$0")/rlib.sh"
+P1=$T/p1.so P2=$T/p2.so
+cp "$TG_PLUGIN_V1" "$P1" && cp "$TG_PLUGIN_V2" "$P2" && mkdir "$T/dir" && echo "not ELF" >"$T/notelf.so" ||
+  fail "setup"
+
+# plain STEPS: the program alone, its output in $T/plain, status in $PST.
+# shimmed STEPS: preloaded (TRUNCGUARD_DEBUG=$DBG, default all), output in
+# $T/out, status in $ST, the log in $T/log.
+plain() { "$TG_DL_EDGES" "$@" >"$T/plain" 2>"$T/plain.err"; PST=$?; }
+shimmed() {
+  rm -f "$T"/tg.*
+  env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG="${DBG:-all}" TRUNCGUARD_LOG="$T/tg" "$TG_DL_EDGES" "$@" >"$T/out" 2>"$T/err"
+  ST=$?
+  cat "$T"/tg.* >"$T/log" 2>/dev/null || : >"$T/log"
+}
+# same WHAT STEPS...: the same output and status with and without truncguard
+# ($SETUP, if set, is run before each of the two.)
+same() {
+  local what=$1
+  shift
+  eval "${SETUP:-}"
+  plain "$@"
+  eval "${SETUP:-}"
+  shimmed "$@"
+  if [ "$PST" != "$ST" ] || ! cmp -s "$T/plain" "$T/out"; then
+    diff -u "$T/plain" "$T/out" >&2
+    fail "$what: status $ST and the output above under truncguard, status $PST without"
+  fi
+}
+# Every log line starts with the PID prefix and holds no control character
+# (but the prefix's tab) and no invalid UTF-8: file names are escaped.
+well_formed() {
+  { LC_ALL=C grep -avP '^ {0,9}\d+:\t[^\x00-\x1f\x7f]*$' "$T/log"; LC_ALL=C.UTF-8 grep -axv '.*' "$T/log"; } >"$T/bad_lines"
+  [ -s "$T/bad_lines" ] && fail "$1: a log line is not well-formed: $(head -3 "$T/bad_lines")"
+  return 0
+}
+expect_log_line() { grep -qF -- "$1" "$T/log" || { cat "$T/log" >&2; fail "$2: expected \"$1\" in the log"; }; }
+expect_no_log_line() { ! grep -qF -- "$1" "$T/log" || { cat "$T/log" >&2; fail "$2: unexpected \"$1\" in the log"; }; }
+
+# ---- 1. Odd names: the same handle or NULL, the same dlerror() text, errno.
+same "odd names" open:n:NULL open:n: open:l:"$T/nonexistent.so" open:n:"$T/dir" open:n:"$T/notelf.so" \
+  "open:n:$T/new
+line.so" $'open:n:'"$T"$'/bad\xff\xfe.so' open:n:LONG:4100:"$T/" open:n:LONG:300:"$T/" open:n:no-such-bare.so \
+  open:x:"$P1" open:0:"$P1" open:n:"$P1" open:n:"$T/./p1.so" open:n:"$T//p1.so"
+grep -q "File name too long" "$T/out" || fail "odd names: no ENAMETOOLONG from glibc"
+well_formed "odd names"
+expect_log_line 'new\nline.so' "odd names"
+# dlopen(NULL) and dlopen("") both open the program: the files line names it
+[ "$(grep -c "file=$TG_DL_EDGES \[0\];  dlopen by $TG_DL_EDGES \[0\]: RTLD_NOW$" "$T/log")" -eq 2 ] ||
+  { cat "$T/log" >&2; fail "odd names: dlopen(NULL) and dlopen(\"\") should each be logged as the program's"; }
+expect_log_line 'bad\xff\xfe.so' "odd names"
+ok "odd names (NULL, \"\", missing, a directory, not ELF, a newline, invalid UTF-8, 4,100 bytes, a 300-byte component, bare, invalid modes): same answers, same dlerror(), same errno; the log escapes them"
+
+# ---- 2. Mode combinations; closing twice a library that never unloads.
+same "modes" open:lL:"$P1" open:n:"$P1" open:nL:"$P1" open:ld:"$P1" open:lgb:"$P2" open:nb:"$P2" \
+  sym:1:tg_version sym:1:no_such_symbol sym:3:tg_version close:1 close:1 close:1 close:2 close:3 \
+  open:lL:"$P1" open:lL:"$P2"
+well_formed "modes"
+ok "RTLD_NOLOAD, RTLD_NODELETE, RTLD_DEEPBIND, RTLD_GLOBAL|RTLD_LAZY, a NODELETE handle closed three times: same answers"
+
+# dlclose(NULL) crashes glibc; it must crash the same way (not earlier, in the shim).
+same "dlclose(NULL)" closenull
+ok "dlclose(NULL): the same outcome as glibc's (status $ST)"
+
+# ---- 7. dlmopen is not watched, but passes through.
+same "dlmopen" open:n:"$P1" mopen:n:"$P1" mopen:n:"$P2" mopen:n:"$T/nonexistent.so" mopen:lL:"$P2" \
+  sym:1:tg_version sym:2:tg_version close:1 close:2 close:0 open:nL:"$P1"
+ok "dlmopen (new namespaces, a missing file, RTLD_NOLOAD), dlsym and dlclose of its handles: same answers"
+
+# ---- dlclose that fails: its dlerror() text reaches the program intact (the
+# files category names the caller's namespace without a dl call after it).
+same "a failing dlclose" open:n:"$P1" closefake:"$P1" sym:0:tg_version closefake:"$T/fake
+name.so" close:0
+grep -q "closefake:$P1 -> -1 errno=777 dlerror=$P1: shared object not open" "$T/out" ||
+  fail "a failing dlclose: glibc's own error is not what this test expects: $(cat "$T/plain")"
+well_formed "a failing dlclose"
+expect_log_line "dlclose by $TG_DL_EDGES [0]: failed" "a failing dlclose"
+ok "a dlclose that fails: the program reads glibc's \"shared object not open\" from dlerror(), as without truncguard"
+
+# ---- A dlopen that fails opens nothing: the log's counts of open handles
+# leave it out (a file that is not ELF yet, RTLD_NOLOAD of what is not
+# loaded, an invalid mode).
+LIB=$T/lib.so
+SETUP='cp "$T/notelf.so" "$LIB"' DBG=files,reloads same "failed opens" open:n:"$LIB" open:lL:"$P1" open:x:"$P1" \
+  "run:cp $P1 $LIB" open:n:"$LIB" "run:cp $P2 $T/new.so && mv $T/new.so $LIB" open:n:"$LIB" open:ld:"$P1" close:1
+grep -qP "note file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+  { cat "$T/log" >&2; fail "failed opens: the stale line should count 1 open"; }
+grep -q "note file=$P1 is still loaded after dlclose: opened with RTLD_NODELETE$" "$T/log" ||
+  { cat "$T/log" >&2; fail "failed opens: the note on $P1 should give RTLD_NODELETE as the only reason"; }
+ok "failed dlopens are not counted as open handles (stale: 1 open; NODELETE: no handle left open)"
+
+# ---- 8 threads dlopen, dlsym, dlopen(RTLD_NOLOAD), dlclose twice, for 2 s:
+# nothing fails, every count is known and never negative, no "still loaded"
+# note gives a reason that is false (each library unloads when no thread holds
+# it), and the counts end balanced: a last dlopen counts 1 open.
+DBG=files,reloads same "8 threads" threads:8:2:"$P1":"$P2" open:n:"$P1" close:0
+grep -q "threads -> all worked" "$T/out" || fail "8 threads: $(cat "$T/out")"
+n=$(grep -c "dl\(open\|close\) by" "$T/log")
+[ "$n" -gt 100 ] || fail "8 threads: only $n dlopen and dlclose lines"
+grep "dl\(open\|close\) by" "$T/log" | grep -v ", opens [0-9]" >"$T/uncounted"
+[ -s "$T/uncounted" ] &&
+  fail "8 threads: $(wc -l <"$T/uncounted") of $n lines without a count (the records were skipped), e.g. $(head -1 "$T/uncounted")"
+if grep -q "is still loaded after dlclose: glibc marked it NODELETE" "$T/log"; then
+  fail "8 threads: $(grep -c "glibc marked it NODELETE" "$T/log") notes blame NODELETE while other threads held handles"
+fi
+last_open=$(grep "file=$P1 \[0\];  dlopen by" "$T/log" | tail -1)
+[[ $last_open == *", opens 1" ]] || fail "8 threads: the last dlopen of $P1 counts: $last_open"
+ok "8 threads for 2 s ($n dlopen and dlclose lines): every count known, none negative, balanced at the end; no false reason"
+# ---- Handles opened by a bare name count too (under the name of the object
+# they opened, the one its dlclose counts under): a library opened twice by a
+# bare name (and once by its path) and closed once is still held by a handle,
+# not by glibc.
+LD_LIBRARY_PATH=$T DBG=reloads same "bare names" open:n:p1.so open:n:p1.so close:0 open:nL:"$P1" close:0 close:0 \
+  open:lL:"$P1"
+grep -q "^open:nL:$P1 -> same as #0" "$T/out" || fail "bare names: the library was not loaded as $P1: $(cat "$T/out")"
+grep -q "^open:lL:$P1 -> NULL" "$T/out" || fail "bare names: the library did not unload at its last dlclose"
+[ "$(grep -c "note file=$P1 is still loaded after dlclose: 1 handle still open" "$T/log")" -eq 2 ] &&
+  [ "$(grep -c "note file=$P1 is still loaded" "$T/log")" -eq 2 ] ||
+  { cat "$T/log" >&2; fail "bare names: expected two notes \"1 handle still open\" and nothing else"; }
+ok "a library opened by a bare name twice and by its path once: after each dlclose the note counts the handle left"
+
+# ---- dlopen, dlsym, dlclose from a plugin's constructor and destructor
+# (glibc's lock is held then; a dlclose inside another dlclose's destructors
+# only marks the library: the outer dlclose unloads it). Same answers; the
+# inner calls name the plugin as their caller; no note says the library the
+# destructor closed stayed loaded (it did not).
+TG_INNER=$P2 DBG=files,reloads same "constructors and destructors" open:n:"$TG_NESTED_CTOR" open:n:"$TG_NESTED_DTOR" \
+  close:0 close:1 open:lL:"$P2" open:lL:"$TG_NESTED_DTOR"
+grep -q "^constructor: inner version 2, dlclose 0" "$T/out" && grep -q "^destructor: inner version 2, dlclose 0" "$T/out" &&
+  grep -q "^open:lL:$P2 -> NULL" "$T/out" || fail "constructors and destructors: $(cat "$T/out")"
+expect_log_line "file=$P2 [0];  dlopen by $TG_NESTED_CTOR [0]" "constructors and destructors"
+expect_log_line "file=$P2 [0];  dlopen by $TG_NESTED_DTOR [0]" "constructors and destructors"
+expect_no_log_line "note file=$P2 is still loaded" "constructors and destructors"
+expect_log_line "file=$P2 [0];  dlclose by $TG_NESTED_DTOR [0]: deferred" "constructors and destructors"
+ok "dlopen/dlsym/dlclose from a constructor and from a destructor run by dlclose: same answers, no false \"still loaded\""
+
+# ---- ... and from an atexit handler, and a destructor run at exit.
+TG_INNER=$P2 DBG=files,reloads same "at exit" atexit:"$P1" open:n:"$TG_NESTED_DTOR"
+grep -q "^atexit: version 1, dlclose 0, errno=777 dlerror=(null)" "$T/out" &&
+  grep -q "^destructor: inner version 2, dlclose 0" "$T/out" || fail "at exit: $(cat "$T/out")"
+expect_log_line "file=$P1 [0];  dlclose by $TG_DL_EDGES [0]: unloaded" "at exit"
+expect_log_line "file=$P2 [0];  dlclose by $TG_NESTED_DTOR [0]: unloaded" "at exit"
+ok "dlopen/dlsym/dlclose from an atexit handler and from a destructor run at exit: same answers, both unload"
+
+# ---- A library closed by one thread, unloaded and loaded again elsewhere by
+# another while the first is still in the shim (made certain: the first
+# stalls writing its log line to a full pipe): the shim reads the tables of
+# the object it pinned, never the old address (there: a PROT_NONE page).
+plain racepin:"$P1"
+[ "$PST" -eq 0 ] && grep -q "worked; not stalled; unloaded yes; old .dynamic held; reloaded yes" "$T/plain" ||
+  fail "reloaded elsewhere, control: status $PST, $(cat "$T/plain")"
+# (the log on stderr, which the step makes a pipe)
+env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=files,reloads "$TG_DL_EDGES" racepin:"$P1" >"$T/out" 2>"$T/err"
+ST=$?
+[ "$ST" -eq 0 ] || fail "reloaded elsewhere: the program died (status $ST) under truncguard; $(cat "$T/out")"
+if grep -q "worked; stalled; unloaded yes; old .dynamic held; reloaded yes" "$T/out"; then
+  ok "a library unloaded and loaded again elsewhere while a thread's dlclose is in the shim: no crash"
+elif grep -q "not stalled" "$T/out"; then
+  echo "note: reloaded elsewhere: could not see the thread wait on the pipe (/proc/self/task/*/wchan): not tested"
+else
+  fail "reloaded elsewhere: $(cat "$T/out")"
+fi
+
+# ---- More paths than the shim's table of records (64). Kept open: the one
+# too many are not counted, one warning says so, and no line states a count
+# for them. Opened and closed one after the other: records are reused, every
+# count stays known and no warning is given.
+mkdir "$T/many"
+steps=()
+for i in $(seq 1 70); do cp "$P1" "$T/many/l$i.so" || fail "setup"; steps+=(open:n:"$T/many/l$i.so"); done
+replace() { echo "run:cp $P2 $T/many/new && mv $T/many/new $T/many/$1"; }
+SETUP='for i in 1 70; do cp "$P1" "$T/many/l$i.so"; done' DBG=reloads same "70 paths kept open" "${steps[@]}" \
+  "$(replace l70.so)" open:n:"$T/many/l70.so" "$(replace l1.so)" open:n:"$T/many/l1.so"
+[ "$ST" -eq 0 ] || fail "70 paths kept open: status $ST"
+[ "$(grep -c "warning: .*not counted" "$T/log")" -eq 1 ] || { cat "$T/log" >&2; fail "70 paths kept open: expected one warning"; }
+grep -q "note file=$T/many/l70.so stale: .*; its open handles could not be counted; close every handle first" "$T/log" &&
+  grep -q "note file=$T/many/l1.so stale: .*; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+  { cat "$T/log" >&2; fail "70 paths kept open: the stale lines should say the 70th's handles are not counted, the 1st's are 1"; }
+steps=()
+for i in $(seq 1 70); do steps+=(openclose:"$T/many/l$i.so"); done
+SETUP='for i in 1 70; do cp "$P1" "$T/many/l$i.so"; done' DBG=files,reloads same "70 paths one after the other" "${steps[@]}" \
+  open:n:"$T/many/l70.so" "$(replace l70.so)" open:n:"$T/many/l70.so"
+[ "$ST" -eq 0 ] && [ "$(grep -c " -> closed$" "$T/out")" -eq 70 ] || fail "70 paths one after the other: $(cat "$T/out")"
+expect_no_log_line "warning" "70 paths one after the other"
+grep -q "note file=$T/many/l70.so stale: .*; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+  { cat "$T/log" >&2; fail "70 paths one after the other: the stale line should count 1 open"; }
+grep "dl\(open\|close\) by" "$T/log" | grep -v ", opens [0-9]" >"$T/uncounted"
+[ -s "$T/uncounted" ] && fail "70 paths one after the other: lines without a count: $(head -2 "$T/uncounted")"
+ok "more paths than the table holds: kept open, one warning and no false count; opened and closed in turn, all counted"
+
+# ---- fork() while another thread is in dlopen/dlclose (of a library kept
+# loaded, so glibc's own locks are free), then dlopen in the child: no child
+# hangs. (The shim's dl_iterate_phdr calls take glibc's dl_load_write_lock,
+# which fork() does not reset in the child; 60 libraries loaded make each
+# call longer.) Stops at the first child stuck for 2 s.
+steps=()
+for i in $(seq 1 60); do steps+=(open:n:"$T/many/l$i.so"); done
+SETUP= same "fork during dlopen" "${steps[@]}" forks:1000:"$P1":"$P2"
+grep -q "^forks -> 0 hung, 0 failed$" "$T/out" || fail "fork during dlopen: $(tail -1 "$T/out")"
+ok "1,000 forks while another thread opens and closes a library, each child dlopens: none hangs"
+
+# ---- TRUNCGUARD_RELOAD=fresh where the new file can't be loaded under a
+# fresh name: the program gets glibc's answer (the object already loaded), a
+# log line says why, and no extra name is left behind. RTLD_NOLOAD asks what
+# is loaded: never a fresh load either.
+mkdir "$T/fr"
+LIB=$T/fr/lib.so
+# fresh_case WHAT FLAGS REPLACE-COMMAND REASON: open, replace, open with FLAGS
+fresh_case() {
+  local what=$1 flags=$2 replace=$3 reason=$4
+  SETUP='rm -rf "$T/fr"; mkdir "$T/fr"; cp "$P1" "$LIB"' TRUNCGUARD_RELOAD=fresh DBG=reloads same "fresh, $what" \
+    open:n:"$LIB" "run:$replace" open:"$flags":"$LIB"
+  [ "$ST" -eq 0 ] && grep -q "^open:$flags:$LIB -> same as #0" "$T/out" || fail "fresh, $what: $(cat "$T/out")"
+  [ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, $what: an extra name was left: $(ls -A "$T/fr")"
+  grep -q "note file=$LIB stale: .*$reason" "$T/log" || { cat "$T/log" >&2; fail "fresh, $what: expected a stale line with \"$reason\""; }
+  ok "TRUNCGUARD_RELOAD=fresh, $what: glibc's answer, \"$reason\""
+}
+fresh_case "RTLD_NOLOAD" nL "cp $P2 $T/fr/new && mv $T/fr/new $LIB" "1 open without a matching dlclose"
+fresh_case "the new file cut short" n "head -c 3000 $P2 >$T/fr/new && mv $T/fr/new $LIB" "not a complete"
+fresh_case "a directory there now" n "rm $LIB && mkdir $LIB" "not a regular file"
+fresh_case "a new file that does not load" n "cp $TG_PLUGIN_BROKEN $T/fr/new && mv $T/fr/new $LIB" \
+  "undefined symbol: tg_no_such_function"
+
+# ... and a new file its owner may not read (chmod 000): it can still be
+# linked (the owner may), but not loaded. As nobody: root reads anything.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+  NB=$T/nobody
+  mkdir -p "$NB/fr" && cp "$TG_DL_EDGES" "$TG_SHIM" "$P1" "$P2" "$NB/" && chown -R 65534:65534 "$NB" || fail "setup for nobody"
+  nb_run() {  # nb_run [ENV...]: as nobody, the edges program on $NB/fr/lib.so, status in $ST
+    rm -f "$NB/fr/lib.so" && cp "$P1" "$NB/fr/lib.so" && chown 65534:65534 "$NB/fr/lib.so"
+    setpriv --reuid=65534 --regid=65534 --clear-groups -- env "$@" "$NB/dl_edges" open:n:"$NB/fr/lib.so" \
+      "run:cp $NB/p2.so $NB/fr/new && chmod 000 $NB/fr/new && mv $NB/fr/new $NB/fr/lib.so" open:n:"$NB/fr/lib.so" \
+      >"$T/out" 2>"$T/err"
+    ST=$?
+  }
+  nb_run
+  cp "$T/out" "$T/plain"
+  [ "$ST" -eq 0 ] && grep -q "^open:n:$NB/fr/lib.so -> same as #0" "$T/plain" || fail "fresh, unreadable, control: $(cat "$T/plain")"
+  nb_run LD_PRELOAD="$NB/$(basename "$TG_SHIM")" TRUNCGUARD_RELOAD=fresh TRUNCGUARD_DEBUG=reloads
+  cmp -s "$T/plain" "$T/out" || fail "fresh, unreadable: \"$(cat "$T/out")\" under truncguard, \"$(cat "$T/plain")\" without"
+  [ -z "$(ls -A "$NB/fr" | grep tg-reload)" ] || fail "fresh, unreadable: an extra name was left: $(ls -A "$NB/fr")"
+  grep -q "stale: .*TRUNCGUARD_RELOAD=fresh could not load the new file: cannot read it: Permission denied" "$T/err" ||
+    fail "fresh, unreadable: the stale line does not say why: $(cat "$T/err")"
+  ok "TRUNCGUARD_RELOAD=fresh, a new file its owner can't read: glibc's answer, \"cannot read it\""
+else
+  echo "note: fresh, unreadable: needs root and setpriv (to run as nobody): not tested"
+fi
+
+# ---- dlmopen's handles are not counted, so their dlclose must not count
+# against the same path's handles in the program's namespace.
+SETUP='cp "$P1" "$LIB"' DBG=files,reloads same "dlmopen and the counts" open:n:"$LIB" mopen:n:"$LIB" sym:1:tg_version \
+  close:1 "run:cp $P2 $T/fr/new && mv $T/fr/new $LIB" open:n:"$LIB"
+[ "$ST" -eq 0 ] && grep -q "^open:n:$LIB -> same as #0" "$T/out" || fail "dlmopen and the counts: $(cat "$T/out")"
+grep -q "note file=$LIB stale: .*; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+  { cat "$T/log" >&2; fail "dlmopen and the counts: the stale line should count the 1 open in the program's namespace"; }
+grep "file=$LIB \[1\]" "$T/log" | grep ", opens " >"$T/ns1_counts"
+[ -s "$T/ns1_counts" ] && fail "dlmopen and the counts: a line gives namespace 1's object a count: $(head -1 "$T/ns1_counts")"
+ok "dlclose of a dlmopen handle does not count against the program's namespace"
