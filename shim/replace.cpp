@@ -70,11 +70,38 @@ int copy_plain(int src, int dst, off_t limit, loff_t* in, loff_t* out) {
   return 0;
 }
 
+// The caller's O_DIRECT off dst while the shim copies into it, back on after
+// (F_SETFL). Direct I/O wants lengths and offsets aligned to the block size,
+// and the old content ends where it ends: copy_file_range (which splices into
+// dst) and the last pwrite fail with EINVAL. Measured on ext4: `dd
+// conv=notrunc oflag=direct` over a library in use failed with ETXTBSY
+// ("cannot copy the old content: Invalid argument") where without truncguard
+// it succeeds. (XFS hid it: its reflink copies no bytes.) The kernel writes
+// the copied pages back before the caller's own direct I/O on that range.
+class BufferedWhileCopying {
+ public:
+  explicit BufferedWhileCopying(int fd) : fd_(fd) {
+    const long fl = sys::call(SYS_fcntl, fd, F_GETFL);
+    if (fl >= 0 && (fl & O_DIRECT) && sys::call(SYS_fcntl, fd, F_SETFL, fl & ~static_cast<long>(O_DIRECT)) == 0)
+      flags_ = fl;
+  }
+  ~BufferedWhileCopying() {
+    if (flags_ >= 0) sys::call(SYS_fcntl, fd_, F_SETFL, flags_);
+  }
+  BufferedWhileCopying(const BufferedWhileCopying&) = delete;
+  BufferedWhileCopying& operator=(const BufferedWhileCopying&) = delete;
+
+ private:
+  int fd_;
+  long flags_ = -1;  // the flags to restore, if O_DIRECT was taken off
+};
+
 // Copies `keep` (a length or kWholeFile) of src into the empty dst. The old
 // file may change meanwhile (another writer): copy what is there now.
 int copy_content(int src, int dst, off_t keep, off_t* copied) {
   *copied = 0;
   if (keep == 0) return 0;
+  const BufferedWhileCopying buffered(dst);
   struct stat st;
   if (sys::fstat(src, &st) < 0) return -EIO;
   // Writing past RLIMIT_FSIZE raises SIGXFSZ, which kills the host by

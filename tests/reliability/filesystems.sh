@@ -186,11 +186,15 @@ unmapped_cases() {
 
 # in_place WHAT WRITER...: WRITER patches $LIB in place while a victim runs
 # it: without truncguard the victim is broken (a signal, or it saw its code
-# change); under truncguard it survives, the name holds a complete copy with
-# the patch (all of $V2) at a new inode, and the log names the victim.
+# change); under truncguard (in mode $TRUNCGUARD_MODE, default replace) it
+# survives, the name holds a complete copy with the patch (all of $V2) at a
+# new inode, and the log names the victim.
 in_place() {
-  local what=$1 old new
+  local what=$1 old new m=${TRUNCGUARD_MODE:-replace} as
   shift
+  as=$m
+  if [ "$m" = atomic ] && [ -z "$CAN_TMPFILE" ]; then as=replace; fi
+  what="$what (mode $m)"
   fresh_copy "$V1" "$LIB"
   start_victim "$VLIB"
   r_run ctl "$@" || fail "$FS: control $what failed: $(r_out ctl)"
@@ -212,8 +216,32 @@ in_place() {
   new=$(inode "$LIB")
   [ "$new" != "$old" ] || fail "$FS: $what: the name kept inode $old: written in place"
   expect_no_temp "$D"
-  expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+  expect_log "replaced file=$LIB [ino $old -> $new] (mode $as); mapped executable by " "pid $VICTIM_PID ("
   ok "$FS: $what landed on a copy (inode $old -> $new): $(log_lines "replaced file=$LIB" | sed 's/.*mapped executable by //')"
+}
+
+# direct_fd_case: an open for writing in place with O_DIRECT (python's
+# os.open) of a library a victim runs: the copy of the old content is made
+# buffered, yet the caller's fd has O_DIRECT, as it asked.
+direct_fd_case() {
+  local old new m=${TRUNCGUARD_MODE:-replace}
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$VLIB"
+  log_reset
+  r_run direct "$TG_CMD" python3 -c '
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_DIRECT)
+print("O_DIRECT" if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT else "no O_DIRECT")
+os.close(fd)' "$LIB"
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] || fail "$FS: an O_DIRECT open under truncguard (mode $m) failed: $(r_out direct)"
+  expect_survived "$FS: an O_DIRECT open (mode $m)"
+  new=$(inode "$LIB")
+  [ "$new" != "$old" ] || fail "$FS: an O_DIRECT open (mode $m): the name kept inode $old"
+  expect_same_content "$LIB" "$V1" "$FS: the copy made for an O_DIRECT fd (mode $m)"
+  [ "$(r_out direct)" = O_DIRECT ] || fail "$FS: the caller's fd lost O_DIRECT (mode $m): $(r_out direct)"
+  ok "$FS: an O_DIRECT open (mode $m) got a complete copy (inode $old -> $new), its fd still O_DIRECT"
 }
 
 # ftruncate_case: fd_truncator opens $LIB before the victim maps it, then
@@ -267,6 +295,15 @@ writable() {
   for m in replace atomic unlink; do replaced_by_mode "$m"; done
   unmapped_cases
   in_place "dd conv=notrunc" dd if="$V2" of="$LIB" conv=notrunc status=none
+  # Direct I/O wants aligned lengths; the copy of the old content is the
+  # shim's, and must not fail where the caller's own writes would not.
+  if [ -n "$CAN_DIRECT" ]; then
+    for m in replace atomic; do
+      TRUNCGUARD_MODE=$m in_place "dd conv=notrunc oflag=direct" \
+        dd if="$V2" of="$LIB" bs=4096 conv=notrunc oflag=direct status=none
+      TRUNCGUARD_MODE=$m direct_fd_case
+    done
+  fi
   ftruncate_case
   TESTED+=("$FS")
 }
