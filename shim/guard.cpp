@@ -469,7 +469,10 @@ int new_fd_flags(const WriteIntent& in) {
     case WriteKind::truncate_fd:
     case WriteKind::in_place_fd: {
       long fl = sys::call(SYS_fcntl, in.fd, F_GETFL);
-      int keep = fl < 0 ? O_WRONLY : static_cast<int>(fl) & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_NOATIME);
+      // O_DIRECT too: the fd moved onto the new inode must do the I/O its
+      // writer asked for (the copy into it is buffered: copy_content).
+      int keep = fl < 0 ? O_WRONLY
+                        : static_cast<int>(fl) & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_NOATIME | O_DIRECT);
       // A read-only fd is freopen(NULL)'s stream opened "r": the copy is
       // written through the new fd, and glibc reopens the file anyway.
       if ((keep & O_ACCMODE) == O_RDONLY) keep = (keep & ~O_ACCMODE) | O_RDWR;
