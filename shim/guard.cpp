@@ -334,6 +334,16 @@ bool fd_name(int fd, char* out) {
   return true;
 }
 
+// Does the filesystem of the file open at fd refuse direct I/O? (F_SETFL
+// fails with EINVAL for O_DIRECT where the open would.) fd's flags are put back.
+__attribute__((noinline)) bool refuses_direct_io(int fd) {
+  const long fl = sys::call(SYS_fcntl, fd, F_GETFL);
+  if (fl < 0 || (fl & O_DIRECT)) return false;
+  const long r = sys::call(SYS_fcntl, fd, F_SETFL, fl | O_DIRECT);
+  if (r == 0) sys::call(SYS_fcntl, fd, F_SETFL, fl);
+  return r == -EINVAL;
+}
+
 // Does fd still refer to the file `st` describes? (If fstat fails, it is
 // not known otherwise.) Its own frame: the stat is not kept on the stack of
 // every examined write.
@@ -645,6 +655,14 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     if (acc == -ENOENT) return changed_under_us(in, name);
     if (acc < 0 && acc != -ENOSYS) return log_pass(in, name, Reason::no_write_permission);
   }
+
+  // O_DIRECT where the filesystem has no direct I/O (ramfs; tmpfs before
+  // Linux 6.6): the kernel's open fails with EINVAL before it truncates
+  // anything, and programs fall back to a buffered open on that answer. A
+  // new inode there can't take O_DIRECT either: the caller would get ETXTBSY
+  // instead (and not fall back). F_SETFL asks the same of our own read fd.
+  if (opens_an_fd(in.kind) && (in.flags & O_DIRECT) && ex.src.ok() && refuses_direct_io(ex.src.get()))
+    return log_pass(in, name, Reason::no_direct_io);
 
   MappingFacts facts;
   ScanResult scan;

@@ -86,7 +86,7 @@ probe() {
   local p=$1/.probe
   rm -f -- "$p"
   echo probe >"$p" || fail "setup: cannot write in $1"
-  CAN_MODE= CAN_OWNER= CAN_XATTR= CAN_TRUSTED= CAN_TMPFILE= CAN_DIRECT=
+  CAN_MODE= CAN_OWNER= CAN_XATTR= CAN_TRUSTED= CAN_TMPFILE= CAN_DIRECT= CAN_REFLINK=
   chmod 4751 "$p" 2>/dev/null && [ "$(stat -c %a -- "$p")" = 4751 ] && CAN_MODE=1
   chown 1234:5678 "$p" 2>/dev/null && [ "$(stat -c %u:%g -- "$p")" = 1234:5678 ] && CAN_OWNER=1
   setfattr -n user.tg -v probe "$p" 2>/dev/null && CAN_XATTR=1
@@ -94,8 +94,9 @@ probe() {
   python3 -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_TMPFILE | os.O_WRONLY, 0o600))' "$1" 2>/dev/null &&
     CAN_TMPFILE=1
   dd if="$V1" of="$p" bs=4096 conv=notrunc oflag=direct status=none 2>/dev/null && CAN_DIRECT=1
-  rm -f -- "$p"
-  note "$FS keeps: mode+setuid ${CAN_MODE:-no}, owner ${CAN_OWNER:-no}, user xattrs ${CAN_XATTR:-no}, trusted xattrs ${CAN_TRUSTED:-no}; O_TMPFILE ${CAN_TMPFILE:-no}, O_DIRECT ${CAN_DIRECT:-no}"
+  cp --reflink=always "$p" "$p.2" 2>/dev/null && CAN_REFLINK=1
+  rm -f -- "$p" "$p.2"
+  note "$FS keeps: mode+setuid ${CAN_MODE:-no}, owner ${CAN_OWNER:-no}, user xattrs ${CAN_XATTR:-no}, trusted xattrs ${CAN_TRUSTED:-no}; O_TMPFILE ${CAN_TMPFILE:-no}, O_DIRECT ${CAN_DIRECT:-no}, reflinks ${CAN_REFLINK:-no}"
 }
 
 # dressed_copy LIB: a fresh copy of $V1 at LIB with what the filesystem
@@ -184,12 +185,12 @@ unmapped_cases() {
   fi
 }
 
-# in_place WHAT WRITER...: WRITER patches $LIB in place while a victim runs
-# it: without truncguard the victim is broken (a signal, or it saw its code
-# change); under truncguard (in mode $TRUNCGUARD_MODE, default replace) it
-# survives, the name holds a complete copy with the patch (all of $V2) at a
-# new inode, and the log names the victim.
-in_place() {
+# writer_case WHAT WRITER...: WRITER puts $V2's bytes into $LIB (in place,
+# or by a reflink after O_TRUNC) while a victim runs it: without truncguard
+# the victim is broken (a signal, or it saw its code change); under
+# truncguard (in mode $TRUNCGUARD_MODE, default replace) it survives, the
+# name holds all of $V2 at a new inode, and the log names the victim.
+writer_case() {
   local what=$1 old new m=${TRUNCGUARD_MODE:-replace} as
   shift
   as=$m
@@ -242,6 +243,52 @@ os.close(fd)' "$LIB"
   expect_same_content "$LIB" "$V1" "$FS: the copy made for an O_DIRECT fd (mode $m)"
   [ "$(r_out direct)" = O_DIRECT ] || fail "$FS: the caller's fd lost O_DIRECT (mode $m): $(r_out direct)"
   ok "$FS: an O_DIRECT open (mode $m) got a complete copy (inode $old -> $new), its fd still O_DIRECT"
+}
+
+# direct_fallback_case: where the filesystem has no direct I/O, a writer
+# that tries O_DIRECT first and falls back to a buffered open on EINVAL (as
+# programs do): the kernel's EINVAL must reach it, not ETXTBSY.
+direct_fallback_run() {
+  r_run fallback "$@" python3 -c '
+import errno, os, sys
+flags = os.O_WRONLY | os.O_TRUNC
+try:
+    fd = os.open(sys.argv[1], flags | os.O_DIRECT)
+    print("O_DIRECT", end=" ")
+except OSError as e:
+    print(errno.errorcode[e.errno], end=" ")
+    fd = os.open(sys.argv[1], flags)
+with open(sys.argv[2], "rb") as src:
+    os.write(fd, src.read())
+os.close(fd)
+print("written")' "$LIB" "$V2"
+}
+direct_fallback_case() {
+  local old new
+  fresh_copy "$V1" "$LIB"
+  start_victim "$VLIB"
+  direct_fallback_run
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] && [ "$(r_out fallback)" = "EINVAL written" ] ||
+    fail "$FS: control: the O_DIRECT-then-buffered writer: $(r_out fallback)"
+  expect_killed "$FS: control: O_DIRECT refused (EINVAL), then a buffered O_TRUNC open, without truncguard"
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$VLIB"
+  log_reset
+  direct_fallback_run "$TG_CMD"
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] && [ "$(r_out fallback)" = "EINVAL written" ] ||
+    fail "$FS: the O_DIRECT-then-buffered writer under truncguard (it gets EINVAL and writes without): $(r_out fallback)"
+  expect_survived "$FS: the O_DIRECT-then-buffered writer under truncguard"
+  expect_same_content "$LIB" "$V2"
+  new=$(inode "$LIB")
+  [ "$new" != "$old" ] || fail "$FS: the buffered open truncated inode $old in place"
+  expect_no_temp "$D"
+  expect_no_log "cannot protect"
+  expect_log "decision file=$LIB: pass (O_DIRECT, which this filesystem refuses: the real call answers (EINVAL))"
+  expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+  ok "$FS: O_DIRECT got the kernel's EINVAL, the buffered open a new inode ($old -> $new)"
 }
 
 # ftruncate_case: fd_truncator opens $LIB before the victim maps it, then
@@ -336,15 +383,25 @@ writable() {
   local m
   for m in replace atomic unlink; do replaced_by_mode "$m"; done
   unmapped_cases
-  in_place "dd conv=notrunc" dd if="$V2" of="$LIB" conv=notrunc status=none
+  writer_case "dd conv=notrunc" dd if="$V2" of="$LIB" conv=notrunc status=none
+  # A reflink into the file cp truncated (XFS): the clone lands in the new inode.
+  if [ -n "$CAN_REFLINK" ]; then
+    must cp "$V2" "$D/v2.so"
+    for m in replace atomic; do
+      TRUNCGUARD_MODE=$m writer_case "cp --reflink=always" cp --reflink=always "$D/v2.so" "$LIB"
+    done
+    rm -f -- "$D/v2.so"
+  fi
   # Direct I/O wants aligned lengths; the copy of the old content is the
   # shim's, and must not fail where the caller's own writes would not.
   if [ -n "$CAN_DIRECT" ]; then
     for m in replace atomic; do
-      TRUNCGUARD_MODE=$m in_place "dd conv=notrunc oflag=direct" \
+      TRUNCGUARD_MODE=$m writer_case "dd conv=notrunc oflag=direct" \
         dd if="$V2" of="$LIB" bs=4096 conv=notrunc oflag=direct status=none
       TRUNCGUARD_MODE=$m direct_fd_case
     done
+  else
+    direct_fallback_case
   fi
   ftruncate_case
   if [ -n "$CAN_DIRECT" ]; then ftruncate_direct_case; fi
@@ -415,6 +472,19 @@ fi
 if loop_fs exfat exfat mkfs.exfat 32M defaults mkfs.exfat; then
   writable exfat ""
   fs_done
+fi
+
+# ramfs (an initramfs): no extended attributes, no direct I/O (like tmpfs
+# before Linux 6.6).
+mkdir -p "$T/ramfs"
+if mount -t ramfs -o mode=0755 tg-reliability "$T/ramfs" 2>"$T/mount.err"; then
+  _r_mounts+=("$T/ramfs")
+  D=$T/ramfs
+  VD=$D
+  writable ramfs 1
+  fs_done
+else
+  skip_fs ramfs "cannot mount a ramfs: $(cat "$T/mount.err")"
 fi
 
 # tmpfs noexec,nosuid: no program maps code from it.
