@@ -147,10 +147,12 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
 }
 
 // The names and a value of extended attributes: mapped, only for a file
-// that has some (most have none: one flistxattr says so).
+// that has some (most have none: one flistxattr says so). As large as Linux
+// allows: XFS and tmpfs hold values of up to 64 KiB (ext4 of a block), and a
+// smaller buffer lost them (ERANGE: "could not be copied").
 struct XattrMemory {
-  char names[4096];
-  char value[8192];
+  char names[XATTR_LIST_MAX];
+  char value[XATTR_SIZE_MAX];
 };
 
 void copy_xattrs(int src, int dst, ReplaceReport* rep) {

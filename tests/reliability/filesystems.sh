@@ -86,17 +86,20 @@ probe() {
   local p=$1/.probe
   rm -f -- "$p"
   echo probe >"$p" || fail "setup: cannot write in $1"
-  CAN_MODE= CAN_OWNER= CAN_XATTR= CAN_TRUSTED= CAN_TMPFILE= CAN_DIRECT= CAN_REFLINK=
+  CAN_MODE= CAN_OWNER= CAN_XATTR= CAN_TRUSTED= CAN_TMPFILE= CAN_DIRECT= CAN_REFLINK= CAN_BIG_XATTR=
   chmod 4751 "$p" 2>/dev/null && [ "$(stat -c %a -- "$p")" = 4751 ] && CAN_MODE=1
   chown 1234:5678 "$p" 2>/dev/null && [ "$(stat -c %u:%g -- "$p")" = 1234:5678 ] && CAN_OWNER=1
   setfattr -n user.tg -v probe "$p" 2>/dev/null && CAN_XATTR=1
   setfattr -n trusted.tg -v probe "$p" 2>/dev/null && CAN_TRUSTED=1
+  # A value of 60,000 bytes (Linux allows 64 KiB; XFS and tmpfs hold one, ext4 4 KiB).
+  BIG=$(head -c 60000 /dev/zero | tr '\0' b)
+  setfattr -n user.tg.big -v "$BIG" "$p" 2>/dev/null && CAN_BIG_XATTR=1
   python3 -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_TMPFILE | os.O_WRONLY, 0o600))' "$1" 2>/dev/null &&
     CAN_TMPFILE=1
   dd if="$V1" of="$p" bs=4096 conv=notrunc oflag=direct status=none 2>/dev/null && CAN_DIRECT=1
   cp --reflink=always "$p" "$p.2" 2>/dev/null && CAN_REFLINK=1
   rm -f -- "$p" "$p.2"
-  note "$FS keeps: mode+setuid ${CAN_MODE:-no}, owner ${CAN_OWNER:-no}, user xattrs ${CAN_XATTR:-no}, trusted xattrs ${CAN_TRUSTED:-no}; O_TMPFILE ${CAN_TMPFILE:-no}, O_DIRECT ${CAN_DIRECT:-no}, reflinks ${CAN_REFLINK:-no}"
+  note "$FS keeps: mode+setuid ${CAN_MODE:-no}, owner ${CAN_OWNER:-no}, user xattrs ${CAN_XATTR:-no} (of 60,000 bytes ${CAN_BIG_XATTR:-no}), trusted xattrs ${CAN_TRUSTED:-no}; O_TMPFILE ${CAN_TMPFILE:-no}, O_DIRECT ${CAN_DIRECT:-no}, reflinks ${CAN_REFLINK:-no}"
 }
 
 # dressed_copy LIB: a fresh copy of $V1 at LIB with what the filesystem
@@ -107,6 +110,7 @@ dressed_copy() {
   if [ -n "$CAN_MODE" ]; then must chmod 4751 "$1"; fi
   if [ -n "$CAN_XATTR" ]; then must setfattr -n user.tg -v "kept $RANDOM" "$1"; fi
   if [ -n "$CAN_TRUSTED" ]; then must setfattr -n trusted.tg -v "trusted $RANDOM" "$1"; fi
+  if [ -n "$CAN_BIG_XATTR" ]; then must setfattr -n user.tg.big -v "$BIG$RANDOM" "$1"; fi
 }
 
 # meta LIB: mode, owner and every extended attribute, one string.
@@ -114,6 +118,8 @@ meta() {
   stat -c '%a %u:%g' -- "$1"
   getfattr --absolute-names -d -m - -e hex -- "$1" 2>/dev/null | grep -v '^#' | sort
 }
+# short: each line cut to 100 characters (a 60,000-byte value), on one line.
+short() { cut -c1-100 | tr '\n' ' '; }
 
 # ------------------------------------------------------------- the cases
 
@@ -135,7 +141,7 @@ replaced_by_mode() {
   [ "$new" != "$old" ] || fail "$FS, mode $m: the name kept inode $old: truncated in place"
   expect_no_temp "$D"
   [ "$(meta "$LIB")" = "$before" ] ||
-    fail "$FS, mode $m: the metadata changed: before [$(tr '\n' ' ' <<<"$before")], after [$(meta "$LIB" | tr '\n' ' ')]"
+    fail "$FS, mode $m: the metadata changed: before [$(short <<<"$before")], after [$(meta "$LIB" | short)]"
   expect_no_log "could not be"
   local as=$m
   if [ "$m" = atomic ] && [ -z "$CAN_TMPFILE" ]; then
