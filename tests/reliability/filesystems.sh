@@ -455,6 +455,64 @@ read_only() {
   TESTED+=("$FS")
 }
 
+# overlay_on NAME LOWER: a read-only image as the lower layer of an overlay
+# whose upper layer is a tmpfs (a live system, a container on an image).
+# stat() of a file there gives a device overlayfs makes for the layer it
+# came from, /proc/PID/maps the overlay's own. The first write copies the
+# file up to a new inode in the upper layer: the victim survives even
+# without truncguard. The next ones write that upper file: the control
+# dies, and truncguard's scan must find the victim (the log names it), as
+# must `truncguard who`.
+overlay_on() {
+  local name=$1 lower=$2 up=$T/$1-upper m old new
+  FS="overlay on $name"
+  mkdir -p "$up" "$T/$name-merged"
+  r_tmpfs "$up" "size=16m"
+  mkdir "$up/u" "$up/w"
+  mount -t overlay overlay -o "lowerdir=$lower,upperdir=$up/u,workdir=$up/w" "$T/$name-merged" 2>"$T/mount.err" ||
+    { skip_fs "$FS" "cannot mount an overlay: $(cat "$T/mount.err")"; umount "$up"; unset '_r_mounts[-1]'; return; }
+  _r_mounts+=("$T/$name-merged")
+  LIB=$T/$name-merged/libvictim.so
+  VLIB=$LIB
+  D=$T/$name-merged
+  start_victim "$LIB"
+  cp "$V2" "$LIB" || fail "$FS: cp over a lower-layer library failed"
+  stop_victim
+  expect_survived "$FS: plain cp over a library in the lower layer (overlayfs copies it up to a new inode)"
+  note "$FS: stat() says $(stat -c '%D:%i' -- "$LIB") for the copied-up library"
+  start_victim "$LIB"
+  r_run ctl cp "$V2" "$LIB"
+  stop_victim
+  expect_killed "$FS: control: cp over the copied-up library without truncguard"
+  for m in replace; do
+    fresh_copy "$V1" "$LIB"
+    old=$(inode "$LIB")
+    start_victim "$LIB"
+    log_reset
+    r_run tgcp env TRUNCGUARD_MODE="$m" "$TG_CMD" cp "$V2" "$LIB"
+    stop_victim
+    [ "$R_STATUS" -eq 0 ] || fail "$FS, mode $m: truncguard cp failed: $(r_out tgcp)"
+    expect_survived "$FS, mode $m"
+    expect_version "$LIB" 2
+    new=$(inode "$LIB")
+    [ "$new" != "$old" ] || fail "$FS, mode $m: the name kept inode $old"
+    expect_no_temp "$D"
+    expect_no_log "cannot be published atomically"
+    expect_log "replaced file=$LIB [ino $old -> $new] (mode $m); mapped executable by " "pid $VICTIM_PID ("
+    if [ "$m" = atomic ]; then expect_log "published file=$LIB [ino $old -> $new] (mode atomic)"; fi
+    ok "$FS, mode $m: the scan found the victim: $(log_lines "replaced file=$LIB" | sed 's/.*mapped executable by //')"
+  done
+  start_victim "$LIB"
+  r_run who "$TG_CMD" who "$LIB"
+  stop_victim
+  awk -v p="$VICTIM_PID" '$1 == p { found = 1 } END { exit !found }' "$T/who.out" ||
+    fail "$FS: truncguard who does not list the victim (pid $VICTIM_PID): $(r_out who)"
+  ok "$FS: truncguard who lists the victim"
+  umount "$T/$name-merged" "$up" || fail "cannot unmount the overlay"
+  unset '_r_mounts[-1]' '_r_mounts[-1]'
+  TESTED+=("$FS")
+}
+
 # -------------------------------------------------------------- the matrix
 
 if loop_fs ext4-nodelalloc ext4 mkfs.ext4 32M nodelalloc mkfs.ext4 -q -F; then
@@ -539,6 +597,7 @@ else
     LOOPS=$((LOOPS + 1))
     D=$T/squashfs/mnt
     read_only squashfs
+    overlay_on squashfs "$D"
     fs_done
   else
     skip_fs squashfs "cannot mount the image: $(cat "$T/mount.err")"
@@ -556,6 +615,7 @@ else
     LOOPS=$((LOOPS + 1))
     D=$T/erofs/mnt
     read_only erofs
+    overlay_on erofs "$D"
     fs_done
   else
     skip_fs erofs "cannot mount the image: $(cat "$T/mount.err")"
