@@ -255,11 +255,32 @@ int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport*
   return fd.release();
 }
 
+namespace {
+
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+
+// Is the name a mount point (a file mounted over it)? The kernel says so
+// (STATX_ATTR_MOUNT_ROOT, Linux 5.8+), for a file bound from the same
+// filesystem too. Before that, a device other than the directory's; which
+// is no mount point on an overlay with layers on other filesystems, where
+// stat() gives a file the device of its layer.
+bool is_mount_point(const Target& t, const struct stat& dir) {
+  struct statx sx;
+  if (sys::call(SYS_statx, t.dir.get(), t.base, AT_SYMLINK_NOFOLLOW, STATX_TYPE, &sx) == 0 &&
+      (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
+    return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+  return dir.st_dev != t.st.st_dev;
+}
+
+}  // namespace
+
 bool can_rename_over(const Target& t, int src, int* err, const char** why) {
   struct stat dir;
   if (sys::fstat(t.dir.get(), &dir) < 0) return true;  // don't guess: the rename will tell
   *err = EBUSY;
-  if (dir.st_dev != t.st.st_dev) {
+  if (is_mount_point(t, dir)) {
     *why = "the name is a mount point (a file mounted over it)";
     return false;
   }

@@ -462,7 +462,9 @@ read_only() {
 # file up to a new inode in the upper layer: the victim survives even
 # without truncguard. The next ones write that upper file: the control
 # dies, and truncguard's scan must find the victim (the log names it), as
-# must `truncguard who`.
+# must `truncguard who`; mode atomic publishes at close (the name is no
+# mount point, though stat() gives the file another device than the
+# directory).
 overlay_on() {
   local name=$1 lower=$2 up=$T/$1-upper m old new
   FS="overlay on $name"
@@ -484,7 +486,7 @@ overlay_on() {
   r_run ctl cp "$V2" "$LIB"
   stop_victim
   expect_killed "$FS: control: cp over the copied-up library without truncguard"
-  for m in replace; do
+  for m in replace atomic; do
     fresh_copy "$V1" "$LIB"
     old=$(inode "$LIB")
     start_victim "$LIB"
