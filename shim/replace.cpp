@@ -179,6 +179,17 @@ void copy_xattrs(int src, int dst, ReplaceReport* rep) {
   }
 }
 
+// A new file inherits its directory's default ACL as its access ACL; the
+// old file may have none (it predates the default ACL, or it was removed):
+// then the new one must not have one either, as the old inode written in
+// place would not (measured on ext4 and tmpfs: "user:1234:rwx" gained).
+// One fgetxattr when the old file has no xattrs at all (most), nothing more
+// where the filesystem has no ACLs.
+void drop_inherited_acl(int src, int dst) {
+  static const char kAccessAcl[] = "system.posix_acl_access";
+  if (sys::fgetxattr(src, kAccessAcl, nullptr, 0) == -ENODATA) sys::fremovexattr(dst, kAccessAcl);
+}
+
 // Owner, group, extended attributes (ACLs and capabilities among them), then
 // the mode: chown clears setuid bits and file capabilities, so it goes first.
 void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) {
@@ -188,7 +199,10 @@ void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) 
       sys::fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
     }
   }
-  if (src >= 0) copy_xattrs(src, dst, rep);
+  if (src >= 0) {
+    copy_xattrs(src, dst, rep);
+    drop_inherited_acl(src, dst);
+  }
   sys::fchmod(dst, st.st_mode & 07777);
 }
 

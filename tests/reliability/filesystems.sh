@@ -93,7 +93,7 @@ probe() {
   local p=$1/.probe
   rm -f -- "$p"
   echo probe >"$p" || fail "setup: cannot write in $1"
-  CAN_MODE= CAN_OWNER= CAN_XATTR= CAN_TRUSTED= CAN_TMPFILE= CAN_DIRECT= CAN_REFLINK= CAN_BIG_XATTR=
+  CAN_MODE= CAN_OWNER= CAN_XATTR= CAN_TRUSTED= CAN_TMPFILE= CAN_DIRECT= CAN_REFLINK= CAN_BIG_XATTR= CAN_ACL=
   chmod 4751 "$p" 2>/dev/null && [ "$(stat -c %a -- "$p")" = 4751 ] && CAN_MODE=1
   chown 1234:5678 "$p" 2>/dev/null && [ "$(stat -c %u:%g -- "$p")" = 1234:5678 ] && CAN_OWNER=1
   setfattr -n user.tg -v probe "$p" 2>/dev/null && CAN_XATTR=1
@@ -106,13 +106,30 @@ probe() {
   dd if="$V1" of="$p" bs=4096 conv=notrunc oflag=direct status=none 2>/dev/null && CAN_DIRECT=1
   cp --reflink=always "$p" "$p.2" 2>/dev/null && CAN_REFLINK=1
   rm -f -- "$p" "$p.2"
-  note "$FS keeps: mode+setuid ${CAN_MODE:-no}, owner ${CAN_OWNER:-no}, user xattrs ${CAN_XATTR:-no} (of 60,000 bytes ${CAN_BIG_XATTR:-no}), trusted xattrs ${CAN_TRUSTED:-no}; O_TMPFILE ${CAN_TMPFILE:-no}, O_DIRECT ${CAN_DIRECT:-no}, reflinks ${CAN_REFLINK:-no}"
+  mkdir -p "$1/.probe.d"
+  default_acl "$1/.probe.d" 2>/dev/null && CAN_ACL=1
+  rmdir -- "$1/.probe.d"
+  note "$FS keeps: mode+setuid ${CAN_MODE:-no}, owner ${CAN_OWNER:-no}, user xattrs ${CAN_XATTR:-no} (of 60,000 bytes ${CAN_BIG_XATTR:-no}), trusted xattrs ${CAN_TRUSTED:-no}, default ACLs ${CAN_ACL:-no}; O_TMPFILE ${CAN_TMPFILE:-no}, O_DIRECT ${CAN_DIRECT:-no}, reflinks ${CAN_REFLINK:-no}"
+}
+
+# default_acl DIR: DIR gets a default ACL (user 1234 rwx), which files made
+# in it inherit (setfacl -d -m u:1234:rwx; no acl package needed).
+default_acl() {
+  python3 -c '
+import os, struct, sys
+e = lambda tag, perm, id: struct.pack("<HHI", tag, perm, id)
+all = 0xffffffff
+acl = struct.pack("<I", 2) + e(1, 7, all) + e(2, 7, 1234) + e(4, 5, all) + e(0x10, 7, all) + e(0x20, 5, all)
+os.setxattr(sys.argv[1], "system.posix_acl_default", acl)' "$1"
 }
 
 # dressed_copy LIB: a fresh copy of $V1 at LIB with what the filesystem
-# keeps set to values of its own (a file made by cp has none of them).
+# keeps set to values of its own (a file made by cp has none of them). Its
+# directory has a default ACL where the filesystem has ACLs, which the file
+# does not have (it predates it): a new inode must not gain it either.
 dressed_copy() {
   fresh_copy "$V1" "$1"
+  if [ -n "$CAN_ACL" ]; then must setfattr -x system.posix_acl_access "$1"; fi
   if [ -n "$CAN_OWNER" ]; then must chown 1234:5678 "$1"; fi
   if [ -n "$CAN_MODE" ]; then must chmod 4751 "$1"; fi
   if [ -n "$CAN_XATTR" ]; then must setfattr -n user.tg -v "kept $RANDOM" "$1"; fi
@@ -388,6 +405,7 @@ writable() {
   LIB=$D/libvictim.so
   VLIB=$VD/libvictim.so
   probe "$D"
+  if [ -n "$CAN_ACL" ]; then must default_acl "$D"; fi
   fresh_copy "$V1" "$LIB"
   start_victim "$VLIB"
   cp "$V2" "$LIB" || fail "$FS: control cp failed"
