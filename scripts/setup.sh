@@ -10,6 +10,8 @@ packages=(
   libbenchmark-dev                  # benchmarks
   attr                              # setfattr/getfattr in the end-to-end tests
   btrfs-progs                       # mkfs.btrfs: the btrfs test (reliability/btrfs.sh)
+  xfsprogs dosfstools exfatprogs    # mkfs.xfs, mkfs.vfat, mkfs.exfat, mkfs.f2fs, mksquashfs,
+  f2fs-tools squashfs-tools erofs-utils  # mkfs.erofs: reliability/filesystems.sh
   coreutils util-linux              # cp, dd, tee, install; setpriv
   rsync cpio busybox patchelf       # writers of the real-writers matrix (tests/e2e/real_writers.sh)
   clang-14 libclang-rt-14-dev       # libFuzzer targets (scripts/fuzz.sh)

@@ -29,6 +29,7 @@ enum class Reason {
   not_mapped_by_self,  // scope self: this process doesn't map it
   no_write_permission, // the real call would fail: let it
   made_for_this_fd,    // the inode truncguard just made for this fd: its writer goes on
+  no_direct_io,        // O_DIRECT where the filesystem has none: the real open fails (EINVAL), truncating nothing
   // act
   mapped,              // a process maps it executable
   uninspected_elf,     // not proven unmapped: some processes could not be inspected

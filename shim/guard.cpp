@@ -334,6 +334,16 @@ bool fd_name(int fd, char* out) {
   return true;
 }
 
+// Does the filesystem of the file open at fd refuse direct I/O? (F_SETFL
+// fails with EINVAL for O_DIRECT where the open would.) fd's flags are put back.
+__attribute__((noinline)) bool refuses_direct_io(int fd) {
+  const long fl = sys::call(SYS_fcntl, fd, F_GETFL);
+  if (fl < 0 || (fl & O_DIRECT)) return false;
+  const long r = sys::call(SYS_fcntl, fd, F_SETFL, fl | O_DIRECT);
+  if (r == 0) sys::call(SYS_fcntl, fd, F_SETFL, fl);
+  return r == -EINVAL;
+}
+
 // Does fd still refer to the file `st` describes? (If fstat fails, it is
 // not known otherwise.) Its own frame: the stat is not kept on the stack of
 // every examined write.
@@ -469,7 +479,10 @@ int new_fd_flags(const WriteIntent& in) {
     case WriteKind::truncate_fd:
     case WriteKind::in_place_fd: {
       long fl = sys::call(SYS_fcntl, in.fd, F_GETFL);
-      int keep = fl < 0 ? O_WRONLY : static_cast<int>(fl) & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_NOATIME);
+      // O_DIRECT too: the fd moved onto the new inode must do the I/O its
+      // writer asked for (the copy into it is buffered: copy_content).
+      int keep = fl < 0 ? O_WRONLY
+                        : static_cast<int>(fl) & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_NOATIME | O_DIRECT);
       // A read-only fd is freopen(NULL)'s stream opened "r": the copy is
       // written through the new fd, and glibc reopens the file anyway.
       if ((keep & O_ACCMODE) == O_RDONLY) keep = (keep & ~O_ACCMODE) | O_RDWR;
@@ -642,6 +655,14 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     if (acc == -ENOENT) return changed_under_us(in, name);
     if (acc < 0 && acc != -ENOSYS) return log_pass(in, name, Reason::no_write_permission);
   }
+
+  // O_DIRECT where the filesystem has no direct I/O (ramfs; tmpfs before
+  // Linux 6.6): the kernel's open fails with EINVAL before it truncates
+  // anything, and programs fall back to a buffered open on that answer. A
+  // new inode there can't take O_DIRECT either: the caller would get ETXTBSY
+  // instead (and not fall back). F_SETFL asks the same of our own read fd.
+  if (opens_an_fd(in.kind) && (in.flags & O_DIRECT) && ex.src.ok() && refuses_direct_io(ex.src.get()))
+    return log_pass(in, name, Reason::no_direct_io);
 
   MappingFacts facts;
   ScanResult scan;

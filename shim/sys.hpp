@@ -64,6 +64,7 @@ inline long getdents64(int fd, void* buf, size_t n) { return call(SYS_getdents64
 inline pid_t getpid() { return static_cast<pid_t>(call(SYS_getpid)); }
 inline long flistxattr(int fd, char* buf, size_t n) { return call(SYS_flistxattr, fd, buf, n); }
 inline long fgetxattr(int fd, const char* name, void* buf, size_t n) { return call(SYS_fgetxattr, fd, name, buf, n); }
+inline int fremovexattr(int fd, const char* name) { return static_cast<int>(call(SYS_fremovexattr, fd, name)); }
 inline int fsetxattr(int fd, const char* name, const void* v, size_t n, int flags) {
   return static_cast<int>(call(SYS_fsetxattr, fd, name, v, n, flags));
 }

@@ -34,7 +34,8 @@ new=$(inode "$LIB")
 [ "$new" != "$old" ] || fail "the name kept inode $old"
 expect_same_content "$LIB" "$V2"
 expect_version "$LIB" 2
-grep -q '^offset=100 flags=0x[0-9a-f]* cloexec=1$' "$T/trunc.out" ||
+# fd_truncator prints flags=0xffffffff when F_GETFL changed.
+grep -q '^offset=100 flags=0x[0-9a-f]* cloexec=1$' "$T/trunc.out" && ! grep -q 'flags=0xffffffff' "$T/trunc.out" ||
   fail "the fd lost its offset, flags or close-on-exec bit: $(cat "$T/trunc.out")"
 ok "the caller's fd kept offset 100, its flags and FD_CLOEXEC"
 expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
