@@ -8,7 +8,9 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <spawn.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
@@ -593,9 +595,59 @@ namespace {
 // the largest environment.
 constexpr size_t kMaxEnv = 4096;
 
+// This library's file, recorded by the constructor: a pending file is handed
+// over only to a new image that loads it again, which needs LD_PRELOAD in the
+// environment it is given (env -i, env -u LD_PRELOAD, execve with an
+// environment of the program's own, python's subprocess with env=...).
+dev_t g_self_dev = 0;
+ino_t g_self_ino = 0;
+char g_self_base[256] = {};
+
+void remember_self() {
+  Dl_info info;
+  if (!dladdr(reinterpret_cast<void*>(&remember_self), &info) || !info.dli_fname) return;
+  struct stat st;
+  if (tg::sys::fstatat(AT_FDCWD, info.dli_fname, &st, 0) == 0) {
+    g_self_dev = st.st_dev;
+    g_self_ino = st.st_ino;
+  }
+  const char* slash = std::strrchr(info.dli_fname, '/');
+  std::snprintf(g_self_base, sizeof g_self_base, "%s", slash ? slash + 1 : info.dli_fname);
+}
+
+// Does `envp` preload this library? Its LD_PRELOAD (the last one, which
+// ld.so uses), split as ld.so splits it, at spaces and colons: a path names
+// this file (same device and inode), or a bare name is this file's name
+// (ld.so looks it up in its search path). In doubt (unknown identity), yes:
+// the hand-over is what happened before this check.
+bool env_preloads_self(char* const envp[]) {
+  if (!g_self_base[0]) return true;
+  const char* list = nullptr;
+  for (size_t i = 0; envp && envp[i] && i < kMaxEnv; ++i)
+    if (std::strncmp(envp[i], "LD_PRELOAD=", 11) == 0) list = envp[i] + 11;
+  if (!list) return false;
+  char name[1024];  // exec may come from a thread with a small stack
+  for (const char* p = list; *p;) {
+    const size_t n = std::strcspn(p, " :");
+    if (n >= sizeof name) return true;  // too long to look at here: in doubt
+    if (n > 0) {
+      std::memcpy(name, p, n);
+      name[n] = '\0';
+      struct stat st;
+      if (std::strchr(name, '/') ? (tg::sys::fstatat(AT_FDCWD, name, &st, 0) == 0 && st.st_dev == g_self_dev &&
+                                    st.st_ino == g_self_ino)
+                                 : std::strcmp(name, g_self_base) == 0)
+        return true;
+    }
+    p += n;
+    if (*p) ++p;
+  }
+  return false;
+}
+
 template <typename Exec>
 int exec_with_pending(char* const envp[], Exec exec) {
-  const char* entry = tg::pending::any() ? tg::pending::prepare_exec() : nullptr;
+  const char* entry = tg::pending::any() ? tg::pending::prepare_exec(env_preloads_self(envp)) : nullptr;
   if (!entry) return exec(envp);
   size_t count = 0;
   while (envp && envp[count] && count < kMaxEnv) ++count;
@@ -768,6 +820,7 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 __attribute__((constructor)) static void truncguard_init() {
   (void)tg::settings();
   if (tg::dl::is_audit_copy()) return;
+  remember_self();
   tg::dl::remember_initial_objects();
   tg::dl::install_fork_gate();
   tg::pending::adopt_from_environment();

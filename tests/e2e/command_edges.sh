@@ -41,3 +41,38 @@ PY
 [ "$(cat "$T/target")" = old ] || fail "a stale hand-over entry was published over target"
 expect_no_log "cannot protect"
 ok "a hand-over entry whose directory fd is closed is ignored quietly"
+
+# ---- Atomic mode: a pending file is handed over at exec only to a program
+# that will load the shim. One exec'ed with an environment that does not
+# preload it (env -i, env -u LD_PRELOAD, an envp of the program's own) was
+# handed the file anyway, and nothing ever published it: the writer exited 0
+# and the name kept the old file. Now it is published at that exec (a note
+# says so) and the program writes on into it at the name.
+for how in 'env -i /bin/cat "$V2"' 'env -u LD_PRELOAD cat "$V2"' \
+           'python3 -c "import os, sys; os.execve(\"/bin/cat\", [\"cat\", sys.argv[1]], {})" "$V2"'; do
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  log_reset
+  "$TG_CMD" -m atomic --scope=elf bash -c "exec >\"\$LIB\"; exec $how" || fail "atomic, exec $how: failed"
+  [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
+    fail "atomic, exec $how: the name holds $(stat -c %s "$LIB") bytes at inode $(inode "$LIB") (was $old), not v2: the write was lost"
+  expect_log "note file=$LIB is published at exec" "does not preload truncguard"
+  ok "atomic, exec $how (no LD_PRELOAD): published at exec, v2 at the name"
+done
+# The same hand-over where the environment names the shim another way (a
+# symlink to it, kept by the program's own envp) still waits for the close.
+ln -s "$TG_SHIM" "$T/libtg-link.so"
+fresh_copy "$V1" "$LIB"
+log_reset
+"$TG_CMD" -m atomic --scope=elf python3 -c '
+import os, sys
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+os.execve("/bin/cat", ["cat", os.environ["V2"]],
+          {"LD_PRELOAD": sys.argv[1], "TRUNCGUARD_LOG": os.environ["TRUNCGUARD_LOG"]})' "$T/libtg-link.so" ||
+  fail "atomic, execve with LD_PRELOAD through a symlink: failed"
+cmp -s "$LIB" "$V2" || fail "atomic, execve with LD_PRELOAD through a symlink: the name does not hold v2"
+expect_no_log "published at exec"
+pub=$(log_lines "published file=$LIB") || fail "no published line"
+[ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
+ok "atomic, execve with the shim preloaded through a symlink: handed over, published once at cat's close"
