@@ -76,3 +76,84 @@ expect_no_log "published at exec"
 pub=$(log_lines "published file=$LIB") || fail "no published line"
 [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
 ok "atomic, execve with the shim preloaded through a symlink: handed over, published once at cat's close"
+
+# ---- Children: the wrapped command's children inherit the shim through the
+# environment, however they are started. Control first: the same cp, without
+# truncguard, kills the victim.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+cp "$V2" "$LIB" || fail "control: cp failed"
+stop_victim
+expect_killed "control: cp over the loaded library"
+# child WHAT CMD...: under truncguard, CMD starts a child that copies v2 over
+# the library a victim runs: the victim lives, v2 is at a new inode.
+child() {
+  local what=$1 old
+  shift
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  "$TG_CMD" "$@" >"$T/child.out" 2>&1 || fail "$what: exit $?: $(cat "$T/child.out")"
+  stop_victim
+  expect_survived "$what"
+  [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" || fail "$what: v2 is not at a new inode"
+  expect_log "replaced file=$LIB [ino $old -> " "pid $VICTIM_PID ("
+}
+child "sh -c" sh -c 'cp "$V2" "$LIB"'
+child "python system()" python3 -c 'import os; assert os.system("cp \"$V2\" \"$LIB\"") == 0'
+child "python popen()" python3 -c 'import os; os.popen("cp \"$V2\" \"$LIB\"").read()'
+child "posix_spawn with environ" python3 -c '
+import os
+pid = os.posix_spawn("/bin/cp", ["cp", os.environ["V2"], os.environ["LIB"]], os.environ)
+assert os.waitpid(pid, 0)[1] == 0'
+child "subprocess, env= that keeps LD_PRELOAD" python3 -c '
+import os, subprocess
+env = {k: v for k, v in os.environ.items() if k == "LD_PRELOAD" or k.startswith("TRUNCGUARD_")}
+subprocess.run(["/bin/cp", os.environ["V2"], os.environ["LIB"]], env=env, check=True)'
+child "perl exec with a rebuilt %ENV keeping LD_PRELOAD" perl -e '
+%ENV = (LD_PRELOAD => $ENV{LD_PRELOAD}, TRUNCGUARD_LOG => $ENV{TRUNCGUARD_LOG});
+exec "/bin/cp", $ARGV[0], $ARGV[1] or exit 1' "$V2" "$LIB"
+child "nested truncguard" "$TG_CMD" cp "$V2" "$LIB"
+
+# ---- The command as a wrapper: it execs (same pid, so signals, the process
+# group and the terminal are the command's), and passes arguments and fds on
+# exactly.
+"$TG_CMD" sh -c 'echo $$ >"$1"' _ "$T/pid" &
+tgpid=$!
+wait "$tgpid"
+[ "$(cat "$T/pid")" = "$tgpid" ] || fail "the command runs as pid $(cat "$T/pid"), not truncguard's $tgpid: it forked"
+for sig in SEGV TERM INT HUP; do
+  "$TG_CMD" sh -c "kill -$sig \$\$" 2>/dev/null
+  st=$?
+  [ "$st" -eq $((128 + $(kill -l $sig))) ] || fail "a command killed by SIG$sig: truncguard exited $st"
+done
+ok "truncguard execs the command (same pid); SIGSEGV/TERM/INT/HUP deaths show as 128+N"
+args=("" $'new\nline' $'\xff\xfe invalid' "--mode=x" "-" "--" " ")
+want=$(printf '%s\0' "${args[@]}" | od -c)
+got=$("$TG_CMD" printf '%s\0' "${args[@]}" | od -c)
+[ "$got" = "$want" ] || fail "the arguments changed on the way: $got"
+fds='import os; print(sorted(int(f) for f in os.listdir("/proc/self/fd")))'
+want=$(python3 -c "$fds" 7</dev/null 9>"$T/fd9")
+got=$("$TG_CMD" python3 -c "$fds" 7</dev/null 9>"$T/fd9")
+[ "$got" = "$want" ] || fail "the command's fds differ under truncguard: $got, without: $want"
+ok "arguments (empty, newline, invalid UTF-8, option-like) and inherited fds reach the command unchanged"
+
+# ---- Settings: an option overrides the variable, the last option wins, a
+# variable no option sets is passed on.
+got=$(TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf "$TG_CMD" -m unlink -m dry-run printenv TRUNCGUARD_MODE TRUNCGUARD_SCOPE | paste -sd' ')
+[ "$got" = "dry-run elf" ] || fail "TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf truncguard -m unlink -m dry-run: $got"
+err=$("$TG_CMD" --mode=bogus touch "$T/ran" 2>&1)
+st=$?
+[ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -q "bogus" <<<"$err" || fail "--mode=bogus: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
+ok "option over variable, last option wins, an invalid value stops before the command runs (125)"
+
+# ---- LD_PRELOAD: a library path with a space can't be carried: the command
+# says so and runs nothing.
+mkdir -p "$T/with space"
+cp "$TG_CMD" "$TG_SHIM" "$T/with space/" || fail "cannot copy the command"
+err=$("$T/with space/truncguard" touch "$T/ran" 2>&1)
+st=$?
+[ "$st" -eq 126 ] && [ ! -e "$T/ran" ] && grep -q "LD_PRELOAD can't carry" <<<"$err" ||
+  fail "installed under a path with a space: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
+ok "a library path with a space: exit 126, nothing run: $(head -n 1 <<<"$err")"
