@@ -157,3 +157,54 @@ st=$?
 [ "$st" -eq 126 ] && [ ! -e "$T/ran" ] && grep -q "LD_PRELOAD can't carry" <<<"$err" ||
   fail "installed under a path with a space: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
 ok "a library path with a space: exit 126, nothing run: $(head -n 1 <<<"$err")"
+
+# ---- A command that can't be run: the status a shell gives, and a message
+# that names the cause (it said "not found in PATH" for a path, and "check
+# that it is a program for this machine" for an argument list too long).
+# expect_cannot_run STATUS WORDS CMD...
+expect_cannot_run() {
+  local want=$1 words=$2 err st
+  shift 2
+  err=$("$TG_CMD" "$@" 2>&1)
+  st=$?
+  [ "$st" -eq "$want" ] || fail "truncguard $1: exit $st, expected $want: $err"
+  grep -qF -- "$words" <<<"$err" || fail "truncguard $1: the message does not say \"$words\": $err"
+  ok "truncguard ${1:-''}: exit $st: $err"
+}
+printf '#!/nonexistent/interpreter\necho ran\n' >"$T/badshebang"
+mkdir -p "$T/path/adir"
+chmod 755 "$T/badshebang"
+cp "$T/badshebang" "$T/path/badshebang2"
+expect_cannot_run 127 "check the path" "$T/no/such/program"
+expect_cannot_run 127 "its interpreter (the #! line) or its ELF loader does not" "$T/badshebang"
+PATH=$T/path:$PATH expect_cannot_run 127 "found as $T/path/badshebang2, but its interpreter" badshebang2
+expect_cannot_run 127 "not found in PATH" tg-no-such-command-here
+PATH=$T/path:$PATH expect_cannot_run 126 "$T/path/adir is a directory" adir
+expect_cannot_run 126 "it is a directory" "$T/path"
+expect_cannot_run 127 "the command name is empty" ""
+# Arguments that fit truncguard's own exec but not the command's (truncguard
+# adds LD_PRELOAD and its settings to the environment): E2BIG, 126.
+python3 - "$TG_CMD" <<'PY' || fail "argument list too long: wrong status or message"
+import subprocess, sys
+tg = sys.argv[1]
+def run(total):  # truncguard --json --audit /bin/true, with `total` bytes of arguments
+    args = ["a" * 1000] * (total // 1000) + ["b" * (total % 1000)]
+    try:
+        return subprocess.run([tg, "--json", "--audit", "/bin/true"] + args, capture_output=True, text=True)
+    except OSError:
+        return None  # truncguard itself could not be exec'ed
+lo, hi = 0, 1 << 16
+while run(hi) is not None: lo, hi = hi, hi * 2
+while hi - lo > 1:
+    mid = (lo + hi) // 2
+    if run(mid) is None: hi = mid
+    else: lo = mid
+r = run(lo)
+print(f"# the most argument bytes truncguard itself takes: {lo}; exit {r.returncode}: {r.stderr.strip()}")
+sys.exit(0 if r.returncode == 126 and "Argument list too long" in r.stderr and "too large for one exec" in r.stderr else 1)
+PY
+ok "an argument list that fits truncguard but not the command: exit 126, \"too large for one exec\""
+# An option without its value names the option as it was written.
+err=$("$TG_CMD" --scope 2>&1)
+[ $? -eq 125 ] && grep -qF "option '--scope' needs a value" <<<"$err" || fail "truncguard --scope: $err"
+ok "truncguard --scope: $(head -n 1 <<<"$err")"
