@@ -184,7 +184,7 @@ expect_cannot_run 126 "it is a directory" "$T/path"
 expect_cannot_run 127 "the command name is empty" ""
 # Arguments that fit truncguard's own exec but not the command's (truncguard
 # adds LD_PRELOAD and its settings to the environment): E2BIG, 126.
-python3 - "$TG_CMD" <<'PY' || fail "argument list too long: wrong status or message"
+env -u TRUNCGUARD_LOG python3 - "$TG_CMD" <<'PY' || fail "argument list too long: wrong status or message"
 import subprocess, sys
 tg = sys.argv[1]
 def run(total):  # truncguard --json --audit /bin/true, with `total` bytes of arguments
@@ -208,3 +208,50 @@ ok "an argument list that fits truncguard but not the command: exit 126, \"too l
 err=$("$TG_CMD" --scope 2>&1)
 [ $? -eq 125 ] && grep -qF "option '--scope' needs a value" <<<"$err" || fail "truncguard --scope: $err"
 ok "truncguard --scope: $(head -n 1 <<<"$err")"
+
+# ---- who and stale with odd arguments: a status from the documented set,
+# the victim found through a symlink and through /proc/self/fd, and valid
+# JSON whatever the argument.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+ln -s "$LIB" "$T/link.so"
+mkfifo "$T/fifo"
+: >"$T/$(printf 'new\nline')"
+mkdir -p "$T/many"
+for i in $(seq 1000); do : >"$T/many/f$i"; done
+# who_case WANT_STATUSES WORDS ARG...: `who ARG...` exits with one of
+# WANT_STATUSES and prints WORDS; `who --json ARG...` exits the same and
+# prints one valid JSON document.
+who_case() {
+  local want=$1 words=$2 out st jst
+  shift 2
+  out=$(timeout 20 "$TG_CMD" who "$@" 2>&1)
+  st=$?
+  [[ " $want " == *" $st "* ]] || fail "who ${*:1:2}: exit $st, expected one of $want: $out"
+  grep -qF -- "$words" <<<"$out" || fail "who ${*:1:2}: does not say \"$words\": $out"
+  timeout 20 "$TG_CMD" who --json "$@" >"$T/who.json" 2>/dev/null
+  jst=$?
+  [ "$jst" -eq "$st" ] || fail "who --json ${*:1:2}: exit $jst, but $st without --json"
+  python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$T/who.json" ||
+    fail "who --json ${*:1:2}: not valid JSON: $(head -c 300 "$T/who.json")"
+  ok "who ${*:1:2}$([ $# -gt 2 ] && echo " ... ($# files)"): exit $st, valid JSON"
+}
+who_case "0" " -> $LIB (inode " "$T/link.so"
+grep -qE "^ +$VICTIM_PID " <<<"$("$TG_CMD" who "$T/link.so" 2>/dev/null)" || fail "who through a symlink does not list the victim"
+who_case "0" " -> $LIB (inode " /proc/self/fd/3 3<"$LIB"
+grep -qE "^ +$VICTIM_PID " <<<"$("$TG_CMD" who /proc/self/fd/3 3<"$LIB" 2>/dev/null)" || fail "who /proc/self/fd/3 does not list the victim"
+who_case "1 3" "no process maps it" "$T/fifo"
+who_case "1 3" "no process maps it" /dev/null
+who_case "1 3" 'new\nline (inode ' "$T/$(printf 'new\nline')"
+who_case "1 3" "no such file now" "$T/gone.so"
+who_case "2" "is a directory" "$T"
+who_case "2" "an empty name" ""
+who_case "0" "$LIB (inode" "$T"/many/* "$LIB"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert len(d["files"]) == 1001, len(d["files"])' "$T/who.json" ||
+  fail "who --json with 1001 files does not list 1001"
+"$TG_CMD" stale --json >"$T/stale.json" 2>/dev/null
+st=$?
+[ "$st" -le 3 ] && python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$T/stale.json" ||
+  fail "stale --json: exit $st or invalid JSON"
+stop_victim
+expect_survived "the victim watched by who"
