@@ -623,7 +623,7 @@ void remember_self() {
 bool env_preloads_self(char* const envp[]) {
   if (!g_self_base[0]) return true;
   const char* list = nullptr;
-  for (size_t i = 0; envp && envp[i] && i < kMaxEnv; ++i)
+  for (size_t i = 0; envp && envp[i]; ++i)
     if (std::strncmp(envp[i], "LD_PRELOAD=", 11) == 0) list = envp[i] + 11;
   if (!list) return false;
   char name[1024];  // exec may come from a thread with a small stack
@@ -645,16 +645,22 @@ bool env_preloads_self(char* const envp[]) {
   return false;
 }
 
+// An environment too large to copy here is passed on as it is, whole: the
+// pending files are then published at this exec instead of handed over.
 template <typename Exec>
 int exec_with_pending(char* const envp[], Exec exec) {
-  const char* entry = tg::pending::any() ? tg::pending::prepare_exec(env_preloads_self(envp)) : nullptr;
-  if (!entry) return exec(envp);
+  if (!tg::pending::any()) return exec(envp);
   size_t count = 0;
-  while (envp && envp[count] && count < kMaxEnv) ++count;
+  while (envp && envp[count]) ++count;
+  const char* entry = tg::pending::prepare_exec(
+      count >= kMaxEnv            ? "its environment has too many variables to add the hand-over to"
+      : !env_preloads_self(envp) ? "its environment does not preload truncguard"
+                                 : nullptr);
+  if (!entry) return exec(envp);
   const char** env = static_cast<const char**>(alloca((count + 2) * sizeof(char*)));
   size_t n = 0;
   static const char kVar[] = "TRUNCGUARD_PENDING=";
-  for (size_t i = 0; envp && envp[i] && n < kMaxEnv; ++i)
+  for (size_t i = 0; i < count; ++i)
     if (std::strncmp(envp[i], kVar, sizeof kVar - 1) != 0) env[n++] = envp[i];
   env[n++] = entry;
   env[n] = nullptr;

@@ -445,7 +445,7 @@ void publish_all() {
   }
 }
 
-const char* prepare_exec(bool new_image_adopts) {
+const char* prepare_exec(const char* no_hand_over) {
   // Static: exec may come from a vfork child, where nothing may be allocated.
   static char entry[8192];
   size_t o = static_cast<size_t>(std::snprintf(entry, sizeof entry, "%s=", kEnvName));
@@ -474,11 +474,13 @@ const char* prepare_exec(bool new_image_adopts) {
     const bool dir_ours = sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino);
     size_t e = o;
     bool fits = false;
-    if (f && dir_ours && !new_image_adopts) {
-      log::note(g.path, "atomic_fallback",
-                "is published at exec, before the program exec'ed writes it: its environment does not preload "
-                "truncguard, so nothing would publish it at its close; its content arrives in place, as in mode "
-                "replace");
+    if (f && dir_ours && no_hand_over) {
+      char msg[256];
+      std::snprintf(msg, sizeof msg,
+                    "is published at exec, before the program exec'ed writes it: %s, so nothing would publish it "
+                    "at its close; its content arrives in place, as in mode replace",
+                    no_hand_over);
+      log::note(g.path, "atomic_fallback", msg);
     } else if (f && dir_ours) {
       const int head = std::snprintf(entry + e, sizeof entry - e, "%s:%d:%lu:", fds, g.dirfd, g.old_ino);
       fits = head > 0 && (e += static_cast<size_t>(head)) < sizeof entry && hex(g.base, entry, sizeof entry, &e) &&

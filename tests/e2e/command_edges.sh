@@ -59,6 +59,21 @@ for how in 'env -i /bin/cat "$V2"' 'env -u LD_PRELOAD cat "$V2"' \
   expect_log "note file=$LIB is published at exec" "does not preload truncguard"
   ok "atomic, exec $how (no LD_PRELOAD): published at exec, v2 at the name"
 done
+# An environment larger than the exec wrappers copy (4096 variables) was cut
+# to 4096, dropping variables (LD_PRELOAD among them, so the file was never
+# published). Now it is passed on whole, and the file published at the exec.
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+log_reset
+n=$( (for i in $(seq 5000); do export "TGV_$i=x"; done
+      "$TG_CMD" -m atomic --scope=elf bash -c 'exec >"$LIB"; exec python3 -c "
+import os, sys
+sys.stderr.write(str(sum(k.startswith(\"TGV_\") for k in os.environ)))
+sys.stdout.buffer.write(open(os.environ[\"V2\"], \"rb\").read())"') 2>&1) || fail "atomic exec with 5000 variables failed: $n"
+[ "$n" = 5000 ] || fail "atomic exec with 5000 variables: the program got $n of them"
+[ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" || fail "atomic exec with 5000 variables: v2 is not at the name"
+expect_log "note file=$LIB is published at exec" "too many variables"
+ok "atomic exec with 5000 variables: all reach the program; published at the exec"
 # The same hand-over where the environment names the shim another way (a
 # symlink to it, kept by the program's own envp) still waits for the close.
 ln -s "$TG_SHIM" "$T/libtg-link.so"
