@@ -775,6 +775,15 @@ __attribute__((visibility("default"))) int fexecve(int fd, char* const argv[], c
   return exec_with_pending(envp, [&](char* const* env) { return f(fd, argv, env); });
 }
 
+// execveat (glibc 2.34+): the same, relative to a directory fd.
+__attribute__((visibility("default"))) int execveat(int dirfd, const char* path, char* const argv[],
+                                                    char* const envp[], int flags) {
+  auto f = TG_REAL(execveat);
+  if (!f) { errno = ENOSYS; return -1; }
+  if (__builtin_expect(!tg::pending::any(), 1)) return f(dirfd, path, argv, envp, flags);
+  return exec_with_pending(envp, [&](char* const* env) { return f(dirfd, path, argv, env, flags); });
+}
+
 // posix_spawn's file actions are opened by the child inside glibc, out of the
 // shim's reach. So the file gets its new inode when the action is added: the
 // child's open then meets the new inode (empty for O_TRUNC, a copy otherwise)

@@ -270,3 +270,21 @@ st=$?
   fail "stale --json: exit $st or invalid JSON"
 stop_victim
 expect_survived "the victim watched by who"
+
+# ---- Atomic mode: execveat (glibc 2.34) hands the pending file over too.
+# It was not interposed: the file went to the new program without the
+# hand-over entry, and nothing ever published it.
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+log_reset
+"$TG_CMD" -m atomic --scope=elf python3 -c '
+import ctypes, os
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+argv = (ctypes.c_char_p * 3)(b"cat", os.environ["V2"].encode(), None)
+envp = (ctypes.c_char_p * (len(os.environ) + 1))(*[f"{k}={v}".encode() for k, v in os.environ.items()], None)
+ctypes.CDLL(None).execveat(-100, b"/bin/cat", argv, envp, 0)  # AT_FDCWD
+os._exit(99)' || fail "atomic, execveat: exit $?"
+[ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" || fail "atomic, execveat: v2 is not at a new inode: the write was lost"
+expect_log "published file=$LIB [ino $old -> "
+ok "atomic, execveat with the file pending: handed over, published at cat's close"
