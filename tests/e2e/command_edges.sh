@@ -36,6 +36,10 @@ d, entry, shim = sys.argv[1:]
 fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)   # an unnamed inode at fd 7; fd 9 closed
 os.write(fd, b"forged\n")
 os.dup2(fd, 7)
+try:
+    os.close(9)
+except OSError:
+    pass
 os.execve("/bin/true", ["true"], dict(os.environ, LD_PRELOAD=shim, TRUNCGUARD_PENDING=entry))
 PY
 [ "$(cat "$T/target")" = old ] || fail "a stale hand-over entry was published over target"
@@ -91,6 +95,24 @@ expect_no_log "published at exec"
 pub=$(log_lines "published file=$LIB") || fail "no published line"
 [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
 ok "atomic, execve with the shim preloaded through a symlink: handed over, published once at cat's close"
+
+# ---- Atomic mode: execveat (glibc 2.34) hands the pending file over too.
+# It was not interposed: the file went to the new program without the
+# hand-over entry, and nothing ever published it.
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+log_reset
+"$TG_CMD" -m atomic --scope=elf python3 -c '
+import ctypes, os
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+argv = (ctypes.c_char_p * 3)(b"cat", os.environ["V2"].encode(), None)
+envp = (ctypes.c_char_p * (len(os.environ) + 1))(*[f"{k}={v}".encode() for k, v in os.environ.items()], None)
+ctypes.CDLL(None).execveat(-100, b"/bin/cat", argv, envp, 0)  # AT_FDCWD
+os._exit(99)' || fail "atomic, execveat: exit $?"
+[ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" || fail "atomic, execveat: v2 is not at a new inode: the write was lost"
+expect_log "published file=$LIB [ino $old -> "
+ok "atomic, execveat with the file pending: handed over, published at cat's close"
 
 # ---- Children: the wrapped command's children inherit the shim through the
 # environment, however they are started. Control first: the same cp, without
@@ -162,6 +184,17 @@ err=$("$TG_CMD" --mode=bogus touch "$T/ran" 2>&1)
 st=$?
 [ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -q "bogus" <<<"$err" || fail "--mode=bogus: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
 ok "option over variable, last option wins, an invalid value stops before the command runs (125)"
+
+# ---- LD_PRELOAD: the user's list is kept as it was (ld.so splits it at
+# spaces and colons), the shim put first; each library in it is loaded.
+cp "$TG_MARKER_LIB" "$T/libmarker.so" || fail "cannot copy the marker library"
+for list in "$T/libmarker.so $T/nonexistent.so" "$T/nonexistent.so:$T/libmarker.so" "$TG_SHIM:$T/libmarker.so"; do
+  got=$(LD_PRELOAD=$list "$TG_CMD" sh -c 'printf "%s\n" "$LD_PRELOAD"; cat /proc/$$/maps' 2>/dev/null)
+  [ "$(head -n 1 <<<"$got")" = "$TG_SHIM:$list" ] || fail "LD_PRELOAD=\"$list\": the child has \"$(head -n 1 <<<"$got")\""
+  grep -qF "$T/libmarker.so" <<<"$got" && grep -qF "$TG_SHIM" <<<"$got" ||
+    fail "LD_PRELOAD=\"$list\": the shim or the user's library is not mapped in the child"
+done
+ok "an existing LD_PRELOAD (spaces, colons, a missing file, the shim itself) is kept after the shim"
 
 # ---- LD_PRELOAD: a library path with a space can't be carried: the command
 # says so and runs nothing.
@@ -271,20 +304,3 @@ st=$?
 stop_victim
 expect_survived "the victim watched by who"
 
-# ---- Atomic mode: execveat (glibc 2.34) hands the pending file over too.
-# It was not interposed: the file went to the new program without the
-# hand-over entry, and nothing ever published it.
-fresh_copy "$V1" "$LIB"
-old=$(inode "$LIB")
-log_reset
-"$TG_CMD" -m atomic --scope=elf python3 -c '
-import ctypes, os
-fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
-os.dup2(fd, 1)
-argv = (ctypes.c_char_p * 3)(b"cat", os.environ["V2"].encode(), None)
-envp = (ctypes.c_char_p * (len(os.environ) + 1))(*[f"{k}={v}".encode() for k, v in os.environ.items()], None)
-ctypes.CDLL(None).execveat(-100, b"/bin/cat", argv, envp, 0)  # AT_FDCWD
-os._exit(99)' || fail "atomic, execveat: exit $?"
-[ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" || fail "atomic, execveat: v2 is not at a new inode: the write was lost"
-expect_log "published file=$LIB [ino $old -> "
-ok "atomic, execveat with the file pending: handed over, published at cat's close"
