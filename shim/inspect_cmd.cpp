@@ -194,6 +194,10 @@ void who_usage(FILE* out) {
 // The name the kernel uses in maps lines: absolute, symlinks resolved.
 bool resolve_target(const char* arg, Target* t, std::string* error) {
   t->arg = arg;
+  if (!*arg) {  // stat("") fails with ENOENT: it would look for "CWD/ (deleted)"
+    *error = "an empty name; name a file";
+    return false;
+  }
   struct stat st;
   if (::stat(arg, &st) == 0) {
     if (S_ISDIR(st.st_mode)) {

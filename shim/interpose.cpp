@@ -8,7 +8,9 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <spawn.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
@@ -593,16 +595,72 @@ namespace {
 // the largest environment.
 constexpr size_t kMaxEnv = 4096;
 
+// This library's file, recorded by the constructor: a pending file is handed
+// over only to a new image that loads it again, which needs LD_PRELOAD in the
+// environment it is given (env -i, env -u LD_PRELOAD, execve with an
+// environment of the program's own, python's subprocess with env=...).
+dev_t g_self_dev = 0;
+ino_t g_self_ino = 0;
+char g_self_base[256] = {};
+
+void remember_self() {
+  Dl_info info;
+  if (!dladdr(reinterpret_cast<void*>(&remember_self), &info) || !info.dli_fname) return;
+  struct stat st;
+  if (tg::sys::fstatat(AT_FDCWD, info.dli_fname, &st, 0) == 0) {
+    g_self_dev = st.st_dev;
+    g_self_ino = st.st_ino;
+  }
+  const char* slash = std::strrchr(info.dli_fname, '/');
+  std::snprintf(g_self_base, sizeof g_self_base, "%s", slash ? slash + 1 : info.dli_fname);
+}
+
+// Does `envp` preload this library? Its LD_PRELOAD (the last one, which
+// ld.so uses), split as ld.so splits it, at spaces and colons: a path names
+// this file (same device and inode), or a bare name is this file's name
+// (ld.so looks it up in its search path). In doubt (unknown identity), yes:
+// the hand-over is what happened before this check.
+bool env_preloads_self(char* const envp[]) {
+  if (!g_self_base[0]) return true;
+  const char* list = nullptr;
+  for (size_t i = 0; envp && envp[i]; ++i)
+    if (std::strncmp(envp[i], "LD_PRELOAD=", 11) == 0) list = envp[i] + 11;
+  if (!list) return false;
+  char name[1024];  // exec may come from a thread with a small stack
+  for (const char* p = list; *p;) {
+    const size_t n = std::strcspn(p, " :");
+    if (n >= sizeof name) return true;  // too long to look at here: in doubt
+    if (n > 0) {
+      std::memcpy(name, p, n);
+      name[n] = '\0';
+      struct stat st;
+      if (std::strchr(name, '/') ? (tg::sys::fstatat(AT_FDCWD, name, &st, 0) == 0 && st.st_dev == g_self_dev &&
+                                    st.st_ino == g_self_ino)
+                                 : std::strcmp(name, g_self_base) == 0)
+        return true;
+    }
+    p += n;
+    if (*p) ++p;
+  }
+  return false;
+}
+
+// An environment too large to copy here is passed on as it is, whole: the
+// pending files are then published at this exec instead of handed over.
 template <typename Exec>
 int exec_with_pending(char* const envp[], Exec exec) {
-  const char* entry = tg::pending::any() ? tg::pending::prepare_exec() : nullptr;
-  if (!entry) return exec(envp);
+  if (!tg::pending::any()) return exec(envp);
   size_t count = 0;
-  while (envp && envp[count] && count < kMaxEnv) ++count;
+  while (envp && envp[count]) ++count;
+  const char* entry = tg::pending::prepare_exec(
+      count >= kMaxEnv            ? "its environment has too many variables to add the hand-over to"
+      : !env_preloads_self(envp) ? "its environment does not preload truncguard"
+                                 : nullptr);
+  if (!entry) return exec(envp);
   const char** env = static_cast<const char**>(alloca((count + 2) * sizeof(char*)));
   size_t n = 0;
   static const char kVar[] = "TRUNCGUARD_PENDING=";
-  for (size_t i = 0; envp && envp[i] && n < kMaxEnv; ++i)
+  for (size_t i = 0; i < count; ++i)
     if (std::strncmp(envp[i], kVar, sizeof kVar - 1) != 0) env[n++] = envp[i];
   env[n++] = entry;
   env[n] = nullptr;
@@ -717,6 +775,15 @@ __attribute__((visibility("default"))) int fexecve(int fd, char* const argv[], c
   return exec_with_pending(envp, [&](char* const* env) { return f(fd, argv, env); });
 }
 
+// execveat (glibc 2.34+): the same, relative to a directory fd.
+__attribute__((visibility("default"))) int execveat(int dirfd, const char* path, char* const argv[],
+                                                    char* const envp[], int flags) {
+  auto f = TG_REAL(execveat);
+  if (!f) { errno = ENOSYS; return -1; }
+  if (__builtin_expect(!tg::pending::any(), 1)) return f(dirfd, path, argv, envp, flags);
+  return exec_with_pending(envp, [&](char* const* env) { return f(dirfd, path, argv, env, flags); });
+}
+
 // posix_spawn's file actions are opened by the child inside glibc, out of the
 // shim's reach. So the file gets its new inode when the action is added: the
 // child's open then meets the new inode (empty for O_TRUNC, a copy otherwise)
@@ -768,6 +835,7 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 __attribute__((constructor)) static void truncguard_init() {
   (void)tg::settings();
   if (tg::dl::is_audit_copy()) return;
+  remember_self();
   tg::dl::remember_initial_objects();
   tg::dl::install_fork_gate();
   tg::pending::adopt_from_environment();

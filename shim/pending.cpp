@@ -275,6 +275,30 @@ bool unhex(const char* in, size_t n, char* out, size_t len) {
   return true;
 }
 
+// TRUNCGUARD_PENDING is read and removed in `environ` itself, not through
+// getenv/unsetenv: a program may define its own (bash does, for its variable
+// table, and before its main() its unsetenv removes nothing), and the entry
+// would then reach every program it starts, which would adopt fds and a
+// directory fd that are not theirs.
+const char* environ_value(const char* name, size_t len) {
+  for (char** e = environ; e && *e; ++e)
+    if (std::strncmp(*e, name, len) == 0 && (*e)[len] == '=') return *e + len + 1;
+  return nullptr;
+}
+
+void environ_remove(const char* name, size_t len) {
+  char** e = environ;
+  while (e && *e) {
+    if (std::strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
+      char** d = e;
+      do d[0] = d[1];
+      while (*d++);
+    } else {
+      ++e;
+    }
+  }
+}
+
 // Entries a vfork child left in this (shared) memory when it exited or
 // exec'ed: their owner is gone. Their dirfd is a number in the child's fd
 // table, so it is never closed here.
@@ -421,7 +445,7 @@ void publish_all() {
   }
 }
 
-const char* prepare_exec() {
+const char* prepare_exec(const char* no_hand_over) {
   // Static: exec may come from a vfork child, where nothing may be allocated.
   static char entry[8192];
   size_t o = static_cast<size_t>(std::snprintf(entry, sizeof entry, "%s=", kEnvName));
@@ -450,7 +474,14 @@ const char* prepare_exec() {
     const bool dir_ours = sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino);
     size_t e = o;
     bool fits = false;
-    if (f && dir_ours) {
+    if (f && dir_ours && no_hand_over) {
+      char msg[256];
+      std::snprintf(msg, sizeof msg,
+                    "is published at exec, before the program exec'ed writes it: %s, so nothing would publish it "
+                    "at its close; its content arrives in place, as in mode replace",
+                    no_hand_over);
+      log::note(g.path, "atomic_fallback", msg);
+    } else if (f && dir_ours) {
       const int head = std::snprintf(entry + e, sizeof entry - e, "%s:%d:%lu:", fds, g.dirfd, g.old_ino);
       fits = head > 0 && (e += static_cast<size_t>(head)) < sizeof entry && hex(g.base, entry, sizeof entry, &e) &&
              put(entry, sizeof entry, &e, ':') && hex(g.path, entry, sizeof entry, &e) &&
@@ -473,12 +504,13 @@ const char* prepare_exec() {
 }
 
 void adopt_from_environment() {
-  const char* v = getenv(kEnvName);
-  if (!v || !*v) return;
+  constexpr size_t kLen = sizeof kEnvName - 1;
+  const char* v = environ_value(kEnvName, kLen);
+  if (!v) return;
   // Under secure execution (setuid/setgid) the environment is the caller's:
   // it must not be able to make this process rename files of its choosing.
-  if (getauxval(AT_SECURE)) {
-    unsetenv(kEnvName);
+  if (!*v || getauxval(AT_SECURE)) {
+    environ_remove(kEnvName, kLen);
     return;
   }
   // FDS:DIRFD:OLD_INO:BASE_HEX:PATH_HEX; ...
@@ -498,7 +530,9 @@ void adopt_from_environment() {
     }
     char base[NAME_MAX + 1], path[1024];
     const int dirfd = k == 5 ? atoi(f[1]) : -1;
-    if (k == 5 && dirfd >= 0 && unhex(f[3], flen[3], base, sizeof base) && unhex(f[4], flen[4], path, sizeof path)) {
+    struct stat dir;  // the directory fd came with the entry: an open directory, or nothing to adopt
+    if (k == 5 && dirfd >= 0 && sys::fstat(dirfd, &dir) == 0 && S_ISDIR(dir.st_mode) &&
+        unhex(f[3], flen[3], base, sizeof base) && unhex(f[4], flen[4], path, sizeof path)) {
       sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
       int group = new_group(dirfd, base, path, strtoul(f[2], nullptr, 10));
       struct stat st;
@@ -518,7 +552,7 @@ void adopt_from_environment() {
     }
     p = end + 1;
   }
-  unsetenv(kEnvName);  // not for this program's own children
+  environ_remove(kEnvName, kLen);  // not for this program's own children
 }
 
 }  // namespace tg::pending

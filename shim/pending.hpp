@@ -79,7 +79,12 @@ void publish_all();
 // exec: marks the pending fds that survive exec (no FD_CLOEXEC) in an
 // environment entry for the new image, and publishes the others. Returns the
 // "TRUNCGUARD_PENDING=..." entry to add to the environment, or nullptr.
-const char* prepare_exec();
+// `no_hand_over`: why the new image can't take the files over (its
+// environment does not preload the shim, or can't carry the entry), or
+// nullptr. Then every pending file is published now, with a note saying
+// why for those it keeps writing (their content arrives in place, as in
+// mode replace).
+const char* prepare_exec(const char* no_hand_over = nullptr);
 
 // The new image: takes over the pending fds handed over by prepare_exec.
 void adopt_from_environment();

@@ -11,6 +11,7 @@
 // recognised only as the first argument; `truncguard -- who` runs a program
 // named who.
 #include <getopt.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -177,6 +178,50 @@ void prepend_to_list(const char* name, const std::string& item) {
   set_env(name, list.c_str());
 }
 
+// The first PATH entry where `name` exists, as execvp searches (glibc's
+// default path where PATH is unset), or "".
+std::string found_in_path(const char* name) {
+  const char* path = getenv("PATH");
+  std::string dirs = path ? path : "/bin:/usr/bin";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    std::string full = (dir.empty() ? "." : dir) + "/" + name;
+    struct stat st;
+    if (stat(full.c_str(), &st) == 0) return full;
+    start = end + 1;
+  }
+  return {};
+}
+
+// Why `cmd` could not be run (execvp's errno `e`), pointing at the cause.
+std::string cannot_run_hint(const char* cmd, int e) {
+  const bool bare = !std::strchr(cmd, '/');
+  const std::string where = !*cmd ? "" : bare ? found_in_path(cmd) : cmd;
+  struct stat st;
+  const bool exists = !where.empty() && stat(where.c_str(), &st) == 0;
+  switch (e) {
+    case ENOENT:
+      if (!*cmd) return "the command name is empty";
+      if (!exists) return bare ? "check its name, or give its path: it was not found in PATH" : "check the path";
+      return (bare ? "found as " + where + ", but its" : std::string("it exists, but its")) +
+             " interpreter (the #! line) or its ELF loader does not";
+    case EACCES:
+      if (exists && S_ISDIR(st.st_mode)) return (bare ? where : std::string("it")) + " is a directory";
+      return "check that it is an executable file and that you may run it";
+    case E2BIG:
+      return "the arguments and the environment are too large for one exec (see getconf ARG_MAX); "
+             "truncguard adds LD_PRELOAD and its settings to the environment";
+    case ENOEXEC:
+    case EINVAL:
+    case ELIBBAD:
+      return "check that it is a program for this machine";
+    default:
+      return {};
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -206,7 +251,8 @@ int main(int argc, char** argv) {
   opterr = 0;
   int c;
   // '+': stop at the command, so `truncguard cp -r a b` leaves -r to cp.
-  while ((c = getopt_long(argc, argv, "+s:m:d:l:hV", kOptions, nullptr)) != -1) {
+  // ':' after '+': a missing argument returns ':', told apart from an unknown option.
+  while ((c = getopt_long(argc, argv, "+:s:m:d:l:hV", kOptions, nullptr)) != -1) {
     switch (c) {
       case 's': {
         tg::Scope s;
@@ -269,6 +315,12 @@ int main(int argc, char** argv) {
       case kAudit: audit = true; break;
       case 'h': usage(stdout); return 0;
       case 'V': std::printf("truncguard %s\n", TG_VERSION); return 0;
+      case ':': {
+        // The option as it was written (--scope, not the -s it stands for).
+        const char* given = argv[optind - 1];
+        char opt[3] = {'-', static_cast<char>(optopt), '\0'};
+        die_usage("option '%s' needs a value%s", std::strncmp(given, "--", 2) == 0 ? given : opt, "");
+      }
       case '?':
       default:
         if (optopt > 0 && optopt < 256) {
@@ -316,9 +368,8 @@ int main(int argc, char** argv) {
 
   execvp(argv[optind], argv + optind);
   const int e = errno;
-  std::fprintf(stderr, "truncguard: cannot run '%s': %s (%s)\n", argv[optind], std::strerror(e),
-               e == ENOENT ? "check its name, or give its path: it was not found in PATH"
-               : e == EACCES ? "check that it is an executable file and that you may run it"
-                             : "check that it is a program for this machine");
+  const std::string hint = cannot_run_hint(argv[optind], e);
+  std::fprintf(stderr, "truncguard: cannot run '%s': %s%s%s%s\n", argv[optind], std::strerror(e),
+               hint.empty() ? "" : " (", hint.c_str(), hint.empty() ? "" : ")");
   return e == ENOENT ? kExitNotFound : kExitCannotRun;
 }

@@ -1,0 +1,306 @@
+#!/bin/bash
+# The truncguard command and the shim across exec, at their edges: the
+# wrapped command's status and arguments, LD_PRELOAD and settings handed to
+# it, the children it starts (which ones stay protected, which can't), the
+# atomic-mode hand-over at exec, and who/stale with odd arguments.
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+LIB=$T/libvictim.so
+export V2 LIB
+hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+
+# ---- Atomic mode: the hand-over variable never reaches a grandchild.
+# bash defines its own getenv/unsetenv (for its variable table), so the
+# shim's unsetenv in bash's constructor removed nothing: every program bash
+# started got TRUNCGUARD_PENDING and adopted fds that were not its own, and
+# its exit logged "cannot protect ... the new content is lost" (it was not).
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+log_reset
+leak=$("$TG_CMD" -m atomic --scope=elf bash -c \
+  'exec >"$LIB"; exec bash -c "LD_PRELOAD= printenv TRUNCGUARD_PENDING >&2; cat \"\$V2\"; true"' 2>&1) ||
+  fail "the atomic writer through bash failed: $leak"
+[ -z "$leak" ] || fail "bash passed the hand-over on to its child: TRUNCGUARD_PENDING=$leak"
+expect_no_log "cannot protect"
+[ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" || fail "the file handed over to bash was not published as v2"
+ok "atomic hand-over to bash: published once, by bash; its children neither see nor adopt it"
+
+# An entry whose directory fd is not open in the new image (a stale copy of
+# the variable) is not adopted: no publication, and no error line about it.
+echo old >"$T/target"
+log_reset
+python3 - "$T" "7:9:1:$(hex target):$(hex "$T/target");" "$TG_SHIM" <<'PY' || fail "python could not exec"
+import os, sys
+d, entry, shim = sys.argv[1:]
+fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)   # an unnamed inode at fd 7; fd 9 closed
+os.write(fd, b"forged\n")
+os.dup2(fd, 7)
+try:
+    os.close(9)
+except OSError:
+    pass
+os.execve("/bin/true", ["true"], dict(os.environ, LD_PRELOAD=shim, TRUNCGUARD_PENDING=entry))
+PY
+[ "$(cat "$T/target")" = old ] || fail "a stale hand-over entry was published over target"
+expect_no_log "cannot protect"
+ok "a hand-over entry whose directory fd is closed is ignored quietly"
+
+# ---- Atomic mode: a pending file is handed over at exec only to a program
+# that will load the shim. One exec'ed with an environment that does not
+# preload it (env -i, env -u LD_PRELOAD, an envp of the program's own) was
+# handed the file anyway, and nothing ever published it: the writer exited 0
+# and the name kept the old file. Now it is published at that exec (a note
+# says so) and the program writes on into it at the name.
+for how in 'env -i /bin/cat "$V2"' 'env -u LD_PRELOAD cat "$V2"' \
+           'python3 -c "import os, sys; os.execve(\"/bin/cat\", [\"cat\", sys.argv[1]], {})" "$V2"'; do
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  log_reset
+  "$TG_CMD" -m atomic --scope=elf bash -c "exec >\"\$LIB\"; exec $how" || fail "atomic, exec $how: failed"
+  [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
+    fail "atomic, exec $how: the name holds $(stat -c %s "$LIB") bytes at inode $(inode "$LIB") (was $old), not v2: the write was lost"
+  expect_log "note file=$LIB is published at exec" "does not preload truncguard"
+  ok "atomic, exec $how (no LD_PRELOAD): published at exec, v2 at the name"
+done
+# An environment larger than the exec wrappers copy (4096 variables) was cut
+# to 4096, dropping variables (LD_PRELOAD among them, so the file was never
+# published). Now it is passed on whole, and the file published at the exec.
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+log_reset
+n=$( (for i in $(seq 5000); do export "TGV_$i=x"; done
+      "$TG_CMD" -m atomic --scope=elf bash -c 'exec >"$LIB"; exec python3 -c "
+import os, sys
+sys.stderr.write(str(sum(k.startswith(\"TGV_\") for k in os.environ)))
+sys.stdout.buffer.write(open(os.environ[\"V2\"], \"rb\").read())"') 2>&1) || fail "atomic exec with 5000 variables failed: $n"
+[ "$n" = 5000 ] || fail "atomic exec with 5000 variables: the program got $n of them"
+[ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" || fail "atomic exec with 5000 variables: v2 is not at the name"
+expect_log "note file=$LIB is published at exec" "too many variables"
+ok "atomic exec with 5000 variables: all reach the program; published at the exec"
+# The same hand-over where the environment names the shim another way (a
+# symlink to it, kept by the program's own envp) still waits for the close.
+ln -s "$TG_SHIM" "$T/libtg-link.so"
+fresh_copy "$V1" "$LIB"
+log_reset
+"$TG_CMD" -m atomic --scope=elf python3 -c '
+import os, sys
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+os.execve("/bin/cat", ["cat", os.environ["V2"]], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$T/libtg-link.so" ||
+  fail "atomic, execve with LD_PRELOAD through a symlink: failed"
+cmp -s "$LIB" "$V2" || fail "atomic, execve with LD_PRELOAD through a symlink: the name does not hold v2"
+expect_no_log "published at exec"
+pub=$(log_lines "published file=$LIB") || fail "no published line"
+[ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
+ok "atomic, execve with the shim preloaded through a symlink: handed over, published once at cat's close"
+
+# ---- Atomic mode: execveat (glibc 2.34) hands the pending file over too.
+# It was not interposed: the file went to the new program without the
+# hand-over entry, and nothing ever published it.
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+log_reset
+"$TG_CMD" -m atomic --scope=elf python3 -c '
+import ctypes, os
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+argv = (ctypes.c_char_p * 3)(b"cat", os.environ["V2"].encode(), None)
+envp = (ctypes.c_char_p * (len(os.environ) + 1))(*[f"{k}={v}".encode() for k, v in os.environ.items()], None)
+ctypes.CDLL(None).execveat(-100, b"/bin/cat", argv, envp, 0)  # AT_FDCWD
+os._exit(99)' || fail "atomic, execveat: exit $?"
+[ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" || fail "atomic, execveat: v2 is not at a new inode: the write was lost"
+expect_log "published file=$LIB [ino $old -> "
+ok "atomic, execveat with the file pending: handed over, published at cat's close"
+
+# ---- Children: the wrapped command's children inherit the shim through the
+# environment, however they are started. Control first: the same cp, without
+# truncguard, kills the victim.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+cp "$V2" "$LIB" || fail "control: cp failed"
+stop_victim
+expect_killed "control: cp over the loaded library"
+# child WHAT CMD...: under truncguard, CMD starts a child that copies v2 over
+# the library a victim runs: the victim lives, v2 is at a new inode.
+child() {
+  local what=$1 old
+  shift
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  "$TG_CMD" "$@" >"$T/child.out" 2>&1 || fail "$what: exit $?: $(cat "$T/child.out")"
+  stop_victim
+  expect_survived "$what"
+  [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" || fail "$what: v2 is not at a new inode"
+  expect_log "replaced file=$LIB [ino $old -> " "pid $VICTIM_PID ("
+}
+child "sh -c" sh -c 'cp "$V2" "$LIB"'
+child "python system()" python3 -c 'import os; assert os.system("cp \"$V2\" \"$LIB\"") == 0'
+child "python popen()" python3 -c 'import os; os.popen("cp \"$V2\" \"$LIB\"").read()'
+child "posix_spawn with environ" python3 -c '
+import os
+pid = os.posix_spawn("/bin/cp", ["cp", os.environ["V2"], os.environ["LIB"]], os.environ)
+assert os.waitpid(pid, 0)[1] == 0'
+child "subprocess, env= that keeps LD_PRELOAD" python3 -c '
+import os, subprocess
+env = {k: v for k, v in os.environ.items() if k in ("LD_PRELOAD", "ASAN_OPTIONS") or k.startswith("TRUNCGUARD_")}
+subprocess.run(["/bin/cp", os.environ["V2"], os.environ["LIB"]], env=env, check=True)'
+child "perl exec with a rebuilt %ENV keeping LD_PRELOAD" perl -e '
+%ENV = map { exists $ENV{$_} ? ($_ => $ENV{$_}) : () } qw(LD_PRELOAD TRUNCGUARD_LOG ASAN_OPTIONS);
+exec "/bin/cp", $ARGV[0], $ARGV[1] or exit 1' "$V2" "$LIB"
+child "nested truncguard" "$TG_CMD" cp "$V2" "$LIB"
+
+# ---- The command as a wrapper: it execs (same pid, so signals, the process
+# group and the terminal are the command's), and passes arguments and fds on
+# exactly.
+"$TG_CMD" sh -c 'echo $$ >"$1"' _ "$T/pid" &
+tgpid=$!
+wait "$tgpid"
+[ "$(cat "$T/pid")" = "$tgpid" ] || fail "the command runs as pid $(cat "$T/pid"), not truncguard's $tgpid: it forked"
+for sig in SEGV TERM INT HUP; do
+  # (an ASan build of the shim would catch the SIGSEGV and abort: not truncguard's doing)
+  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0 "$TG_CMD" sh -c "kill -$sig \$\$" 2>/dev/null
+  st=$?
+  [ "$st" -eq $((128 + $(kill -l $sig))) ] || fail "a command killed by SIG$sig: truncguard exited $st"
+done
+ok "truncguard execs the command (same pid); SIGSEGV/TERM/INT/HUP deaths show as 128+N"
+args=("" $'new\nline' $'\xff\xfe invalid' "--mode=x" "-" "--" " ")
+want=$(printf '%s\0' "${args[@]}" | od -c)
+got=$("$TG_CMD" printf '%s\0' "${args[@]}" | od -c)
+[ "$got" = "$want" ] || fail "the arguments changed on the way: $got"
+fds='import os; print(sorted(int(f) for f in os.listdir("/proc/self/fd")))'
+want=$(python3 -c "$fds" 7</dev/null 9>"$T/fd9")
+got=$("$TG_CMD" python3 -c "$fds" 7</dev/null 9>"$T/fd9")
+[ "$got" = "$want" ] || fail "the command's fds differ under truncguard: $got, without: $want"
+ok "arguments (empty, newline, invalid UTF-8, option-like) and inherited fds reach the command unchanged"
+
+# ---- Settings: an option overrides the variable, the last option wins, a
+# variable no option sets is passed on.
+got=$(TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf "$TG_CMD" -m unlink -m dry-run printenv TRUNCGUARD_MODE TRUNCGUARD_SCOPE | paste -sd' ')
+[ "$got" = "dry-run elf" ] || fail "TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf truncguard -m unlink -m dry-run: $got"
+err=$("$TG_CMD" --mode=bogus touch "$T/ran" 2>&1)
+st=$?
+[ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -q "bogus" <<<"$err" || fail "--mode=bogus: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
+ok "option over variable, last option wins, an invalid value stops before the command runs (125)"
+
+# ---- LD_PRELOAD: the user's list is kept as it was (ld.so splits it at
+# spaces and colons), the shim put first; each library in it is loaded.
+cp "$TG_MARKER_LIB" "$T/libmarker.so" || fail "cannot copy the marker library"
+for list in "$T/libmarker.so $T/nonexistent.so" "$T/nonexistent.so:$T/libmarker.so" "$TG_SHIM:$T/libmarker.so"; do
+  got=$(LD_PRELOAD=$list "$TG_CMD" sh -c 'printf "%s\n" "$LD_PRELOAD"; cat /proc/$$/maps' 2>/dev/null)
+  [ "$(head -n 1 <<<"$got")" = "$TG_SHIM:$list" ] || fail "LD_PRELOAD=\"$list\": the child has \"$(head -n 1 <<<"$got")\""
+  grep -qF "$T/libmarker.so" <<<"$got" && grep -qF "$TG_SHIM" <<<"$got" ||
+    fail "LD_PRELOAD=\"$list\": the shim or the user's library is not mapped in the child"
+done
+ok "an existing LD_PRELOAD (spaces, colons, a missing file, the shim itself) is kept after the shim"
+
+# ---- LD_PRELOAD: a library path with a space can't be carried: the command
+# says so and runs nothing.
+mkdir -p "$T/with space"
+cp "$TG_CMD" "$TG_SHIM" "$T/with space/" || fail "cannot copy the command"
+err=$("$T/with space/truncguard" touch "$T/ran" 2>&1)
+st=$?
+[ "$st" -eq 126 ] && [ ! -e "$T/ran" ] && grep -q "LD_PRELOAD can't carry" <<<"$err" ||
+  fail "installed under a path with a space: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
+ok "a library path with a space: exit 126, nothing run: $(head -n 1 <<<"$err")"
+
+# ---- A command that can't be run: the status a shell gives, and a message
+# that names the cause (it said "not found in PATH" for a path, and "check
+# that it is a program for this machine" for an argument list too long).
+# expect_cannot_run STATUS WORDS CMD...
+expect_cannot_run() {
+  local want=$1 words=$2 err st
+  shift 2
+  err=$("$TG_CMD" "$@" 2>&1)
+  st=$?
+  [ "$st" -eq "$want" ] || fail "truncguard $1: exit $st, expected $want: $err"
+  grep -qF -- "$words" <<<"$err" || fail "truncguard $1: the message does not say \"$words\": $err"
+  ok "truncguard ${1:-''}: exit $st: $err"
+}
+printf '#!/nonexistent/interpreter\necho ran\n' >"$T/badshebang"
+mkdir -p "$T/path/adir"
+chmod 755 "$T/badshebang"
+cp "$T/badshebang" "$T/path/badshebang2"
+expect_cannot_run 127 "check the path" "$T/no/such/program"
+expect_cannot_run 127 "its interpreter (the #! line) or its ELF loader does not" "$T/badshebang"
+PATH=$T/path:$PATH expect_cannot_run 127 "found as $T/path/badshebang2, but its interpreter" badshebang2
+expect_cannot_run 127 "not found in PATH" tg-no-such-command-here
+PATH=$T/path:$PATH expect_cannot_run 126 "$T/path/adir is a directory" adir
+expect_cannot_run 126 "it is a directory" "$T/path"
+expect_cannot_run 127 "the command name is empty" ""
+# Arguments that fit truncguard's own exec but not the command's (truncguard
+# adds LD_PRELOAD and its settings to the environment): E2BIG, 126.
+env -u TRUNCGUARD_LOG python3 - "$TG_CMD" <<'PY' || fail "argument list too long: wrong status or message"
+import subprocess, sys
+tg = sys.argv[1]
+def run(total):  # truncguard --json --audit /bin/true, with `total` bytes of arguments
+    args = ["a" * 1000] * (total // 1000) + ["b" * (total % 1000)]
+    try:
+        return subprocess.run([tg, "--json", "--audit", "/bin/true"] + args, capture_output=True, text=True)
+    except OSError:
+        return None  # truncguard itself could not be exec'ed
+lo, hi = 0, 1 << 16
+while run(hi) is not None: lo, hi = hi, hi * 2
+while hi - lo > 1:
+    mid = (lo + hi) // 2
+    if run(mid) is None: hi = mid
+    else: lo = mid
+r = run(lo)
+print(f"# the most argument bytes truncguard itself takes: {lo}; exit {r.returncode}: {r.stderr.strip()}")
+sys.exit(0 if r.returncode == 126 and "Argument list too long" in r.stderr and "too large for one exec" in r.stderr else 1)
+PY
+ok "an argument list that fits truncguard but not the command: exit 126, \"too large for one exec\""
+# An option without its value names the option as it was written.
+err=$("$TG_CMD" --scope 2>&1)
+[ $? -eq 125 ] && grep -qF "option '--scope' needs a value" <<<"$err" || fail "truncguard --scope: $err"
+ok "truncguard --scope: $(head -n 1 <<<"$err")"
+
+# ---- who and stale with odd arguments: a status from the documented set,
+# the victim found through a symlink and through /proc/self/fd, and valid
+# JSON whatever the argument.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+ln -s "$LIB" "$T/link.so"
+mkfifo "$T/fifo"
+: >"$T/$(printf 'new\nline')"
+mkdir -p "$T/many"
+for i in $(seq 1000); do : >"$T/many/f$i"; done
+# who_case WANT_STATUSES WORDS ARG...: `who ARG...` exits with one of
+# WANT_STATUSES and prints WORDS; `who --json ARG...` exits the same and
+# prints one valid JSON document.
+who_case() {
+  local want=$1 words=$2 out st jst
+  shift 2
+  out=$(timeout 20 "$TG_CMD" who "$@" 2>&1)
+  st=$?
+  [[ " $want " == *" $st "* ]] || fail "who ${*:1:2}: exit $st, expected one of $want: $out"
+  grep -qF -- "$words" <<<"$out" || fail "who ${*:1:2}: does not say \"$words\": $out"
+  timeout 20 "$TG_CMD" who --json "$@" >"$T/who.json" 2>/dev/null
+  jst=$?
+  [ "$jst" -eq "$st" ] || fail "who --json ${*:1:2}: exit $jst, but $st without --json"
+  python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$T/who.json" ||
+    fail "who --json ${*:1:2}: not valid JSON: $(head -c 300 "$T/who.json")"
+  ok "who ${*:1:2}$([ $# -gt 2 ] && echo " ... ($# files)"): exit $st, valid JSON"
+}
+who_case "0" " -> $LIB (inode " "$T/link.so"
+grep -qE "^ +$VICTIM_PID " <<<"$("$TG_CMD" who "$T/link.so" 2>/dev/null)" || fail "who through a symlink does not list the victim"
+who_case "0" " -> $LIB (inode " /proc/self/fd/3 3<"$LIB"
+grep -qE "^ +$VICTIM_PID " <<<"$("$TG_CMD" who /proc/self/fd/3 3<"$LIB" 2>/dev/null)" || fail "who /proc/self/fd/3 does not list the victim"
+who_case "1 3" "no process maps it" "$T/fifo"
+who_case "1 3" "no process maps it" /dev/null
+who_case "1 3" 'new\nline (inode ' "$T/$(printf 'new\nline')"
+who_case "1 3" "no such file now" "$T/gone.so"
+who_case "2" "is a directory" "$T"
+who_case "2" "an empty name" ""
+who_case "0" "$LIB (inode" "$T"/many/* "$LIB"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert len(d["files"]) == 1001, len(d["files"])' "$T/who.json" ||
+  fail "who --json with 1001 files does not list 1001"
+"$TG_CMD" stale --json >"$T/stale.json" 2>/dev/null
+st=$?
+[ "$st" -le 3 ] && python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$T/stale.json" ||
+  fail "stale --json: exit $st or invalid JSON"
+stop_victim
+expect_survived "the victim watched by who"
+
