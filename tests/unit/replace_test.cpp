@@ -196,21 +196,29 @@ TEST(Replace, ACopyPastTheFileSizeLimitFailsInsteadOfKillingTheHost) {
   const std::string content(3 * 4096, 'x');
   write_file(p, content);
   const ino_t old_ino = ino(p);
+  // In a child limited to 4 KiB files: replace_file keeping `keep` bytes,
+  // then check(fd, rep, t, src) gives the exit status.
+  auto under_limit = [&](off_t keep, auto check) {
+    return unit::in_child([&] {
+      struct rlimit rl = {4096, RLIM_INFINITY};
+      if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return 10;
+      int src = open(p.c_str(), O_RDONLY);
+      Target t;
+      if (src < 0 || resolve_target(AT_FDCWD, p.c_str(), true, &t) != 0) return 11;
+      ReplaceReport rep;
+      int fd = replace_file(t, Mode::replace, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, keep, src, &rep);
+      return check(fd, rep, t, src);
+    });
+  };
   for (off_t keep : {kWholeFile, off_t{2 * 4096}}) {
-    EXPECT_EQ(unit::in_child([&] {
-                struct rlimit rl = {4096, RLIM_INFINITY};
-                if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return 10;
-                int src = open(p.c_str(), O_RDONLY);
-                Target t;
-                if (src < 0 || resolve_target(AT_FDCWD, p.c_str(), true, &t) != 0) return 11;
-                ReplaceReport rep;
-                int fd = replace_file(t, Mode::replace, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, keep, src, &rep);
-                if (fd != -EFBIG || rep.error != EFBIG || !rep.failed_step ||
-                    std::strcmp(rep.failed_step, "cannot copy the old content") != 0)
-                  return 1;
-                fd = make_unnamed(t, O_WRONLY | O_CREAT | O_EXCL, keep, src, &rep);
-                return fd == -EFBIG ? 0 : 2;
-              }),
+    EXPECT_EQ(under_limit(keep,
+                          [keep](int fd, ReplaceReport& rep, const Target& t, int src) {
+                            if (fd != -EFBIG || rep.error != EFBIG || !rep.failed_step ||
+                                std::strcmp(rep.failed_step, "cannot copy the old content") != 0)
+                              return 1;
+                            fd = make_unnamed(t, O_WRONLY | O_CREAT | O_EXCL, keep, src, &rep);
+                            return fd == -EFBIG ? 0 : 2;
+                          }),
               0)
         << "keep " << keep << " (153: killed by SIGXFSZ)";
     EXPECT_EQ(ino(p), old_ino);
@@ -218,14 +226,7 @@ TEST(Replace, ACopyPastTheFileSizeLimitFailsInsteadOfKillingTheHost) {
     EXPECT_EQ(count_entries(d.path()), 1);  // no temp file left behind
   }
   // What fits under the limit is still copied.
-  EXPECT_EQ(unit::in_child([&] {
-              struct rlimit rl = {4096, RLIM_INFINITY};
-              if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return 10;
-              int src = open(p.c_str(), O_RDONLY);
-              Target t;
-              if (src < 0 || resolve_target(AT_FDCWD, p.c_str(), true, &t) != 0) return 11;
-              ReplaceReport rep;
-              int fd = replace_file(t, Mode::replace, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 4096, src, &rep);
+  EXPECT_EQ(under_limit(4096, [](int fd, ReplaceReport& rep, const Target&, int) {
               return fd >= 0 && rep.copied == 4096 ? 0 : 1;
             }),
             0);
