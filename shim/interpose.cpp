@@ -612,7 +612,12 @@ void remember_self() {
     g_self_ino = st.st_ino;
   }
   const char* slash = std::strrchr(info.dli_fname, '/');
-  std::snprintf(g_self_base, sizeof g_self_base, "%s", slash ? slash + 1 : info.dli_fname);
+  // Copied by hand: snprintf here, in every process's start-up, mapped 64 KiB
+  // more of libc (its printf machinery) into a program that may never print.
+  const char* base = slash ? slash + 1 : info.dli_fname;
+  const size_t n = strnlen(base, sizeof g_self_base - 1);
+  std::memcpy(g_self_base, base, n);
+  g_self_base[n] = '\0';
 }
 
 // Does `envp` preload this library? Its LD_PRELOAD (the last one, which
