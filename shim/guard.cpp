@@ -212,8 +212,8 @@ int lowest_number(int fd) {
 // open(2) gives. Where that open fails (no /proc, a file mode or an LSM that
 // refuses it), the O_TMPFILE fd itself, moved to the lowest free number.
 int callers_fd(int made, int caller_flags) {
-  char proc[48];
-  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", made);
+  char proc[32];
+  sys::fd_link(made, proc, sizeof proc);
   const int fd = sys::openat(AT_FDCWD, proc, replacement_flags(caller_flags) & ~(O_CREAT | O_EXCL | O_NOFOLLOW));
   if (fd < 0) return lowest_number(made);
   sys::close(made);
@@ -312,22 +312,11 @@ int open_for_reading(int dirfd, const char* path, int flags) {
   return fd;
 }
 
-// "/proc/self/fd/N", without stdio (this is on every checked ftruncate).
-void fd_link(int fd, char* out, size_t len) {
-  char digits[16];
-  int n = 0;
-  for (unsigned v = static_cast<unsigned>(fd); n == 0 || v; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
-  size_t o = 0;
-  for (const char* p = "/proc/self/fd/"; *p && o + 1 < len;) out[o++] = *p++;
-  while (n && o + 1 < len) out[o++] = digits[--n];
-  out[o] = '\0';
-}
-
 // The name an fd was opened under, into `out` (PATH_MAX bytes). False if it
 // has none (deleted, anonymous): nothing to give a new inode to.
 bool fd_name(int fd, char* out) {
   char proc[32];
-  fd_link(fd, proc, sizeof proc);
+  sys::fd_link(fd, proc, sizeof proc);
   long n = sys::readlinkat(AT_FDCWD, proc, out, PATH_MAX - 1);
   if (n <= 0 || out[0] != '/') return false;
   out[n] = '\0';
@@ -387,7 +376,7 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     // The fd may be write-only: read the file through /proc/self/fd. (Its
     // name is read later, only for an ELF file: fd_name.)
     char proc[32];
-    fd_link(in.fd, proc, sizeof proc);
+    sys::fd_link(in.fd, proc, sizeof proc);
     ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
   }
@@ -699,8 +688,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     // Only an open leaves a writer behind to wait for; truncate(2), ftruncate(2)
     // and an fd that stops appending already hold or are done: replace them.
     Outcome o;
-    if ((in.kind == WriteKind::truncate_open || in.kind == WriteKind::in_place_open) &&
-        act_atomic(in, name, t, ex, keep, &ev, mem.get(), &o))
+    if (opens_an_fd(in.kind) && act_atomic(in, name, t, ex, keep, &ev, mem.get(), &o))
       return o;
     ev.mode = to_string(Mode::replace);
   }

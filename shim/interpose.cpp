@@ -124,7 +124,7 @@ inline int writing_fopen_flags(const char* mode) {
 inline int reopen_own_file(const char* entry, int fd, int flags) {
   if (fd < 0 || !tg::may_change_content(flags) || tg::in_guard()) return 0;
   char proc[32];
-  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  tg::sys::fd_link(fd, proc, sizeof proc);
   if (tg::sys::faccessat2(AT_FDCWD, proc, W_OK, AT_EACCESS) < 0) return 0;  // the real freopen answers
   const tg::WriteKind kind = (flags & O_TRUNC) ? tg::WriteKind::truncate_fd : tg::WriteKind::in_place_fd;
   const int saved = errno;

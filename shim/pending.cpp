@@ -167,8 +167,8 @@ int publish(Group& g, int fd) {
   int r = -EEXIST;
   for (int attempt = 0; attempt < 16 && r == -EEXIST; ++attempt) {
     temp_name(g.base, tmp, sizeof tmp);
-    char proc[48];
-    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    char proc[32];
+    sys::fd_link(fd, proc, sizeof proc);
     r = sys::linkat(AT_FDCWD, proc, g.dirfd, tmp, AT_SYMLINK_FOLLOW);
     // Without /proc, AT_EMPTY_PATH does the same (it needs CAP_DAC_READ_SEARCH).
     if (r == -ENOENT) r = sys::linkat(fd, "", g.dirfd, tmp, AT_EMPTY_PATH);

@@ -351,8 +351,8 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     if (!fd.ok()) {
       // Put the old inode back rather than leave the name missing.
       if (src >= 0) {
-        char proc[64];
-        std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", src);
+        char proc[32];
+        sys::fd_link(src, proc, sizeof proc);
         rep->restored_old = sys::linkat(AT_FDCWD, proc, dir, t.base, AT_SYMLINK_FOLLOW) == 0;
       }
       return fail(rep, "cannot create the new file", fd.get());

@@ -76,6 +76,18 @@ inline int linkat(int olddir, const char* oldp, int newdir, const char* newp, in
   return static_cast<int>(call(SYS_linkat, olddir, oldp, newdir, newp, flags));
 }
 
+// "/proc/self/fd/N" into out (len bytes; 32 hold any fd), without stdio:
+// the name through which an fd's file is reopened, linked or checked.
+inline void fd_link(int fd, char* out, size_t len) {
+  char digits[16];
+  int n = 0;
+  for (unsigned v = static_cast<unsigned>(fd); n == 0 || v; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+  size_t o = 0;
+  for (const char* p = "/proc/self/fd/"; *p && o + 1 < len;) out[o++] = *p++;
+  while (n && o + 1 < len) out[o++] = digits[--n];
+  out[o] = '\0';
+}
+
 // The shim's long-lived fds (the directory kept for an atomic publication,
 // the log file) stay out of the numbers a program expects from its next
 // opens, the lowest free ones (close(1), then open() to redirect stdout; a
