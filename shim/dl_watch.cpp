@@ -150,10 +150,22 @@ void after_fork_child() {
 // on, a path without one may have open handles nobody counted. Under the lock.
 bool g_records_overflowed = false;
 
+// One dlopen of the record's name with `mode`, by `caller` (the first four
+// callers are kept for the backtrace category). Under the lock.
+void count_open(OpenRecord* r, int mode, void* caller) {
+  if (r->opens < 4) r->callers[r->opens] = caller;
+  ++r->opens;
+  if (mode & RTLD_NODELETE) r->nodelete_mode = true;
+  if (mode & RTLD_GLOBAL) r->global = true;
+}
+
+// Opens without a matching dlclose (never below 0). Under the lock.
+int handles_open(const OpenRecord& r) { return r.opens > r.closes ? r.opens - r.closes : 0; }
+
 // A record that tells nothing any more: no handle open, no fresh name to
 // remove, no RTLD_NODELETE or RTLD_GLOBAL open that outlives its handles.
 bool reusable(const OpenRecord& r) {
-  return r.opens <= r.closes && !r.fresh[0] && !r.nodelete_mode && !r.global;
+  return handles_open(r) == 0 && !r.fresh[0] && !r.nodelete_mode && !r.global;
 }
 
 // Once per process, when the first path goes uncounted.
@@ -277,12 +289,7 @@ void settle_open_now() {
   // A bare name: counted under the name of the object it opened, the one its
   // dlclose counts under. (None: it failed; several: not counted.)
   if (opened.count != 1) return;
-  if (OpenRecord* t = find_record(opened.name, true)) {
-    if (t->opens < 4) t->callers[t->opens] = t_unsettled_caller;
-    ++t->opens;
-    if (t_unsettled_mode & RTLD_NODELETE) t->nodelete_mode = true;
-    if (t_unsettled_mode & RTLD_GLOBAL) t->global = true;
-  }
+  if (OpenRecord* t = find_record(opened.name, true)) count_open(t, t_unsettled_mode, t_unsettled_caller);
 }
 
 using elf::DynInfo;
@@ -456,7 +463,7 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
     if (lock.held) {
       open_handles = g_records_overflowed ? -2 : -1;
       if (OpenRecord* r = find_record(file, false)) {
-        open_handles = r->opens > r->closes ? r->opens - r->closes : 0;
+        open_handles = handles_open(*r);
         std::memcpy(callers, r->callers, sizeof callers);
       }
     }
@@ -520,7 +527,7 @@ void install_fork_gate() {
 int open_count(const char* name) {
   RecordsLock lock;
   const OpenRecord* r = lock.held && name ? find_record(name, false) : nullptr;
-  return !r ? -1 : r->opens > r->closes ? r->opens - r->closes : 0;
+  return r ? handles_open(*r) : -1;
 }
 
 bool opened_global(const char* name) {
@@ -644,7 +651,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     if (lock.held)
       if (OpenRecord* r = find_record(w.name, false)) {
         counted = true;
-        open_handles = r->opens > r->closes ? r->opens - r->closes : 0;
+        open_handles = handles_open(*r);
         nodelete_mode = r->nodelete_mode;
         std::memcpy(callers, r->callers, sizeof callers);
       }
@@ -758,10 +765,7 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
       tg::dl::OpenRecord* r = tg::dl::find_record(load_as, true);
       overflowed = !r;
       if (r) {
-        if (r->opens < 4) r->callers[r->opens] = caller;
-        ++r->opens;
-        if (mode & RTLD_NODELETE) r->nodelete_mode = true;
-        if (mode & RTLD_GLOBAL) r->global = true;
+        tg::dl::count_open(r, mode, caller);
         tg::dl::t_unsettled = static_cast<int>(r - tg::dl::g_records) + 1;
         tg::dl::t_unsettled_serial = r->serial;
         tg::dl::t_unsettled_mode = mode;
