@@ -107,6 +107,10 @@ bool find_line(int fd, Take take) {
   }
 }
 
+// statfs f_type values (linux/magic.h) the lease proof and the maps' id ask about.
+constexpr long kOverlayfs = 0x794c7630, kFuse = 0x65735546, kEcryptfs = 0xf15f, kBtrfs = 0x9123683e,
+               kBcachefs = 0xca451a4e;
+
 // The filesystem type (statfs f_type) of the file open at fd; 0 if unknown.
 long fs_type(int fd) {
   struct statfs fs;
@@ -402,7 +406,6 @@ namespace {
 // writer sees, and the kernel grants a write lease on a file that a running
 // program maps. Measured on overlayfs: the lease was granted, the victim died.
 bool lease_sees_mappings(int fd) {
-  constexpr long kOverlayfs = 0x794c7630, kFuse = 0x65735546, kEcryptfs = 0xf15f;
   const long type = fs_type(fd);
   return type != 0 && type != kOverlayfs && type != kFuse && type != kEcryptfs;
 }
@@ -451,7 +454,6 @@ FileId maps_id_of(int fd, const struct stat& st) {
   // squashfs or erofs image under a tmpfs: live systems, containers): a
   // file's st_dev is a device it makes for the layer the file came from
   // (measured: 0:43 and ino 1 from stat(), 00:41 and ino 1 in the maps).
-  constexpr long kBtrfs = 0x9123683e, kBcachefs = 0xca451a4e, kOverlayfs = 0x794c7630;
   const long type = fs_type(fd);
   if (type != kBtrfs && type != kBcachefs && type != kOverlayfs) return from_stat;
   const long page = sys::call(SYS_mmap, nullptr, 4096UL, PROT_READ, MAP_PRIVATE, fd, 0L);
