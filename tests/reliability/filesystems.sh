@@ -55,24 +55,37 @@ kernel_has() {
   modprobe -q -- "$1" 2>/dev/null && grep -qw -- "$1" /proc/filesystems
 }
 
-# loop_fs NAME FSTYPE MKFS SIZE OPTIONS MKFS-COMMAND...: a fresh image of SIZE
-# made by MKFS-COMMAND (the image path appended), loop-mounted at $T/NAME/mnt
-# with OPTIONS. Sets D (the directory written to) and VD (where the victim
-# loads from: the same). Returns 1 (with the reason noted) if it can't be had.
-loop_fs() {
-  local name=$1 type=$2 mkfs=$3 size=$4 opts=$5
-  shift 5
-  command -v "$mkfs" >/dev/null || { skip_fs "$name" "$mkfs missing (scripts/setup.sh installs it)"; return 1; }
-  kernel_has "$type" || { skip_fs "$name" "this kernel has no $type (not in /proc/filesystems, no module)"; return 1; }
-  mkdir -p "$T/$name/mnt"
-  truncate -s "$size" "$T/$name/img"
-  "$@" "$T/$name/img" >"$T/$name/mkfs.out" 2>&1 || fail "setup: $*: $(cat "$T/$name/mkfs.out")"
-  mount -t "$type" -o "loop,$opts" "$T/$name/img" "$T/$name/mnt" 2>"$T/$name/mount.err" ||
+# can_make NAME FSTYPE MKFS [PACKAGE]: MKFS is installed and the kernel mounts
+# FSTYPE; else 1, with the reason noted.
+can_make() {
+  command -v "$3" >/dev/null || { skip_fs "$1" "$3 missing (scripts/setup.sh installs ${4:-it})"; return 1; }
+  kernel_has "$2" || { skip_fs "$1" "this kernel has no $2 (not in /proc/filesystems, no module)"; return 1; }
+  mkdir -p "$T/$1/mnt"
+}
+
+# mount_image NAME FSTYPE OPTIONS: $T/NAME/img loop-mounted at $T/NAME/mnt.
+# Sets D (the directory written to) and VD (where the victim loads from: the
+# same). Returns 1 (with the reason noted) if it can't be mounted.
+mount_image() {
+  local name=$1
+  mount -t "$2" -o "loop,$3" "$T/$name/img" "$T/$name/mnt" 2>"$T/$name/mount.err" ||
     { skip_fs "$name" "cannot mount the image: $(cat "$T/$name/mount.err")"; return 1; }
   _r_mounts+=("$T/$name/mnt")
   LOOPS=$((LOOPS + 1))
   D=$T/$name/mnt
   VD=$D
+}
+
+# loop_fs NAME FSTYPE MKFS SIZE OPTIONS MKFS-COMMAND...: a fresh image of SIZE
+# made by MKFS-COMMAND (the image path appended), mounted with OPTIONS
+# (mount_image).
+loop_fs() {
+  local name=$1 type=$2 mkfs=$3 size=$4 opts=$5
+  shift 5
+  can_make "$name" "$type" "$mkfs" || return 1
+  truncate -s "$size" "$T/$name/img"
+  "$@" "$T/$name/img" >"$T/$name/mkfs.out" 2>&1 || fail "setup: $*: $(cat "$T/$name/mkfs.out")"
+  mount_image "$name" "$type" "$opts"
 }
 
 # fs_done: unmount the last filesystem and drop its image (the next one gets
@@ -604,41 +617,21 @@ writable "tmpfs-noexec (run through an exec bind)" 1
 mkdir -p "$T/ro-src"
 must cp "$V1" "$T/ro-src/libvictim.so"
 printf 'text\n' >"$T/ro-src/notes.txt"
-if ! command -v mksquashfs >/dev/null; then
-  skip_fs squashfs "mksquashfs missing (scripts/setup.sh installs squashfs-tools)"
-elif ! kernel_has squashfs; then
-  skip_fs squashfs "this kernel has no squashfs"
-else
-  mkdir -p "$T/squashfs/mnt"
+if can_make squashfs squashfs mksquashfs squashfs-tools; then
   mksquashfs "$T/ro-src" "$T/squashfs/img" -quiet -noappend >"$T/mkfs.out" 2>&1 ||
     fail "setup: mksquashfs: $(cat "$T/mkfs.out")"
-  if mount -t squashfs -o loop,ro "$T/squashfs/img" "$T/squashfs/mnt" 2>"$T/mount.err"; then
-    _r_mounts+=("$T/squashfs/mnt")
-    LOOPS=$((LOOPS + 1))
-    D=$T/squashfs/mnt
+  if mount_image squashfs squashfs ro; then
     read_only squashfs
     overlay_on squashfs "$D"
     fs_done
-  else
-    skip_fs squashfs "cannot mount the image: $(cat "$T/mount.err")"
   fi
 fi
-if ! command -v mkfs.erofs >/dev/null; then
-  skip_fs erofs "mkfs.erofs missing (scripts/setup.sh installs erofs-utils)"
-elif ! kernel_has erofs; then
-  skip_fs erofs "this kernel has no erofs"
-else
-  mkdir -p "$T/erofs/mnt"
+if can_make erofs erofs mkfs.erofs erofs-utils; then
   mkfs.erofs --quiet "$T/erofs/img" "$T/ro-src" >"$T/mkfs.out" 2>&1 || fail "setup: mkfs.erofs: $(cat "$T/mkfs.out")"
-  if mount -t erofs -o loop,ro "$T/erofs/img" "$T/erofs/mnt" 2>"$T/mount.err"; then
-    _r_mounts+=("$T/erofs/mnt")
-    LOOPS=$((LOOPS + 1))
-    D=$T/erofs/mnt
+  if mount_image erofs erofs ro; then
     read_only erofs
     overlay_on erofs "$D"
     fs_done
-  else
-    skip_fs erofs "cannot mount the image: $(cat "$T/mount.err")"
   fi
 fi
 
