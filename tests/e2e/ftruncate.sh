@@ -8,16 +8,7 @@ need_victims
 LIB=$T/libvictim.so
 
 run() {  # run [WRAPPER...]: the truncator opens, the victim maps, the truncator truncates
-  rm -f "$T/ready" "$T/go"
-  "$@" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/ready" "$T/go" >"$T/trunc.out" 2>"$T/trunc.err" &
-  local tpid=$!
-  for _ in $(seq 400); do [ -e "$T/ready" ] && break; sleep 0.01; done
-  [ -e "$T/ready" ] || fail "fd_truncator did not start: $(cat "$T/trunc.err")"
-  start_victim "$LIB"
-  touch "$T/go"
-  wait "$tpid" || fail "fd_truncator failed: $(cat "$T/trunc.err")"
-  sleep 0.2
-  stop_victim
+  writer_then_victim fd_truncator "$T/trunc" "$LIB" "$@" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/trunc.ready" "$T/trunc.go"
 }
 
 fresh_copy "$V1" "$LIB"
@@ -34,8 +25,6 @@ new=$(inode "$LIB")
 [ "$new" != "$old" ] || fail "the name kept inode $old"
 expect_same_content "$LIB" "$V2"
 expect_version "$LIB" 2
-# fd_truncator prints flags=0xffffffff when F_GETFL changed.
-grep -q '^offset=100 flags=0x[0-9a-f]* cloexec=1$' "$T/trunc.out" && ! grep -q 'flags=0xffffffff' "$T/trunc.out" ||
-  fail "the fd lost its offset, flags or close-on-exec bit: $(cat "$T/trunc.out")"
+expect_fd_kept "ftruncate under truncguard" "$T/trunc.out"
 ok "the caller's fd kept offset 100, its flags and FD_CLOEXEC"
 expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("

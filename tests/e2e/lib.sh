@@ -255,6 +255,35 @@ check_writer() {
   expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
 }
 
+# writer_then_victim WHAT PREFIX VICTIM_LIB CMD...: a writer that holds its
+# fd before anyone maps the file, and writes only after a victim does. CMD
+# runs in the background and must create PREFIX.ready once its fd is open,
+# then wait for PREFIX.go; a victim then maps VICTIM_LIB, the writer goes on
+# and ends, and the victim is stopped (VICTIM_STATUS). The writer's stdout
+# is in PREFIX.out, its stderr in PREFIX.err.
+writer_then_victim() {
+  local what=$1 prefix=$2 vlib=$3 wpid i
+  shift 3
+  rm -f -- "$prefix.ready" "$prefix.go"
+  "$@" >"$prefix.out" 2>"$prefix.err" &
+  wpid=$!
+  for ((i = 0; i < 500; i++)); do [ -e "$prefix.ready" ] && break; sleep 0.01; done
+  [ -e "$prefix.ready" ] || fail "$what did not start: $(cat -- "$prefix.err")"
+  start_victim "$vlib"
+  touch -- "$prefix.go"
+  wait "$wpid" || fail "$what failed: $(cat -- "$prefix.err")"
+  sleep 0.2
+  stop_victim
+}
+
+# expect_fd_kept WHAT OUT: fd_truncator's report in OUT says its fd kept
+# offset 100, its flags (it prints flags=0xffffffff when F_GETFL changed)
+# and FD_CLOEXEC.
+expect_fd_kept() {
+  grep -q '^offset=100 flags=0x[0-9a-f]* cloexec=1$' "$2" && ! grep -q 'flags=0xffffffff' "$2" ||
+    fail "$1: the fd lost its offset, flags or close-on-exec bit: $(cat -- "$2")"
+}
+
 # expect_version LIB N: what a fresh process loads from LIB.
 expect_version() {
   local got

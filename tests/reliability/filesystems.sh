@@ -337,16 +337,7 @@ direct_fallback_case() {
 # ftruncate_case: fd_truncator opens $LIB before the victim maps it, then
 # ftruncate(fd, 0) and writes $V2 through the same fd.
 ftruncate_run() {
-  rm -f "$T/ft.ready" "$T/ft.go"
-  "$@" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/ft.ready" "$T/ft.go" >"$T/ft.out" 2>&1 &
-  local tpid=$! i
-  for ((i = 0; i < 500; i++)); do [ -e "$T/ft.ready" ] && break; sleep 0.01; done
-  [ -e "$T/ft.ready" ] || fail "$FS: fd_truncator did not start: $(cat "$T/ft.out")"
-  start_victim "$VLIB"
-  touch "$T/ft.go"
-  wait "$tpid" || fail "$FS: fd_truncator failed: $(cat "$T/ft.out")"
-  sleep 0.2
-  stop_victim
+  writer_then_victim "$FS: fd_truncator" "$T/ft" "$VLIB" "$@" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/ft.ready" "$T/ft.go"
 }
 ftruncate_case() {
   local old new
@@ -361,9 +352,7 @@ ftruncate_case() {
   expect_same_content "$LIB" "$V2"
   new=$(inode "$LIB")
   [ "$new" != "$old" ] || fail "$FS: ftruncate: the name kept inode $old"
-  # (fd_truncator prints flags=0xffffffff when F_GETFL changed.)
-  grep -q '^offset=100 flags=0x[0-9a-f]* cloexec=1$' "$T/ft.out" && ! grep -q 'flags=0xffffffff' "$T/ft.out" ||
-    fail "$FS: the fd lost its offset, flags or close-on-exec bit: $(cat "$T/ft.out")"
+  expect_fd_kept "$FS: ftruncate" "$T/ft.out"
   expect_no_temp "$D"
   expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
   ok "$FS: ftruncate moved the writer's fd to inode $new (offset, flags, FD_CLOEXEC kept)"
@@ -372,8 +361,7 @@ ftruncate_case() {
 # ftruncate_direct_case: the same with an O_DIRECT fd (python), truncated
 # to 4096 bytes: the fd that moves to the new inode keeps O_DIRECT.
 ftruncate_direct_run() {
-  rm -f "$T/ftd.ready" "$T/ftd.go"
-  "$@" python3 -c '
+  writer_then_victim "$FS: the O_DIRECT truncator" "$T/ftd" "$VLIB" "$@" python3 -c '
 import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_DIRECT)
 open(sys.argv[2], "w").close()
@@ -382,15 +370,7 @@ for _ in range(1000):
     time.sleep(0.01)
 os.ftruncate(fd, 4096)
 print("O_DIRECT" if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT else "no O_DIRECT")' \
-    "$LIB" "$T/ftd.ready" "$T/ftd.go" >"$T/ftd.out" 2>&1 &
-  local tpid=$! i
-  for ((i = 0; i < 500; i++)); do [ -e "$T/ftd.ready" ] && break; sleep 0.01; done
-  [ -e "$T/ftd.ready" ] || fail "$FS: the O_DIRECT truncator did not start: $(cat "$T/ftd.out")"
-  start_victim "$VLIB"
-  touch "$T/ftd.go"
-  wait "$tpid" || fail "$FS: the O_DIRECT truncator failed: $(cat "$T/ftd.out")"
-  sleep 0.2
-  stop_victim
+    "$LIB" "$T/ftd.ready" "$T/ftd.go"
 }
 ftruncate_direct_case() {
   local old new
@@ -405,7 +385,7 @@ ftruncate_direct_case() {
   new=$(inode "$LIB")
   [ "$new" != "$old" ] || fail "$FS: ftruncate of an O_DIRECT fd: the name kept inode $old"
   head -c 4096 "$V1" | cmp -s - "$LIB" || fail "$FS: the new inode is not the first 4096 bytes of the old file"
-  [ "$(cat "$T/ftd.out")" = O_DIRECT ] || fail "$FS: the fd moved by ftruncate lost O_DIRECT: $(cat "$T/ftd.out")"
+  [ "$(cat "$T/ftd.out")" = O_DIRECT ] || fail "$FS: the fd moved by ftruncate lost O_DIRECT: $(cat "$T/ftd.out" "$T/ftd.err")"
   expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
   ok "$FS: ftruncate of an O_DIRECT fd moved it to inode $new (4096 bytes kept), still O_DIRECT"
 }
