@@ -6,7 +6,6 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <time.h>
 
 #include <atomic>
 #include <cerrno>
@@ -68,11 +67,7 @@ __attribute__((tls_model("initial-exec"))) thread_local void* t_unsettled_caller
 // is not: the records are skipped, or taken over.
 std::atomic<pid_t> g_records_owner{0};
 
-long monotonic_ms() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
+long monotonic_ms() { return static_cast<long>(sys::monotonic_ns() / 1000000); }
 
 struct RecordsLock {
   bool held = false;

@@ -403,12 +403,6 @@ uint64_t g_snapshot_ns = 0;
 bool g_snapshot_valid = false;
 std::atomic_flag g_snapshot_busy = ATOMIC_FLAG_INIT;
 
-uint64_t monotonic_ns() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 bool leads_to_acting(const ScanResult& r, ElfKind kind) {
   return r.mapped > 0 || ((r.uninspected > 0 || r.proc_missing) && maybe_code(kind));
 }
@@ -417,7 +411,7 @@ ScanResult scan_with_reuse(FileId id, ElfKind kind) {
   // Another thread is using the snapshot (or a fork caught it busy): never wait.
   if (g_snapshot_busy.test_and_set(std::memory_order_acquire)) return scan_processes(id);
   ScanResult r;
-  const uint64_t now = monotonic_ns();
+  const uint64_t now = sys::monotonic_ns();
   bool answered = false;
   if (g_snapshot_valid && now - g_snapshot_ns < kSnapshotReuseNs) {
     r = lookup(g_snapshot, id);

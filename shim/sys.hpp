@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
+#include <ctime>
 #include <cstddef>
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -74,6 +76,13 @@ inline long copy_file_range(int in, loff_t* in_off, int out, loff_t* out_off, si
 inline long getrandom(void* buf, size_t n, unsigned flags) { return call(SYS_getrandom, buf, n, flags); }
 inline int linkat(int olddir, const char* oldp, int newdir, const char* newp, int flags) {
   return static_cast<int>(call(SYS_linkat, olddir, oldp, newdir, newp, flags));
+}
+
+// CLOCK_MONOTONIC in nanoseconds (the vDSO: no system call).
+inline uint64_t monotonic_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 // "/proc/self/fd/N" into out (len bytes; 32 hold any fd), without stdio:
