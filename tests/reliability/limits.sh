@@ -235,19 +235,24 @@ ok "scope self, PROCMAP_QUERY denied: $(tail -n1 "$T/limited.out")"
 # root's 0666 library works without O_NOATIME (EPERM for a file it does not own).
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && as_nobody true; then
   nobody_copies
+  # rtool too: nobody can't exec it where the build tree is private (0700),
+  # as in CI's fresh clone under mktemp -d.
+  must cp "$TG_RTOOL" "$T/bin/rtool"
+  must chmod 755 "$T/bin/rtool"
+  RTOOL_N=$T/bin/rtool
   must mkdir -m 0755 "$T/nb"
   must chown 65534:65534 "$T/nb"
   NLIB=$T/nb/libvictim.so
   write_only_lib() { fresh_copy "$V1" "$NLIB"; must chown 65534:65534 "$NLIB"; must chmod 0200 "$NLIB"; }
   write_only_lib
   start_victim "$NLIB"
-  r_run control as_nobody "$TG_RTOOL" open WRONLY,TRUNC "$NLIB"
+  r_run control as_nobody "$RTOOL_N" open WRONLY,TRUNC "$NLIB"
   stop_victim
   expect_killed "control: nobody truncates its write-only library without truncguard ($(r_out control))"
   write_only_lib
   old=$(inode "$NLIB")
   start_victim "$NLIB"
-  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" "$TG_RTOOL" open WRONLY,TRUNC "$NLIB"
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" "$RTOOL_N" open WRONLY,TRUNC "$NLIB"
   stop_victim
   expect_survived "nobody truncates its write-only (0200) library"
   grep -qF "replaced file=$NLIB [ino $old -> $(inode "$NLIB")] (mode replace); mapped executable by no readable process, but " "$T/limited.out" &&
@@ -275,13 +280,13 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && as_nobody true; then
   PLIB=$T/priv/libvictim.so
   fresh_copy "$V1" "$PLIB"
   start_victim "$PLIB"
-  r_run control as_nobody "$TG_RTOOL" ftruncate-fd 3 100 3<>"$PLIB"
+  r_run control as_nobody "$RTOOL_N" ftruncate-fd 3 100 3<>"$PLIB"
   stop_victim
   expect_killed "control: ftruncate after dropping to nobody, without truncguard ($(r_out control))"
   fresh_copy "$V1" "$PLIB"
   old=$(inode "$PLIB")
   start_victim "$PLIB"
-  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" "$TG_RTOOL" ftruncate-fd 3 100 3<>"$PLIB"
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" "$RTOOL_N" ftruncate-fd 3 100 3<>"$PLIB"
   stop_victim
   expect_survived "ftruncate after dropping to nobody"
   expect_intact "$PLIB" "$old" "$V1"
