@@ -62,11 +62,15 @@ Verdict check_mapping(Scope scope, ElfKind kind, const MappingFacts& m) {
       if (m.self_uninspected && maybe_code(kind)) return {true, Reason::self_uninspected};
       return {false, Reason::not_mapped_by_self};
     case Scope::system:
+    case Scope::pid_namespace: {
       if (m.proven_unshared) return {false, Reason::unshared};
       if (m.mapped_by_self || m.mapped_by_others > 0) return {true, Reason::mapped};
-      // A scan that could not read some processes proves nothing about them.
-      if ((m.uninspected > 0 || m.proc_missing) && maybe_code(kind)) return {true, Reason::uninspected_elf};
+      // A scan that could not read some processes proves nothing about them;
+      // scope namespace leaves the processes outside this PID namespace out.
+      const bool unseen = m.uninspected > 0 || m.proc_missing || (m.outside_pid_ns && scope == Scope::system);
+      if (unseen && maybe_code(kind)) return {true, Reason::uninspected_elf};
       return {false, Reason::not_mapped};
+    }
   }
   return {false, Reason::not_mapped};
 }

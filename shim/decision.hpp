@@ -77,14 +77,16 @@ struct MappingFacts {
   int mapped_by_others = 0;      // other processes found mapping it
   int uninspected = 0;           // processes whose maps could not be read
   bool proc_missing = false;     // /proc unavailable: nothing was inspected
+  bool outside_pid_ns = false;   // /proc shows one PID namespace: the processes outside it were not seen
   bool proven_unshared = false;  // a write lease was granted: no other open file, no mapping
   bool self_uninspected = false; // scope self: this process's own maps could not be read
 };
 Verdict check_mapping(Scope scope, ElfKind kind, const MappingFacts& m);
 
-// Which mapping facts the scope needs. Scope system asks the kernel for proof
-// first (one lease); the /proc scan runs only when that proves nothing.
-inline bool scope_needs_scan(Scope s) { return s == Scope::system; }
+// Which mapping facts the scope needs. Scopes system and namespace ask the
+// kernel for proof first (one lease); the /proc scan runs only when that
+// proves nothing.
+inline bool scope_needs_scan(Scope s) { return s == Scope::system || s == Scope::pid_namespace; }
 inline bool scope_needs_self(Scope s) { return s != Scope::elf; }
 
 // The flags for the new inode's fd: the caller's access mode and status flags

@@ -131,8 +131,12 @@ void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind
   } else if (reason == Reason::uninspected_elf && scan.proc_missing) {
     add("nobody known: /proc could not be read, and %s", it_is);
   } else if (reason == Reason::uninspected_elf) {
-    add("no readable process, but %d process%s could not be inspected and %s", scan.uninspected,
-        scan.uninspected == 1 ? "" : "es", it_is);
+    if (scan.uninspected > 0)
+      add("no readable process, but %d process%s could not be inspected%s and %s", scan.uninspected,
+          scan.uninspected == 1 ? "" : "es", scan.outside_pid_ns ? ", nor those outside this PID namespace," : "",
+          it_is);
+    else
+      add("no readable process, but the processes outside this PID namespace could not be inspected and %s", it_is);
   } else {
     if (self) add("this process (pid %d)", static_cast<int>(me));
     for (int i = 0; i < who->count; ++i) {
@@ -403,11 +407,24 @@ uint64_t g_snapshot_ns = 0;
 bool g_snapshot_valid = false;
 std::atomic_flag g_snapshot_busy = ATOMIC_FLAG_INIT;
 
-bool leads_to_acting(const ScanResult& r, ElfKind kind) {
-  return r.mapped > 0 || ((r.uninspected > 0 || r.proc_missing) && maybe_code(kind));
+// What the scan tells the decision (the lease proved nothing).
+MappingFacts facts_of(const ScanResult& r) {
+  MappingFacts f;
+  const pid_t me = sys::getpid();
+  for (int i = 0; i < r.mapped && i < ScanResult::kMaxPids; ++i)
+    if (r.pids[i] == me) f.mapped_by_self = true;
+  f.mapped_by_others = r.mapped - (f.mapped_by_self ? 1 : 0);
+  f.uninspected = r.uninspected;
+  f.proc_missing = r.proc_missing;
+  f.outside_pid_ns = r.outside_pid_ns;
+  return f;
 }
 
-ScanResult scan_with_reuse(FileId id, ElfKind kind) {
+bool leads_to_acting(Scope scope, const ScanResult& r, ElfKind kind) {
+  return check_mapping(scope, kind, facts_of(r)).act;
+}
+
+ScanResult scan_with_reuse(Scope scope, FileId id, ElfKind kind) {
   // Another thread is using the snapshot (or a fork caught it busy): never wait.
   if (g_snapshot_busy.test_and_set(std::memory_order_acquire)) return scan_processes(id);
   ScanResult r;
@@ -415,7 +432,7 @@ ScanResult scan_with_reuse(FileId id, ElfKind kind) {
   bool answered = false;
   if (g_snapshot_valid && now - g_snapshot_ns < kSnapshotReuseNs) {
     r = lookup(g_snapshot, id);
-    answered = leads_to_acting(r, kind);
+    answered = leads_to_acting(scope, r, kind);
     if (answered) r.reused_ms = static_cast<long>((now - g_snapshot_ns) / 1000000);
   }
   if (!answered) {
@@ -440,13 +457,10 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined
   if (scope_needs_scan(s.scope) && lease_possible && proves_unshared(ex.src.get())) {
     facts->proven_unshared = true;
   } else if (scope_needs_scan(s.scope)) {
-    *scan = scan_with_reuse(maps_id(), ex.kind);
-    const pid_t me = sys::getpid();
-    for (int i = 0; i < scan->mapped && i < ScanResult::kMaxPids; ++i)
-      if (scan->pids[i] == me) facts->mapped_by_self = true;
-    facts->mapped_by_others = scan->mapped - (facts->mapped_by_self ? 1 : 0);
-    facts->uninspected = scan->uninspected;
-    facts->proc_missing = scan->proc_missing;
+    *scan = scan_with_reuse(s.scope, maps_id(), ex.kind);
+    // Scope namespace: the processes outside it don't count, nor are they said to.
+    if (s.scope == Scope::pid_namespace) scan->outside_pid_ns = false;
+    *facts = facts_of(*scan);
   } else if (scope_needs_self(s.scope)) {
     const MapsAnswer self = process_maps_exec(0, maps_id());
     facts->mapped_by_self = self == MapsAnswer::mapped;
@@ -668,6 +682,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   ev.mapper_total = scan.mapped;
   ev.by_self = facts.mapped_by_self;
   ev.uninspected = scan.uninspected;
+  ev.outside_pid_ns = scan.outside_pid_ns;
   ev.scan_age_ms = scan.reused_ms;
 
   if (s.mode == Mode::dry_run) {

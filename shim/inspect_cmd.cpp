@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "inspect.hpp"
+#include "settings.hpp"
 
 namespace tg::inspect {
 namespace {
@@ -41,7 +42,8 @@ struct ScanCounts {
   int inspected = 0;
   std::vector<Uninspected> uninspected;
   bool hidden = false;  // /proc's hidepid left some processes out of the listing
-  bool incomplete() const { return hidden || !uninspected.empty(); }
+  bool outside_pid_ns = false;  // /proc lists one PID namespace: the processes outside it are not listed
+  bool incomplete() const { return hidden || outside_pid_ns || !uninspected.empty(); }
 };
 
 // Calls on_process(pid, mappings) for every process whose maps can be read,
@@ -51,6 +53,10 @@ bool scan_all(const Options& o, ScanCounts* counts, Fn on_process) {
   std::vector<pid_t> pids;
   if (!list_pids(&pids)) return false;
   counts->hidden = proc_hides_processes();
+  // TRUNCGUARD_SCOPE=namespace: only this PID namespace's processes count, as for the library.
+  Scope scope = Scope::system;
+  if (const char* v = getenv("TRUNCGUARD_SCOPE")) parse_scope(v, &scope);
+  counts->outside_pid_ns = scope != Scope::pid_namespace && proc_leaves_out_other_pid_namespaces();
   const pid_t self = getpid();
   std::vector<Mapping> maps;
   for (pid_t pid : pids) {
@@ -89,6 +95,12 @@ void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
                  "truncguard %s: /proc is mounted with hidepid: the processes this user may not trace are not "
                  "even listed; they %s.\n  Run as root to see them.\n",
                  cmd, what);
+  if (c.outside_pid_ns)
+    std::fprintf(stderr,
+                 "truncguard %s: /proc lists the processes of one PID namespace (a container's): those outside "
+                 "it are not listed; they %s.\n  Run it where /proc shows the whole system (on the host) to see "
+                 "them, or set TRUNCGUARD_SCOPE=namespace if nothing outside runs these files.\n",
+                 cmd, what);
   if (c.uninspected.empty()) return;
   const size_t n = c.uninspected.size();
   std::fprintf(stderr,
@@ -105,7 +117,8 @@ void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
 std::string json_uninspected(const ScanCounts& c) {
   std::string s = "\"inspected\":" + std::to_string(c.inspected) +
                   ",\"uninspected\":" + std::to_string(c.uninspected.size()) +
-                  ",\"hidden_by_hidepid\":" + (c.hidden ? "true" : "false") + ",\"uninspected_processes\":[";
+                  ",\"hidden_by_hidepid\":" + (c.hidden ? "true" : "false") +
+                  ",\"outside_pid_namespace\":" + (c.outside_pid_ns ? "true" : "false") + ",\"uninspected_processes\":[";
   for (size_t i = 0; i < c.uninspected.size(); ++i) {
     if (i) s += ',';
     s += "{\"pid\":" + std::to_string(c.uninspected[i].pid) + ",\"comm\":" + json_string(c.uninspected[i].comm) + "}";

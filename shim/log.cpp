@@ -376,6 +376,7 @@ void emit_json(const Event& e, pid_t pid, LineMem* m) {
       j.end_array();
       j.num("mapped_by_total", e.mapper_total);
       j.num("uninspected", e.uninspected);
+      if (e.outside_pid_ns) j.boolean("outside_pid_namespace", true);
       if (e.scan_age_ms >= 0) j.num("scan_age_ms", e.scan_age_ms);
       break;
     case EventKind::published:

@@ -47,6 +47,7 @@ struct Event {
   int mapper_total = 0;          // processes found (may exceed mapper_count)
   bool by_self = false;
   int uninspected = 0;
+  bool outside_pid_ns = false;   // the processes outside this PID namespace were not seen
   long scan_age_ms = -1;         // the who-maps-it answer came from a snapshot this old (-1: fresh)
   const char* step = nullptr;    // cannot_protect: what could not be done
   int error = 0;                 // cannot_protect: its errno

@@ -312,6 +312,18 @@ bool proc_hides_processes() {
   return hides == 1;
 }
 
+bool proc_leaves_out_other_pid_namespaces() {
+  // The initial PID namespace has a fixed inode number (PROC_PID_INIT_INO).
+  // Our own namespace is the one /proc shows when /proc/self resolves in it.
+  constexpr ino_t kInitPidNamespace = 0xEFFFFFFCU;
+  struct stat st;
+  const int r = sys::fstatat(AT_FDCWD, "/proc/self/ns/pid", &st, 0);
+  if (r == 0) return st.st_ino != kInitPidNamespace;
+  // No ns/pid: a kernel without namespaces, whose /proc lists every process
+  // (if it lists this one). Any other failure: we can't tell, so assume not.
+  return !(r == -ENOENT && sys::fstatat(AT_FDCWD, "/proc/self", &st, 0) == 0);
+}
+
 MapsAnswer process_maps_exec(pid_t pid, FileId id) { return process_walk(pid, &same_file, &id); }
 
 ScanResult scan_processes(FileId id, bool stop_at_first) {
@@ -331,6 +343,7 @@ ScanResult scan_processes(FileId id, bool stop_at_first) {
   });
   r.proc_missing = !ok;
   if (ok && proc_hides_processes()) ++r.uninspected;  // those we were not shown
+  r.outside_pid_ns = ok && proc_leaves_out_other_pid_namespaces();
   return r;
 }
 
@@ -379,6 +392,7 @@ bool take_snapshot(Snapshot* s) {
   });
   s->proc_missing = !ok;
   if (ok && proc_hides_processes()) ++s->uninspected;  // those we were not shown
+  s->outside_pid_ns = ok && proc_leaves_out_other_pid_namespaces();
   return !s->overflow;
 }
 
@@ -395,6 +409,7 @@ ScanResult lookup(const Snapshot& s, FileId id) {
   r.inspected = s.inspected;
   r.uninspected = s.uninspected;
   r.proc_missing = s.proc_missing;
+  r.outside_pid_ns = s.outside_pid_ns;
   return r;
 }
 

@@ -119,6 +119,12 @@ bool for_each_process(F per_process) {
 // ran: "pass (no process maps it executable)", the service died of SIGBUS).
 bool proc_hides_processes();
 
+// True if /proc lists the processes of one PID namespace only (a container's,
+// `unshare -p`, systemd's PrivatePIDs=): the processes outside it run unseen,
+// so a scan can't say "nobody" of them either (measured: a deploy in its own
+// PID namespace truncated a library a process outside ran: SIGBUS).
+bool proc_leaves_out_other_pid_namespaces();
+
 // A scan of every process whose maps can be read.
 struct ScanResult {
   static constexpr int kMaxPids = 8;
@@ -127,6 +133,7 @@ struct ScanResult {
   int inspected = 0;
   int uninspected = 0;     // maps could not be read (permission)
   bool proc_missing = false;  // /proc not mounted: nothing could be inspected
+  bool outside_pid_ns = false;  // /proc shows one PID namespace: the processes outside it were not seen
   long reused_ms = -1;        // answered from a snapshot taken this long ago (-1: a fresh walk)
 };
 ScanResult scan_processes(FileId id, bool stop_at_first = false);
@@ -144,6 +151,7 @@ struct Snapshot {
   int inspected = 0;
   int uninspected = 0;
   bool proc_missing = false;
+  bool outside_pid_ns = false;
   bool overflow = false;
 };
 // Takes a snapshot. False if it did not fit (then scan per file instead).

@@ -25,6 +25,7 @@ const char* to_string(Scope s) {
     case Scope::system: return "system";
     case Scope::self: return "self";
     case Scope::elf: return "elf";
+    case Scope::pid_namespace: return "namespace";
   }
   return "?";
 }
@@ -61,7 +62,7 @@ bool parse_log_format(const char* v, LogFormat* out) {
 }
 
 bool parse_scope(const char* v, Scope* out) {
-  for (Scope s : {Scope::system, Scope::self, Scope::elf})
+  for (Scope s : {Scope::system, Scope::self, Scope::elf, Scope::pid_namespace})
     if (std::strcmp(v, to_string(s)) == 0) { *out = s; return true; }
   return false;
 }
@@ -126,7 +127,7 @@ void warn(Settings& s, const char* fmt, const char* value) {
 Settings parse_settings(EnvLookup lookup, bool secure) {
   Settings s;
   if (const char* v = lookup("TRUNCGUARD_SCOPE"); v && *v && !parse_scope(v, &s.scope))
-    warn(s, "unknown TRUNCGUARD_SCOPE=%s (expected system, self or elf); using system", v);
+    warn(s, "unknown TRUNCGUARD_SCOPE=%s (expected system, namespace, self or elf); using system", v);
   if (const char* v = lookup("TRUNCGUARD_MODE"); v && *v && !parse_mode(v, &s.mode))
     warn(s, "unknown TRUNCGUARD_MODE=%s (expected replace, atomic, unlink or dry-run); using replace", v);
   if (const char* v = lookup("TRUNCGUARD_ON_FAIL"); v && *v && !parse_on_fail(v, &s.on_fail))

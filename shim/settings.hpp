@@ -9,7 +9,7 @@
 
 namespace tg {
 
-enum class Scope { system, self, elf };
+enum class Scope { system, self, elf, pid_namespace };
 enum class Mode { replace, unlink, dry_run, atomic };
 enum class OnFail { etxtbsy, truncate };
 enum class LogFormat { text, json };

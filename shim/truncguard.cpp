@@ -59,6 +59,9 @@ void usage(FILE* out) {
       "  -s, --scope=SCOPE     which files count as in use (TRUNCGUARD_SCOPE):\n"
       "                          system  mapped executable by any process we can inspect;\n"
       "                                  if some can't be inspected, any ELF object (default)\n"
+      "                          namespace  as system, but only the processes of this PID\n"
+      "                                  namespace count (a container whose files nothing\n"
+      "                                  outside it runs)\n"
       "                          self    mapped executable by the writing process itself\n"
       "                          elf     every ELF shared object or executable, no scan\n"
       "  -m, --mode=MODE       what to do instead of truncating (TRUNCGUARD_MODE):\n"
@@ -256,7 +259,7 @@ int main(int argc, char** argv) {
     switch (c) {
       case 's': {
         tg::Scope s;
-        if (!tg::parse_scope(optarg, &s)) die_usage("invalid --scope '%s' (expected system, self or elf)", optarg);
+        if (!tg::parse_scope(optarg, &s)) die_usage("invalid --scope '%s' (expected system, namespace, self or elf)", optarg);
         set_env("TRUNCGUARD_SCOPE", optarg);
         break;
       }

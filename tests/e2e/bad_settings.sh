@@ -23,7 +23,7 @@ ok "an unknown mode gives one warning and the default protects"
 # Each bad variable is named; values are escaped (a newline can't forge a line).
 TRUNCGUARD_SCOPE=$'sys\ntem' TRUNCGUARD_ON_FAIL=$'\xff' TRUNCGUARD_DEBUG=rewrites,verbose \
   LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/true.err" || fail "/bin/true failed with bad settings"
-grep -q 'unknown TRUNCGUARD_SCOPE=sys\\ntem (expected system, self or elf); using system' "$T/true.err" ||
+grep -q 'unknown TRUNCGUARD_SCOPE=sys\\ntem (expected system, namespace, self or elf); using system' "$T/true.err" ||
   fail "no escaped warning for TRUNCGUARD_SCOPE: $(cat "$T/true.err")"
 grep -q 'unknown TRUNCGUARD_ON_FAIL=\\xff' "$T/true.err" || fail "no escaped warning for TRUNCGUARD_ON_FAIL"
 grep -q "debug option \`verbose' unknown; try TRUNCGUARD_DEBUG=help" "$T/true.err" ||

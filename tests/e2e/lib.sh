@@ -323,7 +323,8 @@ uninspectable_processes() {
 # run_alone CMD...: run CMD where every process it can see is inspectable,
 # so "nobody maps this file" is provable.  Normally that is here; if some
 # process is uninspectable (e.g. a sandbox's pid 1), in a new pid namespace
-# with its own /proc.  Skips the test if neither is possible.
+# with its own /proc, with TRUNCGUARD_SCOPE=namespace (the processes outside
+# it would count as uninspected too).  Skips the test if neither is possible.
 run_alone() {
   local hidden
   hidden=$(uninspectable_processes | head -n 8 | paste -sd ' ')
@@ -336,7 +337,7 @@ run_alone() {
     # shellcheck disable=SC2086  # two ways to ask for the namespace
     if unshare $ns --fork --mount-proc true 2>/dev/null; then
       note "processes $hidden cannot be inspected: running \"${*##*/}\" in its own pid namespace"
-      unshare $ns --fork --mount-proc "$@"
+      unshare $ns --fork --mount-proc env TRUNCGUARD_SCOPE=namespace "$@"
       return
     fi
   done

@@ -8,8 +8,10 @@
 #    (the kernel names its library "(deleted)") and not the fresh process;
 #  - a process that maps the file as data shows as "data";
 #  - PROCMAP_QUERY and the maps text give the same answers;
-#  - in a PID namespace of our own (every process inspectable), the exit
-#    statuses: stale 0 when nothing is stale, 1 when something is; who 0/1;
+#  - in a PID namespace of our own (every process inspectable; with
+#    TRUNCGUARD_SCOPE=namespace, so the processes outside it don't make the
+#    answer incomplete), the exit statuses: stale 0 when nothing is stale, 1
+#    when something is; who 0/1;
 #    and the two ways a file can go stale without "(deleted)": a file
 #    mounted over its path (replaced), a directory mounted over (missing).
 . "$(dirname "$0")/../e2e/lib.sh"
@@ -147,6 +149,7 @@ cat >"$T/ns/inside.sh" <<'EOF'
 # Runs as PID 1 of a new PID namespace: every process here is ours.
 set -u
 TG_CMD=$1 VICTIM=$2 V1=$3 V2=$4 D=$5
+export TRUNCGUARD_SCOPE=namespace  # the processes outside this namespace don't count
 err() { echo "inside: $*" >&2; exit 1; }
 expect() {  # expect STATUS CMD...
   local want=$1 st

@@ -14,7 +14,8 @@
 # Control: the same writer without truncguard kills all three.
 #
 # It runs in its own PID namespace with its own /proc, where every process
-# can be inspected. On the host one uninspectable process (pid 1 here) makes
+# can be inspected, with scope namespace (so the processes outside it don't
+# count either). On the host one uninspectable process (pid 1 here) makes
 # every ELF library count as in use, which would hide a wrong reuse.
 if [ -z "${R_IN_PID_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
    unshare -p -m --fork --mount-proc --propagation private true 2>/dev/null; then
@@ -48,7 +49,7 @@ run_deploy() {
   for v in A B C; do fresh_copy "$V1" "$T/lib$v.so"; done
   start_victim "$A"; P_A=$VICTIM_PID; R_A=$VICTIM_READY; O_A=$VICTIM_OUT
   start_victim "$C"; P_C=$VICTIM_PID; R_C=$VICTIM_READY; O_C=$VICTIM_OUT
-  LD_PRELOAD=${1:-} bash "$T/writer.sh" "$A" "$B" "$C" "$V2" "$T" >"$T/writer.out" 2>&1 &
+  LD_PRELOAD=${1:-} TRUNCGUARD_SCOPE=namespace bash "$T/writer.sh" "$A" "$B" "$C" "$V2" "$T" >"$T/writer.out" 2>&1 &
   local writer=$!
   for ((i = 0; i < 1000; i++)); do [ -e "$T/step1" ] && break; sleep 0.01; done
   [ -e "$T/step1" ] || fail "the writer did not finish library A: $(cat "$T/writer.out")"
@@ -96,4 +97,6 @@ grep -h '"event":"replaced"' "$TG_LOG".* | grep -q '"uninspected":0,"scan_age_ms
   fail "no JSON replaced line with \"uninspected\":0 and scan_age_ms: $(tg_log)"
 grep -h '"event":"replaced"' "$TG_LOG".* | grep -v '"uninspected":0' &&
   fail "some process was left uninspected in the PID namespace: the test proves nothing here"
+grep -h '"event":"replaced"' "$TG_LOG".* | grep '"outside_pid_namespace"' &&
+  fail "scope namespace counted the processes outside the namespace: the test proves nothing here"
 ok "JSON: every answer had 0 uninspected processes; the reused one carries scan_age_ms"

@@ -135,6 +135,28 @@ TEST(Decision, SelfScopeActsWhenItCouldNotLookAtItself) {
   EXPECT_TRUE(scope_needs_self(Scope::self));
 }
 
+TEST(Decision, ProcessesOutsideThisPidNamespaceAreNotNobody) {
+  // /proc shows one PID namespace (a container's): nobody in it maps the
+  // file, but a process outside may. Measured before: a deploy in its own
+  // PID namespace truncated a library a process outside ran (SIGBUS).
+  MappingFacts m;
+  m.outside_pid_ns = true;
+  Verdict v = check_mapping(Scope::system, ElfKind::shared, m);
+  EXPECT_TRUE(v.act);
+  EXPECT_EQ(v.reason, Reason::uninspected_elf);
+  EXPECT_FALSE(check_mapping(Scope::system, ElfKind::not_elf, m).act);
+  // Scope namespace leaves them out, as it says; what it can see still counts.
+  EXPECT_EQ(check_mapping(Scope::pid_namespace, ElfKind::shared, m).reason, Reason::not_mapped);
+  m.uninspected = 1;
+  EXPECT_TRUE(check_mapping(Scope::pid_namespace, ElfKind::shared, m).act);
+  m.uninspected = 0;
+  m.mapped_by_others = 1;
+  EXPECT_TRUE(check_mapping(Scope::pid_namespace, ElfKind::shared, m).act);
+  m.proven_unshared = true;
+  EXPECT_FALSE(check_mapping(Scope::pid_namespace, ElfKind::shared, m).act);
+  EXPECT_TRUE(scope_needs_scan(Scope::pid_namespace));
+}
+
 TEST(Decision, ElfScopeNeedsNoScan) {
   MappingFacts m;
   EXPECT_EQ(check_mapping(Scope::elf, ElfKind::shared, m).reason, Reason::scope_elf);

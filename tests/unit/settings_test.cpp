@@ -41,6 +41,7 @@ TEST(Settings, EveryValueParses) {
   EXPECT_STREQ(s.log_path, "/tmp/tg");
   EXPECT_EQ(s.warning_count, 0);
   EXPECT_EQ(parse({{"TRUNCGUARD_SCOPE", "self"}, {"TRUNCGUARD_MODE", "unlink"}}).mode, Mode::unlink);
+  EXPECT_EQ(parse({{"TRUNCGUARD_SCOPE", "namespace"}}).scope, Scope::pid_namespace);
 }
 
 TEST(Settings, UnknownValuesWarnAndKeepDefaults) {
@@ -51,7 +52,7 @@ TEST(Settings, UnknownValuesWarnAndKeepDefaults) {
   EXPECT_EQ(s.on_fail, OnFail::etxtbsy);
   ASSERT_EQ(s.warning_count, 3);
   EXPECT_NE(std::string(s.warnings[0]).find("TRUNCGUARD_SCOPE=galaxy"), std::string::npos);
-  EXPECT_NE(std::string(s.warnings[0]).find("expected system, self or elf"), std::string::npos);
+  EXPECT_NE(std::string(s.warnings[0]).find("expected system, namespace, self or elf"), std::string::npos);
   EXPECT_NE(std::string(s.warnings[1]).find("REPLACE"), std::string::npos);
 }
 

@@ -1,0 +1,91 @@
+#!/bin/bash
+# A deploy that runs in a PID namespace of its own (a container, `unshare -p`,
+# systemd's PrivatePIDs=) with its own /proc sees only the processes of that
+# namespace. A library it overwrites may be run by a process outside it (a
+# volume shared with the host): "nobody in here maps it" is not "nobody maps
+# it". Those processes count as not inspected, so an ELF file whose lease is
+# refused is replaced. Control: a plain cp in the namespace kills the victim
+# outside. Scope namespace leaves them out, as documented (the victim outside
+# dies: the test shows the scope does what it says). `truncguard who` says its
+# answer is incomplete there (exit 3, outside_pid_namespace), unless
+# TRUNCGUARD_SCOPE=namespace, and not on the host.
+. "$(dirname "$0")/rlib.sh"
+need_root "a PID namespace with its own /proc"
+need_victims
+need_shim
+in_ns() { unshare -p -m --fork --mount-proc --propagation private -- "$@"; }
+in_ns true 2>/dev/null || skip "cannot make a PID namespace with its own /proc (unshare -p -m --mount-proc)"
+
+LIB=$T/lib.so
+
+# The control: without truncguard, cp in the namespace kills the victim outside.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+in_ns cp "$V2" "$LIB" || fail "control: cp in the PID namespace failed"
+sleep 0.2
+stop_victim
+expect_killed "control: cp in its own PID namespace over a library a process outside runs"
+
+# Under truncguard (scope system, the default): replaced, and the log says why.
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+in_ns "$TG_CMD" cp "$V2" "$LIB" || fail "truncguard cp in the PID namespace failed: $(tg_log)"
+sleep 0.2
+stop_victim
+expect_survived "truncguard cp in its own PID namespace"
+[ "$(inode "$LIB")" != "$old" ] || fail "the library was truncated in place: $(tg_log)"
+expect_version "$LIB" 2
+expect_log "replaced file=$LIB [ino $old -> " \
+  "no readable process, but the processes outside this PID namespace could not be inspected and it is an ELF"
+ok "the processes outside the namespace counted as not inspected: the library was replaced"
+
+# The same in JSON: the line says so in a field of its own.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+in_ns "$TG_CMD" --json cp "$V2" "$LIB" || fail "truncguard --json cp failed: $(tg_log)"
+stop_victim
+expect_survived "truncguard --json cp in its own PID namespace"
+grep -h '"event":"replaced"' "$TG_LOG".* | grep -q '"outside_pid_namespace":true' ||
+  fail "no JSON replaced line with \"outside_pid_namespace\":true: $(tg_log)"
+ok "JSON: \"outside_pid_namespace\":true"
+
+# Scope namespace: only the processes in here count, as documented; the
+# victim outside is not protected, and the decision says why.
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+in_ns "$TG_CMD" --scope=namespace --debug=decisions cp "$V2" "$LIB" || fail "truncguard --scope=namespace cp failed"
+sleep 0.2
+stop_victim
+expect_killed "scope namespace, a victim outside the namespace"
+expect_log "decision file=$LIB: pass (no process maps it executable)"
+ok "scope namespace left the processes outside the namespace out, as documented"
+
+# who: incomplete inside the namespace (exit 3, a warning, the JSON field)...
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+out=$(in_ns "$TG_CMD" who --json "$LIB" 2>"$T/who.err")
+st=$?
+stop_victim
+[ "$st" -eq 3 ] || fail "truncguard who in the namespace exited $st, expected 3 (incomplete): $out $(cat "$T/who.err")"
+grep -q '"outside_pid_namespace":true' <<<"$out" || fail "who's JSON does not say outside_pid_namespace: $out"
+grep -q "lists the processes of one PID namespace" "$T/who.err" || fail "who does not warn: $(cat "$T/who.err")"
+ok "truncguard who in the namespace: exit 3, outside_pid_namespace, and a warning"
+out=$(in_ns env TRUNCGUARD_SCOPE=namespace "$TG_CMD" who --json "$LIB" 2>"$T/who.err")
+st=$?
+[ "$st" -eq 1 ] || fail "TRUNCGUARD_SCOPE=namespace truncguard who exited $st, expected 1 (nobody in here): $out $(cat "$T/who.err")"
+grep -q '"outside_pid_namespace":false' <<<"$out" || fail "with scope namespace, who still counts the processes outside: $out"
+ok "TRUNCGUARD_SCOPE=namespace truncguard who in the namespace: complete for this namespace (exit 1, nobody in it)"
+
+# ... and not on the host, where /proc lists every PID namespace.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+out=$("$TG_CMD" who --json "$LIB" 2>"$T/who.err")
+stop_victim
+grep -q '"outside_pid_namespace":false' <<<"$out" || fail "who on the host says outside_pid_namespace: $out"
+grep -q "pid $VICTIM_PID\|\"pid\":$VICTIM_PID" <<<"$out" || fail "who on the host does not list the victim: $out"
+ok "truncguard who on the host: outside_pid_namespace false, the victim listed"
