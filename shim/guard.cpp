@@ -15,6 +15,7 @@
 #include "log.hpp"
 #include "maps_reader.hpp"
 #include "pending.hpp"
+#include "posix_locks.hpp"
 #include "replace.hpp"
 #include "scratch.hpp"
 #include "sys.hpp"
@@ -277,6 +278,9 @@ struct Examined {
   int src_error = 0;      // why src could not be opened (EACCES, EMFILE...)
   struct stat st {};
   ElfKind kind = ElfKind::unreadable;
+  // src is closed without taking the program's POSIX locks on the file with it.
+  void close_src() { posix_locks::close_own(src.release()); }
+  ~Examined() { close_src(); }
 };
 
 // The smallest ELF header (Elf32_Ehdr): a shorter file can't be ELF, and
@@ -591,7 +595,7 @@ bool act_atomic(const WriteIntent& in, const char* name, Target& t, Examined& ex
   }
   // Nothing can fail from here. The shim's own fds are done with: their
   // numbers are the caller's again.
-  ex.src.reset();
+  ex.close_src();
   t.dir.reset();
   fd = callers_fd(fd, in.flags);
   pending::commit(room, fd);
@@ -724,7 +728,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   }
   if (on_fd(in.kind)) return {Outcome::replaced, 0};
   // The shim's own fds are done with: their numbers are the caller's again.
-  ex.src.reset();
+  ex.close_src();
   t.dir.reset();
   return {Outcome::replaced, lowest_number(fd)};
 }

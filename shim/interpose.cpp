@@ -23,6 +23,7 @@
 #include "guard.hpp"
 #include "log.hpp"
 #include "pending.hpp"
+#include "posix_locks.hpp"
 #include "real.hpp"
 #include "sys.hpp"
 
@@ -45,6 +46,19 @@ inline bool needs_mode(int flags) { return (flags & O_CREAT) || (flags & O_TMPFI
 inline int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
   return static_cast<int>(syscall(SYS_openat, dirfd, path, flags, mode));
 }
+
+// The program closes fd: while the guard keeps fds of its own parked on files
+// with POSIX locks (posix_locks.hpp), note which file fd was on, so that the
+// fds parked there are closed after it (its close releases the locks anyway).
+struct ClosingFile {
+  explicit ClosingFile(int fd)
+      : known(__builtin_expect(tg::posix_locks::any_parked(), 0) && fd >= 0 && tg::sys::fstat(fd, &st) == 0) {}
+  void closed() const {
+    if (known) tg::posix_locks::program_closed(st.st_dev, st.st_ino);
+  }
+  struct stat st;
+  bool known;
+};
 
 // Closes an fd that the real open returned, through the real close (so that
 // whatever sits behind the real open, a sanitizer included, sees it closed).
@@ -352,8 +366,10 @@ __attribute__((visibility("default"))) int ftruncate64(int fd, off64_t length) {
 // writer must not believe its new file is in place.
 __attribute__((visibility("default"))) int close(int fd) {
   const int publish_error = (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) ? tg::pending::closing(fd) : 0;
+  ClosingFile file(fd);
   auto f = TG_REAL(close);
   const int r = f ? f(fd) : static_cast<int>(syscall(SYS_close, fd));
+  file.closed();  // (even on EINTR: the fd is gone, and the locks with it)
   if (publish_error && r == 0) {
     errno = publish_error;
     return -1;
@@ -525,9 +541,11 @@ __attribute__((visibility("default"))) int fclose(FILE* stream) {
       publish_error = tg::pending::closing(fd);
     }
   }
+  ClosingFile file(__builtin_expect(tg::posix_locks::any_parked(), 0) && stream ? fileno(stream) : -1);
   auto f = TG_REAL(fclose);
   if (!f) { errno = ENOSYS; return EOF; }
   const int r = f(stream);
+  file.closed();
   if (publish_error && r == 0) {
     errno = publish_error;
     return EOF;

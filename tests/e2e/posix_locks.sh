@@ -1,0 +1,74 @@
+#!/bin/bash
+# Bug: POSIX record locks (fcntl F_SETLK, lockf) belong to the process, and
+# any close() of any fd on the file releases them. The guard opened the file
+# to read its header and closed that fd, so a program that held a lock on a
+# file and opened or truncated it again lost the lock: another process could
+# then take it. Measured with SQLite: while connection 1 of a process was in
+# an exclusive transaction, its second connection to the same database
+# released the lock, and another process began its own exclusive transaction.
+#  - lock_holder: a lock held through fd A stays held after open O_RDWR,
+#    O_WRONLY, O_TRUNC, ftruncate(A) and fopen "r+" of the same file, each
+#    checked by a child that tries to take it. Control: its close2 step (the
+#    program closes a second fd itself) releases it, with or without
+#    truncguard, so the child's check does see a released lock.
+#  - SQLite through python3 (if it has the sqlite3 module), as above; its
+#    control: after connection 1 commits, the other process gets the lock.
+. "$(dirname "$0")/lib.sh"
+[ -x "$TG_LOCK_HOLDER" ] || fail "no lock_holder at $TG_LOCK_HOLDER"
+need_shim
+STEPS="rdwr wronly trunc ftruncate fopen"
+
+"$TG_LOCK_HOLDER" "$T/data" $STEPS close2 >"$T/plain.out" 2>&1
+st=$?
+[ "$st" -eq 1 ] && [ "$(grep -c ': held$' "$T/plain.out")" -eq 5 ] && grep -q '^close2: released$' "$T/plain.out" ||
+  fail "control: without truncguard, lock_holder exited $st: $(cat "$T/plain.out")"
+ok "control: without truncguard every step keeps the lock, and the program's own close releases it"
+
+for how in preload command; do
+  log_reset
+  if [ "$how" = preload ]; then
+    LD_PRELOAD=$TG_SHIM TRUNCGUARD_DEBUG=decisions "$TG_LOCK_HOLDER" "$T/data" $STEPS close2 >"$T/$how.out" 2>&1
+  else
+    "$TG_CMD" --debug=decisions "$TG_LOCK_HOLDER" "$T/data" $STEPS close2 >"$T/$how.out" 2>&1
+  fi
+  st=$?
+  [ "$st" -eq 1 ] && [ "$(grep -c ': held$' "$T/$how.out")" -eq 5 ] && grep -q '^close2: released$' "$T/$how.out" ||
+    fail "under truncguard ($how), lock_holder exited $st: $(cat "$T/$how.out") $(tg_log)"
+  expect_log "decision file=$T/data: pass (not an ELF shared object or executable) [open]"
+  ok "under truncguard ($how): each write was examined, and the lock held through every one"
+done
+
+if python3 -c 'import sqlite3' 2>/dev/null; then
+  cat >"$T/sq.py" <<'PY'
+import sqlite3, subprocess, sys
+db = sys.argv[1]
+c1 = sqlite3.connect(db, isolation_level=None, timeout=0)
+c1.execute("create table t(x)")
+c1.execute("begin exclusive")
+c1.execute("insert into t values (1)")
+c2 = sqlite3.connect(db, timeout=0)  # a second connection opens the file again
+try:
+    c2.execute("select count(*) from t").fetchall()
+    print("second connection read the table")
+except sqlite3.OperationalError as e:
+    print("second connection:", e)
+def other_process_takes_the_lock():
+    probe = "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0)\nc.execute('begin exclusive')"
+    return subprocess.run([sys.executable, "-c", probe, db], capture_output=True).returncode == 0
+took = other_process_takes_the_lock()
+print("another process:", "took the lock" if took else "was locked out")
+c1.execute("commit")  # the control: now it must get the lock
+if not other_process_takes_the_lock():
+    print("control: after the commit, another process still could not take the lock")
+    sys.exit(2)
+sys.exit(1 if took else 0)
+PY
+  rm -f "$T/t.db"*
+  python3 "$T/sq.py" "$T/t.db" >"$T/sq.plain" 2>&1 || fail "control: without truncguard: $(cat "$T/sq.plain")"
+  rm -f "$T/t.db"*
+  "$TG_CMD" python3 "$T/sq.py" "$T/t.db" >"$T/sq.tg" 2>&1 ||
+    fail "SQLite under truncguard: another process took the lock of an exclusive transaction: $(cat "$T/sq.tg")"
+  ok "SQLite under truncguard: a second connection leaves the first one's exclusive lock in place ($(tail -n1 "$T/sq.tg"))"
+else
+  note "python3 has no sqlite3 module here: the SQLite case was not run"
+fi

@@ -1,0 +1,82 @@
+// The guard's own fds on a file the program may hold POSIX locks on
+// (shim/posix_locks.cpp): closed when no lock is held, parked while one is,
+// and closed once the program closes an fd on that file itself.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "posix_locks.hpp"
+#include "temp_dir.hpp"
+
+using namespace tg;
+
+namespace {
+
+struct TempDir : unit::TempDir {
+  TempDir() : unit::TempDir("tg-locks") {}
+};
+
+// Could another process take a write lock on the file?
+bool locked_for_others(const std::string& path) {
+  pid_t c = fork();
+  if (c == 0) {
+    int fd = open(path.c_str(), O_RDWR);
+    struct flock fl = {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    _exit(fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 0 : 1);
+  }
+  int st = 0;
+  waitpid(c, &st, 0);
+  return WIFEXITED(st) && WEXITSTATUS(st) == 1;
+}
+
+bool is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
+
+}  // namespace
+
+TEST(PosixLocks, AnFdOnAnUnlockedFileIsClosed) {
+  TempDir d;
+  const std::string f = d / "data";
+  int fd = open(f.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  int own = open(f.c_str(), O_RDONLY);
+  ASSERT_GE(own, 0);
+  posix_locks::close_own(own);
+  EXPECT_FALSE(is_open(own));
+  EXPECT_FALSE(posix_locks::any_parked());
+  close(fd);
+}
+
+TEST(PosixLocks, AnFdOnALockedFileIsParkedUntilTheProgramClosesOne) {
+  TempDir d;
+  const std::string f = d / "data";
+  int fd = open(f.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);
+  ASSERT_TRUE(locked_for_others(f));
+  int own = open(f.c_str(), O_RDONLY);
+  ASSERT_GE(own, 0);
+  posix_locks::close_own(own);
+  EXPECT_TRUE(locked_for_others(f)) << "closing the guard's fd released the program's lock";
+  EXPECT_TRUE(is_open(own));
+  EXPECT_TRUE(posix_locks::any_parked());
+  // Another file's close leaves it parked.
+  struct stat other;
+  ASSERT_EQ(stat(d.path().c_str(), &other), 0);
+  posix_locks::program_closed(other.st_dev, other.st_ino);
+  EXPECT_TRUE(is_open(own));
+  // The program closes its fd on the file (its lock goes): the parked fd goes too.
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  close(fd);
+  posix_locks::program_closed(st.st_dev, st.st_ino);
+  EXPECT_FALSE(is_open(own));
+  EXPECT_FALSE(posix_locks::any_parked());
+  EXPECT_FALSE(locked_for_others(f));
+}

@@ -1,0 +1,89 @@
+/* A program that holds a POSIX record lock (fcntl F_SETLK) on a file while it
+ * writes that file again through other entry points: what a second SQLite
+ * connection, or a daemon rewriting the pidfile it locked, does. POSIX locks
+ * belong to the process, and any close() of any fd on the file releases them:
+ * a write must not make the lock go.
+ *
+ *   lock_holder FILE STEP...
+ *     Creates FILE (200 bytes of text), locks it whole with F_SETLK through
+ *     fd A (O_RDWR), then runs each STEP and asks a child process whether it
+ *     could take the lock (it must not). Steps (every fd opened stays open):
+ *       rdwr      open(FILE, O_RDWR)            a write in place
+ *       wronly    open(FILE, O_WRONLY)
+ *       trunc     open(FILE, O_WRONLY|O_TRUNC)  then writes the 200 bytes back
+ *       ftruncate ftruncate(A, 100) then write the rest back
+ *       fopen     fopen(FILE, "r+")
+ *       close2    open(FILE, O_RDONLY), then close it: POSIX releases the
+ *                 lock here, with or without truncguard (the control: it
+ *                 proves the child sees a released lock)
+ *     Prints "STEP: held" or "STEP: released" per step, and exits 0 if the
+ *     lock was held after every step, 1 if not, 2 on an error. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char content[200];
+
+/* Can another process take a write lock on the file now? */
+static int lock_held(const char* file) {
+  pid_t c = fork();
+  if (c < 0) { perror("fork"); exit(2); }
+  if (c == 0) {
+    int fd = open(file, O_RDWR);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    _exit(fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 0 : 1);
+  }
+  int st;
+  if (waitpid(c, &st, 0) != c || !WIFEXITED(st)) { fprintf(stderr, "lock_holder: child failed\n"); exit(2); }
+  return WEXITSTATUS(st) == 1;
+}
+
+static int check(int ok, const char* what) {
+  if (!ok) { perror(what); exit(2); }
+  return ok;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) { fprintf(stderr, "usage: lock_holder FILE STEP...\n"); return 2; }
+  const char* file = argv[1];
+  memset(content, 'x', sizeof content);
+  int a = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  check(a >= 0 && write(a, content, sizeof content) == (ssize_t)sizeof content, "create");
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+  check(fcntl(a, F_SETLK, &fl) == 0, "F_SETLK");
+  if (!lock_held(file)) { fprintf(stderr, "lock_holder: the child takes the lock we hold\n"); return 2; }
+  int all_held = 1;
+  for (int i = 2; i < argc; ++i) {
+    const char* step = argv[i];
+    if (strcmp(step, "rdwr") == 0) {
+      check(open(file, O_RDWR) >= 0, "open O_RDWR");
+    } else if (strcmp(step, "wronly") == 0) {
+      check(open(file, O_WRONLY) >= 0, "open O_WRONLY");
+    } else if (strcmp(step, "trunc") == 0) {
+      int fd = open(file, O_WRONLY | O_TRUNC);
+      check(fd >= 0 && write(fd, content, sizeof content) == (ssize_t)sizeof content, "open O_TRUNC");
+    } else if (strcmp(step, "ftruncate") == 0) {
+      check(ftruncate(a, 100) == 0, "ftruncate");
+      check(pwrite(a, content, sizeof content, 0) == (ssize_t)sizeof content, "pwrite");
+    } else if (strcmp(step, "fopen") == 0) {
+      check(fopen(file, "r+") != NULL, "fopen r+");
+    } else if (strcmp(step, "close2") == 0) {
+      int fd = open(file, O_RDONLY);
+      check(fd >= 0, "open O_RDONLY");
+      close(fd);
+    } else {
+      fprintf(stderr, "lock_holder: unknown step %s\n", step);
+      return 2;
+    }
+    const int held = lock_held(file);
+    printf("%s: %s\n", step, held ? "held" : "released");
+    fflush(stdout);
+    all_held &= held;
+    if (!held) check(fcntl(a, F_SETLK, &fl) == 0, "F_SETLK again");  /* for the next step */
+  }
+  return all_held ? 0 : 1;
+}
