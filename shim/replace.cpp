@@ -123,8 +123,11 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
     long n = sys::copy_file_range(src, &in, dst, &out, want);
     // EBADF: dst has the caller's O_APPEND, which copy_file_range refuses;
     // pwrite() then appends (Linux ignores its offset under O_APPEND), and
-    // into a file written up to `out` that is the same copy.
-    if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF) {
+    // into a file written up to `out` that is the same copy. EPERM: a seccomp
+    // filter that does not allow it (systemd's SystemCallFilter=, sandboxes;
+    // coreutils falls back on it too); measured: `dd conv=notrunc` failed
+    // with ETXTBSY where without truncguard it succeeds.
+    if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF || n == -EPERM) {
       const int r = copy_plain(src, dst, limit, &in, &out);  // no copy_file_range here
       if (r < 0) return r;
       break;

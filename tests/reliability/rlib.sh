@@ -68,7 +68,38 @@ r_run() {
 }
 r_out() { cat -- "$T/$1.out"; }
 
+# victim_write NAME CMD...: a victim loads $LIB (prepared by the caller), CMD
+# runs (r_run NAME), the victim is released (VICTIM_STATUS). OLD_INO: the
+# inode of $LIB before.
+victim_write() {
+  local name=$1
+  shift
+  OLD_INO=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  r_run "$name" "$@"
+  stop_victim
+}
+
 # ----------------------------------------------------------------- invariants
+
+# expect_control_broken WHAT NAME: after victim_write NAME without
+# truncguard: the writer succeeded, and the victim did not come through.
+expect_control_broken() {
+  [ "$R_STATUS" -eq 0 ] || fail "control ($1): the writer failed: $(r_out "$2")"
+  expect_broken "control: $1, without truncguard"
+}
+
+# expect_new_inode WHAT NAME: after victim_write NAME under truncguard: the
+# writer succeeded, the victim survived, $LIB is a new inode (NEW_INO) with
+# the content of $V2.
+expect_new_inode() {
+  [ "$R_STATUS" -eq 0 ] || fail "$1: the writer failed under truncguard: $(r_out "$2")"
+  expect_survived "$1"
+  NEW_INO=$(inode "$LIB")
+  [ "$NEW_INO" != "$OLD_INO" ] || fail "$1: $LIB kept inode $OLD_INO: it was written in place: $(tg_log)"
+  expect_same_content "$LIB" "$V2"
+}
 
 # expect_kernel_refused NAME WHAT LIB OLD ERRTEXT: after r_run NAME (the
 # writer under truncguard with the decisions category) and stop_victim: the
