@@ -540,6 +540,13 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
       std::snprintf(msg, kMsg, "%d extended attributes could not be copied", rep.xattrs_failed);
       note(name, "xattrs", msg);
     }
+    if (rep.acl_lost) {
+      std::snprintf(msg, kMsg,
+                    "its ACL could not be copied: the new file has none, and mode %04o (the owning group "
+                    "keeps what the ACL gave it) instead of %04o",
+                    static_cast<unsigned>(rep.mode), static_cast<unsigned>(t.st.st_mode & 07777));
+      note(name, "acl", msg);
+    }
   }
   if (log::enabled(kBacktrace)) log::backtrace();
 }

@@ -6,6 +6,11 @@
 #    not read as "nobody maps it": the library counts as in use and is
 #    replaced; a file nobody has open still passes (the lease proves it);
 #    `truncguard who` says it can't see processes (exit 2).
+#  - a user namespace (rootless containers): the old file's ACL names a user
+#    not mapped there, so it can't be copied; the new file must not then
+#    give more than the old one did (the mode's group bits are the ACL's
+#    mask; the directory's default ACL), and the log says so. With ids that
+#    are mapped, the ACL is copied as it is.
 # Each with its control: without truncguard the victim dies.
 R_MOUNT_NS=1
 . "$(dirname "$0")/rlib.sh"
@@ -57,3 +62,59 @@ for how in empty tmpfs; do
     fail "/proc $how: truncguard who does not say why: $(r_out who)"
   ok "/proc $how: truncguard who exits 2: $(head -n1 "$T/who.out")"
 done
+
+# ------------------------------------------ user namespace: ACLs, unmapped ids
+
+as_nobody true || skip "cannot switch to uid 65534 with setpriv"
+as_nobody unshare -U -r true 2>/dev/null || skip "nobody cannot make a user namespace (unshare -U -r)"
+python3 -c '' || skip "python3 is needed to set ACLs"
+nobody_copies
+chown nobody "$T/app"
+for v in "$V1" "$V2"; do cp "$v" "$T/app/${v##*/}.src"; done
+SRC=$T/app/${V2##*/}.src
+chmod 644 "$T/app/"*.src
+# A default ACL on the directory, for another user: a new file inherits it.
+r_acl "$T/app" default 4321 2>"$T/acl.err" || skip "no ACLs on $T: $(cat "$T/acl.err")"
+
+# acl_copy ID: a fresh copy of the library, nobody's, with an access ACL for
+# user ID (rwxrwxr-x, of which the owning group gets r-x).
+acl_copy() {
+  fresh_copy "$V1" "$LIB"
+  chown nobody:nogroup "$LIB"
+  chmod 775 "$LIB"
+  r_acl "$LIB" access "$1" || fail "setup: cannot set the ACL of $LIB"
+}
+acl_of() { getfattr --absolute-names -n system.posix_acl_access -e hex -- "$1" 2>/dev/null | grep =; }
+# in_userns CMD...: as a rootless container runs it: nobody, root of a user
+# namespace of its own (only nobody's id is mapped there).
+in_userns() { as_nobody unshare -U -r -- "$@"; }
+
+acl_cases() {
+  local mode=${TRUNCGUARD_MODE:-replace} before
+  acl_copy 1234
+  victim_write control in_userns cp "$SRC" "$LIB"
+  expect_control_broken "cp in a user namespace" control
+
+  # User 1234 is not mapped in the namespace: the ACL can't be copied.
+  acl_copy 1234
+  victim_write tgcp in_userns env LD_PRELOAD="$TG_SHIM_N" TRUNCGUARD_LOG="$TG_LOG" cp "$SRC" "$LIB"
+  expect_new_inode "$mode: cp under truncguard in a user namespace" tgcp
+  expect_no_temp "$T/app"
+  [ "$(stat -c %a -- "$LIB")" = 755 ] ||
+    fail "$mode: the new file has mode $(stat -c %a -- "$LIB"): the owning group had r-x, now it has more"
+  [ -z "$(acl_of "$LIB")" ] ||
+    fail "$mode: the new file has an ACL the old one did not give (the directory's default?): $(acl_of "$LIB")"
+  expect_log "note file=$LIB its ACL could not be copied: the new file has none, and mode 0755 (the owning group keeps what the ACL gave it) instead of 0775"
+  ok "$mode: the ACL for an unmapped user was not copied: mode 755, no ACL, and the log says so"
+
+  # Nobody's own id is mapped (root of the namespace): the ACL is copied.
+  acl_copy 65534
+  before=$(acl_of "$LIB")
+  victim_write tgcp in_userns env LD_PRELOAD="$TG_SHIM_N" TRUNCGUARD_LOG="$TG_LOG" cp "$SRC" "$LIB"
+  expect_new_inode "$mode: cp under truncguard, an ACL of mapped ids" tgcp
+  [ "$(acl_of "$LIB")" = "$before" ] && [ "$(stat -c %a -- "$LIB")" = 775 ] ||
+    fail "$mode: the ACL of mapped ids was not kept: $(stat -c %a -- "$LIB") $(acl_of "$LIB"), was 775 $before"
+  expect_no_log "could not be copied"
+  ok "$mode: an ACL of mapped ids is copied as it is"
+}
+each_mode acl_cases
