@@ -531,8 +531,10 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
       note(name, "hard_links", msg);
     }
     if (!rep.owner_kept) {
-      std::snprintf(msg, kMsg, "owner %u:%u could not be kept (not permitted); the new file is owned by %u:%u",
+      std::snprintf(msg, kMsg, "owner %u:%u could not be kept (%s); the new file is owned by %u:%u",
                     static_cast<unsigned>(t.st.st_uid), static_cast<unsigned>(t.st.st_gid),
+                    rep.owner_unmapped ? "not mapped in this user namespace: the real owner is outside it"
+                                       : "not permitted",
                     static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
       note(name, "owner", msg);
     }

@@ -226,8 +226,11 @@ void settle_access_acl(int src, int dst, ReplaceReport* rep, mode_t* mode) {
 // the mode: chown clears setuid bits and file capabilities, so it goes first.
 void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) {
   if (st.st_uid != geteuid() || st.st_gid != getegid()) {
-    if (sys::fchown(dst, st.st_uid, st.st_gid) < 0) {
+    const int r = sys::fchown(dst, st.st_uid, st.st_gid);
+    if (r < 0) {
       rep->owner_kept = false;
+      // An owner outside this user namespace shows as the overflow id (65534), which is not mapped.
+      rep->owner_unmapped = r == -EINVAL;
       sys::fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
     }
   }

@@ -10,7 +10,9 @@
 #    not mapped there, so it can't be copied; the new file must not then
 #    give more than the old one did (the mode's group bits are the ACL's
 #    mask; the directory's default ACL), and the log says so. With ids that
-#    are mapped, the ACL is copied as it is.
+#    are mapped, the ACL is copied as it is. A world-writable library of an
+#    owner outside the namespace (shown there as 65534): the new file is the
+#    writer's, and the log says the owner is not mapped, not "not permitted".
 # Each with its control: without truncguard the victim dies.
 R_MOUNT_NS=1
 . "$(dirname "$0")/rlib.sh"
@@ -118,3 +120,21 @@ acl_cases() {
   ok "$mode: an ACL of mapped ids is copied as it is"
 }
 each_mode acl_cases
+
+# The owner of a world-writable library (no ACL) is outside the namespace.
+foreign_copy() {
+  fresh_copy "$V1" "$LIB"
+  must setfattr -x system.posix_acl_access "$LIB"  # the one the directory's default gave it
+  must chown 1234:1234 "$LIB"
+  must chmod 666 "$LIB"
+}
+foreign_copy
+victim_write control in_userns cp "$SRC" "$LIB"
+expect_control_broken "cp in a user namespace, a library of an unmapped owner" control
+foreign_copy
+victim_write tgcp in_userns env LD_PRELOAD="$TG_SHIM_N" TRUNCGUARD_LOG="$TG_LOG" cp "$SRC" "$LIB"
+expect_new_inode "cp under truncguard in a user namespace, a library of an unmapped owner" tgcp
+[ "$(stat -c %u:%g:%a -- "$LIB")" = 65534:65534:666 ] ||
+  fail "the new file is $(stat -c %u:%g:%a -- "$LIB"), expected the writer's (65534:65534) and mode 666"
+expect_log "note file=$LIB owner 65534:65534 could not be kept (not mapped in this user namespace: the real owner is outside it); the new file is owned by 0:0"
+ok "an owner outside the namespace: the new file is the writer's, and the log says why"
