@@ -5,7 +5,8 @@
 #    empty directory), or a tmpfs over it. It lists no process, which must
 #    not read as "nobody maps it": the library counts as in use and is
 #    replaced; a file nobody has open still passes (the lease proves it);
-#    `truncguard who` says it can't see processes (exit 2).
+#    `truncguard who` says it can't see processes (exit 2). The command
+#    finds its library without /proc/self/exe.
 #  - a user namespace (rootless containers): the old file's ACL names a user
 #    not mapped there, so it can't be copied; the new file must not then
 #    give more than the old one did (the mode's group bits are the ACL's
@@ -43,8 +44,13 @@ for how in empty tmpfs; do
   victim_write control no_proc "$how" cp "$V2" "$LIB"
   expect_control_broken "cp, /proc $how" control
 
+  r_run lib no_proc "$how" "$TG_CMD" --print-library
+  [ "$R_STATUS" -eq 0 ] && [ "$(r_out lib)" = "$("$TG_CMD" --print-library)" ] ||
+    fail "/proc $how: truncguard --print-library: $(describe_status "$R_STATUS"): $(r_out lib)"
+  ok "/proc $how: the command finds its library next to itself"
+
   fresh_copy "$V1" "$LIB"
-  victim_write tgcp no_proc "$how" env LD_PRELOAD="$TG_SHIM" cp "$V2" "$LIB"
+  victim_write tgcp no_proc "$how" "$TG_CMD" cp "$V2" "$LIB"
   expect_new_inode "/proc $how: cp under truncguard" tgcp
   expect_log "replaced file=$LIB [ino $OLD_INO -> $NEW_INO] (mode replace); mapped executable by nobody known: /proc could not be read"
   ok "/proc $how: $(log_lines "replaced file=$LIB" | cut -f2-)"
