@@ -316,15 +316,17 @@ int open_for_reading(int dirfd, const char* path, int flags) {
   return fd;
 }
 
-// The name an fd was opened under, into `out` (PATH_MAX bytes). False if it
-// has none (deleted, anonymous): nothing to give a new inode to.
-bool fd_name(int fd, char* out) {
+// The name an fd was opened under, into `out` (PATH_MAX bytes): 1, or 0 if
+// it has none (deleted, anonymous: nothing to give a new inode to), or
+// -errno if it can't be read (no /proc: a chroot or container without it).
+int fd_name(int fd, char* out) {
   char proc[32];
   sys::fd_link(fd, proc, sizeof proc);
   long n = sys::readlinkat(AT_FDCWD, proc, out, PATH_MAX - 1);
-  if (n <= 0 || out[0] != '/') return false;
+  if (n < 0) return static_cast<int>(n);
+  if (n == 0 || out[0] != '/') return 0;
   out[n] = '\0';
-  return true;
+  return 1;
 }
 
 // Does the filesystem of the file open at fd refuse direct I/O? (F_SETFL
@@ -385,6 +387,12 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
   }
   if (ex->src.ok()) ex->kind = probe_elf_fd(ex->src.get());
+  // No /proc to reopen it by: a readable fd is read in place (pread: its
+  // offset stays), so that only an ELF file goes on (measured in a chroot
+  // without /proc: the ftruncate of a library in use passed as "no such file",
+  // and the program died of SIGSEGV).
+  else if (on_fd(in.kind) && (sys::call(SYS_fcntl, in.fd, F_GETFL) & O_ACCMODE) == O_RDWR)
+    ex->kind = probe_elf_fd(in.fd);
   Verdict v = check_elf(ex->kind);
   if (!v.act) { *why = v.reason; return false; }
   // Only now, for an ELF file: is what we read what we stat'ed?
@@ -629,7 +637,17 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     return cannot_protect(s, in, name, "no memory to work in", mem.error(), false);
   }
   if (on_fd(in.kind)) {
-    if (!fd_name(in.fd, mem->fd_path)) return changed_under_us(in, name);
+    const int named = fd_name(in.fd, mem->fd_path);
+    if (named == 0) return changed_under_us(in, name);
+    // Not to be named (no /proc): no new inode can be given to it. An ELF
+    // file (read through the fd) is not written unchecked; a write-only fd's
+    // file, of which nothing could be read, is left to the real call, or
+    // every `truncate -s` there (open O_WRONLY, ftruncate) would fail.
+    if (named < 0 && ex.kind == ElfKind::unreadable) return log_pass(in, name, Reason::unexaminable_fd);
+    if (named < 0) {
+      std::snprintf(mem->fd_path, PATH_MAX, "fd %d", in.fd);
+      return cannot_protect(s, in, mem->fd_path, "cannot read the file's name (/proc/self/fd)", -named, false);
+    }
     name = mem->fd_path;
   }
 

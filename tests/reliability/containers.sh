@@ -6,7 +6,11 @@
 #    not read as "nobody maps it": the library counts as in use and is
 #    replaced; a file nobody has open still passes (the lease proves it);
 #    `truncguard who` says it can't see processes (exit 2). The command
-#    finds its library without /proc/self/exe.
+#    finds its library without /proc/self/exe. An fd opened before the
+#    program mapped the library can't be named without /proc/self/fd: its
+#    ftruncate fails with ETXTBSY and the log says why (a read-write fd,
+#    whose header says ELF); a write-only fd's ftruncate of a text file
+#    (`truncate -s`) goes through as without truncguard.
 #  - a user namespace (rootless containers): the old file's ACL names a user
 #    not mapped there, so it can't be copied; the new file must not then
 #    give more than the old one did (the mode's group bits are the ACL's
@@ -63,6 +67,27 @@ for how in empty tmpfs; do
   [ "$(inode "$LIB")" = "$old" ] || fail "/proc $how: an unused library was replaced: $(tg_log)"
   expect_log "decision file=$LIB: pass (no process has it open or mapped (the kernel granted a write lease))"
   ok "/proc $how: a library nobody has open is written in place (the lease proves it)"
+
+  # ftruncate through an fd opened while nobody mapped the library.
+  fresh_copy "$V1" "$LIB"
+  writer_then_victim fd_truncator "$T/trunc" "$LIB" no_proc "$how" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/trunc.ready" "$T/trunc.go"
+  expect_killed "control: ftruncate without truncguard, /proc $how"
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  log_reset
+  writer_then_victim fd_truncator "$T/trunc" "$LIB" no_proc "$how" sh -c '"$@"; echo $? >"$0"' "$T/trunc.status" \
+    env LD_PRELOAD="$TG_SHIM" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/trunc.ready" "$T/trunc.go"
+  expect_survived "/proc $how: ftruncate under truncguard"
+  [ "$(cat "$T/trunc.status")" = 1 ] && grep -q "ftruncate: Text file busy" "$T/trunc.err" ||
+    fail "/proc $how: ftruncate under truncguard: exit $(cat "$T/trunc.status"), expected ETXTBSY: $(cat "$T/trunc.err")"
+  expect_intact "$LIB" "$old" "$V1"
+  expect_log "cannot protect file=fd " ": cannot read the file's name (/proc/self/fd): No such file or directory; failing with ETXTBSY"
+  ok "/proc $how: ftruncate refused: $(log_lines "cannot protect file=fd" | cut -f2-)"
+  seq 1000 >"$T/notes.txt"
+  r_run trunc no_proc "$how" env LD_PRELOAD="$TG_SHIM" truncate -s 10 "$T/notes.txt"
+  [ "$R_STATUS" -eq 0 ] && [ "$(stat -c %s -- "$T/notes.txt")" = 10 ] ||
+    fail "/proc $how: truncate -s 10 of a text file: $(describe_status "$R_STATUS"): $(r_out trunc)"
+  ok "/proc $how: truncate -s of a text file (a write-only fd) goes through"
 
   r_run who no_proc "$how" "$TG_CMD" who "$LIB"
   [ "$R_STATUS" -eq 2 ] || fail "/proc $how: truncguard who exited $R_STATUS, expected 2: $(r_out who)"
