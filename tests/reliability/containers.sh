@@ -1,6 +1,9 @@
 #!/bin/bash
 # Writers in containers and chroots, on a volume that a process outside runs
 # code from:
+#  - a chroot with /proc mounted (the host's PID namespace), the volume bound
+#    in at another path (/deploy): the scan matches device and inode, and
+#    names the program outside.
 #  - /proc that is no proc filesystem: a chroot without /proc mounted (its
 #    empty directory), or a tmpfs over it. It lists no process, which must
 #    not read as "nobody maps it": the library counts as in use and is
@@ -27,6 +30,33 @@ need_shim
 
 LIB=$T/app/libvictim.so
 mkdir -m 755 "$T/app"
+
+# ------------------------------------------ a chroot, the volume elsewhere
+
+# A root on a tmpfs: the system's /usr (and /bin, /lib... as they are: links
+# into it, or bound), the command's directory at its own path, the log
+# directory, the library's directory at /deploy, and a fresh /proc.
+ROOT=$T/root
+r_tmpfs "$ROOT" ""
+for d in bin sbin lib lib32 lib64 usr; do
+  if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$ROOT/$d"
+  elif [ -d "/$d" ]; then mkdir "$ROOT/$d" && r_mount --bind "/$d" "$ROOT/$d"; fi
+done
+for d in "$(dirname -- "$TG_CMD")" "$T/logs"; do mkdir -p "$ROOT$d" && r_mount --bind "$d" "$ROOT$d"; done
+mkdir "$ROOT/deploy" "$ROOT/proc"
+r_mount --bind "$T/app" "$ROOT/deploy"
+r_mount -t proc proc "$ROOT/proc"
+chroot "$ROOT" /bin/true || skip "cannot run programs in a chroot built from /usr"
+cp "$V2" "$T/app/v2.so"
+
+fresh_copy "$V1" "$LIB"
+victim_write control chroot "$ROOT" cp /deploy/v2.so /deploy/libvictim.so
+expect_control_broken "cp in a chroot" control
+fresh_copy "$V1" "$LIB"
+victim_write tgcp chroot "$ROOT" "$TG_CMD" cp /deploy/v2.so /deploy/libvictim.so
+expect_new_inode "cp in a chroot under truncguard" tgcp
+expect_log "replaced file=/deploy/libvictim.so [ino $OLD_INO -> $NEW_INO] (mode replace); mapped executable by pid $VICTIM_PID ("
+ok "a chroot, the library at /deploy: $(log_lines "replaced file=/deploy" | cut -f2-)"
 
 # ------------------------------------------------ /proc: no proc filesystem
 
