@@ -674,8 +674,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   // which is how a running executable still gets replaced.) A writable fd
   // already proves the right to write.
   if (!on_fd(in.kind)) {
-    int acc = resolved == 0 ? sys::faccessat2(t.dir.get(), t.base, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW)
-                            : sys::faccessat2(in.dirfd, in.path, W_OK, AT_EACCESS | (follow ? 0 : AT_SYMLINK_NOFOLLOW));
+    int acc = resolved == 0 ? sys::may_write(t.dir.get(), t.base, true) : sys::may_write(in.dirfd, in.path, !follow);
     if (acc == -ENOENT) return changed_under_us(in, name);
     if (acc < 0 && acc != -ENOSYS) return log_pass(in, name, Reason::no_write_permission);
   }

@@ -195,6 +195,9 @@ ok "execl from a thread with a 16 KiB stack: exit 0, with and without truncguard
 #    and no reflink: a write in place copies the old content with read and
 #    write (measured: `dd conv=notrunc` failed with ETXTBSY, "cannot copy the
 #    old content: Operation not permitted", where without truncguard it works).
+#  - faccessat2 denied (EPERM: filters written before Linux 5.8 had it, as
+#    Docker's before 20.10): access() says whether the caller may write
+#    (measured: "pass (caller may not write it)", and the victim died).
 denied() {  # denied WHAT SPEC EXPECTED-WHO [WRITER ARG...] (default: cp $V2 $LIB)
   local what=$1 spec=$2 who=$3
   shift 3
@@ -216,6 +219,17 @@ denied "PROCMAP_QUERY denied (EPERM)" ioctl=PROCMAP_QUERY:EPERM "pid @PID@ ("
 denied "PROCMAP_QUERY denied (ENOSYS)" ioctl=PROCMAP_QUERY:ENOSYS "pid @PID@ ("
 denied "copy_file_range denied (EPERM), no reflink" ioctl=FICLONE:ENOSYS,copy_file_range:EPERM "pid @PID@ (" \
   dd if="$V2" of="$LIB" conv=notrunc status=none
+denied "faccessat2 denied (EPERM)" faccessat2:EPERM "pid @PID@ ("
+# freopen(NULL, "w") asks the same before it moves the stream's fd.
+fresh_copy "$V1" "$LIB"
+victim_write control "$TG_RTOOL" deny faccessat2:EPERM "$TG_RTOOL" freopen-null w "$LIB"
+expect_control_broken "freopen(NULL, \"w\"), faccessat2 denied" control
+fresh_copy "$V1" "$LIB"
+victim_write limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny faccessat2:EPERM "$TG_CMD" "$TG_RTOOL" freopen-null w "$LIB"
+[ "$R_STATUS" -eq 0 ] || fail "freopen(NULL, \"w\"), faccessat2 denied: $(r_out limited)"
+expect_survived "freopen(NULL, \"w\"), faccessat2 denied"
+[ "$(inode "$LIB")" != "$OLD_INO" ] || fail "freopen(NULL, \"w\"), faccessat2 denied: truncated in place"
+ok "freopen(NULL, \"w\"), faccessat2 denied: the stream moved to a new inode"
 
 # Scope self under the same filter: the selfwriter reads its own maps as text.
 fresh_copy "$V1" "$LIB"
@@ -272,6 +286,16 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && as_nobody true; then
   grep -qF "processes could not be inspected and it is an ELF shared object" "$T/limited.out" ||
     fail "nobody's cp over root's library: the header was not read (O_NOATIME refused?): $(r_out limited)"
   ok "nobody read the header of root's library: $(grep -F 'replaced file' "$T/limited.out" | cut -f2-)"
+
+  # The same filter, for a caller that may not write the library (root's,
+  # 0644, in nobody's directory): the kernel's EACCES still reaches it.
+  fresh_copy "$V1" "$NLIB"
+  old=$(inode "$NLIB")
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$RTOOL_N" deny faccessat2:EPERM "$TG_CMD_N" cp "$V2" "$NLIB"
+  [ "$R_STATUS" -ne 0 ] && grep -q "Permission denied" "$T/limited.out" ||
+    fail "faccessat2 denied, nobody's cp over root's 0644 library: $(describe_status "$R_STATUS"): $(r_out limited)"
+  expect_intact "$NLIB" "$old" "$V1"
+  ok "faccessat2 denied: nobody's cp over root's library still fails: $(head -n1 "$T/limited.out")"
 
   # A daemon opened the library as root, then dropped to nobody: its fd's
   # name is in a directory nobody may not enter (0700), so no new inode can be
