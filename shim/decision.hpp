@@ -30,6 +30,7 @@ enum class Reason {
   no_write_permission, // the real call would fail: let it
   made_for_this_fd,    // the inode truncguard just made for this fd: its writer goes on
   no_direct_io,        // O_DIRECT where the filesystem has none: the real open fails (EINVAL), truncating nothing
+  unexaminable_fd,     // no /proc: a write-only fd's file can be neither read nor named
   // act
   mapped,              // a process maps it executable
   uninspected_elf,     // not proven unmapped: some processes could not be inspected

@@ -320,15 +320,17 @@ int open_for_reading(int dirfd, const char* path, int flags) {
   return fd;
 }
 
-// The name an fd was opened under, into `out` (PATH_MAX bytes). False if it
-// has none (deleted, anonymous): nothing to give a new inode to.
-bool fd_name(int fd, char* out) {
+// The name an fd was opened under, into `out` (PATH_MAX bytes): 1, or 0 if
+// it has none (deleted, anonymous: nothing to give a new inode to), or
+// -errno if it can't be read (no /proc: a chroot or container without it).
+int fd_name(int fd, char* out) {
   char proc[32];
   sys::fd_link(fd, proc, sizeof proc);
   long n = sys::readlinkat(AT_FDCWD, proc, out, PATH_MAX - 1);
-  if (n <= 0 || out[0] != '/') return false;
+  if (n < 0) return static_cast<int>(n);
+  if (n == 0 || out[0] != '/') return 0;
   out[n] = '\0';
-  return true;
+  return 1;
 }
 
 // Does the filesystem of the file open at fd refuse direct I/O? (F_SETFL
@@ -389,6 +391,12 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
   }
   if (ex->src.ok()) ex->kind = probe_elf_fd(ex->src.get());
+  // No /proc to reopen it by: a readable fd is read in place (pread: its
+  // offset stays), so that only an ELF file goes on (measured in a chroot
+  // without /proc: the ftruncate of a library in use passed as "no such file",
+  // and the program died of SIGSEGV).
+  else if (on_fd(in.kind) && (sys::call(SYS_fcntl, in.fd, F_GETFL) & O_ACCMODE) == O_RDWR)
+    ex->kind = probe_elf_fd(in.fd);
   Verdict v = check_elf(ex->kind);
   if (!v.act) { *why = v.reason; return false; }
   // Only now, for an ELF file: is what we read what we stat'ed?
@@ -535,14 +543,23 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
       note(name, "hard_links", msg);
     }
     if (!rep.owner_kept) {
-      std::snprintf(msg, kMsg, "owner %u:%u could not be kept (not permitted); the new file is owned by %u:%u",
+      std::snprintf(msg, kMsg, "owner %u:%u could not be kept (%s); the new file is owned by %u:%u",
                     static_cast<unsigned>(t.st.st_uid), static_cast<unsigned>(t.st.st_gid),
+                    rep.owner_unmapped ? "not mapped in this user namespace: the real owner is outside it"
+                                       : "not permitted",
                     static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
       note(name, "owner", msg);
     }
     if (rep.xattrs_failed > 0) {
       std::snprintf(msg, kMsg, "%d extended attributes could not be copied", rep.xattrs_failed);
       note(name, "xattrs", msg);
+    }
+    if (rep.acl_lost) {
+      std::snprintf(msg, kMsg,
+                    "its ACL could not be copied: the new file has none, and mode %04o (the owning group "
+                    "keeps what the ACL gave it) instead of %04o",
+                    static_cast<unsigned>(rep.mode), static_cast<unsigned>(t.st.st_mode & 07777));
+      note(name, "acl", msg);
     }
   }
   if (log::enabled(kBacktrace)) log::backtrace();
@@ -624,7 +641,17 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     return cannot_protect(s, in, name, "no memory to work in", mem.error(), false);
   }
   if (on_fd(in.kind)) {
-    if (!fd_name(in.fd, mem->fd_path)) return changed_under_us(in, name);
+    const int named = fd_name(in.fd, mem->fd_path);
+    if (named == 0) return changed_under_us(in, name);
+    // Not to be named (no /proc): no new inode can be given to it. An ELF
+    // file (read through the fd) is not written unchecked; a write-only fd's
+    // file, of which nothing could be read, is left to the real call, or
+    // every `truncate -s` there (open O_WRONLY, ftruncate) would fail.
+    if (named < 0 && ex.kind == ElfKind::unreadable) return log_pass(in, name, Reason::unexaminable_fd);
+    if (named < 0) {
+      std::snprintf(mem->fd_path, PATH_MAX, "fd %d", in.fd);
+      return cannot_protect(s, in, mem->fd_path, "cannot read the file's name (/proc/self/fd)", -named, false);
+    }
     name = mem->fd_path;
   }
 
@@ -651,8 +678,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   // which is how a running executable still gets replaced.) A writable fd
   // already proves the right to write.
   if (!on_fd(in.kind)) {
-    int acc = resolved == 0 ? sys::faccessat2(t.dir.get(), t.base, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW)
-                            : sys::faccessat2(in.dirfd, in.path, W_OK, AT_EACCESS | (follow ? 0 : AT_SYMLINK_NOFOLLOW));
+    int acc = resolved == 0 ? sys::may_write(t.dir.get(), t.base, true) : sys::may_write(in.dirfd, in.path, !follow);
     if (acc == -ENOENT) return changed_under_us(in, name);
     if (acc < 0 && acc != -ENOSYS) return log_pass(in, name, Reason::no_write_permission);
   }

@@ -176,9 +176,9 @@ int parse_options(int argc, char** argv, const char* cmd, void (*usage)(FILE*), 
 
 bool no_proc(const char* cmd) {
   std::fprintf(stderr,
-               "truncguard %s: cannot read /proc: %s\n"
+               "truncguard %s: cannot read /proc: not mounted, not a proc filesystem, or not readable\n"
                "  /proc must be mounted to see processes (mount -t proc proc /proc).\n",
-               cmd, std::strerror(errno));
+               cmd);
   return false;
 }
 

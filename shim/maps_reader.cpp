@@ -109,7 +109,7 @@ bool find_line(int fd, Take take) {
 
 // statfs f_type values (linux/magic.h) the lease proof and the maps' id ask about.
 constexpr long kOverlayfs = 0x794c7630, kFuse = 0x65735546, kEcryptfs = 0xf15f, kBtrfs = 0x9123683e,
-               kBcachefs = 0xca451a4e;
+               kBcachefs = 0xca451a4e, kProc = 0x9fa0;
 
 // The filesystem type (statfs f_type) of the file open at fd; 0 if unknown.
 long fs_type(int fd) {
@@ -246,6 +246,11 @@ MapsAnswer process_walk(pid_t pid, ExecVisitor visit, void* ctx) {
 bool for_each_process(bool (*per_process)(pid_t pid, void* ctx), void* ctx) {
   sys::Fd proc(sys::openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!proc.ok()) return false;
+  // A chroot's or container's /proc that is no proc filesystem (the empty
+  // directory of a chroot without /proc mounted, a tmpfs over it) lists no
+  // process, which is not "nobody maps it" (measured: "pass (no process maps
+  // it executable)", and the victim outside the chroot died of SIGSEGV).
+  if (fs_type(proc.get()) != kProc) return false;
   alignas(8) char buf[1024];  // ~40 entries a call (the largest is 280 bytes)
   for (;;) {
     long n = sys::getdents64(proc.get(), buf, sizeof buf);

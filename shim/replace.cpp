@@ -123,8 +123,11 @@ int copy_content(int src, int dst, off_t keep, off_t* copied) {
     long n = sys::copy_file_range(src, &in, dst, &out, want);
     // EBADF: dst has the caller's O_APPEND, which copy_file_range refuses;
     // pwrite() then appends (Linux ignores its offset under O_APPEND), and
-    // into a file written up to `out` that is the same copy.
-    if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF) {
+    // into a file written up to `out` that is the same copy. EPERM: a seccomp
+    // filter that does not allow it (systemd's SystemCallFilter=, sandboxes;
+    // coreutils falls back on it too); measured: `dd conv=notrunc` failed
+    // with ETXTBSY where without truncguard it succeeds.
+    if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF || n == -EPERM) {
       const int r = copy_plain(src, dst, limit, &in, &out);  // no copy_file_range here
       if (r < 0) return r;
       break;
@@ -155,6 +158,8 @@ struct XattrMemory {
   char value[XATTR_SIZE_MAX];
 };
 
+constexpr char kAccessAcl[] = "system.posix_acl_access";
+
 void copy_xattrs(int src, int dst, ReplaceReport* rep) {
   char few[256];  // the names of a few; a file with none needs no more
   long n = sys::flistxattr(src, few, sizeof few);
@@ -174,36 +179,67 @@ void copy_xattrs(int src, int dst, ReplaceReport* rep) {
     const char* name = names + off;
     off += static_cast<long>(std::strlen(name)) + 1;
     long v = sys::fgetxattr(src, name, mem->value, sizeof mem->value);
-    if (v >= 0 && sys::fsetxattr(dst, name, mem->value, static_cast<size_t>(v), 0) == 0) ++rep->xattrs_copied;
-    else ++rep->xattrs_failed;
+    if (v >= 0 && sys::fsetxattr(dst, name, mem->value, static_cast<size_t>(v), 0) == 0) {
+      ++rep->xattrs_copied;
+      if (std::strcmp(name, kAccessAcl) == 0) rep->acl_copied = true;
+    } else {
+      ++rep->xattrs_failed;
+    }
   }
 }
 
-// A new file inherits its directory's default ACL as its access ACL; the
-// old file may have none (it predates the default ACL, or it was removed):
-// then the new one must not have one either, as the old inode written in
-// place would not (measured on ext4 and tmpfs: "user:1234:rwx" gained).
-// One fgetxattr when the old file has no xattrs at all (most), nothing more
-// where the filesystem has no ACLs.
-void drop_inherited_acl(int src, int dst) {
-  static const char kAccessAcl[] = "system.posix_acl_access";
-  if (sys::fgetxattr(src, kAccessAcl, nullptr, 0) == -ENODATA) sys::fremovexattr(dst, kAccessAcl);
+// What an access ACL (its xattr value: a version, then {tag, perm, id}
+// entries, little-endian) grants the owning group: group::, within mask::.
+mode_t owning_group_bits(const unsigned char* acl, long len) {
+  unsigned group = 0, mask = 7;
+  for (long off = 4; off + 8 <= len; off += 8) {
+    const unsigned tag = acl[off] | acl[off + 1] << 8, perm = acl[off + 2] & 7u;
+    if (tag == 0x04) group = perm;        // ACL_GROUP_OBJ
+    else if (tag == 0x10) mask = perm;    // ACL_MASK
+  }
+  return static_cast<mode_t>((group & mask) << 3);
+}
+
+// The new file's access ACL, and the mode it gets. It inherits its
+// directory's default ACL as its access ACL; the old file may have none (it
+// predates the default ACL, or it was removed): then the new one must not
+// have one either, as the old inode written in place would not (measured on
+// ext4 and tmpfs: "user:1234:rwx" gained). Where the old file's ACL could not
+// be copied (ids not mapped in this user namespace, which the kernel shows as
+// -1 and refuses to set; no memory), the inherited one must not stand in for
+// it, and the mode's group bits, which under an ACL are its mask, become what
+// it granted the owning group (measured in a user namespace: group::r-x with
+// mask::rwx became a plain rwx for the group). Unknown (an ACL too large to
+// read here): none. One fgetxattr, where the ACL was not copied.
+void settle_access_acl(int src, int dst, ReplaceReport* rep, mode_t* mode) {
+  if (rep->acl_copied) return;
+  unsigned char acl[4 + 8 * 32];  // read only to find group:: and mask::
+  const long n = sys::fgetxattr(src, kAccessAcl, acl, sizeof acl);
+  if (n != -ENODATA && n != -ERANGE && n < 0) return;  // no ACLs here, or not to be known
+  sys::fremovexattr(dst, kAccessAcl);
+  if (n == -ENODATA) return;
+  rep->acl_lost = true;
+  *mode = (*mode & ~static_cast<mode_t>(S_IRWXG)) | (n > 0 ? owning_group_bits(acl, n) : 0);
 }
 
 // Owner, group, extended attributes (ACLs and capabilities among them), then
 // the mode: chown clears setuid bits and file capabilities, so it goes first.
 void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) {
   if (st.st_uid != geteuid() || st.st_gid != getegid()) {
-    if (sys::fchown(dst, st.st_uid, st.st_gid) < 0) {
+    const int r = sys::fchown(dst, st.st_uid, st.st_gid);
+    if (r < 0) {
       rep->owner_kept = false;
+      // An owner outside this user namespace shows as the overflow id (65534), which is not mapped.
+      rep->owner_unmapped = r == -EINVAL;
       sys::fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
     }
   }
+  rep->mode = st.st_mode & 07777;
   if (src >= 0) {
     copy_xattrs(src, dst, rep);
-    drop_inherited_acl(src, dst);
+    settle_access_acl(src, dst, rep, &rep->mode);
   }
-  sys::fchmod(dst, st.st_mode & 07777);
+  sys::fchmod(dst, rep->mode);
 }
 
 int fail(ReplaceReport* rep, const char* step, int err) {

@@ -41,8 +41,12 @@ struct ReplaceReport {
   int error = 0;                      // its errno
   ino_t new_ino = 0;
   bool owner_kept = true;             // fchown to the old owner worked (or was not needed)
+  bool owner_unmapped = false;        // it failed because the owner is not mapped in this user namespace
   int xattrs_copied = 0;
   int xattrs_failed = 0;
+  bool acl_copied = false;            // the old file's access ACL is the new one's
+  bool acl_lost = false;              // the old file had an access ACL that could not be copied
+  mode_t mode = 0;                    // the new file's permission bits
   bool restored_old = false;          // unlink mode: the old file was linked back after a failure
   off_t copied = 0;                   // bytes of the old content the new inode starts with
 };

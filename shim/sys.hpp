@@ -59,6 +59,18 @@ inline int unlinkat(int dirfd, const char* path, int flags) {
 inline int faccessat2(int dirfd, const char* path, int mode, int flags) {
   return static_cast<int>(call(SYS_faccessat2, dirfd, path, mode, flags));
 }
+// May the caller write it (W_OK)? 0 or -errno. faccessat2 asks for the
+// effective ids (AT_EACCESS). Where it is missing (ENOSYS: Linux before 5.8)
+// or denied by a seccomp filter written before it (EPERM: Docker before
+// 20.10, older systemd SystemCallFilter= sets; measured: a library in use
+// passed as "caller may not write it" and was truncated), access()'s
+// faccessat answers, for the real ids: the effective ones in every program
+// ld.so preloads into (not setuid). An immutable file's EPERM it gives too.
+inline int may_write(int dirfd, const char* path, bool nofollow) {
+  const int r = faccessat2(dirfd, path, W_OK, AT_EACCESS | (nofollow ? AT_SYMLINK_NOFOLLOW : 0));
+  if (r != -ENOSYS && r != -EPERM) return r;
+  return static_cast<int>(call(SYS_faccessat, dirfd, path, W_OK));
+}
 inline int fchown(int fd, uid_t uid, gid_t gid) { return static_cast<int>(call(SYS_fchown, fd, uid, gid)); }
 inline int fchmod(int fd, mode_t mode) { return static_cast<int>(call(SYS_fchmod, fd, mode)); }
 inline int ioctl(int fd, unsigned long req, void* arg) { return static_cast<int>(call(SYS_ioctl, fd, req, arg)); }

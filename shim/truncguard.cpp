@@ -10,7 +10,9 @@
 // is the command's own (as eatmydata and faketime do). The subcommands are
 // recognised only as the first argument; `truncguard -- who` runs a program
 // named who.
+#include <climits>
 #include <getopt.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -140,6 +142,13 @@ std::string find_library() {
   if (n > 0) {
     buf[n] = '\0';
     self = buf;
+  } else if (const auto* exec_fn = reinterpret_cast<const char*>(getauxval(AT_EXECFN))) {
+    // No /proc (a chroot or a container without it): the name this command
+    // was executed by (a full path when found through PATH), resolved as the
+    // kernel's link would be. Without it, a build tree or a moved install
+    // found no library, and refused to run (126).
+    char real[PATH_MAX];
+    if (realpath(exec_fn, real)) self = real;
   }
   if (!self.empty()) {
     std::string dir = dirname_of(self);

@@ -120,20 +120,9 @@ probe() {
   cp --reflink=always "$p" "$p.2" 2>/dev/null && CAN_REFLINK=1
   rm -f -- "$p" "$p.2"
   mkdir -p "$1/.probe.d"
-  default_acl "$1/.probe.d" 2>/dev/null && CAN_ACL=1
+  r_acl "$1/.probe.d" default 1234 2>/dev/null && CAN_ACL=1
   rmdir -- "$1/.probe.d"
   note "$FS keeps: mode+setuid ${CAN_MODE:-no}, owner ${CAN_OWNER:-no}, user xattrs ${CAN_XATTR:-no} (of 60,000 bytes ${CAN_BIG_XATTR:-no}), trusted xattrs ${CAN_TRUSTED:-no}, default ACLs ${CAN_ACL:-no}; O_TMPFILE ${CAN_TMPFILE:-no}, O_DIRECT ${CAN_DIRECT:-no}, reflinks ${CAN_REFLINK:-no}"
-}
-
-# default_acl DIR: DIR gets a default ACL (user 1234 rwx), which files made
-# in it inherit (setfacl -d -m u:1234:rwx; no acl package needed).
-default_acl() {
-  python3 -c '
-import os, struct, sys
-e = lambda tag, perm, id: struct.pack("<HHI", tag, perm, id)
-all = 0xffffffff
-acl = struct.pack("<I", 2) + e(1, 7, all) + e(2, 7, 1234) + e(4, 5, all) + e(0x10, 7, all) + e(0x20, 5, all)
-os.setxattr(sys.argv[1], "system.posix_acl_default", acl)' "$1"
 }
 
 # dressed_copy LIB: a fresh copy of $V1 at LIB with what the filesystem
@@ -398,7 +387,7 @@ writable() {
   LIB=$D/libvictim.so
   VLIB=$VD/libvictim.so
   probe "$D"
-  if [ -n "$CAN_ACL" ]; then must default_acl "$D"; fi
+  if [ -n "$CAN_ACL" ]; then must r_acl "$D" default 1234; fi
   fresh_copy "$V1" "$LIB"
   start_victim "$VLIB"
   cp "$V2" "$LIB" || fail "$FS: control cp failed"

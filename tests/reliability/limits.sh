@@ -191,24 +191,25 @@ ok "execl from a thread with a 16 KiB stack: exit 0, with and without truncguard
 #  - the lease proof denied (F_SETLEASE) and /proc unlistable (getdents64):
 #    nothing is known, so the library counts as in use;
 #  - PROCMAP_QUERY denied: the text of the maps names the victim.
-denied() {  # denied WHAT SPEC EXPECTED-WHO
-  local what=$1 spec=$2 who=$3 old new
+#  - copy_file_range denied (EPERM, as systemd's SystemCallFilter= answers)
+#    and no reflink: a write in place copies the old content with read and
+#    write (measured: `dd conv=notrunc` failed with ETXTBSY, "cannot copy the
+#    old content: Operation not permitted", where without truncguard it works).
+#  - faccessat2 denied (EPERM: filters written before Linux 5.8 had it, as
+#    Docker's before 20.10): access() says whether the caller may write
+#    (measured: "pass (caller may not write it)", and the victim died).
+denied() {  # denied WHAT SPEC EXPECTED-WHO [WRITER ARG...] (default: cp $V2 $LIB)
+  local what=$1 spec=$2 who=$3
+  shift 3
+  [ $# -gt 0 ] || set -- cp "$V2" "$LIB"
   fresh_copy "$V1" "$LIB"
-  start_victim "$LIB"
-  r_run control "$TG_RTOOL" deny "$spec" cp "$V2" "$LIB"
-  stop_victim
-  [ "$R_STATUS" -eq 0 ] || fail "control: cp under the filter $spec failed: $(r_out control)"
-  expect_killed "control: cp without truncguard, $what"
+  victim_write control "$TG_RTOOL" deny "$spec" "$@"
+  expect_control_broken "$1, $what" control
   fresh_copy "$V1" "$LIB"
-  old=$(inode "$LIB")
-  start_victim "$LIB"
-  r_run limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny "$spec" "$TG_CMD" cp "$V2" "$LIB"
-  stop_victim
-  [ "$R_STATUS" -eq 0 ] || fail "$what: truncguard cp failed: $(r_out limited)"
-  expect_survived "$what"
-  new=$(inode "$LIB")
+  victim_write limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny "$spec" "$TG_CMD" "$@"
+  expect_new_inode "$what" limited
   who=${who//@PID@/$VICTIM_PID}
-  grep -qF "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by $who" "$T/limited.out" ||
+  grep -qF "replaced file=$LIB [ino $OLD_INO -> $NEW_INO] (mode replace); mapped executable by $who" "$T/limited.out" ||
     fail "$what: no line says it was replaced because of \"$who\": $(r_out limited)"
   ok "$what: replaced; mapped executable by $who"
 }
@@ -216,6 +217,19 @@ denied "F_SETLEASE and getdents64 denied" fcntl=F_SETLEASE:EPERM,getdents64:EPER
   "nobody known: /proc could not be read"
 denied "PROCMAP_QUERY denied (EPERM)" ioctl=PROCMAP_QUERY:EPERM "pid @PID@ ("
 denied "PROCMAP_QUERY denied (ENOSYS)" ioctl=PROCMAP_QUERY:ENOSYS "pid @PID@ ("
+denied "copy_file_range denied (EPERM), no reflink" ioctl=FICLONE:ENOSYS,copy_file_range:EPERM "pid @PID@ (" \
+  dd if="$V2" of="$LIB" conv=notrunc status=none
+denied "faccessat2 denied (EPERM)" faccessat2:EPERM "pid @PID@ ("
+# freopen(NULL, "w") asks the same before it moves the stream's fd.
+fresh_copy "$V1" "$LIB"
+victim_write control "$TG_RTOOL" deny faccessat2:EPERM "$TG_RTOOL" freopen-null w "$LIB"
+expect_control_broken "freopen(NULL, \"w\"), faccessat2 denied" control
+fresh_copy "$V1" "$LIB"
+victim_write limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny faccessat2:EPERM "$TG_CMD" "$TG_RTOOL" freopen-null w "$LIB"
+[ "$R_STATUS" -eq 0 ] || fail "freopen(NULL, \"w\"), faccessat2 denied: $(r_out limited)"
+expect_survived "freopen(NULL, \"w\"), faccessat2 denied"
+[ "$(inode "$LIB")" != "$OLD_INO" ] || fail "freopen(NULL, \"w\"), faccessat2 denied: truncated in place"
+ok "freopen(NULL, \"w\"), faccessat2 denied: the stream moved to a new inode"
 
 # Scope self under the same filter: the selfwriter reads its own maps as text.
 fresh_copy "$V1" "$LIB"
@@ -272,6 +286,16 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && as_nobody true; then
   grep -qF "processes could not be inspected and it is an ELF shared object" "$T/limited.out" ||
     fail "nobody's cp over root's library: the header was not read (O_NOATIME refused?): $(r_out limited)"
   ok "nobody read the header of root's library: $(grep -F 'replaced file' "$T/limited.out" | cut -f2-)"
+
+  # The same filter, for a caller that may not write the library (root's,
+  # 0644, in nobody's directory): the kernel's EACCES still reaches it.
+  fresh_copy "$V1" "$NLIB"
+  old=$(inode "$NLIB")
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$RTOOL_N" deny faccessat2:EPERM "$TG_CMD_N" cp "$V2" "$NLIB"
+  [ "$R_STATUS" -ne 0 ] && grep -q "Permission denied" "$T/limited.out" ||
+    fail "faccessat2 denied, nobody's cp over root's 0644 library: $(describe_status "$R_STATUS"): $(r_out limited)"
+  expect_intact "$NLIB" "$old" "$V1"
+  ok "faccessat2 denied: nobody's cp over root's library still fails: $(head -n1 "$T/limited.out")"
 
   # A daemon opened the library as root, then dropped to nobody: its fd's
   # name is in a directory nobody may not enter (0700), so no new inode can be

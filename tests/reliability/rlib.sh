@@ -57,6 +57,18 @@ r_chattr() {
   _r_attrs+=("$2")
 }
 
+# r_acl FILE access|default ID: FILE gets the access or default POSIX ACL
+# "user::rwx user:ID:rwx group::r-x mask::rwx other::r-x" (setfacl -m, with
+# no acl package needed); as an access ACL, the mode shows the mask: rwxrwxr-x.
+r_acl() {
+  python3 -c '
+import os, struct, sys
+e = lambda tag, perm, id: struct.pack("<HHI", tag, perm, id)
+all = 0xffffffff
+acl = struct.pack("<I", 2) + e(1, 7, all) + e(2, 7, int(sys.argv[3])) + e(4, 5, all) + e(0x10, 7, all) + e(0x20, 5, all)
+os.setxattr(sys.argv[1], "system.posix_acl_" + sys.argv[2], acl)' "$@"
+}
+
 # ------------------------------------------------------------ running writers
 
 # r_run NAME CMD...: run CMD, stdout+stderr to $T/NAME.out; sets R_STATUS.
@@ -68,7 +80,38 @@ r_run() {
 }
 r_out() { cat -- "$T/$1.out"; }
 
+# victim_write NAME CMD...: a victim loads $LIB (prepared by the caller), CMD
+# runs (r_run NAME), the victim is released (VICTIM_STATUS). OLD_INO: the
+# inode of $LIB before.
+victim_write() {
+  local name=$1
+  shift
+  OLD_INO=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  r_run "$name" "$@"
+  stop_victim
+}
+
 # ----------------------------------------------------------------- invariants
+
+# expect_control_broken WHAT NAME: after victim_write NAME without
+# truncguard: the writer succeeded, and the victim did not come through.
+expect_control_broken() {
+  [ "$R_STATUS" -eq 0 ] || fail "control ($1): the writer failed: $(r_out "$2")"
+  expect_broken "control: $1, without truncguard"
+}
+
+# expect_new_inode WHAT NAME: after victim_write NAME under truncguard: the
+# writer succeeded, the victim survived, $LIB is a new inode (NEW_INO) with
+# the content of $V2.
+expect_new_inode() {
+  [ "$R_STATUS" -eq 0 ] || fail "$1: the writer failed under truncguard: $(r_out "$2")"
+  expect_survived "$1"
+  NEW_INO=$(inode "$LIB")
+  [ "$NEW_INO" != "$OLD_INO" ] || fail "$1: $LIB kept inode $OLD_INO: it was written in place: $(tg_log)"
+  expect_same_content "$LIB" "$V2"
+}
 
 # expect_kernel_refused NAME WHAT LIB OLD ERRTEXT: after r_run NAME (the
 # writer under truncguard with the decisions category) and stop_victim: the

@@ -74,9 +74,10 @@
  *       one to open its libraries (and closes it again).
  *   rtool deny SYSCALL[=ARG]:ERRNO[,...] CMD [ARG...]
  *       A seccomp filter, as a hardened service has: SYSCALL (ioctl, fcntl,
- *       getdents64, mmap) fails with ERRNO (EPERM, EACCES, ENOSYS, ENOMEM),
- *       only when its second argument is ARG if given (a number, or
- *       PROCMAP_QUERY, F_SETLEASE); then execs CMD. */
+ *       getdents64, mmap, copy_file_range, faccessat2) fails with ERRNO
+ *       (EPERM, EACCES, ENOSYS, ENOMEM), only when its second argument is
+ *       ARG if given (a number, or PROCMAP_QUERY, F_SETLEASE, FICLONE); then
+ *       execs CMD. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -495,9 +496,11 @@ static int with_free_fds(int argc, char** a) {
 static long deny_number(const char* what, const char* s) {
   static const struct { const char* name; long value; } kNames[] = {
       {"ioctl", SYS_ioctl}, {"fcntl", SYS_fcntl}, {"getdents64", SYS_getdents64}, {"mmap", SYS_mmap},
+      {"copy_file_range", SYS_copy_file_range}, {"faccessat2", SYS_faccessat2},
       {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS}, {"ENOMEM", ENOMEM},
       /* PROCMAP_QUERY (Linux 6.11): _IOWR('f', 17, struct procmap_query), 104 bytes */
-      {"PROCMAP_QUERY", (long)_IOWR('f', 17, char[104])}, {"F_SETLEASE", F_SETLEASE}, {NULL, 0}};
+      {"PROCMAP_QUERY", (long)_IOWR('f', 17, char[104])}, {"F_SETLEASE", F_SETLEASE},
+      {"FICLONE", (long)_IOW(0x94, 9, int)}, /* linux/fs.h */ {NULL, 0}};
   for (int i = 0; kNames[i].name; ++i)
     if (!strcmp(s, kNames[i].name)) return kNames[i].value;
   char* end;
