@@ -155,7 +155,8 @@ struct XattrMemory {
   char value[XATTR_SIZE_MAX];
 };
 
-void copy_xattrs(int src, int dst, ReplaceReport* rep) {
+// Copies every extended attribute but `skip` (a name, or null).
+void copy_xattrs(int src, int dst, const char* skip, ReplaceReport* rep) {
   char few[256];  // the names of a few; a file with none needs no more
   long n = sys::flistxattr(src, few, sizeof few);
   if (n <= 0 && n != -ERANGE) return;  // none (or none to be had: no xattrs on this filesystem)
@@ -173,6 +174,7 @@ void copy_xattrs(int src, int dst, ReplaceReport* rep) {
   for (long off = 0; n > 0 && off < n;) {
     const char* name = names + off;
     off += static_cast<long>(std::strlen(name)) + 1;
+    if (skip && std::strcmp(name, skip) == 0) continue;
     long v = sys::fgetxattr(src, name, mem->value, sizeof mem->value);
     if (v >= 0 && sys::fsetxattr(dst, name, mem->value, static_cast<size_t>(v), 0) == 0) ++rep->xattrs_copied;
     else ++rep->xattrs_failed;
@@ -190,9 +192,52 @@ void drop_inherited_acl(int src, int dst) {
   if (sys::fgetxattr(src, kAccessAcl, nullptr, 0) == -ENODATA) sys::fremovexattr(dst, kAccessAcl);
 }
 
+constexpr char kFileCaps[] = "security.capability";
+
+// Does this process have CAP_FSETID in the initial user namespace, as the
+// kernel's capable() asks? (In a user namespace of its own, a root that has
+// it there still has its setuid bits removed.)
+bool capable_fsetid() {
+  struct { uint32_t version; int pid; } head = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct { uint32_t effective, permitted, inheritable; } data[2] = {};
+  if (sys::call(SYS_capget, &head, data) < 0 || !(data[0].effective & (1u << 4 /* CAP_FSETID */))) return false;
+  sys::Fd map(sys::openat(AT_FDCWD, "/proc/self/uid_map", O_RDONLY | O_CLOEXEC));
+  char text[64];
+  const long n = map.ok() ? sys::read(map.get(), text, sizeof text - 1) : -1;
+  if (n <= 0) return true;  // no /proc: assume the usual case, the initial namespace
+  text[n] = '\0';
+  return std::strcmp(text, "         0          0 4294967295\n") == 0;  // the initial namespace's map
+}
+
+bool in_group(gid_t gid) {
+  if (gid == getegid()) return true;
+  gid_t groups[64];
+  const int n = getgroups(64, groups);
+  for (int i = 0; i < n; ++i)
+    if (groups[i] == gid) return true;
+  return n < 0;  // more groups than that: don't take a bit the kernel may keep
+}
+
+// The mode bits the kernel's truncation of the old file would have left: a
+// writer without CAP_FSETID loses setuid, and setgid where the file is
+// group-executable or the writer is not in its group (fs/attr.c,
+// setattr_should_drop_suidgid, called by do_truncate and file_remove_privs).
+mode_t mode_after_truncation(const struct stat& st) {
+  mode_t mode = st.st_mode & 07777;
+  if (!(mode & (S_ISUID | S_ISGID)) || capable_fsetid()) return mode;
+  mode &= ~static_cast<mode_t>(S_ISUID);
+  if ((mode & S_IXGRP) || !in_group(st.st_gid)) mode &= ~static_cast<mode_t>(S_ISGID);
+  return mode;
+}
+
 // Owner, group, extended attributes (ACLs and capabilities among them), then
 // the mode: chown clears setuid bits and file capabilities, so it goes first.
-void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) {
+// `truncated`: the writer's call shortens the file, which in place would have
+// removed its privileges at once (file capabilities for every writer, setuid
+// and setgid as mode_after_truncation says): the new inode does not get
+// them either. A write in place gets them all: the kernel removes them from
+// the new inode at the writer's first write, as it would from the old.
+void copy_metadata(int src, const struct stat& st, int dst, bool truncated, ReplaceReport* rep) {
   if (st.st_uid != geteuid() || st.st_gid != getegid()) {
     if (sys::fchown(dst, st.st_uid, st.st_gid) < 0) {
       rep->owner_kept = false;
@@ -200,10 +245,10 @@ void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) 
     }
   }
   if (src >= 0) {
-    copy_xattrs(src, dst, rep);
+    copy_xattrs(src, dst, truncated ? kFileCaps : nullptr, rep);
     drop_inherited_acl(src, dst);
   }
-  sys::fchmod(dst, st.st_mode & 07777);
+  sys::fchmod(dst, truncated ? mode_after_truncation(st) : st.st_mode & 07777);
 }
 
 int fail(ReplaceReport* rep, const char* step, int err) {
@@ -263,7 +308,7 @@ int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport*
   if (!fd.ok()) return fail(rep, "cannot create an unnamed file in the directory (O_TMPFILE)", fd.get());
   int r = copy_content(src, fd.get(), keep, &rep->copied);
   if (r < 0) return fail(rep, "cannot copy the old content", r);
-  copy_metadata(src, t.st, fd.get(), rep);
+  copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
   struct stat st;
   if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
   return fd.release();
@@ -359,7 +404,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     }
     int c = copy_content(src, fd.get(), keep, &rep->copied);
     if (c < 0) return fail(rep, "cannot copy the old content", c);
-    copy_metadata(src, t.st, fd.get(), rep);
+    copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
     struct stat st;
     if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
     return fd.release();
@@ -377,7 +422,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
   if (!fd.ok()) return fail(rep, "cannot create a temporary file in the directory", fd.get());
   int r = copy_content(src, fd.get(), keep, &rep->copied);
   if (r == 0) {
-    copy_metadata(src, t.st, fd.get(), rep);
+    copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
     r = sys::renameat(dir, tmp, dir, t.base);
     if (r < 0) {
       sys::unlinkat(dir, tmp, 0);
