@@ -651,6 +651,11 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
                             : sys::faccessat2(in.dirfd, in.path, W_OK, AT_EACCESS | (follow ? 0 : AT_SYMLINK_NOFOLLOW));
     if (acc == -ENOENT) return changed_under_us(in, name);
     if (acc < 0 && acc != -ENOSYS) return log_pass(in, name, Reason::no_write_permission);
+    // Nor an open the kernel refuses for its sticky directory (where root's
+    // rename is allowed): the file the opener was protected from would
+    // become a new one holding its content, owned by that file's owner.
+    if (resolved == 0 && (in.flags & O_CREAT) && sticky_refuses_creat(t))
+      return log_pass(in, name, Reason::protected_regular);
   }
 
   // O_DIRECT where the filesystem has no direct I/O (ramfs; tmpfs before

@@ -363,6 +363,19 @@ bool can_rename_over(const Target& t, int src, int* err, const char** why) {
   return true;
 }
 
+bool sticky_refuses_creat(const Target& t) {
+  struct stat dir;
+  if (sys::fstat(t.dir.get(), &dir) < 0 || !(dir.st_mode & S_ISVTX) || !(dir.st_mode & (S_IWOTH | S_IWGRP)) ||
+      t.st.st_uid == dir.st_uid)
+    return false;
+  // The opener is the filesystem uid: setfsuid with an invalid id only returns it.
+  if (t.st.st_uid == static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1)))) return false;
+  sys::Fd sysctl(sys::openat(AT_FDCWD, "/proc/sys/fs/protected_regular", O_RDONLY | O_CLOEXEC));
+  char level = '0';
+  if (!sysctl.ok() || sys::read(sysctl.get(), &level, 1) != 1) return false;  // not known: the kernel's default, 0
+  return level == '2' || (level == '1' && (dir.st_mode & S_IWOTH));
+}
+
 void temp_name(const char* base, char* out, size_t len) {
   static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
   unsigned char rnd[12];
