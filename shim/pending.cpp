@@ -536,18 +536,19 @@ void adopt_from_environment() {
     }
     char base[NAME_MAX + 1], path[1024];
     const int dirfd = k == 5 ? atoi(f[1]) : -1;
-    struct stat dir;  // the directory fd came with the entry: an open directory, or nothing to adopt
+    struct stat dir, st;  // the directory fd came with the entry: an open directory, or nothing to adopt
+    // Only an unnamed inode (O_TMPFILE, no link yet) of this process's own
+    // user is ever published: the environment and the fds may come from
+    // another user (sudo -E, a service's environment file), who must not
+    // make this process link a file of theirs over a name of their choosing.
+    // Anything else is left alone, the fds the entry names included (they
+    // may be the program's own).
     if (k == 5 && dirfd >= 0 && sys::fstat(dirfd, &dir) == 0 && S_ISDIR(dir.st_mode) &&
+        sys::fstat(atoi(f[0]), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0 && st.st_uid == geteuid() &&
         unhex(f[3], flen[3], base, sizeof base) && unhex(f[4], flen[4], path, sizeof path)) {
-      sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
-      int group = new_group(dirfd, base, path, strtoul(f[2], nullptr, 10));
-      struct stat st;
-      // Only an unnamed inode (O_TMPFILE, no link yet) of this process's own
-      // user is ever published: the environment and the fds may come from
-      // another user (sudo -E, a service's environment file), who must not
-      // make this process link a file of theirs over a name of their choosing.
-      if (group >= 0 && sys::fstat(atoi(f[0]), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0 &&
-          st.st_uid == geteuid()) {
+      const int group = new_group(dirfd, base, path, strtoul(f[2], nullptr, 10));
+      if (group >= 0) {
+        sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
         g_groups[group].dev = st.st_dev;
         g_groups[group].ino = st.st_ino;
         for (const char* fp = f[0]; fp < f[0] + flen[0];) {
@@ -556,8 +557,6 @@ void adopt_from_environment() {
           fp = comma ? comma + 1 : f[0] + flen[0];
         }
         g_groups[group].state.store(kLive, std::memory_order_release);
-      } else if (group >= 0) {
-        free_group(g_groups[group]);  // the handed-over fd is gone: nothing to publish
       }
     }
     p = end + 1;

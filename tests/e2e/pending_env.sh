@@ -9,11 +9,14 @@ echo "attacker" >"$T/payload"
 hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 # fd 7: a named file; fd 8: the directory. Claim fd 7 should become "target".
 entry="7:8:1:$(hex target):$(hex "$T/target");"
-# (Open before the exec, so that they are there when the shim starts.)
-bash -c 'exec 7<"$1" 8<"$2"; LD_PRELOAD=$3 TRUNCGUARD_PENDING=$4 exec /bin/true' _ "$T/payload" "$T" "$TG_SHIM" "$entry" ||
-  fail "the shell failed"
+# (Open before the exec, so that they are there when the shim starts.) The
+# fds an entry names may be the program's own: one it does not adopt, it
+# leaves alone (it closed fd 8, or made it close-on-exec: the program's
+# child, /usr/bin/test, did not find it).
+bash -c 'exec 7<"$1" 8<"$2"; LD_PRELOAD=$3 TRUNCGUARD_PENDING=$4 exec bash -c "/usr/bin/test -d /proc/self/fd/8"' \
+  _ "$T/payload" "$T" "$TG_SHIM" "$entry" || fail "the program lost its fd 8, which the entry named as the directory"
 [ "$(cat "$T/target")" = "precious" ] || fail "a named file handed in TRUNCGUARD_PENDING was published over target"
-ok "a named (not unnamed) inode in TRUNCGUARD_PENDING is never published"
+ok "a named (not unnamed) inode in TRUNCGUARD_PENDING is never published, and the fds the entry names stay the program's"
 # The variable is not passed on to the program's children.
 out=$(LD_PRELOAD=$TG_SHIM TRUNCGUARD_PENDING="garbage;;:::" bash -c 'printenv TRUNCGUARD_PENDING || echo unset')
 [ "$out" = "unset" ] || fail "TRUNCGUARD_PENDING was passed on: $out"
