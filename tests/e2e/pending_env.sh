@@ -56,13 +56,14 @@ fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)
 os.write(fd, b"root's own\n")
 os.dup2(fd, 7)
 os.dup2(os.open(d, os.O_RDONLY | os.O_DIRECTORY), 8)
-os.execve("/bin/true", ["true"], {"LD_PRELOAD": shim, "TRUNCGUARD_PENDING": entry})
+env = {k: v for k, v in os.environ.items() if k == "ASAN_OPTIONS"}  # (an ASan build of the shim)
+os.execve("/bin/true", ["true"], dict(env, LD_PRELOAD=shim, TRUNCGUARD_PENDING=entry))
 PY
 [ "$(cat "$T/root/target")" = "root's own" ] ||
   fail "control: root's own unnamed file handed over in TRUNCGUARD_PENDING was not published (\"$(cat "$T/root/target")\")"
 ok "control: root's own unnamed file in TRUNCGUARD_PENDING is published at exit"
 echo "precious" >"$T/root/target"
-bash -c 'exec 7<"/proc/$1/fd/$2" 8<"$3"; exec env -i LD_PRELOAD="$4" TRUNCGUARD_PENDING="$5" /bin/true' \
+bash -c 'exec 7<"/proc/$1/fd/$2" 8<"$3"; exec env -i ASAN_OPTIONS="${ASAN_OPTIONS:-}" LD_PRELOAD="$4" TRUNCGUARD_PENDING="$5" /bin/true' \
   _ "$npid" "$nfd" "$T/root" "$TG_SHIM" "$entry" || fail "root's program failed"
 [ "$(cat "$T/root/target")" = "precious" ] ||
   fail "nobody's unnamed file, handed to root in TRUNCGUARD_PENDING, was linked over root's file: $(stat -c '%U %n' "$T/root/target"): $(cat "$T/root/target")"
