@@ -275,6 +275,12 @@ bool unhex(const char* in, size_t n, char* out, size_t len) {
   return true;
 }
 
+// A name in a directory, as split() makes them: not empty, ".", ".." or a
+// path (an entry's BASE must not make the rename leave its directory).
+bool a_name_in_a_directory(const char* base) {
+  return *base && !std::strchr(base, '/') && std::strcmp(base, ".") != 0 && std::strcmp(base, "..") != 0;
+}
+
 // TRUNCGUARD_PENDING is read and removed in `environ` itself, not through
 // getenv/unsetenv: a program may define its own (bash does, for its variable
 // table, and before its main() its unsetenv removes nothing), and the entry
@@ -545,7 +551,8 @@ void adopt_from_environment() {
     // may be the program's own).
     if (k == 5 && dirfd >= 0 && sys::fstat(dirfd, &dir) == 0 && S_ISDIR(dir.st_mode) &&
         sys::fstat(atoi(f[0]), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0 && st.st_uid == geteuid() &&
-        unhex(f[3], flen[3], base, sizeof base) && unhex(f[4], flen[4], path, sizeof path)) {
+        unhex(f[3], flen[3], base, sizeof base) && a_name_in_a_directory(base) &&
+        unhex(f[4], flen[4], path, sizeof path)) {
       const int group = new_group(dirfd, base, path, strtoul(f[2], nullptr, 10));
       if (group >= 0) {
         sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);

@@ -47,9 +47,10 @@ _tg_pids+=("$TMPFILE_PID")
 read -r npid nfd <&"${TMPFILE[0]}" || fail "nobody's O_TMPFILE could not be made"
 _tg_pids+=("$npid")  # python itself, not only its shell
 entry="7:8:$(inode "$T/root/target"):$(hex target):$(hex "$T/root/target");"
-# Control: the shim's own publication through such fds works (the same entry,
-# an unnamed file root made itself) -- so the refusal below is the owner check.
-"$PY" - "$T/root" "$entry" "$TG_SHIM" <<'PY' || fail "python could not exec"
+# root_hands_over ENTRY: root's program, with an unnamed file of its own at
+# fd 7 and $T/root at fd 8, execs /bin/true with ENTRY in TRUNCGUARD_PENDING.
+root_hands_over() {
+  "$PY" - "$T/root" "$1" "$TG_SHIM" <<'PY' || fail "python could not exec"
 import os, sys
 d, entry, shim = sys.argv[1:]
 fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)
@@ -59,9 +60,21 @@ os.dup2(os.open(d, os.O_RDONLY | os.O_DIRECTORY), 8)
 env = {k: v for k, v in os.environ.items() if k == "ASAN_OPTIONS"}  # (an ASan build of the shim)
 os.execve("/bin/true", ["true"], dict(env, LD_PRELOAD=shim, TRUNCGUARD_PENDING=entry))
 PY
+}
+# Control: the shim's own publication through such fds works (the same entry,
+# an unnamed file root made itself) -- so the refusal below is the owner check.
+root_hands_over "$entry"
 [ "$(cat "$T/root/target")" = "root's own" ] ||
   fail "control: root's own unnamed file handed over in TRUNCGUARD_PENDING was not published (\"$(cat "$T/root/target")\")"
 ok "control: root's own unnamed file in TRUNCGUARD_PENDING is published at exit"
+# The same with a BASE that is a path: the temp name (".BASE.tg-...", here
+# $T/root/./..$T/target.tg-..., which the directory made below lets exist)
+# was renamed to BASE itself, /..$T/target: out of the directory.
+echo "precious" >"$T/target"
+must mkdir -p "$T$T"
+root_hands_over "7:8:1:$(hex "/..$T/target"):$(hex "$T/target");"
+[ "$(cat "$T/target")" = "precious" ] || fail "an entry whose name is a path (/..$T/target) published outside its directory"
+ok "an entry whose name is a path is not adopted"
 echo "precious" >"$T/root/target"
 bash -c 'exec 7<"/proc/$1/fd/$2" 8<"$3"; exec env -i ASAN_OPTIONS="${ASAN_OPTIONS:-}" LD_PRELOAD="$4" TRUNCGUARD_PENDING="$5" /bin/true' \
   _ "$npid" "$nfd" "$T/root" "$TG_SHIM" "$entry" || fail "root's program failed"
