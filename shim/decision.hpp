@@ -31,6 +31,7 @@ enum class Reason {
   made_for_this_fd,    // the inode truncguard just made for this fd: its writer goes on
   no_direct_io,        // O_DIRECT where the filesystem has none: the real open fails (EINVAL), truncating nothing
   unexaminable_fd,     // no /proc: a write-only fd's file can be neither read nor named
+  protected_regular,   // O_CREAT of another's file in a sticky directory: fs.protected_regular refuses it (EACCES)
   // act
   mapped,              // a process maps it executable
   uninspected_elf,     // not proven unmapped: some processes could not be inspected

@@ -681,6 +681,11 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     int acc = resolved == 0 ? sys::may_write(t.dir.get(), t.base, true) : sys::may_write(in.dirfd, in.path, !follow);
     if (acc == -ENOENT) return changed_under_us(in, name);
     if (acc < 0 && acc != -ENOSYS) return log_pass(in, name, Reason::no_write_permission);
+    // Nor an open the kernel refuses for its sticky directory (where root's
+    // rename is allowed): the file the opener was protected from would
+    // become a new one holding its content, owned by that file's owner.
+    if (resolved == 0 && (in.flags & O_CREAT) && sticky_refuses_creat(t))
+      return log_pass(in, name, Reason::protected_regular);
   }
 
   // O_DIRECT where the filesystem has no direct I/O (ramfs; tmpfs before

@@ -128,9 +128,19 @@ int destination_fd(pid_t pid, bool* close_after, LineMem* m) {
   }
   char* name = m->name;
   std::snprintf(name, sizeof m->name, "%s.%d", g_log_path, static_cast<int>(pid));
-  // As LD_DEBUG_OUTPUT: append, create, never through a symlink.
-  int fd = sys::openat(AT_FDCWD, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
-  if (fd < 0) {
+  // As LD_DEBUG_OUTPUT: append, create, never through a symlink. And only
+  // into a regular file of one name: the name may be in a directory others
+  // can write (and FILE.PID is predictable), where a FIFO put there blocked
+  // the open (the writer hung) and a hard link made the lines go into
+  // another file. O_NONBLOCK: a FIFO, or a lease on the file, never blocks it.
+  int fd = sys::openat(AT_FDCWD, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0666);
+  struct stat st;
+  const char* refused = nullptr;
+  if (fd >= 0 && (sys::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+    sys::close(fd);
+    refused = "not a regular file with one name";
+  }
+  if (fd < 0 || refused) {
     // Say so once per process, on stderr, where the lines will go instead.
     if (g_open_failed_pid.exchange(pid) != pid) {
       // (The line itself is in m->line or m->json: these parts are free.)
@@ -140,7 +150,7 @@ int destination_fd(pid_t pid, bool* close_after, LineMem* m) {
       escape(name, esc, kPathBuf);
       size_t n = format_prefix(msg, cap, pid);
       int w = std::snprintf(msg + n, cap - n, "warning: cannot open the log file %s: %s; logging to stderr\n", esc,
-                            strerrordesc_np(-fd));
+                            refused ? refused : strerrordesc_np(-fd));
       if (w > 0 && stderr_writable())
         write_all(STDERR_FILENO, msg, n + static_cast<size_t>(w) < cap ? n + w : cap - 1);
     }
@@ -155,11 +165,8 @@ int destination_fd(pid_t pid, bool* close_after, LineMem* m) {
     sys::close(fd);
     fd = high;
   }
-  struct stat st;
-  if (sys::fstat(fd, &st) == 0) {
-    g_log_dev.store(st.st_dev, std::memory_order_release);
-    g_log_ino.store(st.st_ino, std::memory_order_release);
-  }
+  g_log_dev.store(st.st_dev, std::memory_order_release);
+  g_log_ino.store(st.st_ino, std::memory_order_release);
   int expected = -1;
   if (!g_log_fd.compare_exchange_strong(expected, fd, std::memory_order_acq_rel)) {
     sys::close(fd);  // another thread got there first

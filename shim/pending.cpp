@@ -275,6 +275,12 @@ bool unhex(const char* in, size_t n, char* out, size_t len) {
   return true;
 }
 
+// A name in a directory, as split() makes them: not empty, ".", ".." or a
+// path (an entry's BASE must not make the rename leave its directory).
+bool a_name_in_a_directory(const char* base) {
+  return *base && !std::strchr(base, '/') && std::strcmp(base, ".") != 0 && std::strcmp(base, "..") != 0;
+}
+
 // TRUNCGUARD_PENDING is read and removed in `environ` itself, not through
 // getenv/unsetenv: a program may define its own (bash does, for its variable
 // table, and before its main() its unsetenv removes nothing), and the entry
@@ -472,14 +478,20 @@ const char* prepare_exec(const char* no_hand_over) {
     // fit is not handed over; nor is a directory fd the program closed and
     // reused: the new image would take whatever it is now for the directory.
     const bool dir_ours = sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino);
+    // The new image adopts only a file of its own user's (adopt_from_environment):
+    // one that took the old file's other owner is published now instead.
+    const char* why_not = no_hand_over;
+    struct stat st;
+    if (!why_not && any_fd >= 0 && sys::fstat(any_fd, &st) == 0 && st.st_uid != geteuid())
+      why_not = "its new file has the old file's owner, another user, and a program adopts only its own user's files";
     size_t e = o;
     bool fits = false;
-    if (f && dir_ours && no_hand_over) {
+    if (f && dir_ours && why_not) {
       char msg[256];
       std::snprintf(msg, sizeof msg,
                     "is published at exec, before the program exec'ed writes it: %s, so nothing would publish it "
                     "at its close; its content arrives in place, as in mode replace",
-                    no_hand_over);
+                    why_not);
       log::note(g.path, "atomic_fallback", msg);
     } else if (f && dir_ours) {
       const int head = std::snprintf(entry + e, sizeof entry - e, "%s:%d:%lu:", fds, g.dirfd, g.old_ino);
@@ -530,14 +542,20 @@ void adopt_from_environment() {
     }
     char base[NAME_MAX + 1], path[1024];
     const int dirfd = k == 5 ? atoi(f[1]) : -1;
-    struct stat dir;  // the directory fd came with the entry: an open directory, or nothing to adopt
+    struct stat dir, st;  // the directory fd came with the entry: an open directory, or nothing to adopt
+    // Only an unnamed inode (O_TMPFILE, no link yet) of this process's own
+    // user is ever published: the environment and the fds may come from
+    // another user (sudo -E, a service's environment file), who must not
+    // make this process link a file of theirs over a name of their choosing.
+    // Anything else is left alone, the fds the entry names included (they
+    // may be the program's own).
     if (k == 5 && dirfd >= 0 && sys::fstat(dirfd, &dir) == 0 && S_ISDIR(dir.st_mode) &&
-        unhex(f[3], flen[3], base, sizeof base) && unhex(f[4], flen[4], path, sizeof path)) {
-      sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
-      int group = new_group(dirfd, base, path, strtoul(f[2], nullptr, 10));
-      struct stat st;
-      // Only an unnamed inode (O_TMPFILE, no link yet) is ever published.
-      if (group >= 0 && sys::fstat(atoi(f[0]), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0) {
+        sys::fstat(atoi(f[0]), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0 && st.st_uid == geteuid() &&
+        unhex(f[3], flen[3], base, sizeof base) && a_name_in_a_directory(base) &&
+        unhex(f[4], flen[4], path, sizeof path)) {
+      const int group = new_group(dirfd, base, path, strtoul(f[2], nullptr, 10));
+      if (group >= 0) {
+        sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
         g_groups[group].dev = st.st_dev;
         g_groups[group].ino = st.st_ino;
         for (const char* fp = f[0]; fp < f[0] + flen[0];) {
@@ -546,8 +564,6 @@ void adopt_from_environment() {
           fp = comma ? comma + 1 : f[0] + flen[0];
         }
         g_groups[group].state.store(kLive, std::memory_order_release);
-      } else if (group >= 0) {
-        free_group(g_groups[group]);  // the handed-over fd is gone: nothing to publish
       }
     }
     p = end + 1;

@@ -160,7 +160,8 @@ struct XattrMemory {
 
 constexpr char kAccessAcl[] = "system.posix_acl_access";
 
-void copy_xattrs(int src, int dst, ReplaceReport* rep) {
+// Copies every extended attribute but `skip` (a name, or null).
+void copy_xattrs(int src, int dst, const char* skip, ReplaceReport* rep) {
   char few[256];  // the names of a few; a file with none needs no more
   long n = sys::flistxattr(src, few, sizeof few);
   if (n <= 0 && n != -ERANGE) return;  // none (or none to be had: no xattrs on this filesystem)
@@ -178,6 +179,7 @@ void copy_xattrs(int src, int dst, ReplaceReport* rep) {
   for (long off = 0; n > 0 && off < n;) {
     const char* name = names + off;
     off += static_cast<long>(std::strlen(name)) + 1;
+    if (skip && std::strcmp(name, skip) == 0) continue;
     long v = sys::fgetxattr(src, name, mem->value, sizeof mem->value);
     if (v >= 0 && sys::fsetxattr(dst, name, mem->value, static_cast<size_t>(v), 0) == 0) {
       ++rep->xattrs_copied;
@@ -222,9 +224,51 @@ void settle_access_acl(int src, int dst, ReplaceReport* rep, mode_t* mode) {
   *mode = (*mode & ~static_cast<mode_t>(S_IRWXG)) | (n > 0 ? owning_group_bits(acl, n) : 0);
 }
 
+constexpr char kFileCaps[] = "security.capability";
+
+// Does this process have CAP_FSETID in the initial user namespace, as the
+// kernel's capable() asks? (In a user namespace of its own, a root that has
+// it there still has its setuid bits removed.)
+bool capable_fsetid() {
+  struct { uint32_t version; int pid; } head = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct { uint32_t effective, permitted, inheritable; } data[2] = {};
+  if (sys::call(SYS_capget, &head, data) < 0 || !(data[0].effective & (1u << 4 /* CAP_FSETID */))) return false;
+  // The initial user namespace has a fixed inode number (PROC_USER_INIT_INO).
+  constexpr ino_t kInitUserNamespace = 0xEFFFFFFDU;
+  struct stat ns;
+  if (sys::fstatat(AT_FDCWD, "/proc/self/ns/user", &ns, 0) < 0) return true;  // no /proc: the usual case
+  return ns.st_ino == kInitUserNamespace;
+}
+
+bool in_group(gid_t gid) {
+  if (gid == getegid()) return true;
+  gid_t groups[64];
+  const int n = getgroups(64, groups);
+  for (int i = 0; i < n; ++i)
+    if (groups[i] == gid) return true;
+  return n < 0;  // more groups than that: don't take a bit the kernel may keep
+}
+
+// The mode bits the kernel's truncation of the old file would have left: a
+// writer without CAP_FSETID loses setuid, and setgid where the file is
+// group-executable or the writer is not in its group (fs/attr.c,
+// setattr_should_drop_suidgid, called by do_truncate and file_remove_privs).
+mode_t mode_after_truncation(const struct stat& st) {
+  mode_t mode = st.st_mode & 07777;
+  if (!(mode & (S_ISUID | S_ISGID)) || capable_fsetid()) return mode;
+  mode &= ~static_cast<mode_t>(S_ISUID);
+  if ((mode & S_IXGRP) || !in_group(st.st_gid)) mode &= ~static_cast<mode_t>(S_ISGID);
+  return mode;
+}
+
 // Owner, group, extended attributes (ACLs and capabilities among them), then
 // the mode: chown clears setuid bits and file capabilities, so it goes first.
-void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) {
+// `truncated`: the writer's call shortens the file, which in place would have
+// removed its privileges at once (file capabilities for every writer, setuid
+// and setgid as mode_after_truncation says): the new inode does not get
+// them either. A write in place gets them all: the kernel removes them from
+// the new inode at the writer's first write, as it would from the old.
+void copy_metadata(int src, const struct stat& st, int dst, bool truncated, ReplaceReport* rep) {
   if (st.st_uid != geteuid() || st.st_gid != getegid()) {
     const int r = sys::fchown(dst, st.st_uid, st.st_gid);
     if (r < 0) {
@@ -234,9 +278,9 @@ void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) 
       sys::fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
     }
   }
-  rep->mode = st.st_mode & 07777;
+  rep->mode = truncated ? mode_after_truncation(st) : st.st_mode & 07777;
   if (src >= 0) {
-    copy_xattrs(src, dst, rep);
+    copy_xattrs(src, dst, truncated ? kFileCaps : nullptr, rep);
     settle_access_acl(src, dst, rep, &rep->mode);
   }
   sys::fchmod(dst, rep->mode);
@@ -299,7 +343,7 @@ int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport*
   if (!fd.ok()) return fail(rep, "cannot create an unnamed file in the directory (O_TMPFILE)", fd.get());
   int r = copy_content(src, fd.get(), keep, &rep->copied);
   if (r < 0) return fail(rep, "cannot copy the old content", r);
-  copy_metadata(src, t.st, fd.get(), rep);
+  copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
   struct stat st;
   if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
   return fd.release();
@@ -354,6 +398,19 @@ bool can_rename_over(const Target& t, int src, int* err, const char** why) {
   return true;
 }
 
+bool sticky_refuses_creat(const Target& t) {
+  struct stat dir;
+  if (sys::fstat(t.dir.get(), &dir) < 0 || !(dir.st_mode & S_ISVTX) || !(dir.st_mode & (S_IWOTH | S_IWGRP)) ||
+      t.st.st_uid == dir.st_uid)
+    return false;
+  // The opener is the filesystem uid: setfsuid with an invalid id only returns it.
+  if (t.st.st_uid == static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1)))) return false;
+  sys::Fd sysctl(sys::openat(AT_FDCWD, "/proc/sys/fs/protected_regular", O_RDONLY | O_CLOEXEC));
+  char level = '0';
+  if (!sysctl.ok() || sys::read(sysctl.get(), &level, 1) != 1) return false;  // not known: the kernel's default, 0
+  return level == '2' || (level == '1' && (dir.st_mode & S_IWOTH));
+}
+
 void temp_name(const char* base, char* out, size_t len) {
   static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
   unsigned char rnd[12];
@@ -395,7 +452,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     }
     int c = copy_content(src, fd.get(), keep, &rep->copied);
     if (c < 0) return fail(rep, "cannot copy the old content", c);
-    copy_metadata(src, t.st, fd.get(), rep);
+    copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
     struct stat st;
     if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
     return fd.release();
@@ -413,7 +470,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
   if (!fd.ok()) return fail(rep, "cannot create a temporary file in the directory", fd.get());
   int r = copy_content(src, fd.get(), keep, &rep->copied);
   if (r == 0) {
-    copy_metadata(src, t.st, fd.get(), rep);
+    copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
     r = sys::renameat(dir, tmp, dir, t.base);
     if (r < 0) {
       sys::unlinkat(dir, tmp, 0);

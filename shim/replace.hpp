@@ -73,6 +73,12 @@ int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport*
 // directory, a name that is a mount point (a bind-mounted file).
 bool can_rename_over(const Target& t, int src, int* err, const char** why);
 
+// Would the kernel refuse an O_CREAT open of t's existing file? In a sticky
+// directory, a file owned neither by the opener nor by the directory's owner,
+// with fs.protected_regular on (the directory world-writable, or
+// group-writable at level 2), root included (fs/namei.c, may_create_in_sticky).
+bool sticky_refuses_creat(const Target& t);
+
 // Unguessable temp name in the same directory: ".BASE.tg-XXXXXXXXXXXX".
 void temp_name(const char* base, char* out, size_t len);
 

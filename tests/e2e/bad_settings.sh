@@ -58,15 +58,36 @@ grep -q "warning: cannot open the log file $T/no/such/dir/log.[0-9]*: No such fi
 grep -q "replaced file=$LIB " "$T/cp2.err" || fail "the log line did not fall back to stderr"
 ok "an unopenable log file falls back to stderr, with one warning"
 
-# TRUNCGUARD_LOG never follows a symlink (O_NOFOLLOW), as LD_DEBUG_OUTPUT.
-fresh_copy "$V1" "$LIB"
-echo "precious" >"$T/precious"
-start_victim "$LIB"
-bash -c 'ln -s "$1/precious" "$1/trap.$$"; exec env TRUNCGUARD_LOG="$1/trap" LD_PRELOAD="$2" cp "$3" "$4"' \
-  _ "$T" "$TG_SHIM" "$V2" "$LIB" 2>"$T/cp3.err" || fail "cp failed: $(cat "$T/cp3.err")"
-stop_victim
-expect_survived "cp with a symlinked log file"
-[ "$(cat "$T/precious")" = "precious" ] || fail "the log followed a symlink and wrote into another file"
-grep -q "warning: cannot open the log file $T/trap.[0-9]*: Too many levels of symbolic links" "$T/cp3.err" ||
-  fail "no warning about the symlinked log: $(cat "$T/cp3.err")"
-ok "the log file is never opened through a symlink"
+# planted_log WHAT PLANT ERROR: someone who may write the log's directory put
+# something at FILE.PID (PLANT: a command line for bash, given that name as
+# $1, and $T/precious as $P): the writer (cp, under a time limit) still protects the victim, the
+# lines go to stderr after one warning ending in ERROR, and $T/precious,
+# the file some plants point to, is unchanged.
+planted_log() {
+  local what=$1 plant=$2 err=$3
+  fresh_copy "$V1" "$LIB"
+  echo "precious" >"$T/precious"
+  start_victim "$LIB"
+  P=$T/precious timeout 20 bash -c 'set -- "$1.$$" "$@"; '"$plant"' || exit 99
+    exec env TRUNCGUARD_LOG="$2" LD_PRELOAD="$3" cp "$4" "$5"' _ "$T/trap" "$TG_SHIM" "$V2" "$LIB" 2>"$T/cp3.err"
+  local st=$?
+  [ "$st" -ne 124 ] || fail "cp hung with $what at the log's name"
+  [ "$st" -eq 0 ] || fail "cp failed (exit $st): $(cat "$T/cp3.err")"
+  stop_victim
+  expect_survived "cp with $what at the log's name"
+  [ "$(cat "$T/precious")" = "precious" ] || fail "the log was written into another file through $what"
+  grep -q "warning: cannot open the log file $T/trap.[0-9]*: $err; logging to stderr" "$T/cp3.err" ||
+    fail "no warning about $what at the log's name: $(cat "$T/cp3.err")"
+  grep -q "replaced file=$LIB " "$T/cp3.err" || fail "the log line did not fall back to stderr"
+  ok "$what at the log's name: one warning, the log on stderr"
+  rm -f "$T"/trap.*
+}
+# Never through a symlink (O_NOFOLLOW), as LD_DEBUG_OUTPUT.
+planted_log "a symlink" 'ln -s "$P" "$1"' "Too many levels of symbolic links"
+# A FIFO blocked the open until someone read it: the writer hung; with its
+# reader there, the lines went to whoever reads it.
+planted_log "a FIFO" 'mkfifo "$1"' "No such device or address"
+planted_log "a FIFO with a reader" 'mkfifo "$1" && exec 3<>"$1"' "not a regular file with one name"
+# A hard link (made by root here; by anyone where fs.protected_hardlinks is
+# off) sent the lines into the other name's file.
+planted_log "a hard link" 'ln "$P" "$1"' "not a regular file with one name"

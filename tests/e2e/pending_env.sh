@@ -9,11 +9,91 @@ echo "attacker" >"$T/payload"
 hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 # fd 7: a named file; fd 8: the directory. Claim fd 7 should become "target".
 entry="7:8:1:$(hex target):$(hex "$T/target");"
-LD_PRELOAD=$TG_SHIM TRUNCGUARD_PENDING=$entry bash -c 'exec 7<"$1" 8<"$2"; exit 0' _ "$T/payload" "$T" ||
-  fail "the shell failed"
+# (Open before the exec, so that they are there when the shim starts.) The
+# fds an entry names may be the program's own: one it does not adopt, it
+# leaves alone (it closed fd 8, or made it close-on-exec: the program's
+# child, /usr/bin/test, did not find it).
+bash -c 'exec 7<"$1" 8<"$2"; LD_PRELOAD=$3 TRUNCGUARD_PENDING=$4 exec bash -c "/usr/bin/test -d /proc/self/fd/8"' \
+  _ "$T/payload" "$T" "$TG_SHIM" "$entry" || fail "the program lost its fd 8, which the entry named as the directory"
 [ "$(cat "$T/target")" = "precious" ] || fail "a named file handed in TRUNCGUARD_PENDING was published over target"
-ok "a named (not unnamed) inode in TRUNCGUARD_PENDING is never published"
+ok "a named (not unnamed) inode in TRUNCGUARD_PENDING is never published, and the fds the entry names stay the program's"
 # The variable is not passed on to the program's children.
 out=$(LD_PRELOAD=$TG_SHIM TRUNCGUARD_PENDING="garbage;;:::" bash -c 'printenv TRUNCGUARD_PENDING || echo unset')
 [ "$out" = "unset" ] || fail "TRUNCGUARD_PENDING was passed on: $out"
 ok "malformed TRUNCGUARD_PENDING is ignored and removed from the environment"
+
+# ---- Another user's environment and fds (sudo -E, a service's environment
+# file, a launcher that passes both on): nobody makes an unnamed file
+# (O_TMPFILE) of theirs and a directory of root's the fds of a root process
+# whose TRUNCGUARD_PENDING names them. Root must not link nobody's file over
+# root's. (It did: the entry's fd was an unnamed inode, so root published it
+# at exit, and root's file held nobody's content.)
+PY=/usr/bin/python3  # the system's: nobody may run it
+if [ "$(id -u)" -ne 0 ] || [ ! -x "$PY" ] || ! as_nobody true; then
+  note "SKIP the other user's hand-over: needs root, $PY and setpriv"
+  exit 0
+fi
+must mkdir -m 0755 "$T/root" "$T/nobody"
+must chown 65534:65534 "$T/nobody"
+echo "precious" >"$T/root/target"
+# nobody's unnamed file, held open by a process of theirs (its pid and fd on stdout).
+coproc TMPFILE { as_nobody "$PY" -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_WRONLY, 0o644)
+os.write(fd, b"attacker\n")
+print(os.getpid(), fd, flush=True)
+time.sleep(30)' "$T/nobody"; }
+_tg_pids+=("$TMPFILE_PID")
+read -r npid nfd <&"${TMPFILE[0]}" || fail "nobody's O_TMPFILE could not be made"
+_tg_pids+=("$npid")  # python itself, not only its shell
+entry="7:8:$(inode "$T/root/target"):$(hex target):$(hex "$T/root/target");"
+# root_hands_over ENTRY: root's program, with an unnamed file of its own at
+# fd 7 and $T/root at fd 8, execs /bin/true with ENTRY in TRUNCGUARD_PENDING.
+root_hands_over() {
+  "$PY" - "$T/root" "$1" "$TG_SHIM" <<'PY' || fail "python could not exec"
+import os, sys
+d, entry, shim = sys.argv[1:]
+fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)
+os.write(fd, b"root's own\n")
+os.dup2(fd, 7)
+os.dup2(os.open(d, os.O_RDONLY | os.O_DIRECTORY), 8)
+env = {k: v for k, v in os.environ.items() if k == "ASAN_OPTIONS"}  # (an ASan build of the shim)
+os.execve("/bin/true", ["true"], dict(env, LD_PRELOAD=shim, TRUNCGUARD_PENDING=entry))
+PY
+}
+# Control: the shim's own publication through such fds works (the same entry,
+# an unnamed file root made itself) -- so the refusal below is the owner check.
+root_hands_over "$entry"
+[ "$(cat "$T/root/target")" = "root's own" ] ||
+  fail "control: root's own unnamed file handed over in TRUNCGUARD_PENDING was not published (\"$(cat "$T/root/target")\")"
+ok "control: root's own unnamed file in TRUNCGUARD_PENDING is published at exit"
+# The same with a BASE that is a path: the temp name (".BASE.tg-...", here
+# $T/root/./..$T/target.tg-..., which the directory made below lets exist)
+# was renamed to BASE itself, /..$T/target: out of the directory.
+echo "precious" >"$T/target"
+must mkdir -p "$T$T"
+root_hands_over "7:8:1:$(hex "/..$T/target"):$(hex "$T/target");"
+[ "$(cat "$T/target")" = "precious" ] || fail "an entry whose name is a path (/..$T/target) published outside its directory"
+ok "an entry whose name is a path is not adopted"
+echo "precious" >"$T/root/target"
+bash -c 'exec 7<"/proc/$1/fd/$2" 8<"$3"; exec env -i ASAN_OPTIONS="${ASAN_OPTIONS:-}" LD_PRELOAD="$4" TRUNCGUARD_PENDING="$5" /bin/true' \
+  _ "$npid" "$nfd" "$T/root" "$TG_SHIM" "$entry" || fail "root's program failed"
+[ "$(cat "$T/root/target")" = "precious" ] ||
+  fail "nobody's unnamed file, handed to root in TRUNCGUARD_PENDING, was linked over root's file: $(stat -c '%U %n' "$T/root/target"): $(cat "$T/root/target")"
+ok "another user's unnamed file in TRUNCGUARD_PENDING is never published by root"
+
+# What root's own hand-over becomes now: a file whose new inode has the old
+# file's other owner (chown'd to it) is not handed over, but published at the
+# exec, with a note, and the program exec'ed writes on into it at the name.
+LIB=$T/root/lib.so
+must cp "$TG_LIB_V1" "$LIB"
+must chown 1234:1234 "$LIB"
+old=$(inode "$LIB")
+log_reset
+"$TG_CMD" -m atomic --scope=elf bash -c 'exec >"$1"; exec cat "$2"' _ "$LIB" "$TG_LIB_V2" ||
+  fail "atomic, root writing a file of uid 1234 through exec: failed"
+[ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$TG_LIB_V2" ||
+  fail "atomic, root writing a file of uid 1234 through exec: the name holds $(stat -c %s "$LIB") bytes at inode $(inode "$LIB") (was $old), not v2"
+[ "$(stat -c %u:%g "$LIB")" = 1234:1234 ] || fail "the new file is owned by $(stat -c %u:%g "$LIB"), not 1234:1234"
+expect_log "note file=$LIB is published at exec" "the old file's owner, another user"
+ok "atomic, root writing a file of uid 1234 through exec: published at the exec, v2 at the name, owner kept"

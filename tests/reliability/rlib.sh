@@ -177,14 +177,15 @@ mode_supported() {
 # control_replaced WHAT LIB [WRAPPER...]: the control case of a failure path:
 # with the condition absent, the same write protects the victim.  LIB must
 # hold a fresh copy of $V1, ready; runs "WRAPPER truncguard cp $V2 LIB"
-# (truncguard: $TG_CMD_N if set by nobody_copies, else $TG_CMD).
+# (truncguard: $TG_CMD_N if set by nobody_copies, else $TG_CMD; cp: $R_WRITER
+# if set, a program taking cp's two arguments).
 control_replaced() {
   local what=$1 lib=$2 old new
   shift 2
   old=$(inode "$lib")
   start_victim "$lib"
   log_reset
-  r_run control "$@" "${TG_CMD_N:-$TG_CMD}" cp "$V2" "$lib"
+  r_run control "$@" "${TG_CMD_N:-$TG_CMD}" "${R_WRITER:-cp}" "$V2" "$lib"
   [ "$R_STATUS" -eq 0 ] || fail "control ($what): truncguard cp failed: $(r_out control)"
   stop_victim
   expect_survived "control ($what)"
