@@ -190,20 +190,38 @@ void drop_inherited_acl(int src, int dst) {
   if (sys::fgetxattr(src, kAccessAcl, nullptr, 0) == -ENODATA) sys::fremovexattr(dst, kAccessAcl);
 }
 
+// The old file's owner, group and mode as the program sees them, through
+// the fstat the program itself calls: a preload that keeps its own view of
+// ownership (fakeroot) answers with that view. Only for the same inode;
+// otherwise (no fd, a failure) the kernel's answer, `st`.
+struct stat owner_as_seen(int src, const struct stat& st) {
+  struct stat seen;
+  const int saved = errno;
+  const bool same = src >= 0 && ::fstat(src, &seen) == 0 && seen.st_dev == st.st_dev && seen.st_ino == st.st_ino;
+  errno = saved;
+  return same ? seen : st;
+}
+
 // Owner, group, extended attributes (ACLs and capabilities among them), then
 // the mode: chown clears setuid bits and file capabilities, so it goes first.
-void copy_metadata(int src, const struct stat& st, int dst, ReplaceReport* rep) {
+// Owner and mode are set through the fchown and fchmod the program calls,
+// for the same reason as owner_as_seen: under fakeroot, the new inode then
+// has the owner fakeroot showed for the old one (not its own default, root).
+void copy_metadata(int src, const struct stat& old, int dst, ReplaceReport* rep) {
+  const struct stat st = owner_as_seen(src, old);
+  const int saved = errno;
   if (st.st_uid != geteuid() || st.st_gid != getegid()) {
-    if (sys::fchown(dst, st.st_uid, st.st_gid) < 0) {
+    if (::fchown(dst, st.st_uid, st.st_gid) < 0) {
       rep->owner_kept = false;
-      sys::fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
+      ::fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
     }
   }
   if (src >= 0) {
     copy_xattrs(src, dst, rep);
     drop_inherited_acl(src, dst);
   }
-  sys::fchmod(dst, st.st_mode & 07777);
+  ::fchmod(dst, st.st_mode & 07777);
+  errno = saved;
 }
 
 int fail(ReplaceReport* rep, const char* step, int err) {

@@ -1,0 +1,94 @@
+#!/bin/bash
+# Bug: truncguard next to the other LD_PRELOAD tools of CI jobs and package
+# builds loses its protection, or breaks theirs. Each tool, in each order:
+# the victim survives the write and the log names it (the control: plain cp
+# kills it). Under fakeroot, the new inode has the owner fakeroot showed for
+# the old one (dpkg-deb packs what fakeroot shows), not fakeroot's default
+# root: the shim reads and sets the owner through the fstat and fchown the
+# program itself calls.
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+
+LIB=$T/libvictim.so
+copy_v2() { "$@" cp "$V2" "$LIB"; }
+have() { command -v "$1" >/dev/null; }
+multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+
+# ---------------------------------------------------------------- fakeroot
+if have fakeroot; then
+  prove_protection copy_v2 fakeroot "$TG_CMD"
+  prove_protection copy_v2 "$TG_CMD" fakeroot
+
+  # owner_in_fakeroot DIR WRAPPER...: in one fakeroot session, the library
+  # is given to 1234:2345 and overwritten while a victim maps it; OWNER is
+  # the owner and mode fakeroot then shows.
+  owner_in_fakeroot() {
+    local dir=$1 lib=$1/libfr.so
+    shift
+    rm -f -- "$lib"
+    must cp "$V1" "$lib"
+    chmod 755 "$lib"
+    chown --reference="$dir" "$lib"
+    start_victim "$lib"
+    "$@" sh -c 'chown 1234:2345 "$1" && chmod 750 "$1" && cp "$2" "$1" && stat -c "%u:%g %a" "$1"' sh "$lib" "$V2" >"$T/owner.out"
+    local st=$?
+    OWNER=$(cat -- "$T/owner.out")
+    stop_victim
+    return $st
+  }
+  for who in root nobody; do
+    dir=$T/fr-$who run=()
+    mkdir -p "$dir"
+    if [ "$who" = nobody ]; then
+      [ "$(id -u)" -eq 0 ] && as_nobody true || { note "fakeroot as nobody: skipped (needs root and setpriv)"; continue; }
+      chown 65534:65534 "$dir"
+      nobody_copies
+      run=(as_nobody)
+      cmd=$TG_CMD_N
+    else
+      cmd=$TG_CMD
+    fi
+    # The control: what fakeroot shows after a plain cp (the old inode,
+    # written in place: the victim dies, its owner is kept).
+    owner_in_fakeroot "$dir" "${run[@]}" fakeroot || fail "control: cp under fakeroot as $who failed"
+    want=$OWNER
+    expect_killed "control: cp under fakeroot as $who"
+    [ "$want" = "1234:2345 750" ] || fail "control: fakeroot as $who shows '$want' after cp, expected 1234:2345 750"
+    for order in outer inner; do
+      if [ $order = outer ]; then w=(fakeroot "$cmd"); else w=("$cmd" fakeroot); fi
+      owner_in_fakeroot "$dir" "${run[@]}" "${w[@]}" || fail "cp under ${w[*]##*/} as $who failed"
+      got=$OWNER
+      expect_survived "cp under ${w[*]##*/} as $who"
+      [ "$got" = "$want" ] ||
+        fail "under ${w[*]##*/} as $who, fakeroot shows the new inode as '$got', and the old one as '$want'"
+      ok "${w[*]##*/} as $who: fakeroot shows the new inode as it showed the old: $got"
+    done
+  done
+else
+  note "fakeroot: skipped (not installed; scripts/setup.sh installs it)"
+fi
+
+# ------------------------------------------- eatmydata, faketime, allocators
+if have eatmydata; then
+  prove_protection copy_v2 eatmydata "$TG_CMD"
+  prove_protection copy_v2 "$TG_CMD" eatmydata
+else
+  note "eatmydata: skipped (not installed; scripts/setup.sh installs it)"
+fi
+if have faketime; then
+  prove_protection copy_v2 faketime 2020-01-01 "$TG_CMD"
+  prove_protection copy_v2 "$TG_CMD" faketime 2020-01-01
+else
+  note "faketime: skipped (not installed; scripts/setup.sh installs it)"
+fi
+for alloc in libjemalloc.so.2 libtcmalloc_minimal.so.4; do
+  a=/usr/lib/$multiarch/$alloc
+  if [ -e "$a" ]; then
+    prove_protection copy_v2 env LD_PRELOAD="$a" "$TG_CMD"
+    prove_protection copy_v2 env LD_PRELOAD="$TG_SHIM:$a"
+    prove_protection copy_v2 env LD_PRELOAD="$a:$TG_SHIM"
+  else
+    note "$alloc: skipped (not installed; scripts/setup.sh installs it)"
+  fi
+done
