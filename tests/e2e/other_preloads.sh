@@ -92,3 +92,25 @@ for alloc in libjemalloc.so.2 libtcmalloc_minimal.so.4; do
     note "$alloc: skipped (not installed; scripts/setup.sh installs it)"
   fi
 done
+
+# ------------------------------------------------------ AddressSanitizer
+# ASan's runtime exits at start-up unless it comes first in the library list,
+# and the shim is preloaded ahead of it: an ASan program (and any program
+# with libasan in LD_PRELOAD) died under truncguard without running.
+: "${TG_ASAN_WRITER:=$TG_BUILD/tests/writers/asan_writer}"
+asan_lib=$(readlink -f "$(gcc -print-file-name=libasan.so 2>/dev/null)" 2>/dev/null)
+if [ -x "$TG_ASAN_WRITER" ]; then
+  unset ASAN_OPTIONS   # the runtime's defaults, as a user has them
+  asan_copy() { "$@" "$TG_ASAN_WRITER" open "$LIB" "$V2" >/dev/null; }
+  prove_protection asan_copy
+  prove_protection asan_copy env LD_PRELOAD="$TG_SHIM"
+else
+  note "an ASan-built writer: skipped (not built: a sanitizer build, or no -fsanitize=address)"
+fi
+if [ -f "$asan_lib" ] && ! grep -qa 'libasan\.so' "$TG_SHIM"; then
+  # The user's own LD_PRELOAD of the runtime, into an uninstrumented cp
+  # (whose own leaks at exit are not the point).
+  ASAN_OPTIONS=detect_leaks=0 prove_protection copy_v2 env LD_PRELOAD="$asan_lib" "$TG_CMD"
+else
+  note "libasan preloaded by the user: skipped (no libasan, or the shim is an ASan build)"
+fi
