@@ -21,6 +21,7 @@
 #include <string>
 
 #include "inspect.hpp"
+#include "program_check.hpp"
 #include "settings.hpp"
 
 #ifndef TG_VERSION
@@ -178,27 +179,10 @@ void prepend_to_list(const char* name, const std::string& item) {
   set_env(name, list.c_str());
 }
 
-// The first PATH entry where `name` exists, as execvp searches (glibc's
-// default path where PATH is unset), or "".
-std::string found_in_path(const char* name) {
-  const char* path = getenv("PATH");
-  std::string dirs = path ? path : "/bin:/usr/bin";
-  for (size_t start = 0; start <= dirs.size();) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string dir = dirs.substr(start, end - start);
-    std::string full = (dir.empty() ? "." : dir) + "/" + name;
-    struct stat st;
-    if (stat(full.c_str(), &st) == 0) return full;
-    start = end + 1;
-  }
-  return {};
-}
-
 // Why `cmd` could not be run (execvp's errno `e`), pointing at the cause.
 std::string cannot_run_hint(const char* cmd, int e) {
   const bool bare = !std::strchr(cmd, '/');
-  const std::string where = !*cmd ? "" : bare ? found_in_path(cmd) : cmd;
+  const std::string where = !*cmd ? "" : bare ? tg::found_in_path(cmd, false) : cmd;
   struct stat st;
   const bool exists = !where.empty() && stat(where.c_str(), &st) == 0;
   switch (e) {
@@ -365,6 +349,10 @@ int main(int argc, char** argv) {
       set_env("TRUNCGUARD_DEBUG", cats.c_str());
     }
   }
+
+  // Once, here: the library can't say it from inside a program it is not in.
+  if (const std::string why = tg::why_unprotected(argv[optind]); !why.empty())
+    std::fprintf(stderr, "truncguard: warning: %s %s\n", argv[optind], why.c_str());
 
   execvp(argv[optind], argv + optind);
   const int e = errno;
