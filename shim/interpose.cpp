@@ -623,7 +623,9 @@ void remember_self() {
 // Does `envp` preload this library? Its LD_PRELOAD (the last one, which
 // ld.so uses), split as ld.so splits it, at spaces and colons: a path names
 // this file (same device and inode), or a bare name is this file's name
-// (ld.so looks it up in its search path). In doubt (unknown identity), yes:
+// (ld.so looks it up in its search path), as is the last part of a path
+// with a token ld.so expands ($LIB, ${PLATFORM}, $ORIGIN: the new image's
+// values, which this one can't know). In doubt (unknown identity), yes:
 // the hand-over is what happened before this check.
 bool env_preloads_self(char* const envp[]) {
   if (!g_self_base[0]) return true;
@@ -639,9 +641,11 @@ bool env_preloads_self(char* const envp[]) {
       std::memcpy(name, p, n);
       name[n] = '\0';
       struct stat st;
-      if (std::strchr(name, '/') ? (tg::sys::fstatat(AT_FDCWD, name, &st, 0) == 0 && st.st_dev == g_self_dev &&
-                                    st.st_ino == g_self_ino)
-                                 : std::strcmp(name, g_self_base) == 0)
+      const char* slash = std::strrchr(name, '/');
+      const char* base = slash ? slash + 1 : name;
+      if (slash && !std::strchr(name, '$') ? (tg::sys::fstatat(AT_FDCWD, name, &st, 0) == 0 &&
+                                               st.st_dev == g_self_dev && st.st_ino == g_self_ino)
+                                            : std::strcmp(base, g_self_base) == 0)
         return true;
     }
     p += n;

@@ -94,6 +94,35 @@ expect_no_log "published at exec"
 pub=$(log_lines "published file=$LIB") || fail "no published line"
 [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
 ok "atomic, execve with the shim preloaded through a symlink: handed over, published once at cat's close"
+# The same with ld.so's dynamic string tokens in the path ($LIB, ${PLATFORM},
+# as multiarch set-ups and systemd units write it): the shim took the path
+# literally, found no such file, and published at the exec, where the file
+# could be seen half-written while cat wrote it. (bash, not dash: dash
+# ends with _exit, which never publishes.)
+dst_lib=$(/lib64/ld-linux-x86-64.so.2 --list-diagnostics 2>/dev/null | sed -n 's/^dl_dst_lib="\(.*\)"$/\1/p')
+platform=$(/lib64/ld-linux-x86-64.so.2 --list-diagnostics 2>/dev/null | sed -n 's/^dl_platform="\(.*\)"$/\1/p')
+if [ -n "$dst_lib" ] && [ -n "$platform" ]; then
+  mkdir -p "$T/dst/$dst_lib/$platform"
+  ln -s "$TG_SHIM" "$T/dst/$dst_lib/$platform/libtruncguard.so"
+  # shellcheck disable=SC2016  # the tokens are for ld.so
+  for entry in "$T/dst/\$LIB/\${PLATFORM}/libtruncguard.so" "$T/dst/\${LIB}/\$PLATFORM/libtruncguard.so"; do
+    fresh_copy "$V1" "$LIB"
+    log_reset
+    "$TG_CMD" -m atomic --scope=elf python3 -c '
+import os, sys
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+os.execve("/bin/bash", ["bash", "-c", "grep -q libtruncguard /proc/self/maps && cat \"$V2\""], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$entry" ||
+      fail "atomic, execve with LD_PRELOAD=$entry: failed (is the shim loaded through it?)"
+    cmp -s "$LIB" "$V2" || fail "atomic, execve with LD_PRELOAD=$entry: the name does not hold v2"
+    expect_no_log "published at exec"
+    pub=$(log_lines "published file=$LIB") || fail "no published line"
+    [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
+    ok "atomic, execve with LD_PRELOAD=${entry#"$T"/}: handed over, published once, when the writing ended"
+  done
+else
+  note "LD_PRELOAD with \$LIB: skipped (ld.so --list-diagnostics does not say what \$LIB is)"
+fi
 
 # ---- Atomic mode: execveat (glibc 2.34) hands the pending file over too.
 # It was not interposed: the file went to the new program without the
