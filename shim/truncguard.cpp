@@ -169,10 +169,31 @@ void set_env(const char* name, const char* value) {
   }
 }
 
-// NAME=ITEM:old value (ld.so's colon-separated lists), or NAME=ITEM.
-void prepend_to_list(const char* name, const std::string& item) {
+// Does `list`, split at `seps` as ld.so splits it, name the file at `path`
+// (a path to the same device and inode)?
+bool list_names(const char* list, const char* seps, const std::string& path) {
+  struct stat want;
+  if (stat(path.c_str(), &want) != 0) return false;
+  for (const char* p = list; *p;) {
+    const size_t n = std::strcspn(p, seps);
+    const std::string entry(p, n);
+    struct stat st;
+    if (entry.find('/') != std::string::npos && stat(entry.c_str(), &st) == 0 && st.st_dev == want.st_dev &&
+        st.st_ino == want.st_ino)
+      return true;
+    p += n;
+    if (*p) ++p;
+  }
+  return false;
+}
+
+// NAME=ITEM:old value (ld.so's lists, split at `seps`), or NAME=ITEM; the
+// list as it is if it names ITEM already (a nested truncguard): ld.so loads
+// an audit module once per entry, and every line came twice.
+void prepend_to_list(const char* name, const char* seps, const std::string& item) {
   std::string list = item;
   if (const char* old = getenv(name); old && *old) {
+    if (list_names(old, seps, item)) return;
     list += ":";
     list += old;
   }
@@ -336,12 +357,12 @@ int main(int argc, char** argv) {
   }
 
   // Prepend, keeping what is already preloaded (as heaptrack and eatmydata do).
-  prepend_to_list("LD_PRELOAD", lib);
+  prepend_to_list("LD_PRELOAD", " :", lib);
   if (audit) {
     // The same library as an rtld-audit module too: every real load and
     // unload, every PLT binding. Without --debug, it says so: the categories
     // it prints are added to those already chosen.
-    prepend_to_list("LD_AUDIT", lib);
+    prepend_to_list("LD_AUDIT", ":", lib);
     if (!debug_given) {
       const char* old = getenv("TRUNCGUARD_DEBUG");
       std::string cats = old && *old ? old : "rewrites,reloads";

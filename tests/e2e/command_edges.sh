@@ -215,15 +215,31 @@ st=$?
 ok "option over variable, last option wins, an invalid value stops before the command runs (125)"
 
 # ---- LD_PRELOAD: the user's list is kept as it was (ld.so splits it at
-# spaces and colons), the shim put first; each library in it is loaded.
+# spaces and colons), the shim put first, unless the list names it already
+# (as it is, or through a symlink); each library in it is loaded.
 cp "$TG_MARKER_LIB" "$T/libmarker.so" || fail "cannot copy the marker library"
-for list in "$T/libmarker.so $T/nonexistent.so" "$T/nonexistent.so:$T/libmarker.so" "$TG_SHIM:$T/libmarker.so"; do
+ln -sf "$TG_SHIM" "$T/libtg-alias.so"
+for list in "$T/libmarker.so $T/nonexistent.so" "$T/nonexistent.so:$T/libmarker.so" \
+            "$T/libmarker.so:$TG_SHIM" "$T/libmarker.so $T/libtg-alias.so"; do
+  want="$TG_SHIM:$list"
+  case $list in *"$TG_SHIM"* | *libtg-alias.so*) want=$list ;; esac
   got=$(LD_PRELOAD=$list "$TG_CMD" sh -c 'printf "%s\n" "$LD_PRELOAD"; cat /proc/$$/maps' 2>/dev/null)
-  [ "$(head -n 1 <<<"$got")" = "$TG_SHIM:$list" ] || fail "LD_PRELOAD=\"$list\": the child has \"$(head -n 1 <<<"$got")\""
-  grep -qF "$T/libmarker.so" <<<"$got" && grep -qF "$TG_SHIM" <<<"$got" ||
+  [ "$(head -n 1 <<<"$got")" = "$want" ] || fail "LD_PRELOAD=\"$list\": the child has \"$(head -n 1 <<<"$got")\", not \"$want\""
+  grep -qF "$T/libmarker.so" <<<"$got" && grep -q "libt.*\.so" <<<"$got" ||
     fail "LD_PRELOAD=\"$list\": the shim or the user's library is not mapped in the child"
 done
-ok "an existing LD_PRELOAD (spaces, colons, a missing file, the shim itself) is kept after the shim"
+ok "an existing LD_PRELOAD (spaces, colons, a missing file) is kept after the shim; one that names the shim is kept as it is"
+
+# ---- A nested truncguard --audit (a deploy script that calls it in a CI
+# step already wrapped) named the library twice in LD_AUDIT: ld.so loaded
+# the audit module twice, and every line of it came twice.
+got=$("$TG_CMD" --audit "$TG_CMD" --audit printenv LD_PRELOAD LD_AUDIT 2>/dev/null | paste -sd' ')
+[ "$got" = "$TG_SHIM $TG_SHIM" ] || fail "nested truncguard --audit: LD_PRELOAD and LD_AUDIT are \"$got\", expected the library once in each"
+log_reset
+"$TG_CMD" --audit "$TG_CMD" --audit true || fail "nested truncguard --audit true failed"
+lines=$(log_lines 'file=true [0];  loaded' | grep -c .)
+[ "$lines" -eq 1 ] || fail "nested truncguard --audit: the 'loaded' line of true came $lines times"
+ok "nested truncguard --audit: the library once in LD_PRELOAD and LD_AUDIT, each audit line once"
 
 # ---- LD_PRELOAD: a library path with a space can't be carried: the command
 # says so and runs nothing.
