@@ -1,6 +1,6 @@
 #!/bin/bash
 # Bug: truncguard next to the other LD_PRELOAD tools of CI jobs and package
-# builds loses its protection, or breaks theirs. Each tool, in each order:
+# builds (and valgrind) loses its protection, or breaks theirs. Each tool, in each order:
 # the victim survives the write and the log names it (the control: plain cp
 # kills it). Under fakeroot, the new inode has the owner fakeroot showed for
 # the old one (dpkg-deb packs what fakeroot shows), not fakeroot's default
@@ -92,6 +92,16 @@ for alloc in libjemalloc.so.2 libtcmalloc_minimal.so.4; do
     note "$alloc: skipped (not installed; scripts/setup.sh installs it)"
   fi
 done
+
+# ---------------------------------------------------------------- valgrind
+# valgrind preloads its own vgpreload libraries into the program it runs;
+# memcheck also checks the shim's own reads and writes in it (exit 99).
+if have valgrind; then
+  prove_protection copy_v2 valgrind -q --error-exitcode=99 --trace-children=yes "$TG_CMD"
+  prove_protection copy_v2 "$TG_CMD" valgrind -q --error-exitcode=99
+else
+  note "valgrind: skipped (not installed; scripts/setup.sh installs it)"
+fi
 
 # ------------------------------------------------------ AddressSanitizer
 # ASan's runtime exits at start-up unless it comes first in the library list,
