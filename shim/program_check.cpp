@@ -91,6 +91,7 @@ std::string why_not_elf(const std::string& path, const unsigned char* head, size
 }
 
 std::string check(const std::string& path, int depth) {
+  if (access(path.c_str(), X_OK) != 0) return {};  // the exec will fail, and say why
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return {};
   unsigned char head[256];

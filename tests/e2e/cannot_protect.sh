@@ -52,6 +52,14 @@ if [ -x "$TG_STATIC_WRITER" ]; then
   chmod +x "$T/script"
   "$TG_CMD" "$T/script" 2>"$ERR" >/dev/null
   expect_warning "a script whose interpreter is static" "$T/script runs through $TG_STATIC_WRITER, which is statically linked"
+  # One that can't be run at all: only the error that says why, no warning.
+  must cp "$TG_STATIC_WRITER" "$T/not-executable"
+  chmod 644 "$T/not-executable"
+  "$TG_CMD" "$T/not-executable" 2>"$ERR"
+  st=$?
+  [ "$st" -eq 126 ] && ! grep -q '^truncguard: warning' "$ERR" && grep -q "^truncguard: cannot run" "$ERR" ||
+    fail "a static file that is not executable: exit $st, $(cat -- "$ERR")"
+  ok "a static file that is not executable: exit 126, the error alone"
 else
   note "a static writer: skipped (not built: a sanitizer build, or no static libc)"
 fi
