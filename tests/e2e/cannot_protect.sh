@@ -8,8 +8,8 @@
 . "$(dirname "$0")/lib.sh"
 need_victims
 need_shim
-: "${TG_STATIC_WRITER:=$TG_BUILD/tests/writers/static_writer}"
-: "${TG_32BIT_WRITER:=$TG_BUILD/tests/writers/32bit_writer}"
+: "${TG_STATIC_WRITER=$TG_BUILD/tests/writers/static_writer}"  # empty: not built
+: "${TG_32BIT_WRITER=$TG_BUILD/tests/writers/32bit_writer}"
 LIB=$T/libvictim.so
 ERR=$T/cmd.err
 

@@ -233,13 +233,17 @@ ok "an existing LD_PRELOAD (spaces, colons, a missing file) is kept after the sh
 # ---- A nested truncguard --audit (a deploy script that calls it in a CI
 # step already wrapped) named the library twice in LD_AUDIT: ld.so loaded
 # the audit module twice, and every line of it came twice.
-got=$("$TG_CMD" --audit "$TG_CMD" --audit printenv LD_PRELOAD LD_AUDIT 2>/dev/null | paste -sd' ')
-[ "$got" = "$TG_SHIM $TG_SHIM" ] || fail "nested truncguard --audit: LD_PRELOAD and LD_AUDIT are \"$got\", expected the library once in each"
-log_reset
-"$TG_CMD" --audit "$TG_CMD" --audit true || fail "nested truncguard --audit true failed"
-lines=$(log_lines 'file=true [0];  loaded' | grep -c .)
-[ "$lines" -eq 1 ] || fail "nested truncguard --audit: the 'loaded' line of true came $lines times"
-ok "nested truncguard --audit: the library once in LD_PRELOAD and LD_AUDIT, each audit line once"
+if shim_has_asan; then
+  note "nested truncguard --audit: skipped (an ASan build of the shim can't be an audit module)"
+else
+  got=$("$TG_CMD" --audit "$TG_CMD" --audit printenv LD_PRELOAD LD_AUDIT 2>/dev/null | paste -sd' ')
+  [ "$got" = "$TG_SHIM $TG_SHIM" ] || fail "nested truncguard --audit: LD_PRELOAD and LD_AUDIT are \"$got\", expected the library once in each"
+  log_reset
+  "$TG_CMD" --audit "$TG_CMD" --audit true || fail "nested truncguard --audit true failed"
+  lines=$(log_lines 'file=true [0];  loaded' | grep -c .)
+  [ "$lines" -eq 1 ] || fail "nested truncguard --audit: the 'loaded' line of true came $lines times"
+  ok "nested truncguard --audit: the library once in LD_PRELOAD and LD_AUDIT, each audit line once"
+fi
 
 # ---- LD_PRELOAD: a library path with a space can't be carried: the command
 # says so and runs nothing.
