@@ -63,6 +63,29 @@ for how in 'env -i /bin/cat "$V2"' 'env -u LD_PRELOAD cat "$V2"' \
   expect_log "note file=$LIB is published at exec" "does not preload truncguard"
   ok "atomic, exec $how (no LD_PRELOAD): published at exec, v2 at the name"
 done
+# A program that can't load the shim although its environment preloads it
+# (a static binary, a 32-bit one; exec'ed by path, or by execvp through
+# PATH, as env does) was handed the file anyway, and nothing ever published
+# it: exit 0, the old file at the name. Now it is published at that exec.
+: "${TG_STATIC_WRITER=$TG_BUILD/tests/writers/static_writer}"
+: "${TG_32BIT_WRITER=$TG_BUILD/tests/writers/32bit_writer}"
+for how in 'exec "$TG_STATIC_WRITER" open /dev/fd/3 "$V2"' 'exec "$TG_32BIT_WRITER" open /dev/fd/3 "$V2"' \
+           'exec env PATH="${TG_STATIC_WRITER%/*}:$PATH" static_writer open /dev/fd/3 "$V2"'; do
+  case $how in
+    *STATIC*) w=$TG_STATIC_WRITER why="is statically linked" ;;
+    *) w=$TG_32BIT_WRITER why="is a 32-bit program" ;;
+  esac
+  [ -x "$w" ] || { note "atomic, $how: skipped (not built)"; continue; }
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  log_reset
+  TG_STATIC_WRITER=$TG_STATIC_WRITER TG_32BIT_WRITER=$TG_32BIT_WRITER \
+    "$TG_CMD" -m atomic --scope=elf bash -c "exec 3>\"\$LIB\"; $how" >/dev/null 2>&1 || fail "atomic, $how: failed"
+  [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
+    fail "atomic, $how: the name holds $(stat -c %s "$LIB") bytes at inode $(inode "$LIB") (was $old), not v2: the write was lost"
+  expect_log "note file=$LIB is published at exec" "the program it runs $why"
+  ok "atomic, $how: published at the exec, v2 at the name"
+done
 # An environment larger than the exec wrappers copy (4096 variables) was cut
 # to 4096, dropping variables (LD_PRELOAD among them, so the file was never
 # published). Now it is passed on whole, and the file published at the exec.
