@@ -79,7 +79,7 @@ NoPreload why_not(int fd, char* interp, size_t len, int depth) {
       interp[k++] = static_cast<char>(h[i++]);
     interp[k] = '\0';
     sys::Fd ifd(k == 0 || i == static_cast<size_t>(n) ? -ENOENT  // cut short: in doubt
-                                                       : sys::openat(AT_FDCWD, interp, O_RDONLY | O_CLOEXEC));
+                                                       : sys::openat(AT_FDCWD, interp, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
     const NoPreload why = ifd.ok() ? why_not(ifd.get(), nullptr, 0, depth + 1) : NoPreload::none;
     if (why == NoPreload::none) interp[0] = '\0';
     return why;

@@ -674,7 +674,9 @@ int open_exec_target(const ExecTarget& t, bool* own) {
     *own = false;
     return t.dirfd;
   }
-  if (!t.search || std::strchr(t.path, '/')) return tg::sys::openat(t.dirfd, t.path, O_RDONLY | O_CLOEXEC | nofollow);
+  // O_NONBLOCK: a FIFO at the name (which exec refuses) must not block here.
+  const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+  if (!t.search || std::strchr(t.path, '/')) return tg::sys::openat(t.dirfd, t.path, flags | nofollow);
   const char* dirs = getenv("PATH");
   if (!dirs) dirs = "/bin:/usr/bin";  // glibc's default
   char full[512];  // a small stack may be all there is
@@ -689,7 +691,7 @@ int open_exec_target(const ExecTarget& t, bool* own) {
       full[k++] = '/';
       std::memcpy(full + k, t.path, n + 1);
       struct stat st;
-      const int fd = tg::sys::openat(AT_FDCWD, full, O_RDONLY | O_CLOEXEC);
+      const int fd = tg::sys::openat(AT_FDCWD, full, flags);
       if (fd >= 0 && tg::sys::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) return fd;
       if (fd >= 0) tg::sys::close(fd);
     }

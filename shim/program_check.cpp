@@ -30,7 +30,7 @@ std::string found_in_path(const char* name, bool runnable) {
 std::string why_unprotected(const char* cmd) {
   const std::string path = std::strchr(cmd, '/') ? std::string(cmd) : found_in_path(cmd, true);
   if (path.empty() || access(path.c_str(), X_OK) != 0) return {};  // the exec will fail, and say why
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block
   if (fd < 0) return {};
   char interp[256];
   const NoPreload why = why_no_preload(fd, interp, sizeof interp);
