@@ -35,6 +35,14 @@ unprotected_writer() {
   expect_killed "$1 under truncguard (it is not protected)"
 }
 
+# An executable FIFO (which exec refuses): the command's look at it must not
+# block in its open.
+mkfifo "$T/fifo" && chmod 755 "$T/fifo" || fail "mkfifo failed"
+timeout 10 "$TG_CMD" "$T/fifo" 2>"$ERR"
+st=$?
+[ "$st" -eq 126 ] || fail "truncguard FIFO: exit $st ($( [ "$st" -eq 124 ] && echo "it blocked"))"
+ok "an executable FIFO: exit 126 at once: $(head -n 1 "$ERR")"
+
 # The control: a program the library goes into gets no line at all.
 "$TG_CMD" true 2>"$ERR" || fail "truncguard true failed"
 [ ! -s "$ERR" ] || fail "truncguard true wrote to stderr: $(cat -- "$ERR")"

@@ -86,6 +86,20 @@ for how in 'exec "$TG_STATIC_WRITER" open /dev/fd/3 "$V2"' 'exec "$TG_32BIT_WRIT
   expect_log "note file=$LIB is published at exec" "the program it runs $why"
   ok "atomic, $how: published at the exec, v2 at the name"
 done
+# The look at the program must not block on an executable FIFO (exec
+# refuses it with EACCES, which the program gets at once).
+mkfifo "$T/fifo" && chmod 755 "$T/fifo" || fail "mkfifo failed"
+fresh_copy "$V1" "$LIB"
+timeout 10 "$TG_CMD" -m atomic --scope=elf python3 -c '
+import os, sys
+os.dup2(os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC), 3)
+try:
+    os.execv(sys.argv[1], ["fifo"])
+except PermissionError:
+    sys.exit(3)' "$T/fifo"
+st=$?
+[ "$st" -eq 3 ] || fail "atomic, exec of an executable FIFO: exit $st, expected EACCES (3)$( [ "$st" -eq 124 ] && echo ": it blocked")"
+ok "atomic, exec of an executable FIFO: EACCES at once"
 # An environment larger than the exec wrappers copy (4096 variables) was cut
 # to 4096, dropping variables (LD_PRELOAD among them, so the file was never
 # published). Now it is passed on whole, and the file published at the exec.
