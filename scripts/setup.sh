@@ -14,6 +14,10 @@ packages=(
   f2fs-tools squashfs-tools erofs-utils  # mkfs.erofs: reliability/filesystems.sh
   coreutils util-linux              # cp, dd, tee, install; setpriv
   rsync cpio busybox patchelf       # writers of the real-writers matrix (tests/e2e/real_writers.sh)
+  fakeroot eatmydata faketime       # other LD_PRELOAD tools, and allocators preloaded with
+  libjemalloc2 libtcmalloc-minimal4 #   truncguard, and valgrind's (tests/e2e/other_preloads.sh)
+  valgrind
+  gcc-multilib                      # a 32-bit writer the command can't protect (tests/e2e/cannot_protect.sh)
   clang-14 libclang-rt-14-dev       # libFuzzer targets (scripts/fuzz.sh)
 )
 

@@ -1,6 +1,13 @@
 #include "elf_probe.hpp"
 
 #include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+
+#include <cstring>
+#include <type_traits>
 
 #include "sys.hpp"
 
@@ -26,6 +33,94 @@ ElfKind probe_elf_fd(int fd) {
   do n = sys::pread(fd, h, sizeof h, 0); while (n == -EINTR);
   if (n < 0) return ElfKind::unreadable;
   return classify_elf(h, static_cast<size_t>(n));
+}
+
+namespace {
+
+// This library's own ELF class and machine: what ld.so can preload it into.
+using OwnEhdr = std::conditional_t<sizeof(void*) == 8, Elf64_Ehdr, Elf32_Ehdr>;
+using OwnPhdr = std::conditional_t<sizeof(void*) == 8, Elf64_Phdr, Elf32_Phdr>;
+constexpr unsigned char kOwnClass = sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32;
+#if defined(__x86_64__)
+constexpr unsigned kOwnMachine = EM_X86_64;
+#elif defined(__aarch64__)
+constexpr unsigned kOwnMachine = EM_AARCH64;
+#elif defined(__i386__)
+constexpr unsigned kOwnMachine = EM_386;
+#else
+constexpr unsigned kOwnMachine = EM_NONE;  // not checked
+#endif
+
+// ld.so's secure mode (AT_SECURE): a set-id bit that changes the effective
+// ids (not on a nosuid mount), or file capabilities for a user other than root.
+NoPreload secure_mode(int fd) {
+  struct stat st;
+  struct statfs fs;
+  if (sys::fstat(fd, &st) < 0 || (sys::call(SYS_fstatfs, fd, &fs) == 0 && (fs.f_flags & ST_NOSUID))) return NoPreload::none;
+  const auto ruid = static_cast<uid_t>(sys::call(SYS_getuid));
+  if ((st.st_mode & S_ISUID) && st.st_uid != ruid) return NoPreload::setuid;
+  if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && st.st_gid != static_cast<gid_t>(sys::call(SYS_getgid)))
+    return NoPreload::setgid;
+  if (ruid != 0 && sys::fgetxattr(fd, "security.capability", nullptr, 0) > 0)
+    return NoPreload::capabilities;
+  return NoPreload::none;
+}
+
+NoPreload why_not(int fd, char* interp, size_t len, int depth) {
+  if (const NoPreload secure = secure_mode(fd); secure != NoPreload::none) return secure;
+  unsigned char h[sizeof(OwnEhdr) > 128 ? sizeof(OwnEhdr) : 128];
+  long n;
+  do n = sys::pread(fd, h, sizeof h, 0); while (n == -EINTR);
+  if (n >= 4 && h[0] == '#' && h[1] == '!' && depth == 0 && interp && len > 1) {
+    // The kernel runs the interpreter: the first word of the line.
+    size_t i = 2, k = 0;
+    while (i < static_cast<size_t>(n) && (h[i] == ' ' || h[i] == '\t')) ++i;
+    while (i < static_cast<size_t>(n) && h[i] != ' ' && h[i] != '\t' && h[i] != '\n' && k + 1 < len)
+      interp[k++] = static_cast<char>(h[i++]);
+    interp[k] = '\0';
+    sys::Fd ifd(k == 0 || i == static_cast<size_t>(n) ? -ENOENT  // cut short: in doubt
+                                                       : sys::openat(AT_FDCWD, interp, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    const NoPreload why = ifd.ok() ? why_not(ifd.get(), nullptr, 0, depth + 1) : NoPreload::none;
+    if (why == NoPreload::none) interp[0] = '\0';
+    return why;
+  }
+  if (n < static_cast<long>(sizeof(OwnEhdr)) || std::memcmp(h, ELFMAG, SELFMAG) != 0) return NoPreload::none;
+  if (h[EI_CLASS] != kOwnClass)
+    return h[EI_CLASS] == ELFCLASS32 ? NoPreload::class32 : NoPreload::other_class;
+  OwnEhdr eh;
+  std::memcpy(&eh, h, sizeof eh);
+  if (kOwnMachine != EM_NONE && eh.e_machine != kOwnMachine) return NoPreload::other_machine;
+  if ((eh.e_type != ET_EXEC && eh.e_type != ET_DYN) || eh.e_phentsize != sizeof(OwnPhdr)) return NoPreload::none;
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    OwnPhdr ph;
+    if (sys::pread(fd, &ph, sizeof ph, static_cast<off_t>(eh.e_phoff + i * sizeof ph)) != sizeof ph) return NoPreload::none;
+    if (ph.p_type == PT_INTERP) return NoPreload::none;
+  }
+  // No dynamic loader: ET_EXEC, or static-pie (ET_DYN with an entry point;
+  // a shared library without one is no program).
+  if (eh.e_type == ET_DYN && eh.e_entry == 0) return NoPreload::none;
+  return NoPreload::static_elf;
+}
+
+}  // namespace
+
+NoPreload why_no_preload(int fd, char* interp, size_t len) {
+  if (interp && len) interp[0] = '\0';
+  return why_not(fd, interp, len, 0);
+}
+
+const char* to_string(NoPreload r) {
+  switch (r) {
+    case NoPreload::none: return "can load it";
+    case NoPreload::static_elf: return "is statically linked";
+    case NoPreload::class32: return "is a 32-bit program (ELFCLASS32)";
+    case NoPreload::other_class: return "is of another ELF class";
+    case NoPreload::other_machine: return "is a program for another machine";
+    case NoPreload::setuid: return "is setuid";
+    case NoPreload::setgid: return "is setgid";
+    case NoPreload::capabilities: return "has file capabilities";
+  }
+  return "?";
 }
 
 const char* to_string(ElfKind k) {

@@ -22,6 +22,30 @@ ElfKind probe_elf_fd(int fd);
 
 const char* to_string(ElfKind k);
 
+// Why ld.so can't preload this library into a program.
+enum class NoPreload {
+  none,           // it can (or that can't be told: not ELF, unreadable: in doubt, it can)
+  static_elf,     // no dynamic loader: ld.so never runs
+  class32,        // another ELF class: ld.so says "wrong ELF class" and goes on without it
+  other_class,
+  other_machine,
+  setuid,         // secure mode (AT_SECURE): ld.so ignores LD_PRELOAD, and drops it
+  setgid,
+  capabilities,   // file capabilities, for a user other than root
+};
+// "is statically linked", "is setuid"...
+const char* to_string(NoPreload r);
+inline bool secure_mode(NoPreload r) {
+  return r == NoPreload::setuid || r == NoPreload::setgid || r == NoPreload::capabilities;
+}
+
+// Why ld.so can't preload this library into the program in `fd` (a file
+// about to be exec'ed, open for reading). A #! script is judged by its
+// interpreter (one level): the reason is then the interpreter's, and its
+// path is in `interp` (otherwise ""). Raw system calls, no allocation, under
+// 1 KiB of stack: it runs at exec, in vfork children too.
+NoPreload why_no_preload(int fd, char* interp, size_t len);
+
 // True for the kinds that can be mapped as code, or might be.
 inline bool maybe_code(ElfKind k) {
   return k == ElfKind::shared || k == ElfKind::executable || k == ElfKind::unreadable;

@@ -20,6 +20,7 @@
 #include "decision.hpp"
 #include "dl_bindings.hpp"
 #include "dl_watch.hpp"
+#include "elf_probe.hpp"
 #include "guard.hpp"
 #include "log.hpp"
 #include "pending.hpp"
@@ -641,7 +642,9 @@ void remember_self() {
 // Does `envp` preload this library? Its LD_PRELOAD (the last one, which
 // ld.so uses), split as ld.so splits it, at spaces and colons: a path names
 // this file (same device and inode), or a bare name is this file's name
-// (ld.so looks it up in its search path). In doubt (unknown identity), yes:
+// (ld.so looks it up in its search path), as is the last part of a path
+// with a token ld.so expands ($LIB, ${PLATFORM}, $ORIGIN: the new image's
+// values, which this one can't know). In doubt (unknown identity), yes:
 // the hand-over is what happened before this check.
 bool env_preloads_self(char* const envp[]) {
   if (!g_self_base[0]) return true;
@@ -657,9 +660,11 @@ bool env_preloads_self(char* const envp[]) {
       std::memcpy(name, p, n);
       name[n] = '\0';
       struct stat st;
-      if (std::strchr(name, '/') ? (tg::sys::fstatat(AT_FDCWD, name, &st, 0) == 0 && st.st_dev == g_self_dev &&
-                                    st.st_ino == g_self_ino)
-                                 : std::strcmp(name, g_self_base) == 0)
+      const char* slash = std::strrchr(name, '/');
+      const char* base = slash ? slash + 1 : name;
+      if (slash && !std::strchr(name, '$') ? (tg::sys::fstatat(AT_FDCWD, name, &st, 0) == 0 &&
+                                               st.st_dev == g_self_dev && st.st_ino == g_self_ino)
+                                            : std::strcmp(base, g_self_base) == 0)
         return true;
     }
     p += n;
@@ -668,17 +673,85 @@ bool env_preloads_self(char* const envp[]) {
   return false;
 }
 
+// The program an exec is about to run: `path` relative to `dirfd` (as
+// execve and execveat find it; an empty path with AT_EMPTY_PATH is dirfd
+// itself), or, with `search`, a bare name looked up in PATH as execvpe does.
+struct ExecTarget {
+  int dirfd;
+  const char* path;
+  bool search = false;
+  int flags = 0;
+};
+
+// Its file, opened for reading (or the fd it is), or -1 where it can't be
+// told which file that is (then it is taken to load the shim, as before).
+int open_exec_target(const ExecTarget& t, bool* own) {
+  *own = true;
+  const int nofollow = (t.flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0;
+  if (!t.path || (!*t.path && (t.flags & AT_EMPTY_PATH))) {
+    *own = false;
+    return t.dirfd;
+  }
+  // O_NONBLOCK: a FIFO at the name (which exec refuses) must not block here.
+  const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+  if (!t.search || std::strchr(t.path, '/')) return tg::sys::openat(t.dirfd, t.path, flags | nofollow);
+  const char* dirs = getenv("PATH");
+  if (!dirs) dirs = "/bin:/usr/bin";  // glibc's default
+  char full[512];  // a small stack may be all there is
+  const size_t n = std::strlen(t.path);
+  for (const char* p = dirs;; ++p) {
+    const size_t d = std::strcspn(p, ":");
+    if (d + 1 + n < sizeof full) {
+      size_t k = 0;
+      if (d == 0) full[k++] = '.';
+      std::memcpy(full + k, p, d);
+      k += d;
+      full[k++] = '/';
+      std::memcpy(full + k, t.path, n + 1);
+      struct stat st;
+      const int fd = tg::sys::openat(AT_FDCWD, full, flags);
+      if (fd >= 0 && tg::sys::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) return fd;
+      if (fd >= 0) tg::sys::close(fd);
+    }
+    p += d;
+    if (!*p) return -1;
+  }
+}
+
+// Why the program `t` names can't load the shim (static, another ELF class,
+// secure mode...): then it could never publish a pending file. Into `buf`, or
+// nullptr where it can, or where that can't be told.
+const char* exec_target_cannot_load(const ExecTarget& t, char* buf, size_t len) {
+  bool own;
+  const int fd = open_exec_target(t, &own);
+  if (fd < 0) return nullptr;
+  char interp[128];
+  const tg::NoPreload why = tg::why_no_preload(fd, interp, sizeof interp);
+  if (own) tg::sys::close(fd);
+  if (why == tg::NoPreload::none) return nullptr;
+  const char* who = interp[0] ? "its #! interpreter " : "the program it runs ";
+  const char* what = tg::to_string(why);
+  const size_t a = std::strlen(who), b = std::strlen(what);
+  if (a + b + 1 > len) return nullptr;
+  std::memcpy(buf, who, a);
+  std::memcpy(buf + a, what, b + 1);
+  return buf;
+}
+
 // An environment too large to copy here is passed on as it is, whole: the
-// pending files are then published at this exec instead of handed over.
+// pending files are then published at this exec instead of handed over; so
+// are they when the program can't load the shim, whatever its environment
+// says (a static binary, a 32-bit one, a set-id one).
 template <typename Exec>
-int exec_with_pending(char* const envp[], Exec exec) {
+int exec_with_pending(char* const envp[], const ExecTarget& target, Exec exec) {
   if (!tg::pending::any()) return exec(envp);
   size_t count = 0;
   while (envp && envp[count]) ++count;
+  char why[96];
   const char* entry = tg::pending::prepare_exec(
       count >= kMaxEnv            ? "its environment has too many variables to add the hand-over to"
       : !env_preloads_self(envp) ? "its environment does not preload truncguard"
-                                 : nullptr);
+                                 : exec_target_cannot_load(target, why, sizeof why));
   if (!entry) return exec(envp);
   const char** env = static_cast<const char**>(alloca((count + 2) * sizeof(char*)));
   size_t n = 0;
@@ -698,14 +771,14 @@ __attribute__((visibility("default"))) int execve(const char* path, char* const 
   auto f = TG_REAL(execve);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(path, argv, envp);
-  return exec_with_pending(envp, [&](char* const* env) { return f(path, argv, env); });
+  return exec_with_pending(envp, {AT_FDCWD, path}, [&](char* const* env) { return f(path, argv, env); });
 }
 
 __attribute__((visibility("default"))) int execvpe(const char* file, char* const argv[], char* const envp[]) {
   auto f = TG_REAL(execvpe);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(file, argv, envp);
-  return exec_with_pending(envp, [&](char* const* env) { return f(file, argv, env); });
+  return exec_with_pending(envp, {AT_FDCWD, file, true}, [&](char* const* env) { return f(file, argv, env); });
 }
 
 __attribute__((visibility("default"))) int execv(const char* path, char* const argv[]) {
@@ -795,7 +868,7 @@ __attribute__((visibility("default"))) int fexecve(int fd, char* const argv[], c
   auto f = TG_REAL(fexecve);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(fd, argv, envp);
-  return exec_with_pending(envp, [&](char* const* env) { return f(fd, argv, env); });
+  return exec_with_pending(envp, {fd, nullptr}, [&](char* const* env) { return f(fd, argv, env); });
 }
 
 // execveat (glibc 2.34+): the same, relative to a directory fd.
@@ -804,7 +877,8 @@ __attribute__((visibility("default"))) int execveat(int dirfd, const char* path,
   auto f = TG_REAL(execveat);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(dirfd, path, argv, envp, flags);
-  return exec_with_pending(envp, [&](char* const* env) { return f(dirfd, path, argv, env, flags); });
+  return exec_with_pending(envp, {dirfd, path, false, flags},
+                           [&](char* const* env) { return f(dirfd, path, argv, env, flags); });
 }
 
 // posix_spawn's file actions are opened by the child inside glibc, out of the

@@ -261,6 +261,18 @@ mode_t mode_after_truncation(const struct stat& st) {
   return mode;
 }
 
+// The old file's owner, group and mode as the program sees them, through
+// the fstat the program itself calls: a preload that keeps its own view of
+// ownership (fakeroot) answers with that view. Only for the same inode;
+// otherwise (no fd, a failure) the kernel's answer, `st`.
+struct stat owner_as_seen(int src, const struct stat& st) {
+  struct stat seen;
+  const int saved = errno;
+  const bool same = src >= 0 && ::fstat(src, &seen) == 0 && seen.st_dev == st.st_dev && seen.st_ino == st.st_ino;
+  errno = saved;
+  return same ? seen : st;
+}
+
 // Owner, group, extended attributes (ACLs and capabilities among them), then
 // the mode: chown clears setuid bits and file capabilities, so it goes first.
 // `truncated`: the writer's call shortens the file, which in place would have
@@ -268,14 +280,18 @@ mode_t mode_after_truncation(const struct stat& st) {
 // and setgid as mode_after_truncation says): the new inode does not get
 // them either. A write in place gets them all: the kernel removes them from
 // the new inode at the writer's first write, as it would from the old.
-void copy_metadata(int src, const struct stat& st, int dst, bool truncated, ReplaceReport* rep) {
+// Owner and mode are set through the fchown and fchmod the program calls,
+// for the same reason as owner_as_seen: under fakeroot, the new inode then
+// has the owner fakeroot showed for the old one (not its own default, root).
+void copy_metadata(int src, const struct stat& old, int dst, bool truncated, ReplaceReport* rep) {
+  const struct stat st = owner_as_seen(src, old);
+  const int saved = errno;
   if (st.st_uid != geteuid() || st.st_gid != getegid()) {
-    const int r = sys::fchown(dst, st.st_uid, st.st_gid);
-    if (r < 0) {
+    if (::fchown(dst, st.st_uid, st.st_gid) < 0) {
       rep->owner_kept = false;
       // An owner outside this user namespace shows as the overflow id (65534), which is not mapped.
-      rep->owner_unmapped = r == -EINVAL;
-      sys::fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
+      rep->owner_unmapped = errno == EINVAL;
+      ::fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
     }
   }
   rep->mode = truncated ? mode_after_truncation(st) : st.st_mode & 07777;
@@ -283,7 +299,8 @@ void copy_metadata(int src, const struct stat& st, int dst, bool truncated, Repl
     copy_xattrs(src, dst, truncated ? kFileCaps : nullptr, rep);
     settle_access_acl(src, dst, rep, &rep->mode);
   }
-  sys::fchmod(dst, rep->mode);
+  ::fchmod(dst, rep->mode);
+  errno = saved;
 }
 
 int fail(ReplaceReport* rep, const char* step, int err) {

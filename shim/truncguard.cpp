@@ -23,6 +23,7 @@
 #include <string>
 
 #include "inspect.hpp"
+#include "program_check.hpp"
 #include "settings.hpp"
 
 #ifndef TG_VERSION
@@ -180,37 +181,41 @@ void set_env(const char* name, const char* value) {
   }
 }
 
-// NAME=ITEM:old value (ld.so's colon-separated lists), or NAME=ITEM.
-void prepend_to_list(const char* name, const std::string& item) {
+// Does `list`, split at `seps` as ld.so splits it, name the file at `path`
+// (a path to the same device and inode)?
+bool list_names(const char* list, const char* seps, const std::string& path) {
+  struct stat want;
+  if (stat(path.c_str(), &want) != 0) return false;
+  for (const char* p = list; *p;) {
+    const size_t n = std::strcspn(p, seps);
+    const std::string entry(p, n);
+    struct stat st;
+    if (entry.find('/') != std::string::npos && stat(entry.c_str(), &st) == 0 && st.st_dev == want.st_dev &&
+        st.st_ino == want.st_ino)
+      return true;
+    p += n;
+    if (*p) ++p;
+  }
+  return false;
+}
+
+// NAME=ITEM:old value (ld.so's lists, split at `seps`), or NAME=ITEM; the
+// list as it is if it names ITEM already (a nested truncguard): ld.so loads
+// an audit module once per entry, and every line came twice.
+void prepend_to_list(const char* name, const char* seps, const std::string& item) {
   std::string list = item;
   if (const char* old = getenv(name); old && *old) {
+    if (list_names(old, seps, item)) return;
     list += ":";
     list += old;
   }
   set_env(name, list.c_str());
 }
 
-// The first PATH entry where `name` exists, as execvp searches (glibc's
-// default path where PATH is unset), or "".
-std::string found_in_path(const char* name) {
-  const char* path = getenv("PATH");
-  std::string dirs = path ? path : "/bin:/usr/bin";
-  for (size_t start = 0; start <= dirs.size();) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string dir = dirs.substr(start, end - start);
-    std::string full = (dir.empty() ? "." : dir) + "/" + name;
-    struct stat st;
-    if (stat(full.c_str(), &st) == 0) return full;
-    start = end + 1;
-  }
-  return {};
-}
-
 // Why `cmd` could not be run (execvp's errno `e`), pointing at the cause.
 std::string cannot_run_hint(const char* cmd, int e) {
   const bool bare = !std::strchr(cmd, '/');
-  const std::string where = !*cmd ? "" : bare ? found_in_path(cmd) : cmd;
+  const std::string where = !*cmd ? "" : bare ? tg::found_in_path(cmd, false) : cmd;
   struct stat st;
   const bool exists = !where.empty() && stat(where.c_str(), &st) == 0;
   switch (e) {
@@ -364,12 +369,12 @@ int main(int argc, char** argv) {
   }
 
   // Prepend, keeping what is already preloaded (as heaptrack and eatmydata do).
-  prepend_to_list("LD_PRELOAD", lib);
+  prepend_to_list("LD_PRELOAD", " :", lib);
   if (audit) {
     // The same library as an rtld-audit module too: every real load and
     // unload, every PLT binding. Without --debug, it says so: the categories
     // it prints are added to those already chosen.
-    prepend_to_list("LD_AUDIT", lib);
+    prepend_to_list("LD_AUDIT", ":", lib);
     if (!debug_given) {
       const char* old = getenv("TRUNCGUARD_DEBUG");
       std::string cats = old && *old ? old : "rewrites,reloads";
@@ -377,6 +382,10 @@ int main(int argc, char** argv) {
       set_env("TRUNCGUARD_DEBUG", cats.c_str());
     }
   }
+
+  // Once, here: the library can't say it from inside a program it is not in.
+  if (const std::string why = tg::why_unprotected(argv[optind]); !why.empty())
+    std::fprintf(stderr, "truncguard: warning: %s %s\n", argv[optind], why.c_str());
 
   execvp(argv[optind], argv + optind);
   const int e = errno;

@@ -63,6 +63,43 @@ for how in 'env -i /bin/cat "$V2"' 'env -u LD_PRELOAD cat "$V2"' \
   expect_log "note file=$LIB is published at exec" "does not preload truncguard"
   ok "atomic, exec $how (no LD_PRELOAD): published at exec, v2 at the name"
 done
+# A program that can't load the shim although its environment preloads it
+# (a static binary, a 32-bit one; exec'ed by path, or by execvp through
+# PATH, as env does) was handed the file anyway, and nothing ever published
+# it: exit 0, the old file at the name. Now it is published at that exec.
+: "${TG_STATIC_WRITER=$TG_BUILD/tests/writers/static_writer}"
+: "${TG_32BIT_WRITER=$TG_BUILD/tests/writers/32bit_writer}"
+for how in 'exec "$TG_STATIC_WRITER" open /dev/fd/3 "$V2"' 'exec "$TG_32BIT_WRITER" open /dev/fd/3 "$V2"' \
+           'exec env PATH="${TG_STATIC_WRITER%/*}:$PATH" static_writer open /dev/fd/3 "$V2"'; do
+  case $how in
+    *STATIC*) w=$TG_STATIC_WRITER why="is statically linked" ;;
+    *) w=$TG_32BIT_WRITER why="is a 32-bit program" ;;
+  esac
+  [ -x "$w" ] || { note "atomic, $how: skipped (not built)"; continue; }
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  log_reset
+  TG_STATIC_WRITER=$TG_STATIC_WRITER TG_32BIT_WRITER=$TG_32BIT_WRITER \
+    "$TG_CMD" -m atomic --scope=elf bash -c "exec 3>\"\$LIB\"; $how" >/dev/null 2>&1 || fail "atomic, $how: failed"
+  [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
+    fail "atomic, $how: the name holds $(stat -c %s "$LIB") bytes at inode $(inode "$LIB") (was $old), not v2: the write was lost"
+  expect_log "note file=$LIB is published at exec" "the program it runs $why"
+  ok "atomic, $how: published at the exec, v2 at the name"
+done
+# The look at the program must not block on an executable FIFO (exec
+# refuses it with EACCES, which the program gets at once).
+mkfifo "$T/fifo" && chmod 755 "$T/fifo" || fail "mkfifo failed"
+fresh_copy "$V1" "$LIB"
+timeout 10 "$TG_CMD" -m atomic --scope=elf python3 -c '
+import os, sys
+os.dup2(os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC), 3)
+try:
+    os.execv(sys.argv[1], ["fifo"])
+except PermissionError:
+    sys.exit(3)' "$T/fifo"
+st=$?
+[ "$st" -eq 3 ] || fail "atomic, exec of an executable FIFO: exit $st, expected EACCES (3)$( [ "$st" -eq 124 ] && echo ": it blocked")"
+ok "atomic, exec of an executable FIFO: EACCES at once"
 # An environment larger than the exec wrappers copy (4096 variables) was cut
 # to 4096, dropping variables (LD_PRELOAD among them, so the file was never
 # published). Now it is passed on whole, and the file published at the exec.
@@ -94,6 +131,35 @@ expect_no_log "published at exec"
 pub=$(log_lines "published file=$LIB") || fail "no published line"
 [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
 ok "atomic, execve with the shim preloaded through a symlink: handed over, published once at cat's close"
+# The same with ld.so's dynamic string tokens in the path ($LIB, ${PLATFORM},
+# as multiarch set-ups and systemd units write it): the shim took the path
+# literally, found no such file, and published at the exec, where the file
+# could be seen half-written while cat wrote it. (bash, not dash: dash
+# ends with _exit, which never publishes.)
+dst_lib=$(/lib64/ld-linux-x86-64.so.2 --list-diagnostics 2>/dev/null | sed -n 's/^dl_dst_lib="\(.*\)"$/\1/p')
+platform=$(/lib64/ld-linux-x86-64.so.2 --list-diagnostics 2>/dev/null | sed -n 's/^dl_platform="\(.*\)"$/\1/p')
+if [ -n "$dst_lib" ] && [ -n "$platform" ]; then
+  mkdir -p "$T/dst/$dst_lib/$platform"
+  ln -s "$TG_SHIM" "$T/dst/$dst_lib/$platform/libtruncguard.so"
+  # shellcheck disable=SC2016  # the tokens are for ld.so
+  for entry in "$T/dst/\$LIB/\${PLATFORM}/libtruncguard.so" "$T/dst/\${LIB}/\$PLATFORM/libtruncguard.so"; do
+    fresh_copy "$V1" "$LIB"
+    log_reset
+    "$TG_CMD" -m atomic --scope=elf python3 -c '
+import os, sys
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+os.execve("/bin/bash", ["bash", "-c", "grep -q libtruncguard /proc/self/maps && cat \"$V2\""], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$entry" ||
+      fail "atomic, execve with LD_PRELOAD=$entry: failed (is the shim loaded through it?)"
+    cmp -s "$LIB" "$V2" || fail "atomic, execve with LD_PRELOAD=$entry: the name does not hold v2"
+    expect_no_log "published at exec"
+    pub=$(log_lines "published file=$LIB") || fail "no published line"
+    [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
+    ok "atomic, execve with LD_PRELOAD=${entry#"$T"/}: handed over, published once, when the writing ended"
+  done
+else
+  note "LD_PRELOAD with \$LIB: skipped (ld.so --list-diagnostics does not say what \$LIB is)"
+fi
 
 # ---- Atomic mode: execveat (glibc 2.34) hands the pending file over too.
 # It was not interposed: the file went to the new program without the
@@ -186,15 +252,35 @@ st=$?
 ok "option over variable, last option wins, an invalid value stops before the command runs (125)"
 
 # ---- LD_PRELOAD: the user's list is kept as it was (ld.so splits it at
-# spaces and colons), the shim put first; each library in it is loaded.
+# spaces and colons), the shim put first, unless the list names it already
+# (as it is, or through a symlink); each library in it is loaded.
 cp "$TG_MARKER_LIB" "$T/libmarker.so" || fail "cannot copy the marker library"
-for list in "$T/libmarker.so $T/nonexistent.so" "$T/nonexistent.so:$T/libmarker.so" "$TG_SHIM:$T/libmarker.so"; do
+ln -sf "$TG_SHIM" "$T/libtg-alias.so"
+for list in "$T/libmarker.so $T/nonexistent.so" "$T/nonexistent.so:$T/libmarker.so" \
+            "$T/libmarker.so:$TG_SHIM" "$T/libmarker.so $T/libtg-alias.so"; do
+  want="$TG_SHIM:$list"
+  case $list in *"$TG_SHIM"* | *libtg-alias.so*) want=$list ;; esac
   got=$(LD_PRELOAD=$list "$TG_CMD" sh -c 'printf "%s\n" "$LD_PRELOAD"; cat /proc/$$/maps' 2>/dev/null)
-  [ "$(head -n 1 <<<"$got")" = "$TG_SHIM:$list" ] || fail "LD_PRELOAD=\"$list\": the child has \"$(head -n 1 <<<"$got")\""
-  grep -qF "$T/libmarker.so" <<<"$got" && grep -qF "$TG_SHIM" <<<"$got" ||
+  [ "$(head -n 1 <<<"$got")" = "$want" ] || fail "LD_PRELOAD=\"$list\": the child has \"$(head -n 1 <<<"$got")\", not \"$want\""
+  grep -qF "$T/libmarker.so" <<<"$got" && grep -q "libt.*\.so" <<<"$got" ||
     fail "LD_PRELOAD=\"$list\": the shim or the user's library is not mapped in the child"
 done
-ok "an existing LD_PRELOAD (spaces, colons, a missing file, the shim itself) is kept after the shim"
+ok "an existing LD_PRELOAD (spaces, colons, a missing file) is kept after the shim; one that names the shim is kept as it is"
+
+# ---- A nested truncguard --audit (a deploy script that calls it in a CI
+# step already wrapped) named the library twice in LD_AUDIT: ld.so loaded
+# the audit module twice, and every line of it came twice.
+if shim_has_asan; then
+  note "nested truncguard --audit: skipped (an ASan build of the shim can't be an audit module)"
+else
+  got=$("$TG_CMD" --audit "$TG_CMD" --audit printenv LD_PRELOAD LD_AUDIT 2>/dev/null | paste -sd' ')
+  [ "$got" = "$TG_SHIM $TG_SHIM" ] || fail "nested truncguard --audit: LD_PRELOAD and LD_AUDIT are \"$got\", expected the library once in each"
+  log_reset
+  "$TG_CMD" --audit "$TG_CMD" --audit true || fail "nested truncguard --audit true failed"
+  lines=$(log_lines 'file=true [0];  loaded' | grep -c .)
+  [ "$lines" -eq 1 ] || fail "nested truncguard --audit: the 'loaded' line of true came $lines times"
+  ok "nested truncguard --audit: the library once in LD_PRELOAD and LD_AUDIT, each audit line once"
+fi
 
 # ---- LD_PRELOAD: a library path with a space can't be carried: the command
 # says so and runs nothing.

@@ -144,6 +144,10 @@ nobody_copies() {
   as_nobody test -x "$TG_CMD_N" -a -r "$TG_SHIM_N" || fail "nobody cannot use $T/bin even so"
 }
 
+# shim_has_asan: the shim is a sanitizer build, which brings the ASan
+# runtime into every program it is preloaded into.
+shim_has_asan() { grep -qa 'libasan\.so' "$TG_SHIM"; }
+
 need_root() {
   [ "$(id -u)" -eq 0 ] || skip "needs root: $*"
 }

@@ -78,7 +78,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # pointer before main. Such writers are skipped there.
 NO_ASAN="it lists ld.so as a NEEDED library: the ASan runtime the sanitizer build's shim brings can't start in it"
 asan_cannot_start() {
-  grep -qa 'libasan\.so' "$TG_SHIM" || return 1
+  shim_has_asan || return 1
   readelf -d "$(command -v "$1")" 2>/dev/null | grep -q 'NEEDED.*\[ld-linux'
 }
 

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "elf_probe.hpp"
+#include "temp_dir.hpp"
 
 using namespace tg;
 
@@ -57,3 +60,78 @@ TEST(Elf, ProbesRealFiles) {
   EXPECT_EQ(probe_elf_fd(wfd), ElfKind::unreadable);  // write-only fd: EBADF
   close(wfd);
 }
+
+namespace {
+// `bytes` as a file of mode `mode` in `dir`; an fd open on it for reading.
+int file_with(const tg::unit::TempDir& dir, const char* name, const std::vector<unsigned char>& bytes,
+              mode_t mode = 0755) {
+  const std::string p = dir / name;
+  int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
+  if (fd < 0 || write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) return -1;
+  fchmod(fd, mode);
+  close(fd);
+  return open(p.c_str(), O_RDONLY);
+}
+
+// An ELF64 header of this machine, with `phnum` program headers of type
+// `ptype` after it, and an entry point.
+std::vector<unsigned char> program(uint16_t type, int phnum, uint32_t ptype, uint16_t machine = EM_X86_64) {
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_type = type;
+  eh.e_machine = machine;
+  eh.e_entry = 0x401000;
+  eh.e_phoff = sizeof eh;
+  eh.e_phentsize = sizeof(Elf64_Phdr);
+  eh.e_phnum = static_cast<uint16_t>(phnum);
+  std::vector<unsigned char> out(sizeof eh + phnum * sizeof(Elf64_Phdr), 0);
+  std::memcpy(out.data(), &eh, sizeof eh);
+  for (int i = 0; i < phnum; ++i) {
+    Elf64_Phdr ph{};
+    ph.p_type = i == phnum - 1 ? ptype : PT_LOAD;
+    std::memcpy(out.data() + sizeof eh + i * sizeof ph, &ph, sizeof ph);
+  }
+  return out;
+}
+
+NoPreload why(int fd, std::string* interp = nullptr) {
+  char buf[128];
+  const NoPreload r = why_no_preload(fd, buf, sizeof buf);
+  if (interp) *interp = buf;
+  close(fd);
+  return r;
+}
+}  // namespace
+
+#if defined(__x86_64__)
+TEST(Elf, WhyNoPreload) {
+  tg::unit::TempDir dir("tg-elf");
+  EXPECT_EQ(why(open("/proc/self/exe", O_RDONLY)), NoPreload::none);  // this test: dynamic
+  EXPECT_EQ(why(file_with(dir, "dyn", program(ET_DYN, 3, PT_INTERP))), NoPreload::none);
+  EXPECT_EQ(why(file_with(dir, "static", program(ET_EXEC, 2, PT_LOAD))), NoPreload::static_elf);
+  EXPECT_EQ(why(file_with(dir, "static-pie", program(ET_DYN, 2, PT_DYNAMIC))), NoPreload::static_elf);
+  auto lib = program(ET_DYN, 2, PT_DYNAMIC);
+  std::memset(lib.data() + offsetof(Elf64_Ehdr, e_entry), 0, 8);  // a library, no entry point: no program
+  EXPECT_EQ(why(file_with(dir, "lib", lib)), NoPreload::none);
+  EXPECT_EQ(why(file_with(dir, "arm", program(ET_EXEC, 1, PT_INTERP, EM_AARCH64))), NoPreload::other_machine);
+  auto h32 = header(ELFCLASS32, ELFDATA2LSB, ET_EXEC);
+  EXPECT_EQ(why(file_with(dir, "i386", h32)), NoPreload::class32);
+  EXPECT_EQ(why(file_with(dir, "text", {'h', 'e', 'l', 'l', 'o', '\n'})), NoPreload::none);
+  EXPECT_EQ(why(file_with(dir, "short", {0x7f, 'E', 'L'})), NoPreload::none);  // in doubt
+  EXPECT_EQ(why(open("/dev/null", O_WRONLY)), NoPreload::none);               // unreadable: in doubt
+  // A script: its interpreter decides, and is named.
+  const std::string st = "#!" + (dir / "static") + " -x\n";
+  std::string interp;
+  EXPECT_EQ(why(file_with(dir, "script", std::vector<unsigned char>(st.begin(), st.end())), &interp),
+            NoPreload::static_elf);
+  EXPECT_EQ(interp, dir / "static");
+  const std::string dy = "#!  " + (dir / "dyn") + "\n";
+  EXPECT_EQ(why(file_with(dir, "script2", std::vector<unsigned char>(dy.begin(), dy.end())), &interp),
+            NoPreload::none);
+  EXPECT_EQ(interp, "");
+  const std::string cut = "#!" + (dir / "static");  // no end of line: cut short, in doubt
+  EXPECT_EQ(why(file_with(dir, "script3", std::vector<unsigned char>(cut.begin(), cut.end()))), NoPreload::none);
+}
+#endif

@@ -1,0 +1,100 @@
+#!/bin/bash
+# Bug: the command ran programs the library can't be loaded into without a
+# word (a static binary, a 32-bit one, a setuid program run by another user,
+# a script whose interpreter is static): the deploy step ran unprotected in
+# silence. It now says so once on stderr, naming the program, and still runs
+# it (its exit status); a program it protects gets no such line. Each case
+# first proves the writer really is unprotected: the victim dies under it.
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+: "${TG_STATIC_WRITER=$TG_BUILD/tests/writers/static_writer}"  # empty: not built
+: "${TG_32BIT_WRITER=$TG_BUILD/tests/writers/32bit_writer}"
+LIB=$T/libvictim.so
+ERR=$T/cmd.err
+
+# expect_warning WHAT TEXT: stderr has exactly one line of truncguard's, a
+# warning that contains TEXT.
+expect_warning() {
+  local lines
+  lines=$(grep -c '^truncguard: ' "$ERR")
+  [ "$lines" -eq 1 ] || fail "$1: $lines lines of truncguard's on stderr, expected one warning: $(cat -- "$ERR")"
+  grep -q '^truncguard: warning: ' "$ERR" && grep -qF -- "$2" "$ERR" ||
+    fail "$1: no warning that says \"$2\": $(cat -- "$ERR")"
+  ok "$1: $(grep '^truncguard: ' "$ERR")"
+}
+
+# unprotected_writer WHAT WRITER: WRITER copies $V2 over $LIB, which a
+# victim runs, under the command: it runs (exit 0), the victim dies (the
+# library is not in it: the warning is true), and the command said why.
+unprotected_writer() {
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  "$TG_CMD" "$2" open "$LIB" "$V2" >/dev/null 2>"$ERR" || fail "$1 under truncguard failed: $(cat -- "$ERR")"
+  stop_victim
+  expect_killed "$1 under truncguard (it is not protected)"
+}
+
+# An executable FIFO (which exec refuses): the command's look at it must not
+# block in its open.
+mkfifo "$T/fifo" && chmod 755 "$T/fifo" || fail "mkfifo failed"
+timeout 10 "$TG_CMD" "$T/fifo" 2>"$ERR"
+st=$?
+[ "$st" -eq 126 ] || fail "truncguard FIFO: exit $st ($( [ "$st" -eq 124 ] && echo "it blocked"))"
+ok "an executable FIFO: exit 126 at once: $(head -n 1 "$ERR")"
+
+# The control: a program the library goes into gets no line at all.
+"$TG_CMD" true 2>"$ERR" || fail "truncguard true failed"
+[ ! -s "$ERR" ] || fail "truncguard true wrote to stderr: $(cat -- "$ERR")"
+ok "a dynamically linked program: no warning"
+
+if [ -x "$TG_STATIC_WRITER" ]; then
+  unprotected_writer "a static writer" "$TG_STATIC_WRITER"
+  expect_warning "a static writer" "$TG_STATIC_WRITER is statically linked"
+  # Found through PATH, by its bare name; its own exit status (usage: 2).
+  PATH=${TG_STATIC_WRITER%/*}:$PATH "$TG_CMD" static_writer 2>"$ERR" >/dev/null
+  st=$?
+  [ "$st" -eq 2 ] || fail "truncguard static_writer (no arguments) exited $st, not the writer's 2"
+  expect_warning "a static writer found in PATH" "static_writer is statically linked"
+  printf '#!%s\n' "$TG_STATIC_WRITER" >"$T/script"
+  chmod +x "$T/script"
+  "$TG_CMD" "$T/script" 2>"$ERR" >/dev/null
+  expect_warning "a script whose interpreter is static" "$T/script runs through $TG_STATIC_WRITER, which is statically linked"
+  # One that can't be run at all: only the error that says why, no warning.
+  must cp "$TG_STATIC_WRITER" "$T/not-executable"
+  chmod 644 "$T/not-executable"
+  "$TG_CMD" "$T/not-executable" 2>"$ERR"
+  st=$?
+  [ "$st" -eq 126 ] && ! grep -q '^truncguard: warning' "$ERR" && grep -q "^truncguard: cannot run" "$ERR" ||
+    fail "a static file that is not executable: exit $st, $(cat -- "$ERR")"
+  ok "a static file that is not executable: exit 126, the error alone"
+else
+  note "a static writer: skipped (not built: a sanitizer build, or no static libc)"
+fi
+
+if [ -x "$TG_32BIT_WRITER" ]; then
+  unprotected_writer "a 32-bit writer" "$TG_32BIT_WRITER"
+  expect_warning "a 32-bit writer" "$TG_32BIT_WRITER is a 32-bit program (ELFCLASS32)"
+else
+  note "a 32-bit writer: skipped (not built: a sanitizer build, or no gcc-multilib)"
+fi
+
+# setuid: ld.so runs it in secure mode for a user other than its owner, and
+# ignores LD_PRELOAD; for its owner (root here) it does not, and no warning.
+if [ "$(id -u)" -eq 0 ] && as_nobody true; then
+  nobody_copies
+  must cp /usr/bin/id "$T/bin/suid_id"
+  chmod 4755 "$T/bin/suid_id"
+  as_nobody "$TG_CMD_N" "$T/bin/suid_id" -u >"$T/id.out" 2>"$ERR" || fail "truncguard suid_id as nobody failed"
+  [ "$(cat -- "$T/id.out")" = 0 ] || note "suid_id ran with euid $(cat -- "$T/id.out") (a nosuid mount?)"
+  if [ "$(cat -- "$T/id.out")" = 0 ]; then
+    expect_warning "a setuid program run by another user" "$T/bin/suid_id is setuid"
+    "$TG_CMD" "$T/bin/suid_id" -u >/dev/null 2>"$ERR" || fail "truncguard suid_id as root failed"
+    [ ! -s "$ERR" ] || fail "a setuid-root program run by root (not secure mode) got a warning: $(cat -- "$ERR")"
+    ok "the same program run by its owner: no warning"
+  else
+    [ ! -s "$ERR" ] || fail "a setuid bit without effect (nosuid) got a warning: $(cat -- "$ERR")"
+  fi
+else
+  note "setuid: skipped (needs root and setpriv)"
+fi
