@@ -927,11 +927,40 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 
 // Read the settings (and print their warnings) once, early, in every process,
 // and take over the files a previous image of this process left pending.
+namespace {
+
+// The next _exit and _Exit, resolved at start-up: they are called from vfork
+// children, which must not take the loader's locks (dlsym) that a thread of
+// the parent may hold.
+std::atomic<void (*)(int)> g_real_exit{nullptr}, g_real_Exit{nullptr};
+
+// _exit() and _Exit() end the process without destructors, and the kernel
+// closes every fd: that is the writer's last close. So a file pending in this
+// process is published there, as at exit() (dash, Debian's /bin/sh, always
+// ends with _exit(): a file a dash script opened itself, `exec >lib.so`, was
+// never published, the write lost). The streams are not flushed: _exit()
+// doesn't. A vfork child owns no pending file (they are its parent's), so it
+// publishes nothing. A crash still publishes nothing: the old file stays.
+[[noreturn]] void exit_now(const std::atomic<void (*)(int)>& next, int status) {
+  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) tg::pending::publish_all();
+  if (auto f = next.load(std::memory_order_acquire)) f(status);
+  for (;;) syscall(SYS_exit_group, status);  // before our constructor: the kernel's own
+}
+
+}  // namespace
+
+extern "C" {
+__attribute__((visibility("default"))) void _exit(int status) { exit_now(g_real_exit, status); }
+__attribute__((visibility("default"))) void _Exit(int status) { exit_now(g_real_Exit, status); }
+}
+
 // The copy ld.so loads as an LD_AUDIT module (truncguard --audit) only
 // reports: the files belong to the program's own copy.
 __attribute__((constructor)) static void truncguard_init() {
   (void)tg::settings();
   if (tg::dl::is_audit_copy()) return;
+  tg::real::next(g_real_exit, "_exit");
+  tg::real::next(g_real_Exit, "_Exit");
   remember_self();
   tg::dl::remember_initial_objects();
   tg::dl::install_fork_gate();
