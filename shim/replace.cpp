@@ -261,6 +261,22 @@ mode_t mode_after_truncation(const struct stat& st) {
   return mode;
 }
 
+// Owner and mode go through the program's libc calls (so that another
+// preload, fakeroot, sees them). Under ThreadSanitizer, through the kernel,
+// like the shim's own opens and closes of these fds: TSan, seeing only the
+// libc calls, takes an fd number the shim closed and the program reused for
+// a race.
+#if defined(__SANITIZE_THREAD__)
+int as_libc(int r) { return r < 0 ? (errno = -r, -1) : r; }
+int program_fstat(int fd, struct stat* st) { return as_libc(sys::fstat(fd, st)); }
+int program_fchown(int fd, uid_t uid, gid_t gid) { return as_libc(sys::fchown(fd, uid, gid)); }
+int program_fchmod(int fd, mode_t mode) { return as_libc(sys::fchmod(fd, mode)); }
+#else
+int program_fstat(int fd, struct stat* st) { return ::fstat(fd, st); }
+int program_fchown(int fd, uid_t uid, gid_t gid) { return ::fchown(fd, uid, gid); }
+int program_fchmod(int fd, mode_t mode) { return ::fchmod(fd, mode); }
+#endif
+
 // The old file's owner, group and mode as the program sees them, through
 // the fstat the program itself calls: a preload that keeps its own view of
 // ownership (fakeroot) answers with that view. Only for the same inode;
@@ -268,7 +284,7 @@ mode_t mode_after_truncation(const struct stat& st) {
 struct stat owner_as_seen(int src, const struct stat& st) {
   struct stat seen;
   const int saved = errno;
-  const bool same = src >= 0 && ::fstat(src, &seen) == 0 && seen.st_dev == st.st_dev && seen.st_ino == st.st_ino;
+  const bool same = src >= 0 && program_fstat(src, &seen) == 0 && seen.st_dev == st.st_dev && seen.st_ino == st.st_ino;
   errno = saved;
   return same ? seen : st;
 }
@@ -287,11 +303,11 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
   const struct stat st = owner_as_seen(src, old);
   const int saved = errno;
   if (st.st_uid != geteuid() || st.st_gid != getegid()) {
-    if (::fchown(dst, st.st_uid, st.st_gid) < 0) {
+    if (program_fchown(dst, st.st_uid, st.st_gid) < 0) {
       rep->owner_kept = false;
       // An owner outside this user namespace shows as the overflow id (65534), which is not mapped.
       rep->owner_unmapped = errno == EINVAL;
-      ::fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
+      program_fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
     }
   }
   rep->mode = truncated ? mode_after_truncation(st) : st.st_mode & 07777;
@@ -299,7 +315,7 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
     copy_xattrs(src, dst, truncated ? kFileCaps : nullptr, rep);
     settle_access_acl(src, dst, rep, &rep->mode);
   }
-  ::fchmod(dst, rep->mode);
+  program_fchmod(dst, rep->mode);
   errno = saved;
 }
 
