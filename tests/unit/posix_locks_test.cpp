@@ -80,3 +80,34 @@ TEST(PosixLocks, AnFdOnALockedFileIsParkedUntilTheProgramClosesOne) {
   EXPECT_FALSE(posix_locks::any_parked());
   EXPECT_FALSE(locked_for_others(f));
 }
+
+TEST(PosixLocks, AChildLeavesItsParentsParkedFdsAlone) {
+  // A fork child copies the table, a vfork child shares it: neither owns the
+  // fds parked in it, and closing its own fd on the file must not close them.
+  TempDir d;
+  const std::string f = d / "data";
+  int fd = open(f.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);
+  int own = open(f.c_str(), O_RDONLY);
+  ASSERT_GE(own, 0);
+  posix_locks::close_own(own);
+  ASSERT_TRUE(is_open(own));
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  pid_t c = fork();
+  if (c == 0) {
+    posix_locks::program_closed(st.st_dev, st.st_ino);
+    _exit(is_open(own) ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(c, &status, 0), c);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child closed an fd parked by its parent";
+  EXPECT_TRUE(is_open(own));
+  close(fd);
+  posix_locks::program_closed(st.st_dev, st.st_ino);
+  EXPECT_FALSE(is_open(own));
+}
