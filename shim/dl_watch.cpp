@@ -322,39 +322,17 @@ const char* loaded_name_for(const char* path, char* buf, size_t len) {
   return buf;
 }
 
-// The loaded objects a bare name can have opened: glibc matches it against
-// the names objects were loaded by (for one it found on its search path:
-// DIR/NAME) and their sonames.
-struct BareMatch {
-  const char* bare;
-  int count = 0;
-  char name[sizeof(OpenRecord::name)] = {};  // the first one's l_name
-};
-
-int bare_match_cb(struct dl_phdr_info* info, size_t, void* data) {
-  auto* b = static_cast<BareMatch*>(data);
-  const char* name = info->dlpi_name;
-  if (!name || !*name) return 0;
-  const char* slash = std::strrchr(name, '/');
-  bool match = std::strcmp(slash ? slash + 1 : name, b->bare) == 0;
-  for (int i = 0; !match && i < info->dlpi_phnum; ++i)
-    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
-      const elf::DynInfo di =
-          elf::read_dynamic(reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr),
-                            info->dlpi_addr);
-      match = di.strtab && di.soname >= 0 && std::strcmp(di.strtab + di.soname, b->bare) == 0;
-    }
-  if (match && b->count++ == 0) std::snprintf(b->name, sizeof b->name, "%s", name);
-  return 0;
-}
-
 // The open counted last by this thread (see t_unsettled): its dlopen has
-// returned by now. If no object has the name it was counted under, glibc
-// failed it (no such file, not ELF, a missing symbol or dependency,
-// RTLD_NOLOAD of something not loaded, an invalid mode): it opened nothing.
-// (A name glibc matched to an object loaded under another name, a link to
-// it or "$ORIGIN/...", is not counted either: its dlclose counts under the
-// name the object has.) A bare name is moved to the object it opened.
+// returned by now. What it opened is asked of glibc itself: once a dlopen has
+// worked, glibc knows the object by the name it was given (its own name, or
+// one of its other names: a symlink or a hard link to its file,
+// "$ORIGIN/...", a bare name found on a search path), so an RTLD_NOLOAD by
+// that name returns it; if it failed (no such file, not ELF, a missing
+// symbol or dependency, RTLD_NOLOAD of something not loaded), it opened
+// nothing. That handle is closed at once (the program's keeps the object),
+// and the dlerror() text it may leave is replaced by the program's dl call
+// this runs before. An open that got an object with another name is
+// counted under that one, the name its dlclose counts under.
 void settle_open_now() {
   const int k = t_unsettled;
   if (!k) return;
@@ -366,24 +344,24 @@ void settle_open_now() {
     if (!lock.held || r->serial != t_unsettled_serial) return;
     std::memcpy(name, r->name, sizeof name);
   }
-  const bool bare = !std::strchr(name, '/');
-  BareMatch opened{name};
-  if (bare) {
-    iterate_objects(&bare_match_cb, &opened);
-  } else {
-    Loaded l{name, 0};
-    iterate_objects(&find_loaded_cb, &l);
-    if (l.found) return;
+  using DlopenFn = void* (*)(const char*, int);
+  auto real_dlopen = reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE));
+  auto real_dlclose = TG_REAL(dlclose);
+  char opened[sizeof r->name] = "";
+  if (void* h = real_dlopen && real_dlclose ? real_dlopen(name, RTLD_LAZY | RTLD_NOLOAD) : nullptr) {
+    const auto* lm = static_cast<const struct link_map*>(h);
+    std::snprintf(opened, sizeof opened, "%s", lm->l_name ? lm->l_name : "");
+    real_dlclose(h);
   }
+  if (opened[0] && std::strcmp(opened, name) == 0) return;
   RecordsLock lock;
   if (!lock.held || r->serial != t_unsettled_serial || r->opens <= r->closes) return;
   --r->opens;
   if (r->opens < 4) r->callers[r->opens] = nullptr;
   if (r->opens == 0) r->nodelete_mode = r->global = false;  // no open of it ever worked
-  // A bare name: counted under the name of the object it opened, the one its
-  // dlclose counts under. (None: it failed; several: not counted.)
-  if (opened.count != 1) return;
-  if (OpenRecord* t = find_record(opened.name, true)) count_open(t, t_unsettled_mode, t_unsettled_caller);
+  if (!opened[0]) return;
+  if (std::strchr(name, '/')) remember_alias(name, opened);  // glibc matches it by name from now on
+  if (OpenRecord* t = find_record(opened, true)) count_open(t, t_unsettled_mode, t_unsettled_caller);
 }
 
 using elf::DynInfo;
@@ -875,7 +853,8 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
       tg::dl::OpenRecord* r = tg::dl::find_record(count_as, true);
       overflowed = !r;
       if (r) {
-        if (std::strchr(count_as, '/')) already_open = tg::dl::handles_open(*r);  // a bare name: not known yet
+        // A bare name or "$ORIGIN/...": which object it opens is known once it has.
+        if (std::strchr(count_as, '/') && !std::strchr(count_as, '$')) already_open = tg::dl::handles_open(*r);
         tg::dl::count_open(r, mode, caller);
         tg::dl::t_unsettled = static_cast<int>(r - tg::dl::g_records) + 1;
         tg::dl::t_unsettled_serial = r->serial;
