@@ -274,7 +274,6 @@ struct ById {
   FileId want;
   int count = 0;
   unsigned long first_load[4] = {};
-  char name[4][sizeof(OpenRecord::name)] = {};
 };
 
 int by_id_cb(struct dl_phdr_info* info, size_t, void* data) {
@@ -285,8 +284,6 @@ int by_id_cb(struct dl_phdr_info* info, size_t, void* data) {
     if (info->dlpi_phdr[i].p_type == PT_LOAD) first_load = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
   FileId id;
   if (!first_load || !self_file_at(first_load, &id) || !(id == b->want)) return 0;
-  if (std::snprintf(b->name[b->count], sizeof b->name[0], "%s", info->dlpi_name) >= static_cast<int>(sizeof b->name[0]))
-    return 0;
   b->first_load[b->count] = first_load;
   return ++b->count == 4;
 }
@@ -314,9 +311,12 @@ const char* loaded_name_for(const char* path, char* buf, size_t len) {
   ById b;
   if (!maps_id_of_path(AT_FDCWD, path, &b.want) || process_maps_exec(0, b.want) != MapsAnswer::mapped) return path;
   iterate_objects(&by_id_cb, &b);
-  int i = 0;
-  while (i < b.count && namespace_of(object_of(reinterpret_cast<const void*>(b.first_load[i]))) != LM_ID_BASE) ++i;
-  if (i == b.count || std::snprintf(buf, len, "%s", b.name[i]) >= static_cast<int>(len)) return path;
+  const struct link_map* m = nullptr;
+  for (int i = 0; i < b.count && !m; ++i)
+    if (const struct link_map* o = object_of(reinterpret_cast<const void*>(b.first_load[i]));
+        o->l_name && o->l_name[0] && namespace_of(o) == LM_ID_BASE)
+      m = o;
+  if (!m || std::snprintf(buf, len, "%s", m->l_name) >= static_cast<int>(len)) return path;
   RecordsLock lock;
   if (lock.held) remember_alias(path, buf);
   return buf;

@@ -163,6 +163,18 @@ fi
 last_open=$(grep "file=$P1 \[0\];  dlopen by" "$T/log" | tail -1)
 [[ $last_open == *", already open 0" ]] || fail "8 threads: the last dlopen of $P1 counts: $last_open"
 ok "8 threads for 2 s ($n dlopen and dlclose lines): every count known, none negative, balanced at the end; no false reason"
+# The same race through two names of one file (the even threads by its path,
+# the odd ones by a symlink): glibc holds one object, the log counts one.
+ln -s p1.so "$T/p1link.so" || fail "8 threads, two names: setup"
+DBG=files,reloads same "8 threads, two names" threads:8:1:"$P1":"$T/p1link.so" open:n:"$P1" close:0
+grep -q "threads -> all worked" "$T/out" || fail "8 threads, two names: $(cat "$T/out")"
+grep -q "glibc marked it NODELETE\|could not count" "$T/log" &&
+  fail "8 threads, two names: $(grep -c "glibc marked it NODELETE\|could not count" "$T/log") notes give a false reason"
+most=$(grep -oP "(opens|already open) \K\d+" "$T/log" | sort -n | tail -1)
+[ "$most" -le 16 ] || fail "8 threads, two names: $most handles counted open at once, of at most 16"
+last_open=$(grep "file=$P1 \[0\];  dlopen by" "$T/log" | tail -1)
+[[ $last_open == *", already open 0" ]] || fail "8 threads, two names: the last dlopen of $P1 counts: $last_open"
+ok "8 threads through a path and a symlink to it: counted as one object, at most 16 open, balanced, no false reason"
 # ---- Handles opened by a bare name count too (under the name of the object
 # they opened, the one its dlclose counts under): a library opened twice by a
 # bare name (and once by its path) and closed once is still held by a handle,
