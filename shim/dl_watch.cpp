@@ -835,21 +835,23 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
   const char* load_as = file;
   int already_open = -1;
   if (!tg::in_guard()) tg::dl::settle_open_now();  // this thread's previous dlopen
-  if (file && *file && !tg::in_guard()) {
+  // An invalid mode: glibc fails at once, nothing is looked up or counted.
+  if (file && *file && !tg::in_guard() && tg::dl::valid_mode(mode)) {
     // Only a path is matched by name against loaded objects without looking
     // at the file; bare names go through the search path (not checked here).
-    // First the check (it counts the opens made before this one), then this
-    // open is recorded under the name glibc will actually load (a bare name
-    // until it is known what it opened).
-    // A path can be another name of a loaded object: counted under the
-    // object's name, the one its dlclose sees.
+    // A path can also be another name of a loaded object (a symlink, a hard
+    // link): its open is counted under the object's name, the one its
+    // dlclose sees. First the check (it counts the opens made before this
+    // one), then this open is recorded (a bare name under itself until it is
+    // known what it opened).
+    const bool path = std::strchr(file, '/') != nullptr;
     char other_name[sizeof(tg::dl::OpenRecord::name)];
-    const char* loaded_as = std::strchr(file, '/') ? tg::dl::loaded_name_for(file, other_name, sizeof other_name) : file;
-    if (std::strchr(file, '/')) tg::dl::check_stale(file, loaded_as, mode, caller, &load_as);
+    const char* loaded_as = path ? tg::dl::loaded_name_for(file, other_name, sizeof other_name) : file;
+    if (path) tg::dl::check_stale(file, loaded_as, mode, caller, &load_as);
     const char* count_as = load_as == file ? loaded_as : load_as;  // a fresh name is its own object
     bool overflowed = false;
     tg::dl::RecordsLock lock;
-    if (lock.held && tg::dl::valid_mode(mode)) {
+    if (lock.held) {
       tg::dl::OpenRecord* r = tg::dl::find_record(count_as, true);
       overflowed = !r;
       if (r) {

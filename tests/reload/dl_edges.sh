@@ -145,6 +145,13 @@ SETUP='cp "$TG_PLUGIN_V1" "$A"' DBG=files,reloads same "stale through another na
 grep -qP "note file=\Q$T/alias/libfoo.so\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$A")\]; 1 open without a matching dlclose keep it loaded" "$T/log" ||
   { cat "$T/log" >&2; fail "stale through another name: expected a stale line counting 1 open"; }
 ok "a symlink glibc knows as another name of a loaded object: replacing its target makes a dlopen by it stale, and the log says so"
+# A dlopen by it that failed (an invalid mode) gave glibc no such name: then
+# glibc loads the new file, and no stale line may say otherwise.
+SETUP='cp "$TG_PLUGIN_V1" "$A"' DBG=files,reloads same "a name glibc does not know" open:n:"$A" \
+  open:x:"$T/alias/libfoo.so" "run:cp $TG_PLUGIN_V2 $T/alias/new && mv $T/alias/new $A" open:n:"$T/alias/libfoo.so"
+grep -q "^open:n:$T/alias/libfoo.so -> new #1" "$T/out" || fail "a name glibc does not know: $(cat "$T/out")"
+expect_no_log_line "stale" "a name glibc does not know"
+ok "a failed dlopen by a symlink does not make it a name of the loaded object: no stale line when glibc loads the new file"
 
 # ---- 8 threads dlopen, dlsym, dlopen(RTLD_NOLOAD), dlclose twice, for 2 s:
 # nothing fails, every count is known and never negative, no "still loaded"
