@@ -154,6 +154,12 @@ void count_open(OpenRecord* r, int mode, void* caller) {
   if (mode & RTLD_GLOBAL) r->global = true;
 }
 
+// glibc fails these before it looks at the file: nothing to count.
+bool valid_mode(int mode) {
+  constexpr int kKnown = RTLD_BINDING_MASK | RTLD_NOLOAD | RTLD_DEEPBIND | RTLD_GLOBAL | RTLD_NODELETE | 0x40000000;
+  return (mode & ~kKnown) == 0 && (mode & RTLD_BINDING_MASK) != 0;
+}
+
 // Opens without a matching dlclose (never below 0). Under the lock.
 int handles_open(const OpenRecord& r) { return r.opens > r.closes ? r.opens - r.closes : 0; }
 
@@ -223,39 +229,110 @@ int find_loaded_cb(struct dl_phdr_info* info, size_t, void* data) {
   return 1;
 }
 
-// The loaded objects a bare name can have opened: glibc matches it against
-// the names objects were loaded by (for one it found on its search path:
-// DIR/NAME) and their sonames.
-struct BareMatch {
-  const char* bare;
+// ---- other names of a loaded object
+//
+// glibc knows an object by its file (device and inode), not by a path: a
+// dlopen of a symlink or a hard link to a file already loaded returns that
+// object (LD_DEBUG=files: "opening file=<its name>"), adds the path to the
+// object's names, and from then on matches the path by name, even after the
+// file there is replaced. dlclose sees the object's own name (l_name), so
+// the shim counts such an open under that name, and remembers the path.
+struct Alias {
+  char name[sizeof(OpenRecord::name)];
+  char target[sizeof(OpenRecord::name)];  // the object's l_name
+};
+constexpr int kAliases = 32;
+Alias g_aliases[kAliases];  // under the records' lock
+int g_alias_count = 0;
+int g_alias_next = 0;  // the slot reused when all are taken
+
+Alias* find_alias(const char* name) {
+  for (int i = 0; i < g_alias_count; ++i)
+    if (std::strcmp(g_aliases[i].name, name) == 0) return &g_aliases[i];
+  return nullptr;
+}
+
+void remember_alias(const char* name, const char* target) {
+  if (std::strlen(name) >= sizeof(Alias::name) || std::strlen(target) >= sizeof(Alias::target)) return;
+  Alias* a = find_alias(name);
+  if (!a) a = g_alias_count < kAliases ? &g_aliases[g_alias_count++] : &g_aliases[g_alias_next++ % kAliases];
+  std::strcpy(a->name, name);
+  std::strcpy(a->target, target);
+}
+
+// The object `target` was unloaded: glibc forgot its other names.
+void forget_aliases_of(const char* target) {
+  for (int i = 0; i < g_alias_count;)
+    if (std::strcmp(g_aliases[i].target, target) == 0) g_aliases[i] = g_aliases[--g_alias_count];
+    else ++i;
+}
+
+// The loaded objects mapped from the file `want` (up to 4: the same file in
+// other namespaces). The namespaces are asked afterwards: dlinfo in here
+// would take glibc's load lock inside its write lock, the reverse of dlopen.
+struct ById {
+  FileId want;
   int count = 0;
-  char name[sizeof(OpenRecord::name)] = {};  // the first one's l_name
+  unsigned long first_load[4] = {};
 };
 
-int bare_match_cb(struct dl_phdr_info* info, size_t, void* data) {
-  auto* b = static_cast<BareMatch*>(data);
-  const char* name = info->dlpi_name;
-  if (!name || !*name) return 0;
-  const char* slash = std::strrchr(name, '/');
-  bool match = std::strcmp(slash ? slash + 1 : name, b->bare) == 0;
-  for (int i = 0; !match && i < info->dlpi_phnum; ++i)
-    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
-      const elf::DynInfo di =
-          elf::read_dynamic(reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr),
-                            info->dlpi_addr);
-      match = di.strtab && di.soname >= 0 && std::strcmp(di.strtab + di.soname, b->bare) == 0;
-    }
-  if (match && b->count++ == 0) std::snprintf(b->name, sizeof b->name, "%s", name);
-  return 0;
+int by_id_cb(struct dl_phdr_info* info, size_t, void* data) {
+  auto* b = static_cast<ById*>(data);
+  if (!info->dlpi_name || !*info->dlpi_name) return 0;
+  unsigned long first_load = 0;
+  for (int i = 0; i < info->dlpi_phnum && !first_load; ++i)
+    if (info->dlpi_phdr[i].p_type == PT_LOAD) first_load = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+  FileId id;
+  if (!first_load || !self_file_at(first_load, &id) || !(id == b->want)) return 0;
+  b->first_load[b->count] = first_load;
+  return ++b->count == 4;
+}
+
+// The name of the object glibc will return for a dlopen of `path` if one is
+// loaded (path itself, or the object's name when path is another name for
+// its file), else path (a new load gets that name). `buf` holds the other name.
+const char* loaded_name_for(const char* path, char* buf, size_t len) {
+  Loaded l{path, 0};
+  iterate_objects(&find_loaded_cb, &l);
+  if (l.found) return path;
+  bool known = false;
+  {
+    RecordsLock lock;
+    if (lock.held)
+      if (const Alias* a = find_alias(path)) known = std::snprintf(buf, len, "%s", a->target) < static_cast<int>(len);
+  }
+  if (known) {
+    Loaded t{buf, 0};
+    iterate_objects(&find_loaded_cb, &t);
+    if (t.found) return buf;
+  }
+  // Not a name glibc knows: it opens the file and compares it with the
+  // loaded objects' files. Only a file mapped here is worth the walk.
+  ById b;
+  if (!maps_id_of_path(AT_FDCWD, path, &b.want) || process_maps_exec(0, b.want) != MapsAnswer::mapped) return path;
+  iterate_objects(&by_id_cb, &b);
+  const struct link_map* m = nullptr;
+  for (int i = 0; i < b.count && !m; ++i)
+    if (const struct link_map* o = object_of(reinterpret_cast<const void*>(b.first_load[i]));
+        o->l_name && o->l_name[0] && namespace_of(o) == LM_ID_BASE)
+      m = o;
+  if (!m || std::snprintf(buf, len, "%s", m->l_name) >= static_cast<int>(len)) return path;
+  RecordsLock lock;
+  if (lock.held) remember_alias(path, buf);
+  return buf;
 }
 
 // The open counted last by this thread (see t_unsettled): its dlopen has
-// returned by now. If no object has the name it was counted under, glibc
-// failed it (no such file, not ELF, a missing symbol or dependency,
-// RTLD_NOLOAD of something not loaded, an invalid mode): it opened nothing.
-// (A name glibc matched to an object loaded under another name, a link to
-// it or "$ORIGIN/...", is not counted either: its dlclose counts under the
-// name the object has.) A bare name is moved to the object it opened.
+// returned by now. What it opened is asked of glibc itself: once a dlopen has
+// worked, glibc knows the object by the name it was given (its own name, or
+// one of its other names: a symlink or a hard link to its file,
+// "$ORIGIN/...", a bare name found on a search path), so an RTLD_NOLOAD by
+// that name returns it; if it failed (no such file, not ELF, a missing
+// symbol or dependency, RTLD_NOLOAD of something not loaded), it opened
+// nothing. That handle is closed at once (the program's keeps the object),
+// and the dlerror() text it may leave is replaced by the program's dl call
+// this runs before. An open that got an object with another name is
+// counted under that one, the name its dlclose counts under.
 void settle_open_now() {
   const int k = t_unsettled;
   if (!k) return;
@@ -267,24 +344,24 @@ void settle_open_now() {
     if (!lock.held || r->serial != t_unsettled_serial) return;
     std::memcpy(name, r->name, sizeof name);
   }
-  const bool bare = !std::strchr(name, '/');
-  BareMatch opened{name};
-  if (bare) {
-    iterate_objects(&bare_match_cb, &opened);
-  } else {
-    Loaded l{name, 0};
-    iterate_objects(&find_loaded_cb, &l);
-    if (l.found) return;
+  using DlopenFn = void* (*)(const char*, int);
+  auto real_dlopen = reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE));
+  auto real_dlclose = TG_REAL(dlclose);
+  char opened[sizeof r->name] = "";
+  if (void* h = real_dlopen && real_dlclose ? real_dlopen(name, RTLD_LAZY | RTLD_NOLOAD) : nullptr) {
+    const auto* lm = static_cast<const struct link_map*>(h);
+    std::snprintf(opened, sizeof opened, "%s", lm->l_name ? lm->l_name : "");
+    real_dlclose(h);
   }
+  if (opened[0] && std::strcmp(opened, name) == 0) return;
   RecordsLock lock;
   if (!lock.held || r->serial != t_unsettled_serial || r->opens <= r->closes) return;
   --r->opens;
   if (r->opens < 4) r->callers[r->opens] = nullptr;
   if (r->opens == 0) r->nodelete_mode = r->global = false;  // no open of it ever worked
-  // A bare name: counted under the name of the object it opened, the one its
-  // dlclose counts under. (None: it failed; several: not counted.)
-  if (opened.count != 1) return;
-  if (OpenRecord* t = find_record(opened.name, true)) count_open(t, t_unsettled_mode, t_unsettled_caller);
+  if (!opened[0]) return;
+  if (std::strchr(name, '/')) remember_alias(name, opened);  // glibc matches it by name from now on
+  if (OpenRecord* t = find_record(opened, true)) count_open(t, t_unsettled_mode, t_unsettled_caller);
 }
 
 using elf::DynInfo;
@@ -438,10 +515,12 @@ const char* load_fresh(const char* file, int mode, void* caller, char* why, size
   return r->name;
 }
 
-// Stale: `file` names an object already loaded, and the file there now is
-// another inode. glibc will hand back the old object without looking.
-void check_stale(const char* file, int mode, void* caller, const char** load_as) {
-  Loaded l{file, 0};
+// Stale: `file` names an object already loaded (as `loaded_as`: file, or
+// the object's name when file is another name glibc knows it by), and the
+// file there now is another inode. glibc will hand back the old object
+// without looking.
+void check_stale(const char* file, const char* loaded_as, int mode, void* caller, const char** load_as) {
+  Loaded l{loaded_as, 0};
   iterate_objects(&find_loaded_cb, &l);
   if (!l.found) return;
   FileId loaded, on_disk;
@@ -457,7 +536,7 @@ void check_stale(const char* file, int mode, void* caller, const char** load_as)
     RecordsLock lock;
     if (lock.held) {
       open_handles = g_records_overflowed ? -2 : -1;
-      if (OpenRecord* r = find_record(file, false)) {
+      if (OpenRecord* r = find_record(loaded_as, false)) {
         open_handles = handles_open(*r);
         std::memcpy(callers, r->callers, sizeof callers);
       }
@@ -600,8 +679,9 @@ void after_close(const CloseWatch& w, int result, bool nested) {
   iterate_objects(&find_loaded_cb, &l);
   report_close(w, result, !l.found, nested);
   if (!l.found) {
-    // Unloaded: a fresh-reload name is not needed any more.
+    // Unloaded: a fresh-reload name is not needed any more, nor its other names.
     RecordsLock lock;
+    if (lock.held) forget_aliases_of(w.name);
     if (lock.held)
       if (OpenRecord* r = find_record(w.name, false); r && r->fresh[0]) {
         sys::unlinkat(AT_FDCWD, r->fresh, 0);
@@ -641,6 +721,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
   bool counted = false;  // its dlopen calls were counted: by this path, and the records could be read
   bool nodelete_mode = false;
   void* callers[4] = {};
+  char other_name[sizeof(Alias::name)] = "";  // a name it was also opened by (a symlink, a hard link)
   {
     RecordsLock lock;
     if (lock.held)
@@ -649,13 +730,17 @@ void after_close(const CloseWatch& w, int result, bool nested) {
         open_handles = handles_open(*r);
         nodelete_mode = r->nodelete_mode;
         std::memcpy(callers, r->callers, sizeof callers);
+        for (int i = 0; i < g_alias_count && !other_name[0]; ++i)
+          if (std::strcmp(g_aliases[i].target, w.name) == 0) std::memcpy(other_name, g_aliases[i].name, sizeof other_name);
       }
   }
   if (open_handles > 0) {
     char where[512] = "";
     if (callers[0]) describe_caller(callers[0], where, sizeof where);
-    add("%d handle%s still open%s%s", open_handles, open_handles == 1 ? "" : "s", where[0] ? ", opened at " : "",
-        where);
+    char other[300] = "";
+    if (other_name[0]) escape(other_name, other, sizeof other);
+    add("%d handle%s still open%s%s%s%s%s", open_handles, open_handles == 1 ? "" : "s", where[0] ? ", opened at " : "",
+        where, other[0] ? " (it was also opened as " : "", other, other[0] ? ", another name for its file)" : "");
   }
   DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
   if (nodelete_mode) add("%sopened with RTLD_NODELETE", o ? "; " : "");
@@ -722,8 +807,10 @@ const char* mode_text(int mode, char* buf, size_t len) {
   return buf;
 }
 
-// Category files: one line per dlopen, before glibc looks at it.
-void report_open(const char* file, int mode, void* caller) {
+// Category files: one line per dlopen, before glibc looks at it: so it
+// gives the handles of that object already open, not a count that would
+// include an open that may yet fail.
+void report_open(const char* file, int mode, void* caller, int already_open) {
   log::Event e{log::EventKind::dl_call};
   e.call = "dlopen";
   struct link_map* from = object_of(caller);
@@ -735,7 +822,7 @@ void report_open(const char* file, int mode, void* caller) {
   e.detail = mode_text(mode, mode_buf, sizeof mode_buf);
   struct stat st;
   if (file && std::strchr(file, '/') && sys::fstatat(AT_FDCWD, file, &st, 0) == 0) e.old_ino = st.st_ino;
-  e.opens = file && std::strchr(file, '/') ? open_count(file) : -1;  // a bare name: not known yet
+  e.already_open = already_open;
   log::emit(e);
 }
 }  // namespace
@@ -746,20 +833,30 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
   tg::dl::resolve_real_dlopen();
   tg::dl::remember_initial_objects();
   const char* load_as = file;
+  int already_open = -1;
   if (!tg::in_guard()) tg::dl::settle_open_now();  // this thread's previous dlopen
-  if (file && *file && !tg::in_guard()) {
+  // An invalid mode: glibc fails at once, nothing is looked up or counted.
+  if (file && *file && !tg::in_guard() && tg::dl::valid_mode(mode)) {
     // Only a path is matched by name against loaded objects without looking
     // at the file; bare names go through the search path (not checked here).
-    // First the check (it counts the opens made before this one), then this
-    // open is recorded under the name glibc will actually load (a bare name
-    // until it is known what it opened).
-    if (std::strchr(file, '/')) tg::dl::check_stale(file, mode, caller, &load_as);
+    // A path can also be another name of a loaded object (a symlink, a hard
+    // link): its open is counted under the object's name, the one its
+    // dlclose sees. First the check (it counts the opens made before this
+    // one), then this open is recorded (a bare name under itself until it is
+    // known what it opened).
+    const bool path = std::strchr(file, '/') != nullptr;
+    char other_name[sizeof(tg::dl::OpenRecord::name)];
+    const char* loaded_as = path ? tg::dl::loaded_name_for(file, other_name, sizeof other_name) : file;
+    if (path) tg::dl::check_stale(file, loaded_as, mode, caller, &load_as);
+    const char* count_as = load_as == file ? loaded_as : load_as;  // a fresh name is its own object
     bool overflowed = false;
     tg::dl::RecordsLock lock;
     if (lock.held) {
-      tg::dl::OpenRecord* r = tg::dl::find_record(load_as, true);
+      tg::dl::OpenRecord* r = tg::dl::find_record(count_as, true);
       overflowed = !r;
       if (r) {
+        // A bare name or "$ORIGIN/...": which object it opens is known once it has.
+        if (std::strchr(count_as, '/') && !std::strchr(count_as, '$')) already_open = tg::dl::handles_open(*r);
         tg::dl::count_open(r, mode, caller);
         tg::dl::t_unsettled = static_cast<int>(r - tg::dl::g_records) + 1;
         tg::dl::t_unsettled_serial = r->serial;
@@ -770,7 +867,7 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
     lock.release();
     if (overflowed) tg::dl::warn_overflow_once();
   }
-  if (!tg::in_guard() && tg::log::enabled(tg::kFiles) && !tg::dl::is_audit_copy()) tg::dl::report_open(load_as, mode, caller);
+  if (!tg::in_guard() && tg::log::enabled(tg::kFiles) && !tg::dl::is_audit_copy()) tg::dl::report_open(load_as, mode, caller, already_open);
   errno = saved_errno;
   return load_as;
 }

@@ -427,6 +427,7 @@ void emit_json(const Event& e, pid_t pid, LineMem* m) {
       if (e.to_ns >= 0) j.num("defined_in_ns", e.to_ns);
       if (e.old_ino) j.num("ino", static_cast<long long>(e.old_ino));
       if (e.opens >= 0) j.num("opens", e.opens);
+      if (e.already_open >= 0) j.num("already_open", e.already_open);
       j.str("detail", e.detail);
       break;
   }
@@ -473,6 +474,7 @@ static void emit_dl_call(const Event& e, pid_t pid, LineMem* m) {
   if (e.detail) add("%s%s", o ? ", " : "", e.detail);
   if (e.old_ino) add("%sino %lu", o ? ", " : "", e.old_ino);
   if (e.opens >= 0) add("%sopens %d", o ? ", " : "", e.opens);
+  if (e.already_open >= 0) add("%salready open %d", o ? ", " : "", e.already_open);
   if (e.caller)
     put(m, pid, "file=%s%s;  %s%s by %s%s%s%s", file, ns, e.call, sym, caller, cns, o ? ": " : "", facts);
   else

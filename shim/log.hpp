@@ -69,6 +69,7 @@ struct Event {
   long caller_ns = -1;
   const char* detail = nullptr;  // dl_call: dlopen's mode; dlclose's outcome
   int opens = -1;                // dl_call: opens seen without a matching close (-1: unknown)
+  int already_open = -1;         // dlopen, before glibc runs: the opens of that object without a close (-1: unknown)
 };
 void emit(const Event& e);
 bool json();

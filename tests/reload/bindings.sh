@@ -44,7 +44,7 @@ run_cases env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=files TRUNCGUARD_LOG="$T/tg
 cat "$T"/tg.* | cut -f2- >"$T/files"
 ino=$(stat -c %i "$TG_BIND_PLUGIN")
 expect_files() { grep -qF -- "$1" "$T/files" || { cat "$T/files" >&2; fail "expected \"$1\" in the files lines"; }; }
-expect_files "file=$TG_BIND_PLUGIN [0];  dlopen by $TG_BIND_CASES [0]: RTLD_LAZY, ino $ino, opens 1"
+expect_files "file=$TG_BIND_PLUGIN [0];  dlopen by $TG_BIND_CASES [0]: RTLD_LAZY, ino $ino, already open 0"
 expect_files "file=$TG_BIND_PLUGIN [0];  dlsym \`tgb_fn' by $TG_BIND_CASES [0]: in $TG_BIND_PLUGIN [0], ino $ino, opens 1"
 expect_files "file=$TG_BIND_PLUGIN [0];  dlvsym \`tgb_ver' [V1] by $TG_BIND_CASES [0]: in $TG_BIND_PLUGIN [0]"
 expect_files "file=$TG_BIND_PLUGIN [0];  dlsym \`tgb_missing' by $TG_BIND_CASES [0]: not found"

@@ -103,23 +103,85 @@ grep -q "note file=$P1 is still loaded after dlclose: opened with RTLD_NODELETE$
   { cat "$T/log" >&2; fail "failed opens: the note on $P1 should give RTLD_NODELETE as the only reason"; }
 ok "failed dlopens are not counted as open handles (stale: 1 open; NODELETE: no handle left open)"
 
+# ---- Other names for a loaded file (libfoo.so -> libfoo.so.1, a hard link,
+# "$ORIGIN/...", a bare name found through LD_LIBRARY_PATH):
+# glibc returns the object loaded from that file (it compares device and
+# inode) and counts one object's opens. The log's counts are checked against
+# glibc's own, LD_DEBUG=files's direct_opencount, and no note blames glibc
+# for an object that is simply still open by another name.
+mkdir "$T/alias" && A=$T/alias/libfoo.so.1 && cp "$TG_PLUGIN_V1" "$A" && ln -s libfoo.so.1 "$T/alias/libfoo.so" &&
+  ln "$A" "$T/alias/hard.so" && ln -s hard.so "$T/alias/libbare.so" && cp "$TG_DL_EDGES" "$T/alias/dl_edges" ||
+  fail "aliases: setup"
+# (The program is copied next to the library: its $ORIGIN.)
+ALIAS_STEPS=(open:n:"$A" open:n:"$T/alias/libfoo.so" open:l:"$T/alias/hard.so" 'open:n:$ORIGIN/libfoo.so'
+  open:n:libbare.so close:0 close:0 close:0 close:0 close:0 open:nL:"$A")
+TG_DL_EDGES=$T/alias/dl_edges LD_LIBRARY_PATH=$T/alias DBG=files,reloads same "aliases" "${ALIAS_STEPS[@]}"
+LD_LIBRARY_PATH=$T/alias LD_DEBUG=files "$T/alias/dl_edges" "${ALIAS_STEPS[@]}" 2>"$T/glibc" >/dev/null
+glibc_opens=$(grep -oP "opening file=\Q$A\E \[0\]; direct_opencount=\K\d+" "$T/glibc" | tr '\n' ' ')
+glibc_closes=$(grep -oP "closing file=\Q$A\E; direct_opencount=\K\d+" "$T/glibc" | tr '\n' ' ')
+[ "$glibc_opens" = "1 2 3 4 5 " ] && [ "$glibc_closes" = "4 3 2 1 " ] ||
+  { cat "$T/glibc" >&2; fail "aliases: glibc does not count these opens as this test expects: opens $glibc_opens, closes $glibc_closes"; }
+# (Written before glibc runs, a dlopen line can't count by a name glibc has
+# yet to resolve: "$ORIGIN/..." and a bare name get no count, "?" here.)
+tg_opens=$(grep "dlopen by" "$T/log" | grep -v NOLOAD | sed -E 's/.*, already open ([0-9]+)$/\1/; t; s/.*/?/' |
+  awk '{printf "%s ", $1 == "?" ? "?" : $1 + 1}')
+tg_closes=$(grep -oP "file=\Q$A\E \[0\];  dlclose by .*: still loaded, ino \d+, opens \K\d+" "$T/log" | tr '\n' ' ')
+[ "$tg_opens" = "1 2 3 ? ? " ] && [ "$tg_closes" = "$glibc_closes" ] ||
+  { cat "$T/log" >&2; fail "aliases: truncguard counts opens $tg_opens, closes $tg_closes; glibc $glibc_opens, $glibc_closes"; }
+expect_no_log_line "NODELETE" "aliases"
+expect_log_line "note file=$A is still loaded after dlclose: 4 handles still open" "aliases"
+expect_log_line "file=$A [0];  dlclose by $T/alias/dl_edges [0]: unloaded" "aliases"
+# The RTLD_NOLOAD dlopen that returned NULL opened nothing: its line is
+# written before glibc runs, and counts no open of its own.
+grep "RTLD_NOLOAD" "$T/log" | grep -q ", already open 0$" && ! grep "dlopen by" "$T/log" | grep -q ", opens " ||
+  { cat "$T/log" >&2; fail "aliases: a dlopen line counts an open that may fail"; }
+ok "a library opened by its name, a symlink, a hard link, \$ORIGIN and a bare name: the log counts the opens and closes glibc's LD_DEBUG=files counts, no false NODELETE note; a failed RTLD_NOLOAD counts no open"
+
+# The other name stays glibc's name for the object: replaced behind it, a
+# dlopen by it returns the old object (stale), with the handle left open.
+SETUP='cp "$TG_PLUGIN_V1" "$A"' DBG=files,reloads same "stale through another name" open:n:"$A" \
+  open:n:"$T/alias/libfoo.so" close:0 "run:cp $TG_PLUGIN_V2 $T/alias/new && mv $T/alias/new $A" \
+  open:n:"$T/alias/libfoo.so" sym:0:tg_version
+grep -qP "note file=\Q$T/alias/libfoo.so\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$A")\]; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+  { cat "$T/log" >&2; fail "stale through another name: expected a stale line counting 1 open"; }
+ok "a symlink glibc knows as another name of a loaded object: replacing its target makes a dlopen by it stale, and the log says so"
+# A dlopen by it that failed (an invalid mode) gave glibc no such name: then
+# glibc loads the new file, and no stale line may say otherwise.
+SETUP='cp "$TG_PLUGIN_V1" "$A"' DBG=files,reloads same "a name glibc does not know" open:n:"$A" \
+  open:x:"$T/alias/libfoo.so" "run:cp $TG_PLUGIN_V2 $T/alias/new && mv $T/alias/new $A" open:n:"$T/alias/libfoo.so"
+grep -q "^open:n:$T/alias/libfoo.so -> new #1" "$T/out" || fail "a name glibc does not know: $(cat "$T/out")"
+expect_no_log_line "stale" "a name glibc does not know"
+ok "a failed dlopen by a symlink does not make it a name of the loaded object: no stale line when glibc loads the new file"
+
 # ---- 8 threads dlopen, dlsym, dlopen(RTLD_NOLOAD), dlclose twice, for 2 s:
 # nothing fails, every count is known and never negative, no "still loaded"
 # note gives a reason that is false (each library unloads when no thread holds
-# it), and the counts end balanced: a last dlopen counts 1 open.
+# it), and the counts end balanced: a last dlopen finds none already open.
 DBG=files,reloads same "8 threads" threads:8:2:"$P1":"$P2" open:n:"$P1" close:0
 grep -q "threads -> all worked" "$T/out" || fail "8 threads: $(cat "$T/out")"
 n=$(grep -c "dl\(open\|close\) by" "$T/log")
 [ "$n" -gt 100 ] || fail "8 threads: only $n dlopen and dlclose lines"
-grep "dl\(open\|close\) by" "$T/log" | grep -v ", opens [0-9]" >"$T/uncounted"
+grep "dl\(open\|close\) by" "$T/log" | grep -v ", \(opens\|already open\) [0-9]" >"$T/uncounted"
 [ -s "$T/uncounted" ] &&
   fail "8 threads: $(wc -l <"$T/uncounted") of $n lines without a count (the records were skipped), e.g. $(head -1 "$T/uncounted")"
 if grep -q "is still loaded after dlclose: glibc marked it NODELETE" "$T/log"; then
   fail "8 threads: $(grep -c "glibc marked it NODELETE" "$T/log") notes blame NODELETE while other threads held handles"
 fi
 last_open=$(grep "file=$P1 \[0\];  dlopen by" "$T/log" | tail -1)
-[[ $last_open == *", opens 1" ]] || fail "8 threads: the last dlopen of $P1 counts: $last_open"
+[[ $last_open == *", already open 0" ]] || fail "8 threads: the last dlopen of $P1 counts: $last_open"
 ok "8 threads for 2 s ($n dlopen and dlclose lines): every count known, none negative, balanced at the end; no false reason"
+# The same race through two names of one file (the even threads by its path,
+# the odd ones by a symlink): glibc holds one object, the log counts one.
+ln -s p1.so "$T/p1link.so" || fail "8 threads, two names: setup"
+DBG=files,reloads same "8 threads, two names" threads:8:1:"$P1":"$T/p1link.so" open:n:"$P1" close:0
+grep -q "threads -> all worked" "$T/out" || fail "8 threads, two names: $(cat "$T/out")"
+grep -q "glibc marked it NODELETE\|could not count" "$T/log" &&
+  fail "8 threads, two names: $(grep -c "glibc marked it NODELETE\|could not count" "$T/log") notes give a false reason"
+most=$(grep -oP "(opens|already open) \K\d+" "$T/log" | sort -n | tail -1)
+[ "$most" -le 16 ] || fail "8 threads, two names: $most handles counted open at once, of at most 16"
+last_open=$(grep "file=$P1 \[0\];  dlopen by" "$T/log" | tail -1)
+[[ $last_open == *", already open 0" ]] || fail "8 threads, two names: the last dlopen of $P1 counts: $last_open"
+ok "8 threads through a path and a symlink to it: counted as one object, at most 16 open, balanced, no false reason"
 # ---- Handles opened by a bare name count too (under the name of the object
 # they opened, the one its dlclose counts under): a library opened twice by a
 # bare name (and once by its path) and closed once is still held by a handle,
@@ -198,7 +260,7 @@ SETUP='for i in 1 70; do cp "$P1" "$T/many/l$i.so"; done' DBG=files,reloads same
 expect_no_log_line "warning" "70 paths one after the other"
 grep -q "note file=$T/many/l70.so stale: .*; 1 open without a matching dlclose keep it loaded" "$T/log" ||
   { cat "$T/log" >&2; fail "70 paths one after the other: the stale line should count 1 open"; }
-grep "dl\(open\|close\) by" "$T/log" | grep -v ", opens [0-9]" >"$T/uncounted"
+grep "dl\(open\|close\) by" "$T/log" | grep -v ", \(opens\|already open\) [0-9]" >"$T/uncounted"
 [ -s "$T/uncounted" ] && fail "70 paths one after the other: lines without a count: $(head -2 "$T/uncounted")"
 ok "more paths than the table holds: kept open, one warning and no false count; opened and closed in turn, all counted"
 
@@ -267,6 +329,6 @@ SETUP='cp "$P1" "$LIB"' DBG=files,reloads same "dlmopen and the counts" open:n:"
 [ "$ST" -eq 0 ] && grep -q "^open:n:$LIB -> same as #0" "$T/out" || fail "dlmopen and the counts: $(cat "$T/out")"
 grep -q "note file=$LIB stale: .*; 1 open without a matching dlclose keep it loaded" "$T/log" ||
   { cat "$T/log" >&2; fail "dlmopen and the counts: the stale line should count the 1 open in the program's namespace"; }
-grep "file=$LIB \[1\]" "$T/log" | grep ", opens " >"$T/ns1_counts"
+grep "file=$LIB \[1\]" "$T/log" | grep ", \(opens\|already open\) " >"$T/ns1_counts"
 [ -s "$T/ns1_counts" ] && fail "dlmopen and the counts: a line gives namespace 1's object a count: $(head -1 "$T/ns1_counts")"
 ok "dlclose of a dlmopen handle does not count against the program's namespace"
