@@ -14,6 +14,8 @@ const char* to_string(Reason r) {
     case Reason::empty_file: return "empty file";
     case Reason::not_shrinking: return "does not shrink the file";
     case Reason::not_code: return "not an ELF shared object or executable";
+    case Reason::kernel_interface:
+      return "a kernel interface file (sysfs, procfs...): never code, and not read (reading runs the kernel's code)";
     case Reason::not_mapped: return "no process maps it executable";
     case Reason::unshared: return "no process has it open or mapped (the kernel granted a write lease)";
     case Reason::not_mapped_by_self: return "this process does not map it executable (scope self)";

@@ -35,6 +35,33 @@ ElfKind probe_elf_fd(int fd) {
   return classify_elf(h, static_cast<size_t>(n));
 }
 
+bool on_kernel_interface_fs(int fd) {
+  // statfs f_type values, linux/magic.h.
+  static constexpr long kTypes[] = {
+      0x62656572,  // sysfs
+      0x9fa0,      // proc
+      0x64626720,  // debugfs
+      0x74726163,  // tracefs
+      0x73636673,  // securityfs
+      0x62656570,  // configfs
+      0x27e0eb,    // cgroup
+      0x63677270,  // cgroup2
+      0xde5e81e4,  // efivarfs
+      0xcafe4a11,  // bpf
+      0x6165676c,  // pstore
+      0x42494e4d,  // binfmt_misc
+      0xf97cff8c,  // selinuxfs
+      0x43415d53,  // smackfs
+      0x65735543,  // fusectl
+      0x19800202,  // mqueue
+      0x6e667364,  // nfsd
+  };
+  const long type = sys::fs_type(fd);
+  for (long t : kTypes)
+    if (type == t) return true;
+  return false;
+}
+
 namespace {
 
 // This library's own ELF class and machine: what ld.so can preload it into.

@@ -351,6 +351,17 @@ __attribute__((noinline)) bool refers_to_stat(int fd, const struct stat& st) {
   return sys::fstat(fd, &now) != 0 || (now.st_dev == st.st_dev && now.st_ino == st.st_ino);
 }
 
+// Kernel interface files (sysfs, procfs...) are never read to look for a
+// header: reading one runs a driver's code, and a write-only attribute can't
+// be read at all (its header counted as unreadable: maybe a library in use,
+// and the write failed with ETXTBSY). They occupy no blocks
+// (a sysfs attribute says 4096 bytes), so only such files are asked about,
+// through an O_PATH fd, which opens nothing: no driver's open, no inotify event.
+__attribute__((noinline)) bool kernel_interface_at(int dirfd, const char* path, bool follow) {
+  sys::Fd where(sys::openat(dirfd, path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)));
+  return where.ok() && on_kernel_interface_fs(where.get());
+}
+
 // Stages 1-3: flags, stat, ELF header. For the common case (not ELF) this
 // costs fstatat, openat, pread and close, and nothing more.
 __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
@@ -365,6 +376,10 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     v = check_file(ex->st, content_after(in));
     if (!v.act) { *why = v.reason; return false; }
     if (ex->st.st_size < kMinElfSize) { *why = Reason::not_code; return false; }
+    if (ex->st.st_blocks == 0 && kernel_interface_at(in.dirfd, in.path, follow)) {
+      *why = Reason::kernel_interface;
+      return false;
+    }
     ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
   } else {
@@ -376,6 +391,10 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     }
     Verdict v = check_file(ex->st, content_after(in));
     if (!v.act) { *why = v.reason; return false; }
+    if (ex->st.st_blocks == 0 && on_kernel_interface_fs(in.fd)) {
+      *why = Reason::kernel_interface;
+      return false;
+    }
     // The caller holds a write lease on it (Samba's oplocks): the kernel
     // proves no other open file and no mapping exists, and our own open to
     // read the header would break the caller's lease.
