@@ -53,6 +53,14 @@
  *       ftruncate(fd, 10), then F_GETLEASE. Prints "breaks=N lease=L"
  *       (N: lease-break signals received; L: 1 if the lease is still a
  *       write lease); exit 0 if the ftruncate succeeded.
+ *   rtool lease-hold PATH MS READY
+ *       Another process's write lease, as Samba's oplocks or an F_SETLEASE
+ *       cache hold one: open(PATH, O_RDWR), F_SETLEASE F_WRLCK, creates READY.
+ *       At the first lease-break signal (SIGIO) it waits MS ms (a client
+ *       flushing what it cached), appends "flushed\n" to PATH through its fd,
+ *       then releases the lease. Prints "breaks=N" (signals received by then)
+ *       and, 300 ms later, "breaks after=N"; exit 0, or 1 if no break came
+ *       within 10 s.
  *   rtool ftruncate-rdonly PATH
  *       ftruncate(open(PATH, O_RDONLY), 0), which the kernel refuses (EINVAL).
  *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
@@ -436,6 +444,34 @@ static int lease_ftruncate(char** a) {
   return 0;
 }
 
+static int lease_hold(char** a) {
+  signal(SIGIO, on_break);
+  int fd = open(a[0], O_RDWR);
+  if (fd < 0 || fcntl(fd, F_SETLEASE, F_WRLCK) != 0) {
+    printf("error=%s\n", errname(errno));
+    return 2;
+  }
+  int ready = open(a[2], O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (ready < 0) { printf("error=%s\n", errname(errno)); return 2; }
+  close(ready);
+  struct timespec tick = {0, 1000000};
+  for (int i = 0; i < 10000 && !g_breaks; ++i) nanosleep(&tick, NULL);
+  if (!g_breaks) { printf("no break\n"); return 1; }
+  long ms = strtol(a[1], NULL, 10);
+  struct timespec flush = {ms / 1000, (ms % 1000) * 1000000};
+  nanosleep(&flush, NULL);
+  if (pwrite(fd, "flushed\n", 8, lseek(fd, 0, SEEK_END)) != 8 || fcntl(fd, F_SETLEASE, F_UNLCK) != 0) {
+    printf("error=%s\n", errname(errno));
+    return 2;
+  }
+  printf("breaks=%d\n", (int)g_breaks);
+  fflush(stdout);
+  struct timespec later = {0, 300000000};
+  nanosleep(&later, NULL);
+  printf("breaks after=%d\n", (int)g_breaks);
+  return 0;
+}
+
 static int ftruncate_rdonly(char** a) {
   int fd = open(a[0], O_RDONLY);
   if (fd < 0 || ftruncate(fd, 0) != 0) { printf("error=%s\n", errname(errno)); return 1; }
@@ -554,13 +590,13 @@ int main(int argc, char** argv) {
       {"open", 2, do_open},        {"openat-copy", 3, openat_copy}, {"truncate", 2, do_truncate},
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
-      {"lease-ftruncate", 1, lease_ftruncate}, {"ftruncate-fd", 2, ftruncate_fd},
+      {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"ftruncate-fd", 2, ftruncate_fd},
       {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|with-free-fds|deny ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|with-free-fds|deny ARGS (see the source)\n");
   return 2;
 }
