@@ -303,13 +303,16 @@ off_t content_after(const WriteIntent& in) {
 // waited for, on that inode only (open_after_lease_break), unless `wait` is false.
 // O_NOATIME: looking at the header must not change the file's atime (it is
 // allowed to the file's owner and to root; others get EPERM and read without).
+// An EPERM without it is final (an on-access scanner's fanotify FAN_DENY, a
+// FUSE server): asking again would only ask the scanner or the server again.
 int open_for_reading(int dirfd, const char* path, int flags, bool wait = false) {
   int fd = -EWOULDBLOCK;
   int noatime = O_NOATIME;
-  for (int attempt = 0; attempt < 200 && (fd == -EWOULDBLOCK || fd == -EPERM); ++attempt) {
+  for (int attempt = 0; attempt < 200 && fd == -EWOULDBLOCK; ++attempt) {
     fd = sys::openat(dirfd, path, flags | (wait ? 0 : O_NONBLOCK) | noatime);
     if (fd == -EPERM && noatime) {
       noatime = 0;
+      fd = -EWOULDBLOCK;  // once more, without it
       continue;
     }
     if (fd == -EWOULDBLOCK) {

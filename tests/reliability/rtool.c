@@ -61,6 +61,11 @@
  *       then releases the lease. Prints "breaks=N" (signals received by then)
  *       and, 300 ms later, "breaks after=N"; exit 0, or 1 if no break came
  *       within 10 s.
+ *   rtool fanotify-deny PATH READY
+ *       An on-access scanner that refuses a file (a quarantined one): a
+ *       fanotify listener answers FAN_DENY to every open of PATH (the opener
+ *       gets EPERM), creates READY once listening, and at SIGTERM prints
+ *       "denied=N", the opens it refused. Needs CAP_SYS_ADMIN.
  *   rtool ftruncate-rdonly PATH
  *       ftruncate(open(PATH, O_RDONLY), 0), which the kernel refuses (EINVAL).
  *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
@@ -101,6 +106,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fanotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -472,6 +478,36 @@ static int lease_hold(char** a) {
   return 0;
 }
 
+static volatile sig_atomic_t g_stop;
+static void on_stop(int sig) { (void)sig; g_stop = 1; }
+
+static int fanotify_deny(char** a) {
+  int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_LARGEFILE);
+  if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, a[0]) != 0) {
+    printf("error=%s\n", errname(errno));
+    return 2;
+  }
+  struct sigaction sa = {.sa_handler = on_stop};  /* no SA_RESTART: read() returns */
+  sigaction(SIGTERM, &sa, NULL);
+  int ready = open(a[1], O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (ready < 0) { printf("error=%s\n", errname(errno)); return 2; }
+  close(ready);
+  long denied = 0;
+  char buf[4096] __attribute__((aligned(8)));
+  while (!g_stop) {
+    ssize_t n = read(fan, buf, sizeof buf);
+    if (n <= 0) continue;  /* EINTR: SIGTERM */
+    for (struct fanotify_event_metadata* m = (struct fanotify_event_metadata*)buf; FAN_EVENT_OK(m, n);
+         m = FAN_EVENT_NEXT(m, n)) {
+      struct fanotify_response r = {.fd = m->fd, .response = FAN_DENY};
+      if (write(fan, &r, sizeof r) == (ssize_t)sizeof r) ++denied;
+      if (m->fd >= 0) close(m->fd);
+    }
+  }
+  printf("denied=%ld\n", denied);
+  return 0;
+}
+
 static int ftruncate_rdonly(char** a) {
   int fd = open(a[0], O_RDONLY);
   if (fd < 0 || ftruncate(fd, 0) != 0) { printf("error=%s\n", errname(errno)); return 1; }
@@ -590,13 +626,13 @@ int main(int argc, char** argv) {
       {"open", 2, do_open},        {"openat-copy", 3, openat_copy}, {"truncate", 2, do_truncate},
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
-      {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"ftruncate-fd", 2, ftruncate_fd},
+      {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"fanotify-deny", 2, fanotify_deny}, {"ftruncate-fd", 2, ftruncate_fd},
       {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|with-free-fds|deny ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny ARGS (see the source)\n");
   return 2;
 }
