@@ -17,21 +17,13 @@ need_root "fanotify permission events need CAP_SYS_ADMIN"
 # refused NAME CMD...: CMD writes $T/file while every open of it is refused.
 # DENIED: how many opens were refused.
 refused() {
-  local name=$1 h i
+  local name=$1
   shift
   seq 1 100 >"$T/file"
-  rm -f -- "$T/ready"
-  "$TG_RTOOL" fanotify-deny "$T/file" "$T/ready" >"$T/$name.scanner" 2>&1 &
-  h=$!
-  _tg_pids+=("$h")
-  for i in $(seq 300); do [ -e "$T/ready" ] && break; sleep 0.01; done
-  if [ ! -e "$T/ready" ]; then
-    wait "$h"
-    skip "no fanotify permission events here: $(cat "$T/$name.scanner")"
-  fi
+  _start_bg "$T/ready" "$T/$name.scanner" "$TG_RTOOL" fanotify-deny "$T/file" "$T/ready"
   r_run "$name" "$@"
-  kill -TERM "$h"
-  wait "$h"
+  kill -TERM "$BG_PID"
+  wait "$BG_PID"
   DENIED=$(sed -n 's/^denied=//p' "$T/$name.scanner")
 }
 

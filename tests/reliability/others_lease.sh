@@ -22,21 +22,13 @@ need_shim
 # hold_and_write NAME CMD...: the holder takes its lease on a fresh
 # $T/shared (text), CMD runs, the holder ends. RESULT: what came of it.
 hold_and_write() {
-  local name=$1 old h i
+  local name=$1 old
   shift
   seq 1 100 >"$T/shared"
   old=$(inode "$T/shared")
-  rm -f -- "$T/ready"
-  "$TG_RTOOL" lease-hold "$T/shared" 300 "$T/ready" >"$T/$name.holder" 2>&1 &
-  h=$!
-  _tg_pids+=("$h")
-  for i in $(seq 300); do [ -e "$T/ready" ] && break; sleep 0.01; done
-  if [ ! -e "$T/ready" ]; then
-    wait "$h"
-    skip "no write lease here: $(cat "$T/$name.holder")"
-  fi
+  _start_bg "$T/ready" "$T/$name.holder" "$TG_RTOOL" lease-hold "$T/shared" 300 "$T/ready"
   r_run "$name" "$@"
-  wait "$h"
+  wait "$BG_PID"
   RESULT="status=$R_STATUS inode=$([ "$(inode "$T/shared")" = "$old" ] && echo kept || echo new)"
   RESULT+=" content=$(head -c 8 "$T/shared" | tr '\n' ' ')...$(tail -c 12 "$T/shared" | tr '\n' ' ')"
   RESULT+=" holder: $(tr '\n' ' ' <"$T/$name.holder")"

@@ -60,12 +60,13 @@
  *       flushing what it cached), appends "flushed\n" to PATH through its fd,
  *       then releases the lease. Prints "breaks=N" (signals received by then)
  *       and, 300 ms later, "breaks after=N"; exit 0, or 1 if no break came
- *       within 10 s.
+ *       within 10 s, or 77 if no write lease can be had here.
  *   rtool fanotify-deny PATH READY
  *       An on-access scanner that refuses a file (a quarantined one): a
  *       fanotify listener answers FAN_DENY to every open of PATH (the opener
  *       gets EPERM), creates READY once listening, and at SIGTERM prints
- *       "denied=N", the opens it refused. Needs CAP_SYS_ADMIN.
+ *       "denied=N", the opens it refused. Needs CAP_SYS_ADMIN; exit 77
+ *       where fanotify permission events can't be had.
  *   rtool ftruncate-rdonly PATH
  *       ftruncate(open(PATH, O_RDONLY), 0), which the kernel refuses (EINVAL).
  *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
@@ -454,8 +455,8 @@ static int lease_hold(char** a) {
   signal(SIGIO, on_break);
   int fd = open(a[0], O_RDWR);
   if (fd < 0 || fcntl(fd, F_SETLEASE, F_WRLCK) != 0) {
-    printf("error=%s\n", errname(errno));
-    return 2;
+    printf("no write lease: error=%s\n", errname(errno));
+    return 77;
   }
   int ready = open(a[2], O_WRONLY | O_CREAT | O_EXCL, 0644);
   if (ready < 0) { printf("error=%s\n", errname(errno)); return 2; }
@@ -484,8 +485,8 @@ static void on_stop(int sig) { (void)sig; g_stop = 1; }
 static int fanotify_deny(char** a) {
   int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_LARGEFILE);
   if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, a[0]) != 0) {
-    printf("error=%s\n", errname(errno));
-    return 2;
+    printf("no fanotify permission events: error=%s\n", errname(errno));
+    return 77;
   }
   struct sigaction sa = {.sa_handler = on_stop};  /* no SA_RESTART: read() returns */
   sigaction(SIGTERM, &sa, NULL);
