@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -36,25 +37,18 @@ ElfKind probe_elf_fd(int fd) {
 }
 
 bool on_kernel_interface_fs(int fd) {
-  // statfs f_type values, linux/magic.h.
+  // statfs f_type values: linux/magic.h, or the kernel source where it has none.
   static constexpr long kTypes[] = {
-      0x62656572,  // sysfs
-      0x9fa0,      // proc
-      0x64626720,  // debugfs
-      0x74726163,  // tracefs
-      0x73636673,  // securityfs
-      0x62656570,  // configfs
-      0x27e0eb,    // cgroup
-      0x63677270,  // cgroup2
-      0xde5e81e4,  // efivarfs
-      0xcafe4a11,  // bpf
-      0x6165676c,  // pstore
-      0x42494e4d,  // binfmt_misc
-      0xf97cff8c,  // selinuxfs
-      0x43415d53,  // smackfs
-      0x65735543,  // fusectl
-      0x19800202,  // mqueue
-      0x6e667364,  // nfsd
+      SYSFS_MAGIC,    PROC_SUPER_MAGIC, DEBUGFS_MAGIC,      TRACEFS_MAGIC,       SECURITYFS_MAGIC,
+      EFIVARFS_MAGIC, BPF_FS_MAGIC,     CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, PSTOREFS_MAGIC,
+      BINFMTFS_MAGIC, SELINUX_MAGIC,    SMACK_MAGIC,        XENFS_SUPER_MAGIC,
+      0x62656570,  // configfs (fs/configfs/mount.c)
+      0x65735543,  // fusectl (fs/fuse/control.c)
+      0x19800202,  // mqueue (ipc/mqueue.c)
+      0x6e667364,  // nfsd (fs/nfsd/nfsctl.c)
+      0x76a9f425,  // ocfs2 dlmfs: an open takes a cluster lock (fs/ocfs2/dlmfs/userdlm.h)
+      0xa647361,   // functionfs: USB gadget endpoints (drivers/usb/gadget/function/f_fs.c)
+      0xaee71ee7,  // gadgetfs (drivers/usb/gadget/legacy/inode.c)
   };
   const long type = sys::fs_type(fd);
   for (long t : kTypes)
