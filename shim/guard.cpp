@@ -323,6 +323,12 @@ int open_for_reading(int dirfd, const char* path, int flags, bool wait = false) 
   return fd;
 }
 
+// An O_PATH fd on the file at the name: it opens nothing (no driver's open,
+// no lease break, no inotify event, never waits on a FIFO).
+int path_only(int dirfd, const char* path, bool follow) {
+  return sys::openat(dirfd, path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+}
+
 // Another process's lease on the file is being broken (our open began the
 // break; Samba's oplocks, an F_SETLEASE holder): the writer's own open would
 // wait until the holder lets go (at most /proc/sys/fs/lease-break-time), and
@@ -334,7 +340,7 @@ int open_for_reading(int dirfd, const char* path, int flags, bool wait = false) 
 // can make it hang; if that inode is gone, or there is no /proc, the file
 // stays unreadable, as before.
 __attribute__((noinline)) int open_after_lease_break(int dirfd, const char* path, bool follow, const struct stat& st) {
-  sys::Fd where(sys::openat(dirfd, path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)));
+  sys::Fd where(path_only(dirfd, path, follow));
   if (!where.ok() || !sys::refers_to(where.get(), st.st_dev, st.st_ino)) return -EWOULDBLOCK;
   char proc[32];
   sys::fd_link(where.get(), proc, sizeof proc);
@@ -378,9 +384,9 @@ __attribute__((noinline)) bool refers_to_stat(int fd, const struct stat& st) {
 // be read at all (its header counted as unreadable: maybe a library in use,
 // and the write failed with ETXTBSY). They occupy no blocks
 // (a sysfs attribute says 4096 bytes), so only such files are asked about,
-// through an O_PATH fd, which opens nothing: no driver's open, no inotify event.
+// through an O_PATH fd.
 __attribute__((noinline)) bool kernel_interface_at(int dirfd, const char* path, bool follow) {
-  sys::Fd where(sys::openat(dirfd, path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)));
+  sys::Fd where(path_only(dirfd, path, follow));
   return where.ok() && on_kernel_interface_fs(where.get());
 }
 
