@@ -18,6 +18,7 @@ packages=(
   libjemalloc2 libtcmalloc-minimal4 #   truncguard, and valgrind's (tests/e2e/other_preloads.sh)
   valgrind
   gcc-multilib                      # a 32-bit writer the command can't protect (tests/e2e/cannot_protect.sh)
+  inotify-tools                     # inotifywait: what the guard's look at a file shows watchers (tests/e2e/kernel_interface.sh)
   clang-14 libclang-rt-14-dev       # libFuzzer targets (scripts/fuzz.sh)
 )
 

@@ -14,6 +14,11 @@ const char* to_string(Reason r) {
     case Reason::empty_file: return "empty file";
     case Reason::not_shrinking: return "does not shrink the file";
     case Reason::not_code: return "not an ELF shared object or executable";
+    case Reason::lease_being_broken:
+      return "another process's lease on it is being broken, and the open does not wait (O_NONBLOCK) or its wait was "
+             "interrupted: it fails as the kernel's own open would (EWOULDBLOCK, EINTR), truncating nothing";
+    case Reason::kernel_interface:
+      return "a kernel interface file (sysfs, procfs...): never code, and not read (reading runs the kernel's code)";
     case Reason::not_mapped: return "no process maps it executable";
     case Reason::unshared: return "no process has it open or mapped (the kernel granted a write lease)";
     case Reason::not_mapped_by_self: return "this process does not map it executable (scope self)";

@@ -24,6 +24,8 @@ enum class Reason {
   empty_file,          // nothing to lose
   not_shrinking,       // truncate() to the same size or larger
   not_code,            // not an ELF shared object or executable
+  kernel_interface,    // sysfs, procfs...: never code, and only the real call may touch it
+  lease_being_broken,  // another's lease: the open is O_NONBLOCK (EWOULDBLOCK), or its wait was interrupted (EINTR)
   not_mapped,          // every process inspected; none maps it executable
   unshared,            // the kernel proves nobody else has it open (write lease)
   not_mapped_by_self,  // scope self: this process doesn't map it

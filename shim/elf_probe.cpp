@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -33,6 +34,26 @@ ElfKind probe_elf_fd(int fd) {
   do n = sys::pread(fd, h, sizeof h, 0); while (n == -EINTR);
   if (n < 0) return ElfKind::unreadable;
   return classify_elf(h, static_cast<size_t>(n));
+}
+
+bool on_kernel_interface_fs(int fd) {
+  // statfs f_type values: linux/magic.h, or the kernel source where it has none.
+  static constexpr long kTypes[] = {
+      SYSFS_MAGIC,    PROC_SUPER_MAGIC, DEBUGFS_MAGIC,      TRACEFS_MAGIC,       SECURITYFS_MAGIC,
+      EFIVARFS_MAGIC, BPF_FS_MAGIC,     CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, PSTOREFS_MAGIC,
+      BINFMTFS_MAGIC, SELINUX_MAGIC,    SMACK_MAGIC,        XENFS_SUPER_MAGIC,
+      0x62656570,  // configfs (fs/configfs/mount.c)
+      0x65735543,  // fusectl (fs/fuse/control.c)
+      0x19800202,  // mqueue (ipc/mqueue.c)
+      0x6e667364,  // nfsd (fs/nfsd/nfsctl.c)
+      0x76a9f425,  // ocfs2 dlmfs: an open takes a cluster lock (fs/ocfs2/dlmfs/userdlm.h)
+      0xa647361,   // functionfs: USB gadget endpoints (drivers/usb/gadget/function/f_fs.c)
+      0xaee71ee7,  // gadgetfs (drivers/usb/gadget/legacy/inode.c)
+  };
+  const long type = sys::fs_type(fd);
+  for (long t : kTypes)
+    if (type == t) return true;
+  return false;
 }
 
 namespace {

@@ -22,6 +22,12 @@ ElfKind probe_elf_fd(int fd);
 
 const char* to_string(ElfKind k);
 
+// Is the file open at fd on a kernel interface filesystem (sysfs, procfs,
+// debugfs, cgroupfs, configfs, efivarfs...)? None of its files is code, and
+// reading one runs kernel code: a driver's show(), which may block, talk to
+// the hardware or clear a counter, or fail (a write-only attribute).
+bool on_kernel_interface_fs(int fd);
+
 // Why ld.so can't preload this library into a program.
 enum class NoPreload {
   none,           // it can (or that can't be told: not ELF, unreadable: in doubt, it can)

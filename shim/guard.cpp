@@ -299,17 +299,20 @@ off_t content_after(const WriteIntent& in) {
 // O_NONBLOCK: an open never waits on someone's lease (a regular file ignores
 // it otherwise). It fails with EWOULDBLOCK while a lease is held: if that is
 // another truncguard's proof (another thread, another writer), it lasts
-// microseconds, so try again a little; a long-held lease (Samba...) is not
-// waited for, and the file counts as unreadable.
+// microseconds, so try again a little; a long-held lease (Samba...) is then
+// waited for, on that inode only (open_after_lease_break), unless `wait` is false.
 // O_NOATIME: looking at the header must not change the file's atime (it is
 // allowed to the file's owner and to root; others get EPERM and read without).
-int open_for_reading(int dirfd, const char* path, int flags) {
+// An EPERM without it is final (an on-access scanner's fanotify FAN_DENY, a
+// FUSE server): asking again would only ask the scanner or the server again.
+int open_for_reading(int dirfd, const char* path, int flags, bool wait = false) {
   int fd = -EWOULDBLOCK;
   int noatime = O_NOATIME;
-  for (int attempt = 0; attempt < 200 && (fd == -EWOULDBLOCK || fd == -EPERM); ++attempt) {
-    fd = sys::openat(dirfd, path, flags | O_NONBLOCK | noatime);
+  for (int attempt = 0; attempt < 200 && fd == -EWOULDBLOCK; ++attempt) {
+    fd = sys::openat(dirfd, path, flags | (wait ? 0 : O_NONBLOCK) | noatime);
     if (fd == -EPERM && noatime) {
       noatime = 0;
+      fd = -EWOULDBLOCK;  // once more, without it
       continue;
     }
     if (fd == -EWOULDBLOCK) {
@@ -318,6 +321,31 @@ int open_for_reading(int dirfd, const char* path, int flags) {
     }
   }
   return fd;
+}
+
+// An O_PATH fd on the file at the name: it opens nothing (no driver's open,
+// no lease break, no inotify event, never waits on a FIFO).
+int path_only(int dirfd, const char* path, bool follow) {
+  return sys::openat(dirfd, path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+}
+
+// Another process's lease on the file is being broken (our open began the
+// break; Samba's oplocks, an F_SETLEASE holder): the writer's own open would
+// wait until the holder lets go (at most /proc/sys/fs/lease-break-time), and
+// so does the look at the header. Counting the file as unreadable instead
+// made it "maybe a library in use": a text file was replaced under the
+// holder, before it had flushed what it cached, or an in-place write failed
+// with ETXTBSY. The wait is on the inode examined (an O_PATH fd reopened
+// through /proc/self/fd), so nothing swapped in at the name since (a FIFO)
+// can make it hang; if that inode is gone, or there is no /proc, the file
+// stays unreadable, as before.
+__attribute__((noinline)) int open_after_lease_break(int dirfd, const char* path, bool follow, const struct stat& st) {
+  sys::Fd where(path_only(dirfd, path, follow));
+  if (!where.ok() || !sys::refers_to(where.get(), st.st_dev, st.st_ino)) return -EWOULDBLOCK;
+  char proc[32];
+  sys::fd_link(where.get(), proc, sizeof proc);
+  const int fd = open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY, true);
+  return fd == -ENOENT ? -EWOULDBLOCK : fd;  // no /proc
 }
 
 // The name an fd was opened under, into `out` (PATH_MAX bytes): 1, or 0 if
@@ -351,6 +379,17 @@ __attribute__((noinline)) bool refers_to_stat(int fd, const struct stat& st) {
   return sys::fstat(fd, &now) != 0 || (now.st_dev == st.st_dev && now.st_ino == st.st_ino);
 }
 
+// Kernel interface files (sysfs, procfs...) are never read to look for a
+// header: reading one runs a driver's code, and a write-only attribute can't
+// be read at all (its header counted as unreadable: maybe a library in use,
+// and the write failed with ETXTBSY). They occupy no blocks
+// (a sysfs attribute says 4096 bytes), so only such files are asked about,
+// through an O_PATH fd.
+__attribute__((noinline)) bool kernel_interface_at(int dirfd, const char* path, bool follow) {
+  sys::Fd where(path_only(dirfd, path, follow));
+  return where.ok() && on_kernel_interface_fs(where.get());
+}
+
 // Stages 1-3: flags, stat, ELF header. For the common case (not ELF) this
 // costs fstatat, openat, pread and close, and nothing more.
 __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reason* why) {
@@ -365,7 +404,18 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     v = check_file(ex->st, content_after(in));
     if (!v.act) { *why = v.reason; return false; }
     if (ex->st.st_size < kMinElfSize) { *why = Reason::not_code; return false; }
+    if (ex->st.st_blocks == 0 && kernel_interface_at(in.dirfd, in.path, follow)) {
+      *why = Reason::kernel_interface;
+      return false;
+    }
     ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
+    if (ex->src.get() == -EWOULDBLOCK) {
+      // A caller that asked O_NONBLOCK gets the kernel's answer at once.
+      if (in.flags & O_NONBLOCK) { *why = Reason::lease_being_broken; return false; }
+      ex->src.reset(open_after_lease_break(in.dirfd, in.path, follow, ex->st));
+      // A signal the program handles without SA_RESTART ended the wait: its own open would end so.
+      if (ex->src.get() == -EINTR) { *why = Reason::lease_being_broken; return false; }
+    }
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
   } else {
     if (sys::fstat(in.fd, &ex->st) < 0) { *why = Reason::missing; return false; }
@@ -376,6 +426,10 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     }
     Verdict v = check_file(ex->st, content_after(in));
     if (!v.act) { *why = v.reason; return false; }
+    if (ex->st.st_blocks == 0 && on_kernel_interface_fs(in.fd)) {
+      *why = Reason::kernel_interface;
+      return false;
+    }
     // The caller holds a write lease on it (Samba's oplocks): the kernel
     // proves no other open file and no mapping exists, and our own open to
     // read the header would break the caller's lease.
@@ -774,6 +828,10 @@ Outcome guard_write(const WriteIntent& in) {
   Reason why;
   if (examine(in, &ex, &why)) return act_on_elf(s, in, ex);
   const char* name = on_fd(in.kind) ? nullptr : in.path;
+  if (why == Reason::lease_being_broken) {  // nothing truncated: the kernel's answer
+    log_decision(in, name, false, why);
+    return {Outcome::fail, ex.src.get() == -EINTR ? EINTR : EWOULDBLOCK};
+  }
   return why == Reason::missing ? changed_under_us(in, name) : log_pass(in, name, why);
 }
 

@@ -111,12 +111,6 @@ bool find_line(int fd, Take take) {
 constexpr long kOverlayfs = 0x794c7630, kFuse = 0x65735546, kEcryptfs = 0xf15f, kBtrfs = 0x9123683e,
                kBcachefs = 0xca451a4e, kProc = 0x9fa0;
 
-// The filesystem type (statfs f_type) of the file open at fd; 0 if unknown.
-long fs_type(int fd) {
-  struct statfs fs;
-  return sys::call(SYS_fstatfs, fd, &fs) < 0 ? 0 : static_cast<long>(fs.f_type);
-}
-
 }  // namespace
 
 FileId file_id_of(dev_t dev, ino_t ino) {
@@ -250,7 +244,7 @@ bool for_each_process(bool (*per_process)(pid_t pid, void* ctx), void* ctx) {
   // directory of a chroot without /proc mounted, a tmpfs over it) lists no
   // process, which is not "nobody maps it" (measured: "pass (no process maps
   // it executable)", and the victim outside the chroot died of SIGSEGV).
-  if (fs_type(proc.get()) != kProc) return false;
+  if (sys::fs_type(proc.get()) != kProc) return false;
   alignas(8) char buf[1024];  // ~40 entries a call (the largest is 280 bytes)
   for (;;) {
     long n = sys::getdents64(proc.get(), buf, sizeof buf);
@@ -426,7 +420,7 @@ namespace {
 // writer sees, and the kernel grants a write lease on a file that a running
 // program maps. Measured on overlayfs: the lease was granted, the victim died.
 bool lease_sees_mappings(int fd) {
-  const long type = fs_type(fd);
+  const long type = sys::fs_type(fd);
   return type != 0 && type != kOverlayfs && type != kFuse && type != kEcryptfs;
 }
 
@@ -474,7 +468,7 @@ FileId maps_id_of(int fd, const struct stat& st) {
   // squashfs or erofs image under a tmpfs: live systems, containers): a
   // file's st_dev is a device it makes for the layer the file came from
   // (measured: 0:43 and ino 1 from stat(), 00:41 and ino 1 in the maps).
-  const long type = fs_type(fd);
+  const long type = sys::fs_type(fd);
   if (type != kBtrfs && type != kBcachefs && type != kOverlayfs) return from_stat;
   const long page = sys::call(SYS_mmap, nullptr, 4096UL, PROT_READ, MAP_PRIVATE, fd, 0L);
   if (page < 0 && page > -4096) return from_stat;  // not mappable (nor, then, mapped)

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -70,6 +71,11 @@ inline int may_write(int dirfd, const char* path, bool nofollow) {
   const int r = faccessat2(dirfd, path, W_OK, AT_EACCESS | (nofollow ? AT_SYMLINK_NOFOLLOW : 0));
   if (r != -ENOSYS && r != -EPERM) return r;
   return static_cast<int>(call(SYS_faccessat, dirfd, path, W_OK));
+}
+// The filesystem type (statfs f_type) of the file open at fd; 0 if unknown.
+inline long fs_type(int fd) {
+  struct statfs fs;
+  return call(SYS_fstatfs, fd, &fs) < 0 ? 0 : static_cast<long>(fs.f_type);
 }
 inline int fchown(int fd, uid_t uid, gid_t gid) { return static_cast<int>(call(SYS_fchown, fd, uid, gid)); }
 inline int fchmod(int fd, mode_t mode) { return static_cast<int>(call(SYS_fchmod, fd, mode)); }

@@ -11,6 +11,8 @@
 #    checked by a child that tries to take it. Control: its close2 step (the
 #    program closes a second fd itself) releases it, with or without
 #    truncguard, so the child's check does see a released lock.
+#  - lock_holder --ofd and --flock: OFD locks and flock() locks, which only
+#    the close of their own fd releases, are kept the same way.
 #  - SQLite through python3 (if it has the sqlite3 module), as above; its
 #    control: after connection 1 commits, the other process gets the lock.
 . "$(dirname "$0")/lib.sh"
@@ -36,6 +38,27 @@ for how in preload command; do
     fail "under truncguard ($how), lock_holder exited $st: $(cat "$T/$how.out") $(tg_log)"
   expect_log "decision file=$T/data: pass (not an ELF shared object or executable) [open]"
   ok "under truncguard ($how): each write was examined, and the lock held through every one"
+done
+
+# OFD locks (F_OFD_SETLK) and flock() belong to the program's open file
+# description, not to the process: no other fd's close releases them, and the
+# look's close can't. Each step keeps them, close2 too; closing fd A itself
+# releases them (the control: the child does see a released lock).
+for kind in ofd flock; do
+  for how in plain guarded; do
+    if [ $how = plain ]; then
+      "$TG_LOCK_HOLDER" --$kind "$T/data" $STEPS close2 closeA >"$T/$kind.$how.out" 2>&1
+    else
+      log_reset
+      "$TG_CMD" --debug=decisions "$TG_LOCK_HOLDER" --$kind "$T/data" $STEPS close2 closeA >"$T/$kind.$how.out" 2>&1
+    fi
+    st=$?
+    [ "$st" -eq 1 ] && [ "$(grep -c ': held$' "$T/$kind.$how.out")" -eq 6 ] &&
+      grep -q '^closeA: released$' "$T/$kind.$how.out" ||
+      fail "$kind lock, $how: lock_holder exited $st: $(cat "$T/$kind.$how.out")"
+  done
+  expect_log "decision file=$T/data: pass (not an ELF shared object or executable) [open]"
+  ok "$kind lock: held through every write with and without truncguard; closing its own fd releases it (the control)"
 done
 
 if python3 -c 'import sqlite3' 2>/dev/null; then

@@ -53,6 +53,20 @@
  *       ftruncate(fd, 10), then F_GETLEASE. Prints "breaks=N lease=L"
  *       (N: lease-break signals received; L: 1 if the lease is still a
  *       write lease); exit 0 if the ftruncate succeeded.
+ *   rtool lease-hold PATH MS READY
+ *       Another process's write lease, as Samba's oplocks or an F_SETLEASE
+ *       cache hold one: open(PATH, O_RDWR), F_SETLEASE F_WRLCK, creates READY.
+ *       At the first lease-break signal (SIGIO) it waits MS ms (a client
+ *       flushing what it cached), appends "flushed\n" to PATH through its fd,
+ *       then releases the lease. Prints "breaks=N" (signals received by then)
+ *       and, 300 ms later, "breaks after=N"; exit 0, or 1 if no break came
+ *       within 10 s, or 77 if no write lease can be had here.
+ *   rtool fanotify-deny PATH READY
+ *       An on-access scanner that refuses a file (a quarantined one): a
+ *       fanotify listener answers FAN_DENY to every open of PATH (the opener
+ *       gets EPERM), creates READY once listening, and at SIGTERM prints
+ *       "denied=N", the opens it refused. Needs CAP_SYS_ADMIN; exit 77
+ *       where fanotify permission events can't be had.
  *   rtool ftruncate-rdonly PATH
  *       ftruncate(open(PATH, O_RDONLY), 0), which the kernel refuses (EINVAL).
  *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
@@ -93,6 +107,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fanotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -436,6 +451,64 @@ static int lease_ftruncate(char** a) {
   return 0;
 }
 
+static int lease_hold(char** a) {
+  signal(SIGIO, on_break);
+  int fd = open(a[0], O_RDWR);
+  if (fd < 0 || fcntl(fd, F_SETLEASE, F_WRLCK) != 0) {
+    printf("no write lease: error=%s\n", errname(errno));
+    return 77;
+  }
+  int ready = open(a[2], O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (ready < 0) { printf("error=%s\n", errname(errno)); return 2; }
+  close(ready);
+  struct timespec tick = {0, 1000000};
+  for (int i = 0; i < 10000 && !g_breaks; ++i) nanosleep(&tick, NULL);
+  if (!g_breaks) { printf("no break\n"); return 1; }
+  long ms = strtol(a[1], NULL, 10);
+  struct timespec flush = {ms / 1000, (ms % 1000) * 1000000};
+  nanosleep(&flush, NULL);
+  if (pwrite(fd, "flushed\n", 8, lseek(fd, 0, SEEK_END)) != 8 || fcntl(fd, F_SETLEASE, F_UNLCK) != 0) {
+    printf("error=%s\n", errname(errno));
+    return 2;
+  }
+  printf("breaks=%d\n", (int)g_breaks);
+  fflush(stdout);
+  struct timespec later = {0, 300000000};
+  nanosleep(&later, NULL);
+  printf("breaks after=%d\n", (int)g_breaks);
+  return 0;
+}
+
+static volatile sig_atomic_t g_stop;
+static void on_stop(int sig) { (void)sig; g_stop = 1; }
+
+static int fanotify_deny(char** a) {
+  int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_LARGEFILE);
+  if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, a[0]) != 0) {
+    printf("no fanotify permission events: error=%s\n", errname(errno));
+    return 77;
+  }
+  struct sigaction sa = {.sa_handler = on_stop};  /* no SA_RESTART: read() returns */
+  sigaction(SIGTERM, &sa, NULL);
+  int ready = open(a[1], O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (ready < 0) { printf("error=%s\n", errname(errno)); return 2; }
+  close(ready);
+  long denied = 0;
+  char buf[4096] __attribute__((aligned(8)));
+  while (!g_stop) {
+    ssize_t n = read(fan, buf, sizeof buf);
+    if (n <= 0) continue;  /* EINTR: SIGTERM */
+    for (struct fanotify_event_metadata* m = (struct fanotify_event_metadata*)buf; FAN_EVENT_OK(m, n);
+         m = FAN_EVENT_NEXT(m, n)) {
+      struct fanotify_response r = {.fd = m->fd, .response = FAN_DENY};
+      if (write(fan, &r, sizeof r) == (ssize_t)sizeof r) ++denied;
+      if (m->fd >= 0) close(m->fd);
+    }
+  }
+  printf("denied=%ld\n", denied);
+  return 0;
+}
+
 static int ftruncate_rdonly(char** a) {
   int fd = open(a[0], O_RDONLY);
   if (fd < 0 || ftruncate(fd, 0) != 0) { printf("error=%s\n", errname(errno)); return 1; }
@@ -554,13 +627,13 @@ int main(int argc, char** argv) {
       {"open", 2, do_open},        {"openat-copy", 3, openat_copy}, {"truncate", 2, do_truncate},
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
-      {"lease-ftruncate", 1, lease_ftruncate}, {"ftruncate-fd", 2, ftruncate_fd},
+      {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"fanotify-deny", 2, fanotify_deny}, {"ftruncate-fd", 2, ftruncate_fd},
       {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|with-free-fds|deny ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny ARGS (see the source)\n");
   return 2;
 }

@@ -135,3 +135,25 @@ TEST(Elf, WhyNoPreload) {
   EXPECT_EQ(why(file_with(dir, "script3", std::vector<unsigned char>(cut.begin(), cut.end()))), NoPreload::none);
 }
 #endif
+
+// sysfs and procfs files are kernel interfaces (never read for a header);
+// a file of an ordinary filesystem, and the program itself, are not.
+TEST(Elf, KernelInterfaceFilesystems) {
+  for (const char* path : {"/sys/kernel", "/proc/self/status"}) {
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << path;
+    EXPECT_TRUE(on_kernel_interface_fs(fd)) << path;
+    close(fd);
+  }
+  tg::unit::TempDir dir("tg-kif");
+  const std::string p = dir / "text";
+  int fd = open(p.c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  EXPECT_FALSE(on_kernel_interface_fs(fd));
+  close(fd);
+  fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);  // the program's file, through /proc
+  ASSERT_GE(fd, 0);
+  EXPECT_FALSE(on_kernel_interface_fs(fd));
+  close(fd);
+  EXPECT_FALSE(on_kernel_interface_fs(-1));
+}

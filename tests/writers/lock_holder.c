@@ -4,10 +4,13 @@
  * belong to the process, and any close() of any fd on the file releases them:
  * a write must not make the lock go.
  *
- *   lock_holder FILE STEP...
+ *   lock_holder [--ofd|--flock] FILE STEP...
  *     Creates FILE (200 bytes of text), locks it whole with F_SETLK through
- *     fd A (O_RDWR), then runs each STEP and asks a child process whether it
- *     could take the lock (it must not). Steps (every fd opened stays open):
+ *     fd A (O_RDWR; with --ofd an OFD lock, F_OFD_SETLK; with --flock,
+ *     flock(LOCK_EX): both belong to A's open file description, so no other
+ *     fd's close releases them), then runs each STEP and asks a child process
+ *     whether it could take a lock of the same kind (it must not). Steps
+ *     (every fd opened stays open):
  *       rdwr      open(FILE, O_RDWR)            a write in place
  *       wronly    open(FILE, O_WRONLY)
  *       trunc     open(FILE, O_WRONLY|O_TRUNC)  then writes the 200 bytes back
@@ -16,6 +19,8 @@
  *       close2    open(FILE, O_RDONLY), then close it: POSIX releases the
  *                 lock here, with or without truncguard (the control: it
  *                 proves the child sees a released lock)
+ *       closeA    close(A): releases a lock of any kind (the control for
+ *                 --ofd and --flock); the last step
  *     Prints "STEP: held" or "STEP: released" per step, and exits 0 if the
  *     lock was held after every step, 1 if not, 2 on an error. */
 #define _GNU_SOURCE
@@ -23,10 +28,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static char content[200];
+enum { kPosix, kOfd, kFlock } g_kind = kPosix;
+
+/* Takes the lock of this run's kind through fd: 0, or -1 (errno). */
+static int take_lock(int fd) {
+  if (g_kind == kFlock) return flock(fd, LOCK_EX | LOCK_NB);
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+  return fcntl(fd, g_kind == kOfd ? F_OFD_SETLK : F_SETLK, &fl);
+}
 
 /* Can another process take a write lock on the file now? */
 static int lock_held(const char* file) {
@@ -34,8 +48,7 @@ static int lock_held(const char* file) {
   if (c < 0) { perror("fork"); exit(2); }
   if (c == 0) {
     int fd = open(file, O_RDWR);
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    _exit(fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 0 : 1);
+    _exit(fd >= 0 && take_lock(fd) == 0 ? 0 : 1);
   }
   int st;
   if (waitpid(c, &st, 0) != c || !WIFEXITED(st)) { fprintf(stderr, "lock_holder: child failed\n"); exit(2); }
@@ -48,16 +61,18 @@ static int check(int ok, const char* what) {
 }
 
 int main(int argc, char** argv) {
-  if (argc < 3) { fprintf(stderr, "usage: lock_holder FILE STEP...\n"); return 2; }
-  const char* file = argv[1];
+  int first = 1;
+  if (argc > 1 && strcmp(argv[1], "--ofd") == 0) g_kind = kOfd, first = 2;
+  if (argc > 1 && strcmp(argv[1], "--flock") == 0) g_kind = kFlock, first = 2;
+  if (argc < first + 2) { fprintf(stderr, "usage: lock_holder [--ofd|--flock] FILE STEP...\n"); return 2; }
+  const char* file = argv[first];
   memset(content, 'x', sizeof content);
   int a = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
   check(a >= 0 && write(a, content, sizeof content) == (ssize_t)sizeof content, "create");
-  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-  check(fcntl(a, F_SETLK, &fl) == 0, "F_SETLK");
+  check(take_lock(a) == 0, "lock");
   if (!lock_held(file)) { fprintf(stderr, "lock_holder: the child takes the lock we hold\n"); return 2; }
   int all_held = 1;
-  for (int i = 2; i < argc; ++i) {
+  for (int i = first + 1; i < argc; ++i) {
     const char* step = argv[i];
     if (strcmp(step, "rdwr") == 0) {
       check(open(file, O_RDWR) >= 0, "open O_RDWR");
@@ -71,6 +86,8 @@ int main(int argc, char** argv) {
       check(pwrite(a, content, sizeof content, 0) == (ssize_t)sizeof content, "pwrite");
     } else if (strcmp(step, "fopen") == 0) {
       check(fopen(file, "r+") != NULL, "fopen r+");
+    } else if (strcmp(step, "closeA") == 0) {
+      check(close(a) == 0, "close A");
     } else if (strcmp(step, "close2") == 0) {
       int fd = open(file, O_RDONLY);
       check(fd >= 0, "open O_RDONLY");
@@ -83,7 +100,7 @@ int main(int argc, char** argv) {
     printf("%s: %s\n", step, held ? "held" : "released");
     fflush(stdout);
     all_held &= held;
-    if (!held) check(fcntl(a, F_SETLK, &fl) == 0, "F_SETLK again");  /* for the next step */
+    if (!held && strcmp(step, "closeA") != 0) check(take_lock(a) == 0, "lock again");  /* for the next step */
   }
   return all_held ? 0 : 1;
 }

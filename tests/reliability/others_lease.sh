@@ -1,0 +1,59 @@
+#!/bin/bash
+# Bug: another process holds a write lease on a file (Samba's kernel oplocks,
+# an F_SETLEASE cache). The guard's open to read the header began the lease
+# break and, with O_NONBLOCK, got EWOULDBLOCK for the 4 ms it tried: the file
+# counted as unreadable, hence as maybe a library in use, and wherever some
+# process can't be inspected (or with scope elf):
+#  - `echo new > FILE` replaced the text file with a new inode at once, while
+#    the holder was still flushing what it had cached (into the old inode);
+#  - a write in place (`1<>FILE`) failed with ETXTBSY;
+#  - coreutils' `truncate`, which opens O_NONBLOCK, failed with ETXTBSY
+#    instead of the kernel's EAGAIN.
+# Without truncguard the writer's open waits until the holder has flushed
+# and let go (a blocking open), or fails with EAGAIN (an O_NONBLOCK one).
+# Now the guard's look waits as the writer's own open would, or gives the
+# O_NONBLOCK caller the kernel's answer. Each writer is run without and with
+# truncguard (scopes system and elf), against the holder of rtool lease-hold
+# (which appends "flushed" before it lets go): the same status, inode and
+# content, and the holder sees exactly one lease break.
+. "$(dirname "$0")/rlib.sh"
+need_shim
+
+# hold_and_write NAME CMD...: the holder takes its lease on a fresh
+# $T/shared (text), CMD runs, the holder ends. RESULT: what came of it.
+hold_and_write() {
+  local name=$1 old
+  shift
+  seq 1 100 >"$T/shared"
+  old=$(inode "$T/shared")
+  _start_bg "$T/ready" "$T/$name.holder" "$TG_RTOOL" lease-hold "$T/shared" 300 "$T/ready"
+  r_run "$name" "$@"
+  wait "$BG_PID"
+  RESULT="status=$R_STATUS inode=$([ "$(inode "$T/shared")" = "$old" ] && echo kept || echo new)"
+  RESULT+=" content=$(head -c 8 "$T/shared" | tr '\n' ' ')...$(tail -c 12 "$T/shared" | tr '\n' ' ')"
+  RESULT+=" holder: $(tr '\n' ' ' <"$T/$name.holder")"
+}
+
+check_writer() {
+  local what=$1 plain scope
+  shift
+  hold_and_write plain "$@"
+  plain=$RESULT
+  case $plain in
+    *"inode=kept"*"breaks after=1 ") ;;
+    *) fail "control ($what): without truncguard: $plain $(r_out plain)" ;;
+  esac
+  for scope in system elf; do
+    log_reset
+    hold_and_write guarded "$TG_CMD" --scope=$scope --debug=decisions "$@"
+    [ "$RESULT" = "$plain" ] ||
+      fail "$what, scope $scope: under truncguard: $RESULT $(r_out guarded)
+  without truncguard: $plain $(tg_log)"
+  done
+  ok "$what: as without truncguard, under both scopes ($plain)"
+}
+
+check_writer "a truncating open waits for the holder's flush, then truncates in place" sh -c "echo new > $T/shared"
+check_writer "a write in place waits, then writes over the flushed file" sh -c "printf NEW 1<>$T/shared"
+check_writer "truncate (an O_NONBLOCK open) gets the kernel's EAGAIN" truncate -s 10 "$T/shared"
+expect_log "decision file=$T/shared: pass (another process's lease on it is being broken, and the open does not wait (O_NONBLOCK) or its wait was interrupted: it fails as the kernel's own open would (EWOULDBLOCK, EINTR), truncating nothing) [open]"
