@@ -9,9 +9,12 @@
 namespace tg::posix_locks {
 namespace {
 
-// fd: -1 free, -2 being filled, else the parked fd (dev, ino valid).
+// fd: -1 free, -2 being filled, kLent while `lent` is in the guard's hands
+// (borrow), else the parked fd (dev, ino valid).
+constexpr int kLent = -3;
 struct Parked {
   std::atomic<int> fd{-1};
+  std::atomic<int> lent{-1};  // set by the borrower once it holds the slot
   dev_t dev = 0;
   ino_t ino = 0;
 };
@@ -32,8 +35,34 @@ bool locked(int fd) {
 
 }  // namespace
 
+int borrow(dev_t dev, ino_t ino) {
+  for (Parked& p : g_parked) {
+    int fd = p.fd.load(std::memory_order_acquire);
+    if (fd < 0 || p.dev != dev || p.ino != ino) continue;
+    if (p.fd.compare_exchange_strong(fd, kLent, std::memory_order_acq_rel)) {
+      p.lent.store(fd, std::memory_order_release);
+      return fd;
+    }
+  }
+  return -1;
+}
+
 void close_own(int fd) {
   if (fd < 0) return;
+  // A lent fd goes back to its slot while a lock is still held (else the
+  // program's close released them meanwhile: it is closed below).
+  for (Parked& p : g_parked) {
+    if (p.fd.load(std::memory_order_acquire) != kLent || p.lent.load(std::memory_order_acquire) != fd) continue;
+    p.lent.store(-1, std::memory_order_relaxed);
+    if (locked(fd)) {
+      p.fd.store(fd, std::memory_order_release);
+      return;
+    }
+    p.fd.store(-1, std::memory_order_release);
+    g_count.fetch_sub(1, std::memory_order_relaxed);
+    sys::close(fd);
+    return;
+  }
   if (!locked(fd)) {
     sys::close(fd);
     return;

@@ -80,3 +80,40 @@ TEST(PosixLocks, AnFdOnALockedFileIsParkedUntilTheProgramClosesOne) {
   EXPECT_FALSE(posix_locks::any_parked());
   EXPECT_FALSE(locked_for_others(f));
 }
+
+// A file the program keeps locked and writes again and again: the parked fd
+// is lent for each look and comes back, instead of a new one parked per write.
+TEST(PosixLocks, AParkedFdIsLentAndComesBackWhileTheLockIsHeld) {
+  TempDir d;
+  const std::string f = d / "data";
+  int fd = open(f.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(posix_locks::borrow(st.st_dev, st.st_ino), -1) << "nothing parked yet";
+  int own = open(f.c_str(), O_RDONLY);
+  ASSERT_GE(own, 0);
+  posix_locks::close_own(own);
+  for (int i = 0; i < 100; ++i) {
+    int lent = posix_locks::borrow(st.st_dev, st.st_ino);
+    ASSERT_EQ(lent, own) << "round " << i;
+    EXPECT_EQ(posix_locks::borrow(st.st_dev, st.st_ino), -1) << "lent twice at once";
+    posix_locks::close_own(lent);
+    EXPECT_TRUE(is_open(own));
+    EXPECT_TRUE(locked_for_others(f));
+  }
+  // The program closes its fd while the parked one is lent: the lock is gone,
+  // so the fd is closed when it comes back, not parked again.
+  int lent = posix_locks::borrow(st.st_dev, st.st_ino);
+  close(fd);
+  posix_locks::program_closed(st.st_dev, st.st_ino);
+  EXPECT_TRUE(is_open(lent));
+  posix_locks::close_own(lent);
+  EXPECT_FALSE(is_open(own));
+  EXPECT_FALSE(posix_locks::any_parked());
+  EXPECT_FALSE(locked_for_others(f));
+}
