@@ -33,6 +33,16 @@ bool locked(int fd) {
   return fl.l_type != F_UNLCK;
 }
 
+// A slot whose fd the program closed behind our back (close_range,
+// closefrom, a loop of close: the number may be its own file now) is
+// forgotten, never read or closed. Called by the slot's holder (fd kLent).
+bool still_ours(Parked& p, int fd) {
+  if (sys::refers_to(fd, p.dev, p.ino)) return true;
+  p.fd.store(-1, std::memory_order_release);
+  g_count.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+
 }  // namespace
 
 int borrow(dev_t dev, ino_t ino) {
@@ -40,6 +50,7 @@ int borrow(dev_t dev, ino_t ino) {
     int fd = p.fd.load(std::memory_order_acquire);
     if (fd < 0 || p.dev != dev || p.ino != ino) continue;
     if (p.fd.compare_exchange_strong(fd, kLent, std::memory_order_acq_rel)) {
+      if (!still_ours(p, fd)) continue;
       p.lent.store(fd, std::memory_order_release);
       return fd;
     }
@@ -89,7 +100,8 @@ void program_closed(dev_t dev, ino_t ino) {
   for (Parked& p : g_parked) {
     int fd = p.fd.load(std::memory_order_acquire);
     if (fd < 0 || p.dev != dev || p.ino != ino) continue;
-    if (p.fd.compare_exchange_strong(fd, -1, std::memory_order_acq_rel)) {
+    if (p.fd.compare_exchange_strong(fd, kLent, std::memory_order_acq_rel) && still_ours(p, fd)) {
+      p.fd.store(-1, std::memory_order_release);
       g_count.fetch_sub(1, std::memory_order_relaxed);
       sys::close(fd);
     }

@@ -117,3 +117,37 @@ TEST(PosixLocks, AParkedFdIsLentAndComesBackWhileTheLockIsHeld) {
   EXPECT_FALSE(posix_locks::any_parked());
   EXPECT_FALSE(locked_for_others(f));
 }
+
+// A daemon's closefrom() closes the parked fd, and its next open gets that
+// number for another file: the slot is stale. Neither a look at the locked
+// file nor the program's close of it may read or close the program's fd.
+TEST(PosixLocks, AParkedFdClosedBehindOurBackIsForgottenNotReusedOrClosed) {
+  TempDir d;
+  const std::string f = d / "data", other = d / "other";
+  int fd = open(f.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);  // (the close below releases it)
+    int own = open(f.c_str(), O_RDONLY);
+    ASSERT_GE(own, 0);
+    posix_locks::close_own(own);
+    ASSERT_TRUE(posix_locks::any_parked());
+    close(own);  // the program's closefrom, behind our back
+    int programs = open(other.c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_EQ(programs, own) << "the number is the program's now";
+    if (round == 0) {
+      EXPECT_EQ(posix_locks::borrow(st.st_dev, st.st_ino), -1) << "lent the program's fd on another file";
+    } else {
+      posix_locks::program_closed(st.st_dev, st.st_ino);
+    }
+    EXPECT_TRUE(is_open(programs)) << "round " << round << ": the program's fd was closed";
+    EXPECT_FALSE(posix_locks::any_parked());
+    close(programs);
+  }
+  close(fd);
+}
