@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "sys.hpp"
@@ -21,6 +22,30 @@ struct Parked {
 constexpr int kSlots = 64;
 Parked g_parked[kSlots];
 std::atomic<int> g_count{0};
+// The process whose fds the table holds. A vfork child shares this memory but
+// has its own fd table: its close of the locked file (python's subprocess
+// closes every fd before exec) freed the parent's slot and closed the child's
+// copy, and the parent's fd was never closed again (one fd more per child).
+// A forked child gets its own copy of both: on_fork_child makes it its own.
+std::atomic<pid_t> g_owner{0};
+
+// (0: before the constructor ran, or a test that links the shim: no vfork yet.)
+bool mine() {
+  const pid_t owner = g_owner.load(std::memory_order_acquire);
+  return owner == 0 || owner == sys::getpid();
+}
+
+// fork: the child's copies of the parked fds hold none of the parent's locks
+// (POSIX locks are not inherited): closed, and the table is the child's.
+void on_fork_child() {
+  for (Parked& p : g_parked) {
+    const int fd = p.fd.exchange(-1, std::memory_order_acq_rel);
+    if (fd >= 0) sys::close(fd);
+    p.lent.store(-1, std::memory_order_relaxed);
+  }
+  g_count.store(0, std::memory_order_relaxed);
+  g_owner.store(sys::getpid(), std::memory_order_release);
+}
 
 // Is a POSIX lock (or an OFD lock) held on fd's file? F_OFD_GETLK asks as
 // another owner (this open file description), so the process's own POSIX
@@ -45,7 +70,13 @@ bool still_ours(Parked& p, int fd) {
 
 }  // namespace
 
+void install_fork_handler() {
+  g_owner.store(sys::getpid(), std::memory_order_release);
+  pthread_atfork(nullptr, nullptr, &on_fork_child);
+}
+
 int borrow(dev_t dev, ino_t ino) {
+  if (!mine()) return -1;
   for (Parked& p : g_parked) {
     int fd = p.fd.load(std::memory_order_acquire);
     if (fd < 0 || p.dev != dev || p.ino != ino) continue;
@@ -60,6 +91,10 @@ int borrow(dev_t dev, ino_t ino) {
 
 void close_own(int fd) {
   if (fd < 0) return;
+  if (!mine()) {  // a vfork child: the table is its parent's
+    if (!locked(fd)) sys::close(fd);
+    return;
+  }
   // A lent fd goes back to its slot while a lock is still held (else the
   // program's close released them meanwhile: it is closed below).
   for (Parked& p : g_parked) {
@@ -94,9 +129,10 @@ void close_own(int fd) {
   // process ends. One fd is cheaper than another process taking the lock.
 }
 
-bool any_parked() { return g_count.load(std::memory_order_relaxed) > 0; }
+bool any_parked() { return g_count.load(std::memory_order_relaxed) > 0 && mine(); }
 
 void program_closed(dev_t dev, ino_t ino) {
+  if (!mine()) return;
   for (Parked& p : g_parked) {
     int fd = p.fd.load(std::memory_order_acquire);
     if (fd < 0 || p.dev != dev || p.ino != ino) continue;

@@ -13,6 +13,10 @@
 
 namespace tg::posix_locks {
 
+// From the constructor: the table belongs to this process, and after fork to
+// the child (a vfork child, sharing the memory, never touches it).
+void install_fork_handler();
+
 // Closes fd (the guard's own, on a file the program may lock), or parks it
 // when a POSIX lock is held on its file (by anyone: the kernel reports the
 // first it finds, so one of this process's may hide behind another's).

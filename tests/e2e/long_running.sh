@@ -10,6 +10,10 @@
 #    Now the parked fd is read again: the daemon ends with at most one more
 #    fd than without truncguard, and its lock still held (a child can't take
 #    it; control: after the daemon unlocks, the child can).
+#  - Bug: the same daemon starting a child after each rewrite (vfork, the
+#    child closes its copy of the locked file's fd) gained one fd per child:
+#    the vfork child's close freed the parent's slot (shared memory) and
+#    closed only its own copy of the kept fd (lock_holder's vfork step).
 #  - Bug: TRUNCGUARD_LOG's FILE.PID rotated by logrotate's `create` (renamed
 #    away, a new FILE.PID made; later compressed and deleted) kept receiving
 #    the daemon's lines in the old file for the rest of its life: lost with it.
@@ -51,6 +55,14 @@ ok "control: without truncguard, $(cat "$T/plain.out")"
 LD_PRELOAD=$TG_SHIM python3 "$T/locked_rewrites.py" "$T/tg.state" 300 >"$T/tg.out" 2>&1 ||
   fail "under truncguard, 300 rewrites of a file kept locked: $(cat "$T/tg.out") $(tg_log)"
 ok "under truncguard, $(cat "$T/tg.out")"
+
+[ -x "$TG_LOCK_HOLDER" ] || fail "no lock_holder at $TG_LOCK_HOLDER"
+"$TG_LOCK_HOLDER" "$T/plain.vfork" vfork >"$T/plain.vfork.out" 2>&1 ||
+  fail "control: without truncguard, lock_holder vfork: $(cat "$T/plain.vfork.out")"
+LD_PRELOAD=$TG_SHIM "$TG_LOCK_HOLDER" "$T/tg.vfork" vfork >"$T/tg.vfork.out" 2>&1 ||
+  fail "under truncguard, rewrites of a locked file with a vfork child after each: $(cat "$T/tg.vfork.out")"
+grep -q '^vfork: held$' "$T/tg.vfork.out" || fail "under truncguard, the lock went: $(cat "$T/tg.vfork.out")"
+ok "under truncguard, a vfork child after each rewrite: $(head -n1 "$T/tg.vfork.out"), lock held (without: $(head -n1 "$T/plain.vfork.out"))"
 
 # --- 2. the log file rotated under a running writer -----------------------
 # A daemon that copies a file over another on each request (shutil.copyfile:
