@@ -371,6 +371,18 @@ __attribute__((noinline)) bool refuses_direct_io(int fd) {
   return r == -EINVAL;
 }
 
+// A file the program keeps locked already has an fd of ours parked on it
+// (Examined::close_src): it is read through that one, since a new open could
+// not be closed either (a daemon that rewrote a file it keeps locked gained
+// an fd per write, until EMFILE). close_src gives it back.
+bool read_parked(Examined* ex) {
+  if (__builtin_expect(!posix_locks::any_parked(), 1)) return false;
+  const int fd = posix_locks::borrow(ex->st.st_dev, ex->st.st_ino);
+  if (fd < 0) return false;
+  ex->src.reset(fd);
+  return true;
+}
+
 // Does fd still refer to the file `st` describes? (If fstat fails, it is
 // not known otherwise.) Its own frame: the stat is not kept on the stack of
 // every examined write.
@@ -408,13 +420,15 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
       *why = Reason::kernel_interface;
       return false;
     }
-    ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
-    if (ex->src.get() == -EWOULDBLOCK) {
-      // A caller that asked O_NONBLOCK gets the kernel's answer at once.
-      if (in.flags & O_NONBLOCK) { *why = Reason::lease_being_broken; return false; }
-      ex->src.reset(open_after_lease_break(in.dirfd, in.path, follow, ex->st));
-      // A signal the program handles without SA_RESTART ended the wait: its own open would end so.
-      if (ex->src.get() == -EINTR) { *why = Reason::lease_being_broken; return false; }
+    if (!read_parked(ex)) {
+      ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
+      if (ex->src.get() == -EWOULDBLOCK) {
+        // A caller that asked O_NONBLOCK gets the kernel's answer at once.
+        if (in.flags & O_NONBLOCK) { *why = Reason::lease_being_broken; return false; }
+        ex->src.reset(open_after_lease_break(in.dirfd, in.path, follow, ex->st));
+        // A signal the program handles without SA_RESTART ended the wait: its own open would end so.
+        if (ex->src.get() == -EINTR) { *why = Reason::lease_being_broken; return false; }
+      }
     }
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
   } else {
@@ -426,6 +440,7 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     }
     Verdict v = check_file(ex->st, content_after(in));
     if (!v.act) { *why = v.reason; return false; }
+    if (ex->st.st_size < kMinElfSize) { *why = Reason::not_code; return false; }
     if (ex->st.st_blocks == 0 && on_kernel_interface_fs(in.fd)) {
       *why = Reason::kernel_interface;
       return false;
@@ -441,7 +456,7 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     // name is read later, only for an ELF file: fd_name.)
     char proc[32];
     sys::fd_link(in.fd, proc, sizeof proc);
-    ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!read_parked(ex)) ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
   }
   if (ex->src.ok()) ex->kind = probe_elf_fd(ex->src.get());

@@ -964,6 +964,7 @@ __attribute__((constructor)) static void truncguard_init() {
   remember_self();
   tg::dl::remember_initial_objects();
   tg::dl::install_fork_gate();
+  tg::posix_locks::install_fork_handler();
   tg::pending::adopt_from_environment();
   tg::dl::hooks_ready();
   if (tg::log::enabled(tg::kBacktrace)) tg::log::load_unwinder();

@@ -110,55 +110,92 @@ void write_all(int fd, const char* buf, size_t len) {
   }
 }
 
+// Opens the log file `name` as LD_DEBUG_OUTPUT does: append, create, never
+// through a symlink. And only a regular file of one name: the name may be in
+// a directory others can write (and FILE.PID is predictable), where a FIFO
+// put there blocked the open (the writer hung) and a hard link made the lines
+// go into another file. O_NONBLOCK: a FIFO, or a lease on the file, never
+// blocks it. The fd, or -1 with *why set.
+int open_log(const char* name, struct stat* st, const char** why) {
+  int fd = sys::openat(AT_FDCWD, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0666);
+  if (fd < 0) {
+    *why = strerrordesc_np(-fd);
+    return -1;
+  }
+  if (sys::fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_nlink != 1) {
+    sys::close(fd);
+    *why = "not a regular file with one name";
+    return -1;
+  }
+  return fd;
+}
+
+// Says once per process, on stderr (where the lines will go instead), why
+// the log file can't be written. m->line and m->json hold the line itself:
+// these parts are free.
+void warn_unopenable(pid_t pid, const char* name, const char* why, LineMem* m) {
+  if (g_open_failed_pid.exchange(pid) == pid) return;
+  char* esc = m->esc[0];
+  char* msg = m->text;
+  const size_t cap = sizeof m->text;
+  escape(name, esc, kPathBuf);
+  size_t n = format_prefix(msg, cap, pid);
+  int w = std::snprintf(msg + n, cap - n, "warning: cannot open the log file %s: %s; logging to stderr\n", esc, why);
+  if (w > 0 && stderr_writable())
+    write_all(STDERR_FILENO, msg, n + static_cast<size_t>(w) < cap ? n + w : cap - 1);
+}
+
+// Is `name` still the file open at the cached fd? logrotate's `create`
+// renames FILE.PID away (and compresses and deletes it later) and makes a new
+// FILE.PID: a daemon kept writing into the old one for the rest of its life,
+// and its lines were lost with it.
+bool still_at_its_name(const char* name) {
+  struct stat st;
+  return sys::fstatat(AT_FDCWD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         st.st_dev == g_log_dev.load(std::memory_order_acquire) &&
+         st.st_ino == g_log_ino.load(std::memory_order_acquire);
+}
+
 // Where this process's lines go. *close_after: the caller closes the fd
 // after its write (a process that may not cache it).
 int destination_fd(pid_t pid, bool* close_after, LineMem* m) {
   *close_after = false;
   if (g_log_path[0] == '\0') return STDERR_FILENO;
-  const bool owner = g_owner_pid.load(std::memory_order_acquire) == pid;
-  if (owner) {
-    int fd = g_log_fd.load(std::memory_order_acquire);
-    if (fd >= 0) {
-      if (sys::refers_to(fd, g_log_dev.load(std::memory_order_acquire), g_log_ino.load(std::memory_order_acquire)))
-        return fd;
-      // Closed behind our back, the number perhaps the program's now: forget
-      // it (never close it) and open the log again.
-      g_log_fd.compare_exchange_strong(fd, -1, std::memory_order_acq_rel);
-    }
-  }
   char* name = m->name;
   std::snprintf(name, sizeof m->name, "%s.%d", g_log_path, static_cast<int>(pid));
-  // As LD_DEBUG_OUTPUT: append, create, never through a symlink. And only
-  // into a regular file of one name: the name may be in a directory others
-  // can write (and FILE.PID is predictable), where a FIFO put there blocked
-  // the open (the writer hung) and a hard link made the lines go into
-  // another file. O_NONBLOCK: a FIFO, or a lease on the file, never blocks it.
-  int fd = sys::openat(AT_FDCWD, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0666);
-  struct stat st;
-  const char* refused = nullptr;
-  if (fd >= 0 && (sys::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
-    sys::close(fd);
-    refused = "not a regular file with one name";
+  const bool owner = g_owner_pid.load(std::memory_order_acquire) == pid;
+  int cached = owner ? g_log_fd.load(std::memory_order_acquire) : -1;
+  if (cached >= 0 &&
+      !sys::refers_to(cached, g_log_dev.load(std::memory_order_acquire), g_log_ino.load(std::memory_order_acquire))) {
+    // Closed behind our back, the number perhaps the program's now: forget
+    // it (never close it) and open the log again.
+    g_log_fd.compare_exchange_strong(cached, -1, std::memory_order_acq_rel);
+    cached = -1;
   }
-  if (fd < 0 || refused) {
-    // Say so once per process, on stderr, where the lines will go instead.
-    if (g_open_failed_pid.exchange(pid) != pid) {
-      // (The line itself is in m->line or m->json: these parts are free.)
-      char* esc = m->esc[0];
-      char* msg = m->text;
-      const size_t cap = sizeof m->text;
-      escape(name, esc, kPathBuf);
-      size_t n = format_prefix(msg, cap, pid);
-      int w = std::snprintf(msg + n, cap - n, "warning: cannot open the log file %s: %s; logging to stderr\n", esc,
-                            refused ? refused : strerrordesc_np(-fd));
-      if (w > 0 && stderr_writable())
-        write_all(STDERR_FILENO, msg, n + static_cast<size_t>(w) < cap ? n + w : cap - 1);
-    }
+  if (cached >= 0 && still_at_its_name(name)) return cached;
+  struct stat st;
+  const char* why = nullptr;
+  int fd = open_log(name, &st, &why);
+  if (fd < 0) {
+    // Rotated, and the new name can't be opened (a `create` mode this user
+    // may not write, after a privilege drop): the old file still takes them.
+    if (cached >= 0) return cached;
+    warn_unopenable(pid, name, why, m);
     return STDERR_FILENO;
   }
   if (!owner) {
     *close_after = true;
     return fd;
+  }
+  if (cached >= 0) {
+    // Rotated: the new file takes the old one's number, in one step, so a
+    // thread writing a line meanwhile writes into one log file or the other,
+    // never into a closed number the program may have reused.
+    g_log_dev.store(st.st_dev, std::memory_order_release);
+    g_log_ino.store(st.st_ino, std::memory_order_release);
+    const long r = sys::call(SYS_dup3, fd, cached, O_CLOEXEC);
+    sys::close(fd);
+    return r < 0 ? STDERR_FILENO : cached;
   }
   // Kept open from now on: out of the numbers the program's next opens get.
   if (const int high = sys::dup_high(fd); high >= 0) {

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "sys.hpp"
@@ -9,19 +10,42 @@
 namespace tg::posix_locks {
 namespace {
 
-// fd: -1 free, -2 being filled, else the parked fd (pid, dev, ino valid).
-// pid: the process whose fd it is. A vfork child shares this table but not
-// its parent's fds, and a fork child copies it: neither may close an fd by
-// number for the other, and a slot of another process's is free to take.
+// fd: -1 free, -2 being filled, kLent while `lent` is in the guard's hands
+// (borrow), else the parked fd (dev, ino valid).
+constexpr int kLent = -3;
 struct Parked {
   std::atomic<int> fd{-1};
-  pid_t pid = 0;
+  std::atomic<int> lent{-1};  // set by the borrower once it holds the slot
   dev_t dev = 0;
   ino_t ino = 0;
 };
 constexpr int kSlots = 64;
 Parked g_parked[kSlots];
 std::atomic<int> g_count{0};
+// The process whose fds the table holds. A vfork child shares this memory but
+// has its own fd table: its close of the locked file (python's subprocess
+// closes every fd before exec) freed the parent's slot and closed the child's
+// copy, and the parent's fd was never closed again (one fd more per child).
+// A forked child gets its own copy of both: on_fork_child makes it its own.
+std::atomic<pid_t> g_owner{0};
+
+// (0: before the constructor ran, or a test that links the shim: no vfork yet.)
+bool mine() {
+  const pid_t owner = g_owner.load(std::memory_order_acquire);
+  return owner == 0 || owner == sys::getpid();
+}
+
+// fork: the child's copies of the parked fds hold none of the parent's locks
+// (POSIX locks are not inherited): closed, and the table is the child's.
+void on_fork_child() {
+  for (Parked& p : g_parked) {
+    const int fd = p.fd.exchange(-1, std::memory_order_acq_rel);
+    if (fd >= 0) sys::close(fd);
+    p.lent.store(-1, std::memory_order_relaxed);
+  }
+  g_count.store(0, std::memory_order_relaxed);
+  g_owner.store(sys::getpid(), std::memory_order_release);
+}
 
 // Is a POSIX lock (or an OFD lock) held on fd's file? F_OFD_GETLK asks as
 // another owner (this open file description), so the process's own POSIX
@@ -34,41 +58,86 @@ bool locked(int fd) {
   return fl.l_type != F_UNLCK;
 }
 
+// A slot whose fd the program closed behind our back (close_range,
+// closefrom, a loop of close: the number may be its own file now) is
+// forgotten, never read or closed. Called by the slot's holder (fd kLent).
+bool still_ours(Parked& p, int fd) {
+  if (sys::refers_to(fd, p.dev, p.ino)) return true;
+  p.fd.store(-1, std::memory_order_release);
+  g_count.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+
 }  // namespace
+
+void install_fork_handler() {
+  g_owner.store(sys::getpid(), std::memory_order_release);
+  pthread_atfork(nullptr, nullptr, &on_fork_child);
+}
+
+int borrow(dev_t dev, ino_t ino) {
+  if (!mine()) return -1;
+  for (Parked& p : g_parked) {
+    int fd = p.fd.load(std::memory_order_acquire);
+    if (fd < 0 || p.dev != dev || p.ino != ino) continue;
+    if (p.fd.compare_exchange_strong(fd, kLent, std::memory_order_acq_rel)) {
+      if (!still_ours(p, fd)) continue;
+      p.lent.store(fd, std::memory_order_release);
+      return fd;
+    }
+  }
+  return -1;
+}
 
 void close_own(int fd) {
   if (fd < 0) return;
+  if (!mine()) {  // a vfork child: the table is its parent's
+    if (!locked(fd)) sys::close(fd);
+    return;
+  }
+  // A lent fd goes back to its slot while a lock is still held (else the
+  // program's close released them meanwhile: it is closed below).
+  for (Parked& p : g_parked) {
+    if (p.fd.load(std::memory_order_acquire) != kLent || p.lent.load(std::memory_order_acquire) != fd) continue;
+    p.lent.store(-1, std::memory_order_relaxed);
+    if (locked(fd)) {
+      p.fd.store(fd, std::memory_order_release);
+      return;
+    }
+    p.fd.store(-1, std::memory_order_release);
+    g_count.fetch_sub(1, std::memory_order_relaxed);
+    sys::close(fd);
+    return;
+  }
   if (!locked(fd)) {
     sys::close(fd);
     return;
   }
   struct stat st;
-  if (sys::fstat(fd, &st) != 0) return;  // no identity to release it by: it stays open
-  const pid_t me = sys::getpid();
+  const bool known = sys::fstat(fd, &st) == 0;
   for (Parked& p : g_parked) {
-    int was = p.fd.load(std::memory_order_acquire);
-    if (was == -2 || (was >= 0 && p.pid == me)) continue;
-    if (p.fd.compare_exchange_strong(was, -2, std::memory_order_acquire)) {
-      if (was == -1) g_count.fetch_add(1, std::memory_order_relaxed);
-      p.pid = me;
+    int free_slot = -1;
+    if (known && p.fd.compare_exchange_strong(free_slot, -2, std::memory_order_acquire)) {
       p.dev = st.st_dev;
       p.ino = st.st_ino;
       p.fd.store(fd, std::memory_order_release);
+      g_count.fetch_add(1, std::memory_order_relaxed);
       return;
     }
   }
-  // No slot: the fd stays open until the process ends. One fd is cheaper
-  // than another process taking the lock.
+  // No slot (or no identity to release it by): the fd stays open until the
+  // process ends. One fd is cheaper than another process taking the lock.
 }
 
-bool any_parked() { return g_count.load(std::memory_order_relaxed) > 0; }
+bool any_parked() { return g_count.load(std::memory_order_relaxed) > 0 && mine(); }
 
 void program_closed(dev_t dev, ino_t ino) {
-  const pid_t me = sys::getpid();
+  if (!mine()) return;
   for (Parked& p : g_parked) {
     int fd = p.fd.load(std::memory_order_acquire);
-    if (fd < 0 || p.pid != me || p.dev != dev || p.ino != ino) continue;
-    if (p.fd.compare_exchange_strong(fd, -1, std::memory_order_acq_rel)) {
+    if (fd < 0 || p.dev != dev || p.ino != ino) continue;
+    if (p.fd.compare_exchange_strong(fd, kLent, std::memory_order_acq_rel) && still_ours(p, fd)) {
+      p.fd.store(-1, std::memory_order_release);
       g_count.fetch_sub(1, std::memory_order_relaxed);
       sys::close(fd);
     }

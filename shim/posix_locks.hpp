@@ -13,10 +13,20 @@
 
 namespace tg::posix_locks {
 
+// From the constructor: the table belongs to this process, and after fork to
+// the child (a vfork child, sharing the memory, never touches it).
+void install_fork_handler();
+
 // Closes fd (the guard's own, on a file the program may lock), or parks it
 // when a POSIX lock is held on its file (by anyone: the kernel reports the
 // first it finds, so one of this process's may hide behind another's).
 void close_own(int fd);
+
+// A parked fd on (dev, ino), lent to the guard to read the file through
+// instead of opening it again (each such open would have to be parked too:
+// a daemon that rewrites a file it keeps locked gained an fd per write), or
+// -1. It goes back with close_own().
+int borrow(dev_t dev, ino_t ino);
 
 // True if any fd is parked: the program's close() then looks up its file.
 bool any_parked();

@@ -81,9 +81,9 @@ TEST(PosixLocks, AnFdOnALockedFileIsParkedUntilTheProgramClosesOne) {
   EXPECT_FALSE(locked_for_others(f));
 }
 
-TEST(PosixLocks, AChildLeavesItsParentsParkedFdsAlone) {
-  // A fork child copies the table, a vfork child shares it: neither owns the
-  // fds parked in it, and closing its own fd on the file must not close them.
+// A file the program keeps locked and writes again and again: the parked fd
+// is lent for each look and comes back, instead of a new one parked per write.
+TEST(PosixLocks, AParkedFdIsLentAndComesBackWhileTheLockIsHeld) {
   TempDir d;
   const std::string f = d / "data";
   int fd = open(f.c_str(), O_RDWR | O_CREAT, 0644);
@@ -92,22 +92,62 @@ TEST(PosixLocks, AChildLeavesItsParentsParkedFdsAlone) {
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(posix_locks::borrow(st.st_dev, st.st_ino), -1) << "nothing parked yet";
   int own = open(f.c_str(), O_RDONLY);
   ASSERT_GE(own, 0);
   posix_locks::close_own(own);
-  ASSERT_TRUE(is_open(own));
-  struct stat st;
-  ASSERT_EQ(fstat(fd, &st), 0);
-  pid_t c = fork();
-  if (c == 0) {
-    posix_locks::program_closed(st.st_dev, st.st_ino);
-    _exit(is_open(own) ? 0 : 1);
+  for (int i = 0; i < 100; ++i) {
+    int lent = posix_locks::borrow(st.st_dev, st.st_ino);
+    ASSERT_EQ(lent, own) << "round " << i;
+    EXPECT_EQ(posix_locks::borrow(st.st_dev, st.st_ino), -1) << "lent twice at once";
+    posix_locks::close_own(lent);
+    EXPECT_TRUE(is_open(own));
+    EXPECT_TRUE(locked_for_others(f));
   }
-  int status = 0;
-  ASSERT_EQ(waitpid(c, &status, 0), c);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child closed an fd parked by its parent";
-  EXPECT_TRUE(is_open(own));
+  // The program closes its fd while the parked one is lent: the lock is gone,
+  // so the fd is closed when it comes back, not parked again.
+  int lent = posix_locks::borrow(st.st_dev, st.st_ino);
   close(fd);
   posix_locks::program_closed(st.st_dev, st.st_ino);
+  EXPECT_TRUE(is_open(lent));
+  posix_locks::close_own(lent);
   EXPECT_FALSE(is_open(own));
+  EXPECT_FALSE(posix_locks::any_parked());
+  EXPECT_FALSE(locked_for_others(f));
+}
+
+// A daemon's closefrom() closes the parked fd, and its next open gets that
+// number for another file: the slot is stale. Neither a look at the locked
+// file nor the program's close of it may read or close the program's fd.
+TEST(PosixLocks, AParkedFdClosedBehindOurBackIsForgottenNotReusedOrClosed) {
+  TempDir d;
+  const std::string f = d / "data", other = d / "other";
+  int fd = open(f.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);  // (the close below releases it)
+    int own = open(f.c_str(), O_RDONLY);
+    ASSERT_GE(own, 0);
+    posix_locks::close_own(own);
+    ASSERT_TRUE(posix_locks::any_parked());
+    close(own);  // the program's closefrom, behind our back
+    int programs = open(other.c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_EQ(programs, own) << "the number is the program's now";
+    if (round == 0) {
+      EXPECT_EQ(posix_locks::borrow(st.st_dev, st.st_ino), -1) << "lent the program's fd on another file";
+    } else {
+      posix_locks::program_closed(st.st_dev, st.st_ino);
+    }
+    EXPECT_TRUE(is_open(programs)) << "round " << round << ": the program's fd was closed";
+    EXPECT_FALSE(posix_locks::any_parked());
+    close(programs);
+  }
+  close(fd);
 }

@@ -16,6 +16,10 @@
  *       trunc     open(FILE, O_WRONLY|O_TRUNC)  then writes the 200 bytes back
  *       ftruncate ftruncate(A, 100) then write the rest back
  *       fopen     fopen(FILE, "r+")
+ *       vfork     20 times: ftruncate(A, 100), write the rest back, then a
+ *                 vfork child closes its copy of A and exits (a daemon
+ *                 starting children); prints "vfork: N more fds" and fails
+ *                 (exit 1) if the program holds more than one fd more
  *       close2    open(FILE, O_RDONLY), then close it: POSIX releases the
  *                 lock here, with or without truncguard (the control: it
  *                 proves the child sees a released lock)
@@ -27,6 +31,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -53,6 +58,15 @@ static int lock_held(const char* file) {
   int st;
   if (waitpid(c, &st, 0) != c || !WIFEXITED(st)) { fprintf(stderr, "lock_holder: child failed\n"); exit(2); }
   return WEXITSTATUS(st) == 1;
+}
+
+static int open_fds(void) {
+  DIR* d = opendir("/proc/self/fd");
+  int n = 0;
+  if (!d) return -1;
+  while (readdir(d)) ++n;
+  closedir(d);
+  return n;
 }
 
 static int check(int ok, const char* what) {
@@ -88,6 +102,21 @@ int main(int argc, char** argv) {
       check(fopen(file, "r+") != NULL, "fopen r+");
     } else if (strcmp(step, "closeA") == 0) {
       check(close(a) == 0, "close A");
+    } else if (strcmp(step, "vfork") == 0) {
+      const int before = open_fds();
+      for (volatile int round = 0; round < 20; round = round + 1) {
+        check(ftruncate(a, 100) == 0, "ftruncate");
+        check(pwrite(a, content, sizeof content, 0) == (ssize_t)sizeof content, "pwrite");
+        pid_t c = vfork();
+        if (c == 0) {
+          close(a);  /* the child's copy: the parent's lock stays */
+          _exit(0);
+        }
+        check(c > 0 && waitpid(c, NULL, 0) == c, "vfork");
+      }
+      const int more = open_fds() - before;
+      printf("vfork: %d more fds\n", more);
+      if (more > 1) all_held = 0;
     } else if (strcmp(step, "close2") == 0) {
       int fd = open(file, O_RDONLY);
       check(fd >= 0, "open O_RDONLY");
