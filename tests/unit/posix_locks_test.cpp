@@ -35,6 +35,19 @@ bool locked_for_others(const std::string& path) {
 
 bool is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
 
+// An fd on `path` (created) through which this process holds a write lock on all of it.
+int open_locked(const std::string& path) {
+  int fd = open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (fd >= 0 && fcntl(fd, F_SETLK, &fl) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
 
 TEST(PosixLocks, AnFdOnAnUnlockedFileIsClosed) {
@@ -53,12 +66,8 @@ TEST(PosixLocks, AnFdOnAnUnlockedFileIsClosed) {
 TEST(PosixLocks, AnFdOnALockedFileIsParkedUntilTheProgramClosesOne) {
   TempDir d;
   const std::string f = d / "data";
-  int fd = open(f.c_str(), O_RDWR | O_CREAT, 0644);
+  int fd = open_locked(f);
   ASSERT_GE(fd, 0);
-  struct flock fl = {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);
   ASSERT_TRUE(locked_for_others(f));
   int own = open(f.c_str(), O_RDONLY);
   ASSERT_GE(own, 0);
@@ -86,12 +95,8 @@ TEST(PosixLocks, AnFdOnALockedFileIsParkedUntilTheProgramClosesOne) {
 TEST(PosixLocks, AParkedFdIsLentAndComesBackWhileTheLockIsHeld) {
   TempDir d;
   const std::string f = d / "data";
-  int fd = open(f.c_str(), O_RDWR | O_CREAT, 0644);
+  int fd = open_locked(f);
   ASSERT_GE(fd, 0);
-  struct flock fl = {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);
   struct stat st;
   ASSERT_EQ(fstat(fd, &st), 0);
   EXPECT_EQ(posix_locks::borrow(st.st_dev, st.st_ino), -1) << "nothing parked yet";
