@@ -76,7 +76,8 @@ void install_fork_handler() {
 }
 
 int borrow(dev_t dev, ino_t ino) {
-  if (!mine()) return -1;
+  // Nothing kept (the common case): no getpid, no walk of the table.
+  if (g_count.load(std::memory_order_relaxed) == 0 || !mine()) return -1;
   for (Parked& p : g_parked) {
     int fd = p.fd.load(std::memory_order_acquire);
     if (fd < 0 || p.dev != dev || p.ino != ino) continue;
@@ -91,6 +92,12 @@ int borrow(dev_t dev, ino_t ino) {
 
 void close_own(int fd) {
   if (fd < 0) return;
+  // Nothing kept or lent, and no lock on the file (the common case): closed,
+  // with no getpid and no walk of the table.
+  if (g_count.load(std::memory_order_relaxed) == 0 && !locked(fd)) {
+    sys::close(fd);
+    return;
+  }
   if (!mine()) {  // a vfork child: the table is its parent's
     if (!locked(fd)) sys::close(fd);
     return;
