@@ -13,7 +13,7 @@ TG_EARLY const T* dyn_ptr(const ElfW(Dyn)* d, unsigned long base) {
   return reinterpret_cast<const T*>(v < base ? v + base : v);
 }
 
-uint32_t gnu_hash_of(const char* s) {
+TG_EARLY uint32_t gnu_hash_of(const char* s) {
   uint32_t h = 5381;
   for (const unsigned char* p = reinterpret_cast<const unsigned char*>(s); *p; ++p) h = h * 33 + *p;
   return h;
@@ -155,17 +155,43 @@ TG_EARLY bool same_name(const char* a, const char* b) {
 }
 }  // namespace
 
+// Through the object's GNU hash table where it has one (every object glibc
+// builds does): the chain of `name`'s hash only. A scan of all of libc's
+// symbols cost about 40,000 instructions a name, paid at the first dlsym of
+// every process (measured with callgrind on /bin/true: 30% of its run).
 TG_EARLY void* find_function(const char* name, const struct link_map* after) {
+  const uint32_t h = gnu_hash_of(name);
   for (const struct link_map* m = after ? after->l_next : _r_debug.r_map; m; m = m->l_next) {
     if (!m->l_ld) continue;
     const DynInfo di = read_dynamic(m);
     if (!di.symtab || !di.strtab) continue;
-    const size_t n = symbol_count(di);
-    for (size_t k = 0; k < n; ++k) {
+    // A function of that name, in its default version (a hidden, older one,
+    // as realpath@GLIBC_2.2.5, is not what dlsym would return).
+    auto function_at = [&](size_t k) -> void* {
       const ElfW(Sym)& sym = di.symtab[k];
-      if (sym.st_shndx != SHN_UNDEF && ELF64_ST_TYPE(sym.st_info) == STT_FUNC && same_name(di.strtab + sym.st_name, name))
-        return reinterpret_cast<void*>(m->l_addr + sym.st_value);
+      if (sym.st_shndx == SHN_UNDEF || ELF64_ST_TYPE(sym.st_info) != STT_FUNC || (di.versym && (di.versym[k] & 0x8000)))
+        return nullptr;
+      return same_name(di.strtab + sym.st_name, name) ? reinterpret_cast<void*>(m->l_addr + sym.st_value) : nullptr;
+    };
+    if (di.gnu_hash) {
+      const uint32_t nbuckets = di.gnu_hash[0], symoffset = di.gnu_hash[1], bloom_size = di.gnu_hash[2];
+      if (nbuckets == 0) continue;
+      const auto* bloom = reinterpret_cast<const ElfW(Addr)*>(di.gnu_hash + 4);
+      const auto* buckets = reinterpret_cast<const uint32_t*>(bloom + bloom_size);
+      const uint32_t* chain = buckets + nbuckets;
+      uint32_t i = buckets[h % nbuckets];
+      if (i < symoffset) continue;
+      for (;; ++i) {
+        const uint32_t ch = chain[i - symoffset];
+        if ((ch | 1) == (h | 1))
+          if (void* f = function_at(i)) return f;
+        if (ch & 1) break;
+      }
+      continue;
     }
+    const size_t n = symbol_count(di);
+    for (size_t k = 0; k < n; ++k)
+      if (void* f = function_at(k)) return f;
   }
   return nullptr;
 }

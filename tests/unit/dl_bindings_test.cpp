@@ -53,6 +53,19 @@ TEST(Bindings, SymbolTableAnswersAsGlibcLookup) {
   EXPECT_FALSE(elf::find_reference(di, "printf").found);  // defined, not referenced
 }
 
+TEST(Bindings, FunctionsAreFoundAsDlsymFindsThem) {
+  // elf::find_function resolves the real dlsym (and the demangler) without
+  // dlsym: the same address, the default version of a versioned name.
+  EXPECT_EQ(elf::find_function("printf", nullptr), dlsym(RTLD_DEFAULT, "printf"));
+  EXPECT_EQ(elf::find_function("dlvsym", nullptr), dlsym(RTLD_DEFAULT, "dlvsym"));
+  // realpath@@GLIBC_2.3 is the default; realpath@GLIBC_2.2.5 a hidden older one.
+  void* realpath_default = dlsym(RTLD_DEFAULT, "realpath");
+  ASSERT_NE(realpath_default, dlvsym(RTLD_DEFAULT, "realpath", "GLIBC_2.2.5"));
+  EXPECT_EQ(elf::find_function("realpath", nullptr), realpath_default);
+  EXPECT_EQ(elf::find_function("no_such_function_here", nullptr), nullptr);
+  EXPECT_EQ(elf::find_function("environ", nullptr), nullptr);  // an object, not a function
+}
+
 TEST(Bindings, ObjectsAreNamedAsGlibcNamesThem) {
   EXPECT_STREQ(dl::object_name(libc_map()), "/lib/x86_64-linux-gnu/libc.so.6");
   // The program's own object has an empty name: glibc prints argv[0].
