@@ -153,6 +153,17 @@ TG_EARLY bool same_name(const char* a, const char* b) {
   while (*a && *a == *b) ++a, ++b;
   return *a == *b;
 }
+
+// Symbol k of the object if it is the function `name` in its default
+// version (a hidden, older one, as realpath@GLIBC_2.2.5, is not what dlsym
+// returns), else null. (A function, not a lambda: TG_EARLY does not reach a
+// lambda's body, which a sanitizer build would instrument.)
+TG_EARLY void* function_at(const struct link_map* m, const DynInfo& di, size_t k, const char* name) {
+  const ElfW(Sym)& sym = di.symtab[k];
+  if (sym.st_shndx == SHN_UNDEF || ELF64_ST_TYPE(sym.st_info) != STT_FUNC || (di.versym && (di.versym[k] & 0x8000)))
+    return nullptr;
+  return same_name(di.strtab + sym.st_name, name) ? reinterpret_cast<void*>(m->l_addr + sym.st_value) : nullptr;
+}
 }  // namespace
 
 // Through the object's GNU hash table where it has one (every object glibc
@@ -165,14 +176,6 @@ TG_EARLY void* find_function(const char* name, const struct link_map* after) {
     if (!m->l_ld) continue;
     const DynInfo di = read_dynamic(m);
     if (!di.symtab || !di.strtab) continue;
-    // A function of that name, in its default version (a hidden, older one,
-    // as realpath@GLIBC_2.2.5, is not what dlsym would return).
-    auto function_at = [&](size_t k) -> void* {
-      const ElfW(Sym)& sym = di.symtab[k];
-      if (sym.st_shndx == SHN_UNDEF || ELF64_ST_TYPE(sym.st_info) != STT_FUNC || (di.versym && (di.versym[k] & 0x8000)))
-        return nullptr;
-      return same_name(di.strtab + sym.st_name, name) ? reinterpret_cast<void*>(m->l_addr + sym.st_value) : nullptr;
-    };
     if (di.gnu_hash) {
       const uint32_t nbuckets = di.gnu_hash[0], symoffset = di.gnu_hash[1], bloom_size = di.gnu_hash[2];
       if (nbuckets == 0) continue;
@@ -184,14 +187,14 @@ TG_EARLY void* find_function(const char* name, const struct link_map* after) {
       for (;; ++i) {
         const uint32_t ch = chain[i - symoffset];
         if ((ch | 1) == (h | 1))
-          if (void* f = function_at(i)) return f;
+          if (void* f = function_at(m, di, i, name)) return f;
         if (ch & 1) break;
       }
       continue;
     }
     const size_t n = symbol_count(di);
     for (size_t k = 0; k < n; ++k)
-      if (void* f = function_at(k)) return f;
+      if (void* f = function_at(m, di, k, name)) return f;
   }
   return nullptr;
 }
