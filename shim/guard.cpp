@@ -376,8 +376,7 @@ __attribute__((noinline)) bool refuses_direct_io(int fd) {
 // not be closed either (a daemon that rewrote a file it keeps locked gained
 // an fd per write, until EMFILE). close_src gives it back.
 bool read_parked(Examined* ex) {
-  if (__builtin_expect(!posix_locks::any_parked(), 1)) return false;
-  const int fd = posix_locks::borrow(ex->st.st_dev, ex->st.st_ino);
+  const int fd = posix_locks::borrow(ex->st.st_dev, ex->st.st_ino);  // -1 at once while nothing is kept
   if (fd < 0) return false;
   ex->src.reset(fd);
   return true;
@@ -488,11 +487,12 @@ uint64_t g_snapshot_ns = 0;
 bool g_snapshot_valid = false;
 std::atomic_flag g_snapshot_busy = ATOMIC_FLAG_INIT;
 
-// What the scan tells the decision (the lease proved nothing).
-MappingFacts facts_of(const ScanResult& r) {
+// What the scan tells the decision (the lease proved nothing). `me`: this
+// process, told apart from the others for the log; 0 where only the verdict
+// matters (it is the same for both).
+MappingFacts facts_of(const ScanResult& r, pid_t me) {
   MappingFacts f;
-  const pid_t me = sys::getpid();
-  for (int i = 0; i < r.mapped && i < ScanResult::kMaxPids; ++i)
+  for (int i = 0; me != 0 && i < r.mapped && i < ScanResult::kMaxPids; ++i)
     if (r.pids[i] == me) f.mapped_by_self = true;
   f.mapped_by_others = r.mapped - (f.mapped_by_self ? 1 : 0);
   f.uninspected = r.uninspected;
@@ -502,7 +502,7 @@ MappingFacts facts_of(const ScanResult& r) {
 }
 
 bool leads_to_acting(Scope scope, const ScanResult& r, ElfKind kind) {
-  return check_mapping(scope, kind, facts_of(r)).act;
+  return check_mapping(scope, kind, facts_of(r, 0)).act;
 }
 
 ScanResult scan_with_reuse(Scope scope, FileId id, ElfKind kind) {
@@ -541,7 +541,7 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined
     *scan = scan_with_reuse(s.scope, maps_id(), ex.kind);
     // Scope namespace: the processes outside it don't count, nor are they said to.
     if (s.scope == Scope::pid_namespace) scan->outside_pid_ns = false;
-    *facts = facts_of(*scan);
+    *facts = facts_of(*scan, sys::getpid());
   } else if (scope_needs_self(s.scope)) {
     const MapsAnswer self = process_maps_exec(0, maps_id());
     facts->mapped_by_self = self == MapsAnswer::mapped;
