@@ -5,6 +5,7 @@
 #include <cstring>
 #include <csignal>
 #include <dirent.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/statfs.h>
@@ -108,8 +109,9 @@ bool find_line(int fd, Take take) {
 }
 
 // statfs f_type values (linux/magic.h) the lease proof and the maps' id ask about.
-constexpr long kOverlayfs = 0x794c7630, kFuse = 0x65735546, kEcryptfs = 0xf15f, kBtrfs = 0x9123683e,
-               kBcachefs = 0xca451a4e, kProc = 0x9fa0;
+constexpr long kOverlayfs = OVERLAYFS_SUPER_MAGIC, kFuse = FUSE_SUPER_MAGIC, kEcryptfs = ECRYPTFS_SUPER_MAGIC,
+               kBtrfs = BTRFS_SUPER_MAGIC, kProc = PROC_SUPER_MAGIC,
+               kBcachefs = 0xca451a4e;  // not in Debian 12's linux/magic.h
 
 }  // namespace
 
@@ -312,14 +314,12 @@ bool proc_hides_processes() {
 }
 
 bool proc_leaves_out_other_pid_namespaces() {
-  // The initial PID namespace has a fixed inode number (PROC_PID_INIT_INO).
   // Our own namespace is the one /proc shows when /proc/self resolves in it.
-  constexpr ino_t kInitPidNamespace = 0xEFFFFFFCU;
-  struct stat st;
-  const int r = sys::fstatat(AT_FDCWD, "/proc/self/ns/pid", &st, 0);
-  if (r == 0) return st.st_ino != kInitPidNamespace;
+  const int r = sys::in_initial_namespace("/proc/self/ns/pid", sys::kInitPidNamespace);
+  if (r >= 0) return r == 0;
   // No ns/pid: a kernel without namespaces, whose /proc lists every process
   // (if it lists this one). Any other failure: we can't tell, so assume not.
+  struct stat st;
   return !(r == -ENOENT && sys::fstatat(AT_FDCWD, "/proc/self", &st, 0) == 0);
 }
 

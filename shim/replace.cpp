@@ -233,11 +233,8 @@ bool capable_fsetid() {
   struct { uint32_t version; int pid; } head = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
   struct { uint32_t effective, permitted, inheritable; } data[2] = {};
   if (sys::call(SYS_capget, &head, data) < 0 || !(data[0].effective & (1u << 4 /* CAP_FSETID */))) return false;
-  // The initial user namespace has a fixed inode number (PROC_USER_INIT_INO).
-  constexpr ino_t kInitUserNamespace = 0xEFFFFFFDU;
-  struct stat ns;
-  if (sys::fstatat(AT_FDCWD, "/proc/self/ns/user", &ns, 0) < 0) return true;  // no /proc: the usual case
-  return ns.st_ino == kInitUserNamespace;
+  // No /proc to tell (an error): the usual case, the initial namespace.
+  return sys::in_initial_namespace("/proc/self/ns/user", sys::kInitUserNamespace) != 0;
 }
 
 bool in_group(gid_t gid) {

@@ -72,6 +72,16 @@ inline int may_write(int dirfd, const char* path, bool nofollow) {
   if (r != -ENOSYS && r != -EPERM) return r;
   return static_cast<int>(call(SYS_faccessat, dirfd, path, W_OK));
 }
+// Is this process in the initial namespace of a kind? The initial ones have
+// fixed inode numbers (include/linux/proc_ns.h). 1 or 0, or -errno if
+// /proc/self/ns/KIND can't be read (no /proc, or a kernel without it).
+constexpr ino_t kInitPidNamespace = 0xEFFFFFFCU;   // PROC_PID_INIT_INO
+constexpr ino_t kInitUserNamespace = 0xEFFFFFFDU;  // PROC_USER_INIT_INO
+inline int in_initial_namespace(const char* ns_link, ino_t initial) {
+  struct stat st;
+  const int r = tg::sys::fstatat(AT_FDCWD, ns_link, &st, 0);
+  return r < 0 ? r : st.st_ino == initial;
+}
 // The filesystem type (statfs f_type) of the file open at fd; 0 if unknown.
 inline long fs_type(int fd) {
   struct statfs fs;
