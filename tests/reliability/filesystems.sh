@@ -149,19 +149,27 @@ short() { cut -c1-100 | tr '\n' ' '; }
 
 # ------------------------------------------------------------- the cases
 
+# cp_while_victim_runs MODE LIB VLIB: `truncguard cp` of $V2 over LIB in
+# MODE while a victim runs VLIB (LIB, or LIB seen through another mount):
+# the cp succeeds, the victim survives, a fresh process loads version 2.
+cp_while_victim_runs() {
+  local m=$1 lib=$2 vlib=$3
+  start_victim "$vlib"
+  log_reset
+  r_run tgcp env TRUNCGUARD_MODE="$m" "$TG_CMD" cp "$V2" "$lib"
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] || fail "$FS, mode $m: truncguard cp failed: $(r_out tgcp)"
+  expect_survived "$FS, mode $m"
+  expect_version "$vlib" 2
+}
+
 # replaced_by_mode MODE: truncguard cp in MODE over a library a victim runs.
 replaced_by_mode() {
   local m=$1 old new before
   dressed_copy "$LIB"
   before=$(meta "$LIB")
   old=$(inode "$LIB")
-  start_victim "$VLIB"
-  log_reset
-  r_run tgcp env TRUNCGUARD_MODE="$m" "$TG_CMD" cp "$V2" "$LIB"
-  stop_victim
-  [ "$R_STATUS" -eq 0 ] || fail "$FS, mode $m: truncguard cp failed: $(r_out tgcp)"
-  expect_survived "$FS, mode $m"
-  expect_version "$VLIB" 2
+  cp_while_victim_runs "$m" "$LIB" "$VLIB"
   expect_same_content "$LIB" "$V2"
   new=$(inode "$LIB")
   [ "$new" != "$old" ] || fail "$FS, mode $m: the name kept inode $old: truncated in place"
@@ -489,13 +497,7 @@ overlay_on() {
   for m in replace atomic; do
     fresh_copy "$V1" "$LIB"
     old=$(inode "$LIB")
-    start_victim "$LIB"
-    log_reset
-    r_run tgcp env TRUNCGUARD_MODE="$m" "$TG_CMD" cp "$V2" "$LIB"
-    stop_victim
-    [ "$R_STATUS" -eq 0 ] || fail "$FS, mode $m: truncguard cp failed: $(r_out tgcp)"
-    expect_survived "$FS, mode $m"
-    expect_version "$LIB" 2
+    cp_while_victim_runs "$m" "$LIB" "$LIB"
     new=$(inode "$LIB")
     [ "$new" != "$old" ] || fail "$FS, mode $m: the name kept inode $old"
     expect_no_temp "$D"
