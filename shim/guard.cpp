@@ -94,7 +94,8 @@ struct Who {
 
 // The working memory of a write that may be acted on (an ELF file whose
 // content would change): kilobytes of names and sentences, which must not be
-// on the caller's stack (scratch.hpp). Mapped once per such write.
+// on the caller's stack (scratch.hpp). Mapped at the first such write and
+// kept for the next (a deploy replaces files one after another): 16 KiB.
 struct ActingMemory {
   char fd_path[PATH_MAX];  // an fd kind: the name the fd was opened under
   ResolveMemory resolve;   // resolve_target's copies of the path and a link
@@ -700,7 +701,7 @@ namespace {
 // stack; without it, the write fails as any write that can't be protected.
 __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteIntent& in, Examined& ex) {
   const char* name = on_fd(in.kind) ? nullptr : in.path;
-  Scratch<ActingMemory> mem;
+  Scratch<ActingMemory, Reuse::keep_one> mem;
   if (!mem) {
     char fd_text[32];
     if (!name) {

@@ -4,7 +4,8 @@
 // (boost.context, libco, Lua), servers' threads of 16-64 KiB. So no path
 // keeps more than a few hundred bytes on the stack: the buffers a protected
 // write needs (a path, a readlink, an xattr, a copy buffer) are mapped when
-// that write happens and unmapped after it. Never malloc: the shim runs inside
+// that write happens and unmapped after it (except one block kept for the
+// next write: Reuse::keep_one). Never malloc: the shim runs inside
 // programs that replace it, and before and after their allocator exists.
 // Raw system calls: no other preload (a sanitizer's mmap) sees them, and they
 // work in a vfork child (unmapped before the child execs: nothing is left in
@@ -12,7 +13,9 @@
 #pragma once
 
 #include <sys/mman.h>
+#include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <type_traits>
 
 #include "sys.hpp"
@@ -38,15 +41,31 @@ inline long map_scratch(size_t bytes) {
 inline void unmap_scratch(void* mem, size_t bytes) { sys::call(SYS_munmap, mem, bytes); }
 #endif
 
+// Whether a Scratch's block, once used, is kept for the next one.
+enum class Reuse { no, keep_one };
+
 // sizeof(T) bytes, zero-filled (fresh anonymous pages), or nothing if the
 // kernel refuses (ENOMEM, RLIMIT_AS, a seccomp filter): the caller falls back.
-template <typename T>
+// Reuse::keep_one, for memory that every protected write of a deploy needs:
+// the block is kept for the next such write, zeroed again (a memset of it
+// costs a fraction of mapping fresh pages: the mmap, a page fault per page
+// touched, the munmap). It stays mapped, and resident, for the life of the
+// process. Taken by an atomic exchange: a thread, a signal handler or a vfork
+// child that finds it taken maps a block of its own, as before.
+template <typename T, Reuse kReuse = Reuse::no>
 class Scratch {
   static_assert(std::is_trivially_destructible_v<T> && std::is_trivially_default_constructible_v<T>,
                 "mapped memory is used as it comes: zeroed, never destroyed");
 
  public:
   Scratch() {
+    if constexpr (kReuse == Reuse::keep_one) {
+      if (T* kept = spare_.exchange(nullptr, std::memory_order_acquire)) {
+        std::memset(static_cast<void*>(kept), 0, sizeof(T));
+        mem_ = kept;
+        return;
+      }
+    }
     const long r = map_scratch(sizeof(T));
     if (r < 0) error_ = static_cast<int>(-r);
     else mem_ = reinterpret_cast<T*>(r);
@@ -54,7 +73,12 @@ class Scratch {
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
   ~Scratch() {
-    if (mem_) unmap_scratch(mem_, sizeof(T));
+    if (!mem_) return;
+    if constexpr (kReuse == Reuse::keep_one) {
+      T* none = nullptr;
+      if (spare_.compare_exchange_strong(none, mem_, std::memory_order_release)) return;
+    }
+    unmap_scratch(mem_, sizeof(T));
   }
   explicit operator bool() const { return mem_ != nullptr; }
   T* get() const { return mem_; }
@@ -62,6 +86,7 @@ class Scratch {
   int error() const { return error_; }  // why there is none (an errno)
 
  private:
+  static inline std::atomic<T*> spare_{nullptr};  // Reuse::keep_one's kept block
   T* mem_ = nullptr;
   int error_ = 0;
 };
