@@ -104,10 +104,9 @@ struct ActingMemory {
   char target[log::kPathBuf];
 };
 
-void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind, Who* who) {
+void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind, pid_t me, Who* who) {
   char* out = who->text;
   const size_t len = sizeof who->text;
-  const pid_t me = sys::getpid();
   int shown = scan.mapped < ScanResult::kMaxPids ? scan.mapped : ScanResult::kMaxPids;
   for (int i = 0; i < shown; ++i) {
     log::Mapper& m = who->mappers[who->count++];
@@ -140,6 +139,7 @@ void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind
     else
       add("no readable process, but the processes outside this PID namespace could not be inspected and %s", it_is);
   } else {
+    if (me == 0) me = sys::getpid();  // not asked by the scan (scope self)
     if (self) add("this process (pid %d)", static_cast<int>(me));
     for (int i = 0; i < who->count; ++i) {
       if (who->mappers[i].pid == me) continue;
@@ -196,10 +196,8 @@ bool opens_an_fd(WriteKind k) { return k == WriteKind::truncate_open || k == Wri
 // (close(1), then open() to redirect stdout). The new inode's fd was made
 // while the shim's own fds (the header, the directory) held lower numbers:
 // once they are closed, it moves down, keeping its close-on-exec bit.
-int lowest_number(int fd) {
-  const long fdflags = sys::call(SYS_fcntl, fd, F_GETFD);
-  if (fdflags < 0) return fd;
-  const long low = sys::call(SYS_fcntl, fd, (fdflags & FD_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+int lowest_number(int fd, bool cloexec) {
+  const long low = sys::call(SYS_fcntl, fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
   if (low < 0) return fd;
   if (low > fd) {  // nothing free below it
     sys::close(static_cast<int>(low));
@@ -207,6 +205,10 @@ int lowest_number(int fd) {
   }
   sys::close(fd);
   return static_cast<int>(low);
+}
+int lowest_number(int fd) {
+  const long fdflags = sys::call(SYS_fcntl, fd, F_GETFD);
+  return fdflags < 0 ? fd : lowest_number(fd, fdflags & FD_CLOEXEC);
 }
 
 // Atomic mode: the fd the caller gets on the unnamed inode `made` (taken
@@ -276,11 +278,23 @@ namespace {
 // What the guard learned about the file, cheapest facts first.
 struct Examined {
   sys::Fd src;            // read fd on the file (or not ok: unreadable)
+  bool borrowed = false;  // src is a parked fd, lent (read_parked)
   int src_error = 0;      // why src could not be opened (EACCES, EMFILE...)
   struct stat st {};
   ElfKind kind = ElfKind::unreadable;
+  long src_fs_type = -1;  // src's filesystem, once asked (-1: not yet)
+  long fs_type() {
+    if (src_fs_type == -1) src_fs_type = sys::fs_type(src.get());
+    return src_fs_type;
+  }
   // src is closed without taking the program's POSIX locks on the file with it.
   void close_src() { posix_locks::close_own(src.release()); }
+  // src holds a write lease (take_unshared_lease): the process holds no
+  // POSIX lock on the file, so a plain close (which ends the lease) loses none.
+  void close_src_under_lease() {
+    if (borrowed) close_src();  // its slot in the table is given back
+    else sys::close(src.release());
+  }
   ~Examined() { close_src(); }
 };
 
@@ -380,6 +394,7 @@ bool read_parked(Examined* ex) {
   const int fd = posix_locks::borrow(ex->st.st_dev, ex->st.st_ino);  // -1 at once while nothing is kept
   if (fd < 0) return false;
   ex->src.reset(fd);
+  ex->borrowed = true;
   return true;
 }
 
@@ -528,21 +543,25 @@ ScanResult scan_with_reuse(Scope scope, FileId id, ElfKind kind) {
 
 // Stage 4: who maps it. A write lease proves "nobody", where it can be had:
 // not while the caller itself holds the file open for writing (ftruncate, F_SETFL...).
-Verdict examine_mapping(const Settings& s, const WriteIntent& in, const Examined& ex, MappingFacts* facts,
-                        ScanResult* scan) {
+// The lease ends with the close of src, at once (a proof leaves nothing to
+// read it for). *me: this process's pid, where the scan needed it (else 0).
+Verdict examine_mapping(const Settings& s, const WriteIntent& in, Examined& ex, MappingFacts* facts,
+                        ScanResult* scan, pid_t* me) {
   // The id the maps show (btrfs: not stat()'s device), read from the fd only
   // when some maps are to be searched: not for a granted lease, nor scope elf.
   auto maps_id = [&ex] {
-    return ex.src.ok() ? maps_id_of(ex.src.get(), ex.st) : file_id_of(ex.st.st_dev, ex.st.st_ino);
+    return ex.src.ok() ? maps_id_of(ex.src.get(), ex.st, ex.fs_type()) : file_id_of(ex.st.st_dev, ex.st.st_ino);
   };
   const bool lease_possible = !on_fd(in.kind) && ex.src.ok();
-  if (scope_needs_scan(s.scope) && lease_possible && proves_unshared(ex.src.get())) {
+  if (scope_needs_scan(s.scope) && lease_possible && take_unshared_lease(ex.src.get(), ex.fs_type())) {
+    ex.close_src_under_lease();
     facts->proven_unshared = true;
   } else if (scope_needs_scan(s.scope)) {
     *scan = scan_with_reuse(s.scope, maps_id(), ex.kind);
     // Scope namespace: the processes outside it don't count, nor are they said to.
     if (s.scope == Scope::pid_namespace) scan->outside_pid_ns = false;
-    *facts = facts_of(*scan, sys::getpid());
+    *me = sys::getpid();
+    *facts = facts_of(*scan, *me);
   } else if (scope_needs_self(s.scope)) {
     const MapsAnswer self = process_maps_exec(0, maps_id());
     facts->mapped_by_self = self == MapsAnswer::mapped;
@@ -768,12 +787,13 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
 
   MappingFacts facts;
   ScanResult scan;
-  Verdict v = examine_mapping(s, in, ex, &facts, &scan);
+  pid_t me = 0;
+  Verdict v = examine_mapping(s, in, ex, &facts, &scan, &me);
   if (!v.act) return log_pass(in, name, v.reason);
   log_decision(in, name, true, v.reason);
 
   Who& who = mem->who;
-  describe_who(v.reason, scan, facts.mapped_by_self, ex.kind, &who);
+  describe_who(v.reason, scan, facts.mapped_by_self, ex.kind, me, &who);
   const off_t keep = bytes_to_keep(in);
   log::Event ev{log::EventKind::replaced};
   ev.file = name;
@@ -831,7 +851,8 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   // The shim's own fds are done with: their numbers are the caller's again.
   ex.close_src();
   t.dir.reset();
-  return {Outcome::replaced, lowest_number(fd)};
+  // Opened with the caller's O_CLOEXEC (replacement_flags): no F_GETFD to ask.
+  return {Outcome::replaced, lowest_number(fd, (in.flags & O_CLOEXEC) != 0)};
 }
 
 }  // namespace

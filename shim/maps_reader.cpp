@@ -419,22 +419,25 @@ namespace {
 // ecryptfs the backing one), so no open file is left on the inode the
 // writer sees, and the kernel grants a write lease on a file that a running
 // program maps. Measured on overlayfs: the lease was granted, the victim died.
-bool lease_sees_mappings(int fd) {
-  const long type = sys::fs_type(fd);
-  return type != 0 && type != kOverlayfs && type != kFuse && type != kEcryptfs;
+bool lease_sees_mappings(long fs_type) {
+  return fs_type != 0 && fs_type != kOverlayfs && fs_type != kFuse && fs_type != kEcryptfs;
 }
 
 }  // namespace
 
 bool proves_unshared(int fd) {
-  if (!lease_sees_mappings(fd)) return false;  // the /proc scan decides
+  if (!take_unshared_lease(fd, sys::fs_type(fd))) return false;
+  sys::call(SYS_fcntl, fd, F_SETLEASE, F_UNLCK);
+  return true;
+}
+
+bool take_unshared_lease(int fd, long fs_type) {
+  if (!lease_sees_mappings(fs_type)) return false;  // the /proc scan decides
   // The lease lives for microseconds. Should another process open the file in
   // that window, the kernel signals the lease holder (us): SIGURG, ignored by
   // default, instead of SIGIO, whose default action would kill the host.
   if (sys::call(SYS_fcntl, fd, F_SETSIG, SIGURG) < 0) return false;
-  if (sys::call(SYS_fcntl, fd, F_SETLEASE, F_WRLCK) < 0) return false;
-  sys::call(SYS_fcntl, fd, F_SETLEASE, F_UNLCK);
-  return true;
+  return sys::call(SYS_fcntl, fd, F_SETLEASE, F_WRLCK) == 0;
 }
 
 bool self_file_at(unsigned long addr, FileId* out) {
@@ -460,7 +463,9 @@ bool self_file_at(unsigned long addr, FileId* out) {
   });
 }
 
-FileId maps_id_of(int fd, const struct stat& st) {
+FileId maps_id_of(int fd, const struct stat& st) { return maps_id_of(fd, st, sys::fs_type(fd)); }
+
+FileId maps_id_of(int fd, const struct stat& st, long type) {
   const FileId from_stat = file_id_of(st.st_dev, st.st_ino);
   // Only filesystems with subvolumes give stat() a device of its own (the
   // mapping below costs about 8 us: one fstatfs spares it everywhere else).
@@ -468,7 +473,6 @@ FileId maps_id_of(int fd, const struct stat& st) {
   // squashfs or erofs image under a tmpfs: live systems, containers): a
   // file's st_dev is a device it makes for the layer the file came from
   // (measured: 0:43 and ino 1 from stat(), 00:41 and ino 1 in the maps).
-  const long type = sys::fs_type(fd);
   if (type != kBtrfs && type != kBcachefs && type != kOverlayfs) return from_stat;
   const long page = sys::call(SYS_mmap, nullptr, 4096UL, PROT_READ, MAP_PRIVATE, fd, 0L);
   if (page < 0 && page > -4096) return from_stat;  // not mappable (nor, then, mapped)

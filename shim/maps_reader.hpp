@@ -30,6 +30,7 @@ FileId file_id_of(dev_t dev, ino_t ino);
 // and bcachefs, the filesystems with subvolumes): one page of the file is
 // mapped here for a moment and looked up in our own maps.
 FileId maps_id_of(int fd, const struct stat& st);
+FileId maps_id_of(int fd, const struct stat& st, long fs_type);  // fs_type: sys::fs_type(fd)
 // The same for a name (opened read-only; stat()'s id if it can't be read).
 // False if it does not exist.
 bool maps_id_of_path(int dirfd, const char* path, FileId* out);
@@ -168,6 +169,14 @@ ScanResult lookup(const Snapshot& s, FileId id);
 // a stacking one (overlayfs, FUSE, ecryptfs), where a mapping holds the file
 // underneath and the lease would be granted on a mapped file.
 bool proves_unshared(int fd);
+
+// The same proof, for the guard: fs_type is fd's (sys::fs_type), and a
+// granted lease is left held, to be ended by closing fd. While it is held no
+// other open file exists on the inode, not even one of this process's own:
+// so the process holds no POSIX record lock there (one lasts only while the
+// fd it was taken through is open: any close on the inode releases it), and
+// that close releases none.
+bool take_unshared_lease(int fd, long fs_type);
 
 // The file mapped at `addr` in this process (PROCMAP_QUERY, or the text).
 bool self_file_at(unsigned long addr, FileId* out);

@@ -160,17 +160,19 @@ struct XattrMemory {
 
 constexpr char kAccessAcl[] = "system.posix_acl_access";
 
-// Copies every extended attribute but `skip` (a name, or null).
-void copy_xattrs(int src, int dst, const char* skip, ReplaceReport* rep) {
+// Copies every extended attribute but `skip` (a name, or null). False if
+// the old file has none at all (its list is empty).
+bool copy_xattrs(int src, int dst, const char* skip, ReplaceReport* rep) {
   char few[256];  // the names of a few; a file with none needs no more
   long n = sys::flistxattr(src, few, sizeof few);
-  if (n <= 0 && n != -ERANGE) return;  // none (or none to be had: no xattrs on this filesystem)
+  if (n == 0) return false;
+  if (n < 0 && n != -ERANGE) return true;  // none to be had (no xattrs on this filesystem), or not known
   Scratch<XattrMemory> mem;
   if (!mem) {  // they can't be copied: say so (one at least, if it is not known how many)
     int count = 0;
     for (long off = 0; n > 0 && off < n; off += static_cast<long>(std::strlen(few + off)) + 1) ++count;
     rep->xattrs_failed += count > 0 ? count : 1;
-    return;
+    return true;
   }
   char* names = mem->names;
   if (n > 0) std::memcpy(names, few, static_cast<size_t>(n));
@@ -188,6 +190,7 @@ void copy_xattrs(int src, int dst, const char* skip, ReplaceReport* rep) {
       ++rep->xattrs_failed;
     }
   }
+  return true;
 }
 
 // What an access ACL (its xattr value: a version, then {tag, perm, id}
@@ -212,11 +215,13 @@ mode_t owning_group_bits(const unsigned char* acl, long len) {
 // it, and the mode's group bits, which under an ACL are its mask, become what
 // it granted the owning group (measured in a user namespace: group::r-x with
 // mask::rwx became a plain rwx for the group). Unknown (an ACL too large to
-// read here): none. One fgetxattr, where the ACL was not copied.
-void settle_access_acl(int src, int dst, ReplaceReport* rep, mode_t* mode) {
+// read here): none. One fgetxattr, where the ACL was not copied and the old
+// file's list of extended attributes was not empty (`listed_none`: an ACL
+// is listed as system.posix_acl_access).
+void settle_access_acl(int src, int dst, bool listed_none, ReplaceReport* rep, mode_t* mode) {
   if (rep->acl_copied) return;
   unsigned char acl[4 + 8 * 32];  // read only to find group:: and mask::
-  const long n = sys::fgetxattr(src, kAccessAcl, acl, sizeof acl);
+  const long n = listed_none ? -ENODATA : sys::fgetxattr(src, kAccessAcl, acl, sizeof acl);
   if (n != -ENODATA && n != -ERANGE && n < 0) return;  // no ACLs here, or not to be known
   sys::fremovexattr(dst, kAccessAcl);
   if (n == -ENODATA) return;
@@ -309,8 +314,8 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
   }
   rep->mode = truncated ? mode_after_truncation(st) : st.st_mode & 07777;
   if (src >= 0) {
-    copy_xattrs(src, dst, truncated ? kFileCaps : nullptr, rep);
-    settle_access_acl(src, dst, rep, &rep->mode);
+    const bool listed_any = copy_xattrs(src, dst, truncated ? kFileCaps : nullptr, rep);
+    settle_access_acl(src, dst, !listed_any, rep, &rep->mode);
   }
   program_fchmod(dst, rep->mode);
   errno = saved;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -16,6 +17,7 @@
 #include "child_limits.hpp"
 #include "maps_reader.hpp"
 #include "procmap_query.hpp"
+#include "sys.hpp"
 
 using namespace tg;
 
@@ -196,6 +198,59 @@ TEST(MapsScan, WriteLeaseProvesNobodyElseHasItOpen) {
   int exe = open("/proc/self/exe", O_RDONLY);
   EXPECT_FALSE(proves_unshared(exe));
   close(exe);
+  unlink(tmpl);
+}
+
+// The guard closes its fd under a granted lease with no F_OFD_GETLK: while
+// the lease is held, no other open file exists on the inode, so the process
+// can hold no POSIX lock there (a lock lasts only while the fd it was taken
+// through is open). The lease stays held until that close.
+TEST(MapsScan, HeldLeaseMeansThisProcessHoldsNoPosixLock) {
+  char tmpl[] = "/tmp/tg-lease-lock-XXXXXX";
+  int a = mkstemp(tmpl);
+  ASSERT_GE(a, 0);
+  ASSERT_EQ(write(a, "data", 4), 4);
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  ASSERT_EQ(fcntl(a, F_SETLK, &fl), 0);  // the program's lock, through fd a
+  int b = open(tmpl, O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(b, 0);
+  const long type = sys::fs_type(b);
+  EXPECT_FALSE(take_unshared_lease(b, type)) << "a lock's fd is open: no lease";
+  EXPECT_EQ(fcntl(b, F_GETLEASE), F_UNLCK);
+  // Still locked (the refused lease released nothing): another process can't take it.
+  auto other_can_lock = [&] {
+    pid_t child = fork();
+    if (child == 0) {
+      int fd = open(tmpl, O_RDWR | O_CLOEXEC);
+      struct flock w = {};
+      w.l_type = F_WRLCK;
+      w.l_whence = SEEK_SET;
+      _exit(fd >= 0 && fcntl(fd, F_SETLK, &w) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  };
+  EXPECT_FALSE(other_can_lock());
+  close(a);  // releases the lock
+  EXPECT_TRUE(other_can_lock()) << "control: the lock is gone with its fd";
+  ASSERT_TRUE(take_unshared_lease(b, type));
+  EXPECT_EQ(fcntl(b, F_GETLEASE), F_WRLCK) << "the lease is left held";
+  // Held: another open waits for it (here O_NONBLOCK: EWOULDBLOCK), until our close ends it.
+  pid_t child = fork();
+  if (child == 0) {
+    int fd = open(tmpl, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    _exit(fd < 0 && errno == EWOULDBLOCK ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "an open during the lease was not held off";
+  close(b);
+  int c = open(tmpl, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  EXPECT_GE(c, 0) << "closing the fd ended the lease";
+  if (c >= 0) close(c);
   unlink(tmpl);
 }
 
