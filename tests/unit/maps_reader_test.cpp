@@ -15,9 +15,11 @@
 #include <sys/syscall.h>
 
 #include "child_limits.hpp"
+#include "locks.hpp"
 #include "maps_reader.hpp"
 #include "procmap_query.hpp"
 #include "sys.hpp"
+#include "temp_dir.hpp"
 
 using namespace tg;
 
@@ -206,52 +208,33 @@ TEST(MapsScan, WriteLeaseProvesNobodyElseHasItOpen) {
 // can hold no POSIX lock there (a lock lasts only while the fd it was taken
 // through is open). The lease stays held until that close.
 TEST(MapsScan, HeldLeaseMeansThisProcessHoldsNoPosixLock) {
-  char tmpl[] = "/tmp/tg-lease-lock-XXXXXX";
-  int a = mkstemp(tmpl);
+  unit::TempDir d("tg-lease-lock");
+  const std::string f = d / "data";
+  int a = unit::open_locked(f);  // the program's lock, through fd a
   ASSERT_GE(a, 0);
-  ASSERT_EQ(write(a, "data", 4), 4);
-  struct flock fl = {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  ASSERT_EQ(fcntl(a, F_SETLK, &fl), 0);  // the program's lock, through fd a
-  int b = open(tmpl, O_RDONLY | O_CLOEXEC);
+  int b = open(f.c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(b, 0);
   const long type = sys::fs_type(b);
   EXPECT_FALSE(take_unshared_lease(b, type)) << "a lock's fd is open: no lease";
   EXPECT_EQ(fcntl(b, F_GETLEASE), F_UNLCK);
-  // Still locked (the refused lease released nothing): another process can't take it.
-  auto other_can_lock = [&] {
-    pid_t child = fork();
-    if (child == 0) {
-      int fd = open(tmpl, O_RDWR | O_CLOEXEC);
-      struct flock w = {};
-      w.l_type = F_WRLCK;
-      w.l_whence = SEEK_SET;
-      _exit(fd >= 0 && fcntl(fd, F_SETLK, &w) == 0 ? 0 : 1);
-    }
-    int status = 0;
-    waitpid(child, &status, 0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  };
-  EXPECT_FALSE(other_can_lock());
-  close(a);  // releases the lock
-  EXPECT_TRUE(other_can_lock()) << "control: the lock is gone with its fd";
+  EXPECT_TRUE(unit::locked_for_others(f)) << "the refused lease released nothing";
+  close(a);
+  EXPECT_FALSE(unit::locked_for_others(f)) << "control: the lock is gone with its fd";
   ASSERT_TRUE(take_unshared_lease(b, type));
   EXPECT_EQ(fcntl(b, F_GETLEASE), F_WRLCK) << "the lease is left held";
   // Held: another open waits for it (here O_NONBLOCK: EWOULDBLOCK), until our close ends it.
   pid_t child = fork();
   if (child == 0) {
-    int fd = open(tmpl, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int fd = open(f.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     _exit(fd < 0 && errno == EWOULDBLOCK ? 0 : 1);
   }
   int status = 0;
   waitpid(child, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "an open during the lease was not held off";
   close(b);
-  int c = open(tmpl, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  int c = open(f.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   EXPECT_GE(c, 0) << "closing the fd ended the lease";
   if (c >= 0) close(c);
-  unlink(tmpl);
 }
 
 TEST(MapsScan, LeaseProofSeesMappingsAfterTheFdIsClosed) {

@@ -7,10 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "locks.hpp"
 #include "posix_locks.hpp"
 #include "temp_dir.hpp"
 
 using namespace tg;
+using unit::locked_for_others;
+using unit::open_locked;
 
 namespace {
 
@@ -18,35 +21,7 @@ struct TempDir : unit::TempDir {
   TempDir() : unit::TempDir("tg-locks") {}
 };
 
-// Could another process take a write lock on the file?
-bool locked_for_others(const std::string& path) {
-  pid_t c = fork();
-  if (c == 0) {
-    int fd = open(path.c_str(), O_RDWR);
-    struct flock fl = {};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    _exit(fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 0 : 1);
-  }
-  int st = 0;
-  waitpid(c, &st, 0);
-  return WIFEXITED(st) && WEXITSTATUS(st) == 1;
-}
-
 bool is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
-
-// An fd on `path` (created) through which this process holds a write lock on all of it.
-int open_locked(const std::string& path) {
-  int fd = open(path.c_str(), O_RDWR | O_CREAT, 0644);
-  struct flock fl = {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  if (fd >= 0 && fcntl(fd, F_SETLK, &fl) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 }  // namespace
 
