@@ -155,6 +155,23 @@ inline int safe_reopen(const char* path, int fl) {
   return f ? f(AT_FDCWD, path, fl, 0666) : raw_openat(AT_FDCWD, path, fl, 0666);
 }
 
+// fclose and freopen close the stream's fd inside libc, out of close()'s
+// reach: a file pending there (atomic mode) is published first, once the
+// stream's buffer is in the file. stdio's own writes go through libc-internal
+// calls that the write wrappers don't see: its error flag does. Returns the
+// publication's error, or 0.
+inline int stream_closing(FILE* stream) {
+  if (__builtin_expect(!tg::pending::any(), 1) || !stream || tg::in_guard()) return 0;
+  const int fd = fileno(stream);
+  if (fd < 0) return 0;
+  if (fflush(stream) != 0 || ferror(stream)) {
+    // The stream lost data; errno may be from anything since then.
+    const int e = errno;
+    tg::pending::write_failed(fd, (e == ENOSPC || e == EDQUOT || e == EFBIG) ? e : EIO);
+  }
+  return tg::pending::closing(fd);
+}
+
 // A freopen that fails leaves its stream as glibc's own failure does: its
 // file closed, the FILE still allocated (a program may still fclose it), not
 // freed by an fclose of ours. The real freopen does it, with a name no open
@@ -346,11 +363,16 @@ TG_FOPEN(fopen64)
 // O_TRUNC only empties that new file, and the stream keeps glibc's semantics
 // (same fd number for std streams, orientation reset...). With no path, glibc
 // reopens the stream's own file through /proc/self/fd with an internal open:
-// the stream's fd moves to the new inode first (reopen_own_file).
+// the stream's fd moves to the new inode first (reopen_own_file). Either way
+// glibc closes the stream's old file itself: pending there, it is published first.
 #define TG_FREOPEN(name)                                                                               \
   __attribute__((visibility("default"))) FILE* name(const char* path, const char* mode, FILE* stream) { \
     auto f = TG_REAL(name);                                                                            \
     if (!f) { errno = ENOSYS; return nullptr; }                                                        \
+    /* The stream's file is closed first (inside libc): published, as at fclose. */                   \
+    const int saved = errno;                                                                           \
+    if (const int published = stream_closing(stream)) return failed_freopen(f, mode, stream, published); \
+    errno = saved;                                                                                     \
     if (!path) {                                                                                       \
       const int err = stream ? reopen_own_file(#name, fileno(stream), writing_fopen_flags(mode)) : 0;  \
       if (err) return failed_freopen(f, mode, stream, err);                                            \
@@ -563,22 +585,10 @@ TG_PWRITEV2(pwritev64v2)
 TG_FALLOCATE(fallocate)
 TG_FALLOCATE(fallocate64)
 
-// fclose closes its fd inside libc, out of close()'s reach: publish first,
-// once the stream's buffer is in the file. stdio's own writes go through
-// libc-internal calls that the write wrappers don't see: its error flag does.
+// fclose closes its fd inside libc, out of close()'s reach: publish first
+// (stream_closing).
 __attribute__((visibility("default"))) int fclose(FILE* stream) {
-  int publish_error = 0;
-  if (__builtin_expect(tg::pending::any(), 0) && stream && !tg::in_guard()) {
-    const int fd = fileno(stream);
-    if (fd >= 0) {
-      if (fflush(stream) != 0 || ferror(stream)) {
-        // The stream lost data; errno may be from anything since then.
-        const int e = errno;
-        tg::pending::write_failed(fd, (e == ENOSPC || e == EDQUOT || e == EFBIG) ? e : EIO);
-      }
-      publish_error = tg::pending::closing(fd);
-    }
-  }
+  const int publish_error = stream_closing(stream);
   ClosingFile file(__builtin_expect(tg::posix_locks::any_parked(), 0) && stream ? fileno(stream) : -1);
   auto f = TG_REAL(fclose);
   if (!f) { errno = ENOSYS; return EOF; }
