@@ -50,7 +50,8 @@ static int g_ignore_atime;  // documented: a non-owner's look moves atime (docs/
 static int g_free_fds;      // emfile cases: how many fds are left free
 static char D[4096];  // this case's directory
 static char P_text[4200], P_elf[4200], P_map[4200], P_dir[4200], P_link[4200], P_loop[4200], P_fifo[4200],
-    P_missing[4200], P_nodir[4200], P_notdir[4200], P_long[8400], P_empty[4200], P_exe[4200];
+    P_missing[4200], P_nodir[4200], P_notdir[4200], P_long[8400], P_empty[4200], P_exe[4200], P_dangling[4200],
+    P_pathmax[8400];
 static struct stat before_text, before_elf, before_map, before_empty;
 static void* g_mapping;
 static size_t g_mapping_len;
@@ -87,11 +88,15 @@ static void fixture(void) {
     const char* name;
   } names[] = {{P_text, "text"},       {P_elf, "lib.so"},      {P_map, "mapped.so"},  {P_dir, "dir"},
                {P_link, "link"},       {P_loop, "loop"},       {P_fifo, "fifo"},      {P_missing, "missing"},
-               {P_nodir, "nodir/x"},   {P_notdir, "text/x"},   {P_empty, "empty"},    {P_exe, "exe"}};
+               {P_nodir, "nodir/x"},   {P_notdir, "text/x"},   {P_empty, "empty"},    {P_exe, "exe"},
+               {P_dangling, "dangling"}};
   for (unsigned i = 0; i < sizeof names / sizeof names[0]; ++i) snprintf(names[i].path, 4200, "%s/%s", D, names[i].name);
   int n = snprintf(P_long, sizeof P_long, "%s/", D);
   memset(P_long + n, 'n', 300);  // one component longer than NAME_MAX
   P_long[n + 300] = '\0';
+  n = snprintf(P_pathmax, sizeof P_pathmax, "%s", D);  // a path longer than PATH_MAX
+  while (n < 4200) n += snprintf(P_pathmax + n, sizeof P_pathmax - n, "/./././././././.");
+  strcat(P_pathmax, "/text");
   FILE* f = fopen(P_text, "w");
   if (!f) die(P_text);
   for (int i = 0; i < 20; ++i) fprintf(f, "line %d of an ordinary text file\n", i);
@@ -99,7 +104,8 @@ static void fixture(void) {
   copy_file(g_elf, P_elf, 0755);
   copy_file(g_elf, P_map, 0755);
   if (mkdir(P_dir, 0755) < 0) die(P_dir);
-  if (symlink("lib.so", P_link) < 0 || symlink("loop", P_loop) < 0) die("symlink");
+  if (symlink("lib.so", P_link) < 0 || symlink("loop", P_loop) < 0 || symlink("missing", P_dangling) < 0)
+    die("symlink");
   if (mkfifo(P_fifo, 0666) < 0) die(P_fifo);
   close(open(P_empty, O_WRONLY | O_CREAT, 0644));
   old_times(P_text), old_times(P_elf), old_times(P_map), old_times(P_empty);
@@ -199,8 +205,10 @@ static void stream_case(const char* name, FILE* f, int err) {
 
 // ---------------------------------------------------------------- the open family
 
-enum Target { T_TEXT, T_ELF, T_EMPTY, T_MISSING, T_NODIR, T_NOTDIR, T_DIR, T_LINK, T_LOOP, T_LONG, T_FIFO, T_NULL, T_COUNT };
-static const char* target_name[] = {"text", "lib", "empty", "missing", "nodir", "notdir", "dir", "link", "loop", "toolong", "fifo", "devnull"};
+enum Target { T_TEXT, T_ELF, T_EMPTY, T_MISSING, T_NODIR, T_NOTDIR, T_DIR, T_LINK, T_LOOP, T_LONG, T_FIFO, T_NULL,
+              T_DANGLING, T_PATHMAX, T_COUNT };
+static const char* target_name[] = {"text", "lib", "empty", "missing", "nodir", "notdir", "dir", "link", "loop", "toolong", "fifo", "devnull",
+                                    "dangling", "pathmax"};
 static const char* target_path(int t) {
   switch (t) {
     case T_TEXT: return P_text;
@@ -215,6 +223,8 @@ static const char* target_path(int t) {
     case T_LONG: return P_long;
     case T_FIFO: return P_fifo;
     case T_NULL: return "/dev/null";
+    case T_DANGLING: return P_dangling;
+    case T_PATHMAX: return P_pathmax;
   }
   return "";
 }
