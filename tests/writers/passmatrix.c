@@ -375,7 +375,8 @@ static void creat_cases(void) {
 
 // ---------------------------------------------------------------- stdio
 
-static const char* modes[] = {"w", "wx", "we", "w+", "a", "a+", "r", "r+", "wm", "wb", "w,ccs=UTF-8", "r+e", "", "z", "x"};
+static const char* modes[] = {"w",  "wx", "we", "w+",          "a",   "a+", "r", "r+", "wm", "wb", "w,ccs=UTF-8",
+                              "r+,ccs=UTF-8", "wxe,ccs=UTF-8", "r+e", "", "z", "x"};
 enum { kModes = sizeof modes / sizeof modes[0] };
 
 static void fopen_matrix(void) {
