@@ -155,6 +155,34 @@ inline int safe_reopen(const char* path, int fl) {
   return f ? f(AT_FDCWD, path, fl, 0666) : raw_openat(AT_FDCWD, path, fl, 0666);
 }
 
+// fclose and freopen close the stream's fd inside libc, out of close()'s
+// reach: a file pending there (atomic mode) is published first, once the
+// stream's buffer is in the file. stdio's own writes go through libc-internal
+// calls that the write wrappers don't see: its error flag does. Returns the
+// publication's error, or 0.
+inline int stream_closing(FILE* stream) {
+  if (__builtin_expect(!tg::pending::any(), 1) || !stream || tg::in_guard()) return 0;
+  const int fd = fileno(stream);
+  if (fd < 0) return 0;
+  if (fflush(stream) != 0 || ferror(stream)) {
+    // The stream lost data; errno may be from anything since then.
+    const int e = errno;
+    tg::pending::write_failed(fd, (e == ENOSPC || e == EDQUOT || e == EFBIG) ? e : EIO);
+  }
+  return tg::pending::closing(fd);
+}
+
+// A freopen that fails leaves its stream as glibc's own failure does: its
+// file closed, the FILE still allocated (a program may still fclose it), not
+// freed by an fclose of ours. The real freopen does it, with a name no open
+// can succeed on ("": ENOENT) and so touches no file; then the error.
+using FreopenFn = FILE* (*)(const char*, const char*, FILE*);
+inline FILE* failed_freopen(FreopenFn real, const char* mode, FILE* stream, int err) {
+  if (stream) real("", mode, stream);
+  errno = err;
+  return nullptr;
+}
+
 // ---- An fd that can only append (O_WRONLY|O_APPEND), whose open passed
 // (may_change_content), is examined when it could change bytes already in the
 // file: fcntl(F_SETFL) without O_APPEND, pwritev2(RWF_NOAPPEND), and fallocate
@@ -275,6 +303,36 @@ __attribute__((visibility("default"))) int __openat64_2(int dirfd, const char* p
   });
 }
 
+// The FILE* for fd, the caller's fopen mode. fdopen reads only what open(2)
+// takes from it: ",ccs=CHARSET" (a stream bound to that encoding, oriented
+// wide) is fopen's alone. With it, the real fopen opens the same file again
+// (/proc/self/fd, without 'x', which would refuse it: the file is fd's own,
+// new and empty or a copy) and its fd takes fd's number, the lowest free one.
+// Where that can't be done (no /proc), fdopen, and the stream is unbound.
+using FopenFn = FILE* (*)(const char*, const char*);
+inline FILE* stream_on(int fd, const char* mode, FopenFn real) {
+  const char* ccs = std::strstr(mode, ",ccs=");
+  char m[64];
+  if (!ccs || !real || std::strlen(mode) >= sizeof m) return fdopen(fd, mode);
+  size_t n = 0;
+  for (const char* c = mode; *c; ++c)
+    if (c >= ccs || *c != 'x') m[n++] = *c;
+  m[n] = '\0';
+  char proc[32];
+  tg::sys::fd_link(fd, proc, sizeof proc);
+  FILE* fp = real(proc, m);
+  if (!fp) return fdopen(fd, mode);
+  const int other = fileno(fp);
+  const long fdflags = tg::sys::call(SYS_fcntl, other, F_GETFD);
+  if (fdflags < 0 || tg::sys::call(SYS_dup3, other, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+    fclose(fp);
+    return fdopen(fd, mode);
+  }
+  tg::sys::close(other);
+  fp->_fileno = fd;  // as glibc's own freopen does after its dup3
+  return fp;
+}
+
 // fopen: the new inode's fd becomes the FILE*, with the caller's mode.
 #define TG_FOPEN(name)                                                                   \
   __attribute__((visibility("default"))) FILE* name(const char* path, const char* mode) { \
@@ -289,7 +347,7 @@ __attribute__((visibility("default"))) int __openat64_2(int dirfd, const char* p
     });                                                                                  \
     if (fd == -2) return result;                                                         \
     if (fd < 0) return nullptr;                                                          \
-    FILE* fp = fdopen(fd, mode);                                                         \
+    FILE* fp = stream_on(fd, mode, TG_REAL(name));                                       \
     if (!fp) {                                                                           \
       const int e = errno;                                                               \
       close(fd);                                                                         \
@@ -305,25 +363,26 @@ TG_FOPEN(fopen64)
 // O_TRUNC only empties that new file, and the stream keeps glibc's semantics
 // (same fd number for std streams, orientation reset...). With no path, glibc
 // reopens the stream's own file through /proc/self/fd with an internal open:
-// the stream's fd moves to the new inode first (reopen_own_file).
+// the stream's fd moves to the new inode first (reopen_own_file). Either way
+// glibc closes the stream's old file itself: pending there, it is published first.
 #define TG_FREOPEN(name)                                                                               \
   __attribute__((visibility("default"))) FILE* name(const char* path, const char* mode, FILE* stream) { \
+    auto f = TG_REAL(name);                                                                            \
+    if (!f) { errno = ENOSYS; return nullptr; }                                                        \
+    /* The stream's file is closed first (inside libc): published, as at fclose. */                   \
+    const int saved = errno;                                                                           \
+    if (const int published = stream_closing(stream)) return failed_freopen(f, mode, stream, published); \
+    errno = saved;                                                                                     \
     if (!path) {                                                                                       \
       const int err = stream ? reopen_own_file(#name, fileno(stream), writing_fopen_flags(mode)) : 0;  \
-      if (err) {                                                                                       \
-        fclose(stream); /* as a failed freopen leaves it */                                            \
-        errno = err;                                                                                   \
-        return nullptr;                                                                                \
-      }                                                                                                \
+      if (err) return failed_freopen(f, mode, stream, err);                                            \
     }                                                                                                  \
     const int flags = path ? writing_fopen_flags(mode) : 0;                                         \
     int fd = guarded_open(#name, AT_FDCWD, path, flags, [&](int fl) -> int {                           \
       return fl != flags ? safe_reopen(path, fl) : -2;                                                 \
     });                                                                                                \
     if (fd >= 0) close(fd);                                                                            \
-    else if (fd == -1) return nullptr;                                                                 \
-    auto f = TG_REAL(name);                                                                            \
-    if (!f) { errno = ENOSYS; return nullptr; }                                                        \
+    else if (fd == -1) return failed_freopen(f, mode, stream, errno);                                  \
     return f(path, mode, stream);                                                                      \
   }
 
@@ -526,22 +585,10 @@ TG_PWRITEV2(pwritev64v2)
 TG_FALLOCATE(fallocate)
 TG_FALLOCATE(fallocate64)
 
-// fclose closes its fd inside libc, out of close()'s reach: publish first,
-// once the stream's buffer is in the file. stdio's own writes go through
-// libc-internal calls that the write wrappers don't see: its error flag does.
+// fclose closes its fd inside libc, out of close()'s reach: publish first
+// (stream_closing).
 __attribute__((visibility("default"))) int fclose(FILE* stream) {
-  int publish_error = 0;
-  if (__builtin_expect(tg::pending::any(), 0) && stream && !tg::in_guard()) {
-    const int fd = fileno(stream);
-    if (fd >= 0) {
-      if (fflush(stream) != 0 || ferror(stream)) {
-        // The stream lost data; errno may be from anything since then.
-        const int e = errno;
-        tg::pending::write_failed(fd, (e == ENOSPC || e == EDQUOT || e == EFBIG) ? e : EIO);
-      }
-      publish_error = tg::pending::closing(fd);
-    }
-  }
+  const int publish_error = stream_closing(stream);
   ClosingFile file(__builtin_expect(tg::posix_locks::any_parked(), 0) && stream ? fileno(stream) : -1);
   auto f = TG_REAL(fclose);
   if (!f) { errno = ENOSYS; return EOF; }

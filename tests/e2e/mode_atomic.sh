@@ -215,3 +215,23 @@ assert open(lib, "rb").read() == open(new, "rb").read(), "not published at close
   expect_log "published file=$LIB [ino "
   ok "$how above the program's own fds: the program's fds in the range closed, the file published at close"
 done
+
+# A stream writing the library is pointed elsewhere by freopen: glibc closes
+# the library's fd inside libc, where close() never sees it. That is the
+# writer's last close: it publishes (the new content was lost, the old file
+# left, with "closed without close()" in the log).
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+"$TG_WRITER" freopen_away "$LIB" "$V2" >/dev/null || fail "control: freopen_away failed"
+sleep 0.2
+stop_victim
+expect_broken "control: fopen, then freopen elsewhere, without truncguard"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+"$TG_CMD" "$TG_WRITER" freopen_away "$LIB" "$V2" >/dev/null || fail "freopen_away under truncguard failed"
+stop_victim
+expect_survived "fopen, then freopen elsewhere"
+expect_same_content "$LIB" "$V2"
+expect_log "published file=$LIB [ino "
+ok "a stream freopen'ed elsewhere publishes the file it was writing"

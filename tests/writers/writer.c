@@ -14,6 +14,8 @@
  *   by pwritev2(RWF_NOAPPEND), ftruncate to SRC's size)
  *   append_punch (open O_WRONLY|O_APPEND, fallocate punches a hole over the
  *   whole of DEST; SRC unused)
+ *   freopen_away (fopen "w", SRC's bytes, then freopen points the stream at
+ *   /dev/null: glibc closes DEST's fd inside, where close() never sees it)
  * It then prints the fd's status flags and close-on-exec bit as
  *   flags=0x... cloexec=N
  * so tests can compare them with an unprotected open of the same kind.
@@ -142,6 +144,14 @@ int main(int argc, char** argv) {
     fflush(f);
     copy_to_fd(src, fileno(f));
     report(fileno(f));
+    if (fclose(f) != 0) die();
+    return 0;
+  } else if (!strcmp(e, "freopen_away")) {
+    FILE* f = fopen(dest, "w");
+    if (!f) die();
+    copy_to_fd(src, fileno(f));
+    report(fileno(f));
+    if (!freopen("/dev/null", "w", f)) die();
     if (fclose(f) != 0) die();
     return 0;
   } else if (!strcmp(e, "truncate") || !strcmp(e, "truncate64")) {
