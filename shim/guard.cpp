@@ -7,6 +7,7 @@
 #include <cstring>
 #include <ctime>
 #include <sched.h>
+#include <signal.h>
 #include <sys/auxv.h>
 
 #include "decision.hpp"
@@ -25,8 +26,9 @@ namespace {
 
 // The shim's own work makes raw system calls and never comes back through its
 // wrappers, so a guarded call nested in another on the same thread is a signal
-// handler that interrupted the shim: it is protected like any other call. The
-// depth limit only stops a runaway (a handler interrupted by a handler...).
+// handler that interrupted the shim (a fault's: others wait, SignalsHeld): it
+// is protected like any other call. The depth limit only stops a runaway (a
+// handler interrupted by a handler...).
 // initial-exec: no __tls_get_addr (which may allocate) on the way in.
 constexpr int kMaxGuardDepth = 2;
 __attribute__((tls_model("initial-exec"))) thread_local int t_guard_depth = 0;
@@ -44,9 +46,48 @@ struct MadeForFd {
 };
 __attribute__((tls_model("initial-exec"))) thread_local MadeForFd t_made_for_fd;
 
-struct DepthGuard {
-  DepthGuard() { ++t_guard_depth; }
-  ~DepthGuard() { --t_guard_depth; }
+// The program's asynchronous signals wait while the shim holds anything of
+// its own for a write (from its first fd on the file to the last): a handler
+// that leaves by siglongjmp (a timeout around a write), or an asynchronous
+// cancel, would otherwise abandon the shim mid-way, and with it its fds, its
+// working memory, a temp file, and its depth count: after two such jumps,
+// every later write of that thread went unprotected. Process-directed
+// signals go to another thread meanwhile; this thread's own (a timer, a
+// cancel: SIGCANCEL, 32) are delivered when the shim is done. Not held: the
+// signals a fault raises (their handlers must run where they happen, and a
+// blocked one kills), and glibc's SIGSETXID (33), for which a setuid() in
+// another thread waits. The depth counts the writes being worked on by this
+// thread, so it can only be left behind by a fault's handler that jumps out.
+constexpr uint64_t signal_bit(int sig) { return 1ull << (sig - 1); }  // in the kernel's sigset
+class SignalsHeld {
+ public:
+  SignalsHeld() = default;
+  SignalsHeld(const SignalsHeld&) = delete;
+  SignalsHeld& operator=(const SignalsHeld&) = delete;
+  ~SignalsHeld() { release(); }
+  void hold() {
+    if (held_) return;
+    constexpr uint64_t kAll = ~0ull;
+    constexpr uint64_t kFaults = signal_bit(SIGSEGV) | signal_bit(SIGBUS) | signal_bit(SIGILL) |
+                                 signal_bit(SIGFPE) | signal_bit(SIGTRAP) | signal_bit(SIGSYS) |
+                                 signal_bit(SIGABRT) | signal_bit(33);
+    const uint64_t mask = kAll & ~kFaults;
+    if (sys::call(SYS_rt_sigprocmask, SIG_BLOCK, &mask, &program_mask_, sizeof mask) != 0) return;
+    held_ = true;
+    ++t_guard_depth;
+  }
+  // The program's own mask again (a pending signal is delivered now): before
+  // a wait the program's signals must interrupt (a lease break), and at the end.
+  void release() {
+    if (!held_) return;
+    held_ = false;
+    --t_guard_depth;
+    sys::call(SYS_rt_sigprocmask, SIG_SETMASK, &program_mask_, nullptr, sizeof program_mask_);
+  }
+
+ private:
+  bool held_ = false;
+  uint64_t program_mask_ = 0;
 };
 
 struct ErrnoKeeper {
@@ -277,6 +318,7 @@ namespace {
 
 // What the guard learned about the file, cheapest facts first.
 struct Examined {
+  SignalsHeld signals;    // from the first fd taken (held) to after the last is closed
   sys::Fd src;            // read fd on the file (or not ok: unreadable)
   bool borrowed = false;  // src is a parked fd, lent (read_parked)
   int src_error = 0;      // why src could not be opened (EACCES, EMFILE...)
@@ -435,12 +477,15 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
       *why = Reason::kernel_interface;
       return false;
     }
+    ex->signals.hold();
     if (!read_parked(ex)) {
       ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
       if (ex->src.get() == -EWOULDBLOCK) {
         // A caller that asked O_NONBLOCK gets the kernel's answer at once.
         if (in.flags & O_NONBLOCK) { *why = Reason::lease_being_broken; return false; }
+        ex->signals.release();  // the wait is the program's own open's: its signals interrupt it
         ex->src.reset(open_after_lease_break(in.dirfd, in.path, follow, ex->st));
+        ex->signals.hold();
         // A signal the program handles without SA_RESTART ended the wait: its own open would end so.
         if (ex->src.get() == -EINTR) { *why = Reason::lease_being_broken; return false; }
       }
@@ -471,6 +516,7 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     // name is read later, only for an ELF file: fd_name.)
     char proc[32];
     sys::fd_link(in.fd, proc, sizeof proc);
+    ex->signals.hold();
     if (!read_parked(ex)) ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
   }
@@ -859,7 +905,6 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
 
 Outcome guard_write(const WriteIntent& in) {
   ErrnoKeeper keep_errno;
-  DepthGuard depth;
   const Settings& s = settings();
   Examined ex;
   Reason why;
