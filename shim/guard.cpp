@@ -7,7 +7,6 @@
 #include <cstring>
 #include <ctime>
 #include <sched.h>
-#include <signal.h>
 #include <sys/auxv.h>
 
 #include "decision.hpp"
@@ -19,6 +18,7 @@
 #include "posix_locks.hpp"
 #include "replace.hpp"
 #include "scratch.hpp"
+#include "signals.hpp"
 #include "sys.hpp"
 
 namespace tg {
@@ -26,7 +26,7 @@ namespace {
 
 // The shim's own work makes raw system calls and never comes back through its
 // wrappers, so a guarded call nested in another on the same thread is a signal
-// handler that interrupted the shim (a fault's: others wait, SignalsHeld): it
+// handler that interrupted the shim (a fault's: others wait, Working): it
 // is protected like any other call. The depth limit only stops a runaway (a
 // handler interrupted by a handler...).
 // initial-exec: no __tls_get_addr (which may allocate) on the way in.
@@ -46,48 +46,34 @@ struct MadeForFd {
 };
 __attribute__((tls_model("initial-exec"))) thread_local MadeForFd t_made_for_fd;
 
-// The program's asynchronous signals wait while the shim holds anything of
-// its own for a write (from its first fd on the file to the last): a handler
-// that leaves by siglongjmp (a timeout around a write), or an asynchronous
-// cancel, would otherwise abandon the shim mid-way, and with it its fds, its
-// working memory, a temp file, and its depth count: after two such jumps,
-// every later write of that thread went unprotected. Process-directed
-// signals go to another thread meanwhile; this thread's own (a timer, a
-// cancel: SIGCANCEL, 32) are delivered when the shim is done. Not held: the
-// signals a fault raises (their handlers must run where they happen, and a
-// blocked one kills), and glibc's SIGSETXID (33), for which a setuid() in
-// another thread waits. The depth counts the writes being worked on by this
-// thread, so it can only be left behind by a fault's handler that jumps out.
-constexpr uint64_t signal_bit(int sig) { return 1ull << (sig - 1); }  // in the kernel's sigset
-class SignalsHeld {
+// This thread works on a write: from the first fd the shim takes for it to
+// after the last is closed, its asynchronous signals wait (signals.hpp), so
+// that a handler that jumps out of the write finds the shim done: before,
+// after two such jumps the depth stayed up, and every later write of that
+// thread went unprotected. The depth counts the writes being worked on.
+class Working {
  public:
-  SignalsHeld() = default;
-  SignalsHeld(const SignalsHeld&) = delete;
-  SignalsHeld& operator=(const SignalsHeld&) = delete;
-  ~SignalsHeld() { release(); }
-  void hold() {
-    if (held_) return;
-    constexpr uint64_t kAll = ~0ull;
-    constexpr uint64_t kFaults = signal_bit(SIGSEGV) | signal_bit(SIGBUS) | signal_bit(SIGILL) |
-                                 signal_bit(SIGFPE) | signal_bit(SIGTRAP) | signal_bit(SIGSYS) |
-                                 signal_bit(SIGABRT) | signal_bit(33);
-    const uint64_t mask = kAll & ~kFaults;
-    if (sys::call(SYS_rt_sigprocmask, SIG_BLOCK, &mask, &program_mask_, sizeof mask) != 0) return;
-    held_ = true;
+  Working() = default;
+  Working(const Working&) = delete;
+  Working& operator=(const Working&) = delete;
+  ~Working() { end(); }
+  void begin() {
+    if (on_) return;
+    on_ = true;
+    signals_.hold();
     ++t_guard_depth;
   }
-  // The program's own mask again (a pending signal is delivered now): before
-  // a wait the program's signals must interrupt (a lease break), and at the end.
-  void release() {
-    if (!held_) return;
-    held_ = false;
+  // Also before a wait the program's signals must interrupt (a lease break).
+  void end() {
+    if (!on_) return;
+    on_ = false;
     --t_guard_depth;
-    sys::call(SYS_rt_sigprocmask, SIG_SETMASK, &program_mask_, nullptr, sizeof program_mask_);
+    signals_.release();
   }
 
  private:
-  bool held_ = false;
-  uint64_t program_mask_ = 0;
+  SignalsHeld signals_;
+  bool on_ = false;
 };
 
 struct ErrnoKeeper {
@@ -318,7 +304,7 @@ namespace {
 
 // What the guard learned about the file, cheapest facts first.
 struct Examined {
-  SignalsHeld signals;    // from the first fd taken (held) to after the last is closed
+  Working working;        // from the first fd taken to after the last is closed
   sys::Fd src;            // read fd on the file (or not ok: unreadable)
   bool borrowed = false;  // src is a parked fd, lent (read_parked)
   int src_error = 0;      // why src could not be opened (EACCES, EMFILE...)
@@ -477,15 +463,15 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
       *why = Reason::kernel_interface;
       return false;
     }
-    ex->signals.hold();
+    ex->working.begin();
     if (!read_parked(ex)) {
       ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
       if (ex->src.get() == -EWOULDBLOCK) {
         // A caller that asked O_NONBLOCK gets the kernel's answer at once.
         if (in.flags & O_NONBLOCK) { *why = Reason::lease_being_broken; return false; }
-        ex->signals.release();  // the wait is the program's own open's: its signals interrupt it
+        ex->working.end();  // the wait is the program's own open's: its signals interrupt it
         ex->src.reset(open_after_lease_break(in.dirfd, in.path, follow, ex->st));
-        ex->signals.hold();
+        ex->working.begin();
         // A signal the program handles without SA_RESTART ended the wait: its own open would end so.
         if (ex->src.get() == -EINTR) { *why = Reason::lease_being_broken; return false; }
       }
@@ -516,7 +502,7 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     // name is read later, only for an ELF file: fd_name.)
     char proc[32];
     sys::fd_link(in.fd, proc, sizeof proc);
-    ex->signals.hold();
+    ex->working.begin();
     if (!read_parked(ex)) ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
   }

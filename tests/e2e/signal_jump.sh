@@ -41,3 +41,16 @@ left=$(ls -A "$T" | grep '\.tg-' || true)
 ok "no fd and no temp file left behind"
 expect_log "replaced file=$LIB ["
 expect_log_well_formed
+
+# Atomic mode: the close publishes. (The program's own fds left by a jump
+# right after its open returned keep their files pending, and the directory
+# fd with them: no fd count here.)
+log_reset
+TRUNCGUARD_MODE=atomic jump_round "$TG_CMD"
+[ "$WRITER_STATUS" -eq 0 ] ||
+  fail "atomic mode: the jump writer $(describe_status "$WRITER_STATUS"): $(cat "$T/out" "$T/err")"
+grep -q "still version 1" "$T/out" || fail "atomic mode: the last write changed the program's code in place"
+left=$(ls -A "$T" | grep '\.tg-' || true)
+[ -z "$left" ] || fail "atomic mode: new files left at their temp names, never published: $left"
+expect_log "published file=$LIB ["
+ok "atomic mode: every close that was jumped out of published whole; no temp name left"
