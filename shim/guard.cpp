@@ -317,11 +317,16 @@ struct Examined {
   }
   // src is closed without taking the program's POSIX locks on the file with it.
   void close_src() { posix_locks::close_own(src.release()); }
-  // src holds a write lease (take_unshared_lease): the process holds no
-  // POSIX lock on the file, so a plain close (which ends the lease) loses none.
-  void close_src_under_lease() {
-    if (borrowed) close_src();  // its slot in the table is given back
-    else sys::close(src.release());
+  // src holds a write lease (take_unshared_lease). The close alone does not
+  // end it: a child that another thread forked (or vforked, posix_spawn)
+  // meanwhile holds src's open file too, and the lease lived on with it:
+  // every open of the file (the writer's next) waited for that child to exit
+  // or exec, up to lease-break-time (45 s). Once the lease is gone another
+  // thread may open and lock the file before the close: close_src keeps
+  // such a lock.
+  void end_lease_and_close_src() {
+    sys::call(SYS_fcntl, src.get(), F_SETLEASE, F_UNLCK);
+    close_src();
   }
   ~Examined() { close_src(); }
 };
@@ -586,7 +591,7 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, Examined& ex, 
   };
   const bool lease_possible = !on_fd(in.kind) && ex.src.ok();
   if (scope_needs_scan(s.scope) && lease_possible && take_unshared_lease(ex.src.get(), ex.fs_type())) {
-    ex.close_src_under_lease();
+    ex.end_lease_and_close_src();
     facts->proven_unshared = true;
   } else if (scope_needs_scan(s.scope)) {
     *scan = scan_with_reuse(s.scope, maps_id(), ex.kind);
