@@ -4,11 +4,13 @@
 // siglongjmp (a timeout around a write), or an asynchronous cancel, would
 // otherwise abandon the shim mid-way, and what it held with it. Process-
 // directed signals go to another thread meanwhile; this thread's own (a
-// timer, a cancel: SIGCANCEL, 32) are delivered at release(). Never held:
-// the signals of a fault (their handlers must run where they happen, and a
-// blocked one kills), and glibc's SIGSETXID (33), for which a setuid() in
-// another thread waits. Raw system calls: nothing allocated, no lock, fine
-// in a vfork child (its mask is its own).
+// timer) are delivered at release(). Never held: the signals of a fault
+// (their handlers must run where they happen, and a blocked one kills), and
+// glibc's own: SIGSETXID (33), for which a setuid() in another thread waits,
+// and SIGCANCEL (32), for which a cancellation point that pthread_cancel
+// caught waits (the shim's nanosleep: held, the thread hung there forever).
+// Raw system calls: nothing allocated, no lock, fine in a vfork child (its
+// mask is its own).
 #pragma once
 
 #include <signal.h>
@@ -31,7 +33,7 @@ class SignalsHeld {
     if (held_) return true;
     constexpr uint64_t kFaults = signal_bit(SIGSEGV) | signal_bit(SIGBUS) | signal_bit(SIGILL) |
                                  signal_bit(SIGFPE) | signal_bit(SIGTRAP) | signal_bit(SIGSYS) |
-                                 signal_bit(SIGABRT) | signal_bit(33);
+                                 signal_bit(SIGABRT) | signal_bit(32) | signal_bit(33);
     const uint64_t mask = ~kFaults;
     held_ = sys::call(SYS_rt_sigprocmask, SIG_BLOCK, &mask, &program_mask_, sizeof mask) == 0;
     return held_;
