@@ -18,6 +18,7 @@
 #include "posix_locks.hpp"
 #include "replace.hpp"
 #include "scratch.hpp"
+#include "signals.hpp"
 #include "sys.hpp"
 
 namespace tg {
@@ -25,8 +26,9 @@ namespace {
 
 // The shim's own work makes raw system calls and never comes back through its
 // wrappers, so a guarded call nested in another on the same thread is a signal
-// handler that interrupted the shim: it is protected like any other call. The
-// depth limit only stops a runaway (a handler interrupted by a handler...).
+// handler that interrupted the shim (a fault's: others wait, Working): it
+// is protected like any other call. The depth limit only stops a runaway (a
+// handler interrupted by a handler...).
 // initial-exec: no __tls_get_addr (which may allocate) on the way in.
 constexpr int kMaxGuardDepth = 2;
 __attribute__((tls_model("initial-exec"))) thread_local int t_guard_depth = 0;
@@ -44,9 +46,34 @@ struct MadeForFd {
 };
 __attribute__((tls_model("initial-exec"))) thread_local MadeForFd t_made_for_fd;
 
-struct DepthGuard {
-  DepthGuard() { ++t_guard_depth; }
-  ~DepthGuard() { --t_guard_depth; }
+// This thread works on a write: from the first fd the shim takes for it to
+// after the last is closed, its asynchronous signals wait (signals.hpp), so
+// that a handler that jumps out of the write finds the shim done: before,
+// after two such jumps the depth stayed up, and every later write of that
+// thread went unprotected. The depth counts the writes being worked on.
+class Working {
+ public:
+  Working() = default;
+  Working(const Working&) = delete;
+  Working& operator=(const Working&) = delete;
+  ~Working() { end(); }
+  void begin() {
+    if (on_) return;
+    on_ = true;
+    signals_.hold();
+    ++t_guard_depth;
+  }
+  // Also before a wait the program's signals must interrupt (a lease break).
+  void end() {
+    if (!on_) return;
+    on_ = false;
+    --t_guard_depth;
+    signals_.release();
+  }
+
+ private:
+  SignalsHeld signals_;
+  bool on_ = false;
 };
 
 struct ErrnoKeeper {
@@ -277,6 +304,7 @@ namespace {
 
 // What the guard learned about the file, cheapest facts first.
 struct Examined {
+  Working working;        // from the first fd taken to after the last is closed
   sys::Fd src;            // read fd on the file (or not ok: unreadable)
   bool borrowed = false;  // src is a parked fd, lent (read_parked)
   int src_error = 0;      // why src could not be opened (EACCES, EMFILE...)
@@ -289,11 +317,16 @@ struct Examined {
   }
   // src is closed without taking the program's POSIX locks on the file with it.
   void close_src() { posix_locks::close_own(src.release()); }
-  // src holds a write lease (take_unshared_lease): the process holds no
-  // POSIX lock on the file, so a plain close (which ends the lease) loses none.
-  void close_src_under_lease() {
-    if (borrowed) close_src();  // its slot in the table is given back
-    else sys::close(src.release());
+  // src holds a write lease (take_unshared_lease). The close alone does not
+  // end it: a child that another thread forked (or vforked, posix_spawn)
+  // meanwhile holds src's open file too, and the lease lived on with it:
+  // every open of the file (the writer's next) waited for that child to exit
+  // or exec, up to lease-break-time (45 s). Once the lease is gone another
+  // thread may open and lock the file before the close: close_src keeps
+  // such a lock.
+  void end_lease_and_close_src() {
+    sys::call(SYS_fcntl, src.get(), F_SETLEASE, F_UNLCK);
+    close_src();
   }
   ~Examined() { close_src(); }
 };
@@ -435,12 +468,15 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
       *why = Reason::kernel_interface;
       return false;
     }
+    ex->working.begin();
     if (!read_parked(ex)) {
       ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
       if (ex->src.get() == -EWOULDBLOCK) {
         // A caller that asked O_NONBLOCK gets the kernel's answer at once.
         if (in.flags & O_NONBLOCK) { *why = Reason::lease_being_broken; return false; }
+        ex->working.end();  // the wait is the program's own open's: its signals interrupt it
         ex->src.reset(open_after_lease_break(in.dirfd, in.path, follow, ex->st));
+        ex->working.begin();
         // A signal the program handles without SA_RESTART ended the wait: its own open would end so.
         if (ex->src.get() == -EINTR) { *why = Reason::lease_being_broken; return false; }
       }
@@ -471,6 +507,7 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     // name is read later, only for an ELF file: fd_name.)
     char proc[32];
     sys::fd_link(in.fd, proc, sizeof proc);
+    ex->working.begin();
     if (!read_parked(ex)) ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
   }
@@ -554,7 +591,7 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, Examined& ex, 
   };
   const bool lease_possible = !on_fd(in.kind) && ex.src.ok();
   if (scope_needs_scan(s.scope) && lease_possible && take_unshared_lease(ex.src.get(), ex.fs_type())) {
-    ex.close_src_under_lease();
+    ex.end_lease_and_close_src();
     facts->proven_unshared = true;
   } else if (scope_needs_scan(s.scope)) {
     *scan = scan_with_reuse(s.scope, maps_id(), ex.kind);
@@ -859,7 +896,6 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
 
 Outcome guard_write(const WriteIntent& in) {
   ErrnoKeeper keep_errno;
-  DepthGuard depth;
   const Settings& s = settings();
   Examined ex;
   Reason why;

@@ -10,6 +10,7 @@
 
 #include "log.hpp"
 #include "replace.hpp"
+#include "signals.hpp"
 #include "sys.hpp"
 
 namespace tg::pending {
@@ -231,6 +232,8 @@ int release_group(int group, int fd) {
 // pointing at a group that is freed and reused. The last one publishes,
 // through its fd (still open: nothing is closed here).
 int end_group_now(int group) {
+  SignalsHeld held;  // a handler that jumps out must not leave it half-published (signals.hpp)
+  held.hold();
   const pid_t me = sys::getpid();
   int err = 0;
   for (Slot& s : g_slots) {
@@ -385,6 +388,11 @@ bool add(int fd, int dirfd, const char* base, const char* path, unsigned long ol
 }
 
 int closing(int fd) {
+  if (find_group(fd) < 0) return 0;
+  // A handler that jumps out of close() must not leave the file half-published:
+  // its temp name on disk, the group never freed (signals.hpp).
+  SignalsHeld held;
+  held.hold();
   const int group = take_own_slot(fd);
   return group < 0 ? 0 : release_group(group, fd);
 }
@@ -437,8 +445,7 @@ void duplicated(int oldfd, int newfd) {
   if (group < 0) return;
   if (!add_slot(newfd, group)) {
     // No room to follow the dup: publish now rather than lose track.
-    const int g = take_own_slot(oldfd);
-    if (g >= 0) release_group(g, oldfd);
+    closing(oldfd);
   }
 }
 

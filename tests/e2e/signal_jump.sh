@@ -1,0 +1,56 @@
+#!/bin/bash
+# A program that times its writes out with a timer signal whose handler
+# siglongjmps out of them (alarm()-guarded code), in the middle of truncguard's
+# work as often as not. Every write after that is still protected: the
+# library the program then loads and overwrites keeps running its old code;
+# the shim leaves no fd and no temp file behind. (Before, each jump out of the
+# shim left its re-entry count up: from the second on, every write of that
+# thread went through unprotected; and its fds and a temp file stayed.)
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+[ -x "$TG_JUMP_WRITER" ] || fail "no jump writer at $TG_JUMP_WRITER"
+LIB=$T/libvictim.so
+
+jump_round() {  # jump_round [WRAPPER...]: 1000 interrupted copies of v1, then v2 over the loaded library
+  fresh_copy "$V1" "$LIB"
+  "$@" "$TG_JUMP_WRITER" "$LIB" "$V1" 1000 "$V2" >"$T/out" 2>"$T/err"
+  WRITER_STATUS=$?
+}
+
+jump_round
+[ "$WRITER_STATUS" -ne 2 ] || fail "control: the jump writer failed: $(cat "$T/err")"
+if [ "$WRITER_STATUS" -eq 0 ] && grep -q "still version 1" "$T/out"; then
+  fail "control: without truncguard the program's library kept its code: the test proves nothing"
+fi
+ok "control: without truncguard the last write changes the code the program runs ($(describe_status "$WRITER_STATUS"))"
+
+log_reset
+jump_round "$TG_CMD"
+[ "$WRITER_STATUS" -eq 0 ] ||
+  fail "under truncguard the jump writer $(describe_status "$WRITER_STATUS"): $(cat "$T/out" "$T/err")"
+grep -q "still version 1" "$T/out" ||
+  fail "under truncguard the last write changed the program's code in place: $(cat "$T/out")"
+jumps=$(sed -n 's/^jumped \([0-9]*\) of .*/\1/p' "$T/out")
+[ "${jumps:-0}" -ge 5 ] || skip "only ${jumps:-0} of 1000 writes were interrupted: too few to tell"
+ok "after $jumps jumps out of writes, the last write still gave the library a new inode"
+read -r before after < <(sed -n 's/^fds: \([0-9]*\) -> \([0-9]*\)$/\1 \2/p' "$T/out")
+[ -n "$before" ] && [ "$before" -eq "$after" ] || fail "the shim left fds behind: $(grep fds: "$T/out")"
+left=$(ls -A "$T" | grep '\.tg-' || true)
+[ -z "$left" ] || fail "temp files left behind: $left"
+ok "no fd and no temp file left behind"
+expect_log "replaced file=$LIB ["
+expect_log_well_formed
+
+# Atomic mode: the close publishes. (The program's own fds left by a jump
+# right after its open returned keep their files pending, and the directory
+# fd with them: no fd count here.)
+log_reset
+TRUNCGUARD_MODE=atomic jump_round "$TG_CMD"
+[ "$WRITER_STATUS" -eq 0 ] ||
+  fail "atomic mode: the jump writer $(describe_status "$WRITER_STATUS"): $(cat "$T/out" "$T/err")"
+grep -q "still version 1" "$T/out" || fail "atomic mode: the last write changed the program's code in place"
+left=$(ls -A "$T" | grep '\.tg-' || true)
+[ -z "$left" ] || fail "atomic mode: new files left at their temp names, never published: $left"
+expect_log "published file=$LIB ["
+ok "atomic mode: every close that was jumped out of published whole; no temp name left"
