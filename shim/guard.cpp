@@ -306,7 +306,6 @@ namespace {
 struct Examined {
   Working working;        // from the first fd taken to after the last is closed
   sys::Fd src;            // read fd on the file (or not ok: unreadable)
-  bool borrowed = false;  // src is a parked fd, lent (read_parked)
   int src_error = 0;      // why src could not be opened (EACCES, EMFILE...)
   struct stat st {};
   ElfKind kind = ElfKind::unreadable;
@@ -317,17 +316,6 @@ struct Examined {
   }
   // src is closed without taking the program's POSIX locks on the file with it.
   void close_src() { posix_locks::close_own(src.release()); }
-  // src holds a write lease (take_unshared_lease). The close alone does not
-  // end it: a child that another thread forked (or vforked, posix_spawn)
-  // meanwhile holds src's open file too, and the lease lived on with it:
-  // every open of the file (the writer's next) waited for that child to exit
-  // or exec, up to lease-break-time (45 s). Once the lease is gone another
-  // thread may open and lock the file before the close: close_src keeps
-  // such a lock.
-  void end_lease_and_close_src() {
-    sys::call(SYS_fcntl, src.get(), F_SETLEASE, F_UNLCK);
-    close_src();
-  }
   ~Examined() { close_src(); }
 };
 
@@ -427,7 +415,6 @@ bool read_parked(Examined* ex) {
   const int fd = posix_locks::borrow(ex->st.st_dev, ex->st.st_ino);  // -1 at once while nothing is kept
   if (fd < 0) return false;
   ex->src.reset(fd);
-  ex->borrowed = true;
   return true;
 }
 
@@ -580,8 +567,7 @@ ScanResult scan_with_reuse(Scope scope, FileId id, ElfKind kind) {
 
 // Stage 4: who maps it. A write lease proves "nobody", where it can be had:
 // not while the caller itself holds the file open for writing (ftruncate, F_SETFL...).
-// The lease ends with the close of src, at once (a proof leaves nothing to
-// read it for). *me: this process's pid, where the scan needed it (else 0).
+// *me: this process's pid, where the scan needed it (else 0).
 Verdict examine_mapping(const Settings& s, const WriteIntent& in, Examined& ex, MappingFacts* facts,
                         ScanResult* scan, pid_t* me) {
   // The id the maps show (btrfs: not stat()'s device), read from the fd only
@@ -590,8 +576,7 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, Examined& ex, 
     return ex.src.ok() ? maps_id_of(ex.src.get(), ex.st, ex.fs_type()) : file_id_of(ex.st.st_dev, ex.st.st_ino);
   };
   const bool lease_possible = !on_fd(in.kind) && ex.src.ok();
-  if (scope_needs_scan(s.scope) && lease_possible && take_unshared_lease(ex.src.get(), ex.fs_type())) {
-    ex.end_lease_and_close_src();
+  if (scope_needs_scan(s.scope) && lease_possible && proves_unshared(ex.src.get(), ex.fs_type())) {
     facts->proven_unshared = true;
   } else if (scope_needs_scan(s.scope)) {
     *scan = scan_with_reuse(s.scope, maps_id(), ex.kind);

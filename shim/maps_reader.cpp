@@ -425,19 +425,21 @@ bool lease_sees_mappings(long fs_type) {
 
 }  // namespace
 
-bool proves_unshared(int fd) {
-  if (!take_unshared_lease(fd, sys::fs_type(fd))) return false;
-  sys::call(SYS_fcntl, fd, F_SETLEASE, F_UNLCK);
-  return true;
-}
+bool proves_unshared(int fd) { return proves_unshared(fd, sys::fs_type(fd)); }
 
-bool take_unshared_lease(int fd, long fs_type) {
+bool proves_unshared(int fd, long fs_type) {
   if (!lease_sees_mappings(fs_type)) return false;  // the /proc scan decides
   // The lease lives for microseconds. Should another process open the file in
   // that window, the kernel signals the lease holder (us): SIGURG, ignored by
   // default, instead of SIGIO, whose default action would kill the host.
   if (sys::call(SYS_fcntl, fd, F_SETSIG, SIGURG) < 0) return false;
-  return sys::call(SYS_fcntl, fd, F_SETLEASE, F_WRLCK) == 0;
+  if (sys::call(SYS_fcntl, fd, F_SETLEASE, F_WRLCK) < 0) return false;
+  // Ended here, not left to the close of fd: a child that another thread
+  // forked (or vforked, posix_spawn) meanwhile holds fd's open file too, and
+  // the lease lived on with it: every open of the file (the writer's next)
+  // waited for that child to exit or exec, up to lease-break-time (45 s).
+  sys::call(SYS_fcntl, fd, F_SETLEASE, F_UNLCK);
+  return true;
 }
 
 bool self_file_at(unsigned long addr, FileId* out) {

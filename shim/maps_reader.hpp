@@ -169,14 +169,8 @@ ScanResult lookup(const Snapshot& s, FileId id);
 // a stacking one (overlayfs, FUSE, ecryptfs), where a mapping holds the file
 // underneath and the lease would be granted on a mapped file.
 bool proves_unshared(int fd);
+bool proves_unshared(int fd, long fs_type);  // fs_type: sys::fs_type(fd), asked already
 
-// The same proof, for the guard: fs_type is fd's (sys::fs_type), and a
-// granted lease is left held, to be ended by closing fd. While it is held no
-// other open file exists on the inode, not even one of this process's own:
-// so the process holds no POSIX record lock there (one lasts only while the
-// fd it was taken through is open: any close on the inode releases it), and
-// that close releases none.
-bool take_unshared_lease(int fd, long fs_type);
 
 // The file mapped at `addr` in this process (PROCMAP_QUERY, or the text).
 bool self_file_at(unsigned long addr, FileId* out);
