@@ -26,6 +26,7 @@
 #include "pending.hpp"
 #include "posix_locks.hpp"
 #include "real.hpp"
+#include "signals.hpp"
 #include "sys.hpp"
 
 // glibc's fortified entry points (-D_FORTIFY_SOURCE callers); not in the headers
@@ -969,6 +970,48 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
   if (watch.valid) tg::dl::after_close(watch, r, t_dlclose_depth > 0);
   return r;
 }
+
+}  // extern "C"
+
+// ---- The program's signal handlers. Once it has one, the shim's work on a
+// write holds the thread's signals back (signals.hpp): a handler that jumps
+// out (siglongjmp) must not abandon it half-way. Each way in records the
+// handler first (a signal may come as soon as it is installed), then calls
+// the next definition: results and errno are that one's.
+
+extern "C" {
+
+// Not declared with _GNU_SOURCE (bsd_signal), or not at all (__sigaction).
+__sighandler_t bsd_signal(int sig, __sighandler_t handler) noexcept;
+int __sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept;
+
+#define TG_SIGNAL(name)                                                                                \
+  __attribute__((visibility("default"))) __sighandler_t name(int sig, __sighandler_t handler) noexcept { \
+    tg::note_handler(sig, handler);                                                                    \
+    auto f = TG_REAL(name);                                                                            \
+    if (!f) { errno = ENOSYS; return SIG_ERR; }                                                        \
+    return f(sig, handler);                                                                            \
+  }
+TG_SIGNAL(signal)
+TG_SIGNAL(bsd_signal)
+TG_SIGNAL(ssignal)
+TG_SIGNAL(sysv_signal)
+TG_SIGNAL(__sysv_signal)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // programs still call it
+TG_SIGNAL(sigset)
+#pragma GCC diagnostic pop
+
+#define TG_SIGACTION(name)                                                                            \
+  __attribute__((visibility("default"))) int name(int sig, const struct sigaction* act,                \
+                                                  struct sigaction* old) noexcept {                    \
+    if (act) tg::note_handler(sig, act->sa_handler); /* sa_sigaction shares its storage */            \
+    auto f = TG_REAL(name);                                                                            \
+    if (!f) { errno = ENOSYS; return -1; }                                                             \
+    return f(sig, act, old);                                                                           \
+  }
+TG_SIGACTION(sigaction)
+TG_SIGACTION(__sigaction)
 
 }  // extern "C"
 

@@ -10,10 +10,12 @@
 // and SIGCANCEL (32), for which a cancellation point that pthread_cancel
 // caught waits (the shim's nanosleep: held, the thread hung there forever).
 // Raw system calls: nothing allocated, no lock, fine in a vfork child (its
-// mask is its own).
+// mask is its own). Only once the program has a handler of its own (below):
+// until then none can run in the middle of the shim's work.
 #pragma once
 
 #include <signal.h>
+#include <atomic>
 #include <cstdint>
 
 #include "sys.hpp"
@@ -22,19 +24,41 @@ namespace tg {
 
 constexpr uint64_t signal_bit(int sig) { return 1ull << (sig - 1); }  // in the kernel's sigset
 
+// Never held: the fault signals and glibc's own (see above).
+constexpr uint64_t kNeverHeld = signal_bit(SIGSEGV) | signal_bit(SIGBUS) | signal_bit(SIGILL) |
+                                signal_bit(SIGFPE) | signal_bit(SIGTRAP) | signal_bit(SIGSYS) |
+                                signal_bit(SIGABRT) | signal_bit(32) | signal_bit(33);
+
+// Set for good when the program installs a handler for a signal that would
+// be held (interpose.cpp: sigaction, signal and their aliases call
+// note_handler first). Until then each of its signals is ignored, stops the
+// process or ends it: no code of the program's can run in the middle of the
+// shim's work, and an examined write of a program with no handler (cp, tee,
+// tar...) makes no rt_sigprocmask pair. Not seen: a handler installed with a
+// raw system call, or through another preload that calls libc's sigaction
+// directly; such a program's handler can interrupt the shim (as before the
+// hold existed). A handler installed while another thread is already in the
+// middle of a write does not hold that write's signals.
+inline std::atomic<bool> g_program_handles_signals{false};
+
+inline void note_handler(int sig, __sighandler_t handler) {
+  if (handler == SIG_DFL || handler == SIG_IGN || handler == SIG_ERR || handler == SIG_HOLD) return;
+  if (sig < 1 || sig > 64 || (kNeverHeld & signal_bit(sig))) return;
+  g_program_handles_signals.store(true, std::memory_order_seq_cst);
+}
+
 class SignalsHeld {
  public:
   SignalsHeld() = default;
   SignalsHeld(const SignalsHeld&) = delete;
   SignalsHeld& operator=(const SignalsHeld&) = delete;
   ~SignalsHeld() { release(); }
-  // False if the mask could not be changed (a seccomp filter): nothing held.
+  // False if nothing is held: the program has no handler to hold back, or
+  // the mask could not be changed (a seccomp filter).
   bool hold() {
     if (held_) return true;
-    constexpr uint64_t kFaults = signal_bit(SIGSEGV) | signal_bit(SIGBUS) | signal_bit(SIGILL) |
-                                 signal_bit(SIGFPE) | signal_bit(SIGTRAP) | signal_bit(SIGSYS) |
-                                 signal_bit(SIGABRT) | signal_bit(32) | signal_bit(33);
-    const uint64_t mask = ~kFaults;
+    if (!g_program_handles_signals.load(std::memory_order_acquire)) return false;
+    const uint64_t mask = ~kNeverHeld;
     held_ = sys::call(SYS_rt_sigprocmask, SIG_BLOCK, &mask, &program_mask_, sizeof mask) == 0;
     return held_;
   }
