@@ -12,6 +12,7 @@
 
 #include "pending.hpp"
 #include "scratch.hpp"
+#include "signals.hpp"
 #include "sys.hpp"
 
 #ifndef TG_LIBUNWIND  // set by meson (option libunwind_soname)
@@ -100,14 +101,32 @@ void on_fork_child() {
   g_owner_pid.store(sys::getpid());
 }
 
+// A log line never raises SIGPIPE: stderr may be a pipe whose reader is gone
+// (`deploy 2>&1 | head`), and the program, which may write nothing there
+// itself, must not die of the shim's line (cp was killed between the new
+// inode and its copy: the library left empty). SIGPIPE waits while the line
+// is written; one that the write raised is taken back, unless one was
+// already pending (the program's own stays). Raw calls: nothing allocated.
 void write_all(int fd, const char* buf, size_t len) {
+  const uint64_t pipe_sig = signal_bit(SIGPIPE);
+  uint64_t mask = 0, pending = 0;
+  const bool blocked = sys::call(SYS_rt_sigprocmask, SIG_BLOCK, &pipe_sig, &mask, sizeof mask) == 0;
+  if (blocked) sys::call(SYS_rt_sigpending, &pending, sizeof pending);
+  bool broken = false;
   while (len > 0) {
     long w = sys::write(fd, buf, len);
     if (w == -EINTR) continue;
-    if (w <= 0) return;  // nowhere to report a failed log write: drop it
+    broken = w == -EPIPE;
+    if (w <= 0) break;  // nowhere to report a failed log write: drop it
     buf += w;
     len -= static_cast<size_t>(w);
   }
+  if (!blocked) return;
+  if (broken && !(pending & pipe_sig)) {
+    const struct timespec now = {0, 0};
+    sys::call(SYS_rt_sigtimedwait, &pipe_sig, nullptr, &now, sizeof pipe_sig);
+  }
+  sys::call(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
 }
 
 // Opens the log file `name` as LD_DEBUG_OUTPUT does: append, create, never

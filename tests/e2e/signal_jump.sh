@@ -17,7 +17,7 @@ LIB=$T/libvictim.so
 
 jump_round() {  # jump_round [WRAPPER...]: 1000 interrupted copies of v1, then v2 over the loaded library
   fresh_copy "$V1" "$LIB"
-  "$@" "$TG_JUMP_WRITER" "$LIB" "$V1" 1000 "$V2" >"$T/out" 2>"$T/err"
+  "$@" "$TG_JUMP_WRITER" "$LIB" "$V1" 1000 "$V2" "${INSTALLER:-sigaction}" >"$T/out" 2>"$T/err"
   WRITER_STATUS=$?
 }
 
@@ -44,6 +44,20 @@ left=$(ls -A "$T" | grep '\.tg-' || true)
 ok "no fd and no temp file left behind"
 expect_log "replaced file=$LIB ["
 expect_log_well_formed
+
+# The handler installed through each of glibc's other ways in: each must turn
+# the hold on as sigaction does (interpose.cpp notes the handler in each).
+for INSTALLER in __sigaction signal bsd_signal ssignal sysv_signal __sysv_signal sigset; do
+  jump_round
+  [ "$WRITER_STATUS" -ne 2 ] || fail "control ($INSTALLER): the jump writer failed: $(cat "$T/err")"
+  [ "$WRITER_STATUS" -ne 0 ] || ! grep -q "still version 1" "$T/out" ||
+    fail "control ($INSTALLER): without truncguard the program's library kept its code"
+  jump_round "$TG_CMD"
+  [ "$WRITER_STATUS" -eq 0 ] && grep -q "still version 1" "$T/out" ||
+    fail "handler installed by $INSTALLER: under truncguard the jump writer $(describe_status "$WRITER_STATUS"): $(cat "$T/out" "$T/err")"
+done
+unset INSTALLER
+ok "a handler installed by __sigaction, signal, bsd_signal, ssignal, sysv_signal, __sysv_signal or sigset: protected the same way"
 
 # Atomic mode: the close publishes. (The program's own fds left by a jump
 # right after its open returned keep their files pending, and the directory

@@ -3,7 +3,7 @@
  * copy of SRC over DEST (open O_TRUNC, write, close), and its handler jumps
  * back out of whatever the write was doing, truncguard's work included.
  *
- *   jump_writer DEST SRC ROUNDS LAST
+ *   jump_writer DEST SRC ROUNDS LAST [INSTALLER]
  *     ROUNDS interrupted copies of SRC (each timer 1 to 500 us) and a whole
  *     one; then the program loads DEST (dlopen: a victim library), copies LAST over it
  *     with no timer, and calls into it: that write must still be protected.
@@ -11,10 +11,14 @@
  *     open fds that are not its own write fds, before the first round and
  *     after the last copy: the shim's, left behind) and "still version N";
  *     exits 0, 2 on an error, or dies of SIGBUS/SIGSEGV if the library it
- *     runs was truncated. */
+ *     runs was truncated.
+ *     INSTALLER: how the handler is installed, one of the eight ways glibc
+ *     has (default sigaction); sysv_signal's handler is reset at delivery
+ *     and re-installs itself, the System V way. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -28,8 +32,38 @@ static sigjmp_buf back;
 static char content[1 << 20];
 static ssize_t content_len;
 
+/* Not declared with _GNU_SOURCE (bsd_signal), or not at all (__sigaction). */
+__sighandler_t bsd_signal(int sig, __sighandler_t handler);
+int __sigaction(int sig, const struct sigaction* act, struct sigaction* old);
+
+static const char* installer = "sigaction";
+
+static void jump(int sig);
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* sigset: programs still call it */
+static int install(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = jump;
+  const char* i = installer;
+  if (!strcmp(i, "sigaction")) return sigaction(SIGALRM, &sa, NULL);
+  if (!strcmp(i, "__sigaction")) return __sigaction(SIGALRM, &sa, NULL);
+  __sighandler_t r = SIG_ERR;
+  if (!strcmp(i, "signal")) r = signal(SIGALRM, jump);
+  else if (!strcmp(i, "bsd_signal")) r = bsd_signal(SIGALRM, jump);
+  else if (!strcmp(i, "ssignal")) r = ssignal(SIGALRM, jump);
+  else if (!strcmp(i, "sysv_signal")) r = sysv_signal(SIGALRM, jump);
+  else if (!strcmp(i, "__sysv_signal")) r = __sysv_signal(SIGALRM, jump);
+  else if (!strcmp(i, "sigset")) r = sigset(SIGALRM, jump);
+  else errno = EINVAL;
+  return r == SIG_ERR ? -1 : 0;
+}
+#pragma GCC diagnostic pop
+
 static void jump(int sig) {
   (void)sig;
+  if (!strcmp(installer, "sysv_signal") || !strcmp(installer, "__sysv_signal")) install(); /* reset at delivery */
   siglongjmp(back, 1);
 }
 
@@ -77,15 +111,16 @@ static int copy(const char* dest) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: jump_writer DEST SRC ROUNDS LAST\n");
+  if (argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: jump_writer DEST SRC ROUNDS LAST [INSTALLER]\n");
     return 2;
   }
   if (load(argv[2]) < 0) return 2;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = jump;
-  sigaction(SIGALRM, &sa, NULL);
+  if (argc == 6) installer = argv[5];
+  if (install() < 0) {
+    perror(installer);
+    return 2;
+  }
   const int rounds = atoi(argv[3]);
   const int before = open_fds();
   srand(1);

@@ -773,6 +773,102 @@ static void etxtbsy_cases(void) {
   waitpid(pid, NULL, 0);
 }
 
+// ---------------------------------------------------------------- signal handlers
+
+// The shim's eight ways in only note a handler: every result, errno and old
+// action must be glibc's. What is installed is read back with the raw call.
+__sighandler_t bsd_signal(int sig, __sighandler_t handler);
+int __sigaction(int sig, const struct sigaction* act, struct sigaction* old);
+static void handler_a(int sig) { (void)sig; }
+static void handler_b(int sig, siginfo_t* info, void* uc) { (void)sig, (void)info, (void)uc; }
+
+static const char* handler_name(__sighandler_t h) {
+  if (h == SIG_DFL) return "dfl";
+  if (h == SIG_IGN) return "ign";
+  if (h == SIG_ERR) return "err";
+  if (h == SIG_HOLD) return "hold";
+  if (h == handler_a) return "a";
+  if ((void*)h == (void*)handler_b) return "b";
+  return "other";
+}
+
+static void installed(int sig) {
+  struct {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    uint64_t mask;
+  } k;
+  if (syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof k.mask) == 0)
+    printf(" now=%s flags=%#lx mask=%#llx", handler_name((__sighandler_t)k.handler), k.flags & ~0x04000000ul,
+           (unsigned long long)k.mask);  // (less SA_RESTORER)
+}
+
+static const char* signal_entry[] = {"signal", "bsd_signal", "ssignal", "sysv_signal", "__sysv_signal", "sigset"};
+static __sighandler_t call_signal(int e, int sig, __sighandler_t h) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // sigset: programs still call it
+  switch (e) {
+    case 0: return signal(sig, h);
+    case 1: return bsd_signal(sig, h);
+    case 2: return ssignal(sig, h);
+    case 3: return sysv_signal(sig, h);
+    case 4: return __sysv_signal(sig, h);
+    default: return sigset(sig, h);
+  }
+#pragma GCC diagnostic pop
+}
+
+static void signal_cases(void) {
+  fixture();
+  static const int sigs[] = {SIGUSR1, SIGALRM, 0, -1, 65, SIGKILL, SIGSTOP, 32, 33, SIGSEGV};
+  const __sighandler_t hs[] = {handler_a, SIG_IGN, SIG_DFL, SIG_HOLD, SIG_ERR};
+  char name[96];
+  for (int e = 0; e < 6; ++e)
+    for (unsigned s = 0; s < sizeof sigs / sizeof sigs[0]; ++s)
+      for (unsigned h = 0; h < sizeof hs / sizeof hs[0]; ++h) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        before_call();
+        __sighandler_t old = call_signal(e, sigs[s], hs[h]);
+        const int err = errno;
+        snprintf(name, sizeof name, "%s(%d, %s)", signal_entry[e], sigs[s], handler_name(hs[h]));
+        printf("%03d %s: ret=%s errno=%d", g_case, name, handler_name(old), err);
+        installed(sigs[s]);
+        end_case();
+      }
+  static const int flag_sets[] = {0, SA_SIGINFO, SA_RESTART | SA_NODEFER, SA_RESETHAND | SA_ONSTACK};
+  for (int e = 0; e < 2; ++e)
+    for (unsigned s = 0; s < sizeof sigs / sizeof sigs[0]; ++s)
+      for (unsigned f = 0; f < sizeof flag_sets / sizeof flag_sets[0]; ++f)
+        for (int alias = 0; alias < 3; ++alias) {  // old apart, old in act's storage, no act
+          struct sigaction act, old;
+          memset(&act, 0, sizeof act);
+          memset(&old, 0x5a, sizeof old);
+          act.sa_flags = flag_sets[f];
+          if (act.sa_flags & SA_SIGINFO) act.sa_sigaction = handler_b;
+          else act.sa_handler = handler_a;
+          sigaddset(&act.sa_mask, SIGUSR2);
+          struct sigaction* out = alias == 1 ? &act : &old;
+          before_call();
+          int r = e == 0 ? sigaction(sigs[s], alias == 2 ? NULL : &act, out)
+                         : __sigaction(sigs[s], alias == 2 ? NULL : &act, out);
+          const int err = errno;
+          snprintf(name, sizeof name, "%s(%d, flags %#x, %s)", e ? "__sigaction" : "sigaction", sigs[s], flag_sets[f],
+                   alias == 0 ? "old apart" : alias == 1 ? "old=act" : "query");
+          printf("%03d %s: ret=%d errno=%d old=%s oldflags=%#x oldmask2=%d", g_case, name, r, err,
+                 handler_name(out->sa_handler), out->sa_flags, sigismember(&out->sa_mask, SIGUSR2));
+          installed(sigs[s]);
+          end_case();
+        }
+  // Back to what the rest of the matrix expects.
+  for (unsigned s = 0; s < sizeof sigs / sizeof sigs[0]; ++s) signal(sigs[s], SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 // errno after successful calls that pass: readdir's loop and fopen's caller
 // test it. (Covered by the sentinel in every case; here, the stream ones.)
 static void errno_cases(void) {
@@ -821,5 +917,6 @@ int main(int argc, char** argv) {
   erofs_cases();
   etxtbsy_cases();
   errno_cases();
+  signal_cases();
   return 0;
 }

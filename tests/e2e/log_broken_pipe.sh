@@ -1,0 +1,55 @@
+#!/bin/bash
+# The log goes to stderr, and stderr is a pipe whose reader is gone (a deploy
+# run as `deploy 2>&1 | head`, a daemon whose log reader died): the shim's
+# line must not kill the writer with SIGPIPE. cp and dd write nothing to
+# stderr themselves: without truncguard the copy completes (and the victim
+# dies); under truncguard it must complete too, the victim surviving.
+# (Before: the writer died of SIGPIPE at the "replaced" line, between the new
+# inode and its copy: exit 141 and the library left empty at its name.)
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+LIB=$T/libvictim.so
+
+# with_broken_stderr CMD...: CMD with its stderr a pipe that has no reader.
+with_broken_stderr() {
+  rm -f "$T/pipe"
+  mkfifo "$T/pipe" || fail "mkfifo"
+  exec 4<>"$T/pipe" 5>"$T/pipe" 4<&-  # read-write first (no wait), then the reader goes
+  "$@" 2>&5
+  local st=$?
+  exec 5>&-
+  return $st
+}
+
+with_broken_stderr sh -c 'echo line >&2'
+st=$?
+[ "$st" -eq 141 ] || fail "control: a line to the broken stderr should kill by SIGPIPE, got $(describe_status "$st")"
+ok "control: a write to that stderr kills its writer by SIGPIPE"
+
+# over_victim CMD...: CMD while a victim runs a fresh v1 at LIB; sets ST.
+over_victim() {
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  "$@"
+  ST=$?
+  stop_victim
+}
+
+for writer in "cp $V2 $LIB" "dd if=$V2 of=$LIB status=none"; do
+  name=${writer%% *}
+  over_victim with_broken_stderr $writer
+  [ "$ST" -eq 0 ] || fail "control: $name without truncguard $(describe_status "$ST")"
+  expect_killed "control: $name without truncguard"
+
+  # The log really goes to stderr here: the line, with a readable stderr.
+  over_victim env -u TRUNCGUARD_LOG LD_PRELOAD="$TG_SHIM" $writer 2>"$T/stderr"
+  grep -q "replaced file=$LIB " "$T/stderr" || fail "$name: no log line on stderr: $(cat "$T/stderr")"
+  ok "$name: with TRUNCGUARD_LOG unset, the \"replaced\" line goes to its stderr"
+
+  over_victim with_broken_stderr env -u TRUNCGUARD_LOG LD_PRELOAD="$TG_SHIM" $writer
+  [ "$ST" -eq 0 ] || fail "$name under truncguard, its stderr a broken pipe: $(describe_status "$ST")"
+  expect_survived "$name under truncguard, log to a broken stderr"
+  expect_same_content "$LIB" "$V2"
+  ok "$name: exit 0, the whole new content at the name"
+done
