@@ -977,10 +977,7 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 // write holds the thread's signals back (signals.hpp): a handler that jumps
 // out (siglongjmp) must not abandon it half-way. Each way in records the
 // handler first (a signal may come as soon as it is installed), then calls
-// the next definition: results and errno are that one's. The next ones are
-// resolved at start-up (resolve_signal_functions): a handler that re-arms
-// itself (signal() inside it, the System V way) must not be the first caller,
-// whose dlsym could wait for the loader's lock that the interrupted code holds.
+// the next definition: results and errno are that one's.
 
 extern "C" {
 
@@ -989,10 +986,9 @@ __sighandler_t bsd_signal(int sig, __sighandler_t handler) noexcept;
 int __sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept;
 
 #define TG_SIGNAL(name)                                                                                \
-  static constinit std::atomic<decltype(&::name)> g_next_##name{nullptr};                              \
   __attribute__((visibility("default"))) __sighandler_t name(int sig, __sighandler_t handler) noexcept { \
     tg::note_handler(sig, handler);                                                                    \
-    auto f = tg::real::next(g_next_##name, #name);                                                     \
+    auto f = TG_REAL(name);                                                                            \
     if (!f) { errno = ENOSYS; return SIG_ERR; }                                                        \
     return f(sig, handler);                                                                            \
   }
@@ -1007,11 +1003,10 @@ TG_SIGNAL(sigset)
 #pragma GCC diagnostic pop
 
 #define TG_SIGACTION(name)                                                                            \
-  static constinit std::atomic<decltype(&::name)> g_next_##name{nullptr};                             \
   __attribute__((visibility("default"))) int name(int sig, const struct sigaction* act,                \
                                                   struct sigaction* old) noexcept {                    \
     if (act) tg::note_handler(sig, act->sa_handler); /* sa_sigaction shares its storage */            \
-    auto f = tg::real::next(g_next_##name, #name);                                                     \
+    auto f = TG_REAL(name);                                                                            \
     if (!f) { errno = ENOSYS; return -1; }                                                             \
     return f(sig, act, old);                                                                           \
   }
@@ -1019,19 +1014,6 @@ TG_SIGACTION(sigaction)
 TG_SIGACTION(__sigaction)
 
 }  // extern "C"
-
-namespace {
-void resolve_signal_functions() {
-  tg::real::next(g_next_signal, "signal");
-  tg::real::next(g_next_bsd_signal, "bsd_signal");
-  tg::real::next(g_next_ssignal, "ssignal");
-  tg::real::next(g_next_sysv_signal, "sysv_signal");
-  tg::real::next(g_next___sysv_signal, "__sysv_signal");
-  tg::real::next(g_next_sigset, "sigset");
-  tg::real::next(g_next_sigaction, "sigaction");
-  tg::real::next(g_next___sigaction, "__sigaction");
-}
-}  // namespace
 
 // Read the settings (and print their warnings) once, early, in every process,
 // and take over the files a previous image of this process left pending.
@@ -1069,7 +1051,6 @@ __attribute__((constructor)) static void truncguard_init() {
   if (tg::dl::is_audit_copy()) return;
   tg::real::next(g_real_exit, "_exit");
   tg::real::next(g_real_Exit, "_Exit");
-  resolve_signal_functions();
   remember_self();
   tg::dl::remember_initial_objects();
   tg::dl::install_fork_gate();
