@@ -29,20 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "open_fds.h"
+
 static char content[1 << 20];
 static ssize_t content_len;
 static char** libs;
 static int nlibs;
 static volatile int stop, errors;
-
-static int open_fds(void) {
-  DIR* d = opendir("/proc/self/fd");
-  int n = 0;
-  if (!d) return -1;
-  while (readdir(d)) ++n;
-  closedir(d);
-  return n - 3; /* ".", ".." and the directory's own fd */
-}
 
 static void close_fd(void* p) {
   if (*(int*)p >= 0) close(*(int*)p);

@@ -37,6 +37,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "open_fds.h"
+
 static char content[200];
 enum { kPosix, kOfd, kFlock } g_kind = kPosix;
 
@@ -58,15 +60,6 @@ static int lock_held(const char* file) {
   int st;
   if (waitpid(c, &st, 0) != c || !WIFEXITED(st)) { fprintf(stderr, "lock_holder: child failed\n"); exit(2); }
   return WEXITSTATUS(st) == 1;
-}
-
-static int open_fds(void) {
-  DIR* d = opendir("/proc/self/fd");
-  int n = 0;
-  if (!d) return -1;
-  while (readdir(d)) ++n;
-  closedir(d);
-  return n;
 }
 
 static int check(int ok, const char* what) {
