@@ -322,6 +322,25 @@ else
   echo "note: fresh, unreadable: needs root and setpriv (to run as nobody): not tested"
 fi
 
+# ---- TRUNCGUARD_RELOAD=fresh while 8 threads dlopen and dlclose a library
+# that another process replaces again and again (a handle of the original
+# kept open): once a fresh copy of a file is loaded, every dlopen of the path
+# gets that object (glibc would return it for any other name of the file, and
+# keep that name), so every dlopen works, and after exit no extra name is left
+# on disk. (Before: a fresh name per dlopen, the table of records full, 60 of
+# them left behind; then dlopens failing, "No such file", where another
+# thread's dlclose unloaded the copy between the shim's load and the program's.)
+replacer="for i in {1..100}; do cp $P2 $T/fr/n && mv $T/fr/n $LIB; cp $P1 $T/fr/n && mv $T/fr/n $LIB; sleep 0.01; done; touch $T/fr/done"
+SETUP='rm -rf "$T/fr"; mkdir "$T/fr"; cp "$P1" "$LIB"' TRUNCGUARD_RELOAD=fresh DBG=reloads same "fresh, 8 threads" \
+  open:n:"$LIB" "run:bash -c \"$replacer\" &" reopen:8:2:"$LIB" "run:while [ ! -e $T/fr/done ]; do sleep 0.1; done"
+grep -q "^reopen -> all worked$" "$T/out" || fail "fresh, 8 threads: $(cat "$T/out")"
+[ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, 8 threads: $(ls -A "$T/fr" | grep -c tg-reload) extra names left"
+grep -q "loaded already as $T/fr/.lib.so.tg-reload-[0-9]*-[0-9]*: returning that object" "$T/log" ||
+  { cat "$T/log" >&2; fail "fresh, 8 threads: no dlopen got the fresh copy already loaded"; }
+expect_no_log_line "table of records is full" "fresh, 8 threads"
+expect_no_log_line "NODELETE" "fresh, 8 threads"
+ok "TRUNCGUARD_RELOAD=fresh, 8 threads reopening a library replaced 200 times: all work, the fresh copy loaded is reused, no name left"
+
 # ---- dlmopen's handles are not counted, so their dlclose must not count
 # against the same path's handles in the program's namespace.
 SETUP='cp "$P1" "$LIB"' DBG=files,reloads same "dlmopen and the counts" open:n:"$LIB" mopen:n:"$LIB" sym:1:tg_version \
