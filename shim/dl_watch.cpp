@@ -582,7 +582,9 @@ const char* load_fresh(const char* file, const FileId& id, int mode, void* calle
     return std::snprintf(why, len, "%s", "the name is too long for another next to it"), nullptr;
   char esc[400];
   escape(fresh, esc, sizeof esc);
-  if (const int e = sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, 0); e != 0)
+  // The file itself where the path is a symlink (libfoo.so -> libfoo.so.1):
+  // linkat would link the symlink.
+  if (const int e = sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, AT_SYMLINK_FOLLOW); e != 0)
     return std::snprintf(why, len, "cannot link it as %s: %s", esc, strerrordesc_np(-e)), nullptr;
   struct stat linked_st;
   if (sys::fstatat(AT_FDCWD, fresh, &linked_st, AT_SYMLINK_NOFOLLOW) != 0 || linked_st.st_ino != st.st_ino ||

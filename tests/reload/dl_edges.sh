@@ -341,6 +341,19 @@ expect_no_log_line "table of records is full" "fresh, 8 threads"
 expect_no_log_line "NODELETE" "fresh, 8 threads"
 ok "TRUNCGUARD_RELOAD=fresh, 8 threads reopening a library replaced 200 times: all work, the fresh copy loaded is reused, no name left"
 
+# ---- TRUNCGUARD_RELOAD=fresh through a symlink (the soname layout, lib.so ->
+# lib.so.1) pointed at a new file: the new file is loaded, under a name of its
+# own next to the symlink. (The shim linked the symlink itself, and gave up:
+# "it was replaced again meanwhile".)
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$T/fr/lib.so.1" && cp "$P2" "$T/fr/lib.so.2" && ln -s lib.so.1 "$T/fr/lib.so" ||
+  fail "fresh through a symlink: setup"
+TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$T/fr/lib.so" "run:ln -sfn lib.so.2 $T/fr/lib.so" \
+  open:n:"$T/fr/lib.so" close:1 close:0
+grep -q "^open:n:$T/fr/lib.so -> new #1" "$T/out" || { cat "$T/log" >&2; fail "fresh through a symlink: $(cat "$T/out")"; }
+expect_log_line "loading the new file as $T/fr/.lib.so.tg-reload-" "fresh through a symlink"
+[ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh through a symlink: an extra name was left: $(ls -A "$T/fr")"
+ok "TRUNCGUARD_RELOAD=fresh, a symlink pointed at a new file: the new file is loaded, its extra name gone after dlclose"
+
 # ---- dlmopen's handles are not counted, so their dlclose must not count
 # against the same path's handles in the program's namespace.
 SETUP='cp "$P1" "$LIB"' DBG=files,reloads same "dlmopen and the counts" open:n:"$LIB" mopen:n:"$LIB" sym:1:tg_version \
