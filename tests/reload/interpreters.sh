@@ -8,8 +8,20 @@
 . "$(dirname "$0")/rlib.sh"
 LIB=$T/libplugin.so
 cp "$TG_PLUGIN_V1" "$T/v1.so" && cp "$TG_PLUGIN_V2" "$T/v2.so" || fail "setup"
-# An ASan build of the library can't be an audit module (audit.sh): no --audit then.
-asan=; readelf -dW "$TG_SHIM" | grep -q 'NEEDED.*libasan' && asan=1
+# same_under_audit WHAT RUN [SETUP]: RUN (a function taking a wrapper) under
+# truncguard without and with --audit (SETUP before each): the same output,
+# status 0; the audit log in $T/audit.*. Fails (1) in an ASan build of the
+# library, which can't be an audit module (audit.sh).
+same_under_audit() {
+  local what=$1 run=$2 setup=${3:-:}
+  if readelf -dW "$TG_SHIM" | grep -q 'NEEDED.*libasan'; then
+    echo "note: $what --audit: the library is built with ASan (can't be an audit module): not tested"
+    return 1
+  fi
+  $setup && $run "$TG_CMD" -- && cp "$T/out" "$T/plain"
+  $setup && $run "$TG_CMD" --audit --log="$T/audit" --
+  [ "$ST" -eq 0 ] && cmp -s "$T/plain" "$T/out" || fail "$what --audit: exited $ST, printed $(diff "$T/plain" "$T/out")"
+}
 
 # ---- python3: load, cp v2 over it, load again twice, cp v1, load again;
 # close every handle, then load once more; find_library still works.
@@ -62,15 +74,8 @@ EOF
   grep -q "^libm True$" "$T/out" || fail "python3, fresh: find_library failed"
   ok "python3, TRUNCGUARD_RELOAD=fresh: the new code at each reload, a second reload of the same file gets the same object, all unload, no name left"
 
-  if [ -n "$asan" ]; then
-    echo "note: python3 --audit: the library is built with ASan (can't be an audit module): not tested"
-  else
-    cp "$T/v1.so" "$LIB"
-    py "$TG_CMD" --
-    cp "$T/out" "$T/plain"
-    cp "$T/v1.so" "$LIB"
-    py "$TG_CMD" --audit --log="$T/audit" --
-    [ "$ST" -eq 0 ] && cmp -s "$T/plain" "$T/out" || fail "python3 --audit: exited $ST, printed $(diff "$T/plain" "$T/out")"
+  reset_lib() { cp "$T/v1.so" "$LIB"; }
+  if same_under_audit python3 py reset_lib; then
     grep -q "file=$LIB \[0\];  unloaded" "$T"/audit.* || fail "python3 --audit: no unload line for the library"
     ok "python3 under --audit: the same output, and the library's unload logged"
   fi
@@ -99,14 +104,7 @@ EOF
   [ "$ST" -eq 0 ] && [ "$(paste -sd ' ' "$T/out")" = "c d e enable 3 failed" ] || fail "bash under truncguard: exited $ST"
   grep -q "note file=$T/b.so stale: .*1 open without a matching dlclose" "$T/err" || fail "bash: no stale line"
   ok "bash enable -f: survives the cp (control: dies), a reload says stale and keeps the old builtin"
-  if [ -n "$asan" ]; then
-    echo "note: bash --audit: the library is built with ASan (can't be an audit module): not tested"
-  else
-    cp "$T/out" "$T/plain"
-    sh_run "$TG_CMD" --audit --log="$T/bash" --
-    [ "$ST" -eq 0 ] && cmp -s "$T/plain" "$T/out" || fail "bash --audit: exited $ST, printed $(diff "$T/plain" "$T/out")"
-    ok "bash enable -f under --audit: the same output"
-  fi
+  if same_under_audit bash sh_run; then ok "bash enable -f under --audit: the same output"; fi
 else
   echo "note: bash loadable builtins are not installed (package bash-builtins): not tested"
 fi
