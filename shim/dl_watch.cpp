@@ -60,7 +60,8 @@ __attribute__((tls_model("initial-exec"))) thread_local void* t_unsettled_caller
 // TRUNCGUARD_RELOAD=fresh answered this thread's dlopen with the new file's
 // object, loaded by the shim or already loaded: the shim's handle on it, so
 // that no other thread's dlclose unloads it (and removes its name) before
-// this dlopen has run. Closed by settle_open_now.
+// this dlopen has run. Closed by settle_open_now, or when the thread ends
+// (release_fresh_pin).
 __attribute__((tls_model("initial-exec"))) thread_local void* t_fresh_pin = nullptr;
 // The records' lock: the id of the thread holding it (0: free). Held only
 // for a few string compares, never across a call that can block on another
@@ -401,11 +402,25 @@ void close_own_handle(void* h) {
 // and the dlerror() text it may leave is replaced by the program's dl call
 // this runs before. An open that got an object with another name is
 // counted under that one, the name its dlclose counts under.
+// A thread that ends with a pin (no dl call after its dlopen, a worker that
+// loads a plugin for others) gives it up then: a key's destructor runs at
+// thread exit. The key's value is only there to have it called.
+pthread_key_t g_pin_key;
+pthread_once_t g_pin_key_once = PTHREAD_ONCE_INIT;
+bool g_pin_key_made = false;  // written once, under g_pin_key_once
+
+void release_fresh_pin() {
+  void* pin = t_fresh_pin;
+  if (!pin) return;
+  t_fresh_pin = nullptr;
+  if (g_pin_key_made) pthread_setspecific(g_pin_key, nullptr);
+  close_own_handle(pin);
+}
+
+void make_pin_key() { g_pin_key_made = pthread_key_create(&g_pin_key, [](void*) { release_fresh_pin(); }) == 0; }
+
 void settle_open_now() {
-  if (void* pin = t_fresh_pin) {
-    t_fresh_pin = nullptr;
-    close_own_handle(pin);
-  }
+  release_fresh_pin();
   const int k = t_unsettled;
   if (!k) return;
   t_unsettled = 0;
@@ -529,11 +544,10 @@ bool complete_shared_object(const char* path, sys::Fd* fd, struct stat* st, char
 // t_fresh_pin; the object's own name (glibc's string, kept while pinned) is
 // the name for the program's dlopen.
 const char* pin_for_this_dlopen(void* pin) {
-  if (void* old = t_fresh_pin) {
-    t_fresh_pin = nullptr;
-    close_own_handle(old);
-  }
+  release_fresh_pin();
   t_fresh_pin = pin;
+  pthread_once(&g_pin_key_once, &make_pin_key);
+  if (g_pin_key_made) pthread_setspecific(g_pin_key, pin);
   return static_cast<const struct link_map*>(pin)->l_name;
 }
 

@@ -6,6 +6,8 @@
  *                       0 none. Prints "new #K" or "same as #K" (the handle
  *                       table) or NULL, then errno and dlerror()
  *   mopen:FLAGS:PATH    dlmopen(LM_ID_NEWLM, ...)
+ *   topen:FLAGS:PATH    dlopen from a thread that then ends (no other dl
+ *                       call in it); the handle is main's
  *   close:K             dlclose handle #K
  *   closefake:NAME      dlclose of a handle that is not one (zeroed memory
  *                       whose l_name is NAME): glibc fails, "NAME: shared
@@ -163,6 +165,13 @@ static void threads(const char* step) {
   printf("threads -> %s\n", worker_failed ? "a dlopen, dlsym or dlclose failed" : "all worked");
 }
 
+static const char* topen_path;
+static int topen_flags;
+static void* topen_thread(void* arg) {
+  (void)arg;
+  return dlopen(topen_path, topen_flags);
+}
+
 static char reopen_error[512];
 static void* reopen_worker(void* arg) {
   const char* lib = arg;
@@ -306,6 +315,15 @@ int main(int argc, char** argv) {
       char* path = path_of(after(step, 2));
       void* h = step[0] == 'm' ? dlmopen(LM_ID_NEWLM, path, flags_of(after(step, 1)))
                                : dlopen(path, flags_of(after(step, 1)));
+      show_handle(step, h);
+      free(path);
+    } else if (!strncmp(step, "topen:", 6)) {
+      char* path = path_of(after(step, 2));
+      topen_path = path;
+      topen_flags = flags_of(after(step, 1));
+      pthread_t t;
+      void* h = NULL;
+      if (pthread_create(&t, NULL, topen_thread, NULL) == 0) pthread_join(t, &h);
       show_handle(step, h);
       free(path);
     } else if (!strncmp(step, "close:", 6)) {

@@ -354,6 +354,15 @@ expect_log_line "loading the new file as $T/fr/.lib.so.tg-reload-" "fresh throug
 [ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh through a symlink: an extra name was left: $(ls -A "$T/fr")"
 ok "TRUNCGUARD_RELOAD=fresh, a symlink pointed at a new file: the new file is loaded, its extra name gone after dlclose"
 
+# ---- ... and where the fresh copy was opened by a thread that then ended (a
+# worker that loads a plugin for others): the shim's own handle on it goes
+# with the thread, so the program's dlclose unloads it and its name is gone.
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh from an ended thread: setup"
+TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" "run:cp $P2 $T/fr/n && mv $T/fr/n $LIB" topen:n:"$LIB" close:1
+grep -q "^topen:n:$LIB -> new #1" "$T/out" || { cat "$T/log" >&2; fail "fresh from an ended thread: $(cat "$T/out")"; }
+[ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh from an ended thread: the extra name was left: $(ls -A "$T/fr")"
+ok "TRUNCGUARD_RELOAD=fresh, a copy opened by a thread that ended: the program's dlclose unloads it, no name left"
+
 # ---- dlmopen's handles are not counted, so their dlclose must not count
 # against the same path's handles in the program's namespace.
 SETUP='cp "$P1" "$LIB"' DBG=files,reloads same "dlmopen and the counts" open:n:"$LIB" mopen:n:"$LIB" sym:1:tg_version \
