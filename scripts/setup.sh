@@ -19,6 +19,7 @@ packages=(
   valgrind
   gcc-multilib                      # a 32-bit writer the command can't protect (tests/e2e/cannot_protect.sh)
   inotify-tools                     # inotifywait: what the guard's look at a file shows watchers (tests/e2e/kernel_interface.sh)
+  python3 bash-builtins             # runtimes as dlopen hosts: ctypes, bash's enable -f (tests/reload/interpreters.sh)
   strace                            # the signal-mask calls of an examined write (tests/e2e/signal_jump.sh)
   clang-14 libclang-rt-14-dev       # libFuzzer targets (scripts/fuzz.sh)
 )

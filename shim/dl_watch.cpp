@@ -39,7 +39,6 @@ struct OpenRecord {
   bool global;       // opened RTLD_GLOBAL at least once
   void* callers[4];  // the first callers, for the backtrace category
   char fresh[1024];  // TRUNCGUARD_RELOAD=fresh: the extra name made for it
-  void* held;        // fresh: the shim's own handle from loading it, until the program's first dlclose of it
   unsigned serial;   // which use of this slot (unique over the process's life)
 };
 constexpr int kRecords = 64;
@@ -58,6 +57,12 @@ __attribute__((tls_model("initial-exec"))) thread_local unsigned t_unsettled_ser
 // the name of the object it opened (see settle_open_now): its mode and caller.
 __attribute__((tls_model("initial-exec"))) thread_local int t_unsettled_mode = 0;
 __attribute__((tls_model("initial-exec"))) thread_local void* t_unsettled_caller = nullptr;
+// TRUNCGUARD_RELOAD=fresh answered this thread's dlopen with the new file's
+// object, loaded by the shim or already loaded: the shim's handle on it, so
+// that no other thread's dlclose unloads it (and removes its name) before
+// this dlopen has run. Closed by settle_open_now, or when the thread ends
+// (release_fresh_pin).
+__attribute__((tls_model("initial-exec"))) thread_local void* t_fresh_pin = nullptr;
 // The records' lock: the id of the thread holding it (0: free). Held only
 // for a few string compares, never across a call that can block on another
 // lock. Another thread holding it is waited for (threads that dlopen and
@@ -288,6 +293,21 @@ int by_id_cb(struct dl_phdr_info* info, size_t, void* data) {
   return ++b->count == 4;
 }
 
+// The object of the program's namespace loaded from the file `id` (null:
+// none), the one glibc returns for a dlopen of any new name of that file.
+// Only a file mapped here is worth the walk.
+const struct link_map* loaded_from_file(const FileId& id) {
+  ById b;
+  b.want = id;
+  if (process_maps_exec(0, id) != MapsAnswer::mapped) return nullptr;
+  iterate_objects(&by_id_cb, &b);
+  for (int i = 0; i < b.count; ++i)
+    if (const struct link_map* o = object_of(reinterpret_cast<const void*>(b.first_load[i]));
+        o->l_name && o->l_name[0] && namespace_of(o) == LM_ID_BASE)
+      return o;
+  return nullptr;
+}
+
 // The name of the object glibc will return for a dlopen of `path` if one is
 // loaded (path itself, or the object's name when path is another name for
 // its file), else path (a new load gets that name). `buf` holds the other name.
@@ -307,19 +327,68 @@ const char* loaded_name_for(const char* path, char* buf, size_t len) {
     if (t.found) return buf;
   }
   // Not a name glibc knows: it opens the file and compares it with the
-  // loaded objects' files. Only a file mapped here is worth the walk.
-  ById b;
-  if (!maps_id_of_path(AT_FDCWD, path, &b.want) || process_maps_exec(0, b.want) != MapsAnswer::mapped) return path;
-  iterate_objects(&by_id_cb, &b);
-  const struct link_map* m = nullptr;
-  for (int i = 0; i < b.count && !m; ++i)
-    if (const struct link_map* o = object_of(reinterpret_cast<const void*>(b.first_load[i]));
-        o->l_name && o->l_name[0] && namespace_of(o) == LM_ID_BASE)
-      m = o;
+  // loaded objects' files.
+  FileId want;
+  const struct link_map* m = maps_id_of_path(AT_FDCWD, path, &want) ? loaded_from_file(want) : nullptr;
   if (!m || std::snprintf(buf, len, "%s", m->l_name) >= static_cast<int>(len)) return path;
   RecordsLock lock;
   if (lock.held) remember_alias(path, buf);
   return buf;
+}
+
+// The object `name` was unloaded: glibc forgot its other names, and a fresh
+// name made for it is not needed any more.
+void forget_unloaded(const char* name) {
+  RecordsLock lock;
+  if (!lock.held) return;
+  forget_aliases_of(name);
+  if (OpenRecord* r = find_record(name, false); r && r->fresh[0]) {
+    sys::unlinkat(AT_FDCWD, r->fresh, 0);
+    r->fresh[0] = '\0';
+  }
+}
+
+// The shim's own handles (in any thread), and a count of those taken and
+// released: while any exists, "still loaded" may be their doing.
+std::atomic<int> g_pins{0};
+std::atomic<unsigned> g_pin_events{0};
+
+// A handle of the shim's own (glibc's dlopen: null where it fails, its
+// dlerror() text left for the caller to read); close it with close_own_handle.
+void* open_own_handle(const char* name, int mode) {
+  using DlopenFn = void* (*)(const char*, int);
+  auto real_dlopen = reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE));
+  g_pins.fetch_add(1, std::memory_order_acq_rel);
+  g_pin_events.fetch_add(1, std::memory_order_acq_rel);
+  void* h = real_dlopen && TG_REAL(dlclose) ? real_dlopen(name, mode) : nullptr;
+  if (!h) {
+    g_pins.fetch_sub(1, std::memory_order_acq_rel);
+    g_pin_events.fetch_add(1, std::memory_order_acq_rel);
+  }
+  return h;
+}
+
+// Closes a handle of the shim's own. Another thread may have closed the
+// program's last one meanwhile: then this unloads the object, and a fresh
+// name made for it is removed here, as after the program's dlclose.
+void close_own_handle(void* h) {
+  if (!h) return;
+  const auto* lm = static_cast<const struct link_map*>(h);
+  char name[sizeof(OpenRecord::name)];
+  const bool named = lm->l_name && std::snprintf(name, sizeof name, "%s", lm->l_name) < static_cast<int>(sizeof name);
+  const unsigned long base = lm->l_addr;
+  TG_REAL(dlclose)(h);  // there is one: open_own_handle got h
+  g_pins.fetch_sub(1, std::memory_order_acq_rel);
+  g_pin_events.fetch_add(1, std::memory_order_acq_rel);
+  if (!named) return;
+  {
+    RecordsLock lock;
+    const OpenRecord* r = lock.held ? find_record(name, false) : nullptr;
+    if (!r || !r->fresh[0]) return;  // only a fresh name is worth the look
+  }
+  Loaded l{name, base};
+  iterate_objects(&find_loaded_cb, &l);
+  if (!l.found) forget_unloaded(name);
 }
 
 // The open counted last by this thread (see t_unsettled): its dlopen has
@@ -333,7 +402,25 @@ const char* loaded_name_for(const char* path, char* buf, size_t len) {
 // and the dlerror() text it may leave is replaced by the program's dl call
 // this runs before. An open that got an object with another name is
 // counted under that one, the name its dlclose counts under.
+// A thread that ends with a pin (no dl call after its dlopen, a worker that
+// loads a plugin for others) gives it up then: a key's destructor runs at
+// thread exit. The key's value is only there to have it called.
+pthread_key_t g_pin_key;
+pthread_once_t g_pin_key_once = PTHREAD_ONCE_INIT;
+bool g_pin_key_made = false;  // written once, under g_pin_key_once
+
+void release_fresh_pin() {
+  void* pin = t_fresh_pin;
+  if (!pin) return;
+  t_fresh_pin = nullptr;
+  if (g_pin_key_made) pthread_setspecific(g_pin_key, nullptr);
+  close_own_handle(pin);
+}
+
+void make_pin_key() { g_pin_key_made = pthread_key_create(&g_pin_key, [](void*) { release_fresh_pin(); }) == 0; }
+
 void settle_open_now() {
+  release_fresh_pin();
   const int k = t_unsettled;
   if (!k) return;
   t_unsettled = 0;
@@ -344,14 +431,11 @@ void settle_open_now() {
     if (!lock.held || r->serial != t_unsettled_serial) return;
     std::memcpy(name, r->name, sizeof name);
   }
-  using DlopenFn = void* (*)(const char*, int);
-  auto real_dlopen = reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE));
-  auto real_dlclose = TG_REAL(dlclose);
   char opened[sizeof r->name] = "";
-  if (void* h = real_dlopen && real_dlclose ? real_dlopen(name, RTLD_LAZY | RTLD_NOLOAD) : nullptr) {
+  if (void* h = open_own_handle(name, RTLD_LAZY | RTLD_NOLOAD)) {
     const auto* lm = static_cast<const struct link_map*>(h);
     std::snprintf(opened, sizeof opened, "%s", lm->l_name ? lm->l_name : "");
-    real_dlclose(h);
+    close_own_handle(h);
   }
   if (opened[0] && std::strcmp(opened, name) == 0) return;
   RecordsLock lock;
@@ -456,20 +540,53 @@ bool complete_shared_object(const char* path, sys::Fd* fd, struct stat* st, char
   return true;
 }
 
+// `pin`, a handle on the new file's object, becomes this thread's
+// t_fresh_pin; the object's own name (glibc's string, kept while pinned) is
+// the name for the program's dlopen.
+const char* pin_for_this_dlopen(void* pin) {
+  release_fresh_pin();
+  t_fresh_pin = pin;
+  pthread_once(&g_pin_key_once, &make_pin_key);
+  if (g_pin_key_made) pthread_setspecific(g_pin_key, pin);
+  return static_cast<const struct link_map*>(pin)->l_name;
+}
+
+// A handle on the object loaded from the file `id` (null: none, or it was
+// unloaded meanwhile). The new file may be loaded already (a fresh copy made
+// for an earlier dlopen of the path, or a dlopen by another of its names):
+// glibc returns that object for any new name of the file, and keeps each such
+// name for good (so a fresh name per dlopen would pile up, in glibc and on disk).
+void* pin_loaded_from_file(const FileId& id) {
+  const struct link_map* m = loaded_from_file(id);
+  char name[sizeof(OpenRecord::name)];
+  if (!m || std::snprintf(name, sizeof name, "%s", m->l_name) >= static_cast<int>(sizeof name)) return nullptr;
+  void* pin = open_own_handle(name, RTLD_LAZY | RTLD_NOLOAD);
+  FileId pinned;  // its .dynamic is mapped from its file
+  if (pin && (!self_file_at(reinterpret_cast<unsigned long>(static_cast<const struct link_map*>(pin)->l_ld), &pinned) ||
+              !(pinned == id))) {
+    close_own_handle(pin);
+    return nullptr;
+  }
+  return pin;
+}
+
 // TRUNCGUARD_RELOAD=fresh: load the new file under a name of its own, next
 // to it (so $ORIGIN resolves the same), as hot-reload tools do: a hard link,
 // removed when the object is unloaded. The shim loads it first, with the
-// program's mode, and keeps that handle until the program's first dlclose of
-// it: if glibc can't load it (a missing symbol or dependency), the program
-// gets what it would get without the shim, never a failed dlopen. Returns the
-// name for the program's dlopen (the record's copy: glibc reads it after we
-// return), or null with the reason in `why`.
-const char* load_fresh(const char* file, int mode, void* caller, char* why, size_t len) {
+// program's mode, and keeps that handle until this thread's dlopen has run
+// (t_fresh_pin): if glibc can't load it (a missing symbol or dependency), the
+// program gets what it would get without the shim, never a failed dlopen.
+// Returns the name for the program's dlopen (glibc's copy: it reads it after
+// we return), or null with the reason in `why`. `*reused`: the new file was
+// loaded already, and the name is that object's.
+const char* load_fresh(const char* file, const FileId& id, int mode, void* caller, bool* reused, char* why, size_t len) {
+  *reused = false;
   if (namespace_of(object_of(caller)) != LM_ID_BASE)
     return std::snprintf(why, len, "%s", "the caller is in another namespace (dlmopen)"), nullptr;
   sys::Fd fd;
   struct stat st;
   if (!complete_shared_object(file, &fd, &st, why, len)) return nullptr;
+  if (void* pin = pin_loaded_from_file(id)) return *reused = true, pin_for_this_dlopen(pin);
   char fresh[sizeof(OpenRecord::fresh)];
   const char* slash = std::strrchr(file, '/');  // there is one: file is a path
   static std::atomic<unsigned> counter{0};
@@ -479,7 +596,9 @@ const char* load_fresh(const char* file, int mode, void* caller, char* why, size
     return std::snprintf(why, len, "%s", "the name is too long for another next to it"), nullptr;
   char esc[400];
   escape(fresh, esc, sizeof esc);
-  if (const int e = sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, 0); e != 0)
+  // The file itself where the path is a symlink (libfoo.so -> libfoo.so.1):
+  // linkat would link the symlink.
+  if (const int e = sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, AT_SYMLINK_FOLLOW); e != 0)
     return std::snprintf(why, len, "cannot link it as %s: %s", esc, strerrordesc_np(-e)), nullptr;
   struct stat linked_st;
   if (sys::fstatat(AT_FDCWD, fresh, &linked_st, AT_SYMLINK_NOFOLLOW) != 0 || linked_st.st_ino != st.st_ino ||
@@ -497,9 +616,7 @@ const char* load_fresh(const char* file, int mode, void* caller, char* why, size
     sys::unlinkat(AT_FDCWD, fresh, 0);  // could not remember to remove it: don't make it
     return std::snprintf(why, len, "%s", "the shim's table of records is full"), nullptr;
   }
-  using DlopenFn = void* (*)(const char*, int);
-  auto real_dlopen = reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE));
-  void* h = real_dlopen ? real_dlopen(r->name, mode) : nullptr;
+  void* h = open_own_handle(r->name, mode);
   if (!h) {
     const char* err = dlerror();
     char err_esc[512];
@@ -510,9 +627,15 @@ const char* load_fresh(const char* file, int mode, void* caller, char* why, size
     if (lock.held) r->fresh[0] = '\0';  // the record may be reused
     return nullptr;
   }
-  // Nobody else knows this object yet: no lock needed to leave the handle.
-  __atomic_store_n(&r->held, h, __ATOMIC_RELEASE);
-  return r->name;
+  if (std::strcmp(static_cast<const struct link_map*>(h)->l_name, r->name) != 0) {
+    // Another thread loaded the new file meanwhile: glibc returned its object.
+    sys::unlinkat(AT_FDCWD, fresh, 0);
+    RecordsLock lock;
+    if (lock.held) r->fresh[0] = '\0';
+    lock.release();
+    return *reused = true, pin_for_this_dlopen(h);
+  }
+  return pin_for_this_dlopen(h);
 }
 
 // Stale: `file` names an object already loaded (as `loaded_as`: file, or
@@ -547,13 +670,16 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
   char not_fresh[640] = "";  // TRUNCGUARD_RELOAD=fresh, and it could not be done: why
   // RTLD_NOLOAD asks what is loaded: glibc's answer, nothing new loaded.
   if (s.reload == Reload::fresh && !(mode & RTLD_NOLOAD)) {
-    if (const char* fresh = load_fresh(file, mode, caller, not_fresh, sizeof not_fresh)) {
+    bool reused = false;
+    if (const char* fresh = load_fresh(file, on_disk, mode, caller, &reused, not_fresh, sizeof not_fresh)) {
       *load_as = fresh;
       char esc[sizeof(OpenRecord::fresh) + 64];
       escape(fresh, esc, sizeof esc);
       std::snprintf(msg, sizeof msg,
-                    "is already loaded [ino %lu] but the file is now [ino %lu]: loading the new file as %.600s "
-                    "(TRUNCGUARD_RELOAD=fresh); two versions are now loaded",
+                    reused ? "is already loaded [ino %lu] but the file is now [ino %lu], loaded already as %.600s: "
+                             "returning that object (TRUNCGUARD_RELOAD=fresh)"
+                           : "is already loaded [ino %lu] but the file is now [ino %lu]: loading the new file as %.600s "
+                             "(TRUNCGUARD_RELOAD=fresh); two versions are now loaded",
                     static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), esc);
       if (log::enabled(kReloads)) log::note(file, "fresh", msg);
       return;
@@ -648,11 +774,6 @@ void report_close(const CloseWatch& w, int result, bool unloaded, bool nested = 
 }  // namespace
 
 namespace {
-// The pins after_close holds (in any thread), and a count of pins taken and
-// released: while any exists, "still loaded" may be the pins' doing.
-std::atomic<int> g_pins{0};
-std::atomic<unsigned> g_pin_events{0};
-
 // Are handles counted under another path to `name`'s file? A thread whose
 // dlopen by a symlink raced another thread's first load of the file by its
 // path counted its open under the symlink's name, and keeps it there until
@@ -694,44 +815,21 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     iterate_objects(&find_loaded_cb, &l);
     return report_close(w, result, !l.found, nested);
   }
-  void* held = nullptr;  // a fresh load's own handle: the program has closed one of its own
   {
     RecordsLock lock;
     if (lock.held)
-      if (OpenRecord* r = find_record(w.name, false)) {
-        if (r->closes < r->opens) ++r->closes;
-        held = __atomic_exchange_n(&r->held, nullptr, __ATOMIC_ACQ_REL);
-      }
+      if (OpenRecord* r = find_record(w.name, false); r && r->closes < r->opens) ++r->closes;
   }
-  if (auto real_dlclose = TG_REAL(dlclose); held && real_dlclose) real_dlclose(held);
   Loaded l{w.name, w.base};
   iterate_objects(&find_loaded_cb, &l);
   report_close(w, result, !l.found, nested);
-  if (!l.found) {
-    // Unloaded: a fresh-reload name is not needed any more, nor its other names.
-    RecordsLock lock;
-    if (lock.held) forget_aliases_of(w.name);
-    if (lock.held)
-      if (OpenRecord* r = find_record(w.name, false); r && r->fresh[0]) {
-        sys::unlinkat(AT_FDCWD, r->fresh, 0);
-        r->fresh[0] = '\0';
-      }
-    return;
-  }
+  if (!l.found) return forget_unloaded(w.name);
   if (!log::enabled(kReloads) || nested) return;
   // Still loaded: keep it so while we read its tables (another thread may
   // close it meanwhile), and say why it stayed.
-  using DlopenFn = void* (*)(const char*, int);
-  auto real_dlopen = reinterpret_cast<DlopenFn>(__atomic_load_n(&tg_real_dlopen, __ATOMIC_ACQUIRE));
-  g_pins.fetch_add(1, std::memory_order_acq_rel);
-  g_pin_events.fetch_add(1, std::memory_order_acq_rel);
-  void* pin = real_dlopen ? real_dlopen(w.name, RTLD_LAZY | RTLD_NOLOAD) : nullptr;
-  auto unpin = [&] {
-    if (auto real_dlclose = TG_REAL(dlclose); pin && real_dlclose) real_dlclose(pin);
-    g_pins.fetch_sub(1, std::memory_order_acq_rel);
-    g_pin_events.fetch_add(1, std::memory_order_acq_rel);
-  };
-  if (!pin) return unpin();
+  void* pin = open_own_handle(w.name, RTLD_LAZY | RTLD_NOLOAD);
+  auto unpin = [&] { close_own_handle(pin); };
+  if (!pin) return;
   // What is pinned is what has the name now: other threads may have unloaded
   // the object found above and loaded the file again, elsewhere, meanwhile.
   // Then the one the program closed is gone (no note), and the tables read

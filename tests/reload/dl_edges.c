@@ -6,6 +6,8 @@
  *                       0 none. Prints "new #K" or "same as #K" (the handle
  *                       table) or NULL, then errno and dlerror()
  *   mopen:FLAGS:PATH    dlmopen(LM_ID_NEWLM, ...)
+ *   topen:FLAGS:PATH    dlopen from a thread that then ends (no other dl
+ *                       call in it); the handle is main's
  *   close:K             dlclose handle #K
  *   closefake:NAME      dlclose of a handle that is not one (zeroed memory
  *                       whose l_name is NAME): glibc fails, "NAME: shared
@@ -18,6 +20,9 @@
  *                       tg_version, calls it and dlcloses it
  *   threads:N:SECS:A:B  N threads dlopen/dlsym/dlopen(NOLOAD)/dlclose/dlclose
  *                       A (even threads) or B (odd ones) for SECS seconds
+ *   reopen:N:SECS:A     N threads dlopen A (RTLD_NOW), call its tg_version
+ *                       and dlclose it, for SECS seconds; prints the first
+ *                       failure's dlerror()
  *   racepin:A           a thread's dlclose of A (one of two handles) stalls in
  *                       the shim while it writes its log line (stderr is a
  *                       full pipe); meanwhile main closes the other handle
@@ -160,6 +165,40 @@ static void threads(const char* step) {
   printf("threads -> %s\n", worker_failed ? "a dlopen, dlsym or dlclose failed" : "all worked");
 }
 
+static const char* topen_path;
+static int topen_flags;
+static void* topen_thread(void* arg) {
+  (void)arg;
+  return dlopen(topen_path, topen_flags);
+}
+
+static char reopen_error[512];
+static void* reopen_worker(void* arg) {
+  const char* lib = arg;
+  while (!stop) {
+    void* h = dlopen(lib, RTLD_NOW);
+    int (*v)(void) = h ? (int (*)(void))dlsym(h, "tg_version") : NULL;
+    const char* err = !h || !v ? dlerror() : NULL;
+    if ((!v || v() < 1 || dlclose(h)) && !reopen_error[0])
+      snprintf(reopen_error, sizeof reopen_error, "%s", err ? err : "tg_version or dlclose failed");
+  }
+  return NULL;
+}
+
+static void reopen(const char* step) {
+  int n = atoi(after(step, 1));
+  double secs = atof(after(step, 2));
+  if (n < 1 || n > 64) { printf("%s -> bad step\n", step); exit(2); }
+  pthread_t t[64];
+  stop = 0;
+  for (int i = 0; i < n; ++i) pthread_create(&t[i], NULL, reopen_worker, (void*)after(step, 3));
+  const double end = now() + secs;
+  while (now() < end) usleep(10000);
+  stop = 1;
+  for (int i = 0; i < n; ++i) pthread_join(t[i], NULL);
+  printf("reopen -> %s\n", reopen_error[0] ? reopen_error : "all worked");
+}
+
 static void* racepin_handle;
 static volatile pid_t racepin_tid;
 static volatile int racepin_done;
@@ -278,6 +317,15 @@ int main(int argc, char** argv) {
                                : dlopen(path, flags_of(after(step, 1)));
       show_handle(step, h);
       free(path);
+    } else if (!strncmp(step, "topen:", 6)) {
+      char* path = path_of(after(step, 2));
+      topen_path = path;
+      topen_flags = flags_of(after(step, 1));
+      pthread_t t;
+      void* h = NULL;
+      if (pthread_create(&t, NULL, topen_thread, NULL) == 0) pthread_join(t, &h);
+      show_handle(step, h);
+      free(path);
     } else if (!strncmp(step, "close:", 6)) {
       int k = atoi(after(step, 1));
       if (k < 0 || k >= n_handles) { printf("%s -> no such handle\n", step); return 2; }
@@ -309,6 +357,8 @@ int main(int argc, char** argv) {
       printf("%s -> registered\n", step);
     } else if (!strncmp(step, "threads:", 8)) {
       threads(step);
+    } else if (!strncmp(step, "reopen:", 7)) {
+      reopen(step);
     } else if (!strncmp(step, "racepin:", 8)) {
       racepin(step);
     } else if (!strncmp(step, "forks:", 6)) {

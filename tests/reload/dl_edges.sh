@@ -322,6 +322,47 @@ else
   echo "note: fresh, unreadable: needs root and setpriv (to run as nobody): not tested"
 fi
 
+# ---- TRUNCGUARD_RELOAD=fresh while 8 threads dlopen and dlclose a library
+# that another process replaces again and again (a handle of the original
+# kept open): once a fresh copy of a file is loaded, every dlopen of the path
+# gets that object (glibc would return it for any other name of the file, and
+# keep that name), so every dlopen works, and after exit no extra name is left
+# on disk. (Before: a fresh name per dlopen, the table of records full, 60 of
+# them left behind; then dlopens failing, "No such file", where another
+# thread's dlclose unloaded the copy between the shim's load and the program's.)
+replacer="for i in {1..100}; do cp $P2 $T/fr/n && mv $T/fr/n $LIB; cp $P1 $T/fr/n && mv $T/fr/n $LIB; sleep 0.01; done; touch $T/fr/done"
+SETUP='rm -rf "$T/fr"; mkdir "$T/fr"; cp "$P1" "$LIB"' TRUNCGUARD_RELOAD=fresh DBG=reloads same "fresh, 8 threads" \
+  open:n:"$LIB" "run:bash -c \"$replacer\" &" reopen:8:2:"$LIB" "run:while [ ! -e $T/fr/done ]; do sleep 0.1; done"
+grep -q "^reopen -> all worked$" "$T/out" || fail "fresh, 8 threads: $(cat "$T/out")"
+[ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, 8 threads: $(ls -A "$T/fr" | grep -c tg-reload) extra names left"
+grep -q "loaded already as $T/fr/.lib.so.tg-reload-[0-9]*-[0-9]*: returning that object" "$T/log" ||
+  { cat "$T/log" >&2; fail "fresh, 8 threads: no dlopen got the fresh copy already loaded"; }
+expect_no_log_line "table of records is full" "fresh, 8 threads"
+expect_no_log_line "NODELETE" "fresh, 8 threads"
+ok "TRUNCGUARD_RELOAD=fresh, 8 threads reopening a library replaced 200 times: all work, the fresh copy loaded is reused, no name left"
+
+# ---- TRUNCGUARD_RELOAD=fresh through a symlink (the soname layout, lib.so ->
+# lib.so.1) pointed at a new file: the new file is loaded, under a name of its
+# own next to the symlink. (The shim linked the symlink itself, and gave up:
+# "it was replaced again meanwhile".)
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$T/fr/lib.so.1" && cp "$P2" "$T/fr/lib.so.2" && ln -s lib.so.1 "$T/fr/lib.so" ||
+  fail "fresh through a symlink: setup"
+TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$T/fr/lib.so" "run:ln -sfn lib.so.2 $T/fr/lib.so" \
+  open:n:"$T/fr/lib.so" close:1 close:0
+grep -q "^open:n:$T/fr/lib.so -> new #1" "$T/out" || { cat "$T/log" >&2; fail "fresh through a symlink: $(cat "$T/out")"; }
+expect_log_line "loading the new file as $T/fr/.lib.so.tg-reload-" "fresh through a symlink"
+[ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh through a symlink: an extra name was left: $(ls -A "$T/fr")"
+ok "TRUNCGUARD_RELOAD=fresh, a symlink pointed at a new file: the new file is loaded, its extra name gone after dlclose"
+
+# ---- ... and where the fresh copy was opened by a thread that then ended (a
+# worker that loads a plugin for others): the shim's own handle on it goes
+# with the thread, so the program's dlclose unloads it and its name is gone.
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh from an ended thread: setup"
+TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" "run:cp $P2 $T/fr/n && mv $T/fr/n $LIB" topen:n:"$LIB" close:1
+grep -q "^topen:n:$LIB -> new #1" "$T/out" || { cat "$T/log" >&2; fail "fresh from an ended thread: $(cat "$T/out")"; }
+[ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh from an ended thread: the extra name was left: $(ls -A "$T/fr")"
+ok "TRUNCGUARD_RELOAD=fresh, a copy opened by a thread that ended: the program's dlclose unloads it, no name left"
+
 # ---- dlmopen's handles are not counted, so their dlclose must not count
 # against the same path's handles in the program's namespace.
 SETUP='cp "$P1" "$LIB"' DBG=files,reloads same "dlmopen and the counts" open:n:"$LIB" mopen:n:"$LIB" sym:1:tg_version \
