@@ -97,18 +97,6 @@ elif ! err=$(touch "$D/probe" && setfattr -n user.tg -v probe "$D/probe" 2>&1); 
 fi
 rm -f -- "$D/probe"
 
-# In a sanitizer build the shim brings the ASan runtime in as its dependency.
-# ASan looks up ld.so's _dl_get_tls_static_info with RTLD_NEXT at start-up, so
-# ld.so must come after it in the lookup order; a program that names
-# ld-linux-x86-64.so.2 among its own NEEDED libraries (gcc, ld.gold, ld.lld,
-# the nodejs.org build of node) puts ld.so before it, and ASan calls a null
-# pointer before main. Such writers are skipped there.
-NO_ASAN="it lists ld.so as a NEEDED library: the ASan runtime the sanitizer build's shim brings can't start in it"
-asan_cannot_start() {
-  shim_has_asan || return 1
-  readelf -d "$(command -v "$1")" 2>/dev/null | grep -q 'NEEDED.*\[ld-linux'
-}
-
 # protected NAME VERSION HOW WRITER: WRITER writes the old inode. HOW is
 # "killed" (it truncates: the victim must die by a signal) or "broken" (it
 # rewrites in place: a signal, or the victim saw its code change). VERSION is
