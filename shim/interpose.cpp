@@ -62,6 +62,24 @@ struct ClosingFile {
   bool known;
 };
 
+// The one way in for a close of fd by the program (close(), or
+// syscall(SYS_close)); `call_real()` closes it. A publication that fails
+// at close (a race the checks at open could not see) is reported by close
+// itself, as an NFS write error would be: the writer must not believe its
+// new file is in place.
+template <typename CallReal>
+inline int guarded_close(int fd, CallReal call_real) {
+  const int publish_error = (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) ? tg::pending::closing(fd) : 0;
+  ClosingFile file(fd);
+  const int r = call_real();
+  file.closed();  // (even on EINTR: the fd is gone, and the locks with it)
+  if (publish_error && r == 0) {
+    errno = publish_error;
+    return -1;
+  }
+  return r;
+}
+
 // Closes an fd that the real open returned, through the real close (so that
 // whatever sits behind the real open, a sanitizer included, sees it closed).
 inline void real_close(int fd) {
@@ -422,20 +440,33 @@ __attribute__((visibility("default"))) int ftruncate64(int fd, off64_t length) {
 // files (every process not in atomic mode), each of these is one atomic load
 // and the real call.
 
-// A publication that fails at close (a race the checks at open could not
-// see) is reported by close itself, as an NFS write error would be: the
-// writer must not believe its new file is in place.
 __attribute__((visibility("default"))) int close(int fd) {
-  const int publish_error = (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) ? tg::pending::closing(fd) : 0;
-  ClosingFile file(fd);
-  auto f = TG_REAL(close);
-  const int r = f ? f(fd) : static_cast<int>(syscall(SYS_close, fd));
-  file.closed();  // (even on EINTR: the fd is gone, and the locks with it)
-  if (publish_error && r == 0) {
-    errno = publish_error;
-    return -1;
-  }
-  return r;
+  return guarded_close(fd, [fd] {
+    auto f = TG_REAL(close);
+    return f ? f(fd) : static_cast<int>(tg::sys::raw_errno(SYS_close, fd));
+  });
+}
+
+// libuv (node, and the programs built on it) closes its fds with
+// syscall(SYS_close, fd), not close(), to stay clear of close's cancellation
+// point: that close must publish in atomic mode as close() does (measured:
+// node's writeFileSync and copyFileSync over a library in use lost their new
+// content, exit 0, the old file left at the name). Any other number: the next
+// syscall(), given the six arguments glibc's own reads whatever the caller
+// passed (the sixth from the caller's stack: not a sanitizer's business).
+__attribute__((visibility("default"), no_sanitize_address)) long syscall(long number, ...) {
+  va_list ap;
+  va_start(ap, number);
+  long a[6];
+  for (long& x : a) x = va_arg(ap, long);
+  va_end(ap);
+  auto call_real = [&] {
+    auto f = TG_REAL(syscall);
+    return f ? f(number, a[0], a[1], a[2], a[3], a[4], a[5])
+             : tg::sys::raw_errno(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  };
+  if (__builtin_expect(number != SYS_close, 1)) return call_real();
+  return guarded_close(static_cast<int>(a[0]), [&] { return static_cast<int>(call_real()); });
 }
 
 }  // extern "C"

@@ -318,6 +318,14 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
     settle_access_acl(src, dst, !listed_any, rep, &rep->mode);
   }
   program_fchmod(dst, rep->mode);
+  // A write in place changes the times only by writing (the kernel then sets
+  // the mtime, of the new inode as of the old): until it writes, the new
+  // inode has the old one's atime and mtime. Measured: `touch -a` (which
+  // opens O_WRONLY and writes nothing) left a library in use with a new mtime.
+  if (!truncated) {
+    const struct timespec times[2] = {old.st_atim, old.st_mtim};
+    sys::call(SYS_utimensat, dst, nullptr, times, 0);
+  }
   errno = saved;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <type_traits>
 #include <ctime>
 #include <cstddef>
 #include <fcntl.h>
@@ -20,14 +21,64 @@
 
 namespace tg::sys {
 
-// One syscall, errno preserved, failure returned as -errno.
-template <typename... Args>
-inline long call(long nr, Args... args) {
+// One system call, made here and not through libc's syscall(): the shim
+// interposes syscall() itself (a program's syscall(SYS_close, fd) must
+// publish in atomic mode: interpose.cpp), and its own calls must not pass
+// through that. Returns the result or -errno; errno is never touched.
+inline long raw(long nr, long a, long b, long c, long d, long e, long f) {
+#if defined(__x86_64__)
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  long r;
+  __asm__ volatile("syscall"
+                   : "=a"(r)
+                   : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return r;
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = nr;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  register long x4 __asm__("x4") = e;
+  register long x5 __asm__("x5") = f;
+  __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+  return x0;
+#else
   const int saved = errno;
-  long r = ::syscall(nr, args...);
+  long r = ::syscall(nr, a, b, c, d, e, f);
   if (r < 0) r = -errno;
   errno = saved;
   return r;
+#endif
+}
+
+// An argument as the kernel takes it: a register's worth.
+template <typename T>
+inline long arg(T v) {
+  if constexpr (std::is_null_pointer_v<T>) return 0;
+  else if constexpr (std::is_pointer_v<T>) return reinterpret_cast<long>(v);
+  else return static_cast<long>(v);
+}
+
+// raw() with libc's convention: -1 and errno on failure.
+inline long raw_errno(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  const long r = raw(nr, a, b, c, d, e, f);
+  if (r < 0 && r > -4096) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return r;
+}
+
+// One syscall, errno preserved, failure returned as -errno.
+template <typename... Args>
+inline long call(long nr, Args... args) {
+  static_assert(sizeof...(Args) <= 6, "a system call takes at most six arguments");
+  long a[6] = {arg(args)...};
+  return raw(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 inline int openat(int dirfd, const char* path, int flags, mode_t mode = 0) {

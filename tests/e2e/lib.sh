@@ -152,6 +152,18 @@ nobody_copies() {
 # runtime into every program it is preloaded into.
 shim_has_asan() { grep -qa 'libasan\.so' "$TG_SHIM"; }
 
+# In a sanitizer build the shim brings the ASan runtime in as its dependency.
+# ASan looks up ld.so's _dl_get_tls_static_info with RTLD_NEXT at start-up, so
+# ld.so must come after it in the lookup order; a program that names
+# ld-linux-x86-64.so.2 among its own NEEDED libraries (gcc, ld.gold, ld.lld,
+# the nodejs.org build of node) puts ld.so before it, and ASan calls a null
+# pointer before main. Such writers are skipped there, with $NO_ASAN.
+NO_ASAN="it lists ld.so as a NEEDED library: the ASan runtime the sanitizer build's shim brings can't start in it"
+asan_cannot_start() {
+  shim_has_asan || return 1
+  readelf -d "$(command -v "$1")" 2>/dev/null | grep -q 'NEEDED.*\[ld-linux'
+}
+
 need_root() {
   [ "$(id -u)" -eq 0 ] || skip "needs root: $*"
 }

@@ -235,3 +235,51 @@ expect_survived "fopen, then freopen elsewhere"
 expect_same_content "$LIB" "$V2"
 expect_log "published file=$LIB [ino "
 ok "a stream freopen'ed elsewhere publishes the file it was writing"
+
+# A writer that closes its fd with syscall(SYS_close, fd), not close(): libuv
+# does (node's fs.writeFileSync, copyFileSync...), to stay clear of close's
+# cancellation point. That close publishes as close() does (the new content
+# was lost: exit 0, the old file at the name, "closed without close()" in the
+# log). node where it is installed; python calling libc's syscall() through
+# ctypes, as any program may, everywhere.
+node_write() { "$@" node -e 'const fs = require("fs"); fs.writeFileSync(process.argv[1], fs.readFileSync(process.argv[2]))' "$LIB" "$V2"; }
+py_syscall_close() {
+  "$@" python3 -c '
+import ctypes, os, platform, sys
+nr = {"x86_64": 3, "aarch64": 57}[platform.machine()]  # SYS_close
+data = open(sys.argv[2], "rb").read()
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+while data:
+    data = data[os.write(fd, data):]
+if ctypes.CDLL(None, use_errno=True).syscall(nr, fd) != 0:
+    sys.exit("syscall(SYS_close) failed: " + os.strerror(ctypes.get_errno()))' "$LIB" "$V2"
+}
+raw_closers=(py_syscall_close)
+case $(uname -m) in x86_64|aarch64) ;; *) raw_closers=(); note "skip python syscall(SYS_close): no SYS_close number known for $(uname -m)" ;; esac
+if ! command -v node >/dev/null; then
+  note "skip node: not installed"
+elif asan_cannot_start node; then
+  note "skip node: $NO_ASAN"
+else
+  raw_closers+=(node_write)
+fi
+[ ${#raw_closers[@]} -gt 0 ] || skip "no writer that closes with syscall(SYS_close) can run here"
+for w in "${raw_closers[@]}"; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  $w || fail "control: $w failed"
+  stop_victim
+  expect_killed "control: $w without truncguard"
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  $w "$TG_CMD" || fail "$w under truncguard failed"
+  stop_victim
+  expect_survived "$w in atomic mode"
+  expect_version "$LIB" 2
+  expect_same_content "$LIB" "$V2"
+  new=$(inode "$LIB")
+  expect_log "published file=$LIB [ino $old -> $new] (mode atomic): the writer closed it"
+  ok "$w: its syscall(SYS_close) published the file"
+done

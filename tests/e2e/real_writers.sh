@@ -7,7 +7,8 @@
 #    lives on with version 1, the name holds a new inode with exactly the
 #    bytes the writer produced without truncguard (a fresh process loads
 #    them), the writer's exit status, stdout and stderr are the same, the
-#    file has the same permissions, no temp file is left, and the log says
+#    file has the same permissions, owner, group, extended attributes and,
+#    where the writer set it or left it, mtime, no temp file is left, and the log says
 #    "replaced ... mapped executable by pid VICTIM".
 #  - one that is safe by design (it unlinks or renames, so the name gets a
 #    new inode anyway): the victim lives on with and without truncguard,
@@ -28,22 +29,42 @@ IN=$T/in                   # the writers' inputs (archives, objects)
 LIB=$D/libvictim.so
 mkdir -p "$D" "$IN"
 
-# A distinctive mode, so that a replacement that lost it shows.
-fresh_lib() { fresh_copy "$V1" "$LIB"; chmod 0750 "$LIB"; }
+# A distinctive mode, owner, extended attribute and mtime, so that a
+# replacement that lost one, or a writer's own, shows.
+OWNER=
+[ "$(id -u)" -eq 0 ] && OWNER=1234:5678
+XATTRS=1
+fresh_lib() {
+  fresh_copy "$V1" "$LIB"
+  chmod 0750 "$LIB"
+  [ -z "$OWNER" ] || chown "$OWNER" "$LIB"
+  [ -z "$XATTRS" ] || setfattr -n user.tg -v old "$LIB" || fail "setfattr failed"
+  touch -d '2021-01-02 03:04:05.123456789' "$LIB"
+}
 
 # run_writer TAG WRITER [WRAPPER...]: WRITER runs in $D, its command after
 # "$@"; its status goes to RUN_STATUS, its outputs to $T/TAG.{stdout,stderr}.out.
+# $T/TAG.start is older than anything the writer does.
 run_writer() {
   local tag=$1 writer=$2
   shift 2
+  touch "$T/$tag.start"
   (cd "$D" && "$writer" "$@") >"$T/$tag.stdout.out" 2>"$T/$tag.stderr.out"
   RUN_STATUS=$?
 }
 
-# What the writer left: the bytes, the mode and the directory's names.
+# What the writer left: the bytes, the mode, owner, group, extended
+# attributes and mtime (the writer's own, or the old one it left; not the
+# time of its write), and the directory's names.
 snapshot() {
+  local mtime=written
+  [ "$LIB" -ot "$T/$1.start" ] && mtime=$(stat -c %y -- "$LIB")
+  {
+    stat -c 'mode %a, owner %u:%g' -- "$LIB"
+    echo "mtime $mtime"
+    [ -z "$XATTRS" ] || getfattr -d -m - -e hex --absolute-names -- "$LIB" | sed 1d | paste -sd ' '
+  } >"$T/$1.mode"
   cp -- "$LIB" "$T/$1.result" || fail "$2: no file at $LIB after the write"
-  stat -c %a -- "$LIB" >"$T/$1.mode"
   ls -A -- "$D" >"$T/$1.ls"
 }
 
@@ -58,29 +79,23 @@ same_as_control() {
   done
   cmp -s "$T/ctl.result" "$T/tg.result" ||
     fail "$name: the file under truncguard ($(stat -c %s "$T/tg.result") bytes) differs from the writer's own result ($(stat -c %s "$T/ctl.result") bytes)"
-  [ "$(cat "$T/tg.mode")" = "$(cat "$T/ctl.mode")" ] ||
-    fail "$name: mode $(cat "$T/tg.mode") under truncguard, $(cat "$T/ctl.mode") without"
+  cmp -s "$T/ctl.mode" "$T/tg.mode" ||
+    fail "$name: [$(paste -sd ';' "$T/tg.mode")] under truncguard, [$(paste -sd ';' "$T/ctl.mode")] without"
   cmp -s "$T/ctl.ls" "$T/tg.ls" ||
     fail "$name: the directory holds [$(paste -sd ' ' "$T/tg.ls")] under truncguard, [$(paste -sd ' ' "$T/ctl.ls")] without"
-  ok "$name: same status, output, bytes, mode and directory as without truncguard"
+  ok "$name: same status, output, bytes, mode, owner, xattrs, mtime and directory as without truncguard"
 }
 
 PROTECTED=0
 SAFE=0
 skip_case() { note "skip $1: $2"; }
 have() { command -v "$1" >/dev/null 2>&1; }
-
-# In a sanitizer build the shim brings the ASan runtime in as its dependency.
-# ASan looks up ld.so's _dl_get_tls_static_info with RTLD_NEXT at start-up, so
-# ld.so must come after it in the lookup order; a program that names
-# ld-linux-x86-64.so.2 among its own NEEDED libraries (gcc, ld.gold, ld.lld,
-# the nodejs.org build of node) puts ld.so before it, and ASan calls a null
-# pointer before main. Such writers are skipped there.
-NO_ASAN="it lists ld.so as a NEEDED library: the ASan runtime the sanitizer build's shim brings can't start in it"
-asan_cannot_start() {
-  shim_has_asan || return 1
-  readelf -d "$(command -v "$1")" 2>/dev/null | grep -q 'NEEDED.*\[ld-linux'
-}
+if ! have setfattr; then
+  XATTRS=; note "extended attributes not compared: setfattr not installed (scripts/setup.sh installs attr)"
+elif ! err=$(touch "$D/probe" && setfattr -n user.tg -v probe "$D/probe" 2>&1); then
+  XATTRS=; note "extended attributes not compared: $err"
+fi
+rm -f -- "$D/probe"
 
 # protected NAME VERSION HOW WRITER: WRITER writes the old inode. HOW is
 # "killed" (it truncates: the victim must die by a signal) or "broken" (it
@@ -218,6 +233,26 @@ cp_reflink() { "$@" cp --reflink=auto "$V2" libvictim.so; }
 cp_sparse() { "$@" cp --sparse=always "$V2" libvictim.so; }
 protected "cp --reflink=auto" 2 killed cp_reflink
 protected "cp --sparse=always" 2 killed cp_sparse
+
+# Writers that give the file the source's metadata: a copy of v2 with a mode,
+# owner, mtime and extended attribute of its own. What the name holds must
+# be theirs, as the writer set them, on the new inode.
+# cp -p: openat(O_WRONLY|O_TRUNC) as plain cp, then on that fd utimensat,
+# the ACL (fsetxattr) and fchown.
+# python shutil.copy2: open "wb" (as above), then by path utimensat,
+# listxattr/setxattr of each of the source's, chmod.
+# rsync -a --inplace: in place (below), then the source's times and mode by path.
+cp_p() { "$@" cp -p "$IN/v2-stamped.so" libvictim.so; }
+py_copy2() { "$@" "$PY" -c 'import shutil, sys; shutil.copy2(sys.argv[1], "libvictim.so")' "$IN/v2-stamped.so"; }
+rsync_a_inplace() { "$@" rsync -a --inplace "$IN/v2-stamped.so" libvictim.so; }
+cp "$V2" "$IN/v2-stamped.so"
+chmod 0644 "$IN/v2-stamped.so"
+[ -z "$OWNER" ] || chown 4321:8765 "$IN/v2-stamped.so"
+[ -z "$XATTRS" ] || setfattr -n user.src -v v2 "$IN/v2-stamped.so"
+touch -d '2019-05-05 05:05:05.5' "$IN/v2-stamped.so"
+protected "cp -p" 2 killed cp_p
+if [ -n "$PY" ]; then protected "python shutil.copy2" 2 killed py_copy2; fi
+if have rsync; then protected "rsync -a --inplace" 2 broken rsync_a_inplace; fi
 
 # GNU tar --overwrite: openat(O_WRONLY|O_CREAT|O_TRUNC|O_NONBLOCK|O_NOFOLLOW|
 # O_CLOEXEC, 0600) over the existing member, then fchmod/utimensat. (Without

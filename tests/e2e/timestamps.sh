@@ -8,6 +8,8 @@
 # move its atime (relatime), so a header read without O_NOATIME would show.
 # A writer that neither owns the file nor has CAP_FOWNER can't use O_NOATIME:
 # there relatime may move the atime (a documented limit; shown as a note).
+# And a library in use that such a write replaces keeps its atime and mtime
+# (the end of this file).
 . "$(dirname "$0")/lib.sh"
 need_root "writes as nobody"
 need_shim
@@ -58,3 +60,39 @@ if [ "$after" = "$before" ]; then
 else
   note "a writer that does not own the file (no O_NOATIME): $before -> $after (documented)"
 fi
+
+# A library in use, written by a real writer that writes no byte: `touch -a`
+# (an O_WRONLY|O_CREAT open, then futimens leaving the mtime out) and
+# `touch -m` (leaving the atime out). truncguard gives the name a new inode
+# (an open for writing could change any byte): it must have the old file's
+# atime and mtime, as the old inode keeps them when nothing is written (it had
+# the time of truncguard's copy: touch -a moved the mtime to now). A write
+# then sets the mtime as on the old inode (e2e real_writers). Control: without
+# truncguard the victim runs on and the times touch leaves out stay the same.
+LIB=$T/libvictim.so
+for how in a m; do
+  if [ $how = a ]; then left='mtime %y'; else left='atime %x'; fi
+  for tg in without under; do
+    fresh_copy "$V1" "$LIB"
+    aged "$LIB"
+    start_victim "$LIB"
+    before=$(stat -c "$left" -- "$LIB")
+    old=$(inode "$LIB")
+    log_reset
+    if [ $tg = without ]; then
+      touch -$how -d '2001-02-03 04:05:06' -- "$LIB" || fail "control: touch -$how failed"
+    else
+      "$TG_CMD" touch -$how -d '2001-02-03 04:05:06' -- "$LIB" || fail "touch -$how under truncguard failed"
+    fi
+    stop_victim
+    expect_survived "touch -$how $tg truncguard"
+    after=$(stat -c "$left" -- "$LIB")
+    [ "$after" = "$before" ] ||
+      fail "touch -$how $tg truncguard over a library in use: $before became $after"
+    if [ $tg = under ]; then
+      [ "$(inode "$LIB")" != "$old" ] || fail "touch -$how: the name kept inode $old: nothing was replaced, nothing shown"
+      expect_log "replaced file=$LIB [ino $old -> " "mapped executable by pid $VICTIM_PID ("
+    fi
+    ok "touch -$how $tg truncguard over a library in use: $after kept"
+  done
+done

@@ -525,10 +525,11 @@ static void fd_change_matrix(void) {
   }
 }
 
-// Writes, copies, dups and closes: watched in atomic mode only.
+// Writes, copies, dups and closes: watched in atomic mode only. syscall()
+// too, for its SYS_close (libuv's close); any other number passes on.
 static void io_matrix(void) {
   if (g_mapped_mode) return;
-  for (int call = 0; call < 24; ++call) {
+  for (int call = 0; call < 28; ++call) {
     fixture();
     int in = (int)syscall(SYS_openat, AT_FDCWD, P_text, O_RDONLY);
     int out = (int)syscall(SYS_openat, AT_FDCWD, P_elf, O_WRONLY);
@@ -563,6 +564,10 @@ static void io_matrix(void) {
       case 21: r = close_range(60, 50, 0); break;
       case 22: r = close_range(60, 70, 0x80); break;
       case 23: r = fcntl(out, F_DUPFD_CLOEXEC, 0); if (r >= 0) syscall(SYS_close, r); break;
+      case 24: r = syscall(SYS_close, -1); break;
+      case 25: r = syscall(SYS_close, dup(out)); break;
+      case 26: r = syscall(SYS_copy_file_range, in, NULL, out, NULL, 100, 0); break;
+      case 27: r = syscall(SYS_fcntl, out, F_GETFL); break;
     }
     int err = errno;
     syscall(SYS_close, in), syscall(SYS_close, out), syscall(SYS_close, rd);
