@@ -301,9 +301,20 @@ ReadStatus read_mappings(pid_t pid, bool force_text, std::vector<Mapping>* out) 
   // Only a process that exited is gone. EACCES, EPERM, but also no fd left to
   // look with (EMFILE, ENFILE, ENOMEM): not inspected, never "maps nothing".
   if (fd < 0) return (errno == ENOENT || errno == ESRCH) ? ReadStatus::gone : ReadStatus::no_access;
-  ReadStatus st = ReadStatus::ok;
-  if (force_text || !read_maps_query(fd, out, &st)) st = read_maps_text(fd, out);
-  ::close(fd);
+  auto read_fd = [&] {
+    ReadStatus st = ReadStatus::ok;
+    if (force_text || !read_maps_query(fd, out, &st)) st = read_maps_text(fd, out);
+    ::close(fd);
+    return st;
+  };
+  ReadStatus st = read_fd();
+  // No file mapped at all: a kernel thread, or a process whose main thread
+  // exited while its other threads run on (their maps are the process's).
+  if (st == ReadStatus::ok && out->empty() && pid != 0) {
+    fd = open_live_thread_maps(pid);
+    if (fd >= 0) st = read_fd();
+    else if (fd != -ESRCH && fd != -ENOENT) st = ReadStatus::no_access;
+  }
   if (st != ReadStatus::ok) out->clear();
   return st;
 }
