@@ -373,11 +373,19 @@ PathNow path_now_for_process(pid_t pid, const std::string& path) {
   const std::string p = ::stat((root + "/").c_str(), &st) == 0 ? root + path : path;
   if (::stat(p.c_str(), &st) == 0) {
     now.kind = PathNow::file;
-    if (!maps_id_of_path(AT_FDCWD, p.c_str(), &now.id)) now.id = file_id_of(st.st_dev, st.st_ino);
+    now.id = maps_id_of_stat(p, st);
   } else if (errno == ENOENT || errno == ENOTDIR) {
     now.kind = PathNow::nothing;
   }
   return now;
+}
+
+FileId maps_id_of_stat(const std::string& path, const struct stat& st) {
+  FileId id;
+  // Only a regular file is opened: opening a FIFO runs its waiting writer,
+  // opening a device may act (a watchdog arms, a tape rewinds).
+  if (!S_ISREG(st.st_mode) || !maps_id_of_path(AT_FDCWD, path.c_str(), &id)) id = file_id_of(st.st_dev, st.st_ino);
+  return id;
 }
 
 // ---------------------------------------------------------------- output

@@ -7,6 +7,7 @@
 // This is the command's code, not the shim's: it may allocate and throw.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -151,6 +152,11 @@ Process describe_process(pid_t pid);
 // process in another mount namespace is checked against its own files);
 // falls back to the path itself if /proc/PID/root can't be used.
 PathNow path_now_for_process(pid_t pid, const std::string& path);
+
+// How the maps name the file at `path`, which stat() gave as `st`: the
+// file's own answer for a regular file (btrfs, overlayfs), stat()'s for
+// anything else, which is never opened.
+FileId maps_id_of_stat(const std::string& path, const struct stat& st);
 
 // A process whose maps could not be read.
 struct Uninspected {

@@ -218,7 +218,7 @@ bool resolve_target(const char* arg, Target* t, std::string* error) {
       return false;
     }
     t->exists = true;
-    if (!maps_id_of_path(AT_FDCWD, arg, &t->id)) t->id = file_id_of(st.st_dev, st.st_ino);
+    t->id = maps_id_of_stat(arg, st);
     char* real = ::realpath(arg, nullptr);
     if (!real) {
       *error = std::string("cannot resolve its path: ") + std::strerror(errno);

@@ -35,6 +35,23 @@ st=$?
 grep -q "no such file now" <<<"$out" || fail "who on a missing file does not say so: $out"
 ok "who on a missing file: exit $st, $out"
 
+# who looks at a FIFO (or a device) without opening it, as fuser does: a
+# writer waiting for a reader stays blocked (opening it ran the writer, whose
+# first write then met a closed pipe; opening /dev/watchdog arms it).
+mkfifo "$T/fifo"
+( exec 3>"$T/fifo"; : >"$T/fifo.opened" ) &
+writer=$!
+_tg_pids+=("$writer")
+sleep 0.2
+[ -e "$T/fifo.opened" ] && fail "control: the FIFO's writer did not wait for a reader"
+"$TG_CMD" who "$T/fifo" >/dev/null 2>&1
+st=$?
+[ "$st" -eq 1 ] || [ "$st" -eq 3 ] || fail "who on a FIFO exited $st, expected 1 or 3"
+sleep 0.2
+[ -e "$T/fifo.opened" ] && fail "who on a FIFO opened it: the writer waiting for a reader went on"
+kill "$writer" 2>/dev/null
+ok "who on a FIFO: exit $st, the FIFO not opened (its writer still waits)"
+
 for sub in who stale; do
   help=$("$TG_CMD" $sub --help) || fail "truncguard $sub --help exited $?"
   for word in "Usage: truncguard $sub" "--json" "--quiet" "Exit status" "truncguard -- $sub"; do
