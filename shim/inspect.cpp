@@ -249,7 +249,11 @@ std::optional<uid_t> effective_uid_from_status(std::string_view text) {
 
 Match match_target(const Mapping& m, const Target& t) {
   if (t.exists && m.line.id == t.id) return Match::current;
-  if (m.deleted && m.path == t.path) return Match::replaced;
+  // A file of that name is replaced on the filesystem it is on: a deleted
+  // file of that name elsewhere (in another mount namespace, a tmpfs of its
+  // own over the directory) is another file, not an older version of ours.
+  const bool same_dev = m.line.id.dev_major == t.id.dev_major && m.line.id.dev_minor == t.id.dev_minor;
+  if (m.deleted && m.path == t.path && (!t.exists || same_dev)) return Match::replaced;
   return Match::none;
 }
 
@@ -363,14 +367,28 @@ Process describe_process(pid_t pid) {
   return p;
 }
 
+namespace {
+
+// Is `pid` in our mount namespace? False if that can't be told.
+bool in_our_mount_namespace(pid_t pid) {
+  struct stat ours, theirs;
+  return ::stat("/proc/self/ns/mnt", &ours) == 0 && ::stat(proc_path(pid, "ns/mnt").c_str(), &theirs) == 0 &&
+         ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
+}
+
+}  // namespace
+
 PathNow path_now_for_process(pid_t pid, const std::string& path) {
   PathNow now;
   struct stat st;
-  // Through the process's own root where we may (same result in the common
-  // case, the right one for a process in a container or chroot); through
-  // ours if /proc/PID/root is closed to us (another user's process).
+  // The kernel names a mapping from the root of the reader (us) where the
+  // file is reachable from it: in our mount namespace, a chrooted process's
+  // library is "/srv/jail/lib/x.so", to be looked up as it is. A file of
+  // another mount namespace is named from that namespace's root: through the
+  // process's own root (a container's), if /proc/PID/root is open to us.
   const std::string root = proc_path(pid, "root");
-  const std::string p = ::stat((root + "/").c_str(), &st) == 0 ? root + path : path;
+  const bool theirs = !in_our_mount_namespace(pid) && ::stat((root + "/").c_str(), &st) == 0;
+  const std::string p = theirs ? root + path : path;
   if (::stat(p.c_str(), &st) == 0) {
     now.kind = PathNow::file;
     now.id = maps_id_of_stat(p, st);

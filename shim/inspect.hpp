@@ -84,8 +84,9 @@ struct Target {
 
 enum class Match { none, current, replaced };
 // current: the mapping is the inode now at the path. replaced: the kernel
-// names this path " (deleted)" for a different inode: an older file that was
-// at this name (replaced by rename or unlink) and still runs.
+// names this path " (deleted)" for a different inode on the same device (if
+// the path exists): an older file that was at this name (replaced by rename
+// or unlink) and still runs.
 Match match_target(const Mapping& m, const Target& t);
 
 // One row of `who`: one process and one inode of the file.
@@ -148,9 +149,11 @@ bool list_pids(std::vector<pid_t>* out);
 // comm, uid, user name, exe, unit. Best effort: unreadable parts stay empty.
 Process describe_process(pid_t pid);
 
-// stat() of `path` as process `pid` sees it (through /proc/PID/root, so a
-// process in another mount namespace is checked against its own files);
-// falls back to the path itself if /proc/PID/root can't be used.
+// stat() of the file a maps line of process `pid` names by `path`: as it is
+// for a process of our mount namespace (the kernel names its files from our
+// root, even where the process is chrooted); through /proc/PID/root for one
+// of another (named from its root: a container's files are checked against
+// its own), or as it is if /proc/PID/root can't be used.
 PathNow path_now_for_process(pid_t pid, const std::string& path);
 
 // How the maps name the file at `path`, which stat() gave as `st`: the
