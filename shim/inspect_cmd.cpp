@@ -174,6 +174,14 @@ int parse_options(int argc, char** argv, const char* cmd, void (*usage)(FILE*), 
   return -1;
 }
 
+// Did the answer reach standard output? A full disk or a closed stdout is an
+// error (exit 2), never a short answer whose exit status says it was read.
+bool answer_written(const char* cmd) {
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return true;
+  std::fprintf(stderr, "truncguard %s: cannot write the answer to standard output: %s\n", cmd, std::strerror(errno));
+  return false;
+}
+
 bool no_proc(const char* cmd) {
   std::fprintf(stderr,
                "truncguard %s: cannot read /proc: not mounted, not a proc filesystem, or not readable\n"
@@ -354,10 +362,10 @@ int who_main(int argc, char** argv) {
       }
       std::printf("%s%s:\n%s", i ? "\n" : "", head.c_str(), format_table(table, "  ").c_str());
     }
-    std::fflush(stdout);
   }
+  const bool written = answer_written("who");
   warn_uninspected("who", counts, "may map these files too");
-  if (error) return kExitError;
+  if (error || !written) return kExitError;
   if (found > 0) return 0;
   return counts.incomplete() ? kExitIncomplete : 1;
 }
@@ -498,9 +506,10 @@ int stale_main(int argc, char** argv) {
                     escaped(user_of_manager(manager)).c_str(), units.c_str());
       if (!by_hand.empty()) std::printf("Restart by hand (not in a restartable systemd service): %s\n", by_hand.c_str());
     }
-    std::fflush(stdout);
   }
+  const bool written = answer_written("stale");
   warn_uninspected("stale", counts, "may run stale code too");
+  if (!written) return kExitError;
   if (!stale.empty()) return 1;
   return counts.incomplete() ? kExitIncomplete : 0;
 }

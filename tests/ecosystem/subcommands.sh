@@ -52,6 +52,24 @@ sleep 0.2
 kill "$writer" 2>/dev/null
 ok "who on a FIFO: exit $st, the FIFO not opened (its writer still waits)"
 
+# An answer that can't be written (a full disk, a closed stdout) is an
+# error, not a short answer that exits as if it had been read.
+outs=closed
+[ -w /dev/full ] && outs="$outs /dev/full"
+for args in "who --json /etc/hostname" "who /etc/hostname" "stale --json" "stale"; do
+  for to in $outs; do
+    if [ "$to" = closed ]; then
+      err=$("$TG_CMD" $args 2>&1 >&-)
+    else
+      err=$("$TG_CMD" $args 2>&1 >"$to")
+    fi
+    st=$?
+    [ "$st" -eq 2 ] && grep -q "cannot write the answer to standard output" <<<"$err" ||
+      fail "$args with stdout $to: exit $st, expected 2 and a message: $err"
+  done
+done
+ok "who and stale with stdout $outs: exit 2, \"cannot write the answer to standard output\""
+
 for sub in who stale; do
   help=$("$TG_CMD" $sub --help) || fail "truncguard $sub --help exited $?"
   for word in "Usage: truncguard $sub" "--json" "--quiet" "Exit status" "truncguard -- $sub"; do
