@@ -227,9 +227,13 @@ char* put_number(char* o, unsigned v) {
 
 }  // namespace
 
+// Our own maps: the calling thread's, which is alive (the main thread's,
+// /proc/self's, read empty once it has exited while others run on).
+constexpr const char* kOwnMaps = "/proc/thread-self/maps";
+
 int open_maps(pid_t pid) {
   char path[32];
-  if (pid == 0) std::strcpy(path, "/proc/self/maps");
+  if (pid == 0) std::strcpy(path, kOwnMaps);
   else *put(put_number(put(path, "/proc/"), static_cast<unsigned>(pid)), "/maps") = '\0';
   return sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 }
@@ -486,7 +490,7 @@ bool proves_unshared(int fd, long fs_type) {
 }
 
 bool self_file_at(unsigned long addr, FileId* out) {
-  sys::Fd fd(sys::openat(AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC));
+  sys::Fd fd(sys::openat(AT_FDCWD, kOwnMaps, O_RDONLY | O_CLOEXEC));
   if (!fd.ok()) return false;
   procmap_query q{};
   q.size = sizeof q;
