@@ -8,7 +8,10 @@
 #  - `truncguard who` lists it (exit 0; it said "no process maps it", exit 1);
 #  - `truncguard cp` names it and replaces the library: it survives (it
 #    used to say "no process maps it executable", truncate, and the victim
-#    died of SIGSEGV); `truncguard stale` then lists it (exit 1).
+#    died of SIGSEGV); `truncguard stale` then lists it (exit 1);
+#  - a writer whose main thread exited names its fd through its thread:
+#    its ftruncate of the library replaces it (it failed with ETXTBSY, "cannot
+#    read the file's name"); the control, without truncguard, dies.
 # In a PID namespace of its own with its own /proc and scope namespace, as
 # snapshot_reuse: every process there can be inspected, so a scan that misses
 # the victim answers "nobody" (on the host, one uninspectable process makes
@@ -64,3 +67,20 @@ awk -v p="$VICTIM_PID" -v f="$LIB" '$2 == p && $5 == "deleted" && $6 == f' <<<"$
 ok "truncguard stale lists it after the deploy"
 stop_victim
 expect_survived "truncguard cp over the library of a victim whose main thread exited"
+
+# A writer whose main thread exited: its fds are named through the calling
+# thread's /proc/thread-self/fd (/proc/self/fd is empty: "cannot read the
+# file's name", ETXTBSY). ftruncate(fd, 0) of a library a victim runs.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+out=$("$TG_RTOOL" main-thread-exits ftruncate-fd 3 0 3<>"$LIB" 2>&1)
+stop_victim
+expect_killed "control: ftruncate by a writer whose main thread exited ($out)"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+out=$(LD_PRELOAD=$TG_SHIM "$TG_RTOOL" main-thread-exits ftruncate-fd 3 0 3<>"$LIB" 2>&1)
+[ "$out" = ok ] || fail "the ftruncate of a writer whose main thread exited, under truncguard: $out; log: $(tg_log)"
+expect_log "replaced file=$LIB" "mapped executable by pid $VICTIM_PID"
+stop_victim
+expect_survived "ftruncate by a writer whose main thread exited, under truncguard"
