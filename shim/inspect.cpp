@@ -376,19 +376,9 @@ bool in_our_mount_namespace(pid_t pid) {
          ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
 }
 
-}  // namespace
-
-PathNow path_now_for_process(pid_t pid, const std::string& path) {
+PathNow path_now(const std::string& p) {
   PathNow now;
   struct stat st;
-  // The kernel names a mapping from the root of the reader (us) where the
-  // file is reachable from it: in our mount namespace, a chrooted process's
-  // library is "/srv/jail/lib/x.so", to be looked up as it is. A file of
-  // another mount namespace is named from that namespace's root: through the
-  // process's own root (a container's), if /proc/PID/root is open to us.
-  const std::string root = proc_path(pid, "root");
-  const bool theirs = !in_our_mount_namespace(pid) && ::stat((root + "/").c_str(), &st) == 0;
-  const std::string p = theirs ? root + path : path;
   if (::stat(p.c_str(), &st) == 0) {
     now.kind = PathNow::file;
     now.id = maps_id_of_stat(p, st);
@@ -396,6 +386,27 @@ PathNow path_now_for_process(pid_t pid, const std::string& path) {
     now.kind = PathNow::nothing;
   }
   return now;
+}
+
+}  // namespace
+
+PathNow path_now_for_process(pid_t pid, const std::string& path, const FileId& mapped) {
+  // The kernel names a mapping from the root of the reader (us) where the
+  // file is reachable from it (a chrooted process's library is
+  // "/srv/jail/lib/x.so"), else from the root of its mount namespace (a
+  // container's files; every other process's, if we are the chrooted one).
+  // The name does not say which: the file is the same if either view leads
+  // to it; else the likelier view answers: ours for a process of our mount
+  // namespace, its root (/proc/PID/root, if open to us) for another's.
+  const std::string root = proc_path(pid, "root");
+  struct stat st;
+  const bool root_open = ::stat((root + "/").c_str(), &st) == 0;
+  const bool ours_first = !root_open || in_our_mount_namespace(pid);
+  const auto leads_to_it = [&](const PathNow& now) { return now.kind == PathNow::file && now.id.ino == mapped.ino; };
+  const PathNow first = path_now(ours_first ? path : root + path);
+  if (!root_open || leads_to_it(first)) return first;
+  const PathNow second = path_now(ours_first ? root + path : path);
+  return leads_to_it(second) ? second : first;
 }
 
 FileId maps_id_of_stat(const std::string& path, const struct stat& st) {

@@ -149,12 +149,13 @@ bool list_pids(std::vector<pid_t>* out);
 // comm, uid, user name, exe, unit. Best effort: unreadable parts stay empty.
 Process describe_process(pid_t pid);
 
-// stat() of the file a maps line of process `pid` names by `path`: as it is
-// for a process of our mount namespace (the kernel names its files from our
-// root, even where the process is chrooted); through /proc/PID/root for one
-// of another (named from its root: a container's files are checked against
-// its own), or as it is if /proc/PID/root can't be used.
-PathNow path_now_for_process(pid_t pid, const std::string& path);
+// What is now at the path a maps line of process `pid` names, whose inode
+// is `mapped`. The kernel names a file from our root where we can reach it
+// (a chrooted process's files by their full path), else from the root of
+// its mount namespace (a container's; everybody's, if we are chrooted): the
+// view that leads to `mapped`, if one does; else ours for a process of our
+// mount namespace, through /proc/PID/root for another's (if it is open to us).
+PathNow path_now_for_process(pid_t pid, const std::string& path, const FileId& mapped);
 
 // How the maps name the file at `path`, which stat() gave as `st`: the
 // file's own answer for a regular file (btrfs, overlayfs), stat()'s for

@@ -429,7 +429,7 @@ int stale_main(int argc, char** argv) {
     for (const Mapping& m : maps) {
       // Code only: a deleted data file (a log, a cache) needs no restart.
       if (!m.line.executable || is_pseudo_path(m.path)) continue;
-      Staleness why = staleness(m, m.deleted ? PathNow{} : path_now_for_process(pid, m.path));
+      Staleness why = staleness(m, m.deleted ? PathNow{} : path_now_for_process(pid, m.path, m.line.id));
       if (why == Staleness::fresh) continue;
       add_stale_file(&sp, StaleFile{m.path, m.line.id, why});
     }

@@ -425,10 +425,10 @@ TEST(ReadMaps, ReplacedFileShowsDeletedAndStale) {
     EXPECT_EQ(staleness(*m, PathNow{}), Staleness::deleted);
   }
   // The name now leads to another inode.
-  PathNow now = path_now_for_process(getpid(), f.path);
+  PathNow now = path_now_for_process(getpid(), f.path, f.id);
   ASSERT_EQ(now.kind, PathNow::file);
   EXPECT_NE(now.id, f.id);
-  EXPECT_EQ(path_now_for_process(getpid(), f.dir + "/nothing-here").kind, PathNow::nothing);
+  EXPECT_EQ(path_now_for_process(getpid(), f.dir + "/nothing-here", f.id).kind, PathNow::nothing);
 }
 
 TEST(ReadMaps, GoneProcess) {

@@ -7,7 +7,8 @@
 #     "$R/lib.so" in its maps. `stale` looked them up under the chroot again
 #     ("$R$R/lib.so"), found nothing there, and called every one of them
 #     "missing": now nothing is stale until the library is replaced, and then
-#     only it, "deleted".
+#     only it, "deleted". And `stale` run in the chroot does not call a
+#     victim outside it stale (its files are named from the namespace's root).
 #  2. A victim in a mount namespace of its own, with a tmpfs over $D, ran
 #     $D/lib.so there and it was deleted; here $D/lib.so is another file.
 #     `who $D/lib.so` called the victim's file a replaced older version of
@@ -28,11 +29,16 @@ stale_rows() { "$TG_CMD" stale 2>/dev/null | awk -v p="$1" '$2 == p'; }
 
 # --------------------------------------------------------------- 1. chroot
 R=$T/jail
-mkdir -p "$R"
-cp "$TG_VICTIM" "$R/victim" || fail "cannot copy the victim"
-for f in $(ldd "$TG_VICTIM" | grep -o '/[^ ]*'); do
-  mkdir -p "$R$(dirname "$f")" && cp "$f" "$R$f" || fail "cannot copy $f into the chroot"
-done
+# jail PROGRAM NAME: PROGRAM at $R/NAME, with the libraries it loads.
+jail() {
+  local f
+  cp "$1" "$R/$2" || fail "cannot copy $1 into the chroot"
+  for f in $(ldd "$1" | grep -o '/[^ ]*'); do
+    mkdir -p "$R$(dirname "$f")" && cp -n "$f" "$R$f" || fail "cannot copy $f into the chroot"
+  done
+}
+mkdir -p "$R/proc"
+jail "$TG_VICTIM" victim
 fresh_copy "$V1" "$R/lib.so"
 _start_bg "$R/ready" "$T/jail.out" chroot "$R" /victim /lib.so "$TG_VICTIM_MS" /ready
 P=$BG_PID
@@ -47,6 +53,17 @@ rows=$(stale_rows "$P")
 ok "stale: then its replaced library, and only it: $rows"
 rm -f "$R/ready"
 wait "$P" || fail "the chrooted victim $(describe_status $?)"
+
+# stale run in the chroot: the kernel names the files of the processes
+# outside it from the namespace's root, which it can't reach by those names.
+jail "$TG_CMD" truncguard
+r_mount -t proc proc "$R/proc"
+fresh_copy "$V1" "$T/outside.so"
+start_victim "$T/outside.so"
+rows=$(chroot "$R" /truncguard stale 2>/dev/null | awk -v p="$VICTIM_PID" '$2 == p')
+[ -z "$rows" ] || fail "stale in the chroot lists a victim outside it, which runs the files at its paths: $rows"
+ok "stale run in a chroot: a victim outside it running the files at its paths is not stale"
+stop_victim
 
 # ------------------------------------------------- 2. another mount namespace
 D=$T/d
