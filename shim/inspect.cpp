@@ -409,6 +409,18 @@ PathNow path_now_for_process(pid_t pid, const std::string& path, const FileId& m
   return leads_to_it(second) ? second : first;
 }
 
+void keep_names_ending_in_deleted(pid_t pid, std::vector<Mapping>* maps) {
+  for (Mapping& m : *maps) {
+    if (!m.deleted || is_pseudo_path(m.path)) continue;
+    const std::string whole = m.path + std::string(kDeleted);
+    const PathNow now = path_now_for_process(pid, whole, m.line.id);
+    if (now.kind == PathNow::file && now.id.ino == m.line.id.ino) {
+      m.path = whole;
+      m.deleted = false;
+    }
+  }
+}
+
 FileId maps_id_of_stat(const std::string& path, const struct stat& st) {
   FileId id;
   // Only a regular file is opened: opening a FIFO runs its waiting writer,

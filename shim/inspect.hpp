@@ -157,6 +157,11 @@ Process describe_process(pid_t pid);
 // mount namespace, through /proc/PID/root for another's (if it is open to us).
 PathNow path_now_for_process(pid_t pid, const std::string& path, const FileId& mapped);
 
+// A file may be named "x.so (deleted)" for real: the maps line is then the
+// same as a deleted "x.so"'s. Where the whole name leads to the mapped inode
+// (as process `pid` sees it), the mapping is that file, not deleted.
+void keep_names_ending_in_deleted(pid_t pid, std::vector<Mapping>* maps);
+
 // How the maps name the file at `path`, which stat() gave as `st`: the
 // file's own answer for a regular file (btrfs, overlayfs), stat()'s for
 // anything else, which is never opened.

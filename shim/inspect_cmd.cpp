@@ -64,6 +64,7 @@ bool scan_all(const Options& o, ScanCounts* counts, Fn on_process) {
     switch (read_mappings(pid, o.text_maps, &maps)) {
       case ReadStatus::ok:
         ++counts->inspected;
+        keep_names_ending_in_deleted(pid, &maps);
         on_process(pid, maps);
         break;
       case ReadStatus::no_access: {

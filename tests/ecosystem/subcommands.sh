@@ -142,3 +142,22 @@ rm -f "$T/odd.ready"
 wait "$P"
 st=$?
 [ "$st" -eq 0 ] || fail "the victim with the odd names $(describe_status "$st")"
+
+# A file whose name really ends in " (deleted)": the kernel's maps line is the
+# same as for a deleted "lib.so". It is the file at its name, not stale, and
+# not a replaced version of the other file "lib.so" beside it.
+SUFFIXED="$T/lib.so (deleted)"
+fresh_copy "$V1" "$SUFFIXED"
+fresh_copy "$V2" "$T/lib.so"
+_start_bg "$T/suffixed.ready" "$T/suffixed.out" "$TG_VICTIM" "$SUFFIXED" "$TG_VICTIM_MS" "$T/suffixed.ready"
+P=$BG_PID
+grep -qF "$SUFFIXED" "/proc/$P/maps" || fail "the victim does not map $SUFFIXED"
+rows=$("$TG_CMD" stale 2>/dev/null | awk -v p="$P" '$2 == p')
+[ -z "$rows" ] || fail "stale lists the victim running a file named \"lib.so (deleted)\", which is there: $rows"
+out=$("$TG_CMD" who "$T/lib.so" 2>/dev/null)
+awk -v p="$P" '$1 == p' <<<"$out" | grep -q . && fail "who $T/lib.so lists the victim of \"lib.so (deleted)\": $out"
+out=$("$TG_CMD" who "$SUFFIXED" 2>/dev/null)
+grep -E "^ +$P .* exec +current" <<<"$out" >/dev/null || fail "who \"$SUFFIXED\" does not list the victim as current: $out"
+ok "a file named \"lib.so (deleted)\": not stale, not lib.so replaced, current for who"
+rm -f "$T/suffixed.ready"
+wait "$P" || fail "the victim of \"lib.so (deleted)\" $(describe_status $?)"
