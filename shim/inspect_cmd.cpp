@@ -230,8 +230,14 @@ bool resolve_target(const char* arg, Target* t, std::string* error) {
     t->id = maps_id_of_stat(arg, st);
     char* real = ::realpath(arg, nullptr);
     if (!real) {
-      *error = std::string("cannot resolve its path: ") + std::strerror(errno);
-      return false;
+      // Deeper than PATH_MAX, or a directory above it unreadable: the file is
+      // there all the same, and its inode is what the maps are matched by.
+      std::fprintf(stderr,
+                   "truncguard who: '%s': its absolute path can't be resolved (%s): matched by inode only, an "
+                   "older file replaced at that name is not recognised\n",
+                   escaped(arg).c_str(), std::strerror(errno));
+      t->path = arg;
+      return true;
     }
     t->path = real;
     std::free(real);

@@ -161,3 +161,27 @@ grep -E "^ +$P .* exec +current" <<<"$out" >/dev/null || fail "who \"$SUFFIXED\"
 ok "a file named \"lib.so (deleted)\": not stale, not lib.so replaced, current for who"
 rm -f "$T/suffixed.ready"
 wait "$P" || fail "the victim of \"lib.so (deleted)\" $(describe_status $?)"
+
+# A file deeper than PATH_MAX (4096): realpath() can't name it, but it is
+# there: who finds the process that maps it, by inode, as fuser does (it
+# was an error: "cannot resolve its path: File name too long", exit 2).
+deep=$T/deep
+mkdir "$deep"
+part=$(printf 'd%.0s' {1..200})
+(
+  cd "$deep" || exit 1
+  for _ in $(seq 25); do mkdir "$part" && cd "$part" || exit 1; done
+  cp "$V1" lib.so && "$TG_VICTIM" ./lib.so "$TG_VICTIM_MS" "$T/deep.ready"
+) >"$T/deep.out" 2>&1 &
+P=$!
+_tg_pids+=("$P")
+for ((i = 0; i < 500; i++)); do [ -e "$T/deep.ready" ] && break; sleep 0.01; done
+[ -e "$T/deep.ready" ] || fail "the victim in the deep directory did not start: $(cat "$T/deep.out")"
+V=$(pgrep -P "$P" -x victim) || V=$P
+out=$(cd "$deep" && for _ in $(seq 25); do cd "$part" || exit 1; done && "$TG_CMD" who ./lib.so 2>&1)
+st=$?
+[ "$st" -eq 0 ] || fail "who on a file deeper than PATH_MAX exited $st, expected 0: $out"
+grep -E "^ +$V .* exec +current" <<<"$out" >/dev/null || fail "who on a file deeper than PATH_MAX does not list the victim (pid $V): $out"
+ok "who on a file deeper than PATH_MAX: exit 0, the victim listed"
+rm -f "$T/deep.ready"
+wait "$P" || fail "the victim in the deep directory $(describe_status $?)"
