@@ -77,7 +77,7 @@ struct Process {
 // What `who FILE` looks for.
 struct Target {
   std::string arg;        // as given
-  std::string path;       // absolute, symlinks resolved (the name maps lines use)
+  std::string path;       // absolute, symlinks resolved (the name maps lines use); else `arg`
   bool exists = false;    // false: only mappings of the deleted PATH can match
   FileId id;              // when exists
 };
