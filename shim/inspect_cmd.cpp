@@ -46,6 +46,17 @@ struct ScanCounts {
   bool incomplete() const { return hidden || outside_pid_ns || !uninspected.empty(); }
 };
 
+// This process's number in /proc: getpid() is the one in our own PID
+// namespace, which may not be /proc's (unshare -p without a /proc of its
+// own), where it is another process's. -1 if /proc does not list us.
+pid_t pid_in_proc() {
+  char buf[32];
+  const ssize_t n = ::readlink("/proc/self", buf, sizeof buf - 1);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  return static_cast<pid_t>(std::strtol(buf, nullptr, 10));
+}
+
 // Calls on_process(pid, mappings) for every process whose maps can be read,
 // except this one. False if /proc itself can't be read.
 template <typename Fn>
@@ -57,7 +68,7 @@ bool scan_all(const Options& o, ScanCounts* counts, Fn on_process) {
   Scope scope = Scope::system;
   if (const char* v = getenv("TRUNCGUARD_SCOPE")) parse_scope(v, &scope);
   counts->outside_pid_ns = scope != Scope::pid_namespace && proc_leaves_out_other_pid_namespaces();
-  const pid_t self = getpid();
+  const pid_t self = pid_in_proc();
   std::vector<Mapping> maps;
   for (pid_t pid : pids) {
     if (pid == self) continue;
