@@ -249,7 +249,11 @@ std::optional<uid_t> effective_uid_from_status(std::string_view text) {
 
 Match match_target(const Mapping& m, const Target& t) {
   if (t.exists && m.line.id == t.id) return Match::current;
-  if (m.deleted && m.path == t.path) return Match::replaced;
+  // A file of that name is replaced on the filesystem it is on: a deleted
+  // file of that name elsewhere (in another mount namespace, a tmpfs of its
+  // own over the directory) is another file, not an older version of ours.
+  const bool same_dev = m.line.id.dev_major == t.id.dev_major && m.line.id.dev_minor == t.id.dev_minor;
+  if (m.deleted && m.path == t.path && (!t.exists || same_dev)) return Match::replaced;
   return Match::none;
 }
 
@@ -301,9 +305,20 @@ ReadStatus read_mappings(pid_t pid, bool force_text, std::vector<Mapping>* out) 
   // Only a process that exited is gone. EACCES, EPERM, but also no fd left to
   // look with (EMFILE, ENFILE, ENOMEM): not inspected, never "maps nothing".
   if (fd < 0) return (errno == ENOENT || errno == ESRCH) ? ReadStatus::gone : ReadStatus::no_access;
-  ReadStatus st = ReadStatus::ok;
-  if (force_text || !read_maps_query(fd, out, &st)) st = read_maps_text(fd, out);
-  ::close(fd);
+  auto read_fd = [&] {
+    ReadStatus st = ReadStatus::ok;
+    if (force_text || !read_maps_query(fd, out, &st)) st = read_maps_text(fd, out);
+    ::close(fd);
+    return st;
+  };
+  ReadStatus st = read_fd();
+  // No file mapped at all: a kernel thread, or a process whose main thread
+  // exited while its other threads run on (their maps are the process's).
+  if (st == ReadStatus::ok && out->empty() && pid != 0) {
+    fd = open_live_thread_maps(pid);
+    if (fd >= 0) st = read_fd();
+    else if (fd != -ESRCH && fd != -ENOENT) st = ReadStatus::no_access;
+  }
   if (st != ReadStatus::ok) out->clear();
   return st;
 }
@@ -352,21 +367,66 @@ Process describe_process(pid_t pid) {
   return p;
 }
 
-PathNow path_now_for_process(pid_t pid, const std::string& path) {
+namespace {
+
+// Is `pid` in our mount namespace? False if that can't be told.
+bool in_our_mount_namespace(pid_t pid) {
+  struct stat ours, theirs;
+  return ::stat("/proc/self/ns/mnt", &ours) == 0 && ::stat(proc_path(pid, "ns/mnt").c_str(), &theirs) == 0 &&
+         ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
+}
+
+PathNow path_now(const std::string& p) {
   PathNow now;
   struct stat st;
-  // Through the process's own root where we may (same result in the common
-  // case, the right one for a process in a container or chroot); through
-  // ours if /proc/PID/root is closed to us (another user's process).
-  const std::string root = proc_path(pid, "root");
-  const std::string p = ::stat((root + "/").c_str(), &st) == 0 ? root + path : path;
   if (::stat(p.c_str(), &st) == 0) {
     now.kind = PathNow::file;
-    if (!maps_id_of_path(AT_FDCWD, p.c_str(), &now.id)) now.id = file_id_of(st.st_dev, st.st_ino);
+    now.id = maps_id_of_stat(p, st);
   } else if (errno == ENOENT || errno == ENOTDIR) {
     now.kind = PathNow::nothing;
   }
   return now;
+}
+
+}  // namespace
+
+PathNow path_now_for_process(pid_t pid, const std::string& path, const FileId& mapped) {
+  // The kernel names a mapping from the root of the reader (us) where the
+  // file is reachable from it (a chrooted process's library is
+  // "/srv/jail/lib/x.so"), else from the root of its mount namespace (a
+  // container's files; every other process's, if we are the chrooted one).
+  // The name does not say which: the file is the same if either view leads
+  // to it; else the likelier view answers: ours for a process of our mount
+  // namespace, its root (/proc/PID/root, if open to us) for another's.
+  const std::string root = proc_path(pid, "root");
+  struct stat st;
+  const bool root_open = ::stat((root + "/").c_str(), &st) == 0;
+  const bool ours_first = !root_open || in_our_mount_namespace(pid);
+  const auto leads_to_it = [&](const PathNow& now) { return now.kind == PathNow::file && now.id.ino == mapped.ino; };
+  const PathNow first = path_now(ours_first ? path : root + path);
+  if (!root_open || leads_to_it(first)) return first;
+  const PathNow second = path_now(ours_first ? root + path : path);
+  return leads_to_it(second) ? second : first;
+}
+
+void keep_names_ending_in_deleted(pid_t pid, std::vector<Mapping>* maps) {
+  for (Mapping& m : *maps) {
+    if (!m.deleted || is_pseudo_path(m.path)) continue;
+    const std::string whole = m.path + std::string(kDeleted);
+    const PathNow now = path_now_for_process(pid, whole, m.line.id);
+    if (now.kind == PathNow::file && now.id.ino == m.line.id.ino) {
+      m.path = whole;
+      m.deleted = false;
+    }
+  }
+}
+
+FileId maps_id_of_stat(const std::string& path, const struct stat& st) {
+  FileId id;
+  // Only a regular file is opened: opening a FIFO runs its waiting writer,
+  // opening a device may act (a watchdog arms, a tape rewinds).
+  if (!S_ISREG(st.st_mode) || !maps_id_of_path(AT_FDCWD, path.c_str(), &id)) id = file_id_of(st.st_dev, st.st_ino);
+  return id;
 }
 
 // ---------------------------------------------------------------- output

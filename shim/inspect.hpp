@@ -7,6 +7,7 @@
 // This is the command's code, not the shim's: it may allocate and throw.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -76,15 +77,16 @@ struct Process {
 // What `who FILE` looks for.
 struct Target {
   std::string arg;        // as given
-  std::string path;       // absolute, symlinks resolved (the name maps lines use)
+  std::string path;       // absolute, symlinks resolved (the name maps lines use); else `arg`
   bool exists = false;    // false: only mappings of the deleted PATH can match
   FileId id;              // when exists
 };
 
 enum class Match { none, current, replaced };
 // current: the mapping is the inode now at the path. replaced: the kernel
-// names this path " (deleted)" for a different inode: an older file that was
-// at this name (replaced by rename or unlink) and still runs.
+// names this path " (deleted)" for a different inode on the same device (if
+// the path exists): an older file that was at this name (replaced by rename
+// or unlink) and still runs.
 Match match_target(const Mapping& m, const Target& t);
 
 // One row of `who`: one process and one inode of the file.
@@ -147,10 +149,23 @@ bool list_pids(std::vector<pid_t>* out);
 // comm, uid, user name, exe, unit. Best effort: unreadable parts stay empty.
 Process describe_process(pid_t pid);
 
-// stat() of `path` as process `pid` sees it (through /proc/PID/root, so a
-// process in another mount namespace is checked against its own files);
-// falls back to the path itself if /proc/PID/root can't be used.
-PathNow path_now_for_process(pid_t pid, const std::string& path);
+// What is now at the path a maps line of process `pid` names, whose inode
+// is `mapped`. The kernel names a file from our root where we can reach it
+// (a chrooted process's files by their full path), else from the root of
+// its mount namespace (a container's; everybody's, if we are chrooted): the
+// view that leads to `mapped`, if one does; else ours for a process of our
+// mount namespace, through /proc/PID/root for another's (if it is open to us).
+PathNow path_now_for_process(pid_t pid, const std::string& path, const FileId& mapped);
+
+// A file may be named "x.so (deleted)" for real: the maps line is then the
+// same as a deleted "x.so"'s. Where the whole name leads to the mapped inode
+// (as process `pid` sees it), the mapping is that file, not deleted.
+void keep_names_ending_in_deleted(pid_t pid, std::vector<Mapping>* maps);
+
+// How the maps name the file at `path`, which stat() gave as `st`: the
+// file's own answer for a regular file (btrfs, overlayfs), stat()'s for
+// anything else, which is never opened.
+FileId maps_id_of_stat(const std::string& path, const struct stat& st);
 
 // A process whose maps could not be read.
 struct Uninspected {

@@ -46,6 +46,17 @@ struct ScanCounts {
   bool incomplete() const { return hidden || outside_pid_ns || !uninspected.empty(); }
 };
 
+// This process's number in /proc: getpid() is the one in our own PID
+// namespace, which may not be /proc's (unshare -p without a /proc of its
+// own), where it is another process's. -1 if /proc does not list us.
+pid_t pid_in_proc() {
+  char buf[32];
+  const ssize_t n = ::readlink("/proc/self", buf, sizeof buf - 1);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  return static_cast<pid_t>(std::strtol(buf, nullptr, 10));
+}
+
 // Calls on_process(pid, mappings) for every process whose maps can be read,
 // except this one. False if /proc itself can't be read.
 template <typename Fn>
@@ -57,13 +68,14 @@ bool scan_all(const Options& o, ScanCounts* counts, Fn on_process) {
   Scope scope = Scope::system;
   if (const char* v = getenv("TRUNCGUARD_SCOPE")) parse_scope(v, &scope);
   counts->outside_pid_ns = scope != Scope::pid_namespace && proc_leaves_out_other_pid_namespaces();
-  const pid_t self = getpid();
+  const pid_t self = pid_in_proc();
   std::vector<Mapping> maps;
   for (pid_t pid : pids) {
     if (pid == self) continue;
     switch (read_mappings(pid, o.text_maps, &maps)) {
       case ReadStatus::ok:
         ++counts->inspected;
+        keep_names_ending_in_deleted(pid, &maps);
         on_process(pid, maps);
         break;
       case ReadStatus::no_access: {
@@ -174,6 +186,14 @@ int parse_options(int argc, char** argv, const char* cmd, void (*usage)(FILE*), 
   return -1;
 }
 
+// Did the answer reach standard output? A full disk or a closed stdout is an
+// error (exit 2), never a short answer whose exit status says it was read.
+bool answer_written(const char* cmd) {
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return true;
+  std::fprintf(stderr, "truncguard %s: cannot write the answer to standard output: %s\n", cmd, std::strerror(errno));
+  return false;
+}
+
 bool no_proc(const char* cmd) {
   std::fprintf(stderr,
                "truncguard %s: cannot read /proc: not mounted, not a proc filesystem, or not readable\n"
@@ -218,11 +238,17 @@ bool resolve_target(const char* arg, Target* t, std::string* error) {
       return false;
     }
     t->exists = true;
-    if (!maps_id_of_path(AT_FDCWD, arg, &t->id)) t->id = file_id_of(st.st_dev, st.st_ino);
+    t->id = maps_id_of_stat(arg, st);
     char* real = ::realpath(arg, nullptr);
     if (!real) {
-      *error = std::string("cannot resolve its path: ") + std::strerror(errno);
-      return false;
+      // Deeper than PATH_MAX, or a directory above it unreadable: the file is
+      // there all the same, and its inode is what the maps are matched by.
+      std::fprintf(stderr,
+                   "truncguard who: '%s': its absolute path can't be resolved (%s): matched by inode only, an "
+                   "older file replaced at that name is not recognised\n",
+                   escaped(arg).c_str(), std::strerror(errno));
+      t->path = arg;
+      return true;
     }
     t->path = real;
     std::free(real);
@@ -354,10 +380,10 @@ int who_main(int argc, char** argv) {
       }
       std::printf("%s%s:\n%s", i ? "\n" : "", head.c_str(), format_table(table, "  ").c_str());
     }
-    std::fflush(stdout);
   }
+  const bool written = answer_written("who");
   warn_uninspected("who", counts, "may map these files too");
-  if (error) return kExitError;
+  if (error || !written) return kExitError;
   if (found > 0) return 0;
   return counts.incomplete() ? kExitIncomplete : 1;
 }
@@ -421,7 +447,7 @@ int stale_main(int argc, char** argv) {
     for (const Mapping& m : maps) {
       // Code only: a deleted data file (a log, a cache) needs no restart.
       if (!m.line.executable || is_pseudo_path(m.path)) continue;
-      Staleness why = staleness(m, m.deleted ? PathNow{} : path_now_for_process(pid, m.path));
+      Staleness why = staleness(m, m.deleted ? PathNow{} : path_now_for_process(pid, m.path, m.line.id));
       if (why == Staleness::fresh) continue;
       add_stale_file(&sp, StaleFile{m.path, m.line.id, why});
     }
@@ -498,9 +524,10 @@ int stale_main(int argc, char** argv) {
                     escaped(user_of_manager(manager)).c_str(), units.c_str());
       if (!by_hand.empty()) std::printf("Restart by hand (not in a restartable systemd service): %s\n", by_hand.c_str());
     }
-    std::fflush(stdout);
   }
+  const bool written = answer_written("stale");
   warn_uninspected("stale", counts, "may run stale code too");
+  if (!written) return kExitError;
   if (!stale.empty()) return 1;
   return counts.incomplete() ? kExitIncomplete : 0;
 }

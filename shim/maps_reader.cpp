@@ -79,6 +79,9 @@ MapsAnswer text_walk(int fd, ExecVisitor visit, void* ctx) {
     if (reader.stopped()) return MapsAnswer::mapped;
     off += n;
   }
+  // Empty: no memory (a kernel thread, or a process whose main thread exited),
+  // as PROCMAP_QUERY's ESRCH says.
+  if (off == 0) return MapsAnswer::gone;
   reader.finish();
   return reader.stopped() ? MapsAnswer::mapped : MapsAnswer::not_mapped;
 }
@@ -207,21 +210,57 @@ MapsAnswer for_each_exec_mapping(int fd, ExecVisitor visit, void* ctx) {
 MapsAnswer maps_fd_maps_exec(int fd, FileId id) { return for_each_exec_mapping(fd, &same_file, &id); }
 MapsAnswer maps_fd_text_exec(int fd, FileId id) { return text_walk(fd, &same_file, &id); }
 
+namespace {
+
+// Hand-rolled path building: no stdio in paths that may run in a vfork child.
+char* put(char* o, const char* s) {
+  while (*s) *o++ = *s++;
+  return o;
+}
+char* put_number(char* o, unsigned v) {
+  char digits[16];
+  int n = 0;
+  do digits[n++] = static_cast<char>('0' + v % 10); while (v /= 10);
+  while (n) *o++ = digits[--n];
+  return o;
+}
+
+}  // namespace
+
+// Our own maps: the calling thread's, which is alive (the main thread's,
+// /proc/self's, read empty once it has exited while others run on).
+constexpr const char* kOwnMaps = "/proc/thread-self/maps";
+
 int open_maps(pid_t pid) {
   char path[32];
-  if (pid == 0) std::strcpy(path, "/proc/self/maps");
-  else {
-    // Hand-rolled: no stdio in paths that may run in a vfork child.
-    char digits[16];
-    int n = 0;
-    for (unsigned v = static_cast<unsigned>(pid); v; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
-    char* o = path;
-    for (const char* s = "/proc/"; *s;) *o++ = *s++;
-    while (n) *o++ = digits[--n];
-    for (const char* s = "/maps"; *s;) *o++ = *s++;
-    *o = '\0';
-  }
+  if (pid == 0) std::strcpy(path, kOwnMaps);
+  else *put(put_number(put(path, "/proc/"), static_cast<unsigned>(pid)), "/maps") = '\0';
   return sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+}
+
+int open_live_thread_maps(pid_t pid) {
+  char path[64];
+  char* task = put(put_number(put(path, "/proc/"), static_cast<unsigned>(pid)), "/task/");
+  *task = '\0';
+  sys::Fd dir(sys::openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.ok()) return dir.get();
+  alignas(8) char buf[512];
+  for (;;) {
+    long n = sys::getdents64(dir.get(), buf, sizeof buf);
+    if (n < 0) return static_cast<int>(n);
+    if (n == 0) return -ESRCH;  // no other thread (a kernel thread, or it exited)
+    for (long off = 0; off < n;) {
+      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      unsigned tid = 0;
+      const char* c = d->d_name;
+      for (; *c >= '0' && *c <= '9' && tid < INT_MAX / 10; ++c) tid = tid * 10 + static_cast<unsigned>(*c - '0');
+      if (*c != '\0' || tid == 0 || tid == static_cast<unsigned>(pid)) continue;
+      *put(put_number(task, tid), "/maps") = '\0';
+      int fd = sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+      if (fd != -ENOENT && fd != -ESRCH) return fd;  // that thread exited meanwhile: the next one
+    }
+  }
 }
 
 namespace {
@@ -233,6 +272,14 @@ MapsAnswer process_walk(pid_t pid, ExecVisitor visit, void* ctx) {
   // ENOMEM: a writer at its fd limit): not inspected, never "not mapped".
   if (fd < 0) return MapsAnswer::no_access;
   MapsAnswer a = for_each_exec_mapping(fd, visit, ctx);
+  sys::close(fd);
+  if (a != MapsAnswer::gone) return a;
+  // No memory: a kernel thread, an exited process, or one whose main thread
+  // exited while others run on (their maps are the process's).
+  fd = open_live_thread_maps(pid);
+  if (fd == -ESRCH || fd == -ENOENT) return MapsAnswer::gone;
+  if (fd < 0) return MapsAnswer::no_access;
+  a = for_each_exec_mapping(fd, visit, ctx);
   sys::close(fd);
   return a;
 }
@@ -443,7 +490,7 @@ bool proves_unshared(int fd, long fs_type) {
 }
 
 bool self_file_at(unsigned long addr, FileId* out) {
-  sys::Fd fd(sys::openat(AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC));
+  sys::Fd fd(sys::openat(AT_FDCWD, kOwnMaps, O_RDONLY | O_CLOEXEC));
   if (!fd.ok()) return false;
   procmap_query q{};
   q.size = sizeof q;

@@ -80,7 +80,7 @@ class MapsTextMatcher {
 };
 
 // no_access: the process could not be inspected (permission, or no fd or
-// memory to look with); gone: it exited.
+// memory to look with); gone: it exited, or has no memory (a kernel thread).
 enum class MapsAnswer { mapped, not_mapped, no_access, gone };
 
 // Walks the executable file mappings of the process whose maps file is open
@@ -102,6 +102,13 @@ MapsAnswer process_maps_exec(pid_t pid, FileId id);
 // Opens /proc/PID/maps (pid 0: self): an fd, or -errno (permission is
 // checked here, at open).
 int open_maps(pid_t pid);
+
+// A process whose main thread exited while its other threads run on (a
+// daemon whose main() ends in pthread_exit) has no memory in /proc/PID/maps
+// any more: it reads as a kernel thread's (PROCMAP_QUERY's ESRCH, no text).
+// Its threads' maps are the process's: opens /proc/PID/task/TID/maps of a
+// thread other than PID. An fd; -ESRCH if there is none; else -errno.
+int open_live_thread_maps(pid_t pid);
 
 // Calls per_process(pid, ctx) for every process (numeric entry) of /proc
 // until it returns false. False if /proc can't be read (also partly: then some

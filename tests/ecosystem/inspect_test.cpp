@@ -179,6 +179,8 @@ TEST(WhoMatch, CurrentReplacedAndOther) {
   EXPECT_EQ(match_target(other, t), Match::none);
   // Another mount namespace's file at that name: not ours to claim.
   EXPECT_EQ(match_target(same_name_not_deleted, t), Match::none);
+  // Nor a deleted one on another device (a tmpfs of its own over the directory).
+  EXPECT_EQ(match_target(parsed("7f00-7f01 r-xp 00000000 00:27 2 /opt/app/lib/libfoo.so (deleted)"), t), Match::none);
 }
 
 TEST(WhoMatch, ByInodeWhateverTheName) {
@@ -423,10 +425,10 @@ TEST(ReadMaps, ReplacedFileShowsDeletedAndStale) {
     EXPECT_EQ(staleness(*m, PathNow{}), Staleness::deleted);
   }
   // The name now leads to another inode.
-  PathNow now = path_now_for_process(getpid(), f.path);
+  PathNow now = path_now_for_process(getpid(), f.path, f.id);
   ASSERT_EQ(now.kind, PathNow::file);
   EXPECT_NE(now.id, f.id);
-  EXPECT_EQ(path_now_for_process(getpid(), f.dir + "/nothing-here").kind, PathNow::nothing);
+  EXPECT_EQ(path_now_for_process(getpid(), f.dir + "/nothing-here", f.id).kind, PathNow::nothing);
 }
 
 TEST(ReadMaps, GoneProcess) {

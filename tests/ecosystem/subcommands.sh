@@ -35,6 +35,41 @@ st=$?
 grep -q "no such file now" <<<"$out" || fail "who on a missing file does not say so: $out"
 ok "who on a missing file: exit $st, $out"
 
+# who looks at a FIFO (or a device) without opening it, as fuser does: a
+# writer waiting for a reader stays blocked (opening it ran the writer, whose
+# first write then met a closed pipe; opening /dev/watchdog arms it).
+mkfifo "$T/fifo"
+( exec 3>"$T/fifo"; : >"$T/fifo.opened" ) &
+writer=$!
+_tg_pids+=("$writer")
+sleep 0.2
+[ -e "$T/fifo.opened" ] && fail "control: the FIFO's writer did not wait for a reader"
+"$TG_CMD" who "$T/fifo" >/dev/null 2>&1
+st=$?
+[ "$st" -eq 1 ] || [ "$st" -eq 3 ] || fail "who on a FIFO exited $st, expected 1 or 3"
+sleep 0.2
+[ -e "$T/fifo.opened" ] && fail "who on a FIFO opened it: the writer waiting for a reader went on"
+kill "$writer" 2>/dev/null
+ok "who on a FIFO: exit $st, the FIFO not opened (its writer still waits)"
+
+# An answer that can't be written (a full disk, a closed stdout) is an
+# error, not a short answer that exits as if it had been read.
+outs=closed
+[ -w /dev/full ] && outs="$outs /dev/full"
+for args in "who --json /etc/hostname" "who /etc/hostname" "stale --json" "stale"; do
+  for to in $outs; do
+    if [ "$to" = closed ]; then
+      err=$("$TG_CMD" $args 2>&1 >&-)
+    else
+      err=$("$TG_CMD" $args 2>&1 >"$to")
+    fi
+    st=$?
+    [ "$st" -eq 2 ] && grep -q "cannot write the answer to standard output" <<<"$err" ||
+      fail "$args with stdout $to: exit $st, expected 2 and a message: $err"
+  done
+done
+ok "who and stale with stdout $outs: exit 2, \"cannot write the answer to standard output\""
+
 for sub in who stale; do
   help=$("$TG_CMD" $sub --help) || fail "truncguard $sub --help exited $?"
   for word in "Usage: truncguard $sub" "--json" "--quiet" "Exit status" "truncguard -- $sub"; do
@@ -107,3 +142,46 @@ rm -f "$T/odd.ready"
 wait "$P"
 st=$?
 [ "$st" -eq 0 ] || fail "the victim with the odd names $(describe_status "$st")"
+
+# A file whose name really ends in " (deleted)": the kernel's maps line is the
+# same as for a deleted "lib.so". It is the file at its name, not stale, and
+# not a replaced version of the other file "lib.so" beside it.
+SUFFIXED="$T/lib.so (deleted)"
+fresh_copy "$V1" "$SUFFIXED"
+fresh_copy "$V2" "$T/lib.so"
+_start_bg "$T/suffixed.ready" "$T/suffixed.out" "$TG_VICTIM" "$SUFFIXED" "$TG_VICTIM_MS" "$T/suffixed.ready"
+P=$BG_PID
+grep -qF "$SUFFIXED" "/proc/$P/maps" || fail "the victim does not map $SUFFIXED"
+rows=$("$TG_CMD" stale 2>/dev/null | awk -v p="$P" '$2 == p')
+[ -z "$rows" ] || fail "stale lists the victim running a file named \"lib.so (deleted)\", which is there: $rows"
+out=$("$TG_CMD" who "$T/lib.so" 2>/dev/null)
+awk -v p="$P" '$1 == p' <<<"$out" | grep -q . && fail "who $T/lib.so lists the victim of \"lib.so (deleted)\": $out"
+out=$("$TG_CMD" who "$SUFFIXED" 2>/dev/null)
+grep -E "^ +$P .* exec +current" <<<"$out" >/dev/null || fail "who \"$SUFFIXED\" does not list the victim as current: $out"
+ok "a file named \"lib.so (deleted)\": not stale, not lib.so replaced, current for who"
+rm -f "$T/suffixed.ready"
+wait "$P" || fail "the victim of \"lib.so (deleted)\" $(describe_status $?)"
+
+# A file deeper than PATH_MAX (4096): realpath() can't name it, but it is
+# there: who finds the process that maps it, by inode, as fuser does (it
+# was an error: "cannot resolve its path: File name too long", exit 2).
+deep=$T/deep
+mkdir "$deep"
+part=$(printf 'd%.0s' {1..200})
+(
+  cd "$deep" || exit 1
+  for _ in $(seq 25); do mkdir "$part" && cd "$part" || exit 1; done
+  cp "$V1" lib.so && "$TG_VICTIM" ./lib.so "$TG_VICTIM_MS" "$T/deep.ready"
+) >"$T/deep.out" 2>&1 &
+P=$!
+_tg_pids+=("$P")
+for ((i = 0; i < 500; i++)); do [ -e "$T/deep.ready" ] && break; sleep 0.01; done
+[ -e "$T/deep.ready" ] || fail "the victim in the deep directory did not start: $(cat "$T/deep.out")"
+V=$(pgrep -P "$P" -x victim) || V=$P
+out=$(cd "$deep" && for _ in $(seq 25); do cd "$part" || exit 1; done && "$TG_CMD" who ./lib.so 2>&1)
+st=$?
+[ "$st" -eq 0 ] || fail "who on a file deeper than PATH_MAX exited $st, expected 0: $out"
+grep -E "^ +$V .* exec +current" <<<"$out" >/dev/null || fail "who on a file deeper than PATH_MAX does not list the victim (pid $V): $out"
+ok "who on a file deeper than PATH_MAX: exit 0, the victim listed"
+rm -f "$T/deep.ready"
+wait "$P" || fail "the victim in the deep directory $(describe_status $?)"

@@ -8,7 +8,9 @@
 # outside. Scope namespace leaves them out, as documented (the victim outside
 # dies: the test shows the scope does what it says). `truncguard who` says its
 # answer is incomplete there (exit 3, outside_pid_namespace), unless
-# TRUNCGUARD_SCOPE=namespace, and not on the host.
+# TRUNCGUARD_SCOPE=namespace, and not on the host. In a PID namespace on the
+# host's /proc, who does not take the process whose pid there is its own in
+# its namespace for itself.
 . "$(dirname "$0")/rlib.sh"
 need_root "a PID namespace with its own /proc"
 need_victims
@@ -89,3 +91,19 @@ stop_victim
 grep -q '"outside_pid_namespace":false' <<<"$out" || fail "who on the host says outside_pid_namespace: $out"
 grep -q "pid $VICTIM_PID\|\"pid\":$VICTIM_PID" <<<"$out" || fail "who on the host does not list the victim: $out"
 ok "truncguard who on the host: outside_pid_namespace false, the victim listed"
+
+# who in a PID namespace without a /proc of its own (unshare -p, no
+# --mount-proc): /proc is the host's, where the command's own pid in its
+# namespace is some other process's. Made the victim's (ns_last_pid): who
+# still lists the victim (it skipped it, taking it for itself: "no process
+# maps it").
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+out=$(unshare -p --fork -- bash -c 'echo $(($1 - 1)) >/proc/sys/kernel/ns_last_pid || exit 77
+  "$2" who "$3"; st=$?; exit $st' - "$VICTIM_PID" "$TG_CMD" "$LIB" 2>/dev/null)
+st=$?
+stop_victim
+[ "$st" -ne 77 ] || skip "cannot set ns_last_pid in a new PID namespace"
+grep -qE "^ +$VICTIM_PID .* exec +current" <<<"$out" ||
+  fail "who in a PID namespace on the host's /proc (its own pid there $VICTIM_PID, the victim's) does not list the victim: exit $st, $out"
+ok "who in a PID namespace on the host's /proc lists the victim whose pid it has in its namespace"

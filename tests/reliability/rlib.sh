@@ -5,6 +5,12 @@
 # then runs in its own mount namespace (unshare -m), so its mounts are
 # private and vanish with it.
 
+# A test that needs every process it sees to be inspectable sets R_PID_NS=1:
+# as root, it then runs in its own PID and mount namespaces with its own /proc.
+if [ "${R_PID_NS:-}" = 1 ] && [ -z "${R_IN_PID_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
+   unshare -p -m --fork --mount-proc --propagation private true 2>/dev/null; then
+  R_IN_PID_NS=1 R_IN_MOUNT_NS=1 exec unshare -p -m --fork --mount-proc --propagation private -- bash "$0" "$@"
+fi
 if [ "${R_MOUNT_NS:-}" = 1 ] && [ -z "${R_IN_MOUNT_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
    unshare -m --propagation private true 2>/dev/null; then
   R_IN_MOUNT_NS=1 exec unshare -m --propagation private -- bash "$0" "$@"
@@ -32,6 +38,12 @@ _r_cleanup() {
   _tg_cleanup
 }
 trap _r_cleanup EXIT
+
+# need_pid_ns: skip unless this test runs in its own PID namespace (R_PID_NS).
+need_pid_ns() {
+  need_root "a PID namespace with its own /proc"
+  [ -n "${R_IN_PID_NS:-}" ] || skip "cannot make a PID namespace with its own /proc (unshare -p -m --mount-proc)"
+}
 
 # need_mount_ns: skip unless this test runs in its own mount namespace.
 need_mount_ns() {

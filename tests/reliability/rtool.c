@@ -86,6 +86,11 @@
  *       RLIMIT_NOFILE to 64, holds every other descriptor open on /dev/null
  *       (inherited) and execs CMD. N >= 1: the dynamic loader of CMD needs
  *       one to open its libraries (and closes it again).
+ *   rtool main-thread-exits SUBCOMMAND [ARG...]
+ *       rtool SUBCOMMAND run by a second thread once the main thread has
+ *       exited (pthread_exit), as in a daemon whose main() ends that way:
+ *       /proc/self/fd and /proc/self/maps are then empty. Exit status the
+ *       subcommand's.
  *   rtool deny SYSCALL[=ARG]:ERRNO[,...] CMD [ARG...]
  *       A seccomp filter, as a hardened service has: SYSCALL (ioctl, fcntl,
  *       getdents64, mmap, copy_file_range, faccessat2) fails with ERRNO
@@ -619,7 +624,36 @@ static int deny(int argc, char** a) {
   return 127;
 }
 
+static int run(int argc, char** argv);
+
+static int main_thread_exits_argc;
+static char** main_thread_exits_argv;
+static void* after_main_thread(void* unused) {
+  (void)unused;
+  char status[64], buf[4096];
+  snprintf(status, sizeof status, "/proc/%d/status", (int)getpid());
+  for (int i = 0; i < 500; ++i) {  /* until the main thread is a zombie */
+    int fd = open(status, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (n > 0 && (buf[n] = '\0', strstr(buf, "State:\tZ"))) break;
+    usleep(10000);
+  }
+  exit(run(main_thread_exits_argc, main_thread_exits_argv));
+}
+
 int main(int argc, char** argv) {
+  if (argc > 2 && !strcmp(argv[1], "main-thread-exits")) {
+    main_thread_exits_argc = argc - 1;
+    main_thread_exits_argv = argv + 1;
+    pthread_t t;
+    if (pthread_create(&t, NULL, after_main_thread, NULL) != 0) { fprintf(stderr, "rtool: pthread_create\n"); return 2; }
+    pthread_exit(NULL);
+  }
+  return run(argc, argv);
+}
+
+static int run(int argc, char** argv) {
   if (argc > 3 && !strcmp(argv[1], "with-free-fds")) return with_free_fds(argc - 2, argv + 2);
   if (argc > 3 && !strcmp(argv[1], "deny")) return deny(argc - 2, argv + 2);
   static const struct { const char* name; int args; int (*fn)(char**); } kCmds[] = {
@@ -634,6 +668,6 @@ int main(int argc, char** argv) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny|main-thread-exits ARGS (see the source)\n");
   return 2;
 }

@@ -17,13 +17,9 @@
 # can be inspected, with scope namespace (so the processes outside it don't
 # count either). On the host one uninspectable process (pid 1 here) makes
 # every ELF library count as in use, which would hide a wrong reuse.
-if [ -z "${R_IN_PID_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
-   unshare -p -m --fork --mount-proc --propagation private true 2>/dev/null; then
-  R_IN_PID_NS=1 R_IN_MOUNT_NS=1 exec unshare -p -m --fork --mount-proc --propagation private -- bash "$0" "$@"
-fi
+R_PID_NS=1
 . "$(dirname "$0")/rlib.sh"
-need_root "a PID namespace with its own /proc"
-[ -n "${R_IN_PID_NS:-}" ] || skip "cannot make a PID namespace with its own /proc (unshare -p -m --mount-proc)"
+need_pid_ns
 need_victims
 need_shim
 

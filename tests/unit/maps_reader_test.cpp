@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -109,6 +110,69 @@ TEST(MapsScan, FindsThisProcessExecutable) {
   for (int i = 0; i < r.mapped && i < ScanResult::kMaxPids; ++i) me |= r.pids[i] == getpid();
   EXPECT_TRUE(me);
   EXPECT_GE(r.inspected, 1);
+}
+
+namespace {
+// The child's second thread, once the main thread has exited: bit 1, its
+// own maps walk did not find the executable; bit 2, self_file_at did not
+// name it; bit 4, the main thread did not exit. Waits for the parent's byte
+// before it exits.
+// Waits (up to 5 s) until the main thread of process `pid` has exited: its
+// state is Z while other threads run on.
+bool main_thread_exited(pid_t pid) {
+  const std::string status = "/proc/" + std::to_string(pid) + "/status";
+  for (int i = 0; i < 500; ++i) {
+    char buf[4096] = {};
+    int fd = open(status.c_str(), O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (n > 0 && std::strstr(buf, "State:\tZ")) return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+int leader_exited_pipe = -1;
+FileId leader_exited_exe;  // /proc/self/exe can't be read once the main thread exited
+void* check_after_leader_exited(void*) {
+  const FileId exe = leader_exited_exe;
+  int r = main_thread_exited(getpid()) ? 0 : 4;
+  if (process_maps_exec(0, exe) != MapsAnswer::mapped) r |= 1;
+  FileId seen;
+  if (!self_file_at(reinterpret_cast<unsigned long>(&check_after_leader_exited), &seen) || !(seen == exe)) r |= 2;
+  char c;
+  (void)!read(leader_exited_pipe, &c, 1);
+  _exit(r);
+}
+}  // namespace
+
+// A process whose main thread exited (pthread_exit) while another runs on:
+// its /proc/PID/maps reads empty. The scan, and the process itself, find its
+// mappings through a live thread.
+TEST(MapsScan, AProcessWhoseMainThreadExited) {
+  const FileId exe = id_of("/proc/self/exe");
+  leader_exited_exe = exe;
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    leader_exited_pipe = p[0];
+    pthread_t t;
+    if (pthread_create(&t, nullptr, check_after_leader_exited, nullptr) != 0) _exit(99);
+    syscall(SYS_exit, 0);  // this thread only (pthread_exit's unwinding would meet gtest's catch)
+  }
+  ASSERT_GT(child, 0);
+  EXPECT_TRUE(main_thread_exited(child)) << "the child's main thread did not exit";
+  EXPECT_EQ(process_maps_exec(child, exe), MapsAnswer::mapped);
+  ASSERT_EQ(write(p[1], "x", 1), 1);
+  int st = 0;
+  ASSERT_EQ(waitpid(child, &st, 0), child);
+  ASSERT_TRUE(WIFEXITED(st)) << st;
+  EXPECT_EQ(WEXITSTATUS(st) & 1, 0) << "the process's own maps walk did not find its executable";
+  EXPECT_EQ(WEXITSTATUS(st) & 2, 0) << "self_file_at did not name its executable";
+  EXPECT_EQ(WEXITSTATUS(st) & 4, 0) << "the child's main thread did not exit";
+  close(p[0]);
+  close(p[1]);
 }
 
 TEST(MapsScan, DataFilesAreNotMappedExecutable) {

@@ -11,11 +11,15 @@
  *     Exit 0 if the version never changed, 3 if it changed under us (the
  *     code was swapped in place), 2 on usage/load errors; if the code was
  *     destroyed the process dies by a signal (SIGSEGV or SIGBUS).
+ *     With TG_VICTIM_LEADER_EXITS=1 in the environment, a second thread makes
+ *     the calls and the main thread exits (pthread_exit): a daemon whose
+ *     /proc/PID/maps reads empty while it runs the library.
  *   victim --once LIB.so
  *     print "version N" and exit 0: what a fresh process loads. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +58,38 @@ static void touch(const char* path) {
   close(fd);
 }
 
+struct calls {
+  version_fn version;
+  work_fn work;
+  int first;
+  const char* ready;
+  long long duration;
+};
+
+/* The calls into the library until the time is up or READYFILE is gone;
+ * the exit status. */
+static int make_calls(const struct calls* c) {
+  const struct timespec tick = {0, 1000 * 1000};
+  const long long end = now_ms() + c->duration;
+  int released = -1;  /* calls left once READYFILE is gone */
+  for (int i = 0; now_ms() < end && released != 0; ++i) {
+    c->work(i);  /* first: the PLT call is what an unrelocated GOT kills */
+    int v = c->version();
+    if (v != c->first) {
+      printf("victim: version changed from %d to %d\n", c->first, v);
+      return 3;
+    }
+    if (released > 0) --released;
+    else if (released < 0 && c->ready && access(c->ready, F_OK) != 0) released = 5;
+    nanosleep(&tick, NULL);
+  }
+  /* "released" tells a test the calls went on until it said stop. */
+  printf("victim: %s, still version %d\n", released == 0 ? "released" : "time is up", c->first);
+  return 0;
+}
+
+static void* calls_thread(void* c) { exit(make_calls(c)); }
+
 int main(int argc, char** argv) {
   version_fn version;
   work_fn work;
@@ -78,21 +114,15 @@ int main(int argc, char** argv) {
   fflush(stdout);
   if (ready) touch(ready);
 
-  const struct timespec tick = {0, 1000 * 1000};
-  const long long end = now_ms() + duration;
-  int released = -1;  /* calls left once READYFILE is gone */
-  for (int i = 0; now_ms() < end && released != 0; ++i) {
-    work(i);  /* first: the PLT call is what an unrelocated GOT kills */
-    int v = version();
-    if (v != first) {
-      printf("victim: version changed from %d to %d\n", first, v);
-      return 3;
+  static struct calls c;
+  c = (struct calls){version, work, first, ready, duration};
+  if (getenv("TG_VICTIM_LEADER_EXITS")) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, calls_thread, &c) != 0) {
+      fprintf(stderr, "victim: pthread_create failed\n");
+      return 2;
     }
-    if (released > 0) --released;
-    else if (released < 0 && ready && access(ready, F_OK) != 0) released = 5;
-    nanosleep(&tick, NULL);
+    pthread_exit(NULL);
   }
-  /* "released" tells a test the calls went on until it said stop. */
-  printf("victim: %s, still version %d\n", released == 0 ? "released" : "time is up", first);
-  return 0;
+  return make_calls(&c);
 }

@@ -1,0 +1,86 @@
+#!/bin/bash
+# A process whose main thread exited while another thread runs on (a daemon
+# whose main() ends in pthread_exit) still runs its libraries, but its
+# /proc/PID/maps reads empty, as a kernel thread's: the kernel answers for the
+# thread group leader, which has no memory any more. The maps of its other
+# threads (/proc/PID/task/TID/maps) are the process's.
+#  - control: a plain cp over the library kills the victim;
+#  - `truncguard who` lists it (exit 0; it said "no process maps it", exit 1);
+#  - `truncguard cp` names it and replaces the library: it survives (it
+#    used to say "no process maps it executable", truncate, and the victim
+#    died of SIGSEGV); `truncguard stale` then lists it (exit 1);
+#  - a writer whose main thread exited names its fd through its thread:
+#    its ftruncate of the library replaces it (it failed with ETXTBSY, "cannot
+#    read the file's name"); the control, without truncguard, dies.
+# In a PID namespace of its own with its own /proc and scope namespace, as
+# snapshot_reuse: every process there can be inspected, so a scan that misses
+# the victim answers "nobody" (on the host, one uninspectable process makes
+# every ELF library count as in use, which would hide the miss).
+R_PID_NS=1
+. "$(dirname "$0")/rlib.sh"
+need_pid_ns
+need_victims
+need_shim
+export TRUNCGUARD_SCOPE=namespace
+
+LIB=$T/libleader.so
+
+# start_leader_victim: a victim on $LIB whose calls run on a second thread,
+# once its main thread has exited and its maps read empty.
+start_leader_victim() {
+  local i state=
+  fresh_copy "$V1" "$LIB"
+  TG_VICTIM_LEADER_EXITS=1 start_victim "$LIB"
+  for ((i = 0; i < 500; i++)); do
+    state=$(awk '/^State:/ { print $2 }' "/proc/$VICTIM_PID/status")
+    [ "$state" = Z ] && break
+    sleep 0.01
+  done
+  [ "$state" = Z ] || fail "the victim's main thread did not exit (state $state)"
+  [ -z "$(cat "/proc/$VICTIM_PID/maps")" ] ||
+    fail "the victim's /proc/PID/maps is not empty: the case of this test does not arise here"
+}
+
+start_leader_victim
+cp "$V2" "$LIB"
+stop_victim
+expect_killed "control: cp over the library of a victim whose main thread exited"
+
+start_leader_victim
+for how in "" --text-maps; do
+  out=$("$TG_CMD" who $how "$LIB" 2>&1)
+  st=$?
+  [ "$st" -eq 0 ] || fail "truncguard who $how exited $st, expected 0 (the victim maps it): $out"
+  awk -v p="$VICTIM_PID" '$1 == p && $4 == "exec" && $5 == "current"' <<<"$out" | grep -q . ||
+    fail "truncguard who $how does not list the victim (pid $VICTIM_PID) as exec current: $out"
+  ok "truncguard who ${how:-(PROCMAP_QUERY)} lists the victim whose main thread exited"
+done
+
+log_reset
+"$TG_CMD" cp "$V2" "$LIB" || fail "truncguard cp failed"
+expect_log "replaced file=$LIB" "mapped executable by pid $VICTIM_PID"
+out=$("$TG_CMD" stale 2>&1)
+st=$?
+[ "$st" -eq 1 ] || fail "truncguard stale exited $st, expected 1 (the victim runs the replaced library): $out"
+awk -v p="$VICTIM_PID" -v f="$LIB" '$2 == p && $5 == "deleted" && $6 == f' <<<"$out" | grep -q . ||
+  fail "truncguard stale does not list the victim (pid $VICTIM_PID): $out"
+ok "truncguard stale lists it after the deploy"
+stop_victim
+expect_survived "truncguard cp over the library of a victim whose main thread exited"
+
+# A writer whose main thread exited: its fds are named through the calling
+# thread's /proc/thread-self/fd (/proc/self/fd is empty: "cannot read the
+# file's name", ETXTBSY). ftruncate(fd, 0) of a library a victim runs.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+out=$("$TG_RTOOL" main-thread-exits ftruncate-fd 3 0 3<>"$LIB" 2>&1)
+stop_victim
+expect_killed "control: ftruncate by a writer whose main thread exited ($out)"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+out=$(LD_PRELOAD=$TG_SHIM "$TG_RTOOL" main-thread-exits ftruncate-fd 3 0 3<>"$LIB" 2>&1)
+[ "$out" = ok ] || fail "the ftruncate of a writer whose main thread exited, under truncguard: $out; log: $(tg_log)"
+expect_log "replaced file=$LIB" "mapped executable by pid $VICTIM_PID"
+stop_victim
+expect_survived "ftruncate by a writer whose main thread exited, under truncguard"
