@@ -265,7 +265,12 @@ int open_live_thread_maps(pid_t pid) {
       if (*c != '\0' || tid == 0 || tid == static_cast<unsigned>(pid)) continue;
       *put(put_number(task, tid), "/maps") = '\0';
       int fd = sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-      if (fd != -ENOENT && fd != -ESRCH) return fd;  // that thread exited meanwhile: the next one
+      if (fd == -ENOENT || fd == -ESRCH) continue;  // that thread exited meanwhile: the next one
+      // The open took the thread's memory, if it has any: an exiting thread
+      // (listed until reaped) has none, and its maps read empty. The next one.
+      char first;
+      if (fd < 0 || sys::pread(fd, &first, 1, 0) != 0) return fd;
+      sys::close(fd);
     }
   }
 }
