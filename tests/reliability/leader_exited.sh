@@ -38,8 +38,9 @@ start_leader_victim() {
   fresh_copy "$V1" "$LIB"
   TG_VICTIM_LEADER_EXITS=${1:-1} start_victim "$LIB"
   if [ "${1:-}" = traced ]; then
-    for i in "/proc/$VICTIM_PID/task/"*; do
-      [ "$(cat "$i/comm")" = traced ] && tid=${i##*/}
+    for ((i = 0; i < 500 && ${#tid} == 0; i++)); do  # made after the ready file
+      tid=$(grep -lx traced "/proc/$VICTIM_PID/task/"*/comm 2>/dev/null | cut -d/ -f5)
+      [ -n "$tid" ] || sleep 0.01
     done
     [ -n "$tid" ] || fail "the victim has no thread named traced"
     "$TG_RTOOL" ptrace-hold "$tid" >"$T/tracer.out" 2>&1 &
