@@ -24,6 +24,9 @@
 
 extern "C" {
 __attribute__((visibility("hidden"))) void* tg_real_dlopen = nullptr;
+// glibc's registration of a thread_local destructor (what C++ uses).
+int __cxa_thread_atexit_impl(void (*func)(void*), void* obj, void* dso_symbol);
+extern void* __dso_handle;
 }
 
 namespace tg::dl {
@@ -413,18 +416,10 @@ void close_own_handle(void* h) {
 // and the dlerror() text it may leave is replaced by the program's dl call
 // this runs before. An open that got an object with another name is
 // counted under that one, the name its dlclose counts under.
-// A thread that ends with a pin (no dl call after its dlopen, a worker that
-// loads a plugin for others) gives it up then: a key's destructor runs at
-// thread exit. The key's value is only there to have it called.
-pthread_key_t g_pin_key;
-pthread_once_t g_pin_key_once = PTHREAD_ONCE_INIT;
-bool g_pin_key_made = false;  // written once, under g_pin_key_once
-
 void release_fresh_pin() {
   void* pin = t_fresh_pin;
   if (!pin) return;
   t_fresh_pin = nullptr;
-  if (g_pin_key_made) pthread_setspecific(g_pin_key, nullptr);
   if (const int k = t_pin_record) {
     t_pin_record = 0;
     RecordsLock lock;
@@ -447,7 +442,13 @@ void count_pin(OpenRecord* r) {
   t_pin_epoch = r->pin_epoch;
 }
 
-void make_pin_key() { g_pin_key_made = pthread_key_create(&g_pin_key, [](void*) { release_fresh_pin(); }) == 0; }
+// A thread that ends with a pin (no dl call after its dlopen, a worker that
+// loads a plugin for others) gives it up then: glibc runs the thread_local
+// destructors registered so at thread exit. Not a pthread key's destructor:
+// the process has 1024 keys, and they are the program's (one taken was one
+// fewer for it). Registered directly: a C++ thread_local would link in
+// libstdc++'s runtime, and export it.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_pin_release_registered = false;
 
 void settle_open_now() {
   release_fresh_pin();
@@ -576,8 +577,9 @@ bool complete_shared_object(const char* path, sys::Fd* fd, struct stat* st, char
 const char* pin_for_this_dlopen(void* pin) {
   release_fresh_pin();
   t_fresh_pin = pin;
-  pthread_once(&g_pin_key_once, &make_pin_key);
-  if (g_pin_key_made) pthread_setspecific(g_pin_key, pin);
+  if (!t_pin_release_registered)
+    t_pin_release_registered =
+        __cxa_thread_atexit_impl([](void*) { release_fresh_pin(); }, nullptr, &__dso_handle) == 0;
   return static_cast<const struct link_map*>(pin)->l_name;
 }
 

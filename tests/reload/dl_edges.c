@@ -11,6 +11,8 @@
  *   wopen:FLAGS:PATH    the same from a thread that then waits, alive, with
  *                       no other dl call, until the program exits
  *   close:K             dlclose handle #K
+ *   keys                pthread_key_create until it fails: prints how many
+ *                       keys the program could make
  *   closefake:NAME      dlclose of a handle that is not one (zeroed memory
  *                       whose l_name is NAME): glibc fails, "NAME: shared
  *                       object not open"
@@ -368,6 +370,11 @@ int main(int argc, char** argv) {
       const int e = errno;
       const char* err = dlerror();
       printf("%s -> %s errno=%d dlerror=%s\n", step, s ? "found" : "NULL", e, err ? err : "(null)");
+    } else if (!strcmp(step, "keys")) {
+      pthread_key_t k;
+      int n = 0;
+      while (pthread_key_create(&k, NULL) == 0) ++n;
+      printf("keys -> %d\n", n);
     } else if (!strncmp(step, "run:", 4)) {
       printf("%s -> %d\n", step, system(step + 4));
     } else if (!strncmp(step, "atexit:", 7)) {
