@@ -361,7 +361,9 @@ int proc_mount_hides(const char* line, size_t len) {
 }  // namespace
 
 bool proc_hides_processes() {
-  sys::Fd fd(sys::openat(AT_FDCWD, "/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+  // The calling thread's: /proc/self/mountinfo can't be read (EINVAL) once
+  // the main thread has exited while others run on.
+  sys::Fd fd(sys::openat(AT_FDCWD, "/proc/thread-self/mountinfo", O_RDONLY | O_CLOEXEC));
   if (!fd.ok()) return false;
   int hides = 0;  // the last proc mount at /proc is the one on top
   find_line(fd.get(), [&](const char* line, size_t len) {
