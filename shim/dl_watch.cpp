@@ -24,6 +24,9 @@
 
 extern "C" {
 __attribute__((visibility("hidden"))) void* tg_real_dlopen = nullptr;
+// glibc's registration of a thread_local destructor (what C++ uses).
+int __cxa_thread_atexit_impl(void (*func)(void*), void* obj, void* dso_symbol);
+extern void* __dso_handle;
 }
 
 namespace tg::dl {
@@ -40,6 +43,12 @@ struct OpenRecord {
   void* callers[4];  // the first callers, for the backtrace category
   char fresh[1024];  // TRUNCGUARD_RELOAD=fresh: the extra name made for it
   unsigned serial;   // which use of this slot (unique over the process's life)
+  // Fresh: threads' pins (t_fresh_pin) on the object of this name whose
+  // dlopen is counted here, all on `pinned`; pin_epoch changes when another
+  // thread's dlclose has closed them (after_close).
+  int pins;
+  unsigned pin_epoch;
+  void* pinned;
 };
 constexpr int kRecords = 64;
 OpenRecord g_records[kRecords];
@@ -61,8 +70,13 @@ __attribute__((tls_model("initial-exec"))) thread_local void* t_unsettled_caller
 // object, loaded by the shim or already loaded: the shim's handle on it, so
 // that no other thread's dlclose unloads it (and removes its name) before
 // this dlopen has run. Closed by settle_open_now, or when the thread ends
-// (release_fresh_pin).
+// (release_fresh_pin), or by the program's dlclose of the object in any
+// thread once no dlopen of it is pending (after_close). Once
+// counted in the object's record: index + 1 (0: not), serial and pin_epoch then.
 __attribute__((tls_model("initial-exec"))) thread_local void* t_fresh_pin = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local int t_pin_record = 0;
+__attribute__((tls_model("initial-exec"))) thread_local unsigned t_pin_serial = 0;
+__attribute__((tls_model("initial-exec"))) thread_local unsigned t_pin_epoch = 0;
 // The records' lock: the id of the thread holding it (0: free). Held only
 // for a few string compares, never across a call that can block on another
 // lock. Another thread holding it is waited for (threads that dlopen and
@@ -171,7 +185,7 @@ int handles_open(const OpenRecord& r) { return r.opens > r.closes ? r.opens - r.
 // A record that tells nothing any more: no handle open, no fresh name to
 // remove, no RTLD_NODELETE or RTLD_GLOBAL open that outlives its handles.
 bool reusable(const OpenRecord& r) {
-  return handles_open(r) == 0 && !r.fresh[0] && !r.nodelete_mode && !r.global;
+  return handles_open(r) == 0 && !r.fresh[0] && !r.nodelete_mode && !r.global && r.pins == 0;
 }
 
 // Once per process, when the first path goes uncounted.
@@ -402,22 +416,39 @@ void close_own_handle(void* h) {
 // and the dlerror() text it may leave is replaced by the program's dl call
 // this runs before. An open that got an object with another name is
 // counted under that one, the name its dlclose counts under.
-// A thread that ends with a pin (no dl call after its dlopen, a worker that
-// loads a plugin for others) gives it up then: a key's destructor runs at
-// thread exit. The key's value is only there to have it called.
-pthread_key_t g_pin_key;
-pthread_once_t g_pin_key_once = PTHREAD_ONCE_INIT;
-bool g_pin_key_made = false;  // written once, under g_pin_key_once
-
 void release_fresh_pin() {
   void* pin = t_fresh_pin;
   if (!pin) return;
   t_fresh_pin = nullptr;
-  if (g_pin_key_made) pthread_setspecific(g_pin_key, nullptr);
+  if (const int k = t_pin_record) {
+    t_pin_record = 0;
+    RecordsLock lock;
+    OpenRecord& r = g_records[k - 1];
+    // Closed already by another thread's dlclose, or can't be told: left open.
+    if (!lock.held || r.serial != t_pin_serial || r.pin_epoch != t_pin_epoch || r.pins <= 0) return;
+    --r.pins;
+  }
   close_own_handle(pin);
 }
 
-void make_pin_key() { g_pin_key_made = pthread_key_create(&g_pin_key, [](void*) { release_fresh_pin(); }) == 0; }
+// This thread's pin becomes known to the record its dlopen is counted in
+// (`r`, under the lock), where another thread's dlclose can close it.
+void count_pin(OpenRecord* r) {
+  if (!t_fresh_pin || t_pin_record) return;
+  ++r->pins;
+  r->pinned = t_fresh_pin;
+  t_pin_record = static_cast<int>(r - g_records) + 1;
+  t_pin_serial = r->serial;
+  t_pin_epoch = r->pin_epoch;
+}
+
+// A thread that ends with a pin (no dl call after its dlopen, a worker that
+// loads a plugin for others) gives it up then: glibc runs the thread_local
+// destructors registered so at thread exit. Not a pthread key's destructor:
+// the process has 1024 keys, and they are the program's (one taken was one
+// fewer for it). Registered directly: a C++ thread_local would link in
+// libstdc++'s runtime, and export it.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_pin_release_registered = false;
 
 void settle_open_now() {
   release_fresh_pin();
@@ -546,8 +577,9 @@ bool complete_shared_object(const char* path, sys::Fd* fd, struct stat* st, char
 const char* pin_for_this_dlopen(void* pin) {
   release_fresh_pin();
   t_fresh_pin = pin;
-  pthread_once(&g_pin_key_once, &make_pin_key);
-  if (g_pin_key_made) pthread_setspecific(g_pin_key, pin);
+  if (!t_pin_release_registered)
+    t_pin_release_registered =
+        __cxa_thread_atexit_impl([](void*) { release_fresh_pin(); }, nullptr, &__dso_handle) == 0;
   return static_cast<const struct link_map*>(pin)->l_name;
 }
 
@@ -815,11 +847,25 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     iterate_objects(&find_loaded_cb, &l);
     return report_close(w, result, !l.found, nested);
   }
+  int pins = 0;  // threads' pins to close: no dlopen of it is pending any more
+  void* pinned_by_threads = nullptr;
   {
     RecordsLock lock;
     if (lock.held)
-      if (OpenRecord* r = find_record(w.name, false); r && r->closes < r->opens) ++r->closes;
+      if (OpenRecord* r = find_record(w.name, false)) {
+        if (r->closes < r->opens) ++r->closes;
+        // A dlopen is counted before it runs: with none open, the threads
+        // that pinned it for theirs are past them, and their pins would keep
+        // it loaded as long as they make no dl call (a worker idling).
+        if (handles_open(*r) == 0 && r->pins > 0) {
+          pins = r->pins;
+          pinned_by_threads = r->pinned;
+          r->pins = 0;
+          ++r->pin_epoch;
+        }
+      }
   }
+  for (; pins > 0; --pins) close_own_handle(pinned_by_threads);
   Loaded l{w.name, w.base};
   iterate_objects(&find_loaded_cb, &l);
   report_close(w, result, !l.found, nested);
@@ -985,6 +1031,7 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
         // A bare name or "$ORIGIN/...": which object it opens is known once it has.
         if (std::strchr(count_as, '/') && !std::strchr(count_as, '$')) already_open = tg::dl::handles_open(*r);
         tg::dl::count_open(r, mode, caller);
+        if (load_as != file) tg::dl::count_pin(r);  // a fresh answer's pin, on the object named load_as
         tg::dl::t_unsettled = static_cast<int>(r - tg::dl::g_records) + 1;
         tg::dl::t_unsettled_serial = r->serial;
         tg::dl::t_unsettled_mode = mode;

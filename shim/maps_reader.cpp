@@ -265,7 +265,12 @@ int open_live_thread_maps(pid_t pid) {
       if (*c != '\0' || tid == 0 || tid == static_cast<unsigned>(pid)) continue;
       *put(put_number(task, tid), "/maps") = '\0';
       int fd = sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-      if (fd != -ENOENT && fd != -ESRCH) return fd;  // that thread exited meanwhile: the next one
+      if (fd == -ENOENT || fd == -ESRCH) continue;  // that thread exited meanwhile: the next one
+      // The open took the thread's memory, if it has any: an exiting thread
+      // (listed until reaped) has none, and its maps read empty. The next one.
+      char first;
+      if (fd < 0 || sys::pread(fd, &first, 1, 0) != 0) return fd;
+      sys::close(fd);
     }
   }
 }
@@ -356,7 +361,9 @@ int proc_mount_hides(const char* line, size_t len) {
 }  // namespace
 
 bool proc_hides_processes() {
-  sys::Fd fd(sys::openat(AT_FDCWD, "/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+  // The calling thread's: /proc/self/mountinfo can't be read (EINVAL) once
+  // the main thread has exited while others run on.
+  sys::Fd fd(sys::openat(AT_FDCWD, "/proc/thread-self/mountinfo", O_RDONLY | O_CLOEXEC));
   if (!fd.ok()) return false;
   int hides = 0;  // the last proc mount at /proc is the one on top
   find_line(fd.get(), [&](const char* line, size_t len) {

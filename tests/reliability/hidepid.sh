@@ -42,6 +42,29 @@ expect_survived "nobody's truncguard cp"
 expect_log "replaced file=$LIB [ino $old -> " "could not be inspected"
 ok "the processes hidden by hidepid counted as uninspected: the library was replaced"
 
+# The same for a writer whose main thread exited (a daemon whose main() ends
+# in pthread_exit): it reads its mounts through /proc/thread-self, as
+# /proc/self/mountinfo can't be read then (hidepid went unseen: "no process
+# maps it", the library was truncated and the service died).
+must cp "$TG_RTOOL" "$T/bin/rtool"
+chmod 755 "$T/bin/rtool"
+own_copy
+start_victim "$LIB"
+as_nobody "$T/bin/rtool" main-thread-exits truncate "$LIB" 0 >/dev/null
+stop_victim
+expect_killed "control: a truncate by nobody whose main thread exited"
+own_copy
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+out=$(as_nobody env TRUNCGUARD_LOG="$TG_LOG" LD_PRELOAD="$TG_SHIM_N" "$T/bin/rtool" main-thread-exits truncate "$LIB" 0 2>&1)
+stop_victim
+[ "$out" = ok ] || fail "nobody's truncate with its main thread exited, under truncguard: $out; log: $(tg_log)"
+expect_survived "a truncate by nobody whose main thread exited, under truncguard"
+[ "$(inode "$LIB")" != "$old" ] || fail "the library was truncated in place (main thread exited)"
+expect_log "replaced file=$LIB [ino $old -> " "could not be inspected"
+ok "a writer whose main thread exited sees hidepid too: the library was replaced"
+
 own_copy
 start_victim "$LIB"
 out=$(as_nobody "$TG_CMD_N" who --json "$LIB" 2>"$T/who.err")

@@ -9,6 +9,10 @@
 #  - `truncguard cp` names it and replaces the library: it survives (it
 #    used to say "no process maps it executable", truncate, and the victim
 #    died of SIGSEGV); `truncguard stale` then lists it (exit 1);
+#  - the first thread listed after the main one may be exiting (no memory
+#    any more, but not yet reaped; held so here by a tracer that never
+#    reaps it): the scan and who look at the next one (they read that
+#    thread's empty maps, called the victim gone and truncated the library);
 #  - a writer whose main thread exited names its fd through its thread:
 #    its ftruncate of the library replaces it (it failed with ETXTBSY, "cannot
 #    read the file's name"); the control, without truncguard, dies.
@@ -25,12 +29,30 @@ export TRUNCGUARD_SCOPE=namespace
 
 LIB=$T/libleader.so
 
-# start_leader_victim: a victim on $LIB whose calls run on a second thread,
-# once its main thread has exited and its maps read empty.
+# start_leader_victim [traced]: a victim on $LIB whose calls run on a second
+# thread, once its main thread has exited and its maps read empty. traced:
+# its first thread after the main one exits, held as a zombie by a tracer
+# (TRACER_PID) that never reaps it.
 start_leader_victim() {
-  local i state=
+  local i state= tid=
   fresh_copy "$V1" "$LIB"
-  TG_VICTIM_LEADER_EXITS=1 start_victim "$LIB"
+  TG_VICTIM_LEADER_EXITS=${1:-1} start_victim "$LIB"
+  if [ "${1:-}" = traced ]; then
+    for ((i = 0; i < 500 && ${#tid} == 0; i++)); do  # made after the ready file
+      tid=$(grep -lx traced "/proc/$VICTIM_PID/task/"*/comm 2>/dev/null | cut -d/ -f5)
+      [ -n "$tid" ] || sleep 0.01
+    done
+    [ -n "$tid" ] || fail "the victim has no thread named traced"
+    "$TG_RTOOL" ptrace-hold "$tid" >"$T/tracer.out" 2>&1 &
+    TRACER_PID=$!
+    _tg_pids+=("$TRACER_PID")  # killed by the cleanup on failure: the victim can then be reaped
+    for ((i = 0; i < 500; i++)); do
+      state=$(awk '/^State:/ { print $2 }' "/proc/$VICTIM_PID/task/$tid/status")
+      [ "$state" = Z ] && break
+      sleep 0.01
+    done
+    [ "$state" = Z ] || fail "the victim's traced thread did not exit (state $state; $(cat "$T/tracer.out"))"
+  fi
   for ((i = 0; i < 500; i++)); do
     state=$(awk '/^State:/ { print $2 }' "/proc/$VICTIM_PID/status")
     [ "$state" = Z ] && break
@@ -67,6 +89,28 @@ awk -v p="$VICTIM_PID" -v f="$LIB" '$2 == p && $5 == "deleted" && $6 == f' <<<"$
 ok "truncguard stale lists it after the deploy"
 stop_victim
 expect_survived "truncguard cp over the library of a victim whose main thread exited"
+
+# stop_traced_victim: the tracer goes (the thread it held is reaped), then the victim.
+stop_traced_victim() {
+  kill "$TRACER_PID"
+  wait "$TRACER_PID" 2>/dev/null
+  stop_victim
+}
+
+start_leader_victim traced
+cp "$V2" "$LIB"
+stop_traced_victim
+expect_killed "control: cp over the library of a victim whose first thread after the main one is exiting"
+
+start_leader_victim traced
+out=$("$TG_CMD" who "$LIB" 2>&1)
+st=$?
+[ "$st" -eq 0 ] || fail "truncguard who exited $st, expected 0 (the victim maps it): $out"
+log_reset
+"$TG_CMD" cp "$V2" "$LIB" || fail "truncguard cp failed"
+expect_log "replaced file=$LIB" "mapped executable by pid $VICTIM_PID"
+stop_traced_victim
+expect_survived "truncguard cp over the library of a victim whose first thread after the main one is exiting"
 
 # A writer whose main thread exited: its fds are named through the calling
 # thread's /proc/thread-self/fd (/proc/self/fd is empty: "cannot read the

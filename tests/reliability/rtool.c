@@ -91,6 +91,11 @@
  *       exited (pthread_exit), as in a daemon whose main() ends that way:
  *       /proc/self/fd and /proc/self/maps are then empty. Exit status the
  *       subcommand's.
+ *   rtool ptrace-hold TID
+ *       Attaches to thread TID (PTRACE_SEIZE: it runs on), prints "ok" and
+ *       waits until killed, never reaping it: once TID exits, it stays in
+ *       its process's task list, with no memory, as an exiting thread is
+ *       for a moment.
  *   rtool deny SYSCALL[=ARG]:ERRNO[,...] CMD [ARG...]
  *       A seccomp filter, as a hardened service has: SYSCALL (ioctl, fcntl,
  *       getdents64, mmap, copy_file_range, faccessat2) fails with ERRNO
@@ -116,6 +121,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -484,6 +490,16 @@ static int lease_hold(char** a) {
   return 0;
 }
 
+static int ptrace_hold(char** a) {
+  if (ptrace(PTRACE_SEIZE, (pid_t)atoi(a[0]), NULL, NULL) != 0) {
+    printf("error=%s\n", errname(errno));
+    return 1;
+  }
+  printf("ok\n");
+  fflush(stdout);
+  for (;;) pause();
+}
+
 static volatile sig_atomic_t g_stop;
 static void on_stop(int sig) { (void)sig; g_stop = 1; }
 
@@ -662,12 +678,13 @@ static int run(int argc, char** argv) {
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
       {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"fanotify-deny", 2, fanotify_deny}, {"ftruncate-fd", 2, ftruncate_fd},
-      {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl}, {NULL, 0, NULL}};
+      {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl},
+      {"ptrace-hold", 1, ptrace_hold}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny|main-thread-exits ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny|main-thread-exits|ptrace-hold ARGS (see the source)\n");
   return 2;
 }

@@ -8,7 +8,11 @@
  *   mopen:FLAGS:PATH    dlmopen(LM_ID_NEWLM, ...)
  *   topen:FLAGS:PATH    dlopen from a thread that then ends (no other dl
  *                       call in it); the handle is main's
+ *   wopen:FLAGS:PATH    the same from a thread that then waits, alive, with
+ *                       no other dl call, until the program exits
  *   close:K             dlclose handle #K
+ *   keys                pthread_key_create until it fails: prints how many
+ *                       keys the program could make
  *   closefake:NAME      dlclose of a handle that is not one (zeroed memory
  *                       whose l_name is NAME): glibc fails, "NAME: shared
  *                       object not open"
@@ -171,6 +175,15 @@ static void* topen_thread(void* arg) {
   (void)arg;
   return dlopen(topen_path, topen_flags);
 }
+static void* volatile wopen_handle;
+static volatile int wopen_done;
+static void* wopen_thread(void* arg) {
+  (void)arg;
+  wopen_handle = dlopen(topen_path, topen_flags);
+  wopen_done = 1;
+  for (;;) pause();
+  return NULL;
+}
 
 static char reopen_error[512];
 static void* reopen_worker(void* arg) {
@@ -326,6 +339,14 @@ int main(int argc, char** argv) {
       if (pthread_create(&t, NULL, topen_thread, NULL) == 0) pthread_join(t, &h);
       show_handle(step, h);
       free(path);
+    } else if (!strncmp(step, "wopen:", 6)) {
+      char* path = path_of(after(step, 2));
+      topen_path = path;
+      topen_flags = flags_of(after(step, 1));
+      pthread_t t;
+      if (pthread_create(&t, NULL, wopen_thread, NULL) == 0)
+        while (!wopen_done) usleep(1000);
+      show_handle(step, wopen_handle);
     } else if (!strncmp(step, "close:", 6)) {
       int k = atoi(after(step, 1));
       if (k < 0 || k >= n_handles) { printf("%s -> no such handle\n", step); return 2; }
@@ -349,6 +370,11 @@ int main(int argc, char** argv) {
       const int e = errno;
       const char* err = dlerror();
       printf("%s -> %s errno=%d dlerror=%s\n", step, s ? "found" : "NULL", e, err ? err : "(null)");
+    } else if (!strcmp(step, "keys")) {
+      pthread_key_t k;
+      int n = 0;
+      while (pthread_key_create(&k, NULL) == 0) ++n;
+      printf("keys -> %d\n", n);
     } else if (!strncmp(step, "run:", 4)) {
       printf("%s -> %d\n", step, system(step + 4));
     } else if (!strncmp(step, "atexit:", 7)) {

@@ -363,6 +363,28 @@ grep -q "^topen:n:$LIB -> new #1" "$T/out" || { cat "$T/log" >&2; fail "fresh fr
 [ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh from an ended thread: the extra name was left: $(ls -A "$T/fr")"
 ok "TRUNCGUARD_RELOAD=fresh, a copy opened by a thread that ended: the program's dlclose unloads it, no name left"
 
+# ---- ... or by a thread that lives on without another dl call (a worker
+# idling): the program's dlclose of its last handle, in another thread,
+# closes that thread's pin too. (The copy stayed loaded and its name on disk
+# until that thread's next dl call.)
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh from an idle thread: setup"
+TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" "run:cp $P2 $T/fr/n && mv $T/fr/n $LIB" wopen:n:"$LIB" close:1 \
+  "run:ls -a $T/fr"
+grep -q "^wopen:n:$LIB -> new #1" "$T/out" || { cat "$T/log" >&2; fail "fresh from an idle thread: $(cat "$T/out")"; }
+! grep -q '^\.lib\.so\.tg-reload-' "$T/out" || fail "fresh from an idle thread: the copy's name was left after dlclose: $(cat "$T/out")"
+ok "TRUNCGUARD_RELOAD=fresh, a copy opened by a thread that idles: the program's dlclose unloads it, no name left"
+
+# ---- ... and the pins take none of the program's pthread keys (1024 in
+# all): after a fresh answer, it can make as many as before one (as without
+# truncguard; a sanitizer's runtime takes one). (A key was taken for their
+# release at thread exit: one fewer.)
+cp "$P1" "$LIB" && TRUNCGUARD_RELOAD=fresh shimmed keys || fail "keys: setup"
+want=$(cat "$T/out")
+TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" "run:cp $P2 $T/fr/n && mv $T/fr/n $LIB" open:n:"$LIB" keys
+grep -q "^open:n:$LIB -> new #1" "$T/out" || { cat "$T/log" >&2; fail "keys: no fresh answer: $(cat "$T/out")"; }
+grep -qx "$want" "$T/out" || fail "keys: the program could make $want before a fresh answer; after: $(grep keys "$T/out")"
+ok "TRUNCGUARD_RELOAD=fresh takes none of the program's pthread keys ($want)"
+
 # ---- dlmopen's handles are not counted, so their dlclose must not count
 # against the same path's handles in the program's namespace.
 SETUP='cp "$P1" "$LIB"' DBG=files,reloads same "dlmopen and the counts" open:n:"$LIB" mopen:n:"$LIB" sym:1:tg_version \

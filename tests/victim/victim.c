@@ -13,7 +13,10 @@
  *     destroyed the process dies by a signal (SIGSEGV or SIGBUS).
  *     With TG_VICTIM_LEADER_EXITS=1 in the environment, a second thread makes
  *     the calls and the main thread exits (pthread_exit): a daemon whose
- *     /proc/PID/maps reads empty while it runs the library.
+ *     /proc/PID/maps reads empty while it runs the library. With
+ *     TG_VICTIM_LEADER_EXITS=traced, a thread named "traced" is made first
+ *     and exits once a tracer is attached to it: it stays in the task list,
+ *     with no memory, until its tracer reaps it (an exiting thread, held).
  *   victim --once LIB.so
  *     print "version N" and exit 0: what a fresh process loads. */
 #include <dlfcn.h>
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,6 +94,22 @@ static int make_calls(const struct calls* c) {
 
 static void* calls_thread(void* c) { exit(make_calls(c)); }
 
+/* Until a tracer is attached to this thread, then return (exit). */
+static void* exits_when_traced(void* unused) {
+  (void)unused;
+  prctl(PR_SET_NAME, "traced");
+  for (;;) {
+    char buf[4096];
+    FILE* f = fopen("/proc/thread-self/status", "r");
+    int traced = 0;
+    while (f && fgets(buf, sizeof buf, f))
+      if (strncmp(buf, "TracerPid:", 10) == 0) traced = atoi(buf + 10) != 0;
+    if (f) fclose(f);
+    if (traced) return NULL;
+    usleep(1000);
+  }
+}
+
 int main(int argc, char** argv) {
   version_fn version;
   work_fn work;
@@ -118,7 +138,9 @@ int main(int argc, char** argv) {
   c = (struct calls){version, work, first, ready, duration};
   if (getenv("TG_VICTIM_LEADER_EXITS")) {
     pthread_t t;
-    if (pthread_create(&t, NULL, calls_thread, &c) != 0) {
+    if ((strcmp(getenv("TG_VICTIM_LEADER_EXITS"), "traced") == 0 &&
+         pthread_create(&t, NULL, exits_when_traced, NULL) != 0) ||
+        pthread_create(&t, NULL, calls_thread, &c) != 0) {
       fprintf(stderr, "victim: pthread_create failed\n");
       return 2;
     }
