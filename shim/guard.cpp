@@ -241,7 +241,7 @@ int lowest_number(int fd) {
 // Atomic mode: the fd the caller gets on the unnamed inode `made` (taken
 // over). An O_TMPFILE fd shows O_TMPFILE (__O_TMPFILE|O_DIRECTORY) in F_GETFL,
 // which F_SETFL can't clear: the caller gets a plain open of the same inode,
-// through /proc/self/fd, with its own flags (less O_NOFOLLOW, which a /proc
+// through /proc/thread-self/fd, with its own flags (less O_NOFOLLOW, which a /proc
 // magic link refuses with ELOOP), so F_GETFL is an ordinary open's. Opened
 // once the shim's own fds are closed, it takes the lowest free number, as
 // open(2) gives. Where that open fails (no /proc, a file mode or an LSM that
@@ -372,7 +372,7 @@ int path_only(int dirfd, const char* path, bool follow) {
 // made it "maybe a library in use": a text file was replaced under the
 // holder, before it had flushed what it cached, or an in-place write failed
 // with ETXTBSY. The wait is on the inode examined (an O_PATH fd reopened
-// through /proc/self/fd), so nothing swapped in at the name since (a FIFO)
+// through /proc/thread-self/fd), so nothing swapped in at the name since (a FIFO)
 // can make it hang; if that inode is gone, or there is no /proc, the file
 // stays unreadable, as before.
 __attribute__((noinline)) int open_after_lease_break(int dirfd, const char* path, bool follow, const struct stat& st) {
@@ -490,7 +490,7 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
       *why = Reason::unshared;
       return false;
     }
-    // The fd may be write-only: read the file through /proc/self/fd. (Its
+    // The fd may be write-only: read the file through /proc/thread-self/fd. (Its
     // name is read later, only for an ELF file: fd_name.)
     char proc[32];
     sys::fd_link(in.fd, proc, sizeof proc);
@@ -761,7 +761,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     if (named < 0 && ex.kind == ElfKind::unreadable) return log_pass(in, name, Reason::unexaminable_fd);
     if (named < 0) {
       std::snprintf(mem->fd_path, PATH_MAX, "fd %d", in.fd);
-      return cannot_protect(s, in, mem->fd_path, "cannot read the file's name (/proc/self/fd)", -named, false);
+      return cannot_protect(s, in, mem->fd_path, "cannot read the file's name (/proc/thread-self/fd)", -named, false);
     }
     name = mem->fd_path;
   }

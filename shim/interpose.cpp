@@ -325,7 +325,7 @@ __attribute__((visibility("default"))) int __openat64_2(int dirfd, const char* p
 // The FILE* for fd, the caller's fopen mode. fdopen reads only what open(2)
 // takes from it: ",ccs=CHARSET" (a stream bound to that encoding, oriented
 // wide) is fopen's alone. With it, the real fopen opens the same file again
-// (/proc/self/fd, without 'x', which would refuse it: the file is fd's own,
+// (/proc/thread-self/fd, without 'x', which would refuse it: the file is fd's own,
 // new and empty or a copy) and its fd takes fd's number, the lowest free one.
 // Where that can't be done (no /proc), fdopen, and the stream is unbound.
 using FopenFn = FILE* (*)(const char*, const char*);

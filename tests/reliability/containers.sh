@@ -111,7 +111,7 @@ proc_cases() {  # proc_cases HOW
   [ "$(cat "$T/trunc.status")" = 1 ] && grep -q "ftruncate: Text file busy" "$T/trunc.err" ||
     fail "/proc $how: ftruncate under truncguard: exit $(cat "$T/trunc.status"), expected ETXTBSY: $(cat "$T/trunc.err")"
   expect_intact "$LIB" "$old" "$V1"
-  expect_log "cannot protect file=fd " ": cannot read the file's name (/proc/self/fd): No such file or directory; failing with ETXTBSY"
+  expect_log "cannot protect file=fd " ": cannot read the file's name (/proc/thread-self/fd): No such file or directory; failing with ETXTBSY"
   ok "/proc $how: ftruncate refused: $(log_lines "cannot protect file=fd" | cut -f2-)"
   seq 1000 >"$T/notes.txt"
   r_run trunc no_proc "$how" env LD_PRELOAD="$TG_SHIM" truncate -s 10 "$T/notes.txt"
