@@ -38,6 +38,12 @@ opts=$( { "$TG_CMD" --help; "$TG_CMD" who --help; "$TG_CMD" stale --help; } | gr
 [ -n "$opts" ] || fail "no options found in --help"
 # shellcheck disable=SC2086
 need "truncguard(1)" "$MAN1" $opts
+# Every long option the code accepts (its getopt tables) is in --help, so in the man page.
+coded=$(cat "$SRC/shim/truncguard.cpp" "$SRC/shim/inspect_cmd.cpp" |
+        grep -oP '^\s*\{"\K[a-z-]+(?=", (required|no|optional)_argument)' | sed 's/^/--/' | sort -u)
+[ -n "$coded" ] || fail "no getopt tables found in shim/truncguard.cpp and shim/inspect_cmd.cpp"
+# shellcheck disable=SC2086
+need "truncguard --help (or who/stale --help)" "$opts" $coded
 shorts=$("$TG_CMD" --help | grep -oE '^  -[a-zA-Z],' | tr -d ' ,' | sort -u)
 # shellcheck disable=SC2086
 need "truncguard(1)" "$MAN1" $shorts
