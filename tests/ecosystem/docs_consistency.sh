@@ -3,9 +3,15 @@
 # (from its --help) is in truncguard(1); every TRUNCGUARD_* setting and each
 # of its values is in truncguard(7); every JSON field, event, note key and
 # fallback value that shim/log.cpp and the guard can write is in truncguard(7)
-# and docs/ci.md; every field of the who/stale JSON is in truncguard(7); the
-# Debian changelog has the project's version. When the code grows a field or
-# a setting, this test names what the documentation lacks.
+# and docs/ci.md; every field of the who/stale JSON is in truncguard(7); every
+# TRUNCGUARD_* variable the code reads is in README.md and truncguard(7), each
+# setting's values in its own entry of truncguard(7) and row of the README's
+# table, and the settings in truncguard(1)'s ENVIRONMENT; the "mapped
+# executable by" sentences are in README.md and truncguard(7); every package
+# scripts/setup.sh installs is in README.md; every test docs/guarantees.md names
+# exists; no roff line runs words together; the Debian changelog has the
+# project's version. When the code grows a field or a setting, this test
+# names what the documentation lacks.
 . "$(dirname "$0")/../e2e/lib.sh"
 need_shim
 SRC=${TG_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -14,6 +20,7 @@ SRC=${TG_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 page() { sed -e 's/\\-/-/g' -e 's/\\e/\\/g' -e 's/\\(dq/"/g' "$SRC/man/$1.in"; }
 MAN1=$(page truncguard.1)
 MAN7=$(page truncguard.7)
+README=$(cat "$SRC/README.md")
 CI=$(cat "$SRC/docs/ci.md")
 missing=()
 # need WHERE-NAME TEXT WORD...: each WORD appears in TEXT (as a whole word).
@@ -31,6 +38,12 @@ opts=$( { "$TG_CMD" --help; "$TG_CMD" who --help; "$TG_CMD" stale --help; } | gr
 [ -n "$opts" ] || fail "no options found in --help"
 # shellcheck disable=SC2086
 need "truncguard(1)" "$MAN1" $opts
+# Every long option the code accepts (its getopt tables) is in --help, so in the man page.
+coded=$(cat "$SRC/shim/truncguard.cpp" "$SRC/shim/inspect_cmd.cpp" |
+        grep -oP '^\s*\{"\K[a-z-]+(?=", (required|no|optional)_argument)' | sed 's/^/--/' | sort -u)
+[ -n "$coded" ] || fail "no getopt tables found in shim/truncguard.cpp and shim/inspect_cmd.cpp"
+# shellcheck disable=SC2086
+need "truncguard --help (or who/stale --help)" "$opts" $coded
 shorts=$("$TG_CMD" --help | grep -oE '^  -[a-zA-Z],' | tr -d ' ,' | sort -u)
 # shellcheck disable=SC2086
 need "truncguard(1)" "$MAN1" $shorts
@@ -41,7 +54,28 @@ vars=$(grep -ohE 'TRUNCGUARD_[A-Z_]+' "$SRC/shim/settings.cpp" | sort -u)
 # shellcheck disable=SC2086
 need "truncguard(7)" "$MAN7" $vars
 # shellcheck disable=SC2086
-need "truncguard(1)" "$MAN1" $vars
+need "truncguard(1) ENVIRONMENT" "$(sed -n '/^\.SH ENVIRONMENT/,/^\.SH /p' <<<"$MAN1")" $vars
+# Every variable the code reads anywhere (the settings, atomic mode's hand-over).
+all_vars=$(cat "$SRC"/shim/*.cpp "$SRC"/shim/*.hpp | grep -oE '"TRUNCGUARD_[A-Z_]+=?"' | tr -d '"=' | sort -u)
+# shellcheck disable=SC2086
+need "truncguard(7)" "$MAN7" $all_vars
+# shellcheck disable=SC2086
+need "README.md" "$README" $all_vars
+# Each setting's values in its own entry of truncguard(7) (from ".B VAR" to the
+# next ".TP") and its row of the README's settings table.
+for var_parse in SCOPE:scope MODE:mode ON_FAIL:on_fail RELOAD:reload LOG_FORMAT:log_format; do
+  var=TRUNCGUARD_${var_parse%%:*} parse=parse_${var_parse#*:}
+  type=$(grep -oP "^bool $parse\((const char\* v, )\K\w+" "$SRC/shim/settings.cpp")
+  [ -n "$type" ] || fail "no $parse in shim/settings.cpp"
+  vals=$(awk -v head="const char* to_string($type " 'index($0, head) == 1 { on = 1 }
+                on { print } on && /}$/ && (/^}/ || /\{ return/) { exit }' "$SRC/shim/settings.cpp" |
+         grep -oP '"\K[a-z-]+(?=")')
+  [ -n "$vals" ] || fail "no values of $type found in shim/settings.cpp"
+  # shellcheck disable=SC2086
+  need "truncguard(7)'s $var entry" "$(sed -n "/^\.B $var\$/,/^\.TP/p" <<<"$MAN7")" $vals
+  # shellcheck disable=SC2086
+  need "README.md's $var row" "$(grep "^| \`$var\`" <<<"$README")" $vals
+done
 values=$(grep -ohP 'case (Scope|Mode|OnFail|LogFormat)::\w+: return "\K[a-z-]+' "$SRC/shim/settings.cpp" | sort -u)
 categories=$(grep -ohP '^\s*\{"\K[a-z]+(?=", k)' "$SRC/shim/settings.cpp" | sort -u)
 [ -n "$values" ] && [ -n "$categories" ] || fail "no setting values found in shim/settings.cpp"
@@ -70,6 +104,51 @@ wfields=$(grep -ohP '\\"\K[a-z_]+(?=\\":)' "$SRC/shim/inspect_cmd.cpp" | sort -u
 need "truncguard(7)" "$MAN7" $wfields
 need "truncguard(7)" "$MAN7" current replaced exec data deleted missing
 
+# Why a file counted as mapped without a process found: the sentences of the
+# text log (up to the first printf conversion), whitespace as one space.
+flat() { tr -s ' \n' '  ' <<<"$1"; }
+while IFS= read -r sentence; do
+  grep -qF -- "$sentence" <<<"$(flat "$README")" || missing+=("README.md lacks the log's \"$sentence\"")
+  grep -qF -- "$sentence" <<<"$(flat "$MAN7")" || missing+=("truncguard(7) lacks the log's \"$sentence\"")
+done < <(grep -oP 'add\("\K(nobody|no readable|this process)[^%"]*' "$SRC/shim/guard.cpp" | sed 's/ *$//')
+
+# The packages scripts/setup.sh installs, as the README lists them.
+pkgs=$(sed -n '/^packages=(/,/^)/p' "$SRC/scripts/setup.sh" | sed -e '1d' -e '$d' -e 's/#.*//')
+[ -n "$pkgs" ] || fail "no package list found in scripts/setup.sh"
+# shellcheck disable=SC2086
+need "README.md" "$README" $pkgs
+
+# Every test docs/guarantees.md names (the last column of its tables): a meson
+# test, or a GoogleTest Suite.Name (Suite.Prefix* for several).
+tests_json=$TG_BUILD/meson-info/intro-tests.json
+[ -f "$tests_json" ] || fail "no $tests_json: the build's list of tests"
+mtests=$(grep -oP '"name": "\K[^"]+' "$tests_json" | sort -u)
+gtests=$(cat "$SRC"/tests/*/*.cpp | grep -oP '^TEST(_F)?\(\s*\K\w+,\s*\w+' | tr -d ' ' | tr , .)
+named=$(grep '^|' "$SRC/docs/guarantees.md" | awk -F'|' 'NF >= 4 { print $(NF - 1) }' | grep -oE '`[^`]+`' | tr -d '`' | sort -u)
+[ -n "$named" ] && [ -n "$gtests" ] || fail "no tests found in docs/guarantees.md or tests/*/*.cpp"
+for t in $named; do
+  case $t in
+    *.*\*) grep -q "^${t%\*}" <<<"$gtests" ;;
+    *.*) grep -qx "$t" <<<"$gtests" ;;
+    *\*) grep -q "^${t%\*}" <<<"$mtests" ;;
+    expect_*) grep -q "^$t()" "$SRC/tests/e2e/lib.sh" ;;  # "all of the above (expect_version)"
+    *) grep -qx "$t" <<<"$mtests" || grep -qx "$t" < <(sed 's/\..*//' <<<"$gtests") ;;
+  esac || missing+=("docs/guarantees.md names the test \"$t\", which does not exist")
+done
+
+# roff: a font-alternating macro (.BR, .IR...) alternates between its
+# arguments with no space; two plain words in a row there run together in the
+# page ("exportsits"). And ".B WORD ," makes the comma bold, spaced off.
+for f in truncguard.1 truncguard.7; do
+  while IFS= read -r line; do
+    missing+=("man/$f.in runs words together: $line")
+  done < <(grep -E '^\.(BR|RB|IR|RI|BI|IB) ' "$SRC/man/$f.in" | grep -v '"' |
+           grep -E ' [a-z]{2,}[,.;:]? [a-z]{2,}( |$)')
+  while IFS= read -r line; do
+    missing+=("man/$f.in sets punctuation in bold, after a space (use .BR): $line")
+  done < <(grep -E '^\.[BI] [^ "]+ [,.;:)]+$' "$SRC/man/$f.in")
+done
+
 # Exit statuses.
 need "truncguard(1)" "$MAN1" 125 126 127
 for sub in who stale; do
@@ -78,7 +157,7 @@ done
 
 if [ ${#missing[@]} -gt 0 ]; then
   printf '  %s\n' "${missing[@]}" >&2
-  fail "${#missing[@]} things the code has are not documented (above): update man/*.in and docs/ci.md"
+  fail "${#missing[@]} things the code has are not documented (above): update README.md, man/*.in, docs/ci.md or docs/guarantees.md"
 fi
 ok "documented: $(wc -w <<<"$opts $shorts") options, $(wc -w <<<"$vars") settings, $(wc -w <<<"$values $categories") values, $(wc -w <<<"$fields") JSON fields, $(wc -w <<<"$events") events, $(wc -w <<<"$notes") note keys, $(wc -w <<<"$wfields") who/stale fields"
 

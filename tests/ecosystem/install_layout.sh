@@ -42,6 +42,10 @@ for f in "$BINDIR/truncguard" "$LIBDIR/libtruncguard.so" "$MANDIR/man1/truncguar
          "$DOCDIR/examples/ci/truncguard-summary.py"; do
   [ -f "$DEST$f" ] || fail "meson install did not install $f (in $DEST): $(cd "$DEST" && find . -type f)"
 done
+# Every file or directory of the doc dir that the installed pages name is installed.
+for f in $(grep -ohE -- "$DOCDIR/[A-Za-z0-9_./-]*[A-Za-z0-9_/]" "$DEST$MANDIR/man1/truncguard.1" "$DEST$MANDIR/man7/truncguard.7" | sort -u); do
+  [ -e "$DEST$f" ] || fail "the man pages name $f, which meson install did not install"
+done
 [ -x "$DEST$BINDIR/truncguard" ] || fail "the installed command is not executable"
 [ -x "$DEST$DOCDIR/examples/ci/truncguard-summary.py" ] || fail "the installed summary script is not executable"
 [ ! -e "$DEST$DOCDIR/examples/systemd/truncguard.conf.in" ] || fail "the template truncguard.conf.in was installed too"

@@ -8,6 +8,8 @@
 #    field names and types, and the odd name spelled as in the text log;
 #  - examples/ci/truncguard-summary.py exits 1 on a cannot_protect event,
 #    2 on a line that is not JSON, and skips text lines;
+#  - examples/ci/github-actions.yml's "truncguard stale" step passes on exit
+#    statuses 0, 1 and 3 and fails on 2, as its comment says;
 #  - examples/ci/Makefile's install rule protects a victim of the installed
 #    library (when make is installed).
 . "$(dirname "$0")/../e2e/lib.sh"
@@ -99,6 +101,24 @@ st=$?
 [ "$st" -eq 2 ] || fail "the summary of a broken line exited $st, expected 2"
 grep -q "not JSON" "$T/err" || fail "the summary does not say the line is not JSON: $(cat "$T/err")"
 ok "truncguard-summary.py: exit 1 on cannot_protect, 2 on broken JSON, text lines skipped"
+
+# The GitHub Actions job's "What to restart" step, as the runner runs it
+# (bash -e -o pipefail), with a truncguard that exits each status: 1 (stale
+# processes) and 3 (some not inspected) pass, as the step's comment says, and
+# 2 (an error) fails the job.
+step=$(grep -oP '^\s*run: \K.*truncguard stale.*' "$EX/github-actions.yml")
+[ -n "$step" ] || fail "no 'truncguard stale' step in examples/ci/github-actions.yml"
+mkdir -p "$T/stub"
+for status in 0 1 2 3; do
+  printf '#!/bin/sh\nexit %s\n' "$status" >"$T/stub/truncguard" && chmod +x "$T/stub/truncguard" ||
+    fail "cannot write a stub truncguard"
+  if PATH=$T/stub:$PATH bash --noprofile --norc -eo pipefail -c "$step" >/dev/null 2>&1; then got=pass; else got=fail; fi
+  want=pass
+  [ "$status" = 2 ] && want=fail
+  [ "$got" = "$want" ] ||
+    fail "github-actions.yml's step '$step' should $want the job when truncguard stale exits $status; it did not"
+done
+ok "github-actions.yml: 'truncguard stale' statuses 0, 1 and 3 pass the step, 2 fails it"
 
 # The Makefile install rule, for real: a victim runs the installed library.
 if ! command -v make >/dev/null; then

@@ -10,7 +10,8 @@
 #       replace renames the new inode over the name at open, so the name is
 #       left holding what cp managed to write: reported, not failed (the
 #       same limit the soak test counts for replace);
-#       atomic must leave the old file at the name, complete.
+#       atomic must leave the old file at the name, complete, and the
+#       log must say it was not published.
 # Each has its control: the same write with room to spare is protected.
 R_MOUNT_NS=1
 . "$(dirname "$0")/rlib.sh"
@@ -125,6 +126,7 @@ for mode in $FAILPATH_MODES; do
       [ "$(inode "$LIB")" = "$old" ] ||
         fail "mode atomic: cp failed (ENOSPC) yet its partial file ($size of $(stat -c %s "$V2") bytes) was published at the name; the old file is lost. Log: $(log_lines "$LIB" | cut -f2- | paste -sd'|')"
       expect_intact "$LIB" "$old" "$V1"
+      expect_log "cannot protect file=$LIB: a write to the new file failed: No space left on device; not published: the old file is unchanged"
       ;;
     *)
       if cmp -s "$LIB" "$V1"; then
