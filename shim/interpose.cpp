@@ -1090,6 +1090,15 @@ __attribute__((noinline)) long routed_syscall(long nr, const long* a) {
       return exec_with_pending(as_ptr<char* const>(a[2]), {AT_FDCWD, as_ptr<const char>(a[0])}, [&](char* const* env) {
         return static_cast<int>(next_syscall_with(nr, a, 2, reinterpret_cast<long>(env)));
       });
+    case SYS_rt_sigaction: {  // (sig, act, oldact, sigsetsize): as sigaction, the handler is noted
+      // Once installed, read back from the kernel: `act` may be a pointer the
+      // kernel refuses (EFAULT), which the shim must not read itself.
+      const long r = real();
+      long installed[8];  // the kernel's struct sigaction, handler first
+      if (r == 0 && a[1] && tg::sys::call(SYS_rt_sigaction, a[0], nullptr, installed, a[3]) == 0)
+        tg::note_handler(static_cast<int>(a[0]), reinterpret_cast<__sighandler_t>(installed[0]));
+      return r;
+    }
     case SYS_execveat:  // (dirfd, path, argv, envp, flags)
       if (__builtin_expect(!tg::pending::any(), 1)) return real();
       return exec_with_pending(as_ptr<char* const>(a[3]), {fd, as_ptr<const char>(a[1]), false, static_cast<int>(a[4])},

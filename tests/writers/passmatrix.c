@@ -929,6 +929,28 @@ static void signal_cases(void) {
           installed(sigs[s]);
           end_case();
         }
+  // syscall(SYS_rt_sigaction), the kernel's struct: an act the kernel can't
+  // read (EFAULT) and a bad sigset size too. (Not glibc's own 32 and 33.)
+  for (unsigned s = 0; s < sizeof sigs / sizeof sigs[0]; ++s)
+    for (int k = 0; k < 3; ++k) {
+      if (sigs[s] == 32 || sigs[s] == 33) continue;
+      struct {
+        void* handler;
+        unsigned long flags;
+        void* restorer;
+        uint64_t mask;
+      } act = {(void*)handler_a, 0x04000000 /* SA_RESTORER */, (void*)handler_a, 0}, old;
+      memset(&old, 0x5a, sizeof old);
+      before_call();
+      long r = k == 0   ? syscall(SYS_rt_sigaction, sigs[s], &act, &old, sizeof act.mask)
+               : k == 1 ? syscall(SYS_rt_sigaction, sigs[s], (void*)8, &old, sizeof act.mask)
+                        : syscall(SYS_rt_sigaction, sigs[s], &act, NULL, 4);
+      const int err = errno;
+      snprintf(name, sizeof name, "syscall(SYS_rt_sigaction, %d) %d", sigs[s], k);
+      printf("%03d %s: ret=%ld errno=%d old=%s", g_case, name, r, err, handler_name((__sighandler_t)old.handler));
+      installed(sigs[s]);
+      end_case();
+    }
   // Back to what the rest of the matrix expects.
   for (unsigned s = 0; s < sizeof sigs / sizeof sigs[0]; ++s) signal(sigs[s], SIG_DFL);
   sigset_t none;
