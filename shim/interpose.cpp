@@ -1011,6 +1011,14 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 // writeFileSync over a library in use lost its new content). Every other
 // number: a switch, then the next syscall() with six arguments, which glibc's
 // own reads whatever the caller passed (the sixth from the caller's stack).
+//
+// Defined with seven long parameters, not `...`: in the Linux ABIs (x86-64,
+// aarch64...) a variadic call passes its integer arguments as a call with
+// these parameters does (registers, then the stack), which glibc's own
+// syscall() relies on too; va_arg's walk cost some 80 instructions a call on
+// the pass-through path (Rust's std makes its futex calls through syscall()).
+// The numbers taken in are worked on in routed_syscall, out of the entry's
+// way: for the others, the entry is a switch and a jump.
 // SYS_openat2 passes: its RESOLVE_* flags would have to bind every open the
 // guard makes (docs/guarantees.md, "What is not guaranteed").
 namespace {
@@ -1020,7 +1028,7 @@ namespace {
 using SyscallFn = long (*)(long, ...);
 constinit std::atomic<SyscallFn> g_real_syscall{nullptr};
 
-long next_syscall(long nr, const long* a) {
+__attribute__((noinline)) long next_syscall(long nr, const long* a) {
   const SyscallFn f = tg::real::next(g_real_syscall, "syscall");
   return f ? f(nr, a[0], a[1], a[2], a[3], a[4], a[5]) : tg::sys::raw_errno(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
@@ -1035,9 +1043,8 @@ long next_syscall_with(long nr, const long* a, int i, long v) {
 template <typename T>
 T* as_ptr(long v) { return reinterpret_cast<T*>(v); }
 
-// Not inlined into syscall(), whose reading of its arguments alone is kept
-// out of AddressSanitizer's sight.
-__attribute__((noinline)) long routed_syscall(long nr, const long* a) {
+__attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  const long a[6] = {a0, a1, a2, a3, a4, a5};
   const int fd = static_cast<int>(a[0]);
   auto real = [&] { return next_syscall(nr, a); };
   auto real_int = [&] { return static_cast<int>(next_syscall(nr, a)); };
@@ -1110,15 +1117,48 @@ __attribute__((noinline)) long routed_syscall(long nr, const long* a) {
   }
 }
 
+// The numbers routed_syscall takes in (each has its case there).
+constexpr bool routed(long nr) {
+  switch (nr) {
+#ifdef SYS_open
+    case SYS_open:
+    case SYS_creat:
+    case SYS_dup2:
+#endif
+    case SYS_openat:
+    case SYS_truncate:
+    case SYS_ftruncate:
+    case SYS_fallocate:
+    case SYS_pwritev2:
+    case SYS_fcntl:
+    case SYS_dup:
+    case SYS_dup3:
+    case SYS_close:
+    case SYS_close_range:
+    case SYS_write:
+    case SYS_pwrite64:
+    case SYS_writev:
+    case SYS_pwritev:
+    case SYS_sendfile:
+    case SYS_copy_file_range:
+    case SYS_execve:
+    case SYS_rt_sigaction:
+    case SYS_execveat:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
-extern "C" __attribute__((visibility("default"), no_sanitize_address)) long syscall(long number, ...) {
-  va_list ap;
-  va_start(ap, number);
-  long a[6];
-  for (long& x : a) x = va_arg(ap, long);
-  va_end(ap);
-  return routed_syscall(number, a);
+extern "C" __attribute__((visibility("default"))) long syscall_entry(long nr, long a0, long a1, long a2, long a3,
+                                                                     long a4, long a5) __asm__("syscall");
+long syscall_entry(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  if (__builtin_expect(routed(nr), 0)) return routed_syscall(nr, a0, a1, a2, a3, a4, a5);
+  if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) return f(nr, a0, a1, a2, a3, a4, a5);
+  const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
+  return next_syscall(nr, a);
 }
 
 // ---- The program's signal handlers. Once it has one, the shim's work on a
