@@ -573,7 +573,7 @@ static void fd_change_matrix(void) {
 // through syscall() by number; any other number passes on.
 static void io_matrix(void) {
   if (g_mapped_mode) return;
-  for (int call = 0; call < 42; ++call) {
+  for (int call = 0; call < 48; ++call) {
     fixture();
     int in = (int)syscall(SYS_openat, AT_FDCWD, P_text, O_RDONLY);
     int out = (int)syscall(SYS_openat, AT_FDCWD, P_elf, O_WRONLY);
@@ -628,6 +628,17 @@ static void io_matrix(void) {
       case 39: r = syscall(SYS_close_range, 60, 50, 0); break;
       case 40: r = syscall(SYS_close_range, 60, 70, 0x80); break;
       case 41: r = syscall(SYS_fcntl, out, F_DUPFD_CLOEXEC, 0); if (r >= 0) syscall(SYS_close, r); break;
+      case 42: r = syscall(SYS_openat, AT_FDCWD, (const char*)8, O_WRONLY | O_TRUNC, 0); break;  // EFAULT
+      case 43: r = syscall(SYS_truncate, (const char*)8, 0); break;
+      case 44: r = syscall(-1); break;  // ENOSYS
+      case 45: r = syscall(100000, 1, 2, 3, 4, 5, 6); break;
+      case 46:    // openat2 passes through (docs/guarantees.md): RESOLVE_BENEATH refuses an absolute name
+      case 47: {  // ... and without it, the text file is truncated as asked
+        struct { uint64_t flags, mode, resolve; } how = {O_WRONLY | O_TRUNC, 0, call == 46 ? 0x08 /* RESOLVE_BENEATH */ : 0};
+        r = syscall(SYS_openat2, AT_FDCWD, P_text, &how, sizeof how);
+        if (r >= 0) syscall(SYS_close, r);
+        break;
+      }
     }
     int err = errno;
     syscall(SYS_close, in), syscall(SYS_close, out), syscall(SYS_close, rd);
