@@ -1023,6 +1023,11 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 // guard makes (docs/guarantees.md, "What is not guaranteed").
 namespace {
 
+// The process ends (_exit, _Exit, syscall(SYS_exit_group)): see exit_now.
+inline void exiting() {
+  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) tg::pending::publish_all();
+}
+
 // The next syscall(), resolved by the constructor too: a first call from a
 // signal handler or a vfork child must not run dlsym.
 using SyscallFn = long (*)(long, ...);
@@ -1106,6 +1111,9 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
         tg::note_handler(static_cast<int>(a[0]), reinterpret_cast<__sighandler_t>(installed[0]));
       return r;
     }
+    case SYS_exit_group:
+      exiting();
+      return real();
     case SYS_execveat:  // (dirfd, path, argv, envp, flags)
       if (__builtin_expect(!tg::pending::any(), 1)) return real();
       return exec_with_pending(as_ptr<char* const>(a[3]), {fd, as_ptr<const char>(a[1]), false, static_cast<int>(a[4])},
@@ -1143,6 +1151,7 @@ constexpr bool routed(long nr) {
     case SYS_copy_file_range:
     case SYS_execve:
     case SYS_rt_sigaction:
+    case SYS_exit_group:
     case SYS_execveat:
       return true;
     default:
@@ -1220,7 +1229,7 @@ std::atomic<void (*)(int)> g_real_exit{nullptr}, g_real_Exit{nullptr};
 // doesn't. A vfork child owns no pending file (they are its parent's), so it
 // publishes nothing. A crash still publishes nothing: the old file stays.
 [[noreturn]] void exit_now(const std::atomic<void (*)(int)>& next, int status) {
-  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) tg::pending::publish_all();
+  exiting();
   if (auto f = next.load(std::memory_order_acquire)) f(status);
   for (;;) tg::sys::call(SYS_exit_group, status);  // before our constructor: the kernel's own
 }
