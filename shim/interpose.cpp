@@ -46,7 +46,7 @@ inline bool needs_mode(int flags) { return (flags & O_CREAT) || (flags & O_TMPFI
 
 // Without a next definition (should never happen), go to the kernel directly.
 inline int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
-  return static_cast<int>(syscall(SYS_openat, dirfd, path, flags, mode));
+  return static_cast<int>(tg::sys::call_errno(SYS_openat, dirfd, path, flags, mode));
 }
 
 // The program closes fd: while the guard keeps fds of its own parked on files
@@ -85,7 +85,7 @@ inline int guarded_close(int fd, CallReal call_real) {
 inline void real_close(int fd) {
   auto f = TG_REAL(close);
   if (f) f(fd);
-  else syscall(SYS_close, fd);
+  else tg::sys::call_errno(SYS_close, fd);
 }
 
 // The one way in for every open-like call. `call_real(flags)` performs the
@@ -223,6 +223,41 @@ inline auto guarded_fd_change(const char* entry, int fd, bool changes, CallReal 
     return -1;
   }
   return call_real();
+}
+
+// Atomic mode must never publish a file whose writing failed (ENOSPC...):
+// the writes that can fail are watched, at the cost of a branch on failure.
+template <typename R>
+inline R watched_write(R r, int fd) {
+  if (__builtin_expect(r < 0, 0) && tg::pending::any()) {
+    const int e = errno;
+    tg::pending::write_failed(fd, e);
+    errno = e;
+  }
+  return r;
+}
+
+// fcntl: F_SETFL without O_APPEND is examined (guarded_fd_change); an fd
+// F_DUPFD made is a new name for a pending file. `arg` as glibc reads it.
+template <typename CallReal>
+inline int guarded_fcntl(const char* entry, int fd, int cmd, long arg, CallReal call_real) {
+  const bool drops_append = cmd == F_SETFL && !(arg & O_APPEND);
+  const int r = guarded_fd_change(entry, fd, drops_append, call_real);
+  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && __builtin_expect(tg::pending::any(), 0))
+    tg::pending::duplicated(fd, r);
+  return r;
+}
+
+// dup, dup2, dup3 (newfd < 0: dup): dup2/dup3 close `newfd` first when it is
+// open, and that close may publish; the new fd is another name for a pending file.
+template <typename CallReal>
+inline int guarded_dup(int oldfd, int newfd, CallReal call_real) {
+  if (__builtin_expect(tg::pending::any(), 0) && newfd >= 0 && oldfd != newfd &&
+      tg::sys::call(SYS_fcntl, oldfd, F_GETFD) >= 0)
+    tg::pending::closing(newfd);
+  const int r = call_real();
+  if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);
+  return r;
 }
 
 // Punching, zeroing, collapsing or inserting changes bytes in place;
@@ -411,28 +446,28 @@ TG_FREOPEN(freopen64)
 __attribute__((visibility("default"))) int truncate(const char* path, off_t length) {
   return guarded_truncate("truncate", path, length, [&] {
     auto f = TG_REAL(truncate);
-    return f ? f(path, length) : static_cast<int>(syscall(SYS_truncate, path, length));
+    return f ? f(path, length) : static_cast<int>(tg::sys::call_errno(SYS_truncate, path, length));
   });
 }
 
 __attribute__((visibility("default"))) int truncate64(const char* path, off64_t length) {
   return guarded_truncate("truncate64", path, static_cast<off_t>(length), [&] {
     auto f = TG_REAL(truncate64);
-    return f ? f(path, length) : static_cast<int>(syscall(SYS_truncate, path, length));
+    return f ? f(path, length) : static_cast<int>(tg::sys::call_errno(SYS_truncate, path, length));
   });
 }
 
 __attribute__((visibility("default"))) int ftruncate(int fd, off_t length) {
   return guarded_ftruncate("ftruncate", fd, length, [&] {
     auto f = TG_REAL(ftruncate);
-    return f ? f(fd, length) : static_cast<int>(syscall(SYS_ftruncate, fd, length));
+    return f ? f(fd, length) : static_cast<int>(tg::sys::call_errno(SYS_ftruncate, fd, length));
   });
 }
 
 __attribute__((visibility("default"))) int ftruncate64(int fd, off64_t length) {
   return guarded_ftruncate("ftruncate64", fd, static_cast<off_t>(length), [&] {
     auto f = TG_REAL(ftruncate64);
-    return f ? f(fd, length) : static_cast<int>(syscall(SYS_ftruncate, fd, length));
+    return f ? f(fd, length) : static_cast<int>(tg::sys::call_errno(SYS_ftruncate, fd, length));
   });
 }
 
@@ -447,35 +482,13 @@ __attribute__((visibility("default"))) int close(int fd) {
   });
 }
 
-// libuv (node, and the programs built on it) closes its fds with
-// syscall(SYS_close, fd), not close(), to stay clear of close's cancellation
-// point: that close must publish in atomic mode as close() does (measured:
-// node's writeFileSync and copyFileSync over a library in use lost their new
-// content, exit 0, the old file left at the name). Any other number: the next
-// syscall(), given the six arguments glibc's own reads whatever the caller
-// passed (the sixth from the caller's stack: not a sanitizer's business).
-__attribute__((visibility("default"), no_sanitize_address)) long syscall(long number, ...) {
-  va_list ap;
-  va_start(ap, number);
-  long a[6];
-  for (long& x : a) x = va_arg(ap, long);
-  va_end(ap);
-  auto call_real = [&] {
-    auto f = TG_REAL(syscall);
-    return f ? f(number, a[0], a[1], a[2], a[3], a[4], a[5])
-             : tg::sys::raw_errno(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-  };
-  if (__builtin_expect(number != SYS_close, 1)) return call_real();
-  return guarded_close(static_cast<int>(a[0]), [&] { return static_cast<int>(call_real()); });
-}
-
 }  // extern "C"
 
 namespace {
 
 int real_close_range(unsigned first, unsigned last, int flags) {
   auto f = TG_REAL(close_range);
-  return f ? f(first, last, flags) : static_cast<int>(syscall(SYS_close_range, first, last, flags));
+  return f ? f(first, last, flags) : static_cast<int>(tg::sys::call_errno(SYS_close_range, first, last, flags));
 }
 
 // The real close_range over [first, last], less the `n` fds in `kept`
@@ -498,17 +511,14 @@ int close_range_around(unsigned first, unsigned last, int flags, const int* kept
   return called ? 0 : real_close_range(~0U, ~0U, flags);
 }
 
-}  // namespace
-
-extern "C" {
-
 // close_range and closefrom close many fds inside the kernel: publish the
 // pending ones among them first (CLOSE_RANGE_CLOEXEC closes nothing). The
 // directory fds truncguard keeps for the files still pending are not the
 // program's: a program that closes every fd above its own (closefrom(n), a
 // server going on; a range up to ~0) must not make those files unpublishable,
 // so they are left open, and the rest of the range is closed around them.
-__attribute__((visibility("default"))) int close_range(unsigned first, unsigned last, int flags) {
+// The one way in for close_range() and syscall(SYS_close_range).
+int guarded_close_range(unsigned first, unsigned last, int flags) {
   if (__builtin_expect(!tg::pending::any(), 1) || tg::in_guard() || (flags & CLOSE_RANGE_CLOEXEC) || first > last)
     return real_close_range(first, last, flags);
   const int publish_error = tg::pending::closing_range(first, last);
@@ -520,6 +530,14 @@ __attribute__((visibility("default"))) int close_range(unsigned first, unsigned 
     return -1;
   }
   return r;
+}
+
+}  // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) int close_range(unsigned first, unsigned last, int flags) {
+  return guarded_close_range(first, last, flags);
 }
 
 // closefrom returns nothing: a failed publication is only in the log.
@@ -543,51 +561,40 @@ __attribute__((visibility("default"))) void closefrom(int lowfd) {
     }
   }
   if (f) f(lowfd);
-  else syscall(SYS_close_range, static_cast<unsigned>(lowfd < 0 ? 0 : lowfd), ~0U, 0);
+  else tg::sys::call_errno(SYS_close_range, static_cast<unsigned>(lowfd < 0 ? 0 : lowfd), ~0U, 0);
 }
 
-// Atomic mode must never publish a file whose writing failed (ENOSPC...):
-// the writes that can fail are watched, at the cost of a branch on failure.
-#define TG_WATCH_WRITE(call, fd)                                                   \
-  do {                                                                             \
-    const auto r_ = (call);                                                        \
-    if (__builtin_expect(r_ < 0, 0) && tg::pending::any()) {                       \
-      const int e_ = errno;                                                        \
-      tg::pending::write_failed(fd, e_);                                           \
-      errno = e_;                                                                  \
-    }                                                                              \
-    return r_;                                                                     \
-  } while (0)
+#define TG_WATCH_WRITE(call, fd) return watched_write((call), fd)
 
 __attribute__((visibility("default"))) ssize_t write(int fd, const void* buf, size_t n) {
   auto f = TG_REAL(write);
-  TG_WATCH_WRITE(f ? f(fd, buf, n) : syscall(SYS_write, fd, buf, n), fd);
+  TG_WATCH_WRITE(f ? f(fd, buf, n) : tg::sys::call_errno(SYS_write, fd, buf, n), fd);
 }
 __attribute__((visibility("default"))) ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
   auto f = TG_REAL(pwrite);
-  TG_WATCH_WRITE(f ? f(fd, buf, n, off) : syscall(SYS_pwrite64, fd, buf, n, off), fd);
+  TG_WATCH_WRITE(f ? f(fd, buf, n, off) : tg::sys::call_errno(SYS_pwrite64, fd, buf, n, off), fd);
 }
 __attribute__((visibility("default"))) ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t off) {
   auto f = TG_REAL(pwrite64);
-  TG_WATCH_WRITE(f ? f(fd, buf, n, off) : syscall(SYS_pwrite64, fd, buf, n, off), fd);
+  TG_WATCH_WRITE(f ? f(fd, buf, n, off) : tg::sys::call_errno(SYS_pwrite64, fd, buf, n, off), fd);
 }
 __attribute__((visibility("default"))) ssize_t writev(int fd, const struct iovec* iov, int cnt) {
   auto f = TG_REAL(writev);
-  TG_WATCH_WRITE(f ? f(fd, iov, cnt) : syscall(SYS_writev, fd, iov, cnt), fd);
+  TG_WATCH_WRITE(f ? f(fd, iov, cnt) : tg::sys::call_errno(SYS_writev, fd, iov, cnt), fd);
 }
 __attribute__((visibility("default"))) ssize_t pwritev(int fd, const struct iovec* iov, int cnt, off_t off) {
   auto f = TG_REAL(pwritev);
-  TG_WATCH_WRITE(f ? f(fd, iov, cnt, off) : syscall(SYS_pwritev, fd, iov, cnt, off, 0), fd);
+  TG_WATCH_WRITE(f ? f(fd, iov, cnt, off) : tg::sys::call_errno(SYS_pwritev, fd, iov, cnt, off, 0), fd);
 }
 __attribute__((visibility("default"))) ssize_t copy_file_range(int in, off64_t* in_off, int out, off64_t* out_off,
                                                                size_t len, unsigned flags) {
   auto f = TG_REAL(copy_file_range);
   TG_WATCH_WRITE(f ? f(in, in_off, out, out_off, len, flags)
-                   : syscall(SYS_copy_file_range, in, in_off, out, out_off, len, flags), out);
+                   : tg::sys::call_errno(SYS_copy_file_range, in, in_off, out, out_off, len, flags), out);
 }
 __attribute__((visibility("default"))) ssize_t sendfile(int out, int in, off_t* off, size_t count) {
   auto f = TG_REAL(sendfile);
-  TG_WATCH_WRITE(f ? f(out, in, off, count) : syscall(SYS_sendfile, out, in, off, count), out);
+  TG_WATCH_WRITE(f ? f(out, in, off, count) : tg::sys::call_errno(SYS_sendfile, out, in, off, count), out);
 }
 
 // pwritev2 and fallocate: see guarded_fd_change.
@@ -598,7 +605,7 @@ __attribute__((visibility("default"))) ssize_t sendfile(int out, int in, off_t* 
     TG_WATCH_WRITE(guarded_fd_change(#name, fd, (flags & kRwfNoAppend) != 0,                                   \
                                      [&]() -> ssize_t {                                                        \
                                        return f ? f(fd, iov, cnt, off, flags)                                  \
-                                                : syscall(SYS_pwritev2, fd, iov, cnt, off, 0, flags);         \
+                                                : tg::sys::call_errno(SYS_pwritev2, fd, iov, cnt, off, 0, flags);         \
                                      }),                                                                       \
                    fd);                                                                                        \
   }
@@ -610,7 +617,7 @@ TG_PWRITEV2(pwritev64v2)
   __attribute__((visibility("default"))) int name(int fd, int mode, off_t off, off_t len) {             \
     auto f = TG_REAL(name);                                                                              \
     return guarded_fd_change(#name, fd, changes_content(mode), [&] {                                     \
-      return f ? f(fd, mode, off, len) : static_cast<int>(syscall(SYS_fallocate, fd, mode, off, len)); \
+      return f ? f(fd, mode, off, len) : static_cast<int>(tg::sys::call_errno(SYS_fallocate, fd, mode, off, len)); \
     });                                                                                                  \
   }
 
@@ -634,29 +641,24 @@ __attribute__((visibility("default"))) int fclose(FILE* stream) {
 }
 
 __attribute__((visibility("default"))) int dup(int oldfd) {
-  auto f = TG_REAL(dup);
-  int r = f ? f(oldfd) : static_cast<int>(syscall(SYS_dup, oldfd));
-  if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);
-  return r;
+  return guarded_dup(oldfd, -1, [&] {
+    auto f = TG_REAL(dup);
+    return f ? f(oldfd) : static_cast<int>(tg::sys::call_errno(SYS_dup, oldfd));
+  });
 }
 
-// dup2/dup3 close `newfd` first when it is open: that close may publish.
 __attribute__((visibility("default"))) int dup2(int oldfd, int newfd) {
-  if (__builtin_expect(tg::pending::any(), 0) && oldfd != newfd && fcntl(oldfd, F_GETFD) >= 0)
-    tg::pending::closing(newfd);
-  auto f = TG_REAL(dup2);
-  int r = f ? f(oldfd, newfd) : static_cast<int>(syscall(SYS_dup2, oldfd, newfd));
-  if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);
-  return r;
+  return guarded_dup(oldfd, newfd, [&] {
+    auto f = TG_REAL(dup2);
+    return f ? f(oldfd, newfd) : static_cast<int>(tg::sys::call_errno(SYS_dup2, oldfd, newfd));
+  });
 }
 
 __attribute__((visibility("default"))) int dup3(int oldfd, int newfd, int flags) {
-  if (__builtin_expect(tg::pending::any(), 0) && oldfd != newfd && fcntl(oldfd, F_GETFD) >= 0)
-    tg::pending::closing(newfd);
-  auto f = TG_REAL(dup3);
-  int r = f ? f(oldfd, newfd, flags) : static_cast<int>(syscall(SYS_dup3, oldfd, newfd, flags));
-  if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);
-  return r;
+  return guarded_dup(oldfd, newfd, [&] {
+    auto f = TG_REAL(dup3);
+    return f ? f(oldfd, newfd, flags) : static_cast<int>(tg::sys::call_errno(SYS_dup3, oldfd, newfd, flags));
+  });
 }
 
 // fcntl's third argument is an int or a pointer depending on cmd; glibc's own
@@ -668,13 +670,9 @@ __attribute__((visibility("default"))) int dup3(int oldfd, int newfd, int flags)
     void* arg = va_arg(ap, void*);                                                        \
     va_end(ap);                                                                           \
     auto f = TG_REAL(name);                                                               \
-    const bool drops_append = cmd == F_SETFL && !(reinterpret_cast<long>(arg) & O_APPEND); \
-    int r = guarded_fd_change(#name, fd, drops_append, [&] {                              \
-      return f ? f(fd, cmd, arg) : static_cast<int>(syscall(SYS_fcntl, fd, cmd, arg));    \
+    return guarded_fcntl(#name, fd, cmd, reinterpret_cast<long>(arg), [&] {               \
+      return f ? f(fd, cmd, arg) : static_cast<int>(tg::sys::call_errno(SYS_fcntl, fd, cmd, arg)); \
     });                                                                                   \
-    if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && __builtin_expect(tg::pending::any(), 0)) \
-      tg::pending::duplicated(fd, r);                                                     \
-    return r;                                                                             \
   }
 
 TG_FCNTL(fcntl)
@@ -976,7 +974,7 @@ __attribute__((visibility("default"))) int posix_spawn_file_actions_addopen(posi
     if (o.kind == tg::Outcome::fail) return o.value;  // this function returns error numbers
     if (o.kind == tg::Outcome::replaced) {
       const int err = tg::pending::any() ? tg::pending::closing(o.value) : 0;  // atomic: publish now
-      syscall(SYS_close, o.value);
+      tg::sys::close(o.value);
       errno = saved;
       if (err) return err;
     }
@@ -1003,6 +1001,174 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 }
 
 }  // extern "C"
+
+// ---- syscall(): a program's system call by number. The numbers that have a
+// wrapper above go through that wrapper's guarded function (one way in), the
+// real call being the next syscall(), with its result and errno: a
+// syscall(SYS_openat, ..., O_TRUNC) or syscall(SYS_ftruncate) over a library in
+// use is protected as openat() and ftruncate() are, and libuv's
+// syscall(SYS_close, fd) publishes in atomic mode (measured: node's
+// writeFileSync over a library in use lost its new content). Every other
+// number: a switch, then the next syscall() with six arguments, which glibc's
+// own reads whatever the caller passed (the sixth from the caller's stack).
+//
+// Defined with seven long parameters, not `...`: in the Linux ABIs (x86-64,
+// aarch64...) a variadic call passes its integer arguments as a call with
+// these parameters does (registers, then the stack), which glibc's own
+// syscall() relies on too; va_arg's walk cost some 80 instructions a call on
+// the pass-through path (Rust's std makes its futex calls through syscall()).
+// The numbers taken in are worked on in routed_syscall, out of the entry's
+// way: for the others, the entry is a switch and a jump.
+// SYS_openat2 passes: its RESOLVE_* flags would have to bind every open the
+// guard makes (docs/guarantees.md, "What is not guaranteed").
+namespace {
+
+// The process ends (_exit, _Exit, syscall(SYS_exit_group)): see exit_now.
+inline void exiting() {
+  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) tg::pending::publish_all();
+}
+
+// The next syscall(), resolved by the constructor too: a first call from a
+// signal handler or a vfork child must not run dlsym.
+using SyscallFn = long (*)(long, ...);
+constinit std::atomic<SyscallFn> g_real_syscall{nullptr};
+
+__attribute__((noinline)) long next_syscall(long nr, const long* a) {
+  const SyscallFn f = tg::real::next(g_real_syscall, "syscall");
+  return f ? f(nr, a[0], a[1], a[2], a[3], a[4], a[5]) : tg::sys::raw_errno(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+// The same call with argument `i` replaced (an open's flags, an exec's environment).
+long next_syscall_with(long nr, const long* a, int i, long v) {
+  long b[6] = {a[0], a[1], a[2], a[3], a[4], a[5]};
+  b[i] = v;
+  return next_syscall(nr, b);
+}
+
+template <typename T>
+T* as_ptr(long v) { return reinterpret_cast<T*>(v); }
+
+__attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  const long a[6] = {a0, a1, a2, a3, a4, a5};
+  const int fd = static_cast<int>(a[0]);
+  auto real = [&] { return next_syscall(nr, a); };
+  auto real_int = [&] { return static_cast<int>(next_syscall(nr, a)); };
+  constexpr int kCreat = O_CREAT | O_WRONLY | O_TRUNC;
+  switch (nr) {
+#ifdef SYS_open  // (x86-64: open, creat, dup2; newer ports have only the *at forms)
+    case SYS_open:
+      return guarded_open("syscall(SYS_open)", AT_FDCWD, as_ptr<const char>(a[0]), static_cast<int>(a[1]),
+                          [&](int fl) { return static_cast<int>(next_syscall_with(nr, a, 1, fl)); });
+    case SYS_creat:
+      return guarded_open("syscall(SYS_creat)", AT_FDCWD, as_ptr<const char>(a[0]), kCreat, [&](int fl) {
+        if (fl == kCreat) return real_int();
+        const long b[6] = {AT_FDCWD, a[0], fl, a[1], 0, 0};  // creat with other flags: openat says it
+        return static_cast<int>(next_syscall(SYS_openat, b));
+      });
+    case SYS_dup2:
+      return guarded_dup(fd, static_cast<int>(a[1]), real_int);
+#endif
+    case SYS_openat:
+      return guarded_open("syscall(SYS_openat)", fd, as_ptr<const char>(a[1]), static_cast<int>(a[2]),
+                          [&](int fl) { return static_cast<int>(next_syscall_with(nr, a, 2, fl)); });
+    case SYS_truncate:
+      return guarded_truncate("syscall(SYS_truncate)", as_ptr<const char>(a[0]), a[1], real_int);
+    case SYS_ftruncate:
+      return guarded_ftruncate("syscall(SYS_ftruncate)", fd, a[1], real_int);
+    case SYS_fallocate:
+      return guarded_fd_change("syscall(SYS_fallocate)", fd, changes_content(static_cast<int>(a[1])), real);
+    case SYS_pwritev2:  // (fd, iov, cnt, pos_l, pos_h, flags)
+      return watched_write(guarded_fd_change("syscall(SYS_pwritev2)", fd, (a[5] & kRwfNoAppend) != 0, real), fd);
+    case SYS_fcntl:
+      return guarded_fcntl("syscall(SYS_fcntl)", fd, static_cast<int>(a[1]), a[2], real_int);
+    case SYS_dup:
+      return guarded_dup(fd, -1, real_int);
+    case SYS_dup3:
+      return guarded_dup(fd, static_cast<int>(a[1]), real_int);
+    case SYS_close:
+      return guarded_close(fd, real_int);
+    case SYS_close_range:  // (its pieces through the real close_range)
+      return guarded_close_range(static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]), static_cast<int>(a[2]));
+    case SYS_write:
+    case SYS_pwrite64:
+    case SYS_writev:
+    case SYS_pwritev:
+    case SYS_sendfile:
+      return watched_write(real(), fd);
+    case SYS_copy_file_range:  // (in, in_off, out, ...)
+      return watched_write(real(), static_cast<int>(a[2]));
+    case SYS_execve:
+      if (__builtin_expect(!tg::pending::any(), 1)) return real();
+      return exec_with_pending(as_ptr<char* const>(a[2]), {AT_FDCWD, as_ptr<const char>(a[0])}, [&](char* const* env) {
+        return static_cast<int>(next_syscall_with(nr, a, 2, reinterpret_cast<long>(env)));
+      });
+    case SYS_rt_sigaction: {  // (sig, act, oldact, sigsetsize): as sigaction, the handler is noted
+      // Once installed, read back from the kernel: `act` may be a pointer the
+      // kernel refuses (EFAULT), which the shim must not read itself.
+      const long r = real();
+      long installed[8];  // the kernel's struct sigaction, handler first
+      if (r == 0 && a[1] && tg::sys::call(SYS_rt_sigaction, a[0], nullptr, installed, a[3]) == 0)
+        tg::note_handler(static_cast<int>(a[0]), reinterpret_cast<__sighandler_t>(installed[0]));
+      return r;
+    }
+    case SYS_exit_group:
+      exiting();
+      return real();
+    case SYS_execveat:  // (dirfd, path, argv, envp, flags)
+      if (__builtin_expect(!tg::pending::any(), 1)) return real();
+      return exec_with_pending(as_ptr<char* const>(a[3]), {fd, as_ptr<const char>(a[1]), false, static_cast<int>(a[4])},
+                               [&](char* const* env) {
+                                 return static_cast<int>(next_syscall_with(nr, a, 3, reinterpret_cast<long>(env)));
+                               });
+    default:
+      return real();
+  }
+}
+
+// The numbers routed_syscall takes in (each has its case there).
+constexpr bool routed(long nr) {
+  switch (nr) {
+#ifdef SYS_open
+    case SYS_open:
+    case SYS_creat:
+    case SYS_dup2:
+#endif
+    case SYS_openat:
+    case SYS_truncate:
+    case SYS_ftruncate:
+    case SYS_fallocate:
+    case SYS_pwritev2:
+    case SYS_fcntl:
+    case SYS_dup:
+    case SYS_dup3:
+    case SYS_close:
+    case SYS_close_range:
+    case SYS_write:
+    case SYS_pwrite64:
+    case SYS_writev:
+    case SYS_pwritev:
+    case SYS_sendfile:
+    case SYS_copy_file_range:
+    case SYS_execve:
+    case SYS_rt_sigaction:
+    case SYS_exit_group:
+    case SYS_execveat:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) long syscall_entry(long nr, long a0, long a1, long a2, long a3,
+                                                                     long a4, long a5) __asm__("syscall");
+long syscall_entry(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  if (__builtin_expect(routed(nr), 0)) return routed_syscall(nr, a0, a1, a2, a3, a4, a5);
+  if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) return f(nr, a0, a1, a2, a3, a4, a5);
+  const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
+  return next_syscall(nr, a);
+}
 
 // ---- The program's signal handlers. Once it has one, the shim's work on a
 // write holds the thread's signals back (signals.hpp): a handler that jumps
@@ -1063,9 +1229,9 @@ std::atomic<void (*)(int)> g_real_exit{nullptr}, g_real_Exit{nullptr};
 // doesn't. A vfork child owns no pending file (they are its parent's), so it
 // publishes nothing. A crash still publishes nothing: the old file stays.
 [[noreturn]] void exit_now(const std::atomic<void (*)(int)>& next, int status) {
-  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) tg::pending::publish_all();
+  exiting();
   if (auto f = next.load(std::memory_order_acquire)) f(status);
-  for (;;) syscall(SYS_exit_group, status);  // before our constructor: the kernel's own
+  for (;;) tg::sys::call(SYS_exit_group, status);  // before our constructor: the kernel's own
 }
 
 }  // namespace
@@ -1082,6 +1248,7 @@ __attribute__((constructor)) static void truncguard_init() {
   if (tg::dl::is_audit_copy()) return;
   tg::real::next(g_real_exit, "_exit");
   tg::real::next(g_real_Exit, "_Exit");
+  tg::real::next(g_real_syscall, "syscall");
   remember_self();
   tg::dl::remember_initial_objects();
   tg::dl::install_fork_gate();

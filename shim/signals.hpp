@@ -34,8 +34,9 @@ constexpr uint64_t kNeverHeld = signal_bit(SIGSEGV) | signal_bit(SIGBUS) | signa
 // note_handler first). Until then each of its signals is ignored, stops the
 // process or ends it: no code of the program's can run in the middle of the
 // shim's work, and an examined write of a program with no handler (cp, tee,
-// tar...) makes no rt_sigprocmask pair. Not seen: a handler installed with a
-// raw system call, or through another preload that calls libc's sigaction
+// tar...) makes no rt_sigprocmask pair (syscall(SYS_rt_sigaction) notes it
+// too). Not seen: a handler installed with a syscall instruction of the
+// program's own, or through another preload that calls libc's sigaction
 // directly; such a program's handler can interrupt the shim (as before the
 // hold existed). A handler installed while another thread is already in the
 // middle of a write does not hold that write's signals.

@@ -6,7 +6,9 @@
 // leaves the caller's errno alone, so "errors are values" all the way up.
 #pragma once
 
+#include <atomic>
 #include <cerrno>
+#include <dlfcn.h>
 #include <cstdint>
 #include <type_traits>
 #include <ctime>
@@ -47,8 +49,14 @@ inline long raw(long nr, long a, long b, long c, long d, long e, long f) {
   __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
   return x0;
 #else
+  // Not through ::syscall, which is the shim's own (it would route SYS_openat
+  // & co. back into the guard): the next one, glibc's.
+  using SyscallFn = long (*)(long, ...);
+  static constinit std::atomic<SyscallFn> next{nullptr};
+  SyscallFn fn = next.load(std::memory_order_acquire);
+  if (!fn) next.store(fn = reinterpret_cast<SyscallFn>(dlsym(RTLD_NEXT, "syscall")), std::memory_order_release);
   const int saved = errno;
-  long r = ::syscall(nr, a, b, c, d, e, f);
+  long r = fn(nr, a, b, c, d, e, f);
   if (r < 0) r = -errno;
   errno = saved;
   return r;
@@ -63,14 +71,18 @@ inline long arg(T v) {
   else return static_cast<long>(v);
 }
 
-// raw() with libc's convention: -1 and errno on failure.
-inline long raw_errno(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
-  const long r = raw(nr, a, b, c, d, e, f);
+// A kernel result in libc's convention, as glibc's syscall() gives it: -4095
+// to -1 are errors (-1 and errno), anything else (an mmap address with the
+// top bit set) is a result.
+inline long with_errno(long r) {
   if (r < 0 && r > -4096) {
     errno = static_cast<int>(-r);
     return -1;
   }
   return r;
+}
+inline long raw_errno(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  return with_errno(raw(nr, a, b, c, d, e, f));
 }
 
 // One syscall, errno preserved, failure returned as -errno.
@@ -79,6 +91,13 @@ inline long call(long nr, Args... args) {
   static_assert(sizeof...(Args) <= 6, "a system call takes at most six arguments");
   long a[6] = {arg(args)...};
   return raw(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+// call() with libc's convention: where a wrapper has no next definition to
+// call, the kernel's answer as the libc function would give it.
+template <typename... Args>
+inline long call_errno(long nr, Args... args) {
+  return with_errno(call(nr, args...));
 }
 
 inline int openat(int dirfd, const char* path, int flags, mode_t mode = 0) {

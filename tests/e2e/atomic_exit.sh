@@ -10,7 +10,9 @@
 #    loads version 2, the log says it was published;
 #  - python's os._exit (glibc's _exit) after writing the file itself;
 #  - a forked child's _exit publishes nothing of its parent's: the name
-#    keeps version 1 until the parent, which goes on writing, closes it.
+#    keeps version 1 until the parent, which goes on writing, closes it;
+#  - python ending with libc's syscall(SYS_exit_group, 0), as _exit() does
+#    (it was not published: version 1 stayed at the name).
 . "$(dirname "$0")/lib.sh"
 need_victims
 need_shim
@@ -58,3 +60,26 @@ stop_victim
 expect_survived "python: os.fork, the child's os._exit, then the parent's os._exit under -m atomic"
 expect_version "$LIB" 2
 ok "a forked child's _exit published nothing; the parent's _exit published the whole file"
+
+# syscall(SYS_exit_group) is _exit() by number: it publishes too.
+case $(uname -m) in
+  x86_64) exit_nr=231 ;;
+  aarch64) exit_nr=94 ;;
+  *) skip "no SYS_exit_group number known for $(uname -m)" ;;
+esac
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+"$TG_CMD" -m atomic python3 - "$LIB" "$V2" "$exit_nr" <<'PY' || fail "python's syscall(SYS_exit_group) case failed: $(tg_log)"
+import ctypes, os, sys
+lib, new, nr = sys.argv[1], open(sys.argv[2], "rb").read(), int(sys.argv[3])
+fd = os.open(lib, os.O_WRONLY | os.O_TRUNC)
+while new:
+    new = new[os.write(fd, new):]
+ctypes.CDLL(None).syscall(nr, 0)  # no close: the kernel closes it
+PY
+stop_victim
+expect_survived "python: syscall(SYS_exit_group) under -m atomic"
+expect_version "$LIB" 2
+expect_log "published file=$LIB [ino "
+ok "syscall(SYS_exit_group) published the whole file"

@@ -4,7 +4,8 @@
 # makes every intercepted call (the open family, creat, fopen and freopen in
 # every mode, truncate, ftruncate, F_SETFL, pwritev2, fallocate, the writes,
 # dups and closes, the execs, posix_spawn_file_actions_addopen, sigaction,
-# signal and their aliases) under the
+# signal and their aliases; each system call among them through syscall()
+# by number as well, SYS_openat, SYS_ftruncate...) under the
 # conditions a program meets (ENOENT, ENOTDIR, EISDIR, ELOOP, ENAMETOOLONG,
 # EEXIST, EACCES as nobody, EROFS, EMFILE, ETXTBSY, EINVAL, EFBIG; O_PATH,
 # O_TMPFILE, O_DIRECTORY, O_NOFOLLOW, FIFOs, a pty...) on a text file, an

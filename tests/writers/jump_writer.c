@@ -13,8 +13,9 @@
  *     exits 0, 2 on an error, or dies of SIGBUS/SIGSEGV if the library it
  *     runs was truncated.
  *     INSTALLER: how the handler is installed, one of the eight ways glibc
- *     has (default sigaction); sysv_signal's handler is reset at delivery
- *     and re-installs itself, the System V way. */
+ *     has (default sigaction), or "syscall": libc's syscall(SYS_rt_sigaction)
+ *     (x86-64); sysv_signal's handler is reset at delivery and re-installs
+ *     itself, the System V way. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -40,6 +42,12 @@ static const char* installer = "sigaction";
 
 static void jump(int sig);
 
+#if defined(__x86_64__)
+/* The kernel wants a restorer (SA_RESTORER) on x86-64: rt_sigreturn, as glibc's. */
+void jump_writer_restore_rt(void);
+__asm__(".text\n.type jump_writer_restore_rt,@function\njump_writer_restore_rt:\n\tmov $15, %rax\n\tsyscall\n");
+#endif
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* sigset: programs still call it */
 static int install(void) {
@@ -49,6 +57,20 @@ static int install(void) {
   const char* i = installer;
   if (!strcmp(i, "sigaction")) return sigaction(SIGALRM, &sa, NULL);
   if (!strcmp(i, "__sigaction")) return __sigaction(SIGALRM, &sa, NULL);
+  if (!strcmp(i, "syscall")) {
+#if defined(__x86_64__)
+    struct {
+      void (*handler)(int);
+      unsigned long flags;
+      void (*restorer)(void);
+      unsigned long mask;
+    } k = {jump, 0x04000000 /* SA_RESTORER */, jump_writer_restore_rt, 0};
+    return (int)syscall(SYS_rt_sigaction, SIGALRM, &k, NULL, sizeof k.mask);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+  }
   __sighandler_t r = SIG_ERR;
   if (!strcmp(i, "signal")) r = signal(SIGALRM, jump);
   else if (!strcmp(i, "bsd_signal")) r = bsd_signal(SIGALRM, jump);

@@ -16,6 +16,8 @@
  *   whole of DEST; SRC unused)
  *   freopen_away (fopen "w", SRC's bytes, then freopen points the stream at
  *   /dev/null: glibc closes DEST's fd inside, where close() never sees it)
+ *   sys_open sys_openat sys_creat sys_truncate (the same through libc's
+ *   syscall(SYS_open, ...) and so on: a program's system call by number)
  * It then prints the fd's status flags and close-on-exec bit as
  *   flags=0x... cloexec=N
  * so tests can compare them with an unprotected open of the same kind.
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -98,6 +101,11 @@ int main(int argc, char** argv) {
   else if (!strcmp(e, "open64")) fd = open64(dest, flags, 0644);
   else if (!strcmp(e, "openat")) fd = openat(AT_FDCWD, dest, flags, 0644);
   else if (!strcmp(e, "openat64")) fd = openat64(AT_FDCWD, dest, flags, 0644);
+#ifdef SYS_open
+  else if (!strcmp(e, "sys_open")) fd = (int)syscall(SYS_open, dest, flags, 0644);
+  else if (!strcmp(e, "sys_creat")) fd = (int)syscall(SYS_creat, dest, 0644);
+#endif
+  else if (!strcmp(e, "sys_openat")) fd = (int)syscall(SYS_openat, AT_FDCWD, dest, flags, 0644);
   else if (!strcmp(e, "open_notrunc")) {
     fd = open(dest, O_WRONLY | O_CLOEXEC);
     if (fd < 0) die();
@@ -154,8 +162,10 @@ int main(int argc, char** argv) {
     if (!freopen("/dev/null", "w", f)) die();
     if (fclose(f) != 0) die();
     return 0;
-  } else if (!strcmp(e, "truncate") || !strcmp(e, "truncate64")) {
-    int r = !strcmp(e, "truncate") ? truncate(dest, 0) : truncate64(dest, 0);
+  } else if (!strcmp(e, "truncate") || !strcmp(e, "truncate64") || !strcmp(e, "sys_truncate")) {
+    int r = !strcmp(e, "truncate")   ? truncate(dest, 0)
+            : !strcmp(e, "truncate64") ? truncate64(dest, 0)
+                                       : (int)syscall(SYS_truncate, dest, 0);
     if (r != 0) die();
     fd = open(dest, O_WRONLY | O_APPEND);
   } else {

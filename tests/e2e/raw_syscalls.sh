@@ -1,0 +1,44 @@
+#!/bin/bash
+# Bug: a program that reaches the kernel through libc's syscall() by number,
+# syscall(SYS_openat, AT_FDCWD, lib, O_WRONLY|O_TRUNC) or
+# syscall(SYS_ftruncate, fd, 0), truncated a library in use: only SYS_close
+# went through the shim. Each number that has a wrapper takes that wrapper's
+# way in; each writer here kills the victim without truncguard (control) and
+# is protected with it, the log naming the entry point.
+. "$(dirname "$0")/lib.sh"
+need_victims
+[ -x "$TG_WRITER" ] || fail "no writer at $TG_WRITER"
+[ -x "$TG_FD_TRUNCATOR" ] || fail "no fd_truncator at $TG_FD_TRUNCATOR"
+LIB=$T/libvictim.so
+export TRUNCGUARD_DEBUG=rewrites,decisions
+
+entries=(sys_openat sys_truncate)
+case $(uname -m) in
+  x86_64) entries+=(sys_open sys_creat) ;;  # (newer ports have no SYS_open, SYS_creat)
+  *) note "no SYS_open, SYS_creat on $(uname -m)" ;;
+esac
+for ENTRY in "${entries[@]}"; do
+  note "syscall entry $ENTRY"
+  write_v2() { "$@" "$TG_WRITER" "$ENTRY" "$LIB" "$V2" >"$T/writer.out"; }
+  prove_protection write_v2
+  expect_log "decision file=$LIB: act (mapped executable) [syscall(SYS_${ENTRY#sys_})]"
+done
+
+# Open early (nobody maps it yet), syscall(SYS_ftruncate, fd, 0) late.
+run() {
+  writer_then_victim fd_truncator "$T/trunc" "$LIB" "$@" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/trunc.ready" "$T/trunc.go" syscall
+}
+fresh_copy "$V1" "$LIB"
+run
+expect_killed "control: syscall(SYS_ftruncate) without truncguard"
+need_shim
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+log_reset
+run "$TG_CMD"
+expect_survived "syscall(SYS_ftruncate) under truncguard"
+[ "$(inode "$LIB")" != "$old" ] || fail "the name kept inode $old"
+expect_version "$LIB" 2
+expect_fd_kept "syscall(SYS_ftruncate) under truncguard" "$T/trunc.out"
+expect_log "decision file=$LIB: act (mapped executable) [syscall(SYS_ftruncate)]"
+ok "syscall(SYS_ftruncate): the fd moved to a new inode, kept its offset and flags"

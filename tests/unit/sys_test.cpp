@@ -1,0 +1,53 @@
+// sys.hpp: the shim's own system calls, and libc's convention for results.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <sys/mman.h>
+
+#include "sys.hpp"
+#include "temp_dir.hpp"
+
+namespace {
+
+// glibc's syscall(): -4095..-1 are errors, every other value a result (an
+// address at the top of memory, a negative F_GETOWN's process group below -4095).
+TEST(Sys, WithErrnoFollowsGlibcSyscall) {
+  for (long e : {-1L, static_cast<long>(-EBADF), -4095L}) {
+    errno = 0;
+    EXPECT_EQ(tg::sys::with_errno(e), -1) << e;
+    EXPECT_EQ(errno, -e);
+  }
+  for (long r : {0L, 1L, -4096L, -5000L, static_cast<long>(0xffff800000001000UL), 0x7fffffffffffL}) {
+    errno = 1234;
+    EXPECT_EQ(tg::sys::with_errno(r), r);
+    EXPECT_EQ(errno, 1234) << "a result set errno: " << r;
+  }
+}
+
+TEST(Sys, RawLeavesErrnoAloneAndPassesSixArguments) {
+  errno = 1234;
+  EXPECT_EQ(tg::sys::call(SYS_close, -1), -EBADF);
+  EXPECT_EQ(errno, 1234);
+  EXPECT_EQ(tg::sys::call_errno(SYS_close, -1), -1);
+  EXPECT_EQ(errno, EBADF);
+
+  // The sixth argument reaches the kernel: copy_file_range's flags (nonzero: EINVAL).
+  tg::unit::TempDir dir("sys");
+  const std::string a = dir.path() + "/a", b = dir.path() + "/b";
+  tg::sys::Fd in(tg::sys::openat(AT_FDCWD, a.c_str(), O_RDWR | O_CREAT, 0600));
+  tg::sys::Fd out(tg::sys::openat(AT_FDCWD, b.c_str(), O_RDWR | O_CREAT, 0600));
+  ASSERT_TRUE(in.ok() && out.ok());
+  ASSERT_EQ(tg::sys::write(in.get(), "0123456789", 10), 10);
+  loff_t from = 0, to = 0;
+  EXPECT_EQ(tg::sys::call(SYS_copy_file_range, in.get(), &from, out.get(), &to, 10, 1U), -EINVAL);
+  EXPECT_EQ(tg::sys::call(SYS_copy_file_range, in.get(), &from, out.get(), &to, 10, 0U), 10);
+
+  // An address is a result, whatever its top bits.
+  errno = 1234;
+  const long m = tg::sys::raw_errno(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, -1);
+  EXPECT_EQ(errno, 1234);
+  munmap(reinterpret_cast<void*>(m), 4096);
+}
+
+}  // namespace
