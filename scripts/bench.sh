@@ -92,7 +92,7 @@ VICTIM=$BUILD/tests/victim/victim
 LIB_V1=$BUILD/tests/victim/libvictim_v1.so
 LIB_V2=$BUILD/tests/victim/libvictim_v2.so
 for f in "$SHIM" "$TG" "$BB/tg_bench_open" "$BB/tg_bench_scan" "$BB/tg_open_loop" "$BB/libtg_alloc_count.so" \
-         "$BB/tg_bare_replace" "$BB/tg_mapper" "$BB/tg_abtime" "$VICTIM" "$LIB_V1" "$LIB_V2"; do
+         "$BB/tg_bare_replace" "$BB/tg_mapper" "$BB/tg_abtime" "$BB/tg_syscall_loop" "$VICTIM" "$LIB_V1" "$LIB_V2"; do
   [ -e "$f" ] || { echo "bench: $f was not built" >&2; exit 1; }
 done
 
@@ -240,6 +240,18 @@ if have valgrind; then
     done
     printf '   %-22s %s\n' "$mode" "$(awk -F'\t' -v m="$mode" '$1==m { t[$2] = $4 / $3 } END { printf "plain %.0f, shim %.0f instructions per op", t["plain"], t["shim"] }' "$OUT/callgrind.tsv")"
   done
+  # syscall() of numbers the shim passes on (gettid, futex, getrandom): its
+  # wrapper's switch. Counted over the whole of main (a few prints besides).
+  n=$(( CG_N * 10 ))
+  for variant in plain shim; do
+    pre=
+    [ $variant = shim ] && pre=$SHIM
+    LD_PRELOAD=$pre valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.syscall.$variant" \
+      --toggle-collect=main "$BB/tg_syscall_loop" "$n" > /dev/null 2> "$OUT/callgrind.syscall.$variant.log"
+    ir=$(sed -n 's/^totals: //p' "$OUT/callgrind.syscall.$variant" | awk '{print $1}')
+    printf '%s\t%s\t%s\t%s\n' syscall "$variant" "$(( 3 * n ))" "$ir" >> "$OUT/callgrind.tsv"
+  done
+  printf '   %-22s %s\n' "syscall()" "$(awk -F'\t' '$1=="syscall" { t[$2] = $4 / $3 } END { printf "plain %.0f, shim %.0f instructions per call", t["plain"], t["shim"] }' "$OUT/callgrind.tsv")"
   callgrind_annotate --auto=yes "$OUT/callgrind.trunc_text.shim" > "$OUT/callgrind.trunc_text.shim.annotated.txt" 2>/dev/null || true
 else
   echo "   (valgrind missing: skipped)"
