@@ -250,9 +250,11 @@ inline int guarded_fcntl(const char* entry, int fd, int cmd, long arg, CallReal 
 
 // dup, dup2, dup3 (newfd < 0: dup): dup2/dup3 close `newfd` first when it is
 // open, and that close may publish; the new fd is another name for a pending file.
+// A dup3 with flags the kernel refuses (EINVAL) closes nothing: publishing
+// there put the half-written file at the name while the writer went on.
 template <typename CallReal>
-inline int guarded_dup(int oldfd, int newfd, CallReal call_real) {
-  if (__builtin_expect(tg::pending::any(), 0) && newfd >= 0 && oldfd != newfd &&
+inline int guarded_dup(int oldfd, int newfd, int flags, CallReal call_real) {
+  if (__builtin_expect(tg::pending::any(), 0) && newfd >= 0 && oldfd != newfd && !(flags & ~O_CLOEXEC) &&
       tg::sys::call(SYS_fcntl, oldfd, F_GETFD) >= 0)
     tg::pending::closing(newfd);
   const int r = call_real();
@@ -519,7 +521,10 @@ int close_range_around(unsigned first, unsigned last, int flags, const int* kept
 // so they are left open, and the rest of the range is closed around them.
 // The one way in for close_range() and syscall(SYS_close_range).
 int guarded_close_range(unsigned first, unsigned last, int flags) {
-  if (__builtin_expect(!tg::pending::any(), 1) || tg::in_guard() || (flags & CLOSE_RANGE_CLOEXEC) || first > last)
+  // Flags it refuses (EINVAL) close nothing either: nothing is published.
+  constexpr int kKnownFlags = CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC;
+  if (__builtin_expect(!tg::pending::any(), 1) || tg::in_guard() || (flags & CLOSE_RANGE_CLOEXEC) ||
+      (flags & ~kKnownFlags) || first > last)
     return real_close_range(first, last, flags);
   const int publish_error = tg::pending::closing_range(first, last);
   int kept[tg::pending::kMaxFiles];
@@ -641,21 +646,21 @@ __attribute__((visibility("default"))) int fclose(FILE* stream) {
 }
 
 __attribute__((visibility("default"))) int dup(int oldfd) {
-  return guarded_dup(oldfd, -1, [&] {
+  return guarded_dup(oldfd, -1, 0, [&] {
     auto f = TG_REAL(dup);
     return f ? f(oldfd) : static_cast<int>(tg::sys::call_errno(SYS_dup, oldfd));
   });
 }
 
 __attribute__((visibility("default"))) int dup2(int oldfd, int newfd) {
-  return guarded_dup(oldfd, newfd, [&] {
+  return guarded_dup(oldfd, newfd, 0, [&] {
     auto f = TG_REAL(dup2);
     return f ? f(oldfd, newfd) : static_cast<int>(tg::sys::call_errno(SYS_dup2, oldfd, newfd));
   });
 }
 
 __attribute__((visibility("default"))) int dup3(int oldfd, int newfd, int flags) {
-  return guarded_dup(oldfd, newfd, [&] {
+  return guarded_dup(oldfd, newfd, flags, [&] {
     auto f = TG_REAL(dup3);
     return f ? f(oldfd, newfd, flags) : static_cast<int>(tg::sys::call_errno(SYS_dup3, oldfd, newfd, flags));
   });
@@ -1066,7 +1071,7 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
         return static_cast<int>(next_syscall(SYS_openat, b));
       });
     case SYS_dup2:
-      return guarded_dup(fd, static_cast<int>(a[1]), real_int);
+      return guarded_dup(fd, static_cast<int>(a[1]), 0, real_int);
 #endif
     case SYS_openat:
       return guarded_open("syscall(SYS_openat)", fd, as_ptr<const char>(a[1]), static_cast<int>(a[2]),
@@ -1082,9 +1087,9 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
     case SYS_fcntl:
       return guarded_fcntl("syscall(SYS_fcntl)", fd, static_cast<int>(a[1]), a[2], real_int);
     case SYS_dup:
-      return guarded_dup(fd, -1, real_int);
+      return guarded_dup(fd, -1, 0, real_int);
     case SYS_dup3:
-      return guarded_dup(fd, static_cast<int>(a[1]), real_int);
+      return guarded_dup(fd, static_cast<int>(a[1]), static_cast<int>(a[2]), real_int);
     case SYS_close:
       return guarded_close(fd, real_int);
     case SYS_close_range:  // (its pieces through the real close_range)
