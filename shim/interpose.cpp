@@ -1053,13 +1053,17 @@ long next_syscall_with(long nr, const long* a, int i, long v) {
 template <typename T>
 T* as_ptr(long v) { return reinterpret_cast<T*>(v); }
 
+// The kernel takes the number's low 32 bits (x86-64 and arm64: an int), and so
+// must the switches: syscall(SYS_openat | 1L << 32, ...) is an openat.
+constexpr int kernel_number(long nr) { return static_cast<int>(nr); }
+
 __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
   const long a[6] = {a0, a1, a2, a3, a4, a5};
   const int fd = static_cast<int>(a[0]);
   auto real = [&] { return next_syscall(nr, a); };
   auto real_int = [&] { return static_cast<int>(next_syscall(nr, a)); };
   constexpr int kCreat = O_CREAT | O_WRONLY | O_TRUNC;
-  switch (nr) {
+  switch (kernel_number(nr)) {
 #ifdef SYS_open  // (x86-64: open, creat, dup2; newer ports have only the *at forms)
     case SYS_open:
       return guarded_open("syscall(SYS_open)", AT_FDCWD, as_ptr<const char>(a[0]), static_cast<int>(a[1]),
@@ -1131,7 +1135,7 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
 }
 
 // The numbers routed_syscall takes in (each has its case there).
-constexpr bool routed(long nr) {
+constexpr bool routed(int nr) {
   switch (nr) {
 #ifdef SYS_open
     case SYS_open:
@@ -1169,7 +1173,7 @@ constexpr bool routed(long nr) {
 extern "C" __attribute__((visibility("default"))) long syscall_entry(long nr, long a0, long a1, long a2, long a3,
                                                                      long a4, long a5) __asm__("syscall");
 long syscall_entry(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
-  if (__builtin_expect(routed(nr), 0)) return routed_syscall(nr, a0, a1, a2, a3, a4, a5);
+  if (__builtin_expect(routed(kernel_number(nr)), 0)) return routed_syscall(nr, a0, a1, a2, a3, a4, a5);
   if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) return f(nr, a0, a1, a2, a3, a4, a5);
   const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
   return next_syscall(nr, a);
