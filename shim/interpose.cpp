@@ -493,24 +493,25 @@ int real_close_range(unsigned first, unsigned last, int flags) {
   return f ? f(first, last, flags) : static_cast<int>(tg::sys::call_errno(SYS_close_range, first, last, flags));
 }
 
-// The real close_range over [first, last], less the `n` fds in `kept`
-// (ascending, inside the range): in pieces between them. Returns the first
-// failure, else 0. With nothing left to close, the flags are still checked
-// (fd ~0U is never open), so that bad flags fail as they would have.
-int close_range_around(unsigned first, unsigned last, int flags, const int* kept, int n) {
+// The real close_range (`real(first, last, flags)`) over [first, last], less
+// the `n` fds in `kept` (ascending, inside the range): in pieces between them.
+// Returns the first failure, else 0. With nothing left to close, the flags are
+// still checked (fd ~0U is never open), so that bad flags fail as they would have.
+template <typename RealRange>
+int close_range_around(unsigned first, unsigned last, int flags, const int* kept, int n, RealRange real) {
   unsigned from = first;
   bool called = false;
   for (int i = 0; i < n; ++i) {
     const unsigned k = static_cast<unsigned>(kept[i]);
     if (k > from) {
-      const int r = real_close_range(from, k - 1, flags);
+      const int r = real(from, k - 1, flags);
       if (r < 0) return r;
       called = true;
     }
     from = k + 1;  // an fd number is an int: no overflow
   }
-  if (from <= last) return real_close_range(from, last, flags);
-  return called ? 0 : real_close_range(~0U, ~0U, flags);
+  if (from <= last) return real(from, last, flags);
+  return called ? 0 : real(~0U, ~0U, flags);
 }
 
 // close_range and closefrom close many fds inside the kernel: publish the
@@ -519,17 +520,21 @@ int close_range_around(unsigned first, unsigned last, int flags, const int* kept
 // program's: a program that closes every fd above its own (closefrom(n), a
 // server going on; a range up to ~0) must not make those files unpublishable,
 // so they are left open, and the rest of the range is closed around them.
-// The one way in for close_range() and syscall(SYS_close_range).
-int guarded_close_range(unsigned first, unsigned last, int flags) {
+// The one way in for close_range() and syscall(SYS_close_range), whose real
+// call is the next syscall(): resolved at start-up, as a vfork child needs
+// (the next close_range, looked up there on first use, waited for the loader
+// lock that another thread's dlopen held).
+template <typename RealRange>
+int guarded_close_range(unsigned first, unsigned last, int flags, RealRange real) {
   // Flags it refuses (EINVAL) close nothing either: nothing is published.
   constexpr int kKnownFlags = CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC;
   if (__builtin_expect(!tg::pending::any(), 1) || tg::in_guard() || (flags & CLOSE_RANGE_CLOEXEC) ||
       (flags & ~kKnownFlags) || first > last)
-    return real_close_range(first, last, flags);
+    return real(first, last, flags);
   const int publish_error = tg::pending::closing_range(first, last);
   int kept[tg::pending::kMaxFiles];
   const int n = tg::pending::kept_fds_in(first, last, kept, tg::pending::kMaxFiles);
-  const int r = n ? close_range_around(first, last, flags, kept, n) : real_close_range(first, last, flags);
+  const int r = n ? close_range_around(first, last, flags, kept, n, real) : real(first, last, flags);
   if (publish_error && r == 0) {
     errno = publish_error;
     return -1;
@@ -542,7 +547,7 @@ int guarded_close_range(unsigned first, unsigned last, int flags) {
 extern "C" {
 
 __attribute__((visibility("default"))) int close_range(unsigned first, unsigned last, int flags) {
-  return guarded_close_range(first, last, flags);
+  return guarded_close_range(first, last, flags, real_close_range);
 }
 
 // closefrom returns nothing: a failed publication is only in the log.
@@ -1096,8 +1101,12 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
       return guarded_dup(fd, static_cast<int>(a[1]), static_cast<int>(a[2]), real_int);
     case SYS_close:
       return guarded_close(fd, real_int);
-    case SYS_close_range:  // (its pieces through the real close_range)
-      return guarded_close_range(static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]), static_cast<int>(a[2]));
+    case SYS_close_range:  // (its pieces through the next syscall() too)
+      return guarded_close_range(static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]), static_cast<int>(a[2]),
+                                 [&](unsigned first, unsigned last, int flags) {
+                                   const long b[6] = {first, last, flags, 0, 0, 0};
+                                   return static_cast<int>(next_syscall(nr, b));
+                                 });
     case SYS_write:
     case SYS_pwrite64:
     case SYS_writev:

@@ -45,3 +45,13 @@ expect_version "$LIB" 2
 expect_fd_kept "syscall(SYS_ftruncate) under truncguard" "$T/trunc.out"
 expect_log "decision file=$LIB: act (mapped executable) [syscall(SYS_ftruncate)]"
 ok "syscall(SYS_ftruncate): the fd moved to a new inode, kept its offset and flags"
+
+# A vfork child's syscall(SYS_close_range) while another thread's dlopen holds
+# the loader's lock (a constructor running): it waited for that lock (its real
+# call, the next close_range, was looked up there on first use). The child's
+# dlsym shows the lock was held meanwhile (control).
+[ -x "$TG_VFORK_SYSCALL" ] || fail "no vfork_syscall at $TG_VFORK_SYSCALL"
+read -r _ cr _ _ ds _ < <(LD_PRELOAD=$TG_SHIM "$TG_VFORK_SYSCALL" "$(dirname "$TG_VFORK_SYSCALL")/libslow_ctor.so")
+[ "${cr:-9999}" -lt 1000 ] || fail "a vfork child's syscall(SYS_close_range) waited ${cr:-?} ms for the loader's lock"
+[ "${ds:-0}" -ge 1000 ] || fail "control: a vfork child's dlsym did not wait for the loader's lock (${ds:-?} ms)"
+ok "a vfork child's syscall(SYS_close_range): ${cr} ms while another thread's dlopen held the loader's lock (dlsym there: ${ds} ms)"
