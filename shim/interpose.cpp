@@ -1028,7 +1028,7 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 // syscall() relies on too; va_arg's walk cost some 80 instructions a call on
 // the pass-through path (Rust's std makes its futex calls through syscall()).
 // The numbers taken in are worked on in routed_syscall, out of the entry's
-// way: for the others, the entry is a switch and a jump.
+// way: for the others, the entry is a switch and a call.
 // SYS_openat2 passes: its RESOLVE_* flags would have to bind every open the
 // guard makes (docs/guarantees.md, "What is not guaranteed").
 namespace {
@@ -1182,10 +1182,21 @@ constexpr bool routed(int nr) {
 extern "C" __attribute__((visibility("default"))) long syscall_entry(long nr, long a0, long a1, long a2, long a3,
                                                                      long a4, long a5) __asm__("syscall");
 long syscall_entry(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
-  if (__builtin_expect(routed(kernel_number(nr)), 0)) return routed_syscall(nr, a0, a1, a2, a3, a4, a5);
-  if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) return f(nr, a0, a1, a2, a3, a4, a5);
-  const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
-  return next_syscall(nr, a);
+  long r;
+  if (__builtin_expect(routed(kernel_number(nr)), 0)) {
+    r = routed_syscall(nr, a0, a1, a2, a3, a4, a5);
+  } else if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) {
+    r = f(nr, a0, a1, a2, a3, a4, a5);
+  } else {
+    const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
+    r = next_syscall(nr, a);
+  }
+  // No tail call: it stores a5 back where it was read, the caller's stack
+  // above the return address, which a call with fewer than seven arguments
+  // does not give us (a variable of the caller's there, changed meanwhile by
+  // another thread, a futex word, got its old value back).
+  __asm__ volatile("" : "+r"(r));
+  return r;
 }
 
 // ---- The program's signal handlers. Once it has one, the shim's work on a
