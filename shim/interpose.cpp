@@ -250,9 +250,11 @@ inline int guarded_fcntl(const char* entry, int fd, int cmd, long arg, CallReal 
 
 // dup, dup2, dup3 (newfd < 0: dup): dup2/dup3 close `newfd` first when it is
 // open, and that close may publish; the new fd is another name for a pending file.
+// A dup3 with flags the kernel refuses (EINVAL) closes nothing: publishing
+// there put the half-written file at the name while the writer went on.
 template <typename CallReal>
-inline int guarded_dup(int oldfd, int newfd, CallReal call_real) {
-  if (__builtin_expect(tg::pending::any(), 0) && newfd >= 0 && oldfd != newfd &&
+inline int guarded_dup(int oldfd, int newfd, int flags, CallReal call_real) {
+  if (__builtin_expect(tg::pending::any(), 0) && newfd >= 0 && oldfd != newfd && !(flags & ~O_CLOEXEC) &&
       tg::sys::call(SYS_fcntl, oldfd, F_GETFD) >= 0)
     tg::pending::closing(newfd);
   const int r = call_real();
@@ -491,24 +493,25 @@ int real_close_range(unsigned first, unsigned last, int flags) {
   return f ? f(first, last, flags) : static_cast<int>(tg::sys::call_errno(SYS_close_range, first, last, flags));
 }
 
-// The real close_range over [first, last], less the `n` fds in `kept`
-// (ascending, inside the range): in pieces between them. Returns the first
-// failure, else 0. With nothing left to close, the flags are still checked
-// (fd ~0U is never open), so that bad flags fail as they would have.
-int close_range_around(unsigned first, unsigned last, int flags, const int* kept, int n) {
+// The real close_range (`real(first, last, flags)`) over [first, last], less
+// the `n` fds in `kept` (ascending, inside the range): in pieces between them.
+// Returns the first failure, else 0. With nothing left to close, the flags are
+// still checked (fd ~0U is never open), so that bad flags fail as they would have.
+template <typename RealRange>
+int close_range_around(unsigned first, unsigned last, int flags, const int* kept, int n, RealRange real) {
   unsigned from = first;
   bool called = false;
   for (int i = 0; i < n; ++i) {
     const unsigned k = static_cast<unsigned>(kept[i]);
     if (k > from) {
-      const int r = real_close_range(from, k - 1, flags);
+      const int r = real(from, k - 1, flags);
       if (r < 0) return r;
       called = true;
     }
     from = k + 1;  // an fd number is an int: no overflow
   }
-  if (from <= last) return real_close_range(from, last, flags);
-  return called ? 0 : real_close_range(~0U, ~0U, flags);
+  if (from <= last) return real(from, last, flags);
+  return called ? 0 : real(~0U, ~0U, flags);
 }
 
 // close_range and closefrom close many fds inside the kernel: publish the
@@ -517,14 +520,21 @@ int close_range_around(unsigned first, unsigned last, int flags, const int* kept
 // program's: a program that closes every fd above its own (closefrom(n), a
 // server going on; a range up to ~0) must not make those files unpublishable,
 // so they are left open, and the rest of the range is closed around them.
-// The one way in for close_range() and syscall(SYS_close_range).
-int guarded_close_range(unsigned first, unsigned last, int flags) {
-  if (__builtin_expect(!tg::pending::any(), 1) || tg::in_guard() || (flags & CLOSE_RANGE_CLOEXEC) || first > last)
-    return real_close_range(first, last, flags);
+// The one way in for close_range() and syscall(SYS_close_range), whose real
+// call is the next syscall(): resolved at start-up, as a vfork child needs
+// (the next close_range, looked up there on first use, waited for the loader
+// lock that another thread's dlopen held).
+template <typename RealRange>
+int guarded_close_range(unsigned first, unsigned last, int flags, RealRange real) {
+  // Flags it refuses (EINVAL) close nothing either: nothing is published.
+  constexpr int kKnownFlags = CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC;
+  if (__builtin_expect(!tg::pending::any(), 1) || tg::in_guard() || (flags & CLOSE_RANGE_CLOEXEC) ||
+      (flags & ~kKnownFlags) || first > last)
+    return real(first, last, flags);
   const int publish_error = tg::pending::closing_range(first, last);
   int kept[tg::pending::kMaxFiles];
   const int n = tg::pending::kept_fds_in(first, last, kept, tg::pending::kMaxFiles);
-  const int r = n ? close_range_around(first, last, flags, kept, n) : real_close_range(first, last, flags);
+  const int r = n ? close_range_around(first, last, flags, kept, n, real) : real(first, last, flags);
   if (publish_error && r == 0) {
     errno = publish_error;
     return -1;
@@ -537,7 +547,7 @@ int guarded_close_range(unsigned first, unsigned last, int flags) {
 extern "C" {
 
 __attribute__((visibility("default"))) int close_range(unsigned first, unsigned last, int flags) {
-  return guarded_close_range(first, last, flags);
+  return guarded_close_range(first, last, flags, real_close_range);
 }
 
 // closefrom returns nothing: a failed publication is only in the log.
@@ -641,21 +651,21 @@ __attribute__((visibility("default"))) int fclose(FILE* stream) {
 }
 
 __attribute__((visibility("default"))) int dup(int oldfd) {
-  return guarded_dup(oldfd, -1, [&] {
+  return guarded_dup(oldfd, -1, 0, [&] {
     auto f = TG_REAL(dup);
     return f ? f(oldfd) : static_cast<int>(tg::sys::call_errno(SYS_dup, oldfd));
   });
 }
 
 __attribute__((visibility("default"))) int dup2(int oldfd, int newfd) {
-  return guarded_dup(oldfd, newfd, [&] {
+  return guarded_dup(oldfd, newfd, 0, [&] {
     auto f = TG_REAL(dup2);
     return f ? f(oldfd, newfd) : static_cast<int>(tg::sys::call_errno(SYS_dup2, oldfd, newfd));
   });
 }
 
 __attribute__((visibility("default"))) int dup3(int oldfd, int newfd, int flags) {
-  return guarded_dup(oldfd, newfd, [&] {
+  return guarded_dup(oldfd, newfd, flags, [&] {
     auto f = TG_REAL(dup3);
     return f ? f(oldfd, newfd, flags) : static_cast<int>(tg::sys::call_errno(SYS_dup3, oldfd, newfd, flags));
   });
@@ -1018,7 +1028,7 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 // syscall() relies on too; va_arg's walk cost some 80 instructions a call on
 // the pass-through path (Rust's std makes its futex calls through syscall()).
 // The numbers taken in are worked on in routed_syscall, out of the entry's
-// way: for the others, the entry is a switch and a jump.
+// way: for the others, the entry is a switch and a call.
 // SYS_openat2 passes: its RESOLVE_* flags would have to bind every open the
 // guard makes (docs/guarantees.md, "What is not guaranteed").
 namespace {
@@ -1048,13 +1058,17 @@ long next_syscall_with(long nr, const long* a, int i, long v) {
 template <typename T>
 T* as_ptr(long v) { return reinterpret_cast<T*>(v); }
 
+// The kernel takes the number's low 32 bits (x86-64 and arm64: an int), and so
+// must the switches: syscall(SYS_openat | 1L << 32, ...) is an openat.
+constexpr int kernel_number(long nr) { return static_cast<int>(nr); }
+
 __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
   const long a[6] = {a0, a1, a2, a3, a4, a5};
   const int fd = static_cast<int>(a[0]);
   auto real = [&] { return next_syscall(nr, a); };
   auto real_int = [&] { return static_cast<int>(next_syscall(nr, a)); };
   constexpr int kCreat = O_CREAT | O_WRONLY | O_TRUNC;
-  switch (nr) {
+  switch (kernel_number(nr)) {
 #ifdef SYS_open  // (x86-64: open, creat, dup2; newer ports have only the *at forms)
     case SYS_open:
       return guarded_open("syscall(SYS_open)", AT_FDCWD, as_ptr<const char>(a[0]), static_cast<int>(a[1]),
@@ -1066,7 +1080,7 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
         return static_cast<int>(next_syscall(SYS_openat, b));
       });
     case SYS_dup2:
-      return guarded_dup(fd, static_cast<int>(a[1]), real_int);
+      return guarded_dup(fd, static_cast<int>(a[1]), 0, real_int);
 #endif
     case SYS_openat:
       return guarded_open("syscall(SYS_openat)", fd, as_ptr<const char>(a[1]), static_cast<int>(a[2]),
@@ -1082,13 +1096,17 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
     case SYS_fcntl:
       return guarded_fcntl("syscall(SYS_fcntl)", fd, static_cast<int>(a[1]), a[2], real_int);
     case SYS_dup:
-      return guarded_dup(fd, -1, real_int);
+      return guarded_dup(fd, -1, 0, real_int);
     case SYS_dup3:
-      return guarded_dup(fd, static_cast<int>(a[1]), real_int);
+      return guarded_dup(fd, static_cast<int>(a[1]), static_cast<int>(a[2]), real_int);
     case SYS_close:
       return guarded_close(fd, real_int);
-    case SYS_close_range:  // (its pieces through the real close_range)
-      return guarded_close_range(static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]), static_cast<int>(a[2]));
+    case SYS_close_range:  // (its pieces through the next syscall() too)
+      return guarded_close_range(static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]), static_cast<int>(a[2]),
+                                 [&](unsigned first, unsigned last, int flags) {
+                                   const long b[6] = {first, last, flags, 0, 0, 0};
+                                   return static_cast<int>(next_syscall(nr, b));
+                                 });
     case SYS_write:
     case SYS_pwrite64:
     case SYS_writev:
@@ -1126,7 +1144,7 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
 }
 
 // The numbers routed_syscall takes in (each has its case there).
-constexpr bool routed(long nr) {
+constexpr bool routed(int nr) {
   switch (nr) {
 #ifdef SYS_open
     case SYS_open:
@@ -1164,10 +1182,21 @@ constexpr bool routed(long nr) {
 extern "C" __attribute__((visibility("default"))) long syscall_entry(long nr, long a0, long a1, long a2, long a3,
                                                                      long a4, long a5) __asm__("syscall");
 long syscall_entry(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
-  if (__builtin_expect(routed(nr), 0)) return routed_syscall(nr, a0, a1, a2, a3, a4, a5);
-  if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) return f(nr, a0, a1, a2, a3, a4, a5);
-  const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
-  return next_syscall(nr, a);
+  long r;
+  if (__builtin_expect(routed(kernel_number(nr)), 0)) {
+    r = routed_syscall(nr, a0, a1, a2, a3, a4, a5);
+  } else if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) {
+    r = f(nr, a0, a1, a2, a3, a4, a5);
+  } else {
+    const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
+    r = next_syscall(nr, a);
+  }
+  // No tail call: it stores a5 back where it was read, the caller's stack
+  // above the return address, which a call with fewer than seven arguments
+  // does not give us (a variable of the caller's there, changed meanwhile by
+  // another thread, a futex word, got its old value back).
+  __asm__ volatile("" : "+r"(r));
+  return r;
 }
 
 // ---- The program's signal handlers. Once it has one, the shim's work on a

@@ -216,6 +216,34 @@ assert open(lib, "rb").read() == open(new, "rb").read(), "not published at close
   ok "$how above the program's own fds: the program's fds in the range closed, the file published at close"
 done
 
+# 9. dup3 and close_range with flags the kernel refuses (EINVAL) close
+#    nothing, by libc and by syscall(): the file is not published there (it
+#    was: the half-written file at the name while the writer went on).
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+"$TG_CMD" python3 -c '
+import ctypes, os, sys
+lib, old, new = sys.argv[1:4]
+libc = ctypes.CDLL(None, use_errno=True)
+nr = {"x86_64": (292, 436), "aarch64": (24, 436)}[os.uname().machine]  # SYS_dup3, SYS_close_range
+fd = os.open(lib, os.O_WRONLY | os.O_TRUNC)
+data = open(new, "rb").read()
+os.write(fd, data[:4096])
+other = os.open("/dev/null", os.O_RDONLY)
+calls = {"dup3": lambda: libc.dup3(other, fd, 0x1234), "syscall(SYS_dup3)": lambda: libc.syscall(nr[0], other, fd, 0x1234),
+         "close_range": lambda: libc.close_range(fd, fd, 0x80), "syscall(SYS_close_range)": lambda: libc.syscall(nr[1], fd, fd, 0x80)}
+for name, call in calls.items():
+    assert call() == -1 and ctypes.get_errno() == 22, name + ": not EINVAL"
+    assert open(lib, "rb").read() == open(old, "rb").read(), "published by a failed " + name
+os.write(fd, data[4096:])
+os.close(fd)
+assert open(lib, "rb").read() == data, "not published at close"' "$LIB" "$V1" "$V2" 2>"$T/py.err" ||
+  fail "failed dup3/close_range: $(cat "$T/py.err")"
+stop_victim
+expect_survived "the writer whose dup3 and close_range failed"
+expect_same_content "$LIB" "$V2"
+ok "dup3 and close_range that fail (bad flags), by libc and by syscall(): nothing published until the close"
+
 # A stream writing the library is pointed elsewhere by freopen: glibc closes
 # the library's fd inside libc, where close() never sees it. That is the
 # writer's last close: it publishes (the new content was lost, the old file

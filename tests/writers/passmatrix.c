@@ -969,6 +969,47 @@ static void signal_cases(void) {
   sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+// syscall() with fewer than seven arguments owns no stack slot of its
+// caller's: glibc's reads the one above its return address (a seventh
+// argument's place), never writes it. The caller's own data may live there (a
+// futex word another thread sets: written back, the wake-up was lost). Here
+// that slot is read-only: a write kills the program.
+#if defined(__x86_64__)
+static long syscall_on_stack(char* top, long nr, long a0) {
+  long r;
+  __asm__ volatile(
+      "mov %%rsp, %%r12\n\t"
+      "mov %[top], %%rsp\n\t"
+      "xor %%eax, %%eax\n\t"
+      "call syscall@PLT\n\t"
+      "mov %%r12, %%rsp"
+      : "=a"(r), "+D"(nr), "+S"(a0)
+      : [top] "b"(top)
+      : "r12", "rcx", "rdx", "r8", "r9", "r10", "r11", "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
+        "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+  return r;
+}
+
+static void stack_slot_cases(void) {
+  const size_t rw = 256 << 10, page = 4096;
+  char* base = mmap(NULL, rw + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED || mprotect(base + rw, page, PROT_READ) != 0) die("mmap");
+  static const long calls[][2] = {{SYS_getpid, 0}, {SYS_close, -1}};  // passes; taken in
+  for (int i = 0; i < 2; ++i) {
+    before_call();
+    long r = syscall_on_stack(base + rw, calls[i][0], calls[i][1]);
+    int err = errno;
+    if (calls[i][0] == SYS_getpid) r = r == getpid();
+    char name[64];
+    snprintf(name, sizeof name, "syscall(%ld) read-only slot above its return address", calls[i][0]);
+    finish(name, r, err, -1, 0);
+  }
+  munmap(base, rw + page);
+}
+#else
+static void stack_slot_cases(void) {}
+#endif
+
 // errno after successful calls that pass: readdir's loop and fopen's caller
 // test it. (Covered by the sentinel in every case; here, the stream ones.)
 static void errno_cases(void) {
@@ -1017,6 +1058,7 @@ int main(int argc, char** argv) {
   erofs_cases();
   etxtbsy_cases();
   errno_cases();
+  stack_slot_cases();
   signal_cases();
   return 0;
 }

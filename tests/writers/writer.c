@@ -18,6 +18,7 @@
  *   /dev/null: glibc closes DEST's fd inside, where close() never sees it)
  *   sys_open sys_openat sys_creat sys_truncate (the same through libc's
  *   syscall(SYS_open, ...) and so on: a program's system call by number)
+ *   sys_openat_hi (syscall(SYS_openat | 1L << 32, ...): bits the kernel ignores)
  * It then prints the fd's status flags and close-on-exec bit as
  *   flags=0x... cloexec=N
  * so tests can compare them with an unprotected open of the same kind.
@@ -106,6 +107,10 @@ int main(int argc, char** argv) {
   else if (!strcmp(e, "sys_creat")) fd = (int)syscall(SYS_creat, dest, 0644);
 #endif
   else if (!strcmp(e, "sys_openat")) fd = (int)syscall(SYS_openat, AT_FDCWD, dest, flags, 0644);
+#if __SIZEOF_LONG__ == 8
+  /* The kernel reads the number's low 32 bits only: this is an openat too. */
+  else if (!strcmp(e, "sys_openat_hi")) fd = (int)syscall(SYS_openat | 1L << 32, AT_FDCWD, dest, flags, 0644);
+#endif
   else if (!strcmp(e, "open_notrunc")) {
     fd = open(dest, O_WRONLY | O_CLOEXEC);
     if (fd < 0) die();
