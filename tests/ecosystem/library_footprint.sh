@@ -10,7 +10,10 @@
 #    truncguard --audit can load a second copy;
 #  - the small globals together, the large tables after them (.lbss): the
 #    globals start-up writes then share one or two pages (between the tables
-#    they fell on 6 pages: 6 page faults in every process).
+#    they fell on 6 pages: 6 page faults in every process);
+#  - no import of what glibc's headers inline at -O2 but not at -Os (the
+#    core is built for size): each import is a symbol ld.so binds in every
+#    process at start-up.
 . "$(dirname "$0")/../e2e/lib.sh"
 need_shim
 command -v readelf >/dev/null && command -v nm >/dev/null || skip "readelf and nm (binutils) are needed"
@@ -45,3 +48,7 @@ if ! readelf -dW "$TG_SHIM" | grep -q 'NEEDED.*lib[at]san'; then
   [ "$bss" -le 8192 ] || fail ".bss of $bss bytes: a large table among the small globals (mark it TG_LARGE_TABLE)"
   ok ".bss (the small globals): $bss bytes"
 fi
+
+inlined=$(nm -D --undefined-only "$TG_SHIM" | awk '{print $NF}' | grep -E '^gnu_dev_(major|minor|makedev)(@|$)' | tr '\n' ' ')
+[ -z "$inlined" ] || fail "the library imports $inlined(glibc inlines them only without -Os: write them out)"
+ok "no import of glibc's -O2 inlines (gnu_dev_major/minor/makedev)"
