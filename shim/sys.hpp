@@ -26,11 +26,12 @@
 // globals; left between the tables they fell on 6 different .bss pages, each
 // a page fault in every process (.lbss follows .bss in the same segment: no
 // extra mapping). Not under ASan: a global in a section of its own gets no
-// redzones.
-#if defined(__SANITIZE_ADDRESS__)
-#define TG_LARGE_TABLE
-#else
+// redzones. x86-64 only: elsewhere .lbss is no bss section (the compiler
+// would write the tables' zeros into the file).
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
 #define TG_LARGE_TABLE __attribute__((section(".lbss.tg")))
+#else
+#define TG_LARGE_TABLE
 #endif
 
 namespace tg::sys {
