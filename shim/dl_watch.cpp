@@ -51,7 +51,7 @@ struct OpenRecord {
   void* pinned;
 };
 constexpr int kRecords = 64;
-OpenRecord g_records[kRecords];
+TG_LARGE_TABLE OpenRecord g_records[kRecords];
 int g_record_count = 0;
 unsigned g_record_serial = 0;  // under the lock
 
@@ -261,7 +261,7 @@ struct Alias {
   char target[sizeof(OpenRecord::name)];  // the object's l_name
 };
 constexpr int kAliases = 32;
-Alias g_aliases[kAliases];  // under the records' lock
+TG_LARGE_TABLE Alias g_aliases[kAliases];  // under the records' lock
 int g_alias_count = 0;
 int g_alias_next = 0;  // the slot reused when all are taken
 

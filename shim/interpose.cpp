@@ -23,6 +23,7 @@
 #include "elf_probe.hpp"
 #include "guard.hpp"
 #include "log.hpp"
+#include "maps_reader.hpp"
 #include "pending.hpp"
 #include "posix_locks.hpp"
 #include "real.hpp"
@@ -701,44 +702,33 @@ namespace {
 // the largest environment.
 constexpr size_t kMaxEnv = 4096;
 
-// This library's file, recorded by the constructor: a pending file is handed
-// over only to a new image that loads it again, which needs LD_PRELOAD in the
-// environment it is given (env -i, env -u LD_PRELOAD, execve with an
-// environment of the program's own, python's subprocess with env=...).
-dev_t g_self_dev = 0;
-ino_t g_self_ino = 0;
-char g_self_base[256] = {};
-
-void remember_self() {
-  Dl_info info;
-  if (!dladdr(reinterpret_cast<void*>(&remember_self), &info) || !info.dli_fname) return;
-  struct stat st;
-  if (tg::sys::fstatat(AT_FDCWD, info.dli_fname, &st, 0) == 0) {
-    g_self_dev = st.st_dev;
-    g_self_ino = st.st_ino;
-  }
-  const char* slash = std::strrchr(info.dli_fname, '/');
-  // Copied by hand: snprintf here, in every process's start-up, mapped 64 KiB
-  // more of libc (its printf machinery) into a program that may never print.
-  const char* base = slash ? slash + 1 : info.dli_fname;
-  const size_t n = strnlen(base, sizeof g_self_base - 1);
-  std::memcpy(g_self_base, base, n);
-  g_self_base[n] = '\0';
-}
-
-// Does `envp` preload this library? Its LD_PRELOAD (the last one, which
-// ld.so uses), split as ld.so splits it, at spaces and colons: a path names
-// this file (same device and inode), or a bare name is this file's name
-// (ld.so looks it up in its search path), as is the last part of a path
-// with a token ld.so expands ($LIB, ${PLATFORM}, $ORIGIN: the new image's
-// values, which this one can't know). In doubt (unknown identity), yes:
-// the hand-over is what happened before this check.
+// Does `envp` preload this library? A pending file is handed over only to a
+// new image that loads it again, which needs LD_PRELOAD in the environment
+// it is given (env -i, env -u LD_PRELOAD, execve with an environment of the
+// program's own, python's subprocess with env=...). Its LD_PRELOAD (the last
+// one, which ld.so uses), split as ld.so splits it, at spaces and colons: a
+// path names this file (the file this library's text maps: the one it was
+// loaded from, even if another has since been put at that name), or a bare
+// name is this file's name (ld.so looks it up in its search path), as is the
+// last part of a path with a token ld.so expands ($LIB, ${PLATFORM}, $ORIGIN:
+// the new image's values, which this one can't know). In doubt (our own name
+// unknown), yes: the hand-over is what happened before this check.
+// Asked here, at need, not by the constructor (dladdr and a stat there cost
+// every process about 9 us): the loader's entry is read without its lock and
+// the files with raw calls, as exec may come from a vfork child.
 bool env_preloads_self(char* const envp[]) {
-  if (!g_self_base[0]) return true;
+  struct dl_find_object self;
+  if (_dl_find_object(reinterpret_cast<void*>(&env_preloads_self), &self) != 0 || !self.dlfo_link_map ||
+      !self.dlfo_link_map->l_name || !self.dlfo_link_map->l_name[0])
+    return true;
   const char* list = nullptr;
   for (size_t i = 0; envp && envp[i]; ++i)
     if (std::strncmp(envp[i], "LD_PRELOAD=", 11) == 0) list = envp[i] + 11;
   if (!list) return false;
+  const char* self_slash = std::strrchr(self.dlfo_link_map->l_name, '/');
+  const char* self_base = self_slash ? self_slash + 1 : self.dlfo_link_map->l_name;
+  tg::FileId self_id;
+  int self_known = -1;  // asked at the first path
   char name[1024];  // exec may come from a thread with a small stack
   for (const char* p = list; *p;) {
     const size_t n = std::strcspn(p, " :");
@@ -746,13 +736,16 @@ bool env_preloads_self(char* const envp[]) {
     if (n > 0) {
       std::memcpy(name, p, n);
       name[n] = '\0';
-      struct stat st;
       const char* slash = std::strrchr(name, '/');
       const char* base = slash ? slash + 1 : name;
-      if (slash && !std::strchr(name, '$') ? (tg::sys::fstatat(AT_FDCWD, name, &st, 0) == 0 &&
-                                               st.st_dev == g_self_dev && st.st_ino == g_self_ino)
-                                            : std::strcmp(base, g_self_base) == 0)
-        return true;
+      if (!slash || std::strchr(name, '$')) {
+        if (std::strcmp(base, self_base) == 0) return true;
+      } else {
+        if (self_known < 0)
+          self_known = tg::self_file_at(reinterpret_cast<unsigned long>(&env_preloads_self), &self_id);
+        tg::FileId id;
+        if (self_known && tg::maps_id_of_path(AT_FDCWD, name, &id) && id == self_id) return true;
+      }
     }
     p += n;
     if (*p) ++p;
@@ -1278,7 +1271,6 @@ __attribute__((constructor)) static void truncguard_init() {
   tg::real::next(g_real_exit, "_exit");
   tg::real::next(g_real_Exit, "_Exit");
   tg::real::next(g_real_syscall, "syscall");
-  remember_self();
   tg::dl::remember_initial_objects();
   tg::dl::install_fork_gate();
   tg::posix_locks::install_fork_handler();

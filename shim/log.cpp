@@ -24,7 +24,9 @@ namespace {
 
 unsigned g_categories = kRewrites;
 bool g_json = false;
-char g_log_path[PATH_MAX] = {};
+// The settings' own string (they live as long as the process): a copy here
+// wrote 4 KiB, two pages faulted in at every start-up for an empty name.
+const char* g_log_path = "";
 // The log file belongs to the process that opened it: after fork the child
 // opens its own FILE.PID, as LD_DEBUG_OUTPUT's name promises one file per PID.
 // Only the process that owns this memory caches its fd: a vfork child shares
@@ -65,7 +67,7 @@ struct LineMem {
   char sym[2][256];           // escaped symbol and version
   char name[PATH_MAX + 16];   // the log file's name, FILE.PID
 };
-LineMem g_spare_line;
+TG_LARGE_TABLE LineMem g_spare_line;
 std::atomic_flag g_spare_line_taken = ATOMIC_FLAG_INIT;
 
 class LineScratch {
@@ -245,7 +247,7 @@ void configure(const Settings& s) {
   if (g_owner_pid.exchange(sys::getpid()) == 0) pthread_atfork(nullptr, nullptr, &on_fork_child);
   g_categories = s.debug;
   g_json = s.log_format == LogFormat::json;
-  std::memcpy(g_log_path, s.log_path, sizeof g_log_path);
+  g_log_path = s.log_path;
 }
 
 KeepOutOf::KeepOutOf(int fd) : was_(t_keep_out_of_stderr) {

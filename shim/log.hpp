@@ -10,7 +10,8 @@
 
 namespace tg::log {
 
-// Takes the categories and the destination from the settings.
+// Takes the categories and the destination from the settings, which must
+// live as long as the process (the destination is not copied).
 void configure(const Settings& s);
 bool enabled(unsigned category);
 

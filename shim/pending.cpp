@@ -60,8 +60,8 @@ pid_t key_pid(uint64_t key) { return static_cast<pid_t>(key >> 32); }
 int key_fd(uint64_t key) { return static_cast<int>(static_cast<uint32_t>(key)); }
 bool key_live(uint64_t key) { return key != kFreeKey && key != kBusyKey; }
 
-Group g_groups[kGroups];
-Slot g_slots[kSlots];
+TG_LARGE_TABLE Group g_groups[kGroups];
+TG_LARGE_TABLE Slot g_slots[kSlots];
 std::atomic<int> g_live_slots{0};
 
 // The group of this process's slot for `fd` (without taking it), or -1.
@@ -460,7 +460,7 @@ void publish_all() {
 
 const char* prepare_exec(const char* no_hand_over) {
   // Static: exec may come from a vfork child, where nothing may be allocated.
-  static char entry[8192];
+  TG_LARGE_TABLE static char entry[8192];
   size_t o = static_cast<size_t>(std::snprintf(entry, sizeof entry, "%s=", kEnvName));
   const size_t empty = o;
   const pid_t me = sys::getpid();

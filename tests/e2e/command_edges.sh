@@ -131,6 +131,28 @@ expect_no_log "published at exec"
 pub=$(log_lines "published file=$LIB") || fail "no published line"
 [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
 ok "atomic, execve with the shim preloaded through a symlink: handed over, published once at cat's close"
+# The shim's identity is the file it was loaded from (its own mapping), not
+# whatever is at its name at the exec: here another library was put at that
+# name meanwhile, so the new program would not load truncguard, and a file
+# handed over to it would never be published. It is published at the exec.
+# (Taken lazily since the constructor stopped stat()ing its own path: a
+# stat at the exec would have handed the file over, and lost it.)
+cp "$TG_SHIM" "$T/libtg-moved.so" || fail "cannot copy the shim"
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+log_reset
+LD_PRELOAD="$T/libtg-moved.so" TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf python3 -c '
+import os, shutil, sys
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+shutil.copy(sys.argv[2], sys.argv[1] + ".new")
+os.rename(sys.argv[1] + ".new", sys.argv[1])   # another library at the shim'"'"'s name
+os.execve("/bin/cat", ["cat", os.environ["V2"]], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$T/libtg-moved.so" "$V1" ||
+  fail "atomic, execve after the shim's file was replaced: failed"
+[ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
+  fail "atomic, execve after the shim's file was replaced: the name holds $(stat -c %s "$LIB") bytes, not v2: handed over to a program without the shim, lost"
+expect_log "note file=$LIB is published at exec" "does not preload truncguard"
+ok "atomic, execve preloading the shim's name after another file was put there: published at the exec"
 # The same with ld.so's dynamic string tokens in the path ($LIB, ${PLATFORM},
 # as multiarch set-ups and systemd units write it): the shim took the path
 # literally, found no such file, and published at the exec, where the file

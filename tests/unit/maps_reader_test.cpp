@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <csignal>
 #include <cstdlib>
 #include <sys/wait.h>
@@ -35,6 +36,18 @@ TEST(MapsLine, ParsesAFileMapping) {
   EXPECT_TRUE(m.executable);
   EXPECT_FALSE(m.shared);
   EXPECT_EQ(m.id, (FileId{0xfd, 0x01, 1835103}));
+}
+
+// file_id_of splits a dev_t by hand (glibc's major()/minor() are calls at
+// -Os): the same numbers as glibc's, small and large (> 12-bit major, > 8-bit minor).
+TEST(MapsLine, FileIdSplitsDevicesAsGlibc) {
+  for (const dev_t dev : {makedev(0, 0), makedev(8, 1), makedev(254, 0), makedev(0, 41), makedev(259, 65535),
+                          makedev(4095, 255), makedev(4096, 256), makedev(0xfffff, 0xffffff), makedev(0xabcde, 0x12345)}) {
+    const FileId id = file_id_of(dev, 7);
+    EXPECT_EQ(id.dev_major, major(dev));
+    EXPECT_EQ(id.dev_minor, minor(dev));
+    EXPECT_EQ(id.ino, 7u);
+  }
 }
 
 TEST(MapsLine, ParsesAnonymousAndSpecial) {
