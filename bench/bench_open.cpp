@@ -44,6 +44,11 @@ using OpenFn = int (*)(const char*, int, ...);
 
 OpenFn g_libc_open = nullptr;
 OpenFn g_interposed_open = nullptr;
+// glibc's own syscall(), not the one the program would call: the shim
+// interposes syscall() too, and takes SYS_ftruncate and SYS_fcntl in as
+// ftruncate() and fcntl() are (found as g_libc_open is).
+using SyscallFn = long (*)(long, ...);
+SyscallFn g_libc_syscall = nullptr;
 std::string g_dir;
 bool g_remove_dir = false;
 
@@ -131,22 +136,22 @@ int open_instead(benchmark::State& st, const char* p, Probe how) {
   int fd = g_libc_open(p, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return fd;
   struct stat a;
-  if (how != Probe::lease_on_fd && syscall(SYS_fstat, fd, &a) < 0) st.SkipWithError("fstat failed");
+  if (how != Probe::lease_on_fd && g_libc_syscall(SYS_fstat, fd, &a) < 0) st.SkipWithError("fstat failed");
   if (how == Probe::open_first_header) {
     int r = g_libc_open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
     unsigned char h[18];
     if (r < 0 || pread(r, h, sizeof h, 0) < 0) st.SkipWithError("header read failed");
     benchmark::DoNotOptimize(h);
-    syscall(SYS_close, r);
+    g_libc_syscall(SYS_close, r);
   }
   if (how == Probe::lease_on_fd) {
-    if (syscall(SYS_fcntl, fd, F_SETSIG, SIGURG) < 0 || syscall(SYS_fcntl, fd, F_SETLEASE, F_WRLCK) < 0)
+    if (g_libc_syscall(SYS_fcntl, fd, F_SETSIG, SIGURG) < 0 || g_libc_syscall(SYS_fcntl, fd, F_SETLEASE, F_WRLCK) < 0)
       st.SkipWithError("lease refused");
   }
-  if (syscall(SYS_ftruncate, fd, 0) < 0) st.SkipWithError("ftruncate failed");
+  if (g_libc_syscall(SYS_ftruncate, fd, 0) < 0) st.SkipWithError("ftruncate failed");
   if (how == Probe::lease_on_fd) {
-    syscall(SYS_fcntl, fd, F_SETLEASE, F_UNLCK);
-    syscall(SYS_fcntl, fd, F_SETSIG, 0);
+    g_libc_syscall(SYS_fcntl, fd, F_SETLEASE, F_UNLCK);
+    g_libc_syscall(SYS_fcntl, fd, F_SETSIG, 0);
   }
   return fd;
 }
@@ -295,9 +300,10 @@ void register_all() {
 int main(int argc, char** argv) {
   void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
   g_libc_open = libc ? reinterpret_cast<OpenFn>(dlsym(libc, "open64")) : nullptr;
+  g_libc_syscall = libc ? reinterpret_cast<SyscallFn>(dlsym(libc, "syscall")) : nullptr;
   g_interposed_open = reinterpret_cast<OpenFn>(dlsym(RTLD_DEFAULT, "open64"));
-  if (!g_libc_open || !g_interposed_open) {
-    std::fprintf(stderr, "tg_bench_open: cannot find open64\n");
+  if (!g_libc_open || !g_interposed_open || !g_libc_syscall) {
+    std::fprintf(stderr, "tg_bench_open: cannot find glibc's open64 and syscall\n");
     return 1;
   }
 
