@@ -282,23 +282,25 @@ int open_live_thread_maps(pid_t pid) {
 
 namespace {
 
-MapsAnswer process_walk(pid_t pid, ExecVisitor visit, void* ctx) {
-  int fd = open_maps(pid);
+// The walk of a maps file open_maps or open_live_thread_maps gave (-errno: none).
+MapsAnswer walk_opened(int fd, ExecVisitor visit, void* ctx) {
   if (fd == -ENOENT || fd == -ESRCH) return MapsAnswer::gone;  // exited
   // EACCES or EPERM, but also no fd or memory to look with (EMFILE, ENFILE,
   // ENOMEM: a writer at its fd limit): not inspected, never "not mapped".
   if (fd < 0) return MapsAnswer::no_access;
-  MapsAnswer a = for_each_exec_mapping(fd, visit, ctx);
+  const MapsAnswer a = for_each_exec_mapping(fd, visit, ctx);
   sys::close(fd);
+  return a;
+}
+
+MapsAnswer process_walk(pid_t pid, ExecVisitor visit, void* ctx) {
+  const int fd = open_maps(pid);
+  if (fd == -ENOENT || fd == -ESRCH) return MapsAnswer::gone;  // exited: no thread to look for
+  const MapsAnswer a = walk_opened(fd, visit, ctx);
   if (a != MapsAnswer::gone) return a;
   // No memory: a kernel thread, an exited process, or one whose main thread
   // exited while others run on (their maps are the process's).
-  fd = open_live_thread_maps(pid);
-  if (fd == -ESRCH || fd == -ENOENT) return MapsAnswer::gone;
-  if (fd < 0) return MapsAnswer::no_access;
-  a = for_each_exec_mapping(fd, visit, ctx);
-  sys::close(fd);
-  return a;
+  return walk_opened(open_live_thread_maps(pid), visit, ctx);
 }
 
 }  // namespace
