@@ -376,6 +376,9 @@ bool in_our_mount_namespace(pid_t pid) {
          ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
 }
 
+// Does what is at the path now lead to the inode a maps line names?
+bool leads_to(const PathNow& now, const FileId& mapped) { return now.kind == PathNow::file && now.id.ino == mapped.ino; }
+
 PathNow path_now(const std::string& p) {
   PathNow now;
   struct stat st;
@@ -402,19 +405,17 @@ PathNow path_now_for_process(pid_t pid, const std::string& path, const FileId& m
   struct stat st;
   const bool root_open = ::stat((root + "/").c_str(), &st) == 0;
   const bool ours_first = !root_open || in_our_mount_namespace(pid);
-  const auto leads_to_it = [&](const PathNow& now) { return now.kind == PathNow::file && now.id.ino == mapped.ino; };
   const PathNow first = path_now(ours_first ? path : root + path);
-  if (!root_open || leads_to_it(first)) return first;
+  if (!root_open || leads_to(first, mapped)) return first;
   const PathNow second = path_now(ours_first ? root + path : path);
-  return leads_to_it(second) ? second : first;
+  return leads_to(second, mapped) ? second : first;
 }
 
 void keep_names_ending_in_deleted(pid_t pid, std::vector<Mapping>* maps) {
   for (Mapping& m : *maps) {
     if (!m.deleted || is_pseudo_path(m.path)) continue;
     const std::string whole = m.path + std::string(kDeleted);
-    const PathNow now = path_now_for_process(pid, whole, m.line.id);
-    if (now.kind == PathNow::file && now.id.ino == m.line.id.ino) {
+    if (leads_to(path_now_for_process(pid, whole, m.line.id), m.line.id)) {
       m.path = whole;
       m.deleted = false;
     }
