@@ -481,7 +481,7 @@ __attribute__((visibility("default"))) int ftruncate64(int fd, off64_t length) {
 __attribute__((visibility("default"))) int close(int fd) {
   return guarded_close(fd, [fd] {
     auto f = TG_REAL(close);
-    return f ? f(fd) : static_cast<int>(tg::sys::raw_errno(SYS_close, fd));
+    return f ? f(fd) : static_cast<int>(tg::sys::call_errno(SYS_close, fd));
   });
 }
 
@@ -575,50 +575,48 @@ __attribute__((visibility("default"))) void closefrom(int lowfd) {
   else tg::sys::call_errno(SYS_close_range, static_cast<unsigned>(lowfd < 0 ? 0 : lowfd), ~0U, 0);
 }
 
-#define TG_WATCH_WRITE(call, fd) return watched_write((call), fd)
-
 __attribute__((visibility("default"))) ssize_t write(int fd, const void* buf, size_t n) {
   auto f = TG_REAL(write);
-  TG_WATCH_WRITE(f ? f(fd, buf, n) : tg::sys::call_errno(SYS_write, fd, buf, n), fd);
+  return watched_write(f ? f(fd, buf, n) : tg::sys::call_errno(SYS_write, fd, buf, n), fd);
 }
 __attribute__((visibility("default"))) ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
   auto f = TG_REAL(pwrite);
-  TG_WATCH_WRITE(f ? f(fd, buf, n, off) : tg::sys::call_errno(SYS_pwrite64, fd, buf, n, off), fd);
+  return watched_write(f ? f(fd, buf, n, off) : tg::sys::call_errno(SYS_pwrite64, fd, buf, n, off), fd);
 }
 __attribute__((visibility("default"))) ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t off) {
   auto f = TG_REAL(pwrite64);
-  TG_WATCH_WRITE(f ? f(fd, buf, n, off) : tg::sys::call_errno(SYS_pwrite64, fd, buf, n, off), fd);
+  return watched_write(f ? f(fd, buf, n, off) : tg::sys::call_errno(SYS_pwrite64, fd, buf, n, off), fd);
 }
 __attribute__((visibility("default"))) ssize_t writev(int fd, const struct iovec* iov, int cnt) {
   auto f = TG_REAL(writev);
-  TG_WATCH_WRITE(f ? f(fd, iov, cnt) : tg::sys::call_errno(SYS_writev, fd, iov, cnt), fd);
+  return watched_write(f ? f(fd, iov, cnt) : tg::sys::call_errno(SYS_writev, fd, iov, cnt), fd);
 }
 __attribute__((visibility("default"))) ssize_t pwritev(int fd, const struct iovec* iov, int cnt, off_t off) {
   auto f = TG_REAL(pwritev);
-  TG_WATCH_WRITE(f ? f(fd, iov, cnt, off) : tg::sys::call_errno(SYS_pwritev, fd, iov, cnt, off, 0), fd);
+  return watched_write(f ? f(fd, iov, cnt, off) : tg::sys::call_errno(SYS_pwritev, fd, iov, cnt, off, 0), fd);
 }
 __attribute__((visibility("default"))) ssize_t copy_file_range(int in, off64_t* in_off, int out, off64_t* out_off,
                                                                size_t len, unsigned flags) {
   auto f = TG_REAL(copy_file_range);
-  TG_WATCH_WRITE(f ? f(in, in_off, out, out_off, len, flags)
+  return watched_write(f ? f(in, in_off, out, out_off, len, flags)
                    : tg::sys::call_errno(SYS_copy_file_range, in, in_off, out, out_off, len, flags), out);
 }
 __attribute__((visibility("default"))) ssize_t sendfile(int out, int in, off_t* off, size_t count) {
   auto f = TG_REAL(sendfile);
-  TG_WATCH_WRITE(f ? f(out, in, off, count) : tg::sys::call_errno(SYS_sendfile, out, in, off, count), out);
+  return watched_write(f ? f(out, in, off, count) : tg::sys::call_errno(SYS_sendfile, out, in, off, count), out);
 }
 
 // pwritev2 and fallocate: see guarded_fd_change.
-#define TG_PWRITEV2(name)                                                                                      \
-  __attribute__((visibility("default"))) ssize_t name(int fd, const struct iovec* iov, int cnt, off_t off,      \
-                                                      int flags) {                                           \
-    auto f = TG_REAL(name);                                                                                    \
-    TG_WATCH_WRITE(guarded_fd_change(#name, fd, (flags & kRwfNoAppend) != 0,                                   \
-                                     [&]() -> ssize_t {                                                        \
-                                       return f ? f(fd, iov, cnt, off, flags)                                  \
-                                                : tg::sys::call_errno(SYS_pwritev2, fd, iov, cnt, off, 0, flags);         \
-                                     }),                                                                       \
-                   fd);                                                                                        \
+#define TG_PWRITEV2(name)                                                                                               \
+  __attribute__((visibility("default"))) ssize_t name(int fd, const struct iovec* iov, int cnt, off_t off,              \
+                                                      int flags) {                                                      \
+    auto f = TG_REAL(name);                                                                                             \
+    return watched_write(guarded_fd_change(#name, fd, (flags & kRwfNoAppend) != 0,                                      \
+                                           [&]() -> ssize_t {                                                           \
+                                             return f ? f(fd, iov, cnt, off, flags)                                     \
+                                                      : tg::sys::call_errno(SYS_pwritev2, fd, iov, cnt, off, 0, flags); \
+                                           }),                                                                          \
+                         fd);                                                                                           \
   }
 
 TG_PWRITEV2(pwritev2)
@@ -1038,7 +1036,7 @@ constinit std::atomic<SyscallFn> g_real_syscall{nullptr};
 
 __attribute__((noinline)) long next_syscall(long nr, const long* a) {
   const SyscallFn f = tg::real::next(g_real_syscall, "syscall");
-  return f ? f(nr, a[0], a[1], a[2], a[3], a[4], a[5]) : tg::sys::raw_errno(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  return f ? f(nr, a[0], a[1], a[2], a[3], a[4], a[5]) : tg::sys::call_errno(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 // The same call with argument `i` replaced (an open's flags, an exec's environment).

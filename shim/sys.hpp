@@ -94,9 +94,6 @@ inline long with_errno(long r) {
   }
   return r;
 }
-inline long raw_errno(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
-  return with_errno(raw(nr, a, b, c, d, e, f));
-}
 
 // One syscall, errno preserved, failure returned as -errno.
 template <typename... Args>

@@ -44,7 +44,7 @@ TEST(Sys, RawLeavesErrnoAloneAndPassesSixArguments) {
 
   // An address is a result, whatever its top bits.
   errno = 1234;
-  const long m = tg::sys::raw_errno(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const long m = tg::sys::call_errno(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(m, -1);
   EXPECT_EQ(errno, 1234);
   munmap(reinterpret_cast<void*>(m), 4096);
