@@ -72,6 +72,18 @@ std::string proc_path(pid_t pid, const char* what) {
   return pid == 0 ? std::string("/proc/self/") + what : "/proc/" + std::to_string(pid) + "/" + what;
 }
 
+// /proc/PID/task/TID of a live thread of PID, "" if none: a process whose main
+// thread exited while others run on (a daemon whose main() ends in
+// pthread_exit) has no exe, root or ns links in /proc/PID any more; its
+// threads' are the process's.
+std::string live_thread_dir(pid_t pid) {
+  pid_t tid = 0;
+  const int fd = open_live_thread_maps(pid, &tid);
+  if (fd < 0) return "";
+  ::close(fd);
+  return "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid);
+}
+
 ReadStatus read_maps_text(int fd, std::vector<Mapping>* out) {
   std::string text;
   char buf[16384];
@@ -362,6 +374,10 @@ Process describe_process(pid_t pid) {
   }
   std::vector<char> exe(PATH_MAX + 1);
   ssize_t n = ::readlink(proc_path(pid, "exe").c_str(), exe.data(), exe.size() - 1);
+  if (n < 0 && errno == ENOENT && pid != 0) {  // its main thread exited: a live thread's
+    const std::string task = live_thread_dir(pid);
+    if (!task.empty()) n = ::readlink((task + "/exe").c_str(), exe.data(), exe.size() - 1);
+  }
   if (n > 0) p.exe.assign(exe.data(), static_cast<size_t>(n));
   if (read_text(proc_path(pid, "cgroup"), &text)) p.unit = unit_from_cgroup(text);
   return p;
@@ -369,10 +385,11 @@ Process describe_process(pid_t pid) {
 
 namespace {
 
-// Is `pid` in our mount namespace? False if that can't be told.
-bool in_our_mount_namespace(pid_t pid) {
+// Is the process of /proc directory `dir` in our mount namespace? False if
+// that can't be told.
+bool in_our_mount_namespace(const std::string& dir) {
   struct stat ours, theirs;
-  return ::stat("/proc/self/ns/mnt", &ours) == 0 && ::stat(proc_path(pid, "ns/mnt").c_str(), &theirs) == 0 &&
+  return ::stat("/proc/self/ns/mnt", &ours) == 0 && ::stat((dir + "/ns/mnt").c_str(), &theirs) == 0 &&
          ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
 }
 
@@ -401,10 +418,19 @@ PathNow path_now_for_process(pid_t pid, const std::string& path, const FileId& m
   // The name does not say which: the file is the same if either view leads
   // to it; else the likelier view answers: ours for a process of our mount
   // namespace, its root (/proc/PID/root, if open to us) for another's.
-  const std::string root = proc_path(pid, "root");
+  std::string dir = proc_path(pid, "");
+  dir.pop_back();
   struct stat st;
-  const bool root_open = ::stat((root + "/").c_str(), &st) == 0;
-  const bool ours_first = !root_open || in_our_mount_namespace(pid);
+  bool root_open = ::stat((dir + "/root/").c_str(), &st) == 0;
+  if (!root_open && errno == ENOENT && pid != 0) {  // its main thread exited: a live thread's root
+    const std::string task = live_thread_dir(pid);
+    if (!task.empty()) {
+      dir = task;
+      root_open = ::stat((dir + "/root/").c_str(), &st) == 0;
+    }
+  }
+  const std::string root = dir + "/root";
+  const bool ours_first = !root_open || in_our_mount_namespace(dir);
   const PathNow first = path_now(ours_first ? path : root + path);
   if (!root_open || leads_to(first, mapped)) return first;
   const PathNow second = path_now(ours_first ? root + path : path);

@@ -243,7 +243,7 @@ int open_maps(pid_t pid) {
   return sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 }
 
-int open_live_thread_maps(pid_t pid) {
+int open_live_thread_maps(pid_t pid, pid_t* tid_out) {
   char path[64];
   char* task = put(put_number(put(path, "/proc/"), static_cast<unsigned>(pid)), "/task/");
   *task = '\0';
@@ -274,7 +274,10 @@ int open_live_thread_maps(pid_t pid) {
       // The open took the thread's memory, if it has any: an exiting thread
       // (listed until reaped) has none, and its maps read empty. The next one.
       char first;
-      if (fd < 0 || sys::pread(fd, &first, 1, 0) != 0) return fd;
+      if (fd < 0 || sys::pread(fd, &first, 1, 0) != 0) {
+        if (tid_out) *tid_out = static_cast<pid_t>(tid);
+        return fd;
+      }
       sys::close(fd);
     }
   }

@@ -107,8 +107,9 @@ int open_maps(pid_t pid);
 // daemon whose main() ends in pthread_exit) has no memory in /proc/PID/maps
 // any more: it reads as a kernel thread's (PROCMAP_QUERY's ESRCH, no text).
 // Its threads' maps are the process's: opens /proc/PID/task/TID/maps of a
-// thread other than PID. An fd; -ESRCH if there is none; else -errno.
-int open_live_thread_maps(pid_t pid);
+// thread other than PID. An fd (and that thread's id in *tid_out, if given);
+// -ESRCH if there is none; else -errno.
+int open_live_thread_maps(pid_t pid, pid_t* tid_out = nullptr);
 
 // Calls per_process(pid, ctx) for every process (numeric entry) of /proc
 // until it returns false. False if /proc can't be read (also partly: then some

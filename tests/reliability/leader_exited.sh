@@ -77,6 +77,12 @@ for how in "" --text-maps; do
     fail "truncguard who $how does not list the victim (pid $VICTIM_PID) as exec current: $out"
   ok "truncguard who ${how:-(PROCMAP_QUERY)} lists the victim whose main thread exited"
 done
+# Its exe link went with its main thread: who names it through a live thread.
+out=$("$TG_CMD" who --json "$LIB" 2>&1)
+grep -qF "\"pid\":$VICTIM_PID,\"user\":" <<<"$out" || fail "who --json does not list the victim: $out"
+grep -qF "\"exe\":\"$(readlink -f "$TG_VICTIM")\"" <<<"$out" ||
+  fail "who --json does not give the exe of the victim whose main thread exited ($TG_VICTIM): $out"
+ok "truncguard who --json gives its exe, through a live thread"
 
 log_reset
 "$TG_CMD" cp "$V2" "$LIB" || fail "truncguard cp failed"

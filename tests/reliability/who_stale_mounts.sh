@@ -90,6 +90,23 @@ ok "who: a deleted file of the same name in another namespace (another device) i
 rm -f "$T/ready.ns"
 wait "$P" || fail "the victim in its namespace $(describe_status $?)"
 
+# The same, with the victim's main thread exited while its calls run on (a
+# daemon whose main() ends in pthread_exit): /proc/PID/root went with that
+# thread, and stale looked the name up in our namespace, where it is another
+# file. A live thread's root answers.
+TG_VICTIM_LEADER_EXITS=1 in_ns_victim "$T/ready.ns1" "$D/lib.so" "$D"
+for ((i = 0; i < 500; i++)); do
+  [ "$(awk '/^State:/ { print $2 }' "/proc/$P/status")" = Z ] && break
+  sleep 0.01
+done
+stat "/proc/$P/root/" >/dev/null 2>&1 &&
+  fail "the root link of a process whose main thread exited still opens: the case of this test does not arise here"
+rows=$(stale_rows "$P")
+[ -z "$rows" ] || fail "stale lists the victim of another namespace whose main thread exited, which runs the file at its path there: $rows"
+ok "stale: a victim of another mount namespace whose main thread exited is checked through a live thread's root"
+rm -f "$T/ready.ns1"
+wait "$P" || fail "the victim with its main thread exited in its namespace $(describe_status $?)"
+
 # Our file, run in another namespace, replaced here: still "replaced".
 fresh_copy "$V1" "$D/lib.so"
 in_ns_victim "$T/ready.ns2" "$D/lib.so"
