@@ -661,6 +661,14 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
                     static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
       note(name, "owner", msg);
     }
+    if (rep.setid_lost) {
+      std::snprintf(msg, kMsg,
+                    "its setuid/setgid bits, which giving the new file the old owner removed, could not be set "
+                    "again (the writer neither owns it nor has CAP_FOWNER): mode %04o instead of %04o",
+                    static_cast<unsigned>(rep.mode & ~rep.setid_lost),
+                    static_cast<unsigned>(rep.mode));
+      note(name, "setid", msg);
+    }
     if (rep.xattrs_failed > 0) {
       std::snprintf(msg, kMsg, "%d extended attributes could not be copied", rep.xattrs_failed);
       note(name, "xattrs", msg);

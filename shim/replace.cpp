@@ -159,10 +159,12 @@ struct XattrMemory {
 };
 
 constexpr char kAccessAcl[] = "system.posix_acl_access";
+constexpr char kFileCaps[] = "security.capability";
 
-// Copies every extended attribute but `skip` (a name, or null). False if
-// the old file has none at all (its list is empty).
-bool copy_xattrs(int src, int dst, const char* skip, ReplaceReport* rep) {
+// Copies every extended attribute but file capabilities, which a chown would
+// remove (copy_metadata sets them after it): `*caps` says if they are listed.
+// False if the old file has none at all (its list is empty).
+bool copy_xattrs(int src, int dst, ReplaceReport* rep, bool* caps) {
   char few[256];  // the names of a few; a file with none needs no more
   long n = sys::flistxattr(src, few, sizeof few);
   if (n == 0) return false;
@@ -181,7 +183,10 @@ bool copy_xattrs(int src, int dst, const char* skip, ReplaceReport* rep) {
   for (long off = 0; n > 0 && off < n;) {
     const char* name = names + off;
     off += static_cast<long>(std::strlen(name)) + 1;
-    if (skip && std::strcmp(name, skip) == 0) continue;
+    if (std::strcmp(name, kFileCaps) == 0) {
+      *caps = true;
+      continue;
+    }
     long v = sys::fgetxattr(src, name, mem->value, sizeof mem->value);
     if (v >= 0 && sys::fsetxattr(dst, name, mem->value, static_cast<size_t>(v), 0) == 0) {
       ++rep->xattrs_copied;
@@ -228,8 +233,6 @@ void settle_access_acl(int src, int dst, bool listed_none, ReplaceReport* rep, m
   rep->acl_lost = true;
   *mode = (*mode & ~static_cast<mode_t>(S_IRWXG)) | (n > 0 ? owning_group_bits(acl, n) : 0);
 }
-
-constexpr char kFileCaps[] = "security.capability";
 
 // Does this process have CAP_FSETID in the initial user namespace, as the
 // kernel's capable() asks? (In a user namespace of its own, a root that has
@@ -291,8 +294,16 @@ struct stat owner_as_seen(int src, const struct stat& st) {
   return same ? seen : st;
 }
 
-// Owner, group, extended attributes (ACLs and capabilities among them), then
-// the mode: chown clears setuid bits and file capabilities, so it goes first.
+// Extended attributes (ACLs among them), mode and times, then the owner and
+// group, then file capabilities: all but the last need the writer to own the
+// file or to have CAP_FOWNER, and after a chown to another user only the
+// latter will do (measured: root without CAP_FOWNER, `setpriv
+// --inh-caps=-fowner`, left a library it replaced with mode 0600 and the
+// times of its copy). The chown removes file capabilities (they are set after
+// it, by CAP_SETFCAP, which needs no ownership), and setuid, and setgid on a
+// group-executable file: the mode is set again after it, where those bits
+// went; a writer that neither owns the new file then nor has CAP_FOWNER can't,
+// and the new file has them no more (`setid_lost`).
 // `truncated`: the writer's call shortens the file, which in place would have
 // removed its privileges at once (file capabilities for every writer, setuid
 // and setgid as mode_after_truncation says): the new inode does not get
@@ -304,17 +315,10 @@ struct stat owner_as_seen(int src, const struct stat& st) {
 void copy_metadata(int src, const struct stat& old, int dst, bool truncated, ReplaceReport* rep) {
   const struct stat st = owner_as_seen(src, old);
   const int saved = errno;
-  if (st.st_uid != geteuid() || st.st_gid != getegid()) {
-    if (program_fchown(dst, st.st_uid, st.st_gid) < 0) {
-      rep->owner_kept = false;
-      // An owner outside this user namespace shows as the overflow id (65534), which is not mapped.
-      rep->owner_unmapped = errno == EINVAL;
-      program_fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
-    }
-  }
   rep->mode = truncated ? mode_after_truncation(st) : st.st_mode & 07777;
+  bool caps = false;
   if (src >= 0) {
-    const bool listed_any = copy_xattrs(src, dst, truncated ? kFileCaps : nullptr, rep);
+    const bool listed_any = copy_xattrs(src, dst, rep, &caps);
     settle_access_acl(src, dst, !listed_any, rep, &rep->mode);
   }
   program_fchmod(dst, rep->mode);
@@ -325,6 +329,24 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
   if (!truncated) {
     const struct timespec times[2] = {old.st_atim, old.st_mtim};
     sys::call(SYS_utimensat, dst, nullptr, times, 0);
+  }
+  if (st.st_uid != geteuid() || st.st_gid != getegid()) {
+    if (program_fchown(dst, st.st_uid, st.st_gid) < 0) {
+      rep->owner_kept = false;
+      // An owner outside this user namespace shows as the overflow id (65534), which is not mapped.
+      rep->owner_unmapped = errno == EINVAL;
+      program_fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
+    }
+    struct stat now;
+    if ((rep->mode & (S_ISUID | S_ISGID)) && program_fstat(dst, &now) == 0 && (now.st_mode & 07777) != rep->mode &&
+        program_fchmod(dst, rep->mode) < 0)
+      rep->setid_lost = rep->mode & ~now.st_mode & (S_ISUID | S_ISGID);
+  }
+  if (caps && !truncated) {
+    char value[64];  // a capability set is 24 bytes at most (struct vfs_ns_cap_data)
+    const long n = sys::fgetxattr(src, kFileCaps, value, sizeof value);
+    if (n >= 0 && sys::fsetxattr(dst, kFileCaps, value, static_cast<size_t>(n), 0) == 0) ++rep->xattrs_copied;
+    else ++rep->xattrs_failed;
   }
   errno = saved;
 }

@@ -1,0 +1,90 @@
+#!/bin/bash
+# Bug: the new inode was given the old owner first, then its mode and times.
+# A writer with CAP_CHOWN but without CAP_FOWNER (root under `setpriv
+# --bounding-set=-fowner`, a service with CapabilityBoundingSet= without it)
+# may set a mode and times only on a file it owns: after the chown to the
+# library's owner both failed (EPERM), and the library it replaced had mode
+# 0600 and the times of truncguard's copy, where without truncguard the inode
+# keeps its mode and times.
+# Each case runs the writer without truncguard first (the file as the kernel
+# leaves it; for cp the victim dies), then under truncguard (the victim
+# lives, a new inode, the same owner, group, mode and, where the writer
+# writes nothing, atime and mtime), in modes replace and atomic.
+# Setuid bits, which the chown removes: set again by a writer with
+# CAP_FOWNER; lost, and said in the log, without it (documented).
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_root "a writer that chowns the new inode to another user"
+command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
+no_fowner() { setpriv --inh-caps=-fowner --bounding-set=-fowner -- "$@"; }
+# Control: the writer really lacks CAP_FOWNER (chmod of another's file fails).
+must touch "$T/probe"
+must chown 1234:5678 "$T/probe"
+no_fowner chmod 600 "$T/probe" 2>/dev/null && skip "setpriv could not take CAP_FOWNER away"
+ok "control: without CAP_FOWNER, root can't chmod a file of another user"
+need_shim
+
+LIB=$T/libvictim.so
+metadata() { stat -c "%u:%g %a" -- "$LIB"; }
+times() { stat -c "atime %x, mtime %y" -- "$LIB"; }
+# same_times WHAT BEFORE: a writer that writes nothing leaves atime and mtime
+# as they were once the victim had loaded the file (its read moves the atime).
+same_times() {
+  [ "$(times)" = "$2" ] || fail "$1: the times were \"$2\", they are \"$(times)\""
+}
+
+# check WHAT MODE RUNNER WITH_TIMES WRITER...: WRITER over $LIB, owned by
+# 1234:5678 with MODE and old times, without and with truncguard.
+check() {
+  local what=$1 mode=$2 runner=$3 with_times=$4 kernel old got tgmode before
+  shift 4
+  fresh_copy "$V1" "$LIB"
+  must chown 1234:5678 "$LIB"
+  must chmod "$mode" "$LIB"
+  must touch -d '2001-02-03 04:05:06' -- "$LIB"
+  start_victim "$LIB"
+  before=$(times)
+  $runner "$@" || fail "control: $what failed"
+  stop_victim
+  if [ -z "$with_times" ]; then expect_killed "control: $what"; else same_times "control: $what" "$before"; fi
+  kernel=$(metadata)
+  for tgmode in replace atomic; do
+    fresh_copy "$V1" "$LIB"
+    must chown 1234:5678 "$LIB"
+    must chmod "$mode" "$LIB"
+    must touch -d '2001-02-03 04:05:06' -- "$LIB"
+    old=$(inode "$LIB")
+    start_victim "$LIB"
+    before=$(times)
+    log_reset
+    TRUNCGUARD_MODE=$tgmode $runner "$TG_CMD" "$@" || fail "$what under truncguard ($tgmode) failed"
+    stop_victim
+    expect_survived "$what under truncguard ($tgmode)"
+    [ "$(inode "$LIB")" != "$old" ] || fail "$what ($tgmode): $LIB kept inode $old"
+    expect_log "replaced file=$LIB [ino $old -> " "(mode $tgmode)"
+    got=$(metadata)
+    [ "$got" = "$kernel" ] || fail "$what ($tgmode) of a $mode file: the new inode has \"$got\", the kernel leaves \"$kernel\""
+    [ -z "$with_times" ] || same_times "$what ($tgmode)" "$before"
+    ok "$what ($tgmode) of a $mode file: \"$got\"${with_times:+, times kept}, as without truncguard"
+  done
+}
+as_root() { "$@"; }
+
+check "cp without CAP_FOWNER" 0751 no_fowner "" cp "$V2" "$LIB"
+check "': 1<>' without CAP_FOWNER" 0751 no_fowner times sh -c ": 1<>'$LIB'"
+check "': 1<>' by root" 4755 as_root times sh -c ": 1<>'$LIB'"
+
+# The limit: a setuid file opened for writing by a writer without CAP_FOWNER.
+# Without truncguard the inode keeps its setuid bit until a write; the new
+# inode loses it at the chown, and the log says so.
+fresh_copy "$V1" "$LIB"
+must chown 1234:5678 "$LIB"
+must chmod 4755 "$LIB"
+start_victim "$LIB"
+log_reset
+no_fowner "$TG_CMD" sh -c ": 1<>'$LIB'" || fail "': 1<>' of a setuid file without CAP_FOWNER failed"
+stop_victim
+expect_survived "': 1<>' of a setuid file without CAP_FOWNER"
+[ "$(stat -c %a "$LIB")" = 755 ] || fail "setuid file without CAP_FOWNER: mode $(stat -c %a "$LIB"), expected 755 (documented)"
+expect_log "$LIB" "its setuid/setgid bits" "mode 0755 instead of 4755"
+ok "a setuid file replaced by a writer without CAP_FOWNER: 0755, said in the log (documented)"
