@@ -19,6 +19,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 // A large zero-initialised table (kilobytes: records, pending groups, spare
@@ -172,6 +173,17 @@ inline int fchmod(int fd, mode_t mode) { return static_cast<int>(call(SYS_fchmod
 inline int ioctl(int fd, unsigned long req, void* arg) { return static_cast<int>(call(SYS_ioctl, fd, req, arg)); }
 inline long getdents64(int fd, void* buf, size_t n) { return call(SYS_getdents64, fd, buf, n); }
 inline pid_t getpid() { return static_cast<pid_t>(call(SYS_getpid)); }
+
+// Can this process read the byte at `p`, as the kernel asks when it copies a
+// system call's argument from memory (a mapping with read permission, else
+// EFAULT)? Asked of the kernel: process_vm_readv from ourselves. 1, 0, or -1
+// where it can't be asked (ENOSYS, a seccomp filter that refuses it).
+inline int readable(const void* p) {
+  char c;
+  struct iovec local = {&c, 1}, remote = {const_cast<void*>(p), 1};
+  const long r = call(SYS_process_vm_readv, getpid(), &local, 1L, &remote, 1L, 0L);
+  return r == 1 ? 1 : r == -EFAULT ? 0 : -1;
+}
 inline long flistxattr(int fd, char* buf, size_t n) { return call(SYS_flistxattr, fd, buf, n); }
 inline long fgetxattr(int fd, const char* name, void* buf, size_t n) { return call(SYS_fgetxattr, fd, name, buf, n); }
 inline int fremovexattr(int fd, const char* name) { return static_cast<int>(call(SYS_fremovexattr, fd, name)); }
