@@ -1063,11 +1063,14 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 // number: a switch, then the next syscall() with six arguments, which glibc's
 // own reads whatever the caller passed (the sixth from the caller's stack).
 //
-// Defined with seven long parameters, not `...`: in the Linux ABIs (x86-64,
-// aarch64...) a variadic call passes its integer arguments as a call with
+// Defined with seven long parameters, not `...`, on x86-64 and aarch64: in
+// their ABIs a variadic call passes its integer arguments as a call with
 // these parameters does (registers, then the stack), which glibc's own
 // syscall() relies on too; va_arg's walk cost some 80 instructions a call on
 // the pass-through path (Rust's std makes its futex calls through syscall()).
+// Other ABIs need not pass them so (some pass a variadic call's arguments
+// otherwise than a fixed one's): there it is `...` and va_arg, checked by
+// nothing but the compiler, as no test here runs on another architecture.
 // The numbers taken in are worked on in routed_syscall, out of the entry's
 // way: for the others, the entry is a switch and a call.
 // SYS_openat2 passes: its RESOLVE_* flags would have to bind every open the
@@ -1218,20 +1221,21 @@ constexpr bool routed(int nr) {
   }
 }
 
+// The entry's work: the numbers taken in routed, the others to the next syscall().
+__attribute__((always_inline)) inline long dispatch_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  if (__builtin_expect(routed(kernel_number(nr)), 0)) return routed_syscall(nr, a0, a1, a2, a3, a4, a5);
+  if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) return f(nr, a0, a1, a2, a3, a4, a5);
+  const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
+  return next_syscall(nr, a);
+}
+
 }  // namespace
 
+#if defined(__x86_64__) || defined(__aarch64__)
 extern "C" __attribute__((visibility("default"))) long syscall_entry(long nr, long a0, long a1, long a2, long a3,
                                                                      long a4, long a5) __asm__("syscall");
 long syscall_entry(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
-  long r;
-  if (__builtin_expect(routed(kernel_number(nr)), 0)) {
-    r = routed_syscall(nr, a0, a1, a2, a3, a4, a5);
-  } else if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) {
-    r = f(nr, a0, a1, a2, a3, a4, a5);
-  } else {
-    const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
-    r = next_syscall(nr, a);
-  }
+  long r = dispatch_syscall(nr, a0, a1, a2, a3, a4, a5);
   // No tail call: it stores a5 back where it was read, the caller's stack
   // above the return address, which a call with fewer than seven arguments
   // does not give us (a variable of the caller's there, changed meanwhile by
@@ -1239,6 +1243,16 @@ long syscall_entry(long nr, long a0, long a1, long a2, long a3, long a4, long a5
   __asm__ volatile("" : "+r"(r));
   return r;
 }
+#else
+extern "C" __attribute__((visibility("default"))) long syscall(long nr, ...) noexcept {
+  va_list ap;
+  va_start(ap, nr);
+  long a[6];
+  for (long& v : a) v = va_arg(ap, long);  // six, whatever the caller passed: as glibc's own reads them
+  va_end(ap);
+  return dispatch_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+#endif
 
 // ---- The program's signal handlers. Once it has one, the shim's work on a
 // write holds the thread's signals back (signals.hpp): a handler that jumps
