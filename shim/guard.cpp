@@ -627,7 +627,7 @@ int swap_fd(int old_fd, int new_fd) {
   long off = sys::call(SYS_lseek, old_fd, 0L, SEEK_CUR);
   if (off > 0) sys::call(SYS_lseek, new_fd, off, SEEK_SET);
   long fdflags = sys::call(SYS_fcntl, old_fd, F_GETFD);
-  int r = static_cast<int>(sys::call(SYS_dup3, new_fd, old_fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0));
+  int r = sys::dup3_onto(new_fd, old_fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
   sys::close(new_fd);
   return r;
 }
@@ -857,6 +857,12 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     ev.mode = to_string(Mode::replace);
   }
 
+  // The caller's fd moves to the new file by a dup3 onto its number, which
+  // the hard limit on fd numbers (lowered since it was opened) may forbid:
+  // then the name must not change.
+  if (on_fd(in.kind) && static_cast<rlim_t>(in.fd) >= sys::fd_limits().rlim_max)
+    return cannot_protect(s, in, name, "its fd number is above the hard limit on open files (RLIMIT_NOFILE)", EBADF,
+                          false);
   ReplaceReport rep;
   int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
                                        : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep);

@@ -252,11 +252,13 @@ inline int guarded_fcntl(const char* entry, int fd, int cmd, long arg, CallReal 
 // dup, dup2, dup3 (newfd < 0: dup): dup2/dup3 close `newfd` first when it is
 // open, and that close may publish; the new fd is another name for a pending file.
 // A dup3 with flags the kernel refuses (EINVAL) closes nothing: publishing
-// there put the half-written file at the name while the writer went on.
+// there put the half-written file at the name while the writer went on; nor
+// does one onto a number at or above the soft RLIMIT_NOFILE (EBADF), which a
+// program may have lowered below a pending fd it holds.
 template <typename CallReal>
 inline int guarded_dup(int oldfd, int newfd, int flags, CallReal call_real) {
   if (__builtin_expect(tg::pending::any(), 0) && newfd >= 0 && oldfd != newfd && !(flags & ~O_CLOEXEC) &&
-      tg::sys::call(SYS_fcntl, oldfd, F_GETFD) >= 0)
+      tg::sys::call(SYS_fcntl, oldfd, F_GETFD) >= 0 && static_cast<rlim_t>(newfd) < tg::sys::fd_limits().rlim_cur)
     tg::pending::closing(newfd);
   const int r = call_real();
   if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);

@@ -239,6 +239,31 @@ inline int dup_high(int fd) {
   return static_cast<int>(r);
 }
 
+// The limits on fd numbers (RLIMIT_NOFILE): the kernel gives no new fd, nor
+// dup2/dup3 onto one, at or above the soft limit, which a program may lower
+// below fds it already holds (opened, or inherited, before). Unknown: none.
+inline struct rlimit fd_limits() {
+  struct rlimit rl;
+  if (call(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &rl) < 0) rl = {RLIM_INFINITY, RLIM_INFINITY};
+  return rl;
+}
+
+// dup3 onto `newfd`, a number the program holds: above the soft limit, the
+// soft limit is raised (up to the hard one) for the dup3 and set back. (A
+// thread that opens an fd meanwhile, every lower number in use, gets one
+// above the limit where it would have had EMFILE.) dup3's result or -errno.
+inline int dup3_onto(int oldfd, int newfd, int flags) {
+  long r = call(SYS_dup3, oldfd, newfd, flags);
+  const struct rlimit rl = fd_limits();
+  const rlim_t wanted = static_cast<rlim_t>(newfd) + 1;
+  if (r != -EBADF || newfd < 0 || rl.rlim_cur >= wanted || rl.rlim_max < wanted) return static_cast<int>(r);
+  const struct rlimit raised = {wanted, rl.rlim_max};
+  if (call(SYS_prlimit64, 0, RLIMIT_NOFILE, &raised, nullptr) < 0) return static_cast<int>(r);
+  r = call(SYS_dup3, oldfd, newfd, flags);
+  call(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, nullptr);
+  return static_cast<int>(r);
+}
+
 // Closes an fd when it goes out of scope (the shim's own fds only).
 class Fd {
  public:
