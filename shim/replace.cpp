@@ -234,15 +234,20 @@ void settle_access_acl(int src, int dst, bool listed_none, ReplaceReport* rep, m
   *mode = (*mode & ~static_cast<mode_t>(S_IRWXG)) | (n > 0 ? owning_group_bits(acl, n) : 0);
 }
 
+// Is capability `cap` (a CAP_* number) in this process's effective set?
+bool effective_cap(unsigned cap) {
+  struct { uint32_t version; int pid; } head = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct { uint32_t effective, permitted, inheritable; } data[2] = {};
+  return sys::call(SYS_capget, &head, data) == 0 && (data[cap / 32].effective & (1u << (cap % 32)));
+}
+
 // Does this process have CAP_FSETID in the initial user namespace, as the
 // kernel's capable() asks? (In a user namespace of its own, a root that has
 // it there still has its setuid bits removed.)
 bool capable_fsetid() {
-  struct { uint32_t version; int pid; } head = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
-  struct { uint32_t effective, permitted, inheritable; } data[2] = {};
-  if (sys::call(SYS_capget, &head, data) < 0 || !(data[0].effective & (1u << 4 /* CAP_FSETID */))) return false;
   // No /proc to tell (an error): the usual case, the initial namespace.
-  return sys::in_initial_namespace("/proc/self/ns/user", sys::kInitUserNamespace) != 0;
+  return effective_cap(4 /* CAP_FSETID */) &&
+         sys::in_initial_namespace("/proc/self/ns/user", sys::kInitUserNamespace) != 0;
 }
 
 bool in_group(gid_t gid) {
@@ -444,8 +449,11 @@ bool can_rename_over(const Target& t, int src, int* err, const char** why) {
     return false;
   }
   *err = EPERM;
-  const uid_t me = geteuid();
-  if ((dir.st_mode & S_ISVTX) && me != 0 && me != t.st.st_uid && me != dir.st_uid) {
+  // As the kernel's check_sticky: the filesystem uid, and CAP_FOWNER (not
+  // uid 0: root under `setpriv --bounding-set=-fowner` has no say over another's
+  // file there, and its atomic write was lost at the close).
+  const uid_t me = static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1)));
+  if ((dir.st_mode & S_ISVTX) && me != t.st.st_uid && me != dir.st_uid && !effective_cap(3 /* CAP_FOWNER */)) {
     *why = "the directory is sticky and neither it nor the file is ours";
     return false;
   }
@@ -474,6 +482,12 @@ bool sticky_refuses_creat(const Target& t) {
   char level = '0';
   if (!sysctl.ok() || sys::read(sysctl.get(), &level, 1) != 1) return false;  // not known: the kernel's default, 0
   return level == '2' || (level == '1' && (dir.st_mode & S_IWOTH));
+}
+
+void remove_temp(int dir, const char* tmp, int fd) {
+  if (sys::unlinkat(dir, tmp, 0) == -EPERM &&
+      sys::fchown(fd, static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1))), static_cast<gid_t>(-1)) == 0)
+    sys::unlinkat(dir, tmp, 0);
 }
 
 void temp_name(const char* base, char* out, size_t len) {
@@ -538,7 +552,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
     r = sys::renameat(dir, tmp, dir, t.base);
     if (r < 0) {
-      sys::unlinkat(dir, tmp, 0);
+      remove_temp(dir, tmp, fd.get());
       return fail(rep, "cannot rename the new file over the name", r);
     }
   } else {

@@ -80,6 +80,12 @@ bool can_rename_over(const Target& t, int src, int* err, const char** why);
 // group-writable at level 2), root included (fs/namei.c, may_create_in_sticky).
 bool sticky_refuses_creat(const Target& t);
 
+// Removes the temp name `tmp` in `dir` of the file open at `fd`, after a
+// failed rename. In a sticky directory a writer without CAP_FOWNER may remove
+// only its own files, and the file has taken the old file's owner: it is
+// made the writer's again for that (it was left behind).
+void remove_temp(int dir, const char* tmp, int fd);
+
 // Unguessable temp name in the same directory: ".BASE.tg-XXXXXXXXXXXX".
 void temp_name(const char* base, char* out, size_t len);
 

@@ -102,3 +102,40 @@ expect_survived "': 1<>' of a setuid file without CAP_FOWNER"
 [ "$(stat -c %a "$LIB")" = 755 ] || fail "setuid file without CAP_FOWNER: mode $(stat -c %a "$LIB"), expected 755 (documented)"
 expect_log "$LIB" "its setuid/setgid bits" "mode 0755 instead of 4755"
 ok "a setuid file replaced by a writer without CAP_FOWNER: 0755, said in the log (documented)"
+
+# A sticky directory of another user (1234), a library of a third (5678):
+# without CAP_FOWNER, no rename can put a new file at that name, and a file
+# that took the library's owner can't be removed there either. Without
+# truncguard the write goes in place and kills the victim; under truncguard
+# it can't be protected: the open fails (ETXTBSY, logged), the name keeps the
+# old file, and no temp file is left. (Atomic mode took the open, and at the
+# close the rename failed: the new content was lost while `sh -c 'cat v2 >
+# lib'` exited 0, and the linked temp file stayed, as it did in replace mode.)
+must mkdir -m 1755 "$T/sticky"  # not world-writable: fs.protected_regular has no say
+must chown 1234 "$T/sticky"
+LIB=$T/sticky/libvictim.so
+write_v2() { "$@" sh -c "cat '$V2' > '$LIB'"; }  # write_v2 RUNNER...
+fresh_copy "$V1" "$LIB"
+must chown 5678 "$LIB"
+start_victim "$LIB"
+write_v2 no_fowner || fail "control: the write in a sticky directory failed"
+stop_victim
+expect_killed "control: a write in a sticky directory without CAP_FOWNER"
+for tgmode in replace atomic; do
+  fresh_copy "$V1" "$LIB"
+  must chown 5678 "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  TRUNCGUARD_MODE=$tgmode write_v2 no_fowner "$TG_CMD" 2>"$T/sticky.err" &&
+    fail "sticky directory ($tgmode): the write succeeded, yet nothing can be renamed there: $(tg_log)"
+  stop_victim
+  expect_survived "a write in a sticky directory without CAP_FOWNER, under truncguard ($tgmode)"
+  grep -q 'Text file busy' "$T/sticky.err" || fail "sticky directory ($tgmode): $(cat "$T/sticky.err")"
+  [ "$(inode "$LIB")" = "$old" ] || fail "sticky directory ($tgmode): the name changed inode"
+  expect_same_content "$LIB" "$V1"
+  left=$(ls -A "$T/sticky")
+  [ "$left" = libvictim.so ] || fail "sticky directory ($tgmode): files left behind: $left"
+  expect_log "cannot protect file=$LIB: cannot rename the new file over the name: Operation not permitted; failing with ETXTBSY"
+  ok "a sticky directory without CAP_FOWNER ($tgmode): ETXTBSY at the open, logged, the old file kept, nothing left behind"
+done
