@@ -805,6 +805,10 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     // become a new one holding its content, owned by that file's owner.
     if (resolved == 0 && (in.flags & O_CREAT) && sticky_refuses_creat(t))
       return log_pass(in, name, Reason::protected_regular);
+    // Nor an O_NOATIME open the kernel refuses (EPERM): the new file, the
+    // opener's own until it takes the old owner, took it.
+    if (resolved == 0 && (in.flags & O_NOATIME) && !owner_or_capable(t.st.st_uid))
+      return log_pass(in, name, Reason::noatime_not_owner);
   }
 
   // O_DIRECT where the filesystem has no direct I/O (ramfs; tmpfs before

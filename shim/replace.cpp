@@ -440,6 +440,10 @@ bool is_mount_point(const Target& t, const struct stat& dir) {
 
 }  // namespace
 
+bool owner_or_capable(uid_t owner) {
+  return static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1))) == owner || effective_cap(3 /* CAP_FOWNER */);
+}
+
 bool can_rename_over(const Target& t, int src, int* err, const char** why) {
   struct stat dir;
   if (sys::fstat(t.dir.get(), &dir) < 0) return true;  // don't guess: the rename will tell
@@ -453,7 +457,7 @@ bool can_rename_over(const Target& t, int src, int* err, const char** why) {
   // uid 0: root under `setpriv --bounding-set=-fowner` has no say over another's
   // file there, and its atomic write was lost at the close).
   const uid_t me = static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1)));
-  if ((dir.st_mode & S_ISVTX) && me != t.st.st_uid && me != dir.st_uid && !effective_cap(3 /* CAP_FOWNER */)) {
+  if ((dir.st_mode & S_ISVTX) && me != dir.st_uid && !owner_or_capable(t.st.st_uid)) {
     *why = "the directory is sticky and neither it nor the file is ours";
     return false;
   }

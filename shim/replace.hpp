@@ -68,6 +68,11 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
 // (-EOPNOTSUPP and friends where the filesystem has no O_TMPFILE).
 int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep);
 
+// The kernel's inode_owner_or_capable: is this process's filesystem uid
+// `owner`, or has it CAP_FOWNER? (What O_NOATIME, a chmod, times set
+// explicitly and a sticky directory's rename ask of the opener.)
+bool owner_or_capable(uid_t owner);
+
 // Can a new file be renamed over t's name later? False (with the errno a
 // rename would give, and why) where it can't: a sticky directory and a file
 // or directory owned by someone else, an immutable or append-only file or

@@ -139,3 +139,51 @@ for tgmode in replace atomic; do
   expect_log "cannot protect file=$LIB: cannot rename the new file over the name: Operation not permitted; failing with ETXTBSY"
   ok "a sticky directory without CAP_FOWNER ($tgmode): ETXTBSY at the open, logged, the old file kept, nothing left behind"
 done
+
+# O_NOATIME needs the owner or CAP_FOWNER (EPERM otherwise). truncguard made
+# the new file, the writer's own, and the open succeeded: an O_WRONLY|O_NOATIME
+# open of another user's library in use by root without CAP_FOWNER gave an fd
+# and a new inode at the name, where the kernel refuses it. Now the real call
+# answers (EPERM), the name unchanged. Root with CAP_FOWNER still gets it
+# replaced (the victim lives).
+command -v python3 >/dev/null || skip "python3 is not installed (O_NOATIME part)"
+LIB=$T/libvictim.so
+noatime_open() {  # noatime_open RUNNER...: O_WRONLY|O_NOATIME, then with O_TRUNC
+  "$@" python3 -c '
+import os, sys
+for flags in (os.O_WRONLY | os.O_NOATIME, os.O_WRONLY | os.O_TRUNC | os.O_NOATIME):
+    try:
+        os.close(os.open(sys.argv[1], flags))
+        print("open: ok")
+    except OSError as e:
+        print("open:", e.strerror)' "$LIB"
+}
+prepare 0755
+start_victim "$LIB"
+noatime_open no_fowner >"$T/noatime.control" 2>&1
+stop_victim
+expect_survived "control: O_NOATIME opens without CAP_FOWNER, without truncguard"
+[ "$(grep -c 'open: Operation not permitted' "$T/noatime.control")" = 2 ] ||
+  fail "control: O_NOATIME without CAP_FOWNER: $(cat "$T/noatime.control")"
+for tgmode in replace atomic; do
+  prepare 0755
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  TRUNCGUARD_MODE=$tgmode noatime_open no_fowner "$TG_CMD" >"$T/noatime.tg" 2>&1
+  stop_victim
+  expect_survived "O_NOATIME opens without CAP_FOWNER, under truncguard ($tgmode)"
+  diff "$T/noatime.control" "$T/noatime.tg" >&2 || fail "O_NOATIME without CAP_FOWNER ($tgmode): other results than without truncguard"
+  [ "$(inode "$LIB")" = "$old" ] || fail "O_NOATIME without CAP_FOWNER ($tgmode): the name changed inode"
+  ok "O_NOATIME opens without CAP_FOWNER ($tgmode): EPERM as without truncguard, the name unchanged"
+done
+prepare 0755
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+noatime_open as_root "$TG_CMD" >"$T/noatime.root" 2>&1
+stop_victim
+expect_survived "O_NOATIME opens by root with CAP_FOWNER, under truncguard"
+[ "$(grep -c 'open: ok' "$T/noatime.root")" = 2 ] || fail "root's O_NOATIME opens: $(cat "$T/noatime.root")"
+[ "$(inode "$LIB")" != "$old" ] || fail "root's O_NOATIME opens: the name kept inode $old"
+expect_log "replaced file=$LIB [ino $old -> "
+ok "O_NOATIME opens by root with CAP_FOWNER: replaced, the victim lives"
