@@ -25,19 +25,21 @@ ok "control: without CAP_FOWNER, root can't chmod a file of another user"
 need_shim
 
 LIB=$T/libvictim.so
-# Owner, group, mode and access ACL (its xattr, in hex).
+# Owner, group, mode, access ACL (its xattr, in hex) and file capabilities.
 metadata() {
   stat -c "%u:%g %a" -- "$LIB"
   getfattr --absolute-names -e hex -n system.posix_acl_access -- "$LIB" 2>/dev/null | grep =
+  getcap -- "$LIB" 2>/dev/null | awk '{print $2}'
 }
 # "user::rwx user:1234:rwx group::r-x mask::rwx other::r-x", as setfacl -m
 # would set it (no acl package needed): version 2, then {tag, perm, id} entries.
 ACL_HEX=0x0200000001000700ffffffff02000700d204000004000500ffffffff10000700ffffffff20000500ffffffff
-prepare() {  # prepare MODE: a fresh copy of v1 owned by 1234:5678, MODE, old times, $ACL
+prepare() {  # prepare MODE: a fresh copy of v1 owned by 1234:5678, MODE, old times, $ACL, $CAPS
   fresh_copy "$V1" "$LIB"
   must chown 1234:5678 "$LIB"
   must chmod "$1" "$LIB"
   [ -z "${ACL:-}" ] || must setfattr -n system.posix_acl_access -v "$ACL_HEX" -- "$LIB"
+  [ -z "${CAPS:-}" ] || must setcap "$CAPS" "$LIB"
   must touch -d '2001-02-03 04:05:06' -- "$LIB"
 }
 times() { stat -c "atime %x, mtime %y" -- "$LIB"; }
@@ -81,6 +83,13 @@ as_root() { "$@"; }
 check "cp without CAP_FOWNER" 0751 no_fowner "" cp "$V2" "$LIB"
 check "': 1<>' without CAP_FOWNER" 0751 no_fowner times sh -c ": 1<>'$LIB'"
 check "': 1<>' by root" 4755 as_root times sh -c ": 1<>'$LIB'"
+# File capabilities, which the chown removes: set after it (a write of no
+# byte keeps them in place).
+if command -v setcap >/dev/null && setcap cap_net_raw+ep "$T/probe" 2>/dev/null; then
+  CAPS=cap_net_raw+ep check "': 1<>' by root of a file with capabilities" 0755 as_root times sh -c ": 1<>'$LIB'"
+else
+  note "SKIP capability part: setcap is missing or the file system of $T holds no security.capability"
+fi
 # An access ACL: setting it needs the owner or CAP_FOWNER too (it was lost).
 if setfattr -n system.posix_acl_access -v "$ACL_HEX" -- "$T/probe" 2>/dev/null; then
   ACL=1 check "cp of a file with an ACL without CAP_FOWNER" 0751 no_fowner "" cp "$V2" "$LIB"
