@@ -29,6 +29,8 @@ const char* to_string(Reason r) {
       return "without /proc, the file of this write-only fd can be neither read nor named: the real call answers";
     case Reason::protected_regular:
       return "O_CREAT of another user's file in a sticky directory, which fs.protected_regular refuses: the real call answers (EACCES)";
+    case Reason::noatime_not_owner:
+      return "O_NOATIME on a file the caller neither owns nor has CAP_FOWNER for: the real call answers (EPERM)";
     case Reason::mapped: return "mapped executable";
     case Reason::uninspected_elf: return "some processes could not be inspected: replace unless proven unmapped";
     case Reason::self_uninspected: return "this process's own maps could not be read: replace unless proven unmapped";

@@ -34,6 +34,7 @@ enum class Reason {
   no_direct_io,        // O_DIRECT where the filesystem has none: the real open fails (EINVAL), truncating nothing
   unexaminable_fd,     // no /proc: a write-only fd's file can be neither read nor named
   protected_regular,   // O_CREAT of another's file in a sticky directory: fs.protected_regular refuses it (EACCES)
+  noatime_not_owner,   // O_NOATIME on a file the caller neither owns nor has CAP_FOWNER for: refused (EPERM)
   // act
   mapped,              // a process maps it executable
   uninspected_elf,     // not proven unmapped: some processes could not be inspected

@@ -627,7 +627,7 @@ int swap_fd(int old_fd, int new_fd) {
   long off = sys::call(SYS_lseek, old_fd, 0L, SEEK_CUR);
   if (off > 0) sys::call(SYS_lseek, new_fd, off, SEEK_SET);
   long fdflags = sys::call(SYS_fcntl, old_fd, F_GETFD);
-  int r = static_cast<int>(sys::call(SYS_dup3, new_fd, old_fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0));
+  int r = sys::dup3_onto(new_fd, old_fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
   sys::close(new_fd);
   return r;
 }
@@ -660,6 +660,14 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
                                        : "not permitted",
                     static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
       note(name, "owner", msg);
+    }
+    if (rep.setid_lost) {
+      std::snprintf(msg, kMsg,
+                    "its setuid/setgid bits, which giving the new file the old owner removed, could not be set "
+                    "again (the writer neither owns it nor has CAP_FOWNER): mode %04o instead of %04o",
+                    static_cast<unsigned>(rep.mode & ~rep.setid_lost),
+                    static_cast<unsigned>(rep.mode));
+      note(name, "setid", msg);
     }
     if (rep.xattrs_failed > 0) {
       std::snprintf(msg, kMsg, "%d extended attributes could not be copied", rep.xattrs_failed);
@@ -797,6 +805,10 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     // become a new one holding its content, owned by that file's owner.
     if (resolved == 0 && (in.flags & O_CREAT) && sticky_refuses_creat(t))
       return log_pass(in, name, Reason::protected_regular);
+    // Nor an O_NOATIME open the kernel refuses (EPERM): the new file, the
+    // opener's own until it takes the old owner, took it.
+    if (resolved == 0 && (in.flags & O_NOATIME) && !owner_or_capable(t.st.st_uid))
+      return log_pass(in, name, Reason::noatime_not_owner);
   }
 
   // O_DIRECT where the filesystem has no direct I/O (ramfs; tmpfs before
@@ -849,6 +861,12 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     ev.mode = to_string(Mode::replace);
   }
 
+  // The caller's fd moves to the new file by a dup3 onto its number, which
+  // the hard limit on fd numbers (lowered since it was opened) may forbid:
+  // then the name must not change.
+  if (on_fd(in.kind) && static_cast<rlim_t>(in.fd) >= sys::fd_limits().rlim_max)
+    return cannot_protect(s, in, name, "its fd number is above the hard limit on open files (RLIMIT_NOFILE)", EBADF,
+                          false);
   ReplaceReport rep;
   int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
                                        : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep);

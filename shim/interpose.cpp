@@ -252,11 +252,13 @@ inline int guarded_fcntl(const char* entry, int fd, int cmd, long arg, CallReal 
 // dup, dup2, dup3 (newfd < 0: dup): dup2/dup3 close `newfd` first when it is
 // open, and that close may publish; the new fd is another name for a pending file.
 // A dup3 with flags the kernel refuses (EINVAL) closes nothing: publishing
-// there put the half-written file at the name while the writer went on.
+// there put the half-written file at the name while the writer went on; nor
+// does one onto a number at or above the soft RLIMIT_NOFILE (EBADF), which a
+// program may have lowered below a pending fd it holds.
 template <typename CallReal>
 inline int guarded_dup(int oldfd, int newfd, int flags, CallReal call_real) {
   if (__builtin_expect(tg::pending::any(), 0) && newfd >= 0 && oldfd != newfd && !(flags & ~O_CLOEXEC) &&
-      tg::sys::call(SYS_fcntl, oldfd, F_GETFD) >= 0)
+      tg::sys::call(SYS_fcntl, oldfd, F_GETFD) >= 0 && static_cast<rlim_t>(newfd) < tg::sys::fd_limits().rlim_cur)
     tg::pending::closing(newfd);
   const int r = call_real();
   if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);
@@ -816,13 +818,63 @@ const char* exec_target_cannot_load(const ExecTarget& t, char* buf, size_t len) 
   return buf;
 }
 
+// What an exec reads of its caller's memory (the path, argv and envp and
+// each of their strings: fs/exec.c), read here only where the kernel could
+// read it too: a pointer it refuses makes the exec fail with EFAULT, where
+// the shim, reading it first, crashed the program. The kernel says whether
+// a page is readable (sys::readable); one found so is read directly, and a
+// few are remembered (the strings of an environment lie together). Where the
+// kernel can't be asked (process_vm_readv refused by a seccomp filter), the
+// memory is taken to be readable, as before.
+class ExecMemory {
+ public:
+  ExecMemory() {
+    for (uintptr_t& k : known_) k = 1;  // no page's address
+  }
+  bool string(const char* s) {
+    for (uintptr_t p = reinterpret_cast<uintptr_t>(s);; p = page_of(p) + kPage) {
+      if (!page_readable(p)) return false;
+      if (std::memchr(reinterpret_cast<const char*>(p), 0, page_of(p) + kPage - p)) return true;
+    }
+  }
+  // A NULL-terminated array of strings (a null array: none, as Linux takes it).
+  bool strings(char* const* a) {
+    for (size_t i = 0; a; ++i) {
+      const uintptr_t entry = reinterpret_cast<uintptr_t>(a + i);
+      if (!page_readable(entry) || !page_readable(entry + sizeof(char*) - 1)) return false;
+      if (!a[i]) return true;
+      if (!string(a[i])) return false;
+    }
+    return true;
+  }
+
+ private:
+  static constexpr uintptr_t kPage = 4096;  // Linux's smallest: a larger page is several of these
+  static constexpr int kKnown = 8;
+  static uintptr_t page_of(uintptr_t p) { return p & ~(kPage - 1); }
+  bool page_readable(uintptr_t p) {
+    const uintptr_t page = page_of(p);
+    for (const uintptr_t k : known_)
+      if (k == page) return true;
+    if (tg::sys::readable(reinterpret_cast<const void*>(page)) == 0) return false;
+    known_[next_++ % kKnown] = page;
+    return true;
+  }
+  uintptr_t known_[kKnown];
+  unsigned next_ = 0;
+};
+
 // An environment too large to copy here is passed on as it is, whole: the
 // pending files are then published at this exec instead of handed over; so
 // are they when the program can't load the shim, whatever its environment
-// says (a static binary, a 32-bit one, a set-id one).
+// says (a static binary, a 32-bit one, a set-id one). An exec the kernel
+// will refuse for its memory (EFAULT) is passed on as it is too: it fails as
+// without the shim, and nothing is published or handed over.
 template <typename Exec>
-int exec_with_pending(char* const envp[], const ExecTarget& target, Exec exec) {
+int exec_with_pending(char* const argv[], char* const envp[], const ExecTarget& target, Exec exec) {
   if (!tg::pending::any()) return exec(envp);
+  ExecMemory mem;
+  if ((target.path && !mem.string(target.path)) || !mem.strings(argv) || !mem.strings(envp)) return exec(envp);
   size_t count = 0;
   while (envp && envp[count]) ++count;
   char why[96];
@@ -849,14 +901,14 @@ __attribute__((visibility("default"))) int execve(const char* path, char* const 
   auto f = TG_REAL(execve);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(path, argv, envp);
-  return exec_with_pending(envp, {AT_FDCWD, path}, [&](char* const* env) { return f(path, argv, env); });
+  return exec_with_pending(argv, envp, {AT_FDCWD, path}, [&](char* const* env) { return f(path, argv, env); });
 }
 
 __attribute__((visibility("default"))) int execvpe(const char* file, char* const argv[], char* const envp[]) {
   auto f = TG_REAL(execvpe);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(file, argv, envp);
-  return exec_with_pending(envp, {AT_FDCWD, file, true}, [&](char* const* env) { return f(file, argv, env); });
+  return exec_with_pending(argv, envp, {AT_FDCWD, file, true}, [&](char* const* env) { return f(file, argv, env); });
 }
 
 __attribute__((visibility("default"))) int execv(const char* path, char* const argv[]) {
@@ -946,7 +998,7 @@ __attribute__((visibility("default"))) int fexecve(int fd, char* const argv[], c
   auto f = TG_REAL(fexecve);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(fd, argv, envp);
-  return exec_with_pending(envp, {fd, nullptr}, [&](char* const* env) { return f(fd, argv, env); });
+  return exec_with_pending(argv, envp, {fd, nullptr}, [&](char* const* env) { return f(fd, argv, env); });
 }
 
 // execveat (glibc 2.34+): the same, relative to a directory fd.
@@ -955,7 +1007,7 @@ __attribute__((visibility("default"))) int execveat(int dirfd, const char* path,
   auto f = TG_REAL(execveat);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(dirfd, path, argv, envp, flags);
-  return exec_with_pending(envp, {dirfd, path, false, flags},
+  return exec_with_pending(argv, envp, {dirfd, path, false, flags},
                            [&](char* const* env) { return f(dirfd, path, argv, env, flags); });
 }
 
@@ -1013,11 +1065,14 @@ __attribute__((visibility("default"))) int dlclose(void* handle) {
 // number: a switch, then the next syscall() with six arguments, which glibc's
 // own reads whatever the caller passed (the sixth from the caller's stack).
 //
-// Defined with seven long parameters, not `...`: in the Linux ABIs (x86-64,
-// aarch64...) a variadic call passes its integer arguments as a call with
+// Defined with seven long parameters, not `...`, on x86-64 and aarch64: in
+// their ABIs a variadic call passes its integer arguments as a call with
 // these parameters does (registers, then the stack), which glibc's own
 // syscall() relies on too; va_arg's walk cost some 80 instructions a call on
 // the pass-through path (Rust's std makes its futex calls through syscall()).
+// Other ABIs need not pass them so (some pass a variadic call's arguments
+// otherwise than a fixed one's): there it is `...` and va_arg, checked by
+// nothing but the compiler, as no test here runs on another architecture.
 // The numbers taken in are worked on in routed_syscall, out of the entry's
 // way: for the others, the entry is a switch and a call.
 // SYS_openat2 passes: its RESOLVE_* flags would have to bind every open the
@@ -1108,7 +1163,7 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
       return watched_write(real(), static_cast<int>(a[2]));
     case SYS_execve:
       if (__builtin_expect(!tg::pending::any(), 1)) return real();
-      return exec_with_pending(as_ptr<char* const>(a[2]), {AT_FDCWD, as_ptr<const char>(a[0])}, [&](char* const* env) {
+      return exec_with_pending(as_ptr<char* const>(a[1]), as_ptr<char* const>(a[2]), {AT_FDCWD, as_ptr<const char>(a[0])}, [&](char* const* env) {
         return static_cast<int>(next_syscall_with(nr, a, 2, reinterpret_cast<long>(env)));
       });
     case SYS_rt_sigaction: {  // (sig, act, oldact, sigsetsize): as sigaction, the handler is noted
@@ -1125,7 +1180,7 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
       return real();
     case SYS_execveat:  // (dirfd, path, argv, envp, flags)
       if (__builtin_expect(!tg::pending::any(), 1)) return real();
-      return exec_with_pending(as_ptr<char* const>(a[3]), {fd, as_ptr<const char>(a[1]), false, static_cast<int>(a[4])},
+      return exec_with_pending(as_ptr<char* const>(a[2]), as_ptr<char* const>(a[3]), {fd, as_ptr<const char>(a[1]), false, static_cast<int>(a[4])},
                                [&](char* const* env) {
                                  return static_cast<int>(next_syscall_with(nr, a, 3, reinterpret_cast<long>(env)));
                                });
@@ -1168,20 +1223,21 @@ constexpr bool routed(int nr) {
   }
 }
 
+// The entry's work: the numbers taken in routed, the others to the next syscall().
+__attribute__((always_inline)) inline long dispatch_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  if (__builtin_expect(routed(kernel_number(nr)), 0)) return routed_syscall(nr, a0, a1, a2, a3, a4, a5);
+  if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) return f(nr, a0, a1, a2, a3, a4, a5);
+  const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
+  return next_syscall(nr, a);
+}
+
 }  // namespace
 
+#if defined(__x86_64__) || defined(__aarch64__)
 extern "C" __attribute__((visibility("default"))) long syscall_entry(long nr, long a0, long a1, long a2, long a3,
                                                                      long a4, long a5) __asm__("syscall");
 long syscall_entry(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
-  long r;
-  if (__builtin_expect(routed(kernel_number(nr)), 0)) {
-    r = routed_syscall(nr, a0, a1, a2, a3, a4, a5);
-  } else if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) {
-    r = f(nr, a0, a1, a2, a3, a4, a5);
-  } else {
-    const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
-    r = next_syscall(nr, a);
-  }
+  long r = dispatch_syscall(nr, a0, a1, a2, a3, a4, a5);
   // No tail call: it stores a5 back where it was read, the caller's stack
   // above the return address, which a call with fewer than seven arguments
   // does not give us (a variable of the caller's there, changed meanwhile by
@@ -1189,6 +1245,16 @@ long syscall_entry(long nr, long a0, long a1, long a2, long a3, long a4, long a5
   __asm__ volatile("" : "+r"(r));
   return r;
 }
+#else
+extern "C" __attribute__((visibility("default"))) long syscall(long nr, ...) noexcept {
+  va_list ap;
+  va_start(ap, nr);
+  long a[6];
+  for (long& v : a) v = va_arg(ap, long);  // six, whatever the caller passed: as glibc's own reads them
+  va_end(ap);
+  return dispatch_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+#endif
 
 // ---- The program's signal handlers. Once it has one, the shim's work on a
 // write holds the thread's signals back (signals.hpp): a handler that jumps

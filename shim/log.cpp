@@ -214,7 +214,7 @@ int destination_fd(pid_t pid, bool* close_after, LineMem* m) {
     // never into a closed number the program may have reused.
     g_log_dev.store(st.st_dev, std::memory_order_release);
     g_log_ino.store(st.st_ino, std::memory_order_release);
-    const long r = sys::call(SYS_dup3, fd, cached, O_CLOEXEC);
+    const long r = sys::dup3_onto(fd, cached, O_CLOEXEC);  // (a number above a lowered limit too)
     sys::close(fd);
     return r < 0 ? STDERR_FILENO : cached;
   }

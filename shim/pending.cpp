@@ -178,7 +178,7 @@ int publish(Group& g, int fd) {
     pub.failed_step = "cannot link the new file into the directory";
     pub.error = -r;
   } else if ((r = sys::renameat(g.dirfd, tmp, g.dirfd, g.base)) < 0) {
-    sys::unlinkat(g.dirfd, tmp, 0);
+    remove_temp(g.dirfd, tmp, fd);
     pub.failed_step = "cannot rename the new file over the name";
     pub.error = -r;
   }

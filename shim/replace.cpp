@@ -159,10 +159,12 @@ struct XattrMemory {
 };
 
 constexpr char kAccessAcl[] = "system.posix_acl_access";
+constexpr char kFileCaps[] = "security.capability";
 
-// Copies every extended attribute but `skip` (a name, or null). False if
-// the old file has none at all (its list is empty).
-bool copy_xattrs(int src, int dst, const char* skip, ReplaceReport* rep) {
+// Copies every extended attribute but file capabilities, which a chown would
+// remove (copy_metadata sets them after it): `*caps` says if they are listed.
+// False if the old file has none at all (its list is empty).
+bool copy_xattrs(int src, int dst, ReplaceReport* rep, bool* caps) {
   char few[256];  // the names of a few; a file with none needs no more
   long n = sys::flistxattr(src, few, sizeof few);
   if (n == 0) return false;
@@ -181,7 +183,10 @@ bool copy_xattrs(int src, int dst, const char* skip, ReplaceReport* rep) {
   for (long off = 0; n > 0 && off < n;) {
     const char* name = names + off;
     off += static_cast<long>(std::strlen(name)) + 1;
-    if (skip && std::strcmp(name, skip) == 0) continue;
+    if (std::strcmp(name, kFileCaps) == 0) {
+      *caps = true;
+      continue;
+    }
     long v = sys::fgetxattr(src, name, mem->value, sizeof mem->value);
     if (v >= 0 && sys::fsetxattr(dst, name, mem->value, static_cast<size_t>(v), 0) == 0) {
       ++rep->xattrs_copied;
@@ -229,17 +234,20 @@ void settle_access_acl(int src, int dst, bool listed_none, ReplaceReport* rep, m
   *mode = (*mode & ~static_cast<mode_t>(S_IRWXG)) | (n > 0 ? owning_group_bits(acl, n) : 0);
 }
 
-constexpr char kFileCaps[] = "security.capability";
+// Is capability `cap` (a CAP_* number) in this process's effective set?
+bool effective_cap(unsigned cap) {
+  struct { uint32_t version; int pid; } head = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct { uint32_t effective, permitted, inheritable; } data[2] = {};
+  return sys::call(SYS_capget, &head, data) == 0 && (data[cap / 32].effective & (1u << (cap % 32)));
+}
 
 // Does this process have CAP_FSETID in the initial user namespace, as the
 // kernel's capable() asks? (In a user namespace of its own, a root that has
 // it there still has its setuid bits removed.)
 bool capable_fsetid() {
-  struct { uint32_t version; int pid; } head = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
-  struct { uint32_t effective, permitted, inheritable; } data[2] = {};
-  if (sys::call(SYS_capget, &head, data) < 0 || !(data[0].effective & (1u << 4 /* CAP_FSETID */))) return false;
   // No /proc to tell (an error): the usual case, the initial namespace.
-  return sys::in_initial_namespace("/proc/self/ns/user", sys::kInitUserNamespace) != 0;
+  return effective_cap(4 /* CAP_FSETID */) &&
+         sys::in_initial_namespace("/proc/self/ns/user", sys::kInitUserNamespace) != 0;
 }
 
 bool in_group(gid_t gid) {
@@ -291,8 +299,16 @@ struct stat owner_as_seen(int src, const struct stat& st) {
   return same ? seen : st;
 }
 
-// Owner, group, extended attributes (ACLs and capabilities among them), then
-// the mode: chown clears setuid bits and file capabilities, so it goes first.
+// Extended attributes (ACLs among them), mode and times, then the owner and
+// group, then file capabilities: all but the last need the writer to own the
+// file or to have CAP_FOWNER, and after a chown to another user only the
+// latter will do (measured: root without CAP_FOWNER, `setpriv
+// --inh-caps=-fowner`, left a library it replaced with mode 0600 and the
+// times of its copy). The chown removes file capabilities (they are set after
+// it, by CAP_SETFCAP, which needs no ownership), and setuid, and setgid on a
+// group-executable file: the mode is set again after it, where those bits
+// went; a writer that neither owns the new file then nor has CAP_FOWNER can't,
+// and the new file has them no more (`setid_lost`).
 // `truncated`: the writer's call shortens the file, which in place would have
 // removed its privileges at once (file capabilities for every writer, setuid
 // and setgid as mode_after_truncation says): the new inode does not get
@@ -304,17 +320,10 @@ struct stat owner_as_seen(int src, const struct stat& st) {
 void copy_metadata(int src, const struct stat& old, int dst, bool truncated, ReplaceReport* rep) {
   const struct stat st = owner_as_seen(src, old);
   const int saved = errno;
-  if (st.st_uid != geteuid() || st.st_gid != getegid()) {
-    if (program_fchown(dst, st.st_uid, st.st_gid) < 0) {
-      rep->owner_kept = false;
-      // An owner outside this user namespace shows as the overflow id (65534), which is not mapped.
-      rep->owner_unmapped = errno == EINVAL;
-      program_fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
-    }
-  }
   rep->mode = truncated ? mode_after_truncation(st) : st.st_mode & 07777;
+  bool caps = false;
   if (src >= 0) {
-    const bool listed_any = copy_xattrs(src, dst, truncated ? kFileCaps : nullptr, rep);
+    const bool listed_any = copy_xattrs(src, dst, rep, &caps);
     settle_access_acl(src, dst, !listed_any, rep, &rep->mode);
   }
   program_fchmod(dst, rep->mode);
@@ -325,6 +334,24 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
   if (!truncated) {
     const struct timespec times[2] = {old.st_atim, old.st_mtim};
     sys::call(SYS_utimensat, dst, nullptr, times, 0);
+  }
+  if (st.st_uid != geteuid() || st.st_gid != getegid()) {
+    if (program_fchown(dst, st.st_uid, st.st_gid) < 0) {
+      rep->owner_kept = false;
+      // An owner outside this user namespace shows as the overflow id (65534), which is not mapped.
+      rep->owner_unmapped = errno == EINVAL;
+      program_fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
+    }
+    struct stat now;
+    if ((rep->mode & (S_ISUID | S_ISGID)) && program_fstat(dst, &now) == 0 && (now.st_mode & 07777) != rep->mode &&
+        program_fchmod(dst, rep->mode) < 0)
+      rep->setid_lost = rep->mode & ~now.st_mode & (S_ISUID | S_ISGID);
+  }
+  if (caps && !truncated) {
+    char value[64];  // a capability set is 24 bytes at most (struct vfs_ns_cap_data)
+    const long n = sys::fgetxattr(src, kFileCaps, value, sizeof value);
+    if (n >= 0 && sys::fsetxattr(dst, kFileCaps, value, static_cast<size_t>(n), 0) == 0) ++rep->xattrs_copied;
+    else ++rep->xattrs_failed;
   }
   errno = saved;
 }
@@ -413,6 +440,10 @@ bool is_mount_point(const Target& t, const struct stat& dir) {
 
 }  // namespace
 
+bool owner_or_capable(uid_t owner) {
+  return static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1))) == owner || effective_cap(3 /* CAP_FOWNER */);
+}
+
 bool can_rename_over(const Target& t, int src, int* err, const char** why) {
   struct stat dir;
   if (sys::fstat(t.dir.get(), &dir) < 0) return true;  // don't guess: the rename will tell
@@ -422,8 +453,11 @@ bool can_rename_over(const Target& t, int src, int* err, const char** why) {
     return false;
   }
   *err = EPERM;
-  const uid_t me = geteuid();
-  if ((dir.st_mode & S_ISVTX) && me != 0 && me != t.st.st_uid && me != dir.st_uid) {
+  // As the kernel's check_sticky: the filesystem uid, and CAP_FOWNER (not
+  // uid 0: root under `setpriv --bounding-set=-fowner` has no say over another's
+  // file there, and its atomic write was lost at the close).
+  const uid_t me = static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1)));
+  if ((dir.st_mode & S_ISVTX) && me != dir.st_uid && !owner_or_capable(t.st.st_uid)) {
     *why = "the directory is sticky and neither it nor the file is ours";
     return false;
   }
@@ -452,6 +486,12 @@ bool sticky_refuses_creat(const Target& t) {
   char level = '0';
   if (!sysctl.ok() || sys::read(sysctl.get(), &level, 1) != 1) return false;  // not known: the kernel's default, 0
   return level == '2' || (level == '1' && (dir.st_mode & S_IWOTH));
+}
+
+void remove_temp(int dir, const char* tmp, int fd) {
+  if (sys::unlinkat(dir, tmp, 0) == -EPERM &&
+      sys::fchown(fd, static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1))), static_cast<gid_t>(-1)) == 0)
+    sys::unlinkat(dir, tmp, 0);
 }
 
 void temp_name(const char* base, char* out, size_t len) {
@@ -516,7 +556,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
     r = sys::renameat(dir, tmp, dir, t.base);
     if (r < 0) {
-      sys::unlinkat(dir, tmp, 0);
+      remove_temp(dir, tmp, fd.get());
       return fail(rep, "cannot rename the new file over the name", r);
     }
   } else {

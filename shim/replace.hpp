@@ -47,6 +47,7 @@ struct ReplaceReport {
   bool acl_copied = false;            // the old file's access ACL is the new one's
   bool acl_lost = false;              // the old file had an access ACL that could not be copied
   mode_t mode = 0;                    // the new file's permission bits
+  mode_t setid_lost = 0;              // setuid/setgid bits the chown removed and that could not be set again
   bool restored_old = false;          // unlink mode: the old file was linked back after a failure
   off_t copied = 0;                   // bytes of the old content the new inode starts with
 };
@@ -67,6 +68,11 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
 // (-EOPNOTSUPP and friends where the filesystem has no O_TMPFILE).
 int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep);
 
+// The kernel's inode_owner_or_capable: is this process's filesystem uid
+// `owner`, or has it CAP_FOWNER? (What O_NOATIME, a chmod, times set
+// explicitly and a sticky directory's rename ask of the opener.)
+bool owner_or_capable(uid_t owner);
+
 // Can a new file be renamed over t's name later? False (with the errno a
 // rename would give, and why) where it can't: a sticky directory and a file
 // or directory owned by someone else, an immutable or append-only file or
@@ -78,6 +84,12 @@ bool can_rename_over(const Target& t, int src, int* err, const char** why);
 // with fs.protected_regular on (the directory world-writable, or
 // group-writable at level 2), root included (fs/namei.c, may_create_in_sticky).
 bool sticky_refuses_creat(const Target& t);
+
+// Removes the temp name `tmp` in `dir` of the file open at `fd`, after a
+// failed rename. In a sticky directory a writer without CAP_FOWNER may remove
+// only its own files, and the file has taken the old file's owner: it is
+// made the writer's again for that (it was left behind).
+void remove_temp(int dir, const char* tmp, int fd);
 
 // Unguessable temp name in the same directory: ".BASE.tg-XXXXXXXXXXXX".
 void temp_name(const char* base, char* out, size_t len);

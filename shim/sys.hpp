@@ -19,6 +19,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 // A large zero-initialised table (kilobytes: records, pending groups, spare
@@ -172,6 +173,17 @@ inline int fchmod(int fd, mode_t mode) { return static_cast<int>(call(SYS_fchmod
 inline int ioctl(int fd, unsigned long req, void* arg) { return static_cast<int>(call(SYS_ioctl, fd, req, arg)); }
 inline long getdents64(int fd, void* buf, size_t n) { return call(SYS_getdents64, fd, buf, n); }
 inline pid_t getpid() { return static_cast<pid_t>(call(SYS_getpid)); }
+
+// Can this process read the byte at `p`, as the kernel asks when it copies a
+// system call's argument from memory (a mapping with read permission, else
+// EFAULT)? Asked of the kernel: process_vm_readv from ourselves. 1, 0, or -1
+// where it can't be asked (ENOSYS, a seccomp filter that refuses it).
+inline int readable(const void* p) {
+  char c;
+  struct iovec local = {&c, 1}, remote = {const_cast<void*>(p), 1};
+  const long r = call(SYS_process_vm_readv, getpid(), &local, 1L, &remote, 1L, 0L);
+  return r == 1 ? 1 : r == -EFAULT ? 0 : -1;
+}
 inline long flistxattr(int fd, char* buf, size_t n) { return call(SYS_flistxattr, fd, buf, n); }
 inline long fgetxattr(int fd, const char* name, void* buf, size_t n) { return call(SYS_fgetxattr, fd, name, buf, n); }
 inline int fremovexattr(int fd, const char* name) { return static_cast<int>(call(SYS_fremovexattr, fd, name)); }
@@ -224,6 +236,31 @@ inline int dup_high(int fd) {
     base = static_cast<long>(rl.rlim_cur / 2);
   long r = call(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
   if (r == -EMFILE || r == -EINVAL) r = call(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0L);
+  return static_cast<int>(r);
+}
+
+// The limits on fd numbers (RLIMIT_NOFILE): the kernel gives no new fd, nor
+// dup2/dup3 onto one, at or above the soft limit, which a program may lower
+// below fds it already holds (opened, or inherited, before). Unknown: none.
+inline struct rlimit fd_limits() {
+  struct rlimit rl;
+  if (call(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &rl) < 0) rl = {RLIM_INFINITY, RLIM_INFINITY};
+  return rl;
+}
+
+// dup3 onto `newfd`, a number the program holds: above the soft limit, the
+// soft limit is raised (up to the hard one) for the dup3 and set back. (A
+// thread that opens an fd meanwhile, every lower number in use, gets one
+// above the limit where it would have had EMFILE.) dup3's result or -errno.
+inline int dup3_onto(int oldfd, int newfd, int flags) {
+  long r = call(SYS_dup3, oldfd, newfd, flags);
+  const struct rlimit rl = fd_limits();
+  const rlim_t wanted = static_cast<rlim_t>(newfd) + 1;
+  if (r != -EBADF || newfd < 0 || rl.rlim_cur >= wanted || rl.rlim_max < wanted) return static_cast<int>(r);
+  const struct rlimit raised = {wanted, rl.rlim_max};
+  if (call(SYS_prlimit64, 0, RLIMIT_NOFILE, &raised, nullptr) < 0) return static_cast<int>(r);
+  r = call(SYS_dup3, oldfd, newfd, flags);
+  call(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, nullptr);
   return static_cast<int>(r);
 }
 

@@ -2,29 +2,44 @@
 # A writer opened the library before anyone mapped it, and truncates it later
 # with ftruncate(fd, 0) while a victim runs it. Under truncguard the caller's fd
 # moves to a new inode (same number, flags and offset) and the name follows it.
+# Also (fd_truncator's "high") with the fd at number 600 and the program's soft
+# RLIMIT_NOFILE lowered to 64, where the kernel refuses a dup3 onto that number
+# (the move failed with ETXTBSY, the name already holding a new inode): the
+# fd moves all the same, and the program's soft limit is still 64 after it.
 . "$(dirname "$0")/lib.sh"
 need_victims
 [ -x "$TG_FD_TRUNCATOR" ] || fail "no fd_truncator at $TG_FD_TRUNCATOR"
 LIB=$T/libvictim.so
 
-run() {  # run [WRAPPER...]: the truncator opens, the victim maps, the truncator truncates
-  writer_then_victim fd_truncator "$T/trunc" "$LIB" "$@" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/trunc.ready" "$T/trunc.go"
+run() {  # run VARIANT [WRAPPER...]: the truncator opens, the victim maps, the truncator truncates
+  local variant=$1
+  shift
+  # shellcheck disable=SC2086  # no variant: no argument
+  writer_then_victim fd_truncator "$T/trunc" "$LIB" "$@" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/trunc.ready" \
+    "$T/trunc.go" $variant
 }
 
-fresh_copy "$V1" "$LIB"
-run
-expect_killed "control: ftruncate without truncguard"
+for variant in "" high; do
+  what="ftruncate${variant:+ of fd 600 above a soft limit of 64}"
+  fresh_copy "$V1" "$LIB"
+  run "$variant"
+  expect_killed "control: $what without truncguard"
 
-need_shim
-fresh_copy "$V1" "$LIB"
-old=$(inode "$LIB")
-log_reset
-run "$TG_CMD"
-expect_survived "ftruncate under truncguard"
-new=$(inode "$LIB")
-[ "$new" != "$old" ] || fail "the name kept inode $old"
-expect_same_content "$LIB" "$V2"
-expect_version "$LIB" 2
-expect_fd_kept "ftruncate under truncguard" "$T/trunc.out"
-ok "the caller's fd kept offset 100, its flags and FD_CLOEXEC"
-expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+  need_shim
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  log_reset
+  run "$variant" "$TG_CMD"
+  expect_survived "$what under truncguard"
+  new=$(inode "$LIB")
+  [ "$new" != "$old" ] || fail "$what: the name kept inode $old"
+  expect_same_content "$LIB" "$V2"
+  expect_version "$LIB" 2
+  expect_fd_kept "$what under truncguard" "$T/trunc.out"
+  ok "$what: the caller's fd kept offset 100, its flags and FD_CLOEXEC"
+  if [ -n "$variant" ]; then
+    grep -qx 'soft limit 64' "$T/trunc.out" || fail "$what: the program's soft limit changed: $(cat "$T/trunc.out")"
+    ok "$what: the program's soft limit is still 64"
+  fi
+  expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+done

@@ -32,6 +32,7 @@ _tg_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${TG_FORK_WRITER:=$TG_BUILD/tests/writers/fork_writer}"
 : "${TG_CANCEL_WRITER:=$TG_BUILD/tests/writers/cancel_writer}"
 : "${TG_VFORK_SYSCALL:=$TG_BUILD/tests/writers/vfork_syscall}"
+: "${TG_BAD_EXEC:=$TG_BUILD/tests/writers/bad_exec}"
 # How long a victim runs if nobody releases it.  Tests release it by removing
 # its ready file, so this is only a safety net; it is long on purpose: a
 # victim that merely outlived the writer must not look like a survivor.

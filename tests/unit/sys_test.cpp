@@ -50,4 +50,19 @@ TEST(Sys, RawLeavesErrnoAloneAndPassesSixArguments) {
   munmap(reinterpret_cast<void*>(m), 4096);
 }
 
+// readable(): what the kernel would copy from (exec's arguments), asked of it.
+TEST(Sys, ReadableAsTheKernelSeesIt) {
+  const long page = sysconf(_SC_PAGESIZE);
+  char* mem = static_cast<char*>(mmap(nullptr, static_cast<size_t>(page) * 2, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(mem, MAP_FAILED);
+  ASSERT_EQ(mprotect(mem + page, static_cast<size_t>(page), PROT_NONE), 0);
+  const int saved = errno = 1234;
+  EXPECT_EQ(tg::sys::readable(mem + page - 1), 1);
+  EXPECT_EQ(tg::sys::readable(mem + page), 0);  // mapped, not readable
+  EXPECT_EQ(tg::sys::readable(reinterpret_cast<void*>(8)), 0);  // nothing mapped there
+  EXPECT_EQ(errno, saved);
+  munmap(mem, static_cast<size_t>(page) * 2);
+}
+
 }  // namespace

@@ -1,8 +1,13 @@
-/* fd_truncator DEST SRC READY GO [syscall]: opens DEST O_RDWR and seeks to
+/* fd_truncator DEST SRC READY GO [syscall|high|hard]: opens DEST O_RDWR and seeks to
  * offset 100 while nobody maps it, creates READY, waits for GO to exist (the
  * test starts a victim on DEST meanwhile), then ftruncate(fd, 0) (with
  * "syscall": libc's syscall(SYS_ftruncate, fd, 0)) and writes SRC's bytes
- * with pwrite at 0: the "open early, truncate late" writer.
+ * with pwrite at 0: the "open early, truncate late" writer. With "high", the
+ * fd is moved to number 600 and the soft RLIMIT_NOFILE lowered to 64 before
+ * READY (a program that lowers its limit below an fd it holds; the kernel
+ * lets it use that fd), and it prints the soft limit after the ftruncate.
+ * With "hard", the hard limit too, and a failed ftruncate is printed as
+ * "ftruncate: ERROR" and ends it with status 0.
  * Prints "offset=N flags=0x.. cloexec=N" after the ftruncate, so the test can
  * check the fd kept its offset and flags. Exit 0 on success. */
 #define _GNU_SOURCE
@@ -10,25 +15,42 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 int main(int argc, char** argv) {
-  if (argc != 5 && !(argc == 6 && !strcmp(argv[5], "syscall"))) {
-    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall]\n");
+  const int raw = argc == 6 && !strcmp(argv[5], "syscall"), hard = argc == 6 && !strcmp(argv[5], "hard");
+  const int high = hard || (argc == 6 && !strcmp(argv[5], "high"));
+  if (argc != 5 && !raw && !high) {
+    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall|high|hard]\n");
     return 2;
   }
   int fd = open(argv[1], O_RDWR | O_CLOEXEC);
   if (fd < 0 || lseek(fd, 100, SEEK_SET) != 100) return perror("fd_truncator: open"), 1;
+  struct rlimit rl;
+  if (high) {
+    if (dup3(fd, 600, O_CLOEXEC) != 600 || close(fd) != 0) return perror("fd_truncator: dup3"), 1;
+    fd = 600;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return perror("fd_truncator: getrlimit"), 1;
+    rl.rlim_cur = 64;
+    if (hard) rl.rlim_max = 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return perror("fd_truncator: setrlimit"), 1;
+  }
   int before = fcntl(fd, F_GETFL);
   close(open(argv[3], O_WRONLY | O_CREAT, 0644));
   struct timespec tick = {0, 5000000};
   for (int i = 0; i < 2000 && access(argv[4], F_OK) != 0; ++i) nanosleep(&tick, NULL);
-  if ((argc == 6 ? syscall(SYS_ftruncate, fd, 0) : ftruncate(fd, 0)) != 0) return perror("fd_truncator: ftruncate"), 1;
+  if ((raw ? syscall(SYS_ftruncate, fd, 0) : ftruncate(fd, 0)) != 0) {
+    if (!hard) return perror("fd_truncator: ftruncate"), 1;
+    printf("ftruncate: %s\n", strerror(errno));
+    return 0;
+  }
   printf("offset=%ld flags=0x%x cloexec=%d\n", (long)lseek(fd, 0, SEEK_CUR),
          fcntl(fd, F_GETFL) == before ? before : -1, (fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0);
+  if (high && getrlimit(RLIMIT_NOFILE, &rl) == 0) printf("soft limit %ld\n", (long)rl.rlim_cur);
   int in = open(argv[2], O_RDONLY);
   if (in < 0) return perror("fd_truncator: src"), 1;
   char buf[65536];

@@ -1,0 +1,41 @@
+#!/bin/bash
+# Bug: in atomic mode, with a file pending, the shim read an exec's envp
+# (and its path) before the kernel did: a pointer the kernel refuses (the
+# exec fails with EFAULT and the program goes on) crashed the program
+# (SIGSEGV) instead. bad_exec writes v2 over the library a victim runs, then,
+# its fd still open, calls execve, execveat, fexecve and syscall(SYS_execve)
+# with envp, argv, an entry of them or the path pointing to nothing, to a
+# PROT_NONE page, or a string running into one. Control: without truncguard
+# each exec fails with EFAULT, the program goes on, and the victim dies.
+# Under truncguard (atomic) the program prints the same, the failed execs
+# publish nothing (the name keeps its inode until the close), and the close
+# publishes the new content; the victim lives.
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+[ -x "$TG_BAD_EXEC" ] || fail "no bad_exec at $TG_BAD_EXEC"
+LIB=$T/libvictim.so
+
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+"$TG_BAD_EXEC" "$LIB" "$V2" >"$T/control.out" 2>&1 || fail "control: bad_exec failed: $(cat "$T/control.out")"
+stop_victim
+expect_killed "control: bad_exec without truncguard"
+grep -q 'execve envp=8: -1 Bad address' "$T/control.out" && grep -q 'same inode: yes' "$T/control.out" ||
+  fail "control: unexpected output: $(cat "$T/control.out")"
+ok "control: each exec fails with EFAULT and the program goes on"
+
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+TRUNCGUARD_MODE=atomic "$TG_CMD" "$TG_BAD_EXEC" "$LIB" "$V2" >"$T/tg.out" 2>&1
+st=$?
+[ "$st" -eq 0 ] || fail "bad_exec under truncguard (atomic): $(describe_status "$st"): $(cat "$T/tg.out")"
+stop_victim
+expect_survived "bad_exec under truncguard (atomic)"
+diff "$T/control.out" "$T/tg.out" >&2 || fail "bad_exec under truncguard saw other results than without it"
+ok "under truncguard: the same results, errno EFAULT each time, nothing published before the close"
+new=$(inode "$LIB")
+expect_log "published file=$LIB [ino $old -> $new] (mode atomic): the writer closed it"
+expect_version "$LIB" 2
