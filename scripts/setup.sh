@@ -14,6 +14,7 @@ packages=(
   f2fs-tools squashfs-tools erofs-utils  # mkfs.erofs: reliability/filesystems.sh
   coreutils util-linux              # cp, dd, tee, install; setpriv
   rsync cpio busybox patchelf       # writers of the real-writers matrix (tests/e2e/real_writers.sh)
+  zip unzip moreutils zstd xz-utils #   (zip makes its archives; sponge; zstd and xz decompress over a library)
   nodejs                            # node: libuv closes with syscall(SYS_close) (tests/e2e/mode_atomic.sh, real_writers.sh)
   fakeroot eatmydata faketime       # other LD_PRELOAD tools, and allocators preloaded with
   libjemalloc2 libtcmalloc-minimal4 #   truncguard, and valgrind's (tests/e2e/other_preloads.sh)

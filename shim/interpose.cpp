@@ -238,6 +238,14 @@ inline R watched_write(R r, int fd) {
   return r;
 }
 
+// fsync, fdatasync: a pending file that the writer synced is published with
+// its directory synced (pending::synced), as the sync promised. One branch
+// when nothing is pending.
+inline int watched_sync(int r, int fd) {
+  if (r == 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::synced(fd);
+  return r;
+}
+
 // fcntl: F_SETFL without O_APPEND is examined (guarded_fd_change); an fd
 // F_DUPFD made is a new name for a pending file. `arg` as glibc reads it.
 template <typename CallReal>
@@ -606,6 +614,15 @@ __attribute__((visibility("default"))) ssize_t copy_file_range(int in, off64_t* 
 __attribute__((visibility("default"))) ssize_t sendfile(int out, int in, off_t* off, size_t count) {
   auto f = TG_REAL(sendfile);
   return watched_write(f ? f(out, in, off, count) : tg::sys::call_errno(SYS_sendfile, out, in, off, count), out);
+}
+
+__attribute__((visibility("default"))) int fsync(int fd) {
+  auto f = TG_REAL(fsync);
+  return watched_sync(f ? f(fd) : static_cast<int>(tg::sys::call_errno(SYS_fsync, fd)), fd);
+}
+__attribute__((visibility("default"))) int fdatasync(int fd) {
+  auto f = TG_REAL(fdatasync);
+  return watched_sync(f ? f(fd) : static_cast<int>(tg::sys::call_errno(SYS_fdatasync, fd)), fd);
 }
 
 // pwritev2 and fallocate: see guarded_fd_change.
@@ -1161,6 +1178,9 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
       return watched_write(real(), fd);
     case SYS_copy_file_range:  // (in, in_off, out, ...)
       return watched_write(real(), static_cast<int>(a[2]));
+    case SYS_fsync:
+    case SYS_fdatasync:
+      return watched_sync(real_int(), fd);
     case SYS_execve:
       if (__builtin_expect(!tg::pending::any(), 1)) return real();
       return exec_with_pending(as_ptr<char* const>(a[1]), as_ptr<char* const>(a[2]), {AT_FDCWD, as_ptr<const char>(a[0])}, [&](char* const* env) {
@@ -1213,6 +1233,8 @@ constexpr bool routed(int nr) {
     case SYS_pwritev:
     case SYS_sendfile:
     case SYS_copy_file_range:
+    case SYS_fsync:
+    case SYS_fdatasync:
     case SYS_execve:
     case SYS_rt_sigaction:
     case SYS_exit_group:

@@ -27,6 +27,7 @@ struct Group {
   std::atomic<int> state{kFree};
   std::atomic<int> refs{0};  // this process's fds on it
   std::atomic<int> write_error{0};  // a write to it failed (ENOSPC...): never publish it
+  std::atomic<bool> synced{false};  // the writer synced it (fsync, fdatasync): publish it durably
   std::atomic<pid_t> owner{0};  // only the process that wrote it publishes (not a forked child)
   int dirfd = 0;             // set by new_group before any use; zero keeps the table in .bss
   unsigned long old_ino = 0;
@@ -147,6 +148,19 @@ void report_unpublished(const Group& g, const char* step, int error, const char*
   log::emit(e);
 }
 
+// A writer that synced its file (fsync, fdatasync, O_SYNC, O_DSYNC) was
+// promised that the name holds it, crash or not: without truncguard its sync
+// made the writes to the name's own inode durable. Here the name gets the file
+// only now, by a link and a rename, which are on disk only once the directory
+// is synced (a crash, even seconds later, showed the old file). Without read
+// access to the directory, the file's own fsync, which on journaling
+// filesystems commits the rename with it. Returns 0 or the errno.
+int sync_publication(const Group& g, int fd) {
+  sys::Fd dir(sys::openat(g.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  const long r = sys::call(SYS_fsync, dir.ok() ? dir.get() : fd);
+  return r < 0 ? static_cast<int>(-r) : 0;
+}
+
 int publish(Group& g, int fd) {
   Publication pub{g.base, g.old_ino, 0, 0, nullptr};
   if (!sys::refers_to(fd, g.dev, g.ino)) {
@@ -184,7 +198,15 @@ int publish(Group& g, int fd) {
   }
   if (pub.failed_step) {
     report_unpublished(g, pub.failed_step, pub.error, "the old file is unchanged and the new content is lost");
-  } else if (log::enabled(kRewrites)) {
+    return pub.error;
+  }
+  const long fl = sys::call(SYS_fcntl, fd, F_GETFL);
+  if (g.synced.load(std::memory_order_acquire) || (fl >= 0 && (fl & O_DSYNC))) {
+    if ((pub.error = sync_publication(g, fd)) != 0)
+      report_unpublished(g, "cannot sync the directory after the rename", pub.error,
+                         "published, but a crash may still show the old file");
+  }
+  if (log::enabled(kRewrites)) {
     log::Event e{log::EventKind::published};
     e.file = g.path;
     e.entry = "close";
@@ -343,6 +365,7 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
     g.dir_dev = dir_known ? dir.st_dev : 0;
     g.dir_ino = dir_known ? dir.st_ino : 0;
     g.write_error.store(0, std::memory_order_relaxed);
+    g.synced.store(false, std::memory_order_relaxed);
     g.refs.store(0, std::memory_order_relaxed);
     std::snprintf(g.base, sizeof g.base, "%s", base);
     std::snprintf(g.path, sizeof g.path, "%s", path);
@@ -430,6 +453,11 @@ int kept_fds_in(unsigned first, unsigned last, int* out, int max) {
   for (int i = 0; i < n; ++i)
     if (m == 0 || out[m - 1] != out[i]) out[m++] = out[i];
   return m;
+}
+
+void synced(int fd) {
+  const int group = find_group(fd);
+  if (group >= 0) g_groups[group].synced.store(true, std::memory_order_release);
 }
 
 void write_failed(int fd, int error) {

@@ -66,6 +66,11 @@ int closing_range(unsigned first, unsigned last);
 // leaves them open, or the files could not be published. Returns how many.
 int kept_fds_in(unsigned first, unsigned last, int* out, int max);
 
+// The writer synced `fd` (fsync, fdatasync): if it is a pending file, its
+// publication syncs the directory after the rename, so that the name holds it
+// durably, as the writer's sync promised.
+void synced(int fd);
+
 // A write to `fd` failed with `error`: if that lost data (ENOSPC, EDQUOT, EIO,
 // EFBIG), the file is never published and the old one stays.
 void write_failed(int fd, int error);

@@ -61,9 +61,18 @@ ev=$(watch cat "$attr")
 case $ev in *ACCESS*CLOSE_NOWRITE*) ;; *) fail "control: the watch saw no read by cat: $ev" ;; esac
 ok "control: inotify sees a read of $attr ($ev)"
 
-log_reset
-ev=$(watch "$TG_CMD" --debug=decisions sh -c "echo $value > $attr")
-[ "$(sed 's/.*\[\(.*\)\].*/\1/' "$attr")" = "$value" ] || fail "$attr changed: $(cat "$attr")"
+# Other processes may read this attribute meanwhile (seen: several times a
+# second while other test suites ran on the machine), and inotify does not
+# say who read: only a read seen in each of five watches is the writer's own.
+for try in 1 2 3 4 5; do
+  log_reset
+  ev=$(watch "$TG_CMD" --debug=decisions sh -c "echo $value > $attr")
+  [ "$(sed 's/.*\[\(.*\)\].*/\1/' "$attr")" = "$value" ] || fail "$attr changed: $(cat "$attr")"
+  case $ev in
+    *ACCESS* | *CLOSE_NOWRITE*) note "watch $try saw a read: $ev" ;;
+    *) break ;;
+  esac
+done
 case $ev in
   *ACCESS* | *CLOSE_NOWRITE*) fail "under truncguard, the write of $attr read it first: $ev $(tg_log)" ;;
   *OPEN*MODIFY*) ;;

@@ -100,7 +100,8 @@ rm -f -- "$D/probe"
 # protected NAME VERSION HOW WRITER: WRITER writes the old inode. HOW is
 # "killed" (it truncates: the victim must die by a signal) or "broken" (it
 # rewrites in place: a signal, or the victim saw its code change). VERSION is
-# what a fresh process loads from the result.
+# what a fresh process loads from the result; "-" for a result no process
+# can load (a hole punched in it): its bytes are still compared.
 protected() {
   local name=$1 want=$2 how=$3 writer=$4 st_ctl old new
   fresh_lib
@@ -123,7 +124,7 @@ protected() {
   expect_survived "$name under truncguard"
   snapshot tg "$name"
   same_as_control "$name" "$st_ctl" "$RUN_STATUS"
-  expect_version "$LIB" "$want"
+  [ "$want" = - ] || expect_version "$LIB" "$want"
   new=$(inode "$LIB")
   [ "$new" != "$old" ] || fail "$name: the name kept inode $old: it was written in place"
   # The write that met the victim's inode names the victim. A later call on
@@ -174,6 +175,16 @@ chmod 0644 "$T/stage/libvictim.so"
 must tar -cf "$IN/v2.tar" -C "$T/stage" libvictim.so
 must gzip -c -n "$V2" >"$IN/v2.gz"
 if have zip; then (cd "$T/stage" && zip -q -X "$IN/v2.zip" libvictim.so) || fail "cannot make v2.zip"; fi
+
+# A directory on another filesystem than $D (a tmpfs, as /tmp often is), for
+# the writers that behave differently across filesystems; removed on exit.
+OTHER_FS=
+if [ -d /dev/shm ] && [ "$(stat -c %d /dev/shm)" != "$(stat -c %d "$D")" ] &&
+   OTHER_FS=$(mktemp -d /dev/shm/tg-e2e-real_writers.XXXXXX 2>/dev/null); then
+  trap 'rm -rf -- "$OTHER_FS"; _tg_cleanup' EXIT
+else
+  OTHER_FS=
+fi
 
 # Python: the Debian interpreter if there is one (a pyenv shim runs bash first).
 PY=
@@ -251,6 +262,10 @@ chmod 0644 "$IN/v2-stamped.so"
 [ -z "$XATTRS" ] || setfattr -n user.src -v v2 "$IN/v2-stamped.so"
 touch -d '2019-05-05 05:05:05.5' "$IN/v2-stamped.so"
 protected "cp -p" 2 killed cp_p
+# cp -a: the same open, then every attribute cp can keep (times, owner,
+# mode, xattrs) from the source, set on that fd.
+cp_a() { "$@" cp -a "$IN/v2-stamped.so" libvictim.so; }
+protected "cp -a" 2 killed cp_a
 if [ -n "$PY" ]; then protected "python shutil.copy2" 2 killed py_copy2; fi
 if have rsync; then protected "rsync -a --inplace" 2 broken rsync_a_inplace; fi
 
@@ -288,6 +303,53 @@ fi
 # openat(O_WRONLY|O_CREAT|O_TRUNC, 0777) and writes it back, modified.
 patchelf_rpath() { "$@" patchelf --set-rpath /opt/truncguard-test libvictim.so; }
 if have patchelf; then protected "patchelf --set-rpath" 1 killed patchelf_rpath; else skip_case patchelf "patchelf not installed (scripts/setup.sh installs it)"; fi
+
+# util-linux fallocate: openat(O_RDWR) (no O_TRUNC: truncguard copies the old
+# content to a new inode), then fallocate(PUNCH_HOLE|KEEP_SIZE) or
+# COLLAPSE_RANGE on that fd, now the copy's. The result has a hole where the
+# header and the first code were: nothing can load it, its bytes are compared.
+fallocate_punch() { "$@" fallocate --punch-hole -o 0 -l 8192 libvictim.so; }
+fallocate_collapse() { "$@" fallocate --collapse-range -o 4096 -l 4096 libvictim.so; }
+if ! have fallocate; then
+  skip_case fallocate "util-linux's fallocate not installed"
+elif ! err=$(cp "$V1" "$D/probe" && fallocate --punch-hole -o 0 -l 8192 "$D/probe" 2>&1); then
+  skip_case fallocate "this filesystem can't punch holes: $err"
+else
+  protected "fallocate --punch-hole" - broken fallocate_punch
+  if err=$(fallocate --collapse-range -o 4096 -l 4096 "$D/probe" 2>&1); then
+    protected "fallocate --collapse-range" - broken fallocate_collapse
+  else
+    skip_case "fallocate --collapse-range" "this filesystem can't collapse a range: $err"
+  fi
+fi
+rm -f -- "$D/probe"
+
+# dd oflag=direct conv=fsync: openat(O_WRONLY|O_CREAT|O_TRUNC|O_DIRECT), 4 KiB
+# writes that only an fd with direct I/O on an aligned file offset accepts as
+# they are, F_SETFL taking O_DIRECT off for the last, partial block, fsync.
+# With conv=notrunc: the same open without O_TRUNC, over the old bytes.
+dd_direct() { "$@" dd if="$V2" of=libvictim.so bs=4096 oflag=direct conv=fsync status=none; }
+dd_direct_notrunc() { "$@" dd if="$V2" of=libvictim.so bs=4096 oflag=direct conv=fsync,notrunc status=none; }
+if err=$(dd if="$V1" of="$D/probe" bs=4096 count=1 oflag=direct status=none 2>&1); then
+  protected "dd oflag=direct conv=fsync" 2 killed dd_direct
+  protected "dd oflag=direct conv=fsync,notrunc" 2 broken dd_direct_notrunc
+else
+  skip_case "dd oflag=direct" "this filesystem has no direct I/O: $err"
+fi
+rm -f -- "$D/probe"
+
+# sponge (moreutils) writes its input to a temp file in $TMPDIR, then renames
+# it over the name; where $TMPDIR is another filesystem (a tmpfs /tmp), the
+# rename fails (EXDEV) and it copies: openat(O_WRONLY|O_CREAT|O_TRUNC).
+sponge_v2() { "$@" bash -c 'sponge libvictim.so < "$1"' bash "$V2"; }
+sponge_other_fs() { TMPDIR=$OTHER_FS sponge_v2 "$@"; }
+if ! have sponge; then
+  skip_case sponge "sponge not installed (scripts/setup.sh installs moreutils)"
+elif [ -z "$OTHER_FS" ]; then
+  skip_case "sponge, TMPDIR on another filesystem" "no writable /dev/shm on another filesystem than $D"
+else
+  protected "sponge, TMPDIR on another filesystem" 2 killed sponge_other_fs
+fi
 
 # curl -o: openat(O_WRONLY|O_CREAT|O_TRUNC), the download written there.
 curl_o() { "$@" curl -s -S -o libvictim.so "file://$V2"; }
@@ -345,6 +407,11 @@ if [ -n "$PY" ]; then protected "python fcntl F_SETFL drops O_APPEND, write" 2 b
 install_v2() { "$@" install -m 0750 "$V2" libvictim.so; }
 safe "install" install_v2
 
+# install -C (make install's "only if it changed"): reads both files, then as
+# install.
+install_c() { "$@" install -C -m 0750 "$V2" libvictim.so; }
+safe "install -C" install_c
+
 # cp --remove-destination: unlinkat, then openat(O_WRONLY|O_CREAT|O_EXCL).
 cp_remove() { "$@" cp --remove-destination "$V2" libvictim.so; }
 safe "cp --remove-destination" cp_remove
@@ -352,6 +419,19 @@ safe "cp --remove-destination" cp_remove
 # mv -f: renameat2(RENAME_NOREPLACE) fails with EEXIST, then renameat.
 mv_v2() { cp "$V2" "$T/v2-to-move.so" && "$@" mv -f "$T/v2-to-move.so" libvictim.so; }
 safe "mv -f" mv_v2
+
+# mv from another filesystem: renameat fails with EXDEV; mv unlinks the name,
+# copies into openat(O_WRONLY|O_CREAT|O_EXCL), then removes the source.
+mv_other_fs() { cp "$V2" "$OTHER_FS/v2-to-move.so" && "$@" mv -f "$OTHER_FS/v2-to-move.so" libvictim.so; }
+if [ -n "$OTHER_FS" ]; then
+  safe "mv from another filesystem" mv_other_fs
+else
+  skip_case "mv from another filesystem" "no writable /dev/shm on another filesystem than $D"
+fi
+
+# sponge with $TMPDIR on the same filesystem: renameat over the name.
+sponge_same_fs() { TMPDIR=$T sponge_v2 "$@"; }
+if have sponge; then safe "sponge" sponge_same_fs; fi
 
 # ln -f: linkat to a random temp name, renameat over the name.
 ln_v2() { "$@" ln -f "$V2" libvictim.so; }
@@ -370,9 +450,25 @@ if have perl; then safe "perl -pi" perl_pi; else skip_case "perl -pi" "perl not 
 tar_x() { "$@" tar -xf "$IN/v2.tar"; }
 safe "tar -xf" tar_x
 
+# GNU tar --unlink-first: unlinkat before each member, then openat(O_EXCL).
+tar_unlink_first() { "$@" tar --unlink-first -xf "$IN/v2.tar"; }
+safe "tar --unlink-first -xf" tar_unlink_first
+
 # gzip -d -f: openat(O_EXCL) fails, unlink, openat(O_EXCL).
 gunzip_f() { cp "$IN/v2.gz" libvictim.so.gz && "$@" gzip -d -f libvictim.so.gz; }
 safe "gzip -d -f" gunzip_f
+
+# xz -d -f: as gzip. zstd -d -f -o: unlinks the name, then
+# openat(O_WRONLY|O_CREAT|O_TRUNC) on the missing name.
+unxz_f() { xz -c "$V2" >libvictim.so.xz && "$@" xz -d -f libvictim.so.xz; }
+unzstd_o() { "$@" zstd -q -d -f "$IN/v2.zst" -o libvictim.so; }
+if have xz; then safe "xz -d -f" unxz_f; else skip_case xz "xz not installed (scripts/setup.sh installs xz-utils)"; fi
+if have zstd; then
+  must zstd -q -c "$V2" >"$IN/v2.zst"
+  safe "zstd -d -f -o" unzstd_o
+else
+  skip_case zstd "zstd not installed (scripts/setup.sh installs it)"
+fi
 
 # rsync (default): writes .libvictim.so.XXXXXX (O_EXCL), renameat over the name.
 rsync_v2() { "$@" rsync "$V2" libvictim.so; }
@@ -399,6 +495,25 @@ if have busybox; then safe "busybox tar -xf" bb_tar; fi
 cmake_copy() { "$@" cmake -E copy "$V2" libvictim.so; }
 if have cmake; then safe "cmake -E copy" cmake_copy; else skip_case cmake "cmake not installed"; fi
 
+# cmake --install (make install of a CMake project): for a library older than
+# the built one, unlinks the name, then openat(O_WRONLY|O_CREAT|O_TRUNC) on the
+# missing name, chmod, utimensat. The prefix is $T: it installs to $T/lib = $D.
+cmake_install() { "$@" cmake --install "$T/cmake/build" --prefix "$T"; }
+if have cmake; then
+  mkdir -p "$T/cmake/src"
+  cp "$SRC_DIR/libvictim.c" "$T/cmake/src/"
+  cat >"$T/cmake/src/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.13)
+project(victim C)
+add_library(victim SHARED libvictim.c)
+target_compile_definitions(victim PRIVATE VICTIM_VERSION=2)
+install(TARGETS victim LIBRARY DESTINATION lib)
+EOF
+  must cmake -S "$T/cmake/src" -B "$T/cmake/build" >/dev/null
+  must cmake --build "$T/cmake/build" >/dev/null
+  safe "cmake --install" cmake_install
+fi
+
 # git checkout of a tracked file: unlinks the name, then openat(O_WRONLY|
 # O_CREAT|O_EXCL). The repository's work tree is $D: libvictim.so at v1, HEAD at v2.
 git_checkout() { "$@" git checkout -q HEAD -- libvictim.so; }
@@ -412,6 +527,9 @@ if have git; then
   # The work tree is the library's directory; the repository stays outside it.
   git_checkout_in_d() { GIT_DIR=$T/repo/.git GIT_WORK_TREE=$D git_checkout "$@"; }
   safe "git checkout" git_checkout_in_d
+  # git restore (from the index, at v2 too): as git checkout.
+  git_restore_in_d() { GIT_DIR=$T/repo/.git GIT_WORK_TREE=$D "$@" git restore libvictim.so; }
+  safe "git restore" git_restore_in_d
 else
   skip_case git "git not installed"
 fi

@@ -1,0 +1,125 @@
+#!/bin/bash
+# Bug: a writer that syncs its file (dd conv=fsync, oflag=dsync, python's
+# os.fsync) over a library in use, in atomic mode, was told its data was on
+# disk, yet after a crash right after it ended the name held the OLD file: the
+# new inode reaches the name at the writer's close (a link and a rename), after
+# its last sync, and nothing synced the directory. Without truncguard its sync
+# made its writes to the name's own inode durable. Now a pending file the
+# writer synced is published with its directory synced.
+#
+# A crash is the filesystem's shutdown without flushing its log
+# (FS_IOC_SHUTDOWN with NOLOGFLUSH, `xfs_io -x -c shutdown`), then a remount
+# (log recovery), on a loop-mounted ext4 (commit=60, so no timer commits the
+# journal meanwhile) and XFS. For each:
+#  - control: what is not synced is lost (atomic mode, cp: the old file after
+#    the crash), so a lost sync shows;
+#  - control: without truncguard, dd conv=fsync kills the victim, and its
+#    content is at the name after the crash;
+#  - under truncguard the victim survives and the content is at the name after
+#    the crash: dd conv=fsync in each mode that acts; in atomic mode also
+#    oflag=dsync, python's os.fsync, os.fdatasync, and syscall(SYS_fsync).
+R_MOUNT_NS=1
+. "$(dirname "$0")/rlib.sh"
+need_mount_ns
+need_victims
+need_shim
+command -v xfs_io >/dev/null || skip "xfs_io missing (scripts/setup.sh installs xfsprogs)"
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3) || skip "python3 missing"
+
+V2_SUM=$(cksum <"$V2")
+V1_SUM=$(cksum <"$V1")
+
+# crash_case NAME FS WANT WRITER [WRAPPER...]: $LIB holds version 1, synced;
+# a victim loads it; WRITER (a function that runs its command after "$@")
+# runs in its directory under WRAPPER (none for a control) and the victim is
+# released (VICTIM_STATUS); then the crash and the remount. WANT: the version
+# the name must hold after it.
+crash_case() {
+  local name=$1 fs=$2 want=$3 writer=$4 got
+  shift 4
+  fresh_copy "$V1" "$LIB"
+  sync
+  start_victim "$LIB"
+  log_reset
+  (cd "$MNT" && "$writer" "$@") >"$T/$name.out" 2>&1 || fail "$fs: $name: the writer failed: $(r_out "$name")"
+  stop_victim
+  xfs_io -x -c shutdown "$MNT" || fail "$fs: cannot shut the filesystem down"
+  remount "$fs"
+  case $(cksum <"$LIB") in
+    "$V2_SUM") got=2 ;;
+    "$V1_SUM") got=1 ;;
+    *) got="neither ($(stat -c %s "$LIB") bytes)" ;;
+  esac
+  [ "$got" = "$want" ] || fail "$fs: $name: after the crash the name holds version $got, expected $want: $(tg_log)"
+}
+
+# remount FS: unmount the shut-down filesystem and mount its image again.
+remount() {
+  umount "$MNT" || fail "$1: cannot unmount after the crash"
+  mount -t "$1" -o "loop,$OPTS" "$IMG" "$MNT" || fail "$1: cannot mount the image again"
+}
+
+cp_v2() { "$@" cp "$V2" libvictim.so; }
+dd_fsync() { "$@" dd if="$V2" of=libvictim.so conv=fsync status=none; }
+dd_dsync() { "$@" dd if="$V2" of=libvictim.so oflag=dsync status=none; }
+# PY_CALL: fsync, fdatasync (os's), or syscall (libc's syscall(SYS_fsync)).
+py_sync() {
+  "$@" "$PY" -c '
+import ctypes, os, sys
+f = open("libvictim.so", "wb")
+f.write(open(sys.argv[1], "rb").read())
+f.flush()
+if sys.argv[2] == "syscall":
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(74, f.fileno()) != 0:  # SYS_fsync
+        sys.exit("syscall(SYS_fsync): %s" % os.strerror(ctypes.get_errno()))
+else:
+    getattr(os, sys.argv[2])(f.fileno())
+f.close()' "$V2" "$PY_CALL"
+}
+
+for fs in ext4 xfs; do
+  case $fs in
+    ext4) mkfs=(mkfs.ext4 -q -F); size=64M; OPTS=commit=60 ;;
+    xfs) mkfs=(mkfs.xfs -q -f); size=300M; OPTS=defaults ;;  # XFS's smallest
+  esac
+  if ! command -v "${mkfs[0]}" >/dev/null; then note "skip $fs: ${mkfs[0]} missing"; continue; fi
+  IMG=$T/$fs.img
+  MNT=$T/$fs
+  mkdir -p "$MNT"
+  truncate -s "$size" "$IMG"
+  "${mkfs[@]}" "$IMG" >"$T/mkfs.out" 2>&1 || fail "setup: ${mkfs[*]}: $(cat "$T/mkfs.out")"
+  if ! mount -t "$fs" -o "loop,$OPTS" "$IMG" "$MNT" 2>"$T/mount.err"; then
+    note "skip $fs: cannot mount it here: $(cat "$T/mount.err")"
+    continue
+  fi
+  _r_mounts+=("$MNT")
+  LIB=$MNT/libvictim.so
+
+  crash_case "cp, atomic" "$fs" 1 cp_v2 "$TG_CMD" --mode=atomic
+  expect_survived "$fs: control: cp in atomic mode"
+  ok "$fs: control: what is not synced is lost in the crash: the name holds version 1"
+
+  crash_case "dd conv=fsync" "$fs" 2 dd_fsync
+  expect_killed "$fs: control: dd conv=fsync without truncguard"
+  ok "$fs: control: without truncguard, dd conv=fsync's content is at the name after the crash"
+
+  for mode in replace unlink atomic; do
+    crash_case "dd conv=fsync, $mode" "$fs" 2 dd_fsync "$TG_CMD" --mode=$mode
+    expect_survived "$fs: dd conv=fsync, mode $mode"
+    ok "$fs: dd conv=fsync, mode $mode: version 2 at the name after the crash"
+  done
+  crash_case "dd oflag=dsync, atomic" "$fs" 2 dd_dsync "$TG_CMD" --mode=atomic
+  expect_survived "$fs: dd oflag=dsync, mode atomic"
+  ok "$fs: dd oflag=dsync, mode atomic: version 2 at the name after the crash"
+  for call in fsync fdatasync syscall; do
+    PY_CALL=$call crash_case "python $call, atomic" "$fs" 2 py_sync "$TG_CMD" --mode=atomic
+    expect_survived "$fs: python $call, mode atomic"
+    ok "$fs: python $call, mode atomic: version 2 at the name after the crash"
+  done
+
+  umount "$MNT" || fail "cannot unmount $MNT"
+  unset '_r_mounts[-1]'
+  rm -f -- "$IMG"
+done
