@@ -374,6 +374,28 @@ grep -q "^wopen:n:$LIB -> new #1" "$T/out" || { cat "$T/log" >&2; fail "fresh fr
 ! grep -q '^\.lib\.so\.tg-reload-' "$T/out" || fail "fresh from an idle thread: the copy's name was left after dlclose: $(cat "$T/out")"
 ok "TRUNCGUARD_RELOAD=fresh, a copy opened by a thread that idles: the program's dlclose unloads it, no name left"
 
+# ---- TRUNCGUARD_RELOAD=fresh, a signal handler's dlopen and dlclose in the
+# middle of the program's dlopen (undefined under POSIX, but glibc survives
+# it): first while the shim is at work (it waits in its log write), then in
+# glibc's dlopen after the shim's part (it waits for the loader's lock). The
+# fresh copy the shim pinned for that dlopen stays loaded until glibc has
+# opened it. (Before: the handler's dl call closed the pin, glibc read a
+# freed name and the program's dlopen failed, every time.)
+for where in shim glibc; do
+  rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, signal handler ($where): setup"
+  STEPS=(open:n:"$LIB" "run:cp $P2 $T/fr/n && mv $T/fr/n $LIB" sigopen:$where:"$LIB" close:0)
+  plain "${STEPS[@]}"
+  grep -q "^sigopen -> not stalled; dlopen: version 1; the handler's: -2; dlclose 0$" "$T/plain" ||
+    fail "fresh, signal handler ($where), without truncguard: $(cat "$T/plain" "$T/plain.err")"
+  cp "$P1" "$LIB" || fail "fresh, signal handler ($where): setup"
+  # (The log on stderr: the step makes it a full pipe.)
+  env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_RELOAD=fresh TRUNCGUARD_DEBUG=reloads "$TG_DL_EDGES" "${STEPS[@]}" >"$T/out" 2>"$T/err"
+  grep -q "^sigopen -> stalled; dlopen: version 2; the handler's: 2; dlclose 0$" "$T/out" ||
+    { cat "$T/err" >&2; fail "fresh, signal handler ($where): $(cat "$T/out")"; }
+  [ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, signal handler ($where): an extra name was left: $(ls -A "$T/fr")"
+  ok "TRUNCGUARD_RELOAD=fresh, a signal handler's dlopen/dlclose inside the program's dlopen ($where): both get the new file, no name left"
+done
+
 # ---- ... and the pins take none of the program's pthread keys (1024 in
 # all): after a fresh answer, it can make as many as before one (as without
 # truncguard; a sanitizer's runtime takes one). (A key was taken for their
