@@ -866,7 +866,10 @@ void after_close(const CloseWatch& w, int result, bool nested) {
   iterate_objects(&find_loaded_cb, &l);
   report_close(w, result, !l.found, nested);
   if (!l.found) return forget_unloaded(w.name);
-  if (!log::enabled(kReloads) || nested) return;
+  // The note: in reloads where the object will not unload whatever the
+  // program closes (what to act on); where only its own handles keep it, in
+  // files (ordinary reference counting: one per dlclose but the last).
+  if (!(log::enabled(kReloads) || log::enabled(kFiles)) || nested) return;
   // Still loaded: keep it so while we read its tables (another thread may
   // close it meanwhile), and say why it stayed.
   void* pin = open_own_handle(w.name, RTLD_LAZY | RTLD_NOLOAD);
@@ -911,6 +914,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     add("%d handle%s still open%s%s%s%s%s", open_handles, open_handles == 1 ? "" : "s", where[0] ? ", opened at " : "",
         where, other[0] ? " (it was also opened as " : "", other, other[0] ? ", another name for its file)" : "");
   }
+  const size_t handles_part = o;  // the reasons after it: it never unloads
   DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
   if (nodelete_mode) add("%sopened with RTLD_NODELETE", o ? "; " : "");
   if (di.flags_1 & DF_1_NODELETE) add("%sbuilt with -z nodelete (DF_1_NODELETE)", o ? "; " : "");
@@ -940,6 +944,8 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     }
   }
   const bool unexplained = o == 0;
+  const bool never_unloads = unexplained || o > handles_part;
+  if (!log::enabled(never_unloads ? kReloads : kFiles)) return unpin();
   if (unexplained)
     add("%s%s", counted ? "" : "a handle the shim could not count may still be open (a dlopen by another path "
         "to the file), or ",

@@ -186,14 +186,16 @@ ok "8 threads through a path and a symlink to it: counted as one object, at most
 # they opened, the one its dlclose counts under): a library opened twice by a
 # bare name (and once by its path) and closed once is still held by a handle,
 # not by glibc.
-LD_LIBRARY_PATH=$T DBG=reloads same "bare names" open:n:p1.so open:n:p1.so close:0 open:nL:"$P1" close:0 close:0 \
-  open:lL:"$P1"
+BARE_STEPS=(open:n:p1.so open:n:p1.so close:0 open:nL:"$P1" close:0 close:0 open:lL:"$P1")
+LD_LIBRARY_PATH=$T DBG=reloads,files same "bare names" "${BARE_STEPS[@]}"
 grep -q "^open:nL:$P1 -> same as #0" "$T/out" || fail "bare names: the library was not loaded as $P1: $(cat "$T/out")"
 grep -q "^open:lL:$P1 -> NULL" "$T/out" || fail "bare names: the library did not unload at its last dlclose"
 [ "$(grep -c "note file=$P1 is still loaded after dlclose: 1 handle still open" "$T/log")" -eq 2 ] &&
   [ "$(grep -c "note file=$P1 is still loaded" "$T/log")" -eq 2 ] ||
   { cat "$T/log" >&2; fail "bare names: expected two notes \"1 handle still open\" and nothing else"; }
-ok "a library opened by a bare name twice and by its path once: after each dlclose the note counts the handle left"
+LD_LIBRARY_PATH=$T DBG=reloads same "bare names, reloads only" "${BARE_STEPS[@]}"
+expect_no_log_line "still loaded" "bare names, reloads only (handles left open are for the files category)"
+ok "a library opened by a bare name twice and by its path once: after each dlclose the note counts the handle left (files; none in reloads alone)"
 
 # ---- dlopen, dlsym, dlclose from a plugin's constructor and destructor
 # (glibc's lock is held then; a dlclose inside another dlclose's destructors
