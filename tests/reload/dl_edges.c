@@ -17,6 +17,9 @@
  *                       whose l_name is NAME): glibc fails, "NAME: shared
  *                       object not open"
  *   closenull           dlclose(NULL) (glibc crashes)
+ *   keeperr:PATH        dlopen PATH (meant to fail), then the first calls of
+ *                       functions the shim wraps (invalid fds, a missing path:
+ *                       no effect), then prints dlerror()
  *   openclose:PATH      dlopen(PATH, RTLD_NOW) and dlclose it (no handle kept)
  *   sym:K:NAME          dlsym(handle #K, NAME)
  *   run:CMD             system(CMD)
@@ -57,6 +60,8 @@
 #include <fcntl.h>
 #include <link.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -466,6 +471,16 @@ int main(int argc, char** argv) {
       void* h = dlopen(after(step, 1), RTLD_NOW);
       const char* err = h ? NULL : dlerror();
       printf("%s -> %s\n", step, h ? (dlclose(h) == 0 ? "closed" : "dlclose failed") : err);
+    } else if (!strncmp(step, "keeperr:", 8)) {
+      void* h = dlopen(after(step, 1), RTLD_NOW);
+      struct iovec iov = {NULL, 0};
+      (void)!dup(-1), (void)!dup2(-1, -1), (void)!dup3(-1, -1, 0), (void)!close(-1);
+      closefrom(1 << 30);
+      (void)!writev(-1, &iov, 1), (void)!pwrite(-1, "", 0, 0), (void)!ftruncate(-1, 0);
+      (void)!truncate("/nonexistent/keeperr", 0), (void)!sendfile(-1, -1, NULL, 0);
+      (void)!copy_file_range(-1, NULL, -1, NULL, 0, 0);
+      const char* err = dlerror();
+      printf("%s -> %s, then dlerror=%s\n", step, h ? "opened" : "NULL", err ? err : "(null)");
     } else if (!strcmp(step, "closenull")) {
       void* volatile null = NULL;
       show_result(step, dlclose(null));

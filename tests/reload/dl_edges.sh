@@ -91,6 +91,14 @@ well_formed "a failing dlclose"
 expect_log_line "dlclose by $TG_DL_EDGES [0]: failed" "a failing dlclose"
 ok "a dlclose that fails: the program reads glibc's \"shared object not open\" from dlerror(), as without truncguard"
 
+# ---- dlerror() after a failed dlopen, across the program's first calls of
+# functions the shim wraps (the shim looked each up with dlsym then, which
+# clears dlerror(): the program read NULL instead of glibc's message).
+same "dlerror across wrapped calls" keeperr:"$T/nonexistent.so"
+grep -q "^keeperr:$T/nonexistent.so -> NULL, then dlerror=$T/nonexistent.so: cannot open shared object file" "$T/out" ||
+  fail "dlerror across wrapped calls: $(cat "$T/out")"
+ok "a failed dlopen's dlerror() text survives the program's first close, dup2, writev... under truncguard"
+
 # ---- A dlopen that fails opens nothing: the log's counts of open handles
 # leave it out (a file that is not ELF yet, RTLD_NOLOAD of what is not
 # loaded, an invalid mode).
