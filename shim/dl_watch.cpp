@@ -619,9 +619,15 @@ const char* load_fresh(const char* file, const FileId& id, int mode, void* calle
   if (void* pin = pin_loaded_from_file(id)) return *reused = true, pin_for_this_dlopen(pin, pin_out);
   char fresh[sizeof(OpenRecord::fresh)];
   const char* slash = std::strrchr(file, '/');  // there is one: file is a path
+  // An absolute name: a relative one is removed relative to the current
+  // directory of when the copy unloads (after a chdir, it stayed on disk).
+  char cwd[sizeof fresh] = "";
+  if (file[0] != '/' && (sys::call(SYS_getcwd, cwd, sizeof cwd) <= 0 || cwd[0] != '/'))
+    return std::snprintf(why, len, "%s", "the current directory has no name to make the new name absolute"), nullptr;
   static std::atomic<unsigned> counter{0};
-  const int n = std::snprintf(fresh, sizeof fresh, "%.*s/.%.*s.tg-reload-%d-%u", static_cast<int>(slash - file), file,
-                              180, slash + 1, static_cast<int>(sys::getpid()), counter.fetch_add(1) + 1);
+  const int n = std::snprintf(fresh, sizeof fresh, "%s%s%.*s/.%.*s.tg-reload-%d-%u", cwd, cwd[0] ? "/" : "",
+                              static_cast<int>(slash - file), file, 180, slash + 1, static_cast<int>(sys::getpid()),
+                              counter.fetch_add(1) + 1);
   if (n <= 0 || static_cast<size_t>(n) >= sizeof fresh)
     return std::snprintf(why, len, "%s", "the name is too long for another next to it"), nullptr;
   char esc[400];

@@ -20,6 +20,7 @@
  *   keeperr:PATH        dlopen PATH (meant to fail), then the first calls of
  *                       functions the shim wraps (invalid fds, a missing path:
  *                       no effect), then prints dlerror()
+ *   chdir:DIR           chdir(DIR)
  *   openclose:PATH      dlopen(PATH, RTLD_NOW) and dlclose it (no handle kept)
  *   sym:K:NAME          dlsym(handle #K, NAME)
  *   run:CMD             system(CMD)
@@ -472,6 +473,8 @@ int main(int argc, char** argv) {
       memset(fake, 0, sizeof fake);
       *(const char**)(fake + 8) = after(step, 1);  /* l_name */
       show_result(step, dlclose(fake));
+    } else if (!strncmp(step, "chdir:", 6)) {
+      printf("%s -> %d\n", step, chdir(after(step, 1)));
     } else if (!strncmp(step, "openclose:", 10)) {
       void* h = dlopen(after(step, 1), RTLD_NOW);
       const char* err = h ? NULL : dlerror();

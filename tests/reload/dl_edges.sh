@@ -364,6 +364,17 @@ expect_log_line "loading the new file as $T/fr/.lib.so.tg-reload-" "fresh throug
 [ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh through a symlink: an extra name was left: $(ls -A "$T/fr")"
 ok "TRUNCGUARD_RELOAD=fresh, a symlink pointed at a new file: the new file is loaded, its extra name gone after dlclose"
 
+# ---- ... by a relative path, the program changing directory before its
+# dlclose: the extra name is still removed. (It was made relative, and
+# removed relative to the new current directory: it stayed on disk.)
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, a relative path: setup"
+(cd "$T" && TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:fr/lib.so "run:cp $P2 fr/n && mv fr/n fr/lib.so" \
+  open:n:fr/lib.so sym:1:tg_version chdir:/ close:1 close:0)
+grep -q "^open:n:fr/lib.so -> new #1" "$T/out" && grep -q "^sym:1:tg_version -> found" "$T/out" ||
+  { cat "$T/log" >&2; fail "fresh, a relative path: $(cat "$T/out")"; }
+[ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, a relative path: the extra name was left after a chdir: $(ls -A "$T/fr")"
+ok "TRUNCGUARD_RELOAD=fresh by a relative path, a chdir before dlclose: the extra name is removed"
+
 # ---- ... and where the fresh copy was opened by a thread that then ended (a
 # worker that loads a plugin for others): the shim's own handle on it goes
 # with the thread, so the program's dlclose unloads it and its name is gone.
