@@ -53,13 +53,7 @@ bool g_hooks_ready = false;  // __atomic builtins: no instrumented code early
 // (what RTLD_NEXT would give), found in the symbol tables: calling dlsym here
 // would enter the shim again.
 TG_EARLY void resolve_real() {
-  const struct link_map* self = nullptr;
-  for (const struct link_map* m = _r_debug.r_map; m && !self; m = m->l_next)
-    if (m->l_ld == _DYNAMIC) self = m;
-  if (!self) {  // another namespace (the audit copy): ld.so knows it by now
-    struct dl_find_object r;
-    if (_dl_find_object(_DYNAMIC, &r) == 0) self = r.dlfo_link_map;
-  }
+  const struct link_map* self = elf::own_map();
   void* s = self ? elf::find_function("dlsym", self) : nullptr;
   void* v = self ? elf::find_function("dlvsym", self) : nullptr;
   __atomic_store_n(&tg_real_dlsym, s ? s : reinterpret_cast<void*>(&no_dlsym), __ATOMIC_RELEASE);

@@ -43,11 +43,11 @@ struct OpenRecord {
   void* callers[4];  // the first callers, for the backtrace category
   char fresh[1024];  // TRUNCGUARD_RELOAD=fresh: the extra name made for it
   unsigned serial;   // which use of this slot (unique over the process's life)
-  // Fresh: threads' pins (t_fresh_pin) on the object of this name whose
-  // dlopen is counted here, all on `pinned`; pin_epoch changes when another
-  // thread's dlclose has closed them (after_close).
+  // Fresh: the shim's handles on the object of this name, one per fresh
+  // answer counted in `opens`, all on `pinned`. Closed together when the
+  // last counted handle is (after_close): never while a dlopen that was
+  // answered with its name may not have reached glibc yet.
   int pins;
-  unsigned pin_epoch;
   void* pinned;
 };
 constexpr int kRecords = 64;
@@ -66,17 +66,25 @@ __attribute__((tls_model("initial-exec"))) thread_local unsigned t_unsettled_ser
 // the name of the object it opened (see settle_open_now): its mode and caller.
 __attribute__((tls_model("initial-exec"))) thread_local int t_unsettled_mode = 0;
 __attribute__((tls_model("initial-exec"))) thread_local void* t_unsettled_caller = nullptr;
-// TRUNCGUARD_RELOAD=fresh answered this thread's dlopen with the new file's
-// object, loaded by the shim or already loaded: the shim's handle on it, so
-// that no other thread's dlclose unloads it (and removes its name) before
-// this dlopen has run. Closed by settle_open_now, or when the thread ends
-// (release_fresh_pin), or by the program's dlclose of the object in any
-// thread once no dlopen of it is pending (after_close). Once
-// counted in the object's record: index + 1 (0: not), serial and pin_epoch then.
+// TRUNCGUARD_RELOAD=fresh answered a dlopen with the new file's object: the
+// shim holds a handle on it (a pin) so that nothing unloads it (and frees the
+// name glibc is given) before that dlopen has run. A pin counted in the
+// object's record is closed with the object's last counted handle
+// (after_close). One that could not be counted (the records' lock not to be
+// had) is this thread's, closed at its next dl call that is not nested in
+// another, or when it ends (release_fresh_pin).
 __attribute__((tls_model("initial-exec"))) thread_local void* t_fresh_pin = nullptr;
-__attribute__((tls_model("initial-exec"))) thread_local int t_pin_record = 0;
-__attribute__((tls_model("initial-exec"))) thread_local unsigned t_pin_serial = 0;
-__attribute__((tls_model("initial-exec"))) thread_local unsigned t_pin_epoch = 0;
+// How many of the shim's dl hooks this thread is in: more than one is a
+// signal handler's dl call (undefined under POSIX, but the shim must not turn
+// a program that survives it into one that crashes) interrupting the shim.
+// Such a call leaves the interrupted call's state alone (settle_open_now).
+__attribute__((tls_model("initial-exec"))) thread_local int t_dl_depth = 0;
+struct InDlHook {
+  InDlHook() { ++t_dl_depth; }
+  ~InDlHook() { --t_dl_depth; }
+  InDlHook(const InDlHook&) = delete;
+  InDlHook& operator=(const InDlHook&) = delete;
+};
 // The records' lock: the id of the thread holding it (0: free). Held only
 // for a few string compares, never across a call that can block on another
 // lock. Another thread holding it is waited for (threads that dlopen and
@@ -418,28 +426,8 @@ void close_own_handle(void* h) {
 // counted under that one, the name its dlclose counts under.
 void release_fresh_pin() {
   void* pin = t_fresh_pin;
-  if (!pin) return;
   t_fresh_pin = nullptr;
-  if (const int k = t_pin_record) {
-    t_pin_record = 0;
-    RecordsLock lock;
-    OpenRecord& r = g_records[k - 1];
-    // Closed already by another thread's dlclose, or can't be told: left open.
-    if (!lock.held || r.serial != t_pin_serial || r.pin_epoch != t_pin_epoch || r.pins <= 0) return;
-    --r.pins;
-  }
   close_own_handle(pin);
-}
-
-// This thread's pin becomes known to the record its dlopen is counted in
-// (`r`, under the lock), where another thread's dlclose can close it.
-void count_pin(OpenRecord* r) {
-  if (!t_fresh_pin || t_pin_record) return;
-  ++r->pins;
-  r->pinned = t_fresh_pin;
-  t_pin_record = static_cast<int>(r - g_records) + 1;
-  t_pin_serial = r->serial;
-  t_pin_epoch = r->pin_epoch;
 }
 
 // A thread that ends with a pin (no dl call after its dlopen, a worker that
@@ -451,6 +439,7 @@ void count_pin(OpenRecord* r) {
 __attribute__((tls_model("initial-exec"))) thread_local bool t_pin_release_registered = false;
 
 void settle_open_now() {
+  if (t_dl_depth > 0) return;  // nested in a dlopen hook, whose open has yet to run
   release_fresh_pin();
   const int k = t_unsettled;
   if (!k) return;
@@ -571,16 +560,24 @@ bool complete_shared_object(const char* path, sys::Fd* fd, struct stat* st, char
   return true;
 }
 
-// `pin`, a handle on the new file's object, becomes this thread's
-// t_fresh_pin; the object's own name (glibc's string, kept while pinned) is
-// the name for the program's dlopen.
-const char* pin_for_this_dlopen(void* pin) {
+// `pin`, a handle on the new file's object, is this dlopen's; the object's
+// own name (glibc's string, kept while pinned) is the name for glibc.
+const char* pin_for_this_dlopen(void* pin, void** out) {
+  *out = pin;
+  return static_cast<const struct link_map*>(pin)->l_name;
+}
+
+// A pin that could not be counted with its dlopen: this thread's until its
+// next dl call. If it has one already and this call is nested in another (which
+// may not have reached glibc's dlopen yet), neither can be let go: false.
+bool keep_uncounted_pin(void* pin) {
+  if (t_fresh_pin && t_dl_depth > 1) return false;
   release_fresh_pin();
   t_fresh_pin = pin;
   if (!t_pin_release_registered)
     t_pin_release_registered =
         __cxa_thread_atexit_impl([](void*) { release_fresh_pin(); }, nullptr, &__dso_handle) == 0;
-  return static_cast<const struct link_map*>(pin)->l_name;
+  return true;
 }
 
 // A handle on the object loaded from the file `id` (null: none, or it was
@@ -605,25 +602,32 @@ void* pin_loaded_from_file(const FileId& id) {
 // TRUNCGUARD_RELOAD=fresh: load the new file under a name of its own, next
 // to it (so $ORIGIN resolves the same), as hot-reload tools do: a hard link,
 // removed when the object is unloaded. The shim loads it first, with the
-// program's mode, and keeps that handle until this thread's dlopen has run
-// (t_fresh_pin): if glibc can't load it (a missing symbol or dependency), the
-// program gets what it would get without the shim, never a failed dlopen.
+// program's mode, and keeps that handle (`*pin`, see t_fresh_pin): if glibc
+// can't load it (a missing symbol or dependency), the program gets what it
+// would get without the shim, never a failed dlopen.
 // Returns the name for the program's dlopen (glibc's copy: it reads it after
 // we return), or null with the reason in `why`. `*reused`: the new file was
 // loaded already, and the name is that object's.
-const char* load_fresh(const char* file, const FileId& id, int mode, void* caller, bool* reused, char* why, size_t len) {
+const char* load_fresh(const char* file, const FileId& id, int mode, void* caller, bool* reused, void** pin_out,
+                       char* why, size_t len) {
   *reused = false;
   if (namespace_of(object_of(caller)) != LM_ID_BASE)
     return std::snprintf(why, len, "%s", "the caller is in another namespace (dlmopen)"), nullptr;
   sys::Fd fd;
   struct stat st;
   if (!complete_shared_object(file, &fd, &st, why, len)) return nullptr;
-  if (void* pin = pin_loaded_from_file(id)) return *reused = true, pin_for_this_dlopen(pin);
+  if (void* pin = pin_loaded_from_file(id)) return *reused = true, pin_for_this_dlopen(pin, pin_out);
   char fresh[sizeof(OpenRecord::fresh)];
   const char* slash = std::strrchr(file, '/');  // there is one: file is a path
+  // An absolute name: a relative one is removed relative to the current
+  // directory of when the copy unloads (after a chdir, it stayed on disk).
+  char cwd[sizeof fresh] = "";
+  if (file[0] != '/' && (sys::call(SYS_getcwd, cwd, sizeof cwd) <= 0 || cwd[0] != '/'))
+    return std::snprintf(why, len, "%s", "the current directory has no name to make the new name absolute"), nullptr;
   static std::atomic<unsigned> counter{0};
-  const int n = std::snprintf(fresh, sizeof fresh, "%.*s/.%.*s.tg-reload-%d-%u", static_cast<int>(slash - file), file,
-                              180, slash + 1, static_cast<int>(sys::getpid()), counter.fetch_add(1) + 1);
+  const int n = std::snprintf(fresh, sizeof fresh, "%s%s%.*s/.%.*s.tg-reload-%d-%u", cwd, cwd[0] ? "/" : "",
+                              static_cast<int>(slash - file), file, 180, slash + 1, static_cast<int>(sys::getpid()),
+                              counter.fetch_add(1) + 1);
   if (n <= 0 || static_cast<size_t>(n) >= sizeof fresh)
     return std::snprintf(why, len, "%s", "the name is too long for another next to it"), nullptr;
   char esc[400];
@@ -665,16 +669,16 @@ const char* load_fresh(const char* file, const FileId& id, int mode, void* calle
     RecordsLock lock;
     if (lock.held) r->fresh[0] = '\0';
     lock.release();
-    return *reused = true, pin_for_this_dlopen(h);
+    return *reused = true, pin_for_this_dlopen(h, pin_out);
   }
-  return pin_for_this_dlopen(h);
+  return pin_for_this_dlopen(h, pin_out);
 }
 
 // Stale: `file` names an object already loaded (as `loaded_as`: file, or
 // the object's name when file is another name glibc knows it by), and the
 // file there now is another inode. glibc will hand back the old object
-// without looking.
-void check_stale(const char* file, const char* loaded_as, int mode, void* caller, const char** load_as) {
+// without looking. A fresh answer comes with its pin in `*pin`.
+void check_stale(const char* file, const char* loaded_as, int mode, void* caller, const char** load_as, void** pin) {
   Loaded l{loaded_as, 0};
   iterate_objects(&find_loaded_cb, &l);
   if (!l.found) return;
@@ -703,7 +707,7 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
   // RTLD_NOLOAD asks what is loaded: glibc's answer, nothing new loaded.
   if (s.reload == Reload::fresh && !(mode & RTLD_NOLOAD)) {
     bool reused = false;
-    if (const char* fresh = load_fresh(file, on_disk, mode, caller, &reused, not_fresh, sizeof not_fresh)) {
+    if (const char* fresh = load_fresh(file, on_disk, mode, caller, &reused, pin, not_fresh, sizeof not_fresh)) {
       *load_as = fresh;
       char esc[sizeof(OpenRecord::fresh) + 64];
       escape(fresh, esc, sizeof esc);
@@ -854,14 +858,12 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     if (lock.held)
       if (OpenRecord* r = find_record(w.name, false)) {
         if (r->closes < r->opens) ++r->closes;
-        // A dlopen is counted before it runs: with none open, the threads
-        // that pinned it for theirs are past them, and their pins would keep
-        // it loaded as long as they make no dl call (a worker idling).
+        // A dlopen is counted before it runs: with none open, every dlopen
+        // answered with this object is past glibc, and the pins go with it.
         if (handles_open(*r) == 0 && r->pins > 0) {
           pins = r->pins;
           pinned_by_threads = r->pinned;
           r->pins = 0;
-          ++r->pin_epoch;
         }
       }
   }
@@ -870,7 +872,10 @@ void after_close(const CloseWatch& w, int result, bool nested) {
   iterate_objects(&find_loaded_cb, &l);
   report_close(w, result, !l.found, nested);
   if (!l.found) return forget_unloaded(w.name);
-  if (!log::enabled(kReloads) || nested) return;
+  // The note: in reloads where the object will not unload whatever the
+  // program closes (what to act on); where only its own handles keep it, in
+  // files (ordinary reference counting: one per dlclose but the last).
+  if (!(log::enabled(kReloads) || log::enabled(kFiles)) || nested) return;
   // Still loaded: keep it so while we read its tables (another thread may
   // close it meanwhile), and say why it stayed.
   void* pin = open_own_handle(w.name, RTLD_LAZY | RTLD_NOLOAD);
@@ -915,6 +920,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     add("%d handle%s still open%s%s%s%s%s", open_handles, open_handles == 1 ? "" : "s", where[0] ? ", opened at " : "",
         where, other[0] ? " (it was also opened as " : "", other, other[0] ? ", another name for its file)" : "");
   }
+  const size_t handles_part = o;  // the reasons after it: it never unloads
   DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
   if (nodelete_mode) add("%sopened with RTLD_NODELETE", o ? "; " : "");
   if (di.flags_1 & DF_1_NODELETE) add("%sbuilt with -z nodelete (DF_1_NODELETE)", o ? "; " : "");
@@ -944,6 +950,8 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     }
   }
   const bool unexplained = o == 0;
+  const bool never_unloads = unexplained || o > handles_part;
+  if (!log::enabled(never_unloads ? kReloads : kFiles)) return unpin();
   if (unexplained)
     add("%s%s", counted ? "" : "a handle the shim could not count may still be open (a dlopen by another path "
         "to the file), or ",
@@ -1008,6 +1016,8 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
   const char* load_as = file;
   int already_open = -1;
   if (!tg::in_guard()) tg::dl::settle_open_now();  // this thread's previous dlopen
+  tg::dl::InDlHook in_hook;
+  void* pin = nullptr;  // a fresh answer's, counted with this open (never apart: see OpenRecord::pins)
   // An invalid mode: glibc fails at once, nothing is looked up or counted.
   if (file && *file && !tg::in_guard() && tg::dl::valid_mode(mode)) {
     // Only a path is matched by name against loaded objects without looking
@@ -1020,7 +1030,7 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
     const bool path = std::strchr(file, '/') != nullptr;
     char other_name[sizeof(tg::dl::OpenRecord::name)];
     const char* loaded_as = path ? tg::dl::loaded_name_for(file, other_name, sizeof other_name) : file;
-    if (path) tg::dl::check_stale(file, loaded_as, mode, caller, &load_as);
+    if (path) tg::dl::check_stale(file, loaded_as, mode, caller, &load_as, &pin);
     const char* count_as = load_as == file ? loaded_as : load_as;  // a fresh name is its own object
     bool overflowed = false;
     tg::dl::RecordsLock lock;
@@ -1031,7 +1041,11 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
         // A bare name or "$ORIGIN/...": which object it opens is known once it has.
         if (std::strchr(count_as, '/') && !std::strchr(count_as, '$')) already_open = tg::dl::handles_open(*r);
         tg::dl::count_open(r, mode, caller);
-        if (load_as != file) tg::dl::count_pin(r);  // a fresh answer's pin, on the object named load_as
+        if (pin) {  // on the object named load_as
+          ++r->pins;
+          r->pinned = pin;
+          pin = nullptr;
+        }
         tg::dl::t_unsettled = static_cast<int>(r - tg::dl::g_records) + 1;
         tg::dl::t_unsettled_serial = r->serial;
         tg::dl::t_unsettled_mode = mode;
@@ -1040,6 +1054,10 @@ extern "C" const char* tg_dlopen_enter(const char* file, int mode, void* caller)
     }
     lock.release();
     if (overflowed) tg::dl::warn_overflow_once();
+    if (pin && !tg::dl::keep_uncounted_pin(pin)) {  // glibc's answer after all
+      tg::dl::close_own_handle(pin);
+      load_as = file;
+    }
   }
   if (!tg::in_guard() && tg::log::enabled(tg::kFiles) && !tg::dl::is_audit_copy()) tg::dl::report_open(load_as, mode, caller, already_open);
   errno = saved_errno;

@@ -1,5 +1,7 @@
 #include "elf_dynamic.hpp"
 
+#include <dlfcn.h>
+
 #include <cstring>
 
 namespace tg::elf {
@@ -170,6 +172,20 @@ TG_EARLY void* function_at(const struct link_map* m, const DynInfo& di, size_t k
 // builds does): the chain of `name`'s hash only. A scan of all of libc's
 // symbols cost about 40,000 instructions a name, paid at the first dlsym of
 // every process (measured with callgrind on /bin/true: 30% of its run).
+TG_EARLY const struct link_map* own_map() {
+  for (const struct link_map* m = _r_debug.r_map; m; m = m->l_next)
+    if (m->l_ld == _DYNAMIC) return m;
+  // Another namespace (the audit copy): ld.so knows it by now.
+  struct dl_find_object r;
+  return _dl_find_object(_DYNAMIC, &r) == 0 ? r.dlfo_link_map : nullptr;
+}
+
+TG_EARLY void* find_next(const char* name) {
+  const struct link_map* self = own_map();
+  void* f = self ? find_function(name, self) : nullptr;
+  return f ? f : dlsym(RTLD_NEXT, name);
+}
+
 TG_EARLY void* find_function(const char* name, const struct link_map* after) {
   const uint32_t h = gnu_hash_of(name);
   for (const struct link_map* m = after ? after->l_next : _r_debug.r_map; m; m = m->l_next) {

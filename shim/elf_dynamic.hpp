@@ -57,4 +57,11 @@ Reference find_reference(const DynInfo& di, const char* name);
 // on), found in the symbol tables: what RTLD_NEXT would give, without dlsym.
 TG_EARLY void* find_function(const char* name, const struct link_map* after);
 
+// The shim's own object in the loader's list (null: not found).
+TG_EARLY const struct link_map* own_map();
+
+// What dlsym(RTLD_NEXT, name) gives the shim, found in the symbol tables
+// (find_function after own_map); dlsym only where they don't give it.
+TG_EARLY void* find_next(const char* name);
+
 }  // namespace tg::elf

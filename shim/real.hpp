@@ -3,10 +3,15 @@
 // Resolved lazily and thread-safely on first use: calls arrive before our
 // constructor runs (other preloads, ld.so-time code) and from many threads.
 // Each slot is a constant-initialised atomic: no guard variable, no lock.
+// Found in the symbol tables, as RTLD_NEXT would find it (elf::find_function):
+// a dlsym clears the thread's dlerror() text, so a program's first close()
+// after a failed dlopen lost its message. dlsym only where the tables don't
+// give it (an IFUNC, no definition).
 #pragma once
 
 #include <atomic>
-#include <dlfcn.h>
+
+#include "elf_dynamic.hpp"
 
 namespace tg::real {
 
@@ -15,7 +20,7 @@ Fn next(std::atomic<Fn>& slot, const char* name) {
   Fn f = slot.load(std::memory_order_acquire);
   if (__builtin_expect(f == nullptr, 0)) {
     // Racing threads resolve the same pointer: storing it twice is harmless.
-    f = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+    f = reinterpret_cast<Fn>(elf::find_next(name));
     slot.store(f, std::memory_order_release);
   }
   return f;

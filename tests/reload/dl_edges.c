@@ -17,6 +17,10 @@
  *                       whose l_name is NAME): glibc fails, "NAME: shared
  *                       object not open"
  *   closenull           dlclose(NULL) (glibc crashes)
+ *   keeperr:PATH        dlopen PATH (meant to fail), then the first calls of
+ *                       functions the shim wraps (invalid fds, a missing path:
+ *                       no effect), then prints dlerror()
+ *   chdir:DIR           chdir(DIR)
  *   openclose:PATH      dlopen(PATH, RTLD_NOW) and dlclose it (no handle kept)
  *   sym:K:NAME          dlsym(handle #K, NAME)
  *   run:CMD             system(CMD)
@@ -33,6 +37,14 @@
  *                       with glibc's own dlclose, so A unloads, keeps the page
  *                       of A's old .dynamic mapped PROT_NONE and loads A
  *                       again, elsewhere; then lets the thread go on
+ *   sigopen:WHERE:A     dlopen A while a signal handler dlopens and dlcloses A;
+ *                       SIGUSR1 is sent once main waits in the shim's log
+ *                       write (WHERE "shim": stderr is a full pipe, which the
+ *                       handler drains) or for glibc's loader lock after it
+ *                       ("glibc": a thread dlopens $TG_CTOR_WAIT, whose
+ *                       constructor waits until the handler has run 0.2 s);
+ *                       prints both versions (or the dlerror()), then
+ *                       dlcloses main's handle
  *   forks:N:A:B         a thread does dlopen/dlclose of B (kept loaded by a
  *                       handle of main's) while main forks N children that
  *                       dlopen A; a child stuck for 2 s counts as hung (and
@@ -49,6 +61,8 @@
 #include <fcntl.h>
 #include <link.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -222,15 +236,128 @@ static void* racepin_close(void* arg) {
   racepin_done = 1 + (r != 0);
   return NULL;
 }
-static int blocked_on_pipe(pid_t tid) {
+/* stderr becomes a full pipe (p[1]; p[0] reads it): the shim's next log
+ * write blocks. Returns a copy of the former stderr. */
+static int stderr_to_full_pipe(int p[2]) {
+  if (pipe(p)) exit(2);
+  fcntl(p[1], F_SETPIPE_SZ, 4096);
+  fcntl(p[1], F_SETFL, O_NONBLOCK);
+  char junk[512];
+  memset(junk, '.', sizeof junk);
+  while (write(p[1], junk, sizeof junk) > 0) {}
+  fcntl(p[1], F_SETFL, 0);
+  const int saved_stderr = dup(2);
+  dup2(p[1], 2);
+  return saved_stderr;
+}
+static void drain(int fd) {
+  char buf[4096];
+  const int fl = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  while (read(fd, buf, sizeof buf) > 0) {}
+  fcntl(fd, F_SETFL, fl);
+}
+
+/* sigopen: a signal handler's dlopen/dlclose in the middle of main's dlopen,
+ * inside the shim (main waits in the shim's log write: stderr is a full
+ * pipe) or inside glibc (main waits for the loader's lock, which another
+ * thread holds in a constructor until the handler has run a while) */
+static const char* sig_lib;
+static const char* sig_slow;  /* in glibc: the plugin whose constructor waits */
+static int sig_pipe[2], sig_saved_stderr, ctor_go[2], ctor_ready[2];
+static volatile int sig_version = -2;
+static void sig_handler(int sig) {
+  (void)sig;
+  const int e = errno;
+  drain(sig_pipe[0]);
+  void* h = dlopen(sig_lib, RTLD_NOW);
+  int (*v)(void) = h ? (int (*)(void))dlsym(h, "tg_version") : NULL;
+  sig_version = v ? v() : -1;
+  if (h) dlclose(h);
+  errno = e;
+}
+static pthread_t sig_main;
+static volatile pid_t sig_main_tid;
+static volatile int sig_stalled;
+static int waits_in(pid_t tid, const char* what) {
   char path[64], wchan[64] = "";
   snprintf(path, sizeof path, "/proc/self/task/%d/wchan", (int)tid);
   FILE* f = fopen(path, "r");
   if (!f) return 0;
   if (!fgets(wchan, sizeof wchan, f)) wchan[0] = 0;
   fclose(f);
-  return strstr(wchan, "pipe") != NULL;
+  return strstr(wchan, what) != NULL;
 }
+static int wait_until_waits_in(pid_t tid, const char* what) {
+  const double end = now() + 5;
+  while (now() < end && !stop)
+    if (waits_in(tid, what)) return 1;
+    else usleep(1000);
+  return 0;
+}
+static void* slow_open(void* arg) {
+  void* h = dlopen(arg, RTLD_NOW);
+  char c = 'd';  /* done: wakes the watcher even if the constructor never ran */
+  if (write(ctor_ready[1], &c, 1) != 1) exit(2);
+  return h;
+}
+static void* sig_watch(void* arg) {
+  (void)arg;
+  if (!(sig_stalled = wait_until_waits_in(sig_main_tid, "pipe"))) return NULL;
+  if (!sig_slow) {
+    pthread_kill(sig_main, SIGUSR1);
+    return NULL;
+  }
+  pthread_t t;
+  char c;
+  pthread_create(&t, NULL, slow_open, (void*)sig_slow);
+  sig_stalled = read(ctor_ready[0], &c, 1) == 1;  /* it holds the loader's lock */
+  dup2(sig_saved_stderr, 2);
+  drain(sig_pipe[0]);  /* main goes on into glibc's dlopen, and waits for the lock */
+  if ((sig_stalled = sig_stalled && wait_until_waits_in(sig_main_tid, "futex"))) {
+    pthread_kill(sig_main, SIGUSR1);
+    usleep(200000);  /* the handler's dl calls wait for the lock too */
+  }
+  c = 'g';
+  if (write(ctor_go[1], &c, 1) != 1) exit(2);
+  pthread_join(t, NULL);
+  return NULL;
+}
+static void sigopen(const char* step) {
+  sig_lib = after(step, 2);
+  sig_slow = !strncmp(after(step, 1), "glibc:", 6) ? getenv("TG_CTOR_WAIT") : NULL;
+  if (sig_slow) {
+    char fds[32];
+    if (pipe(ctor_go) || pipe(ctor_ready)) exit(2);
+    snprintf(fds, sizeof fds, "%d %d", ctor_go[0], ctor_ready[1]);
+    setenv("TG_CTOR_FDS", fds, 1);
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = sig_handler;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, NULL);
+  sig_main = pthread_self();
+  sig_main_tid = (pid_t)syscall(SYS_gettid);
+  sig_saved_stderr = stderr_to_full_pipe(sig_pipe);
+  stop = 0;
+  pthread_t t;
+  pthread_create(&t, NULL, sig_watch, NULL);
+  void* h = dlopen(sig_lib, RTLD_NOW);
+  stop = 1;
+  int (*v)(void) = h ? (int (*)(void))dlsym(h, "tg_version") : NULL;
+  const int version = v ? v() : -1;
+  const char* err = h ? NULL : dlerror();
+  dup2(sig_saved_stderr, 2);
+  drain(sig_pipe[0]);
+  pthread_join(t, NULL);
+  const int closed = h ? dlclose(h) : -9;
+  printf("sigopen -> %s; dlopen: ", sig_stalled ? "stalled" : "not stalled");
+  if (v) printf("version %d", version);
+  else printf("NULL (%s)", err ? err : "no tg_version");
+  printf("; the handler's: %d; dlclose %d\n", sig_version, closed);
+}
+
 static void racepin(const char* step) {
   const char* lib = after(step, 1);
   /* glibc's own dlopen and dlclose, not the shim's: main must not write a
@@ -243,22 +370,14 @@ static void racepin(const char* step) {
   if (!real_open || !real_close || !h1 || h2 != h1) { printf("%s -> setup failed\n", step); exit(2); }
   const uintptr_t dynamic = (uintptr_t)((struct link_map*)h1)->l_ld;
   int p[2];
-  if (pipe(p)) exit(2);
-  fcntl(p[1], F_SETPIPE_SZ, 4096);
-  fcntl(p[1], F_SETFL, O_NONBLOCK);
-  char junk[512];
-  memset(junk, '.', sizeof junk);
-  while (write(p[1], junk, sizeof junk) > 0) {}
-  fcntl(p[1], F_SETFL, 0);
-  const int saved_stderr = dup(2);
-  dup2(p[1], 2);
+  const int saved_stderr = stderr_to_full_pipe(p);
   racepin_handle = h1;
   pthread_t t;
   pthread_create(&t, NULL, racepin_close, NULL);
   /* until its dlclose is done (no shim) or it waits on the pipe (the shim) */
   const double end = now() + 5;
   int stalled = 0;
-  while (now() < end && !racepin_done && !(stalled = racepin_tid && blocked_on_pipe(racepin_tid))) usleep(1000);
+  while (now() < end && !racepin_done && !(stalled = racepin_tid && waits_in(racepin_tid, "pipe"))) usleep(1000);
   real_close(h2);
   void* gone = real_open(lib, RTLD_NOW | RTLD_NOLOAD);
   const long page = sysconf(_SC_PAGESIZE);
@@ -266,10 +385,8 @@ static void racepin(const char* step) {
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   void* h3 = real_open(lib, RTLD_NOW);
   dup2(saved_stderr, 2);
-  char buf[4096];
-  fcntl(p[0], F_SETFL, O_NONBLOCK);
   while (!racepin_done) {
-    while (read(p[0], buf, sizeof buf) > 0) {}
+    drain(p[0]);
     usleep(1000);
   }
   pthread_join(t, NULL);
@@ -356,10 +473,22 @@ int main(int argc, char** argv) {
       memset(fake, 0, sizeof fake);
       *(const char**)(fake + 8) = after(step, 1);  /* l_name */
       show_result(step, dlclose(fake));
+    } else if (!strncmp(step, "chdir:", 6)) {
+      printf("%s -> %d\n", step, chdir(after(step, 1)));
     } else if (!strncmp(step, "openclose:", 10)) {
       void* h = dlopen(after(step, 1), RTLD_NOW);
       const char* err = h ? NULL : dlerror();
       printf("%s -> %s\n", step, h ? (dlclose(h) == 0 ? "closed" : "dlclose failed") : err);
+    } else if (!strncmp(step, "keeperr:", 8)) {
+      void* h = dlopen(after(step, 1), RTLD_NOW);
+      struct iovec iov = {NULL, 0};
+      (void)!dup(-1), (void)!dup2(-1, -1), (void)!dup3(-1, -1, 0), (void)!close(-1);
+      closefrom(1 << 30);
+      (void)!writev(-1, &iov, 1), (void)!pwrite(-1, "", 0, 0), (void)!ftruncate(-1, 0);
+      (void)!truncate("/nonexistent/keeperr", 0), (void)!sendfile(-1, -1, NULL, 0);
+      (void)!copy_file_range(-1, NULL, -1, NULL, 0, 0);
+      const char* err = dlerror();
+      printf("%s -> %s, then dlerror=%s\n", step, h ? "opened" : "NULL", err ? err : "(null)");
     } else if (!strcmp(step, "closenull")) {
       void* volatile null = NULL;
       show_result(step, dlclose(null));
@@ -385,6 +514,8 @@ int main(int argc, char** argv) {
       threads(step);
     } else if (!strncmp(step, "reopen:", 7)) {
       reopen(step);
+    } else if (!strncmp(step, "sigopen:", 8)) {
+      sigopen(step);
     } else if (!strncmp(step, "racepin:", 8)) {
       racepin(step);
     } else if (!strncmp(step, "forks:", 6)) {

@@ -91,6 +91,14 @@ well_formed "a failing dlclose"
 expect_log_line "dlclose by $TG_DL_EDGES [0]: failed" "a failing dlclose"
 ok "a dlclose that fails: the program reads glibc's \"shared object not open\" from dlerror(), as without truncguard"
 
+# ---- dlerror() after a failed dlopen, across the program's first calls of
+# functions the shim wraps (the shim looked each up with dlsym then, which
+# clears dlerror(): the program read NULL instead of glibc's message).
+same "dlerror across wrapped calls" keeperr:"$T/nonexistent.so"
+grep -q "^keeperr:$T/nonexistent.so -> NULL, then dlerror=$T/nonexistent.so: cannot open shared object file" "$T/out" ||
+  fail "dlerror across wrapped calls: $(cat "$T/out")"
+ok "a failed dlopen's dlerror() text survives the program's first close, dup2, writev... under truncguard"
+
 # ---- A dlopen that fails opens nothing: the log's counts of open handles
 # leave it out (a file that is not ELF yet, RTLD_NOLOAD of what is not
 # loaded, an invalid mode).
@@ -186,14 +194,16 @@ ok "8 threads through a path and a symlink to it: counted as one object, at most
 # they opened, the one its dlclose counts under): a library opened twice by a
 # bare name (and once by its path) and closed once is still held by a handle,
 # not by glibc.
-LD_LIBRARY_PATH=$T DBG=reloads same "bare names" open:n:p1.so open:n:p1.so close:0 open:nL:"$P1" close:0 close:0 \
-  open:lL:"$P1"
+BARE_STEPS=(open:n:p1.so open:n:p1.so close:0 open:nL:"$P1" close:0 close:0 open:lL:"$P1")
+LD_LIBRARY_PATH=$T DBG=reloads,files same "bare names" "${BARE_STEPS[@]}"
 grep -q "^open:nL:$P1 -> same as #0" "$T/out" || fail "bare names: the library was not loaded as $P1: $(cat "$T/out")"
 grep -q "^open:lL:$P1 -> NULL" "$T/out" || fail "bare names: the library did not unload at its last dlclose"
 [ "$(grep -c "note file=$P1 is still loaded after dlclose: 1 handle still open" "$T/log")" -eq 2 ] &&
   [ "$(grep -c "note file=$P1 is still loaded" "$T/log")" -eq 2 ] ||
   { cat "$T/log" >&2; fail "bare names: expected two notes \"1 handle still open\" and nothing else"; }
-ok "a library opened by a bare name twice and by its path once: after each dlclose the note counts the handle left"
+LD_LIBRARY_PATH=$T DBG=reloads same "bare names, reloads only" "${BARE_STEPS[@]}"
+expect_no_log_line "still loaded" "bare names, reloads only (handles left open are for the files category)"
+ok "a library opened by a bare name twice and by its path once: after each dlclose the note counts the handle left (files; none in reloads alone)"
 
 # ---- dlopen, dlsym, dlclose from a plugin's constructor and destructor
 # (glibc's lock is held then; a dlclose inside another dlclose's destructors
@@ -354,6 +364,17 @@ expect_log_line "loading the new file as $T/fr/.lib.so.tg-reload-" "fresh throug
 [ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh through a symlink: an extra name was left: $(ls -A "$T/fr")"
 ok "TRUNCGUARD_RELOAD=fresh, a symlink pointed at a new file: the new file is loaded, its extra name gone after dlclose"
 
+# ---- ... by a relative path, the program changing directory before its
+# dlclose: the extra name is still removed. (It was made relative, and
+# removed relative to the new current directory: it stayed on disk.)
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, a relative path: setup"
+(cd "$T" && TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:fr/lib.so "run:cp $P2 fr/n && mv fr/n fr/lib.so" \
+  open:n:fr/lib.so sym:1:tg_version chdir:/ close:1 close:0)
+grep -q "^open:n:fr/lib.so -> new #1" "$T/out" && grep -q "^sym:1:tg_version -> found" "$T/out" ||
+  { cat "$T/log" >&2; fail "fresh, a relative path: $(cat "$T/out")"; }
+[ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, a relative path: the extra name was left after a chdir: $(ls -A "$T/fr")"
+ok "TRUNCGUARD_RELOAD=fresh by a relative path, a chdir before dlclose: the extra name is removed"
+
 # ---- ... and where the fresh copy was opened by a thread that then ended (a
 # worker that loads a plugin for others): the shim's own handle on it goes
 # with the thread, so the program's dlclose unloads it and its name is gone.
@@ -373,6 +394,28 @@ TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" "run:cp $P2 $T/fr/n &&
 grep -q "^wopen:n:$LIB -> new #1" "$T/out" || { cat "$T/log" >&2; fail "fresh from an idle thread: $(cat "$T/out")"; }
 ! grep -q '^\.lib\.so\.tg-reload-' "$T/out" || fail "fresh from an idle thread: the copy's name was left after dlclose: $(cat "$T/out")"
 ok "TRUNCGUARD_RELOAD=fresh, a copy opened by a thread that idles: the program's dlclose unloads it, no name left"
+
+# ---- TRUNCGUARD_RELOAD=fresh, a signal handler's dlopen and dlclose in the
+# middle of the program's dlopen (undefined under POSIX, but glibc survives
+# it): first while the shim is at work (it waits in its log write), then in
+# glibc's dlopen after the shim's part (it waits for the loader's lock). The
+# fresh copy the shim pinned for that dlopen stays loaded until glibc has
+# opened it. (Before: the handler's dl call closed the pin, glibc read a
+# freed name and the program's dlopen failed, every time.)
+for where in shim glibc; do
+  rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, signal handler ($where): setup"
+  STEPS=(open:n:"$LIB" "run:cp $P2 $T/fr/n && mv $T/fr/n $LIB" sigopen:$where:"$LIB" close:0)
+  plain "${STEPS[@]}"
+  grep -q "^sigopen -> not stalled; dlopen: version 1; the handler's: -2; dlclose 0$" "$T/plain" ||
+    fail "fresh, signal handler ($where), without truncguard: $(cat "$T/plain" "$T/plain.err")"
+  cp "$P1" "$LIB" || fail "fresh, signal handler ($where): setup"
+  # (The log on stderr: the step makes it a full pipe.)
+  env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_RELOAD=fresh TRUNCGUARD_DEBUG=reloads "$TG_DL_EDGES" "${STEPS[@]}" >"$T/out" 2>"$T/err"
+  grep -q "^sigopen -> stalled; dlopen: version 2; the handler's: 2; dlclose 0$" "$T/out" ||
+    { cat "$T/err" >&2; fail "fresh, signal handler ($where): $(cat "$T/out")"; }
+  [ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, signal handler ($where): an extra name was left: $(ls -A "$T/fr")"
+  ok "TRUNCGUARD_RELOAD=fresh, a signal handler's dlopen/dlclose inside the program's dlopen ($where): both get the new file, no name left"
+done
 
 # ---- ... and the pins take none of the program's pthread keys (1024 in
 # all): after a fresh answer, it can make as many as before one (as without
