@@ -12,6 +12,7 @@ packages=(
   btrfs-progs                       # mkfs.btrfs: the btrfs test (reliability/btrfs.sh)
   xfsprogs dosfstools exfatprogs    # mkfs.xfs, mkfs.vfat, mkfs.exfat, mkfs.f2fs, mksquashfs,
   f2fs-tools squashfs-tools erofs-utils  # mkfs.erofs: reliability/filesystems.sh
+  bindfs                            # a real FUSE filesystem: reliability/filesystems.sh
   coreutils util-linux              # cp, dd, tee, install; setpriv
   rsync cpio busybox patchelf       # writers of the real-writers matrix (tests/e2e/real_writers.sh)
   zip unzip moreutils zstd xz-utils #   (zip makes its archives; sponge; zstd and xz decompress over a library)

@@ -33,6 +33,9 @@ const char* to_string(Reason r) {
       return "O_NOATIME on a file the caller neither owns nor has CAP_FOWNER for: the real call answers (EPERM)";
     case Reason::mapped: return "mapped executable";
     case Reason::uninspected_elf: return "some processes could not be inspected: replace unless proven unmapped";
+    case Reason::other_machines_elf:
+      return "on a filesystem other machines share (NFS, SMB...), whose processes can't be inspected: replace unless "
+             "proven unmapped";
     case Reason::self_uninspected: return "this process's own maps could not be read: replace unless proven unmapped";
     case Reason::scope_elf: return "ELF shared object or executable (scope elf)";
   }
@@ -80,6 +83,9 @@ Verdict check_mapping(Scope scope, ElfKind kind, const MappingFacts& m) {
       // scope namespace leaves the processes outside this PID namespace out.
       const bool unseen = m.uninspected > 0 || m.proc_missing || (m.outside_pid_ns && scope == Scope::system);
       if (unseen && maybe_code(kind)) return {true, Reason::uninspected_elf};
+      // Nor does it see the processes of other machines that mount the
+      // filesystem; scope namespace leaves them out too.
+      if (m.other_machines && scope == Scope::system && maybe_code(kind)) return {true, Reason::other_machines_elf};
       return {false, Reason::not_mapped};
     }
   }

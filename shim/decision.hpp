@@ -38,6 +38,7 @@ enum class Reason {
   // act
   mapped,              // a process maps it executable
   uninspected_elf,     // not proven unmapped: some processes could not be inspected
+  other_machines_elf,  // not proven unmapped: on NFS, SMB... other machines' processes can't be inspected
   self_uninspected,    // scope self: this process's own maps could not be read (no fd left...)
   scope_elf,           // scope elf: every ELF shared object or executable
 };
@@ -85,6 +86,7 @@ struct MappingFacts {
   bool outside_pid_ns = false;   // /proc shows one PID namespace: the processes outside it were not seen
   bool proven_unshared = false;  // a write lease was granted: no other open file, no mapping
   bool self_uninspected = false; // scope self: this process's own maps could not be read
+  bool other_machines = false;   // a network or cluster filesystem: other machines' processes were not seen
 };
 Verdict check_mapping(Scope scope, ElfKind kind, const MappingFacts& m);
 

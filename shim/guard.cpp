@@ -158,6 +158,9 @@ void describe_who(Reason reason, const ScanResult& scan, bool self, ElfKind kind
     add("nobody known: this process's own maps could not be read, and %s", it_is);
   } else if (reason == Reason::uninspected_elf && scan.proc_missing) {
     add("nobody known: /proc could not be read, and %s", it_is);
+  } else if (reason == Reason::other_machines_elf) {
+    add("no process of this machine, but other machines share this filesystem (their processes can't be seen), and %s",
+        it_is);
   } else if (reason == Reason::uninspected_elf) {
     if (scan.uninspected > 0)
       add("no readable process, but %d process%s could not be inspected%s and %s", scan.uninspected,
@@ -541,11 +544,13 @@ MappingFacts facts_of(const ScanResult& r, pid_t me) {
   return f;
 }
 
-bool leads_to_acting(Scope scope, const ScanResult& r, ElfKind kind) {
-  return check_mapping(scope, kind, facts_of(r, 0)).act;
+bool leads_to_acting(Scope scope, const ScanResult& r, ElfKind kind, bool other_machines) {
+  MappingFacts f = facts_of(r, 0);
+  f.other_machines = other_machines;
+  return check_mapping(scope, kind, f).act;
 }
 
-ScanResult scan_with_reuse(Scope scope, FileId id, ElfKind kind) {
+ScanResult scan_with_reuse(Scope scope, FileId id, ElfKind kind, bool other_machines) {
   // Another thread is using the snapshot (or a fork caught it busy): never wait.
   if (g_snapshot_busy.test_and_set(std::memory_order_acquire)) return scan_processes(id);
   ScanResult r;
@@ -553,7 +558,7 @@ ScanResult scan_with_reuse(Scope scope, FileId id, ElfKind kind) {
   bool answered = false;
   if (g_snapshot_valid && now - g_snapshot_ns < kSnapshotReuseNs) {
     r = lookup(g_snapshot, id);
-    answered = leads_to_acting(scope, r, kind);
+    answered = leads_to_acting(scope, r, kind, other_machines);
     if (answered) r.reused_ms = static_cast<long>((now - g_snapshot_ns) / 1000000);
   }
   if (!answered) {
@@ -579,11 +584,15 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, Examined& ex, 
   if (scope_needs_scan(s.scope) && lease_possible && proves_unshared(ex.src.get(), ex.fs_type())) {
     facts->proven_unshared = true;
   } else if (scope_needs_scan(s.scope)) {
-    *scan = scan_with_reuse(s.scope, maps_id(), ex.kind);
+    // A write-only fd the writer may not read through /proc: its own filesystem.
+    const bool other_machines =
+        shared_with_other_machines(ex.src.ok() ? ex.fs_type() : on_fd(in.kind) ? sys::fs_type(in.fd) : 0);
+    *scan = scan_with_reuse(s.scope, maps_id(), ex.kind, other_machines);
     // Scope namespace: the processes outside it don't count, nor are they said to.
     if (s.scope == Scope::pid_namespace) scan->outside_pid_ns = false;
     *me = sys::getpid();
     *facts = facts_of(*scan, *me);
+    facts->other_machines = other_machines;
   } else if (scope_needs_self(s.scope)) {
     const MapsAnswer self = process_maps_exec(0, maps_id());
     facts->mapped_by_self = self == MapsAnswer::mapped;

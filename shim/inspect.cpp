@@ -271,8 +271,15 @@ Match match_target(const Mapping& m, const Target& t) {
 
 // ------------------------------------------------------------------ stale
 
+bool is_nfs_silly_name(std::string_view path) {
+  // ".nfs", the file id (16 hex digits), a counter (8): fs/nfs/unlink.c.
+  const std::string_view name = path.substr(path.rfind('/') + 1);
+  return name.size() == 28 && starts_with(name, ".nfs") &&
+         name.find_first_not_of("0123456789abcdef", 4) == std::string_view::npos;
+}
+
 Staleness staleness(const Mapping& m, const PathNow& now) {
-  if (m.deleted) return Staleness::deleted;
+  if (m.deleted || is_nfs_silly_name(m.path)) return Staleness::deleted;
   switch (now.kind) {
     case PathNow::unknown: return Staleness::fresh;
     case PathNow::nothing: return Staleness::missing;

@@ -105,9 +105,15 @@ struct PathNow {
   FileId id;                                           // when kind == file
 };
 
+// An NFS client's name for a file unlinked or renamed over while in use
+// (".nfs" and 24 hex digits): the client moves it there, not " (deleted)",
+// until the last user lets go ("silly rename").
+bool is_nfs_silly_name(std::string_view path);
+
 enum class Staleness { fresh, deleted, replaced, missing };
 // deleted: the kernel says " (deleted)" (the name was unlinked or renamed
-// over: what `install`, dpkg and truncguard do). replaced: another inode is
+// over: what `install`, dpkg and truncguard do), or an NFS client moved it
+// to its silly-rename name for that (the name leads to it). replaced: another inode is
 // at the path now. missing: nothing is at the path now. The device is compared
 // only when the inode numbers agree: overlayfs and btrfs report another st_dev
 // than the maps line for the same file. unknown (no permission) counts as fresh.

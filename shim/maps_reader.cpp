@@ -490,11 +490,36 @@ namespace {
 // ecryptfs the backing one), so no open file is left on the inode the
 // writer sees, and the kernel grants a write lease on a file that a running
 // program maps. Measured on overlayfs: the lease was granted, the victim died.
+// Nor does it see other machines' mappings of a shared filesystem's file: one
+// that does not ask its server grants the local kernel's lease whatever other
+// machines have open (Ceph and 9p did until they were made to refuse it, 2021).
 bool lease_sees_mappings(long fs_type) {
-  return fs_type != 0 && fs_type != kOverlayfs && fs_type != kFuse && fs_type != kEcryptfs;
+  return fs_type != 0 && fs_type != kOverlayfs && fs_type != kFuse && fs_type != kEcryptfs &&
+         !shared_with_other_machines(fs_type);
 }
 
 }  // namespace
+
+bool shared_with_other_machines(long fs_type) {
+  switch (static_cast<unsigned long>(fs_type) & 0xffffffffUL) {
+    case NFS_SUPER_MAGIC:
+    case SMB_SUPER_MAGIC:
+    case CIFS_SUPER_MAGIC:
+    case SMB2_SUPER_MAGIC:
+    case CEPH_SUPER_MAGIC:
+    case AFS_SUPER_MAGIC:
+    case AFS_FS_MAGIC:
+    case V9FS_MAGIC:
+    case CODA_SUPER_MAGIC:
+    case OCFS2_SUPER_MAGIC:
+    case 0x01161970:  // GFS2 (not in Debian 12's linux/magic.h)
+    case 0x0bd00bd0:  // Lustre
+    case 0x47504653:  // IBM Storage Scale (GPFS)
+    case 0x20030528:  // OrangeFS
+      return true;
+    default: return false;
+  }
+}
 
 bool proves_unshared(int fd) { return proves_unshared(fd, sys::fs_type(fd)); }
 

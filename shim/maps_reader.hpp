@@ -179,6 +179,11 @@ ScanResult lookup(const Snapshot& s, FileId id);
 bool proves_unshared(int fd);
 bool proves_unshared(int fd, long fs_type);  // fs_type: sys::fs_type(fd), asked already
 
+// A network or cluster filesystem (NFS, SMB, Ceph, AFS, 9p, GFS2, OCFS2,
+// Lustre...), by statfs f_type: other machines may run its files, and
+// neither the lease nor this machine's /proc sees them.
+bool shared_with_other_machines(long fs_type);
+
 
 // The file mapped at `addr` in this process (PROCMAP_QUERY, or the text).
 bool self_file_at(unsigned long addr, FileId* out);

@@ -230,6 +230,25 @@ TEST(Staleness, UncheckableIsNotCalledStale) {
   EXPECT_EQ(staleness(m, PathNow{}), Staleness::fresh);
 }
 
+// An NFS client renames a file unlinked or renamed over while in use to
+// ".nfs" + file id + counter (fs/nfs/unlink.c): no " (deleted)", and the
+// name leads to the mapped inode, yet the file is gone from the program's view.
+TEST(Staleness, AnNfsSillyRenamedFileIsDeleted) {
+  const PathNow there{PathNow::file, FileId{0, 52, 5}};
+  EXPECT_EQ(staleness(parsed("7f00-7f01 r-xp 00000000 00:34 5 /opt/app/.nfs000000000000000500000001"), there),
+            Staleness::deleted);
+  EXPECT_TRUE(is_nfs_silly_name("/.nfs00000000002b1d0a0000002f"));
+  // Other names that begin with .nfs are files like any other.
+  for (const char* name : {"/opt/app/.nfs00000000000000050000001", "/opt/app/.nfs0000000000000005000000010",
+                           "/opt/app/.nfs00000000000000050000000G", "/opt/app/.nfs0000000000000005000000 1",
+                           "/opt/app/.NFS000000000000000500000001", "/opt/app/.nfsd.so", "/opt/app/x.nfs000000000000000500000001",
+                           "/opt/.nfs000000000000000500000001/lib.so"}) {
+    EXPECT_FALSE(is_nfs_silly_name(name)) << name;
+    EXPECT_EQ(staleness(parsed(std::string("7f00-7f01 r-xp 00000000 00:34 5 ") + name), there), Staleness::fresh)
+        << name;
+  }
+}
+
 TEST(Staleness, EachFileOnce) {
   StaleProcess p;
   add_stale_file(&p, {"/a.so", FileId{1, 2, 3}, Staleness::deleted});

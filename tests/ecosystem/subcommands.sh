@@ -162,6 +162,32 @@ ok "a file named \"lib.so (deleted)\": not stale, not lib.so replaced, current f
 rm -f "$T/suffixed.ready"
 wait "$P" || fail "the victim of \"lib.so (deleted)\" $(describe_status $?)"
 
+# NFS: a client renames a file that is unlinked or renamed over while in use
+# to ".nfs" + 16 + 8 hex digits in its directory, and the maps name it so,
+# without " (deleted)" ("silly rename"; fs/nfs/unlink.c). This kernel may
+# have no NFS: the same rename by hand leaves the maps in the same state.
+# The victim runs code that is gone from its name: stale lists it (it said
+# nothing). Control: the same file renamed to an ordinary hidden name is a
+# file at its name, not stale.
+for hidden in .keep-lib.so .nfs00000000000000050000000f; do
+  fresh_copy "$V1" "$T/nfslib.so"
+  _start_bg "$T/nfs.ready" "$T/nfs.out" "$TG_VICTIM" "$T/nfslib.so" "$TG_VICTIM_MS" "$T/nfs.ready"
+  P=$BG_PID
+  mv "$T/nfslib.so" "$T/$hidden" && cp "$V2" "$T/nfslib.so" || fail "cannot rename $T/nfslib.so"
+  grep -qF "$T/$hidden" "/proc/$P/maps" || fail "the victim's maps do not name $T/$hidden: $(grep nfslib "/proc/$P/maps")"
+  rows=$("$TG_CMD" stale 2>/dev/null | awk -v p="$P" '$2 == p')
+  if [ "$hidden" = .keep-lib.so ]; then
+    [ -z "$rows" ] || fail "control: stale lists the victim running $hidden, a file at its name: $rows"
+  else
+    grep -qF "deleted  $T/$hidden" <<<"$rows" ||
+      fail "stale does not list the victim (pid $P) running the NFS silly-renamed $hidden as deleted: $rows"
+  fi
+  rm -f "$T/nfs.ready"
+  wait "$P" || fail "the victim of $hidden $(describe_status $?)"
+  rm -f "$T/$hidden"
+done
+ok "an NFS silly-renamed library (.nfs + 24 hex digits) is stale, \"deleted\"; an ordinary hidden name is not"
+
 # A file deeper than PATH_MAX (4096): realpath() can't name it, but it is
 # there: who finds the process that maps it, by inode, as fuser does (it
 # was an error: "cannot resolve its path: File name too long", exit 2).

@@ -3,10 +3,11 @@
 # to, each on a small loop-mounted image of its own (a private mount
 # namespace): ext4 with -o nodelalloc and with -o data=journal, ext2 (no
 # journal), XFS (RHEL's default: reflinks), f2fs, vfat, exfat; then ramfs
-# (an initramfs: no xattrs, no direct I/O), a tmpfs mounted noexec,nosuid,
-# and read-only squashfs and erofs images. A kind the kernel or the
-# installed tools lack is skipped with the reason; the test skips if no
-# loop-mounted image at all can be tested.
+# (an initramfs: no xattrs, no direct I/O), FUSE (bindfs over a directory),
+# a tmpfs mounted noexec,nosuid, and read-only squashfs and erofs images. A
+# kind the kernel or the installed tools lack is skipped with the reason; the
+# test skips if no loop-mounted image at all can be tested. It runs in a PID
+# namespace of its own (where it can), which takes the bindfs daemon with it.
 #
 # On each writable one, with a real victim running the library from it:
 #  1. control: plain `cp v2 lib` kills the victim;
@@ -30,7 +31,7 @@
 # where a service runs the library, is protected when written through the
 # noexec path. Read-only images: the kernel refuses the write (EROFS) with
 # or without truncguard, which passes the call through; the victim lives.
-R_MOUNT_NS=1
+R_PID_NS=1 R_MOUNT_NS=1
 . "$(dirname "$0")/rlib.sh"
 need_victims
 need_mount_ns
@@ -560,6 +561,59 @@ if mount -t ramfs -o mode=0755 tg-reliability "$T/ramfs" 2>"$T/mount.err"; then
   fs_done
 else
   skip_fs ramfs "cannot mount a ramfs: $(cat "$T/mount.err")"
+fi
+
+# FUSE (a deploy to a FUSE-mounted store, a shared /opt served by one):
+# bindfs over a directory of $T, a real FUSE server (no passthrough). The
+# library's pages are in the FUSE inode's page cache, so a write in place
+# kills the program as anywhere; the kernel refuses the write lease (the
+# mapping holds the FUSE inode), so the /proc scan decides, with scope
+# namespace in our PID namespace, where it sees every process: the open
+# ahead of a write must be told apart from the victim's mapping by the scan
+# alone. `who` and `stale` match the FUSE file's device and inode as the
+# maps give them. The bindfs daemon dies with our PID namespace.
+fuse_inspect() {
+  local old
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  r_run who "$TG_CMD" who "$LIB"
+  awk -v p="$VICTIM_PID" '$1 == p && /current/ { found = 1 } END { exit !found }' "$T/who.out" ||
+    fail "$FS: truncguard who does not list the victim (pid $VICTIM_PID) as running the current file: $(r_out who)"
+  ok "$FS: truncguard who lists the victim, current"
+  r_run stale "$TG_CMD" stale
+  [ "$R_STATUS" -eq 0 ] || fail "$FS: truncguard stale before the deploy (status $R_STATUS): $(r_out stale)"
+  old=$(inode "$LIB")
+  "$TG_CMD" cp "$V2" "$LIB" || fail "$FS: truncguard cp failed"
+  [ "$(inode "$LIB")" != "$old" ] || fail "$FS: the name kept inode $old"
+  r_run who "$TG_CMD" who "$LIB"
+  awk -v p="$VICTIM_PID" '$1 == p && /replaced/ { found = 1 } END { exit !found }' "$T/who.out" ||
+    fail "$FS: truncguard who does not list the victim (pid $VICTIM_PID) as running a replaced file: $(r_out who)"
+  r_run stale "$TG_CMD" stale
+  [ "$R_STATUS" -eq 1 ] && grep -q "$VICTIM_PID" "$T/stale.out" && grep -qF "$LIB" "$T/stale.out" ||
+    fail "$FS: truncguard stale (status $R_STATUS) does not list the victim running the replaced $LIB: $(r_out stale)"
+  stop_victim
+  expect_survived "$FS: who, cp, who, stale"
+  ok "$FS: after the deploy, who lists the victim as running a replaced file, and stale lists it"
+}
+if ! command -v bindfs >/dev/null; then
+  skip_fs fuse "bindfs missing (scripts/setup.sh installs it)"
+elif ! kernel_has fuse || [ ! -c /dev/fuse ]; then
+  skip_fs fuse "this kernel has no FUSE (not in /proc/filesystems, or no /dev/fuse)"
+elif [ -z "${R_IN_PID_NS:-}" ]; then
+  skip_fs fuse "no PID namespace of our own (unshare -p): the bindfs daemon could outlive the test"
+else
+  mkdir -p "$T/fuse/src" "$T/fuse/mnt"
+  if bindfs "$T/fuse/src" "$T/fuse/mnt" 2>"$T/mount.err"; then
+    _r_mounts+=("$T/fuse/mnt")
+    [ "$(stat -f -c %t -- "$T/fuse/mnt")" = 65735546 ] || fail "setup: $T/fuse/mnt is not a FUSE mount"
+    D=$T/fuse/mnt
+    VD=$D
+    TRUNCGUARD_SCOPE=namespace writable "fuse (bindfs)" ""
+    TRUNCGUARD_SCOPE=namespace fuse_inspect
+    fs_done
+  else
+    skip_fs fuse "cannot mount bindfs: $(cat "$T/mount.err")"
+  fi
 fi
 
 # tmpfs noexec,nosuid: no program maps code from it.

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "decision.hpp"
+#include "maps_reader.hpp"
 
 using namespace tg;
 
@@ -119,6 +120,16 @@ TEST(Decision, SelfScopeLooksOnlyAtThisProcess) {
   EXPECT_TRUE(scope_needs_self(Scope::self));
 }
 
+// The facts M make SCOPE act, for REASON, on an ELF shared object and on a
+// file whose header can't be read, and not on a file that is not ELF.
+void expect_acts_on_code_only(Scope scope, const MappingFacts& m, Reason reason) {
+  Verdict v = check_mapping(scope, ElfKind::shared, m);
+  EXPECT_TRUE(v.act);
+  EXPECT_EQ(v.reason, reason);
+  EXPECT_TRUE(check_mapping(scope, ElfKind::unreadable, m).act);
+  EXPECT_FALSE(check_mapping(scope, ElfKind::not_elf, m).act);
+}
+
 TEST(Decision, SelfScopeActsWhenItCouldNotLookAtItself) {
   // Its own maps could not be read (a writer at its fd limit): that proves
   // nothing, so an ELF file counts as mapped, as uninspected processes do
@@ -126,13 +137,36 @@ TEST(Decision, SelfScopeActsWhenItCouldNotLookAtItself) {
   // the selfwriter truncated its own library (SIGSEGV).
   MappingFacts m;
   m.self_uninspected = true;
-  Verdict v = check_mapping(Scope::self, ElfKind::shared, m);
-  EXPECT_TRUE(v.act);
-  EXPECT_EQ(v.reason, Reason::self_uninspected);
-  EXPECT_TRUE(check_mapping(Scope::self, ElfKind::unreadable, m).act);
-  EXPECT_FALSE(check_mapping(Scope::self, ElfKind::not_elf, m).act);
+  expect_acts_on_code_only(Scope::self, m, Reason::self_uninspected);
   EXPECT_FALSE(check_mapping(Scope::self, ElfKind::other, m).act);
   EXPECT_TRUE(scope_needs_self(Scope::self));
+}
+
+TEST(Decision, OtherMachinesOfASharedFilesystemAreNotNobody) {
+  // NFS, SMB...: every process of this machine was inspected and none maps
+  // the file, but other machines that mount the filesystem may run it (it
+  // was truncated in place: "no process maps it executable").
+  MappingFacts m;
+  m.other_machines = true;
+  expect_acts_on_code_only(Scope::system, m, Reason::other_machines_elf);
+  EXPECT_TRUE(check_mapping(Scope::system, ElfKind::executable, m).act);
+  // Scope namespace counts this PID namespace's processes only, as it says.
+  EXPECT_EQ(check_mapping(Scope::pid_namespace, ElfKind::shared, m).reason, Reason::not_mapped);
+  // A mapping seen here is named as such.
+  m.mapped_by_others = 1;
+  EXPECT_EQ(check_mapping(Scope::system, ElfKind::shared, m).reason, Reason::mapped);
+}
+
+TEST(Decision, NetworkAndClusterFilesystemsAreSharedWithOtherMachines) {
+  for (long t : {0x6969L, 0xFF534D42L, 0xFE534D42L, 0x517BL, 0x00c36400L, 0x5346414FL, 0x6B414653L, 0x01021997L,
+                 0x7461636fL, 0x01161970L, 0x0bd00bd0L})
+    EXPECT_TRUE(shared_with_other_machines(t)) << std::hex << t;
+  // statfs f_type is a signed long: SMB's magic sign-extended, as 32-bit
+  // f_type values with the top bit set may read.
+  EXPECT_TRUE(shared_with_other_machines(static_cast<long>(static_cast<int>(0xFF534D42u))));
+  // Local, stacking and pseudo filesystems: ext4, XFS, btrfs, tmpfs, overlayfs, FUSE, proc, unknown.
+  for (long t : {0xEF53L, 0x58465342L, 0x9123683EL, 0x01021994L, 0x794c7630L, 0x65735546L, 0x9fa0L, 0L})
+    EXPECT_FALSE(shared_with_other_machines(t)) << std::hex << t;
 }
 
 TEST(Decision, ProcessesOutsideThisPidNamespaceAreNotNobody) {
