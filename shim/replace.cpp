@@ -465,9 +465,11 @@ bool can_rename_over(const Target& t, int src, int* err, const char** why) {
   *err = EPERM;
   // As the kernel's check_sticky: the filesystem uid, and CAP_FOWNER (not
   // uid 0: root under `setpriv --bounding-set=-fowner` has no say over another's
-  // file there, and its atomic write was lost at the close).
-  const uid_t me = static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1)));
-  if ((dir.st_mode & S_ISVTX) && me != dir.st_uid && !owner_or_capable(t.st.st_uid)) {
+  // file there, and its atomic write was lost at the close). Asked only in a
+  // sticky directory: setfsuid is in systemd's @privileged, which a hardened
+  // service's filter may kill on.
+  if ((dir.st_mode & S_ISVTX) && static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1))) != dir.st_uid &&
+      !owner_or_capable(t.st.st_uid)) {
     *why = "the directory is sticky and neither it nor the file is ours";
     return false;
   }
