@@ -254,9 +254,10 @@ inline struct rlimit fd_limits() {
 // above the limit where it would have had EMFILE.) dup3's result or -errno.
 inline int dup3_onto(int oldfd, int newfd, int flags) {
   long r = call(SYS_dup3, oldfd, newfd, flags);
+  if (r != -EBADF || newfd < 0) return static_cast<int>(r);
   const struct rlimit rl = fd_limits();
   const rlim_t wanted = static_cast<rlim_t>(newfd) + 1;
-  if (r != -EBADF || newfd < 0 || rl.rlim_cur >= wanted || rl.rlim_max < wanted) return static_cast<int>(r);
+  if (rl.rlim_cur >= wanted || rl.rlim_max < wanted) return static_cast<int>(r);
   const struct rlimit raised = {wanted, rl.rlim_max};
   if (call(SYS_prlimit64, 0, RLIMIT_NOFILE, &raised, nullptr) < 0) return static_cast<int>(r);
   r = call(SYS_dup3, oldfd, newfd, flags);
