@@ -350,8 +350,6 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
       // An owner outside this user namespace shows as the overflow id (65534), which is not mapped.
       rep->owner_unmapped = rep->owner_unmapped || errno == EINVAL;
     }
-  }
-  if (other_owner || st.st_gid != getegid()) {
     struct stat now;
     if ((rep->mode & (S_ISUID | S_ISGID)) && program_fstat(dst, &now) == 0 && (now.st_mode & 07777) != rep->mode &&
         program_fchmod(dst, rep->mode) < 0)
