@@ -249,9 +249,11 @@ inline struct rlimit fd_limits() {
 }
 
 // dup3 onto `newfd`, a number the program holds: above the soft limit, the
-// soft limit is raised (up to the hard one) for the dup3 and set back. (A
-// thread that opens an fd meanwhile, every lower number in use, gets one
-// above the limit where it would have had EMFILE.) dup3's result or -errno.
+// soft limit is raised (up to the hard one) for the dup3 and set back, unless
+// the program set a limit of its own meanwhile (another thread's setrlimit),
+// which then stays. (A thread that opens an fd meanwhile, every lower number
+// in use, gets one above the limit where it would have had EMFILE.) dup3's
+// result or -errno.
 inline int dup3_onto(int oldfd, int newfd, int flags) {
   long r = call(SYS_dup3, oldfd, newfd, flags);
   if (r != -EBADF || newfd < 0) return static_cast<int>(r);
@@ -261,7 +263,10 @@ inline int dup3_onto(int oldfd, int newfd, int flags) {
   const struct rlimit raised = {wanted, rl.rlim_max};
   if (call(SYS_prlimit64, 0, RLIMIT_NOFILE, &raised, nullptr) < 0) return static_cast<int>(r);
   r = call(SYS_dup3, oldfd, newfd, flags);
-  call(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, nullptr);
+  struct rlimit now;
+  if (call(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, &now) == 0 &&
+      (now.rlim_cur != raised.rlim_cur || now.rlim_max != raised.rlim_max))
+    call(SYS_prlimit64, 0, RLIMIT_NOFILE, &now, nullptr);
   return static_cast<int>(r);
 }
 
