@@ -17,7 +17,6 @@ need_root "a writer that gives the new inode to another user"
 command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
 as_nobody true || skip "cannot switch to uid 65534 with setpriv"
 need_shim
-: "${TG_CHOWN_WITNESS_LIB:=$TG_BUILD/tests/writers/libchown_witness.so}"
 [ -r "$TG_CHOWN_WITNESS_LIB" ] || fail "not built: $TG_CHOWN_WITNESS_LIB"
 nobody_copies
 must cp "$TG_CHOWN_WITNESS_LIB" "$T/bin/libchown_witness.so"
