@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <type_traits>
 #include <ctime>
+#include <csignal>
 #include <cstddef>
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -19,7 +20,6 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 // A large zero-initialised table (kilobytes: records, pending groups, spare
@@ -174,15 +174,19 @@ inline int ioctl(int fd, unsigned long req, void* arg) { return static_cast<int>
 inline long getdents64(int fd, void* buf, size_t n) { return call(SYS_getdents64, fd, buf, n); }
 inline pid_t getpid() { return static_cast<pid_t>(call(SYS_getpid)); }
 
-// Can this process read the byte at `p`, as the kernel asks when it copies a
-// system call's argument from memory (a mapping with read permission, else
-// EFAULT)? Asked of the kernel: process_vm_readv from ourselves. 1, 0, or -1
-// where it can't be asked (ENOSYS, a seccomp filter that refuses it).
+// Can this process read the byte at `p`, as the kernel reads a system call's
+// arguments from memory (copy_from_user: EFAULT where it can't)? Asked of the
+// kernel by the same kind of read: rt_sigprocmask copies its new mask (the
+// aligned word holding `p`, in p's page) before it looks at `how`, invalid
+// here (EINVAL: the mask unchanged). Not process_vm_readv, which can't read
+// some memory the program itself can (memfd_secret, VM_PFNMAP mappings).
+// 1, 0, or -1 where it can't be asked (a seccomp filter that refuses it).
 inline int readable(const void* p) {
-  char c;
-  struct iovec local = {&c, 1}, remote = {const_cast<void*>(p), 1};
-  const long r = call(SYS_process_vm_readv, getpid(), &local, 1L, &remote, 1L, 0L);
-  return r == 1 ? 1 : r == -EFAULT ? 0 : -1;
+  constexpr uintptr_t kSigsetSize = (_NSIG - 1) / 8;  // the kernel's sigset_t
+  uintptr_t word = reinterpret_cast<uintptr_t>(p) & ~(kSigsetSize - 1);
+  if (word == 0) word = kSigsetSize;  // (a null mask is none, read nowhere: the next word of page 0)
+  const long r = call(SYS_rt_sigprocmask, -1L, word, 0L, static_cast<long>(kSigsetSize));
+  return r == -EINVAL ? 1 : r == -EFAULT ? 0 : -1;
 }
 inline long flistxattr(int fd, char* buf, size_t n) { return call(SYS_flistxattr, fd, buf, n); }
 inline long fgetxattr(int fd, const char* name, void* buf, size_t n) { return call(SYS_fgetxattr, fd, name, buf, n); }
