@@ -325,8 +325,15 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
   const struct stat st = owner_as_seen(src, old);
   const int saved = errno;
   rep->mode = truncated ? mode_after_truncation(st) : st.st_mode & 07777;
-  const bool other_owner = st.st_uid != geteuid();
-  if (st.st_gid != getegid() && program_fchown(dst, static_cast<uid_t>(-1), st.st_gid) < 0) {
+  // The new file's own owner and group, as the program sees them: not always
+  // the writer's (a setgid directory gives its group; the filesystem uid).
+  struct stat made;
+  if (program_fstat(dst, &made) != 0) {
+    made.st_uid = geteuid();
+    made.st_gid = getegid();
+  }
+  const bool other_owner = st.st_uid != made.st_uid;
+  if (st.st_gid != made.st_gid && program_fchown(dst, static_cast<uid_t>(-1), st.st_gid) < 0) {
     rep->owner_kept = false;  // (the group of the writer's: as the old file's can't be had)
     rep->owner_unmapped = errno == EINVAL;
   }

@@ -7,6 +7,9 @@
 # own group-writable file of another group was writable by the writer's
 # group, to whoever opened it then. Now the group comes first and setuid
 # after the owner: at no moment is the new inode more than the old one was.
+# (And in a setgid directory, whose group a new file takes, the library kept
+# that group: root's own file was compared with root's group, not the new
+# file's.)
 # A preload listed after truncguard's (libchown_witness.so) records the new
 # inode's owner, group and mode just before each chown (the last moment
 # before the owner changes); each case first runs the writer without
@@ -67,3 +70,10 @@ must mkdir -m 0755 "$T/own"
 must chown 65534 "$T/own"
 LIB=$T/own/libvictim.so
 check "cp by nobody over its group-writable file of group 5678" nobody_in_5678 "$TG_CMD_N" 65534:5678 0775
+# A setgid directory gives a new file its group (5678): root's copy of its
+# own group-writable library of group 0 took it and kept it (the group was
+# compared with root's, not with the new file's), writable by group 5678.
+must mkdir -m 2755 "$T/setgid"
+must chgrp 5678 "$T/setgid"
+LIB=$T/setgid/libvictim.so
+check "root's cp over its 0775 file of group 0 in a setgid directory of group 5678" as_root "$TG_CMD" 0:0 0775
