@@ -841,7 +841,7 @@ const char* exec_target_cannot_load(const ExecTarget& t, char* buf, size_t len) 
 // the shim, reading it first, crashed the program. The kernel says whether
 // a page is readable (sys::readable); one found so is read directly, and a
 // few are remembered (the strings of an environment lie together). Where the
-// kernel can't be asked (process_vm_readv refused by a seccomp filter), the
+// kernel can't be asked (rt_sigprocmask refused by a seccomp filter), the
 // memory is taken to be readable, as before.
 class ExecMemory {
  public:

@@ -299,12 +299,16 @@ struct stat owner_as_seen(int src, const struct stat& st) {
   return same ? seen : st;
 }
 
-// Extended attributes (ACLs among them), mode and times, then the owner and
-// group, then file capabilities: all but the last need the writer to own the
-// file or to have CAP_FOWNER, and after a chown to another user only the
+// The group, then extended attributes (ACLs among them), mode and times, then
+// the owner, then file capabilities: all but the last need the writer to own
+// the file or to have CAP_FOWNER, and after a chown to another user only the
 // latter will do (measured: root without CAP_FOWNER, `setpriv
 // --inh-caps=-fowner`, left a library it replaced with mode 0600 and the
-// times of its copy). The chown removes file capabilities (they are set after
+// times of its copy). The group goes first and setuid waits for the owner:
+// the mode's group bits and setgid are for the old file's group, setuid for
+// its owner, never, even for a moment, for the writer's (root's copy of
+// another user's setuid file, at a name in the directory, was setuid root
+// until the chown). The chown removes file capabilities (they are set after
 // it, by CAP_SETFCAP, which needs no ownership), and setuid, and setgid on a
 // group-executable file: the mode is set again after it, where those bits
 // went; a writer that neither owns the new file then nor has CAP_FOWNER can't,
@@ -321,12 +325,24 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
   const struct stat st = owner_as_seen(src, old);
   const int saved = errno;
   rep->mode = truncated ? mode_after_truncation(st) : st.st_mode & 07777;
+  // The new file's own owner and group, as the program sees them: not always
+  // the writer's (a setgid directory gives its group; the filesystem uid).
+  struct stat made;
+  if (program_fstat(dst, &made) != 0) {
+    made.st_uid = geteuid();
+    made.st_gid = getegid();
+  }
+  const bool other_owner = st.st_uid != made.st_uid;
+  if (st.st_gid != made.st_gid && program_fchown(dst, static_cast<uid_t>(-1), st.st_gid) < 0) {
+    rep->owner_kept = false;  // (the group of the writer's: as the old file's can't be had)
+    rep->owner_unmapped = errno == EINVAL;
+  }
   bool caps = false;
   if (src >= 0) {
     const bool listed_any = copy_xattrs(src, dst, rep, &caps);
     settle_access_acl(src, dst, !listed_any, rep, &rep->mode);
   }
-  program_fchmod(dst, rep->mode);
+  program_fchmod(dst, other_owner ? rep->mode & ~static_cast<mode_t>(S_ISUID) : rep->mode);
   // A write in place changes the times only by writing (the kernel then sets
   // the mtime, of the new inode as of the old): until it writes, the new
   // inode has the old one's atime and mtime. Measured: `touch -a` (which
@@ -335,12 +351,11 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
     const struct timespec times[2] = {old.st_atim, old.st_mtim};
     sys::call(SYS_utimensat, dst, nullptr, times, 0);
   }
-  if (st.st_uid != geteuid() || st.st_gid != getegid()) {
-    if (program_fchown(dst, st.st_uid, st.st_gid) < 0) {
+  if (other_owner) {
+    if (program_fchown(dst, st.st_uid, static_cast<gid_t>(-1)) < 0) {
       rep->owner_kept = false;
       // An owner outside this user namespace shows as the overflow id (65534), which is not mapped.
-      rep->owner_unmapped = errno == EINVAL;
-      program_fchown(dst, static_cast<uid_t>(-1), st.st_gid);  // at least the group, if we're in it
+      rep->owner_unmapped = rep->owner_unmapped || errno == EINVAL;
     }
     struct stat now;
     if ((rep->mode & (S_ISUID | S_ISGID)) && program_fstat(dst, &now) == 0 && (now.st_mode & 07777) != rep->mode &&
@@ -455,9 +470,11 @@ bool can_rename_over(const Target& t, int src, int* err, const char** why) {
   *err = EPERM;
   // As the kernel's check_sticky: the filesystem uid, and CAP_FOWNER (not
   // uid 0: root under `setpriv --bounding-set=-fowner` has no say over another's
-  // file there, and its atomic write was lost at the close).
-  const uid_t me = static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1)));
-  if ((dir.st_mode & S_ISVTX) && me != dir.st_uid && !owner_or_capable(t.st.st_uid)) {
+  // file there, and its atomic write was lost at the close). Asked only in a
+  // sticky directory: setfsuid is in systemd's @privileged, which a hardened
+  // service's filter may kill on.
+  if ((dir.st_mode & S_ISVTX) && static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1))) != dir.st_uid &&
+      !owner_or_capable(t.st.st_uid)) {
     *why = "the directory is sticky and neither it nor the file is ours";
     return false;
   }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <type_traits>
 #include <ctime>
+#include <csignal>
 #include <cstddef>
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -19,7 +20,6 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 // A large zero-initialised table (kilobytes: records, pending groups, spare
@@ -174,15 +174,19 @@ inline int ioctl(int fd, unsigned long req, void* arg) { return static_cast<int>
 inline long getdents64(int fd, void* buf, size_t n) { return call(SYS_getdents64, fd, buf, n); }
 inline pid_t getpid() { return static_cast<pid_t>(call(SYS_getpid)); }
 
-// Can this process read the byte at `p`, as the kernel asks when it copies a
-// system call's argument from memory (a mapping with read permission, else
-// EFAULT)? Asked of the kernel: process_vm_readv from ourselves. 1, 0, or -1
-// where it can't be asked (ENOSYS, a seccomp filter that refuses it).
+// Can this process read the byte at `p`, as the kernel reads a system call's
+// arguments from memory (copy_from_user: EFAULT where it can't)? Asked of the
+// kernel by the same kind of read: rt_sigprocmask copies its new mask (the
+// aligned word holding `p`, in p's page) before it looks at `how`, invalid
+// here (EINVAL: the mask unchanged). Not process_vm_readv, which can't read
+// some memory the program itself can (memfd_secret, VM_PFNMAP mappings).
+// 1, 0, or -1 where it can't be asked (a seccomp filter that refuses it).
 inline int readable(const void* p) {
-  char c;
-  struct iovec local = {&c, 1}, remote = {const_cast<void*>(p), 1};
-  const long r = call(SYS_process_vm_readv, getpid(), &local, 1L, &remote, 1L, 0L);
-  return r == 1 ? 1 : r == -EFAULT ? 0 : -1;
+  constexpr uintptr_t kSigsetSize = (_NSIG - 1) / 8;  // the kernel's sigset_t
+  uintptr_t word = reinterpret_cast<uintptr_t>(p) & ~(kSigsetSize - 1);
+  if (word == 0) word = kSigsetSize;  // (a null mask is none, read nowhere: the next word of page 0)
+  const long r = call(SYS_rt_sigprocmask, -1L, word, 0L, static_cast<long>(kSigsetSize));
+  return r == -EINVAL ? 1 : r == -EFAULT ? 0 : -1;
 }
 inline long flistxattr(int fd, char* buf, size_t n) { return call(SYS_flistxattr, fd, buf, n); }
 inline long fgetxattr(int fd, const char* name, void* buf, size_t n) { return call(SYS_fgetxattr, fd, name, buf, n); }
@@ -249,18 +253,24 @@ inline struct rlimit fd_limits() {
 }
 
 // dup3 onto `newfd`, a number the program holds: above the soft limit, the
-// soft limit is raised (up to the hard one) for the dup3 and set back. (A
-// thread that opens an fd meanwhile, every lower number in use, gets one
-// above the limit where it would have had EMFILE.) dup3's result or -errno.
+// soft limit is raised (up to the hard one) for the dup3 and set back, unless
+// the program set a limit of its own meanwhile (another thread's setrlimit),
+// which then stays. (A thread that opens an fd meanwhile, every lower number
+// in use, gets one above the limit where it would have had EMFILE.) dup3's
+// result or -errno.
 inline int dup3_onto(int oldfd, int newfd, int flags) {
   long r = call(SYS_dup3, oldfd, newfd, flags);
+  if (r != -EBADF || newfd < 0) return static_cast<int>(r);
   const struct rlimit rl = fd_limits();
   const rlim_t wanted = static_cast<rlim_t>(newfd) + 1;
-  if (r != -EBADF || newfd < 0 || rl.rlim_cur >= wanted || rl.rlim_max < wanted) return static_cast<int>(r);
+  if (rl.rlim_cur >= wanted || rl.rlim_max < wanted) return static_cast<int>(r);
   const struct rlimit raised = {wanted, rl.rlim_max};
   if (call(SYS_prlimit64, 0, RLIMIT_NOFILE, &raised, nullptr) < 0) return static_cast<int>(r);
   r = call(SYS_dup3, oldfd, newfd, flags);
-  call(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, nullptr);
+  struct rlimit now;
+  if (call(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, &now) == 0 &&
+      (now.rlim_cur != raised.rlim_cur || now.rlim_max != raised.rlim_max))
+    call(SYS_prlimit64, 0, RLIMIT_NOFILE, &now, nullptr);
   return static_cast<int>(r);
 }
 

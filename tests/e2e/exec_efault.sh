@@ -39,3 +39,28 @@ ok "under truncguard: the same results, errno EFAULT each time, nothing publishe
 new=$(inode "$LIB")
 expect_log "published file=$LIB [ino $old -> $new] (mode atomic): the writer closed it"
 expect_version "$LIB" 2
+
+# An environment in memory the kernel reads but process_vm_readv can't
+# (memfd_secret): the exec succeeds. The shim asked process_vm_readv, took the
+# string for unreadable and passed the exec on untouched: nothing published,
+# the new content lost (the name kept v1). It now asks with a read like the
+# exec's own, and the file is published at the exec (that environment does
+# not preload truncguard).
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+"$TG_BAD_EXEC" "$LIB" "$V2" secret >"$T/control.out" 2>&1
+st=$?
+stop_victim
+[ "$st" -eq 77 ] && skip "$(cat "$T/control.out")"
+[ "$st" -eq 0 ] || fail "control: bad_exec secret: $(describe_status "$st"): $(cat "$T/control.out")"
+expect_killed "control: an exec with an environment in secret memory, without truncguard"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+TRUNCGUARD_MODE=atomic "$TG_CMD" "$TG_BAD_EXEC" "$LIB" "$V2" secret >"$T/tg.out" 2>&1 ||
+  fail "bad_exec secret under truncguard (atomic): $(cat "$T/tg.out")"
+stop_victim
+expect_survived "an exec with an environment in secret memory, under truncguard (atomic)"
+expect_same_content "$LIB" "$V2"
+expect_log "published file=$LIB [ino "
+ok "an exec with an environment in secret memory: the file published at the exec"

@@ -5,7 +5,8 @@
 # Also (fd_truncator's "high") with the fd at number 600 and the program's soft
 # RLIMIT_NOFILE lowered to 64, where the kernel refuses a dup3 onto that number
 # (the move failed with ETXTBSY, the name already holding a new inode): the
-# fd moves all the same, and the program's soft limit is still 64 after it.
+# fd moves all the same, and the program's soft limit is still 64 after it;
+# a limit the program sets meanwhile stays (the end of the script).
 . "$(dirname "$0")/lib.sh"
 need_victims
 [ -x "$TG_FD_TRUNCATOR" ] || fail "no fd_truncator at $TG_FD_TRUNCATOR"
@@ -43,3 +44,24 @@ for variant in "" high; do
   fi
   expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
 done
+
+# The program sets a soft limit of its own (48, from another thread) while
+# truncguard's is raised for its dup3 onto fd 600 (that dup3 slowed by
+# strace to 0.3 s, so the thread's setrlimit lands in it): truncguard's set
+# back put 64 over the program's 48. Now the program's own limit stays.
+if command -v strace >/dev/null; then
+  need_shim
+  what="ftruncate of fd 600, the program setting its soft limit meanwhile"
+  fresh_copy "$V1" "$LIB"
+  log_reset
+  # (LeakSanitizer, which an ASan build of the shim brings, can't run under ptrace.)
+  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+    run race strace -f -qq -o /dev/null -e trace=dup3 -e inject=dup3:delay_exit=300000:when=2+ "$TG_CMD"
+  expect_survived "$what, under truncguard"
+  expect_same_content "$LIB" "$V2"
+  grep -qx 'soft limit 48' "$T/trunc.out" ||
+    fail "$what: the program's own soft limit (48) was not kept: $(cat "$T/trunc.out")"
+  ok "$what: the program's own soft limit, 48, kept"
+else
+  note "SKIP the race part: strace is not installed"
+fi

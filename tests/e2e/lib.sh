@@ -33,6 +33,7 @@ _tg_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${TG_CANCEL_WRITER:=$TG_BUILD/tests/writers/cancel_writer}"
 : "${TG_VFORK_SYSCALL:=$TG_BUILD/tests/writers/vfork_syscall}"
 : "${TG_BAD_EXEC:=$TG_BUILD/tests/writers/bad_exec}"
+: "${TG_CHOWN_WITNESS_LIB:=$TG_BUILD/tests/writers/libchown_witness.so}"
 # How long a victim runs if nobody releases it.  Tests release it by removing
 # its ready file, so this is only a safety net; it is long on purpose: a
 # victim that merely outlived the writer must not look like a survivor.

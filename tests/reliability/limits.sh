@@ -231,6 +231,23 @@ expect_survived "freopen(NULL, \"w\"), faccessat2 denied"
 [ "$(inode "$LIB")" != "$OLD_INO" ] || fail "freopen(NULL, \"w\"), faccessat2 denied: truncated in place"
 ok "freopen(NULL, \"w\"), faccessat2 denied: the stream moved to a new inode"
 
+# A filter that kills (SIGSYS) on setfsuid, in systemd's @privileged
+# (SystemCallFilter=@system-service and ~@privileged, the hardening systemd
+# suggests, without SystemCallErrorNumber=): atomic mode asks for the
+# filesystem uid only in a sticky directory. It asked for it at every
+# replacement: cp of a library in use, in a directory that is not sticky,
+# was killed. The control: the filter does kill a program that calls it.
+r_run control "$TG_RTOOL" deny setfsuid:KILL perl -e 'syscall(122, -1); print "alive\n"'
+[ "$R_STATUS" -gt 128 ] || fail "control: setfsuid under the killing filter: $(describe_status "$R_STATUS"): $(r_out control)"
+fresh_copy "$V1" "$LIB"
+victim_write control "$TG_RTOOL" deny setfsuid:KILL cp "$V2" "$LIB"
+expect_control_broken "cp, setfsuid killing" control
+fresh_copy "$V1" "$LIB"
+victim_write limited env TRUNCGUARD_MODE=atomic "$TG_RTOOL" deny setfsuid:KILL "$TG_CMD" cp "$V2" "$LIB"
+expect_new_inode "cp in atomic mode, setfsuid killing, a directory that is not sticky" limited
+expect_log "replaced file=$LIB [ino $OLD_INO -> " "(mode atomic)"
+ok "cp in atomic mode under a filter that kills on setfsuid: replaced, as without the filter"
+
 # Scope self under the same filter: the selfwriter reads its own maps as text.
 fresh_copy "$V1" "$LIB"
 r_run control "$TG_RTOOL" deny ioctl=PROCMAP_QUERY:EPERM "$TG_SELFWRITER" "$LIB" "$V2"

@@ -101,7 +101,9 @@
  *       getdents64, mmap, copy_file_range, faccessat2) fails with ERRNO
  *       (EPERM, EACCES, ENOSYS, ENOMEM), only when its second argument is
  *       ARG if given (a number, or PROCMAP_QUERY, F_SETLEASE, FICLONE); then
- *       execs CMD. */
+ *       execs CMD. ERRNO KILL kills the process instead (SIGSYS), as
+ *       systemd's SystemCallFilter= does without SystemCallErrorNumber=;
+ *       SYSCALL setfsuid too. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -590,8 +592,8 @@ static int with_free_fds(int argc, char** a) {
 static long deny_number(const char* what, const char* s) {
   static const struct { const char* name; long value; } kNames[] = {
       {"ioctl", SYS_ioctl}, {"fcntl", SYS_fcntl}, {"getdents64", SYS_getdents64}, {"mmap", SYS_mmap},
-      {"copy_file_range", SYS_copy_file_range}, {"faccessat2", SYS_faccessat2},
-      {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS}, {"ENOMEM", ENOMEM},
+      {"copy_file_range", SYS_copy_file_range}, {"faccessat2", SYS_faccessat2}, {"setfsuid", SYS_setfsuid},
+      {"KILL", -1}, {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS}, {"ENOMEM", ENOMEM},
       /* PROCMAP_QUERY (Linux 6.11): _IOWR('f', 17, struct procmap_query), 104 bytes */
       {"PROCMAP_QUERY", (long)_IOWR('f', 17, char[104])}, {"F_SETLEASE", F_SETLEASE},
       {"FICLONE", (long)_IOW(0x94, 9, int)}, /* linux/fs.h */ {NULL, 0}};
@@ -627,7 +629,8 @@ static int deny(int argc, char** a) {
     } else {
       f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1);
     }
-    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA));
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, err < 0 ? SECCOMP_RET_KILL_PROCESS
+                                                                    : SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA));
   }
   f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
   struct sock_fprog prog = {(unsigned short)n, f};

@@ -61,8 +61,26 @@ TEST(Sys, ReadableAsTheKernelSeesIt) {
   EXPECT_EQ(tg::sys::readable(mem + page - 1), 1);
   EXPECT_EQ(tg::sys::readable(mem + page), 0);  // mapped, not readable
   EXPECT_EQ(tg::sys::readable(reinterpret_cast<void*>(8)), 0);  // nothing mapped there
+  EXPECT_EQ(tg::sys::readable(nullptr), 0);
   EXPECT_EQ(errno, saved);
   munmap(mem, static_cast<size_t>(page) * 2);
+}
+
+// Memory the program reads, and an exec too, that process_vm_readv can't
+// (get_user_pages refuses it): memfd_secret's. It was taken for unreadable,
+// and an exec with an environment there published nothing.
+TEST(Sys, SecretMemoryIsReadable) {
+  const int fd = static_cast<int>(syscall(447 /* SYS_memfd_secret */, 0));
+  if (fd < 0) GTEST_SKIP() << "no memfd_secret here (secretmem.enable=0, or a kernel without it)";
+  const long page = sysconf(_SC_PAGESIZE);
+  ASSERT_EQ(ftruncate(fd, page), 0);
+  char* mem = static_cast<char*>(mmap(nullptr, static_cast<size_t>(page), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  close(fd);
+  ASSERT_NE(mem, MAP_FAILED);
+  mem[0] = 'A';
+  EXPECT_EQ(tg::sys::readable(mem), 1);
+  EXPECT_EQ(tg::sys::readable(mem + page - 1), 1);
+  munmap(mem, static_cast<size_t>(page));
 }
 
 }  // namespace

@@ -6,7 +6,11 @@
  * syscall(SYS_execve). Each must fail and come back; it prints
  *   CASE: -1 ERRNO-TEXT
  * then "same inode: yes" if DEST still has the inode it had after the open
- * (a failed exec publishes nothing), closes the fd and exits 0. */
+ * (a failed exec publishes nothing), closes the fd and exits 0.
+ * bad_exec DEST SRC secret: writes the same, then execs /bin/true with an
+ * environment whose string lies in memfd_secret memory, which the kernel
+ * reads (the exec succeeds) but process_vm_readv can't; status 77 and a
+ * message where there is no memfd_secret. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -31,8 +35,9 @@ static void report(const char* what, int r) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: bad_exec DEST SRC\n");
+  const int secret = argc == 4 && !strcmp(argv[3], "secret");
+  if (argc != 3 && !secret) {
+    fprintf(stderr, "usage: bad_exec DEST SRC [secret]\n");
     return 2;
   }
   const int out = open(argv[1], O_WRONLY | O_TRUNC | O_CLOEXEC);
@@ -48,6 +53,24 @@ int main(int argc, char** argv) {
   close(in);
   struct stat before, after;
   if (stat(argv[1], &before) != 0) return 1;
+
+  if (secret) {
+    const int fd = (int)syscall(447 /* SYS_memfd_secret */, 0);
+    const long size = sysconf(_SC_PAGESIZE);
+    char* mem = fd < 0 || ftruncate(fd, size) != 0
+                    ? MAP_FAILED
+                    : mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mem == MAP_FAILED) {
+      printf("no memfd_secret here: %s\n", strerror(errno));
+      return 77;
+    }
+    memcpy(mem, "A=1", 4);
+    char* args[] = {"true", NULL};
+    char* env[] = {mem, NULL};
+    execve("/bin/true", args, env);
+    perror("bad_exec: execve");
+    return 1;
+  }
 
   /* Two pages: the first readable, the second not. */
   const long page = sysconf(_SC_PAGESIZE);

@@ -7,12 +7,16 @@
  * READY (a program that lowers its limit below an fd it holds; the kernel
  * lets it use that fd), and it prints the soft limit after the ftruncate.
  * With "hard", the hard limit too, and a failed ftruncate is printed as
- * "ftruncate: ERROR" and ends it with status 0.
+ * "ftruncate: ERROR" and ends it with status 0. With "race", as "high", and
+ * a thread that, once it sees the soft limit changed (truncguard raising it
+ * for its dup3 onto fd 600), sets a soft limit of 48 of its own: the program
+ * changing its limit meanwhile (tests/e2e/ftruncate.sh slows that dup3).
  * Prints "offset=N flags=0x.. cloexec=N" after the ftruncate, so the test can
  * check the fd kept its offset and flags. Exit 0 on success. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -21,11 +25,28 @@
 #include <time.h>
 #include <unistd.h>
 
+// "race": waits (up to 20 s) for the soft limit to leave 64, then sets 48.
+static void* set_own_limit(void* unused) {
+  (void)unused;
+  struct rlimit rl;
+  struct timespec tick = {0, 100000};
+  for (int i = 0; i < 200000; ++i) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != 64) {
+      rl.rlim_cur = 48;
+      setrlimit(RLIMIT_NOFILE, &rl);
+      break;
+    }
+    nanosleep(&tick, NULL);
+  }
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   const int raw = argc == 6 && !strcmp(argv[5], "syscall"), hard = argc == 6 && !strcmp(argv[5], "hard");
-  const int high = hard || (argc == 6 && !strcmp(argv[5], "high"));
+  const int race = argc == 6 && !strcmp(argv[5], "race");
+  const int high = hard || race || (argc == 6 && !strcmp(argv[5], "high"));
   if (argc != 5 && !raw && !high) {
-    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall|high|hard]\n");
+    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall|high|hard|race]\n");
     return 2;
   }
   int fd = open(argv[1], O_RDWR | O_CLOEXEC);
@@ -39,6 +60,8 @@ int main(int argc, char** argv) {
     if (hard) rl.rlim_max = 64;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return perror("fd_truncator: setrlimit"), 1;
   }
+  pthread_t thread;
+  if (race && pthread_create(&thread, NULL, set_own_limit, NULL) != 0) return perror("fd_truncator: thread"), 1;
   int before = fcntl(fd, F_GETFL);
   close(open(argv[3], O_WRONLY | O_CREAT, 0644));
   struct timespec tick = {0, 5000000};
@@ -48,6 +71,7 @@ int main(int argc, char** argv) {
     printf("ftruncate: %s\n", strerror(errno));
     return 0;
   }
+  if (race) pthread_join(thread, NULL);
   printf("offset=%ld flags=0x%x cloexec=%d\n", (long)lseek(fd, 0, SEEK_CUR),
          fcntl(fd, F_GETFL) == before ? before : -1, (fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0);
   if (high && getrlimit(RLIMIT_NOFILE, &rl) == 0) printf("soft limit %ld\n", (long)rl.rlim_cur);
