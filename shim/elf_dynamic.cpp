@@ -156,22 +156,71 @@ TG_EARLY bool same_name(const char* a, const char* b) {
   return *a == *b;
 }
 
-// Symbol k of the object if it is the function `name` in its default
-// version (a hidden, older one, as realpath@GLIBC_2.2.5, is not what dlsym
-// returns), else null. (A function, not a lambda: TG_EARLY does not reach a
+// Symbol k of the object if it defines `name` in its default version (a
+// hidden, older one, as realpath@GLIBC_2.2.5, is not what dlsym returns):
+// `defined`, with its address if it is a plain function (an IFUNC's address
+// is its resolver's). (A function, not a lambda: TG_EARLY does not reach a
 // lambda's body, which a sanitizer build would instrument.)
-TG_EARLY void* function_at(const struct link_map* m, const DynInfo& di, size_t k, const char* name) {
+struct Definition {
+  bool defined = false;
+  void* function = nullptr;
+};
+TG_EARLY Definition definition_at(const struct link_map* m, const DynInfo& di, size_t k, const char* name) {
   const ElfW(Sym)& sym = di.symtab[k];
-  if (sym.st_shndx == SHN_UNDEF || ELF64_ST_TYPE(sym.st_info) != STT_FUNC || (di.versym && (di.versym[k] & 0x8000)))
-    return nullptr;
-  return same_name(di.strtab + sym.st_name, name) ? reinterpret_cast<void*>(m->l_addr + sym.st_value) : nullptr;
+  if (sym.st_shndx == SHN_UNDEF || (di.versym && (di.versym[k] & 0x8000)) || !same_name(di.strtab + sym.st_name, name))
+    return {};
+  if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC) return {true, nullptr};
+  return {true, reinterpret_cast<void*>(m->l_addr + sym.st_value)};
+}
+
+// The object's definition of `name` (h: its GNU hash), through the object's
+// GNU hash table where it has one (every object glibc builds does): the chain
+// of `name`'s hash only. A scan of all of libc's symbols cost about 40,000
+// instructions a name, paid at the first dlsym of every process (measured
+// with callgrind on /bin/true: 30% of its run).
+TG_EARLY Definition definition_in(const struct link_map* m, const DynInfo& di, const char* name, uint32_t h) {
+  if (!di.symtab || !di.strtab) return {};
+  if (di.gnu_hash) {
+    const uint32_t nbuckets = di.gnu_hash[0], symoffset = di.gnu_hash[1], bloom_size = di.gnu_hash[2];
+    if (nbuckets == 0) return {};
+    const auto* bloom = reinterpret_cast<const ElfW(Addr)*>(di.gnu_hash + 4);
+    const auto* buckets = reinterpret_cast<const uint32_t*>(bloom + bloom_size);
+    const uint32_t* chain = buckets + nbuckets;
+    uint32_t i = buckets[h % nbuckets];
+    if (i < symoffset) return {};
+    for (;; ++i) {
+      const uint32_t ch = chain[i - symoffset];
+      if ((ch | 1) == (h | 1))
+        if (const Definition d = definition_at(m, di, i, name); d.defined) return d;
+      if (ch & 1) return {};
+    }
+  }
+  const size_t n = symbol_count(di);
+  for (size_t k = 0; k < n; ++k)
+    if (const Definition d = definition_at(m, di, k, name); d.defined) return d;
+  return {};
+}
+
+// glibc's libc, which defines every function the shim wraps.
+TG_EARLY bool is_libc(const DynInfo& di) { return di.strtab && di.soname >= 0 && same_name(di.strtab + di.soname, "libc.so.6"); }
+
+// The shim's object when the next definitions are the objects after it up to
+// libc, loaded with it and never unloaded (no lock needed to read them): a
+// preload or a start-up dependency, or the head of another namespace (the
+// audit copy, its libc after it). Null otherwise (a dlopened shim: after it
+// come only objects dlopened later, which RTLD_NEXT does not search and
+// another thread may unload while we read them).
+TG_EARLY const struct link_map* walkable_self() {
+  for (const struct link_map* m = _r_debug.r_map; m; m = m->l_next) {
+    if (m->l_ld == _DYNAMIC) return m;
+    if (m->l_ld && is_libc(read_dynamic(m))) break;
+  }
+  struct dl_find_object r;
+  if (_dl_find_object(_DYNAMIC, &r) != 0 || !r.dlfo_link_map || r.dlfo_link_map->l_prev) return nullptr;
+  return r.dlfo_link_map;
 }
 }  // namespace
 
-// Through the object's GNU hash table where it has one (every object glibc
-// builds does): the chain of `name`'s hash only. A scan of all of libc's
-// symbols cost about 40,000 instructions a name, paid at the first dlsym of
-// every process (measured with callgrind on /bin/true: 30% of its run).
 TG_EARLY const struct link_map* own_map() {
   for (const struct link_map* m = _r_debug.r_map; m; m = m->l_next)
     if (m->l_ld == _DYNAMIC) return m;
@@ -180,38 +229,27 @@ TG_EARLY const struct link_map* own_map() {
   return _dl_find_object(_DYNAMIC, &r) == 0 ? r.dlfo_link_map : nullptr;
 }
 
+// The first object after the shim that defines `name` is where RTLD_NEXT
+// stops: if that definition is not a plain function (an IFUNC), dlsym gives
+// it. The walk ends at libc.
 TG_EARLY void* find_next(const char* name) {
-  const struct link_map* self = own_map();
-  void* f = self ? find_function(name, self) : nullptr;
-  return f ? f : dlsym(RTLD_NEXT, name);
+  const uint32_t h = gnu_hash_of(name);
+  if (const struct link_map* self = walkable_self())
+    for (const struct link_map* m = self->l_next; m; m = m->l_next) {
+      if (!m->l_ld) continue;
+      const DynInfo di = read_dynamic(m);
+      if (const Definition d = definition_in(m, di, name, h); d.defined)
+        return d.function ? d.function : dlsym(RTLD_NEXT, name);
+      if (is_libc(di)) break;
+    }
+  return dlsym(RTLD_NEXT, name);
 }
 
 TG_EARLY void* find_function(const char* name, const struct link_map* after) {
   const uint32_t h = gnu_hash_of(name);
-  for (const struct link_map* m = after ? after->l_next : _r_debug.r_map; m; m = m->l_next) {
-    if (!m->l_ld) continue;
-    const DynInfo di = read_dynamic(m);
-    if (!di.symtab || !di.strtab) continue;
-    if (di.gnu_hash) {
-      const uint32_t nbuckets = di.gnu_hash[0], symoffset = di.gnu_hash[1], bloom_size = di.gnu_hash[2];
-      if (nbuckets == 0) continue;
-      const auto* bloom = reinterpret_cast<const ElfW(Addr)*>(di.gnu_hash + 4);
-      const auto* buckets = reinterpret_cast<const uint32_t*>(bloom + bloom_size);
-      const uint32_t* chain = buckets + nbuckets;
-      uint32_t i = buckets[h % nbuckets];
-      if (i < symoffset) continue;
-      for (;; ++i) {
-        const uint32_t ch = chain[i - symoffset];
-        if ((ch | 1) == (h | 1))
-          if (void* f = function_at(m, di, i, name)) return f;
-        if (ch & 1) break;
-      }
-      continue;
-    }
-    const size_t n = symbol_count(di);
-    for (size_t k = 0; k < n; ++k)
-      if (void* f = function_at(m, di, k, name)) return f;
-  }
+  for (const struct link_map* m = after ? after->l_next : _r_debug.r_map; m; m = m->l_next)
+    if (m->l_ld)
+      if (const Definition d = definition_in(m, read_dynamic(m), name, h); d.function) return d.function;
   return nullptr;
 }
 

@@ -60,8 +60,9 @@ TG_EARLY void* find_function(const char* name, const struct link_map* after);
 // The shim's own object in the loader's list (null: not found).
 TG_EARLY const struct link_map* own_map();
 
-// What dlsym(RTLD_NEXT, name) gives the shim, found in the symbol tables
-// (find_function after own_map); dlsym only where they don't give it.
+// What dlsym(RTLD_NEXT, name) gives the shim, found in the symbol tables of
+// the objects after it up to libc; dlsym where they don't give it (an IFUNC
+// or other non-function definition there, a shim loaded by dlopen).
 TG_EARLY void* find_next(const char* name);
 
 }  // namespace tg::elf

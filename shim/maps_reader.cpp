@@ -516,6 +516,15 @@ bool shared_with_other_machines(long fs_type) {
     case 0x0bd00bd0:  // Lustre
     case 0x47504653:  // IBM Storage Scale (GPFS)
     case 0x20030528:  // OrangeFS
+    case 0x19830326:  // BeeGFS (FhGFS)
+    case 0x013111a8:  // IBRIX
+    case 0xaad7aaea:  // Panasas PanFS
+    case 0x61636673:  // Oracle ACFS
+    case 0xbeefdead:  // StorNext (SNFS)
+    case 0xa501fcf5:  // VxFS: cluster mode (CFS) looks the same
+    case 0x786f4256:  // VirtualBox shared folders: the host runs them too
+    case 0xbacbacbc:  // VMware shared folders
+    case 0x7c7c6673:  // Parallels shared folders
       return true;
     default: return false;
   }

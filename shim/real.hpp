@@ -3,7 +3,7 @@
 // Resolved lazily and thread-safely on first use: calls arrive before our
 // constructor runs (other preloads, ld.so-time code) and from many threads.
 // Each slot is a constant-initialised atomic: no guard variable, no lock.
-// Found in the symbol tables, as RTLD_NEXT would find it (elf::find_function):
+// Found in the symbol tables, as RTLD_NEXT would find it (elf::find_next):
 // a dlsym clears the thread's dlerror() text, so a program's first close()
 // after a failed dlopen lost its message. dlsym only where the tables don't
 // give it (an IFUNC, no definition).

@@ -33,6 +33,27 @@ check "RTLD_DEFAULT" "default tg_version found" "default:tg_version"
 expect_log "is still loaded after dlclose: glibc marked it NODELETE or another object holds it"
 EXTRA_PRELOAD=$TG_NEXT_PRELOAD check "RTLD_NEXT from a second preloaded interposer" "[next] hello" next
 unset EXTRA_PRELOAD
+# The same for a function truncguard wraps, defined as an IFUNC by the second
+# interposer: the program's write() reaches it through truncguard's, where
+# dlsym(RTLD_NEXT) finds it (the symbol-table lookup passed over it to libc's).
+EXTRA_PRELOAD=$TG_WRITE_IFUNC check "an IFUNC write() in a second preloaded interposer" "[ifunc] hello" write
+unset EXTRA_PRELOAD
+# truncguard loaded by dlopen, then a library that defines write(): RTLD_NEXT
+# from truncguard does not search objects dlopened after it, so its write()
+# calls libc's (the symbol-table lookup took the later library's; its walk
+# over objects another thread may unload, too).
+if readelf -dW "$TG_SHIM" | grep -q 'NEEDED.*libasan'; then
+  echo "skip: truncguard loaded by dlopen: the library is built with ASan, whose runtime must come first"
+else
+  LIB=$TG_WRITE_PLAIN
+  host -- open writevia
+  [ $ST -eq 0 ] && [ "$(cat "$T/out")" = "[late] hello" ] || fail "control: the later library's write() is not the one marking \"[late]\""
+  LIB=$TG_SHIM
+  host -- open with:"$TG_WRITE_PLAIN" writevia
+  [ $ST -eq 0 ] && [ "$(cat "$T/out")" = "hello" ] ||
+    fail "truncguard loaded by dlopen: its write() did not reach libc's but \"$(cat "$T/out")\" (status $ST)"
+  ok "truncguard loaded by dlopen: its write() reaches libc's, not a library dlopened after it"
+fi
 # Not pinned: a plain C plugin unloads at its last dlclose, shim or not.
 LIB=$T/d/libinner.so
 check "unloading at the last dlclose" "loaded no" open call close loaded

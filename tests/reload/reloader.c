@@ -5,11 +5,15 @@
  *   run:CMD    system(CMD) (a deploy step: cp, install...)
  *   loaded     print "loaded yes" or "loaded no" (RTLD_NOLOAD)
  *   origin:NAME / default:SYM / next   caller-identity checks (see outer.c)
+ *   write      write(1, "hello\n", 6)
+ *   with:PATH  dlopen(PATH, RTLD_NOW), not kept as a handle
+ *   writevia   the write() dlsym finds in the newest handle, given "hello\n"
  * Exit 0 when every step worked; 2 on a failed step. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int main(int argc, char** argv) {
   if (argc < 3) return 2;
@@ -54,6 +58,13 @@ int main(int argc, char** argv) {
       if (!sym) return 2;
     } else if (!strcmp(step, "next")) {
       puts("hello");
+    } else if (!strcmp(step, "write")) {
+      if (write(1, "hello\n", 6) != 6) return 2;
+    } else if (!strncmp(step, "with:", 5)) {
+      if (!dlopen(step + 5, RTLD_NOW)) { printf("dlopen failed: %s\n", dlerror()); return 2; }
+    } else if (!strcmp(step, "writevia")) {
+      ssize_t (*w)(int, const void*, size_t) = n ? (ssize_t (*)(int, const void*, size_t))dlsym(handles[n - 1], "write") : NULL;
+      if (!w || w(1, "hello\n", 6) != 6) return 2;
     } else {
       return 2;
     }

@@ -159,7 +159,13 @@ TEST(Decision, OtherMachinesOfASharedFilesystemAreNotNobody) {
 
 TEST(Decision, NetworkAndClusterFilesystemsAreSharedWithOtherMachines) {
   for (long t : {0x6969L, 0xFF534D42L, 0xFE534D42L, 0x517BL, 0x00c36400L, 0x5346414FL, 0x6B414653L, 0x01021997L,
-                 0x7461636fL, 0x01161970L, 0x0bd00bd0L})
+                 0x7461636fL, 0x01161970L, 0x0bd00bd0L, 0x47504653L, 0x20030528L})
+    EXPECT_TRUE(shared_with_other_machines(t)) << std::hex << t;
+  // The other network and cluster filesystems coreutils' stat calls remote
+  // (BeeGFS, IBRIX, PanFS, ACFS, StorNext, VxFS), and a VM's shared folders
+  // (VirtualBox, VMware, Parallels), whose host runs the same files.
+  for (long t : {0x19830326L, 0x013111a8L, 0xaad7aaeaL, 0x61636673L, 0xbeefdeadL, 0xa501fcf5L, 0x786f4256L,
+                 0xbacbacbcL, 0x7c7c6673L})
     EXPECT_TRUE(shared_with_other_machines(t)) << std::hex << t;
   // statfs f_type is a signed long: SMB's magic sign-extended, as 32-bit
   // f_type values with the top bit set may read.

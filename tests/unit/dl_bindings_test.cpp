@@ -98,3 +98,18 @@ TEST(Bindings, LinesAreGlibcs) {
   e.file = "./a\nb";
   EXPECT_EQ(binding(e).find('\n'), std::string::npos);
 }
+
+TEST(Bindings, NextDefinitionIsWhatRtldNextGives) {
+  // elf::find_next (TG_REAL's lookup), from this program: what
+  // dlsym(RTLD_NEXT) gives, for the functions the shim wraps, for versioned
+  // names (posix_spawn@@GLIBC_2.15 over a hidden @GLIBC_2.2.5, realpath),
+  // and for IFUNCs (memcpy, strlen), which it leaves to dlsym.
+  for (const char* name : {"write", "close", "openat64", "__open_2", "fsync", "fdatasync", "dup3", "fcntl64",
+                           "close_range", "execveat", "posix_spawn_file_actions_addopen", "sigaction", "syscall",
+                           "posix_spawn", "realpath", "memcpy", "strlen", "dlsym", "dlvsym"}) {
+    void* want = dlsym(RTLD_NEXT, name);
+    ASSERT_NE(want, nullptr) << name;
+    EXPECT_EQ(elf::find_next(name), want) << name;
+  }
+  EXPECT_EQ(elf::find_next("no_such_function_here"), nullptr);
+}

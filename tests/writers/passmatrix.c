@@ -569,11 +569,11 @@ static void fd_change_matrix(void) {
   }
 }
 
-// Writes, copies, dups and closes: watched in atomic mode only. The same
+// Writes, copies, syncs, dups and closes: watched in atomic mode only. The same
 // through syscall() by number; any other number passes on.
 static void io_matrix(void) {
   if (g_mapped_mode) return;
-  for (int call = 0; call < 48; ++call) {
+  for (int call = 0; call < 54; ++call) {
     fixture();
     int in = (int)syscall(SYS_openat, AT_FDCWD, P_text, O_RDONLY);
     int out = (int)syscall(SYS_openat, AT_FDCWD, P_elf, O_WRONLY);
@@ -639,6 +639,12 @@ static void io_matrix(void) {
         if (r >= 0) syscall(SYS_close, r);
         break;
       }
+      case 48: r = fsync(out); break;
+      case 49: r = fsync(-1); break;
+      case 50: r = fdatasync(rd); break;
+      case 51: r = fdatasync(999); break;
+      case 52: r = syscall(SYS_fsync, -1); break;
+      case 53: r = syscall(SYS_fdatasync, out); break;
     }
     int err = errno;
     syscall(SYS_close, in), syscall(SYS_close, out), syscall(SYS_close, rd);
