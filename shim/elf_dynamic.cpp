@@ -165,12 +165,12 @@ struct Definition {
   bool defined = false;
   void* function = nullptr;
 };
-TG_EARLY Definition definition_at(const struct link_map* m, const DynInfo& di, size_t k, const char* name) {
+TG_EARLY Definition definition_at(const DynInfo& di, size_t k, const char* name) {
   const ElfW(Sym)& sym = di.symtab[k];
   if (sym.st_shndx == SHN_UNDEF || (di.versym && (di.versym[k] & 0x8000)) || !same_name(di.strtab + sym.st_name, name))
     return {};
   if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC) return {true, nullptr};
-  return {true, reinterpret_cast<void*>(m->l_addr + sym.st_value)};
+  return {true, reinterpret_cast<void*>(di.base + sym.st_value)};
 }
 
 // The object's definition of `name` (h: its GNU hash), through the object's
@@ -178,7 +178,7 @@ TG_EARLY Definition definition_at(const struct link_map* m, const DynInfo& di, s
 // of `name`'s hash only. A scan of all of libc's symbols cost about 40,000
 // instructions a name, paid at the first dlsym of every process (measured
 // with callgrind on /bin/true: 30% of its run).
-TG_EARLY Definition definition_in(const struct link_map* m, const DynInfo& di, const char* name, uint32_t h) {
+TG_EARLY Definition definition_in(const DynInfo& di, const char* name, uint32_t h) {
   if (!di.symtab || !di.strtab) return {};
   if (di.gnu_hash) {
     const uint32_t nbuckets = di.gnu_hash[0], symoffset = di.gnu_hash[1], bloom_size = di.gnu_hash[2];
@@ -191,13 +191,13 @@ TG_EARLY Definition definition_in(const struct link_map* m, const DynInfo& di, c
     for (;; ++i) {
       const uint32_t ch = chain[i - symoffset];
       if ((ch | 1) == (h | 1))
-        if (const Definition d = definition_at(m, di, i, name); d.defined) return d;
+        if (const Definition d = definition_at(di, i, name); d.defined) return d;
       if (ch & 1) return {};
     }
   }
   const size_t n = symbol_count(di);
   for (size_t k = 0; k < n; ++k)
-    if (const Definition d = definition_at(m, di, k, name); d.defined) return d;
+    if (const Definition d = definition_at(di, k, name); d.defined) return d;
   return {};
 }
 
@@ -238,7 +238,7 @@ TG_EARLY void* find_next(const char* name) {
     for (const struct link_map* m = self->l_next; m; m = m->l_next) {
       if (!m->l_ld) continue;
       const DynInfo di = read_dynamic(m);
-      if (const Definition d = definition_in(m, di, name, h); d.defined)
+      if (const Definition d = definition_in(di, name, h); d.defined)
         return d.function ? d.function : dlsym(RTLD_NEXT, name);
       if (is_libc(di)) break;
     }
@@ -249,7 +249,16 @@ TG_EARLY void* find_function(const char* name, const struct link_map* after) {
   const uint32_t h = gnu_hash_of(name);
   for (const struct link_map* m = after ? after->l_next : _r_debug.r_map; m; m = m->l_next)
     if (m->l_ld)
-      if (const Definition d = definition_in(m, read_dynamic(m), name, h); d.function) return d.function;
+      if (const Definition d = definition_in(read_dynamic(m), name, h); d.function) return d.function;
+  return nullptr;
+}
+
+void* function_in(const struct dl_phdr_info* info, const char* name) {
+  for (int i = 0; i < info->dlpi_phnum; ++i)
+    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
+      const auto* dyn = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+      return definition_in(read_dynamic(dyn, info->dlpi_addr), name, gnu_hash_of(name)).function;
+    }
   return nullptr;
 }
 

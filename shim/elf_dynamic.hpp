@@ -57,6 +57,10 @@ Reference find_reference(const DynInfo& di, const char* name);
 // on), found in the symbol tables: what RTLD_NEXT would give, without dlsym.
 TG_EARLY void* find_function(const char* name, const struct link_map* after);
 
+// The address of the function `name` (default version) that the object
+// dl_iterate_phdr describes defines, or null.
+void* function_in(const struct dl_phdr_info* info, const char* name);
+
 // The shim's own object in the loader's list (null: not found).
 TG_EARLY const struct link_map* own_map();
 

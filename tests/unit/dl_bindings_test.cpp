@@ -66,6 +66,34 @@ TEST(Bindings, FunctionsAreFoundAsDlsymFindsThem) {
   EXPECT_EQ(elf::find_function("environ", nullptr), nullptr);  // an object, not a function
 }
 
+// elf::function_in: one object as dl_iterate_phdr describes it (the
+// demangler's lookup, under the loader's lock): what dlsym finds there.
+struct InObject {
+  const char* name;
+  void* found = nullptr;
+  int objects = 0;
+};
+int in_object_cb(struct dl_phdr_info* info, size_t, void* data) {
+  auto* l = static_cast<InObject*>(data);
+  ++l->objects;
+  l->found = elf::function_in(info, l->name);
+  return l->found != nullptr;
+}
+void* first_definition(const char* name) {
+  InObject l{name};
+  dl_iterate_phdr(&in_object_cb, &l);
+  return l.found;
+}
+
+TEST(Bindings, FunctionsAreFoundInEachObjectAsDlsymFindsThem) {
+  EXPECT_EQ(first_definition("__cxa_demangle"), dlsym(RTLD_DEFAULT, "__cxa_demangle"));
+  EXPECT_EQ(first_definition("printf"), dlsym(RTLD_DEFAULT, "printf"));
+  EXPECT_EQ(first_definition("realpath"), dlsym(RTLD_DEFAULT, "realpath"));  // the default version
+  EXPECT_EQ(first_definition("no_such_function_here"), nullptr);
+  EXPECT_EQ(first_definition("environ"), nullptr);  // an object, not a function
+  EXPECT_EQ(dlerror(), nullptr);                    // and no message left for the program
+}
+
 TEST(Bindings, ObjectsAreNamedAsGlibcNamesThem) {
   EXPECT_STREQ(dl::object_name(libc_map()), "/lib/x86_64-linux-gnu/libc.so.6");
   // The program's own object has an empty name: glibc prints argv[0].
