@@ -605,6 +605,12 @@ __attribute__((visibility("default"))) ssize_t pwritev(int fd, const struct iove
   auto f = TG_REAL(pwritev);
   return watched_write(f ? f(fd, iov, cnt, off) : tg::sys::call_errno(SYS_pwritev, fd, iov, cnt, off, 0), fd);
 }
+// What a program built with _FILE_OFFSET_BITS=64 calls for pwritev (glibc's
+// headers rename it, as they do pwrite and sendfile).
+__attribute__((visibility("default"))) ssize_t pwritev64(int fd, const struct iovec* iov, int cnt, off64_t off) {
+  auto f = TG_REAL(pwritev64);
+  return watched_write(f ? f(fd, iov, cnt, off) : tg::sys::call_errno(SYS_pwritev, fd, iov, cnt, off, 0), fd);
+}
 __attribute__((visibility("default"))) ssize_t copy_file_range(int in, off64_t* in_off, int out, off64_t* out_off,
                                                                size_t len, unsigned flags) {
   auto f = TG_REAL(copy_file_range);
@@ -613,6 +619,10 @@ __attribute__((visibility("default"))) ssize_t copy_file_range(int in, off64_t* 
 }
 __attribute__((visibility("default"))) ssize_t sendfile(int out, int in, off_t* off, size_t count) {
   auto f = TG_REAL(sendfile);
+  return watched_write(f ? f(out, in, off, count) : tg::sys::call_errno(SYS_sendfile, out, in, off, count), out);
+}
+__attribute__((visibility("default"))) ssize_t sendfile64(int out, int in, off64_t* off, size_t count) {
+  auto f = TG_REAL(sendfile64);
   return watched_write(f ? f(out, in, off, count) : tg::sys::call_errno(SYS_sendfile, out, in, off, count), out);
 }
 

@@ -12,6 +12,10 @@
 #       same limit the soak test counts for replace);
 #       atomic must leave the old file at the name, complete, and the
 #       log must say it was not published.
+#  5. No block left, atomic mode, a program built with _FILE_OFFSET_BITS=64
+#     whose writes go through pwritev64 or sendfile64 (the symbols its
+#     pwritev and sendfile become): its failure keeps the file from the name
+#     too (they were not watched: the partial file was published at exit).
 # Each has its control: the same write with room to spare is protected.
 R_MOUNT_NS=1
 . "$(dirname "$0")/rlib.sh"
@@ -138,3 +142,29 @@ for mode in $FAILPATH_MODES; do
   esac
   rm -f "$T/full/filler" "$T/full/filler2"
 done
+
+# ---------------------------- 5. atomic, pwritev64 and sendfile64, full
+if mode_supported atomic; then
+  for HOW in pwritev64 sendfile64; do
+    # The control's writer: the writer through $HOW, with cp's arguments.
+    printf '#!/bin/sh\nexec "%s" %s "$2" "$1"\n' "$TG_WRITER" "$HOW" >"$T/writer_as_cp"
+    chmod +x "$T/writer_as_cp"
+    fresh_copy "$V1" "$LIB"
+    R_WRITER=$T/writer_as_cp TRUNCGUARD_MODE=atomic control_replaced "atomic, $HOW with room" "$LIB"
+    fresh_copy "$V1" "$LIB"
+    old=$(inode "$LIB")
+    fill "$T/full"
+    start_victim "$LIB"
+    log_reset
+    r_run "w$HOW" env TRUNCGUARD_MODE=atomic "$TG_CMD" "$TG_WRITER" "$HOW" "$LIB" "$V2"
+    stop_victim
+    [ "$R_STATUS" -ne 0 ] || fail "atomic, $HOW onto a full filesystem succeeded"
+    expect_survived "atomic, $HOW onto a full filesystem"
+    [ "$(inode "$LIB")" = "$old" ] ||
+      fail "atomic: $HOW failed ($(r_out "w$HOW")) yet its partial file ($(stat -c %s "$LIB") bytes) was published at the name. Log: $(log_lines "$LIB" | cut -f2- | paste -sd'|')"
+    expect_intact "$LIB" "$old" "$V1"
+    expect_log "cannot protect file=$LIB: a write to the new file failed: No space left on device; not published: the old file is unchanged"
+    expect_no_temp "$T/full"
+    rm -f "$T/full/filler" "$T/full/filler2"
+  done
+fi

@@ -573,7 +573,7 @@ static void fd_change_matrix(void) {
 // through syscall() by number; any other number passes on.
 static void io_matrix(void) {
   if (g_mapped_mode) return;
-  for (int call = 0; call < 54; ++call) {
+  for (int call = 0; call < 58; ++call) {
     fixture();
     int in = (int)syscall(SYS_openat, AT_FDCWD, P_text, O_RDONLY);
     int out = (int)syscall(SYS_openat, AT_FDCWD, P_elf, O_WRONLY);
@@ -645,6 +645,10 @@ static void io_matrix(void) {
       case 51: r = fdatasync(999); break;
       case 52: r = syscall(SYS_fsync, -1); break;
       case 53: r = syscall(SYS_fdatasync, out); break;
+      case 54: r = pwritev64(out, &iov, 1, 9); break;
+      case 55: r = pwritev64(rd, &iov, 1, 9); break;
+      case 56: { off64_t so64 = 0; r = sendfile64(out, in, &so64, 100); } break;
+      case 57: r = sendfile64(rd, in, NULL, 100); break;
     }
     int err = errno;
     syscall(SYS_close, in), syscall(SYS_close, out), syscall(SYS_close, rd);

@@ -19,6 +19,9 @@
  *   sys_open sys_openat sys_creat sys_truncate (the same through libc's
  *   syscall(SYS_open, ...) and so on: a program's system call by number)
  *   sys_openat_hi (syscall(SYS_openat | 1L << 32, ...): bits the kernel ignores)
+ *   pwritev64 sendfile64 (open O_WRONLY|O_TRUNC, SRC's bytes through that
+ *   call: what a program built with _FILE_OFFSET_BITS=64 calls for pwritev
+ *   and sendfile)
  * It then prints the fd's status flags and close-on-exec bit as
  *   flags=0x... cloexec=N
  * so tests can compare them with an unprotected open of the same kind.
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -78,6 +82,29 @@ static void overwrite_from(const char* src, int out, int rwf) {
   if (n < 0) die();
   close(in);
   if (ftruncate(out, off) != 0) die();
+}
+
+/* SRC's bytes into `out` through pwritev64 or sendfile64. */
+static void copy_through(const char* how, const char* src, int out) {
+  int in = open(src, O_RDONLY);
+  if (in < 0) die();
+  off64_t off = 0;
+  if (!strcmp(how, "sendfile64")) {
+    struct stat st;
+    if (fstat(in, &st) != 0) die();
+    while (off < st.st_size)
+      if (sendfile64(out, in, &off, (size_t)(st.st_size - off)) <= 0) die();
+  } else {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+      struct iovec v = {buf, (size_t)n};
+      if (pwritev64(out, &v, 1, off) != n) die();
+      off += n;
+    }
+    if (n < 0) die();
+  }
+  close(in);
 }
 
 static void report(int fd) {
@@ -166,6 +193,13 @@ int main(int argc, char** argv) {
     report(fileno(f));
     if (!freopen("/dev/null", "w", f)) die();
     if (fclose(f) != 0) die();
+    return 0;
+  } else if (!strcmp(e, "pwritev64") || !strcmp(e, "sendfile64")) {
+    fd = open(dest, O_WRONLY | O_TRUNC | O_CREAT, 0644);
+    if (fd < 0) die();
+    copy_through(e, src, fd);
+    report(fd);
+    if (close(fd) != 0) die();
     return 0;
   } else if (!strcmp(e, "truncate") || !strcmp(e, "truncate64") || !strcmp(e, "sys_truncate")) {
     int r = !strcmp(e, "truncate")   ? truncate(dest, 0)
