@@ -7,7 +7,9 @@
 # TRUNCGUARD_* variable the code reads is in README.md and truncguard(7), each
 # setting's values in its own entry of truncguard(7) and row of the README's
 # table, and the settings in truncguard(1)'s ENVIRONMENT; the "mapped
-# executable by" sentences are in README.md and truncguard(7); every package
+# executable by" sentences are in README.md and truncguard(7); every function
+# the shim exports and every number its syscall() takes in are in the README's
+# list of what it intercepts; every package
 # scripts/setup.sh installs is in README.md; every test docs/guarantees.md names
 # exists; no roff line runs words together; the Debian changelog has the
 # project's version. When the code grows a field or a setting, this test
@@ -110,7 +112,19 @@ flat() { tr -s ' \n' '  ' <<<"$1"; }
 while IFS= read -r sentence; do
   grep -qF -- "$sentence" <<<"$(flat "$README")" || missing+=("README.md lacks the log's \"$sentence\"")
   grep -qF -- "$sentence" <<<"$(flat "$MAN7")" || missing+=("truncguard(7) lacks the log's \"$sentence\"")
-done < <(grep -oP 'add\("\K(nobody|no readable|this process)[^%"]*' "$SRC/shim/guard.cpp" | sed 's/ *$//')
+done < <(grep -oP 'add\("\K(nobody|no readable|no process|this process)[^%"]*' "$SRC/shim/guard.cpp" | sed 's/ *$//')
+
+# What the library intercepts: every function it exports (the loader binds the
+# program's calls to them) and every number its syscall() takes in, named in
+# the README's list ("The library intercepts").
+command -v nm >/dev/null || fail "nm (binutils) is needed to list the functions the shim exports"
+exported=$(nm -D --defined-only "$TG_SHIM" | awk '$2 ~ /^[TWi]$/ { sub(/@.*/, "", $3); print $3 }' |
+           grep -vx '__asan_default_options' | sort -u)
+sysnos=$(sed -n '/ long routed_syscall(/,/^}/p' "$SRC/shim/interpose.cpp" | grep -oP 'case \KSYS_\w+' | sort -u)
+[ -n "$exported" ] && [ -n "$sysnos" ] || fail "no exported functions in $TG_SHIM or syscall() numbers in shim/interpose.cpp"
+# shellcheck disable=SC2086
+need "README.md's \"The library intercepts\" list" "$(sed -n '/^The library intercepts/,/^Each call becomes/p' <<<"$README")" \
+  $exported $sysnos
 
 # The packages scripts/setup.sh installs, as the README lists them.
 pkgs=$(sed -n '/^packages=(/,/^)/p' "$SRC/scripts/setup.sh" | sed -e '1d' -e '$d' -e 's/#.*//')
