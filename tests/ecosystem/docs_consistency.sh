@@ -7,7 +7,8 @@
 # TRUNCGUARD_* variable the code reads is in README.md and truncguard(7), each
 # setting's values in its own entry of truncguard(7) and row of the README's
 # table, and the settings in truncguard(1)'s ENVIRONMENT; the "mapped
-# executable by" sentences are in README.md and truncguard(7); every function
+# executable by" sentences are in README.md and truncguard(7), and the reasons
+# a file counts as in use in truncguard(7); every function
 # the shim exports and every number its syscall() takes in are in the README's
 # list of what it intercepts; every package
 # scripts/setup.sh installs is in README.md; every test docs/guarantees.md names
@@ -113,6 +114,17 @@ while IFS= read -r sentence; do
   grep -qF -- "$sentence" <<<"$(flat "$README")" || missing+=("README.md lacks the log's \"$sentence\"")
   grep -qF -- "$sentence" <<<"$(flat "$MAN7")" || missing+=("truncguard(7) lacks the log's \"$sentence\"")
 done < <(grep -oP 'add\("\K(nobody|no readable|no process|this process)[^%"]*' "$SRC/shim/guard.cpp" | sed 's/ *$//')
+
+# Why a file counted as in use (the JSON "reason" of a replaced line): the
+# text of each reason after "// act" in shim/decision.hpp, in truncguard(7).
+acting=$(sed -n '/^enum class Reason/,/^};/p' "$SRC/shim/decision.hpp" | sed -n '/\/\/ act$/,$p' | grep -oP '^\s*\K\w+(?=,)')
+[ -n "$acting" ] || fail "no acting reasons found in shim/decision.hpp"
+for r in $acting; do
+  text=$(awk -v c="case Reason::$r:" 'index($0, c) { on = 1 } on { print } on && /;$/ { exit }' "$SRC/shim/decision.cpp" |
+         grep -oP '"\K[^"]*(?=")' | tr -d '\n')
+  [ -n "$text" ] || { missing+=("shim/decision.cpp has no text for Reason::$r"); continue; }
+  grep -qF -- "$text" <<<"$(flat "$MAN7")" || missing+=("truncguard(7) lacks the reason \"$text\"")
+done
 
 # What the library intercepts: every function it exports (the loader binds the
 # program's calls to them) and every number its syscall() takes in, named in
