@@ -8,11 +8,10 @@
 # setting's values in its own entry of truncguard(7) and row of the README's
 # table, and the settings in truncguard(1)'s ENVIRONMENT; the "mapped
 # executable by" sentences are in README.md and truncguard(7), and the reasons
-# a file counts as in use in truncguard(7); every function
-# the shim exports and every number its syscall() takes in are in the README's
-# list of what it intercepts; every package
-# scripts/setup.sh installs is in README.md; every test docs/guarantees.md names
-# exists; no roff line runs words together; the Debian changelog has the
+# a file counts as in use in truncguard(7); every function the shim exports and
+# every number its syscall() takes in are in the README's list of what it
+# intercepts; every package scripts/setup.sh installs is in the README's list
+# of them; every test docs/guarantees.md names exists; no roff line runs words together; the Debian changelog has the
 # project's version. When the code grows a field or a setting, this test
 # names what the documentation lacks.
 . "$(dirname "$0")/../e2e/lib.sh"
@@ -138,11 +137,12 @@ sysnos=$(sed -n '/ long routed_syscall(/,/^}/p' "$SRC/shim/interpose.cpp" | grep
 need "README.md's \"The library intercepts\" list" "$(sed -n '/^The library intercepts/,/^Each call becomes/p' <<<"$README")" \
   $exported $sysnos
 
-# The packages scripts/setup.sh installs, as the README lists them.
+# The packages scripts/setup.sh installs, in the README's list of them (not
+# only named somewhere else in it).
 pkgs=$(sed -n '/^packages=(/,/^)/p' "$SRC/scripts/setup.sh" | sed -e '1d' -e '$d' -e 's/#.*//')
 [ -n "$pkgs" ] || fail "no package list found in scripts/setup.sh"
 # shellcheck disable=SC2086
-need "README.md" "$README" $pkgs
+need "README.md's list of packages" "$(sed -n '/^Both first install the Debian packages/,/^Once they are there/p' <<<"$README")" $pkgs
 
 # Every test docs/guarantees.md names (the last column of its tables): a meson
 # test, or a GoogleTest Suite.Name (Suite.Prefix* for several).
