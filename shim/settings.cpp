@@ -10,7 +10,7 @@ namespace tg {
 
 const CategoryInfo kCategories[] = {
     {"rewrites", kRewrites, "one line per protected write (on by default)"},
-    {"reloads", kReloads, "stale dlopen reloads and libraries that will not unload after dlclose (on by default)"},
+    {"reloads", kReloads, "stale and fresh dlopen reloads, libraries that will not unload after dlclose (on by default)"},
     {"decisions", kDecisions, "every writing open or shrinking truncate considered, and why"},
     {"backtrace", kBacktrace, "a backtrace of the call site with each protected write"},
     {"bindings", kBindings, "each dlsym/dlvsym: the line glibc's LD_DEBUG=bindings prints for it"},

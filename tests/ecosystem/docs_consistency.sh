@@ -7,9 +7,11 @@
 # TRUNCGUARD_* variable the code reads is in README.md and truncguard(7), each
 # setting's values in its own entry of truncguard(7) and row of the README's
 # table, and the settings in truncguard(1)'s ENVIRONMENT; the "mapped
-# executable by" sentences are in README.md and truncguard(7); every package
-# scripts/setup.sh installs is in README.md; every test docs/guarantees.md names
-# exists; no roff line runs words together; the Debian changelog has the
+# executable by" sentences are in README.md and truncguard(7), and the reasons
+# a file counts as in use in truncguard(7); every function the shim exports and
+# every number its syscall() takes in are in the README's list of what it
+# intercepts; every package scripts/setup.sh installs is in the README's list
+# of them; every test docs/guarantees.md names exists; no roff line runs words together; the Debian changelog has the
 # project's version. When the code grows a field or a setting, this test
 # names what the documentation lacks.
 . "$(dirname "$0")/../e2e/lib.sh"
@@ -110,13 +112,37 @@ flat() { tr -s ' \n' '  ' <<<"$1"; }
 while IFS= read -r sentence; do
   grep -qF -- "$sentence" <<<"$(flat "$README")" || missing+=("README.md lacks the log's \"$sentence\"")
   grep -qF -- "$sentence" <<<"$(flat "$MAN7")" || missing+=("truncguard(7) lacks the log's \"$sentence\"")
-done < <(grep -oP 'add\("\K(nobody|no readable|this process)[^%"]*' "$SRC/shim/guard.cpp" | sed 's/ *$//')
+done < <(grep -oP 'add\("\K(nobody|no readable|no process|this process)[^%"]*' "$SRC/shim/guard.cpp" | sed 's/ *$//')
 
-# The packages scripts/setup.sh installs, as the README lists them.
+# Why a file counted as in use (the JSON "reason" of a replaced line): the
+# text of each reason after "// act" in shim/decision.hpp, in truncguard(7).
+acting=$(sed -n '/^enum class Reason/,/^};/p' "$SRC/shim/decision.hpp" | sed -n '/\/\/ act$/,$p' | grep -oP '^\s*\K\w+(?=,)')
+[ -n "$acting" ] || fail "no acting reasons found in shim/decision.hpp"
+for r in $acting; do
+  text=$(awk -v c="case Reason::$r:" 'index($0, c) { on = 1 } on { print } on && /;$/ { exit }' "$SRC/shim/decision.cpp" |
+         grep -oP '"\K[^"]*(?=")' | tr -d '\n')
+  [ -n "$text" ] || { missing+=("shim/decision.cpp has no text for Reason::$r"); continue; }
+  grep -qF -- "$text" <<<"$(flat "$MAN7")" || missing+=("truncguard(7) lacks the reason \"$text\"")
+done
+
+# What the library intercepts: every function it exports (the loader binds the
+# program's calls to them) and every number its syscall() takes in, named in
+# the README's list ("The library intercepts").
+command -v nm >/dev/null || fail "nm (binutils) is needed to list the functions the shim exports"
+exported=$(nm -D --defined-only "$TG_SHIM" | awk '$2 ~ /^[TWi]$/ { sub(/@.*/, "", $3); print $3 }' |
+           grep -vx '__asan_default_options' | sort -u)
+sysnos=$(sed -n '/ long routed_syscall(/,/^}/p' "$SRC/shim/interpose.cpp" | grep -oP 'case \KSYS_\w+' | sort -u)
+[ -n "$exported" ] && [ -n "$sysnos" ] || fail "no exported functions in $TG_SHIM or syscall() numbers in shim/interpose.cpp"
+# shellcheck disable=SC2086
+need "README.md's \"The library intercepts\" list" "$(sed -n '/^The library intercepts/,/^Each call becomes/p' <<<"$README")" \
+  $exported $sysnos
+
+# The packages scripts/setup.sh installs, in the README's list of them (not
+# only named somewhere else in it).
 pkgs=$(sed -n '/^packages=(/,/^)/p' "$SRC/scripts/setup.sh" | sed -e '1d' -e '$d' -e 's/#.*//')
 [ -n "$pkgs" ] || fail "no package list found in scripts/setup.sh"
 # shellcheck disable=SC2086
-need "README.md" "$README" $pkgs
+need "README.md's list of packages" "$(sed -n '/^Both first install the Debian packages/,/^Once they are there/p' <<<"$README")" $pkgs
 
 # Every test docs/guarantees.md names (the last column of its tables): a meson
 # test, or a GoogleTest Suite.Name (Suite.Prefix* for several).
