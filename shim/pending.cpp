@@ -177,6 +177,18 @@ int publish(Group& g, int fd) {
                        "the old file is unchanged and the new content is lost");
     return EBADF;
   }
+  // Another file was put at the name since the open (a package manager,
+  // another deploy, another atomic writer of the same name that closed
+  // first): without truncguard the writer's content went into the old inode,
+  // which no longer has that name, and the newer file stayed. The rename must
+  // not silently put the writer's over it. (A name removed meanwhile is
+  // created again: nothing there to lose.)
+  struct stat now;
+  if (sys::fstatat(g.dirfd, g.base, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino != g.old_ino) {
+    report_unpublished(g, "another file was put at the name since the writer opened it", EEXIST,
+                       "not published: the name keeps the newer file");
+    return 0;
+  }
   pub.new_ino = g.ino;
   char tmp[NAME_MAX + 1];
   int r = -EEXIST;
