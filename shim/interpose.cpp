@@ -10,6 +10,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <spawn.h>
 #include <sys/sendfile.h>
@@ -583,6 +584,20 @@ __attribute__((visibility("default"))) void closefrom(int lowfd) {
   }
   if (f) f(lowfd);
   else tg::sys::call_errno(SYS_close_range, static_cast<unsigned>(lowfd < 0 ? 0 : lowfd), ~0U, 0);
+}
+
+// Atomic mode: a file whose last fd the program closed while it still mapped
+// the file shared and writable is published once it is unmapped
+// (pending::unmapped). One branch when nothing is pending.
+__attribute__((visibility("default"))) int munmap(void* addr, size_t len) {
+  auto f = TG_REAL(munmap);
+  const int r = f ? f(addr, len) : static_cast<int>(tg::sys::call_errno(SYS_munmap, addr, len));
+  if (r == 0 && __builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) {
+    const int saved = errno;
+    tg::pending::unmapped();
+    errno = saved;
+  }
+  return r;
 }
 
 __attribute__((visibility("default"))) ssize_t write(int fd, const void* buf, size_t n) {
