@@ -922,7 +922,11 @@ int exec_with_pending(char* const argv[], char* const envp[], const ExecTarget& 
     if (std::strncmp(envp[i], kVar, sizeof kVar - 1) != 0) env[n++] = envp[i];
   env[n++] = entry;
   env[n] = nullptr;
-  return exec(const_cast<char* const*>(env));
+  const int r = exec(const_cast<char* const*>(env));
+  const int saved = errno;  // the exec failed (ENOENT, EACCES...): the program goes on
+  tg::pending::exec_failed();
+  errno = saved;
+  return r;
 }
 
 }  // namespace

@@ -622,6 +622,14 @@ const char* prepare_exec(const char* no_hand_over) {
   return o > empty ? entry : nullptr;
 }
 
+void exec_failed() {
+  const pid_t me = sys::getpid();
+  for (Group& g : g_groups)
+    if (g.state.load(std::memory_order_acquire) == kLive && g.owner.load(std::memory_order_relaxed) == me &&
+        sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino))
+      sys::call(SYS_fcntl, g.dirfd, F_SETFD, FD_CLOEXEC);
+}
+
 void adopt_from_environment() {
   constexpr size_t kLen = sizeof kEnvName - 1;
   const char* v = environ_value(kEnvName, kLen);

@@ -99,6 +99,11 @@ void publish_all();
 // mode replace).
 const char* prepare_exec(const char* no_hand_over = nullptr);
 
+// The exec prepare_exec prepared failed, and the program goes on: the
+// directory fds it let survive exec for a hand-over close at exec again
+// (they would have reached every program it starts next).
+void exec_failed();
+
 // The new image: takes over the pending fds handed over by prepare_exec.
 void adopt_from_environment();
 
