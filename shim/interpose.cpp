@@ -626,6 +626,13 @@ __attribute__((visibility("default"))) ssize_t copy_file_range(int in, off64_t* 
   return watched_write(f ? f(in, in_off, out, out_off, len, flags)
                    : tg::sys::call_errno(SYS_copy_file_range, in, in_off, out, out_off, len, flags), out);
 }
+// splice into a file (pv, and other pipe-to-file copiers) writes it as copy_file_range does.
+__attribute__((visibility("default"))) ssize_t splice(int in, loff_t* in_off, int out, loff_t* out_off, size_t len,
+                                                      unsigned flags) {
+  auto f = TG_REAL(splice);
+  return watched_write(f ? f(in, in_off, out, out_off, len, flags)
+                   : tg::sys::call_errno(SYS_splice, in, in_off, out, out_off, len, flags), out);
+}
 __attribute__((visibility("default"))) ssize_t sendfile(int out, int in, off_t* off, size_t count) {
   auto f = TG_REAL(sendfile);
   return watched_write(f ? f(out, in, off, count) : tg::sys::call_errno(SYS_sendfile, out, in, off, count), out);
@@ -1196,6 +1203,7 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
     case SYS_sendfile:
       return watched_write(real(), fd);
     case SYS_copy_file_range:  // (in, in_off, out, ...)
+    case SYS_splice:           // the same
       return watched_write(real(), static_cast<int>(a[2]));
     case SYS_fsync:
     case SYS_fdatasync:
@@ -1252,6 +1260,7 @@ constexpr bool routed(int nr) {
     case SYS_pwritev:
     case SYS_sendfile:
     case SYS_copy_file_range:
+    case SYS_splice:
     case SYS_fsync:
     case SYS_fdatasync:
     case SYS_execve:

@@ -12,6 +12,9 @@
 #       same limit the soak test counts for replace);
 #       atomic must leave the old file at the name, complete, and the
 #       log must say it was not published.
+#  5. No block left, a writer that splices from a pipe into the file (pv's
+#     way; python's os.splice) in atomic mode: the same (its failed splice was
+#     not watched: the partial file was published at its exit).
 # Each has its control: the same write with room to spare is protected.
 R_MOUNT_NS=1
 . "$(dirname "$0")/rlib.sh"
@@ -138,3 +141,35 @@ for mode in $FAILPATH_MODES; do
   esac
   rm -f "$T/full/filler" "$T/full/filler2"
 done
+
+# ------------------------------------------------------- 5. splice, full
+if mode_supported atomic; then
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  fill "$T/full"
+  start_victim "$LIB"
+  log_reset
+  r_run splicefull env TRUNCGUARD_MODE=atomic "$TG_CMD" python3 -c '
+import os, sys
+data = open(sys.argv[1], "rb").read()
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_TRUNC)
+r, w = os.pipe()
+off = 0
+while off < len(data):
+    n = os.write(w, data[off:off + 4096])
+    while n:
+        k = os.splice(r, fd, n)
+        n -= k
+        off += k' "$V2" "$LIB"
+  stop_victim
+  [ "$R_STATUS" -ne 0 ] || fail "mode atomic: splice onto a full filesystem succeeded"
+  grep -q "No space left on device" "$T/splicefull.out" || fail "mode atomic: the splice writer did not fail with ENOSPC: $(tail -n1 "$T/splicefull.out")"
+  expect_survived "mode atomic, splice onto a full filesystem"
+  expect_no_temp "$T/full"
+  [ "$(inode "$LIB")" = "$old" ] ||
+    fail "mode atomic: the splice failed (ENOSPC) yet its partial file ($(stat -c %s "$LIB") bytes) was published at the name"
+  expect_intact "$LIB" "$old" "$V1"
+  expect_log "cannot protect file=$LIB: a write to the new file failed: No space left on device; not published: the old file is unchanged"
+  rm -f "$T/full/filler" "$T/full/filler2"
+  ok "mode atomic: a splice that failed for want of room published nothing"
+fi
