@@ -10,6 +10,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <spawn.h>
 #include <sys/sendfile.h>
@@ -585,6 +586,20 @@ __attribute__((visibility("default"))) void closefrom(int lowfd) {
   else tg::sys::call_errno(SYS_close_range, static_cast<unsigned>(lowfd < 0 ? 0 : lowfd), ~0U, 0);
 }
 
+// Atomic mode: a file whose last fd the program closed while it still mapped
+// the file shared and writable is published once it is unmapped
+// (pending::unmapped). One branch when nothing is pending.
+__attribute__((visibility("default"))) int munmap(void* addr, size_t len) {
+  auto f = TG_REAL(munmap);
+  const int r = f ? f(addr, len) : static_cast<int>(tg::sys::call_errno(SYS_munmap, addr, len));
+  if (r == 0 && __builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) {
+    const int saved = errno;
+    tg::pending::unmapped();
+    errno = saved;
+  }
+  return r;
+}
+
 __attribute__((visibility("default"))) ssize_t write(int fd, const void* buf, size_t n) {
   auto f = TG_REAL(write);
   return watched_write(f ? f(fd, buf, n) : tg::sys::call_errno(SYS_write, fd, buf, n), fd);
@@ -616,6 +631,13 @@ __attribute__((visibility("default"))) ssize_t copy_file_range(int in, off64_t* 
   auto f = TG_REAL(copy_file_range);
   return watched_write(f ? f(in, in_off, out, out_off, len, flags)
                    : tg::sys::call_errno(SYS_copy_file_range, in, in_off, out, out_off, len, flags), out);
+}
+// splice into a file (pv, and other pipe-to-file copiers) writes it as copy_file_range does.
+__attribute__((visibility("default"))) ssize_t splice(int in, loff_t* in_off, int out, loff_t* out_off, size_t len,
+                                                      unsigned flags) {
+  auto f = TG_REAL(splice);
+  return watched_write(f ? f(in, in_off, out, out_off, len, flags)
+                   : tg::sys::call_errno(SYS_splice, in, in_off, out, out_off, len, flags), out);
 }
 __attribute__((visibility("default"))) ssize_t sendfile(int out, int in, off_t* off, size_t count) {
   auto f = TG_REAL(sendfile);
@@ -917,7 +939,11 @@ int exec_with_pending(char* const argv[], char* const envp[], const ExecTarget& 
     if (std::strncmp(envp[i], kVar, sizeof kVar - 1) != 0) env[n++] = envp[i];
   env[n++] = entry;
   env[n] = nullptr;
-  return exec(const_cast<char* const*>(env));
+  const int r = exec(const_cast<char* const*>(env));
+  const int saved = errno;  // the exec failed (ENOENT, EACCES...): the program goes on
+  tg::pending::exec_failed();
+  errno = saved;
+  return r;
 }
 
 }  // namespace
@@ -1187,6 +1213,7 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
     case SYS_sendfile:
       return watched_write(real(), fd);
     case SYS_copy_file_range:  // (in, in_off, out, ...)
+    case SYS_splice:           // the same
       return watched_write(real(), static_cast<int>(a[2]));
     case SYS_fsync:
     case SYS_fdatasync:
@@ -1243,6 +1270,7 @@ constexpr bool routed(int nr) {
     case SYS_pwritev:
     case SYS_sendfile:
     case SYS_copy_file_range:
+    case SYS_splice:
     case SYS_fsync:
     case SYS_fdatasync:
     case SYS_execve:

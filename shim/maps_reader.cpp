@@ -63,8 +63,8 @@ void skip_spaces(const char*& p, const char* end) {
 // of a writer's thread, which may be a coroutine's or a 16 KiB one. A smaller
 // read costs a few more system calls, never a different answer (the reader
 // takes the text in chunks of any size).
-MapsAnswer text_walk(int fd, ExecVisitor visit, void* ctx) {
-  MapsTextReader reader(visit, ctx);
+MapsAnswer text_walk(int fd, ExecVisitor visit, void* ctx, Mappings kind = Mappings::executable) {
+  MapsTextReader reader(visit, ctx, kind);
   char buf[2048];
   off_t off = 0;
   for (;;) {
@@ -155,7 +155,9 @@ bool parse_maps_line(const char* line, size_t len, MapsLine* out) {
 
 void MapsTextReader::take_line(const char* line, size_t len) {
   MapsLine m;
-  if (parse_maps_line(line, len, &m) && m.executable && m.id.ino != 0 && visit_(m.id, ctx_)) stopped_ = true;
+  if (!parse_maps_line(line, len, &m) || m.id.ino == 0) return;
+  const bool wanted = kind_ == Mappings::executable ? m.executable : (m.shared && m.writable);
+  if (wanted && visit_(m.id, ctx_)) stopped_ = true;
 }
 
 void MapsTextReader::feed(const char* data, size_t len) {
@@ -190,30 +192,40 @@ void MapsTextReader::finish() {
   overflow_ = false;
 }
 
-MapsAnswer for_each_exec_mapping(int fd, ExecVisitor visit, void* ctx) {
+MapsAnswer for_each_file_mapping(int fd, ExecVisitor visit, void* ctx, Mappings kind) {
+  const uint64_t wanted = kind == Mappings::executable ? PROCMAP_QUERY_VMA_EXECUTABLE
+                                                       : procmap::kVmaShared | procmap::kVmaWritable;
   procmap_query q{};
   uint64_t addr = 0;
   for (;;) {
     std::memset(&q, 0, sizeof q);
     q.size = sizeof q;
-    q.query_flags = PROCMAP_QUERY_VMA_EXECUTABLE | PROCMAP_QUERY_FILE_BACKED_VMA | PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+    q.query_flags = wanted | PROCMAP_QUERY_FILE_BACKED_VMA | PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
     q.query_addr = addr;
     int r = sys::ioctl(fd, PROCMAP_QUERY, &q);
     if (r == -ENOENT) return MapsAnswer::not_mapped;  // no more executable file mappings
-    if (r == -ENOTTY || r == -EINVAL) return text_walk(fd, visit, ctx);  // kernel without it
+    if (r == -ENOTTY || r == -EINVAL) return text_walk(fd, visit, ctx, kind);  // kernel without it
     if (r == -ESRCH) return MapsAnswer::gone;  // kernel thread or exited
     // Anything else (EPERM or ENOSYS from a seccomp filter or an LSM: the
     // kernel checks permission at open, not here): the text answers, and says
     // itself if the process may not be read.
-    if (r < 0) return text_walk(fd, visit, ctx);
+    if (r < 0) return text_walk(fd, visit, ctx, kind);
     if (visit(FileId{q.dev_major, q.dev_minor, q.inode}, ctx)) return MapsAnswer::mapped;
     if (q.vma_end <= addr) return MapsAnswer::not_mapped;  // never loop
     addr = q.vma_end;
   }
 }
 
-MapsAnswer maps_fd_maps_exec(int fd, FileId id) { return for_each_exec_mapping(fd, &same_file, &id); }
+MapsAnswer maps_fd_maps_exec(int fd, FileId id) { return for_each_file_mapping(fd, &same_file, &id); }
 MapsAnswer maps_fd_text_exec(int fd, FileId id) { return text_walk(fd, &same_file, &id); }
+
+bool self_maps_shared_writable(FileId id) {
+  const int fd = open_maps(0);
+  if (fd < 0) return false;
+  const MapsAnswer a = for_each_file_mapping(fd, &same_file, &id, Mappings::shared_writable);
+  sys::close(fd);
+  return a == MapsAnswer::mapped;
+}
 
 namespace {
 
@@ -291,7 +303,7 @@ MapsAnswer walk_opened(int fd, ExecVisitor visit, void* ctx) {
   // EACCES or EPERM, but also no fd or memory to look with (EMFILE, ENFILE,
   // ENOMEM: a writer at its fd limit): not inspected, never "not mapped".
   if (fd < 0) return MapsAnswer::no_access;
-  const MapsAnswer a = for_each_exec_mapping(fd, visit, ctx);
+  const MapsAnswer a = for_each_file_mapping(fd, visit, ctx);
   sys::close(fd);
   return a;
 }

@@ -48,11 +48,16 @@ bool parse_maps_line(const char* line, size_t len, MapsLine* out);
 // Called for each executable file mapping; returns true to stop the walk.
 using ExecVisitor = bool (*)(const FileId& id, void* ctx);
 
+// Which file mappings a walk visits: the executable ones (who runs a file),
+// or the shared writable ones (a writer writing a file through memory).
+enum class Mappings { executable, shared_writable };
+
 // Feeds maps text in chunks of any size; remembers a partial line between
 // calls, and calls visit() for each executable file mapping.
 class MapsTextReader {
  public:
-  MapsTextReader(ExecVisitor visit, void* ctx) : visit_(visit), ctx_(ctx) {}
+  MapsTextReader(ExecVisitor visit, void* ctx, Mappings kind = Mappings::executable)
+      : visit_(visit), ctx_(ctx), kind_(kind) {}
   void feed(const char* data, size_t len);
   void finish();  // a last line without newline
   bool stopped() const { return stopped_; }
@@ -60,6 +65,7 @@ class MapsTextReader {
   void take_line(const char* line, size_t len);
   ExecVisitor visit_;
   void* ctx_;
+  Mappings kind_;
   bool stopped_ = false;
   bool overflow_ = false;  // current line too long to hold: skip to newline
   char partial_[512];
@@ -83,10 +89,17 @@ class MapsTextMatcher {
 // memory to look with); gone: it exited, or has no memory (a kernel thread).
 enum class MapsAnswer { mapped, not_mapped, no_access, gone };
 
-// Walks the executable file mappings of the process whose maps file is open
-// at `maps_fd` (PROCMAP_QUERY, or the text on kernels without it). Returns
+// Walks the file mappings of `kind` (executable ones by default) of the
+// process whose maps file is open at `maps_fd` (PROCMAP_QUERY, or the text
+// on kernels without it). Returns
 // `mapped` if visit() stopped the walk.
-MapsAnswer for_each_exec_mapping(int maps_fd, ExecVisitor visit, void* ctx);
+MapsAnswer for_each_file_mapping(int maps_fd, ExecVisitor visit, void* ctx,
+                                 Mappings kind = Mappings::executable);
+
+// Does this process map `id` shared and writable (MAP_SHARED, PROT_WRITE)?
+// Atomic mode: a writer that closed its fd may still be writing the file
+// through such a mapping. False where the maps can't be read.
+bool self_maps_shared_writable(FileId id);
 
 // Does the process whose maps file is open at `maps_fd` map `id` executable?
 // Uses PROCMAP_QUERY, or the text when the kernel lacks it.

@@ -9,6 +9,7 @@
 #include <sys/auxv.h>
 
 #include "log.hpp"
+#include "maps_reader.hpp"
 #include "replace.hpp"
 #include "signals.hpp"
 #include "sys.hpp"
@@ -29,6 +30,9 @@ struct Group {
   std::atomic<int> write_error{0};  // a write to it failed (ENOSPC...): never publish it
   std::atomic<bool> synced{false};  // the writer synced it (fsync, fdatasync): publish it durably
   std::atomic<pid_t> owner{0};  // only the process that wrote it publishes (not a forked child)
+  // Its last fd was closed while this process still mapped it shared and
+  // writable: its one slot is a dup of ours, kept until it is unmapped.
+  std::atomic<bool> kept_while_mapped{false};
   int dirfd = 0;             // set by new_group before any use; zero keeps the table in .bss
   unsigned long old_ino = 0;
   dev_t dev = 0;             // the unnamed inode's identity: an fd number reused after
@@ -176,6 +180,18 @@ int publish(Group& g, int fd) {
     report_unpublished(g, "the directory's fd was closed behind truncguard's back", EBADF,
                        "the old file is unchanged and the new content is lost");
     return EBADF;
+  }
+  // Another file was put at the name since the open (a package manager,
+  // another deploy, another atomic writer of the same name that closed
+  // first): without truncguard the writer's content went into the old inode,
+  // which no longer has that name, and the newer file stayed. The rename must
+  // not silently put the writer's over it. (A name removed meanwhile is
+  // created again: nothing there to lose.)
+  struct stat now;
+  if (sys::fstatat(g.dirfd, g.base, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino != g.old_ino) {
+    report_unpublished(g, "another file was put at the name since the writer opened it", EEXIST,
+                       "not published: the name keeps the newer file");
+    return 0;
   }
   pub.new_ino = g.ino;
   char tmp[NAME_MAX + 1];
@@ -366,6 +382,7 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
     g.dir_ino = dir_known ? dir.st_ino : 0;
     g.write_error.store(0, std::memory_order_relaxed);
     g.synced.store(false, std::memory_order_relaxed);
+    g.kept_while_mapped.store(false, std::memory_order_relaxed);
     g.refs.store(0, std::memory_order_relaxed);
     std::snprintf(g.base, sizeof g.base, "%s", base);
     std::snprintf(g.path, sizeof g.path, "%s", path);
@@ -410,14 +427,69 @@ bool add(int fd, int dirfd, const char* base, const char* path, unsigned long ol
   return true;
 }
 
+namespace {
+
+// Does this process still map the file open at `fd` shared and writable?
+bool written_through_memory(int fd) {
+  struct stat st;
+  return sys::fstat(fd, &st) == 0 && self_maps_shared_writable(maps_id_of(fd, st));
+}
+
+// The program closes `fd`, the last fd on `group`'s file, while it still
+// maps the file shared and writable: close, then write through the mapping,
+// then munmap is a common way to write a file, and publishing at the close
+// put the file at the name before its content (zeros, where the writer had
+// only set its size). A dup of `fd` takes its place until the file is
+// unmapped (unmapped()), the process exits or execs. False where there is
+// nothing to keep (or no fd to keep it with): then the close publishes.
+bool keep_while_mapped(int group, int fd) {
+  Group& g = g_groups[group];
+  if (g.refs.load(std::memory_order_acquire) != 1 || g.kept_while_mapped.load(std::memory_order_acquire) ||
+      !written_through_memory(fd))
+    return false;
+  const int dup = sys::dup_high(fd);
+  if (dup < 0) return false;
+  if (!add_slot(dup, group)) {
+    sys::close(dup);
+    return false;
+  }
+  g.kept_while_mapped.store(true, std::memory_order_release);
+  const int taken = take_own_slot(fd);
+  if (taken >= 0) release_group(taken, fd);  // not the last one now: publishes nothing
+  return true;
+}
+
+}  // namespace
+
 int closing(int fd) {
-  if (find_group(fd) < 0) return 0;
+  const int group = find_group(fd);
+  if (group < 0) return 0;
   // A handler that jumps out of close() must not leave the file half-published:
   // its temp name on disk, the group never freed (signals.hpp).
   SignalsHeld held;
   held.hold();
-  const int group = take_own_slot(fd);
-  return group < 0 ? 0 : release_group(group, fd);
+  if (keep_while_mapped(group, fd)) return 0;
+  const int taken = take_own_slot(fd);
+  return taken < 0 ? 0 : release_group(taken, fd);
+}
+
+void unmapped() {
+  const pid_t me = sys::getpid();
+  for (int gi = 0; gi < kGroups; ++gi) {
+    Group& g = g_groups[gi];
+    if (!g.kept_while_mapped.load(std::memory_order_acquire) || g.state.load(std::memory_order_acquire) != kLive ||
+        g.owner.load(std::memory_order_relaxed) != me)
+      continue;
+    for (const Slot& s : g_slots) {
+      const uint64_t key = s.key.load(std::memory_order_acquire);
+      if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
+      const int kept = key_fd(key);
+      if (written_through_memory(kept)) break;
+      closing(kept);  // kept_while_mapped: this close publishes
+      sys::close(kept);
+      break;
+    }
+  }
 }
 
 int closing_range(unsigned first, unsigned last) {
@@ -548,6 +620,14 @@ const char* prepare_exec(const char* no_hand_over) {
     }
   }
   return o > empty ? entry : nullptr;
+}
+
+void exec_failed() {
+  const pid_t me = sys::getpid();
+  for (Group& g : g_groups)
+    if (g.state.load(std::memory_order_acquire) == kLive && g.owner.load(std::memory_order_relaxed) == me &&
+        sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino))
+      sys::call(SYS_fcntl, g.dirfd, F_SETFD, FD_CLOEXEC);
 }
 
 void adopt_from_environment() {

@@ -4,8 +4,9 @@
 // The inode is made with O_TMPFILE, so it has no name while it is written: a
 // writer that crashes leaves nothing behind, and the old file stays intact.
 // It is linked under a temp name and renamed over the name when its last fd
-// in the writing process is closed (close, fclose, dup2 over it), when the
-// process exits, or handed over to the new program at exec.
+// in the writing process is closed (close, fclose, dup2 over it; or, where
+// the process maps it shared and writable then, when it is unmapped), when
+// the process exits, or handed over to the new program at exec.
 //
 // The table is lock-free (fixed slots, atomics): close() can come from signal
 // handlers and vfork children, where a lock could deadlock.
@@ -53,9 +54,16 @@ bool any();
 bool is_pending(int fd);
 
 // The program closes `fd` (or dup2/dup3 closes it implicitly): publishes the
-// file if it was the last fd on it. Call before the real close. Returns 0, or
+// file if it was the last fd on it, unless this process still maps the file
+// shared and writable (then at unmapped(), exit or exec). Call before the
+// real close. Returns 0, or
 // the errno of a publication that failed (the close should report it).
 int closing(int fd);
+// The program unmapped memory: a file whose last fd it closed while it still
+// mapped the file shared and writable (closing() kept it pending then) is
+// published once no such mapping is left.
+void unmapped();
+
 // close_range/closefrom: closing() for each of this process's pending fds in
 // [first, last]. Returns the errno of the last failed publication, or 0.
 int closing_range(unsigned first, unsigned last);
@@ -90,6 +98,11 @@ void publish_all();
 // why for those it keeps writing (their content arrives in place, as in
 // mode replace).
 const char* prepare_exec(const char* no_hand_over = nullptr);
+
+// The exec prepare_exec prepared failed, and the program goes on: the
+// directory fds it let survive exec for a hand-over close at exec again
+// (they would have reached every program it starts next).
+void exec_failed();
 
 // The new image: takes over the pending fds handed over by prepare_exec.
 void adopt_from_environment();

@@ -97,3 +97,25 @@ log_reset
 [ "$(stat -c %u:%g "$LIB")" = 1234:1234 ] || fail "the new file is owned by $(stat -c %u:%g "$LIB"), not 1234:1234"
 expect_log "note file=$LIB is published at exec" "the old file's owner, another user"
 ok "atomic, root writing a file of uid 1234 through exec: published at the exec, v2 at the name, owner kept"
+
+# An exec that fails after the hand-over was prepared (bash's `execfail`: the
+# program goes on) must leave the directory fd kept for the publication
+# close-on-exec again: it stayed open across every later exec, and each
+# program bash started (ls here) held the directory open. The file is still
+# published at bash's own close.
+LIB=$T/execfail/lib.so
+must mkdir "$T/execfail"
+must cp "$TG_LIB_V1" "$LIB"
+# held CMD...: how many fds of the child ls point at $T/execfail.
+held() {
+  "$@" bash -c 'shopt -s execfail; exec 3>"$1"; exec /nonexistent/program 2>/dev/null
+                ls -l /proc/self/fd/ | grep -c " -> $2\$"; cat "$3" >&3; exec 3>&-' \
+    _ "$LIB" "$T/execfail" "$TG_LIB_V2"
+}
+[ "$(held env)" = 0 ] || fail "control: without truncguard a child of bash holds $T/execfail open"
+log_reset
+[ "$(held "$TG_CMD" -m atomic --scope=elf)" = 0 ] ||
+  fail "after a failed exec, the directory fd kept for the hand-over reached bash's next child (ls)"
+cmp -s "$LIB" "$TG_LIB_V2" || fail "after a failed exec, the file was not published at bash's close"
+expect_log "published file=$LIB [ino " "(mode atomic): the writer closed it"
+ok "a failed exec leaves the hand-over's directory fd close-on-exec again; the file is published at the close"

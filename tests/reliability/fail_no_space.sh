@@ -12,7 +12,10 @@
 #       same limit the soak test counts for replace);
 #       atomic must leave the old file at the name, complete, and the
 #       log must say it was not published.
-#  5. No block left, atomic mode, a program built with _FILE_OFFSET_BITS=64
+#  5. No block left, a writer that splices from a pipe into the file (pv's
+#     way; python's os.splice) in atomic mode: the same (its failed splice was
+#     not watched: the partial file was published at its exit).
+#  6. No block left, atomic mode, a program built with _FILE_OFFSET_BITS=64
 #     whose writes go through pwritev64 or sendfile64 (the symbols its
 #     pwritev and sendfile become): its failure keeps the file from the name
 #     too (they were not watched: the partial file was published at exit).
@@ -143,7 +146,39 @@ for mode in $FAILPATH_MODES; do
   rm -f "$T/full/filler" "$T/full/filler2"
 done
 
-# ---------------------------- 5. atomic, pwritev64 and sendfile64, full
+# ------------------------------------------------------- 5. splice, full
+if mode_supported atomic; then
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  fill "$T/full"
+  start_victim "$LIB"
+  log_reset
+  r_run splicefull env TRUNCGUARD_MODE=atomic "$TG_CMD" python3 -c '
+import os, sys
+data = open(sys.argv[1], "rb").read()
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_TRUNC)
+r, w = os.pipe()
+off = 0
+while off < len(data):
+    n = os.write(w, data[off:off + 4096])
+    while n:
+        k = os.splice(r, fd, n)
+        n -= k
+        off += k' "$V2" "$LIB"
+  stop_victim
+  [ "$R_STATUS" -ne 0 ] || fail "mode atomic: splice onto a full filesystem succeeded"
+  grep -q "No space left on device" "$T/splicefull.out" || fail "mode atomic: the splice writer did not fail with ENOSPC: $(tail -n1 "$T/splicefull.out")"
+  expect_survived "mode atomic, splice onto a full filesystem"
+  expect_no_temp "$T/full"
+  [ "$(inode "$LIB")" = "$old" ] ||
+    fail "mode atomic: the splice failed (ENOSPC) yet its partial file ($(stat -c %s "$LIB") bytes) was published at the name"
+  expect_intact "$LIB" "$old" "$V1"
+  expect_log "cannot protect file=$LIB: a write to the new file failed: No space left on device; not published: the old file is unchanged"
+  rm -f "$T/full/filler" "$T/full/filler2"
+  ok "mode atomic: a splice that failed for want of room published nothing"
+fi
+
+# ---------------------------- 6. atomic, pwritev64 and sendfile64, full
 if mode_supported atomic; then
   for HOW in pwritev64 sendfile64; do
     # The control's writer: the writer through $HOW, with cp's arguments.

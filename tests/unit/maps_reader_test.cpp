@@ -423,3 +423,46 @@ TEST(MapsScan, ADeniedProcmapQueryFallsBackToTheText) {
         << " (1: self check, 2: scan, 3: self_file_at did not fall back to the text)";
   }
 }
+
+// Atomic mode waits for a writer's shared writable mappings of a file
+// (pending::unmapped): the text walk visits those, and no other mapping.
+TEST(MapsText, SharedWritableWalkVisitsOnlySharedWritableMappings) {
+  const std::string text =
+      "1000-2000 r-xp 00000000 08:01 777 /lib/libx.so\n"  // executable
+      "2000-3000 rw-p 00000000 08:01 777 /lib/libx.so\n"  // private
+      "3000-4000 r--s 00000000 08:01 777 /lib/libx.so\n"  // shared, read-only
+      "4000-5000 rw-s 00000000 08:01 778 /lib/other\n";   // shared writable, another file
+  int visits = 0;
+  auto count = [](const FileId&, void* n) { ++*static_cast<int*>(n); return false; };
+  MapsTextReader r(count, &visits, Mappings::shared_writable);
+  r.feed(text.data(), text.size());
+  r.finish();
+  EXPECT_EQ(visits, 1);
+}
+
+// The same question of this process's own maps (PROCMAP_QUERY where the
+// kernel has it): a shared writable mapping of the file, and only while it lasts.
+TEST(MapsScan, SelfMapsSharedWritableOnlyWhileSuchAMappingLasts) {
+  unit::TempDir d("tg-maps-shared");
+  const std::string path = d / "f";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 4096), 0);
+  struct stat st{};
+  ASSERT_EQ(fstat(fd, &st), 0);
+  const FileId id = maps_id_of(fd, st);
+  EXPECT_FALSE(self_maps_shared_writable(id));
+  void* priv = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  void* ro = mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0);
+  ASSERT_NE(priv, MAP_FAILED);
+  ASSERT_NE(ro, MAP_FAILED);
+  EXPECT_FALSE(self_maps_shared_writable(id)) << "a private or read-only mapping counted";
+  void* rw = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ASSERT_NE(rw, MAP_FAILED);
+  close(fd);
+  EXPECT_TRUE(self_maps_shared_writable(id));
+  munmap(rw, 4096);
+  EXPECT_FALSE(self_maps_shared_writable(id));
+  munmap(priv, 4096);
+  munmap(ro, 4096);
+}
