@@ -39,6 +39,8 @@ int __open64_2(const char* path, int flags);
 int __openat_2(int dirfd, const char* path, int flags);
 int __openat64_2(int dirfd, const char* path, int flags);
 int __fcntl(int fd, int cmd, ...);
+ssize_t __write(int fd, const void* buf, size_t n);
+ssize_t __pwrite64(int fd, const void* buf, size_t n, off64_t off);
 }
 
 namespace {
@@ -612,6 +614,12 @@ __attribute__((visibility("default"))) ssize_t pwrite64(int fd, const void* buf,
   auto f = TG_REAL(pwrite64);
   return watched_write(f ? f(fd, buf, n, off) : tg::sys::call_errno(SYS_pwrite64, fd, buf, n, off), fd);
 }
+// glibc's public aliases of write and pwrite64 (GLIBC_2.2.5), which a program
+// may call by these names: unwatched, their failure went unseen. The same
+// functions: libc's own are aliases too.
+__attribute__((visibility("default"), alias("write"))) ssize_t __write(int fd, const void* buf, size_t n);
+__attribute__((visibility("default"), alias("pwrite64"))) ssize_t __pwrite64(int fd, const void* buf, size_t n,
+                                                                              off64_t off);
 __attribute__((visibility("default"))) ssize_t writev(int fd, const struct iovec* iov, int cnt) {
   auto f = TG_REAL(writev);
   return watched_write(f ? f(fd, iov, cnt) : tg::sys::call_errno(SYS_writev, fd, iov, cnt), fd);

@@ -19,6 +19,8 @@
 #     whose writes go through pwritev64 or sendfile64 (the symbols its
 #     pwritev and sendfile become): its failure keeps the file from the name
 #     too (they were not watched: the partial file was published at exit).
+#     The same through __write and __pwrite64, glibc's public aliases of
+#     write and pwrite64 (not watched either: the partial file was published).
 # Each has its control: the same write with room to spare is protected.
 R_MOUNT_NS=1
 . "$(dirname "$0")/rlib.sh"
@@ -180,7 +182,7 @@ fi
 
 # ---------------------------- 6. atomic, pwritev64 and sendfile64, full
 if mode_supported atomic; then
-  for HOW in pwritev64 sendfile64; do
+  for HOW in pwritev64 sendfile64 __write __pwrite64; do
     # The control's writer: the writer through $HOW, with cp's arguments.
     printf '#!/bin/sh\nexec "%s" %s "$2" "$1"\n' "$TG_WRITER" "$HOW" >"$T/writer_as_cp"
     chmod +x "$T/writer_as_cp"

@@ -40,6 +40,8 @@ int __open_2(const char* path, int flags);
 int __open64_2(const char* path, int flags);
 int __openat_2(int dirfd, const char* path, int flags);
 int __openat64_2(int dirfd, const char* path, int flags);
+ssize_t __write(int fd, const void* buf, size_t n);
+ssize_t __pwrite64(int fd, const void* buf, size_t n, off64_t off);
 
 // A failed freopen leaves its FILE allocated (glibc's way, which the cases
 // compare): not a leak to report in a sanitizer build.
@@ -573,7 +575,7 @@ static void fd_change_matrix(void) {
 // through syscall() by number; any other number passes on.
 static void io_matrix(void) {
   if (g_mapped_mode) return;
-  for (int call = 0; call < 58; ++call) {
+  for (int call = 0; call < 62; ++call) {
     fixture();
     int in = (int)syscall(SYS_openat, AT_FDCWD, P_text, O_RDONLY);
     int out = (int)syscall(SYS_openat, AT_FDCWD, P_elf, O_WRONLY);
@@ -649,6 +651,10 @@ static void io_matrix(void) {
       case 55: r = pwritev64(rd, &iov, 1, 9); break;
       case 56: { off64_t so64 = 0; r = sendfile64(out, in, &so64, 100); } break;
       case 57: r = sendfile64(rd, in, NULL, 100); break;
+      case 58: r = __write(out, "abc", 3); break;
+      case 59: r = __write(rd, "abc", 3); break;
+      case 60: r = __pwrite64(out, "abc", 3, 5); break;
+      case 61: r = __pwrite64(rd, "abc", 3, 5); break;
     }
     int err = errno;
     syscall(SYS_close, in), syscall(SYS_close, out), syscall(SYS_close, rd);

@@ -22,6 +22,8 @@
  *   pwritev64 sendfile64 (open O_WRONLY|O_TRUNC, SRC's bytes through that
  *   call: what a program built with _FILE_OFFSET_BITS=64 calls for pwritev
  *   and sendfile)
+ *   __write __pwrite64 (the same through glibc's public aliases of write and
+ *   pwrite64)
  * It then prints the fd's status flags and close-on-exec bit as
  *   flags=0x... cloexec=N
  * so tests can compare them with an unprotected open of the same kind.
@@ -34,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+ssize_t __write(int fd, const void* buf, size_t n);            /* glibc's public aliases, */
+ssize_t __pwrite64(int fd, const void* buf, size_t n, off64_t off); /* in no header */
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -89,7 +93,15 @@ static void copy_through(const char* how, const char* src, int out) {
   int in = open(src, O_RDONLY);
   if (in < 0) die();
   off64_t off = 0;
-  if (!strcmp(how, "sendfile64")) {
+  if (!strcmp(how, "__write") || !strcmp(how, "__pwrite64")) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+      if ((!strcmp(how, "__write") ? __write(out, buf, (size_t)n) : __pwrite64(out, buf, (size_t)n, off)) != n) die();
+      off += n;
+    }
+    if (n < 0) die();
+  } else if (!strcmp(how, "sendfile64")) {
     struct stat st;
     if (fstat(in, &st) != 0) die();
     while (off < st.st_size)
@@ -194,7 +206,8 @@ int main(int argc, char** argv) {
     if (!freopen("/dev/null", "w", f)) die();
     if (fclose(f) != 0) die();
     return 0;
-  } else if (!strcmp(e, "pwritev64") || !strcmp(e, "sendfile64")) {
+  } else if (!strcmp(e, "pwritev64") || !strcmp(e, "sendfile64") || !strcmp(e, "__write") ||
+             !strcmp(e, "__pwrite64")) {
     fd = open(dest, O_WRONLY | O_TRUNC | O_CREAT, 0644);
     if (fd < 0) die();
     copy_through(e, src, fd);
