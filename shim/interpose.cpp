@@ -39,6 +39,14 @@ int __open64_2(const char* path, int flags);
 int __openat_2(int dirfd, const char* path, int flags);
 int __openat64_2(int dirfd, const char* path, int flags);
 int __fcntl(int fd, int cmd, ...);
+// glibc's walk of the open streams (exported since GLIBC_2.2.5, in no installed
+// header); weak: without them, exit's flush alone.
+FILE* _IO_iter_begin() __attribute__((weak));
+FILE* _IO_iter_end() __attribute__((weak));
+FILE* _IO_iter_next(FILE* it) __attribute__((weak));
+FILE* _IO_iter_file(FILE* it) __attribute__((weak));
+void _IO_list_lock() __attribute__((weak));
+void _IO_list_unlock() __attribute__((weak));
 ssize_t __write(int fd, const void* buf, size_t n);
 ssize_t __pwrite64(int fd, const void* buf, size_t n, off64_t off);
 }
@@ -178,20 +186,24 @@ inline int safe_reopen(const char* path, int fl) {
   return f ? f(AT_FDCWD, path, fl, 0666) : raw_openat(AT_FDCWD, path, fl, 0666);
 }
 
-// fclose and freopen close the stream's fd inside libc, out of close()'s
-// reach: a file pending there (atomic mode) is published first, once the
-// stream's buffer is in the file. stdio's own writes go through libc-internal
-// calls that the write wrappers don't see: its error flag does. Returns the
-// publication's error, or 0.
-inline int stream_closing(FILE* stream) {
-  if (__builtin_expect(!tg::pending::any(), 1) || !stream || tg::in_guard()) return 0;
-  const int fd = fileno(stream);
-  if (fd < 0) return 0;
+// The stream on pending fd goes to its file. stdio's own writes go through
+// libc-internal calls that the write wrappers don't see: its error flag does.
+inline void flush_pending_stream(FILE* stream, int fd) {
   if (fflush(stream) != 0 || ferror(stream)) {
     // The stream lost data; errno may be from anything since then.
     const int e = errno;
     tg::pending::write_failed(fd, (e == ENOSPC || e == EDQUOT || e == EFBIG) ? e : EIO);
   }
+}
+
+// fclose and freopen close the stream's fd inside libc, out of close()'s
+// reach: a file pending there (atomic mode) is published first, once the
+// stream's buffer is in the file. Returns the publication's error, or 0.
+inline int stream_closing(FILE* stream) {
+  if (__builtin_expect(!tg::pending::any(), 1) || !stream || tg::in_guard()) return 0;
+  const int fd = fileno(stream);
+  if (fd < 0) return 0;
+  flush_pending_stream(stream, fd);
   return tg::pending::closing(fd);
 }
 
@@ -1411,11 +1423,29 @@ __attribute__((constructor)) static void truncguard_init() {
   if (tg::log::enabled(tg::kBacktrace)) tg::log::load_unwinder();
 }
 
+// exit() flushes the streams only after this destructor, and fcloseall()
+// only flushes them: a stream on a pending file that lost data (a failed
+// fwrite left its error flag set; or this last flush fails) fails its file,
+// which fflush(NULL) alone did not say (measured: a library left half-written
+// by fwrite onto a full filesystem was published at exit).
+static void flush_pending_streams() {
+  if (!_IO_iter_begin || !_IO_iter_end || !_IO_iter_next || !_IO_iter_file || !_IO_list_lock || !_IO_list_unlock)
+    return;
+  _IO_list_lock();
+  for (FILE* it = _IO_iter_begin(); it != _IO_iter_end(); it = _IO_iter_next(it)) {
+    FILE* stream = _IO_iter_file(it);
+    const int fd = stream ? fileno(stream) : -1;
+    if (fd >= 0 && tg::pending::is_pending(fd)) flush_pending_stream(stream, fd);
+  }
+  _IO_list_unlock();
+}
+
 // exit() without close: the writer is done. Flush the streams first (exit
 // would only do it after this destructor), then publish. _exit() and crashes
 // publish nothing: the unnamed inode vanishes and the old file stays.
 __attribute__((destructor)) static void truncguard_fini() {
   if (!tg::pending::any()) return;
+  flush_pending_streams();
   fflush(nullptr);
   tg::pending::publish_all();
 }

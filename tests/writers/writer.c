@@ -24,6 +24,8 @@
  *   and sendfile)
  *   __write __pwrite64 (the same through glibc's public aliases of write and
  *   pwrite64)
+ *   fwrite_exit fcloseall_exit (fopen "w", SRC through fwrite, exit 0
+ *   without fclose, after fcloseall() for the second: no error checked)
  * It then prints the fd's status flags and close-on-exec bit as
  *   flags=0x... cloexec=N
  * so tests can compare them with an unprotected open of the same kind.
@@ -197,6 +199,17 @@ int main(int argc, char** argv) {
     copy_to_fd(src, fileno(f));
     report(fileno(f));
     if (fclose(f) != 0) die();
+    return 0;
+  } else if (!strcmp(e, "fwrite_exit") || !strcmp(e, "fcloseall_exit")) {
+    /* A program that checks nothing: SRC through fwrite, then exit without
+       fclose (after fcloseall, which only flushes), status 0. */
+    FILE* f = fopen(dest, "w");
+    FILE* in = fopen(src, "r");
+    if (!f || !in) die();
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, f);
+    if (!strcmp(e, "fcloseall_exit")) fcloseall();
     return 0;
   } else if (!strcmp(e, "freopen_away")) {
     FILE* f = fopen(dest, "w");
