@@ -47,6 +47,10 @@ FILE* _IO_iter_next(FILE* it) __attribute__((weak));
 FILE* _IO_iter_file(FILE* it) __attribute__((weak));
 void _IO_list_lock() __attribute__((weak));
 void _IO_list_unlock() __attribute__((weak));
+int __open(const char* path, int flags, ...);
+int __open64(const char* path, int flags, ...);
+int __close(int fd);
+int __dup2(int oldfd, int newfd) noexcept;
 ssize_t __write(int fd, const void* buf, size_t n);
 ssize_t __pwrite64(int fd, const void* buf, size_t n, off64_t off);
 }
@@ -307,21 +311,21 @@ inline bool changes_content(int fallocate_mode) {
 
 extern "C" {
 
-__attribute__((visibility("default"))) int open(const char* path, int flags, ...) {
-  TG_OPEN_MODE(flags);
-  return guarded_open("open", AT_FDCWD, path, flags, [&](int fl) {
-    auto f = TG_REAL(open);
-    return f ? f(path, fl, mode) : raw_openat(AT_FDCWD, path, fl, mode);
-  });
-}
+// __open and __open64: glibc's public aliases (GLIBC_2.2.5), which a
+// program may call by these names.
+#define TG_OPEN(name)                                                                  \
+  __attribute__((visibility("default"))) int name(const char* path, int flags, ...) { \
+    TG_OPEN_MODE(flags);                                                               \
+    return guarded_open(#name, AT_FDCWD, path, flags, [&](int fl) {                    \
+      auto f = TG_REAL(name);                                                          \
+      return f ? f(path, fl, mode) : raw_openat(AT_FDCWD, path, fl, mode);             \
+    });                                                                                \
+  }
 
-__attribute__((visibility("default"))) int open64(const char* path, int flags, ...) {
-  TG_OPEN_MODE(flags);
-  return guarded_open("open64", AT_FDCWD, path, flags, [&](int fl) {
-    auto f = TG_REAL(open64);
-    return f ? f(path, fl, mode) : raw_openat(AT_FDCWD, path, fl, mode);
-  });
-}
+TG_OPEN(open)
+TG_OPEN(open64)
+TG_OPEN(__open)
+TG_OPEN(__open64)
 
 __attribute__((visibility("default"))) int openat(int dirfd, const char* path, int flags, ...) {
   TG_OPEN_MODE(flags);
@@ -509,6 +513,9 @@ __attribute__((visibility("default"))) int close(int fd) {
     return f ? f(fd) : static_cast<int>(tg::sys::call_errno(SYS_close, fd));
   });
 }
+
+// glibc's public alias (GLIBC_2.2.5): the same function.
+__attribute__((visibility("default"), alias("close"))) int __close(int fd);
 
 }  // extern "C"
 
@@ -740,6 +747,9 @@ __attribute__((visibility("default"))) int dup3(int oldfd, int newfd, int flags)
     return f ? f(oldfd, newfd, flags) : static_cast<int>(tg::sys::call_errno(SYS_dup3, oldfd, newfd, flags));
   });
 }
+
+// glibc's public alias (GLIBC_2.2.5): the same function.
+__attribute__((visibility("default"), alias("dup2"))) int __dup2(int oldfd, int newfd);
 
 // fcntl's third argument is an int or a pointer depending on cmd; glibc's own
 // fcntl reads it as a pointer whatever the cmd, and so do we.

@@ -40,6 +40,10 @@ int __open_2(const char* path, int flags);
 int __open64_2(const char* path, int flags);
 int __openat_2(int dirfd, const char* path, int flags);
 int __openat64_2(int dirfd, const char* path, int flags);
+int __open(const char* path, int flags, ...);
+int __open64(const char* path, int flags, ...);
+int __close(int fd);
+int __dup2(int oldfd, int newfd);
 ssize_t __write(int fd, const void* buf, size_t n);
 ssize_t __pwrite64(int fd, const void* buf, size_t n, off64_t off);
 
@@ -284,9 +288,9 @@ static const struct FlagSet flag_sets[] = {
 enum { kFlagSets = sizeof flag_sets / sizeof flag_sets[0] };
 
 enum Entry { E_OPEN, E_OPEN64, E_OPENAT, E_OPENAT64, E_OPENAT_DIRFD, E_OPEN_2, E_OPEN64_2, E_OPENAT_2, E_OPENAT64_2,
-             E_SYS_OPENAT, E_SYS_OPEN, E_COUNT };
+             E_SYS_OPENAT, E_SYS_OPEN, E___OPEN, E___OPEN64, E_COUNT };
 static const char* entry_name[] = {"open", "open64", "openat", "openat64", "openat(dirfd)", "__open_2", "__open64_2", "__openat_2", "__openat64_2",
-                                   "syscall(SYS_openat)", "syscall(SYS_open)"};
+                                   "syscall(SYS_openat)", "syscall(SYS_open)", "__open", "__open64"};
 
 static int call_open(int e, const char* p, int fl) {
   switch (e) {
@@ -312,6 +316,8 @@ static int call_open(int e, const char* p, int fl) {
 #ifdef SYS_open
     case E_SYS_OPEN: return (int)syscall(SYS_open, p, fl, 0640);
 #endif
+    case E___OPEN: return __open(p, fl, 0640);
+    case E___OPEN64: return __open64(p, fl, 0640);
   }
   return -1;
 }
@@ -575,7 +581,7 @@ static void fd_change_matrix(void) {
 // through syscall() by number; any other number passes on.
 static void io_matrix(void) {
   if (g_mapped_mode) return;
-  for (int call = 0; call < 62; ++call) {
+  for (int call = 0; call < 66; ++call) {
     fixture();
     int in = (int)syscall(SYS_openat, AT_FDCWD, P_text, O_RDONLY);
     int out = (int)syscall(SYS_openat, AT_FDCWD, P_elf, O_WRONLY);
@@ -655,6 +661,10 @@ static void io_matrix(void) {
       case 59: r = __write(rd, "abc", 3); break;
       case 60: r = __pwrite64(out, "abc", 3, 5); break;
       case 61: r = __pwrite64(rd, "abc", 3, 5); break;
+      case 62: r = __close(-1); break;
+      case 63: r = __dup2(-1, 40); break;
+      case 64: r = __dup2(out, out); break;
+      case 65: r = __dup2(out, 41); if (r >= 0) syscall(SYS_close, r); break;
     }
     int err = errno;
     syscall(SYS_close, in), syscall(SYS_close, out), syscall(SYS_close, rd);

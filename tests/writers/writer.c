@@ -24,6 +24,9 @@
  *   and sendfile)
  *   __write __pwrite64 (the same through glibc's public aliases of write and
  *   pwrite64)
+ *   __open __open64 (glibc's public aliases of open and open64; __open's fd is
+ *   closed with __close, the alias of close; __open64's by __dup2, dup2's,
+ *   putting /dev/null at its number)
  *   fwrite_exit fcloseall_exit (fopen "w", SRC through fwrite, exit 0
  *   without fclose, after fcloseall() for the second: no error checked)
  * It then prints the fd's status flags and close-on-exec bit as
@@ -38,7 +41,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
-ssize_t __write(int fd, const void* buf, size_t n);            /* glibc's public aliases, */
+int __open(const char* path, int flags, ...);                  /* glibc's public aliases, */
+int __open64(const char* path, int flags, ...);
+int __close(int fd);
+int __dup2(int oldfd, int newfd);
+ssize_t __write(int fd, const void* buf, size_t n);
 ssize_t __pwrite64(int fd, const void* buf, size_t n, off64_t off); /* in no header */
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -141,6 +148,8 @@ int main(int argc, char** argv) {
   int fd = -1;
   if (!strcmp(e, "open")) fd = open(dest, flags, 0644);
   else if (!strcmp(e, "open64")) fd = open64(dest, flags, 0644);
+  else if (!strcmp(e, "__open")) fd = __open(dest, flags, 0644);
+  else if (!strcmp(e, "__open64")) fd = __open64(dest, flags, 0644);
   else if (!strcmp(e, "openat")) fd = openat(AT_FDCWD, dest, flags, 0644);
   else if (!strcmp(e, "openat64")) fd = openat64(AT_FDCWD, dest, flags, 0644);
 #ifdef SYS_open
@@ -240,6 +249,12 @@ int main(int argc, char** argv) {
   if (fd < 0) die();
   copy_to_fd(src, fd);
   report(fd);
-  if (close(fd) != 0) die();
+  if (!strcmp(e, "__open64")) {
+    /* __dup2 (dup2's alias) puts /dev/null at fd: that closes DEST's fd. */
+    int nul = open("/dev/null", O_RDONLY);
+    if (nul < 0 || __dup2(nul, fd) != fd) die();
+    close(nul);
+  }
+  if ((!strcmp(e, "__open") ? __close(fd) : close(fd)) != 0) die();
   return 0;
 }
