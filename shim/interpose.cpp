@@ -3,6 +3,7 @@
 //
 // Pass-through path (all but a few calls): one flag test and the real call.
 // No allocation, no lock, no system call, errno untouched.
+#include <aio.h>
 #include <alloca.h>
 #include <cerrno>
 #include <cstdarg>
@@ -674,6 +675,28 @@ __attribute__((visibility("default"))) ssize_t sendfile64(int out, int in, off64
   auto f = TG_REAL(sendfile64);
   return watched_write(f ? f(out, in, off, count) : tg::sys::call_errno(SYS_sendfile, out, in, off, count), out);
 }
+
+// aio_write, lio_listio: glibc's helper threads write with internal calls,
+// out of the wrappers' sight; the program learns a failure from aio_error,
+// and so does the shim (one test of its result).
+#define TG_AIO_ERROR(name, Cb)                                                        \
+  __attribute__((visibility("default"))) int name(const Cb* cb) noexcept {           \
+    auto f = TG_REAL(name);                                                           \
+    if (!f) {                                                                         \
+      errno = ENOSYS;                                                                 \
+      return -1;                                                                      \
+    }                                                                                 \
+    const int r = f(cb);                                                              \
+    if (__builtin_expect(r > 0, 0) && tg::pending::any()) {                           \
+      const int saved = errno;                                                        \
+      tg::pending::write_failed(cb->aio_fildes, r);                                   \
+      errno = saved;                                                                  \
+    }                                                                                 \
+    return r;                                                                         \
+  }
+
+TG_AIO_ERROR(aio_error, struct aiocb)
+TG_AIO_ERROR(aio_error64, struct aiocb64)
 
 __attribute__((visibility("default"))) int fsync(int fd) {
   auto f = TG_REAL(fsync);

@@ -12,6 +12,7 @@
 // library is mapped executable by this process): only what the caller sees
 // is printed, which must not differ either.
 #define _GNU_SOURCE
+#include <aio.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -578,10 +579,30 @@ static void fd_change_matrix(void) {
 }
 
 // Writes, copies, syncs, dups and closes: watched in atomic mode only. The same
+// An aio_write of "abc" on fd, waited for; its aio_error (aio_error64's with
+// use64), as the program reads it.
+static int aio_written(int fd, int use64) {
+  struct aiocb cb = {.aio_fildes = fd, .aio_buf = (void*)"abc", .aio_nbytes = 3, .aio_offset = 5};
+  const struct aiocb* list[1] = {&cb};
+  if (aio_write(&cb) != 0) return -1;
+  while (aio_error(&cb) == EINPROGRESS) aio_suspend(list, 1, NULL);
+  errno = kSentinel;
+  int r = use64 ? aio_error64((struct aiocb64*)&cb) : aio_error(&cb);
+  int e = errno;
+  aio_return(&cb);
+  errno = e;
+  return r;
+}
+
 // through syscall() by number; any other number passes on.
 static void io_matrix(void) {
   if (g_mapped_mode) return;
-  for (int call = 0; call < 66; ++call) {
+  // glibc's first aio_write sets up its pool and thread (the heap it takes
+  // differs with any preloaded library's TLS): done before the cases.
+  int nul = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY);
+  aio_written(nul, 0);
+  syscall(SYS_close, nul);
+  for (int call = 0; call < 70; ++call) {
     fixture();
     int in = (int)syscall(SYS_openat, AT_FDCWD, P_text, O_RDONLY);
     int out = (int)syscall(SYS_openat, AT_FDCWD, P_elf, O_WRONLY);
@@ -665,6 +686,10 @@ static void io_matrix(void) {
       case 63: r = __dup2(-1, 40); break;
       case 64: r = __dup2(out, out); break;
       case 65: r = __dup2(out, 41); if (r >= 0) syscall(SYS_close, r); break;
+      case 66: r = aio_written(out, 0); break;
+      case 67: r = aio_written(rd, 0); break;
+      case 68: r = aio_written(out, 1); break;
+      case 69: r = aio_written(rd, 1); break;
     }
     int err = errno;
     syscall(SYS_close, in), syscall(SYS_close, out), syscall(SYS_close, rd);
