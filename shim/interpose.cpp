@@ -51,6 +51,8 @@ void _IO_list_unlock() __attribute__((weak));
 int __open(const char* path, int flags, ...);
 int __open64(const char* path, int flags, ...);
 int __close(int fd);
+FILE* _IO_fopen(const char* path, const char* mode);
+int _IO_fclose(FILE* stream);
 int __dup2(int oldfd, int newfd) noexcept;
 ssize_t __write(int fd, const void* buf, size_t n);
 ssize_t __pwrite64(int fd, const void* buf, size_t n, off64_t off);
@@ -445,6 +447,7 @@ inline FILE* stream_on(int fd, const char* mode, FopenFn real) {
 
 TG_FOPEN(fopen)
 TG_FOPEN(fopen64)
+TG_FOPEN(_IO_fopen)  // (glibc's public alias of fopen, GLIBC_2.2.5)
 
 // freopen: once the name holds a new, empty inode, the real freopen's own
 // O_TRUNC only empties that new file, and the stream keeps glibc's semantics
@@ -749,6 +752,9 @@ __attribute__((visibility("default"))) int fclose(FILE* stream) {
   }
   return r;
 }
+
+// glibc's public alias (GLIBC_2.2.5): the same function.
+__attribute__((visibility("default"), alias("fclose"))) int _IO_fclose(FILE* stream);
 
 __attribute__((visibility("default"))) int dup(int oldfd) {
   return guarded_dup(oldfd, -1, 0, [&] {

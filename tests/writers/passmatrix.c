@@ -37,16 +37,12 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "glibc_aliases.h"
+
 int __open_2(const char* path, int flags);
 int __open64_2(const char* path, int flags);
 int __openat_2(int dirfd, const char* path, int flags);
 int __openat64_2(int dirfd, const char* path, int flags);
-int __open(const char* path, int flags, ...);
-int __open64(const char* path, int flags, ...);
-int __close(int fd);
-int __dup2(int oldfd, int newfd);
-ssize_t __write(int fd, const void* buf, size_t n);
-ssize_t __pwrite64(int fd, const void* buf, size_t n, off64_t off);
 
 // A failed freopen leaves its FILE allocated (glibc's way, which the cases
 // compare): not a leak to report in a sanitizer build.
@@ -416,7 +412,8 @@ static const char* modes[] = {"w",  "wx", "we", "w+",          "a",   "a+", "r",
 enum { kModes = sizeof modes / sizeof modes[0] };
 
 static void fopen_matrix(void) {
-  for (int which = 0; which < 2; ++which)
+  static const char* names[] = {"fopen", "fopen64", "_IO_fopen"};
+  for (int which = 0; which < 3; ++which)
     for (int t = 0; t < T_COUNT; ++t) {
       if (t == T_FIFO) continue;
       if (g_mapped_mode && t != T_ELF) continue;
@@ -424,9 +421,11 @@ static void fopen_matrix(void) {
       for (int m = 0; m < kModes; ++m) {
         fixture();
         char name[128];
-        snprintf(name, sizeof name, "%s %s \"%s\"", which ? "fopen64" : "fopen", target_name[t], modes[m]);
+        snprintf(name, sizeof name, "%s %s \"%s\"", names[which], target_name[t], modes[m]);
         before_call();
-        FILE* f = which ? fopen64(target_path(t), modes[m]) : fopen(target_path(t), modes[m]);
+        FILE* f = which == 2 ? _IO_fopen(target_path(t), modes[m])
+                  : which    ? fopen64(target_path(t), modes[m])
+                             : fopen(target_path(t), modes[m]);
         stream_case(name, f, errno);
       }
     }
@@ -1078,6 +1077,11 @@ static void errno_cases(void) {
   fputs("more\n", f);
   int r = fclose(f);
   finish("fopen a + fclose", r, errno, -1, 0);
+  before_call();
+  f = fopen(P_text, "a");
+  fputs("more\n", f);
+  r = _IO_fclose(f);
+  finish("fopen a + _IO_fclose", r, errno, -1, 0);
 }
 
 int main(int argc, char** argv) {

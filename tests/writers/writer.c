@@ -29,6 +29,8 @@
  *   __open __open64 (glibc's public aliases of open and open64; __open's fd is
  *   closed with __close, the alias of close; __open64's by __dup2, dup2's,
  *   putting /dev/null at its number)
+ *   _IO_fopen (glibc's public alias of fopen, as fopen; closed with
+ *   _IO_fclose, fclose's)
  *   fwrite_exit fcloseall_exit (fopen "w", SRC through fwrite, exit 0
  *   without fclose, after fcloseall() for the second: no error checked)
  * It then prints the fd's status flags and close-on-exec bit as
@@ -44,16 +46,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
-int __open(const char* path, int flags, ...);                  /* glibc's public aliases, */
-int __open64(const char* path, int flags, ...);
-int __close(int fd);
-int __dup2(int oldfd, int newfd);
-ssize_t __write(int fd, const void* buf, size_t n);
-ssize_t __pwrite64(int fd, const void* buf, size_t n, off64_t off); /* in no header */
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "glibc_aliases.h"
 
 int __open_2(const char*, int);
 int __open64_2(const char*, int);
@@ -209,9 +207,11 @@ int main(int argc, char** argv) {
   else if (!strcmp(e, "__open64_2")) fd = __open64_2(dest, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC);
   else if (!strcmp(e, "__openat_2")) fd = __openat_2(AT_FDCWD, dest, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC);
   else if (!strcmp(e, "__openat64_2")) fd = __openat64_2(AT_FDCWD, dest, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC);
-  else if (!strcmp(e, "fopen") || !strcmp(e, "fopen64") || !strcmp(e, "freopen") || !strcmp(e, "freopen64")) {
+  else if (!strcmp(e, "fopen") || !strcmp(e, "fopen64") || !strcmp(e, "freopen") || !strcmp(e, "freopen64") ||
+           !strcmp(e, "_IO_fopen")) {
     FILE* f;
     if (!strcmp(e, "fopen")) f = fopen(dest, "we");
+    else if (!strcmp(e, "_IO_fopen")) f = _IO_fopen(dest, "we");
     else if (!strcmp(e, "fopen64")) f = fopen64(dest, "we");
     else {
       f = fopen("/dev/null", "r");
@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
     fflush(f);
     copy_to_fd(src, fileno(f));
     report(fileno(f));
-    if (fclose(f) != 0) die();
+    if ((!strcmp(e, "_IO_fopen") ? _IO_fclose(f) : fclose(f)) != 0) die();
     return 0;
   } else if (!strcmp(e, "fwrite_exit") || !strcmp(e, "fcloseall_exit")) {
     /* A program that checks nothing: SRC through fwrite, then exit without
