@@ -314,8 +314,8 @@ inline bool changes_content(int fallocate_mode) {
 
 extern "C" {
 
-// __open and __open64: glibc's public aliases (GLIBC_2.2.5), which a
-// program may call by these names.
+// open, open64, and glibc's public aliases of them, __open and __open64
+// (GLIBC_2.2.5), which a program may call by these names.
 #define TG_OPEN(name)                                                                  \
   __attribute__((visibility("default"))) int name(const char* path, int flags, ...) { \
     TG_OPEN_MODE(flags);                                                               \
