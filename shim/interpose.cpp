@@ -3,6 +3,7 @@
 //
 // Pass-through path (all but a few calls): one flag test and the real call.
 // No allocation, no lock, no system call, errno untouched.
+#include <aio.h>
 #include <alloca.h>
 #include <cerrno>
 #include <cstdarg>
@@ -39,6 +40,22 @@ int __open64_2(const char* path, int flags);
 int __openat_2(int dirfd, const char* path, int flags);
 int __openat64_2(int dirfd, const char* path, int flags);
 int __fcntl(int fd, int cmd, ...);
+// glibc's walk of the open streams (exported since GLIBC_2.2.5, in no installed
+// header); weak: without them, exit's flush alone.
+FILE* _IO_iter_begin() __attribute__((weak));
+FILE* _IO_iter_end() __attribute__((weak));
+FILE* _IO_iter_next(FILE* it) __attribute__((weak));
+FILE* _IO_iter_file(FILE* it) __attribute__((weak));
+void _IO_list_lock() __attribute__((weak));
+void _IO_list_unlock() __attribute__((weak));
+int __open(const char* path, int flags, ...);
+int __open64(const char* path, int flags, ...);
+int __close(int fd);
+FILE* _IO_fopen(const char* path, const char* mode);
+int _IO_fclose(FILE* stream);
+int __dup2(int oldfd, int newfd) noexcept;
+ssize_t __write(int fd, const void* buf, size_t n);
+ssize_t __pwrite64(int fd, const void* buf, size_t n, off64_t off);
 }
 
 namespace {
@@ -176,20 +193,24 @@ inline int safe_reopen(const char* path, int fl) {
   return f ? f(AT_FDCWD, path, fl, 0666) : raw_openat(AT_FDCWD, path, fl, 0666);
 }
 
-// fclose and freopen close the stream's fd inside libc, out of close()'s
-// reach: a file pending there (atomic mode) is published first, once the
-// stream's buffer is in the file. stdio's own writes go through libc-internal
-// calls that the write wrappers don't see: its error flag does. Returns the
-// publication's error, or 0.
-inline int stream_closing(FILE* stream) {
-  if (__builtin_expect(!tg::pending::any(), 1) || !stream || tg::in_guard()) return 0;
-  const int fd = fileno(stream);
-  if (fd < 0) return 0;
+// The stream on pending fd goes to its file. stdio's own writes go through
+// libc-internal calls that the write wrappers don't see: its error flag does.
+inline void flush_pending_stream(FILE* stream, int fd) {
   if (fflush(stream) != 0 || ferror(stream)) {
     // The stream lost data; errno may be from anything since then.
     const int e = errno;
     tg::pending::write_failed(fd, (e == ENOSPC || e == EDQUOT || e == EFBIG) ? e : EIO);
   }
+}
+
+// fclose and freopen close the stream's fd inside libc, out of close()'s
+// reach: a file pending there (atomic mode) is published first, once the
+// stream's buffer is in the file. Returns the publication's error, or 0.
+inline int stream_closing(FILE* stream) {
+  if (__builtin_expect(!tg::pending::any(), 1) || !stream || tg::in_guard()) return 0;
+  const int fd = fileno(stream);
+  if (fd < 0) return 0;
+  flush_pending_stream(stream, fd);
   return tg::pending::closing(fd);
 }
 
@@ -293,21 +314,21 @@ inline bool changes_content(int fallocate_mode) {
 
 extern "C" {
 
-__attribute__((visibility("default"))) int open(const char* path, int flags, ...) {
-  TG_OPEN_MODE(flags);
-  return guarded_open("open", AT_FDCWD, path, flags, [&](int fl) {
-    auto f = TG_REAL(open);
-    return f ? f(path, fl, mode) : raw_openat(AT_FDCWD, path, fl, mode);
-  });
-}
+// open, open64, and glibc's public aliases of them, __open and __open64
+// (GLIBC_2.2.5), which a program may call by these names.
+#define TG_OPEN(name)                                                                  \
+  __attribute__((visibility("default"))) int name(const char* path, int flags, ...) { \
+    TG_OPEN_MODE(flags);                                                               \
+    return guarded_open(#name, AT_FDCWD, path, flags, [&](int fl) {                    \
+      auto f = TG_REAL(name);                                                          \
+      return f ? f(path, fl, mode) : raw_openat(AT_FDCWD, path, fl, mode);             \
+    });                                                                                \
+  }
 
-__attribute__((visibility("default"))) int open64(const char* path, int flags, ...) {
-  TG_OPEN_MODE(flags);
-  return guarded_open("open64", AT_FDCWD, path, flags, [&](int fl) {
-    auto f = TG_REAL(open64);
-    return f ? f(path, fl, mode) : raw_openat(AT_FDCWD, path, fl, mode);
-  });
-}
+TG_OPEN(open)
+TG_OPEN(open64)
+TG_OPEN(__open)
+TG_OPEN(__open64)
 
 __attribute__((visibility("default"))) int openat(int dirfd, const char* path, int flags, ...) {
   TG_OPEN_MODE(flags);
@@ -426,6 +447,7 @@ inline FILE* stream_on(int fd, const char* mode, FopenFn real) {
 
 TG_FOPEN(fopen)
 TG_FOPEN(fopen64)
+TG_FOPEN(_IO_fopen)  // (glibc's public alias of fopen, GLIBC_2.2.5)
 
 // freopen: once the name holds a new, empty inode, the real freopen's own
 // O_TRUNC only empties that new file, and the stream keeps glibc's semantics
@@ -495,6 +517,9 @@ __attribute__((visibility("default"))) int close(int fd) {
     return f ? f(fd) : static_cast<int>(tg::sys::call_errno(SYS_close, fd));
   });
 }
+
+// glibc's public alias (GLIBC_2.2.5): the same function.
+__attribute__((visibility("default"), alias("close"))) int __close(int fd);
 
 }  // extern "C"
 
@@ -612,6 +637,12 @@ __attribute__((visibility("default"))) ssize_t pwrite64(int fd, const void* buf,
   auto f = TG_REAL(pwrite64);
   return watched_write(f ? f(fd, buf, n, off) : tg::sys::call_errno(SYS_pwrite64, fd, buf, n, off), fd);
 }
+// glibc's public aliases of write and pwrite64 (GLIBC_2.2.5), which a program
+// may call by these names: unwatched, their failure went unseen. The same
+// functions: libc's own are aliases too.
+__attribute__((visibility("default"), alias("write"))) ssize_t __write(int fd, const void* buf, size_t n);
+__attribute__((visibility("default"), alias("pwrite64"))) ssize_t __pwrite64(int fd, const void* buf, size_t n,
+                                                                              off64_t off);
 __attribute__((visibility("default"))) ssize_t writev(int fd, const struct iovec* iov, int cnt) {
   auto f = TG_REAL(writev);
   return watched_write(f ? f(fd, iov, cnt) : tg::sys::call_errno(SYS_writev, fd, iov, cnt), fd);
@@ -647,6 +678,28 @@ __attribute__((visibility("default"))) ssize_t sendfile64(int out, int in, off64
   auto f = TG_REAL(sendfile64);
   return watched_write(f ? f(out, in, off, count) : tg::sys::call_errno(SYS_sendfile, out, in, off, count), out);
 }
+
+// aio_write, lio_listio: glibc's helper threads write with internal calls,
+// out of the wrappers' sight; the program learns a failure from aio_error,
+// and so does the shim (one test of its result).
+#define TG_AIO_ERROR(name, Cb)                                                        \
+  __attribute__((visibility("default"))) int name(const Cb* cb) noexcept {           \
+    auto f = TG_REAL(name);                                                           \
+    if (!f) {                                                                         \
+      errno = ENOSYS;                                                                 \
+      return -1;                                                                      \
+    }                                                                                 \
+    const int r = f(cb);                                                              \
+    if (__builtin_expect(r > 0, 0) && tg::pending::any()) {                           \
+      const int saved = errno;                                                        \
+      tg::pending::write_failed(cb->aio_fildes, r);                                   \
+      errno = saved;                                                                  \
+    }                                                                                 \
+    return r;                                                                         \
+  }
+
+TG_AIO_ERROR(aio_error, struct aiocb)
+TG_AIO_ERROR(aio_error64, struct aiocb64)
 
 __attribute__((visibility("default"))) int fsync(int fd) {
   auto f = TG_REAL(fsync);
@@ -700,6 +753,9 @@ __attribute__((visibility("default"))) int fclose(FILE* stream) {
   return r;
 }
 
+// glibc's public alias (GLIBC_2.2.5): the same function.
+__attribute__((visibility("default"), alias("fclose"))) int _IO_fclose(FILE* stream);
+
 __attribute__((visibility("default"))) int dup(int oldfd) {
   return guarded_dup(oldfd, -1, 0, [&] {
     auto f = TG_REAL(dup);
@@ -720,6 +776,9 @@ __attribute__((visibility("default"))) int dup3(int oldfd, int newfd, int flags)
     return f ? f(oldfd, newfd, flags) : static_cast<int>(tg::sys::call_errno(SYS_dup3, oldfd, newfd, flags));
   });
 }
+
+// glibc's public alias (GLIBC_2.2.5): the same function.
+__attribute__((visibility("default"), alias("dup2"))) int __dup2(int oldfd, int newfd);
 
 // fcntl's third argument is an int or a pointer depending on cmd; glibc's own
 // fcntl reads it as a pointer whatever the cmd, and so do we.
@@ -1403,11 +1462,29 @@ __attribute__((constructor)) static void truncguard_init() {
   if (tg::log::enabled(tg::kBacktrace)) tg::log::load_unwinder();
 }
 
+// exit() flushes the streams only after this destructor, and fcloseall()
+// only flushes them: a stream on a pending file that lost data (a failed
+// fwrite left its error flag set; or this last flush fails) fails its file,
+// which fflush(NULL) alone did not say (measured: a library left half-written
+// by fwrite onto a full filesystem was published at exit).
+static void flush_pending_streams() {
+  if (!_IO_iter_begin || !_IO_iter_end || !_IO_iter_next || !_IO_iter_file || !_IO_list_lock || !_IO_list_unlock)
+    return;
+  _IO_list_lock();
+  for (FILE* it = _IO_iter_begin(); it != _IO_iter_end(); it = _IO_iter_next(it)) {
+    FILE* stream = _IO_iter_file(it);
+    const int fd = stream ? fileno(stream) : -1;
+    if (fd >= 0 && tg::pending::is_pending(fd)) flush_pending_stream(stream, fd);
+  }
+  _IO_list_unlock();
+}
+
 // exit() without close: the writer is done. Flush the streams first (exit
 // would only do it after this destructor), then publish. _exit() and crashes
 // publish nothing: the unnamed inode vanishes and the old file stays.
 __attribute__((destructor)) static void truncguard_fini() {
   if (!tg::pending::any()) return;
+  flush_pending_streams();
   fflush(nullptr);
   tg::pending::publish_all();
 }

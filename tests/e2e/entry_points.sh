@@ -1,8 +1,11 @@
 #!/bin/bash
 # Bug: a program reaches the kernel through open64, __openat_2, creat,
 # fopen64, freopen, truncate... instead of plain open, and a wrapper that
-# only knows open() lets it truncate a loaded library.  Each of the 16
-# interposed entry points must protect the victim by itself (its control
+# only knows open() lets it truncate a loaded library.  Each of the 19
+# interposed entry points (glibc's public aliases __open, __open64 and
+# _IO_fopen among them; the second loop closes __open's fd with __close,
+# __open64's by __dup2 and _IO_fopen's stream with _IO_fclose, other
+# aliases) must protect the victim by itself (its control
 # case kills the victim), and the new fd must carry the flags asked for.
 . "$(dirname "$0")/lib.sh"
 need_victims
@@ -11,8 +14,8 @@ need_victims
 LIB=$T/libvictim.so
 export TRUNCGUARD_DEBUG=rewrites,decisions
 
-for ENTRY in open open64 openat openat64 creat creat64 __open_2 __open64_2 \
-             __openat_2 __openat64_2 fopen fopen64 freopen freopen64 truncate truncate64; do
+for ENTRY in open open64 __open __open64 openat openat64 creat creat64 __open_2 __open64_2 \
+             __openat_2 __openat64_2 fopen fopen64 _IO_fopen freopen freopen64 truncate truncate64; do
   note "entry point $ENTRY"
   write_v2() { "$@" "$TG_WRITER" "$ENTRY" "$LIB" "$V2" >"$T/writer.out"; }
   prove_protection write_v2
@@ -32,8 +35,8 @@ done
 # Atomic mode gives the caller an fd on an unnamed inode: it too has the flags
 # an ordinary open gives (F_GETFL without O_TMPFILE's bits), and the file is
 # published when the writer closes it. (The controls are above.)
-for ENTRY in open open64 openat openat64 creat creat64 __open_2 __open64_2 \
-             __openat_2 __openat64_2 fopen fopen64 freopen freopen64; do
+for ENTRY in open open64 __open __open64 openat openat64 creat creat64 __open_2 __open64_2 \
+             __openat_2 __openat64_2 fopen fopen64 _IO_fopen freopen freopen64; do
   fresh_copy "$V1" "$LIB"
   start_victim "$LIB"
   log_reset

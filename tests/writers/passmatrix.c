@@ -12,6 +12,7 @@
 // library is mapped executable by this process): only what the caller sees
 // is printed, which must not differ either.
 #define _GNU_SOURCE
+#include <aio.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <wchar.h>
+
+#include "glibc_aliases.h"
 
 int __open_2(const char* path, int flags);
 int __open64_2(const char* path, int flags);
@@ -282,9 +285,9 @@ static const struct FlagSet flag_sets[] = {
 enum { kFlagSets = sizeof flag_sets / sizeof flag_sets[0] };
 
 enum Entry { E_OPEN, E_OPEN64, E_OPENAT, E_OPENAT64, E_OPENAT_DIRFD, E_OPEN_2, E_OPEN64_2, E_OPENAT_2, E_OPENAT64_2,
-             E_SYS_OPENAT, E_SYS_OPEN, E_COUNT };
+             E_SYS_OPENAT, E_SYS_OPEN, E___OPEN, E___OPEN64, E_COUNT };
 static const char* entry_name[] = {"open", "open64", "openat", "openat64", "openat(dirfd)", "__open_2", "__open64_2", "__openat_2", "__openat64_2",
-                                   "syscall(SYS_openat)", "syscall(SYS_open)"};
+                                   "syscall(SYS_openat)", "syscall(SYS_open)", "__open", "__open64"};
 
 static int call_open(int e, const char* p, int fl) {
   switch (e) {
@@ -310,6 +313,8 @@ static int call_open(int e, const char* p, int fl) {
 #ifdef SYS_open
     case E_SYS_OPEN: return (int)syscall(SYS_open, p, fl, 0640);
 #endif
+    case E___OPEN: return __open(p, fl, 0640);
+    case E___OPEN64: return __open64(p, fl, 0640);
   }
   return -1;
 }
@@ -407,7 +412,8 @@ static const char* modes[] = {"w",  "wx", "we", "w+",          "a",   "a+", "r",
 enum { kModes = sizeof modes / sizeof modes[0] };
 
 static void fopen_matrix(void) {
-  for (int which = 0; which < 2; ++which)
+  static const char* names[] = {"fopen", "fopen64", "_IO_fopen"};
+  for (int which = 0; which < 3; ++which)
     for (int t = 0; t < T_COUNT; ++t) {
       if (t == T_FIFO) continue;
       if (g_mapped_mode && t != T_ELF) continue;
@@ -415,9 +421,11 @@ static void fopen_matrix(void) {
       for (int m = 0; m < kModes; ++m) {
         fixture();
         char name[128];
-        snprintf(name, sizeof name, "%s %s \"%s\"", which ? "fopen64" : "fopen", target_name[t], modes[m]);
+        snprintf(name, sizeof name, "%s %s \"%s\"", names[which], target_name[t], modes[m]);
         before_call();
-        FILE* f = which ? fopen64(target_path(t), modes[m]) : fopen(target_path(t), modes[m]);
+        FILE* f = which == 2 ? _IO_fopen(target_path(t), modes[m])
+                  : which    ? fopen64(target_path(t), modes[m])
+                             : fopen(target_path(t), modes[m]);
         stream_case(name, f, errno);
       }
     }
@@ -570,10 +578,30 @@ static void fd_change_matrix(void) {
 }
 
 // Writes, copies, syncs, dups and closes: watched in atomic mode only. The same
+// An aio_write of "abc" on fd, waited for; its aio_error (aio_error64's with
+// use64), as the program reads it.
+static int aio_written(int fd, int use64) {
+  struct aiocb cb = {.aio_fildes = fd, .aio_buf = (void*)"abc", .aio_nbytes = 3, .aio_offset = 5};
+  const struct aiocb* list[1] = {&cb};
+  if (aio_write(&cb) != 0) return -1;
+  while (aio_error(&cb) == EINPROGRESS) aio_suspend(list, 1, NULL);
+  errno = kSentinel;
+  int r = use64 ? aio_error64((struct aiocb64*)&cb) : aio_error(&cb);
+  int e = errno;
+  aio_return(&cb);
+  errno = e;
+  return r;
+}
+
 // through syscall() by number; any other number passes on.
 static void io_matrix(void) {
   if (g_mapped_mode) return;
-  for (int call = 0; call < 58; ++call) {
+  // glibc's first aio_write sets up its pool and thread (the heap it takes
+  // differs with any preloaded library's TLS): done before the cases.
+  int nul = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY);
+  aio_written(nul, 0);
+  syscall(SYS_close, nul);
+  for (int call = 0; call < 70; ++call) {
     fixture();
     int in = (int)syscall(SYS_openat, AT_FDCWD, P_text, O_RDONLY);
     int out = (int)syscall(SYS_openat, AT_FDCWD, P_elf, O_WRONLY);
@@ -649,6 +677,18 @@ static void io_matrix(void) {
       case 55: r = pwritev64(rd, &iov, 1, 9); break;
       case 56: { off64_t so64 = 0; r = sendfile64(out, in, &so64, 100); } break;
       case 57: r = sendfile64(rd, in, NULL, 100); break;
+      case 58: r = __write(out, "abc", 3); break;
+      case 59: r = __write(rd, "abc", 3); break;
+      case 60: r = __pwrite64(out, "abc", 3, 5); break;
+      case 61: r = __pwrite64(rd, "abc", 3, 5); break;
+      case 62: r = __close(-1); break;
+      case 63: r = __dup2(-1, 40); break;
+      case 64: r = __dup2(out, out); break;
+      case 65: r = __dup2(out, 41); if (r >= 0) syscall(SYS_close, r); break;
+      case 66: r = aio_written(out, 0); break;
+      case 67: r = aio_written(rd, 0); break;
+      case 68: r = aio_written(out, 1); break;
+      case 69: r = aio_written(rd, 1); break;
     }
     int err = errno;
     syscall(SYS_close, in), syscall(SYS_close, out), syscall(SYS_close, rd);
@@ -1037,6 +1077,11 @@ static void errno_cases(void) {
   fputs("more\n", f);
   int r = fclose(f);
   finish("fopen a + fclose", r, errno, -1, 0);
+  before_call();
+  f = fopen(P_text, "a");
+  fputs("more\n", f);
+  r = _IO_fclose(f);
+  finish("fopen a + _IO_fclose", r, errno, -1, 0);
 }
 
 int main(int argc, char** argv) {

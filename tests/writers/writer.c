@@ -22,12 +22,24 @@
  *   pwritev64 sendfile64 (open O_WRONLY|O_TRUNC, SRC's bytes through that
  *   call: what a program built with _FILE_OFFSET_BITS=64 calls for pwritev
  *   and sendfile)
+ *   __write __pwrite64 (the same through glibc's public aliases of write and
+ *   pwrite64)
+ *   aio_write (the same through aio_write, one 4 KiB block at a time, each
+ *   waited for: glibc's helper thread writes, the program reads aio_error)
+ *   __open __open64 (glibc's public aliases of open and open64; __open's fd is
+ *   closed with __close, the alias of close; __open64's by __dup2, dup2's,
+ *   putting /dev/null at its number)
+ *   _IO_fopen (glibc's public alias of fopen, as fopen; closed with
+ *   _IO_fclose, fclose's)
+ *   fwrite_exit fcloseall_exit (fopen "w", SRC through fwrite, exit 0
+ *   without fclose, after fcloseall() for the second: no error checked)
  * It then prints the fd's status flags and close-on-exec bit as
  *   flags=0x... cloexec=N
  * so tests can compare them with an unprotected open of the same kind.
  * Exit 0 on success; 1 with "writer: ENTRY: strerror" on failure. */
 #define _GNU_SOURCE
 #define _LARGEFILE64_SOURCE
+#include <aio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -38,6 +50,8 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "glibc_aliases.h"
 
 int __open_2(const char*, int);
 int __open64_2(const char*, int);
@@ -89,7 +103,27 @@ static void copy_through(const char* how, const char* src, int out) {
   int in = open(src, O_RDONLY);
   if (in < 0) die();
   off64_t off = 0;
-  if (!strcmp(how, "sendfile64")) {
+  if (!strcmp(how, "aio_write")) {
+    static char buf[4096];
+    ssize_t n;
+    while ((n = pread(in, buf, sizeof buf, off)) > 0) {
+      struct aiocb cb = {.aio_fildes = out, .aio_buf = buf, .aio_nbytes = (size_t)n, .aio_offset = off};
+      const struct aiocb* list[1] = {&cb};
+      if (aio_write(&cb) != 0) die();
+      while (aio_error(&cb) == EINPROGRESS) aio_suspend(list, 1, NULL);
+      if ((errno = aio_error(&cb)) != 0 || aio_return(&cb) != n) die();
+      off += n;
+    }
+    if (n < 0) die();
+  } else if (!strcmp(how, "__write") || !strcmp(how, "__pwrite64")) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+      if ((!strcmp(how, "__write") ? __write(out, buf, (size_t)n) : __pwrite64(out, buf, (size_t)n, off)) != n) die();
+      off += n;
+    }
+    if (n < 0) die();
+  } else if (!strcmp(how, "sendfile64")) {
     struct stat st;
     if (fstat(in, &st) != 0) die();
     while (off < st.st_size)
@@ -127,6 +161,8 @@ int main(int argc, char** argv) {
   int fd = -1;
   if (!strcmp(e, "open")) fd = open(dest, flags, 0644);
   else if (!strcmp(e, "open64")) fd = open64(dest, flags, 0644);
+  else if (!strcmp(e, "__open")) fd = __open(dest, flags, 0644);
+  else if (!strcmp(e, "__open64")) fd = __open64(dest, flags, 0644);
   else if (!strcmp(e, "openat")) fd = openat(AT_FDCWD, dest, flags, 0644);
   else if (!strcmp(e, "openat64")) fd = openat64(AT_FDCWD, dest, flags, 0644);
 #ifdef SYS_open
@@ -171,9 +207,11 @@ int main(int argc, char** argv) {
   else if (!strcmp(e, "__open64_2")) fd = __open64_2(dest, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC);
   else if (!strcmp(e, "__openat_2")) fd = __openat_2(AT_FDCWD, dest, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC);
   else if (!strcmp(e, "__openat64_2")) fd = __openat64_2(AT_FDCWD, dest, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC);
-  else if (!strcmp(e, "fopen") || !strcmp(e, "fopen64") || !strcmp(e, "freopen") || !strcmp(e, "freopen64")) {
+  else if (!strcmp(e, "fopen") || !strcmp(e, "fopen64") || !strcmp(e, "freopen") || !strcmp(e, "freopen64") ||
+           !strcmp(e, "_IO_fopen")) {
     FILE* f;
     if (!strcmp(e, "fopen")) f = fopen(dest, "we");
+    else if (!strcmp(e, "_IO_fopen")) f = _IO_fopen(dest, "we");
     else if (!strcmp(e, "fopen64")) f = fopen64(dest, "we");
     else {
       f = fopen("/dev/null", "r");
@@ -184,7 +222,18 @@ int main(int argc, char** argv) {
     fflush(f);
     copy_to_fd(src, fileno(f));
     report(fileno(f));
-    if (fclose(f) != 0) die();
+    if ((!strcmp(e, "_IO_fopen") ? _IO_fclose(f) : fclose(f)) != 0) die();
+    return 0;
+  } else if (!strcmp(e, "fwrite_exit") || !strcmp(e, "fcloseall_exit")) {
+    /* A program that checks nothing: SRC through fwrite, then exit without
+       fclose (after fcloseall, which only flushes), status 0. */
+    FILE* f = fopen(dest, "w");
+    FILE* in = fopen(src, "r");
+    if (!f || !in) die();
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, f);
+    if (!strcmp(e, "fcloseall_exit")) fcloseall();
     return 0;
   } else if (!strcmp(e, "freopen_away")) {
     FILE* f = fopen(dest, "w");
@@ -194,7 +243,8 @@ int main(int argc, char** argv) {
     if (!freopen("/dev/null", "w", f)) die();
     if (fclose(f) != 0) die();
     return 0;
-  } else if (!strcmp(e, "pwritev64") || !strcmp(e, "sendfile64")) {
+  } else if (!strcmp(e, "pwritev64") || !strcmp(e, "sendfile64") || !strcmp(e, "__write") ||
+             !strcmp(e, "__pwrite64") || !strcmp(e, "aio_write")) {
     fd = open(dest, O_WRONLY | O_TRUNC | O_CREAT, 0644);
     if (fd < 0) die();
     copy_through(e, src, fd);
@@ -214,6 +264,12 @@ int main(int argc, char** argv) {
   if (fd < 0) die();
   copy_to_fd(src, fd);
   report(fd);
-  if (close(fd) != 0) die();
+  if (!strcmp(e, "__open64")) {
+    /* __dup2 (dup2's alias) puts /dev/null at fd: that closes DEST's fd. */
+    int nul = open("/dev/null", O_RDONLY);
+    if (nul < 0 || __dup2(nul, fd) != fd) die();
+    close(nul);
+  }
+  if ((!strcmp(e, "__open") ? __close(fd) : close(fd)) != 0) die();
   return 0;
 }
