@@ -476,20 +476,7 @@ using elf::unique_symbol;
 // demangler), found in the symbol tables: no dlsym, which would leave a
 // dlerror() message for the program when the symbol is missing; under the
 // loader's lock, as another thread may be closing a plugin meanwhile.
-struct LoadedLookup {
-  const char* name;
-  void* found = nullptr;
-};
-int loaded_lookup_cb(struct dl_phdr_info* info, size_t, void* data) {
-  auto* l = static_cast<LoadedLookup*>(data);
-  l->found = elf::function_in(info, l->name);
-  return l->found != nullptr;
-}
-void* find_loaded_symbol(const char* name) {
-  LoadedLookup l{name};
-  iterate_objects(&loaded_lookup_cb, &l);
-  return l.found;
-}
+void* find_loaded_symbol(const char* name) { return elf::find_loaded_function(name, &iterate_objects); }
 
 struct NeededBy {
   const char* soname;

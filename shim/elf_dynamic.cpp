@@ -253,13 +253,28 @@ TG_EARLY void* find_function(const char* name, const struct link_map* after) {
   return nullptr;
 }
 
-void* function_in(const struct dl_phdr_info* info, const char* name) {
+namespace {
+struct LoadedLookup {
+  const char* name;
+  uint32_t h;
+  void* found;
+};
+int loaded_lookup(struct dl_phdr_info* info, size_t, void* data) {
+  auto* l = static_cast<LoadedLookup*>(data);
   for (int i = 0; i < info->dlpi_phnum; ++i)
     if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
       const auto* dyn = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-      return definition_in(read_dynamic(dyn, info->dlpi_addr), name, gnu_hash_of(name)).function;
+      l->found = definition_in(read_dynamic(dyn, info->dlpi_addr), l->name, l->h).function;
+      return l->found != nullptr;
     }
-  return nullptr;
+  return 0;
+}
+}  // namespace
+
+void* find_loaded_function(const char* name, IterateObjects iterate) {
+  LoadedLookup l{name, gnu_hash_of(name), nullptr};
+  iterate(&loaded_lookup, &l);
+  return l.found;
 }
 
 }  // namespace tg::elf

@@ -52,14 +52,17 @@ struct Reference {
 };
 Reference find_reference(const DynInfo& di, const char* name);
 
-// The address of a defined function `name` (any version) in the first object
+// The address of a defined function `name` (default version) in the first object
 // after `after` in its namespace's list of objects (null: from the program
 // on), found in the symbol tables: what RTLD_NEXT would give, without dlsym.
 TG_EARLY void* find_function(const char* name, const struct link_map* after);
 
-// The address of the function `name` (default version) that the object
-// dl_iterate_phdr describes defines, or null.
-void* function_in(const struct dl_phdr_info* info, const char* name);
+// The address of the function `name` (default version) in the first of the
+// objects `iterate` walks that defines it, or null: dl_iterate_phdr, or a
+// wrapper of it, which holds the loader's lock while it walks (another
+// thread's dlclose can't unmap an object meanwhile). No dlerror() is left.
+using IterateObjects = int (*)(int (*)(struct dl_phdr_info*, size_t, void*), void*);
+void* find_loaded_function(const char* name, IterateObjects iterate);
 
 // The shim's own object in the loader's list (null: not found).
 TG_EARLY const struct link_map* own_map();

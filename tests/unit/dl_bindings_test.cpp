@@ -66,24 +66,9 @@ TEST(Bindings, FunctionsAreFoundAsDlsymFindsThem) {
   EXPECT_EQ(elf::find_function("environ", nullptr), nullptr);  // an object, not a function
 }
 
-// elf::function_in: one object as dl_iterate_phdr describes it (the
-// demangler's lookup, under the loader's lock): what dlsym finds there.
-struct InObject {
-  const char* name;
-  void* found = nullptr;
-  int objects = 0;
-};
-int in_object_cb(struct dl_phdr_info* info, size_t, void* data) {
-  auto* l = static_cast<InObject*>(data);
-  ++l->objects;
-  l->found = elf::function_in(info, l->name);
-  return l->found != nullptr;
-}
-void* first_definition(const char* name) {
-  InObject l{name};
-  dl_iterate_phdr(&in_object_cb, &l);
-  return l.found;
-}
+// elf::find_loaded_function: the demangler's lookup, each object as
+// dl_iterate_phdr describes it (under the loader's lock): what dlsym finds.
+void* first_definition(const char* name) { return elf::find_loaded_function(name, &dl_iterate_phdr); }
 
 TEST(Bindings, FunctionsAreFoundInEachObjectAsDlsymFindsThem) {
   EXPECT_EQ(first_definition("__cxa_demangle"), dlsym(RTLD_DEFAULT, "__cxa_demangle"));
