@@ -68,9 +68,9 @@ bool read_text(const std::string& path, std::string* out) {
   return true;
 }
 
-std::string proc_path(pid_t pid, const char* what) {
-  return pid == 0 ? std::string("/proc/self/") + what : "/proc/" + std::to_string(pid) + "/" + what;
-}
+// /proc/PID (pid 0: /proc/self), and a file in it.
+std::string proc_dir(pid_t pid) { return pid == 0 ? std::string("/proc/self") : "/proc/" + std::to_string(pid); }
+std::string proc_path(pid_t pid, const char* what) { return proc_dir(pid) + "/" + what; }
 
 // /proc/PID/task/TID of a live thread of PID, "" if none: a process whose main
 // thread exited while others run on (a daemon whose main() ends in
@@ -81,7 +81,7 @@ std::string live_thread_dir(pid_t pid) {
   const int fd = open_live_thread_maps(pid, &tid);
   if (fd < 0) return "";
   ::close(fd);
-  return "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid);
+  return proc_dir(pid) + "/task/" + std::to_string(tid);
 }
 
 ReadStatus read_maps_text(int fd, std::vector<Mapping>* out) {
@@ -425,8 +425,7 @@ PathNow path_now_for_process(pid_t pid, const std::string& path, const FileId& m
   // The name does not say which: the file is the same if either view leads
   // to it; else the likelier view answers: ours for a process of our mount
   // namespace, its root (/proc/PID/root, if open to us) for another's.
-  std::string dir = proc_path(pid, "");
-  dir.pop_back();
+  std::string dir = proc_dir(pid);
   struct stat st;
   bool root_open = ::stat((dir + "/root/").c_str(), &st) == 0;
   if (!root_open && errno == ENOENT && pid != 0) {  // its main thread exited: a live thread's root
