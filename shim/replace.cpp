@@ -455,9 +455,7 @@ bool is_mount_point(const Target& t, const struct stat& dir) {
 
 }  // namespace
 
-bool owner_or_capable(uid_t owner) {
-  return static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1))) == owner || effective_cap(3 /* CAP_FOWNER */);
-}
+bool owner_or_capable(uid_t owner, uid_t fs_uid) { return fs_uid == owner || effective_cap(3 /* CAP_FOWNER */); }
 
 bool can_rename_over(const Target& t, int src, int* err, const char** why) {
   struct stat dir;
@@ -471,12 +469,13 @@ bool can_rename_over(const Target& t, int src, int* err, const char** why) {
   // As the kernel's check_sticky: the filesystem uid, and CAP_FOWNER (not
   // uid 0: root under `setpriv --bounding-set=-fowner` has no say over another's
   // file there, and its atomic write was lost at the close). Asked only in a
-  // sticky directory: setfsuid is in systemd's @privileged, which a hardened
-  // service's filter may kill on.
-  if ((dir.st_mode & S_ISVTX) && static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1))) != dir.st_uid &&
-      !owner_or_capable(t.st.st_uid)) {
-    *why = "the directory is sticky and neither it nor the file is ours";
-    return false;
+  // sticky directory (sys::fs_uid).
+  if (dir.st_mode & S_ISVTX) {
+    const uid_t me = sys::fs_uid();
+    if (me != dir.st_uid && !owner_or_capable(t.st.st_uid, me)) {
+      *why = "the directory is sticky and neither it nor the file is ours";
+      return false;
+    }
   }
   int flags = 0;
   if (src >= 0 && sys::ioctl(src, FS_IOC_GETFLAGS, &flags) == 0 && (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL))) {
@@ -497,8 +496,7 @@ bool sticky_refuses_creat(const Target& t) {
   if (sys::fstat(t.dir.get(), &dir) < 0 || !(dir.st_mode & S_ISVTX) || !(dir.st_mode & (S_IWOTH | S_IWGRP)) ||
       t.st.st_uid == dir.st_uid)
     return false;
-  // The opener is the filesystem uid: setfsuid with an invalid id only returns it.
-  if (t.st.st_uid == static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1)))) return false;
+  if (t.st.st_uid == sys::fs_uid()) return false;  // the opener's own file
   sys::Fd sysctl(sys::openat(AT_FDCWD, "/proc/sys/fs/protected_regular", O_RDONLY | O_CLOEXEC));
   char level = '0';
   if (!sysctl.ok() || sys::read(sysctl.get(), &level, 1) != 1) return false;  // not known: the kernel's default, 0
@@ -507,7 +505,7 @@ bool sticky_refuses_creat(const Target& t) {
 
 void remove_temp(int dir, const char* tmp, int fd) {
   if (sys::unlinkat(dir, tmp, 0) == -EPERM &&
-      sys::fchown(fd, static_cast<uid_t>(sys::call(SYS_setfsuid, static_cast<uid_t>(-1))), static_cast<gid_t>(-1)) == 0)
+      sys::fchown(fd, sys::fs_uid(), static_cast<gid_t>(-1)) == 0)
     sys::unlinkat(dir, tmp, 0);
 }
 

@@ -70,8 +70,9 @@ int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport*
 
 // The kernel's inode_owner_or_capable: is this process's filesystem uid
 // `owner`, or has it CAP_FOWNER? (What O_NOATIME, a chmod, times set
-// explicitly and a sticky directory's rename ask of the opener.)
-bool owner_or_capable(uid_t owner);
+// explicitly and a sticky directory's rename ask of the opener.) `fs_uid`:
+// this process's, where the caller has it already.
+bool owner_or_capable(uid_t owner, uid_t fs_uid = sys::fs_uid());
 
 // Can a new file be renamed over t's name later? False (with the errno a
 // rename would give, and why) where it can't: a sticky directory and a file
