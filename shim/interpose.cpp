@@ -268,6 +268,14 @@ inline int watched_sync(int r, int fd) {
   return r;
 }
 
+// sync, syncfs, msync(MS_SYNC): they make every file (of a filesystem, of a
+// mapping) durable, the pending ones too; their publications sync the
+// directory (pending::synced_all). One branch when nothing is pending.
+inline int watched_sync_all(int r) {
+  if (r == 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::synced_all();
+  return r;
+}
+
 // fcntl: F_SETFL without O_APPEND is examined (guarded_fd_change); an fd
 // F_DUPFD made is a new name for a pending file. `arg` as glibc reads it.
 template <typename CallReal>
@@ -709,6 +717,37 @@ __attribute__((visibility("default"))) int fdatasync(int fd) {
   auto f = TG_REAL(fdatasync);
   return watched_sync(f ? f(fd) : static_cast<int>(tg::sys::call_errno(SYS_fdatasync, fd)), fd);
 }
+
+__attribute__((visibility("default"))) void sync() noexcept {
+  auto f = TG_REAL(sync);
+  if (f) f();
+  else tg::sys::call(SYS_sync);
+  watched_sync_all(0);
+}
+__attribute__((visibility("default"))) int syncfs(int fd) noexcept {
+  auto f = TG_REAL(syncfs);
+  return watched_sync_all(f ? f(fd) : static_cast<int>(tg::sys::call_errno(SYS_syncfs, fd)));
+}
+__attribute__((visibility("default"))) int msync(void* addr, size_t len, int flags) {
+  auto f = TG_REAL(msync);
+  const int r = f ? f(addr, len, flags) : static_cast<int>(tg::sys::call_errno(SYS_msync, addr, len, flags));
+  return (flags & MS_SYNC) ? watched_sync_all(r) : r;
+}
+// aio_fsync: glibc's helper thread syncs with an internal call; a request
+// queued is taken as the sync done (at worst, one directory fsync more).
+#define TG_AIO_FSYNC(name, Cb)                                                        \
+  __attribute__((visibility("default"))) int name(int op, Cb* cb) noexcept {         \
+    auto f = TG_REAL(name);                                                           \
+    if (!f) {                                                                         \
+      errno = ENOSYS;                                                                 \
+      return -1;                                                                      \
+    }                                                                                 \
+    const int r = f(op, cb);                                                          \
+    return r == 0 ? watched_sync(r, cb->aio_fildes) : r;                              \
+  }
+
+TG_AIO_FSYNC(aio_fsync, struct aiocb)
+TG_AIO_FSYNC(aio_fsync64, struct aiocb64)
 
 // pwritev2 and fallocate: see guarded_fd_change.
 #define TG_PWRITEV2(name)                                                                                               \
@@ -1277,6 +1316,11 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
     case SYS_fsync:
     case SYS_fdatasync:
       return watched_sync(real_int(), fd);
+    case SYS_sync:
+    case SYS_syncfs:
+      return watched_sync_all(real_int());
+    case SYS_msync:  // (addr, len, flags)
+      return (a[2] & MS_SYNC) ? watched_sync_all(real_int()) : real();
     case SYS_execve:
       if (__builtin_expect(!tg::pending::any(), 1)) return real();
       return exec_with_pending(as_ptr<char* const>(a[1]), as_ptr<char* const>(a[2]), {AT_FDCWD, as_ptr<const char>(a[0])}, [&](char* const* env) {
@@ -1332,6 +1376,9 @@ constexpr bool routed(int nr) {
     case SYS_splice:
     case SYS_fsync:
     case SYS_fdatasync:
+    case SYS_sync:
+    case SYS_syncfs:
+    case SYS_msync:
     case SYS_execve:
     case SYS_rt_sigaction:
     case SYS_exit_group:

@@ -152,16 +152,27 @@ void report_unpublished(const Group& g, const char* step, int error, const char*
   log::emit(e);
 }
 
-// A writer that synced its file (fsync, fdatasync, O_SYNC, O_DSYNC) was
-// promised that the name holds it, crash or not: without truncguard its sync
-// made the writes to the name's own inode durable. Here the name gets the file
-// only now, by a link and a rename, which are on disk only once the directory
-// is synced (a crash, even seconds later, showed the old file). Without read
-// access to the directory, the file's own fsync, which on journaling
+// A writer that synced its file (fsync, fdatasync, O_SYNC, O_DSYNC, or all of
+// its files: sync, syncfs, msync) was promised that the name holds it, crash
+// or not: without truncguard its sync made the writes to the name's own inode
+// durable. Here the name gets the file only now, by a link and a rename, which
+// are on disk only once the directory is synced (a crash, even seconds later,
+// showed the old file). Without read access to the directory, or on a
+// filesystem with no fsync for directories (EINVAL: legacy 9p, a FUSE server
+// that refuses FSYNCDIR), the file's own fsync, which on journaling
 // filesystems commits the rename with it. Returns 0 or the errno.
 int sync_publication(const Group& g, int fd) {
   sys::Fd dir(sys::openat(g.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  const long r = sys::call(SYS_fsync, dir.ok() ? dir.get() : fd);
+  long r = sys::call(SYS_fsync, dir.ok() ? dir.get() : fd);
+  if (r == -EINVAL && dir.ok()) {
+    // Without truncguard the writer's close would not fail here: its sync
+    // was of the file, which the kernel accepted.
+    r = sys::call(SYS_fsync, fd);
+    if (r == 0)
+      log::note(g.path, "dir_sync",
+                "the filesystem has no fsync for directories (EINVAL): the rename was synced with the file's "
+                "own fsync instead, which commits it on a journaling filesystem");
+  }
   return r < 0 ? static_cast<int>(-r) : 0;
 }
 
@@ -530,6 +541,13 @@ int kept_fds_in(unsigned first, unsigned last, int* out, int max) {
 void synced(int fd) {
   const int group = find_group(fd);
   if (group >= 0) g_groups[group].synced.store(true, std::memory_order_release);
+}
+
+void synced_all() {
+  const pid_t me = sys::getpid();
+  for (Group& g : g_groups)
+    if (g.state.load(std::memory_order_acquire) == kLive && g.owner.load(std::memory_order_relaxed) == me)
+      g.synced.store(true, std::memory_order_release);
 }
 
 void write_failed(int fd, int error) {

@@ -79,6 +79,13 @@ int kept_fds_in(unsigned first, unsigned last, int* out, int max);
 // durably, as the writer's sync promised.
 void synced(int fd);
 
+// The writer synced all of its files (sync, syncfs, msync with MS_SYNC):
+// every pending file this process owns is published as if it
+// had synced it. (syncfs and msync name one filesystem or one mapping; taking
+// them for all costs at most one directory fsync per publication, and only in
+// a program that syncs.)
+void synced_all();
+
 // A write to `fd` failed with `error`: if that lost data (ENOSPC, EDQUOT, EIO,
 // EFBIG), the file is never published and the old one stays.
 void write_failed(int fd, int error);

@@ -18,6 +18,18 @@
 #  - under truncguard the victim survives and the content is at the name after
 #    the crash: dd conv=fsync in each mode that acts; in atomic mode also
 #    oflag=dsync, python's os.fsync, os.fdatasync, and syscall(SYS_fsync).
+# Bug: in atomic mode, a writer that synced with sync(), syncfs(), msync
+# (MS_SYNC) or aio_fsync instead of fsync on its fd (and libc's syscall() of
+# the first three) found the OLD file at the name after the crash: only
+# fsync/fdatasync marked a pending file synced. Now each does (the tests
+# writer's then_* entries).
+# Bug: on a filesystem with no fsync for directories (EINVAL: legacy 9p, a
+# FUSE server refusing FSYNCDIR), the directory sync after the rename failed
+# and the writer's close() returned EINVAL (dd: "closing output file: Invalid
+# argument", exit 1), although its own fsync had succeeded. Now the file's
+# own fsync takes its place (which commits the rename on a journaling
+# filesystem) and a note says so. Shown here with a seccomp filter (rtool
+# deny fsync~1:EINVAL) that fails every fsync but dd's own, of its fd 1.
 R_MOUNT_NS=1
 . "$(dirname "$0")/rlib.sh"
 need_mount_ns
@@ -79,6 +91,9 @@ else:
 f.close()' "$V2" "$PY_CALL"
 }
 
+# WENTRY: the tests writer's entry (then_sync...): SRC's bytes, that sync, close.
+w_entry() { "$@" "$TG_WRITER" "$WENTRY" libvictim.so "$V2"; }
+
 for fs in ext4 xfs; do
   case $fs in
     ext4) mkfs=(mkfs.ext4 -q -F); size=64M; OPTS=commit=60 ;;
@@ -118,6 +133,19 @@ for fs in ext4 xfs; do
     expect_survived "$fs: python $call, mode atomic"
     ok "$fs: python $call, mode atomic: version 2 at the name after the crash"
   done
+
+  for WENTRY in then_sync then_syncfs then_msync then_aio_fsync then_sys_sync then_sys_syncfs then_sys_msync; do
+    crash_case "$WENTRY, atomic" "$fs" 2 w_entry "$TG_CMD" --mode=atomic
+    expect_survived "$fs: writer $WENTRY, mode atomic"
+    ok "$fs: writer $WENTRY, mode atomic: version 2 at the name after the crash"
+  done
+
+  crash_case "dd conv=fsync, atomic, no fsync for directories" "$fs" 2 dd_fsync \
+    "$TG_RTOOL" deny 'fsync~1:EINVAL' "$TG_CMD" --mode=atomic
+  expect_survived "$fs: dd conv=fsync, mode atomic, no fsync for directories"
+  tg_log | grep -q 'note file=libvictim.so the filesystem has no fsync for directories' ||
+    fail "$fs: no fsync for directories: no note: $(tg_log)"
+  ok "$fs: no fsync for directories: dd's close succeeds, the file's fsync instead (noted), version 2 after the crash"
 
   umount "$MNT" || fail "cannot unmount $MNT"
   unset '_r_mounts[-1]'

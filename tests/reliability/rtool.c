@@ -96,14 +96,16 @@
  *       waits until killed, never reaping it: once TID exits, it stays in
  *       its process's task list, with no memory, as an exiting thread is
  *       for a moment.
- *   rtool deny SYSCALL[=ARG]:ERRNO[,...] CMD [ARG...]
+ *   rtool deny SYSCALL[=ARG|~FD]:ERRNO[,...] CMD [ARG...]
  *       A seccomp filter, as a hardened service has: SYSCALL (ioctl, fcntl,
- *       getdents64, mmap, copy_file_range, faccessat2) fails with ERRNO
- *       (EPERM, EACCES, ENOSYS, ENOMEM), only when its second argument is
- *       ARG if given (a number, or PROCMAP_QUERY, F_SETLEASE, FICLONE); then
- *       execs CMD. ERRNO KILL kills the process instead (SIGSYS), as
- *       systemd's SystemCallFilter= does without SystemCallErrorNumber=;
- *       SYSCALL setfsuid too. */
+ *       getdents64, mmap, copy_file_range, faccessat2, fsync) fails with
+ *       ERRNO (EPERM, EACCES, ENOSYS, ENOMEM, EINVAL), only when its second
+ *       argument is ARG if given (a number, or PROCMAP_QUERY, F_SETLEASE,
+ *       FICLONE), or only when its first argument is NOT the number FD
+ *       (fsync~1:EINVAL: a filesystem with no fsync for directories, the
+ *       writer's file at fd 1); then execs CMD. ERRNO KILL kills the process
+ *       instead (SIGSYS), as systemd's SystemCallFilter= does without
+ *       SystemCallErrorNumber=; SYSCALL setfsuid too. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -593,7 +595,8 @@ static long deny_number(const char* what, const char* s) {
   static const struct { const char* name; long value; } kNames[] = {
       {"ioctl", SYS_ioctl}, {"fcntl", SYS_fcntl}, {"getdents64", SYS_getdents64}, {"mmap", SYS_mmap},
       {"copy_file_range", SYS_copy_file_range}, {"faccessat2", SYS_faccessat2}, {"setfsuid", SYS_setfsuid},
-      {"KILL", -1}, {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS}, {"ENOMEM", ENOMEM},
+      {"fsync", SYS_fsync}, {"KILL", -1}, {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS},
+      {"ENOMEM", ENOMEM}, {"EINVAL", EINVAL},
       /* PROCMAP_QUERY (Linux 6.11): _IOWR('f', 17, struct procmap_query), 104 bytes */
       {"PROCMAP_QUERY", (long)_IOWR('f', 17, char[104])}, {"F_SETLEASE", F_SETLEASE},
       {"FICLONE", (long)_IOW(0x94, 9, int)}, /* linux/fs.h */ {NULL, 0}};
@@ -620,12 +623,18 @@ static int deny(int argc, char** a) {
     *colon = '\0';
     char* eq = strchr(rule, '=');
     if (eq) *eq = '\0';
+    char* except = strchr(rule, '~');
+    if (except) *except = '\0';
     const long nr = deny_number("system call", rule), err = deny_number("errno", colon + 1);
     f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
     if (eq) {  /* the low 32 bits of the second argument */
       f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 3);
       f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]));
       f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)deny_number("argument", eq + 1), 0, 1);
+    } else if (except) {  /* the low 32 bits of the first argument are not FD */
+      f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 3);
+      f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
+      f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)deny_number("fd", except + 1), 1, 0);
     } else {
       f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1);
     }

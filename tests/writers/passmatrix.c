@@ -593,6 +593,32 @@ static int aio_written(int fd, int use64) {
   return r;
 }
 
+// aio_fsync(op) of fd, waited for: its own result, or the request's error.
+static int aio_synced(int fd, int op, int use64) {
+  struct aiocb cb = {.aio_fildes = fd};
+  const struct aiocb* list[1] = {&cb};
+  int r = use64 ? aio_fsync64(op, (struct aiocb64*)&cb) : aio_fsync(op, &cb);
+  if (r != 0) return r;
+  while (aio_error(&cb) == EINPROGRESS) aio_suspend(list, 1, NULL);
+  errno = kSentinel;
+  r = aio_error(&cb);
+  int e = errno;
+  aio_return(&cb);
+  errno = e;
+  return r;
+}
+
+// msync of a page of fd mapped shared (FLAGS; OFFSET into the mapping).
+static int msynced(int fd, int flags, size_t offset, int by_number) {
+  char* m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) return -1;
+  int r = by_number ? (int)syscall(SYS_msync, m + offset, 4096 - offset, flags) : msync(m + offset, 4096 - offset, flags);
+  int e = errno;
+  syscall(SYS_munmap, m, 4096);
+  errno = e;
+  return r;
+}
+
 // through syscall() by number; any other number passes on.
 static void io_matrix(void) {
   if (g_mapped_mode) return;
@@ -601,7 +627,7 @@ static void io_matrix(void) {
   int nul = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY);
   aio_written(nul, 0);
   syscall(SYS_close, nul);
-  for (int call = 0; call < 70; ++call) {
+  for (int call = 0; call < 84; ++call) {
     fixture();
     int in = (int)syscall(SYS_openat, AT_FDCWD, P_text, O_RDONLY);
     int out = (int)syscall(SYS_openat, AT_FDCWD, P_elf, O_WRONLY);
@@ -689,6 +715,20 @@ static void io_matrix(void) {
       case 67: r = aio_written(rd, 0); break;
       case 68: r = aio_written(out, 1); break;
       case 69: r = aio_written(rd, 1); break;
+      case 70: r = syncfs(out); break;
+      case 71: r = syncfs(-1); break;
+      case 72: sync(); break;
+      case 73: r = syscall(SYS_sync); break;
+      case 74: r = syscall(SYS_syncfs, 999); break;
+      case 75: r = msynced(rd, MS_SYNC, 0, 0); break;
+      case 76: r = msynced(rd, MS_SYNC | MS_ASYNC, 0, 0); break;  // EINVAL
+      case 77: r = msynced(rd, MS_SYNC, 1, 0); break;             // EINVAL: not page-aligned
+      case 78: r = msynced(rd, MS_ASYNC, 0, 1); break;
+      case 79: r = msynced(rd, MS_SYNC, 0, 1); break;
+      case 80: r = aio_synced(out, O_SYNC, 0); break;
+      case 81: r = aio_synced(rd, O_DSYNC, 1); break;
+      case 82: r = aio_synced(out, 12345, 0); break;  // EINVAL
+      case 83: r = aio_synced(-1, O_SYNC, 1); break;  // EBADF
     }
     int err = errno;
     syscall(SYS_close, in), syscall(SYS_close, out), syscall(SYS_close, rd);

@@ -33,6 +33,13 @@
  *   _IO_fclose, fclose's)
  *   fwrite_exit fcloseall_exit (fopen "w", SRC through fwrite, exit 0
  *   without fclose, after fcloseall() for the second: no error checked)
+ *   then_sync then_syncfs then_aio_fsync then_sys_sync then_sys_syncfs
+ *   (open O_WRONLY|O_TRUNC, SRC's bytes, then that call, or libc's
+ *   syscall(SYS_sync) / syscall(SYS_syncfs, fd), before close: the writer
+ *   syncs without fsync on the fd)
+ *   then_msync then_sys_msync (open O_RDWR|O_TRUNC, ftruncate to SRC's size,
+ *   SRC's bytes through a shared mapping, msync(MS_SYNC) or
+ *   syscall(SYS_msync), munmap, close)
  * It then prints the fd's status flags and close-on-exec bit as
  *   flags=0x... cloexec=N
  * so tests can compare them with an unprotected open of the same kind.
@@ -45,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -248,6 +256,43 @@ int main(int argc, char** argv) {
     fd = open(dest, O_WRONLY | O_TRUNC | O_CREAT, 0644);
     if (fd < 0) die();
     copy_through(e, src, fd);
+    report(fd);
+    if (close(fd) != 0) die();
+    return 0;
+  } else if (!strncmp(e, "then_", 5)) {
+    const char* how = e + 5;
+    const int mapped = !strcmp(how, "msync") || !strcmp(how, "sys_msync");
+    fd = open(dest, (mapped ? O_RDWR : O_WRONLY) | O_TRUNC | O_CREAT, 0644);
+    if (fd < 0) die();
+    if (mapped) {
+      struct stat st;
+      if (stat(src, &st) != 0 || ftruncate(fd, st.st_size) != 0) die();
+      char* m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      int in = open(src, O_RDONLY);
+      if (m == MAP_FAILED || in < 0 || read(in, m, (size_t)st.st_size) != st.st_size) die();
+      close(in);
+      int r = !strcmp(how, "msync") ? msync(m, (size_t)st.st_size, MS_SYNC)
+                                    : (int)syscall(SYS_msync, m, (size_t)st.st_size, MS_SYNC);
+      if (r != 0 || munmap(m, (size_t)st.st_size) != 0) die();
+    } else {
+      copy_to_fd(src, fd);
+      int r = 0;
+      if (!strcmp(how, "sync")) sync();
+      else if (!strcmp(how, "sys_sync")) r = (int)syscall(SYS_sync);
+      else if (!strcmp(how, "syncfs")) r = syncfs(fd);
+      else if (!strcmp(how, "sys_syncfs")) r = (int)syscall(SYS_syncfs, fd);
+      else if (!strcmp(how, "aio_fsync")) {
+        struct aiocb cb = {.aio_fildes = fd};
+        const struct aiocb* list[1] = {&cb};
+        if (aio_fsync(O_SYNC, &cb) != 0) die();
+        while (aio_error(&cb) == EINPROGRESS) aio_suspend(list, 1, NULL);
+        if ((errno = aio_error(&cb)) != 0) die();
+      } else {
+        errno = EINVAL;
+        die();
+      }
+      if (r != 0) die();
+    }
     report(fd);
     if (close(fd) != 0) die();
     return 0;
