@@ -573,7 +573,7 @@ void emit(const Event& e) {
       return;
     case EventKind::cannot_protect:
       put(m, pid, "cannot protect file=%s: %s: %s%s; %s", file, e.step, strerrordesc_np(e.error),
-           e.restored_old ? " (the old file was linked back)" : "",
+           e.restored_old ? " (the old file was put back)" : "",
            e.message ? e.message
                      : (e.truncating_anyway ? "truncating anyway (TRUNCGUARD_ON_FAIL=truncate)" : "failing with ETXTBSY"));
       return;

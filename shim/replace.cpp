@@ -532,29 +532,64 @@ void temp_name(const char* base, char* out, size_t len) {
   std::snprintf(out, len, ".%.*s.tg-%s", static_cast<int>(NAME_MAX - 1 - 4 - 12), base, suffix);
 }
 
+namespace {
+
+// rename() that never replaces a file at `to` (RENAME_NOREPLACE), where the
+// filesystem can say so; a plain rename() where it can't (EINVAL: NFS, some
+// FUSE servers), which is as good for a name no one else has.
+int rename_noreplace(int dir, const char* from, const char* to) {
+  const int r = static_cast<int>(sys::call(SYS_renameat2, dir, from, dir, to, RENAME_NOREPLACE));
+  return r == -EINVAL || r == -ENOSYS ? sys::renameat(dir, from, dir, to) : r;
+}
+
+// Mode unlink: install(1)'s sequence as the name shows it (the old file goes,
+// then a new one is created with O_EXCL and filled). The old file is moved
+// aside to a temp name rather than unlinked, and unlinked only once the new
+// one is complete: where the new file can't be created or filled (no inode
+// or block left, a quota, EFBIG, EIO), the old one is renamed back. Unlinked
+// at once, it could not be (linkat refuses an inode with no name left:
+// ENOENT), and the name was left missing, or holding the empty or partial
+// copy, the library's content gone from it (measured on a full tmpfs: `dd
+// conv=notrunc` got ETXTBSY and left a 0-byte file at the name).
+int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep) {
+  const int dir = t.dir.get();
+  char aside[NAME_MAX + 1];
+  int r = -EEXIST;
+  for (int attempt = 0; attempt < 16 && r == -EEXIST; ++attempt) {
+    temp_name(t.base, aside, sizeof aside);
+    r = rename_noreplace(dir, t.base, aside);
+  }
+  if (r < 0) return fail(rep, "cannot move the old file away from the name", r);
+  sys::Fd fd(sys::openat(dir, t.base, flags, 0600));
+  const char* step = nullptr;
+  int err = 0;
+  if (!fd.ok()) {
+    step = "cannot create the new file";
+    err = fd.get();
+  } else if ((err = copy_content(src, fd.get(), keep, &rep->copied)) < 0) {
+    step = "cannot copy the old content";
+  }
+  if (step) {
+    // The old file back at the name: where the create failed, only if the
+    // name is still free; over the new file otherwise (ours, incomplete).
+    // (Not back: someone else's file took the name meanwhile; it stays, and
+    // the old one goes, as after install's unlink.)
+    rep->restored_old = (fd.ok() ? sys::renameat(dir, aside, dir, t.base) : rename_noreplace(dir, aside, t.base)) == 0;
+    if (!rep->restored_old) sys::unlinkat(dir, aside, 0);
+    return fail(rep, step, err);
+  }
+  sys::unlinkat(dir, aside, 0);
+  copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
+  struct stat st;
+  if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
+  return fd.release();
+}
+
+}  // namespace
+
 int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep) {
   const int dir = t.dir.get();
-  if (mode == Mode::unlink) {
-    // Exactly install(1)'s sequence: the name is briefly missing.
-    int r = sys::unlinkat(dir, t.base, 0);
-    if (r < 0) return fail(rep, "cannot unlink the old file", r);
-    sys::Fd fd(sys::openat(dir, t.base, flags, 0600));
-    if (!fd.ok()) {
-      // Put the old inode back rather than leave the name missing.
-      if (src >= 0) {
-        char proc[32];
-        sys::fd_link(src, proc, sizeof proc);
-        rep->restored_old = sys::linkat(AT_FDCWD, proc, dir, t.base, AT_SYMLINK_FOLLOW) == 0;
-      }
-      return fail(rep, "cannot create the new file", fd.get());
-    }
-    int c = copy_content(src, fd.get(), keep, &rep->copied);
-    if (c < 0) return fail(rep, "cannot copy the old content", c);
-    copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
-    struct stat st;
-    if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
-    return fd.release();
-  }
+  if (mode == Mode::unlink) return unlink_and_create(t, flags, keep, src, rep);
 
   // Replace: build the new inode under a temp name, then rename() it over the
   // name, which never disappears (unlike install's unlink + create).

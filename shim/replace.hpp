@@ -48,7 +48,7 @@ struct ReplaceReport {
   bool acl_lost = false;              // the old file had an access ACL that could not be copied
   mode_t mode = 0;                    // the new file's permission bits
   mode_t setid_lost = 0;              // setuid/setgid bits the chown removed and that could not be set again
-  bool restored_old = false;          // unlink mode: the old file was linked back after a failure
+  bool restored_old = false;          // unlink mode: the old file was put back at the name after a failure
   off_t copied = 0;                   // bytes of the old content the new inode starts with
 };
 

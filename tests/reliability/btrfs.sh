@@ -14,14 +14,7 @@ R_MOUNT_NS=1
 need_victims
 need_mount_ns
 need_shim
-command -v mkfs.btrfs >/dev/null || skip "mkfs.btrfs missing (Debian package btrfs-progs; scripts/setup.sh installs it)"
-grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null || skip "this kernel has no btrfs"
-
-truncate -s 200M "$T/btrfs.img"
-mkfs.btrfs -q -f "$T/btrfs.img" >"$T/mkfs.out" 2>&1 || fail "setup: mkfs.btrfs: $(cat "$T/mkfs.out")"
-mkdir -p "$T/mnt"
-mount -o loop "$T/btrfs.img" "$T/mnt" 2>"$T/mount.err" || skip "cannot mount a btrfs image here: $(cat "$T/mount.err")"
-_r_mounts+=("$T/mnt")
+r_btrfs "$T/mnt"
 btrfs subvolume create "$T/mnt/sub" >/dev/null || fail "setup: btrfs subvolume create"
 LIB=$T/mnt/sub/libvictim.so
 

@@ -27,6 +27,12 @@
 #     exit without fclose (after fcloseall, which only flushes): exit's flush
 #     of a stream whose fwrite failed keeps its file from the name too (the
 #     partial file was published at exit).
+#  8. Mode unlink (install's sequence: the old file leaves the name, a new one
+#     is created there and filled): no inode left (cp), no block left for
+#     the copy of a write in place (dd conv=notrunc) or of truncate(2): ETXTBSY,
+#     and the old file is back at the name, the same inode, complete. (It
+#     was unlinked first and could not be linked back: the name was left
+#     missing, or holding an empty copy, the library's content gone.)
 # Each has its control: the same write with room to spare is protected.
 R_MOUNT_NS=1
 . "$(dirname "$0")/rlib.sh"
@@ -214,3 +220,46 @@ if mode_supported atomic; then
     rm -f "$T/full/filler" "$T/full/filler2"
   done
 fi
+
+# ------------------------------------------------------- 8. mode unlink, full
+
+# unlink_refused WHAT LIB STEP CMD...: CMD (under truncguard, mode unlink)
+# writes LIB, which a victim runs, on a full filesystem: ETXTBSY, the old file
+# put back at the name (same inode, complete), no temp file, the log says so.
+unlink_refused() {
+  local what="mode unlink, $1" lib=$2 step=$3 old
+  shift 3
+  old=$(inode "$lib")
+  start_victim "$lib"
+  log_reset
+  r_run unlinkfull env TRUNCGUARD_MODE=unlink "$TG_CMD" "$@"
+  stop_victim
+  expect_survived "$what"
+  [ -e "$lib" ] || fail "$what: the name is gone (the old file was not put back): $(tg_log)"
+  [ "$(inode "$lib")" = "$old" ] ||
+    fail "$what: the name holds another file ($(stat -c %s "$lib") bytes, inode $(inode "$lib")), not the old one: $(tg_log)"
+  expect_intact "$lib" "$old" "$V1"
+  grep -qE "Text file busy|error=ETXTBSY" "$T/unlinkfull.out" || fail "$what: expected ETXTBSY: $(r_out unlinkfull)"
+  expect_no_temp "$(dirname -- "$lib")"
+  expect_log "cannot protect file=$lib: $step: No space left on device (the old file was put back); failing with ETXTBSY"
+  ok "$what: refused, the old file put back: $(log_lines "cannot protect file=$lib" | cut -f2-)"
+}
+
+# The control: with room, mode unlink protects the victim (and leaves no temp file).
+rm -f "$T"/inodes/f* "$T/inodes/probe"
+fresh_copy "$V1" "$T/inodes/libvictim.so"
+TRUNCGUARD_MODE=unlink control_replaced "mode unlink, free inodes" "$T/inodes/libvictim.so"
+expect_no_temp "$T/inodes"
+fresh_copy "$V1" "$T/inodes/libvictim.so"
+for i in $(seq 64); do : >"$T/inodes/f$i" 2>/dev/null || break; done
+: >"$T/inodes/probe" 2>/dev/null && fail "setup: $T/inodes still has free inodes"
+unlink_refused "cp, no inode left" "$T/inodes/libvictim.so" "cannot create the new file" cp "$V2" "$T/inodes/libvictim.so"
+
+LIB=$T/full/libvictim.so
+fresh_copy "$V1" "$LIB"
+fill "$T/full"
+unlink_refused "dd conv=notrunc, no block left" "$LIB" "cannot copy the old content" \
+  dd if="$V1" of="$LIB" bs=512 count=1 conv=notrunc
+unlink_refused "truncate(2) to $keep bytes, no block left" "$LIB" "cannot copy the old content" \
+  "$TG_RTOOL" truncate "$LIB" "$keep"
+rm -f "$T/full/filler" "$T/full/filler2"

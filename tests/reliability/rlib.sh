@@ -63,6 +63,18 @@ r_tmpfs() {
   r_mount -t tmpfs -o "mode=0755,$2" tg-reliability "$1"
 }
 
+# r_btrfs DIR: a fresh btrfs image (200 MiB, sparse) loop-mounted at DIR
+# (created), undone at exit; skips the test where btrfs can't be had here.
+r_btrfs() {
+  command -v mkfs.btrfs >/dev/null || skip "mkfs.btrfs missing (Debian package btrfs-progs; scripts/setup.sh installs it)"
+  grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null || skip "this kernel has no btrfs"
+  truncate -s 200M "$T/btrfs.img"
+  mkfs.btrfs -q -f "$T/btrfs.img" >"$T/mkfs.out" 2>&1 || fail "setup: mkfs.btrfs: $(cat "$T/mkfs.out")"
+  mkdir -p -- "$1"
+  mount -o loop "$T/btrfs.img" "$1" 2>"$T/mount.err" || skip "cannot mount a btrfs image here: $(cat "$T/mount.err")"
+  _r_mounts+=("$1")
+}
+
 # r_chattr FLAGS FILE: chattr, undone at exit (an immutable file can't be removed).
 r_chattr() {
   chattr "$1" -- "$2" || return 1
