@@ -665,8 +665,9 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
     if (!rep.owner_kept) {
       std::snprintf(msg, kMsg, "owner %u:%u could not be kept (%s); the new file is owned by %u:%u",
                     static_cast<unsigned>(t.st.st_uid), static_cast<unsigned>(t.st.st_gid),
-                    rep.owner_unmapped ? "not mapped in this user namespace: the real owner is outside it"
-                                       : "not permitted",
+                    rep.owner_unmapped                                ? "not mapped in this user namespace: the real owner is outside it"
+                    : rep.owner_errno == EPERM || rep.owner_errno == 0 ? "not permitted"
+                                                                        : strerrordesc_np(rep.owner_errno),
                     static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
       note(name, "owner", msg);
     }

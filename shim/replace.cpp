@@ -336,6 +336,7 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
   if (st.st_gid != made.st_gid && program_fchown(dst, static_cast<uid_t>(-1), st.st_gid) < 0) {
     rep->owner_kept = false;  // (the group of the writer's: as the old file's can't be had)
     rep->owner_unmapped = errno == EINVAL;
+    rep->owner_errno = errno;
   }
   bool caps = false;
   if (src >= 0) {
@@ -356,6 +357,7 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
       rep->owner_kept = false;
       // An owner outside this user namespace shows as the overflow id (65534), which is not mapped.
       rep->owner_unmapped = rep->owner_unmapped || errno == EINVAL;
+      if (!rep->owner_errno) rep->owner_errno = errno;
     }
     struct stat now;
     if ((rep->mode & (S_ISUID | S_ISGID)) && program_fstat(dst, &now) == 0 && (now.st_mode & 07777) != rep->mode &&

@@ -42,6 +42,7 @@ struct ReplaceReport {
   ino_t new_ino = 0;
   bool owner_kept = true;             // fchown to the old owner worked (or was not needed)
   bool owner_unmapped = false;        // it failed because the owner is not mapped in this user namespace
+  int owner_errno = 0;                // the first failed fchown's errno (EPERM; EDQUOT under a quota...)
   int xattrs_copied = 0;
   int xattrs_failed = 0;
   bool acl_copied = false;            // the old file's access ACL is the new one's
