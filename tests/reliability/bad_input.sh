@@ -77,6 +77,13 @@ long=$deep/$(printf 'L%.0s' $(seq "$base_len"))
 protected "a path of 4095 bytes (PATH_MAX - 1)" "$long" "$T/dddd" -- "$TG_CMD" cp "$V2" "$long"
 expect_log_well_formed
 ok "the log line for it is well formed ($(log_lines "replaced file=" | head -n1 | wc -c) bytes)"
+# The name in the line is cut to 1,535 bytes, "..." at its end (README, "The log").
+line=$(log_lines "replaced file=" | head -n1)
+name=${line#*replaced file=}
+name=${name%% \[ino *}
+[ ${#name} -eq 1535 ] && [ "${name: -3}" = "..." ] && [ "${name:0:${#T}}" = "$T" ] ||
+  fail "the long name in the log: ${#name} bytes, ending \"${name: -10}\" (expected 1535, ending ...)"
+ok "the name in the log is cut to 1535 bytes, ending with ..."
 
 toolong=$long/x
 without=$(cp "$V2" "$toolong" 2>&1); st1=$?
