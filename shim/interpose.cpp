@@ -819,46 +819,61 @@ constexpr size_t kMaxEnv = 4096;
 // loaded from, even if another has since been put at that name), or a bare
 // name is this file's name (ld.so looks it up in its search path), as is the
 // last part of a path with a token ld.so expands ($LIB, ${PLATFORM}, $ORIGIN:
-// the new image's values, which this one can't know). In doubt (our own name
+// the new image's values, which this one can't know), or a path names a build
+// of truncguard that reads the same hand-over (its ELF note says which: an
+// upgrade put it there since this one was loaded). In doubt (our own name
 // unknown), yes: the hand-over is what happened before this check.
+// Returns nullptr for yes, else why not, for the note.
 // Asked here, at need, not by the constructor (dladdr and a stat there cost
 // every process about 9 us): the loader's entry is read without its lock and
 // the files with raw calls, as exec may come from a vfork child.
-bool env_preloads_self(char* const envp[]) {
+constexpr char kNoPreload[] = "its environment does not preload truncguard";
+constexpr char kOtherBuild[] =
+    "its LD_PRELOAD names truncguard's path, where this library's file no longer is, nor a build that reads "
+    "its hand-over (truncguard replaced or removed since the program started?)";
+const char* env_cannot_adopt(char* const envp[]) {
   struct dl_find_object self;
-  if (_dl_find_object(reinterpret_cast<void*>(&env_preloads_self), &self) != 0 || !self.dlfo_link_map ||
+  if (_dl_find_object(reinterpret_cast<void*>(&env_cannot_adopt), &self) != 0 || !self.dlfo_link_map ||
       !self.dlfo_link_map->l_name || !self.dlfo_link_map->l_name[0])
-    return true;
+    return nullptr;
   const char* list = nullptr;
   for (size_t i = 0; envp && envp[i]; ++i)
     if (std::strncmp(envp[i], "LD_PRELOAD=", 11) == 0) list = envp[i] + 11;
-  if (!list) return false;
+  if (!list) return kNoPreload;
   const char* self_slash = std::strrchr(self.dlfo_link_map->l_name, '/');
   const char* self_base = self_slash ? self_slash + 1 : self.dlfo_link_map->l_name;
   tg::FileId self_id;
   int self_known = -1;  // asked at the first path
+  const char* why = kNoPreload;
   char name[1024];  // exec may come from a thread with a small stack
   for (const char* p = list; *p;) {
     const size_t n = std::strcspn(p, " :");
-    if (n >= sizeof name) return true;  // too long to look at here: in doubt
+    if (n >= sizeof name) return nullptr;  // too long to look at here: in doubt
     if (n > 0) {
       std::memcpy(name, p, n);
       name[n] = '\0';
       const char* slash = std::strrchr(name, '/');
       const char* base = slash ? slash + 1 : name;
       if (!slash || std::strchr(name, '$')) {
-        if (std::strcmp(base, self_base) == 0) return true;
+        if (std::strcmp(base, self_base) == 0) return nullptr;
       } else {
         if (self_known < 0)
-          self_known = tg::self_file_at(reinterpret_cast<unsigned long>(&env_preloads_self), &self_id);
+          self_known = tg::self_file_at(reinterpret_cast<unsigned long>(&env_cannot_adopt), &self_id);
         tg::FileId id;
-        if (self_known && tg::maps_id_of_path(AT_FDCWD, name, &id) && id == self_id) return true;
+        if (self_known && tg::maps_id_of_path(AT_FDCWD, name, &id) && id == self_id) return nullptr;
+        // Another file: a build of truncguard that reads this hand-over takes
+        // the files over; anything else (another library, a build of another
+        // version or older than the note) may not: they are published at the exec.
+        tg::sys::Fd fd(tg::sys::openat(AT_FDCWD, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+        const unsigned version = fd.ok() ? tg::hand_over_version(fd.get()) : 0;
+        if (version == tg::pending::kHandOverVersion) return nullptr;
+        if (version != 0 || std::strcmp(base, self_base) == 0) why = kOtherBuild;
       }
     }
     p += n;
     if (*p) ++p;
   }
-  return false;
+  return why;
 }
 
 // The program an exec is about to run: `path` relative to `dirfd` (as
@@ -986,10 +1001,10 @@ int exec_with_pending(char* const argv[], char* const envp[], const ExecTarget& 
   size_t count = 0;
   while (envp && envp[count]) ++count;
   char why[96];
-  const char* entry = tg::pending::prepare_exec(
-      count >= kMaxEnv            ? "its environment has too many variables to add the hand-over to"
-      : !env_preloads_self(envp) ? "its environment does not preload truncguard"
-                                 : exec_target_cannot_load(target, why, sizeof why));
+  const char* no_env = count >= kMaxEnv ? "its environment has too many variables to add the hand-over to"
+                                        : env_cannot_adopt(envp);
+  const char* entry =
+      tg::pending::prepare_exec(no_env ? no_env : exec_target_cannot_load(target, why, sizeof why));
   if (!entry) return exec(envp);
   const char** env = static_cast<const char**>(alloca((count + 2) * sizeof(char*)));
   size_t n = 0;

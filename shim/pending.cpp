@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sys/auxv.h>
 
+#include "elf_probe.hpp"
 #include "log.hpp"
 #include "maps_reader.hpp"
 #include "replace.hpp"
@@ -20,6 +21,15 @@ namespace {
 constexpr int kGroups = kMaxFiles;
 constexpr int kSlots = 128;  // their fds, dups included
 constexpr char kEnvName[] = "TRUNCGUARD_PENDING";
+
+// The library's note: which hand-over it reads (elf_probe.hpp).
+struct HandOverNote {
+  uint32_t namesz, descsz, type;
+  char owner[(sizeof kNoteOwner + 3) & ~size_t{3}];
+  uint32_t version;
+};
+[[gnu::section(".note.truncguard"), gnu::used, gnu::aligned(4)]] const HandOverNote kHandOverNote = {
+    sizeof kNoteOwner, 4, kNoteHandOver, "truncguard", kHandOverVersion};
 
 // One file waiting to be published. `state` orders the lifetime:
 // free -> filling (one thread owns it) -> live -> publishing -> free.
@@ -605,7 +615,7 @@ const char* prepare_exec(const char* no_hand_over) {
     size_t e = o;
     bool fits = false;
     if (f && dir_ours && why_not) {
-      char msg[256];
+      char msg[384];  // the longest reason fits
       std::snprintf(msg, sizeof msg,
                     "is published at exec, before the program exec'ed writes it: %s, so nothing would publish it "
                     "at its close; its content arrives in place, as in mode replace",
