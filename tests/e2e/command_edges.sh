@@ -142,18 +142,13 @@ ok "atomic, execve with the shim preloaded through a symlink: handed over, publi
 #   says version 1; here a copy): the new program takes the file over, and
 #   publishes it at cat's close. (It was published at the exec, with a note
 #   saying that the environment did not preload truncguard.)
-# - a build of another hand-over version (the note patched to 2): it may
-#   read the entry otherwise: published at the exec, the note says why.
+# - a build of another hand-over version (the note patched to 2), or one
+#   older than the note (none): it may read the entry otherwise: published
+#   at the exec, the note says why.
 cp "$TG_SHIM" "$T/libtg-v1.so" || fail "cannot copy the shim"
-python3 - "$TG_SHIM" "$T/libtg-v2.so" <<'PY' || fail "cannot make a shim of hand-over version 2"
-import sys
-data = open(sys.argv[1], "rb").read()
-note = b"\x0b\0\0\0\x04\0\0\0\x01\0\0\0truncguard\0\0\x01\0\0\0"
-assert note in data, "the shim has no hand-over note of version 1"
-# The first: the note itself, near the file's start (the debug info may repeat it).
-open(sys.argv[2], "wb").write(data.replace(note, note[:-4] + b"\x02\0\0\0", 1))
-PY
-for other in "$T/libtg-v1.so" "$V1" "$T/libtg-v2.so"; do
+shim_of_version 2 "$T/libtg-v2.so"
+shim_of_version 0 "$T/libtg-v0.so"
+for other in "$T/libtg-v1.so" "$V1" "$T/libtg-v2.so" "$T/libtg-v0.so"; do
   cp "$TG_SHIM" "$T/libtg-moved.so" || fail "cannot copy the shim"
   fresh_copy "$V1" "$LIB"
   old=$(inode "$LIB")
@@ -176,7 +171,7 @@ os.execve("/bin/cat", ["cat", os.environ["V2"]], dict(os.environ, LD_PRELOAD=sys
     expect_log "note file=$LIB is published at exec" "names truncguard's path, where this library's file no longer is"
   fi
 done
-ok "atomic, execve preloading the shim's name after another file was put there: handed over to a build of the same hand-over version, published at the exec otherwise (another library, another version)"
+ok "atomic, execve preloading the shim's name after another file was put there: handed over to a build of the same hand-over version, published at the exec otherwise (another library, another version, a build without the note)"
 # The same with ld.so's dynamic string tokens in the path ($LIB, ${PLATFORM},
 # as multiarch set-ups and systemd units write it): the shim took the path
 # literally, found no such file, and published at the exec, where the file
