@@ -125,6 +125,36 @@ NoPreload why_not(int fd, char* interp, size_t len, int depth) {
 
 }  // namespace
 
+unsigned hand_over_version(int fd) {
+  OwnEhdr eh;
+  if (sys::pread(fd, &eh, sizeof eh, 0) != sizeof eh || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_ident[EI_CLASS] != kOwnClass || eh.e_type != ET_DYN || eh.e_phentsize != sizeof(OwnPhdr))
+    return 0;
+  constexpr size_t kOwnerSize = sizeof kNoteOwner;  // with its NUL, as a note's name is
+  for (unsigned i = 0; i < eh.e_phnum && i < 64; ++i) {
+    OwnPhdr ph;
+    if (sys::pread(fd, &ph, sizeof ph, static_cast<off_t>(eh.e_phoff + i * sizeof ph)) != sizeof ph) return 0;
+    if (ph.p_type != PT_NOTE || ph.p_align > 8) continue;
+    const uint64_t align = ph.p_align == 8 ? 8 : 4;
+    // Each note: namesz, descsz, type (4 bytes each), the name, the
+    // description, each padded to the segment's alignment.
+    for (uint64_t at = 0; at + 12 <= ph.p_filesz;) {
+      struct {
+        uint32_t namesz, descsz, type;
+        char name[(kOwnerSize + 3) & ~size_t{3}];
+        uint32_t desc;
+      } n;
+      const long got = sys::pread(fd, &n, sizeof n, static_cast<off_t>(ph.p_offset + at));
+      if (got < 12) break;
+      if (got == static_cast<long>(sizeof n) && n.namesz == kOwnerSize && n.descsz == 4 && n.type == kNoteHandOver &&
+          std::memcmp(n.name, kNoteOwner, kOwnerSize) == 0 && align == 4)
+        return n.desc;
+      at += 12 + ((uint64_t{n.namesz} + align - 1) & ~(align - 1)) + ((uint64_t{n.descsz} + align - 1) & ~(align - 1));
+    }
+  }
+  return 0;
+}
+
 NoPreload why_no_preload(int fd, char* interp, size_t len) {
   if (interp && len) interp[0] = '\0';
   return why_not(fd, interp, len, 0);

@@ -52,6 +52,19 @@ inline bool secure_mode(NoPreload r) {
 // 1 KiB of stack: it runs at exec, in vfork children too.
 NoPreload why_no_preload(int fd, char* interp, size_t len);
 
+// The library marks itself with an ELF note (owner "truncguard", in a
+// PT_NOTE segment) whose 4-byte description is the version of the atomic
+// mode's exec hand-over it reads and writes (TRUNCGUARD_PENDING's format),
+// so that another build of it, put at its path by an upgrade, can be told
+// from another library there, and from a build of another format.
+constexpr char kNoteOwner[] = "truncguard";
+constexpr unsigned kNoteHandOver = 1;  // the note's type
+// That version in the ELF file open at `fd` (for reading), or 0 where it has
+// no such note (another library, a build older than the note) or can't be
+// read. Raw system calls, no allocation, a few hundred bytes of stack: it
+// runs at exec, in vfork children too.
+unsigned hand_over_version(int fd);
+
 // True for the kinds that can be mapped as code, or might be.
 inline bool maybe_code(ElfKind k) {
   return k == ElfKind::shared || k == ElfKind::executable || k == ElfKind::unreadable;

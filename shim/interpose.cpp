@@ -852,52 +852,115 @@ constexpr size_t kMaxEnv = 4096;
 // Does `envp` preload this library? A pending file is handed over only to a
 // new image that loads it again, which needs LD_PRELOAD in the environment
 // it is given (env -i, env -u LD_PRELOAD, execve with an environment of the
-// program's own, python's subprocess with env=...). Its LD_PRELOAD (the last
-// one, which ld.so uses), split as ld.so splits it, at spaces and colons: a
-// path names this file (the file this library's text maps: the one it was
-// loaded from, even if another has since been put at that name), or a bare
-// name is this file's name (ld.so looks it up in its search path), as is the
-// last part of a path with a token ld.so expands ($LIB, ${PLATFORM}, $ORIGIN:
-// the new image's values, which this one can't know). In doubt (our own name
-// unknown), yes: the hand-over is what happened before this check.
+// program's own, python's subprocess with env=...), or the library in
+// /etc/ld.so.preload, which ld.so loads into every program whatever its
+// environment. Each list (LD_PRELOAD: the last one, which ld.so uses) split
+// as ld.so splits it: a path names this file (the file this library's text
+// maps: the one it was loaded from, even if another has since been put at
+// that name), or a bare name is this file's name (ld.so looks it up in its
+// search path), as is the last part of a path with a token ld.so expands
+// ($LIB, ${PLATFORM}, $ORIGIN: the new image's values, which this one can't
+// know), or a path names a build of truncguard that reads the same hand-over
+// (its ELF note says which: an upgrade put it there since this one was
+// loaded). In doubt (our own name unknown), yes: the hand-over is what
+// happened before this check. Returns nullptr for yes, else why not, for the
+// note.
 // Asked here, at need, not by the constructor (dladdr and a stat there cost
 // every process about 9 us): the loader's entry is read without its lock and
 // the files with raw calls, as exec may come from a vfork child.
-bool env_preloads_self(char* const envp[]) {
-  struct dl_find_object self;
-  if (_dl_find_object(reinterpret_cast<void*>(&env_preloads_self), &self) != 0 || !self.dlfo_link_map ||
-      !self.dlfo_link_map->l_name || !self.dlfo_link_map->l_name[0])
-    return true;
+constexpr char kNoPreload[] = "its environment does not preload truncguard";
+constexpr char kOtherBuild[] =
+    "its LD_PRELOAD names truncguard's path, where this library's file no longer is, nor a build that reads "
+    "its hand-over (truncguard replaced or removed since the program started?)";
+
+struct Self {
+  const char* base;     // the last part of the name ld.so loaded this library by
+  tg::FileId id;        // the file it was loaded from
+  int known = -1;       // id: asked at the first path
+};
+
+enum class Entry { other, self, other_build };
+
+// One entry of a preload list (NUL-terminated).
+Entry preload_entry(const char* name, Self& self) {
+  const char* slash = std::strrchr(name, '/');
+  const char* base = slash ? slash + 1 : name;
+  if (!slash || std::strchr(name, '$')) return std::strcmp(base, self.base) == 0 ? Entry::self : Entry::other;
+  if (self.known < 0) self.known = tg::self_file_at(reinterpret_cast<unsigned long>(&preload_entry), &self.id);
+  tg::FileId id;
+  if (self.known && tg::maps_id_of_path(AT_FDCWD, name, &id) && id == self.id) return Entry::self;
+  // Another file: a build of truncguard that reads this hand-over takes the
+  // files over; anything else (another library, a build of another version
+  // or older than the note) may not: they are published at the exec.
+  tg::sys::Fd fd(tg::sys::openat(AT_FDCWD, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  const unsigned version = fd.ok() ? tg::hand_over_version(fd.get()) : 0;
+  if (version == tg::pending::kHandOverVersion) return Entry::self;
+  return version != 0 || std::strcmp(base, self.base) == 0 ? Entry::other_build : Entry::other;
+}
+
+// The entries of `list` (up to `end`), split at `seps`: the best answer of
+// preload_entry. Each is copied into `name` (`cap` bytes), or, where `name`
+// is null, ended in place (`list` is then the shim's own copy). One too long
+// to look at is taken for this library (in doubt).
+Entry preload_list(char* list, const char* end, const char* seps, Self& self, char* name, size_t cap) {
+  Entry best = Entry::other;
+  for (char* p = list; p < end && *p;) {
+    size_t n = std::strcspn(p, seps);
+    if (n > static_cast<size_t>(end - p)) n = static_cast<size_t>(end - p);
+    const bool last = p + n >= end || !p[n];
+    if (n > 0) {
+      const char* entry = p;
+      if (name) {
+        if (n >= cap) return Entry::self;
+        std::memcpy(name, p, n);
+        name[n] = '\0';
+        entry = name;
+      } else {
+        p[n] = '\0';  // a separator, or the end the caller left room for
+      }
+      const Entry e = preload_entry(entry, self);
+      if (e == Entry::self) return e;
+      if (e == Entry::other_build) best = e;
+    }
+    if (last) break;
+    p += n + 1;
+  }
+  return best;
+}
+
+const char* env_cannot_adopt(char* const envp[]) {
+  struct dl_find_object found;
+  if (_dl_find_object(reinterpret_cast<void*>(&env_cannot_adopt), &found) != 0 || !found.dlfo_link_map ||
+      !found.dlfo_link_map->l_name || !found.dlfo_link_map->l_name[0])
+    return nullptr;
+  const char* slash = std::strrchr(found.dlfo_link_map->l_name, '/');
+  Self self{slash ? slash + 1 : found.dlfo_link_map->l_name, {}};
+  char name[1024];  // exec may come from a thread with a small stack
+  Entry e = Entry::other;
   const char* list = nullptr;
   for (size_t i = 0; envp && envp[i]; ++i)
     if (std::strncmp(envp[i], "LD_PRELOAD=", 11) == 0) list = envp[i] + 11;
-  if (!list) return false;
-  const char* self_slash = std::strrchr(self.dlfo_link_map->l_name, '/');
-  const char* self_base = self_slash ? self_slash + 1 : self.dlfo_link_map->l_name;
-  tg::FileId self_id;
-  int self_known = -1;  // asked at the first path
-  char name[1024];  // exec may come from a thread with a small stack
-  for (const char* p = list; *p;) {
-    const size_t n = std::strcspn(p, " :");
-    if (n >= sizeof name) return true;  // too long to look at here: in doubt
-    if (n > 0) {
-      std::memcpy(name, p, n);
-      name[n] = '\0';
-      const char* slash = std::strrchr(name, '/');
-      const char* base = slash ? slash + 1 : name;
-      if (!slash || std::strchr(name, '$')) {
-        if (std::strcmp(base, self_base) == 0) return true;
-      } else {
-        if (self_known < 0)
-          self_known = tg::self_file_at(reinterpret_cast<unsigned long>(&env_preloads_self), &self_id);
-        tg::FileId id;
-        if (self_known && tg::maps_id_of_path(AT_FDCWD, name, &id) && id == self_id) return true;
+  if (list && (e = preload_list(const_cast<char*>(list), list + std::strlen(list), " :", self, name, sizeof name)) ==
+                  Entry::self)
+    return nullptr;
+  // /etc/ld.so.preload, as ld.so reads it: entries split at ": \t\n", a '#'
+  // to the end of its line a comment. One larger than `name` is not looked at.
+  if (tg::sys::Fd fd(tg::sys::openat(AT_FDCWD, "/etc/ld.so.preload", O_RDONLY | O_CLOEXEC | O_NONBLOCK)); fd.ok()) {
+    const long n = tg::sys::read(fd.get(), name, sizeof name);
+    char more;
+    if (n > 0 && static_cast<size_t>(n) < sizeof name && tg::sys::read(fd.get(), &more, 1) == 0) {
+      for (long k = 0, comment = 0; k < n; ++k) {
+        if (name[k] == '#') comment = 1;
+        else if (name[k] == '\n') comment = 0;
+        if (comment || name[k] == '\0') name[k] = ' ';
       }
+      name[n] = '\0';
+      const Entry s = preload_list(name, name + n, ": \t\n", self, nullptr, 0);
+      if (s == Entry::self) return nullptr;
+      if (s == Entry::other_build) e = s;
     }
-    p += n;
-    if (*p) ++p;
   }
-  return false;
+  return e == Entry::other_build ? kOtherBuild : kNoPreload;
 }
 
 // The program an exec is about to run: `path` relative to `dirfd` (as
@@ -1025,10 +1088,10 @@ int exec_with_pending(char* const argv[], char* const envp[], const ExecTarget& 
   size_t count = 0;
   while (envp && envp[count]) ++count;
   char why[96];
-  const char* entry = tg::pending::prepare_exec(
-      count >= kMaxEnv            ? "its environment has too many variables to add the hand-over to"
-      : !env_preloads_self(envp) ? "its environment does not preload truncguard"
-                                 : exec_target_cannot_load(target, why, sizeof why));
+  const char* no_env = count >= kMaxEnv ? "its environment has too many variables to add the hand-over to"
+                                        : env_cannot_adopt(envp);
+  const char* entry =
+      tg::pending::prepare_exec(no_env ? no_env : exec_target_cannot_load(target, why, sizeof why));
   if (!entry) return exec(envp);
   const char** env = static_cast<const char**>(alloca((count + 2) * sizeof(char*)));
   size_t n = 0;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sys/auxv.h>
 
+#include "elf_probe.hpp"
 #include "log.hpp"
 #include "maps_reader.hpp"
 #include "replace.hpp"
@@ -20,6 +21,15 @@ namespace {
 constexpr int kGroups = kMaxFiles;
 constexpr int kSlots = 128;  // their fds, dups included
 constexpr char kEnvName[] = "TRUNCGUARD_PENDING";
+
+// The library's note: which hand-over it reads (elf_probe.hpp).
+struct HandOverNote {
+  uint32_t namesz, descsz, type;
+  char owner[(sizeof kNoteOwner + 3) & ~size_t{3}];
+  uint32_t version;
+};
+[[gnu::section(".note.truncguard"), gnu::used, gnu::aligned(4)]] const HandOverNote kHandOverNote = {
+    sizeof kNoteOwner, 4, kNoteHandOver, "truncguard", kHandOverVersion};
 
 // One file waiting to be published. `state` orders the lifetime:
 // free -> filling (one thread owns it) -> live -> publishing -> free.
@@ -357,6 +367,17 @@ void environ_remove(const char* name, size_t len) {
   }
 }
 
+// Is `dirfd` the directory fd of one of this process's pending files already?
+// Each file keeps its own (publication closes it).
+bool dir_taken(int dirfd) {
+  const pid_t me = sys::getpid();
+  for (const Group& g : g_groups)
+    if (g.state.load(std::memory_order_acquire) == kLive && g.owner.load(std::memory_order_relaxed) == me &&
+        g.dirfd == dirfd)
+      return true;
+  return false;
+}
+
 // Entries a vfork child left in this (shared) memory when it exited or
 // exec'ed: their owner is gone. Their dirfd is a number in the child's fd
 // table, so it is never closed here.
@@ -612,7 +633,7 @@ const char* prepare_exec(const char* no_hand_over) {
     size_t e = o;
     bool fits = false;
     if (f && dir_ours && why_not) {
-      char msg[256];
+      char msg[384];  // the longest reason fits
       std::snprintf(msg, sizeof msg,
                     "is published at exec, before the program exec'ed writes it: %s, so nothing would publish it "
                     "at its close; its content arrives in place, as in mode replace",
@@ -682,17 +703,24 @@ void adopt_from_environment() {
     // make this process link a file of theirs over a name of their choosing.
     // Anything else is left alone, the fds the entry names included (they
     // may be the program's own).
-    if (k == 5 && dirfd >= 0 && sys::fstat(dirfd, &dir) == 0 && S_ISDIR(dir.st_mode) &&
-        sys::fstat(atoi(f[0]), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0 && st.st_uid == geteuid() &&
-        unhex(f[3], flen[3], base, sizeof base) && a_name_in_a_directory(base) &&
-        unhex(f[4], flen[4], path, sizeof path)) {
+    // An entry the shim wrote names each fd once, every one on its file, and
+    // a directory fd of its own; one written by hand (or left over from
+    // another program) may not: an fd already taken, or one that is not on
+    // the file (the program's stdin), would have been given this file's end,
+    // and the program's close of it failed (EBADF) with the file lost.
+    const int first = k == 5 ? atoi(f[0]) : -1;
+    if (k == 5 && dirfd >= 0 && !dir_taken(dirfd) && sys::fstat(dirfd, &dir) == 0 && S_ISDIR(dir.st_mode) &&
+        first >= 0 && find_group(first) < 0 && sys::fstat(first, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_nlink == 0 && st.st_uid == geteuid() && unhex(f[3], flen[3], base, sizeof base) &&
+        a_name_in_a_directory(base) && unhex(f[4], flen[4], path, sizeof path)) {
       const int group = new_group(dirfd, base, path, strtoul(f[2], nullptr, 10));
       if (group >= 0) {
         sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
         g_groups[group].dev = st.st_dev;
         g_groups[group].ino = st.st_ino;
         for (const char* fp = f[0]; fp < f[0] + flen[0];) {
-          add_slot(atoi(fp), group);
+          const int fd = atoi(fp);
+          if (fd >= 0 && find_group(fd) < 0 && sys::refers_to(fd, st.st_dev, st.st_ino)) add_slot(fd, group);
           const char* comma = static_cast<const char*>(std::memchr(fp, ',', static_cast<size_t>(f[0] + flen[0] - fp)));
           fp = comma ? comma + 1 : f[0] + flen[0];
         }

@@ -16,6 +16,13 @@
 
 namespace tg::pending {
 
+// The version of the exec hand-over's format (TRUNCGUARD_PENDING), which the
+// library carries in its ELF note (elf_probe.hpp): a program exec'ed with
+// another build of truncguard at the library's path (an upgrade since this
+// one was loaded) is handed its files only by a build of this same version.
+// Bump it with any change of the format or of what an entry means.
+constexpr unsigned kHandOverVersion = 1;
+
 // Files pending at once in one process (entries vfork children left behind
 // included, until their owners die and the table is full).
 constexpr int kMaxFiles = 32;

@@ -11,6 +11,7 @@
 // recognised only as the first argument; `truncguard -- who` runs a program
 // named who.
 #include <climits>
+#include <fcntl.h>
 #include <getopt.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
@@ -22,7 +23,9 @@
 #include <cstring>
 #include <string>
 
+#include "elf_probe.hpp"
 #include "inspect.hpp"
+#include "pending.hpp"
 #include "program_check.hpp"
 #include "settings.hpp"
 
@@ -213,6 +216,23 @@ void prepend_to_list(const char* name, const char* seps, const std::string& item
   set_env(name, list.c_str());
 }
 
+// Why the library found is not of this command's version, or "": its ELF
+// note says which hand-over it reads (elf_probe.hpp), a build older than the
+// note has none. Such a library (an install half upgraded, a command copied
+// without its library that found an older one installed) may not know the
+// settings this command passes: each process then warns on its own, in the
+// library's words, without saying why.
+std::string other_version(const std::string& lib) {
+  const int fd = open(lib.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  const unsigned v = tg::hand_over_version(fd);
+  close(fd);
+  if (v == tg::pending::kHandOverVersion) return {};
+  if (v == 0) return "it has no truncguard version note: an older build than this command's, or not truncguard";
+  return "its hand-over version is " + std::to_string(v) + ", this command's " +
+         std::to_string(tg::pending::kHandOverVersion);
+}
+
 // Why `cmd` could not be run (execvp's errno `e`), pointing at the cause.
 std::string cannot_run_hint(const char* cmd, int e) {
   const bool bare = !std::strchr(cmd, '/');
@@ -357,6 +377,9 @@ int main(int argc, char** argv) {
                  kLibName, under_prefix(TG_PREFIX, TG_LIBDIR).c_str());
     return kExitCannotRun;
   }
+  if (const std::string why = other_version(lib); !why.empty())
+    std::fprintf(stderr, "truncguard: warning: %s is not of this command's version (%s); install the command "
+                         "and the library together\n", lib.c_str(), why.c_str());
   if (print_library) {
     std::printf("%s\n", lib.c_str());
     return 0;

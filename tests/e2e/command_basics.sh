@@ -80,3 +80,25 @@ ok "options set TRUNCGUARD_SCOPE, _MODE, _ON_FAIL, _DEBUG, _LOG"
 grep -q "libtruncguard\.so" <<<"$("$TG_CMD" cat /proc/self/maps)" ||
   fail "the shim is not mapped in the wrapped command"
 ok "the wrapped command has the shim loaded"
+
+# A library of another version than the command (a command copied without
+# its library, which found an older one installed; an install half
+# upgraded): the settings the command passes may be unknown to it, and each
+# process said so alone, in the library's words, without saying why (an
+# older library: "unknown TRUNCGUARD_SCOPE=namespace", or ld.so's "undefined
+# symbol: la_version" for --audit). The command now says it once; the
+# command still runs. Control: its own build's library, no warning.
+mkdir -p "$T/skew"
+must cp "$TG_CMD" "$T/skew/truncguard"
+for v in 1 2 0; do
+  shim_of_version "$v" "$T/skew/libtruncguard.so"
+  err=$("$T/skew/truncguard" true 2>&1 >/dev/null) || fail "truncguard with a library of version $v: the command failed: $err"
+  case $v in
+    1) [ -z "$err" ] || fail "truncguard with its own version's library warned: $err" ;;
+    2) grep -qF "$T/skew/libtruncguard.so is not of this command's version (its hand-over version is 2, this command's 1)" <<<"$err" ||
+         fail "truncguard with a library of version 2: no clear warning: $err" ;;
+    0) grep -qF "is not of this command's version (it has no truncguard version note" <<<"$err" ||
+         fail "truncguard with a library older than the note: no clear warning: $err" ;;
+  esac
+done
+ok "a library of another version than the command: one warning from the command, which still runs the command"

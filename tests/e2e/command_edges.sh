@@ -132,27 +132,46 @@ pub=$(log_lines "published file=$LIB") || fail "no published line"
 [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
 ok "atomic, execve with the shim preloaded through a symlink: handed over, published once at cat's close"
 # The shim's identity is the file it was loaded from (its own mapping), not
-# whatever is at its name at the exec: here another library was put at that
-# name meanwhile, so the new program would not load truncguard, and a file
-# handed over to it would never be published. It is published at the exec.
+# whatever is at its name at the exec: here another file was put at that
+# name meanwhile (a deploy, an upgrade of truncguard itself).
 # (Taken lazily since the constructor stopped stat()ing its own path: a
 # stat at the exec would have handed the file over, and lost it.)
-cp "$TG_SHIM" "$T/libtg-moved.so" || fail "cannot copy the shim"
-fresh_copy "$V1" "$LIB"
-old=$(inode "$LIB")
-log_reset
-LD_PRELOAD="$T/libtg-moved.so" TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf python3 -c '
+# - another library: the new program would not load truncguard, and a file
+#   handed over to it would never be published. It is published at the exec.
+# - another build of truncguard that reads the same hand-over (its ELF note
+#   says version 1; here a copy): the new program takes the file over, and
+#   publishes it at cat's close. (It was published at the exec, with a note
+#   saying that the environment did not preload truncguard.)
+# - a build of another hand-over version (the note patched to 2), or one
+#   older than the note (none): it may read the entry otherwise: published
+#   at the exec, the note says why.
+cp "$TG_SHIM" "$T/libtg-v1.so" || fail "cannot copy the shim"
+shim_of_version 2 "$T/libtg-v2.so"
+shim_of_version 0 "$T/libtg-v0.so"
+for other in "$T/libtg-v1.so" "$V1" "$T/libtg-v2.so" "$T/libtg-v0.so"; do
+  cp "$TG_SHIM" "$T/libtg-moved.so" || fail "cannot copy the shim"
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  log_reset
+  LD_PRELOAD="$T/libtg-moved.so" TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf python3 -c '
 import os, shutil, sys
 fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
 os.dup2(fd, 1)
 shutil.copy(sys.argv[2], sys.argv[1] + ".new")
-os.rename(sys.argv[1] + ".new", sys.argv[1])   # another library at the shim'"'"'s name
-os.execve("/bin/cat", ["cat", os.environ["V2"]], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$T/libtg-moved.so" "$V1" ||
-  fail "atomic, execve after the shim's file was replaced: failed"
-[ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
-  fail "atomic, execve after the shim's file was replaced: the name holds $(stat -c %s "$LIB") bytes, not v2: handed over to a program without the shim, lost"
-expect_log "note file=$LIB is published at exec" "does not preload truncguard"
-ok "atomic, execve preloading the shim's name after another file was put there: published at the exec"
+os.rename(sys.argv[1] + ".new", sys.argv[1])   # another file at the shim'"'"'s name
+os.execve("/bin/cat", ["cat", os.environ["V2"]], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$T/libtg-moved.so" "$other" ||
+    fail "atomic, execve after the shim's file was replaced by ${other##*/}: failed"
+  [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
+    fail "atomic, execve after the shim's file was replaced by ${other##*/}: the name holds $(stat -c %s "$LIB") bytes, not v2: handed over to a program that did not publish it, lost"
+  pub=$(log_lines "published file=$LIB") || fail "${other##*/}: no published line"
+  [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "${other##*/}: published more than once: $pub"
+  if [ "$other" = "$T/libtg-v1.so" ]; then
+    expect_no_log "published at exec"
+  else
+    expect_log "note file=$LIB is published at exec" "names truncguard's path, where this library's file no longer is"
+  fi
+done
+ok "atomic, execve preloading the shim's name after another file was put there: handed over to a build of the same hand-over version, published at the exec otherwise (another library, another version, a build without the note)"
 # The same with ld.so's dynamic string tokens in the path ($LIB, ${PLATFORM},
 # as multiarch set-ups and systemd units write it): the shim took the path
 # literally, found no such file, and published at the exec, where the file

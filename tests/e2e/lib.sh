@@ -151,6 +151,22 @@ nobody_copies() {
   as_nobody test -x "$TG_CMD_N" -a -r "$TG_SHIM_N" || fail "nobody cannot use $T/bin even so"
 }
 
+# shim_of_version V OUT: OUT is a copy of the shim whose ELF note says it
+# reads hand-over version V (elf_probe.hpp), or, for V=0, carries no such
+# note (a build older than it): another build, as far as the note tells.
+shim_of_version() {
+  python3 - "$TG_SHIM" "$1" "$2" <<'PY' || fail "cannot make a copy of the shim of version $1"
+import sys
+shim, version, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+data = open(shim, "rb").read()
+note = b"\x0b\0\0\0\x04\0\0\0\x01\0\0\0truncguard\0\0\x01\0\0\0"
+assert note in data, "the shim has no hand-over note of version 1"
+new = note[:12] + (b"truncguarX\0\0" if version == 0 else b"truncguard\0\0") + version.to_bytes(4, "little")
+# The first: the note itself, near the file's start (the debug info may repeat it).
+open(out, "wb").write(data.replace(note, new, 1))
+PY
+}
+
 # shim_has_asan: the shim is a sanitizer build, which brings the ASan
 # runtime into every program it is preloaded into.
 shim_has_asan() { grep -qa 'libasan\.so' "$TG_SHIM"; }

@@ -22,6 +22,43 @@ out=$(LD_PRELOAD=$TG_SHIM TRUNCGUARD_PENDING="garbage;;:::" bash -c 'printenv TR
 [ "$out" = "unset" ] || fail "TRUNCGUARD_PENDING was passed on: $out"
 ok "malformed TRUNCGUARD_PENDING is ignored and removed from the environment"
 
+# ---- An entry written by hand, or left in an environment copied from
+# another program, may name an fd twice, an fd that is not on its file (the
+# program's stdin), or a file twice. The program's own unnamed file at fd 7,
+# its directory at fd 8; the program closes fd 7, then fd 0, then exits.
+# Each fd the entry names is adopted only if it is on that file, once: an fd
+# of the program's own (0) was given the file's end, so its close(0) failed
+# with EBADF and the file was lost; "7,7" lost it at the close of fd 7; a
+# repeated entry logged a failed publication ("the directory's fd was closed").
+PY3=${PY3:-/usr/bin/python3}
+[ -x "$PY3" ] || skip "needs $PY3"
+echo "precious" >"$T/target"
+hand_set() {  # ENTRY: prints what the program's close(0) said
+  "$PY3" - "$T" "$1" "$TG_SHIM" <<'PY' || fail "python could not run the program"
+import os, subprocess, sys
+d, entry, shim = sys.argv[1:]
+fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)
+os.write(fd, b"new\n")
+os.dup2(fd, 7)
+os.dup2(os.open(d, os.O_RDONLY | os.O_DIRECTORY), 8)
+entry = entry.replace("INO", str(os.stat(d + "/target").st_ino))
+prog = "import os\nos.close(7)\ntry:\n os.close(0); print('closed')\nexcept OSError as e: print(e)"
+env = dict(os.environ, LD_PRELOAD=shim, TRUNCGUARD_PENDING=entry)
+sys.exit(subprocess.run([sys.executable, "-c", prog], env=env, pass_fds=(7, 8)).returncode)
+PY
+}
+one="7:8:INO:$(hex target):$(hex "$T/target");"
+for entry in "7,0${one#7}" "7,7${one#7}" "$one$one"; do
+  echo "precious" >"$T/target"
+  log_reset
+  said=$(hand_set "$entry")
+  [ "$said" = closed ] || fail "entry $entry: the program's close(0) failed: $said"
+  [ "$(cat "$T/target")" = "new" ] || fail "entry $entry: the program's file was not published: $(cat "$T/target")"
+  expect_log "published file=$T/target [ino "
+  expect_no_log "cannot protect"
+done
+ok "an entry naming an fd twice, an fd not on its file, or its file twice: the program's fds stay its own, the file is published once"
+
 # ---- Another user's environment and fds (sudo -E, a service's environment
 # file, a launcher that passes both on): nobody makes an unnamed file
 # (O_TMPFILE) of theirs and a directory of root's the fds of a root process

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "elf_probe.hpp"
+#include "pending.hpp"
 #include "temp_dir.hpp"
 
 using namespace tg;
@@ -156,4 +157,19 @@ TEST(Elf, KernelInterfaceFilesystems) {
   EXPECT_FALSE(on_kernel_interface_fs(fd));
   close(fd);
   EXPECT_FALSE(on_kernel_interface_fs(-1));
+}
+
+TEST(Elf, HandOverVersion) {
+  // This test program links pending.cpp, and with it the library's note.
+  int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(self, 0);
+  EXPECT_EQ(hand_over_version(self), pending::kHandOverVersion);
+  close(self);
+  // Other ELF files have none (a program, a library), nor has what is not ELF.
+  for (const char* path : {"/bin/true", "/etc/hostname"}) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    EXPECT_EQ(hand_over_version(fd), 0u) << path;
+    close(fd);
+  }
 }

@@ -1,0 +1,48 @@
+#!/bin/bash
+# truncguard deployed in /etc/ld.so.preload (which ld.so loads into every
+# dynamic program, whatever its environment) rather than LD_PRELOAD: a file
+# pending in atomic mode when its writer execs cat (the shell's
+# `exec >lib.so; exec cat v2`) is handed over to cat, whose library
+# publishes it at its close, even with `env -i`. It was published at the
+# exec instead, empty, cat writing into it at the name (seen half-written),
+# with a note that the environment did not preload truncguard, which was
+# false. /etc is an overlay of its own in this test's mount namespace.
+R_MOUNT_NS=1
+. "$(dirname "$0")/rlib.sh"
+need_root "mounts an overlay over /etc in a mount namespace of its own"
+need_victims
+need_shim
+[ "${R_IN_MOUNT_NS:-}" = 1 ] || skip "no mount namespace of our own (unshare -m)"
+mkdir -p "$T/etc-upper" "$T/etc-work"
+r_mount -t overlay tg-etc -o "lowerdir=/etc,upperdir=$T/etc-upper,workdir=$T/etc-work" /etc
+LIB=$T/libvictim.so
+printf '# truncguard, for every program\n%s\n' "$TG_SHIM" >/etc/ld.so.preload
+# (env -i keeps the log's place, and ASan's options for a sanitizer build.)
+for how in "" "env -i TRUNCGUARD_LOG=$TG_LOG ASAN_OPTIONS=${ASAN_OPTIONS:-}"; do
+  label=${how:+env -i}
+  label=${label:-plain}
+  fresh_copy "$V1" "$LIB"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  TRUNCGUARD_MODE=atomic bash -c 'exec >"$1"; exec '"$how"' /bin/cat "$2"' _ "$LIB" "$V2" ||
+    fail "$label: the writer failed"
+  stop_victim
+  expect_survived "$label exec"
+  [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
+    fail "$label: the name holds $(stat -c %s "$LIB") bytes at inode $(inode "$LIB") (was $old), not v2"
+  expect_no_log "published at exec"
+  pub=$(log_lines "published file=$LIB") || fail "$label: no published line"
+  [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "$label: published more than once: $pub"
+done
+ok "truncguard in /etc/ld.so.preload: a pending file is handed over at exec (env -i too), published once at cat's close"
+# Control: with /etc/ld.so.preload naming another library only (and no
+# LD_PRELOAD), the file is published at the exec, with the note.
+fresh_copy "$V1" "$LIB"
+log_reset
+printf '%s\n' "$TG_MARKER_LIB" >/etc/ld.so.preload
+LD_PRELOAD=$TG_SHIM TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf bash -c 'exec >"$1"; exec env -u LD_PRELOAD /bin/cat "$2"' _ "$LIB" "$V2" ||
+  fail "control: the writer failed"
+cmp -s "$LIB" "$V2" || fail "control: the name does not hold v2"
+expect_log "note file=$LIB is published at exec" "does not preload truncguard"
+ok "control: /etc/ld.so.preload without truncguard: published at the exec, with the note"
