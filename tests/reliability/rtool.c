@@ -27,7 +27,9 @@
  *   rtool redirect HOW LIB SRC
  *       A shell's "cat SRC > LIB": a child opens LIB (O_WRONLY|O_TRUNC),
  *       dup2()s it to fd 1 and runs /bin/cat SRC.  HOW: vfork-execv (vfork,
- *       then execv) or fork-execl (fork, then execl).  The
+ *       then execv), fork-execl (fork, then execl) or vfork-execl-twice
+ *       (vfork, then execl, done twice: the second child runs on the stack
+ *       the first one left when it exec'ed).  The
  *       parent then opens 8 fds, closes fd 1 and then its fds one by one, and
  *       checks after each close that its other fds are still open: prints
  *       "fds intact" or "fd N was closed behind the program's back" (exit 1).
@@ -372,24 +374,34 @@ static int do_truncate(char** a) {
 }
 
 static int redirect(char** a) {
-  const int use_vfork = !strcmp(a[0], "vfork-execv");
-  if (!use_vfork && strcmp(a[0], "fork-execl")) { fprintf(stderr, "rtool: redirect vfork-execv|fork-execl\n"); return 2; }
+  const int twice = !strcmp(a[0], "vfork-execl-twice");
+  const int use_vfork = twice || !strcmp(a[0], "vfork-execv");
+  if (!use_vfork && strcmp(a[0], "fork-execl")) {
+    fprintf(stderr, "rtool: redirect vfork-execv|fork-execl|vfork-execl-twice\n");
+    return 2;
+  }
   char* argv[] = {"cat", a[2], NULL};
   const char* lib = a[1];
-  pid_t pid = use_vfork ? vfork() : fork();
-  if (pid == 0) {
-    int fd = open(lib, O_WRONLY | O_TRUNC);
-    if (fd < 0) _exit(3);
-    if (dup2(fd, 1) < 0) _exit(4);
-    close(fd);
-    if (use_vfork) execv("/bin/cat", argv);
-    else execl("/bin/cat", "cat", a[2], (char*)NULL);
-    _exit(127);
+  for (int round = 0; round < (twice ? 2 : 1); ++round) {
+    pid_t pid = use_vfork ? vfork() : fork();
+    if (pid == 0) {
+      int fd = open(lib, O_WRONLY | O_TRUNC);
+      if (fd < 0) _exit(3);
+      if (dup2(fd, 1) < 0) _exit(4);
+      close(fd);
+      if (use_vfork && !twice) execv("/bin/cat", argv);
+      else execl("/bin/cat", "cat", a[2], (char*)NULL);
+      _exit(127);
+    }
+    if (pid < 0) { perror("rtool: vfork"); return 2; }
+    int st;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      fprintf(stderr, "rtool: the child of round %d failed (%s %d)\n", round + 1,
+              WIFEXITED(st) ? "exit status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+      return 2;
+    }
   }
-  if (pid < 0) { perror("rtool: vfork"); return 2; }
-  int st;
-  waitpid(pid, &st, 0);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) { fprintf(stderr, "rtool: the child failed (status %d)\n", st); return 2; }
   int fds[8];
   for (int i = 0; i < 8; ++i) fds[i] = open("/dev/null", O_RDONLY);
   int bad = -1;
