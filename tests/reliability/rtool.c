@@ -416,6 +416,46 @@ static int redirect(char** a) {
   return 0;
 }
 
+/* vfork-then-read LIB SRC DATA: a vfork child overwrites LIB (dlopen'ed by
+ * the parent) with SRC and exits; the parent then opens DATA on 64 fds
+ * (the numbers the child's fds had) and overwrites LIB with SRC itself.
+ * Each fd must still be at offset 0: nothing else read from it. Prints
+ * "offsets intact" or "fd N was read behind the program's back (offset M)". */
+static int copy_to(const char* path, const char* src) {
+  int in = open(src, O_RDONLY | O_CLOEXEC), out = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  char buf[8192];
+  ssize_t n;
+  int ok = in >= 0 && out >= 0;
+  while (ok && (n = read(in, buf, sizeof buf)) > 0) ok = write(out, buf, (size_t)n) == n;
+  if (in >= 0) close(in);
+  if (out >= 0 && close(out) != 0) ok = 0;
+  return ok ? 0 : -1;
+}
+
+static int vfork_then_read(char** a) {
+  if (!dlopen(a[0], RTLD_NOW)) { fprintf(stderr, "rtool: dlopen: %s\n", dlerror()); return 2; }
+  pid_t pid = vfork();
+  if (pid == 0) _exit(copy_to(a[0], a[1]) == 0 ? 0 : 3);
+  if (pid < 0) { perror("rtool: vfork"); return 2; }
+  int st;
+  waitpid(pid, &st, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) { fprintf(stderr, "rtool: the child failed (status %d)\n", st); return 2; }
+  int fds[64];
+  for (int i = 0; i < 64; ++i)
+    if ((fds[i] = open(a[2], O_RDONLY | O_CLOEXEC)) < 0) { perror("rtool: open DATA"); return 2; }
+  if (copy_to(a[0], a[1]) != 0) { perror("rtool: the parent's write"); return 2; }
+  int bad = 0;
+  for (int i = 0; i < 64; ++i) {
+    const off_t off = lseek(fds[i], 0, SEEK_CUR);
+    if (off != 0) {
+      fprintf(stderr, "fd %d was read behind the program's back (offset %ld)\n", fds[i], (long)off);
+      bad = 1;
+    }
+  }
+  if (!bad) fprintf(stderr, "offsets intact\n");
+  return bad;
+}
+
 static int spawn_trunc(char** a) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -694,7 +734,7 @@ static int run(int argc, char** argv) {
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
       {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"fanotify-deny", 2, fanotify_deny}, {"ftruncate-fd", 2, ftruncate_fd},
       {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl},
-      {"ptrace-hold", 1, ptrace_hold}, {NULL, 0, NULL}};
+      {"ptrace-hold", 1, ptrace_hold}, {"vfork-then-read", 3, vfork_then_read}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
