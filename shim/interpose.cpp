@@ -1074,6 +1074,15 @@ class ExecMemory {
   unsigned next_ = 0;
 };
 
+// A vfork child that execs never leaves the frames of the exec wrappers, and
+// it runs on its parent's stack. In a sanitizer build of the shim preloaded
+// into a program built without ASan (whose vfork is glibc's, not ASan's, which
+// would clean up after the child), the redzones ASan poisons around these
+// frames' arrays and alloca stayed poisoned in the parent's stack shadow: the
+// next call of the shim there (the next vfork child's open) was reported as a
+// stack-buffer-overflow, and that child aborted. These frames get no redzones.
+#define TG_EXEC_FRAME __attribute__((no_sanitize("address")))
+
 // An environment too large to copy here is passed on as it is, whole: the
 // pending files are then published at this exec instead of handed over; so
 // are they when the program can't load the shim, whatever its environment
@@ -1081,7 +1090,7 @@ class ExecMemory {
 // will refuse for its memory (EFAULT) is passed on as it is too: it fails as
 // without the shim, and nothing is published or handed over.
 template <typename Exec>
-int exec_with_pending(char* const argv[], char* const envp[], const ExecTarget& target, Exec exec) {
+TG_EXEC_FRAME int exec_with_pending(char* const argv[], char* const envp[], const ExecTarget& target, Exec exec) {
   if (!tg::pending::any()) return exec(envp);
   ExecMemory mem;
   if ((target.path && !mem.string(target.path)) || !mem.strings(argv) || !mem.strings(envp)) return exec(envp);
@@ -1111,21 +1120,21 @@ int exec_with_pending(char* const argv[], char* const envp[], const ExecTarget& 
 
 extern "C" {
 
-__attribute__((visibility("default"))) int execve(const char* path, char* const argv[], char* const envp[]) {
+TG_EXEC_FRAME __attribute__((visibility("default"))) int execve(const char* path, char* const argv[], char* const envp[]) {
   auto f = TG_REAL(execve);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(path, argv, envp);
   return exec_with_pending(argv, envp, {AT_FDCWD, path}, [&](char* const* env) { return f(path, argv, env); });
 }
 
-__attribute__((visibility("default"))) int execvpe(const char* file, char* const argv[], char* const envp[]) {
+TG_EXEC_FRAME __attribute__((visibility("default"))) int execvpe(const char* file, char* const argv[], char* const envp[]) {
   auto f = TG_REAL(execvpe);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(file, argv, envp);
   return exec_with_pending(argv, envp, {AT_FDCWD, file, true}, [&](char* const* env) { return f(file, argv, env); });
 }
 
-__attribute__((visibility("default"))) int execv(const char* path, char* const argv[]) {
+TG_EXEC_FRAME __attribute__((visibility("default"))) int execv(const char* path, char* const argv[]) {
   if (__builtin_expect(!tg::pending::any(), 1)) {
     auto f = TG_REAL(execv);
     if (!f) { errno = ENOSYS; return -1; }
@@ -1134,7 +1143,7 @@ __attribute__((visibility("default"))) int execv(const char* path, char* const a
   return execve(path, argv, environ);
 }
 
-__attribute__((visibility("default"))) int execvp(const char* file, char* const argv[]) {
+TG_EXEC_FRAME __attribute__((visibility("default"))) int execvp(const char* file, char* const argv[]) {
   if (__builtin_expect(!tg::pending::any(), 1)) {
     auto f = TG_REAL(execvp);
     if (!f) { errno = ENOSYS; return -1; }
@@ -1180,7 +1189,7 @@ __attribute__((noinline)) bool gather_args(const char* first, va_list* ap, const
   const char** argv = static_cast<const char**>(alloca((argc_ ? argc_ : 1) * sizeof(char*)));   \
   const bool ok = argc_ != 0 && gather_args(first, &ap, argv);
 
-__attribute__((visibility("default"))) int execl(const char* path, const char* arg, ...) {
+TG_EXEC_FRAME __attribute__((visibility("default"))) int execl(const char* path, const char* arg, ...) {
   va_list ap;
   va_start(ap, arg);
   TG_GATHER_ARGS(arg, ap, argv, ok);
@@ -1189,7 +1198,7 @@ __attribute__((visibility("default"))) int execl(const char* path, const char* a
   return execve(path, const_cast<char* const*>(argv), environ);
 }
 
-__attribute__((visibility("default"))) int execlp(const char* file, const char* arg, ...) {
+TG_EXEC_FRAME __attribute__((visibility("default"))) int execlp(const char* file, const char* arg, ...) {
   va_list ap;
   va_start(ap, arg);
   TG_GATHER_ARGS(arg, ap, argv, ok);
@@ -1198,7 +1207,7 @@ __attribute__((visibility("default"))) int execlp(const char* file, const char* 
   return execvpe(file, const_cast<char* const*>(argv), environ);
 }
 
-__attribute__((visibility("default"))) int execle(const char* path, const char* arg, ...) {
+TG_EXEC_FRAME __attribute__((visibility("default"))) int execle(const char* path, const char* arg, ...) {
   va_list ap;
   va_start(ap, arg);
   TG_GATHER_ARGS(arg, ap, argv, ok);
@@ -1208,7 +1217,7 @@ __attribute__((visibility("default"))) int execle(const char* path, const char* 
   return execve(path, const_cast<char* const*>(argv), envp);
 }
 
-__attribute__((visibility("default"))) int fexecve(int fd, char* const argv[], char* const envp[]) {
+TG_EXEC_FRAME __attribute__((visibility("default"))) int fexecve(int fd, char* const argv[], char* const envp[]) {
   auto f = TG_REAL(fexecve);
   if (!f) { errno = ENOSYS; return -1; }
   if (__builtin_expect(!tg::pending::any(), 1)) return f(fd, argv, envp);
@@ -1216,7 +1225,7 @@ __attribute__((visibility("default"))) int fexecve(int fd, char* const argv[], c
 }
 
 // execveat (glibc 2.34+): the same, relative to a directory fd.
-__attribute__((visibility("default"))) int execveat(int dirfd, const char* path, char* const argv[],
+TG_EXEC_FRAME __attribute__((visibility("default"))) int execveat(int dirfd, const char* path, char* const argv[],
                                                     char* const envp[], int flags) {
   auto f = TG_REAL(execveat);
   if (!f) { errno = ENOSYS; return -1; }

@@ -699,6 +699,19 @@ bool load_unwinder() {
 }
 
 void backtrace() {
+  // libunwind keeps the fds of its memory-validation pipe in static memory,
+  // which a vfork child shares with its parent but not its fd table: the
+  // child's first backtrace made them there and left their numbers to the
+  // parent, whose next backtrace then read (and, failing, closed) whatever
+  // the program had opened at those numbers since (a byte of its data file
+  // gone; a pending file's directory fd closed).
+  const pid_t owner = g_owner_pid.load(std::memory_order_relaxed);
+  if (owner != 0 && owner != sys::getpid()) {
+    Event e{EventKind::warning};
+    e.message = "backtrace not taken in a vfork child (libunwind's state there is its parent's)";
+    emit(e);
+    return;
+  }
   if (!load_unwinder()) {
     static std::atomic<bool> warned{false};
     if (warned.exchange(true)) return;  // once per process

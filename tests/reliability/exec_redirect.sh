@@ -3,7 +3,12 @@
 # program runs a command with its output redirected: the child opens the
 # library (O_WRONLY|O_TRUNC), dup2()s it to stdout and execs cat:
 #   - vfork + execv (the child shares the parent's memory until exec);
-#   - fork + execl (glibc's execl reaches execve internally).
+#   - fork + execl (glibc's execl reaches execve internally);
+#   - vfork + execl, twice: the second child runs on the stack the first left
+#     when it exec'ed (in the sanitizer build, where the program's vfork is
+#     glibc's, the first child's frames in the exec wrappers left ASan's
+#     redzones poisoned there: the second child's open was reported as a
+#     stack-buffer-overflow, and it aborted).
 # In every mode: the victim lives, the library ends up with v2 at a new
 # inode, no temp file is left, and the parent's own fds are untouched.
 # Each mode in FAILPATH_MODES (default "replace atomic").
@@ -14,7 +19,7 @@ LIB=$T/libvictim.so
 
 cases() {
   local how old new mode=$TRUNCGUARD_MODE
-  for how in vfork-execv fork-execl; do
+  for how in vfork-execv fork-execl vfork-execl-twice; do
     fresh_copy "$V1" "$LIB"
     old=$(inode "$LIB")
     start_victim "$LIB"

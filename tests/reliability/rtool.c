@@ -27,7 +27,9 @@
  *   rtool redirect HOW LIB SRC
  *       A shell's "cat SRC > LIB": a child opens LIB (O_WRONLY|O_TRUNC),
  *       dup2()s it to fd 1 and runs /bin/cat SRC.  HOW: vfork-execv (vfork,
- *       then execv) or fork-execl (fork, then execl).  The
+ *       then execv), fork-execl (fork, then execl) or vfork-execl-twice
+ *       (vfork, then execl, done twice: the second child runs on the stack
+ *       the first one left when it exec'ed).  The
  *       parent then opens 8 fds, closes fd 1 and then its fds one by one, and
  *       checks after each close that its other fds are still open: prints
  *       "fds intact" or "fd N was closed behind the program's back" (exit 1).
@@ -374,24 +376,34 @@ static int do_truncate(char** a) {
 }
 
 static int redirect(char** a) {
-  const int use_vfork = !strcmp(a[0], "vfork-execv");
-  if (!use_vfork && strcmp(a[0], "fork-execl")) { fprintf(stderr, "rtool: redirect vfork-execv|fork-execl\n"); return 2; }
+  const int twice = !strcmp(a[0], "vfork-execl-twice");
+  const int use_vfork = twice || !strcmp(a[0], "vfork-execv");
+  if (!use_vfork && strcmp(a[0], "fork-execl")) {
+    fprintf(stderr, "rtool: redirect vfork-execv|fork-execl|vfork-execl-twice\n");
+    return 2;
+  }
   char* argv[] = {"cat", a[2], NULL};
   const char* lib = a[1];
-  pid_t pid = use_vfork ? vfork() : fork();
-  if (pid == 0) {
-    int fd = open(lib, O_WRONLY | O_TRUNC);
-    if (fd < 0) _exit(3);
-    if (dup2(fd, 1) < 0) _exit(4);
-    close(fd);
-    if (use_vfork) execv("/bin/cat", argv);
-    else execl("/bin/cat", "cat", a[2], (char*)NULL);
-    _exit(127);
+  for (int round = 0; round < (twice ? 2 : 1); ++round) {
+    pid_t pid = use_vfork ? vfork() : fork();
+    if (pid == 0) {
+      int fd = open(lib, O_WRONLY | O_TRUNC);
+      if (fd < 0) _exit(3);
+      if (dup2(fd, 1) < 0) _exit(4);
+      close(fd);
+      if (use_vfork && !twice) execv("/bin/cat", argv);
+      else execl("/bin/cat", "cat", a[2], (char*)NULL);
+      _exit(127);
+    }
+    if (pid < 0) { perror("rtool: vfork"); return 2; }
+    int st;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      fprintf(stderr, "rtool: the child of round %d failed (%s %d)\n", round + 1,
+              WIFEXITED(st) ? "exit status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+      return 2;
+    }
   }
-  if (pid < 0) { perror("rtool: vfork"); return 2; }
-  int st;
-  waitpid(pid, &st, 0);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) { fprintf(stderr, "rtool: the child failed (status %d)\n", st); return 2; }
   int fds[8];
   for (int i = 0; i < 8; ++i) fds[i] = open("/dev/null", O_RDONLY);
   int bad = -1;
@@ -404,6 +416,46 @@ static int redirect(char** a) {
   if (bad >= 0) { fprintf(stderr, "fd %d was closed behind the program's back\n", bad); return 1; }
   fprintf(stderr, "fds intact\n");
   return 0;
+}
+
+/* vfork-then-read LIB SRC DATA: a vfork child overwrites LIB (dlopen'ed by
+ * the parent) with SRC and exits; the parent then opens DATA on 64 fds
+ * (the numbers the child's fds had) and overwrites LIB with SRC itself.
+ * Each fd must still be at offset 0: nothing else read from it. Prints
+ * "offsets intact" or "fd N was read behind the program's back (offset M)". */
+static int copy_to(const char* path, const char* src) {
+  int in = open(src, O_RDONLY | O_CLOEXEC), out = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  char buf[8192];
+  ssize_t n;
+  int ok = in >= 0 && out >= 0;
+  while (ok && (n = read(in, buf, sizeof buf)) > 0) ok = write(out, buf, (size_t)n) == n;
+  if (in >= 0) close(in);
+  if (out >= 0 && close(out) != 0) ok = 0;
+  return ok ? 0 : -1;
+}
+
+static int vfork_then_read(char** a) {
+  if (!dlopen(a[0], RTLD_NOW)) { fprintf(stderr, "rtool: dlopen: %s\n", dlerror()); return 2; }
+  pid_t pid = vfork();
+  if (pid == 0) _exit(copy_to(a[0], a[1]) == 0 ? 0 : 3);
+  if (pid < 0) { perror("rtool: vfork"); return 2; }
+  int st;
+  waitpid(pid, &st, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) { fprintf(stderr, "rtool: the child failed (status %d)\n", st); return 2; }
+  int fds[64];
+  for (int i = 0; i < 64; ++i)
+    if ((fds[i] = open(a[2], O_RDONLY | O_CLOEXEC)) < 0) { perror("rtool: open DATA"); return 2; }
+  if (copy_to(a[0], a[1]) != 0) { perror("rtool: the parent's write"); return 2; }
+  int bad = 0;
+  for (int i = 0; i < 64; ++i) {
+    const off_t off = lseek(fds[i], 0, SEEK_CUR);
+    if (off != 0) {
+      fprintf(stderr, "fd %d was read behind the program's back (offset %ld)\n", fds[i], (long)off);
+      bad = 1;
+    }
+  }
+  if (!bad) fprintf(stderr, "offsets intact\n");
+  return bad;
 }
 
 static int spawn_trunc(char** a) {
@@ -691,7 +743,7 @@ static int run(int argc, char** argv) {
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
       {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"fanotify-deny", 2, fanotify_deny}, {"ftruncate-fd", 2, ftruncate_fd},
       {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl},
-      {"ptrace-hold", 1, ptrace_hold}, {NULL, 0, NULL}};
+      {"ptrace-hold", 1, ptrace_hold}, {"vfork-then-read", 3, vfork_then_read}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
       if (argc - 2 != kCmds[i].args) break;
