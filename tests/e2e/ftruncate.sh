@@ -47,7 +47,8 @@ done
 
 # The program sets a soft limit of its own (48, from another thread) while
 # truncguard's is raised for its dup3 onto fd 600 (that dup3 slowed by
-# strace to 0.3 s, so the thread's setrlimit lands in it): truncguard's set
+# strace to 0.5 s on its way out, and the thread's setrlimit 0.1 s after it
+# sees the raise, so it lands in that dup3): truncguard's set
 # back put 64 over the program's 48. Now the program's own limit stays.
 if command -v strace >/dev/null; then
   need_shim
@@ -56,7 +57,7 @@ if command -v strace >/dev/null; then
   log_reset
   # (LeakSanitizer, which an ASan build of the shim brings, can't run under ptrace.)
   ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-    run race strace -f -qq -o /dev/null -e trace=dup3 -e inject=dup3:delay_exit=300000:when=2+ "$TG_CMD"
+    run race strace -f -qq -o /dev/null -e trace=dup3 -e inject=dup3:delay_exit=500000:when=2+ "$TG_CMD"
   expect_survived "$what, under truncguard"
   expect_same_content "$LIB" "$V2"
   grep -qx 'soft limit 48' "$T/trunc.out" ||

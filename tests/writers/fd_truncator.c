@@ -25,13 +25,18 @@
 #include <time.h>
 #include <unistd.h>
 
-// "race": waits (up to 20 s) for the soft limit to leave 64, then sets 48.
+// "race": waits (up to 20 s) for the soft limit to leave 64, then 0.1 s
+// more, then sets 48. (Set at once, it could come before truncguard's dup3
+// itself, which then met a limit of 48 and failed with EBADF: seen under
+// load, where every system call of the traced program is slow. The test
+// delays that dup3's return by 0.5 s, so 0.1 s lands inside it.)
 static void* set_own_limit(void* unused) {
   (void)unused;
   struct rlimit rl;
-  struct timespec tick = {0, 100000};
+  struct timespec tick = {0, 100000}, settle = {0, 100000000};
   for (int i = 0; i < 200000; ++i) {
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != 64) {
+      nanosleep(&settle, NULL);
       rl.rlim_cur = 48;
       setrlimit(RLIMIT_NOFILE, &rl);
       break;
