@@ -944,15 +944,18 @@ const char* env_cannot_adopt(char* const envp[]) {
                   Entry::self)
     return nullptr;
   // /etc/ld.so.preload, as ld.so reads it: entries split at ": \t\n", a '#'
-  // to the end of its line a comment. One larger than `name` is not looked at.
+  // to the end of its line a comment, blanked first; then the entries up to
+  // the first NUL byte only (ld.so's strsep stops there: one after it is never
+  // loaded). One larger than `name` is not looked at.
   if (tg::sys::Fd fd(tg::sys::openat(AT_FDCWD, "/etc/ld.so.preload", O_RDONLY | O_CLOEXEC | O_NONBLOCK)); fd.ok()) {
-    const long n = tg::sys::read(fd.get(), name, sizeof name);
+    long n = tg::sys::read(fd.get(), name, sizeof name);
     char more;
     if (n > 0 && static_cast<size_t>(n) < sizeof name && tg::sys::read(fd.get(), &more, 1) == 0) {
       for (long k = 0, comment = 0; k < n; ++k) {
         if (name[k] == '#') comment = 1;
         else if (name[k] == '\n') comment = 0;
-        if (comment || name[k] == '\0') name[k] = ' ';
+        if (comment) name[k] = ' ';
+        else if (name[k] == '\0') n = k;  // (ends the loop)
       }
       name[n] = '\0';
       const Entry s = preload_list(name, name + n, ": \t\n", self, nullptr, 0);

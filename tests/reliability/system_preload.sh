@@ -36,13 +36,34 @@ for how in "" "env -i TRUNCGUARD_LOG=$TG_LOG ASAN_OPTIONS=${ASAN_OPTIONS:-}"; do
   [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "$label: published more than once: $pub"
 done
 ok "truncguard in /etc/ld.so.preload: a pending file is handed over at exec (env -i too), published once at cat's close"
+# exec_cat_unpreloaded LABEL: with /etc/ld.so.preload as the caller wrote
+# it, bash preloading the shim writes v2 into $LIB through a pending file,
+# then execs cat through `env -u LD_PRELOAD` (no LD_PRELOAD at cat's exec):
+# the name must end with v2.
+exec_cat_unpreloaded() {
+  fresh_copy "$V1" "$LIB"
+  log_reset
+  LD_PRELOAD=$TG_SHIM TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf bash -c 'exec >"$1"; exec env -u LD_PRELOAD /bin/cat "$2"' _ "$LIB" "$V2" ||
+    fail "$1: the writer failed"
+  cmp -s "$LIB" "$V2" ||
+    fail "$1: the name holds $(stat -c %s "$LIB") bytes, not v2: handed over to a cat that did not load truncguard, the content lost"
+}
 # Control: with /etc/ld.so.preload naming another library only (and no
 # LD_PRELOAD), the file is published at the exec, with the note.
-fresh_copy "$V1" "$LIB"
-log_reset
 printf '%s\n' "$TG_MARKER_LIB" >/etc/ld.so.preload
-LD_PRELOAD=$TG_SHIM TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf bash -c 'exec >"$1"; exec env -u LD_PRELOAD /bin/cat "$2"' _ "$LIB" "$V2" ||
-  fail "control: the writer failed"
-cmp -s "$LIB" "$V2" || fail "control: the name does not hold v2"
+exec_cat_unpreloaded control
 expect_log "note file=$LIB is published at exec" "does not preload truncguard"
 ok "control: /etc/ld.so.preload without truncguard: published at the exec, with the note"
+# ld.so reads /etc/ld.so.preload up to its first NUL byte outside a comment
+# (it splits it with strsep, which stops there): an entry after one is never
+# loaded. The shim took the NUL for a space, found itself after it, and
+# handed the file over to cat, which did not load truncguard: exit 0 and
+# the new content lost, the old file at the name. It is published at the
+# exec. (A NUL inside a comment is blanked with it, as ld.so does.)
+printf '%s\0%s\n' "$TG_MARKER_LIB" "$TG_SHIM" >/etc/ld.so.preload
+exec_cat_unpreloaded "NUL"
+expect_log "note file=$LIB is published at exec" "does not preload truncguard"
+printf '# a comment with a NUL: \0 still a comment\n%s\n' "$TG_SHIM" >/etc/ld.so.preload
+exec_cat_unpreloaded "NUL in a comment"
+expect_no_log "published at exec"
+ok "/etc/ld.so.preload read up to its first NUL outside a comment, as ld.so reads it: an entry after it is not taken for truncguard"
