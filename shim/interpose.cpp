@@ -864,13 +864,16 @@ constexpr size_t kMaxEnv = 4096;
 // (its ELF note says which: an upgrade put it there since this one was
 // loaded). In doubt (our own name unknown), yes: the hand-over is what
 // happened before this check. Returns nullptr for yes, else why not, for the
-// note.
+// note (naming the list that names another file at truncguard's path).
 // Asked here, at need, not by the constructor (dladdr and a stat there cost
 // every process about 9 us): the loader's entry is read without its lock and
 // the files with raw calls, as exec may come from a vfork child.
 constexpr char kNoPreload[] = "its environment does not preload truncguard";
 constexpr char kOtherBuild[] =
     "its LD_PRELOAD names truncguard's path, where this library's file no longer is, nor a build that reads "
+    "its hand-over (truncguard replaced or removed since the program started?)";
+constexpr char kOtherBuildSystem[] =
+    "/etc/ld.so.preload names truncguard's path, where this library's file no longer is, nor a build that reads "
     "its hand-over (truncguard replaced or removed since the program started?)";
 
 struct Self {
@@ -960,7 +963,7 @@ const char* env_cannot_adopt(char* const envp[]) {
       name[n] = '\0';
       const Entry s = preload_list(name, name + n, ": \t\n", self, nullptr, 0);
       if (s == Entry::self) return nullptr;
-      if (s == Entry::other_build) e = s;
+      if (s == Entry::other_build && e != Entry::other_build) return kOtherBuildSystem;
     }
   }
   return e == Entry::other_build ? kOtherBuild : kNoPreload;

@@ -67,3 +67,14 @@ printf '# a comment with a NUL: \0 still a comment\n%s\n' "$TG_SHIM" >/etc/ld.so
 exec_cat_unpreloaded "NUL in a comment"
 expect_no_log "published at exec"
 ok "/etc/ld.so.preload read up to its first NUL outside a comment, as ld.so reads it: an entry after it is not taken for truncguard"
+# The note says where the other library was named: a file at truncguard's
+# name (libtruncguard.so, here a harmless library) in /etc/ld.so.preload,
+# with no LD_PRELOAD at all, was reported as "its LD_PRELOAD names
+# truncguard's path", which cat's environment did not have.
+mkdir -p "$T/other"
+cp "$TG_MARKER_LIB" "$T/other/${TG_SHIM##*/}" || fail "cannot copy the marker library"
+printf '%s\n' "$T/other/${TG_SHIM##*/}" >/etc/ld.so.preload
+exec_cat_unpreloaded "another file at truncguard's name in /etc/ld.so.preload"
+expect_log "note file=$LIB is published at exec" "/etc/ld.so.preload names truncguard's path"
+expect_no_log "its LD_PRELOAD names"
+ok "a file at truncguard's name in /etc/ld.so.preload: published at the exec, the note naming /etc/ld.so.preload, not LD_PRELOAD"
