@@ -931,6 +931,52 @@ Entry preload_list(char* list, const char* end, const char* seps, Self& self, ch
   return best;
 }
 
+// /etc/ld.so.preload, as ld.so reads it (rtld.c): a '#' to the end of its
+// line a comment, blanked first; then the entries, split at ": \t\n", up to
+// the first NUL byte left (strsep stops there: one after it is never loaded).
+// Read in pieces through `buf` (`cap` bytes), whatever its length: an entry
+// cut by a piece's end is carried to the next; one longer than `buf` is taken
+// for this library (in doubt), as one is in LD_PRELOAD. A read that fails
+// ends the file there (ld.so could not read it either).
+Entry system_preload_list(Self& self, char* buf, size_t cap) {
+  tg::sys::Fd fd(tg::sys::openat(AT_FDCWD, "/etc/ld.so.preload", O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd.ok()) return Entry::other;  // none (ld.so reads none either)
+  constexpr char kSeps[] = ": \t\n";
+  Entry best = Entry::other;
+  size_t have = 0;  // an entry's start carried from the last piece
+  bool comment = false;
+  for (size_t total = 0; total < (size_t{1} << 20);) {  // (ld.so reads it whole; 1 MiB is ample)
+    const long got = tg::sys::read(fd.get(), buf + have, cap - 1 - have);
+    bool end = got <= 0;
+    if (got > 0) total += static_cast<size_t>(got);
+    size_t len = have;
+    for (; len < have + static_cast<size_t>(got > 0 ? got : 0); ++len) {
+      if (buf[len] == '#') comment = true;
+      else if (buf[len] == '\n') comment = false;
+      if (comment) buf[len] = ' ';
+      else if (buf[len] == '\0') {
+        end = true;
+        break;
+      }
+    }
+    // Up to the last separator, unless the file ends here.
+    size_t upto = len;
+    if (!end)
+      while (upto > 0 && !std::strchr(kSeps, buf[upto - 1])) --upto;
+    if (!end && upto == 0 && len == cap - 1) return Entry::self;  // one entry fills `buf`
+    const char kept = buf[upto];  // preload_list ends the last entry there
+    buf[upto] = '\0';
+    const Entry e = preload_list(buf, buf + upto, kSeps, self, nullptr, 0);
+    if (e == Entry::self) return e;
+    if (e == Entry::other_build) best = e;
+    if (end) return best;
+    buf[upto] = kept;
+    have = len - upto;
+    std::memmove(buf, buf + upto, have);
+  }
+  return best;
+}
+
 const char* env_cannot_adopt(char* const envp[]) {
   struct dl_find_object found;
   if (_dl_find_object(reinterpret_cast<void*>(&env_cannot_adopt), &found) != 0 || !found.dlfo_link_map ||
@@ -946,26 +992,9 @@ const char* env_cannot_adopt(char* const envp[]) {
   if (list && (e = preload_list(const_cast<char*>(list), list + std::strlen(list), " :", self, name, sizeof name)) ==
                   Entry::self)
     return nullptr;
-  // /etc/ld.so.preload, as ld.so reads it: entries split at ": \t\n", a '#'
-  // to the end of its line a comment, blanked first; then the entries up to
-  // the first NUL byte only (ld.so's strsep stops there: one after it is never
-  // loaded). One larger than `name` is not looked at.
-  if (tg::sys::Fd fd(tg::sys::openat(AT_FDCWD, "/etc/ld.so.preload", O_RDONLY | O_CLOEXEC | O_NONBLOCK)); fd.ok()) {
-    long n = tg::sys::read(fd.get(), name, sizeof name);
-    char more;
-    if (n > 0 && static_cast<size_t>(n) < sizeof name && tg::sys::read(fd.get(), &more, 1) == 0) {
-      for (long k = 0, comment = 0; k < n; ++k) {
-        if (name[k] == '#') comment = 1;
-        else if (name[k] == '\n') comment = 0;
-        if (comment) name[k] = ' ';
-        else if (name[k] == '\0') n = k;  // (ends the loop)
-      }
-      name[n] = '\0';
-      const Entry s = preload_list(name, name + n, ": \t\n", self, nullptr, 0);
-      if (s == Entry::self) return nullptr;
-      if (s == Entry::other_build && e != Entry::other_build) return kOtherBuildSystem;
-    }
-  }
+  const Entry s = system_preload_list(self, name, sizeof name);
+  if (s == Entry::self) return nullptr;
+  if (s == Entry::other_build && e != Entry::other_build) return kOtherBuildSystem;
   return e == Entry::other_build ? kOtherBuild : kNoPreload;
 }
 

@@ -78,3 +78,20 @@ exec_cat_unpreloaded "another file at truncguard's name in /etc/ld.so.preload"
 expect_log "note file=$LIB is published at exec" "/etc/ld.so.preload names truncguard's path"
 expect_no_log "its LD_PRELOAD names"
 ok "a file at truncguard's name in /etc/ld.so.preload: published at the exec, the note naming /etc/ld.so.preload, not LD_PRELOAD"
+# A /etc/ld.so.preload of more than 1 KiB (a commented header, many entries)
+# naming truncguard: the shim read only files of up to 1,023 bytes, and took
+# a longer one for not naming it: the file was published at the exec (seen
+# half-written), the note saying the program's environment did not preload
+# truncguard, which ld.so did. It is now read in pieces, as long as it is; an
+# entry across the end of a piece, or after 2 KiB of comment, is found.
+# (The second pad puts the entry across the end of the shim's third piece of
+# 1,023 bytes.)
+header=$(printf '# %0.s-------------------------------------------------------------\n' $(seq 40))
+for pad in 0 $((3 * 1023 - 10 - ${#header} - 1)); do
+  printf '%s\n%*s%s\n' "$header" "$pad" "" "$TG_SHIM" >/etc/ld.so.preload
+  exec_cat_unpreloaded "a $(stat -c %s /etc/ld.so.preload)-byte /etc/ld.so.preload"
+  expect_no_log "published at exec"
+  pub=$(log_lines "published file=$LIB") || fail "no published line"
+  [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
+done
+ok "a /etc/ld.so.preload of more than 1 KiB naming truncguard (after a long comment, across 1,024 bytes): handed over, published once at cat's close"
