@@ -95,3 +95,19 @@ for pad in 0 $((3 * 1023 - 10 - ${#header} - 1)); do
   [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
 done
 ok "a /etc/ld.so.preload of more than 1 KiB naming truncguard (after a long comment, across 1,024 bytes): handed over, published once at cat's close"
+# An entry longer than the shim's 1 KiB buffer (ld.so loads it all the same):
+# taken for truncguard "in doubt", a long path to another library got the
+# file handed over to a cat that never loaded truncguard, the content lost.
+# It is known by its last part: the marker's, published at the exec; a copy
+# of the shim under its own name, handed over.
+long=$T/long
+for _ in 1 2 3 4 5; do long=$long/$(printf 'd%.0s' $(seq 220)); done
+mkdir -p "$long" || fail "cannot make a directory of ${#long} bytes"
+cp "$TG_MARKER_LIB" "$long/${TG_MARKER_LIB##*/}" && cp "$TG_SHIM" "$long/${TG_SHIM##*/}" || fail "cannot copy into $long"
+printf '%s %s\n' "$TG_MARKER_LIB" "$long/${TG_MARKER_LIB##*/}" >/etc/ld.so.preload
+exec_cat_unpreloaded "a ${#long}-byte path to another library in /etc/ld.so.preload"
+expect_log "note file=$LIB is published at exec" "does not preload truncguard"
+printf '%s %s\n' "$TG_MARKER_LIB" "$long/${TG_SHIM##*/}" >/etc/ld.so.preload
+exec_cat_unpreloaded "a ${#long}-byte path to truncguard in /etc/ld.so.preload"
+expect_no_log "published at exec"
+ok "an entry of over 1 KiB in /etc/ld.so.preload: known by its last part (another library: published at the exec; truncguard's name: handed over)"
