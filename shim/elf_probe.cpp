@@ -131,14 +131,18 @@ unsigned hand_over_version(int fd) {
       eh.e_ident[EI_CLASS] != kOwnClass || eh.e_type != ET_DYN || eh.e_phentsize != sizeof(OwnPhdr))
     return 0;
   constexpr size_t kOwnerSize = sizeof kNoteOwner;  // with its NUL, as a note's name is
+  constexpr unsigned kMaxNotes = 64;                // looked at in each note segment
   for (unsigned i = 0; i < eh.e_phnum && i < 64; ++i) {
     OwnPhdr ph;
     if (sys::pread(fd, &ph, sizeof ph, static_cast<off_t>(eh.e_phoff + i * sizeof ph)) != sizeof ph) return 0;
     if (ph.p_type != PT_NOTE || ph.p_align > 8) continue;
     const uint64_t align = ph.p_align == 8 ? 8 : 4;
     // Each note: namesz, descsz, type (4 bytes each), the name, the
-    // description, each padded to the segment's alignment.
-    for (uint64_t at = 0; at + 12 <= ph.p_filesz;) {
+    // description, each padded to the segment's alignment. A segment holds a
+    // few (build-id, ABI tag, properties, ours): a crafted one as long as a
+    // huge sparse file, all empty notes, would be walked 12 bytes a read.
+    uint64_t at = 0;
+    for (unsigned k = 0; k < kMaxNotes && at + 12 <= ph.p_filesz; ++k) {
       struct {
         uint32_t namesz, descsz, type;
         char name[(kOwnerSize + 3) & ~size_t{3}];

@@ -864,13 +864,16 @@ constexpr size_t kMaxEnv = 4096;
 // (its ELF note says which: an upgrade put it there since this one was
 // loaded). In doubt (our own name unknown), yes: the hand-over is what
 // happened before this check. Returns nullptr for yes, else why not, for the
-// note.
+// note (naming the list that names another file at truncguard's path).
 // Asked here, at need, not by the constructor (dladdr and a stat there cost
 // every process about 9 us): the loader's entry is read without its lock and
 // the files with raw calls, as exec may come from a vfork child.
 constexpr char kNoPreload[] = "its environment does not preload truncguard";
 constexpr char kOtherBuild[] =
     "its LD_PRELOAD names truncguard's path, where this library's file no longer is, nor a build that reads "
+    "its hand-over (truncguard replaced or removed since the program started?)";
+constexpr char kOtherBuildSystem[] =
+    "/etc/ld.so.preload names truncguard's path, where this library's file no longer is, nor a build that reads "
     "its hand-over (truncguard replaced or removed since the program started?)";
 
 struct Self {
@@ -898,10 +901,21 @@ Entry preload_entry(const char* name, Self& self) {
   return version != 0 || std::strcmp(base, self.base) == 0 ? Entry::other_build : Entry::other;
 }
 
+// An entry too long to look at (ld.so loads it all the same: glibc 2.36
+// has no limit there), the `n` bytes at `p`: known by its last part, as one
+// with ld.so's tokens is. (Taken for this library in doubt, another
+// library's long path had the file handed over to a program that never
+// loaded truncguard: the content lost.)
+Entry long_entry(const char* p, size_t n, const Self& self) {
+  const char* base = p + n;
+  while (base > p && base[-1] != '/') --base;
+  const size_t len = static_cast<size_t>(p + n - base);
+  return len == std::strlen(self.base) && std::memcmp(base, self.base, len) == 0 ? Entry::self : Entry::other;
+}
+
 // The entries of `list` (up to `end`), split at `seps`: the best answer of
 // preload_entry. Each is copied into `name` (`cap` bytes), or, where `name`
-// is null, ended in place (`list` is then the shim's own copy). One too long
-// to look at is taken for this library (in doubt).
+// is null, ended in place (`list` is then the shim's own copy).
 Entry preload_list(char* list, const char* end, const char* seps, Self& self, char* name, size_t cap) {
   Entry best = Entry::other;
   for (char* p = list; p < end && *p;) {
@@ -910,20 +924,83 @@ Entry preload_list(char* list, const char* end, const char* seps, Self& self, ch
     const bool last = p + n >= end || !p[n];
     if (n > 0) {
       const char* entry = p;
-      if (name) {
-        if (n >= cap) return Entry::self;
+      if (name && n < cap) {
         std::memcpy(name, p, n);
         name[n] = '\0';
         entry = name;
-      } else {
+      } else if (!name) {
         p[n] = '\0';  // a separator, or the end the caller left room for
       }
-      const Entry e = preload_entry(entry, self);
+      const Entry e = entry == p && name ? long_entry(p, n, self) : preload_entry(entry, self);
       if (e == Entry::self) return e;
       if (e == Entry::other_build) best = e;
     }
     if (last) break;
     p += n + 1;
+  }
+  return best;
+}
+
+// /etc/ld.so.preload, as ld.so reads it (rtld.c): a '#' to the end of its
+// line a comment, blanked first; then the entries, split at ": \t\n", up to
+// the first NUL byte left (strsep stops there: one after it is never loaded).
+// Read in pieces through `buf` (`cap` bytes), whatever its length: an entry
+// cut by a piece's end is carried to the next; of one longer than `buf`, only
+// its last part is kept, and compared (long_entry). A read that fails ends
+// the file there (ld.so could not read it either).
+Entry system_preload_list(Self& self, char* buf, size_t cap) {
+  tg::sys::Fd fd(tg::sys::openat(AT_FDCWD, "/etc/ld.so.preload", O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd.ok()) return Entry::other;  // none (ld.so reads none either)
+  constexpr char kSeps[] = ": \t\n";
+  Entry best = Entry::other;
+  size_t have = 0;    // an entry's start carried from the last piece
+  bool cut = false;   // buf starts with the last part of an entry longer than it
+  bool comment = false;
+  for (size_t total = 0; total < (size_t{1} << 20);) {  // (ld.so reads it whole; 1 MiB is ample)
+    const long got = tg::sys::read(fd.get(), buf + have, cap - 1 - have);
+    bool end = got <= 0;
+    if (got > 0) total += static_cast<size_t>(got);
+    size_t len = have;
+    for (; len < have + static_cast<size_t>(got > 0 ? got : 0); ++len) {
+      if (buf[len] == '#') comment = true;
+      else if (buf[len] == '\n') comment = false;
+      if (comment) buf[len] = ' ';
+      else if (buf[len] == '\0') {
+        end = true;
+        break;
+      }
+    }
+    size_t from = 0;  // after the long entry, where it ends in this piece
+    if (cut) {
+      while (from < len && !std::strchr(kSeps, buf[from])) ++from;
+      if (from < len || end) {
+        if (long_entry(buf, from, self) == Entry::self) return Entry::self;
+        cut = false;
+      }
+    }
+    // Up to the last separator, unless the file ends here.
+    size_t upto = len;
+    if (!end)
+      while (upto > from && !std::strchr(kSeps, buf[upto - 1])) --upto;
+    if (cut || (!end && upto == 0 && len == cap - 1)) {
+      // An entry longer than `buf`, not ended yet: its last part only (none
+      // where a part fills `buf`: no file has such a name).
+      size_t slash = len;
+      while (slash > 0 && buf[slash - 1] != '/') --slash;
+      have = slash > 0 || len < cap - 1 ? len - slash : 0;
+      std::memmove(buf, buf + len - have, have);
+      cut = true;
+      continue;
+    }
+    const char kept = buf[upto];  // preload_list ends the last entry there
+    buf[upto] = '\0';
+    const Entry e = preload_list(buf + from, buf + upto, kSeps, self, nullptr, 0);
+    if (e == Entry::self) return e;
+    if (e == Entry::other_build) best = e;
+    if (end) return best;
+    buf[upto] = kept;
+    have = len - upto;
+    std::memmove(buf, buf + upto, have);
   }
   return best;
 }
@@ -943,23 +1020,9 @@ const char* env_cannot_adopt(char* const envp[]) {
   if (list && (e = preload_list(const_cast<char*>(list), list + std::strlen(list), " :", self, name, sizeof name)) ==
                   Entry::self)
     return nullptr;
-  // /etc/ld.so.preload, as ld.so reads it: entries split at ": \t\n", a '#'
-  // to the end of its line a comment. One larger than `name` is not looked at.
-  if (tg::sys::Fd fd(tg::sys::openat(AT_FDCWD, "/etc/ld.so.preload", O_RDONLY | O_CLOEXEC | O_NONBLOCK)); fd.ok()) {
-    const long n = tg::sys::read(fd.get(), name, sizeof name);
-    char more;
-    if (n > 0 && static_cast<size_t>(n) < sizeof name && tg::sys::read(fd.get(), &more, 1) == 0) {
-      for (long k = 0, comment = 0; k < n; ++k) {
-        if (name[k] == '#') comment = 1;
-        else if (name[k] == '\n') comment = 0;
-        if (comment || name[k] == '\0') name[k] = ' ';
-      }
-      name[n] = '\0';
-      const Entry s = preload_list(name, name + n, ": \t\n", self, nullptr, 0);
-      if (s == Entry::self) return nullptr;
-      if (s == Entry::other_build) e = s;
-    }
-  }
+  const Entry s = system_preload_list(self, name, sizeof name);
+  if (s == Entry::self) return nullptr;
+  if (s == Entry::other_build && e != Entry::other_build) return kOtherBuildSystem;
   return e == Entry::other_build ? kOtherBuild : kNoPreload;
 }
 

@@ -145,6 +145,19 @@ ok "atomic, execve with the shim preloaded through a symlink: handed over, publi
 # - a build of another hand-over version (the note patched to 2), or one
 #   older than the note (none): it may read the entry otherwise: published
 #   at the exec, the note says why.
+# v2_published_once WHAT WHY: the name holds v2, published once; WHY
+# "handed": at the new program's close, else at the exec with a note saying WHY.
+v2_published_once() {
+  cmp -s "$LIB" "$V2" ||
+    fail "$1: the name holds $(stat -c %s "$LIB") bytes, not v2: handed over to a program that did not publish it, lost"
+  pub=$(log_lines "published file=$LIB") || fail "$1: no published line"
+  [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "$1: published more than once: $pub"
+  if [ "$2" = handed ]; then
+    expect_no_log "published at exec"
+  else
+    expect_log "note file=$LIB is published at exec" "$2"
+  fi
+}
 cp "$TG_SHIM" "$T/libtg-v1.so" || fail "cannot copy the shim"
 shim_of_version 2 "$T/libtg-v2.so"
 shim_of_version 0 "$T/libtg-v0.so"
@@ -161,17 +174,42 @@ shutil.copy(sys.argv[2], sys.argv[1] + ".new")
 os.rename(sys.argv[1] + ".new", sys.argv[1])   # another file at the shim'"'"'s name
 os.execve("/bin/cat", ["cat", os.environ["V2"]], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$T/libtg-moved.so" "$other" ||
     fail "atomic, execve after the shim's file was replaced by ${other##*/}: failed"
-  [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
-    fail "atomic, execve after the shim's file was replaced by ${other##*/}: the name holds $(stat -c %s "$LIB") bytes, not v2: handed over to a program that did not publish it, lost"
-  pub=$(log_lines "published file=$LIB") || fail "${other##*/}: no published line"
-  [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "${other##*/}: published more than once: $pub"
+  [ "$(inode "$LIB")" != "$old" ] || fail "atomic, execve after the shim's file was replaced by ${other##*/}: the old inode at the name"
   if [ "$other" = "$T/libtg-v1.so" ]; then
-    expect_no_log "published at exec"
+    v2_published_once "atomic, execve after the shim's file was replaced by ${other##*/}" handed
   else
-    expect_log "note file=$LIB is published at exec" "names truncguard's path, where this library's file no longer is"
+    v2_published_once "atomic, execve after the shim's file was replaced by ${other##*/}" \
+      "names truncguard's path, where this library's file no longer is"
   fi
 done
 ok "atomic, execve preloading the shim's name after another file was put there: handed over to a build of the same hand-over version, published at the exec otherwise (another library, another version, a build without the note)"
+# An LD_PRELOAD entry longer than the shim's 1 KiB buffer, which ld.so
+# loads all the same (glibc 2.36 has no limit there): the shim took it for
+# itself "in doubt", so a 1,100-byte path to another library got the file
+# handed over to cat, which never loaded truncguard: exit 0, the content
+# lost, the old file at the name. Such an entry is now known by its last
+# part, as one with ld.so's tokens is: another library's name, published at
+# the exec; truncguard's name (a copy of the shim there), handed over.
+long=$T/long
+for _ in 1 2 3 4 5; do long=$long/$(printf 'd%.0s' $(seq 220)); done
+mkdir -p "$long" || fail "cannot make a directory of ${#long} bytes"
+cp "$TG_MARKER_LIB" "$long/libpreload_marker.so" && cp "$TG_SHIM" "$long/${TG_SHIM##*/}" || fail "cannot copy into $long"
+for entry in "$long/libpreload_marker.so" "$long/${TG_SHIM##*/}"; do
+  fresh_copy "$V1" "$LIB"
+  log_reset
+  LD_PRELOAD=$TG_SHIM TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf python3 -c '
+import os, sys
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+os.execve("/bin/cat", ["cat", os.environ["V2"]], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$entry" ||
+    fail "atomic, execve with LD_PRELOAD=(${#entry} bytes).../${entry##*/}: failed"
+  if [ "${entry##*/}" = "${TG_SHIM##*/}" ]; then
+    v2_published_once "atomic, execve with LD_PRELOAD=(${#entry} bytes).../${entry##*/}" handed
+  else
+    v2_published_once "atomic, execve with LD_PRELOAD=(${#entry} bytes).../${entry##*/}" "does not preload truncguard"
+  fi
+done
+ok "atomic, execve with an LD_PRELOAD entry of over 1 KiB: known by its last part (another library: published at the exec; truncguard's name: handed over)"
 # The same with ld.so's dynamic string tokens in the path ($LIB, ${PLATFORM},
 # as multiarch set-ups and systemd units write it): the shim took the path
 # literally, found no such file, and published at the exec, where the file
