@@ -124,7 +124,13 @@ void usage(FILE* out) {
   std::exit(kExitUsage);
 }
 
-bool readable_file(const std::string& p) { return access(p.c_str(), R_OK) == 0; }
+// A regular file this command may read: a FIFO or a device put at the
+// library's name would block the command's own read of it (and ld.so's in the
+// program) for good.
+bool readable_file(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), R_OK) == 0;
+}
 
 std::string dirname_of(const std::string& p) {
   auto slash = p.rfind('/');
@@ -223,7 +229,7 @@ void prepend_to_list(const char* name, const char* seps, const std::string& item
 // settings this command passes: each process then warns on its own, in the
 // library's words, without saying why.
 std::string other_version(const std::string& lib) {
-  const int fd = open(lib.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = open(lib.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return {};
   const unsigned v = tg::hand_over_version(fd);
   close(fd);

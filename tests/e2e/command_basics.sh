@@ -102,3 +102,15 @@ for v in 1 2 0; do
   esac
 done
 ok "a library of another version than the command: one warning from the command, which still runs the command"
+
+# A FIFO at the library's name next to the command: the command blocked for
+# good opening it (the version check's read; ld.so's in the program would
+# have too). Only a regular file is taken for the library now: the next
+# place is tried, and without one the command says it can't find it.
+mkdir -p "$T/fifo"
+must cp "$TG_CMD" "$T/fifo/truncguard"
+must mkfifo "$T/fifo/libtruncguard.so"
+out=$(timeout 10 "$T/fifo/truncguard" --print-library 2>&1); st=$?
+[ "$st" -ne 124 ] || fail "a FIFO at the library's name: the command blocked (killed after 10 s)"
+[[ $out != "$T/fifo/libtruncguard.so"* ]] || fail "a FIFO at the library's name was taken for the library: $out"
+ok "a FIFO at the library's name: not taken for it, no block (status $st: ${out%%$'\n'*})"
