@@ -456,6 +456,7 @@ void emit_json(const Event& e, pid_t pid, LineMem* m) {
       j.str("fallback", e.message ? "none" : (e.truncating_anyway ? "truncate" : "etxtbsy"));
       j.text("message", e.message);
       if (e.restored_old) j.boolean("restored_old", true);
+      if (e.kept_aside) j.str("kept_aside", e.kept_aside);
       break;
     case EventKind::note:
       j.str("note", e.note);
@@ -572,8 +573,13 @@ void emit(const Event& e) {
       put(m, pid, "published file=%s [ino %lu -> %lu] (mode atomic): the writer closed it", file, e.old_ino, e.new_ino);
       return;
     case EventKind::cannot_protect:
+      if (e.kept_aside) {
+        escape(e.kept_aside, m->esc[1], kPathBuf);
+        std::snprintf(m->text, sizeof m->text, " (the old file could not be put back: %s; it is kept as %s in its directory)",
+                      strerrordesc_np(e.putback_error), m->esc[1]);
+      }
       put(m, pid, "cannot protect file=%s: %s: %s%s; %s", file, e.step, strerrordesc_np(e.error),
-           e.restored_old ? " (the old file was put back)" : "",
+           e.restored_old ? " (the old file was put back)" : e.kept_aside ? m->text : "",
            e.message ? e.message
                      : (e.truncating_anyway ? "truncating anyway (TRUNCGUARD_ON_FAIL=truncate)" : "failing with ETXTBSY"));
       return;

@@ -575,9 +575,18 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
     // The old file back at the name: where the create failed, only if the
     // name is still free; over the new file otherwise (ours, incomplete).
     // (Not back: someone else's file took the name meanwhile; it stays, and
-    // the old one goes, as after install's unlink.)
-    rep->restored_old = (fd.ok() ? sys::renameat(dir, aside, dir, t.base) : rename_noreplace(dir, aside, t.base)) == 0;
-    if (!rep->restored_old) sys::unlinkat(dir, aside, 0);
+    // the old one goes, as after install's unlink.) Where the rename itself
+    // fails (EIO, a quota: btrfs's rename can give EDQUOT), the old file is
+    // kept under its temp name, which the log gives: deleted, the library's
+    // content was gone.
+    const int back = fd.ok() ? sys::renameat(dir, aside, dir, t.base) : rename_noreplace(dir, aside, t.base);
+    rep->restored_old = back == 0;
+    if (back == -EEXIST) {
+      sys::unlinkat(dir, aside, 0);
+    } else if (back < 0) {
+      rep->putback_error = -back;
+      std::memcpy(rep->kept_aside, aside, sizeof aside);
+    }
     return fail(rep, step, err);
   }
   sys::unlinkat(dir, aside, 0);

@@ -50,6 +50,8 @@ struct ReplaceReport {
   mode_t mode = 0;                    // the new file's permission bits
   mode_t setid_lost = 0;              // setuid/setgid bits the chown removed and that could not be set again
   bool restored_old = false;          // unlink mode: the old file was put back at the name after a failure
+  int putback_error = 0;              // unlink mode: it could not be (errno), and is kept as `kept_aside`
+  char kept_aside[NAME_MAX + 1] = {};
   off_t copied = 0;                   // bytes of the old content the new inode starts with
 };
 

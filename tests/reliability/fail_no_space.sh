@@ -262,4 +262,25 @@ unlink_refused "dd conv=notrunc, no block left" "$LIB" "cannot copy the old cont
   dd if="$V1" of="$LIB" bs=512 count=1 conv=notrunc
 unlink_refused "truncate(2) to $keep bytes, no block left" "$LIB" "cannot copy the old content" \
   "$TG_RTOOL" truncate "$LIB" "$keep"
+
+# ... and where the old file can't be put back either (its rename fails:
+# EIO, or EDQUOT, which btrfs's rename can give under a quota; here a seccomp
+# filter fails renameat, the put-back's call, with EIO), it is kept under its
+# temp name, which the log gives: it was deleted, and the library's content
+# was gone from the directory.
+old_ino=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+r_run keptaside env TRUNCGUARD_MODE=unlink "$TG_RTOOL" deny renameat:EIO "$TG_CMD" \
+  dd if="$V1" of="$LIB" bs=512 count=1 conv=notrunc
+stop_victim
+expect_survived "mode unlink, no block left, the put-back refused"
+grep -q "Text file busy" "$T/keptaside.out" || fail "put-back refused: expected ETXTBSY: $(r_out keptaside)"
+kept=$(log_lines "cannot protect file=$LIB: cannot copy the old content: No space left on device (the old file could not be put back: Input/output error; it is kept as " | sed -n 's/.* it is kept as \(.*\) in its directory).*/\1/p')
+[ -n "$kept" ] || fail "put-back refused: the log does not say where the old file is: $(tg_log)"
+[ -f "$T/full/$kept" ] || fail "put-back refused: the old file is not at $kept: $(ls -a "$T/full")"
+[ "$(inode "$T/full/$kept")" = "$old_ino" ] || fail "put-back refused: $kept is not the old file"
+cmp -s "$T/full/$kept" "$V1" || fail "put-back refused: $kept is not the old content"
+ok "mode unlink, no block left, the put-back refused (EIO): the old file kept whole as $kept, and the log says so"
+rm -f -- "$T/full/$kept" "$LIB"
 rm -f "$T/full/filler" "$T/full/filler2"

@@ -100,8 +100,9 @@
  *       for a moment.
  *   rtool deny SYSCALL[=ARG|~FD]:ERRNO[,...] CMD [ARG...]
  *       A seccomp filter, as a hardened service has: SYSCALL (ioctl, fcntl,
- *       getdents64, mmap, copy_file_range, faccessat2, fsync, fchown) fails
- *       with ERRNO (EPERM, EACCES, ENOSYS, ENOMEM, EINVAL, EDQUOT), only when its second
+ *       getdents64, mmap, copy_file_range, faccessat2, fsync, fchown,
+ *       renameat) fails with ERRNO (EPERM, EACCES, ENOSYS, ENOMEM, EINVAL,
+ *       EDQUOT, EIO), only when its second
  *       argument is ARG if given (a number, or PROCMAP_QUERY, F_SETLEASE,
  *       FICLONE), or only when its first argument is NOT the number FD
  *       (fsync~1:EINVAL: a filesystem with no fsync for directories, the
@@ -647,7 +648,7 @@ static long deny_number(const char* what, const char* s) {
   static const struct { const char* name; long value; } kNames[] = {
       {"ioctl", SYS_ioctl}, {"fcntl", SYS_fcntl}, {"getdents64", SYS_getdents64}, {"mmap", SYS_mmap},
       {"copy_file_range", SYS_copy_file_range}, {"faccessat2", SYS_faccessat2}, {"setfsuid", SYS_setfsuid},
-      {"fsync", SYS_fsync}, {"KILL", -1}, {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS},
+      {"fsync", SYS_fsync}, {"renameat", SYS_renameat}, {"EIO", EIO}, {"KILL", -1}, {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS},
       {"ENOMEM", ENOMEM}, {"EINVAL", EINVAL}, {"EDQUOT", EDQUOT}, {"fchown", SYS_fchown},
       /* PROCMAP_QUERY (Linux 6.11): _IOWR('f', 17, struct procmap_query), 104 bytes */
       {"PROCMAP_QUERY", (long)_IOWR('f', 17, char[104])}, {"F_SETLEASE", F_SETLEASE},
