@@ -14,7 +14,9 @@
 #    SYS_renameat2): the same, the victim running NAME alive, a fresh process
 #    loading version 2, the log saying why it was published early;
 #  - a writer that writes half, renames, then writes the rest: NAME holds the
-#    whole of v2 (the later writes land in the published file).
+#    whole of v2 (the later writes land in the published file); the same
+#    through a shared mapping whose fd was closed before the rename (a file
+#    kept pending until the munmap).
 . "$(dirname "$0")/lib.sh"
 need_victims
 need_shim
@@ -31,6 +33,29 @@ libc = ctypes.CDLL(None, use_errno=True)
 AT_FDCWD = -100
 SYS = {'rename': 82, 'renameat': 264, 'renameat2': 316}  # x86-64
 data = open(src, 'rb').read()
+if entry == 'mmap':
+    # The file's last fd closed while it is mapped shared and writable (so
+    # kept pending until the munmap), written through the mapping, renamed
+    # before the munmap.
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    fd = os.open(tmp, os.O_RDWR | os.O_TRUNC)
+    os.ftruncate(fd, len(data))
+    addr = libc.mmap(None, len(data), 3, 1, fd, 0)  # PROT_READ|PROT_WRITE, MAP_SHARED
+    os.close(fd)
+    ctypes.memmove(addr, data[:split], split)
+    if libc.rename(tmp.encode(), dst.encode()) != 0: sys.exit('save: mmap: ' + os.strerror(ctypes.get_errno()))
+    ctypes.memmove(addr + split, data[split:], len(data) - split)
+    libc.munmap(addr, len(data))
+    # The program closed its fd: none may be left open on the file (the dup
+    # that kept it pending while mapped, a leak).
+    ino = os.stat(dst).st_ino
+    for n in os.listdir('/proc/self/fd'):
+        try: st = os.stat('/proc/self/fd/' + n)
+        except OSError: continue
+        if st.st_ino == ino: sys.exit('save: mmap: fd %s is still open on the file' % n)
+    sys.exit(0)
 with open(tmp, 'wb') as f:
     f.write(data[:split]); f.flush(); os.fsync(f.fileno())
     t, d = tmp.encode(), dst.encode()
@@ -75,3 +100,9 @@ done
 run_case "control: half, rename, the rest, without truncguard" rename 4096 env
 run_case "half, rename, the rest, under --scope=elf -m atomic" rename 4096 "$TG_CMD" --scope=elf -m atomic
 ok "writes after the rename land in the renamed file"
+
+run_case "control: through a shared mapping, renamed before the munmap, without truncguard" mmap 4096 env
+run_case "through a shared mapping, renamed before the munmap, under --scope=elf -m atomic" mmap 4096 \
+  "$TG_CMD" --scope=elf -m atomic
+expect_log "note file=$TMP the writer renames it before its last close: published now"
+ok "a file kept pending while mapped is published at its rename too"
