@@ -276,6 +276,20 @@ inline int watched_sync_all(int r) {
   return r;
 }
 
+// rename, renameat, renameat2: a pending file whose name the writer renames
+// before its last close (write, fsync, rename, close) is published first
+// (pending::renaming), so that the rename moves the new content. One branch
+// when nothing is pending; errno as the real call leaves it.
+template <typename CallReal>
+inline auto watched_rename(int dirfd, const char* path, CallReal call_real) {
+  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) {
+    const int e = errno;
+    tg::pending::renaming(dirfd, path);
+    errno = e;
+  }
+  return call_real();
+}
+
 // fcntl: F_SETFL without O_APPEND is examined (guarded_fd_change); an fd
 // F_DUPFD made is a new name for a pending file. `arg` as glibc reads it.
 template <typename CallReal>
@@ -716,6 +730,27 @@ __attribute__((visibility("default"))) int fsync(int fd) {
 __attribute__((visibility("default"))) int fdatasync(int fd) {
   auto f = TG_REAL(fdatasync);
   return watched_sync(f ? f(fd) : static_cast<int>(tg::sys::call_errno(SYS_fdatasync, fd)), fd);
+}
+
+__attribute__((visibility("default"))) int rename(const char* from, const char* to) noexcept {
+  return watched_rename(AT_FDCWD, from, [&] {
+    auto f = TG_REAL(rename);
+    return f ? f(from, to) : static_cast<int>(tg::sys::call_errno(SYS_rename, from, to));
+  });
+}
+__attribute__((visibility("default"))) int renameat(int fromdir, const char* from, int todir, const char* to) noexcept {
+  return watched_rename(fromdir, from, [&] {
+    auto f = TG_REAL(renameat);
+    return f ? f(fromdir, from, todir, to) : static_cast<int>(tg::sys::call_errno(SYS_renameat, fromdir, from, todir, to));
+  });
+}
+__attribute__((visibility("default"))) int renameat2(int fromdir, const char* from, int todir, const char* to,
+                                                     unsigned flags) noexcept {
+  return watched_rename(fromdir, from, [&] {
+    auto f = TG_REAL(renameat2);
+    return f ? f(fromdir, from, todir, to, flags)
+             : static_cast<int>(tg::sys::call_errno(SYS_renameat2, fromdir, from, todir, to, flags));
+  });
 }
 
 __attribute__((visibility("default"))) void sync() noexcept {
@@ -1454,6 +1489,13 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
     case SYS_sync:
     case SYS_syncfs:
       return watched_sync_all(real_int());
+#ifdef SYS_rename
+    case SYS_rename:  // (from, to)
+      return watched_rename(AT_FDCWD, as_ptr<const char>(a[0]), real);
+#endif
+    case SYS_renameat:   // (fromdir, from, todir, to)
+    case SYS_renameat2:  // (..., flags)
+      return watched_rename(fd, as_ptr<const char>(a[1]), real);
     case SYS_msync:  // (addr, len, flags)
       return (a[2] & MS_SYNC) ? watched_sync_all(real_int()) : real();
     case SYS_execve:
@@ -1511,6 +1553,11 @@ constexpr bool routed(int nr) {
     case SYS_splice:
     case SYS_fsync:
     case SYS_fdatasync:
+#ifdef SYS_rename
+    case SYS_rename:
+#endif
+    case SYS_renameat:
+    case SYS_renameat2:
     case SYS_sync:
     case SYS_syncfs:
     case SYS_msync:

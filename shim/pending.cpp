@@ -588,6 +588,39 @@ void duplicated(int oldfd, int newfd) {
   }
 }
 
+void renaming(int dirfd, const char* path) {
+  struct stat st;
+  if (sys::fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
+  const pid_t me = sys::getpid();
+  for (int gi = 0; gi < kGroups; ++gi) {
+    Group& g = g_groups[gi];
+    if (g.state.load(std::memory_order_acquire) != kLive || g.owner.load(std::memory_order_relaxed) != me ||
+        g.old_ino != st.st_ino)
+      continue;
+    // The same directory entry: the group's name still holds the inode the rename moves.
+    struct stat at_name;
+    if (sys::fstatat(g.dirfd, g.base, &at_name, AT_SYMLINK_NOFOLLOW) != 0 || at_name.st_dev != st.st_dev ||
+        at_name.st_ino != st.st_ino)
+      continue;
+    log::note(g.path, "renamed",
+              "the writer renames it before its last close: published now, so that the rename moves the new file");
+    if (!g.kept_while_mapped.load(std::memory_order_acquire)) {
+      end_group_now(gi);
+      continue;
+    }
+    // Its fds are closed, one dup of ours kept while it is mapped: closing
+    // that publishes (as unmapped() does).
+    for (const Slot& s : g_slots) {
+      const uint64_t key = s.key.load(std::memory_order_acquire);
+      if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
+      const int kept = key_fd(key);
+      closing(kept);
+      sys::close(kept);
+      break;
+    }
+  }
+}
+
 void publish_all() {
   const pid_t me = sys::getpid();
   for (Slot& s : g_slots) {

@@ -100,6 +100,15 @@ void write_failed(int fd, int error);
 // `newfd` is a duplicate of `oldfd` (dup, dup2, dup3, F_DUPFD).
 void duplicated(int oldfd, int newfd);
 
+// The program renames `path` (relative to `dirfd`; renameat's source): if
+// that is the name of one of this process's pending files, still holding the
+// old inode, the file is published first, so that the rename moves the new
+// content, as it moves the written inode without truncguard. (Write, fsync,
+// rename, close, with a leftover temp name: the rename moved the old file,
+// and the close put the new one back at the temp name.) Later writes land in
+// the published file, as in mode replace.
+void renaming(int dirfd, const char* path);
+
 // Publishes every pending file this process owns (exit).
 void publish_all();
 

@@ -627,7 +627,7 @@ static void io_matrix(void) {
   int nul = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY);
   aio_written(nul, 0);
   syscall(SYS_close, nul);
-  for (int call = 0; call < 84; ++call) {
+  for (int call = 0; call < 92; ++call) {
     fixture();
     int in = (int)syscall(SYS_openat, AT_FDCWD, P_text, O_RDONLY);
     int out = (int)syscall(SYS_openat, AT_FDCWD, P_elf, O_WRONLY);
@@ -729,6 +729,14 @@ static void io_matrix(void) {
       case 81: r = aio_synced(rd, O_DSYNC, 1); break;
       case 82: r = aio_synced(out, 12345, 0); break;  // EINVAL
       case 83: r = aio_synced(-1, O_SYNC, 1); break;  // EBADF
+      case 84: r = rename(P_text, P_empty); break;
+      case 85: r = rename(P_missing, P_text); break;                                       // ENOENT
+      case 86: r = renameat(AT_FDCWD, P_elf, AT_FDCWD, P_dir); break;                      // EISDIR
+      case 87: r = renameat(-1, "rel", AT_FDCWD, P_text); break;                           // EBADF
+      case 88: r = renameat2(AT_FDCWD, P_text, AT_FDCWD, P_elf, RENAME_NOREPLACE); break;  // EEXIST
+      case 89: r = renameat2(AT_FDCWD, P_text, AT_FDCWD, P_elf, 0x80); break;              // EINVAL
+      case 90: r = syscall(SYS_rename, P_missing, P_text); break;                          // ENOENT
+      case 91: r = syscall(SYS_renameat2, AT_FDCWD, P_elf, AT_FDCWD, P_text, RENAME_EXCHANGE); break;
     }
     int err = errno;
     syscall(SYS_close, in), syscall(SYS_close, out), syscall(SYS_close, rd);

@@ -1,0 +1,108 @@
+#!/bin/bash
+# Bug: in atomic mode a writer that renames its file before closing it (the
+# atomic-save shape: write NAME.tmp, fsync, rename NAME.tmp over NAME, close)
+# lost its work where NAME.tmp was a leftover ELF file (an interrupted earlier
+# deploy): the rename moved the OLD leftover to NAME, since the new content
+# was still unnamed, and the close then published the new content at
+# NAME.tmp, "created again". NAME held stale code and NAME.tmp came back;
+# without truncguard NAME holds the new file and NAME.tmp is gone. Found with
+# CPython's os.replace inside the `with open(...)` block. The rename of a
+# pending file's name now publishes it first, so the rename moves it.
+#  - control: without truncguard, NAME gets v2 and no NAME.tmp is left;
+#  - under truncguard --scope=elf -m atomic (a deploy job's settings), through
+#    rename, renameat, renameat2 and syscall(SYS_rename, SYS_renameat,
+#    SYS_renameat2): the same, the victim running NAME alive, a fresh process
+#    loading version 2, the log saying why it was published early;
+#  - a writer that writes half, renames, then writes the rest: NAME holds the
+#    whole of v2 (the later writes land in the published file); the same
+#    through a shared mapping whose fd was closed before the rename (a file
+#    kept pending until the munmap).
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+command -v python3 >/dev/null || skip "python3 is not installed"
+LIB=$T/lib.so
+TMP=$T/lib.so.tmp
+
+# save ENTRY SPLIT: writes $V2 into $TMP ("wb"), SPLIT bytes, fsync, renames
+# $TMP over $LIB through ENTRY, writes the rest, closes.
+cat >"$T/save.py" <<'EOF'
+import ctypes, os, sys
+entry, split, src, tmp, dst = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD = -100
+SYS = {'rename': 82, 'renameat': 264, 'renameat2': 316}  # x86-64
+data = open(src, 'rb').read()
+if entry == 'mmap':
+    # The file's last fd closed while it is mapped shared and writable (so
+    # kept pending until the munmap), written through the mapping, renamed
+    # before the munmap.
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    fd = os.open(tmp, os.O_RDWR | os.O_TRUNC)
+    os.ftruncate(fd, len(data))
+    addr = libc.mmap(None, len(data), 3, 1, fd, 0)  # PROT_READ|PROT_WRITE, MAP_SHARED
+    os.close(fd)
+    ctypes.memmove(addr, data[:split], split)
+    if libc.rename(tmp.encode(), dst.encode()) != 0: sys.exit('save: mmap: ' + os.strerror(ctypes.get_errno()))
+    ctypes.memmove(addr + split, data[split:], len(data) - split)
+    libc.munmap(addr, len(data))
+    # The program closed its fd: none may be left open on the file (the dup
+    # that kept it pending while mapped, a leak).
+    ino = os.stat(dst).st_ino
+    for n in os.listdir('/proc/self/fd'):
+        try: st = os.stat('/proc/self/fd/' + n)
+        except OSError: continue
+        if st.st_ino == ino: sys.exit('save: mmap: fd %s is still open on the file' % n)
+    sys.exit(0)
+with open(tmp, 'wb') as f:
+    f.write(data[:split]); f.flush(); os.fsync(f.fileno())
+    t, d = tmp.encode(), dst.encode()
+    if entry == 'rename': r = libc.rename(t, d)
+    elif entry == 'renameat': r = libc.renameat(AT_FDCWD, t, AT_FDCWD, d)
+    elif entry == 'renameat2': r = libc.renameat2(AT_FDCWD, t, AT_FDCWD, d, 0)
+    elif entry == 'sys_rename': r = libc.syscall(SYS['rename'], t, d)
+    elif entry == 'sys_renameat': r = libc.syscall(SYS['renameat'], AT_FDCWD, t, AT_FDCWD, d)
+    elif entry == 'sys_renameat2': r = libc.syscall(SYS['renameat2'], AT_FDCWD, t, AT_FDCWD, d, 0)
+    if r != 0: sys.exit('save: %s: %s' % (entry, os.strerror(ctypes.get_errno())))
+    f.write(data[split:])
+EOF
+SIZE=$(stat -c %s "$V2")
+
+# run_case WHAT ENTRY SPLIT [PREFIX...]
+run_case() {
+  local what=$1 entry=$2 split=$3
+  shift 3
+  fresh_copy "$V1" "$LIB"
+  fresh_copy "$V1" "$TMP"  # the leftover of an interrupted deploy
+  start_victim "$LIB"
+  log_reset
+  "$@" python3 "$T/save.py" "$entry" "$split" "$V2" "$TMP" "$LIB" || fail "$what: the writer failed: $(tg_log)"
+  stop_victim
+  expect_survived "$what"
+  expect_same_content "$LIB" "$V2" "$what: $LIB"
+  [ ! -e "$TMP" ] || fail "$what: $TMP is back after the rename (it holds $(cmp -s "$TMP" "$V2" && echo v2 || echo v1))"
+  [ -z "$(find "$T" -maxdepth 1 -name '.lib.so*.tg-*')" ] || fail "$what: a temp file was left: $(ls -a "$T")"
+  expect_version "$LIB" 2
+}
+
+run_case "control: rename before close without truncguard" rename "$SIZE" env
+ok "control: without truncguard the rename moves the new file and nothing is left at the old name"
+
+for entry in rename renameat renameat2 sys_rename sys_renameat sys_renameat2; do
+  run_case "$entry before close under --scope=elf -m atomic" "$entry" "$SIZE" "$TG_CMD" --scope=elf -m atomic
+  expect_log "note file=$TMP the writer renames it before its last close: published now"
+  expect_log "published file=$TMP [ino " "(mode atomic)"
+  ok "$entry of a pending file before its close moves the new file"
+done
+
+run_case "control: half, rename, the rest, without truncguard" rename 4096 env
+run_case "half, rename, the rest, under --scope=elf -m atomic" rename 4096 "$TG_CMD" --scope=elf -m atomic
+ok "writes after the rename land in the renamed file"
+
+run_case "control: through a shared mapping, renamed before the munmap, without truncguard" mmap 4096 env
+run_case "through a shared mapping, renamed before the munmap, under --scope=elf -m atomic" mmap 4096 \
+  "$TG_CMD" --scope=elf -m atomic
+expect_log "note file=$TMP the writer renames it before its last close: published now"
+ok "a file kept pending while mapped is published at its rename too"
