@@ -170,11 +170,14 @@ void report_unpublished(const Group& g, const char* step, int error, const char*
 // showed the old file). Without read access to the directory, or on a
 // filesystem with no fsync for directories (EINVAL: legacy 9p, a FUSE server
 // that refuses FSYNCDIR), the file's own fsync, which on journaling
-// filesystems commits the rename with it. Returns 0 or the errno.
-int sync_publication(const Group& g, int fd) {
+// filesystems commits the rename with it. Returns 0 or the errno, and in
+// `step` what failed.
+int sync_publication(const Group& g, int fd, const char** step) {
   sys::Fd dir(sys::openat(g.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  *step = dir.ok() ? "cannot sync the directory after the rename" : "cannot sync the file after the rename";
   long r = sys::call(SYS_fsync, dir.ok() ? dir.get() : fd);
   if (r == -EINVAL && dir.ok()) {
+    *step = "cannot sync the file after the rename (the filesystem has no fsync for directories)";
     // Without truncguard the writer's close would not fail here: its sync
     // was of the file, which the kernel accepted.
     r = sys::call(SYS_fsync, fd);
@@ -239,8 +242,9 @@ int publish(Group& g, int fd) {
   }
   const long fl = sys::call(SYS_fcntl, fd, F_GETFL);
   if (g.synced.load(std::memory_order_acquire) || (fl >= 0 && (fl & O_DSYNC))) {
-    if ((pub.error = sync_publication(g, fd)) != 0)
-      report_unpublished(g, "cannot sync the directory after the rename", pub.error,
+    const char* step = nullptr;
+    if ((pub.error = sync_publication(g, fd, &step)) != 0)
+      report_unpublished(g, step, pub.error,
                          "published, but a crash may still show the old file");
   }
   if (log::enabled(kRewrites)) {

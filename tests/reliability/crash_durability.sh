@@ -147,6 +147,30 @@ for fs in ext4 xfs; do
     fail "$fs: no fsync for directories: no note: $(tg_log)"
   ok "$fs: no fsync for directories: dd's close succeeds, the file's fsync instead (noted), version 2 after the crash"
 
+  # ... and where the file's own fsync fails too (the filter fails every
+  # fsync but the writer's own, made through its fd 100), the writer's close
+  # reports it, and the line names the file's sync, not the directory's
+  # (it said "cannot sync the directory after the rename" for both).
+  if [ "$fs" = ext4 ]; then
+    fresh_copy "$V1" "$LIB"
+    log_reset
+    (cd "$MNT" && "$TG_RTOOL" deny 'fsync~100:EINVAL' "$TG_CMD" --mode=atomic --scope=elf "$PY" -c '
+import os, sys
+f = open("libvictim.so", "wb")
+f.write(open(sys.argv[1], "rb").read())
+f.flush()
+os.dup2(f.fileno(), 100)
+os.fsync(100)
+os.close(100)
+try:
+    f.close()
+except OSError as e:
+    print("close:", e.strerror)' "$V2") >"$T/bothsync.out" 2>&1 || fail "$fs: both syncs refused: the writer failed: $(cat "$T/bothsync.out")"
+    grep -q "close: Invalid argument" "$T/bothsync.out" || fail "$fs: both syncs refused: close did not report it: $(cat "$T/bothsync.out")"
+    expect_log "cannot protect file=libvictim.so: cannot sync the file after the rename (the filesystem has no fsync for directories): Invalid argument; published, but a crash may still show the old file"
+    ok "$fs: the directory's and the file's fsync refused: close reports EINVAL, the line names the file's sync"
+  fi
+
   umount "$MNT" || fail "cannot unmount $MNT"
   unset '_r_mounts[-1]'
   rm -f -- "$IMG"
