@@ -278,13 +278,19 @@ inline int watched_sync_all(int r) {
 
 // rename, renameat, renameat2: a pending file whose name the writer renames
 // before its last close (write, fsync, rename, close) is published first
-// (pending::renaming), so that the rename moves the new content. One branch
-// when nothing is pending; errno as the real call leaves it.
+// (pending::renaming), so that the rename moves the new content. An exchange
+// (RENAME_EXCHANGE) moves the destination's file too: a pending file there
+// is published first as well, or the exchange moved the old file out and put
+// another at its name, where the close then refused to publish (the new
+// content lost). One branch when nothing is pending; errno as the real call
+// leaves it.
 template <typename CallReal>
-inline auto watched_rename(int dirfd, const char* path, CallReal call_real) {
+inline auto watched_rename(int fromdir, const char* from, int todir, const char* to, unsigned flags,
+                           CallReal call_real) {
   if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) {
     const int e = errno;
-    tg::pending::renaming(dirfd, path);
+    tg::pending::renaming(fromdir, from);
+    if (flags & RENAME_EXCHANGE) tg::pending::renaming(todir, to);
     errno = e;
   }
   return call_real();
@@ -733,20 +739,20 @@ __attribute__((visibility("default"))) int fdatasync(int fd) {
 }
 
 __attribute__((visibility("default"))) int rename(const char* from, const char* to) noexcept {
-  return watched_rename(AT_FDCWD, from, [&] {
+  return watched_rename(AT_FDCWD, from, AT_FDCWD, to, 0, [&] {
     auto f = TG_REAL(rename);
     return f ? f(from, to) : static_cast<int>(tg::sys::call_errno(SYS_rename, from, to));
   });
 }
 __attribute__((visibility("default"))) int renameat(int fromdir, const char* from, int todir, const char* to) noexcept {
-  return watched_rename(fromdir, from, [&] {
+  return watched_rename(fromdir, from, todir, to, 0, [&] {
     auto f = TG_REAL(renameat);
     return f ? f(fromdir, from, todir, to) : static_cast<int>(tg::sys::call_errno(SYS_renameat, fromdir, from, todir, to));
   });
 }
 __attribute__((visibility("default"))) int renameat2(int fromdir, const char* from, int todir, const char* to,
                                                      unsigned flags) noexcept {
-  return watched_rename(fromdir, from, [&] {
+  return watched_rename(fromdir, from, todir, to, flags, [&] {
     auto f = TG_REAL(renameat2);
     return f ? f(fromdir, from, todir, to, flags)
              : static_cast<int>(tg::sys::call_errno(SYS_renameat2, fromdir, from, todir, to, flags));
@@ -1491,11 +1497,12 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
       return watched_sync_all(real_int());
 #ifdef SYS_rename
     case SYS_rename:  // (from, to)
-      return watched_rename(AT_FDCWD, as_ptr<const char>(a[0]), real);
+      return watched_rename(AT_FDCWD, as_ptr<const char>(a[0]), AT_FDCWD, as_ptr<const char>(a[1]), 0, real);
 #endif
     case SYS_renameat:   // (fromdir, from, todir, to)
     case SYS_renameat2:  // (..., flags)
-      return watched_rename(fd, as_ptr<const char>(a[1]), real);
+      return watched_rename(fd, as_ptr<const char>(a[1]), static_cast<int>(a[2]), as_ptr<const char>(a[3]),
+                            kernel_number(nr) == SYS_renameat2 ? static_cast<unsigned>(a[4]) : 0u, real);
     case SYS_msync:  // (addr, len, flags)
       return (a[2] & MS_SYNC) ? watched_sync_all(real_int()) : real();
     case SYS_execve:

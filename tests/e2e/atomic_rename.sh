@@ -16,7 +16,13 @@
 #  - a writer that writes half, renames, then writes the rest: NAME holds the
 #    whole of v2 (the later writes land in the published file); the same
 #    through a shared mapping whose fd was closed before the rename (a file
-#    kept pending until the munmap).
+#    kept pending until the munmap);
+#  - an exchange (renameat2 RENAME_EXCHANGE) of NAME and NAME.tmp before the
+#    close, the file written either the source or the destination: NAME gets
+#    v2, NAME.tmp the file NAME held (the control shows it). With the file
+#    written the exchange's destination, the exchange moved the OLD leftover
+#    to NAME and the close then refused to publish ("another file was put at
+#    the name"): the new content was lost.
 . "$(dirname "$0")/lib.sh"
 need_victims
 need_shim
@@ -65,6 +71,11 @@ with open(tmp, 'wb') as f:
     elif entry == 'sys_rename': r = libc.syscall(SYS['rename'], t, d)
     elif entry == 'sys_renameat': r = libc.syscall(SYS['renameat'], AT_FDCWD, t, AT_FDCWD, d)
     elif entry == 'sys_renameat2': r = libc.syscall(SYS['renameat2'], AT_FDCWD, t, AT_FDCWD, d, 0)
+    # An exchange (RENAME_EXCHANGE = 2), the file written the destination:
+    # its content goes to the source name, the source's file to its name.
+    elif entry == 'xchg_to': r = libc.renameat2(AT_FDCWD, d, AT_FDCWD, t, 2)
+    elif entry == 'sys_xchg_to': r = libc.syscall(SYS['renameat2'], AT_FDCWD, d, AT_FDCWD, t, 2)
+    elif entry == 'xchg_from': r = libc.renameat2(AT_FDCWD, t, AT_FDCWD, d, 2)
     if r != 0: sys.exit('save: %s: %s' % (entry, os.strerror(ctypes.get_errno())))
     f.write(data[split:])
 EOF
@@ -106,3 +117,30 @@ run_case "through a shared mapping, renamed before the munmap, under --scope=elf
   "$TG_CMD" --scope=elf -m atomic
 expect_log "note file=$TMP the writer renames it before its last close: published now"
 ok "a file kept pending while mapped is published at its rename too"
+
+# exchange_case WHAT ENTRY [PREFIX...]: NAME holds v1 (a victim runs it),
+# NAME.tmp a leftover (v1 with a tail, told apart from NAME's v1); the
+# writer writes v2 into NAME.tmp and exchanges the two names before its close.
+exchange_case() {
+  local what=$1 entry=$2
+  shift 2
+  fresh_copy "$V1" "$LIB"
+  { cat "$V1"; printf 'the leftover of an interrupted deploy\n'; } >"$TMP"
+  start_victim "$LIB"
+  log_reset
+  "$@" python3 "$T/save.py" "$entry" "$SIZE" "$V2" "$TMP" "$LIB" || fail "$what: the writer failed: $(tg_log)"
+  stop_victim
+  expect_survived "$what"
+  expect_same_content "$LIB" "$V2" "$what: $LIB"
+  expect_same_content "$TMP" "$V1" "$what: $TMP (the file $LIB held)"
+  [ -z "$(find "$T" -maxdepth 1 -name '.lib.so*.tg-*')" ] || fail "$what: a temp file was left: $(ls -a "$T")"
+  expect_version "$LIB" 2
+}
+
+for entry in xchg_to sys_xchg_to xchg_from; do
+  exchange_case "control: $entry without truncguard" "$entry" env
+  exchange_case "$entry under --scope=elf -m atomic" "$entry" "$TG_CMD" --scope=elf -m atomic
+  expect_log "note file=$TMP the writer renames it before its last close: published now"
+  expect_no_log "another file was put at the name"
+  ok "an exchange ($entry) of a pending file before its close moves the new file"
+done
