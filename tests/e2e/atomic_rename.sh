@@ -144,3 +144,63 @@ for entry in xchg_to sys_xchg_to xchg_from; do
   expect_no_log "another file was put at the name"
   ok "an exchange ($entry) of a pending file before its close moves the new file"
 done
+
+# Another name of the old file (a hard link in a snapshot tree, with the same
+# base name) renamed before the close is not the writer's file: the pending
+# file is not published at that rename (it was: the name showed the new file
+# half written, before the close, and the log said the writer renamed it).
+# Atomic mode's promise holds: the name keeps the old file until the close.
+mkdir -p "$T/snap"
+fresh_copy "$V1" "$LIB"
+fresh_copy "$V1" "$TMP"
+ln -f "$TMP" "$T/snap/lib.so.tmp"
+start_victim "$LIB"
+log_reset
+"$TG_CMD" --scope=elf -m atomic python3 - "$V2" "$TMP" "$T/snap" "$V1" <<'PY' || fail "hard link: the writer failed: $(tg_log)"
+import os, sys
+src, tmp, snap, v1 = sys.argv[1:5]
+data, old = open(src, 'rb').read(), open(v1, 'rb').read()
+with open(tmp, 'wb') as f:
+    f.write(data[:4096]); f.flush()
+    os.rename(snap + '/lib.so.tmp', snap + '/lib.so.old')
+    if open(tmp, 'rb').read() != old:
+        sys.exit('hard link: %s no longer holds the old file before the close' % tmp)
+    f.write(data[4096:])
+PY
+stop_victim
+expect_survived "hard link renamed before the close"
+expect_same_content "$TMP" "$V2" "hard link: $TMP after the close"
+expect_same_content "$T/snap/lib.so.old" "$V1" "hard link: the other name (it keeps the old file)"
+expect_no_log "the writer renames it before its last close"
+expect_log "published file=$TMP [ino "
+ok "another name of the old file renamed before the close leaves the pending file pending"
+
+# The writer's own file renamed by another path to it (a symlinked
+# directory, a directory fd, a relative path through ..) is its file: it is
+# published first, and NAME gets v2.
+ln -sfn "$T" "$T/link"
+mkdir -p "$T/sub"
+for how in symlinked_dir dirfd dotdot; do
+  fresh_copy "$V1" "$LIB"
+  fresh_copy "$V1" "$TMP"
+  start_victim "$LIB"
+  log_reset
+  (cd "$T/sub" && "$TG_CMD" --scope=elf -m atomic python3 - "$how" "$V2" "$T" <<'PY') || fail "$how: the writer failed: $(tg_log)"
+import os, sys
+how, src, t = sys.argv[1:4]
+with open(t + '/lib.so.tmp', 'wb') as f:
+    f.write(open(src, 'rb').read()); f.flush()
+    if how == 'symlinked_dir': os.rename(t + '/link/lib.so.tmp', t + '/lib.so')
+    elif how == 'dirfd':
+        d = os.open(t, os.O_RDONLY | os.O_DIRECTORY)
+        os.rename('lib.so.tmp', 'lib.so', src_dir_fd=d, dst_dir_fd=d)
+        os.close(d)
+    else: os.rename('../lib.so.tmp', '../lib.so')
+PY
+  stop_victim
+  expect_survived "$how"
+  expect_same_content "$LIB" "$V2" "$how: $LIB"
+  [ ! -e "$TMP" ] || fail "$how: $TMP is back after the rename"
+  expect_log "note file=$T/lib.so.tmp the writer renames it before its last close"
+  ok "the writer's file renamed through another path to it ($how) moves the new file"
+done
