@@ -283,14 +283,20 @@ inline int watched_sync_all(int r) {
 // is published first as well, or the exchange moved the old file out and put
 // another at its name, where the close then refused to publish (the new
 // content lost). One branch when nothing is pending; errno as the real call
-// leaves it.
+// leaves it, but where the file could not be published first.
 template <typename CallReal>
 inline auto watched_rename(int fromdir, const char* from, int todir, const char* to, unsigned flags,
                            CallReal call_real) {
   if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) {
     const int e = errno;
-    tg::pending::renaming(fromdir, from);
-    if (flags & RENAME_EXCHANGE) tg::pending::renaming(todir, to);
+    int err = tg::pending::renaming(fromdir, from);
+    if (!err && (flags & RENAME_EXCHANGE)) err = tg::pending::renaming(todir, to);
+    // Not published (no room, a failed write): the rename is not made and
+    // fails with that error, which the writer's close would have given.
+    if (err) {
+      errno = err;
+      return static_cast<decltype(call_real())>(-1);
+    }
     errno = e;
   }
   return call_real();

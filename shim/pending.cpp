@@ -619,9 +619,9 @@ bool the_groups_entry(int dirfd, const char* path, const Group& g) {
 
 }  // namespace
 
-void renaming(int dirfd, const char* path) {
+int renaming(int dirfd, const char* path) {
   struct stat st;
-  if (sys::fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
+  if (sys::fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
   const pid_t me = sys::getpid();
   for (int gi = 0; gi < kGroups; ++gi) {
     Group& g = g_groups[gi];
@@ -635,21 +635,36 @@ void renaming(int dirfd, const char* path) {
       continue;
     log::note(g.path, "renamed",
               "the writer renames it before its last close: published now, so that the rename moves the new file");
+    const dev_t new_dev = g.dev;
+    const ino_t new_ino = g.ino;
+    const int write_error = g.write_error.load(std::memory_order_acquire);
+    int err = 0;
     if (!g.kept_while_mapped.load(std::memory_order_acquire)) {
-      end_group_now(gi);
-      continue;
+      err = end_group_now(gi);
+    } else {
+      // Its fds are closed, one dup of ours kept while it is mapped: closing
+      // that publishes (as unmapped() does).
+      for (const Slot& s : g_slots) {
+        const uint64_t key = s.key.load(std::memory_order_acquire);
+        if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
+        const int kept = key_fd(key);
+        err = closing(kept);
+        sys::close(kept);
+        break;
+      }
     }
-    // Its fds are closed, one dup of ours kept while it is mapped: closing
-    // that publishes (as unmapped() does).
-    for (const Slot& s : g_slots) {
-      const uint64_t key = s.key.load(std::memory_order_acquire);
-      if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
-      const int kept = key_fd(key);
-      closing(kept);
-      sys::close(kept);
-      break;
+    // Not published (no room for its link, a write to it failed): the rename
+    // would move the old file, and the writer, whose close now has nothing
+    // to report, would never be told. It fails instead, with that error, as
+    // the close would have (README: "close() returns that error").
+    if (err || write_error) {
+      struct stat now;
+      if (sys::fstatat(dirfd, path, &now, AT_SYMLINK_NOFOLLOW) != 0 || now.st_dev != new_dev ||
+          now.st_ino != new_ino)
+        return err ? err : write_error;
     }
   }
+  return 0;
 }
 
 void publish_all() {

@@ -204,3 +204,31 @@ PY
   expect_log "note file=$T/lib.so.tmp the writer renames it before its last close"
   ok "the writer's file renamed through another path to it ($how) moves the new file"
 done
+
+# The file can't be published at the rename (no room for its link: a
+# seccomp filter makes linkat fail with ENOSPC): the rename is not made and
+# fails with that error, as the close would have (README: "close() returns
+# that error"). It was made: it moved the old leftover over NAME, and the
+# writer, its rename and close both successful, was never told.
+RTOOL=${TG_RTOOL:-$TG_BUILD/tests/reliability/rtool}
+if [ -x "$RTOOL" ]; then
+  fresh_copy "$V1" "$LIB"
+  { cat "$V1"; printf 'the leftover of an interrupted deploy\n'; } >"$TMP"
+  cp "$TMP" "$T/leftover"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  if "$TG_CMD" --scope=elf -m atomic "$RTOOL" deny 265:28 python3 "$T/save.py" rename "$SIZE" "$V2" "$TMP" "$LIB" \
+    2>"$T/save.err"; then
+    fail "no room to publish: the writer was told nothing (rename and close succeeded); $LIB holds $(cmp -s "$LIB" "$T/leftover" && echo the old leftover || echo something else)"
+  fi
+  grep -q "save: rename: No space left on device" "$T/save.err" || fail "no room to publish: the writer said: $(cat "$T/save.err")"
+  stop_victim
+  expect_survived "no room to publish at the rename"
+  [ "$(inode "$LIB")" = "$old" ] || fail "no room to publish: $LIB was replaced"
+  expect_same_content "$LIB" "$V1" "no room to publish: $LIB"
+  expect_log "cannot protect file=$TMP: cannot link the new file into the directory: No space left on device"
+  ok "a pending file that can't be published at its rename fails the rename with the error"
+else
+  echo "skipped part: rtool is not built ($RTOOL)"
+fi
