@@ -278,13 +278,25 @@ inline int watched_sync_all(int r) {
 
 // rename, renameat, renameat2: a pending file whose name the writer renames
 // before its last close (write, fsync, rename, close) is published first
-// (pending::renaming), so that the rename moves the new content. One branch
-// when nothing is pending; errno as the real call leaves it.
+// (pending::renaming), so that the rename moves the new content. An exchange
+// (RENAME_EXCHANGE) moves the destination's file too: a pending file there
+// is published first as well, or the exchange moved the old file out and put
+// another at its name, where the close then refused to publish (the new
+// content lost). One branch when nothing is pending; errno as the real call
+// leaves it, but where the file could not be published first.
 template <typename CallReal>
-inline auto watched_rename(int dirfd, const char* path, CallReal call_real) {
+inline auto watched_rename(int fromdir, const char* from, int todir, const char* to, unsigned flags,
+                           CallReal call_real) {
   if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) {
     const int e = errno;
-    tg::pending::renaming(dirfd, path);
+    int err = tg::pending::renaming(fromdir, from);
+    if (!err && (flags & RENAME_EXCHANGE)) err = tg::pending::renaming(todir, to);
+    // Not published (no room, a failed write): the rename is not made and
+    // fails with that error, which the writer's close would have given.
+    if (err) {
+      errno = err;
+      return static_cast<decltype(call_real())>(-1);
+    }
     errno = e;
   }
   return call_real();
@@ -733,20 +745,20 @@ __attribute__((visibility("default"))) int fdatasync(int fd) {
 }
 
 __attribute__((visibility("default"))) int rename(const char* from, const char* to) noexcept {
-  return watched_rename(AT_FDCWD, from, [&] {
+  return watched_rename(AT_FDCWD, from, AT_FDCWD, to, 0, [&] {
     auto f = TG_REAL(rename);
     return f ? f(from, to) : static_cast<int>(tg::sys::call_errno(SYS_rename, from, to));
   });
 }
 __attribute__((visibility("default"))) int renameat(int fromdir, const char* from, int todir, const char* to) noexcept {
-  return watched_rename(fromdir, from, [&] {
+  return watched_rename(fromdir, from, todir, to, 0, [&] {
     auto f = TG_REAL(renameat);
     return f ? f(fromdir, from, todir, to) : static_cast<int>(tg::sys::call_errno(SYS_renameat, fromdir, from, todir, to));
   });
 }
 __attribute__((visibility("default"))) int renameat2(int fromdir, const char* from, int todir, const char* to,
                                                      unsigned flags) noexcept {
-  return watched_rename(fromdir, from, [&] {
+  return watched_rename(fromdir, from, todir, to, flags, [&] {
     auto f = TG_REAL(renameat2);
     return f ? f(fromdir, from, todir, to, flags)
              : static_cast<int>(tg::sys::call_errno(SYS_renameat2, fromdir, from, todir, to, flags));
@@ -1491,18 +1503,14 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
       return watched_sync_all(real_int());
 #ifdef SYS_rename
     case SYS_rename:  // (from, to)
-      return watched_rename(AT_FDCWD, as_ptr<const char>(a[0]), real);
+      return watched_rename(AT_FDCWD, as_ptr<const char>(a[0]), AT_FDCWD, as_ptr<const char>(a[1]), 0, real);
 #endif
     case SYS_renameat:   // (fromdir, from, todir, to)
     case SYS_renameat2:  // (..., flags)
-      return watched_rename(fd, as_ptr<const char>(a[1]), real);
+      return watched_rename(fd, as_ptr<const char>(a[1]), static_cast<int>(a[2]), as_ptr<const char>(a[3]),
+                            kernel_number(nr) == SYS_renameat2 ? static_cast<unsigned>(a[4]) : 0u, real);
     case SYS_msync:  // (addr, len, flags)
       return (a[2] & MS_SYNC) ? watched_sync_all(real_int()) : real();
-    case SYS_execve:
-      if (__builtin_expect(!tg::pending::any(), 1)) return real();
-      return exec_with_pending(as_ptr<char* const>(a[1]), as_ptr<char* const>(a[2]), {AT_FDCWD, as_ptr<const char>(a[0])}, [&](char* const* env) {
-        return static_cast<int>(next_syscall_with(nr, a, 2, reinterpret_cast<long>(env)));
-      });
     case SYS_rt_sigaction: {  // (sig, act, oldact, sigsetsize): as sigaction, the handler is noted
       // Once installed, read back from the kernel: `act` may be a pointer the
       // kernel refuses (EFAULT), which the shim must not read itself.
@@ -1512,19 +1520,51 @@ __attribute__((noinline)) long routed_syscall(long nr, long a0, long a1, long a2
         tg::note_handler(static_cast<int>(a[0]), reinterpret_cast<__sighandler_t>(installed[0]));
       return r;
     }
+    default:
+      return real();
+  }
+}
+
+// The next syscall() with these arguments, none of them in an array (no
+// redzone in the frame of an exec that never returns).
+__attribute__((noinline)) long next_syscall_args(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  const SyscallFn f = tg::real::next(g_real_syscall, "syscall");
+  return f ? f(nr, a0, a1, a2, a3, a4, a5) : tg::sys::call_errno(nr, a0, a1, a2, a3, a4, a5);
+}
+
+// The calls a vfork child makes last (an exec, the exit): it never leaves
+// their frames, so they get no ASan redzones (TG_EXEC_FRAME), and they are
+// kept out of routed_syscall, whose arrays' redzones a child that exec'ed in
+// there left poisoned in its parent's stack shadow (the next vfork child's
+// open was reported as a stack-buffer-overflow and aborted), as the exec
+// wrappers' did (b712fe9). The entry on the way (syscall_entry) keeps no
+// array either. (TG_EXEC_FRAME on the entry itself, which returns for every
+// other call, left use-after-scope poison behind under GCC 12.)
+TG_EXEC_FRAME __attribute__((noinline)) long final_syscall(long nr, long a0, long a1, long a2, long a3, long a4,
+                                                           long a5) {
+  // No array here: the arguments go on as they came (next_syscall_args).
+  auto real = [&] { return next_syscall_args(nr, a0, a1, a2, a3, a4, a5); };
+  switch (kernel_number(nr)) {
+    case SYS_execve:
+      if (__builtin_expect(!tg::pending::any(), 1)) return real();
+      return exec_with_pending(as_ptr<char* const>(a1), as_ptr<char* const>(a2), {AT_FDCWD, as_ptr<const char>(a0)}, [&](char* const* env) {
+        return static_cast<int>(next_syscall_args(nr, a0, a1, reinterpret_cast<long>(env), a3, a4, a5));
+      });
     case SYS_exit_group:
       exiting();
       return real();
     case SYS_execveat:  // (dirfd, path, argv, envp, flags)
       if (__builtin_expect(!tg::pending::any(), 1)) return real();
-      return exec_with_pending(as_ptr<char* const>(a[2]), as_ptr<char* const>(a[3]), {fd, as_ptr<const char>(a[1]), false, static_cast<int>(a[4])},
+      return exec_with_pending(as_ptr<char* const>(a2), as_ptr<char* const>(a3), {static_cast<int>(a0), as_ptr<const char>(a1), false, static_cast<int>(a4)},
                                [&](char* const* env) {
-                                 return static_cast<int>(next_syscall_with(nr, a, 3, reinterpret_cast<long>(env)));
+                                 return static_cast<int>(next_syscall_args(nr, a0, a1, a2, reinterpret_cast<long>(env), a4, a5));
                                });
     default:
       return real();
   }
 }
+
+constexpr bool final_call(int nr) { return nr == SYS_execve || nr == SYS_execveat || nr == SYS_exit_group; }
 
 // The numbers routed_syscall takes in (each has its case there).
 constexpr bool routed(int nr) {
@@ -1573,10 +1613,11 @@ constexpr bool routed(int nr) {
 
 // The entry's work: the numbers taken in routed, the others to the next syscall().
 __attribute__((always_inline)) inline long dispatch_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
-  if (__builtin_expect(routed(kernel_number(nr)), 0)) return routed_syscall(nr, a0, a1, a2, a3, a4, a5);
+  if (__builtin_expect(routed(kernel_number(nr)), 0))
+    return final_call(kernel_number(nr)) ? final_syscall(nr, a0, a1, a2, a3, a4, a5)
+                                         : routed_syscall(nr, a0, a1, a2, a3, a4, a5);
   if (const SyscallFn f = g_real_syscall.load(std::memory_order_acquire)) return f(nr, a0, a1, a2, a3, a4, a5);
-  const long a[6] = {a0, a1, a2, a3, a4, a5};  // (before the constructor: dlsym)
-  return next_syscall(nr, a);
+  return next_syscall_args(nr, a0, a1, a2, a3, a4, a5);  // (before the constructor: dlsym)
 }
 
 }  // namespace

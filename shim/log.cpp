@@ -704,6 +704,17 @@ bool load_unwinder() {
   return ok;
 }
 
+namespace {
+// Does process `a` share its memory with process `b` (a vfork child and its
+// parent)? True where the kernel can't tell.
+bool shares_memory_with(pid_t a, pid_t b) {
+  constexpr int kKcmpVm = 1;  // KCMP_VM (linux/kcmp.h)
+  const long r = sys::call(SYS_kcmp, a, b, kKcmpVm, 0, 0);
+  if (r == -ESRCH) return false;
+  return r <= 0;
+}
+}  // namespace
+
 void backtrace() {
   // libunwind keeps the fds of its memory-validation pipe in static memory,
   // which a vfork child shares with its parent but not its fd table: the
@@ -711,8 +722,15 @@ void backtrace() {
   // parent, whose next backtrace then read (and, failing, closed) whatever
   // the program had opened at those numbers since (a byte of its data file
   // gone; a pending file's directory fd closed).
+  // Not the owner is not enough to tell: a child made without fork()'s
+  // atfork handlers (glibc's _Fork, a raw clone without CLONE_VM) has its own
+  // copy of the memory and of the fd table, as a fork child; its backtrace
+  // was refused, with a warning that called it a vfork child. kcmp tells
+  // whether the memory is the owner's (an owner gone shares nothing); where
+  // it can't tell (no kcmp, not permitted), refused as before.
   const pid_t owner = g_owner_pid.load(std::memory_order_relaxed);
-  if (owner != 0 && owner != sys::getpid()) {
+  const pid_t me = sys::getpid();
+  if (owner != 0 && owner != me && shares_memory_with(me, owner)) {
     Event e{EventKind::warning};
     e.message = "backtrace not taken in a vfork child (libunwind's state there is its parent's)";
     emit(e);

@@ -12,6 +12,7 @@
 #include "log.hpp"
 #include "maps_reader.hpp"
 #include "replace.hpp"
+#include "scratch.hpp"
 #include "signals.hpp"
 #include "sys.hpp"
 
@@ -592,9 +593,35 @@ void duplicated(int oldfd, int newfd) {
   }
 }
 
-void renaming(int dirfd, const char* path) {
+namespace {
+
+// Is `path` (relative to `dirfd`), whose inode is the group's old one, the
+// group's own entry (its base name, in its directory, the directory reached
+// by whatever path), not another hard link of the old file? Another name
+// keeps the old file in atomic mode: its rename is none of the writer's file.
+bool the_groups_entry(int dirfd, const char* path, const Group& g) {
+  const char* slash = std::strrchr(path, '/');
+  if (std::strcmp(slash ? slash + 1 : path, g.base) != 0) return false;
+  struct stat dir;
+  if (!slash) return sys::fstatat(dirfd, ".", &dir, 0) == 0 && dir.st_dev == g.dir_dev && dir.st_ino == g.dir_ino;
+  const size_t len = static_cast<size_t>(slash - path);
+  if (len >= PATH_MAX) return false;
+  const long mem = map_scratch(PATH_MAX);  // off the stack (scratch.hpp); a rare path
+  if (mem < 0) return false;
+  char* parent = reinterpret_cast<char*>(mem);
+  std::memcpy(parent, path, len);
+  parent[len] = '\0';
+  const bool same = sys::fstatat(dirfd, len ? parent : "/", &dir, 0) == 0 && dir.st_dev == g.dir_dev &&
+                    dir.st_ino == g.dir_ino;
+  unmap_scratch(parent, PATH_MAX);
+  return same;
+}
+
+}  // namespace
+
+int renaming(int dirfd, const char* path) {
   struct stat st;
-  if (sys::fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
+  if (sys::fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
   const pid_t me = sys::getpid();
   for (int gi = 0; gi < kGroups; ++gi) {
     Group& g = g_groups[gi];
@@ -604,25 +631,40 @@ void renaming(int dirfd, const char* path) {
     // The same directory entry: the group's name still holds the inode the rename moves.
     struct stat at_name;
     if (sys::fstatat(g.dirfd, g.base, &at_name, AT_SYMLINK_NOFOLLOW) != 0 || at_name.st_dev != st.st_dev ||
-        at_name.st_ino != st.st_ino)
+        at_name.st_ino != st.st_ino || !the_groups_entry(dirfd, path, g))
       continue;
     log::note(g.path, "renamed",
               "the writer renames it before its last close: published now, so that the rename moves the new file");
+    const dev_t new_dev = g.dev;
+    const ino_t new_ino = g.ino;
+    const int write_error = g.write_error.load(std::memory_order_acquire);
+    int err = 0;
     if (!g.kept_while_mapped.load(std::memory_order_acquire)) {
-      end_group_now(gi);
-      continue;
+      err = end_group_now(gi);
+    } else {
+      // Its fds are closed, one dup of ours kept while it is mapped: closing
+      // that publishes (as unmapped() does).
+      for (const Slot& s : g_slots) {
+        const uint64_t key = s.key.load(std::memory_order_acquire);
+        if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
+        const int kept = key_fd(key);
+        err = closing(kept);
+        sys::close(kept);
+        break;
+      }
     }
-    // Its fds are closed, one dup of ours kept while it is mapped: closing
-    // that publishes (as unmapped() does).
-    for (const Slot& s : g_slots) {
-      const uint64_t key = s.key.load(std::memory_order_acquire);
-      if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
-      const int kept = key_fd(key);
-      closing(kept);
-      sys::close(kept);
-      break;
+    // Not published (no room for its link, a write to it failed): the rename
+    // would move the old file, and the writer, whose close now has nothing
+    // to report, would never be told. It fails instead, with that error, as
+    // the close would have (README: "close() returns that error").
+    if (err || write_error) {
+      struct stat now;
+      if (sys::fstatat(dirfd, path, &now, AT_SYMLINK_NOFOLLOW) != 0 || now.st_dev != new_dev ||
+          now.st_ino != new_ino)
+        return err ? err : write_error;
     }
   }
+  return 0;
 }
 
 void publish_all() {

@@ -106,8 +106,10 @@ void duplicated(int oldfd, int newfd);
 // content, as it moves the written inode without truncguard. (Write, fsync,
 // rename, close, with a leftover temp name: the rename moved the old file,
 // and the close put the new one back at the temp name.) Later writes land in
-// the published file, as in mode replace.
-void renaming(int dirfd, const char* path);
+// the published file, as in mode replace. Returns 0, or the errno the
+// rename must fail with, not made: the file could not be published (the
+// close would have returned that error), or a write to it had failed.
+int renaming(int dirfd, const char* path);
 
 // Publishes every pending file this process owns (exit).
 void publish_all();

@@ -16,7 +16,13 @@
 #  - a writer that writes half, renames, then writes the rest: NAME holds the
 #    whole of v2 (the later writes land in the published file); the same
 #    through a shared mapping whose fd was closed before the rename (a file
-#    kept pending until the munmap).
+#    kept pending until the munmap);
+#  - an exchange (renameat2 RENAME_EXCHANGE) of NAME and NAME.tmp before the
+#    close, the file written either the source or the destination: NAME gets
+#    v2, NAME.tmp the file NAME held (the control shows it). With the file
+#    written the exchange's destination, the exchange moved the OLD leftover
+#    to NAME and the close then refused to publish ("another file was put at
+#    the name"): the new content was lost.
 . "$(dirname "$0")/lib.sh"
 need_victims
 need_shim
@@ -65,6 +71,11 @@ with open(tmp, 'wb') as f:
     elif entry == 'sys_rename': r = libc.syscall(SYS['rename'], t, d)
     elif entry == 'sys_renameat': r = libc.syscall(SYS['renameat'], AT_FDCWD, t, AT_FDCWD, d)
     elif entry == 'sys_renameat2': r = libc.syscall(SYS['renameat2'], AT_FDCWD, t, AT_FDCWD, d, 0)
+    # An exchange (RENAME_EXCHANGE = 2), the file written the destination:
+    # its content goes to the source name, the source's file to its name.
+    elif entry == 'xchg_to': r = libc.renameat2(AT_FDCWD, d, AT_FDCWD, t, 2)
+    elif entry == 'sys_xchg_to': r = libc.syscall(SYS['renameat2'], AT_FDCWD, d, AT_FDCWD, t, 2)
+    elif entry == 'xchg_from': r = libc.renameat2(AT_FDCWD, t, AT_FDCWD, d, 2)
     if r != 0: sys.exit('save: %s: %s' % (entry, os.strerror(ctypes.get_errno())))
     f.write(data[split:])
 EOF
@@ -106,3 +117,118 @@ run_case "through a shared mapping, renamed before the munmap, under --scope=elf
   "$TG_CMD" --scope=elf -m atomic
 expect_log "note file=$TMP the writer renames it before its last close: published now"
 ok "a file kept pending while mapped is published at its rename too"
+
+# exchange_case WHAT ENTRY [PREFIX...]: NAME holds v1 (a victim runs it),
+# NAME.tmp a leftover (v1 with a tail, told apart from NAME's v1); the
+# writer writes v2 into NAME.tmp and exchanges the two names before its close.
+exchange_case() {
+  local what=$1 entry=$2
+  shift 2
+  fresh_copy "$V1" "$LIB"
+  { cat "$V1"; printf 'the leftover of an interrupted deploy\n'; } >"$TMP"
+  start_victim "$LIB"
+  log_reset
+  "$@" python3 "$T/save.py" "$entry" "$SIZE" "$V2" "$TMP" "$LIB" || fail "$what: the writer failed: $(tg_log)"
+  stop_victim
+  expect_survived "$what"
+  expect_same_content "$LIB" "$V2" "$what: $LIB"
+  expect_same_content "$TMP" "$V1" "$what: $TMP (the file $LIB held)"
+  [ -z "$(find "$T" -maxdepth 1 -name '.lib.so*.tg-*')" ] || fail "$what: a temp file was left: $(ls -a "$T")"
+  expect_version "$LIB" 2
+}
+
+for entry in xchg_to sys_xchg_to xchg_from; do
+  exchange_case "control: $entry without truncguard" "$entry" env
+  exchange_case "$entry under --scope=elf -m atomic" "$entry" "$TG_CMD" --scope=elf -m atomic
+  expect_log "note file=$TMP the writer renames it before its last close: published now"
+  expect_no_log "another file was put at the name"
+  ok "an exchange ($entry) of a pending file before its close moves the new file"
+done
+
+# Another name of the old file (a hard link in a snapshot tree, with the same
+# base name) renamed before the close is not the writer's file: the pending
+# file is not published at that rename (it was: the name showed the new file
+# half written, before the close, and the log said the writer renamed it).
+# Atomic mode's promise holds: the name keeps the old file until the close.
+mkdir -p "$T/snap"
+fresh_copy "$V1" "$LIB"
+fresh_copy "$V1" "$TMP"
+ln -f "$TMP" "$T/snap/lib.so.tmp"
+start_victim "$LIB"
+log_reset
+"$TG_CMD" --scope=elf -m atomic python3 - "$V2" "$TMP" "$T/snap" "$V1" <<'PY' || fail "hard link: the writer failed: $(tg_log)"
+import os, sys
+src, tmp, snap, v1 = sys.argv[1:5]
+data, old = open(src, 'rb').read(), open(v1, 'rb').read()
+with open(tmp, 'wb') as f:
+    f.write(data[:4096]); f.flush()
+    os.rename(snap + '/lib.so.tmp', snap + '/lib.so.old')
+    if open(tmp, 'rb').read() != old:
+        sys.exit('hard link: %s no longer holds the old file before the close' % tmp)
+    f.write(data[4096:])
+PY
+stop_victim
+expect_survived "hard link renamed before the close"
+expect_same_content "$TMP" "$V2" "hard link: $TMP after the close"
+expect_same_content "$T/snap/lib.so.old" "$V1" "hard link: the other name (it keeps the old file)"
+expect_no_log "the writer renames it before its last close"
+expect_log "published file=$TMP [ino "
+ok "another name of the old file renamed before the close leaves the pending file pending"
+
+# The writer's own file renamed by another path to it (a symlinked
+# directory, a directory fd, a relative path through ..) is its file: it is
+# published first, and NAME gets v2.
+ln -sfn "$T" "$T/link"
+mkdir -p "$T/sub"
+for how in symlinked_dir dirfd dotdot; do
+  fresh_copy "$V1" "$LIB"
+  fresh_copy "$V1" "$TMP"
+  start_victim "$LIB"
+  log_reset
+  (cd "$T/sub" && "$TG_CMD" --scope=elf -m atomic python3 - "$how" "$V2" "$T" <<'PY') || fail "$how: the writer failed: $(tg_log)"
+import os, sys
+how, src, t = sys.argv[1:4]
+with open(t + '/lib.so.tmp', 'wb') as f:
+    f.write(open(src, 'rb').read()); f.flush()
+    if how == 'symlinked_dir': os.rename(t + '/link/lib.so.tmp', t + '/lib.so')
+    elif how == 'dirfd':
+        d = os.open(t, os.O_RDONLY | os.O_DIRECTORY)
+        os.rename('lib.so.tmp', 'lib.so', src_dir_fd=d, dst_dir_fd=d)
+        os.close(d)
+    else: os.rename('../lib.so.tmp', '../lib.so')
+PY
+  stop_victim
+  expect_survived "$how"
+  expect_same_content "$LIB" "$V2" "$how: $LIB"
+  [ ! -e "$TMP" ] || fail "$how: $TMP is back after the rename"
+  expect_log "note file=$T/lib.so.tmp the writer renames it before its last close"
+  ok "the writer's file renamed through another path to it ($how) moves the new file"
+done
+
+# The file can't be published at the rename (no room for its link: a
+# seccomp filter makes linkat fail with ENOSPC): the rename is not made and
+# fails with that error, as the close would have (README: "close() returns
+# that error"). It was made: it moved the old leftover over NAME, and the
+# writer, its rename and close both successful, was never told.
+RTOOL=${TG_RTOOL:-$TG_BUILD/tests/reliability/rtool}
+if [ -x "$RTOOL" ]; then
+  fresh_copy "$V1" "$LIB"
+  { cat "$V1"; printf 'the leftover of an interrupted deploy\n'; } >"$TMP"
+  cp "$TMP" "$T/leftover"
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  if "$TG_CMD" --scope=elf -m atomic "$RTOOL" deny 265:28 python3 "$T/save.py" rename "$SIZE" "$V2" "$TMP" "$LIB" \
+    2>"$T/save.err"; then
+    fail "no room to publish: the writer was told nothing (rename and close succeeded); $LIB holds $(cmp -s "$LIB" "$T/leftover" && echo the old leftover || echo something else)"
+  fi
+  grep -q "save: rename: No space left on device" "$T/save.err" || fail "no room to publish: the writer said: $(cat "$T/save.err")"
+  stop_victim
+  expect_survived "no room to publish at the rename"
+  [ "$(inode "$LIB")" = "$old" ] || fail "no room to publish: $LIB was replaced"
+  expect_same_content "$LIB" "$V1" "no room to publish: $LIB"
+  expect_log "cannot protect file=$TMP: cannot link the new file into the directory: No space left on device"
+  ok "a pending file that can't be published at its rename fails the rename with the error"
+else
+  echo "skipped part: rtool is not built ($RTOOL)"
+fi

@@ -30,6 +30,36 @@ expect_log " main+0x" "(${TG_WRITER})"
 if grep -q "libtruncguard" <<<"$(tg_log)"; then fail "the backtrace shows the shim's own frames"; fi
 ok "the backtrace names the writer's main() and no shim frames"
 
+# A child made without fork()'s atfork handlers (glibc's _Fork, a raw
+# clone(SIGCHLD)) has its own copy of the memory, as a fork child: its
+# protected write gets its backtrace. (The refusal meant for vfork children,
+# which share the parent's memory, misfired there with a warning that called
+# it a vfork child.)
+PYHOWS="_Fork clone"
+command -v python3 >/dev/null || { echo "skipped part: python3 is not installed"; PYHOWS=; }
+for how in $PYHOWS; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  TRUNCGUARD_DEBUG=rewrites,backtrace "$TG_CMD" python3 -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+how, lib, src = sys.argv[1:4]
+pid = libc._Fork() if how == "_Fork" else libc.syscall(56, 17, 0, 0, 0, 0)  # SYS_clone, SIGCHLD
+if pid == 0:
+    with open(lib, "wb") as f: f.write(open(src, "rb").read())
+    os._exit(0)
+if pid < 0: sys.exit(how + ": " + os.strerror(ctypes.get_errno()))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))' "$how" "$LIB" "$V2" || fail "$how: the writer failed: $(tg_log)"
+  stop_victim
+  expect_survived "the $how child's write under truncguard"
+  expect_same_content "$LIB" "$V2" "$how: $LIB"
+  expect_no_log "backtrace not taken"
+  expect_log "backtrace:"
+  expect_log "  #0 0x"
+  ok "a child made by $how, not sharing its parent's memory, has its backtrace"
+done
+
 # libunwind missing or broken: /dev/null bound over it, in a private mount
 # namespace (root only).
 UNWIND=$(ldconfig -p | sed -n 's/^[[:space:]]*libunwind\.so\.8 (libc6,x86-64) => //p' | head -n1)

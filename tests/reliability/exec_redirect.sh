@@ -8,7 +8,9 @@
 #     when it exec'ed (in the sanitizer build, where the program's vfork is
 #     glibc's, the first child's frames in the exec wrappers left ASan's
 #     redzones poisoned there: the second child's open was reported as a
-#     stack-buffer-overflow, and it aborted).
+#     stack-buffer-overflow, and it aborted);
+#   - vfork + syscall(SYS_execve), twice: the same through the syscall()
+#     route, whose frame the child never leaves either.
 # In every mode: the victim lives, the library ends up with v2 at a new
 # inode, no temp file is left, and the parent's own fds are untouched.
 # Each mode in FAILPATH_MODES (default "replace atomic").
@@ -19,7 +21,7 @@ LIB=$T/libvictim.so
 
 cases() {
   local how old new mode=$TRUNCGUARD_MODE
-  for how in vfork-execv fork-execl vfork-execl-twice; do
+  for how in vfork-execv fork-execl vfork-execl-twice vfork-syscall-execve-twice; do
     fresh_copy "$V1" "$LIB"
     old=$(inode "$LIB")
     start_victim "$LIB"

@@ -29,7 +29,8 @@
  *       dup2()s it to fd 1 and runs /bin/cat SRC.  HOW: vfork-execv (vfork,
  *       then execv), fork-execl (fork, then execl) or vfork-execl-twice
  *       (vfork, then execl, done twice: the second child runs on the stack
- *       the first one left when it exec'ed).  The
+ *       the first one left when it exec'ed) or vfork-syscall-execve-twice
+ *       (the same through syscall(SYS_execve)).  The
  *       parent then opens 8 fds, closes fd 1 and then its fds one by one, and
  *       checks after each close that its other fds are still open: prints
  *       "fds intact" or "fd N was closed behind the program's back" (exit 1).
@@ -377,10 +378,11 @@ static int do_truncate(char** a) {
 }
 
 static int redirect(char** a) {
-  const int twice = !strcmp(a[0], "vfork-execl-twice");
+  const int raw = !strcmp(a[0], "vfork-syscall-execve-twice");
+  const int twice = raw || !strcmp(a[0], "vfork-execl-twice");
   const int use_vfork = twice || !strcmp(a[0], "vfork-execv");
   if (!use_vfork && strcmp(a[0], "fork-execl")) {
-    fprintf(stderr, "rtool: redirect vfork-execv|fork-execl|vfork-execl-twice\n");
+    fprintf(stderr, "rtool: redirect vfork-execv|fork-execl|vfork-execl-twice|vfork-syscall-execve-twice\n");
     return 2;
   }
   char* argv[] = {"cat", a[2], NULL};
@@ -392,7 +394,8 @@ static int redirect(char** a) {
       if (fd < 0) _exit(3);
       if (dup2(fd, 1) < 0) _exit(4);
       close(fd);
-      if (use_vfork && !twice) execv("/bin/cat", argv);
+      if (raw) syscall(SYS_execve, "/bin/cat", argv, environ);
+      else if (use_vfork && !twice) execv("/bin/cat", argv);
       else execl("/bin/cat", "cat", a[2], (char*)NULL);
       _exit(127);
     }
