@@ -510,6 +510,22 @@ int closing(int fd) {
   return taken < 0 ? 0 : release_group(taken, fd);
 }
 
+// Ends a file kept pending while mapped (its one slot, `kept`, a dup of
+// ours): publishes it and closes that dup, once. A munmap and a rename in two
+// threads may both come here for the same file: only the one that takes the
+// slot closes the number, which the other would otherwise close after the
+// program had reused it (another of its files closed behind its back).
+// Returns the errno of a failed publication, or 0.
+int end_kept(int kept) {
+  SignalsHeld held;
+  held.hold();
+  const int taken = take_own_slot(kept);
+  if (taken < 0) return 0;
+  const int err = release_group(taken, kept);
+  sys::close(kept);
+  return err;
+}
+
 void unmapped() {
   const pid_t me = sys::getpid();
   for (int gi = 0; gi < kGroups; ++gi) {
@@ -522,8 +538,7 @@ void unmapped() {
       if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
       const int kept = key_fd(key);
       if (written_through_memory(kept)) break;
-      closing(kept);  // kept_while_mapped: this close publishes
-      sys::close(kept);
+      end_kept(kept);
       break;
     }
   }
@@ -647,9 +662,7 @@ int renaming(int dirfd, const char* path) {
       for (const Slot& s : g_slots) {
         const uint64_t key = s.key.load(std::memory_order_acquire);
         if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
-        const int kept = key_fd(key);
-        err = closing(kept);
-        sys::close(kept);
+        err = end_kept(key_fd(key));
         break;
       }
     }
