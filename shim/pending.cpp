@@ -80,6 +80,22 @@ TG_LARGE_TABLE Group g_groups[kGroups];
 TG_LARGE_TABLE Slot g_slots[kSlots];
 std::atomic<int> g_live_slots{0};
 
+// A file this process is writing: live (not being published), and its own
+// (not a vfork child's left in this shared memory, nor a fork parent's).
+bool live_and_mine(const Group& g, pid_t me) {
+  return g.state.load(std::memory_order_acquire) == kLive && g.owner.load(std::memory_order_relaxed) == me;
+}
+
+// This process's first fd on `group` (for a file kept pending while mapped,
+// its one slot: our dup), or -1.
+int own_fd_on(int group, pid_t me) {
+  for (const Slot& s : g_slots) {
+    const uint64_t key = s.key.load(std::memory_order_acquire);
+    if (key_live(key) && key_pid(key) == me && s.group.load(std::memory_order_relaxed) == group) return key_fd(key);
+  }
+  return -1;
+}
+
 // The group of this process's slot for `fd` (without taking it), or -1.
 int find_group(int fd) {
   const uint64_t want = slot_key(sys::getpid(), fd);
@@ -377,9 +393,7 @@ void environ_remove(const char* name, size_t len) {
 bool dir_taken(int dirfd) {
   const pid_t me = sys::getpid();
   for (const Group& g : g_groups)
-    if (g.state.load(std::memory_order_acquire) == kLive && g.owner.load(std::memory_order_relaxed) == me &&
-        g.dirfd == dirfd)
-      return true;
+    if (live_and_mine(g, me) && g.dirfd == dirfd) return true;
   return false;
 }
 
@@ -530,17 +544,9 @@ void unmapped() {
   const pid_t me = sys::getpid();
   for (int gi = 0; gi < kGroups; ++gi) {
     Group& g = g_groups[gi];
-    if (!g.kept_while_mapped.load(std::memory_order_acquire) || g.state.load(std::memory_order_acquire) != kLive ||
-        g.owner.load(std::memory_order_relaxed) != me)
-      continue;
-    for (const Slot& s : g_slots) {
-      const uint64_t key = s.key.load(std::memory_order_acquire);
-      if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
-      const int kept = key_fd(key);
-      if (written_through_memory(kept)) break;
-      end_kept(kept);
-      break;
-    }
+    if (!g.kept_while_mapped.load(std::memory_order_acquire) || !live_and_mine(g, me)) continue;
+    const int kept = own_fd_on(gi, me);
+    if (kept >= 0 && !written_through_memory(kept)) end_kept(kept);
   }
 }
 
@@ -563,7 +569,7 @@ int kept_fds_in(unsigned first, unsigned last, int* out, int max) {
   for (Group& g : g_groups) {
     if (n == max) break;
     // kLive: its dirfd was written before the state (release), read after it (acquire).
-    if (g.state.load(std::memory_order_acquire) != kLive || g.owner.load(std::memory_order_relaxed) != me) continue;
+    if (!live_and_mine(g, me)) continue;
     const int fd = g.dirfd;
     if (fd < 0 || static_cast<unsigned>(fd) < first || static_cast<unsigned>(fd) > last) continue;
     // Closed behind our back and the number reused: the program's, to close.
@@ -587,8 +593,7 @@ void synced(int fd) {
 void synced_all() {
   const pid_t me = sys::getpid();
   for (Group& g : g_groups)
-    if (g.state.load(std::memory_order_acquire) == kLive && g.owner.load(std::memory_order_relaxed) == me)
-      g.synced.store(true, std::memory_order_release);
+    if (live_and_mine(g, me)) g.synced.store(true, std::memory_order_release);
 }
 
 void write_failed(int fd, int error) {
@@ -640,7 +645,7 @@ int renaming(int dirfd, const char* path) {
   const pid_t me = sys::getpid();
   for (int gi = 0; gi < kGroups; ++gi) {
     Group& g = g_groups[gi];
-    if (g.state.load(std::memory_order_acquire) != kLive || g.owner.load(std::memory_order_relaxed) != me ||
+    if (!live_and_mine(g, me) ||
         g.old_ino != st.st_ino)
       continue;
     // The same directory entry: the group's name still holds the inode the rename moves.
@@ -659,12 +664,7 @@ int renaming(int dirfd, const char* path) {
     } else {
       // Its fds are closed, one dup of ours kept while it is mapped: closing
       // that publishes (as unmapped() does).
-      for (const Slot& s : g_slots) {
-        const uint64_t key = s.key.load(std::memory_order_acquire);
-        if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
-        err = end_kept(key_fd(key));
-        break;
-      }
+      if (const int kept = own_fd_on(gi, me); kept >= 0) err = end_kept(kept);
     }
     // Not published (no room for its link, a write to it failed): the rename
     // would move the old file, and the writer, whose close now has nothing
@@ -697,7 +697,7 @@ const char* prepare_exec(const char* no_hand_over) {
   const pid_t me = sys::getpid();
   for (int gi = 0; gi < kGroups; ++gi) {
     Group& g = g_groups[gi];
-    if (g.state.load(std::memory_order_acquire) != kLive || g.owner.load(std::memory_order_relaxed) != me) continue;
+    if (!live_and_mine(g, me)) continue;
     // Which of its fds survive exec?
     char fds[256];
     size_t f = 0;
@@ -756,7 +756,7 @@ const char* prepare_exec(const char* no_hand_over) {
 void exec_failed() {
   const pid_t me = sys::getpid();
   for (Group& g : g_groups)
-    if (g.state.load(std::memory_order_acquire) == kLive && g.owner.load(std::memory_order_relaxed) == me &&
+    if (live_and_mine(g, me) &&
         sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino))
       sys::call(SYS_fcntl, g.dirfd, F_SETFD, FD_CLOEXEC);
 }
