@@ -190,11 +190,9 @@ ok "atomic, execve preloading the shim's name after another file was put there: 
 # lost, the old file at the name. Such an entry is now known by its last
 # part, as one with ld.so's tokens is: another library's name, published at
 # the exec; truncguard's name (a copy of the shim there), handed over.
-long=$T/long
-for _ in 1 2 3 4 5; do long=$long/$(printf 'd%.0s' $(seq 220)); done
-mkdir -p "$long" || fail "cannot make a directory of ${#long} bytes"
-cp "$TG_MARKER_LIB" "$long/libpreload_marker.so" && cp "$TG_SHIM" "$long/${TG_SHIM##*/}" || fail "cannot copy into $long"
-for entry in "$long/libpreload_marker.so" "$long/${TG_SHIM##*/}"; do
+long_lib_dir
+long=$LONG_DIR
+for entry in "$long/${TG_MARKER_LIB##*/}" "$long/${TG_SHIM##*/}"; do
   fresh_copy "$V1" "$LIB"
   log_reset
   LD_PRELOAD=$TG_SHIM TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf python3 -c '

@@ -392,6 +392,18 @@ run_alone() {
 log_reset() { rm -f -- "$TG_LOG".*; }
 tg_log() { cat -- "$TG_LOG".* 2>/dev/null; }
 
+# long_lib_dir: sets LONG_DIR to a directory under $T whose path is over
+# 1,100 bytes (five components of 220), holding copies of the marker library
+# and of the shim under their own names: preload entries longer than the
+# shim's 1 KiB buffer, which ld.so loads all the same.
+long_lib_dir() {
+  LONG_DIR=$T/long
+  for _ in 1 2 3 4 5; do LONG_DIR=$LONG_DIR/$(printf 'd%.0s' $(seq 220)); done
+  mkdir -p "$LONG_DIR" || fail "cannot make a directory of ${#LONG_DIR} bytes"
+  cp "$TG_MARKER_LIB" "$LONG_DIR/${TG_MARKER_LIB##*/}" && cp "$TG_SHIM" "$LONG_DIR/${TG_SHIM##*/}" ||
+    fail "cannot copy into $LONG_DIR"
+}
+
 # log_lines SUBSTRING...: the log lines that contain every SUBSTRING.
 log_lines() {
   local lines s

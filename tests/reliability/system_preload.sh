@@ -100,10 +100,8 @@ ok "a /etc/ld.so.preload of more than 1 KiB naming truncguard (after a long comm
 # file handed over to a cat that never loaded truncguard, the content lost.
 # It is known by its last part: the marker's, published at the exec; a copy
 # of the shim under its own name, handed over.
-long=$T/long
-for _ in 1 2 3 4 5; do long=$long/$(printf 'd%.0s' $(seq 220)); done
-mkdir -p "$long" || fail "cannot make a directory of ${#long} bytes"
-cp "$TG_MARKER_LIB" "$long/${TG_MARKER_LIB##*/}" && cp "$TG_SHIM" "$long/${TG_SHIM##*/}" || fail "cannot copy into $long"
+long_lib_dir
+long=$LONG_DIR
 printf '%s %s\n' "$TG_MARKER_LIB" "$long/${TG_MARKER_LIB##*/}" >/etc/ld.so.preload
 exec_cat_unpreloaded "a ${#long}-byte path to another library in /etc/ld.so.preload"
 expect_log "note file=$LIB is published at exec" "does not preload truncguard"
