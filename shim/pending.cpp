@@ -639,7 +639,7 @@ bool the_groups_entry(int dirfd, const char* path, const Group& g) {
 
 }  // namespace
 
-int renaming(int dirfd, const char* path) {
+int renaming(int dirfd, const char* path, bool* published) {
   struct stat st;
   if (sys::fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
   const pid_t me = sys::getpid();
@@ -676,8 +676,20 @@ int renaming(int dirfd, const char* path) {
           now.st_ino != new_ino)
         return err ? err : write_error;
     }
+    *published = true;  // the name holds the new file
   }
   return 0;
+}
+
+void rename_failed(const char* path, int error) {
+  const int e = errno;
+  char msg[192];
+  std::snprintf(msg, sizeof msg,
+                "the writer's rename of it failed (%s): the new file, published for that rename, stays at this "
+                "name, as in mode replace",
+                strerrordesc_np(error));
+  log::note(path, "renamed", msg);
+  errno = e;
 }
 
 void publish_all() {

@@ -109,7 +109,15 @@ void duplicated(int oldfd, int newfd);
 // the published file, as in mode replace. Returns 0, or the errno the
 // rename must fail with, not made: the file could not be published (the
 // close would have returned that error), or a write to it had failed.
-int renaming(int dirfd, const char* path);
+// `published`: set where a file was published for the rename (its "renamed"
+// note says so, before the rename is made).
+int renaming(int dirfd, const char* path, bool* published);
+
+// The rename a file was published for (renaming) failed with `error`
+// (EXDEV, ENOENT, EEXIST for RENAME_NOREPLACE...): says so, and that the new
+// file stays published at `path` (the rename's name for it), as in mode
+// replace. Leaves errno as it was.
+void rename_failed(const char* path, int error);
 
 // Publishes every pending file this process owns (exit).
 void publish_all();
