@@ -21,7 +21,9 @@ namespace tg::pending {
 // another build of truncguard at the library's path (an upgrade since this
 // one was loaded) is handed its files only by a build of this same version.
 // Bump it with any change of the format or of what an entry means.
-constexpr unsigned kHandOverVersion = 1;
+// 2: an entry carries the file's synced mark (a file synced, then handed
+// over, was published without its directory sync).
+constexpr unsigned kHandOverVersion = 2;
 
 // Files pending at once in one process (entries vfork children left behind
 // included, until their owners die and the table is full).
@@ -82,7 +84,8 @@ int closing_range(unsigned first, unsigned last);
 int kept_fds_in(unsigned first, unsigned last, int* out, int max);
 
 // The writer synced `fd` (fsync, fdatasync): if it is a pending file, its
-// publication syncs the directory after the rename, so that the name holds it
+// publication (here, or by the program it is handed over to at an exec) syncs
+// the directory after the rename, so that the name holds it
 // durably, as the writer's sync promised.
 void synced(int fd);
 
