@@ -260,7 +260,8 @@ int callers_fd(int made, int caller_flags) {
 
 // No new inode can be made: the documented fallback, always logged.
 Outcome cannot_protect(const Settings& s, const WriteIntent& in, const char* name, const char* step, int error,
-                       bool restored_old, const char* kept_aside = nullptr, int putback_error = 0) {
+                       bool restored_old, const char* kept_aside = nullptr, int putback_error = 0,
+                       bool incomplete_at_name = false) {
   log::Event fail{log::EventKind::cannot_protect};
   fail.file = name;
   fail.entry = in.entry;
@@ -269,6 +270,7 @@ Outcome cannot_protect(const Settings& s, const WriteIntent& in, const char* nam
   fail.restored_old = restored_old;
   fail.kept_aside = kept_aside;
   fail.putback_error = putback_error;
+  fail.incomplete_at_name = incomplete_at_name;
   fail.truncating_anyway = s.on_fail == OnFail::truncate;
   log::emit(fail);  // failures are always reported
   if (fail.truncating_anyway) return {Outcome::pass, 0};
@@ -890,7 +892,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   if (fd < 0) {
     if (rep.failed_step)
       return cannot_protect(s, in, name, rep.failed_step, rep.error, rep.restored_old,
-                            rep.kept_aside[0] ? rep.kept_aside : nullptr, rep.putback_error);
+                            rep.kept_aside[0] ? rep.kept_aside : nullptr, rep.putback_error, rep.incomplete_at_name);
     return cannot_protect(s, in, name, "cannot read the old file to keep its content",
                           ex.src_error ? ex.src_error : EACCES, false);
   }

@@ -283,14 +283,18 @@ inline int watched_sync_all(int r) {
 // is published first as well, or the exchange moved the old file out and put
 // another at its name, where the close then refused to publish (the new
 // content lost). One branch when nothing is pending; errno as the real call
-// leaves it, but where the file could not be published first.
+// leaves it, but where the file could not be published first. A rename that
+// fails after such a publication (EXDEV, a missing directory,
+// RENAME_NOREPLACE onto a name in use) left the file published at its name:
+// the log says so (it said only that the rename would move the new file).
 template <typename CallReal>
 inline auto watched_rename(int fromdir, const char* from, int todir, const char* to, unsigned flags,
                            CallReal call_real) {
   if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) {
     const int e = errno;
-    int err = tg::pending::renaming(fromdir, from);
-    if (!err && (flags & RENAME_EXCHANGE)) err = tg::pending::renaming(todir, to);
+    bool from_published = false, to_published = false;
+    int err = tg::pending::renaming(fromdir, from, &from_published);
+    if (!err && (flags & RENAME_EXCHANGE)) err = tg::pending::renaming(todir, to, &to_published);
     // Not published (no room, a failed write): the rename is not made and
     // fails with that error, which the writer's close would have given.
     if (err) {
@@ -298,6 +302,10 @@ inline auto watched_rename(int fromdir, const char* from, int todir, const char*
       return static_cast<decltype(call_real())>(-1);
     }
     errno = e;
+    const auto r = call_real();
+    if (r < 0 && from_published) tg::pending::rename_failed(from, errno);
+    if (r < 0 && to_published) tg::pending::rename_failed(to, errno);
+    return r;
   }
   return call_real();
 }

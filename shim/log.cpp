@@ -456,7 +456,11 @@ void emit_json(const Event& e, pid_t pid, LineMem* m) {
       j.str("fallback", e.message ? "none" : (e.truncating_anyway ? "truncate" : "etxtbsy"));
       j.text("message", e.message);
       if (e.restored_old) j.boolean("restored_old", true);
-      if (e.kept_aside) j.str("kept_aside", e.kept_aside);
+      if (e.kept_aside) {
+        j.str("kept_aside", e.kept_aside);
+        j.num("putback_errno", e.putback_error);
+        if (e.incomplete_at_name) j.boolean("incomplete_at_name", true);
+      }
       break;
     case EventKind::note:
       j.str("note", e.note);
@@ -575,8 +579,9 @@ void emit(const Event& e) {
     case EventKind::cannot_protect:
       if (e.kept_aside) {
         escape(e.kept_aside, m->esc[1], kPathBuf);
-        std::snprintf(m->text, sizeof m->text, " (the old file could not be put back: %s; it is kept as %s in its directory)",
-                      strerrordesc_np(e.putback_error), m->esc[1]);
+        std::snprintf(m->text, sizeof m->text, " (the old file could not be put back: %s; it is kept as %s in its directory%s)",
+                      strerrordesc_np(e.putback_error), m->esc[1],
+                      e.incomplete_at_name ? ", and the name holds the incomplete new file" : "");
       }
       put(m, pid, "cannot protect file=%s: %s: %s%s; %s", file, e.step, strerrordesc_np(e.error),
            e.restored_old ? " (the old file was put back)" : e.kept_aside ? m->text : "",

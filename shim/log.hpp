@@ -56,6 +56,7 @@ struct Event {
   bool restored_old = false;
   const char* kept_aside = nullptr;  // cannot_protect, mode unlink: the old file could not be put back
   int putback_error = 0;             // (why), and is kept under this name in its directory
+  bool incomplete_at_name = false;   // (while the name holds the new file, incomplete)
   const char* note = nullptr;    // note: a stable key (hard_links, symlink, owner, xattrs)
   const char* message = nullptr; // note, warning: the sentence (no raw user data);
                                  // cannot_protect: what happens instead, if not the fallback

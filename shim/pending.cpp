@@ -639,7 +639,7 @@ bool the_groups_entry(int dirfd, const char* path, const Group& g) {
 
 }  // namespace
 
-int renaming(int dirfd, const char* path) {
+int renaming(int dirfd, const char* path, bool* published) {
   struct stat st;
   if (sys::fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
   const pid_t me = sys::getpid();
@@ -676,8 +676,20 @@ int renaming(int dirfd, const char* path) {
           now.st_ino != new_ino)
         return err ? err : write_error;
     }
+    *published = true;  // the name holds the new file
   }
   return 0;
+}
+
+void rename_failed(const char* path, int error) {
+  const int e = errno;
+  char msg[192];
+  std::snprintf(msg, sizeof msg,
+                "the writer's rename of it failed (%s): the new file, published for that rename, stays at this "
+                "name, as in mode replace",
+                strerrordesc_np(error));
+  log::note(path, "renamed", msg);
+  errno = e;
 }
 
 void publish_all() {
@@ -711,7 +723,9 @@ const char* prepare_exec(const char* no_hand_over) {
       if (fl >= 0 && !(fl & FD_CLOEXEC) && f + 12 < sizeof fds)
         f += static_cast<size_t>(std::snprintf(fds + f, sizeof fds - f, "%s%d", f ? "," : "", fd));
     }
-    // FDS:DIRFD:OLD_INO:BASE_HEX:PATH_HEX; written straight into the entry
+    // FDS:DIRFD:OLD_INO:BASE_HEX:PATH_HEX:SYNCED; (SYNCED 1 where the writer
+    // synced it: the new image's publication syncs the directory, as ours
+    // would have; it was lost at the exec) written straight into the entry
     // (exec may come from a thread with a small stack). One that does not
     // fit is not handed over; nor is a directory fd the program closed and
     // reused: the new image would take whatever it is now for the directory.
@@ -735,6 +749,8 @@ const char* prepare_exec(const char* no_hand_over) {
       const int head = std::snprintf(entry + e, sizeof entry - e, "%s:%d:%lu:", fds, g.dirfd, g.old_ino);
       fits = head > 0 && (e += static_cast<size_t>(head)) < sizeof entry && hex(g.base, entry, sizeof entry, &e) &&
              put(entry, sizeof entry, &e, ':') && hex(g.path, entry, sizeof entry, &e) &&
+             put(entry, sizeof entry, &e, ':') &&
+             put(entry, sizeof entry, &e, g.synced.load(std::memory_order_acquire) ? '1' : '0') &&
              put(entry, sizeof entry, &e, ';');
     }
     entry[fits ? e : o] = '\0';
@@ -771,23 +787,27 @@ void adopt_from_environment() {
     environ_remove(kEnvName, kLen);
     return;
   }
-  // FDS:DIRFD:OLD_INO:BASE_HEX:PATH_HEX; ...
+  // FDS:DIRFD:OLD_INO:BASE_HEX:PATH_HEX:SYNCED; ... Also read: an entry of
+  // version 1, without SYNCED (a library of that version takes one at a bare
+  // name, or a path with ld.so's tokens, for its own build, unchecked), its
+  // file adopted unsynced, as that version would have it.
   for (const char* p = v; *p;) {
     const char* end = std::strchr(p, ';');
     if (!end) break;
-    const char* f[5] = {};
-    size_t flen[5] = {};
-    const char* q = p;
+    const char* f[7] = {};
+    size_t flen[7] = {};
     int k = 0;
-    for (; k < 5 && q <= end; ++k) {
-      const char* c = static_cast<const char*>(std::memchr(q, k < 4 ? ':' : ';', static_cast<size_t>(end - q + 1)));
-      if (!c) break;
+    for (const char* q = p; k < 7 && q <= end; ++k) {
+      const char* c = static_cast<const char*>(std::memchr(q, ':', static_cast<size_t>(end - q)));
       f[k] = q;
-      flen[k] = static_cast<size_t>(c - q);
-      q = c + 1;
+      flen[k] = static_cast<size_t>((c ? c : end) - q);
+      q = (c ? c : end) + 1;
     }
+    // Five fields, or six with a SYNCED of 0 or 1: anything else is no entry of ours.
+    const bool synced = k == 6 && flen[5] == 1 && f[5][0] == '1';
+    const bool whole = k == 5 || (k == 6 && flen[5] == 1 && (synced || f[5][0] == '0'));
     char base[NAME_MAX + 1], path[1024];
-    const int dirfd = k == 5 ? atoi(f[1]) : -1;
+    const int dirfd = whole ? atoi(f[1]) : -1;
     struct stat dir, st;  // the directory fd came with the entry: an open directory, or nothing to adopt
     // Only an unnamed inode (O_TMPFILE, no link yet) of this process's own
     // user is ever published: the environment and the fds may come from
@@ -800,8 +820,8 @@ void adopt_from_environment() {
     // another program) may not: an fd already taken, or one that is not on
     // the file (the program's stdin), would have been given this file's end,
     // and the program's close of it failed (EBADF) with the file lost.
-    const int first = k == 5 ? atoi(f[0]) : -1;
-    if (k == 5 && dirfd >= 0 && !dir_taken(dirfd) && sys::fstat(dirfd, &dir) == 0 && S_ISDIR(dir.st_mode) &&
+    const int first = whole ? atoi(f[0]) : -1;
+    if (whole && dirfd >= 0 && !dir_taken(dirfd) && sys::fstat(dirfd, &dir) == 0 && S_ISDIR(dir.st_mode) &&
         first >= 0 && find_group(first) < 0 && sys::fstat(first, &st) == 0 && S_ISREG(st.st_mode) &&
         st.st_nlink == 0 && st.st_uid == geteuid() && unhex(f[3], flen[3], base, sizeof base) &&
         a_name_in_a_directory(base) && unhex(f[4], flen[4], path, sizeof path)) {
@@ -810,6 +830,7 @@ void adopt_from_environment() {
         sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
         g_groups[group].dev = st.st_dev;
         g_groups[group].ino = st.st_ino;
+        g_groups[group].synced.store(synced, std::memory_order_relaxed);  // published with kLive below
         for (const char* fp = f[0]; fp < f[0] + flen[0];) {
           const int fd = atoi(fp);
           if (fd >= 0 && find_group(fd) < 0 && sys::refers_to(fd, st.st_dev, st.st_ino)) add_slot(fd, group);

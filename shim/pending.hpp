@@ -21,7 +21,9 @@ namespace tg::pending {
 // another build of truncguard at the library's path (an upgrade since this
 // one was loaded) is handed its files only by a build of this same version.
 // Bump it with any change of the format or of what an entry means.
-constexpr unsigned kHandOverVersion = 1;
+// 2: an entry carries the file's synced mark (a file synced, then handed
+// over, was published without its directory sync).
+constexpr unsigned kHandOverVersion = 2;
 
 // Files pending at once in one process (entries vfork children left behind
 // included, until their owners die and the table is full).
@@ -82,7 +84,8 @@ int closing_range(unsigned first, unsigned last);
 int kept_fds_in(unsigned first, unsigned last, int* out, int max);
 
 // The writer synced `fd` (fsync, fdatasync): if it is a pending file, its
-// publication syncs the directory after the rename, so that the name holds it
+// publication (here, or by the program it is handed over to at an exec) syncs
+// the directory after the rename, so that the name holds it
 // durably, as the writer's sync promised.
 void synced(int fd);
 
@@ -109,7 +112,15 @@ void duplicated(int oldfd, int newfd);
 // the published file, as in mode replace. Returns 0, or the errno the
 // rename must fail with, not made: the file could not be published (the
 // close would have returned that error), or a write to it had failed.
-int renaming(int dirfd, const char* path);
+// `published`: set where a file was published for the rename (its "renamed"
+// note says so, before the rename is made).
+int renaming(int dirfd, const char* path, bool* published);
+
+// The rename a file was published for (renaming) failed with `error`
+// (EXDEV, ENOENT, EEXIST for RENAME_NOREPLACE...): says so, and that the new
+// file stays published at `path` (the rename's name for it), as in mode
+// replace. Leaves errno as it was.
+void rename_failed(const char* path, int error);
 
 // Publishes every pending file this process owns (exit).
 void publish_all();

@@ -578,7 +578,8 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
     // the old one goes, as after install's unlink.) Where the rename itself
     // fails (EIO, a quota: btrfs's rename can give EDQUOT), the old file is
     // kept under its temp name, which the log gives: deleted, the library's
-    // content was gone.
+    // content was gone. The name then holds the new file, if it was created
+    // (incomplete: the log says so too).
     const int back = fd.ok() ? sys::renameat(dir, aside, dir, t.base) : rename_noreplace(dir, aside, t.base);
     rep->restored_old = back == 0;
     if (back == -EEXIST) {
@@ -586,6 +587,7 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
     } else if (back < 0) {
       rep->putback_error = -back;
       std::memcpy(rep->kept_aside, aside, sizeof aside);
+      rep->incomplete_at_name = fd.ok();
     }
     return fail(rep, step, err);
   }

@@ -52,6 +52,7 @@ struct ReplaceReport {
   bool restored_old = false;          // unlink mode: the old file was put back at the name after a failure
   int putback_error = 0;              // unlink mode: it could not be (errno), and is kept as `kept_aside`
   char kept_aside[NAME_MAX + 1] = {};
+  bool incomplete_at_name = false;    // ... while the name holds the new file, which could not be filled
   off_t copied = 0;                   // bytes of the old content the new inode starts with
 };
 

@@ -205,6 +205,44 @@ PY
   ok "the writer's file renamed through another path to it ($how) moves the new file"
 done
 
+# A rename that fails after the file was published for it (a missing
+# destination directory: ENOENT; RENAME_NOREPLACE onto a name in use:
+# EEXIST): the writer gets the kernel's result and errno, the new file stays
+# published at its name, as in mode replace, and the log says that the rename
+# failed (it said only "so that the rename moves the new file", which it did
+# not). Control: without truncguard, the same result and the same files.
+cat >"$T/fail_rename.py" <<'EOF'
+import ctypes, os, sys
+how, src, tmp, dst = sys.argv[1:5]
+libc = ctypes.CDLL(None, use_errno=True)
+with open(tmp, 'wb') as f:
+    f.write(open(src, 'rb').read()); f.flush(); os.fsync(f.fileno())
+    if how == 'missing_dir': r = libc.rename(tmp.encode(), (dst + '.d/lib.so').encode())
+    else: r = libc.renameat2(-100, tmp.encode(), -100, dst.encode(), 1)  # AT_FDCWD, RENAME_NOREPLACE
+    print(r, os.strerror(ctypes.get_errno()))
+EOF
+for how in missing_dir noreplace; do
+  for with in env "$TG_CMD"; do
+    fresh_copy "$V1" "$LIB"
+    fresh_copy "$V1" "$TMP"
+    log_reset
+    if [ "$with" = env ]; then
+      want=$(python3 "$T/fail_rename.py" "$how" "$V2" "$TMP" "$LIB") || fail "control: $how: the writer failed"
+      [ "${want%% *}" = -1 ] || fail "control: $how: the rename did not fail: $want"
+    else
+      got=$("$TG_CMD" --scope=elf -m atomic python3 "$T/fail_rename.py" "$how" "$V2" "$TMP" "$LIB") ||
+        fail "$how: the writer failed: $(tg_log)"
+      [ "$got" = "$want" ] || fail "$how: the rename returned '$got', without truncguard '$want'"
+      expect_log "note file=$TMP the writer renames it before its last close: published now"
+      expect_log "note file=$TMP the writer's rename of it failed (${want#* }): the new file, published for that rename, stays at this name, as in mode replace"
+    fi
+    expect_same_content "$TMP" "$V2" "$how: $TMP"
+    expect_same_content "$LIB" "$V1" "$how: $LIB"
+    [ -z "$(find "$T" -maxdepth 1 -name '.lib.so*.tg-*')" ] || fail "$how: a temp file was left: $(ls -a "$T")"
+  done
+  ok "a rename that fails after the early publication ($how: ${want#* }): the same result, the new file at its name, and the log says the rename failed"
+done
+
 # The file can't be published at the rename (no room for its link: a
 # seccomp filter makes linkat fail with ENOSPC): the rename is not made and
 # fails with that error, as the close would have (README: "close() returns

@@ -30,7 +30,7 @@ ok "atomic hand-over to bash: published once, by bash; its children neither see 
 # the variable) is not adopted: no publication, and no error line about it.
 echo old >"$T/target"
 log_reset
-python3 - "$T" "7:9:1:$(hex target):$(hex "$T/target");" "$TG_SHIM" <<'PY' || fail "python could not exec"
+python3 - "$T" "7:9:1:$(hex target):$(hex "$T/target"):0;" "$TG_SHIM" <<'PY' || fail "python could not exec"
 import os, sys
 d, entry, shim = sys.argv[1:]
 fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)   # an unnamed inode at fd 7; fd 9 closed
@@ -139,10 +139,11 @@ ok "atomic, execve with the shim preloaded through a symlink: handed over, publi
 # - another library: the new program would not load truncguard, and a file
 #   handed over to it would never be published. It is published at the exec.
 # - another build of truncguard that reads the same hand-over (its ELF note
-#   says version 1; here a copy): the new program takes the file over, and
+#   says the same version; here a copy): the new program takes the file over, and
 #   publishes it at cat's close. (It was published at the exec, with a note
 #   saying that the environment did not preload truncguard.)
-# - a build of another hand-over version (the note patched to 2), or one
+# - a build of another hand-over version (the note patched to the version
+#   before this one's: a build from before the hand-over's last change), or one
 #   older than the note (none): it may read the entry otherwise: published
 #   at the exec, the note says why.
 # v2_published_once WHAT WHY: the name holds v2, published once; WHY
@@ -158,10 +159,10 @@ v2_published_once() {
     expect_log "note file=$LIB is published at exec" "$2"
   fi
 }
-cp "$TG_SHIM" "$T/libtg-v1.so" || fail "cannot copy the shim"
-shim_of_version 2 "$T/libtg-v2.so"
+cp "$TG_SHIM" "$T/libtg-same.so" || fail "cannot copy the shim"
+shim_of_version $(($(shim_hand_over_version) - 1)) "$T/libtg-older.so"
 shim_of_version 0 "$T/libtg-v0.so"
-for other in "$T/libtg-v1.so" "$V1" "$T/libtg-v2.so" "$T/libtg-v0.so"; do
+for other in "$T/libtg-same.so" "$V1" "$T/libtg-older.so" "$T/libtg-v0.so"; do
   cp "$TG_SHIM" "$T/libtg-moved.so" || fail "cannot copy the shim"
   fresh_copy "$V1" "$LIB"
   old=$(inode "$LIB")
@@ -175,7 +176,7 @@ os.rename(sys.argv[1] + ".new", sys.argv[1])   # another file at the shim'"'"'s 
 os.execve("/bin/cat", ["cat", os.environ["V2"]], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$T/libtg-moved.so" "$other" ||
     fail "atomic, execve after the shim's file was replaced by ${other##*/}: failed"
   [ "$(inode "$LIB")" != "$old" ] || fail "atomic, execve after the shim's file was replaced by ${other##*/}: the old inode at the name"
-  if [ "$other" = "$T/libtg-v1.so" ]; then
+  if [ "$other" = "$T/libtg-same.so" ]; then
     v2_published_once "atomic, execve after the shim's file was replaced by ${other##*/}" handed
   else
     v2_published_once "atomic, execve after the shim's file was replaced by ${other##*/}" \

@@ -154,16 +154,22 @@ nobody_copies() {
 # shim_of_version V OUT: OUT is a copy of the shim whose ELF note says it
 # reads hand-over version V (elf_probe.hpp), or, for V=0, carries no such
 # note (a build older than it): another build, as far as the note tells.
-shim_of_version() {
-  python3 - "$TG_SHIM" "$1" "$2" <<'PY' || fail "cannot make a copy of the shim of version $1"
-import sys
-shim, version, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-data = open(shim, "rb").read()
-note = b"\x0b\0\0\0\x04\0\0\0\x01\0\0\0truncguard\0\0\x01\0\0\0"
-assert note in data, "the shim has no hand-over note of version 1"
-new = note[:12] + (b"truncguarX\0\0" if version == 0 else b"truncguard\0\0") + version.to_bytes(4, "little")
+# shim_hand_over_version: the version the shim's own note says.
+shim_of_version() { shim_note "$@" || fail "cannot make a copy of the shim of version $1"; }
+shim_hand_over_version() { shim_note || fail "cannot read the shim's hand-over version"; }
+shim_note() {
+  python3 - "$TG_SHIM" "$@" <<'PY'
+import re, sys
+data = open(sys.argv[1], "rb").read()
 # The first: the note itself, near the file's start (the debug info may repeat it).
-open(out, "wb").write(data.replace(note, new, 1))
+m = re.search(rb"\x0b\0\0\0\x04\0\0\0\x01\0\0\0truncguard\0\0(....)", data, re.S)
+assert m, "the shim has no hand-over note"
+if len(sys.argv) == 2:
+    print(int.from_bytes(m.group(1), "little"))
+    sys.exit()
+version, out = int(sys.argv[2]), sys.argv[3]
+new = m.group(0)[:12] + (b"truncguarX\0\0" if version == 0 else b"truncguard\0\0") + version.to_bytes(4, "little")
+open(out, "wb").write(data[:m.start()] + new + data[m.end():])
 PY
 }
 

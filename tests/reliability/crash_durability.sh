@@ -23,6 +23,11 @@
 # the first three) found the OLD file at the name after the crash: only
 # fsync/fdatasync marked a pending file synced. Now each does (the tests
 # writer's then_* entries).
+# Bug: in atomic mode, a writer that synced its file and then exec'ed a
+# program that took it over (python: write, os.fsync, its fd onto 1, exec
+# cat, which closes it) found the OLD file at the name after the crash: the
+# synced mark was not handed over at the exec, and cat published the file
+# without syncing the directory. Now the hand-over (version 2) carries it.
 # Bug: on a filesystem with no fsync for directories (EINVAL: legacy 9p, a
 # FUSE server refusing FSYNCDIR), the directory sync after the rename failed
 # and the writer's close() returned EINVAL (dd: "closing output file: Invalid
@@ -91,6 +96,19 @@ else:
 f.close()' "$V2" "$PY_CALL"
 }
 
+# The same, os.fsync, then the file handed over at an exec: cat, with it as
+# its stdout, publishes it at its close.
+py_fsync_exec() {
+  "$@" "$PY" -c '
+import os, sys
+f = open("libvictim.so", "wb")
+f.write(open(sys.argv[1], "rb").read())
+f.flush()
+os.fsync(f.fileno())
+os.dup2(f.fileno(), 1)
+os.execv("/bin/cat", ["cat", "/dev/null"])' "$V2"
+}
+
 # WENTRY: the tests writer's entry (then_sync...): SRC's bytes, that sync, close.
 w_entry() { "$@" "$TG_WRITER" "$WENTRY" libvictim.so "$V2"; }
 
@@ -133,6 +151,11 @@ for fs in ext4 xfs; do
     expect_survived "$fs: python $call, mode atomic"
     ok "$fs: python $call, mode atomic: version 2 at the name after the crash"
   done
+  crash_case "python fsync, then exec cat, atomic" "$fs" 2 py_fsync_exec "$TG_CMD" --mode=atomic
+  expect_survived "$fs: python fsync, then exec cat, mode atomic"
+  expect_log "published file=libvictim.so [ino "
+  expect_no_log "is published at exec"  # (then python's own publication synced it)
+  ok "$fs: python fsync, then exec cat (handed over), mode atomic: version 2 at the name after the crash"
 
   for WENTRY in then_sync then_syncfs then_msync then_aio_fsync then_sys_sync then_sys_syncfs then_sys_msync; do
     crash_case "$WENTRY, atomic" "$fs" 2 w_entry "$TG_CMD" --mode=atomic

@@ -267,20 +267,36 @@ unlink_refused "truncate(2) to $keep bytes, no block left" "$LIB" "cannot copy t
 # EIO, or EDQUOT, which btrfs's rename can give under a quota; here a seccomp
 # filter fails renameat, the put-back's call, with EIO), it is kept under its
 # temp name, which the log gives: it was deleted, and the library's content
-# was gone from the directory.
-old_ino=$(inode "$LIB")
-start_victim "$LIB"
-log_reset
-r_run keptaside env TRUNCGUARD_MODE=unlink "$TG_RTOOL" deny renameat:EIO "$TG_CMD" \
-  dd if="$V1" of="$LIB" bs=512 count=1 conv=notrunc
-stop_victim
-expect_survived "mode unlink, no block left, the put-back refused"
-grep -q "Text file busy" "$T/keptaside.out" || fail "put-back refused: expected ETXTBSY: $(r_out keptaside)"
-kept=$(log_lines "cannot protect file=$LIB: cannot copy the old content: No space left on device (the old file could not be put back: Input/output error; it is kept as " | sed -n 's/.* it is kept as \(.*\) in its directory).*/\1/p')
-[ -n "$kept" ] || fail "put-back refused: the log does not say where the old file is: $(tg_log)"
-[ -f "$T/full/$kept" ] || fail "put-back refused: the old file is not at $kept: $(ls -a "$T/full")"
-[ "$(inode "$T/full/$kept")" = "$old_ino" ] || fail "put-back refused: $kept is not the old file"
-cmp -s "$T/full/$kept" "$V1" || fail "put-back refused: $kept is not the old content"
-ok "mode unlink, no block left, the put-back refused (EIO): the old file kept whole as $kept, and the log says so"
-rm -f -- "$T/full/$kept" "$LIB"
+# was gone from the directory. The new file had been created, so the name
+# holds it, incomplete: the line says so too, and the JSON event gives the
+# put-back's errno (the line said neither: the name looked like the new
+# file, whole; the JSON had only the temp name). Text, then JSON, the old
+# file moved back to the name in between.
+for fmt in text json; do
+  old_ino=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  r_run keptaside env TRUNCGUARD_MODE=unlink TRUNCGUARD_LOG_FORMAT=$fmt "$TG_RTOOL" deny renameat:EIO "$TG_CMD" \
+    dd if="$V1" of="$LIB" bs=512 count=1 conv=notrunc
+  stop_victim
+  expect_survived "mode unlink, no block left, the put-back refused ($fmt log)"
+  grep -q "Text file busy" "$T/keptaside.out" || fail "put-back refused: expected ETXTBSY: $(r_out keptaside)"
+  if [ "$fmt" = text ]; then
+    kept=$(log_lines "cannot protect file=$LIB: cannot copy the old content: No space left on device (the old file could not be put back: Input/output error; it is kept as " |
+      sed -n 's/.* it is kept as \(.*\) in its directory, and the name holds the incomplete new file).*/\1/p')
+  else
+    kept=$(log_lines '"event":"cannot_protect"' '"step":"cannot copy the old content"' '"errno":28' '"putback_errno":5' \
+      '"incomplete_at_name":true' | sed -n 's/.*"kept_aside":"\([^"]*\)".*/\1/p')
+  fi
+  [ -n "$kept" ] || fail "put-back refused ($fmt log): the log does not say where the old file is, the put-back's error and what the name holds: $(tg_log)"
+  [ -f "$T/full/$kept" ] || fail "put-back refused: the old file is not at $kept: $(ls -a "$T/full")"
+  [ "$(inode "$T/full/$kept")" = "$old_ino" ] || fail "put-back refused: $kept is not the old file"
+  cmp -s "$T/full/$kept" "$V1" || fail "put-back refused: $kept is not the old content"
+  [ -f "$LIB" ] && [ "$(inode "$LIB")" != "$old_ino" ] && ! cmp -s "$LIB" "$V1" ||
+    fail "put-back refused: the name does not hold an incomplete new file, as the log says ($(stat -c '%s bytes, inode %i' "$LIB" 2>&1))"
+  ok "mode unlink, no block left, the put-back refused (EIO): the old file kept whole as $kept, the name holding the incomplete new file, and the $fmt log says so"
+  must mv -- "$T/full/$kept" "$LIB"
+  fill "$T/full"
+done
+rm -f -- "$LIB"
 rm -f "$T/full/filler" "$T/full/filler2"

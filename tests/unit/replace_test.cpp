@@ -336,7 +336,13 @@ TEST(Replace, AtomicExecHandoffNamesTheSurvivingFds) {
   std::string e(entry);
   EXPECT_EQ(e.rfind("TRUNCGUARD_PENDING=" + std::to_string(fd) + ":" + std::to_string(dirfd) + ":", 0), 0u) << e;
   EXPECT_NE(e.find(":6c69622e736f:"), std::string::npos) << e;  // "lib.so" in hex
+  EXPECT_EQ(e.substr(e.size() - 3), ":0;") << e;                 // not synced
   EXPECT_EQ(fcntl(dirfd, F_GETFD) & FD_CLOEXEC, 0);              // the directory survives exec too
+  // Synced, it is handed over synced: the new image's publication syncs the
+  // directory (it was handed over without the mark, and published unsynced).
+  pending::synced(fd);
+  e = pending::prepare_exec();
+  EXPECT_EQ(e.substr(e.size() - 3), ":1;") << e;
   pending::closing(fd);
   close(fd);
   EXPECT_EQ(read_file(p), "");  // published (empty: nothing was written)
