@@ -653,8 +653,11 @@ int renaming(int dirfd, const char* path, bool* published) {
     if (sys::fstatat(g.dirfd, g.base, &at_name, AT_SYMLINK_NOFOLLOW) != 0 || at_name.st_dev != st.st_dev ||
         at_name.st_ino != st.st_ino || !the_groups_entry(dirfd, path, g))
       continue;
+    // Said before the publication, which logs its own outcome (published, or
+    // cannot protect: the rename then fails).
     log::note(g.path, "renamed",
-              "the writer renames it before its last close: published now, so that the rename moves the new file");
+              "the writer renames it before its last close: publishing it first, so that the rename moves the new "
+              "file");
     const dev_t new_dev = g.dev;
     const ino_t new_ino = g.ino;
     const int write_error = g.write_error.load(std::memory_order_acquire);

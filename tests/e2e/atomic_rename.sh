@@ -103,7 +103,7 @@ ok "control: without truncguard the rename moves the new file and nothing is lef
 
 for entry in rename renameat renameat2 sys_rename sys_renameat sys_renameat2; do
   run_case "$entry before close under --scope=elf -m atomic" "$entry" "$SIZE" "$TG_CMD" --scope=elf -m atomic
-  expect_log "note file=$TMP the writer renames it before its last close: published now"
+  expect_log "note file=$TMP the writer renames it before its last close: publishing it first, so that the rename moves the new file"
   expect_log "published file=$TMP [ino " "(mode atomic)"
   ok "$entry of a pending file before its close moves the new file"
 done
@@ -115,7 +115,7 @@ ok "writes after the rename land in the renamed file"
 run_case "control: through a shared mapping, renamed before the munmap, without truncguard" mmap 4096 env
 run_case "through a shared mapping, renamed before the munmap, under --scope=elf -m atomic" mmap 4096 \
   "$TG_CMD" --scope=elf -m atomic
-expect_log "note file=$TMP the writer renames it before its last close: published now"
+expect_log "note file=$TMP the writer renames it before its last close: publishing it first, so that the rename moves the new file"
 ok "a file kept pending while mapped is published at its rename too"
 
 # exchange_case WHAT ENTRY [PREFIX...]: NAME holds v1 (a victim runs it),
@@ -140,7 +140,7 @@ exchange_case() {
 for entry in xchg_to sys_xchg_to xchg_from; do
   exchange_case "control: $entry without truncguard" "$entry" env
   exchange_case "$entry under --scope=elf -m atomic" "$entry" "$TG_CMD" --scope=elf -m atomic
-  expect_log "note file=$TMP the writer renames it before its last close: published now"
+  expect_log "note file=$TMP the writer renames it before its last close: publishing it first, so that the rename moves the new file"
   expect_no_log "another file was put at the name"
   ok "an exchange ($entry) of a pending file before its close moves the new file"
 done
@@ -233,7 +233,7 @@ for how in missing_dir noreplace; do
       got=$("$TG_CMD" --scope=elf -m atomic python3 "$T/fail_rename.py" "$how" "$V2" "$TMP" "$LIB") ||
         fail "$how: the writer failed: $(tg_log)"
       [ "$got" = "$want" ] || fail "$how: the rename returned '$got', without truncguard '$want'"
-      expect_log "note file=$TMP the writer renames it before its last close: published now"
+      expect_log "note file=$TMP the writer renames it before its last close: publishing it first, so that the rename moves the new file"
       expect_log "note file=$TMP the writer's rename of it failed (${want#* }): the new file, published for that rename, stays at this name, as in mode replace"
     fi
     expect_same_content "$TMP" "$V2" "$how: $TMP"
@@ -266,6 +266,9 @@ if [ -x "$RTOOL" ]; then
   [ "$(inode "$LIB")" = "$old" ] || fail "no room to publish: $LIB was replaced"
   expect_same_content "$LIB" "$V1" "no room to publish: $LIB"
   expect_log "cannot protect file=$TMP: cannot link the new file into the directory: No space left on device"
+  # The note comes before the attempt: it must not claim the file was published.
+  expect_log "note file=$TMP the writer renames it before its last close: publishing it first"
+  expect_no_log "published now"
   ok "a pending file that can't be published at its rename fails the rename with the error"
 else
   echo "skipped part: rtool is not built ($RTOOL)"
