@@ -691,6 +691,7 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
   // DT_NEEDED or another path to the file loaded it); -2: the records could
   // not be read.
   int open_handles = -2;
+  bool nodelete_mode = false;
   void* callers[4] = {};
   {
     RecordsLock lock;
@@ -698,10 +699,21 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
       open_handles = g_records_overflowed ? -2 : -1;
       if (OpenRecord* r = find_record(loaded_as, false)) {
         open_handles = handles_open(*r);
+        nodelete_mode = r->nodelete_mode;
         std::memcpy(callers, r->callers, sizeof callers);
       }
     }
   }
+  // Every handle closed and still loaded: a NODELETE asked for says why (the
+  // dlclose's note about it is in the files category only). Pinned while
+  // its dynamic section is read, as in after_close.
+  bool nodelete_flag = false;
+  if (open_handles == 0 && !nodelete_mode)
+    if (void* pin = open_own_handle(loaded_as, RTLD_LAZY | RTLD_NOLOAD)) {
+      const auto* pinned = static_cast<const struct link_map*>(pin);
+      nodelete_flag = pinned->l_ld && (read_dynamic(pinned).flags_1 & DF_1_NODELETE);
+      close_own_handle(pin);
+    }
   const Settings& s = settings();
   char msg[1600];
   char not_fresh[640] = "";  // TRUNCGUARD_RELOAD=fresh, and it could not be done: why
@@ -723,7 +735,11 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
     }
   }
   char held_by[160];
-  if (open_handles >= 0)
+  const bool nodelete = nodelete_mode || nodelete_flag;
+  if (open_handles == 0 && nodelete)
+    std::snprintf(held_by, sizeof held_by, "every handle was closed, but it never unloads: %s",
+                  nodelete_mode ? "it was opened with RTLD_NODELETE" : "it was built with -z nodelete (DF_1_NODELETE)");
+  else if (open_handles >= 0)
     std::snprintf(held_by, sizeof held_by, "%d open%s without a matching dlclose keep it loaded", open_handles,
                   open_handles == 1 ? "" : "s");
   else
@@ -737,6 +753,7 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
                 static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), held_by,
                 (mode & RTLD_NOLOAD) ? ""
                 : not_fresh[0]      ? "; TRUNCGUARD_RELOAD=fresh could not load the new file: "
+                : open_handles == 0 && nodelete ? "; set TRUNCGUARD_RELOAD=fresh to load the new file"
                                     : "; close every handle first, or set TRUNCGUARD_RELOAD=fresh",
                 not_fresh);
   if (log::enabled(kReloads)) log::note(file, "stale", msg);
@@ -874,8 +891,9 @@ void after_close(const CloseWatch& w, int result, bool nested) {
   report_close(w, result, !l.found, nested);
   if (!l.found) return forget_unloaded(w.name);
   // The note: in reloads where the object will not unload whatever the
-  // program closes (what to act on); where only its own handles keep it, in
-  // files (ordinary reference counting: one per dlclose but the last).
+  // program closes and nobody asked for that (what to act on); where only
+  // its own handles keep it (ordinary reference counting: one per dlclose
+  // but the last) or a NODELETE asked for, in files.
   if (!(log::enabled(kReloads) || log::enabled(kFiles)) || nested) return;
   // Still loaded: keep it so while we read its tables (another thread may
   // close it meanwhile), and say why it stayed.
@@ -921,10 +939,15 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     add("%d handle%s still open%s%s%s%s%s", open_handles, open_handles == 1 ? "" : "s", where[0] ? ", opened at " : "",
         where, other[0] ? " (it was also opened as " : "", other, other[0] ? ", another name for its file)" : "");
   }
-  const size_t handles_part = o;  // the reasons after it: it never unloads
   DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
   if (nodelete_mode) add("%sopened with RTLD_NODELETE", o ? "; " : "");
   if (di.flags_1 & DF_1_NODELETE) add("%sbuilt with -z nodelete (DF_1_NODELETE)", o ? "; " : "");
+  // The reasons after it: it never unloads, though nobody asked for that.
+  // A NODELETE that the program or the library asked for is no surprise:
+  // binutils' ar, nm and ranlib dlopen and dlclose every bfd plugin
+  // (LLVMgold is -z nodelete) for each file, three notes per run in every
+  // build. Where it matters, a reload, the stale line names it.
+  const size_t asked_part = o;
   if (const char* u = unique_symbol(di)) {
     // Demangled with the program's own libstdc++ where one is loaded (a C++
     // plugin usually brings it): linking a demangler into the shim would cost
@@ -951,7 +974,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
     }
   }
   const bool unexplained = o == 0;
-  const bool never_unloads = unexplained || o > handles_part;
+  const bool never_unloads = unexplained || o > asked_part;
   if (!log::enabled(never_unloads ? kReloads : kFiles)) return unpin();
   if (unexplained)
     add("%s%s", counted ? "" : "a handle the shim could not count may still be open (a dlopen by another path "

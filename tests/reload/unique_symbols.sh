@@ -55,3 +55,26 @@ host "$TG_CMD" -- open open call close loaded
 [ $ST -eq 0 ] && grep -q "loaded yes" "$T/out" || fail "default categories, a handle left open: $(cat "$T/out")"
 expect_no_log "still loaded"
 ok "a handle still open is named, with where it was opened, under files; the default categories say nothing"
+
+# Asked never to unload (-z nodelete, as binutils' bfd plugins are built:
+# ar, nm and ranlib dlopen and dlclose LLVMgold for every file, and each
+# dlclose was a note in the default categories, in every build's output).
+# The note is under files; a reload of the replaced file says why it is
+# stale in the default categories, and the advice is not "close every handle".
+readelf -dW "$TG_PLUGIN_NODELETE" | grep -q 'Flags:.*NODELETE' || fail "the test plugin is not -z nodelete"
+LIB=$T/libnodelete.so
+cp "$TG_PLUGIN_NODELETE" "$LIB"
+host "$TG_CMD" -- open call close loaded
+[ $ST -eq 0 ] || fail "-z nodelete under truncguard exited $ST"
+expect_out "loaded yes"
+[ -s "$T/err" ] && fail "-z nodelete, default categories: the program's stderr got truncguard lines"
+host "$TG_CMD" --debug=files -- open call close loaded
+expect_log "note file=$LIB is still loaded after dlclose: built with -z nodelete (DF_1_NODELETE)"
+ok "a -z nodelete plugin closed: nothing in the default categories, the reason under files"
+host "$TG_CMD" -- open call close "run:cp $TG_PLUGIN_V2 $T/new.so && mv $T/new.so $LIB" open call close
+[ $ST -eq 0 ] || fail "-z nodelete reload under truncguard exited $ST"
+expect_out "version 1"
+expect_log "note file=$LIB stale: dlopen returns the object already loaded from it"
+expect_log "; every handle was closed, but it never unloads: it was built with -z nodelete (DF_1_NODELETE); set TRUNCGUARD_RELOAD=fresh to load the new file"
+expect_no_log "still loaded"
+ok "its reload after a replacement: the stale line names -z nodelete"
