@@ -20,6 +20,28 @@ grep -q "replaced file=$LIB " "$T/cp.err" || fail "no replaced line on stderr: $
 grep -qP '^ {0,9}\d+:\twarning: ' "$T/cp.err" || fail "the warning is not in LD_DEBUG's form"
 ok "an unknown mode gives one warning and the default protects"
 
+# A TRUNCGUARD_DEBUG that names no known category (a typo in a systemd
+# drop-in) keeps the default categories, as an unknown value of any other
+# setting does: the protected write is still logged (it logged nothing but
+# the warning). A known word next to an unknown one applies, as in LD_DEBUG.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+TRUNCGUARD_DEBUG=rewrite LD_PRELOAD=$TG_SHIM cp "$V2" "$LIB" 2>"$T/cp.err" || fail "cp failed: $(cat "$T/cp.err")"
+stop_victim
+expect_survived "cp with TRUNCGUARD_DEBUG=rewrite"
+grep -q "debug option \`rewrite' unknown; try TRUNCGUARD_DEBUG=help" "$T/cp.err" ||
+  fail "no warning for TRUNCGUARD_DEBUG=rewrite: $(cat "$T/cp.err")"
+grep -q "replaced file=$LIB " "$T/cp.err" ||
+  fail "TRUNCGUARD_DEBUG=rewrite silenced the default categories: no replaced line: $(cat "$T/cp.err")"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+TRUNCGUARD_DEBUG=rewrite,decisions LD_PRELOAD=$TG_SHIM cp "$V2" "$LIB" 2>"$T/cp.err" || fail "cp failed: $(cat "$T/cp.err")"
+stop_victim
+expect_survived "cp with TRUNCGUARD_DEBUG=rewrite,decisions"
+grep -q "decision file=$LIB: act " "$T/cp.err" || fail "the known word of rewrite,decisions was dropped: $(cat "$T/cp.err")"
+grep -q "replaced file=" "$T/cp.err" && fail "rewrite,decisions logged rewrites, which it does not name: $(cat "$T/cp.err")"
+ok "a debug list naming no known category keeps the default (the replaced line); known words apply"
+
 # Each bad variable is named; values are escaped (a newline can't forge a line).
 TRUNCGUARD_SCOPE=$'sys\ntem' TRUNCGUARD_ON_FAIL=$'\xff' TRUNCGUARD_DEBUG=rewrites,verbose \
   LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/true.err" || fail "/bin/true failed with bad settings"
