@@ -391,8 +391,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (optind >= argc) die_usage("no command given: name the command to run, e.g. 'truncguard cp new.so /opt/app/lib/libfoo.so'%s", "");
-  // ld.so splits LD_PRELOAD at spaces and colons: such a path can't be carried.
-  if (lib.find_first_of(": \t") != std::string::npos) {
+  // ld.so splits LD_PRELOAD at spaces and colons (not tabs: that is
+  // /etc/ld.so.preload's list): such a path can't be carried.
+  if (lib.find_first_of(": ") != std::string::npos) {
     std::fprintf(stderr, "truncguard: the library path '%s' contains a space or a colon, which LD_PRELOAD can't carry;\n"
                          "install truncguard under a path without them.\n", lib.c_str());
     return kExitCannotRun;
