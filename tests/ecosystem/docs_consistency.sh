@@ -61,6 +61,8 @@ doc_opts=$( { cat "$SRC/README.md" "$SRC"/docs/*.md "$SRC"/examples/ci/*; echo "
 [ -n "$doc_opts" ] || fail "no truncguard command lines found in the documentation"
 while IFS= read -r o; do
   [ "$o" = "--log=/tmp/doc-option-value" ] && o=--log=$T/doclog
+  # An ASan build of the library can't be an audit module (README).
+  [ "$o" = --audit ] && shim_has_asan && continue
   "$TG_CMD" "$o" true >/dev/null 2>"$T/doc_opt.err" ||
     missing+=("the documented 'truncguard $o' is refused: $(head -n 1 "$T/doc_opt.err")")
 done <<<"$doc_opts"
