@@ -69,6 +69,17 @@ done
 echo "$out" | grep -q "main ran" && fail "the program ran after TRUNCGUARD_DEBUG=help"
 ok "TRUNCGUARD_DEBUG=help lists the categories and exits"
 
+# With TRUNCGUARD_LOG set (a unit's or a CI job's environment), the list
+# still goes to stderr, as LD_DEBUG=help ignores LD_DEBUG_OUTPUT: it went
+# into FILE.PID, and the person who asked saw nothing, the program not run.
+out=$(TRUNCGUARD_LOG=$T/helplog TRUNCGUARD_DEBUG=help LD_PRELOAD=$TG_SHIM /bin/sh -c 'echo main ran' 2>&1)
+st=$?
+[ $st -eq 0 ] || fail "TRUNCGUARD_DEBUG=help with TRUNCGUARD_LOG exited $st"
+echo "$out" | grep -q "^ *[0-9]*:	  rewrites " ||
+  fail "TRUNCGUARD_DEBUG=help with TRUNCGUARD_LOG printed no list: [$out]; the log file: $(cat "$T"/helplog.* 2>/dev/null)"
+ls "$T"/helplog.* >/dev/null 2>&1 && fail "TRUNCGUARD_DEBUG=help wrote into the log file: $(cat "$T"/helplog.*)"
+ok "TRUNCGUARD_DEBUG=help with TRUNCGUARD_LOG: the list on stderr, no log file"
+
 # A log file that can't be opened: one warning, the log goes to stderr.
 fresh_copy "$V1" "$LIB"
 start_victim "$LIB"
