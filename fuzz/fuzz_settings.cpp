@@ -47,19 +47,22 @@ bool known_name(const char* v, Parse parse, E* out) {
 }
 
 // The debug list, tokenized independently (separators: comma, space, colon).
-bool debug_oracle(const std::string& v, unsigned* bits, bool* help) {
+// `named`, if given: whether some word was known (help, a category, none).
+bool debug_oracle(const std::string& v, unsigned* bits, bool* help, bool* named = nullptr) {
   *bits = 0;
   *help = false;
   bool ok = true;
+  bool any = false;
   std::string word;
   auto flush = [&] {
     if (word.empty()) return;
-    if (word == "help") *help = true;
+    if (word == "help") *help = any = true;
     else {
       bool known = false;
       for (const tg::CategoryInfo* c = tg::kCategories; c->name; ++c)
         if (word == c->name) { *bits |= c->bits; known = true; }
       if (!known) ok = false;
+      any = any || known;
     }
     word.clear();
   };
@@ -68,6 +71,7 @@ bool debug_oracle(const std::string& v, unsigned* bits, bool* help) {
     else word += c;
   }
   flush();
+  if (named) *named = any;
   return ok;
 }
 
@@ -113,8 +117,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(s.log_format == (known_name(v, tg::parse_log_format, &lf) ? lf : tg::LogFormat::text), "log_format");
   if ((v = lookup("TRUNCGUARD_DEBUG")) && *v) {
     unsigned bits;
-    bool help;
-    debug_oracle(v, &bits, &help);
+    bool help, named;
+    debug_oracle(v, &bits, &help, &named);
+    if (!named) bits = tg::Settings{}.debug;  // no known word: the default stays
     FUZZ_CHECK(s.debug == bits && s.debug_help == help, "TRUNCGUARD_DEBUG=\"%s\": bits %u help %d, expected %u %d", v,
                s.debug, s.debug_help, bits, help);
   }

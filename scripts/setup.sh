@@ -24,6 +24,7 @@ packages=(
   inotify-tools                     # inotifywait: what the guard's look at a file shows watchers (tests/e2e/kernel_interface.sh)
   python3 bash-builtins             # runtimes as dlopen hosts: ctypes, bash's enable -f (tests/reload/interpreters.sh)
   strace                            # the signal-mask calls of an examined write (tests/e2e/signal_jump.sh)
+  logrotate                         # docs/systemd.md's example, run (tests/ecosystem/logrotate_example.sh)
   clang-14 libclang-rt-14-dev       # libFuzzer targets (scripts/fuzz.sh)
 )
 

@@ -91,6 +91,11 @@ void warn(const char* message) {
 }
 
 void print_help_and_exit() {
+  // To the person who asked, not into TRUNCGUARD_LOG's file: glibc's
+  // LD_DEBUG=help prints its list whatever LD_DEBUG_OUTPUT says. The
+  // process ends here, so the settings need not be put back.
+  g_settings.log_path[0] = '\0';
+  log::configure(g_settings);
   log::line("Valid options for the TRUNCGUARD_DEBUG environment variable are:");
   log::line("%s", "");
   for (const CategoryInfo* c = kCategories; c->name; ++c) log::line("  %-10s %s", c->name, c->help);

@@ -77,9 +77,10 @@ bool parse_on_fail(const char* v, OnFail* out) {
   return false;
 }
 
-bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad_len) {
+bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad_len, bool* named) {
   unsigned bits = 0;
   bool ok = true;
+  if (named) *named = false;
   // Separators as in LD_DEBUG: comma, space, colon.
   const char* p = v;
   while (*p) {
@@ -99,6 +100,7 @@ bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad
         known = true;
       }
     }
+    if (known && named) *named = true;
     if (!known && ok) {
       ok = false;
       if (bad_len > 0) {
@@ -138,8 +140,14 @@ Settings parse_settings(EnvLookup lookup, bool secure) {
     warn(s, "unknown TRUNCGUARD_LOG_FORMAT=%s (expected text or json); using text", v);
   if (const char* v = lookup("TRUNCGUARD_DEBUG"); v && *v) {
     char bad[64];
-    if (!parse_debug(v, &s.debug, &s.debug_help, bad, sizeof bad))
+    unsigned bits = 0;
+    bool named = false;
+    if (!parse_debug(v, &bits, &s.debug_help, bad, sizeof bad, &named))
       warn(s, "debug option `%s' unknown; try TRUNCGUARD_DEBUG=help", bad);
+    // The known words apply, as in LD_DEBUG; a value that names none (a
+    // typo, only separators) keeps the default, as an unknown value of the
+    // other settings does, rather than silencing every protected write.
+    if (named) s.debug = bits;
   }
   if (const char* v = lookup("TRUNCGUARD_LOG"); v && *v) {
     if (secure) {

@@ -71,7 +71,8 @@ bool parse_on_fail(const char* v, OnFail* out);
 bool parse_log_format(const char* v, LogFormat* out);
 bool parse_reload(const char* v, Reload* out);
 // Parses a comma list. On an unknown word, copies it into `bad` and returns false
-// (the known words are still applied).
-bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad_len);
+// (the known words are still applied). `named`, if given: whether the list
+// names any known word (a category, "none" or "help").
+bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad_len, bool* named = nullptr);
 
 }  // namespace tg

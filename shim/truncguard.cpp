@@ -64,8 +64,9 @@ void usage(FILE* out) {
       "Options (each sets the TRUNCGUARD_* variable named after it):\n"
       "  -s, --scope=SCOPE     which files count as in use (TRUNCGUARD_SCOPE):\n"
       "                          system  mapped executable by any process we can inspect;\n"
-      "                                  if some can't be inspected, or on a network\n"
-      "                                  filesystem (NFS...), any ELF object (default)\n"
+      "                                  if some can't be inspected (and the kernel can't\n"
+      "                                  prove the file unused), or on a network filesystem\n"
+      "                                  (NFS...), any ELF object (default)\n"
       "                          namespace  as system, but only the processes of this PID\n"
       "                                  namespace count (a container whose files nothing\n"
       "                                  outside it runs)\n"
@@ -74,7 +75,7 @@ void usage(FILE* out) {
       "  -m, --mode=MODE       what to do instead of truncating (TRUNCGUARD_MODE):\n"
       "                          replace  temp file + rename(): the name never goes missing (default)\n"
       "                          atomic   the new file replaces the name when the writer closes it\n"
-      "                          unlink   unlink then create, exactly as install(1)\n"
+      "                          unlink   unlink then create, as install(1) does\n"
       "                          dry-run  log what would be done, change nothing\n"
       "      --on-fail=WHAT    if no new inode can be made (TRUNCGUARD_ON_FAIL):\n"
       "                          etxtbsy   fail the write with \"Text file busy\" (default)\n"
@@ -85,7 +86,8 @@ void usage(FILE* out) {
       "                          fresh  load the new file under a fresh name, as hot-reload tools do\n"
       "  -d, --debug=LIST      log categories, comma-separated (TRUNCGUARD_DEBUG):\n"
       "                          rewrites, reloads (both on by default), decisions,\n"
-      "                          backtrace, bindings, files, all, none; help lists them\n"
+      "                          backtrace, bindings, files, all, none; help lists them;\n"
+      "                          the list replaces the default\n"
       "  -l, --log=FILE        log to FILE.PID instead of stderr (TRUNCGUARD_LOG)\n"
       "      --log-format=F    text (LD_DEBUG style, default) or json: one object per line\n"
       "                        (TRUNCGUARD_LOG_FORMAT)\n"
@@ -106,7 +108,7 @@ void usage(FILE* out) {
       "\n"
       "Examples:\n"
       "  truncguard cp build/libfoo.so /opt/app/lib/libfoo.so\n"
-      "  truncguard --mode=dry-run --debug=decisions make install\n"
+      "  truncguard --mode=dry-run --debug=decisions,rewrites make install\n"
       "  truncguard --json --log=deploy.log ./deploy.sh\n"
       "  LD_PRELOAD=$(truncguard --print-library) legacy-daemon\n"
       "  truncguard who /opt/app/lib/libfoo.so\n"
@@ -391,8 +393,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (optind >= argc) die_usage("no command given: name the command to run, e.g. 'truncguard cp new.so /opt/app/lib/libfoo.so'%s", "");
-  // ld.so splits LD_PRELOAD at spaces and colons: such a path can't be carried.
-  if (lib.find_first_of(": \t") != std::string::npos) {
+  // ld.so splits LD_PRELOAD at spaces and colons (not tabs: that is
+  // /etc/ld.so.preload's list): such a path can't be carried.
+  if (lib.find_first_of(": ") != std::string::npos) {
     std::fprintf(stderr, "truncguard: the library path '%s' contains a space or a colon, which LD_PRELOAD can't carry;\n"
                          "install truncguard under a path without them.\n", lib.c_str());
     return kExitCannotRun;

@@ -7,15 +7,21 @@ Prints a Markdown table of the files that were protected, then every write
 that could not be protected. Exit status: 0 if every write was protected,
 1 if some could not be (a cannot_protect event), 2 if a log can't be read
 or a line is not a JSON object. Text log lines (not starting with "{") are
-skipped with a count, so a mixed stderr capture works too.
+skipped with a count, so a mixed stderr capture works too. A pattern that
+matched no file (the shell passes `tg.*` as it is) counts as no log: a
+process writes its FILE.PID at its first line, so a deploy that protected
+nothing leaves none.
 """
 import json
+import os
 import sys
 
 
 def main(paths):
     events, skipped = [], 0
     for path in paths or ["-"]:
+        if path != "-" and any(c in path for c in "*?[") and not os.path.lexists(path):
+            continue
         try:
             stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
         except OSError as e:

@@ -20,6 +20,28 @@ grep -q "replaced file=$LIB " "$T/cp.err" || fail "no replaced line on stderr: $
 grep -qP '^ {0,9}\d+:\twarning: ' "$T/cp.err" || fail "the warning is not in LD_DEBUG's form"
 ok "an unknown mode gives one warning and the default protects"
 
+# A TRUNCGUARD_DEBUG that names no known category (a typo in a systemd
+# drop-in) keeps the default categories, as an unknown value of any other
+# setting does: the protected write is still logged (it logged nothing but
+# the warning). A known word next to an unknown one applies, as in LD_DEBUG.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+TRUNCGUARD_DEBUG=rewrite LD_PRELOAD=$TG_SHIM cp "$V2" "$LIB" 2>"$T/cp.err" || fail "cp failed: $(cat "$T/cp.err")"
+stop_victim
+expect_survived "cp with TRUNCGUARD_DEBUG=rewrite"
+grep -q "debug option \`rewrite' unknown; try TRUNCGUARD_DEBUG=help" "$T/cp.err" ||
+  fail "no warning for TRUNCGUARD_DEBUG=rewrite: $(cat "$T/cp.err")"
+grep -q "replaced file=$LIB " "$T/cp.err" ||
+  fail "TRUNCGUARD_DEBUG=rewrite silenced the default categories: no replaced line: $(cat "$T/cp.err")"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+TRUNCGUARD_DEBUG=rewrite,decisions LD_PRELOAD=$TG_SHIM cp "$V2" "$LIB" 2>"$T/cp.err" || fail "cp failed: $(cat "$T/cp.err")"
+stop_victim
+expect_survived "cp with TRUNCGUARD_DEBUG=rewrite,decisions"
+grep -q "decision file=$LIB: act " "$T/cp.err" || fail "the known word of rewrite,decisions was dropped: $(cat "$T/cp.err")"
+grep -q "replaced file=" "$T/cp.err" && fail "rewrite,decisions logged rewrites, which it does not name: $(cat "$T/cp.err")"
+ok "a debug list naming no known category keeps the default (the replaced line); known words apply"
+
 # Each bad variable is named; values are escaped (a newline can't forge a line).
 TRUNCGUARD_SCOPE=$'sys\ntem' TRUNCGUARD_ON_FAIL=$'\xff' TRUNCGUARD_DEBUG=rewrites,verbose \
   LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/true.err" || fail "/bin/true failed with bad settings"
@@ -46,6 +68,17 @@ for c in rewrites decisions backtrace all none; do
 done
 echo "$out" | grep -q "main ran" && fail "the program ran after TRUNCGUARD_DEBUG=help"
 ok "TRUNCGUARD_DEBUG=help lists the categories and exits"
+
+# With TRUNCGUARD_LOG set (a unit's or a CI job's environment), the list
+# still goes to stderr, as LD_DEBUG=help ignores LD_DEBUG_OUTPUT: it went
+# into FILE.PID, and the person who asked saw nothing, the program not run.
+out=$(TRUNCGUARD_LOG=$T/helplog TRUNCGUARD_DEBUG=help LD_PRELOAD=$TG_SHIM /bin/sh -c 'echo main ran' 2>&1)
+st=$?
+[ $st -eq 0 ] || fail "TRUNCGUARD_DEBUG=help with TRUNCGUARD_LOG exited $st"
+echo "$out" | grep -q "^ *[0-9]*:	  rewrites " ||
+  fail "TRUNCGUARD_DEBUG=help with TRUNCGUARD_LOG printed no list: [$out]; the log file: $(cat "$T"/helplog.* 2>/dev/null)"
+ls "$T"/helplog.* >/dev/null 2>&1 && fail "TRUNCGUARD_DEBUG=help wrote into the log file: $(cat "$T"/helplog.*)"
+ok "TRUNCGUARD_DEBUG=help with TRUNCGUARD_LOG: the list on stderr, no log file"
 
 # A log file that can't be opened: one warning, the log goes to stderr.
 fresh_copy "$V1" "$LIB"

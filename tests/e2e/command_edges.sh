@@ -370,6 +370,25 @@ st=$?
   fail "installed under a path with a space: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
 ok "a library path with a space: exit 126, nothing run: $(head -n 1 <<<"$err")"
 
+# A tab is no separator of LD_PRELOAD (ld.so splits it at spaces and colons
+# only; /etc/ld.so.preload's tabs are another list): the command under such
+# a path runs the command, and its library protects. It refused with 126,
+# "contains a space or a colon", where there was neither.
+tabdir=$T/with$'\t'tab
+mkdir -p "$tabdir"
+cp "$TG_CMD" "$TG_SHIM" "$tabdir/" || fail "cannot copy the command"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+err=$("$tabdir/truncguard" cp "$V2" "$LIB" 2>&1)
+st=$?
+stop_victim
+[ "$st" -eq 0 ] || fail "installed under a path with a tab: exit $st: $err"
+expect_survived "truncguard installed under a path with a tab, cp over the running library"
+expect_log "replaced file=$LIB "
+expect_version "$LIB" 2
+ok "a library path with a tab: carried by LD_PRELOAD, the write protected"
+
 # ---- A command that can't be run: the status a shell gives, and a message
 # that names the cause (it said "not found in PATH" for a path, and "check
 # that it is a program for this machine" for an argument list too long).

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The documentation says what the code does: every option of the command
-# (from its --help) is in truncguard(1); every TRUNCGUARD_* setting and each
+# (from its --help) is in truncguard(1), and every option a documented
+# command line gives is accepted with its value; every TRUNCGUARD_* setting and each
 # of its values is in truncguard(7); every JSON field, event, note key and
 # fallback value that shim/log.cpp and the guard can write is in truncguard(7)
 # and docs/ci.md; every field of the who/stale JSON is in truncguard(7); every
@@ -49,6 +50,22 @@ need "truncguard --help (or who/stale --help)" "$opts" $coded
 shorts=$("$TG_CMD" --help | grep -oE '^  -[a-zA-Z],' | tr -d ' ,' | sort -u)
 # shellcheck disable=SC2086
 need "truncguard(1)" "$MAN1" $shorts
+# The other way round: every option a documented command line gives
+# (`truncguard --mode=dry-run --debug=decisions,rewrites make install` in
+# --help, the man pages, README, docs/, examples/ci/) is accepted with the
+# value it shows: the command runs `true` with it and exits 0 (a shell
+# variable in a value, as in --log="$PWD/tg", stands for a path).
+doc_opts=$( { cat "$SRC/README.md" "$SRC"/docs/*.md "$SRC"/examples/ci/*; echo "$MAN1"; echo "$MAN7"; "$TG_CMD" --help; } |
+            grep -oE 'truncguard( +-[^ ]+)+' | sed 's/^truncguard//' | tr ' ' '\n' | grep -E '^-.' | grep -vx -- '--' |
+            sed -E -e 's/[`)".:;,]+$//' -e 's/"//g' -e "s/'//g" -e 's|=.*\$.*|=/tmp/doc-option-value|' | sort -u)
+[ -n "$doc_opts" ] || fail "no truncguard command lines found in the documentation"
+while IFS= read -r o; do
+  [ "$o" = "--log=/tmp/doc-option-value" ] && o=--log=$T/doclog
+  # An ASan build of the library can't be an audit module (README).
+  [ "$o" = --audit ] && shim_has_asan && continue
+  "$TG_CMD" "$o" true >/dev/null 2>"$T/doc_opt.err" ||
+    missing+=("the documented 'truncguard $o' is refused: $(head -n 1 "$T/doc_opt.err")")
+done <<<"$doc_opts"
 
 # Settings and their values.
 vars=$(grep -ohE 'TRUNCGUARD_[A-Z_]+' "$SRC/shim/settings.cpp" | sort -u)

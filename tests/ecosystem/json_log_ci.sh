@@ -46,6 +46,20 @@ grep -qF 'libodd\n\xff.so' <<<"$out" || fail "the summary does not name the odd 
 grep -q "^| file | mode | inode | running it |" <<<"$out" || fail "the summary has no table: $out"
 ok "deploy-step.sh: exit 0, summary: $(head -n 1 <<<"$out")"
 
+# A deploy that needs no protection (no process runs what it writes) logs
+# nothing, so no tg.PID file is made and the shell passes the pattern tg.*
+# as it is: the step passes, and the summary says nothing was protected
+# (it failed the step, exit 2: "cannot read .../tg.*").
+fresh_copy "$V1" "$T/app/lib/libunused.so"
+out=$(cd "$T" && TG_LOG_DIR=$T/quiet-log sh "$EX/deploy-step.sh" cp "$V2" "$T/app/lib/libunused.so" 2>&1)
+st=$?
+[ "$st" -eq 0 ] || fail "deploy-step.sh of an unused library exited $st: $out"
+ls "$T"/quiet-log/tg.* >/dev/null 2>&1 && fail "the deploy of an unused library logged: $(cat "$T"/quiet-log/tg.*)"
+grep -q "truncguard: 0 file(s) protected, 0 write(s) could not be protected" <<<"$out" ||
+  fail "the summary of a deploy without a log: $out"
+cmp -s "$V2" "$T/app/lib/libunused.so" || fail "the deploy did not write the unused library"
+ok "deploy-step.sh of a library nobody runs: no log file, exit 0, summary: $(head -n 1 <<<"$out")"
+
 VICTIM_PID=$A VICTIM_READY=$A_READY VICTIM_OUT=$A_OUT
 stop_victim
 expect_survived "the victim of libfoo.so"

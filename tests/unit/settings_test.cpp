@@ -77,6 +77,15 @@ TEST(Settings, DebugListLikeLdDebug) {
   Settings s = parse({{"TRUNCGUARD_DEBUG", "verbose"}});
   ASSERT_EQ(s.warning_count, 1);
   EXPECT_NE(std::string(s.warnings[0]).find("`verbose' unknown; try TRUNCGUARD_DEBUG=help"), std::string::npos);
+  // Naming no known word keeps the default, as any other unknown setting
+  // does (it was 0: a typo silenced every protected write); a known word
+  // next to an unknown one applies, and "none" is a known word.
+  const unsigned dflt = Settings{}.debug;
+  EXPECT_EQ(s.debug, dflt);
+  EXPECT_EQ(parse({{"TRUNCGUARD_DEBUG", ",: "}}).debug, dflt);
+  EXPECT_EQ(parse({{"TRUNCGUARD_DEBUG", "verbose,decisions"}}).debug, static_cast<unsigned>(kDecisions));
+  EXPECT_EQ(parse({{"TRUNCGUARD_DEBUG", "none,verbose"}}).debug, 0u);
+  EXPECT_EQ(parse({{"TRUNCGUARD_DEBUG", "none"}}).debug, 0u);
 }
 
 TEST(Settings, Reload) {
