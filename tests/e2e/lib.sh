@@ -105,6 +105,8 @@ chmod 755 "$T"          # an unprivileged writer must be able to get in
 trap _tg_cleanup EXIT
 trap 'exit 130' INT TERM
 cd "$T" || fail "cannot cd to $T"
+. "$_tg_here/preload_copies.sh"
+preload_copies TG_CMD TG_SHIM TG_MARKER_LIB TG_EARLY_LIB TG_CHOWN_WITNESS_LIB
 
 # Log of the shim: TRUNCGUARD_LOG=$TG_LOG writes $TG_LOG.PID, one file per
 # writing process.  The directory is world-writable for unprivileged writers.
