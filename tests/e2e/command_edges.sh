@@ -408,8 +408,10 @@ chmod 755 "$T/badshebang"
 cp "$T/badshebang" "$T/path/badshebang2"
 expect_cannot_run 127 "check the path" "$T/no/such/program"
 expect_cannot_run 127 "its interpreter (the #! line) or its ELF loader does not" "$T/badshebang"
-PATH=$T/path:$PATH expect_cannot_run 127 "found as $T/path/badshebang2, but its interpreter" badshebang2
-expect_cannot_run 127 "not found in PATH" tg-no-such-command-here
+# (in PATH only directories anyone may search: one this user can't (su
+# keeps root's PATH, /root/.cargo/bin...) makes it EACCES, 126, as execvp)
+PATH=$T/path:/usr/bin:/bin expect_cannot_run 127 "found as $T/path/badshebang2, but its interpreter" badshebang2
+PATH=/usr/bin:/bin expect_cannot_run 127 "not found in PATH" tg-no-such-command-here
 PATH=$T/path:$PATH expect_cannot_run 126 "$T/path/adir is a directory" adir
 expect_cannot_run 126 "it is a directory" "$T/path"
 expect_cannot_run 127 "the command name is empty" ""
