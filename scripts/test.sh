@@ -36,6 +36,8 @@ else
   # (tests/victim/meson.build).
   recover=()
   [ "$sanitize" = thread ] || recover=(-Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all)
+  . scripts/builddir.sh
+  forget_other_tree "$B"
   if [ -f "$B/build.ninja" ]; then
     meson configure "$B" -Db_sanitize="$sanitize" "${recover[@]}" >/dev/null
   else
