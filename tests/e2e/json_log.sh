@@ -56,7 +56,8 @@ ok "composed messages are escaped once in JSON, as in the text log"
 # A failure is reported in JSON too, with its errno.
 need_root "a writer running as nobody (the escaping above was checked)"
 chmod 0755 "$T"
-mkdir "$T/ro" && fresh_copy "$V1" "$T/ro/lib.so" && chmod 0666 "$T/ro/lib.so"
+# (0755 whatever the umask: under 077 nobody could not reach the file at all)
+mkdir -m 0755 "$T/ro" && fresh_copy "$V1" "$T/ro/lib.so" && chmod 0666 "$T/ro/lib.so"
 start_victim "$T/ro/lib.so"
 log_reset
 nobody_copies
