@@ -43,6 +43,12 @@ _tg_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 unset LD_PRELOAD TRUNCGUARD_SCOPE TRUNCGUARD_MODE TRUNCGUARD_ON_FAIL \
       TRUNCGUARD_DEBUG TRUNCGUARD_LOG
 export LC_ALL=C
+# The administrator's tools the tests run as root (mkfs.*, losetup, chroot,
+# xfs_io...) are in the sbin directories, which a minimal PATH (env -i, cron:
+# /usr/bin:/bin) leaves out: those tests skipped, "mkfs.btrfs missing".
+for _tg_d in /usr/local/sbin /usr/sbin /sbin; do
+  [[ :$PATH: == *:$_tg_d:* ]] || PATH=$PATH:$_tg_d
+done
 
 # ---------------------------------------------------------------- reporting
 
