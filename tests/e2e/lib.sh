@@ -39,6 +39,14 @@ _tg_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # victim that merely outlived the writer must not look like a survivor.
 : "${TG_VICTIM_MS:=20000}"
 
+# fds 0-2 open, if only on /dev/null: with stdin closed (`meson test <&-`, a
+# CI runner's), the next open took fd 0, and the programs under test counted
+# their free fds wrong (invisible's "emfile1" had none: ETXTBSY, documented
+# for no fd at all, where the matrix expected a truncate).
+for _tg_d in 0 1 2; do
+  { : >&"$_tg_d"; } 2>/dev/null || eval "exec $_tg_d<>/dev/null"
+done
+
 # A test sees only the settings it sets itself.
 unset LD_PRELOAD TRUNCGUARD_SCOPE TRUNCGUARD_MODE TRUNCGUARD_ON_FAIL \
       TRUNCGUARD_DEBUG TRUNCGUARD_LOG
