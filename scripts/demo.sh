@@ -24,6 +24,14 @@ cleanup() {
 trap cleanup EXIT
 mkdir "$dir/lib"
 LIB=$dir/lib/libfoo.so
+# ld.so splits LD_PRELOAD at spaces and colons, and the command refuses a
+# library path holding one: from a build tree under such a path (a clone in
+# "~/My Projects"), run copies, the command and its library side by side.
+if [[ $B == *[\ :]* ]]; then
+  mkdir "$dir/bin"
+  cp "$TRUNCGUARD" "$B/shim/libtruncguard.so" "$dir/bin/"
+  TRUNCGUARD=$dir/bin/truncguard
+fi
 
 bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 run() { printf '  $ %s\n' "$*"; "$@"; }

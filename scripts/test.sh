@@ -36,8 +36,13 @@ else
   # (tests/victim/meson.build).
   recover=()
   [ "$sanitize" = thread ] || recover=(-Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all)
+  . scripts/builddir.sh
+  forget_other_tree "$B"
   if [ -f "$B/build.ninja" ]; then
-    meson configure "$B" -Db_sanitize="$sanitize" "${recover[@]}" >/dev/null
+    # One set up by another meson version refuses `meson configure`
+    # ("incompatible with the current version"): set up again.
+    meson configure "$B" -Db_sanitize="$sanitize" "${recover[@]}" >/dev/null 2>&1 ||
+      meson setup --reconfigure "$B" -Db_sanitize="$sanitize" "${recover[@]}" >/dev/null
   else
     meson setup "$B" -Db_sanitize="$sanitize" "${recover[@]}" >/dev/null
   fi || { echo "0 passed, 1 failed, 0 skipped"; echo "meson setup of $B failed" >&2; exit 1; }

@@ -319,6 +319,7 @@ struct Examined {
   Working working;        // from the first fd taken to after the last is closed
   sys::Fd src;            // read fd on the file (or not ok: unreadable)
   int src_error = 0;      // why src could not be opened (EACCES, EMFILE...)
+  bool path_fault = false;  // the kernel refused the path's memory (EFAULT): never read it
   struct stat st {};
   ElfKind kind = ElfKind::unreadable;
   long src_fs_type = -1;  // src's filesystem, once asked (-1: not yet)
@@ -456,7 +457,8 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     Verdict v = check_flags(in.flags);
     if (!v.act) { *why = v.reason; return false; }
     const bool follow = !(in.flags & O_NOFOLLOW);
-    if (sys::fstatat(in.dirfd, in.path, &ex->st, follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0) {
+    if (const int r = sys::fstatat(in.dirfd, in.path, &ex->st, follow ? 0 : AT_SYMLINK_NOFOLLOW); r < 0) {
+      ex->path_fault = r == -EFAULT;
       *why = Reason::missing;
       return false;
     }
@@ -924,7 +926,9 @@ Outcome guard_write(const WriteIntent& in) {
   Examined ex;
   Reason why;
   if (examine(in, &ex, &why)) return act_on_elf(s, in, ex);
-  const char* name = on_fd(in.kind) ? nullptr : in.path;
+  // A path at an address the kernel refused: the decisions log would have
+  // read it (SIGSEGV); the real call fails with EFAULT.
+  const char* name = on_fd(in.kind) ? nullptr : ex.path_fault ? "(an address the kernel refused)" : in.path;
   if (why == Reason::lease_being_broken) {  // nothing truncated: the kernel's answer
     log_decision(in, name, false, why);
     return {Outcome::fail, ex.src.get() == -EINTR ? EINTR : EWOULDBLOCK};

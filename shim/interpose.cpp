@@ -1091,6 +1091,33 @@ struct ExecTarget {
   int flags = 0;
 };
 
+// `name` in the PATH entry dir[0..len), too long for a buffer on the stack
+// (a PATH entry may be up to PATH_MAX): its directory walked a component at
+// a time, as the kernel resolves it, in `comp` (NAME_MAX + 1 bytes at least).
+int openat_in_long_dir(const char* dir, size_t len, const char* name, int flags, char* comp) {
+  int at = tg::sys::openat(AT_FDCWD, dir[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  for (size_t i = 0; at >= 0 && i < len;) {
+    size_t j = i;
+    while (j < len && dir[j] != '/') ++j;
+    if (j > i) {
+      if (j - i > NAME_MAX) {
+        tg::sys::close(at);
+        return -1;
+      }
+      std::memcpy(comp, dir + i, j - i);
+      comp[j - i] = '\0';
+      const int next = tg::sys::openat(at, comp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      tg::sys::close(at);
+      at = next;
+    }
+    i = j + 1;
+  }
+  if (at < 0) return -1;
+  const int fd = tg::sys::openat(at, name, flags);
+  tg::sys::close(at);
+  return fd;
+}
+
 // Its file, opened for reading (or the fd it is), or -1 where it can't be
 // told which file that is (then it is taken to load the shim, as before).
 int open_exec_target(const ExecTarget& t, bool* own) {
@@ -1109,6 +1136,7 @@ int open_exec_target(const ExecTarget& t, bool* own) {
   const size_t n = std::strlen(t.path);
   for (const char* p = dirs;; ++p) {
     const size_t d = std::strcspn(p, ":");
+    int fd = -1;
     if (d + 1 + n < sizeof full) {
       size_t k = 0;
       if (d == 0) full[k++] = '.';
@@ -1116,11 +1144,15 @@ int open_exec_target(const ExecTarget& t, bool* own) {
       k += d;
       full[k++] = '/';
       std::memcpy(full + k, t.path, n + 1);
-      struct stat st;
-      const int fd = tg::sys::openat(AT_FDCWD, full, flags);
-      if (fd >= 0 && tg::sys::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) return fd;
-      if (fd >= 0) tg::sys::close(fd);
+      fd = tg::sys::openat(AT_FDCWD, full, flags);
+    } else if (d + 1 + n < PATH_MAX) {  // (longer: execve refuses it, ENAMETOOLONG)
+      // It was skipped: a static program found there was taken to load the
+      // shim, handed a pending file, and the write was lost.
+      fd = openat_in_long_dir(p, d, t.path, flags, full);
     }
+    struct stat st;
+    if (fd >= 0 && tg::sys::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) return fd;
+    if (fd >= 0) tg::sys::close(fd);
     p += d;
     if (!*p) return -1;
   }

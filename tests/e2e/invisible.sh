@@ -51,7 +51,14 @@ expect_no_log "replaced file="
 matrix atomic LD_PRELOAD="$TG_SHIM" TRUNCGUARD_MODE=atomic
 same plain atomic "the calls that pass see truncguard (mode atomic)"
 expect_no_log "replaced file="
-ok "$cases calls where truncguard does not act: the same results, errno, fds, files, with and without it"
+# The decisions log names every path looked at: a path at an address the
+# kernel refuses (EFAULT) too, which it read (SIGSEGV in the program). On
+# stderr (a log file would take an fd, which the EMFILE cases count).
+matrix decisions -u TRUNCGUARD_LOG LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=decisions
+same plain decisions "the calls that pass see truncguard (TRUNCGUARD_DEBUG=decisions)"
+grep -qF "decision file=(an address the kernel refused): pass (no such file) [syscall(SYS_openat)]" "$T/decisions.err" ||
+  fail "no decision line for the path at a refused address: $(grep -c decision "$T/decisions.err") decision lines"
+ok "$cases calls where truncguard does not act: the same results, errno, fds, files, with and without it (and its decisions log)"
 
 # Control: a checker that can't see a replaced file would prove nothing.
 matrix elf LD_PRELOAD="$TG_SHIM" TRUNCGUARD_SCOPE=elf

@@ -41,10 +41,23 @@ print("ok: events", kinds)
 PY
 ok "every line is a JSON object with the expected fields"
 
+# Text truncguard composed (a warning quoting a bad value) is escaped once, the
+# same as in the text log: no doubled backslashes.
+env -u TRUNCGUARD_LOG TRUNCGUARD_SCOPE='bad\x' TRUNCGUARD_LOG_FORMAT=json LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/warn.json" ||
+  fail "/bin/true failed"
+python3 -c '
+import json, sys
+w = json.loads(open(sys.argv[1]).readline())
+assert w["event"] == "warning", w
+assert "TRUNCGUARD_SCOPE=bad\\\\x (expected" in w["message"], w["message"]
+' "$T/warn.json" || fail "the warning is escaped twice in JSON: $(cat "$T/warn.json")"
+ok "composed messages are escaped once in JSON, as in the text log"
+
 # A failure is reported in JSON too, with its errno.
-need_root
+need_root "a writer running as nobody (the escaping above was checked)"
 chmod 0755 "$T"
-mkdir "$T/ro" && fresh_copy "$V1" "$T/ro/lib.so" && chmod 0666 "$T/ro/lib.so"
+# (0755 whatever the umask: under 077 nobody could not reach the file at all)
+mkdir -m 0755 "$T/ro" && fresh_copy "$V1" "$T/ro/lib.so" && chmod 0666 "$T/ro/lib.so"
 start_victim "$T/ro/lib.so"
 log_reset
 nobody_copies
@@ -60,15 +73,3 @@ assert f["errno"] == 13 and f["error"] == "Permission denied" and f["fallback"] 
 assert f["step"] == "cannot create a temporary file in the directory", f
 ' || fail "no cannot_protect JSON event: $(cat "$TG_LOG".*)"
 ok "a failure is a cannot_protect object with errno, error, step and fallback"
-
-# Text truncguard composed (a warning quoting a bad value) is escaped once, the
-# same as in the text log: no doubled backslashes.
-env -u TRUNCGUARD_LOG TRUNCGUARD_SCOPE='bad\x' TRUNCGUARD_LOG_FORMAT=json LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/warn.json" ||
-  fail "/bin/true failed"
-python3 -c '
-import json, sys
-w = json.loads(open(sys.argv[1]).readline())
-assert w["event"] == "warning", w
-assert "TRUNCGUARD_SCOPE=bad\\\\x (expected" in w["message"], w["message"]
-' "$T/warn.json" || fail "the warning is escaped twice in JSON: $(cat "$T/warn.json")"
-ok "composed messages are escaped once in JSON, as in the text log"

@@ -39,10 +39,24 @@ _tg_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # victim that merely outlived the writer must not look like a survivor.
 : "${TG_VICTIM_MS:=20000}"
 
+# fds 0-2 open, if only on /dev/null: with stdin closed (`meson test <&-`, a
+# CI runner's), the next open took fd 0, and the programs under test counted
+# their free fds wrong (invisible's "emfile1" had none: ETXTBSY, documented
+# for no fd at all, where the matrix expected a truncate).
+for _tg_d in 0 1 2; do
+  { : >&"$_tg_d"; } 2>/dev/null || eval "exec $_tg_d<>/dev/null"
+done
+
 # A test sees only the settings it sets itself.
 unset LD_PRELOAD TRUNCGUARD_SCOPE TRUNCGUARD_MODE TRUNCGUARD_ON_FAIL \
       TRUNCGUARD_DEBUG TRUNCGUARD_LOG
 export LC_ALL=C
+# The administrator's tools the tests run as root (mkfs.*, losetup, chroot,
+# xfs_io...) are in the sbin directories, which a minimal PATH (env -i, cron:
+# /usr/bin:/bin) leaves out: those tests skipped, "mkfs.btrfs missing".
+for _tg_d in /usr/local/sbin /usr/sbin /sbin; do
+  [[ :$PATH: == *:$_tg_d:* ]] || PATH=$PATH:$_tg_d
+done
 
 # ---------------------------------------------------------------- reporting
 
@@ -105,6 +119,8 @@ chmod 755 "$T"          # an unprivileged writer must be able to get in
 trap _tg_cleanup EXIT
 trap 'exit 130' INT TERM
 cd "$T" || fail "cannot cd to $T"
+. "$_tg_here/preload_copies.sh"
+preload_copies TG_CMD TG_SHIM TG_MARKER_LIB TG_EARLY_LIB TG_CHOWN_WITNESS_LIB
 
 # Log of the shim: TRUNCGUARD_LOG=$TG_LOG writes $TG_LOG.PID, one file per
 # writing process.  The directory is world-writable for unprivileged writers.

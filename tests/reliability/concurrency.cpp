@@ -493,8 +493,10 @@ int main(int argc, char** argv) {
 
   // The shim reads its settings once, at start-up: set them, then run again.
   if (!getenv("TG_CONCURRENCY_DIR")) {
-    const char* tmp = getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/tg-concurrency.XXXXXX";
+    // Under /tmp, as every other test's files (tests/e2e/lib.sh, temp_dir.hpp),
+    // not $TMPDIR: on a noexec mount there the PROT_EXEC mappings failed
+    // (EPERM), and a quote in it broke the rm -rf below.
+    std::string tmpl = "/tmp/tg-concurrency.XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
     if (!mkdtemp(buf.data())) { std::perror("mkdtemp"); return 2; }
@@ -547,7 +549,7 @@ int main(int argc, char** argv) {
       w.priv_name[j] = "t" + std::to_string(i) + "-" + std::to_string(j) + ".so";
       w.priv_path[j] = g_dir + "/" + w.priv_name[j];
       setup_file(w.priv_path[j], 1);
-      if (!w.map[j].map(w.priv_path[j])) { std::perror("mmap PROT_EXEC (noexec TMPDIR?)"); return 2; }
+      if (!w.map[j].map(w.priv_path[j])) { std::perror("mmap PROT_EXEC (noexec /tmp?)"); return 2; }
     }
   }
   for (int j = 0; j < 2; ++j) {

@@ -3,8 +3,9 @@
 # program gets exactly the same answers (handles, dlerror() text, errno), the
 # log lines stay well-formed, and what the log says about open handles is true.
 . "$(dirname "$0")/rlib.sh"
-P1=$T/p1.so P2=$T/p2.so
-cp "$TG_PLUGIN_V1" "$P1" && cp "$TG_PLUGIN_V2" "$P2" && mkdir "$T/dir" && echo "not ELF" >"$T/notelf.so" ||
+# (copies in $T also for the "run:" steps, which sh -c runs unquoted)
+P1=$T/p1.so P2=$T/p2.so BROKEN=$T/broken.so
+cp "$TG_PLUGIN_V1" "$P1" && cp "$TG_PLUGIN_V2" "$P2" && cp "$TG_PLUGIN_BROKEN" "$BROKEN" && mkdir "$T/dir" && echo "not ELF" >"$T/notelf.so" ||
   fail "setup"
 
 # plain STEPS: the program alone, its output in $T/plain, status in $PST.
@@ -148,7 +149,7 @@ ok "a library opened by its name, a symlink, a hard link, \$ORIGIN and a bare na
 # The other name stays glibc's name for the object: replaced behind it, a
 # dlopen by it returns the old object (stale), with the handle left open.
 SETUP='cp "$TG_PLUGIN_V1" "$A"' DBG=files,reloads same "stale through another name" open:n:"$A" \
-  open:n:"$T/alias/libfoo.so" close:0 "run:cp $TG_PLUGIN_V2 $T/alias/new && mv $T/alias/new $A" \
+  open:n:"$T/alias/libfoo.so" close:0 "run:cp $P2 $T/alias/new && mv $T/alias/new $A" \
   open:n:"$T/alias/libfoo.so" sym:0:tg_version
 grep -qP "note file=\Q$T/alias/libfoo.so\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$A")\]; 1 open without a matching dlclose keep it loaded" "$T/log" ||
   { cat "$T/log" >&2; fail "stale through another name: expected a stale line counting 1 open"; }
@@ -156,7 +157,7 @@ ok "a symlink glibc knows as another name of a loaded object: replacing its targ
 # A dlopen by it that failed (an invalid mode) gave glibc no such name: then
 # glibc loads the new file, and no stale line may say otherwise.
 SETUP='cp "$TG_PLUGIN_V1" "$A"' DBG=files,reloads same "a name glibc does not know" open:n:"$A" \
-  open:x:"$T/alias/libfoo.so" "run:cp $TG_PLUGIN_V2 $T/alias/new && mv $T/alias/new $A" open:n:"$T/alias/libfoo.so"
+  open:x:"$T/alias/libfoo.so" "run:cp $P2 $T/alias/new && mv $T/alias/new $A" open:n:"$T/alias/libfoo.so"
 grep -q "^open:n:$T/alias/libfoo.so -> new #1" "$T/out" || fail "a name glibc does not know: $(cat "$T/out")"
 expect_no_log_line "stale" "a name glibc does not know"
 ok "a failed dlopen by a symlink does not make it a name of the loaded object: no stale line when glibc loads the new file"
@@ -304,7 +305,7 @@ fresh_case() {
 fresh_case "RTLD_NOLOAD" nL "cp $P2 $T/fr/new && mv $T/fr/new $LIB" "1 open without a matching dlclose"
 fresh_case "the new file cut short" n "head -c 3000 $P2 >$T/fr/new && mv $T/fr/new $LIB" "not a complete"
 fresh_case "a directory there now" n "rm $LIB && mkdir $LIB" "not a regular file"
-fresh_case "a new file that does not load" n "cp $TG_PLUGIN_BROKEN $T/fr/new && mv $T/fr/new $LIB" \
+fresh_case "a new file that does not load" n "cp $BROKEN $T/fr/new && mv $T/fr/new $LIB" \
   "undefined symbol: tg_no_such_function"
 
 # ... and a new file its owner may not read (chmod 000): it can still be

@@ -4,6 +4,8 @@ TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d /tmp/tg-reload-"$TEST_NAME".XXXXXX) || exit 1
 chmod 755 "$T"
 trap 'rm -rf "$T"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/preload_copies.sh"
+preload_copies TG_CMD TG_SHIM TG_NEXT_PRELOAD TG_WRITE_IFUNC
 unset LD_PRELOAD TRUNCGUARD_SCOPE TRUNCGUARD_MODE TRUNCGUARD_DEBUG TRUNCGUARD_LOG TRUNCGUARD_RELOAD
 export LC_ALL=C
 fail() {

@@ -301,9 +301,14 @@ TEST(MapsScan, LeaseProofCountsThisProcessOwnFds) {
 
 TEST(MapsScan, LeaseProofSeesMappingsAfterTheFdIsClosed) {
   // dlopen maps the library and closes its fd: the mapping alone must count.
-  const char* lib = "/tmp/tg-lease-map.so";
-  ASSERT_EQ(std::system("cp /proc/self/exe /tmp/tg-lease-map.so"), 0);  // any ELF file will do
-  int fd = open(lib, O_RDONLY);
+  // A name of its own: at a fixed one, a concurrent run's copy made the proof
+  // fail, and another user's left-over one the cp.
+  char lib[] = "/tmp/tg-lease-map-XXXXXX";
+  int fd = mkstemp(lib);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  ASSERT_EQ(std::system(("cp /proc/self/exe " + std::string(lib)).c_str()), 0);  // any ELF file will do
+  fd = open(lib, O_RDONLY);
   ASSERT_TRUE(proves_unshared(fd));
   void* map = mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
   ASSERT_NE(map, MAP_FAILED);
