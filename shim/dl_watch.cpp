@@ -43,6 +43,7 @@ struct OpenRecord {
   void* callers[4];  // the first callers, for the backtrace category
   char fresh[1024];  // TRUNCGUARD_RELOAD=fresh: the extra name made for it
   unsigned serial;   // which use of this slot (unique over the process's life)
+  unsigned changes;  // bumped at every count of an open or a close (after_close)
   // Fresh: the shim's handles on the object of this name, one per fresh
   // answer counted in `opens`, all on `pinned`. Closed together when the
   // last counted handle is (after_close): never while a dlopen that was
@@ -177,6 +178,7 @@ bool g_records_overflowed = false;
 void count_open(OpenRecord* r, int mode, void* caller) {
   if (r->opens < 4) r->callers[r->opens] = caller;
   ++r->opens;
+  ++r->changes;
   if (mode & RTLD_NODELETE) r->nodelete_mode = true;
   if (mode & RTLD_GLOBAL) r->global = true;
 }
@@ -461,6 +463,7 @@ void settle_open_now() {
   RecordsLock lock;
   if (!lock.held || r->serial != t_unsettled_serial || r->opens <= r->closes) return;
   --r->opens;
+  ++r->changes;
   if (r->opens < 4) r->callers[r->opens] = nullptr;
   if (r->opens == 0) r->nodelete_mode = r->global = false;  // no open of it ever worked
   if (!opened[0]) return;
@@ -871,11 +874,13 @@ void after_close(const CloseWatch& w, int result, bool nested) {
   }
   int pins = 0;  // threads' pins to close: no dlopen of it is pending any more
   void* pinned_by_threads = nullptr;
+  unsigned changes = 0;  // the record's count of opens and closes, this close counted
   {
     RecordsLock lock;
     if (lock.held)
       if (OpenRecord* r = find_record(w.name, false)) {
         if (r->closes < r->opens) ++r->closes;
+        changes = ++r->changes;
         // A dlopen is counted before it runs: with none open, every dlopen
         // answered with this object is past glibc, and the pins go with it.
         if (handles_open(*r) == 0 && r->pins > 0) {
@@ -919,10 +924,17 @@ void after_close(const CloseWatch& w, int result, bool nested) {
   bool nodelete_mode = false;
   void* callers[4] = {};
   char other_name[sizeof(Alias::name)] = "";  // a name it was also opened by (a symlink, a hard link)
+  bool raced = false;
   {
     RecordsLock lock;
     if (lock.held)
       if (OpenRecord* r = find_record(w.name, false)) {
+        // Another thread counted an open or a close of it since this close
+        // did: its dlclose may have run after our pin, which alone then
+        // holds the object, and the counts would blame glibc (a false
+        // "marked it NODELETE"). Its reference counting, not this close's
+        // to tell: no note (our pin is closed once the lock is let go).
+        raced = r->changes != changes;
         counted = true;
         open_handles = handles_open(*r);
         nodelete_mode = r->nodelete_mode;
@@ -931,6 +943,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
           if (std::strcmp(g_aliases[i].target, w.name) == 0) std::memcpy(other_name, g_aliases[i].name, sizeof other_name);
       }
   }
+  if (raced) return unpin();
   if (open_handles > 0) {
     char where[512] = "";
     if (callers[0]) describe_caller(callers[0], where, sizeof where);
