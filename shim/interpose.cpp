@@ -296,8 +296,11 @@ inline auto watched_rename(int fromdir, const char* from, int todir, const char*
     int err = tg::pending::renaming(fromdir, from, &from_published);
     if (!err && (flags & RENAME_EXCHANGE)) err = tg::pending::renaming(todir, to, &to_published);
     // Not published (no room, a failed write): the rename is not made and
-    // fails with that error, which the writer's close would have given.
+    // fails with that error, which the writer's close would have given. An
+    // exchange whose destination could not be published: its source was,
+    // for a rename that is now not made, which the log says too.
     if (err) {
+      if (from_published) tg::pending::rename_failed(from, err);
       errno = err;
       return static_cast<decltype(call_real())>(-1);
     }
