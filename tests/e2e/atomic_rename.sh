@@ -210,7 +210,11 @@ done
 # EEXIST): the writer gets the kernel's result and errno, the new file stays
 # published at its name, as in mode replace, and the log says that the rename
 # failed (it said only "so that the rename moves the new file", which it did
-# not). Control: without truncguard, the same result and the same files.
+# not). The line names the file as the others do, by the writer's name for
+# it at its open, whatever name the rename gives it (dirfd: relative to a
+# directory fd, the working directory elsewhere; the line named it
+# "lib.so.tmp", a file that is not there). Control: without truncguard, the
+# same result and the same files.
 cat >"$T/fail_rename.py" <<'EOF'
 import ctypes, os, sys
 how, src, tmp, dst = sys.argv[1:5]
@@ -218,10 +222,14 @@ libc = ctypes.CDLL(None, use_errno=True)
 with open(tmp, 'wb') as f:
     f.write(open(src, 'rb').read()); f.flush(); os.fsync(f.fileno())
     if how == 'missing_dir': r = libc.rename(tmp.encode(), (dst + '.d/lib.so').encode())
+    elif how == 'dirfd':
+        d = os.open(os.path.dirname(tmp), os.O_RDONLY | os.O_DIRECTORY)
+        os.chdir('/')
+        r = libc.renameat(d, os.path.basename(tmp).encode(), d, b'lib.so.d/lib.so')
     else: r = libc.renameat2(-100, tmp.encode(), -100, dst.encode(), 1)  # AT_FDCWD, RENAME_NOREPLACE
     print(r, os.strerror(ctypes.get_errno()))
 EOF
-for how in missing_dir noreplace; do
+for how in missing_dir dirfd noreplace; do
   for with in env "$TG_CMD"; do
     fresh_copy "$V1" "$LIB"
     fresh_copy "$V1" "$TMP"
