@@ -705,13 +705,17 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
     }
   }
   // Every handle closed and still loaded: a NODELETE asked for says why (the
-  // dlclose's note about it is in the files category only). Pinned while
-  // its dynamic section is read, as in after_close.
-  bool nodelete_flag = false;
+  // dlclose's note about it is in the files category only), as does an
+  // STB_GNU_UNIQUE symbol (glibc never unloads it either: "0 opens without
+  // a matching dlclose keep it loaded; close every handle first" was said
+  // there). Pinned while its dynamic section is read, as in after_close.
+  bool nodelete_flag = false, unique = false;
   if (open_handles == 0 && !nodelete_mode)
     if (void* pin = open_own_handle(loaded_as, RTLD_LAZY | RTLD_NOLOAD)) {
       const auto* pinned = static_cast<const struct link_map*>(pin);
-      nodelete_flag = pinned->l_ld && (read_dynamic(pinned).flags_1 & DF_1_NODELETE);
+      const DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
+      nodelete_flag = di.flags_1 & DF_1_NODELETE;
+      unique = !nodelete_flag && unique_symbol(di);
       close_own_handle(pin);
     }
   const Settings& s = settings();
@@ -735,10 +739,15 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
     }
   }
   char held_by[160];
-  const bool nodelete = nodelete_mode || nodelete_flag;
-  if (open_handles == 0 && nodelete)
+  if (open_handles == 0 && (nodelete_mode || nodelete_flag || unique))
     std::snprintf(held_by, sizeof held_by, "every handle was closed, but it never unloads: %s",
-                  nodelete_mode ? "it was opened with RTLD_NODELETE" : "it was built with -z nodelete (DF_1_NODELETE)");
+                  nodelete_mode   ? "it was opened with RTLD_NODELETE"
+                  : nodelete_flag ? "it was built with -z nodelete (DF_1_NODELETE)"
+                                  : "it defines an STB_GNU_UNIQUE symbol (build with -fno-gnu-unique to allow unloading)");
+  else if (open_handles == 0)
+    std::snprintf(held_by, sizeof held_by, "%s",
+                  "every handle was closed, but it is still loaded (another object holds it, or glibc marked it "
+                  "NODELETE)");
   else if (open_handles >= 0)
     std::snprintf(held_by, sizeof held_by, "%d open%s without a matching dlclose keep it loaded", open_handles,
                   open_handles == 1 ? "" : "s");
@@ -753,7 +762,7 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
                 static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), held_by,
                 (mode & RTLD_NOLOAD) ? ""
                 : not_fresh[0]      ? "; TRUNCGUARD_RELOAD=fresh could not load the new file: "
-                : open_handles == 0 && nodelete ? "; set TRUNCGUARD_RELOAD=fresh to load the new file"
+                : open_handles == 0 ? "; set TRUNCGUARD_RELOAD=fresh to load the new file"
                                     : "; close every handle first, or set TRUNCGUARD_RELOAD=fresh",
                 not_fresh);
   if (log::enabled(kReloads)) log::note(file, "stale", msg);
