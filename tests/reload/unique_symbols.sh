@@ -110,3 +110,16 @@ expect_log "note file=$LIB stale: dlopen returns the object already loaded from 
 expect_log "; every handle was closed, but it never unloads: it was built with -z nodelete (DF_1_NODELETE); set TRUNCGUARD_RELOAD=fresh to load the new file"
 expect_no_log "still loaded"
 ok "its reload after a replacement: the stale line names -z nodelete"
+# A handle still open too: closing it would not unload it either, so the
+# advice is not "close every handle first" (it was, and the line named only
+# the open handle). Control: without truncguard, the old object.
+for with in env "$TG_CMD"; do
+  cp "$TG_PLUGIN_NODELETE" "$LIB"
+  host "$with" -- open open call close "run:cp $TG_PLUGIN_V2 $T/new.so && mv $T/new.so $LIB" open call close
+  [ $ST -eq 0 ] || fail "-z nodelete reload, a handle open ($with) exited $ST"
+  [ "$(grep -c 'version 1' "$T/out")" = 2 ] || fail "-z nodelete reload, a handle open ($with): not the old object: $(cat "$T/out")"
+done
+expect_log "note file=$LIB stale: dlopen returns the object already loaded from it"
+expect_log "; 1 open without a matching dlclose keep it loaded, and it never unloads: it was built with -z nodelete (DF_1_NODELETE); set TRUNCGUARD_RELOAD=fresh to load the new file"
+expect_no_log "close every handle first"
+ok "its reload with a handle still open: the stale line names -z nodelete too, and does not advise closing the handle"
