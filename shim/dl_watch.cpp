@@ -710,15 +710,21 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
   // the advice the line gave ("0 opens without a matching dlclose keep it
   // loaded; close every handle first" where every one was closed). Pinned
   // while its dynamic section is read, as in after_close.
+  // Not loaded any more (the object that held it, or another thread's last
+  // handle, was closed since it was looked up; the pin's dlopen waited for
+  // that dlclose): the dlopen loads the file there now, nothing is stale.
+  // (It said "dlopen returns the object already loaded", and the program got
+  // the new file.)
   bool nodelete_flag = false, unique = false;
-  if (!nodelete_mode)
-    if (void* pin = open_own_handle(loaded_as, RTLD_LAZY | RTLD_NOLOAD)) {
-      const auto* pinned = static_cast<const struct link_map*>(pin);
-      const DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
-      nodelete_flag = di.flags_1 & DF_1_NODELETE;
-      unique = !nodelete_flag && unique_symbol(di);
-      close_own_handle(pin);
-    }
+  if (!nodelete_mode) {
+    void* pin = open_own_handle(loaded_as, RTLD_LAZY | RTLD_NOLOAD);
+    if (!pin) return;
+    const auto* pinned = static_cast<const struct link_map*>(pin);
+    const DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
+    nodelete_flag = di.flags_1 & DF_1_NODELETE;
+    unique = !nodelete_flag && unique_symbol(di);
+    close_own_handle(pin);
+  }
   const char* never = nodelete_mode   ? "it was opened with RTLD_NODELETE"
                       : nodelete_flag ? "it was built with -z nodelete (DF_1_NODELETE)"
                       : unique ? "it defines an STB_GNU_UNIQUE symbol (build with -fno-gnu-unique to allow unloading)"
