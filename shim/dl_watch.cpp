@@ -707,16 +707,31 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
       }
     }
   }
-  // Every handle closed and still loaded: a NODELETE asked for says why (the
-  // dlclose's note about it is in the files category only). Pinned while
-  // its dynamic section is read, as in after_close.
-  bool nodelete_flag = false;
-  if (open_handles == 0 && !nodelete_mode)
-    if (void* pin = open_own_handle(loaded_as, RTLD_LAZY | RTLD_NOLOAD)) {
-      const auto* pinned = static_cast<const struct link_map*>(pin);
-      nodelete_flag = pinned->l_ld && (read_dynamic(pinned).flags_1 & DF_1_NODELETE);
-      close_own_handle(pin);
-    }
+  // A NODELETE asked for says why it stays loaded (the dlclose's note about
+  // it is in the files category only), as does an STB_GNU_UNIQUE symbol
+  // (glibc never unloads it either): closing every handle can't unload it,
+  // the advice the line gave ("0 opens without a matching dlclose keep it
+  // loaded; close every handle first" where every one was closed). Pinned
+  // while its dynamic section is read, as in after_close.
+  // Not loaded any more (the object that held it, or another thread's last
+  // handle, was closed since it was looked up; the pin's dlopen waited for
+  // that dlclose): the dlopen loads the file there now, nothing is stale.
+  // (It said "dlopen returns the object already loaded", and the program got
+  // the new file.)
+  bool nodelete_flag = false, unique = false;
+  if (!nodelete_mode) {
+    void* pin = open_own_handle(loaded_as, RTLD_LAZY | RTLD_NOLOAD);
+    if (!pin) return;
+    const auto* pinned = static_cast<const struct link_map*>(pin);
+    const DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
+    nodelete_flag = di.flags_1 & DF_1_NODELETE;
+    unique = !nodelete_flag && unique_symbol(di);
+    close_own_handle(pin);
+  }
+  const char* never = nodelete_mode   ? "it was opened with RTLD_NODELETE"
+                      : nodelete_flag ? "it was built with -z nodelete (DF_1_NODELETE)"
+                      : unique ? "it defines an STB_GNU_UNIQUE symbol (build with -fno-gnu-unique to allow unloading)"
+                               : nullptr;
   const Settings& s = settings();
   char msg[1600];
   char not_fresh[640] = "";  // TRUNCGUARD_RELOAD=fresh, and it could not be done: why
@@ -737,26 +752,29 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
       return;
     }
   }
-  char held_by[160];
-  const bool nodelete = nodelete_mode || nodelete_flag;
-  if (open_handles == 0 && nodelete)
-    std::snprintf(held_by, sizeof held_by, "every handle was closed, but it never unloads: %s",
-                  nodelete_mode ? "it was opened with RTLD_NODELETE" : "it was built with -z nodelete (DF_1_NODELETE)");
-  else if (open_handles >= 0)
-    std::snprintf(held_by, sizeof held_by, "%d open%s without a matching dlclose keep it loaded", open_handles,
-                  open_handles == 1 ? "" : "s");
+  char held_by[320];
+  const char* also = never ? ", and it never unloads: " : "";
+  if (open_handles == 0)
+    std::snprintf(held_by, sizeof held_by, "every handle was closed, but %s%s",
+                  never ? "it never unloads: "
+                        : "it is still loaded (another object holds it, or glibc marked it NODELETE)",
+                  never ? never : "");
+  else if (open_handles > 0)
+    std::snprintf(held_by, sizeof held_by, "%d open%s without a matching dlclose keep it loaded%s%s", open_handles,
+                  open_handles == 1 ? "" : "s", also, never ? never : "");
   else
-    std::snprintf(held_by, sizeof held_by, "%s",
+    std::snprintf(held_by, sizeof held_by, "%s%s%s",
                   open_handles == -1 ? "no dlopen of it was counted (a DT_NEEDED, or a dlopen by another path "
                                        "to the file, loaded it)"
-                                     : "its open handles could not be counted");
+                                     : "its open handles could not be counted",
+                  also, never ? never : "");
   std::snprintf(msg, sizeof msg,
                 "stale: dlopen returns the object already loaded from it [ino %lu], not the file there now "
                 "[ino %lu]; %s%s%s",
                 static_cast<unsigned long>(loaded.ino), static_cast<unsigned long>(on_disk.ino), held_by,
                 (mode & RTLD_NOLOAD) ? ""
                 : not_fresh[0]      ? "; TRUNCGUARD_RELOAD=fresh could not load the new file: "
-                : open_handles == 0 && nodelete ? "; set TRUNCGUARD_RELOAD=fresh to load the new file"
+                : open_handles == 0 || never ? "; set TRUNCGUARD_RELOAD=fresh to load the new file"
                                     : "; close every handle first, or set TRUNCGUARD_RELOAD=fresh",
                 not_fresh);
   if (log::enabled(kReloads)) log::note(file, "stale", msg);

@@ -286,27 +286,38 @@ inline int watched_sync_all(int r) {
 // leaves it, but where the file could not be published first. A rename that
 // fails after such a publication (EXDEV, a missing directory,
 // RENAME_NOREPLACE onto a name in use) left the file published at its name:
-// the log says so (it said only that the rename would move the new file).
+// the log says so (it said only that the rename would move the new file),
+// under the file's name in the log (the rename may name it by another path:
+// relative to a directory fd, through a symlink). Off the inline path (its
+// names are 2 KiB of stack): only with files pending.
+template <typename CallReal>
+__attribute__((noinline)) auto rename_with_pending(int fromdir, const char* from, int todir, const char* to,
+                                                   unsigned flags, CallReal call_real) {
+  const int e = errno;
+  char from_as[tg::pending::kLogName], to_as[tg::pending::kLogName];
+  from_as[0] = to_as[0] = '\0';
+  int err = tg::pending::renaming(fromdir, from, from_as);
+  if (!err && (flags & RENAME_EXCHANGE)) err = tg::pending::renaming(todir, to, to_as);
+  // Not published (no room, a failed write): the rename is not made and
+  // fails with that error, which the writer's close would have given. An
+  // exchange whose destination could not be published: its source was,
+  // for a rename that is now not made, which the log says too.
+  if (err) {
+    if (from_as[0]) tg::pending::rename_failed(from_as, err);
+    errno = err;
+    return static_cast<decltype(call_real())>(-1);
+  }
+  errno = e;
+  const auto r = call_real();
+  if (r < 0 && from_as[0]) tg::pending::rename_failed(from_as, errno);
+  if (r < 0 && to_as[0]) tg::pending::rename_failed(to_as, errno);
+  return r;
+}
 template <typename CallReal>
 inline auto watched_rename(int fromdir, const char* from, int todir, const char* to, unsigned flags,
                            CallReal call_real) {
-  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) {
-    const int e = errno;
-    bool from_published = false, to_published = false;
-    int err = tg::pending::renaming(fromdir, from, &from_published);
-    if (!err && (flags & RENAME_EXCHANGE)) err = tg::pending::renaming(todir, to, &to_published);
-    // Not published (no room, a failed write): the rename is not made and
-    // fails with that error, which the writer's close would have given.
-    if (err) {
-      errno = err;
-      return static_cast<decltype(call_real())>(-1);
-    }
-    errno = e;
-    const auto r = call_real();
-    if (r < 0 && from_published) tg::pending::rename_failed(from, errno);
-    if (r < 0 && to_published) tg::pending::rename_failed(to, errno);
-    return r;
-  }
+  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard())
+    return rename_with_pending(fromdir, from, todir, to, flags, call_real);
   return call_real();
 }
 

@@ -51,7 +51,7 @@ struct Group {
   dev_t dir_dev = 0;         // the directory's: nor may a reused dirfd number take
   ino_t dir_ino = 0;         // the file into another directory
   char base[NAME_MAX + 1] = {};
-  char path[1024] = {};      // the program's name for it, for the log (cut if longer)
+  char path[kLogName] = {};  // the program's name for it, for the log (cut if longer)
 };
 
 // One fd on a pending file. The key names the fd as (owning process, fd
@@ -639,7 +639,7 @@ bool the_groups_entry(int dirfd, const char* path, const Group& g) {
 
 }  // namespace
 
-int renaming(int dirfd, const char* path, bool* published) {
+int renaming(int dirfd, const char* path, char* published_as) {
   struct stat st;
   if (sys::fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
   const pid_t me = sys::getpid();
@@ -661,6 +661,7 @@ int renaming(int dirfd, const char* path, bool* published) {
     const dev_t new_dev = g.dev;
     const ino_t new_ino = g.ino;
     const int write_error = g.write_error.load(std::memory_order_acquire);
+    std::memcpy(published_as, g.path, kLogName);  // kept: the publication frees the group
     int err = 0;
     if (!g.kept_while_mapped.load(std::memory_order_acquire)) {
       err = end_group_now(gi);
@@ -676,22 +677,23 @@ int renaming(int dirfd, const char* path, bool* published) {
     if (err || write_error) {
       struct stat now;
       if (sys::fstatat(dirfd, path, &now, AT_SYMLINK_NOFOLLOW) != 0 || now.st_dev != new_dev ||
-          now.st_ino != new_ino)
+          now.st_ino != new_ino) {
+        published_as[0] = '\0';  // not published
         return err ? err : write_error;
+      }
     }
-    *published = true;  // the name holds the new file
   }
   return 0;
 }
 
-void rename_failed(const char* path, int error) {
+void rename_failed(const char* published_as, int error) {
   const int e = errno;
   char msg[192];
   std::snprintf(msg, sizeof msg,
                 "the writer's rename of it failed (%s): the new file, published for that rename, stays at this "
                 "name, as in mode replace",
                 strerrordesc_np(error));
-  log::note(path, "renamed", msg);
+  log::note(published_as, "renamed", msg);
   errno = e;
 }
 

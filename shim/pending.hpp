@@ -103,6 +103,9 @@ void write_failed(int fd, int error);
 // `newfd` is a duplicate of `oldfd` (dup, dup2, dup3, F_DUPFD).
 void duplicated(int oldfd, int newfd);
 
+// A pending file's name in the log (the program's name for it, cut if longer).
+constexpr size_t kLogName = 1024;
+
 // The program renames `path` (relative to `dirfd`; renameat's source): if
 // that is the name of one of this process's pending files, still holding the
 // old inode, the file is published first, so that the rename moves the new
@@ -112,15 +115,18 @@ void duplicated(int oldfd, int newfd);
 // the published file, as in mode replace. Returns 0, or the errno the
 // rename must fail with, not made: the file could not be published (the
 // close would have returned that error), or a write to it had failed.
-// `published`: set where a file was published for the rename (its "renamed"
-// note says so, before the rename is made).
-int renaming(int dirfd, const char* path, bool* published);
+// `published_as` (kLogName bytes): where a file was published for the
+// rename (its "renamed" note says so, before the rename is made), its name
+// in the log, the writer's at its open (the rename may name it by another
+// path: relative to a directory fd, through a symlink); left alone where no
+// file is published for it, empty where one could not be.
+int renaming(int dirfd, const char* path, char* published_as);
 
 // The rename a file was published for (renaming) failed with `error`
 // (EXDEV, ENOENT, EEXIST for RENAME_NOREPLACE...): says so, and that the new
-// file stays published at `path` (the rename's name for it), as in mode
-// replace. Leaves errno as it was.
-void rename_failed(const char* path, int error);
+// file stays published at its name (`published_as`, the name renaming gave
+// it in the log), as in mode replace. Leaves errno as it was.
+void rename_failed(const char* published_as, int error);
 
 // Publishes every pending file this process owns (exit).
 void publish_all();

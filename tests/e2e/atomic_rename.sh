@@ -210,7 +210,11 @@ done
 # EEXIST): the writer gets the kernel's result and errno, the new file stays
 # published at its name, as in mode replace, and the log says that the rename
 # failed (it said only "so that the rename moves the new file", which it did
-# not). Control: without truncguard, the same result and the same files.
+# not). The line names the file as the others do, by the writer's name for
+# it at its open, whatever name the rename gives it (dirfd: relative to a
+# directory fd, the working directory elsewhere; the line named it
+# "lib.so.tmp", a file that is not there). Control: without truncguard, the
+# same result and the same files.
 cat >"$T/fail_rename.py" <<'EOF'
 import ctypes, os, sys
 how, src, tmp, dst = sys.argv[1:5]
@@ -218,10 +222,14 @@ libc = ctypes.CDLL(None, use_errno=True)
 with open(tmp, 'wb') as f:
     f.write(open(src, 'rb').read()); f.flush(); os.fsync(f.fileno())
     if how == 'missing_dir': r = libc.rename(tmp.encode(), (dst + '.d/lib.so').encode())
+    elif how == 'dirfd':
+        d = os.open(os.path.dirname(tmp), os.O_RDONLY | os.O_DIRECTORY)
+        os.chdir('/')
+        r = libc.renameat(d, os.path.basename(tmp).encode(), d, b'lib.so.d/lib.so')
     else: r = libc.renameat2(-100, tmp.encode(), -100, dst.encode(), 1)  # AT_FDCWD, RENAME_NOREPLACE
     print(r, os.strerror(ctypes.get_errno()))
 EOF
-for how in missing_dir noreplace; do
+for how in missing_dir dirfd noreplace; do
   for with in env "$TG_CMD"; do
     fresh_copy "$V1" "$LIB"
     fresh_copy "$V1" "$TMP"
@@ -270,6 +278,48 @@ if [ -x "$RTOOL" ]; then
   expect_log "note file=$TMP the writer renames it before its last close: publishing it first"
   expect_no_log "published now"
   ok "a pending file that can't be published at its rename fails the rename with the error"
+
+  # An exchange of two pending files whose destination can't be published
+  # (a write to it failed: a seccomp filter fails pwrite64 with ENOSPC): the
+  # source was published for the exchange, which is then not made (it fails
+  # with ENOSPC, as the destination's close would have). The source's new
+  # file stays at its name, and the log must say that the rename failed, as
+  # for a rename the kernel refuses (it said only "so that the rename moves
+  # the new file"). Control: without truncguard the exchange is made.
+  cat >"$T/xchg_fail.py" <<'EOF'
+import ctypes, os, sys
+src, tmp, dst = sys.argv[1:4]
+libc = ctypes.CDLL(None, use_errno=True)
+data = open(src, 'rb').read()
+with open(tmp, 'wb') as a:
+    a.write(data); a.flush()
+    b = os.open(dst, os.O_WRONLY | os.O_TRUNC)
+    try: os.pwrite(b, data, 0); sys.exit('xchg_fail: pwrite was not refused')
+    except OSError: pass
+    r = libc.renameat2(-100, tmp.encode(), -100, dst.encode(), 2)  # AT_FDCWD, RENAME_EXCHANGE
+    print(r, os.strerror(ctypes.get_errno()))
+    os.close(b)
+EOF
+  for with in control truncguard; do
+    fresh_copy "$V1" "$LIB"
+    { cat "$V1"; printf 'the leftover of an interrupted deploy\n'; } >"$TMP"
+    log_reset
+    if [ $with = control ]; then
+      got=$("$RTOOL" deny 18:28 python3 "$T/xchg_fail.py" "$V2" "$TMP" "$LIB") || fail "control: the writer failed"
+      [ "$got" = "0 Success" ] || fail "control: the exchange was not made: $got"
+      continue
+    fi
+    got=$("$RTOOL" deny 18:28 "$TG_CMD" --scope=elf -m atomic python3 "$T/xchg_fail.py" "$V2" "$TMP" "$LIB") ||
+      fail "exchange, its destination not published: the writer failed: $(tg_log)"
+    [ "$got" = "-1 No space left on device" ] || fail "exchange, its destination not published: the rename returned '$got'"
+    expect_same_content "$TMP" "$V2" "exchange, its destination not published: $TMP (published for it)"
+    expect_same_content "$LIB" "$V1" "exchange, its destination not published: $LIB"
+    expect_log "note file=$TMP the writer renames it before its last close: publishing it first"
+    expect_log "cannot protect file=$LIB: a write to the new file failed: No space left on device"
+    expect_log "note file=$TMP the writer's rename of it failed (No space left on device): the new file, published for that rename, stays at this name"
+    [ -z "$(find "$T" -maxdepth 1 -name '.lib.so*.tg-*')" ] || fail "exchange, its destination not published: a temp file was left: $(ls -a "$T")"
+  done
+  ok "an exchange whose destination can't be published fails, and the log says that its source, published for it, stays at its name"
 else
   echo "skipped part: rtool is not built ($RTOOL)"
 fi

@@ -64,3 +64,27 @@ TRUNCGUARD_RELOAD=fresh host "$TG_CMD" -- open call "run:install $V2 $LIB" open 
 expect_log "two versions are now loaded"
 [ -z "$(ls -A "$T" | grep 'tg-reload')" ] || fail "the fresh name was not removed after the last dlclose: $(ls -A "$T")"
 ok "case 4 with TRUNCGUARD_RELOAD=fresh: the new code runs, and its extra name is gone after dlclose"
+
+# A library held only by another's DT_NEEDED (the program's own handle on it
+# closed), replaced, then unloaded while the program dlopens it again: a
+# thread's dlclose of the library that needs it is under way (its destructor
+# holds it, and glibc's loader lock, until the program's dlopen is seen
+# waiting for that lock), and the program's dlopen loads the new file. The
+# shim looked it up loaded before its pin waited for that dlclose: its stale
+# line said "dlopen returns the object already loaded from it" (every handle
+# was closed, but it is still loaded), and the program got the new file.
+# Control: without truncguard, the new file too. (Without meson's
+# LD_LIBRARY_PATH, searched before libdtor_wait's RUNPATH: the build's
+# librace_dep.so would be the one it needs.)
+cp "$TG_RACE_DEP" "$T/librace_dep.so" && cp "$TG_DTOR_WAIT" "$T/libdtor_wait.so" || fail "setup (race)"
+for with in env "$TG_CMD"; do
+  cp "$TG_RACE_DEP" "$T/librace_dep.so"
+  timeout 60 env -u LD_LIBRARY_PATH $with "$TG_UNLOAD_RACE" "$T/librace_dep.so" "$T/libdtor_wait.so" "$V2" \
+    >"$T/out" 2>"$T/err" ||
+    fail "unload race ($with): the program failed"
+  grep -qx "raced yes" "$T/out" || fail "unload race ($with): the dlopen did not wait for the dlclose under way: $(cat "$T/out")"
+  grep -qx "version 2" "$T/out" || fail "unload race ($with): the dlopen did not load the new file: $(cat "$T/out")"
+done
+expect_log "note file=$T/librace_dep.so is still loaded after dlclose: $T/libdtor_wait.so depends on it (DT_NEEDED)"
+expect_no_log "stale"
+ok "a library unloaded while its path is opened again (a dlclose under way): the new file is loaded, and no stale line says otherwise"

@@ -37,6 +37,38 @@ host env LD_PRELOAD="$libstdcxx" "$TG_CMD" -- open call close loaded
 expect_log "it defines the STB_GNU_UNIQUE symbol counter()::n, so glibc never unloads it"
 ok "with libstdc++ in the process, the symbol is demangled: counter()::n"
 
+# Its reload after a replacement (by plugin v1, whose first call says
+# "version 1"): glibc returns the old object (its counter says 2), and the
+# stale line says why: every handle was closed, the unique symbol keeps it
+# (it said "0 opens without a matching dlclose keep it loaded; close every
+# handle first", advice that can't help).
+reload_unique() {
+  cp "$TG_PLUGIN_UNIQUE" "$LIB"
+  host "$@" -- open call close "run:cp $TG_PLUGIN_V1 $T/new.so && mv $T/new.so $LIB" open call close
+  [ $ST -eq 0 ] || fail "reload of the unique plugin ($*) exited $ST"
+  grep -qx "version 2" "$T/out" || fail "reload of the unique plugin ($*): not the old object: $(cat "$T/out")"
+}
+reload_unique env
+ok "control: a reload of the replaced unique plugin returns the old object"
+reload_unique "$TG_CMD"
+expect_log "note file=$LIB stale: dlopen returns the object already loaded from it"
+expect_log "; every handle was closed, but it never unloads: it defines an STB_GNU_UNIQUE symbol (build with -fno-gnu-unique to allow unloading); set TRUNCGUARD_RELOAD=fresh to load the new file"
+expect_no_log "without a matching dlclose"
+ok "its reload after a replacement: the stale line names the unique symbol, not open handles"
+# The same where nothing the shim can name keeps it: glibc marked it
+# NODELETE (dlsym(RTLD_DEFAULT) found a symbol of it), its handle closed.
+LIB=$T/libdefault.so
+for with in env "$TG_CMD"; do
+  cp "$TG_PLUGIN_V2" "$LIB"
+  host "$with" -- default:tg_version "run:cp $TG_PLUGIN_V1 $T/new.so && mv $T/new.so $LIB" open call close
+  [ $ST -eq 0 ] || fail "reload after dlsym(RTLD_DEFAULT) ($with) exited $ST"
+  grep -qx "version 2" "$T/out" || fail "reload after dlsym(RTLD_DEFAULT) ($with): not the old object: $(cat "$T/out")"
+done
+expect_log "note file=$LIB stale: dlopen returns the object already loaded from it"
+expect_log "; every handle was closed, but it is still loaded (another object holds it, or glibc marked it NODELETE); set TRUNCGUARD_RELOAD=fresh to load the new file"
+expect_no_log "without a matching dlclose"
+ok "a reload of a library glibc marked NODELETE: the stale line says every handle was closed, not \"0 opens\""
+
 LIB=$T/libnounique.so
 cp "$TG_PLUGIN_NO_UNIQUE" "$LIB"
 host "$TG_CMD" -- open call close loaded
@@ -78,3 +110,16 @@ expect_log "note file=$LIB stale: dlopen returns the object already loaded from 
 expect_log "; every handle was closed, but it never unloads: it was built with -z nodelete (DF_1_NODELETE); set TRUNCGUARD_RELOAD=fresh to load the new file"
 expect_no_log "still loaded"
 ok "its reload after a replacement: the stale line names -z nodelete"
+# A handle still open too: closing it would not unload it either, so the
+# advice is not "close every handle first" (it was, and the line named only
+# the open handle). Control: without truncguard, the old object.
+for with in env "$TG_CMD"; do
+  cp "$TG_PLUGIN_NODELETE" "$LIB"
+  host "$with" -- open open call close "run:cp $TG_PLUGIN_V2 $T/new.so && mv $T/new.so $LIB" open call close
+  [ $ST -eq 0 ] || fail "-z nodelete reload, a handle open ($with) exited $ST"
+  [ "$(grep -c 'version 1' "$T/out")" = 2 ] || fail "-z nodelete reload, a handle open ($with): not the old object: $(cat "$T/out")"
+done
+expect_log "note file=$LIB stale: dlopen returns the object already loaded from it"
+expect_log "; 1 open without a matching dlclose keep it loaded, and it never unloads: it was built with -z nodelete (DF_1_NODELETE); set TRUNCGUARD_RELOAD=fresh to load the new file"
+expect_no_log "close every handle first"
+ok "its reload with a handle still open: the stale line names -z nodelete too, and does not advise closing the handle"
