@@ -728,9 +728,11 @@ const char* prepare_exec(const char* no_hand_over) {
       if (fl >= 0 && !(fl & FD_CLOEXEC) && f + 12 < sizeof fds)
         f += static_cast<size_t>(std::snprintf(fds + f, sizeof fds - f, "%s%d", f ? "," : "", fd));
     }
-    // FDS:DIRFD:OLD_INO:BASE_HEX:PATH_HEX:SYNCED; (SYNCED 1 where the writer
+    // FDS:DIRFD:OLD_INO[s]:BASE_HEX:PATH_HEX; (the `s` where the writer
     // synced it: the new image's publication syncs the directory, as ours
-    // would have; it was lost at the exec) written straight into the entry
+    // would have; it was lost at the exec. A suffix, not a field: a library
+    // of the previous build reads OLD_INO with strtoul and adopts the entry,
+    // unsynced, where a field more made it drop the file) written straight into the entry
     // (exec may come from a thread with a small stack). One that does not
     // fit is not handed over; nor is a directory fd the program closed and
     // reused: the new image would take whatever it is now for the directory.
@@ -751,11 +753,10 @@ const char* prepare_exec(const char* no_hand_over) {
                     why_not);
       log::note(g.path, "atomic_fallback", msg);
     } else if (f && dir_ours) {
-      const int head = std::snprintf(entry + e, sizeof entry - e, "%s:%d:%lu:", fds, g.dirfd, g.old_ino);
+      const int head = std::snprintf(entry + e, sizeof entry - e, "%s:%d:%lu%s:", fds, g.dirfd, g.old_ino,
+                                     g.synced.load(std::memory_order_acquire) ? "s" : "");
       fits = head > 0 && (e += static_cast<size_t>(head)) < sizeof entry && hex(g.base, entry, sizeof entry, &e) &&
              put(entry, sizeof entry, &e, ':') && hex(g.path, entry, sizeof entry, &e) &&
-             put(entry, sizeof entry, &e, ':') &&
-             put(entry, sizeof entry, &e, g.synced.load(std::memory_order_acquire) ? '1' : '0') &&
              put(entry, sizeof entry, &e, ';');
     }
     entry[fits ? e : o] = '\0';
@@ -792,25 +793,26 @@ void adopt_from_environment() {
     environ_remove(kEnvName, kLen);
     return;
   }
-  // FDS:DIRFD:OLD_INO:BASE_HEX:PATH_HEX:SYNCED; ... Also read: an entry of
-  // version 1, without SYNCED (a library of that version takes one at a bare
-  // name, or a path with ld.so's tokens, for its own build, unchecked), its
-  // file adopted unsynced, as that version would have it.
+  // FDS:DIRFD:OLD_INO[s]:BASE_HEX:PATH_HEX; ... (the `s`: synced; an
+  // entry of a build before the mark has none, and is adopted unsynced, as
+  // that build would have it.)
   for (const char* p = v; *p;) {
     const char* end = std::strchr(p, ';');
     if (!end) break;
-    const char* f[7] = {};
-    size_t flen[7] = {};
+    const char* f[6] = {};
+    size_t flen[6] = {};
     int k = 0;
-    for (const char* q = p; k < 7 && q <= end; ++k) {
+    for (const char* q = p; k < 6 && q <= end; ++k) {
       const char* c = static_cast<const char*>(std::memchr(q, ':', static_cast<size_t>(end - q)));
       f[k] = q;
       flen[k] = static_cast<size_t>((c ? c : end) - q);
       q = (c ? c : end) + 1;
     }
-    // Five fields, or six with a SYNCED of 0 or 1: anything else is no entry of ours.
-    const bool synced = k == 6 && flen[5] == 1 && f[5][0] == '1';
-    const bool whole = k == 5 || (k == 6 && flen[5] == 1 && (synced || f[5][0] == '0'));
+    // Five fields, OLD_INO digits with at most an `s`: anything else is no entry of ours.
+    size_t digits = 0;
+    while (k == 5 && digits < flen[2] && f[2][digits] >= '0' && f[2][digits] <= '9') ++digits;
+    const bool synced = k == 5 && digits > 0 && flen[2] == digits + 1 && f[2][digits] == 's';
+    const bool whole = k == 5 && digits > 0 && (flen[2] == digits || synced);
     char base[NAME_MAX + 1], path[1024];
     const int dirfd = whole ? atoi(f[1]) : -1;
     struct stat dir, st;  // the directory fd came with the entry: an open directory, or nothing to adopt

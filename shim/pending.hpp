@@ -20,10 +20,14 @@ namespace tg::pending {
 // library carries in its ELF note (elf_probe.hpp): a program exec'ed with
 // another build of truncguard at the library's path (an upgrade since this
 // one was loaded) is handed its files only by a build of this same version.
-// Bump it with any change of the format or of what an entry means.
-// 2: an entry carries the file's synced mark (a file synced, then handed
-// over, was published without its directory sync).
-constexpr unsigned kHandOverVersion = 2;
+// Bump it with any change of the format or of what an entry means that a
+// reader of this version would get wrong. Not for one it reads safely, as
+// the synced mark (an `s` after OLD_INO, which a reader before it skips,
+// adopting the file unsynced): a bump makes every program started before an
+// upgrade publish its files at its execs instead of handing them over, and a
+// build of another version taken for this one unchecked (a bare name in
+// LD_PRELOAD) drop the entries it can't read, and their files.
+constexpr unsigned kHandOverVersion = 1;
 
 // Files pending at once in one process (entries vfork children left behind
 // included, until their owners die and the table is full).

@@ -30,7 +30,7 @@ ok "atomic hand-over to bash: published once, by bash; its children neither see 
 # the variable) is not adopted: no publication, and no error line about it.
 echo old >"$T/target"
 log_reset
-python3 - "$T" "7:9:1:$(hex target):$(hex "$T/target"):0;" "$TG_SHIM" <<'PY' || fail "python could not exec"
+python3 - "$T" "7:9:1:$(hex target):$(hex "$T/target");" "$TG_SHIM" <<'PY' || fail "python could not exec"
 import os, sys
 d, entry, shim = sys.argv[1:]
 fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)   # an unnamed inode at fd 7; fd 9 closed
@@ -150,8 +150,8 @@ ok "atomic, execve with the shim preloaded through a symlink: handed over, publi
 #   says the same version; here a copy): the new program takes the file over, and
 #   publishes it at cat's close. (It was published at the exec, with a note
 #   saying that the environment did not preload truncguard.)
-# - a build of another hand-over version (the note patched to the version
-#   before this one's: a build from before the hand-over's last change), or one
+# - a build of another hand-over version (the note patched to the next
+#   version: a build after a change of the hand-over, then downgraded), or one
 #   older than the note (none): it may read the entry otherwise: published
 #   at the exec, the note says why.
 # v2_published_once WHAT WHY: the name holds v2, published once; WHY
@@ -168,9 +168,9 @@ v2_published_once() {
   fi
 }
 cp "$TG_SHIM" "$T/libtg-same.so" || fail "cannot copy the shim"
-shim_of_version $(($(shim_hand_over_version) - 1)) "$T/libtg-older.so"
+shim_of_version $(($(shim_hand_over_version) + 1)) "$T/libtg-other.so"
 shim_of_version 0 "$T/libtg-v0.so"
-for other in "$T/libtg-same.so" "$V1" "$T/libtg-older.so" "$T/libtg-v0.so"; do
+for other in "$T/libtg-same.so" "$V1" "$T/libtg-other.so" "$T/libtg-v0.so"; do
   cp "$TG_SHIM" "$T/libtg-moved.so" || fail "cannot copy the shim"
   fresh_copy "$V1" "$LIB"
   old=$(inode "$LIB")

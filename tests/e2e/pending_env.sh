@@ -8,7 +8,7 @@ echo "precious" >"$T/target"
 echo "attacker" >"$T/payload"
 hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 # fd 7: a named file; fd 8: the directory. Claim fd 7 should become "target".
-entry="7:8:1:$(hex target):$(hex "$T/target"):0;"
+entry="7:8:1:$(hex target):$(hex "$T/target");"
 # (Open before the exec, so that they are there when the shim starts.) The
 # fds an entry names may be the program's own: one it does not adopt, it
 # leaves alone (it closed fd 8, or made it close-on-exec: the program's
@@ -55,7 +55,7 @@ hand_set_closed() {
   said=$(hand_set "$@")
   [ "$said" = closed ] || fail "entry $1: the program's close(0) failed: $said"
 }
-one="7:8:INO:$(hex target):$(hex "$T/target"):0;"
+one="7:8:INO:$(hex target):$(hex "$T/target");"
 for entry in "7,0${one#7}" "7,7${one#7}" "$one$one"; do
   hand_set_closed "$entry"
   [ "$(cat "$T/target")" = "new" ] || fail "entry $entry: the program's file was not published: $(cat "$T/target")"
@@ -64,17 +64,17 @@ for entry in "7,0${one#7}" "7,7${one#7}" "$one$one"; do
 done
 ok "an entry naming an fd twice, an fd not on its file, or its file twice: the program's fds stay its own, the file is published once"
 
-# ---- The entry ends with the file's synced mark (hand-over version 2): a
-# file its writer synced and then handed over at an exec is published with
-# its directory synced, as the writer's own close would have (the mark was
-# lost at the exec: no directory fsync, and a crash after the new program's
-# close could still show the old file; reliability crash_durability shows
-# that). Seen here as the fsync of the directory after the rename (strace):
-# with SYNCED 1, not with 0. An entry of version 1 (no SYNCED: from a
-# library of that version that took this one for its own build, at a bare
-# name in LD_PRELOAD) is adopted unsynced, as that version would have it;
-# one whose SYNCED is neither 0 nor 1, or with a field more, is not an entry:
-# nothing adopted, the program's fds left as they were, the file not published.
+# ---- An entry's OLD_INO ends with `s` where the file is synced: a file its
+# writer synced and then handed over at an exec is published with its
+# directory synced, as the writer's own close would have (the mark was lost
+# at the exec: no directory fsync, and a crash after the new program's close
+# could still show the old file; reliability crash_durability shows that).
+# Seen here as the fsync of the directory after the rename (strace): with the
+# `s`, not without (an entry from a build before the mark, adopted unsynced,
+# as that build would have it). A suffix, not a field: a build before it
+# reads the inode with strtoul and adopts the entry. Anything else after the
+# digits, or a field more, is not an entry: nothing adopted, the program's
+# fds left as they were, the file not published.
 # dir_syncs ENTRY: the program's fsyncs of $T, the file published.
 dir_syncs() {
   hand_set_closed "$1" strace -f -qq -y -e trace=fsync -o "$T/strace.out"
@@ -83,19 +83,18 @@ dir_syncs() {
   grep -c "fsync([0-9]*<$T>) = 0" "$T/strace.out"
 }
 if command -v strace >/dev/null; then
-  [ "$(dir_syncs "${one%0;}1;")" = 1 ] || fail "a synced file handed over: its publication did not sync the directory once: $(cat "$T/strace.out")"
+  [ "$(dir_syncs "${one/:INO:/:INOs:}")" = 1 ] || fail "a synced file handed over: its publication did not sync the directory once: $(cat "$T/strace.out")"
   [ "$(dir_syncs "$one")" = 0 ] || fail "a file not synced, handed over: its publication synced the directory: $(cat "$T/strace.out")"
-  [ "$(dir_syncs "${one%:0;};")" = 0 ] || fail "an entry of version 1: its publication synced the directory: $(cat "$T/strace.out")"
-  ok "an entry's synced mark: a file handed over synced is published with its directory synced, one not synced (or in an entry of version 1) without"
+  ok "an entry's synced mark: a file handed over synced is published with its directory synced, one not synced without"
 else
   note "SKIP the synced mark: strace is not installed"
 fi
-for entry in "${one%0;}2;" "${one%0;}01;" "${one%;}:0;"; do
+for entry in "${one/:INO:/:INOx:}" "${one/:INO:/:INOss:}" "${one/:INO:/:s:}" "${one%;}:s;"; do
   hand_set_closed "$entry"
   [ "$(cat "$T/target")" = "precious" ] || fail "entry $entry (not one of ours) was adopted: target holds $(cat "$T/target")"
   [ -z "$(tg_log)" ] || fail "entry $entry (not one of ours): the program logged: $(tg_log)"
 done
-ok "an entry whose synced mark is neither 0 nor 1, or with a field more, is not adopted; the program's fds stay its own"
+ok "an entry with something else than one \`s' after its inode, or with a field more, is not adopted; the program's fds stay its own"
 
 # ---- Another user's environment and fds (sudo -E, a service's environment
 # file, a launcher that passes both on): nobody makes an unnamed file
@@ -121,7 +120,7 @@ time.sleep(30)' "$T/nobody"; }
 _tg_pids+=("$TMPFILE_PID")
 read -r npid nfd <&"${TMPFILE[0]}" || fail "nobody's O_TMPFILE could not be made"
 _tg_pids+=("$npid")  # python itself, not only its shell
-entry="7:8:$(inode "$T/root/target"):$(hex target):$(hex "$T/root/target"):0;"
+entry="7:8:$(inode "$T/root/target"):$(hex target):$(hex "$T/root/target");"
 # root_hands_over ENTRY: root's program, with an unnamed file of its own at
 # fd 7 and $T/root at fd 8, execs /bin/true with ENTRY in TRUNCGUARD_PENDING.
 root_hands_over() {
@@ -147,7 +146,7 @@ ok "control: root's own unnamed file in TRUNCGUARD_PENDING is published at exit"
 # was renamed to BASE itself, /..$T/target: out of the directory.
 echo "precious" >"$T/target"
 must mkdir -p "$T$T"
-root_hands_over "7:8:1:$(hex "/..$T/target"):$(hex "$T/target"):0;"
+root_hands_over "7:8:1:$(hex "/..$T/target"):$(hex "$T/target");"
 [ "$(cat "$T/target")" = "precious" ] || fail "an entry whose name is a path (/..$T/target) published outside its directory"
 ok "an entry whose name is a path is not adopted"
 echo "precious" >"$T/root/target"
