@@ -581,7 +581,7 @@ void emit(const Event& e) {
         escape(e.kept_aside, m->esc[1], kPathBuf);
         std::snprintf(m->text, sizeof m->text, " (the old file could not be put back: %s; it is kept as %s in its directory%s)",
                       strerrordesc_np(e.putback_error), m->esc[1],
-                      e.incomplete_at_name ? ", and the name holds the incomplete new file" : "");
+                      e.incomplete_at_name ? ", and the name holds the incomplete new file" : ", and the name is empty");
       }
       put(m, pid, "cannot protect file=%s: %s: %s%s; %s", file, e.step, strerrordesc_np(e.error),
            e.restored_old ? " (the old file was put back)" : e.kept_aside ? m->text : "",

@@ -254,6 +254,30 @@ fresh_copy "$V1" "$T/inodes/libvictim.so"
 for i in $(seq 64); do : >"$T/inodes/f$i" 2>/dev/null || break; done
 : >"$T/inodes/probe" 2>/dev/null && fail "setup: $T/inodes still has free inodes"
 unlink_refused "cp, no inode left" "$T/inodes/libvictim.so" "cannot create the new file" cp "$V2" "$T/inodes/libvictim.so"
+# ... and where the put-back fails too (strace fails the second renameat2,
+# the put-back, with EIO; the first moved the old file aside): the old file
+# is kept under its temp name, the name is empty (the new file could not be
+# made), and the line says so (it said nothing of the name).
+if command -v strace >/dev/null; then
+  lib=$T/inodes/libvictim.so
+  old_ino=$(inode "$lib")
+  start_victim "$lib"
+  log_reset
+  r_run emptyname env TRUNCGUARD_MODE=unlink strace -f -qq -o /dev/null -e trace=renameat2 \
+    -e inject=renameat2:error=EIO:when=2 "$TG_CMD" cp "$V2" "$lib"
+  stop_victim
+  expect_survived "mode unlink, no inode left, the put-back refused"
+  kept=$(log_lines "cannot protect file=$lib: cannot create the new file: No space left on device (the old file could not be put back: Input/output error; it is kept as " |
+    sed -n 's/.* it is kept as \(.*\) in its directory, and the name is empty).*/\1/p')
+  [ -n "$kept" ] || fail "no inode, put-back refused: the line does not say the name is empty: $(tg_log)"
+  [ ! -e "$lib" ] || fail "no inode, put-back refused: the name is not empty, as the log says: $(stat -c '%s bytes, inode %i' "$lib")"
+  [ "$(inode "$T/inodes/$kept")" = "$old_ino" ] && cmp -s "$T/inodes/$kept" "$V1" ||
+    fail "no inode, put-back refused: the old file is not whole at $kept"
+  ok "mode unlink, no inode left, the put-back refused (EIO): the old file kept as $kept, the name empty, and the log says so"
+  must mv -- "$T/inodes/$kept" "$lib"
+else
+  echo "skipped part: strace is not installed (no inode left, the put-back refused)"
+fi
 
 LIB=$T/full/libvictim.so
 fresh_copy "$V1" "$LIB"
