@@ -58,7 +58,7 @@ struct Event {
   int putback_error = 0;             // (why), and is kept under this name in its directory
   bool incomplete_at_name = false;   // (while the name holds the new file, incomplete)
   const char* note = nullptr;    // note: a stable key (hard_links, symlink, owner, xattrs)
-  const char* message = nullptr; // note, warning: the sentence (no raw user data);
+  const char* message = nullptr; // note, warning: the sentence (no raw user data); published: what ended it;
                                  // cannot_protect: what happens instead, if not the fallback
   // binding, lookup_error, dl_call. Names of objects as glibc spells them
   // (the program's own: its argv[0]); `file` is the object looked in / opened.

@@ -206,7 +206,19 @@ int sync_publication(const Group& g, int fd, const char** step) {
   return r < 0 ? static_cast<int>(-r) : 0;
 }
 
-int publish(Group& g, int fd) {
+// What ended a pending file, for its "published" line: the call (JSON's
+// entry) and the words of the text line.
+struct Ending {
+  const char* entry;
+  const char* text;
+};
+constexpr Ending kClosed{"close", "the writer closed it"};
+constexpr Ending kRenamed{"rename", "the writer renames it"};
+constexpr Ending kUnmapped{"munmap", "the writer's shared mapping of it ended"};
+constexpr Ending kExited{"exit", "the writer exits"};
+constexpr Ending kExeced{"execve", "the writer execs, and the new program does not take it over"};
+
+int publish(Group& g, int fd, const Ending& how) {
   Publication pub{g.base, g.old_ino, 0, 0, nullptr};
   if (!sys::refers_to(fd, g.dev, g.ino)) {
     // The fd was closed behind our back (close_range, a raw syscall) and its
@@ -267,7 +279,8 @@ int publish(Group& g, int fd) {
   if (log::enabled(kRewrites)) {
     log::Event e{log::EventKind::published};
     e.file = g.path;
-    e.entry = "close";
+    e.entry = how.entry;
+    e.message = how.text;
     e.mode = "atomic";
     e.old_ino = pub.old_ino;
     e.new_ino = pub.new_ino;
@@ -282,14 +295,14 @@ int publish(Group& g, int fd) {
 // the caller won the kLive -> kPublishing race. Publishes through `fd`
 // unless a write to the file failed, then frees the group. Returns the errno
 // of a failed publication, or 0.
-int finish(Group& g, int fd) {
+int finish(Group& g, int fd, const Ending& how) {
   const log::KeepOutOf not_into_the_file(fd);  // its lines, where fd 2 is the file
   int err = 0;
   if (const int werr = g.write_error.load(std::memory_order_acquire)) {
     // The writer was told (its write failed); the old file must stay whole.
     report_unpublished(g, "a write to the new file failed", werr, "not published: the old file is unchanged");
   } else {
-    err = publish(g, fd);
+    err = publish(g, fd, how);
   }
   free_group(g);
   return err;
@@ -301,17 +314,17 @@ bool claim(Group& g) {
   return g.state.compare_exchange_strong(expected, kPublishing, std::memory_order_acq_rel);
 }
 
-int release_group(int group, int fd) {
+int release_group(int group, int fd, const Ending& how) {
   Group& g = g_groups[group];
   if (g.refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return 0;
-  return claim(g) ? finish(g, fd) : 0;
+  return claim(g) ? finish(g, fd, how) : 0;
 }
 
 // Ends this process's pending file `group` now (exit, exec): takes each of
 // this process's slots on it, as closing each fd would, so that none is left
 // pointing at a group that is freed and reused. The last one publishes,
 // through its fd (still open: nothing is closed here).
-int end_group_now(int group) {
+int end_group_now(int group, const Ending& how) {
   SignalsHeld held;  // a handler that jumps out must not leave it half-published (signals.hpp)
   held.hold();
   const pid_t me = sys::getpid();
@@ -320,7 +333,7 @@ int end_group_now(int group) {
     const uint64_t key = s.key.load(std::memory_order_acquire);
     if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != group) continue;
     if (take_slot(s, key, group) < 0) continue;  // another thread closed that fd meanwhile
-    if (const int e = release_group(group, key_fd(key))) err = e;
+    if (const int e = release_group(group, key_fd(key), how)) err = e;
   }
   return err;
 }
@@ -506,7 +519,7 @@ bool keep_while_mapped(int group, int fd) {
   }
   g.kept_while_mapped.store(true, std::memory_order_release);
   const int taken = take_own_slot(fd);
-  if (taken >= 0) release_group(taken, fd);  // not the last one now: publishes nothing
+  if (taken >= 0) release_group(taken, fd, kClosed);  // not the last one now: publishes nothing
   return true;
 }
 
@@ -521,7 +534,7 @@ int closing(int fd) {
   held.hold();
   if (keep_while_mapped(group, fd)) return 0;
   const int taken = take_own_slot(fd);
-  return taken < 0 ? 0 : release_group(taken, fd);
+  return taken < 0 ? 0 : release_group(taken, fd, kClosed);
 }
 
 // Ends a file kept pending while mapped (its one slot, `kept`, a dup of
@@ -530,12 +543,12 @@ int closing(int fd) {
 // slot closes the number, which the other would otherwise close after the
 // program had reused it (another of its files closed behind its back).
 // Returns the errno of a failed publication, or 0.
-int end_kept(int kept) {
+int end_kept(int kept, const Ending& how) {
   SignalsHeld held;
   held.hold();
   const int taken = take_own_slot(kept);
   if (taken < 0) return 0;
-  const int err = release_group(taken, kept);
+  const int err = release_group(taken, kept, how);
   sys::close(kept);
   return err;
 }
@@ -546,7 +559,7 @@ void unmapped() {
     Group& g = g_groups[gi];
     if (!g.kept_while_mapped.load(std::memory_order_acquire) || !live_and_mine(g, me)) continue;
     const int kept = own_fd_on(gi, me);
-    if (kept >= 0 && !written_through_memory(kept)) end_kept(kept);
+    if (kept >= 0 && !written_through_memory(kept)) end_kept(kept, kUnmapped);
   }
 }
 
@@ -664,11 +677,11 @@ int renaming(int dirfd, const char* path, char* published_as) {
     std::memcpy(published_as, g.path, kLogName);  // kept: the publication frees the group
     int err = 0;
     if (!g.kept_while_mapped.load(std::memory_order_acquire)) {
-      err = end_group_now(gi);
+      err = end_group_now(gi, kRenamed);
     } else {
       // Its fds are closed, one dup of ours kept while it is mapped: closing
       // that publishes (as unmapped() does).
-      if (const int kept = own_fd_on(gi, me); kept >= 0) err = end_kept(kept);
+      if (const int kept = own_fd_on(gi, me); kept >= 0) err = end_kept(kept, kRenamed);
     }
     // Not published (no room for its link, a write to it failed): the rename
     // would move the old file, and the writer, whose close now has nothing
@@ -702,7 +715,7 @@ void publish_all() {
   for (Slot& s : g_slots) {
     const uint64_t key = s.key.load(std::memory_order_acquire);
     if (!key_live(key) || key_pid(key) != me) continue;
-    end_group_now(s.group.load(std::memory_order_relaxed));
+    end_group_now(s.group.load(std::memory_order_relaxed), kExited);
   }
 }
 
@@ -769,7 +782,7 @@ const char* prepare_exec(const char* no_hand_over) {
       // is gone: then the publication fails and says so): publish now,
       // and take its slots, which must not outlive the group (a vfork child
       // leaves them in its parent's memory, where the group is reused).
-      end_group_now(gi);
+      end_group_now(gi, kExeced);
     }
   }
   return o > empty ? entry : nullptr;

@@ -34,7 +34,7 @@ V2=$V2 "$TG_CMD" -m atomic dash -c 'exec >"$1"; cat "$V2"' _ "$LIB" || fail "das
 stop_victim
 expect_survived "dash's exec >lib.so under truncguard -m atomic"
 expect_version "$LIB" 2
-expect_log "published file=$LIB [ino $old -> " "(mode atomic): the writer closed it"
+expect_log "published file=$LIB [ino $old -> " "(mode atomic): the writer exits"
 ok "dash ended with _exit(): the file was published"
 
 command -v python3 >/dev/null || skip "python3 is not installed: the os._exit and fork cases were not run"
@@ -81,5 +81,5 @@ PY
 stop_victim
 expect_survived "python: syscall(SYS_exit_group) under -m atomic"
 expect_version "$LIB" 2
-expect_log "published file=$LIB [ino "
+expect_log "published file=$LIB [ino " "(mode atomic): the writer exits"
 ok "syscall(SYS_exit_group) published the whole file"

@@ -85,5 +85,5 @@ wait "$WRITER" || fail "the mmap writer under truncguard failed: $(tg_log)"
 stop_victim
 expect_survived "the mmap writer under truncguard -m atomic"
 expect_version "$LIB" 2
-expect_log "published file=$LIB [ino "
+expect_log "published file=$LIB [ino " "(mode atomic): the writer's shared mapping of it ended"
 ok "close, then writes through a shared mapping: published at the munmap, never before its content"

@@ -104,7 +104,7 @@ ok "control: without truncguard the rename moves the new file and nothing is lef
 for entry in rename renameat renameat2 sys_rename sys_renameat sys_renameat2; do
   run_case "$entry before close under --scope=elf -m atomic" "$entry" "$SIZE" "$TG_CMD" --scope=elf -m atomic
   expect_log "note file=$TMP the writer renames it before its last close: publishing it first, so that the rename moves the new file"
-  expect_log "published file=$TMP [ino " "(mode atomic)"
+  expect_log "published file=$TMP [ino " "(mode atomic): the writer renames it"
   ok "$entry of a pending file before its close moves the new file"
 done
 

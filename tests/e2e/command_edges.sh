@@ -163,8 +163,11 @@ v2_published_once() {
   [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "$1: published more than once: $pub"
   if [ "$2" = handed ]; then
     expect_no_log "published at exec"
+    [[ $pub == *"(mode atomic): the writer closed it" ]] || fail "$1: the published line does not say the writer (cat) closed it: $pub"
   else
     expect_log "note file=$LIB is published at exec" "$2"
+    [[ $pub == *"(mode atomic): the writer execs, and the new program does not take it over" ]] ||
+      fail "$1: the published line does not say it was published at the exec: $pub"
   fi
 }
 cp "$TG_SHIM" "$T/libtg-same.so" || fail "cannot copy the shim"

@@ -53,6 +53,20 @@ assert "TRUNCGUARD_SCOPE=bad\\\\x (expected" in w["message"], w["message"]
 ' "$T/warn.json" || fail "the warning is escaped twice in JSON: $(cat "$T/warn.json")"
 ok "composed messages are escaped once in JSON, as in the text log"
 
+# A published event's entry is what ended the file: an exit is not a close
+# (dash's exec >FILE; cat: no close, _exit; the entry said "close").
+fresh_copy "$V1" "$T/atomic.so"
+rm -f "$T"/atomic.json.*
+env TRUNCGUARD_LOG="$T/atomic.json" "$TG_CMD" --json -m atomic --scope=elf dash -c 'exec >"$1"; cat "$2"' _ "$T/atomic.so" "$V2" ||
+  fail "dash under truncguard --json -m atomic failed"
+cmp -s "$T/atomic.so" "$V2" || fail "dash under -m atomic: the file was not published"
+cat "$T"/atomic.json.* | python3 -c '
+import json, sys
+p = [e for e in map(json.loads, sys.stdin) if e["event"] == "published"]
+assert len(p) == 1 and p[0]["entry"] == "exit" and p[0]["mode"] == "atomic", p
+' || fail "the published event at exit: $(cat "$T"/atomic.json.*)"
+ok "a file published at exit is a published event whose entry is exit"
+
 # A failure is reported in JSON too, with its errno.
 need_root "a writer running as nobody (the escaping above was checked)"
 chmod 0755 "$T"
