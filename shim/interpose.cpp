@@ -1146,8 +1146,17 @@ int open_exec_target(const ExecTarget& t, bool* own) {
   if (!dirs) dirs = "/bin:/usr/bin";  // glibc's default
   char full[512];  // a small stack may be all there is
   const size_t n = std::strlen(t.path);
+  // glibc's execvpe skips an entry as long as PATH's first PATH_MAX - 1
+  // bytes, and tries the current directory in its place (its loop goes on
+  // from the colon: an empty entry).
+  const size_t path_len = strnlen(dirs, PATH_MAX - 1) + 1;
   for (const char* p = dirs;; ++p) {
-    const size_t d = std::strcspn(p, ":");
+    size_t d = std::strcspn(p, ":");
+    if (d >= path_len) {
+      if (!p[d]) return -1;  // the last one: execvpe gives up
+      p += d;
+      d = 0;
+    }
     int fd = -1;
     if (d + 1 + n < sizeof full) {
       size_t k = 0;
