@@ -319,6 +319,7 @@ struct Examined {
   Working working;        // from the first fd taken to after the last is closed
   sys::Fd src;            // read fd on the file (or not ok: unreadable)
   int src_error = 0;      // why src could not be opened (EACCES, EMFILE...)
+  bool path_looked_at = false;  // the kernel has read the path (fstatat), whatever it answered
   bool path_fault = false;  // the kernel refused the path's memory (EFAULT): never read it
   struct stat st {};
   ElfKind kind = ElfKind::unreadable;
@@ -457,6 +458,7 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     Verdict v = check_flags(in.flags);
     if (!v.act) { *why = v.reason; return false; }
     const bool follow = !(in.flags & O_NOFOLLOW);
+    ex->path_looked_at = true;
     if (const int r = sys::fstatat(in.dirfd, in.path, &ex->st, follow ? 0 : AT_SYMLINK_NOFOLLOW); r < 0) {
       ex->path_fault = r == -EFAULT;
       *why = Reason::missing;
@@ -927,7 +929,13 @@ Outcome guard_write(const WriteIntent& in) {
   Reason why;
   if (examine(in, &ex, &why)) return act_on_elf(s, in, ex);
   // A path at an address the kernel refused: the decisions log would have
-  // read it (SIGSEGV); the real call fails with EFAULT.
+  // read it (SIGSEGV); the real call fails with EFAULT. A call passed on its
+  // flags alone (O_EXCL, O_DIRECTORY, O_TMPFILE) has had no path read by the
+  // kernel yet: the log has it looked at first (only when it logs decisions).
+  if (!on_fd(in.kind) && !ex.path_looked_at && log::enabled(kDecisions)) {
+    struct stat st;
+    ex.path_fault = sys::fstatat(in.dirfd, in.path, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) == -EFAULT;
+  }
   const char* name = on_fd(in.kind) ? nullptr : ex.path_fault ? "(an address the kernel refused)" : in.path;
   if (why == Reason::lease_being_broken) {  // nothing truncated: the kernel's answer
     log_decision(in, name, false, why);

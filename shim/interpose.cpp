@@ -1105,6 +1105,7 @@ struct ExecTarget {
 // `name` in the PATH entry dir[0..len), too long for a buffer on the stack
 // (a PATH entry may be up to PATH_MAX): its directory walked a component at
 // a time, as the kernel resolves it, in `comp` (NAME_MAX + 1 bytes at least).
+// An fd, or -errno as the kernel's lookup of the whole name would fail.
 int openat_in_long_dir(const char* dir, size_t len, const char* name, int flags, char* comp) {
   int at = tg::sys::openat(AT_FDCWD, dir[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   for (size_t i = 0; at >= 0 && i < len;) {
@@ -1113,7 +1114,7 @@ int openat_in_long_dir(const char* dir, size_t len, const char* name, int flags,
     if (j > i) {
       if (j - i > NAME_MAX) {
         tg::sys::close(at);
-        return -1;
+        return -ENAMETOOLONG;
       }
       std::memcpy(comp, dir + i, j - i);
       comp[j - i] = '\0';
@@ -1123,7 +1124,7 @@ int openat_in_long_dir(const char* dir, size_t len, const char* name, int flags,
     }
     i = j + 1;
   }
-  if (at < 0) return -1;
+  if (at < 0) return at;
   const int fd = tg::sys::openat(at, name, flags);
   tg::sys::close(at);
   return fd;
@@ -1145,8 +1146,17 @@ int open_exec_target(const ExecTarget& t, bool* own) {
   if (!dirs) dirs = "/bin:/usr/bin";  // glibc's default
   char full[512];  // a small stack may be all there is
   const size_t n = std::strlen(t.path);
+  // glibc's execvpe skips an entry as long as PATH's first PATH_MAX - 1
+  // bytes, and tries the current directory in its place (its loop goes on
+  // from the colon: an empty entry).
+  const size_t path_len = strnlen(dirs, PATH_MAX - 1) + 1;
   for (const char* p = dirs;; ++p) {
-    const size_t d = std::strcspn(p, ":");
+    size_t d = std::strcspn(p, ":");
+    if (d >= path_len) {
+      if (!p[d]) return -1;  // the last one: execvpe gives up
+      p += d;
+      d = 0;
+    }
     int fd = -1;
     if (d + 1 + n < sizeof full) {
       size_t k = 0;
@@ -1156,11 +1166,19 @@ int open_exec_target(const ExecTarget& t, bool* own) {
       full[k++] = '/';
       std::memcpy(full + k, t.path, n + 1);
       fd = tg::sys::openat(AT_FDCWD, full, flags);
-    } else if (d + 1 + n < PATH_MAX) {  // (longer: execve refuses it, ENAMETOOLONG)
+    } else if (d + 1 + n < PATH_MAX) {
       // It was skipped: a static program found there was taken to load the
       // shim, handed a pending file, and the write was lost.
       fd = openat_in_long_dir(p, d, t.path, flags, full);
+    } else {
+      fd = -ENAMETOOLONG;  // execve refuses the name
     }
+    // execvpe goes on to the next entry only where the name is missing or
+    // can't be run (ENOENT, ENOTDIR, EACCES...); a name the kernel can't
+    // look up (ELOOP: a symlink loop, ENAMETOOLONG) ends its search, and the
+    // exec fails. A program found further on was taken for the one to run:
+    // a static one had the pending files published at an exec that failed.
+    if (fd == -ELOOP || fd == -ENAMETOOLONG) return -1;
     struct stat st;
     if (fd >= 0 && tg::sys::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) return fd;
     if (fd >= 0) tg::sys::close(fd);

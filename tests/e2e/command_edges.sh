@@ -76,9 +76,15 @@ TG_LONG_STATIC_DIR=$T/long-path/$(printf 's%.0s' $(seq 200))/$(printf 't%.0s' $(
 if [ -x "$TG_STATIC_WRITER" ]; then
   mkdir -p "$TG_LONG_STATIC_DIR" && cp "$TG_STATIC_WRITER" "$TG_LONG_STATIC_DIR/" || fail "cannot copy the static writer"
 fi
+# A PATH entry as long as PATH's first PATH_MAX - 1 bytes: glibc's execvp
+# skips it and tries the current directory in its place; the look skipped
+# it alone, found nothing, and handed the file to the static program run
+# from the current directory: the write lost.
+TG_HUGE_PATH_ENTRY=/$(printf 'h%.0s' $(seq 4200))
 for how in 'exec "$TG_STATIC_WRITER" open /dev/fd/3 "$V2"' 'exec "$TG_32BIT_WRITER" open /dev/fd/3 "$V2"' \
            'exec env PATH="${TG_STATIC_WRITER%/*}:$PATH" static_writer open /dev/fd/3 "$V2"' \
-           'exec env PATH="$TG_LONG_STATIC_DIR:$PATH" static_writer open /dev/fd/3 "$V2"'; do
+           'exec env PATH="$TG_LONG_STATIC_DIR:$PATH" static_writer open /dev/fd/3 "$V2"' \
+           'cd "$TG_LONG_STATIC_DIR" && exec env PATH="$TG_HUGE_PATH_ENTRY:/nonexistent" static_writer open /dev/fd/3 "$V2"'; do
   case $how in
     *STATIC*) w=$TG_STATIC_WRITER why="is statically linked" ;;
     *) w=$TG_32BIT_WRITER why="is a 32-bit program" ;;
@@ -88,7 +94,7 @@ for how in 'exec "$TG_STATIC_WRITER" open /dev/fd/3 "$V2"' 'exec "$TG_32BIT_WRIT
   old=$(inode "$LIB")
   log_reset
   TG_STATIC_WRITER=$TG_STATIC_WRITER TG_32BIT_WRITER=$TG_32BIT_WRITER TG_LONG_STATIC_DIR=$TG_LONG_STATIC_DIR \
-    "$TG_CMD" -m atomic --scope=elf bash -c "exec 3>\"\$LIB\"; $how" >/dev/null 2>&1 || fail "atomic, $how: failed"
+    TG_HUGE_PATH_ENTRY=$TG_HUGE_PATH_ENTRY "$TG_CMD" -m atomic --scope=elf bash -c "exec 3>\"\$LIB\"; $how" >/dev/null 2>&1 || fail "atomic, $how: failed"
   [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
     fail "atomic, $how: the name holds $(stat -c %s "$LIB") bytes at inode $(inode "$LIB") (was $old), not v2: the write was lost"
   expect_log "note file=$LIB is published at exec" "the program it runs $why"

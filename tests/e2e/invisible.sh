@@ -58,6 +58,9 @@ matrix decisions -u TRUNCGUARD_LOG LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=decisi
 same plain decisions "the calls that pass see truncguard (TRUNCGUARD_DEBUG=decisions)"
 grep -qF "decision file=(an address the kernel refused): pass (no such file) [syscall(SYS_openat)]" "$T/decisions.err" ||
   fail "no decision line for the path at a refused address: $(grep -c decision "$T/decisions.err") decision lines"
+# ... and where the flags alone decided (O_EXCL), before the kernel had read it.
+grep -qF "decision file=(an address the kernel refused): pass (O_EXCL: creates a new file or fails) [syscall(SYS_openat)]" "$T/decisions.err" ||
+  fail "no decision line for the O_EXCL open of a path at a refused address"
 ok "$cases calls where truncguard does not act: the same results, errno, fds, files, with and without it (and its decisions log)"
 
 # Control: a checker that can't see a replaced file would prove nothing.

@@ -53,6 +53,21 @@ got=$(calls "$T/clone/scripts/build.sh")
   fail "build/ of this tree (named through a symlink) was not kept as it is: meson was asked: $got"
 ok "build/ set up for this tree: compiled as it is"
 
+# Set up for this tree through a bind mount of it (a container's or a
+# chroot's view, two mounts of one volume): pwd -P can't resolve that, and
+# build/ was removed and set up again, the options its user set lost.
+mkdir -p "$T/bound"
+if mount --bind "$T/clone" "$T/bound" 2>/dev/null; then
+  configured_for build "$T/bound"
+  got=$(calls "$T/clone/scripts/build.sh")
+  umount "$T/bound" || fail "cannot unmount $T/bound"
+  [ "$got" = "compile -C build" ] && [ -e "$T/clone/build/mine" ] ||
+    fail "build/ of this tree (through a bind mount) was not kept as it is: meson was asked: $got"
+  ok "build/ set up for this tree through a bind mount: compiled as it is"
+else
+  note "no bind mount here (not root?): the bind-mounted tree's case left out"
+fi
+
 for old in "$T/old" "$T/gone"; do  # the tree copied from; one moved away
   configured_for build "$old"
   got=$(calls "$T/clone/scripts/build.sh")

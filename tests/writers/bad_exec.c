@@ -10,7 +10,11 @@
  * bad_exec DEST SRC secret: writes the same, then execs /bin/true with an
  * environment whose string lies in memfd_secret memory, which the kernel
  * reads (the exec succeeds) but process_vm_readv can't; status 77 and a
- * message where there is no memfd_secret. */
+ * message where there is no memfd_secret.
+ * bad_exec DEST SRC search PATH NAME: writes the same, then execvp(NAME)
+ * with PATH set to PATH, DEST's fd kept open across it (no FD_CLOEXEC),
+ * which must fail (a PATH entry that is a symlink loop: ELOOP ends the
+ * search); prints the same lines as above. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -36,8 +40,9 @@ static void report(const char* what, int r) {
 
 int main(int argc, char** argv) {
   const int secret = argc == 4 && !strcmp(argv[3], "secret");
-  if (argc != 3 && !secret) {
-    fprintf(stderr, "usage: bad_exec DEST SRC [secret]\n");
+  const int search = argc == 6 && !strcmp(argv[3], "search");
+  if (argc != 3 && !secret && !search) {
+    fprintf(stderr, "usage: bad_exec DEST SRC [secret | search PATH NAME]\n");
     return 2;
   }
   const int out = open(argv[1], O_WRONLY | O_TRUNC | O_CLOEXEC);
@@ -72,32 +77,41 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  /* Two pages: the first readable, the second not. */
-  const long page = sysconf(_SC_PAGESIZE);
-  char* mem = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED || mprotect(mem + page, (size_t)page, PROT_NONE) != 0) return 1;
-  char* const none = address((unsigned long)(mem + page));
-  memcpy(none - 3, "A=1", 3); /* no NUL before the unreadable page */
+  if (search) {
+    /* An fd the exec keeps: handed over to a program that loads the shim,
+     * published at the exec of one that can't (O_CLOEXEC: at any exec). */
+    if (fcntl(out, F_SETFD, 0) != 0) return 1;
+    char* args[] = {argv[5], NULL};
+    if (setenv("PATH", argv[4], 1) != 0) return 1;
+    report("execvp", execvp(argv[5], args));
+  } else {
+    /* Two pages: the first readable, the second not. */
+    const long page = sysconf(_SC_PAGESIZE);
+    char* mem = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED || mprotect(mem + page, (size_t)page, PROT_NONE) != 0) return 1;
+    char* const none = address((unsigned long)(mem + page));
+    memcpy(none - 3, "A=1", 3); /* no NUL before the unreadable page */
 
-  char* const nowhere = address(8);
-  char* good_argv[] = {"true", NULL};
-  char* bad_entry[] = {"A=1", nowhere, NULL};
-  char* runs_on[] = {none - 3, NULL};
-  const char* const path = "/bin/true";
+    char* const nowhere = address(8);
+    char* good_argv[] = {"true", NULL};
+    char* bad_entry[] = {"A=1", nowhere, NULL};
+    char* runs_on[] = {none - 3, NULL};
+    const char* const path = "/bin/true";
 
-  report("execve envp=8", execve(path, good_argv, (char**)nowhere));
-  report("execve envp entry=8", execve(path, good_argv, bad_entry));
-  report("execve envp on PROT_NONE", execve(path, good_argv, (char**)none));
-  report("execve envp string into PROT_NONE", execve(path, good_argv, runs_on));
-  report("execve argv=8", execve(path, (char**)nowhere, environ));
-  report("execve argv entry=8", execve(path, bad_entry, environ));
-  report("execve path=8", execve(nowhere, good_argv, environ));
-  report("execveat envp=8", execveat(AT_FDCWD, path, good_argv, (char**)nowhere, 0));
-  report("execveat path=8", execveat(AT_FDCWD, nowhere, good_argv, environ, 0));
-  const int exe = open(path, O_RDONLY | O_CLOEXEC);
-  report("fexecve envp=8", fexecve(exe, good_argv, (char**)nowhere));
-  report("syscall(SYS_execve) envp=8", (int)syscall(SYS_execve, path, good_argv, nowhere));
-  report("syscall(SYS_execve) envp on PROT_NONE", (int)syscall(SYS_execve, path, good_argv, none));
+    report("execve envp=8", execve(path, good_argv, (char**)nowhere));
+    report("execve envp entry=8", execve(path, good_argv, bad_entry));
+    report("execve envp on PROT_NONE", execve(path, good_argv, (char**)none));
+    report("execve envp string into PROT_NONE", execve(path, good_argv, runs_on));
+    report("execve argv=8", execve(path, (char**)nowhere, environ));
+    report("execve argv entry=8", execve(path, bad_entry, environ));
+    report("execve path=8", execve(nowhere, good_argv, environ));
+    report("execveat envp=8", execveat(AT_FDCWD, path, good_argv, (char**)nowhere, 0));
+    report("execveat path=8", execveat(AT_FDCWD, nowhere, good_argv, environ, 0));
+    const int exe = open(path, O_RDONLY | O_CLOEXEC);
+    report("fexecve envp=8", fexecve(exe, good_argv, (char**)nowhere));
+    report("syscall(SYS_execve) envp=8", (int)syscall(SYS_execve, path, good_argv, nowhere));
+    report("syscall(SYS_execve) envp on PROT_NONE", (int)syscall(SYS_execve, path, good_argv, none));
+  }
 
   if (stat(argv[1], &after) != 0) return 1;
   printf("same inode: %s\n", after.st_ino == before.st_ino ? "yes" : "no");

@@ -627,7 +627,7 @@ static void io_matrix(void) {
   int nul = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY);
   aio_written(nul, 0);
   syscall(SYS_close, nul);
-  for (int call = 0; call < 92; ++call) {
+  for (int call = 0; call < 95; ++call) {
     fixture();
     int in = (int)syscall(SYS_openat, AT_FDCWD, P_text, O_RDONLY);
     int out = (int)syscall(SYS_openat, AT_FDCWD, P_elf, O_WRONLY);
@@ -737,6 +737,10 @@ static void io_matrix(void) {
       case 89: r = renameat2(AT_FDCWD, P_text, AT_FDCWD, P_elf, 0x80); break;              // EINVAL
       case 90: r = syscall(SYS_rename, P_missing, P_text); break;                          // ENOENT
       case 91: r = syscall(SYS_renameat2, AT_FDCWD, P_elf, AT_FDCWD, P_text, RENAME_EXCHANGE); break;
+      // Passed on their flags alone, before the kernel has read the path (EFAULT)
+      case 92: r = syscall(SYS_openat, AT_FDCWD, (const char*)8, O_RDWR | O_CREAT | O_EXCL, 0600); break;
+      case 93: r = syscall(SYS_open, (const char*)8, O_WRONLY | O_DIRECTORY); break;
+      case 94: r = syscall(SYS_openat, AT_FDCWD, (const char*)8, O_RDWR | O_TMPFILE, 0600); break;
     }
     int err = errno;
     syscall(SYS_close, in), syscall(SYS_close, out), syscall(SYS_close, rd);
