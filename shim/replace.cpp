@@ -424,10 +424,33 @@ int resolve_target(int dirfd, const char* path, bool follow, Target* t, ResolveM
   }
 }
 
+namespace {
+
+// An O_CREAT|O_EXCL open that a security module refuses after the file was
+// made (Landlock without WRITE_FILE beneath the directory, only MAKE_REG)
+// fails with EACCES, and leaves the empty file at the name.
+bool may_have_created(int err) { return err == -EACCES || err == -EPERM; }
+
+// A sandbox that lets this process write files here but not truncate them
+// (Landlock without TRUNCATE) refuses the file's own truncation with EACCES;
+// replacing it instead would turn that refusal into a success. A new file
+// in the same directory has no more rights than the old one, the usual
+// ruleset granting them to a directory and all beneath: its truncation (to
+// 0, of an empty file: nothing changes) asks. Only for a write that truncates.
+const char* truncation_refused(int fd, off_t keep, int* err) {
+  if (keep == kWholeFile || sys::ftruncate(fd, 0) != -EACCES) return nullptr;
+  *err = -EACCES;
+  return "a sandbox refuses to truncate files here (Landlock), as it would the file's own truncation";
+}
+
+}  // namespace
+
 int make_unnamed(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep) {
   // No O_EXCL: that would forbid linking it in later.
   sys::Fd fd(sys::openat(t.dir.get(), ".", (flags & ~(O_CREAT | O_EXCL)) | O_TMPFILE, 0600));
   if (!fd.ok()) return fail(rep, "cannot create an unnamed file in the directory (O_TMPFILE)", fd.get());
+  int refused = 0;
+  if (const char* step = truncation_refused(fd.get(), keep, &refused)) return fail(rep, step, refused);
   int r = copy_content(src, fd.get(), keep, &rep->copied);
   if (r < 0) return fail(rep, "cannot copy the old content", r);
   copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
@@ -568,7 +591,8 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
   if (!fd.ok()) {
     step = "cannot create the new file";
     err = fd.get();
-  } else if ((err = copy_content(src, fd.get(), keep, &rep->copied)) < 0) {
+  } else if (!(step = truncation_refused(fd.get(), keep, &err)) &&
+             (err = copy_content(src, fd.get(), keep, &rep->copied)) < 0) {
     step = "cannot copy the old content";
   }
   if (step) {
@@ -579,8 +603,15 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
     // fails (EIO, a quota: btrfs's rename can give EDQUOT), the old file is
     // kept under its temp name, which the log gives: deleted, the library's
     // content was gone. The name then holds the new file, if it was created
-    // (incomplete: the log says so too).
-    const int back = fd.ok() ? sys::renameat(dir, aside, dir, t.base) : rename_noreplace(dir, aside, t.base);
+    // (incomplete: the log says so too). A create refused after it made the
+    // file left that file, empty and ours, at the name: the old one goes back
+    // over it (the library was deleted, the name left holding 0 bytes).
+    struct stat made;
+    const bool made_empty = !fd.ok() && may_have_created(err) &&
+                            sys::fstatat(dir, t.base, &made, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(made.st_mode) &&
+                            made.st_size == 0 && made.st_uid == sys::fs_uid();
+    const int back = fd.ok() || made_empty ? sys::renameat(dir, aside, dir, t.base)
+                                           : rename_noreplace(dir, aside, t.base);
     rep->restored_old = back == 0;
     if (back == -EEXIST) {
       sys::unlinkat(dir, aside, 0);
@@ -613,7 +644,15 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     fd.reset(sys::openat(dir, tmp, flags, 0600));
     if (fd.get() != -EEXIST) break;
   }
-  if (!fd.ok()) return fail(rep, "cannot create a temporary file in the directory", fd.get());
+  if (!fd.ok()) {
+    if (may_have_created(fd.get())) sys::unlinkat(dir, tmp, 0);  // O_EXCL: if it is there, it is ours
+    return fail(rep, "cannot create a temporary file in the directory", fd.get());
+  }
+  int refused = 0;
+  if (const char* step = truncation_refused(fd.get(), keep, &refused)) {
+    sys::unlinkat(dir, tmp, 0);
+    return fail(rep, step, refused);
+  }
   int r = copy_content(src, fd.get(), keep, &rep->copied);
   if (r == 0) {
     copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);

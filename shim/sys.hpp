@@ -126,6 +126,7 @@ inline bool refers_to(int fd, dev_t dev, ino_t ino) {
   struct stat st;
   return sys::fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
+inline int ftruncate(int fd, off_t len) { return static_cast<int>(call(SYS_ftruncate, fd, len)); }
 inline int fstatat(int dirfd, const char* path, struct stat* st, int flags) {
   return static_cast<int>(call(SYS_newfstatat, dirfd, path, st, flags));
 }
