@@ -16,10 +16,40 @@
 #    matches the path, and node never closes an addon): the stale line says
 #    so; with TRUNCGUARD_RELOAD=fresh it gets v2, and the fresh name made for
 #    it is gone once the server ends (node never closes it, so nothing else
-#    would remove it).
+#    would remove it); a python parent whose forked children end keeps its
+#    fresh name until it ends (this part runs without node too).
 . "$(dirname "$0")/../e2e/lib.sh"
 need_shim
+
+# The names are the process's own: a forked child that ends (os._exit, or
+# exit with its destructors) removes none of its parent's; the parent's end
+# removes them.
+if command -v python3 >/dev/null && [ -e "$TG_LIB_V1" ] && [ -e "$TG_LIB_V2" ]; then
+  mkdir -p "$T/r"
+  fresh_copy "$TG_LIB_V1" "$T/r/lib.so"
+  out=$(TRUNCGUARD_RELOAD=fresh "$TG_CMD" python3 - "$T/r" "$TG_CMD" "$TG_LIB_V2" <<'PY' 2>&1
+import ctypes, os, subprocess, sys
+d, tg, v2 = sys.argv[1:]
+first = ctypes.CDLL(d + "/lib.so")
+subprocess.run([tg, "cp", v2, d + "/lib.so"], check=True)
+second = ctypes.CDLL(d + "/lib.so")
+for how in ("_exit", "exit"):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0) if how == "_exit" else sys.exit(0)
+    os.waitpid(pid, 0)
+    print(how, sorted(n for n in os.listdir(d) if "tg-reload" in n) != [])
+PY
+  ) || fail "fresh, forked children: $out"
+  [ "$out" = "$(printf '_exit True\nexit True')" ] || fail "fresh, forked children: a child's end removed its parent's fresh name: $out"
+  left=$(ls -A "$T/r" | grep tg-reload)
+  [ -z "$left" ] || fail "fresh, python: the fresh name was left after it ended: $left"
+  ok "a forked child's end leaves its parent's fresh name; the parent's end removes it"
+  rm -f -- "$T/r/lib.so"
+fi
+
 command -v node >/dev/null || skip "node is not installed (Debian: nodejs)"
+asan_cannot_start node && skip "node: $NO_ASAN (the python part above ran)"
 command -v gcc >/dev/null || skip "gcc is needed to build the addon"
 NAPI_DIR=
 for d in /usr/include/node /usr/include/nodejs/src /usr/local/include/node; do
@@ -220,27 +250,3 @@ for how in end exit; do
   ok "a re-required addon (node ends: $how): the stale line; with fresh, v2 and no name left"
 done
 
-# The names are the process's own: a forked child that ends (os._exit, or
-# exit with its destructors) removes none of its parent's; the parent's end
-# removes them.
-if command -v python3 >/dev/null && [ -e "$TG_LIB_V1" ] && [ -e "$TG_LIB_V2" ]; then
-  fresh_copy "$TG_LIB_V1" "$T/r/lib.so"
-  out=$(TRUNCGUARD_RELOAD=fresh "$TG_CMD" python3 - "$T/r" "$TG_CMD" "$TG_LIB_V2" <<'PY' 2>&1
-import ctypes, os, subprocess, sys
-d, tg, v2 = sys.argv[1:]
-first = ctypes.CDLL(d + "/lib.so")
-subprocess.run([tg, "cp", v2, d + "/lib.so"], check=True)
-second = ctypes.CDLL(d + "/lib.so")
-for how in ("_exit", "exit"):
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0) if how == "_exit" else sys.exit(0)
-    os.waitpid(pid, 0)
-    print(how, sorted(n for n in os.listdir(d) if "tg-reload" in n) != [])
-PY
-  ) || fail "fresh, forked children: $out"
-  [ "$out" = "$(printf '_exit True\nexit True')" ] || fail "fresh, forked children: a child's end removed its parent's fresh name: $out"
-  left=$(ls -A "$T/r" | grep tg-reload)
-  [ -z "$left" ] || fail "fresh, python: the fresh name was left after it ended: $left"
-  ok "a forked child's end leaves its parent's fresh name; the parent's end removes it"
-fi
