@@ -42,6 +42,7 @@ struct OpenRecord {
   bool global;       // opened RTLD_GLOBAL at least once
   void* callers[4];  // the first callers, for the backtrace category
   char fresh[1024];  // TRUNCGUARD_RELOAD=fresh: the extra name made for it
+  pid_t fresh_pid;   // the process that made it (a forked child has a copy)
   unsigned serial;   // which use of this slot (unique over the process's life)
   unsigned changes;  // bumped at every count of an open or a close (after_close)
   // Fresh: the shim's handles on the object of this name, one per fresh
@@ -377,6 +378,10 @@ void forget_unloaded(const char* name) {
 std::atomic<int> g_pins{0};
 std::atomic<unsigned> g_pin_events{0};
 
+// The last process that made a fresh name in g_records (0: none made): a
+// forked child has a copy of the records, naming its parent's files.
+std::atomic<pid_t> g_fresh_maker{0};
+
 // A handle of the shim's own (glibc's dlopen: null where it fails, its
 // dlerror() text left for the caller to read); close it with close_own_handle.
 void* open_own_handle(const char* name, int mode) {
@@ -651,6 +656,7 @@ const char* load_fresh(const char* file, const FileId& id, int mode, void* calle
     RecordsLock lock;
     r = lock.held ? find_record(fresh, true) : nullptr;
     if (r) std::snprintf(r->fresh, sizeof r->fresh, "%s", fresh);  // fits: same size; keeps the record
+    if (r) r->fresh_pid = sys::getpid(), g_fresh_maker.store(r->fresh_pid, std::memory_order_release);
   }
   if (!r) {
     sys::unlinkat(AT_FDCWD, fresh, 0);  // could not remember to remove it: don't make it
@@ -793,6 +799,23 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
 }  // namespace
 
 void settle_open() { settle_open_now(); }
+
+void remove_fresh_names() {
+  // A vfork child (its parent's records, in its parent's memory) and a forked
+  // one that made none stop here, before the lock: the names are their parent's.
+  // A process that made none pays one load (every _exit comes here).
+  const pid_t maker = g_fresh_maker.load(std::memory_order_acquire);
+  if (maker == 0) return;
+  const pid_t me = sys::getpid();
+  if (maker != me) return;
+  RecordsLock lock;
+  if (!lock.held) return;
+  for (OpenRecord& r : g_records)
+    if (r.fresh[0] && r.fresh_pid == me) {
+      sys::unlinkat(AT_FDCWD, r.fresh, 0);
+      r.fresh[0] = '\0';
+    }
+}
 
 void install_fork_gate() {
   static std::atomic<bool> installed{false};

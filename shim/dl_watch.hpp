@@ -35,6 +35,13 @@ void install_fork_gate();
 // shim's dl hooks (done by dlopen's and dlclose's).
 void settle_open();
 
+// The process ends (exit, _exit, exit_group): removes the fresh names of the
+// objects still loaded, which nothing would remove (a program that never
+// closes its handles, as node never closes an addon: each fresh reload would
+// leave its name on disk, holding that version's blocks). The objects stay
+// mapped: glibc needs no name for them. Only in the process that made them.
+void remove_fresh_names();
+
 // What the shim saw of dlopen/dlclose for a name: opens without a matching
 // close (-1: never seen), and whether it was opened RTLD_GLOBAL.
 int open_count(const char* name);

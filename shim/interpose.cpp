@@ -1483,6 +1483,7 @@ namespace {
 
 // The process ends (_exit, _Exit, syscall(SYS_exit_group)): see exit_now.
 inline void exiting() {
+  tg::dl::remove_fresh_names();
   if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) tg::pending::publish_all();
 }
 
@@ -1822,6 +1823,7 @@ static void flush_pending_streams() {
 // would only do it after this destructor), then publish. _exit() and crashes
 // publish nothing: the unnamed inode vanishes and the old file stays.
 __attribute__((destructor)) static void truncguard_fini() {
+  tg::dl::remove_fresh_names();
   if (!tg::pending::any()) return;
   flush_pending_streams();
   fflush(nullptr);
