@@ -1268,6 +1268,14 @@ class ExecMemory {
 // says (a static binary, a 32-bit one, a set-id one). An exec the kernel
 // will refuse for its memory (EFAULT) is passed on as it is too: it fails as
 // without the shim, and nothing is published or handed over.
+// An exec: the new image has none of this one's objects, so nothing would
+// remove the TRUNCGUARD_RELOAD=fresh names made for them (they stayed on
+// disk for good, each holding that version's blocks). Removed before the
+// exec; one that fails costs only their removal at the unload (the name is
+// gone already). One atomic load where none were made; none removed in a
+// vfork child (they are its parent's).
+TG_EXEC_FRAME inline void exec_begins() { tg::dl::remove_fresh_names(); }
+
 template <typename Exec>
 TG_EXEC_FRAME int exec_with_pending(char* const argv[], char* const envp[], const ExecTarget& target, Exec exec) {
   if (!tg::pending::any()) return exec(envp);
@@ -1302,6 +1310,7 @@ extern "C" {
 TG_EXEC_FRAME __attribute__((visibility("default"))) int execve(const char* path, char* const argv[], char* const envp[]) {
   auto f = TG_REAL(execve);
   if (!f) { errno = ENOSYS; return -1; }
+  exec_begins();
   if (__builtin_expect(!tg::pending::any(), 1)) return f(path, argv, envp);
   return exec_with_pending(argv, envp, {AT_FDCWD, path}, [&](char* const* env) { return f(path, argv, env); });
 }
@@ -1309,11 +1318,13 @@ TG_EXEC_FRAME __attribute__((visibility("default"))) int execve(const char* path
 TG_EXEC_FRAME __attribute__((visibility("default"))) int execvpe(const char* file, char* const argv[], char* const envp[]) {
   auto f = TG_REAL(execvpe);
   if (!f) { errno = ENOSYS; return -1; }
+  exec_begins();
   if (__builtin_expect(!tg::pending::any(), 1)) return f(file, argv, envp);
   return exec_with_pending(argv, envp, {AT_FDCWD, file, true}, [&](char* const* env) { return f(file, argv, env); });
 }
 
 TG_EXEC_FRAME __attribute__((visibility("default"))) int execv(const char* path, char* const argv[]) {
+  exec_begins();
   if (__builtin_expect(!tg::pending::any(), 1)) {
     auto f = TG_REAL(execv);
     if (!f) { errno = ENOSYS; return -1; }
@@ -1323,6 +1334,7 @@ TG_EXEC_FRAME __attribute__((visibility("default"))) int execv(const char* path,
 }
 
 TG_EXEC_FRAME __attribute__((visibility("default"))) int execvp(const char* file, char* const argv[]) {
+  exec_begins();
   if (__builtin_expect(!tg::pending::any(), 1)) {
     auto f = TG_REAL(execvp);
     if (!f) { errno = ENOSYS; return -1; }
@@ -1399,6 +1411,7 @@ TG_EXEC_FRAME __attribute__((visibility("default"))) int execle(const char* path
 TG_EXEC_FRAME __attribute__((visibility("default"))) int fexecve(int fd, char* const argv[], char* const envp[]) {
   auto f = TG_REAL(fexecve);
   if (!f) { errno = ENOSYS; return -1; }
+  exec_begins();
   if (__builtin_expect(!tg::pending::any(), 1)) return f(fd, argv, envp);
   return exec_with_pending(argv, envp, {fd, nullptr}, [&](char* const* env) { return f(fd, argv, env); });
 }
@@ -1408,6 +1421,7 @@ TG_EXEC_FRAME __attribute__((visibility("default"))) int execveat(int dirfd, con
                                                     char* const envp[], int flags) {
   auto f = TG_REAL(execveat);
   if (!f) { errno = ENOSYS; return -1; }
+  exec_begins();
   if (__builtin_expect(!tg::pending::any(), 1)) return f(dirfd, path, argv, envp, flags);
   return exec_with_pending(argv, envp, {dirfd, path, false, flags},
                            [&](char* const* env) { return f(dirfd, path, argv, env, flags); });
@@ -1616,6 +1630,7 @@ TG_EXEC_FRAME __attribute__((noinline)) long final_syscall(long nr, long a0, lon
   auto real = [&] { return next_syscall_args(nr, a0, a1, a2, a3, a4, a5); };
   switch (kernel_number(nr)) {
     case SYS_execve:
+      exec_begins();
       if (__builtin_expect(!tg::pending::any(), 1)) return real();
       return exec_with_pending(as_ptr<char* const>(a1), as_ptr<char* const>(a2), {AT_FDCWD, as_ptr<const char>(a0)}, [&](char* const* env) {
         return static_cast<int>(next_syscall_args(nr, a0, a1, reinterpret_cast<long>(env), a3, a4, a5));
@@ -1624,6 +1639,7 @@ TG_EXEC_FRAME __attribute__((noinline)) long final_syscall(long nr, long a0, lon
       exiting();
       return real();
     case SYS_execveat:  // (dirfd, path, argv, envp, flags)
+      exec_begins();
       if (__builtin_expect(!tg::pending::any(), 1)) return real();
       return exec_with_pending(as_ptr<char* const>(a2), as_ptr<char* const>(a3), {static_cast<int>(a0), as_ptr<const char>(a1), false, static_cast<int>(a4)},
                                [&](char* const* env) {

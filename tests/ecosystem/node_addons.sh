@@ -17,7 +17,8 @@
 #    so; with TRUNCGUARD_RELOAD=fresh it gets v2, and the fresh name made for
 #    it is gone once the server ends (node never closes it, so nothing else
 #    would remove it); a python parent whose forked children end keeps its
-#    fresh name until it ends (this part runs without node too).
+#    fresh name until it ends, and one that execs removes it (this part
+#    runs without node too).
 . "$(dirname "$0")/../e2e/lib.sh"
 need_shim
 
@@ -26,25 +27,41 @@ need_shim
 # removes them.
 if command -v python3 >/dev/null && [ -e "$TG_LIB_V1" ] && [ -e "$TG_LIB_V2" ]; then
   mkdir -p "$T/r"
-  fresh_copy "$TG_LIB_V1" "$T/r/lib.so"
-  out=$(TRUNCGUARD_RELOAD=fresh "$TG_CMD" python3 - "$T/r" "$TG_CMD" "$TG_LIB_V2" <<'PY' 2>&1
+  # reloaded_then CODE: python under fresh loads lib.so (v1), has it replaced
+  # by v2 and loads it again (a fresh name), then runs CODE (d: the directory;
+  # made(): whether a fresh name is there). Prints what CODE prints.
+  reloaded_then() {
+    fresh_copy "$TG_LIB_V1" "$T/r/lib.so"
+    TRUNCGUARD_RELOAD=fresh "$TG_CMD" python3 - "$T/r" "$TG_CMD" "$TG_LIB_V2" "$1" <<'PY' 2>&1
 import ctypes, os, subprocess, sys
-d, tg, v2 = sys.argv[1:]
+d, tg, v2, code = sys.argv[1:]
 first = ctypes.CDLL(d + "/lib.so")
 subprocess.run([tg, "cp", v2, d + "/lib.so"], check=True)
 second = ctypes.CDLL(d + "/lib.so")
+made = lambda: sorted(n for n in os.listdir(d) if "tg-reload" in n) != []
+exec(code)
+PY
+  }
+  out=$(reloaded_then '
 for how in ("_exit", "exit"):
     pid = os.fork()
     if pid == 0:
         os._exit(0) if how == "_exit" else sys.exit(0)
     os.waitpid(pid, 0)
-    print(how, sorted(n for n in os.listdir(d) if "tg-reload" in n) != [])
-PY
-  ) || fail "fresh, forked children: $out"
+    print(how, made())') || fail "fresh, forked children: $out"
   [ "$out" = "$(printf '_exit True\nexit True')" ] || fail "fresh, forked children: a child's end removed its parent's fresh name: $out"
   left=$(ls -A "$T/r" | grep tg-reload)
   [ -z "$left" ] || fail "fresh, python: the fresh name was left after it ended: $left"
   ok "a forked child's end leaves its parent's fresh name; the parent's end removes it"
+  # A process that execs: the new image has none of its objects, and
+  # nothing would remove their names (they stayed, for good).
+  out=$(reloaded_then '
+print(made(), flush=True)
+os.execv("/bin/true", ["true"])') || fail "fresh, exec: $out"
+  [ "$out" = True ] || fail "fresh, exec: no fresh name was made before the exec: $out"
+  left=$(ls -A "$T/r" | grep tg-reload)
+  [ -z "$left" ] || fail "fresh, python: the fresh name was left after the process exec'ed: $left"
+  ok "a process that execs removes its fresh names"
   rm -f -- "$T/r/lib.so"
 fi
 
