@@ -1836,8 +1836,10 @@ static void flush_pending_streams() {
 }
 
 // exit() without close: the writer is done. Flush the streams first (exit
-// would only do it after this destructor), then publish. _exit() and crashes
-// publish nothing: the unnamed inode vanishes and the old file stays.
+// would only do it after this destructor), then publish. (_exit, _Exit and
+// exit_group publish through exiting(), without the flush; a crash publishes
+// nothing: the unnamed inode vanishes and the old file stays.) The fresh
+// reload names go too.
 __attribute__((destructor)) static void truncguard_fini() {
   tg::dl::remove_fresh_names();
   if (!tg::pending::any()) return;
