@@ -574,8 +574,7 @@ void emit(const Event& e) {
            std::strcmp(e.mode, "atomic") == 0 ? "; published when the writer closes it" : "");
       return;
     case EventKind::published:
-      put(m, pid, "published file=%s [ino %lu -> %lu] (mode atomic): %s", file, e.old_ino, e.new_ino,
-          e.message ? e.message : "the writer closed it");
+      put(m, pid, "published file=%s [ino %lu -> %lu] (mode atomic): %s", file, e.old_ino, e.new_ino, e.message);
       return;
     case EventKind::cannot_protect:
       if (e.kept_aside) {
