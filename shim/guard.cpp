@@ -696,6 +696,12 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
       std::snprintf(msg, kMsg, "%d extended attributes could not be copied", rep.xattrs_failed);
       note(name, "xattrs", msg);
     }
+    if (rep.aside_left_error) {
+      log::escape(rep.kept_aside, mem->target, sizeof mem->target);
+      std::snprintf(msg, kMsg, "the old file could not be removed (%s): it stays as %s in its directory",
+                    strerrordesc_np(rep.aside_left_error), mem->target);
+      note(name, "old_kept", msg);
+    }
     if (rep.acl_lost) {
       std::snprintf(msg, kMsg,
                     "its ACL could not be copied: the new file has none, and mode %04o (the owning group "

@@ -632,7 +632,12 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
     }
     return fail(rep, step, err);
   }
-  sys::unlinkat(dir, aside, 0);
+  // Not removed (a seccomp filter, EIO): the old library stays, hidden under
+  // its temp name, which the log gives (it holds the old content's blocks).
+  if (const int gone = sys::unlinkat(dir, aside, 0); gone < 0) {
+    rep->aside_left_error = -gone;
+    std::memcpy(rep->kept_aside, aside, sizeof aside);
+  }
   copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
   struct stat st;
   if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;

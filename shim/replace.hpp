@@ -53,6 +53,8 @@ struct ReplaceReport {
   int putback_error = 0;              // unlink mode: it could not be (errno), and is kept as `kept_aside`
   char kept_aside[NAME_MAX + 1] = {};
   bool incomplete_at_name = false;    // ... while the name holds the new file, which could not be filled
+  int aside_left_error = 0;           // unlink mode, done: the old file, moved aside, could not be removed
+                                      // (errno); it stays as `kept_aside`
   off_t copied = 0;                   // bytes of the old content the new inode starts with
 };
 

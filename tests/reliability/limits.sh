@@ -262,6 +262,24 @@ else
   note "fchown denied (EDQUOT): needs root (a library of nobody's): not tested"
 fi
 
+# Mode unlink under a filter refusing unlinkat (EPERM): the old file, moved
+# aside, can't be removed once the new one is complete. The write succeeds,
+# and the old library stays hidden under its temp name: a note must say
+# where (it said nothing: the final unlink's result was not looked at).
+fresh_copy "$V1" "$LIB"
+victim_write control "$TG_RTOOL" deny unlinkat:EPERM cp "$V2" "$LIB"
+expect_control_broken "cp, unlinkat denied" control
+fresh_copy "$V1" "$LIB"
+victim_write limited env TRUNCGUARD_MODE=unlink "$TG_RTOOL" deny unlinkat:EPERM "$TG_CMD" cp "$V2" "$LIB"
+expect_new_inode "cp in mode unlink, unlinkat denied (EPERM)" limited
+expect_log "replaced file=$LIB [ino $OLD_INO -> " "(mode unlink)"
+aside=$(log_lines "note file=$LIB the old file could not be removed (Operation not permitted): it stays as " |
+  sed -n 's/.* it stays as \(.*\) in its directory$/\1/p')
+[ -n "$aside" ] || fail "mode unlink, unlinkat denied: no note says where the old file stays: $(tg_log)"
+[ "$(inode "$T/lib/$aside")" = "$OLD_INO" ] || fail "mode unlink, unlinkat denied: $aside is not the old file: $(ls -ai "$T/lib")"
+must rm -f -- "$T/lib/$aside"
+ok "mode unlink, unlinkat denied: replaced, and a note says the old file stays as $aside"
+
 # Scope self under the same filter: the selfwriter reads its own maps as text.
 fresh_copy "$V1" "$LIB"
 r_run control "$TG_RTOOL" deny ioctl=PROCMAP_QUERY:EPERM "$TG_SELFWRITER" "$LIB" "$V2"

@@ -651,7 +651,7 @@ static long deny_number(const char* what, const char* s) {
   static const struct { const char* name; long value; } kNames[] = {
       {"ioctl", SYS_ioctl}, {"fcntl", SYS_fcntl}, {"getdents64", SYS_getdents64}, {"mmap", SYS_mmap},
       {"copy_file_range", SYS_copy_file_range}, {"faccessat2", SYS_faccessat2}, {"setfsuid", SYS_setfsuid},
-      {"fsync", SYS_fsync}, {"renameat", SYS_renameat}, {"EIO", EIO}, {"KILL", -1}, {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS},
+      {"fsync", SYS_fsync}, {"renameat", SYS_renameat}, {"unlinkat", SYS_unlinkat}, {"EIO", EIO}, {"KILL", -1}, {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS},
       {"ENOMEM", ENOMEM}, {"EINVAL", EINVAL}, {"EDQUOT", EDQUOT}, {"fchown", SYS_fchown},
       /* PROCMAP_QUERY (Linux 6.11): _IOWR('f', 17, struct procmap_query), 104 bytes */
       {"PROCMAP_QUERY", (long)_IOWR('f', 17, char[104])}, {"F_SETLEASE", F_SETLEASE},
