@@ -796,6 +796,39 @@ void exec_failed() {
       sys::call(SYS_fcntl, g.dirfd, F_SETFD, FD_CLOEXEC);
 }
 
+namespace {
+
+// A decimal number of exactly `len` digits, at most `max`: false for
+// anything else (atoi read "4294967303" as fd 7, and strtoul an inode number
+// that overflows as ULONG_MAX).
+bool decimal(const char* s, size_t len, unsigned long max, unsigned long* out) {
+  unsigned long v = 0;
+  for (size_t i = 0; i < len; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    const unsigned long d = static_cast<unsigned long>(s[i] - '0');
+    if (v > (max - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return len > 0;
+}
+
+// FDS (fd numbers, comma-separated): every one a number, each given to `each`.
+template <typename Each>
+bool each_fd(const char* s, size_t len, Each each) {
+  for (const char* p = s; p <= s + len;) {
+    const char* comma = static_cast<const char*>(std::memchr(p, ',', static_cast<size_t>(s + len - p)));
+    const char* stop = comma ? comma : s + len;
+    unsigned long fd;
+    if (!decimal(p, static_cast<size_t>(stop - p), INT_MAX, &fd)) return false;
+    each(static_cast<int>(fd));
+    p = stop + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
 void adopt_from_environment() {
   constexpr size_t kLen = sizeof kEnvName - 1;
   const char* v = environ_value(kEnvName, kLen);
@@ -821,13 +854,21 @@ void adopt_from_environment() {
       flen[k] = static_cast<size_t>((c ? c : end) - q);
       q = (c ? c : end) + 1;
     }
-    // Five fields, OLD_INO digits with at most an `s`: anything else is no entry of ours.
+    // Five fields, numbers that fit, OLD_INO with at most an `s`: anything
+    // else is no entry of ours.
     size_t digits = 0;
     while (k == 5 && digits < flen[2] && f[2][digits] >= '0' && f[2][digits] <= '9') ++digits;
     const bool synced = k == 5 && digits > 0 && flen[2] == digits + 1 && f[2][digits] == 's';
-    const bool whole = k == 5 && digits > 0 && (flen[2] == digits || synced);
+    unsigned long old_ino = 0, dir_number = 0, first_number = 0;
+    bool first_seen = false;
+    const bool whole = k == 5 && (flen[2] == digits || synced) && decimal(f[2], digits, ULONG_MAX, &old_ino) &&
+                       decimal(f[1], flen[1], INT_MAX, &dir_number) &&
+                       each_fd(f[0], flen[0], [&](int fd) {
+                         if (!first_seen) first_number = static_cast<unsigned long>(fd);
+                         first_seen = true;
+                       });
     char base[NAME_MAX + 1], path[1024];
-    const int dirfd = whole ? atoi(f[1]) : -1;
+    const int dirfd = whole ? static_cast<int>(dir_number) : -1;
     struct stat dir, st;  // the directory fd came with the entry: an open directory, or nothing to adopt
     // Only an unnamed inode (O_TMPFILE, no link yet) of this process's own
     // user is ever published: the environment and the fds may come from
@@ -840,23 +881,20 @@ void adopt_from_environment() {
     // another program) may not: an fd already taken, or one that is not on
     // the file (the program's stdin), would have been given this file's end,
     // and the program's close of it failed (EBADF) with the file lost.
-    const int first = whole ? atoi(f[0]) : -1;
+    const int first = whole ? static_cast<int>(first_number) : -1;
     if (whole && dirfd >= 0 && !dir_taken(dirfd) && sys::fstat(dirfd, &dir) == 0 && S_ISDIR(dir.st_mode) &&
         first >= 0 && find_group(first) < 0 && sys::fstat(first, &st) == 0 && S_ISREG(st.st_mode) &&
         st.st_nlink == 0 && st.st_uid == geteuid() && unhex(f[3], flen[3], base, sizeof base) &&
         a_name_in_a_directory(base) && unhex(f[4], flen[4], path, sizeof path)) {
-      const int group = new_group(dirfd, base, path, strtoul(f[2], nullptr, 10));
+      const int group = new_group(dirfd, base, path, old_ino);
       if (group >= 0) {
         sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
         g_groups[group].dev = st.st_dev;
         g_groups[group].ino = st.st_ino;
         g_groups[group].synced.store(synced, std::memory_order_relaxed);  // published with kLive below
-        for (const char* fp = f[0]; fp < f[0] + flen[0];) {
-          const int fd = atoi(fp);
-          if (fd >= 0 && find_group(fd) < 0 && sys::refers_to(fd, st.st_dev, st.st_ino)) add_slot(fd, group);
-          const char* comma = static_cast<const char*>(std::memchr(fp, ',', static_cast<size_t>(f[0] + flen[0] - fp)));
-          fp = comma ? comma + 1 : f[0] + flen[0];
-        }
+        each_fd(f[0], flen[0], [&](int fd) {
+          if (find_group(fd) < 0 && sys::refers_to(fd, st.st_dev, st.st_ino)) add_slot(fd, group);
+        });
         g_groups[group].state.store(kLive, std::memory_order_release);
       }
     }

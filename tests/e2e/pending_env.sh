@@ -95,6 +95,16 @@ for entry in "${one/:INO:/:INOx:}" "${one/:INO:/:INOss:}" "${one/:INO:/:s:}" "${
   [ -z "$(tg_log)" ] || fail "entry $entry (not one of ours): the program logged: $(tg_log)"
 done
 ok "an entry with something else than one \`s' after its inode, or with a field more, is not adopted; the program's fds stay its own"
+# Numbers that do not fit are no entry of ours either: atoi read fd
+# 4294967303 as 7 (and 4294967304 as the directory's 8), so these were
+# adopted and published; an inode number that overflows was read as
+# ULONG_MAX, and the entry adopted too.
+for entry in "4294967303${one#7}" "7:4294967304${one#7:8}" "${one/:INO:/:99999999999999999999999:}"; do
+  hand_set_closed "$entry"
+  [ "$(cat "$T/target")" = "precious" ] || fail "entry $entry (numbers that do not fit) was adopted: target holds $(cat "$T/target")"
+  [ -z "$(tg_log)" ] || fail "entry $entry (numbers that do not fit): the program logged: $(tg_log)"
+done
+ok "an entry whose fd, directory fd or inode number does not fit is not adopted"
 
 # ---- Another user's environment and fds (sudo -E, a service's environment
 # file, a launcher that passes both on): nobody makes an unnamed file
