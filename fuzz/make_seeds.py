@@ -59,3 +59,12 @@ put("log", "replaced-json", log(1, 1, b"/opt/app/lib/libfoo.so", mappers=2))
 put("log", "odd-name-json", log(1, 4, b"odd\nname\xff\"quote\\.so", comm1=b"a\"b\nc"))
 put("log", "decision-text", log(0, 0, b"/tmp/\x1b]0;title\x07.so"))
 put("log", "long-json", log(1, 3, b"/" + b"\x01" * 3000))
+
+# handover: one entry of TRUNCGUARD_PENDING (the bytes up to the first ';').
+def hexs(b):
+    return b.hex().encode()
+put("handover", "one", b"7:8:1311849:" + hexs(b"libfoo.so") + b":" + hexs(b"/opt/app/lib/libfoo.so") + b";")
+put("handover", "synced-two-fds", b"7,12:3:42s:" + hexs(b"lib.so") + b":" + hexs(b"lib.so") + b";")
+put("handover", "odd-name", b"5:4:9:" + hexs(b"odd\nname\xff.so") + b":" + hexs(b"/t/odd\nname\xff.so") + b";")
+put("handover", "overflow", b"4294967303:8:18446744073709551616:" + hexs(b"x") + b":" + hexs(b"/x") + b";")
+put("handover", "six-fields", b"7:8:1:" + hexs(b"x") + b":" + hexs(b"/x") + b":s;")

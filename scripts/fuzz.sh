@@ -4,6 +4,7 @@
 #   maps      /proc/PID/maps lines, and the matcher fed in random chunks
 #   escape    tg::escape: no raw control byte, valid UTF-8, reversible, cut cleanly
 #   log       one log event, text and JSON: one well-formed line
+#   handover  atomic mode's exec hand-over entries: read only as written
 #
 #   scripts/fuzz.sh [--quick | --ci | --time=SECONDS] [TARGET...]
 #     default 60 s per target; --quick 10 s; --ci 4 s (the CI's brief run).
@@ -27,7 +28,7 @@ for a in "$@"; do
     *) targets+=("$a") ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(settings maps escape log)
+[ ${#targets[@]} -gt 0 ] || targets=(settings maps escape log handover)
 
 # The shim sources each target needs.
 declare -A deps=(
@@ -35,6 +36,7 @@ declare -A deps=(
   [maps]="shim/maps_reader.cpp"
   [escape]="shim/escape.cpp"
   [log]="shim/log.cpp shim/escape.cpp shim/settings.cpp"
+  [handover]="shim/hand_over.cpp"
 )
 declare -A libs=([log]="-lunwind -ldl")
 
@@ -67,7 +69,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 for t in "${targets[@]}"; do
   if [ -z "${deps[$t]:-}" ]; then
-    echo "fuzz: $t: FAIL: no such target (settings maps escape log)" >&2
+    echo "fuzz: $t: FAIL: no such target (settings maps escape log handover)" >&2
     failed=$((failed + 1))
     continue
   fi

@@ -9,6 +9,7 @@
 #include <sys/auxv.h>
 
 #include "elf_probe.hpp"
+#include "hand_over.hpp"
 #include "log.hpp"
 #include "maps_reader.hpp"
 #include "replace.hpp"
@@ -336,45 +337,6 @@ int end_group_now(int group, const Ending& how) {
     if (const int e = release_group(group, key_fd(key), how)) err = e;
   }
   return err;
-}
-
-// Appends `in` hex-encoded to buf at *end, keeping room for a NUL; false
-// if it does not fit.
-bool hex(const char* in, char* buf, size_t cap, size_t* end) {
-  static const char kHex[] = "0123456789abcdef";
-  for (const unsigned char* p = reinterpret_cast<const unsigned char*>(in); *p; ++p) {
-    if (*end + 3 > cap) return false;
-    buf[(*end)++] = kHex[*p >> 4];
-    buf[(*end)++] = kHex[*p & 15];
-  }
-  return true;
-}
-
-// Appends one character to buf at *end, keeping room for a NUL.
-bool put(char* buf, size_t cap, size_t* end, char c) {
-  if (*end + 2 > cap) return false;
-  buf[(*end)++] = c;
-  return true;
-}
-
-bool unhex(const char* in, size_t n, char* out, size_t len) {
-  if (n % 2 || n / 2 >= len) return false;
-  auto nib = [](char c) -> int {
-    return c >= '0' && c <= '9' ? c - '0' : (c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1);
-  };
-  for (size_t i = 0; i < n; i += 2) {
-    int hi = nib(in[i]), lo = nib(in[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i / 2] = static_cast<char>(hi * 16 + lo);
-  }
-  out[n / 2] = '\0';
-  return true;
-}
-
-// A name in a directory, as split() makes them: not empty, ".", ".." or a
-// path (an entry's BASE must not make the rename leave its directory).
-bool a_name_in_a_directory(const char* base) {
-  return *base && !std::strchr(base, '/') && std::strcmp(base, ".") != 0 && std::strcmp(base, "..") != 0;
 }
 
 // TRUNCGUARD_PENDING is read and removed in `environ` itself, not through
@@ -741,11 +703,8 @@ const char* prepare_exec(const char* no_hand_over) {
       if (fl >= 0 && !(fl & FD_CLOEXEC) && f + 12 < sizeof fds)
         f += static_cast<size_t>(std::snprintf(fds + f, sizeof fds - f, "%s%d", f ? "," : "", fd));
     }
-    // FDS:DIRFD:OLD_INO[s]:BASE_HEX:PATH_HEX; (the `s` where the writer
-    // synced it: the new image's publication syncs the directory, as ours
-    // would have; it was lost at the exec. A suffix, not a field: a library
-    // of the previous build reads OLD_INO with strtoul and adopts the entry,
-    // unsynced, where a field more made it drop the file) written straight into the entry
+    // The entry (hand_over.hpp; synced: the new image's publication syncs
+    // the directory, as ours would have) is written straight into `entry`
     // (exec may come from a thread with a small stack). One that does not
     // fit is not handed over; nor is a directory fd the program closed and
     // reused: the new image would take whatever it is now for the directory.
@@ -766,11 +725,8 @@ const char* prepare_exec(const char* no_hand_over) {
                     why_not);
       log::note(g.path, "atomic_fallback", msg);
     } else if (f && dir_ours) {
-      const int head = std::snprintf(entry + e, sizeof entry - e, "%s:%d:%lu%s:", fds, g.dirfd, g.old_ino,
-                                     g.synced.load(std::memory_order_acquire) ? "s" : "");
-      fits = head > 0 && (e += static_cast<size_t>(head)) < sizeof entry && hex(g.base, entry, sizeof entry, &e) &&
-             put(entry, sizeof entry, &e, ':') && hex(g.path, entry, sizeof entry, &e) &&
-             put(entry, sizeof entry, &e, ';');
+      fits = hand_over::append(entry, sizeof entry, &e, fds, g.dirfd, g.old_ino,
+                               g.synced.load(std::memory_order_acquire), g.base, g.path);
     }
     entry[fits ? e : o] = '\0';
     if (fits) {
@@ -796,39 +752,6 @@ void exec_failed() {
       sys::call(SYS_fcntl, g.dirfd, F_SETFD, FD_CLOEXEC);
 }
 
-namespace {
-
-// A decimal number of exactly `len` digits, at most `max`: false for
-// anything else (atoi read "4294967303" as fd 7, and strtoul an inode number
-// that overflows as ULONG_MAX).
-bool decimal(const char* s, size_t len, unsigned long max, unsigned long* out) {
-  unsigned long v = 0;
-  for (size_t i = 0; i < len; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    const unsigned long d = static_cast<unsigned long>(s[i] - '0');
-    if (v > (max - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return len > 0;
-}
-
-// FDS (fd numbers, comma-separated): every one a number, each given to `each`.
-template <typename Each>
-bool each_fd(const char* s, size_t len, Each each) {
-  for (const char* p = s; p <= s + len;) {
-    const char* comma = static_cast<const char*>(std::memchr(p, ',', static_cast<size_t>(s + len - p)));
-    const char* stop = comma ? comma : s + len;
-    unsigned long fd;
-    if (!decimal(p, static_cast<size_t>(stop - p), INT_MAX, &fd)) return false;
-    each(static_cast<int>(fd));
-    p = stop + 1;
-  }
-  return true;
-}
-
-}  // namespace
-
 void adopt_from_environment() {
   constexpr size_t kLen = sizeof kEnvName - 1;
   const char* v = environ_value(kEnvName, kLen);
@@ -839,36 +762,13 @@ void adopt_from_environment() {
     environ_remove(kEnvName, kLen);
     return;
   }
-  // FDS:DIRFD:OLD_INO[s]:BASE_HEX:PATH_HEX; ... (the `s`: synced; an
-  // entry of a build before the mark has none, and is adopted unsynced, as
-  // that build would have it.)
+  // Entries (hand_over.hpp), each ending with ';'. (One of a build before
+  // the synced mark has none, and is adopted unsynced, as that build would
+  // have it.)
   for (const char* p = v; *p;) {
     const char* end = std::strchr(p, ';');
     if (!end) break;
-    const char* f[6] = {};
-    size_t flen[6] = {};
-    int k = 0;
-    for (const char* q = p; k < 6 && q <= end; ++k) {
-      const char* c = static_cast<const char*>(std::memchr(q, ':', static_cast<size_t>(end - q)));
-      f[k] = q;
-      flen[k] = static_cast<size_t>((c ? c : end) - q);
-      q = (c ? c : end) + 1;
-    }
-    // Five fields, numbers that fit, OLD_INO with at most an `s`: anything
-    // else is no entry of ours.
-    size_t digits = 0;
-    while (k == 5 && digits < flen[2] && f[2][digits] >= '0' && f[2][digits] <= '9') ++digits;
-    const bool synced = k == 5 && digits > 0 && flen[2] == digits + 1 && f[2][digits] == 's';
-    unsigned long old_ino = 0, dir_number = 0, first_number = 0;
-    bool first_seen = false;
-    const bool whole = k == 5 && (flen[2] == digits || synced) && decimal(f[2], digits, ULONG_MAX, &old_ino) &&
-                       decimal(f[1], flen[1], INT_MAX, &dir_number) &&
-                       each_fd(f[0], flen[0], [&](int fd) {
-                         if (!first_seen) first_number = static_cast<unsigned long>(fd);
-                         first_seen = true;
-                       });
-    char base[NAME_MAX + 1], path[1024];
-    const int dirfd = whole ? static_cast<int>(dir_number) : -1;
+    hand_over::Entry h;
     struct stat dir, st;  // the directory fd came with the entry: an open directory, or nothing to adopt
     // Only an unnamed inode (O_TMPFILE, no link yet) of this process's own
     // user is ever published: the environment and the fds may come from
@@ -881,18 +781,16 @@ void adopt_from_environment() {
     // another program) may not: an fd already taken, or one that is not on
     // the file (the program's stdin), would have been given this file's end,
     // and the program's close of it failed (EBADF) with the file lost.
-    const int first = whole ? static_cast<int>(first_number) : -1;
-    if (whole && dirfd >= 0 && !dir_taken(dirfd) && sys::fstat(dirfd, &dir) == 0 && S_ISDIR(dir.st_mode) &&
-        first >= 0 && find_group(first) < 0 && sys::fstat(first, &st) == 0 && S_ISREG(st.st_mode) &&
-        st.st_nlink == 0 && st.st_uid == geteuid() && unhex(f[3], flen[3], base, sizeof base) &&
-        a_name_in_a_directory(base) && unhex(f[4], flen[4], path, sizeof path)) {
-      const int group = new_group(dirfd, base, path, old_ino);
+    if (hand_over::parse(p, end, &h) && !dir_taken(h.dirfd) && sys::fstat(h.dirfd, &dir) == 0 &&
+        S_ISDIR(dir.st_mode) && find_group(h.first_fd) < 0 && sys::fstat(h.first_fd, &st) == 0 &&
+        S_ISREG(st.st_mode) && st.st_nlink == 0 && st.st_uid == geteuid()) {
+      const int group = new_group(h.dirfd, h.base, h.path, h.old_ino);
       if (group >= 0) {
-        sys::call(SYS_fcntl, dirfd, F_SETFD, FD_CLOEXEC);
+        sys::call(SYS_fcntl, h.dirfd, F_SETFD, FD_CLOEXEC);
         g_groups[group].dev = st.st_dev;
         g_groups[group].ino = st.st_ino;
-        g_groups[group].synced.store(synced, std::memory_order_relaxed);  // published with kLive below
-        each_fd(f[0], flen[0], [&](int fd) {
+        g_groups[group].synced.store(h.synced, std::memory_order_relaxed);  // published with kLive below
+        hand_over::each_fd(h.fds, h.fds_len, [&](int fd) {
           if (find_group(fd) < 0 && sys::refers_to(fd, st.st_dev, st.st_ino)) add_slot(fd, group);
         });
         g_groups[group].state.store(kLive, std::memory_order_release);

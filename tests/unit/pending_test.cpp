@@ -10,6 +10,7 @@
 #include <string>
 
 #include "child_limits.hpp"
+#include "hand_over.hpp"
 #include "pending.hpp"
 #include "temp_dir.hpp"
 
@@ -357,4 +358,108 @@ TEST(Pending, AReusedDirectoryFdNumberIsNotHandedOverAtExec) {
   EXPECT_EQ(ino(elsewhere / "lib.so"), 0u) << "linked into the directory that took the fd number";
   close(fd);
   close(dirfd);
+}
+
+// The exec hand-over's entries (TRUNCGUARD_PENDING) come from the
+// environment, which anyone may write: hand_over::parse takes only the form
+// the shim writes, FDS:DIRFD:OLD_INO[s]:BASE_HEX:PATH_HEX;.
+namespace {
+
+std::string hex(const std::string& s) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+bool parse(const std::string& entry, hand_over::Entry* e) {
+  const size_t semi = entry.find(';');
+  if (semi == std::string::npos) return false;
+  return hand_over::parse(entry.data(), entry.data() + semi, e);
+}
+
+const std::string kNames = ":" + hex("lib.so") + ":" + hex("/opt/app/lib.so") + ";";
+
+}  // namespace
+
+TEST(HandOver, ReadsTheEntriesTheShimWrites) {
+  hand_over::Entry e;
+  const std::string one = "7:8:1234" + kNames;  // e.fds points into it
+  ASSERT_TRUE(parse(one, &e));
+  EXPECT_EQ(std::string(e.fds, e.fds_len), "7");
+  EXPECT_EQ(e.first_fd, 7);
+  EXPECT_EQ(e.dirfd, 8);
+  EXPECT_EQ(e.old_ino, 1234u);
+  EXPECT_FALSE(e.synced);
+  EXPECT_STREQ(e.base, "lib.so");
+  EXPECT_STREQ(e.path, "/opt/app/lib.so");
+
+  const std::string three = "12,3,2147483647:0:18446744073709551615s" + kNames;
+  ASSERT_TRUE(parse(three, &e));
+  EXPECT_EQ(std::string(e.fds, e.fds_len), "12,3,2147483647");
+  EXPECT_EQ(e.first_fd, 12);
+  EXPECT_EQ(e.dirfd, 0);
+  EXPECT_EQ(e.old_ino, 18446744073709551615ul);
+  EXPECT_TRUE(e.synced);
+}
+
+TEST(HandOver, NumbersThatDoNotFitAreNoEntry) {
+  hand_over::Entry e;
+  EXPECT_FALSE(parse("4294967303:8:1" + kNames, &e)) << "atoi read it as fd 7";
+  EXPECT_FALSE(parse("7,2147483648:8:1" + kNames, &e));
+  EXPECT_FALSE(parse("7:4294967304:1" + kNames, &e)) << "atoi read it as fd 8";
+  EXPECT_FALSE(parse("7:8:18446744073709551616" + kNames, &e)) << "strtoul read it as ULONG_MAX";
+  EXPECT_FALSE(parse("7:8:99999999999999999999999s" + kNames, &e));
+  EXPECT_FALSE(parse("-1:8:1" + kNames, &e));
+  EXPECT_FALSE(parse("7:-8:1" + kNames, &e));
+  EXPECT_FALSE(parse("+7:8:1" + kNames, &e));
+  EXPECT_FALSE(parse(" 7:8:1" + kNames, &e));
+  EXPECT_FALSE(parse("07:8:1" + kNames, &e)) << "the shim writes no leading zero";
+  EXPECT_FALSE(parse("7:8:01" + kNames, &e));
+  EXPECT_TRUE(parse("0:0:0" + kNames, &e));
+}
+
+TEST(HandOver, WhatAppendWritesReadsBack) {
+  char buf[2048];
+  size_t end = 0;
+  ASSERT_TRUE(hand_over::append(buf, sizeof buf, &end, "7,9", 8, 1234, true, "odd\nname\xff.so", "/a b/\t.so"));
+  const std::string first(buf, end);
+  ASSERT_TRUE(hand_over::append(buf, sizeof buf, &end, "3", 4, 5, false, "x", "/x"));
+  EXPECT_EQ(std::string(buf + first.size()), "3:4:5:78:2f78;");
+  hand_over::Entry e;
+  ASSERT_TRUE(parse(first, &e));
+  EXPECT_EQ(std::string(e.fds, e.fds_len), "7,9");
+  EXPECT_EQ(e.dirfd, 8);
+  EXPECT_EQ(e.old_ino, 1234u);
+  EXPECT_TRUE(e.synced);
+  EXPECT_STREQ(e.base, "odd\nname\xff.so");
+  EXPECT_STREQ(e.path, "/a b/\t.so");
+  // One that does not fit leaves the buffer as it was.
+  const size_t before = end;
+  EXPECT_FALSE(hand_over::append(buf, before + 12, &end, "3", 4, 5, false, "x", "/x"));
+  EXPECT_EQ(end, before);
+  EXPECT_EQ(buf[end], '\0');
+}
+
+TEST(HandOver, AnythingElseIsNoEntry) {
+  hand_over::Entry e;
+  for (const char* fds : {"", ",", "7,", ",7", "7,,9", "7 ,9", "x"})
+    EXPECT_FALSE(parse(std::string(fds) + ":8:1" + kNames, &e)) << "FDS " << fds;
+  EXPECT_FALSE(parse("7::1" + kNames, &e));
+  for (const char* ino : {"", "s", "1ss", "1x", "1S", "s1", "1s1"})
+    EXPECT_FALSE(parse(std::string("7:8:") + ino + kNames, &e)) << "OLD_INO " << ino;
+  EXPECT_FALSE(parse("7:8:1:" + hex("lib.so") + ";", &e)) << "four fields";
+  EXPECT_FALSE(parse("7:8:1" + kNames.substr(0, kNames.size() - 1) + ":s;", &e)) << "six fields";
+  for (const char* base : {"", "..", ".", "a/b", "/lib.so"})
+    EXPECT_FALSE(parse("7:8:1:" + hex(base) + ":" + hex("/x") + ";", &e)) << "BASE " << base;
+  EXPECT_FALSE(parse("7:8:1:6c6:" + hex("/x") + ";", &e)) << "odd hex";
+  EXPECT_FALSE(parse("7:8:1:6c0069:" + hex("/x") + ";", &e)) << "a NUL in BASE";
+  EXPECT_FALSE(parse("7:8:1:4C4942:" + hex("/x") + ";", &e)) << "upper-case hex is not the shim's";
+  EXPECT_FALSE(parse("7:8:1:" + hex(std::string(256, 'a')) + ":" + hex("/x") + ";", &e)) << "BASE over NAME_MAX";
+  EXPECT_FALSE(parse("7:8:1:" + hex("lib.so") + ":" + hex(std::string(1024, 'a')) + ";", &e)) << "PATH too long";
+  EXPECT_TRUE(parse("7:8:1:" + hex(std::string(255, 'a')) + ":" + hex(std::string(1023, 'a')) + ";", &e))
+      << "the longest BASE and PATH the entry can carry";
 }
