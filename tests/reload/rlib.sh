@@ -1,8 +1,11 @@
 # Shared by the reload tests: a private directory, plugin copies, assertions.
 set -u -o pipefail
 TEST_NAME=$(basename "$0" .sh)
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/private_dir.sh"
+tg_remove_stale tg-e2e- tg-reload-
 T=$(mktemp -d /tmp/tg-reload-"$TEST_NAME".XXXXXX) || exit 1
 chmod 755 "$T"
+tg_own_dir "$T" || { echo "FAIL: cannot lock $T/.harness-owner" >&2; rm -rf -- "$T"; exit 1; }
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "${BASH_SOURCE[0]}")/../e2e/preload_copies.sh"
 preload_copies TG_CMD TG_SHIM TG_NEXT_PRELOAD TG_WRITE_IFUNC
