@@ -775,15 +775,20 @@ void backtrace() {
   // ("cp" from PATH, or any name exec -a gave), where the other frames have
   // their object's path; backtrace_symbols does the same, and libunwind names
   // procedures, not objects. Its path, as /proc/self/exe resolves it (or, no
-  // /proc, the name execve was given, AT_EXECFN).
+  // /proc, the name execve was given, AT_EXECFN). Only where the kernel
+  // executed the program (AT_BASE, the interpreter's address, is set): run
+  // as `ld.so PROGRAM`, /proc/self/exe is ld.so, AT_BASE is 0, and the
+  // program keeps dladdr's name (the one ld.so was given).
   Dl_info main_prog{};
-  dladdr(reinterpret_cast<void*>(getauxval(AT_PHDR)), &main_prog);
   const char* exe = nullptr;
-  if (long n = sys::readlinkat(AT_FDCWD, "/proc/self/exe", b->exe, sizeof b->exe - 1); n > 0) {
-    b->exe[n] = '\0';
-    exe = b->exe;
-  } else {
-    exe = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
+  if (getauxval(AT_BASE) != 0) {
+    dladdr(reinterpret_cast<void*>(getauxval(AT_PHDR)), &main_prog);
+    if (long n = sys::readlinkat(AT_FDCWD, "/proc/self/exe", b->exe, sizeof b->exe - 1); n > 0) {
+      b->exe[n] = '\0';
+      exe = b->exe;
+    } else {
+      exe = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
+    }
   }
   const pid_t pid = sys::getpid();
   Json j(b->json, sizeof b->json, b->esc);
