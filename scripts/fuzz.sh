@@ -30,6 +30,10 @@ for a in "$@"; do
 done
 [ ${#targets[@]} -gt 0 ] || targets=(settings maps escape log handover)
 
+# clang-14 and libclang-rt-14-dev (libFuzzer), as the other scripts install
+# what they need: on a fresh machine this script alone skipped every target.
+scripts/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; echo "fuzz: setup failed" >&2; exit 1; }
+
 # The shim sources each target needs.
 declare -A deps=(
   [settings]="shim/settings.cpp shim/escape.cpp"

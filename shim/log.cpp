@@ -1,11 +1,13 @@
 #include "log.hpp"
 
 #include <atomic>
+#include <climits>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sys/auxv.h>
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -673,6 +675,7 @@ struct BacktraceMem {
   char object[kPathBuf];  // a frame's object, escaped
   char name[256];
   char sym[300];
+  char exe[PATH_MAX];     // the main program's path
 };
 std::atomic<int> g_unwind_state{0};  // 0 not tried, 1 loading, 2 loaded, 3 unavailable
 char g_unwind_error[256];
@@ -767,6 +770,26 @@ void backtrace() {
   }
   Dl_info self{};
   dladdr(reinterpret_cast<void*>(&backtrace), &self);
+  // The main program's frames: glibc's dladdr (elf/dl-addr.c, _dl_addr)
+  // names the main program by _dl_argv[0], whatever it was executed as
+  // ("cp" from PATH, or any name exec -a gave), where the other frames have
+  // their object's path; backtrace_symbols does the same, and libunwind names
+  // procedures, not objects. Its path, as /proc/self/exe resolves it (or, no
+  // /proc, the name execve was given, AT_EXECFN). Only where the kernel
+  // executed the program (AT_BASE, the interpreter's address, is set): run
+  // as `ld.so PROGRAM`, /proc/self/exe is ld.so, AT_BASE is 0, and the
+  // program keeps dladdr's name (the one ld.so was given).
+  Dl_info main_prog{};
+  const char* exe = nullptr;
+  if (getauxval(AT_BASE) != 0) {
+    dladdr(reinterpret_cast<void*>(getauxval(AT_PHDR)), &main_prog);
+    if (long n = sys::readlinkat(AT_FDCWD, "/proc/self/exe", b->exe, sizeof b->exe - 1); n > 0) {
+      b->exe[n] = '\0';
+      exe = b->exe;
+    } else {
+      exe = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
+    }
+  }
   const pid_t pid = sys::getpid();
   Json j(b->json, sizeof b->json, b->esc);
   if (g_json) {
@@ -790,6 +813,7 @@ void backtrace() {
       off = info.dli_fbase ? ip - reinterpret_cast<unw_word_t>(info.dli_fbase) : 0;
     }
     const char* object = info.dli_fname && *info.dli_fname ? info.dli_fname : "?";
+    if (exe && *exe && info.dli_fbase && info.dli_fbase == main_prog.dli_fbase) object = exe;
     if (g_json) {
       char ipbuf[24];
       std::snprintf(ipbuf, sizeof ipbuf, "0x%lx", static_cast<unsigned long>(ip));

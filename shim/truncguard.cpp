@@ -401,6 +401,25 @@ int main(int argc, char** argv) {
     return kExitCannotRun;
   }
 
+  // ld.so skips, without a word, an LD_AUDIT entry of NAME_MAX (255) bytes
+  // or more: glibc 2.36's elf/rtld.c audit_list_next copies an entry only if
+  // `len < sizeof (list->fname)`, and elf/dl-main.h declares that buffer
+  // `char fname[SECURE_NAME_LIMIT]`, SECURE_NAME_LIMIT being NAME_MAX (an
+  // LD_PRELOAD entry may be up to PATH_MAX - 1). From a build tree under a
+  // long path, --audit did nothing at all. A short name would do, but it
+  // must outlive this command (which execs, and LD_AUDIT is inherited by
+  // every descendant): /proc/self/fd/N names another file in a descendant
+  // that closed N, and a symlink under /tmp would be left behind with no
+  // one to remove it. So it is refused, as a path ld.so can't split.
+  constexpr size_t kAuditEntryMax = NAME_MAX - 1;
+  if (audit && lib.size() > kAuditEntryMax) {
+    std::fprintf(stderr, "truncguard: --audit: the library path is %zu bytes long and ld.so ignores an LD_AUDIT entry "
+                         "longer than %zu: '%s';\n"
+                         "install truncguard under a shorter path, or run without --audit.\n",
+                 lib.size(), kAuditEntryMax, lib.c_str());
+    return kExitCannotRun;
+  }
+
   // Prepend, keeping what is already preloaded (as heaptrack and eatmydata do).
   prepend_to_list("LD_PRELOAD", " :", lib);
   if (audit) {

@@ -10,6 +10,14 @@ log_dir=${TG_LOG_DIR:-truncguard-log}
 mkdir -p "$log_dir"
 # Any earlier run's logs would be counted again.
 rm -f "$log_dir"/tg.*
+# A log directory that can't be written: the lines would go to stderr, and the
+# summary could count none of them. Fail before deploying.
+probe="$log_dir/tg-probe.$$"
+if ! (: >"$probe") 2>/dev/null; then
+  echo "deploy-step: cannot write the log directory $log_dir: not deploying" >&2
+  exit 2
+fi
+rm -f "$probe"
 
 # --json: one JSON object per line; --log: one file per process, FILE.PID
 # (a relative name is made absolute, so "make -C" still logs here).

@@ -34,6 +34,34 @@ expect_log " main+0x" "(${WRITER})"
 if grep -q "libtruncguard" <<<"$(tg_log)"; then fail "the backtrace shows the shim's own frames"; fi
 ok "the backtrace names the writer's main() and no shim frames"
 
+# The writer found through PATH, as `truncguard cp` runs cp: its argv[0] is
+# "writer". glibc's dladdr names the main program by argv[0] (the other
+# objects by path), and the backtrace said "(writer)"; it names the path.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+PATH=$T:$PATH TRUNCGUARD_DEBUG=rewrites,backtrace "$TG_CMD" writer fopen "$LIB" "$V2" >/dev/null ||
+  fail "the writer (through PATH) failed under truncguard"
+stop_victim
+expect_survived "the writer through PATH under truncguard"
+expect_log " main+0x" "(${WRITER})"
+if grep -q "(writer)" <<<"$(tg_log)"; then fail "a frame names the program by its argv[0]: $(tg_log)"; fi
+ok "the writer run through PATH: its frames name its path, not its argv[0]"
+# Run by ld.so (`ld.so PROGRAM`), /proc/self/exe is ld.so: the writer's frames
+# keep its path as given, never ld.so's.
+ldso=$(readelf -lW "$WRITER" | sed -n 's/.*interpreter: \(.*\)]$/\1/p')
+if [ -x "$ldso" ]; then
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  LD_PRELOAD=$TG_SHIM TRUNCGUARD_DEBUG=rewrites,backtrace "$ldso" "$WRITER" fopen "$LIB" "$V2" >/dev/null ||
+    fail "the writer run by $ldso failed"
+  stop_victim
+  expect_survived "the writer run by $ldso with the shim"
+  expect_log " main+0x" "(${WRITER})"
+  ok "the writer run by $ldso: its frames name its path, not ld.so's"
+fi
+
 # A child made without fork()'s atfork handlers (glibc's _Fork, a raw
 # clone(SIGCHLD)) has its own copy of the memory, as a fork child: its
 # protected write gets its backtrace. (The refusal meant for vfork children,

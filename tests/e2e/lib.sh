@@ -108,14 +108,18 @@ _tg_cleanup() {
   done
   wait 2>/dev/null
   if [ -n "${TG_KEEP:-}" ]; then
+    tg_disown_dir "$T"
     echo "# kept $T" >&2
   else
     rm -rf -- "$T"
   fi
 }
 
+. "$_tg_here/private_dir.sh"
+tg_remove_stale tg-e2e- tg-reload-
 T=$(mktemp -d /tmp/tg-e2e-"$TEST_NAME".XXXXXX) || { echo "FAIL: mktemp" >&2; exit 1; }
 chmod 755 "$T"          # an unprivileged writer must be able to get in
+tg_own_dir "$T" || { echo "FAIL: cannot lock $T/.harness-owner" >&2; rm -rf -- "$T"; exit 1; }
 trap _tg_cleanup EXIT
 trap 'exit 130' INT TERM
 cd "$T" || fail "cannot cd to $T"

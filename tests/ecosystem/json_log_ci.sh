@@ -67,6 +67,43 @@ VICTIM_PID=$B VICTIM_READY=$B_READY VICTIM_OUT=$B_OUT
 stop_victim
 expect_survived "the victim of the odd name"
 
+# A log directory that can't be written: each process warns "cannot open the
+# log file" and logs to its stderr. The summary counted nothing there and said
+# "0 file(s) protected, 0 write(s) could not be protected", exit 0, whatever
+# happened (with --on-fail=truncate, writes left unprotected went unseen).
+# Now it says the log could not be written (exit 2), and deploy-step.sh
+# stops before deploying.
+mkdir -p "$T/ro-log"
+if [ "$(id -u)" -eq 0 ]; then chattr +i "$T/ro-log" 2>/dev/null; else chmod 555 "$T/ro-log"; fi
+if : >"$T/ro-log/probe" 2>/dev/null; then
+  rm -f "$T/ro-log/probe"
+  note "cannot make a directory that can't be written here: the unwritable log directory is not tested"
+else
+  ROLIB=$T/app/lib/libro.so
+  fresh_copy "$V1" "$ROLIB"
+  start_victim "$ROLIB"
+  truncguard --json --log="$T/ro-log/tg" cp "$V2" "$ROLIB" 2>"$T/ro.err"
+  st=$?
+  out=$(python3 "$EX/truncguard-summary.py" "$T"/ro-log/tg.* 2>&1)
+  sum_st=$?
+  fresh_copy "$V1" "$T/app/lib/libro-deploy.so"
+  step=$(cd "$T" && TG_LOG_DIR=$T/ro-log sh "$EX/deploy-step.sh" cp "$V2" "$T/app/lib/libro-deploy.so" 2>&1)
+  step_st=$?
+  chattr -i "$T/ro-log" 2>/dev/null; chmod 755 "$T/ro-log"
+  stop_victim
+  [ "$st" -eq 0 ] || fail "truncguard cp with an unwritable log directory exited $st: $(cat "$T/ro.err")"
+  expect_survived "the victim of a deploy whose log could not be written"
+  grep -q '"event":"replaced"' "$T/ro.err" || fail "the replaced line did not go to stderr: $(cat "$T/ro.err")"
+  [ "$sum_st" -eq 2 ] || fail "the summary of a log that could not be written exited $sum_st, expected 2: $out"
+  grep -q "^truncguard: the log could not be written ($T/ro-log can't be written)" <<<"$out" ||
+    fail "the summary does not say the log could not be written: $out"
+  ok "a log directory that can't be written: the summary says so, exit 2: $(head -n 1 <<<"$out")"
+  [ "$step_st" -ne 0 ] || fail "deploy-step.sh with an unwritable log directory exited 0: $step"
+  grep -q "cannot write the log directory $T/ro-log: not deploying" <<<"$step" || fail "deploy-step.sh does not say why: $step"
+  cmp -s "$V1" "$T/app/lib/libro-deploy.so" || fail "deploy-step.sh deployed without a log"
+  ok "deploy-step.sh with a log directory that can't be written: stops before deploying, says why"
+fi
+
 cat "$T"/ci-log/tg.* >"$T/all.json" || fail "deploy-step.sh left no log in $T/ci-log"
 python3 - "$T/all.json" "$LIB" "$T/app/lib" "$A" "$B" <<'PY' || fail "the JSON log does not match the documented fields: $(cat "$T/all.json")"
 import json, sys

@@ -3,6 +3,7 @@
 # PLT binding exactly as glibc's LD_DEBUG=bindings does, and every real load
 # and unload (la_objopen, la_objclose), alongside the program's own copy.
 . "$(dirname "$0")/rlib.sh"
+need_loggable_paths
 # An ASan build of the library can't be an audit module: the second copy
 # brings a second ASan runtime, which aborts ("Shadow memory range
 # interleaves"). Meson counts exit 77 as skipped.

@@ -4,6 +4,7 @@
 # what each dlopen, dlsym and dlclose did, naming the program's object as the
 # caller, never the shim.
 . "$(dirname "$0")/rlib.sh"
+need_loggable_paths
 run_cases() { "$@" "$TG_BIND_CASES" "$TG_BIND_PLUGIN" "$TG_BIND_GLOBAL" >"$T/out" 2>"$T/err"; ST=$?; }
 # The symbols bind_cases looks up: no other binding of them happens in it.
 NAMES='tgb_|`ffsl'"'"'|`strverscmp'"'"'|`getloadavg'"'"'|`realpath'"'"'|`mblen'"'"'|: ffsl|: strverscmp'

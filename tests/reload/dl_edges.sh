@@ -3,6 +3,7 @@
 # program gets exactly the same answers (handles, dlerror() text, errno), the
 # log lines stay well-formed, and what the log says about open handles is true.
 . "$(dirname "$0")/rlib.sh"
+need_loggable_paths
 # (copies in $T also for the "run:" steps, which sh -c runs unquoted)
 P1=$T/p1.so P2=$T/p2.so BROKEN=$T/broken.so
 cp "$TG_PLUGIN_V1" "$P1" && cp "$TG_PLUGIN_V2" "$P2" && cp "$TG_PLUGIN_BROKEN" "$BROKEN" && mkdir "$T/dir" && echo "not ELF" >"$T/notelf.so" ||
