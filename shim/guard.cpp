@@ -108,11 +108,23 @@ void print_help_and_exit() {
 // Not inlined into settings(): its 5 KiB Settings temporary must not be in
 // the frame of every call, which only reads them (a thread's stack may be small).
 __attribute__((noinline)) void load_settings() {
-  g_settings = parse_settings([](const char* n) -> const char* { return getenv(n); }, getauxval(AT_SECURE) != 0);
+  const bool secure = getauxval(AT_SECURE) != 0;
+  g_settings = parse_settings([](const char* n) -> const char* { return getenv(n); }, secure);
   log::configure(g_settings);
+  if (secure) {
+    // Nor for the programs it starts, as ld.so removes LD_DEBUG_OUTPUT and
+    // LD_DEBUG: a setuid-root program that makes its real uid root too
+    // (setuid(0)) and runs a helper gives it no secure execution, and the
+    // helper, truncguard in /etc/ld.so.preload, created the caller's
+    // TRUNCGUARD_LOG file as root wherever the caller said (in /etc).
+    // (The settings hold their own copy of the name.)
+    pending::environ_remove("TRUNCGUARD_LOG", sizeof "TRUNCGUARD_LOG" - 1);
+    pending::environ_remove("TRUNCGUARD_DEBUG", sizeof "TRUNCGUARD_DEBUG" - 1);
+  }
   if (dl::is_audit_copy()) return;  // the program's own copy says it (truncguard --audit)
   for (int i = 0; i < g_settings.warning_count; ++i) warn(g_settings.warnings[i]);
   if (g_settings.log_ignored) warn("TRUNCGUARD_LOG ignored: secure execution (setuid/setgid program)");
+  if (g_settings.debug_ignored) warn("TRUNCGUARD_DEBUG ignored: secure execution (setuid/setgid program)");
   if (g_settings.debug_help) print_help_and_exit();
 }
 

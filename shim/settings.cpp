@@ -147,7 +147,12 @@ Settings parse_settings(EnvLookup lookup, bool secure) {
     // The known words apply, as in LD_DEBUG; a value that names none (a
     // typo, only separators) keeps the default, as an unknown value of the
     // other settings does, rather than silencing every protected write.
-    if (named) s.debug = bits;
+    // Under secure execution the categories are the caller's choice of what
+    // a setuid program tells about itself (the backtrace's addresses undo
+    // its ASLR; decisions name the files it writes): ignored, as glibc 2.36
+    // ignores LD_DEBUG's there ("help" is still honoured, as LD_DEBUG's is).
+    if (named && secure) s.debug_ignored = true;
+    else if (named) s.debug = bits;
   }
   if (const char* v = lookup("TRUNCGUARD_LOG"); v && *v) {
     if (secure) {

@@ -118,6 +118,19 @@ TEST(Settings, SecureExecutionIgnoresLogFile) {
   EXPECT_TRUE(s.log_ignored);
 }
 
+// As glibc ignores LD_DEBUG's categories for a setuid program: the caller's
+// choice of what it tells (backtrace addresses, the files it writes).
+TEST(Settings, SecureExecutionIgnoresDebugCategoriesButNotHelp) {
+  Settings s = parse({{"TRUNCGUARD_DEBUG", "decisions,backtrace"}}, /*secure=*/true);
+  EXPECT_EQ(s.debug, static_cast<unsigned>(kRewrites | kReloads));
+  EXPECT_TRUE(s.debug_ignored);
+  Settings help = parse({{"TRUNCGUARD_DEBUG", "help"}}, /*secure=*/true);
+  EXPECT_TRUE(help.debug_help);
+  Settings plain = parse({{"TRUNCGUARD_DEBUG", "decisions"}});  // control: not secure
+  EXPECT_EQ(plain.debug, static_cast<unsigned>(kDecisions));
+  EXPECT_FALSE(plain.debug_ignored);
+}
+
 TEST(Settings, OverlongLogPathWarns) {
   Settings s = parse({{"TRUNCGUARD_LOG", std::string(PATH_MAX, 'x')}});
   EXPECT_STREQ(s.log_path, "");
