@@ -109,26 +109,32 @@ void on_fork_child() {
 // inode and its copy: the library left empty). SIGPIPE waits while the line
 // is written; one that the write raised is taken back, unless one was
 // already pending (the program's own stays). Raw calls: nothing allocated.
-void write_all(int fd, const char* buf, size_t len) {
+// Returns 0, or the error that stopped the line (-EIO for a write of nothing).
+int write_all(int fd, const char* buf, size_t len) {
   const uint64_t pipe_sig = signal_bit(SIGPIPE);
   uint64_t mask = 0, pending = 0;
   const bool blocked = sys::call(SYS_rt_sigprocmask, SIG_BLOCK, &pipe_sig, &mask, sizeof mask) == 0;
   if (blocked) sys::call(SYS_rt_sigpending, &pending, sizeof pending);
   bool broken = false;
+  int error = 0;
   while (len > 0) {
     long w = sys::write(fd, buf, len);
     if (w == -EINTR) continue;
     broken = w == -EPIPE;
-    if (w <= 0) break;  // nowhere to report a failed log write: drop it
+    if (w <= 0) {  // the caller decides where else the line goes
+      error = w < 0 ? static_cast<int>(-w) : EIO;
+      break;
+    }
     buf += w;
     len -= static_cast<size_t>(w);
   }
-  if (!blocked) return;
+  if (!blocked) return error;
   if (broken && !(pending & pipe_sig)) {
     const struct timespec now = {0, 0};
     sys::call(SYS_rt_sigtimedwait, &pipe_sig, nullptr, &now, sizeof pipe_sig);
   }
   sys::call(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
+  return error;
 }
 
 // Opens the log file `name` as LD_DEBUG_OUTPUT does: append, create, never
@@ -151,19 +157,30 @@ int open_log(const char* name, struct stat* st, const char** why) {
   return fd;
 }
 
-// Says once per process, on stderr (where the lines will go instead), why
-// the log file can't be written. m->line and m->json hold the line itself:
-// these parts are free.
-void warn_unopenable(pid_t pid, const char* name, const char* why, LineMem* m) {
-  if (g_open_failed_pid.exchange(pid) == pid) return;
+// Says once per process (`said` holds the pid it was said in), on stderr,
+// where the lines go instead, why the log file can't `what` ("open",
+// "write"). m->line and m->json hold the line itself: these parts are free.
+void warn_log_file(std::atomic<pid_t>& said, pid_t pid, const char* what, const char* name, const char* why,
+                   LineMem* m) {
+  if (said.exchange(pid) == pid) return;
   char* esc = m->esc[0];
   char* msg = m->text;
   const size_t cap = sizeof m->text;
   escape(name, esc, kPathBuf);
   size_t n = format_prefix(msg, cap, pid);
-  int w = std::snprintf(msg + n, cap - n, "warning: cannot open the log file %s: %s; logging to stderr\n", esc, why);
+  int w = std::snprintf(msg + n, cap - n, "warning: cannot %s the log file %s: %s; logging to stderr\n", what, esc, why);
   if (w > 0 && stderr_writable())
     write_all(STDERR_FILENO, msg, n + static_cast<size_t>(w) < cap ? n + w : cap - 1);
+}
+void warn_unopenable(pid_t pid, const char* name, const char* why, LineMem* m) {
+  warn_log_file(g_open_failed_pid, pid, "open", name, why, m);
+}
+// The log file took none or only part of a line: a full filesystem (ENOSPC,
+// a quota, EFBIG), an I/O error. The line was lost without a word, a
+// protected write's with it.
+std::atomic<pid_t> g_write_failed_pid{0};
+void warn_unwritable(pid_t pid, const char* name, int error, LineMem* m) {
+  warn_log_file(g_write_failed_pid, pid, "write", name, strerrordesc_np(error), m);
 }
 
 // Is `name` still the file open at the cached fd? logrotate's `create`
@@ -233,12 +250,18 @@ int destination_fd(pid_t pid, bool* close_after, LineMem* m) {
   return fd;
 }
 
+// m->line or m->json holds the line; m->name the log file's name, if any.
 void write_line(pid_t pid, const char* buf, size_t len, LineMem* m) {
   bool close_after;
   int fd = destination_fd(pid, &close_after, m);
   if (fd == STDERR_FILENO && !stderr_writable()) return;
-  write_all(fd, buf, len);
+  const int error = write_all(fd, buf, len);
   if (close_after) sys::close(fd);
+  if (error == 0 || fd == STDERR_FILENO) return;
+  // The log file took none or part of it: the whole line goes to stderr,
+  // as when the file can't be opened (a part written stays in the file).
+  warn_unwritable(pid, m->name, error, m);
+  if (stderr_writable()) write_all(STDERR_FILENO, buf, len);
 }
 
 }  // namespace
