@@ -77,5 +77,8 @@ bool parse_reload(const char* v, Reload* out);
 // (the known words are still applied). `named`, if given: whether the list
 // names any known word (a category, "none" or "help").
 bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad_len, bool* named = nullptr);
+// The same, calling `on_unknown` (if given) for each unknown word.
+using UnknownWord = void (*)(void* ctx, const char* word, size_t len);
+bool parse_debug_words(const char* v, unsigned* out, bool* help, bool* named, UnknownWord on_unknown, void* ctx);
 
 }  // namespace tg

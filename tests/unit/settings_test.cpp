@@ -86,6 +86,12 @@ TEST(Settings, DebugListLikeLdDebug) {
   EXPECT_EQ(parse({{"TRUNCGUARD_DEBUG", "verbose,decisions"}}).debug, static_cast<unsigned>(kDecisions));
   EXPECT_EQ(parse({{"TRUNCGUARD_DEBUG", "none,verbose"}}).debug, 0u);
   EXPECT_EQ(parse({{"TRUNCGUARD_DEBUG", "none"}}).debug, 0u);
+  // Each unknown word gets its warning, as in LD_DEBUG (only the first did).
+  Settings two = parse({{"TRUNCGUARD_DEBUG", "foo,decisions,bar"}});
+  ASSERT_EQ(two.warning_count, 2);
+  EXPECT_NE(std::string(two.warnings[0]).find("`foo' unknown"), std::string::npos);
+  EXPECT_NE(std::string(two.warnings[1]).find("`bar' unknown"), std::string::npos);
+  EXPECT_EQ(two.debug, static_cast<unsigned>(kDecisions));
 }
 
 TEST(Settings, Reload) {
