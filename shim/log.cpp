@@ -157,9 +157,14 @@ int open_log(const char* name, struct stat* st, const char** why) {
   return fd;
 }
 
+size_t format_json_warning(char* buf, size_t cap, pid_t pid, const char* message, char* esc);
+
 // Says once per process (`said` holds the pid it was said in), on stderr,
 // where the lines go instead, why the log file can't `what` ("open",
-// "write"). m->line and m->json hold the line itself: these parts are free.
+// "write"). The line itself is in m->line (text) or m->json (JSON; or, a
+// backtrace's, elsewhere): the other parts are free. In the JSON format, a
+// warning object, as every other warning there (a text line among the
+// objects broke a reader that parses stderr line by line).
 void warn_log_file(std::atomic<pid_t>& said, pid_t pid, const char* what, const char* name, const char* why,
                    LineMem* m) {
   if (said.exchange(pid) == pid) return;
@@ -167,6 +172,12 @@ void warn_log_file(std::atomic<pid_t>& said, pid_t pid, const char* what, const 
   char* msg = m->text;
   const size_t cap = sizeof m->text;
   escape(name, esc, kPathBuf);
+  if (g_json) {
+    const int w = std::snprintf(msg, cap, "cannot %s the log file %s: %s; logging to stderr", what, esc, why);
+    const size_t len = w > 0 ? format_json_warning(m->line, sizeof m->line, pid, msg, m->esc[1]) : 0;
+    if (len && stderr_writable()) write_all(STDERR_FILENO, m->line, len);
+    return;
+  }
   size_t n = format_prefix(msg, cap, pid);
   int w = std::snprintf(msg + n, cap - n, "warning: cannot %s the log file %s: %s; logging to stderr\n", what, esc, why);
   if (w > 0 && stderr_writable())
@@ -418,6 +429,16 @@ class Json {
   bool first_ = true;
   bool overflow_ = false;
 };
+
+// A warning object ({"pid","event":"warning","message"}, as emit_json makes)
+// for `message`, composed by the shim (its outside parts already escaped).
+size_t format_json_warning(char* buf, size_t cap, pid_t pid, const char* message, char* esc) {
+  Json j(buf, cap, esc);
+  j.num("pid", pid);
+  j.str("event", "warning");
+  j.text("message", message);
+  return j.finish();
+}
 
 const char* kind_name(EventKind k) {
   switch (k) {

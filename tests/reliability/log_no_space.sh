@@ -39,17 +39,18 @@ dd if=/dev/zero of="$FULL/fill" bs=4k 2>/dev/null  # until ENOSPC
 for format in text json; do
   run_cp $format
   expect_survived "$format, the log's filesystem full"
-  grep -q "warning: cannot write the log file $FULL/log\.[0-9]*: No space left on device; logging to stderr" "$T/err" ||
+  grep -q "cannot write the log file $FULL/log\.[0-9]*: No space left on device; logging to stderr" "$T/err" ||
     fail "$format: no warning on stderr: $(cat -- "$T/err")"
   [ "$(grep -c 'cannot write the log file' "$T/err")" -eq 1 ] || fail "$format: the warning more than once: $(cat -- "$T/err")"
   if [ $format = text ]; then
     grep -q "replaced file=$LIB " "$T/err" || fail "text: the replaced line is not on stderr: $(cat -- "$T/err")"
   else
-    grep '^{' "$T/err" | python3 -c '
+    python3 -c '
 import json, sys
-events = [json.loads(l) for l in sys.stdin]
-sys.exit(0 if any(e.get("event") == "replaced" and e.get("file") == sys.argv[1] for e in events) else 1)' "$LIB" ||
-      fail "json: no replaced object on stderr: $(cat -- "$T/err")"
+events = [json.loads(l) for l in open(sys.argv[2])]  # every line, the warning too, an object
+sys.exit(0 if any(e.get("event") == "replaced" and e.get("file") == sys.argv[1] for e in events) and
+         any(e.get("event") == "warning" and "cannot write the log file" in e.get("message") for e in events) else 1)' "$LIB" "$T/err" ||
+      fail "json: stderr is not JSON objects with the replaced one and the warning: $(cat -- "$T/err")"
   fi
   [ ! -s "$(ls "$FULL"/log.* 2>/dev/null | head -1)" ] || fail "$format: the log file holds part of a line"
   ok "$format: the log's filesystem full: the replaced line on stderr after one warning"
