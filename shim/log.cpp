@@ -1,6 +1,7 @@
 #include "log.hpp"
 
 #include <atomic>
+#include <initializer_list>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -106,21 +107,26 @@ void on_fork_child() {
 // A log line never raises SIGPIPE: stderr may be a pipe whose reader is gone
 // (`deploy 2>&1 | head`), and the program, which may write nothing there
 // itself, must not die of the shim's line (cp was killed between the new
-// inode and its copy: the library left empty). SIGPIPE waits while the line
-// is written; one that the write raised is taken back, unless one was
-// already pending (the program's own stays). Raw calls: nothing allocated.
-// Returns 0, or the error that stopped the line (-EIO for a write of nothing).
+// inode and its copy: the library left empty). Nor SIGXFSZ: a log file that
+// grows past the program's RLIMIT_FSIZE (`ulimit -f`) killed it at the next
+// line ("File size limit exceeded", a shell writing empty files). Both wait
+// while the line is written; one that the write raised is taken back, unless
+// one was already pending (the program's own stays). Raw calls: nothing
+// allocated. Returns 0, or the errno that stopped the line (EIO for a write
+// of nothing).
 int write_all(int fd, const char* buf, size_t len) {
-  const uint64_t pipe_sig = signal_bit(SIGPIPE);
+  const uint64_t pipe_sig = signal_bit(SIGPIPE), fsize_sig = signal_bit(SIGXFSZ);
+  const uint64_t sigs = pipe_sig | fsize_sig;
   uint64_t mask = 0, pending = 0;
-  const bool blocked = sys::call(SYS_rt_sigprocmask, SIG_BLOCK, &pipe_sig, &mask, sizeof mask) == 0;
+  const bool blocked = sys::call(SYS_rt_sigprocmask, SIG_BLOCK, &sigs, &mask, sizeof mask) == 0;
   if (blocked) sys::call(SYS_rt_sigpending, &pending, sizeof pending);
-  bool broken = false;
+  uint64_t raised = 0;
   int error = 0;
   while (len > 0) {
     long w = sys::write(fd, buf, len);
     if (w == -EINTR) continue;
-    broken = w == -EPIPE;
+    if (w == -EPIPE) raised |= pipe_sig;
+    if (w == -EFBIG) raised |= fsize_sig;
     if (w <= 0) {  // the caller decides where else the line goes
       error = w < 0 ? static_cast<int>(-w) : EIO;
       break;
@@ -129,9 +135,10 @@ int write_all(int fd, const char* buf, size_t len) {
     len -= static_cast<size_t>(w);
   }
   if (!blocked) return error;
-  if (broken && !(pending & pipe_sig)) {
+  for (const uint64_t sig : {pipe_sig, fsize_sig}) {
+    if (!(raised & sig) || (pending & sig)) continue;
     const struct timespec now = {0, 0};
-    sys::call(SYS_rt_sigtimedwait, &pipe_sig, nullptr, &now, sizeof pipe_sig);
+    sys::call(SYS_rt_sigtimedwait, &sig, nullptr, &now, sizeof sig);
   }
   sys::call(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
   return error;
