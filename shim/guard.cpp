@@ -111,22 +111,23 @@ void print_help_and_exit() {
 // program that had changed directory since (a daemon's chdir("/"), make -C, a
 // deploy script's cd into the library directory) got a second FILE.PID made
 // there, its lines split between the two. Made absolute once, here; left
-// relative if the directory has no name (removed) or the whole is too long
-// (a warning, and stderr, as for a name too long).
-void anchor_log_path(Settings& s) {
-  if (s.log_path[0] == '\0' || s.log_path[0] == '/') return;
+// relative if the directory has no name (removed). False if the whole is too
+// long: then the log goes to stderr, as for a name too long (the caller warns,
+// once the log's format is set).
+bool anchor_log_path(Settings& s) {
+  if (s.log_path[0] == '\0' || s.log_path[0] == '/') return true;
   TG_LARGE_TABLE static char cwd[PATH_MAX];  // (a page touched only here)
   const long n = sys::call(SYS_getcwd, cwd, sizeof cwd);
-  if (n <= 1 || cwd[0] != '/') return;  // unreachable or no name: as it was
+  if (n <= 1 || cwd[0] != '/') return true;  // unreachable or no name: as it was
   const size_t dir_len = static_cast<size_t>(n) - 1, rel_len = std::strlen(s.log_path);
   if (dir_len + 1 + rel_len + 12 >= sizeof s.log_path) {  // room for ".PID", as parse_settings leaves
     s.log_path[0] = '\0';
-    warn("TRUNCGUARD_LOG is too long once made absolute; logging to stderr");
-    return;
+    return false;
   }
   std::memmove(s.log_path + dir_len + 1, s.log_path, rel_len + 1);
   std::memcpy(s.log_path, cwd, dir_len);
   s.log_path[dir_len] = '/';
+  return true;
 }
 
 // Not inlined into settings(): its 5 KiB Settings temporary must not be in
@@ -134,7 +135,7 @@ void anchor_log_path(Settings& s) {
 __attribute__((noinline)) void load_settings() {
   const bool secure = getauxval(AT_SECURE) != 0;
   g_settings = parse_settings([](const char* n) -> const char* { return getenv(n); }, secure);
-  anchor_log_path(g_settings);
+  const bool anchored = anchor_log_path(g_settings);
   log::configure(g_settings);
   if (secure) {
     // Nor for the programs it starts, as ld.so removes LD_DEBUG_OUTPUT and
@@ -148,6 +149,7 @@ __attribute__((noinline)) void load_settings() {
   }
   if (dl::is_audit_copy()) return;  // the program's own copy says it (truncguard --audit)
   for (int i = 0; i < g_settings.warning_count; ++i) warn(g_settings.warnings[i]);
+  if (!anchored) warn("TRUNCGUARD_LOG is too long once made absolute; logging to stderr");
   if (g_settings.log_ignored) warn("TRUNCGUARD_LOG ignored: secure execution (setuid/setgid program)");
   if (g_settings.debug_ignored) warn("TRUNCGUARD_DEBUG ignored: secure execution (setuid/setgid program)");
   if (g_settings.debug_help) print_help_and_exit();

@@ -35,3 +35,22 @@ ok "a relative TRUNCGUARD_LOG: one process's lines all in its start directory's 
 # The child, started in $T/elsewhere, resolves the name there, as with LD_DEBUG_OUTPUT.
 grep -qs "decision file=$T/child: " "$T"/elsewhere/log.* || fail "the child's line is not in its own start directory: $(ls -- "$T/elsewhere" "$T/start")"
 ok "a child started after the chdir: its file in its own start directory, as LD_DEBUG_OUTPUT's"
+
+# Too long once made absolute (a relative name of 3,000 bytes in a directory
+# of over 1,100): the log goes to stderr with a warning, in the JSON format a
+# warning object like the others, and the write is protected all the same.
+long_lib_dir
+rel=$(printf 'x/%.0s' $(seq 1500))log
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+(cd "$LONG_DIR" && LD_PRELOAD=$TG_SHIM TRUNCGUARD_LOG=$rel TRUNCGUARD_LOG_FORMAT=json cp "$V2" "$LIB" 2>"$T/err") ||
+  fail "cp with a log name too long once absolute failed: $(cat -- "$T/err")"
+stop_victim
+expect_survived "cp with a log name too long once absolute"
+python3 - "$T/err" "$LIB" <<'PY' || fail "stderr is not JSON objects with the warning and the replaced one: $(cat -- "$T/err")"
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]  # every line parses on its own
+assert any(e["event"] == "warning" and e["message"] == "TRUNCGUARD_LOG is too long once made absolute; logging to stderr" for e in events), events
+assert any(e["event"] == "replaced" and e["file"] == sys.argv[2] for e in events), events
+PY
+ok "a relative name too long once absolute: a JSON warning, the lines on stderr, the write protected"
