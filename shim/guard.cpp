@@ -105,14 +105,53 @@ void print_help_and_exit() {
   _exit(0);  // as LD_DEBUG=help does
 }
 
+// A relative TRUNCGUARD_LOG names a file in the directory the process
+// started in, as LD_DEBUG_OUTPUT's, which ld.so opens at start-up: the shim
+// opens it at the first line and looks it up again at each (rotation), and a
+// program that had changed directory since (a daemon's chdir("/"), make -C, a
+// deploy script's cd into the library directory) got a second FILE.PID made
+// there, its lines split between the two. Made absolute once, here; left
+// relative if the directory has no name (removed). False if the whole is too
+// long: then the log goes to stderr, as for a name too long (the caller warns,
+// once the log's format is set).
+bool anchor_log_path(Settings& s) {
+  if (s.log_path[0] == '\0' || s.log_path[0] == '/') return true;
+  TG_LARGE_TABLE static char cwd[PATH_MAX];  // (a page touched only here)
+  const long n = sys::call(SYS_getcwd, cwd, sizeof cwd);
+  if (n <= 1 || cwd[0] != '/') return true;  // unreachable or no name: as it was
+  const size_t dir_len = static_cast<size_t>(n) - 1, rel_len = std::strlen(s.log_path);
+  if (dir_len + 1 + rel_len + 12 >= sizeof s.log_path) {  // room for ".PID", as parse_settings leaves
+    s.log_path[0] = '\0';
+    return false;
+  }
+  std::memmove(s.log_path + dir_len + 1, s.log_path, rel_len + 1);
+  std::memcpy(s.log_path, cwd, dir_len);
+  s.log_path[dir_len] = '/';
+  return true;
+}
+
 // Not inlined into settings(): its 5 KiB Settings temporary must not be in
 // the frame of every call, which only reads them (a thread's stack may be small).
 __attribute__((noinline)) void load_settings() {
-  g_settings = parse_settings([](const char* n) -> const char* { return getenv(n); }, getauxval(AT_SECURE) != 0);
+  const bool secure = getauxval(AT_SECURE) != 0;
+  g_settings = parse_settings([](const char* n) -> const char* { return getenv(n); }, secure);
+  const bool anchored = anchor_log_path(g_settings);
   log::configure(g_settings);
+  if (secure) {
+    // Nor for the programs it starts, as ld.so removes LD_DEBUG_OUTPUT and
+    // LD_DEBUG: a setuid-root program that makes its real uid root too
+    // (setuid(0)) and runs a helper gives it no secure execution, and the
+    // helper, truncguard in /etc/ld.so.preload, created the caller's
+    // TRUNCGUARD_LOG file as root wherever the caller said (in /etc).
+    // (The settings hold their own copy of the name.)
+    pending::environ_remove("TRUNCGUARD_LOG", sizeof "TRUNCGUARD_LOG" - 1);
+    pending::environ_remove("TRUNCGUARD_DEBUG", sizeof "TRUNCGUARD_DEBUG" - 1);
+  }
   if (dl::is_audit_copy()) return;  // the program's own copy says it (truncguard --audit)
   for (int i = 0; i < g_settings.warning_count; ++i) warn(g_settings.warnings[i]);
+  if (!anchored) warn("TRUNCGUARD_LOG is too long once made absolute; logging to stderr");
   if (g_settings.log_ignored) warn("TRUNCGUARD_LOG ignored: secure execution (setuid/setgid program)");
+  if (g_settings.debug_ignored) warn("TRUNCGUARD_DEBUG ignored: secure execution (setuid/setgid program)");
   if (g_settings.debug_help) print_help_and_exit();
 }
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <climits>
+#include <initializer_list>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -108,29 +109,41 @@ void on_fork_child() {
 // A log line never raises SIGPIPE: stderr may be a pipe whose reader is gone
 // (`deploy 2>&1 | head`), and the program, which may write nothing there
 // itself, must not die of the shim's line (cp was killed between the new
-// inode and its copy: the library left empty). SIGPIPE waits while the line
-// is written; one that the write raised is taken back, unless one was
-// already pending (the program's own stays). Raw calls: nothing allocated.
-void write_all(int fd, const char* buf, size_t len) {
-  const uint64_t pipe_sig = signal_bit(SIGPIPE);
+// inode and its copy: the library left empty). Nor SIGXFSZ: a log file that
+// grows past the program's RLIMIT_FSIZE (`ulimit -f`) killed it at the next
+// line ("File size limit exceeded", a shell writing empty files). Both wait
+// while the line is written; one that the write raised is taken back, unless
+// one was already pending (the program's own stays). Raw calls: nothing
+// allocated. Returns 0, or the errno that stopped the line (EIO for a write
+// of nothing).
+int write_all(int fd, const char* buf, size_t len) {
+  const uint64_t pipe_sig = signal_bit(SIGPIPE), fsize_sig = signal_bit(SIGXFSZ);
+  const uint64_t sigs = pipe_sig | fsize_sig;
   uint64_t mask = 0, pending = 0;
-  const bool blocked = sys::call(SYS_rt_sigprocmask, SIG_BLOCK, &pipe_sig, &mask, sizeof mask) == 0;
+  const bool blocked = sys::call(SYS_rt_sigprocmask, SIG_BLOCK, &sigs, &mask, sizeof mask) == 0;
   if (blocked) sys::call(SYS_rt_sigpending, &pending, sizeof pending);
-  bool broken = false;
+  uint64_t raised = 0;
+  int error = 0;
   while (len > 0) {
     long w = sys::write(fd, buf, len);
     if (w == -EINTR) continue;
-    broken = w == -EPIPE;
-    if (w <= 0) break;  // nowhere to report a failed log write: drop it
+    if (w == -EPIPE) raised |= pipe_sig;
+    if (w == -EFBIG) raised |= fsize_sig;
+    if (w <= 0) {  // the caller decides where else the line goes
+      error = w < 0 ? static_cast<int>(-w) : EIO;
+      break;
+    }
     buf += w;
     len -= static_cast<size_t>(w);
   }
-  if (!blocked) return;
-  if (broken && !(pending & pipe_sig)) {
+  if (!blocked) return error;
+  for (const uint64_t sig : {pipe_sig, fsize_sig}) {
+    if (!(raised & sig) || (pending & sig)) continue;
     const struct timespec now = {0, 0};
-    sys::call(SYS_rt_sigtimedwait, &pipe_sig, nullptr, &now, sizeof pipe_sig);
+    sys::call(SYS_rt_sigtimedwait, &sig, nullptr, &now, sizeof sig);
   }
   sys::call(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof mask);
+  return error;
 }
 
 // Opens the log file `name` as LD_DEBUG_OUTPUT does: append, create, never
@@ -153,19 +166,41 @@ int open_log(const char* name, struct stat* st, const char** why) {
   return fd;
 }
 
-// Says once per process, on stderr (where the lines will go instead), why
-// the log file can't be written. m->line and m->json hold the line itself:
-// these parts are free.
-void warn_unopenable(pid_t pid, const char* name, const char* why, LineMem* m) {
-  if (g_open_failed_pid.exchange(pid) == pid) return;
+size_t format_json_warning(char* buf, size_t cap, pid_t pid, const char* message, char* esc);
+
+// Says once per process (`said` holds the pid it was said in), on stderr,
+// where the lines go instead, why the log file can't `what` ("open",
+// "write"). The line itself is in m->line (text) or m->json (JSON; or, a
+// backtrace's, elsewhere): the other parts are free. In the JSON format, a
+// warning object, as every other warning there (a text line among the
+// objects broke a reader that parses stderr line by line).
+void warn_log_file(std::atomic<pid_t>& said, pid_t pid, const char* what, const char* name, const char* why,
+                   LineMem* m) {
+  if (said.exchange(pid) == pid) return;
   char* esc = m->esc[0];
   char* msg = m->text;
   const size_t cap = sizeof m->text;
   escape(name, esc, kPathBuf);
+  if (g_json) {
+    const int w = std::snprintf(msg, cap, "cannot %s the log file %s: %s; logging to stderr", what, esc, why);
+    const size_t len = w > 0 ? format_json_warning(m->line, sizeof m->line, pid, msg, m->esc[1]) : 0;
+    if (len && stderr_writable()) write_all(STDERR_FILENO, m->line, len);
+    return;
+  }
   size_t n = format_prefix(msg, cap, pid);
-  int w = std::snprintf(msg + n, cap - n, "warning: cannot open the log file %s: %s; logging to stderr\n", esc, why);
+  int w = std::snprintf(msg + n, cap - n, "warning: cannot %s the log file %s: %s; logging to stderr\n", what, esc, why);
   if (w > 0 && stderr_writable())
     write_all(STDERR_FILENO, msg, n + static_cast<size_t>(w) < cap ? n + w : cap - 1);
+}
+void warn_unopenable(pid_t pid, const char* name, const char* why, LineMem* m) {
+  warn_log_file(g_open_failed_pid, pid, "open", name, why, m);
+}
+// The log file took none or only part of a line: a full filesystem (ENOSPC,
+// a quota, EFBIG), an I/O error. The line was lost without a word, a
+// protected write's with it.
+std::atomic<pid_t> g_write_failed_pid{0};
+void warn_unwritable(pid_t pid, const char* name, int error, LineMem* m) {
+  warn_log_file(g_write_failed_pid, pid, "write", name, strerrordesc_np(error), m);
 }
 
 // Is `name` still the file open at the cached fd? logrotate's `create`
@@ -235,12 +270,18 @@ int destination_fd(pid_t pid, bool* close_after, LineMem* m) {
   return fd;
 }
 
+// m->line or m->json holds the line; m->name the log file's name, if any.
 void write_line(pid_t pid, const char* buf, size_t len, LineMem* m) {
   bool close_after;
   int fd = destination_fd(pid, &close_after, m);
   if (fd == STDERR_FILENO && !stderr_writable()) return;
-  write_all(fd, buf, len);
+  const int error = write_all(fd, buf, len);
   if (close_after) sys::close(fd);
+  if (error == 0 || fd == STDERR_FILENO) return;
+  // The log file took none or part of it: the whole line goes to stderr,
+  // as when the file can't be opened (a part written stays in the file).
+  warn_unwritable(pid, m->name, error, m);
+  if (stderr_writable()) write_all(STDERR_FILENO, buf, len);
 }
 
 }  // namespace
@@ -397,6 +438,16 @@ class Json {
   bool first_ = true;
   bool overflow_ = false;
 };
+
+// A warning object ({"pid","event":"warning","message"}, as emit_json makes)
+// for `message`, composed by the shim (its outside parts already escaped).
+size_t format_json_warning(char* buf, size_t cap, pid_t pid, const char* message, char* esc) {
+  Json j(buf, cap, esc);
+  j.num("pid", pid);
+  j.str("event", "warning");
+  j.text("message", message);
+  return j.finish();
+}
 
 const char* kind_name(EventKind k) {
   switch (k) {

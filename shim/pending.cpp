@@ -350,19 +350,6 @@ const char* environ_value(const char* name, size_t len) {
   return nullptr;
 }
 
-void environ_remove(const char* name, size_t len) {
-  char** e = environ;
-  while (e && *e) {
-    if (std::strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
-      char** d = e;
-      do d[0] = d[1];
-      while (*d++);
-    } else {
-      ++e;
-    }
-  }
-}
-
 // Is `dirfd` the directory fd of one of this process's pending files already?
 // Each file keeps its own (publication closes it).
 bool dir_taken(int dirfd) {
@@ -750,6 +737,19 @@ void exec_failed() {
     if (live_and_mine(g, me) &&
         sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino))
       sys::call(SYS_fcntl, g.dirfd, F_SETFD, FD_CLOEXEC);
+}
+
+void environ_remove(const char* name, size_t len) {
+  char** e = environ;
+  while (e && *e) {
+    if (std::strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
+      char** d = e;
+      do d[0] = d[1];
+      while (*d++);
+    } else {
+      ++e;
+    }
+  }
 }
 
 void adopt_from_environment() {

@@ -153,4 +153,8 @@ void exec_failed();
 // The new image: takes over the pending fds handed over by prepare_exec.
 void adopt_from_environment();
 
+// Removes every NAME=... entry from `environ` itself (not through unsetenv,
+// which a program such as bash defines for its own table).
+void environ_remove(const char* name, size_t len);
+
 }  // namespace tg::pending

@@ -77,7 +77,7 @@ bool parse_on_fail(const char* v, OnFail* out) {
   return false;
 }
 
-bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad_len, bool* named) {
+bool parse_debug_words(const char* v, unsigned* out, bool* help, bool* named, UnknownWord on_unknown, void* ctx) {
   unsigned bits = 0;
   bool ok = true;
   if (named) *named = false;
@@ -101,17 +101,34 @@ bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad
       }
     }
     if (known && named) *named = true;
-    if (!known && ok) {
+    if (!known) {
       ok = false;
-      if (bad_len > 0) {
-        size_t n = len < bad_len - 1 ? len : bad_len - 1;
-        std::memcpy(bad, start, n);
-        bad[n] = '\0';
-      }
+      if (on_unknown) on_unknown(ctx, start, len);
     }
   }
   *out = bits;
   return ok;
+}
+
+namespace {
+struct FirstBad {
+  char* buf;
+  size_t len;
+  bool taken;
+};
+void copy_first_bad(void* ctx, const char* word, size_t len) {
+  auto* b = static_cast<FirstBad*>(ctx);
+  if (b->taken || b->len == 0) return;
+  b->taken = true;
+  size_t n = len < b->len - 1 ? len : b->len - 1;
+  std::memcpy(b->buf, word, n);
+  b->buf[n] = '\0';
+}
+}  // namespace
+
+bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad_len, bool* named) {
+  FirstBad first{bad, bad_len, false};
+  return parse_debug_words(v, out, help, named, &copy_first_bad, &first);
 }
 
 namespace {
@@ -122,6 +139,14 @@ void warn(Settings& s, const char* fmt, const char* value) {
   char quoted[64];
   escape(value, quoted, sizeof quoted);
   std::snprintf(s.warnings[s.warning_count++], Settings::kWarningLen, fmt, quoted);
+}
+
+void warn_unknown_debug_word(void* ctx, const char* word, size_t len) {
+  char bad[64];
+  const size_t n = len < sizeof bad - 1 ? len : sizeof bad - 1;
+  std::memcpy(bad, word, n);
+  bad[n] = '\0';
+  warn(*static_cast<Settings*>(ctx), "debug option `%s' unknown; try TRUNCGUARD_DEBUG=help", bad);
 }
 
 }  // namespace
@@ -139,15 +164,19 @@ Settings parse_settings(EnvLookup lookup, bool secure) {
   if (const char* v = lookup("TRUNCGUARD_LOG_FORMAT"); v && *v && !parse_log_format(v, &s.log_format))
     warn(s, "unknown TRUNCGUARD_LOG_FORMAT=%s (expected text or json); using text", v);
   if (const char* v = lookup("TRUNCGUARD_DEBUG"); v && *v) {
-    char bad[64];
     unsigned bits = 0;
     bool named = false;
-    if (!parse_debug(v, &bits, &s.debug_help, bad, sizeof bad, &named))
-      warn(s, "debug option `%s' unknown; try TRUNCGUARD_DEBUG=help", bad);
+    // A warning for each unknown word, as LD_DEBUG gives (it named the first only).
+    parse_debug_words(v, &bits, &s.debug_help, &named, &warn_unknown_debug_word, &s);
     // The known words apply, as in LD_DEBUG; a value that names none (a
     // typo, only separators) keeps the default, as an unknown value of the
     // other settings does, rather than silencing every protected write.
-    if (named) s.debug = bits;
+    // Under secure execution the categories are the caller's choice of what
+    // a setuid program tells about itself (the backtrace's addresses undo
+    // its ASLR; decisions name the files it writes): ignored, as glibc 2.36
+    // ignores LD_DEBUG's there ("help" is still honoured, as LD_DEBUG's is).
+    if (named && secure) s.debug_ignored = true;
+    else if (named) s.debug = bits;
   }
   if (const char* v = lookup("TRUNCGUARD_LOG"); v && *v) {
     if (secure) {

@@ -49,6 +49,7 @@ struct Settings {
   unsigned debug = kRewrites | kReloads;
   bool debug_help = false;    // TRUNCGUARD_DEBUG contained "help"
   bool log_ignored = false;   // TRUNCGUARD_LOG dropped under secure execution
+  bool debug_ignored = false; // TRUNCGUARD_DEBUG's categories dropped under secure execution
   char log_path[PATH_MAX] = {};  // empty: stderr
 
   // Problems found while parsing: reported once, defaults used instead.
@@ -60,7 +61,9 @@ struct Settings {
 
 // Reads TRUNCGUARD_* through `lookup` (getenv in production).
 // `secure` is true under secure execution (AT_SECURE): then TRUNCGUARD_LOG is
-// ignored, so a setuid program can't be made to write where the user chooses.
+// ignored, so a setuid program can't be made to write where the user chooses,
+// and so are TRUNCGUARD_DEBUG's categories (not its "help"), as glibc ignores
+// LD_DEBUG_OUTPUT and LD_DEBUG there.
 using EnvLookup = const char* (*)(const char* name);
 Settings parse_settings(EnvLookup lookup, bool secure);
 
@@ -74,5 +77,8 @@ bool parse_reload(const char* v, Reload* out);
 // (the known words are still applied). `named`, if given: whether the list
 // names any known word (a category, "none" or "help").
 bool parse_debug(const char* v, unsigned* out, bool* help, char* bad, size_t bad_len, bool* named = nullptr);
+// The same, calling `on_unknown` (if given) for each unknown word.
+using UnknownWord = void (*)(void* ctx, const char* word, size_t len);
+bool parse_debug_words(const char* v, unsigned* out, bool* help, bool* named, UnknownWord on_unknown, void* ctx);
 
 }  // namespace tg

@@ -53,6 +53,13 @@ grep -q "debug option \`verbose' unknown; try TRUNCGUARD_DEBUG=help" "$T/true.er
 [ "$(wc -l <"$T/true.err")" -eq 3 ] || fail "expected exactly 3 lines: $(cat "$T/true.err")"
 ok "every bad setting named once, values escaped"
 
+# Each unknown debug word gets its warning, as LD_DEBUG=foo,bar gives two
+# (only the first was named).
+TRUNCGUARD_DEBUG=foo,bar LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/two.err" || fail "/bin/true failed with TRUNCGUARD_DEBUG=foo,bar"
+grep -q "debug option \`foo' unknown" "$T/two.err" && grep -q "debug option \`bar' unknown" "$T/two.err" &&
+  [ "$(wc -l <"$T/two.err")" -eq 2 ] || fail "TRUNCGUARD_DEBUG=foo,bar: expected a warning for each: $(cat -- "$T/two.err")"
+ok "each unknown debug word gets its warning, as in LD_DEBUG"
+
 # A very long value is cut, not overflowed.
 TRUNCGUARD_MODE=$(printf 'x%.0s' $(seq 5000)) LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/long.err" ||
   fail "a 5000-character setting broke the program"

@@ -87,3 +87,23 @@ assert f["errno"] == 13 and f["error"] == "Permission denied" and f["fallback"] 
 assert f["step"] == "cannot create a temporary file in the directory", f
 ' || fail "no cannot_protect JSON event: $(cat "$TG_LOG".*)"
 ok "a failure is a cannot_protect object with errno, error, step and fallback"
+
+# The log file can't be opened (a directory that does not exist): the lines go
+# to stderr, and so does the warning that says why, as a warning object like
+# every other warning in this format (it was a text line among the objects,
+# and a reader parsing stderr line by line broke on it).
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+LD_PRELOAD=$TG_SHIM TRUNCGUARD_LOG_FORMAT=json TRUNCGUARD_LOG="$T/no/such/dir/log" cp "$V2" "$LIB" 2>"$T/cp.err" ||
+  fail "cp with an unopenable log failed: $(cat -- "$T/cp.err")"
+stop_victim
+expect_survived "cp with an unopenable JSON log"
+python3 - "$T/cp.err" "$T/no/such/dir/log" <<'PY' || fail "stderr is not JSON objects with the warning: $(cat -- "$T/cp.err")"
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]  # every line parses on its own
+w = next(e for e in events if e["event"] == "warning")
+assert w["message"].startswith("cannot open the log file " + sys.argv[2] + "."), w
+assert w["message"].endswith(": No such file or directory; logging to stderr"), w
+assert any(e["event"] == "replaced" for e in events), events
+PY
+ok "an unopenable log file: the warning and the lines on stderr, each a JSON object"

@@ -53,3 +53,24 @@ for writer in "cp $V2 $LIB" "dd if=$V2 of=$LIB status=none"; do
   expect_same_content "$LIB" "$V2"
   ok "$name: exit 0, the whole new content at the name"
 done
+
+# SIGXFSZ, the other signal a write raises: a log file grown to the writer's
+# RLIMIT_FSIZE (`ulimit -f`). The next line was refused with EFBIG and raised
+# SIGXFSZ, which killed cp ("File size limit exceeded", exit 153) at its
+# replaced line, between the new inode and its copy: the library left empty
+# at its name. Now cp runs on, the line goes to stderr after a warning.
+# The log file FILE.PID is made full beforehand: `exec` keeps the shell's pid.
+size=$(stat -c %s -- "$V2")
+limit_kib=$(( size / 1024 + 2 ))  # room for the library, none for the log
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+bash -c 'ulimit -f "$1" && head -c $(( $1 * 1024 )) /dev/zero >"$2.$$" &&
+  exec env LD_PRELOAD="$3" TRUNCGUARD_LOG="$2" cp "$4" "$5"' _ "$limit_kib" "$T/full-log" "$TG_SHIM" "$V2" "$LIB" 2>"$T/stderr"
+ST=$?
+stop_victim
+[ "$ST" -eq 0 ] || fail "cp, its log file at its RLIMIT_FSIZE: $(describe_status "$ST"): $(cat -- "$T/stderr")"
+expect_survived "cp, its log file at its RLIMIT_FSIZE"
+expect_same_content "$LIB" "$V2"
+grep -q "warning: cannot write the log file $T/full-log\.[0-9]*: File too large; logging to stderr" "$T/stderr" &&
+  grep -q "replaced file=$LIB " "$T/stderr" || fail "no warning and replaced line on stderr: $(cat -- "$T/stderr")"
+ok "cp, its log file at its RLIMIT_FSIZE: no SIGXFSZ, exit 0, the new content at the name, the line on stderr"

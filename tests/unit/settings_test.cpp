@@ -86,6 +86,12 @@ TEST(Settings, DebugListLikeLdDebug) {
   EXPECT_EQ(parse({{"TRUNCGUARD_DEBUG", "verbose,decisions"}}).debug, static_cast<unsigned>(kDecisions));
   EXPECT_EQ(parse({{"TRUNCGUARD_DEBUG", "none,verbose"}}).debug, 0u);
   EXPECT_EQ(parse({{"TRUNCGUARD_DEBUG", "none"}}).debug, 0u);
+  // Each unknown word gets its warning, as in LD_DEBUG (only the first did).
+  Settings two = parse({{"TRUNCGUARD_DEBUG", "foo,decisions,bar"}});
+  ASSERT_EQ(two.warning_count, 2);
+  EXPECT_NE(std::string(two.warnings[0]).find("`foo' unknown"), std::string::npos);
+  EXPECT_NE(std::string(two.warnings[1]).find("`bar' unknown"), std::string::npos);
+  EXPECT_EQ(two.debug, static_cast<unsigned>(kDecisions));
 }
 
 TEST(Settings, Reload) {
@@ -116,6 +122,19 @@ TEST(Settings, SecureExecutionIgnoresLogFile) {
   Settings s = parse({{"TRUNCGUARD_LOG", "/etc/shadow"}}, /*secure=*/true);
   EXPECT_STREQ(s.log_path, "");
   EXPECT_TRUE(s.log_ignored);
+}
+
+// As glibc ignores LD_DEBUG's categories for a setuid program: the caller's
+// choice of what it tells (backtrace addresses, the files it writes).
+TEST(Settings, SecureExecutionIgnoresDebugCategoriesButNotHelp) {
+  Settings s = parse({{"TRUNCGUARD_DEBUG", "decisions,backtrace"}}, /*secure=*/true);
+  EXPECT_EQ(s.debug, static_cast<unsigned>(kRewrites | kReloads));
+  EXPECT_TRUE(s.debug_ignored);
+  Settings help = parse({{"TRUNCGUARD_DEBUG", "help"}}, /*secure=*/true);
+  EXPECT_TRUE(help.debug_help);
+  Settings plain = parse({{"TRUNCGUARD_DEBUG", "decisions"}});  // control: not secure
+  EXPECT_EQ(plain.debug, static_cast<unsigned>(kDecisions));
+  EXPECT_FALSE(plain.debug_ignored);
 }
 
 TEST(Settings, OverlongLogPathWarns) {

@@ -1,0 +1,68 @@
+#!/bin/bash
+# Secure execution (AT_SECURE) and the log settings, with truncguard in
+# /etc/ld.so.preload (where ld.so loads it into setuid programs too). A
+# setuid-root program that makes its real uid root as well (setuid(0), as
+# su, mount helpers and many wrappers do) and runs a helper gives the helper
+# no secure execution: the helper honoured the TRUNCGUARD_LOG the unprivileged
+# caller had set, and created FILE.PID as root in a directory only root may
+# write (/etc, say). ld.so removes LD_DEBUG_OUTPUT and LD_DEBUG from a
+# setuid program's environment for this reason; truncguard now removes
+# TRUNCGUARD_LOG and TRUNCGUARD_DEBUG, and ignores TRUNCGUARD_DEBUG's
+# categories in the setuid program itself (a backtrace's addresses undo its
+# ASLR), as glibc 2.36 ignores LD_DEBUG's. /etc is an overlay of its own in
+# this test's mount namespace; the setuid program is a setuid copy of python.
+R_MOUNT_NS=1
+. "$(dirname "$0")/rlib.sh"
+need_root "mounts an overlay over /etc, runs a setuid-root program as nobody"
+need_victims
+need_shim
+[ "${R_IN_MOUNT_NS:-}" = 1 ] || skip "no mount namespace of our own (unshare -m)"
+as_nobody true || skip "no setpriv"
+py=$(readlink -f /usr/bin/python3)  # the system's (PATH may have a pyenv script first)
+[ -x "$py" ] || skip "no /usr/bin/python3"
+nobody_copies
+must cp "$py" "$T/bin/suid_py"
+chmod 4755 "$T/bin/suid_py"
+e=$(as_nobody "$T/bin/suid_py" -c "import os; print(os.geteuid())" 2>&1)
+[ "$e" = 0 ] || skip "a setuid copy of python does not run as root here (a nosuid mount?): $e"
+mkdir -p "$T/etc-upper" "$T/etc-work"
+r_mount -t overlay tg-etc -o "lowerdir=/etc,upperdir=$T/etc-upper,workdir=$T/etc-work" /etc
+printf '%s\n' "$TG_SHIM_N" >/etc/ld.so.preload
+ROOTONLY=$T/rootonly  # a directory only root may write
+mkdir -m 755 "$ROOTONLY"
+LIB=$T/libvictim.so
+# The setuid program: becomes root through and through, then runs a shell
+# that writes the environment it got and copies v2 over the library a victim
+# runs (a write the shim protects, and logs by default).
+helper='import os, sys; os.setuid(0); os.execv("/bin/sh", ["sh", "-c", sys.argv[1]])'
+script="env >'$T/env.out'; cp '$V2' '$LIB'"
+
+fresh_copy "$V1" "$LIB"
+chmod 644 "$LIB"
+start_victim "$LIB"
+as_nobody env TRUNCGUARD_LOG="$ROOTONLY/log" TRUNCGUARD_DEBUG=decisions,backtrace \
+  "$T/bin/suid_py" -c "$helper" "$script" 2>"$T/err" || fail "the setuid program failed: $(cat -- "$T/err")"
+stop_victim
+expect_survived "cp run by a setuid program's root helper"
+cmp -s "$LIB" "$V2" || fail "the library does not hold v2"
+made=$(ls -- "$ROOTONLY")
+[ -z "$made" ] || fail "nobody's TRUNCGUARD_LOG made root create $ROOTONLY/$made: $(ls -l -- "$ROOTONLY")"
+! grep -q '^TRUNCGUARD_LOG=\|^TRUNCGUARD_DEBUG=' "$T/env.out" ||
+  fail "the setuid program passed on $(grep '^TRUNCGUARD_LOG=\|^TRUNCGUARD_DEBUG=' "$T/env.out" | tr '\n' ' ')"
+grep -q "replaced file=$LIB " "$T/err" || fail "no replaced line on stderr (the shim did not act in the helper?): $(cat -- "$T/err")"
+grep -q "warning: TRUNCGUARD_LOG ignored: secure execution" "$T/err" || fail "no warning about TRUNCGUARD_LOG: $(cat -- "$T/err")"
+grep -q "warning: TRUNCGUARD_DEBUG ignored: secure execution" "$T/err" || fail "no warning about TRUNCGUARD_DEBUG: $(cat -- "$T/err")"
+! grep -q "decision file=\|backtrace:" "$T/err" || fail "nobody's debug categories applied in a root process: $(cat -- "$T/err")"
+ok "a setuid program's root helper: no log file made as root, TRUNCGUARD_LOG and TRUNCGUARD_DEBUG not passed on, the write protected, its line on stderr"
+
+# Control: the same run by root (no secure execution) honours both.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+env TRUNCGUARD_LOG="$ROOTONLY/log" TRUNCGUARD_DEBUG=rewrites,decisions \
+  "$T/bin/suid_py" -c "$helper" "$script" 2>"$T/err" || fail "control: the program failed: $(cat -- "$T/err")"
+stop_victim
+expect_survived "control, run by root"
+grep -q '^TRUNCGUARD_LOG=' "$T/env.out" || fail "control: TRUNCGUARD_LOG not passed on"
+grep -qs "replaced file=$LIB " "$ROOTONLY"/log.* || fail "control: no replaced line in $ROOTONLY/log.PID"
+grep -qs "decision file=" "$ROOTONLY"/log.* || fail "control: no decision line in $ROOTONLY/log.PID"
+ok "control: run by root, TRUNCGUARD_LOG and TRUNCGUARD_DEBUG apply and are passed on"
