@@ -771,14 +771,17 @@ const char* prepare_exec(const char* no_hand_over) {
     char fds[256];
     size_t f = 0;
     int any_fd = -1;
+    bool all_listed = true;  // an fd left out would go on writing the file after the new image published it
     for (const Slot& s : g_slots) {
       const uint64_t key = s.key.load(std::memory_order_acquire);
       if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
       const int fd = key_fd(key);
       any_fd = fd;
       long fl = sys::call(SYS_fcntl, fd, F_GETFD);
-      if (fl >= 0 && !(fl & FD_CLOEXEC) && f + 12 < sizeof fds)
-        f += static_cast<size_t>(std::snprintf(fds + f, sizeof fds - f, "%s%d", f ? "," : "", fd));
+      if (fl >= 0 && !(fl & FD_CLOEXEC)) {
+        if (f + 12 < sizeof fds) f += static_cast<size_t>(std::snprintf(fds + f, sizeof fds - f, "%s%d", f ? "," : "", fd));
+        else all_listed = false;
+      }
     }
     // FDS:DIRFD:OLD_INO[s]:BASE_HEX:PATH_HEX; (the `s` where the writer
     // synced it: the new image's publication syncs the directory, as ours
@@ -813,9 +816,17 @@ const char* prepare_exec(const char* no_hand_over) {
       const unsigned long old_ino = holds_old_file(g) == 0 ? 0 : g.old_ino;
       const int head = std::snprintf(entry + e, sizeof entry - e, "%s:%d:%lu%s:", fds, g.dirfd, old_ino,
                                      g.synced.load(std::memory_order_acquire) ? "s" : "");
-      fits = head > 0 && (e += static_cast<size_t>(head)) < sizeof entry && hex(g.base, entry, sizeof entry, &e) &&
-             put(entry, sizeof entry, &e, ':') && hex(g.path, entry, sizeof entry, &e) &&
-             put(entry, sizeof entry, &e, ';');
+      fits = all_listed && head > 0 && (e += static_cast<size_t>(head)) < sizeof entry &&
+             hex(g.base, entry, sizeof entry, &e) && put(entry, sizeof entry, &e, ':') &&
+             hex(g.path, entry, sizeof entry, &e) && put(entry, sizeof entry, &e, ';');
+      if (!fits)
+        log::note(g.path, "atomic_fallback",
+                  all_listed ? "is published at exec, before the program exec'ed writes it: the hand-over to it "
+                               "(TRUNCGUARD_PENDING, at most 8 KiB, each file's names written in hex) has no room "
+                               "left for this file; its content arrives in place, as in mode replace"
+                             : "is published at exec, before the program exec'ed writes it: it has too many fds "
+                               "open for the hand-over to list them all; its content arrives in place, as in mode "
+                               "replace");
     }
     entry[fits ? e : o] = '\0';
     if (fits) {
