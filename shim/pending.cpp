@@ -223,6 +223,7 @@ constexpr Ending kRenamed{"rename", "the writer renames it"};
 constexpr Ending kUnmapped{"munmap", "the writer's shared mapping of it ended"};
 constexpr Ending kExited{"exit", "the writer exits"};
 constexpr Ending kExeced{"execve", "the writer execs, and the new program does not take it over"};
+constexpr Ending kDuplicated{"dup", "the writer duplicates an fd on it, and truncguard has no room to follow the copy"};
 
 // The file at `base` in `dirfd` (not followed): 0 and its inode number and
 // birth time ({0, 0} where the filesystem has none), or -errno.
@@ -659,8 +660,17 @@ void duplicated(int oldfd, int newfd) {
   const int group = find_group(oldfd);
   if (group < 0) return;
   if (!add_slot(newfd, group)) {
-    // No room to follow the dup: publish now rather than lose track.
-    closing(oldfd);
+    // No room to follow the dup: publish now, all of its fds' slots taken,
+    // rather than lose track. (Taking oldfd's slot alone published nothing
+    // while other fds were followed: the file was published at their close,
+    // "the writer closed it", while it still wrote through the two others.)
+    char msg[192];
+    std::snprintf(msg, sizeof msg,
+                  "is published at a dup of its fd, before the writer is done with it: truncguard follows at most %d "
+                  "fds on pending files in a process; its later writes arrive in place, as in mode replace",
+                  kSlots);
+    log::note(g_groups[group].path, "atomic_fallback", msg);
+    end_group_now(group, kDuplicated);
   }
 }
 

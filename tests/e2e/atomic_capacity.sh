@@ -16,6 +16,14 @@
 #    room left for it;
 #  - one file open as 100 fds, none close-on-exec: the note says it has too
 #    many fds to list; the victim alive, v2 at the name.
+# Bug: past the 128 fds on pending files that the table follows, a dup let
+# go of the fd it copied and followed neither: the file was published at the
+# close of the fds still followed, logged "the writer closed it", while the
+# writer still held two fds on it and wrote on. Now the dup that finds no
+# room publishes the file there, with a note saying so:
+#  - one file open as 131 fds (130 dups), half written, all but the last
+#    closed, the rest written through that one: the note and a "published"
+#    line naming the dup, v2 at the name, the victim alive.
 # Each control without truncguard kills the victim.
 . "$(dirname "$0")/lib.sh"
 need_victims
@@ -112,3 +120,34 @@ expect_survived "a file open as 100 fds at an exec"
 expect_same_content "$LIB" "$V2"
 expect_log "note file=$LIB is published at exec" "too many fds open for the hand-over to list them all"
 ok "a file open as more fds than the hand-over lists: published at the exec with a note, the victim alive"
+
+# ---- One file dup'ed past the 128 fds the table follows.
+dup_past() {
+  "$@" python3 - "$LIB" <<'PY'
+import os, sys
+new = open(os.environ["V2"], "rb").read()
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(fd, new[:4096])
+fds = [fd] + [os.dup(fd) for _ in range(130)]
+for f in fds[:-1]:
+    os.close(f)
+os.write(fds[-1], new[4096:])
+os.close(fds[-1])
+PY
+}
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+dup_past env || fail "control: the writer with 131 fds failed"
+stop_victim
+expect_killed "control: the writer with 131 fds without truncguard"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+dup_past "$TG_CMD" -m atomic || fail "the writer with 131 fds under truncguard -m atomic failed: $(tg_log)"
+stop_victim
+expect_survived "a file dup'ed past the table"
+expect_same_content "$LIB" "$V2"
+expect_log "note file=$LIB is published at a dup of its fd, before the writer is done with it" "at most 128 fds"
+expect_log "published file=$LIB" "the writer duplicates an fd on it, and truncguard has no room to follow the copy"
+expect_no_log "the writer closed it"
+ok "a file dup'ed past the 128 fds followed: published at that dup with a note, the victim alive"
