@@ -13,26 +13,13 @@
 #    (v2 was published over it), the victim alive;
 #  - two atomic writers of the same name: the one that closes first (cp of v1)
 #    stays, the slower one (v2) is not published over it.
-# Bug: the publication knew the old file by its inode number alone. ext4
-# gives a freed inode's number to the next file made in that directory
-# (`rm f; echo > g` gives g f's number), so a deploy that removed the name and
-# wrote a new file there (install(1)'s way) once nothing mapped the old file
-# could give it the old number: the writer's file was published over it.
-# The old file is now known by its birth time too (statx).
-#  - under truncguard -m atomic: the writer pauses half way, the victim ends,
-#    the name is removed and a copy of v1 that got the old file's number is
-#    put there; at the writer's close that copy stays, logged;
-#  - the same where the writer execs another program (fd 3 handed over to
-#    it) after that copy came: the hand-over carried the old file's number,
-#    and the new program took the copy for the old file.
 . "$(dirname "$0")/lib.sh"
 need_victims
 need_shim
 LIB=$T/lib.so
 
 # writer [TRUNCGUARD ARGS...]: writes v2 through fd 3 in two halves, waiting
-# for $T/go in between ($T/half says it got there); with EXEC=1 the second
-# half is written by a program the writer execs (fd 3 handed over to it).
+# for $T/go in between ($T/half says it got there).
 writer() {
   rm -f "$T/half" "$T/go"
   "$@" bash -c '
@@ -40,9 +27,8 @@ writer() {
     head -c 4096 "$2" >&3
     touch "$3/half"
     for _ in $(seq 500); do [ -e "$3/go" ] && break; sleep 0.01; done
-    [ "$4" = 1 ] && exec bash -c "tail -c +4097 \"\$1\" >&3; exec 3>&-" _ "$2"
     tail -c +4097 "$2" >&3
-    exec 3>&-' _ "$LIB" "$V2" "$T" "${EXEC:-0}" &
+    exec 3>&-' _ "$LIB" "$V2" "$T" &
   WRITER=$!
   for _ in $(seq 500); do [ -e "$T/half" ] && break; sleep 0.01; done
   [ -e "$T/half" ] || fail "the writer did not get half way"
@@ -90,44 +76,3 @@ expect_survived "two atomic writers of the same name"
 [ "$(inode "$LIB")" = "$OTHER" ] || fail "the slower writer's file was published over the first one's"
 expect_same_content "$LIB" "$V1"
 ok "two atomic writers of one name: the first to close stays, complete"
-
-# reusing_deploy OLD: removes the name and puts a copy of v1 there, made as
-# often as it takes (at most 200 files, in the same directory: ext4 takes a
-# new file's number from its directory's group) to get inode number OLD.
-reusing_deploy() {
-  local i
-  rm -f "$LIB" || fail "cannot remove $LIB"
-  for i in $(seq 200); do
-    cp "$V1" "$T/cand.$i" || fail "cannot copy v1"
-    [ "$(inode "$T/cand.$i")" = "$1" ] && break
-  done
-  mv "$T/cand.$i" "$LIB" || fail "the other deploy failed"
-  rm -f "$T"/cand.*
-  OTHER=$(inode "$LIB")
-  [ "$OTHER" = "$1" ] || skip "this filesystem did not give the old file's inode number ($1) to a new file"
-}
-
-# reused_number WHAT: the writer (EXEC as set) pauses half way, the victim
-# ends, a new file with the old file's number is put at the name.
-reused_number() {
-  fresh_copy "$V1" "$LIB"
-  local old
-  old=$(inode "$LIB")
-  start_victim "$LIB"
-  log_reset
-  writer "$TG_CMD" -m atomic
-  stop_victim
-  expect_survived "$1, half way"
-  reusing_deploy "$old"
-  touch "$T/go"; wait "$WRITER" || fail "$1 failed: $(tg_log)"
-  [ "$(inode "$LIB")" = "$OTHER" ] || fail "$1: its file was published over the new file at the name (inode $(inode "$LIB"), not $OTHER)"
-  expect_same_content "$LIB" "$V1"
-  expect_log "cannot protect file=$LIB: another file was put at the name since the writer opened it" \
-    "not published: the name keeps the newer file"
-  [ -z "$(find "$T" -maxdepth 1 -name '.lib.so.tg-*')" ] || fail "a temp file was left: $(ls -a "$T")"
-}
-
-reused_number "the writer under truncguard -m atomic"
-ok "a file made at the name with the old file's freed inode number during an atomic write stays there, logged"
-EXEC=1 reused_number "the exec'ing writer under truncguard -m atomic"
-ok "the same across an exec: the program the file is handed over to leaves the new file at the name, logged"
