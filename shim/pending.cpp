@@ -230,6 +230,15 @@ constexpr Ending kDuplicated{"dup", "the writer duplicates an fd on it, and trun
 int identity(int dirfd, const char* base, unsigned long* ino, long long* btime_sec, unsigned* btime_nsec) {
   struct statx sx;
   const long r = sys::call(SYS_statx, dirfd, base, AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_BTIME, &sx);
+  if (r < 0 && r != -ENOENT && r != -ENOTDIR) {
+    // No statx (a seccomp filter that refuses it): the number alone, as before.
+    struct stat st;
+    if (const int e = sys::fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW)) return e;
+    *ino = st.st_ino;
+    *btime_sec = 0;
+    *btime_nsec = 0;
+    return 0;
+  }
   if (r < 0) return static_cast<int>(r);
   *ino = sx.stx_ino;
   const bool born = (sx.stx_mask & STATX_BTIME) != 0;
