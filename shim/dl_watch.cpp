@@ -634,17 +634,23 @@ const char* load_fresh(const char* file, const FileId& id, int mode, void* calle
   if (file[0] != '/' && (sys::call(SYS_getcwd, cwd, sizeof cwd) <= 0 || cwd[0] != '/'))
     return std::snprintf(why, len, "%s", "the current directory has no name to make the new name absolute"), nullptr;
   static std::atomic<unsigned> counter{0};
-  const int n = std::snprintf(fresh, sizeof fresh, "%s%s%.*s/.%.*s.tg-reload-%d-%u", cwd, cwd[0] ? "/" : "",
-                              static_cast<int>(slash - file), file, 180, slash + 1, static_cast<int>(sys::getpid()),
-                              counter.fetch_add(1) + 1);
-  if (n <= 0 || static_cast<size_t>(n) >= sizeof fresh)
-    return std::snprintf(why, len, "%s", "the name is too long for another next to it"), nullptr;
   char esc[400];
+  // The name holds this process's pid: one a process of the same pid left
+  // there (killed before it could remove it: the pid is reused) is taken by
+  // the next number, not given up on ("File exists"), and left alone.
+  int e = -EEXIST;
+  for (int attempt = 0; attempt < 16 && e == -EEXIST; ++attempt) {
+    const int n = std::snprintf(fresh, sizeof fresh, "%s%s%.*s/.%.*s.tg-reload-%d-%u", cwd, cwd[0] ? "/" : "",
+                                static_cast<int>(slash - file), file, 180, slash + 1, static_cast<int>(sys::getpid()),
+                                counter.fetch_add(1) + 1);
+    if (n <= 0 || static_cast<size_t>(n) >= sizeof fresh)
+      return std::snprintf(why, len, "%s", "the name is too long for another next to it"), nullptr;
+    // The file itself where the path is a symlink (libfoo.so -> libfoo.so.1):
+    // linkat would link the symlink.
+    e = sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, AT_SYMLINK_FOLLOW);
+  }
   escape(fresh, esc, sizeof esc);
-  // The file itself where the path is a symlink (libfoo.so -> libfoo.so.1):
-  // linkat would link the symlink.
-  if (const int e = sys::linkat(AT_FDCWD, file, AT_FDCWD, fresh, AT_SYMLINK_FOLLOW); e != 0)
-    return std::snprintf(why, len, "cannot link it as %s: %s", esc, strerrordesc_np(-e)), nullptr;
+  if (e != 0) return std::snprintf(why, len, "cannot link it as %s: %s", esc, strerrordesc_np(-e)), nullptr;
   struct stat linked_st;
   if (sys::fstatat(AT_FDCWD, fresh, &linked_st, AT_SYMLINK_NOFOLLOW) != 0 || linked_st.st_ino != st.st_ino ||
       linked_st.st_dev != st.st_dev) {  // replaced again between the check and the link

@@ -88,6 +88,13 @@ struct ClosingFile {
 // new file is in place.
 template <typename CallReal>
 inline int guarded_close(int fd, CallReal call_real) {
+  // An fd of ours parked on a file the program locks (a loop closing every
+  // fd above its own): not the program's, so EBADF as without truncguard,
+  // and its close would release the program's locks.
+  if (__builtin_expect(tg::posix_locks::any_parked(), 0) && !tg::in_guard() && tg::posix_locks::is_parked(fd)) {
+    errno = EBADF;
+    return -1;
+  }
   const int publish_error = (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) ? tg::pending::closing(fd) : 0;
   ClosingFile file(fd);
   const int r = call_real();
@@ -343,6 +350,11 @@ inline int guarded_dup(int oldfd, int newfd, int flags, CallReal call_real) {
   if (__builtin_expect(tg::pending::any(), 0) && newfd >= 0 && oldfd != newfd && !(flags & ~O_CLOEXEC) &&
       tg::sys::call(SYS_fcntl, oldfd, F_GETFD) >= 0 && static_cast<rlim_t>(newfd) < tg::sys::fd_limits().rlim_cur)
     tg::pending::closing(newfd);
+  // Onto an fd of ours parked on a locked file: the number is the program's
+  // from now on (the kernel closes ours, as the program meant to replace
+  // whatever was there), never to be refused or closed as ours.
+  if (__builtin_expect(tg::posix_locks::any_parked(), 0) && newfd >= 0 && oldfd != newfd && !tg::in_guard())
+    tg::posix_locks::forget(newfd);
   const int r = call_real();
   if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);
   return r;
@@ -614,16 +626,37 @@ int close_range_around(unsigned first, unsigned last, int flags, const int* kept
 // call is the next syscall(): resolved at start-up, as a vfork child needs
 // (the next close_range, looked up there on first use, waited for the loader
 // lock that another thread's dlopen held).
+// The fds truncguard keeps that lie in [first, last], ascending, once each:
+// the directories of pending files, and the fds parked on files the program
+// holds POSIX locks on (closing one released the program's locks: another
+// process took the lock of a daemon that had only run closefrom above its
+// own lock fd).
+constexpr int kMaxKept = tg::pending::kMaxFiles + tg::posix_locks::kMaxParked;
+int kept_in_range(unsigned first, unsigned last, int* kept) {
+  int n = tg::pending::kept_fds_in(first, last, kept, tg::pending::kMaxFiles);
+  int parked[tg::posix_locks::kMaxParked];
+  const int m = tg::posix_locks::parked_in(first, last, parked, tg::posix_locks::kMaxParked);
+  for (int j = 0; j < m; ++j) {
+    int i = n;
+    bool seen = false;
+    for (int k = 0; k < n && !seen; ++k) seen = kept[k] == parked[j];
+    if (seen) continue;
+    for (++n; i > 0 && kept[i - 1] > parked[j]; --i) kept[i] = kept[i - 1];  // insertion, ascending
+    kept[i] = parked[j];
+  }
+  return n;
+}
+
 template <typename RealRange>
 int guarded_close_range(unsigned first, unsigned last, int flags, RealRange real) {
   // Flags it refuses (EINVAL) close nothing either: nothing is published.
   constexpr int kKnownFlags = CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC;
-  if (__builtin_expect(!tg::pending::any(), 1) || tg::in_guard() || (flags & CLOSE_RANGE_CLOEXEC) ||
-      (flags & ~kKnownFlags) || first > last)
+  if (__builtin_expect(!tg::pending::any() && !tg::posix_locks::any_parked(), 1) || tg::in_guard() ||
+      (flags & CLOSE_RANGE_CLOEXEC) || (flags & ~kKnownFlags) || first > last)
     return real(first, last, flags);
   const int publish_error = tg::pending::closing_range(first, last);
-  int kept[tg::pending::kMaxFiles];
-  const int n = tg::pending::kept_fds_in(first, last, kept, tg::pending::kMaxFiles);
+  int kept[kMaxKept];
+  const int n = kept_in_range(first, last, kept);
   const int r = n ? close_range_around(first, last, flags, kept, n, real) : real(first, last, flags);
   if (publish_error && r == 0) {
     errno = publish_error;
@@ -643,10 +676,10 @@ __attribute__((visibility("default"))) int close_range(unsigned first, unsigned 
 // closefrom returns nothing: a failed publication is only in the log.
 __attribute__((visibility("default"))) void closefrom(int lowfd) {
   auto f = TG_REAL(closefrom);
-  if (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard() && lowfd >= 0) {
+  if (__builtin_expect(tg::pending::any() || tg::posix_locks::any_parked(), 0) && !tg::in_guard() && lowfd >= 0) {
     tg::pending::closing_range(static_cast<unsigned>(lowfd), ~0U);
-    int kept[tg::pending::kMaxFiles];
-    const int n = tg::pending::kept_fds_in(static_cast<unsigned>(lowfd), ~0U, kept, tg::pending::kMaxFiles);
+    int kept[kMaxKept];
+    const int n = kept_in_range(static_cast<unsigned>(lowfd), ~0U, kept);
     if (n > 0) {
       // Below the highest kept fd, in pieces (one by one where the kernel has
       // no close_range: at most a few hundred numbers); above it, closefrom.

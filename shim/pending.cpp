@@ -47,6 +47,12 @@ struct Group {
   std::atomic<bool> kept_while_mapped{false};
   int dirfd = 0;             // set by new_group before any use; zero keeps the table in .bss
   unsigned long old_ino = 0;
+  // The old file's birth time (statx), where its filesystem has one: ext4
+  // gives a freed inode's number to the next file made, so a file put at the
+  // name after the old one was removed can have the old number (the writer's
+  // file was published over it). {0, 0}: not known, the number alone decides.
+  long long old_btime_sec = 0;
+  unsigned old_btime_nsec = 0;
   dev_t dev = 0;             // the unnamed inode's identity: an fd number reused after
   ino_t ino = 0;             // close_range/closefrom must never get published
   dev_t dir_dev = 0;         // the directory's: nor may a reused dirfd number take
@@ -218,6 +224,41 @@ constexpr Ending kRenamed{"rename", "the writer renames it"};
 constexpr Ending kUnmapped{"munmap", "the writer's shared mapping of it ended"};
 constexpr Ending kExited{"exit", "the writer exits"};
 constexpr Ending kExeced{"execve", "the writer execs, and the new program does not take it over"};
+constexpr Ending kDuplicated{"dup", "the writer duplicates an fd on it, and truncguard has no room to follow the copy"};
+
+// The file at `base` in `dirfd` (not followed): 0 and its inode number and
+// birth time ({0, 0} where the filesystem has none), or -errno.
+int identity(int dirfd, const char* base, unsigned long* ino, long long* btime_sec, unsigned* btime_nsec) {
+  struct statx sx;
+  const long r = sys::call(SYS_statx, dirfd, base, AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_BTIME, &sx);
+  if (r < 0 && r != -ENOENT && r != -ENOTDIR) {
+    // No statx (a seccomp filter that refuses it): the number alone, as before.
+    struct stat st;
+    if (const int e = sys::fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW)) return e;
+    *ino = st.st_ino;
+    *btime_sec = 0;
+    *btime_nsec = 0;
+    return 0;
+  }
+  if (r < 0) return static_cast<int>(r);
+  *ino = sx.stx_ino;
+  const bool born = (sx.stx_mask & STATX_BTIME) != 0;
+  *btime_sec = born ? sx.stx_btime.tv_sec : 0;
+  *btime_nsec = born ? sx.stx_btime.tv_nsec : 0;
+  return 0;
+}
+
+// Is the file at the group's name still the old file? Its number, and its
+// birth time where both are known: not another file given the old one's
+// number once it was freed. -errno where nothing is at the name.
+int holds_old_file(const Group& g) {
+  unsigned long ino;
+  long long sec;
+  unsigned nsec;
+  if (const int r = identity(g.dirfd, g.base, &ino, &sec, &nsec)) return r;
+  const bool known = (g.old_btime_sec || g.old_btime_nsec) && (sec || nsec);
+  return ino == g.old_ino && (!known || (sec == g.old_btime_sec && nsec == g.old_btime_nsec));
+}
 
 int publish(Group& g, int fd, const Ending& how) {
   Publication pub{g.base, g.old_ino, 0, 0, nullptr};
@@ -241,8 +282,7 @@ int publish(Group& g, int fd, const Ending& how) {
   // which no longer has that name, and the newer file stayed. The rename must
   // not silently put the writer's over it. (A name removed meanwhile is
   // created again: nothing there to lose.)
-  struct stat now;
-  if (sys::fstatat(g.dirfd, g.base, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino != g.old_ino) {
+  if (holds_old_file(g) == 0) {
     report_unpublished(g, "another file was put at the name since the writer opened it", EEXIST,
                        "not published: the name keeps the newer file");
     return 0;
@@ -387,6 +427,14 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
     g.owner.store(sys::getpid(), std::memory_order_relaxed);
     g.dirfd = dirfd;
     g.old_ino = old_ino;
+    // The old file's birth time, taken while the name still holds it (the
+    // writer's open has just looked at it); a number that is not its, or none.
+    unsigned long ino = 0;
+    long long sec = 0;
+    unsigned nsec = 0;
+    const bool same = identity(dirfd, base, &ino, &sec, &nsec) == 0 && ino == old_ino;
+    g.old_btime_sec = same ? sec : 0;
+    g.old_btime_nsec = same ? nsec : 0;
     g.dev = 0;
     g.ino = 0;
     struct stat dir;
@@ -570,8 +618,17 @@ void duplicated(int oldfd, int newfd) {
   const int group = find_group(oldfd);
   if (group < 0) return;
   if (!add_slot(newfd, group)) {
-    // No room to follow the dup: publish now rather than lose track.
-    closing(oldfd);
+    // No room to follow the dup: publish now, all of its fds' slots taken,
+    // rather than lose track. (Taking oldfd's slot alone published nothing
+    // while other fds were followed: the file was published at their close,
+    // "the writer closed it", while it still wrote through the two others.)
+    char msg[192];
+    std::snprintf(msg, sizeof msg,
+                  "is published at a dup of its fd, before the writer is done with it: truncguard follows at most %d "
+                  "fds on pending files in a process; its later writes arrive in place, as in mode replace",
+                  kSlots);
+    log::note(g_groups[group].path, "atomic_fallback", msg);
+    end_group_now(group, kDuplicated);
   }
 }
 
@@ -610,10 +667,11 @@ int renaming(int dirfd, const char* path, char* published_as) {
     if (!live_and_mine(g, me) ||
         g.old_ino != st.st_ino)
       continue;
-    // The same directory entry: the group's name still holds the inode the rename moves.
+    // The same directory entry: the group's name still holds the inode the
+    // rename moves, the old file (not a newer one given its freed number).
     struct stat at_name;
     if (sys::fstatat(g.dirfd, g.base, &at_name, AT_SYMLINK_NOFOLLOW) != 0 || at_name.st_dev != st.st_dev ||
-        at_name.st_ino != st.st_ino || !the_groups_entry(dirfd, path, g))
+        at_name.st_ino != st.st_ino || holds_old_file(g) != 1 || !the_groups_entry(dirfd, path, g))
       continue;
     // Said before the publication, which logs its own outcome (published, or
     // cannot protect: the rename then fails).
@@ -681,14 +739,17 @@ const char* prepare_exec(const char* no_hand_over) {
     char fds[256];
     size_t f = 0;
     int any_fd = -1;
+    bool all_listed = true;  // an fd left out would go on writing the file after the new image published it
     for (const Slot& s : g_slots) {
       const uint64_t key = s.key.load(std::memory_order_acquire);
       if (!key_live(key) || key_pid(key) != me || s.group.load(std::memory_order_relaxed) != gi) continue;
       const int fd = key_fd(key);
       any_fd = fd;
       long fl = sys::call(SYS_fcntl, fd, F_GETFD);
-      if (fl >= 0 && !(fl & FD_CLOEXEC) && f + 12 < sizeof fds)
-        f += static_cast<size_t>(std::snprintf(fds + f, sizeof fds - f, "%s%d", f ? "," : "", fd));
+      if (fl >= 0 && !(fl & FD_CLOEXEC)) {
+        if (f + 12 < sizeof fds) f += static_cast<size_t>(std::snprintf(fds + f, sizeof fds - f, "%s%d", f ? "," : "", fd));
+        else all_listed = false;
+      }
     }
     // The entry (hand_over.hpp; synced: the new image's publication syncs
     // the directory, as ours would have) is written straight into `entry`
@@ -712,8 +773,22 @@ const char* prepare_exec(const char* no_hand_over) {
                     why_not);
       log::note(g.path, "atomic_fallback", msg);
     } else if (f && dir_ours) {
-      fits = hand_over::append(entry, sizeof entry, &e, fds, g.dirfd, g.old_ino,
-                               g.synced.load(std::memory_order_acquire), g.base, g.path);
+      // The entry carries the old file's number, not its birth time (the new
+      // image takes that from the name at its start): where another file is
+      // already at the name, given the old file's freed number, it names
+      // number 0, which no file has, so that the new image leaves that file
+      // alone too.
+      const unsigned long old_ino = holds_old_file(g) == 0 ? 0 : g.old_ino;
+      fits = all_listed && hand_over::append(entry, sizeof entry, &e, fds, g.dirfd, old_ino,
+                                             g.synced.load(std::memory_order_acquire), g.base, g.path);
+      if (!fits)
+        log::note(g.path, "atomic_fallback",
+                  all_listed ? "is published at exec, before the program exec'ed writes it: the hand-over to it "
+                               "(TRUNCGUARD_PENDING, at most 8 KiB, each file's names written in hex) has no room "
+                               "left for this file; its content arrives in place, as in mode replace"
+                             : "is published at exec, before the program exec'ed writes it: it has too many fds "
+                               "open for the hand-over to list them all; its content arrives in place, as in mode "
+                               "replace");
     }
     entry[fits ? e : o] = '\0';
     if (fits) {

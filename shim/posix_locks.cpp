@@ -19,7 +19,7 @@ struct Parked {
   dev_t dev = 0;
   ino_t ino = 0;
 };
-constexpr int kSlots = 64;
+constexpr int kSlots = kMaxParked;
 Parked g_parked[kSlots];
 std::atomic<int> g_count{0};
 // The process whose fds the table holds. A vfork child shares this memory but
@@ -149,6 +149,39 @@ void program_closed(dev_t dev, ino_t ino) {
       sys::close(fd);
     }
   }
+}
+
+bool is_parked(int fd) {
+  if (fd < 0 || !any_parked()) return false;
+  for (Parked& p : g_parked)
+    if (p.fd.load(std::memory_order_acquire) == fd) return sys::refers_to(fd, p.dev, p.ino);
+  return false;
+}
+
+void forget(int fd) {
+  if (fd < 0 || !any_parked()) return;
+  for (Parked& p : g_parked) {
+    int expected = fd;
+    if (p.fd.compare_exchange_strong(expected, -1, std::memory_order_acq_rel)) {
+      g_count.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
+int parked_in(unsigned first, unsigned last, int* out, int max) {
+  if (!any_parked()) return 0;
+  int n = 0;
+  for (Parked& p : g_parked) {
+    if (n == max) break;
+    const int fd = p.fd.load(std::memory_order_acquire);
+    if (fd < 0 || static_cast<unsigned>(fd) < first || static_cast<unsigned>(fd) > last) continue;
+    if (!sys::refers_to(fd, p.dev, p.ino)) continue;  // closed behind our back: the program's number now
+    int i = n++;
+    for (; i > 0 && out[i - 1] > fd; --i) out[i] = out[i - 1];  // insertion, ascending
+    out[i] = fd;
+  }
+  return n;
 }
 
 }  // namespace tg::posix_locks

@@ -35,4 +35,21 @@ bool any_parked();
 // fds parked on that file are closed too.
 void program_closed(dev_t dev, ino_t ino);
 
+// The most fds ever parked at once.
+constexpr int kMaxParked = 64;
+
+// Is `fd` one of ours, parked (not lent)? The program's close of that number
+// (a loop closing every fd above its own) must not close it: that released
+// the program's locks on the file, which it still held through its own fd.
+bool is_parked(int fd);
+
+// dup2/dup3 onto `fd`: if it is parked, it is no longer ours (not closed here:
+// the dup replaces it).
+void forget(int fd);
+
+// close_range/closefrom: the parked fds in [first, last] (still ours), in
+// ascending order, at most `max`. The caller leaves them open, for the same
+// reason. Returns how many.
+int parked_in(unsigned first, unsigned last, int* out, int max);
+
 }  // namespace tg::posix_locks

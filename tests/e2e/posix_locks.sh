@@ -13,6 +13,16 @@
 #    truncguard, so the child's check does see a released lock.
 #  - lock_holder --ofd and --flock: OFD locks and flock() locks, which only
 #    the close of their own fd releases, are kept the same way.
+# Bug: the fd the guard keeps on such a file was closed by the program's
+# closefrom, close_range or loop of close above its own fds (a daemon going
+# on), and that close released the program's lock, which it still held
+# through its own fd: another process took it.
+#  - lock_holder: ftruncate(A), then closefrom(A+1), close_range(A+1, ~0U)
+#    or close() of every number above A: the lock stays held (control: the
+#    same without truncguard);
+#  - ftruncate(A), then dup2(A, A+1), the number of the fd kept, and close
+#    of that dup: the close succeeds (and releases the lock), as without
+#    truncguard (it failed with EBADF: the number was still taken for ours).
 #  - SQLite through python3 (if it has the sqlite3 module), as above; its
 #    control: after connection 1 commits, the other process gets the lock.
 . "$(dirname "$0")/lib.sh"
@@ -39,6 +49,20 @@ for how in preload command; do
   expect_log "decision file=$T/data: pass (not an ELF shared object or executable) [open]"
   ok "under truncguard ($how): each write was examined, and the lock held through every one"
 done
+
+for close in closefrom closerange closeloop; do
+  "$TG_LOCK_HOLDER" "$T/data" ftruncate "$close" >"$T/plain.out" 2>&1 ||
+    fail "control: without truncguard, ftruncate then $close: $(cat "$T/plain.out")"
+  "$TG_CMD" "$TG_LOCK_HOLDER" "$T/data" ftruncate "$close" >"$T/tg.out" 2>&1 ||
+    fail "under truncguard, ftruncate then $close released the lock: $(cat "$T/tg.out") $(tg_log)"
+  ok "ftruncate, then $close above the lock's fd: the lock held, with and without truncguard"
+done
+"$TG_LOCK_HOLDER" "$T/data" ftruncate dup2over >"$T/plain.out" 2>&1
+[ $? -eq 1 ] && grep -q '^dup2over: released$' "$T/plain.out" || fail "control: dup2 over the next number: $(cat "$T/plain.out")"
+"$TG_CMD" "$TG_LOCK_HOLDER" "$T/data" ftruncate dup2over >"$T/tg.out" 2>&1
+[ $? -eq 1 ] && grep -q '^dup2over: released$' "$T/tg.out" ||
+  fail "under truncguard, dup2 over the kept fd's number, then its close: $(cat "$T/tg.out") $(tg_log)"
+ok "dup2 over the kept fd's number, then close: as without truncguard (the close succeeds, the lock released)"
 
 # OFD locks (F_OFD_SETLK) and flock() belong to the program's open file
 # description, not to the process: no other fd's close releases them, and the

@@ -65,6 +65,26 @@ expect_log "two versions are now loaded"
 [ -z "$(ls -A "$T" | grep 'tg-reload')" ] || fail "the fresh name was not removed after the last dlclose: $(ls -A "$T")"
 ok "case 4 with TRUNCGUARD_RELOAD=fresh: the new code runs, and its extra name is gone after dlclose"
 
+# Bug: the extra name holds the pid (.NAME.tg-reload-PID-N, N from 1 in each
+# process), and a process killed before it removed its name leaves it there
+# (documented); a later process given the same pid found "its" first name
+# taken, and loaded nothing fresh: "cannot link it as ...: File exists", the
+# old code running on. It now takes the next number and leaves the old name.
+# (bash makes the leftover under its own pid, then execs the host: same pid.)
+cp "$V1" "$LIB"
+TRUNCGUARD_RELOAD=fresh "$TG_CMD" bash -c 'echo left >"$1/.libplugin.so.tg-reload-$$-1" && exec "$2" "$3" "${@:4}"' \
+  _ "$T" "$TG_RELOADER" "$LIB" open call "run:install $V2 $LIB" open call close close >"$T/out" 2>"$T/err"
+ST=$?
+[ $ST -eq 0 ] || fail "fresh after a leftover name exited $ST: $(cat "$T/err")"
+[ "$(sed -n 's/^version //p' "$T/out" | paste -sd ' ')" = "1 2" ] ||
+  fail "fresh after a leftover name of the same pid: expected version 1 then 2: $(cat "$T/err")"
+expect_log "two versions are now loaded"
+leftover=$(ls -A "$T" | grep 'tg-reload')
+[ "$(wc -l <<<"$leftover")" = 1 ] && [ "$(cat "$T/$leftover")" = left ] ||
+  fail "the leftover name was not left alone, or the fresh name not removed: $(ls -A "$T")"
+rm -f "$T/$leftover"
+ok "case 4 fresh where a killed process of the same pid left its extra name: the next name is taken, the old one left"
+
 # A library held only by another's DT_NEEDED (the program's own handle on it
 # closed), replaced, then unloaded while the program dlopens it again: a
 # thread's dlclose of the library that needs it is under way (its destructor

@@ -23,6 +23,11 @@
  *       close2    open(FILE, O_RDONLY), then close it: POSIX releases the
  *                 lock here, with or without truncguard (the control: it
  *                 proves the child sees a released lock)
+ *       closefrom closefrom(A + 1), closerange close_range(A + 1, ~0U, 0),
+ *       closeloop close(A + 1) ... close(1023): a program closing every fd
+ *                 above its own (which holds no other fd on the file here)
+ *       dup2over  dup2(A, A + 1), then close(A + 1), which must succeed (it
+ *                 releases the lock, with or without truncguard)
  *       closeA    close(A): releases a lock of any kind (the control for
  *                 --ofd and --flock); the last step
  *     Prints "STEP: held" or "STEP: released" per step, and exits 0 if the
@@ -93,6 +98,15 @@ int main(int argc, char** argv) {
       check(pwrite(a, content, sizeof content, 0) == (ssize_t)sizeof content, "pwrite");
     } else if (strcmp(step, "fopen") == 0) {
       check(fopen(file, "r+") != NULL, "fopen r+");
+    } else if (strcmp(step, "closefrom") == 0) {
+      closefrom(a + 1);
+    } else if (strcmp(step, "closerange") == 0) {
+      check(close_range((unsigned)a + 1, ~0U, 0) == 0, "close_range");
+    } else if (strcmp(step, "closeloop") == 0) {
+      for (int fd = a + 1; fd < 1024; ++fd) close(fd);
+    } else if (strcmp(step, "dup2over") == 0) {
+      check(dup2(a, a + 1) == a + 1, "dup2");
+      check(close(a + 1) == 0, "close the dup");
     } else if (strcmp(step, "closeA") == 0) {
       check(close(a) == 0, "close A");
     } else if (strcmp(step, "vfork") == 0) {
