@@ -777,7 +777,9 @@ namespace {
 // its own, so that the checks every examined write goes through stay small.
 // From here on, the memory to work in is mapped, not taken from the caller's
 // stack; without it, the write fails as any write that can't be protected.
-__attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteIntent& in, Examined& ex) {
+// `again`: where the name changed while the new file was made, set (nothing
+// was changed) for the write to be examined again; null on the last attempt.
+__attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteIntent& in, Examined& ex, bool* again) {
   const char* name = on_fd(in.kind) ? nullptr : in.path;
   Scratch<ActingMemory, Reuse::keep_one> mem;
   if (!mem) {
@@ -904,6 +906,15 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     rep.error = EBADF;
     fd = -EBADF;  // the name already holds the new inode; the caller's fd still the old one
   }
+  if (fd < 0 && rep.name_changed) {
+    // Checked again from the start (the new file at the name may be mapped
+    // too), or, on the last attempt, as a name that changed before.
+    if (log::enabled(kRewrites))
+      note(name, "name_changed", "another file was put at the name while the new one was made: it stays, and the write is checked again");
+    if (!again) return changed_under_us(in, name);
+    *again = true;
+    return {Outcome::pass, 0};
+  }
   if (fd < 0) {
     if (rep.failed_step)
       return cannot_protect(s, in, name, rep.failed_step, rep.error, rep.restored_old,
@@ -926,14 +937,8 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   return {Outcome::replaced, lowest_number(fd, (in.flags & O_CLOEXEC) != 0)};
 }
 
-}  // namespace
-
-Outcome guard_write(const WriteIntent& in) {
-  ErrnoKeeper keep_errno;
-  const Settings& s = settings();
-  Examined ex;
-  Reason why;
-  if (examine(in, &ex, &why)) return act_on_elf(s, in, ex);
+// The write is left to the real call (or to the kernel's answer): why, in the log.
+Outcome passed(const WriteIntent& in, Examined& ex, Reason why) {
   // A path at an address the kernel refused: the decisions log would have
   // read it (SIGSEGV); the real call fails with EFAULT. A call passed on its
   // flags alone (O_EXCL, O_DIRECTORY, O_TMPFILE) has had no path read by the
@@ -948,6 +953,25 @@ Outcome guard_write(const WriteIntent& in) {
     return {Outcome::fail, ex.src.get() == -EINTR ? EINTR : EWOULDBLOCK};
   }
   return why == Reason::missing ? changed_under_us(in, name) : log_pass(in, name, why);
+}
+
+}  // namespace
+
+Outcome guard_write(const WriteIntent& in) {
+  ErrnoKeeper keep_errno;
+  const Settings& s = settings();
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    Examined ex;
+    Reason why;
+    if (examine(in, &ex, &why)) {
+      bool again = false;
+      const Outcome o = act_on_elf(s, in, ex, attempt < kAttempts ? &again : nullptr);
+      if (again) continue;
+      return o;
+    }
+    return passed(in, ex, why);
+  }
 }
 
 }  // namespace tg

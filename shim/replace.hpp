@@ -56,6 +56,8 @@ struct ReplaceReport {
   int aside_left_error = 0;           // unlink mode, done: the old file, moved aside, could not be removed
                                       // (errno); it stays as `kept_aside`
   off_t copied = 0;                   // bytes of the old content the new inode starts with
+  bool name_changed = false;          // the name no longer held the file examined when the new one was
+                                      // to take it: nothing was changed there (the write is checked again)
 };
 
 // How much of the old content the new inode starts with: a length (the new
