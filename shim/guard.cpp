@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <linux/fs.h>
 #include <sched.h>
 #include <sys/auxv.h>
 
@@ -419,6 +420,12 @@ __attribute__((noinline)) bool refuses_direct_io(int fd) {
   const long r = sys::call(SYS_fcntl, fd, F_SETFL, fl | O_DIRECT);
   if (r == 0) sys::call(SYS_fcntl, fd, F_SETFL, fl);
   return r == -EINVAL;
+}
+
+// Is the file open at fd append-only (chattr +a)? (False where it can't be told.)
+bool append_only_file(int fd) {
+  int attr = 0;
+  return fd >= 0 && sys::ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0 && (attr & FS_APPEND_FL);
 }
 
 // A file the program keeps locked already has an fd of ours parked on it
@@ -849,6 +856,12 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   // instead (and not fall back). F_SETFL asks the same of our own read fd.
   if (opens_an_fd(in.kind) && (in.flags & O_DIRECT) && ex.src.ok() && refuses_direct_io(ex.src.get()))
     return log_pass(in, name, Reason::no_direct_io);
+
+  // An append-only file (chattr +a): the kernel refuses the truncation, an
+  // open for writing without O_APPEND, F_SETFL dropping it, RWF_NOAPPEND and
+  // fallocate over its bytes (EPERM), and changes nothing. Replacing it made a
+  // copy only to fail the rename over it (ETXTBSY, where the caller expects EPERM).
+  if (append_only_file(on_fd(in.kind) ? in.fd : ex.src.get())) return log_pass(in, name, Reason::append_only_file);
 
   MappingFacts facts;
   ScanResult scan;
