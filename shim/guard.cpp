@@ -629,9 +629,11 @@ int new_fd_flags(const WriteIntent& in) {
     case WriteKind::in_place_fd: {
       long fl = sys::call(SYS_fcntl, in.fd, F_GETFL);
       // O_DIRECT too: the fd moved onto the new inode must do the I/O its
-      // writer asked for (the copy into it is buffered: copy_content).
+      // writer asked for (the copy into it is buffered: copy_content). And
+      // O_NONBLOCK, which F_GETFL shows (the fd lost it).
       int keep = fl < 0 ? O_WRONLY
-                        : static_cast<int>(fl) & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_NOATIME | O_DIRECT);
+                        : static_cast<int>(fl) &
+                              (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_NOATIME | O_DIRECT | O_NONBLOCK);
       // A read-only fd is freopen(NULL)'s stream opened "r": the copy is
       // written through the new fd, and glibc reopens the file anyway.
       if ((keep & O_ACCMODE) == O_RDONLY) keep = (keep & ~O_ACCMODE) | O_RDWR;

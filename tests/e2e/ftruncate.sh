@@ -6,7 +6,8 @@
 # RLIMIT_NOFILE lowered to 64, where the kernel refuses a dup3 onto that number
 # (the move failed with ETXTBSY, the name already holding a new inode): the
 # fd moves all the same, and the program's soft limit is still 64 after it;
-# a limit the program sets meanwhile stays (the end of the script).
+# a limit the program sets meanwhile stays (the end of the script). And an fd
+# opened O_NONBLOCK keeps it (F_GETFL: the new inode's fd had lost it).
 . "$(dirname "$0")/lib.sh"
 need_victims
 [ -x "$TG_FD_TRUNCATOR" ] || fail "no fd_truncator at $TG_FD_TRUNCATOR"
@@ -20,8 +21,12 @@ run() {  # run VARIANT [WRAPPER...]: the truncator opens, the victim maps, the t
     "$T/trunc.go" $variant
 }
 
-for variant in "" high; do
-  what="ftruncate${variant:+ of fd 600 above a soft limit of 64}"
+for variant in "" high nonblock; do
+  case $variant in
+    high) what="ftruncate of fd 600 above a soft limit of 64" ;;
+    nonblock) what="ftruncate of an fd opened O_NONBLOCK" ;;  # (the fd lost it)
+    *) what=ftruncate ;;
+  esac
   fresh_copy "$V1" "$LIB"
   run "$variant"
   expect_killed "control: $what without truncguard"
@@ -38,7 +43,7 @@ for variant in "" high; do
   expect_version "$LIB" 2
   expect_fd_kept "$what under truncguard" "$T/trunc.out"
   ok "$what: the caller's fd kept offset 100, its flags and FD_CLOEXEC"
-  if [ -n "$variant" ]; then
+  if [ "$variant" = high ]; then
     grep -qx 'soft limit 64' "$T/trunc.out" || fail "$what: the program's soft limit changed: $(cat "$T/trunc.out")"
     ok "$what: the program's soft limit is still 64"
   fi
