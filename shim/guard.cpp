@@ -799,18 +799,20 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     }
     return cannot_protect(s, in, name, "no memory to work in", mem.error(), false);
   }
+  // An fd whose file no name reaches any more (deleted, or another file put
+  // at its name): the real call still acts on that file, which may be mapped.
+  bool nameless = false;
   if (on_fd(in.kind)) {
     const int named = fd_name(in.fd, mem->fd_path);
-    if (named == 0) return changed_under_us(in, name);
     // Not to be named (no /proc): no new inode can be given to it. An ELF
     // file (read through the fd) is not written unchecked; a write-only fd's
     // file, of which nothing could be read, is left to the real call, or
     // every `truncate -s` there (open O_WRONLY, ftruncate) would fail.
     if (named < 0 && ex.kind == ElfKind::unreadable) return log_pass(in, name, Reason::unexaminable_fd);
-    if (named < 0) {
-      std::snprintf(mem->fd_path, PATH_MAX, "fd %d", in.fd);
+    if (named <= 0) std::snprintf(mem->fd_path, PATH_MAX, "fd %d", in.fd);
+    if (named < 0)
       return cannot_protect(s, in, mem->fd_path, "cannot read the file's name (/proc/thread-self/fd)", -named, false);
-    }
+    nameless = named == 0;
     name = mem->fd_path;
   }
 
@@ -818,11 +820,14 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   Target t;
   const int dirfd = on_fd(in.kind) ? AT_FDCWD : in.dirfd;
   const bool follow = on_fd(in.kind) || !(in.flags & O_NOFOLLOW);
-  const int resolved = resolve_target(dirfd, name, follow, &t, &mem->resolve);
+  const int resolved = nameless ? -ENOENT : resolve_target(dirfd, name, follow, &t, &mem->resolve);
   // The name changed since it was examined (or vanished): check again rather
-  // than let the real call truncate whatever is there now.
-  if (names_nothing(resolved) || (resolved == 0 && (t.st.st_dev != ex.st.st_dev || t.st.st_ino != ex.st.st_ino)))
-    return changed_under_us(in, name);
+  // than let the real call truncate whatever is there now. An fd's call
+  // acts on its own file whatever the name holds: it is looked at below.
+  if (names_nothing(resolved) || (resolved == 0 && (t.st.st_dev != ex.st.st_dev || t.st.st_ino != ex.st.st_ino))) {
+    if (!on_fd(in.kind)) return changed_under_us(in, name);
+    nameless = true;
+  }
   // Any other error (no fd left for the directory, no memory; a name the
   // writer can no longer reach from an fd) says nothing about the name: the
   // file is still looked at, and where it must be protected the write fails
@@ -869,6 +874,9 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   ScanResult scan;
   pid_t me = 0;
   Verdict v = examine_mapping(s, in, ex, &facts, &scan, &me);
+  // A nameless file no process is known to map (some could not be
+  // inspected; scope elf): the real call, as for a name that changed.
+  if (nameless && v.act && v.reason != Reason::mapped) return changed_under_us(in, name);
   if (!v.act) return log_pass(in, name, v.reason);
   log_decision(in, name, true, v.reason);
 
@@ -896,6 +904,14 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     return {Outcome::pass, 0};
   }
 
+  // A process maps the fd's file, which no name reaches: the real call would
+  // truncate (or change) it under that process (it was let through, and
+  // killed it), and no new inode can take its place at a name.
+  if (nameless)
+    return cannot_protect(s, in, name,
+                          "its file is no longer at its name (deleted, or another file put there): no new file can "
+                          "take its place",
+                          ENOENT, false);
   if (resolved < 0) return cannot_protect(s, in, name, "cannot open the file's directory", -resolved, false);
 
   if (s.mode == Mode::atomic) {

@@ -71,3 +71,37 @@ if command -v strace >/dev/null; then
 else
   note "SKIP the race part: strace is not installed"
 fi
+
+# The file's name was taken by another file (a deploy renamed its new
+# library over it) between the victim's start and the ftruncate: the fd's
+# file, which the victim runs, has no name left, and the ftruncate still
+# truncates it. It was let through ("no such file") and killed the victim;
+# no new inode can take its place at a name, so it fails with ETXTBSY.
+deleted_run() {  # deleted_run [WRAPPER...]
+  rm -f -- "$T/trunc.ready" "$T/trunc.go"
+  "$@" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/trunc.ready" "$T/trunc.go" >"$T/trunc.out" 2>"$T/trunc.err" &
+  local wpid=$! i
+  for ((i = 0; i < 500; i++)); do [ -e "$T/trunc.ready" ] && break; sleep 0.01; done
+  [ -e "$T/trunc.ready" ] || fail "fd_truncator did not start: $(cat -- "$T/trunc.err")"
+  start_victim "$LIB"
+  must cp "$V2" "$T/deploy.so"
+  must mv -f "$T/deploy.so" "$LIB"
+  touch -- "$T/trunc.go"
+  wait "$wpid"
+  TRUNC_STATUS=$?
+  sleep 0.2
+  stop_victim
+}
+what="ftruncate of an fd whose file's name another file took"
+fresh_copy "$V1" "$LIB"
+deleted_run
+expect_killed "control: $what, without truncguard"
+fresh_copy "$V1" "$LIB"
+log_reset
+deleted_run "$TG_CMD"
+expect_survived "$what, under truncguard"
+[ "$TRUNC_STATUS" -ne 0 ] && grep -q 'ftruncate: Text file busy' "$T/trunc.err" ||
+  fail "$what: expected the ftruncate to fail with ETXTBSY: status $TRUNC_STATUS, $(cat "$T/trunc.err")"
+ok "$what: the ftruncate fails with ETXTBSY"
+expect_same_content "$LIB" "$V2"
+expect_log "cannot protect file=$LIB (deleted): its file is no longer at its name"
