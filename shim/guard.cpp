@@ -693,6 +693,13 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
                     static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
       note(name, "owner", msg);
     }
+    struct stat made;
+    if (rep.mode_errno && sys::fstat(new_fd, &made) == 0) {
+      std::snprintf(msg, kMsg, "its permission bits could not be set (%s): mode %04o instead of %04o",
+                    strerrordesc_np(rep.mode_errno), static_cast<unsigned>(made.st_mode & 07777),
+                    static_cast<unsigned>(rep.mode));
+      note(name, "mode", msg);
+    }
     if (rep.setid_lost) {
       std::snprintf(msg, kMsg,
                     "its setuid/setgid bits, which giving the new file the old owner removed, could not be set "

@@ -343,7 +343,8 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
     const bool listed_any = copy_xattrs(src, dst, rep, &caps);
     settle_access_acl(src, dst, !listed_any, rep, &rep->mode);
   }
-  program_fchmod(dst, other_owner ? rep->mode & ~static_cast<mode_t>(S_ISUID) : rep->mode);
+  if (program_fchmod(dst, other_owner ? rep->mode & ~static_cast<mode_t>(S_ISUID) : rep->mode) < 0)
+    rep->mode_errno = errno;  // (a seccomp filter...): the new file keeps 0600, which the log says
   // A write in place changes the times only by writing (the kernel then sets
   // the mtime, of the new inode as of the old): until it writes, the new
   // inode has the old one's atime and mtime. Measured: `touch -a` (which

@@ -49,6 +49,8 @@ struct ReplaceReport {
   bool acl_lost = false;              // the old file had an access ACL that could not be copied
   mode_t mode = 0;                    // the new file's permission bits
   mode_t setid_lost = 0;              // setuid/setgid bits the chown removed and that could not be set again
+  int mode_errno = 0;                 // the new file's permission bits could not be set (fchmod's errno):
+                                      // it has the mode it was created with
   bool restored_old = false;          // unlink mode: the old file was put back at the name after a failure
   int putback_error = 0;              // unlink mode: it could not be (errno), and is kept as `kept_aside`
   char kept_aside[NAME_MAX + 1] = {};
