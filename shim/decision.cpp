@@ -31,6 +31,8 @@ const char* to_string(Reason r) {
       return "O_CREAT of another user's file in a sticky directory, which fs.protected_regular refuses: the real call answers (EACCES)";
     case Reason::noatime_not_owner:
       return "O_NOATIME on a file the caller neither owns nor has CAP_FOWNER for: the real call answers (EPERM)";
+    case Reason::append_only_file:
+      return "an append-only file (chattr +a), which the kernel lets only an append change: the real call answers (EPERM)";
     case Reason::mapped: return "mapped executable";
     case Reason::uninspected_elf: return "some processes could not be inspected: replace unless proven unmapped";
     case Reason::other_machines_elf:

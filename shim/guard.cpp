@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <linux/fs.h>
 #include <sched.h>
 #include <sys/auxv.h>
 
@@ -460,6 +461,12 @@ __attribute__((noinline)) bool refuses_direct_io(int fd) {
   return r == -EINVAL;
 }
 
+// Is the file open at fd append-only (chattr +a)? (False where it can't be told.)
+bool append_only_file(int fd) {
+  int attr = 0;
+  return fd >= 0 && sys::ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0 && (attr & FS_APPEND_FL);
+}
+
 // A file the program keeps locked already has an fd of ours parked on it
 // (Examined::close_src): it is read through that one, since a new open could
 // not be closed either (a daemon that rewrote a file it keeps locked gained
@@ -661,9 +668,11 @@ int new_fd_flags(const WriteIntent& in) {
     case WriteKind::in_place_fd: {
       long fl = sys::call(SYS_fcntl, in.fd, F_GETFL);
       // O_DIRECT too: the fd moved onto the new inode must do the I/O its
-      // writer asked for (the copy into it is buffered: copy_content).
+      // writer asked for (the copy into it is buffered: copy_content). And
+      // O_NONBLOCK, which F_GETFL shows (the fd lost it).
       int keep = fl < 0 ? O_WRONLY
-                        : static_cast<int>(fl) & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_NOATIME | O_DIRECT);
+                        : static_cast<int>(fl) &
+                              (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_NOATIME | O_DIRECT | O_NONBLOCK);
       // A read-only fd is freopen(NULL)'s stream opened "r": the copy is
       // written through the new fd, and glibc reopens the file anyway.
       if ((keep & O_ACCMODE) == O_RDONLY) keep = (keep & ~O_ACCMODE) | O_RDWR;
@@ -722,6 +731,13 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
                                                                         : strerrordesc_np(rep.owner_errno),
                     static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
       note(name, "owner", msg);
+    }
+    struct stat made;
+    if (rep.mode_errno && sys::fstat(new_fd, &made) == 0) {
+      std::snprintf(msg, kMsg, "its permission bits could not be set (%s): mode %04o instead of %04o",
+                    strerrordesc_np(rep.mode_errno), static_cast<unsigned>(made.st_mode & 07777),
+                    static_cast<unsigned>(rep.mode));
+      note(name, "mode", msg);
     }
     if (rep.setid_lost) {
       std::snprintf(msg, kMsg,
@@ -816,7 +832,9 @@ namespace {
 // its own, so that the checks every examined write goes through stay small.
 // From here on, the memory to work in is mapped, not taken from the caller's
 // stack; without it, the write fails as any write that can't be protected.
-__attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteIntent& in, Examined& ex) {
+// `again`: where the name changed while the new file was made, set (nothing
+// was changed) for the write to be examined again; null on the last attempt.
+__attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteIntent& in, Examined& ex, bool* again) {
   const char* name = on_fd(in.kind) ? nullptr : in.path;
   Scratch<ActingMemory, Reuse::keep_one> mem;
   if (!mem) {
@@ -827,18 +845,20 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     }
     return cannot_protect(s, in, name, "no memory to work in", mem.error(), false);
   }
+  // An fd whose file no name reaches any more (deleted, or another file put
+  // at its name): the real call still acts on that file, which may be mapped.
+  bool nameless = false;
   if (on_fd(in.kind)) {
     const int named = fd_name(in.fd, mem->fd_path);
-    if (named == 0) return changed_under_us(in, name);
     // Not to be named (no /proc): no new inode can be given to it. An ELF
     // file (read through the fd) is not written unchecked; a write-only fd's
     // file, of which nothing could be read, is left to the real call, or
     // every `truncate -s` there (open O_WRONLY, ftruncate) would fail.
     if (named < 0 && ex.kind == ElfKind::unreadable) return log_pass(in, name, Reason::unexaminable_fd);
-    if (named < 0) {
-      std::snprintf(mem->fd_path, PATH_MAX, "fd %d", in.fd);
+    if (named <= 0) std::snprintf(mem->fd_path, PATH_MAX, "fd %d", in.fd);
+    if (named < 0)
       return cannot_protect(s, in, mem->fd_path, "cannot read the file's name (/proc/thread-self/fd)", -named, false);
-    }
+    nameless = named == 0;
     name = mem->fd_path;
   }
 
@@ -846,11 +866,14 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   Target t;
   const int dirfd = on_fd(in.kind) ? AT_FDCWD : in.dirfd;
   const bool follow = on_fd(in.kind) || !(in.flags & O_NOFOLLOW);
-  const int resolved = resolve_target(dirfd, name, follow, &t, &mem->resolve);
+  const int resolved = nameless ? -ENOENT : resolve_target(dirfd, name, follow, &t, &mem->resolve);
   // The name changed since it was examined (or vanished): check again rather
-  // than let the real call truncate whatever is there now.
-  if (names_nothing(resolved) || (resolved == 0 && (t.st.st_dev != ex.st.st_dev || t.st.st_ino != ex.st.st_ino)))
-    return changed_under_us(in, name);
+  // than let the real call truncate whatever is there now. An fd's call
+  // acts on its own file whatever the name holds: it is looked at below.
+  if (names_nothing(resolved) || (resolved == 0 && (t.st.st_dev != ex.st.st_dev || t.st.st_ino != ex.st.st_ino))) {
+    if (!on_fd(in.kind)) return changed_under_us(in, name);
+    nameless = true;
+  }
   // Any other error (no fd left for the directory, no memory; a name the
   // writer can no longer reach from an fd) says nothing about the name: the
   // file is still looked at, and where it must be protected the write fails
@@ -887,10 +910,19 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   if (opens_an_fd(in.kind) && (in.flags & O_DIRECT) && ex.src.ok() && refuses_direct_io(ex.src.get()))
     return log_pass(in, name, Reason::no_direct_io);
 
+  // An append-only file (chattr +a): the kernel refuses the truncation, an
+  // open for writing without O_APPEND, F_SETFL dropping it, RWF_NOAPPEND and
+  // fallocate over its bytes (EPERM), and changes nothing. Replacing it made a
+  // copy only to fail the rename over it (ETXTBSY, where the caller expects EPERM).
+  if (append_only_file(on_fd(in.kind) ? in.fd : ex.src.get())) return log_pass(in, name, Reason::append_only_file);
+
   MappingFacts facts;
   ScanResult scan;
   pid_t me = 0;
   Verdict v = examine_mapping(s, in, ex, &facts, &scan, &me);
+  // A nameless file no process is known to map (some could not be
+  // inspected; scope elf): the real call, as for a name that changed.
+  if (nameless && v.act && v.reason != Reason::mapped) return changed_under_us(in, name);
   if (!v.act) return log_pass(in, name, v.reason);
   log_decision(in, name, true, v.reason);
 
@@ -918,6 +950,14 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     return {Outcome::pass, 0};
   }
 
+  // A process maps the fd's file, which no name reaches: the real call would
+  // truncate (or change) it under that process (it was let through, and
+  // killed it), and no new inode can take its place at a name.
+  if (nameless)
+    return cannot_protect(s, in, name,
+                          "its file is no longer at its name (deleted, or another file put there): no new file can "
+                          "take its place",
+                          ENOENT, false);
   if (resolved < 0) return cannot_protect(s, in, name, "cannot open the file's directory", -resolved, false);
 
   if (s.mode == Mode::atomic) {
@@ -943,6 +983,15 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     rep.error = EBADF;
     fd = -EBADF;  // the name already holds the new inode; the caller's fd still the old one
   }
+  if (fd < 0 && rep.name_changed) {
+    // Checked again from the start (the new file at the name may be mapped
+    // too), or, on the last attempt, as a name that changed before.
+    if (log::enabled(kRewrites))
+      note(name, "name_changed", "another file was put at the name while the new one was made: it stays, and the write is checked again");
+    if (!again) return changed_under_us(in, name);
+    *again = true;
+    return {Outcome::pass, 0};
+  }
   if (fd < 0) {
     if (rep.failed_step)
       return cannot_protect(s, in, name, rep.failed_step, rep.error, rep.restored_old,
@@ -965,14 +1014,8 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   return {Outcome::replaced, lowest_number(fd, (in.flags & O_CLOEXEC) != 0)};
 }
 
-}  // namespace
-
-Outcome guard_write(const WriteIntent& in) {
-  ErrnoKeeper keep_errno;
-  const Settings& s = settings();
-  Examined ex;
-  Reason why;
-  if (examine(in, &ex, &why)) return act_on_elf(s, in, ex);
+// The write is left to the real call (or to the kernel's answer): why, in the log.
+Outcome passed(const WriteIntent& in, Examined& ex, Reason why) {
   // A path at an address the kernel refused: the decisions log would have
   // read it (SIGSEGV); the real call fails with EFAULT. A call passed on its
   // flags alone (O_EXCL, O_DIRECTORY, O_TMPFILE) has had no path read by the
@@ -987,6 +1030,25 @@ Outcome guard_write(const WriteIntent& in) {
     return {Outcome::fail, ex.src.get() == -EINTR ? EINTR : EWOULDBLOCK};
   }
   return why == Reason::missing ? changed_under_us(in, name) : log_pass(in, name, why);
+}
+
+}  // namespace
+
+Outcome guard_write(const WriteIntent& in) {
+  ErrnoKeeper keep_errno;
+  const Settings& s = settings();
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    Examined ex;
+    Reason why;
+    if (examine(in, &ex, &why)) {
+      bool again = false;
+      const Outcome o = act_on_elf(s, in, ex, attempt < kAttempts ? &again : nullptr);
+      if (again) continue;
+      return o;
+    }
+    return passed(in, ex, why);
+  }
 }
 
 }  // namespace tg

@@ -343,7 +343,8 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
     const bool listed_any = copy_xattrs(src, dst, rep, &caps);
     settle_access_acl(src, dst, !listed_any, rep, &rep->mode);
   }
-  program_fchmod(dst, other_owner ? rep->mode & ~static_cast<mode_t>(S_ISUID) : rep->mode);
+  if (program_fchmod(dst, other_owner ? rep->mode & ~static_cast<mode_t>(S_ISUID) : rep->mode) < 0)
+    rep->mode_errno = errno;  // (a seccomp filter...): the new file keeps 0600, which the log says
   // A write in place changes the times only by writing (the kernel then sets
   // the mtime, of the new inode as of the old): until it writes, the new
   // inode has the old one's atime and mtime. Measured: `touch -a` (which
@@ -569,6 +570,23 @@ void temp_name(const char* base, char* out, size_t len) {
 
 namespace {
 
+// Is the file examined (t.st) still at t's name? The name is examined, and
+// the directory opened, before the scan of the processes and the copy,
+// which take milliseconds to seconds (a large library without reflinks):
+// meanwhile a deploy may have renamed its own new file, or a symlink, over
+// the name, and the rename of the new inode would replace that (a symlink
+// became a regular file with the old content, where the writer's real open
+// follows it). Gone (ENOENT) counts as changed; an error that says nothing
+// about the name (EIO, no memory), as unchanged: the rename will tell.
+bool still_at_name(const Target& t, const char* name) {
+  struct stat now;
+  const int r = sys::fstatat(t.dir.get(), name, &now, AT_SYMLINK_NOFOLLOW);
+  if (r == -ENOENT) return false;
+  return r < 0 || (now.st_dev == t.st.st_dev && now.st_ino == t.st.st_ino);
+}
+
+constexpr char kNameChanged[] = "another file was put at the name meanwhile";
+
 // rename() that never replaces a file at `to` (RENAME_NOREPLACE), where the
 // filesystem can say so; a plain rename() where it can't (EINVAL: NFS, some
 // FUSE servers), which is as good for a name no one else has.
@@ -595,6 +613,19 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
     r = rename_noreplace(dir, t.base, aside);
   }
   if (r < 0) return fail(rep, "cannot move the old file away from the name", r);
+  // What was moved aside must be the file examined: another put at the name
+  // since (a deploy's rename, a symlink) goes back, untouched (it was
+  // unlinked once the new file was made).
+  if (!still_at_name(t, aside)) {
+    const int back = rename_noreplace(dir, aside, t.base);
+    if (back == 0) {
+      rep->name_changed = true;
+    } else {  // (someone took the name again meanwhile) that file stays under the temp name, which the log gives
+      rep->putback_error = -back;
+      std::memcpy(rep->kept_aside, aside, sizeof aside);
+    }
+    return fail(rep, kNameChanged, -ESTALE);
+  }
   sys::Fd fd(sys::openat(dir, t.base, flags, 0600));
   const char* step = nullptr;
   int err = 0;
@@ -671,6 +702,11 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
   int r = copy_content(src, fd.get(), keep, &rep->copied);
   if (r == 0) {
     copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
+    if (!still_at_name(t, t.base)) {
+      remove_temp(dir, tmp, fd.get());
+      rep->name_changed = true;
+      return fail(rep, kNameChanged, -ESTALE);
+    }
     r = sys::renameat(dir, tmp, dir, t.base);
     if (r < 0) {
       remove_temp(dir, tmp, fd.get());

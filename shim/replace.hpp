@@ -49,6 +49,8 @@ struct ReplaceReport {
   bool acl_lost = false;              // the old file had an access ACL that could not be copied
   mode_t mode = 0;                    // the new file's permission bits
   mode_t setid_lost = 0;              // setuid/setgid bits the chown removed and that could not be set again
+  int mode_errno = 0;                 // the new file's permission bits could not be set (fchmod's errno):
+                                      // it has the mode it was created with
   bool restored_old = false;          // unlink mode: the old file was put back at the name after a failure
   int putback_error = 0;              // unlink mode: it could not be (errno), and is kept as `kept_aside`
   char kept_aside[NAME_MAX + 1] = {};
@@ -56,6 +58,8 @@ struct ReplaceReport {
   int aside_left_error = 0;           // unlink mode, done: the old file, moved aside, could not be removed
                                       // (errno); it stays as `kept_aside`
   off_t copied = 0;                   // bytes of the old content the new inode starts with
+  bool name_changed = false;          // the name no longer held the file examined when the new one was
+                                      // to take it: nothing was changed there (the write is checked again)
 };
 
 // How much of the old content the new inode starts with: a length (the new

@@ -6,7 +6,8 @@
 # RLIMIT_NOFILE lowered to 64, where the kernel refuses a dup3 onto that number
 # (the move failed with ETXTBSY, the name already holding a new inode): the
 # fd moves all the same, and the program's soft limit is still 64 after it;
-# a limit the program sets meanwhile stays (the end of the script).
+# a limit the program sets meanwhile stays (the end of the script). And an fd
+# opened O_NONBLOCK keeps it (F_GETFL: the new inode's fd had lost it).
 . "$(dirname "$0")/lib.sh"
 need_victims
 [ -x "$TG_FD_TRUNCATOR" ] || fail "no fd_truncator at $TG_FD_TRUNCATOR"
@@ -20,8 +21,12 @@ run() {  # run VARIANT [WRAPPER...]: the truncator opens, the victim maps, the t
     "$T/trunc.go" $variant
 }
 
-for variant in "" high; do
-  what="ftruncate${variant:+ of fd 600 above a soft limit of 64}"
+for variant in "" high nonblock; do
+  case $variant in
+    high) what="ftruncate of fd 600 above a soft limit of 64" ;;
+    nonblock) what="ftruncate of an fd opened O_NONBLOCK" ;;  # (the fd lost it)
+    *) what=ftruncate ;;
+  esac
   fresh_copy "$V1" "$LIB"
   run "$variant"
   expect_killed "control: $what without truncguard"
@@ -38,7 +43,7 @@ for variant in "" high; do
   expect_version "$LIB" 2
   expect_fd_kept "$what under truncguard" "$T/trunc.out"
   ok "$what: the caller's fd kept offset 100, its flags and FD_CLOEXEC"
-  if [ -n "$variant" ]; then
+  if [ "$variant" = high ]; then
     grep -qx 'soft limit 64' "$T/trunc.out" || fail "$what: the program's soft limit changed: $(cat "$T/trunc.out")"
     ok "$what: the program's soft limit is still 64"
   fi
@@ -66,3 +71,37 @@ if command -v strace >/dev/null; then
 else
   note "SKIP the race part: strace is not installed"
 fi
+
+# The file's name was taken by another file (a deploy renamed its new
+# library over it) between the victim's start and the ftruncate: the fd's
+# file, which the victim runs, has no name left, and the ftruncate still
+# truncates it. It was let through ("no such file") and killed the victim;
+# no new inode can take its place at a name, so it fails with ETXTBSY.
+deleted_run() {  # deleted_run [WRAPPER...]
+  rm -f -- "$T/trunc.ready" "$T/trunc.go"
+  "$@" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/trunc.ready" "$T/trunc.go" >"$T/trunc.out" 2>"$T/trunc.err" &
+  local wpid=$! i
+  for ((i = 0; i < 500; i++)); do [ -e "$T/trunc.ready" ] && break; sleep 0.01; done
+  [ -e "$T/trunc.ready" ] || fail "fd_truncator did not start: $(cat -- "$T/trunc.err")"
+  start_victim "$LIB"
+  must cp "$V2" "$T/deploy.so"
+  must mv -f "$T/deploy.so" "$LIB"
+  touch -- "$T/trunc.go"
+  wait "$wpid"
+  TRUNC_STATUS=$?
+  sleep 0.2
+  stop_victim
+}
+what="ftruncate of an fd whose file's name another file took"
+fresh_copy "$V1" "$LIB"
+deleted_run
+expect_killed "control: $what, without truncguard"
+fresh_copy "$V1" "$LIB"
+log_reset
+deleted_run "$TG_CMD"
+expect_survived "$what, under truncguard"
+[ "$TRUNC_STATUS" -ne 0 ] && grep -q 'ftruncate: Text file busy' "$T/trunc.err" ||
+  fail "$what: expected the ftruncate to fail with ETXTBSY: status $TRUNC_STATUS, $(cat "$T/trunc.err")"
+ok "$what: the ftruncate fails with ETXTBSY"
+expect_same_content "$LIB" "$V2"
+expect_log "cannot protect file=$LIB (deleted): its file is no longer at its name"

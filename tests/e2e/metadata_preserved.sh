@@ -43,3 +43,20 @@ if [ -n "$XATTR" ]; then
   [ "$got" = hello ] || fail "user.tg is \"$got\" after replacement, expected hello"
   ok "the xattr user.tg survives"
 fi
+
+# Where the mode can't be set (fchmod refused: a seccomp filter, shown with
+# strace), the new file keeps the mode it was made with, 0600: the log says
+# so (it said nothing, and the library was 0600 for everyone else).
+if command -v strace >/dev/null; then
+  fresh_copy "$V1" "$LIB"
+  must chmod 0755 "$LIB"
+  log_reset
+  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 TRUNCGUARD_SCOPE=elf \
+    strace -qq -o /dev/null -e trace=fchmod -e inject=fchmod:error=EPERM "$TG_CMD" cp "$V2" "$LIB" ||
+    fail "cp failed where fchmod is refused"
+  got=$(stat -c %a "$LIB")
+  expect_log "note file=$LIB its permission bits could not be set (Operation not permitted): mode 0$got instead of 0755"
+  ok "a mode that can't be set is in the log: mode 0$got instead of 0755"
+else
+  note "SKIP the fchmod part: strace is not installed"
+fi

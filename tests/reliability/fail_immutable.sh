@@ -5,8 +5,8 @@
 #     untouched and the decisions log says why.  Victim alive, name intact.
 #  2. Immutable directory, ordinary file: no new inode can be made next to
 #     it -> refused + log, name intact.
-#  3. Append-only file (chattr +a): the new file can be made but not renamed
-#     over it -> refused + log, temp file removed, name intact.
+#  3. Append-only file (chattr +a): as 1, the kernel refuses every write but
+#     an append (EPERM) and truncates nothing: passed through untouched.
 # Control: the same file without the attribute is replaced.
 # Each mode in FAILPATH_MODES (default "replace atomic").
 R_MOUNT_NS=1
@@ -55,12 +55,28 @@ cases() {
     "cannot create a temporary file in the directory" "Operation not permitted"
   chattr -i "$D/sub"
 
-  # 3. append-only file
+  # 3. append-only file: every write but an append is refused by the kernel
+  # (EPERM), a truncating open, truncate(2) and F_SETFL alike (it was copied,
+  # then the rename over it failed: ETXTBSY)
   lib=$D/libvictim.so
   fresh_copy "$V1" "$lib"
+  old=$(inode "$lib")
   r_chattr +a "$lib" || fail "chattr +a $lib"
-  refused "an append-only library" "$lib" \
-    "cannot rename the new file over the name" "Operation not permitted"
+  start_victim "$lib"
+  log_reset
+  r_run appendonly env TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" cp "$V2" "$lib"
+  stop_victim
+  expect_kernel_refused appendonly "append-only file, cp" "$lib" "$old" "Operation not permitted"
+  expect_no_temp "$D"
+  local entry
+  for entry in truncate append_setfl; do  # truncate(2); an O_APPEND fd's fcntl(F_SETFL) dropping O_APPEND
+    start_victim "$lib"
+    log_reset
+    r_run appendonly env TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" "$TG_WRITER" "$entry" "$lib" "$V2"
+    stop_victim
+    expect_kernel_refused appendonly "append-only file, writer $entry" "$lib" "$old" "Operation not permitted"
+    expect_no_temp "$D"
+  done
   chattr -a "$lib"
 }
 each_mode cases

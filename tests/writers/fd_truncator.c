@@ -11,6 +11,7 @@
  * a thread that, once it sees the soft limit changed (truncguard raising it
  * for its dup3 onto fd 600), sets a soft limit of 48 of its own: the program
  * changing its limit meanwhile (tests/e2e/ftruncate.sh slows that dup3).
+ * With "nonblock", DEST is opened with O_NONBLOCK too (a flag F_GETFL shows).
  * Prints "offset=N flags=0x.. cloexec=N" after the ftruncate, so the test can
  * check the fd kept its offset and flags. Exit 0 on success. */
 #define _GNU_SOURCE
@@ -49,12 +50,13 @@ static void* set_own_limit(void* unused) {
 int main(int argc, char** argv) {
   const int raw = argc == 6 && !strcmp(argv[5], "syscall"), hard = argc == 6 && !strcmp(argv[5], "hard");
   const int race = argc == 6 && !strcmp(argv[5], "race");
+  const int nonblock = argc == 6 && !strcmp(argv[5], "nonblock");
   const int high = hard || race || (argc == 6 && !strcmp(argv[5], "high"));
-  if (argc != 5 && !raw && !high) {
-    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall|high|hard|race]\n");
+  if (argc != 5 && !raw && !high && !nonblock) {
+    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall|high|hard|race|nonblock]\n");
     return 2;
   }
-  int fd = open(argv[1], O_RDWR | O_CLOEXEC);
+  int fd = open(argv[1], O_RDWR | O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
   if (fd < 0 || lseek(fd, 100, SEEK_SET) != 100) return perror("fd_truncator: open"), 1;
   struct rlimit rl;
   if (high) {

@@ -1,0 +1,95 @@
+#!/bin/bash
+# Bug: the name is examined (and its directory opened) before the scan of the
+# processes and the copy, which take milliseconds to seconds; a file another
+# program put at the name meanwhile (a deploy renaming its own new file or a
+# symlink over it) was replaced by the new inode all the same: a symlink
+# swapped in became a regular file holding the writer's content (the real
+# open follows the link and writes its target), a deploy's new library was
+# thrown away. The file put at the name must stay, and the write be checked
+# again against it. The window is widened with strace: a delay on a system
+# call the shim makes between its look at the name and its rename.
+. "$(dirname "$0")/lib.sh"
+need_victims
+need_shim
+command -v strace >/dev/null || skip "strace is not installed"
+
+LIB=$T/lib.so
+OTHER=$T/other.so
+
+# swap_during WHAT MODE INJECT ENTRY -- SWAP...: a victim runs $LIB (a copy of
+# v1); `writer ENTRY $LIB $V2` runs under truncguard in mode MODE, strace
+# delaying the system call INJECT describes; once the log says the shim acts,
+# SWAP runs (during that delay); the writer's output is in $T/writer.out.
+swap_during() {
+  local what=$1 mode=$2 inject=$3 entry=$4 wpid i
+  shift 5
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  # (LeakSanitizer, which an ASan build of the shim brings, can't run under ptrace.)
+  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 TRUNCGUARD_MODE=$mode \
+    TRUNCGUARD_DEBUG=decisions,rewrites strace -f -qq -o /dev/null -e trace="${inject%%:*}" -e inject="$inject" \
+    "$TG_CMD" "$TG_WRITER" "$entry" "$LIB" "$V2" >"$T/writer.out" 2>&1 &
+  wpid=$!
+  for ((i = 0; i < 1000; i++)); do
+    tg_log | grep -q ': act (' && break
+    kill -0 "$wpid" 2>/dev/null || break
+    sleep 0.01
+  done
+  tg_log | grep -q ': act (' || fail "$what: the shim never acted: $(cat "$T/writer.out")"
+  "$@" || fail "$what: cannot swap the name"
+  wait "$wpid" || fail "$what: the writer failed: $(cat "$T/writer.out")"
+  stop_victim
+  expect_survived "$what"
+  expect_no_temp "$T"
+}
+
+# expect_noted WHAT: the log says the name changed, and that the write was checked again.
+expect_noted() {
+  tg_log | grep -q 'note file=.*another file was put at the name while the new one was made: it stays, and the write is checked again' ||
+    fail "$1: the log has no name_changed note: $(tg_log)"
+  ok "$1: the log says so"
+}
+
+expect_no_temp() {
+  local left
+  left=$(find "$1" -maxdepth 1 -name '.*.tg-*')
+  [ -z "$left" ] || fail "temp files left behind: $left"
+}
+
+swap_in_symlink() { ln -s other.so "$T/new.so" && mv -T "$T/new.so" "$LIB"; }
+
+expect_symlink_kept() {
+  [ -L "$LIB" ] || fail "$1: the symlink put at the name became a $(stat -c %F "$LIB")"
+  [ "$(readlink "$LIB")" = other.so ] || fail "$1: the symlink now points to $(readlink "$LIB")"
+  expect_same_content "$OTHER" "$V2" "$1: the symlink's target"
+  ok "$1: the symlink put at the name stays, its target written as the writer's open follows it"
+}
+
+# A truncating open; the delay is on copy_metadata's flistxattr, after the
+# copy, before the rename (mode replace).
+fresh_copy "$V1" "$OTHER"
+swap_during "mode replace, a symlink renamed over the name" replace flistxattr:delay_enter=1500000 open -- swap_in_symlink
+expect_symlink_kept "mode replace"
+expect_noted "mode replace"
+
+# Mode unlink: the delay is on the rename that moves the old file aside
+# (the first renameat2): what it moves is the file put there meanwhile.
+fresh_copy "$V1" "$OTHER"
+swap_during "mode unlink, a symlink renamed over the name" unlink renameat2:delay_enter=1500000:when=1 open -- swap_in_symlink
+expect_symlink_kept "mode unlink"
+expect_noted "mode unlink"
+
+# A write in place (open O_WRONLY without O_TRUNC: the old content is copied
+# first) while a deploy renames its own new file over the name: the deploy's
+# file is what the writer's open finds (not the copy of the old one).
+swap_in_file() {
+  cp "$V1" "$T/deploy.so" && DEPLOY_INO=$(inode "$T/deploy.so") && mv -T "$T/deploy.so" "$LIB"
+}
+swap_during "mode replace, a deploy's file renamed over the name during an in-place write" replace \
+  flistxattr:delay_enter=1500000 open_notrunc -- swap_in_file
+[ "$(inode "$LIB")" = "$DEPLOY_INO" ] ||
+  fail "the deploy's file (inode $DEPLOY_INO) was replaced: the name holds inode $(inode "$LIB")"
+expect_same_content "$LIB" "$V2"
+ok "the deploy's file stays at the name, written in place by the writer"
+expect_noted "the in-place write"
