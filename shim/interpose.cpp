@@ -71,9 +71,10 @@ inline int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
 // The program closes fd: while the guard keeps fds of its own parked on files
 // with POSIX locks (posix_locks.hpp), note which file fd was on, so that the
 // fds parked there are closed after it (its close releases the locks anyway).
+// (`parked`: posix_locks::any_parked(), where the caller has asked already.)
 struct ClosingFile {
-  explicit ClosingFile(int fd)
-      : known(__builtin_expect(tg::posix_locks::any_parked(), 0) && fd >= 0 && tg::sys::fstat(fd, &st) == 0) {}
+  explicit ClosingFile(int fd) : ClosingFile(fd, __builtin_expect(tg::posix_locks::any_parked(), 0)) {}
+  ClosingFile(int fd, bool parked) : known(parked && fd >= 0 && tg::sys::fstat(fd, &st) == 0) {}
   void closed() const {
     if (known) tg::posix_locks::program_closed(st.st_dev, st.st_ino);
   }
@@ -91,12 +92,14 @@ inline int guarded_close(int fd, CallReal call_real) {
   // An fd of ours parked on a file the program locks (a loop closing every
   // fd above its own): not the program's, so EBADF as without truncguard,
   // and its close would release the program's locks.
-  if (__builtin_expect(tg::posix_locks::any_parked(), 0) && !tg::in_guard() && tg::posix_locks::is_parked(fd)) {
+  // (One look at the parked fds for both uses: close is on every program's path.)
+  const bool parked = __builtin_expect(tg::posix_locks::any_parked(), 0);
+  if (parked && !tg::in_guard() && tg::posix_locks::is_parked(fd)) {
     errno = EBADF;
     return -1;
   }
   const int publish_error = (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) ? tg::pending::closing(fd) : 0;
-  ClosingFile file(fd);
+  ClosingFile file(fd, parked);
   const int r = call_real();
   file.closed();  // (even on EINTR: the fd is gone, and the locks with it)
   if (publish_error && r == 0) {
