@@ -910,12 +910,6 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   if (opens_an_fd(in.kind) && (in.flags & O_DIRECT) && ex.src.ok() && refuses_direct_io(ex.src.get()))
     return log_pass(in, name, Reason::no_direct_io);
 
-  // An append-only file (chattr +a): the kernel refuses the truncation, an
-  // open for writing without O_APPEND, F_SETFL dropping it, RWF_NOAPPEND and
-  // fallocate over its bytes (EPERM), and changes nothing. Replacing it made a
-  // copy only to fail the rename over it (ETXTBSY, where the caller expects EPERM).
-  if (append_only_file(on_fd(in.kind) ? in.fd : ex.src.get())) return log_pass(in, name, Reason::append_only_file);
-
   MappingFacts facts;
   ScanResult scan;
   pid_t me = 0;
@@ -924,6 +918,12 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   // inspected; scope elf): the real call, as for a name that changed.
   if (nameless && v.act && v.reason != Reason::mapped) return changed_under_us(in, name);
   if (!v.act) return log_pass(in, name, v.reason);
+  // An append-only file (chattr +a): the kernel refuses the truncation, an
+  // open for writing without O_APPEND, F_SETFL dropping it, RWF_NOAPPEND and
+  // fallocate over its bytes (EPERM), and changes nothing. Replacing it made a
+  // copy only to fail the rename over it (ETXTBSY, where the caller expects EPERM).
+  // Asked only here, where it would act: a file it passes anyway needs no ioctl.
+  if (append_only_file(on_fd(in.kind) ? in.fd : ex.src.get())) return log_pass(in, name, Reason::append_only_file);
   log_decision(in, name, true, v.reason);
 
   Who& who = mem->who;
