@@ -257,6 +257,20 @@ Outcome changed_under_us(const WriteIntent& in, const char* name) {
   return o;
 }
 
+// The name examined reaches another file (or none) by the time its
+// directory is looked in. An open with O_TRUNC is retried by its caller
+// without truncating what appeared (pass_if_absent); the other calls
+// (truncate(2), an open without O_TRUNC) were let through unexamined, onto
+// whatever the name held now, a library renamed there included: they are
+// examined again from the start, up to the attempts guard_write allows.
+Outcome name_changed_before_acting(const WriteIntent& in, const char* name, bool* again) {
+  if (again && in.kind != WriteKind::truncate_open) {
+    *again = true;
+    return {Outcome::pass, 0};
+  }
+  return changed_under_us(in, name);
+}
+
 // Errors of resolve_target that are about the name itself: it is gone, or is
 // no longer what was examined (the real call gives its own answer).
 bool names_nothing(int resolved) {
@@ -871,7 +885,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   // than let the real call truncate whatever is there now. An fd's call
   // acts on its own file whatever the name holds: it is looked at below.
   if (names_nothing(resolved) || (resolved == 0 && (t.st.st_dev != ex.st.st_dev || t.st.st_ino != ex.st.st_ino))) {
-    if (!on_fd(in.kind)) return changed_under_us(in, name);
+    if (!on_fd(in.kind)) return name_changed_before_acting(in, name, again);
     nameless = true;
   }
   // Any other error (no fd left for the directory, no memory; a name the
@@ -889,7 +903,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   // already proves the right to write.
   if (!on_fd(in.kind)) {
     int acc = resolved == 0 ? sys::may_write(t.dir.get(), t.base, true) : sys::may_write(in.dirfd, in.path, !follow);
-    if (acc == -ENOENT) return changed_under_us(in, name);
+    if (acc == -ENOENT) return name_changed_before_acting(in, name, again);
     if (acc < 0 && acc != -ENOSYS) return log_pass(in, name, Reason::no_write_permission);
     // Nor an open the kernel refuses for its sticky directory (where root's
     // rename is allowed): the file the opener was protected from would

@@ -93,3 +93,52 @@ swap_during "mode replace, a deploy's file renamed over the name during an in-pl
 expect_same_content "$LIB" "$V2"
 ok "the deploy's file stays at the name, written in place by the writer"
 expect_noted "the in-place write"
+
+# truncate(2), or an open without O_TRUNC, whose name reaches another file
+# by the time the shim looks in its directory: a library a victim runs,
+# renamed there (a hard link of it) from its own name. It was let through unexamined, onto that library (the
+# victim died); it is now examined again from the start, and the library
+# replaced. The window, between the look at the file's header and the lookup
+# in its directory, is widened with a delay on the shim's fstat of the file
+# (the first fstat system call of the writer: libc's fstat is newfstatat).
+MAPPED=$T/mapped.so
+swap_before_lookup() {  # WHAT ENTRY: `writer ENTRY $LIB $V2`, the swap during the delay
+  local what=$1 entry=$2 spid wpid i
+  fresh_copy "$V1" "$LIB"  # at the name: an ELF file nobody maps
+  fresh_copy "$V1" "$MAPPED"
+  MAPPED_INO=$(inode "$MAPPED")
+  start_victim "$MAPPED"
+  log_reset
+  env ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+    strace -f -qq -o /dev/null -E LD_PRELOAD="$TG_SHIM" -e trace=fstat -e inject=fstat:delay_enter=1500000:when=1 \
+    "$TG_WRITER" "$entry" "$LIB" "$V2" >"$T/writer.out" 2>&1 &
+  spid=$!
+  # The writer stopped in that fstat: system call 5.
+  for ((i = 0; i < 500; i++)); do
+    wpid=$(pgrep -P "$spid" | head -n1)
+    [ -n "$wpid" ] && [[ "$(cat "/proc/$wpid/syscall" 2>/dev/null)" == "5 "* ]] &&
+      [ "$(readlink "/proc/$wpid/exe")" = "$(readlink -f "$TG_WRITER")" ] && break
+    kill -0 "$spid" 2>/dev/null || break
+    sleep 0.01
+  done
+  [[ "$(cat "/proc/$wpid/syscall" 2>/dev/null)" == "5 "* ]] || fail "$what: the writer never reached the delayed fstat: $(cat "$T/writer.out")"
+  must ln -f "$MAPPED" "$T/swap.tmp"
+  must mv -T "$T/swap.tmp" "$LIB"
+  wait "$spid" || fail "$what: the writer failed: $(cat "$T/writer.out")"
+  stop_victim
+}
+# Control: without truncguard the victim dies of that truncate.
+fresh_copy "$V1" "$MAPPED"
+start_victim "$MAPPED"
+"$TG_WRITER" truncate "$MAPPED" "$V2" >"$T/writer.out" 2>&1 || fail "control: the writer failed: $(cat "$T/writer.out")"
+stop_victim
+expect_broken "control: truncate(2) of a library a victim runs, without truncguard"
+for entry in truncate open_notrunc; do
+  what="writer $entry, a running library renamed over the name before the lookup"
+  swap_before_lookup "$what" "$entry"
+  expect_survived "$what"
+  [ "$(inode "$LIB")" != "$MAPPED_INO" ] || fail "$what: the running library was written in place: $(tg_log)"
+  expect_same_content "$LIB" "$V2"
+  expect_log "replaced file=$LIB [ino $MAPPED_INO -> "
+  ok "$what: examined again after the name changed, and the running library replaced"
+done
