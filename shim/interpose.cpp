@@ -352,10 +352,17 @@ inline int guarded_dup(int oldfd, int newfd, int flags, CallReal call_real) {
     tg::pending::closing(newfd);
   // Onto an fd of ours parked on a locked file: the number is the program's
   // from now on (the kernel closes ours, as the program meant to replace
-  // whatever was there), never to be refused or closed as ours.
+  // whatever was there), never to be refused or closed as ours. A dup that
+  // fails (oldfd not open, bad flags) closes nothing: the fd is ours again.
+  tg::posix_locks::Forgotten forgotten;
   if (__builtin_expect(tg::posix_locks::any_parked(), 0) && newfd >= 0 && oldfd != newfd && !tg::in_guard())
-    tg::posix_locks::forget(newfd);
+    forgotten = tg::posix_locks::forget(newfd);
   const int r = call_real();
+  if (__builtin_expect(forgotten.fd >= 0, 0) && r < 0) {
+    const int saved = errno;
+    tg::posix_locks::unforget(forgotten);
+    errno = saved;
+  }
   if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);
   return r;
 }

@@ -158,12 +158,31 @@ bool is_parked(int fd) {
   return false;
 }
 
-void forget(int fd) {
-  if (fd < 0 || !any_parked()) return;
+Forgotten forget(int fd) {
+  if (fd < 0 || !any_parked()) return {};
   for (Parked& p : g_parked) {
     int expected = fd;
-    if (p.fd.compare_exchange_strong(expected, -1, std::memory_order_acq_rel)) {
+    // Taken (-2, as a slot being filled) before it is freed: its identity is
+    // read by no one else meanwhile.
+    if (p.fd.compare_exchange_strong(expected, -2, std::memory_order_acq_rel)) {
+      const Forgotten f{fd, p.dev, p.ino};
+      p.fd.store(-1, std::memory_order_release);
       g_count.fetch_sub(1, std::memory_order_relaxed);
+      return f;
+    }
+  }
+  return {};
+}
+
+void unforget(const Forgotten& f) {
+  if (f.fd < 0 || !mine() || !sys::refers_to(f.fd, f.dev, f.ino)) return;
+  for (Parked& p : g_parked) {
+    int free_slot = -1;
+    if (p.fd.compare_exchange_strong(free_slot, -2, std::memory_order_acquire)) {
+      p.dev = f.dev;
+      p.ino = f.ino;
+      p.fd.store(f.fd, std::memory_order_release);
+      g_count.fetch_add(1, std::memory_order_relaxed);
       return;
     }
   }

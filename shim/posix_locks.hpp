@@ -44,8 +44,17 @@ constexpr int kMaxParked = 64;
 bool is_parked(int fd);
 
 // dup2/dup3 onto `fd`: if it is parked, it is no longer ours (not closed here:
-// the dup replaces it).
-void forget(int fd);
+// the dup replaces it). Returns what was forgotten (fd -1: nothing), for
+// unforget() when the dup fails: a failed dup2/dup3 closes nothing, and the
+// kept fd, forgotten, was closed by the program's next close of that number
+// (which fails EBADF without truncguard), releasing its locks.
+struct Forgotten {
+  int fd = -1;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+Forgotten forget(int fd);
+void unforget(const Forgotten& f);
 
 // close_range/closefrom: the parked fds in [first, last] (still ours), in
 // ascending order, at most `max`. The caller leaves them open, for the same

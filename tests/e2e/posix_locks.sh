@@ -23,6 +23,10 @@
 #  - ftruncate(A), then dup2(A, A+1), the number of the fd kept, and close
 #    of that dup: the close succeeds (and releases the lock), as without
 #    truncguard (it failed with EBADF: the number was still taken for ours).
+#  - ftruncate(A), then a dup2 onto that number that fails (from an fd not
+#    open): the number stays ours, so the program's close of it fails EBADF
+#    and the lock is held (the failed dup2 made it forgotten: that close
+#    succeeded, closing the kept fd, and released the lock).
 #  - SQLite through python3 (if it has the sqlite3 module), as above; its
 #    control: after connection 1 commits, the other process gets the lock.
 . "$(dirname "$0")/lib.sh"
@@ -63,6 +67,11 @@ done
 [ $? -eq 1 ] && grep -q '^dup2over: released$' "$T/tg.out" ||
   fail "under truncguard, dup2 over the kept fd's number, then its close: $(cat "$T/tg.out") $(tg_log)"
 ok "dup2 over the kept fd's number, then close: as without truncguard (the close succeeds, the lock released)"
+"$TG_LOCK_HOLDER" "$T/data" ftruncate dup2fail >"$T/plain.out" 2>&1 ||
+  fail "control: without truncguard, a failed dup2 onto the next number, then its close: $(cat "$T/plain.out")"
+"$TG_CMD" "$TG_LOCK_HOLDER" "$T/data" ftruncate dup2fail >"$T/tg.out" 2>&1 ||
+  fail "under truncguard, a failed dup2 onto the kept fd's number, then its close: $(cat "$T/tg.out") $(tg_log)"
+ok "a dup2 onto the kept fd's number that fails: the number stays truncguard's (its close EBADF), the lock held"
 
 # OFD locks (F_OFD_SETLK) and flock() belong to the program's open file
 # description, not to the process: no other fd's close releases them, and the

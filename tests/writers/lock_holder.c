@@ -28,11 +28,15 @@
  *                 above its own (which holds no other fd on the file here)
  *       dup2over  dup2(A, A + 1), then close(A + 1), which must succeed (it
  *                 releases the lock, with or without truncguard)
+ *       dup2fail  dup2(1000, A + 1), 1000 not open: fails EBADF, closing
+ *                 nothing; then close(A + 1) fails EBADF too (A + 1 is not
+ *                 the program's), and the lock stays
  *       closeA    close(A): releases a lock of any kind (the control for
  *                 --ofd and --flock); the last step
  *     Prints "STEP: held" or "STEP: released" per step, and exits 0 if the
  *     lock was held after every step, 1 if not, 2 on an error. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +111,9 @@ int main(int argc, char** argv) {
     } else if (strcmp(step, "dup2over") == 0) {
       check(dup2(a, a + 1) == a + 1, "dup2");
       check(close(a + 1) == 0, "close the dup");
+    } else if (strcmp(step, "dup2fail") == 0) {
+      check(dup2(1000, a + 1) == -1 && errno == EBADF, "dup2 from fd 1000, not open, must fail EBADF");
+      check(close(a + 1) == -1 && errno == EBADF, "close(A + 1) after the failed dup2 must fail EBADF");
     } else if (strcmp(step, "closeA") == 0) {
       check(close(a) == 0, "close A");
     } else if (strcmp(step, "vfork") == 0) {
