@@ -169,7 +169,7 @@ Forgotten forget(int fd) {
     int expected = fd;
     // Taken (-2, as a slot being filled) before it is freed: its identity is
     // read by no one else meanwhile.
-    if (p.fd.compare_exchange_strong(expected, -2, std::memory_order_acq_rel)) {
+    if (p.fd.compare_exchange_strong(expected, -2, std::memory_order_acq_rel, std::memory_order_acquire)) {
       const Forgotten f{fd, p.dev, p.ino};
       p.fd.store(-1, std::memory_order_release);
       g_count.fetch_sub(1, std::memory_order_relaxed);
@@ -183,7 +183,7 @@ void unforget(const Forgotten& f) {
   if (f.fd < 0 || !mine() || !sys::refers_to(f.fd, f.dev, f.ino)) return;
   for (Parked& p : g_parked) {
     int free_slot = -1;
-    if (p.fd.compare_exchange_strong(free_slot, -2, std::memory_order_acquire)) {
+    if (p.fd.compare_exchange_strong(free_slot, -2, std::memory_order_acquire, std::memory_order_relaxed)) {
       p.dev = f.dev;
       p.ino = f.ino;
       p.fd.store(f.fd, std::memory_order_release);
@@ -211,7 +211,7 @@ int parked_in(unsigned first, unsigned last, int* out, int max) {
 namespace {
 // The entry handed to the new image (an exec may come from a thread with a
 // small stack). Two threads exec'ing at once: the second hands nothing over.
-char g_entry[sizeof kEnvName + 24 + kSlots * 64];
+TG_LARGE_TABLE char g_entry[sizeof kEnvName + 24 + kSlots * 64];
 std::atomic<bool> g_entry_busy{false};
 
 // Reads decimal digits at *p (at least one), up to `stop`.
