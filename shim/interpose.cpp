@@ -72,8 +72,9 @@ inline int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
 // with POSIX locks (posix_locks.hpp), note which file fd was on, so that the
 // fds parked there are closed after it (its close releases the locks anyway).
 struct ClosingFile {
-  explicit ClosingFile(int fd)
-      : known(__builtin_expect(tg::posix_locks::any_parked(), 0) && fd >= 0 && tg::sys::fstat(fd, &st) == 0) {}
+  explicit ClosingFile(int fd) : ClosingFile(fd, tg::posix_locks::any_parked()) {}
+  ClosingFile(int fd, bool any_parked)
+      : known(__builtin_expect(any_parked, 0) && fd >= 0 && tg::sys::fstat(fd, &st) == 0) {}
   void closed() const {
     if (known) tg::posix_locks::program_closed(st.st_dev, st.st_ino);
   }
@@ -91,12 +92,14 @@ inline int guarded_close(int fd, CallReal call_real) {
   // An fd of ours parked on a file the program locks (a loop closing every
   // fd above its own): not the program's, so EBADF as without truncguard,
   // and its close would release the program's locks.
-  if (__builtin_expect(tg::posix_locks::any_parked(), 0) && !tg::in_guard() && tg::posix_locks::is_parked(fd)) {
+  // (One look at the table for both: the pass-through close pays two loads.)
+  const bool any_parked = tg::posix_locks::any_parked();
+  if (__builtin_expect(any_parked, 0) && !tg::in_guard() && tg::posix_locks::is_parked(fd)) {
     errno = EBADF;
     return -1;
   }
   const int publish_error = (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) ? tg::pending::closing(fd) : 0;
-  ClosingFile file(fd);
+  ClosingFile file(fd, any_parked);
   const int r = call_real();
   file.closed();  // (even on EINTR: the fd is gone, and the locks with it)
   if (publish_error && r == 0) {
