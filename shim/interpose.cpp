@@ -71,10 +71,10 @@ inline int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
 // The program closes fd: while the guard keeps fds of its own parked on files
 // with POSIX locks (posix_locks.hpp), note which file fd was on, so that the
 // fds parked there are closed after it (its close releases the locks anyway).
-// (`parked`: posix_locks::any_parked(), where the caller has asked already.)
 struct ClosingFile {
-  explicit ClosingFile(int fd) : ClosingFile(fd, __builtin_expect(tg::posix_locks::any_parked(), 0)) {}
-  ClosingFile(int fd, bool parked) : known(parked && fd >= 0 && tg::sys::fstat(fd, &st) == 0) {}
+  explicit ClosingFile(int fd) : ClosingFile(fd, tg::posix_locks::any_parked()) {}
+  ClosingFile(int fd, bool any_parked)
+      : known(__builtin_expect(any_parked, 0) && fd >= 0 && tg::sys::fstat(fd, &st) == 0) {}
   void closed() const {
     if (known) tg::posix_locks::program_closed(st.st_dev, st.st_ino);
   }
@@ -92,14 +92,14 @@ inline int guarded_close(int fd, CallReal call_real) {
   // An fd of ours parked on a file the program locks (a loop closing every
   // fd above its own): not the program's, so EBADF as without truncguard,
   // and its close would release the program's locks.
-  // (One look at the parked fds for both uses: close is on every program's path.)
-  const bool parked = __builtin_expect(tg::posix_locks::any_parked(), 0);
-  if (parked && !tg::in_guard() && tg::posix_locks::is_parked(fd)) {
+  // (One look at the table for both: the pass-through close pays two loads.)
+  const bool any_parked = tg::posix_locks::any_parked();
+  if (__builtin_expect(any_parked, 0) && !tg::in_guard() && tg::posix_locks::is_parked(fd)) {
     errno = EBADF;
     return -1;
   }
   const int publish_error = (__builtin_expect(tg::pending::any(), 0) && !tg::in_guard()) ? tg::pending::closing(fd) : 0;
-  ClosingFile file(fd, parked);
+  ClosingFile file(fd, any_parked);
   const int r = call_real();
   file.closed();  // (even on EINTR: the fd is gone, and the locks with it)
   if (publish_error && r == 0) {
@@ -355,10 +355,17 @@ inline int guarded_dup(int oldfd, int newfd, int flags, CallReal call_real) {
     tg::pending::closing(newfd);
   // Onto an fd of ours parked on a locked file: the number is the program's
   // from now on (the kernel closes ours, as the program meant to replace
-  // whatever was there), never to be refused or closed as ours.
+  // whatever was there), never to be refused or closed as ours. A dup that
+  // fails (oldfd not open, bad flags) closes nothing: the fd is ours again.
+  tg::posix_locks::Forgotten forgotten;
   if (__builtin_expect(tg::posix_locks::any_parked(), 0) && newfd >= 0 && oldfd != newfd && !tg::in_guard())
-    tg::posix_locks::forget(newfd);
+    forgotten = tg::posix_locks::forget(newfd);
   const int r = call_real();
+  if (__builtin_expect(forgotten.fd >= 0, 0) && r < 0) {
+    const int saved = errno;
+    tg::posix_locks::unforget(forgotten);
+    errno = saved;
+  }
   if (r >= 0 && __builtin_expect(tg::pending::any(), 0)) tg::pending::duplicated(oldfd, r);
   return r;
 }
@@ -1312,9 +1319,16 @@ class ExecMemory {
 // vfork child (they are its parent's).
 TG_EXEC_FRAME inline void exec_begins() { tg::dl::remove_fresh_names(); }
 
+// Nothing for the new image (no pending file, no fd kept on a locked file):
+// the exec goes on as it came. Two atomic loads.
+TG_EXEC_FRAME inline bool nothing_to_hand_over() {
+  return !tg::pending::any() && !tg::posix_locks::any_parked();
+}
+
 template <typename Exec>
 TG_EXEC_FRAME int exec_with_pending(char* const argv[], char* const envp[], const ExecTarget& target, Exec exec) {
-  if (!tg::pending::any()) return exec(envp);
+  const bool pending = tg::pending::any(), kept = tg::posix_locks::any_parked();
+  if (__builtin_expect(!pending && !kept, 1)) return exec(envp);
   ExecMemory mem;
   if ((target.path && !mem.string(target.path)) || !mem.strings(argv) || !mem.strings(envp)) return exec(envp);
   size_t count = 0;
@@ -1322,19 +1336,31 @@ TG_EXEC_FRAME int exec_with_pending(char* const argv[], char* const envp[], cons
   char why[96];
   const char* no_env = count >= kMaxEnv ? "its environment has too many variables to add the hand-over to"
                                         : env_cannot_adopt(envp);
-  const char* entry =
-      tg::pending::prepare_exec(no_env ? no_env : exec_target_cannot_load(target, why, sizeof why));
-  if (!entry) return exec(envp);
-  const char** env = static_cast<const char**>(alloca((count + 2) * sizeof(char*)));
-  size_t n = 0;
-  static const char kVar[] = "TRUNCGUARD_PENDING=";
-  for (size_t i = 0; i < count; ++i)
-    if (std::strncmp(envp[i], kVar, sizeof kVar - 1) != 0) env[n++] = envp[i];
-  env[n++] = entry;
-  env[n] = nullptr;
-  const int r = exec(const_cast<char* const*>(env));
+  const char* cannot = no_env ? no_env : exec_target_cannot_load(target, why, sizeof why);
+  const char* entry = pending ? tg::pending::prepare_exec(cannot) : nullptr;
+  // The fds kept on locked files stay open across the exec (without a
+  // hand-over too: the locks matter more than an fd more in the new image).
+  const char* kept_entry = kept ? tg::posix_locks::exec_begins(cannot == nullptr) : nullptr;
+  int r;
+  if (!entry && !kept_entry) {
+    r = exec(envp);
+  } else {
+    const char** env = static_cast<const char**>(alloca((count + 3) * sizeof(char*)));
+    size_t n = 0;
+    static const char kVar[] = "TRUNCGUARD_PENDING=";
+    constexpr size_t kKeptLen = sizeof tg::posix_locks::kEnvName - 1;
+    for (size_t i = 0; i < count; ++i)
+      if (std::strncmp(envp[i], kVar, sizeof kVar - 1) != 0 &&
+          !(std::strncmp(envp[i], tg::posix_locks::kEnvName, kKeptLen) == 0 && envp[i][kKeptLen] == '='))
+        env[n++] = envp[i];
+    if (entry) env[n++] = entry;
+    if (kept_entry) env[n++] = kept_entry;
+    env[n] = nullptr;
+    r = exec(const_cast<char* const*>(env));
+  }
   const int saved = errno;  // the exec failed (ENOENT, EACCES...): the program goes on
-  tg::pending::exec_failed();
+  if (pending) tg::pending::exec_failed();
+  if (kept) tg::posix_locks::exec_failed();
   errno = saved;
   return r;
 }
@@ -1347,7 +1373,7 @@ TG_EXEC_FRAME __attribute__((visibility("default"))) int execve(const char* path
   auto f = TG_REAL(execve);
   if (!f) { errno = ENOSYS; return -1; }
   exec_begins();
-  if (__builtin_expect(!tg::pending::any(), 1)) return f(path, argv, envp);
+  if (__builtin_expect(nothing_to_hand_over(), 1)) return f(path, argv, envp);
   return exec_with_pending(argv, envp, {AT_FDCWD, path}, [&](char* const* env) { return f(path, argv, env); });
 }
 
@@ -1355,13 +1381,13 @@ TG_EXEC_FRAME __attribute__((visibility("default"))) int execvpe(const char* fil
   auto f = TG_REAL(execvpe);
   if (!f) { errno = ENOSYS; return -1; }
   exec_begins();
-  if (__builtin_expect(!tg::pending::any(), 1)) return f(file, argv, envp);
+  if (__builtin_expect(nothing_to_hand_over(), 1)) return f(file, argv, envp);
   return exec_with_pending(argv, envp, {AT_FDCWD, file, true}, [&](char* const* env) { return f(file, argv, env); });
 }
 
 TG_EXEC_FRAME __attribute__((visibility("default"))) int execv(const char* path, char* const argv[]) {
   exec_begins();
-  if (__builtin_expect(!tg::pending::any(), 1)) {
+  if (__builtin_expect(nothing_to_hand_over(), 1)) {
     auto f = TG_REAL(execv);
     if (!f) { errno = ENOSYS; return -1; }
     return f(path, argv);
@@ -1371,7 +1397,7 @@ TG_EXEC_FRAME __attribute__((visibility("default"))) int execv(const char* path,
 
 TG_EXEC_FRAME __attribute__((visibility("default"))) int execvp(const char* file, char* const argv[]) {
   exec_begins();
-  if (__builtin_expect(!tg::pending::any(), 1)) {
+  if (__builtin_expect(nothing_to_hand_over(), 1)) {
     auto f = TG_REAL(execvp);
     if (!f) { errno = ENOSYS; return -1; }
     return f(file, argv);
@@ -1448,7 +1474,7 @@ TG_EXEC_FRAME __attribute__((visibility("default"))) int fexecve(int fd, char* c
   auto f = TG_REAL(fexecve);
   if (!f) { errno = ENOSYS; return -1; }
   exec_begins();
-  if (__builtin_expect(!tg::pending::any(), 1)) return f(fd, argv, envp);
+  if (__builtin_expect(nothing_to_hand_over(), 1)) return f(fd, argv, envp);
   return exec_with_pending(argv, envp, {fd, nullptr}, [&](char* const* env) { return f(fd, argv, env); });
 }
 
@@ -1458,7 +1484,7 @@ TG_EXEC_FRAME __attribute__((visibility("default"))) int execveat(int dirfd, con
   auto f = TG_REAL(execveat);
   if (!f) { errno = ENOSYS; return -1; }
   exec_begins();
-  if (__builtin_expect(!tg::pending::any(), 1)) return f(dirfd, path, argv, envp, flags);
+  if (__builtin_expect(nothing_to_hand_over(), 1)) return f(dirfd, path, argv, envp, flags);
   return exec_with_pending(argv, envp, {dirfd, path, false, flags},
                            [&](char* const* env) { return f(dirfd, path, argv, env, flags); });
 }
@@ -1667,7 +1693,7 @@ TG_EXEC_FRAME __attribute__((noinline)) long final_syscall(long nr, long a0, lon
   switch (kernel_number(nr)) {
     case SYS_execve:
       exec_begins();
-      if (__builtin_expect(!tg::pending::any(), 1)) return real();
+      if (__builtin_expect(nothing_to_hand_over(), 1)) return real();
       return exec_with_pending(as_ptr<char* const>(a1), as_ptr<char* const>(a2), {AT_FDCWD, as_ptr<const char>(a0)}, [&](char* const* env) {
         return static_cast<int>(next_syscall_args(nr, a0, a1, reinterpret_cast<long>(env), a3, a4, a5));
       });
@@ -1676,7 +1702,7 @@ TG_EXEC_FRAME __attribute__((noinline)) long final_syscall(long nr, long a0, lon
       return real();
     case SYS_execveat:  // (dirfd, path, argv, envp, flags)
       exec_begins();
-      if (__builtin_expect(!tg::pending::any(), 1)) return real();
+      if (__builtin_expect(nothing_to_hand_over(), 1)) return real();
       return exec_with_pending(as_ptr<char* const>(a2), as_ptr<char* const>(a3), {static_cast<int>(a0), as_ptr<const char>(a1), false, static_cast<int>(a4)},
                                [&](char* const* env) {
                                  return static_cast<int>(next_syscall_args(nr, a0, a1, a2, reinterpret_cast<long>(env), a4, a5));
@@ -1849,6 +1875,7 @@ __attribute__((constructor)) static void truncguard_init() {
   tg::dl::remember_initial_objects();
   tg::dl::install_fork_gate();
   tg::posix_locks::install_fork_handler();
+  tg::posix_locks::adopt_from_environment();
   tg::pending::adopt_from_environment();
   tg::dl::hooks_ready();
   if (tg::log::enabled(tg::kBacktrace)) tg::log::load_unwinder();

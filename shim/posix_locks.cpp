@@ -3,8 +3,13 @@
 #include <atomic>
 #include <fcntl.h>
 #include <pthread.h>
+#include <cstdio>
+#include <cstring>
+#include <sys/auxv.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "pending.hpp"
 #include "sys.hpp"
 
 namespace tg::posix_locks {
@@ -158,12 +163,31 @@ bool is_parked(int fd) {
   return false;
 }
 
-void forget(int fd) {
-  if (fd < 0 || !any_parked()) return;
+Forgotten forget(int fd) {
+  if (fd < 0 || !any_parked()) return {};
   for (Parked& p : g_parked) {
     int expected = fd;
-    if (p.fd.compare_exchange_strong(expected, -1, std::memory_order_acq_rel)) {
+    // Taken (-2, as a slot being filled) before it is freed: its identity is
+    // read by no one else meanwhile.
+    if (p.fd.compare_exchange_strong(expected, -2, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      const Forgotten f{fd, p.dev, p.ino};
+      p.fd.store(-1, std::memory_order_release);
       g_count.fetch_sub(1, std::memory_order_relaxed);
+      return f;
+    }
+  }
+  return {};
+}
+
+void unforget(const Forgotten& f) {
+  if (f.fd < 0 || !mine() || !sys::refers_to(f.fd, f.dev, f.ino)) return;
+  for (Parked& p : g_parked) {
+    int free_slot = -1;
+    if (p.fd.compare_exchange_strong(free_slot, -2, std::memory_order_acquire, std::memory_order_relaxed)) {
+      p.dev = f.dev;
+      p.ino = f.ino;
+      p.fd.store(f.fd, std::memory_order_release);
+      g_count.fetch_add(1, std::memory_order_relaxed);
       return;
     }
   }
@@ -182,6 +206,92 @@ int parked_in(unsigned first, unsigned last, int* out, int max) {
     out[i] = fd;
   }
   return n;
+}
+
+namespace {
+// The entry handed to the new image (an exec may come from a thread with a
+// small stack). Two threads exec'ing at once: the second hands nothing over.
+TG_LARGE_TABLE char g_entry[sizeof kEnvName + 24 + kSlots * 64];
+std::atomic<bool> g_entry_busy{false};
+
+// Reads decimal digits at *p (at least one), up to `stop`.
+bool read_number(const char** p, char stop, unsigned long long* out) {
+  unsigned long long v = 0;
+  const char* q = *p;
+  for (; *q >= '0' && *q <= '9'; ++q) {
+    if (v > (~0ULL - 9) / 10) return false;
+    v = v * 10 + static_cast<unsigned long long>(*q - '0');
+  }
+  if (q == *p || *q != stop) return false;
+  *p = q + 1;
+  *out = v;
+  return true;
+}
+}  // namespace
+
+const char* exec_begins(bool hand_over) {
+  if (!any_parked()) return nullptr;
+  unsigned long long mark = 0;
+  if (sys::getrandom(&mark, sizeof mark, 0x0001 /* GRND_NONBLOCK */) != sizeof mark)
+    mark = static_cast<unsigned long long>(sys::getpid()) * 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<uintptr_t>(&mark);
+  mark = (1ULL << 32) + mark % (1ULL << 39);  // past any lock file, within every filesystem's largest offset
+  const bool write = hand_over && !g_entry_busy.exchange(true, std::memory_order_acquire);
+  size_t n = 0;
+  if (write) n = static_cast<size_t>(std::snprintf(g_entry, sizeof g_entry, "%s=%llu", kEnvName, mark));
+  bool any = false;
+  for (Parked& p : g_parked) {
+    const int fd = p.fd.load(std::memory_order_acquire);
+    if (fd < 0 || !sys::refers_to(fd, p.dev, p.ino) || !locked(fd)) continue;
+    if (sys::call(SYS_lseek, fd, static_cast<long>(mark), SEEK_SET) < 0) continue;
+    sys::call(SYS_fcntl, fd, F_SETFD, 0);
+    if (write && n + 64 < sizeof g_entry) {
+      n += static_cast<size_t>(std::snprintf(g_entry + n, sizeof g_entry - n, ":%d,%llu,%llu", fd,
+                                             static_cast<unsigned long long>(p.dev),
+                                             static_cast<unsigned long long>(p.ino)));
+      any = true;
+    }
+  }
+  if (write && !any) g_entry_busy.store(false, std::memory_order_release);
+  return any ? g_entry : nullptr;
+}
+
+void exec_failed() {
+  if (!any_parked()) return;
+  for (Parked& p : g_parked) {
+    const int fd = p.fd.load(std::memory_order_acquire);
+    if (fd >= 0 && sys::refers_to(fd, p.dev, p.ino)) sys::call(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+  }
+  g_entry_busy.store(false, std::memory_order_release);
+}
+
+void adopt_from_environment() {
+  constexpr size_t kLen = sizeof kEnvName - 1;
+  const char* v = nullptr;
+  for (char** e = environ; e && *e && !v; ++e)
+    if (std::strncmp(*e, kEnvName, kLen) == 0 && (*e)[kLen] == '=') v = *e + kLen + 1;
+  if (!v) return;
+  // Under secure execution the environment is the caller's: nothing taken
+  // (the fds, if any, stay open, as without the entry).
+  unsigned long long mark, fd, dev, ino;
+  const char* p = v;
+  if (!getauxval(AT_SECURE) && read_number(&p, ':', &mark)) {
+    for (;;) {
+      const char* q = p;
+      if (!read_number(&q, ',', &fd) || !read_number(&q, ',', &dev)) break;
+      const char* r = q;
+      const bool last = read_number(&r, '\0', &ino);
+      if (!last && !read_number(&q, ':', &ino)) break;
+      if (fd <= 0x7fffffff && sys::refers_to(static_cast<int>(fd), static_cast<dev_t>(dev), static_cast<ino_t>(ino)) &&
+          sys::call(SYS_lseek, static_cast<int>(fd), 0, SEEK_CUR) == static_cast<long>(mark)) {
+        sys::call(SYS_lseek, static_cast<int>(fd), 0, SEEK_SET);
+        sys::call(SYS_fcntl, static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+        close_own(static_cast<int>(fd));  // kept while a lock is held, else closed
+      }
+      if (last) break;
+      p = q;
+    }
+  }
+  pending::environ_remove(kEnvName, kLen);  // not for this program's own children
 }
 
 }  // namespace tg::posix_locks

@@ -44,12 +44,39 @@ constexpr int kMaxParked = 64;
 bool is_parked(int fd);
 
 // dup2/dup3 onto `fd`: if it is parked, it is no longer ours (not closed here:
-// the dup replaces it).
-void forget(int fd);
+// the dup replaces it). Returns what was forgotten (fd -1: nothing), for
+// unforget() when the dup fails: a failed dup2/dup3 closes nothing, and the
+// kept fd, forgotten, was closed by the program's next close of that number
+// (which fails EBADF without truncguard), releasing its locks.
+struct Forgotten {
+  int fd = -1;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+Forgotten forget(int fd);
+void unforget(const Forgotten& f);
 
 // close_range/closefrom: the parked fds in [first, last] (still ours), in
 // ascending order, at most `max`. The caller leaves them open, for the same
 // reason. Returns how many.
 int parked_in(unsigned first, unsigned last, int* out, int max);
+
+// execve: the kept fds are close-on-exec, and the kernel's close of one at
+// the exec released the locks the program keeps across it through its own
+// fd (POSIX locks survive an exec: a daemon that rewrote the pidfile it
+// keeps locked, then re-executed itself, lost its lock). So before the exec
+// each kept fd on a file still locked loses FD_CLOEXEC, and its file offset
+// (never used: the shim reads with pread) is set to a random mark. With
+// `hand_over`, returns the entry "TRUNCGUARD_KEPT_FDS=MARK:FD,DEV,INO:..."
+// for the new image's environment (nullptr: none), which takes each such fd
+// back as its own kept fd, or closes it when no lock is left on the file;
+// only an fd at the mark, on that file, is taken: never one the new image
+// owns. Nothing in a vfork child (its fds hold none of the parent's locks).
+const char* exec_begins(bool hand_over);
+// The exec failed: the kept fds are close-on-exec again.
+void exec_failed();
+// The new image (from the constructor, after install_fork_handler).
+void adopt_from_environment();
+constexpr char kEnvName[] = "TRUNCGUARD_KEPT_FDS";
 
 }  // namespace tg::posix_locks

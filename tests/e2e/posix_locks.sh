@@ -23,6 +23,15 @@
 #  - ftruncate(A), then dup2(A, A+1), the number of the fd kept, and close
 #    of that dup: the close succeeds (and releases the lock), as without
 #    truncguard (it failed with EBADF: the number was still taken for ours).
+#  - ftruncate(A), then a dup2 onto that number that fails (from an fd not
+#    open): the number stays ours, so the program's close of it fails EBADF
+#    and the lock is held (the failed dup2 made it forgotten: that close
+#    succeeded, closing the kept fd, and released the lock).
+#  - ftruncate(A), then an exec of itself (A without FD_CLOEXEC: POSIX locks
+#    survive an exec): the new image still holds the lock, and once it
+#    closes A, it holds as many fds as without truncguard (the kept fd was
+#    handed over, then closed with the lock's release). It lost the lock: the
+#    kept fd is close-on-exec, and its close at the exec released it.
 #  - SQLite through python3 (if it has the sqlite3 module), as above; its
 #    control: after connection 1 commits, the other process gets the lock.
 . "$(dirname "$0")/lib.sh"
@@ -63,6 +72,20 @@ done
 [ $? -eq 1 ] && grep -q '^dup2over: released$' "$T/tg.out" ||
   fail "under truncguard, dup2 over the kept fd's number, then its close: $(cat "$T/tg.out") $(tg_log)"
 ok "dup2 over the kept fd's number, then close: as without truncguard (the close succeeds, the lock released)"
+"$TG_LOCK_HOLDER" "$T/data" ftruncate dup2fail >"$T/plain.out" 2>&1 ||
+  fail "control: without truncguard, a failed dup2 onto the next number, then its close: $(cat "$T/plain.out")"
+"$TG_CMD" "$TG_LOCK_HOLDER" "$T/data" ftruncate dup2fail >"$T/tg.out" 2>&1 ||
+  fail "under truncguard, a failed dup2 onto the kept fd's number, then its close: $(cat "$T/tg.out") $(tg_log)"
+ok "a dup2 onto the kept fd's number that fails: the number stays truncguard's (its close EBADF), the lock held"
+"$TG_LOCK_HOLDER" "$T/data" ftruncate exec countfds closeA countfds >"$T/plain.out" 2>&1
+[ $? -eq 1 ] && grep -q '^exec: held$' "$T/plain.out" && grep -q '^closeA: released$' "$T/plain.out" ||
+  fail "control: without truncguard, ftruncate, exec, close A: $(cat "$T/plain.out")"
+"$TG_CMD" "$TG_LOCK_HOLDER" "$T/data" ftruncate exec countfds closeA countfds >"$T/tg.out" 2>&1
+[ $? -eq 1 ] && grep -q '^exec: held$' "$T/tg.out" && grep -q '^closeA: released$' "$T/tg.out" ||
+  fail "under truncguard, ftruncate then an exec: $(cat "$T/tg.out") $(tg_log)"
+[ "$(grep countfds: "$T/tg.out" | tail -1)" = "$(grep countfds: "$T/plain.out" | tail -1)" ] ||
+  fail "after the exec and the close of A, fds left open: $(grep countfds: "$T/tg.out") (without truncguard: $(grep countfds: "$T/plain.out"))"
+ok "ftruncate, then an exec: the lock held in the new image, the kept fd closed with A's close there, as without truncguard"
 
 # OFD locks (F_OFD_SETLK) and flock() belong to the program's open file
 # description, not to the process: no other fd's close releases them, and the

@@ -28,11 +28,19 @@
  *                 above its own (which holds no other fd on the file here)
  *       dup2over  dup2(A, A + 1), then close(A + 1), which must succeed (it
  *                 releases the lock, with or without truncguard)
+ *       dup2fail  dup2(1000, A + 1), 1000 not open: fails EBADF, closing
+ *                 nothing; then close(A + 1) fails EBADF too (A + 1 is not
+ *                 the program's), and the lock stays
+ *       exec      execv of this program (A, without FD_CLOEXEC, stays open,
+ *                 and POSIX locks survive an exec), which checks the lock
+ *                 and goes on with the steps after this one
+ *       countfds  prints "countfds: N fds" (the program's open fds)
  *       closeA    close(A): releases a lock of any kind (the control for
  *                 --ofd and --flock); the last step
  *     Prints "STEP: held" or "STEP: released" per step, and exits 0 if the
  *     lock was held after every step, 1 if not, 2 on an error. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,16 +85,40 @@ int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "--ofd") == 0) g_kind = kOfd, first = 2;
   if (argc > 1 && strcmp(argv[1], "--flock") == 0) g_kind = kFlock, first = 2;
   if (argc < first + 2) { fprintf(stderr, "usage: lock_holder [--ofd|--flock] FILE STEP...\n"); return 2; }
+  /* After the exec step: --after-exec=A,ALL_HELD (A is still open and locked). */
+  int a = -1, all_held = 1, after_exec = 0;
+  if (strncmp(argv[first], "--after-exec=", 13) == 0) {
+    check(sscanf(argv[first] + 13, "%d,%d", &a, &all_held) == 2, "--after-exec");
+    after_exec = first++;
+  }
   const char* file = argv[first];
   memset(content, 'x', sizeof content);
-  int a = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
-  check(a >= 0 && write(a, content, sizeof content) == (ssize_t)sizeof content, "create");
-  check(take_lock(a) == 0, "lock");
-  if (!lock_held(file)) { fprintf(stderr, "lock_holder: the child takes the lock we hold\n"); return 2; }
-  int all_held = 1;
-  for (int i = first + 1; i < argc; ++i) {
-    const char* step = argv[i];
-    if (strcmp(step, "rdwr") == 0) {
+  if (!after_exec) {
+    a = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    check(a >= 0 && write(a, content, sizeof content) == (ssize_t)sizeof content, "create");
+    check(take_lock(a) == 0, "lock");
+    if (!lock_held(file)) { fprintf(stderr, "lock_holder: the child takes the lock we hold\n"); return 2; }
+  }
+  for (int i = first + (after_exec ? 0 : 1); i < argc; ++i) {
+    const char* step = after_exec && i == first ? "exec" : argv[i];
+    if (after_exec && i == first) {
+      /* the exec step, done: only its check below */
+    } else if (strcmp(step, "exec") == 0) {
+      char opt[64];
+      snprintf(opt, sizeof opt, "--after-exec=%d,%d", a, all_held);
+      char** nargv = calloc((size_t)argc + 2, sizeof(char*));
+      check(nargv != NULL, "calloc");
+      int n = 0;
+      nargv[n++] = argv[0];
+      if (first > 1 && argv[1][0] == '-' && argv[1][1] == '-' && strncmp(argv[1], "--after-exec=", 13) != 0)
+        nargv[n++] = argv[1];
+      nargv[n++] = opt;
+      nargv[n++] = (char*)file;
+      for (int j = i + 1; j < argc; ++j) nargv[n++] = argv[j];
+      fflush(stdout);
+      execv("/proc/self/exe", nargv);
+      check(0, "execv");
+    } else if (strcmp(step, "rdwr") == 0) {
       check(open(file, O_RDWR) >= 0, "open O_RDWR");
     } else if (strcmp(step, "wronly") == 0) {
       check(open(file, O_WRONLY) >= 0, "open O_WRONLY");
@@ -107,6 +139,11 @@ int main(int argc, char** argv) {
     } else if (strcmp(step, "dup2over") == 0) {
       check(dup2(a, a + 1) == a + 1, "dup2");
       check(close(a + 1) == 0, "close the dup");
+    } else if (strcmp(step, "dup2fail") == 0) {
+      check(dup2(1000, a + 1) == -1 && errno == EBADF, "dup2 from fd 1000, not open, must fail EBADF");
+      check(close(a + 1) == -1 && errno == EBADF, "close(A + 1) after the failed dup2 must fail EBADF");
+    } else if (strcmp(step, "countfds") == 0) {
+      printf("countfds: %d fds\n", open_fds());
     } else if (strcmp(step, "closeA") == 0) {
       check(close(a) == 0, "close A");
     } else if (strcmp(step, "vfork") == 0) {
@@ -136,7 +173,7 @@ int main(int argc, char** argv) {
     printf("%s: %s\n", step, held ? "held" : "released");
     fflush(stdout);
     all_held &= held;
-    if (!held && strcmp(step, "closeA") != 0) check(take_lock(a) == 0, "lock again");  /* for the next step */
+    if (!held && strcmp(step, "closeA") != 0 && fcntl(a, F_GETFD) >= 0) check(take_lock(a) == 0, "lock again");  /* for the next step */
   }
   return all_held ? 0 : 1;
 }
