@@ -1,0 +1,89 @@
+#!/bin/bash
+# The soname layout of a real deploy: lib/libfoo.so -> libfoo.so.1 ->
+# the versioned file, which sits in another directory (relative: ../real/,
+# and absolute). A deploy writes through the link chain (cp to either link,
+# a shell redirection): the victim that loaded the library by the link
+# lives on, both links stay as they were, the versioned file gets the new
+# inode in its own directory (nothing lands in the links' directory), and
+# the log's symlink note names that file by a path that reaches it (it gave
+# "its target libvictim.so.1.2.3", a name that is no file next to the link).
+# Where the target's directory may not be written while the links' may (a
+# writer running as nobody), the write fails with ETXTBSY and a symlink note
+# names the target and says the new file is made in its directory (the
+# "cannot create a temporary file in the directory" line alone pointed at
+# the link's directory, which the writer may write).
+. "$(dirname "$0")/lib.sh"
+need_victims
+
+must mkdir "$T/lib" "$T/real"
+REAL=$T/real/libvictim.so.1.2.3
+
+# layout ABS: the chain, its last link relative (../real/...) or absolute.
+layout() {
+  rm -f -- "$T/lib/libfoo.so" "$T/lib/libfoo.so.1"
+  if [ "$1" = abs ]; then must ln -s "$REAL" "$T/lib/libfoo.so.1"
+  else must ln -s ../real/libvictim.so.1.2.3 "$T/lib/libfoo.so.1"; fi
+  must ln -s libfoo.so.1 "$T/lib/libfoo.so"
+  LINK1_TEXT=$(readlink "$T/lib/libfoo.so.1")
+}
+
+# The links as they were, nothing else in their directory, the versioned
+# file with v2 in its own.
+expect_layout_kept() {
+  local what=$1 f
+  [ -L "$T/lib/libfoo.so" ] && [ "$(readlink "$T/lib/libfoo.so")" = libfoo.so.1 ] ||
+    fail "$what: lib/libfoo.so is no longer the symlink to libfoo.so.1"
+  [ -L "$T/lib/libfoo.so.1" ] && [ "$(readlink "$T/lib/libfoo.so.1")" = "$LINK1_TEXT" ] ||
+    fail "$what: lib/libfoo.so.1 is no longer the symlink to $LINK1_TEXT"
+  f=$(ls -A "$T/lib" | tr '\n' ' ')
+  [ "$f" = "libfoo.so libfoo.so.1 " ] || fail "$what: the links' directory holds: $f"
+  f=$(ls -A "$T/real" | tr '\n' ' ')
+  [ "$f" = "libvictim.so.1.2.3 " ] || fail "$what: the target's directory holds: $f"
+  [ -f "$REAL" ] && [ ! -L "$REAL" ] || fail "$what: $REAL is not a regular file"
+  ok "$what: the links are kept, nothing new in either directory"
+}
+
+# The note names the versioned file by its absolute path.
+expect_symlink_note() {
+  expect_log "note file=$1 is a symlink: it was kept, and its target $REAL$2"
+  ok "the log's symlink note names the target $REAL"
+}
+
+LIB=$REAL
+LIB_IN_LOG=$T/lib/libfoo.so
+for how in rel abs; do
+  layout "$how"
+  VICTIM_LIB=$T/lib/libfoo.so.1   # loaded by its soname link
+  copy_v2() { "$@" cp "$V2" "$T/lib/libfoo.so"; }
+  prove_protection copy_v2
+  expect_layout_kept "cp to the chain's first link ($how)"
+  expect_symlink_note "$T/lib/libfoo.so" " was replaced"
+
+  VICTIM_LIB=$T/lib/libfoo.so
+  LIB_IN_LOG=$T/lib/libfoo.so.1
+  redirect_v2() { "$@" bash -c 'cat -- "$1" > "$2"' bash "$V2" "$T/lib/libfoo.so.1"; }
+  prove_protection redirect_v2
+  expect_layout_kept "a shell redirection to the soname link ($how)"
+  expect_symlink_note "$T/lib/libfoo.so.1" " was replaced"
+  LIB_IN_LOG=$T/lib/libfoo.so
+done
+
+# The links' directory writable, the target's not: as nobody.
+[ "$(id -u)" -eq 0 ] || { ok "(the unwritable target's directory needs root: not run)"; exit 0; }
+command -v setpriv >/dev/null && as_nobody true || { ok "(cannot run as nobody: the rest not run)"; exit 0; }
+nobody_copies
+need_shim
+layout rel
+must chown 65534:65534 "$T/lib"
+fresh_copy "$V1" "$REAL"
+must chown 65534:65534 "$REAL"   # nobody may write the file, not its directory
+start_victim "$T/lib/libfoo.so.1"
+log_reset
+as_nobody "$TG_CMD_N" cp "$V2" "$T/lib/libfoo.so" 2>"$T/cp.err" && fail "nobody's cp through the links succeeded"
+grep -q "Text file busy" "$T/cp.err" || fail "nobody's cp failed otherwise: $(cat "$T/cp.err")"
+stop_victim
+expect_survived "nobody's cp, the target's directory not writable"
+expect_same_content "$REAL" "$V1"
+expect_layout_kept "nobody's refused cp"
+expect_log "cannot protect file=$T/lib/libfoo.so: cannot create a temporary file in the directory: Permission denied"
+expect_symlink_note "$T/lib/libfoo.so" ", in whose directory the new file is made, was not replaced"
