@@ -11,7 +11,9 @@
 # writer running as nobody), the write fails with ETXTBSY and a symlink note
 # names the target and says the new file is made in its directory (the
 # "cannot create a temporary file in the directory" line alone pointed at
-# the link's directory, which the writer may write).
+# the link's directory, which the writer may write). Its file removed, the
+# chain dangling, `truncguard who` by a link finds the victim still running
+# that file (it looked for a deleted file named as the link).
 . "$(dirname "$0")/lib.sh"
 need_victims
 
@@ -67,6 +69,26 @@ for how in rel abs; do
   expect_symlink_note "$T/lib/libfoo.so.1" " was replaced"
   LIB_IN_LOG=$T/lib/libfoo.so
 done
+
+# The versioned file removed while the victim runs it, the chain left
+# dangling: `truncguard who` by either link finds the victim, as by the
+# file's own name (it looked for a deleted file named as the link, which no
+# mapping is: "no process maps it", exit 3).
+layout rel
+fresh_copy "$V1" "$REAL"
+start_victim "$T/lib/libfoo.so.1"
+must rm -- "$REAL"
+for name in "$T/real/libvictim.so.1.2.3" lib/libfoo.so lib/libfoo.so.1; do
+  out=$("$TG_CMD" who "$name" 2>/dev/null)
+  st=$?
+  [ "$st" -eq 0 ] || fail "who $name, the chain dangling: exit $st, expected 0: $out"
+  grep -qF -- "$REAL (no such file now" <<<"$out" || fail "who $name names another file: $out"
+  grep -qE "^ *$VICTIM_PID +" <<<"$out" || fail "who $name does not list the victim (pid $VICTIM_PID): $out"
+  json=$("$TG_CMD" who --json "$name" 2>/dev/null)
+  grep -qF "\"path\":\"$REAL\"" <<<"$json" || fail "who --json $name: $json"
+done
+stop_victim
+ok "who by a dangling link (and a chain of them) finds the victim running the removed file it reached"
 
 # The links' directory writable, the target's not: as nobody.
 [ "$(id -u)" -eq 0 ] || { ok "(the unwritable target's directory needs root: not run)"; exit 0; }
