@@ -970,7 +970,15 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
 
   if (s.mode == Mode::dry_run) {
     ev.kind = log::EventKind::would_replace;
-    if (log::enabled(kRewrites)) log::emit(ev);
+    if (log::enabled(kRewrites)) {
+      log::emit(ev);
+      // As the replacement's own note would say: which file, the links kept.
+      if (resolved == 0 && t.via_symlink) {
+        std::snprintf(mem->msg, sizeof mem->msg, "is a symlink: it would be kept, and its target %s replaced",
+                      name_target(t, mem.get()));
+        note(name, "symlink", mem->msg);
+      }
+    }
     return {Outcome::pass, 0};
   }
 

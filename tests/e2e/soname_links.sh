@@ -70,6 +70,20 @@ for how in rel abs; do
   LIB_IN_LOG=$T/lib/libfoo.so
 done
 
+# Dry run through the chain: nothing changes, and the note says which file
+# would be replaced (it said nothing of the link: the line named only it).
+layout abs
+fresh_copy "$V1" "$REAL"
+start_victim "$T/lib/libfoo.so.1"
+old=$(inode "$REAL")
+log_reset
+must "$TG_CMD" --mode dry-run cp "$V2" "$T/lib/libfoo.so"
+stop_victim
+expect_log "would replace file=$T/lib/libfoo.so [ino $old] (mode dry-run)"
+expect_log "note file=$T/lib/libfoo.so is a symlink: it would be kept, and its target $REAL replaced"
+expect_layout_kept "dry run through the chain"
+ok "dry run through the chain: the note names the file that would be replaced"
+
 # The versioned file removed while the victim runs it, the chain left
 # dangling: `truncguard who` by either link finds the victim, as by the
 # file's own name (it looked for a deleted file named as the link, which no
