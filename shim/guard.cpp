@@ -706,17 +706,18 @@ int swap_fd(int old_fd, int new_fd) {
 // absolute path, as the kernel names the directory held open, for the link
 // may be in another directory than its target (lib/libfoo.so.1 ->
 // /opt/foo/libfoo.so.1.2.3, or ../other/...: its name alone named no file
-// near the link). Its name alone where /proc can't say, or says the
-// directory was deleted.
+// near the link). Its name alone where /proc can't say, says the
+// directory was deleted, or gives a path too long to add the name to.
 const char* name_target(const Target& t, ActingMemory* mem) {
   char* raw = mem->resolve.link;  // free once the name is resolved
   constexpr size_t kRaw = sizeof mem->resolve.link;
   char proc[32];
   sys::fd_link(t.dir.get(), proc, sizeof proc);
-  const long n = sys::readlinkat(AT_FDCWD, proc, raw, kRaw - NAME_MAX - 2);
+  constexpr long kRoom = static_cast<long>(kRaw - NAME_MAX - 2);  // for "/" and the name after it
+  const long n = sys::readlinkat(AT_FDCWD, proc, raw, kRoom);
   constexpr char kDeleted[] = " (deleted)";
   constexpr long kDel = sizeof kDeleted - 1;
-  if (n > 0 && raw[0] == '/' && !(n >= kDel && std::memcmp(raw + n - kDel, kDeleted, kDel) == 0)) {
+  if (n > 0 && n < kRoom && raw[0] == '/' && !(n >= kDel && std::memcmp(raw + n - kDel, kDeleted, kDel) == 0)) {
     size_t o = static_cast<size_t>(n);
     if (o > 1) raw[o++] = '/';
     std::strcpy(raw + o, t.base);

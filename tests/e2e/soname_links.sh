@@ -84,6 +84,22 @@ expect_log "note file=$T/lib/libfoo.so is a symlink: it would be kept, and its t
 expect_layout_kept "dry run through the chain"
 ok "dry run through the chain: the note names the file that would be replaced"
 
+# The target's directory so deep that its path leaves no room for the name
+# in the shim's buffer: the note names the file by its name alone (it gave
+# the directory's path cut short, the name after it: a path to nothing).
+deep=$T/deep
+for _ in $(seq 18); do deep=$deep/$(printf 'd%.0s' $(seq 220)); done
+must mkdir -p "$deep"
+must cp "$V1" "$deep/libvictim.so.1.2.3"
+rm -f -- "$T/lib/libfoo.so.1"
+must ln -s "$deep/libvictim.so.1.2.3" "$T/lib/libfoo.so.1"
+log_reset
+must "$TG_CMD" --scope elf cp "$V2" "$T/lib/libfoo.so.1"
+expect_same_content "$deep/libvictim.so.1.2.3" "$V2"
+expect_log "note file=$T/lib/libfoo.so.1 is a symlink: it was kept, and its target libvictim.so.1.2.3 was replaced"
+must rm -rf -- "$T/deep"
+ok "a target's path too long for the note: named by its name alone"
+
 # The versioned file removed while the victim runs it, the chain left
 # dangling: `truncguard who` by either link finds the victim, as by the
 # file's own name (it looked for a deleted file named as the link, which no
