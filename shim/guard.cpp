@@ -716,6 +716,32 @@ int swap_fd(int old_fd, int new_fd) {
   return r;
 }
 
+// A symlink's target, named for the log (escaped into mem->target): its
+// absolute path, as the kernel names the directory held open, for the link
+// may be in another directory than its target (lib/libfoo.so.1 ->
+// /opt/foo/libfoo.so.1.2.3, or ../other/...: its name alone named no file
+// near the link). Its name alone where /proc can't say, says the
+// directory was deleted, or gives a path too long to add the name to.
+const char* name_target(const Target& t, ActingMemory* mem) {
+  char* raw = mem->resolve.link;  // free once the name is resolved
+  constexpr size_t kRaw = sizeof mem->resolve.link;
+  char proc[32];
+  sys::fd_link(t.dir.get(), proc, sizeof proc);
+  constexpr long kRoom = static_cast<long>(kRaw - NAME_MAX - 2);  // for "/" and the name after it
+  const long n = sys::readlinkat(AT_FDCWD, proc, raw, kRoom);
+  constexpr char kDeleted[] = " (deleted)";
+  constexpr long kDel = sizeof kDeleted - 1;
+  if (n > 0 && n < kRoom && raw[0] == '/' && !(n >= kDel && std::memcmp(raw + n - kDel, kDeleted, kDel) == 0)) {
+    size_t o = static_cast<size_t>(n);
+    if (o > 1) raw[o++] = '/';
+    std::strcpy(raw + o, t.base);
+  } else {
+    std::strcpy(raw, t.base);
+  }
+  log::escape(raw, mem->target, sizeof mem->target);
+  return mem->target;
+}
+
 // The replaced line, then what the operator should know about it. `new_fd`:
 // the fd on the new inode, which the lines must not go into (log::KeepOutOf).
 void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep, int new_fd,
@@ -728,8 +754,7 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
     char* msg = mem->msg;
     constexpr size_t kMsg = sizeof mem->msg;
     if (t.via_symlink) {
-      log::escape(t.base, mem->target, sizeof mem->target);
-      std::snprintf(msg, kMsg, "is a symlink: it was kept, and its target %s was replaced", mem->target);
+      std::snprintf(msg, kMsg, "is a symlink: it was kept, and its target %s was replaced", name_target(t, mem));
       note(name, "symlink", msg);
     }
     if (t.st.st_nlink > 1) {
@@ -960,7 +985,15 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
 
   if (s.mode == Mode::dry_run) {
     ev.kind = log::EventKind::would_replace;
-    if (log::enabled(kRewrites)) log::emit(ev);
+    if (log::enabled(kRewrites)) {
+      log::emit(ev);
+      // As the replacement's own note would say: which file, the links kept.
+      if (resolved == 0 && t.via_symlink) {
+        std::snprintf(mem->msg, sizeof mem->msg, "is a symlink: it would be kept, and its target %s replaced",
+                      name_target(t, mem.get()));
+        note(name, "symlink", mem->msg);
+      }
+    }
     return {Outcome::pass, 0};
   }
 
@@ -1007,9 +1040,22 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     return {Outcome::pass, 0};
   }
   if (fd < 0) {
-    if (rep.failed_step)
-      return cannot_protect(s, in, name, rep.failed_step, rep.error, rep.restored_old,
-                            rep.kept_aside[0] ? rep.kept_aside : nullptr, rep.putback_error, rep.incomplete_at_name);
+    if (rep.failed_step) {
+      const Outcome o = cannot_protect(s, in, name, rep.failed_step, rep.error, rep.restored_old,
+                                       rep.kept_aside[0] ? rep.kept_aside : nullptr, rep.putback_error,
+                                       rep.incomplete_at_name);
+      // The step failed at the link's target, in its directory, which the
+      // line's name (the writer's: the link) does not show. Always said, as
+      // the failure is.
+      if (t.via_symlink) {
+        std::snprintf(mem->msg, sizeof mem->msg,
+                      "is a symlink: it was kept, and its target %s, in whose directory the new file is made, was "
+                      "not replaced",
+                      name_target(t, mem.get()));
+        note(name, "symlink", mem->msg);
+      }
+      return o;
+    }
     return cannot_protect(s, in, name, "cannot read the old file to keep its content",
                           ex.src_error ? ex.src_error : EACCES, false);
   }

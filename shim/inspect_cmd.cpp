@@ -212,7 +212,8 @@ void who_usage(FILE* out) {
       "(\"current\") or an older one that was replaced or deleted (\"replaced\"), and\n"
       "their systemd unit. Like fuser(1), but matched by device and inode in\n"
       "/proc/PID/maps, and aware of replaced files. A FILE that no longer exists\n"
-      "still shows the processes that run a deleted file of that name.\n"
+      "still shows the processes that run a deleted file of that name (through a\n"
+      "dangling symlink: the one the link reaches).\n"
       "\n"
       "  --json        one JSON document on stdout (see truncguard(7))\n"
       "  -q, --quiet   print nothing; the exit status answers\n"
@@ -261,6 +262,21 @@ bool resolve_target(const char* arg, Target* t, std::string* error) {
   // Gone: the directory's real path and the last name, to find "PATH (deleted)".
   std::string a = arg;
   while (a.size() > 1 && a.back() == '/') a.pop_back();
+  // A dangling symlink (the soname link of a versioned file since removed,
+  // which a process still runs): the kernel named the mapping by the file the
+  // link reached, not by the link. Followed as the kernel would, each
+  // relative link from its own directory (stat said ENOENT: no loop).
+  for (int hops = 0; hops < 40; ++hops) {
+    struct stat lst;
+    if (::lstat(a.c_str(), &lst) != 0 || !S_ISLNK(lst.st_mode)) break;
+    std::vector<char> text(PATH_MAX);
+    const ssize_t n = ::readlink(a.c_str(), text.data(), text.size());
+    if (n <= 0 || static_cast<size_t>(n) >= text.size()) break;
+    std::string to(text.data(), static_cast<size_t>(n));
+    const size_t at = a.rfind('/');
+    a = (to[0] == '/' || at == std::string::npos) ? to : a.substr(0, at + 1) + to;
+    while (a.size() > 1 && a.back() == '/') a.pop_back();
+  }
   size_t slash = a.rfind('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : a.substr(0, slash));
   std::string base = slash == std::string::npos ? a : a.substr(slash + 1);
