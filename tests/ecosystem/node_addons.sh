@@ -130,7 +130,7 @@ writes() {
   fresh_copy "$T/addon1.node" "$ADDON"
   start_server "$ADDON"
   log_reset
-  "${pre[@]}" node "$@" >"$T/writer.out" 2>&1 || fail "$name: the writer failed: $(cat "$T/writer.out")"
+  "${pre[@]}" node "$@" >"$T/writer.out" 2>&1 || fail "$name: the writer failed: $(cat "$T/writer.out"); the log: $(tg_log)"
   stop_victim
   if [ ${#pre[@]} -eq 0 ]; then
     expect_broken "$name without truncguard"
