@@ -2,8 +2,9 @@
 //  - parse_settings: never more warnings than it has room for, each one
 //    NUL-terminated and free of raw control bytes (a value can't forge a log
 //    line); a valid value is taken, an invalid one leaves the default; under
-//    secure execution TRUNCGUARD_LOG is never taken; the log path is either
-//    the value or empty.
+//    secure execution TRUNCGUARD_LOG is never taken and TRUNCGUARD_DEBUG's
+//    categories are ignored ("help" is not); the log path is either the
+//    value or empty.
 //  - parse_scope/mode/on_fail/log_format: true exactly for the names that
 //    to_string gives back.
 //  - parse_debug: the bits and the "help" flag an independent tokenizer
@@ -119,9 +120,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     unsigned bits;
     bool help, named;
     debug_oracle(v, &bits, &help, &named);
-    if (!named) bits = tg::Settings{}.debug;  // no known word: the default stays
+    // No known word, or secure execution (the categories are ignored there,
+    // "help" is not): the default stays.
+    if (!named || secure) bits = tg::Settings{}.debug;
     FUZZ_CHECK(s.debug == bits && s.debug_help == help, "TRUNCGUARD_DEBUG=\"%s\": bits %u help %d, expected %u %d", v,
                s.debug, s.debug_help, bits, help);
+    FUZZ_CHECK(s.debug_ignored == (named && secure), "TRUNCGUARD_DEBUG=\"%s\" (secure %d): debug_ignored %d", v, secure,
+               s.debug_ignored);
   }
   v = lookup("TRUNCGUARD_LOG");
   if (secure) {
