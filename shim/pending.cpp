@@ -379,17 +379,6 @@ int end_group_now(int group, const Ending& how) {
   return err;
 }
 
-// TRUNCGUARD_PENDING is read and removed in `environ` itself, not through
-// getenv/unsetenv: a program may define its own (bash does, for its variable
-// table, and before its main() its unsetenv removes nothing), and the entry
-// would then reach every program it starts, which would adopt fds and a
-// directory fd that are not theirs.
-const char* environ_value(const char* name, size_t len) {
-  for (char** e = environ; e && *e; ++e)
-    if (std::strncmp(*e, name, len) == 0 && (*e)[len] == '=') return *e + len + 1;
-  return nullptr;
-}
-
 // Is `dirfd` the directory fd of one of this process's pending files already?
 // Each file keeps its own (publication closes it).
 bool dir_taken(int dirfd) {
@@ -812,6 +801,17 @@ void exec_failed() {
     if (live_and_mine(g, me) &&
         sys::refers_to(g.dirfd, g.dir_dev, g.dir_ino))
       sys::call(SYS_fcntl, g.dirfd, F_SETFD, FD_CLOEXEC);
+}
+
+// TRUNCGUARD_PENDING is read and removed in `environ` itself, not through
+// getenv/unsetenv: a program may define its own (bash does, for its variable
+// table, and before its main() its unsetenv removes nothing), and the entry
+// would then reach every program it starts, which would adopt fds and a
+// directory fd that are not theirs.
+const char* environ_value(const char* name, size_t len) {
+  for (char** e = environ; e && *e; ++e)
+    if (std::strncmp(*e, name, len) == 0 && (*e)[len] == '=') return *e + len + 1;
+  return nullptr;
 }
 
 void environ_remove(const char* name, size_t len) {

@@ -153,6 +153,9 @@ void exec_failed();
 // The new image: takes over the pending fds handed over by prepare_exec.
 void adopt_from_environment();
 
+// NAME's value in `environ` itself (not through getenv, which a program
+// such as bash defines for its own table), or nullptr.
+const char* environ_value(const char* name, size_t len);
 // Removes every NAME=... entry from `environ` itself (not through unsetenv,
 // which a program such as bash defines for its own table).
 void environ_remove(const char* name, size_t len);

@@ -4,10 +4,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <cstdio>
-#include <cstring>
 #include <sys/auxv.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "pending.hpp"
 #include "sys.hpp"
@@ -266,9 +264,7 @@ void exec_failed() {
 
 void adopt_from_environment() {
   constexpr size_t kLen = sizeof kEnvName - 1;
-  const char* v = nullptr;
-  for (char** e = environ; e && *e && !v; ++e)
-    if (std::strncmp(*e, kEnvName, kLen) == 0 && (*e)[kLen] == '=') v = *e + kLen + 1;
+  const char* v = pending::environ_value(kEnvName, kLen);
   if (!v) return;
   // Under secure execution the environment is the caller's: nothing taken
   // (the fds, if any, stay open, as without the entry).
