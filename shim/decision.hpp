@@ -59,6 +59,7 @@ const char* to_string(Reason r);
 // without O_APPEND, pwritev2 RWF_NOAPPEND, fallocate over existing bytes,
 // ftruncate). The whole pass-through test.
 inline bool may_change_content(int flags) {
+  if (__builtin_expect(!(flags & (O_ACCMODE | O_TRUNC)), 1)) return false;  // read-only: most opens, one test
   const int access = flags & O_ACCMODE;
   const bool append_only = access == O_WRONLY && (flags & O_APPEND) && !(flags & O_TRUNC);
   return ((access != O_RDONLY && !append_only) || (flags & O_TRUNC)) && (flags & O_PATH) != O_PATH;

@@ -64,7 +64,7 @@ namespace {
 inline bool needs_mode(int flags) { return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE; }
 
 // Without a next definition (should never happen), go to the kernel directly.
-inline int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
+[[gnu::noinline]] int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
   return static_cast<int>(tg::sys::call_errno(SYS_openat, dirfd, path, flags, mode));
 }
 
@@ -82,17 +82,13 @@ struct ClosingFile {
   bool known;
 };
 
-// The one way in for a close of fd by the program (close(), or
-// syscall(SYS_close)); `call_real()` closes it. A publication that fails
-// at close (a race the checks at open could not see) is reported by close
-// itself, as an NFS write error would be: the writer must not believe its
-// new file is in place.
+// guarded_close where an fd is parked or pending, out of line: the
+// pass-through keeps no frame.
 template <typename CallReal>
-inline int guarded_close(int fd, CallReal call_real) {
+[[gnu::noinline]] int guarded_close_tables(int fd, CallReal call_real) {
   // An fd of ours parked on a file the program locks (a loop closing every
   // fd above its own): not the program's, so EBADF as without truncguard,
   // and its close would release the program's locks.
-  // (One look at the table for both: the pass-through close pays two loads.)
   const bool any_parked = tg::posix_locks::any_parked();
   if (__builtin_expect(any_parked, 0) && !tg::in_guard() && tg::posix_locks::is_parked(fd)) {
     errno = EBADF;
@@ -109,6 +105,18 @@ inline int guarded_close(int fd, CallReal call_real) {
   return r;
 }
 
+// The one way in for a close of fd by the program (close(), or
+// syscall(SYS_close)); `call_real()` closes it. A publication that fails
+// at close (a race the checks at open could not see) is reported by close
+// itself, as an NFS write error would be: the writer must not believe its
+// new file is in place. While no fd is parked or pending (two loads), a tail
+// call to the real close.
+template <typename CallReal>
+inline int guarded_close(int fd, CallReal call_real) {
+  if (__builtin_expect(!tg::posix_locks::any_parked() && !tg::pending::any(), 1)) return call_real();
+  return guarded_close_tables(fd, call_real);
+}
+
 // Closes an fd that the real open returned, through the real close (so that
 // whatever sits behind the real open, a sanitizer included, sees it closed).
 inline void real_close(int fd) {
@@ -117,11 +125,19 @@ inline void real_close(int fd) {
   else tg::sys::call_errno(SYS_close, fd);
 }
 
-// The one way in for every open-like call. `call_real(flags)` performs the
-// original call (with these flags where the entry point takes flags).
-template <typename CallReal>
-inline int guarded_open(const char* entry, int dirfd, const char* path, int flags, CallReal call_real) {
-  if (__builtin_expect(!tg::may_change_content(flags), 1) || tg::in_guard()) return call_real(flags);
+// An entry point's real open, called from the one out-of-line copy of the
+// examination below: `call(flags)` runs the entry point's `call_real`.
+struct RealOpen {
+  const void* call_real;
+  int (*run)(const void* call_real, int flags);
+  int operator()(int flags) const { return run(call_real, flags); }
+};
+
+// guarded_open's examination, out of line (the pass-through keeps no frame)
+// and one copy for all the entry points.
+[[gnu::noinline]] int guarded_open_examined(const char* entry, int dirfd, const char* path, int flags,
+                                            RealOpen call_real) {
+  if (tg::in_guard()) return call_real(flags);
   const tg::WriteKind kind = (flags & O_TRUNC) ? tg::WriteKind::truncate_open : tg::WriteKind::in_place_open;
   for (int attempt = 0; attempt < 4; ++attempt) {
     const tg::Outcome o = tg::guard_write({entry, kind, dirfd, path, -1, flags, 0});
@@ -142,6 +158,16 @@ inline int guarded_open(const char* entry, int dirfd, const char* path, int flag
     errno = saved;
   }
   return call_real(flags);
+}
+
+// The one way in for every open-like call. `call_real(flags)` performs the
+// original call (with these flags where the entry point takes flags). An open
+// that can't change the file is a tail call to the real one.
+template <typename CallReal>
+inline int guarded_open(const char* entry, int dirfd, const char* path, int flags, CallReal call_real) {
+  if (__builtin_expect(!tg::may_change_content(flags), 1)) return call_real(flags);
+  const RealOpen real{&call_real, [](const void* c, int fl) { return (*static_cast<const CallReal*>(c))(fl); }};
+  return guarded_open_examined(entry, dirfd, path, flags, real);
 }
 
 template <typename CallReal>
@@ -260,13 +286,15 @@ inline auto guarded_fd_change(const char* entry, int fd, bool changes, CallReal 
 
 // Atomic mode must never publish a file whose writing failed (ENOSPC...):
 // the writes that can fail are watched, at the cost of a branch on failure.
+[[gnu::noinline]] void write_failed(int fd) {
+  const int e = errno;
+  tg::pending::write_failed(fd, e);
+  errno = e;
+}
+
 template <typename R>
 inline R watched_write(R r, int fd) {
-  if (__builtin_expect(r < 0, 0) && tg::pending::any()) {
-    const int e = errno;
-    tg::pending::write_failed(fd, e);
-    errno = e;
-  }
+  if (__builtin_expect(r < 0, 0) && tg::pending::any()) write_failed(fd);
   return r;
 }
 
@@ -394,7 +422,7 @@ extern "C" {
 #define TG_OPEN(name)                                                                  \
   __attribute__((visibility("default"))) int name(const char* path, int flags, ...) { \
     TG_OPEN_MODE(flags);                                                               \
-    return guarded_open(#name, AT_FDCWD, path, flags, [&](int fl) {                    \
+    return guarded_open(#name, AT_FDCWD, path, flags, [=](int fl) {                    \
       auto f = TG_REAL(name);                                                          \
       return f ? f(path, fl, mode) : raw_openat(AT_FDCWD, path, fl, mode);             \
     });                                                                                \
@@ -407,7 +435,7 @@ TG_OPEN(__open64)
 
 __attribute__((visibility("default"))) int openat(int dirfd, const char* path, int flags, ...) {
   TG_OPEN_MODE(flags);
-  return guarded_open("openat", dirfd, path, flags, [&](int fl) {
+  return guarded_open("openat", dirfd, path, flags, [=](int fl) {
     auto f = TG_REAL(openat);
     return f ? f(dirfd, path, fl, mode) : raw_openat(dirfd, path, fl, mode);
   });
@@ -415,14 +443,14 @@ __attribute__((visibility("default"))) int openat(int dirfd, const char* path, i
 
 __attribute__((visibility("default"))) int openat64(int dirfd, const char* path, int flags, ...) {
   TG_OPEN_MODE(flags);
-  return guarded_open("openat64", dirfd, path, flags, [&](int fl) {
+  return guarded_open("openat64", dirfd, path, flags, [=](int fl) {
     auto f = TG_REAL(openat64);
     return f ? f(dirfd, path, fl, mode) : raw_openat(dirfd, path, fl, mode);
   });
 }
 
 __attribute__((visibility("default"))) int creat(const char* path, mode_t mode) {
-  return guarded_open("creat", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, [&](int fl) {
+  return guarded_open("creat", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, [=](int fl) {
     auto f = TG_REAL(creat);
     if (f && fl == (O_CREAT | O_WRONLY | O_TRUNC)) return f(path, mode);
     auto o = TG_REAL(open);  // creat with other flags: open says it
@@ -431,7 +459,7 @@ __attribute__((visibility("default"))) int creat(const char* path, mode_t mode) 
 }
 
 __attribute__((visibility("default"))) int creat64(const char* path, mode_t mode) {
-  return guarded_open("creat64", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, [&](int fl) {
+  return guarded_open("creat64", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, [=](int fl) {
     auto f = TG_REAL(creat64);
     if (f && fl == (O_CREAT | O_WRONLY | O_TRUNC)) return f(path, mode);
     auto o = TG_REAL(open64);
@@ -440,28 +468,28 @@ __attribute__((visibility("default"))) int creat64(const char* path, mode_t mode
 }
 
 __attribute__((visibility("default"))) int __open_2(const char* path, int flags) {
-  return guarded_open("__open_2", AT_FDCWD, path, flags, [&](int fl) {
+  return guarded_open("__open_2", AT_FDCWD, path, flags, [=](int fl) {
     auto f = TG_REAL(__open_2);
     return f ? f(path, fl) : raw_openat(AT_FDCWD, path, fl, 0);
   });
 }
 
 __attribute__((visibility("default"))) int __open64_2(const char* path, int flags) {
-  return guarded_open("__open64_2", AT_FDCWD, path, flags, [&](int fl) {
+  return guarded_open("__open64_2", AT_FDCWD, path, flags, [=](int fl) {
     auto f = TG_REAL(__open64_2);
     return f ? f(path, fl) : raw_openat(AT_FDCWD, path, fl, 0);
   });
 }
 
 __attribute__((visibility("default"))) int __openat_2(int dirfd, const char* path, int flags) {
-  return guarded_open("__openat_2", dirfd, path, flags, [&](int fl) {
+  return guarded_open("__openat_2", dirfd, path, flags, [=](int fl) {
     auto f = TG_REAL(__openat_2);
     return f ? f(dirfd, path, fl) : raw_openat(dirfd, path, fl, 0);
   });
 }
 
 __attribute__((visibility("default"))) int __openat64_2(int dirfd, const char* path, int flags) {
-  return guarded_open("__openat64_2", dirfd, path, flags, [&](int fl) {
+  return guarded_open("__openat64_2", dirfd, path, flags, [=](int fl) {
     auto f = TG_REAL(__openat64_2);
     return f ? f(dirfd, path, fl) : raw_openat(dirfd, path, fl, 0);
   });

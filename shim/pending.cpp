@@ -18,7 +18,11 @@
 #include "sys.hpp"
 
 namespace tg::pending {
+
+std::atomic<int> detail::g_live_slots{0};
+
 namespace {
+using detail::g_live_slots;
 
 constexpr int kGroups = kMaxFiles;
 constexpr int kSlots = 128;  // their fds, dups included
@@ -85,7 +89,6 @@ bool key_live(uint64_t key) { return key != kFreeKey && key != kBusyKey; }
 
 TG_LARGE_TABLE Group g_groups[kGroups];
 TG_LARGE_TABLE Slot g_slots[kSlots];
-std::atomic<int> g_live_slots{0};
 
 // A file this process is writing: live (not being published), and its own
 // (not a vfork child's left in this shared memory, nor a fork parent's).
@@ -443,8 +446,6 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
 }
 
 }  // namespace
-
-bool any() { return g_live_slots.load(std::memory_order_acquire) > 0; }
 
 bool is_pending(int fd) { return find_group(fd) >= 0; }
 

@@ -14,6 +14,8 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+
 namespace tg::pending {
 
 // The version of the exec hand-over's format (TRUNCGUARD_PENDING), which the
@@ -61,8 +63,12 @@ struct Reservation {
 bool reserve(int fd, int dirfd, const char* base, const char* path, unsigned long old_ino, Reservation* r);
 void commit(const Reservation& r, int fd);
 
-// True if any fd is pending in this process: the pass-through test of close().
-bool any();
+namespace detail {
+extern std::atomic<int> g_live_slots;  // fds pending (pending.cpp)
+}
+// True if any fd is pending in this process: the pass-through test of close()
+// (inline: every close() asks it).
+inline bool any() { return detail::g_live_slots.load(std::memory_order_acquire) > 0; }
 // True if `fd` is one of this process's fds on a pending file.
 bool is_pending(int fd);
 

@@ -11,7 +11,15 @@
 #include "sys.hpp"
 
 namespace tg::posix_locks {
+
+namespace detail {
+std::atomic<int> g_count{0};
+std::atomic<pid_t> g_owner{0};
+}  // namespace detail
+
 namespace {
+using detail::g_count;
+using detail::g_owner;
 
 // fd: -1 free, -2 being filled, kLent while `lent` is in the guard's hands
 // (borrow), else the parked fd (dev, ino valid).
@@ -24,19 +32,14 @@ struct Parked {
 };
 constexpr int kSlots = kMaxParked;
 Parked g_parked[kSlots];
-std::atomic<int> g_count{0};
+// g_count (posix_locks.hpp): the fds parked.
 // The process whose fds the table holds. A vfork child shares this memory but
 // has its own fd table: its close of the locked file (python's subprocess
 // closes every fd before exec) freed the parent's slot and closed the child's
 // copy, and the parent's fd was never closed again (one fd more per child).
 // A forked child gets its own copy of both: on_fork_child makes it its own.
-std::atomic<pid_t> g_owner{0};
-
-// (0: before the constructor ran, or a test that links the shim: no vfork yet.)
-bool mine() {
-  const pid_t owner = g_owner.load(std::memory_order_acquire);
-  return owner == 0 || owner == sys::getpid();
-}
+// (g_owner, in posix_locks.hpp: read by the inline any_parked.)
+using detail::mine;
 
 // fork: the child's copies of the parked fds hold none of the parent's locks
 // (POSIX locks are not inherited): closed, and the table is the child's.
@@ -139,7 +142,11 @@ void close_own(int fd) {
   // process ends. One fd is cheaper than another process taking the lock.
 }
 
-bool any_parked() { return g_count.load(std::memory_order_relaxed) > 0 && mine(); }
+// (0: before the constructor ran, or a test that links the shim: no vfork yet.)
+bool detail::mine() {
+  const pid_t owner = g_owner.load(std::memory_order_acquire);
+  return owner == 0 || owner == sys::getpid();
+}
 
 void program_closed(dev_t dev, ino_t ino) {
   if (!mine()) return;

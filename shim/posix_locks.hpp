@@ -11,6 +11,8 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+
 namespace tg::posix_locks {
 
 // From the constructor: the table belongs to this process, and after fork to
@@ -28,8 +30,17 @@ void close_own(int fd);
 // -1. It goes back with close_own().
 int borrow(dev_t dev, ino_t ino);
 
+namespace detail {
+extern std::atomic<int> g_count;     // fds parked
+extern std::atomic<pid_t> g_owner;   // the process whose fds the table holds (0: not yet known)
+bool mine();                         // this process is g_owner (not a vfork child sharing its memory)
+}  // namespace detail
+
 // True if any fd is parked: the program's close() then looks up its file.
-bool any_parked();
+// Inline: every close() of the program asks it.
+inline bool any_parked() {
+  return detail::g_count.load(std::memory_order_relaxed) > 0 && detail::mine();
+}
 
 // The program closed an fd on (dev, ino): its locks there are gone, so the
 // fds parked on that file are closed too.

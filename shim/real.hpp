@@ -15,14 +15,20 @@
 
 namespace tg::real {
 
+// The first call's lookup, out of line: the wrappers' pass-through then
+// needs no frame of its own.
 template <typename Fn>
-Fn next(std::atomic<Fn>& slot, const char* name) {
+[[gnu::noinline]] Fn resolve(std::atomic<Fn>& slot, const char* name) {
+  // Racing threads resolve the same pointer: storing it twice is harmless.
+  Fn f = reinterpret_cast<Fn>(elf::find_next(name));
+  slot.store(f, std::memory_order_release);
+  return f;
+}
+
+template <typename Fn>
+inline Fn next(std::atomic<Fn>& slot, const char* name) {
   Fn f = slot.load(std::memory_order_acquire);
-  if (__builtin_expect(f == nullptr, 0)) {
-    // Racing threads resolve the same pointer: storing it twice is harmless.
-    f = reinterpret_cast<Fn>(elf::find_next(name));
-    slot.store(f, std::memory_order_release);
-  }
+  if (__builtin_expect(f == nullptr, 0)) return resolve(slot, name);
   return f;
 }
 
