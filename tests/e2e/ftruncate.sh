@@ -8,6 +8,13 @@
 # fd moves all the same, and the program's soft limit is still 64 after it;
 # a limit the program sets meanwhile stays (the end of the script). And an fd
 # opened O_NONBLOCK keeps it (F_GETFL: the new inode's fd had lost it).
+# "dup": the program writes through a dup of the fd (F_DUPFD, fd 50) after
+# truncating through the fd: the dup stayed on the old inode, and the write
+# through it changed the library in place under the victim (SIGSEGV); it
+# moves with the fd, sharing its offset. "state": what the program set on the
+# fd's open file description goes with it: its F_SETOWN owner, F_SETSIG
+# signal, flock, OFD lock and POSIX lock (all were lost: another process
+# got each lock on the file at the name, and F_GETOWN/F_GETSIG said 0).
 . "$(dirname "$0")/lib.sh"
 need_victims
 [ -x "$TG_FD_TRUNCATOR" ] || fail "no fd_truncator at $TG_FD_TRUNCATOR"
@@ -21,9 +28,11 @@ run() {  # run VARIANT [WRAPPER...]: the truncator opens, the victim maps, the t
     "$T/trunc.go" $variant
 }
 
-for variant in "" high nonblock; do
+for variant in "" high nonblock dup state; do
   case $variant in
     high) what="ftruncate of fd 600 above a soft limit of 64" ;;
+    dup) what="ftruncate of an fd, then writes through its dup" ;;
+    state) what="ftruncate of an fd with an owner, a signal and locks" ;;
     nonblock) what="ftruncate of an fd opened O_NONBLOCK" ;;  # (the fd lost it)
     *) what=ftruncate ;;
   esac
@@ -46,6 +55,17 @@ for variant in "" high nonblock; do
   if [ "$variant" = high ]; then
     grep -qx 'soft limit 64' "$T/trunc.out" || fail "$what: the program's soft limit changed: $(cat "$T/trunc.out")"
     ok "$what: the program's soft limit is still 64"
+  fi
+  if [ "$variant" = dup ]; then
+    grep -qx 'dup offset=100' "$T/trunc.out" || fail "$what: the dup does not share the fd's offset: $(cat "$T/trunc.out")"
+    ok "$what: the dup moved with the fd (the write through it is in the new file; they share offset 100)"
+  fi
+  if [ "$variant" = state ]; then
+    grep -qx 'owner=SAME sig=10' "$T/trunc.out" ||
+      fail "$what: the fd lost its F_SETOWN owner or F_SETSIG signal: $(cat "$T/trunc.out")"
+    grep -qx 'other process: ofd LOCKED flock LOCKED posix LOCKED' "$T/trunc.out" ||
+      fail "$what: another process got a lock the program holds: $(cat "$T/trunc.out")"
+    ok "$what: owner, signal, flock, OFD and POSIX locks went with the fd to the new file"
   fi
   expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
 done

@@ -12,6 +12,15 @@
  * for its dup3 onto fd 600), sets a soft limit of 48 of its own: the program
  * changing its limit meanwhile (tests/e2e/ftruncate.sh slows that dup3).
  * With "nonblock", DEST is opened with O_NONBLOCK too (a flag F_GETFL shows).
+ * With "dup", a dup of the fd is made at fd 50 (F_DUPFD) before READY, and SRC's
+ * bytes are written through that dup after the ftruncate (a program that
+ * truncates through one fd and writes through another on the same open file
+ * description); it prints "dup offset=N" (the offset the two share).
+ * With "state", before READY the fd gets an F_SETOWN owner (this process)
+ * and F_SETSIG signal (SIGUSR1), a flock, an OFD lock on bytes 0-9 and a POSIX
+ * lock on 20-29; after the ftruncate it prints "owner=SAME|N sig=N" and what
+ * a child process gets when it tries each lock on DEST's name: "other
+ * process: ofd LOCKED|GOT flock LOCKED|GOT posix LOCKED|GOT".
  * Prints "offset=N flags=0x.. cloexec=N" after the ftruncate, so the test can
  * check the fd kept its offset and flags. Exit 0 on success. */
 #define _GNU_SOURCE
@@ -20,6 +29,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -47,13 +59,33 @@ static void* set_own_limit(void* unused) {
   return NULL;
 }
 
+// A child tries, without waiting, the three locks the program holds, on the
+// file at DEST's name: "LOCKED" where it is refused (EAGAIN).
+static void other_process_tries(const char* path) {
+  fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    int fd = open(path, O_RDONLY);
+    struct flock ofd = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
+    struct flock px = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 20, .l_len = 10};
+    const char* o = fcntl(fd, F_OFD_SETLK, &ofd) == 0 ? "GOT" : errno == EAGAIN ? "LOCKED" : strerror(errno);
+    const char* f = flock(fd, LOCK_SH | LOCK_NB) == 0 ? "GOT" : errno == EWOULDBLOCK ? "LOCKED" : strerror(errno);
+    const char* p = fcntl(fd, F_SETLK, &px) == 0 ? "GOT" : errno == EAGAIN ? "LOCKED" : strerror(errno);
+    printf("other process: ofd %s flock %s posix %s\n", o, f, p);
+    fflush(stdout);
+    _exit(0);
+  }
+  waitpid(child, NULL, 0);
+}
+
 int main(int argc, char** argv) {
   const int raw = argc == 6 && !strcmp(argv[5], "syscall"), hard = argc == 6 && !strcmp(argv[5], "hard");
   const int race = argc == 6 && !strcmp(argv[5], "race");
   const int nonblock = argc == 6 && !strcmp(argv[5], "nonblock");
+  const int dup_variant = argc == 6 && !strcmp(argv[5], "dup"), state = argc == 6 && !strcmp(argv[5], "state");
   const int high = hard || race || (argc == 6 && !strcmp(argv[5], "high"));
-  if (argc != 5 && !raw && !high && !nonblock) {
-    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall|high|hard|race|nonblock]\n");
+  if (argc != 5 && !raw && !high && !nonblock && !dup_variant && !state) {
+    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall|high|hard|race|nonblock|dup|state]\n");
     return 2;
   }
   int fd = open(argv[1], O_RDWR | O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
@@ -66,6 +98,16 @@ int main(int argc, char** argv) {
     rl.rlim_cur = 64;
     if (hard) rl.rlim_max = 64;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return perror("fd_truncator: setrlimit"), 1;
+  }
+  int writes_through = fd;
+  if (dup_variant && (writes_through = fcntl(fd, F_DUPFD, 50)) != 50) return perror("fd_truncator: F_DUPFD"), 1;
+  if (state) {
+    signal(SIGUSR1, SIG_IGN);
+    struct flock ofd = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
+    struct flock px = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 20, .l_len = 10};
+    if (fcntl(fd, F_SETOWN, getpid()) != 0 || fcntl(fd, F_SETSIG, SIGUSR1) != 0 || flock(fd, LOCK_EX) != 0 ||
+        fcntl(fd, F_OFD_SETLK, &ofd) != 0 || fcntl(fd, F_SETLK, &px) != 0)
+      return perror("fd_truncator: state"), 1;
   }
   pthread_t thread;
   if (race && pthread_create(&thread, NULL, set_own_limit, NULL) != 0) return perror("fd_truncator: thread"), 1;
@@ -82,13 +124,19 @@ int main(int argc, char** argv) {
   printf("offset=%ld flags=0x%x cloexec=%d\n", (long)lseek(fd, 0, SEEK_CUR),
          fcntl(fd, F_GETFL) == before ? before : -1, (fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0);
   if (high && getrlimit(RLIMIT_NOFILE, &rl) == 0) printf("soft limit %ld\n", (long)rl.rlim_cur);
+  if (dup_variant) printf("dup offset=%ld\n", (long)lseek(writes_through, 0, SEEK_CUR));
+  if (state) {
+    const int owner = fcntl(fd, F_GETOWN);
+    printf("owner=%s sig=%d\n", owner == getpid() ? "SAME" : owner == 0 ? "0" : "OTHER", fcntl(fd, F_GETSIG));
+    other_process_tries(argv[1]);
+  }
   int in = open(argv[2], O_RDONLY);
   if (in < 0) return perror("fd_truncator: src"), 1;
   char buf[65536];
   ssize_t n;
   off_t at = 0;
   while ((n = read(in, buf, sizeof buf)) > 0) {
-    if (pwrite(fd, buf, (size_t)n, at) != n) return perror("fd_truncator: pwrite"), 1;
+    if (pwrite(writes_through, buf, (size_t)n, at) != n) return perror("fd_truncator: pwrite"), 1;
     at += n;
   }
   return close(fd) == 0 ? 0 : 1;
