@@ -21,6 +21,11 @@
  * lock on 20-29; after the ftruncate it prints "owner=SAME|N sig=N" and what
  * a child process gets when it tries each lock on DEST's name: "other
  * process: ofd LOCKED|GOT flock LOCKED|GOT posix LOCKED|GOT".
+ * With "reuse", a thread closes the fd as soon as the file at DEST's name
+ * changes inode (truncguard renamed its new file there) and opens DEST.other,
+ * which takes the fd's number; the ftruncate's result is printed
+ * ("ftruncate: ok|ERROR"), then "fd N names: other|the library|something
+ * else", and the thread's bytes are written through that number (exit 0).
  * Prints "offset=N flags=0x.. cloexec=N" after the ftruncate, so the test can
  * check the fd kept its offset and flags. Exit 0 on success. */
 #define _GNU_SOURCE
@@ -78,14 +83,35 @@ static void other_process_tries(const char* path) {
   waitpid(child, NULL, 0);
 }
 
+// "reuse": waits (up to 20 s) for DEST's name to reach another inode, then
+// closes the fd and opens DEST.other in its place (the lowest free number).
+struct reuse_args {
+  const char* dest;
+  int fd;
+  ino_t ino;
+};
+static void* reuse_number(void* p) {
+  struct reuse_args* a = p;
+  struct timespec tick = {0, 1000000};
+  struct stat st;
+  for (int i = 0; i < 20000 && stat(a->dest, &st) == 0 && st.st_ino == a->ino; ++i) nanosleep(&tick, NULL);
+  char other[4096];
+  snprintf(other, sizeof other, "%s.other", a->dest);
+  close(a->fd);
+  int fd = open(other, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd != a->fd) fprintf(stderr, "fd_truncator: reuse: got fd %d, not %d\n", fd, a->fd);
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   const int raw = argc == 6 && !strcmp(argv[5], "syscall"), hard = argc == 6 && !strcmp(argv[5], "hard");
   const int race = argc == 6 && !strcmp(argv[5], "race");
   const int nonblock = argc == 6 && !strcmp(argv[5], "nonblock");
   const int dup_variant = argc == 6 && !strcmp(argv[5], "dup"), state = argc == 6 && !strcmp(argv[5], "state");
+  const int reuse = argc == 6 && !strcmp(argv[5], "reuse");
   const int high = hard || race || (argc == 6 && !strcmp(argv[5], "high"));
-  if (argc != 5 && !raw && !high && !nonblock && !dup_variant && !state) {
-    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall|high|hard|race|nonblock|dup|state]\n");
+  if (argc != 5 && !raw && !high && !nonblock && !dup_variant && !state && !reuse) {
+    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall|high|hard|race|nonblock|dup|state|reuse]\n");
     return 2;
   }
   int fd = open(argv[1], O_RDWR | O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
@@ -115,6 +141,23 @@ int main(int argc, char** argv) {
   close(open(argv[3], O_WRONLY | O_CREAT, 0644));
   struct timespec tick = {0, 5000000};
   for (int i = 0; i < 2000 && access(argv[4], F_OK) != 0; ++i) nanosleep(&tick, NULL);
+  if (reuse) {
+    struct stat st;
+    static struct reuse_args args;
+    if (fstat(fd, &st) != 0) return perror("fd_truncator: fstat"), 1;
+    args = (struct reuse_args){argv[1], fd, st.st_ino};
+    if (pthread_create(&thread, NULL, reuse_number, &args) != 0) return perror("fd_truncator: thread"), 1;
+    const int r = ftruncate(fd, 0);
+    printf("ftruncate: %s\n", r == 0 ? "ok" : strerror(errno));
+    pthread_join(thread, NULL);
+    char other[4096];
+    snprintf(other, sizeof other, "%s.other", argv[1]);
+    struct stat at_fd, o, lib;
+    const int known = fstat(fd, &at_fd) == 0 && stat(other, &o) == 0 && stat(argv[1], &lib) == 0;
+    printf("fd %d names: %s\n", fd,
+           !known ? "nothing" : at_fd.st_ino == o.st_ino ? "other" : at_fd.st_ino == lib.st_ino ? "the library" : "something else");
+    return write(fd, "the thread's bytes\n", 19) == 19 ? 0 : 1;
+  }
   if ((raw ? syscall(SYS_ftruncate, fd, 0) : ftruncate(fd, 0)) != 0) {
     if (!hard) return perror("fd_truncator: ftruncate"), 1;
     printf("ftruncate: %s\n", strerror(errno));
