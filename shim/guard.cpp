@@ -13,6 +13,7 @@
 #include "decision.hpp"
 #include "dl_bindings.hpp"
 #include "elf_probe.hpp"
+#include "fd_move.hpp"
 #include "log.hpp"
 #include "maps_reader.hpp"
 #include "pending.hpp"
@@ -706,14 +707,25 @@ off_t bytes_to_keep(const WriteIntent& in) {
   }
 }
 
-// An fd (ftruncate, F_SETFL...): the caller's fd number now names the new inode, at the same offset.
-int swap_fd(int old_fd, int new_fd) {
-  long off = sys::call(SYS_lseek, old_fd, 0L, SEEK_CUR);
-  if (off > 0) sys::call(SYS_lseek, new_fd, off, SEEK_SET);
-  long fdflags = sys::call(SYS_fcntl, old_fd, F_GETFD);
-  int r = sys::dup3_onto(new_fd, old_fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
-  sys::close(new_fd);
-  return r;
+// What moving the caller's fd could not carry, in the log: the program's other
+// fds on the description that stay on the old file, locks it held.
+void report_move(const char* name, const FdMove& m, ActingMemory* mem) {
+  char* msg = mem->msg;
+  constexpr size_t kMsg = sizeof mem->msg;
+  if (m.sharers_missed > 0 || m.sharers_unknown) {
+    if (m.sharers_unknown)
+      std::snprintf(msg, kMsg,
+                    "its fd's duplicates (dup, F_DUPFD) could not be looked for (%s): any stay on the old file",
+                    m.no_memory ? strerrordesc_np(m.no_memory) : "no kcmp or no /proc");
+    else
+      std::snprintf(msg, kMsg, "%d of its fd's duplicates (dup, F_DUPFD) stay on the old file", m.sharers_missed);
+    note(name, "fd_duplicates", msg);
+  }
+  if (m.locks_lost > 0) {
+    std::snprintf(msg, kMsg, "%d of the locks held through its fd could not be taken again on the new file",
+                  m.locks_lost);
+    note(name, "locks", msg);
+  }
 }
 
 // A symlink's target, named for the log (escaped into mem->target): its
@@ -1025,8 +1037,11 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   ReplaceReport rep;
   int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
                                        : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep);
-  if (fd >= 0 && on_fd(in.kind) && swap_fd(in.fd, fd) < 0) {
-    rep.failed_step = "cannot move the caller's fd to the new file";
+  FdMove moved;
+  if (fd >= 0 && on_fd(in.kind) && move_fd(in.fd, ex.st, fd, &moved) < 0) {
+    // Another thread closed the fd (and may have reused its number) meanwhile: nothing is put there.
+    rep.failed_step = moved.fd_gone ? "its fd was closed or given another file meanwhile (another thread)"
+                                    : "cannot move the caller's fd to the new file";
     rep.error = EBADF;
     fd = -EBADF;  // the name already holds the new inode; the caller's fd still the old one
   }
@@ -1061,6 +1076,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   }
 
   report_success(name, &ev, t, rep, on_fd(in.kind) ? in.fd : fd, mem.get());
+  if (on_fd(in.kind) && log::enabled(kRewrites)) report_move(name, moved, mem.get());
   if (on_fd(in.kind)) t_made_for_fd = {in.fd, t.st.st_dev, static_cast<ino_t>(rep.new_ino)};
   if (in.kind == WriteKind::truncate_path) {
     sys::close(fd);

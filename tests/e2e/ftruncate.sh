@@ -8,6 +8,13 @@
 # fd moves all the same, and the program's soft limit is still 64 after it;
 # a limit the program sets meanwhile stays (the end of the script). And an fd
 # opened O_NONBLOCK keeps it (F_GETFL: the new inode's fd had lost it).
+# "dup": the program writes through a dup of the fd (F_DUPFD, fd 50) after
+# truncating through the fd: the dup stayed on the old inode, and the write
+# through it changed the library in place under the victim (SIGSEGV); it
+# moves with the fd, sharing its offset. "state": what the program set on the
+# fd's open file description goes with it: its F_SETOWN owner, F_SETSIG
+# signal, flock, OFD lock and POSIX lock (all were lost: another process
+# got each lock on the file at the name, and F_GETOWN/F_GETSIG said 0).
 . "$(dirname "$0")/lib.sh"
 need_victims
 [ -x "$TG_FD_TRUNCATOR" ] || fail "no fd_truncator at $TG_FD_TRUNCATOR"
@@ -21,9 +28,11 @@ run() {  # run VARIANT [WRAPPER...]: the truncator opens, the victim maps, the t
     "$T/trunc.go" $variant
 }
 
-for variant in "" high nonblock; do
+for variant in "" high nonblock dup state; do
   case $variant in
     high) what="ftruncate of fd 600 above a soft limit of 64" ;;
+    dup) what="ftruncate of an fd, then writes through its dup" ;;
+    state) what="ftruncate of an fd with an owner, a signal and locks" ;;
     nonblock) what="ftruncate of an fd opened O_NONBLOCK" ;;  # (the fd lost it)
     *) what=ftruncate ;;
   esac
@@ -47,6 +56,17 @@ for variant in "" high nonblock; do
     grep -qx 'soft limit 64' "$T/trunc.out" || fail "$what: the program's soft limit changed: $(cat "$T/trunc.out")"
     ok "$what: the program's soft limit is still 64"
   fi
+  if [ "$variant" = dup ]; then
+    grep -qx 'dup offset=100' "$T/trunc.out" || fail "$what: the dup does not share the fd's offset: $(cat "$T/trunc.out")"
+    ok "$what: the dup moved with the fd (the write through it is in the new file; they share offset 100)"
+  fi
+  if [ "$variant" = state ]; then
+    grep -qx 'owner=SAME sig=10' "$T/trunc.out" ||
+      fail "$what: the fd lost its F_SETOWN owner or F_SETSIG signal: $(cat "$T/trunc.out")"
+    grep -qx 'other process: ofd LOCKED flock LOCKED posix LOCKED' "$T/trunc.out" ||
+      fail "$what: another process got a lock the program holds: $(cat "$T/trunc.out")"
+    ok "$what: owner, signal, flock, OFD and POSIX locks went with the fd to the new file"
+  fi
   expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
 done
 
@@ -68,6 +88,30 @@ if command -v strace >/dev/null; then
   grep -qx 'soft limit 48' "$T/trunc.out" ||
     fail "$what: the program's own soft limit (48) was not kept: $(cat "$T/trunc.out")"
   ok "$what: the program's own soft limit, 48, kept"
+
+  # Another thread closes the fd while truncguard works on its ftruncate
+  # (the rename of the new file over the name slowed by strace to 0.5 s on
+  # its way out; the thread acts once the name has a new inode) and opens
+  # another file, which takes the fd's number: truncguard's dup3 put the new
+  # library on that number, over the thread's file, whose bytes then went
+  # into the library at the name. Now the number is left to the thread, and
+  # the ftruncate fails with ETXTBSY, logged.
+  what="ftruncate of an fd another thread closes and reuses meanwhile"
+  fresh_copy "$V1" "$LIB"
+  rm -f -- "$LIB.other"
+  log_reset
+  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+    run reuse strace -f -qq -o /dev/null -e trace=renameat -e inject=renameat:delay_exit=500000 "$TG_CMD"
+  expect_survived "$what, under truncguard"
+  grep -qx 'fd 3 names: other' "$T/trunc.out" ||
+    fail "$what: the thread's file lost its fd number to the library: $(cat "$T/trunc.out")"
+  grep -qx 'ftruncate: Text file busy' "$T/trunc.out" ||
+    fail "$what: expected the ftruncate to fail with ETXTBSY: $(cat "$T/trunc.out")"
+  [ "$(cat "$LIB.other")" = "the thread's bytes" ] || fail "$what: the thread's file lacks its bytes"
+  # (The name holds the new file, empty as the ftruncate to 0 asked, without the thread's bytes.)
+  [ -f "$LIB" ] && [ ! -s "$LIB" ] || fail "$what: the file at the name is not the empty new file: $(stat -c %s "$LIB")"
+  ok "$what: the number stays the thread's file, the new file at the name has none of its bytes, the ftruncate fails"
+  expect_log "cannot protect file=$LIB: its fd was closed or given another file meanwhile (another thread)"
 else
   note "SKIP the race part: strace is not installed"
 fi

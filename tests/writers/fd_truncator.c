@@ -12,6 +12,20 @@
  * for its dup3 onto fd 600), sets a soft limit of 48 of its own: the program
  * changing its limit meanwhile (tests/e2e/ftruncate.sh slows that dup3).
  * With "nonblock", DEST is opened with O_NONBLOCK too (a flag F_GETFL shows).
+ * With "dup", a dup of the fd is made at fd 50 (F_DUPFD) before READY, and SRC's
+ * bytes are written through that dup after the ftruncate (a program that
+ * truncates through one fd and writes through another on the same open file
+ * description); it prints "dup offset=N" (the offset the two share).
+ * With "state", before READY the fd gets an F_SETOWN owner (this process)
+ * and F_SETSIG signal (SIGUSR1), a flock, an OFD lock on bytes 0-9 and a POSIX
+ * lock on 20-29; after the ftruncate it prints "owner=SAME|N sig=N" and what
+ * a child process gets when it tries each lock on DEST's name: "other
+ * process: ofd LOCKED|GOT flock LOCKED|GOT posix LOCKED|GOT".
+ * With "reuse", a thread closes the fd as soon as the file at DEST's name
+ * changes inode (truncguard renamed its new file there) and opens DEST.other,
+ * which takes the fd's number; the ftruncate's result is printed
+ * ("ftruncate: ok|ERROR"), then "fd N names: other|the library|something
+ * else", and the thread's bytes are written through that number (exit 0).
  * Prints "offset=N flags=0x.. cloexec=N" after the ftruncate, so the test can
  * check the fd kept its offset and flags. Exit 0 on success. */
 #define _GNU_SOURCE
@@ -20,6 +34,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -47,13 +64,54 @@ static void* set_own_limit(void* unused) {
   return NULL;
 }
 
+// A child tries, without waiting, the three locks the program holds, on the
+// file at DEST's name: "LOCKED" where it is refused (EAGAIN).
+static void other_process_tries(const char* path) {
+  fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    int fd = open(path, O_RDONLY);
+    struct flock ofd = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
+    struct flock px = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 20, .l_len = 10};
+    const char* o = fcntl(fd, F_OFD_SETLK, &ofd) == 0 ? "GOT" : errno == EAGAIN ? "LOCKED" : strerror(errno);
+    const char* f = flock(fd, LOCK_SH | LOCK_NB) == 0 ? "GOT" : errno == EWOULDBLOCK ? "LOCKED" : strerror(errno);
+    const char* p = fcntl(fd, F_SETLK, &px) == 0 ? "GOT" : errno == EAGAIN ? "LOCKED" : strerror(errno);
+    printf("other process: ofd %s flock %s posix %s\n", o, f, p);
+    fflush(stdout);
+    _exit(0);
+  }
+  waitpid(child, NULL, 0);
+}
+
+// "reuse": waits (up to 20 s) for DEST's name to reach another inode, then
+// closes the fd and opens DEST.other in its place (the lowest free number).
+struct reuse_args {
+  const char* dest;
+  int fd;
+  ino_t ino;
+};
+static void* reuse_number(void* p) {
+  struct reuse_args* a = p;
+  struct timespec tick = {0, 1000000};
+  struct stat st;
+  for (int i = 0; i < 20000 && stat(a->dest, &st) == 0 && st.st_ino == a->ino; ++i) nanosleep(&tick, NULL);
+  char other[4096];
+  snprintf(other, sizeof other, "%s.other", a->dest);
+  close(a->fd);
+  int fd = open(other, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd != a->fd) fprintf(stderr, "fd_truncator: reuse: got fd %d, not %d\n", fd, a->fd);
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   const int raw = argc == 6 && !strcmp(argv[5], "syscall"), hard = argc == 6 && !strcmp(argv[5], "hard");
   const int race = argc == 6 && !strcmp(argv[5], "race");
   const int nonblock = argc == 6 && !strcmp(argv[5], "nonblock");
+  const int dup_variant = argc == 6 && !strcmp(argv[5], "dup"), state = argc == 6 && !strcmp(argv[5], "state");
+  const int reuse = argc == 6 && !strcmp(argv[5], "reuse");
   const int high = hard || race || (argc == 6 && !strcmp(argv[5], "high"));
-  if (argc != 5 && !raw && !high && !nonblock) {
-    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall|high|hard|race|nonblock]\n");
+  if (argc != 5 && !raw && !high && !nonblock && !dup_variant && !state && !reuse) {
+    fprintf(stderr, "usage: fd_truncator DEST SRC READY GO [syscall|high|hard|race|nonblock|dup|state|reuse]\n");
     return 2;
   }
   int fd = open(argv[1], O_RDWR | O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
@@ -67,12 +125,39 @@ int main(int argc, char** argv) {
     if (hard) rl.rlim_max = 64;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return perror("fd_truncator: setrlimit"), 1;
   }
+  int writes_through = fd;
+  if (dup_variant && (writes_through = fcntl(fd, F_DUPFD, 50)) != 50) return perror("fd_truncator: F_DUPFD"), 1;
+  if (state) {
+    signal(SIGUSR1, SIG_IGN);
+    struct flock ofd = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
+    struct flock px = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 20, .l_len = 10};
+    if (fcntl(fd, F_SETOWN, getpid()) != 0 || fcntl(fd, F_SETSIG, SIGUSR1) != 0 || flock(fd, LOCK_EX) != 0 ||
+        fcntl(fd, F_OFD_SETLK, &ofd) != 0 || fcntl(fd, F_SETLK, &px) != 0)
+      return perror("fd_truncator: state"), 1;
+  }
   pthread_t thread;
   if (race && pthread_create(&thread, NULL, set_own_limit, NULL) != 0) return perror("fd_truncator: thread"), 1;
   int before = fcntl(fd, F_GETFL);
   close(open(argv[3], O_WRONLY | O_CREAT, 0644));
   struct timespec tick = {0, 5000000};
   for (int i = 0; i < 2000 && access(argv[4], F_OK) != 0; ++i) nanosleep(&tick, NULL);
+  if (reuse) {
+    struct stat st;
+    static struct reuse_args args;
+    if (fstat(fd, &st) != 0) return perror("fd_truncator: fstat"), 1;
+    args = (struct reuse_args){argv[1], fd, st.st_ino};
+    if (pthread_create(&thread, NULL, reuse_number, &args) != 0) return perror("fd_truncator: thread"), 1;
+    const int r = ftruncate(fd, 0);
+    printf("ftruncate: %s\n", r == 0 ? "ok" : strerror(errno));
+    pthread_join(thread, NULL);
+    char other[4096];
+    snprintf(other, sizeof other, "%s.other", argv[1]);
+    struct stat at_fd, o, lib;
+    const int known = fstat(fd, &at_fd) == 0 && stat(other, &o) == 0 && stat(argv[1], &lib) == 0;
+    printf("fd %d names: %s\n", fd,
+           !known ? "nothing" : at_fd.st_ino == o.st_ino ? "other" : at_fd.st_ino == lib.st_ino ? "the library" : "something else");
+    return write(fd, "the thread's bytes\n", 19) == 19 ? 0 : 1;
+  }
   if ((raw ? syscall(SYS_ftruncate, fd, 0) : ftruncate(fd, 0)) != 0) {
     if (!hard) return perror("fd_truncator: ftruncate"), 1;
     printf("ftruncate: %s\n", strerror(errno));
@@ -82,13 +167,19 @@ int main(int argc, char** argv) {
   printf("offset=%ld flags=0x%x cloexec=%d\n", (long)lseek(fd, 0, SEEK_CUR),
          fcntl(fd, F_GETFL) == before ? before : -1, (fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0);
   if (high && getrlimit(RLIMIT_NOFILE, &rl) == 0) printf("soft limit %ld\n", (long)rl.rlim_cur);
+  if (dup_variant) printf("dup offset=%ld\n", (long)lseek(writes_through, 0, SEEK_CUR));
+  if (state) {
+    const int owner = fcntl(fd, F_GETOWN);
+    printf("owner=%s sig=%d\n", owner == getpid() ? "SAME" : owner == 0 ? "0" : "OTHER", fcntl(fd, F_GETSIG));
+    other_process_tries(argv[1]);
+  }
   int in = open(argv[2], O_RDONLY);
   if (in < 0) return perror("fd_truncator: src"), 1;
   char buf[65536];
   ssize_t n;
   off_t at = 0;
   while ((n = read(in, buf, sizeof buf)) > 0) {
-    if (pwrite(fd, buf, (size_t)n, at) != n) return perror("fd_truncator: pwrite"), 1;
+    if (pwrite(writes_through, buf, (size_t)n, at) != n) return perror("fd_truncator: pwrite"), 1;
     at += n;
   }
   return close(fd) == 0 ? 0 : 1;

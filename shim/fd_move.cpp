@@ -1,0 +1,208 @@
+#include "fd_move.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <sys/file.h>
+
+#include "scratch.hpp"
+#include "sys.hpp"
+
+namespace tg {
+namespace {
+
+// kcmp(KCMP_FILE): 0 when both fds of this thread's table are one open file
+// description; -errno where the kernel can't tell (no CONFIG_KCMP: ENOSYS; a
+// seccomp filter: EPERM). By thread id: a thread that unshared its table
+// (CLONE_FILES) has its own.
+long same_file(pid_t tid, int a, int b) { return sys::call(SYS_kcmp, tid, tid, KCMP_FILE, a, b); }
+
+void proc_path(const char* dir, int fd, char* out, size_t len) {
+  char digits[16];
+  int n = 0;
+  for (unsigned v = static_cast<unsigned>(fd); n == 0 || v; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+  size_t o = 0;
+  for (const char* p = dir; *p && o + 1 < len;) out[o++] = *p++;
+  while (n && o + 1 < len) out[o++] = digits[--n];
+  out[o] = '\0';
+}
+
+constexpr int kMaxSharers = 64;
+constexpr int kMaxLocks = 32;
+
+enum class LockKind { flock, ofd, posix };
+struct Lock {
+  LockKind kind;
+  short type;  // F_RDLCK, F_WRLCK
+  off_t start;
+  off_t len;   // 0: to the end of file
+};
+
+struct FdMoveMemory {
+  char buf[8192];  // a directory listing, an fdinfo
+  Lock locks[kMaxLocks];
+  int sharers[kMaxSharers];
+};
+
+// The fds of this thread's table other than `fd` on its open file description.
+// False where they can't be looked for.
+bool find_sharers(int fd, int made, pid_t tid, FdMoveMemory* mem, int* sharers, int* count, int* missed) {
+  *count = 0;
+  if (same_file(tid, fd, fd) != 0) return false;  // no kcmp here
+  const sys::Fd dir(sys::openat(AT_FDCWD, "/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.ok()) return false;
+  for (;;) {
+    const long n = sys::getdents64(dir.get(), mem->buf, sizeof mem->buf);
+    if (n < 0) return false;
+    if (n == 0) return true;
+    for (long off = 0; off < n;) {
+      auto* d = reinterpret_cast<struct dirent64*>(mem->buf + off);
+      off += d->d_reclen;
+      int other = 0;
+      const char* p = d->d_name;
+      if (*p < '0' || *p > '9') continue;
+      for (; *p >= '0' && *p <= '9'; ++p) other = other * 10 + (*p - '0');
+      if (other == fd || other == made || other == dir.get()) continue;
+      if (same_file(tid, fd, other) != 0) continue;
+      if (*count < kMaxSharers) sharers[(*count)++] = other;
+      else ++*missed;
+    }
+  }
+}
+
+// A number in fdinfo's lock line; false if none.
+bool parse_off(const char*& p, off_t* v) {
+  while (*p == ' ' || *p == '\t') ++p;
+  if (*p < '0' || *p > '9') return false;
+  off_t x = 0;
+  for (; *p >= '0' && *p <= '9'; ++p) x = x * 10 + (*p - '0');
+  *v = x;
+  return true;
+}
+
+// The word at p (up to a blank), and p after it.
+bool word_is(const char*& p, const char* w) {
+  while (*p == ' ' || *p == '\t') ++p;
+  const size_t n = std::strlen(w);
+  if (std::strncmp(p, w, n) != 0 || (p[n] != ' ' && p[n] != '\t')) return false;
+  p += n;
+  return true;
+}
+void skip_word(const char*& p) {
+  while (*p == ' ' || *p == '\t') ++p;
+  while (*p && *p != ' ' && *p != '\t' && *p != '\n') ++p;
+}
+
+// The locks taken through fd's description, as its fdinfo lists them (the
+// kernel's lock_get_status): "lock:\t1: FLOCK  ADVISORY  WRITE 12 fe:00:34 0 EOF",
+// "OFDLCK ADVISORY  READ -1 ... 0 9", "POSIX  ADVISORY  WRITE 12 ... 20 29".
+// Leases are not locks the program can take again here (a write lease passes
+// the write unexamined; a read lease needs a read-only fd): not listed.
+int read_locks(int fd, FdMoveMemory* mem, Lock* locks, int* lost) {
+  char path[48];
+  proc_path("/proc/thread-self/fdinfo/", fd, path, sizeof path);
+  const sys::Fd info(sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
+  if (!info.ok()) return 0;
+  long n = 0;
+  for (long r; n < static_cast<long>(sizeof mem->buf) - 1 && (r = sys::read(info.get(), mem->buf + n, sizeof mem->buf - 1 - n)) > 0;)
+    n += r;
+  if (n <= 0) return 0;
+  mem->buf[n] = '\0';
+  int count = 0;
+  for (const char* line = mem->buf; line && *line; line = std::strchr(line, '\n'), line = line ? line + 1 : nullptr) {
+    if (std::strncmp(line, "lock:", 5) != 0) continue;
+    const char* p = std::strchr(line, ':') + 1;
+    skip_word(p);  // "1:"
+    Lock l{};
+    if (word_is(p, "FLOCK")) l.kind = LockKind::flock;
+    else if (word_is(p, "OFDLCK")) l.kind = LockKind::ofd;
+    else if (word_is(p, "POSIX")) l.kind = LockKind::posix;
+    else continue;  // a lease, a delegation
+    if (!word_is(p, "ADVISORY")) skip_word(p);  // (MANDATORY, before Linux 5.15)
+    if (word_is(p, "WRITE")) l.type = F_WRLCK;
+    else if (word_is(p, "READ")) l.type = F_RDLCK;
+    else continue;
+    skip_word(p);  // pid
+    skip_word(p);  // dev:ino
+    off_t end = 0;
+    if (!parse_off(p, &l.start)) continue;
+    while (*p == ' ') ++p;
+    if (std::strncmp(p, "EOF", 3) == 0) l.len = 0;
+    else if (parse_off(p, &end) && end >= l.start) l.len = end - l.start + 1;
+    else continue;
+    if (count < kMaxLocks) locks[count++] = l;
+    else ++*lost;
+  }
+  // A listing cut short by the buffer (hundreds of locks): the rest are lost.
+  if (n == static_cast<long>(sizeof mem->buf) - 1) ++*lost;
+  return count;
+}
+
+bool take_lock(int fd, const Lock& l) {
+  if (l.kind == LockKind::flock)
+    return sys::call(SYS_flock, fd, (l.type == F_WRLCK ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0;
+  struct flock fl {};
+  fl.l_type = l.type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = l.start;
+  fl.l_len = l.len;
+  return sys::call(SYS_fcntl, fd, l.kind == LockKind::ofd ? F_OFD_SETLK : F_SETLK, &fl) == 0;
+}
+
+int dup_onto(int made, int fd) {
+  const long fdflags = sys::call(SYS_fcntl, fd, F_GETFD);
+  return sys::dup3_onto(made, fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+}
+
+}  // namespace
+
+int move_fd(int fd, const struct stat& old, int made, FdMove* out) {
+  Scratch<FdMoveMemory> mem;
+  const pid_t tid = static_cast<pid_t>(sys::call(SYS_gettid));
+  // Per description, read from the old one before any fd leaves it.
+  const long off = sys::call(SYS_lseek, fd, 0L, SEEK_CUR);
+  if (off > 0) sys::call(SYS_lseek, made, off, SEEK_SET);
+  struct f_owner_ex owner {};
+  if (sys::call(SYS_fcntl, fd, F_GETOWN_EX, &owner) == 0 && owner.pid != 0)
+    sys::call(SYS_fcntl, made, F_SETOWN_EX, &owner);
+  if (const long sig = sys::call(SYS_fcntl, fd, F_GETSIG); sig > 0) sys::call(SYS_fcntl, made, F_SETSIG, sig);
+  Lock* locks = mem ? mem->locks : nullptr;
+  const int nlocks = mem ? read_locks(fd, mem.get(), locks, &out->locks_lost) : 0;
+  // flock and OFD locks belong to the description: taken on `made` now
+  // (the new file is only ours and the name's), they stay with it.
+  for (int i = 0; i < nlocks; ++i) {
+    if (locks[i].kind == LockKind::posix) continue;
+    if (take_lock(made, locks[i])) ++out->locks_carried;
+    else ++out->locks_lost;
+  }
+  int* sharers = mem ? mem->sharers : nullptr;
+  int count = 0;
+  if (!mem) out->no_memory = mem.error();
+  out->sharers_unknown = !mem || !find_sharers(fd, made, tid, mem.get(), sharers, &count, &out->sharers_missed);
+  // Each still on fd's description (another thread may have closed one and
+  // reused its number meanwhile): onto the new one, fd itself last.
+  for (int i = 0; i < count; ++i) {
+    if (same_file(tid, fd, sharers[i]) == 0 && dup_onto(made, sharers[i]) >= 0) ++out->sharers_moved;
+    else ++out->sharers_missed;
+  }
+  if (!sys::refers_to(fd, old.st_dev, old.st_ino)) {
+    out->fd_gone = true;
+    sys::close(made);
+    return -EBADF;
+  }
+  const int r = dup_onto(made, fd);
+  // POSIX locks belong to the process and the inode, and go at the close of
+  // any of its fds on it: `made`'s close would take them, so they are taken after it.
+  sys::close(made);
+  if (r < 0) return r;
+  for (int i = 0; i < nlocks; ++i) {
+    if (locks[i].kind != LockKind::posix) continue;
+    if (take_lock(fd, locks[i])) ++out->locks_carried;
+    else ++out->locks_lost;
+  }
+  return 0;
+}
+
+}  // namespace tg
