@@ -706,16 +706,6 @@ off_t bytes_to_keep(const WriteIntent& in) {
   }
 }
 
-// An fd (ftruncate, F_SETFL...): the caller's fd number now names the new inode, at the same offset.
-int swap_fd(int old_fd, int new_fd) {
-  long off = sys::call(SYS_lseek, old_fd, 0L, SEEK_CUR);
-  if (off > 0) sys::call(SYS_lseek, new_fd, off, SEEK_SET);
-  long fdflags = sys::call(SYS_fcntl, old_fd, F_GETFD);
-  int r = sys::dup3_onto(new_fd, old_fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
-  sys::close(new_fd);
-  return r;
-}
-
 // A symlink's target, named for the log (escaped into mem->target): its
 // absolute path, as the kernel names the directory held open, for the link
 // may be in another directory than its target (lib/libfoo.so.1 ->
@@ -1022,14 +1012,12 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   if (on_fd(in.kind) && static_cast<rlim_t>(in.fd) >= sys::fd_limits().rlim_max)
     return cannot_protect(s, in, name, "its fd number is above the hard limit on open files (RLIMIT_NOFILE)", EBADF,
                           false);
+  // An fd (ftruncate, F_SETFL...): its number names the new inode from
+  // here on, at the same offset (or, where it can't, the name keeps the old).
   ReplaceReport rep;
-  int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
-                                       : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep);
-  if (fd >= 0 && on_fd(in.kind) && swap_fd(in.fd, fd) < 0) {
-    rep.failed_step = "cannot move the caller's fd to the new file";
-    rep.error = EBADF;
-    fd = -EBADF;  // the name already holds the new inode; the caller's fd still the old one
-  }
+  int fd = (keep != 0 && !ex.src.ok())
+               ? -EACCES
+               : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep, on_fd(in.kind) ? in.fd : -1);
   if (fd < 0 && rep.name_changed) {
     // Checked again from the start (the new file at the name may be mapped
     // too), or, on the last attempt, as a name that changed before.
@@ -1042,8 +1030,33 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   if (fd < 0) {
     if (rep.failed_step) {
       const Outcome o = cannot_protect(s, in, name, rep.failed_step, rep.error, rep.restored_old,
-                                       rep.kept_aside[0] ? rep.kept_aside : nullptr, rep.putback_error,
-                                       rep.incomplete_at_name);
+                                       rep.kept_aside[0] && !rep.new_at_name ? rep.kept_aside : nullptr,
+                                       rep.putback_error, rep.incomplete_at_name);
+      // The caller's fd could not be moved, nor the name left with the old
+      // file (or the fd put back on it): what is where.
+      if (rep.new_at_name || rep.fd_not_restored) {
+        struct stat now;
+        const unsigned long at_name =
+            sys::fstatat(t.dir.get(), t.base, &now, AT_SYMLINK_NOFOLLOW) == 0 ? static_cast<unsigned long>(now.st_ino) : 0;
+        if (rep.fd_not_restored) {
+          std::snprintf(mem->msg, sizeof mem->msg,
+                        "the caller's fd, moved to the new file, could not be put back on the old one (%s): it is on "
+                        "the new file, which no name reaches; the name keeps the old file [ino %lu]",
+                        strerrordesc_np(rep.fd_not_restored), at_name);
+        } else if (rep.kept_aside[0]) {
+          log::escape(rep.kept_aside, mem->target, sizeof mem->target);
+          std::snprintf(mem->msg, sizeof mem->msg,
+                        "the name holds the new file [ino %lu], which was to take its place; the old file, still the "
+                        "caller's fd's, could not be put back (%s): it is kept as %.1000s in its directory",
+                        at_name, strerrordesc_np(rep.putback_error), mem->target);
+        } else {
+          std::snprintf(mem->msg, sizeof mem->msg,
+                        "the name holds the new file [ino %lu], which was to take its place; the old file, still the "
+                        "caller's fd's, is at no name",
+                        at_name);
+        }
+        note(name, "fd_not_moved", mem->msg);
+      }
       // The step failed at the link's target, in its directory, which the
       // line's name (the writer's: the link) does not show. Always said, as
       // the failure is.

@@ -374,6 +374,16 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
   errno = saved;
 }
 
+// The caller's fd number `onto` names the new file at `fd` from here on, at
+// the same offset, with its close-on-exec flag. 0 or -errno; `fd` stays open.
+int move_fd_onto(int fd, int onto) {
+  const long off = sys::call(SYS_lseek, onto, 0L, SEEK_CUR);
+  if (off > 0) sys::call(SYS_lseek, fd, off, SEEK_SET);
+  const long fdflags = sys::call(SYS_fcntl, onto, F_GETFD);
+  const int r = sys::dup3_onto(fd, onto, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+  return r < 0 ? r : 0;
+}
+
 int fail(ReplaceReport* rep, const char* step, int err) {
   rep->failed_step = step;
   rep->error = -err;
@@ -604,7 +614,7 @@ int rename_noreplace(int dir, const char* from, const char* to) {
 // ENOENT), and the name was left missing, or holding the empty or partial
 // copy, the library's content gone from it (measured on a full tmpfs: `dd
 // conv=notrunc` got ETXTBSY and left a 0-byte file at the name).
-int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep) {
+int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep, int onto) {
   const int dir = t.dir.get();
   char aside[NAME_MAX + 1];
   int r = -EEXIST;
@@ -635,6 +645,8 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
   } else if (!(step = truncation_refused(fd.get(), keep, &err)) &&
              (err = copy_content(src, fd.get(), keep, &rep->copied)) < 0) {
     step = "cannot copy the old content";
+  } else if (onto >= 0 && (err = move_fd_onto(fd.get(), onto)) < 0) {
+    step = kFdNotMoved;  // the new file is complete; the caller's fd is still the old one's
   }
   if (step) {
     // The old file back at the name: where the create failed, only if the
@@ -659,7 +671,8 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
     } else if (back < 0) {
       rep->putback_error = -back;
       std::memcpy(rep->kept_aside, aside, sizeof aside);
-      rep->incomplete_at_name = fd.ok();
+      rep->incomplete_at_name = fd.ok() && step != kFdNotMoved;
+      rep->new_at_name = step == kFdNotMoved;
     }
     return fail(rep, step, err);
   }
@@ -672,14 +685,16 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
   copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
   struct stat st;
   if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
-  return fd.release();
+  return onto >= 0 ? onto : fd.release();
 }
 
 }  // namespace
 
-int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep) {
+const char kFdNotMoved[] = "cannot move the caller's fd to the new file";
+
+int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep, int onto) {
   const int dir = t.dir.get();
-  if (mode == Mode::unlink) return unlink_and_create(t, flags, keep, src, rep);
+  if (mode == Mode::unlink) return unlink_and_create(t, flags, keep, src, rep, onto);
 
   // Replace: build the new inode under a temp name, then rename() it over the
   // name, which never disappears (unlike install's unlink + create).
@@ -707,18 +722,46 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
       rep->name_changed = true;
       return fail(rep, kNameChanged, -ESTALE);
     }
+    // `onto` moves to the new file first, while the old one is still at
+    // the name: where it can't, the name keeps the old file; where the
+    // rename then fails, `onto` goes back to the old file, kept meanwhile
+    // as `saved` (the same open file: its offset, its flags).
+    sys::Fd saved;
+    long fdflags = -1;
+    if (onto >= 0) {
+      fdflags = sys::call(SYS_fcntl, onto, F_GETFD);
+      saved.reset(sys::dup_high(onto));
+      if (saved.ok()) {
+        if (const int moved = move_fd_onto(fd.get(), onto); moved < 0) {
+          remove_temp(dir, tmp, fd.get());
+          return fail(rep, kFdNotMoved, moved);
+        }
+      }
+    }
     r = sys::renameat(dir, tmp, dir, t.base);
     if (r < 0) {
+      if (saved.ok()) {
+        const int back = sys::dup3_onto(saved.get(), onto, fdflags > 0 && (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0);
+        rep->fd_not_restored = back < 0 ? -back : 0;
+      }
       remove_temp(dir, tmp, fd.get());
       return fail(rep, "cannot rename the new file over the name", r);
     }
-  } else {
-    sys::unlinkat(dir, tmp, 0);
-    return fail(rep, "cannot copy the old content", r);
+    struct stat st;
+    if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
+    if (onto < 0) return fd.release();
+    if (saved.ok()) return onto;
+    // No fd left to keep the old file open with (EMFILE): the caller's fd
+    // moves after the rename. Where that fails, the name holds the new file
+    // (the caller's write not done), and the log says where the old one is.
+    if (const int moved = move_fd_onto(fd.get(), onto); moved < 0) {
+      rep->new_at_name = true;
+      return fail(rep, kFdNotMoved, moved);
+    }
+    return onto;
   }
-  struct stat st;
-  if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
-  return fd.release();
+  sys::unlinkat(dir, tmp, 0);
+  return fail(rep, "cannot copy the old content", r);
 }
 
 }  // namespace tg

@@ -57,6 +57,11 @@ struct ReplaceReport {
   bool incomplete_at_name = false;    // ... while the name holds the new file, which could not be filled
   int aside_left_error = 0;           // unlink mode, done: the old file, moved aside, could not be removed
                                       // (errno); it stays as `kept_aside`
+  bool new_at_name = false;           // `onto`: the caller's fd could not be moved (failed_step), and the
+                                      // name holds the new file all the same: the old file, still the fd's, is
+                                      // `kept_aside` (unlink mode: its put-back failed) or at no name
+  int fd_not_restored = 0;            // `onto`: moved to the new file, it could not be put back on the old
+                                      // one (errno) when the rename failed: it names the removed new file
   off_t copied = 0;                   // bytes of the old content the new inode starts with
   bool name_changed = false;          // the name no longer held the file examined when the new one was
                                       // to take it: nothing was changed there (the write is checked again)
@@ -71,7 +76,16 @@ constexpr off_t kWholeFile = -1;
 // (see replacement_flags); `keep` (a length, or kWholeFile) says what is
 // copied from `src`;
 // `src` is a read fd on the old file or -1. Returns the new fd or -errno.
-int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep);
+// `onto` (ftruncate, F_SETFL...: the caller's fd on the old file, or -1):
+// that fd number is moved to the new file (a dup3 onto it, at its offset,
+// with its close-on-exec flag) before the old file leaves the name for good;
+// returns `onto`. Where the move fails, the name keeps the old file (mode
+// unlink: it is put back, `restored_old`), and the call fails with the
+// move's error.
+int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep, int onto = -1);
+
+// What the log says where the caller's fd could not be moved to the new file.
+extern const char kFdNotMoved[];
 
 // Atomic mode: a new inode with no name yet (O_TMPFILE) in t's directory,
 // with the old metadata and `keep` (as for replace_file) of `src`. Returns the fd or -errno

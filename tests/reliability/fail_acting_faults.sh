@@ -1,0 +1,107 @@
+#!/bin/bash
+# Faults injected into the acting path's own system calls (a seccomp filter,
+# rtool deny, fails one call of the writer's with the errno given), where a
+# victim runs the library being written. Whatever fails, the victim lives,
+# the name holds one complete file (the old one, or the new one where the
+# write succeeded), no temp file is left, and a log line says why.
+#  - The caller's fd moved to the new file (ftruncate of an fd opened on the
+#    library, `3<>lib`: its number must name the new inode) by a dup3 that
+#    fails (EPERM): the name keeps the old file (mode unlink: it is put back),
+#    the fd stays on it, and the write fails with ETXTBSY, the log giving
+#    dup3's error. It failed with ETXTBSY while the name already held the new
+#    inode (emptied: the caller's ftruncate to 0), and the log said EBADF
+#    whatever the error was. The rename over the name failing after the fd
+#    moved (EIO), the fd goes back to the old file. Where no fd is left to
+#    keep the old file open with (F_DUPFD refused: EMFILE), the fd moves after
+#    the rename as before, and where it can't, a note says what is where.
+. "$(dirname "$0")/rlib.sh"
+need_victims
+need_shim
+must mkdir "$T/lib"
+LIB=$T/lib/libvictim.so
+
+# fd_write NAME MODE [DENY-SPEC]: `rtool ftruncate-fd-ino 3 0` on fd 3 open
+# on $LIB (a fresh copy of $V1 that a victim runs), under truncguard in MODE,
+# with the filter DENY-SPEC if given (r_run NAME).
+fd_write() {
+  local name=$1 mode=$2 spec=${3:-}
+  local wrap=()
+  [ -z "$spec" ] || wrap=("$TG_RTOOL" deny "$spec")
+  fresh_copy "$V1" "$LIB"
+  OLD_INO=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  exec 3<>"$LIB"
+  r_run "$name" "${wrap[@]}" env TRUNCGUARD_MODE="$mode" "$TG_CMD" "$TG_RTOOL" ftruncate-fd-ino 3 0
+  exec 3>&-
+  stop_victim
+}
+
+# kept_old NAME WHAT STEP ERROR: after fd_write NAME: refused with ETXTBSY,
+# the fd still on the old file, which is at the name, intact; the log says
+# "cannot protect file=$LIB: STEP: ERROR".
+kept_old() {
+  [ "$(r_out "$1")" = "error=ETXTBSY ino=$OLD_INO" ] ||
+    fail "$2: expected ETXTBSY and the fd still on the old file (inode $OLD_INO): $(r_out "$1")"
+  expect_survived "$2"
+  expect_intact "$LIB" "$OLD_INO" "$V1"
+  expect_no_temp "$T/lib"
+  expect_cannot_protect "$LIB" "$3" "$4"
+}
+
+# -------------------------------------------------- the caller's fd not moved
+
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+exec 3<>"$LIB"
+r_run control "$TG_RTOOL" deny dup3:EPERM "$TG_RTOOL" ftruncate-fd 3 0
+exec 3>&-
+stop_victim
+[ "$R_STATUS" -eq 0 ] || fail "control: ftruncate of fd 3 without truncguard failed: $(r_out control)"
+expect_killed "control: ftruncate(3, 0) of the library without truncguard"
+
+for mode in replace unlink; do
+  fd_write moved "$mode"
+  [ "$R_STATUS" -eq 0 ] || fail "mode $mode: ftruncate of fd 3 failed under truncguard: $(r_out moved)"
+  expect_survived "ftruncate of fd 3 (mode $mode)"
+  NEW_INO=$(inode "$LIB")
+  [ "$NEW_INO" != "$OLD_INO" ] || fail "mode $mode: ftruncate of fd 3 truncated the library in place"
+  [ "$(r_out moved)" = "ok ino=$NEW_INO" ] || fail "mode $mode: the fd is not on the new file (inode $NEW_INO): $(r_out moved)"
+  [ "$(stat -c %s -- "$LIB")" = 0 ] || fail "mode $mode: ftruncate(3, 0) left $(stat -c %s -- "$LIB") bytes at the name"
+  expect_log "replaced file=$LIB [ino $OLD_INO -> $NEW_INO] (mode $mode)"
+  expect_no_temp "$T/lib"
+  ok "control (mode $mode): ftruncate of fd 3 moves the fd to a new inode, emptied"
+done
+
+fd_write refused replace dup3:EPERM
+kept_old refused "ftruncate of fd 3, dup3 denied (mode replace)" "cannot move the caller's fd to the new file" \
+  "Operation not permitted"
+fd_write refused unlink dup3:EPERM
+kept_old refused "ftruncate of fd 3, dup3 denied (mode unlink)" "cannot move the caller's fd to the new file" \
+  "Operation not permitted (the old file was put back)"
+
+# The rename over the name fails once the fd has moved: it moves back.
+fd_write norename replace renameat:EIO
+kept_old norename "ftruncate of fd 3, the rename failing (EIO)" "cannot rename the new file over the name" \
+  "Input/output error"
+expect_no_log "note file=$LIB "
+
+# No fd to keep the old file open with (F_DUPFD_CLOEXEC refused, as at the
+# fd limit): the fd moves after the rename; that failing, the note says what
+# is where.
+fd_write nofd replace fcntl=1030:EMFILE
+[ "$R_STATUS" -eq 0 ] || fail "F_DUPFD_CLOEXEC refused: ftruncate of fd 3 failed: $(r_out nofd)"
+expect_survived "ftruncate of fd 3, F_DUPFD_CLOEXEC refused"
+NEW_INO=$(inode "$LIB")
+[ "$(r_out nofd)" = "ok ino=$NEW_INO" ] && [ "$NEW_INO" != "$OLD_INO" ] ||
+  fail "F_DUPFD_CLOEXEC refused: the fd is not on a new file at the name ($NEW_INO): $(r_out nofd)"
+ok "F_DUPFD_CLOEXEC refused: the fd moved to the new file after the rename"
+fd_write nofd replace fcntl=1030:EMFILE,dup3:EPERM
+NEW_INO=$(inode "$LIB")
+[ "$(r_out nofd)" = "error=ETXTBSY ino=$OLD_INO" ] && [ "$NEW_INO" != "$OLD_INO" ] ||
+  fail "F_DUPFD_CLOEXEC and dup3 refused: expected ETXTBSY, the fd on the old file, a new one at the name: $(r_out nofd), at the name $NEW_INO"
+expect_survived "ftruncate of fd 3, F_DUPFD_CLOEXEC and dup3 refused"
+expect_no_temp "$T/lib"
+expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
+expect_log "note file=$LIB the name holds the new file [ino $NEW_INO], which was to take its place; the old file, still the caller's fd's, is at no name"
+ok "F_DUPFD_CLOEXEC and dup3 refused: the note says the name holds the new file [ino $NEW_INO]"
