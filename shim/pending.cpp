@@ -40,6 +40,7 @@ struct Group {
   std::atomic<int> state{kFree};
   std::atomic<int> refs{0};  // this process's fds on it
   std::atomic<int> write_error{0};  // a write to it failed (ENOSPC...): never publish it
+  std::atomic<const char*> unpublished_step{nullptr};  // with write_error: what failed, if not a write
   std::atomic<bool> synced{false};  // the writer synced it (fsync, fdatasync): publish it durably
   std::atomic<pid_t> owner{0};  // only the process that wrote it publishes (not a forked child)
   // Its last fd was closed while this process still mapped it shared and
@@ -341,7 +342,9 @@ int finish(Group& g, int fd, const Ending& how) {
   int err = 0;
   if (const int werr = g.write_error.load(std::memory_order_acquire)) {
     // The writer was told (its write failed); the old file must stay whole.
-    report_unpublished(g, "a write to the new file failed", werr, "not published: the old file is unchanged");
+    const char* step = g.unpublished_step.load(std::memory_order_acquire);
+    report_unpublished(g, step ? step : "a write to the new file failed", werr,
+                       "not published: the old file is unchanged");
   } else {
     err = publish(g, fd, how);
   }
@@ -431,6 +434,7 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
     g.dir_dev = dir_known ? dir.st_dev : 0;
     g.dir_ino = dir_known ? dir.st_ino : 0;
     g.write_error.store(0, std::memory_order_relaxed);
+    g.unpublished_step.store(nullptr, std::memory_order_relaxed);
     g.synced.store(false, std::memory_order_relaxed);
     g.kept_while_mapped.store(false, std::memory_order_relaxed);
     g.refs.store(0, std::memory_order_relaxed);
@@ -600,6 +604,13 @@ void write_failed(int fd, int error) {
   if (error != ENOSPC && error != EDQUOT && error != EIO && error != EFBIG) return;
   const int group = find_group(fd);
   if (group >= 0) g_groups[group].write_error.store(error, std::memory_order_release);
+}
+
+void never_publish(int fd, const char* step, int error) {
+  const int group = find_group(fd);
+  if (group < 0) return;
+  g_groups[group].unpublished_step.store(step, std::memory_order_release);
+  g_groups[group].write_error.store(error ? error : EIO, std::memory_order_release);
 }
 
 void duplicated(int oldfd, int newfd) {

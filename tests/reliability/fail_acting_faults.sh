@@ -14,6 +14,9 @@
 #    moved (EIO), the fd goes back to the old file. Where no fd is left to
 #    keep the old file open with (F_DUPFD refused: EMFILE), the fd moves after
 #    the rename as before, and where it can't, a note says what is where.
+#  - fopen with no memory left (rtool fopen-nomem: malloc fails) in atomic
+#    mode: the stream can't be made on the new file; the fopen fails with
+#    ENOMEM as without truncguard, and nothing is published (it was, empty).
 . "$(dirname "$0")/rlib.sh"
 need_victims
 need_shim
@@ -105,3 +108,36 @@ expect_no_temp "$T/lib"
 expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
 expect_log "note file=$LIB the name holds the new file [ino $NEW_INO], which was to take its place; the old file, still the caller's fd's, is at no name"
 ok "F_DUPFD_CLOEXEC and dup3 refused: the note says the name holds the new file [ino $NEW_INO]"
+
+# ------------------------------------------------ fopen with no memory left
+
+# fopen(LIB, "w") while malloc fails (ENOMEM): without truncguard glibc's
+# fopen fails before it opens anything, and the library is untouched (the
+# control). Under truncguard the new file is made, then no stream can be
+# made on it (fdopen: ENOMEM): in atomic mode the fopen fails as without
+# truncguard and nothing is published (the empty file was published at the
+# shim's close of its fd, the library's content gone from the name).
+fresh_copy "$V1" "$LIB"
+OLD_INO=$(inode "$LIB")
+start_victim "$LIB"
+r_run control "$TG_RTOOL" fopen-nomem w "$LIB"
+stop_victim
+[ "$(r_out control)" = "error=ENOMEM" ] || fail "control: fopen with no memory without truncguard: $(r_out control)"
+expect_survived "control: fopen(\"w\") with no memory, without truncguard"
+expect_intact "$LIB" "$OLD_INO" "$V1"
+ok "control: without truncguard, an fopen with no memory fails with ENOMEM and opens nothing"
+
+fresh_copy "$V1" "$LIB"
+OLD_INO=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+r_run nomem env TRUNCGUARD_MODE=atomic "$TG_CMD" "$TG_RTOOL" fopen-nomem w "$LIB"
+stop_victim
+[ "$(r_out nomem)" = "error=ENOMEM" ] || fail "atomic mode, fopen with no memory: $(r_out nomem)"
+expect_survived "atomic mode: fopen(\"w\") with no memory"
+expect_intact "$LIB" "$OLD_INO" "$V1"
+expect_no_temp "$T/lib"
+expect_log "replaced file=$LIB [ino $OLD_INO -> " "(mode atomic)"
+expect_no_log "published file=$LIB"
+expect_log "cannot protect file=$LIB: the writer's fopen failed: no stream could be made on the new file (fdopen): Cannot allocate memory; not published: the old file is unchanged"
+ok "atomic mode: the fopen fails with ENOMEM, nothing is published, and the log says why"

@@ -79,6 +79,10 @@
  *   rtool ftruncate-fd-ino FD LENGTH
  *       The same, then says which file the fd is on after it: prints
  *       "ok ino=N" or "error=ENAME ino=N" (N: fstat(FD)'s inode).
+ *   rtool fopen-nomem MODE PATH
+ *       fopen(PATH, MODE) while every malloc fails (ENOMEM: rtool's own
+ *       malloc, which glibc's fopen and fdopen call too). Prints "ok" or
+ *       "error=ENAME"; exit 0 if the fopen succeeded.
  *   rtool open-after-close FD PATH
  *       close(FD), then open(PATH, O_WRONLY|O_TRUNC|O_CLOEXEC), which POSIX
  *       gives the lowest free number, FD (the old way to redirect stdout).
@@ -619,6 +623,26 @@ static int ftruncate_fd_ino(char** a) {
   return 0;
 }
 
+/* malloc, failing (ENOMEM) while g_fail_mallocs is set: what a program out
+ * of memory (or under a cgroup's limit) gets. glibc's own calls (fdopen's
+ * FILE) come here too; free is glibc's, __libc_malloc its malloc. */
+extern void* __libc_malloc(size_t);
+static volatile int g_fail_mallocs;
+void* malloc(size_t n) {
+  if (g_fail_mallocs) { errno = ENOMEM; return NULL; }
+  return __libc_malloc(n);
+}
+
+static int fopen_nomem(char** a) {
+  g_fail_mallocs = 1;
+  FILE* f = fopen(a[1], a[0]);
+  const int e = errno;
+  g_fail_mallocs = 0;
+  if (!f) { printf("error=%s\n", errname(e)); return 1; }
+  printf("ok\n");
+  return fclose(f) == 0 ? 0 : 1;
+}
+
 static int open_after_close(char** a) {
   close(atoi(a[0]));
   int fd = open(a[1], O_WRONLY | O_TRUNC | O_CLOEXEC);
@@ -765,7 +789,7 @@ static int run(int argc, char** argv) {
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
       {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"fanotify-deny", 2, fanotify_deny}, {"ftruncate-fd", 2, ftruncate_fd},
-      {"ftruncate-fd-ino", 2, ftruncate_fd_ino},
+      {"ftruncate-fd-ino", 2, ftruncate_fd_ino}, {"fopen-nomem", 2, fopen_nomem},
       {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl},
       {"ptrace-hold", 1, ptrace_hold}, {"vfork-then-read", 3, vfork_then_read}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
@@ -773,6 +797,6 @@ static int run(int argc, char** argv) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|ftruncate-fd-ino|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny|main-thread-exits|ptrace-hold ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|ftruncate-fd-ino|fopen-nomem|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny|main-thread-exits|ptrace-hold ARGS (see the source)\n");
   return 2;
 }
