@@ -732,6 +732,17 @@ const char* name_target(const Target& t, ActingMemory* mem) {
   return mem->target;
 }
 
+// The new file, not put at the name, could not be removed from its temp name:
+// a copy of the library stays hidden in the directory, which the log names.
+void report_temp_left(const char* name, const ReplaceReport& rep, ActingMemory* mem) {
+  if (!rep.temp_left_error) return;
+  log::escape(rep.temp_left, mem->target, sizeof mem->target);
+  std::snprintf(mem->msg, sizeof mem->msg,
+                "the new file, not put at the name, could not be removed (%s): it stays as %.1100s in its directory",
+                strerrordesc_np(rep.temp_left_error), mem->target);
+  note(name, "temp_left", mem->msg);
+}
+
 // The replaced line, then what the operator should know about it. `new_fd`:
 // the fd on the new inode, which the lines must not go into (log::KeepOutOf).
 void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep, int new_fd,
@@ -1023,6 +1034,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     // too), or, on the last attempt, as a name that changed before.
     if (log::enabled(kRewrites))
       note(name, "name_changed", "another file was put at the name while the new one was made: it stays, and the write is checked again");
+    report_temp_left(name, rep, mem.get());
     if (!again) return changed_under_us(in, name);
     *again = true;
     return {Outcome::pass, 0};
@@ -1057,6 +1069,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
         }
         note(name, "fd_not_moved", mem->msg);
       }
+      report_temp_left(name, rep, mem.get());
       // The step failed at the link's target, in its directory, which the
       // line's name (the writer's: the link) does not show. Always said, as
       // the failure is.

@@ -187,6 +187,22 @@ void report_unpublished(const Group& g, const char* step, int error, const char*
   log::emit(e);
 }
 
+// The new content, linked under the temp name `tmp` and not put at the name,
+// could not be removed from it (`error`): it stays there, which the log says.
+void report_temp_left(const Group& g, const char* tmp, int error) {
+  struct Text {
+    char name[log::kPathBuf];
+    char msg[log::kPathBuf + 128];
+  };
+  Scratch<Text> text;
+  if (!text) return;
+  log::escape(tmp, text->name, sizeof text->name);
+  std::snprintf(text->msg, sizeof text->msg,
+                "the new file, not published, could not be removed (%s): it stays as %.1100s in its directory",
+                strerrordesc_np(error), text->name);
+  log::note(g.path, "temp_left", text->msg);
+}
+
 // A writer that synced its file (fsync, fdatasync, O_SYNC, O_DSYNC, or all of
 // its files: sync, syncfs, msync) was promised that the name holds it, crash
 // or not: without truncguard its sync made the writes to the name's own inode
@@ -290,7 +306,7 @@ int publish(Group& g, int fd, const Ending& how) {
   }
   pub.new_ino = g.ino;
   char tmp[NAME_MAX + 1];
-  int r = -EEXIST;
+  int r = -EEXIST, left = 0;
   for (int attempt = 0; attempt < 16 && r == -EEXIST; ++attempt) {
     temp_name(g.base, tmp, sizeof tmp);
     char proc[32];
@@ -303,12 +319,14 @@ int publish(Group& g, int fd, const Ending& how) {
     pub.failed_step = "cannot link the new file into the directory";
     pub.error = -r;
   } else if ((r = sys::renameat(g.dirfd, tmp, g.dirfd, g.base)) < 0) {
-    remove_temp(g.dirfd, tmp, fd);
+    left = remove_temp(g.dirfd, tmp, fd);
     pub.failed_step = "cannot rename the new file over the name";
     pub.error = -r;
   }
   if (pub.failed_step) {
-    report_unpublished(g, pub.failed_step, pub.error, "the old file is unchanged and the new content is lost");
+    report_unpublished(g, pub.failed_step, pub.error,
+                       left < 0 ? "the old file is unchanged" : "the old file is unchanged and the new content is lost");
+    if (left < 0) report_temp_left(g, tmp, -left);
     return pub.error;
   }
   const long fl = sys::call(SYS_fcntl, fd, F_GETFL);

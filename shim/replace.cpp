@@ -549,10 +549,11 @@ bool sticky_refuses_creat(const Target& t) {
   return level == '2' || (level == '1' && (dir.st_mode & S_IWOTH));
 }
 
-void remove_temp(int dir, const char* tmp, int fd) {
-  if (sys::unlinkat(dir, tmp, 0) == -EPERM &&
-      sys::fchown(fd, sys::fs_uid(), static_cast<gid_t>(-1)) == 0)
-    sys::unlinkat(dir, tmp, 0);
+int remove_temp(int dir, const char* tmp, int fd) {
+  int r = sys::unlinkat(dir, tmp, 0);
+  if (r == -EPERM && fd >= 0 && sys::fchown(fd, sys::fs_uid(), static_cast<gid_t>(-1)) == 0)
+    r = sys::unlinkat(dir, tmp, 0);
+  return r;
 }
 
 void temp_name(const char* base, char* out, size_t len) {
@@ -596,6 +597,16 @@ bool still_at_name(const Target& t, const char* name) {
 }
 
 constexpr char kNameChanged[] = "another file was put at the name meanwhile";
+
+// The new file at the temp name `tmp` goes, after a failure: where it can't,
+// the report says it stays there (a copy of the library, hidden in the
+// directory, which the log names).
+void drop_temp(int dir, const char* tmp, int fd, ReplaceReport* rep) {
+  if (const int r = remove_temp(dir, tmp, fd); r < 0 && r != -ENOENT) {
+    rep->temp_left_error = -r;
+    std::memcpy(rep->temp_left, tmp, sizeof rep->temp_left);
+  }
+}
 
 // rename() that never replaces a file at `to` (RENAME_NOREPLACE), where the
 // filesystem can say so; a plain rename() where it can't (EINVAL: NFS, some
@@ -706,19 +717,19 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     if (fd.get() != -EEXIST) break;
   }
   if (!fd.ok()) {
-    if (may_have_created(fd.get())) sys::unlinkat(dir, tmp, 0);  // O_EXCL: if it is there, it is ours
+    if (may_have_created(fd.get())) drop_temp(dir, tmp, -1, rep);  // O_EXCL: if it is there, it is ours
     return fail(rep, "cannot create a temporary file in the directory", fd.get());
   }
   int refused = 0;
   if (const char* step = truncation_refused(fd.get(), keep, &refused)) {
-    sys::unlinkat(dir, tmp, 0);
+    drop_temp(dir, tmp, fd.get(), rep);
     return fail(rep, step, refused);
   }
   int r = copy_content(src, fd.get(), keep, &rep->copied);
   if (r == 0) {
     copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
     if (!still_at_name(t, t.base)) {
-      remove_temp(dir, tmp, fd.get());
+      drop_temp(dir, tmp, fd.get(), rep);
       rep->name_changed = true;
       return fail(rep, kNameChanged, -ESTALE);
     }
@@ -733,7 +744,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
       saved.reset(sys::dup_high(onto));
       if (saved.ok()) {
         if (const int moved = move_fd_onto(fd.get(), onto); moved < 0) {
-          remove_temp(dir, tmp, fd.get());
+          drop_temp(dir, tmp, fd.get(), rep);
           return fail(rep, kFdNotMoved, moved);
         }
       }
@@ -744,7 +755,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
         const int back = sys::dup3_onto(saved.get(), onto, fdflags > 0 && (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0);
         rep->fd_not_restored = back < 0 ? -back : 0;
       }
-      remove_temp(dir, tmp, fd.get());
+      drop_temp(dir, tmp, fd.get(), rep);
       return fail(rep, "cannot rename the new file over the name", r);
     }
     struct stat st;
@@ -760,7 +771,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     }
     return onto;
   }
-  sys::unlinkat(dir, tmp, 0);
+  drop_temp(dir, tmp, fd.get(), rep);
   return fail(rep, "cannot copy the old content", r);
 }
 

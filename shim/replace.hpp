@@ -62,6 +62,8 @@ struct ReplaceReport {
                                       // `kept_aside` (unlink mode: its put-back failed) or at no name
   int fd_not_restored = 0;            // `onto`: moved to the new file, it could not be put back on the old
                                       // one (errno) when the rename failed: it names the removed new file
+  int temp_left_error = 0;            // the new file, not put at the name, could not be removed from its
+  char temp_left[NAME_MAX + 1] = {};  // temp name (errno): it stays there, under `temp_left`
   off_t copied = 0;                   // bytes of the old content the new inode starts with
   bool name_changed = false;          // the name no longer held the file examined when the new one was
                                       // to take it: nothing was changed there (the write is checked again)
@@ -113,8 +115,9 @@ bool sticky_refuses_creat(const Target& t);
 // Removes the temp name `tmp` in `dir` of the file open at `fd`, after a
 // failed rename. In a sticky directory a writer without CAP_FOWNER may remove
 // only its own files, and the file has taken the old file's owner: it is
-// made the writer's again for that (it was left behind).
-void remove_temp(int dir, const char* tmp, int fd);
+// made the writer's again for that (it was left behind). Returns 0, or the
+// unlink's -errno (EIO, a filter refusing it: the file stays there).
+int remove_temp(int dir, const char* tmp, int fd);
 
 // Unguessable temp name in the same directory: ".BASE.tg-XXXXXXXXXXXX".
 void temp_name(const char* base, char* out, size_t len);

@@ -17,6 +17,8 @@
 #  - fopen with no memory left (rtool fopen-nomem: malloc fails) in atomic
 #    mode: the stream can't be made on the new file; the fopen fails with
 #    ENOMEM as without truncguard, and nothing is published (it was, empty).
+#  - The rename and the removal of the temp file both failing (EIO): a note
+#    names the file left in the directory (nothing did).
 . "$(dirname "$0")/rlib.sh"
 need_victims
 need_shim
@@ -141,3 +143,34 @@ expect_log "replaced file=$LIB [ino $OLD_INO -> " "(mode atomic)"
 expect_no_log "published file=$LIB"
 expect_log "cannot protect file=$LIB: the writer's fopen failed: no stream could be made on the new file (fdopen): Cannot allocate memory; not published: the old file is unchanged"
 ok "atomic mode: the fopen fails with ENOMEM, nothing is published, and the log says why"
+
+# ------------------------------------------- a temp file that can't be removed
+
+# The rename over the name fails (EIO), and so does the removal of the new
+# file from its temp name (unlinkat: EIO): it stays in the directory (in
+# mode replace the empty new file; in atomic mode the writer's whole new
+# content, linked there at its close), and a note (key temp_left) names it.
+# Nothing said so: the log said "the new content is lost" (atomic) or
+# nothing at all (replace), and a hidden file was left behind.
+temp_left() {  # MODE CONTENT: CONTENT, the file the note names must hold
+  local mode=$1 content=$2 left
+  fresh_copy "$V1" "$LIB"
+  OLD_INO=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  r_run templeft "$TG_RTOOL" deny renameat:EIO,unlinkat:EIO env TRUNCGUARD_MODE="$mode" "$TG_CMD" cp "$V2" "$LIB"
+  stop_victim
+  [ "$R_STATUS" -ne 0 ] || fail "mode $mode, rename and unlink failing: cp succeeded, its file not at the name"
+  expect_survived "mode $mode, rename and unlink failing"
+  expect_intact "$LIB" "$OLD_INO" "$V1"
+  left=$(log_lines "note file=$LIB " "could not be removed (Input/output error): it stays as " |
+    sed -n 's/.* it stays as \(.*\) in its directory$/\1/p')
+  [ -n "$left" ] || fail "mode $mode: a temp file was left, and no note says so: $(ls -A "$T/lib"): $(tg_log)"
+  [ "$(ls -A "$T/lib" | grep '\.tg-')" = "$left" ] || fail "mode $mode: the note names $left; left there: $(ls -A "$T/lib")"
+  expect_same_content "$T/lib/$left" "$content"
+  expect_no_log "new content is lost"
+  must rm -f -- "$T/lib/$left"
+  ok "mode $mode, rename and unlink failing: $(log_lines "note file=$LIB " "it stays as" | cut -f2- | cut -d' ' -f3-)"
+}
+temp_left replace /dev/null
+temp_left atomic "$V2"
