@@ -85,6 +85,23 @@ fd_write refused unlink dup3:EPERM
 kept_old refused "ftruncate of fd 3, dup3 denied (mode unlink)" "cannot move the caller's fd to the new file" \
   "Operation not permitted (the old file was put back)"
 
+# Mode unlink, where the old file can't be put back either (its rename back
+# over the new file fails: EIO): a note says the name holds the new file and
+# under which temp name the old one, still the fd's, is kept.
+fd_write noputback unlink dup3:EPERM,renameat:EIO
+NEW_INO=$(inode "$LIB")
+[ "$(r_out noputback)" = "error=ETXTBSY ino=$OLD_INO" ] && [ "$NEW_INO" != "$OLD_INO" ] ||
+  fail "mode unlink, dup3 and the put-back failing: $(r_out noputback), at the name $NEW_INO"
+expect_survived "ftruncate of fd 3, dup3 and the put-back failing (mode unlink)"
+expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
+aside=$(log_lines "note file=$LIB the name holds the new file [ino $NEW_INO], which was to take its place; the old file, still the caller's fd's, could not be put back (Input/output error): it is kept as " |
+  sed -n 's/.* it is kept as \(.*\) in its directory$/\1/p')
+[ -n "$aside" ] || fail "mode unlink, dup3 and the put-back failing: no note says where the old file is: $(tg_log)"
+[ "$(inode "$T/lib/$aside")" = "$OLD_INO" ] || fail "mode unlink: $aside is not the old file: $(ls -ai "$T/lib")"
+expect_same_content "$T/lib/$aside" "$V1"
+must rm -f -- "$T/lib/$aside"
+ok "mode unlink, dup3 and the put-back failing: the note says the old file is kept as $aside"
+
 # The rename over the name fails once the fd has moved: it moves back.
 fd_write norename replace renameat:EIO
 kept_old norename "ftruncate of fd 3, the rename failing (EIO)" "cannot rename the new file over the name" \
