@@ -808,10 +808,23 @@ const char* prepare_exec(const char* no_hand_over) {
                                "open for the hand-over to list them all; its content arrives in place, as in mode "
                                "replace");
     }
+    // The new image takes it over: the directory fd must survive exec too.
+    // Where it can't (a seccomp filter refusing F_SETFD), the new image would
+    // find no directory, adopt nothing, and the file was lost, unpublished,
+    // without a word: published now instead.
+    if (fits) {
+      if (const long r = sys::call(SYS_fcntl, g.dirfd, F_SETFD, 0); r < 0) {
+        fits = false;
+        char msg[256];
+        std::snprintf(msg, sizeof msg,
+                      "is published at exec, before the program exec'ed writes it: its directory's fd can't be kept "
+                      "open across the exec (F_SETFD: %s); its content arrives in place, as in mode replace",
+                      strerrordesc_np(static_cast<int>(-r)));
+        log::note(g.path, "atomic_fallback", msg);
+      }
+    }
     entry[fits ? e : o] = '\0';
     if (fits) {
-      // The new image takes it over: the directory fd must survive exec too.
-      sys::call(SYS_fcntl, g.dirfd, F_SETFD, 0);
       o = e;
     } else if (any_fd >= 0) {
       // Every fd closes at exec (or no room to hand it over, or its directory

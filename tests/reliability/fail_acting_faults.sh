@@ -19,6 +19,8 @@
 #    ENOMEM as without truncguard, and nothing is published (it was, empty).
 #  - The rename and the removal of the temp file both failing (EIO): a note
 #    names the file left in the directory (nothing did).
+#  - Atomic mode, the exec hand-over with fcntl(F_SETFD) refused: published
+#    at the exec, with a note (the file was never published).
 . "$(dirname "$0")/rlib.sh"
 need_victims
 need_shim
@@ -191,3 +193,42 @@ temp_left() {  # MODE CONTENT: CONTENT, the file the note names must hold
 }
 temp_left replace /dev/null
 temp_left atomic "$V2"
+
+# ------------------------------------------ the exec hand-over without F_SETFD
+
+# Atomic mode, a writer that execs another program half way, fd 3 handed
+# over to it, under a filter refusing fcntl(F_SETFD) (EPERM): the directory's
+# fd can't be kept open across the exec, so the file is published at the
+# exec (its last half arriving in place, as in mode replace), with a note.
+# It was handed over all the same: the new program found no directory,
+# adopted nothing, and the file was never published, without a word (the
+# writer exited 0, the name kept v1).
+exec_writer() {  # NAME WRAPPER...: bash writes v2 to $LIB in two halves, execing in between
+  local name=$1
+  shift
+  r_run "$name" "$@" bash -c '
+    exec 3>"$1"
+    head -c 4096 "$2" >&3
+    exec bash -c "tail -c +4097 \"\$1\" >&3; exec 3>&-" _ "$2"' _ "$LIB" "$V2"
+}
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+exec_writer control "$TG_RTOOL" deny fcntl=2:EPERM
+stop_victim
+[ "$R_STATUS" -eq 0 ] || fail "control: the exec'ing writer failed without truncguard: $(r_out control)"
+expect_killed "control: the exec'ing writer without truncguard, F_SETFD refused"
+
+fresh_copy "$V1" "$LIB"
+OLD_INO=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+exec_writer handover "$TG_RTOOL" deny fcntl=2:EPERM env TRUNCGUARD_MODE=atomic "$TG_CMD"
+stop_victim
+[ "$R_STATUS" -eq 0 ] || fail "atomic mode, F_SETFD refused: the exec'ing writer failed: $(r_out handover)"
+expect_survived "atomic mode, the exec'ing writer, F_SETFD refused"
+[ "$(inode "$LIB")" != "$OLD_INO" ] || fail "atomic mode, F_SETFD refused: the writer's file was never published: $(tg_log)"
+expect_same_content "$LIB" "$V2"
+expect_log "note file=$LIB is published at exec, before the program exec'ed writes it: its directory's fd can't be kept open across the exec (F_SETFD: Operation not permitted)"
+expect_log "published file=$LIB [ino $OLD_INO -> " "the writer execs, and the new program does not take it over"
+expect_no_temp "$T/lib"
+ok "atomic mode, F_SETFD refused: published at the exec, with a note saying why"
