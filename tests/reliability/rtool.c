@@ -625,13 +625,27 @@ static int ftruncate_fd_ino(char** a) {
 
 /* malloc, failing (ENOMEM) while g_fail_mallocs is set: what a program out
  * of memory (or under a cgroup's limit) gets. glibc's own calls (fdopen's
- * FILE) come here too; free is glibc's, __libc_malloc its malloc. */
+ * FILE) come here too. All four are glibc's (__libc_*), so that an
+ * allocator preloaded with the shim (ASan's, under build-asan) never frees
+ * what glibc's malloc gave. */
 extern void* __libc_malloc(size_t);
+extern void* __libc_calloc(size_t, size_t);
+extern void* __libc_realloc(void*, size_t);
+extern void __libc_free(void*);
 static volatile int g_fail_mallocs;
 void* malloc(size_t n) {
   if (g_fail_mallocs) { errno = ENOMEM; return NULL; }
   return __libc_malloc(n);
 }
+void* calloc(size_t n, size_t size) {
+  if (g_fail_mallocs) { errno = ENOMEM; return NULL; }
+  return __libc_calloc(n, size);
+}
+void* realloc(void* p, size_t n) {
+  if (g_fail_mallocs) { errno = ENOMEM; return NULL; }
+  return __libc_realloc(p, n);
+}
+void free(void* p) { __libc_free(p); }
 
 static int fopen_nomem(char** a) {
   g_fail_mallocs = 1;
