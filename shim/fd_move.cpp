@@ -29,26 +29,17 @@ void proc_path(const char* dir, int fd, char* out, size_t len) {
   out[o] = '\0';
 }
 
-constexpr int kMaxSharers = 64;
-constexpr int kMaxLocks = 32;
-
-enum class LockKind { flock, ofd, posix };
-struct Lock {
-  LockKind kind;
-  short type;  // F_RDLCK, F_WRLCK
-  off_t start;
-  off_t len;   // 0: to the end of file
-};
+using Lock = FdLock;
+constexpr int kMaxLocks = kMaxFdLocks;
 
 struct FdMoveMemory {
   char buf[8192];  // a directory listing, an fdinfo
   Lock locks[kMaxLocks];
-  int sharers[kMaxSharers];
 };
 
-// The fds of this thread's table other than `fd` on its open file description.
-// False where they can't be looked for.
-bool find_sharers(int fd, int made, pid_t tid, FdMoveMemory* mem, int* sharers, int* count, int* missed) {
+// The fds of this thread's table other than `fd` (and `own`, the shim's) on
+// its open file description. False where they can't be looked for.
+bool find_sharers(int fd, int made, int own, pid_t tid, FdMoveMemory* mem, int* sharers, int* count, int* missed) {
   *count = 0;
   if (same_file(tid, fd, fd) != 0) return false;  // no kcmp here
   const sys::Fd dir(sys::openat(AT_FDCWD, "/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -64,9 +55,9 @@ bool find_sharers(int fd, int made, pid_t tid, FdMoveMemory* mem, int* sharers, 
       const char* p = d->d_name;
       if (*p < '0' || *p > '9') continue;
       for (; *p >= '0' && *p <= '9'; ++p) other = other * 10 + (*p - '0');
-      if (other == fd || other == made || other == dir.get()) continue;
+      if (other == fd || other == made || other == own || other == dir.get()) continue;
       if (same_file(tid, fd, other) != 0) continue;
-      if (*count < kMaxSharers) sharers[(*count)++] = other;
+      if (*count < kMaxFdSharers) sharers[(*count)++] = other;
       else ++*missed;
     }
   }
@@ -116,9 +107,9 @@ int read_locks(int fd, FdMoveMemory* mem, Lock* locks, int* lost) {
     const char* p = std::strchr(line, ':') + 1;
     skip_word(p);  // "1:"
     Lock l{};
-    if (word_is(p, "FLOCK")) l.kind = LockKind::flock;
-    else if (word_is(p, "OFDLCK")) l.kind = LockKind::ofd;
-    else if (word_is(p, "POSIX")) l.kind = LockKind::posix;
+    if (word_is(p, "FLOCK")) l.kind = Lock::flock;
+    else if (word_is(p, "OFDLCK")) l.kind = Lock::ofd;
+    else if (word_is(p, "POSIX")) l.kind = Lock::posix;
     else continue;  // a lease, a delegation
     if (!word_is(p, "ADVISORY")) skip_word(p);  // (MANDATORY, before Linux 5.15)
     if (word_is(p, "WRITE")) l.type = F_WRLCK;
@@ -141,24 +132,27 @@ int read_locks(int fd, FdMoveMemory* mem, Lock* locks, int* lost) {
 }
 
 bool take_lock(int fd, const Lock& l) {
-  if (l.kind == LockKind::flock)
+  if (l.kind == Lock::flock)
     return sys::call(SYS_flock, fd, (l.type == F_WRLCK ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0;
   struct flock fl {};
   fl.l_type = l.type;
   fl.l_whence = SEEK_SET;
   fl.l_start = l.start;
   fl.l_len = l.len;
-  return sys::call(SYS_fcntl, fd, l.kind == LockKind::ofd ? F_OFD_SETLK : F_SETLK, &fl) == 0;
+  return sys::call(SYS_fcntl, fd, l.kind == Lock::ofd ? F_OFD_SETLK : F_SETLK, &fl) == 0;
 }
 
-int dup_onto(int made, int fd) {
+bool cloexec(int fd) {
   const long fdflags = sys::call(SYS_fcntl, fd, F_GETFD);
-  return sys::dup3_onto(made, fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+  return fdflags > 0 && (fdflags & FD_CLOEXEC);
 }
+
+int dup_onto(int from, int fd, bool cloexec) { return sys::dup3_onto(from, fd, cloexec ? O_CLOEXEC : 0); }
 
 }  // namespace
 
-int move_fd(int fd, const struct stat& old, int made, FdMove* out) {
+int move_fd(FdMove* m, int made) {
+  const int fd = m->fd;
   Scratch<FdMoveMemory> mem;
   const pid_t tid = static_cast<pid_t>(sys::call(SYS_gettid));
   // Per description, read from the old one before any fd leaves it.
@@ -168,41 +162,62 @@ int move_fd(int fd, const struct stat& old, int made, FdMove* out) {
   if (sys::call(SYS_fcntl, fd, F_GETOWN_EX, &owner) == 0 && owner.pid != 0)
     sys::call(SYS_fcntl, made, F_SETOWN_EX, &owner);
   if (const long sig = sys::call(SYS_fcntl, fd, F_GETSIG); sig > 0) sys::call(SYS_fcntl, made, F_SETSIG, sig);
-  Lock* locks = mem ? mem->locks : nullptr;
-  const int nlocks = mem ? read_locks(fd, mem.get(), locks, &out->locks_lost) : 0;
+  const int nlocks = mem ? read_locks(fd, mem.get(), mem->locks, &m->locks_lost) : 0;
   // flock and OFD locks belong to the description: taken on `made` now
-  // (the new file is only ours and the name's), they stay with it.
+  // (the new file is only ours), they stay with it. POSIX locks, the
+  // process's, wait for move_fd_done.
+  m->posix_count = 0;
   for (int i = 0; i < nlocks; ++i) {
-    if (locks[i].kind == LockKind::posix) continue;
-    if (take_lock(made, locks[i])) ++out->locks_carried;
-    else ++out->locks_lost;
+    const Lock& l = mem->locks[i];
+    if (l.kind == Lock::posix) m->posix[m->posix_count++] = l;
+    else if (take_lock(made, l)) ++m->locks_carried;
+    else ++m->locks_lost;
   }
-  int* sharers = mem ? mem->sharers : nullptr;
   int count = 0;
-  if (!mem) out->no_memory = mem.error();
-  out->sharers_unknown = !mem || !find_sharers(fd, made, tid, mem.get(), sharers, &count, &out->sharers_missed);
-  // Each still on fd's description (another thread may have closed one and
-  // reused its number meanwhile): onto the new one, fd itself last.
-  for (int i = 0; i < count; ++i) {
-    if (same_file(tid, fd, sharers[i]) == 0 && dup_onto(made, sharers[i]) >= 0) ++out->sharers_moved;
-    else ++out->sharers_missed;
-  }
-  if (!sys::refers_to(fd, old.st_dev, old.st_ino)) {
-    out->fd_gone = true;
-    sys::close(made);
+  if (!mem) m->no_memory = mem.error();
+  m->sharers_unknown = !mem || !find_sharers(fd, made, m->own_dup, tid, mem.get(), m->sharers, &count, &m->sharers_missed);
+  if (!sys::refers_to(fd, m->old.st_dev, m->old.st_ino)) {
+    m->fd_gone = true;
     return -EBADF;
   }
-  const int r = dup_onto(made, fd);
-  // POSIX locks belong to the process and the inode, and go at the close of
-  // any of its fds on it: `made`'s close would take them, so they are taken after it.
-  sys::close(made);
-  if (r < 0) return r;
-  for (int i = 0; i < nlocks; ++i) {
-    if (locks[i].kind != LockKind::posix) continue;
-    if (take_lock(fd, locks[i])) ++out->locks_carried;
-    else ++out->locks_lost;
+  // Each still on fd's description (another thread may have closed one and
+  // reused its number meanwhile): onto the new one, fd itself last. A fd
+  // that can't move takes its dups back.
+  m->sharers_moved = 0;
+  for (int i = 0; i < count; ++i) {
+    const int other = m->sharers[i];
+    const bool ce = cloexec(other);
+    if (same_file(tid, fd, other) == 0 && dup_onto(made, other, ce) >= 0) {
+      m->sharers[m->sharers_moved] = other;
+      m->sharer_cloexec[m->sharers_moved++] = ce;
+    } else {
+      ++m->sharers_missed;
+    }
+  }
+  const int r = dup_onto(made, fd, cloexec(fd));
+  if (r < 0) {
+    for (int i = 0; i < m->sharers_moved; ++i) dup_onto(fd, m->sharers[i], m->sharer_cloexec[i]);
+    m->sharers_missed += m->sharers_moved;
+    m->sharers_moved = 0;
+    return r;
   }
   return 0;
+}
+
+int move_fd_back(FdMove* m, int saved) {
+  for (int i = 0; i < m->sharers_moved; ++i) dup_onto(saved, m->sharers[i], m->sharer_cloexec[i]);
+  m->sharers_moved = 0;
+  m->posix_count = 0;
+  const int r = dup_onto(saved, m->fd, cloexec(m->fd));
+  return r < 0 ? r : 0;
+}
+
+void move_fd_done(FdMove* m) {
+  for (int i = 0; i < m->posix_count; ++i) {
+    if (take_lock(m->fd, m->posix[i])) ++m->locks_carried;
+    else ++m->locks_lost;
+  }
+  m->posix_count = 0;
 }
 
 }  // namespace tg

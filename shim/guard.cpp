@@ -171,6 +171,7 @@ struct Who {
 // kept for the next (a deploy replaces files one after another): 16 KiB.
 struct ActingMemory {
   char fd_path[PATH_MAX];  // an fd kind: the name the fd was opened under
+  FdMove move;             // an fd kind: its move to the new file
   ResolveMemory resolve;   // resolve_target's copies of the path and a link
   Who who;
   char msg[log::kPathBuf + 96];
@@ -754,6 +755,17 @@ const char* name_target(const Target& t, ActingMemory* mem) {
   return mem->target;
 }
 
+// The new file, not put at the name, could not be removed from its temp name:
+// a copy of the library stays hidden in the directory, which the log names.
+void report_temp_left(const char* name, const ReplaceReport& rep, ActingMemory* mem) {
+  if (!rep.temp_left_error) return;
+  log::escape(rep.temp_left, mem->target, sizeof mem->target);
+  std::snprintf(mem->msg, sizeof mem->msg,
+                "the new file, not put at the name, could not be removed (%s): it stays as %.1100s in its directory",
+                strerrordesc_np(rep.temp_left_error), mem->target);
+  note(name, "temp_left", mem->msg);
+}
+
 // The replaced line, then what the operator should know about it. `new_fd`:
 // the fd on the new inode, which the lines must not go into (log::KeepOutOf).
 void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep, int new_fd,
@@ -1034,22 +1046,26 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   if (on_fd(in.kind) && static_cast<rlim_t>(in.fd) >= sys::fd_limits().rlim_max)
     return cannot_protect(s, in, name, "its fd number is above the hard limit on open files (RLIMIT_NOFILE)", EBADF,
                           false);
+  // An fd (ftruncate, F_SETFL...): its number names the new inode from
+  // here on, at the same offset (or, where it can't, the name keeps the old).
   ReplaceReport rep;
-  int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
-                                       : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep);
-  FdMove moved;
-  if (fd >= 0 && on_fd(in.kind) && move_fd(in.fd, ex.st, fd, &moved) < 0) {
-    // Another thread closed the fd (and may have reused its number) meanwhile: nothing is put there.
-    rep.failed_step = moved.fd_gone ? "its fd was closed or given another file meanwhile (another thread)"
-                                    : "cannot move the caller's fd to the new file";
-    rep.error = EBADF;
-    fd = -EBADF;  // the name already holds the new inode; the caller's fd still the old one
+  FdMove* move = nullptr;
+  if (on_fd(in.kind)) {
+    move = &mem->move;
+    *move = {};
+    move->fd = in.fd;
+    move->old = ex.st;
+    move->own_dup = -1;
   }
+  int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
+                                       : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep, move);
+  if (move && fd >= 0) move_fd_done(move);  // (replace_file's fds on the new file are closed)
   if (fd < 0 && rep.name_changed) {
     // Checked again from the start (the new file at the name may be mapped
     // too), or, on the last attempt, as a name that changed before.
     if (log::enabled(kRewrites))
       note(name, "name_changed", "another file was put at the name while the new one was made: it stays, and the write is checked again");
+    report_temp_left(name, rep, mem.get());
     if (!again) return changed_under_us(in, name);
     *again = true;
     return {Outcome::pass, 0};
@@ -1057,8 +1073,34 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   if (fd < 0) {
     if (rep.failed_step) {
       const Outcome o = cannot_protect(s, in, name, rep.failed_step, rep.error, rep.restored_old,
-                                       rep.kept_aside[0] ? rep.kept_aside : nullptr, rep.putback_error,
-                                       rep.incomplete_at_name);
+                                       rep.kept_aside[0] && !rep.new_at_name ? rep.kept_aside : nullptr,
+                                       rep.putback_error, rep.incomplete_at_name);
+      // The caller's fd could not be moved, nor the name left with the old
+      // file (or the fd put back on it): what is where.
+      if (rep.new_at_name || rep.fd_not_restored) {
+        struct stat now;
+        const unsigned long at_name =
+            sys::fstatat(t.dir.get(), t.base, &now, AT_SYMLINK_NOFOLLOW) == 0 ? static_cast<unsigned long>(now.st_ino) : 0;
+        if (rep.fd_not_restored) {
+          std::snprintf(mem->msg, sizeof mem->msg,
+                        "the caller's fd, moved to the new file, could not be put back on the old one (%s): it is on "
+                        "the new file, which no name reaches; the name keeps the old file [ino %lu]",
+                        strerrordesc_np(rep.fd_not_restored), at_name);
+        } else if (rep.kept_aside[0]) {
+          log::escape(rep.kept_aside, mem->target, sizeof mem->target);
+          std::snprintf(mem->msg, sizeof mem->msg,
+                        "the name holds the new file [ino %lu], which was to take its place; the old file, still the "
+                        "caller's fd's, could not be put back (%s): it is kept as %.1000s in its directory",
+                        at_name, strerrordesc_np(rep.putback_error), mem->target);
+        } else {
+          std::snprintf(mem->msg, sizeof mem->msg,
+                        "the name holds the new file [ino %lu], which was to take its place; the old file, still the "
+                        "caller's fd's, is at no name",
+                        at_name);
+        }
+        note(name, "fd_not_moved", mem->msg);
+      }
+      report_temp_left(name, rep, mem.get());
       // The step failed at the link's target, in its directory, which the
       // line's name (the writer's: the link) does not show. Always said, as
       // the failure is.
@@ -1076,7 +1118,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   }
 
   report_success(name, &ev, t, rep, on_fd(in.kind) ? in.fd : fd, mem.get());
-  if (on_fd(in.kind) && log::enabled(kRewrites)) report_move(name, moved, mem.get());
+  if (move && log::enabled(kRewrites)) report_move(name, *move, mem.get());
   if (on_fd(in.kind)) t_made_for_fd = {in.fd, t.st.st_dev, static_cast<ino_t>(rep.new_ino)};
   if (in.kind == WriteKind::truncate_path) {
     sys::close(fd);

@@ -525,6 +525,9 @@ inline FILE* stream_on(int fd, const char* mode, FopenFn real) {
   return fp;
 }
 
+// The step a pending file's close logs where fopen could make no stream on it.
+constexpr char kNoStream[] = "the writer's fopen failed: no stream could be made on the new file (fdopen)";
+
 // fopen: the new inode's fd becomes the FILE*, with the caller's mode.
 #define TG_FOPEN(name)                                                                   \
   __attribute__((visibility("default"))) FILE* name(const char* path, const char* mode) { \
@@ -540,8 +543,9 @@ inline FILE* stream_on(int fd, const char* mode, FopenFn real) {
     if (fd == -2) return result;                                                         \
     if (fd < 0) return nullptr;                                                          \
     FILE* fp = stream_on(fd, mode, TG_REAL(name));                                       \
-    if (!fp) {                                                                           \
+    if (!fp) { /* (no memory): the fopen fails, and its file is never published */       \
       const int e = errno;                                                               \
+      tg::pending::never_publish(fd, kNoStream, e);                                      \
       close(fd);                                                                         \
       errno = e;                                                                         \
     }                                                                                    \

@@ -44,6 +44,7 @@ struct Group {
   std::atomic<int> state{kFree};
   std::atomic<int> refs{0};  // this process's fds on it
   std::atomic<int> write_error{0};  // a write to it failed (ENOSPC...): never publish it
+  std::atomic<const char*> unpublished_step{nullptr};  // with write_error: what failed, if not a write
   std::atomic<bool> synced{false};  // the writer synced it (fsync, fdatasync): publish it durably
   std::atomic<pid_t> owner{0};  // only the process that wrote it publishes (not a forked child)
   // Its last fd was closed while this process still mapped it shared and
@@ -189,6 +190,22 @@ void report_unpublished(const Group& g, const char* step, int error, const char*
   log::emit(e);
 }
 
+// The new content, linked under the temp name `tmp` and not put at the name,
+// could not be removed from it (`error`): it stays there, which the log says.
+void report_temp_left(const Group& g, const char* tmp, int error) {
+  struct Text {
+    char name[log::kPathBuf];
+    char msg[log::kPathBuf + 128];
+  };
+  Scratch<Text> text;
+  if (!text) return;
+  log::escape(tmp, text->name, sizeof text->name);
+  std::snprintf(text->msg, sizeof text->msg,
+                "the new file, not published, could not be removed (%s): it stays as %.1100s in its directory",
+                strerrordesc_np(error), text->name);
+  log::note(g.path, "temp_left", text->msg);
+}
+
 // A writer that synced its file (fsync, fdatasync, O_SYNC, O_DSYNC, or all of
 // its files: sync, syncfs, msync) was promised that the name holds it, crash
 // or not: without truncguard its sync made the writes to the name's own inode
@@ -292,7 +309,7 @@ int publish(Group& g, int fd, const Ending& how) {
   }
   pub.new_ino = g.ino;
   char tmp[NAME_MAX + 1];
-  int r = -EEXIST;
+  int r = -EEXIST, left = 0;
   for (int attempt = 0; attempt < 16 && r == -EEXIST; ++attempt) {
     temp_name(g.base, tmp, sizeof tmp);
     char proc[32];
@@ -305,12 +322,14 @@ int publish(Group& g, int fd, const Ending& how) {
     pub.failed_step = "cannot link the new file into the directory";
     pub.error = -r;
   } else if ((r = sys::renameat(g.dirfd, tmp, g.dirfd, g.base)) < 0) {
-    remove_temp(g.dirfd, tmp, fd);
+    left = remove_temp(g.dirfd, tmp, fd);
     pub.failed_step = "cannot rename the new file over the name";
     pub.error = -r;
   }
   if (pub.failed_step) {
-    report_unpublished(g, pub.failed_step, pub.error, "the old file is unchanged and the new content is lost");
+    report_unpublished(g, pub.failed_step, pub.error,
+                       left < 0 ? "the old file is unchanged" : "the old file is unchanged and the new content is lost");
+    if (left < 0) report_temp_left(g, tmp, -left);
     return pub.error;
   }
   const long fl = sys::call(SYS_fcntl, fd, F_GETFL);
@@ -344,7 +363,9 @@ int finish(Group& g, int fd, const Ending& how) {
   int err = 0;
   if (const int werr = g.write_error.load(std::memory_order_acquire)) {
     // The writer was told (its write failed); the old file must stay whole.
-    report_unpublished(g, "a write to the new file failed", werr, "not published: the old file is unchanged");
+    const char* step = g.unpublished_step.load(std::memory_order_acquire);
+    report_unpublished(g, step ? step : "a write to the new file failed", werr,
+                       "not published: the old file is unchanged");
   } else {
     err = publish(g, fd, how);
   }
@@ -434,6 +455,7 @@ int new_group(int dirfd, const char* base, const char* path, unsigned long old_i
     g.dir_dev = dir_known ? dir.st_dev : 0;
     g.dir_ino = dir_known ? dir.st_ino : 0;
     g.write_error.store(0, std::memory_order_relaxed);
+    g.unpublished_step.store(nullptr, std::memory_order_relaxed);
     g.synced.store(false, std::memory_order_relaxed);
     g.kept_while_mapped.store(false, std::memory_order_relaxed);
     g.refs.store(0, std::memory_order_relaxed);
@@ -601,6 +623,13 @@ void write_failed(int fd, int error) {
   if (error != ENOSPC && error != EDQUOT && error != EIO && error != EFBIG) return;
   const int group = find_group(fd);
   if (group >= 0) g_groups[group].write_error.store(error, std::memory_order_release);
+}
+
+void never_publish(int fd, const char* step, int error) {
+  const int group = find_group(fd);
+  if (group < 0) return;
+  g_groups[group].unpublished_step.store(step, std::memory_order_release);
+  g_groups[group].write_error.store(error ? error : EIO, std::memory_order_release);
 }
 
 void duplicated(int oldfd, int newfd) {
@@ -780,10 +809,23 @@ const char* prepare_exec(const char* no_hand_over) {
                                "open for the hand-over to list them all; its content arrives in place, as in mode "
                                "replace");
     }
+    // The new image takes it over: the directory fd must survive exec too.
+    // Where it can't (a seccomp filter refusing F_SETFD), the new image would
+    // find no directory, adopt nothing, and the file was lost, unpublished,
+    // without a word: published now instead.
+    if (fits) {
+      if (const long r = sys::call(SYS_fcntl, g.dirfd, F_SETFD, 0); r < 0) {
+        fits = false;
+        char msg[256];
+        std::snprintf(msg, sizeof msg,
+                      "is published at exec, before the program exec'ed writes it: its directory's fd can't be kept "
+                      "open across the exec (F_SETFD: %s); its content arrives in place, as in mode replace",
+                      strerrordesc_np(static_cast<int>(-r)));
+        log::note(g.path, "atomic_fallback", msg);
+      }
+    }
     entry[fits ? e : o] = '\0';
     if (fits) {
-      // The new image takes it over: the directory fd must survive exec too.
-      sys::call(SYS_fcntl, g.dirfd, F_SETFD, 0);
       o = e;
     } else if (any_fd >= 0) {
       // Every fd closes at exec (or no room to hand it over, or its directory

@@ -110,6 +110,11 @@ void synced_all();
 // EFBIG), the file is never published and the old one stays.
 void write_failed(int fd, int error);
 
+// The call that opened `fd` fails after all (fopen: no stream could be made
+// on it): if it is a pending file, it is never published, the old file stays,
+// and its close logs `step` (a constant string) and `error`.
+void never_publish(int fd, const char* step, int error);
+
 // `newfd` is a duplicate of `oldfd` (dup, dup2, dup3, F_DUPFD).
 void duplicated(int oldfd, int newfd);
 

@@ -7,6 +7,7 @@
 #include <linux/limits.h>
 #include <sys/resource.h>
 
+#include "fd_move.hpp"
 #include "scratch.hpp"
 
 namespace tg {
@@ -539,10 +540,11 @@ bool sticky_refuses_creat(const Target& t) {
   return level == '2' || (level == '1' && (dir.st_mode & S_IWOTH));
 }
 
-void remove_temp(int dir, const char* tmp, int fd) {
-  if (sys::unlinkat(dir, tmp, 0) == -EPERM &&
-      sys::fchown(fd, sys::fs_uid(), static_cast<gid_t>(-1)) == 0)
-    sys::unlinkat(dir, tmp, 0);
+int remove_temp(int dir, const char* tmp, int fd) {
+  int r = sys::unlinkat(dir, tmp, 0);
+  if (r == -EPERM && fd >= 0 && sys::fchown(fd, sys::fs_uid(), static_cast<gid_t>(-1)) == 0)
+    r = sys::unlinkat(dir, tmp, 0);
+  return r;
 }
 
 void temp_name(const char* base, char* out, size_t len) {
@@ -587,6 +589,16 @@ bool still_at_name(const Target& t, const char* name) {
 
 constexpr char kNameChanged[] = "another file was put at the name meanwhile";
 
+// The new file at the temp name `tmp` goes, after a failure: where it can't,
+// the report says it stays there (a copy of the library, hidden in the
+// directory, which the log names).
+void drop_temp(int dir, const char* tmp, int fd, ReplaceReport* rep) {
+  if (const int r = remove_temp(dir, tmp, fd); r < 0 && r != -ENOENT) {
+    rep->temp_left_error = -r;
+    std::memcpy(rep->temp_left, tmp, sizeof rep->temp_left);
+  }
+}
+
 // rename() that never replaces a file at `to` (RENAME_NOREPLACE), where the
 // filesystem can say so; a plain rename() where it can't (EINVAL: NFS, some
 // FUSE servers), which is as good for a name no one else has.
@@ -604,7 +616,7 @@ int rename_noreplace(int dir, const char* from, const char* to) {
 // ENOENT), and the name was left missing, or holding the empty or partial
 // copy, the library's content gone from it (measured on a full tmpfs: `dd
 // conv=notrunc` got ETXTBSY and left a 0-byte file at the name).
-int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep) {
+int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceReport* rep, FdMove* onto) {
   const int dir = t.dir.get();
   char aside[NAME_MAX + 1];
   int r = -EEXIST;
@@ -635,6 +647,8 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
   } else if (!(step = truncation_refused(fd.get(), keep, &err)) &&
              (err = copy_content(src, fd.get(), keep, &rep->copied)) < 0) {
     step = "cannot copy the old content";
+  } else if (onto && (err = move_fd(onto, fd.get())) < 0) {
+    step = onto->fd_gone ? kFdGone : kFdNotMoved;  // the new file is complete; the caller's fd is not on it
   }
   if (step) {
     // The old file back at the name: where the create failed, only if the
@@ -659,7 +673,8 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
     } else if (back < 0) {
       rep->putback_error = -back;
       std::memcpy(rep->kept_aside, aside, sizeof aside);
-      rep->incomplete_at_name = fd.ok();
+      rep->incomplete_at_name = fd.ok() && step != kFdNotMoved && step != kFdGone;
+      rep->new_at_name = step == kFdNotMoved;
     }
     return fail(rep, step, err);
   }
@@ -672,14 +687,17 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
   copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
   struct stat st;
   if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
-  return fd.release();
+  return onto ? onto->fd : fd.release();
 }
 
 }  // namespace
 
-int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep) {
+const char kFdNotMoved[] = "cannot move the caller's fd to the new file";
+const char kFdGone[] = "its fd was closed or given another file meanwhile (another thread)";
+
+int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep, FdMove* onto) {
   const int dir = t.dir.get();
-  if (mode == Mode::unlink) return unlink_and_create(t, flags, keep, src, rep);
+  if (mode == Mode::unlink) return unlink_and_create(t, flags, keep, src, rep, onto);
 
   // Replace: build the new inode under a temp name, then rename() it over the
   // name, which never disappears (unlike install's unlink + create).
@@ -691,34 +709,61 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     if (fd.get() != -EEXIST) break;
   }
   if (!fd.ok()) {
-    if (may_have_created(fd.get())) sys::unlinkat(dir, tmp, 0);  // O_EXCL: if it is there, it is ours
+    if (may_have_created(fd.get())) drop_temp(dir, tmp, -1, rep);  // O_EXCL: if it is there, it is ours
     return fail(rep, "cannot create a temporary file in the directory", fd.get());
   }
   int refused = 0;
   if (const char* step = truncation_refused(fd.get(), keep, &refused)) {
-    sys::unlinkat(dir, tmp, 0);
+    drop_temp(dir, tmp, fd.get(), rep);
     return fail(rep, step, refused);
   }
   int r = copy_content(src, fd.get(), keep, &rep->copied);
   if (r == 0) {
     copy_metadata(src, t.st, fd.get(), keep != kWholeFile, rep);
     if (!still_at_name(t, t.base)) {
-      remove_temp(dir, tmp, fd.get());
+      drop_temp(dir, tmp, fd.get(), rep);
       rep->name_changed = true;
       return fail(rep, kNameChanged, -ESTALE);
     }
+    // `onto` moves to the new file first, while the old one is still at
+    // the name: where it can't, the name keeps the old file; where the
+    // rename then fails, `onto` goes back to the old file, kept meanwhile
+    // as `saved` (the same open file: its offset, its flags).
+    sys::Fd saved;
+    if (onto) {
+      saved.reset(sys::dup_high(onto->fd));
+      onto->own_dup = saved.get();
+      if (saved.ok()) {
+        if (const int moved = move_fd(onto, fd.get()); moved < 0) {
+          drop_temp(dir, tmp, fd.get(), rep);
+          return fail(rep, onto->fd_gone ? kFdGone : kFdNotMoved, moved);
+        }
+      }
+    }
     r = sys::renameat(dir, tmp, dir, t.base);
     if (r < 0) {
-      remove_temp(dir, tmp, fd.get());
+      if (saved.ok()) {
+        const int back = move_fd_back(onto, saved.get());
+        rep->fd_not_restored = back < 0 ? -back : 0;
+      }
+      drop_temp(dir, tmp, fd.get(), rep);
       return fail(rep, "cannot rename the new file over the name", r);
     }
-  } else {
-    sys::unlinkat(dir, tmp, 0);
-    return fail(rep, "cannot copy the old content", r);
+    struct stat st;
+    if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
+    if (!onto) return fd.release();
+    if (saved.ok()) return onto->fd;
+    // No fd left to keep the old file open with (EMFILE): the caller's fd
+    // moves after the rename. Where that fails, the name holds the new file
+    // (the caller's write not done), and the log says where the old one is.
+    if (const int moved = move_fd(onto, fd.get()); moved < 0) {
+      rep->new_at_name = !onto->fd_gone;
+      return fail(rep, onto->fd_gone ? kFdGone : kFdNotMoved, moved);
+    }
+    return onto->fd;
   }
-  struct stat st;
-  if (sys::fstat(fd.get(), &st) == 0) rep->new_ino = st.st_ino;
-  return fd.release();
+  drop_temp(dir, tmp, fd.get(), rep);
+  return fail(rep, "cannot copy the old content", r);
 }
 
 }  // namespace tg

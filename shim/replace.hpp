@@ -14,6 +14,8 @@
 
 namespace tg {
 
+struct FdMove;  // fd_move.hpp
+
 // The file a path finally names: its directory (held open) and its own name.
 struct Target {
   sys::Fd dir;
@@ -57,6 +59,13 @@ struct ReplaceReport {
   bool incomplete_at_name = false;    // ... while the name holds the new file, which could not be filled
   int aside_left_error = 0;           // unlink mode, done: the old file, moved aside, could not be removed
                                       // (errno); it stays as `kept_aside`
+  bool new_at_name = false;           // `onto`: the caller's fd could not be moved (failed_step), and the
+                                      // name holds the new file all the same: the old file, still the fd's, is
+                                      // `kept_aside` (unlink mode: its put-back failed) or at no name
+  int fd_not_restored = 0;            // `onto`: moved to the new file, it could not be put back on the old
+                                      // one (errno) when the rename failed: it names the removed new file
+  int temp_left_error = 0;            // the new file, not put at the name, could not be removed from its
+  char temp_left[NAME_MAX + 1] = {};  // temp name (errno): it stays there, under `temp_left`
   off_t copied = 0;                   // bytes of the old content the new inode starts with
   bool name_changed = false;          // the name no longer held the file examined when the new one was
                                       // to take it: nothing was changed there (the write is checked again)
@@ -71,7 +80,19 @@ constexpr off_t kWholeFile = -1;
 // (see replacement_flags); `keep` (a length, or kWholeFile) says what is
 // copied from `src`;
 // `src` is a read fd on the old file or -1. Returns the new fd or -errno.
-int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep);
+// `onto` (ftruncate, F_SETFL...: the caller's fd on the old file, or null):
+// that fd number, with its dups, is moved to the new file (fd_move.hpp's
+// move_fd) before the old file leaves the name for good; returns onto->fd.
+// Where the move fails, the name keeps the old file (mode unlink: it is put
+// back, `restored_old`), and the call fails with the move's error. The
+// caller ends a move that stands with move_fd_done.
+int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, ReplaceReport* rep,
+                 FdMove* onto = nullptr);
+
+// What the log says where the caller's fd could not be moved to the new file,
+// and where another thread closed it (or put another file at its number) meanwhile.
+extern const char kFdNotMoved[];
+extern const char kFdGone[];
 
 // Atomic mode: a new inode with no name yet (O_TMPFILE) in t's directory,
 // with the old metadata and `keep` (as for replace_file) of `src`. Returns the fd or -errno
@@ -99,8 +120,9 @@ bool sticky_refuses_creat(const Target& t);
 // Removes the temp name `tmp` in `dir` of the file open at `fd`, after a
 // failed rename. In a sticky directory a writer without CAP_FOWNER may remove
 // only its own files, and the file has taken the old file's owner: it is
-// made the writer's again for that (it was left behind).
-void remove_temp(int dir, const char* tmp, int fd);
+// made the writer's again for that (it was left behind). Returns 0, or the
+// unlink's -errno (EIO, a filter refusing it: the file stays there).
+int remove_temp(int dir, const char* tmp, int fd);
 
 // Unguessable temp name in the same directory: ".BASE.tg-XXXXXXXXXXXX".
 void temp_name(const char* base, char* out, size_t len);

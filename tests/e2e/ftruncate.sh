@@ -90,27 +90,29 @@ if command -v strace >/dev/null; then
   ok "$what: the program's own soft limit, 48, kept"
 
   # Another thread closes the fd while truncguard works on its ftruncate
-  # (the rename of the new file over the name slowed by strace to 0.5 s on
-  # its way out; the thread acts once the name has a new inode) and opens
-  # another file, which takes the fd's number: truncguard's dup3 put the new
-  # library on that number, over the thread's file, whose bytes then went
-  # into the library at the name. Now the number is left to the thread, and
-  # the ftruncate fails with ETXTBSY, logged.
+  # (the move of the fd held up by strace: its first kcmp slowed to 0.5 s on
+  # its way out; the thread acts once truncguard's new file is in the
+  # directory) and opens another file, which takes the fd's number:
+  # truncguard's dup3 put the new library on that number, over the thread's
+  # file, whose bytes then went into the library at the name. Now the number
+  # is left to the thread, the name keeps the old file, and the ftruncate
+  # fails with ETXTBSY, logged.
   what="ftruncate of an fd another thread closes and reuses meanwhile"
   fresh_copy "$V1" "$LIB"
   rm -f -- "$LIB.other"
+  old=$(stat -c %i "$LIB")
   log_reset
   ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-    run reuse strace -f -qq -o /dev/null -e trace=renameat -e inject=renameat:delay_exit=500000 "$TG_CMD"
+    run reuse strace -f -qq -o /dev/null -e trace=kcmp -e inject=kcmp:delay_exit=500000:when=1 "$TG_CMD"
   expect_survived "$what, under truncguard"
   grep -qx 'fd 3 names: other' "$T/trunc.out" ||
     fail "$what: the thread's file lost its fd number to the library: $(cat "$T/trunc.out")"
   grep -qx 'ftruncate: Text file busy' "$T/trunc.out" ||
     fail "$what: expected the ftruncate to fail with ETXTBSY: $(cat "$T/trunc.out")"
   [ "$(cat "$LIB.other")" = "the thread's bytes" ] || fail "$what: the thread's file lacks its bytes"
-  # (The name holds the new file, empty as the ftruncate to 0 asked, without the thread's bytes.)
-  [ -f "$LIB" ] && [ ! -s "$LIB" ] || fail "$what: the file at the name is not the empty new file: $(stat -c %s "$LIB")"
-  ok "$what: the number stays the thread's file, the new file at the name has none of its bytes, the ftruncate fails"
+  [ "$(stat -c %i "$LIB")" = "$old" ] && cmp -s "$LIB" "$V1" ||
+    fail "$what: the name no longer holds the old file, whole"
+  ok "$what: the number stays the thread's file, the name keeps the old file, the ftruncate fails"
   expect_log "cannot protect file=$LIB: its fd was closed or given another file meanwhile (another thread)"
 else
   note "SKIP the race part: strace is not installed"

@@ -17,7 +17,9 @@
 #    logged "another file was put at the name";
 #  - the same where the writer execs another program (fd 3 handed over to
 #    it) after that copy came: the hand-over carried the old file's number,
-#    and the new program took the copy for the old file.
+#    and the new program took the copy for the old file;
+#  - with statx refused (rtool deny statx:ENOSYS): the number alone decides
+#    (see the cases at the end).
 R_MOUNT_NS=1
 . "$(dirname "$0")/rlib.sh"
 need_victims
@@ -97,3 +99,46 @@ reused_number "the writer under truncguard -m atomic"
 ok "a file made at the name with the old file's freed inode number during an atomic write stays there, logged"
 EXEC=1 reused_number "the exec'ing writer under truncguard -m atomic"
 ok "the same across an exec: the program the file is handed over to leaves the new file at the name, logged"
+
+# Where statx is refused (a seccomp filter answering ENOSYS, as for a kernel
+# or sandbox without it), the old file is known by its number alone
+# (fstatat), as on a filesystem that records no birth time (README: atomic
+# mode):
+#  - another deploy renames a file of its own (another number) over the name
+#    half way: at the writer's close it stays, logged (with statx refused,
+#    every name looked missing, and the writer's file was published over it);
+#  - a file given the old file's freed number is taken for the old file: the
+#    writer's file is published over it, as the README says (the control of
+#    the birth time's use: the same case above, with statx, keeps it).
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+writer "$TG_RTOOL" deny statx:ENOSYS "$TG_CMD" -m atomic
+cp "$V1" "$T/fs/other" && mv "$T/fs/other" "$LIB" || fail "the other deploy failed"
+OTHER=$(inode "$LIB")
+[ "$OTHER" != "$old" ] || fail "the other deploy's file got the old file's number ($old)"
+touch "$T/go"; wait "$WRITER" || fail "statx refused, another file renamed over the name: the writer failed: $(tg_log)"
+stop_victim
+expect_survived "statx refused, another file renamed over the name"
+[ "$(inode "$LIB")" = "$OTHER" ] ||
+  fail "statx refused: the writer's file was published over the file renamed at the name (inode $(inode "$LIB"), not $OTHER): $(tg_log)"
+expect_same_content "$LIB" "$V1"
+expect_log "cannot protect file=$LIB: another file was put at the name since the writer opened it" \
+  "not published: the name keeps the newer file"
+ok "statx refused: a file renamed over the name during an atomic write stays there, logged"
+
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+writer "$TG_RTOOL" deny statx:ENOSYS "$TG_CMD" -m atomic
+stop_victim
+expect_survived "statx refused, the old number reused, half way"
+reusing_deploy "$old"
+[ "$OTHER" = "$old" ] || fail "ext4 did not give the old file's inode number ($old) to a new file ($OTHER)"
+touch "$T/go"; wait "$WRITER" || fail "statx refused, the old number reused: the writer failed: $(tg_log)"
+expect_same_content "$LIB" "$V2"
+expect_log "published file=$LIB [ino $old -> " "(mode atomic): the writer closed it"
+expect_no_log "another file was put at the name"
+ok "statx refused: a file given the old file's number is taken for it, and replaced (the number alone decides)"

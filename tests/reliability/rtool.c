@@ -76,6 +76,13 @@
  *   rtool ftruncate-fd FD LENGTH
  *       ftruncate(FD, LENGTH) on an fd the caller opened (a shell's 3<>FILE).
  *       Prints "ok" or "error=ENAME"; exit 0 if ok, else 1.
+ *   rtool ftruncate-fd-ino FD LENGTH
+ *       The same, then says which file the fd is on after it: prints
+ *       "ok ino=N" or "error=ENAME ino=N" (N: fstat(FD)'s inode).
+ *   rtool fopen-nomem MODE PATH
+ *       fopen(PATH, MODE) while every malloc fails (ENOMEM: rtool's own
+ *       malloc, which glibc's fopen and fdopen call too). Prints "ok" or
+ *       "error=ENAME"; exit 0 if the fopen succeeded.
  *   rtool open-after-close FD PATH
  *       close(FD), then open(PATH, O_WRONLY|O_TRUNC|O_CLOEXEC), which POSIX
  *       gives the lowest free number, FD (the old way to redirect stdout).
@@ -102,8 +109,10 @@
  *   rtool deny SYSCALL[=ARG|~FD]:ERRNO[,...] CMD [ARG...]
  *       A seccomp filter, as a hardened service has: SYSCALL (ioctl, fcntl,
  *       getdents64, mmap, copy_file_range, faccessat2, fsync, fchown,
- *       renameat) fails with ERRNO (EPERM, EACCES, ENOSYS, ENOMEM, EINVAL,
- *       EDQUOT, EIO), only when its second
+ *       renameat, renameat2, unlinkat, linkat, openat, dup3, statx, lseek,
+ *       pwrite64, ftruncate, or a number) fails with ERRNO (EPERM, EACCES,
+ *       ENOSYS, ENOMEM, EINVAL, EDQUOT, EIO, EINTR, ENOSPC, EMFILE, EBADF,
+ *       EBUSY), only when its second
  *       argument is ARG if given (a number, or PROCMAP_QUERY, F_SETLEASE,
  *       FICLONE), or only when its first argument is NOT the number FD
  *       (fsync~1:EINVAL: a filesystem with no fsync for directories, the
@@ -603,6 +612,51 @@ static int ftruncate_fd(char** a) {
   return 0;
 }
 
+static int ftruncate_fd_ino(char** a) {
+  const int fd = atoi(a[0]);
+  const int r = ftruncate(fd, atol(a[1]));
+  const int e = errno;
+  struct stat st;
+  const long ino = fstat(fd, &st) == 0 ? (long)st.st_ino : -1;
+  if (r != 0) { printf("error=%s ino=%ld\n", errname(e), ino); return 1; }
+  printf("ok ino=%ld\n", ino);
+  return 0;
+}
+
+/* malloc, failing (ENOMEM) while g_fail_mallocs is set: what a program out
+ * of memory (or under a cgroup's limit) gets. glibc's own calls (fdopen's
+ * FILE) come here too. All four are glibc's (__libc_*), so that an
+ * allocator preloaded with the shim (ASan's, under build-asan) never frees
+ * what glibc's malloc gave. */
+extern void* __libc_malloc(size_t);
+extern void* __libc_calloc(size_t, size_t);
+extern void* __libc_realloc(void*, size_t);
+extern void __libc_free(void*);
+static volatile int g_fail_mallocs;
+void* malloc(size_t n) {
+  if (g_fail_mallocs) { errno = ENOMEM; return NULL; }
+  return __libc_malloc(n);
+}
+void* calloc(size_t n, size_t size) {
+  if (g_fail_mallocs) { errno = ENOMEM; return NULL; }
+  return __libc_calloc(n, size);
+}
+void* realloc(void* p, size_t n) {
+  if (g_fail_mallocs) { errno = ENOMEM; return NULL; }
+  return __libc_realloc(p, n);
+}
+void free(void* p) { __libc_free(p); }
+
+static int fopen_nomem(char** a) {
+  g_fail_mallocs = 1;
+  FILE* f = fopen(a[1], a[0]);
+  const int e = errno;
+  g_fail_mallocs = 0;
+  if (!f) { printf("error=%s\n", errname(e)); return 1; }
+  printf("ok\n");
+  return fclose(f) == 0 ? 0 : 1;
+}
+
 static int open_after_close(char** a) {
   close(atoi(a[0]));
   int fd = open(a[1], O_WRONLY | O_TRUNC | O_CLOEXEC);
@@ -651,7 +705,10 @@ static long deny_number(const char* what, const char* s) {
   static const struct { const char* name; long value; } kNames[] = {
       {"ioctl", SYS_ioctl}, {"fcntl", SYS_fcntl}, {"getdents64", SYS_getdents64}, {"mmap", SYS_mmap},
       {"copy_file_range", SYS_copy_file_range}, {"faccessat2", SYS_faccessat2}, {"setfsuid", SYS_setfsuid},
-      {"fsync", SYS_fsync}, {"renameat", SYS_renameat}, {"unlinkat", SYS_unlinkat}, {"EIO", EIO}, {"KILL", -1}, {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS},
+      {"fsync", SYS_fsync}, {"renameat", SYS_renameat}, {"unlinkat", SYS_unlinkat}, {"dup3", SYS_dup3},
+      {"renameat2", SYS_renameat2}, {"statx", SYS_statx}, {"linkat", SYS_linkat}, {"openat", SYS_openat},
+      {"lseek", SYS_lseek}, {"pwrite64", SYS_pwrite64}, {"ftruncate", SYS_ftruncate}, {"EINTR", EINTR},
+      {"ENOSPC", ENOSPC}, {"EMFILE", EMFILE}, {"EBADF", EBADF}, {"EBUSY", EBUSY}, {"EIO", EIO}, {"KILL", -1}, {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS},
       {"ENOMEM", ENOMEM}, {"EINVAL", EINVAL}, {"EDQUOT", EDQUOT}, {"fchown", SYS_fchown},
       /* PROCMAP_QUERY (Linux 6.11): _IOWR('f', 17, struct procmap_query), 104 bytes */
       {"PROCMAP_QUERY", (long)_IOWR('f', 17, char[104])}, {"F_SETLEASE", F_SETLEASE},
@@ -746,6 +803,7 @@ static int run(int argc, char** argv) {
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
       {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"fanotify-deny", 2, fanotify_deny}, {"ftruncate-fd", 2, ftruncate_fd},
+      {"ftruncate-fd-ino", 2, ftruncate_fd_ino}, {"fopen-nomem", 2, fopen_nomem},
       {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl},
       {"ptrace-hold", 1, ptrace_hold}, {"vfork-then-read", 3, vfork_then_read}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
@@ -753,6 +811,6 @@ static int run(int argc, char** argv) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny|main-thread-exits|ptrace-hold ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|ftruncate-fd-ino|fopen-nomem|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny|main-thread-exits|ptrace-hold ARGS (see the source)\n");
   return 2;
 }

@@ -21,14 +21,15 @@
  * lock on 20-29; after the ftruncate it prints "owner=SAME|N sig=N" and what
  * a child process gets when it tries each lock on DEST's name: "other
  * process: ofd LOCKED|GOT flock LOCKED|GOT posix LOCKED|GOT".
- * With "reuse", a thread closes the fd as soon as the file at DEST's name
- * changes inode (truncguard renamed its new file there) and opens DEST.other,
+ * With "reuse", a thread closes the fd as soon as truncguard's new file
+ * appears next to DEST (before the fd moves to it) and opens DEST.other,
  * which takes the fd's number; the ftruncate's result is printed
  * ("ftruncate: ok|ERROR"), then "fd N names: other|the library|something
  * else", and the thread's bytes are written through that number (exit 0).
  * Prints "offset=N flags=0x.. cloexec=N" after the ftruncate, so the test can
  * check the fd kept its offset and flags. Exit 0 on success. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -83,18 +84,33 @@ static void other_process_tries(const char* path) {
   waitpid(child, NULL, 0);
 }
 
-// "reuse": waits (up to 20 s) for DEST's name to reach another inode, then
-// closes the fd and opens DEST.other in its place (the lowest free number).
+// "reuse": waits (up to 20 s) for truncguard's new file to appear next to
+// DEST (".BASE.tg-..."), then closes the fd and opens DEST.other in its place
+// (the lowest free number).
 struct reuse_args {
   const char* dest;
   int fd;
   ino_t ino;
 };
+static int temp_file_next_to(const char* dest) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", dest);
+  char* slash = strrchr(dir, '/');
+  const char* base = slash ? slash + 1 : dest;
+  char prefix[4096];
+  snprintf(prefix, sizeof prefix, ".%s.tg-", base);
+  if (slash) *slash = '\0';
+  DIR* d = opendir(slash ? dir : ".");
+  if (!d) return 0;
+  int found = 0;
+  for (struct dirent* e; !found && (e = readdir(d));) found = !strncmp(e->d_name, prefix, strlen(prefix));
+  closedir(d);
+  return found;
+}
 static void* reuse_number(void* p) {
   struct reuse_args* a = p;
   struct timespec tick = {0, 1000000};
-  struct stat st;
-  for (int i = 0; i < 20000 && stat(a->dest, &st) == 0 && st.st_ino == a->ino; ++i) nanosleep(&tick, NULL);
+  for (int i = 0; i < 20000 && !temp_file_next_to(a->dest); ++i) nanosleep(&tick, NULL);
   char other[4096];
   snprintf(other, sizeof other, "%s.other", a->dest);
   close(a->fd);

@@ -1,0 +1,234 @@
+#!/bin/bash
+# Faults injected into the acting path's own system calls (a seccomp filter,
+# rtool deny, fails one call of the writer's with the errno given), where a
+# victim runs the library being written. Whatever fails, the victim lives,
+# the name holds one complete file (the old one, or the new one where the
+# write succeeded), no temp file is left, and a log line says why.
+#  - The caller's fd moved to the new file (ftruncate of an fd opened on the
+#    library, `3<>lib`: its number must name the new inode) by a dup3 that
+#    fails (EPERM): the name keeps the old file (mode unlink: it is put back),
+#    the fd stays on it, and the write fails with ETXTBSY, the log giving
+#    dup3's error. It failed with ETXTBSY while the name already held the new
+#    inode (emptied: the caller's ftruncate to 0), and the log said EBADF
+#    whatever the error was. The rename over the name failing after the fd
+#    moved (EIO), the fd goes back to the old file. Where no fd is left to
+#    keep the old file open with (F_DUPFD refused: EMFILE), the fd moves after
+#    the rename as before, and where it can't, a note says what is where.
+#  - fopen with no memory left (rtool fopen-nomem: malloc fails) in atomic
+#    mode: the stream can't be made on the new file; the fopen fails with
+#    ENOMEM as without truncguard, and nothing is published (it was, empty).
+#  - The rename and the removal of the temp file both failing (EIO): a note
+#    names the file left in the directory (nothing did).
+#  - Atomic mode, the exec hand-over with fcntl(F_SETFD) refused: published
+#    at the exec, with a note (the file was never published).
+. "$(dirname "$0")/rlib.sh"
+need_victims
+need_shim
+must mkdir "$T/lib"
+LIB=$T/lib/libvictim.so
+
+# fd_write NAME MODE [DENY-SPEC]: `rtool ftruncate-fd-ino 3 0` on fd 3 open
+# on $LIB (a fresh copy of $V1 that a victim runs), under truncguard in MODE,
+# with the filter DENY-SPEC if given (r_run NAME).
+fd_write() {
+  local name=$1 mode=$2 spec=${3:-}
+  local wrap=()
+  [ -z "$spec" ] || wrap=("$TG_RTOOL" deny "$spec")
+  fresh_copy "$V1" "$LIB"
+  OLD_INO=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  exec 3<>"$LIB"
+  r_run "$name" "${wrap[@]}" env TRUNCGUARD_MODE="$mode" "$TG_CMD" "$TG_RTOOL" ftruncate-fd-ino 3 0
+  exec 3>&-
+  stop_victim
+}
+
+# kept_old NAME WHAT STEP ERROR: after fd_write NAME: refused with ETXTBSY,
+# the fd still on the old file, which is at the name, intact; the log says
+# "cannot protect file=$LIB: STEP: ERROR".
+kept_old() {
+  [ "$(r_out "$1")" = "error=ETXTBSY ino=$OLD_INO" ] ||
+    fail "$2: expected ETXTBSY and the fd still on the old file (inode $OLD_INO): $(r_out "$1")"
+  expect_survived "$2"
+  expect_intact "$LIB" "$OLD_INO" "$V1"
+  expect_no_temp "$T/lib"
+  expect_cannot_protect "$LIB" "$3" "$4"
+}
+
+# -------------------------------------------------- the caller's fd not moved
+
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+exec 3<>"$LIB"
+r_run control "$TG_RTOOL" deny dup3:EPERM "$TG_RTOOL" ftruncate-fd 3 0
+exec 3>&-
+stop_victim
+[ "$R_STATUS" -eq 0 ] || fail "control: ftruncate of fd 3 without truncguard failed: $(r_out control)"
+expect_killed "control: ftruncate(3, 0) of the library without truncguard"
+
+for mode in replace unlink; do
+  fd_write moved "$mode"
+  [ "$R_STATUS" -eq 0 ] || fail "mode $mode: ftruncate of fd 3 failed under truncguard: $(r_out moved)"
+  expect_survived "ftruncate of fd 3 (mode $mode)"
+  NEW_INO=$(inode "$LIB")
+  [ "$NEW_INO" != "$OLD_INO" ] || fail "mode $mode: ftruncate of fd 3 truncated the library in place"
+  [ "$(r_out moved)" = "ok ino=$NEW_INO" ] || fail "mode $mode: the fd is not on the new file (inode $NEW_INO): $(r_out moved)"
+  [ "$(stat -c %s -- "$LIB")" = 0 ] || fail "mode $mode: ftruncate(3, 0) left $(stat -c %s -- "$LIB") bytes at the name"
+  expect_log "replaced file=$LIB [ino $OLD_INO -> $NEW_INO] (mode $mode)"
+  expect_no_temp "$T/lib"
+  ok "control (mode $mode): ftruncate of fd 3 moves the fd to a new inode, emptied"
+done
+
+fd_write refused replace dup3:EPERM
+kept_old refused "ftruncate of fd 3, dup3 denied (mode replace)" "cannot move the caller's fd to the new file" \
+  "Operation not permitted"
+fd_write refused unlink dup3:EPERM
+kept_old refused "ftruncate of fd 3, dup3 denied (mode unlink)" "cannot move the caller's fd to the new file" \
+  "Operation not permitted (the old file was put back)"
+
+# Mode unlink, where the old file can't be put back either (its rename back
+# over the new file fails: EIO): a note says the name holds the new file and
+# under which temp name the old one, still the fd's, is kept.
+fd_write noputback unlink dup3:EPERM,renameat:EIO
+NEW_INO=$(inode "$LIB")
+[ "$(r_out noputback)" = "error=ETXTBSY ino=$OLD_INO" ] && [ "$NEW_INO" != "$OLD_INO" ] ||
+  fail "mode unlink, dup3 and the put-back failing: $(r_out noputback), at the name $NEW_INO"
+expect_survived "ftruncate of fd 3, dup3 and the put-back failing (mode unlink)"
+expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
+aside=$(log_lines "note file=$LIB the name holds the new file [ino $NEW_INO], which was to take its place; the old file, still the caller's fd's, could not be put back (Input/output error): it is kept as " |
+  sed -n 's/.* it is kept as \(.*\) in its directory$/\1/p')
+[ -n "$aside" ] || fail "mode unlink, dup3 and the put-back failing: no note says where the old file is: $(tg_log)"
+[ "$(inode "$T/lib/$aside")" = "$OLD_INO" ] || fail "mode unlink: $aside is not the old file: $(ls -ai "$T/lib")"
+expect_same_content "$T/lib/$aside" "$V1"
+must rm -f -- "$T/lib/$aside"
+ok "mode unlink, dup3 and the put-back failing: the note says the old file is kept as $aside"
+
+# The rename over the name fails once the fd has moved: it moves back.
+fd_write norename replace renameat:EIO
+kept_old norename "ftruncate of fd 3, the rename failing (EIO)" "cannot rename the new file over the name" \
+  "Input/output error"
+expect_no_log "note file=$LIB "
+
+# No fd to keep the old file open with (F_DUPFD_CLOEXEC refused, as at the
+# fd limit): the fd moves after the rename; that failing, the note says what
+# is where.
+fd_write nofd replace fcntl=1030:EMFILE
+[ "$R_STATUS" -eq 0 ] || fail "F_DUPFD_CLOEXEC refused: ftruncate of fd 3 failed: $(r_out nofd)"
+expect_survived "ftruncate of fd 3, F_DUPFD_CLOEXEC refused"
+NEW_INO=$(inode "$LIB")
+[ "$(r_out nofd)" = "ok ino=$NEW_INO" ] && [ "$NEW_INO" != "$OLD_INO" ] ||
+  fail "F_DUPFD_CLOEXEC refused: the fd is not on a new file at the name ($NEW_INO): $(r_out nofd)"
+ok "F_DUPFD_CLOEXEC refused: the fd moved to the new file after the rename"
+fd_write nofd replace fcntl=1030:EMFILE,dup3:EPERM
+NEW_INO=$(inode "$LIB")
+[ "$(r_out nofd)" = "error=ETXTBSY ino=$OLD_INO" ] && [ "$NEW_INO" != "$OLD_INO" ] ||
+  fail "F_DUPFD_CLOEXEC and dup3 refused: expected ETXTBSY, the fd on the old file, a new one at the name: $(r_out nofd), at the name $NEW_INO"
+expect_survived "ftruncate of fd 3, F_DUPFD_CLOEXEC and dup3 refused"
+expect_no_temp "$T/lib"
+expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
+expect_log "note file=$LIB the name holds the new file [ino $NEW_INO], which was to take its place; the old file, still the caller's fd's, is at no name"
+ok "F_DUPFD_CLOEXEC and dup3 refused: the note says the name holds the new file [ino $NEW_INO]"
+
+# ------------------------------------------------ fopen with no memory left
+
+# fopen(LIB, "w") while malloc fails (ENOMEM): without truncguard glibc's
+# fopen fails before it opens anything, and the library is untouched (the
+# control). Under truncguard the new file is made, then no stream can be
+# made on it (fdopen: ENOMEM): in atomic mode the fopen fails as without
+# truncguard and nothing is published (the empty file was published at the
+# shim's close of its fd, the library's content gone from the name).
+fresh_copy "$V1" "$LIB"
+OLD_INO=$(inode "$LIB")
+start_victim "$LIB"
+r_run control "$TG_RTOOL" fopen-nomem w "$LIB"
+stop_victim
+[ "$(r_out control)" = "error=ENOMEM" ] || fail "control: fopen with no memory without truncguard: $(r_out control)"
+expect_survived "control: fopen(\"w\") with no memory, without truncguard"
+expect_intact "$LIB" "$OLD_INO" "$V1"
+ok "control: without truncguard, an fopen with no memory fails with ENOMEM and opens nothing"
+
+fresh_copy "$V1" "$LIB"
+OLD_INO=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+r_run nomem env TRUNCGUARD_MODE=atomic "$TG_CMD" "$TG_RTOOL" fopen-nomem w "$LIB"
+stop_victim
+[ "$(r_out nomem)" = "error=ENOMEM" ] || fail "atomic mode, fopen with no memory: $(r_out nomem)"
+expect_survived "atomic mode: fopen(\"w\") with no memory"
+expect_intact "$LIB" "$OLD_INO" "$V1"
+expect_no_temp "$T/lib"
+expect_log "replaced file=$LIB [ino $OLD_INO -> " "(mode atomic)"
+expect_no_log "published file=$LIB"
+expect_log "cannot protect file=$LIB: the writer's fopen failed: no stream could be made on the new file (fdopen): Cannot allocate memory; not published: the old file is unchanged"
+ok "atomic mode: the fopen fails with ENOMEM, nothing is published, and the log says why"
+
+# ------------------------------------------- a temp file that can't be removed
+
+# The rename over the name fails (EIO), and so does the removal of the new
+# file from its temp name (unlinkat: EIO): it stays in the directory (in
+# mode replace the empty new file; in atomic mode the writer's whole new
+# content, linked there at its close), and a note (key temp_left) names it.
+# Nothing said so: the log said "the new content is lost" (atomic) or
+# nothing at all (replace), and a hidden file was left behind.
+temp_left() {  # MODE CONTENT: CONTENT, the file the note names must hold
+  local mode=$1 content=$2 left
+  fresh_copy "$V1" "$LIB"
+  OLD_INO=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  r_run templeft "$TG_RTOOL" deny renameat:EIO,unlinkat:EIO env TRUNCGUARD_MODE="$mode" "$TG_CMD" cp "$V2" "$LIB"
+  stop_victim
+  [ "$R_STATUS" -ne 0 ] || fail "mode $mode, rename and unlink failing: cp succeeded, its file not at the name"
+  expect_survived "mode $mode, rename and unlink failing"
+  expect_intact "$LIB" "$OLD_INO" "$V1"
+  left=$(log_lines "note file=$LIB " "could not be removed (Input/output error): it stays as " |
+    sed -n 's/.* it stays as \(.*\) in its directory$/\1/p')
+  [ -n "$left" ] || fail "mode $mode: a temp file was left, and no note says so: $(ls -A "$T/lib"): $(tg_log)"
+  [ "$(ls -A "$T/lib" | grep '\.tg-')" = "$left" ] || fail "mode $mode: the note names $left; left there: $(ls -A "$T/lib")"
+  expect_same_content "$T/lib/$left" "$content"
+  expect_no_log "new content is lost"
+  must rm -f -- "$T/lib/$left"
+  ok "mode $mode, rename and unlink failing: $(log_lines "note file=$LIB " "it stays as" | cut -f2- | cut -d' ' -f3-)"
+}
+temp_left replace /dev/null
+temp_left atomic "$V2"
+
+# ------------------------------------------ the exec hand-over without F_SETFD
+
+# Atomic mode, a writer that execs another program half way, fd 3 handed
+# over to it, under a filter refusing fcntl(F_SETFD) (EPERM): the directory's
+# fd can't be kept open across the exec, so the file is published at the
+# exec (its last half arriving in place, as in mode replace), with a note.
+# It was handed over all the same: the new program found no directory,
+# adopted nothing, and the file was never published, without a word (the
+# writer exited 0, the name kept v1).
+exec_writer() {  # NAME WRAPPER...: bash writes v2 to $LIB in two halves, execing in between
+  local name=$1
+  shift
+  r_run "$name" "$@" bash -c '
+    exec 3>"$1"
+    head -c 4096 "$2" >&3
+    exec bash -c "tail -c +4097 \"\$1\" >&3; exec 3>&-" _ "$2"' _ "$LIB" "$V2"
+}
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+exec_writer control "$TG_RTOOL" deny fcntl=2:EPERM
+stop_victim
+[ "$R_STATUS" -eq 0 ] || fail "control: the exec'ing writer failed without truncguard: $(r_out control)"
+expect_killed "control: the exec'ing writer without truncguard, F_SETFD refused"
+
+fresh_copy "$V1" "$LIB"
+OLD_INO=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+exec_writer handover "$TG_RTOOL" deny fcntl=2:EPERM env TRUNCGUARD_MODE=atomic "$TG_CMD"
+stop_victim
+[ "$R_STATUS" -eq 0 ] || fail "atomic mode, F_SETFD refused: the exec'ing writer failed: $(r_out handover)"
+expect_survived "atomic mode, the exec'ing writer, F_SETFD refused"
+[ "$(inode "$LIB")" != "$OLD_INO" ] || fail "atomic mode, F_SETFD refused: the writer's file was never published: $(tg_log)"
+expect_same_content "$LIB" "$V2"
+expect_log "note file=$LIB is published at exec, before the program exec'ed writes it: its directory's fd can't be kept open across the exec (F_SETFD: Operation not permitted)"
+expect_log "published file=$LIB [ino $OLD_INO -> " "the writer execs, and the new program does not take it over"
+expect_no_temp "$T/lib"
+ok "atomic mode, F_SETFD refused: published at the exec, with a note saying why"
