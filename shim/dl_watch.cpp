@@ -19,6 +19,7 @@
 #include "guard.hpp"
 #include "log.hpp"
 #include "maps_reader.hpp"
+#include "owner_lock.hpp"
 #include "real.hpp"
 #include "sys.hpp"
 
@@ -87,46 +88,25 @@ struct InDlHook {
   InDlHook(const InDlHook&) = delete;
   InDlHook& operator=(const InDlHook&) = delete;
 };
-// The records' lock: the id of the thread holding it (0: free). Held only
-// for a few string compares, never across a call that can block on another
-// lock. Another thread holding it is waited for (threads that dlopen and
-// dlclose at once must all be counted), with a bound; this thread holding
-// it (a signal handler that interrupted it here) or a thread that no longer
-// exists (fork() copied the lock from a thread the child does not have)
-// is not: the records are skipped, or taken over.
-std::atomic<pid_t> g_records_owner{0};
+// The records' lock (owner_lock.hpp). Held only for a few string compares,
+// never across a call that can block on another lock. Another thread holding
+// it is waited for (threads that dlopen and dlclose at once must all be
+// counted) as long as it is making its way through them, however slowly (a
+// holder preempted on a loaded machine: after 200 ms the records were
+// skipped, and CI saw a dlopen line without its count); this thread holding
+// it (a signal handler that interrupted it here) or a stuck holder is not:
+// the records are skipped. A holder that no longer exists (fork() copied the
+// lock from a thread the child does not have) is taken over.
+owner_lock::Word g_records_lock{0};
 
 long monotonic_ms() { return static_cast<long>(sys::monotonic_ns() / 1000000); }
 
 struct RecordsLock {
   bool held = false;
-  RecordsLock() {
-    const auto me = static_cast<pid_t>(sys::call(SYS_gettid));
-    long give_up_at = 0;
-    for (unsigned i = 0;; ++i) {
-      pid_t owner = 0;
-      if (g_records_owner.compare_exchange_weak(owner, me, std::memory_order_acquire, std::memory_order_relaxed)) {
-        held = true;
-        return;
-      }
-      if (owner == me) return;     // interrupted while holding it: never wait for ourselves
-      if (owner == 0 || i < 64) continue;
-      if (sys::call(SYS_tgkill, sys::getpid(), owner, 0) == -ESRCH) {  // a thread of the parent, before fork()
-        if (g_records_owner.compare_exchange_strong(owner, me, std::memory_order_acquire)) {
-          held = true;
-          return;
-        }
-        continue;
-      }
-      const long now = monotonic_ms();
-      if (!give_up_at) give_up_at = now + 200;
-      else if (now > give_up_at) return;  // stuck (a stopped thread): go without the records
-      sched_yield();
-    }
-  }
+  RecordsLock() : held(owner_lock::take(g_records_lock)) {}
   ~RecordsLock() { release(); }
   void release() {
-    if (held) g_records_owner.store(0, std::memory_order_release);
+    if (held) owner_lock::release(g_records_lock);
     held = false;
   }
   RecordsLock(const RecordsLock&) = delete;

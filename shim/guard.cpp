@@ -599,6 +599,13 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
 // in the harmless direction (the mapper exits; we replace a file we need not
 // have). An answer that would let the write truncate is always taken fresh, so
 // the race between the check and the write is no wider than without reuse.
+// Nor is any answer reused for a file no name reaches (`fresh`): there acting
+// means failing the write, and a stale "X maps it" is not harmless. The
+// snapshot names files by device and inode number, which ext4 gives to the
+// next file made once the mapped one is freed: an atomic writer's unnamed new
+// file got the number of a library deleted since the snapshot (another
+// process's, which then ended), and the writer's ftruncate of its own fd
+// (node's copyFileSync) failed with ETXTBSY.
 constexpr uint64_t kSnapshotReuseNs = 10ull * 1000 * 1000 * 1000;
 Snapshot g_snapshot;
 uint64_t g_snapshot_ns = 0;
@@ -625,13 +632,13 @@ bool leads_to_acting(Scope scope, const ScanResult& r, ElfKind kind, bool other_
   return check_mapping(scope, kind, f).act;
 }
 
-ScanResult scan_with_reuse(Scope scope, FileId id, ElfKind kind, bool other_machines) {
+ScanResult scan_with_reuse(Scope scope, FileId id, ElfKind kind, bool other_machines, bool fresh) {
   // Another thread is using the snapshot (or a fork caught it busy): never wait.
   if (g_snapshot_busy.test_and_set(std::memory_order_acquire)) return scan_processes(id);
   ScanResult r;
   const uint64_t now = sys::monotonic_ns();
   bool answered = false;
-  if (g_snapshot_valid && now - g_snapshot_ns < kSnapshotReuseNs) {
+  if (!fresh && g_snapshot_valid && now - g_snapshot_ns < kSnapshotReuseNs) {
     r = lookup(g_snapshot, id);
     answered = leads_to_acting(scope, r, kind, other_machines);
     if (answered) r.reused_ms = static_cast<long>((now - g_snapshot_ns) / 1000000);
@@ -647,8 +654,9 @@ ScanResult scan_with_reuse(Scope scope, FileId id, ElfKind kind, bool other_mach
 
 // Stage 4: who maps it. A write lease proves "nobody", where it can be had:
 // not while the caller itself holds the file open for writing (ftruncate, F_SETFL...).
-// *me: this process's pid, where the scan needed it (else 0).
-Verdict examine_mapping(const Settings& s, const WriteIntent& in, Examined& ex, MappingFacts* facts,
+// *me: this process's pid, where the scan needed it (else 0). `nameless`:
+// no name reaches the file, so acting fails the write: the answer is fresh.
+Verdict examine_mapping(const Settings& s, const WriteIntent& in, Examined& ex, bool nameless, MappingFacts* facts,
                         ScanResult* scan, pid_t* me) {
   // The id the maps show (btrfs: not stat()'s device), read from the fd only
   // when some maps are to be searched: not for a granted lease, nor scope elf.
@@ -662,7 +670,7 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, Examined& ex, 
     // A write-only fd the writer may not read through /proc: its own filesystem.
     const bool other_machines =
         shared_with_other_machines(ex.src.ok() ? ex.fs_type() : on_fd(in.kind) ? sys::fs_type(in.fd) : 0);
-    *scan = scan_with_reuse(s.scope, maps_id(), ex.kind, other_machines);
+    *scan = scan_with_reuse(s.scope, maps_id(), ex.kind, other_machines, nameless);
     // Scope namespace: the processes outside it don't count, nor are they said to.
     if (s.scope == Scope::pid_namespace) scan->outside_pid_ns = false;
     *me = sys::getpid();
@@ -976,7 +984,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   MappingFacts facts;
   ScanResult scan;
   pid_t me = 0;
-  Verdict v = examine_mapping(s, in, ex, &facts, &scan, &me);
+  Verdict v = examine_mapping(s, in, ex, nameless, &facts, &scan, &me);
   // A nameless file no process is known to map (some could not be
   // inspected; scope elf): the real call, as for a name that changed.
   if (nameless && v.act && v.reason != Reason::mapped) return changed_under_us(in, name);

@@ -47,8 +47,11 @@
  *                       dlcloses main's handle
  *   forks:N:A:B         a thread does dlopen/dlclose of B (kept loaded by a
  *                       handle of main's) while main forks N children that
- *                       dlopen A; a child stuck for 2 s counts as hung (and
- *                       ends the step)
+ *                       dlopen A; a child found asleep in a futex wait
+ *                       counts as hung (and ends the step): it has no other
+ *                       thread to wake it. (Not a child slow for 2 s: a
+ *                       loaded machine made that a hang.) One still alive
+ *                       after 60 s counts as hung too.
  * errno is set to 777 before each step: the shim must leave it as glibc does. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -398,6 +401,21 @@ static void racepin(const char* step) {
   if (hole != MAP_FAILED) munmap(hole, page);
 }
 
+/* Is the process `pid`, a forked child with one thread, asleep in a futex
+ * wait (a lock that a thread of its parent held at the fork)? Nothing will
+ * ever wake it. (Its kernel function, /proc/PID/wchan: futex_do_wait here,
+ * futex_wait_queue on older kernels; "0" while it runs.) */
+static int asleep_in_futex(pid_t pid) {
+  char path[64], buf[128] = "";
+  snprintf(path, sizeof path, "/proc/%d/wchan", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n > 0) buf[n] = '\0';
+  return strstr(buf, "futex") != NULL;
+}
+
 static void forks(const char* step) {
   int n = atoi(after(step, 1));
   char* a = strdup(after(step, 2));
@@ -417,13 +435,21 @@ static void forks(const char* step) {
   for (int i = 0; i < n; ++i) {
     pid_t p = fork();
     if (p == 0) {
-      alarm(2);
       void* h = dlopen(a, RTLD_NOW);
       _exit(h && dlsym(h, "tg_version") && dlclose(h) == 0 ? 0 : 3);
     }
-    int st = 0;
-    waitpid(p, &st, 0);
-    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM) {
+    int st = 0, stuck = 0;
+    const double give_up = now() + 60;  /* a last resort: never a measure of slowness */
+    while (waitpid(p, &st, WNOHANG) == 0) {
+      if (asleep_in_futex(p) || now() > give_up) {
+        stuck = 1;
+        kill(p, SIGKILL);
+        waitpid(p, &st, 0);
+        break;
+      }
+      usleep(200);
+    }
+    if (stuck) {
       ++hung;
       break;
     } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {

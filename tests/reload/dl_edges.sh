@@ -280,7 +280,7 @@ ok "more paths than the table holds: kept open, one warning and no false count; 
 # loaded, so glibc's own locks are free), then dlopen in the child: no child
 # hangs. (The shim's dl_iterate_phdr calls take glibc's dl_load_write_lock,
 # which fork() does not reset in the child; 60 libraries loaded make each
-# call longer.) Stops at the first child stuck for 2 s.
+# call longer.) Stops at the first child asleep in a futex wait (it has no thread to wake it).
 steps=()
 for i in $(seq 1 60); do steps+=(open:n:"$T/many/l$i.so"); done
 SETUP= same "fork during dlopen" "${steps[@]}" forks:1000:"$P1":"$P2"
