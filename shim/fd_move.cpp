@@ -178,6 +178,7 @@ int move_fd(FdMove* m, int made) {
   m->sharers_unknown = !mem || !find_sharers(fd, made, m->own_dup, tid, mem.get(), m->sharers, &count, &m->sharers_missed);
   if (!sys::refers_to(fd, m->old.st_dev, m->old.st_ino)) {
     m->fd_gone = true;
+    m->posix_count = 0;  // (the number is no longer the program's fd on the file)
     return -EBADF;
   }
   // Each still on fd's description (another thread may have closed one and
@@ -207,7 +208,8 @@ int move_fd(FdMove* m, int made) {
 int move_fd_back(FdMove* m, int saved) {
   for (int i = 0; i < m->sharers_moved; ++i) dup_onto(saved, m->sharers[i], m->sharer_cloexec[i]);
   m->sharers_moved = 0;
-  m->posix_count = 0;
+  // (The POSIX locks, released on the old file by the move, wait for
+  // move_fd_done too: `saved`'s close would release them again.)
   const int r = dup_onto(saved, m->fd, cloexec(m->fd));
   return r < 0 ? r : 0;
 }

@@ -1059,7 +1059,10 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   }
   int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
                                        : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep, move);
-  if (move && fd >= 0) move_fd_done(move);  // (replace_file's fds on the new file are closed)
+  // (replace_file's fds on the files are closed.) Where the fd could not
+  // move or went back, its POSIX locks, released meanwhile, are taken again
+  // on the old file.
+  if (move) move_fd_done(move);
   if (fd < 0 && rep.name_changed) {
     // Checked again from the start (the new file at the name may be mapped
     // too), or, on the last attempt, as a name that changed before.

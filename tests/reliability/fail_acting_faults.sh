@@ -110,6 +110,37 @@ kept_old norename "ftruncate of fd 3, the rename failing (EIO)" "cannot rename t
   "Input/output error"
 expect_no_log "note file=$LIB "
 
+# The program's POSIX lock, taken through the fd, across the move: the fd's
+# move off the old file (a dup3 over it, a close) releases every POSIX lock
+# of the process there. It is taken again on the new file where the move
+# stands; where the rename fails and the fd goes back to the old file, it
+# must be taken again there (it was lost: another process could take it).
+lock_write() {  # NAME MODE [DENY-SPEC]: as fd_write, with rtool ftruncate-fd-lock
+  local name=$1 mode=$2 spec=${3:-}
+  local wrap=()
+  [ -z "$spec" ] || wrap=("$TG_RTOOL" deny "$spec")
+  fresh_copy "$V1" "$LIB"
+  OLD_INO=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  exec 3<>"$LIB"
+  r_run "$name" "${wrap[@]}" env TRUNCGUARD_MODE="$mode" "$TG_CMD" "$TG_RTOOL" ftruncate-fd-lock 3 0
+  exec 3>&-
+  stop_victim
+}
+for mode in replace unlink; do
+  lock_write locked "$mode"
+  NEW_INO=$(inode "$LIB")
+  [ "$(r_out locked)" = "ok ino=$NEW_INO posix=held" ] && [ "$NEW_INO" != "$OLD_INO" ] ||
+    fail "mode $mode: the POSIX lock did not move with the fd to the new file (inode $NEW_INO): $(r_out locked)"
+  ok "control (mode $mode): the fd's POSIX lock is taken again on the new file"
+done
+lock_write lockback replace renameat:EIO
+[ "$(r_out lockback)" = "error=ETXTBSY ino=$OLD_INO posix=held" ] ||
+  fail "the rename failing: the fd back on the old file (inode $OLD_INO) must keep its POSIX lock: $(r_out lockback)"
+expect_intact "$LIB" "$OLD_INO" "$V1"
+ok "the rename failing: the fd is back on the old file with its POSIX lock"
+
 # No fd to keep the old file open with (F_DUPFD_CLOEXEC refused, as at the
 # fd limit): the fd moves after the rename; that failing, the note says what
 # is where.
