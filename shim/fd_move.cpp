@@ -91,16 +91,30 @@ void skip_word(const char*& p) {
 // "OFDLCK ADVISORY  READ -1 ... 0 9", "POSIX  ADVISORY  WRITE 12 ... 20 29".
 // Leases are not locks the program can take again here (a write lease passes
 // the write unexamined; a read lease needs a read-only fd): not listed.
-int read_locks(int fd, FdMoveMemory* mem, Lock* locks, int* lost) {
+int read_locks(int fd, FdMoveMemory* mem, Lock* locks, int* lost, int* unknown) {
   char path[48];
   proc_path("/proc/thread-self/fdinfo/", fd, path, sizeof path);
   const sys::Fd info(sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
-  if (!info.ok()) return 0;
-  long n = 0;
-  for (long r; n < static_cast<long>(sizeof mem->buf) - 1 && (r = sys::read(info.get(), mem->buf + n, sizeof mem->buf - 1 - n)) > 0;)
+  if (!info.ok()) {
+    *unknown = -info.get();  // (no fd left: EMFILE; no /proc)
+    return 0;
+  }
+  long n = 0, r = 0;
+  while (n < static_cast<long>(sizeof mem->buf) - 1 &&
+         (r = sys::read(info.get(), mem->buf + n, sizeof mem->buf - 1 - n)) > 0)
     n += r;
-  if (n <= 0) return 0;
+  if (n <= 0) {
+    *unknown = r < 0 ? static_cast<int>(-r) : EIO;  // (an fdinfo has at least its pos: line)
+    return 0;
+  }
   mem->buf[n] = '\0';
+  // A listing cut short by the buffer (hundreds of locks): its last line,
+  // cut, is not read (its end cut to fewer digits read as another range).
+  const bool cut = n == static_cast<long>(sizeof mem->buf) - 1;
+  if (cut) {
+    char* last = std::strrchr(mem->buf, '\n');
+    if (last) last[1] = '\0';
+  }
   int count = 0;
   for (const char* line = mem->buf; line && *line; line = std::strchr(line, '\n'), line = line ? line + 1 : nullptr) {
     if (std::strncmp(line, "lock:", 5) != 0) continue;
@@ -126,8 +140,8 @@ int read_locks(int fd, FdMoveMemory* mem, Lock* locks, int* lost) {
     if (count < kMaxLocks) locks[count++] = l;
     else ++*lost;
   }
-  // A listing cut short by the buffer (hundreds of locks): the rest are lost.
-  if (n == static_cast<long>(sizeof mem->buf) - 1) ++*lost;
+  // The rest of a listing cut short are lost.
+  if (cut) ++*lost;
   return count;
 }
 
@@ -162,7 +176,8 @@ int move_fd(FdMove* m, int made) {
   if (sys::call(SYS_fcntl, fd, F_GETOWN_EX, &owner) == 0 && owner.pid != 0)
     sys::call(SYS_fcntl, made, F_SETOWN_EX, &owner);
   if (const long sig = sys::call(SYS_fcntl, fd, F_GETSIG); sig > 0) sys::call(SYS_fcntl, made, F_SETSIG, sig);
-  const int nlocks = mem ? read_locks(fd, mem.get(), mem->locks, &m->locks_lost) : 0;
+  const int nlocks = mem ? read_locks(fd, mem.get(), mem->locks, &m->locks_lost, &m->locks_unknown) : 0;
+  if (!mem) m->locks_unknown = mem.error();
   // flock and OFD locks belong to the description: taken on `made` now
   // (the new file is only ours), they stay with it. POSIX locks, the
   // process's, wait for move_fd_done.
@@ -178,6 +193,7 @@ int move_fd(FdMove* m, int made) {
   m->sharers_unknown = !mem || !find_sharers(fd, made, m->own_dup, tid, mem.get(), m->sharers, &count, &m->sharers_missed);
   if (!sys::refers_to(fd, m->old.st_dev, m->old.st_ino)) {
     m->fd_gone = true;
+    m->posix_count = 0;  // (the number is no longer the program's fd on the file)
     return -EBADF;
   }
   // Each still on fd's description (another thread may have closed one and
@@ -207,7 +223,8 @@ int move_fd(FdMove* m, int made) {
 int move_fd_back(FdMove* m, int saved) {
   for (int i = 0; i < m->sharers_moved; ++i) dup_onto(saved, m->sharers[i], m->sharer_cloexec[i]);
   m->sharers_moved = 0;
-  m->posix_count = 0;
+  // (The POSIX locks, released on the old file by the move, wait for
+  // move_fd_done too: `saved`'s close would release them again.)
   const int r = dup_onto(saved, m->fd, cloexec(m->fd));
   return r < 0 ? r : 0;
 }

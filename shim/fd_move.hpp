@@ -37,6 +37,7 @@ struct FdMove {
   int sharers_missed;    // found, but more than could be held, or closed meanwhile: left on the old file
   int locks_carried;     // flock, OFD and POSIX locks taken again on the new file
   int locks_lost;        // ...that could not be (someone took a conflicting one first)
+  int locks_unknown;     // the errno of reading them (fdinfo: EMFILE...): any POSIX lock is released
   bool fd_gone;          // the caller's fd number no longer named the old file (another thread closed it)
   int no_memory;         // the errno of mapping the memory to look in /proc with: nothing but fd moved
 
@@ -61,8 +62,12 @@ int move_fd(FdMove* m, int made);
 // `saved`, an fd on the old description. 0 or -errno (m->fd's).
 int move_fd_back(FdMove* m, int saved);
 
-// The move stands and the shim's own fds on the new file are closed (their
-// close would release them): the POSIX locks held through fd are taken again.
+// Once the shim's own fds on the file m->fd is on are closed (their close
+// would release them): the POSIX locks held through fd, which its move off
+// the old file released (any close of an fd on a file releases the process's
+// POSIX locks there), are taken again through it. Where the move stands, on
+// the new file; where it failed or went back (move_fd's failure, move_fd_back),
+// on the old one again. Nothing where fd was no longer the program's (fd_gone).
 void move_fd_done(FdMove* m);
 
 }  // namespace tg

@@ -718,10 +718,12 @@ off_t bytes_to_keep(const WriteIntent& in) {
 
 // What moving the caller's fd could not carry, in the log: the program's other
 // fds on the description that stay on the old file, locks it held.
-void report_move(const char* name, const FdMove& m, ActingMemory* mem) {
+// `moved`: the move stands (else the fd is on the old file, where its POSIX
+// locks were taken again).
+void report_move(const char* name, const FdMove& m, bool moved, ActingMemory* mem) {
   char* msg = mem->msg;
   constexpr size_t kMsg = sizeof mem->msg;
-  if (m.sharers_missed > 0 || m.sharers_unknown) {
+  if (moved && (m.sharers_missed > 0 || m.sharers_unknown)) {
     if (m.sharers_unknown)
       std::snprintf(msg, kMsg,
                     "its fd's duplicates (dup, F_DUPFD) could not be looked for (%s): any stay on the old file",
@@ -731,8 +733,14 @@ void report_move(const char* name, const FdMove& m, ActingMemory* mem) {
     note(name, "fd_duplicates", msg);
   }
   if (m.locks_lost > 0) {
-    std::snprintf(msg, kMsg, "%d of the locks held through its fd could not be taken again on the new file",
-                  m.locks_lost);
+    std::snprintf(msg, kMsg, "%d of the locks held through its fd could not be taken again on the %s file",
+                  m.locks_lost, moved ? "new" : "old");
+    note(name, "locks", msg);
+  }
+  if (moved && m.locks_unknown) {
+    std::snprintf(msg, kMsg,
+                  "the locks held through its fd could not be read (%s): any it held on the old file are released",
+                  strerrordesc_np(m.locks_unknown));
     note(name, "locks", msg);
   }
 }
@@ -1067,7 +1075,10 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   }
   int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
                                        : replace_file(t, s.mode, new_fd_flags(in), keep, ex.src.get(), &rep, move);
-  if (move && fd >= 0) move_fd_done(move);  // (replace_file's fds on the new file are closed)
+  // (replace_file's fds on the files are closed.) Where the fd could not
+  // move or went back, its POSIX locks, released meanwhile, are taken again
+  // on the old file.
+  if (move) move_fd_done(move);
   if (fd < 0 && rep.name_changed) {
     // Checked again from the start (the new file at the name may be mapped
     // too), or, on the last attempt, as a name that changed before.
@@ -1109,6 +1120,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
         note(name, "fd_not_moved", mem->msg);
       }
       report_temp_left(name, rep, mem.get());
+      if (move && log::enabled(kRewrites)) report_move(name, *move, false, mem.get());
       // The step failed at the link's target, in its directory, which the
       // line's name (the writer's: the link) does not show. Always said, as
       // the failure is.
@@ -1126,7 +1138,7 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
   }
 
   report_success(name, &ev, t, rep, on_fd(in.kind) ? in.fd : fd, mem.get());
-  if (move && log::enabled(kRewrites)) report_move(name, *move, mem.get());
+  if (move && log::enabled(kRewrites)) report_move(name, *move, true, mem.get());
   if (on_fd(in.kind)) t_made_for_fd = {in.fd, t.st.st_dev, static_cast<ino_t>(rep.new_ino)};
   if (in.kind == WriteKind::truncate_path) {
     sys::close(fd);

@@ -29,7 +29,8 @@ LIB=$T/lib/libvictim.so
 
 # fd_write NAME MODE [DENY-SPEC]: `rtool ftruncate-fd-ino 3 0` on fd 3 open
 # on $LIB (a fresh copy of $V1 that a victim runs), under truncguard in MODE,
-# with the filter DENY-SPEC if given (r_run NAME).
+# with the filter DENY-SPEC if given (r_run NAME). FD_TOOL: another rtool
+# command taking FD LENGTH.
 fd_write() {
   local name=$1 mode=$2 spec=${3:-}
   local wrap=()
@@ -39,7 +40,7 @@ fd_write() {
   start_victim "$LIB"
   log_reset
   exec 3<>"$LIB"
-  r_run "$name" "${wrap[@]}" env TRUNCGUARD_MODE="$mode" "$TG_CMD" "$TG_RTOOL" ftruncate-fd-ino 3 0
+  r_run "$name" "${wrap[@]}" env TRUNCGUARD_MODE="$mode" "$TG_CMD" "$TG_RTOOL" "${FD_TOOL:-ftruncate-fd-ino}" 3 0
   exec 3>&-
   stop_victim
 }
@@ -109,6 +110,48 @@ fd_write norename replace renameat:EIO
 kept_old norename "ftruncate of fd 3, the rename failing (EIO)" "cannot rename the new file over the name" \
   "Input/output error"
 expect_no_log "note file=$LIB "
+
+# The program's POSIX lock, taken through the fd, across the move: the fd's
+# move off the old file (a dup3 over it, a close) releases every POSIX lock
+# of the process there. It is taken again on the new file where the move
+# stands; where the rename fails and the fd goes back to the old file, it
+# must be taken again there (it was lost: another process could take it).
+lock_write() { FD_TOOL=ftruncate-fd-lock fd_write "$@"; }  # as fd_write, with rtool ftruncate-fd-lock
+for mode in replace unlink; do
+  lock_write locked "$mode"
+  NEW_INO=$(inode "$LIB")
+  [ "$(r_out locked)" = "ok ino=$NEW_INO posix=held" ] && [ "$NEW_INO" != "$OLD_INO" ] ||
+    fail "mode $mode: the POSIX lock did not move with the fd to the new file (inode $NEW_INO): $(r_out locked)"
+  ok "control (mode $mode): the fd's POSIX lock is taken again on the new file"
+done
+lock_write lockback replace renameat:EIO
+[ "$(r_out lockback)" = "error=ETXTBSY ino=$OLD_INO posix=held" ] ||
+  fail "the rename failing: the fd back on the old file (inode $OLD_INO) must keep its POSIX lock: $(r_out lockback)"
+expect_intact "$LIB" "$OLD_INO" "$V1"
+ok "the rename failing: the fd is back on the old file with its POSIX lock"
+
+# At the fd limit (rtool with-free-fds N: N numbers free below a hard limit
+# of 64), for the N where the shim has an fd for the new file but none for
+# `saved` nor for reading the fd's locks (/proc/thread-self/fdinfo): the fd
+# moves after the rename, its POSIX lock released with no word said. A note
+# (key locks) must say the locks could not be read.
+fallbacks=0
+for n in 3 4 5; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  exec 3<>"$LIB"
+  r_run emfile "$TG_RTOOL" with-free-fds "$n" env TRUNCGUARD_MODE=replace "$TG_CMD" "$TG_RTOOL" ftruncate-fd-lock 3 0
+  exec 3>&-
+  stop_victim
+  case $(r_out emfile) in
+    "ok ino=$(inode "$LIB") posix=released")
+      fallbacks=$((fallbacks + 1))
+      expect_log "note file=$LIB the locks held through its fd could not be read (Too many open files): any it held on the old file are released" ;;
+  esac
+done
+[ "$fallbacks" -gt 0 ] || fail "with 3 to 5 fds free, the fd never moved without its lock: the case is not reached"
+ok "at the fd limit, an fd moved without its POSIX lock: a note says its locks could not be read"
 
 # No fd to keep the old file open with (F_DUPFD_CLOEXEC refused, as at the
 # fd limit): the fd moves after the rename; that failing, the note says what

@@ -79,6 +79,12 @@
  *   rtool ftruncate-fd-ino FD LENGTH
  *       The same, then says which file the fd is on after it: prints
  *       "ok ino=N" or "error=ENAME ino=N" (N: fstat(FD)'s inode).
+ *   rtool ftruncate-fd-lock FD LENGTH
+ *       As ftruncate-fd-ino, with a POSIX lock (F_SETLK, F_WRLCK) on bytes
+ *       20-29 taken through FD first; then a child process asks for that
+ *       range through the fd (F_GETLK, as another owner): prints the same,
+ *       then " posix=held" or " posix=released" (the program's lock, on the
+ *       file the fd is on after the ftruncate).
  *   rtool fopen-nomem MODE PATH
  *       fopen(PATH, MODE) while every malloc fails (ENOMEM: rtool's own
  *       malloc, which glibc's fopen and fdopen call too). Prints "ok" or
@@ -623,6 +629,30 @@ static int ftruncate_fd_ino(char** a) {
   return 0;
 }
 
+static int ftruncate_fd_lock(char** a) {
+  const int fd = atoi(a[0]);
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 20, .l_len = 10};
+  if (fcntl(fd, F_SETLK, &fl) != 0) { printf("lock: %s\n", errname(errno)); return 2; }
+  const int r = ftruncate(fd, atol(a[1]));
+  const int e = errno;
+  struct stat st;
+  const long ino = fstat(fd, &st) == 0 ? (long)st.st_ino : -1;
+  if (r != 0) printf("error=%s ino=%ld", errname(e), ino);
+  else printf("ok ino=%ld", ino);
+  fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 20, .l_len = 10};
+    if (fcntl(fd, F_GETLK, &q) != 0) { printf(" posix=%s\n", errname(errno)); fflush(stdout); _exit(2); }
+    printf(" posix=%s\n", q.l_type == F_UNLCK ? "released" : "held");
+    fflush(stdout);
+    _exit(0);
+  }
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status)) return 2;
+  return r == 0 ? 0 : 1;
+}
+
 /* malloc, failing (ENOMEM) while g_fail_mallocs is set: what a program out
  * of memory (or under a cgroup's limit) gets. glibc's own calls (fdopen's
  * FILE) come here too. All four are glibc's (__libc_*), so that an
@@ -803,7 +833,7 @@ static int run(int argc, char** argv) {
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
       {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"fanotify-deny", 2, fanotify_deny}, {"ftruncate-fd", 2, ftruncate_fd},
-      {"ftruncate-fd-ino", 2, ftruncate_fd_ino}, {"fopen-nomem", 2, fopen_nomem},
+      {"ftruncate-fd-ino", 2, ftruncate_fd_ino}, {"ftruncate-fd-lock", 2, ftruncate_fd_lock}, {"fopen-nomem", 2, fopen_nomem},
       {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl},
       {"ptrace-hold", 1, ptrace_hold}, {"vfork-then-read", 3, vfork_then_read}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
@@ -811,6 +841,6 @@ static int run(int argc, char** argv) {
       if (argc - 2 != kCmds[i].args) break;
       return kCmds[i].fn(argv + 2);
     }
-  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|ftruncate-fd-ino|fopen-nomem|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny|main-thread-exits|ptrace-hold ARGS (see the source)\n");
+  fprintf(stderr, "usage: rtool loader|write-loop|swap-loop|open|openat-copy|truncate|spawn-trunc|redirect|freopen-null|ftruncate-rdonly|ftruncate-fd|ftruncate-fd-ino|ftruncate-fd-lock|fopen-nomem|open-after-close|small-stack-execl|log-fd-reuse|lease-ftruncate|lease-hold|fanotify-deny|with-free-fds|deny|main-thread-exits|ptrace-hold ARGS (see the source)\n");
   return 2;
 }
