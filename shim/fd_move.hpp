@@ -11,17 +11,12 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "fdinfo_locks.hpp"
+
 namespace tg {
 
 constexpr int kMaxFdSharers = 64;
 constexpr int kMaxFdLocks = 32;
-
-struct FdLock {
-  enum Kind : short { flock, ofd, posix } kind;
-  short type;  // F_RDLCK, F_WRLCK
-  off_t start;
-  off_t len;   // 0: to the end of file
-};
 
 // Mapped working memory (guard.cpp's ActingMemory): no initialisers, set by the caller.
 struct FdMove {
