@@ -38,16 +38,20 @@ struct FdMoveMemory {
 };
 
 // The fds of this thread's table other than `fd` (and `own`, the shim's) on
-// its open file description. False where they can't be looked for.
-bool find_sharers(int fd, int made, int own, pid_t tid, FdMoveMemory* mem, int* sharers, int* count, int* missed) {
+// its open file description. 0, or where they can't be looked for the errno,
+// and in *step what failed.
+int find_sharers(int fd, int made, int own, pid_t tid, FdMoveMemory* mem, int* sharers, int* count, int* missed,
+                 const char** step) {
   *count = 0;
-  if (same_file(tid, fd, fd) != 0) return false;  // no kcmp here
+  *step = "kcmp";  // (no kcmp here: ENOSYS; a seccomp filter: EPERM)
+  if (const long k = same_file(tid, fd, fd); k != 0) return k < 0 ? static_cast<int>(-k) : EIO;
+  *step = "/proc/thread-self/fd";  // (no fd left: EMFILE; no /proc: ENOENT)
   const sys::Fd dir(sys::openat(AT_FDCWD, "/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.ok()) return false;
+  if (!dir.ok()) return -dir.get();
   for (;;) {
     const long n = sys::getdents64(dir.get(), mem->buf, sizeof mem->buf);
-    if (n < 0) return false;
-    if (n == 0) return true;
+    if (n < 0) return static_cast<int>(-n);
+    if (n == 0) return 0;
     for (long off = 0; off < n;) {
       auto* d = reinterpret_cast<struct dirent64*>(mem->buf + off);
       off += d->d_reclen;
@@ -133,8 +137,10 @@ int move_fd(FdMove* m, int made) {
     else ++m->locks_lost;
   }
   int count = 0;
-  if (!mem) m->no_memory = mem.error();
-  m->sharers_unknown = !mem || !find_sharers(fd, made, m->own_dup, tid, mem.get(), m->sharers, &count, &m->sharers_missed);
+  m->sharers_step = "memory";  // (to look in /proc with: nothing but fd moves)
+  m->sharers_unknown = !mem ? (mem.error() ? mem.error() : ENOMEM)
+                            : find_sharers(fd, made, m->own_dup, tid, mem.get(), m->sharers, &count,
+                                           &m->sharers_missed, &m->sharers_step);
   if (!sys::refers_to(fd, m->old.st_dev, m->old.st_ino)) {
     m->fd_gone = true;
     m->posix_count = 0;  // (the number is no longer the program's fd on the file)
