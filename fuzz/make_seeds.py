@@ -68,3 +68,19 @@ put("handover", "synced-two-fds", b"7,12:3:42s:" + hexs(b"lib.so") + b":" + hexs
 put("handover", "odd-name", b"5:4:9:" + hexs(b"odd\nname\xff.so") + b":" + hexs(b"/t/odd\nname\xff.so") + b";")
 put("handover", "overflow", b"4294967303:8:18446744073709551616:" + hexs(b"x") + b":" + hexs(b"/x") + b";")
 put("handover", "six-fields", b"7:8:1:" + hexs(b"x") + b":" + hexs(b"/x") + b":s;")
+
+# fdinfo: a first byte (bit 0: cut; the rest: room for 0 to 40 locks), then
+# the text of /proc/PID/fdinfo/FD as the kernel writes it.
+head = b"pos:\t0\nflags:\t0100002\nmnt_id:\t29\nino:\t1311849\n"
+def lk(n, kind, typ, pid, start, end):
+    return b"lock:\t%d: %s %s %d fe:00:1311849 %d %s\n" % (n, kind, typ, pid, start, end)
+put("fdinfo", "flock", bytes([64]) + head + lk(1, b"FLOCK  ADVISORY ", b"WRITE", 4242, 0, b"EOF"))
+put("fdinfo", "posix-ofd", bytes([64]) + head + lk(1, b"POSIX  ADVISORY ", b"WRITE", 4242, 10, b"14") +
+    lk(2, b"POSIX  ADVISORY ", b"READ", 4242, 100, b"EOF") + lk(3, b"OFDLCK ADVISORY ", b"READ", -1, 20, b"24"))
+put("fdinfo", "mandatory-lease", bytes([64]) + head + lk(1, b"POSIX  MANDATORY", b"WRITE", 7, 0, b"99") +
+    lk(2, b"LEASE  ACTIVE   ", b"READ", 7, 0, b"EOF") + lk(3, b"DELEG  ACTIVE   ", b"READ", 7, 0, b"EOF") +
+    lk(4, b"LEASE  BREAKING ", b"UNLCK", 7, 0, b"EOF"))
+put("fdinfo", "forty-cut", bytes([65]) + head + b"".join(lk(i + 1, b"POSIX  ADVISORY ", b"READ", 9, 10 * i, b"%d" % (10 * i + 4)) for i in range(40)) +
+    b"lock:\t41: POSIX  ADVISORY  WRITE 9 fe:00:1311849 400 4")
+put("fdinfo", "offset-max", bytes([2]) + lk(1, b"POSIX  ADVISORY ", b"READ", 1, 9223372036854775806, b"9223372036854775806") +
+    lk(2, b"POSIX  ADVISORY ", b"READ", 1, 5, b"9223372036854775807") + lk(3, b"POSIX  ADVISORY ", b"READ", 1, 0, b"99999999999999999999"))

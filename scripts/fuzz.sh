@@ -5,6 +5,7 @@
 #   escape    tg::escape: no raw control byte, valid UTF-8, reversible, cut cleanly
 #   log       one log event, text and JSON: one well-formed line
 #   handover  atomic mode's exec hand-over entries: read only as written
+#   fdinfo    the lock lines of /proc/PID/fdinfo an fd move takes again
 #
 #   scripts/fuzz.sh [--quick | --ci | --time=SECONDS] [TARGET...]
 #     default 60 s per target; --quick 10 s; --ci 4 s (the CI's brief run).
@@ -28,7 +29,7 @@ for a in "$@"; do
     *) targets+=("$a") ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(settings maps escape log handover)
+[ ${#targets[@]} -gt 0 ] || targets=(settings maps escape log handover fdinfo)
 
 # clang-14 and libclang-rt-14-dev (libFuzzer), as the other scripts install
 # what they need: on a fresh machine this script alone skipped every target.
@@ -41,6 +42,7 @@ declare -A deps=(
   [escape]="shim/escape.cpp"
   [log]="shim/log.cpp shim/escape.cpp shim/settings.cpp"
   [handover]="shim/hand_over.cpp"
+  [fdinfo]="shim/fdinfo_locks.cpp"
 )
 declare -A libs=([log]="-lunwind -ldl")
 
@@ -73,7 +75,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 for t in "${targets[@]}"; do
   if [ -z "${deps[$t]:-}" ]; then
-    echo "fuzz: $t: FAIL: no such target (settings maps escape log handover)" >&2
+    echo "fuzz: $t: FAIL: no such target (settings maps escape log handover fdinfo)" >&2
     failed=$((failed + 1))
     continue
   fi

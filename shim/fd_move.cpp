@@ -38,16 +38,20 @@ struct FdMoveMemory {
 };
 
 // The fds of this thread's table other than `fd` (and `own`, the shim's) on
-// its open file description. False where they can't be looked for.
-bool find_sharers(int fd, int made, int own, pid_t tid, FdMoveMemory* mem, int* sharers, int* count, int* missed) {
+// its open file description. 0, or where they can't be looked for the errno,
+// and in *step what failed.
+int find_sharers(int fd, int made, int own, pid_t tid, FdMoveMemory* mem, int* sharers, int* count, int* missed,
+                 const char** step) {
   *count = 0;
-  if (same_file(tid, fd, fd) != 0) return false;  // no kcmp here
+  *step = "kcmp";  // (no kcmp here: ENOSYS; a seccomp filter: EPERM)
+  if (const long k = same_file(tid, fd, fd); k != 0) return k < 0 ? static_cast<int>(-k) : EIO;
+  *step = "/proc/thread-self/fd";  // (no fd left: EMFILE; no /proc: ENOENT)
   const sys::Fd dir(sys::openat(AT_FDCWD, "/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.ok()) return false;
+  if (!dir.ok()) return -dir.get();
   for (;;) {
     const long n = sys::getdents64(dir.get(), mem->buf, sizeof mem->buf);
-    if (n < 0) return false;
-    if (n == 0) return true;
+    if (n < 0) return static_cast<int>(-n);
+    if (n == 0) return 0;
     for (long off = 0; off < n;) {
       auto* d = reinterpret_cast<struct dirent64*>(mem->buf + off);
       off += d->d_reclen;
@@ -63,34 +67,10 @@ bool find_sharers(int fd, int made, int own, pid_t tid, FdMoveMemory* mem, int* 
   }
 }
 
-// A number in fdinfo's lock line; false if none.
-bool parse_off(const char*& p, off_t* v) {
-  while (*p == ' ' || *p == '\t') ++p;
-  if (*p < '0' || *p > '9') return false;
-  off_t x = 0;
-  for (; *p >= '0' && *p <= '9'; ++p) x = x * 10 + (*p - '0');
-  *v = x;
-  return true;
-}
-
-// The word at p (up to a blank), and p after it.
-bool word_is(const char*& p, const char* w) {
-  while (*p == ' ' || *p == '\t') ++p;
-  const size_t n = std::strlen(w);
-  if (std::strncmp(p, w, n) != 0 || (p[n] != ' ' && p[n] != '\t')) return false;
-  p += n;
-  return true;
-}
-void skip_word(const char*& p) {
-  while (*p == ' ' || *p == '\t') ++p;
-  while (*p && *p != ' ' && *p != '\t' && *p != '\n') ++p;
-}
-
-// The locks taken through fd's description, as its fdinfo lists them (the
-// kernel's lock_get_status): "lock:\t1: FLOCK  ADVISORY  WRITE 12 fe:00:34 0 EOF",
-// "OFDLCK ADVISORY  READ -1 ... 0 9", "POSIX  ADVISORY  WRITE 12 ... 20 29".
-// Leases are not locks the program can take again here (a write lease passes
-// the write unexamined; a read lease needs a read-only fd): not listed.
+// The locks taken through fd's description, as its fdinfo lists them
+// (parse_fdinfo_locks). Leases are not locks the program can take again here
+// (a write lease passes the write unexamined; a read lease needs a read-only
+// fd): not listed.
 int read_locks(int fd, FdMoveMemory* mem, Lock* locks, int* lost, int* unknown) {
   char path[48];
   proc_path("/proc/thread-self/fdinfo/", fd, path, sizeof path);
@@ -107,42 +87,10 @@ int read_locks(int fd, FdMoveMemory* mem, Lock* locks, int* lost, int* unknown) 
     *unknown = r < 0 ? static_cast<int>(-r) : EIO;  // (an fdinfo has at least its pos: line)
     return 0;
   }
-  mem->buf[n] = '\0';
   // A listing cut short by the buffer (hundreds of locks): its last line,
-  // cut, is not read (its end cut to fewer digits read as another range).
+  // cut, is not read, and the rest are lost.
   const bool cut = n == static_cast<long>(sizeof mem->buf) - 1;
-  if (cut) {
-    char* last = std::strrchr(mem->buf, '\n');
-    if (last) last[1] = '\0';
-  }
-  int count = 0;
-  for (const char* line = mem->buf; line && *line; line = std::strchr(line, '\n'), line = line ? line + 1 : nullptr) {
-    if (std::strncmp(line, "lock:", 5) != 0) continue;
-    const char* p = std::strchr(line, ':') + 1;
-    skip_word(p);  // "1:"
-    Lock l{};
-    if (word_is(p, "FLOCK")) l.kind = Lock::flock;
-    else if (word_is(p, "OFDLCK")) l.kind = Lock::ofd;
-    else if (word_is(p, "POSIX")) l.kind = Lock::posix;
-    else continue;  // a lease, a delegation
-    if (!word_is(p, "ADVISORY")) skip_word(p);  // (MANDATORY, before Linux 5.15)
-    if (word_is(p, "WRITE")) l.type = F_WRLCK;
-    else if (word_is(p, "READ")) l.type = F_RDLCK;
-    else continue;
-    skip_word(p);  // pid
-    skip_word(p);  // dev:ino
-    off_t end = 0;
-    if (!parse_off(p, &l.start)) continue;
-    while (*p == ' ') ++p;
-    if (std::strncmp(p, "EOF", 3) == 0) l.len = 0;
-    else if (parse_off(p, &end) && end >= l.start) l.len = end - l.start + 1;
-    else continue;
-    if (count < kMaxLocks) locks[count++] = l;
-    else ++*lost;
-  }
-  // The rest of a listing cut short are lost.
-  if (cut) ++*lost;
-  return count;
+  return parse_fdinfo_locks(mem->buf, static_cast<size_t>(n), cut, locks, kMaxLocks, lost);
 }
 
 bool take_lock(int fd, const Lock& l) {
@@ -189,8 +137,10 @@ int move_fd(FdMove* m, int made) {
     else ++m->locks_lost;
   }
   int count = 0;
-  if (!mem) m->no_memory = mem.error();
-  m->sharers_unknown = !mem || !find_sharers(fd, made, m->own_dup, tid, mem.get(), m->sharers, &count, &m->sharers_missed);
+  m->sharers_step = "memory";  // (to look in /proc with: nothing but fd moves)
+  m->sharers_unknown = !mem ? (mem.error() ? mem.error() : ENOMEM)
+                            : find_sharers(fd, made, m->own_dup, tid, mem.get(), m->sharers, &count,
+                                           &m->sharers_missed, &m->sharers_step);
   if (!sys::refers_to(fd, m->old.st_dev, m->old.st_ino)) {
     m->fd_gone = true;
     m->posix_count = 0;  // (the number is no longer the program's fd on the file)

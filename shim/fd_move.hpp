@@ -11,17 +11,12 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "fdinfo_locks.hpp"
+
 namespace tg {
 
 constexpr int kMaxFdSharers = 64;
 constexpr int kMaxFdLocks = 32;
-
-struct FdLock {
-  enum Kind : short { flock, ofd, posix } kind;
-  short type;  // F_RDLCK, F_WRLCK
-  off_t start;
-  off_t len;   // 0: to the end of file
-};
 
 // Mapped working memory (guard.cpp's ActingMemory): no initialisers, set by the caller.
 struct FdMove {
@@ -33,13 +28,13 @@ struct FdMove {
 
   // Out, for the log.
   int sharers_moved;     // the program's other fds on the same description, moved too
-  bool sharers_unknown;  // they could not be looked for (no kcmp, no /proc)
+  int sharers_unknown;   // the errno where they could not be looked for (no kcmp, no /proc, no fd free), else 0
+  const char* sharers_step;  // ...and what failed: "kcmp", "/proc/thread-self/fd", "memory"
   int sharers_missed;    // found, but more than could be held, or closed meanwhile: left on the old file
   int locks_carried;     // flock, OFD and POSIX locks taken again on the new file
   int locks_lost;        // ...that could not be (someone took a conflicting one first)
   int locks_unknown;     // the errno of reading them (fdinfo: EMFILE...): any POSIX lock is released
   bool fd_gone;          // the caller's fd number no longer named the old file (another thread closed it)
-  int no_memory;         // the errno of mapping the memory to look in /proc with: nothing but fd moved
 
   // Between move_fd and move_fd_back / move_fd_done.
   int sharers[kMaxFdSharers];

@@ -726,8 +726,8 @@ void report_move(const char* name, const FdMove& m, bool moved, ActingMemory* me
   if (moved && (m.sharers_missed > 0 || m.sharers_unknown)) {
     if (m.sharers_unknown)
       std::snprintf(msg, kMsg,
-                    "its fd's duplicates (dup, F_DUPFD) could not be looked for (%s): any stay on the old file",
-                    m.no_memory ? strerrordesc_np(m.no_memory) : "no kcmp or no /proc");
+                    "its fd's duplicates (dup, F_DUPFD) could not be looked for (%s: %s): any stay on the old file",
+                    m.sharers_step ? m.sharers_step : "?", strerrordesc_np(m.sharers_unknown));
     else
       std::snprintf(msg, kMsg, "%d of its fd's duplicates (dup, F_DUPFD) stay on the old file", m.sharers_missed);
     note(name, "fd_duplicates", msg);

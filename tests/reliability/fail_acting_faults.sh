@@ -147,11 +147,22 @@ for n in 3 4 5; do
   case $(r_out emfile) in
     "ok ino=$(inode "$LIB") posix=released")
       fallbacks=$((fallbacks + 1))
-      expect_log "note file=$LIB the locks held through its fd could not be read (Too many open files): any it held on the old file are released" ;;
+      expect_log "note file=$LIB the locks held through its fd could not be read (Too many open files): any it held on the old file are released"
+      # Nor was there an fd to list the fd's dups with: the note says so,
+      # not that kcmp or /proc is missing (both are here).
+      expect_log "note file=$LIB its fd's duplicates (dup, F_DUPFD) could not be looked for (/proc/thread-self/fd: Too many open files): any stay on the old file"
+      expect_no_log "no kcmp or no /proc" ;;
   esac
 done
 [ "$fallbacks" -gt 0 ] || fail "with 3 to 5 fds free, the fd never moved without its lock: the case is not reached"
-ok "at the fd limit, an fd moved without its POSIX lock: a note says its locks could not be read"
+ok "at the fd limit, an fd moved without its POSIX lock: notes say its locks and its dups could not be looked for, and why"
+
+# Control: without kcmp (a seccomp filter), the fd moves, and the note names kcmp.
+fd_write nokcmp replace kcmp:ENOSYS
+[ "$R_STATUS" -eq 0 ] && [ "$(r_out nokcmp)" = "ok ino=$(inode "$LIB")" ] && [ "$(inode "$LIB")" != "$OLD_INO" ] ||
+  fail "kcmp refused: ftruncate of fd 3 did not move it to the new file: $(r_out nokcmp)"
+expect_log "note file=$LIB its fd's duplicates (dup, F_DUPFD) could not be looked for (kcmp: Function not implemented): any stay on the old file"
+ok "without kcmp, an fd moved without its dups: the note names kcmp"
 
 # No fd to keep the old file open with (F_DUPFD_CLOEXEC refused, as at the
 # fd limit): the fd moves after the rename; that failing, the note says what
