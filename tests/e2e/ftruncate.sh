@@ -90,9 +90,9 @@ if command -v strace >/dev/null; then
   ok "$what: the program's own soft limit, 48, kept"
 
   # Another thread closes the fd while truncguard works on its ftruncate
-  # (the move of the fd held up by strace: its first kcmp slowed to 0.5 s on
+  # (the move of the fd held up by strace: its first kcmp slowed to 2 s on
   # its way out; the thread acts once truncguard's new file is in the
-  # directory) and opens another file, which takes the fd's number:
+  # directory) and puts another file at the fd's number (dup2):
   # truncguard's dup3 put the new library on that number, over the thread's
   # file, whose bytes then went into the library at the name. Now the number
   # is left to the thread, the name keeps the old file, and the ftruncate
@@ -103,7 +103,7 @@ if command -v strace >/dev/null; then
   old=$(stat -c %i "$LIB")
   log_reset
   ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-    run reuse strace -f -qq -o /dev/null -e trace=kcmp -e inject=kcmp:delay_exit=500000:when=1 "$TG_CMD"
+    run reuse strace -f -qq -o /dev/null -e trace=kcmp -e inject=kcmp:delay_exit=2000000:when=1 "$TG_CMD"
   expect_survived "$what, under truncguard"
   grep -qx 'fd 3 names: other' "$T/trunc.out" ||
     fail "$what: the thread's file lost its fd number to the library: $(cat "$T/trunc.out")"

@@ -22,8 +22,8 @@
  * a child process gets when it tries each lock on DEST's name: "other
  * process: ofd LOCKED|GOT flock LOCKED|GOT posix LOCKED|GOT".
  * With "reuse", a thread closes the fd as soon as truncguard's new file
- * appears next to DEST (before the fd moves to it) and opens DEST.other,
- * which takes the fd's number; the ftruncate's result is printed
+ * appears next to DEST (before the fd moves to it) and puts DEST.other at
+ * the fd's number (dup2, which closes it); the ftruncate's result is printed
  * ("ftruncate: ok|ERROR"), then "fd N names: other|the library|something
  * else", and the thread's bytes are written through that number (exit 0).
  * Prints "offset=N flags=0x.. cloexec=N" after the ftruncate, so the test can
@@ -85,8 +85,7 @@ static void other_process_tries(const char* path) {
 }
 
 // "reuse": waits (up to 20 s) for truncguard's new file to appear next to
-// DEST (".BASE.tg-..."), then closes the fd and opens DEST.other in its place
-// (the lowest free number).
+// DEST (".BASE.tg-..."), then puts DEST.other at the fd's number (dup2).
 struct reuse_args {
   const char* dest;
   int fd;
@@ -113,9 +112,11 @@ static void* reuse_number(void* p) {
   for (int i = 0; i < 20000 && !temp_file_next_to(a->dest); ++i) nanosleep(&tick, NULL);
   char other[4096];
   snprintf(other, sizeof other, "%s.other", a->dest);
-  close(a->fd);
+  // Onto the fd's number with dup2 (which closes it), not close + open: the
+  // lowest free number may be taken by the shim's own fd meanwhile.
   int fd = open(other, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd != a->fd) fprintf(stderr, "fd_truncator: reuse: got fd %d, not %d\n", fd, a->fd);
+  if (fd < 0 || dup2(fd, a->fd) != a->fd) fprintf(stderr, "fd_truncator: reuse: %s\n", strerror(errno));
+  if (fd >= 0 && fd != a->fd) close(fd);
   return NULL;
 }
 
