@@ -99,8 +99,6 @@ struct InDlHook {
 // lock from a thread the child does not have) is taken over.
 owner_lock::Word g_records_lock{0};
 
-long monotonic_ms() { return static_cast<long>(sys::monotonic_ns() / 1000000); }
-
 struct RecordsLock {
   bool held = false;
   RecordsLock() : held(owner_lock::take(g_records_lock)) {}
@@ -123,8 +121,8 @@ std::atomic<int> g_iterating{0};
 std::atomic<bool> g_forking{false};
 
 void wait_until(const std::atomic<bool>& flag, bool value) {
-  const long give_up_at = monotonic_ms() + 1000;
-  while (flag.load(std::memory_order_seq_cst) != value && monotonic_ms() < give_up_at) sched_yield();
+  const long give_up_at = sys::monotonic_ms() + 1000;
+  while (flag.load(std::memory_order_seq_cst) != value && sys::monotonic_ms() < give_up_at) sched_yield();
 }
 
 int iterate_objects(int (*callback)(struct dl_phdr_info*, size_t, void*), void* data) {
@@ -141,8 +139,8 @@ int iterate_objects(int (*callback)(struct dl_phdr_info*, size_t, void*), void* 
 
 void before_fork() {
   g_forking.store(true, std::memory_order_seq_cst);
-  const long give_up_at = monotonic_ms() + 1000;
-  while (g_iterating.load(std::memory_order_seq_cst) > 0 && monotonic_ms() < give_up_at) sched_yield();
+  const long give_up_at = sys::monotonic_ms() + 1000;
+  while (g_iterating.load(std::memory_order_seq_cst) > 0 && sys::monotonic_ms() < give_up_at) sched_yield();
 }
 void after_fork_parent() { g_forking.store(false, std::memory_order_seq_cst); }
 void after_fork_child() {

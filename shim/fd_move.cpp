@@ -19,16 +19,6 @@ namespace {
 // (CLONE_FILES) has its own.
 long same_file(pid_t tid, int a, int b) { return sys::call(SYS_kcmp, tid, tid, KCMP_FILE, a, b); }
 
-void proc_path(const char* dir, int fd, char* out, size_t len) {
-  char digits[16];
-  int n = 0;
-  for (unsigned v = static_cast<unsigned>(fd); n == 0 || v; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
-  size_t o = 0;
-  for (const char* p = dir; *p && o + 1 < len;) out[o++] = *p++;
-  while (n && o + 1 < len) out[o++] = digits[--n];
-  out[o] = '\0';
-}
-
 using Lock = FdLock;
 constexpr int kMaxLocks = kMaxFdLocks;
 
@@ -73,7 +63,7 @@ int find_sharers(int fd, int made, int own, pid_t tid, FdMoveMemory* mem, int* s
 // fd): not listed.
 int read_locks(int fd, FdMoveMemory* mem, Lock* locks, int* lost, int* unknown) {
   char path[48];
-  proc_path("/proc/thread-self/fdinfo/", fd, path, sizeof path);
+  sys::proc_fd_path("/proc/thread-self/fdinfo/", fd, path, sizeof path);
   const sys::Fd info(sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
   if (!info.ok()) {
     *unknown = -info.get();  // (no fd left: EMFILE; no /proc)

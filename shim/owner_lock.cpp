@@ -16,8 +16,6 @@ pid_t holder_of(uint64_t w) { return static_cast<pid_t>(w & kThreadBits); }
 // `w` taken by `me`: the count of takings one more.
 uint64_t taken(uint64_t w, pid_t me) { return (((w >> 32) + 1) << 32) | static_cast<uint32_t>(me); }
 
-long now_ms() { return static_cast<long>(sys::monotonic_ns() / 1000000); }
-
 // The state letter of this process's thread `tid` (/proc/self/task/TID/stat:
 // 'R' running or waiting for a CPU, 'S' and 'D' asleep, 't' and 'T'
 // stopped...), or 0 where it can't be read. Raw calls, nothing allocated.
@@ -64,7 +62,7 @@ constexpr int kStarvedLooks = 20;
 // Is the holding `w` (held, by another thread that exists) stuck? Called
 // between yields.
 bool stuck(const Word& word, uint64_t w, Watch* s) {
-  const long now = now_ms();
+  const long now = sys::monotonic_ms();
   if (w != s->word) {  // another holding: it moved on
     *s = Watch{};
     s->word = w;

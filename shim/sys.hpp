@@ -214,20 +214,24 @@ inline uint64_t monotonic_ns() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
+inline long monotonic_ms() { return static_cast<long>(monotonic_ns() / 1000000); }
+
+// `dir` followed by fd's number into out (len bytes), without stdio.
+inline void proc_fd_path(const char* dir, int fd, char* out, size_t len) {
+  char digits[16];
+  int n = 0;
+  for (unsigned v = static_cast<unsigned>(fd); n == 0 || v; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+  size_t o = 0;
+  for (const char* p = dir; *p && o + 1 < len;) out[o++] = *p++;
+  while (n && o + 1 < len) out[o++] = digits[--n];
+  out[o] = '\0';
+}
 
 // "/proc/thread-self/fd/N" into out (len bytes; 32 hold any fd), without
 // stdio: the name through which an fd's file is reopened, linked or checked.
 // The calling thread's: /proc/self/fd is the main thread's, empty once it
 // has exited while others run on (a daemon whose main() ends in pthread_exit).
-inline void fd_link(int fd, char* out, size_t len) {
-  char digits[16];
-  int n = 0;
-  for (unsigned v = static_cast<unsigned>(fd); n == 0 || v; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
-  size_t o = 0;
-  for (const char* p = "/proc/thread-self/fd/"; *p && o + 1 < len;) out[o++] = *p++;
-  while (n && o + 1 < len) out[o++] = digits[--n];
-  out[o] = '\0';
-}
+inline void fd_link(int fd, char* out, size_t len) { proc_fd_path("/proc/thread-self/fd/", fd, out, len); }
 
 // The shim's long-lived fds (the directory kept for an atomic publication,
 // the log file) stay out of the numbers a program expects from its next
