@@ -599,6 +599,10 @@ void drop_temp(int dir, const char* tmp, int fd, ReplaceReport* rep) {
   }
 }
 
+// The step a failed move_fd logs: the fd's number given to another file by
+// another thread, or the move itself.
+const char* not_moved_step(const FdMove& m) { return m.fd_gone ? kFdGone : kFdNotMoved; }
+
 // rename() that never replaces a file at `to` (RENAME_NOREPLACE), where the
 // filesystem can say so; a plain rename() where it can't (EINVAL: NFS, some
 // FUSE servers), which is as good for a name no one else has.
@@ -648,7 +652,7 @@ int unlink_and_create(const Target& t, int flags, off_t keep, int src, ReplaceRe
              (err = copy_content(src, fd.get(), keep, &rep->copied)) < 0) {
     step = "cannot copy the old content";
   } else if (onto && (err = move_fd(onto, fd.get())) < 0) {
-    step = onto->fd_gone ? kFdGone : kFdNotMoved;  // the new file is complete; the caller's fd is not on it
+    step = not_moved_step(*onto);  // the new file is complete; the caller's fd is not on it
   }
   if (step) {
     // The old file back at the name: where the create failed, only if the
@@ -736,7 +740,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
       if (saved.ok()) {
         if (const int moved = move_fd(onto, fd.get()); moved < 0) {
           drop_temp(dir, tmp, fd.get(), rep);
-          return fail(rep, onto->fd_gone ? kFdGone : kFdNotMoved, moved);
+          return fail(rep, not_moved_step(*onto), moved);
         }
       }
     }
@@ -758,7 +762,7 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
     // (the caller's write not done), and the log says where the old one is.
     if (const int moved = move_fd(onto, fd.get()); moved < 0) {
       rep->new_at_name = !onto->fd_gone;
-      return fail(rep, onto->fd_gone ? kFdGone : kFdNotMoved, moved);
+      return fail(rep, not_moved_step(*onto), moved);
     }
     return onto->fd;
   }
