@@ -1170,7 +1170,40 @@ Outcome passed(const WriteIntent& in, Examined& ex, Reason why) {
   return why == Reason::missing ? changed_under_us(in, name) : log_pass(in, name, why);
 }
 
+// The header, read through the program's own fd (pread: its offset stays),
+// without moving the file's atime: O_NOATIME for the read, as
+// open_for_reading's (its owner and root only: others read without it).
+// F_SETFL sets O_APPEND and O_NONBLOCK too: they are put back as opened.
+ElfKind probe_keeping_atime(int fd, int flags) {
+  const int status = flags & (O_APPEND | O_NONBLOCK);
+  const bool noatime = !(flags & O_NOATIME) && sys::call(SYS_fcntl, fd, F_SETFL, status | O_NOATIME) == 0;
+  const ElfKind kind = probe_elf_fd(fd);
+  if (noatime) sys::call(SYS_fcntl, fd, F_SETFL, status);
+  return kind;
+}
+
 }  // namespace
+
+bool settled_after_open(const WriteIntent& in, int fd) {
+  ErrnoKeeper keep_errno;
+  struct stat st;
+  if (sys::fstat(fd, &st) < 0) return false;
+  Verdict v = check_file(st, content_after(in));
+  if (v.act) {
+    if (st.st_size < kMinElfSize) v.reason = Reason::not_code;
+    else if (st.st_blocks == 0 && on_kernel_interface_fs(fd)) v.reason = Reason::kernel_interface;
+    else if (!maybe_code(probe_keeping_atime(fd, in.flags))) v.reason = Reason::not_code;
+    else return false;
+  }
+  log_pass(in, in.path, v.reason);
+  return true;
+}
+
+void close_opened_again(int fd) {
+  // Kept (parked) while its file is locked: it must not outlive an exec then.
+  sys::call(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+  posix_locks::close_own(fd);
+}
 
 Outcome guard_write(const WriteIntent& in) {
   ErrnoKeeper keep_errno;

@@ -42,6 +42,19 @@ const Settings& settings();
 // never changes errno unless it returns `fail`.
 Outcome guard_write(const WriteIntent& in);
 
+// An open for reading and writing without O_TRUNC (SQLite's, a shell's
+// `1<>`), looked at after the real open through the program's own new fd:
+// true if the file is plainly not code (not a regular file, empty, shorter
+// than an ELF header, a kernel interface file, no ELF magic), logged as
+// guard_write logs a pass. False where it may be code: the caller then
+// closes fd (close_opened_again) and takes guard_write's way. Leaves errno
+// and fd's flags as they were.
+bool settled_after_open(const WriteIntent& in, int fd);
+
+// Closes an fd that settled_after_open could not settle, without taking the
+// program's POSIX locks on its file with it.
+void close_opened_again(int fd);
+
 // True when guarded calls are nested too deep on this thread (a signal
 // handler interrupting a signal handler interrupting the shim): pass through.
 bool in_guard();

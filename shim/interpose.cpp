@@ -127,11 +127,22 @@ inline void real_close(int fd) {
 
 // An entry point's real open, called from the one out-of-line copy of the
 // examination below: `call(flags)` runs the entry point's `call_real`.
+// (Two words: passed in registers.)
 struct RealOpen {
   const void* call_real;
   int (*run)(const void* call_real, int flags);
   int operator()(int flags) const { return run(call_real, flags); }
 };
+
+// An open for reading and writing that truncates nothing (SQLite's, `1<>`)
+// is looked at after the real open, through its own fd: it reads the header
+// with no second path walk, open and close of the shim's. (Write-only fds
+// can't read it.) O_DIRECT reads need aligned buffers; F_SETFL, which the
+// look uses for O_NOATIME, would act on O_ASYNC. One mask, inline in the
+// entry points that return the fd (not fopen: its FILE* is glibc's).
+inline bool look_after_open(int flags) {
+  return (flags & (O_ACCMODE | O_TRUNC | O_DIRECT | O_ASYNC)) == O_RDWR;
+}
 
 // guarded_open's examination, out of line (the pass-through keeps no frame)
 // and one copy for all the entry points.
@@ -160,13 +171,33 @@ struct RealOpen {
   return call_real(flags);
 }
 
+// look_after_open's way, out of line: the real open, then the look through
+// its fd. A file that may be code (or a running executable's ETXTBSY) is
+// looked at by name, as every other write, its fd closed again.
+[[gnu::noinline]] int guarded_open_then_look(const char* entry, int dirfd, const char* path, int flags,
+                                             RealOpen call_real) {
+  if (tg::in_guard() || !tg::check_flags(flags).act)
+    return guarded_open_examined(entry, dirfd, path, flags, call_real);
+  const int caller_errno = errno;
+  const int fd = call_real(flags);
+  if (fd < 0 && errno != ETXTBSY) return fd;
+  if (fd >= 0) {
+    if (tg::settled_after_open({entry, tg::WriteKind::in_place_open, dirfd, path, -1, flags, 0}, fd)) return fd;
+    tg::close_opened_again(fd);
+  }
+  errno = caller_errno;
+  return guarded_open_examined(entry, dirfd, path, flags, call_real);
+}
+
 // The one way in for every open-like call. `call_real(flags)` performs the
 // original call (with these flags where the entry point takes flags). An open
 // that can't change the file is a tail call to the real one.
 template <typename CallReal>
-inline int guarded_open(const char* entry, int dirfd, const char* path, int flags, CallReal call_real) {
+inline int guarded_open(const char* entry, int dirfd, const char* path, int flags, CallReal call_real,
+                        bool gives_fd = true) {
   if (__builtin_expect(!tg::may_change_content(flags), 1)) return call_real(flags);
   const RealOpen real{&call_real, [](const void* c, int fl) { return (*static_cast<const CallReal*>(c))(fl); }};
+  if (gives_fd && look_after_open(flags)) return guarded_open_then_look(entry, dirfd, path, flags, real);
   return guarded_open_examined(entry, dirfd, path, flags, real);
 }
 
@@ -539,7 +570,7 @@ constexpr char kNoStream[] = "the writer's fopen failed: no stream could be made
       if (f) result = f(path, mode);                                                     \
       else errno = ENOSYS;                                                               \
       return -2; /* marks "the real call ran" */                                         \
-    });                                                                                  \
+    }, false);                                                                           \
     if (fd == -2) return result;                                                         \
     if (fd < 0) return nullptr;                                                          \
     FILE* fp = stream_on(fd, mode, TG_REAL(name));                                       \
@@ -577,7 +608,7 @@ TG_FOPEN(_IO_fopen)  // (glibc's public alias of fopen, GLIBC_2.2.5)
     const int flags = path ? writing_fopen_flags(mode) : 0;                                         \
     int fd = guarded_open(#name, AT_FDCWD, path, flags, [&](int fl) -> int {                           \
       return fl != flags ? safe_reopen(path, fl) : -2;                                                 \
-    });                                                                                                \
+    }, false);                                                                                         \
     if (fd >= 0) close(fd);                                                                            \
     else if (fd == -1) return failed_freopen(f, mode, stream, errno);                                  \
     return f(path, mode, stream);                                                                      \

@@ -59,6 +59,23 @@ for how in preload command; do
   ok "under truncguard ($how): each write was examined, and the lock held through every one"
 done
 
+# An O_RDWR open is looked at through the program's own new fd; where the
+# file may be code (an unused ELF library here), that fd is closed and the
+# look goes on by name, as for every other write: that close must not
+# release the program's lock either.
+need_victims
+LOCK_HOLDER_CONTENT=$V1 "$TG_LOCK_HOLDER" "$T/lib.so" rdwr close2 >"$T/plain.out" 2>&1
+[ $? -eq 1 ] && grep -q '^rdwr: held$' "$T/plain.out" && grep -q '^close2: released$' "$T/plain.out" ||
+  fail "control: without truncguard, an ELF file's rdwr and close2: $(cat "$T/plain.out")"
+log_reset
+# (--scope=self: lock_holder's checking child, which opens the file O_RDWR
+# while its parent holds it open, would otherwise give it a new inode.)
+LOCK_HOLDER_CONTENT=$V1 "$TG_CMD" --scope=self --debug=decisions "$TG_LOCK_HOLDER" "$T/lib.so" rdwr close2 >"$T/tg.out" 2>&1
+[ $? -eq 1 ] && grep -q '^rdwr: held$' "$T/tg.out" && grep -q '^close2: released$' "$T/tg.out" ||
+  fail "under truncguard, an O_RDWR open of a locked ELF file released the lock: $(cat "$T/tg.out") $(tg_log)"
+expect_log "decision file=$T/lib.so: pass (" "[open]"
+ok "an O_RDWR open of a locked ELF library (looked at again by name): the lock held"
+
 for close in closefrom closerange closeloop; do
   "$TG_LOCK_HOLDER" "$T/data" ftruncate "$close" >"$T/plain.out" 2>&1 ||
     fail "control: without truncguard, ftruncate then $close: $(cat "$T/plain.out")"

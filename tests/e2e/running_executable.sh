@@ -36,3 +36,25 @@ got=$("$DAEMON" --version) || fail "$DAEMON --version failed"
 ok "the next start runs version 2"
 expect_log "replaced file=$DAEMON [ino $old -> $new] (mode replace); mapped executable by " "pid $VICTIM_PID ("
 ok "the log names the daemon's pid"
+
+# A write in place for reading and writing (a shell's `1<>`: O_RDWR, no
+# O_TRUNC) is looked at after the program's own open, through its fd. The
+# kernel refuses that open for a running executable (ETXTBSY): the guard must
+# then take its usual way (a copy at the name, which the write goes to), not
+# hand the refusal back.
+start_daemon "$DAEMON"
+if sh -c ": 1<>'$DAEMON'" 2>"$T/rdwr.err"; then
+  fail "control: a plain \`1<>\` of a running executable succeeded"
+fi
+grep -q "Text file busy" "$T/rdwr.err" || fail "control: \`1<>\` failed, but not with ETXTBSY: $(cat "$T/rdwr.err")"
+ok "control: a plain \`1<>\` of the running daemon fails with \"Text file busy\""
+old=$(inode "$DAEMON")
+log_reset
+"$TG_CMD" sh -c ": 1<>'$DAEMON'" 2>"$T/rdwr.err" ||
+  fail "truncguard: \`1<>\` of a running executable failed: $(cat "$T/rdwr.err") $(tg_log)"
+new=$(inode "$DAEMON")
+[ "$new" != "$old" ] || fail "\`1<>\`: the name $DAEMON kept inode $old"
+expect_same_content "$DAEMON" "$TG_DAEMON_V2" "the daemon's file after \`1<>\`"
+stop_victim
+expect_survived "\`1<>\` of the running daemon"
+ok "\`1<>\` of a running executable went to a copy at the name"

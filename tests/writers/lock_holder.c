@@ -37,6 +37,9 @@
  *       countfds  prints "countfds: N fds" (the program's open fds)
  *       closeA    close(A): releases a lock of any kind (the control for
  *                 --ofd and --flock); the last step
+ *     With LOCK_HOLDER_CONTENT=SRC in the environment, FILE is created with
+ *     SRC's bytes instead (an ELF library: the guard's look at a write then
+ *     goes on past the header).
  *     Prints "STEP: held" or "STEP: released" per step, and exits 0 if the
  *     lock was held after every step, 1 if not, 2 on an error. */
 #define _GNU_SOURCE
@@ -96,6 +99,16 @@ int main(int argc, char** argv) {
   if (!after_exec) {
     a = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
     check(a >= 0 && write(a, content, sizeof content) == (ssize_t)sizeof content, "create");
+    const char* from = getenv("LOCK_HOLDER_CONTENT");
+    if (from) {
+      int src = open(from, O_RDONLY);
+      check(src >= 0 && ftruncate(a, 0) == 0, from);
+      char buf[65536];
+      ssize_t n;
+      while ((n = read(src, buf, sizeof buf)) > 0) check(pwrite(a, buf, (size_t)n, lseek(src, 0, SEEK_CUR) - n) == n, "copy");
+      check(n == 0, "read");
+      close(src);
+    }
     check(take_lock(a) == 0, "lock");
     if (!lock_held(file)) { fprintf(stderr, "lock_holder: the child takes the lock we hold\n"); return 2; }
   }

@@ -1,0 +1,44 @@
+#!/bin/bash
+# An open for reading and writing that truncates nothing (a shell's `1<>`,
+# SQLite's and python's "r+b": O_RDWR) is looked at after the real open,
+# through the program's own new fd: fstat, and the header read with pread
+# (O_NOATIME set for it with F_SETFL and put back). The shim opens nothing of
+# its own there, where it used to walk the path twice (fstatat, then an open,
+# a read, a lock check and a close). Counted with strace: the file is opened
+# once, by the writer.
+# Control: a write-only open (dd conv=notrunc: O_WRONLY) can't be read
+# through, so the shim opens the file itself: strace does see the shim's open.
+# What the program sees and the file keeps (F_GETFL, offset, atime...) is
+# compared by invisible.sh (passmatrix), the lock by posix_locks.sh, a
+# library in use by inplace_writes.sh, a running executable by
+# running_executable.sh.
+. "$(dirname "$0")/lib.sh"
+need_shim
+command -v strace >/dev/null || skip "strace is not installed (scripts/setup.sh installs it)"
+
+F=$T/notes.txt
+seq 1 100 >"$F"
+
+# opens WHAT CMD...: how many times CMD's processes opened $F (strace).
+opens() {
+  local what=$1
+  shift
+  strace -f -qq -e trace=open,openat,openat2,pread64 -o "$T/$what.strace" "$@" ||
+    fail "$what: the writer failed: $(tail -n 5 "$T/$what.strace")"
+  grep -c -F "\"$F\"" "$T/$what.strace"
+}
+
+n=$(opens wronly "$TG_CMD" dd if=/dev/null of="$F" conv=notrunc status=none)
+[ "$n" -ge 2 ] || fail "control: O_WRONLY in place: $F opened $n times (the writer's and the shim's expected): $(cat "$T/wronly.strace")"
+ok "control: a write-only open in place: $F opened $n times (the writer's, and the shim's look)"
+
+log_reset
+n=$(opens rdwr "$TG_CMD" --debug=decisions sh -c ": 1<>'$F'")
+[ "$n" = 1 ] || fail "O_RDWR in place: $F opened $n times, expected 1 (the writer's): $(cat "$T/rdwr.strace")"
+grep -q -F 'pread64(' "$T/rdwr.strace" && grep -q -F '"1\n2\n3\n' "$T/rdwr.strace" ||
+  fail "O_RDWR in place: no header read seen: $(cat "$T/rdwr.strace")"
+expect_log "decision file=$F: pass (not an ELF shared object or executable) [open64]"
+ok "O_RDWR in place: examined through the writer's own fd ($F opened once)"
+
+seq 1 100 | cmp -s - "$F" || fail "the file changed: $(head -c 200 "$F")"
+ok "the file's content is as it was"
