@@ -267,6 +267,7 @@ void register_all() {
     benchmark::RegisterBenchmark(("passthrough_wronly_append/" + n).c_str(), BM_passthrough, s.fn,
                                  O_WRONLY | O_APPEND | O_CLOEXEC);
     benchmark::RegisterBenchmark(("inplace_wronly/" + n).c_str(), BM_passthrough, s.fn, O_WRONLY | O_CLOEXEC);
+    benchmark::RegisterBenchmark(("inplace_rdwr/" + n).c_str(), BM_passthrough, s.fn, O_RDWR | O_CLOEXEC);
     benchmark::RegisterBenchmark(("trunc_text/" + n).c_str(), BM_trunc_existing, s.fn, &g_text, Probe::none)
         ->UseManualTime();
     benchmark::RegisterBenchmark(("trunc_et_rel/" + n).c_str(), BM_trunc_existing, s.fn, &g_rel, Probe::none)

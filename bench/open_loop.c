@@ -9,6 +9,7 @@
  *   rdonly   open(FILE, O_RDONLY) + close                      (pass-through)
  *   append   open(FILE, O_WRONLY|O_APPEND) + close             (pass-through)
  *   inplace  open(FILE, O_WRONLY) + close                      (examined: a write in place)
+ *   inplace_rdwr  open(FILE, O_RDWR) + close                   (examined through its own fd)
  *   trunc    open(FILE, O_WRONLY|O_TRUNC) + write FILE's original content back + close
  *            (the file is never empty when opened: text, ET_REL or an unmapped ET_DYN)
  *   new      open(FILE, O_WRONLY|O_CREAT|O_TRUNC) of a missing name + close + unlink
@@ -39,7 +40,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-enum mode { M_RDONLY, M_APPEND, M_INPLACE, M_TRUNC, M_NEW, M_MAPPED, M_FOPEN_W };
+enum mode { M_RDONLY, M_APPEND, M_INPLACE, M_INPLACE_RDWR, M_TRUNC, M_NEW, M_MAPPED, M_FOPEN_W };
 
 static const char* g_path;
 static char* g_content;
@@ -77,6 +78,11 @@ static void one(enum mode m) {
     case M_APPEND:
     case M_INPLACE:
       fd = open(g_path, O_WRONLY | (m == M_APPEND ? O_APPEND : 0) | O_CLOEXEC);
+      if (fd < 0) die("open");
+      close(fd);
+      return;
+    case M_INPLACE_RDWR:
+      fd = open(g_path, O_RDWR | O_CLOEXEC);
       if (fd < 0) die("open");
       close(fd);
       return;
@@ -151,13 +157,14 @@ static void memory(long* rss, long* pss, long* uss, long* own) {
 
 int main(int argc, char** argv) {
   if (argc < 4 || argc > 5) {
-    fprintf(stderr, "usage: tg_open_loop rdonly|append|inplace|trunc|new|mapped|fopen_w N FILE [--mem]\n");
+    fprintf(stderr, "usage: tg_open_loop rdonly|append|inplace|inplace_rdwr|trunc|new|mapped|fopen_w N FILE [--mem]\n");
     return 2;
   }
   enum mode m;
   if (!strcmp(argv[1], "rdonly")) m = M_RDONLY;
   else if (!strcmp(argv[1], "append")) m = M_APPEND;
   else if (!strcmp(argv[1], "inplace")) m = M_INPLACE;
+  else if (!strcmp(argv[1], "inplace_rdwr")) m = M_INPLACE_RDWR;
   else if (!strcmp(argv[1], "trunc")) m = M_TRUNC;
   else if (!strcmp(argv[1], "new")) m = M_NEW;
   else if (!strcmp(argv[1], "mapped")) m = M_MAPPED;

@@ -192,7 +192,7 @@ cp "$LIB_V1" "$SC/libunmapped.so"
 cp "$LIB_V1" "$SC/libmapped.so"
 loop_args() {  # MODE -> tg_open_loop's mode and file
   case $1 in
-    rdonly|append|inplace) echo "$1 $SC/notes.txt" ;;
+    rdonly|append|inplace|inplace_rdwr) echo "$1 $SC/notes.txt" ;;
     trunc_text) echo "trunc $SC/notes.txt" ;;
     trunc_et_rel) echo "trunc $SC/module.o" ;;
     trunc_et_dyn_unmapped) echo "trunc $SC/libunmapped.so" ;;
@@ -205,7 +205,7 @@ loop_args() {  # MODE -> tg_open_loop's mode and file
 if have strace; then
   say "2. system calls per operation (strace, $STRACE_N operations between two markers)"
   : > "$OUT/syscalls.tsv"
-  for mode in rdonly append inplace trunc_text trunc_et_rel trunc_et_dyn_unmapped new mapped; do
+  for mode in rdonly append inplace inplace_rdwr trunc_text trunc_et_rel trunc_et_dyn_unmapped new mapped; do
     read -r lm file <<< "$(loop_args $mode)"
     n=$STRACE_N
     [ "$mode" = mapped ] && n=$(( STRACE_N / 10 > 0 ? STRACE_N / 10 : 1 ))
@@ -228,7 +228,7 @@ fi
 if have valgrind; then
   say "instructions per operation in user space (callgrind, $CG_N operations)"
   : > "$OUT/callgrind.tsv"
-  for mode in rdonly append inplace trunc_text new; do
+  for mode in rdonly append inplace inplace_rdwr trunc_text new; do
     read -r lm file <<< "$(loop_args $mode)"
     for variant in plain shim; do
       pre=
@@ -432,7 +432,7 @@ done
 awk -F'\t' '{ r[$1 FS $2] += $3; n[$1 FS $2]++ } END { for (k in r) printf "   %-45s Rss %6.0f KiB\n", k, r[k] / n[k] }' "$OUT/memory.tsv" | sort
 
 : > "$OUT/allocs.tsv"
-for mode in rdonly append inplace trunc_text trunc_et_rel trunc_et_dyn_unmapped new mapped fopen_w; do
+for mode in rdonly append inplace inplace_rdwr trunc_text trunc_et_rel trunc_et_dyn_unmapped new mapped fopen_w; do
   read -r lm file <<< "$(loop_args $mode)"
   n=$ALLOC_N
   [ "$mode" = mapped ] && n=$(( ALLOC_N / 100 > 0 ? ALLOC_N / 100 : 1 ))
