@@ -1,48 +1,36 @@
 #include "fork_gate.hpp"
 
 #include <pthread.h>
-#include <sched.h>
 
 #include <atomic>
 
-#include "sys.hpp"
+#include "owner_lock.hpp"
 
 namespace tg::fork_gate {
 namespace {
 
-// Both waits are bounded (a fork from a signal handler that interrupted one
-// of them).
-std::atomic<int> g_iterating{0};
-std::atomic<bool> g_forking{false};
-
-void wait_until(const std::atomic<bool>& flag, bool value) {
-  const long give_up_at = sys::monotonic_ms() + 1000;
-  while (flag.load(std::memory_order_seq_cst) != value && sys::monotonic_ms() < give_up_at) sched_yield();
-}
+owner_lock::Word g_gate{0};
+// This thread's prepare handler took the gate: its parent handler lets go.
+// (Not where the gate was its walk's: a fork from a handler in the walk.)
+__attribute__((tls_model("initial-exec"))) thread_local bool t_fork_took = false;
 
 }  // namespace
 
 int walk(int (*callback)(struct dl_phdr_info*, size_t, void*), void* data) {
-  g_iterating.fetch_add(1, std::memory_order_seq_cst);
-  if (g_forking.load(std::memory_order_seq_cst)) {
-    g_iterating.fetch_sub(1, std::memory_order_seq_cst);
-    wait_until(g_forking, false);
-    g_iterating.fetch_add(1, std::memory_order_seq_cst);
-  }
+  const bool took = owner_lock::take(g_gate);
   const int r = dl_iterate_phdr(callback, data);
-  g_iterating.fetch_sub(1, std::memory_order_seq_cst);
+  if (took) owner_lock::release(g_gate);
   return r;
 }
 
-void before_fork() {
-  g_forking.store(true, std::memory_order_seq_cst);
-  const long give_up_at = sys::monotonic_ms() + 1000;
-  while (g_iterating.load(std::memory_order_seq_cst) > 0 && sys::monotonic_ms() < give_up_at) sched_yield();
+void before_fork() { t_fork_took = owner_lock::take(g_gate); }
+void after_fork_parent() {
+  if (t_fork_took) owner_lock::release(g_gate);
+  t_fork_took = false;
 }
-void after_fork_parent() { g_forking.store(false, std::memory_order_seq_cst); }
 void after_fork_child() {
-  g_iterating.store(0, std::memory_order_seq_cst);  // the threads counted are the parent's
-  g_forking.store(false, std::memory_order_seq_cst);
+  owner_lock::release(g_gate);  // its holder is a thread of the parent
+  t_fork_took = false;
 }
 
 void install() {

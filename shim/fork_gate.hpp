@@ -4,8 +4,17 @@
 // reset in the child (glibc 2.36 resets dl_load_lock and dl_load_tls_lock
 // only): a fork while another thread is in one of the shim's walks leaves
 // the child's next dlopen (or dl_iterate_phdr) waiting forever for a thread
-// it does not have. So fork() waits (pthread_atfork prepare) until no thread
-// is in one, and none starts one until fork() is done.
+// it does not have. So the walks and fork() (from its pthread_atfork prepare
+// handler to its parent one) hold one lock, an owner_lock (owner_lock.hpp):
+// each waits for the other as long as the other is on its way, however
+// slowly (preempted on a loaded machine, or stopped and let go with the whole
+// process: a wait of 1 s by the clock let the fork go ahead as soon as a
+// longer stop ended, the walk unfinished), never for itself (a fork from a
+// signal handler that interrupted this thread's walk, a walk from a handler
+// that interrupted its fork), and not for one that is stuck (asleep, stopped
+// on its own, running on, given no CPU at all: see owner_lock::take), which
+// glibc's own locks would hold up forever anyway. A walk from a thread that
+// no longer exists (fork() copied it) is taken over.
 #pragma once
 
 #include <link.h>
@@ -14,7 +23,8 @@
 
 namespace tg::fork_gate {
 
-// dl_iterate_phdr(callback, data), with fork() held off meanwhile.
+// dl_iterate_phdr(callback, data), with fork() held off meanwhile. Where the
+// gate is this thread's already (a signal handler), or stuck, it walks anyway.
 int walk(int (*callback)(struct dl_phdr_info*, size_t, void*), void* data);
 
 // The pthread_atfork handlers, registered by install() (once; later calls do
