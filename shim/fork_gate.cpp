@@ -10,8 +10,11 @@ namespace tg::fork_gate {
 namespace {
 
 owner_lock::Word g_gate{0};
-// This thread's prepare handler took the gate: its parent handler lets go.
-// (Not where the gate was its walk's: a fork from a handler in the walk.)
+// This thread's forks in progress: more than one is a fork from a signal
+// handler that interrupted one (in an atfork handler). The outermost takes
+// the gate and lets go of it; t_fork_took: it took it (not where the gate
+// was this thread's walk's: a fork from a handler in the walk).
+__attribute__((tls_model("initial-exec"))) thread_local int t_forks = 0;
 __attribute__((tls_model("initial-exec"))) thread_local bool t_fork_took = false;
 
 }  // namespace
@@ -23,14 +26,21 @@ int walk(int (*callback)(struct dl_phdr_info*, size_t, void*), void* data) {
   return r;
 }
 
-void before_fork() { t_fork_took = owner_lock::take(g_gate); }
+void before_fork() {
+  if (t_forks++ == 0) t_fork_took = owner_lock::take(g_gate);
+}
 void after_fork_parent() {
+  if (--t_forks > 0) return;
+  t_forks = 0;
   if (t_fork_took) owner_lock::release(g_gate);
   t_fork_took = false;
 }
 void after_fork_child() {
-  owner_lock::release(g_gate);  // its holder is a thread of the parent
+  // Its holder is a thread of the parent, or this one's outer fork, which
+  // then goes on (in this process too) without it.
+  if (t_forks > 0) --t_forks;
   t_fork_took = false;
+  owner_lock::release(g_gate);
 }
 
 void install() {

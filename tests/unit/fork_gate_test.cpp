@@ -240,4 +240,36 @@ TEST(ForkGate, ForkFromAHandlerInTheWalkDoesNotWaitForItself) {
   EXPECT_EQ(r, 0);
 }
 
+// fork() from a signal handler that interrupted another fork() of the same
+// thread, in an atfork prepare handler run after the gate's: once both are
+// done, the gate is free (the inner fork left it taken for good: every walk
+// of another thread then waited for this one to look stuck).
+std::atomic<bool> g_raise{false};
+void raise_in_prepare() {
+  if (g_raise.exchange(false)) raise(SIGUSR1);
+}
+
+TEST(ForkGate, AForkInsideAnotherLetsTheGateGo) {
+  const int r = tg::unit::in_child([] {
+    pthread_atfork(&raise_in_prepare, nullptr, nullptr);
+    tg::fork_gate::install();
+    signal(SIGUSR1, &fork_in_handler);
+    g_raise = true;
+    const pid_t c = fork_a_walker();
+    if (!g_forked) return 4;
+    if (outcome(c) != 0) return 5;
+    std::thread walker([] {
+      int n = 0;
+      walk(&count_cb, &n);
+      g_walked = true;
+    });
+    run_on(g_walked);  // this thread, running: a walk waits for it while it holds the gate
+    const bool walked_first = g_walked;
+    walker.join();
+    return walked_first ? 0 : 6;
+  });
+  EXPECT_NE(r, 6) << "the gate stayed taken after the forks";
+  EXPECT_EQ(r, 0);
+}
+
 }  // namespace
