@@ -4,9 +4,6 @@
 #include <elf.h>
 #include <link.h>
 
-#include <pthread.h>
-#include <sched.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -16,6 +13,7 @@
 #include "dl_bindings.hpp"
 #include "elf_dynamic.hpp"
 #include "escape.hpp"
+#include "fork_gate.hpp"
 #include "guard.hpp"
 #include "log.hpp"
 #include "maps_reader.hpp"
@@ -111,41 +109,9 @@ struct RecordsLock {
   RecordsLock& operator=(const RecordsLock&) = delete;
 };
 
-// The shim's dl_iterate_phdr calls take glibc's dl_load_write_lock, which
-// fork() does not reset in the child: a fork while another thread is in one
-// of them leaves the child's next dlopen (or dl_iterate_phdr) waiting for a
-// thread it does not have. So fork() waits (pthread_atfork prepare) until no
-// thread is in one, and none starts one until fork() is done. Both waits are
-// bounded (a fork from a signal handler that interrupted one of them).
-std::atomic<int> g_iterating{0};
-std::atomic<bool> g_forking{false};
-
-void wait_until(const std::atomic<bool>& flag, bool value) {
-  const long give_up_at = sys::monotonic_ms() + 1000;
-  while (flag.load(std::memory_order_seq_cst) != value && sys::monotonic_ms() < give_up_at) sched_yield();
-}
-
+// The shim's walks of the loaded objects: fork() waits for them (fork_gate.hpp).
 int iterate_objects(int (*callback)(struct dl_phdr_info*, size_t, void*), void* data) {
-  g_iterating.fetch_add(1, std::memory_order_seq_cst);
-  if (g_forking.load(std::memory_order_seq_cst)) {
-    g_iterating.fetch_sub(1, std::memory_order_seq_cst);
-    wait_until(g_forking, false);
-    g_iterating.fetch_add(1, std::memory_order_seq_cst);
-  }
-  const int r = dl_iterate_phdr(callback, data);
-  g_iterating.fetch_sub(1, std::memory_order_seq_cst);
-  return r;
-}
-
-void before_fork() {
-  g_forking.store(true, std::memory_order_seq_cst);
-  const long give_up_at = sys::monotonic_ms() + 1000;
-  while (g_iterating.load(std::memory_order_seq_cst) > 0 && sys::monotonic_ms() < give_up_at) sched_yield();
-}
-void after_fork_parent() { g_forking.store(false, std::memory_order_seq_cst); }
-void after_fork_child() {
-  g_iterating.store(0, std::memory_order_seq_cst);  // the threads counted are the parent's
-  g_forking.store(false, std::memory_order_seq_cst);
+  return fork_gate::walk(callback, data);
 }
 
 // A path could not be given a record (all in use, or too long): from then
@@ -801,10 +767,7 @@ void remove_fresh_names() {
     }
 }
 
-void install_fork_gate() {
-  static std::atomic<bool> installed{false};
-  if (!installed.exchange(true)) pthread_atfork(&before_fork, &after_fork_parent, &after_fork_child);
-}
+void install_fork_gate() { fork_gate::install(); }
 
 int open_count(const char* name) {
   RecordsLock lock;

@@ -1,5 +1,6 @@
-// A lock held for a few instructions (the dl records' string compares), by
-// a thread known by its id: a thread that finds it held waits, and gives up
+// A lock held for a few instructions (the dl records' string compares, a
+// walk of the loaded objects, fork() itself: fork_gate.hpp), by a thread
+// known by its id: a thread that finds it held waits, and gives up
 // only where the holder is not going to let go soon (it is stopped, asleep,
 // running elsewhere, or gone), never merely because it waited long: on a
 // loaded machine a holder preempted in the middle may not run again for a
