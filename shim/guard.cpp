@@ -1201,6 +1201,32 @@ bool settled_after_open(const WriteIntent& in, int fd) {
   return true;
 }
 
+void open_failed(const WriteIntent& in, int error) {
+  if (!log::enabled(kDecisions)) return;
+  ErrnoKeeper keep_errno;
+  const char* name = in.path;
+  Reason why = Reason::open_failed;
+  switch (error) {
+    case EFAULT:  // never read: the log would fault where the kernel refused
+      name = "(an address the kernel refused)";
+      why = Reason::missing;
+      break;
+    case ENOENT:
+    case ENOTDIR:
+    case ELOOP:
+    case ENAMETOOLONG: why = Reason::missing; break;
+    case EISDIR:
+    case ENXIO:
+    case ENODEV: why = Reason::not_regular; break;
+    case EACCES:
+    case EPERM:
+    case EROFS: why = Reason::no_write_permission; break;
+    case EWOULDBLOCK: why = Reason::lease_being_broken; break;
+    default: break;
+  }
+  log_decision(in, name, false, why);
+}
+
 void close_opened_again(int fd) {
   // Kept (parked) while its file is locked: it must not outlive an exec then.
   sys::call(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);

@@ -51,6 +51,11 @@ Outcome guard_write(const WriteIntent& in);
 // and fd's flags as they were.
 bool settled_after_open(const WriteIntent& in, int fd);
 
+// The real open of such an open failed with `error`: the decisions log says
+// why nothing was looked at, as guard_write's look by name said (the kernel's
+// answer gives the reason). Leaves errno as it was.
+void open_failed(const WriteIntent& in, int error);
+
 // Closes an fd that settled_after_open could not settle, without taking the
 // program's POSIX locks on its file with it.
 void close_opened_again(int fd);

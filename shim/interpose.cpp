@@ -180,9 +180,13 @@ inline bool look_after_open(int flags) {
     return guarded_open_examined(entry, dirfd, path, flags, call_real);
   const int caller_errno = errno;
   const int fd = call_real(flags);
-  if (fd < 0 && errno != ETXTBSY) return fd;
+  const tg::WriteIntent in{entry, tg::WriteKind::in_place_open, dirfd, path, -1, flags, 0};
+  if (fd < 0 && errno != ETXTBSY) {
+    tg::open_failed(in, errno);
+    return fd;
+  }
   if (fd >= 0) {
-    if (tg::settled_after_open({entry, tg::WriteKind::in_place_open, dirfd, path, -1, flags, 0}, fd)) return fd;
+    if (tg::settled_after_open(in, fd)) return fd;
     tg::close_opened_again(fd);
   }
   errno = caller_errno;
