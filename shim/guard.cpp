@@ -1233,6 +1233,17 @@ void close_opened_again(int fd) {
   posix_locks::close_own(fd);
 }
 
+int looked_at_keeping(const WriteIntent& in, int fd) {
+  const Outcome o = guard_write(in);
+  switch (o.kind) {
+    case Outcome::pass:
+    case Outcome::pass_if_absent: return fd;  // (the second: truncating opens only)
+    case Outcome::replaced: close_opened_again(fd); return o.value;
+    case Outcome::fail: close_opened_again(fd); errno = o.value; return -1;
+  }
+  return fd;
+}
+
 Outcome guard_write(const WriteIntent& in) {
   ErrnoKeeper keep_errno;
   const Settings& s = settings();

@@ -60,6 +60,13 @@ void open_failed(const WriteIntent& in, int error);
 // program's POSIX locks on its file with it.
 void close_opened_again(int fd);
 
+// Such an fd on a file a POSIX lock is held on (posix_locks::locked), which
+// could only be kept (parked), not closed: it stays open while the file is
+// looked at by name (guard_write), and is the open's answer where that lets
+// the open pass. Else (replaced, failed) it is closed as close_opened_again
+// does, and the answer is guard_write's (errno set where it fails).
+int looked_at_keeping(const WriteIntent& in, int fd);
+
 // True when guarded calls are nested too deep on this thread (a signal
 // handler interrupting a signal handler interrupting the shim): pass through.
 bool in_guard();

@@ -187,6 +187,9 @@ inline bool look_after_open(int flags) {
   }
   if (fd >= 0) {
     if (tg::settled_after_open(in, fd)) return fd;
+    // Closing it where a POSIX lock is held would keep (park) it: one fd
+    // more at each such open. It stays the program's while the name is looked at.
+    if (tg::posix_locks::locked(fd)) return tg::looked_at_keeping(in, fd);
     tg::close_opened_again(fd);
   }
   errno = caller_errno;
