@@ -1237,7 +1237,19 @@ int looked_at_keeping(const WriteIntent& in, int fd) {
   const Outcome o = guard_write(in);
   switch (o.kind) {
     case Outcome::pass:
-    case Outcome::pass_if_absent: return fd;  // (the second: truncating opens only)
+    case Outcome::pass_if_absent: {  // (the second: truncating opens only)
+      // The file looked at is fd's only if the name still reaches it: a file
+      // put at the name since the open (over a library in use) was what the
+      // look passed, and fd would write the library in place.
+      ErrnoKeeper keep_errno;
+      struct stat at, own;
+      const int follow = (in.flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0;
+      if (sys::fstatat(in.dirfd, in.path, &at, follow) == 0 && sys::fstatat(fd, "", &own, AT_EMPTY_PATH) == 0 &&
+          at.st_dev == own.st_dev && at.st_ino == own.st_ino)
+        return fd;
+      close_opened_again(fd);
+      return kLookAgain;
+    }
     case Outcome::replaced: close_opened_again(fd); return o.value;
     case Outcome::fail: close_opened_again(fd); errno = o.value; return -1;
   }
