@@ -33,6 +33,7 @@ const char* to_string(Reason r) {
       return "O_NOATIME on a file the caller neither owns nor has CAP_FOWNER for: the real call answers (EPERM)";
     case Reason::append_only_file:
       return "an append-only file (chattr +a), which the kernel lets only an append change: the real call answers (EPERM)";
+    case Reason::open_failed: return "the open failed: nothing was opened, nothing can change";
     case Reason::mapped: return "mapped executable";
     case Reason::uninspected_elf: return "some processes could not be inspected: replace unless proven unmapped";
     case Reason::other_machines_elf:

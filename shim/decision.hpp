@@ -36,6 +36,7 @@ enum class Reason {
   protected_regular,   // O_CREAT of another's file in a sticky directory: fs.protected_regular refuses it (EACCES)
   noatime_not_owner,   // O_NOATIME on a file the caller neither owns nor has CAP_FOWNER for: refused (EPERM)
   append_only_file,    // chattr +a: the kernel refuses every write but an append (EPERM), changing nothing
+  open_failed,         // an O_RDWR open looked at after the real open, which failed: nothing was opened
   // act
   mapped,              // a process maps it executable
   uninspected_elf,     // not proven unmapped: some processes could not be inspected

@@ -1186,8 +1186,10 @@ ElfKind probe_keeping_atime(int fd, int flags) {
 
 bool settled_after_open(const WriteIntent& in, int fd) {
   ErrnoKeeper keep_errno;
+  // newfstatat, as glibc's fstat() (2.33 on): a seccomp allow-list made by
+  // watching the program has it, and may kill the fstat no program makes.
   struct stat st;
-  if (sys::fstat(fd, &st) < 0) return false;
+  if (sys::fstatat(fd, "", &st, AT_EMPTY_PATH) < 0) return false;
   Verdict v = check_file(st, content_after(in));
   if (v.act) {
     if (st.st_size < kMinElfSize) v.reason = Reason::not_code;
@@ -1199,10 +1201,59 @@ bool settled_after_open(const WriteIntent& in, int fd) {
   return true;
 }
 
+void open_failed(const WriteIntent& in, int error) {
+  if (!log::enabled(kDecisions)) return;
+  ErrnoKeeper keep_errno;
+  const char* name = in.path;
+  Reason why = Reason::open_failed;
+  switch (error) {
+    case EFAULT:  // never read: the log would fault where the kernel refused
+      name = "(an address the kernel refused)";
+      why = Reason::missing;
+      break;
+    case ENOENT:
+    case ENOTDIR:
+    case ELOOP:
+    case ENAMETOOLONG: why = Reason::missing; break;
+    case EISDIR:
+    case ENXIO:
+    case ENODEV: why = Reason::not_regular; break;
+    case EACCES:
+    case EPERM:
+    case EROFS: why = Reason::no_write_permission; break;
+    case EWOULDBLOCK: why = Reason::lease_being_broken; break;
+    default: break;
+  }
+  log_decision(in, name, false, why);
+}
+
 void close_opened_again(int fd) {
   // Kept (parked) while its file is locked: it must not outlive an exec then.
   sys::call(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
   posix_locks::close_own(fd);
+}
+
+int looked_at_keeping(const WriteIntent& in, int fd) {
+  const Outcome o = guard_write(in);
+  switch (o.kind) {
+    case Outcome::pass:
+    case Outcome::pass_if_absent: {  // (the second: truncating opens only)
+      // The file looked at is fd's only if the name still reaches it: a file
+      // put at the name since the open (over a library in use) was what the
+      // look passed, and fd would write the library in place.
+      ErrnoKeeper keep_errno;
+      struct stat at, own;
+      const int follow = (in.flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0;
+      if (sys::fstatat(in.dirfd, in.path, &at, follow) == 0 && sys::fstatat(fd, "", &own, AT_EMPTY_PATH) == 0 &&
+          at.st_dev == own.st_dev && at.st_ino == own.st_ino)
+        return fd;
+      close_opened_again(fd);
+      return kLookAgain;
+    }
+    case Outcome::replaced: close_opened_again(fd); return o.value;
+    case Outcome::fail: close_opened_again(fd); errno = o.value; return -1;
+  }
+  return fd;
 }
 
 Outcome guard_write(const WriteIntent& in) {

@@ -51,9 +51,24 @@ Outcome guard_write(const WriteIntent& in);
 // and fd's flags as they were.
 bool settled_after_open(const WriteIntent& in, int fd);
 
+// The real open of such an open failed with `error`: the decisions log says
+// why nothing was looked at, as guard_write's look by name said (the kernel's
+// answer gives the reason). Leaves errno as it was.
+void open_failed(const WriteIntent& in, int error);
+
 // Closes an fd that settled_after_open could not settle, without taking the
 // program's POSIX locks on its file with it.
 void close_opened_again(int fd);
+
+// Such an fd on a file a POSIX lock is held on (posix_locks::locked), which
+// could only be kept (parked), not closed: it stays open while the file is
+// looked at by name (guard_write), and is the open's answer where that lets
+// the open pass and the name still reaches fd's file (else fd is closed and
+// the answer is kLookAgain: the caller opens by name as for other writes).
+// Else (replaced, failed) it is closed as close_opened_again does, and the
+// answer is guard_write's (errno set where it fails).
+constexpr int kLookAgain = -2;
+int looked_at_keeping(const WriteIntent& in, int fd);
 
 // True when guarded calls are nested too deep on this thread (a signal
 // handler interrupting a signal handler interrupting the shim): pass through.

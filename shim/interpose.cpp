@@ -180,10 +180,17 @@ inline bool look_after_open(int flags) {
     return guarded_open_examined(entry, dirfd, path, flags, call_real);
   const int caller_errno = errno;
   const int fd = call_real(flags);
-  if (fd < 0 && errno != ETXTBSY) return fd;
+  const tg::WriteIntent in{entry, tg::WriteKind::in_place_open, dirfd, path, -1, flags, 0};
+  if (fd < 0 && errno != ETXTBSY) {
+    tg::open_failed(in, errno);
+    return fd;
+  }
   if (fd >= 0) {
-    if (tg::settled_after_open({entry, tg::WriteKind::in_place_open, dirfd, path, -1, flags, 0}, fd)) return fd;
-    tg::close_opened_again(fd);
+    if (tg::settled_after_open(in, fd)) return fd;
+    // Closing it where a POSIX lock is held would keep (park) it: one fd
+    // more at each such open. It stays the program's while the name is looked at.
+    if (!tg::posix_locks::locked(fd)) tg::close_opened_again(fd);
+    else if (const int r = tg::looked_at_keeping(in, fd); r != tg::kLookAgain) return r;
   }
   errno = caller_errno;
   return guarded_open_examined(entry, dirfd, path, flags, call_real);

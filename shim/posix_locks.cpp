@@ -53,17 +53,6 @@ void on_fork_child() {
   g_owner.store(sys::getpid(), std::memory_order_release);
 }
 
-// Is a POSIX lock (or an OFD lock) held on fd's file? F_OFD_GETLK asks as
-// another owner (this open file description), so the process's own POSIX
-// locks conflict with it and are reported. In doubt (an error), yes.
-bool locked(int fd) {
-  struct flock fl = {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  if (sys::call(SYS_fcntl, fd, F_OFD_GETLK, &fl) < 0) return true;
-  return fl.l_type != F_UNLCK;
-}
-
 // A slot whose fd the program closed behind our back (close_range,
 // closefrom, a loop of close: the number may be its own file now) is
 // forgotten, never read or closed. Called by the slot's holder (fd kLent).
@@ -75,6 +64,16 @@ bool still_ours(Parked& p, int fd) {
 }
 
 }  // namespace
+
+// F_OFD_GETLK asks as another owner (this open file description), so the
+// process's own POSIX locks conflict with it and are reported.
+bool locked(int fd) {
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (sys::call(SYS_fcntl, fd, F_OFD_GETLK, &fl) < 0) return true;
+  return fl.l_type != F_UNLCK;
+}
 
 void install_fork_handler() {
   g_owner.store(sys::getpid(), std::memory_order_release);

@@ -19,6 +19,10 @@ namespace tg::posix_locks {
 // the child (a vfork child, sharing the memory, never touches it).
 void install_fork_handler();
 
+// Is a POSIX lock (or an OFD lock) held on fd's file, by anyone? In doubt
+// (an error), yes.
+bool locked(int fd);
+
 // Closes fd (the guard's own, on a file the program may lock), or parks it
 // when a POSIX lock is held on its file (by anyone: the kernel reports the
 // first it finds, so one of this process's may hide behind another's).

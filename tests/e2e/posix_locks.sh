@@ -76,6 +76,31 @@ LOCK_HOLDER_CONTENT=$V1 "$TG_CMD" --scope=self --debug=decisions "$TG_LOCK_HOLDE
 expect_log "decision file=$T/lib.so: pass (" "[open]"
 ok "an O_RDWR open of a locked ELF library (looked at again by name): the lock held"
 
+# Each such open kept (parked) one more fd while the lock was held: the
+# program's own, which could not be closed without releasing the lock, while
+# the look by name read the file through the fd kept at the first open. Four
+# opens of the locked library, their fds kept, cost truncguard's eight fds
+# where the look by name before cost one (one per open up to the table's 64,
+# then leaked: EMFILE for a daemon that reopens the file it keeps locked).
+# Now the program's fd is kept as its own, and the open's answer where the
+# look lets it pass: one fd of truncguard's, as before.
+# counted FILE: "countfds" before and after four rdwr (the program's fds).
+counted() {
+  local before after
+  before=$(sed -n 's/^countfds: \([0-9]*\) fds$/\1/p' "$1" | head -n 1)
+  after=$(sed -n 's/^countfds: \([0-9]*\) fds$/\1/p' "$1" | tail -n 1)
+  echo $((after - before))
+}
+LOCK_HOLDER_CONTENT=$V1 "$TG_LOCK_HOLDER" "$T/lib.so" countfds rdwr rdwr rdwr rdwr countfds >"$T/plain.out" 2>&1 ||
+  fail "control: without truncguard, four rdwr of a locked ELF file: $(cat "$T/plain.out")"
+[ "$(counted "$T/plain.out")" = 4 ] || fail "control: four rdwr opened $(counted "$T/plain.out") fds: $(cat "$T/plain.out")"
+log_reset
+LOCK_HOLDER_CONTENT=$V1 "$TG_CMD" --scope=self "$TG_LOCK_HOLDER" "$T/lib.so" countfds rdwr rdwr rdwr rdwr countfds >"$T/tg.out" 2>&1 ||
+  fail "under truncguard, four rdwr of a locked ELF file: $(cat "$T/tg.out") $(tg_log)"
+n=$(counted "$T/tg.out")
+[ "$n" -le 5 ] || fail "under truncguard, four O_RDWR opens of a locked ELF library took $n fds (4 without truncguard): one kept per open"
+ok "four O_RDWR opens of a locked ELF library: $n fds (4 without truncguard), the lock held"
+
 for close in closefrom closerange closeloop; do
   "$TG_LOCK_HOLDER" "$T/data" ftruncate "$close" >"$T/plain.out" 2>&1 ||
     fail "control: without truncguard, ftruncate then $close: $(cat "$T/plain.out")"

@@ -44,3 +44,17 @@ ok "O_RDWR in place: examined through the writer's own fd ($F opened once)"
 
 seq 1 100 | cmp -s - "$F" || fail "the file changed: $(head -c 200 "$F")"
 ok "the file's content is as it was"
+
+# The decisions log names every writing open considered, one that fails too
+# (TRUNCGUARD_DEBUG=decisions, README): looked at after the real open, an
+# O_RDWR open that failed was not logged at all (the look by name said "no
+# such file", "not a regular file"...). Now the kernel's answer gives the
+# reason. Control: the same opens O_WRONLY, looked at by name first.
+mkdir "$T/dir" || fail "mkdir $T/dir"
+for redir in '>' '<>'; do
+  log_reset
+  "$TG_CMD" --debug=decisions sh -c "true 1$redir'$T/missing/x'; true 1$redir'$T/dir'" 2>/dev/null
+  expect_log "decision file=$T/missing/x: pass (no such file) [open64]"
+  expect_log "decision file=$T/dir: pass (not a regular file) [open64]"
+  ok "\`1$redir\` that fails (ENOENT, EISDIR): the decisions log says why it passed"
+done

@@ -248,6 +248,26 @@ expect_new_inode "cp in atomic mode, setfsuid killing, a directory that is not s
 expect_log "replaced file=$LIB [ino $OLD_INO -> " "(mode atomic)"
 ok "cp in atomic mode under a filter that kills on setfsuid: replaced, as without the filter"
 
+# A filter that allows newfstatat and kills on fstat: an allow-list made by
+# watching a program (glibc 2.33 on makes fstat() a newfstatat(fd, "",
+# AT_EMPTY_PATH): no program calls fstat itself). An O_RDWR open in place
+# (`1<>`), looked at through the writer's own fd, stats that fd as glibc
+# does: it was a raw fstat, and the shell was killed (SIGSYS) where without
+# truncguard, and with the look by name before, it ran. The control: the
+# filter does kill a raw fstat.
+r_run control "$TG_RTOOL" deny 5:KILL perl -e 'my $b = "\0" x 256; syscall(5, 0, $b); print "alive\n"'
+[ "$R_STATUS" -gt 128 ] || fail "control: fstat under the killing filter: $(describe_status "$R_STATUS"): $(r_out control)"
+seq 1 100 >"$T/notes.txt"
+r_run control "$TG_RTOOL" deny 5:KILL sh -c "echo 1 1<>'$T/notes.txt'"
+[ "$R_STATUS" -eq 0 ] || fail "control: \`1<>\` without truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out control)"
+r_run limited env -u TRUNCGUARD_LOG "$TG_CMD" --debug=decisions "$TG_RTOOL" deny 5:KILL sh -c "echo 1 1<>'$T/notes.txt'"
+[ "$R_STATUS" -eq 0 ] || fail "\`1<>\` under truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out limited)"
+grep -qF "decision file=$T/notes.txt: pass (not an ELF shared object or executable)" "$T/limited.out" ||
+  fail "\`1<>\` under truncguard, fstat killing: no decision line: $(r_out limited)"
+[ "$(head -c 4 "$T/notes.txt")" = "1
+2" ] || fail "\`1<>\`: the file is not as written: $(head -c 20 "$T/notes.txt")"
+ok "\`1<>\` of a text file under a filter that kills on fstat: looked at, written, as without truncguard"
+
 # The owner note named "not permitted" whatever made the new file's chown
 # fail; under a user or group quota it is EDQUOT (shown with a filter, as
 # this kernel has no quotas but btrfs qgroups): the note says which.
