@@ -78,9 +78,12 @@ class Working {
   bool on_ = false;
 };
 
+// Inline always: the core is built for size, and with several users -Os
+// made these two calls of their own on every examined write.
 struct ErrnoKeeper {
-  int saved = errno;
-  ~ErrnoKeeper() { errno = saved; }
+  [[gnu::always_inline]] ErrnoKeeper() : saved(errno) {}
+  [[gnu::always_inline]] ~ErrnoKeeper() { errno = saved; }
+  int saved;
 };
 
 Settings g_settings;
