@@ -12,8 +12,10 @@
 // longer stop ended, the walk unfinished), never for itself (a fork from a
 // signal handler that interrupted this thread's walk, a walk from a handler
 // that interrupted its fork), and not for one that is stuck (asleep, stopped
-// on its own, running on, given no CPU at all: see owner_lock::take), which
-// glibc's own locks would hold up forever anyway. A walk from a thread that
+// on its own, a walk running on, given no CPU at all: see owner_lock::take),
+// which glibc's own locks would hold up forever anyway; a fork that runs on
+// (a large process's page tables copied, a prepare handler at work) is waited
+// for up to 2 s of its CPU time. A walk from a thread that
 // no longer exists (fork() copied it) is taken over.
 #pragma once
 

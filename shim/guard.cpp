@@ -387,8 +387,13 @@ struct Examined {
     if (src_fs_type == -1) src_fs_type = sys::fs_type(src.get());
     return src_fs_type;
   }
+  bool src_programs = false;  // src is the program's fd (looked_at_keeping's), never closed here
   // src is closed without taking the program's POSIX locks on the file with it.
-  void close_src() { posix_locks::close_own(src.release()); }
+  void close_src() {
+    if (src_programs) (void)src.release();
+    else posix_locks::close_own(src.release());
+    src_programs = false;
+  }
   ~Examined() { close_src(); }
 };
 
@@ -486,11 +491,28 @@ bool append_only_file(int fd) {
   return fd >= 0 && sys::ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0 && (attr & FS_APPEND_FL);
 }
 
+// The program's new fd on a locked file that looked_at_keeping holds open
+// through the look (-1: none), for read_parked.
+struct ProgramsFd {
+  int fd = -1;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+__attribute__((tls_model("initial-exec"))) thread_local ProgramsFd t_programs_fd;
+
 // A file the program keeps locked already has an fd of ours parked on it
 // (Examined::close_src): it is read through that one, since a new open could
 // not be closed either (a daemon that rewrote a file it keeps locked gained
-// an fd per write, until EMFILE). close_src gives it back.
+// an fd per write, until EMFILE). close_src gives it back. The program's own
+// new fd (t_programs_fd) comes first: beside it, an fd of ours was kept too
+// at each replaced O_RDWR open (two fds where one did); close_src leaves it.
 bool read_parked(Examined* ex) {
+  if (const ProgramsFd p = t_programs_fd; p.fd >= 0 && p.dev == ex->st.st_dev && p.ino == ex->st.st_ino) {
+    t_programs_fd.fd = -1;  // (a signal handler's look, meanwhile, opens its own)
+    ex->src.reset(p.fd);
+    ex->src_programs = true;
+    return true;
+  }
   const int fd = posix_locks::borrow(ex->st.st_dev, ex->st.st_ino);  // -1 at once while nothing is kept
   if (fd < 0) return false;
   ex->src.reset(fd);
@@ -666,7 +688,10 @@ Verdict examine_mapping(const Settings& s, const WriteIntent& in, Examined& ex, 
   auto maps_id = [&ex] {
     return ex.src.ok() ? maps_id_of(ex.src.get(), ex.st, ex.fs_type()) : file_id_of(ex.st.st_dev, ex.st.st_ino);
   };
-  const bool lease_possible = !on_fd(in.kind) && ex.src.ok();
+  // Not through the program's fd (looked_at_keeping's): the lease's F_SETSIG
+  // would stay on it (its F_GETSIG: SIGURG), and that fd, open for writing,
+  // fails a write lease anyway.
+  const bool lease_possible = !on_fd(in.kind) && ex.src.ok() && !ex.src_programs;
   if (scope_needs_scan(s.scope) && lease_possible && proves_unshared(ex.src.get(), ex.fs_type())) {
     facts->proven_unshared = true;
   } else if (scope_needs_scan(s.scope)) {
@@ -1237,7 +1262,18 @@ void close_opened_again(int fd) {
 }
 
 int looked_at_keeping(const WriteIntent& in, int fd) {
+  // The look reads the file through fd (read_parked), without moving its
+  // atime: O_NOATIME meanwhile, as probe_keeping_atime.
+  struct stat own;
+  const int status = in.flags & (O_APPEND | O_NONBLOCK);
+  bool noatime = false;
+  if (sys::fstatat(fd, "", &own, AT_EMPTY_PATH) == 0) {
+    t_programs_fd = {fd, own.st_dev, own.st_ino};
+    noatime = !(in.flags & O_NOATIME) && sys::call(SYS_fcntl, fd, F_SETFL, status | O_NOATIME) == 0;
+  }
   const Outcome o = guard_write(in);
+  t_programs_fd.fd = -1;
+  if (noatime) sys::call(SYS_fcntl, fd, F_SETFL, status);
   switch (o.kind) {
     case Outcome::pass:
     case Outcome::pass_if_absent: {  // (the second: truncating opens only)

@@ -56,12 +56,13 @@ struct Watch {
 constexpr long kFirstLookMs = 200;
 constexpr long kLookEveryMs = 50;
 constexpr long long kRunningOnNs = 200ll * 1000 * 1000;
+constexpr long long kRunningOnLongNs = 2000ll * 1000 * 1000;  // a holding that may last
 constexpr int kAsleepLooks = 2;
 constexpr int kStarvedLooks = 20;
 
 // Is the holding `w` (held, by another thread that exists) stuck? Called
 // between yields.
-bool stuck(const Word& word, uint64_t w, Watch* s) {
+bool stuck(const Word& word, uint64_t w, Watch* s, const std::atomic<bool>* may_run_on) {
   const long now = sys::monotonic_ms();
   if (w != s->word) {  // another holding: it moved on
     *s = Watch{};
@@ -85,7 +86,8 @@ bool stuck(const Word& word, uint64_t w, Watch* s) {
     s->cpu = s->last_cpu = cpu;
     return false;
   }
-  if (cpu - s->cpu > kRunningOnNs) return true;
+  const bool long_holding = may_run_on && may_run_on->load(std::memory_order_acquire);
+  if (cpu - s->cpu > (long_holding ? kRunningOnLongNs : kRunningOnNs)) return true;
   s->starved = cpu == s->last_cpu ? s->starved + 1 : 0;
   s->last_cpu = cpu;
   return s->starved >= kStarvedLooks;
@@ -93,7 +95,7 @@ bool stuck(const Word& word, uint64_t w, Watch* s) {
 
 }  // namespace
 
-bool take(Word& word) {
+bool take(Word& word, const std::atomic<bool>* may_run_on) {
   const auto me = static_cast<pid_t>(sys::call(SYS_gettid));
   Watch watch;
   uint64_t w = word.load(std::memory_order_relaxed);
@@ -111,7 +113,7 @@ bool take(Word& word) {
           return true;
         continue;
       }
-      if (stuck(word, w, &watch)) return false;
+      if (stuck(word, w, &watch, may_run_on)) return false;
       sched_yield();
     }
     w = word.load(std::memory_order_relaxed);

@@ -29,8 +29,10 @@ using Word = std::atomic<uint64_t>;
 // looks (a waiter of a higher real-time priority on its CPU), or where
 // /proc/self/task can't say. The holder is first looked at after 200 ms. A
 // holder that no longer exists (a thread of the parent, copied by fork())
-// is taken over.
-bool take(Word& word);
+// is taken over. Where `may_run_on` is set (a holding that may last, fork()
+// copying a large process), the holder is stuck running on only past 2 s of
+// its CPU time (a spin that waits for this thread: bounded).
+bool take(Word& word, const std::atomic<bool>* may_run_on = nullptr);
 
 // Lets go of a lock that take() gave.
 void release(Word& word);

@@ -101,6 +101,44 @@ n=$(counted "$T/tg.out")
 [ "$n" -le 5 ] || fail "under truncguard, four O_RDWR opens of a locked ELF library took $n fds (4 without truncguard): one kept per open"
 ok "four O_RDWR opens of a locked ELF library: $n fds (4 without truncguard), the lock held"
 
+# Those opens pass, and the look read the file through the program's fd
+# without O_NOATIME: the file's atime, older than its mtime, moved.
+LOCK_HOLDER_CONTENT=$V1 "$TG_LOCK_HOLDER" "$T/lib.so" oldatime rdwr >"$T/plain.out" 2>&1 ||
+  fail "control: without truncguard, oldatime rdwr: $(cat "$T/plain.out")"
+[ "$(stat -c %X "$T/lib.so")" = 978307200 ] || fail "control: the atime moved without truncguard: $(stat "$T/lib.so")"
+LOCK_HOLDER_CONTENT=$V1 "$TG_CMD" --scope=self "$TG_LOCK_HOLDER" "$T/lib.so" oldatime rdwr >"$T/tg.out" 2>&1 ||
+  fail "under truncguard, oldatime rdwr: $(cat "$T/tg.out")"
+[ "$(stat -c %X "$T/lib.so")" = 978307200 ] ||
+  fail "under truncguard, an O_RDWR open of a locked ELF library moved its atime: $(stat -c %x "$T/lib.so")"
+ok "an O_RDWR open of a locked ELF library that passes leaves its atime"
+
+# The same open replaced (the file mapped executable by the program itself,
+# scope self): its fd, on the locked file, was kept through the look, and the
+# look read the file through an fd of its own, kept too at the end (it could
+# not be closed either): two fds of truncguard's where one did. Now the look
+# reads the file through the program's fd, which alone is kept.
+LOCK_HOLDER_CONTENT=$V1 "$TG_LOCK_HOLDER" "$T/lib.so" countfds rdwrx countfds >"$T/plain.out" 2>&1 ||
+  fail "control: without truncguard, rdwrx of a locked ELF file: $(cat "$T/plain.out")"
+[ "$(counted "$T/plain.out")" = 1 ] || fail "control: rdwrx opened $(counted "$T/plain.out") fds: $(cat "$T/plain.out")"
+# (The name then holds the new file, which the last check, by name, finds
+# unlocked: exit 1. The log on stderr: a log file's fd would be counted.)
+LOCK_HOLDER_CONTENT=$V1 env -u TRUNCGUARD_LOG "$TG_CMD" --scope=self "$TG_LOCK_HOLDER" "$T/lib.so" countfds rdwrx countfds >"$T/tg.out" 2>&1
+grep -q '^rdwrx: held$' "$T/tg.out" || fail "under truncguard, rdwrx of a locked ELF file: $(cat "$T/tg.out")"
+grep -q "replaced file=$T/lib.so" "$T/tg.out" || fail "under truncguard, rdwrx of a locked ELF file was not replaced: $(cat "$T/tg.out")"
+n=$(counted "$T/tg.out")
+[ "$n" -le 2 ] || fail "under truncguard, a replaced O_RDWR open of a locked ELF library took $n fds (1 without truncguard): two kept"
+ok "a replaced O_RDWR open of a locked ELF library: $n fds (1 without truncguard), the lock held"
+
+# Where such an open passes (dry-run here), the fd the program gets is the
+# one the look read the file through: the lease the look tries on the file
+# set its F_SETSIG (SIGURG), which stayed (F_GETSIG 23, where it is 0).
+grep -q '^rdwrx: F_GETSIG 0$' "$T/plain.out" || fail "control: rdwrx's F_GETSIG: $(cat "$T/plain.out")"
+LOCK_HOLDER_CONTENT=$V1 "$TG_CMD" --mode=dry-run "$TG_LOCK_HOLDER" "$T/lib.so" rdwrx >"$T/tg.out" 2>&1 ||
+  fail "under truncguard (dry-run), rdwrx of a locked ELF file: $(cat "$T/tg.out")"
+grep -q '^rdwrx: F_GETSIG 0$' "$T/tg.out" ||
+  fail "under truncguard (dry-run), the fd of an O_RDWR open of a locked ELF library lost its signal: $(cat "$T/tg.out")"
+ok "an O_RDWR open of a locked ELF library that passes: the program's fd as opened (F_GETSIG 0)"
+
 for close in closefrom closerange closeloop; do
   "$TG_LOCK_HOLDER" "$T/data" ftruncate "$close" >"$T/plain.out" 2>&1 ||
     fail "control: without truncguard, ftruncate then $close: $(cat "$T/plain.out")"

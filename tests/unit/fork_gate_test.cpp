@@ -168,23 +168,82 @@ int walk_during_fork_cb(struct dl_phdr_info*, size_t, void*) {
 
 // The other way round: a walk that waited for a fork by the clock started,
 // after the stop, in the middle of the fork.
+// A thread walks once `prepare` (an atfork prepare handler run after the
+// gate's) is in the middle of a fork, through walk_during_fork_cb; the
+// fork's child walks: outcome().
+int walk_during_a_fork(void (*prepare)()) {
+  pthread_atfork(prepare, nullptr, nullptr);
+  tg::fork_gate::install();
+  std::thread walker([] {
+    while (!g_forking) sched_yield();
+    g_to_walk = true;
+    walk(&walk_during_fork_cb, nullptr);
+  });
+  g_hold_fork = true;
+  const pid_t c = fork_a_walker();
+  g_hold_fork = false;
+  g_forked = true;
+  walker.join();
+  return outcome(c);
+}
+
 TEST(ForkGate, WalkWaitsForAForkAcrossAProcessStop) {
-  const int r = stopped_in_the_middle([] {
-    pthread_atfork(&hold_fork_prepare, nullptr, nullptr);
+  const int r = stopped_in_the_middle([] { return walk_during_a_fork(&hold_fork_prepare); });
+  expect_the_child_walked(r, "a walk started during fork(): the child hung in dl_iterate_phdr");
+}
+
+// A fork that runs on in the middle, 1 s of CPU time in an atfork prepare
+// handler run after the gate's: as a large process's fork() copies its page
+// tables, or a prepare handler does its work. The walk waits for it: past
+// 200 ms of the forking thread's CPU time it took the fork for stuck (as a
+// walk jumped out of by a signal handler) and went ahead: the child hung.
+void run_on_in_prepare() {
+  if (!g_hold_fork) return;
+  g_forking = true;
+  const long long end = thread_cpu_ns() + 1000ll * 1000 * 1000;
+  while (!g_walked && thread_cpu_ns() < end) {
+  }
+}
+
+TEST(ForkGate, WalkWaitsForAForkThatRunsOn) {
+  const int r = tg::unit::in_child([] { return walk_during_a_fork(&run_on_in_prepare); });
+  EXPECT_NE(r, 1) << "a walk went ahead of a fork that ran on: the child hung in dl_iterate_phdr";
+  EXPECT_EQ(r, 0);
+}
+
+// A prepare handler run after the gate's that spins until a walk of another
+// thread is done (which waits for the fork): the walk goes on once the fork
+// has run on for long (it is bounded), and so does the fork. The spin gives
+// up after 30 s of CPU time, a last resort, never a measure of slowness.
+std::atomic<bool> g_walk_done{false}, g_gave_up{false};
+void spin_for_the_walk() {
+  if (!g_hold_fork) return;
+  g_forking = true;
+  const long long end = thread_cpu_ns() + 30ll * 1000 * 1000 * 1000;
+  while (!g_walk_done && thread_cpu_ns() < end) {
+  }
+  g_gave_up = !g_walk_done;
+}
+
+TEST(ForkGate, AForkThatSpinsForAWaitingWalkGoesOn) {
+  const int r = tg::unit::in_child([] {
+    pthread_atfork(&spin_for_the_walk, nullptr, nullptr);
     tg::fork_gate::install();
     std::thread walker([] {
       while (!g_forking) sched_yield();
-      g_to_walk = true;
-      walk(&walk_during_fork_cb, nullptr);
+      int n = 0;
+      walk(&count_cb, &n);
+      g_walk_done = true;
     });
     g_hold_fork = true;
     const pid_t c = fork_a_walker();
     g_hold_fork = false;
-    g_forked = true;
     walker.join();
+    if (g_gave_up) return 6;
     return outcome(c);
   });
-  expect_the_child_walked(r, "a walk started during fork(): the child hung in dl_iterate_phdr");
+  EXPECT_NE(r, 6) << "the walk waited for the fork as long as the fork spun for it";
+  EXPECT_EQ(r, 0);
 }
 
 // A walker that is stuck (asleep in the middle: a signal handler waiting for

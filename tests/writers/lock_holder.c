@@ -34,6 +34,13 @@
  *       exec      execv of this program (A, without FD_CLOEXEC, stays open,
  *                 and POSIX locks survive an exec), which checks the lock
  *                 and goes on with the steps after this one
+ *       rdwrx     open(FILE, O_RDWR) while FILE (through A) is mapped
+ *                 executable by this process: under truncguard --scope=self
+ *                 the open is replaced (a new inode at the name), so the lock,
+ *                 on A's file, is asked about through A (POSIX locks only);
+ *                 prints "rdwrx: F_GETSIG N" of the fd it opened
+ *       oldatime  sets the file's atime (through A) to 2001-01-01 00:00:00
+ *                 UTC (978307200), older than its mtime: a read moves it
  *       countfds  prints "countfds: N fds" (the program's open fds)
  *       closeA    close(A): releases a lock of any kind (the control for
  *                 --ofd and --flock); the last step
@@ -50,6 +57,8 @@
 #include <dirent.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,6 +81,20 @@ static int lock_held(const char* file) {
   if (c == 0) {
     int fd = open(file, O_RDWR);
     _exit(fd >= 0 && take_lock(fd) == 0 ? 0 : 1);
+  }
+  int st;
+  if (waitpid(c, &st, 0) != c || !WIFEXITED(st)) { fprintf(stderr, "lock_holder: child failed\n"); exit(2); }
+  return WEXITSTATUS(st) == 1;
+}
+
+/* Does another process see this one's POSIX lock on A's file (F_GETLK
+ * through its copy of A, whatever file the name holds now)? */
+static int lock_held_through(int a) {
+  pid_t c = fork();
+  if (c < 0) { perror("fork"); exit(2); }
+  if (c == 0) {
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    _exit(fcntl(a, F_GETLK, &fl) == 0 && fl.l_type == F_WRLCK && fl.l_pid == getppid() ? 1 : 0);
   }
   int st;
   if (waitpid(c, &st, 0) != c || !WIFEXITED(st)) { fprintf(stderr, "lock_holder: child failed\n"); exit(2); }
@@ -114,6 +137,7 @@ int main(int argc, char** argv) {
   }
   for (int i = first + (after_exec ? 0 : 1); i < argc; ++i) {
     const char* step = after_exec && i == first ? "exec" : argv[i];
+    int by_fd = 0;
     if (after_exec && i == first) {
       /* the exec step, done: only its check below */
     } else if (strcmp(step, "exec") == 0) {
@@ -133,6 +157,14 @@ int main(int argc, char** argv) {
       check(0, "execv");
     } else if (strcmp(step, "rdwr") == 0) {
       check(open(file, O_RDWR) >= 0, "open O_RDWR");
+    } else if (strcmp(step, "rdwrx") == 0) {
+      void* m = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, a, 0);
+      check(m != MAP_FAILED, "mmap");
+      const int fd = open(file, O_RDWR);
+      check(fd >= 0, "open O_RDWR");
+      printf("rdwrx: F_GETSIG %d\n", fcntl(fd, F_GETSIG));
+      munmap(m, 4096);
+      by_fd = 1;
     } else if (strcmp(step, "wronly") == 0) {
       check(open(file, O_WRONLY) >= 0, "open O_WRONLY");
     } else if (strcmp(step, "trunc") == 0) {
@@ -155,6 +187,9 @@ int main(int argc, char** argv) {
     } else if (strcmp(step, "dup2fail") == 0) {
       check(dup2(1000, a + 1) == -1 && errno == EBADF, "dup2 from fd 1000, not open, must fail EBADF");
       check(close(a + 1) == -1 && errno == EBADF, "close(A + 1) after the failed dup2 must fail EBADF");
+    } else if (strcmp(step, "oldatime") == 0) {
+      const struct timespec times[2] = {{.tv_sec = 978307200}, {.tv_nsec = UTIME_OMIT}};
+      check(futimens(a, times) == 0, "futimens");
     } else if (strcmp(step, "countfds") == 0) {
       printf("countfds: %d fds\n", open_fds());
     } else if (strcmp(step, "closeA") == 0) {
@@ -182,7 +217,7 @@ int main(int argc, char** argv) {
       fprintf(stderr, "lock_holder: unknown step %s\n", step);
       return 2;
     }
-    const int held = lock_held(file);
+    const int held = by_fd ? lock_held_through(a) : lock_held(file);
     printf("%s: %s\n", step, held ? "held" : "released");
     fflush(stdout);
     all_held &= held;
