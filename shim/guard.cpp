@@ -389,8 +389,8 @@ struct Examined {
   }
   bool src_programs = false;  // src is the program's fd (looked_at_keeping's), never closed here
   // src is closed without taking the program's POSIX locks on the file with it.
-  void close_src() {
-    if (src_programs) (void)src.release();
+  [[gnu::always_inline]] void close_src() {
+    if (__builtin_expect(src_programs, 0)) (void)src.release();
     else posix_locks::close_own(src.release());
     src_programs = false;
   }
@@ -506,13 +506,16 @@ __attribute__((tls_model("initial-exec"))) thread_local ProgramsFd t_programs_fd
 // an fd per write, until EMFILE). close_src gives it back. The program's own
 // new fd (t_programs_fd) comes first: beside it, an fd of ours was kept too
 // at each replaced O_RDWR open (two fds where one did); close_src leaves it.
-bool read_parked(Examined* ex) {
-  if (const ProgramsFd p = t_programs_fd; p.fd >= 0 && p.dev == ex->st.st_dev && p.ino == ex->st.st_ino) {
-    t_programs_fd.fd = -1;  // (a signal handler's look, meanwhile, opens its own)
-    ex->src.reset(p.fd);
-    ex->src_programs = true;
-    return true;
-  }
+[[gnu::noinline]] bool read_programs_fd(Examined* ex) {
+  const ProgramsFd p = t_programs_fd;
+  if (p.dev != ex->st.st_dev || p.ino != ex->st.st_ino) return false;
+  t_programs_fd.fd = -1;  // (a signal handler's look, meanwhile, opens its own)
+  ex->src.reset(p.fd);
+  ex->src_programs = true;
+  return true;
+}
+[[gnu::always_inline]] inline bool read_parked(Examined* ex) {
+  if (__builtin_expect(t_programs_fd.fd >= 0, 0) && read_programs_fd(ex)) return true;
   const int fd = posix_locks::borrow(ex->st.st_dev, ex->st.st_ino);  // -1 at once while nothing is kept
   if (fd < 0) return false;
   ex->src.reset(fd);
