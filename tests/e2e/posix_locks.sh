@@ -162,6 +162,24 @@ if [ "$(uname -m)" = x86_64 ]; then
     fail "after a jump out of an O_RDWR open's look, the library the program maps was truncated in place: $(cat "$T/tg.out") $(tg_log)"
   expect_log "replaced file=$T/lib.so ["
   ok "a jump out of an O_RDWR open's look leaves the later writes of the thread protected"
+
+  # A handler that opens another locked ELF file O_RDWR in the middle of
+  # that look (the filter traps its stat; the handler makes it) had its own
+  # look clear the thread's note of the program's fd: the look then opened
+  # the file itself and kept that fd too (4 fds where 3: the open's answer,
+  # the program's fd kept, the handler's fd). Without truncguard no stat is
+  # made: the one open's fd.
+  LOCK_HOLDER_CONTENT=$V1 "$TG_LOCK_HOLDER" "$T/lib.so" rdwrnest >"$T/plain.out" 2>&1 ||
+    fail "control: without truncguard, rdwrnest: $(cat "$T/plain.out")"
+  grep -q '^rdwrnest: 1 fds more$' "$T/plain.out" || fail "control: rdwrnest: $(cat "$T/plain.out")"
+  LOCK_HOLDER_CONTENT=$V1 env -u TRUNCGUARD_LOG "$TG_CMD" --scope=self "$TG_LOCK_HOLDER" "$T/lib.so" rdwrnest >"$T/tg.out" 2>&1 ||
+    fail "under truncguard, rdwrnest: $(cat "$T/tg.out")"
+  grep -q '^rdwrnest: the handler opened$' "$T/tg.out" && grep -q "replaced file=$T/lib.so " "$T/tg.out" ||
+    fail "under truncguard, rdwrnest: no handler ran in the look, or no replacement: $(cat "$T/tg.out")"
+  n=$(sed -n 's/^rdwrnest: \([0-9]*\) fds more$/\1/p' "$T/tg.out")
+  [ "${n:-9}" -le 3 ] ||
+    fail "a handler's O_RDWR open of a locked ELF file inside the look at another: $n fds more where 3 (the look kept an fd of its own)"
+  ok "a handler's O_RDWR open inside the look at another: $n fds (the look still read through the program's fd)"
 fi
 
 for close in closefrom closerange closeloop; do

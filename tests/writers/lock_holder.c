@@ -51,6 +51,13 @@
  *                 the library the program maps): prints "rdwrjump: jumped"
  *                 or "rdwrjump: not jumped", then "rdwrjump: A's file N
  *                 bytes" (0: truncated in place); the lock asked through A
+ *       rdwrnest  (x86-64) as rdwrx, and a signal handler opens a second
+ *                 locked copy of FILE (FILE.2, locked through its own fd
+ *                 B) O_RDWR in the middle of it (under truncguard: the
+ *                 look by name, whose stat of the path the seccomp filter
+ *                 traps; the handler makes that stat): prints "rdwrnest:
+ *                 the handler opened" (or "no handler ran": no such stat)
+ *                 and "rdwrnest: N fds more" (the program's, over the step)
  *       oldatime  sets the file's atime (through A) to 2001-01-01 00:00:00
  *                 UTC (978307200), older than its mtime: a read moves it
  *       countfds  prints "countfds: N fds" (the program's open fds)
@@ -130,8 +137,13 @@ static char jump_path[PATH_MAX];
 static sigjmp_buf jump_back;
 static volatile sig_atomic_t jump_armed;
 
-/* SIGSYS of the filter below: the first jumps out; any later one (a stat of
- * that address, never made again) fails ENOSYS. */
+static char stat_path[PATH_MAX];        /* jump_path's copy, which the filter lets through */
+static const char* volatile nest_file;  /* rdwrnest: the handler's own open, once */
+static volatile int nest_fd = -1;
+
+/* SIGSYS of the filter below: an armed one jumps out (rdwrjump); else the
+ * handler opens nest_file O_RDWR the first time (rdwrnest), and makes the
+ * stat in the caller's place, through stat_path. */
 static void jump_out(int sig, siginfo_t* si, void* ctx) {
   (void)sig;
   (void)si;
@@ -139,7 +151,16 @@ static void jump_out(int sig, siginfo_t* si, void* ctx) {
     jump_armed = 0;
     siglongjmp(jump_back, 1);
   }
-  ((ucontext_t*)ctx)->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
+  const int saved = errno;
+  const char* f = nest_file;
+  if (f) {
+    nest_file = NULL;
+    nest_fd = open(f, O_RDWR);
+  }
+  greg_t* r = ((ucontext_t*)ctx)->uc_mcontext.gregs;
+  const long v = syscall(SYS_newfstatat, r[REG_RDI], stat_path, r[REG_RDX], r[REG_R10]);
+  r[REG_RAX] = v < 0 ? -errno : v;
+  errno = saved;
 }
 
 /* Traps newfstatat(_, jump_path, ...). */
@@ -175,6 +196,18 @@ static int check(int ok, const char* what) {
   if (!ok) { perror(what); exit(2); }
   return ok;
 }
+
+#if defined(__x86_64__)
+/* rdwrjump's open of jump_path, expected at `lowest`: 1 if the handler
+ * jumped out of it. (Its own frame: main's variables stay clear of the jump.) */
+static int jumped_out_of_open(int lowest) {
+  jump_armed = 1;
+  if (sigsetjmp(jump_back, 1) != 0) return 1;
+  check(open(jump_path, O_RDWR) == lowest, "open O_RDWR (at the lowest number)");
+  jump_armed = 0;
+  return 0;
+}
+#endif
 
 int main(int argc, char** argv) {
   int first = 1;
@@ -241,17 +274,11 @@ int main(int argc, char** argv) {
       check(m != MAP_FAILED, "mmap");
       check(strlen(file) < sizeof jump_path, "path too long");
       strcpy(jump_path, file);
+      strcpy(stat_path, file);
       const int lowest = open("/dev/null", O_RDONLY);
       check(lowest >= 0 && close(lowest) == 0, "/dev/null");
       check(trap_stat_of_jump_path() == 0, "seccomp");
-      jump_armed = 1;
-      if (sigsetjmp(jump_back, 1) == 0) {
-        check(open(jump_path, O_RDWR) == lowest, "open O_RDWR (at the lowest number)");
-        jump_armed = 0;
-        printf("rdwrjump: not jumped\n");
-      } else {
-        printf("rdwrjump: jumped\n");
-      }
+      printf("rdwrjump: %s\n", jumped_out_of_open(lowest) ? "jumped" : "not jumped");
       /* The open's fd: closed (which releases the lock), its number a text file's. */
       check(fcntl(lowest, F_GETFD) >= 0 && close(lowest) == 0, "close the open's fd");
       check(take_lock(a) == 0, "lock again");
@@ -267,6 +294,37 @@ int main(int argc, char** argv) {
       by_fd = 1;
 #else
       fprintf(stderr, "lock_holder: rdwrjump is x86-64 only\n");
+      return 2;
+#endif
+    } else if (strcmp(step, "rdwrnest") == 0) {
+#if defined(__x86_64__)
+      /* A second locked copy of FILE, which a signal handler opens O_RDWR
+       * in the middle of the look at FILE's O_RDWR open. */
+      char second[PATH_MAX + 8];
+      snprintf(second, sizeof second, "%s.2", file);
+      const int b = open(second, O_RDWR | O_CREAT | O_TRUNC, 0644);
+      check(b >= 0, second);
+      char buf[65536];
+      ssize_t n;
+      off_t at = 0;
+      while ((n = pread(a, buf, sizeof buf, at)) > 0) check(pwrite(b, buf, (size_t)n, at) == n, "copy"), at += n;
+      struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+      check(fcntl(b, F_SETLK, &fl) == 0, "lock the second file");
+      void* m = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, a, 0);
+      check(m != MAP_FAILED, "mmap");
+      check(strlen(file) < sizeof jump_path, "path too long");
+      strcpy(jump_path, file);
+      strcpy(stat_path, file);
+      check(trap_stat_of_jump_path() == 0, "seccomp");
+      const int before = open_fds();
+      nest_file = second;
+      check(open(jump_path, O_RDWR) >= 0, "open O_RDWR");
+      printf("rdwrnest: %s\n", nest_file ? "no handler ran" : nest_fd >= 0 ? "the handler opened" : "the handler's open failed");
+      printf("rdwrnest: %d fds more\n", open_fds() - before);
+      munmap(m, 4096);
+      by_fd = 1;
+#else
+      fprintf(stderr, "lock_holder: rdwrnest is x86-64 only\n");
       return 2;
 #endif
     } else if (strcmp(step, "wronly") == 0) {
