@@ -491,31 +491,28 @@ bool append_only_file(int fd) {
   return fd >= 0 && sys::ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0 && (attr & FS_APPEND_FL);
 }
 
-// The program's new fd on a locked file that looked_at_keeping holds open
-// through the look (-1: none), for read_parked.
-struct ProgramsFd {
-  int fd = -1;
-  dev_t dev = 0;
-  ino_t ino = 0;
-};
-__attribute__((tls_model("initial-exec"))) thread_local ProgramsFd t_programs_fd;
-
 // A file the program keeps locked already has an fd of ours parked on it
 // (Examined::close_src): it is read through that one, since a new open could
 // not be closed either (a daemon that rewrote a file it keeps locked gained
 // an fd per write, until EMFILE). close_src gives it back. The program's own
-// new fd (t_programs_fd) comes first: beside it, an fd of ours was kept too
-// at each replaced O_RDWR open (two fds where one did); close_src leaves it.
-[[gnu::noinline]] bool read_programs_fd(Examined* ex) {
-  const ProgramsFd p = t_programs_fd;
-  if (p.dev != ex->st.st_dev || p.ino != ex->st.st_ino) return false;
-  t_programs_fd.fd = -1;  // (a signal handler's look, meanwhile, opens its own)
-  ex->src.reset(p.fd);
+// new fd (looked_at_keeping's: the open's WriteIntent's fd, `programs_fd`)
+// comes first, while it is the file at the name: beside it, an fd of ours was
+// kept too at each replaced O_RDWR open (two fds where one did); close_src
+// leaves it. (It was a note of the thread's: a handler that jumped out of the
+// look before it was read left it, and a later look at the file read through
+// whatever file took the number since: a text file, "not code", and the
+// truncation of the library went through.)
+[[gnu::noinline]] bool read_programs_fd(int programs_fd, Examined* ex) {
+  struct stat now;  // (newfstatat, as settled_after_open's)
+  if (sys::fstatat(programs_fd, "", &now, AT_EMPTY_PATH) != 0 || now.st_dev != ex->st.st_dev ||
+      now.st_ino != ex->st.st_ino)
+    return false;
+  ex->src.reset(programs_fd);
   ex->src_programs = true;
   return true;
 }
-[[gnu::always_inline]] inline bool read_parked(Examined* ex) {
-  if (__builtin_expect(t_programs_fd.fd >= 0, 0) && read_programs_fd(ex)) return true;
+[[gnu::always_inline]] inline bool read_parked(int programs_fd, Examined* ex) {
+  if (__builtin_expect(programs_fd >= 0, 0) && read_programs_fd(programs_fd, ex)) return true;
   const int fd = posix_locks::borrow(ex->st.st_dev, ex->st.st_ino);  // -1 at once while nothing is kept
   if (fd < 0) return false;
   ex->src.reset(fd);
@@ -562,7 +559,7 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
       return false;
     }
     ex->working.begin();
-    if (!read_parked(ex)) {
+    if (!read_parked(in.fd, ex)) {  // (an open's in.fd: looked_at_keeping's)
       ex->src.reset(open_for_reading(in.dirfd, in.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW)));
       if (ex->src.get() == -EWOULDBLOCK) {
         // A caller that asked O_NONBLOCK gets the kernel's answer at once.
@@ -601,7 +598,7 @@ __attribute__((noinline)) bool examine(const WriteIntent& in, Examined* ex, Reas
     char proc[32];
     sys::fd_link(in.fd, proc, sizeof proc);
     ex->working.begin();
-    if (!read_parked(ex)) ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!read_parked(-1, ex)) ex->src.reset(open_for_reading(AT_FDCWD, proc, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!ex->src.ok()) ex->src_error = -ex->src.get();
   }
   if (ex->src.ok()) ex->kind = probe_elf_fd(ex->src.get());
@@ -1265,17 +1262,13 @@ void close_opened_again(int fd) {
 }
 
 int looked_at_keeping(const WriteIntent& in, int fd) {
-  // The look reads the file through fd (read_parked), without moving its
-  // atime: O_NOATIME meanwhile, as probe_keeping_atime.
-  struct stat own;
+  // The look reads the file through fd (read_parked: the open's in.fd),
+  // without moving its atime: O_NOATIME meanwhile, as probe_keeping_atime.
   const int status = in.flags & (O_APPEND | O_NONBLOCK);
-  bool noatime = false;
-  if (sys::fstatat(fd, "", &own, AT_EMPTY_PATH) == 0) {
-    t_programs_fd = {fd, own.st_dev, own.st_ino};
-    noatime = !(in.flags & O_NOATIME) && sys::call(SYS_fcntl, fd, F_SETFL, status | O_NOATIME) == 0;
-  }
-  const Outcome o = guard_write(in);
-  t_programs_fd.fd = -1;
+  const bool noatime = !(in.flags & O_NOATIME) && sys::call(SYS_fcntl, fd, F_SETFL, status | O_NOATIME) == 0;
+  WriteIntent look = in;
+  look.fd = fd;
+  const Outcome o = guard_write(look);
   if (noatime) sys::call(SYS_fcntl, fd, F_SETFL, status);
   switch (o.kind) {
     case Outcome::pass:

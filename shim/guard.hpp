@@ -23,7 +23,7 @@ struct WriteIntent {
   WriteKind kind;
   int dirfd;           // AT_FDCWD or a directory fd (opens, truncate)
   const char* path;    // (opens, truncate)
-  int fd;              // (ftruncate, in_place_fd)
+  int fd;              // (ftruncate, in_place_fd; an O_RDWR open: the program's new fd, read through by looked_at_keeping's look, else -1)
   int flags;           // open(2) flags (truncate: O_WRONLY)
   off_t new_length;    // truncate/ftruncate's length
 };

@@ -139,6 +139,49 @@ grep -q '^rdwrx: F_GETSIG 0$' "$T/tg.out" ||
   fail "under truncguard (dry-run), the fd of an O_RDWR open of a locked ELF library lost its signal: $(cat "$T/tg.out")"
 ok "an O_RDWR open of a locked ELF library that passes: the program's fd as opened (F_GETSIG 0)"
 
+# A handler that siglongjmps out of such an open while the look by name has
+# not yet begun its work (an alarm() timing the open out; here a seccomp
+# filter traps the look's stat of the path, deterministically) left the
+# thread's note of the program's fd behind (t_programs_fd). The program then
+# closes that fd, which it never got, a text file takes the number, and the
+# program truncates the library it maps: the look read the text file through
+# the stale note as the library ("not code") and let the truncation through
+# (A's file: 0 bytes). The fd now goes with the look's own WriteIntent, and
+# is read through only while it is the file at the name.
+if [ "$(uname -m)" = x86_64 ]; then
+  LOCK_HOLDER_CONTENT=$V1 "$TG_LOCK_HOLDER" "$T/lib.so" rdwrjump >"$T/plain.out" 2>&1 ||
+    fail "control: without truncguard, rdwrjump: $(cat "$T/plain.out")"
+  grep -q '^rdwrjump: not jumped$' "$T/plain.out" && grep -q "^rdwrjump: A's file 0 bytes$" "$T/plain.out" ||
+    fail "control: without truncguard, rdwrjump did not truncate the library: $(cat "$T/plain.out")"
+  log_reset
+  LOCK_HOLDER_CONTENT=$V1 "$TG_CMD" --scope=self "$TG_LOCK_HOLDER" "$T/lib.so" rdwrjump >"$T/tg.out" 2>&1 ||
+    fail "under truncguard, rdwrjump: $(cat "$T/tg.out") $(tg_log)"
+  grep -q '^rdwrjump: jumped$' "$T/tg.out" || fail "under truncguard, rdwrjump's open was not jumped out of: $(cat "$T/tg.out")"
+  size=$(stat -c %s "$V1")
+  grep -q "^rdwrjump: A's file $size bytes$" "$T/tg.out" ||
+    fail "after a jump out of an O_RDWR open's look, the library the program maps was truncated in place: $(cat "$T/tg.out") $(tg_log)"
+  expect_log "replaced file=$T/lib.so ["
+  ok "a jump out of an O_RDWR open's look leaves the later writes of the thread protected"
+
+  # A handler that opens another locked ELF file O_RDWR in the middle of
+  # that look (the filter traps its stat; the handler makes it) had its own
+  # look clear the thread's note of the program's fd: the look then opened
+  # the file itself and kept that fd too (4 fds where 3: the open's answer,
+  # the program's fd kept, the handler's fd). Without truncguard no stat is
+  # made: the one open's fd.
+  LOCK_HOLDER_CONTENT=$V1 "$TG_LOCK_HOLDER" "$T/lib.so" rdwrnest >"$T/plain.out" 2>&1 ||
+    fail "control: without truncguard, rdwrnest: $(cat "$T/plain.out")"
+  grep -q '^rdwrnest: 1 fds more$' "$T/plain.out" || fail "control: rdwrnest: $(cat "$T/plain.out")"
+  LOCK_HOLDER_CONTENT=$V1 env -u TRUNCGUARD_LOG "$TG_CMD" --scope=self "$TG_LOCK_HOLDER" "$T/lib.so" rdwrnest >"$T/tg.out" 2>&1 ||
+    fail "under truncguard, rdwrnest: $(cat "$T/tg.out")"
+  grep -q '^rdwrnest: the handler opened$' "$T/tg.out" && grep -q "replaced file=$T/lib.so " "$T/tg.out" ||
+    fail "under truncguard, rdwrnest: no handler ran in the look, or no replacement: $(cat "$T/tg.out")"
+  n=$(sed -n 's/^rdwrnest: \([0-9]*\) fds more$/\1/p' "$T/tg.out")
+  [ "${n:-9}" -le 3 ] ||
+    fail "a handler's O_RDWR open of a locked ELF file inside the look at another: $n fds more where 3 (the look kept an fd of its own)"
+  ok "a handler's O_RDWR open inside the look at another: $n fds (the look still read through the program's fd)"
+fi
+
 for close in closefrom closerange closeloop; do
   "$TG_LOCK_HOLDER" "$T/data" ftruncate "$close" >"$T/plain.out" 2>&1 ||
     fail "control: without truncguard, ftruncate then $close: $(cat "$T/plain.out")"

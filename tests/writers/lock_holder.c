@@ -39,6 +39,25 @@
  *                 the open is replaced (a new inode at the name), so the lock,
  *                 on A's file, is asked about through A (POSIX locks only);
  *                 prints "rdwrx: F_GETSIG N" of the fd it opened
+ *       rdwrjump  (x86-64) a handler that siglongjmps out of an O_RDWR open
+ *                 of FILE, mapped executable by this process (through A):
+ *                 under truncguard, out of the look by name that the open
+ *                 of a locked ELF file makes (a seccomp filter traps the
+ *                 look's stat of the opened path, SIGSYS, as an alarm() at
+ *                 that moment would). Then the fd the open left (the lowest
+ *                 free number, the program never got it) is closed (the
+ *                 lock taken again through A), a text file opened takes its
+ *                 number, and FILE is opened O_WRONLY|O_TRUNC (a write of
+ *                 the library the program maps): prints "rdwrjump: jumped"
+ *                 or "rdwrjump: not jumped", then "rdwrjump: A's file N
+ *                 bytes" (0: truncated in place); the lock asked through A
+ *       rdwrnest  (x86-64) as rdwrx, and a signal handler opens a second
+ *                 locked copy of FILE (FILE.2, locked through its own fd
+ *                 B) O_RDWR in the middle of it (under truncguard: the
+ *                 look by name, whose stat of the path the seccomp filter
+ *                 traps; the handler makes that stat): prints "rdwrnest:
+ *                 the handler opened" (or "no handler ran": no such stat)
+ *                 and "rdwrnest: N fds more" (the program's, over the step)
  *       oldatime  sets the file's atime (through A) to 2001-01-01 00:00:00
  *                 UTC (978307200), older than its mtime: a read moves it
  *       countfds  prints "countfds: N fds" (the program's open fds)
@@ -52,6 +71,17 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <dirent.h>
@@ -101,10 +131,83 @@ static int lock_held_through(int a) {
   return WEXITSTATUS(st) == 1;
 }
 
+#if defined(__x86_64__)
+/* rdwrjump: the path its open is given, at an address nothing else passes. */
+static char jump_path[PATH_MAX];
+static sigjmp_buf jump_back;
+static volatile sig_atomic_t jump_armed;
+
+static char stat_path[PATH_MAX];        /* jump_path's copy, which the filter lets through */
+static const char* volatile nest_file;  /* rdwrnest: the handler's own open, once */
+static volatile int nest_fd = -1;
+
+/* SIGSYS of the filter below: an armed one jumps out (rdwrjump); else the
+ * handler opens nest_file O_RDWR the first time (rdwrnest), and makes the
+ * stat in the caller's place, through stat_path. */
+static void jump_out(int sig, siginfo_t* si, void* ctx) {
+  (void)sig;
+  (void)si;
+  if (jump_armed) {
+    jump_armed = 0;
+    siglongjmp(jump_back, 1);
+  }
+  const int saved = errno;
+  const char* f = nest_file;
+  if (f) {
+    nest_file = NULL;
+    nest_fd = open(f, O_RDWR);
+  }
+  greg_t* r = ((ucontext_t*)ctx)->uc_mcontext.gregs;
+  const long v = syscall(SYS_newfstatat, r[REG_RDI], stat_path, r[REG_RDX], r[REG_R10]);
+  r[REG_RAX] = v < 0 ? -errno : v;
+  errno = saved;
+}
+
+/* Traps newfstatat(_, jump_path, ...). */
+static int trap_stat_of_jump_path(void) {
+  const uintptr_t p = (uintptr_t)jump_path;
+  struct sock_filter f[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_newfstatat, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)p, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]) + 4),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(p >> 32), 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+  };
+  struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = jump_out;
+  sa.sa_flags = SA_SIGINFO;
+  if (sigaction(SIGSYS, &sa, NULL) != 0) return -1;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+#endif
+
 static int check(int ok, const char* what) {
   if (!ok) { perror(what); exit(2); }
   return ok;
 }
+
+#if defined(__x86_64__)
+/* rdwrjump's open of jump_path, expected at `lowest`: 1 if the handler
+ * jumped out of it. (Its own frame: main's variables stay clear of the jump.) */
+static int jumped_out_of_open(int lowest) {
+  jump_armed = 1;
+  if (sigsetjmp(jump_back, 1) != 0) return 1;
+  check(open(jump_path, O_RDWR) == lowest, "open O_RDWR (at the lowest number)");
+  jump_armed = 0;
+  return 0;
+}
+#endif
 
 int main(int argc, char** argv) {
   int first = 1;
@@ -165,6 +268,65 @@ int main(int argc, char** argv) {
       printf("rdwrx: F_GETSIG %d\n", fcntl(fd, F_GETSIG));
       munmap(m, 4096);
       by_fd = 1;
+    } else if (strcmp(step, "rdwrjump") == 0) {
+#if defined(__x86_64__)
+      void* m = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, a, 0);
+      check(m != MAP_FAILED, "mmap");
+      check(strlen(file) < sizeof jump_path, "path too long");
+      strcpy(jump_path, file);
+      strcpy(stat_path, file);
+      const int lowest = open("/dev/null", O_RDONLY);
+      check(lowest >= 0 && close(lowest) == 0, "/dev/null");
+      check(trap_stat_of_jump_path() == 0, "seccomp");
+      printf("rdwrjump: %s\n", jumped_out_of_open(lowest) ? "jumped" : "not jumped");
+      /* The open's fd: closed (which releases the lock), its number a text file's. */
+      check(fcntl(lowest, F_GETFD) >= 0 && close(lowest) == 0, "close the open's fd");
+      check(take_lock(a) == 0, "lock again");
+      char text_path[PATH_MAX + 8];
+      snprintf(text_path, sizeof text_path, "%s.txt", file);
+      const int text = open(text_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+      check(text == lowest && write(text, content, sizeof content) == (ssize_t)sizeof content, "text file");
+      check(open(file, O_WRONLY | O_TRUNC) >= 0, "open O_WRONLY|O_TRUNC");
+      struct stat st;
+      check(fstat(a, &st) == 0, "fstat A");
+      printf("rdwrjump: A's file %lld bytes\n", (long long)st.st_size);
+      munmap(m, 4096);
+      by_fd = 1;
+#else
+      fprintf(stderr, "lock_holder: rdwrjump is x86-64 only\n");
+      return 2;
+#endif
+    } else if (strcmp(step, "rdwrnest") == 0) {
+#if defined(__x86_64__)
+      /* A second locked copy of FILE, which a signal handler opens O_RDWR
+       * in the middle of the look at FILE's O_RDWR open. */
+      char second[PATH_MAX + 8];
+      snprintf(second, sizeof second, "%s.2", file);
+      const int b = open(second, O_RDWR | O_CREAT | O_TRUNC, 0644);
+      check(b >= 0, second);
+      char buf[65536];
+      ssize_t n;
+      off_t at = 0;
+      while ((n = pread(a, buf, sizeof buf, at)) > 0) check(pwrite(b, buf, (size_t)n, at) == n, "copy"), at += n;
+      struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+      check(fcntl(b, F_SETLK, &fl) == 0, "lock the second file");
+      void* m = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, a, 0);
+      check(m != MAP_FAILED, "mmap");
+      check(strlen(file) < sizeof jump_path, "path too long");
+      strcpy(jump_path, file);
+      strcpy(stat_path, file);
+      check(trap_stat_of_jump_path() == 0, "seccomp");
+      const int before = open_fds();
+      nest_file = second;
+      check(open(jump_path, O_RDWR) >= 0, "open O_RDWR");
+      printf("rdwrnest: %s\n", nest_file ? "no handler ran" : nest_fd >= 0 ? "the handler opened" : "the handler's open failed");
+      printf("rdwrnest: %d fds more\n", open_fds() - before);
+      munmap(m, 4096);
+      by_fd = 1;
+#else
+      fprintf(stderr, "lock_holder: rdwrnest is x86-64 only\n");
+      return 2;
+#endif
     } else if (strcmp(step, "wronly") == 0) {
       check(open(file, O_WRONLY) >= 0, "open O_WRONLY");
     } else if (strcmp(step, "trunc") == 0) {
