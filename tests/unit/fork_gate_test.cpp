@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -63,7 +64,10 @@ pid_t fork_a_walker() {
   if (c == 0) {
     int n = 0;
     dl_iterate_phdr(&count_cb, &n);
-    _exit(n > 0 ? 0 : 3);
+    // exit_group itself: ThreadSanitizer's _exit reports the threads of the
+    // parent that were running at the fork as leaked here, and fails the
+    // child's exit status (66) for them.
+    syscall(SYS_exit_group, n > 0 ? 0 : 3);
   }
   return c;
 }
