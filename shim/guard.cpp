@@ -1198,16 +1198,32 @@ Outcome passed(const WriteIntent& in, Examined& ex, Reason why) {
   return why == Reason::missing ? changed_under_us(in, name) : log_pass(in, name, why);
 }
 
-// The header, read through the program's own fd (pread: its offset stays),
-// without moving the file's atime: O_NOATIME for the read, as
-// open_for_reading's (its owner and root only: others read without it).
-// F_SETFL sets O_APPEND and O_NONBLOCK too: they are put back as opened.
+// O_NOATIME on the program's own fd (opened with `flags`) while this lives:
+// reading through it must not move the file's atime, as open_for_reading's
+// O_NOATIME (its owner and root only: others read without it). F_SETFL sets
+// O_APPEND and O_NONBLOCK too: they are put back as opened.
+class NoatimeWhile {
+ public:
+  [[gnu::always_inline]] NoatimeWhile(int fd, int flags)
+      : fd_(fd),
+        status_(flags & (O_APPEND | O_NONBLOCK)),
+        on_(!(flags & O_NOATIME) && sys::call(SYS_fcntl, fd, F_SETFL, status_ | O_NOATIME) == 0) {}
+  [[gnu::always_inline]] ~NoatimeWhile() {
+    if (on_) sys::call(SYS_fcntl, fd_, F_SETFL, status_);
+  }
+  NoatimeWhile(const NoatimeWhile&) = delete;
+  NoatimeWhile& operator=(const NoatimeWhile&) = delete;
+
+ private:
+  int fd_;
+  int status_;
+  bool on_;
+};
+
+// The header, read through the program's own fd (pread: its offset stays).
 ElfKind probe_keeping_atime(int fd, int flags) {
-  const int status = flags & (O_APPEND | O_NONBLOCK);
-  const bool noatime = !(flags & O_NOATIME) && sys::call(SYS_fcntl, fd, F_SETFL, status | O_NOATIME) == 0;
-  const ElfKind kind = probe_elf_fd(fd);
-  if (noatime) sys::call(SYS_fcntl, fd, F_SETFL, status);
-  return kind;
+  NoatimeWhile noatime(fd, flags);
+  return probe_elf_fd(fd);
 }
 
 }  // namespace
@@ -1263,13 +1279,14 @@ void close_opened_again(int fd) {
 
 int looked_at_keeping(const WriteIntent& in, int fd) {
   // The look reads the file through fd (read_parked: the open's in.fd),
-  // without moving its atime: O_NOATIME meanwhile, as probe_keeping_atime.
-  const int status = in.flags & (O_APPEND | O_NONBLOCK);
-  const bool noatime = !(in.flags & O_NOATIME) && sys::call(SYS_fcntl, fd, F_SETFL, status | O_NOATIME) == 0;
+  // without moving its atime.
   WriteIntent look = in;
   look.fd = fd;
-  const Outcome o = guard_write(look);
-  if (noatime) sys::call(SYS_fcntl, fd, F_SETFL, status);
+  Outcome o{};
+  {
+    NoatimeWhile noatime(fd, in.flags);
+    o = guard_write(look);
+  }
   switch (o.kind) {
     case Outcome::pass:
     case Outcome::pass_if_absent: {  // (the second: truncating opens only)
