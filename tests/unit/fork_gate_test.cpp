@@ -8,19 +8,28 @@
 
 #include "child_limits.hpp"
 
+#include <elf.h>
 #include <gtest/gtest.h>
 #include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <set>
 #include <thread>
 
 namespace {
@@ -333,6 +342,311 @@ TEST(ForkGate, AForkInsideAnotherLetsTheGateGo) {
   });
   EXPECT_NE(r, 6) << "the gate stayed taken after the forks";
   EXPECT_EQ(r, 0);
+}
+
+// A fork from a signal handler that interrupted a fork waiting (in its
+// prepare handler) for another thread's walk: glibc 2.36 runs atfork handlers
+// without a lock of its own, so a process of threads gets there too. The
+// inner fork counted as the outer one's and went ahead without the gate, the
+// walk unfinished: its child hung in dl_iterate_phdr. It waits for the walk.
+std::atomic<pid_t> g_inner_child{0};
+std::atomic<pthread_t> g_main_thread{};
+
+void mark_forking() { g_forking = true; }
+
+void fork_a_walker_in_handler(int) {
+  const int saved = errno;
+  g_inner_child = fork_a_walker();
+  g_forked = true;
+  errno = saved;
+}
+
+int walk_until_the_inner_fork_cb(struct dl_phdr_info*, size_t, void*) {
+  g_in_walk = true;
+  while (!g_forking) sched_yield();
+  usleep(20 * 1000);  // the forking thread gets to its wait for this walk
+  pthread_kill(g_main_thread, SIGUSR1);
+  run_on(g_forked);  // running, not stuck, 100 ms of CPU time at most
+  return 1;
+}
+
+TEST(ForkGate, AForkFromAHandlerInAForkWaitingForAWalkWaitsToo) {
+  const int r = tg::unit::in_child([] {
+    tg::fork_gate::install();
+    pthread_atfork(&mark_forking, nullptr, nullptr);  // run before the gate's prepare handler
+    signal(SIGUSR1, &fork_a_walker_in_handler);
+    g_main_thread = pthread_self();
+    std::thread walker([] { walk(&walk_until_the_inner_fork_cb, nullptr); });
+    while (!g_in_walk) sched_yield();
+    const pid_t outer = fork_a_walker();
+    walker.join();
+    if (!g_forked) return 4;
+    const int inner = outcome(g_inner_child);
+    return inner != 0 ? 10 + inner : outcome(outer);
+  });
+  EXPECT_NE(r, 11) << "the inner fork went ahead of the walk: its child hung in dl_iterate_phdr";
+  EXPECT_EQ(r, 0);
+}
+
+// A fork from a signal handler that lands between any two instructions of
+// the gate's atfork handlers (glibc runs them without a lock of its own since
+// 2.36, in a process of threads too). A tracer (ptrace) stops a process of
+// its own at the handler's first instruction, single-steps it k instructions
+// (into what it calls too) and sends it a signal there whose handler forks;
+// a fresh process for each k, until the handler has returned. At every fork
+// (outer and inner: PTRACE_EVENT_FORK, the process copied) the gate must be
+// the forking thread's, and at every exit it must be free. (The inner fork
+// that came in after the outer one's parent handler had counted it done, and
+// before it read whether it had taken the gate, left the gate taken for good:
+// every walk of another thread then waited for this one to look stuck.)
+
+// The address of symbol `name` of this program, from its ELF symbol table
+// (found where the program is loaded through `known`, the address of
+// `known_name`): 0 where it is not there, -1 where there is no symbol table.
+intptr_t symbol_address(const char* name, const char* known_name, uintptr_t known) {
+  const int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) return -1;
+  void* map = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) return -1;
+  const auto* base = static_cast<const unsigned char*>(map);
+  const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
+  const auto* sh = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff);
+  intptr_t found = -1;
+  uintptr_t value = 0, known_value = 0;
+  for (int i = 0; i < eh->e_shnum; ++i) {
+    if (sh[i].sh_type != SHT_SYMTAB) continue;
+    found = 0;
+    const auto* syms = reinterpret_cast<const Elf64_Sym*>(base + sh[i].sh_offset);
+    const char* strs = reinterpret_cast<const char*>(base + sh[sh[i].sh_link].sh_offset);
+    for (size_t s = 0; s < sh[i].sh_size / sizeof(Elf64_Sym); ++s) {
+      if (std::strcmp(strs + syms[s].st_name, name) == 0) value = syms[s].st_value;
+      if (std::strcmp(strs + syms[s].st_name, known_name) == 0) known_value = syms[s].st_value;
+    }
+  }
+  munmap(map, static_cast<size_t>(st.st_size));
+  if (found < 0) return -1;
+  return value && known_value ? static_cast<intptr_t>(value + (known - known_value)) : 0;
+}
+
+constexpr int kCannotTrace = 90;
+std::atomic<int> g_inner_forks{0};
+
+// The signal handler: forks, the child ends at once (exit_group itself:
+// ThreadSanitizer's and LeakSanitizer's exit work is none of this).
+void fork_and_end_the_child(int) {
+  const int saved = errno;
+  const pid_t c = fork();
+  if (c == 0) syscall(SYS_exit_group, 0);
+  if (c > 0) {
+    while (waitpid(c, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    ++g_inner_forks;
+  }
+  errno = saved;
+}
+
+// The traced process: stops for its tracer, forks once; the child ends with
+// 40 + the forks of its handler, the parent with 10 * those + its own.
+[[noreturn]] void traced_forker() {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);  // no signal-delivery stops for the children's ends
+  struct sigaction sa = {};
+  sa.sa_handler = &fork_and_end_the_child;
+  if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0 || sigprocmask(SIG_BLOCK, &chld, nullptr) != 0 ||
+      sigaction(SIGUSR1, &sa, nullptr) != 0)
+    syscall(SYS_exit_group, kCannotTrace);
+  tg::fork_gate::install();
+  raise(SIGSTOP);
+  const pid_t c = fork();
+  if (c == 0) syscall(SYS_exit_group, 40 + g_inner_forks.load());
+  int st = 0;
+  if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) < 40) syscall(SYS_exit_group, 99);
+  syscall(SYS_exit_group, (WEXITSTATUS(st) - 40) * 10 + g_inner_forks.load());
+  __builtin_unreachable();
+}
+
+// What one traced run saw.
+struct Run {
+  bool past_end = false;  // the handler returned in fewer than k instructions: no signal sent
+  int status = -1;        // the traced process's exit status
+  int forks = 0;          // forks seen (the process copied)
+  int forks_without_gate = 0;
+  int ends_with_gate = 0;  // processes that ended with the gate taken
+  uintptr_t pc = 0;        // where the signal came
+  const char* error = nullptr;
+};
+
+long peek(pid_t p, uintptr_t a) { return ptrace(PTRACE_PEEKDATA, p, reinterpret_cast<void*>(a), nullptr); }
+bool poke(pid_t p, uintptr_t a, long v) {
+  return ptrace(PTRACE_POKEDATA, p, reinterpret_cast<void*>(a), reinterpret_cast<void*>(v)) == 0;
+}
+bool cont(pid_t p, int sig) {
+  return ptrace(PTRACE_CONT, p, nullptr, reinterpret_cast<void*>(static_cast<long>(sig))) == 0;
+}
+bool holds(pid_t p, uintptr_t gate) { return (static_cast<uint64_t>(peek(p, gate)) & 0xffffffffu) == static_cast<uint64_t>(p); }
+bool held(pid_t p, uintptr_t gate) { return (static_cast<uint64_t>(peek(p, gate)) & 0xffffffffu) != 0; }
+
+// Stops `p` (at a breakpoint at `fn`) k instructions further on and sends it
+// SIGUSR1 there; false where that went wrong.
+bool step_and_signal(pid_t p, uintptr_t fn, long original, int k, Run* run) {
+  struct user_regs_struct regs;
+  if (ptrace(PTRACE_GETREGS, p, nullptr, &regs) != 0 || regs.rip != fn + 1) return false;
+  regs.rip = fn;
+  if (!poke(p, fn, original) || ptrace(PTRACE_SETREGS, p, nullptr, &regs) != 0) return false;
+  const uintptr_t sp = regs.rsp;
+  const auto back = static_cast<uintptr_t>(peek(p, sp));
+  for (int i = 0; i < k; ++i) {
+    int st = 0;
+    if (ptrace(PTRACE_SINGLESTEP, p, nullptr, nullptr) != 0 || waitpid(p, &st, __WALL) != p || !WIFSTOPPED(st) ||
+        WSTOPSIG(st) != SIGTRAP || ptrace(PTRACE_GETREGS, p, nullptr, &regs) != 0)
+      return false;
+    if (regs.rip == back && regs.rsp == sp + 8) {
+      run->past_end = true;
+      return cont(p, 0);
+    }
+  }
+  run->pc = regs.rip;
+  return cont(p, SIGUSR1);
+}
+
+enum class Handler { kPrepare, kParent, kChild };
+
+// One traced run: a breakpoint at `fn` (in the parent for kPrepare and
+// kParent, in the fork's child for kChild), a signal k instructions on.
+Run traced_run(Handler h, uintptr_t fn, uintptr_t gate, int k) {
+  Run run;
+  const pid_t t = fork();
+  if (t == 0) traced_forker();
+  if (t < 0) {
+    run.error = "fork";
+    return run;
+  }
+  pid_t stepper = h == Handler::kChild ? 0 : t, child = 0;
+  long original = 0;
+  std::set<pid_t> stopped_new, to_let_go, to_run;
+  bool started = false;
+  // A process the tracer was given by a fork, at its first stop.
+  auto first_stop = [&](pid_t n) {
+    if (to_run.erase(n)) return cont(n, 0);
+    to_let_go.erase(n);
+    return ptrace(PTRACE_DETACH, n, nullptr, nullptr) == 0;
+  };
+  for (;;) {
+    int st = 0;
+    const pid_t p = waitpid(-1, &st, __WALL);
+    if (p < 0) {
+      if (errno == EINTR) continue;
+      run.error = "waitpid";
+      break;
+    }
+    if (WIFEXITED(st) || WIFSIGNALED(st)) {
+      if (p == t) {
+        run.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        break;
+      }
+      continue;
+    }
+    if (!WIFSTOPPED(st)) continue;
+    const int sig = WSTOPSIG(st);
+    const int event = st >> 16;
+    bool ok = true;
+    if (event == 0 && (to_run.count(p) || to_let_go.count(p))) {
+      ok = first_stop(p);
+    } else if (p != t && p != child && event == 0) {  // a new process's first stop, before its parent's fork event
+      stopped_new.insert(p);
+      continue;
+    } else if (event == PTRACE_EVENT_FORK) {
+      unsigned long n = 0;
+      ptrace(PTRACE_GETEVENTMSG, p, nullptr, &n);
+      ++run.forks;
+      if (!holds(p, gate)) ++run.forks_without_gate;
+      const auto np = static_cast<pid_t>(n);
+      if (h == Handler::kChild && p == t && child == 0) {
+        child = stepper = np;
+        to_run.insert(np);
+        ok = poke(t, fn, original);  // the child has the breakpoint, the parent no more
+      } else {
+        to_let_go.insert(np);
+      }
+      if (ok && stopped_new.erase(np)) ok = first_stop(np);
+      ok = ok && cont(p, 0);
+    } else if (event == PTRACE_EVENT_EXIT) {
+      if (held(p, gate)) ++run.ends_with_gate;
+      ok = cont(p, 0);
+    } else if (p == t && !started && sig == SIGSTOP) {
+      started = true;
+      errno = 0;
+      original = peek(t, fn);
+      ok = errno == 0 &&
+           ptrace(PTRACE_SETOPTIONS, t, nullptr,
+                  reinterpret_cast<void*>(static_cast<long>(PTRACE_O_TRACEFORK | PTRACE_O_TRACEEXIT |
+                                                            PTRACE_O_EXITKILL))) == 0 &&
+           poke(t, fn, (original & ~0xffl) | 0xcc) && cont(t, 0);
+    } else if (p == stepper && sig == SIGTRAP && event == 0) {
+      ok = step_and_signal(p, fn, original, k, &run);
+      stepper = 0;
+    } else {
+      ok = cont(p, sig);  // a signal for the process: passed on
+    }
+    if (!ok) {
+      run.error = "ptrace";
+      kill(t, SIGKILL);
+      if (child) kill(child, SIGKILL);
+    }
+  }
+  return run;
+}
+
+// Every instruction boundary of `fn` (one of the gate's atfork handlers, and
+// what it calls): the gate is the forking thread's at every fork, and free
+// at every exit.
+void every_boundary_of(Handler h, void (*fn)(), const char* name) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "under ThreadSanitizer a signal handler runs at its next interceptor, not at the instruction "
+                  "where the signal came, and single-stepping its instrumentation takes minutes";
+#endif
+  const intptr_t gate = symbol_address("_ZN2tg9fork_gate12_GLOBAL__N_16g_gateE", "_ZN2tg9fork_gate11before_forkEv",
+                                       reinterpret_cast<uintptr_t>(&tg::fork_gate::before_fork));
+  if (gate < 0) GTEST_SKIP() << "no symbol table in /proc/self/exe (stripped): the gate can't be found";
+  ASSERT_NE(gate, 0) << "no symbol for the gate (tg::fork_gate::{anon}::g_gate) or before_fork: renamed?";
+  const auto at = reinterpret_cast<uintptr_t>(fn);
+  // The exit status: 10 * the child's inner forks + the parent's (the
+  // child of a fork copied after the inner one has it counted).
+  const int expected = h == Handler::kPrepare ? 11 : h == Handler::kParent ? 1 : 10;
+  int k = 0, failed = 0;
+  for (;; ++k) {
+    ASSERT_LT(k, 20000) << name << " never returned";
+    const Run r = traced_run(h, at, static_cast<uintptr_t>(gate), k);
+    if (r.status == kCannotTrace && k == 0) GTEST_SKIP() << "ptrace(PTRACE_TRACEME) is not permitted here";
+    ASSERT_EQ(r.error, nullptr) << r.error << " failed at k=" << k;
+    if (r.past_end) break;
+    if (r.status == expected && r.forks == 2 && r.forks_without_gate == 0 && r.ends_with_gate == 0) continue;
+    if (++failed > 4) continue;  // the first few said in full
+    char where[160];
+    std::snprintf(where, sizeof where, "%s: signal after %d instructions, at %#lx (%s%+ld)", name, k,
+                  static_cast<unsigned long>(r.pc), name, static_cast<long>(r.pc - at));
+    EXPECT_EQ(r.status, expected) << where << ": the processes' ends";
+    EXPECT_EQ(r.forks, 2) << where;
+    EXPECT_EQ(r.forks_without_gate, 0) << where << ": a fork copied the process with the gate not its own";
+    EXPECT_EQ(r.ends_with_gate, 0) << where << ": a process ended with the gate taken (left taken for good)";
+  }
+  EXPECT_EQ(failed, 0) << "of " << k << " instruction boundaries of " << name << " (and what it calls)";
+  EXPECT_GT(k, 0);
+}
+
+TEST(ForkGate, AForkFromAHandlerAtEveryInstructionOfThePrepareHandler) {
+  every_boundary_of(Handler::kPrepare, &tg::fork_gate::before_fork, "before_fork");
+}
+
+TEST(ForkGate, AForkFromAHandlerAtEveryInstructionOfTheParentHandler) {
+  every_boundary_of(Handler::kParent, &tg::fork_gate::after_fork_parent, "after_fork_parent");
+}
+
+TEST(ForkGate, AForkFromAHandlerAtEveryInstructionOfTheChildHandler) {
+  every_boundary_of(Handler::kChild, &tg::fork_gate::after_fork_child, "after_fork_child");
 }
 
 }  // namespace
