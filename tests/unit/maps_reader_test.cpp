@@ -200,11 +200,16 @@ TEST(MapsScan, DataFilesAreNotMappedExecutable) {
 }
 
 TEST(MapsScan, FindsAChildThatMapsIt) {
-  // A child process (not us) runs /bin/sleep: the scan must name it.
-  const FileId sleep_bin = id_of("/bin/sleep");
+  // A child process (not us) runs a copy of /bin/sleep: the scan must name
+  // it. A copy of its own: the scan lists at most kMaxPids processes, and
+  // other sleeps on the machine (other test suites') map /bin/sleep too.
+  tg::unit::TempDir dir("tg-maps-scan");
+  const std::string sleep_copy = dir / "sleep";
+  ASSERT_EQ(std::system(("cp /bin/sleep '" + sleep_copy + "'").c_str()), 0);
+  const FileId sleep_bin = id_of(sleep_copy.c_str());
   pid_t child = fork();
   if (child == 0) {
-    execl("/bin/sleep", "sleep", "5", nullptr);
+    execl(sleep_copy.c_str(), "sleep", "5", nullptr);
     _exit(127);
   }
   ASSERT_GT(child, 0);
