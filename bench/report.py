@@ -80,14 +80,15 @@ def verdict(ok):
 
 
 def gbench(name):
-    """{run_name: {"median": s, "cv": x, "reps": n, "counters": {...}}} (times in seconds)."""
+    """{run_name: {"median": s, "cv": x, "reps": n, "counters": {...}, "rep_counters": [{...}, ...]}}
+    (times in seconds; counters as the benchmark set them, one dict per repetition)."""
     if not exists(name):
         return {}
     data = json.load(open(path(name)))
     unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
     iters = defaultdict(list)
     aggs = defaultdict(dict)
-    counters = {}
+    counters = defaultdict(list)
     for b in data.get("benchmarks", []):
         run = b.get("run_name", b["name"]).replace("/manual_time", "")
         t = b["real_time"] * unit[b.get("time_unit", "ns")]
@@ -97,21 +98,35 @@ def gbench(name):
             aggs[run][b["aggregate_name"]] = b
         else:
             iters[run].append(t)
-            counters[run] = {k: v for k, v in b.items() if isinstance(v, (int, float))}
+            counters[run].append({k: v for k, v in b.items() if isinstance(v, (int, float))})
     res = {}
     for run, ts in iters.items():
         a = aggs.get(run, {})
         cv = a["cv"]["real_time"] if "cv" in a else float("nan")
-        res[run] = {"median": median(ts), "cv": cv, "reps": len(ts), "samples": ts, "counters": counters[run]}
+        res[run] = {"median": median(ts), "cv": cv, "reps": len(ts), "samples": ts, "counters": counters[run][-1],
+                    "rep_counters": counters[run]}
         if "median" in a:  # Google Benchmark's own median of the repetitions: the same number
             res[run]["median"] = a["median"]["real_time"] * unit[a["median"].get("time_unit", "ns")]
     return res
 
 
-def ratio(res, a, b):
-    if a in res and b in res and res[b]["median"] > 0:
-        return res[a]["median"] / res[b]["median"]
-    return float("nan")
+def pair(res, name):
+    """A paired benchmark of tg_bench_open (NAME/A_vs_B): each repetition gives the median over its
+    pairs of B's slice time / A's ("ratio") and A's and B's median time per call ("a_us", "b_us").
+    Returns the median over the repetitions of each, and the ratio's coefficient of variation over
+    them (how far one repetition's figure moves), or None."""
+    reps = [c for c in res.get(name, {}).get("rep_counters", []) if "ratio" in c]
+    if not reps:
+        return None
+    rs = [c["ratio"] for c in reps]
+    cv = statistics.stdev(rs) / statistics.mean(rs) if len(rs) > 1 else float("nan")
+    return {"ratio": median(rs), "cv": cv, "a_us": median([c["a_us"] for c in reps]),
+            "b_us": median([c["b_us"] for c in reps]), "ratios": rs}
+
+
+def pair_ratio(res, name):
+    p = pair(res, name)
+    return p["ratio"] if p else float("nan")
 
 
 # ---------------------------------------------------------------- abtime samples
@@ -200,14 +215,10 @@ def main():
     for key, label, target in names:
         row = [label]
         for fs in ("tmpfs", "disk", "control"):
-            r = runs[fs]
-            a, b = f"{key}/interposed", f"{key}/libc"
-            if a in r and b in r:
-                cv = max(r[a]["cv"], r[b]["cv"])
-                cvs = f", cv {cv * 100:.0f}%" if cv == cv else ""
-                row.append(
-                    f"{r[b]['median'] * 1e6:.2f} → {r[a]['median'] * 1e6:.2f} us: **{fmt_extra(ratio(r, a, b))}**{cvs}"
-                )
+            p = pair(runs[fs], f"{key}/libc_vs_interposed")
+            if p:
+                cvs = f", cv {p['cv'] * 100:.1f}%" if p["cv"] == p["cv"] else ""
+                row.append(f"{p['a_us']:.2f} → {p['b_us']:.2f} us: **{fmt_extra(p['ratio'])}**{cvs}")
             else:
                 row.append("n/a")
         row.append(f"< {fmt_extra(target)}" if target else "-")
@@ -219,30 +230,35 @@ def main():
     rt = runs["tmpfs"]
     sim = []
     for key, label in [
-        ("trunc_text/libc", "glibc open alone"),
-        ("trunc_text/libc_fstatat_only_probe", "+ fstatat (1 call)"),
-        ("trunc_text/libc_noatime_nofstat_probe", "+ fstatat, open O_NOATIME, pread, close (4 calls)"),
-        ("trunc_text/libc_noatime_probe", "+ fstatat, open O_NOATIME, fstat, pread, close (5 calls)"),
-        ("trunc_text/libc_shim_like_probe", "+ fstatat, open, fstat, pread, close (the shim's 5 calls, replayed)"),
-        ("trunc_text/interposed", "the shim itself"),
-        ("trunc_text/libc_open_first_design", "other design: open without O_TRUNC, fstat, ftruncate (a file known small)"),
-        ("trunc_text/libc_open_first_header_design",
+        ("trunc_text/libc_vs_interposed", "glibc open alone"),
+        ("trunc_text/libc_vs_libc_fstatat_only_probe", "+ fstatat (1 call)"),
+        ("trunc_text/libc_vs_libc_noatime_nofstat_probe", "+ fstatat, open O_NOATIME, pread, close (4 calls)"),
+        ("trunc_text/libc_vs_libc_noatime_probe", "+ fstatat, open O_NOATIME, fstat, pread, close (5 calls)"),
+        ("trunc_text/libc_vs_libc_shim_like_probe",
+         "+ fstatat, open, fstat, pread, close (the shim's 5 calls, replayed)"),
+        ("trunc_text/libc_vs_interposed", "the shim itself"),
+        ("trunc_text/libc_vs_libc_open_first_design",
+         "other design: open without O_TRUNC, fstat, ftruncate (a file known small)"),
+        ("trunc_text/libc_vs_libc_open_first_header_design",
          "other design: open without O_TRUNC, fstat, header read (open, pread, close), ftruncate"),
-        ("trunc_text/libc_lease_on_fd_design",
+        ("trunc_text/libc_vs_libc_lease_on_fd_design",
          "other design: open without O_TRUNC, write lease on that fd around ftruncate (4 fcntl, no header)"),
     ]:
         cells = [label]
         for fs in ("tmpfs", "disk"):
-            r = runs[fs]
-            if key in r:
-                cells.append(f"{r[key]['median'] * 1e6:.2f} us ({fmt_extra(ratio(r, key, 'trunc_text/libc'))})")
-            else:
+            p = pair(runs[fs], key)
+            if not p:
                 cells.append("n/a")
+            elif label == "glibc open alone":
+                cells.append(f"{p['a_us']:.2f} us")
+            else:  # each against glibc's open alone in its own pairs: its own baseline time
+                cells.append(f"{p['a_us']:.2f} → {p['b_us']:.2f} us ({fmt_extra(p['ratio'])})")
         sim.append(cells)
-    tables["probe"] = md_table(["O_TRUNC open of a 201-byte text file", "tmpfs", "ext4 disk"], sim)
+    tables["probe"] = md_table(["O_TRUNC open of a 201-byte text file (glibc's open alone → with the calls)",
+                                "tmpfs", "ext4 disk"], sim)
 
     for i, (key, label, target) in enumerate(names[:6]):
-        r = ratio(rt, f"{key}/interposed", f"{key}/libc")
+        r = pair_ratio(rt, f"{key}/libc_vs_interposed")
         fig = ["1. pass-through", "1. append-only write (pass-through)",
                "1. write in place without O_TRUNC (examined, issue 5)",
                "1. write in place without O_TRUNC (examined through its fd)", "2.", "2."][i]
@@ -250,7 +266,7 @@ def main():
             summary.append((f"{fig} {label}, tmpfs", f"< {fmt_extra(target)}", fmt_extra(r), r < target))
     rd = runs["disk"]
     for key, label, target in names[4:6]:
-        r = ratio(rd, f"{key}/interposed", f"{key}/libc")
+        r = pair_ratio(rd, f"{key}/libc_vs_interposed")
         if r == r:
             summary.append((f"2. {label}, ext4", f"< {fmt_extra(target)}", fmt_extra(r), r < target))
 
@@ -354,11 +370,11 @@ def main():
     if r == r:
         summary.append(("4. `truncguard cp` over a mapped library vs bare syscalls (whole process)", "≤ 1.5x",
                         fmt_ratio(r), r <= 1.5))
-    rm = ratio(rt, "replace_mapped/interposed", "replace_mapped/bare_syscalls")
-    if rm == rm:
+    pm = pair(rt, "replace_mapped/bare_syscalls_vs_interposed")
+    if pm:
+        rm = pm["ratio"]
         rows.append(["in process: open(O_TRUNC)+write+close through the shim vs unlink+create+write+close (tmpfs)",
-                     f"{rt['replace_mapped/bare_syscalls']['median'] * 1e3:.3f} → "
-                     f"{rt['replace_mapped/interposed']['median'] * 1e3:.3f}", f"{fmt_ratio(rm)}"])
+                     f"{pm['a_us'] / 1e3:.3f} → {pm['b_us'] / 1e3:.3f}", f"{fmt_ratio(rm)}"])
         summary.append(("4. the same in process (the guard's work alone)", "≤ 1.5x", fmt_ratio(rm), rm <= 1.5))
     tables["mapped"] = md_table(["replacing a library a running victim maps", "ms (median)",
                                  "vs bare (paired; quartiles)"], rows)
@@ -469,10 +485,10 @@ def main():
     if rb or m.get("baseline"):
         rows = []
         for key, label, _ in names:
-            a, b = f"{key}/interposed", f"{key}/libc"
-            if a in rb and b in rb and a in rt and b in rt:
-                rows.append([f"{label} (tmpfs, in process)", f"{fmt_extra(ratio(rb, a, b))}",
-                             f"{fmt_extra(ratio(rt, a, b))}", "vs glibc in the same process"])
+            k = f"{key}/libc_vs_interposed"
+            if pair(rb, k) and pair(rt, k):
+                rows.append([f"{label} (tmpfs, in process)", f"{fmt_extra(pair_ratio(rb, k))}",
+                             f"{fmt_extra(pair_ratio(rt, k))}", "vs glibc in the same process, paired"])
         for tag, fsname in (("disk", "ext4 disk"), ("tmpfs", "tmpfs")):
             for base, label in (("cp", "`cp -r`"), ("bash", "bash loop")):
                 b_, _q = paired(s, tag, f"{base}_baseline", f"{base}_plain")

@@ -15,7 +15,8 @@
 #                              Leaves docs/ alone.
 #
 # Every figure is a ratio against a baseline measured in the same run,
-# interleaved with it where the tool allows. Raw results go to
+# paired or interleaved with it where the tool allows (tg_bench_open: the
+# median of per-pair ratios, A and B alternated in short slices). Raw results go to
 # $TG_BUILD/bench-results (or bench-results-quick); TG_BUILD defaults to build.
 # Installs what it needs from Debian (strace, valgrind, gnuplot-nox, python3),
 # idempotently, as root or through sudo; the build itself needs none of them.
