@@ -1275,6 +1275,15 @@ void close_opened_again(int fd) {
   posix_locks::close_own(fd);
 }
 
+bool closed_unless_locked(int fd) {
+  if (posix_locks::locked(fd)) return false;
+  // Nothing kept (or lent) by this process: close_own would ask for a lock
+  // again, and close; and F_SETFD is for an fd it keeps.
+  if (posix_locks::any_parked()) close_opened_again(fd);
+  else sys::close(fd);
+  return true;
+}
+
 int looked_at_keeping(const WriteIntent& in, int fd) {
   // The look reads the file through fd (read_parked: the open's in.fd),
   // without moving its atime.
