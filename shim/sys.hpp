@@ -155,9 +155,10 @@ inline int faccessat2(int dirfd, const char* path, int mode, int flags) {
 // effective ids (AT_EACCESS). Where it is missing (ENOSYS: Linux before 5.8)
 // or denied by a seccomp filter written before it (EPERM: Docker before
 // 20.10, older systemd SystemCallFilter= sets; measured: a library in use
-// passed as "caller may not write it" and was truncated), access()'s
-// faccessat answers, for the real ids: the effective ones in every program
-// ld.so preloads into (not setuid). An immutable file's EPERM it gives too.
+// passed as "caller may not write it" and was truncated), faccessat answers
+// (glibc's faccessat() falls back to it too), for the real ids: the effective
+// ones in every program ld.so preloads into (not setuid). An immutable
+// file's EPERM it gives too.
 inline int may_write(int dirfd, const char* path, bool nofollow) {
   const int r = faccessat2(dirfd, path, W_OK, AT_EACCESS | (nofollow ? AT_SYMLINK_NOFOLLOW : 0));
   if (r != -ENOSYS && r != -EPERM) return r;
