@@ -503,8 +503,8 @@ bool append_only_file(int fd) {
 // whatever file took the number since: a text file, "not code", and the
 // truncation of the library went through.)
 [[gnu::noinline]] bool read_programs_fd(int programs_fd, Examined* ex) {
-  struct stat now;  // (newfstatat, as settled_after_open's)
-  if (sys::fstatat(programs_fd, "", &now, AT_EMPTY_PATH) != 0 || now.st_dev != ex->st.st_dev ||
+  struct stat now;
+  if (sys::fstat(programs_fd, &now) != 0 || now.st_dev != ex->st.st_dev ||
       now.st_ino != ex->st.st_ino)
     return false;
   ex->src.reset(programs_fd);
@@ -1230,10 +1230,8 @@ ElfKind probe_keeping_atime(int fd, int flags) {
 
 bool settled_after_open(const WriteIntent& in, int fd) {
   ErrnoKeeper keep_errno;
-  // newfstatat, as glibc's fstat() (2.33 on): a seccomp allow-list made by
-  // watching the program has it, and may kill the fstat no program makes.
   struct stat st;
-  if (sys::fstatat(fd, "", &st, AT_EMPTY_PATH) < 0) return false;
+  if (sys::fstat(fd, &st) < 0) return false;
   Verdict v = check_file(st, content_after(in));
   if (v.act) {
     if (st.st_size < kMinElfSize) v.reason = Reason::not_code;
@@ -1277,6 +1275,15 @@ void close_opened_again(int fd) {
   posix_locks::close_own(fd);
 }
 
+bool closed_unless_locked(int fd) {
+  if (posix_locks::locked(fd)) return false;
+  // Nothing kept (or lent) by this process: close_own would ask for a lock
+  // again, and close; and F_SETFD is for an fd it keeps.
+  if (posix_locks::any_parked()) close_opened_again(fd);
+  else sys::close(fd);
+  return true;
+}
+
 int looked_at_keeping(const WriteIntent& in, int fd) {
   // The look reads the file through fd (read_parked: the open's in.fd),
   // without moving its atime.
@@ -1296,7 +1303,7 @@ int looked_at_keeping(const WriteIntent& in, int fd) {
       ErrnoKeeper keep_errno;
       struct stat at, own;
       const int follow = (in.flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0;
-      if (sys::fstatat(in.dirfd, in.path, &at, follow) == 0 && sys::fstatat(fd, "", &own, AT_EMPTY_PATH) == 0 &&
+      if (sys::fstatat(in.dirfd, in.path, &at, follow) == 0 && sys::fstat(fd, &own) == 0 &&
           at.st_dev == own.st_dev && at.st_ino == own.st_ino)
         return fd;
       close_opened_again(fd);

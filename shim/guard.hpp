@@ -60,6 +60,11 @@ void open_failed(const WriteIntent& in, int error);
 // program's POSIX locks on its file with it.
 void close_opened_again(int fd);
 
+// Closes such an fd where no POSIX lock is held on its file (true), as
+// close_opened_again does, with one F_OFD_GETLK; else leaves it open (false),
+// for looked_at_keeping.
+bool closed_unless_locked(int fd);
+
 // Such an fd on a file a POSIX lock is held on (posix_locks::locked), which
 // could only be kept (parked), not closed: it stays open while the file is
 // looked at by name (guard_write), and is the open's answer where that lets

@@ -189,8 +189,9 @@ inline bool look_after_open(int flags) {
     if (tg::settled_after_open(in, fd)) return fd;
     // Closing it where a POSIX lock is held would keep (park) it: one fd
     // more at each such open. It stays the program's while the name is looked at.
-    if (!tg::posix_locks::locked(fd)) tg::close_opened_again(fd);
-    else if (const int r = tg::looked_at_keeping(in, fd); r != tg::kLookAgain) return r;
+    if (!tg::closed_unless_locked(fd)) {
+      if (const int r = tg::looked_at_keeping(in, fd); r != tg::kLookAgain) return r;
+    }
   }
   errno = caller_errno;
   return guarded_open_examined(entry, dirfd, path, flags, call_real);

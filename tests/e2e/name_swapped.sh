@@ -99,8 +99,9 @@ expect_noted "the in-place write"
 # renamed there (a hard link of it) from its own name. It was let through unexamined, onto that library (the
 # victim died); it is now examined again from the start, and the library
 # replaced. The window, between the look at the file's header and the lookup
-# in its directory, is widened with a delay on the shim's fstat of the file
-# (the first fstat system call of the writer: libc's fstat is newfstatat).
+# in its directory, is widened with a delay on the shim's stat of the file's
+# fd: the second newfstatat on $LIB (strace -P follows the fd to its path),
+# after the shim's stat of the name and its open.
 MAPPED=$T/mapped.so
 swap_before_lookup() {  # WHAT ENTRY: `writer ENTRY $LIB $V2`, the swap during the delay
   local what=$1 entry=$2 spid wpid i
@@ -110,18 +111,20 @@ swap_before_lookup() {  # WHAT ENTRY: `writer ENTRY $LIB $V2`, the swap during t
   start_victim "$MAPPED"
   log_reset
   env ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-    strace -f -qq -o /dev/null -E LD_PRELOAD="$TG_SHIM" -e trace=fstat -e inject=fstat:delay_enter=1500000:when=1 \
+    strace -f -qq -o /dev/null -E LD_PRELOAD="$TG_SHIM" -P "$LIB" -e trace=newfstatat \
+    -e inject=newfstatat:delay_enter=1500000:when=2 \
     "$TG_WRITER" "$entry" "$LIB" "$V2" >"$T/writer.out" 2>&1 &
   spid=$!
-  # The writer stopped in that fstat: system call 5.
+  # The writer stopped in that stat: newfstatat (262) with AT_EMPTY_PATH (0x1000).
+  in_fd_stat() { local s; s=$(cat "/proc/$1/syscall" 2>/dev/null) && set -- $s && [ "$1" = 262 ] && [ "$5" = 0x1000 ]; }
   for ((i = 0; i < 500; i++)); do
     wpid=$(pgrep -P "$spid" | head -n1)
-    [ -n "$wpid" ] && [[ "$(cat "/proc/$wpid/syscall" 2>/dev/null)" == "5 "* ]] &&
+    [ -n "$wpid" ] && in_fd_stat "$wpid" &&
       [ "$(readlink "/proc/$wpid/exe")" = "$(readlink -f "$TG_WRITER")" ] && break
     kill -0 "$spid" 2>/dev/null || break
     sleep 0.01
   done
-  [[ "$(cat "/proc/$wpid/syscall" 2>/dev/null)" == "5 "* ]] || fail "$what: the writer never reached the delayed fstat: $(cat "$T/writer.out")"
+  in_fd_stat "$wpid" || fail "$what: the writer never reached the delayed stat of its fd: $(cat "$T/writer.out")"
   must ln -f "$MAPPED" "$T/swap.tmp"
   must mv -T "$T/swap.tmp" "$LIB"
   wait "$spid" || fail "$what: the writer failed: $(cat "$T/writer.out")"

@@ -45,6 +45,31 @@ ok "O_RDWR in place: examined through the writer's own fd ($F opened once)"
 seq 1 100 | cmp -s - "$F" || fail "the file changed: $(head -c 200 "$F")"
 ok "the file's content is as it was"
 
+# An ELF file (nobody maps it, nobody locks it) can't be settled through the
+# writer's fd: that fd is closed again before the look by name, after one
+# lock check (F_OFD_GETLK: a POSIX lock would have it kept). It was asked
+# twice, and the fd set close-on-exec just before its close (strace: 25
+# system calls per open where 23 do).
+E=$T/plain.so
+must cp "$TG_LIB_V1" "$E"
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+  strace -f -qq -e trace=openat,fcntl,close -o "$T/elf.strace" "$TG_CMD" sh -c ": 1<>'$E'" ||
+  fail "O_RDWR of an ELF file: the writer failed: $(tail -n 5 "$T/elf.strace")"
+# The calls on the writer's fd, from its open to its first close.
+calls=$(awk -v f="\"$E\"" '
+  !fd && index($0, "openat(") && index($0, f) && index($0, "O_RDWR") { fd = $NF; next }
+  fd && (index($0, "(" fd ",") || index($0, "(" fd ")")) { sub(/^[0-9]+ +/, ""); split($0, a, /[(,]/); print (a[1] == "fcntl" ? "fcntl(" a[3] ")" : a[1]); if (a[1] == "close") exit }
+' "$T/elf.strace" | tr -d ' ' | tr '\n' ' ')
+calls=${calls% }
+case $calls in
+  *"fcntl(F_OFD_GETLK) fcntl(F_OFD_GETLK)"* | *F_SETFD*)
+    fail "O_RDWR of an ELF file: the writer's fd asked twice for a lock, or set close-on-exec, before its close: $calls" ;;
+  *"fcntl(F_OFD_GETLK) close") ;;
+  *) fail "O_RDWR of an ELF file: the writer's fd is not closed after a lock check: $calls ($(cat "$T/elf.strace"))" ;;
+esac
+cmp -s "$E" "$TG_LIB_V1" || fail "O_RDWR of an ELF file: the file changed"
+ok "O_RDWR of an ELF file: the writer's fd closed after one lock check ($calls)"
+
 # The decisions log names every writing open considered, one that fails too
 # (TRUNCGUARD_DEBUG=decisions, README): looked at after the real open, an
 # O_RDWR open that failed was not logged at all (the look by name said "no

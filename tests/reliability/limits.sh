@@ -268,6 +268,75 @@ grep -qF "decision file=$T/notes.txt: pass (not an ELF shared object or executab
 2" ] || fail "\`1<>\`: the file is not as written: $(head -c 20 "$T/notes.txt")"
 ok "\`1<>\` of a text file under a filter that kills on fstat: looked at, written, as without truncguard"
 
+# The shim's own stats everywhere else were raw fstat too: the log file's
+# check at its open, the header read of an O_TRUNC examination, the acting
+# path (replace, unlink, atomic), an ftruncate through the program's fd, the
+# POSIX-lock keeping, the dlopen watch. Each was SIGSYS under this filter
+# (measured: cp killed before it wrote, a shell killed at its first logged
+# decision, python at start-up), where the same program without truncguard,
+# which never makes fstat, runs.
+# The log's open, alone: a decision line about a missing name, to a file.
+rm -f -- "$T/absent.txt"
+r_run control "$TG_RTOOL" deny 5:KILL sh -c "echo 1 >'$T/absent.txt'"
+[ "$R_STATUS" -eq 0 ] || fail "control: \`>\` without truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out control)"
+rm -f -- "$T/absent.txt"
+log_reset
+r_run limited "$TG_RTOOL" deny 5:KILL "$TG_CMD" --debug=decisions sh -c "echo 1 >'$T/absent.txt'"
+[ "$R_STATUS" -eq 0 ] || fail "\`>\` under truncguard, a log file, fstat killing: $(describe_status "$R_STATUS"): $(r_out limited)"
+expect_log "decision file=$T/absent.txt: pass (no such file)"
+ok "a decision written to the log file (TRUNCGUARD_LOG) under a filter that kills on fstat"
+# The examination of an ELF file nobody maps (its log on stderr: no log file).
+fresh_copy "$V1" "$LIB"
+r_run limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny 5:KILL "$TG_CMD" --debug=decisions cp "$V2" "$LIB"
+[ "$R_STATUS" -eq 0 ] || fail "cp over an ELF file nobody maps, fstat killing: $(describe_status "$R_STATUS"): $(r_out limited)"
+grep -qF "decision file=$LIB: pass (no process has it open or mapped" "$T/limited.out" ||
+  fail "cp over an ELF file nobody maps, fstat killing: no decision line: $(r_out limited)"
+expect_same_content "$LIB" "$V2"
+ok "cp over an ELF file nobody maps, fstat killing: examined, passed, written"
+# The acting path, in each mode, the log to a file.
+fresh_copy "$V1" "$LIB"
+victim_write control "$TG_RTOOL" deny 5:KILL cp "$V2" "$LIB"
+expect_control_broken "cp, fstat killing" control
+for mode in replace unlink atomic; do
+  fresh_copy "$V1" "$LIB"
+  victim_write limited env TRUNCGUARD_MODE="$mode" "$TG_RTOOL" deny 5:KILL "$TG_CMD" cp "$V2" "$LIB"
+  expect_new_inode "cp over a library in use in mode $mode, fstat killing" limited
+  expect_log "replaced file=$LIB [ino $OLD_INO -> $NEW_INO] (mode $mode)"
+  ok "cp over a library in use in mode $mode under a filter that kills on fstat: replaced, logged"
+done
+# ftruncate(fd, 0) of a library in use, through an fd the shell opened, and
+# the same with a POSIX lock taken through it (kept on the new file).
+for tool in ftruncate-fd-ino ftruncate-fd-lock; do
+  fresh_copy "$V1" "$LIB"
+  exec 3<>"$LIB"
+  victim_write control "$TG_RTOOL" deny 5:KILL "$TG_RTOOL" "$tool" 3 0
+  exec 3>&-
+  expect_control_broken "$tool 3 0, fstat killing" control
+  fresh_copy "$V1" "$LIB"
+  exec 3<>"$LIB"
+  victim_write limited "$TG_RTOOL" deny 5:KILL "$TG_CMD" "$TG_RTOOL" "$tool" 3 0
+  exec 3>&-
+  [ "$R_STATUS" -eq 0 ] || fail "$tool 3 0 under truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out limited)"
+  expect_survived "$tool 3 0, fstat killing"
+  NEW_INO=$(inode "$LIB")
+  grep -qF "ok ino=$NEW_INO" "$T/limited.out" && [ "$NEW_INO" != "$OLD_INO" ] ||
+    fail "$tool 3 0, fstat killing: the fd is not on the new file at the name: $(r_out limited)"
+  [ "$tool" = ftruncate-fd-ino ] || grep -qF "posix=held" "$T/limited.out" ||
+    fail "$tool 3 0, fstat killing: the program's lock was lost: $(r_out limited)"
+  expect_log "replaced file=$LIB [ino $OLD_INO -> $NEW_INO]"
+  ok "$tool 3 0 of a library in use under a filter that kills on fstat: $(head -n1 "$T/limited.out")"
+done
+# A dlopen, which writes nothing: the watch of loaded libraries checks the
+# file it maps (measured: every process that dlopens was killed, python at
+# its start-up's extension modules).
+fresh_copy "$V1" "$LIB"
+r_run control "$TG_RTOOL" deny 5:KILL "$TG_VICTIM" --once "$LIB"
+[ "$R_STATUS" -eq 0 ] || fail "control: dlopen without truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out control)"
+r_run limited "$TG_RTOOL" deny 5:KILL "$TG_CMD" "$TG_VICTIM" --once "$LIB"
+[ "$R_STATUS" -eq 0 ] && grep -qx "version 1" "$T/limited.out" ||
+  fail "dlopen under truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out limited)"
+ok "dlopen under a filter that kills on fstat: loaded, as without truncguard"
+
 # The owner note named "not permitted" whatever made the new file's chown
 # fail; under a user or group quota it is EDQUOT (shown with a filter, as
 # this kernel has no quotas but btrfs qgroups): the note says which.

@@ -83,4 +83,29 @@ TEST(Sys, SecretMemoryIsReadable) {
   munmap(mem, static_cast<size_t>(page));
 }
 
+// sys::fstat is glibc's fstat (newfstatat with an empty path): the fd's file,
+// and a negative number EBADF, never the working directory that AT_FDCWD
+// (-100) with an empty path names.
+TEST(Sys, FstatIsTheFdsFileAndEbadfForANegativeOne) {
+  tg::unit::TempDir dir("sys");
+  const std::string a = dir.path() + "/a";
+  tg::sys::Fd fd(tg::sys::openat(AT_FDCWD, a.c_str(), O_RDWR | O_CREAT, 0600));
+  ASSERT_TRUE(fd.ok());
+  struct stat mine {}, libc {};
+  ASSERT_EQ(tg::sys::fstat(fd.get(), &mine), 0);
+  ASSERT_EQ(::stat(a.c_str(), &libc), 0);
+  EXPECT_EQ(mine.st_dev, libc.st_dev);
+  EXPECT_EQ(mine.st_ino, libc.st_ino);
+  EXPECT_TRUE(tg::sys::refers_to(fd.get(), libc.st_dev, libc.st_ino));
+  errno = 1234;
+  for (int bad : {-1, static_cast<int>(AT_FDCWD)}) {
+    EXPECT_EQ(tg::sys::fstat(bad, &mine), -EBADF) << bad;
+    EXPECT_FALSE(tg::sys::refers_to(bad, libc.st_dev, libc.st_ino)) << bad;
+  }
+  const int closed = fd.get();
+  fd.reset();
+  EXPECT_EQ(tg::sys::fstat(closed, &mine), -EBADF);
+  EXPECT_EQ(errno, 1234);
+}
+
 }  // namespace
