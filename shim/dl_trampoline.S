@@ -7,7 +7,7 @@
  * first, may substitute the file name, and then we JUMP to glibc's dlopen
  * with the caller's return address still on top of the stack.
  */
-        .text
+        .section .text.tg_dl_trampolines,"ax",@progbits  /* quiet_text.ld */
         .globl  dlopen
         .type   dlopen, @function
 dlopen:

@@ -53,3 +53,67 @@ fi
 inlined=$(nm -D --undefined-only "$TG_SHIM" | awk '{print $NF}' | grep -E '^gnu_dev_(major|minor|makedev)(@|$)' | tr '\n' ' ')
 [ -z "$inlined" ] || fail "the library imports $inlined(glibc inlines them only without -Os: write them out)"
 ok "no import of glibc's -O2 inlines (gnu_dev_major/minor/makedev)"
+
+# The quiet path's code first, together (shim/quiet_text.ld): the kernel maps a
+# library's cached pages 64 KiB around each page a process touches, from the
+# text's first page (.init) on, so all the code a process runs without the
+# shim acting must lie in the text's first 64 KiB, or a second window of the
+# acting path's code becomes resident in every process.
+text_start=$(readelf -lW "$TG_SHIM" | awk '$1 == "LOAD" && / R E / {print $3; exit}')
+read -r qaddr qsize < <(readelf -SW "$TG_SHIM" | sed 's/^ *\[ *[0-9]*\] *//' | awk '$1 == ".text.quiet" {print $3, $5}')
+[ -n "${qaddr:-}" ] || fail "no .text.quiet section: the quiet path's code is not placed first (shim/quiet_text.ld)"
+quiet_start=$((0x$qaddr)) quiet_end=$((0x$qaddr + 0x$qsize))
+window_end=$((text_start + 65536))
+# (A sanitizer build's instrumented code is larger: its footprint is not the point.)
+if readelf -dW "$TG_SHIM" | grep -q 'NEEDED.*lib[at]san'; then
+  note "a sanitizer build: the quiet section is $((quiet_end - quiet_start)) bytes, not checked"
+else
+  [ "$quiet_end" -le "$window_end" ] ||
+    fail "the quiet path's code ends $((quiet_end - text_start)) bytes into the text: more than the first 64 KiB window"
+  ok "the quiet path's code: $((quiet_end - quiet_start)) bytes, within the text's first 64 KiB ($((window_end - quiet_end)) to spare)"
+fi
+
+# What quiet processes run of the library (valgrind's callgrind names each
+# function it ran): a shell that forks and execs, a read, an O_TRUNC write of a
+# text file and an append (examined and passed), an O_RDWR open, a new file, an
+# exit. Every function must lie before the window's end (.init, .plt, the quiet
+# section), but _fini, run at exit.
+if ! command -v valgrind >/dev/null; then
+  note "valgrind missing: what quiet processes run is not checked"
+elif shim_has_asan || readelf -dW "$TG_SHIM" | grep -q 'NEEDED.*lib[at]san'; then
+  note "a sanitizer build (which valgrind can't run): what quiet processes run is not checked"
+else
+  printf 'a text file of more than fifty-two bytes, to write over: quiet\n' > "$T/notes.txt"
+  LD_PRELOAD=$TG_SHIM valgrind --tool=callgrind --demangle=no --trace-children=yes \
+    --callgrind-out-file="$T/cg.%p" bash -c \
+    "cat '$T/notes.txt' > /dev/null; echo x > '$T/notes.txt'; echo y >> '$T/notes.txt'; : 1<> '$T/notes.txt'; echo z > '$T/new.txt'; sleep 0" \
+    > "$T/valgrind.out" 2>&1 || { cat "$T/valgrind.out" >&2; fail "the quiet processes failed under valgrind"; }
+  # callgrind's files name an object or function at its first mention, as
+  # ob=/cob= or fn=/cfn= "(id) name", and by "(id)" after it; fn= is what ran.
+  # Valgrind counts only .text (with .init, .plt, .fini) as the library's
+  # code: the quiet section's functions come under "???", and what it names
+  # as the library's is what ran outside the quiet section.
+  awk '
+    FNR == 1 { split("", ob); split("", fn); cur = "" }
+    /^c?ob=/ { s = $0; sub(/^c?ob=/, "", s); id = s; sub(/ .*/, "", id)
+               if (sub(/^\([0-9]+\) /, "", s)) ob[id] = s
+               if ($0 ~ /^ob=/) cur = ob[id] }
+    /^c?fn=/ { s = $0; sub(/^c?fn=/, "", s); id = s; sub(/ .*/, "", id)
+               if (sub(/^\([0-9]+\) /, "", s)) fn[id] = s
+               if ($0 ~ /^fn=/) print cur "\t" fn[id] }' "$T"/cg.* | sort -u > "$T/ran.tsv"
+  grep -q "$(printf '\t')_ZL15truncguard_initv\$" "$T/ran.tsv" || fail "callgrind did not see the library's constructor run (was it preloaded?)"
+  ran=$(awk -F'\t' '$1 ~ /libtruncguard/ { print $2 }' "$T/ran.tsv")
+  # nm prints addresses as 16 hex digits: compared as strings; valgrind names
+  # code without a symbol by its address in the file.
+  outside=$(nm "$TG_SHIM" | awk -v names="$ran" -v lo="$(printf %016x "$text_start")" -v hi="$(printf %016x "$window_end")" '
+    BEGIN { n = split(names, a, "\n")
+            for (i = 1; i <= n; i++) {
+              if (a[i] == "_fini" || a[i] == "") continue
+              if (a[i] ~ /^0x/) { h = substr(a[i], 3); while (length(h) < 16) h = "0" h; if (h < lo || h >= hi) bad[a[i]] = 1; continue }
+              want[a[i]] = 1 } }
+    ($3 in want) { if ($1 >= lo && $1 < hi) inside[$3] = 1; seen[$3] = 1 }
+    END { for (s in bad) print s
+          for (s in want) if (!(s in inside)) print s (s in seen ? "" : " (no symbol)") }')
+  [ -z "$outside" ] || fail "quiet processes ran code outside the text's first 64 KiB (add it to shim/quiet_text.ld): $(tr '\n' ' ' <<< "$outside")"
+  ok "quiet processes ran no code of the library beyond the text's first 64 KiB (outside the quiet section: $(grep -c libtruncguard "$T/ran.tsv") functions, .plt's and crtbegin's among them)"
+fi
