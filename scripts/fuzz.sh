@@ -40,7 +40,7 @@ declare -A deps=(
   [settings]="shim/settings.cpp shim/escape.cpp"
   [maps]="shim/maps_reader.cpp"
   [escape]="shim/escape.cpp"
-  [log]="shim/log.cpp shim/escape.cpp shim/settings.cpp"
+  [log]="shim/log.cpp shim/escape.cpp shim/settings.cpp shim/fork_gate.cpp shim/owner_lock.cpp"
   [handover]="shim/hand_over.cpp"
   [fdinfo]="shim/fdinfo_locks.cpp"
 )

@@ -31,10 +31,13 @@ std::atomic<bool> g_fork_holds{false};
 
 }  // namespace
 
+bool hold() { return owner_lock::take(g_gate, &g_fork_holds); }
+void let_go() { owner_lock::release(g_gate); }
+
 int walk(int (*callback)(struct dl_phdr_info*, size_t, void*), void* data) {
-  const bool took = owner_lock::take(g_gate, &g_fork_holds);
+  const bool took = hold();
   const int r = dl_iterate_phdr(callback, data);
-  if (took) owner_lock::release(g_gate);
+  if (took) let_go();
   return r;
 }
 

@@ -31,6 +31,12 @@ namespace tg::fork_gate {
 // gate is this thread's already (a signal handler), or stuck, it walks anyway.
 int walk(int (*callback)(struct dl_phdr_info*, size_t, void*), void* data);
 
+// fork() held off while the caller walks the loaded objects another way:
+// libunwind's unw_step and unw_get_proc_name call dl_iterate_phdr themselves
+// (the backtrace category). True where this took the gate: let_go() then.
+bool hold();
+void let_go();
+
 // The pthread_atfork handlers, registered by install() (once; later calls do
 // nothing).
 void before_fork();

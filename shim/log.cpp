@@ -13,6 +13,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "fork_gate.hpp"
 #include "pending.hpp"
 #include "scratch.hpp"
 #include "signals.hpp"
@@ -729,6 +730,18 @@ struct BacktraceMem {
   char exe[PATH_MAX];     // the main program's path
 };
 std::atomic<int> g_unwind_state{0};  // 0 not tried, 1 loading, 2 loaded, 3 unavailable
+
+// libunwind walks the loaded objects (dl_iterate_phdr) in unw_init_local,
+// unw_step and unw_get_proc_name: each call holds fork() off, as the shim's
+// own walks do (fork_gate.hpp). A fork of another thread in the middle left
+// the child's next dlopen or dl_iterate_phdr waiting forever.
+template <typename Fn, typename... Args>
+int unwind_call(Fn fn, Args... args) {
+  const bool took = fork_gate::hold();
+  const int r = fn(args...);
+  if (took) fork_gate::let_go();
+  return r;
+}
 char g_unwind_error[256];
 
 #define TG_STR2(x) #x
@@ -813,7 +826,7 @@ void backtrace() {
     return;
   }
   BacktraceMem* b = mem.get();
-  if (g_unwind.getcontext(&b->ctx) != 0 || g_unwind.init_local(&b->cursor, &b->ctx) != 0) {
+  if (g_unwind.getcontext(&b->ctx) != 0 || unwind_call(g_unwind.init_local, &b->cursor, &b->ctx) != 0) {
     Event e{EventKind::warning};
     e.message = "backtrace unavailable (libunwind could not start)";
     emit(e);
@@ -851,14 +864,14 @@ void backtrace() {
     line("backtrace:");
   }
   int frame = 0;
-  while (g_unwind.step(&b->cursor) > 0 && frame < 32) {
+  while (unwind_call(g_unwind.step, &b->cursor) > 0 && frame < 32) {
     unw_word_t ip = 0, off = 0;
     g_unwind.get_reg(&b->cursor, UNW_REG_IP, &ip);
     Dl_info info{};
     dladdr(reinterpret_cast<void*>(ip), &info);
     if (info.dli_fbase && info.dli_fbase == self.dli_fbase) continue;  // the shim's own frames
     char* name = b->name;
-    if (g_unwind.get_proc_name(&b->cursor, name, sizeof b->name, &off) != 0) {
+    if (unwind_call(g_unwind.get_proc_name, &b->cursor, name, sizeof b->name, &off) != 0) {
       // No symbol (a stripped program): the offset in the object, for addr2line.
       std::strcpy(name, "??");
       off = info.dli_fbase ? ip - reinterpret_cast<unw_word_t>(info.dli_fbase) : 0;

@@ -5,9 +5,11 @@
 // (it forks and is stopped); a child of it that sleeps in a futex wait in
 // dl_iterate_phdr has no other thread to wake it: hung.
 #include "fork_gate.hpp"
+#include "log.hpp"
 
 #include "child_limits.hpp"
 
+#include <dlfcn.h>
 #include <elf.h>
 #include <gtest/gtest.h>
 #include <link.h>
@@ -647,6 +649,83 @@ TEST(ForkGate, AForkFromAHandlerAtEveryInstructionOfTheParentHandler) {
 
 TEST(ForkGate, AForkFromAHandlerAtEveryInstructionOfTheChildHandler) {
   every_boundary_of(Handler::kChild, &tg::fork_gate::after_fork_child, "after_fork_child");
+}
+
+// The backtrace category's walks: libunwind (dlopened by the shim) calls
+// dl_iterate_phdr itself, from unw_step and unw_get_proc_name, not through
+// walk(): a fork in another thread went ahead in the middle, and the child's
+// next dl_iterate_phdr (or dlopen) hung. Here the program's dl_iterate_phdr
+// (this executable exports it: libunwind's reference binds to it) holds the
+// backtrace's first walk open until the main thread forks.
+std::atomic<pid_t> g_unwind_walker{0};
+std::atomic<bool> g_unwind_in_walk{false}, g_unwind_forking{false}, g_unwind_forked{false};
+
+struct HeldWalk {
+  int (*callback)(struct dl_phdr_info*, size_t, void*);
+  void* data;
+  bool first;
+};
+
+int held_walk_cb(struct dl_phdr_info* info, size_t size, void* data) {
+  auto* h = static_cast<HeldWalk*>(data);
+  if (h->first) {
+    h->first = false;
+    g_unwind_in_walk = true;
+    while (!g_unwind_forking) sched_yield();
+    usleep(20 * 1000);  // the forking thread gets to its wait for this walk
+    run_on(g_unwind_forked);  // running, not stuck: 100 ms of CPU time at most
+  }
+  return h->callback(info, size, h->data);
+}
+
+}  // namespace
+
+#if defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
+extern "C" __attribute__((visibility("default"))) int dl_iterate_phdr(int (*callback)(struct dl_phdr_info*, size_t,
+                                                                                       void*),
+                                                                      void* data) {
+  using Fn = int (*)(int (*)(struct dl_phdr_info*, size_t, void*), void*);
+  static Fn next = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "dl_iterate_phdr"));
+  pid_t armed = g_unwind_walker.load();
+  if (armed != 0 && armed == static_cast<pid_t>(syscall(SYS_gettid)) &&
+      g_unwind_walker.compare_exchange_strong(armed, 0)) {
+    HeldWalk h{callback, data, true};
+    return next(&held_walk_cb, &h);
+  }
+  return next(callback, data);
+}
+#endif
+
+namespace {
+
+TEST(ForkGate, ForkWaitsForTheBacktracesWalk) {
+#if !defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
+  GTEST_SKIP() << "under a sanitizer this program can't interpose dl_iterate_phdr (the runtime calls it "
+                  "before dlsym works)";
+#endif
+  const int r = tg::unit::in_child([] {
+    tg::fork_gate::install();
+    if (!tg::log::load_unwinder()) return 7;
+    std::thread walker([] {
+      g_unwind_walker = static_cast<pid_t>(syscall(SYS_gettid));
+      tg::log::backtrace();
+    });
+    for (int i = 0; i < 2000 && !g_unwind_in_walk; ++i) usleep(1000);
+    if (!g_unwind_in_walk) {
+      g_unwind_forking = true;
+      walker.join();
+      return 8;  // libunwind did not walk through dl_iterate_phdr: nothing tested
+    }
+    g_unwind_forking = true;
+    const pid_t c = fork_a_walker();
+    g_unwind_forked = true;
+    walker.join();
+    return outcome(c);
+  });
+  EXPECT_NE(r, 7) << "libunwind could not be loaded";
+  EXPECT_NE(r, 8) << "the backtrace never called dl_iterate_phdr";
+  EXPECT_NE(r, 1) << "fork() went ahead during the backtrace's walk: the child hung in dl_iterate_phdr";
+  EXPECT_EQ(r, 0);
 }
 
 }  // namespace
