@@ -767,8 +767,6 @@ void remove_fresh_names() {
     }
 }
 
-void install_fork_gate() { fork_gate::install(); }
-
 int open_count(const char* name) {
   RecordsLock lock;
   const OpenRecord* r = lock.held && name ? find_record(name, false) : nullptr;

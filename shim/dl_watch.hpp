@@ -26,10 +26,6 @@ void before_close(void* handle, void* caller, CloseWatch* w);
 // it stays is not known yet.
 void after_close(const CloseWatch& w, int result, bool nested);
 
-// Makes fork() wait for the shim's dl_iterate_phdr calls in other threads
-// (their glibc lock would stay taken in the child). Once, from the constructor.
-void install_fork_gate();
-
 // The counts below include this thread's last dlopen from before glibc ran;
 // settle_open takes it back out if it failed. Called on each entry into the
 // shim's dl hooks (done by dlopen's and dlclose's).

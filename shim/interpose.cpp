@@ -23,6 +23,7 @@
 #include "dl_bindings.hpp"
 #include "dl_watch.hpp"
 #include "elf_probe.hpp"
+#include "fork_gate.hpp"
 #include "guard.hpp"
 #include "log.hpp"
 #include "maps_reader.hpp"
@@ -1944,7 +1945,7 @@ __attribute__((constructor)) static void truncguard_init() {
   tg::real::next(g_real_Exit, "_Exit");
   tg::real::next(g_real_syscall, "syscall");
   tg::dl::remember_initial_objects();
-  tg::dl::install_fork_gate();
+  tg::fork_gate::install();  // fork() waits for the shim's walks of the loaded objects
   tg::posix_locks::install_fork_handler();
   tg::posix_locks::adopt_from_environment();
   tg::pending::adopt_from_environment();
