@@ -14,6 +14,9 @@
 #    moved (EIO), the fd goes back to the old file. Where no fd is left to
 #    keep the old file open with (F_DUPFD refused: EMFILE), the fd moves after
 #    the rename as before, and where it can't, a note says what is where.
+#  - The fd's offset not carried to the new file (lseek refused): the fd
+#    does not move (it moved at offset 0, and the program's next write
+#    landed over the new file's first bytes).
 #  - fopen with no memory left (rtool fopen-nomem: malloc fails) in atomic
 #    mode: the stream can't be made on the new file; the fopen fails with
 #    ENOMEM as without truncguard, and nothing is published (it was, empty).
@@ -27,12 +30,11 @@ need_shim
 must mkdir "$T/lib"
 LIB=$T/lib/libvictim.so
 
-# fd_write NAME MODE [DENY-SPEC]: `rtool ftruncate-fd-ino 3 0` on fd 3 open
-# on $LIB (a fresh copy of $V1 that a victim runs), under truncguard in MODE,
-# with the filter DENY-SPEC if given (r_run NAME). FD_TOOL: another rtool
-# command taking FD LENGTH.
-fd_write() {
-  local name=$1 mode=$2 spec=${3:-}
+# fd3_run NAME DENY-SPEC CMD...: CMD with fd 3 open on $LIB (a fresh copy of
+# $V1 that a victim runs), with the filter DENY-SPEC if not empty (r_run NAME).
+fd3_run() {
+  local name=$1 spec=$2
+  shift 2
   local wrap=()
   [ -z "$spec" ] || wrap=("$TG_RTOOL" deny "$spec")
   fresh_copy "$V1" "$LIB"
@@ -40,10 +42,14 @@ fd_write() {
   start_victim "$LIB"
   log_reset
   exec 3<>"$LIB"
-  r_run "$name" "${wrap[@]}" env TRUNCGUARD_MODE="$mode" "$TG_CMD" "$TG_RTOOL" "${FD_TOOL:-ftruncate-fd-ino}" 3 0
+  r_run "$name" "${wrap[@]}" "$@"
   exec 3>&-
   stop_victim
 }
+
+# fd_write NAME MODE [DENY-SPEC]: `rtool ftruncate-fd-ino 3 0` on fd 3 (fd3_run)
+# under truncguard in MODE. FD_TOOL: another rtool command taking FD LENGTH.
+fd_write() { fd3_run "$1" "${3:-}" env TRUNCGUARD_MODE="$2" "$TG_CMD" "$TG_RTOOL" "${FD_TOOL:-ftruncate-fd-ino}" 3 0; }
 
 # kept_old NAME WHAT STEP ERROR: after fd_write NAME: refused with ETXTBSY,
 # the fd still on the old file, which is at the name, intact; the log says
@@ -183,6 +189,36 @@ expect_no_temp "$T/lib"
 expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
 expect_log "note file=$LIB the name holds the new file [ino $NEW_INO], which was to take its place; the old file, still the caller's fd's, is at no name"
 ok "F_DUPFD_CLOEXEC and dup3 refused: the note says the name holds the new file [ino $NEW_INO]"
+
+# ------------------------------------------ the caller's fd's offset not carried
+
+# perl truncates fd 3, at offset 100 (100 bytes read through it), to 100 and
+# writes "XYZ" at its offset: the moved fd must be at offset 100 on the new
+# file. Where its offset can't be given to the new file (lseek to 100
+# refused: a seccomp filter), the fd must not move (ETXTBSY, the old file
+# intact at the name, the log saying why): it moved at offset 0, and perl's
+# write landed over the new file's first bytes, with no word said.
+offset_write() {  # NAME [DENY-SPEC]: perl reads 100 bytes through fd 3, truncates it to 100, writes XYZ
+  fd3_run "$1" "${2:-}" "$TG_CMD" perl -e 'open(my $f, "+<&=", 3) or die "fdopen: $!\n";
+    sysread($f, my $head, 100) == 100 or die "read: $!\n"; truncate($f, 100) or die "truncate: $!\n";
+    syswrite($f, "XYZ") == 3 or die "write: $!\n"; print "ok\n"'
+}
+{ head -c 100 "$V1"; printf XYZ; } >"$T/offset.expected"
+offset_write offset
+[ "$R_STATUS" -eq 0 ] && [ "$(r_out offset)" = ok ] || fail "control: perl's truncate and write through fd 3 failed: $(r_out offset)"
+expect_survived "control: perl's truncate of fd 3 at offset 100"
+[ "$(inode "$LIB")" != "$OLD_INO" ] || fail "control: perl's truncate of fd 3 truncated the library in place"
+expect_same_content "$LIB" "$T/offset.expected"
+ok "control: the fd moved to the new file at its offset, 100: perl's write is at 100"
+
+offset_write nooffset lseek=100:EPERM
+[ "$R_STATUS" -ne 0 ] && [ "$(r_out nooffset)" = "truncate: Text file busy" ] ||
+  fail "lseek to 100 refused: perl's truncate of fd 3 must fail with ETXTBSY: $(r_out nooffset); at the name: $(od -An -c -N 8 -- "$LIB")"
+expect_survived "perl's truncate of fd 3, lseek to 100 refused"
+expect_intact "$LIB" "$OLD_INO" "$V1"
+expect_no_temp "$T/lib"
+expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
+ok "lseek to the fd's offset refused: the fd stays on the old file, the write fails with ETXTBSY, and the log says why"
 
 # ------------------------------------------------ fopen with no memory left
 
