@@ -846,6 +846,13 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
                     static_cast<unsigned>(rep.mode));
       note(name, "mode", msg);
     }
+    if (rep.times_errno) {
+      std::snprintf(msg, kMsg,
+                    "the old file's access and modification times could not be given to the new one (%s): it has "
+                    "the times of the copy",
+                    strerrordesc_np(rep.times_errno));
+      note(name, "times", msg);
+    }
     if (rep.setid_lost) {
       std::snprintf(msg, kMsg,
                     "its setuid/setgid bits, which giving the new file the old owner removed, could not be set "

@@ -350,9 +350,11 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
   // the mtime, of the new inode as of the old): until it writes, the new
   // inode has the old one's atime and mtime. Measured: `touch -a` (which
   // opens O_WRONLY and writes nothing) left a library in use with a new mtime.
+  // Where they can't be set (a seccomp filter, a FUSE server that refuses
+  // it), the new inode has the times of the copy, which the log says.
   if (!truncated) {
     const struct timespec times[2] = {old.st_atim, old.st_mtim};
-    sys::call(SYS_utimensat, dst, nullptr, times, 0);
+    if (const long r = sys::call(SYS_utimensat, dst, nullptr, times, 0); r < 0) rep->times_errno = static_cast<int>(-r);
   }
   if (other_owner) {
     if (program_fchown(dst, st.st_uid, static_cast<gid_t>(-1)) < 0) {

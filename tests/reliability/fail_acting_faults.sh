@@ -17,6 +17,8 @@
 #  - The fd's offset not carried to the new file (lseek refused): the fd
 #    does not move (it moved at offset 0, and the program's next write
 #    landed over the new file's first bytes).
+#  - A write in place whose new inode can't get the old file's times
+#    (utimensat refused): a note `times` says so (nothing did).
 #  - fopen with no memory left (rtool fopen-nomem: malloc fails) in atomic
 #    mode: the stream can't be made on the new file; the fopen fails with
 #    ENOMEM as without truncguard, and nothing is published (it was, empty).
@@ -219,6 +221,41 @@ expect_intact "$LIB" "$OLD_INO" "$V1"
 expect_no_temp "$T/lib"
 expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
 ok "lseek to the fd's offset refused: the fd stays on the old file, the write fails with ETXTBSY, and the log says why"
+
+# ------------------------------------------- the old file's times not given
+
+# `dd conv=notrunc` of nothing over a library in use: a write in place that
+# writes no byte. The new inode gets the old file's atime and mtime (the
+# control). Where they can't be set (utimensat refused: a seccomp filter; a
+# FUSE server that refuses it), it has the times of the copy: a note (key
+# times) says so, with the error (nothing was said).
+times_write() {  # NAME [DENY-SPEC]
+  local name=$1 spec=${2:-}
+  local wrap=()
+  [ -z "$spec" ] || wrap=("$TG_RTOOL" deny "$spec")
+  fresh_copy "$V1" "$LIB"
+  must touch -d '2001-02-03 04:05:06' -- "$LIB"
+  OLD_INO=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  r_run "$name" "${wrap[@]}" "$TG_CMD" dd if=/dev/null of="$LIB" conv=notrunc status=none
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] || fail "$name: dd conv=notrunc of nothing failed: $(r_out "$name")"
+  expect_survived "$name: dd conv=notrunc of nothing"
+  [ "$(inode "$LIB")" != "$OLD_INO" ] || fail "$name: dd conv=notrunc: nothing was replaced"
+  expect_same_content "$LIB" "$V1"
+}
+times_write times
+[ "$(stat -c %Y -- "$LIB")" = "$(date -d '2001-02-03 04:05:06' +%s)" ] ||
+  fail "control: the new inode has mtime $(stat -c %y -- "$LIB"), not the old file's"
+expect_no_log "note file=$LIB the old file's access and modification times"
+ok "control: the new inode has the old file's mtime, and no note"
+
+times_write notimes utimensat:EPERM
+[ "$(stat -c %Y -- "$LIB")" != "$(date -d '2001-02-03 04:05:06' +%s)" ] ||
+  fail "utimensat refused: the new inode has the old mtime all the same: the case is not reached"
+expect_log "note file=$LIB the old file's access and modification times could not be given to the new one (Operation not permitted): it has the times of the copy"
+ok "utimensat refused: the new inode has the times of the copy, and a note says so"
 
 # ------------------------------------------------ fopen with no memory left
 
