@@ -49,6 +49,8 @@ struct ReplaceReport {
   int xattrs_failed = 0;
   bool acl_copied = false;            // the old file's access ACL is the new one's
   bool acl_lost = false;              // the old file had an access ACL that could not be copied
+  int acl_inherited_errno = 0;        // the access ACL the new file inherited from its directory's default
+                                      // ACL, where the old one's was not copied, could not be removed (errno)
   mode_t mode = 0;                    // the new file's permission bits
   mode_t setid_lost = 0;              // setuid/setgid bits the chown removed and that could not be set again
   int mode_errno = 0;                 // the new file's permission bits could not be set (fchmod's errno):

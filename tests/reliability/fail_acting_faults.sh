@@ -19,6 +19,9 @@
 #    landed over the new file's first bytes).
 #  - A write in place whose new inode can't get the old file's times
 #    (utimensat refused): a note `times` says so (nothing did).
+#  - An ACL the new inode inherits from its directory's default ACL, where
+#    the old file had none, that can't be removed (fremovexattr refused):
+#    a note `acl` says so (nothing did).
 #  - fopen with no memory left (rtool fopen-nomem: malloc fails) in atomic
 #    mode: the stream can't be made on the new file; the fopen fails with
 #    ENOMEM as without truncguard, and nothing is published (it was, empty).
@@ -32,21 +35,43 @@ need_shim
 must mkdir "$T/lib"
 LIB=$T/lib/libvictim.so
 
+# run_denied NAME DENY-SPEC CMD...: r_run NAME CMD, under the filter
+# DENY-SPEC (rtool deny) if it is not empty.
+run_denied() {
+  local name=$1 spec=$2
+  shift 2
+  if [ -n "$spec" ]; then r_run "$name" "$TG_RTOOL" deny "$spec" "$@"; else r_run "$name" "$@"; fi
+}
+
 # fd3_run NAME DENY-SPEC CMD...: CMD with fd 3 open on $LIB (a fresh copy of
-# $V1 that a victim runs), with the filter DENY-SPEC if not empty (r_run NAME).
+# $V1 that a victim runs), run_denied.
 fd3_run() {
   local name=$1 spec=$2
   shift 2
-  local wrap=()
-  [ -z "$spec" ] || wrap=("$TG_RTOOL" deny "$spec")
   fresh_copy "$V1" "$LIB"
   OLD_INO=$(inode "$LIB")
   start_victim "$LIB"
   log_reset
   exec 3<>"$LIB"
-  r_run "$name" "${wrap[@]}" "$@"
+  run_denied "$name" "$spec" "$@"
   exec 3>&-
   stop_victim
+}
+
+# replaced_by NAME DENY-SPEC FILE CMD...: CMD writes FILE, which a victim runs
+# (run_denied): it must succeed, the victim live on, and FILE be a new inode
+# (OLD_INO: the old one's number).
+replaced_by() {
+  local name=$1 spec=$2 file=$3
+  shift 3
+  OLD_INO=$(inode "$file")
+  start_victim "$file"
+  log_reset
+  run_denied "$name" "$spec" "$@"
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] || fail "$name: ${*:2} failed: $(r_out "$name")"
+  expect_survived "$name: ${*:2}"
+  [ "$(inode "$file")" != "$OLD_INO" ] || fail "$name: ${*:2}: nothing was replaced"
 }
 
 # fd_write NAME MODE [DENY-SPEC]: `rtool ftruncate-fd-ino 3 0` on fd 3 (fd3_run)
@@ -230,19 +255,9 @@ ok "lseek to the fd's offset refused: the fd stays on the old file, the write fa
 # FUSE server that refuses it), it has the times of the copy: a note (key
 # times) says so, with the error (nothing was said).
 times_write() {  # NAME [DENY-SPEC]
-  local name=$1 spec=${2:-}
-  local wrap=()
-  [ -z "$spec" ] || wrap=("$TG_RTOOL" deny "$spec")
   fresh_copy "$V1" "$LIB"
   must touch -d '2001-02-03 04:05:06' -- "$LIB"
-  OLD_INO=$(inode "$LIB")
-  start_victim "$LIB"
-  log_reset
-  r_run "$name" "${wrap[@]}" "$TG_CMD" dd if=/dev/null of="$LIB" conv=notrunc status=none
-  stop_victim
-  [ "$R_STATUS" -eq 0 ] || fail "$name: dd conv=notrunc of nothing failed: $(r_out "$name")"
-  expect_survived "$name: dd conv=notrunc of nothing"
-  [ "$(inode "$LIB")" != "$OLD_INO" ] || fail "$name: dd conv=notrunc: nothing was replaced"
+  replaced_by "$1" "${2:-}" "$LIB" "$TG_CMD" dd if=/dev/null of="$LIB" conv=notrunc status=none
   expect_same_content "$LIB" "$V1"
 }
 times_write times
@@ -256,6 +271,36 @@ times_write notimes utimensat:EPERM
   fail "utimensat refused: the new inode has the old mtime all the same: the case is not reached"
 expect_log "note file=$LIB the old file's access and modification times could not be given to the new one (Operation not permitted): it has the times of the copy"
 ok "utimensat refused: the new inode has the times of the copy, and a note says so"
+
+# ------------------------------------- an inherited ACL that can't be removed
+
+# cp over a library in use that has no ACL, in a directory with a default ACL
+# ("user:1234:rwx"): the new inode inherits it as its access ACL, which
+# truncguard removes, as the old inode written in place has none (the
+# control). Where it can't be removed (fremovexattr refused: a seccomp
+# filter), the new file keeps it: a note (key acl) says so (nothing was said).
+has_acl() { getfattr --absolute-names -n system.posix_acl_access -- "$1" >/dev/null 2>&1; }
+must mkdir "$T/acl"
+ALIB=$T/acl/libvictim.so
+if ! r_acl "$T/acl" default 1234 2>/dev/null; then
+  note "no default ACLs on $(stat -f -c %T -- "$T"): the inherited ACL's case is not run"
+else
+  acl_write() {  # NAME [DENY-SPEC]
+    fresh_copy "$V1" "$ALIB"
+    must setfattr -x system.posix_acl_access -- "$ALIB"
+    replaced_by "$1" "${2:-}" "$ALIB" "$TG_CMD" cp "$V2" "$ALIB"
+    expect_same_content "$ALIB" "$V2"
+  }
+  acl_write acl
+  ! has_acl "$ALIB" || fail "control: the new file has an access ACL the old one did not: $(getfattr -d -m - -- "$ALIB" 2>&1)"
+  expect_no_log "note file=$ALIB the ACL it inherited"
+  ok "control: the new file has no ACL, as the old one, and no note"
+
+  acl_write noremove fremovexattr:EPERM
+  has_acl "$ALIB" || fail "fremovexattr refused: the new file has no ACL all the same: the case is not reached"
+  expect_log "note file=$ALIB the ACL it inherited from its directory's default ACL could not be removed (Operation not permitted): the new file has it, where the old file had none"
+  ok "fremovexattr refused: the new file keeps the inherited ACL, and a note says so"
+fi
 
 # ------------------------------------------------ fopen with no memory left
 
