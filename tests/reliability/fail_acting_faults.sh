@@ -222,7 +222,7 @@ ok "F_DUPFD_CLOEXEC and dup3 refused: the note says the name holds the new file 
 # perl truncates fd 3, at offset 100 (100 bytes read through it), to 100 and
 # writes "XYZ" at its offset: the moved fd must be at offset 100 on the new
 # file. Where its offset can't be given to the new file (lseek to 100
-# refused: a seccomp filter), the fd must not move (ETXTBSY, the old file
+# refused: a seccomp filter; nor read), the fd must not move (ETXTBSY, the old file
 # intact at the name, the log saying why): it moved at offset 0, and perl's
 # write landed over the new file's first bytes, with no word said.
 offset_write() {  # NAME [DENY-SPEC]: perl reads 100 bytes through fd 3, truncates it to 100, writes XYZ
@@ -238,14 +238,22 @@ expect_survived "control: perl's truncate of fd 3 at offset 100"
 expect_same_content "$LIB" "$T/offset.expected"
 ok "control: the fd moved to the new file at its offset, 100: perl's write is at 100"
 
-offset_write nooffset lseek=100:EPERM
-[ "$R_STATUS" -ne 0 ] && [ "$(r_out nooffset)" = "truncate: Text file busy" ] ||
-  fail "lseek to 100 refused: perl's truncate of fd 3 must fail with ETXTBSY: $(r_out nooffset); at the name: $(od -An -c -N 8 -- "$LIB")"
-expect_survived "perl's truncate of fd 3, lseek to 100 refused"
-expect_intact "$LIB" "$OLD_INO" "$V1"
-expect_no_temp "$T/lib"
-expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
-ok "lseek to the fd's offset refused: the fd stays on the old file, the write fails with ETXTBSY, and the log says why"
+# offset_refused NAME DENY-SPEC WHAT: offset_write NAME under DENY-SPEC must
+# fail with ETXTBSY, the old file intact at the name, the log saying why.
+offset_refused() {
+  offset_write "$1" "$2"
+  [ "$R_STATUS" -ne 0 ] && [ "$(r_out "$1")" = "truncate: Text file busy" ] ||
+    fail "$3: perl's truncate of fd 3 must fail with ETXTBSY: $(r_out "$1"); at the name: $(od -An -c -N 8 -- "$LIB")"
+  expect_survived "perl's truncate of fd 3, $3"
+  expect_intact "$LIB" "$OLD_INO" "$V1"
+  expect_no_temp "$T/lib"
+  expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
+  ok "$3: the fd stays on the old file, the write fails with ETXTBSY, and the log says why"
+}
+offset_refused nooffset lseek=100:EPERM "lseek to the fd's offset refused"
+# Nor where the offset can't be read (lseek(fd, 0, SEEK_CUR) refused): it
+# counted as 0.
+offset_refused nocur lseek=0:EPERM "lseek(SEEK_CUR) refused"
 
 # ------------------------------------------- the old file's times not given
 
