@@ -846,6 +846,13 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
                     static_cast<unsigned>(rep.mode));
       note(name, "mode", msg);
     }
+    if (rep.times_errno) {
+      std::snprintf(msg, kMsg,
+                    "the old file's access and modification times could not be given to the new one (%s): it has "
+                    "the times of the copy",
+                    strerrordesc_np(rep.times_errno));
+      note(name, "times", msg);
+    }
     if (rep.setid_lost) {
       std::snprintf(msg, kMsg,
                     "its setuid/setgid bits, which giving the new file the old owner removed, could not be set "
@@ -864,11 +871,18 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
                     strerrordesc_np(rep.aside_left_error), mem->target);
       note(name, "old_kept", msg);
     }
-    if (rep.acl_lost) {
+    if (rep.acl_lost && !rep.acl_inherited_errno) {
       std::snprintf(msg, kMsg,
                     "its ACL could not be copied: the new file has none, and mode %04o (the owning group "
                     "keeps what the ACL gave it) instead of %04o",
                     static_cast<unsigned>(rep.mode), static_cast<unsigned>(t.st.st_mode & 07777));
+      note(name, "acl", msg);
+    }
+    if (rep.acl_inherited_errno) {
+      std::snprintf(msg, kMsg,
+                    "the ACL it inherited from its directory's default ACL could not be removed (%s): the new file "
+                    "has it, where the old file had %s",
+                    strerrordesc_np(rep.acl_inherited_errno), rep.acl_lost ? "one that could not be copied" : "none");
       note(name, "acl", msg);
     }
   }

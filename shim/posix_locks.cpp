@@ -238,7 +238,16 @@ const char* exec_begins(bool hand_over) {
   unsigned long long mark = 0;
   if (sys::getrandom(&mark, sizeof mark, 0x0001 /* GRND_NONBLOCK */) != sizeof mark)
     mark = static_cast<unsigned long long>(sys::getpid()) * 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<uintptr_t>(&mark);
-  mark = (1ULL << 32) + mark % (1ULL << 39);  // past any lock file, within every filesystem's largest offset
+  mark = (1ULL << 32) + mark % (1ULL << 39);  // past any lock file
+  // Within every kept file's filesystem's largest offset: an offset past it
+  // (EINVAL: vfat's is 4 GiB, ext2's and ext3's with 1 KiB blocks 16 GiB) is
+  // halved until each takes it, down to 1 MiB. (The fd was left close-on-exec
+  // and not handed over: its close at the exec released the program's locks.)
+  for (Parked& p : g_parked) {
+    const int fd = p.fd.load(std::memory_order_acquire);
+    if (fd < 0 || !sys::refers_to(fd, p.dev, p.ino) || !locked(fd)) continue;
+    while (mark >= (2ULL << 20) && sys::call(SYS_lseek, fd, static_cast<long>(mark), SEEK_SET) == -EINVAL) mark >>= 1;
+  }
   const bool write = hand_over && !g_entry_busy.exchange(true, std::memory_order_acquire);
   size_t n = 0;
   if (write) n = static_cast<size_t>(std::snprintf(g_entry, sizeof g_entry, "%s=%llu", kEnvName, mark));

@@ -223,13 +223,16 @@ mode_t owning_group_bits(const unsigned char* acl, long len) {
 // mask::rwx became a plain rwx for the group). Unknown (an ACL too large to
 // read here): none. One fgetxattr, where the ACL was not copied and the old
 // file's list of extended attributes was not empty (`listed_none`: an ACL
-// is listed as system.posix_acl_access).
+// is listed as system.posix_acl_access). Where the inherited ACL can't be
+// removed (a seccomp filter refusing fremovexattr), the new file keeps it,
+// which the log says (ENODATA: none was inherited).
 void settle_access_acl(int src, int dst, bool listed_none, ReplaceReport* rep, mode_t* mode) {
   if (rep->acl_copied) return;
   unsigned char acl[4 + 8 * 32];  // read only to find group:: and mask::
   const long n = listed_none ? -ENODATA : sys::fgetxattr(src, kAccessAcl, acl, sizeof acl);
   if (n != -ENODATA && n != -ERANGE && n < 0) return;  // no ACLs here, or not to be known
-  sys::fremovexattr(dst, kAccessAcl);
+  if (const int r = sys::fremovexattr(dst, kAccessAcl); r < 0 && r != -ENODATA && r != -EOPNOTSUPP)
+    rep->acl_inherited_errno = -r;
   if (n == -ENODATA) return;
   rep->acl_lost = true;
   *mode = (*mode & ~static_cast<mode_t>(S_IRWXG)) | (n > 0 ? owning_group_bits(acl, n) : 0);
@@ -350,9 +353,11 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
   // the mtime, of the new inode as of the old): until it writes, the new
   // inode has the old one's atime and mtime. Measured: `touch -a` (which
   // opens O_WRONLY and writes nothing) left a library in use with a new mtime.
+  // Where they can't be set (a seccomp filter, a FUSE server that refuses
+  // it), the new inode has the times of the copy, which the log says.
   if (!truncated) {
     const struct timespec times[2] = {old.st_atim, old.st_mtim};
-    sys::call(SYS_utimensat, dst, nullptr, times, 0);
+    if (const long r = sys::call(SYS_utimensat, dst, nullptr, times, 0); r < 0) rep->times_errno = static_cast<int>(-r);
   }
   if (other_owner) {
     if (program_fchown(dst, st.st_uid, static_cast<gid_t>(-1)) < 0) {

@@ -49,10 +49,14 @@ struct ReplaceReport {
   int xattrs_failed = 0;
   bool acl_copied = false;            // the old file's access ACL is the new one's
   bool acl_lost = false;              // the old file had an access ACL that could not be copied
+  int acl_inherited_errno = 0;        // the access ACL the new file inherited from its directory's default
+                                      // ACL, where the old one's was not copied, could not be removed (errno)
   mode_t mode = 0;                    // the new file's permission bits
   mode_t setid_lost = 0;              // setuid/setgid bits the chown removed and that could not be set again
   int mode_errno = 0;                 // the new file's permission bits could not be set (fchmod's errno):
                                       // it has the mode it was created with
+  int times_errno = 0;                // a write in place: the old file's atime and mtime could not be given
+                                      // to the new one (utimensat's errno): it has the times of the copy
   bool restored_old = false;          // unlink mode: the old file was put back at the name after a failure
   int putback_error = 0;              // unlink mode: it could not be (errno), and is kept as `kept_aside`
   char kept_aside[NAME_MAX + 1] = {};

@@ -14,6 +14,14 @@
 #    moved (EIO), the fd goes back to the old file. Where no fd is left to
 #    keep the old file open with (F_DUPFD refused: EMFILE), the fd moves after
 #    the rename as before, and where it can't, a note says what is where.
+#  - The fd's offset not carried to the new file (lseek refused): the fd
+#    does not move (it moved at offset 0, and the program's next write
+#    landed over the new file's first bytes).
+#  - A write in place whose new inode can't get the old file's times
+#    (utimensat refused): a note `times` says so (nothing did).
+#  - An ACL the new inode inherits from its directory's default ACL, where
+#    the old file had none, that can't be removed (fremovexattr refused):
+#    a note `acl` says so (nothing did).
 #  - fopen with no memory left (rtool fopen-nomem: malloc fails) in atomic
 #    mode: the stream can't be made on the new file; the fopen fails with
 #    ENOMEM as without truncguard, and nothing is published (it was, empty).
@@ -27,23 +35,48 @@ need_shim
 must mkdir "$T/lib"
 LIB=$T/lib/libvictim.so
 
-# fd_write NAME MODE [DENY-SPEC]: `rtool ftruncate-fd-ino 3 0` on fd 3 open
-# on $LIB (a fresh copy of $V1 that a victim runs), under truncguard in MODE,
-# with the filter DENY-SPEC if given (r_run NAME). FD_TOOL: another rtool
-# command taking FD LENGTH.
-fd_write() {
-  local name=$1 mode=$2 spec=${3:-}
-  local wrap=()
-  [ -z "$spec" ] || wrap=("$TG_RTOOL" deny "$spec")
+# run_denied NAME DENY-SPEC CMD...: r_run NAME CMD, under the filter
+# DENY-SPEC (rtool deny) if it is not empty.
+run_denied() {
+  local name=$1 spec=$2
+  shift 2
+  if [ -n "$spec" ]; then r_run "$name" "$TG_RTOOL" deny "$spec" "$@"; else r_run "$name" "$@"; fi
+}
+
+# fd3_run NAME DENY-SPEC CMD...: CMD with fd 3 open on $LIB (a fresh copy of
+# $V1 that a victim runs), run_denied.
+fd3_run() {
+  local name=$1 spec=$2
+  shift 2
   fresh_copy "$V1" "$LIB"
   OLD_INO=$(inode "$LIB")
   start_victim "$LIB"
   log_reset
   exec 3<>"$LIB"
-  r_run "$name" "${wrap[@]}" env TRUNCGUARD_MODE="$mode" "$TG_CMD" "$TG_RTOOL" "${FD_TOOL:-ftruncate-fd-ino}" 3 0
+  run_denied "$name" "$spec" "$@"
   exec 3>&-
   stop_victim
 }
+
+# replaced_by NAME DENY-SPEC FILE CMD...: CMD writes FILE, which a victim runs
+# (run_denied): it must succeed, the victim live on, and FILE be a new inode
+# (OLD_INO: the old one's number).
+replaced_by() {
+  local name=$1 spec=$2 file=$3
+  shift 3
+  OLD_INO=$(inode "$file")
+  start_victim "$file"
+  log_reset
+  run_denied "$name" "$spec" "$@"
+  stop_victim
+  [ "$R_STATUS" -eq 0 ] || fail "$name: ${*:2} failed: $(r_out "$name")"
+  expect_survived "$name: ${*:2}"
+  [ "$(inode "$file")" != "$OLD_INO" ] || fail "$name: ${*:2}: nothing was replaced"
+}
+
+# fd_write NAME MODE [DENY-SPEC]: `rtool ftruncate-fd-ino 3 0` on fd 3 (fd3_run)
+# under truncguard in MODE. FD_TOOL: another rtool command taking FD LENGTH.
+fd_write() { fd3_run "$1" "${3:-}" env TRUNCGUARD_MODE="$2" "$TG_CMD" "$TG_RTOOL" "${FD_TOOL:-ftruncate-fd-ino}" 3 0; }
 
 # kept_old NAME WHAT STEP ERROR: after fd_write NAME: refused with ETXTBSY,
 # the fd still on the old file, which is at the name, intact; the log says
@@ -183,6 +216,99 @@ expect_no_temp "$T/lib"
 expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
 expect_log "note file=$LIB the name holds the new file [ino $NEW_INO], which was to take its place; the old file, still the caller's fd's, is at no name"
 ok "F_DUPFD_CLOEXEC and dup3 refused: the note says the name holds the new file [ino $NEW_INO]"
+
+# ------------------------------------------ the caller's fd's offset not carried
+
+# perl truncates fd 3, at offset 100 (100 bytes read through it), to 100 and
+# writes "XYZ" at its offset: the moved fd must be at offset 100 on the new
+# file. Where its offset can't be given to the new file (lseek to 100
+# refused: a seccomp filter; nor read), the fd must not move (ETXTBSY, the old file
+# intact at the name, the log saying why): it moved at offset 0, and perl's
+# write landed over the new file's first bytes, with no word said.
+offset_write() {  # NAME [DENY-SPEC]: perl reads 100 bytes through fd 3, truncates it to 100, writes XYZ
+  fd3_run "$1" "${2:-}" "$TG_CMD" perl -e 'open(my $f, "+<&=", 3) or die "fdopen: $!\n";
+    sysread($f, my $head, 100) == 100 or die "read: $!\n"; truncate($f, 100) or die "truncate: $!\n";
+    syswrite($f, "XYZ") == 3 or die "write: $!\n"; print "ok\n"'
+}
+{ head -c 100 "$V1"; printf XYZ; } >"$T/offset.expected"
+offset_write offset
+[ "$R_STATUS" -eq 0 ] && [ "$(r_out offset)" = ok ] || fail "control: perl's truncate and write through fd 3 failed: $(r_out offset)"
+expect_survived "control: perl's truncate of fd 3 at offset 100"
+[ "$(inode "$LIB")" != "$OLD_INO" ] || fail "control: perl's truncate of fd 3 truncated the library in place"
+expect_same_content "$LIB" "$T/offset.expected"
+ok "control: the fd moved to the new file at its offset, 100: perl's write is at 100"
+
+# offset_refused NAME DENY-SPEC WHAT: offset_write NAME under DENY-SPEC must
+# fail with ETXTBSY, the old file intact at the name, the log saying why.
+offset_refused() {
+  offset_write "$1" "$2"
+  [ "$R_STATUS" -ne 0 ] && [ "$(r_out "$1")" = "truncate: Text file busy" ] ||
+    fail "$3: perl's truncate of fd 3 must fail with ETXTBSY: $(r_out "$1"); at the name: $(od -An -c -N 8 -- "$LIB")"
+  expect_survived "perl's truncate of fd 3, $3"
+  expect_intact "$LIB" "$OLD_INO" "$V1"
+  expect_no_temp "$T/lib"
+  expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
+  ok "$3: the fd stays on the old file, the write fails with ETXTBSY, and the log says why"
+}
+offset_refused nooffset lseek=100:EPERM "lseek to the fd's offset refused"
+# Nor where the offset can't be read (lseek(fd, 0, SEEK_CUR) refused): it
+# counted as 0.
+offset_refused nocur lseek=0:EPERM "lseek(SEEK_CUR) refused"
+
+# ------------------------------------------- the old file's times not given
+
+# `dd conv=notrunc` of nothing over a library in use: a write in place that
+# writes no byte. The new inode gets the old file's atime and mtime (the
+# control). Where they can't be set (utimensat refused: a seccomp filter; a
+# FUSE server that refuses it), it has the times of the copy: a note (key
+# times) says so, with the error (nothing was said).
+times_write() {  # NAME [DENY-SPEC]
+  fresh_copy "$V1" "$LIB"
+  must touch -d '2001-02-03 04:05:06' -- "$LIB"
+  replaced_by "$1" "${2:-}" "$LIB" "$TG_CMD" dd if=/dev/null of="$LIB" conv=notrunc status=none
+  expect_same_content "$LIB" "$V1"
+}
+times_write times
+[ "$(stat -c %Y -- "$LIB")" = "$(date -d '2001-02-03 04:05:06' +%s)" ] ||
+  fail "control: the new inode has mtime $(stat -c %y -- "$LIB"), not the old file's"
+expect_no_log "note file=$LIB the old file's access and modification times"
+ok "control: the new inode has the old file's mtime, and no note"
+
+times_write notimes utimensat:EPERM
+[ "$(stat -c %Y -- "$LIB")" != "$(date -d '2001-02-03 04:05:06' +%s)" ] ||
+  fail "utimensat refused: the new inode has the old mtime all the same: the case is not reached"
+expect_log "note file=$LIB the old file's access and modification times could not be given to the new one (Operation not permitted): it has the times of the copy"
+ok "utimensat refused: the new inode has the times of the copy, and a note says so"
+
+# ------------------------------------- an inherited ACL that can't be removed
+
+# cp over a library in use that has no ACL, in a directory with a default ACL
+# ("user:1234:rwx"): the new inode inherits it as its access ACL, which
+# truncguard removes, as the old inode written in place has none (the
+# control). Where it can't be removed (fremovexattr refused: a seccomp
+# filter), the new file keeps it: a note (key acl) says so (nothing was said).
+has_acl() { getfattr --absolute-names -n system.posix_acl_access -- "$1" >/dev/null 2>&1; }
+must mkdir "$T/acl"
+ALIB=$T/acl/libvictim.so
+if ! r_acl "$T/acl" default 1234 2>/dev/null; then
+  note "no default ACLs on $(stat -f -c %T -- "$T"): the inherited ACL's case is not run"
+else
+  acl_write() {  # NAME [DENY-SPEC]
+    fresh_copy "$V1" "$ALIB"
+    must setfattr -x system.posix_acl_access -- "$ALIB"
+    replaced_by "$1" "${2:-}" "$ALIB" "$TG_CMD" cp "$V2" "$ALIB"
+    expect_same_content "$ALIB" "$V2"
+  }
+  acl_write acl
+  ! has_acl "$ALIB" || fail "control: the new file has an access ACL the old one did not: $(getfattr -d -m - -- "$ALIB" 2>&1)"
+  expect_no_log "note file=$ALIB the ACL it inherited"
+  ok "control: the new file has no ACL, as the old one, and no note"
+
+  acl_write noremove fremovexattr:EPERM
+  has_acl "$ALIB" || fail "fremovexattr refused: the new file has no ACL all the same: the case is not reached"
+  expect_log "note file=$ALIB the ACL it inherited from its directory's default ACL could not be removed (Operation not permitted): the new file has it, where the old file had none"
+  ok "fremovexattr refused: the new file keeps the inherited ACL, and a note says so"
+fi
 
 # ------------------------------------------------ fopen with no memory left
 

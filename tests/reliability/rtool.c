@@ -116,7 +116,8 @@
  *       A seccomp filter, as a hardened service has: SYSCALL (ioctl, fcntl,
  *       getdents64, mmap, copy_file_range, faccessat2, fsync, fchown,
  *       renameat, renameat2, unlinkat, linkat, openat, dup3, statx, lseek,
- *       pwrite64, ftruncate, or a number) fails with ERRNO (EPERM, EACCES,
+ *       pwrite64, ftruncate, kcmp, utimensat, fremovexattr, or a number)
+ *       fails with ERRNO (EPERM, EACCES,
  *       ENOSYS, ENOMEM, EINVAL, EDQUOT, EIO, EINTR, ENOSPC, EMFILE, EBADF,
  *       EBUSY), only when its second
  *       argument is ARG if given (a number, or PROCMAP_QUERY, F_SETLEASE,
@@ -742,7 +743,8 @@ static long deny_number(const char* what, const char* s) {
       {"ENOMEM", ENOMEM}, {"EINVAL", EINVAL}, {"EDQUOT", EDQUOT}, {"fchown", SYS_fchown},
       /* PROCMAP_QUERY (Linux 6.11): _IOWR('f', 17, struct procmap_query), 104 bytes */
       {"PROCMAP_QUERY", (long)_IOWR('f', 17, char[104])}, {"F_SETLEASE", F_SETLEASE},
-      {"FICLONE", (long)_IOW(0x94, 9, int)}, /* linux/fs.h */ {"kcmp", SYS_kcmp}, {NULL, 0}};
+      {"FICLONE", (long)_IOW(0x94, 9, int)}, /* linux/fs.h */ {"kcmp", SYS_kcmp}, {"utimensat", SYS_utimensat},
+      {"fremovexattr", SYS_fremovexattr}, {NULL, 0}};
   for (int i = 0; kNames[i].name; ++i)
     if (!strcmp(s, kNames[i].name)) return kNames[i].value;
   char* end;
