@@ -39,3 +39,33 @@ chmod 755 "$clone/scripts/build.sh" "$clone/scripts/demo.sh"
 grep -q "the victim is alive and exited normally" "$T/demo.out" ||
   fail "scripts/demo.sh from \"$clone\": the victim did not survive truncguard cp: $(cat "$T/demo.out")"
 ok "scripts/demo.sh from \"$clone\": the victim survives truncguard cp"
+
+# A clone under a path with a comma ("~/src/a,b"): the compiler's -Wl, splits
+# its argument at each comma, so a link argument naming a file of the tree
+# through it broke the build there (a version script: ld "cannot open linker
+# script file"; meson's own -Wl,-rpath-link,BUILD-DIR for a library of the
+# tree given to link_with: ld "cannot find" the rest of the path). A build
+# under such a path takes minutes: instead, no link line of this build names
+# its source or build tree through -Wl, (-Xlinker PATH and a bare PATH don't split).
+BUILD_ROOT=${TG_BUILD_ROOT:-$TG_BUILD}
+[ -f "$BUILD_ROOT/build.ninja" ] || fail "no build.ninja in $BUILD_ROOT"
+python3 - "$BUILD_ROOT/build.ninja" "$SRC" "$BUILD_ROOT" >"$T/wl.out" 2>&1 <<'PY'
+import re, shlex, sys
+ninja, roots = sys.argv[1], sys.argv[2:]
+text = open(ninja, encoding="utf-8").read().replace("$\n", "")
+target, bad, lines = None, [], 0
+for line in text.splitlines():
+    if line.startswith("build "):
+        target = line[6:].split(":")[0]
+    elif line.startswith(" LINK_ARGS = "):
+        lines += 1
+        # ninja's escapes ($ space, $:, $$), then the shell's quoting meson wrote
+        args = shlex.split(re.sub(r"\$([ :$])", r"\1", line[len(" LINK_ARGS = "):]))
+        bad += [f"{target}: {a}" for a in args if a.startswith("-Wl,") and any(r in a for r in roots)]
+if lines == 0:
+    sys.exit(f"no LINK_ARGS line in {ninja}")
+print("\n".join(bad) if bad else f"{lines} link lines")
+sys.exit(1 if bad else 0)
+PY
+[ $? -eq 0 ] || fail "a link argument names a path of the tree through -Wl, (split at a comma in the clone's path): $(cat "$T/wl.out")"
+ok "no link argument names a path of the tree through -Wl, ($(cat "$T/wl.out"))"

@@ -336,6 +336,92 @@ r_run limited "$TG_RTOOL" deny 5:KILL "$TG_CMD" "$TG_VICTIM" --once "$LIB"
 [ "$R_STATUS" -eq 0 ] && grep -qx "version 1" "$T/limited.out" ||
   fail "dlopen under truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out limited)"
 ok "dlopen under a filter that kills on fstat: loaded, as without truncguard"
+# TRUNCGUARD_RELOAD=fresh: a dlopen of a library replaced since it was
+# loaded (install's rename, here python's) loads the new file under a name
+# of its own, once it is checked to be a complete shared object.
+RELOAD_PY='import ctypes, os, shutil, sys
+lib, v2 = sys.argv[1:]
+print("version", ctypes.CDLL(lib).tg_version())
+shutil.copyfile(v2, lib + ".new")
+os.rename(lib + ".new", lib)
+print("version", ctypes.CDLL(lib).tg_version())'
+must mkdir "$T/reload"
+fresh_copy "$V1" "$T/reload/libvictim.so"
+r_run control "$TG_RTOOL" deny 5:KILL python3 -c "$RELOAD_PY" "$T/reload/libvictim.so" "$V2"
+[ "$R_STATUS" -eq 0 ] && [ "$(r_out control)" = "version 1
+version 1" ] || fail "control: python's reload without truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out control)"
+fresh_copy "$V1" "$T/reload/libvictim.so"
+r_run limited env -u TRUNCGUARD_LOG TRUNCGUARD_RELOAD=fresh "$TG_RTOOL" deny 5:KILL \
+  "$TG_CMD" python3 -c "$RELOAD_PY" "$T/reload/libvictim.so" "$V2"
+[ "$R_STATUS" -eq 0 ] && grep -qx "version 2" "$T/limited.out" ||
+  fail "TRUNCGUARD_RELOAD=fresh under truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out limited)"
+ok "a stale dlopen with TRUNCGUARD_RELOAD=fresh under a filter that kills on fstat: the new file loaded"
+# The acting path's other stats, each where a program's own behaviour leads
+# (none was reached by the cases above: a raw fstat put back in any of them
+# went unnoticed).
+# A write in place, with O_CREAT (dd conv=notrunc): the check of the sticky
+# directory for O_CREAT, then the copy of the old content into the new file.
+fresh_copy "$V1" "$LIB"
+victim_write control "$TG_RTOOL" deny 5:KILL dd if="$V2" of="$LIB" conv=notrunc status=none
+expect_control_broken "dd conv=notrunc, fstat killing" control
+fresh_copy "$V1" "$LIB"
+victim_write limited "$TG_RTOOL" deny 5:KILL "$TG_CMD" dd if="$V2" of="$LIB" conv=notrunc status=none
+expect_new_inode "dd conv=notrunc over a library in use, fstat killing" limited
+expect_log "replaced file=$LIB [ino $OLD_INO -> $NEW_INO]"
+ok "dd conv=notrunc over a library in use under a filter that kills on fstat: the old content copied, replaced"
+# The new file's mode refused (fchmod, 91, EPERM): the note about it states
+# the mode the new file has.
+fresh_copy "$V1" "$LIB"
+must chmod 0755 "$LIB"
+victim_write control "$TG_RTOOL" deny 91:EPERM,5:KILL cp "$V2" "$LIB"
+expect_control_broken "cp, fchmod denied, fstat killing" control
+fresh_copy "$V1" "$LIB"
+must chmod 0755 "$LIB"
+victim_write limited "$TG_RTOOL" deny 91:EPERM,5:KILL "$TG_CMD" cp "$V2" "$LIB"
+expect_new_inode "cp over a library in use, fchmod denied, fstat killing" limited
+expect_log "note file=$LIB its permission bits could not be set (Operation not permitted): mode 0$(stat -c %a "$LIB") instead of 0755"
+ok "cp, fchmod denied, under a filter that kills on fstat: replaced, and the note gives the new file's mode"
+# Atomic mode across two execs: bash opens the library (O_CREAT), makes it
+# the stdout of env, which finds cat in PATH (execvp): each exec hands the
+# pending file over (its owner looked at), each new image adopts it (its
+# directory and file looked at), the exec through PATH looks at the program
+# it finds; cat's exit publishes it.
+fresh_copy "$V1" "$LIB"
+victim_write control "$TG_RTOOL" deny 5:KILL bash -c 'env cat "$1" >"$2"' _ "$V2" "$LIB"
+expect_control_broken "env cat >, fstat killing" control
+fresh_copy "$V1" "$LIB"
+victim_write limited env TRUNCGUARD_MODE=atomic "$TG_RTOOL" deny 5:KILL "$TG_CMD" bash -c 'env cat "$1" >"$2"' _ "$V2" "$LIB"
+expect_new_inode "atomic, bash -c 'env cat >', fstat killing" limited
+expect_log "published file=$LIB [ino $OLD_INO -> $NEW_INO] (mode atomic)"
+ok "atomic mode, a pending file handed over across two execs under a filter that kills on fstat: published"
+# An O_RDWR open of an ELF file the program keeps locked (a POSIX lock,
+# which closing the new fd would release): the look reads the file through
+# that fd, once it is still the file at the name, and where the look passes
+# (nobody maps it) the name is checked to still reach the fd. (--scope=self:
+# lock_holder's checking child opens the file too.)
+r_run control env LOCK_HOLDER_CONTENT="$V1" "$TG_RTOOL" deny 5:KILL "$TG_LOCK_HOLDER" "$T/locked.so" rdwr close2
+[ "$R_STATUS" -eq 1 ] && grep -qx 'rdwr: held' "$T/control.out" && grep -qx 'close2: released' "$T/control.out" ||
+  fail "control: lock_holder rdwr close2 without truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out control)"
+r_run limited env -u TRUNCGUARD_LOG LOCK_HOLDER_CONTENT="$V1" "$TG_RTOOL" deny 5:KILL \
+  "$TG_CMD" --scope=self --debug=decisions "$TG_LOCK_HOLDER" "$T/locked.so" rdwr close2
+[ "$R_STATUS" -eq 1 ] && grep -qx 'rdwr: held' "$T/limited.out" && grep -qx 'close2: released' "$T/limited.out" ||
+  fail "lock_holder rdwr close2 under truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out limited)"
+grep -qF "decision file=$T/locked.so: pass (" "$T/limited.out" ||
+  fail "lock_holder rdwr under truncguard, fstat killing: no decision line: $(r_out limited)"
+ok "an O_RDWR open of a locked ELF file under a filter that kills on fstat: looked at through its fd, passed, the lock held"
+# The same open replaced (the program maps the file executable itself): the
+# fd it opened, on the locked file, is kept (parked) by the shim, and while
+# one is kept each close the program makes is looked at (close2).
+r_run control env LOCK_HOLDER_CONTENT="$V1" "$TG_RTOOL" deny 5:KILL "$TG_LOCK_HOLDER" "$T/locked.so" rdwrx close2
+grep -qx 'rdwrx: held' "$T/control.out" && grep -qx 'close2: released' "$T/control.out" ||
+  fail "control: lock_holder rdwrx close2 without truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out control)"
+r_run limited env -u TRUNCGUARD_LOG LOCK_HOLDER_CONTENT="$V1" "$TG_RTOOL" deny 5:KILL \
+  "$TG_CMD" --scope=self "$TG_LOCK_HOLDER" "$T/locked.so" rdwrx close2
+[ "$R_STATUS" -eq 1 ] && grep -qx 'rdwrx: held' "$T/limited.out" && grep -q '^close2: ' "$T/limited.out" ||
+  fail "lock_holder rdwrx close2 under truncguard, fstat killing: $(describe_status "$R_STATUS"): $(r_out limited)"
+grep -qF "replaced file=$T/locked.so" "$T/limited.out" ||
+  fail "lock_holder rdwrx under truncguard, fstat killing: not replaced: $(r_out limited)"
+ok "a replaced O_RDWR open of a locked ELF file under a filter that kills on fstat: its fd kept, the lock held"
 
 # The owner note named "not permitted" whatever made the new file's chown
 # fail; under a user or group quota it is EDQUOT (shown with a filter, as

@@ -44,7 +44,7 @@ ok "with libstdc++ in the process, the symbol is demangled: counter()::n"
 # handle first", advice that can't help).
 reload_unique() {
   cp "$TG_PLUGIN_UNIQUE" "$LIB"
-  host "$@" -- open call close "run:cp $TG_PLUGIN_V1 $T/new.so && mv $T/new.so $LIB" open call close
+  host "$@" -- open call close "run:cp $(printf %q "$TG_PLUGIN_V1") $T/new.so && mv $T/new.so $LIB" open call close
   [ $ST -eq 0 ] || fail "reload of the unique plugin ($*) exited $ST"
   grep -qx "version 2" "$T/out" || fail "reload of the unique plugin ($*): not the old object: $(cat "$T/out")"
 }
@@ -60,7 +60,7 @@ ok "its reload after a replacement: the stale line names the unique symbol, not 
 LIB=$T/libdefault.so
 for with in env "$TG_CMD"; do
   cp "$TG_PLUGIN_V2" "$LIB"
-  host "$with" -- default:tg_version "run:cp $TG_PLUGIN_V1 $T/new.so && mv $T/new.so $LIB" open call close
+  host "$with" -- default:tg_version "run:cp $(printf %q "$TG_PLUGIN_V1") $T/new.so && mv $T/new.so $LIB" open call close
   [ $ST -eq 0 ] || fail "reload after dlsym(RTLD_DEFAULT) ($with) exited $ST"
   grep -qx "version 2" "$T/out" || fail "reload after dlsym(RTLD_DEFAULT) ($with): not the old object: $(cat "$T/out")"
 done
@@ -103,7 +103,7 @@ expect_out "loaded yes"
 host "$TG_CMD" --debug=files -- open call close loaded
 expect_log "note file=$LIB is still loaded after dlclose: built with -z nodelete (DF_1_NODELETE)"
 ok "a -z nodelete plugin closed: nothing in the default categories, the reason under files"
-host "$TG_CMD" -- open call close "run:cp $TG_PLUGIN_V2 $T/new.so && mv $T/new.so $LIB" open call close
+host "$TG_CMD" -- open call close "run:cp $(printf %q "$TG_PLUGIN_V2") $T/new.so && mv $T/new.so $LIB" open call close
 [ $ST -eq 0 ] || fail "-z nodelete reload under truncguard exited $ST"
 expect_out "version 1"
 expect_log "note file=$LIB stale: dlopen returns the object already loaded from it"
@@ -115,7 +115,7 @@ ok "its reload after a replacement: the stale line names -z nodelete"
 # the open handle). Control: without truncguard, the old object.
 for with in env "$TG_CMD"; do
   cp "$TG_PLUGIN_NODELETE" "$LIB"
-  host "$with" -- open open call close "run:cp $TG_PLUGIN_V2 $T/new.so && mv $T/new.so $LIB" open call close
+  host "$with" -- open open call close "run:cp $(printf %q "$TG_PLUGIN_V2") $T/new.so && mv $T/new.so $LIB" open call close
   [ $ST -eq 0 ] || fail "-z nodelete reload, a handle open ($with) exited $ST"
   [ "$(grep -c 'version 1' "$T/out")" = 2 ] || fail "-z nodelete reload, a handle open ($with): not the old object: $(cat "$T/out")"
 done
