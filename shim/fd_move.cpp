@@ -107,19 +107,7 @@ int move_fd(FdMove* m, int made) {
   const int fd = m->fd;
   Scratch<FdMoveMemory> mem;
   const pid_t tid = static_cast<pid_t>(sys::call(SYS_gettid));
-  // Per description, read from the old one before any fd leaves it. The
-  // offset first, and it must go with it: an fd moved at offset 0 instead of
-  // the program's writes its next bytes over the start of the new file. Where
-  // it can't be read or set (a seccomp filter), the fd does not move.
-  const long off = sys::call(SYS_lseek, fd, 0L, SEEK_CUR);
-  if (off < 0) {  // (closed by another thread meanwhile, or its number given to a pipe: fd_gone, as below)
-    m->fd_gone = !sys::refers_to(fd, m->old.st_dev, m->old.st_ino);
-    return m->fd_gone ? -EBADF : static_cast<int>(off);
-  }
-  if (off > 0) {
-    const long set = sys::call(SYS_lseek, made, off, SEEK_SET);
-    if (set != off) return set < 0 ? static_cast<int>(set) : -EIO;
-  }
+  // Per description, read from the old one before any fd leaves it.
   struct f_owner_ex owner {};
   if (sys::call(SYS_fcntl, fd, F_GETOWN_EX, &owner) == 0 && owner.pid != 0)
     sys::call(SYS_fcntl, made, F_SETOWN_EX, &owner);
@@ -135,6 +123,22 @@ int move_fd(FdMove* m, int made) {
     if (l.kind == Lock::posix) m->posix[m->posix_count++] = l;
     else if (take_lock(made, l)) ++m->locks_carried;
     else ++m->locks_lost;
+  }
+  // The offset must go with it: an fd moved at offset 0 instead of the
+  // program's writes its next bytes over the start of the new file. Where it
+  // can't be read or set (a seccomp filter), the fd does not move. (After
+  // the locks are read: the POSIX ones, released on the old file by the
+  // shim's own fds' close meanwhile, are then taken again there.)
+  const long off = sys::call(SYS_lseek, fd, 0L, SEEK_CUR);
+  if (off < 0) {  // (closed by another thread meanwhile, or its number given to a pipe: fd_gone, as below)
+    m->fd_gone = !sys::refers_to(fd, m->old.st_dev, m->old.st_ino);
+    if (!m->fd_gone) return static_cast<int>(off);
+    m->posix_count = 0;  // (the number is no longer the program's fd on the file)
+    return -EBADF;
+  }
+  if (off > 0) {
+    const long set = sys::call(SYS_lseek, made, off, SEEK_SET);
+    if (set != off) return set < 0 ? static_cast<int>(set) : -EIO;
   }
   int count = 0;
   m->sharers_step = "memory";  // (to look in /proc with: nothing but fd moves)

@@ -115,6 +115,18 @@ fallbacks=$(grep -h 'j.str("fallback"' "$SRC/shim/log.cpp" | grep -oP '"\K[a-z]+
 need "truncguard(7)" "$MAN7" $fields $events $notes $fallbacks
 # shellcheck disable=SC2086
 need "docs/ci.md" "$CI" $fields $events $notes $fallbacks
+# Each note key in the lists of note keys themselves, not only somewhere in
+# the text (`times`, a common word, passed on "Mode, times and extended
+# attributes" while truncguard(7)'s list lacked it): truncguard(7)'s `note`
+# entry (from its ".B note" twice to the next .TP) and docs/ci.md's `note` row.
+MAN7_NOTES=$(awk 'prev == ".B note" && $0 == ".B note" { on = 1 } on && $0 == ".TP" { exit } on; { prev = $0 }' <<<"$MAN7")
+CI_NOTES=$(grep '^| `note` | `note` |' <<<"$CI")
+[ -n "$MAN7_NOTES" ] && [ -n "$CI_NOTES" ] ||
+  fail "could not find the lists of note keys (truncguard(7): ${MAN7_NOTES:0:40}; docs/ci.md: ${CI_NOTES:0:40})"
+# shellcheck disable=SC2086
+need "truncguard(7)'s list of note keys" "$MAN7_NOTES" $notes
+# shellcheck disable=SC2086
+need "docs/ci.md's list of note keys" "$CI_NOTES" $notes
 
 # The JSON of who and stale.
 wfields=$(grep -ohP '\\"\K[a-z_]+(?=\\":)' "$SRC/shim/inspect_cmd.cpp" | sort -u)

@@ -16,7 +16,9 @@
 #    the rename as before, and where it can't, a note says what is where.
 #  - The fd's offset not carried to the new file (lseek refused): the fd
 #    does not move (it moved at offset 0, and the program's next write
-#    landed over the new file's first bytes).
+#    landed over the new file's first bytes), and keeps the POSIX lock the
+#    program holds through it (released: its offset was read before its
+#    locks, which the shim's own fds' close released on the old file).
 #  - A write in place whose new inode can't get the old file's times
 #    (utimensat refused): a note `times` says so (nothing did).
 #  - An ACL the new inode inherits from its directory's default ACL, where
@@ -254,6 +256,25 @@ offset_refused nooffset lseek=100:EPERM "lseek to the fd's offset refused"
 # Nor where the offset can't be read (lseek(fd, 0, SEEK_CUR) refused): it
 # counted as 0.
 offset_refused nocur lseek=0:EPERM "lseek(SEEK_CUR) refused"
+# The fd that does not move for want of its offset keeps the program's POSIX
+# lock on the old file, as where dup3 fails: the shim's own fds on it closed
+# meanwhile (any close releases the process's POSIX locks there), the lock is
+# taken again. Its offset was read before the locks were, and the lock was
+# lost, with no word said. In both modes (unlink: the old file put back).
+for mode in replace unlink; do
+  for spec in lseek=0:EPERM lseek=100:EPERM; do
+    # (fd 3 at offset 100, one read of 100 bytes: lseek=100 is the new file's)
+    fd3_run lockoff "$spec" sh -c 'dd bs=100 count=1 status=none <&3 >/dev/null &&
+      exec env TRUNCGUARD_MODE="$1" "$2" "$3" ftruncate-fd-lock 3 0' _ "$mode" "$TG_CMD" "$TG_RTOOL"
+    [ "$(r_out lockoff)" = "error=ETXTBSY ino=$OLD_INO posix=held" ] ||
+      fail "mode $mode, $spec: the fd that did not move (inode $OLD_INO) must keep its POSIX lock: $(r_out lockoff)"
+    expect_intact "$LIB" "$OLD_INO" "$V1"
+    expect_no_temp "$T/lib"
+    back=; [ "$mode" = replace ] || back=" (the old file was put back)"
+    expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted$back"
+    ok "mode $mode, $spec: the fd stays on the old file with its POSIX lock"
+  done
+done
 
 # ------------------------------------------- the old file's times not given
 
