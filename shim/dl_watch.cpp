@@ -19,6 +19,7 @@
 #include "maps_reader.hpp"
 #include "owner_lock.hpp"
 #include "real.hpp"
+#include "scratch.hpp"
 #include "sys.hpp"
 
 extern "C" {
@@ -241,13 +242,21 @@ void forget_aliases_of(const char* target) {
     else ++i;
 }
 
-// The loaded objects mapped from the file `want` (up to 4: the same file in
-// other namespaces). The namespaces are asked afterwards: dlinfo in here
-// would take glibc's load lock inside its write lock, the reverse of dlopen.
+// The names of the loaded objects mapped from the file `want` (up to 4: the
+// same file in other namespaces), copied in the walk, while glibc keeps them.
+// Not a link_map to read after it: another thread's dlclose may unload the
+// object and free its link_map and name meanwhile (CI's reload dl_edges
+// "8 threads" read such a name, garbage, and counted a dlopen under it: a
+// line without its count). The namespaces are not asked in here: dlinfo in
+// here would take glibc's load lock inside its write lock, the reverse of
+// dlopen.
+struct ByIdNames {
+  char name[4][sizeof(OpenRecord::name)];
+};
 struct ById {
   FileId want;
   int count = 0;
-  unsigned long first_load[4] = {};
+  ByIdNames* names = nullptr;
 };
 
 int by_id_cb(struct dl_phdr_info* info, size_t, void* data) {
@@ -258,22 +267,37 @@ int by_id_cb(struct dl_phdr_info* info, size_t, void* data) {
     if (info->dlpi_phdr[i].p_type == PT_LOAD) first_load = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
   FileId id;
   if (!first_load || !self_file_at(first_load, &id) || !(id == b->want)) return 0;
-  b->first_load[b->count] = first_load;
+  char* name = b->names->name[b->count];
+  if (std::snprintf(name, sizeof b->names->name[0], "%s", info->dlpi_name) >= static_cast<int>(sizeof b->names->name[0]))
+    return 0;
   return ++b->count == 4;
 }
 
-// The object of the program's namespace loaded from the file `id` (null:
-// none), the one glibc returns for a dlopen of any new name of that file.
+void* open_own_handle(const char* name, int mode);
+void close_own_handle(void* h);
+
+// A handle on the object of the program's namespace loaded from the file `id`
+// (null: none, or it was unloaded meanwhile): by the name of an object mapped
+// from it, opened RTLD_NOLOAD from the shim (glibc's object of that name in
+// the program's namespace, held), and only if that one is mapped from `id`.
 // Only a file mapped here is worth the walk.
-const struct link_map* loaded_from_file(const FileId& id) {
+void* pin_loaded_from_file(const FileId& id) {
+  if (process_maps_exec(0, id) != MapsAnswer::mapped) return nullptr;
+  Scratch<ByIdNames> names;  // 4 KiB: not on the stack
+  if (!names) return nullptr;
   ById b;
   b.want = id;
-  if (process_maps_exec(0, id) != MapsAnswer::mapped) return nullptr;
+  b.names = names.get();
   iterate_objects(&by_id_cb, &b);
-  for (int i = 0; i < b.count; ++i)
-    if (const struct link_map* o = object_of(reinterpret_cast<const void*>(b.first_load[i]));
-        o->l_name && o->l_name[0] && namespace_of(o) == LM_ID_BASE)
-      return o;
+  for (int i = 0; i < b.count; ++i) {
+    void* pin = open_own_handle(names->name[i], RTLD_LAZY | RTLD_NOLOAD);
+    if (!pin) continue;
+    FileId pinned;  // its .dynamic is mapped from its file
+    if (self_file_at(reinterpret_cast<unsigned long>(static_cast<const struct link_map*>(pin)->l_ld), &pinned) &&
+        pinned == id)
+      return pin;
+    close_own_handle(pin);
+  }
   return nullptr;
 }
 
@@ -296,10 +320,14 @@ const char* loaded_name_for(const char* path, char* buf, size_t len) {
     if (t.found) return buf;
   }
   // Not a name glibc knows: it opens the file and compares it with the
-  // loaded objects' files.
+  // loaded objects' files. The object's name is read while it is held.
   FileId want;
-  const struct link_map* m = maps_id_of_path(AT_FDCWD, path, &want) ? loaded_from_file(want) : nullptr;
-  if (!m || std::snprintf(buf, len, "%s", m->l_name) >= static_cast<int>(len)) return path;
+  void* pin = maps_id_of_path(AT_FDCWD, path, &want) ? pin_loaded_from_file(want) : nullptr;
+  if (!pin) return path;
+  const bool fits =
+      std::snprintf(buf, len, "%s", static_cast<const struct link_map*>(pin)->l_name) < static_cast<int>(len);
+  close_own_handle(pin);
+  if (!fits) return path;
   RecordsLock lock;
   if (lock.held) remember_alias(path, buf);
   return buf;
@@ -533,25 +561,6 @@ bool keep_uncounted_pin(void* pin) {
   return true;
 }
 
-// A handle on the object loaded from the file `id` (null: none, or it was
-// unloaded meanwhile). The new file may be loaded already (a fresh copy made
-// for an earlier dlopen of the path, or a dlopen by another of its names):
-// glibc returns that object for any new name of the file, and keeps each such
-// name for good (so a fresh name per dlopen would pile up, in glibc and on disk).
-void* pin_loaded_from_file(const FileId& id) {
-  const struct link_map* m = loaded_from_file(id);
-  char name[sizeof(OpenRecord::name)];
-  if (!m || std::snprintf(name, sizeof name, "%s", m->l_name) >= static_cast<int>(sizeof name)) return nullptr;
-  void* pin = open_own_handle(name, RTLD_LAZY | RTLD_NOLOAD);
-  FileId pinned;  // its .dynamic is mapped from its file
-  if (pin && (!self_file_at(reinterpret_cast<unsigned long>(static_cast<const struct link_map*>(pin)->l_ld), &pinned) ||
-              !(pinned == id))) {
-    close_own_handle(pin);
-    return nullptr;
-  }
-  return pin;
-}
-
 // TRUNCGUARD_RELOAD=fresh: load the new file under a name of its own, next
 // to it (so $ORIGIN resolves the same), as hot-reload tools do: a hard link,
 // removed when the object is unloaded. The shim loads it first, with the
@@ -569,6 +578,10 @@ const char* load_fresh(const char* file, const FileId& id, int mode, void* calle
   sys::Fd fd;
   struct stat st;
   if (!complete_shared_object(file, &fd, &st, why, len)) return nullptr;
+  // The new file may be loaded already (a fresh copy made for an earlier
+  // dlopen of the path, or a dlopen by another of its names): glibc returns
+  // that object for any new name of the file, and keeps each such name for
+  // good (so a fresh name per dlopen would pile up, in glibc and on disk).
   if (void* pin = pin_loaded_from_file(id)) return *reused = true, pin_for_this_dlopen(pin, pin_out);
   char fresh[sizeof(OpenRecord::fresh)];
   const char* slash = std::strrchr(file, '/');  // there is one: file is a path

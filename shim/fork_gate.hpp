@@ -13,8 +13,9 @@
 // signal handler that interrupted this thread's walk, a walk from a handler
 // that interrupted its fork; a fork from a handler that interrupted a fork
 // holds it too: at once where the outer one holds it, else it waits as any
-// fork), and not for one that is stuck (asleep, stopped
-// on its own, a walk running on, given no CPU at all: see owner_lock::take),
+// fork), and not for one that is stuck (asleep, stopped on its own,
+// waiting in the kernel for a second, a walk running on, given no CPU at
+// all: see owner_lock::take),
 // which glibc's own locks would hold up forever anyway; a fork that runs on
 // (a large process's page tables copied, a prepare handler at work) is waited
 // for up to 2 s of its CPU time. A walk from a thread that

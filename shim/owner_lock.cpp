@@ -49,7 +49,8 @@ struct Watch {
   long look_at = 0;        // when the holder is looked at next (ms)
   long long cpu = -1;      // its CPU time at the first look
   long long last_cpu = -1; // at the last look
-  int asleep = 0;          // consecutive looks that found it not runnable
+  int asleep = 0;          // consecutive looks that found it asleep or stopped
+  int in_kernel = 0;       // consecutive looks that found it waiting in the kernel (D)
   int starved = 0;         // consecutive looks that found it runnable, given no CPU since the last
 };
 
@@ -79,6 +80,17 @@ bool stuck(const Word& word, uint64_t w, Watch* s, const std::atomic<bool>* may_
   // what the thread did after. The next holding is watched from the start.
   if (word.load(std::memory_order_acquire) != w) return false;
   if (state == 0) return true;  // /proc can't say: it was held 200 ms
+  // 'D': the kernel works for it and comes back, as from a page fault that
+  // waits for the mm's lock while other threads map and unmap libraries (a
+  // holding of the dl records, memory only, does fault, and at times sleeps
+  // there: measured under ASan in reload dl_edges). Waited for as a holder
+  // given no CPU is; what a signal handler waits for (a futex, a pipe, a
+  // sleep) is 'S'.
+  if (state == 'D') {
+    s->asleep = 0;
+    return ++s->in_kernel >= kStarvedLooks;
+  }
+  s->in_kernel = 0;
   if (state != 'R') return ++s->asleep >= kAsleepLooks;
   s->asleep = 0;
   if (cpu < 0) return true;

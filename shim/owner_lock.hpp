@@ -22,9 +22,10 @@ using Word = std::atomic<uint64_t>;
 
 // Takes the lock: true once taken. False, without it, where this thread
 // holds it already (a signal handler that interrupted it there: waiting
-// would never end), or where the holder is stuck: not runnable (stopped,
-// or asleep: a signal handler waiting for something) at two looks 50 ms
-// apart, runnable but running on for 200 ms of its CPU time (a signal handler
+// would never end), or where the holder is stuck: stopped or asleep (a
+// signal handler waiting for something) at two looks 50 ms apart, waiting
+// in the kernel ('D': a page fault waiting for the mm's lock) through 20
+// looks, runnable but running on for 200 ms of its CPU time (a signal handler
 // jumped out of the middle), or runnable but given no CPU at all through 20
 // looks (a waiter of a higher real-time priority on its CPU), or where
 // /proc/self/task can't say. The holder is first looked at after 200 ms. A

@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <ctime>
 #include <thread>
 #include <vector>
@@ -134,6 +136,63 @@ TEST(OwnerLock, WaitsForAHolderThatIsPreempted) {
   if (fifo_refused) GTEST_SKIP() << "SCHED_FIFO (or pinning a thread to a CPU) is refused here";
   EXPECT_TRUE(taken) << "gave up on a holder that was only waiting for its CPU";
   EXPECT_TRUE(released_first);
+}
+
+// The holder waits in the kernel ('D' in /proc: a page fault waiting for the
+// mm's lock while other threads map and unmap libraries; here the parent of a
+// CLONE_VFORK child, until the child exits), for longer than the waiter's
+// first looks: it is on its way, waited for, and the lock taken once it lets
+// go. (It was given up on at two looks 50 ms apart, as a holder asleep.) And
+// one that waits there for good is given up on: in a few seconds, not never.
+long vfork_child_sleeps_us;  // how long the CLONE_VFORK child sleeps (µs)
+int vfork_child(void*) {
+  const struct timespec ts = {vfork_child_sleeps_us / 1000000, (vfork_child_sleeps_us % 1000000) * 1000};
+  syscall(SYS_nanosleep, &ts, nullptr);
+  syscall(SYS_exit_group, 0);
+  return 0;
+}
+
+// Holds `w`, and waits in the kernel ('D') for `us` µs meanwhile; `tid` once it holds it.
+void hold_waiting_in_kernel(Word* w, long us, std::atomic<pid_t>* tid, std::atomic<bool>* released) {
+  ASSERT_TRUE(tg::owner_lock::take(*w));
+  vfork_child_sleeps_us = us;
+  constexpr size_t kStack = 64 * 1024;
+  char* stack = static_cast<char*>(std::malloc(kStack));
+  ASSERT_NE(stack, nullptr);
+  *tid = gettid_();
+  // The parent waits in the kernel (uninterruptible, killable) until the child ends.
+  const pid_t child = clone(&vfork_child, stack + kStack, CLONE_VFORK | SIGCHLD, nullptr);
+  if (child > 0) waitpid(child, nullptr, 0);
+  std::free(stack);
+  *released = true;
+  tg::owner_lock::release(*w);
+  ASSERT_GT(child, 0);
+}
+
+TEST(OwnerLock, WaitsForAHolderWaitingInTheKernel) {
+  Word w{0};
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> released{false};
+  std::thread holder_thread([&] { hold_waiting_in_kernel(&w, 500 * 1000, &tid, &released); });
+  while (!tid) sched_yield();
+  const bool taken = tg::owner_lock::take(w);
+  const bool released_first = released.load();
+  if (taken) tg::owner_lock::release(w);
+  holder_thread.join();
+  EXPECT_TRUE(taken) << "gave up on a holder that was waiting in the kernel (D)";
+  EXPECT_TRUE(released_first);
+}
+
+TEST(OwnerLock, GivesUpOnAHolderWaitingInTheKernelForGood) {
+  Word w{0};
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> released{false};
+  std::thread holder_thread([&] { hold_waiting_in_kernel(&w, 4 * 1000 * 1000, &tid, &released); });
+  while (!tid) sched_yield();
+  EXPECT_FALSE(tg::owner_lock::take(w));
+  EXPECT_FALSE(released.load());
+  EXPECT_EQ(holder(w), tid.load());
+  holder_thread.join();
 }
 
 // A holder asleep in the middle (a signal handler waiting for something
