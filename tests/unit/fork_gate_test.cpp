@@ -4,6 +4,7 @@
 // dl_iterate_phdr then sleeps forever. Each case runs in a process of its own
 // (it forks and is stopped); a child of it that sleeps in a futex wait in
 // dl_iterate_phdr has no other thread to wake it: hung.
+#include "dl_watch.hpp"
 #include "fork_gate.hpp"
 #include "log.hpp"
 
@@ -32,6 +33,7 @@
 #include <cstring>
 #include <ctime>
 #include <set>
+#include <string>
 #include <thread>
 
 namespace {
@@ -678,6 +680,13 @@ int held_walk_cb(struct dl_phdr_info* info, size_t size, void* data) {
   return h->callback(info, size, h->data);
 }
 
+// DlWatch: the armed thread's walks are counted, and after its walk number
+// g_after_walk_n (0: none) returns, g_after_walk_action runs, as another
+// thread's dlclose would between two statements of the shim.
+std::atomic<pid_t> g_after_walk_thread{0};
+int g_walks_seen = 0, g_after_walk_n = 0;
+void (*g_after_walk_action)() = nullptr;
+
 }  // namespace
 
 #if defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
@@ -692,7 +701,10 @@ extern "C" __attribute__((visibility("default"))) int dl_iterate_phdr(int (*call
     HeldWalk h{callback, data, true};
     return next(&held_walk_cb, &h);
   }
-  return next(callback, data);
+  const int r = next(callback, data);
+  if (g_after_walk_thread.load() == static_cast<pid_t>(syscall(SYS_gettid)) && ++g_walks_seen == g_after_walk_n)
+    g_after_walk_action();  // this thread's walk number n has returned
+  return r;
 }
 #endif
 
@@ -726,6 +738,111 @@ TEST(ForkGate, ForkWaitsForTheBacktracesWalk) {
   EXPECT_NE(r, 8) << "the backtrace never called dl_iterate_phdr";
   EXPECT_NE(r, 1) << "fork() went ahead during the backtrace's walk: the child hung in dl_iterate_phdr";
   EXPECT_EQ(r, 0);
+}
+
+}  // namespace
+
+// ---- dl_watch.cpp: another name of a loaded plugin, and another thread's dlclose
+
+namespace {
+
+// The plugin's copy a.so (held by the program's only handle), b.so a hard
+// link to it, and c.so another copy (another file).
+struct PluginFiles {
+  std::string dir, a, b, c;
+};
+
+bool copy_file(const std::string& from, const std::string& to) {
+  const int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  const int out = open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+  bool ok = in >= 0 && out >= 0;
+  char buf[8192];
+  for (ssize_t n; ok && (n = read(in, buf, sizeof buf)) != 0;) ok = n > 0 && write(out, buf, static_cast<size_t>(n)) == n;
+  if (in >= 0) close(in);
+  if (out >= 0) close(out);
+  return ok;
+}
+
+// Set before each case's fork: what the action does in the child.
+PluginFiles g_files;
+void* g_plugin_a = nullptr;
+unsigned long g_plugin_a_base = 0;
+int g_action_result = 0;  // 0: not run; 1: a.so unloaded and c.so loaded at its address; 2, 3: not so
+
+void unload_a_load_c_in_its_place() {
+  dlclose(g_plugin_a);
+  if (dlopen(g_files.a.c_str(), RTLD_LAZY | RTLD_NOLOAD)) {
+    g_action_result = 2;  // still loaded: nothing tested
+    return;
+  }
+  void* c = dlopen(g_files.c.c_str(), RTLD_LAZY);  // kept: the object now at a.so's address
+  g_action_result = c && static_cast<struct link_map*>(c)->l_addr == g_plugin_a_base ? 1 : 3;
+}
+
+// One case: the program holds a.so, and dlopens b.so; after the shim's walk
+// number n (0: none; with `count`, the walks are only counted), a.so is
+// unloaded and c.so loaded at its address. The exit status: the name the
+// dlopen was counted under (1 a.so, 2 b.so, 3 c.so, 4 none), plus 8 * what
+// the action found (g_action_result); with `count`, the number of walks.
+int dlopen_of_the_link(int n, bool count) {
+  return tg::unit::in_child([n, count] {
+    g_plugin_a = dlopen(g_files.a.c_str(), RTLD_LAZY);
+    if (!g_plugin_a) return 100;
+    g_plugin_a_base = static_cast<struct link_map*>(g_plugin_a)->l_addr;
+    g_after_walk_action = &unload_a_load_c_in_its_place;
+    g_after_walk_n = n;
+    g_walks_seen = 0;
+    g_after_walk_thread = static_cast<pid_t>(syscall(SYS_gettid));
+    tg_dlopen_enter(g_files.b.c_str(), RTLD_LAZY, reinterpret_cast<void*>(&dlopen_of_the_link));
+    g_after_walk_thread = 0;
+    if (count) return g_walks_seen;
+    const int counted = tg::dl::open_count(g_files.a.c_str()) == 1   ? 1
+                        : tg::dl::open_count(g_files.b.c_str()) == 1 ? 2
+                        : tg::dl::open_count(g_files.c.c_str()) == 1 ? 3
+                                                                      : 4;
+    return counted + 8 * g_action_result;
+  });
+}
+
+// A dlopen of another name of a loaded plugin's file (a hard link) is counted
+// under the object's name, found by the shim's walk of the loaded objects.
+// Another thread's dlclose may unload the object right after that walk: the
+// shim then read the object's link_map by its address (freed, or another
+// object's), and counted the dlopen under garbage, or here under c.so, the
+// object loaded at that address meanwhile, another file. At the end of each
+// of the shim's walks in turn, a.so is unloaded and c.so loaded in its place:
+// the dlopen of b.so must be counted under a name of its file, never c.so.
+TEST(DlWatch, ALinkToAPluginUnloadedAfterAnyWalkIsNeverCountedUnderAnotherFile) {
+#if !defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
+  GTEST_SKIP() << "under a sanitizer this program can't interpose dl_iterate_phdr (the runtime calls it "
+                  "before dlsym works)";
+#endif
+  char dir[] = "/tmp/tg-unit-dl-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  g_files = {dir, std::string(dir) + "/a.so", std::string(dir) + "/b.so", std::string(dir) + "/c.so"};
+  ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_files.a));
+  ASSERT_EQ(link(g_files.a.c_str(), g_files.b.c_str()), 0);
+  ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_files.c));
+
+  // Control: untouched, the dlopen of b.so is counted under a.so.
+  EXPECT_EQ(dlopen_of_the_link(0, false), 1);
+  const int walks = dlopen_of_the_link(0, true);
+  EXPECT_GE(walks, 2) << "the shim did not walk the loaded objects: nothing tested";
+  int tested = 0;
+  for (int n = 1; n <= walks; ++n) {
+    const int r = dlopen_of_the_link(n, false);
+    SCOPED_TRACE("a.so unloaded after walk " + std::to_string(n) + " of " + std::to_string(walks));
+    ASSERT_LT(r, 100) << "the child failed: status " << r;
+    EXPECT_EQ(r / 8, 1) << "a.so was not unloaded and c.so loaded at its address (" << r / 8 << ")";
+    tested += r / 8 == 1;
+    EXPECT_NE(r % 8, 3) << "the dlopen of b.so was counted under c.so, another file";
+    EXPECT_TRUE(r % 8 == 1 || r % 8 == 2) << "the dlopen of b.so was counted under " << r % 8;
+  }
+  EXPECT_GT(tested, 0);
+  unlink(g_files.a.c_str());
+  unlink(g_files.b.c_str());
+  unlink(g_files.c.c_str());
+  rmdir(dir);
 }
 
 }  // namespace
