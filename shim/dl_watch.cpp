@@ -345,14 +345,22 @@ const char* loaded_name_for(const char* path, char* buf, size_t len) {
 
 // The object `name` was unloaded: glibc forgot its other names, and a fresh
 // name made for it is not needed any more.
+// The name is removed after the lock is let go: unlinkat waits for the
+// directory's lock, held by whatever else works in that directory (measured:
+// up to 14 ms), and the records' lock is never held across such a wait. The
+// name is unique (pid and counter), and no longer in a record meanwhile.
 void forget_unloaded(const char* name) {
-  RecordsLock lock;
-  if (!lock.held) return;
-  forget_aliases_of(name);
-  if (OpenRecord* r = find_record(name, false); r && r->fresh[0]) {
-    sys::unlinkat(AT_FDCWD, r->fresh, 0);
+  char fresh[sizeof(OpenRecord::fresh)];
+  {
+    RecordsLock lock;
+    if (!lock.held) return;
+    forget_aliases_of(name);
+    OpenRecord* r = find_record(name, false);
+    if (!r || !r->fresh[0]) return;
+    std::memcpy(fresh, r->fresh, sizeof fresh);
     r->fresh[0] = '\0';
   }
+  sys::unlinkat(AT_FDCWD, fresh, 0);
 }
 
 // The shim's own handles (in any thread), and a count of those taken and
@@ -782,6 +790,26 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
 
 void settle_open() { settle_open_now(); }
 
+namespace {
+// This process's fresh names, one at a time, each removed after the lock is
+// let go (see forget_unloaded). Not inlined: its 1 KiB buffer stays out of
+// the frame of every exit and exec, which returns before it.
+__attribute__((noinline)) void remove_fresh_names_of(pid_t me) {
+  char fresh[sizeof(OpenRecord::fresh)];
+  for (int i = 0;; ++i) {
+    {
+      RecordsLock lock;
+      if (!lock.held) return;
+      while (i < kRecords && !(g_records[i].fresh[0] && g_records[i].fresh_pid == me)) ++i;
+      if (i >= kRecords) return;
+      std::memcpy(fresh, g_records[i].fresh, sizeof fresh);
+      g_records[i].fresh[0] = '\0';
+    }
+    sys::unlinkat(AT_FDCWD, fresh, 0);
+  }
+}
+}  // namespace
+
 void remove_fresh_names() {
   // A vfork child (its parent's records, in its parent's memory) and a forked
   // one that made none stop here, before the lock: the names are their parent's.
@@ -790,13 +818,7 @@ void remove_fresh_names() {
   if (maker == 0) return;
   const pid_t me = sys::getpid();
   if (maker != me) return;
-  RecordsLock lock;
-  if (!lock.held) return;
-  for (OpenRecord& r : g_records)
-    if (r.fresh[0] && r.fresh_pid == me) {
-      sys::unlinkat(AT_FDCWD, r.fresh, 0);
-      r.fresh[0] = '\0';
-    }
+  remove_fresh_names_of(me);
 }
 
 int open_count(const char* name) {

@@ -1021,3 +1021,90 @@ TEST(DlWatch, APluginReloadedFromANewFileAfterAnyWalkIsNeverStale) {
 
 }  // namespace
 
+// ---- dl_watch.cpp: a fresh name is removed after the records' lock is let go
+
+namespace {
+
+// What the records said at the shim's unlinkat of a fresh name: the name's
+// open count (-1: the records' lock was held, by this very thread; -3: no
+// unlinkat). The unlinkat is trapped (seccomp) and done here instead.
+int g_unlink_saw = -3;
+
+void on_unlinkat(int, siginfo_t*, void* context) {
+  auto* uc = static_cast<ucontext_t*>(context);
+  const auto* path = reinterpret_cast<const char*>(uc->uc_mcontext.gregs[REG_RSI]);
+  g_unlink_saw = tg::dl::open_count(path);
+  uc->uc_mcontext.gregs[REG_RAX] = syscall(SYS_unlink, path) == 0 ? 0 : -errno;
+}
+
+bool trap_unlinkat() {
+  struct sigaction sa = {};
+  sa.sa_sigaction = &on_unlinkat;
+  sa.sa_flags = SA_SIGINFO;
+  return sigaction(SIGSYS, &sa, nullptr) == 0 && tg::unit::deny_syscall(SYS_unlinkat, -1, 0);
+}
+
+// One case, TRUNCGUARD_RELOAD=fresh: the program holds a.so, the file there
+// is replaced, and its dlopen of a.so is answered with a fresh name (a hard
+// link to the new file). That name is removed when its object is unloaded
+// (the program's dlopen of it closed: forget_unloaded), or at the exit
+// (remove_fresh_names). The exit status: 0 the records' lock was free at
+// the unlinkat, 1 it was held; 90 and up, nothing tested.
+int fresh_name_removed(bool at_exit) {
+  return tg::unit::in_child([at_exit] {
+    setenv("TRUNCGUARD_RELOAD", "fresh", 1);
+    if (tg::settings().reload != tg::Reload::fresh) return 90;  // read before this child: nothing tested
+    static tg::Settings quiet;
+    quiet.debug = 0;
+    tg::log::configure(quiet);
+    if (!dlopen(g_files.a.c_str(), RTLD_LAZY)) return 100;
+    if (rename(g_new_file.c_str(), g_files.a.c_str()) != 0) return 101;
+    const char* load_as = tg_dlopen_enter(g_files.a.c_str(), RTLD_LAZY, reinterpret_cast<void*>(&fresh_name_removed));
+    if (!load_as || g_files.a == load_as) return 91;  // no fresh name made
+    const std::string fresh = load_as;
+    if (!trap_unlinkat()) return 92;
+    if (at_exit) {
+      tg::dl::remove_fresh_names();
+    } else {
+      void* h = dlopen(fresh.c_str(), RTLD_LAZY);  // the program's dlopen, with the name it was given
+      if (!h) return 93;
+      tg::dl::CloseWatch w;
+      tg::dl::before_close(h, reinterpret_cast<void*>(&fresh_name_removed), &w);
+      const int rc = dlclose(h);
+      tg::dl::after_close(w, rc, false);
+    }
+    if (g_unlink_saw == -3 || access(fresh.c_str(), F_OK) == 0) return 94;  // not removed
+    return g_unlink_saw >= 0 ? 0 : 1;
+  });
+}
+
+// The records' lock is held for a few string compares, never across a call
+// that can wait for another lock: unlinkat waits for the directory's (held
+// by whatever else works in that directory: measured up to 14 ms), and
+// every dl call of the program's other threads waited for the records that
+// long. The fresh names were removed with the lock held.
+TEST(DlWatch, AFreshNameIsRemovedWithTheRecordsLockFree) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "under ThreadSanitizer a signal handler runs at its next interceptor, not at the system call "
+                  "trapped";
+#endif
+  const std::string dir = new_plugin_dir();
+  ASSERT_FALSE(dir.empty());
+  g_new_file = dir + "/d.so";
+  for (bool at_exit : {false, true}) {
+    SCOPED_TRACE(at_exit ? "at the exit (remove_fresh_names)" : "at the unload (forget_unloaded)");
+    unlink(g_files.a.c_str());
+    ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_files.a));
+    ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_new_file));
+    const int r = fresh_name_removed(at_exit);
+    if (r == 90) GTEST_SKIP() << "this process read the settings before the case: TRUNCGUARD_RELOAD=fresh can't be set";
+    EXPECT_NE(r, 91) << "the stale dlopen got no fresh name";
+    EXPECT_NE(r, 94) << "the fresh name was not removed";
+    EXPECT_EQ(r, 0) << "the fresh name was removed with the records' lock held";
+  }
+  unlink(g_files.a.c_str());
+  unlink(g_new_file.c_str());
+  rmdir(dir.c_str());
+}
+
+}  // namespace
