@@ -911,7 +911,7 @@ int dlopen_of_a_loaded_plugin(int n, bool count, void (*action)(), const std::st
     const int in = open(log.c_str(), O_RDONLY | O_CLOEXEC);
     const ssize_t got = in >= 0 ? read(in, buf, sizeof buf - 1) : -1;
     if (got < 0) return 102;
-    return (std::strstr(buf, "stale") ? 1 : 0) + 2 * g_action_result;
+    return (std::strstr(buf, " stale: ") ? 1 : 0) + 2 * g_action_result;
   });
 }
 
