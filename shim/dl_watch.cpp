@@ -185,8 +185,17 @@ struct Loaded {
   unsigned long want_base; // ...or by base address (0: by name only)
   bool found = false;
   unsigned long base = 0;
-  unsigned long first_load = 0;  // address of the first PT_LOAD, for the maps lookup
+  unsigned long first_load = 0;  // address of the first PT_LOAD
   const ElfW(Dyn)* dynamic = nullptr;
+  // With want_file: the file mapped at first_load, read in the walk, while
+  // glibc keeps the object mapped (it unmaps under the lock the walk holds).
+  // Not first_load to look up after the walk: another thread's dlclose may
+  // unload the object meanwhile, and another file be loaded at its address
+  // (CI's reload dl_edges "8 threads": "p2.so stale: dlopen returns the
+  // object already loaded from it", with p1.so's inode).
+  bool want_file = false;
+  bool file_known = false;
+  FileId file{};
 };
 
 int find_loaded_cb(struct dl_phdr_info* info, size_t, void* data) {
@@ -201,6 +210,7 @@ int find_loaded_cb(struct dl_phdr_info* info, size_t, void* data) {
     if (ph.p_type == PT_LOAD && !l->first_load) l->first_load = info->dlpi_addr + ph.p_vaddr;
     if (ph.p_type == PT_DYNAMIC) l->dynamic = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + ph.p_vaddr);
   }
+  if (l->want_file && l->first_load) l->file_known = self_file_at(l->first_load, &l->file);
   return 1;
 }
 
@@ -335,14 +345,22 @@ const char* loaded_name_for(const char* path, char* buf, size_t len) {
 
 // The object `name` was unloaded: glibc forgot its other names, and a fresh
 // name made for it is not needed any more.
+// The name is removed after the lock is let go: unlinkat waits for the
+// directory's lock, held by whatever else works in that directory (measured:
+// up to 14 ms), and the records' lock is never held across such a wait. The
+// name is unique (pid and counter), and no longer in a record meanwhile.
 void forget_unloaded(const char* name) {
-  RecordsLock lock;
-  if (!lock.held) return;
-  forget_aliases_of(name);
-  if (OpenRecord* r = find_record(name, false); r && r->fresh[0]) {
-    sys::unlinkat(AT_FDCWD, r->fresh, 0);
+  char fresh[sizeof(OpenRecord::fresh)];
+  {
+    RecordsLock lock;
+    if (!lock.held) return;
+    forget_aliases_of(name);
+    OpenRecord* r = find_record(name, false);
+    if (!r || !r->fresh[0]) return;
+    std::memcpy(fresh, r->fresh, sizeof fresh);
     r->fresh[0] = '\0';
   }
+  sys::unlinkat(AT_FDCWD, fresh, 0);
 }
 
 // The shim's own handles (in any thread), and a count of those taken and
@@ -653,10 +671,12 @@ const char* load_fresh(const char* file, const FileId& id, int mode, void* calle
 // without looking. A fresh answer comes with its pin in `*pin`.
 void check_stale(const char* file, const char* loaded_as, int mode, void* caller, const char** load_as, void** pin) {
   Loaded l{loaded_as, 0};
+  l.want_file = true;
   iterate_objects(&find_loaded_cb, &l);
-  if (!l.found) return;
-  FileId loaded, on_disk;
-  if (!self_file_at(l.first_load, &loaded) || !maps_id_of_path(AT_FDCWD, file, &on_disk)) return;
+  if (!l.found || !l.file_known) return;
+  const FileId loaded = l.file;
+  FileId on_disk;
+  if (!maps_id_of_path(AT_FDCWD, file, &on_disk)) return;
   if (loaded == on_disk) return;
 
   // Opens of it without a matching dlclose; -1: none was counted (a
@@ -692,6 +712,13 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
     void* pin = open_own_handle(loaded_as, RTLD_LAZY | RTLD_NOLOAD);
     if (!pin) return;
     const auto* pinned = static_cast<const struct link_map*>(pin);
+    // What is pinned is what has the name now: other threads may have
+    // unloaded the object found above and loaded the name again meanwhile,
+    // from the file there now. glibc returns that one: nothing is stale.
+    FileId pinned_file;
+    if (pinned->l_ld && self_file_at(reinterpret_cast<unsigned long>(pinned->l_ld), &pinned_file) &&
+        !(pinned_file == loaded))
+      return close_own_handle(pin);
     const DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
     nodelete_flag = di.flags_1 & DF_1_NODELETE;
     unique = !nodelete_flag && unique_symbol(di);
@@ -763,6 +790,26 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
 
 void settle_open() { settle_open_now(); }
 
+namespace {
+// This process's fresh names, one at a time, each removed after the lock is
+// let go (see forget_unloaded). Not inlined: its 1 KiB buffer stays out of
+// the frame of every exit and exec, which returns before it.
+__attribute__((noinline)) void remove_fresh_names_of(pid_t me) {
+  char fresh[sizeof(OpenRecord::fresh)];
+  for (int i = 0;; ++i) {
+    {
+      RecordsLock lock;
+      if (!lock.held) return;
+      while (i < kRecords && !(g_records[i].fresh[0] && g_records[i].fresh_pid == me)) ++i;
+      if (i >= kRecords) return;
+      std::memcpy(fresh, g_records[i].fresh, sizeof fresh);
+      g_records[i].fresh[0] = '\0';
+    }
+    sys::unlinkat(AT_FDCWD, fresh, 0);
+  }
+}
+}  // namespace
+
 void remove_fresh_names() {
   // A vfork child (its parent's records, in its parent's memory) and a forked
   // one that made none stop here, before the lock: the names are their parent's.
@@ -771,13 +818,7 @@ void remove_fresh_names() {
   if (maker == 0) return;
   const pid_t me = sys::getpid();
   if (maker != me) return;
-  RecordsLock lock;
-  if (!lock.held) return;
-  for (OpenRecord& r : g_records)
-    if (r.fresh[0] && r.fresh_pid == me) {
-      sys::unlinkat(AT_FDCWD, r.fresh, 0);
-      r.fresh[0] = '\0';
-    }
+  remove_fresh_names_of(me);
 }
 
 int open_count(const char* name) {

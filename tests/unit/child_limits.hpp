@@ -44,7 +44,8 @@ inline bool leave_free_fds(int n) {
 
 // In a child: system call `nr` fails with `err` (with `arg1` >= 0: only when
 // its second argument's low 32 bits equal arg1, e.g. an ioctl request or a
-// fcntl command). As a seccomp filter of a hardened service would.
+// fcntl command). As a seccomp filter of a hardened service would. `err` 0:
+// it raises SIGSYS instead (SECCOMP_RET_TRAP), whose handler stands in for it.
 inline bool deny_syscall(long nr, long long arg1, int err) {
   struct sock_filter f[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -54,7 +55,7 @@ inline bool deny_syscall(long nr, long long arg1, int err) {
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 3),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(arg1), 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<uint32_t>(err) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, err == 0 ? SECCOMP_RET_TRAP : SECCOMP_RET_ERRNO | (static_cast<uint32_t>(err) & SECCOMP_RET_DATA)),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
   if (arg1 < 0) f[5] = BPF_STMT(BPF_JMP | BPF_JA, 1);  // any second argument: straight to the ERRNO

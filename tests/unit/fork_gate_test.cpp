@@ -6,6 +6,7 @@
 // dl_iterate_phdr has no other thread to wake it: hung.
 #include "dl_watch.hpp"
 #include "fork_gate.hpp"
+#include "guard.hpp"
 #include "log.hpp"
 
 #include "child_limits.hpp"
@@ -765,6 +766,15 @@ bool copy_file(const std::string& from, const std::string& to) {
 
 // Set before each case's fork: what the action does in the child.
 PluginFiles g_files;
+
+// A temporary directory for a case's files, named in g_files ("": none).
+std::string new_plugin_dir() {
+  char dir[] = "/tmp/tg-unit-dl-XXXXXX";
+  if (!mkdtemp(dir)) return "";
+  const std::string d = dir;
+  g_files = {d, d + "/a.so", d + "/b.so", d + "/c.so"};
+  return d;
+}
 void* g_plugin_a = nullptr;
 unsigned long g_plugin_a_base = 0;
 int g_action_result = 0;  // 0: not run; 1: a.so unloaded and c.so loaded at its address; 2, 3: not so
@@ -779,6 +789,22 @@ void unload_a_load_c_in_its_place() {
   g_action_result = c && static_cast<struct link_map*>(c)->l_addr == g_plugin_a_base ? 1 : 3;
 }
 
+// In a child: the program holds a.so (g_plugin_a), and dlopens `file`
+// through the shim, with `action` after the shim's walk number n (0: none).
+// False if a.so could not be loaded.
+bool dlopen_with_action_after_walk(const std::string& file, int n, void (*action)()) {
+  g_plugin_a = dlopen(g_files.a.c_str(), RTLD_LAZY);
+  if (!g_plugin_a) return false;
+  g_plugin_a_base = static_cast<struct link_map*>(g_plugin_a)->l_addr;
+  g_after_walk_action = action;
+  g_after_walk_n = n;
+  g_walks_seen = 0;
+  g_after_walk_thread = static_cast<pid_t>(syscall(SYS_gettid));
+  tg_dlopen_enter(file.c_str(), RTLD_LAZY, reinterpret_cast<void*>(&dlopen_with_action_after_walk));
+  g_after_walk_thread = 0;
+  return true;
+}
+
 // One case: the program holds a.so, and dlopens b.so; after the shim's walk
 // number n (0: none; with `count`, the walks are only counted), a.so is
 // unloaded and c.so loaded at its address. The exit status: the name the
@@ -786,15 +812,7 @@ void unload_a_load_c_in_its_place() {
 // the action found (g_action_result); with `count`, the number of walks.
 int dlopen_of_the_link(int n, bool count) {
   return tg::unit::in_child([n, count] {
-    g_plugin_a = dlopen(g_files.a.c_str(), RTLD_LAZY);
-    if (!g_plugin_a) return 100;
-    g_plugin_a_base = static_cast<struct link_map*>(g_plugin_a)->l_addr;
-    g_after_walk_action = &unload_a_load_c_in_its_place;
-    g_after_walk_n = n;
-    g_walks_seen = 0;
-    g_after_walk_thread = static_cast<pid_t>(syscall(SYS_gettid));
-    tg_dlopen_enter(g_files.b.c_str(), RTLD_LAZY, reinterpret_cast<void*>(&dlopen_of_the_link));
-    g_after_walk_thread = 0;
+    if (!dlopen_with_action_after_walk(g_files.b, n, &unload_a_load_c_in_its_place)) return 100;
     if (count) return g_walks_seen;
     const int counted = tg::dl::open_count(g_files.a.c_str()) == 1   ? 1
                         : tg::dl::open_count(g_files.b.c_str()) == 1 ? 2
@@ -817,9 +835,8 @@ TEST(DlWatch, ALinkToAPluginUnloadedAfterAnyWalkIsNeverCountedUnderAnotherFile) 
   GTEST_SKIP() << "under a sanitizer this program can't interpose dl_iterate_phdr (the runtime calls it "
                   "before dlsym works)";
 #endif
-  char dir[] = "/tmp/tg-unit-dl-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  g_files = {dir, std::string(dir) + "/a.so", std::string(dir) + "/b.so", std::string(dir) + "/c.so"};
+  const std::string dir = new_plugin_dir();
+  ASSERT_FALSE(dir.empty());
   ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_files.a));
   ASSERT_EQ(link(g_files.a.c_str(), g_files.b.c_str()), 0);
   ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_files.c));
@@ -842,7 +859,252 @@ TEST(DlWatch, ALinkToAPluginUnloadedAfterAnyWalkIsNeverCountedUnderAnotherFile) 
   unlink(g_files.a.c_str());
   unlink(g_files.b.c_str());
   unlink(g_files.c.c_str());
-  rmdir(dir);
+  rmdir(dir.c_str());
+}
+
+}  // namespace
+
+// ---- dl_watch.cpp: a stale dlopen, and another thread's dlclose
+
+namespace {
+
+// The program holds a.so. The action (after the shim's walk n) unloads it,
+// loads c.so at its address and a.so again, elsewhere: glibc's answer for
+// a.so is an object of the file there now.
+void unload_a_load_c_in_its_place_and_a_again() {
+  unload_a_load_c_in_its_place();
+  if (g_action_result == 1 && !dlopen(g_files.a.c_str(), RTLD_LAZY)) g_action_result = 4;
+}
+
+// Or unloads it, loads c.so at its address, puts another file at its name
+// (d.so, renamed) and loads a.so again: from that file, the one there now
+// (elsewhere: loaded at a.so's old address, the file there would be its own).
+std::string g_new_file;
+void unload_a_replace_it_and_load_the_new_file() {
+  unload_a_load_c_in_its_place();
+  if (g_action_result == 1 &&
+      (rename(g_new_file.c_str(), g_files.a.c_str()) != 0 || !dlopen(g_files.a.c_str(), RTLD_LAZY)))
+    g_action_result = 4;
+}
+
+// In a child: the log, category reloads only, goes to the file `log`.
+bool log_reloads_to(const std::string& log) {
+  (void)tg::settings();  // read first: reading them configures the log
+  static tg::Settings s;
+  s.debug = tg::kReloads;
+  tg::log::configure(s);
+  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  return fd >= 0 && dup2(fd, STDERR_FILENO) >= 0;
+}
+
+// One case: the program holds a.so and dlopens it again; after the shim's
+// walk number n (0: none; with `count`, the walks are only counted), the
+// action runs. The log (category reloads) goes to `log`. The exit status:
+// 1 if a stale line was logged, plus 2 * what the action found
+// (g_action_result); with `count`, the number of walks.
+int dlopen_of_a_loaded_plugin(int n, bool count, void (*action)(), const std::string& log) {
+  return tg::unit::in_child([n, count, action, &log] {
+    if (!log_reloads_to(log)) return 101;
+    if (!dlopen_with_action_after_walk(g_files.a, n, action)) return 100;
+    if (count) return g_walks_seen;
+    char buf[8192] = "";
+    const int in = open(log.c_str(), O_RDONLY | O_CLOEXEC);
+    const ssize_t got = in >= 0 ? read(in, buf, sizeof buf - 1) : -1;
+    if (got < 0) return 102;
+    return (std::strstr(buf, " stale: ") ? 1 : 0) + 2 * g_action_result;
+  });
+}
+
+std::string read_all(const std::string& path) {
+  std::string out;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  char buf[4096];
+  for (ssize_t n; fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  if (fd >= 0) close(fd);
+  return out;
+}
+
+// The dlopen of a.so, with `action` after each of the shim's walks in turn:
+// never a stale line. With g_new_file set, that file is made anew for each
+// (the action renames it onto a.so).
+void never_stale_after_any_walk(void (*action)(), const std::string& log, const char* what_action_does) {
+  const int walks = dlopen_of_a_loaded_plugin(0, true, nullptr, log);
+  EXPECT_GE(walks, 2) << "the shim did not walk the loaded objects: nothing tested";
+  int tested = 0;
+  for (int n = 1; n <= walks; ++n) {
+    if (!g_new_file.empty()) {
+      unlink(g_new_file.c_str());
+      ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_new_file));  // another file each time (a.so is the last one)
+    }
+    const int r = dlopen_of_a_loaded_plugin(n, false, action, log);
+    SCOPED_TRACE("a.so unloaded after walk " + std::to_string(n) + " of " + std::to_string(walks));
+    ASSERT_LT(r, 100) << "the child failed: status " << r;
+    EXPECT_EQ(r / 2, 1) << what_action_does << " (" << r / 2 << ")";
+    tested += r / 2 == 1;
+    EXPECT_EQ(r % 2, 0) << "a false stale line:\n" << read_all(log);
+  }
+  EXPECT_GT(tested, 0);
+}
+
+// A dlopen of a path whose object is loaded is stale if the file there now
+// is another: the shim finds the object in its walk, and compared the file
+// mapped at the object's address, read after the walk, with the file at the
+// path. Another thread's dlclose may unload the object right after that
+// walk, and another file be loaded at its address (CI's reload dl_edges
+// "8 threads": "p2.so stale: dlopen returns the object already loaded from
+// it", with p1.so's inode): a false stale line. At the end of each of the
+// shim's walks in turn, a.so is unloaded, c.so loaded in its place and a.so
+// loaded again (elsewhere): a dlopen of a.so returns an object of its file,
+// never stale.
+TEST(DlWatch, APluginUnloadedAfterAnyWalkWithAnotherFileInItsPlaceIsNeverStale) {
+#if !defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
+  GTEST_SKIP() << "under a sanitizer this program can't interpose dl_iterate_phdr (the runtime calls it "
+                  "before dlsym works)";
+#endif
+  const std::string dir = new_plugin_dir();
+  ASSERT_FALSE(dir.empty());
+  const std::string log = dir + "/log", stale = dir + "/stale.so";
+  ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_files.a));
+  ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_files.c));
+  ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, stale));
+
+  // Control: a plugin whose file is replaced while it is loaded is stale,
+  // and the line is seen.
+  {
+    const std::string new_file = dir + "/new.so";
+    ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, new_file));
+    const int r = tg::unit::in_child([&] {
+      if (!log_reloads_to(log)) return 101;
+      if (!dlopen(stale.c_str(), RTLD_LAZY)) return 100;
+      if (rename(new_file.c_str(), stale.c_str()) != 0) return 102;
+      tg_dlopen_enter(stale.c_str(), RTLD_LAZY, reinterpret_cast<void*>(&read_all));
+      return 0;
+    });
+    ASSERT_EQ(r, 0);
+    EXPECT_NE(read_all(log).find("stale: dlopen returns the object already loaded"), std::string::npos)
+        << "a stale dlopen logged no stale line: nothing below is tested\n" << read_all(log);
+  }
+  g_new_file.clear();  // the action makes no new file
+
+  EXPECT_EQ(dlopen_of_a_loaded_plugin(0, false, nullptr, log), 0) << read_all(log);  // untouched: not stale
+  never_stale_after_any_walk(&unload_a_load_c_in_its_place_and_a_again, log,
+                             "a.so was not unloaded, c.so loaded at its address and a.so again");
+  for (const std::string& f : {g_files.a, g_files.c, stale, log}) unlink(f.c_str());
+  rmdir(dir.c_str());
+}
+
+// Or the object is unloaded right after the walk and the path loaded again,
+// from the file there now (another thread's dlclose, and a reload of the
+// new file): the object the shim found is gone, and glibc returns the new
+// one. The stale line named the old file's inode and the new file's "[ino]"
+// as if the dlopen returned the old one. At the end of each of the shim's
+// walks in turn, a.so is unloaded, c.so loaded in its place, another file
+// renamed onto a.so's name and a.so loaded again: a dlopen of a.so then
+// returns the new file's object, never stale.
+TEST(DlWatch, APluginReloadedFromANewFileAfterAnyWalkIsNeverStale) {
+#if !defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
+  GTEST_SKIP() << "under a sanitizer this program can't interpose dl_iterate_phdr (the runtime calls it "
+                  "before dlsym works)";
+#endif
+  const std::string dir = new_plugin_dir();
+  ASSERT_FALSE(dir.empty());
+  const std::string log = dir + "/log";
+  g_new_file = dir + "/d.so";
+  ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_files.a));
+  ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_files.c));
+
+  never_stale_after_any_walk(&unload_a_replace_it_and_load_the_new_file, log,
+                             "a.so was not unloaded, c.so loaded at its address and a.so again from another file");
+  for (const std::string& f : {g_files.a, g_files.c, g_new_file, log}) unlink(f.c_str());
+  rmdir(dir.c_str());
+}
+
+}  // namespace
+
+// ---- dl_watch.cpp: a fresh name is removed after the records' lock is let go
+
+namespace {
+
+// What the records said at the shim's unlinkat of a fresh name: the name's
+// open count (-1: the records' lock was held, by this very thread; -3: no
+// unlinkat). The unlinkat is trapped (seccomp) and done here instead.
+int g_unlink_saw = -3;
+
+void on_unlinkat(int, siginfo_t*, void* context) {
+  auto* uc = static_cast<ucontext_t*>(context);
+  const auto* path = reinterpret_cast<const char*>(uc->uc_mcontext.gregs[REG_RSI]);
+  g_unlink_saw = tg::dl::open_count(path);
+  uc->uc_mcontext.gregs[REG_RAX] = syscall(SYS_unlink, path) == 0 ? 0 : -errno;
+}
+
+bool trap_unlinkat() {
+  struct sigaction sa = {};
+  sa.sa_sigaction = &on_unlinkat;
+  sa.sa_flags = SA_SIGINFO;
+  return sigaction(SIGSYS, &sa, nullptr) == 0 && tg::unit::deny_syscall(SYS_unlinkat, -1, 0);
+}
+
+// One case, TRUNCGUARD_RELOAD=fresh: the program holds a.so, the file there
+// is replaced, and its dlopen of a.so is answered with a fresh name (a hard
+// link to the new file). That name is removed when its object is unloaded
+// (the program's dlopen of it closed: forget_unloaded), or at the exit
+// (remove_fresh_names). The exit status: 0 the records' lock was free at
+// the unlinkat, 1 it was held; 90 and up, nothing tested.
+int fresh_name_removed(bool at_exit) {
+  return tg::unit::in_child([at_exit] {
+    setenv("TRUNCGUARD_RELOAD", "fresh", 1);
+    if (tg::settings().reload != tg::Reload::fresh) return 90;  // read before this child: nothing tested
+    static tg::Settings quiet;
+    quiet.debug = 0;
+    tg::log::configure(quiet);
+    if (!dlopen(g_files.a.c_str(), RTLD_LAZY)) return 100;
+    if (rename(g_new_file.c_str(), g_files.a.c_str()) != 0) return 101;
+    const char* load_as = tg_dlopen_enter(g_files.a.c_str(), RTLD_LAZY, reinterpret_cast<void*>(&fresh_name_removed));
+    if (!load_as || g_files.a == load_as) return 91;  // no fresh name made
+    const std::string fresh = load_as;
+    if (!trap_unlinkat()) return 92;
+    if (at_exit) {
+      tg::dl::remove_fresh_names();
+    } else {
+      void* h = dlopen(fresh.c_str(), RTLD_LAZY);  // the program's dlopen, with the name it was given
+      if (!h) return 93;
+      tg::dl::CloseWatch w;
+      tg::dl::before_close(h, reinterpret_cast<void*>(&fresh_name_removed), &w);
+      const int rc = dlclose(h);
+      tg::dl::after_close(w, rc, false);
+    }
+    if (g_unlink_saw == -3 || access(fresh.c_str(), F_OK) == 0) return 94;  // not removed
+    return g_unlink_saw >= 0 ? 0 : 1;
+  });
+}
+
+// The records' lock is held for a few string compares, never across a call
+// that can wait for another lock: unlinkat waits for the directory's (held
+// by whatever else works in that directory: measured up to 14 ms), and
+// every dl call of the program's other threads waited for the records that
+// long. The fresh names were removed with the lock held.
+TEST(DlWatch, AFreshNameIsRemovedWithTheRecordsLockFree) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "under ThreadSanitizer a signal handler runs at its next interceptor, not at the system call "
+                  "trapped";
+#endif
+  const std::string dir = new_plugin_dir();
+  ASSERT_FALSE(dir.empty());
+  g_new_file = dir + "/d.so";
+  for (bool at_exit : {false, true}) {
+    SCOPED_TRACE(at_exit ? "at the exit (remove_fresh_names)" : "at the unload (forget_unloaded)");
+    unlink(g_files.a.c_str());
+    ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_files.a));
+    ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_new_file));
+    const int r = fresh_name_removed(at_exit);
+    if (r == 90) GTEST_SKIP() << "this process read the settings before the case: TRUNCGUARD_RELOAD=fresh can't be set";
+    EXPECT_NE(r, 91) << "the stale dlopen got no fresh name";
+    EXPECT_NE(r, 94) << "the fresh name was not removed";
+    EXPECT_EQ(r, 0) << "the fresh name was removed with the records' lock held";
+  }
+  unlink(g_files.a.c_str());
+  unlink(g_new_file.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace
