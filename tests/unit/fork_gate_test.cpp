@@ -690,6 +690,15 @@ void (*g_after_walk_action)() = nullptr;
 
 }  // namespace
 
+// A test that needs the hook below skips where it is not built.
+#if defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
+#define SKIP_WITHOUT_THE_WALK_HOOK() static_cast<void>(0)
+#else
+#define SKIP_WITHOUT_THE_WALK_HOOK()                                                                       \
+  GTEST_SKIP() << "under a sanitizer this program can't interpose dl_iterate_phdr (the runtime calls it " \
+                  "before dlsym works)"
+#endif
+
 #if defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
 extern "C" __attribute__((visibility("default"))) int dl_iterate_phdr(int (*callback)(struct dl_phdr_info*, size_t,
                                                                                        void*),
@@ -712,10 +721,7 @@ extern "C" __attribute__((visibility("default"))) int dl_iterate_phdr(int (*call
 namespace {
 
 TEST(ForkGate, ForkWaitsForTheBacktracesWalk) {
-#if !defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
-  GTEST_SKIP() << "under a sanitizer this program can't interpose dl_iterate_phdr (the runtime calls it "
-                  "before dlsym works)";
-#endif
+  SKIP_WITHOUT_THE_WALK_HOOK();
   const int r = tg::unit::in_child([] {
     tg::fork_gate::install();
     if (!tg::log::load_unwinder()) return 7;
@@ -831,10 +837,7 @@ int dlopen_of_the_link(int n, bool count) {
 // of the shim's walks in turn, a.so is unloaded and c.so loaded in its place:
 // the dlopen of b.so must be counted under a name of its file, never c.so.
 TEST(DlWatch, ALinkToAPluginUnloadedAfterAnyWalkIsNeverCountedUnderAnotherFile) {
-#if !defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
-  GTEST_SKIP() << "under a sanitizer this program can't interpose dl_iterate_phdr (the runtime calls it "
-                  "before dlsym works)";
-#endif
+  SKIP_WITHOUT_THE_WALK_HOOK();
   const std::string dir = new_plugin_dir();
   ASSERT_FALSE(dir.empty());
   ASSERT_TRUE(copy_file(TG_UNIT_PLUGIN, g_files.a));
@@ -957,10 +960,7 @@ void never_stale_after_any_walk(void (*action)(), const std::string& log, const 
 // loaded again (elsewhere): a dlopen of a.so returns an object of its file,
 // never stale.
 TEST(DlWatch, APluginUnloadedAfterAnyWalkWithAnotherFileInItsPlaceIsNeverStale) {
-#if !defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
-  GTEST_SKIP() << "under a sanitizer this program can't interpose dl_iterate_phdr (the runtime calls it "
-                  "before dlsym works)";
-#endif
+  SKIP_WITHOUT_THE_WALK_HOOK();
   const std::string dir = new_plugin_dir();
   ASSERT_FALSE(dir.empty());
   const std::string log = dir + "/log", stale = dir + "/stale.so";
@@ -1002,10 +1002,7 @@ TEST(DlWatch, APluginUnloadedAfterAnyWalkWithAnotherFileInItsPlaceIsNeverStale) 
 // renamed onto a.so's name and a.so loaded again: a dlopen of a.so then
 // returns the new file's object, never stale.
 TEST(DlWatch, APluginReloadedFromANewFileAfterAnyWalkIsNeverStale) {
-#if !defined(TG_UNIT_EXPORTS_DL_ITERATE_PHDR)
-  GTEST_SKIP() << "under a sanitizer this program can't interpose dl_iterate_phdr (the runtime calls it "
-                  "before dlsym works)";
-#endif
+  SKIP_WITHOUT_THE_WALK_HOOK();
   const std::string dir = new_plugin_dir();
   ASSERT_FALSE(dir.empty());
   const std::string log = dir + "/log";
