@@ -286,6 +286,13 @@ int by_id_cb(struct dl_phdr_info* info, size_t, void* data) {
 void* open_own_handle(const char* name, int mode);
 void close_own_handle(void* h);
 
+// The file an object held by the shim is mapped from (its .dynamic's): while
+// held, it can't be unloaded and another file loaded in its place.
+bool file_of_pinned(void* pin, FileId* file) {
+  const auto* o = static_cast<const struct link_map*>(pin);
+  return o->l_ld && self_file_at(reinterpret_cast<unsigned long>(o->l_ld), file);
+}
+
 // A handle on the object of the program's namespace loaded from the file `id`
 // (null: none, or it was unloaded meanwhile): by the name of an object mapped
 // from it, opened RTLD_NOLOAD from the shim (glibc's object of that name in
@@ -302,10 +309,7 @@ void* pin_loaded_from_file(const FileId& id) {
   for (int i = 0; i < b.count; ++i) {
     void* pin = open_own_handle(names->name[i], RTLD_LAZY | RTLD_NOLOAD);
     if (!pin) continue;
-    FileId pinned;  // its .dynamic is mapped from its file
-    if (self_file_at(reinterpret_cast<unsigned long>(static_cast<const struct link_map*>(pin)->l_ld), &pinned) &&
-        pinned == id)
-      return pin;
+    if (FileId pinned; file_of_pinned(pin, &pinned) && pinned == id) return pin;
     close_own_handle(pin);
   }
   return nullptr;
@@ -715,10 +719,7 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
     // What is pinned is what has the name now: other threads may have
     // unloaded the object found above and loaded the name again meanwhile,
     // from the file there now. glibc returns that one: nothing is stale.
-    FileId pinned_file;
-    if (pinned->l_ld && self_file_at(reinterpret_cast<unsigned long>(pinned->l_ld), &pinned_file) &&
-        !(pinned_file == loaded))
-      return close_own_handle(pin);
+    if (FileId pinned_file; file_of_pinned(pin, &pinned_file) && !(pinned_file == loaded)) return close_own_handle(pin);
     const DynInfo di = pinned->l_ld ? read_dynamic(pinned) : DynInfo{};
     nodelete_flag = di.flags_1 & DF_1_NODELETE;
     unique = !nodelete_flag && unique_symbol(di);

@@ -101,6 +101,14 @@ bool cloexec(int fd) {
 
 int dup_onto(int from, int fd, bool cloexec) { return sys::dup3_onto(from, fd, cloexec ? O_CLOEXEC : 0); }
 
+// The program's fd was closed by another thread meanwhile, or its number
+// given to another file: nothing to move, and no lock of it to take back.
+int fd_gone(FdMove* m) {
+  m->fd_gone = true;
+  m->posix_count = 0;  // (the number is no longer the program's fd on the file)
+  return -EBADF;
+}
+
 }  // namespace
 
 int move_fd(FdMove* m, int made) {
@@ -130,12 +138,8 @@ int move_fd(FdMove* m, int made) {
   // the locks are read: the POSIX ones, released on the old file by the
   // shim's own fds' close meanwhile, are then taken again there.)
   const long off = sys::call(SYS_lseek, fd, 0L, SEEK_CUR);
-  if (off < 0) {  // (closed by another thread meanwhile, or its number given to a pipe: fd_gone, as below)
-    m->fd_gone = !sys::refers_to(fd, m->old.st_dev, m->old.st_ino);
-    if (!m->fd_gone) return static_cast<int>(off);
-    m->posix_count = 0;  // (the number is no longer the program's fd on the file)
-    return -EBADF;
-  }
+  if (off < 0)  // (closed by another thread meanwhile, or its number given to a pipe: gone, as below)
+    return sys::refers_to(fd, m->old.st_dev, m->old.st_ino) ? static_cast<int>(off) : fd_gone(m);
   if (off > 0) {
     const long set = sys::call(SYS_lseek, made, off, SEEK_SET);
     if (set != off) return set < 0 ? static_cast<int>(set) : -EIO;
@@ -145,11 +149,7 @@ int move_fd(FdMove* m, int made) {
   m->sharers_unknown = !mem ? (mem.error() ? mem.error() : ENOMEM)
                             : find_sharers(fd, made, m->own_dup, tid, mem.get(), m->sharers, &count,
                                            &m->sharers_missed, &m->sharers_step);
-  if (!sys::refers_to(fd, m->old.st_dev, m->old.st_ino)) {
-    m->fd_gone = true;
-    m->posix_count = 0;  // (the number is no longer the program's fd on the file)
-    return -EBADF;
-  }
+  if (!sys::refers_to(fd, m->old.st_dev, m->old.st_ino)) return fd_gone(m);
   // Each still on fd's description (another thread may have closed one and
   // reused its number meanwhile): onto the new one, fd itself last. A fd
   // that can't move takes its dups back.
