@@ -9,12 +9,19 @@
  *   fork_writer DEST SRC SECONDS CHILD_MS
  *     Copies SRC over DEST (open O_TRUNC, write, close) in a loop for SECONDS,
  *     while the main thread forks children that sleep CHILD_MS and exit.
- *     Prints "writes N, forks N, slowest write MS ms", exits 0, or 2 on an error. */
+ *     Between forks the main thread reads /proc/locks: a lease on DEST that
+ *     is being broken is one an open of DEST waits for (nothing else here
+ *     takes leases, so it can only be one a write's look left behind).
+ *     Prints "writes N, forks N, leases broken N, slowest write MS ms", exits
+ *     0, or 2 on an error. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +31,31 @@ static ssize_t content_len;
 static const char* dest;
 static volatile int stop;
 static long writes, slowest_us, errors;
+
+/* Whether /proc/locks shows a lease on DEST being broken: "N: LEASE  BREAKING ...
+ * MAJ:MIN:INO ...". DEST is truncated in place (nobody maps it), so its inode
+ * stays the same. */
+static int lease_breaking_on_dest(void) {
+  static char buf[1 << 16];
+  struct stat st;
+  if (stat(dest, &st) != 0) return 0;
+  int fd = open("/proc/locks", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  char want[64];
+  snprintf(want, sizeof want, " %02x:%02x:%lu ", major(st.st_dev), minor(st.st_dev), (unsigned long)st.st_ino);
+  for (char* line = buf; *line;) {
+    char* end = strchr(line, '\n');
+    if (end) *end = '\0';
+    const int found = strstr(line, " LEASE ") && strstr(line, " BREAKING ") && strstr(line, want);
+    if (!end || found) return found;
+    line = end + 1;
+  }
+  return 0;
+}
 
 static long now_us(void) {
   struct timespec t;
@@ -64,7 +96,7 @@ int main(int argc, char** argv) {
   const useconds_t child_us = (useconds_t)atol(argv[4]) * 1000;
   pthread_t t;
   pthread_create(&t, NULL, writer, NULL);
-  long forks = 0;
+  long forks = 0, broken = 0;
   while (now_us() < end && !errors) {
     pid_t p = fork();
     if (p == 0) {
@@ -77,6 +109,7 @@ int main(int argc, char** argv) {
     }
     forks++;
     usleep(2000); /* the children overlap: one is always alive */
+    broken += lease_breaking_on_dest();
     while (waitpid(-1, NULL, WNOHANG) > 0) {
     }
   }
@@ -84,6 +117,6 @@ int main(int argc, char** argv) {
   pthread_join(t, NULL);
   while (wait(NULL) > 0) {
   }
-  printf("writes %ld, forks %ld, slowest write %ld ms\n", writes, forks, slowest_us / 1000);
+  printf("writes %ld, forks %ld, leases broken %ld, slowest write %ld ms\n", writes, forks, broken, slowest_us / 1000);
   return errors ? 2 : 0;
 }
