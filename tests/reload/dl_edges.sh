@@ -162,6 +162,20 @@ SETUP='cp "$TG_PLUGIN_V1" "$A"' DBG=files,reloads same "a name glibc does not kn
 grep -q "^open:n:$T/alias/libfoo.so -> new #1" "$T/out" || fail "a name glibc does not know: $(cat "$T/out")"
 expect_no_log_line " stale: " "a name glibc does not know"  # the note, not a path (a checkout in /work/wt-stale)
 ok "a failed dlopen by a symlink does not make it a name of the loaded object: no stale line when glibc loads the new file"
+# glibc forgets an object's other names when it unloads it: the symlink then
+# names the file it leads to. libfoo.so, a name of p1's object until both
+# handles are closed and it unloads, is pointed at p2 and p1 loaded again: a
+# dlopen by the symlink loads p2 (a new object, version 2), and no stale line
+# may say it returns p1's. (The shim's record of the other name went with the
+# object: kept, it made that dlopen "stale", counted under p1.)
+SETUP='cp "$TG_PLUGIN_V1" "$A" && ln -sfn libfoo.so.1 "$T/alias/libfoo.so"' DBG=files,reloads same "other names forgotten at unload" \
+  open:n:"$A" open:n:"$T/alias/libfoo.so" close:0 close:0 "run:ln -sfn $P2 $T/alias/libfoo.so" open:n:"$A" \
+  open:n:"$T/alias/libfoo.so"
+grep -q "^open:n:$T/alias/libfoo.so -> new #" <(tail -n 1 "$T/out") ||
+  fail "other names forgotten at unload: glibc did not load p2 as a new object by the symlink: $(cat "$T/out")"
+expect_no_log_line " stale: " "other names forgotten at unload"
+ln -sfn libfoo.so.1 "$T/alias/libfoo.so" || fail "other names forgotten at unload: restoring the symlink"
+ok "a symlink that named a loaded object, once the object is unloaded and the link repointed: glibc loads the new target, and no stale line"
 
 # ---- 8 threads dlopen, dlsym, dlopen(RTLD_NOLOAD), dlclose twice, for 2 s:
 # nothing fails, every count is known and never negative, no "still loaded"
