@@ -103,15 +103,22 @@ ok "a failed dlopen's dlerror() text survives the program's first close, dup2, w
 
 # ---- A dlopen that fails opens nothing: the log's counts of open handles
 # leave it out (a file that is not ELF yet, RTLD_NOLOAD of what is not
-# loaded, an invalid mode).
+# loaded, an invalid mode: an unknown flag, or neither RTLD_LAZY nor
+# RTLD_NOW, which glibc refuses even for a library already loaded), and so
+# does the RTLD_NODELETE it asked for (the library then opened without it
+# can be unloaded: the stale line advises closing the handle).
 LIB=$T/lib.so
-SETUP='cp "$T/notelf.so" "$LIB"' DBG=files,reloads same "failed opens" open:n:"$LIB" open:lL:"$P1" open:x:"$P1" \
-  "run:cp $P1 $LIB" open:n:"$LIB" "run:cp $P2 $T/new.so && mv $T/new.so $LIB" open:n:"$LIB" open:ld:"$P1" close:1
-grep -qP "note file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; 1 open without a matching dlclose keep it loaded" "$T/log" ||
-  { cat "$T/log" >&2; fail "failed opens: the stale line should count 1 open"; }
+SETUP='cp "$T/notelf.so" "$LIB"' DBG=files,reloads same "failed opens" open:n:"$LIB" open:nd:"$LIB" open:lL:"$P1" open:x:"$P1" \
+  "run:cp $P1 $LIB" open:n:"$LIB" "run:cp $P2 $T/new.so && mv $T/new.so $LIB" open:n:"$LIB" open:ld:"$P1" open:0:"$P1" close:1
+grep -q "^open:0:$P1 -> NULL errno=[0-9]* dlerror=.*invalid mode" "$T/out" || fail "failed opens: glibc did not refuse mode 0: $(cat "$T/out")"
+grep -qP "note file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; 1 open without a matching dlclose keep it loaded; close every handle first, or set TRUNCGUARD_RELOAD=fresh$" "$T/log" ||
+  { cat "$T/log" >&2; fail "failed opens: the stale line should count 1 open, and no RTLD_NODELETE"; }
 grep -q "note file=$P1 is still loaded after dlclose: opened with RTLD_NODELETE$" "$T/log" ||
   { cat "$T/log" >&2; fail "failed opens: the note on $P1 should give RTLD_NODELETE as the only reason"; }
-ok "failed dlopens are not counted as open handles (stale: 1 open; NODELETE: no handle left open)"
+# The files line of a dlopen names its flags, RTLD_NODELETE among them.
+grep -F "file=$P1 [0];  dlopen by " "$T/log" | grep -qF ": RTLD_LAZY|RTLD_NODELETE, " ||
+  { cat "$T/log" >&2; fail "failed opens: no files line gives the RTLD_LAZY|RTLD_NODELETE dlopen of $P1 its flags"; }
+ok "failed dlopens are not counted as open handles, nor a failed one's RTLD_NODELETE (stale: 1 open, close it; NODELETE: no handle left open)"
 
 # ---- Other names for a loaded file (libfoo.so -> libfoo.so.1, a hard link,
 # "$ORIGIN/...", a bare name found through LD_LIBRARY_PATH):
