@@ -74,3 +74,22 @@ stop_victim
 grep -q '"hidden_by_hidepid":true' <<<"$out" || fail "who's JSON does not say hidden_by_hidepid: $out"
 grep -q "mounted with hidepid" "$T/who.err" || fail "who does not warn about hidepid: $(cat "$T/who.err")"
 ok "truncguard who as nobody: exit 3, hidden_by_hidepid, and a warning"
+
+# hidepid=ptraceable (since Linux 5.8) leaves out the processes we may not
+# ptrace too, and mountinfo names it so ("hidepid=ptraceable", not a number).
+if ! mount -t proc -o hidepid=ptraceable proc /proc 2>"$T/mount.err"; then
+  note "hidepid=ptraceable is left out: cannot mount /proc with it here: $(cat "$T/mount.err")"
+  exit 0
+fi
+_r_mounts+=(/proc)
+grep -q " /proc .* proc proc .*hidepid=ptraceable" /proc/self/mountinfo ||
+  fail "control: mountinfo does not name hidepid=ptraceable: $(grep ' /proc ' /proc/self/mountinfo)"
+as_nobody test -e /proc/1 && fail "control: hidepid=ptraceable shows pid 1 to nobody"
+own_copy
+start_victim "$LIB"
+out=$(as_nobody "$TG_CMD_N" who --json "$LIB" 2>"$T/who.err")
+st=$?
+stop_victim
+[ "$st" -eq 3 ] || fail "hidepid=ptraceable: truncguard who as nobody exited $st, expected 3 (incomplete): $out $(cat "$T/who.err")"
+grep -q '"hidden_by_hidepid":true' <<<"$out" || fail "hidepid=ptraceable: who's JSON does not say hidden_by_hidepid: $out"
+ok "hidepid=ptraceable: truncguard who as nobody exits 3, hidden_by_hidepid"
