@@ -429,6 +429,9 @@ expect_cannot_run 127 "its interpreter (the #! line) or its ELF loader does not"
 # keeps root's PATH, /root/.cargo/bin...) makes it EACCES, 126, as execvp)
 PATH=$T/path:/usr/bin:/bin expect_cannot_run 127 "found as $T/path/badshebang2, but its interpreter" badshebang2
 PATH=/usr/bin:/bin expect_cannot_run 127 "not found in PATH" tg-no-such-command-here
+# An empty element of PATH (here the trailing one) is the current directory,
+# as execvp searches it: the hint names the file found there.
+(cd "$T/path" && PATH=/usr/bin:/bin: expect_cannot_run 127 "found as ./badshebang2, but its interpreter" badshebang2) || exit 1
 PATH=$T/path:$PATH expect_cannot_run 126 "$T/path/adir is a directory" adir
 expect_cannot_run 126 "it is a directory" "$T/path"
 expect_cannot_run 127 "the command name is empty" ""
