@@ -415,6 +415,23 @@ TEST(ReadMaps, NoFdToLookWithIsNotGone) {
   }
 }
 
+// The maps opened, but their text could not be read (the kernel had no
+// memory for its buffer: ENOMEM; EIO): not inspected, never "gone" (which let
+// `who` say that nobody maps the file). Control: ESRCH, a process that
+// exited while it was read, is gone (the filter reaches that read).
+TEST(ReadMaps, AFailedReadIsNotGone) {
+  for (int err : {ENOMEM, EIO, ESRCH}) {
+    const int want = err == ESRCH ? static_cast<int>(ReadStatus::gone) : static_cast<int>(ReadStatus::no_access);
+    EXPECT_EQ(unit::in_child([err] {
+                if (!unit::deny_syscall(SYS_read, -1, err)) return 10;
+                std::vector<Mapping> maps;
+                return static_cast<int>(read_mappings(getpid(), true, &maps));
+              }),
+              want)
+        << "errno " << err;
+  }
+}
+
 TEST(ReadMaps, ADeniedProcmapQueryFallsBackToTheText) {
   MappedFile f;
   ASSERT_NE(f.addr, MAP_FAILED);
