@@ -375,6 +375,15 @@ else
   lines=$(log_lines 'file=true [0];  loaded' | grep -c .)
   [ "$lines" -eq 1 ] || fail "nested truncguard --audit: the 'loaded' line of true came $lines times"
   ok "nested truncguard --audit: the library once in LD_PRELOAD and LD_AUDIT, each audit line once"
+  # --audit adds the bindings and files categories unless --debug is given:
+  # then the list given is the list (truncguard(1), --help).
+  got=$(env -u TRUNCGUARD_DEBUG "$TG_CMD" --audit printenv TRUNCGUARD_DEBUG 2>/dev/null)
+  [ "$got" = "rewrites,reloads,bindings,files" ] || fail "--audit: TRUNCGUARD_DEBUG is \"$got\", expected the default and bindings,files"
+  got=$(env -u TRUNCGUARD_DEBUG "$TG_CMD" --audit --debug=rewrites printenv TRUNCGUARD_DEBUG 2>/dev/null)
+  [ "$got" = "rewrites" ] || fail "--audit --debug=rewrites: TRUNCGUARD_DEBUG is \"$got\", expected the list given"
+  got=$(env -u TRUNCGUARD_DEBUG "$TG_CMD" --debug=decisions --audit printenv TRUNCGUARD_DEBUG 2>/dev/null)
+  [ "$got" = "decisions" ] || fail "--debug=decisions --audit: TRUNCGUARD_DEBUG is \"$got\", expected the list given"
+  ok "--audit adds bindings,files to the default categories, and nothing to a --debug list given"
 fi
 
 # ---- LD_PRELOAD: a library path with a space can't be carried: the command
