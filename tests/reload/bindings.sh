@@ -7,8 +7,8 @@
 need_loggable_paths
 run_cases() { "$@" "$TG_BIND_CASES" "$TG_BIND_PLUGIN" "$TG_BIND_GLOBAL" >"$T/out" 2>"$T/err"; ST=$?; }
 # The symbols bind_cases looks up: no other binding of them happens in it.
-NAMES='tgb_|`ffsl'"'"'|`strverscmp'"'"'|`getloadavg'"'"'|`realpath'"'"'|`mblen'"'"'|: ffsl|: strverscmp'
-CASES=23
+NAMES='tgb_|`ffsl'"'"'|`strverscmp'"'"'|`getloadavg'"'"'|`realpath'"'"'|`mblen'"'"'|`clock_gettime'"'"'|: ffsl|: strverscmp'
+CASES=24
 
 # glibc's own lines, without truncguard.
 run_cases env LD_DEBUG=bindings LD_DEBUG_OUTPUT="$T/glibc"
