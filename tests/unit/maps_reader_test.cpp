@@ -427,6 +427,37 @@ TEST(MapsScan, NoFdToLookWithIsNotNobody) {
       << "process_maps_exec(self) with no free fd: not inspected (not gone, not unmapped)";
 }
 
+// A maps file that opened but whose text can't be read (PROCMAP_QUERY not
+// there, as before 6.11 or denied by a seccomp filter; the read failing for
+// want of memory, or an I/O error): not inspected, never "gone" (the scan
+// then said nobody). Control: ESRCH, a process that exited as it was read,
+// is gone (the filter reaches that read).
+TEST(MapsScan, AMapsTextThatCantBeReadIsNotNobody) {
+  const FileId exe = id_of("/proc/self/exe");  // this process maps it
+  for (int err : {ENOMEM, EIO, ESRCH}) {
+    const MapsAnswer want = err == ESRCH ? MapsAnswer::gone : MapsAnswer::no_access;
+    EXPECT_EQ(unit::in_child([&] {
+                if (!unit::deny_syscall(SYS_ioctl, static_cast<long long>(procmap::kQuery & 0xffffffffu), ENOTTY) ||
+                    !unit::deny_syscall(SYS_pread64, -1, err))
+                  return 10;
+                return process_maps_exec(0, exe) == want ? 0 : 1;
+              }),
+              0)
+        << "errno " << err;
+  }
+}
+
+// Whether /proc lists the processes of other PID namespaces is asked of
+// /proc/self/ns/pid; where that can't be looked at (a seccomp filter's EPERM),
+// the answer can't be trusted: processes may be outside what the scan saw.
+TEST(MapsScan, AnUnknownPidNamespaceMayLeaveProcessesOut) {
+  EXPECT_EQ(unit::in_child([] {
+              if (!unit::deny_syscall(SYS_newfstatat, -1, EPERM)) return 10;
+              return proc_leaves_out_other_pid_namespaces() ? 0 : 1;
+            }),
+            0);
+}
+
 // /proc that can't be listed (getdents64 denied by a seccomp filter, or failing
 // midway): the scan saw nobody because it saw nothing.
 TEST(MapsScan, AnUnlistableProcIsNotNobody) {
