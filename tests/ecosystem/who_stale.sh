@@ -216,7 +216,18 @@ if mount --bind "$V2" "$D/lib.so" 2>/dev/null; then
   [ "$st" -eq 1 ] || err "stale with the directory hidden exited $st: $(cat "$D/stale.out")"
   grep -Eq " missing +$D/sub/lib.so\$" "$D/stale.out" || err "stale does not say missing: $(cat "$D/stale.out")"
   umount "$D/sub"
-  rm -f "$D/ready2" "$D/ready3"; wait
+  # A file where the library's directory was (the path gives ENOTDIR): missing too.
+  mkdir -p "$D/top/sub"
+  cp "$V1" "$D/top/sub/lib.so"
+  victim "$D/top/sub/lib.so" "$D/ready4"
+  mount -t tmpfs none "$D/top" || err "tmpfs mount failed"
+  : >"$D/top/sub"
+  "$TG_CMD" stale >"$D/stale.out" 2>&1
+  st=$?
+  [ "$st" -eq 1 ] || err "stale with a file where the library's directory was exited $st: $(cat "$D/stale.out")"
+  grep -Eq " missing +$D/top/sub/lib.so\$" "$D/stale.out" || err "stale does not say missing (ENOTDIR): $(cat "$D/stale.out")"
+  umount "$D/top"
+  rm -f "$D/ready2" "$D/ready3" "$D/ready4"; wait
   echo "replaced and missing: ok"
 else
   echo "no bind mount here: the replaced/missing cases were not checked"
@@ -227,7 +238,7 @@ unshare --pid --fork --mount-proc bash "$T/ns/inside.sh" "$TG_CMD" "$TG_VICTIM" 
 grep -q "exit statuses: ok" "$T/ns.out" || fail "the namespace script did not finish: $(cat "$T/ns.out")"
 ok "alone in a PID namespace: stale 0, then 1 after the deploy, 0 when the victim is gone; who 1, then 0"
 if grep -q "replaced and missing: ok" "$T/ns.out"; then
-  ok "stale: a file mounted over the path is 'replaced', a directory mounted over it 'missing'"
+  ok "stale: a file mounted over the path is 'replaced', a directory mounted over it 'missing', a file where its directory was 'missing'"
 else
   note "$(tail -n 1 "$T/ns.out")"
 fi
