@@ -27,6 +27,14 @@ expect_error 2 "exclude each other" "$TG_CMD" who --json -q /etc/hostname
 expect_error 2 "truncguard who FILE" "$TG_CMD" stale /etc/hostname
 expect_error 2 "is a directory" "$TG_CMD" who "$T"
 expect_error 2 "can't be resolved" "$TG_CMD" who /nonexistent-dir-tg/lib.so
+# A file this user can't reach (a directory on the way it may not search) is
+# an error that says so, not a missing file ("no process maps it", exit 1).
+if [ "$(id -u)" -eq 0 ] && as_nobody true 2>/dev/null; then
+  nobody_copies
+  mkdir -m 700 "$T/private" && cp "$V1" "$T/private/lib.so" || fail "setup of a private directory"
+  as_nobody test -e "$T/private/lib.so" && fail "control: nobody can reach $T/private/lib.so"
+  expect_error 2 "Permission denied" as_nobody "$TG_CMD_N" who "$T/private/lib.so"
+fi
 
 # A file that is gone is a question, not an error.
 out=$("$TG_CMD" who "$T/gone.so" 2>/dev/null)
