@@ -150,6 +150,8 @@ TEST(Cgroup, V1UsesTheSystemdController) {
   // Hybrid, where only the systemd controller knows (what this machine shows, with no unit).
   EXPECT_EQ(unit_from_cgroup("9:name=systemd:/\n4:memory:/process_api/5e0e\n0::/\n").name, "");
   EXPECT_EQ(unit_from_cgroup("1:name=systemd:/system.slice/ssh.service\n0::/\n").name, "ssh.service");
+  // A systemd controller at its root tells nothing: the unified hierarchy's unit.
+  EXPECT_EQ(unit_from_cgroup("1:name=systemd:/\n0::/system.slice/ssh.service\n").name, "ssh.service");
 }
 
 TEST(Cgroup, MalformedLinesAreIgnored) {
