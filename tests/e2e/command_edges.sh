@@ -360,6 +360,13 @@ for list in "$T/libmarker.so $T/nonexistent.so" "$T/nonexistent.so:$T/libmarker.
   grep -qF "$T/libmarker.so" <<<"$got" && grep -q "libt.*\.so" <<<"$got" ||
     fail "LD_PRELOAD=\"$list\": the shim or the user's library is not mapped in the child"
 done
+# A bare name in the list is searched for by ld.so in the library paths, never
+# in the current directory: the shim's own file name, bare, run from the
+# shim's directory, does not name it, and the shim goes first.
+got=$(cd "$(dirname "$TG_SHIM")" && LD_PRELOAD=${TG_SHIM##*/} "$TG_CMD" sh -c 'printf "%s\n" "$LD_PRELOAD"; cat /proc/$$/maps' 2>/dev/null)
+[ "$(head -n 1 <<<"$got")" = "$TG_SHIM:${TG_SHIM##*/}" ] ||
+  fail "LD_PRELOAD=${TG_SHIM##*/} from its directory: the child has \"$(head -n 1 <<<"$got")\", not the shim first"
+grep -qF "$TG_SHIM" <<<"$got" || fail "LD_PRELOAD=${TG_SHIM##*/} from its directory: the shim is not mapped in the child"
 ok "an existing LD_PRELOAD (spaces, colons, a missing file) is kept after the shim; one that names the shim is kept as it is"
 
 # ---- A nested truncguard --audit (a deploy script that calls it in a CI
