@@ -158,6 +158,16 @@ TEST(Settings, LogPathLeavesRoomForThePid) {
   EXPECT_NE(std::string(over.warnings[0]).find("TRUNCGUARD_LOG is too long"), std::string::npos);
 }
 
+TEST(Settings, WarningsStopAtTheirTable) {
+  // Every unknown word of TRUNCGUARD_DEBUG warns, and bad values of the
+  // other settings too: more than the table holds are dropped, never
+  // written past it (the Settings live on the stack of whatever calls first).
+  Settings s = parse({{"TRUNCGUARD_SCOPE", "galaxy"}, {"TRUNCGUARD_MODE", "x"}, {"TRUNCGUARD_DEBUG", "a,b,c,d,e,f,g,h,i,j"}});
+  EXPECT_EQ(s.warning_count, Settings::kMaxWarnings);
+  EXPECT_NE(std::string(s.warnings[0]).find("TRUNCGUARD_SCOPE=galaxy"), std::string::npos);
+  EXPECT_NE(std::string(s.warnings[Settings::kMaxWarnings - 1]).find("`d' unknown"), std::string::npos);
+}
+
 TEST(Settings, MalformedValueIsQuotedSafely) {
   // A huge or odd value is cut in the warning, never overflows it.
   Settings s = parse({{"TRUNCGUARD_MODE", std::string(5000, 'm')}});
