@@ -17,6 +17,19 @@ ver=$("$TG_CMD" --version 2>&1) || fail "truncguard --version exited $?"
 grep -Eq '[0-9]+\.[0-9]+' <<<"$ver" || fail "--version prints no version number: $ver"
 ok "--version: $ver"
 
+# --debug=help: the categories on stdout, exit 0, with or without a command
+# (which is not run), as LD_DEBUG=help.
+for cmd in "" "touch $T/ran"; do
+  out=$("$TG_CMD" --debug=help $cmd 2>"$T/help.err")
+  st=$?
+  [ "$st" -eq 0 ] || fail "truncguard --debug=help${cmd:+ $cmd} exited $st: $(cat "$T/help.err")"
+  for cat in rewrites reloads decisions backtrace bindings files; do
+    grep -q "^  $cat " <<<"$out" || fail "truncguard --debug=help${cmd:+ $cmd} does not list $cat on stdout: $out"
+  done
+  [ -e "$T/ran" ] && fail "truncguard --debug=help $cmd ran the command"
+done
+ok "--debug=help lists the categories on stdout and exits 0, without running the command"
+
 # The wrapped command's exit status, and its death by a signal, pass through.
 "$TG_CMD" sh -c 'exit 7'
 st=$?

@@ -360,6 +360,13 @@ for list in "$T/libmarker.so $T/nonexistent.so" "$T/nonexistent.so:$T/libmarker.
   grep -qF "$T/libmarker.so" <<<"$got" && grep -q "libt.*\.so" <<<"$got" ||
     fail "LD_PRELOAD=\"$list\": the shim or the user's library is not mapped in the child"
 done
+# A bare name in the list is searched for by ld.so in the library paths, never
+# in the current directory: the shim's own file name, bare, run from the
+# shim's directory, does not name it, and the shim goes first.
+got=$(cd "$(dirname "$TG_SHIM")" && LD_PRELOAD=${TG_SHIM##*/} "$TG_CMD" sh -c 'printf "%s\n" "$LD_PRELOAD"; cat /proc/$$/maps' 2>/dev/null)
+[ "$(head -n 1 <<<"$got")" = "$TG_SHIM:${TG_SHIM##*/}" ] ||
+  fail "LD_PRELOAD=${TG_SHIM##*/} from its directory: the child has \"$(head -n 1 <<<"$got")\", not the shim first"
+grep -qF "$TG_SHIM" <<<"$got" || fail "LD_PRELOAD=${TG_SHIM##*/} from its directory: the shim is not mapped in the child"
 ok "an existing LD_PRELOAD (spaces, colons, a missing file) is kept after the shim; one that names the shim is kept as it is"
 
 # ---- A nested truncguard --audit (a deploy script that calls it in a CI
@@ -375,6 +382,15 @@ else
   lines=$(log_lines 'file=true [0];  loaded' | grep -c .)
   [ "$lines" -eq 1 ] || fail "nested truncguard --audit: the 'loaded' line of true came $lines times"
   ok "nested truncguard --audit: the library once in LD_PRELOAD and LD_AUDIT, each audit line once"
+  # --audit adds the bindings and files categories unless --debug is given:
+  # then the list given is the list (truncguard(1), --help).
+  got=$(env -u TRUNCGUARD_DEBUG "$TG_CMD" --audit printenv TRUNCGUARD_DEBUG 2>/dev/null)
+  [ "$got" = "rewrites,reloads,bindings,files" ] || fail "--audit: TRUNCGUARD_DEBUG is \"$got\", expected the default and bindings,files"
+  got=$(env -u TRUNCGUARD_DEBUG "$TG_CMD" --audit --debug=rewrites printenv TRUNCGUARD_DEBUG 2>/dev/null)
+  [ "$got" = "rewrites" ] || fail "--audit --debug=rewrites: TRUNCGUARD_DEBUG is \"$got\", expected the list given"
+  got=$(env -u TRUNCGUARD_DEBUG "$TG_CMD" --debug=decisions --audit printenv TRUNCGUARD_DEBUG 2>/dev/null)
+  [ "$got" = "decisions" ] || fail "--debug=decisions --audit: TRUNCGUARD_DEBUG is \"$got\", expected the list given"
+  ok "--audit adds bindings,files to the default categories, and nothing to a --debug list given"
 fi
 
 # ---- LD_PRELOAD: a library path with a space can't be carried: the command
@@ -429,6 +445,9 @@ expect_cannot_run 127 "its interpreter (the #! line) or its ELF loader does not"
 # keeps root's PATH, /root/.cargo/bin...) makes it EACCES, 126, as execvp)
 PATH=$T/path:/usr/bin:/bin expect_cannot_run 127 "found as $T/path/badshebang2, but its interpreter" badshebang2
 PATH=/usr/bin:/bin expect_cannot_run 127 "not found in PATH" tg-no-such-command-here
+# An empty element of PATH (here the trailing one) is the current directory,
+# as execvp searches it: the hint names the file found there.
+(cd "$T/path" && PATH=/usr/bin:/bin: expect_cannot_run 127 "found as ./badshebang2, but its interpreter" badshebang2) || exit 1
 PATH=$T/path:$PATH expect_cannot_run 126 "$T/path/adir is a directory" adir
 expect_cannot_run 126 "it is a directory" "$T/path"
 expect_cannot_run 127 "the command name is empty" ""

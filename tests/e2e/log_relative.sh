@@ -36,6 +36,18 @@ ok "a relative TRUNCGUARD_LOG: one process's lines all in its start directory's 
 grep -qs "decision file=$T/child: " "$T"/elsewhere/log.* || fail "the child's line is not in its own start directory: $(ls -- "$T/elsewhere" "$T/start")"
 ok "a child started after the chdir: its file in its own start directory, as LD_DEBUG_OUTPUT's"
 
+# The command makes a relative --log absolute (truncguard(1)), so one started
+# after a cd logs where the command was run: here a child of a shell that
+# changed directory, whose file goes in the command's directory, none in the
+# directory it started in (the rule above, for the variable alone).
+rm -f "$T"/start/cmdlog.* "$T"/elsewhere/cmdlog.*
+(cd "$T/start" && "$TG_CMD" --log=cmdlog --debug=decisions sh -c 'cd "$0/elsewhere" && sh -c ": >\"\$0\"" "$0/via_command"' "$T" 2>"$T/err") ||
+  fail "truncguard --log=cmdlog sh -c 'cd ...' failed: $(cat -- "$T/err")"
+grep -qs "decision file=$T/via_command: " "$T"/start/cmdlog.* ||
+  fail "truncguard --log=cmdlog: the line of a child started after the cd is not in the command's directory: $(ls -- "$T/start" "$T/elsewhere")"
+ls "$T"/elsewhere/cmdlog.* >/dev/null 2>&1 && fail "truncguard --log=cmdlog: a log file was made where the child started: $(ls -- "$T/elsewhere")"
+ok "truncguard --log with a relative name: made absolute, a child started after a cd logs in the command's directory"
+
 # Too long once made absolute (a relative name of 3,000 bytes in a directory
 # of over 1,100): the log goes to stderr with a warning, in the JSON format a
 # warning object like the others, and the write is protected all the same.

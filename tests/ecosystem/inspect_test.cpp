@@ -150,6 +150,8 @@ TEST(Cgroup, V1UsesTheSystemdController) {
   // Hybrid, where only the systemd controller knows (what this machine shows, with no unit).
   EXPECT_EQ(unit_from_cgroup("9:name=systemd:/\n4:memory:/process_api/5e0e\n0::/\n").name, "");
   EXPECT_EQ(unit_from_cgroup("1:name=systemd:/system.slice/ssh.service\n0::/\n").name, "ssh.service");
+  // A systemd controller at its root tells nothing: the unified hierarchy's unit.
+  EXPECT_EQ(unit_from_cgroup("1:name=systemd:/\n0::/system.slice/ssh.service\n").name, "ssh.service");
 }
 
 TEST(Cgroup, MalformedLinesAreIgnored) {
@@ -412,6 +414,23 @@ TEST(ReadMaps, NoFdToLookWithIsNotGone) {
               }),
               0)
         << (text ? "text" : "PROCMAP_QUERY");
+  }
+}
+
+// The maps opened, but their text could not be read (the kernel had no
+// memory for its buffer: ENOMEM; EIO): not inspected, never "gone" (which let
+// `who` say that nobody maps the file). Control: ESRCH, a process that
+// exited while it was read, is gone (the filter reaches that read).
+TEST(ReadMaps, AFailedReadIsNotGone) {
+  for (int err : {ENOMEM, EIO, ESRCH}) {
+    const int want = err == ESRCH ? static_cast<int>(ReadStatus::gone) : static_cast<int>(ReadStatus::no_access);
+    EXPECT_EQ(unit::in_child([err] {
+                if (!unit::deny_syscall(SYS_read, -1, err)) return 10;
+                std::vector<Mapping> maps;
+                return static_cast<int>(read_mappings(getpid(), true, &maps));
+              }),
+              want)
+        << "errno " << err;
   }
 }
 

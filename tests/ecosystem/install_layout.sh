@@ -118,6 +118,16 @@ lib=$("$T/elsewhere/truncguard" --print-library) || fail "a copy of the command 
 out=$("$T/elsewhere/truncguard" cat /proc/self/maps) || fail "the copy outside the prefix can't run a command"
 grep -qF "$PREFIX/$libdir2/libtruncguard.so" <<<"$out" || fail "the copy outside the prefix does not preload the installed library"
 ok "a copy of the command elsewhere falls back to the installed $PREFIX/$libdir2"
+# Something else at the library's name next to the copy (a FIFO: ld.so's read
+# of it, and the command's, would block for good) is not taken for it.
+mkfifo "$T/elsewhere/libtruncguard.so" || fail "mkfifo failed"
+lib=$(timeout 10 "$T/elsewhere/truncguard" --print-library 2>"$T/fifo.err")
+st=$?
+[ "$st" -eq 0 ] && [ "$lib" = "$PREFIX/$libdir2/libtruncguard.so" ] ||
+  fail "a FIFO named libtruncguard.so next to the command: exit $st, library \"$lib\", expected the installed one: $(cat "$T/fifo.err")"
+timeout 10 "$T/elsewhere/truncguard" true || fail "a FIFO named libtruncguard.so next to the command: truncguard true exited $?"
+rm -f "$T/elsewhere/libtruncguard.so"
+ok "a FIFO at the library's name next to the command is passed over: the installed library"
 
 # Without the library anywhere: a clear error, exit 126.
 rm -f "$PREFIX/$libdir2/libtruncguard.so"

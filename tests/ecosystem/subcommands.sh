@@ -27,6 +27,14 @@ expect_error 2 "exclude each other" "$TG_CMD" who --json -q /etc/hostname
 expect_error 2 "truncguard who FILE" "$TG_CMD" stale /etc/hostname
 expect_error 2 "is a directory" "$TG_CMD" who "$T"
 expect_error 2 "can't be resolved" "$TG_CMD" who /nonexistent-dir-tg/lib.so
+# A file this user can't reach (a directory on the way it may not search) is
+# an error that says so, not a missing file ("no process maps it", exit 1).
+if [ "$(id -u)" -eq 0 ] && as_nobody true 2>/dev/null; then
+  nobody_copies
+  mkdir -m 700 "$T/private" && cp "$V1" "$T/private/lib.so" || fail "setup of a private directory"
+  as_nobody test -e "$T/private/lib.so" && fail "control: nobody can reach $T/private/lib.so"
+  expect_error 2 "Permission denied" as_nobody "$TG_CMD_N" who "$T/private/lib.so"
+fi
 
 # A file that is gone is a question, not an error.
 out=$("$TG_CMD" who "$T/gone.so" 2>/dev/null)
@@ -213,3 +221,35 @@ grep -E "^ +$V .* exec +current" <<<"$out" >/dev/null || fail "who on a file dee
 ok "who on a file deeper than PATH_MAX: exit 0, the victim listed"
 rm -f "$T/deep.ready"
 wait "$P" || fail "the victim in the deep directory $(describe_status $?)"
+
+# who leaves itself out: the command maps its own executable (and libc),
+# which says nothing about what other processes map. A copy of the command
+# asked about itself, which nothing else runs: no process maps it (exit 1,
+# or 3 where some can't be inspected), and never its own pid (the pid of the
+# sh that execs it). Control: the same copy running as another process (a
+# second `who`, held by a full pipe) is listed.
+mkdir -p "$T/selfbin"
+must cp "$TG_CMD" "$T/selfbin/truncguard"
+SELF_CMD=$T/selfbin/truncguard
+out=$(sh -c 'echo $$ >"$1"; exec "$0" who --json "$0"' "$SELF_CMD" "$T/self.pid" 2>/dev/null)
+st=$?
+self=$(cat "$T/self.pid")
+grep -q "\"pid\":$self," <<<"$out" && fail "who lists itself (pid $self) as a process that maps its own executable: $out"
+[ "$st" -eq 1 ] || [ "$st" -eq 3 ] || fail "who on its own executable, which nothing else runs, exited $st, expected 1 or 3: $out"
+ok "who leaves itself out: asked about its own executable, which nothing else runs, exit $st, its pid not listed"
+# Control: the copy running as another process (a `who` whose answer, over
+# 64 KiB, waits for a reader that never comes) is listed.
+mkfifo "$T/held"
+"$SELF_CMD" who $(yes /etc/hostname | head -n 3000) >"$T/held" 2>/dev/null &
+holder=$!
+_tg_pids+=("$holder")
+exec 5<"$T/held"   # opened for reading, never read: the holder blocks once the pipe is full
+for ((i = 0; i < 500; i++)); do [ "$(readlink "/proc/$holder/exe")" = "$SELF_CMD" ] && break; sleep 0.01; done
+out=$("$SELF_CMD" who --json "$SELF_CMD" 2>/dev/null)
+st=$?
+kill "$holder" 2>/dev/null
+exec 5<&-
+wait "$holder" 2>/dev/null
+grep -q "\"pid\":$holder," <<<"$out" || fail "control: who does not list another process running the copy (pid $holder): $out"
+[ "$st" -eq 0 ] || fail "control: who on the copy another process runs exited $st, expected 0: $out"
+ok "control: the copy run by another process is listed (exit 0)"

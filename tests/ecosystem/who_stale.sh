@@ -53,18 +53,24 @@ start_victim "$LIB"
 B=$VICTIM_PID
 B_READY=$VICTIM_READY
 
-# A data-only mapping of the new file, by a process that is not a victim.
-python3 - "$LIB" "$T/mapper.ready" <<'PY' >"$T/mapper.out" 2>&1 &
+# start_data_mapper FILE NAME: a python process that maps FILE read-only (as
+# data), ready; its pid in MAPPER_PID.
+start_data_mapper() {
+  python3 - "$1" "$T/$2.ready" <<'PY' >"$T/$2.out" 2>&1 &
 import mmap, sys, time
 f = open(sys.argv[1], "rb")
 m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
 open(sys.argv[2], "w").close()
 time.sleep(30)
 PY
-M=$!
-_tg_pids+=("$M")
-for ((i = 0; i < 500; i++)); do [ -e "$T/mapper.ready" ] && break; sleep 0.01; done
-[ -e "$T/mapper.ready" ] || fail "the data mapper did not start: $(cat "$T/mapper.out")"
+  MAPPER_PID=$!
+  _tg_pids+=("$MAPPER_PID")
+  for ((i = 0; i < 500; i++)); do [ -e "$T/$2.ready" ] && break; sleep 0.01; done
+  [ -e "$T/$2.ready" ] || fail "the $2 did not start: $(cat "$T/$2.out")"
+}
+# A data-only mapping of the new file, by a process that is not a victim.
+start_data_mapper "$LIB" mapper
+M=$MAPPER_PID
 
 for how in "" --text-maps; do
   label=${how:-PROCMAP_QUERY}
@@ -96,6 +102,18 @@ for how in "" --text-maps; do
   grep -q "Restart by hand" <<<"$out" || fail "stale ($label) says nothing about what to restart: $out"
   ok "stale ($label) lists the old victim, not the fresh one: $row"
 done
+
+# A deleted file mapped as data only (a log, a cache) needs no restart: stale
+# lists code. Control: the maps name the mapper's file deleted.
+echo data >"$T/data.bin"
+start_data_mapper "$T/data.bin" data_mapper
+D=$MAPPER_PID
+rm "$T/data.bin"
+grep -qF "$T/data.bin (deleted)" "/proc/$D/maps" || fail "control: the maps do not name the data file deleted: $(grep -F "$T" "/proc/$D/maps")"
+out=$("$TG_CMD" stale 2>/dev/null)
+[ -z "$(stale_row "$D" "$out")" ] || fail "stale lists a process whose deleted file is mapped as data only (pid $D): $out"
+kill "$D" 2>/dev/null
+ok "stale leaves out a deleted file mapped as data only"
 
 # ------------------------------------------------------------------ JSON
 "$TG_CMD" who --json "$LIB" >"$T/who.json" 2>/dev/null || fail "who --json exited $?"
@@ -198,7 +216,18 @@ if mount --bind "$V2" "$D/lib.so" 2>/dev/null; then
   [ "$st" -eq 1 ] || err "stale with the directory hidden exited $st: $(cat "$D/stale.out")"
   grep -Eq " missing +$D/sub/lib.so\$" "$D/stale.out" || err "stale does not say missing: $(cat "$D/stale.out")"
   umount "$D/sub"
-  rm -f "$D/ready2" "$D/ready3"; wait
+  # A file where the library's directory was (the path gives ENOTDIR): missing too.
+  mkdir -p "$D/top/sub"
+  cp "$V1" "$D/top/sub/lib.so"
+  victim "$D/top/sub/lib.so" "$D/ready4"
+  mount -t tmpfs none "$D/top" || err "tmpfs mount failed"
+  : >"$D/top/sub"
+  "$TG_CMD" stale >"$D/stale.out" 2>&1
+  st=$?
+  [ "$st" -eq 1 ] || err "stale with a file where the library's directory was exited $st: $(cat "$D/stale.out")"
+  grep -Eq " missing +$D/top/sub/lib.so\$" "$D/stale.out" || err "stale does not say missing (ENOTDIR): $(cat "$D/stale.out")"
+  umount "$D/top"
+  rm -f "$D/ready2" "$D/ready3" "$D/ready4"; wait
   echo "replaced and missing: ok"
 else
   echo "no bind mount here: the replaced/missing cases were not checked"
@@ -209,7 +238,7 @@ unshare --pid --fork --mount-proc bash "$T/ns/inside.sh" "$TG_CMD" "$TG_VICTIM" 
 grep -q "exit statuses: ok" "$T/ns.out" || fail "the namespace script did not finish: $(cat "$T/ns.out")"
 ok "alone in a PID namespace: stale 0, then 1 after the deploy, 0 when the victim is gone; who 1, then 0"
 if grep -q "replaced and missing: ok" "$T/ns.out"; then
-  ok "stale: a file mounted over the path is 'replaced', a directory mounted over it 'missing'"
+  ok "stale: a file mounted over the path is 'replaced', a directory mounted over it 'missing', a file where its directory was 'missing'"
 else
   note "$(tail -n 1 "$T/ns.out")"
 fi

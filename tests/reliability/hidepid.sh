@@ -74,3 +74,38 @@ stop_victim
 grep -q '"hidden_by_hidepid":true' <<<"$out" || fail "who's JSON does not say hidden_by_hidepid: $out"
 grep -q "mounted with hidepid" "$T/who.err" || fail "who does not warn about hidepid: $(cat "$T/who.err")"
 ok "truncguard who as nobody: exit 3, hidden_by_hidepid, and a warning"
+
+# hidepid=ptraceable (since Linux 5.8) leaves out the processes we may not
+# ptrace too, and mountinfo names it so ("hidepid=ptraceable", not a number).
+if ! mount -t proc -o hidepid=ptraceable proc /proc 2>"$T/mount.err"; then
+  note "hidepid=ptraceable is left out: cannot mount /proc with it here: $(cat "$T/mount.err")"
+  exit 0
+fi
+_r_mounts+=(/proc)
+grep -q " /proc .* proc proc .*hidepid=ptraceable" /proc/self/mountinfo ||
+  fail "control: mountinfo does not name hidepid=ptraceable: $(grep ' /proc ' /proc/self/mountinfo)"
+as_nobody test -e /proc/1 && fail "control: hidepid=ptraceable shows pid 1 to nobody"
+own_copy
+start_victim "$LIB"
+out=$(as_nobody "$TG_CMD_N" who --json "$LIB" 2>"$T/who.err")
+st=$?
+stop_victim
+[ "$st" -eq 3 ] || fail "hidepid=ptraceable: truncguard who as nobody exited $st, expected 3 (incomplete): $out $(cat "$T/who.err")"
+grep -q '"hidden_by_hidepid":true' <<<"$out" || fail "hidepid=ptraceable: who's JSON does not say hidden_by_hidepid: $out"
+ok "hidepid=ptraceable: truncguard who as nobody exits 3, hidden_by_hidepid"
+
+# The proc mount on top is the one /proc is: a plain one mounted over these
+# hides nothing (root's processes are listed, and can't be read: exit 3
+# still, but not hidden_by_hidepid).
+mount -t proc proc /proc 2>"$T/mount.err" || fail "cannot mount a plain /proc over the others: $(cat "$T/mount.err")"
+_r_mounts+=(/proc)
+as_nobody test -e /proc/1 || fail "control: a plain /proc on top still hides pid 1 from nobody"
+own_copy
+start_victim "$LIB"
+out=$(as_nobody "$TG_CMD_N" who --json "$LIB" 2>"$T/who.err")
+st=$?
+stop_victim
+[ "$st" -eq 3 ] || fail "a plain /proc on top: truncguard who as nobody exited $st, expected 3 (root's victim unreadable): $out"
+grep -q '"hidden_by_hidepid":false' <<<"$out" || fail "a plain /proc on top of hidepid ones: who's JSON says hidden_by_hidepid: $out"
+grep -q "mounted with hidepid" "$T/who.err" && fail "a plain /proc on top of hidepid ones: who warns about hidepid: $(cat "$T/who.err")"
+ok "a plain /proc mounted over hidepid ones: not hidden_by_hidepid (the top mount counts), exit 3 for the unreadable"

@@ -7,8 +7,8 @@
 need_loggable_paths
 run_cases() { "$@" "$TG_BIND_CASES" "$TG_BIND_PLUGIN" "$TG_BIND_GLOBAL" >"$T/out" 2>"$T/err"; ST=$?; }
 # The symbols bind_cases looks up: no other binding of them happens in it.
-NAMES='tgb_|`ffsl'"'"'|`strverscmp'"'"'|`getloadavg'"'"'|`realpath'"'"'|`mblen'"'"'|: ffsl|: strverscmp'
-CASES=23
+NAMES='tgb_|`ffsl'"'"'|`strverscmp'"'"'|`getloadavg'"'"'|`realpath'"'"'|`mblen'"'"'|`clock_gettime'"'"'|: ffsl|: strverscmp'
+CASES=24
 
 # glibc's own lines, without truncguard.
 run_cases env LD_DEBUG=bindings LD_DEBUG_OUTPUT="$T/glibc"
@@ -50,6 +50,7 @@ expect_files "file=$TG_BIND_PLUGIN [0];  dlsym \`tgb_fn' by $TG_BIND_CASES [0]: 
 expect_files "file=$TG_BIND_PLUGIN [0];  dlvsym \`tgb_ver' [V1] by $TG_BIND_CASES [0]: in $TG_BIND_PLUGIN [0]"
 expect_files "file=$TG_BIND_PLUGIN [0];  dlsym \`tgb_missing' by $TG_BIND_CASES [0]: not found"
 expect_files "file=RTLD_DEFAULT;  dlsym \`mblen' by $TG_BIND_PLUGIN [0]: in /lib/x86_64-linux-gnu/libc.so.6 [0]"
+expect_files "file=RTLD_NEXT;  dlsym \`getloadavg' by $TG_BIND_CASES [0]: in /lib/x86_64-linux-gnu/libc.so.6 [0]"
 expect_files "file=$TG_BIND_GLOBAL [0];  dlopen by $TG_BIND_CASES [0]: RTLD_LAZY|RTLD_GLOBAL"
 # The program looked tgb_global_fn up with RTLD_DEFAULT: glibc pins it.
 expect_files "file=$TG_BIND_GLOBAL [0];  dlclose by $TG_BIND_CASES [0]: still loaded, ino $(stat -c %i "$TG_BIND_GLOBAL"), opens 0"

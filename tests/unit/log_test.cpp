@@ -48,6 +48,10 @@ TEST(Log, InvalidUtf8IsEscaped) {
   EXPECT_EQ(esc("\xc3"), "\\xc3");          // truncated sequence
   EXPECT_EQ(esc("\xc3(x"), "\\xc3(x");      // bad continuation
   EXPECT_EQ(esc("\xc0\xaf"), "\\xc0\\xaf");  // overlong encoding of '/'
+  // A sequence cut short by a control character: the character is escaped,
+  // never taken into the sequence raw (a newline would start a forged line).
+  EXPECT_EQ(esc("\xe2\x82\n1:\treplaced"), "\\xe2\\x82\\n1:\\treplaced");
+  EXPECT_EQ(esc("\xf0\x9f\x98\n"), "\\xf0\\x9f\\x98\\n");
 }
 
 TEST(Log, OnlyRealUtf8PassesThrough) {

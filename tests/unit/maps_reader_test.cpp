@@ -1,7 +1,10 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <grp.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <csignal>
@@ -246,6 +249,36 @@ TEST(MapsScan, UnreadableProcessesAreCountedNotIgnored) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+// /proc mounted hidepid=invisible: a user is not even shown the processes it
+// may not trace. They count as uninspected in the per-file scan (the
+// guard's fallback when another thread holds the snapshot, or it overflows)
+// as in the snapshot: as nobody, every process listed there can be read, so
+// only the hidden ones make the count. Control: with /proc as it was, the
+// mount is not taken for one that hides.
+TEST(MapsScan, ProcessesHiddenByHidepidCountAsUninspected) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to mount /proc and drop to another user";
+  for (bool hide : {false, true}) {
+    const int st = unit::in_child([hide] {
+      if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 77;
+      if (hide && mount("proc", "/proc", "proc", 0, "hidepid=invisible") != 0) return 77;
+      if (setgroups(0, nullptr) != 0 || setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+        return 77;
+      if (hide && access("/proc/1", F_OK) == 0) return 78;  // nothing hidden after all
+      const bool hides = proc_hides_processes();
+      if (hides != hide) return 3;
+      if (!hide) return 0;
+      const ScanResult r = scan_processes(FileId{0, 0, 1});
+      Snapshot snap;
+      if (!take_snapshot(&snap)) return 4;
+      if (r.uninspected == 0) return 1;
+      return lookup(snap, FileId{0, 0, 1}).uninspected > 0 ? 0 : 2;
+    });
+    if (st == 77) GTEST_SKIP() << "cannot mount /proc in a mount namespace of its own, or drop to nobody";
+    if (st == 78) GTEST_SKIP() << "hidepid=invisible hides nothing from nobody here";
+    EXPECT_EQ(st, 0) << (hide ? "hidepid=invisible" : "control: /proc as it was");
+  }
+}
+
 TEST(MapsScan, WriteLeaseProvesNobodyElseHasItOpen) {
   char tmpl[] = "/tmp/tg-lease-XXXXXX";
   int w = mkstemp(tmpl);
@@ -392,6 +425,37 @@ TEST(MapsScan, NoFdToLookWithIsNotNobody) {
             }),
             0)
       << "process_maps_exec(self) with no free fd: not inspected (not gone, not unmapped)";
+}
+
+// A maps file that opened but whose text can't be read (PROCMAP_QUERY not
+// there, as before 6.11 or denied by a seccomp filter; the read failing for
+// want of memory, or an I/O error): not inspected, never "gone" (the scan
+// then said nobody). Control: ESRCH, a process that exited as it was read,
+// is gone (the filter reaches that read).
+TEST(MapsScan, AMapsTextThatCantBeReadIsNotNobody) {
+  const FileId exe = id_of("/proc/self/exe");  // this process maps it
+  for (int err : {ENOMEM, EIO, ESRCH}) {
+    const MapsAnswer want = err == ESRCH ? MapsAnswer::gone : MapsAnswer::no_access;
+    EXPECT_EQ(unit::in_child([&] {
+                if (!unit::deny_syscall(SYS_ioctl, static_cast<long long>(procmap::kQuery & 0xffffffffu), ENOTTY) ||
+                    !unit::deny_syscall(SYS_pread64, -1, err))
+                  return 10;
+                return process_maps_exec(0, exe) == want ? 0 : 1;
+              }),
+              0)
+        << "errno " << err;
+  }
+}
+
+// Whether /proc lists the processes of other PID namespaces is asked of
+// /proc/self/ns/pid; where that can't be looked at (a seccomp filter's EPERM),
+// the answer can't be trusted: processes may be outside what the scan saw.
+TEST(MapsScan, AnUnknownPidNamespaceMayLeaveProcessesOut) {
+  EXPECT_EQ(unit::in_child([] {
+              if (!unit::deny_syscall(SYS_newfstatat, -1, EPERM)) return 10;
+              return proc_leaves_out_other_pid_namespaces() ? 0 : 1;
+            }),
+            0);
 }
 
 // /proc that can't be listed (getdents64 denied by a seccomp filter, or failing

@@ -143,6 +143,31 @@ TEST(Settings, OverlongLogPathWarns) {
   EXPECT_EQ(s.warning_count, 1);
 }
 
+TEST(Settings, LogPathLeavesRoomForThePid) {
+  // The log is FILE.PID, made in a PATH_MAX buffer: "." and an int's
+  // digits (with its sign, 11 bytes) and the NUL must fit after the name,
+  // or the file would be named with the pid cut short.
+  std::string longest(PATH_MAX - 13, 'x');
+  longest[0] = '/';
+  Settings fits = parse({{"TRUNCGUARD_LOG", longest}});
+  EXPECT_TRUE(fits.log_path == longest) << "the longest name that leaves room was not taken";
+  EXPECT_EQ(fits.warning_count, 0);
+  Settings over = parse({{"TRUNCGUARD_LOG", longest + "x"}});
+  EXPECT_EQ(over.log_path[0], '\0') << "a name one byte longer was taken";
+  ASSERT_EQ(over.warning_count, 1);
+  EXPECT_NE(std::string(over.warnings[0]).find("TRUNCGUARD_LOG is too long"), std::string::npos);
+}
+
+TEST(Settings, WarningsStopAtTheirTable) {
+  // Every unknown word of TRUNCGUARD_DEBUG warns, and bad values of the
+  // other settings too: more than the table holds are dropped, never
+  // written past it (the Settings live on the stack of whatever calls first).
+  Settings s = parse({{"TRUNCGUARD_SCOPE", "galaxy"}, {"TRUNCGUARD_MODE", "x"}, {"TRUNCGUARD_DEBUG", "a,b,c,d,e,f,g,h,i,j"}});
+  EXPECT_EQ(s.warning_count, Settings::kMaxWarnings);
+  EXPECT_NE(std::string(s.warnings[0]).find("TRUNCGUARD_SCOPE=galaxy"), std::string::npos);
+  EXPECT_NE(std::string(s.warnings[Settings::kMaxWarnings - 1]).find("`d' unknown"), std::string::npos);
+}
+
 TEST(Settings, MalformedValueIsQuotedSafely) {
   // A huge or odd value is cut in the warning, never overflows it.
   Settings s = parse({{"TRUNCGUARD_MODE", std::string(5000, 'm')}});
