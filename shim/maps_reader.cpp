@@ -401,7 +401,8 @@ bool proc_leaves_out_other_pid_namespaces() {
   const int r = sys::in_initial_namespace("/proc/self/ns/pid", sys::kInitPidNamespace);
   if (r >= 0) return r == 0;
   // No ns/pid: a kernel without namespaces, whose /proc lists every process
-  // (if it lists this one). Any other failure: we can't tell, so assume not.
+  // (if it lists this one). Any other failure: we can't tell, so assume it
+  // does leave some out (the answer that never calls a scan complete).
   struct stat st;
   return !(r == -ENOENT && sys::fstatat(AT_FDCWD, "/proc/self", &st, 0) == 0);
 }
