@@ -59,6 +59,10 @@ for variant in "" high nonblock dup state; do
   if [ "$variant" = dup ]; then
     grep -qx 'dup offset=100' "$T/trunc.out" || fail "$what: the dup does not share the fd's offset: $(cat "$T/trunc.out")"
     ok "$what: the dup moved with the fd (the write through it is in the new file; they share offset 100)"
+    # FD_CLOEXEC is each fd's own, not its description's: each dup keeps its own.
+    grep -qx "dups' FD_CLOEXEC: 50=0 51=1" "$T/trunc.out" ||
+      fail "$what: a dup moved to the new file lost or gained FD_CLOEXEC: $(cat "$T/trunc.out")"
+    ok "$what: each dup kept its own FD_CLOEXEC (fd 50 without, fd 51 with)"
   fi
   if [ "$variant" = state ]; then
     grep -qx 'owner=SAME sig=10' "$T/trunc.out" ||
