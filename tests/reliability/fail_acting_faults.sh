@@ -13,7 +13,9 @@
 #    whatever the error was. The rename over the name failing after the fd
 #    moved (EIO), the fd goes back to the old file. Where no fd is left to
 #    keep the old file open with (F_DUPFD refused: EMFILE), the fd moves after
-#    the rename as before, and where it can't, a note says what is where.
+#    the rename as before, and where it can't, a note says what is where;
+#    so does one where the fd can't go back to the old file after the rename
+#    failed, or its POSIX lock can't be taken again on the old file.
 #  - The fd's offset not carried to the new file (lseek refused): the fd
 #    does not move (it moved at offset 0, and the program's next write
 #    landed over the new file's first bytes), and keeps the POSIX lock the
@@ -164,6 +166,16 @@ lock_write lockback replace renameat:EIO
   fail "the rename failing: the fd back on the old file (inode $OLD_INO) must keep its POSIX lock: $(r_out lockback)"
 expect_intact "$LIB" "$OLD_INO" "$V1"
 ok "the rename failing: the fd is back on the old file with its POSIX lock"
+# The move refused (dup3), and the POSIX lock, released on the old file by
+# the shim's own fds' close, can't be taken again there either (F_SETLK
+# refused; the program took it with F_SETLKW): the note says it was lost on
+# the old file, where the fd still is.
+lock_write lostold replace dup3:EPERM,fcntl=F_SETLK:EPERM
+[ "$(r_out lostold)" = "error=ETXTBSY ino=$OLD_INO posix=released" ] ||
+  fail "dup3 and F_SETLK refused: expected ETXTBSY, the fd on the old file, its lock lost: $(r_out lostold)"
+expect_intact "$LIB" "$OLD_INO" "$V1"
+expect_log "note file=$LIB 1 of the locks held through its fd could not be taken again on the old file"
+ok "dup3 and F_SETLK refused: the note says the lock could not be taken again on the old file"
 
 # At the fd limit (rtool with-free-fds N: N numbers free below a hard limit
 # of 64), for the N where the shim has an fd for the new file but none for
@@ -218,6 +230,20 @@ expect_no_temp "$T/lib"
 expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
 expect_log "note file=$LIB the name holds the new file [ino $NEW_INO], which was to take its place; the old file, still the caller's fd's, is at no name"
 ok "F_DUPFD_CLOEXEC and dup3 refused: the note says the name holds the new file [ino $NEW_INO]"
+
+# The rename failing once the fd moved, and its move back to the old file
+# failing too (dup3 from the fd kept on the old file, above fd 500, refused):
+# the fd stays on the new file, which no name reaches, and the note says so.
+fd_write noback replace 'renameat:EIO,dup3>500:EBADF'
+NEW_INO=$(r_out noback | sed -n 's/^error=ETXTBSY ino=\([0-9]*\)$/\1/p')
+[ -n "$NEW_INO" ] && [ "$NEW_INO" != "$OLD_INO" ] ||
+  fail "rename and move back refused: expected ETXTBSY, the fd on another inode than $OLD_INO: $(r_out noback)"
+expect_survived "ftruncate of fd 3, the rename and the move back refused"
+expect_intact "$LIB" "$OLD_INO" "$V1"
+expect_no_temp "$T/lib"
+expect_cannot_protect "$LIB" "cannot rename the new file over the name" "Input/output error"
+expect_log "note file=$LIB the caller's fd, moved to the new file, could not be put back on the old one (Bad file descriptor): it is on the new file, which no name reaches; the name keeps the old file [ino $OLD_INO]"
+ok "the rename and the move back refused: the note says the fd is on the new file [ino $NEW_INO], at no name"
 
 # ------------------------------------------ the caller's fd's offset not carried
 
