@@ -34,7 +34,8 @@ cases() {
   must chown 65534:65534 "$T/sticky/own.so"
   control_replaced "nobody's own library in a sticky directory" "$T/sticky/own.so" as_nobody
   root_file "$T/sticky/libvictim.so"
-  refused "root's library (0666) in a sticky directory" "$T/sticky/libvictim.so" \
+  AT_OPEN="the directory is sticky and neither it nor the file is ours" \
+    refused "root's library (0666) in a sticky directory" "$T/sticky/libvictim.so" \
     "cannot rename the new file over the name" "Operation not permitted" as_nobody
 
   # 3. a directory nobody may write: replaced, ownership can't be kept.
