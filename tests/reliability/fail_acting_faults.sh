@@ -10,7 +10,7 @@
 #    the fd stays on it, and the write fails with ETXTBSY, the log giving
 #    dup3's error. It failed with ETXTBSY while the name already held the new
 #    inode (emptied: the caller's ftruncate to 0), and the log said EBADF
-#    whatever the error was. The rename over the name failing after the fd
+#    whatever the error was. A dup of the fd, moved before it, comes back. The rename over the name failing after the fd
 #    moved (EIO), the fd goes back to the old file. Where no fd is left to
 #    keep the old file open with (F_DUPFD refused: EMFILE), the fd moves after
 #    the rename as before, and where it can't, a note says what is where;
@@ -124,6 +124,35 @@ kept_old refused "ftruncate of fd 3, dup3 denied (mode replace)" "cannot move th
 fd_write refused unlink dup3:EPERM
 kept_old refused "ftruncate of fd 3, dup3 denied (mode unlink)" "cannot move the caller's fd to the new file" \
   "Operation not permitted (the old file was put back)"
+
+# The program holds a dup of fd 3 (F_DUPFD: the same open file description),
+# which moves to the new file before fd 3; only the dup3 onto fd 3 refused,
+# the dup must come back to the old file with it (it stayed on the new file,
+# which no name reaches once dropped: the program's writes through it lost).
+dups_write() {  # dups_write MODE: python truncates fd 3, prints fd 3's and its dup's inodes
+  fd3_run "dups_$1" 'dup3=3:EPERM' env TRUNCGUARD_MODE="$1" "$TG_CMD" python3 -c '
+import fcntl, os
+dup = fcntl.fcntl(3, fcntl.F_DUPFD, 4)
+try:
+    os.ftruncate(3, 0)
+    r = "ok"
+except OSError as e:
+    r = os.strerror(e.errno)
+print(r, "fd3", os.fstat(3).st_ino, "dup", os.fstat(dup).st_ino)'
+}
+if command -v python3 >/dev/null; then
+  for mode in replace unlink; do
+    dups_write "$mode"
+    [ "$(r_out "dups_$mode")" = "Text file busy fd3 $OLD_INO dup $OLD_INO" ] ||
+      fail "mode $mode, dup3 onto fd 3 denied: expected ETXTBSY, fd 3 and its dup on the old file ($OLD_INO): $(r_out "dups_$mode")"
+    expect_survived "ftruncate of fd 3 with a dup, dup3 onto fd 3 denied (mode $mode)"
+    expect_intact "$LIB" "$OLD_INO" "$V1"
+    expect_no_temp "$T/lib"
+    ok "mode $mode, the move of fd 3 refused: its dup, moved first, is back on the old file too"
+  done
+else
+  note "SKIP the dup's case: python3 is not installed"
+fi
 
 # Mode unlink, where the old file can't be put back either (its rename back
 # over the new file fails: EIO): a note says the name holds the new file and
