@@ -171,6 +171,33 @@ under_fsize_limit "truncate(2) to 5000 bytes" kills "$TG_RTOOL" truncate "$LIB" 
 under_fsize_limit "ftruncate(2) to 5000 bytes" kills "$TG_RTOOL" ftruncate-fd 3 5000
 under_fsize_limit "open(O_RDWR) to patch in place" succeeds "$TG_RTOOL" open RDWR "$LIB"
 
+# Atomic mode, a writer that ignores SIGXFSZ: its write past the limit fails
+# with EFBIG (cp: "File too large"). The file it half wrote must not be
+# published at its close: the old one stays whole at the name, as after a
+# write that failed with ENOSPC. Control: without truncguard, cp leaves the
+# library cut at the limit, and the victim dies.
+ignore_xfsz() { bash -c 'trap "" XFSZ && ulimit -f 4 && exec "$@"' ignore_xfsz "$@"; }
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+r_run control ignore_xfsz cp "$V2" "$LIB"
+stop_victim
+[ "$R_STATUS" -ne 0 ] && grep -q "File too large" "$T/control.out" ||
+  fail "control: cp with ulimit -f 4, SIGXFSZ ignored: $(describe_status "$R_STATUS"): $(r_out control)"
+expect_killed "control: cp cut short by ulimit -f 4 (SIGXFSZ ignored) without truncguard"
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+r_run limited ignore_xfsz env TRUNCGUARD_MODE=atomic "$TG_CMD" cp "$V2" "$LIB"
+stop_victim
+[ "$R_STATUS" -ne 0 ] && grep -q "File too large" "$T/limited.out" ||
+  fail "atomic, cp cut short by ulimit -f 4: $(describe_status "$R_STATUS"): $(r_out limited)"
+expect_survived "atomic, cp cut short by ulimit -f 4 (SIGXFSZ ignored)"
+expect_intact "$LIB" "$old" "$V1"
+expect_no_temp "$(dirname -- "$LIB")"
+expect_log "cannot protect file=$LIB: a write to the new file failed: File too large"
+ok "atomic, cp cut short by ulimit -f 4 (EFBIG): not published, the old file whole at the name"
+
 # ------------------------------------------------------------ small thread stacks
 
 # execl, execlp and execle are interposed on every call (pass-through too):
