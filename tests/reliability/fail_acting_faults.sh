@@ -33,6 +33,8 @@
 #    names the file left in the directory (nothing did).
 #  - Atomic mode, the exec hand-over with fcntl(F_SETFD) refused: published
 #    at the exec, with a note (the file was never published).
+#  - Mode unlink where renameat2 has no RENAME_NOREPLACE (EINVAL, ENOSYS):
+#    the old file is moved aside with a plain rename, and the write protected.
 . "$(dirname "$0")/rlib.sh"
 need_victims
 need_shim
@@ -418,6 +420,19 @@ expect_log "replaced file=$LIB [ino $OLD_INO -> " "(mode atomic)"
 expect_no_log "published file=$LIB"
 expect_log "cannot protect file=$LIB: the writer's fopen failed: no stream could be made on the new file (fdopen): Cannot allocate memory; not published: the old file is unchanged"
 ok "atomic mode: the fopen fails with ENOMEM, nothing is published, and the log says why"
+
+# A filesystem without RENAME_NOREPLACE (NFS, some FUSE servers: renameat2
+# answers EINVAL; an older kernel or a filter, ENOSYS): mode unlink moves
+# the old file aside, and back, with a plain rename (its temp name is its
+# own), and the write is protected as elsewhere.
+for err in EINVAL ENOSYS; do
+  fresh_copy "$V1" "$LIB"
+  replaced_by "noreplace_$err" "renameat2:$err" "$LIB" env TRUNCGUARD_MODE=unlink "$TG_CMD" cp "$V2" "$LIB"
+  expect_same_content "$LIB" "$V2"
+  expect_no_temp "$T/lib"
+  expect_log "replaced file=$LIB [ino $OLD_INO -> " "(mode unlink)"
+  ok "mode unlink without RENAME_NOREPLACE (renameat2: $err): replaced, nothing left in the directory"
+done
 
 # ------------------------------------------- a temp file that can't be removed
 
