@@ -43,14 +43,20 @@ expect_same_content "$LIB" "$V2"
 expect_version "$LIB" 2
 n=$(tg_log | grep -c "replaced file=")
 [ "$n" -eq 1 ] || fail "pwritev2: $n replacements for one writer's $(($(stat -c %s "$V2") / 4096 + 1)) calls, expected 1"
-ok "pwritev2(RWF_NOAPPEND): the first call moved the fd to a copy, the next ones wrote there"
+# The fd moved to the copy is still the writer's O_APPEND fd: without it, its
+# next write() lands at its offset, over the file's start, not at the end.
+grep -qx "flags=0x8401 cloexec=1" "$T/writer.out" ||
+  fail "pwritev2: expected O_WRONLY|O_APPEND|O_LARGEFILE (0x8401) and close-on-exec kept, got: $(cat "$T/writer.out")"
+ok "pwritev2(RWF_NOAPPEND): the first call moved the fd to a copy, the next ones wrote there; it kept O_APPEND"
 
 # 4. fallocate punches a hole over the whole file.
 check_writer "fallocate(PUNCH_HOLE)" "$TG_WRITER" append_punch "$LIB" "$V2"
 size=$(stat -c %s "$V1")
 [ "$(stat -c %s "$LIB")" = "$size" ] || fail "punch: the copy is not $size bytes"
 cmp -s -n "$size" "$LIB" /dev/zero || fail "punch: the copy is not all zeros"
-ok "fallocate(PUNCH_HOLE): the hole was punched in the copy"
+grep -qx "flags=0x8401 cloexec=1" "$T/writer.out" ||
+  fail "punch: expected O_WRONLY|O_APPEND|O_LARGEFILE (0x8401) and close-on-exec kept, got: $(cat "$T/writer.out")"
+ok "fallocate(PUNCH_HOLE): the hole was punched in the copy, through the fd, which kept O_APPEND"
 
 # 5. O_RDWR|O_APPEND (fopen "a+") is examined at its open, since it could map
 # the file shared and write there: the copy-up must work with O_APPEND (the

@@ -8,8 +8,10 @@
 # is published at the munmap that ends the last such mapping (or at exit).
 #  - control: without truncguard the write kills the victim;
 #  - under truncguard -m atomic (python through ctypes: libc's mmap, close,
-#    munmap): half-way through the copy, after the close, the name holds the
-#    complete old file and a fresh process loads version 1; after the munmap,
+#    munmap): half-way through the copy, after the close and the munmap of
+#    other memory (an anonymous mapping, as malloc makes: not the file's),
+#    the name holds the complete old file and a fresh process loads
+#    version 1; after the munmap of the file's mapping,
 #    before the writer exits, the name holds the complete new file; the victim
 #    survives.
 . "$(dirname "$0")/lib.sh"
@@ -47,6 +49,11 @@ if libc.close(fd) != 0:
     sys.exit("close failed: " + os.strerror(ctypes.get_errno()))
 half = len(new) // 2
 ctypes.memmove(p, new, half)
+# Other memory mapped and unmapped meanwhile (as malloc does for a large
+# block): not the file's mapping, which goes on.
+q = libc.mmap(None, 65536, 3, 0x22, -1, 0)  # MAP_PRIVATE|MAP_ANONYMOUS
+if q in (None, ctypes.c_void_p(-1).value) or libc.munmap(ctypes.c_void_p(q), 65536) != 0:
+    sys.exit("anonymous mmap/munmap failed")
 step("half")
 ctypes.memmove(p + half, new[half:], len(new) - half)
 if libc.munmap(ctypes.c_void_p(p), len(new)) != 0:

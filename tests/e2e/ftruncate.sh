@@ -59,6 +59,10 @@ for variant in "" high nonblock dup state; do
   if [ "$variant" = dup ]; then
     grep -qx 'dup offset=100' "$T/trunc.out" || fail "$what: the dup does not share the fd's offset: $(cat "$T/trunc.out")"
     ok "$what: the dup moved with the fd (the write through it is in the new file; they share offset 100)"
+    # FD_CLOEXEC is each fd's own, not its description's: each dup keeps its own.
+    grep -qx "dups' FD_CLOEXEC: 50=0 51=1" "$T/trunc.out" ||
+      fail "$what: a dup moved to the new file lost or gained FD_CLOEXEC: $(cat "$T/trunc.out")"
+    ok "$what: each dup kept its own FD_CLOEXEC (fd 50 without, fd 51 with)"
   fi
   if [ "$variant" = state ]; then
     grep -qx 'owner=SAME sig=10' "$T/trunc.out" ||
@@ -123,20 +127,20 @@ fi
 # file, which the victim runs, has no name left, and the ftruncate still
 # truncates it. It was let through ("no such file") and killed the victim;
 # no new inode can take its place at a name, so it fails with ETXTBSY.
-deleted_run() {  # deleted_run [WRAPPER...]
+deleted_run() {  # deleted_run [WRAPPER...] (NO_VICTIM=1: no victim maps the file)
   rm -f -- "$T/trunc.ready" "$T/trunc.go"
   "$@" "$TG_FD_TRUNCATOR" "$LIB" "$V2" "$T/trunc.ready" "$T/trunc.go" >"$T/trunc.out" 2>"$T/trunc.err" &
   local wpid=$! i
   for ((i = 0; i < 500; i++)); do [ -e "$T/trunc.ready" ] && break; sleep 0.01; done
   [ -e "$T/trunc.ready" ] || fail "fd_truncator did not start: $(cat -- "$T/trunc.err")"
-  start_victim "$LIB"
+  [ -n "${NO_VICTIM:-}" ] || start_victim "$LIB"
   must cp "$V2" "$T/deploy.so"
   must mv -f "$T/deploy.so" "$LIB"
   touch -- "$T/trunc.go"
   wait "$wpid"
   TRUNC_STATUS=$?
   sleep 0.2
-  stop_victim
+  [ -n "${NO_VICTIM:-}" ] || stop_victim
 }
 what="ftruncate of an fd whose file's name another file took"
 fresh_copy "$V1" "$LIB"
@@ -151,3 +155,17 @@ expect_survived "$what, under truncguard"
 ok "$what: the ftruncate fails with ETXTBSY"
 expect_same_content "$LIB" "$V2"
 expect_log "cannot protect file=$LIB (deleted): its file is no longer at its name"
+
+# The same fd, its file at no name, but mapped by no process, under scope elf
+# (which acts on every ELF file without asking who maps it): no process is
+# known to map it, and no new inode can take its place, so the real call
+# truncates it, as without truncguard (a scope that can't see who maps it
+# made every such ftruncate fail with ETXTBSY).
+fresh_copy "$V1" "$LIB"
+log_reset
+NO_VICTIM=1 deleted_run env TRUNCGUARD_SCOPE=elf "$TG_CMD"
+[ "$TRUNC_STATUS" -eq 0 ] && grep -qx 'offset=100 flags=0x8002 cloexec=1' "$T/trunc.out" ||
+  fail "scope elf, $what, mapped by nobody: status $TRUNC_STATUS, $(cat "$T/trunc.out" "$T/trunc.err")"
+expect_same_content "$LIB" "$V2"
+expect_no_log "cannot protect"
+ok "scope elf, $what, mapped by no process: the ftruncate goes through"

@@ -32,6 +32,10 @@
 #    closes A, it holds as many fds as without truncguard (the kept fd was
 #    handed over, then closed with the lock's release). It lost the lock: the
 #    kept fd is close-on-exec, and its close at the exec released it.
+#  - a replaced O_RDWR open (libc's, no O_CLOEXEC) of a locked library, the
+#    lock let go, then an exec: the fd truncguard kept on the old file is
+#    close-on-exec, so the new program has one fd on the library, as
+#    without truncguard.
 #  - SQLite through python3 (if it has the sqlite3 module), as above; its
 #    control: after connection 1 commits, the other process gets the lock.
 . "$(dirname "$0")/lib.sh"
@@ -209,6 +213,42 @@ ok "a dup2 onto the kept fd's number that fails: the number stays truncguard's (
 [ "$(grep countfds: "$T/tg.out" | tail -1)" = "$(grep countfds: "$T/plain.out" | tail -1)" ] ||
   fail "after the exec and the close of A, fds left open: $(grep countfds: "$T/tg.out") (without truncguard: $(grep countfds: "$T/plain.out"))"
 ok "ftruncate, then an exec: the lock held in the new image, the kept fd closed with A's close there, as without truncguard"
+
+# A replaced O_RDWR open (no O_CLOEXEC) of a library a victim runs, which the
+# program holds a POSIX lock on: the program's fd from the real open, on the
+# old file, is kept while the lock is held, close-on-exec (the program's
+# own fd, as it asked, is on the new file). Once the lock is let go, an exec
+# leaves no fd on the old file: one fd on the library in the new program,
+# as without truncguard.
+cat >"$T/fdexec.py" <<'PY'
+import ctypes, fcntl, os, sys
+lib = sys.argv[1]
+a = os.open(lib, os.O_RDONLY | os.O_CLOEXEC)
+fcntl.lockf(a, fcntl.LOCK_SH)
+# libc's open: python's adds O_CLOEXEC. This fd goes on into the exec.
+if ctypes.CDLL(None, use_errno=True).open(lib.encode(), os.O_RDWR) < 0:
+    sys.exit("open: " + os.strerror(ctypes.get_errno()))
+fcntl.lockf(a, fcntl.LOCK_UN)
+count = """import os, sys
+def on_lib(n):
+    try:
+        return os.readlink("/proc/self/fd/%d" % n).startswith(sys.argv[1])
+    except OSError:
+        return False
+print(sum(on_lib(n) for n in range(1024)))"""
+os.execv(sys.executable, [sys.executable, "-c", count, lib])
+PY
+for how in plain guarded; do
+  fresh_copy "$V1" "$T/lib.so"
+  start_victim "$T/lib.so"
+  log_reset
+  if [ $how = plain ]; then python3 "$T/fdexec.py" "$T/lib.so" >"$T/fdexec.$how" 2>&1
+  else "$TG_CMD" python3 "$T/fdexec.py" "$T/lib.so" >"$T/fdexec.$how" 2>&1; fi
+  stop_victim
+  [ "$(cat "$T/fdexec.$how")" = 1 ] || fail "$how: an O_RDWR open of a locked library, unlocked, then an exec: fds on it: $(cat "$T/fdexec.$how")"
+done
+expect_log "replaced file=$T/lib.so [ino "
+ok "a replaced O_RDWR open of a locked library, the lock let go, then an exec: one fd on the library, as without truncguard"
 
 # OFD locks (F_OFD_SETLK) and flock() belong to the program's open file
 # description, not to the process: no other fd's close releases them, and the

@@ -13,7 +13,8 @@
 #    program mapped the library can't be named without /proc/self/fd: its
 #    ftruncate fails with ETXTBSY and the log says why (a read-write fd,
 #    whose header says ELF); a write-only fd's ftruncate of a text file
-#    (`truncate -s`) goes through as without truncguard.
+#    (`truncate -s`) goes through as without truncguard. In atomic mode the
+#    new file, which /proc/thread-self/fd can't name, is linked in by its fd.
 #  - a user namespace (rootless containers): the old file's ACL names a user
 #    not mapped there, so it can't be copied; the new file must not then
 #    give more than the old one did (the mode's group bits are the ACL's
@@ -88,6 +89,15 @@ proc_cases() {  # proc_cases HOW
   expect_new_inode "/proc $how: cp under truncguard" tgcp
   expect_log "replaced file=$LIB [ino $OLD_INO -> $NEW_INO] (mode replace); mapped executable by nobody known: /proc could not be read"
   ok "/proc $how: $(log_lines "replaced file=$LIB" | cut -f2-)"
+
+  # Atomic mode: the unnamed new file is linked in at the close without
+  # /proc/thread-self/fd to name it: by its fd (linkat AT_EMPTY_PATH).
+  fresh_copy "$V1" "$LIB"
+  victim_write tgatomic no_proc "$how" "$TG_CMD" -m atomic cp "$V2" "$LIB"
+  expect_new_inode "/proc $how: cp under truncguard -m atomic" tgatomic
+  expect_log "published file=$LIB [ino $OLD_INO -> $NEW_INO] (mode atomic): the writer closed it"
+  expect_no_temp "$T/app"
+  ok "/proc $how, mode atomic: published at the close, linked in by its fd"
 
   # Nobody has it open: the lease still proves it, and the write goes through.
   old=$(inode "$LIB")

@@ -10,10 +10,12 @@
 #    the fd stays on it, and the write fails with ETXTBSY, the log giving
 #    dup3's error. It failed with ETXTBSY while the name already held the new
 #    inode (emptied: the caller's ftruncate to 0), and the log said EBADF
-#    whatever the error was. The rename over the name failing after the fd
+#    whatever the error was. A dup of the fd, moved before it, comes back. The rename over the name failing after the fd
 #    moved (EIO), the fd goes back to the old file. Where no fd is left to
 #    keep the old file open with (F_DUPFD refused: EMFILE), the fd moves after
-#    the rename as before, and where it can't, a note says what is where.
+#    the rename as before, and where it can't, a note says what is where;
+#    so does one where the fd can't go back to the old file after the rename
+#    failed, or its POSIX lock can't be taken again on the old file.
 #  - The fd's offset not carried to the new file (lseek refused): the fd
 #    does not move (it moved at offset 0, and the program's next write
 #    landed over the new file's first bytes), and keeps the POSIX lock the
@@ -31,6 +33,8 @@
 #    names the file left in the directory (nothing did).
 #  - Atomic mode, the exec hand-over with fcntl(F_SETFD) refused: published
 #    at the exec, with a note (the file was never published).
+#  - Mode unlink where renameat2 has no RENAME_NOREPLACE (EINVAL, ENOSYS):
+#    the old file is moved aside with a plain rename, and the write protected.
 . "$(dirname "$0")/rlib.sh"
 need_victims
 need_shim
@@ -123,6 +127,35 @@ fd_write refused unlink dup3:EPERM
 kept_old refused "ftruncate of fd 3, dup3 denied (mode unlink)" "cannot move the caller's fd to the new file" \
   "Operation not permitted (the old file was put back)"
 
+# The program holds a dup of fd 3 (F_DUPFD: the same open file description),
+# which moves to the new file before fd 3; only the dup3 onto fd 3 refused,
+# the dup must come back to the old file with it (it stayed on the new file,
+# which no name reaches once dropped: the program's writes through it lost).
+dups_write() {  # dups_write MODE: python truncates fd 3, prints fd 3's and its dup's inodes
+  fd3_run "dups_$1" 'dup3=3:EPERM' env TRUNCGUARD_MODE="$1" "$TG_CMD" python3 -c '
+import fcntl, os
+dup = fcntl.fcntl(3, fcntl.F_DUPFD, 4)
+try:
+    os.ftruncate(3, 0)
+    r = "ok"
+except OSError as e:
+    r = os.strerror(e.errno)
+print(r, "fd3", os.fstat(3).st_ino, "dup", os.fstat(dup).st_ino)'
+}
+if command -v python3 >/dev/null; then
+  for mode in replace unlink; do
+    dups_write "$mode"
+    [ "$(r_out "dups_$mode")" = "Text file busy fd3 $OLD_INO dup $OLD_INO" ] ||
+      fail "mode $mode, dup3 onto fd 3 denied: expected ETXTBSY, fd 3 and its dup on the old file ($OLD_INO): $(r_out "dups_$mode")"
+    expect_survived "ftruncate of fd 3 with a dup, dup3 onto fd 3 denied (mode $mode)"
+    expect_intact "$LIB" "$OLD_INO" "$V1"
+    expect_no_temp "$T/lib"
+    ok "mode $mode, the move of fd 3 refused: its dup, moved first, is back on the old file too"
+  done
+else
+  note "SKIP the dup's case: python3 is not installed"
+fi
+
 # Mode unlink, where the old file can't be put back either (its rename back
 # over the new file fails: EIO): a note says the name holds the new file and
 # under which temp name the old one, still the fd's, is kept.
@@ -164,6 +197,16 @@ lock_write lockback replace renameat:EIO
   fail "the rename failing: the fd back on the old file (inode $OLD_INO) must keep its POSIX lock: $(r_out lockback)"
 expect_intact "$LIB" "$OLD_INO" "$V1"
 ok "the rename failing: the fd is back on the old file with its POSIX lock"
+# The move refused (dup3), and the POSIX lock, released on the old file by
+# the shim's own fds' close, can't be taken again there either (F_SETLK
+# refused; the program took it with F_SETLKW): the note says it was lost on
+# the old file, where the fd still is.
+lock_write lostold replace dup3:EPERM,fcntl=F_SETLK:EPERM
+[ "$(r_out lostold)" = "error=ETXTBSY ino=$OLD_INO posix=released" ] ||
+  fail "dup3 and F_SETLK refused: expected ETXTBSY, the fd on the old file, its lock lost: $(r_out lostold)"
+expect_intact "$LIB" "$OLD_INO" "$V1"
+expect_log "note file=$LIB 1 of the locks held through its fd could not be taken again on the old file"
+ok "dup3 and F_SETLK refused: the note says the lock could not be taken again on the old file"
 
 # At the fd limit (rtool with-free-fds N: N numbers free below a hard limit
 # of 64), for the N where the shim has an fd for the new file but none for
@@ -218,6 +261,20 @@ expect_no_temp "$T/lib"
 expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
 expect_log "note file=$LIB the name holds the new file [ino $NEW_INO], which was to take its place; the old file, still the caller's fd's, is at no name"
 ok "F_DUPFD_CLOEXEC and dup3 refused: the note says the name holds the new file [ino $NEW_INO]"
+
+# The rename failing once the fd moved, and its move back to the old file
+# failing too (dup3 from the fd kept on the old file, above fd 500, refused):
+# the fd stays on the new file, which no name reaches, and the note says so.
+fd_write noback replace 'renameat:EIO,dup3>500:EBADF'
+NEW_INO=$(r_out noback | sed -n 's/^error=ETXTBSY ino=\([0-9]*\)$/\1/p')
+[ -n "$NEW_INO" ] && [ "$NEW_INO" != "$OLD_INO" ] ||
+  fail "rename and move back refused: expected ETXTBSY, the fd on another inode than $OLD_INO: $(r_out noback)"
+expect_survived "ftruncate of fd 3, the rename and the move back refused"
+expect_intact "$LIB" "$OLD_INO" "$V1"
+expect_no_temp "$T/lib"
+expect_cannot_protect "$LIB" "cannot rename the new file over the name" "Input/output error"
+expect_log "note file=$LIB the caller's fd, moved to the new file, could not be put back on the old one (Bad file descriptor): it is on the new file, which no name reaches; the name keeps the old file [ino $OLD_INO]"
+ok "the rename and the move back refused: the note says the fd is on the new file [ino $NEW_INO], at no name"
 
 # ------------------------------------------ the caller's fd's offset not carried
 
@@ -363,6 +420,19 @@ expect_log "replaced file=$LIB [ino $OLD_INO -> " "(mode atomic)"
 expect_no_log "published file=$LIB"
 expect_log "cannot protect file=$LIB: the writer's fopen failed: no stream could be made on the new file (fdopen): Cannot allocate memory; not published: the old file is unchanged"
 ok "atomic mode: the fopen fails with ENOMEM, nothing is published, and the log says why"
+
+# A filesystem without RENAME_NOREPLACE (NFS, some FUSE servers: renameat2
+# answers EINVAL; an older kernel or a filter, ENOSYS): mode unlink moves
+# the old file aside, and back, with a plain rename (its temp name is its
+# own), and the write is protected as elsewhere.
+for err in EINVAL ENOSYS; do
+  fresh_copy "$V1" "$LIB"
+  replaced_by "noreplace_$err" "renameat2:$err" "$LIB" env TRUNCGUARD_MODE=unlink "$TG_CMD" cp "$V2" "$LIB"
+  expect_same_content "$LIB" "$V2"
+  expect_no_temp "$T/lib"
+  expect_log "replaced file=$LIB [ino $OLD_INO -> " "(mode unlink)"
+  ok "mode unlink without RENAME_NOREPLACE (renameat2: $err): replaced, nothing left in the directory"
+done
 
 # ------------------------------------------- a temp file that can't be removed
 

@@ -51,7 +51,7 @@ cases() {
   lib=$D/sub/libvictim.so
   fresh_copy "$V1" "$lib"
   r_chattr +i "$D/sub" || fail "chattr +i $D/sub"
-  refused "a library in an immutable directory" "$lib" \
+  AT_OPEN="the directory is immutable or append-only" refused "a library in an immutable directory" "$lib" \
     "cannot create a temporary file in the directory" "Operation not permitted"
   chattr -i "$D/sub"
 

@@ -6,7 +6,8 @@
 #     made, but rename() over root's file is not permitted (sticky bit) ->
 #     refused + log, and the temp file is removed again.
 #  3. In a directory nobody may write (not sticky): replaced, and the log
-#     notes that root's ownership could not be kept.
+#     notes that root's ownership could not be kept; and, for a library
+#     with file capabilities, that they could not be copied.
 # Each: the victim lives, the name holds a complete file, no temp file left.
 # Each mode in FAILPATH_MODES (default "replace atomic").
 . "$(dirname "$0")/rlib.sh"
@@ -34,7 +35,8 @@ cases() {
   must chown 65534:65534 "$T/sticky/own.so"
   control_replaced "nobody's own library in a sticky directory" "$T/sticky/own.so" as_nobody
   root_file "$T/sticky/libvictim.so"
-  refused "root's library (0666) in a sticky directory" "$T/sticky/libvictim.so" \
+  AT_OPEN="the directory is sticky and neither it nor the file is ours" \
+    refused "root's library (0666) in a sticky directory" "$T/sticky/libvictim.so" \
     "cannot rename the new file over the name" "Operation not permitted" as_nobody
 
   # 3. a directory nobody may write: replaced, ownership can't be kept.
@@ -45,5 +47,26 @@ cases() {
   ok "the log notes the owner that could not be kept"
   [ "$(stat -c %a "$lib")" = 666 ] || fail "the new file's mode is $(stat -c %a "$lib"), expected 666"
   expect_no_temp "$T/open"
+
+  # 4. the same library with file capabilities, opened in place by nobody
+  # (`: 1<>`, which writes nothing: the old inode would keep them): setting
+  # them needs CAP_SETFCAP, which nobody lacks, so the new file has none,
+  # and the log says so (the note counts them).
+  root_file "$lib"
+  if command -v setcap >/dev/null && setcap cap_net_raw+ep "$lib" 2>/dev/null; then
+    local old
+    old=$(inode "$lib")
+    start_victim "$lib"
+    log_reset
+    r_run caps as_nobody "${TG_CMD_N:-$TG_CMD}" sh -c ": 1<>'$lib'"
+    stop_victim
+    [ "$R_STATUS" -eq 0 ] || fail "': 1<>' of root's library with capabilities, by nobody: $(r_out caps)"
+    expect_survived "': 1<>' of root's library with capabilities, by nobody"
+    [ "$(inode "$lib")" != "$old" ] || fail "': 1<>' of root's library with capabilities: not replaced: $(tg_log)"
+    expect_log "note file=$lib 1 extended attributes could not be copied"
+    ok "the log notes the file capabilities that could not be copied"
+  else
+    note "SKIP the capabilities case: no setcap, or the filesystem of $T holds no security.capability"
+  fi
 }
 each_mode cases

@@ -91,6 +91,38 @@ TRUNCGUARD_MODE=atomic at_fd_limit "open(O_WRONLY|O_TRUNC), mode atomic" "refuse
 at_fd_limit "truncate(2) to 100 bytes" "refused" "$TG_RTOOL" truncate "$LIB" 100
 at_fd_limit "ftruncate(2) to 100 bytes" "refused" "$TG_RTOOL" ftruncate-fd 3 100
 
+# No fd free at all: the program's own open can't get one, so it fails with
+# the kernel's EMFILE and truncates nothing; under truncguard the same (the
+# shim, which could open neither the file nor its directory, leaves it to
+# the real call), not ETXTBSY.
+if command -v python3 >/dev/null; then
+  no_fd_left() {  # no_fd_left [CMD...]: python fills its fd table, then opens $LIB O_WRONLY|O_TRUNC
+    "$@" python3 -c '
+import ctypes, errno, os, resource, sys
+libc = ctypes.CDLL(None, use_errno=True)
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+held = []
+try:
+    while True:
+        held.append(os.open("/dev/null", os.O_RDONLY))
+except OSError:
+    pass
+fd = libc.open(sys.argv[1].encode(), os.O_WRONLY | os.O_TRUNC)
+print("ok" if fd >= 0 else errno.errorcode[ctypes.get_errno()])' "$LIB"
+  }
+  for how in plain guarded; do
+    fresh_copy "$V1" "$LIB"
+    old=$(inode "$LIB")
+    start_victim "$LIB"
+    if [ $how = plain ]; then r_run nofd no_fd_left; else r_run nofd no_fd_left env -u TRUNCGUARD_LOG "$TG_CMD"; fi
+    stop_victim
+    [ "$(r_out nofd | tail -n1)" = EMFILE ] || fail "$how: open(O_WRONLY|O_TRUNC) with no fd free: $(r_out nofd)"
+    expect_survived "$how: open(O_WRONLY|O_TRUNC) with no fd free"
+    expect_intact "$LIB" "$old" "$V1"
+  done
+  ok "open(O_WRONLY|O_TRUNC) with no fd free: EMFILE, nothing truncated, with and without truncguard"
+fi
+
 # The number an open returns is the lowest free one (POSIX), also when the
 # shim's own fds held lower numbers while it made the new inode: a program
 # that closes fd 0 (or 1, to redirect stdout) and opens the library gets 0.
@@ -170,6 +202,33 @@ under_fsize_limit() {
 under_fsize_limit "truncate(2) to 5000 bytes" kills "$TG_RTOOL" truncate "$LIB" 5000
 under_fsize_limit "ftruncate(2) to 5000 bytes" kills "$TG_RTOOL" ftruncate-fd 3 5000
 under_fsize_limit "open(O_RDWR) to patch in place" succeeds "$TG_RTOOL" open RDWR "$LIB"
+
+# Atomic mode, a writer that ignores SIGXFSZ: its write past the limit fails
+# with EFBIG (cp: "File too large"). The file it half wrote must not be
+# published at its close: the old one stays whole at the name, as after a
+# write that failed with ENOSPC. Control: without truncguard, cp leaves the
+# library cut at the limit, and the victim dies.
+ignore_xfsz() { bash -c 'trap "" XFSZ && ulimit -f 4 && exec "$@"' ignore_xfsz "$@"; }
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+r_run control ignore_xfsz cp "$V2" "$LIB"
+stop_victim
+[ "$R_STATUS" -ne 0 ] && grep -q "File too large" "$T/control.out" ||
+  fail "control: cp with ulimit -f 4, SIGXFSZ ignored: $(describe_status "$R_STATUS"): $(r_out control)"
+expect_killed "control: cp cut short by ulimit -f 4 (SIGXFSZ ignored) without truncguard"
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+r_run limited ignore_xfsz env TRUNCGUARD_MODE=atomic "$TG_CMD" cp "$V2" "$LIB"
+stop_victim
+[ "$R_STATUS" -ne 0 ] && grep -q "File too large" "$T/limited.out" ||
+  fail "atomic, cp cut short by ulimit -f 4: $(describe_status "$R_STATUS"): $(r_out limited)"
+expect_survived "atomic, cp cut short by ulimit -f 4 (SIGXFSZ ignored)"
+expect_intact "$LIB" "$old" "$V1"
+expect_no_temp "$(dirname -- "$LIB")"
+expect_log "cannot protect file=$LIB: a write to the new file failed: File too large"
+ok "atomic, cp cut short by ulimit -f 4 (EFBIG): not published, the old file whole at the name"
 
 # ------------------------------------------------------------ small thread stacks
 

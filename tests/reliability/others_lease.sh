@@ -12,7 +12,7 @@
 # Without truncguard the writer's open waits until the holder has flushed
 # and let go (a blocking open), or fails with EAGAIN (an O_NONBLOCK one).
 # Now the guard's look waits as the writer's own open would, or gives the
-# O_NONBLOCK caller the kernel's answer. Each writer is run without and with
+# O_NONBLOCK caller the kernel's answer (EINTR where a signal ends the wait). Each writer is run without and with
 # truncguard (scopes system and elf), against the holder of rtool lease-hold
 # (which appends "flushed" before it lets go): the same status, inode and
 # content, and the holder sees exactly one lease break.
@@ -56,4 +56,18 @@ check_writer() {
 check_writer "a truncating open waits for the holder's flush, then truncates in place" sh -c "echo new > $T/shared"
 check_writer "a write in place waits, then writes over the flushed file" sh -c "printf NEW 1<>$T/shared"
 check_writer "truncate (an O_NONBLOCK open) gets the kernel's EAGAIN" truncate -s 10 "$T/shared"
+# A signal handled without SA_RESTART (python's handlers) while the open
+# waits: it fails with EINTR (python's exit status 4), not EAGAIN (11), as
+# the kernel's own open would.
+if command -v python3 >/dev/null; then
+  check_writer "an open whose wait a signal interrupts gets EINTR" python3 -c '
+import ctypes, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+signal.signal(signal.SIGALRM, lambda *a: None)
+signal.setitimer(signal.ITIMER_REAL, 0.1)
+fd = libc.open(sys.argv[1].encode(), os.O_WRONLY | os.O_TRUNC)
+sys.exit(ctypes.get_errno() if fd < 0 else 0)' "$T/shared"
+else
+  note "SKIP the interrupted open: python3 is not installed"
+fi
 expect_log "decision file=$T/shared: pass (another process's lease on it is being broken, and the open does not wait (O_NONBLOCK) or its wait was interrupted: it fails as the kernel's own open would (EWOULDBLOCK, EINTR), truncating nothing) [open]"

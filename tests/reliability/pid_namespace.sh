@@ -67,6 +67,23 @@ expect_killed "scope namespace, a victim outside the namespace"
 expect_log "decision file=$LIB: pass (no process maps it executable)"
 ok "scope namespace left the processes outside the namespace out, as documented"
 
+# ... nor does it say they were left out: a library the writer itself maps
+# (selfwriter) is replaced, and the JSON line has no outside_pid_namespace
+# field. Control: the same in scope system has it.
+for scope in system namespace; do
+  fresh_copy "$V1" "$LIB"
+  log_reset
+  in_ns "$TG_CMD" --scope="$scope" --json "$TG_SELFWRITER" "$LIB" "$V2" >"$T/self.$scope.out" 2>&1 ||
+    fail "scope $scope: selfwriter in the PID namespace failed: $(cat "$T/self.$scope.out") $(tg_log)"
+  line=$(grep -h '"event":"replaced"' "$TG_LOG".* | grep -F '"mapped_by_self":true') ||
+    fail "scope $scope: no JSON replaced line for the writer's own library: $(tg_log)"
+  case $scope in
+    system) grep -qF '"outside_pid_namespace":true' <<<"$line" || fail "control: scope system: no outside_pid_namespace: $line" ;;
+    namespace) grep -qF 'outside_pid_namespace' <<<"$line" && fail "scope namespace: the line names the processes outside: $line" ;;
+  esac
+done
+ok "scope namespace: the replaced line of the writer's own library says nothing of processes outside (scope system does)"
+
 # who: incomplete inside the namespace (exit 3, a warning, the JSON field)...
 fresh_copy "$V1" "$LIB"
 start_victim "$LIB"

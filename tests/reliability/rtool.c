@@ -80,8 +80,9 @@
  *       The same, then says which file the fd is on after it: prints
  *       "ok ino=N" or "error=ENAME ino=N" (N: fstat(FD)'s inode).
  *   rtool ftruncate-fd-lock FD LENGTH
- *       As ftruncate-fd-ino, with a POSIX lock (F_SETLK, F_WRLCK) on bytes
- *       20-29 taken through FD first; then a child process asks for that
+ *       As ftruncate-fd-ino, with a POSIX lock (F_WRLCK) on bytes 20-29
+ *       taken through FD first (by F_SETLKW, which nobody contends: a
+ *       filter denying F_SETLK denies the shim's own taking it again); then a child process asks for that
  *       range through the fd (F_GETLK, as another owner): prints the same,
  *       then " posix=held" or " posix=released" (the program's lock, on the
  *       file the fd is on after the ftruncate).
@@ -112,7 +113,7 @@
  *       waits until killed, never reaping it: once TID exits, it stays in
  *       its process's task list, with no memory, as an exiting thread is
  *       for a moment.
- *   rtool deny SYSCALL[=ARG|~FD]:ERRNO[,...] CMD [ARG...]
+ *   rtool deny SYSCALL[=ARG|~FD|>FD]:ERRNO[,...] CMD [ARG...]
  *       A seccomp filter, as a hardened service has: SYSCALL (ioctl, fcntl,
  *       getdents64, mmap, copy_file_range, faccessat2, fsync, fchown,
  *       renameat, renameat2, unlinkat, linkat, openat, dup3, statx, lseek,
@@ -121,9 +122,11 @@
  *       ENOSYS, ENOMEM, EINVAL, EDQUOT, EIO, EINTR, ENOSPC, EMFILE, EBADF,
  *       EBUSY), only when its second
  *       argument is ARG if given (a number, or PROCMAP_QUERY, F_SETLEASE,
- *       FICLONE), or only when its first argument is NOT the number FD
+ *       F_SETLK, FICLONE), or only when its first argument is NOT the number FD
  *       (fsync~1:EINVAL: a filesystem with no fsync for directories, the
- *       writer's file at fd 1); then execs CMD. ERRNO KILL kills the process
+ *       writer's file at fd 1), or only when its first argument is above
+ *       the number FD (dup3>500:EBADF: a dup3 from the fds the shim keeps
+ *       high, sys::dup_high, and not from the others); then execs CMD. ERRNO KILL kills the process
  *       instead (SIGSYS), as systemd's SystemCallFilter= does without
  *       SystemCallErrorNumber=; SYSCALL setfsuid too. */
 #define _GNU_SOURCE
@@ -633,7 +636,7 @@ static int ftruncate_fd_ino(char** a) {
 static int ftruncate_fd_lock(char** a) {
   const int fd = atoi(a[0]);
   struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 20, .l_len = 10};
-  if (fcntl(fd, F_SETLK, &fl) != 0) { printf("lock: %s\n", errname(errno)); return 2; }
+  if (fcntl(fd, F_SETLKW, &fl) != 0) { printf("lock: %s\n", errname(errno)); return 2; }
   const int r = ftruncate(fd, atol(a[1]));
   const int e = errno;
   struct stat st;
@@ -742,7 +745,7 @@ static long deny_number(const char* what, const char* s) {
       {"ENOSPC", ENOSPC}, {"EMFILE", EMFILE}, {"EBADF", EBADF}, {"EBUSY", EBUSY}, {"EIO", EIO}, {"KILL", -1}, {"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS},
       {"ENOMEM", ENOMEM}, {"EINVAL", EINVAL}, {"EDQUOT", EDQUOT}, {"fchown", SYS_fchown},
       /* PROCMAP_QUERY (Linux 6.11): _IOWR('f', 17, struct procmap_query), 104 bytes */
-      {"PROCMAP_QUERY", (long)_IOWR('f', 17, char[104])}, {"F_SETLEASE", F_SETLEASE},
+      {"PROCMAP_QUERY", (long)_IOWR('f', 17, char[104])}, {"F_SETLEASE", F_SETLEASE}, {"F_SETLK", F_SETLK},
       {"FICLONE", (long)_IOW(0x94, 9, int)}, /* linux/fs.h */ {"kcmp", SYS_kcmp}, {"utimensat", SYS_utimensat},
       {"fremovexattr", SYS_fremovexattr}, {NULL, 0}};
   for (int i = 0; kNames[i].name; ++i)
@@ -770,6 +773,8 @@ static int deny(int argc, char** a) {
     if (eq) *eq = '\0';
     char* except = strchr(rule, '~');
     if (except) *except = '\0';
+    char* above = strchr(rule, '>');
+    if (above) *above = '\0';
     const long nr = deny_number("system call", rule), err = deny_number("errno", colon + 1);
     f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
     if (eq) {  /* the low 32 bits of the second argument */
@@ -780,6 +785,10 @@ static int deny(int argc, char** a) {
       f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 3);
       f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
       f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)deny_number("fd", except + 1), 1, 0);
+    } else if (above) {  /* the low 32 bits of the first argument are above FD */
+      f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 3);
+      f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
+      f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (unsigned)deny_number("fd", above + 1), 0, 1);
     } else {
       f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1);
     }

@@ -11,6 +11,8 @@
 # categories in the setuid program itself (a backtrace's addresses undo its
 # ASLR), as glibc 2.36 ignores LD_DEBUG's. /etc is an overlay of its own in
 # this test's mount namespace; the setuid program is a setuid copy of python.
+# Nor does the setuid program take the caller's TRUNCGUARD_KEPT_FDS entry
+# (which would have it close an fd the caller names).
 R_MOUNT_NS=1
 . "$(dirname "$0")/rlib.sh"
 need_root "mounts an overlay over /etc, runs a setuid-root program as nobody"
@@ -66,3 +68,29 @@ grep -q '^TRUNCGUARD_LOG=' "$T/env.out" || fail "control: TRUNCGUARD_LOG not pas
 grep -qs "replaced file=$LIB " "$ROOTONLY"/log.* || fail "control: no replaced line in $ROOTONLY/log.PID"
 grep -qs "decision file=" "$ROOTONLY"/log.* || fail "control: no decision line in $ROOTONLY/log.PID"
 ok "control: run by root, TRUNCGUARD_LOG and TRUNCGUARD_DEBUG apply and are passed on"
+
+# The hand-over of the fds kept on locked files (TRUNCGUARD_KEPT_FDS) is not
+# taken under secure execution either: the environment is the caller's. An
+# entry naming the setuid program's stdin (a file nobody opened, at the
+# entry's offset mark) left it open, as without the entry; taken, the shim
+# made it close-on-exec and closed it. Control: the same entry given by root
+# (no secure execution) is taken, and stdin closed.
+kept_fds_entry() {  # kept_fds_entry RUNNER...: prints what the setuid program finds at fd 0
+  "$@" "$py" -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+mark = (1 << 32) + 5
+os.lseek(fd, mark, os.SEEK_SET)
+os.dup2(fd, 0)
+st = os.fstat(0)
+env = dict(os.environ, TRUNCGUARD_KEPT_FDS="%d:0,%d,%d" % (mark, st.st_dev, st.st_ino))
+probe = "import os\ntry:\n    os.fstat(0)\n    print(\"stdin open\")\nexcept OSError:\n    print(\"stdin closed\")"
+os.execve(sys.argv[2], [sys.argv[2], "-c", probe], env)' "$T/stdin.txt" "$T/bin/suid_py"
+}
+echo text >"$T/stdin.txt"
+chmod 644 "$T/stdin.txt"
+got=$(kept_fds_entry env 2>"$T/kept.err")
+[ "$got" = "stdin closed" ] || fail "control: root's TRUNCGUARD_KEPT_FDS entry naming stdin: $got $(cat "$T/kept.err")"
+got=$(kept_fds_entry as_nobody 2>"$T/kept.err")
+[ "$got" = "stdin open" ] || fail "nobody's TRUNCGUARD_KEPT_FDS entry, in a setuid program: $got $(cat "$T/kept.err")"
+ok "a TRUNCGUARD_KEPT_FDS entry naming stdin: taken from root (stdin closed), not in a setuid program run by nobody"

@@ -15,7 +15,9 @@
  * With "dup", a dup of the fd is made at fd 50 (F_DUPFD) before READY, and SRC's
  * bytes are written through that dup after the ftruncate (a program that
  * truncates through one fd and writes through another on the same open file
- * description); it prints "dup offset=N" (the offset the two share).
+ * description); it prints "dup offset=N" (the offset the two share). A
+ * second dup, F_DUPFD_CLOEXEC at fd 51, has FD_CLOEXEC where fd 50 has not:
+ * "dups' FD_CLOEXEC: 50=0 51=1" says each kept its own.
  * With "state", before READY the fd gets an F_SETOWN owner (this process)
  * and F_SETSIG signal (SIGUSR1), a flock, an OFD lock on bytes 0-9 and a POSIX
  * lock on 20-29; after the ftruncate it prints "owner=SAME|N sig=N" and what
@@ -144,6 +146,7 @@ int main(int argc, char** argv) {
   }
   int writes_through = fd;
   if (dup_variant && (writes_through = fcntl(fd, F_DUPFD, 50)) != 50) return perror("fd_truncator: F_DUPFD"), 1;
+  if (dup_variant && fcntl(fd, F_DUPFD_CLOEXEC, 51) != 51) return perror("fd_truncator: F_DUPFD_CLOEXEC"), 1;
   if (state) {
     signal(SIGUSR1, SIG_IGN);
     struct flock ofd = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
@@ -184,7 +187,11 @@ int main(int argc, char** argv) {
   printf("offset=%ld flags=0x%x cloexec=%d\n", (long)lseek(fd, 0, SEEK_CUR),
          fcntl(fd, F_GETFL) == before ? before : -1, (fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0);
   if (high && getrlimit(RLIMIT_NOFILE, &rl) == 0) printf("soft limit %ld\n", (long)rl.rlim_cur);
-  if (dup_variant) printf("dup offset=%ld\n", (long)lseek(writes_through, 0, SEEK_CUR));
+  if (dup_variant) {
+    printf("dup offset=%ld\n", (long)lseek(writes_through, 0, SEEK_CUR));
+    printf("dups' FD_CLOEXEC: 50=%d 51=%d\n", (fcntl(50, F_GETFD) & FD_CLOEXEC) ? 1 : 0,
+           (fcntl(51, F_GETFD) & FD_CLOEXEC) ? 1 : 0);
+  }
   if (state) {
     const int owner = fcntl(fd, F_GETOWN);
     printf("owner=%s sig=%d\n", owner == getpid() ? "SAME" : owner == 0 ? "0" : "OTHER", fcntl(fd, F_GETSIG));
