@@ -85,3 +85,23 @@ grep -v 'NOFOLLOW: ret=' "$T/mapped_plain.out" >"$T/mapped_plain_nf.out"
 grep -v 'NOFOLLOW: ret=' "$T/mapped_atomic.out" >"$T/mapped_atomic_nf.out"
 same mapped_plain_nf mapped_atomic_nf "a protected write: the caller sees a difference (mode atomic)"
 ok "$(grep -c ': ret=' "$T/mapped_plain.out") calls on a library in use ($acted replaced): the caller sees the same, in modes replace and atomic"
+
+# execle, execl and execlp build their argv on the way in (interpose.cpp);
+# execle's environment is the one after the terminating NULL, never the
+# caller's `environ` (which has LD_PRELOAD and the rest): the new program
+# gets exactly the environment given, as without truncguard.
+execle_env() {
+  "$@" python3 -c '
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+envp = (ctypes.c_char_p * 3)(b"TG_ONLY=1", b"TG_TOO=2", None)
+libc.execle(b"/usr/bin/env", b"env", None, envp)
+sys.exit("execle: " + str(ctypes.get_errno()))' >"$T/execle.out" 2>&1
+}
+for how in control shim; do
+  if [ "$how" = control ]; then execle_env env; else execle_env env LD_PRELOAD="$TG_SHIM"; fi ||
+    fail "execle ($how): $(cat "$T/execle.out")"
+  [ "$(cat "$T/execle.out")" = "$(printf 'TG_ONLY=1\nTG_TOO=2')" ] ||
+    fail "execle ($how): the new program's environment is not the one given: $(head -c 300 "$T/execle.out")"
+done
+ok "execle: the new program gets exactly the environment given, with and without truncguard"
