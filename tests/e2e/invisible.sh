@@ -105,3 +105,18 @@ for how in control shim; do
     fail "execle ($how): the new program's environment is not the one given: $(head -c 300 "$T/execle.out")"
 done
 ok "execle: the new program gets exactly the environment given, with and without truncguard"
+
+# open(dir, O_TMPFILE | O_WRONLY, mode): the mode is read for O_TMPFILE as for
+# O_CREAT (glibc's __OPEN_NEEDS_MODE); an unnamed file made with mode 0 could
+# be linked in later as a file nobody may read.
+tmpfile_mode() {
+  "$@" python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_WRONLY, 0o640)
+print(oct(os.fstat(fd).st_mode & 0o7777))' "$T" 2>&1
+}
+plain=$(umask 022; tmpfile_mode env)
+shimmed=$(umask 022; tmpfile_mode env LD_PRELOAD="$TG_SHIM")
+[ "$plain" = 0o640 ] || fail "control: open(O_TMPFILE, 0640) made a file with mode $plain"
+[ "$shimmed" = "$plain" ] || fail "open(O_TMPFILE, 0640) under truncguard made a file with mode $shimmed, without it $plain"
+ok "open(O_TMPFILE, 0640): the file has mode 0640, with and without truncguard"
