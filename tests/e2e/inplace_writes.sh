@@ -33,6 +33,18 @@ with open(sys.argv[1], "r+b") as f:
     f.truncate()' "$LIB" "$V2"
   expect_same_content "$LIB" "$V2"
   ok "an r+ rewrite went to the copy"
+  # libc's own fopen(path, "r+"), whose FILE* is glibc's (the look through
+  # an fd after the open is for the entry points that return an fd).
+  check_writer "fopen r+ rewrite" python3 -c '
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fopen.restype = ctypes.c_void_p
+data = open(sys.argv[2], "rb").read()
+f = libc.fopen(sys.argv[1].encode(), b"r+")
+if not f or libc.fwrite(data, 1, len(data), ctypes.c_void_p(f)) != len(data) or libc.fclose(ctypes.c_void_p(f)) != 0:
+    sys.exit("fopen r+: " + str(ctypes.get_errno()))' "$LIB" "$V2"
+  cmp -s -n "$(stat -c %s "$V2")" "$LIB" "$V2" || fail "fopen r+: the copy does not start with the new content"
+  ok "an fopen r+ rewrite went to the copy"
 else
   note "python3 not found: the r+ case is covered by dd only"
 fi

@@ -85,3 +85,38 @@ grep -v 'NOFOLLOW: ret=' "$T/mapped_plain.out" >"$T/mapped_plain_nf.out"
 grep -v 'NOFOLLOW: ret=' "$T/mapped_atomic.out" >"$T/mapped_atomic_nf.out"
 same mapped_plain_nf mapped_atomic_nf "a protected write: the caller sees a difference (mode atomic)"
 ok "$(grep -c ': ret=' "$T/mapped_plain.out") calls on a library in use ($acted replaced): the caller sees the same, in modes replace and atomic"
+
+# execle, execl and execlp build their argv on the way in (interpose.cpp);
+# execle's environment is the one after the terminating NULL, never the
+# caller's `environ` (which has LD_PRELOAD and the rest): the new program
+# gets exactly the environment given, as without truncguard.
+execle_env() {
+  "$@" python3 -c '
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+envp = (ctypes.c_char_p * 3)(b"TG_ONLY=1", b"TG_TOO=2", None)
+libc.execle(b"/usr/bin/env", b"env", None, envp)
+sys.exit("execle: " + str(ctypes.get_errno()))' >"$T/execle.out" 2>&1
+}
+for how in control shim; do
+  if [ "$how" = control ]; then execle_env env; else execle_env env LD_PRELOAD="$TG_SHIM"; fi ||
+    fail "execle ($how): $(cat "$T/execle.out")"
+  [ "$(cat "$T/execle.out")" = "$(printf 'TG_ONLY=1\nTG_TOO=2')" ] ||
+    fail "execle ($how): the new program's environment is not the one given: $(head -c 300 "$T/execle.out")"
+done
+ok "execle: the new program gets exactly the environment given, with and without truncguard"
+
+# open(dir, O_TMPFILE | O_WRONLY, mode): the mode is read for O_TMPFILE as for
+# O_CREAT (glibc's __OPEN_NEEDS_MODE); an unnamed file made with mode 0 could
+# be linked in later as a file nobody may read.
+tmpfile_mode() {
+  "$@" python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_WRONLY, 0o640)
+print(oct(os.fstat(fd).st_mode & 0o7777))' "$T" 2>&1
+}
+plain=$(umask 022; tmpfile_mode env)
+shimmed=$(umask 022; tmpfile_mode env LD_PRELOAD="$TG_SHIM")
+[ "$plain" = 0o640 ] || fail "control: open(O_TMPFILE, 0640) made a file with mode $plain"
+[ "$shimmed" = "$plain" ] || fail "open(O_TMPFILE, 0640) under truncguard made a file with mode $shimmed, without it $plain"
+ok "open(O_TMPFILE, 0640): the file has mode 0640, with and without truncguard"

@@ -46,6 +46,25 @@ expect_fd_kept "syscall(SYS_ftruncate) under truncguard" "$T/trunc.out"
 expect_log "decision file=$LIB: act (mapped executable) [syscall(SYS_ftruncate)]"
 ok "syscall(SYS_ftruncate): the fd moved to a new inode, kept its offset and flags"
 
+# An append-only fd (its open passed) that writes at offset 0 through
+# syscall(SYS_pwritev2, ..., RWF_NOAPPEND), or punches a hole through
+# syscall(SYS_fallocate): as the wrappers (append_fd), it moves to a copy
+# first, the flags read where the kernel reads them (pwritev2's sixth
+# argument, fallocate's second).
+for call in pwritev2 fallocate; do
+  ENTRY=append_sys_$([ "$call" = pwritev2 ] && echo noappend || echo punch)
+  check_writer "syscall(SYS_$call)" "$TG_WRITER" "$ENTRY" "$LIB" "$V2"
+  expect_log "decision file=$LIB: act (mapped executable) [syscall(SYS_$call)]"
+  if [ "$call" = pwritev2 ]; then
+    expect_same_content "$LIB" "$V2"
+  else
+    cmp -s -n "$(stat -c %s "$V1")" "$LIB" /dev/zero || fail "syscall(SYS_fallocate): the copy is not all zeros"
+  fi
+  grep -qx "flags=0x8401 cloexec=1" "$T/writer.out" ||
+    fail "$ENTRY: expected O_WRONLY|O_APPEND|O_LARGEFILE (0x8401) and close-on-exec kept, got: $(cat "$T/writer.out")"
+done
+ok "syscall(SYS_pwritev2, RWF_NOAPPEND) and syscall(SYS_fallocate, PUNCH_HOLE) on an append-only fd moved it to a copy"
+
 # A vfork child's syscall(SYS_close_range) while another thread's dlopen holds
 # the loader's lock (a constructor running): it waited for that lock (its real
 # call, the next close_range, was looked up there on first use). The child's

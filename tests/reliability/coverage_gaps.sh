@@ -44,6 +44,32 @@ gaps=()
 
 gap "open(O_RDONLY|O_TRUNC)" "$TG_RTOOL" open RDONLY,TRUNC "$LIB"
 gap "posix_spawn with an O_WRONLY|O_TRUNC file action" "$TG_RTOOL" spawn-trunc "$LIB"
+# The file action's new inode is made (and published) when the action is
+# added: the fd the guard opened there is closed again, none left to the
+# program (one fd more at each action over a library in use).
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+r_run addopen_fds "$TG_CMD" python3 -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fa = ctypes.create_string_buffer(256)  # posix_spawn_file_actions_t (80 bytes in glibc 2.36)
+def on_lib():  # fds of this program on the file at the name (old or new)
+    fds = []
+    for n in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink("/proc/self/fd/" + n).startswith(sys.argv[1]):
+                fds.append(n)
+        except OSError:
+            pass
+    return fds
+if libc.posix_spawn_file_actions_init(fa) or libc.posix_spawn_file_actions_addopen(fa, 1, sys.argv[1].encode(), os.O_WRONLY | os.O_TRUNC, 0o644):
+    sys.exit("posix_spawn_file_actions_addopen failed")
+print("fds on the library:", len(on_lib()))' "$LIB"
+stop_victim
+expect_survived "posix_spawn_file_actions_addopen over the library in use"
+[ "$R_STATUS" -eq 0 ] && grep -qx "fds on the library: 0" "$T/addopen_fds.out" ||
+  fail "posix_spawn_file_actions_addopen over a library in use left the program an fd on the file: $(r_out addopen_fds)"
+ok "posix_spawn_file_actions_addopen over a library in use: no fd of the program left on the file"
 gap "freopen(NULL, \"w\")" "$TG_RTOOL" freopen-null w "$LIB"
 [ "$(stat -c %s "$LIB")" = 0 ] || fail "freopen(NULL, \"w\"): the name should hold an empty file"
 gap "freopen(NULL, \"r+\") and a patch in place" "$TG_RTOOL" freopen-null r+ "$LIB"

@@ -14,6 +14,8 @@
  *   by pwritev2(RWF_NOAPPEND), ftruncate to SRC's size)
  *   append_punch (open O_WRONLY|O_APPEND, fallocate punches a hole over the
  *   whole of DEST; SRC unused)
+ *   append_sys_noappend append_sys_punch (the same two through libc's
+ *   syscall(SYS_pwritev2, ...) and syscall(SYS_fallocate, ...))
  *   freopen_away (fopen "w", SRC's bytes, then freopen points the stream at
  *   /dev/null: glibc closes DEST's fd inside, where close() never sees it)
  *   sys_open sys_openat sys_creat sys_truncate (the same through libc's
@@ -89,8 +91,9 @@ static void copy_to_fd(const char* src, int out) {
 #endif
 
 /* SRC's bytes at offset 0 of `out`, one pwritev2 per 4 KiB (flags as given):
- * several calls, as a writer of a library makes. */
-static void overwrite_from(const char* src, int out, int rwf) {
+ * several calls, as a writer of a library makes; by syscall(SYS_pwritev2)
+ * where `by_number` (fd, iov, cnt, pos_l, pos_h, flags). */
+static void overwrite_from(const char* src, int out, int rwf, int by_number) {
   int in = open(src, O_RDONLY);
   if (in < 0) die();
   char buf[4096];
@@ -98,7 +101,8 @@ static void overwrite_from(const char* src, int out, int rwf) {
   off_t off = 0;
   while ((n = read(in, buf, sizeof buf)) > 0) {
     struct iovec v = {buf, (size_t)n};
-    if (pwritev2(out, &v, 1, off, rwf) != n) die();
+    const ssize_t w = by_number ? syscall(SYS_pwritev2, out, &v, 1, (long)off, 0L, rwf) : pwritev2(out, &v, 1, off, rwf);
+    if (w != n) die();
     off += n;
   }
   if (n < 0) die();
@@ -197,11 +201,16 @@ int main(int argc, char** argv) {
     if (!strcmp(e, "append") || !strcmp(e, "append_rdwr")) copy_to_fd(src, fd);
     else if (!strcmp(e, "append_setfl")) {
       if (fcntl(fd, F_SETFL, 0) != 0) die();
-      overwrite_from(src, fd, 0);
-    } else if (!strcmp(e, "append_noappend")) overwrite_from(src, fd, RWF_NOAPPEND);
-    else if (!strcmp(e, "append_punch")) {
+      overwrite_from(src, fd, 0, 0);
+    } else if (!strcmp(e, "append_noappend")) overwrite_from(src, fd, RWF_NOAPPEND, 0);
+    else if (!strcmp(e, "append_sys_noappend")) overwrite_from(src, fd, RWF_NOAPPEND, 1);
+    else if (!strcmp(e, "append_punch") || !strcmp(e, "append_sys_punch")) {
       struct stat st;
-      if (fstat(fd, &st) != 0 || fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size) != 0) die();
+      const int mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+      if (fstat(fd, &st) != 0) die();
+      const long r = !strcmp(e, "append_punch") ? fallocate(fd, mode, 0, st.st_size)
+                                                : syscall(SYS_fallocate, fd, mode, 0L, (long)st.st_size);
+      if (r != 0) die();
     } else {
       fprintf(stderr, "writer: unknown entry point '%s'\n", e);
       return 2;
