@@ -781,14 +781,12 @@ static int deny(int argc, char** a) {
       f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 3);
       f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]));
       f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)deny_number("argument", eq + 1), 0, 1);
-    } else if (except) {  /* the low 32 bits of the first argument are not FD */
+    } else if (except || above) {  /* the low 32 bits of the first argument are not FD (~), or above it (>) */
       f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 3);
       f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
-      f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)deny_number("fd", except + 1), 1, 0);
-    } else if (above) {  /* the low 32 bits of the first argument are above FD */
-      f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 3);
-      f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
-      f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (unsigned)deny_number("fd", above + 1), 0, 1);
+      const unsigned fd = (unsigned)deny_number("fd", (except ? except : above) + 1);
+      f[n++] = except ? (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, fd, 1, 0)
+                      : (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, fd, 0, 1);
     } else {
       f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1);
     }
