@@ -30,7 +30,8 @@
 #    mode: the stream can't be made on the new file; the fopen fails with
 #    ENOMEM as without truncguard, and nothing is published (it was, empty).
 #  - The rename and the removal of the temp file both failing (EIO): a note
-#    names the file left in the directory (nothing did).
+#    (key temp_left) names the file left in the directory (nothing did); the
+#    writer fails with ETXTBSY (atomic mode: its close, EIO).
 #  - Atomic mode, the exec hand-over with fcntl(F_SETFD) refused: published
 #    at the exec, with a note (the file was never published).
 #  - Mode unlink where renameat2 has no RENAME_NOREPLACE (EINVAL, ENOSYS):
@@ -442,8 +443,8 @@ done
 # content, linked there at its close), and a note (key temp_left) names it.
 # Nothing said so: the log said "the new content is lost" (atomic) or
 # nothing at all (replace), and a hidden file was left behind.
-temp_left() {  # MODE CONTENT: CONTENT, the file the note names must hold
-  local mode=$1 content=$2 left
+temp_left() {  # MODE CONTENT ERROR: CONTENT, the file the note names must hold; ERROR, cp's
+  local mode=$1 content=$2 errtext=$3 left
   fresh_copy "$V1" "$LIB"
   OLD_INO=$(inode "$LIB")
   start_victim "$LIB"
@@ -451,6 +452,8 @@ temp_left() {  # MODE CONTENT: CONTENT, the file the note names must hold
   r_run templeft "$TG_RTOOL" deny renameat:EIO,unlinkat:EIO env TRUNCGUARD_MODE="$mode" "$TG_CMD" cp "$V2" "$LIB"
   stop_victim
   [ "$R_STATUS" -ne 0 ] || fail "mode $mode, rename and unlink failing: cp succeeded, its file not at the name"
+  # cp's open fails with ETXTBSY (mode replace); in atomic mode its close, EIO.
+  grep -q "$errtext" "$T/templeft.out" || fail "mode $mode, rename and unlink failing: cp did not fail with $errtext: $(r_out templeft)"
   expect_survived "mode $mode, rename and unlink failing"
   expect_intact "$LIB" "$OLD_INO" "$V1"
   left=$(log_lines "note file=$LIB " "could not be removed (Input/output error): it stays as " |
@@ -462,8 +465,24 @@ temp_left() {  # MODE CONTENT: CONTENT, the file the note names must hold
   must rm -f -- "$T/lib/$left"
   ok "mode $mode, rename and unlink failing: $(log_lines "note file=$LIB " "it stays as" | cut -f2- | cut -d' ' -f3-)"
 }
-temp_left replace /dev/null
-temp_left atomic "$V2"
+temp_left replace /dev/null "Text file busy"
+temp_left atomic "$V2" "Input/output error"
+# The note's key, which a JSON log gives (README: key `temp_left`).
+for mode in replace atomic; do
+  command -v python3 >/dev/null || break
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  r_run templeft_json "$TG_RTOOL" deny renameat:EIO,unlinkat:EIO \
+    env TRUNCGUARD_MODE="$mode" TRUNCGUARD_LOG_FORMAT=json "$TG_CMD" cp "$V2" "$LIB"
+  stop_victim
+  tg_log | python3 -c '
+import json, sys
+sys.exit(not any(e.get("event") == "note" and e.get("note") == "temp_left" for e in map(json.loads, sys.stdin)))' ||
+    fail "mode $mode, rename and unlink failing, a JSON log: no note with the key temp_left: $(tg_log)"
+  rm -f -- "$T"/lib/.libvictim.so.tg-*
+  ok "mode $mode, rename and unlink failing: the JSON log's note has the key temp_left"
+done
 
 # ------------------------------------------ the exec hand-over without F_SETFD
 
