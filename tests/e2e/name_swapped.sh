@@ -93,6 +93,15 @@ swap_during "mode replace, a deploy's file renamed over the name during an in-pl
 expect_same_content "$LIB" "$V2"
 ok "the deploy's file stays at the name, written in place by the writer"
 expect_noted "the in-place write"
+# The same in mode unlink (the delay on the rename that moves the old file
+# aside, as above): that rename must not move the deploy's file.
+swap_during "mode unlink, a deploy's file renamed over the name during an in-place write" unlink \
+  renameat2:delay_enter=1500000:when=1 open_notrunc -- swap_in_file
+[ "$(inode "$LIB")" = "$DEPLOY_INO" ] ||
+  fail "mode unlink: the deploy's file (inode $DEPLOY_INO) was replaced: the name holds inode $(inode "$LIB")"
+expect_same_content "$LIB" "$V2"
+ok "mode unlink: the deploy's file stays at the name, written in place by the writer"
+expect_noted "the in-place write (mode unlink)"
 
 # truncate(2), or an open without O_TRUNC, whose name reaches another file
 # by the time the shim looks in its directory: a library a victim runs,
