@@ -97,6 +97,17 @@ kept_old() {
   expect_cannot_protect "$LIB" "$3" "$4"
 }
 
+# expect_note_key KEY: the log, written as JSON (TRUNCGUARD_LOG_FORMAT=json),
+# has a note with the key KEY (README, docs/ci.md).
+expect_note_key() {
+  command -v python3 >/dev/null || { note "SKIP the JSON log's note key $1: python3 is not installed"; return; }
+  tg_log | python3 -c '
+import json, sys
+sys.exit(not any(e.get("event") == "note" and e.get("note") == sys.argv[1] for e in map(json.loads, sys.stdin)))' "$1" ||
+    fail "the JSON log has no note with the key $1: $(tg_log)"
+  ok "the JSON log's note has the key $1"
+}
+
 # -------------------------------------------------- the caller's fd not moved
 
 fresh_copy "$V1" "$LIB"
@@ -262,6 +273,8 @@ expect_no_temp "$T/lib"
 expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
 expect_log "note file=$LIB the name holds the new file [ino $NEW_INO], which was to take its place; the old file, still the caller's fd's, is at no name"
 ok "F_DUPFD_CLOEXEC and dup3 refused: the note says the name holds the new file [ino $NEW_INO]"
+TRUNCGUARD_LOG_FORMAT=json fd_write nofd_json replace fcntl=1030:EMFILE,dup3:EPERM
+expect_note_key fd_not_moved
 
 # The rename failing once the fd moved, and its move back to the old file
 # failing too (dup3 from the fd kept on the old file, above fd 500, refused):
@@ -358,6 +371,8 @@ times_write notimes utimensat:EPERM
   fail "utimensat refused: the new inode has the old mtime all the same: the case is not reached"
 expect_log "note file=$LIB the old file's access and modification times could not be given to the new one (Operation not permitted): it has the times of the copy"
 ok "utimensat refused: the new inode has the times of the copy, and a note says so"
+TRUNCGUARD_LOG_FORMAT=json times_write notimes_json utimensat:EPERM
+expect_note_key times
 
 # ------------------------------------- an inherited ACL that can't be removed
 
@@ -387,6 +402,8 @@ else
   has_acl "$ALIB" || fail "fremovexattr refused: the new file has no ACL all the same: the case is not reached"
   expect_log "note file=$ALIB the ACL it inherited from its directory's default ACL could not be removed (Operation not permitted): the new file has it, where the old file had none"
   ok "fremovexattr refused: the new file keeps the inherited ACL, and a note says so"
+  TRUNCGUARD_LOG_FORMAT=json acl_write noremove_json fremovexattr:EPERM
+  expect_note_key acl
 fi
 
 # ------------------------------------------------ fopen with no memory left
@@ -469,19 +486,14 @@ temp_left replace /dev/null "Text file busy"
 temp_left atomic "$V2" "Input/output error"
 # The note's key, which a JSON log gives (README: key `temp_left`).
 for mode in replace atomic; do
-  command -v python3 >/dev/null || break
   fresh_copy "$V1" "$LIB"
   start_victim "$LIB"
   log_reset
   r_run templeft_json "$TG_RTOOL" deny renameat:EIO,unlinkat:EIO \
     env TRUNCGUARD_MODE="$mode" TRUNCGUARD_LOG_FORMAT=json "$TG_CMD" cp "$V2" "$LIB"
   stop_victim
-  tg_log | python3 -c '
-import json, sys
-sys.exit(not any(e.get("event") == "note" and e.get("note") == "temp_left" for e in map(json.loads, sys.stdin)))' ||
-    fail "mode $mode, rename and unlink failing, a JSON log: no note with the key temp_left: $(tg_log)"
+  expect_note_key temp_left
   rm -f -- "$T"/lib/.libvictim.so.tg-*
-  ok "mode $mode, rename and unlink failing: the JSON log's note has the key temp_left"
 done
 
 # ------------------------------------------ the exec hand-over without F_SETFD
