@@ -97,6 +97,9 @@ log_reset
 must "$TG_CMD" --scope elf cp "$V2" "$T/lib/libfoo.so.1"
 expect_same_content "$deep/libvictim.so.1.2.3" "$V2"
 expect_log "note file=$T/lib/libfoo.so.1 is a symlink: it was kept, and its target libvictim.so.1.2.3 was replaced"
+log_reset
+TRUNCGUARD_LOG_FORMAT=json must "$TG_CMD" --scope elf cp "$V2" "$T/lib/libfoo.so.1"
+expect_note_key symlink
 must rm -rf -- "$T/deep"
 ok "a target's path too long for the note: named by its name alone"
 

@@ -97,17 +97,6 @@ kept_old() {
   expect_cannot_protect "$LIB" "$3" "$4"
 }
 
-# expect_note_key KEY: the log, written as JSON (TRUNCGUARD_LOG_FORMAT=json),
-# has a note with the key KEY (README, docs/ci.md).
-expect_note_key() {
-  command -v python3 >/dev/null || { note "SKIP the JSON log's note key $1: python3 is not installed"; return; }
-  tg_log | python3 -c '
-import json, sys
-sys.exit(not any(e.get("event") == "note" and e.get("note") == sys.argv[1] for e in map(json.loads, sys.stdin)))' "$1" ||
-    fail "the JSON log has no note with the key $1: $(tg_log)"
-  ok "the JSON log's note has the key $1"
-}
-
 # -------------------------------------------------- the caller's fd not moved
 
 fresh_copy "$V1" "$LIB"
