@@ -81,6 +81,10 @@ must "$TG_CMD" --mode dry-run cp "$V2" "$T/lib/libfoo.so"
 stop_victim
 expect_log "would replace file=$T/lib/libfoo.so [ino $old] (mode dry-run)"
 expect_log "note file=$T/lib/libfoo.so is a symlink: it would be kept, and its target $REAL replaced"
+# (the line right after the `would replace` line: one writer, one log file)
+tg_log | grep -A1 -F "would replace file=$T/lib/libfoo.so [ino $old]" | sed -n 2p |
+  grep -qF "note file=$T/lib/libfoo.so is a symlink:" ||
+  fail "dry run through the chain: the symlink note does not follow the would-replace line: $(tg_log)"
 expect_layout_kept "dry run through the chain"
 ok "dry run through the chain: the note names the file that would be replaced"
 
@@ -142,3 +146,7 @@ expect_same_content "$REAL" "$V1"
 expect_layout_kept "nobody's refused cp"
 expect_log "cannot protect file=$T/lib/libfoo.so: cannot create a temporary file in the directory: Permission denied"
 expect_symlink_note "$T/lib/libfoo.so" ", in whose directory the new file is made, was not replaced"
+tg_log | grep -A1 -F "cannot protect file=$T/lib/libfoo.so: cannot create a temporary file" | sed -n 2p |
+  grep -qF "note file=$T/lib/libfoo.so is a symlink:" ||
+  fail "nobody's refused cp: the symlink note does not follow the cannot-protect line: $(tg_log)"
+ok "the symlink note follows the cannot-protect line"
