@@ -72,6 +72,21 @@ done
 
 # Dry run through the chain: nothing changes, and the note says which file
 # would be replaced (it said nothing of the link: the line named only it).
+# In atomic mode too: its note was written once the directory's fd, which
+# names the target's directory, was closed (the new file pending in the
+# directory's own fd), and gave the bare name again.
+layout rel
+fresh_copy "$V1" "$REAL"
+start_victim "$T/lib/libfoo.so.1"
+log_reset
+TRUNCGUARD_MODE=atomic must "$TG_CMD" cp "$V2" "$T/lib/libfoo.so"
+stop_victim
+expect_survived "atomic mode, cp to the chain's first link"
+expect_same_content "$REAL" "$V2"
+expect_layout_kept "atomic mode, cp to the chain's first link"
+expect_log "published file=$T/lib/libfoo.so [ino "
+expect_symlink_note "$T/lib/libfoo.so" " was replaced"
+
 layout abs
 fresh_copy "$V1" "$REAL"
 start_victim "$T/lib/libfoo.so.1"
