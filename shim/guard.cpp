@@ -812,8 +812,10 @@ void report_temp_left(const char* name, const ReplaceReport& rep, ActingMemory* 
 
 // The replaced line, then what the operator should know about it. `new_fd`:
 // the fd on the new inode, which the lines must not go into (log::KeepOutOf).
+// `target`: a symlink's target as name_target named it while t.dir was open
+// (null: named here, through t.dir).
 void report_success(const char* name, log::Event* ev, const Target& t, const ReplaceReport& rep, int new_fd,
-                    ActingMemory* mem) {
+                    ActingMemory* mem, const char* target = nullptr) {
   const log::KeepOutOf not_into_the_file(new_fd);
   if (log::enabled(kRewrites)) {
     ev->new_ino = static_cast<unsigned long>(rep.new_ino);
@@ -822,7 +824,8 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
     char* msg = mem->msg;
     constexpr size_t kMsg = sizeof mem->msg;
     if (t.via_symlink) {
-      std::snprintf(msg, kMsg, "is a symlink: it was kept, and its target %s was replaced", name_target(t, mem));
+      std::snprintf(msg, kMsg, "is a symlink: it was kept, and its target %s was replaced",
+                    target ? target : name_target(t, mem));
       note(name, "symlink", msg);
     }
     if (t.st.st_nlink > 1) {
@@ -934,13 +937,17 @@ bool act_atomic(const WriteIntent& in, const char* name, Target& t, Examined& ex
     note(name, "atomic_fallback", "too many files pending publication in this process; replaced at open instead");
     return false;
   }
+  // A symlink's target is named through the directory's fd (its absolute
+  // path), which is closed below: named now. (Named after, it was its bare
+  // name, which names no file next to a link in another directory.)
+  const char* target = t.via_symlink && log::enabled(kRewrites) ? name_target(t, mem) : nullptr;
   // Nothing can fail from here. The shim's own fds are done with: their
   // numbers are the caller's again.
   ex.close_src();
   t.dir.reset();
   fd = callers_fd(fd, in.flags);
   pending::commit(room, fd);
-  report_success(name, ev, t, rep, fd, mem);
+  report_success(name, ev, t, rep, fd, mem, target);
   *out = {Outcome::replaced, fd};
   return true;
 }

@@ -300,6 +300,13 @@ child() {
 child "sh -c" sh -c 'cp "$V2" "$LIB"'
 child "python system()" python3 -c 'import os; assert os.system("cp \"$V2\" \"$LIB\"") == 0'
 child "python popen()" python3 -c 'import os; os.popen("cp \"$V2\" \"$LIB\"").read()'
+# (python's os.popen is subprocess: libc's popen() itself, through ctypes.)
+child "libc popen()" python3 -c '
+import ctypes
+libc = ctypes.CDLL(None)
+libc.popen.restype = ctypes.c_void_p
+f = libc.popen(b"cp \"$V2\" \"$LIB\"", b"r")
+assert f and libc.pclose(ctypes.c_void_p(f)) == 0'
 child "posix_spawn with environ" python3 -c '
 import os
 pid = os.posix_spawn("/bin/cp", ["cp", os.environ["V2"], os.environ["LIB"]], os.environ)

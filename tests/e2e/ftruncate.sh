@@ -58,6 +58,9 @@ for variant in "" high nonblock dup state; do
   fi
   if [ "$variant" = dup ]; then
     grep -qx 'dup offset=100' "$T/trunc.out" || fail "$what: the dup does not share the fd's offset: $(cat "$T/trunc.out")"
+    # One offset, not two equal ones: a seek through the fd moves the dup's too.
+    grep -qx 'after a seek of the fd by 7: dup offset=107' "$T/trunc.out" ||
+      fail "$what: the dup is on another open file description than the fd (its own offset): $(cat "$T/trunc.out")"
     ok "$what: the dup moved with the fd (the write through it is in the new file; they share offset 100)"
     # FD_CLOEXEC is each fd's own, not its description's: each dup keeps its own.
     grep -qx "dups' FD_CLOEXEC: 50=0 51=1" "$T/trunc.out" ||

@@ -446,6 +446,17 @@ expect_log() {
   expect_log_well_formed
 }
 
+# expect_note_key KEY: the log, written as JSON (TRUNCGUARD_LOG_FORMAT=json),
+# has a note with the key KEY (README, docs/ci.md): the text log shows none.
+expect_note_key() {
+  command -v python3 >/dev/null || { note "SKIP the JSON log's note key $1: python3 is not installed"; return; }
+  tg_log | python3 -c '
+import json, sys
+sys.exit(not any(e.get("event") == "note" and e.get("note") == sys.argv[1] for e in map(json.loads, sys.stdin)))' "$1" ||
+    fail "the JSON log has no note with the key $1: $(tg_log)"
+  ok "the JSON log's note has the key $1"
+}
+
 expect_no_log() {
   local l
   if l=$(log_lines "$@"); then

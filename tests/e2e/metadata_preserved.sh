@@ -57,6 +57,13 @@ if command -v strace >/dev/null; then
   got=$(stat -c %a "$LIB")
   expect_log "note file=$LIB its permission bits could not be set (Operation not permitted): mode 0$got instead of 0755"
   ok "a mode that can't be set is in the log: mode 0$got instead of 0755"
+  fresh_copy "$V1" "$LIB"
+  must chmod 0755 "$LIB"
+  log_reset
+  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 TRUNCGUARD_SCOPE=elf TRUNCGUARD_LOG_FORMAT=json \
+    strace -qq -o /dev/null -e trace=fchmod -e inject=fchmod:error=EPERM "$TG_CMD" cp "$V2" "$LIB" ||
+    fail "cp failed where fchmod is refused (a JSON log)"
+  expect_note_key mode
 else
   note "SKIP the fchmod part: strace is not installed"
 fi

@@ -32,11 +32,11 @@ swap_during() {
     "$TG_CMD" "$TG_WRITER" "$entry" "$LIB" "$V2" >"$T/writer.out" 2>&1 &
   wpid=$!
   for ((i = 0; i < 1000; i++)); do
-    tg_log | grep -q ': act (' && break
+    tg_log | grep -qE ': act \(|"action":"act"' && break  # (the text log, or JSON)
     kill -0 "$wpid" 2>/dev/null || break
     sleep 0.01
   done
-  tg_log | grep -q ': act (' || fail "$what: the shim never acted: $(cat "$T/writer.out")"
+  tg_log | grep -qE ': act \(|"action":"act"' || fail "$what: the shim never acted: $(cat "$T/writer.out")"
   "$@" || fail "$what: cannot swap the name"
   wait "$wpid" || fail "$what: the writer failed: $(cat "$T/writer.out")"
   stop_victim
@@ -72,6 +72,11 @@ fresh_copy "$V1" "$OTHER"
 swap_during "mode replace, a symlink renamed over the name" replace flistxattr:delay_enter=1500000 open -- swap_in_symlink
 expect_symlink_kept "mode replace"
 expect_noted "mode replace"
+# The note's key (README), which only a JSON log gives.
+fresh_copy "$V1" "$OTHER"
+TRUNCGUARD_LOG_FORMAT=json swap_during "mode replace, a symlink renamed over the name (a JSON log)" replace \
+  flistxattr:delay_enter=1500000 open -- swap_in_symlink
+expect_note_key name_changed
 
 # Mode unlink: the delay is on the rename that moves the old file aside
 # (the first renameat2): what it moves is the file put there meanwhile.
@@ -93,6 +98,15 @@ swap_during "mode replace, a deploy's file renamed over the name during an in-pl
 expect_same_content "$LIB" "$V2"
 ok "the deploy's file stays at the name, written in place by the writer"
 expect_noted "the in-place write"
+# The same in mode unlink (the delay on the rename that moves the old file
+# aside, as above): that rename must not move the deploy's file.
+swap_during "mode unlink, a deploy's file renamed over the name during an in-place write" unlink \
+  renameat2:delay_enter=1500000:when=1 open_notrunc -- swap_in_file
+[ "$(inode "$LIB")" = "$DEPLOY_INO" ] ||
+  fail "mode unlink: the deploy's file (inode $DEPLOY_INO) was replaced: the name holds inode $(inode "$LIB")"
+expect_same_content "$LIB" "$V2"
+ok "mode unlink: the deploy's file stays at the name, written in place by the writer"
+expect_noted "the in-place write (mode unlink)"
 
 # truncate(2), or an open without O_TRUNC, whose name reaches another file
 # by the time the shim looks in its directory: a library a victim runs,

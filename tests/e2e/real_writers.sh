@@ -333,6 +333,21 @@ dd_direct_notrunc() { "$@" dd if="$V2" of=libvictim.so bs=4096 oflag=direct conv
 if err=$(dd if="$V1" of="$D/probe" bs=4096 count=1 oflag=direct status=none 2>&1); then
   protected "dd oflag=direct conv=fsync" 2 killed dd_direct
   protected "dd oflag=direct conv=fsync,notrunc" 2 broken dd_direct_notrunc
+  # The new inode's fd does the direct I/O dd asked for: dd's F_GETFL on it
+  # (fd 1), before it takes O_DIRECT off for the last block, shows O_DIRECT.
+  if have strace; then
+    fresh_lib
+    start_victim "$LIB"
+    # (LeakSanitizer, which an ASan build of the shim brings, can't run under ptrace.)
+    run_writer dd_direct dd_direct env ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+      strace -f -qq -e trace=fcntl -o "$T/dd_direct.strace" "$TG_CMD"
+    stop_victim
+    [ "$RUN_STATUS" -eq 0 ] || fail "dd oflag=direct under strace and truncguard: $(cat "$T/dd_direct.stderr.out")"
+    expect_survived "dd oflag=direct under strace and truncguard"
+    grep -q 'fcntl(1, F_GETFL) *= .*O_DIRECT' "$T/dd_direct.strace" ||
+      fail "dd oflag=direct: the new inode's fd has no O_DIRECT: $(grep 'F_[GS]ETFL' "$T/dd_direct.strace")"
+    ok "dd oflag=direct: the new inode's fd has O_DIRECT"
+  fi
 else
   skip_case "dd oflag=direct" "this filesystem has no direct I/O: $err"
 fi

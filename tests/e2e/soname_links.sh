@@ -72,6 +72,21 @@ done
 
 # Dry run through the chain: nothing changes, and the note says which file
 # would be replaced (it said nothing of the link: the line named only it).
+# In atomic mode too: its note was written once the directory's fd, which
+# names the target's directory, was closed (the new file pending in the
+# directory's own fd), and gave the bare name again.
+layout rel
+fresh_copy "$V1" "$REAL"
+start_victim "$T/lib/libfoo.so.1"
+log_reset
+TRUNCGUARD_MODE=atomic must "$TG_CMD" cp "$V2" "$T/lib/libfoo.so"
+stop_victim
+expect_survived "atomic mode, cp to the chain's first link"
+expect_same_content "$REAL" "$V2"
+expect_layout_kept "atomic mode, cp to the chain's first link"
+expect_log "published file=$T/lib/libfoo.so [ino "
+expect_symlink_note "$T/lib/libfoo.so" " was replaced"
+
 layout abs
 fresh_copy "$V1" "$REAL"
 start_victim "$T/lib/libfoo.so.1"
@@ -81,6 +96,10 @@ must "$TG_CMD" --mode dry-run cp "$V2" "$T/lib/libfoo.so"
 stop_victim
 expect_log "would replace file=$T/lib/libfoo.so [ino $old] (mode dry-run)"
 expect_log "note file=$T/lib/libfoo.so is a symlink: it would be kept, and its target $REAL replaced"
+# (the line right after the `would replace` line: one writer, one log file)
+tg_log | grep -A1 -F "would replace file=$T/lib/libfoo.so [ino $old]" | sed -n 2p |
+  grep -qF "note file=$T/lib/libfoo.so is a symlink:" ||
+  fail "dry run through the chain: the symlink note does not follow the would-replace line: $(tg_log)"
 expect_layout_kept "dry run through the chain"
 ok "dry run through the chain: the note names the file that would be replaced"
 
@@ -97,6 +116,9 @@ log_reset
 must "$TG_CMD" --scope elf cp "$V2" "$T/lib/libfoo.so.1"
 expect_same_content "$deep/libvictim.so.1.2.3" "$V2"
 expect_log "note file=$T/lib/libfoo.so.1 is a symlink: it was kept, and its target libvictim.so.1.2.3 was replaced"
+log_reset
+TRUNCGUARD_LOG_FORMAT=json must "$TG_CMD" --scope elf cp "$V2" "$T/lib/libfoo.so.1"
+expect_note_key symlink
 must rm -rf -- "$T/deep"
 ok "a target's path too long for the note: named by its name alone"
 
@@ -139,3 +161,7 @@ expect_same_content "$REAL" "$V1"
 expect_layout_kept "nobody's refused cp"
 expect_log "cannot protect file=$T/lib/libfoo.so: cannot create a temporary file in the directory: Permission denied"
 expect_symlink_note "$T/lib/libfoo.so" ", in whose directory the new file is made, was not replaced"
+tg_log | grep -A1 -F "cannot protect file=$T/lib/libfoo.so: cannot create a temporary file" | sed -n 2p |
+  grep -qF "note file=$T/lib/libfoo.so is a symlink:" ||
+  fail "nobody's refused cp: the symlink note does not follow the cannot-protect line: $(tg_log)"
+ok "the symlink note follows the cannot-protect line"

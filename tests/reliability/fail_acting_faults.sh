@@ -30,7 +30,8 @@
 #    mode: the stream can't be made on the new file; the fopen fails with
 #    ENOMEM as without truncguard, and nothing is published (it was, empty).
 #  - The rename and the removal of the temp file both failing (EIO): a note
-#    names the file left in the directory (nothing did).
+#    (key temp_left) names the file left in the directory (nothing did); the
+#    writer fails with ETXTBSY (atomic mode: its close, EIO).
 #  - Atomic mode, the exec hand-over with fcntl(F_SETFD) refused: published
 #    at the exec, with a note (the file was never published).
 #  - Mode unlink where renameat2 has no RENAME_NOREPLACE (EINVAL, ENOSYS):
@@ -261,6 +262,8 @@ expect_no_temp "$T/lib"
 expect_cannot_protect "$LIB" "cannot move the caller's fd to the new file" "Operation not permitted"
 expect_log "note file=$LIB the name holds the new file [ino $NEW_INO], which was to take its place; the old file, still the caller's fd's, is at no name"
 ok "F_DUPFD_CLOEXEC and dup3 refused: the note says the name holds the new file [ino $NEW_INO]"
+TRUNCGUARD_LOG_FORMAT=json fd_write nofd_json replace fcntl=1030:EMFILE,dup3:EPERM
+expect_note_key fd_not_moved
 
 # The rename failing once the fd moved, and its move back to the old file
 # failing too (dup3 from the fd kept on the old file, above fd 500, refused):
@@ -357,6 +360,8 @@ times_write notimes utimensat:EPERM
   fail "utimensat refused: the new inode has the old mtime all the same: the case is not reached"
 expect_log "note file=$LIB the old file's access and modification times could not be given to the new one (Operation not permitted): it has the times of the copy"
 ok "utimensat refused: the new inode has the times of the copy, and a note says so"
+TRUNCGUARD_LOG_FORMAT=json times_write notimes_json utimensat:EPERM
+expect_note_key times
 
 # ------------------------------------- an inherited ACL that can't be removed
 
@@ -386,6 +391,8 @@ else
   has_acl "$ALIB" || fail "fremovexattr refused: the new file has no ACL all the same: the case is not reached"
   expect_log "note file=$ALIB the ACL it inherited from its directory's default ACL could not be removed (Operation not permitted): the new file has it, where the old file had none"
   ok "fremovexattr refused: the new file keeps the inherited ACL, and a note says so"
+  TRUNCGUARD_LOG_FORMAT=json acl_write noremove_json fremovexattr:EPERM
+  expect_note_key acl
 fi
 
 # ------------------------------------------------ fopen with no memory left
@@ -442,8 +449,8 @@ done
 # content, linked there at its close), and a note (key temp_left) names it.
 # Nothing said so: the log said "the new content is lost" (atomic) or
 # nothing at all (replace), and a hidden file was left behind.
-temp_left() {  # MODE CONTENT: CONTENT, the file the note names must hold
-  local mode=$1 content=$2 left
+temp_left() {  # MODE CONTENT ERROR: CONTENT, the file the note names must hold; ERROR, cp's
+  local mode=$1 content=$2 errtext=$3 left
   fresh_copy "$V1" "$LIB"
   OLD_INO=$(inode "$LIB")
   start_victim "$LIB"
@@ -451,6 +458,8 @@ temp_left() {  # MODE CONTENT: CONTENT, the file the note names must hold
   r_run templeft "$TG_RTOOL" deny renameat:EIO,unlinkat:EIO env TRUNCGUARD_MODE="$mode" "$TG_CMD" cp "$V2" "$LIB"
   stop_victim
   [ "$R_STATUS" -ne 0 ] || fail "mode $mode, rename and unlink failing: cp succeeded, its file not at the name"
+  # cp's open fails with ETXTBSY (mode replace); in atomic mode its close, EIO.
+  grep -q "$errtext" "$T/templeft.out" || fail "mode $mode, rename and unlink failing: cp did not fail with $errtext: $(r_out templeft)"
   expect_survived "mode $mode, rename and unlink failing"
   expect_intact "$LIB" "$OLD_INO" "$V1"
   left=$(log_lines "note file=$LIB " "could not be removed (Input/output error): it stays as " |
@@ -462,8 +471,19 @@ temp_left() {  # MODE CONTENT: CONTENT, the file the note names must hold
   must rm -f -- "$T/lib/$left"
   ok "mode $mode, rename and unlink failing: $(log_lines "note file=$LIB " "it stays as" | cut -f2- | cut -d' ' -f3-)"
 }
-temp_left replace /dev/null
-temp_left atomic "$V2"
+temp_left replace /dev/null "Text file busy"
+temp_left atomic "$V2" "Input/output error"
+# The note's key, which a JSON log gives (README: key `temp_left`).
+for mode in replace atomic; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  r_run templeft_json "$TG_RTOOL" deny renameat:EIO,unlinkat:EIO \
+    env TRUNCGUARD_MODE="$mode" TRUNCGUARD_LOG_FORMAT=json "$TG_CMD" cp "$V2" "$LIB"
+  stop_victim
+  expect_note_key temp_left
+  rm -f -- "$T"/lib/.libvictim.so.tg-*
+done
 
 # ------------------------------------------ the exec hand-over without F_SETFD
 

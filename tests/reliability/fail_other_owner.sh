@@ -65,6 +65,14 @@ cases() {
     [ "$(inode "$lib")" != "$old" ] || fail "': 1<>' of root's library with capabilities: not replaced: $(tg_log)"
     expect_log "note file=$lib 1 extended attributes could not be copied"
     ok "the log notes the file capabilities that could not be copied"
+    root_file "$lib"
+    must setcap cap_net_raw+ep "$lib"
+    start_victim "$lib"
+    log_reset
+    r_run caps_json as_nobody env TRUNCGUARD_LOG_FORMAT=json "${TG_CMD_N:-$TG_CMD}" sh -c ": 1<>'$lib'"
+    stop_victim
+    [ "$R_STATUS" -eq 0 ] || fail "': 1<>' of root's library with capabilities, by nobody (a JSON log): $(r_out caps_json)"
+    expect_note_key xattrs
   else
     note "SKIP the capabilities case: no setcap, or the filesystem of $T holds no security.capability"
   fi

@@ -168,7 +168,8 @@ TEST(Replace, KeepsThePrefixForTruncate) {
 TEST(Replace, TheNewFdStartsAtOffsetZero) {
   // With O_APPEND (the flags of an append-only fd being moved, or "a+"),
   // copy_file_range refuses the copy and plain writes make it: the caller
-  // must still get its fd at offset 0, as from a fresh open.
+  // must still get its fd at offset 0, as from a fresh open. In every mode:
+  // atomic mode's unnamed file too (make_unnamed).
   TempDir d;
   const std::string p = d / "lib.so";
   write_file(p, std::string(20000, 'x'));
@@ -181,6 +182,13 @@ TEST(Replace, TheNewFdStartsAtOffsetZero) {
     ASSERT_GE(fd, 0) << (rep.failed_step ? rep.failed_step : "");
     EXPECT_EQ(rep.copied, 20000);
     EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 0) << "flags " << std::hex << flags;
+    close(fd);
+    // Atomic mode's unnamed new file (O_TMPFILE), with the old content too.
+    ReplaceReport unnamed;
+    fd = make_unnamed(t, flags | O_CREAT | O_EXCL, kWholeFile, src, &unnamed);
+    ASSERT_GE(fd, 0) << (unnamed.failed_step ? unnamed.failed_step : "");
+    EXPECT_EQ(unnamed.copied, 20000);
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 0) << "unnamed, flags " << std::hex << flags;
     close(fd);
   }
   close(src);

@@ -15,7 +15,8 @@
  * With "dup", a dup of the fd is made at fd 50 (F_DUPFD) before READY, and SRC's
  * bytes are written through that dup after the ftruncate (a program that
  * truncates through one fd and writes through another on the same open file
- * description); it prints "dup offset=N" (the offset the two share). A
+ * description); it prints "dup offset=N" (the offset the two share), then
+ * "after a seek of the fd by 7: dup offset=N" (one offset: N+7). A
  * second dup, F_DUPFD_CLOEXEC at fd 51, has FD_CLOEXEC where fd 50 has not:
  * "dups' FD_CLOEXEC: 50=0 51=1" says each kept its own.
  * With "state", before READY the fd gets an F_SETOWN owner (this process)
@@ -189,6 +190,11 @@ int main(int argc, char** argv) {
   if (high && getrlimit(RLIMIT_NOFILE, &rl) == 0) printf("soft limit %ld\n", (long)rl.rlim_cur);
   if (dup_variant) {
     printf("dup offset=%ld\n", (long)lseek(writes_through, 0, SEEK_CUR));
+    // One offset for both, not two at 100: a seek through the fd moves the dup's.
+    const off_t was = lseek(fd, 0, SEEK_CUR);
+    lseek(fd, 7, SEEK_CUR);
+    printf("after a seek of the fd by 7: dup offset=%ld\n", (long)lseek(writes_through, 0, SEEK_CUR));
+    lseek(fd, was, SEEK_SET);
     printf("dups' FD_CLOEXEC: 50=%d 51=%d\n", (fcntl(50, F_GETFD) & FD_CLOEXEC) ? 1 : 0,
            (fcntl(51, F_GETFD) & FD_CLOEXEC) ? 1 : 0);
   }
