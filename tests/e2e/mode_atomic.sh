@@ -264,6 +264,51 @@ expect_same_content "$LIB" "$V2"
 expect_log "published file=$LIB [ino "
 ok "a stream freopen'ed elsewhere publishes the file it was writing"
 
+# freopen(NULL, mode, stream) reopens the stream's own file (glibc: through
+# /proc/self/fd) and closes its old fd inside libc too: the pending file is
+# published there first, as at fclose (the half written so far at the name
+# right after the freopen), and the rest goes into it.
+freopen_null() {  # freopen_null MODE [CMD...]
+  local mode=$1
+  shift
+  "$@" python3 -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fopen.restype = libc.freopen.restype = ctypes.c_void_p
+libc.freopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+libc.fwrite.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+libc.fseek.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_int]
+libc.fclose.argtypes = [ctypes.c_void_p]
+lib, mode, new = sys.argv[1], sys.argv[2].encode(), open(sys.argv[3], "rb").read()
+half = len(new) // 2
+f = libc.fopen(lib.encode(), b"w")
+libc.fwrite(new[:half], 1, half, f)
+f = libc.freopen(None, mode, f)
+if not f:
+    sys.exit("freopen: " + os.strerror(ctypes.get_errno()))
+print("after freopen:", "the half written" if open(lib, "rb").read() == new[:half] else "not the half written")
+libc.fseek(f, half, 0)
+libc.fwrite(new[half:], 1, len(new) - half, f)
+if libc.fclose(f) != 0:
+    sys.exit("fclose: " + os.strerror(ctypes.get_errno()))' "$LIB" "$mode" "$V2"
+}
+for m in a r+; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  freopen_null "$m" >/dev/null || fail "control: fopen, then freopen(NULL, \"$m\"), failed"
+  stop_victim
+  expect_killed "control: fopen, then freopen(NULL, \"$m\"), without truncguard"
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  got=$(freopen_null "$m" "$TG_CMD") || fail "freopen(NULL, \"$m\") under truncguard failed: $(tg_log)"
+  stop_victim
+  expect_survived "fopen, then freopen(NULL, \"$m\")"
+  [ "$got" = "after freopen: the half written" ] || fail "freopen(NULL, \"$m\") of a pending file did not publish it: $got"
+  expect_same_content "$LIB" "$V2"
+  ok "freopen(NULL, \"$m\") of a pending stream publishes it first; the rest lands in it"
+done
+
 # A writer that closes its fd with syscall(SYS_close, fd), not close(): libuv
 # does (node's fs.writeFileSync, copyFileSync...), to stay clear of close's
 # cancellation point. That close publishes as close() does (the new content
