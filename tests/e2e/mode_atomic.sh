@@ -75,6 +75,8 @@ expect_survived "redirection in atomic mode"
 expect_same_content "$LIB" "$V2"
 pub=$(log_lines "published file=$LIB") || fail "no published line"
 [ "$(echo "$pub" | wc -l)" -eq 1 ] || fail "published more than once: $pub"
+# At the end: at cat's close (handed over), not at bash's exec of cat.
+[[ "$pub" == *"(mode atomic): the writer closed it"* ]] || fail "not published at cat's close: $pub"
 ok "a redirection through dup2 and exec publishes once, when cat is done"
 
 # 4. A writer killed mid-copy: the old file stays, nothing is left behind.
