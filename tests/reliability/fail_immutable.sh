@@ -47,6 +47,13 @@ cases() {
   r_run immutable env TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" cp "$V2" "$lib"
   stop_victim
   expect_kernel_refused immutable "immutable file" "$lib" "$old" "Operation not permitted"
+  expect_no_temp "$D"
+  start_victim "$lib"
+  log_reset
+  r_run immutable env TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" "$TG_WRITER" truncate "$lib" "$V2"
+  stop_victim
+  expect_kernel_refused immutable "immutable file, writer truncate" "$lib" "$old" "Operation not permitted"
+  expect_no_temp "$D"
   chattr -i "$lib"
 
   # 2. immutable directory
