@@ -27,7 +27,7 @@
 # program that took it over (python: write, os.fsync, its fd onto 1, exec
 # cat, which closes it) found the OLD file at the name after the crash: the
 # synced mark was not handed over at the exec, and cat published the file
-# without syncing the directory. Now the hand-over (version 2) carries it.
+# without syncing the directory. Now the hand-over carries it (a suffix: its version stays 1).
 # Bug: on a filesystem with no fsync for directories (EINVAL: legacy 9p, a
 # FUSE server refusing FSYNCDIR), the directory sync after the rename failed
 # and the writer's close() returned EINVAL (dd: "closing output file: Invalid
