@@ -318,6 +318,7 @@ done
 # log). node where it is installed; python calling libc's syscall() through
 # ctypes, as any program may, everywhere.
 node_write() { "$@" node -e 'const fs = require("fs"); fs.writeFileSync(process.argv[1], fs.readFileSync(process.argv[2]))' "$LIB" "$V2"; }
+node_copy() { "$@" node -e 'require("fs").copyFileSync(process.argv[2], process.argv[1])' "$LIB" "$V2"; }
 py_syscall_close() {
   "$@" python3 -c '
 import ctypes, os, platform, sys
@@ -336,7 +337,7 @@ if ! command -v node >/dev/null; then
 elif asan_cannot_start node; then
   note "skip node: $NO_ASAN"
 else
-  raw_closers+=(node_write)
+  raw_closers+=(node_write node_copy)
 fi
 [ ${#raw_closers[@]} -gt 0 ] || skip "no writer that closes with syscall(SYS_close) can run here"
 for w in "${raw_closers[@]}"; do
