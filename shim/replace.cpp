@@ -708,6 +708,15 @@ int replace_file(const Target& t, Mode mode, int flags, off_t keep, int src, Rep
   const int dir = t.dir.get();
   if (mode == Mode::unlink) return unlink_and_create(t, flags, keep, src, rep, onto);
 
+  // An append-only directory (chattr +a) lets a file be made in it, but none
+  // be renamed over another or removed: a temp file made there could neither
+  // take the name nor go away (each write left one behind, a copy of the
+  // library for a write in place). Known before making it: one statx.
+  struct statx sx;
+  if (sys::call(SYS_statx, dir, "", AT_EMPTY_PATH, 0, &sx) == 0 && (sx.stx_attributes_mask & STATX_ATTR_APPEND) &&
+      (sx.stx_attributes & STATX_ATTR_APPEND))
+    return fail(rep, "the directory is append-only: no file can be renamed over the name there", -EPERM);
+
   // Replace: build the new inode under a temp name, then rename() it over the
   // name, which never disappears (unlike install's unlink + create).
   char tmp[NAME_MAX + 1];

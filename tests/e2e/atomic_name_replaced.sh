@@ -75,4 +75,7 @@ stop_victim
 expect_survived "two atomic writers of the same name"
 [ "$(inode "$LIB")" = "$OTHER" ] || fail "the slower writer's file was published over the first one's"
 expect_same_content "$LIB" "$V1"
-ok "two atomic writers of one name: the first to close stays, complete"
+expect_log "cannot protect file=$LIB: another file was put at the name since the writer opened it" \
+  "not published: the name keeps the newer file"
+[ -z "$(find "$T" -maxdepth 1 -name '.lib.so.tg-*')" ] || fail "two atomic writers: a temp file was left: $(ls -a "$T")"
+ok "two atomic writers of one name: the first to close stays, complete, the slower one's refusal logged"

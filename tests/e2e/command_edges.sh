@@ -26,25 +26,30 @@ expect_no_log "cannot protect"
 [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" || fail "the file handed over to bash was not published as v2"
 ok "atomic hand-over to bash: published once, by bash; its children neither see nor adopt it"
 
-# An entry whose directory fd is not open in the new image (a stale copy of
-# the variable) is not adopted: no publication, and no error line about it.
-echo old >"$T/target"
-log_reset
-python3 - "$T" "7:9:1:$(hex target):$(hex "$T/target");" "$TG_SHIM" <<'PY' || fail "python could not exec"
+# An entry whose directory fd is not an open directory in the new image (a
+# stale copy of the variable: the fd closed, or another file at its number)
+# is not adopted: no publication, and no error line about it.
+for dirfd in closed file; do
+  echo old >"$T/target"
+  log_reset
+  python3 - "$T" "7:9:1:$(hex target):$(hex "$T/target");" "$TG_SHIM" "$dirfd" <<'PY' || fail "python could not exec"
 import os, sys
-d, entry, shim = sys.argv[1:]
-fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)   # an unnamed inode at fd 7; fd 9 closed
+d, entry, shim, dirfd = sys.argv[1:]
+fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)   # an unnamed inode at fd 7
 os.write(fd, b"forged\n")
 os.dup2(fd, 7)
 try:
     os.close(9)
 except OSError:
     pass
+if dirfd == "file":
+    os.dup2(os.open(d + "/target", os.O_RDONLY), 9)  # fd 9: a regular file
 os.execve("/bin/true", ["true"], dict(os.environ, LD_PRELOAD=shim, TRUNCGUARD_PENDING=entry))
 PY
-[ "$(cat "$T/target")" = old ] || fail "a stale hand-over entry was published over target"
-expect_no_log "cannot protect"
-ok "a hand-over entry whose directory fd is closed is ignored quietly"
+  [ "$(cat "$T/target")" = old ] || fail "a stale hand-over entry (directory fd $dirfd) was published over target"
+  [ -z "$(tg_log)" ] || fail "a stale hand-over entry (directory fd $dirfd): the program logged: $(tg_log)"
+done
+ok "a hand-over entry whose directory fd is closed, or a file, is ignored quietly"
 
 # ---- Atomic mode: a pending file is handed over at exec only to a program
 # that will load the shim. One exec'ed with an environment that does not

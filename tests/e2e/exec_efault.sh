@@ -71,23 +71,31 @@ ok "an exec with an environment in secret memory: the file published at the exec
 # goes on. The shim's own look went on, took the static program for the one
 # that would run (it can't load the shim) and published the pending file at
 # that failed exec: the name held the new file while the writer was still
-# writing it. Now nothing is published before the close.
+# writing it. Now nothing is published before the close. The same where the
+# entry's name is too long for the kernel (a component of 300 bytes:
+# ENAMETOOLONG), which ends glibc's search too.
 : "${TG_STATIC_WRITER=$TG_BUILD/tests/writers/static_writer}"
-if [ -x "$TG_STATIC_WRITER" ]; then
-  mkdir -p "$T/static" && cp "$TG_STATIC_WRITER" "$T/static/static_writer" || fail "cannot copy the static writer"
-  ln -s loop "$T/loop"
+# search_ends ENTRY ERROR WHAT: execvp of static_writer through PATH=ENTRY:$T/static.
+search_ends() {
+  local entry=$1 err=$2 what=$3 old
   fresh_copy "$V1" "$LIB"
-  "$TG_BAD_EXEC" "$LIB" "$V2" search "$T/loop:$T/static" static_writer >"$T/control.out" 2>&1 ||
+  "$TG_BAD_EXEC" "$LIB" "$V2" search "$entry:$T/static" static_writer >"$T/control.out" 2>&1 ||
     fail "control: bad_exec search failed: $(cat "$T/control.out")"
-  grep -q 'execvp: -1 Too many levels of symbolic links' "$T/control.out" && grep -q 'same inode: yes' "$T/control.out" ||
-    fail "control: execvp through a looping PATH entry: unexpected output: $(cat "$T/control.out")"
+  grep -q "execvp: -1 $err" "$T/control.out" && grep -q 'same inode: yes' "$T/control.out" ||
+    fail "control: execvp through $what: unexpected output: $(cat "$T/control.out")"
   fresh_copy "$V1" "$LIB"
   old=$(inode "$LIB")
   log_reset
-  TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf "$TG_CMD" "$TG_BAD_EXEC" "$LIB" "$V2" search "$T/loop:$T/static" static_writer >"$T/tg.out" 2>&1 ||
+  TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf "$TG_CMD" "$TG_BAD_EXEC" "$LIB" "$V2" search "$entry:$T/static" static_writer >"$T/tg.out" 2>&1 ||
     fail "bad_exec search under truncguard (atomic): $(cat "$T/tg.out")"
-  diff "$T/control.out" "$T/tg.out" >&2 || fail "execvp through a looping PATH entry: published at the failed exec"
+  diff "$T/control.out" "$T/tg.out" >&2 || fail "execvp through $what: published at the failed exec"
   expect_log "published file=$LIB [ino $old -> $(inode "$LIB")] (mode atomic): the writer closed it"
   expect_version "$LIB" 2
-  ok "an execvp that fails on a looping PATH entry publishes nothing; the close does"
+  ok "an execvp that fails on $what ($err) publishes nothing; the close does"
+}
+if [ -x "$TG_STATIC_WRITER" ]; then
+  mkdir -p "$T/static" && cp "$TG_STATIC_WRITER" "$T/static/static_writer" || fail "cannot copy the static writer"
+  ln -s loop "$T/loop"
+  search_ends "$T/loop" "Too many levels of symbolic links" "a looping PATH entry"
+  search_ends "$T/$(printf 'n%.0s' $(seq 300))" "File name too long" "a PATH entry too long"
 fi

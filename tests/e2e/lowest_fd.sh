@@ -89,6 +89,44 @@ for mode in replace unlink atomic; do
   check "$mode" 2 1 stderr
 done
 
+# While the library at fd 2 is pending (atomic mode, the log on stderr), no
+# line at all goes to fd 2, not only the library's own: here the decision
+# line of a text file the program truncates meanwhile (TRUNCGUARD_DEBUG=
+# decisions). The name must then hold v2 exactly.
+pending_stderr() {  # pending_stderr REPORT [CMD...]
+  local report=$1
+  shift
+  "$@" python3 -c '
+import os, sys
+lib, new, text, report = sys.argv[1:5]
+data = open(new, "rb").read()
+os.close(2)
+fd = os.open(lib, os.O_WRONLY | os.O_TRUNC)
+os.close(os.open(text, os.O_WRONLY | os.O_TRUNC))
+os.write(fd, data)
+os.close(fd)
+with open(report, "w") as f:
+    print("fd=%d" % fd, "new content at the name" if open(lib, "rb").read() == data else "NOT the new content", file=f)' \
+    "$LIB" "$V2" "$T/text.txt" "$report"
+}
+echo text >"$T/text.txt"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+pending_stderr "$T/control.txt" || fail "control: close(2), open, another file's truncation"
+stop_victim
+expect_killed "control: close(2), then open(O_TRUNC) and another file's truncation, without truncguard"
+echo text >"$T/text.txt"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+pending_stderr "$T/guarded.txt" env -u TRUNCGUARD_LOG TRUNCGUARD_DEBUG=decisions TRUNCGUARD_MODE=atomic "$TG_CMD" ||
+  fail "mode atomic, close(2), then open and another file's truncation, log on stderr"
+stop_victim
+expect_survived "mode atomic: close(2), then open(O_TRUNC) and another file's truncation"
+want=$(cat "$T/control.txt")
+got=$(cat "$T/guarded.txt")
+[ "$got" = "$want" ] || fail "mode atomic, a line logged while fd 2 is pending: $got; without truncguard: $want"
+ok "mode atomic: no line logged into the library pending at fd 2 (another file's decision line): $got"
+
 # A small fd limit, every number in its upper half in use: the directory fd
 # atomic mode keeps can't have a high number, and takes the lowest free one
 # (documented). The open is not refused for it: the writer still gets the

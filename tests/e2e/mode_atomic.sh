@@ -75,6 +75,8 @@ expect_survived "redirection in atomic mode"
 expect_same_content "$LIB" "$V2"
 pub=$(log_lines "published file=$LIB") || fail "no published line"
 [ "$(echo "$pub" | wc -l)" -eq 1 ] || fail "published more than once: $pub"
+# At the end: at cat's close (handed over), not at bash's exec of cat.
+[[ "$pub" == *"(mode atomic): the writer closed it"* ]] || fail "not published at cat's close: $pub"
 ok "a redirection through dup2 and exec publishes once, when cat is done"
 
 # 4. A writer killed mid-copy: the old file stays, nothing is left behind.
@@ -264,6 +266,51 @@ expect_same_content "$LIB" "$V2"
 expect_log "published file=$LIB [ino "
 ok "a stream freopen'ed elsewhere publishes the file it was writing"
 
+# freopen(NULL, mode, stream) reopens the stream's own file (glibc: through
+# /proc/self/fd) and closes its old fd inside libc too: the pending file is
+# published there first, as at fclose (the half written so far at the name
+# right after the freopen), and the rest goes into it.
+freopen_null() {  # freopen_null MODE [CMD...]
+  local mode=$1
+  shift
+  "$@" python3 -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fopen.restype = libc.freopen.restype = ctypes.c_void_p
+libc.freopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+libc.fwrite.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+libc.fseek.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_int]
+libc.fclose.argtypes = [ctypes.c_void_p]
+lib, mode, new = sys.argv[1], sys.argv[2].encode(), open(sys.argv[3], "rb").read()
+half = len(new) // 2
+f = libc.fopen(lib.encode(), b"w")
+libc.fwrite(new[:half], 1, half, f)
+f = libc.freopen(None, mode, f)
+if not f:
+    sys.exit("freopen: " + os.strerror(ctypes.get_errno()))
+print("after freopen:", "the half written" if open(lib, "rb").read() == new[:half] else "not the half written")
+libc.fseek(f, half, 0)
+libc.fwrite(new[half:], 1, len(new) - half, f)
+if libc.fclose(f) != 0:
+    sys.exit("fclose: " + os.strerror(ctypes.get_errno()))' "$LIB" "$mode" "$V2"
+}
+for m in a r+; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  freopen_null "$m" >/dev/null || fail "control: fopen, then freopen(NULL, \"$m\"), failed"
+  stop_victim
+  expect_killed "control: fopen, then freopen(NULL, \"$m\"), without truncguard"
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  got=$(freopen_null "$m" "$TG_CMD") || fail "freopen(NULL, \"$m\") under truncguard failed: $(tg_log)"
+  stop_victim
+  expect_survived "fopen, then freopen(NULL, \"$m\")"
+  [ "$got" = "after freopen: the half written" ] || fail "freopen(NULL, \"$m\") of a pending file did not publish it: $got"
+  expect_same_content "$LIB" "$V2"
+  ok "freopen(NULL, \"$m\") of a pending stream publishes it first; the rest lands in it"
+done
+
 # A writer that closes its fd with syscall(SYS_close, fd), not close(): libuv
 # does (node's fs.writeFileSync, copyFileSync...), to stay clear of close's
 # cancellation point. That close publishes as close() does (the new content
@@ -271,6 +318,7 @@ ok "a stream freopen'ed elsewhere publishes the file it was writing"
 # log). node where it is installed; python calling libc's syscall() through
 # ctypes, as any program may, everywhere.
 node_write() { "$@" node -e 'const fs = require("fs"); fs.writeFileSync(process.argv[1], fs.readFileSync(process.argv[2]))' "$LIB" "$V2"; }
+node_copy() { "$@" node -e 'require("fs").copyFileSync(process.argv[2], process.argv[1])' "$LIB" "$V2"; }
 py_syscall_close() {
   "$@" python3 -c '
 import ctypes, os, platform, sys
@@ -289,7 +337,7 @@ if ! command -v node >/dev/null; then
 elif asan_cannot_start node; then
   note "skip node: $NO_ASAN"
 else
-  raw_closers+=(node_write)
+  raw_closers+=(node_write node_copy)
 fi
 [ ${#raw_closers[@]} -gt 0 ] || skip "no writer that closes with syscall(SYS_close) can run here"
 for w in "${raw_closers[@]}"; do

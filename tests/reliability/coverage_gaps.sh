@@ -48,7 +48,9 @@ gap "posix_spawn with an O_WRONLY|O_TRUNC file action" "$TG_RTOOL" spawn-trunc "
 # added: the fd the guard opened there is closed again, none left to the
 # program (one fd more at each action over a library in use).
 fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
 start_victim "$LIB"
+log_reset
 r_run addopen_fds "$TG_CMD" python3 -c '
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -69,7 +71,10 @@ stop_victim
 expect_survived "posix_spawn_file_actions_addopen over the library in use"
 [ "$R_STATUS" -eq 0 ] && grep -qx "fds on the library: 0" "$T/addopen_fds.out" ||
   fail "posix_spawn_file_actions_addopen over a library in use left the program an fd on the file: $(r_out addopen_fds)"
-ok "posix_spawn_file_actions_addopen over a library in use: no fd of the program left on the file"
+# No spawn followed: the new inode was made when the action was added.
+[ "$(inode "$LIB")" != "$old" ] || fail "posix_spawn_file_actions_addopen over a library in use: the name kept inode $old"
+expect_log "replaced file=$LIB [ino $old -> "
+ok "posix_spawn_file_actions_addopen over a library in use: a new inode at the name when the action is added, no fd of the program left on the file"
 gap "freopen(NULL, \"w\")" "$TG_RTOOL" freopen-null w "$LIB"
 [ "$(stat -c %s "$LIB")" = 0 ] || fail "freopen(NULL, \"w\"): the name should hold an empty file"
 gap "freopen(NULL, \"r+\") and a patch in place" "$TG_RTOOL" freopen-null r+ "$LIB"

@@ -5,6 +5,8 @@
 #     untouched and the decisions log says why.  Victim alive, name intact.
 #  2. Immutable directory, ordinary file: no new inode can be made next to
 #     it -> refused + log, name intact.
+#  2b. Append-only directory: no file can be renamed over the name or
+#     removed there -> refused before a temp file is made, name intact.
 #  3. Append-only file (chattr +a): as 1, the kernel refuses every write but
 #     an append (EPERM) and truncates nothing: passed through untouched.
 # Control: the same file without the attribute is replaced.
@@ -45,6 +47,13 @@ cases() {
   r_run immutable env TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" cp "$V2" "$lib"
   stop_victim
   expect_kernel_refused immutable "immutable file" "$lib" "$old" "Operation not permitted"
+  expect_no_temp "$D"
+  start_victim "$lib"
+  log_reset
+  r_run immutable env TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" "$TG_WRITER" truncate "$lib" "$V2"
+  stop_victim
+  expect_kernel_refused immutable "immutable file, writer truncate" "$lib" "$old" "Operation not permitted"
+  expect_no_temp "$D"
   chattr -i "$lib"
 
   # 2. immutable directory
@@ -54,6 +63,16 @@ cases() {
   AT_OPEN="the directory is immutable or append-only" refused "a library in an immutable directory" "$lib" \
     "cannot create a temporary file in the directory" "Operation not permitted"
   chattr -i "$D/sub"
+
+  # 2b. append-only directory: a file can be made in it, but none renamed
+  # over another or removed: refused before a temp file is made (mode
+  # replace made one, the rename over the name failed, and it stayed there,
+  # undeletable; atomic mode, replacing at open, the same).
+  fresh_copy "$V1" "$lib"
+  r_chattr +a "$D/sub" || fail "chattr +a $D/sub"
+  AT_OPEN="the directory is immutable or append-only" refused "a library in an append-only directory" "$lib" \
+    "the directory is append-only: no file can be renamed over the name there" "Operation not permitted"
+  chattr -a "$D/sub"
 
   # 3. append-only file: every write but an append is refused by the kernel
   # (EPERM), a truncating open, truncate(2) and F_SETFL alike (it was copied,

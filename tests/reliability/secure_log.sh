@@ -94,3 +94,36 @@ got=$(kept_fds_entry env 2>"$T/kept.err")
 got=$(kept_fds_entry as_nobody 2>"$T/kept.err")
 [ "$got" = "stdin open" ] || fail "nobody's TRUNCGUARD_KEPT_FDS entry, in a setuid program: $got $(cat "$T/kept.err")"
 ok "a TRUNCGUARD_KEPT_FDS entry naming stdin: taken from root (stdin closed), not in a setuid program run by nobody"
+
+# Nor does the setuid program adopt the caller's TRUNCGUARD_PENDING entry
+# (an atomic-mode hand-over, e2e pending_env): the environment is the
+# caller's, who must not make it publish a file at a name of the caller's
+# choosing. Root makes an unnamed file of root's (the setuid program's
+# euid) in a directory of its own, puts it and the directory at fds 7 and 8
+# with an entry naming $T/pending/target, and execs the setuid program: as
+# root (no secure execution, the control: adopted, published at the
+# program's exit) and after becoming nobody (secure execution: not adopted,
+# the target left as it was).
+pending_entry() {  # pending_entry root|nobody: what the target holds after the setuid program ran
+  echo precious >"$T/pending/target"
+  "$py" -c '
+import os, sys
+d, who, prog = sys.argv[1:4]
+fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o644)
+os.write(fd, b"new\n")
+os.dup2(fd, 7)
+os.dup2(os.open(d, os.O_RDONLY | os.O_DIRECTORY), 8)
+entry = "7:8:%d:%s:%s;" % (os.stat(d + "/target").st_ino, b"target".hex(), (d + "/target").encode().hex())
+if who == "nobody":
+    os.setgroups([])
+    os.setresgid(65534, 65534, 65534)
+    os.setresuid(65534, 65534, 65534)
+os.execve(prog, [prog, "-c", "pass"], dict(os.environ, TRUNCGUARD_PENDING=entry))' "$T/pending" "$1" "$T/bin/suid_py" ||
+    fail "the setuid program, run by $1 with a TRUNCGUARD_PENDING entry, failed"
+  cat "$T/pending/target"
+}
+mkdir -m 755 "$T/pending"
+[ "$(pending_entry root)" = new ] || fail "control: root's TRUNCGUARD_PENDING entry was not adopted by the program it runs"
+[ "$(pending_entry nobody)" = precious ] ||
+  fail "nobody's TRUNCGUARD_PENDING entry was adopted by a setuid program: target holds $(cat "$T/pending/target")"
+ok "a TRUNCGUARD_PENDING entry: adopted from root (published), not in a setuid program run by nobody"
