@@ -218,7 +218,9 @@ out=$(cd "$deep" && for _ in $(seq 25); do cd "$part" || exit 1; done && "$TG_CM
 st=$?
 [ "$st" -eq 0 ] || fail "who on a file deeper than PATH_MAX exited $st, expected 0: $out"
 grep -E "^ +$V .* exec +current" <<<"$out" >/dev/null || fail "who on a file deeper than PATH_MAX does not list the victim (pid $V): $out"
-ok "who on a file deeper than PATH_MAX: exit 0, the victim listed"
+grep -qF "matched by inode only, an older file replaced at that name is not recognised" <<<"$out" ||
+  fail "who on a file deeper than PATH_MAX does not say a replaced older file can't be recognised: $out"
+ok "who on a file deeper than PATH_MAX: exit 0, the victim listed, and a note that a replaced older file is not recognised"
 rm -f "$T/deep.ready"
 wait "$P" || fail "the victim in the deep directory $(describe_status $?)"
 
