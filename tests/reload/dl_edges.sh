@@ -159,6 +159,7 @@ tg_closes=$(grep -oP "file=\Q$A\E \[0\];  dlclose by .*: still loaded, ino \d+, 
   { cat "$T/log" >&2; fail "aliases: truncguard counts opens $tg_opens, closes $tg_closes; glibc $glibc_opens, $glibc_closes"; }
 expect_no_log_line "NODELETE" "aliases"
 expect_log_line "note file=$A is still loaded after dlclose: 4 handles still open" "aliases"
+expect_log_line "(it was also opened as $T/alias/libfoo.so, another name for its file)" "aliases"
 expect_log_line "file=$A [0];  dlclose by $T/alias/dl_edges [0]: unloaded" "aliases"
 # The RTLD_NOLOAD dlopen that returned NULL opened nothing: its line is
 # written before glibc runs, and counts no open of its own.
