@@ -37,3 +37,16 @@ ok "eight threads cancelled at random for 3 s: no hang, no failed write ($(cat "
 left=$(ls -A "$T" | grep '\.tg-' || true)
 [ -z "$left" ] || fail "temp files left behind: $left"
 expect_log_well_formed
+
+# The same where every write is acted on (scope elf: no lease, no scan; above,
+# where every process can be inspected, nobody maps the libraries and each
+# write goes through in place), so that the cancels land in replacements.
+for l in "${libs[@]}"; do fresh_copy "$V1" "$l"; done
+log_reset
+TRUNCGUARD_SCOPE=elf "$TG_CMD" "$TG_CANCEL_WRITER" "$V2" 3 "${libs[@]}" >"$T/out" 2>"$T/err" ||
+  fail "eight threads cancelled at random under truncguard, scope elf: $(cat "$T/out" "$T/err")"
+log_lines "replaced file=$T/lib" >/dev/null || fail "scope elf: no write was acted on: $(tg_log | head -n 5)"
+left=$(ls -A "$T" | grep '\.tg-' || true)
+[ -z "$left" ] || fail "scope elf: temp files left behind: $left"
+ok "scope elf, every write replaced, threads cancelled at random for 3 s: no hang, no failed write, no temp file ($(cat "$T/out"))"
+expect_log_well_formed

@@ -15,7 +15,7 @@ LIB=$T/libunused.so
 
 run_writer() {  # run_writer [WRAPPER...]: the fork writer for 3 s; sets BROKEN (looks that saw a lease on the file being broken)
   fresh_copy "$V1" "$LIB"
-  "$@" "$TG_FORK_WRITER" "$LIB" "$V2" 3 400 >"$T/out" 2>"$T/err" ||
+  "$@" "$TG_FORK_WRITER" "$LIB" "$V2" 3 "${CHILD_MS:-400}" ${VFORK:+vfork} >"$T/out" 2>"$T/err" ||
     fail "the fork writer failed: $(cat "$T/out" "$T/err")"
   BROKEN=$(sed -n 's/.*leases broken \([0-9]*\),.*/\1/p' "$T/out")
   [ -n "$BROKEN" ] || fail "no result from the fork writer: $(cat "$T/out")"
@@ -38,3 +38,16 @@ log_lines "file=$LIB" "the kernel granted a write lease" >/dev/null ||
   fail "under truncguard a forked child's copy of the lease lived on, and an open of the file waited for it to be broken ($BROKEN looks saw it; $(cat "$T/out"))"
 ok "under truncguard no lease outlived truncguard's look ($(cat "$T/out"))"
 expect_log_well_formed
+
+# The same with vfork (posix_spawn's way): the child, until it exits, holds a
+# copy of the fd table, the fd truncguard took the lease through among it.
+# Children of 20 ms, one after the other (the main thread waits for each).
+VFORK=1 CHILD_MS=20 run_writer
+[ "$BROKEN" -eq 0 ] || fail "control, vfork: without truncguard a lease on the file was being broken $BROKEN times ($(cat "$T/out"))"
+log_reset
+VFORK=1 CHILD_MS=20 TRUNCGUARD_DEBUG=decisions run_writer "$TG_CMD"
+log_lines "file=$LIB" "the kernel granted a write lease" >/dev/null ||
+  skip "vfork: no write lease was granted on $LIB here: nothing to test"
+[ "$BROKEN" -eq 0 ] ||
+  fail "vfork: under truncguard a vforked child's copy of the lease lived on, and an open of the file waited for it to be broken ($BROKEN looks saw it; $(cat "$T/out"))"
+ok "vfork: under truncguard no lease outlived truncguard's look ($(cat "$T/out"))"

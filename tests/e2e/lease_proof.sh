@@ -48,3 +48,33 @@ else
   expect_log "decision file=$LIB: pass (no process maps it executable)"
   ok "with a reader and every process inspectable, the scan proved it unmapped"
 fi
+
+# The same where some processes can't be inspected for sure: a writer that is
+# not root (nobody), which can't read root's maps. The lease still proves an
+# unused library unused (truncated in place); a reader defeats the proof, and
+# the library counts as mapped (replaced).
+if [ "$(id -u)" -eq 0 ] && as_nobody true; then
+  nobody_copies
+  must mkdir -m 0755 "$T/nobody"
+  must chown 65534:65534 "$T/nobody"
+  NLIB=$T/nobody/libunused.so
+  hidden=$(as_nobody bash -c "$(declare -f uninspectable_processes); uninspectable_processes" | head -n 1)
+  [ -n "$hidden" ] || fail "setup: nobody can inspect every process, even root's"
+  must cp "$V1" "$NLIB"
+  must chown 65534:65534 "$NLIB"
+  must ln "$NLIB" "$T/nobody/hardlink.so"
+  log_reset
+  as_nobody env TRUNCGUARD_LOG="$TG_LOG" "$TG_CMD_N" cp "$V2" "$NLIB" || fail "nobody's truncguard cp over an unused library failed"
+  expect_same_content "$T/nobody/hardlink.so" "$V2" "the hard link made before nobody's write"
+  expect_log "decision file=$NLIB: pass (no process has it open or mapped (the kernel granted a write lease))"
+  ok "as nobody (pid $hidden not inspectable), an unused library was truncated in place on the lease"
+
+  must cp "$V1" "$NLIB"
+  exec 3<"$NLIB"
+  log_reset
+  as_nobody env TRUNCGUARD_LOG="$TG_LOG" "$TG_CMD_N" cp "$V2" "$NLIB" || fail "nobody's truncguard cp over a library open for reading failed"
+  exec 3<&-
+  expect_same_content "$T/nobody/hardlink.so" "$V1" "the hard link of a library open for reading, after nobody's write"
+  expect_log "decision file=$NLIB: act (some processes could not be inspected: replace unless proven unmapped)"
+  ok "as nobody, with a reader (no lease), the library counts as mapped and was replaced"
+fi

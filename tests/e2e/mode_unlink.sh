@@ -27,4 +27,6 @@ expect_version "$LIB" 2
 new=$(inode "$LIB")
 [ "$new" != "$old" ] || fail "mode=unlink: the name kept inode $old"
 expect_log "replaced file=$LIB [ino $old -> $new] (mode unlink); mapped executable by " "pid $VICTIM_PID ("
-ok "the log says (mode unlink)"
+left=$(ls -A "$T" | grep '\.tg-' || true)
+[ -z "$left" ] || fail "mode=unlink: the old file moved aside was left behind: $left"
+ok "the log says (mode unlink); the old file moved aside is gone"

@@ -40,3 +40,19 @@ expect_same_content /proc/$$/fd/3 "$T/new.txt" "an fd opened before cp of a text
 expect_no_log "replaced file="
 exec 3<&-
 ok "scope=elf leaves a text file's inode alone"
+
+# An ELF object that is never loaded (ET_REL: a compiler's .o) is left alone
+# under scope=elf too: its fd sees the new content (same inode).
+OBJ=$(find "$TG_BUILD" -name '*.o' -size +1k -print -quit)
+[ -n "$OBJ" ] || fail "setup: no object file (.o) in $TG_BUILD"
+[ "$(od -An -tu2 -j16 -N2 -- "$OBJ" | tr -d ' ')" = 1 ] || fail "setup: $OBJ is not ET_REL"
+must cp "$OBJ" "$T/unit.o"
+must cp "$OBJ" "$T/unit.o.new"
+echo "appended" >>"$T/unit.o.new"
+exec 3<"$T/unit.o"
+log_reset
+TRUNCGUARD_SCOPE=elf "$TG_CMD" cp "$T/unit.o.new" "$T/unit.o" || fail "cp of an object file under scope=elf failed"
+expect_same_content /proc/$$/fd/3 "$T/unit.o.new" "an fd opened before cp of an object file"
+expect_no_log "replaced file="
+exec 3<&-
+ok "scope=elf leaves an ET_REL object's inode alone"

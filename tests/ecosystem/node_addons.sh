@@ -137,6 +137,10 @@ writes() {
   else
     expect_survived "$name under ${pre[*]##*/}"
     expect_log "replaced file=$ADDON" "mapped executable by pid $VICTIM_PID (node)"
+    # In atomic mode, the new file published at the writer's close.
+    if [[ " ${pre[*]} " == *" --mode=atomic "* ]]; then
+      expect_log "published file=$ADDON [ino " "(mode atomic): the writer closed it"
+    fi
   fi
   [ "$(loads "$ADDON")" = 2 ] || fail "$name: a fresh node loads $(loads "$ADDON"), expected 2"
 }
@@ -147,6 +151,8 @@ writes fs.copyFileSync "$TG_CMD" -- -e "$COPY"
 writes "fs.copyFileSync (atomic)" "$TG_CMD" --mode=atomic -- -e "$COPY"
 writes fs.promises.writeFile -- -e "$PROMISE"
 writes fs.promises.writeFile "$TG_CMD" -- -e "$PROMISE"
+writes "fs.promises.writeFile (atomic)" "$TG_CMD" --mode=atomic -- -e "$PROMISE"
+writes "fs.promises.writeFile (atomic)" "$TG_CMD" --mode=atomic -- -e "$PROMISE"
 
 # node-tar, as npm bundles it, extracting a package over its own directory.
 NPM_ROOT=$(npm root -g 2>/dev/null)

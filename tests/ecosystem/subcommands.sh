@@ -59,6 +59,29 @@ sleep 0.2
 [ -e "$T/fifo.opened" ] && fail "who on a FIFO opened it: the writer waiting for a reader went on"
 kill "$writer" 2>/dev/null
 ok "who on a FIFO: exit $st, the FIFO not opened (its writer still waits)"
+# ... nor a device (here a node of /dev/null's device: an inotify watch on
+# it sees every open). Control: cat opens it, and the watch sees that.
+opened() {  # opened NODE CMD...: "opened" if CMD opened NODE, else "not opened"
+  python3 - "$@" <<'PY'
+import ctypes, os, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+if fd < 0 or libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x20) < 0:  # IN_OPEN
+    sys.exit("cannot watch " + sys.argv[1])
+subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    print("opened" if os.read(fd, 4096) else "not opened")
+except BlockingIOError:
+    print("not opened")
+PY
+}
+if mknod "$T/nulldev" c 1 3 2>/dev/null && cat "$T/nulldev" 2>/dev/null; then  # (not on a nodev mount)
+  [ "$(opened "$T/nulldev" cat "$T/nulldev")" = opened ] || fail "control: the inotify watch did not see cat open $T/nulldev"
+  [ "$(opened "$T/nulldev" "$TG_CMD" who "$T/nulldev")" = "not opened" ] || fail "who on a device opened it"
+  ok "who on a device: not opened (control: cat's open is seen)"
+else
+  note "who on a device: no device node can be made and opened here (mknod; a nodev mount?): not tested"
+fi
 
 # An answer that can't be written (a full disk, a closed stdout) is an
 # error, not a short answer that exits as if it had been read.
@@ -218,7 +241,9 @@ out=$(cd "$deep" && for _ in $(seq 25); do cd "$part" || exit 1; done && "$TG_CM
 st=$?
 [ "$st" -eq 0 ] || fail "who on a file deeper than PATH_MAX exited $st, expected 0: $out"
 grep -E "^ +$V .* exec +current" <<<"$out" >/dev/null || fail "who on a file deeper than PATH_MAX does not list the victim (pid $V): $out"
-ok "who on a file deeper than PATH_MAX: exit 0, the victim listed"
+grep -qF "matched by inode only, an older file replaced at that name is not recognised" <<<"$out" ||
+  fail "who on a file deeper than PATH_MAX does not say a replaced older file can't be recognised: $out"
+ok "who on a file deeper than PATH_MAX: exit 0, the victim listed, and a note that a replaced older file is not recognised"
 rm -f "$T/deep.ready"
 wait "$P" || fail "the victim in the deep directory $(describe_status $?)"
 

@@ -157,13 +157,14 @@ chmod 644 "$T/app/"*.src
 # A default ACL on the directory, for another user: a new file inherits it.
 r_acl "$T/app" default 4321 2>"$T/acl.err" || skip "no ACLs on $T: $(cat "$T/acl.err")"
 
-# acl_copy ID: a fresh copy of the library, nobody's, with an access ACL for
-# user ID (rwxrwxr-x, of which the owning group gets r-x).
+# acl_copy ID [GROUP MASK]: a fresh copy of the library, nobody's, with an
+# access ACL for user ID (rwxrwxr-x, of which the owning group gets r-x; with
+# GROUP and MASK: group:: and mask:: of those permissions).
 acl_copy() {
   fresh_copy "$V1" "$LIB"
   chown nobody:nogroup "$LIB"
   chmod 775 "$LIB"
-  r_acl "$LIB" access "$1" || fail "setup: cannot set the ACL of $LIB"
+  r_acl "$LIB" access "$@" || fail "setup: cannot set the ACL of $LIB"
 }
 acl_of() { getfattr --absolute-names -n system.posix_acl_access -e hex -- "$1" 2>/dev/null | grep =; }
 # in_userns CMD...: as a rootless container runs it: nobody, root of a user
@@ -187,6 +188,13 @@ acl_cases() {
     fail "$mode: the new file has an ACL the old one did not give (the directory's default?): $(acl_of "$LIB")"
   expect_log "note file=$LIB its ACL could not be copied: the new file has none, and mode 0755 (the owning group keeps what the ACL gave it) instead of 0775"
   ok "$mode: the ACL for an unmapped user was not copied: mode 755, no ACL, and the log says so"
+  # group::rwx within mask::r-x: the owning group had r-x, not rwx.
+  acl_copy 1234 7 5
+  victim_write tgcp in_userns env LD_PRELOAD="$TG_SHIM_N" TRUNCGUARD_LOG="$TG_LOG" cp "$SRC" "$LIB"
+  expect_new_inode "$mode: cp under truncguard in a user namespace, group:: above mask::" tgcp
+  [ "$(stat -c %a -- "$LIB")" = 755 ] ||
+    fail "$mode: group::rwx, mask::r-x: the new file has mode $(stat -c %a -- "$LIB"): the owning group had r-x, now it has more"
+  ok "$mode: group::rwx within mask::r-x: the new file's group bits are r-x"
 
   # Nobody's own id is mapped (root of the namespace): the ACL is copied.
   acl_copy 65534

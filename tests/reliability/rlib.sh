@@ -81,15 +81,18 @@ r_chattr() {
   _r_attrs+=("$2")
 }
 
-# r_acl FILE access|default ID: FILE gets the access or default POSIX ACL
-# "user::rwx user:ID:rwx group::r-x mask::rwx other::r-x" (setfacl -m, with
-# no acl package needed); as an access ACL, the mode shows the mask: rwxrwxr-x.
+# r_acl FILE access|default ID [GROUP MASK]: FILE gets the access or default
+# POSIX ACL "user::rwx user:ID:rwx group::r-x mask::rwx other::r-x" (setfacl
+# -m, with no acl package needed; GROUP and MASK: the group:: and mask::
+# permissions in octal, 5 and 7 if not given); as an access ACL, the mode
+# shows the mask: rwxrwxr-x.
 r_acl() {
   python3 -c '
 import os, struct, sys
 e = lambda tag, perm, id: struct.pack("<HHI", tag, perm, id)
 all = 0xffffffff
-acl = struct.pack("<I", 2) + e(1, 7, all) + e(2, 7, int(sys.argv[3])) + e(4, 5, all) + e(0x10, 7, all) + e(0x20, 5, all)
+group, mask = (int(sys.argv[4]), int(sys.argv[5])) if len(sys.argv) > 5 else (5, 7)
+acl = struct.pack("<I", 2) + e(1, 7, all) + e(2, 7, int(sys.argv[3])) + e(4, group, all) + e(0x10, mask, all) + e(0x20, 5, all)
 os.setxattr(sys.argv[1], "system.posix_acl_" + sys.argv[2], acl)' "$@"
 }
 

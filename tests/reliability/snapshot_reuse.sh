@@ -17,6 +17,9 @@
 # can be inspected, with scope namespace (so the processes outside it don't
 # count either). On the host one uninspectable process (pid 1 here) makes
 # every ELF library count as in use, which would hide a wrong reuse.
+#
+# Then the limit: a writer that replaces A, waits 10.5 s and replaces C gets
+# C's answer from a fresh walk.
 R_PID_NS=1
 . "$(dirname "$0")/rlib.sh"
 need_pid_ns
@@ -96,3 +99,27 @@ grep -h '"event":"replaced"' "$TG_LOG".* | grep -v '"uninspected":0' &&
 grep -h '"event":"replaced"' "$TG_LOG".* | grep '"outside_pid_namespace"' &&
   fail "scope namespace counted the processes outside the namespace: the test proves nothing here"
 ok "JSON: every answer had 0 uninspected processes; the reused one carries scan_age_ms"
+
+# The snapshot serves for 10 s at most: a writer that replaces A, pauses
+# 10.5 s, then replaces C (no victim started in between) gets C's answer from
+# a fresh walk, not from the snapshot the first walk made.
+cat >"$T/slow_writer.sh" <<'EOF2'
+exec 3>"$1"; cat "$3" >&3; exec 3>&-
+sleep 10.5
+exec 5>"$2"; cat "$3" >&5; exec 5>&-
+EOF2
+for v in A C; do fresh_copy "$V1" "$T/lib$v.so"; done
+start_victim "$A"; P_A=$VICTIM_PID; R_A=$VICTIM_READY; O_A=$VICTIM_OUT
+start_victim "$C"; P_C=$VICTIM_PID
+log_reset
+LD_PRELOAD=$TG_SHIM TRUNCGUARD_SCOPE=namespace bash "$T/slow_writer.sh" "$A" "$C" "$V2" >"$T/writer.out" 2>&1 ||
+  fail "the slow writer failed: $(cat "$T/writer.out")"
+stop_victim
+expect_survived "victim 3, C replaced 10.5 s after the first walk"
+VICTIM_PID=$P_A VICTIM_READY=$R_A VICTIM_OUT=$O_A
+stop_victim
+expect_survived "victim 1"
+expect_log "replaced file=$C [ino " "mapped executable by pid $P_C ("
+log_lines "replaced file=$C [ino " | grep -q "per a scan" &&
+  fail "C's answer was reused from a snapshot over 10 s old: $(log_lines "replaced file=$C")"
+ok "C, 10.5 s after the first walk: a fresh walk found victim 3 (the snapshot serves 10 s at most)"

@@ -68,3 +68,15 @@ run_cases env TRUNCGUARD_DEBUG=bogus "$TG_CMD" --audit --
 n=$(grep -c "unknown" "$T/err")
 [ "$n" -eq 1 ] || fail "the settings warning was printed $n times under --audit"
 ok "--audit: one warning for bad settings, not one per copy"
+# ... nor the pending file of an atomic-mode write handed over across an
+# exec: the program's own copy adopts it and publishes it at the close, once
+# (the audit copy adopted it too: "cannot protect ... the new content is
+# lost", the old file at the name). Scope elf: acted on with no program
+# running it.
+cp "$TG_PLUGIN_V1" "$T/handed.so" || fail "setup: handed.so"
+TRUNCGUARD_LOG=$T/ho TRUNCGUARD_SCOPE=elf "$TG_CMD" --audit -m atomic -- bash -c 'exec cat >"$1"' _ "$T/handed.so" \
+  <"$TG_PLUGIN_V2" >"$T/out" 2>"$T/err" || fail "an atomic hand-over across an exec under --audit failed"
+cmp -s "$T/handed.so" "$TG_PLUGIN_V2" || fail "an atomic hand-over under --audit: the name does not hold the new content: $(grep -hF "file=$T/handed.so" "$T"/ho.* | cut -f2-)"
+[ "$(cat "$T"/ho.* | grep -c "published file=$T/handed.so ")" -eq 1 ] && ! grep -q "cannot protect" "$T"/ho.* ||
+  fail "an atomic hand-over under --audit: not published once: $(grep -hF "file=$T/handed.so" "$T"/ho.* | cut -f2-)"
+ok "--audit: an atomic-mode file handed over across an exec is published once, by the program's own copy"

@@ -120,6 +120,18 @@ grep -F "file=$P1 [0];  dlopen by " "$T/log" | grep -qF ": RTLD_LAZY|RTLD_NODELE
   { cat "$T/log" >&2; fail "failed opens: no files line gives the RTLD_LAZY|RTLD_NODELETE dlopen of $P1 its flags"; }
 ok "failed dlopens are not counted as open handles, nor a failed one's RTLD_NODELETE (stale: 1 open, close it; NODELETE: no handle left open)"
 
+# A library opened with RTLD_NODELETE, its handle closed, replaced, opened
+# again: the dlclose's note is under files only (the default categories say
+# nothing of it), and the stale line names RTLD_NODELETE and advises only
+# TRUNCGUARD_RELOAD=fresh (closing handles can't unload it).
+SETUP='cp "$P1" "$LIB"' DBG=reloads same "RTLD_NODELETE reload" open:ld:"$LIB" close:0 \
+  "run:cp $P2 $T/new.so && mv $T/new.so $LIB" open:l:"$LIB"
+grep -qx "open:l:$LIB -> same as #0 errno=777 dlerror=(null)" "$T/out" || fail "RTLD_NODELETE reload: not the old object: $(cat "$T/out")"
+expect_no_log_line "is still loaded after dlclose" "RTLD_NODELETE reload, default categories"
+grep -qP "note file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; every handle was closed, but it never unloads: it was opened with RTLD_NODELETE; set TRUNCGUARD_RELOAD=fresh to load the new file$" "$T/log" ||
+  { cat "$T/log" >&2; fail "RTLD_NODELETE reload: the stale line should name RTLD_NODELETE"; }
+ok "a reload of a library opened with RTLD_NODELETE: no note at its dlclose by default, the stale line names RTLD_NODELETE"
+
 # ---- Other names for a loaded file (libfoo.so -> libfoo.so.1, a hard link,
 # "$ORIGIN/...", a bare name found through LD_LIBRARY_PATH):
 # glibc returns the object loaded from that file (it compares device and
@@ -147,6 +159,7 @@ tg_closes=$(grep -oP "file=\Q$A\E \[0\];  dlclose by .*: still loaded, ino \d+, 
   { cat "$T/log" >&2; fail "aliases: truncguard counts opens $tg_opens, closes $tg_closes; glibc $glibc_opens, $glibc_closes"; }
 expect_no_log_line "NODELETE" "aliases"
 expect_log_line "note file=$A is still loaded after dlclose: 4 handles still open" "aliases"
+expect_log_line "(it was also opened as $T/alias/libfoo.so, another name for its file)" "aliases"
 expect_log_line "file=$A [0];  dlclose by $T/alias/dl_edges [0]: unloaded" "aliases"
 # The RTLD_NOLOAD dlopen that returned NULL opened nothing: its line is
 # written before glibc runs, and counts no open of its own.

@@ -55,6 +55,15 @@ expect_log "note file=$LIB stale: dlopen returns the object already loaded from 
 expect_log "; every handle was closed, but it never unloads: it defines an STB_GNU_UNIQUE symbol (build with -fno-gnu-unique to allow unloading); set TRUNCGUARD_RELOAD=fresh to load the new file"
 expect_no_log "without a matching dlclose"
 ok "its reload after a replacement: the stale line names the unique symbol, not open handles"
+# With a handle still open too: closing it would not unload it either, so the
+# line names the unique symbol as well, and does not advise closing the handle.
+cp "$TG_PLUGIN_UNIQUE" "$LIB"
+host "$TG_CMD" -- open open call close "run:cp $(printf %q "$TG_PLUGIN_V1") $T/new.so && mv $T/new.so $LIB" open call close
+[ $ST -eq 0 ] || fail "reload of the unique plugin, a handle open, exited $ST"
+expect_log "note file=$LIB stale: dlopen returns the object already loaded from it"
+expect_log "; 1 open without a matching dlclose keep it loaded, and it never unloads: it defines an STB_GNU_UNIQUE symbol (build with -fno-gnu-unique to allow unloading); set TRUNCGUARD_RELOAD=fresh to load the new file"
+expect_no_log "close every handle first"
+ok "its reload with a handle still open: the stale line names the unique symbol too, and does not advise closing the handle"
 # The same where nothing the shim can name keeps it: glibc marked it
 # NODELETE (dlsym(RTLD_DEFAULT) found a symbol of it), its handle closed.
 LIB=$T/libdefault.so

@@ -1,5 +1,6 @@
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <gtest/gtest.h>
 #include <grp.h>
 #include <sched.h>
@@ -335,6 +336,24 @@ TEST(MapsScan, LeaseProofCountsThisProcessOwnFds) {
   EXPECT_TRUE(proves_unshared(b, type));
   EXPECT_EQ(fcntl(b, F_GETLEASE), F_UNLCK) << "the lease is ended before the proof returns";
   close(b);
+}
+
+// On a stacking filesystem (overlayfs, FUSE, ecryptfs) a mapping holds the
+// file underneath, and on one other machines share their processes are not
+// this kernel's: a lease the kernel would grant proves nothing there, and is
+// not asked for (the /proc scan decides). Control: the same unshared file on
+// its own filesystem is proven unshared.
+TEST(MapsScan, AStackingOrSharedFilesystemsLeaseIsNoProof) {
+  unit::TempDir d("tg-lease-fs");
+  const std::string f = d / "data";
+  int fd = open(f.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "data", 4), 4);
+  ASSERT_TRUE(proves_unshared(fd, sys::fs_type(fd))) << "control: nobody else has it open";
+  for (long type : {OVERLAYFS_SUPER_MAGIC, FUSE_SUPER_MAGIC, ECRYPTFS_SUPER_MAGIC, NFS_SUPER_MAGIC, CEPH_SUPER_MAGIC})
+    EXPECT_FALSE(proves_unshared(fd, type)) << std::hex << "filesystem type 0x" << type;
+  EXPECT_EQ(fcntl(fd, F_GETLEASE), F_UNLCK);
+  close(fd);
 }
 
 TEST(MapsScan, LeaseProofSeesMappingsAfterTheFdIsClosed) {

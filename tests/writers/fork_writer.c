@@ -6,9 +6,11 @@
  * or every open of the file (the writer's next one, any process's) waits for
  * the child, up to /proc/sys/fs/lease-break-time (45 s).
  *
- *   fork_writer DEST SRC SECONDS CHILD_MS
+ *   fork_writer DEST SRC SECONDS CHILD_MS [vfork]
  *     Copies SRC over DEST (open O_TRUNC, write, close) in a loop for SECONDS,
  *     while the main thread forks children that sleep CHILD_MS and exit.
+ *     With "vfork": vforks them (the main thread waits for each; a third
+ *     thread reads /proc/locks meanwhile).
  *     Between forks the main thread reads /proc/locks: a lease on DEST that
  *     is being broken is one an open of DEST waits for (nothing else here
  *     takes leases, so it can only be one a write's look left behind).
@@ -63,6 +65,18 @@ static long now_us(void) {
   return t.tv_sec * 1000000L + t.tv_nsec / 1000;
 }
 
+static volatile long broken;
+
+/* vfork mode: the main thread waits in vfork, so another one looks. */
+static void* watcher(void* arg) {
+  (void)arg;
+  while (!stop) {
+    usleep(2000);
+    broken += lease_breaking_on_dest();
+  }
+  return NULL;
+}
+
 static void* writer(void* arg) {
   (void)arg;
   while (!stop) {
@@ -81,8 +95,9 @@ static void* writer(void* arg) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: fork_writer DEST SRC SECONDS CHILD_MS\n");
+  const int use_vfork = argc == 6 && strcmp(argv[5], "vfork") == 0;
+  if (argc != 5 + use_vfork) {
+    fprintf(stderr, "usage: fork_writer DEST SRC SECONDS CHILD_MS [vfork]\n");
     return 2;
   }
   dest = argv[1];
@@ -94,11 +109,12 @@ int main(int argc, char** argv) {
   close(src);
   const long end = now_us() + atol(argv[3]) * 1000000L;
   const useconds_t child_us = (useconds_t)atol(argv[4]) * 1000;
-  pthread_t t;
+  pthread_t t, w;
   pthread_create(&t, NULL, writer, NULL);
-  long forks = 0, broken = 0;
+  if (use_vfork) pthread_create(&w, NULL, watcher, NULL);
+  long forks = 0;
   while (now_us() < end && !errors) {
-    pid_t p = fork();
+    pid_t p = use_vfork ? vfork() : fork();
     if (p == 0) {
       usleep(child_us);
       _exit(0);
@@ -109,14 +125,16 @@ int main(int argc, char** argv) {
     }
     forks++;
     usleep(2000); /* the children overlap: one is always alive */
-    broken += lease_breaking_on_dest();
+    if (!use_vfork) broken += lease_breaking_on_dest();
     while (waitpid(-1, NULL, WNOHANG) > 0) {
     }
   }
   stop = 1;
   pthread_join(t, NULL);
+  if (use_vfork) pthread_join(w, NULL);
   while (wait(NULL) > 0) {
   }
-  printf("writes %ld, forks %ld, leases broken %ld, slowest write %ld ms\n", writes, forks, broken, slowest_us / 1000);
+  printf("writes %ld, %s %ld, leases broken %ld, slowest write %ld ms\n", writes, use_vfork ? "vforks" : "forks", forks,
+         broken, slowest_us / 1000);
   return errors ? 2 : 0;
 }
