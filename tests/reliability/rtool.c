@@ -94,10 +94,11 @@
  *       close(FD), then open(PATH, O_WRONLY|O_TRUNC|O_CLOEXEC), which POSIX
  *       gives the lowest free number, FD (the old way to redirect stdout).
  *       Prints "fd=N cloexec=N" or "error=ENAME"; exit 0 either way.
- *   rtool small-stack-execl BYTES
+ *   rtool small-stack-execl BYTES l|lp|le
  *       A thread with a stack of BYTES (at least the system's minimum) calls
- *       execl("/bin/true", "true", NULL): the exit status is true's, or the
- *       crash's if the exec wrapper does not fit that stack.
+ *       execl("/bin/true", "true", NULL), execlp("true", "true", NULL) or
+ *       execle("/bin/true", "true", NULL, environ): the exit status is
+ *       true's, or the crash's if the exec wrapper does not fit that stack.
  *   rtool with-free-fds N CMD [ARG...]
  *       A program that has used all but N of its file descriptors: sets
  *       RLIMIT_NOFILE to 64, holds every other descriptor open on /dev/null
@@ -699,10 +700,11 @@ static int open_after_close(char** a) {
   return 0;
 }
 
-static void* execl_true(void* unused) {
-  (void)unused;
-  execl("/bin/true", "true", (char*)NULL);
-  perror("rtool: execl");
+static void* execl_true(void* which) {
+  if (!strcmp(which, "lp")) execlp("true", "true", (char*)NULL);
+  else if (!strcmp(which, "le")) execle("/bin/true", "true", (char*)NULL, environ);
+  else execl("/bin/true", "true", (char*)NULL);
+  perror("rtool: exec");
   return NULL;
 }
 
@@ -713,7 +715,7 @@ static int small_stack_execl(char** a) {
   pthread_attr_t attr;
   pthread_t t;
   if (pthread_attr_init(&attr) != 0 || pthread_attr_setstacksize(&attr, size) != 0 ||
-      pthread_create(&t, &attr, execl_true, NULL) != 0) {
+      pthread_create(&t, &attr, execl_true, a[1]) != 0) {
     fprintf(stderr, "rtool: cannot start a thread with a %zu-byte stack\n", size);
     return 2;
   }
@@ -843,7 +845,7 @@ static int run(int argc, char** argv) {
       {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
       {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"fanotify-deny", 2, fanotify_deny}, {"ftruncate-fd", 2, ftruncate_fd},
       {"ftruncate-fd-ino", 2, ftruncate_fd_ino}, {"ftruncate-fd-lock", 2, ftruncate_fd_lock}, {"fopen-nomem", 2, fopen_nomem},
-      {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl},
+      {"open-after-close", 2, open_after_close}, {"small-stack-execl", 2, small_stack_execl},
       {"ptrace-hold", 1, ptrace_hold}, {"vfork-then-read", 3, vfork_then_read}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {
