@@ -91,6 +91,29 @@ sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))' "$how" "$LIB" "$V2" 
   expect_log "  #0 0x"
   ok "a child made by $how, not sharing its parent's memory, has its backtrace"
 done
+# Where the kernel can't tell (kcmp denied by a seccomp filter), the
+# backtrace is refused as in a vfork child; the write is protected all the same.
+RTOOL=${TG_RTOOL:-$TG_BUILD/tests/reliability/rtool}
+if [ -n "$PYHOWS" ] && [ -x "$RTOOL" ]; then
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  TRUNCGUARD_DEBUG=rewrites,backtrace "$TG_CMD" "$RTOOL" deny kcmp:ENOSYS python3 -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pid = libc._Fork()
+if pid == 0:
+    with open(sys.argv[1], "wb") as f: f.write(open(sys.argv[2], "rb").read())
+    os._exit(0)
+if pid < 0: sys.exit("_Fork: " + os.strerror(ctypes.get_errno()))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))' "$LIB" "$V2" || fail "_Fork, kcmp denied: the writer failed: $(tg_log)"
+  stop_victim
+  expect_survived "the _Fork child's write under truncguard, kcmp denied"
+  expect_same_content "$LIB" "$V2" "_Fork, kcmp denied: $LIB"
+  expect_log "warning: backtrace not taken in a vfork child"
+  if tg_log | grep -q "backtrace:"; then fail "_Fork, kcmp denied: a backtrace was taken where the kernel could not tell"; fi
+  ok "a child made by _Fork, kcmp denied: its backtrace refused, as where the memory may be shared"
+fi
 
 # libunwind missing or broken: /dev/null bound over it, in a private mount
 # namespace (root only).
