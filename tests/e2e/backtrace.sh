@@ -136,3 +136,22 @@ n=$(tg_log | grep -c "backtrace unavailable")
 [ "$n" -eq 1 ] || fail "$n 'backtrace unavailable' warnings, expected 1"
 if tg_log | grep -q "backtrace:"; then fail "a backtrace was printed without libunwind"; fi
 ok "without libunwind: protected, and one warning: $(log_lines "backtrace unavailable" | cut -f2-)"
+# One warning per process, however many writes it protects: python copies
+# over the library three times (scope elf: each one protected, not only the
+# first, after which the name is a file nobody maps).
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+unshare -m --propagation private -- bash -c 'mount --bind /dev/null "$1" && shift && exec "$@"' _ "$UNWIND" \
+  env TRUNCGUARD_DEBUG=rewrites,backtrace TRUNCGUARD_SCOPE=elf "$TG_CMD" python3 -c '
+import sys
+for _ in range(3):
+    with open(sys.argv[1], "wb") as f: f.write(open(sys.argv[2], "rb").read())' "$LIB" "$V2" ||
+  fail "python under truncguard without libunwind failed"
+stop_victim
+expect_survived "python's three writes under truncguard, libunwind unavailable"
+n=$(log_lines "replaced file=$LIB [" | wc -l)
+[ "$n" -eq 3 ] || fail "python's three writes without libunwind: $n replaced lines, expected 3"
+n=$(tg_log | grep -c "backtrace unavailable")
+[ "$n" -eq 1 ] || fail "three writes without libunwind: $n 'backtrace unavailable' warnings, expected 1"
+ok "without libunwind, three writes in one process: three replaced, one warning"
