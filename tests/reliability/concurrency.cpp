@@ -677,6 +677,29 @@ int main(int argc, char** argv) {
     CHECK_FAIL("%d fds open on this process's log file (expected 1): the log fd was opened again and the old one "
                "never closed (a vfork child that logged stores its own fd and pid in the parent's memory)",
                log_fds_after);
+  // ... and each process's lines in its own file: FILE.PID holds lines of PID
+  // alone (a fork child writing on through its parent's log fd would put its
+  // lines, and its pid, in the parent's file).
+  int log_files = 0;
+  if (DIR* d = opendir(g_dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (std::strncmp(e->d_name, "log.", 4) != 0) continue;
+      ++log_files;
+      const std::string pid = e->d_name + 4;
+      FILE* f = std::fopen((g_dir + "/" + e->d_name).c_str(), "re");
+      char line[4096];
+      while (f && std::fgets(line, sizeof line, f)) {
+        const char* p = line + std::strspn(line, " ");
+        if (std::strncmp(p, pid.c_str(), pid.size()) != 0 || p[pid.size()] != ':') {
+          CHECK_FAIL("%s has a line of another process: %s", e->d_name, line);
+          break;
+        }
+      }
+      if (f) std::fclose(f);
+    }
+    closedir(d);
+  }
+  if (!skipped("fork") && log_files < 2) CHECK_FAIL("no child has its own log file (%d log files)", log_files);
 
   const int failures = g_failures.load();
   if (failures) std::printf("%d check(s) failed\n", failures);
