@@ -91,25 +91,84 @@ sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))' "$how" "$LIB" "$V2" 
   expect_log "  #0 0x"
   ok "a child made by $how, not sharing its parent's memory, has its backtrace"
 done
+# Where the kernel can't tell (kcmp denied by a seccomp filter), the
+# backtrace is refused as in a vfork child; the write is protected all the same.
+RTOOL=${TG_RTOOL:-$TG_BUILD/tests/reliability/rtool}
+if [ -n "$PYHOWS" ] && [ -x "$RTOOL" ]; then
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  TRUNCGUARD_DEBUG=rewrites,backtrace "$TG_CMD" "$RTOOL" deny kcmp:ENOSYS python3 -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pid = libc._Fork()
+if pid == 0:
+    with open(sys.argv[1], "wb") as f: f.write(open(sys.argv[2], "rb").read())
+    os._exit(0)
+if pid < 0: sys.exit("_Fork: " + os.strerror(ctypes.get_errno()))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))' "$LIB" "$V2" || fail "_Fork, kcmp denied: the writer failed: $(tg_log)"
+  stop_victim
+  expect_survived "the _Fork child's write under truncguard, kcmp denied"
+  expect_same_content "$LIB" "$V2" "_Fork, kcmp denied: $LIB"
+  expect_log "warning: backtrace not taken in a vfork child"
+  if tg_log | grep -q "backtrace:"; then fail "_Fork, kcmp denied: a backtrace was taken where the kernel could not tell"; fi
+  ok "a child made by _Fork, kcmp denied: its backtrace refused, as where the memory may be shared"
+fi
 
-# libunwind missing or broken: /dev/null bound over it, in a private mount
-# namespace (root only).
+# libunwind missing or broken, in a private mount namespace (root only):
+# broken, /dev/null bound over it; missing, hidden by an overlay's whiteout.
 UNWIND=$(ldconfig -p | sed -n 's/^[[:space:]]*libunwind\.so\.8 (libc6,x86-64) => //p' | head -n1)
 if [ "$(id -u)" -ne 0 ] || [ -z "$UNWIND" ] || ! unshare -m --propagation private true 2>/dev/null; then
   echo "skipped part: libunwind unavailable (needs root, unshare -m and libunwind.so.8 in ldconfig's cache)"
   exit 0
 fi
+# no_unwind broken|missing CMD...: CMD without a usable libunwind.so.8 (exit 99: could not be arranged).
+no_unwind() {
+  local how=$1
+  shift
+  unshare -m --propagation private -- bash -c '
+    if [ "$1" = broken ]; then mount --bind /dev/null "$2"
+    else rm -rf "$3" && mkdir -p "$3/up" "$3/work" && mknod "$3/up/${2##*/}" c 0 0 &&
+      mount -t overlay overlay -o "lowerdir=${2%/*},upperdir=$3/up,workdir=$3/work" "${2%/*}"
+    fi 2>/dev/null || exit 99
+    shift 3 && exec "$@"' _ "$how" "$UNWIND" "$T/no-unwind" "$@"
+}
+for how in broken missing; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  log_reset
+  no_unwind $how env TRUNCGUARD_DEBUG=rewrites,backtrace "$TG_CMD" "$WRITER" fopen "$LIB" "$V2" >/dev/null
+  st=$?
+  stop_victim
+  if [ "$st" -eq 99 ] && [ $how = missing ]; then
+    echo "skipped part: libunwind missing (no overlay mount here)"
+    continue
+  fi
+  [ "$st" -eq 0 ] || fail "the writer failed under truncguard, libunwind $how"
+  expect_survived "the writer under truncguard, libunwind $how"
+  expect_log "replaced file=$LIB ["
+  expect_log "warning: backtrace unavailable: cannot load libunwind.so.8 ("
+  [ $how = broken ] || expect_log "warning: backtrace unavailable: cannot load libunwind.so.8 (libunwind.so.8: cannot open shared object file: No such file or directory)"
+  n=$(tg_log | grep -c "backtrace unavailable")
+  [ "$n" -eq 1 ] || fail "libunwind $how: $n 'backtrace unavailable' warnings, expected 1"
+  if tg_log | grep -q "backtrace:"; then fail "a backtrace was printed, libunwind $how"; fi
+  ok "libunwind $how: protected, and one warning: $(log_lines "backtrace unavailable" | cut -f2-)"
+done
+# One warning per process, however many writes it protects: python copies
+# over the library three times (scope elf: each one protected, not only the
+# first, after which the name is a file nobody maps).
 fresh_copy "$V1" "$LIB"
 start_victim "$LIB"
 log_reset
-unshare -m --propagation private -- bash -c 'mount --bind /dev/null "$1" && shift && exec "$@"' _ "$UNWIND" \
-  env TRUNCGUARD_DEBUG=rewrites,backtrace "$TG_CMD" "$WRITER" fopen "$LIB" "$V2" >/dev/null ||
-  fail "the writer failed under truncguard without libunwind"
+no_unwind broken env TRUNCGUARD_DEBUG=rewrites,backtrace TRUNCGUARD_SCOPE=elf "$TG_CMD" python3 -c '
+import sys
+for _ in range(3):
+    with open(sys.argv[1], "wb") as f: f.write(open(sys.argv[2], "rb").read())' "$LIB" "$V2" ||
+  fail "python under truncguard without libunwind failed"
 stop_victim
-expect_survived "the writer under truncguard, libunwind unavailable"
-expect_log "replaced file=$LIB ["
-expect_log "warning: backtrace unavailable: cannot load libunwind.so.8 ("
+expect_survived "python's three writes under truncguard, libunwind unavailable"
+n=$(log_lines "replaced file=$LIB [" | wc -l)
+[ "$n" -eq 3 ] || fail "python's three writes without libunwind: $n replaced lines, expected 3"
 n=$(tg_log | grep -c "backtrace unavailable")
-[ "$n" -eq 1 ] || fail "$n 'backtrace unavailable' warnings, expected 1"
-if tg_log | grep -q "backtrace:"; then fail "a backtrace was printed without libunwind"; fi
-ok "without libunwind: protected, and one warning: $(log_lines "backtrace unavailable" | cut -f2-)"
+[ "$n" -eq 1 ] || fail "three writes without libunwind: $n 'backtrace unavailable' warnings, expected 1"
+ok "without libunwind, three writes in one process: three replaced, one warning"

@@ -97,6 +97,20 @@ grep -q "warning: cannot open the log file $T/no/such/dir/log.[0-9]*: No such fi
   fail "no warning about the log file: $(cat "$T/cp2.err")"
 grep -q "replaced file=$LIB " "$T/cp2.err" || fail "the log line did not fall back to stderr"
 ok "an unopenable log file falls back to stderr, with one warning"
+# One warning per process, not one per line: python copies three times (scope
+# elf: each copy protected).
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+TRUNCGUARD_LOG=$T/no/such/dir/log TRUNCGUARD_SCOPE=elf LD_PRELOAD=$TG_SHIM python3 -c '
+import sys
+for _ in range(3):
+    with open(sys.argv[1], "wb") as f: f.write(open(sys.argv[2], "rb").read())' "$LIB" "$V2" 2>"$T/py.err" ||
+  fail "python's three copies with an unopenable TRUNCGUARD_LOG failed: $(cat "$T/py.err")"
+stop_victim
+expect_survived "python's three copies with an unopenable TRUNCGUARD_LOG"
+[ "$(grep -c "replaced file=$LIB " "$T/py.err")" -eq 3 ] && [ "$(grep -c 'cannot open the log file' "$T/py.err")" -eq 1 ] ||
+  fail "three copies, an unopenable log file: expected three lines on stderr after one warning: $(cat "$T/py.err")"
+ok "three lines of one process, an unopenable log file: all on stderr, after one warning"
 
 # planted_log WHAT PLANT ERROR: someone who may write the log's directory put
 # something at FILE.PID (PLANT: a command line for bash, given that name as

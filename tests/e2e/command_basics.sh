@@ -106,7 +106,12 @@ must cp "$TG_CMD" "$T/skew/truncguard"
 own=$(shim_hand_over_version)
 for v in "$own" $((own + 1)) 0; do
   shim_of_version "$v" "$T/skew/libtruncguard.so"
-  err=$("$T/skew/truncguard" true 2>&1 >/dev/null) || fail "truncguard with a library of version $v: the command failed: $err"
+  rm -f "$T/skew/ran"
+  err=$("$T/skew/truncguard" sh -c 'touch "$1/ran"; sh -c "true"' sh "$T/skew" 2>&1 >/dev/null) ||
+    fail "truncguard with a library of version $v: the command failed: $err"
+  [ -e "$T/skew/ran" ] || fail "truncguard with a library of version $v did not run the command: $err"
+  [ "$v" = "$own" ] || [ "$(grep -c . <<<"$err")" -eq 1 ] ||
+    fail "truncguard with a library of version $v: expected one warning (from the command), got: $err"
   case $v in
     "$own") [ -z "$err" ] || fail "truncguard with its own version's library warned: $err" ;;
     0) grep -qF "is not of this command's version (it has no truncguard version note" <<<"$err" ||

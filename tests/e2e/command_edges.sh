@@ -453,6 +453,18 @@ chmod 755 "$T/badshebang"
 cp "$T/badshebang" "$T/path/badshebang2"
 expect_cannot_run 127 "check the path" "$T/no/such/program"
 expect_cannot_run 127 "its interpreter (the #! line) or its ELF loader does not" "$T/badshebang"
+# An ELF program whose loader (PT_INTERP) is missing: a copy of true, its
+# loader's name changed in place.
+python3 - /bin/true "$T/badloader" <<'PY' || fail "cannot make a program with a missing loader"
+import sys
+data = open(sys.argv[1], "rb").read()
+old = b"/lib64/ld-linux-x86-64.so.2\0"
+assert old in data, "no x86-64 loader name in /bin/true"
+open(sys.argv[2], "wb").write(data.replace(old, b"/nonexistent/ld-missing.so\0\0", 1))
+PY
+chmod 755 "$T/badloader"
+"$T/badloader" 2>/dev/null; [ $? -eq 127 ] || fail "control: a program with a missing loader did not fail to run as 127"
+expect_cannot_run 127 "its interpreter (the #! line) or its ELF loader does not" "$T/badloader"
 # (in PATH only directories anyone may search: one this user can't (su
 # keeps root's PATH, /root/.cargo/bin...) makes it EACCES, 126, as execvp)
 PATH=$T/path:/usr/bin:/bin expect_cannot_run 127 "found as $T/path/badshebang2, but its interpreter" badshebang2

@@ -61,6 +61,11 @@ grep -qF "decision file=(an address the kernel refused): pass (no such file) [sy
 # ... and where the flags alone decided (O_EXCL), before the kernel had read it.
 grep -qF "decision file=(an address the kernel refused): pass (O_EXCL: creates a new file or fails) [syscall(SYS_openat)]" "$T/decisions.err" ||
   fail "no decision line for the O_EXCL open of a path at a refused address"
+# ... and where O_DIRECTORY or O_TMPFILE alone decided (passmatrix's cases 93, 94).
+grep -qF "decision file=(an address the kernel refused): pass (not a regular file) [syscall(SYS_open)]" "$T/decisions.err" ||
+  fail "no decision line for the O_DIRECTORY open of a path at a refused address"
+grep -qF "decision file=(an address the kernel refused): pass (not a regular file) [syscall(SYS_openat)]" "$T/decisions.err" ||
+  fail "no decision line for the O_TMPFILE open of a path at a refused address"
 ok "$cases calls where truncguard does not act: the same results, errno, fds, files, with and without it (and its decisions log)"
 
 # Control: a checker that can't see a replaced file would prove nothing.

@@ -74,3 +74,37 @@ expect_same_content "$LIB" "$V2"
 grep -q "warning: cannot write the log file $T/full-log\.[0-9]*: File too large; logging to stderr" "$T/stderr" &&
   grep -q "replaced file=$LIB " "$T/stderr" || fail "no warning and replaced line on stderr: $(cat -- "$T/stderr")"
 ok "cp, its log file at its RLIMIT_FSIZE: no SIGXFSZ, exit 0, the new content at the name, the line on stderr"
+
+# A program that blocks SIGPIPE itself: the one the line raised is taken
+# back (the program never finds pending a SIGPIPE it did not cause), and one
+# already pending (its own) is left. Python, SIGPIPE blocked, copies $V2 over
+# the library; "own" first sends its thread one, "stderr" writes to its broken
+# stderr itself (the control: the check sees a raised one). It prints the
+# signals pending at the end.
+pending_run() {
+  with_broken_stderr env -u TRUNCGUARD_LOG LD_PRELOAD="$TG_SHIM" python3 -c '
+import os, signal, sys, threading
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
+if sys.argv[1] == "own": signal.pthread_kill(threading.get_ident(), signal.SIGPIPE)
+if sys.argv[1] == "stderr":
+    try: os.write(2, b"x\n")
+    except BrokenPipeError: pass
+with open(sys.argv[2], "wb") as f: f.write(open(sys.argv[3], "rb").read())
+print(" ".join(sorted(s.name for s in signal.sigpending())) or "none")' "$1" "$LIB" "$V2" >"$T/pending.out"
+}
+if command -v python3 >/dev/null; then
+  for how in none own stderr; do
+    over_victim pending_run "$how"
+    [ "$ST" -eq 0 ] || fail "python, SIGPIPE blocked ($how), stderr a broken pipe: $(describe_status "$ST")"
+    expect_survived "python, SIGPIPE blocked ($how)"
+    expect_same_content "$LIB" "$V2"
+    want=SIGPIPE
+    [ "$how" != none ] || want=none
+    [ "$(cat "$T/pending.out")" = "$want" ] ||
+      fail "python, SIGPIPE blocked ($how): pending at the end: $(cat "$T/pending.out"), expected $want"
+  done
+  ok "SIGPIPE blocked by the program: the line's own taken back, the program's own (and one its write raised) left pending"
+else
+  note "SIGPIPE blocked by the program: skipped (no python3)"
+fi

@@ -191,6 +191,9 @@ for close in closefrom closerange closeloop; do
     fail "control: without truncguard, ftruncate then $close: $(cat "$T/plain.out")"
   "$TG_CMD" "$TG_LOCK_HOLDER" "$T/data" ftruncate "$close" >"$T/tg.out" 2>&1 ||
     fail "under truncguard, ftruncate then $close released the lock: $(cat "$T/tg.out") $(tg_log)"
+  # The kept fd's number is not the program's: its close fails (EBADF), as without truncguard.
+  [ "$(grep '^closeloop: [0-9]* closed' "$T/tg.out")" = "$(grep '^closeloop: [0-9]* closed' "$T/plain.out")" ] ||
+    fail "ftruncate, then $close: $(grep '^closeloop: [0-9]* closed' "$T/tg.out") under truncguard, $(grep '^closeloop: [0-9]* closed' "$T/plain.out") without"
   ok "ftruncate, then $close above the lock's fd: the lock held, with and without truncguard"
 done
 "$TG_LOCK_HOLDER" "$T/data" ftruncate dup2over >"$T/plain.out" 2>&1

@@ -58,9 +58,17 @@ for INSTALLER in "${installers[@]}"; do
   jump_round "$TG_CMD"
   [ "$WRITER_STATUS" -eq 0 ] && grep -q "still version 1" "$T/out" ||
     fail "handler installed by $INSTALLER: under truncguard the jump writer $(describe_status "$WRITER_STATUS"): $(cat "$T/out" "$T/err")"
+  # (a handler that never ran would leave nothing to prove)
+  jumps=$(sed -n 's/^jumped \([0-9]*\) of .*/\1/p' "$T/out")
+  [ "${jumps:-0}" -ge 5 ] || fail "handler installed by $INSTALLER: only ${jumps:-0} of 1000 writes were jumped out of"
+  read -r before after < <(sed -n 's/^fds: \([0-9]*\) -> \([0-9]*\)$/\1 \2/p' "$T/out")
+  [ -n "$before" ] && [ "$before" -eq "$after" ] ||
+    fail "handler installed by $INSTALLER: the shim left fds behind: $(grep fds: "$T/out")"
+  left=$(ls -A "$T" | grep '\.tg-' || true)
+  [ -z "$left" ] || fail "handler installed by $INSTALLER: temp files left behind: $left"
 done
 unset INSTALLER
-ok "a handler installed by ${installers[*]}: protected the same way"
+ok "a handler installed by ${installers[*]}: protected the same way, no fd and no temp file left"
 
 # Atomic mode: the close publishes. (The program's own fds left by a jump
 # right after its open returned keep their files pending, and the directory

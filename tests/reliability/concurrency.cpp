@@ -671,12 +671,35 @@ int main(int argc, char** argv) {
   if (fds_after - log_fds_after != fds_before - log_fds_before)
     CHECK_FAIL("fd leak: %d fds (not counting log files) before, %d after", fds_before - log_fds_before,
                fds_after - log_fds_after);
-  // One log file per process, opened once (it is O_APPEND; the first lines
-  // may race, which costs at most one fd per thread).
-  if (log_fds_after > nthreads + 1)
+  // One log file per process, opened once: threads whose first lines race
+  // each open it, and all but the one kept close theirs (log.cpp).
+  if (log_fds_after > 1)
     CHECK_FAIL("%d fds open on this process's log file (expected 1): the log fd was opened again and the old one "
                "never closed (a vfork child that logged stores its own fd and pid in the parent's memory)",
                log_fds_after);
+  // ... and each process's lines in its own file: FILE.PID holds lines of PID
+  // alone (a fork child writing on through its parent's log fd would put its
+  // lines, and its pid, in the parent's file).
+  int log_files = 0;
+  if (DIR* d = opendir(g_dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (std::strncmp(e->d_name, "log.", 4) != 0) continue;
+      ++log_files;
+      const std::string pid = e->d_name + 4;
+      FILE* f = std::fopen((g_dir + "/" + e->d_name).c_str(), "re");
+      char line[4096];
+      while (f && std::fgets(line, sizeof line, f)) {
+        const char* p = line + std::strspn(line, " ");
+        if (std::strncmp(p, pid.c_str(), pid.size()) != 0 || p[pid.size()] != ':') {
+          CHECK_FAIL("%s has a line of another process: %s", e->d_name, line);
+          break;
+        }
+      }
+      if (f) std::fclose(f);
+    }
+    closedir(d);
+  }
+  if (!skipped("fork") && log_files < 2) CHECK_FAIL("no child has its own log file (%d log files)", log_files);
 
   const int failures = g_failures.load();
   if (failures) std::printf("%d check(s) failed\n", failures);

@@ -236,11 +236,13 @@ ok "atomic, cp cut short by ulimit -f 4 (EFBIG): not published, the old file who
 # a thread with the smallest stack the system allows must be able to call
 # them as without truncguard (before: a 33 KiB argv array on the stack,
 # SIGSEGV in a 16 KiB thread).
-r_run control "$TG_RTOOL" small-stack-execl 16384
-[ "$R_STATUS" -eq 0 ] || fail "control: execl from a 16 KiB thread without truncguard: $(describe_status "$R_STATUS"): $(r_out control)"
-r_run limited "$TG_CMD" "$TG_RTOOL" small-stack-execl 16384
-[ "$R_STATUS" -eq 0 ] || fail "execl from a 16 KiB thread under truncguard: $(describe_status "$R_STATUS"): $(r_out limited)"
-ok "execl from a thread with a 16 KiB stack: exit 0, with and without truncguard"
+for how in l lp le; do
+  r_run control "$TG_RTOOL" small-stack-execl 16384 $how
+  [ "$R_STATUS" -eq 0 ] || fail "control: exec$how from a 16 KiB thread without truncguard: $(describe_status "$R_STATUS"): $(r_out control)"
+  r_run limited "$TG_CMD" "$TG_RTOOL" small-stack-execl 16384 $how
+  [ "$R_STATUS" -eq 0 ] || fail "exec$how from a 16 KiB thread under truncguard: $(describe_status "$R_STATUS"): $(r_out limited)"
+  ok "exec$how from a thread with a 16 KiB stack: exit 0, with and without truncguard"
+done
 
 # ------------------------------------------------------------ seccomp filters
 

@@ -55,3 +55,20 @@ sys.exit(0 if any(e.get("event") == "replaced" and e.get("file") == sys.argv[1] 
   [ ! -s "$(ls "$FULL"/log.* 2>/dev/null | head -1)" ] || fail "$format: the log file holds part of a line"
   ok "$format: the log's filesystem full: the replaced line on stderr after one warning"
 done
+
+# One warning per process, however many lines follow it: python copies over
+# the library three times (scope elf: each copy protected), three replaced
+# lines on stderr, one warning.
+rm -f -- "$FULL"/log.*
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+LD_PRELOAD=$TG_SHIM TRUNCGUARD_LOG=$FULL/log TRUNCGUARD_SCOPE=elf python3 -c '
+import sys
+for _ in range(3):
+    with open(sys.argv[1], "wb") as f: f.write(open(sys.argv[2], "rb").read())' "$LIB" "$V2" 2>"$T/err" ||
+  fail "python's three copies, the log's filesystem full: $(cat -- "$T/err")"
+stop_victim
+expect_survived "python's three copies, the log's filesystem full"
+[ "$(grep -c "replaced file=$LIB " "$T/err")" -eq 3 ] || fail "three copies: not three replaced lines on stderr: $(cat -- "$T/err")"
+[ "$(grep -c 'cannot write the log file' "$T/err")" -eq 1 ] || fail "three copies: not one warning: $(cat -- "$T/err")"
+ok "three lines of one process, the log's filesystem full: all on stderr, after one warning"

@@ -43,13 +43,16 @@
  *       stream's own file through /proc/self/fd with an internal open. For
  *       "r+" it then writes 64 bytes of 0xcc at offset 4096, where a
  *       library's code starts (a patch in place).
- *   rtool log-fd-reuse TEXT DATA
+ *   rtool log-fd-reuse TEXT DATA close_range|closefrom|loop
  *       A program that closes every fd it did not open: open(TEXT, O_WRONLY|
- *       O_TRUNC) (the shim logs a decision: its log fd is now open), then the
- *       close_range system call from fd 3 up (raw: no libc wrapper sees it),
- *       then open(DATA, O_WRONLY|O_CREAT|O_APPEND) (pass-through, not logged),
- *       which gets the lowest free number, the log's old one; then TEXT again
- *       (logged), then "data\n" written to DATA. Prints "fd=N" (DATA's fd).
+ *       O_TRUNC) (the shim logs a decision: its log fd is now open), then
+ *       every fd from 3 up: the close_range system call (raw: no libc
+ *       wrapper sees it), closefrom(3), or close() of each up to 1023; then
+ *       open(DATA, O_WRONLY|O_CREAT|O_APPEND) (pass-through, not logged),
+ *       moved (dup2) to the log's old number (the shim keeps its log out of
+ *       the low numbers: a program that opens many files gets it all the
+ *       same); then TEXT again (logged), then "data\n" written to DATA.
+ *       Prints "fd=N log=N" (DATA's fd, the log's old one).
  *   rtool lease-ftruncate PATH
  *       A program with a write lease on its own file (as Samba's oplocks):
  *       open(PATH, O_RDWR), F_SETSIG SIGUSR1 (counted), F_SETLEASE F_WRLCK,
@@ -94,10 +97,11 @@
  *       close(FD), then open(PATH, O_WRONLY|O_TRUNC|O_CLOEXEC), which POSIX
  *       gives the lowest free number, FD (the old way to redirect stdout).
  *       Prints "fd=N cloexec=N" or "error=ENAME"; exit 0 either way.
- *   rtool small-stack-execl BYTES
+ *   rtool small-stack-execl BYTES l|lp|le
  *       A thread with a stack of BYTES (at least the system's minimum) calls
- *       execl("/bin/true", "true", NULL): the exit status is true's, or the
- *       crash's if the exec wrapper does not fit that stack.
+ *       execl("/bin/true", "true", NULL), execlp("true", "true", NULL) or
+ *       execle("/bin/true", "true", NULL, environ): the exit status is
+ *       true's, or the crash's if the exec wrapper does not fit that stack.
  *   rtool with-free-fds N CMD [ARG...]
  *       A program that has used all but N of its file descriptors: sets
  *       RLIMIT_NOFILE to 64, holds every other descriptor open on /dev/null
@@ -509,16 +513,41 @@ static int freopen_null(char** a) {
   return 0;
 }
 
+/* The number of the fd open on this process's log file ($TRUNCGUARD_LOG.PID), or -1. */
+static int fd_on_log(void) {
+  const char* log = getenv("TRUNCGUARD_LOG");
+  char want[4200], p[64], link[4200];
+  if (!log) return -1;
+  snprintf(want, sizeof want, "%s.%d", log, (int)getpid());
+  for (int fd = 0; fd < 4096; ++fd) {
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    ssize_t k = readlink(p, link, sizeof link - 1);
+    if (k <= 0) continue;
+    link[k] = '\0';
+    if (!strcmp(link, want)) return fd;
+  }
+  return -1;
+}
+
 static int log_fd_reuse(char** a) {
   int fd = open(a[0], O_WRONLY | O_TRUNC);
   if (fd < 0) { printf("error=%s\n", errname(errno)); return 1; }
   close(fd);
-  syscall(SYS_close_range, 3U, ~0U, 0);
+  const int log_fd = fd_on_log();
+  if (log_fd < 3) { printf("error=no log fd above 2 (%d)\n", log_fd); return 1; }
+  if (!strcmp(a[2], "closefrom")) closefrom(3);
+  else if (!strcmp(a[2], "loop")) for (int i = 3; i < 1024; ++i) close(i);
+  else syscall(SYS_close_range, 3U, ~0U, 0);
   int data = open(a[1], O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (data >= 0 && data != log_fd) {
+    const int moved = dup2(data, log_fd);
+    close(data);
+    data = moved;
+  }
   fd = open(a[0], O_WRONLY | O_TRUNC);
   if (data < 0 || fd < 0 || write(data, "data\n", 5) != 5) { printf("error=%s\n", errname(errno)); return 1; }
   close(fd);
-  printf("fd=%d\n", data);
+  printf("fd=%d log=%d\n", data, log_fd);
   return close(data) == 0 ? 0 : 1;
 }
 
@@ -699,10 +728,11 @@ static int open_after_close(char** a) {
   return 0;
 }
 
-static void* execl_true(void* unused) {
-  (void)unused;
-  execl("/bin/true", "true", (char*)NULL);
-  perror("rtool: execl");
+static void* execl_true(void* which) {
+  if (!strcmp(which, "lp")) execlp("true", "true", (char*)NULL);
+  else if (!strcmp(which, "le")) execle("/bin/true", "true", (char*)NULL, environ);
+  else execl("/bin/true", "true", (char*)NULL);
+  perror("rtool: exec");
   return NULL;
 }
 
@@ -713,7 +743,7 @@ static int small_stack_execl(char** a) {
   pthread_attr_t attr;
   pthread_t t;
   if (pthread_attr_init(&attr) != 0 || pthread_attr_setstacksize(&attr, size) != 0 ||
-      pthread_create(&t, &attr, execl_true, NULL) != 0) {
+      pthread_create(&t, &attr, execl_true, a[1]) != 0) {
     fprintf(stderr, "rtool: cannot start a thread with a %zu-byte stack\n", size);
     return 2;
   }
@@ -840,10 +870,10 @@ static int run(int argc, char** argv) {
       {"loader", 5, loader},       {"write-loop", 4, write_loop}, {"swap-loop", 5, swap_loop},
       {"open", 2, do_open},        {"openat-copy", 3, openat_copy}, {"truncate", 2, do_truncate},
       {"spawn-trunc", 1, spawn_trunc}, {"redirect", 3, redirect}, {"freopen-null", 2, freopen_null},
-      {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 2, log_fd_reuse},
+      {"ftruncate-rdonly", 1, ftruncate_rdonly}, {"log-fd-reuse", 3, log_fd_reuse},
       {"lease-ftruncate", 1, lease_ftruncate}, {"lease-hold", 3, lease_hold}, {"fanotify-deny", 2, fanotify_deny}, {"ftruncate-fd", 2, ftruncate_fd},
       {"ftruncate-fd-ino", 2, ftruncate_fd_ino}, {"ftruncate-fd-lock", 2, ftruncate_fd_lock}, {"fopen-nomem", 2, fopen_nomem},
-      {"open-after-close", 2, open_after_close}, {"small-stack-execl", 1, small_stack_execl},
+      {"open-after-close", 2, open_after_close}, {"small-stack-execl", 2, small_stack_execl},
       {"ptrace-hold", 1, ptrace_hold}, {"vfork-then-read", 3, vfork_then_read}, {NULL, 0, NULL}};
   for (int i = 0; argc > 1 && kCmds[i].name; ++i)
     if (!strcmp(argv[1], kCmds[i].name)) {

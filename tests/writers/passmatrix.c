@@ -793,6 +793,23 @@ static void exec_matrix(void) {
   before_call();
   r = execvp("passmatrix-no-such-command", argv);
   finish("execvp no-such-command", r, errno, -1, 0);
+  // An executable open for writing can't run: the kernel's ETXTBSY (the
+  // open passes: an ELF file nobody runs).
+  for (int call = 0; call < 4; ++call) {
+    fixture();
+    copy_file("/bin/true", P_exe, 0755);
+    const int w = open(P_exe, O_WRONLY | O_CLOEXEC);
+    if (w < 0) die(P_exe);
+    before_call();
+    r = call == 0 ? execve(P_exe, argv, envp)
+        : call == 1 ? execv(P_exe, argv)
+        : call == 2 ? execl(P_exe, "x", (char*)NULL)
+                    : syscall(SYS_execve, P_exe, argv, envp);
+    int err = errno;
+    char name[64];
+    snprintf(name, sizeof name, "exec%d of an executable open for writing", call);
+    finish(name, r, err, w, 1);
+  }
   // posix_spawn_file_actions_addopen returns an error number.
   static const int targets[] = {T_TEXT, T_ELF, T_MISSING, T_NODIR};
   for (unsigned ti = 0; ti < 4; ++ti)
@@ -903,6 +920,50 @@ static void emfile_cases(void) {
   }
 }
 
+// A file size limit (RLIMIT_FSIZE, soft) below what the call asks, SIGXFSZ
+// ignored: the kernel's EFBIG, on a text file and an unused library. The
+// limit is set back before the case is printed (stdout is a file).
+static int g_efbig_case;
+static void efbig_body(void) {
+  static const int targets[] = {T_TEXT, T_ELF};
+  const int t = targets[g_efbig_case / 7], k = g_efbig_case % 7;
+  const char* p = target_path(t);
+  struct rlimit old, rl;
+  if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR || getrlimit(RLIMIT_FSIZE, &old) < 0) {
+    printf("efbig: unavailable\n");
+    return;
+  }
+  rl = old;
+  rl.rlim_cur = 1024;
+  const int fd = k == 0 ? -1 : open(p, (k == 6 ? O_WRONLY | O_APPEND : O_RDWR) | O_CLOEXEC);
+  if (k != 0 && fd < 0) die(p);
+  before_call();
+  if (setrlimit(RLIMIT_FSIZE, &rl) < 0) die("setrlimit");
+  long r = 0;
+  switch (k) {
+    case 0: r = truncate(p, 1 << 20); break;
+    case 1: r = ftruncate(fd, 1 << 20); break;
+    case 2: r = pwrite(fd, "x", 1, 1 << 20); break;
+    case 3: r = fallocate(fd, 0, 0, 1 << 20); break;
+    case 4: r = syscall(SYS_ftruncate, fd, 1 << 20); break;
+    case 5: r = syscall(SYS_pwrite64, fd, "x", 1, 1 << 20); break;
+    case 6: r = write(fd, "x", 1); break;  // O_APPEND: at the end, past the limit for the library
+  }
+  const int err = errno;
+  setrlimit(RLIMIT_FSIZE, &old);
+  char name[64];
+  snprintf(name, sizeof name, "efbig %s %d", target_name[t], k);
+  finish(name, r, err, fd, 1);
+}
+
+static void efbig_cases(void) {
+  if (g_mapped_mode) return;  // a library in use: its shrinking copy stops at the limit (reliability `limits`)
+  for (g_efbig_case = 0; g_efbig_case < 14; ++g_efbig_case) {
+    fixture();
+    in_child(efbig_body);
+  }
+}
+
 static void erofs_body(void) {
   if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
       mount(D, D, NULL, MS_BIND, NULL) < 0 || mount(NULL, D, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
@@ -917,8 +978,11 @@ static void erofs_cases(void) {
   in_child(erofs_body);
 }
 
-// A running executable: O_WRONLY gives ETXTBSY (the pass cases: as nobody,
-// and a text file that runs as a script is no ELF: no such case).
+// A running executable, opened for writing by nobody, who may not write it:
+// the kernel answers EACCES before ETXTBSY, and truncguard passes (the
+// caller may not write). Where the caller may, truncguard acts (e2e
+// running_executable); the pass-through ETXTBSY is exec_matrix's (an
+// executable open for writing).
 static void etxtbsy_nobody_body(void) {
   if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0) return;
   static const int fls[] = {O_WRONLY, O_WRONLY | O_TRUNC, O_RDONLY | O_TRUNC};
@@ -1163,6 +1227,7 @@ int main(int argc, char** argv) {
   nobody_cases();
   emfile_cases();
   erofs_cases();
+  efbig_cases();
   etxtbsy_cases();
   errno_cases();
   stack_slot_cases();
