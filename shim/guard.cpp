@@ -1193,12 +1193,17 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
     sys::close(fd);
     return {Outcome::replaced, 0};
   }
-  if (on_fd(in.kind)) return {Outcome::replaced, 0};
+  if (on_fd(in.kind)) {
+    log::made_at_fd(in.fd);
+    return {Outcome::replaced, 0};
+  }
   // The shim's own fds are done with: their numbers are the caller's again.
   ex.close_src();
   t.dir.reset();
   // Opened with the caller's O_CLOEXEC (replacement_flags): no F_GETFD to ask.
-  return {Outcome::replaced, lowest_number(fd, (in.flags & O_CLOEXEC) != 0)};
+  fd = lowest_number(fd, (in.flags & O_CLOEXEC) != 0);
+  log::made_at_fd(fd);
+  return {Outcome::replaced, fd};
 }
 
 // The write is left to the real call (or to the kernel's answer): why, in the log.
@@ -1260,6 +1265,7 @@ bool settled_after_open(const WriteIntent& in, int fd) {
     else if (!maybe_code(probe_keeping_atime(fd, in.flags))) v.reason = Reason::not_code;
     else return false;
   }
+  const log::KeepOutOf not_into_the_file(fd);  // the program's new fd: maybe 2
   log_pass(in, in.path, v.reason);
   return true;
 }
@@ -1338,6 +1344,9 @@ int looked_at_keeping(const WriteIntent& in, int fd) {
 
 Outcome guard_write(const WriteIntent& in) {
   ErrnoKeeper keep_errno;
+  // The program's fd the write goes through (ftruncate, a write in place, an
+  // O_RDWR open's own fd): where it is 2, its lines must not go into the file.
+  const log::KeepOutOf not_into_the_file(in.fd);
   const Settings& s = settings();
   constexpr int kAttempts = 3;
   for (int attempt = 1;; ++attempt) {

@@ -49,10 +49,21 @@ std::atomic<pid_t> g_open_failed_pid{0};
 // __tls_get_addr, which may allocate, on the way to a log line).
 __attribute__((tls_model("initial-exec"))) thread_local bool t_keep_out_of_stderr = false;
 
-// May a line go to fd 2? Not into a file the shim makes or publishes (log.hpp).
+// The file the shim last gave the program at fd 2 (made_at_fd): ino 0, none.
+// Inherited by a forked child, which shares that fd.
+std::atomic<dev_t> g_made_at_stderr_dev{0};
+std::atomic<ino_t> g_made_at_stderr_ino{0};
+
+// May a line go to fd 2? Not into a file the shim makes or publishes, nor
+// into one it gave the program there while fd 2 still holds it (log.hpp).
 bool stderr_writable() {
   if (t_keep_out_of_stderr) return false;
-  return !(pending::any() && pending::is_pending(STDERR_FILENO));
+  if (pending::any() && pending::is_pending(STDERR_FILENO)) return false;
+  const ino_t made = g_made_at_stderr_ino.load(std::memory_order_acquire);
+  if (made == 0) return true;
+  struct stat st;
+  return !(sys::fstat(STDERR_FILENO, &st) == 0 && st.st_ino == made &&
+           st.st_dev == g_made_at_stderr_dev.load(std::memory_order_acquire));
 }
 
 // One line's working memory. A line needs a few KiB (escaped names, the line
@@ -298,6 +309,14 @@ KeepOutOf::KeepOutOf(int fd) : was_(t_keep_out_of_stderr) {
   if (fd == STDERR_FILENO) t_keep_out_of_stderr = true;
 }
 KeepOutOf::~KeepOutOf() { t_keep_out_of_stderr = was_; }
+
+void made_at_fd(int fd) {
+  if (fd != STDERR_FILENO) return;
+  struct stat st;
+  if (sys::fstat(fd, &st) != 0) return;
+  g_made_at_stderr_dev.store(st.st_dev, std::memory_order_release);
+  g_made_at_stderr_ino.store(st.st_ino, std::memory_order_release);
+}
 
 bool enabled(unsigned category) { return (g_categories & category) != 0; }
 bool json() { return g_json; }

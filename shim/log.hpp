@@ -84,8 +84,13 @@ bool json();
 // its opens): "stderr" is the library then, and a line written there would
 // be part of it. So a line for stderr is dropped (as on a closed fd 2):
 // - while a KeepOutOf(fd) lives on this thread and `fd` is 2: the new fd
-//   the guard reports on, the fd whose close publishes;
-// - while fd 2 is one of this process's files pending publication.
+//   the guard reports on, the fd whose close publishes, the program's fd a
+//   write goes through (its ftruncate, an O_RDWR open's own fd);
+// - while fd 2 is one of this process's files pending publication;
+// - while fd 2 holds the file the shim last gave the program at that number
+//   (made_at_fd): the library replaced there, once its write has returned
+//   (modes replace, unlink), until the program puts another file at fd 2.
+//   A program exec'ed with that fd 2 does not know it.
 class KeepOutOf {
  public:
   explicit KeepOutOf(int fd);
@@ -96,6 +101,9 @@ class KeepOutOf {
  private:
   bool was_;
 };
+
+// The shim gave the program `fd` on a new file it made; see above.
+void made_at_fd(int fd);
 
 // A note event: `key` is its stable JSON name, `message` the sentence.
 void note(const char* file, const char* key, const char* message);

@@ -89,8 +89,9 @@ for mode in replace unlink atomic; do
   check "$mode" 2 1 stderr
 done
 
-# While the library at fd 2 is pending (atomic mode, the log on stderr), no
-# line at all goes to fd 2, not only the library's own: here the decision
+# While the library at fd 2 is pending (atomic mode, the log on stderr), or
+# once it is replaced there (modes replace and unlink), no line at all goes
+# to fd 2, not only the library's own: here the decision
 # line of a text file the program truncates meanwhile (TRUNCGUARD_DEBUG=
 # decisions). The name must then hold v2 exactly.
 pending_stderr() {  # pending_stderr REPORT [CMD...]
@@ -115,17 +116,88 @@ start_victim "$LIB"
 pending_stderr "$T/control.txt" || fail "control: close(2), open, another file's truncation"
 stop_victim
 expect_killed "control: close(2), then open(O_TRUNC) and another file's truncation, without truncguard"
+# In modes replace and unlink the write has returned by then, and fd 2 is
+# the new library at the name: the line went into it (before the fix), the
+# program's write after it, and the name held neither version.
+want=$(cat "$T/control.txt")
+for mode in atomic replace unlink; do
+  echo text >"$T/text.txt"
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  pending_stderr "$T/guarded.txt" env -u TRUNCGUARD_LOG TRUNCGUARD_DEBUG=decisions TRUNCGUARD_MODE=$mode "$TG_CMD" ||
+    fail "mode $mode, close(2), then open and another file's truncation, log on stderr"
+  stop_victim
+  expect_survived "mode $mode: close(2), then open(O_TRUNC) and another file's truncation"
+  got=$(cat "$T/guarded.txt")
+  [ "$got" = "$want" ] || fail "mode $mode, a line logged while fd 2 holds the library: $got; without truncguard: $want"
+  ok "mode $mode: no line logged into the library at fd 2 (another file's decision line): $got"
+done
+
+# The same where fd 2 moves to the new inode: the program opened the library
+# at fd 2 before the victim loaded it, and truncates it through that fd.
+ftruncate_stderr() {  # ftruncate_stderr REPORT [CMD...]
+  local report=$1
+  shift
+  rm -rf "$T/opened" "$T/go"
+  "$@" python3 -c '
+import os, sys, time
+lib, new, text, report, opened, go = sys.argv[1:7]
+data = open(new, "rb").read()
+os.close(2)
+fd = os.open(lib, os.O_RDWR)
+os.mkdir(opened)  # not an open: its decision line would go into fd 2
+while not os.path.exists(go):
+    time.sleep(0.01)
+os.ftruncate(fd, 0)
+os.close(os.open(text, os.O_WRONLY | os.O_TRUNC))
+os.write(fd, data)  # at offset 0, where a line put there would have moved it
+os.close(fd)
+with open(report, "w") as f:
+    print("fd=%d" % fd, "new content at the name" if open(lib, "rb").read() == data else "NOT the new content", file=f)' \
+    "$LIB" "$V2" "$T/text.txt" "$report" "$T/opened" "$T/go" &
+  local writer=$!
+  local i
+  for i in $(seq 500); do [ -e "$T/opened" ] && break; sleep 0.01; done
+  [ -e "$T/opened" ] || fail "the writer did not open the library"
+  start_victim "$LIB"
+  touch "$T/go"
+  wait "$writer"
+}
 echo text >"$T/text.txt"
 fresh_copy "$V1" "$LIB"
-start_victim "$LIB"
-pending_stderr "$T/guarded.txt" env -u TRUNCGUARD_LOG TRUNCGUARD_DEBUG=decisions TRUNCGUARD_MODE=atomic "$TG_CMD" ||
-  fail "mode atomic, close(2), then open and another file's truncation, log on stderr"
+ftruncate_stderr "$T/control.txt" || fail "control: close(2), open, victim, ftruncate(2)"
 stop_victim
-expect_survived "mode atomic: close(2), then open(O_TRUNC) and another file's truncation"
+expect_killed "control: close(2), open(O_RDWR), then ftruncate(2, 0) once the victim runs it, without truncguard"
 want=$(cat "$T/control.txt")
+echo text >"$T/text.txt"
+fresh_copy "$V1" "$LIB"
+must ln -f "$LIB" "$T/old.so"  # the victim's inode, after its name is the new file's
+ftruncate_stderr "$T/guarded.txt" env -u TRUNCGUARD_LOG TRUNCGUARD_DEBUG=decisions "$TG_CMD" ||
+  fail "close(2), open, victim, ftruncate(2), log on stderr"
+stop_victim
+expect_survived "close(2), open(O_RDWR), then ftruncate(2, 0) once the victim runs it"
+# The ftruncate's own decision line went through fd 2 before the fd moved:
+# into the library the victim runs.
+cmp -s "$T/old.so" "$V1" || fail "ftruncate(2): a line was written into the old library, which the victim runs: $(head -c 120 "$T/old.so" | tr -c '[:print:]' .)"
 got=$(cat "$T/guarded.txt")
-[ "$got" = "$want" ] || fail "mode atomic, a line logged while fd 2 is pending: $got; without truncguard: $want"
-ok "mode atomic: no line logged into the library pending at fd 2 (another file's decision line): $got"
+[ "$got" = "$want" ] || fail "ftruncate(2): a line logged while fd 2 holds the new library: $got; without truncguard: $want"
+ok "ftruncate(2): no line logged into the new library at fd 2 (another file's decision line): $got"
+
+# An O_RDWR open that fd 2 gets, of a file plainly not code, is looked at
+# through that fd after the open: its decision line is the open's own, and
+# must not go into the program's file either (an O_WRONLY open's is logged
+# before the open, while fd 2 is still closed).
+echo "the program's text" >"$T/own.txt"
+env -u TRUNCGUARD_LOG TRUNCGUARD_DEBUG=decisions "$TG_CMD" python3 -c '
+import os, sys
+os.close(2)
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.close(fd)
+print(fd)' "$T/own.txt" >"$T/own.fd" || fail "close(2), then an O_RDWR open of a text file"
+[ "$(cat "$T/own.fd")" = 2 ] || fail "the O_RDWR open got fd $(cat "$T/own.fd"), not 2"
+[ "$(cat "$T/own.txt")" = "the program's text" ] ||
+  fail "an O_RDWR open at fd 2: its decision line went into the program's file: $(cat "$T/own.txt")"
+ok "an O_RDWR open at fd 2 (looked at through that fd): its decision line is not written into the file"
 
 # A small fd limit, every number in its upper half in use: the directory fd
 # atomic mode keeps can't have a high number, and takes the lowest free one
