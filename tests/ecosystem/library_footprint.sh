@@ -76,7 +76,9 @@ fi
 # What quiet processes run of the library (valgrind's callgrind names each
 # function it ran): a shell that forks and execs, a read, an O_TRUNC write of a
 # text file and an append (examined and passed), an O_RDWR open, a new file, an
-# exit. Every function must lie before the window's end (.init, .plt, the quiet
+# exit. The shell must not exec its last command (hence the final `:`): the
+# exec'ed program's profile, written under the same pid, replaced the shell's,
+# and the examined writes went unchecked. Every function must lie before the window's end (.init, .plt, the quiet
 # section), but _fini, run at exit.
 if ! command -v valgrind >/dev/null; then
   note "valgrind missing: what quiet processes run is not checked"
@@ -86,7 +88,7 @@ else
   printf 'a text file of more than fifty-two bytes, to write over: quiet\n' > "$T/notes.txt"
   LD_PRELOAD=$TG_SHIM valgrind --tool=callgrind --demangle=no --trace-children=yes \
     --callgrind-out-file="$T/cg.%p" bash -c \
-    "cat '$T/notes.txt' > /dev/null; echo x > '$T/notes.txt'; echo y >> '$T/notes.txt'; : 1<> '$T/notes.txt'; echo z > '$T/new.txt'; sleep 0" \
+    "cat '$T/notes.txt' > /dev/null; echo x > '$T/notes.txt'; echo y >> '$T/notes.txt'; : 1<> '$T/notes.txt'; echo z > '$T/new.txt'; sleep 0; :" \
     > "$T/valgrind.out" 2>&1 || { cat "$T/valgrind.out" >&2; fail "the quiet processes failed under valgrind"; }
   # callgrind's files name an object or function at its first mention, as
   # ob=/cob= or fn=/cfn= "(id) name", and by "(id)" after it; fn= is what ran.
