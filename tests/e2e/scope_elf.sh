@@ -29,17 +29,23 @@ expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executa
 exec 3<&-
 ok "scope=elf replaces an unmapped ELF library"
 
+# kept_in_place FILE NEW WHAT: under scope=elf, cp NEW over FILE writes
+# FILE's own inode: an fd opened before sees the new content.
+kept_in_place() {
+  exec 3<"$1"
+  log_reset
+  TRUNCGUARD_SCOPE=elf "$TG_CMD" cp "$2" "$1" || fail "cp of $3 under scope=elf failed"
+  expect_same_content /proc/$$/fd/3 "$2" "an fd opened before cp of $3"
+  expect_no_log "replaced file="
+  exec 3<&-
+  ok "scope=elf leaves $3's inode alone"
+}
+
 # A text file is truncated in place even under scope=elf.
 TXT=$T/notes.txt
 echo "old text" >"$TXT"
 echo "new text" >"$T/new.txt"
-exec 3<"$TXT"
-log_reset
-TRUNCGUARD_SCOPE=elf "$TG_CMD" cp "$T/new.txt" "$TXT" || fail "cp of a text file under scope=elf failed"
-expect_same_content /proc/$$/fd/3 "$T/new.txt" "an fd opened before cp of a text file"
-expect_no_log "replaced file="
-exec 3<&-
-ok "scope=elf leaves a text file's inode alone"
+kept_in_place "$TXT" "$T/new.txt" "a text file"
 
 # An ELF object that is never loaded (ET_REL: a compiler's .o) is left alone
 # under scope=elf too: its fd sees the new content (same inode).
@@ -49,10 +55,4 @@ OBJ=$(find "$TG_BUILD" -name '*.o' -size +1k -print -quit)
 must cp "$OBJ" "$T/unit.o"
 must cp "$OBJ" "$T/unit.o.new"
 echo "appended" >>"$T/unit.o.new"
-exec 3<"$T/unit.o"
-log_reset
-TRUNCGUARD_SCOPE=elf "$TG_CMD" cp "$T/unit.o.new" "$T/unit.o" || fail "cp of an object file under scope=elf failed"
-expect_same_content /proc/$$/fd/3 "$T/unit.o.new" "an fd opened before cp of an object file"
-expect_no_log "replaced file="
-exec 3<&-
-ok "scope=elf leaves an ET_REL object's inode alone"
+kept_in_place "$T/unit.o" "$T/unit.o.new" "an ET_REL object"
