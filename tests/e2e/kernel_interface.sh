@@ -46,11 +46,14 @@ value=$(sed 's/.*\[\(.*\)\].*/\1/' "$attr")
 
 # watch CMD...: the inotify events on $attr while CMD runs, on one line.
 watch() {
-  inotifywait -q -m --format '%e' "$attr" >"$T/events" 2>"$T/inotify.err" &
+  # Not -q: it silences "Watches established", and the wait below ran its
+  # full 5 s every time instead of ending once the watch is in place.
+  inotifywait -m --format '%e' "$attr" >"$T/events" 2>"$T/inotify.err" &
   local w=$!
   _tg_pids+=("$w")
   local i
   for i in $(seq 100); do grep -q 'Watches established' "$T/inotify.err" && break; sleep 0.05; done
+  grep -q 'Watches established' "$T/inotify.err" || fail "inotifywait set up no watch: $(cat "$T/inotify.err")"
   "$@" >/dev/null
   sleep 0.3
   kill "$w"
