@@ -57,6 +57,18 @@ grep -qP "^ *\d+:\tnote file=\Q$LIB\E stale: dlopen returns the object already l
 [ "$(grep -c 'version 1' "$T/out")" -eq 2 ] || fail "case 4: warn mode must not change what the program gets"
 ok "case 4: a stale line names the loaded and the new inode and the open handle; the program gets what it got"
 
+# Case 4 where the object came not by a dlopen but at start-up, as a
+# DT_NEEDED does (here: preloaded): no handle of it was counted, and the
+# stale line says so (README: "no dlopen of it was counted") rather than a
+# count of 0 or 1.
+cp "$V1" "$LIB"
+host env LD_PRELOAD="$LIB" "$TG_CMD" -- "run:install $V2 $LIB" open call
+[ $ST -eq 0 ] || fail "case 4, loaded at start-up, under truncguard exited $ST"
+expect_out "version 1"
+grep -qP "^ *\d+:\tnote file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; no dlopen of it was counted \(a DT_NEEDED, or a dlopen by another path to the file, loaded it\); " "$T/err" ||
+  fail "case 4, loaded at start-up: the stale line does not say that no dlopen of it was counted"
+ok "case 4, the object loaded at start-up (no dlopen of it): the stale line says no dlopen of it was counted"
+
 cp "$V1" "$LIB"
 TRUNCGUARD_RELOAD=fresh host "$TG_CMD" -- open call "run:install $V2 $LIB" open call close close
 [ $ST -eq 0 ] || fail "case 4 fresh exited $ST"
