@@ -69,6 +69,19 @@ grep -qP "^ *\d+:\tnote file=\Q$LIB\E stale: dlopen returns the object already l
   fail "case 4, loaded at start-up: the stale line does not say that no dlopen of it was counted"
 ok "case 4, the object loaded at start-up (no dlopen of it): the stale line says no dlopen of it was counted"
 
+# With --debug=backtrace, the log says where each handle left open was
+# opened (README: the stale row's "What to do"): a line per handle, naming
+# the program's object; without backtrace, none.
+for dbg in reloads reloads,backtrace; do
+  cp "$V1" "$LIB"
+  host "$TG_CMD" --debug=$dbg -- open open call "run:install $V2 $LIB" open call
+  [ $ST -eq 0 ] || fail "case 4, two handles left open, --debug=$dbg: exited $ST"
+  expect_log "2 opens without a matching dlclose keep it loaded"
+  n=$(grep -cP "^ *\d+:\tnote file=\Q$LIB\E a handle still open was opened at \Q$TG_RELOADER\E[+(]" "$T/err")
+  [ "$n" -eq "$([ $dbg = reloads ] && echo 0 || echo 2)" ] || fail "case 4, two handles left open, --debug=$dbg: $n lines say where a handle was opened"
+done
+ok "case 4 with --debug=backtrace: a line for each of the 2 handles left open says where it was opened (in the program); none without"
+
 cp "$V1" "$LIB"
 TRUNCGUARD_RELOAD=fresh host "$TG_CMD" -- open call "run:install $V2 $LIB" open call close close
 [ $ST -eq 0 ] || fail "case 4 fresh exited $ST"
