@@ -36,7 +36,7 @@ DEST=$T/dest
 meson install -C "$BUILD" --no-rebuild --destdir "$DEST" >"$T/install.log" 2>&1 ||
   fail "meson install --destdir failed: $(tail -n 20 "$T/install.log")"
 for f in "$BINDIR/truncguard" "$LIBDIR/libtruncguard.so" "$MANDIR/man1/truncguard.1" "$MANDIR/man7/truncguard.7" \
-         "$DOCDIR/ci.md" "$DOCDIR/systemd.md" "$DOCDIR/examples/systemd/truncguard.conf" \
+         "$DOCDIR/README.md" "$DOCDIR/ci.md" "$DOCDIR/systemd.md" "$DOCDIR/examples/systemd/truncguard.conf" \
          "$DOCDIR/examples/systemd/app-deploy.service" "$DOCDIR/examples/ci/deploy-step.sh" \
          "$DOCDIR/examples/ci/github-actions.yml" "$DOCDIR/examples/ci/Makefile" \
          "$DOCDIR/examples/ci/truncguard-summary.py"; do
