@@ -133,3 +133,12 @@ done
 expect_log "note file=$T/librace_dep.so is still loaded after dlclose: $T/libdtor_wait.so depends on it (DT_NEEDED)"
 expect_no_log " stale: "  # the note, not a path holding the word
 ok "a library unloaded while its path is opened again (a dlclose under way): the new file is loaded, and no stale line says otherwise"
+
+# ... and one the program itself links against (README: "another loaded
+# object (or the program) links against it"): libc, opened and closed.
+libc=$(ldd "$TG_RELOADER" | awk '$1 ~ /^libc\.so/ {print $3}')
+[ -f "$libc" ] || fail "cannot find the reloader's libc: $(ldd "$TG_RELOADER")"
+LIB=$libc host "$TG_CMD" -- open close
+[ $ST -eq 0 ] || fail "dlopen and dlclose of the program's libc exited $ST"
+expect_log "note file=$libc is still loaded after dlclose: the program depends on it (DT_NEEDED)"
+ok "a library the program links against, opened and closed: \"the program depends on it (DT_NEEDED)\""
