@@ -388,6 +388,20 @@ else
   echo "note: fresh, unreadable: needs root and setpriv (to run as nobody): not tested"
 fi
 
+# ---- TRUNCGUARD_RELOAD=fresh where the new file is loaded already by another
+# of its names (a hard link the program opened): the program gets that
+# object, as glibc gives it for any name of the file, never a fresh name
+# (README).
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, loaded by another name: setup"
+TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" "run:cp $P2 $T/fr/n && mv $T/fr/n $LIB && ln $LIB $T/fr/other.so" \
+  open:n:"$T/fr/other.so" open:n:"$LIB" close:1 close:1 close:0
+[ "$ST" -eq 0 ] && grep -q "^open:n:$T/fr/other.so -> new #1" "$T/out" && grep -q "^open:n:$LIB -> same as #1" "$T/out" ||
+  { cat "$T/log" >&2; fail "fresh, loaded by another name: $(cat "$T/out")"; }
+grep -q "note file=$LIB is already loaded \[ino [0-9]*\] but the file is now \[ino $(stat -c %i "$LIB")\], loaded already as $T/fr/other.so: returning that object (TRUNCGUARD_RELOAD=fresh)$" "$T/log" ||
+  { cat "$T/log" >&2; fail "fresh, loaded by another name: no line says the object loaded as other.so is returned"; }
+expect_no_log_line "loading the new file as" "fresh, loaded by another name"
+ok "TRUNCGUARD_RELOAD=fresh, the new file loaded already by another name: that object is returned, no fresh name"
+
 # ---- TRUNCGUARD_RELOAD=fresh while 8 threads dlopen and dlclose a library
 # that another process replaces again and again (a handle of the original
 # kept open): once a fresh copy of a file is loaded, every dlopen of the path
