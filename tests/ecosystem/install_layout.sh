@@ -84,6 +84,11 @@ LIB=$T/lib/libfoo.so
 cp_v2() { "$@" cp "$V2" "$LIB"; }
 prove_protection cp_v2 "$ICMD"
 ok "the installed truncguard protects a victim from cp"
+# LD_PRELOAD=libtruncguard.so by bare name, the installed libdir in the
+# loader's path (README: "works by bare name once that directory is in the
+# loader's path").
+prove_protection cp_v2 env LD_LIBRARY_PATH="$DEST$LIBDIR" LD_PRELOAD=libtruncguard.so
+ok "LD_PRELOAD=libtruncguard.so by bare name, the installed libdir in the loader's path, protects a victim from cp"
 
 # The tree moved (as a package unpacked elsewhere, a relocated prefix).
 mv "$DEST" "$T/moved"
