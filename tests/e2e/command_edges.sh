@@ -405,15 +405,17 @@ else
   ok "--audit adds bindings,files to the default categories, and nothing to a --debug list given"
 fi
 
-# ---- LD_PRELOAD: a library path with a space can't be carried: the command
-# says so and runs nothing.
-mkdir -p "$T/with space"
-cp "$TG_CMD" "$TG_SHIM" "$T/with space/" || fail "cannot copy the command"
-err=$("$T/with space/truncguard" touch "$T/ran" 2>&1)
-st=$?
-[ "$st" -eq 126 ] && [ ! -e "$T/ran" ] && grep -q "LD_PRELOAD can't carry" <<<"$err" ||
-  fail "installed under a path with a space: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
-ok "a library path with a space: exit 126, nothing run: $(head -n 1 <<<"$err")"
+# ---- LD_PRELOAD: a library path with a space or a colon can't be carried:
+# the command says so and runs nothing.
+for dir in "with space" "with:colon"; do
+  mkdir -p "$T/$dir"
+  cp "$TG_CMD" "$TG_SHIM" "$T/$dir/" || fail "cannot copy the command"
+  err=$("$T/$dir/truncguard" touch "$T/ran" 2>&1)
+  st=$?
+  [ "$st" -eq 126 ] && [ ! -e "$T/ran" ] && grep -q "LD_PRELOAD can't carry" <<<"$err" ||
+    fail "installed under a path $dir: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
+  ok "a library path $dir: exit 126, nothing run: $(head -n 1 <<<"$err")"
+done
 
 # A tab is no separator of LD_PRELOAD (ld.so splits it at spaces and colons
 # only; /etc/ld.so.preload's tabs are another list): the command under such

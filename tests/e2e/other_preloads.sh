@@ -118,6 +118,15 @@ if [ -x "$TG_ASAN_WRITER" ]; then
   asan_copy() { "$@" "$TG_ASAN_WRITER" open "$LIB" "$V2" >/dev/null; }
   prove_protection asan_copy
   prove_protection asan_copy env LD_PRELOAD="$TG_SHIM"
+  # The library only sets the default: ASAN_OPTIONS still overrides it
+  # (README), and the runtime then exits at once, as without the default.
+  fresh_copy "$V1" "$LIB"
+  err=$(ASAN_OPTIONS=verify_asan_link_order=1 "$TG_CMD" "$TG_ASAN_WRITER" open "$LIB" "$V2" 2>&1 >/dev/null)
+  st=$?
+  [ "$st" -ne 0 ] && grep -qF "ASan runtime does not come first" <<<"$err" ||
+    fail "ASAN_OPTIONS=verify_asan_link_order=1 under truncguard: exit $st, expected ASan's refusal: $err"
+  expect_version "$LIB" 1
+  ok "ASAN_OPTIONS=verify_asan_link_order=1 overrides the library's default: ASan refuses to start ($st)"
 else
   note "an ASan-built writer: skipped (not built: a sanitizer build, or no -fsanitize=address)"
 fi

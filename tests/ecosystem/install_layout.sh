@@ -36,7 +36,7 @@ DEST=$T/dest
 meson install -C "$BUILD" --no-rebuild --destdir "$DEST" >"$T/install.log" 2>&1 ||
   fail "meson install --destdir failed: $(tail -n 20 "$T/install.log")"
 for f in "$BINDIR/truncguard" "$LIBDIR/libtruncguard.so" "$MANDIR/man1/truncguard.1" "$MANDIR/man7/truncguard.7" \
-         "$DOCDIR/ci.md" "$DOCDIR/systemd.md" "$DOCDIR/examples/systemd/truncguard.conf" \
+         "$DOCDIR/README.md" "$DOCDIR/ci.md" "$DOCDIR/systemd.md" "$DOCDIR/examples/systemd/truncguard.conf" \
          "$DOCDIR/examples/systemd/app-deploy.service" "$DOCDIR/examples/ci/deploy-step.sh" \
          "$DOCDIR/examples/ci/github-actions.yml" "$DOCDIR/examples/ci/Makefile" \
          "$DOCDIR/examples/ci/truncguard-summary.py"; do
@@ -84,6 +84,11 @@ LIB=$T/lib/libfoo.so
 cp_v2() { "$@" cp "$V2" "$LIB"; }
 prove_protection cp_v2 "$ICMD"
 ok "the installed truncguard protects a victim from cp"
+# LD_PRELOAD=libtruncguard.so by bare name, the installed libdir in the
+# loader's path (README: "works by bare name once that directory is in the
+# loader's path").
+prove_protection cp_v2 env LD_LIBRARY_PATH="$DEST$LIBDIR" LD_PRELOAD=libtruncguard.so
+ok "LD_PRELOAD=libtruncguard.so by bare name, the installed libdir in the loader's path, protects a victim from cp"
 
 # The tree moved (as a package unpacked elsewhere, a relocated prefix).
 mv "$DEST" "$T/moved"

@@ -62,6 +62,15 @@ os.execv("/bin/true", ["true"])') || fail "fresh, exec: $out"
   left=$(ls -A "$T/r" | grep tg-reload)
   [ -z "$left" ] || fail "fresh, python: the fresh name was left after the process exec'ed: $left"
   ok "a process that execs removes its fresh names"
+  # ... and one that ends by _exit (no atexit handlers, no destructors: the
+  # README's "when the process ends (exit, _exit...)").
+  out=$(reloaded_then '
+print(made(), flush=True)
+os._exit(0)') || fail "fresh, _exit: $out"
+  [ "$out" = True ] || fail "fresh, _exit: no fresh name was made before the _exit: $out"
+  left=$(ls -A "$T/r" | grep tg-reload)
+  [ -z "$left" ] || fail "fresh, python: the fresh name was left after the process ended by _exit: $left"
+  ok "a process that ends by _exit removes its fresh names"
   rm -f -- "$T/r/lib.so"
 fi
 

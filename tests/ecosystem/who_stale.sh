@@ -169,12 +169,13 @@ set -u
 TG_CMD=$1 VICTIM=$2 V1=$3 V2=$4 D=$5
 export TRUNCGUARD_SCOPE=namespace  # the processes outside this namespace don't count
 err() { echo "inside: $*" >&2; exit 1; }
-expect() {  # expect STATUS CMD...
+expect() {  # expect STATUS CMD...: with -q, the status answers and nothing is printed
   local want=$1 st
   shift
   "$@" >"$D/last.out" 2>&1
   st=$?
   [ "$st" -eq "$want" ] || err "$* exited $st, expected $want: $(cat "$D/last.out")"
+  [ ! -s "$D/last.out" ] || err "$* printed something with -q: $(cat "$D/last.out")"
 }
 victim() {  # victim LIB READY: start, wait until ready
   "$VICTIM" "$1" 20000 "$2" >"$2.out" 2>&1 &
@@ -236,7 +237,7 @@ EOF
 unshare --pid --fork --mount-proc bash "$T/ns/inside.sh" "$TG_CMD" "$TG_VICTIM" "$V1" "$V2" "$T/ns/d" >"$T/ns.out" 2>&1 ||
   fail "in a PID namespace of our own: $(cat "$T/ns.out")"
 grep -q "exit statuses: ok" "$T/ns.out" || fail "the namespace script did not finish: $(cat "$T/ns.out")"
-ok "alone in a PID namespace: stale 0, then 1 after the deploy, 0 when the victim is gone; who 1, then 0"
+ok "alone in a PID namespace: stale 0, then 1 after the deploy, 0 when the victim is gone; who 1, then 0; -q prints nothing"
 if grep -q "replaced and missing: ok" "$T/ns.out"; then
   ok "stale: a file mounted over the path is 'replaced', a directory mounted over it 'missing', a file where its directory was 'missing'"
 else

@@ -76,3 +76,29 @@ ok "stale as nobody lists nobody's stale victim (exit 1) and still reports the u
 
 rm -f "$T/nb/ready" "$R_READY"
 wait
+
+# Even root is refused a process of a user namespace it has no say in (in a
+# sandbox, often PID 1): a file nobody maps then gets 3, not 1, and the
+# warning names the process (README). In a PID namespace of our own (every
+# process there known: bash as PID 1, a sleep), `who` run as root of a new
+# user namespace can read neither. Control: as the real root, 1.
+cat >"$T/userns.sh" <<'INNER'
+TG=$1 F=$2
+sleep 60 & S=$!
+export TRUNCGUARD_SCOPE=namespace
+"$TG" who "$F" >/dev/null 2>&1; echo "control $?"
+unshare --user --map-root-user "$TG" who "$F" >/dev/null 2>"$3"; echo "userns $? sleep $S"
+kill $S
+INNER
+if ! unshare --pid --fork --mount-proc true 2>/dev/null || ! unshare --user --map-root-user true 2>/dev/null; then
+  note "root refused in a user namespace: skipped (no PID or user namespace can be made here)"
+else
+  out=$(unshare --pid --fork --mount-proc bash "$T/userns.sh" "$TG_CMD" "$V1" "$T/userns.err" 2>&1)
+  grep -qx "control 1" <<<"$out" || fail "control: who in a PID namespace of our own, as root: $out"
+  s=$(sed -n 's/^userns 3 sleep \([0-9]*\)$/\1/p' <<<"$out")
+  [ -n "$s" ] || fail "who as root of a user namespace, processes outside it: expected exit 3: $out $(cat "$T/userns.err")"
+  grep -qF "2 processes could not be inspected (no permission to read /proc/PID/maps): pid 1 (bash), pid $s (sleep)." "$T/userns.err" &&
+    grep -qF "Even root is refused" "$T/userns.err" ||
+    fail "who as root of a user namespace: the warning does not name pid 1 and the sleep (pid $s): $(cat "$T/userns.err")"
+  ok "root of a user namespace refused two processes outside it: exit 3 (as the real root: 1), and the warning names them"
+fi

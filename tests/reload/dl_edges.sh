@@ -343,6 +343,25 @@ fresh_case "the new file cut short" n "head -c 3000 $P2 >$T/fr/new && mv $T/fr/n
 fresh_case "a directory there now" n "rm $LIB && mkdir $LIB" "not a regular file"
 fresh_case "a new file that does not load" n "cp $BROKEN $T/fr/new && mv $T/fr/new $LIB" \
   "undefined symbol: tg_no_such_function"
+# A symlink onto another filesystem: the fresh name is a hard link to the
+# target in the symlink's directory (where $ORIGIN is), which the kernel
+# refuses across filesystems (README: "Invalid cross-device link").
+OTHER=$(mktemp -d /dev/shm/tg-reload-xdev.XXXXXX 2>/dev/null) && trap 'rm -rf -- "$T" "$OTHER"' EXIT
+if [ -n "$OTHER" ] && [ "$(stat -c %d "$OTHER")" != "$(stat -c %d "$T")" ]; then
+  cp "$P1" "$OTHER/lib.so.1" && cp "$P2" "$OTHER/lib.so.2" || fail "fresh, a symlink onto another filesystem: setup"
+  SETUP='rm -rf "$T/fr"; mkdir "$T/fr"; ln -s "$OTHER/lib.so.1" "$LIB"' TRUNCGUARD_RELOAD=fresh DBG=reloads \
+    same "fresh, a symlink onto another filesystem" open:n:"$LIB" "run:ln -sfn $OTHER/lib.so.2 $LIB" open:n:"$LIB"
+  [ "$ST" -eq 0 ] && grep -q "^open:n:$LIB -> same as #0" "$T/out" ||
+    fail "fresh, a symlink onto another filesystem: $(cat "$T/out")"
+  [ -z "$(ls -A "$T/fr" "$OTHER" | grep "\.tg-reload-")" ] || fail "fresh, a symlink onto another filesystem: an extra name was left"
+  expect_log_line "note file=$LIB stale: dlopen returns the object already loaded from it" "fresh, a symlink onto another filesystem"
+  grep -q "note file=$LIB stale: .*; TRUNCGUARD_RELOAD=fresh could not load the new file: cannot link it as $T/fr/\.lib\.so\.tg-reload-[0-9]*-1: Invalid cross-device link$" "$T/log" ||
+    { cat "$T/log" >&2; fail "fresh, a symlink onto another filesystem: the stale line does not say \"Invalid cross-device link\""; }
+  ok "TRUNCGUARD_RELOAD=fresh, a symlink onto another filesystem: glibc's answer, \"Invalid cross-device link\""
+else
+  echo "note: fresh, a symlink onto another filesystem: /dev/shm is not another filesystem here: not tested"
+fi
+[ -n "$OTHER" ] && rm -rf -- "$OTHER"
 
 # ... and a new file its owner may not read (chmod 000): it can still be
 # linked (the owner may), but not loaded. As nobody: root reads anything.
@@ -368,6 +387,20 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 else
   echo "note: fresh, unreadable: needs root and setpriv (to run as nobody): not tested"
 fi
+
+# ---- TRUNCGUARD_RELOAD=fresh where the new file is loaded already by another
+# of its names (a hard link the program opened): the program gets that
+# object, as glibc gives it for any name of the file, never a fresh name
+# (README).
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, loaded by another name: setup"
+TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" "run:cp $P2 $T/fr/n && mv $T/fr/n $LIB && ln $LIB $T/fr/other.so" \
+  open:n:"$T/fr/other.so" open:n:"$LIB" close:1 close:1 close:0
+[ "$ST" -eq 0 ] && grep -q "^open:n:$T/fr/other.so -> new #1" "$T/out" && grep -q "^open:n:$LIB -> same as #1" "$T/out" ||
+  { cat "$T/log" >&2; fail "fresh, loaded by another name: $(cat "$T/out")"; }
+grep -q "note file=$LIB is already loaded \[ino [0-9]*\] but the file is now \[ino $(stat -c %i "$LIB")\], loaded already as $T/fr/other.so: returning that object (TRUNCGUARD_RELOAD=fresh)$" "$T/log" ||
+  { cat "$T/log" >&2; fail "fresh, loaded by another name: no line says the object loaded as other.so is returned"; }
+expect_no_log_line "loading the new file as" "fresh, loaded by another name"
+ok "TRUNCGUARD_RELOAD=fresh, the new file loaded already by another name: that object is returned, no fresh name"
 
 # ---- TRUNCGUARD_RELOAD=fresh while 8 threads dlopen and dlclose a library
 # that another process replaces again and again (a handle of the original

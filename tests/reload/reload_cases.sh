@@ -57,6 +57,31 @@ grep -qP "^ *\d+:\tnote file=\Q$LIB\E stale: dlopen returns the object already l
 [ "$(grep -c 'version 1' "$T/out")" -eq 2 ] || fail "case 4: warn mode must not change what the program gets"
 ok "case 4: a stale line names the loaded and the new inode and the open handle; the program gets what it got"
 
+# Case 4 where the object came not by a dlopen but at start-up, as a
+# DT_NEEDED does (here: preloaded): no handle of it was counted, and the
+# stale line says so (README: "no dlopen of it was counted") rather than a
+# count of 0 or 1.
+cp "$V1" "$LIB"
+host env LD_PRELOAD="$LIB" "$TG_CMD" -- "run:install $V2 $LIB" open call
+[ $ST -eq 0 ] || fail "case 4, loaded at start-up, under truncguard exited $ST"
+expect_out "version 1"
+grep -qP "^ *\d+:\tnote file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; no dlopen of it was counted \(a DT_NEEDED, or a dlopen by another path to the file, loaded it\); " "$T/err" ||
+  fail "case 4, loaded at start-up: the stale line does not say that no dlopen of it was counted"
+ok "case 4, the object loaded at start-up (no dlopen of it): the stale line says no dlopen of it was counted"
+
+# With --debug=backtrace, the log says where each handle left open was
+# opened (README: the stale row's "What to do"): a line per handle, naming
+# the program's object; without backtrace, none.
+for dbg in reloads reloads,backtrace; do
+  cp "$V1" "$LIB"
+  host "$TG_CMD" --debug=$dbg -- open open call "run:install $V2 $LIB" open call
+  [ $ST -eq 0 ] || fail "case 4, two handles left open, --debug=$dbg: exited $ST"
+  expect_log "2 opens without a matching dlclose keep it loaded"
+  n=$(grep -cP "^ *\d+:\tnote file=\Q$LIB\E a handle still open was opened at \Q$TG_RELOADER\E[+(]" "$T/err")
+  [ "$n" -eq "$([ $dbg = reloads ] && echo 0 || echo 2)" ] || fail "case 4, two handles left open, --debug=$dbg: $n lines say where a handle was opened"
+done
+ok "case 4 with --debug=backtrace: a line for each of the 2 handles left open says where it was opened (in the program); none without"
+
 cp "$V1" "$LIB"
 TRUNCGUARD_RELOAD=fresh host "$TG_CMD" -- open call "run:install $V2 $LIB" open call close close
 [ $ST -eq 0 ] || fail "case 4 fresh exited $ST"
@@ -108,3 +133,12 @@ done
 expect_log "note file=$T/librace_dep.so is still loaded after dlclose: $T/libdtor_wait.so depends on it (DT_NEEDED)"
 expect_no_log " stale: "  # the note, not a path holding the word
 ok "a library unloaded while its path is opened again (a dlclose under way): the new file is loaded, and no stale line says otherwise"
+
+# ... and one the program itself links against (README: "another loaded
+# object (or the program) links against it"): libc, opened and closed.
+libc=$(ldd "$TG_RELOADER" | awk '$1 ~ /^libc\.so/ {print $3}')
+[ -f "$libc" ] || fail "cannot find the reloader's libc: $(ldd "$TG_RELOADER")"
+LIB=$libc host "$TG_CMD" -- open close
+[ $ST -eq 0 ] || fail "dlopen and dlclose of the program's libc exited $ST"
+expect_log "note file=$libc is still loaded after dlclose: the program depends on it (DT_NEEDED)"
+ok "a library the program links against, opened and closed: \"the program depends on it (DT_NEEDED)\""
