@@ -1,0 +1,98 @@
+#!/bin/bash
+# README, "What its look at a file shows to others", inotify: what a watcher
+# of the file or of its directory sees of truncguard's look and of a
+# replacement (each claim had no test):
+#  - an ELF file nobody maps, written by cp (O_TRUNC): the look's OPEN,
+#    ACCESS, CLOSE_NOWRITE just before the writer's own OPEN, MODIFY,
+#    CLOSE_WRITE. Control: without truncguard, the writer's events alone;
+#  - a text file under 52 bytes and an append (`>>`) to the ELF file: the
+#    same events as without truncguard (no look);
+#  - a library a victim runs, replaced: the watch on the old inode sees its
+#    ATTRIB (the link count) and none of the new content (no MODIFY); the
+#    directory's watch sees CREATE, OPEN, ATTRIB of .NAME.tg-..., then
+#    MOVED_FROM of it and MOVED_TO NAME, then MODIFY and CLOSE_WRITE of NAME.
+. "$(dirname "$0")/lib.sh"
+need_victims
+command -v inotifywait >/dev/null || skip "no inotifywait (Debian package inotify-tools; scripts/setup.sh installs it)"
+
+LIB=$T/lib/libvictim.so
+mkdir "$T/lib" || fail "mkdir"
+
+# watch PATH CMD...: the inotify events on PATH while CMD runs, one a line
+# ("EVENTS NAME"), in $T/events.
+watch() {
+  local path=$1 w i
+  shift
+  rm -f -- "$T/inotify.err"
+  inotifywait -m --format '%e %f' "$path" >"$T/events" 2>"$T/inotify.err" &
+  w=$!
+  _tg_pids+=("$w")
+  for i in $(seq 200); do grep -q 'Watches established' "$T/inotify.err" 2>/dev/null && break; sleep 0.05; done
+  grep -q 'Watches established' "$T/inotify.err" || fail "inotifywait did not start: $(cat "$T/inotify.err")"
+  "$@" >/dev/null || fail "$* failed"
+  sleep 0.3
+  kill "$w"
+  wait "$w" 2>/dev/null
+}
+# events: the kinds seen, in order, a repeat as one (inotify merges an event
+# with the same one queued before it, if that was not read yet).
+events() { cut -d' ' -f1 "$T/events" | uniq | tr '\n' ' '; }
+
+# ---- an ELF file nobody maps: the look, then the writer's own events.
+fresh_copy "$V1" "$LIB"
+watch "$LIB" cp "$V2" "$LIB"
+ev=$(events)
+case $ev in OPEN\ MODIFY*) ;; *) fail "control: cp without truncguard: $ev" ;; esac
+ok "control: cp without truncguard: $ev"
+fresh_copy "$V1" "$LIB"
+watch "$LIB" "$TG_CMD" cp "$V2" "$LIB"
+ev=$(events)
+case $ev in OPEN\ ACCESS\ CLOSE_NOWRITE,CLOSE\ OPEN\ MODIFY*CLOSE_WRITE,CLOSE\ ) ;;
+  *) fail "cp under truncguard: expected the look's OPEN ACCESS CLOSE_NOWRITE, then cp's OPEN MODIFY ... CLOSE_WRITE: $ev" ;; esac
+ok "cp under truncguard: $ev"
+
+# ---- no look: a file under 52 bytes, an append.
+printf 'small text\n' >"$T/lib/small.txt"
+watch "$T/lib/small.txt" sh -c 'echo new >"$1"' _ "$T/lib/small.txt"
+control=$(events)
+watch "$T/lib/small.txt" "$TG_CMD" sh -c 'echo new >"$1"' _ "$T/lib/small.txt"
+ev=$(events)
+[ "$ev" = "$control" ] || fail "a write of a file under 52 bytes: under truncguard \"$ev\", without \"$control\""
+ok "a write of a file under 52 bytes: the same events as without truncguard ($ev)"
+fresh_copy "$V1" "$LIB"
+watch "$LIB" sh -c 'echo x >>"$1"' _ "$LIB"
+control=$(events)
+fresh_copy "$V1" "$LIB"
+watch "$LIB" "$TG_CMD" sh -c 'echo x >>"$1"' _ "$LIB"
+ev=$(events)
+[ "$ev" = "$control" ] || fail "an append to an ELF file: under truncguard \"$ev\", without \"$control\""
+ok "an append to an ELF file: the same events as without truncguard ($ev)"
+
+# ---- a library in use, replaced.
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+watch "$LIB" "$TG_CMD" cp "$V2" "$LIB"
+stop_victim
+expect_survived "cp over a library in use, its inode watched"
+[ "$(inode "$LIB")" != "$old" ] || fail "the library was not replaced"
+ev=$(events)
+case $ev in *ATTRIB*) ;; *) fail "the watch on the old inode saw no ATTRIB: $ev" ;; esac
+case $ev in *MODIFY* | *CLOSE_WRITE*) fail "the watch on the old inode saw a write: $ev" ;; esac
+ok "the watch on the replaced inode: $ev"
+
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+watch "$T/lib" "$TG_CMD" cp "$V2" "$LIB"
+stop_victim
+expect_survived "cp over a library in use, its directory watched"
+# The directory's events, in order, with the temp name as TEMP.
+seq=$(sed -n 's/^\([A-Z_,]*\) \.libvictim\.so\.tg-[0-9A-Za-z]\{12\}$/\1 TEMP/p; s/^\([A-Z_,]*\) libvictim\.so$/\1 NAME/p' "$T/events" | tr '\n' ';')
+expected='CREATE TEMP;OPEN TEMP;ATTRIB TEMP;MOVED_FROM TEMP;MOVED_TO NAME;MODIFY NAME;CLOSE_WRITE,CLOSE NAME;'
+# Only the order of those events is claimed: take the first of each, in turn.
+got=$(echo "$seq" | tr ';' '\n' | awk -v want="$expected" '
+  BEGIN { n = split(want, w, ";"); i = 1 }
+  i < n && $0 == w[i] { printf "%s;", $0; i++ }')
+[ "$got" = "$expected" ] ||
+  fail "the directory's watch: expected, in order, $expected; got $(tr '\n' ';' <"$T/events")"
+ok "the directory's watch: $got"
