@@ -23,6 +23,8 @@
 #     write and pwrite64 (not watched either: the partial file was published),
 #     and through aio_write, whose helper thread writes inside glibc (the
 #     failure the program reads from aio_error was not seen).
+#     And through libc's syscall(SYS_write) and syscall(SYS_splice) (README:
+#     each number taken in as its call is).
 #  7. No block left, atomic mode, a writer that checks nothing: fwrite, then
 #     exit without fclose (after fcloseall, which only flushes): exit's flush
 #     of a stream whose fwrite failed keeps its file from the name too (the
@@ -194,7 +196,7 @@ fi
 
 # ---------------------------- 6. atomic, pwritev64 and sendfile64, full
 if mode_supported atomic; then
-  for HOW in pwritev64 sendfile64 __write __pwrite64 aio_write fwrite_exit fcloseall_exit; do
+  for HOW in pwritev64 sendfile64 __write __pwrite64 aio_write sys_write sys_splice fwrite_exit fcloseall_exit; do
     # The control's writer: the writer through $HOW, with cp's arguments.
     printf '#!/bin/sh\nexec "%s" %s "$2" "$1"\n' "$TG_WRITER" "$HOW" >"$T/writer_as_cp"
     chmod +x "$T/writer_as_cp"

@@ -28,6 +28,8 @@
  *   pwrite64)
  *   aio_write (the same through aio_write, one 4 KiB block at a time, each
  *   waited for: glibc's helper thread writes, the program reads aio_error)
+ *   sys_write sys_splice (the same through libc's syscall(SYS_write), and
+ *   syscall(SYS_splice) from a pipe: a program's system call by number)
  *   __open __open64 (glibc's public aliases of open and open64; __open's fd is
  *   closed with __close, the alias of close; __open64's by __dup2, dup2's,
  *   putting /dev/null at its number)
@@ -135,6 +137,26 @@ static void copy_through(const char* how, const char* src, int out) {
       off += n;
     }
     if (n < 0) die();
+  } else if (!strcmp(how, "sys_write") || !strcmp(how, "sys_splice")) {
+    char buf[4096];
+    int pipe_fds[2];
+    ssize_t n;
+    if (pipe(pipe_fds) != 0) die();
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+      if (!strcmp(how, "sys_write")) {
+        if (syscall(SYS_write, out, buf, (size_t)n) != n) die();
+      } else {
+        if (write(pipe_fds[1], buf, (size_t)n) != n) die();
+        for (ssize_t left = n; left > 0;) {
+          const long k = syscall(SYS_splice, pipe_fds[0], NULL, out, NULL, (size_t)left, 0U);
+          if (k <= 0) die();
+          left -= k;
+        }
+      }
+    }
+    if (n < 0) die();
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
   } else if (!strcmp(how, "sendfile64")) {
     struct stat st;
     if (fstat(in, &st) != 0) die();
@@ -261,7 +283,8 @@ int main(int argc, char** argv) {
     if (fclose(f) != 0) die();
     return 0;
   } else if (!strcmp(e, "pwritev64") || !strcmp(e, "sendfile64") || !strcmp(e, "__write") ||
-             !strcmp(e, "__pwrite64") || !strcmp(e, "aio_write")) {
+             !strcmp(e, "__pwrite64") || !strcmp(e, "aio_write") || !strcmp(e, "sys_write") ||
+             !strcmp(e, "sys_splice")) {
     fd = open(dest, O_WRONLY | O_TRUNC | O_CREAT, 0644);
     if (fd < 0) die();
     copy_through(e, src, fd);
