@@ -7,6 +7,9 @@
 #    CLOSE_WRITE. Control: without truncguard, the writer's events alone;
 #  - a text file under 52 bytes and an append (`>>`) to the ELF file: the
 #    same events as without truncguard (no look);
+#  - an O_RDWR open (`1<>`): of a text file, one open (the look is through
+#    the program's fd); of an ELF file, that fd's open and close
+#    (CLOSE_WRITE), then the look by name, then the write;
 #  - a library a victim runs, replaced: the watch on the old inode sees its
 #    ATTRIB (the link count) and none of the new content (no MODIFY); the
 #    directory's watch sees CREATE, OPEN, ATTRIB of .NAME.tg-..., then
@@ -67,6 +70,24 @@ watch "$LIB" "$TG_CMD" sh -c 'echo x >>"$1"' _ "$LIB"
 ev=$(events)
 [ "$ev" = "$control" ] || fail "an append to an ELF file: under truncguard \"$ev\", without \"$control\""
 ok "an append to an ELF file: the same events as without truncguard ($ev)"
+
+# ---- an O_RDWR open (`1<>`), looked at through the program's own fd: a
+# text file shows that one open, the look's read, the write (no second
+# open); a file that may be code (an ELF file nobody maps) has that fd
+# closed and is looked at by name: the watcher sees that open and close
+# (OPEN, CLOSE_WRITE) before the look's and the write's own.
+printf 'a text file of more than fifty-two bytes, which is not ELF\n' >"$T/lib/text.txt"
+watch "$T/lib/text.txt" "$TG_CMD" sh -c 'printf X 1<>"$1"' _ "$T/lib/text.txt"
+ev=$(events)
+[ "$ev" = "OPEN ACCESS MODIFY CLOSE_WRITE,CLOSE " ] ||
+  fail "1<> of a text file under truncguard: expected one open, the look's read, the write: $ev"
+ok "1<> of a text file under truncguard: $ev"
+fresh_copy "$V1" "$LIB"
+watch "$LIB" "$TG_CMD" sh -c 'printf X 1<>"$1"' _ "$LIB"
+ev=$(events)
+case $ev in OPEN\ ACCESS\ CLOSE_WRITE,CLOSE\ OPEN\ ACCESS\ CLOSE_NOWRITE,CLOSE\ OPEN\ MODIFY\ CLOSE_WRITE,CLOSE\ ) ;;
+  *) fail "1<> of an ELF file under truncguard: expected its fd closed (CLOSE_WRITE), the look by name, the write: $ev" ;; esac
+ok "1<> of an ELF file under truncguard: $ev"
 
 # ---- a library in use, replaced.
 fresh_copy "$V1" "$LIB"
