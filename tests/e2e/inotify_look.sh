@@ -10,6 +10,8 @@
 #  - an O_RDWR open (`1<>`): of a text file, one open (the look is through
 #    the program's fd); of an ELF file, that fd's open and close
 #    (CLOSE_WRITE), then the look by name, then the write;
+#  - an ftruncate of a write-only fd (O_WRONLY|O_APPEND): the look's ACCESS
+#    and CLOSE_NOWRITE, from its reopen through /proc/self/fd;
 #  - a library a victim runs, replaced: the watch on the old inode sees its
 #    ATTRIB (the link count) and none of the new content (no MODIFY); the
 #    directory's watch sees CREATE, OPEN, ATTRIB of .NAME.tg-..., then
@@ -88,6 +90,22 @@ ev=$(events)
 case $ev in OPEN\ ACCESS\ CLOSE_WRITE,CLOSE\ OPEN\ ACCESS\ CLOSE_NOWRITE,CLOSE\ OPEN\ MODIFY\ CLOSE_WRITE,CLOSE\ ) ;;
   *) fail "1<> of an ELF file under truncguard: expected its fd closed (CLOSE_WRITE), the look by name, the write: $ev" ;; esac
 ok "1<> of an ELF file under truncguard: $ev"
+
+# ---- an ftruncate of a write-only fd (O_WRONLY|O_APPEND: its open passed,
+# unread), of a text file: the look reopens it through /proc/self/fd, so
+# the same ACCESS and CLOSE_NOWRITE show before the truncation's MODIFY
+# (its OPEN merges with the program's, the same event queued just before).
+ftrunc() { "$@" python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND); os.ftruncate(fd, 10); os.close(fd)' "$T/lib/text.txt"; }
+printf 'a text file of more than fifty-two bytes, which is not ELF\n' >"$T/lib/text.txt"
+watch "$T/lib/text.txt" ftrunc env
+ev=$(events)
+[ "$ev" = "OPEN MODIFY CLOSE_WRITE,CLOSE " ] || fail "control: ftruncate of an append-only fd without truncguard: $ev"
+printf 'a text file of more than fifty-two bytes, which is not ELF\n' >"$T/lib/text.txt"
+watch "$T/lib/text.txt" ftrunc "$TG_CMD"
+ev=$(events)
+[ "$ev" = "OPEN ACCESS CLOSE_NOWRITE,CLOSE MODIFY CLOSE_WRITE,CLOSE " ] ||
+  fail "ftruncate of an append-only fd under truncguard: expected the look's ACCESS, CLOSE_NOWRITE before the MODIFY: $ev"
+ok "ftruncate of an append-only fd under truncguard: $ev"
 
 # ---- a library in use, replaced.
 fresh_copy "$V1" "$LIB"
