@@ -12,6 +12,8 @@
 #    (CLOSE_WRITE), then the look by name, then the write;
 #  - an ftruncate of a write-only fd (O_WRONLY|O_APPEND): the look's ACCESS
 #    and CLOSE_NOWRITE, from its reopen through /proc/self/fd;
+#  - a POSIX lock held on the file: the look's CLOSE_NOWRITE at the
+#    program's own close, after the write;
 #  - a library a victim runs, replaced: the watch on the old inode sees its
 #    ATTRIB (the link count) and none of the new content (no MODIFY); the
 #    directory's watch sees CREATE, OPEN, ATTRIB of .NAME.tg-..., then
@@ -106,6 +108,28 @@ ev=$(events)
 [ "$ev" = "OPEN ACCESS CLOSE_NOWRITE,CLOSE MODIFY CLOSE_WRITE,CLOSE " ] ||
   fail "ftruncate of an append-only fd under truncguard: expected the look's ACCESS, CLOSE_NOWRITE before the MODIFY: $ev"
 ok "ftruncate of an append-only fd under truncguard: $ev"
+
+# ---- a POSIX lock held on the file: the look's fd is kept (its close would
+# release the lock), and its CLOSE_NOWRITE comes at the program's own close
+# of an fd on the file, after the write. The program: an O_RDWR fd locked
+# (lockf), an O_WRONLY|O_TRUNC open, a write, the close of each.
+locked() { "$@" python3 -c '
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+t = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(t, b"new")
+os.close(t)
+os.close(fd)' "$T/lib/text.txt"; }
+printf 'a text file of more than fifty-two bytes, which is not ELF\n' >"$T/lib/text.txt"
+watch "$T/lib/text.txt" locked "$TG_CMD"
+ev=$(events)
+case $ev in
+  *CLOSE_NOWRITE*MODIFY*) fail "a locked file: the look's CLOSE_NOWRITE came before the write: $ev" ;;
+  *MODIFY\ CLOSE_WRITE,CLOSE\ CLOSE_NOWRITE,CLOSE\ CLOSE_WRITE,CLOSE\ ) ;;
+  *) fail "a locked file: expected the look's CLOSE_NOWRITE at the program's first close: $ev" ;;
+esac
+ok "a locked file under truncguard: the look's fd closed at the program's close: $ev"
 
 # ---- a library in use, replaced.
 fresh_copy "$V1" "$LIB"
