@@ -5,8 +5,8 @@
 #  - an ELF file nobody maps, written by cp (O_TRUNC): the look's OPEN,
 #    ACCESS, CLOSE_NOWRITE just before the writer's own OPEN, MODIFY,
 #    CLOSE_WRITE. Control: without truncguard, the writer's events alone;
-#  - a text file under 52 bytes and an append (`>>`) to the ELF file: the
-#    same events as without truncguard (no look);
+#  - a text file under 52 bytes, an append (`>>`) to the ELF file and an
+#    O_EXCL creation over it: the same events as without truncguard (no look);
 #  - an O_RDWR open (`1<>`): of a text file, one open (the look is through
 #    the program's fd); of an ELF file, that fd's open and close
 #    (CLOSE_WRITE), then the look by name, then the write;
@@ -74,6 +74,21 @@ watch "$LIB" "$TG_CMD" sh -c 'echo x >>"$1"' _ "$LIB"
 ev=$(events)
 [ "$ev" = "$control" ] || fail "an append to an ELF file: under truncguard \"$ev\", without \"$control\""
 ok "an append to an ELF file: the same events as without truncguard ($ev)"
+# An O_EXCL creation over the existing ELF file (EEXIST): nothing at all.
+excl() { "$@" python3 -c '
+import os, sys
+try:
+    os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC)
+except FileExistsError:
+    sys.exit(0)
+sys.exit(1)' "$LIB"; }
+fresh_copy "$V1" "$LIB"
+watch "$LIB" excl env
+control=$(events)
+watch "$LIB" excl "$TG_CMD"
+ev=$(events)
+[ -z "$ev" ] && [ -z "$control" ] || fail "an O_EXCL creation over an ELF file: under truncguard \"$ev\", without \"$control\""
+ok "an O_EXCL creation over an ELF file: no event, as without truncguard"
 
 # ---- an O_RDWR open (`1<>`), looked at through the program's own fd: a
 # text file shows that one open, the look's read, the write (no second
