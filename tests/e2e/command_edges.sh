@@ -134,6 +134,27 @@ sys.stdout.buffer.write(open(os.environ[\"V2\"], \"rb\").read())"') 2>&1) || fai
 [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" || fail "atomic exec with 5000 variables: v2 is not at the name"
 expect_log "note file=$LIB is published at exec" "too many variables"
 ok "atomic exec with 5000 variables: all reach the program; published at the exec"
+# The bound exactly (README: 4,096 variables or more): an environment of
+# 4,095 takes the hand-over (the new program publishes the file at its
+# close), one of 4,096 does not (published at the exec, with the note).
+for n in 4095 4096; do
+  fresh_copy "$V1" "$LIB"
+  log_reset
+  "$TG_CMD" -m atomic --scope=elf python3 -c '
+import os, sys
+os.dup2(os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC), 7)
+env = {k: v for k, v in os.environ.items() if k in ("LD_PRELOAD", "TRUNCGUARD_LOG", "TRUNCGUARD_MODE", "TRUNCGUARD_SCOPE", "PATH", "V2")}
+env.update(("TGV_%d" % i, "x") for i in range(int(sys.argv[1]) - len(env)))
+os.execve("/bin/sh", ["sh", "-c", "cat \"$V2\" >&7"], env)' "$n" || fail "atomic exec with $n variables failed"
+  cmp -s "$LIB" "$V2" || fail "atomic exec with $n variables: v2 is not at the name"
+  if [ "$n" = 4095 ]; then
+    expect_no_log "too many variables"
+    expect_log "published file=$LIB" "the writer exits"
+  else
+    expect_log "note file=$LIB is published at exec" "too many variables"
+  fi
+done
+ok "atomic exec with 4095 variables: handed over; with 4096: published at the exec"
 # The same hand-over where the environment names the shim another way (a
 # symlink to it, kept by the program's own envp) still waits for the close.
 ln -s "$TG_SHIM" "$T/libtg-link.so"

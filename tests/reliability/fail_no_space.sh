@@ -23,6 +23,10 @@
 #     write and pwrite64 (not watched either: the partial file was published),
 #     and through aio_write, whose helper thread writes inside glibc (the
 #     failure the program reads from aio_error was not seen).
+#     And through libc's syscall() with SYS_write, SYS_pwrite64, SYS_writev,
+#     SYS_pwritev, SYS_sendfile and SYS_splice (README: each number taken in
+#     as its call is; SYS_copy_file_range can't reach this tmpfs from
+#     another filesystem: EXDEV).
 #  7. No block left, atomic mode, a writer that checks nothing: fwrite, then
 #     exit without fclose (after fcloseall, which only flushes): exit's flush
 #     of a stream whose fwrite failed keeps its file from the name too (the
@@ -194,7 +198,7 @@ fi
 
 # ---------------------------- 6. atomic, pwritev64 and sendfile64, full
 if mode_supported atomic; then
-  for HOW in pwritev64 sendfile64 __write __pwrite64 aio_write fwrite_exit fcloseall_exit; do
+  for HOW in pwritev64 sendfile64 __write __pwrite64 aio_write sys_write sys_pwrite64 sys_writev sys_pwritev sys_sendfile sys_splice fwrite_exit fcloseall_exit; do
     # The control's writer: the writer through $HOW, with cp's arguments.
     printf '#!/bin/sh\nexec "%s" %s "$2" "$1"\n' "$TG_WRITER" "$HOW" >"$T/writer_as_cp"
     chmod +x "$T/writer_as_cp"

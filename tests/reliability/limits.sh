@@ -515,6 +515,11 @@ aside=$(log_lines "note file=$LIB the old file could not be removed (Operation n
 [ "$(inode "$T/lib/$aside")" = "$OLD_INO" ] || fail "mode unlink, unlinkat denied: $aside is not the old file: $(ls -ai "$T/lib")"
 must rm -f -- "$T/lib/$aside"
 ok "mode unlink, unlinkat denied: replaced, and a note says the old file stays as $aside"
+# The note's key, which a JSON log gives (README: key `old_kept`).
+fresh_copy "$V1" "$LIB"
+victim_write limited_json env TRUNCGUARD_MODE=unlink TRUNCGUARD_LOG_FORMAT=json "$TG_RTOOL" deny unlinkat:EPERM "$TG_CMD" cp "$V2" "$LIB"
+expect_note_key old_kept
+rm -f -- "$T"/lib/.libvictim.so.tg-*
 
 # Scope self under the same filter: the selfwriter reads its own maps as text.
 fresh_copy "$V1" "$LIB"

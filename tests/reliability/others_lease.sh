@@ -71,3 +71,63 @@ else
   note "SKIP the interrupted open: python3 is not installed"
 fi
 expect_log "decision file=$T/shared: pass (another process's lease on it is being broken, and the open does not wait (O_NONBLOCK) or its wait was interrupted: it fails as the kernel's own open would (EWOULDBLOCK, EINTR), truncating nothing) [open]"
+
+# README ("What its look at a file shows to others", Leases): a read lease
+# is not broken by the look, only by the write itself; and a writer without
+# write permission fails its own open before any lease is broken, while its
+# look, if it may read the file, breaks a write lease first (the documented
+# difference). The holder (python, root) takes the lease on a text file of
+# root's (0644) and counts the lease-break signals; nobody writes it with
+# `>` (EACCES); control: root's own write breaks the read lease.
+if [ "$(id -u)" -eq 0 ] && command -v python3 >/dev/null; then
+  nobody_copies
+  # lease_breaks KIND CMD...: the lease-break signals a KIND (read, write)
+  # lease on a fresh $T/leased got while CMD ran.
+  lease_breaks() {
+    local kind=$1
+    shift
+    seq 1 100 >"$T/leased"
+    chmod 644 "$T/leased"
+    rm -f "$T/leased.ready"
+    python3 -c '
+import fcntl, os, signal, sys, time
+breaks = 0
+def on_break(sig, frame):
+    global breaks
+    breaks += 1
+signal.signal(signal.SIGIO, on_break)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK if sys.argv[2] == "read" else fcntl.F_WRLCK)
+open(sys.argv[3], "w").close()
+while not os.path.exists(sys.argv[4]) and not breaks:
+    time.sleep(0.01)
+fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+print(breaks)' "$T/leased" "$kind" "$T/leased.ready" "$T/leased.done" >"$T/leased.out" 2>&1 &
+    local holder=$! i
+    _tg_pids+=("$holder")
+    rm -f "$T/leased.done"
+    for i in $(seq 500); do [ -e "$T/leased.ready" ] && break; sleep 0.01; done
+    [ -e "$T/leased.ready" ] || fail "the lease holder did not start: $(cat "$T/leased.out")"
+    "$@" >"$T/leased.writer" 2>&1
+    touch "$T/leased.done"
+    wait "$holder" || fail "the lease holder failed: $(cat "$T/leased.out")"
+    cat "$T/leased.out"
+  }
+  n=$(lease_breaks read sh -c "echo x > $T/leased")
+  [ "$n" = 1 ] || fail "control: root's write broke the read lease $n times, expected once"
+  # refused_write KIND WANT: nobody's `>`, without truncguard (no break) and
+  # under it (WANT breaks), refused both times (EACCES).
+  refused_write() {
+    n=$(lease_breaks "$1" as_nobody sh -c "echo x > $T/leased")
+    [ "$n" = 0 ] || fail "control: nobody's refused write broke the $1 lease $n times"
+    n=$(lease_breaks "$1" as_nobody "$TG_CMD_N" sh -c "echo x > $T/leased")
+    grep -q "Permission denied" "$T/leased.writer" || fail "nobody's write under truncguard ($1 lease): $(cat "$T/leased.writer")"
+    [ "$n" = "$2" ] || fail "nobody's refused write under truncguard: its look broke the $1 lease $n times, expected $2"
+  }
+  refused_write read 0
+  ok "a read lease: not broken by the look of a refused write (root's write breaks it)"
+  refused_write write 1
+  ok "a write lease: the look of a write refused for its permission breaks it (documented), without truncguard not"
+else
+  note "SKIP the read lease: needs root and python3"
+fi

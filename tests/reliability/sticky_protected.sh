@@ -87,3 +87,20 @@ refused_at 2 "$T/grp/libvictim.so"
 replaced_at 0 "$T/tmp/libvictim.so" "$T/redirect"
 replaced_at 1 "$T/grp/libvictim.so" "$T/redirect"
 replaced_at 2 "$T/tmp/libvictim.so" cp
+
+# Where /proc shows no sys (systemd's ProcSubset=pid: a proc mounted with
+# subset=pid), the level can't be read and the kernel's default, 0, is
+# assumed (README): the redirection the kernel refuses at level 2 (above)
+# replaces the file under truncguard. Control: the same proc mount without
+# truncguard, refused.
+subset_pid() { unshare -m sh -c 'mount -t proc -o subset=pid proc /proc && [ ! -e /proc/sys ] && exec "$@"' _ "$@"; }
+if subset_pid true 2>/dev/null; then
+  planted "$T/tmp/libvictim.so"
+  r_run control at 2 subset_pid "$T/redirect" "$V2" "$T/tmp/libvictim.so"
+  [ "$R_STATUS" -ne 0 ] && grep -q "Permission denied" "$T/control.out" ||
+    fail "control: root's > over nobody's file in $T/tmp (level 2, proc subset=pid) was not refused: $(r_out control)"
+  planted "$T/tmp/libvictim.so"
+  R_WRITER=$T/redirect control_replaced "root's > over nobody's file in $T/tmp (level 2, /proc without sys)" "$T/tmp/libvictim.so" at 2 subset_pid
+else
+  note "no proc mount with subset=pid here (Linux 5.8+, a mount namespace): /proc without sys not tested"
+fi

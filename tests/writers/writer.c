@@ -28,6 +28,9 @@
  *   pwrite64)
  *   aio_write (the same through aio_write, one 4 KiB block at a time, each
  *   waited for: glibc's helper thread writes, the program reads aio_error)
+ *   sys_write sys_pwrite64 sys_writev sys_pwritev sys_sendfile sys_splice
+ *   (the same through libc's syscall() with that number; splice from a
+ *   pipe: a program's system call by number)
  *   __open __open64 (glibc's public aliases of open and open64; __open's fd is
  *   closed with __close, the alias of close; __open64's by __dup2, dup2's,
  *   putting /dev/null at its number)
@@ -110,6 +113,15 @@ static void overwrite_from(const char* src, int out, int rwf, int by_number) {
   if (ftruncate(out, off) != 0) die();
 }
 
+/* The writes copy_through makes through libc's syscall() by number. */
+static int by_number(const char* how) {
+  static const char* const names[] = {"sys_write",   "sys_pwrite64", "sys_writev",
+                                      "sys_pwritev", "sys_sendfile", "sys_splice"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; ++i)
+    if (!strcmp(how, names[i])) return 1;
+  return 0;
+}
+
 /* SRC's bytes into `out` through pwritev64 or sendfile64. */
 static void copy_through(const char* how, const char* src, int out) {
   int in = open(src, O_RDONLY);
@@ -135,6 +147,28 @@ static void copy_through(const char* how, const char* src, int out) {
       off += n;
     }
     if (n < 0) die();
+  } else if (by_number(how)) {
+    char buf[4096];
+    int pipe_fds[2];
+    ssize_t n;
+    if (pipe(pipe_fds) != 0) die();
+    while ((n = pread(in, buf, sizeof buf, off)) > 0) {
+      struct iovec v = {buf, (size_t)n};
+      loff_t from = off;
+      long w;
+      if (!strcmp(how, "sys_write")) w = syscall(SYS_write, out, buf, (size_t)n);
+      else if (!strcmp(how, "sys_pwrite64")) w = syscall(SYS_pwrite64, out, buf, (size_t)n, (long)off);
+      else if (!strcmp(how, "sys_writev")) w = syscall(SYS_writev, out, &v, 1);
+      else if (!strcmp(how, "sys_pwritev")) w = syscall(SYS_pwritev, out, &v, 1, (long)off, 0L);
+      else if (!strcmp(how, "sys_sendfile")) w = syscall(SYS_sendfile, out, in, &from, (size_t)n);
+      else if (write(pipe_fds[1], buf, (size_t)n) != n) die();
+      else w = syscall(SYS_splice, pipe_fds[0], NULL, out, NULL, (size_t)n, 0U);  /* sys_splice */
+      if (w != n) die();  /* a short write counts as a failure here: the tests give room or none */
+      off += n;
+    }
+    if (n < 0) die();
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
   } else if (!strcmp(how, "sendfile64")) {
     struct stat st;
     if (fstat(in, &st) != 0) die();
@@ -261,7 +295,8 @@ int main(int argc, char** argv) {
     if (fclose(f) != 0) die();
     return 0;
   } else if (!strcmp(e, "pwritev64") || !strcmp(e, "sendfile64") || !strcmp(e, "__write") ||
-             !strcmp(e, "__pwrite64") || !strcmp(e, "aio_write")) {
+             !strcmp(e, "__pwrite64") || !strcmp(e, "aio_write") ||
+             by_number(e)) {
     fd = open(dest, O_WRONLY | O_TRUNC | O_CREAT, 0644);
     if (fd < 0) die();
     copy_through(e, src, fd);
