@@ -575,5 +575,45 @@ else
 fi
 if have objcopy; then safe "objcopy IN OUT" objcopy_to; fi
 
+# vim :w with backupcopy=yes: openat(O_WRONLY|O_CREAT) (no O_TRUNC), then
+# fstat of that fd, compared with the inode it stat'ed before, then
+# ftruncate and write. Without truncguard it writes in place (the victim
+# dies); under it the fd is on the new inode, so vim stops with "E949: File
+# changed while writing" and exits 1, and the name holds the old content on
+# a new inode with the old mode, xattrs and mtime (README, "Limits").
+vim_w() {
+  "$@" vim -u NONE -i NONE -n -N -es -c 'set backupcopy=yes' -c w \
+    -c "call writefile([v:errmsg], '$T/vim.errmsg')" -c q libvictim.so </dev/null
+}
+if have vim; then
+  fresh_lib
+  start_victim "$LIB"
+  run_writer ctl vim_w
+  stop_victim
+  [ "$RUN_STATUS" -eq 0 ] || fail "control: vim :w failed without truncguard ($(describe_status "$RUN_STATUS")): $(cat "$T/vim.errmsg")"
+  expect_broken "control: vim :w without truncguard"
+  fresh_lib
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  touch "$T/before.start"
+  snapshot before "vim :w"      # the old mode, owner, xattrs and mtime
+  run_writer tg vim_w "$TG_CMD"
+  stop_victim
+  expect_survived "vim :w under truncguard"
+  [ "$RUN_STATUS" -eq 1 ] || fail "vim :w under truncguard: $(describe_status "$RUN_STATUS"), expected exit 1 (E949)"
+  grep -q 'E949: File changed while writing' "$T/vim.errmsg" ||
+    fail "vim :w under truncguard: no E949: [$(cat "$T/vim.errmsg")]"
+  [ "$(inode "$LIB")" != "$old" ] || fail "vim :w under truncguard: the name kept inode $old"
+  cmp -s "$V1" "$LIB" || fail "vim :w under truncguard: the name does not hold the old content"
+  snapshot tg "vim :w"
+  cmp -s "$T/before.mode" "$T/tg.mode" ||
+    fail "vim :w: [$(paste -sd ';' "$T/tg.mode")] after, [$(paste -sd ';' "$T/before.mode")] before"
+  expect_log "libvictim.so [ino $old -> " "] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+  ok "vim :w: E949 and exit 1, the victim runs on, the name holds the old content on a new inode"
+else
+  skip_case vim "vim not installed"
+fi
+
 note "$PROTECTED writers protected by truncguard, $SAFE safe by design"
 [ "$PROTECTED" -gt 0 ] || fail "no protected case ran"
