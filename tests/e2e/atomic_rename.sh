@@ -232,14 +232,8 @@ with open(tmp, 'wb') as f:
 EOF
 # Another filesystem (a tmpfs, as /dev/shm often is), for EXDEV: README
 # names it among the failed renames.
-OTHER_FS=
-if [ -d /dev/shm ] && [ "$(stat -c %d /dev/shm)" != "$(stat -c %d "$T")" ] &&
-   OTHER_FS=$(mktemp -d /dev/shm/tg-e2e-atomic_rename.XXXXXX 2>/dev/null); then
-  trap 'rm -rf -- "$OTHER_FS"; _tg_cleanup' EXIT
-else
-  OTHER_FS=
-  note "skip exdev: no other filesystem at /dev/shm"
-fi
+other_fs_dir "$T"
+[ -n "$OTHER_FS" ] || note "skip exdev: no other filesystem at /dev/shm"
 export OTHER_FS
 for how in missing_dir dirfd noreplace ${OTHER_FS:+exdev}; do
   for with in env "$TG_CMD"; do

@@ -178,13 +178,7 @@ if have zip; then (cd "$T/stage" && zip -q -X "$IN/v2.zip" libvictim.so) || fail
 
 # A directory on another filesystem than $D (a tmpfs, as /tmp often is), for
 # the writers that behave differently across filesystems; removed on exit.
-OTHER_FS=
-if [ -d /dev/shm ] && [ "$(stat -c %d /dev/shm)" != "$(stat -c %d "$D")" ] &&
-   OTHER_FS=$(mktemp -d /dev/shm/tg-e2e-real_writers.XXXXXX 2>/dev/null); then
-  trap 'rm -rf -- "$OTHER_FS"; _tg_cleanup' EXIT
-else
-  OTHER_FS=
-fi
+other_fs_dir "$D"
 
 # Python: the Debian interpreter if there is one (a pyenv shim runs bash first).
 PY=
