@@ -58,11 +58,18 @@ slow_write atomic
 cmp -s "$LIB" "$V1" || fail "atomic: mid-copy the name does not hold the complete old file"
 got=$("$TG_VICTIM" --once "$LIB" 2>&1)
 [ "$got" = "version 1" ] || fail "atomic: a process starting mid-copy got \"$got\", expected the old \"version 1\""
+# Until it is published the new file has no name (README): its fd's link
+# reads DIR/#INODE (deleted), and its link count is 0.
+pending=$(readlink "/proc/$WRITER/fd/3")
+pino=$(stat -L -c %i "/proc/$WRITER/fd/3")
+[ "$pending" = "$T/#$pino (deleted)" ] && [ "$(stat -L -c %h "/proc/$WRITER/fd/3")" = 0 ] ||
+  fail "atomic: mid-copy the writer's fd names \"$pending\", $(stat -L -c %h "/proc/$WRITER/fd/3") links; expected \"$T/#$pino (deleted)\", 0"
 touch "$T/go"; wait "$WRITER" || fail "the slow writer failed in atomic mode"
 stop_victim
 expect_survived "slow writer in atomic mode"
 expect_same_content "$LIB" "$V2"
-ok "atomic: mid-copy the name holds the complete old file; after close, the complete new one"
+[ "$(inode "$LIB")" = "$pino" ] || fail "atomic: the file published is not the one the writer's fd had"
+ok "atomic: mid-copy the name holds the complete old file, the writer's file no name; after close, the complete new one"
 
 # 3. Shell redirection: bash opens, dup2s onto stdout, closes, execs cat. The
 #    pending file is handed to cat across exec and published when cat ends.
