@@ -609,5 +609,36 @@ else
   skip_case vim "vim not installed"
 fi
 
+# shred (no -u): openat(O_WRONLY|O_NOCTTY) (no O_TRUNC), overwrites every
+# byte in place. Without truncguard the victim dies; under it shred
+# overwrites the new copy, and the old inode, which the victim runs, keeps
+# its content (README, "Limits"): read through an fd opened before.
+shred_lib() { "$@" shred -n 1 libvictim.so; }
+if have shred; then
+  fresh_lib
+  start_victim "$LIB"
+  run_writer ctl shred_lib
+  stop_victim
+  [ "$RUN_STATUS" -eq 0 ] || fail "control: shred failed without truncguard ($(describe_status "$RUN_STATUS")): $(cat "$T/ctl.stderr.out")"
+  expect_broken "control: shred without truncguard"
+  fresh_lib
+  old=$(inode "$LIB")
+  exec 4<"$LIB"
+  start_victim "$LIB"
+  log_reset
+  run_writer tg shred_lib "$TG_CMD"
+  stop_victim
+  [ "$RUN_STATUS" -eq 0 ] || fail "shred under truncguard: $(describe_status "$RUN_STATUS"): $(cat "$T/tg.stderr.out")"
+  expect_survived "shred under truncguard"
+  [ "$(inode "$LIB")" != "$old" ] || fail "shred under truncguard: the name kept inode $old"
+  cmp -s "$V1" "$LIB" && fail "shred under truncguard: the file at the name was not overwritten"
+  cmp -s "$V1" "/proc/$$/fd/4" || fail "shred under truncguard: the old inode's content changed"
+  exec 4<&-
+  expect_log "libvictim.so [ino $old -> " "] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+  ok "shred: the victim runs on, the new copy overwritten, the old inode unchanged"
+else
+  skip_case shred "shred not installed"
+fi
+
 note "$PROTECTED writers protected by truncguard, $SAFE safe by design"
 [ "$PROTECTED" -gt 0 ] || fail "no protected case ran"
