@@ -569,6 +569,19 @@ else
 fi
 if have objcopy; then safe "objcopy IN OUT" objcopy_to; fi
 
+# kept_old_on_new_inode NAME OLD: after a writer under truncguard (run_writer
+# tg) that changed no byte, with $T/before.mode its snapshot before: the name
+# is on a new inode with $V1's bytes, the same mode, owner, xattrs and mtime,
+# and the log names the victim.
+kept_old_on_new_inode() {
+  [ "$(inode "$LIB")" != "$2" ] || fail "$1 under truncguard: the name kept inode $2"
+  cmp -s "$V1" "$LIB" || fail "$1 under truncguard: the name does not hold the old bytes"
+  snapshot tg "$1"
+  cmp -s "$T/before.mode" "$T/tg.mode" ||
+    fail "$1: [$(paste -sd ';' "$T/tg.mode")] after, [$(paste -sd ';' "$T/before.mode")] before"
+  expect_log "libvictim.so [ino $2 -> " "] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+}
+
 # vim :w with backupcopy=yes: openat(O_WRONLY|O_CREAT) (no O_TRUNC), then
 # fstat of that fd, compared with the inode it stat'ed before, then
 # ftruncate and write. Without truncguard it writes in place (the victim
@@ -598,12 +611,7 @@ if have vim; then
   [ "$RUN_STATUS" -eq 1 ] || fail "vim :w under truncguard: $(describe_status "$RUN_STATUS"), expected exit 1 (E949)"
   grep -q 'E949: File changed while writing' "$T/vim.errmsg" ||
     fail "vim :w under truncguard: no E949: [$(cat "$T/vim.errmsg")]"
-  [ "$(inode "$LIB")" != "$old" ] || fail "vim :w under truncguard: the name kept inode $old"
-  cmp -s "$V1" "$LIB" || fail "vim :w under truncguard: the name does not hold the old content"
-  snapshot tg "vim :w"
-  cmp -s "$T/before.mode" "$T/tg.mode" ||
-    fail "vim :w: [$(paste -sd ';' "$T/tg.mode")] after, [$(paste -sd ';' "$T/before.mode")] before"
-  expect_log "libvictim.so [ino $old -> " "] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+  kept_old_on_new_inode "vim :w" "$old"
   ok "vim :w: E949 and exit 1, the victim runs on, the name holds the old content on a new inode"
 else
   skip_case vim "vim not installed"
@@ -638,6 +646,34 @@ if have shred; then
   ok "shred: the victim runs on, the new copy overwritten, the old inode unchanged"
 else
   skip_case shred "shred not installed"
+fi
+
+# A write in place whose next call fails (README, "Limits": fallocate
+# --collapse-range on tmpfs, EOPNOTSUPP, exit 1) still leaves the name on a
+# new inode, with the old bytes, mode, owner, xattrs and mtime. On
+# $OTHER_FS, where it is a tmpfs.
+if have fallocate && [ -n "$OTHER_FS" ] && [ "$(stat -f -c %T "$OTHER_FS")" = tmpfs ] &&
+   cp "$V1" "$OTHER_FS/probe" && ! fallocate --collapse-range -o 4096 -l 4096 "$OTHER_FS/probe" 2>/dev/null; then
+  LIB_SAVED=$LIB D_SAVED=$D
+  D=$OTHER_FS LIB=$OTHER_FS/libvictim.so
+  rm -f -- "$OTHER_FS/probe"
+  [ -z "$XATTRS" ] || setfattr -n user.tg -v probe "$OTHER_FS" 2>/dev/null || XATTRS=
+  fresh_lib
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  touch "$T/before.start"
+  snapshot before "fallocate --collapse-range on tmpfs"
+  run_writer tg fallocate_collapse "$TG_CMD"
+  stop_victim
+  expect_survived "fallocate --collapse-range on tmpfs under truncguard"
+  [ "$RUN_STATUS" -eq 1 ] && grep -q 'Operation not supported' "$T/tg.stderr.out" ||
+    fail "fallocate --collapse-range on tmpfs under truncguard: $(describe_status "$RUN_STATUS"), expected exit 1 (EOPNOTSUPP): $(cat "$T/tg.stderr.out")"
+  kept_old_on_new_inode "fallocate --collapse-range on tmpfs" "$old"
+  ok "fallocate --collapse-range on tmpfs: exit 1, the name on a new inode with the old bytes and metadata"
+  D=$D_SAVED LIB=$LIB_SAVED
+else
+  skip_case "fallocate --collapse-range on tmpfs" "no tmpfs at /dev/shm that refuses it"
 fi
 
 note "$PROTECTED writers protected by truncguard, $SAFE safe by design"
