@@ -207,10 +207,10 @@ done
 
 # A rename that fails after the file was published for it (a missing
 # destination directory: ENOENT; RENAME_NOREPLACE onto a name in use:
-# EEXIST): the writer gets the kernel's result and errno, the new file stays
-# published at its name, as in mode replace, and the log says that the rename
-# failed (it said only "so that the rename moves the new file", which it did
-# not). The line names the file as the others do, by the writer's name for
+# EEXIST; another filesystem: EXDEV): the writer gets the kernel's result
+# and errno, the new file stays published at its name, as in mode replace,
+# and the log says that the rename failed (it said only "so that the rename
+# moves the new file", which it did not). The line names the file as the others do, by the writer's name for
 # it at its open, whatever name the rename gives it (dirfd: relative to a
 # directory fd, the working directory elsewhere; the line named it
 # "lib.so.tmp", a file that is not there). Control: without truncguard, the
@@ -222,6 +222,7 @@ libc = ctypes.CDLL(None, use_errno=True)
 with open(tmp, 'wb') as f:
     f.write(open(src, 'rb').read()); f.flush(); os.fsync(f.fileno())
     if how == 'missing_dir': r = libc.rename(tmp.encode(), (dst + '.d/lib.so').encode())
+    elif how == 'exdev': r = libc.rename(tmp.encode(), (os.environ['OTHER_FS'] + '/lib.so').encode())
     elif how == 'dirfd':
         d = os.open(os.path.dirname(tmp), os.O_RDONLY | os.O_DIRECTORY)
         os.chdir('/')
@@ -229,7 +230,12 @@ with open(tmp, 'wb') as f:
     else: r = libc.renameat2(-100, tmp.encode(), -100, dst.encode(), 1)  # AT_FDCWD, RENAME_NOREPLACE
     print(r, os.strerror(ctypes.get_errno()))
 EOF
-for how in missing_dir dirfd noreplace; do
+# Another filesystem (a tmpfs, as /dev/shm often is), for EXDEV: README
+# names it among the failed renames.
+other_fs_dir "$T"
+[ -n "$OTHER_FS" ] || note "skip exdev: no other filesystem at /dev/shm"
+export OTHER_FS
+for how in missing_dir dirfd noreplace ${OTHER_FS:+exdev}; do
   for with in env "$TG_CMD"; do
     fresh_copy "$V1" "$LIB"
     fresh_copy "$V1" "$TMP"

@@ -53,6 +53,14 @@ grep -q "debug option \`verbose' unknown; try TRUNCGUARD_DEBUG=help" "$T/true.er
 [ "$(wc -l <"$T/true.err")" -eq 3 ] || fail "expected exactly 3 lines: $(cat "$T/true.err")"
 ok "every bad setting named once, values escaped"
 
+# Warnings are printed whatever the categories (README, "Settings"), as
+# errors are (reliability fail_immutable): TRUNCGUARD_DEBUG=none too.
+TRUNCGUARD_DEBUG=none TRUNCGUARD_MODE=bogus LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/none.err" ||
+  fail "/bin/true failed with TRUNCGUARD_DEBUG=none TRUNCGUARD_MODE=bogus"
+grep -q 'warning: unknown TRUNCGUARD_MODE=bogus' "$T/none.err" && [ "$(wc -l <"$T/none.err")" -eq 1 ] ||
+  fail "TRUNCGUARD_DEBUG=none: expected the one warning about TRUNCGUARD_MODE: [$(cat "$T/none.err")]"
+ok "TRUNCGUARD_DEBUG=none still prints a warning"
+
 # Each unknown debug word gets its warning, as LD_DEBUG=foo,bar gives two
 # (only the first was named).
 TRUNCGUARD_DEBUG=foo,bar LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/two.err" || fail "/bin/true failed with TRUNCGUARD_DEBUG=foo,bar"

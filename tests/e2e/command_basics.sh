@@ -87,7 +87,16 @@ check_env TRUNCGUARD_DEBUG=decisions --debug=decisions
 check_env "TRUNCGUARD_LOG=$T/cmdlog" --log="$T/cmdlog"
 check_env TRUNCGUARD_MODE=unlink --scope=elf --mode=unlink
 check_env TRUNCGUARD_SCOPE=elf --scope=elf --mode=unlink
-ok "options set TRUNCGUARD_SCOPE, _MODE, _ON_FAIL, _DEBUG, _LOG"
+check_env TRUNCGUARD_SCOPE=namespace --scope=namespace
+check_env TRUNCGUARD_RELOAD=fresh --reload=fresh
+check_env TRUNCGUARD_LOG_FORMAT=json --log-format=json
+check_env TRUNCGUARD_LOG_FORMAT=json --json
+# The short forms (README, "Settings").
+check_env TRUNCGUARD_SCOPE=self -s self
+check_env TRUNCGUARD_MODE=atomic -m atomic
+check_env TRUNCGUARD_DEBUG=files -d files
+check_env "TRUNCGUARD_LOG=$T/cmdlog" -l "$T/cmdlog"
+ok "options set TRUNCGUARD_SCOPE, _MODE, _ON_FAIL, _RELOAD, _DEBUG, _LOG_FORMAT, _LOG, in long and short forms"
 
 # And the child really runs with the shim preloaded.
 grep -q "libtruncguard\.so" <<<"$("$TG_CMD" cat /proc/self/maps)" ||

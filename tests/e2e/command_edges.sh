@@ -374,9 +374,13 @@ ok "arguments (empty, newline, invalid UTF-8, option-like) and inherited fds rea
 # variable no option sets is passed on.
 got=$(TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf "$TG_CMD" -m unlink -m dry-run printenv TRUNCGUARD_MODE TRUNCGUARD_SCOPE | paste -sd' ')
 [ "$got" = "dry-run elf" ] || fail "TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf truncguard -m unlink -m dry-run: $got"
-err=$("$TG_CMD" --mode=bogus touch "$T/ran" 2>&1)
-st=$?
-[ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -q "bogus" <<<"$err" || fail "--mode=bogus: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
+# Every option's value is checked (README, "Settings"): an invalid one is
+# named, exit 125, nothing run.
+for opt in --mode=bogus --scope=bogus --on-fail=bogus --reload=bogus --log-format=xml --debug=rewrites,bogus; do
+  err=$("$TG_CMD" "$opt" touch "$T/ran" 2>&1)
+  st=$?
+  [ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -q "${opt#*=}" <<<"$err" || fail "$opt: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
+done
 ok "option over variable, last option wins, an invalid value stops before the command runs (125)"
 
 # ---- LD_PRELOAD: the user's list is kept as it was (ld.so splits it at

@@ -172,3 +172,40 @@ NO_VICTIM=1 deleted_run env TRUNCGUARD_SCOPE=elf "$TG_CMD"
 expect_same_content "$LIB" "$V2"
 expect_no_log "cannot protect"
 ok "scope elf, $what, mapped by no process: the ftruncate goes through"
+
+# An fd whose file's path is 4 KiB or longer (reached by relative names): the
+# kernel's readlink of /proc/thread-self/fd/N refuses it (ENAMETOOLONG), so
+# the fd's file can't be named, and its ftruncate over a library in use fails
+# with ETXTBSY, logged (README, "Limits"); an open by a relative name there is
+# protected as anywhere. The directory: 20 names of 250 bytes under $T.
+what="ftruncate of an fd whose file's path is over 5 KiB"
+name=$(printf 'd%.0s' $(seq 250))
+mkdir "$T/long" && cd "$T/long" || fail "setup: cannot make $T/long"
+for _ in $(seq 20); do mkdir "$name" && cd "$name" || fail "setup: cannot make a path of 5 KiB"; done
+fresh_copy "$V1" lib.so
+writer_then_victim fd_truncator "$T/trunc" ./lib.so "$TG_FD_TRUNCATOR" lib.so "$V2" "$T/trunc.ready" "$T/trunc.go"
+expect_killed "control: $what, without truncguard"
+fresh_copy "$V1" lib.so
+old=$(inode lib.so)
+log_reset
+writer_then_victim fd_truncator "$T/trunc" ./lib.so sh -c '"$@"; echo $? >"$0"' "$T/trunc.status" \
+  "$TG_CMD" "$TG_FD_TRUNCATOR" lib.so "$V2" "$T/trunc.ready" "$T/trunc.go"
+expect_survived "$what, under truncguard"
+[ "$(cat "$T/trunc.status")" = 1 ] && grep -q 'ftruncate: Text file busy' "$T/trunc.err" ||
+  fail "$what: expected the ftruncate to fail with ETXTBSY: status $(cat "$T/trunc.status"), $(cat "$T/trunc.err")"
+[ "$(inode lib.so)" = "$old" ] || fail "$what: the name holds a new inode"
+expect_same_content lib.so "$V1" "$what: the library"
+expect_log "cannot protect file=fd " ": cannot read the file's name (/proc/thread-self/fd): File name too long; failing with ETXTBSY"
+ok "$what: ETXTBSY, $(log_lines "cannot protect file=fd" | cut -f2-)"
+fresh_copy "$V1" lib.so
+old=$(inode lib.so)
+start_victim ./lib.so
+log_reset
+"$TG_CMD" cp "$V2" lib.so || fail "cp by a relative name in a path of 5 KiB failed under truncguard"
+stop_victim
+expect_survived "cp by a relative name in a path of 5 KiB, under truncguard"
+[ "$(inode lib.so)" != "$old" ] || fail "cp by a relative name in a path of 5 KiB: the name kept inode $old"
+expect_same_content lib.so "$V2" "cp by a relative name in a path of 5 KiB"
+expect_log "replaced file=lib.so [ino $old -> "
+ok "cp by a relative name in a path of 5 KiB: replaced"
+cd "$T" || fail "cannot cd to $T"

@@ -364,6 +364,19 @@ expect_version() {
 
 # ----------------------------------------------------------- files, inodes
 
+# other_fs_dir DIR: sets OTHER_FS to a new directory on another filesystem
+# than DIR's (a tmpfs at /dev/shm, where /tmp is not one), removed on exit;
+# empty where there is none.
+other_fs_dir() {
+  OTHER_FS=
+  if [ -d /dev/shm ] && [ "$(stat -c %d /dev/shm)" != "$(stat -c %d "$1")" ] &&
+     OTHER_FS=$(mktemp -d /dev/shm/tg-e2e-"$TEST_NAME".XXXXXX 2>/dev/null); then
+    trap 'rm -rf -- "$OTHER_FS"; _tg_cleanup' EXIT
+  else
+    OTHER_FS=
+  fi
+}
+
 inode() { stat -c %i -- "$1" || fail "cannot stat $1"; }
 
 # fresh_copy SRC DST: DST becomes a new inode with SRC's content.

@@ -58,11 +58,18 @@ slow_write atomic
 cmp -s "$LIB" "$V1" || fail "atomic: mid-copy the name does not hold the complete old file"
 got=$("$TG_VICTIM" --once "$LIB" 2>&1)
 [ "$got" = "version 1" ] || fail "atomic: a process starting mid-copy got \"$got\", expected the old \"version 1\""
+# Until it is published the new file has no name (README): its fd's link
+# reads DIR/#INODE (deleted), and its link count is 0.
+pending=$(readlink "/proc/$WRITER/fd/3")
+pino=$(stat -L -c %i "/proc/$WRITER/fd/3")
+[ "$pending" = "$T/#$pino (deleted)" ] && [ "$(stat -L -c %h "/proc/$WRITER/fd/3")" = 0 ] ||
+  fail "atomic: mid-copy the writer's fd names \"$pending\", $(stat -L -c %h "/proc/$WRITER/fd/3") links; expected \"$T/#$pino (deleted)\", 0"
 touch "$T/go"; wait "$WRITER" || fail "the slow writer failed in atomic mode"
 stop_victim
 expect_survived "slow writer in atomic mode"
 expect_same_content "$LIB" "$V2"
-ok "atomic: mid-copy the name holds the complete old file; after close, the complete new one"
+[ "$(inode "$LIB")" = "$pino" ] || fail "atomic: the file published is not the one the writer's fd had"
+ok "atomic: mid-copy the name holds the complete old file, the writer's file no name; after close, the complete new one"
 
 # 3. Shell redirection: bash opens, dup2s onto stdout, closes, execs cat. The
 #    pending file is handed to cat across exec and published when cat ends.
@@ -415,3 +422,28 @@ os.close(d)' "$how" "$LIB" "$V2" >"$T/dupclose.out" 2>"$T/dupclose.err" || fail 
   expect_same_content "$LIB" "$V2"
   ok "$how of a pending fd: the first fd's close publishes nothing, the dup's close publishes the whole file"
 done
+
+# Until the writer closes it, the name shows the old file, also to the
+# writer (README, "Atomic mode"): what it does to the file by name then
+# (chmod) is done to the old one, and the new file keeps the mode it got at
+# the open. In replace mode (the control) the chmod reaches the new file.
+chmod_before_close() {  # chmod_before_close MODE: prints what the writer saw by name, then the result
+  fresh_copy "$V1" "$LIB"
+  chmod 0644 "$LIB"
+  "$TG_CMD" -m "$1" --scope=elf python3 -c '
+import os, sys
+with open(sys.argv[1], "wb") as f:
+    f.write(open(sys.argv[2], "rb").read()); f.flush()
+    os.chmod(sys.argv[1], 0o700)
+    st = os.stat(sys.argv[1])
+    print("by name before close: %o %d" % (st.st_mode & 0o777, st.st_size))' "$LIB" "$V2" ||
+    fail "mode $1: the writer that chmods by name before its close failed"
+  echo "after: $(stat -c '%a %s' "$LIB")"
+}
+[ "$(chmod_before_close replace | paste -sd' ')" = "by name before close: 700 $(stat -c %s "$V2") after: 700 $(stat -c %s "$V2")" ] ||
+  fail "control: replace mode, chmod by name before the close: $(chmod_before_close replace | paste -sd' ')"
+got=$(chmod_before_close atomic | paste -sd' ')
+[ "$got" = "by name before close: 700 $(stat -c %s "$V1") after: 644 $(stat -c %s "$V2")" ] ||
+  fail "atomic: chmod by name before the close: $got; expected the old file ($(stat -c %s "$V1") bytes) to get 700, the new one to keep 644"
+expect_same_content "$LIB" "$V2"
+ok "atomic: before the close the name is the old file, also to the writer: its chmod goes there, the new file keeps its mode"

@@ -178,13 +178,7 @@ if have zip; then (cd "$T/stage" && zip -q -X "$IN/v2.zip" libvictim.so) || fail
 
 # A directory on another filesystem than $D (a tmpfs, as /tmp often is), for
 # the writers that behave differently across filesystems; removed on exit.
-OTHER_FS=
-if [ -d /dev/shm ] && [ "$(stat -c %d /dev/shm)" != "$(stat -c %d "$D")" ] &&
-   OTHER_FS=$(mktemp -d /dev/shm/tg-e2e-real_writers.XXXXXX 2>/dev/null); then
-  trap 'rm -rf -- "$OTHER_FS"; _tg_cleanup' EXIT
-else
-  OTHER_FS=
-fi
+other_fs_dir "$D"
 
 # Python: the Debian interpreter if there is one (a pyenv shim runs bash first).
 PY=
@@ -574,6 +568,113 @@ else
   skip_case linkers "gcc not found"
 fi
 if have objcopy; then safe "objcopy IN OUT" objcopy_to; fi
+
+# kept_old_on_new_inode NAME OLD: after a writer under truncguard (run_writer
+# tg) that changed no byte, with $T/before.mode its snapshot before: the name
+# is on a new inode with $V1's bytes, the same mode, owner, xattrs and mtime,
+# and the log names the victim.
+kept_old_on_new_inode() {
+  [ "$(inode "$LIB")" != "$2" ] || fail "$1 under truncguard: the name kept inode $2"
+  cmp -s "$V1" "$LIB" || fail "$1 under truncguard: the name does not hold the old bytes"
+  snapshot tg "$1"
+  cmp -s "$T/before.mode" "$T/tg.mode" ||
+    fail "$1: [$(paste -sd ';' "$T/tg.mode")] after, [$(paste -sd ';' "$T/before.mode")] before"
+  expect_log "libvictim.so [ino $2 -> " "] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+}
+
+# vim :w with backupcopy=yes: openat(O_WRONLY|O_CREAT) (no O_TRUNC), then
+# fstat of that fd, compared with the inode it stat'ed before, then
+# ftruncate and write. Without truncguard it writes in place (the victim
+# dies); under it the fd is on the new inode, so vim stops with "E949: File
+# changed while writing" and exits 1, and the name holds the old content on
+# a new inode with the old mode, xattrs and mtime (README, "Limits").
+vim_w() {
+  "$@" vim -u NONE -i NONE -n -N -es -c 'set backupcopy=yes' -c w \
+    -c "call writefile([v:errmsg], '$T/vim.errmsg')" -c q libvictim.so </dev/null
+}
+if have vim; then
+  fresh_lib
+  start_victim "$LIB"
+  run_writer ctl vim_w
+  stop_victim
+  [ "$RUN_STATUS" -eq 0 ] || fail "control: vim :w failed without truncguard ($(describe_status "$RUN_STATUS")): $(cat "$T/vim.errmsg")"
+  expect_broken "control: vim :w without truncguard"
+  fresh_lib
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  touch "$T/before.start"
+  snapshot before "vim :w"      # the old mode, owner, xattrs and mtime
+  run_writer tg vim_w "$TG_CMD"
+  stop_victim
+  expect_survived "vim :w under truncguard"
+  [ "$RUN_STATUS" -eq 1 ] || fail "vim :w under truncguard: $(describe_status "$RUN_STATUS"), expected exit 1 (E949)"
+  grep -q 'E949: File changed while writing' "$T/vim.errmsg" ||
+    fail "vim :w under truncguard: no E949: [$(cat "$T/vim.errmsg")]"
+  kept_old_on_new_inode "vim :w" "$old"
+  ok "vim :w: E949 and exit 1, the victim runs on, the name holds the old content on a new inode"
+else
+  skip_case vim "vim not installed"
+fi
+
+# shred (no -u): openat(O_WRONLY|O_NOCTTY) (no O_TRUNC), overwrites every
+# byte in place. Without truncguard the victim dies; under it shred
+# overwrites the new copy, and the old inode, which the victim runs, keeps
+# its content (README, "Limits"): read through an fd opened before.
+shred_lib() { "$@" shred -n 1 libvictim.so; }
+if have shred; then
+  fresh_lib
+  start_victim "$LIB"
+  run_writer ctl shred_lib
+  stop_victim
+  [ "$RUN_STATUS" -eq 0 ] || fail "control: shred failed without truncguard ($(describe_status "$RUN_STATUS")): $(cat "$T/ctl.stderr.out")"
+  expect_broken "control: shred without truncguard"
+  fresh_lib
+  old=$(inode "$LIB")
+  exec 4<"$LIB"
+  start_victim "$LIB"
+  log_reset
+  run_writer tg shred_lib "$TG_CMD"
+  stop_victim
+  [ "$RUN_STATUS" -eq 0 ] || fail "shred under truncguard: $(describe_status "$RUN_STATUS"): $(cat "$T/tg.stderr.out")"
+  expect_survived "shred under truncguard"
+  [ "$(inode "$LIB")" != "$old" ] || fail "shred under truncguard: the name kept inode $old"
+  cmp -s "$V1" "$LIB" && fail "shred under truncguard: the file at the name was not overwritten"
+  cmp -s "$V1" "/proc/$$/fd/4" || fail "shred under truncguard: the old inode's content changed"
+  exec 4<&-
+  expect_log "libvictim.so [ino $old -> " "] (mode replace); mapped executable by " "pid $VICTIM_PID ("
+  ok "shred: the victim runs on, the new copy overwritten, the old inode unchanged"
+else
+  skip_case shred "shred not installed"
+fi
+
+# A write in place whose next call fails (README, "Limits": fallocate
+# --collapse-range on tmpfs, EOPNOTSUPP, exit 1) still leaves the name on a
+# new inode, with the old bytes, mode, owner, xattrs and mtime. On
+# $OTHER_FS, where it is a tmpfs.
+if have fallocate && [ -n "$OTHER_FS" ] && [ "$(stat -f -c %T "$OTHER_FS")" = tmpfs ] &&
+   cp "$V1" "$OTHER_FS/probe" && ! fallocate --collapse-range -o 4096 -l 4096 "$OTHER_FS/probe" 2>/dev/null; then
+  LIB_SAVED=$LIB D_SAVED=$D
+  D=$OTHER_FS LIB=$OTHER_FS/libvictim.so
+  rm -f -- "$OTHER_FS/probe"
+  [ -z "$XATTRS" ] || setfattr -n user.tg -v probe "$OTHER_FS" 2>/dev/null || XATTRS=
+  fresh_lib
+  old=$(inode "$LIB")
+  start_victim "$LIB"
+  log_reset
+  touch "$T/before.start"
+  snapshot before "fallocate --collapse-range on tmpfs"
+  run_writer tg fallocate_collapse "$TG_CMD"
+  stop_victim
+  expect_survived "fallocate --collapse-range on tmpfs under truncguard"
+  [ "$RUN_STATUS" -eq 1 ] && grep -q 'Operation not supported' "$T/tg.stderr.out" ||
+    fail "fallocate --collapse-range on tmpfs under truncguard: $(describe_status "$RUN_STATUS"), expected exit 1 (EOPNOTSUPP): $(cat "$T/tg.stderr.out")"
+  kept_old_on_new_inode "fallocate --collapse-range on tmpfs" "$old"
+  ok "fallocate --collapse-range on tmpfs: exit 1, the name on a new inode with the old bytes and metadata"
+  D=$D_SAVED LIB=$LIB_SAVED
+else
+  skip_case "fallocate --collapse-range on tmpfs" "no tmpfs at /dev/shm that refuses it"
+fi
 
 note "$PROTECTED writers protected by truncguard, $SAFE safe by design"
 [ "$PROTECTED" -gt 0 ] || fail "no protected case ran"

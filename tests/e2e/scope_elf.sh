@@ -25,9 +25,24 @@ TRUNCGUARD_SCOPE=elf "$TG_CMD" cp "$V2" "$LIB" || fail "cp under scope=elf faile
 expect_same_content "$LIB" "$V2"
 expect_same_content /proc/$$/fd/3 "$V1" "an fd opened before the replacement (old inode)"
 new=$(inode "$LIB")
-expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by nobody checked: scope elf"
+expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by nobody checked: scope elf, and it is an ELF shared object"
 exec 3<&-
 ok "scope=elf replaces an unmapped ELF library"
+
+# The line says what kind of ELF file it is (README, "The log"): a program
+# linked at a fixed address (ET_EXEC, not PIE) is "an ELF executable". A
+# copy of the victim program with its e_type made ET_EXEC (2): only written.
+EXE=$T/exec_file
+must cp "$TG_VICTIM" "$EXE"
+printf '\002' | dd of="$EXE" bs=1 seek=16 conv=notrunc status=none || fail "setup: cannot set e_type"
+[ "$(od -An -tu2 -j16 -N2 -- "$EXE" | tr -d ' ')" = 2 ] || fail "setup: $EXE is not ET_EXEC"
+old=$(inode "$EXE")
+log_reset
+TRUNCGUARD_SCOPE=elf "$TG_CMD" cp "$TG_VICTIM" "$EXE" || fail "cp over an ET_EXEC file under scope=elf failed"
+new=$(inode "$EXE")
+[ "$new" != "$old" ] || fail "scope=elf: an ET_EXEC file kept inode $old"
+expect_log "replaced file=$EXE [ino $old -> $new] (mode replace); mapped executable by nobody checked: scope elf, and it is an ELF executable"
+ok "scope=elf replaces an ET_EXEC file: \"it is an ELF executable\""
 
 # kept_in_place FILE NEW WHAT: under scope=elf, cp NEW over FILE writes
 # FILE's own inode: an fd opened before sees the new content.

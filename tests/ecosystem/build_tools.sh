@@ -188,3 +188,30 @@ for label in cmd atomic; do
     fail "$label: after make strip, make -q, a fresh run, the stripped library or make -n differ: $(diff plain.after "$label.after")"
 done
 ok "make strip while the build's test program runs: without truncguard it is killed; with it (and in atomic mode) it lives on, a fresh run loads the stripped library, make decides as without truncguard (but for the hard link, which kept the old file)"
+
+# ---- A directory as a prerequisite (README, "Limits"): a replacement
+# renames a file into the directory, so its mtime changes, where cp in place
+# leaves it: after `truncguard cp new.so lib/libfoo.so` over a library in
+# use, `make -q` of `stamp: lib` says 1 (without truncguard 0, the victim
+# killed); an order-only prerequisite (`ostamp: | lib`) says 0 either way.
+# The times are set an hour and half an hour back, so no clock tick matters.
+need_victims
+dir_prereq() {  # dir_prereq LABEL WRAPPER...: sets DP to "STAMP OSTAMP" (make -q's statuses)
+  local d=$T/dp-$1
+  shift
+  mkdir -p "$d/lib" && cp "$V1" "$d/lib/libfoo.so" || fail "setup: cannot make $d"
+  printf 'stamp: lib\n\ttouch stamp\nostamp: | lib\n\ttouch ostamp\n' >"$d/Makefile"
+  touch -d '-1 hour' "$d/lib/libfoo.so" "$d/lib" && touch -d '-30 minutes' "$d/stamp" "$d/ostamp" ||
+    fail "setup: cannot set the times in $d"
+  start_victim "$d/lib/libfoo.so"
+  (cd "$d" && "$@" cp "$V2" lib/libfoo.so) 2>"$T/dp.err" || fail "$*cp over lib/libfoo.so failed: $(cat "$T/dp.err")"
+  stop_victim
+  DP=$(cd "$d" && make -q stamp; s=$?; make -q ostamp; echo "$s $?")
+}
+dir_prereq plain env
+expect_killed "control: cp over the library in lib/, without truncguard"
+[ "$DP" = "0 0" ] || fail "control: make -q of stamp: lib and ostamp: | lib said $DP, expected 0 0"
+dir_prereq tg "$TG_CMD"
+expect_survived "truncguard cp over the library in lib/"
+[ "$DP" = "1 0" ] || fail "under truncguard: make -q of stamp: lib and ostamp: | lib said $DP, expected 1 0"
+ok "a directory as a prerequisite: make -q says 1 after the replacement (0 without truncguard), 0 for an order-only one"

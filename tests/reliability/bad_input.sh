@@ -84,6 +84,18 @@ name=${name%% \[ino *}
 [ ${#name} -eq 1535 ] && [ "${name: -3}" = "..." ] && [ "${name:0:${#T}}" = "$T" ] ||
   fail "the long name in the log: ${#name} bytes, ending \"${name: -10}\" (expected 1535, ending ...)"
 ok "the name in the log is cut to 1535 bytes, ending with ..."
+# In the JSON format alike (README): the "file" field, the same 1,535 bytes.
+if command -v python3 >/dev/null; then
+  log_reset
+  "$TG_CMD" --json --scope=elf cp "$V2" "$long" || fail "truncguard --json cp over the 4095-byte path failed"
+  tg_log | python3 -c '
+import json, sys
+prefix = sys.argv[1]
+r = next(e for e in map(json.loads, sys.stdin) if e["event"] == "replaced")
+assert len(r["file"]) == 1535 and r["file"].endswith("...") and r["file"].startswith(prefix), (len(r["file"]), r["file"][-10:])
+' "$T" || fail "the long name in the JSON log is not cut to 1535 bytes ending with ...: $(tg_log | head -c 300)"
+  ok "the name in the JSON log is cut to 1535 bytes, ending with ..."
+fi
 
 toolong=$long/x
 without=$(cp "$V2" "$toolong" 2>&1); st1=$?

@@ -90,6 +90,14 @@ proc_cases() {  # proc_cases HOW
   expect_log "replaced file=$LIB [ino $OLD_INO -> $NEW_INO] (mode replace); mapped executable by nobody known: /proc could not be read"
   ok "/proc $how: $(log_lines "replaced file=$LIB" | cut -f2-)"
 
+  # Scope self: the writer's own maps can't be read either, and the log
+  # says so (README, "The log"); an ELF file counts as mapped by it.
+  fresh_copy "$V1" "$LIB"
+  victim_write tgself no_proc "$how" "$TG_CMD" -s self cp "$V2" "$LIB"
+  expect_new_inode "/proc $how: cp under truncguard -s self" tgself
+  expect_log "replaced file=$LIB [ino $OLD_INO -> $NEW_INO] (mode replace); mapped executable by nobody known: this process's own maps could not be read, and it is an ELF shared object"
+  ok "/proc $how, scope self: $(log_lines "replaced file=$LIB" | cut -f2-)"
+
   # Atomic mode: the unnamed new file is linked in at the close without
   # /proc/thread-self/fd to name it: by its fd (linkat AT_EMPTY_PATH).
   fresh_copy "$V1" "$LIB"

@@ -75,6 +75,34 @@ expect_survived "posix_spawn_file_actions_addopen over the library in use"
 [ "$(inode "$LIB")" != "$old" ] || fail "posix_spawn_file_actions_addopen over a library in use: the name kept inode $old"
 expect_log "replaced file=$LIB [ino $old -> "
 ok "posix_spawn_file_actions_addopen over a library in use: a new inode at the name when the action is added, no fd of the program left on the file"
+# In atomic mode (README, "Limits") the file is published when the action is
+# added, empty for O_TRUNC, and the child writes it at the name: a spawned
+# cat's output is the whole of v2 there, the victim alive.
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+r_run spawn_atomic "$TG_CMD" -m atomic python3 -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fa = ctypes.create_string_buffer(256)  # posix_spawn_file_actions_t (80 bytes in glibc 2.36)
+if libc.posix_spawn_file_actions_init(fa) or libc.posix_spawn_file_actions_addopen(fa, 1, sys.argv[1].encode(), os.O_WRONLY | os.O_TRUNC, 0o644):
+    sys.exit("posix_spawn_file_actions_addopen failed")
+print("at the name after addopen: %d bytes, ino %d" % (os.stat(sys.argv[1]).st_size, os.stat(sys.argv[1]).st_ino))
+pid = ctypes.c_int()
+argv = (ctypes.c_char_p * 3)(b"cat", sys.argv[2].encode(), None)
+if libc.posix_spawn(ctypes.byref(pid), b"/bin/cat", fa, None, argv, None):
+    sys.exit("posix_spawn failed")
+print("cat:", os.waitpid(pid.value, 0)[1])' "$LIB" "$V2"
+stop_victim
+expect_survived "posix_spawn with an O_WRONLY|O_TRUNC file action, mode atomic"
+new=$(inode "$LIB")
+[ "$R_STATUS" -eq 0 ] && grep -qx "at the name after addopen: 0 bytes, ino $new" "$T/spawn_atomic.out" &&
+  grep -qx "cat: 0" "$T/spawn_atomic.out" && [ "$new" != "$old" ] ||
+  fail "posix_spawn, mode atomic: expected an empty new inode at the name after addopen, then cat's 0: $(r_out spawn_atomic)"
+expect_same_content "$LIB" "$V2"
+expect_log "published file=$LIB [ino $old -> $new] (mode atomic)"
+ok "posix_spawn, mode atomic: published empty when the action is added, the child's output at the name"
 gap "freopen(NULL, \"w\")" "$TG_RTOOL" freopen-null w "$LIB"
 [ "$(stat -c %s "$LIB")" = 0 ] || fail "freopen(NULL, \"w\"): the name should hold an empty file"
 gap "freopen(NULL, \"r+\") and a patch in place" "$TG_RTOOL" freopen-null r+ "$LIB"

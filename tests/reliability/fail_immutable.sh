@@ -62,6 +62,12 @@ cases() {
   r_chattr +i "$D/sub" || fail "chattr +i $D/sub"
   AT_OPEN="the directory is immutable or append-only" refused "a library in an immutable directory" "$lib" \
     "cannot create a temporary file in the directory" "Operation not permitted"
+  # Errors are printed whatever the categories (README, "Settings": "Errors
+  # and warnings are always printed"): the same with TRUNCGUARD_DEBUG=none.
+  if [ "${TRUNCGUARD_MODE:-replace}" = replace ]; then
+    refused "a library in an immutable directory, TRUNCGUARD_DEBUG=none" "$lib" \
+      "cannot create a temporary file in the directory" "Operation not permitted" env TRUNCGUARD_DEBUG=none
+  fi
   chattr -i "$D/sub"
 
   # 2b. append-only directory: a file can be made in it, but none renamed
