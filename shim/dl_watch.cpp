@@ -772,6 +772,9 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
                 (mode & RTLD_NOLOAD) ? ""
                 : not_fresh[0]      ? "; TRUNCGUARD_RELOAD=fresh could not load the new file: "
                 : open_handles == 0 || never ? "; set TRUNCGUARD_RELOAD=fresh to load the new file"
+                // What a DT_NEEDED loaded never unloads: only fresh helps.
+                : open_handles == -1 ? "; set TRUNCGUARD_RELOAD=fresh to load the new file (what a DT_NEEDED "
+                                       "loaded never unloads; handles opened by another path: close them)"
                                     : "; close every handle first, or set TRUNCGUARD_RELOAD=fresh",
                 not_fresh);
   if (log::enabled(kReloads)) log::note(file, "stale", msg);
