@@ -394,7 +394,10 @@ for list in "$T/libmarker.so $T/nonexistent.so" "$T/nonexistent.so:$T/libmarker.
   case $list in *"$TG_SHIM"* | *libtg-alias.so*) want=$list ;; esac
   got=$(LD_PRELOAD=$list "$TG_CMD" sh -c 'printf "%s\n" "$LD_PRELOAD"; cat /proc/$$/maps' 2>/dev/null)
   [ "$(head -n 1 <<<"$got")" = "$want" ] || fail "LD_PRELOAD=\"$list\": the child has \"$(head -n 1 <<<"$got")\", not \"$want\""
-  grep -qF "$T/libmarker.so" <<<"$got" && grep -q "libt.*\.so" <<<"$got" ||
+  # In the maps only (the first line, LD_PRELOAD, names both), where the
+  # file is named with its symlinks resolved: the shim's own path.
+  maps=$(tail -n +2 <<<"$got")
+  grep -qF "$T/libmarker.so" <<<"$maps" && grep -qF "$(readlink -f "$TG_SHIM")" <<<"$maps" ||
     fail "LD_PRELOAD=\"$list\": the shim or the user's library is not mapped in the child"
 done
 # A bare name in the list is searched for by ld.so in the library paths, never
