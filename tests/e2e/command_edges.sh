@@ -105,6 +105,26 @@ for how in 'exec "$TG_STATIC_WRITER" open /dev/fd/3 "$V2"' 'exec "$TG_32BIT_WRIT
   expect_log "note file=$LIB is published at exec" "the program it runs $why"
   ok "atomic, $how: published at the exec, v2 at the name"
 done
+# ... nor can a program that is setuid to another user (ld.so's secure mode;
+# truncguard(7): "not statically linked, 32-bit or set-id, as its file
+# says"): the file is published at that exec, v2 arriving in place.
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -m 755 "$T/suid" && cp /usr/bin/id "$T/suid/id" && chown 65534:65534 "$T/suid/id" && chmod 4755 "$T/suid/id" ||
+    fail "cannot make a setuid copy of id"
+  if [ "$("$T/suid/id" -u)" = 65534 ]; then  # not a nosuid mount
+    fresh_copy "$V1" "$LIB"
+    old=$(inode "$LIB")
+    log_reset
+    "$TG_CMD" -m atomic --scope=elf bash -c 'exec 3>"$LIB"; cat "$V2" >&3; exec "$0" >/dev/null' "$T/suid/id" ||
+      fail "atomic, exec of a setuid program: failed: $(tg_log)"
+    [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
+      fail "atomic, exec of a setuid program: the name holds $(stat -c %s "$LIB") bytes at inode $(inode "$LIB") (was $old), not v2: the write was lost"
+    expect_log "note file=$LIB is published at exec" "the program it runs is setuid"
+    ok "atomic, exec of a program setuid to another user: published at the exec, v2 at the name"
+  else
+    note "atomic, exec of a setuid program: skipped (set-id bits have no effect under $T)"
+  fi
+fi
 # The look at the program must not block on an executable FIFO (exec
 # refuses it with EACCES, which the program gets at once).
 mkfifo "$T/fifo" && chmod 755 "$T/fifo" || fail "mkfifo failed"
