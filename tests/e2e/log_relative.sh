@@ -56,6 +56,16 @@ grep -q "decision file=$T/forked: " "$T/start/log.$cpid" ||
 grep -q "file=$T/forked" "$T/start/log.$ppid" && fail "the forked child's line went into the parent's file log.$ppid"
 ok "a forked child (no exec) writes its own FILE.PID, not its parent's"
 
+# FILE.PID is opened O_APPEND (truncguard(7), as LD_DEBUG_OUTPUT): a file
+# already at that name (an earlier process of the same pid) keeps its lines.
+(cd "$T/start" && bash -c 'echo "an earlier line" >log.$$
+  exec env LD_PRELOAD="$0" TRUNCGUARD_LOG=log TRUNCGUARD_DEBUG=decisions sh -c ": >\"\$0\"; echo \$\$" "$1/appended"' \
+  "$TG_SHIM" "$T" >"$T/pid" 2>"$T/err") || fail "the writer failed: $(cat -- "$T/err")"
+pid=$(cat -- "$T/pid")
+[ "$(head -n1 "$T/start/log.$pid")" = "an earlier line" ] && grep -q "decision file=$T/appended: " "$T/start/log.$pid" ||
+  fail "log.$pid: the earlier line not kept, or no new line after it: $(cat -- "$T/start/log.$pid")"
+ok "a log file already at FILE.PID: the lines appended, the earlier content kept"
+
 # The command makes a relative --log absolute (truncguard(1)), so one started
 # after a cd logs where the command was run: here a child of a shell that
 # changed directory, whose file goes in the command's directory, none in the
