@@ -301,6 +301,25 @@ os.execve("/bin/bash", ["bash", "-c", "grep -q libtruncguard /proc/self/maps && 
 else
   note "LD_PRELOAD with \$LIB: skipped (ld.so --list-diagnostics does not say what \$LIB is)"
 fi
+# ... and $ORIGIN, the third token truncguard(7) names: the program's own
+# directory (copies of bash and cat in $T/orig/bin, the shim in $T/orig/lib).
+mkdir -p "$T/orig/bin" "$T/orig/lib" && cp /bin/bash /bin/cat "$T/orig/bin/" && ln -s "$TG_SHIM" "$T/orig/lib/libtruncguard.so" ||
+  fail "cannot set up \$ORIGIN"
+fresh_copy "$V1" "$LIB"
+log_reset
+# shellcheck disable=SC2016  # the token is for ld.so
+"$TG_CMD" -m atomic --scope=elf python3 -c '
+import os, sys
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+os.execve(sys.argv[1] + "/bash", ["bash", "-c", "[[ $(</proc/$$/maps) == *libtruncguard* ]] && \"$0\"/cat \"$V2\"", sys.argv[1]],
+          dict(os.environ, LD_PRELOAD="$ORIGIN/../lib/libtruncguard.so"))' "$T/orig/bin" ||
+  fail "atomic, execve with LD_PRELOAD=\$ORIGIN/../lib/libtruncguard.so: failed (is the shim loaded through it?)"
+cmp -s "$LIB" "$V2" || fail "atomic, execve with LD_PRELOAD=\$ORIGIN/...: the name does not hold v2"
+expect_no_log "published at exec"
+pub=$(log_lines "published file=$LIB") || fail "\$ORIGIN: no published line"
+[ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "\$ORIGIN: published more than once: $pub"
+ok "atomic, execve with LD_PRELOAD=\$ORIGIN/../lib/libtruncguard.so: handed over, published once, when the writing ended"
 
 # ---- Atomic mode: execveat (glibc 2.34) hands the pending file over too.
 # It was not interposed: the file went to the new program without the
