@@ -36,6 +36,9 @@ run_cases env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=bindings TRUNCGUARD_LOG="$T
 n=$(cat "$T"/tg.* | grep -c '"event":"binding"\|"event":"lookup_error"')
 [ "$n" -eq $CASES ] || fail "$n JSON binding events for $CASES lookups"
 grep -q '"event":"binding".*"symbol":"realpath","version":"GLIBC_2.2.5"' "$T"/tg.* || fail "no JSON binding of realpath@GLIBC_2.2.5"
+# A lookup that finds nothing is its own event, lookup_error (truncguard(7)).
+grep -q '"event":"lookup_error","file":"'"$TG_BIND_PLUGIN"'","ns":0,"symbol":"tgb_missing"}' "$T"/tg.* ||
+  fail "no JSON lookup_error for tgb_missing: $(grep -h tgb_missing "$T"/tg.*)"
 ok "bindings as JSON: $CASES events"
 rm -f "$T"/tg.*
 
