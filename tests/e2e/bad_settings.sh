@@ -82,6 +82,10 @@ for c in rewrites decisions backtrace all none; do
   echo "$out" | grep -q "^ *[0-9]*:	  $c " || fail "help does not list $c: $out"
 done
 echo "$out" | grep -q "main ran" && fail "the program ran after TRUNCGUARD_DEBUG=help"
+# On standard error (truncguard(7)), nothing on standard output.
+TRUNCGUARD_DEBUG=help LD_PRELOAD=$TG_SHIM /bin/true >"$T/help.out" 2>"$T/help.err"
+[ ! -s "$T/help.out" ] && grep -q "^ *[0-9]*:	  rewrites " "$T/help.err" ||
+  fail "TRUNCGUARD_DEBUG=help: expected the list on stderr only; stdout: [$(cat "$T/help.out")], stderr: [$(cat "$T/help.err")]"
 ok "TRUNCGUARD_DEBUG=help lists the categories and exits"
 
 # With TRUNCGUARD_LOG set (a unit's or a CI job's environment), the list
