@@ -69,6 +69,14 @@ grep -qs "replaced file=$LIB " "$ROOTONLY"/log.* || fail "control: no replaced l
 grep -qs "decision file=" "$ROOTONLY"/log.* || fail "control: no decision line in $ROOTONLY/log.PID"
 ok "control: run by root, TRUNCGUARD_LOG and TRUNCGUARD_DEBUG apply and are passed on"
 
+# In the setuid program the categories are ignored, but "help still works"
+# (truncguard(7), as LD_DEBUG=help): the list, exit 0, the program not run.
+out=$(as_nobody env TRUNCGUARD_DEBUG=help "$T/bin/suid_py" -c 'print("main ran")' 2>&1)
+st=$?
+[ "$st" -eq 0 ] && grep -q "^ *[0-9]*:	  rewrites " <<<"$out" && ! grep -q "main ran" <<<"$out" ||
+  fail "TRUNCGUARD_DEBUG=help in a setuid program: exit $st: $out"
+ok "TRUNCGUARD_DEBUG=help in a setuid program run by nobody: the list, exit 0, the program not run"
+
 # The hand-over of the fds kept on locked files (TRUNCGUARD_KEPT_FDS) is not
 # taken under secure execution either: the environment is the caller's. An
 # entry naming the setuid program's stdin (a file nobody opened, at the
