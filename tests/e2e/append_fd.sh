@@ -84,6 +84,27 @@ grep -qx "flags=0x8401 cloexec=1" "$T/writer.out" ||
   fail "punch: expected O_WRONLY|O_APPEND|O_LARGEFILE (0x8401) and close-on-exec kept, got: $(cat "$T/writer.out")"
 ok "fallocate(PUNCH_HOLE): the hole was punched in the copy, through the fd, which kept O_APPEND"
 
+# 4b. ... and zeroing, collapsing or inserting a range (truncguard(7)), each
+# where this filesystem does it: the copy ends as the file would have.
+cat >"$T/append_falloc.py" <<'PY'
+import ctypes, os, sys
+mode = {"zero": 0x10, "collapse": 0x08, "insert": 0x20}[sys.argv[1]]  # FALLOC_FL_*_RANGE
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_APPEND)
+if libc.fallocate(fd, mode, ctypes.c_long(4096), ctypes.c_long(4096)) != 0:
+    sys.exit("fallocate: " + os.strerror(ctypes.get_errno()))
+PY
+for how in zero collapse insert; do
+  cp "$V1" "$T/expected" && chmod u+w "$T/expected" || fail "setup"
+  if ! err=$(python3 "$T/append_falloc.py" "$how" "$T/expected" 2>&1); then
+    note "fallocate $how range on an append-only fd: skipped here ($err)"
+    continue
+  fi
+  check_writer "fallocate($how range) on an append-only fd" python3 "$T/append_falloc.py" "$how" "$LIB"
+  cmp -s "$LIB" "$T/expected" || fail "fallocate($how range): the copy is not what the call makes of the file"
+  ok "fallocate($how range) on an append-only fd: the fd moved to a copy first, the range changed there"
+done
+
 # 5. O_RDWR|O_APPEND (fopen "a+") is examined at its open, since it could map
 # the file shared and write there: the copy-up must work with O_APPEND (the
 # copy can't use copy_file_range into an O_APPEND fd).
