@@ -49,6 +49,32 @@ grep -qx "flags=0x8401 cloexec=1" "$T/writer.out" ||
   fail "pwritev2: expected O_WRONLY|O_APPEND|O_LARGEFILE (0x8401) and close-on-exec kept, got: $(cat "$T/writer.out")"
 ok "pwritev2(RWF_NOAPPEND): the first call moved the fd to a copy, the next ones wrote there; it kept O_APPEND"
 
+# 3b. The same through glibc's other names truncguard(7) lists: __fcntl and
+# pwritev64v2 (python's ctypes calls them by name).
+cat >"$T/alias_write.py" <<'PY'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+how, lib, src = sys.argv[1:]
+data = open(src, "rb").read()
+fd = os.open(lib, os.O_WRONLY | os.O_APPEND)
+if how == "__fcntl":
+    if libc.__fcntl(fd, 4, 0) != 0:  # F_SETFL, O_APPEND dropped
+        sys.exit("__fcntl: " + os.strerror(ctypes.get_errno()))
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, data)
+else:
+    class iovec(ctypes.Structure):
+        _fields_ = [("base", ctypes.c_char_p), ("len", ctypes.c_size_t)]
+    iov = iovec(data, len(data))
+    if libc.pwritev64v2(fd, ctypes.byref(iov), 1, ctypes.c_long(0), 0x20) != len(data):  # RWF_NOAPPEND
+        sys.exit("pwritev64v2: " + os.strerror(ctypes.get_errno()))
+PY
+for how in __fcntl pwritev64v2; do
+  check_writer "$how on an append-only fd" python3 "$T/alias_write.py" "$how" "$LIB" "$V2"
+  cmp -s -n "$(stat -c %s "$V2")" "$LIB" "$V2" || fail "$how: the copy does not start with the new content"
+  ok "$how on an append-only fd: the fd moved to a copy first, the victim alive"
+done
+
 # 4. fallocate punches a hole over the whole file.
 check_writer "fallocate(PUNCH_HOLE)" "$TG_WRITER" append_punch "$LIB" "$V2"
 size=$(stat -c %s "$V1")
@@ -57,6 +83,27 @@ cmp -s -n "$size" "$LIB" /dev/zero || fail "punch: the copy is not all zeros"
 grep -qx "flags=0x8401 cloexec=1" "$T/writer.out" ||
   fail "punch: expected O_WRONLY|O_APPEND|O_LARGEFILE (0x8401) and close-on-exec kept, got: $(cat "$T/writer.out")"
 ok "fallocate(PUNCH_HOLE): the hole was punched in the copy, through the fd, which kept O_APPEND"
+
+# 4b. ... and zeroing, collapsing or inserting a range (truncguard(7)), each
+# where this filesystem does it: the copy ends as the file would have.
+cat >"$T/append_falloc.py" <<'PY'
+import ctypes, os, sys
+mode = {"zero": 0x10, "collapse": 0x08, "insert": 0x20}[sys.argv[1]]  # FALLOC_FL_*_RANGE
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_APPEND)
+if libc.fallocate(fd, mode, ctypes.c_long(4096), ctypes.c_long(4096)) != 0:
+    sys.exit("fallocate: " + os.strerror(ctypes.get_errno()))
+PY
+for how in zero collapse insert; do
+  cp "$V1" "$T/expected" && chmod u+w "$T/expected" || fail "setup"
+  if ! err=$(python3 "$T/append_falloc.py" "$how" "$T/expected" 2>&1); then
+    note "fallocate $how range on an append-only fd: skipped here ($err)"
+    continue
+  fi
+  check_writer "fallocate($how range) on an append-only fd" python3 "$T/append_falloc.py" "$how" "$LIB"
+  cmp -s "$LIB" "$T/expected" || fail "fallocate($how range): the copy is not what the call makes of the file"
+  ok "fallocate($how range) on an append-only fd: the fd moved to a copy first, the range changed there"
+done
 
 # 5. O_RDWR|O_APPEND (fopen "a+") is examined at its open, since it could map
 # the file shared and write there: the copy-up must work with O_APPEND (the

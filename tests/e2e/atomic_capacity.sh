@@ -95,11 +95,11 @@ ok "an exec hand-over with no room left: the file that did not fit is published 
 
 # ---- One file open as 100 fds at an exec.
 LIB=$T/lib.so
-dups() {
-  "$@" python3 - "$LIB" <<'PY'
+dups() {  # dups [WRAPPER...]: the file open as ${NFDS:-100} fds at the exec
+  "$@" python3 - "$LIB" "${NFDS:-100}" <<'PY'
 import os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
-fds = [fd] + [os.dup(fd) for _ in range(99)]
+fds = [fd] + [os.dup(fd) for _ in range(int(sys.argv[2]) - 1)]
 for f in fds:
     os.set_inheritable(f, True)
 script = 'cat "$V2" >&"$1"; for fd in "$@"; do eval "exec $fd>&-"; done'
@@ -120,6 +120,19 @@ expect_survived "a file open as 100 fds at an exec"
 expect_same_content "$LIB" "$V2"
 expect_log "note file=$LIB is published at exec" "too many fds open for the hand-over to list them all"
 ok "a file open as more fds than the hand-over lists: published at the exec with a note, the victim alive"
+# The list holds the fd numbers that fit in 255 characters: 80 fds of
+# two-digit numbers (3 to 82 here) fit (truncguard(7): "about 80 fds of one
+# file with two-digit numbers"): handed over, no note, published once.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+NFDS=80 dups "$TG_CMD" -m atomic || fail "the writer with 80 fds under truncguard -m atomic failed: $(tg_log)"
+stop_victim
+expect_survived "a file open as 80 fds at an exec"
+expect_same_content "$LIB" "$V2"
+expect_no_log "is published at exec"
+[ "$(log_lines "published file=$LIB" | grep -c .)" -eq 1 ] || fail "80 fds: not published once: $(tg_log)"
+ok "a file open as 80 fds (two-digit numbers) at an exec: handed over whole, published once"
 
 # ---- One file dup'ed past the 128 fds the table follows.
 dup_past() {

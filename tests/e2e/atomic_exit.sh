@@ -83,3 +83,22 @@ expect_survived "python: syscall(SYS_exit_group) under -m atomic"
 expect_version "$LIB" 2
 expect_log "published file=$LIB [ino " "(mode atomic): the writer exits"
 ok "syscall(SYS_exit_group) published the whole file"
+
+# _Exit, the C99 name truncguard(7) lists beside _exit (its own symbol in
+# glibc, which a program may call by that name): it publishes too.
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+"$TG_CMD" -m atomic python3 - "$LIB" "$V2" <<'PY' || fail "python's _Exit case failed: $(tg_log)"
+import ctypes, os, sys
+lib, new = sys.argv[1], open(sys.argv[2], "rb").read()
+fd = os.open(lib, os.O_WRONLY | os.O_TRUNC)
+while new:
+    new = new[os.write(fd, new):]
+ctypes.CDLL(None)._Exit(0)  # no close: the kernel closes it
+PY
+stop_victim
+expect_survived "python: _Exit under -m atomic"
+expect_version "$LIB" 2
+expect_log "published file=$LIB [ino " "(mode atomic): the writer exits"
+ok "_Exit published the whole file"

@@ -61,6 +61,14 @@ grep -q 'warning: unknown TRUNCGUARD_MODE=bogus' "$T/none.err" && [ "$(wc -l <"$
   fail "TRUNCGUARD_DEBUG=none: expected the one warning about TRUNCGUARD_MODE: [$(cat "$T/none.err")]"
 ok "TRUNCGUARD_DEBUG=none still prints a warning"
 
+# "one warning line in the log" (truncguard(7)): with TRUNCGUARD_LOG set, in
+# FILE.PID like every other line, nothing on stderr.
+TRUNCGUARD_LOG=$T/warnlog TRUNCGUARD_MODE=bogus LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/warn.err" ||
+  fail "/bin/true failed with TRUNCGUARD_MODE=bogus and a log file"
+[ "$(cat "$T"/warnlog.* 2>/dev/null | grep -c 'warning: unknown TRUNCGUARD_MODE=bogus')" -eq 1 ] && [ ! -s "$T/warn.err" ] ||
+  fail "TRUNCGUARD_MODE=bogus with TRUNCGUARD_LOG: expected the warning in the log file only; file: [$(cat "$T"/warnlog.* 2>/dev/null)], stderr: [$(cat "$T/warn.err")]"
+ok "with TRUNCGUARD_LOG, the warning about a bad setting is in the log file, not on stderr"
+
 # Each unknown debug word gets its warning, as LD_DEBUG=foo,bar gives two
 # (only the first was named).
 TRUNCGUARD_DEBUG=foo,bar LD_PRELOAD=$TG_SHIM /bin/true 2>"$T/two.err" || fail "/bin/true failed with TRUNCGUARD_DEBUG=foo,bar"
@@ -82,6 +90,10 @@ for c in rewrites decisions backtrace all none; do
   echo "$out" | grep -q "^ *[0-9]*:	  $c " || fail "help does not list $c: $out"
 done
 echo "$out" | grep -q "main ran" && fail "the program ran after TRUNCGUARD_DEBUG=help"
+# On standard error (truncguard(7)), nothing on standard output.
+TRUNCGUARD_DEBUG=help LD_PRELOAD=$TG_SHIM /bin/true >"$T/help.out" 2>"$T/help.err"
+[ ! -s "$T/help.out" ] && grep -q "^ *[0-9]*:	  rewrites " "$T/help.err" ||
+  fail "TRUNCGUARD_DEBUG=help: expected the list on stderr only; stdout: [$(cat "$T/help.out")], stderr: [$(cat "$T/help.err")]"
 ok "TRUNCGUARD_DEBUG=help lists the categories and exits"
 
 # With TRUNCGUARD_LOG set (a unit's or a CI job's environment), the list

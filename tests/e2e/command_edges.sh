@@ -105,6 +105,26 @@ for how in 'exec "$TG_STATIC_WRITER" open /dev/fd/3 "$V2"' 'exec "$TG_32BIT_WRIT
   expect_log "note file=$LIB is published at exec" "the program it runs $why"
   ok "atomic, $how: published at the exec, v2 at the name"
 done
+# ... nor can a program that is setuid to another user (ld.so's secure mode;
+# truncguard(7): "not statically linked, 32-bit or set-id, as its file
+# says"): the file is published at that exec, v2 arriving in place.
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -m 755 "$T/suid" && cp /usr/bin/id "$T/suid/id" && chown 65534:65534 "$T/suid/id" && chmod 4755 "$T/suid/id" ||
+    fail "cannot make a setuid copy of id"
+  if [ "$("$T/suid/id" -u)" = 65534 ]; then  # not a nosuid mount
+    fresh_copy "$V1" "$LIB"
+    old=$(inode "$LIB")
+    log_reset
+    "$TG_CMD" -m atomic --scope=elf bash -c 'exec 3>"$LIB"; cat "$V2" >&3; exec "$0" >/dev/null' "$T/suid/id" ||
+      fail "atomic, exec of a setuid program: failed: $(tg_log)"
+    [ "$(inode "$LIB")" != "$old" ] && cmp -s "$LIB" "$V2" ||
+      fail "atomic, exec of a setuid program: the name holds $(stat -c %s "$LIB") bytes at inode $(inode "$LIB") (was $old), not v2: the write was lost"
+    expect_log "note file=$LIB is published at exec" "the program it runs is setuid"
+    ok "atomic, exec of a program setuid to another user: published at the exec, v2 at the name"
+  else
+    note "atomic, exec of a setuid program: skipped (set-id bits have no effect under $T)"
+  fi
+fi
 # The look at the program must not block on an executable FIFO (exec
 # refuses it with EACCES, which the program gets at once).
 mkfifo "$T/fifo" && chmod 755 "$T/fifo" || fail "mkfifo failed"
@@ -281,6 +301,25 @@ os.execve("/bin/bash", ["bash", "-c", "grep -q libtruncguard /proc/self/maps && 
 else
   note "LD_PRELOAD with \$LIB: skipped (ld.so --list-diagnostics does not say what \$LIB is)"
 fi
+# ... and $ORIGIN, the third token truncguard(7) names: the program's own
+# directory (copies of bash and cat in $T/orig/bin, the shim in $T/orig/lib).
+mkdir -p "$T/orig/bin" "$T/orig/lib" && cp /bin/bash /bin/cat "$T/orig/bin/" && ln -s "$TG_SHIM" "$T/orig/lib/libtruncguard.so" ||
+  fail "cannot set up \$ORIGIN"
+fresh_copy "$V1" "$LIB"
+log_reset
+# shellcheck disable=SC2016  # the token is for ld.so
+"$TG_CMD" -m atomic --scope=elf python3 -c '
+import os, sys
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+os.execve(sys.argv[1] + "/bash", ["bash", "-c", "[[ $(</proc/$$/maps) == *libtruncguard* ]] && \"$0\"/cat \"$V2\"", sys.argv[1]],
+          dict(os.environ, LD_PRELOAD="$ORIGIN/../lib/libtruncguard.so"))' "$T/orig/bin" ||
+  fail "atomic, execve with LD_PRELOAD=\$ORIGIN/../lib/libtruncguard.so: failed (is the shim loaded through it?)"
+cmp -s "$LIB" "$V2" || fail "atomic, execve with LD_PRELOAD=\$ORIGIN/...: the name does not hold v2"
+expect_no_log "published at exec"
+pub=$(log_lines "published file=$LIB") || fail "\$ORIGIN: no published line"
+[ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "\$ORIGIN: published more than once: $pub"
+ok "atomic, execve with LD_PRELOAD=\$ORIGIN/../lib/libtruncguard.so: handed over, published once, when the writing ended"
 
 # ---- Atomic mode: execveat (glibc 2.34) hands the pending file over too.
 # It was not interposed: the file went to the new program without the

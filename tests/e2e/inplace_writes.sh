@@ -14,6 +14,30 @@ expect_version "$LIB" 2
 expect_log "kept $(stat -c %s "$V1") bytes of the old content"
 ok "dd conv=notrunc: the copy kept the old bytes and took the new ones"
 
+# truncate(2) to n by path: the new inode holds the old file's first n bytes,
+# and the line says so (truncguard(7): "with the first n bytes for truncate(2)
+# to n"; "; kept N bytes of the old content" for a truncate).
+check_writer "truncate(2) to 4096" python3 -c 'import os, sys; os.truncate(sys.argv[1], 4096)' "$LIB"
+[ "$(stat -c %s "$LIB")" = 4096 ] && cmp -s -n 4096 "$LIB" "$V1" ||
+  fail "truncate(2) to 4096: the new file ($(stat -c %s "$LIB") bytes) is not the old file's first 4096 bytes"
+expect_log "replaced file=$LIB " "; kept 4096 bytes of the old content"
+ok "truncate(2) to 4096: the new inode has the old first 4096 bytes, and the line says kept 4096"
+
+# A truncate that does not shrink the file changes no byte: it is asked about
+# (one stat) and passes, in place, with its decision logged (truncguard(7)).
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+TRUNCGUARD_DEBUG=decisions "$TG_CMD" python3 -c 'import os, sys; os.truncate(sys.argv[1], os.path.getsize(sys.argv[1]) + 4096)' "$LIB" ||
+  fail "a growing truncate(2) under truncguard failed"
+stop_victim
+expect_survived "a growing truncate(2) under truncguard"
+[ "$(inode "$LIB")" = "$old" ] || fail "a growing truncate(2): the name got a new inode"
+expect_log "decision file=$LIB: pass (does not shrink the file) [truncate"
+expect_no_log "replaced file="
+ok "truncate(2) to a larger size: in place, its decision \"does not shrink the file\""
+
 # A partial in-place patch of the code page (the second 4 KiB, where .text
 # starts); everything else must be the OLD content, proving the copy-up copied it.
 check_writer "a 4 KiB in-place patch of the code" \

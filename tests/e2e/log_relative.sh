@@ -36,6 +36,36 @@ ok "a relative TRUNCGUARD_LOG: one process's lines all in its start directory's 
 grep -qs "decision file=$T/child: " "$T"/elsewhere/log.* || fail "the child's line is not in its own start directory: $(ls -- "$T/elsewhere" "$T/start")"
 ok "a child started after the chdir: its file in its own start directory, as LD_DEBUG_OUTPUT's"
 
+# Each process writes its own FILE.PID, a forked child too (truncguard(7),
+# TRUNCGUARD_LOG): the parent logs first (its file open), then forks; the
+# child's line goes into FILE.CHILDPID, none of it into the parent's file.
+rm -f "$T"/start/log.*
+(cd "$T/start" && LD_PRELOAD=$TG_SHIM TRUNCGUARD_LOG=log TRUNCGUARD_DEBUG=decisions /usr/bin/python3 -c '
+import os, sys
+open(sys.argv[1] + "/parent", "w").close()
+pid = os.fork()
+if pid == 0:
+    open(sys.argv[1] + "/forked", "w").close()
+    os._exit(0)
+os.waitpid(pid, 0)
+print(os.getpid(), pid)' "$T" >"$T/pids" 2>"$T/err") || fail "the forking writer failed: $(cat -- "$T/err")"
+read -r ppid cpid <"$T/pids"
+grep -q "decision file=$T/parent: " "$T/start/log.$ppid" || fail "the parent's line is not in log.$ppid: $(ls -- "$T/start")"
+grep -q "decision file=$T/forked: " "$T/start/log.$cpid" ||
+  fail "the forked child's line is not in its own log.$cpid: $(ls -- "$T/start"); the parent's file: $(cat -- "$T/start/log.$ppid")"
+grep -q "file=$T/forked" "$T/start/log.$ppid" && fail "the forked child's line went into the parent's file log.$ppid"
+ok "a forked child (no exec) writes its own FILE.PID, not its parent's"
+
+# FILE.PID is opened O_APPEND (truncguard(7), as LD_DEBUG_OUTPUT): a file
+# already at that name (an earlier process of the same pid) keeps its lines.
+(cd "$T/start" && bash -c 'echo "an earlier line" >log.$$
+  exec env LD_PRELOAD="$0" TRUNCGUARD_LOG=log TRUNCGUARD_DEBUG=decisions sh -c ": >\"\$0\"; echo \$\$" "$1/appended"' \
+  "$TG_SHIM" "$T" >"$T/pid" 2>"$T/err") || fail "the writer failed: $(cat -- "$T/err")"
+pid=$(cat -- "$T/pid")
+[ "$(head -n1 "$T/start/log.$pid")" = "an earlier line" ] && grep -q "decision file=$T/appended: " "$T/start/log.$pid" ||
+  fail "log.$pid: the earlier line not kept, or no new line after it: $(cat -- "$T/start/log.$pid")"
+ok "a log file already at FILE.PID: the lines appended, the earlier content kept"
+
 # The command makes a relative --log absolute (truncguard(1)), so one started
 # after a cd logs where the command was run: here a child of a shell that
 # changed directory, whose file goes in the command's directory, none in the

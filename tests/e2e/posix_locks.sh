@@ -253,6 +253,28 @@ done
 expect_log "replaced file=$T/lib.so [ino "
 ok "a replaced O_RDWR open of a locked library, the lock let go, then an exec: one fd on the library, as without truncguard"
 
+# The lock still held at the exec: the kept fd is handed over through
+# TRUNCGUARD_KEPT_FDS, which the library in the new program removes from its
+# environment at start (truncguard(7)): in the block the kernel gave it, not
+# in its environ, nor in what its own children get.
+fresh_copy "$V1" "$T/lib.so"
+start_victim "$T/lib.so"
+"$TG_CMD" python3 -c '
+import ctypes, fcntl, os, sys
+lib = sys.argv[1]
+a = os.open(lib, os.O_RDONLY)
+fcntl.lockf(a, fcntl.LOCK_SH)
+if ctypes.CDLL(None, use_errno=True).open(lib.encode(), os.O_RDWR) < 0:
+    sys.exit("open: " + os.strerror(ctypes.get_errno()))
+os.execv(sys.executable, [sys.executable, "-c", """import os
+print("given", b"TRUNCGUARD_KEPT_FDS=" in open("/proc/self/environ", "rb").read())
+print("environ", "TRUNCGUARD_KEPT_FDS" in os.environ)
+os.system("env | grep -c ^TRUNCGUARD_KEPT_FDS= >/dev/null && echo child yes || echo child no")"""])' "$T/lib.so" >"$T/kept.out" 2>&1
+stop_victim
+[ "$(tr '\n' ' ' <"$T/kept.out")" = "given True environ False child no " ] ||
+  fail "a lock held at the exec: expected TRUNCGUARD_KEPT_FDS given to the new program and removed from its environment: $(cat "$T/kept.out")"
+ok "a lock held at the exec: the kept fd handed over in TRUNCGUARD_KEPT_FDS, removed from the new program's environment at start"
+
 # OFD locks (F_OFD_SETLK) and flock() belong to the program's open file
 # description, not to the process: no other fd's close releases them, and the
 # look's close can't. Each step keeps them, close2 too; closing fd A itself

@@ -29,6 +29,27 @@ expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executa
 exec 3<&-
 ok "scope=elf replaces an unmapped ELF library"
 
+# "without looking" (truncguard(7)): no write lease asked for, no /proc walk,
+# even with a victim mapping the file. Control: scope system does both.
+if command -v strace >/dev/null; then
+  for scope in system elf; do
+    fresh_copy "$V1" "$LIB"
+    start_victim "$LIB"
+    TRUNCGUARD_SCOPE=$scope strace -f -qq -e trace=openat,fcntl,getdents64 -o "$T/strace.$scope" \
+      env LD_PRELOAD="$TG_SHIM" cp "$V2" "$LIB" 2>/dev/null || fail "cp under strace, scope=$scope, failed"
+    stop_victim
+    expect_survived "cp under strace, scope=$scope"
+    looks=$(grep -c 'F_SETLEASE\|getdents64\|"/proc/[0-9]*/maps"' "$T/strace.$scope")
+    case $scope in
+      system) [ "$looks" -gt 0 ] || fail "control: scope system took no lease and read no /proc: $(head -c 2000 "$T/strace.system")" ;;
+      elf) [ "$looks" -eq 0 ] || fail "scope=elf looked: $(grep 'F_SETLEASE\|getdents64\|/proc/[0-9]*/maps' "$T/strace.elf" | head -5)" ;;
+    esac
+  done
+  ok "scope=elf replaces without looking: no lease, no /proc walk (scope system: both)"
+else
+  note "SKIP scope=elf without looking: strace is not installed"
+fi
+
 # The line says what kind of ELF file it is (README, "The log"): a program
 # linked at a fixed address (ET_EXEC, not PIE) is "an ELF executable". A
 # copy of the victim program with its e_type made ET_EXEC (2): only written.

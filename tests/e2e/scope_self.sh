@@ -42,4 +42,12 @@ for scope in self system; do
   if [ "$scope" = self ]; then
     expect_log "replaced file=$LIB [ino $old -> $new] (mode replace); mapped executable by this process"
   fi
+  # truncguard(7): WHO says "this process (pid N)", N the writer's own pid
+  # (the one the line starts with).
+  line=$(log_lines "replaced file=$LIB " "mapped executable by this process (pid ") ||
+    fail "scope=$scope: no \"this process (pid N)\" in the replaced line: $(tg_log)"
+  pid=$(sed 's/^ *\([0-9]*\):.*/\1/' <<<"$line")
+  grep -qF "mapped executable by this process (pid $pid)" <<<"$line" ||
+    fail "scope=$scope: \"this process (pid N)\" does not name the writer's pid $pid: $line"
 done
+ok "the replaced line names the writer as \"this process (pid N)\", N its own pid"

@@ -134,8 +134,18 @@ VIC=$T/$(printf 'vi\tc')
 cp "$TG_VICTIM" "$VIC" && chmod 755 "$VIC" || fail "cannot copy the victim"
 _start_bg "$T/odd.ready" "$T/odd.out" "$VIC" "$ODD" "$TG_VICTIM_MS" "$T/odd.ready"
 P=$BG_PID
-"$TG_CMD" cp "$V2" "$ODD" 2>/dev/null || fail "truncguard cp over the odd name failed"
+log_reset
+"$TG_CMD" --json cp "$V2" "$ODD" 2>/dev/null || fail "truncguard cp over the odd name failed"
 esc_name='lib\nodd\t\x1b[31m\xff.so'
+# The JSON log spells the process name as the text log does, escaped first
+# (truncguard(7): "process names ... are escaped as in the text log first").
+if command -v python3 >/dev/null; then
+  tg_log | python3 -c '
+import json, sys
+[r] = [e for e in map(json.loads, sys.stdin) if e["event"] == "replaced"]
+assert r["file"].endswith("/" + sys.argv[1]) and {"pid": int(sys.argv[2]), "comm": "vi\\tc"} in r["mapped_by"], r' "$esc_name" "$P" ||
+    fail "the JSON replaced line does not spell the odd names escaped: $(tg_log)"
+fi
 # no_raw WHAT OUTPUT: nothing but printable ASCII (and newlines) in OUTPUT.
 no_raw() {
   LC_ALL=C grep -q $'\033' <<<"$2" && fail "$1 printed a raw escape character: $2"

@@ -54,6 +54,28 @@ grep -h '"event":"replaced"' "$TG_LOG".* | grep -q '"outside_pid_namespace":true
   fail "no JSON replaced line with \"outside_pid_namespace\":true: $(tg_log)"
 ok "JSON: \"outside_pid_namespace\":true"
 
+# A writer that also can't read some processes in here (nobody, with a
+# process of another user in the namespace): the line names both, as
+# truncguard(7) quotes it ("..., nor those outside this PID namespace, and
+# it is ...").
+if command -v setpriv >/dev/null && as_nobody true; then
+  nobody_copies
+  must mkdir -m 0755 "$T/nb"
+  must chown 65534:65534 "$T/nb"
+  NLIB=$T/nb/libvictim.so
+  fresh_copy "$V1" "$NLIB"
+  must chown 65534:65534 "$NLIB"
+  start_victim "$NLIB"
+  in_ns sh -c 'setpriv --reuid=65533 --regid=65533 --clear-groups sleep 20 & sleep 0.3
+    setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; st=$?; kill $!; exit $st' _ \
+    env TRUNCGUARD_LOG= "$TG_CMD_N" cp "$V2" "$NLIB" >"$T/nb.out" 2>&1 || fail "nobody's truncguard cp in the namespace failed: $(cat "$T/nb.out")"
+  stop_victim
+  expect_survived "nobody's truncguard cp in its own PID namespace"
+  grep -qE "replaced file=$NLIB .*mapped executable by no readable process, but [0-9]+ process(es)? could not be inspected, nor those outside this PID namespace, and it is an ELF shared object$" "$T/nb.out" ||
+    fail "nobody in the namespace: not the documented wording: $(cat "$T/nb.out")"
+  ok "uninspected processes in the namespace and those outside it: the line names both"
+fi
+
 # Scope namespace: only the processes in here count, as documented; the
 # victim outside is not protected, and the decision says why.
 fresh_copy "$V1" "$LIB"

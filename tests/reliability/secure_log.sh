@@ -69,6 +69,36 @@ grep -qs "replaced file=$LIB " "$ROOTONLY"/log.* || fail "control: no replaced l
 grep -qs "decision file=" "$ROOTONLY"/log.* || fail "control: no decision line in $ROOTONLY/log.PID"
 ok "control: run by root, TRUNCGUARD_LOG and TRUNCGUARD_DEBUG apply and are passed on"
 
+# In the setuid program the categories are ignored, but "help still works"
+# (truncguard(7), as LD_DEBUG=help): the list, exit 0, the program not run.
+out=$(as_nobody env TRUNCGUARD_DEBUG=help "$T/bin/suid_py" -c 'print("main ran")' 2>&1)
+st=$?
+[ "$st" -eq 0 ] && grep -q "^ *[0-9]*:	  rewrites " <<<"$out" && ! grep -q "main ran" <<<"$out" ||
+  fail "TRUNCGUARD_DEBUG=help in a setuid program: exit $st: $out"
+ok "TRUNCGUARD_DEBUG=help in a setuid program run by nobody: the list, exit 0, the program not run"
+
+# A setgid program too ("Ignored in setuid and setgid programs"): python
+# setgid root, run by nobody, could create FILE.PID in a directory its group
+# may write; TRUNCGUARD_LOG is ignored there, with the warning. Control: the
+# same directory taken by the same program run by root (no secure execution).
+must cp "$py" "$T/bin/sgid_py"
+must chmod 2755 "$T/bin/sgid_py"
+GROUPONLY=$T/grouponly
+mkdir -m 775 "$GROUPONLY"
+g=$(as_nobody "$T/bin/sgid_py" -c "import os; print(os.getegid())" 2>/dev/null)
+if [ "$g" = 0 ]; then
+  as_nobody env TRUNCGUARD_LOG="$GROUPONLY/log" TRUNCGUARD_MODE=bogus "$T/bin/sgid_py" -c 'pass' 2>"$T/err" ||
+    fail "the setgid program failed: $(cat -- "$T/err")"
+  [ -z "$(ls -- "$GROUPONLY")" ] || fail "nobody's TRUNCGUARD_LOG made a setgid program create $(ls -- "$GROUPONLY")"
+  grep -q "warning: TRUNCGUARD_LOG ignored: secure execution" "$T/err" || fail "setgid: no warning about TRUNCGUARD_LOG: $(cat -- "$T/err")"
+  env TRUNCGUARD_LOG="$GROUPONLY/log" TRUNCGUARD_MODE=bogus "$T/bin/sgid_py" -c 'pass' 2>"$T/err" ||
+    fail "control: the setgid program run by root failed: $(cat -- "$T/err")"
+  grep -qs "warning: unknown TRUNCGUARD_MODE=bogus" "$GROUPONLY"/log.* || fail "control: no log file made by root's run: $(ls -- "$GROUPONLY")"
+  ok "a setgid program run by nobody: TRUNCGUARD_LOG ignored, with the warning (control: run by root, the file made)"
+else
+  note "setgid: skipped (a setgid copy of python does not run with group root here: $g)"
+fi
+
 # The hand-over of the fds kept on locked files (TRUNCGUARD_KEPT_FDS) is not
 # taken under secure execution either: the environment is the caller's. An
 # entry naming the setuid program's stdin (a file nobody opened, at the

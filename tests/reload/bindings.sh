@@ -36,6 +36,9 @@ run_cases env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=bindings TRUNCGUARD_LOG="$T
 n=$(cat "$T"/tg.* | grep -c '"event":"binding"\|"event":"lookup_error"')
 [ "$n" -eq $CASES ] || fail "$n JSON binding events for $CASES lookups"
 grep -q '"event":"binding".*"symbol":"realpath","version":"GLIBC_2.2.5"' "$T"/tg.* || fail "no JSON binding of realpath@GLIBC_2.2.5"
+# A lookup that finds nothing is its own event, lookup_error (truncguard(7)).
+grep -q '"event":"lookup_error","file":"'"$TG_BIND_PLUGIN"'","ns":0,"symbol":"tgb_missing"}' "$T"/tg.* ||
+  fail "no JSON lookup_error for tgb_missing: $(grep -h tgb_missing "$T"/tg.*)"
 ok "bindings as JSON: $CASES events"
 rm -f "$T"/tg.*
 
@@ -59,3 +62,21 @@ if grep -q "by [^ ]*libtruncguard" "$T/files"; then fail "a files line names the
 n=$(grep -c "dlsym\|dlvsym" "$T/files")
 [ "$n" -eq $CASES ] || fail "$n files lines for $CASES lookups"
 ok "files: dlopen, dlsym, dlclose with the caller, the inode and the open count"
+rm -f "$T"/tg.*
+
+# Category files as JSON (truncguard(7), THE JSON LOG: event dl_call): one
+# object per call, with the file, the call and its caller.
+run_cases env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=files TRUNCGUARD_LOG="$T/tg" TRUNCGUARD_LOG_FORMAT=json
+[ $ST -eq 0 ] || fail "bind_cases exited $ST under truncguard (files, JSON)"
+python3 - "$TG_BIND_PLUGIN" "$TG_BIND_CASES" "$ino" $CASES "$T"/tg.* <<'PY' || fail "the dl_call JSON events: $(cat "$T"/tg.*)"
+import json, sys
+plugin, prog, ino, cases = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+events = [json.loads(l) for f in sys.argv[5:] for l in open(f)]  # every line parses on its own
+calls = [e for e in events if e["event"] == "dl_call"]
+assert calls and len(calls) == len(events), events
+assert any(e["call"] == "dlopen" and e["file"] == plugin and e["caller"] == prog and e["ino"] == ino for e in calls), calls
+assert any(e["call"] == "dlsym" and e["symbol"] == "tgb_fn" and e["defined_in"] == plugin and e["opens"] == 1 for e in calls), calls
+assert any(e["call"] == "dlclose" and e["file"] == plugin for e in calls), calls
+assert sum(e["call"] in ("dlsym", "dlvsym") for e in calls) == cases, calls
+PY
+ok "files as JSON: dl_call events with the call, the file, the caller, the inode"

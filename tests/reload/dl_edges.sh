@@ -343,6 +343,15 @@ fresh_case "the new file cut short" n "head -c 3000 $P2 >$T/fr/new && mv $T/fr/n
 fresh_case "a directory there now" n "rm $LIB && mkdir $LIB" "not a regular file"
 fresh_case "a new file that does not load" n "cp $BROKEN $T/fr/new && mv $T/fr/new $LIB" \
   "undefined symbol: tg_no_such_function"
+# ... nor one whose dependency is missing (truncguard(7): "a missing symbol or
+# dependency"): a copy of the new plugin that also needs a library nowhere.
+if command -v patchelf >/dev/null; then
+  cp "$P2" "$T/nodep.so" && patchelf --add-needed libtg-no-such-dep.so.1 "$T/nodep.so" || fail "setup: patchelf"
+  fresh_case "a new file whose dependency is missing" n "cp $T/nodep.so $T/fr/new && mv $T/fr/new $LIB" \
+    "libtg-no-such-dep.so.1: cannot open shared object file"
+else
+  note "TRUNCGUARD_RELOAD=fresh, a missing dependency: skipped (patchelf not installed)"
+fi
 # A symlink onto another filesystem: the fresh name is a hard link to the
 # target in the symlink's directory (where $ORIGIN is), which the kernel
 # refuses across filesystems (README: "Invalid cross-device link").

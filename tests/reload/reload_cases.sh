@@ -91,6 +91,27 @@ expect_log "two versions are now loaded"
 [ -z "$(ls -A "$T" | grep 'tg-reload')" ] || fail "the fresh name was not removed after the last dlclose: $(ls -A "$T")"
 ok "case 4 with TRUNCGUARD_RELOAD=fresh: the new code runs, and its extra name is gone after dlclose"
 
+# ... and without a dlclose, when the process ends (exit, _exit) or execs
+# (truncguard(7), TRUNCGUARD_RELOAD: "removed when it is unloaded, or the
+# process ends or execs"). python's ctypes keeps both handles open.
+for how in exit _exit exec; do
+  mkdir -p "$T/end" && rm -f "$T"/end/* "$T"/end/.lib* && cp "$V1" "$T/end/lib.so" || fail "setup"
+  TRUNCGUARD_RELOAD=fresh "$TG_CMD" python3 -c '
+import ctypes, os, shutil, sys
+d, v2, how = sys.argv[1:]
+ctypes.CDLL(d + "/lib.so")
+shutil.copy(v2, d + "/new"); os.rename(d + "/new", d + "/lib.so")
+ctypes.CDLL(d + "/lib.so")
+print(" ".join(n for n in os.listdir(d) if ".tg-reload-" in n))
+sys.stdout.flush()
+if how == "_exit": os._exit(0)
+if how == "exec": os.execv("/bin/true", ["true"])' "$T/end" "$V2" "$how" >"$T/out" 2>"$T/err" ||
+    fail "fresh, $how: python failed: $(cat "$T/err")"
+  grep -q '^\.lib\.so\.tg-reload-' "$T/out" || fail "fresh, $how: no extra name was made: $(cat "$T/out" "$T/err")"
+  [ -z "$(ls -A "$T/end" | grep tg-reload)" ] || fail "fresh, $how: the extra name was left: $(ls -A "$T/end")"
+done
+ok "TRUNCGUARD_RELOAD=fresh, both handles open: the extra name is gone after exit, _exit and exec"
+
 # Bug: the extra name holds the pid (.NAME.tg-reload-PID-N, N from 1 in each
 # process), and a process killed before it removed its name leaves it there
 # (documented); a later process given the same pid found "its" first name
