@@ -11,7 +11,7 @@ namespace tg {
 const CategoryInfo kCategories[] = {
     {"rewrites", kRewrites, "one line per protected write (on by default)"},
     {"reloads", kReloads, "stale and fresh dlopen reloads, libraries that will not unload after dlclose (on by default)"},
-    {"decisions", kDecisions, "every writing open or shrinking truncate considered, and why"},
+    {"decisions", kDecisions, "every writing open or truncate considered, and why"},
     {"backtrace", kBacktrace, "a backtrace of the call site with each protected write"},
     {"bindings", kBindings, "each dlsym/dlvsym: the line glibc's LD_DEBUG=bindings prints for it"},
     {"files", kFiles, "each dlopen, dlsym, dlclose: the file, its inode, the open count, the caller; libraries kept loaded by handles still open"},

@@ -18,7 +18,7 @@ enum class Reload { warn, fresh };
 // Log categories, like LD_DEBUG's.
 enum Category : unsigned {
   kRewrites = 1u << 0,   // one line per protected write (default)
-  kDecisions = 1u << 1,  // every writing open or shrinking truncate considered, and why
+  kDecisions = 1u << 1,  // every writing open or truncate considered, and why
   kBacktrace = 1u << 2,  // call-site backtrace with each protected write
   kReloads = 1u << 3,    // stale dlopen reloads, libraries that stay loaded (default)
   kBindings = 1u << 4,   // each dlsym: the line glibc's LD_DEBUG=bindings prints for it
