@@ -147,6 +147,41 @@ print("ok: JSON of who and stale as documented")
 PY
   fail "the JSON of who/stale is not what was expected: $(cat "$T/who.json" "$T/stale.json")"
 
+# ------------------------------------------------- what to restart, by unit
+# truncguard(1): "the summary prints the systemctl restart command for the
+# services, and lists the processes to restart by hand". The old victim,
+# outside any unit, is to be restarted by hand; moved into a cgroup named as
+# a service (the hierarchy stale reads: systemd's v1 one where it is
+# mounted, else the unified one), it is in that unit's row, and the summary
+# restarts the unit with systemctl, no longer by hand.
+if grep -q ':name=systemd:' /proc/self/cgroup; then
+  cg_root=$(findmnt -rno TARGET -t cgroup -O name=systemd | head -n 1)
+else
+  cg_root=$(findmnt -rno TARGET -t cgroup2 | head -n 1)
+fi
+unit=tg-stale-$$.service
+out=$("$TG_CMD" stale 2>/dev/null)
+[ "$(stale_row "$A" "$out" | awk '{print $1}')" = - ] && grep -q "^Restart by hand.* pid $A (victim)" <<<"$out" ||
+  fail "control: the stale victim outside any unit (pid $A) is not to be restarted by hand: $out"
+if [ "$(id -u)" -eq 0 ] && [ -n "$cg_root" ] && mkdir "$cg_root/$unit" 2>/dev/null; then
+  CG=$cg_root/$unit
+  trap '_tg_cleanup; rmdir "$CG" 2>/dev/null' EXIT
+  echo "$A" >"$CG/cgroup.procs" || fail "cannot move the victim into $CG"
+  out=$("$TG_CMD" stale 2>/dev/null)
+  [ "$(stale_row "$A" "$out" | awk '{print $1}')" = "$unit" ] || fail "stale does not show the victim (pid $A) in $unit: $out"
+  grep -qE "^  systemctl restart( .*)? $unit( |\$)" <<<"$out" || fail "stale's summary does not restart $unit with systemctl: $out"
+  grep -q "^Restart by hand.* pid $A " <<<"$out" && fail "stale's summary still restarts pid $A by hand, in $unit: $out"
+  "$TG_CMD" stale --json >"$T/stale.json" 2>/dev/null
+  python3 - "$T/stale.json" "$unit" "$A" <<'PY' || fail "stale --json does not list $unit with the victim: $(cat "$T/stale.json")"
+import json, sys
+units = json.load(open(sys.argv[1]))["units"]
+assert {"unit": sys.argv[2], "manager": None, "pids": [int(sys.argv[3])]} in units, units
+PY
+  ok "stale: a stale process in $unit is restarted with systemctl restart $unit (and in the JSON units); outside any unit, by hand"
+else
+  note "stale's systemctl restart line: not tested (no cgroup can be made here)"
+fi
+
 # The victim itself was unharmed by all this.
 VICTIM_PID=$A VICTIM_READY=$A_READY VICTIM_OUT=$A_OUT
 stop_victim
