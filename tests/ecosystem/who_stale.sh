@@ -171,13 +171,16 @@ if [ "$(id -u)" -eq 0 ] && [ -n "$cg_root" ] && mkdir "$cg_root/$unit" 2>/dev/nu
   [ "$(stale_row "$A" "$out" | awk '{print $1}')" = "$unit" ] || fail "stale does not show the victim (pid $A) in $unit: $out"
   grep -qE "^  systemctl restart( .*)? $unit( |\$)" <<<"$out" || fail "stale's summary does not restart $unit with systemctl: $out"
   grep -q "^Restart by hand.* pid $A " <<<"$out" && fail "stale's summary still restarts pid $A by hand, in $unit: $out"
+  # who's last column: "the systemd unit of the process"
+  out=$("$TG_CMD" who "$LIB" 2>/dev/null)
+  [ "$(who_row "$A" "$out" | awk '{print $NF}')" = "$unit" ] || fail "who does not show the victim (pid $A) in $unit: $out"
   "$TG_CMD" stale --json >"$T/stale.json" 2>/dev/null
   python3 - "$T/stale.json" "$unit" "$A" <<'PY' || fail "stale --json does not list $unit with the victim: $(cat "$T/stale.json")"
 import json, sys
 units = json.load(open(sys.argv[1]))["units"]
 assert {"unit": sys.argv[2], "manager": None, "pids": [int(sys.argv[3])]} in units, units
 PY
-  ok "stale: a stale process in $unit is restarted with systemctl restart $unit (and in the JSON units); outside any unit, by hand"
+  ok "stale: a stale process in $unit is restarted with systemctl restart $unit (and in the JSON units; who shows its unit); outside any unit, by hand"
 else
   note "stale's systemctl restart line: not tested (no cgroup can be made here)"
 fi
