@@ -43,6 +43,24 @@ st=$?
 grep -q "no such file now" <<<"$out" || fail "who on a missing file does not say so: $out"
 ok "who on a missing file: exit $st, $out"
 
+# who looks only at mappings, not at open fds, unlike fuser (truncguard(1)):
+# a process holding the library open without mapping it is not listed.
+# Control: one that maps it (the victim) is.
+fresh_copy "$V1" "$T/held.so"
+( exec 3<"$T/held.so"; exec sleep 30 ) &
+holder=$!
+_tg_pids+=("$holder")
+for ((i = 0; i < 500; i++)); do [ "$(readlink "/proc/$holder/fd/3")" = "$T/held.so" ] && break; sleep 0.01; done
+[ "$(readlink "/proc/$holder/fd/3")" = "$T/held.so" ] || fail "control: the holder does not hold $T/held.so open"
+out=$("$TG_CMD" who --json "$T/held.so" 2>/dev/null)
+grep -q "\"pid\":$holder," <<<"$out" && fail "who lists a process that only holds the file open (pid $holder): $out"
+start_victim "$T/held.so"
+out=$("$TG_CMD" who --json "$T/held.so" 2>/dev/null)
+grep -q "\"pid\":$VICTIM_PID," <<<"$out" || fail "control: who does not list the victim that maps $T/held.so: $out"
+stop_victim
+kill "$holder" 2>/dev/null
+ok "who: a process holding the file open, unmapped, is not listed; one mapping it is"
+
 # who looks at a FIFO (or a device) without opening it, as fuser does: a
 # writer waiting for a reader stays blocked (opening it ran the writer, whose
 # first write then met a closed pipe; opening /dev/watchdog arms it).
@@ -122,8 +140,10 @@ for prog in who stale; do
   [ "$out" = "the program $prog ran: x" ] || fail "truncguard -- $prog printed: $out"
   out=$(PATH=$T/path:$PATH "$TG_CMD" -d none $prog 2>&1) || fail "truncguard -d none $prog failed: $out"
   [ "$out" = "the program $prog ran: " ] || fail "truncguard -d none $prog printed: $out"
+  out=$("$TG_CMD" "$T/path/$prog" y 2>&1) || fail "truncguard $T/path/$prog failed: $out"  # (truncguard(1): "or give its path")
+  [ "$out" = "the program $prog ran: y" ] || fail "truncguard $T/path/$prog printed: $out"
 done
-ok "truncguard -- who and truncguard -d none who run the program who"
+ok "truncguard -- who, truncguard -d none who and truncguard PATH/who run the program who"
 
 # Odd names: a library and a victim program with control characters and
 # bytes that are not UTF-8 in their names.
