@@ -405,6 +405,24 @@ got=$(cd "$(dirname "$TG_SHIM")" && LD_PRELOAD=${TG_SHIM##*/} "$TG_CMD" sh -c 'p
   fail "LD_PRELOAD=${TG_SHIM##*/} from its directory: the child has \"$(head -n 1 <<<"$got")\", not the shim first"
 grep -qF "$TG_SHIM" <<<"$got" || fail "LD_PRELOAD=${TG_SHIM##*/} from its directory: the shim is not mapped in the child"
 ok "an existing LD_PRELOAD (spaces, colons, a missing file) is kept after the shim; one that names the shim is kept as it is"
+# Another copy of libtruncguard.so in it (another file: truncguard(1),
+# ENVIRONMENT, "another copy of libtruncguard.so is loaded as well"): both
+# are loaded, the command's first, and a write over a running library is
+# protected once.
+mkdir -p "$T/copy" && cp "$TG_SHIM" "$T/copy/" || fail "cannot copy the shim"
+COPY=$T/copy/${TG_SHIM##*/}
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+got=$(LD_PRELOAD=$COPY "$TG_CMD" sh -c 'printf "%s\n" "$LD_PRELOAD"; cat /proc/$$/maps; cp "$V2" "$LIB"') ||
+  fail "LD_PRELOAD=another copy of the shim: truncguard failed: $got"
+stop_victim
+expect_survived "LD_PRELOAD=another copy of the shim, truncguard cp"
+[ "$(head -n 1 <<<"$got")" = "$TG_SHIM:$COPY" ] || fail "LD_PRELOAD=another copy of the shim: the child has \"$(head -n 1 <<<"$got")\""
+grep -qF " $TG_SHIM" <<<"$got" && grep -qF " $COPY" <<<"$got" ||
+  fail "LD_PRELOAD=another copy of the shim: not both copies mapped in the child: $(grep libt <<<"$got")"
+[ "$(log_lines "replaced file=$LIB " | grep -c .)" -eq 1 ] || fail "LD_PRELOAD=another copy of the shim: not one replaced line: $(tg_log)"
+ok "another copy of the shim in LD_PRELOAD: both loaded, the command's first; the write protected once"
 
 # ---- A nested truncguard --audit (a deploy script that calls it in a CI
 # step already wrapped) named the library twice in LD_AUDIT: ld.so loaded
