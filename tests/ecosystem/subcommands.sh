@@ -124,6 +124,14 @@ for sub in who stale; do
   for word in "Usage: truncguard $sub" "--json" "--quiet" "Exit status" "truncguard -- $sub"; do
     grep -qF -- "$word" <<<"$help" || fail "truncguard $sub --help does not mention $word"
   done
+  [ "$("$TG_CMD" $sub -h)" = "$help" ] || fail "truncguard $sub -h does not print its --help text (exit $?)"
+  # --quiet, as -q: nothing on stdout, the status answers (not 2: no error;
+  # for who 1 or 3, as nothing maps the file)
+  : >"$T/unmapped.txt"
+  out=$("$TG_CMD" $sub --quiet $([ $sub = who ] && echo "$T/unmapped.txt") 2>/dev/null)
+  st=$?
+  [ -z "$out" ] && [ "$st" -ne 2 ] && { [ $sub = stale ] || [ "$st" -ne 0 ]; } ||
+    fail "truncguard $sub --quiet: exit $st, printed: $out"
 done
 help=$("$TG_CMD" --help)
 for word in "truncguard who" "truncguard stale" "truncguard -- who"; do
