@@ -202,6 +202,35 @@ wait "$P"
 st=$?
 [ "$st" -eq 0 ] || fail "the victim with the odd names $(describe_status "$st")"
 
+# A name that really holds the four characters \012 (truncguard(1): "In maps
+# text, the kernel writes a newline in a name as \012; a name that really
+# contains those four characters is read as a newline there (PROCMAP_QUERY
+# has no such ambiguity)"). Where the kernel answers PROCMAP_QUERY, stale does
+# not take its victim for one whose file is missing; with --text-maps the
+# name is read with a newline, a file that is not there: "missing".
+if python3 -c '
+import errno, fcntl, sys
+buf = bytearray(104); buf[0] = 104   # struct procmap_query, its size first
+try:
+    fcntl.ioctl(open("/proc/self/maps"), (3 << 30) | (104 << 16) | (ord("f") << 8) | 17, buf)
+except OSError as e:
+    sys.exit(e.errno == errno.ENOTTY)'; then
+  BS012=$T/$(printf 'lib\\012x.so')
+  fresh_copy "$V1" "$BS012"
+  _start_bg "$T/bs012.ready" "$T/bs012.out" "$TG_VICTIM" "$BS012" "$TG_VICTIM_MS" "$T/bs012.ready"
+  P=$BG_PID
+  rows=$("$TG_CMD" stale 2>/dev/null | awk -v p="$P" '$2 == p')
+  [ -z "$rows" ] || fail "stale (PROCMAP_QUERY) lists the victim of a file named with a literal \\012, which is there: $rows"
+  rows=$("$TG_CMD" stale --text-maps 2>/dev/null | awk -v p="$P" '$2 == p')
+  [[ $rows == *" missing "*"$T/lib\nx.so" ]] || fail "stale --text-maps does not read the literal \\012 as a newline (missing): $rows"
+  grep -E "^ +$P .* exec +current" <<<"$("$TG_CMD" who "$BS012" 2>/dev/null)" >/dev/null || fail "who does not list the victim of $BS012 as current"
+  rm -f "$T/bs012.ready"
+  wait "$P" || fail "the victim of $BS012 $(describe_status $?)"
+  ok "a name with a literal \\012: not stale through PROCMAP_QUERY; read as a newline from the maps text (missing), as documented"
+else
+  note "no PROCMAP_QUERY here (before Linux 6.11): a literal \\012 in a name not tested"
+fi
+
 # A file whose name really ends in " (deleted)": the kernel's maps line is the
 # same as for a deleted "lib.so". It is the file at its name, not stale, and
 # not a replaced version of the other file "lib.so" beside it.
