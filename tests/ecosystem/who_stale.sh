@@ -115,6 +115,54 @@ out=$("$TG_CMD" stale 2>/dev/null)
 kill "$D" 2>/dev/null
 ok "stale leaves out a deleted file mapped as data only"
 
+# Memory files, SysV and POSIX shared memory mapped executable (a JIT's code,
+# "(deleted)" in the maps) are left out (truncguard(1)); control: the same
+# process's deleted regular file mapped executable is listed.
+cat >"$T/pseudo.py" <<'PY'
+import ctypes, mmap, os, sys, time
+# Maps executable: a memfd, a SysV segment, a POSIX shm file (then unlinked),
+# and, unless "no-control", a regular file, then deleted. Ready file, sleep.
+ready, regular = sys.argv[1], sys.argv[2]
+keep, made = [], []
+fd = os.memfd_create("tg-jit")
+os.write(fd, b"\xc3" * 4096)
+keep.append(mmap.mmap(fd, 4096, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_EXEC)); made.append("memfd")
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+shmid = libc.shmget(0, 4096, 0o1600)   # IPC_PRIVATE, IPC_CREAT | 0600
+if shmid >= 0:
+    addr = libc.shmat(shmid, None, 0o100000)   # SHM_EXEC
+    libc.shmctl(shmid, 0, None)                # IPC_RMID: gone once detached
+    if addr not in (None, ctypes.c_void_p(-1).value): made.append("sysv")
+try:
+    p = "/dev/shm/tg-pseudo-%d" % os.getpid()
+    f = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+    os.write(f, b"\xc3" * 4096)
+    keep.append(mmap.mmap(f, 4096, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_EXEC)); made.append("posix")
+    os.unlink(p)
+except OSError:
+    pass
+if regular != "no-control":
+    f = os.open(regular, os.O_RDONLY)
+    keep.append(mmap.mmap(f, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_EXEC))
+    os.unlink(regular)
+open(ready, "w").write(" ".join(made))
+time.sleep(30)
+PY
+cp "$V1" "$T/reg.so"
+python3 "$T/pseudo.py" "$T/pseudo.ready" "$T/reg.so" >"$T/pseudo.out" 2>&1 &
+PS=$!
+_tg_pids+=("$PS")
+for ((i = 0; i < 500; i++)); do [ -s "$T/pseudo.ready" ] && break; sleep 0.01; done
+[ -s "$T/pseudo.ready" ] || fail "the pseudo-file mapper did not start: $(cat "$T/pseudo.out")"
+for how in "" --text-maps; do
+  rows=$(stale_row "$PS" "$("$TG_CMD" stale $how 2>/dev/null)")
+  grep -qE " deleted +$T/reg\.so\$" <<<"$rows" || fail "control: stale $how does not list the mapper's deleted regular file: $rows"
+  [ "$(grep -c . <<<"$rows")" -eq 1 ] || fail "stale $how lists a pseudo-file ($(cat "$T/pseudo.ready")) of the mapper: $rows"
+done
+kill "$PS" 2>/dev/null
+ok "stale leaves out executable mappings of $(cat "$T/pseudo.ready") (control: a deleted regular file is listed)"
+
 # ------------------------------------------------------------------ JSON
 "$TG_CMD" who --json "$LIB" >"$T/who.json" 2>/dev/null || fail "who --json exited $?"
 "$TG_CMD" stale --json >"$T/stale.json" 2>/dev/null
