@@ -121,6 +121,16 @@ if [ "$(id -u)" -eq 0 ] && as_nobody true && command -v setcap >/dev/null; then
     grep -q libtruncguard "$T/maps.out" && fail "control: $prog run by nobody has the shim loaded (no secure mode)"
     expect_warning "a $prog program run by nobody (no shim in its maps)" "$words"
   done
+  # ... and what such a program starts runs without it too (truncguard(1),
+  # ENVIRONMENT: "ld.so removes LD_PRELOAD for it"). Control: a plain copy.
+  must cp /usr/bin/env "$T/bin/sgid_env"
+  must cp /usr/bin/env "$T/bin/plain_env"
+  chown 0:0 "$T/bin/sgid_env" && chmod 2755 "$T/bin/sgid_env" || fail "cannot make a setgid copy of env"
+  child() { as_nobody "$TG_CMD_N" "$T/bin/$1" sh -c 'echo "[$LD_PRELOAD]"' 2>/dev/null; }
+  [ "$(child plain_env)" = "[$TG_SHIM_N]" ] || fail "control: a child of a plain env under truncguard has LD_PRELOAD $(child plain_env)"
+  [[ ,$(findmnt -no OPTIONS -T "$T/bin"), == *,nosuid,* ]] || [ "$(child sgid_env)" = "[]" ] ||
+    fail "a child of a setgid env run by nobody still has LD_PRELOAD: $(child sgid_env)"
+  ok "a setgid program's children get no LD_PRELOAD (control: a plain program's do)"
   if [ -n "$caps" ]; then
     "$TG_CMD" "$T/bin/cap_cat" /proc/self/maps >"$T/maps.out" 2>"$ERR" || fail "truncguard cap_cat as root failed"
     grep -q libtruncguard "$T/maps.out" || fail "control: root's cap_cat has no shim in its maps"
