@@ -124,9 +124,12 @@ import ctypes, mmap, os, sys, time
 # and, unless "no-control", a regular file, then deleted. Ready file, sleep.
 ready, regular = sys.argv[1], sys.argv[2]
 keep, made = [], []
-fd = os.memfd_create("tg-jit")
-os.write(fd, b"\xc3" * 4096)
-keep.append(mmap.mmap(fd, 4096, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_EXEC)); made.append("memfd")
+try:   # (vm.memfd_noexec may refuse it)
+    fd = os.memfd_create("tg-jit")
+    os.write(fd, b"\xc3" * 4096)
+    keep.append(mmap.mmap(fd, 4096, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_EXEC)); made.append("memfd")
+except OSError:
+    pass
 libc = ctypes.CDLL(None, use_errno=True)
 libc.shmat.restype = ctypes.c_void_p
 shmid = libc.shmget(0, 4096, 0o1600)   # IPC_PRIVATE, IPC_CREAT | 0600
