@@ -149,7 +149,7 @@ if regular != "no-control":
     f = os.open(regular, os.O_RDONLY)
     keep.append(mmap.mmap(f, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_EXEC))
     os.unlink(regular)
-open(ready, "w").write(" ".join(made))
+open(ready, "w").write(" ".join(made) or "nothing")
 time.sleep(30)
 PY
 cp "$V1" "$T/reg.so"
@@ -164,7 +164,11 @@ for how in "" --text-maps; do
   [ "$(grep -c . <<<"$rows")" -eq 1 ] || fail "stale $how lists a pseudo-file ($(cat "$T/pseudo.ready")) of the mapper: $rows"
 done
 kill "$PS" 2>/dev/null
-ok "stale leaves out executable mappings of $(cat "$T/pseudo.ready") (control: a deleted regular file is listed)"
+if [ "$(cat "$T/pseudo.ready")" = nothing ]; then
+  note "no memfd, SysV or POSIX shared memory can be mapped executable here: pseudo-files not tested"
+else
+  ok "stale leaves out executable mappings of $(cat "$T/pseudo.ready") (control: a deleted regular file is listed)"
+fi
 
 # ------------------------------------------------------------------ JSON
 "$TG_CMD" who --json "$LIB" >"$T/who.json" 2>/dev/null || fail "who --json exited $?"
