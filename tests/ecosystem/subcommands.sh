@@ -27,6 +27,18 @@ expect_error 2 "exclude each other" "$TG_CMD" who --json -q /etc/hostname
 expect_error 2 "truncguard who FILE" "$TG_CMD" stale /etc/hostname
 expect_error 2 "is a directory" "$TG_CMD" who "$T"
 expect_error 2 "can't be resolved" "$TG_CMD" who /nonexistent-dir-tg/lib.so
+# A FILE that can't be examined makes it an error (2) even where a process
+# maps another FILE (truncguard(1), EXIT STATUS), as grep's 2 wins over its
+# 0; the answer for that other FILE is still printed.
+fresh_copy "$V1" "$T/mapped.so"
+start_victim "$T/mapped.so"
+out=$("$TG_CMD" who "$T/mapped.so" "$T" 2>"$T/err.out")
+st=$?
+stop_victim
+[ "$st" -eq 2 ] && grep -q "cannot examine '$T': is a directory" "$T/err.out" ||
+  fail "who on a mapped file and a directory: exit $st, expected 2: $(cat "$T/err.out")"
+grep -qE "^ +$VICTIM_PID " <<<"$out" || fail "who on a mapped file and a directory does not list the victim: $out"
+ok "who on a mapped file and a directory: exit 2, the victim still listed"
 # A file this user can't reach (a directory on the way it may not search) is
 # an error that says so, not a missing file ("no process maps it", exit 1).
 if [ "$(id -u)" -eq 0 ] && as_nobody true 2>/dev/null; then
