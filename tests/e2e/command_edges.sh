@@ -376,10 +376,13 @@ got=$(TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf "$TG_CMD" -m unlink -m dry-run
 [ "$got" = "dry-run elf" ] || fail "TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf truncguard -m unlink -m dry-run: $got"
 # Every option's value is checked (README, "Settings"): an invalid one is
 # named, exit 125, nothing run.
-for opt in --mode=bogus --scope=bogus --on-fail=bogus --reload=bogus --log-format=xml --debug=rewrites,bogus; do
+# An empty --debug list (--debug="$UNSET") too: it kept the default, where
+# "the list replaces the default" (truncguard(1)).
+for opt in --mode=bogus --scope=bogus --on-fail=bogus --reload=bogus --log-format=xml --debug=rewrites,bogus \
+           --debug= --debug=,; do
   err=$("$TG_CMD" "$opt" touch "$T/ran" 2>&1)
   st=$?
-  [ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -q "${opt#*=}" <<<"$err" || fail "$opt: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
+  [ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -qF -- "${opt#*=}" <<<"$err" || fail "$opt: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
 done
 ok "option over variable, last option wins, an invalid value stops before the command runs (125)"
 
