@@ -440,6 +440,11 @@ else
   lines=$(log_lines 'file=true [0];  loaded' | grep -c .)
   [ "$lines" -eq 1 ] || fail "nested truncguard --audit: the 'loaded' line of true came $lines times"
   ok "nested truncguard --audit: the library once in LD_PRELOAD and LD_AUDIT, each audit line once"
+  # Another audit module already in LD_AUDIT is kept, after the library
+  # (truncguard(1): "keeping what is already there").
+  got=$(LD_AUDIT=$T/other-audit.so "$TG_CMD" --audit printenv LD_AUDIT 2>/dev/null)
+  [ "$got" = "$TG_SHIM:$T/other-audit.so" ] || fail "LD_AUDIT=other-audit.so truncguard --audit: LD_AUDIT is \"$got\""
+  ok "--audit keeps another LD_AUDIT entry, after the library"
   # --audit adds the bindings and files categories unless --debug is given:
   # then the list given is the list (truncguard(1), --help).
   got=$(env -u TRUNCGUARD_DEBUG "$TG_CMD" --audit printenv TRUNCGUARD_DEBUG 2>/dev/null)
