@@ -167,7 +167,7 @@ ok "truncguard -- who, truncguard -d none who and truncguard PATH/who run the pr
 
 # Odd names: a library and a victim program with control characters and
 # bytes that are not UTF-8 in their names.
-odd=$(printf 'lib\nodd\t\033[31m\377.so')
+odd=$(printf 'lib\nodd\t\033[31m\377\302\233.so')  # (\302\233: U+009B, CSI, valid UTF-8)
 ODD=$T/$odd
 fresh_copy "$V1" "$ODD"
 VIC=$T/$(printf 'vi\tc')
@@ -175,7 +175,7 @@ cp "$TG_VICTIM" "$VIC" && chmod 755 "$VIC" || fail "cannot copy the victim"
 _start_bg "$T/odd.ready" "$T/odd.out" "$VIC" "$ODD" "$TG_VICTIM_MS" "$T/odd.ready"
 P=$BG_PID
 "$TG_CMD" cp "$V2" "$ODD" 2>/dev/null || fail "truncguard cp over the odd name failed"
-esc_name='lib\nodd\t\x1b[31m\xff.so'
+esc_name='lib\nodd\t\x1b[31m\xff\xc2\x9b.so'
 # no_raw WHAT OUTPUT: nothing but printable ASCII (and newlines) in OUTPUT.
 no_raw() {
   LC_ALL=C grep -q $'\033' <<<"$2" && fail "$1 printed a raw escape character: $2"
