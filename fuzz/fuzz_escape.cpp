@@ -1,6 +1,6 @@
 // tg::escape: whatever the input bytes and the output size,
 //  - the output fits (NUL included) and its length is what escape returns;
-//  - it holds no raw control byte (< 0x20, 0x7f) and is strictly valid UTF-8;
+//  - it holds no raw control byte (< 0x20, 0x7f) nor C1 control, and is strictly valid UTF-8;
 //  - uncut, it unescapes back to the input exactly (so a name can't be
 //    confused with another); cut, it is a prefix of the uncut output at an
 //    escape boundary, followed by "..." (or as many dots as fit).
@@ -68,6 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto* u = reinterpret_cast<const unsigned char*>(out.data());
   for (size_t i = 0; i < len; ++i)
     FUZZ_CHECK(u[i] >= 0x20 && u[i] != 0x7f, "raw control byte 0x%02x at %zu", u[i], i);
+  for (size_t i = 0; i + 1 < len; ++i)  // nor a C1 control (U+0080-U+009F), valid UTF-8 as it is
+    FUZZ_CHECK(!(u[i] == 0xc2 && u[i + 1] < 0xa0), "raw C1 control U+%04x at %zu", u[i + 1], i);
   const size_t bad = utf8_invalid_at(u, len);
   FUZZ_CHECK(bad == len, "output is not valid UTF-8 at byte %zu (0x%02x %02x %02x %02x) of \"%s\"", bad, u[bad],
              bad + 1 < len ? u[bad + 1] : 0, bad + 2 < len ? u[bad + 2] : 0, bad + 3 < len ? u[bad + 3] : 0,

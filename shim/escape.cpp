@@ -63,7 +63,9 @@ size_t escape_with_limit(const char* in, char* out, size_t out_len, size_t limit
     else if (c == '\\') { tmp[0] = '\\'; tmp[1] = '\\'; n = 2; }
     else if (c < 0x20 || c == 0x7f) { tmp[0] = '\\'; tmp[1] = 'x'; tmp[2] = kHex[c >> 4]; tmp[3] = kHex[c & 15]; n = 4; }
     else if (c < 0x80) { tmp[0] = static_cast<char>(c); n = 1; }
-    else if (size_t seq = utf8_sequence(p); seq > 0) {
+    // (a C1 control, U+0080-U+009F, is valid UTF-8 but a control all the
+    // same: U+009B is CSI to a terminal, U+0085 a newline: escaped bytewise)
+    else if (size_t seq = utf8_sequence(p); seq > 0 && !(c == 0xC2 && p[1] < 0xA0)) {
       std::memcpy(tmp, p, seq);
       n = consumed = seq;
     } else { tmp[0] = '\\'; tmp[1] = 'x'; tmp[2] = kHex[c >> 4]; tmp[3] = kHex[c & 15]; n = 4; }

@@ -321,9 +321,12 @@ int main(int argc, char** argv) {
       case 'd': {
         unsigned bits = 0;
         bool help = false;
+        bool named = false;
         char bad[64];
-        if (!tg::parse_debug(optarg, &bits, &help, bad, sizeof bad))
+        if (!tg::parse_debug(optarg, &bits, &help, bad, sizeof bad, &named))
           die_usage("unknown debug category '%s' in --debug=%s (try --debug=help)", bad, optarg);
+        // An empty list (--debug="$UNSET") would keep the default, not replace it.
+        if (!named) die_usage("--debug='%s' names no category (try --debug=help; --debug=none logs none)", optarg);
         if (help) {
           print_debug_help();
           return 0;

@@ -101,3 +101,44 @@ if [ "$(id -u)" -eq 0 ] && as_nobody true; then
 else
   note "setuid: skipped (needs root and setpriv)"
 fi
+
+# setgid and file capabilities (truncguard(1): "a setuid, setgid or
+# file-capability program that ld.so runs in secure mode"): copies of cat
+# run by nobody, which read their own maps. ld.so's secure mode shows as
+# no shim mapped in them; the command said so. Control: root's run of the
+# file-capability copy is no secure mode (the shim mapped), no warning.
+if [ "$(id -u)" -eq 0 ] && as_nobody true && command -v setcap >/dev/null; then
+  nobody_copies
+  must cp /bin/cat "$T/bin/sgid_cat"
+  must cp /bin/cat "$T/bin/cap_cat"
+  chown 0:0 "$T/bin/sgid_cat" && chmod 2755 "$T/bin/sgid_cat" || fail "cannot make a setgid copy of cat"
+  if setcap cap_dac_read_search+ep "$T/bin/cap_cat" 2>/dev/null; then caps=1; else caps=; fi
+  [[ ,$(findmnt -no OPTIONS -T "$T/bin"), == *,nosuid,* ]] && { note "setgid, file capabilities: $T is on a nosuid mount"; caps=; }
+  for prog in sgid_cat ${caps:+cap_cat}; do
+    [[ ,$(findmnt -no OPTIONS -T "$T/bin"), == *,nosuid,* ]] && break
+    case $prog in sgid_cat) words="$T/bin/sgid_cat is setgid" ;; *) words="$T/bin/cap_cat has file capabilities" ;; esac
+    as_nobody "$TG_CMD_N" "$T/bin/$prog" /proc/self/maps >"$T/maps.out" 2>"$ERR" || fail "truncguard $prog as nobody failed"
+    grep -q libtruncguard "$T/maps.out" && fail "control: $prog run by nobody has the shim loaded (no secure mode)"
+    expect_warning "a $prog program run by nobody (no shim in its maps)" "$words"
+  done
+  # ... and what such a program starts runs without it too (truncguard(1),
+  # ENVIRONMENT: "ld.so removes LD_PRELOAD for it"). Control: a plain copy.
+  must cp /usr/bin/env "$T/bin/sgid_env"
+  must cp /usr/bin/env "$T/bin/plain_env"
+  chown 0:0 "$T/bin/sgid_env" && chmod 2755 "$T/bin/sgid_env" || fail "cannot make a setgid copy of env"
+  child() { as_nobody "$TG_CMD_N" "$T/bin/$1" sh -c 'echo "[$LD_PRELOAD]"' 2>/dev/null; }
+  [ "$(child plain_env)" = "[$TG_SHIM_N]" ] || fail "control: a child of a plain env under truncguard has LD_PRELOAD $(child plain_env)"
+  [[ ,$(findmnt -no OPTIONS -T "$T/bin"), == *,nosuid,* ]] || [ "$(child sgid_env)" = "[]" ] ||
+    fail "a child of a setgid env run by nobody still has LD_PRELOAD: $(child sgid_env)"
+  ok "a setgid program's children get no LD_PRELOAD (control: a plain program's do)"
+  if [ -n "$caps" ]; then
+    "$TG_CMD" "$T/bin/cap_cat" /proc/self/maps >"$T/maps.out" 2>"$ERR" || fail "truncguard cap_cat as root failed"
+    grep -q libtruncguard "$T/maps.out" || fail "control: root's cap_cat has no shim in its maps"
+    [ ! -s "$ERR" ] || fail "a file-capability program run by root (not secure mode) got a warning: $(cat -- "$ERR")"
+    ok "the file-capability program run by root: the shim loaded, no warning"
+  else
+    note "file capabilities: not tested (setcap failed here)"
+  fi
+else
+  note "setgid and file capabilities: skipped (needs root, setpriv and setcap)"
+fi

@@ -16,6 +16,10 @@ ok "--help mentions every option"
 ver=$("$TG_CMD" --version 2>&1) || fail "truncguard --version exited $?"
 grep -Eq '[0-9]+\.[0-9]+' <<<"$ver" || fail "--version prints no version number: $ver"
 ok "--version: $ver"
+# The short forms (truncguard(1)): -h and -V print what --help and --version do.
+[ "$("$TG_CMD" -h 2>&1)" = "$help" ] || fail "truncguard -h does not print the --help text (exit $?)"
+[ "$("$TG_CMD" -V 2>&1)" = "$ver" ] || fail "truncguard -V does not print the version (exit $?)"
+ok "-h and -V: the same as --help and --version"
 
 # --debug=help: the categories on stdout, exit 0, with or without a command
 # (which is not run), as LD_DEBUG=help.

@@ -415,10 +415,13 @@ got=$(TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf "$TG_CMD" -m unlink -m dry-run
 [ "$got" = "dry-run elf" ] || fail "TRUNCGUARD_MODE=atomic TRUNCGUARD_SCOPE=elf truncguard -m unlink -m dry-run: $got"
 # Every option's value is checked (README, "Settings"): an invalid one is
 # named, exit 125, nothing run.
-for opt in --mode=bogus --scope=bogus --on-fail=bogus --reload=bogus --log-format=xml --debug=rewrites,bogus; do
+# An empty --debug list (--debug="$UNSET") too: it kept the default, where
+# "the list replaces the default" (truncguard(1)).
+for opt in --mode=bogus --scope=bogus --on-fail=bogus --reload=bogus --log-format=xml --debug=rewrites,bogus \
+           --debug= --debug=,; do
   err=$("$TG_CMD" "$opt" touch "$T/ran" 2>&1)
   st=$?
-  [ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -q "${opt#*=}" <<<"$err" || fail "$opt: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
+  [ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -qF -- "${opt#*=}" <<<"$err" || fail "$opt: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
 done
 ok "option over variable, last option wins, an invalid value stops before the command runs (125)"
 
@@ -447,6 +450,24 @@ got=$(cd "$(dirname "$TG_SHIM")" && LD_PRELOAD=${TG_SHIM##*/} "$TG_CMD" sh -c 'p
   fail "LD_PRELOAD=${TG_SHIM##*/} from its directory: the child has \"$(head -n 1 <<<"$got")\", not the shim first"
 grep -qF "$TG_SHIM" <<<"$got" || fail "LD_PRELOAD=${TG_SHIM##*/} from its directory: the shim is not mapped in the child"
 ok "an existing LD_PRELOAD (spaces, colons, a missing file) is kept after the shim; one that names the shim is kept as it is"
+# Another copy of libtruncguard.so in it (another file: truncguard(1),
+# ENVIRONMENT, "another copy of libtruncguard.so is loaded as well"): both
+# are loaded, the command's first, and a write over a running library is
+# protected once.
+mkdir -p "$T/copy" && cp "$TG_SHIM" "$T/copy/" || fail "cannot copy the shim"
+COPY=$T/copy/${TG_SHIM##*/}
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+got=$(LD_PRELOAD=$COPY "$TG_CMD" sh -c 'printf "%s\n" "$LD_PRELOAD"; cat /proc/$$/maps; cp "$V2" "$LIB"') ||
+  fail "LD_PRELOAD=another copy of the shim: truncguard failed: $got"
+stop_victim
+expect_survived "LD_PRELOAD=another copy of the shim, truncguard cp"
+[ "$(head -n 1 <<<"$got")" = "$TG_SHIM:$COPY" ] || fail "LD_PRELOAD=another copy of the shim: the child has \"$(head -n 1 <<<"$got")\""
+grep -qF " $TG_SHIM" <<<"$got" && grep -qF " $COPY" <<<"$got" ||
+  fail "LD_PRELOAD=another copy of the shim: not both copies mapped in the child: $(grep libt <<<"$got")"
+[ "$(log_lines "replaced file=$LIB " | grep -c .)" -eq 1 ] || fail "LD_PRELOAD=another copy of the shim: not one replaced line: $(tg_log)"
+ok "another copy of the shim in LD_PRELOAD: both loaded, the command's first; the write protected once"
 
 # ---- A nested truncguard --audit (a deploy script that calls it in a CI
 # step already wrapped) named the library twice in LD_AUDIT: ld.so loaded
@@ -461,6 +482,11 @@ else
   lines=$(log_lines 'file=true [0];  loaded' | grep -c .)
   [ "$lines" -eq 1 ] || fail "nested truncguard --audit: the 'loaded' line of true came $lines times"
   ok "nested truncguard --audit: the library once in LD_PRELOAD and LD_AUDIT, each audit line once"
+  # Another audit module already in LD_AUDIT is kept, after the library
+  # (truncguard(1): "keeping what is already there").
+  got=$(LD_AUDIT=$T/other-audit.so "$TG_CMD" --audit printenv LD_AUDIT 2>/dev/null)
+  [ "$got" = "$TG_SHIM:$T/other-audit.so" ] || fail "LD_AUDIT=other-audit.so truncguard --audit: LD_AUDIT is \"$got\""
+  ok "--audit keeps another LD_AUDIT entry, after the library"
   # --audit adds the bindings and files categories unless --debug is given:
   # then the list given is the list (truncguard(1), --help).
   got=$(env -u TRUNCGUARD_DEBUG "$TG_CMD" --audit printenv TRUNCGUARD_DEBUG 2>/dev/null)

@@ -131,6 +131,16 @@ TEST(Cgroup, TheUserManagerItselfIsASystemUnit) {
             (Unit{"user@1000.service", ""}));
 }
 
+// truncguard(1): "the innermost .service, .scope, .socket, .mount or .swap".
+TEST(Cgroup, EveryUnitTypeWithProcesses) {
+  EXPECT_EQ(unit_from_cgroup("0::/system.slice/app.socket\n").name, "app.socket");  // ExecStartPre= of a socket
+  EXPECT_EQ(unit_from_cgroup("0::/system.slice/data.mount\n").name, "data.mount");  // mount(8) and its helper
+  EXPECT_EQ(unit_from_cgroup("0::/system.slice/dev-sda2.swap\n").name, "dev-sda2.swap");
+  EXPECT_EQ(unit_from_cgroup("0::/system.slice/app.service/sub.scope\n").name, "sub.scope");  // the innermost
+  EXPECT_EQ(unit_from_cgroup("0::/system.slice/app.target\n").name, "");  // no processes of its own
+  EXPECT_EQ(unit_from_cgroup("0::/system.slice/.socket\n").name, "");     // a suffix alone is no name
+}
+
 TEST(Cgroup, Pid1) { EXPECT_EQ(unit_from_cgroup("0::/init.scope\n").name, "init.scope"); }
 
 TEST(Cgroup, NoUnitInAContainerOrWithoutSystemd) {

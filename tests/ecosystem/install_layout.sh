@@ -84,6 +84,28 @@ LIB=$T/lib/libfoo.so
 cp_v2() { "$@" cp "$V2" "$LIB"; }
 prove_protection cp_v2 "$ICMD"
 ok "the installed truncguard protects a victim from cp"
+# truncguard(1), ENVIRONMENT: a step run with a cleared environment is
+# wrapped itself, "e.g. env -i PATH=/usr/bin ... cp new.so lib.so": run as
+# the installed page writes it, the installed command on the user's PATH.
+# (It read "env -i PATH=/usr/bin truncguard ...": env found no truncguard
+# outside /usr/bin, as in the default prefix /usr/local: exit 127.)
+if shim_has_asan; then
+  # (env -i drops ASAN_OPTIONS: the sanitizer build's shim can't start in cp then)
+  note "truncguard(1)'s env -i example: not run with a sanitizer build of the shim"
+else
+  example=$(sed -n '/^itself, e\.g\.$/{n;s/^\.BR "\(.*\)"\( \.\)\?$/\1/p}' "$DEST$MANDIR/man1/truncguard.1" | sed 's/\\-/-/g; s/\\(dq/"/g')
+  [[ $example == "env -i "*" cp new.so lib.so" ]] || fail "no env -i example found in the installed truncguard(1): $example"
+  fresh_copy "$V1" "$T/lib/lib.so"
+  cp "$V2" "$T/lib/new.so"
+  old=$(inode "$T/lib/lib.so")
+  start_victim "$T/lib/lib.so"
+  (cd "$T/lib" && PATH=$DEST$BINDIR:$PATH bash -c "$example") >"$T/example.out" 2>&1 ||
+    fail "truncguard(1)'s example \"$example\" failed (exit $?): $(cat "$T/example.out")"
+  stop_victim
+  expect_survived "truncguard(1)'s example \"$example\""
+  [ "$(inode "$T/lib/lib.so")" != "$old" ] && cmp -s "$T/lib/lib.so" "$V2" || fail "truncguard(1)'s example: v2 is not at a new inode"
+  ok "truncguard(1)'s example runs as written, the installed command on PATH: $example"
+fi
 # LD_PRELOAD=libtruncguard.so by bare name, the installed libdir in the
 # loader's path (README: "works by bare name once that directory is in the
 # loader's path").

@@ -27,6 +27,18 @@ expect_error 2 "exclude each other" "$TG_CMD" who --json -q /etc/hostname
 expect_error 2 "truncguard who FILE" "$TG_CMD" stale /etc/hostname
 expect_error 2 "is a directory" "$TG_CMD" who "$T"
 expect_error 2 "can't be resolved" "$TG_CMD" who /nonexistent-dir-tg/lib.so
+# A FILE that can't be examined makes it an error (2) even where a process
+# maps another FILE (truncguard(1), EXIT STATUS), as grep's 2 wins over its
+# 0; the answer for that other FILE is still printed.
+fresh_copy "$V1" "$T/mapped.so"
+start_victim "$T/mapped.so"
+out=$("$TG_CMD" who "$T/mapped.so" "$T" 2>"$T/err.out")
+st=$?
+stop_victim
+[ "$st" -eq 2 ] && grep -q "cannot examine '$T': is a directory" "$T/err.out" ||
+  fail "who on a mapped file and a directory: exit $st, expected 2: $(cat "$T/err.out")"
+grep -qE "^ +$VICTIM_PID " <<<"$out" || fail "who on a mapped file and a directory does not list the victim: $out"
+ok "who on a mapped file and a directory: exit 2, the victim still listed"
 # A file this user can't reach (a directory on the way it may not search) is
 # an error that says so, not a missing file ("no process maps it", exit 1).
 if [ "$(id -u)" -eq 0 ] && as_nobody true 2>/dev/null; then
@@ -42,6 +54,24 @@ st=$?
 [ "$st" -eq 1 ] || [ "$st" -eq 3 ] || fail "who on a file that does not exist exited $st, expected 1 or 3: $out"
 grep -q "no such file now" <<<"$out" || fail "who on a missing file does not say so: $out"
 ok "who on a missing file: exit $st, $out"
+
+# who looks only at mappings, not at open fds, unlike fuser (truncguard(1)):
+# a process holding the library open without mapping it is not listed.
+# Control: one that maps it (the victim) is.
+fresh_copy "$V1" "$T/held.so"
+( exec 3<"$T/held.so"; exec sleep 30 ) &
+holder=$!
+_tg_pids+=("$holder")
+for ((i = 0; i < 500; i++)); do [ "$(readlink "/proc/$holder/fd/3")" = "$T/held.so" ] && break; sleep 0.01; done
+[ "$(readlink "/proc/$holder/fd/3")" = "$T/held.so" ] || fail "control: the holder does not hold $T/held.so open"
+out=$("$TG_CMD" who --json "$T/held.so" 2>/dev/null)
+grep -q "\"pid\":$holder," <<<"$out" && fail "who lists a process that only holds the file open (pid $holder): $out"
+start_victim "$T/held.so"
+out=$("$TG_CMD" who --json "$T/held.so" 2>/dev/null)
+grep -q "\"pid\":$VICTIM_PID," <<<"$out" || fail "control: who does not list the victim that maps $T/held.so: $out"
+stop_victim
+kill "$holder" 2>/dev/null
+ok "who: a process holding the file open, unmapped, is not listed; one mapping it is"
 
 # who looks at a FIFO (or a device) without opening it, as fuser does: a
 # writer waiting for a reader stays blocked (opening it ran the writer, whose
@@ -106,6 +136,14 @@ for sub in who stale; do
   for word in "Usage: truncguard $sub" "--json" "--quiet" "Exit status" "truncguard -- $sub"; do
     grep -qF -- "$word" <<<"$help" || fail "truncguard $sub --help does not mention $word"
   done
+  [ "$("$TG_CMD" $sub -h)" = "$help" ] || fail "truncguard $sub -h does not print its --help text (exit $?)"
+  # --quiet, as -q: nothing on stdout, the status answers (not 2: no error;
+  # for who 1 or 3, as nothing maps the file)
+  : >"$T/unmapped.txt"
+  out=$("$TG_CMD" $sub --quiet $([ $sub = who ] && echo "$T/unmapped.txt") 2>/dev/null)
+  st=$?
+  [ -z "$out" ] && [ "$st" -ne 2 ] && { [ $sub = stale ] || [ "$st" -ne 0 ]; } ||
+    fail "truncguard $sub --quiet: exit $st, printed: $out"
 done
 help=$("$TG_CMD" --help)
 for word in "truncguard who" "truncguard stale" "truncguard -- who"; do
@@ -122,12 +160,14 @@ for prog in who stale; do
   [ "$out" = "the program $prog ran: x" ] || fail "truncguard -- $prog printed: $out"
   out=$(PATH=$T/path:$PATH "$TG_CMD" -d none $prog 2>&1) || fail "truncguard -d none $prog failed: $out"
   [ "$out" = "the program $prog ran: " ] || fail "truncguard -d none $prog printed: $out"
+  out=$("$TG_CMD" "$T/path/$prog" y 2>&1) || fail "truncguard $T/path/$prog failed: $out"  # (truncguard(1): "or give its path")
+  [ "$out" = "the program $prog ran: y" ] || fail "truncguard $T/path/$prog printed: $out"
 done
-ok "truncguard -- who and truncguard -d none who run the program who"
+ok "truncguard -- who, truncguard -d none who and truncguard PATH/who run the program who"
 
 # Odd names: a library and a victim program with control characters and
 # bytes that are not UTF-8 in their names.
-odd=$(printf 'lib\nodd\t\033[31m\377.so')
+odd=$(printf 'lib\nodd\t\033[31m\377\302\233.so')  # (\302\233: U+009B, CSI, valid UTF-8)
 ODD=$T/$odd
 fresh_copy "$V1" "$ODD"
 VIC=$T/$(printf 'vi\tc')
@@ -136,7 +176,7 @@ _start_bg "$T/odd.ready" "$T/odd.out" "$VIC" "$ODD" "$TG_VICTIM_MS" "$T/odd.read
 P=$BG_PID
 log_reset
 "$TG_CMD" --json cp "$V2" "$ODD" 2>/dev/null || fail "truncguard cp over the odd name failed"
-esc_name='lib\nodd\t\x1b[31m\xff.so'
+esc_name='lib\nodd\t\x1b[31m\xff\xc2\x9b.so'
 # The JSON log spells the process name as the text log does, escaped first
 # (truncguard(7): "process names ... are escaped as in the text log first").
 if command -v python3 >/dev/null; then
@@ -183,6 +223,35 @@ rm -f "$T/odd.ready"
 wait "$P"
 st=$?
 [ "$st" -eq 0 ] || fail "the victim with the odd names $(describe_status "$st")"
+
+# A name that really holds the four characters \012 (truncguard(1): "In maps
+# text, the kernel writes a newline in a name as \012; a name that really
+# contains those four characters is read as a newline there (PROCMAP_QUERY
+# has no such ambiguity)"). Where the kernel answers PROCMAP_QUERY, stale does
+# not take its victim for one whose file is missing; with --text-maps the
+# name is read with a newline, a file that is not there: "missing".
+if python3 -c '
+import errno, fcntl, sys
+buf = bytearray(104); buf[0] = 104   # struct procmap_query, its size first
+try:
+    fcntl.ioctl(open("/proc/self/maps"), (3 << 30) | (104 << 16) | (ord("f") << 8) | 17, buf)
+except OSError as e:
+    sys.exit(e.errno == errno.ENOTTY)'; then
+  BS012=$T/$(printf 'lib\\012x.so')
+  fresh_copy "$V1" "$BS012"
+  _start_bg "$T/bs012.ready" "$T/bs012.out" "$TG_VICTIM" "$BS012" "$TG_VICTIM_MS" "$T/bs012.ready"
+  P=$BG_PID
+  rows=$("$TG_CMD" stale 2>/dev/null | awk -v p="$P" '$2 == p')
+  [ -z "$rows" ] || fail "stale (PROCMAP_QUERY) lists the victim of a file named with a literal \\012, which is there: $rows"
+  rows=$("$TG_CMD" stale --text-maps 2>/dev/null | awk -v p="$P" '$2 == p')
+  [[ $rows == *" missing "*"$T/lib\nx.so" ]] || fail "stale --text-maps does not read the literal \\012 as a newline (missing): $rows"
+  grep -E "^ +$P .* exec +current" <<<"$("$TG_CMD" who "$BS012" 2>/dev/null)" >/dev/null || fail "who does not list the victim of $BS012 as current"
+  rm -f "$T/bs012.ready"
+  wait "$P" || fail "the victim of $BS012 $(describe_status $?)"
+  ok "a name with a literal \\012: not stale through PROCMAP_QUERY; read as a newline from the maps text (missing), as documented"
+else
+  note "no PROCMAP_QUERY here (before Linux 6.11): a literal \\012 in a name not tested"
+fi
 
 # A file whose name really ends in " (deleted)": the kernel's maps line is the
 # same as for a deleted "lib.so". It is the file at its name, not stale, and

@@ -115,6 +115,61 @@ out=$("$TG_CMD" stale 2>/dev/null)
 kill "$D" 2>/dev/null
 ok "stale leaves out a deleted file mapped as data only"
 
+# Memory files, SysV and POSIX shared memory mapped executable (a JIT's code,
+# "(deleted)" in the maps) are left out (truncguard(1)); control: the same
+# process's deleted regular file mapped executable is listed.
+cat >"$T/pseudo.py" <<'PY'
+import ctypes, mmap, os, sys, time
+# Maps executable: a memfd, a SysV segment, a POSIX shm file (then unlinked),
+# and, unless "no-control", a regular file, then deleted. Ready file, sleep.
+ready, regular = sys.argv[1], sys.argv[2]
+keep, made = [], []
+try:   # (vm.memfd_noexec may refuse it)
+    fd = os.memfd_create("tg-jit")
+    os.write(fd, b"\xc3" * 4096)
+    keep.append(mmap.mmap(fd, 4096, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_EXEC)); made.append("memfd")
+except OSError:
+    pass
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+shmid = libc.shmget(0, 4096, 0o1600)   # IPC_PRIVATE, IPC_CREAT | 0600
+if shmid >= 0:
+    addr = libc.shmat(shmid, None, 0o100000)   # SHM_EXEC
+    libc.shmctl(shmid, 0, None)                # IPC_RMID: gone once detached
+    if addr not in (None, ctypes.c_void_p(-1).value): made.append("sysv")
+try:
+    p = "/dev/shm/tg-pseudo-%d" % os.getpid()
+    f = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+    os.write(f, b"\xc3" * 4096)
+    keep.append(mmap.mmap(f, 4096, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_EXEC)); made.append("posix")
+    os.unlink(p)
+except OSError:
+    pass
+if regular != "no-control":
+    f = os.open(regular, os.O_RDONLY)
+    keep.append(mmap.mmap(f, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_EXEC))
+    os.unlink(regular)
+open(ready, "w").write(" ".join(made) or "nothing")
+time.sleep(30)
+PY
+cp "$V1" "$T/reg.so"
+python3 "$T/pseudo.py" "$T/pseudo.ready" "$T/reg.so" >"$T/pseudo.out" 2>&1 &
+PS=$!
+_tg_pids+=("$PS")
+for ((i = 0; i < 500; i++)); do [ -s "$T/pseudo.ready" ] && break; sleep 0.01; done
+[ -s "$T/pseudo.ready" ] || fail "the pseudo-file mapper did not start: $(cat "$T/pseudo.out")"
+for how in "" --text-maps; do
+  rows=$(stale_row "$PS" "$("$TG_CMD" stale $how 2>/dev/null)")
+  grep -qE " deleted +$T/reg\.so\$" <<<"$rows" || fail "control: stale $how does not list the mapper's deleted regular file: $rows"
+  [ "$(grep -c . <<<"$rows")" -eq 1 ] || fail "stale $how lists a pseudo-file ($(cat "$T/pseudo.ready")) of the mapper: $rows"
+done
+kill "$PS" 2>/dev/null
+if [ "$(cat "$T/pseudo.ready")" = nothing ]; then
+  note "no memfd, SysV or POSIX shared memory can be mapped executable here: pseudo-files not tested"
+else
+  ok "stale leaves out executable mappings of $(cat "$T/pseudo.ready") (control: a deleted regular file is listed)"
+fi
+
 # ------------------------------------------------------------------ JSON
 "$TG_CMD" who --json "$LIB" >"$T/who.json" 2>/dev/null || fail "who --json exited $?"
 "$TG_CMD" stale --json >"$T/stale.json" 2>/dev/null
@@ -146,6 +201,52 @@ assert isinstance(stale["units"], list) and stale["uninspected"] == len(stale["u
 print("ok: JSON of who and stale as documented")
 PY
   fail "the JSON of who/stale is not what was expected: $(cat "$T/who.json" "$T/stale.json")"
+
+# ------------------------------------------------- what to restart, by unit
+# truncguard(1): "the summary prints the systemctl restart command for the
+# services, and lists the processes to restart by hand". The old victim,
+# outside any unit (here), is to be restarted by hand; moved into a cgroup named as
+# a service (the hierarchy stale reads: systemd's v1 one where it is
+# mounted, else the unified one), it is in that unit's row, and the summary
+# restarts the unit with systemctl, no longer by hand.
+if grep -q ':name=systemd:' /proc/self/cgroup; then
+  cg_root=$(findmnt -rno TARGET -t cgroup -O name=systemd | head -n 1)
+else
+  cg_root=$(findmnt -rno TARGET -t cgroup2 | head -n 1)
+fi
+unit=tg-stale-$$.service
+out=$("$TG_CMD" stale 2>/dev/null)
+before=$(stale_row "$A" "$out" | awk '{print $1}')
+[ -n "$before" ] && [ "$before" != "$unit" ] && ! grep -q "restart.* $unit" <<<"$out" ||
+  fail "control: stale before the move (pid $A in ${before:-no row}): $out"
+# (where the tests run in a systemd unit, the victim is in it: by hand only outside any)
+[ "$before" != - ] || grep -q "^Restart by hand.* pid $A (victim)" <<<"$out" ||
+  fail "control: the stale victim outside any unit (pid $A) is not to be restarted by hand: $out"
+moved=
+if [ "$(id -u)" -eq 0 ] && [ -n "$cg_root" ] && mkdir "$cg_root/$unit" 2>/dev/null; then
+  CG=$cg_root/$unit
+  trap '_tg_cleanup; rmdir "$CG" 2>/dev/null' EXIT
+  # (a delegated or threaded hierarchy may refuse the move: then not tested)
+  if echo "$A" 2>/dev/null >"$CG/cgroup.procs"; then moved=1; else rmdir "$CG" 2>/dev/null; fi
+fi
+if [ -n "$moved" ]; then
+  out=$("$TG_CMD" stale 2>/dev/null)
+  [ "$(stale_row "$A" "$out" | awk '{print $1}')" = "$unit" ] || fail "stale does not show the victim (pid $A) in $unit: $out"
+  grep -qE "^  systemctl restart( .*)? $unit( |\$)" <<<"$out" || fail "stale's summary does not restart $unit with systemctl: $out"
+  grep -q "^Restart by hand.* pid $A " <<<"$out" && fail "stale's summary still restarts pid $A by hand, in $unit: $out"
+  # who's last column: "the systemd unit of the process"
+  out=$("$TG_CMD" who "$LIB" 2>/dev/null)
+  [ "$(who_row "$A" "$out" | awk '{print $NF}')" = "$unit" ] || fail "who does not show the victim (pid $A) in $unit: $out"
+  "$TG_CMD" stale --json >"$T/stale.json" 2>/dev/null
+  python3 - "$T/stale.json" "$unit" "$A" <<'PY' || fail "stale --json does not list $unit with the victim: $(cat "$T/stale.json")"
+import json, sys
+units = json.load(open(sys.argv[1]))["units"]
+assert {"unit": sys.argv[2], "manager": None, "pids": [int(sys.argv[3])]} in units, units
+PY
+  ok "stale: a stale process in $unit is restarted with systemctl restart $unit (and in the JSON units; who shows its unit); outside any unit, by hand"
+else
+  note "stale's systemctl restart line: not tested (no cgroup can be made here, or the victim moved into one)"
+fi
 
 # The victim itself was unharmed by all this.
 VICTIM_PID=$A VICTIM_READY=$A_READY VICTIM_OUT=$A_OUT

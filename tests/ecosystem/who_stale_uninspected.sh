@@ -73,6 +73,33 @@ awk -v p="$N" '$2 == p && $5 == "deleted"' <<<"$out" | grep -q . ||
   fail "stale as nobody does not list nobody's victim (pid $N): $out"
 grep -q "could not be inspected" "$T/stale.err" || fail "the partial scan is not reported when something was found"
 ok "stale as nobody lists nobody's stale victim (exit 1) and still reports the uninspected ones"
+# The same user is not enough (truncguard(1), "Processes that can't be
+# inspected"): a setgid program nobody started (its effective group root)
+# can't be traced by nobody, nor its maps read: uninspected, with its
+# library replaced, where nobody's plain victim above is listed.
+must cp "$TG_VICTIM" "$T/bin/sgid_victim"
+chown 0:0 "$T/bin/sgid_victim" && chmod 2755 "$T/bin/sgid_victim" || fail "cannot make a setgid victim"
+SLIB=$T/nb/slib.so
+cp "$V1" "$SLIB" && chmod 644 "$SLIB"
+_start_bg "$T/nb/sready" "$T/nb.sout" setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+  "$T/bin/sgid_victim" "$SLIB" "$TG_VICTIM_MS" "$T/nb/sready"
+G=$BG_PID
+if [ "$(awk '/^Gid:/ {print $3}' "/proc/$G/status")" = 0 ]; then
+  "$TG_CMD" cp "$V2" "$SLIB" 2>/dev/null || fail "truncguard cp over the setgid victim's library failed"
+  as_nobody "$TG_CMD_N" stale --json >"$T/stale.json" 2>/dev/null
+  python3 - "$T/stale.json" "$G" "$N" <<'PY' || fail "stale --json as nobody, nobody's setgid victim: $(cat "$T/stale.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+g, n = int(sys.argv[2]), int(sys.argv[3])
+assert g in [p["pid"] for p in d["uninspected_processes"]], "the setgid victim is not uninspected"
+assert g not in [p["pid"] for p in d["processes"]]
+assert n in [p["pid"] for p in d["processes"]], "control: nobody's plain victim is not listed"
+PY
+  ok "stale as nobody: nobody's own setgid victim is uninspected (its maps can't be read), the plain one listed"
+else
+  note "the setgid victim does not run with group root (a nosuid mount?): not tested"
+fi
+rm -f "$T/nb/sready"
 
 rm -f "$T/nb/ready" "$R_READY"
 wait

@@ -142,6 +142,11 @@ proc_cases() {  # proc_cases HOW
   grep -q "cannot read /proc: not mounted, not a proc filesystem" "$T/who.out" ||
     fail "/proc $how: truncguard who does not say why: $(r_out who)"
   ok "/proc $how: truncguard who exits 2: $(head -n1 "$T/who.out")"
+  # (truncguard(1), EXIT STATUS of stale: 2, "/proc unreadable")
+  r_run stale no_proc "$how" "$TG_CMD" stale
+  [ "$R_STATUS" -eq 2 ] && grep -q "truncguard stale: cannot read /proc: not mounted, not a proc filesystem" "$T/stale.out" ||
+    fail "/proc $how: truncguard stale exited $R_STATUS, expected 2 and why: $(r_out stale)"
+  ok "/proc $how: truncguard stale exits 2: $(head -n1 "$T/stale.out")"
 }
 # An ASan build can't run without /proc: its runtime reads its options from
 # /proc/self/environ, and LeakSanitizer's check at exit lists /proc/self/task.

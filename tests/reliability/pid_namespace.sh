@@ -121,6 +121,19 @@ st=$?
 [ "$st" -eq 1 ] || fail "TRUNCGUARD_SCOPE=namespace truncguard who exited $st, expected 1 (nobody in here): $out $(cat "$T/who.err")"
 grep -q '"outside_pid_namespace":false' <<<"$out" || fail "with scope namespace, who still counts the processes outside: $out"
 ok "TRUNCGUARD_SCOPE=namespace truncguard who in the namespace: complete for this namespace (exit 1, nobody in it)"
+# stale the same (truncguard(1), "Processes that can't be inspected"): in the
+# namespace, where nothing is stale, exit 3, the warning and the JSON field;
+# with TRUNCGUARD_SCOPE=namespace, exit 0.
+out=$(in_ns "$TG_CMD" stale --json 2>"$T/stale.err")
+st=$?
+[ "$st" -eq 3 ] && grep -q '"outside_pid_namespace":true' <<<"$out" &&
+  grep -q "stale: /proc lists the processes of one PID namespace" "$T/stale.err" ||
+  fail "truncguard stale in the namespace: exit $st (expected 3), $out $(cat "$T/stale.err")"
+out=$(in_ns env TRUNCGUARD_SCOPE=namespace "$TG_CMD" stale --json 2>"$T/stale.err")
+st=$?
+[ "$st" -eq 0 ] && grep -q '"outside_pid_namespace":false' <<<"$out" ||
+  fail "TRUNCGUARD_SCOPE=namespace truncguard stale in the namespace: exit $st (expected 0), $out $(cat "$T/stale.err")"
+ok "truncguard stale in the namespace: exit 3, outside_pid_namespace, a warning; with TRUNCGUARD_SCOPE=namespace, exit 0"
 
 # ... and not on the host, where /proc lists every PID namespace.
 fresh_copy "$V1" "$LIB"

@@ -39,6 +39,11 @@ TEST(Log, ControlCharactersCannotForgeALine) {
   EXPECT_EQ(esc("a\tb\rc"), "a\\tb\\rc");
   EXPECT_EQ(esc("x\x1b[31my"), "x\\x1b[31my");
   EXPECT_EQ(esc("del\x7f"), "del\\x7f");
+  // C1 controls, valid UTF-8 (U+009B CSI repaints a terminal, U+0085 NEL is
+  // a newline to some): escaped too; U+00A0, the first after them, is not.
+  EXPECT_EQ(esc("x\xc2\x9b" "31my"), "x\\xc2\\x9b31my");
+  EXPECT_EQ(esc("a\xc2\x85" "b\xc2\x80\xc2\x9f"), "a\\xc2\\x85b\\xc2\\x80\\xc2\\x9f");
+  EXPECT_EQ(esc("nb\xc2\xa0sp"), "nb\xc2\xa0sp");
   EXPECT_EQ(esc("back\\slash"), "back\\\\slash");
   EXPECT_EQ(esc("lib\n      1:\treplaced file=/etc/passwd"), "lib\\n      1:\\treplaced file=/etc/passwd");
 }
