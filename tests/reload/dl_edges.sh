@@ -508,3 +508,16 @@ grep -q "note file=$LIB stale: .*; 1 open without a matching dlclose keep it loa
 grep "file=$LIB \[1\]" "$T/log" | grep ", \(opens\|already open\) " >"$T/ns1_counts"
 [ -s "$T/ns1_counts" ] && fail "dlmopen and the counts: a line gives namespace 1's object a count: $(head -1 "$T/ns1_counts")"
 ok "dlclose of a dlmopen handle does not count against the program's namespace"
+
+# ---- More than 64 libraries open at once (docs/guarantees.md, "What is not
+# guaranteed"): one warning, at the 65th, and the program's answers are the
+# same as without truncguard; 64 open at once give none.
+mkdir -p "$T/many"
+steps=()
+for i in $(seq 65); do cp "$P1" "$T/many/p$i.so" && steps+=(open:n:"$T/many/p$i.so") || fail "many: setup"; done
+DBG=reloads same "64 libraries open at once" "${steps[@]:0:64}"
+grep -q "libraries opened with dlopen are open at once" "$T/log" && fail "64 libraries open at once: a warning: $(cat "$T/log")"
+DBG=reloads same "65 libraries open at once" "${steps[@]}"
+[ "$(grep -c "warning: more than 64 libraries opened with dlopen are open at once (or a path is over [0-9]* bytes): the open handles of the others are not counted" "$T/log")" -eq 1 ] ||
+  fail "65 libraries open at once: not one warning: $(cat "$T/log")"
+ok "65 libraries open at once: one warning, the program's answers as without truncguard; 64: no warning"
