@@ -521,3 +521,35 @@ DBG=reloads same "65 libraries open at once" "${steps[@]}"
 [ "$(grep -c "warning: more than 64 libraries opened with dlopen are open at once (or a path is over [0-9]* bytes): the open handles of the others are not counted" "$T/log")" -eq 1 ] ||
   fail "65 libraries open at once: not one warning: $(cat "$T/log")"
 ok "65 libraries open at once: one warning, the program's answers as without truncguard; 64: no warning"
+
+# ---- The `files` category in JSON, field by field as docs/ci.md's table
+# gives them: dlopen (already_open, before the call; detail its mode), dlsym
+# (opens; defined_in where found, absent where not), dlclose (opens after it;
+# detail "still loaded", then "unloaded", with a not_unloaded note); caller
+# the program, never the shim; ns and caller_ns 0.
+cp "$P1" "$T/json.so" || fail "json: setup"
+TRUNCGUARD_LOG_FORMAT=json DBG=files same "the files category in JSON" open:ng:"$T/json.so" open:n:"$T/json.so" \
+  sym:0:tg_version sym:0:no_such close:0 close:0
+python3 - "$T/log" "$T/json.so" "$TG_DL_EDGES" <<'PY' || fail "the files category in JSON: $(cat "$T/log")"
+import json, sys
+log, lib, prog = sys.argv[1:]
+ev = [json.loads(l) for l in open(log)]
+calls = [e for e in ev if e["event"] == "dl_call"]
+ino = calls[0]["ino"]
+base = {"file": lib, "ns": 0, "caller": prog, "caller_ns": 0, "ino": ino}
+def want(e, **kw):
+    exp = dict(base, event="dl_call", **kw)
+    got = {k: v for k, v in e.items() if k != "pid"}
+    assert got == exp, (got, exp)
+assert len(calls) == 6, calls
+want(calls[0], call="dlopen", already_open=0, detail="RTLD_NOW|RTLD_GLOBAL")
+want(calls[1], call="dlopen", already_open=1, detail="RTLD_NOW")
+want(calls[2], call="dlsym", symbol="tg_version", defined_in=lib, defined_in_ns=0, opens=2)
+want(calls[3], call="dlsym", symbol="no_such", opens=2)
+want(calls[4], call="dlclose", opens=1, detail="still loaded")
+want(calls[5], call="dlclose", opens=0, detail="unloaded")
+notes = [e for e in ev if e["event"] == "note"]
+assert len(notes) == 1 and notes[0]["note"] == "not_unloaded" and notes[0]["file"] == lib and "1 handle still open" in notes[0]["message"], notes
+assert len(ev) == 7, ev
+PY
+ok "the files category in JSON: dl_call's fields and values as docs/ci.md gives them"
