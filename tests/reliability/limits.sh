@@ -590,6 +590,19 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && as_nobody true; then
     fail "nobody's write-only library: $(r_out limited)"
   [ "$(stat -c %a "$NLIB")" = 200 ] || fail "the new file's mode is $(stat -c %a "$NLIB"), expected 200"
   ok "nobody's write-only library: $(grep -F 'replaced file' "$T/limited.out" | cut -f2-)"
+  # A write in place (O_WRONLY, no O_TRUNC) of it fails with ETXTBSY: there is
+  # nothing to copy the old content from (docs/guarantees.md, "What is not
+  # guaranteed"); the file stays as it was.
+  write_only_lib
+  old=$(inode "$NLIB")
+  start_victim "$NLIB"
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" "$RTOOL_N" open WRONLY "$NLIB"
+  stop_victim
+  expect_survived "nobody opens its write-only (0200) library to write in place"
+  grep -qx "error=ETXTBSY" "$T/limited.out" && [ "$(inode "$NLIB")" = "$old" ] &&
+    grep -qF "cannot protect file=$NLIB: cannot read the old file to keep its content: Permission denied; failing with ETXTBSY" "$T/limited.out" ||
+    fail "nobody's write in place of its write-only library: $(r_out limited)"
+  ok "nobody's write in place of its write-only library: ETXTBSY, $(grep -F 'cannot protect' "$T/limited.out" | cut -f2-)"
 
   fresh_copy "$V1" "$LIB"
   must chmod 0666 "$LIB"
