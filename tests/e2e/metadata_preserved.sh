@@ -67,3 +67,19 @@ if command -v strace >/dev/null; then
 else
   note "SKIP the fchmod part: strace is not installed"
 fi
+
+# Not the inode flags (docs/guarantees.md, "What is not guaranteed": chattr
+# +A noatime and +d nodump were measured lost on ext4, as with install):
+# the new file has neither. Where the filesystem keeps no such flags
+# (tmpfs), nothing to check.
+fresh_copy "$V1" "$LIB"
+if chattr +A +d "$LIB" 2>/dev/null && [ "$(lsattr -d "$LIB" 2>/dev/null | cut -c1-22 | tr -cd 'Ad')" = dA ]; then
+  old=$(inode "$LIB")
+  TRUNCGUARD_SCOPE=elf "$TG_CMD" cp "$V2" "$LIB" || fail "cp over a library with chattr +A +d failed"
+  [ "$(inode "$LIB")" != "$old" ] || fail "cp over a library with chattr +A +d: not replaced"
+  flags=$(lsattr -d "$LIB" | cut -c1-22)
+  [ -z "$(tr -cd 'Ad' <<<"$flags")" ] || fail "the new file has inode flags A or d ($flags): docs/guarantees.md says they are lost"
+  ok "chattr +A +d: the new inode has neither ($flags), as documented"
+else
+  note "no chattr +A +d on $(stat -f -c %T "$T") here: inode flags not checked"
+fi
