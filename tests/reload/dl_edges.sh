@@ -553,3 +553,21 @@ assert len(notes) == 1 and notes[0]["note"] == "not_unloaded" and notes[0]["file
 assert len(ev) == 7, ev
 PY
 ok "the files category in JSON: dl_call's fields and values as docs/ci.md gives them"
+
+# ---- Only paths with a `/` are checked for staleness (docs/guarantees.md,
+# "What is not guaranteed"): a bare name found through LD_LIBRARY_PATH,
+# dlopened again after the file was replaced, gets no stale note; control:
+# the same by its path gets one.
+mkdir -p "$T/bare"
+for name in libtgbare.so "$T/bare/libtgbare.so"; do
+  cp "$P1" "$T/bare/libtgbare.so" || fail "bare: setup"
+  LD_LIBRARY_PATH=$T/bare DBG=reloads shimmed open:n:"$name" "run:cp $P2 $T/bare/new && mv $T/bare/new $T/bare/libtgbare.so" open:n:"$name"
+  [ "$ST" -eq 0 ] && grep -q "^open:n:$name -> same as #0" "$T/out" || fail "bare ($name): $(cat "$T/out")"
+  if [ "$name" = libtgbare.so ]; then
+    grep -q "stale" "$T/log" && fail "a bare name got a stale note: $(cat "$T/log")"
+  else
+    grep -qF "note file=$name stale: dlopen returns the object already loaded from it" "$T/log" ||
+      fail "control: the path got no stale note: $(cat "$T/log")"
+  fi
+done
+ok "a bare name dlopened again after its file was replaced: no stale note; by its path: stale"
