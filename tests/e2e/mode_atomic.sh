@@ -429,3 +429,21 @@ got=$(chmod_before_close atomic | paste -sd' ')
   fail "atomic: chmod by name before the close: $got; expected the old file ($(stat -c %s "$V1") bytes) to get 700, the new one to keep 644"
 expect_same_content "$LIB" "$V2"
 ok "atomic: before the close the name is the old file, also to the writer: its chmod goes there, the new file keeps its mode"
+
+# A name that is missing at open is created as usual and can be seen
+# half-written (docs/guarantees.md, "What is not guaranteed"): nothing to
+# keep, so nothing pending; the open passes (no such file).
+rm -f -- "$T/newlib.so"
+log_reset
+out=$("$TG_CMD" --debug=rewrites,decisions python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+os.write(fd, b"half")
+print(open(sys.argv[1], "rb").read().decode())
+os.write(fd, b", then the rest")
+os.close(fd)' "$T/newlib.so") || fail "a new name in atomic mode: the writer failed"
+[ "$out" = half ] || fail "a new name in atomic mode: mid-write, the name held '$out', expected 'half'"
+[ "$(cat "$T/newlib.so")" = "half, then the rest" ] || fail "a new name in atomic mode: $(cat "$T/newlib.so")"
+expect_log "decision file=$T/newlib.so: pass (no such file)"
+tg_log | grep -F "file=$T/newlib.so" | grep -q "published\|replaced" && fail "a new name in atomic mode was made pending: $(tg_log)"
+ok "atomic: a name missing at open is created as usual, seen half-written by others"
