@@ -213,11 +213,21 @@ make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD= >"$T/make.
 start_victim "$T/stage/usr/lib/libapp.so"
 old=$(inode "$T/stage/usr/lib/libapp.so")
 cp "$V2" "$T/mk/libapp.so"
-make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD_FLAGS="--log=$T/logs/log" >"$T/make.out" 2>&1 ||
+# TRUNCGUARD_FLAGS as docs/ci.md writes it: $(CURDIR) is make's, a JSON log there.
+make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD_FLAGS='--json --log=$(CURDIR)/tg' >"$T/make.out" 2>&1 ||
   fail "make install under truncguard failed: $(cat "$T/make.out")"
 stop_victim
 expect_survived "the victim of the library make install replaced"
 [ "$(inode "$T/stage/usr/lib/libapp.so")" != "$old" ] || fail "make install truncated the installed library in place"
-expect_log "replaced file=$T/stage/usr/lib/libapp.so"
+grep -qF "\"event\":\"replaced\",\"file\":\"$T/stage/usr/lib/libapp.so\"" "$T"/mk/tg.* 2>/dev/null ||
+  fail "make install TRUNCGUARD_FLAGS='--json --log=\$(CURDIR)/tg' left no JSON replaced line in $T/mk/tg.*: $(ls "$T/mk")"
 expect_version "$T/stage/usr/lib/libapp.so" 2
-ok "examples/ci/Makefile: make install protects the running victim"
+ok "examples/ci/Makefile: make install protects the running victim, its JSON log in \$(CURDIR)/tg.PID"
+# make install TRUNCGUARD= turns it off (docs/ci.md): the victim dies, as with a plain cp.
+cp "$V1" "$T/mk/libapp.so"
+make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD= >"$T/make.out" 2>&1 || fail "make install TRUNCGUARD= failed: $(cat "$T/make.out")"
+start_victim "$T/stage/usr/lib/libapp.so"
+cp "$V2" "$T/mk/libapp.so"
+make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD= >"$T/make.out" 2>&1 || fail "make install TRUNCGUARD= failed: $(cat "$T/make.out")"
+stop_victim
+expect_killed "make install TRUNCGUARD= (truncguard off)"
