@@ -307,6 +307,18 @@ denied "PROCMAP_QUERY denied (ENOSYS)" ioctl=PROCMAP_QUERY:ENOSYS "pid @PID@ ("
 denied "copy_file_range denied (EPERM), no reflink" ioctl=FICLONE:ENOSYS,copy_file_range:EPERM "pid @PID@ (" \
   dd if="$V2" of="$LIB" conv=notrunc status=none
 denied "faccessat2 denied (EPERM)" faccessat2:EPERM "pid @PID@ ("
+# The one call whose denial lets the write through unexamined (docs/systemd.md,
+# docs/guarantees.md): newfstatat by name (its first argument AT_FDCWD, above
+# any fd; ld.so's by fd stay allowed) refused, the library looks missing, the
+# open passes as for a new file, and the victim dies as without truncguard.
+fresh_copy "$V1" "$LIB"
+# (LD_PRELOAD by hand: the command's own search for the library stats by name.)
+victim_write limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny '262>65536:EPERM' \
+  env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=decisions "$TG_RTOOL" open WRONLY,TRUNC "$LIB"
+expect_killed "newfstatat by name denied (EPERM): the write went through unexamined"
+grep -qF "decision file=$LIB: pass (no such file) [open]" "$T/limited.out" ||
+  fail "newfstatat by name denied: no decision says the file looked missing: $(r_out limited)"
+ok "newfstatat by name denied: the write passes unexamined ('no such file'), as documented"
 # freopen(NULL, "w") asks the same before it moves the stream's fd.
 fresh_copy "$V1" "$LIB"
 victim_write control "$TG_RTOOL" deny faccessat2:EPERM "$TG_RTOOL" freopen-null w "$LIB"
