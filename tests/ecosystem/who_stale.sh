@@ -206,6 +206,8 @@ if [ -n "$cg" ] && mkdir "$cg/$unit" && echo "$vpid" >"$cg/$unit/cgroup.procs"; 
   trap 'kill "$vpid" 2>/dev/null; wait; rmdir "$cg/$unit"' EXIT
   "$TG_CMD" stale >"$D/units.out" 2>&1
   grep -Eq "^$unit +$vpid .* deleted +$D/lib.so\$" "$D/units.out" || err "stale does not list the victim in $unit: $(cat "$D/units.out")"
+  grep -qx "1 process runs code from replaced or deleted files." "$D/units.out" && grep -q "^UNIT  *PID  *USER  *COMMAND  *WHY  *FILE$" "$D/units.out" ||
+    err "stale's table or count is not as docs/systemd.md shows it: $(cat "$D/units.out")"
   grep -A1 -x "Restart:" "$D/units.out" | grep -qx "  systemctl restart $unit" ||
     err "stale does not say 'systemctl restart $unit': $(cat "$D/units.out")"
   if command -v jq >/dev/null; then
