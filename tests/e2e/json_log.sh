@@ -23,6 +23,9 @@ path, lib, victim = sys.argv[1], sys.argv[2], int(sys.argv[3])
 events = [json.loads(line) for line in open(path)]  # every line parses on its own
 kinds = [e["event"] for e in events]
 assert all(isinstance(e["pid"], int) for e in events), "pid is a number on every line"
+def no_null(v):  # a field whose value is unknown is left out, never null (docs/ci.md)
+    return v is not None and all(map(no_null, v.values() if isinstance(v, dict) else v if isinstance(v, list) else []))
+assert all(map(no_null, events)), [e for e in events if not no_null(e)]
 escaped = lib.replace("\n", "\\n")
 decision = next(e for e in events if e["event"] == "decision")
 assert decision["action"] == "act" and decision["reason"] == "mapped executable", decision
