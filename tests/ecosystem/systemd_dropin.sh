@@ -31,6 +31,20 @@ grep -q "truncguard.conf.*NotAKnownKey" <<<"$out" ||
   fail "a broken line in the drop-in is not reported, so it may not be read at all: $out"
 ok "a broken drop-in line is reported: the drop-in is read"
 
+# The other way (docs/systemd.md): wrap the command in a drop-in, the old
+# line cleared first with an empty ExecStart=: verify accepts it; without
+# the empty line, a unit that is not Type=oneshot is refused (two commands).
+rm -f "$units/app-deploy.service.d/truncguard.conf"
+printf '[Service]\nExecStart=\nExecStart=%s /bin/cp /srv/build/libapp.so /opt/app/lib/libapp.so\n' "$TG_CMD" \
+  >"$units/app-deploy.service.d/wrap.conf"
+out=$(verify)
+[ $? -eq 0 ] && [ -z "$out" ] || fail "systemd-analyze verify of the wrapping drop-in: $out"
+sed -i '/^ExecStart=$/d' "$units/app-deploy.service.d/wrap.conf"
+sed -i 's/^Type=oneshot$/Type=simple/' "$units/app-deploy.service"
+out=$(verify)
+grep -q "more than one ExecStart=" <<<"$out" || fail "control: a second ExecStart= in a simple service is not refused: $out"
+ok "a drop-in that wraps the command (an empty ExecStart= first) passes verify; without the empty line, refused"
+
 # docs/systemd.md's list of the system calls the library makes on a
 # program's behalf (for a service's own seccomp allow-list), measured: each
 # case runs under strace with and without the library, and every call made
