@@ -1074,6 +1074,8 @@ __attribute__((noinline)) Outcome act_on_elf(const Settings& s, const WriteInten
 
   if (s.mode == Mode::dry_run) {
     ev.kind = log::EventKind::would_replace;
+    // What the new file would start with, as copy_content would copy it.
+    ev.kept_bytes = keep == kWholeFile || keep > ex.st.st_size ? ex.st.st_size : keep;
     if (log::enabled(kRewrites)) {
       log::emit(ev);
       // As the replacement's own note would say: which file, the links kept.

@@ -634,6 +634,19 @@ who_case "1 3" 'new\nline (inode ' "$T/$(printf 'new\nline')"
 who_case "1 3" "no such file now" "$T/gone.so"
 who_case "2" "is a directory" "$T"
 who_case "2" "an empty name" ""
+# `who --json` lists only the files it could examine (docs/guarantees.md,
+# "What is not guaranteed"): a directory, an empty name or a path whose
+# directory can't be resolved is named on stderr, makes the status 2, and is
+# absent from the JSON; the file examined with them is there.
+"$TG_CMD" who --json "$T" "" "$T/no/such/dir/lib.so" "$LIB" >"$T/who.json" 2>"$T/who.err"
+st=$?
+[ "$st" -eq 2 ] || fail "who --json with three names it can't examine exited $st: $(cat "$T/who.err")"
+for name in "'$T': is a directory" "'': an empty name" "'$T/no/such/dir/lib.so': no such file, and its directory can't be resolved"; do
+  grep -qF "cannot examine $name" "$T/who.err" || fail "who --json does not name $name on stderr: $(cat "$T/who.err")"
+done
+python3 -c 'import json, sys; f = json.load(open(sys.argv[1]))["files"]; assert [x["file"] for x in f] == [sys.argv[2]], f' "$T/who.json" "$LIB" ||
+  fail "who --json does not list only $LIB: $(cat "$T/who.json")"
+ok "who --json: names it can't examine are on stderr (status 2), absent from the JSON; the file examined is listed"
 who_case "0" "$LIB (inode" "$T"/many/* "$LIB"
 python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert len(d["files"]) == 1001, len(d["files"])' "$T/who.json" ||
   fail "who --json with 1001 files does not list 1001"

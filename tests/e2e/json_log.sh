@@ -23,6 +23,9 @@ path, lib, victim = sys.argv[1], sys.argv[2], int(sys.argv[3])
 events = [json.loads(line) for line in open(path)]  # every line parses on its own
 kinds = [e["event"] for e in events]
 assert all(isinstance(e["pid"], int) for e in events), "pid is a number on every line"
+def no_null(v):  # a field whose value is unknown is left out, never null (docs/ci.md)
+    return v is not None and all(map(no_null, v.values() if isinstance(v, dict) else v if isinstance(v, list) else []))
+assert all(map(no_null, events)), [e for e in events if not no_null(e)]
 escaped = lib.replace("\n", "\\n")
 decision = next(e for e in events if e["event"] == "decision")
 assert decision["action"] == "act" and decision["reason"] == "mapped executable", decision
@@ -107,3 +110,26 @@ assert w["message"].endswith(": No such file or directory; logging to stderr"), 
 assert any(e["event"] == "replaced" for e in events), events
 PY
 ok "an unopenable log file: the warning and the lines on stderr, each a JSON object"
+
+# mapped_by lists up to 8 processes, mapped_by_total counts them all
+# (docs/ci.md's table), and the text line says "and N more".
+MANY=$T/libmany.so
+fresh_copy "$V1" "$MANY"
+pids=() readies=() outs=()
+for i in $(seq 10); do start_victim "$MANY"; pids+=("$VICTIM_PID"); readies+=("$VICTIM_READY"); outs+=("$VICTIM_OUT"); done
+log_reset
+"$TG_CMD" --json cp "$V2" "$MANY" || fail "truncguard --json cp over a library 10 victims run failed"
+cat "$TG_LOG".* >"$T/many.json"
+for i in $(seq 0 9); do
+  VICTIM_PID=${pids[$i]} VICTIM_READY=${readies[$i]} VICTIM_OUT=${outs[$i]}
+  stop_victim
+  expect_survived "victim $i of 10"
+done
+python3 - "$T/many.json" "${pids[@]}" <<'PY' || fail "mapped_by with 10 victims: $(cat "$T/many.json")"
+import json, sys
+pids = set(map(int, sys.argv[2:]))
+r = next(e for e in map(json.loads, open(sys.argv[1])) if e["event"] == "replaced")
+assert r["mapped_by_total"] == 10 and len(r["mapped_by"]) == 8, r
+assert {m["pid"] for m in r["mapped_by"]} <= pids and all(m["comm"] == "victim" for m in r["mapped_by"]), r
+PY
+ok "10 victims: mapped_by lists 8, mapped_by_total is 10"

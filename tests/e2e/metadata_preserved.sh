@@ -67,3 +67,56 @@ if command -v strace >/dev/null; then
 else
   note "SKIP the fchmod part: strace is not installed"
 fi
+
+# Not the inode flags (docs/guarantees.md, "What is not guaranteed": chattr
+# +A noatime and +d nodump were measured lost on ext4, as with install):
+# the new file has neither. Where the filesystem keeps no such flags
+# (tmpfs), nothing to check.
+fresh_copy "$V1" "$LIB"
+if chattr +A +d "$LIB" 2>/dev/null && [ "$(lsattr -d "$LIB" 2>/dev/null | cut -c1-22 | tr -cd 'Ad')" = dA ]; then
+  old=$(inode "$LIB")
+  TRUNCGUARD_SCOPE=elf "$TG_CMD" cp "$V2" "$LIB" || fail "cp over a library with chattr +A +d failed"
+  [ "$(inode "$LIB")" != "$old" ] || fail "cp over a library with chattr +A +d: not replaced"
+  flags=$(lsattr -d "$LIB" | cut -c1-22)
+  [ -z "$(tr -cd 'Ad' <<<"$flags")" ] || fail "the new file has inode flags A or d ($flags): docs/guarantees.md says they are lost"
+  ok "chattr +A +d: the new inode has neither ($flags), as documented"
+else
+  note "no chattr +A +d on $(stat -f -c %T "$T") here: inode flags not checked"
+fi
+
+# trusted. extended attributes are invisible to a writer without
+# CAP_SYS_ADMIN (docs/guarantees.md, "What is not guaranteed"): nobody's cp
+# over its library in use gives the new file the user. one but not the
+# trusted. one, and no line says so. Control: root's keeps both.
+if [ "$(id -u)" -eq 0 ] && command -v setfattr >/dev/null && command -v setpriv >/dev/null && as_nobody true; then
+  nobody_copies
+  mkdir -m 0777 "$T/tx"
+  TLIB=$T/tx/libvictim.so
+  for who in root nobody; do
+    fresh_copy "$V1" "$TLIB"
+    must chown 65534:65534 "$TLIB"
+    if ! setfattr -n trusted.tg -v kept "$TLIB" 2>/dev/null || ! setfattr -n user.tg -v kept "$TLIB" 2>/dev/null; then
+      note "no trusted. or user. xattrs on $(stat -f -c %T "$T"): not checked"
+      break
+    fi
+    start_victim "$TLIB"
+    log_reset
+    if [ $who = root ]; then
+      "$TG_CMD" cp "$V2" "$TLIB" || fail "root's cp over the library with a trusted. xattr failed"
+    else
+      as_nobody "$TG_CMD_N" cp "$V2" "$TLIB" || fail "nobody's cp over its library with a trusted. xattr failed"
+    fi
+    stop_victim
+    expect_survived "$who's cp over a library with a trusted. xattr"
+    expect_log "replaced file=$TLIB "
+    [ "$(getfattr --only-values -n user.tg "$TLIB" 2>/dev/null)" = kept ] || fail "$who: the user. xattr was not kept"
+    trusted=$(getfattr --only-values -n trusted.tg "$TLIB" 2>/dev/null)
+    if [ $who = root ]; then
+      [ "$trusted" = kept ] || fail "control: root's replacement lost the trusted. xattr"
+    else
+      [ -z "$trusted" ] || fail "nobody's replacement kept the trusted. xattr ($trusted): docs/guarantees.md says it can't"
+      expect_no_log "note file=$TLIB "
+      ok "trusted. xattrs: kept by root's replacement, lost without a word by nobody's (user. kept by both)"
+    fi
+  done
+fi

@@ -429,3 +429,46 @@ got=$(chmod_before_close atomic | paste -sd' ')
   fail "atomic: chmod by name before the close: $got; expected the old file ($(stat -c %s "$V1") bytes) to get 700, the new one to keep 644"
 expect_same_content "$LIB" "$V2"
 ok "atomic: before the close the name is the old file, also to the writer: its chmod goes there, the new file keeps its mode"
+
+# A name that is missing at open is created as usual and can be seen
+# half-written (docs/guarantees.md, "What is not guaranteed"): nothing to
+# keep, so nothing pending; the open passes (no such file).
+rm -f -- "$T/newlib.so"
+log_reset
+out=$("$TG_CMD" --debug=rewrites,decisions python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+os.write(fd, b"half")
+print(open(sys.argv[1], "rb").read().decode())
+os.write(fd, b", then the rest")
+os.close(fd)' "$T/newlib.so") || fail "a new name in atomic mode: the writer failed"
+[ "$out" = half ] || fail "a new name in atomic mode: mid-write, the name held '$out', expected 'half'"
+[ "$(cat "$T/newlib.so")" = "half, then the rest" ] || fail "a new name in atomic mode: $(cat "$T/newlib.so")"
+expect_log "decision file=$T/newlib.so: pass (no such file)"
+tg_log | grep -F "file=$T/newlib.so" | grep -q "published\|replaced" && fail "a new name in atomic mode was made pending: $(tg_log)"
+ok "atomic: a name missing at open is created as usual, seen half-written by others"
+
+# An O_NOFOLLOW open's fd does not show O_NOFOLLOW in F_GETFL (it is a reopen
+# through /proc/self/fd, which O_NOFOLLOW refuses: docs/guarantees.md, "What
+# is not guaranteed"); the rest of its flags as asked. Control: the same open
+# of a file truncguard lets through shows it.
+getfl() {  # getfl FILE [CMD...]: F_GETFL of an O_WRONLY|O_TRUNC|O_NOFOLLOW open of FILE, in octal
+  local file=$1
+  shift
+  "$@" python3 -c 'import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+print(oct(fcntl.fcntl(fd, fcntl.F_GETFL)))' "$file"
+}
+seq 1 100 >"$T/plain.txt"
+plain=$(getfl "$T/plain.txt" "$TG_CMD") || fail "O_NOFOLLOW open of a text file failed"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+pending=$(getfl "$LIB" "$TG_CMD") || fail "O_NOFOLLOW open of a library in use, atomic mode, failed"
+stop_victim
+expect_survived "an O_NOFOLLOW open in atomic mode"
+expect_log "published file=$LIB [ino "
+[ $((8#${plain#0o} & 8#400000)) -ne 0 ] || fail "control: F_GETFL of a plain O_NOFOLLOW open ($plain) shows no O_NOFOLLOW"
+[ "$pending" = "$(printf '0o%o' $((8#${plain#0o} & ~8#400000)))" ] ||
+  fail "atomic: F_GETFL of the O_NOFOLLOW open is $pending, expected $plain without O_NOFOLLOW"
+ok "atomic: an O_NOFOLLOW open's fd shows $pending (no O_NOFOLLOW); a plain one $plain"

@@ -42,3 +42,31 @@ assert w["entry"] in ("open", "openat", "open64", "openat64") and {"pid": victim
     "$LIB" "$old" "$VICTIM_PID" || fail "no would_replace JSON event as documented: $(tg_log)"
   ok "dry-run in JSON: a would_replace event, mode dry-run, the old inode, no new one, the victim named"
 fi
+
+# In JSON, would_replace's kept_bytes is what the new file would start with
+# (docs/ci.md's table: the old content a write in place or a truncate keeps),
+# as the replaced line of the same write gives it: a write in place, the
+# whole file; a truncate to 100 bytes, 100; an O_TRUNC open, 0. Bug: always 0
+# in dry-run.
+if command -v python3 >/dev/null; then
+  size=$(stat -c %s "$V1")
+  for how in "dd:$size" "trunc:100" "cp:0"; do
+    want=${how#*:}
+    for mode in replace dry-run; do
+      fresh_copy "$V1" "$LIB"
+      start_victim "$LIB"
+      log_reset
+      case ${how%%:*} in
+        dd) "$TG_CMD" --json -m $mode dd if="$V2" of="$LIB" conv=notrunc status=none ;;
+        trunc) "$TG_CMD" --json -m $mode python3 -c 'import os, sys; os.truncate(sys.argv[1], 100)' "$LIB" ;;
+        cp) "$TG_CMD" --json -m $mode cp "$V2" "$LIB" ;;
+      esac || fail "${how%%:*} under --json -m $mode failed"
+      stop_victim
+      got=$(tg_log | python3 -c 'import json, sys
+print(next(e["kept_bytes"] for e in map(json.loads, sys.stdin) if e["event"] in ("replaced", "would_replace")))') ||
+        fail "${how%%:*}, mode $mode: no replaced or would_replace line: $(tg_log)"
+      [ "$got" = "$want" ] || fail "${how%%:*}, mode $mode: kept_bytes $got, expected $want: $(tg_log)"
+    done
+  done
+  ok "kept_bytes in JSON: a write in place $size, a truncate to 100 bytes 100, an O_TRUNC open 0; the same in dry-run"
+fi

@@ -96,3 +96,32 @@ for how in a m; do
     ok "touch -$how $tg truncguard over a library in use: $after kept"
   done
 done
+
+# ... but its birth time is the new inode's, the time of the replacement
+# (docs/guarantees.md, "What is not guaranteed": no call sets it, nor the
+# ctime, which any change of the file moves anyway). Control: touch -a in
+# place without truncguard leaves the birth time before the write.
+if [ "$(stat -c %W -- "$LIB")" != 0 ]; then
+  for tg in without under; do
+    fresh_copy "$V1" "$LIB"
+    sleep 1.1   # (the birth time is in whole seconds: the copy's second is then over)
+    t0=$(date +%s)
+    if [ $tg = under ]; then
+      start_victim "$LIB"
+      "$TG_CMD" touch -a -- "$LIB" || fail "touch -a under truncguard failed"
+      stop_victim
+      expect_survived "touch -a under truncguard, birth time"
+    else
+      touch -a -- "$LIB" || fail "control: touch -a failed"
+    fi
+    born=$(stat -c %W -- "$LIB")
+    if [ $tg = under ]; then
+      [ "$born" -ge "$t0" ] || fail "the new inode's birth time $(stat -c %w -- "$LIB") is before the write ($t0)"
+    else
+      [ "$born" -lt "$t0" ] || fail "control: touch -a in place moved the birth time to $(stat -c %w -- "$LIB")"
+    fi
+  done
+  ok "the replaced library's birth time is the replacement's ($(stat -c %w -- "$LIB")); in place, the copy's"
+else
+  note "no birth time on $(stat -f -c %T "$T"): not checked"
+fi

@@ -137,6 +137,34 @@ print("ok: %d JSON lines, all objects with the documented fields" % len(events))
 PY
 ok "the JSON log: one object per line, documented fields and types, names escaped as in the text log"
 
+# docs/ci.md's jq lines ("What a CI job usually wants"), run as written in
+# the log directory; and docs/systemd.md's journal filter on that log mixed
+# with a program's own output (as the journal holds stderr).
+if command -v jq >/dev/null; then
+  mapfile -t jqs < <(grep '^cat tg\.\* | jq ' "$SRC/docs/ci.md")
+  [ "${#jqs[@]}" -eq 3 ] || fail "docs/ci.md has ${#jqs[@]} 'cat tg.* | jq' lines, expected 3"
+  out=$(cd "$T/ci-log" && sh -c "${jqs[0]}") || fail "${jqs[0]} failed"
+  [ "$(jq -c 'keys' <<<"$out" | sort -u)" = '["file","mapped_by","new_ino","old_ino"]' ] && [ "$(wc -l <<<"$out")" -eq 2 ] &&
+    grep -qF "\"file\":\"$LIB\"" <<<"$out" || fail "${jqs[0]}: $out"
+  out=$(cd "$T/ci-log" && sh -c "${jqs[1]}")
+  [ -z "$out" ] || fail "${jqs[1]} with nothing unprotected: $out"
+  mkdir -p "$T/failed-log" && cp "$T/all.json" "$T/failed-log/tg.1" &&
+    printf '%s\n' '{"pid":1,"event":"cannot_protect","file":"/x.so"}' >"$T/failed-log/tg.2" || fail "cannot write $T/failed-log"
+  out=$(cd "$T/failed-log" && sh -c "${jqs[1]}")
+  [ "$out" = "some writes were NOT protected" ] || fail "${jqs[1]} with a cannot_protect line: '$out'"
+  out=$(cd "$T/ci-log" && sh -c "${jqs[2]}")
+  [ "$out" = "$(printf '%s\n' "$A" "$B" | sort -u)" ] || fail "${jqs[2]}: '$out', expected the victims $A and $B"
+  journal=$(grep -m1 -oP 'journalctl -u app-deploy.service -o cat \| \Kjq .*"replaced"\)'"'" "$SRC/docs/systemd.md")
+  [ -n "$journal" ] || fail "no journal filter for replaced lines in docs/systemd.md"
+  out=$({ echo "the program's own line"; echo '{not json'; cat "$T/all.json"; echo 42; } | sh -c "$journal" 2>&1)
+  st=$?
+  [ "$st" -eq 0 ] && [ "$(wc -l <<<"$out")" -eq 2 ] && [ "$(jq -r .event <<<"$out" | sort -u)" = replaced ] ||
+    fail "docs/systemd.md's '$journal' on mixed output: $out"
+  ok "docs/ci.md's three jq lines and docs/systemd.md's journal filter, run as written, give what they say"
+else
+  note "jq is not installed: docs/ci.md's jq lines were not run"
+fi
+
 # The summary's exit statuses.
 printf '%s\n' '{"pid":1,"event":"cannot_protect","file":"/x.so","entry":"openat","step":"cannot create a temporary file in the directory","error":"Permission denied","errno":13,"fallback":"etxtbsy"}' \
   '      7:	a text line' >"$T/failed.json"
@@ -185,11 +213,21 @@ make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD= >"$T/make.
 start_victim "$T/stage/usr/lib/libapp.so"
 old=$(inode "$T/stage/usr/lib/libapp.so")
 cp "$V2" "$T/mk/libapp.so"
-make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD_FLAGS="--log=$T/logs/log" >"$T/make.out" 2>&1 ||
+# TRUNCGUARD_FLAGS as docs/ci.md writes it: $(CURDIR) is make's, a JSON log there.
+make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD_FLAGS='--json --log=$(CURDIR)/tg' >"$T/make.out" 2>&1 ||
   fail "make install under truncguard failed: $(cat "$T/make.out")"
 stop_victim
 expect_survived "the victim of the library make install replaced"
 [ "$(inode "$T/stage/usr/lib/libapp.so")" != "$old" ] || fail "make install truncated the installed library in place"
-expect_log "replaced file=$T/stage/usr/lib/libapp.so"
+grep -qF "\"event\":\"replaced\",\"file\":\"$T/stage/usr/lib/libapp.so\"" "$T"/mk/tg.* 2>/dev/null ||
+  fail "make install TRUNCGUARD_FLAGS='--json --log=\$(CURDIR)/tg' left no JSON replaced line in $T/mk/tg.*: $(ls "$T/mk")"
 expect_version "$T/stage/usr/lib/libapp.so" 2
-ok "examples/ci/Makefile: make install protects the running victim"
+ok "examples/ci/Makefile: make install protects the running victim, its JSON log in \$(CURDIR)/tg.PID"
+# make install TRUNCGUARD= turns it off (docs/ci.md): the victim dies, as with a plain cp.
+cp "$V1" "$T/mk/libapp.so"
+make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD= >"$T/make.out" 2>&1 || fail "make install TRUNCGUARD= failed: $(cat "$T/make.out")"
+start_victim "$T/stage/usr/lib/libapp.so"
+cp "$V2" "$T/mk/libapp.so"
+make -s -C "$T/mk" install DESTDIR="$T/stage" PREFIX=/usr TRUNCGUARD= >"$T/make.out" 2>&1 || fail "make install TRUNCGUARD= failed: $(cat "$T/make.out")"
+stop_victim
+expect_killed "make install TRUNCGUARD= (truncguard off)"

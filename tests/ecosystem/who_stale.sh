@@ -15,6 +15,7 @@
 #    and the two ways a file can go stale without "(deleted)": a file
 #    mounted over its path (replaced), a directory mounted over (missing).
 . "$(dirname "$0")/../e2e/lib.sh"
+SRC=${TG_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 need_victims
 need_shim
 command -v python3 >/dev/null || skip "python3 is needed to parse the JSON output"
@@ -267,7 +268,7 @@ cat >"$T/ns/inside.sh" <<'EOF'
 #!/bin/bash
 # Runs as PID 1 of a new PID namespace: every process here is ours.
 set -u
-TG_CMD=$1 VICTIM=$2 V1=$3 V2=$4 D=$5
+TG_CMD=$1 VICTIM=$2 V1=$3 V2=$4 D=$5 DOC=$6
 export TRUNCGUARD_SCOPE=namespace  # the processes outside this namespace don't count
 err() { echo "inside: $*" >&2; exit 1; }
 expect() {  # expect STATUS CMD...: with -q, the status answers and nothing is printed
@@ -287,13 +288,59 @@ cp "$V1" "$D/lib.so"
 expect 0 "$TG_CMD" stale -q
 expect 1 "$TG_CMD" who -q "$D/lib.so"
 victim "$D/lib.so" "$D/ready1"
+vpid=$!
 expect 0 "$TG_CMD" who -q "$D/lib.so"
 expect 0 "$TG_CMD" stale -q
 "$TG_CMD" cp "$V2" "$D/lib.so" 2>/dev/null || err "truncguard cp failed"
 expect 1 "$TG_CMD" stale -q
 expect 0 "$TG_CMD" who -q "$D/lib.so"
+# The stale victim in a cgroup named as a systemd service (docs/systemd.md,
+# "After the deploy"; docs/ci.md's `case` block, run as written, with a
+# systemctl that records what it is asked): its unit in the table, the
+# "Restart:" line, and the block restarts that unit. Bug: the block ran
+# `truncguard stale --json > stale.json` then `case $? in`: under `set -e`
+# (the shell step above, GitHub Actions' bash -e) the status 1 of stale
+# processes ended the script there, failing the step and restarting nothing.
+cg=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+unit=tg-ci-$(basename "$(dirname "$(dirname "$D")")" | tr -c 'a-zA-Z0-9\n' -).service  # ($$ is 1 here)
+if [ -n "$cg" ] && mkdir "$cg/$unit" && echo "$vpid" >"$cg/$unit/cgroup.procs"; then
+  trap 'kill "$vpid" 2>/dev/null; wait; rmdir "$cg/$unit"' EXIT
+  "$TG_CMD" stale >"$D/units.out" 2>&1
+  grep -Eq "^$unit +$vpid .* deleted +$D/lib.so\$" "$D/units.out" || err "stale does not list the victim in $unit: $(cat "$D/units.out")"
+  grep -qx "1 process runs code from replaced or deleted files." "$D/units.out" && grep -q "^UNIT  *PID  *USER  *COMMAND  *WHY  *FILE$" "$D/units.out" ||
+    err "stale's table or count is not as docs/systemd.md shows it: $(cat "$D/units.out")"
+  grep -A1 -x "Restart:" "$D/units.out" | grep -qx "  systemctl restart $unit" ||
+    err "stale does not say 'systemctl restart $unit': $(cat "$D/units.out")"
+  if command -v jq >/dev/null; then
+    mkdir -p "$D/stub" "$D/ci"
+    printf '#!/bin/sh\necho "$@" >>"%s"\n' "$D/systemctl.args" >"$D/stub/systemctl" && chmod +x "$D/stub/systemctl"
+    sed -n '/^\(st=0\|truncguard stale --json > stale.json\)/,/^esac$/p' "$DOC" >"$D/ci/block.sh"
+    [ -s "$D/ci/block.sh" ] || err "no 'truncguard stale --json' case block in $DOC"
+    (cd "$D/ci" && PATH=$D/stub:$(dirname "$TG_CMD"):$PATH sh -e block.sh) >"$D/ci.out" 2>&1 ||
+      err "docs/ci.md's case block failed: $(cat "$D/ci.out")"
+    [ "$(cat "$D/systemctl.args" 2>/dev/null)" = "restart $unit" ] ||
+      err "docs/ci.md's case block ran systemctl '$(cat "$D/systemctl.args" 2>/dev/null)', expected 'restart $unit'"
+    echo "ci.md case block: ok"
+  fi
+  echo "units: ok"
+else
+  echo "no cgroup could be made here: stale's units were not checked"
+fi
 rm -f "$D/ready1"; wait
+trap - EXIT
+[ -d "$cg/$unit" ] && rmdir "$cg/$unit"
 expect 0 "$TG_CMD" stale -q
+# A library renamed away (`mv lib.so lib.so.old`) before a new one is put at
+# the name: its mapping is named lib.so.old, which is still there, so stale
+# does not list it (docs/guarantees.md, "What is not guaranteed"); once
+# lib.so.old is removed, it does.
+cp "$V1" "$D/mv.so"
+victim "$D/mv.so" "$D/ready5"
+mv "$D/mv.so" "$D/mv.so.old" && cp "$V2" "$D/mv.so" || err "mv setup"
+expect 0 "$TG_CMD" stale -q
+rm "$D/mv.so.old"
+expect 1 "$TG_CMD" stale -q
+rm -f "$D/ready5"; wait
 echo "exit statuses: ok"
 
 # A file mounted over the path: the victim's mapping is not "(deleted)",
@@ -335,10 +382,16 @@ else
   echo "no bind mount here: the replaced/missing cases were not checked"
 fi
 EOF
-unshare --pid --fork --mount-proc bash "$T/ns/inside.sh" "$TG_CMD" "$TG_VICTIM" "$V1" "$V2" "$T/ns/d" >"$T/ns.out" 2>&1 ||
+unshare --pid --fork --mount-proc bash "$T/ns/inside.sh" "$TG_CMD" "$TG_VICTIM" "$V1" "$V2" "$T/ns/d" "$SRC/docs/ci.md" >"$T/ns.out" 2>&1 ||
   fail "in a PID namespace of our own: $(cat "$T/ns.out")"
 grep -q "exit statuses: ok" "$T/ns.out" || fail "the namespace script did not finish: $(cat "$T/ns.out")"
 ok "alone in a PID namespace: stale 0, then 1 after the deploy, 0 when the victim is gone; who 1, then 0; -q prints nothing"
+if grep -q "units: ok" "$T/ns.out"; then
+  ok "stale: a victim in a cgroup named as a service is listed under its unit, with 'systemctl restart UNIT'"
+  grep -q "ci.md case block: ok" "$T/ns.out" && ok "docs/ci.md's 'truncguard stale --json' case block, under sh -e, restarts that unit"
+else
+  note "$(grep "cgroup" "$T/ns.out")"
+fi
 if grep -q "replaced and missing: ok" "$T/ns.out"; then
   ok "stale: a file mounted over the path is 'replaced', a directory mounted over it 'missing', a file where its directory was 'missing'"
 else

@@ -131,6 +131,26 @@ proc_cases() {  # proc_cases HOW
   expect_intact "$LIB" "$old" "$V1"
   expect_log "cannot protect file=fd " ": cannot read the file's name (/proc/thread-self/fd): No such file or directory; failing with ETXTBSY"
   ok "/proc $how: ftruncate refused: $(log_lines "cannot protect file=fd" | cut -f2-)"
+  # ... but through a write-only fd (docs/guarantees.md, "What is not
+  # guaranteed") the file can be neither read nor named: not examined, it
+  # truncates (the victim dies, as without truncguard), the decisions log
+  # saying why.
+  if command -v python3 >/dev/null; then
+    fresh_copy "$V1" "$LIB"
+    log_reset
+    writer_then_victim "a write-only ftruncate" "$T/wronly" "$LIB" no_proc "$how" \
+      env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=decisions python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY)
+open(sys.argv[2] + ".ready", "w").close()
+while not os.path.exists(sys.argv[2] + ".go"):
+    time.sleep(0.01)
+os.ftruncate(fd, 0)' "$LIB" "$T/wronly"
+    expect_killed "/proc $how: ftruncate through a write-only fd under truncguard"
+    [ ! -s "$LIB" ] || fail "/proc $how: ftruncate through a write-only fd did not truncate: $(stat -c %s -- "$LIB") bytes"
+    expect_log "decision file=fd " ": pass (without /proc, the file of this write-only fd can be neither read nor named: the real call answers) [ftruncate"
+    ok "/proc $how: ftruncate through a write-only fd truncates, as documented: $(log_lines "decision file=fd" | cut -f2-)"
+  fi
   seq 1000 >"$T/notes.txt"
   r_run trunc no_proc "$how" env LD_PRELOAD="$TG_SHIM" truncate -s 10 "$T/notes.txt"
   [ "$R_STATUS" -eq 0 ] && [ "$(stat -c %s -- "$T/notes.txt")" = 10 ] ||

@@ -258,6 +258,16 @@ fresh_copy "$V1" "$T/inodes/libvictim.so"
 for i in $(seq 64); do : >"$T/inodes/f$i" 2>/dev/null || break; done
 : >"$T/inodes/probe" 2>/dev/null && fail "setup: $T/inodes still has free inodes"
 unlink_refused "cp, no inode left" "$T/inodes/libvictim.so" "cannot create the new file" cp "$V2" "$T/inodes/libvictim.so"
+# The same in JSON (docs/ci.md's table): "restored_old":true, no kept_aside.
+start_victim "$T/inodes/libvictim.so"
+log_reset
+r_run unlinkfull env TRUNCGUARD_MODE=unlink TRUNCGUARD_LOG_FORMAT=json "$TG_CMD" cp "$V2" "$T/inodes/libvictim.so"
+stop_victim
+expect_survived "mode unlink, cp, no inode left, JSON"
+line=$(log_lines '"event":"cannot_protect"' '"step":"cannot create the new file"' '"errno":28' '"fallback":"etxtbsy"' '"restored_old":true')
+[ -n "$line" ] && ! grep -q '"kept_aside"' <<<"$line" ||
+  fail "mode unlink, cp, no inode left, JSON: no cannot_protect line with restored_old (and without kept_aside): $(tg_log)"
+ok "mode unlink, cp, no inode left, JSON: \"restored_old\":true"
 # ... and where the put-back fails too (strace fails the second renameat2,
 # the put-back, with EIO; the first moved the old file aside): the old file
 # is kept under its temp name, the name is empty (the new file could not be

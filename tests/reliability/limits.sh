@@ -96,7 +96,11 @@ at_fd_limit "ftruncate(2) to 100 bytes" "refused" "$TG_RTOOL" ftruncate-fd 3 100
 # shim, which could open neither the file nor its directory, leaves it to
 # the real call), not ETXTBSY.
 if command -v python3 >/dev/null; then
-  no_fd_left() {  # no_fd_left [CMD...]: python fills its fd table, then opens $LIB O_WRONLY|O_TRUNC
+  # without_fds FILE CALL [CMD...]: python fills its fd table, then CALL(FILE):
+  # open (O_WRONLY|O_TRUNC, glibc's) or truncate; prints ok or the errno's name.
+  without_fds() {
+    local file=$1 call=$2
+    shift 2
     "$@" python3 -c '
 import ctypes, errno, os, resource, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -107,9 +111,13 @@ try:
         held.append(os.open("/dev/null", os.O_RDONLY))
 except OSError:
     pass
-fd = libc.open(sys.argv[1].encode(), os.O_WRONLY | os.O_TRUNC)
-print("ok" if fd >= 0 else errno.errorcode[ctypes.get_errno()])' "$LIB"
+if sys.argv[2] == "open":
+    r = libc.open(sys.argv[1].encode(), os.O_WRONLY | os.O_TRUNC)
+else:
+    r = libc.truncate(sys.argv[1].encode(), ctypes.c_long(0))
+print("ok" if r >= 0 else errno.errorcode[ctypes.get_errno()])' "$file" "$call"
   }
+  no_fd_left() { without_fds "$LIB" open "$@"; }  # no_fd_left [CMD...]
   for how in plain guarded; do
     fresh_copy "$V1" "$LIB"
     old=$(inode "$LIB")
@@ -121,6 +129,24 @@ print("ok" if fd >= 0 else errno.errorcode[ctypes.get_errno()])' "$LIB"
     expect_intact "$LIB" "$old" "$V1"
   done
   ok "open(O_WRONLY|O_TRUNC) with no fd free: EMFILE, nothing truncated, with and without truncguard"
+  # truncate(2) needs no fd of the program's: with none free, of a text file
+  # of 52 bytes or more, it fails with ETXTBSY under truncguard, the log
+  # saying why (docs/guarantees.md, "What is not guaranteed": its header
+  # can't be read, so it may be a library in use), where without truncguard
+  # it succeeds; a file under 52 bytes passes.
+  seq 1 100 >"$T/notes.txt"
+  r_run nofd without_fds "$T/notes.txt" truncate
+  [ "$(r_out nofd | tail -n1)" = ok ] && [ ! -s "$T/notes.txt" ] || fail "control: truncate(2) of a text file with no fd free: $(r_out nofd)"
+  seq 1 100 >"$T/notes.txt"
+  r_run nofd without_fds "$T/notes.txt" truncate env -u TRUNCGUARD_LOG "$TG_CMD"
+  [ "$(r_out nofd | tail -n1)" = ETXTBSY ] && [ "$(stat -c %s "$T/notes.txt")" -eq 292 ] ||
+    fail "truncate(2) of a text file with no fd free under truncguard: $(r_out nofd)"
+  grep -qF "cannot protect file=$T/notes.txt: cannot open the file's directory: Too many open files; failing with ETXTBSY" "$T/nofd.out" ||
+    fail "truncate(2) of a text file with no fd free: no line says why: $(r_out nofd)"
+  seq 1 10 >"$T/short.txt"   # 21 bytes: too short to be ELF
+  r_run nofd without_fds "$T/short.txt" truncate env -u TRUNCGUARD_LOG "$TG_CMD"
+  [ "$(r_out nofd | tail -n1)" = ok ] && [ ! -s "$T/short.txt" ] || fail "truncate(2) of a 21-byte file with no fd free: $(r_out nofd)"
+  ok "truncate(2) with no fd free: a 292-byte text file refused (ETXTBSY, said why), a 21-byte one truncated; control: truncated"
 fi
 
 # The number an open returns is the lowest free one (POSIX), also when the
@@ -286,6 +312,18 @@ denied "PROCMAP_QUERY denied (ENOSYS)" ioctl=PROCMAP_QUERY:ENOSYS "pid @PID@ ("
 denied "copy_file_range denied (EPERM), no reflink" ioctl=FICLONE:ENOSYS,copy_file_range:EPERM "pid @PID@ (" \
   dd if="$V2" of="$LIB" conv=notrunc status=none
 denied "faccessat2 denied (EPERM)" faccessat2:EPERM "pid @PID@ ("
+# The one call whose denial lets the write through unexamined (docs/systemd.md,
+# docs/guarantees.md): newfstatat by name (its first argument AT_FDCWD, above
+# any fd; ld.so's by fd stay allowed) refused, the library looks missing, the
+# open passes as for a new file, and the victim dies as without truncguard.
+fresh_copy "$V1" "$LIB"
+# (LD_PRELOAD by hand: the command's own search for the library stats by name.)
+victim_write limited env -u TRUNCGUARD_LOG "$TG_RTOOL" deny '262>65536:EPERM' \
+  env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=decisions "$TG_RTOOL" open WRONLY,TRUNC "$LIB"
+expect_killed "newfstatat by name denied (EPERM): the write went through unexamined"
+grep -qF "decision file=$LIB: pass (no such file) [open]" "$T/limited.out" ||
+  fail "newfstatat by name denied: no decision says the file looked missing: $(r_out limited)"
+ok "newfstatat by name denied: the write passes unexamined ('no such file'), as documented"
 # freopen(NULL, "w") asks the same before it moves the stream's fd.
 fresh_copy "$V1" "$LIB"
 victim_write control "$TG_RTOOL" deny faccessat2:EPERM "$TG_RTOOL" freopen-null w "$LIB"
@@ -569,6 +607,19 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && as_nobody true; then
     fail "nobody's write-only library: $(r_out limited)"
   [ "$(stat -c %a "$NLIB")" = 200 ] || fail "the new file's mode is $(stat -c %a "$NLIB"), expected 200"
   ok "nobody's write-only library: $(grep -F 'replaced file' "$T/limited.out" | cut -f2-)"
+  # A write in place (O_WRONLY, no O_TRUNC) of it fails with ETXTBSY: there is
+  # nothing to copy the old content from (docs/guarantees.md, "What is not
+  # guaranteed"); the file stays as it was.
+  write_only_lib
+  old=$(inode "$NLIB")
+  start_victim "$NLIB"
+  r_run limited as_nobody env -u TRUNCGUARD_LOG "$TG_CMD_N" "$RTOOL_N" open WRONLY "$NLIB"
+  stop_victim
+  expect_survived "nobody opens its write-only (0200) library to write in place"
+  grep -qx "error=ETXTBSY" "$T/limited.out" && [ "$(inode "$NLIB")" = "$old" ] &&
+    grep -qF "cannot protect file=$NLIB: cannot read the old file to keep its content: Permission denied; failing with ETXTBSY" "$T/limited.out" ||
+    fail "nobody's write in place of its write-only library: $(r_out limited)"
+  ok "nobody's write in place of its write-only library: ETXTBSY, $(grep -F 'cannot protect' "$T/limited.out" | cut -f2-)"
 
   fresh_copy "$V1" "$LIB"
   must chmod 0666 "$LIB"

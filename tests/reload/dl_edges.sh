@@ -517,3 +517,66 @@ grep -q "note file=$LIB stale: .*; 1 open without a matching dlclose keep it loa
 grep "file=$LIB \[1\]" "$T/log" | grep ", \(opens\|already open\) " >"$T/ns1_counts"
 [ -s "$T/ns1_counts" ] && fail "dlmopen and the counts: a line gives namespace 1's object a count: $(head -1 "$T/ns1_counts")"
 ok "dlclose of a dlmopen handle does not count against the program's namespace"
+
+# ---- More than 64 libraries open at once (docs/guarantees.md, "What is not
+# guaranteed"): one warning, at the 65th, and the program's answers are the
+# same as without truncguard; 64 open at once give none.
+mkdir -p "$T/many"
+steps=()
+for i in $(seq 65); do cp "$P1" "$T/many/p$i.so" && steps+=(open:n:"$T/many/p$i.so") || fail "many: setup"; done
+DBG=reloads same "64 libraries open at once" "${steps[@]:0:64}"
+grep -q "libraries opened with dlopen are open at once" "$T/log" && fail "64 libraries open at once: a warning: $(cat "$T/log")"
+DBG=reloads same "65 libraries open at once" "${steps[@]}"
+[ "$(grep -c "warning: more than 64 libraries opened with dlopen are open at once (or a path is over [0-9]* bytes): the open handles of the others are not counted" "$T/log")" -eq 1 ] ||
+  fail "65 libraries open at once: not one warning: $(cat "$T/log")"
+ok "65 libraries open at once: one warning, the program's answers as without truncguard; 64: no warning"
+
+# ---- The `files` category in JSON, field by field as docs/ci.md's table
+# gives them: dlopen (already_open, before the call; detail its mode), dlsym
+# (opens; defined_in where found, absent where not), dlclose (opens after it;
+# detail "still loaded", then "unloaded", with a not_unloaded note); caller
+# the program, never the shim; ns and caller_ns 0.
+cp "$P1" "$T/json.so" || fail "json: setup"
+TRUNCGUARD_LOG_FORMAT=json DBG=files same "the files category in JSON" open:ng:"$T/json.so" open:n:"$T/json.so" \
+  sym:0:tg_version sym:0:no_such close:0 close:0
+python3 - "$T/log" "$T/json.so" "$TG_DL_EDGES" <<'PY' || fail "the files category in JSON: $(cat "$T/log")"
+import json, sys
+log, lib, prog = sys.argv[1:]
+ev = [json.loads(l) for l in open(log)]
+calls = [e for e in ev if e["event"] == "dl_call"]
+ino = calls[0]["ino"]
+base = {"file": lib, "ns": 0, "caller": prog, "caller_ns": 0, "ino": ino}
+def want(e, **kw):
+    exp = dict(base, event="dl_call", **kw)
+    got = {k: v for k, v in e.items() if k != "pid"}
+    assert got == exp, (got, exp)
+assert len(calls) == 6, calls
+want(calls[0], call="dlopen", already_open=0, detail="RTLD_NOW|RTLD_GLOBAL")
+want(calls[1], call="dlopen", already_open=1, detail="RTLD_NOW")
+want(calls[2], call="dlsym", symbol="tg_version", defined_in=lib, defined_in_ns=0, opens=2)
+want(calls[3], call="dlsym", symbol="no_such", opens=2)
+want(calls[4], call="dlclose", opens=1, detail="still loaded")
+want(calls[5], call="dlclose", opens=0, detail="unloaded")
+notes = [e for e in ev if e["event"] == "note"]
+assert len(notes) == 1 and notes[0]["note"] == "not_unloaded" and notes[0]["file"] == lib and "1 handle still open" in notes[0]["message"], notes
+assert len(ev) == 7, ev
+PY
+ok "the files category in JSON: dl_call's fields and values as docs/ci.md gives them"
+
+# ---- Only paths with a `/` are checked for staleness (docs/guarantees.md,
+# "What is not guaranteed"): a bare name found through LD_LIBRARY_PATH,
+# dlopened again after the file was replaced, gets no stale note; control:
+# the same by its path gets one.
+mkdir -p "$T/bare"
+for name in libtgbare.so "$T/bare/libtgbare.so"; do
+  cp "$P1" "$T/bare/libtgbare.so" || fail "bare: setup"
+  LD_LIBRARY_PATH=$T/bare DBG=reloads shimmed open:n:"$name" "run:cp $P2 $T/bare/new && mv $T/bare/new $T/bare/libtgbare.so" open:n:"$name"
+  [ "$ST" -eq 0 ] && grep -q "^open:n:$name -> same as #0" "$T/out" || fail "bare ($name): $(cat "$T/out")"
+  if [ "$name" = libtgbare.so ]; then
+    grep -q "stale" "$T/log" && fail "a bare name got a stale note: $(cat "$T/log")"
+  else
+    grep -qF "note file=$name stale: dlopen returns the object already loaded from it" "$T/log" ||
+      fail "control: the path got no stale note: $(cat "$T/log")"
+  fi
+done
+ok "a bare name dlopened again after its file was replaced: no stale note; by its path: stale"
