@@ -123,7 +123,10 @@ void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
                geteuid() == 0
                    ? "Even root is refused: such a process usually belongs to another user namespace, or a "
                      "security module guards it."
-                   : "Run as root (or as their owner) to inspect them.");
+                   // Their owner can't read a set-ID program's maps (ptrace
+                   // access wants the real, effective and saved IDs to match).
+                   : "Run as root to inspect them (or as their owner, unless they run a set-user-ID or "
+                     "set-group-ID program).");
 }
 
 std::string json_uninspected(const ScanCounts& c) {

@@ -86,7 +86,10 @@ _start_bg "$T/nb/sready" "$T/nb.sout" setpriv --reuid=65534 --regid=65534 --clea
 G=$BG_PID
 if [ "$(awk '/^Gid:/ {print $3}' "/proc/$G/status")" = 0 ]; then
   "$TG_CMD" cp "$V2" "$SLIB" 2>/dev/null || fail "truncguard cp over the setgid victim's library failed"
-  as_nobody "$TG_CMD_N" stale --json >"$T/stale.json" 2>/dev/null
+  as_nobody "$TG_CMD_N" stale --json >"$T/stale.json" 2>"$T/stale.err"
+  # The advice doesn't send nobody to the owner of this one: it is nobody.
+  grep -qF "Run as root to inspect them (or as their owner, unless they run a set-user-ID or set-group-ID program)." "$T/stale.err" ||
+    fail "stale as nobody, a setgid victim among the uninspected: the advice is not as expected: $(cat "$T/stale.err")"
   python3 - "$T/stale.json" "$G" "$N" <<'PY' || fail "stale --json as nobody, nobody's setgid victim: $(cat "$T/stale.json")"
 import json, sys
 d = json.load(open(sys.argv[1]))
