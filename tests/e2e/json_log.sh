@@ -56,6 +56,7 @@ ok "composed messages are escaped once in JSON, as in the text log"
 # A published event's entry is what ended the file: an exit is not a close
 # (dash's exec >FILE; cat: no close, _exit; the entry said "close").
 fresh_copy "$V1" "$T/atomic.so"
+old=$(inode "$T/atomic.so")
 rm -f "$T"/atomic.json.*
 env TRUNCGUARD_LOG="$T/atomic.json" "$TG_CMD" --json -m atomic --scope=elf dash -c 'exec >"$1"; cat "$2"' _ "$T/atomic.so" "$V2" ||
   fail "dash under truncguard --json -m atomic failed"
@@ -64,8 +65,55 @@ cat "$T"/atomic.json.* | python3 -c '
 import json, sys
 p = [e for e in map(json.loads, sys.stdin) if e["event"] == "published"]
 assert len(p) == 1 and p[0]["entry"] == "exit" and p[0]["mode"] == "atomic", p
-' || fail "the published event at exit: $(cat "$T"/atomic.json.*)"
+assert p[0]["old_ino"] == int(sys.argv[1]) and p[0]["new_ino"] == int(sys.argv[2]), p
+' "$old" "$(inode "$T/atomic.so")" || fail "the published event at exit: $(cat "$T"/atomic.json.*)"
 ok "a file published at exit is a published event whose entry is exit"
+
+# mapped_by lists up to 8 processes, mapped_by_total counts them all (man 7,
+# "THE JSON LOG"). Ten victims.
+fresh_copy "$V1" "$T/many.so"
+many=()
+for i in $(seq 10); do start_victim "$T/many.so"; many+=("$VICTIM_PID:$VICTIM_READY"); done
+log_reset
+"$TG_CMD" --json cp "$V2" "$T/many.so" || fail "truncguard --json cp of a library ten victims run failed"
+for v in "${many[@]}"; do
+  VICTIM_PID=${v%%:*} VICTIM_READY=${v#*:}
+  stop_victim
+  [ "$VICTIM_STATUS" -eq 0 ] || fail "a victim of the library ten processes run $(describe_status "$VICTIM_STATUS")"
+done
+cat "$TG_LOG".* | python3 -c '
+import json, sys
+r = [e for e in map(json.loads, sys.stdin) if e["event"] == "replaced"]
+assert len(r) == 1, r
+r = r[0]
+pids = set(int(p) for p in sys.argv[1:])
+assert len(r["mapped_by"]) == 8 and r["mapped_by_total"] == 10, r
+assert {m["pid"] for m in r["mapped_by"]} <= pids and len({m["pid"] for m in r["mapped_by"]}) == 8, (r, pids)
+' "${many[@]%%:*}" || fail "ten victims: mapped_by is not 8 of them with mapped_by_total 10: $(tg_log)"
+ok "ten victims: mapped_by lists 8 of them, mapped_by_total says 10"
+
+# scope elf: the reason is "ELF shared object or executable (scope elf)", and
+# nobody is listed (nobody was looked for). dry-run: a would_replace without
+# new_ino, and the file untouched.
+fresh_copy "$V1" "$T/elf.so"
+old=$(inode "$T/elf.so")
+log_reset
+"$TG_CMD" --json --scope=elf cp "$V2" "$T/elf.so" || fail "truncguard --json --scope=elf cp failed"
+"$TG_CMD" --json --scope=elf -m dry-run cp "$V1" "$T/elf.so" || fail "truncguard --json -m dry-run cp failed"
+new=$(inode "$T/elf.so")
+cmp -s "$T/elf.so" "$V1" || fail "the dry-run cp did not write the file"
+cat "$TG_LOG".* | python3 -c '
+import json, sys
+old, new = int(sys.argv[1]), int(sys.argv[2])
+e = [json.loads(l) for l in sys.stdin]
+r = [x for x in e if x["event"] == "replaced"]
+assert len(r) == 1 and r[0]["reason"] == "ELF shared object or executable (scope elf)", r
+assert r[0]["old_ino"] == old and r[0]["new_ino"] == new and r[0]["mapped_by"] == [] and r[0]["mapped_by_total"] == 0, r
+w = [x for x in e if x["event"] == "would_replace"]
+assert len(w) == 1 and w[0]["mode"] == "dry-run" and w[0]["old_ino"] == new and "new_ino" not in w[0], w
+assert w[0]["reason"] == "ELF shared object or executable (scope elf)" and w[0]["kept_bytes"] == 0, w
+' "$old" "$new" || fail "scope elf / dry-run JSON events: $(tg_log)"
+ok "scope elf: reason \"ELF shared object or executable (scope elf)\"; dry-run: would_replace without new_ino"
 
 # A failure is reported in JSON too, with its errno.
 need_root "a writer running as nobody (the escaping above was checked)"
