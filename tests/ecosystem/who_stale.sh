@@ -116,20 +116,28 @@ kill "$D" 2>/dev/null
 ok "stale leaves out a deleted file mapped as data only"
 
 # ------------------------------------------------------------------ JSON
-"$TG_CMD" who --json "$LIB" >"$T/who.json" 2>/dev/null || fail "who --json exited $?"
+# (A symlink to it, and a name where nothing is, are given too: "path" is the
+# file's, symlinks resolved; a missing file has neither dev nor ino.)
+must ln -s lib/libfoo.so "$T/link.so"
+"$TG_CMD" who --json "$T/link.so" "$T/lib/none.so" >"$T/who.json" 2>/dev/null || fail "who --json exited $?"
 "$TG_CMD" stale --json >"$T/stale.json" 2>/dev/null
 st=$?
 [ "$st" -eq 1 ] || fail "stale --json exited $st, expected 1"
-python3 - "$T/who.json" "$T/stale.json" "$LIB" "$A" "$B" "$M" "$old" "$new" <<'PY' ||
+python3 - "$T/who.json" "$T/stale.json" "$LIB" "$A" "$B" "$M" "$old" "$new" "$(stat -c '%Hd:%Ld' "$LIB")" \
+  "$(id -un)" "$(id -u)" "$(readlink -f "$TG_VICTIM")" "$T" <<'PY' ||
 import json, sys
 who_path, stale_path, lib = sys.argv[1:4]
 a, b, m, old, new = map(int, sys.argv[4:9])
+dev, user, uid, exe, tdir = sys.argv[9], sys.argv[10], int(sys.argv[11]), sys.argv[12], sys.argv[13]
 who = json.load(open(who_path))
-[f] = who["files"]
-assert f["file"] == lib and f["path"] == lib and f["exists"] is True and f["ino"] == new, f
+[f, none] = who["files"]
+assert f["file"] == tdir + "/link.so" and f["path"] == lib and f["exists"] is True and f["ino"] == new, f
+assert f["dev"] == dev, (f, dev)
+assert none == {"file": tdir + "/lib/none.so", "path": tdir + "/lib/none.so", "exists": False, "processes": []}, none
 procs = {(p["pid"], p["ino"]): p for p in f["processes"]}
 pa = procs[(a, old)]
 assert pa["inode"] == "replaced" and pa["mapping"] == "exec" and pa["comm"] == "victim", pa
+assert pa["user"] == user and pa["uid"] == uid and pa["exe"] == exe and pa["dev"] == dev, pa
 assert procs[(b, new)]["inode"] == "current" and procs[(b, new)]["mapping"] == "exec"
 assert procs[(m, new)]["mapping"] == "data"
 for p in f["processes"]:
