@@ -115,6 +115,16 @@ assert w[0]["reason"] == "ELF shared object or executable (scope elf)" and w[0][
 ' "$old" "$new" || fail "scope elf / dry-run JSON events: $(tg_log)"
 ok "scope elf: reason \"ELF shared object or executable (scope elf)\"; dry-run: would_replace without new_ino"
 
+# A write in place (dd conv=notrunc): kept_bytes is the old content the new
+# inode starts with, all of it here.
+fresh_copy "$V1" "$T/inplace.so"
+log_reset
+"$TG_CMD" --json --scope=elf dd if="$V2" of="$T/inplace.so" bs=512 count=1 conv=notrunc status=none ||
+  fail "truncguard --json dd conv=notrunc failed"
+log_lines '"event":"replaced"' "\"kept_bytes\":$(stat -c %s "$V1")," >/dev/null ||
+  fail "dd conv=notrunc: no replaced event with kept_bytes $(stat -c %s "$V1"): $(tg_log)"
+ok "a write in place: kept_bytes is the size of the old content"
+
 # A failure is reported in JSON too, with its errno.
 need_root "a writer running as nobody (the escaping above was checked)"
 chmod 0755 "$T"
