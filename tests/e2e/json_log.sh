@@ -146,6 +146,25 @@ assert f["step"] == "cannot create a temporary file in the directory" and "messa
 ' || fail "no cannot_protect JSON event: $(cat "$TG_LOG".*)"
 ok "a failure is a cannot_protect object with errno, error, step and fallback"
 
+# nobody replaces a library root's victim runs (a directory nobody may write):
+# it can't read root's maps, nor take a lease on a file it does not own, so
+# the file counts as in use. The event counts those processes in uninspected
+# (the victim among them) and gives the reason (truncguard(7)).
+mkdir -m 0777 "$T/open" && fresh_copy "$V1" "$T/open/lib.so" && chmod 0666 "$T/open/lib.so"
+start_victim "$T/open/lib.so"
+log_reset
+as_nobody env LD_PRELOAD="$TG_SHIM_N" TRUNCGUARD_LOG_FORMAT=json TRUNCGUARD_LOG="$TG_LOG" \
+  cp "$V2" "$T/open/lib.so" 2>"$T/cp.err" || fail "cp as nobody into a directory it may write failed: $(cat "$T/cp.err")"
+stop_victim
+expect_survived "cp as nobody over root's victim's library"
+cat "$TG_LOG".* | python3 -c '
+import json, sys
+r = [e for e in map(json.loads, sys.stdin) if e["event"] == "replaced"]
+assert len(r) == 1 and r[0]["uninspected"] >= 1 and r[0]["mapped_by"] == [] and r[0]["mapped_by_total"] == 0, r
+assert r[0]["reason"] == "some processes could not be inspected: replace unless proven unmapped", r
+' || fail "no replaced event counting the uninspected processes: $(tg_log)"
+ok "processes the writer can't inspect: uninspected counts them, with its reason"
+
 # The log file can't be opened (a directory that does not exist): the lines go
 # to stderr, and so does the warning that says why, as a warning object like
 # every other warning in this format (it was a text line among the objects,
