@@ -97,6 +97,13 @@ proc_cases() {  # proc_cases HOW
   expect_new_inode "/proc $how: cp under truncguard -s self" tgself
   expect_log "replaced file=$LIB [ino $OLD_INO -> $NEW_INO] (mode replace); mapped executable by nobody known: this process's own maps could not be read, and it is an ELF shared object"
   ok "/proc $how, scope self: $(log_lines "replaced file=$LIB" | cut -f2-)"
+  # ... and the JSON event's reason (truncguard(7)); no victim needed.
+  fresh_copy "$V1" "$LIB"
+  log_reset
+  r_run tgselfjson no_proc "$how" "$TG_CMD" --json -s self cp "$V2" "$LIB"
+  [ "$R_STATUS" -eq 0 ] || fail "/proc $how: cp under truncguard --json -s self: $(r_out tgselfjson)"
+  log_lines '"event":"replaced"' "\"reason\":\"this process's own maps could not be read: replace unless proven unmapped\"" >/dev/null ||
+    fail "/proc $how, scope self: no replaced event with its reason: $(tg_log)"
 
   # Atomic mode: the unnamed new file is linked in at the close without
   # /proc/thread-self/fd to name it: by its fd (linkat AT_EMPTY_PATH).
