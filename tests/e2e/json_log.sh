@@ -37,6 +37,7 @@ note = next(e for e in events if e["event"] == "note")
 assert note["note"] == "hard_links" and "2 hard links" in note["message"], note
 bt = next(e for e in events if e["event"] == "backtrace")
 assert any(f["object"].endswith("/cp") or "cp" in f["object"] for f in bt["frames"]), bt
+assert "file" not in bt and "entry" not in bt, bt  # (man 7: file on every event but warning and backtrace)
 print("ok: events", kinds)
 PY
 ok "every line is a JSON object with the expected fields"
@@ -48,7 +49,7 @@ env -u TRUNCGUARD_LOG TRUNCGUARD_SCOPE='bad\x' TRUNCGUARD_LOG_FORMAT=json LD_PRE
 python3 -c '
 import json, sys
 w = json.loads(open(sys.argv[1]).readline())
-assert w["event"] == "warning", w
+assert w["event"] == "warning" and "file" not in w, w
 assert "TRUNCGUARD_SCOPE=bad\\\\x (expected" in w["message"], w["message"]
 ' "$T/warn.json" || fail "the warning is escaped twice in JSON: $(cat "$T/warn.json")"
 ok "composed messages are escaped once in JSON, as in the text log"
@@ -179,7 +180,7 @@ python3 - "$T/cp.err" "$T/no/such/dir/log" <<'PY' || fail "stderr is not JSON ob
 import json, sys
 events = [json.loads(line) for line in open(sys.argv[1])]  # every line parses on its own
 w = next(e for e in events if e["event"] == "warning")
-assert w["message"].startswith("cannot open the log file " + sys.argv[2] + "."), w
+assert w["message"].startswith("cannot open the log file " + sys.argv[2] + ".") and "file" not in w, w
 assert w["message"].endswith(": No such file or directory; logging to stderr"), w
 assert any(e["event"] == "replaced" for e in events), events
 PY
