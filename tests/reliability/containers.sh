@@ -143,6 +143,15 @@ proc_cases() {  # proc_cases HOW
   [ "$R_STATUS" -eq 0 ] && [ "$(stat -c %s -- "$T/notes.txt")" = 10 ] ||
     fail "/proc $how: truncate -s 10 of a text file: $(describe_status "$R_STATUS"): $(r_out trunc)"
   ok "/proc $how: truncate -s of a text file (a write-only fd) goes through"
+  # ... an ELF file's too: through a write-only fd it is not examined
+  # (truncguard(7), LIMITS), and the decision says why.
+  fresh_copy "$V1" "$T/app/unmapped.so"
+  log_reset
+  r_run truncelf no_proc "$how" env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=decisions truncate -s 10 "$T/app/unmapped.so"
+  [ "$R_STATUS" -eq 0 ] && [ "$(stat -c %s -- "$T/app/unmapped.so")" = 10 ] ||
+    fail "/proc $how: truncate -s 10 of an ELF file: $(describe_status "$R_STATUS"): $(r_out truncelf)"
+  expect_log "decision file=fd " ": pass (without /proc, the file of this write-only fd can be neither read nor named: the real call answers)"
+  ok "/proc $how: truncate -s of an ELF file through a write-only fd: not examined, and the decision says so"
 
   r_run who no_proc "$how" "$TG_CMD" who "$LIB"
   [ "$R_STATUS" -eq 2 ] || fail "/proc $how: truncguard who exited $R_STATUS, expected 2: $(r_out who)"
