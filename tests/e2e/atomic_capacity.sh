@@ -61,6 +61,13 @@ for i in $(seq 33 40); do
   expect_log "note file=$T/many/lib$i.so too many files pending publication in this process; replaced at open instead"
 done
 ok "40 files pending at once: 32 published at close, 8 replaced at open with a note, the victim alive"
+# The same notes in the JSON log: their key is atomic_fallback (truncguard(7)).
+for i in $(seq 40); do fresh_copy "$V1" "$T/many/lib$i.so"; done
+log_reset
+many "$TG_CMD" --json -m atomic --scope=elf || fail "the writer of 40 files under truncguard --json failed: $(tg_log)"
+[ "$(log_lines '"event":"note"' '"note":"atomic_fallback"' '"message":"too many files pending publication' | wc -l)" = 8 ] ||
+  fail "not 8 JSON notes atomic_fallback: $(tg_log)"
+ok "40 files pending at once, JSON log: 8 notes with the key atomic_fallback"
 
 # ---- An exec hand-over with no room left: five files with long names.
 long=$T/long

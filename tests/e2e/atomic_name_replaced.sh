@@ -79,3 +79,16 @@ expect_log "cannot protect file=$LIB: another file was put at the name since the
   "not published: the name keeps the newer file"
 [ -z "$(find "$T" -maxdepth 1 -name '.lib.so.tg-*')" ] || fail "two atomic writers: a temp file was left: $(ls -a "$T")"
 ok "two atomic writers of one name: the first to close stays, complete, the slower one's refusal logged"
+
+# The refusal as a JSON event (truncguard(7), "THE JSON LOG"): the step, its
+# errno (EEXIST), fallback none and the message of what happened instead.
+fresh_copy "$V1" "$LIB"
+log_reset
+writer "$TG_CMD" --json -m atomic --scope=elf
+other_deploy
+touch "$T/go"; wait "$WRITER" || fail "the writer under truncguard --json -m atomic failed: $(tg_log)"
+[ "$(inode "$LIB")" = "$OTHER" ] || fail "--json: the writer's file was published over the other deploy's"
+log_lines '"event":"cannot_protect"' "\"file\":\"$LIB\"" '"step":"another file was put at the name since the writer opened it"' \
+  '"errno":17' '"fallback":"none"' '"message":"not published: the name keeps the newer file"' >/dev/null ||
+  fail "no cannot_protect event with fallback none and its message: $(tg_log)"
+ok "the refusal in JSON: errno 17, fallback none, the message"

@@ -108,6 +108,10 @@ for entry in rename renameat renameat2 sys_rename sys_renameat sys_renameat2; do
   ok "$entry of a pending file before its close moves the new file"
 done
 
+# The note's JSON key is renamed (truncguard(7)).
+run_case "rename before close under --json --scope=elf -m atomic" rename "$SIZE" "$TG_CMD" --json --scope=elf -m atomic
+expect_note_key renamed
+
 run_case "control: half, rename, the rest, without truncguard" rename 4096 env
 run_case "half, rename, the rest, under --scope=elf -m atomic" rename 4096 "$TG_CMD" --scope=elf -m atomic
 ok "writes after the rename land in the renamed file"

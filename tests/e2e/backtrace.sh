@@ -34,6 +34,32 @@ expect_log " main+0x" "(${WRITER})"
 if grep -q "libtruncguard" <<<"$(tg_log)"; then fail "the backtrace shows the shim's own frames"; fi
 ok "the backtrace names the writer's main() and no shim frames"
 
+# In JSON (truncguard(7)): frames of {frame, ip, symbol, object}, numbered
+# from 0, the address a hex string, "name+0xoffset"; in a stripped copy of
+# the writer, "??+0xoffset" into it. (--scope=elf: no victim needed.)
+writers=("$WRITER")
+if command -v strip >/dev/null; then must strip -o "$T/stripped" "$WRITER"; writers+=("$T/stripped"); fi
+for w in "${writers[@]}"; do
+  fresh_copy "$V1" "$LIB"
+  log_reset
+  "$TG_CMD" --json --scope=elf --debug=rewrites,backtrace "$w" fopen "$LIB" "$V2" >/dev/null || fail "$w under truncguard --json failed"
+  tg_log | python3 -c '
+import json, re, sys
+w, stripped = sys.argv[1], sys.argv[1].endswith("/stripped")
+[bt] = [e for e in map(json.loads, sys.stdin) if e["event"] == "backtrace"]
+fr = bt["frames"]
+assert [f["frame"] for f in fr] == list(range(len(fr))) and fr, fr
+for f in fr:
+    assert set(f) == {"frame", "ip", "symbol", "object"} and re.fullmatch(r"0x[0-9a-f]+", f["ip"]), f
+    assert re.fullmatch(r".+\+0x[0-9a-f]+", f["symbol"]), f
+mine = [f["symbol"] for f in fr if f["object"] == w]
+assert mine, fr
+if stripped: assert all(s.startswith("??+0x") for s in mine), mine
+else: assert any(s.startswith("main+0x") for s in mine), mine
+' "$w" || fail "$w: the JSON backtrace is not as documented: $(tg_log)"
+done
+ok "the JSON backtrace: frames numbered from 0, hex ip, name+0xoffset (??+0xoffset when stripped), the object"
+
 # The writer found through PATH, as `truncguard cp` runs cp: its argv[0] is
 # "writer". glibc's dladdr names the main program by argv[0] (the other
 # objects by path), and the backtrace said "(writer)"; it names the path.

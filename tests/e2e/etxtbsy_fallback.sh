@@ -52,3 +52,15 @@ expect_killed "truncguard cp as nobody with on-fail=truncate"
 expect_same_content "$LIB" "$V2"
 expect_log "cannot protect file=$LIB: " "; truncating anyway (TRUNCGUARD_ON_FAIL=truncate)"
 ok "the log says it truncated anyway"
+
+# The same in the JSON log: fallback truncate, and no message (truncguard(7)).
+prepare
+start_victim "$LIB"
+log_reset
+TRUNCGUARD_ON_FAIL=truncate TRUNCGUARD_LOG_FORMAT=json as_nobody "$TG_CMD_N" cp "$V2" "$LIB" ||
+  fail "cp as nobody with TRUNCGUARD_ON_FAIL=truncate (JSON log) failed"
+stop_victim
+expect_killed "truncguard cp as nobody with on-fail=truncate (JSON log)"
+log_lines '"event":"cannot_protect"' '"fallback":"truncate"' >/dev/null || fail "no cannot_protect with fallback truncate: $(tg_log)"
+! tg_log | grep -q '"message"' || fail "fallback truncate: the event has a message: $(tg_log)"
+ok "the JSON event says fallback truncate"

@@ -40,6 +40,7 @@ note = next(e for e in events if e["event"] == "note")
 assert note["note"] == "hard_links" and "2 hard links" in note["message"], note
 bt = next(e for e in events if e["event"] == "backtrace")
 assert any(f["object"].endswith("/cp") or "cp" in f["object"] for f in bt["frames"]), bt
+assert "file" not in bt and "entry" not in bt, bt  # (man 7: file on every event but warning and backtrace)
 print("ok: events", kinds)
 PY
 ok "every line is a JSON object with the expected fields"
@@ -51,7 +52,7 @@ env -u TRUNCGUARD_LOG TRUNCGUARD_SCOPE='bad\x' TRUNCGUARD_LOG_FORMAT=json LD_PRE
 python3 -c '
 import json, sys
 w = json.loads(open(sys.argv[1]).readline())
-assert w["event"] == "warning", w
+assert w["event"] == "warning" and "file" not in w, w
 assert "TRUNCGUARD_SCOPE=bad\\\\x (expected" in w["message"], w["message"]
 ' "$T/warn.json" || fail "the warning is escaped twice in JSON: $(cat "$T/warn.json")"
 ok "composed messages are escaped once in JSON, as in the text log"
@@ -59,6 +60,7 @@ ok "composed messages are escaped once in JSON, as in the text log"
 # A published event's entry is what ended the file: an exit is not a close
 # (dash's exec >FILE; cat: no close, _exit; the entry said "close").
 fresh_copy "$V1" "$T/atomic.so"
+old=$(inode "$T/atomic.so")
 rm -f "$T"/atomic.json.*
 env TRUNCGUARD_LOG="$T/atomic.json" "$TG_CMD" --json -m atomic --scope=elf dash -c 'exec >"$1"; cat "$2"' _ "$T/atomic.so" "$V2" ||
   fail "dash under truncguard --json -m atomic failed"
@@ -67,8 +69,65 @@ cat "$T"/atomic.json.* | python3 -c '
 import json, sys
 p = [e for e in map(json.loads, sys.stdin) if e["event"] == "published"]
 assert len(p) == 1 and p[0]["entry"] == "exit" and p[0]["mode"] == "atomic", p
-' || fail "the published event at exit: $(cat "$T"/atomic.json.*)"
+assert p[0]["old_ino"] == int(sys.argv[1]) and p[0]["new_ino"] == int(sys.argv[2]), p
+' "$old" "$(inode "$T/atomic.so")" || fail "the published event at exit: $(cat "$T"/atomic.json.*)"
 ok "a file published at exit is a published event whose entry is exit"
+
+# mapped_by lists up to 8 processes, mapped_by_total counts them all (man 7,
+# "THE JSON LOG"). Ten victims.
+fresh_copy "$V1" "$T/many.so"
+many=()
+for i in $(seq 10); do start_victim "$T/many.so"; many+=("$VICTIM_PID:$VICTIM_READY"); done
+log_reset
+"$TG_CMD" --json cp "$V2" "$T/many.so" || fail "truncguard --json cp of a library ten victims run failed"
+for v in "${many[@]}"; do
+  VICTIM_PID=${v%%:*} VICTIM_READY=${v#*:}
+  stop_victim
+  [ "$VICTIM_STATUS" -eq 0 ] || fail "a victim of the library ten processes run $(describe_status "$VICTIM_STATUS")"
+done
+cat "$TG_LOG".* | python3 -c '
+import json, sys
+r = [e for e in map(json.loads, sys.stdin) if e["event"] == "replaced"]
+assert len(r) == 1, r
+r = r[0]
+pids = set(int(p) for p in sys.argv[1:])
+assert len(r["mapped_by"]) == 8 and r["mapped_by_total"] == 10, r
+assert {m["pid"] for m in r["mapped_by"]} <= pids and len({m["pid"] for m in r["mapped_by"]}) == 8, (r, pids)
+' "${many[@]%%:*}" || fail "ten victims: mapped_by is not 8 of them with mapped_by_total 10: $(tg_log)"
+ok "ten victims: mapped_by lists 8 of them, mapped_by_total says 10"
+
+# scope elf: the reason is "ELF shared object or executable (scope elf)", and
+# nobody is listed (nobody was looked for). dry-run: a would_replace without
+# new_ino, and the file untouched.
+fresh_copy "$V1" "$T/elf.so"
+old=$(inode "$T/elf.so")
+log_reset
+"$TG_CMD" --json --scope=elf cp "$V2" "$T/elf.so" || fail "truncguard --json --scope=elf cp failed"
+"$TG_CMD" --json --scope=elf -m dry-run cp "$V1" "$T/elf.so" || fail "truncguard --json -m dry-run cp failed"
+new=$(inode "$T/elf.so")
+cmp -s "$T/elf.so" "$V1" || fail "the dry-run cp did not write the file"
+cat "$TG_LOG".* | python3 -c '
+import json, sys
+old, new = int(sys.argv[1]), int(sys.argv[2])
+e = [json.loads(l) for l in sys.stdin]
+r = [x for x in e if x["event"] == "replaced"]
+assert len(r) == 1 and r[0]["reason"] == "ELF shared object or executable (scope elf)", r
+assert r[0]["old_ino"] == old and r[0]["new_ino"] == new and r[0]["mapped_by"] == [] and r[0]["mapped_by_total"] == 0, r
+w = [x for x in e if x["event"] == "would_replace"]
+assert len(w) == 1 and w[0]["mode"] == "dry-run" and w[0]["old_ino"] == new and "new_ino" not in w[0], w
+assert w[0]["reason"] == "ELF shared object or executable (scope elf)" and w[0]["kept_bytes"] == 0, w
+' "$old" "$new" || fail "scope elf / dry-run JSON events: $(tg_log)"
+ok "scope elf: reason \"ELF shared object or executable (scope elf)\"; dry-run: would_replace without new_ino"
+
+# A write in place (dd conv=notrunc): kept_bytes is the old content the new
+# inode starts with, all of it here.
+fresh_copy "$V1" "$T/inplace.so"
+log_reset
+"$TG_CMD" --json --scope=elf dd if="$V2" of="$T/inplace.so" bs=512 count=1 conv=notrunc status=none ||
+  fail "truncguard --json dd conv=notrunc failed"
+log_lines '"event":"replaced"' "\"kept_bytes\":$(stat -c %s "$V1")," >/dev/null ||
+  fail "dd conv=notrunc: no replaced event with kept_bytes $(stat -c %s "$V1"): $(tg_log)"
+ok "a write in place: kept_bytes is the size of the old content"
 
 # A failure is reported in JSON too, with its errno.
 need_root "a writer running as nobody (the escaping above was checked)"
@@ -87,9 +146,28 @@ import json, sys
 e = [json.loads(l) for l in sys.stdin]
 f = next(x for x in e if x["event"] == "cannot_protect")
 assert f["errno"] == 13 and f["error"] == "Permission denied" and f["fallback"] == "etxtbsy", f
-assert f["step"] == "cannot create a temporary file in the directory", f
+assert f["step"] == "cannot create a temporary file in the directory" and "message" not in f, f
 ' || fail "no cannot_protect JSON event: $(cat "$TG_LOG".*)"
 ok "a failure is a cannot_protect object with errno, error, step and fallback"
+
+# nobody replaces a library root's victim runs (a directory nobody may write):
+# it can't read root's maps, nor take a lease on a file it does not own, so
+# the file counts as in use. The event counts those processes in uninspected
+# (the victim among them) and gives the reason (truncguard(7)).
+mkdir -m 0777 "$T/open" && fresh_copy "$V1" "$T/open/lib.so" && chmod 0666 "$T/open/lib.so"
+start_victim "$T/open/lib.so"
+log_reset
+as_nobody env LD_PRELOAD="$TG_SHIM_N" TRUNCGUARD_LOG_FORMAT=json TRUNCGUARD_LOG="$TG_LOG" \
+  cp "$V2" "$T/open/lib.so" 2>"$T/cp.err" || fail "cp as nobody into a directory it may write failed: $(cat "$T/cp.err")"
+stop_victim
+expect_survived "cp as nobody over root's victim's library"
+cat "$TG_LOG".* | python3 -c '
+import json, sys
+r = [e for e in map(json.loads, sys.stdin) if e["event"] == "replaced"]
+assert len(r) == 1 and r[0]["uninspected"] >= 1 and r[0]["mapped_by"] == [] and r[0]["mapped_by_total"] == 0, r
+assert r[0]["reason"] == "some processes could not be inspected: replace unless proven unmapped", r
+' || fail "no replaced event counting the uninspected processes: $(tg_log)"
+ok "processes the writer can't inspect: uninspected counts them, with its reason"
 
 # The log file can't be opened (a directory that does not exist): the lines go
 # to stderr, and so does the warning that says why, as a warning object like
@@ -105,7 +183,7 @@ python3 - "$T/cp.err" "$T/no/such/dir/log" <<'PY' || fail "stderr is not JSON ob
 import json, sys
 events = [json.loads(line) for line in open(sys.argv[1])]  # every line parses on its own
 w = next(e for e in events if e["event"] == "warning")
-assert w["message"].startswith("cannot open the log file " + sys.argv[2] + "."), w
+assert w["message"].startswith("cannot open the log file " + sys.argv[2] + ".") and "file" not in w, w
 assert w["message"].endswith(": No such file or directory; logging to stderr"), w
 assert any(e["event"] == "replaced" for e in events), events
 PY

@@ -273,6 +273,31 @@ expect_same_content "$LIB" "$V2"
 expect_log "published file=$LIB [ino "
 ok "a stream freopen'ed elsewhere publishes the file it was writing"
 
+# A close truncguard can't see (a syscall instruction of the program's own)
+# of the pending file's last fd loses the new content: the writer exits 0,
+# the old file stays at the name, and at exit the log says so (truncguard(7),
+# LIMITS). Control: without truncguard the write kills the victim.
+case $(uname -m) in
+  x86_64 | aarch64)
+    fresh_copy "$V1" "$LIB"
+    start_victim "$LIB"
+    "$TG_WRITER" raw_close "$LIB" "$V2" >/dev/null || fail "control: raw_close failed"
+    stop_victim
+    expect_killed "control: a write closed by a syscall instruction, without truncguard"
+    fresh_copy "$V1" "$LIB"
+    old=$(inode "$LIB")
+    start_victim "$LIB"
+    log_reset
+    "$TG_CMD" "$TG_WRITER" raw_close "$LIB" "$V2" >/dev/null || fail "raw_close under truncguard failed"
+    stop_victim
+    expect_survived "a write closed by a syscall instruction"
+    [ "$(inode "$LIB")" = "$old" ] || fail "a close truncguard can't see: the name holds another file: $(tg_log)"
+    expect_same_content "$LIB" "$V1"
+    expect_log "cannot protect file=$LIB: the writer's fd no longer refers to the new file (closed without close()): Bad file descriptor; the old file is unchanged and the new content is lost"
+    ok "a close by a syscall instruction: the new content lost, the old file at the name, and the log says so at exit" ;;
+  *) note "skip a close by a syscall instruction: no inline system call for $(uname -m)" ;;
+esac
+
 # freopen(NULL, mode, stream) reopens the stream's own file (glibc: through
 # /proc/self/fd) and closes its old fd inside libc too: the pending file is
 # published there first, as at fclose (the half written so far at the name

@@ -111,6 +111,13 @@ expect_survived "': 1<>' of a setuid file without CAP_FOWNER"
 [ "$(stat -c %a "$LIB")" = 755 ] || fail "setuid file without CAP_FOWNER: mode $(stat -c %a "$LIB"), expected 755 (documented)"
 expect_log "$LIB" "its setuid/setgid bits" "mode 0755 instead of 4755"
 ok "a setuid file replaced by a writer without CAP_FOWNER: 0755, said in the log (documented)"
+# The note's JSON key is setid (truncguard(7)); --scope=elf: no victim.
+fresh_copy "$V1" "$LIB"
+must chown 1234:5678 "$LIB"
+must chmod 4755 "$LIB"
+log_reset
+no_fowner "$TG_CMD" --json --scope=elf sh -c ": 1<>'$LIB'" || fail "': 1<>' of a setuid file without CAP_FOWNER (JSON log) failed"
+expect_note_key setid
 
 # A sticky directory of another user (1234), a library of a third (5678):
 # without CAP_FOWNER, no rename can put a new file at that name, and a file

@@ -199,6 +199,36 @@ for status in 0 1 2 3; do
 done
 ok "github-actions.yml: 'truncguard stale' statuses 0, 1 and 3 pass the step, 2 fails it"
 
+# truncguard(7)'s EXAMPLES, "What a CI job protected", as written, in a step
+# run as GitHub Actions runs it (bash -e -o pipefail): it names the library a
+# victim runs, and where nothing needed protection (no log file) it prints
+# nothing and passes (it ran jq on the pattern tg.* itself: "Could not open
+# file", exit 2, the job failed).
+if command -v make >/dev/null && command -v jq >/dev/null; then
+  snippet=$(sed -e 's/\\-/-/g' "$SRC/man/truncguard.7.in" | sed -n '/^What a CI job protected/,/^\.fi/p' | sed -e '1,2d' -e '$d')
+  [ "$(wc -l <<<"$snippet")" -eq 2 ] && grep -q '^truncguard --json' <<<"$snippet" ||
+    fail "cannot find the CI example of truncguard(7): $snippet"
+  mkdir -p "$T/man-ci"
+  printf 'install:\n\tcp new.so libapp.so\n' >"$T/man-ci/Makefile"
+  cp "$V2" "$T/man-ci/new.so" && cp "$V1" "$T/man-ci/libapp.so" || fail "setup: man-ci"
+  start_victim "$T/man-ci/libapp.so"
+  out=$(cd "$T/man-ci" && bash --noprofile --norc -eo pipefail -c "$snippet" 2>&1)
+  st=$?
+  stop_victim
+  expect_survived "the victim of truncguard(7)'s CI example"
+  [ "$st" -eq 0 ] && [ "$(tail -n 1 <<<"$out")" = libapp.so ] ||
+    fail "truncguard(7)'s CI example exited $st, printed: $out (expected libapp.so)"
+  rm -f "$T"/man-ci/tg.*
+  out=$(cd "$T/man-ci" && bash --noprofile --norc -eo pipefail -c "$snippet" 2>&1)
+  st=$?
+  [ "$st" -eq 0 ] || fail "truncguard(7)'s CI example with nothing to protect exited $st: $out"
+  ls "$T"/man-ci/tg.* >/dev/null 2>&1 && fail "a make install that protected nothing logged: $(cat "$T"/man-ci/tg.*)"
+  [ "$out" = "cp new.so libapp.so" ] || fail "truncguard(7)'s CI example with nothing to protect printed: $out"
+  ok "truncguard(7)'s CI example: names the library protected; nothing protected, no log: exit 0, nothing printed"
+else
+  note "make or jq is not installed: truncguard(7)'s CI example was not run"
+fi
+
 # The Makefile install rule, for real: a victim runs the installed library.
 if ! command -v make >/dev/null; then
   note "make is not installed: the Makefile example was not run"

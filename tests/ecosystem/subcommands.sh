@@ -323,6 +323,15 @@ grep -E "^ +$V .* exec +current" <<<"$out" >/dev/null || fail "who on a file dee
 grep -qF "matched by inode only, an older file replaced at that name is not recognised" <<<"$out" ||
   fail "who on a file deeper than PATH_MAX does not say a replaced older file can't be recognised: $out"
 ok "who on a file deeper than PATH_MAX: exit 0, the victim listed, and a note that a replaced older file is not recognised"
+# In JSON, its path is as given (truncguard(7)), and it exists.
+out=$(cd "$deep" && for _ in $(seq 25); do cd "$part" || exit 1; done && "$TG_CMD" who --json ./lib.so 2>/dev/null)
+python3 -c '
+import json, sys
+[f] = json.loads(sys.argv[1])["files"]
+assert f["file"] == "./lib.so" and f["path"] == "./lib.so" and f["exists"] is True, f
+assert int(sys.argv[2]) in [p["pid"] for p in f["processes"]], f
+' "$out" "$V" || fail "who --json on a file deeper than PATH_MAX: $out"
+ok "who --json on a file deeper than PATH_MAX: its path as given, the victim listed"
 rm -f "$T/deep.ready"
 wait "$P" || fail "the victim in the deep directory $(describe_status $?)"
 

@@ -56,11 +56,12 @@ B_READY=$VICTIM_READY
 
 # start_data_mapper FILE NAME: a python process that maps FILE read-only (as
 # data), ready; its pid in MAPPER_PID.
+# (start_data_mapper FILE NAME FILE2: it maps FILE2 too.)
 start_data_mapper() {
-  python3 - "$1" "$T/$2.ready" <<'PY' >"$T/$2.out" 2>&1 &
+  python3 - "$1" "$T/$2.ready" ${3:+"$3"} <<'PY' >"$T/$2.out" 2>&1 &
 import mmap, sys, time
-f = open(sys.argv[1], "rb")
-m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+files = [open(f, "rb") for f in [sys.argv[1]] + sys.argv[3:]]
+maps = [mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) for f in files]
 open(sys.argv[2], "w").close()
 time.sleep(30)
 PY
@@ -72,6 +73,18 @@ PY
 # A data-only mapping of the new file, by a process that is not a victim.
 start_data_mapper "$LIB" mapper
 M=$MAPPER_PID
+# ... and one of both the new file and the replaced one (through the
+# victim's /proc/PID/map_files, which needs root), which who --json lists
+# twice.
+M2=
+if [ "$(id -u)" -eq 0 ]; then
+  range=$(awk -v f="$LIB (deleted)" 'substr($0, length($0) - length(f) + 1) == f {print $1; exit}' "/proc/$A/maps")
+  [ -n "$range" ] || fail "setup: the victim's maps do not name $LIB deleted: $(grep -F "$LIB" "/proc/$A/maps")"
+  start_data_mapper "$LIB" both_mapper "/proc/$A/map_files/$range"
+  M2=$MAPPER_PID
+else
+  note "not root: no process maps both the current and the replaced file (who --json lists it twice: not checked)"
+fi
 
 for how in "" --text-maps; do
   label=${how:-PROCMAP_QUERY}
@@ -172,20 +185,31 @@ else
 fi
 
 # ------------------------------------------------------------------ JSON
-"$TG_CMD" who --json "$LIB" >"$T/who.json" 2>/dev/null || fail "who --json exited $?"
+# (A symlink to it, and a name where nothing is, are given too: "path" is the
+# file's, symlinks resolved; a missing file has neither dev nor ino.)
+must ln -s lib/libfoo.so "$T/link.so"
+"$TG_CMD" who --json "$T/link.so" "$T/lib/none.so" >"$T/who.json" 2>/dev/null || fail "who --json exited $?"
 "$TG_CMD" stale --json >"$T/stale.json" 2>/dev/null
 st=$?
 [ "$st" -eq 1 ] || fail "stale --json exited $st, expected 1"
-python3 - "$T/who.json" "$T/stale.json" "$LIB" "$A" "$B" "$M" "$old" "$new" <<'PY' ||
+python3 - "$T/who.json" "$T/stale.json" "$LIB" "$A" "$B" "$M" "$old" "$new" "$(stat -c '%Hd:%Ld' "$LIB")" \
+  "$(id -un)" "$(id -u)" "$(readlink -f "$TG_VICTIM")" "$T" "$M2" <<'PY' ||
 import json, sys
 who_path, stale_path, lib = sys.argv[1:4]
 a, b, m, old, new = map(int, sys.argv[4:9])
+dev, user, uid, exe, tdir = sys.argv[9], sys.argv[10], int(sys.argv[11]), sys.argv[12], sys.argv[13]
 who = json.load(open(who_path))
-[f] = who["files"]
-assert f["file"] == lib and f["path"] == lib and f["exists"] is True and f["ino"] == new, f
+[f, none] = who["files"]
+assert f["file"] == tdir + "/link.so" and f["path"] == lib and f["exists"] is True and f["ino"] == new, f
+assert f["dev"] == dev, (f, dev)
+assert none == {"file": tdir + "/lib/none.so", "path": tdir + "/lib/none.so", "exists": False, "processes": []}, none
 procs = {(p["pid"], p["ino"]): p for p in f["processes"]}
 pa = procs[(a, old)]
 assert pa["inode"] == "replaced" and pa["mapping"] == "exec" and pa["comm"] == "victim", pa
+assert pa["user"] == user and pa["uid"] == uid and pa["exe"] == exe and pa["dev"] == dev, pa
+if sys.argv[14]:
+    m2 = sorted((p["inode"], p["mapping"], p["ino"]) for p in f["processes"] if p["pid"] == int(sys.argv[14]))
+    assert m2 == [("current", "data", new), ("replaced", "data", old)], m2
 assert procs[(b, new)]["inode"] == "current" and procs[(b, new)]["mapping"] == "exec"
 assert procs[(m, new)]["mapping"] == "data"
 for p in f["processes"]:

@@ -104,6 +104,28 @@ else
 fi
 rm -f "$T/nb/sready"
 
+# stale --json describes a process's user by name, or by number where the
+# uid has none (truncguard(7)): nobody's victim, and one of uid 4242.
+if getent passwd 4242 >/dev/null; then
+  note "uid 4242 has a name here: a user without a name was not checked"
+else
+  cp "$V1" "$T/nb/lib2.so" && chmod 644 "$T/nb/lib2.so" || fail "setup: lib2.so"
+  _start_bg "$T/nb/ready2" "$T/nb2.out" setpriv --reuid=4242 --regid=4242 --clear-groups -- \
+    "$T/bin/victim" "$T/nb/lib2.so" "$TG_VICTIM_MS" "$T/nb/ready2"
+  U=$BG_PID
+  "$TG_CMD" cp "$V2" "$T/nb/lib2.so" 2>/dev/null || fail "truncguard cp over uid 4242's victim's library failed"
+  "$TG_CMD" stale --json >"$T/root-stale.json" 2>/dev/null
+  python3 - "$T/root-stale.json" "$N" "$U" <<'PY' || fail "stale --json: the users are not as documented: $(cat "$T/root-stale.json")"
+import json, sys
+by_pid = {p["pid"]: p for p in json.load(open(sys.argv[1]))["processes"]}
+n, u = by_pid[int(sys.argv[2])], by_pid[int(sys.argv[3])]
+assert (n["user"], n["uid"]) == ("nobody", 65534), n
+assert (u["user"], u["uid"]) == ("4242", 4242), u
+PY
+  ok "stale --json: a user by name (nobody), or by number where it has none (4242)"
+  rm -f "$T/nb/ready2"
+fi
+
 rm -f "$T/nb/ready" "$R_READY"
 wait
 

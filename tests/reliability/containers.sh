@@ -97,6 +97,13 @@ proc_cases() {  # proc_cases HOW
   expect_new_inode "/proc $how: cp under truncguard -s self" tgself
   expect_log "replaced file=$LIB [ino $OLD_INO -> $NEW_INO] (mode replace); mapped executable by nobody known: this process's own maps could not be read, and it is an ELF shared object"
   ok "/proc $how, scope self: $(log_lines "replaced file=$LIB" | cut -f2-)"
+  # ... and the JSON event's reason (truncguard(7)); no victim needed.
+  fresh_copy "$V1" "$LIB"
+  log_reset
+  r_run tgselfjson no_proc "$how" "$TG_CMD" --json -s self cp "$V2" "$LIB"
+  [ "$R_STATUS" -eq 0 ] || fail "/proc $how: cp under truncguard --json -s self: $(r_out tgselfjson)"
+  log_lines '"event":"replaced"' "\"reason\":\"this process's own maps could not be read: replace unless proven unmapped\"" >/dev/null ||
+    fail "/proc $how, scope self: no replaced event with its reason: $(tg_log)"
 
   # Atomic mode: the unnamed new file is linked in at the close without
   # /proc/thread-self/fd to name it: by its fd (linkat AT_EMPTY_PATH).
@@ -156,6 +163,15 @@ os.ftruncate(fd, 0)' "$LIB" "$T/wronly"
   [ "$R_STATUS" -eq 0 ] && [ "$(stat -c %s -- "$T/notes.txt")" = 10 ] ||
     fail "/proc $how: truncate -s 10 of a text file: $(describe_status "$R_STATUS"): $(r_out trunc)"
   ok "/proc $how: truncate -s of a text file (a write-only fd) goes through"
+  # ... an ELF file's too: through a write-only fd it is not examined
+  # (truncguard(7), LIMITS), and the decision says why.
+  fresh_copy "$V1" "$T/app/unmapped.so"
+  log_reset
+  r_run truncelf no_proc "$how" env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=decisions truncate -s 10 "$T/app/unmapped.so"
+  [ "$R_STATUS" -eq 0 ] && [ "$(stat -c %s -- "$T/app/unmapped.so")" = 10 ] ||
+    fail "/proc $how: truncate -s 10 of an ELF file: $(describe_status "$R_STATUS"): $(r_out truncelf)"
+  expect_log "decision file=fd " ": pass (without /proc, the file of this write-only fd can be neither read nor named: the real call answers)"
+  ok "/proc $how: truncate -s of an ELF file through a write-only fd: not examined, and the decision says so"
 
   r_run who no_proc "$how" "$TG_CMD" who "$LIB"
   [ "$R_STATUS" -eq 2 ] || fail "/proc $how: truncguard who exited $R_STATUS, expected 2: $(r_out who)"

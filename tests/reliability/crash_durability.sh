@@ -171,6 +171,14 @@ for fs in ext4 xfs; do
   tg_log | grep -q 'note file=libvictim.so the filesystem has no fsync for directories' ||
     fail "$fs: no fsync for directories: no note: $(tg_log)"
   ok "$fs: no fsync for directories: dd's close succeeds, the file's fsync instead (noted), version 2 after the crash"
+  # The note's JSON key is dir_sync (truncguard(7)); no crash needed.
+  if [ "$fs" = ext4 ]; then
+    fresh_copy "$V1" "$LIB"
+    log_reset
+    (cd "$MNT" && dd_fsync env TRUNCGUARD_LOG_FORMAT=json "$TG_RTOOL" deny 'fsync~1:EINVAL' "$TG_CMD" --mode=atomic --scope=elf) \
+      >"$T/dirsync_json.out" 2>&1 || fail "$fs: no fsync for directories, JSON log: the writer failed: $(r_out dirsync_json)"
+    expect_note_key dir_sync
+  fi
 
   # ... and where the file's own fsync fails too (the filter fails every
   # fsync but the writer's own, made through its fd 100), the writer's close

@@ -208,6 +208,8 @@ lock_write lostold replace dup3:EPERM,fcntl=F_SETLK:EPERM
 expect_intact "$LIB" "$OLD_INO" "$V1"
 expect_log "note file=$LIB 1 of the locks held through its fd could not be taken again on the old file"
 ok "dup3 and F_SETLK refused: the note says the lock could not be taken again on the old file"
+TRUNCGUARD_LOG_FORMAT=json lock_write lostold_json replace dup3:EPERM,fcntl=F_SETLK:EPERM
+expect_note_key locks
 
 # At the fd limit (rtool with-free-fds N: N numbers free below a hard limit
 # of 64), for the N where the shim has an fd for the new file but none for
@@ -242,6 +244,8 @@ fd_write nokcmp replace kcmp:ENOSYS
   fail "kcmp refused: ftruncate of fd 3 did not move it to the new file: $(r_out nokcmp)"
 expect_log "note file=$LIB its fd's duplicates (dup, F_DUPFD) could not be looked for (kcmp: Function not implemented): any stay on the old file"
 ok "without kcmp, an fd moved without its dups: the note names kcmp"
+TRUNCGUARD_LOG_FORMAT=json fd_write nokcmp_json replace kcmp:ENOSYS
+expect_note_key fd_duplicates
 
 # No fd to keep the old file open with (F_DUPFD_CLOEXEC refused, as at the
 # fd limit): the fd moves after the rename; that failing, the note says what

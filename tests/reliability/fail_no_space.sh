@@ -300,6 +300,20 @@ unlink_refused "dd conv=notrunc, no block left" "$LIB" "cannot copy the old cont
   dd if="$V1" of="$LIB" bs=512 count=1 conv=notrunc
 unlink_refused "truncate(2) to $keep bytes, no block left" "$LIB" "cannot copy the old content" \
   "$TG_RTOOL" truncate "$LIB" "$keep"
+# The same refusal in the JSON log: restored_old, true, and no kept_aside
+# (truncguard(7), "THE JSON LOG").
+old_ino=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+r_run restoredjson env TRUNCGUARD_MODE=unlink TRUNCGUARD_LOG_FORMAT=json "$TG_CMD" \
+  dd if="$V1" of="$LIB" bs=512 count=1 conv=notrunc
+stop_victim
+expect_survived "mode unlink, no block left (JSON log)"
+[ "$(inode "$LIB")" = "$old_ino" ] || fail "mode unlink, no block left (JSON log): the old file is not at the name"
+log_lines '"event":"cannot_protect"' '"step":"cannot copy the old content"' '"errno":28' '"fallback":"etxtbsy"' \
+  '"restored_old":true' >/dev/null || fail "mode unlink, the old file put back: no cannot_protect with restored_old: $(tg_log)"
+! tg_log | grep -q '"kept_aside"' || fail "mode unlink, the old file put back: kept_aside given: $(tg_log)"
+ok "mode unlink, the old file put back: the JSON event says restored_old"
 
 # ... and where the old file can't be put back either (its rename fails:
 # EIO, or EDQUOT, which btrfs's rename can give under a quota; here a seccomp
@@ -327,6 +341,7 @@ for fmt in text json; do
       '"incomplete_at_name":true' | sed -n 's/.*"kept_aside":"\([^"]*\)".*/\1/p')
   fi
   [ -n "$kept" ] || fail "put-back refused ($fmt log): the log does not say where the old file is, the put-back's error and what the name holds: $(tg_log)"
+  if [ "$fmt" = json ] && tg_log | grep -q '"restored_old"'; then fail "put-back refused: the JSON event says restored_old: $(tg_log)"; fi
   [ -f "$T/full/$kept" ] || fail "put-back refused: the old file is not at $kept: $(ls -a "$T/full")"
   [ "$(inode "$T/full/$kept")" = "$old_ino" ] || fail "put-back refused: $kept is not the old file"
   cmp -s "$T/full/$kept" "$V1" || fail "put-back refused: $kept is not the old content"

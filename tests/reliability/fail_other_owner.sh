@@ -73,6 +73,7 @@ cases() {
     stop_victim
     [ "$R_STATUS" -eq 0 ] || fail "': 1<>' of root's library with capabilities, by nobody (a JSON log): $(r_out caps_json)"
     expect_note_key xattrs
+    expect_note_key owner  # root's file, replaced by nobody (case 3)
   else
     note "SKIP the capabilities case: no setcap, or the filesystem of $T holds no security.capability"
   fi

@@ -57,6 +57,22 @@ grep -q "warning: TRUNCGUARD_DEBUG ignored: secure execution" "$T/err" || fail "
 ! grep -q "decision file=\|backtrace:" "$T/err" || fail "nobody's debug categories applied in a root process: $(cat -- "$T/err")"
 ok "a setuid program's root helper: no log file made as root, TRUNCGUARD_LOG and TRUNCGUARD_DEBUG not passed on, the write protected, its line on stderr"
 
+# In the setuid program itself (secure execution) the other settings apply
+# (truncguard(7), LIMITS): its own write, TRUNCGUARD_MODE=unlink, is made in
+# mode unlink, while TRUNCGUARD_LOG and the categories are ignored.
+fresh_copy "$V1" "$LIB"
+chmod 644 "$LIB"
+start_victim "$LIB"
+as_nobody env TRUNCGUARD_MODE=unlink TRUNCGUARD_LOG="$ROOTONLY/log" TRUNCGUARD_DEBUG=decisions \
+  "$T/bin/suid_py" -c 'import sys; open(sys.argv[1], "wb").write(open(sys.argv[2], "rb").read())' "$LIB" "$V2" \
+  2>"$T/err" || fail "the setuid program's own write failed: $(cat -- "$T/err")"
+stop_victim
+expect_survived "the setuid program's own write"
+grep -q "replaced file=$LIB .*(mode unlink)" "$T/err" || fail "the setuid program's write was not made in mode unlink: $(cat -- "$T/err")"
+! grep -q "decision file=" "$T/err" && [ -z "$(ls -- "$ROOTONLY")" ] ||
+  fail "the setuid program applied TRUNCGUARD_LOG or the categories: $(cat -- "$T/err") $(ls -- "$ROOTONLY")"
+ok "the setuid program's own write: TRUNCGUARD_MODE applies (mode unlink), TRUNCGUARD_LOG and the categories do not"
+
 # Control: the same run by root (no secure execution) honours both.
 fresh_copy "$V1" "$LIB"
 start_victim "$LIB"

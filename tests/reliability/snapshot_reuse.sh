@@ -94,6 +94,8 @@ TRUNCGUARD_LOG_FORMAT=json run_deploy "$TG_SHIM"
 [ -z "$DEAD" ] || fail "under truncguard (JSON log) victim(s)$DEAD died"
 grep -h '"event":"replaced"' "$TG_LOG".* | grep -q '"uninspected":0,"scan_age_ms":' ||
   fail "no JSON replaced line with \"uninspected\":0 and scan_age_ms: $(tg_log)"
+n=$(grep -h '"event":"replaced"' "$TG_LOG".* | grep -c '"scan_age_ms"')
+[ "$n" -eq 1 ] || fail "$n JSON replaced lines carry scan_age_ms; only C's answer was reused: $(tg_log)"
 grep -h '"event":"replaced"' "$TG_LOG".* | grep -v '"uninspected":0' &&
   fail "some process was left uninspected in the PID namespace: the test proves nothing here"
 grep -h '"event":"replaced"' "$TG_LOG".* | grep '"outside_pid_namespace"' &&

@@ -31,15 +31,47 @@ grep -q "^binding file .*/libbind_plugin.so \[0\] to .*/libbind_dep.so \[0\]: no
   fail "RTLD_NEXT from the plugin did not find its dependency's tgb_shadow"
 rm -f "$T"/tg.*
 
-# The same events as JSON objects.
-run_cases env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=bindings TRUNCGUARD_LOG="$T/tg" TRUNCGUARD_LOG_FORMAT=json
+# The same events as JSON objects (and category files's, dl_call), with the
+# fields truncguard(7) gives them.
+run_cases env LD_PRELOAD="$TG_SHIM" TRUNCGUARD_DEBUG=bindings,files TRUNCGUARD_LOG="$T/tg" TRUNCGUARD_LOG_FORMAT=json
 n=$(cat "$T"/tg.* | grep -c '"event":"binding"\|"event":"lookup_error"')
 [ "$n" -eq $CASES ] || fail "$n JSON binding events for $CASES lookups"
 grep -q '"event":"binding".*"symbol":"realpath","version":"GLIBC_2.2.5"' "$T"/tg.* || fail "no JSON binding of realpath@GLIBC_2.2.5"
 # A lookup that finds nothing is its own event, lookup_error (truncguard(7)).
 grep -q '"event":"lookup_error","file":"'"$TG_BIND_PLUGIN"'","ns":0,"symbol":"tgb_missing"}' "$T"/tg.* ||
   fail "no JSON lookup_error for tgb_missing: $(grep -h tgb_missing "$T"/tg.*)"
-ok "bindings as JSON: $CASES events"
+cat "$T"/tg.* | python3 -c '
+import json, sys
+prog, plugin, glob = sys.argv[1:4]
+dep = plugin.rsplit("/", 1)[0] + "/libbind_dep.so"
+ev = [json.loads(l) for l in sys.stdin]
+def one(**want):
+    got = [e for e in ev if all(e.get(k) == v for k, v in want.items())]
+    assert len(got) == 1, (want, got)
+    return got[0]
+ino = int(sys.argv[4])
+e = one(event="dl_call", call="dlopen", file=plugin)
+assert e == dict(e, ns=0, caller=prog, caller_ns=0, ino=ino, already_open=0, detail="RTLD_LAZY"), e
+e = one(event="dl_call", call="dlsym", file=plugin, symbol="tgb_dep_fn")
+assert e == dict(e, ns=0, defined_in=dep, defined_in_ns=0, ino=ino, opens=1) and "already_open" not in e, e
+e = one(event="dl_call", call="dlvsym", file=plugin, symbol="tgb_ver")
+assert e["version"] == "V1" and e["defined_in"] == plugin, e
+e = one(event="dl_call", call="dlsym", file="RTLD_NEXT", symbol="getloadavg")
+assert e["caller"] == prog and e["defined_in"].endswith("/libc.so.6"), e
+e = one(event="dl_call", call="dlsym", file="RTLD_DEFAULT", symbol="mblen")
+assert e["caller"] == plugin, e
+e = one(event="dl_call", call="dlsym", file=plugin, symbol="tgb_missing")
+assert "defined_in" not in e, e
+assert one(event="dl_call", call="dlclose", file=plugin)["detail"] == "unloaded"
+assert one(event="dl_call", call="dlclose", file=glob)["detail"] == "still loaded"
+e = one(event="lookup_error", file=plugin, symbol="tgb_missing")
+assert set(e) == {"pid", "event", "file", "ns", "symbol"} and e["ns"] == 0, e
+assert one(event="lookup_error", file=plugin, symbol="tgb_fn")["version"] == "NOPE"
+b = [e for e in ev if e["event"] == "binding" and e["file"] == plugin and e["symbol"] == "tgb_dep_fn"]
+assert b and all(e == dict(e, ns=0, to=dep, to_ns=0, protected=False) for e in b), b
+' "$TG_BIND_CASES" "$TG_BIND_PLUGIN" "$TG_BIND_GLOBAL" "$(stat -c %i "$TG_BIND_PLUGIN")" ||
+  fail "the JSON binding, lookup_error and dl_call events are not as documented: $(cat "$T"/tg.*)"
+ok "bindings as JSON: $CASES events; dl_call, binding and lookup_error with their documented fields"
 rm -f "$T"/tg.*
 
 # Category files.

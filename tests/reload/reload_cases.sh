@@ -164,3 +164,22 @@ LIB=$libc host "$TG_CMD" -- open close
 [ $ST -eq 0 ] || fail "dlopen and dlclose of the program's libc exited $ST"
 expect_log "note file=$libc is still loaded after dlclose: the program depends on it (DT_NEEDED)"
 ok "a library the program links against, opened and closed: \"the program depends on it (DT_NEEDED)\""
+
+# The same notes in the JSON log, with the keys of category reloads that
+# truncguard(7) gives: stale, stale_handle (with backtrace), fresh; and
+# not_unloaded (category files).
+# note_keys: the note keys of $T/err's JSON lines, in order, one a line.
+note_keys() { python3 -c 'import json, sys; [print(e["note"]) for e in map(json.loads, sys.stdin) if e["event"] == "note"]' <"$T/err"; }
+LIB=$T/libplugin.so
+cp "$V1" "$LIB"
+host "$TG_CMD" --json --debug=reloads,backtrace -- open call "run:install $V2 $LIB" open call
+[ $ST -eq 0 ] || fail "case 4, JSON log: exited $ST"
+[ "$(note_keys | paste -sd ' ')" = "stale stale_handle" ] || fail "case 4, JSON log: note keys $(note_keys | paste -sd ' '): $(cat "$T/err")"
+cp "$V1" "$LIB"
+TRUNCGUARD_RELOAD=fresh host "$TG_CMD" --json -- open call "run:install $V2 $LIB" open call close close
+[ $ST -eq 0 ] || fail "case 4 fresh, JSON log: exited $ST"
+[ "$(note_keys | paste -sd ' ')" = fresh ] || fail "case 4 fresh, JSON log: note keys $(note_keys | paste -sd ' '): $(cat "$T/err")"
+LIB=$libc host "$TG_CMD" --json -- open close
+[ $ST -eq 0 ] || fail "dlopen and dlclose of the program's libc, JSON log: exited $ST"
+[ "$(note_keys | paste -sd ' ')" = not_unloaded ] || fail "libc opened and closed, JSON log: note keys $(note_keys | paste -sd ' '): $(cat "$T/err")"
+ok "the JSON log's reload notes: stale and stale_handle, fresh, not_unloaded"

@@ -16,6 +16,9 @@
  *   whole of DEST; SRC unused)
  *   append_sys_noappend append_sys_punch (the same two through libc's
  *   syscall(SYS_pwritev2, ...) and syscall(SYS_fallocate, ...))
+ *   raw_close (open O_WRONLY|O_TRUNC, SRC's bytes, the fd closed by a
+ *   syscall instruction of the program's own, as libc never sees it; x86_64
+ *   and aarch64 only)
  *   freopen_away (fopen "w", SRC's bytes, then freopen points the stream at
  *   /dev/null: glibc closes DEST's fd inside, where close() never sees it)
  *   sys_open sys_openat sys_creat sys_truncate (the same through libc's
@@ -285,6 +288,27 @@ int main(int argc, char** argv) {
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, f);
     if (!strcmp(e, "fcloseall_exit")) fcloseall();
+    return 0;
+  } else if (!strcmp(e, "raw_close")) {
+    fd = open(dest, O_WRONLY | O_TRUNC | O_CREAT, 0644);
+    if (fd < 0) die();
+    copy_to_fd(src, fd);
+    report(fd);
+    long r;
+#if defined(__x86_64__)
+    __asm__ volatile("syscall" : "=a"(r) : "a"((long)SYS_close), "D"((long)fd) : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+    register long x0 __asm__("x0") = fd;
+    register long x8 __asm__("x8") = SYS_close;
+    __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8) : "memory");
+    r = x0;
+#else
+    r = -ENOSYS;
+#endif
+    if (r != 0) {
+      errno = (int)-r;
+      die();
+    }
     return 0;
   } else if (!strcmp(e, "freopen_away")) {
     FILE* f = fopen(dest, "w");
