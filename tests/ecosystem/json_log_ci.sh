@@ -141,7 +141,7 @@ ok "the JSON log: one object per line, documented fields and types, names escape
 # the log directory; and docs/systemd.md's journal filter on that log mixed
 # with a program's own output (as the journal holds stderr).
 if command -v jq >/dev/null; then
-  mapfile -t jqs < <(grep '^cat tg\.\* | jq ' "$SRC/docs/ci.md")
+  mapfile -t jqs < <(grep -oP '^  \Kcat tg\.\* \| jq .*' "$SRC/docs/ci.md")
   [ "${#jqs[@]}" -eq 3 ] || fail "docs/ci.md has ${#jqs[@]} 'cat tg.* | jq' lines, expected 3"
   out=$(cd "$T/ci-log" && sh -c "${jqs[0]}") || fail "${jqs[0]} failed"
   [ "$(jq -c 'keys' <<<"$out" | sort -u)" = '["file","mapped_by","new_ino","old_ino"]' ] && [ "$(wc -l <<<"$out")" -eq 2 ] &&
@@ -160,7 +160,25 @@ if command -v jq >/dev/null; then
   st=$?
   [ "$st" -eq 0 ] && [ "$(wc -l <<<"$out")" -eq 2 ] && [ "$(jq -r .event <<<"$out" | sort -u)" = replaced ] ||
     fail "docs/systemd.md's '$journal' on mixed output: $out"
-  ok "docs/ci.md's three jq lines and docs/systemd.md's journal filter, run as written, give what they say"
+  # The whole block, as a step under bash -eo pipefail (GitHub's shell: bash):
+  # with no log (nothing protected) it passes and prints nothing; with a log,
+  # what its lines print. (The lines alone failed: cat of the bare pattern.)
+  block=$(sed -n '/^if ls tg\.\* /,/^fi$/p' "$SRC/docs/ci.md")
+  [ "$(wc -l <<<"$block")" -eq 5 ] || fail "docs/ci.md's jq block is not the if ... fi of 5 lines: $block"
+  mkdir -p "$T/no-log"
+  out=$(cd "$T/no-log" && bash -eo pipefail -c "$block" 2>&1) && [ -z "$out" ] ||
+    fail "docs/ci.md's jq block with no log fails a pipefail step or prints: $out"
+  out=$(cd "$T/ci-log" && bash -eo pipefail -c "$block" 2>&1) && grep -qF "\"file\":\"$LIB\"" <<<"$out" ||
+    fail "docs/ci.md's jq block with a log: $out"
+  # truncguard(1)'s line, the same way.
+  man1=$(grep -oP '^if ls truncguard\.\* .*' "$SRC/man/truncguard.1.in" | sed 's/\\-/-/g')
+  [ -n "$man1" ] || fail "no jq line in truncguard(1)"
+  out=$(cd "$T/no-log" && bash -eo pipefail -c "$man1" 2>&1) && [ -z "$out" ] ||
+    fail "truncguard(1)'s jq line with no log fails a pipefail step or prints: $out"
+  mkdir -p "$T/man1-log" && cp "$T/all.json" "$T/man1-log/truncguard.1" || fail "cannot write $T/man1-log"
+  out=$(cd "$T/man1-log" && bash -eo pipefail -c "$man1" 2>&1) && grep -qF '"event":"replaced"' <<<"$out" ||
+    fail "truncguard(1)'s jq line with a log: $out"
+  ok "docs/ci.md's three jq lines and docs/systemd.md's journal filter, run as written, give what they say; the block and truncguard(1)'s line pass a pipefail step with no log"
 else
   note "jq is not installed: docs/ci.md's jq lines were not run"
 fi
