@@ -217,6 +217,23 @@ ok "a dup2 onto the kept fd's number that fails: the number stays truncguard's (
   fail "after the exec and the close of A, fds left open: $(grep countfds: "$T/tg.out") (without truncguard: $(grep countfds: "$T/plain.out"))"
 ok "ftruncate, then an exec: the lock held in the new image, the kept fd closed with A's close there, as without truncguard"
 
+# A forked child closes the kept fds it inherits (docs/guarantees.md, "POSIX
+# record locks": POSIX locks are not inherited): it has the fds it would have
+# without truncguard, while the parent keeps its own and its lock.
+"$TG_LOCK_HOLDER" "$T/data" ftruncate fork >"$T/plain.out" 2>&1 ||
+  fail "control: without truncguard, ftruncate then fork: $(cat "$T/plain.out")"
+"$TG_CMD" "$TG_LOCK_HOLDER" "$T/data" ftruncate countfds fork >"$T/tg.out" 2>&1 ||
+  fail "under truncguard, ftruncate then fork: $(cat "$T/tg.out") $(tg_log)"
+tg_fds=$(sed -n 's/^countfds: \([0-9]*\) fds$/\1/p' "$T/tg.out")
+plain_fds=$("$TG_LOCK_HOLDER" "$T/data" countfds | sed -n 's/^countfds: \([0-9]*\) fds$/\1/p')
+[ "${tg_fds:-0}" -gt "${plain_fds:-0}" ] ||
+  fail "under truncguard, no fd kept after the ftruncate of a locked file, so the fork proves nothing: $(cat "$T/tg.out")"
+child=$(grep '^fork: the child has' "$T/tg.out")
+[ -n "$child" ] && [ "$child" = "$(grep '^fork: the child has' "$T/plain.out")" ] ||
+  fail "a forked child of a program with a kept fd: '$child' under truncguard, '$(grep '^fork: the child has' "$T/plain.out")' without"
+grep -q '^fork: held$' "$T/tg.out" || fail "under truncguard, the fork released the parent's lock: $(cat "$T/tg.out")"
+ok "ftruncate, then fork: the child closed the kept fd it inherited ($child, as without truncguard), the parent's lock held"
+
 # A replaced O_RDWR open (no O_CLOEXEC) of a library a victim runs, which the
 # program holds a POSIX lock on: the program's fd from the real open, on the
 # old file, is kept while the lock is held, close-on-exec (the program's
