@@ -349,6 +349,23 @@ if command -v patchelf >/dev/null; then
   cp "$P2" "$T/nodep.so" && patchelf --add-needed libtg-no-such-dep.so.1 "$T/nodep.so" || fail "setup: patchelf"
   fresh_case "a new file whose dependency is missing" n "cp $T/nodep.so $T/fr/new && mv $T/fr/new $LIB" \
     "libtg-no-such-dep.so.1: cannot open shared object file"
+  # A dependency found only through the executable's DT_RPATH: glibc searches
+  # that for every load, the shim's too, so the new file is loaded (docs/
+  # guarantees.md: only a calling library's DT_RPATH makes it fall back).
+  # Control: the same program without that DT_RPATH falls back.
+  mkdir -p "$T/rpdeps" && cp "$P1" "$T/rpdeps/libtg-rpath-dep.so.1" &&
+    patchelf --set-soname libtg-rpath-dep.so.1 "$T/rpdeps/libtg-rpath-dep.so.1" &&
+    cp "$P2" "$T/rpdep.so" && patchelf --add-needed libtg-rpath-dep.so.1 "$T/rpdep.so" &&
+    cp "$TG_DL_EDGES" "$T/dl_edges_rpath" && patchelf --force-rpath --set-rpath "$T/rpdeps" "$T/dl_edges_rpath" ||
+    fail "setup: patchelf (DT_RPATH)"
+  fresh_case "a new file whose dependency only the executable's DT_RPATH finds, run without it" n \
+    "cp $T/rpdep.so $T/fr/new && mv $T/fr/new $LIB" "libtg-rpath-dep.so.1: cannot open shared object file"
+  rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, DT_RPATH: setup"
+  TG_DL_EDGES=$T/dl_edges_rpath TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" \
+    "run:cp $T/rpdep.so $T/fr/new && mv $T/fr/new $LIB" open:n:"$LIB" close:1 close:0
+  grep -q "^open:n:$LIB -> new #1" "$T/out" || { cat "$T/log" >&2; fail "fresh, a dependency in the executable's DT_RPATH: $(cat "$T/out")"; }
+  expect_log_line "loading the new file as $T/fr/.lib.so.tg-reload-" "fresh, a dependency in the executable's DT_RPATH"
+  ok "TRUNCGUARD_RELOAD=fresh, a new file whose dependency the executable's DT_RPATH finds: loaded"
 else
   note "TRUNCGUARD_RELOAD=fresh, a missing dependency: skipped (patchelf not installed)"
 fi
