@@ -3,47 +3,52 @@
 # library), passes `systemd-analyze verify` together with the example deploy
 # unit, without a single warning; and a broken line in the drop-in is
 # reported, so the drop-in is really read. systemd-analyze works without a
-# running systemd; where it is not installed, the test is skipped.
+# running systemd; where it is not installed, that part is skipped (the rest,
+# the drop-in's settings run on the unit's command and the system-call list,
+# runs).
 . "$(dirname "$0")/../e2e/lib.sh"
-command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed (apt-get install systemd)"
 BUILD=${TG_BUILD_ROOT:-${MESON_BUILD_ROOT:-$TG_BUILD}}
 SRC=${TG_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 DROPIN=$BUILD/man/truncguard.conf     # configured by man/meson.build
 [ -f "$DROPIN" ] || fail "no configured drop-in at $DROPIN (meson configure the build)"
 
-units=$T/units
-mkdir -p "$units/app-deploy.service.d"
-cp "$SRC/examples/systemd/app-deploy.service" "$units/"
-cp "$DROPIN" "$units/app-deploy.service.d/truncguard.conf"
-grep -q '^Environment=LD_PRELOAD=/.*/libtruncguard\.so$' "$units/app-deploy.service.d/truncguard.conf" ||
-  fail "the drop-in does not set LD_PRELOAD to an absolute libtruncguard.so: $(grep LD_PRELOAD "$DROPIN")"
+if command -v systemd-analyze >/dev/null; then
+  units=$T/units
+  mkdir -p "$units/app-deploy.service.d"
+  cp "$SRC/examples/systemd/app-deploy.service" "$units/"
+  cp "$DROPIN" "$units/app-deploy.service.d/truncguard.conf"
+  grep -q '^Environment=LD_PRELOAD=/.*/libtruncguard\.so$' "$units/app-deploy.service.d/truncguard.conf" ||
+    fail "the drop-in does not set LD_PRELOAD to an absolute libtruncguard.so: $(grep LD_PRELOAD "$DROPIN")"
 
-verify() { SYSTEMD_UNIT_PATH=$units: systemd-analyze verify --man=no "$units/app-deploy.service" 2>&1; }
-out=$(verify)
-st=$?
-[ "$st" -eq 0 ] || fail "systemd-analyze verify failed (exit $st): $out"
-[ -z "$out" ] || fail "systemd-analyze verify warns about the example: $out"
-ok "systemd-analyze verify: app-deploy.service with truncguard.conf, no warnings ($(systemd-analyze --version | head -n 1))"
+  verify() { SYSTEMD_UNIT_PATH=$units: systemd-analyze verify --man=no "$units/app-deploy.service" 2>&1; }
+  out=$(verify)
+  st=$?
+  [ "$st" -eq 0 ] || fail "systemd-analyze verify failed (exit $st): $out"
+  [ -z "$out" ] || fail "systemd-analyze verify warns about the example: $out"
+  ok "systemd-analyze verify: app-deploy.service with truncguard.conf, no warnings ($(systemd-analyze --version | head -n 1))"
 
-echo "NotAKnownKey=1" >>"$units/app-deploy.service.d/truncguard.conf"
-out=$(verify)
-grep -q "truncguard.conf.*NotAKnownKey" <<<"$out" ||
-  fail "a broken line in the drop-in is not reported, so it may not be read at all: $out"
-ok "a broken drop-in line is reported: the drop-in is read"
+  echo "NotAKnownKey=1" >>"$units/app-deploy.service.d/truncguard.conf"
+  out=$(verify)
+  grep -q "truncguard.conf.*NotAKnownKey" <<<"$out" ||
+    fail "a broken line in the drop-in is not reported, so it may not be read at all: $out"
+  ok "a broken drop-in line is reported: the drop-in is read"
 
-# The other way (docs/systemd.md): wrap the command in a drop-in, the old
-# line cleared first with an empty ExecStart=: verify accepts it; without
-# the empty line, a unit that is not Type=oneshot is refused (two commands).
-rm -f "$units/app-deploy.service.d/truncguard.conf"
-printf '[Service]\nExecStart=\nExecStart=%s /bin/cp /srv/build/libapp.so /opt/app/lib/libapp.so\n' "$TG_CMD" \
-  >"$units/app-deploy.service.d/wrap.conf"
-out=$(verify)
-[ $? -eq 0 ] && [ -z "$out" ] || fail "systemd-analyze verify of the wrapping drop-in: $out"
-sed -i '/^ExecStart=$/d' "$units/app-deploy.service.d/wrap.conf"
-sed -i 's/^Type=oneshot$/Type=simple/' "$units/app-deploy.service"
-out=$(verify)
-grep -q "more than one ExecStart=" <<<"$out" || fail "control: a second ExecStart= in a simple service is not refused: $out"
-ok "a drop-in that wraps the command (an empty ExecStart= first) passes verify; without the empty line, refused"
+  # The other way (docs/systemd.md): wrap the command in a drop-in, the old
+  # line cleared first with an empty ExecStart=: verify accepts it; without
+  # the empty line, a unit that is not Type=oneshot is refused (two commands).
+  rm -f "$units/app-deploy.service.d/truncguard.conf"
+  printf '[Service]\nExecStart=\nExecStart=%s /bin/cp /srv/build/libapp.so /opt/app/lib/libapp.so\n' "$TG_CMD" \
+    >"$units/app-deploy.service.d/wrap.conf"
+  out=$(verify)
+  [ $? -eq 0 ] && [ -z "$out" ] || fail "systemd-analyze verify of the wrapping drop-in: $out"
+  sed -i '/^ExecStart=$/d' "$units/app-deploy.service.d/wrap.conf"
+  sed -i 's/^Type=oneshot$/Type=simple/' "$units/app-deploy.service"
+  out=$(verify)
+  grep -q "more than one ExecStart=" <<<"$out" || fail "control: a second ExecStart= in a simple service is not refused: $out"
+  ok "a drop-in that wraps the command (an empty ExecStart= first) passes verify; without the empty line, refused"
+else
+  note "systemd-analyze is not installed (apt-get install systemd): systemd-analyze verify not run"
+fi
 
 # The drop-in's settings run, as systemd would apply them to the example
 # unit (no systemd runs units here): its active Environment= lines (the
