@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <string>
+
 #include "locks.hpp"
 #include "posix_locks.hpp"
 #include "temp_dir.hpp"
@@ -130,4 +132,45 @@ TEST(PosixLocks, AParkedFdClosedBehindOurBackIsForgottenNotReusedOrClosed) {
     close(programs);
   }
   close(fd);
+}
+
+// docs/guarantees.md, "POSIX record locks": beyond kMaxParked locked files,
+// the fd of a look at another one stays open until the process ends (the
+// lock is safe, the fd costs one number), and each later look at it keeps
+// one more: it is in no slot, so it can't be lent or closed with the file.
+TEST(PosixLocks, BeyondTheTableAnFdOnALockedFileStaysOpen) {
+  TempDir d;
+  ASSERT_FALSE(posix_locks::any_parked());
+  constexpr int kFiles = posix_locks::kMaxParked + 2;
+  int programs[kFiles], own[kFiles];
+  struct stat st[kFiles];
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string f = d / ("data" + std::to_string(i));
+    programs[i] = open_locked(f);
+    ASSERT_GE(programs[i], 0) << i;
+    ASSERT_EQ(fstat(programs[i], &st[i]), 0);
+    own[i] = open(f.c_str(), O_RDONLY);
+    ASSERT_GE(own[i], 0) << i;
+    posix_locks::close_own(own[i]);
+    EXPECT_TRUE(is_open(own[i])) << i << ": closing it would release the program's lock";
+  }
+  const int last = kFiles - 1;
+  EXPECT_EQ(posix_locks::borrow(st[last].st_dev, st[last].st_ino), -1) << "a file beyond the table is not lent";
+  int again = open((d / ("data" + std::to_string(last))).c_str(), O_RDONLY);
+  ASSERT_GE(again, 0);
+  posix_locks::close_own(again);
+  EXPECT_TRUE(is_open(again)) << "a later look at a file beyond the table keeps one more fd";
+  EXPECT_TRUE(locked_for_others(d / ("data" + std::to_string(last))));
+  for (int i = 0; i < kFiles; ++i) {
+    close(programs[i]);
+    posix_locks::program_closed(st[i].st_dev, st[i].st_ino);
+    if (i < posix_locks::kMaxParked)
+      EXPECT_FALSE(is_open(own[i])) << i << ": a parked fd is closed with the program's close of the file";
+    else
+      EXPECT_TRUE(is_open(own[i])) << i << ": beyond the table, the fd stays open until the process ends";
+  }
+  EXPECT_FALSE(posix_locks::any_parked());
+  close(own[posix_locks::kMaxParked]);
+  close(own[posix_locks::kMaxParked + 1]);
+  close(again);
 }
