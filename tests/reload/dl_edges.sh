@@ -255,6 +255,23 @@ expect_log_line "file=$P2 [0];  dlopen by $TG_NESTED_DTOR [0]" "constructors and
 expect_no_log_line "note file=$P2 is still loaded" "constructors and destructors"
 expect_log_line "file=$P2 [0];  dlclose by $TG_NESTED_DTOR [0]: deferred" "constructors and destructors"
 ok "dlopen/dlsym/dlclose from a constructor and from a destructor run by dlclose: same answers, no false \"still loaded\""
+# ... with TRUNCGUARD_RELOAD=fresh, the destructor's dlopen of a library
+# replaced meanwhile loads a fresh copy, and its dlclose there is deferred:
+# the copy's extra name stays on disk until the process ends, removed at its
+# exit, kept for good where it is killed (docs/guarantees.md).
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$T/fr/lib.so" || fail "fresh, deferred dlclose: setup"
+TG_INNER=$T/fr/lib.so TRUNCGUARD_RELOAD=fresh DBG=files,reloads shimmed open:n:"$T/fr/lib.so" open:n:"$TG_NESTED_DTOR" \
+  "run:cp $P2 $T/fr/new && mv $T/fr/new $T/fr/lib.so" close:1 "run:ls -A $T/fr >$T/during"
+grep -q "^destructor: inner version 2, dlclose 0" "$T/out" || { cat "$T/log" >&2; fail "fresh, deferred dlclose: $(cat "$T/out")"; }
+expect_log_line "dlclose by $TG_NESTED_DTOR [0]: deferred" "fresh, deferred dlclose"
+grep -q '^\.lib\.so\.tg-reload-[0-9]*-1$' "$T/during" || fail "fresh, deferred dlclose: no extra name while the process ran: $(cat "$T/during")"
+[ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, deferred dlclose: the extra name was left after exit: $(ls -A "$T/fr")"
+TG_INNER=$T/fr/lib.so TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$T/fr/lib.so" open:n:"$TG_NESTED_DTOR" \
+  "run:cp $P1 $T/fr/new && mv $T/fr/new $T/fr/lib.so" close:1 'run:kill -KILL $PPID'
+[ "$ST" -eq 137 ] || fail "fresh, deferred dlclose, killed: status $ST: $(cat "$T/out")"
+[ -n "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, deferred dlclose, killed: no extra name left, as documented: $(ls -A "$T/fr")"
+rm -f "$T"/fr/.lib.so.tg-reload-*
+ok "TRUNCGUARD_RELOAD=fresh, a copy whose dlclose in a destructor was deferred: its extra name on disk until exit, removed then; kept where the process is killed"
 
 # ---- ... and from an atexit handler, and a destructor run at exit.
 TG_INNER=$P2 DBG=files,reloads same "at exit" atexit:"$P1" open:n:"$TG_NESTED_DTOR"
