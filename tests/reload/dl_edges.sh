@@ -358,6 +358,20 @@ fresh_case() {
 fresh_case "RTLD_NOLOAD" nL "cp $P2 $T/fr/new && mv $T/fr/new $LIB" "1 open without a matching dlclose keep it loaded$"
 fresh_case "the new file cut short" n "head -c 3000 $P2 >$T/fr/new && mv $T/fr/new $LIB" "not a complete"
 fresh_case "a directory there now" n "rm $LIB && mkdir $LIB" "not a regular file"
+# A file whose segments are all there but not yet written (a writer that sets
+# the size first: here the first 4 KiB of the new file, then zeros up to its
+# size) passes the completeness check (docs/guarantees.md): the shim loads
+# it under its fresh name, and glibc reads the zeros, as a process started
+# then would (here: SIGSEGV in its relocation, before the note is written,
+# the fresh name left behind).
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, size set first: setup"
+TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" \
+  "run:head -c 4096 $P2 >$T/fr/new && truncate -s $(stat -c %s "$P2") $T/fr/new && mv $T/fr/new $LIB" open:n:"$LIB"
+expect_no_log_line "not a complete" "fresh, size set first"
+grep -q "loading the new file as $T/fr/.lib.so.tg-reload-" "$T/log" || [ -n "$(ls -A "$T/fr" | grep tg-reload)" ] ||
+  { cat "$T/log" >&2; fail "fresh, size set first: the shim did not load the new file (status $ST): $(cat "$T/out")"; }
+rm -f "$T"/fr/.lib.so.tg-reload-*
+ok "TRUNCGUARD_RELOAD=fresh, a new file of the full size whose content is not all written: passes the completeness check, loaded (status $ST)"
 fresh_case "a new file that does not load" n "cp $BROKEN $T/fr/new && mv $T/fr/new $LIB" \
   "undefined symbol: tg_no_such_function"
 # ... nor one whose dependency is missing (truncguard(7): "a missing symbol or
