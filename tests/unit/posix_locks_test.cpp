@@ -174,3 +174,42 @@ TEST(PosixLocks, BeyondTheTableAnFdOnALockedFileStaysOpen) {
   close(own[posix_locks::kMaxParked + 1]);
   close(again);
 }
+
+// docs/guarantees.md, "POSIX record locks": a kept fd the program closed
+// (a raw close: libc's close of that number is refused) and reused for *the
+// same* file can't be told from truncguard's own: it is closed with the
+// program's next close of that file, or at the next look at the file if no
+// lock is held on it then (the raw close released the program's locks).
+TEST(PosixLocks, AParkedNumberReusedForTheSameFileIsTakenForTheKeptOne) {
+  for (bool relock : {true, false}) {
+    TempDir d;
+    const std::string f = d / "data";
+    int fd = open_locked(f);
+    ASSERT_GE(fd, 0);
+    struct stat st;
+    ASSERT_EQ(fstat(fd, &st), 0);
+    int own = open(f.c_str(), O_RDONLY);
+    ASSERT_GE(own, 0);
+    posix_locks::close_own(own);
+    ASSERT_TRUE(posix_locks::any_parked());
+    close(own);  // a raw close, behind our back: the program's locks on the file go
+    int programs = open(f.c_str(), O_RDONLY);
+    ASSERT_EQ(programs, own) << "the number is the program's now, on the same file";
+    if (relock) {
+      struct flock fl = {};
+      fl.l_type = F_WRLCK;
+      fl.l_whence = SEEK_SET;
+      ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);
+    }
+    // A look at the file: the program's fd is lent as the kept one, and given back.
+    EXPECT_EQ(posix_locks::borrow(st.st_dev, st.st_ino), programs) << relock;
+    posix_locks::close_own(programs);
+    EXPECT_EQ(is_open(programs), relock) << (relock ? "locked: kept until the program's close of the file"
+                                                    : "not locked: closed at the look");
+    close(fd);
+    posix_locks::program_closed(st.st_dev, st.st_ino);
+    EXPECT_FALSE(is_open(programs)) << relock << ": the program's fd taken for the kept one";
+    EXPECT_FALSE(posix_locks::any_parked());
+    if (is_open(programs)) close(programs);
+  }
+}
