@@ -397,6 +397,19 @@ if command -v patchelf >/dev/null; then
   grep -q "^open:n:$LIB -> new #1" "$T/out" || { cat "$T/log" >&2; fail "fresh, a dependency in the executable's DT_RPATH: $(cat "$T/out")"; }
   expect_log_line "loading the new file as $T/fr/.lib.so.tg-reload-" "fresh, a dependency in the executable's DT_RPATH"
   ok "TRUNCGUARD_RELOAD=fresh, a new file whose dependency the executable's DT_RPATH finds: loaded"
+  # ... and where only the DT_RPATH of the library that calls dlopen (a
+  # constructor's, here) finds it: the shim's dlopen does not search that,
+  # so it falls back to the object already loaded, with glibc's reason.
+  cp "$TG_NESTED_CTOR" "$T/ctor_rpath.so" && patchelf --force-rpath --set-rpath "$T/rpdeps" "$T/ctor_rpath.so" ||
+    fail "setup: patchelf (a library's DT_RPATH)"
+  rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, a library's DT_RPATH: setup"
+  TG_INNER=$LIB TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" \
+    "run:cp $T/rpdep.so $T/fr/new && mv $T/fr/new $LIB" open:n:"$T/ctor_rpath.so"
+  grep -q "^constructor: inner version 1, dlclose 0" "$T/out" || fail "fresh, a dependency in a library's DT_RPATH: $(cat "$T/out")"
+  grep -q "note file=$LIB stale: .*TRUNCGUARD_RELOAD=fresh could not load the new file: .*libtg-rpath-dep.so.1: cannot open shared object file" "$T/log" ||
+    { cat "$T/log" >&2; fail "fresh, a dependency in a library's DT_RPATH: no fallback line with glibc's reason"; }
+  [ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, a library's DT_RPATH: an extra name was left: $(ls -A "$T/fr")"
+  ok "TRUNCGUARD_RELOAD=fresh, a new file whose dependency only the calling library's DT_RPATH finds: glibc's answer, with the reason"
 else
   note "TRUNCGUARD_RELOAD=fresh, a missing dependency: skipped (patchelf not installed)"
 fi
