@@ -333,3 +333,37 @@ EOF
 else
   echo "skipped part: rtool is not built ($RTOOL)"
 fi
+
+# The directory, not the file (docs/guarantees.md, "atomic" mode): one
+# removed before the close makes the publication fail (the close says ENOENT,
+# logged); one renamed meanwhile gets the file under its new name, as the
+# writer's fd would have.
+dir_writer() {  # dir_writer rmdir|rename: writes v2 to $T/dd/lib.so, then does that to $T/dd, then closes
+  "$TG_CMD" --scope=elf -m atomic python3 -c '
+import os, sys
+v2 = open(sys.argv[1], "rb").read()
+d = sys.argv[2]
+fd = os.open(d + "/lib.so", os.O_WRONLY | os.O_TRUNC)
+os.write(fd, v2)
+if sys.argv[3] == "rmdir":
+    os.unlink(d + "/lib.so")
+    os.rmdir(d)
+else:
+    os.rename(d, d + "2")
+try:
+    os.close(fd)
+    print("closed")
+except OSError as e:
+    print("close:", e.strerror)' "$V2" "$T/dd" "$1"
+}
+rm -rf "$T/dd" "$T/dd2" && mkdir "$T/dd" && cp "$V1" "$T/dd/lib.so" || fail "directory removed: setup"
+log_reset
+got=$(dir_writer rmdir) || fail "directory removed: the writer failed: $(tg_log)"
+[ "$got" = "close: No such file or directory" ] || fail "directory removed before the close: the close said '$got'"
+expect_log "cannot protect file=$T/dd/lib.so: cannot link the new file into the directory: No such file or directory"
+rm -rf "$T/dd" "$T/dd2" && mkdir "$T/dd" && cp "$V1" "$T/dd/lib.so" || fail "directory renamed: setup"
+got=$(dir_writer rename) || fail "directory renamed: the writer failed: $(tg_log)"
+[ "$got" = closed ] || fail "directory renamed before the close: the close said '$got'"
+expect_same_content "$T/dd2/lib.so" "$V2" "directory renamed before the close: the file under the new name"
+[ ! -e "$T/dd" ] || fail "directory renamed before the close: $T/dd made again"
+ok "atomic: a directory removed before the close: ENOENT, logged; one renamed: the file published under its new name"

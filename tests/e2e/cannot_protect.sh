@@ -63,6 +63,15 @@ if [ -x "$TG_STATIC_WRITER" ]; then
   chmod +x "$T/script"
   "$TG_CMD" "$T/script" 2>"$ERR" >/dev/null
   expect_warning "a script whose interpreter is static" "$T/script runs through $T/static_writer, which is statically linked"
+  # ... but not the program a '#!/usr/bin/env NAME' line finds (docs/
+  # guarantees.md, "What is not guaranteed"): no warning, the program runs.
+  printf '#!/usr/bin/env static_writer\n' >"$T/env_script"
+  chmod +x "$T/env_script"
+  PATH=$T:$PATH "$TG_CMD" "$T/env_script" 2>"$ERR" >/dev/null
+  st=$?
+  [ "$st" -eq 2 ] && grep -q "^usage: writer" "$ERR" && ! grep -q '^truncguard: ' "$ERR" ||
+    fail "a '#!/usr/bin/env static_writer' script: exit $st, expected the static writer's usage (2) and no warning: $(cat -- "$ERR")"
+  ok "a '#!/usr/bin/env NAME' script whose NAME is static: not looked at (no warning), as documented"
   # One that can't be run at all: only the error that says why, no warning.
   must cp "$TG_STATIC_WRITER" "$T/not-executable"
   chmod 644 "$T/not-executable"

@@ -51,6 +51,29 @@ PY
 done
 ok "a hand-over entry whose directory fd is closed, or a file, is ignored quietly"
 
+# ---- A child started with an environment without LD_PRELOAD runs without
+# the library, and truncguard does not put it back (docs/guarantees.md, "What
+# is not guaranteed"): under truncguard, python's subprocess.run(env={...})
+# of cp over a library a victim runs kills the victim, as env -i cp does;
+# control: the same subprocess.run with the environment inherited.
+for how in 'env={"PATH": os.environ["PATH"]}' 'env=None' 'env-i'; do
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  if [ "$how" = env-i ]; then
+    "$TG_CMD" env -i PATH="$PATH" cp "$V2" "$LIB" || fail "env -i cp under truncguard failed"
+  else
+    "$TG_CMD" python3 -c "import os, subprocess, sys; subprocess.run(['cp', sys.argv[1], sys.argv[2]], check=True, $how)" "$V2" "$LIB" ||
+      fail "subprocess.run($how) of cp under truncguard failed"
+  fi
+  stop_victim
+  if [ "$how" = env=None ]; then
+    expect_survived "control: subprocess.run(env=None) of cp under truncguard"
+  else
+    expect_killed "$how of cp under truncguard: the child runs without the library"
+  fi
+done
+ok "a child given an environment without LD_PRELOAD (subprocess.run(env={...}), env -i) is not protected; with it inherited, it is"
+
 # ---- Atomic mode: a pending file is handed over at exec only to a program
 # that will load the shim. One exec'ed with an environment that does not
 # preload it (env -i, env -u LD_PRELOAD, an envp of the program's own) was

@@ -127,6 +127,23 @@ if [ -x "$TG_ASAN_WRITER" ]; then
     fail "ASAN_OPTIONS=verify_asan_link_order=1 under truncguard: exit $st, expected ASan's refusal: $err"
   expect_version "$LIB" 1
   ok "ASAN_OPTIONS=verify_asan_link_order=1 overrides the library's default: ASan refuses to start ($st)"
+  # A program that defines its own __asan_default_options replaces the
+  # library's (docs/guarantees.md, "What is not guaranteed"): it exits at
+  # start-up under truncguard unless ASAN_OPTIONS has verify_asan_link_order=0.
+  printf '%s\n' '#include <stdio.h>' 'const char* __asan_default_options(void) { return "detect_leaks=0"; }' \
+    'int main(void) { puts("ran"); return 0; }' >"$T/own_opts.c"
+  if gcc -fsanitize=address -o "$T/own_opts" "$T/own_opts.c" 2>/dev/null; then
+    [ "$("$T/own_opts")" = ran ] || fail "control: an ASan program with its own default options does not run"
+    err=$("$TG_CMD" "$T/own_opts" 2>&1 >/dev/null)
+    st=$?
+    [ "$st" -ne 0 ] && grep -qF "ASan runtime does not come first" <<<"$err" ||
+      fail "an ASan program with its own __asan_default_options under truncguard: exit $st, expected ASan's refusal: $err"
+    [ "$(ASAN_OPTIONS=verify_asan_link_order=0 "$TG_CMD" "$T/own_opts" 2>&1)" = ran ] ||
+      fail "an ASan program with its own __asan_default_options and ASAN_OPTIONS=verify_asan_link_order=0 under truncguard did not run"
+    ok "an ASan program with its own __asan_default_options: refused at start-up under truncguard ($st), runs with ASAN_OPTIONS=verify_asan_link_order=0"
+  else
+    note "an ASan program with its own default options: not built (gcc -fsanitize=address failed)"
+  fi
 else
   note "an ASan-built writer: skipped (not built: a sanitizer build, or no -fsanitize=address)"
 fi

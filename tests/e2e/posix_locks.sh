@@ -217,6 +217,23 @@ ok "a dup2 onto the kept fd's number that fails: the number stays truncguard's (
   fail "after the exec and the close of A, fds left open: $(grep countfds: "$T/tg.out") (without truncguard: $(grep countfds: "$T/plain.out"))"
 ok "ftruncate, then an exec: the lock held in the new image, the kept fd closed with A's close there, as without truncguard"
 
+# A forked child closes the kept fds it inherits (docs/guarantees.md, "POSIX
+# record locks": POSIX locks are not inherited): it has the fds it would have
+# without truncguard, while the parent keeps its own and its lock.
+"$TG_LOCK_HOLDER" "$T/data" ftruncate fork >"$T/plain.out" 2>&1 ||
+  fail "control: without truncguard, ftruncate then fork: $(cat "$T/plain.out")"
+"$TG_CMD" "$TG_LOCK_HOLDER" "$T/data" ftruncate countfds fork >"$T/tg.out" 2>&1 ||
+  fail "under truncguard, ftruncate then fork: $(cat "$T/tg.out") $(tg_log)"
+tg_fds=$(sed -n 's/^countfds: \([0-9]*\) fds$/\1/p' "$T/tg.out")
+plain_fds=$("$TG_LOCK_HOLDER" "$T/data" countfds | sed -n 's/^countfds: \([0-9]*\) fds$/\1/p')
+[ "${tg_fds:-0}" -gt "${plain_fds:-0}" ] ||
+  fail "under truncguard, no fd kept after the ftruncate of a locked file, so the fork proves nothing: $(cat "$T/tg.out")"
+child=$(grep '^fork: the child has' "$T/tg.out")
+[ -n "$child" ] && [ "$child" = "$(grep '^fork: the child has' "$T/plain.out")" ] ||
+  fail "a forked child of a program with a kept fd: '$child' under truncguard, '$(grep '^fork: the child has' "$T/plain.out")' without"
+grep -q '^fork: held$' "$T/tg.out" || fail "under truncguard, the fork released the parent's lock: $(cat "$T/tg.out")"
+ok "ftruncate, then fork: the child closed the kept fd it inherited ($child, as without truncguard), the parent's lock held"
+
 # A replaced O_RDWR open (no O_CLOEXEC) of a library a victim runs, which the
 # program holds a POSIX lock on: the program's fd from the real open, on the
 # old file, is kept while the lock is held, close-on-exec (the program's
@@ -274,6 +291,62 @@ stop_victim
 [ "$(tr '\n' ' ' <"$T/kept.out")" = "given True environ False child no " ] ||
   fail "a lock held at the exec: expected TRUNCGUARD_KEPT_FDS given to the new program and removed from its environment: $(cat "$T/kept.out")"
 ok "a lock held at the exec: the kept fd handed over in TRUNCGUARD_KEPT_FDS, removed from the new program's environment at start"
+
+# ... to a new image that can't load truncguard (static): it keeps the kept
+# fd as one it does not know of, and the lock (docs/guarantees.md, "POSIX
+# record locks"). A python writer locks a 200-byte file through an
+# inheritable fd, shrinks it (the look's fd kept), and execs a static program
+# that counts its fds on the file and asks another process to lock it.
+cat >"$T/lsfd.c" <<'EOF'
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char** argv) {
+  DIR* d = opendir("/proc/self/fd");
+  struct dirent* e;
+  int n = 0;
+  char p[300], t[PATH_MAX];
+  while (argc == 2 && d && (e = readdir(d))) {
+    snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
+    ssize_t l = readlink(p, t, sizeof t - 1);
+    if (l > 0 && (t[l] = 0, strcmp(t, argv[1]) == 0)) n++;
+  }
+  pid_t c = fork();
+  if (c == 0) {
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int fd = open(argv[1], O_RDWR);
+    _exit(fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 0 : 1);
+  }
+  int st = 0;
+  waitpid(c, &st, 0);
+  printf("%d fds, %s\n", n, WEXITSTATUS(st) ? "held" : "released");
+  return 0;
+}
+EOF
+if gcc -static -o "$T/lsfd" "$T/lsfd.c" 2>/dev/null; then
+  static_exec() {
+    head -c 200 /dev/zero | tr '\0' x >"$T/sdata"
+    "$@" python3 -c '
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.set_inheritable(fd, True)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 100)
+os.execv(sys.argv[2], [sys.argv[2], sys.argv[1]])' "$T/sdata" "$T/lsfd"
+  }
+  plain=$(static_exec)
+  tg=$(static_exec "$TG_CMD")
+  [ "$plain" = "1 fds, held" ] || fail "control: a static program exec'ed with a lock held: $plain"
+  [ "$tg" = "2 fds, held" ] ||
+    fail "under truncguard, a static program exec'ed with a lock held and a kept fd: '$tg' (without truncguard: '$plain')"
+  ok "a lock held at an exec of a static program: the kept fd stays open there, unknown to it, and the lock held ($tg; without truncguard: $plain)"
+else
+  note "a static program could not be built (no static libc): the exec of a static image with a kept fd was not checked"
+fi
 
 # OFD locks (F_OFD_SETLK) and flock() belong to the program's open file
 # description, not to the process: no other fd's close releases them, and the

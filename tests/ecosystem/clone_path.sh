@@ -38,7 +38,15 @@ chmod 755 "$clone/scripts/build.sh" "$clone/scripts/demo.sh"
   fail "scripts/demo.sh from \"$clone\" failed: $(tail -n 5 "$T/demo.out")"
 grep -q "the victim is alive and exited normally" "$T/demo.out" ||
   fail "scripts/demo.sh from \"$clone\": the victim did not survive truncguard cp: $(cat "$T/demo.out")"
-ok "scripts/demo.sh from \"$clone\": the victim survives truncguard cp"
+# What the README shows of it: plain cp kills the victim (the control), a
+# fresh process loads version 2, the dry run names the victim.
+[ "$(grep -c "=> the victim was KILLED by SIG\(SEGV\|BUS\)" "$T/demo.out")" -eq 2 ] &&
+  [ "$(grep -c "=> the victim is alive" "$T/demo.out")" -eq 1 ] ||
+  fail "scripts/demo.sh: steps 1 and 4 (no protection) should kill the victim, step 2 not: $(cat "$T/demo.out")"
+grep -q "^version 2$" "$T/demo.out" || fail "scripts/demo.sh: the fresh process of step 3 did not load version 2: $(cat "$T/demo.out")"
+grep -q "would replace file=.*/libfoo.so \[ino [0-9]*\] (mode dry-run); mapped executable by pid [0-9]* (victim)" "$T/demo.out" ||
+  fail "scripts/demo.sh: the dry run of step 4 does not say what it would replace: $(cat "$T/demo.out")"
+ok "scripts/demo.sh from \"$clone\": the victim survives truncguard cp, plain cp and the dry run kill it, a fresh process loads version 2"
 
 # A clone under a path with a comma ("~/src/a,b"): the compiler's -Wl, splits
 # its argument at each comma, so a link argument naming a file of the tree

@@ -12,7 +12,8 @@
 # a file counts as in use in truncguard(7); every function the shim exports and
 # every number its syscall() takes in are in the README's list of what it
 # intercepts; every package scripts/setup.sh installs is in the README's list
-# of them; every test docs/guarantees.md names exists; no roff line runs words together; the Debian changelog has the
+# of them; every source file of shim/ is in the README's Layout table and every
+# libFuzzer target in its Testing section; every test docs/guarantees.md names exists; no roff line runs words together; the Debian changelog has the
 # project's version. When the code grows a field or a setting, this test
 # names what the documentation lacks.
 . "$(dirname "$0")/../e2e/lib.sh"
@@ -172,6 +173,21 @@ pkgs=$(sed -n '/^packages=(/,/^)/p' "$SRC/scripts/setup.sh" | sed -e '1d' -e '$d
 [ -n "$pkgs" ] || fail "no package list found in scripts/setup.sh"
 # shellcheck disable=SC2086
 need "README.md's list of packages" "$(sed -n '/^Both first install the Debian packages/,/^Once they are there/p' <<<"$README")" $pkgs
+
+# Every source file of the library and the command in the README's Layout
+# table, and every libFuzzer target of scripts/fuzz.sh in its paragraph of the
+# Testing section (as the target's name or its subject's word).
+shim_files=$(cd "$SRC" && ls shim/*.cpp shim/*.ld)
+# shellcheck disable=SC2086
+need "README.md's Layout table" "$(sed -n '/^## Layout/,$p' <<<"$README")" $shim_files
+fuzz_targets=$(sed -n 's/^\[ \${#targets\[@\]} -gt 0 \] || targets=(\(.*\))$/\1/p' "$SRC/scripts/fuzz.sh")
+[ -n "$fuzz_targets" ] || fail "no list of targets found in scripts/fuzz.sh"
+fuzz_par=$(sed -n '/^- `scripts\/fuzz.sh` builds libFuzzer targets/,/^- `scripts\/bench.sh`/p' <<<"$README")
+for t in $fuzz_targets; do
+  w=$t
+  [ "$t" = handover ] && w=hand-over
+  need "README.md's scripts/fuzz.sh paragraph (target $t)" "$fuzz_par" "$w"
+done
 
 # Every test docs/guarantees.md names (the last column of its tables): a meson
 # test, or a GoogleTest Suite.Name (Suite.Prefix* for several).

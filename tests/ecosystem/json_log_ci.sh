@@ -197,7 +197,22 @@ python3 "$EX/truncguard-summary.py" "$T/broken.json" >/dev/null 2>"$T/err"
 st=$?
 [ "$st" -eq 2 ] || fail "the summary of a broken line exited $st, expected 2"
 grep -q "not JSON" "$T/err" || fail "the summary does not say the line is not JSON: $(cat "$T/err")"
-ok "truncguard-summary.py: exit 1 on cannot_protect, 2 on broken JSON, text lines skipped"
+# Its docstring: a log that can't be read is exit 2; "-" or no argument reads
+# standard input; a dry run's row has no new inode, and a row names how many
+# more processes run the file than mapped_by lists.
+python3 "$EX/truncguard-summary.py" "$T/no-such.json" >/dev/null 2>"$T/err"
+st=$?
+[ "$st" -eq 2 ] && grep -q "cannot read $T/no-such.json: No such file or directory" "$T/err" ||
+  fail "the summary of a log that can't be read: exit $st, $(cat "$T/err")"
+printf '%s\n' '{"pid":1,"event":"would_replace","file":"/d.so","entry":"openat","mode":"dry-run","old_ino":7,"kept_bytes":0,"reason":"mapped executable","mapped_by_self":false,"mapped_by":[{"pid":5,"comm":"v"}],"mapped_by_total":3}' >"$T/dry.json"
+for how in - none; do
+  args=(-); [ "$how" = none ] && args=()
+  out=$(python3 "$EX/truncguard-summary.py" "${args[@]}" <"$T/dry.json")
+  st=$?
+  [ "$st" -eq 0 ] && grep -qxF '| `/d.so` | dry-run | 7 -> (dry run) | 5 (v) and 2 more |' <<<"$out" ||
+    fail "the summary of a dry run on standard input ($how): exit $st, $out"
+done
+ok "truncguard-summary.py: exit 1 on cannot_protect, 2 on broken JSON or a log it can't read, text lines skipped; standard input with - or no argument; a dry run's row"
 
 # The GitHub Actions job's "What to restart" step, as the runner runs it
 # (bash -e -o pipefail), with a truncguard that exits each status: 1 (stale

@@ -3,47 +3,99 @@
 # library), passes `systemd-analyze verify` together with the example deploy
 # unit, without a single warning; and a broken line in the drop-in is
 # reported, so the drop-in is really read. systemd-analyze works without a
-# running systemd; where it is not installed, the test is skipped.
+# running systemd; where it is not installed, that part is skipped (the rest,
+# the drop-in's settings run on the unit's command and the system-call list,
+# runs).
 . "$(dirname "$0")/../e2e/lib.sh"
-command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed (apt-get install systemd)"
 BUILD=${TG_BUILD_ROOT:-${MESON_BUILD_ROOT:-$TG_BUILD}}
 SRC=${TG_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 DROPIN=$BUILD/man/truncguard.conf     # configured by man/meson.build
 [ -f "$DROPIN" ] || fail "no configured drop-in at $DROPIN (meson configure the build)"
 
-units=$T/units
-mkdir -p "$units/app-deploy.service.d"
-cp "$SRC/examples/systemd/app-deploy.service" "$units/"
-cp "$DROPIN" "$units/app-deploy.service.d/truncguard.conf"
-grep -q '^Environment=LD_PRELOAD=/.*/libtruncguard\.so$' "$units/app-deploy.service.d/truncguard.conf" ||
-  fail "the drop-in does not set LD_PRELOAD to an absolute libtruncguard.so: $(grep LD_PRELOAD "$DROPIN")"
+if command -v systemd-analyze >/dev/null; then
+  units=$T/units
+  mkdir -p "$units/app-deploy.service.d"
+  cp "$SRC/examples/systemd/app-deploy.service" "$units/"
+  cp "$DROPIN" "$units/app-deploy.service.d/truncguard.conf"
+  grep -q '^Environment=LD_PRELOAD=/.*/libtruncguard\.so$' "$units/app-deploy.service.d/truncguard.conf" ||
+    fail "the drop-in does not set LD_PRELOAD to an absolute libtruncguard.so: $(grep LD_PRELOAD "$DROPIN")"
 
-verify() { SYSTEMD_UNIT_PATH=$units: systemd-analyze verify --man=no "$units/app-deploy.service" 2>&1; }
-out=$(verify)
+  verify() { SYSTEMD_UNIT_PATH=$units: systemd-analyze verify --man=no "$units/app-deploy.service" 2>&1; }
+  out=$(verify)
+  st=$?
+  [ "$st" -eq 0 ] || fail "systemd-analyze verify failed (exit $st): $out"
+  [ -z "$out" ] || fail "systemd-analyze verify warns about the example: $out"
+  ok "systemd-analyze verify: app-deploy.service with truncguard.conf, no warnings ($(systemd-analyze --version | head -n 1))"
+
+  echo "NotAKnownKey=1" >>"$units/app-deploy.service.d/truncguard.conf"
+  out=$(verify)
+  grep -q "truncguard.conf.*NotAKnownKey" <<<"$out" ||
+    fail "a broken line in the drop-in is not reported, so it may not be read at all: $out"
+  ok "a broken drop-in line is reported: the drop-in is read"
+
+  # The other way (docs/systemd.md): wrap the command in a drop-in, the old
+  # line cleared first with an empty ExecStart=: verify accepts it; without
+  # the empty line, a unit that is not Type=oneshot is refused (two commands).
+  rm -f "$units/app-deploy.service.d/truncguard.conf"
+  printf '[Service]\nExecStart=\nExecStart=%s /bin/cp /srv/build/libapp.so /opt/app/lib/libapp.so\n' "$TG_CMD" \
+    >"$units/app-deploy.service.d/wrap.conf"
+  out=$(verify)
+  [ $? -eq 0 ] && [ -z "$out" ] || fail "systemd-analyze verify of the wrapping drop-in: $out"
+  sed -i '/^ExecStart=$/d' "$units/app-deploy.service.d/wrap.conf"
+  sed -i 's/^Type=oneshot$/Type=simple/' "$units/app-deploy.service"
+  out=$(verify)
+  grep -q "more than one ExecStart=" <<<"$out" || fail "control: a second ExecStart= in a simple service is not refused: $out"
+  ok "a drop-in that wraps the command (an empty ExecStart= first) passes verify; without the empty line, refused"
+else
+  note "systemd-analyze is not installed (apt-get install systemd): systemd-analyze verify not run"
+fi
+
+# The drop-in's settings run, as systemd would apply them to the example
+# unit (no systemd runs units here): its active Environment= lines (the
+# library at the build's path: the installed one may not be there), then
+# app-deploy.service's ExecStart= with its two paths in $T, the application
+# running the library (control: without them it dies). The application
+# survives, the name holds the new library, and the service's stderr (the journal) has one JSON object
+# per line, the replaced event among them. Then the commented alternative:
+# TRUNCGUARD_LOG=/var/log/truncguard/deploy gives files deploy.PID.
+need_victims
+need_shim
+mapfile -t envs < <(sed -n 's/^Environment=//p' "$DROPIN" | sed "s|^LD_PRELOAD=.*|LD_PRELOAD=$TG_SHIM|")
+[ "${#envs[@]}" -ge 2 ] || fail "the drop-in sets fewer settings than documented: ${envs[*]}"
+cmd=$(sed -n 's/^ExecStart=//p' "$SRC/examples/systemd/app-deploy.service")
+[ -n "$cmd" ] || fail "no ExecStart= in app-deploy.service"
+mkdir -p "$T/srv/build" "$T/opt/app/lib" && cp "$V2" "$T/srv/build/libapp.so" && cp "$V1" "$T/opt/app/lib/libapp.so" || fail "setup"
+cmd=${cmd// \/srv\// $T/srv/}
+read -ra argv <<<"${cmd// \/opt\// $T/opt/}"
+start_victim "$T/opt/app/lib/libapp.so"
+env -u LD_PRELOAD "${argv[@]}" >/dev/null 2>&1
+stop_victim
+expect_killed "control: app-deploy.service's command without the drop-in"
+cp "$V1" "$T/opt/app/lib/libapp.so.new" && mv "$T/opt/app/lib/libapp.so.new" "$T/opt/app/lib/libapp.so" || fail "setup"
+start_victim "$T/opt/app/lib/libapp.so"
+env -u TRUNCGUARD_LOG -u TRUNCGUARD_DEBUG -u TRUNCGUARD_LOG_FORMAT "${envs[@]}" "${argv[@]}" >"$T/unit.out" 2>"$T/unit.err"
 st=$?
-[ "$st" -eq 0 ] || fail "systemd-analyze verify failed (exit $st): $out"
-[ -z "$out" ] || fail "systemd-analyze verify warns about the example: $out"
-ok "systemd-analyze verify: app-deploy.service with truncguard.conf, no warnings ($(systemd-analyze --version | head -n 1))"
-
-echo "NotAKnownKey=1" >>"$units/app-deploy.service.d/truncguard.conf"
-out=$(verify)
-grep -q "truncguard.conf.*NotAKnownKey" <<<"$out" ||
-  fail "a broken line in the drop-in is not reported, so it may not be read at all: $out"
-ok "a broken drop-in line is reported: the drop-in is read"
-
-# The other way (docs/systemd.md): wrap the command in a drop-in, the old
-# line cleared first with an empty ExecStart=: verify accepts it; without
-# the empty line, a unit that is not Type=oneshot is refused (two commands).
-rm -f "$units/app-deploy.service.d/truncguard.conf"
-printf '[Service]\nExecStart=\nExecStart=%s /bin/cp /srv/build/libapp.so /opt/app/lib/libapp.so\n' "$TG_CMD" \
-  >"$units/app-deploy.service.d/wrap.conf"
-out=$(verify)
-[ $? -eq 0 ] && [ -z "$out" ] || fail "systemd-analyze verify of the wrapping drop-in: $out"
-sed -i '/^ExecStart=$/d' "$units/app-deploy.service.d/wrap.conf"
-sed -i 's/^Type=oneshot$/Type=simple/' "$units/app-deploy.service"
-out=$(verify)
-grep -q "more than one ExecStart=" <<<"$out" || fail "control: a second ExecStart= in a simple service is not refused: $out"
-ok "a drop-in that wraps the command (an empty ExecStart= first) passes verify; without the empty line, refused"
+stop_victim
+[ "$st" -eq 0 ] || fail "the example unit's command under the drop-in's settings exited $st: $(cat "$T/unit.err")"
+expect_survived "app-deploy.service's command (${argv[*]}) under truncguard.conf's settings"
+expect_same_content "$T/opt/app/lib/libapp.so" "$V2" "the library after the deploy"
+python3 -c '
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+assert any(e["event"] == "replaced" and e["file"] == sys.argv[2] for e in events), events' "$T/unit.err" "$T/opt/app/lib/libapp.so" ||
+  fail "the service's stderr is not one JSON object per line with the replaced event: $(cat "$T/unit.err")"
+logenv=$(sed -n 's/^#Environment=\(TRUNCGUARD_LOG=.*\)/\1/p' "$DROPIN")
+[ "$logenv" = "TRUNCGUARD_LOG=/var/log/truncguard/deploy" ] || fail "the drop-in's commented log file is now '$logenv'"
+cp "$V1" "$T/opt/app/lib/libapp.so" && mkdir -p "$T/logs" || fail "setup"
+start_victim "$T/opt/app/lib/libapp.so"
+env -u TRUNCGUARD_DEBUG "${envs[@]}" "TRUNCGUARD_LOG=$T/logs/deploy" "${argv[@]}" 2>"$T/unit.err"
+st=$?
+stop_victim
+[ "$st" -eq 0 ] && [ ! -s "$T/unit.err" ] || fail "the deploy with TRUNCGUARD_LOG: exit $st, stderr $(cat "$T/unit.err")"
+expect_survived "the same, TRUNCGUARD_LOG=DIR/deploy"
+ls "$T/logs" | grep -qx 'deploy\.[0-9]*' && grep -q '"event":"replaced"' "$T"/logs/deploy.* ||
+  fail "TRUNCGUARD_LOG=DIR/deploy: no deploy.PID file with the replaced event: $(ls "$T/logs")"
+ok "truncguard.conf's settings on app-deploy.service's command: protected, JSON lines on the service's stderr (or in deploy.PID)"
 
 # docs/systemd.md's list of the system calls the library makes on a
 # program's behalf (for a service's own seccomp allow-list), measured: each

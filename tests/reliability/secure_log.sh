@@ -27,6 +27,31 @@ must cp "$py" "$T/bin/suid_py"
 chmod 4755 "$T/bin/suid_py"
 e=$(as_nobody "$T/bin/suid_py" -c "import os; print(os.geteuid())" 2>&1)
 [ "$e" = 0 ] || skip "a setuid copy of python does not run as root here (a nosuid mount?): $e"
+# With LD_PRELOAD (not /etc/ld.so.preload): ld.so loads no library from a
+# path for a setuid program and removes LD_PRELOAD from what it passes on,
+# so its helper's cp (sudo cp) is not protected (docs/guarantees.md, "What is
+# not guaranteed"): the victim dies. Control: the same helper run by root.
+LIB=$T/libvictim.so
+for who in root nobody; do
+  run=(); [ "$who" = nobody ] && run=(as_nobody)
+  fresh_copy "$V1" "$LIB"
+  chmod 644 "$LIB"
+  start_victim "$LIB"
+  "${run[@]}" env LD_PRELOAD="$TG_SHIM" "$T/bin/suid_py" -c \
+    'import os, sys; sys.stdout.write(open("/proc/self/maps").read()); os.setuid(0); os.execv("/bin/sh", ["sh", "-c", sys.argv[1]])' \
+    "env >'$T/env.out'; cp '$V2' '$LIB'" >"$T/maps.out" 2>"$T/err" || fail "the setuid program ($who) failed: $(cat -- "$T/err")"
+  stop_victim
+  if [ "$who" = root ]; then
+    expect_survived "control: cp by a setuid program's helper run by root, LD_PRELOAD set"
+    grep -q "^LD_PRELOAD=$TG_SHIM$" "$T/env.out" || fail "control: LD_PRELOAD not passed on by root: $(grep LD_PRELOAD "$T/env.out")"
+  else
+    expect_killed "cp by a setuid program's helper run by nobody, LD_PRELOAD set: not protected"
+    ! grep -q "^LD_PRELOAD=" "$T/env.out" || fail "the setuid program passed on $(grep '^LD_PRELOAD=' "$T/env.out")"
+    ! grep -q libtruncguard "$T/maps.out" || fail "ld.so preloaded the library into a setuid program run by nobody"
+  fi
+done
+ok "LD_PRELOAD and a setuid program run by nobody: the library not loaded, LD_PRELOAD not passed on, its helper's cp not protected (control: run by root)"
+
 mkdir -p "$T/etc-upper" "$T/etc-work"
 r_mount -t overlay tg-etc -o "lowerdir=/etc,upperdir=$T/etc-upper,workdir=$T/etc-work" /etc
 printf '%s\n' "$TG_SHIM_N" >/etc/ld.so.preload

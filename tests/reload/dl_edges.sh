@@ -255,6 +255,23 @@ expect_log_line "file=$P2 [0];  dlopen by $TG_NESTED_DTOR [0]" "constructors and
 expect_no_log_line "note file=$P2 is still loaded" "constructors and destructors"
 expect_log_line "file=$P2 [0];  dlclose by $TG_NESTED_DTOR [0]: deferred" "constructors and destructors"
 ok "dlopen/dlsym/dlclose from a constructor and from a destructor run by dlclose: same answers, no false \"still loaded\""
+# ... with TRUNCGUARD_RELOAD=fresh, the destructor's dlopen of a library
+# replaced meanwhile loads a fresh copy, and its dlclose there is deferred:
+# the copy's extra name stays on disk until the process ends, removed at its
+# exit, kept for good where it is killed (docs/guarantees.md).
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$T/fr/lib.so" || fail "fresh, deferred dlclose: setup"
+TG_INNER=$T/fr/lib.so TRUNCGUARD_RELOAD=fresh DBG=files,reloads shimmed open:n:"$T/fr/lib.so" open:n:"$TG_NESTED_DTOR" \
+  "run:cp $P2 $T/fr/new && mv $T/fr/new $T/fr/lib.so" close:1 "run:ls -A $T/fr >$T/during"
+grep -q "^destructor: inner version 2, dlclose 0" "$T/out" || { cat "$T/log" >&2; fail "fresh, deferred dlclose: $(cat "$T/out")"; }
+expect_log_line "dlclose by $TG_NESTED_DTOR [0]: deferred" "fresh, deferred dlclose"
+grep -q '^\.lib\.so\.tg-reload-[0-9]*-1$' "$T/during" || fail "fresh, deferred dlclose: no extra name while the process ran: $(cat "$T/during")"
+[ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, deferred dlclose: the extra name was left after exit: $(ls -A "$T/fr")"
+TG_INNER=$T/fr/lib.so TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$T/fr/lib.so" open:n:"$TG_NESTED_DTOR" \
+  "run:cp $P1 $T/fr/new && mv $T/fr/new $T/fr/lib.so" close:1 'run:kill -KILL $PPID'
+[ "$ST" -eq 137 ] || fail "fresh, deferred dlclose, killed: status $ST: $(cat "$T/out")"
+[ -n "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, deferred dlclose, killed: no extra name left, as documented: $(ls -A "$T/fr")"
+rm -f "$T"/fr/.lib.so.tg-reload-*
+ok "TRUNCGUARD_RELOAD=fresh, a copy whose dlclose in a destructor was deferred: its extra name on disk until exit, removed then; kept where the process is killed"
 
 # ---- ... and from an atexit handler, and a destructor run at exit.
 TG_INNER=$P2 DBG=files,reloads same "at exit" atexit:"$P1" open:n:"$TG_NESTED_DTOR"
@@ -341,6 +358,20 @@ fresh_case() {
 fresh_case "RTLD_NOLOAD" nL "cp $P2 $T/fr/new && mv $T/fr/new $LIB" "1 open without a matching dlclose keep it loaded$"
 fresh_case "the new file cut short" n "head -c 3000 $P2 >$T/fr/new && mv $T/fr/new $LIB" "not a complete"
 fresh_case "a directory there now" n "rm $LIB && mkdir $LIB" "not a regular file"
+# A file whose segments are all there but not yet written (a writer that sets
+# the size first: here the first 4 KiB of the new file, then zeros up to its
+# size) passes the completeness check (docs/guarantees.md): the shim loads
+# it under its fresh name, and glibc reads the zeros, as a process started
+# then would (here: SIGSEGV in its relocation, before the note is written,
+# the fresh name left behind).
+rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, size set first: setup"
+TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" \
+  "run:head -c 4096 $P2 >$T/fr/new && truncate -s $(stat -c %s "$P2") $T/fr/new && mv $T/fr/new $LIB" open:n:"$LIB"
+expect_no_log_line "not a complete" "fresh, size set first"
+grep -q "loading the new file as $T/fr/.lib.so.tg-reload-" "$T/log" || [ -n "$(ls -A "$T/fr" | grep tg-reload)" ] ||
+  { cat "$T/log" >&2; fail "fresh, size set first: the shim did not load the new file (status $ST): $(cat "$T/out")"; }
+rm -f "$T"/fr/.lib.so.tg-reload-*
+ok "TRUNCGUARD_RELOAD=fresh, a new file of the full size whose content is not all written: passes the completeness check, loaded (status $ST)"
 fresh_case "a new file that does not load" n "cp $BROKEN $T/fr/new && mv $T/fr/new $LIB" \
   "undefined symbol: tg_no_such_function"
 # ... nor one whose dependency is missing (truncguard(7): "a missing symbol or
@@ -349,6 +380,36 @@ if command -v patchelf >/dev/null; then
   cp "$P2" "$T/nodep.so" && patchelf --add-needed libtg-no-such-dep.so.1 "$T/nodep.so" || fail "setup: patchelf"
   fresh_case "a new file whose dependency is missing" n "cp $T/nodep.so $T/fr/new && mv $T/fr/new $LIB" \
     "libtg-no-such-dep.so.1: cannot open shared object file"
+  # A dependency found only through the executable's DT_RPATH: glibc searches
+  # that for every load, the shim's too, so the new file is loaded (docs/
+  # guarantees.md: only a calling library's DT_RPATH makes it fall back).
+  # Control: the same program without that DT_RPATH falls back.
+  mkdir -p "$T/rpdeps" && cp "$P1" "$T/rpdeps/libtg-rpath-dep.so.1" &&
+    patchelf --set-soname libtg-rpath-dep.so.1 "$T/rpdeps/libtg-rpath-dep.so.1" &&
+    cp "$P2" "$T/rpdep.so" && patchelf --add-needed libtg-rpath-dep.so.1 "$T/rpdep.so" &&
+    cp "$TG_DL_EDGES" "$T/dl_edges_rpath" && patchelf --force-rpath --set-rpath "$T/rpdeps" "$T/dl_edges_rpath" ||
+    fail "setup: patchelf (DT_RPATH)"
+  fresh_case "a new file whose dependency only the executable's DT_RPATH finds, run without it" n \
+    "cp $T/rpdep.so $T/fr/new && mv $T/fr/new $LIB" "libtg-rpath-dep.so.1: cannot open shared object file"
+  rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, DT_RPATH: setup"
+  TG_DL_EDGES=$T/dl_edges_rpath TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" \
+    "run:cp $T/rpdep.so $T/fr/new && mv $T/fr/new $LIB" open:n:"$LIB" close:1 close:0
+  grep -q "^open:n:$LIB -> new #1" "$T/out" || { cat "$T/log" >&2; fail "fresh, a dependency in the executable's DT_RPATH: $(cat "$T/out")"; }
+  expect_log_line "loading the new file as $T/fr/.lib.so.tg-reload-" "fresh, a dependency in the executable's DT_RPATH"
+  ok "TRUNCGUARD_RELOAD=fresh, a new file whose dependency the executable's DT_RPATH finds: loaded"
+  # ... and where only the DT_RPATH of the library that calls dlopen (a
+  # constructor's, here) finds it: the shim's dlopen does not search that,
+  # so it falls back to the object already loaded, with glibc's reason.
+  cp "$TG_NESTED_CTOR" "$T/ctor_rpath.so" && patchelf --force-rpath --set-rpath "$T/rpdeps" "$T/ctor_rpath.so" ||
+    fail "setup: patchelf (a library's DT_RPATH)"
+  rm -rf "$T/fr" && mkdir "$T/fr" && cp "$P1" "$LIB" || fail "fresh, a library's DT_RPATH: setup"
+  TG_INNER=$LIB TRUNCGUARD_RELOAD=fresh DBG=reloads shimmed open:n:"$LIB" \
+    "run:cp $T/rpdep.so $T/fr/new && mv $T/fr/new $LIB" open:n:"$T/ctor_rpath.so"
+  grep -q "^constructor: inner version 1, dlclose 0" "$T/out" || fail "fresh, a dependency in a library's DT_RPATH: $(cat "$T/out")"
+  grep -q "note file=$LIB stale: .*TRUNCGUARD_RELOAD=fresh could not load the new file: .*libtg-rpath-dep.so.1: cannot open shared object file" "$T/log" ||
+    { cat "$T/log" >&2; fail "fresh, a dependency in a library's DT_RPATH: no fallback line with glibc's reason"; }
+  [ -z "$(ls -A "$T/fr" | grep tg-reload)" ] || fail "fresh, a library's DT_RPATH: an extra name was left: $(ls -A "$T/fr")"
+  ok "TRUNCGUARD_RELOAD=fresh, a new file whose dependency only the calling library's DT_RPATH finds: glibc's answer, with the reason"
 else
   note "TRUNCGUARD_RELOAD=fresh, a missing dependency: skipped (patchelf not installed)"
 fi

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <string>
+
 #include "locks.hpp"
 #include "posix_locks.hpp"
 #include "temp_dir.hpp"
@@ -130,4 +132,84 @@ TEST(PosixLocks, AParkedFdClosedBehindOurBackIsForgottenNotReusedOrClosed) {
     close(programs);
   }
   close(fd);
+}
+
+// docs/guarantees.md, "POSIX record locks": beyond kMaxParked locked files,
+// the fd of a look at another one stays open until the process ends (the
+// lock is safe, the fd costs one number), and each later look at it keeps
+// one more: it is in no slot, so it can't be lent or closed with the file.
+TEST(PosixLocks, BeyondTheTableAnFdOnALockedFileStaysOpen) {
+  TempDir d;
+  ASSERT_FALSE(posix_locks::any_parked());
+  constexpr int kFiles = posix_locks::kMaxParked + 2;
+  int programs[kFiles], own[kFiles];
+  struct stat st[kFiles];
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string f = d / ("data" + std::to_string(i));
+    programs[i] = open_locked(f);
+    ASSERT_GE(programs[i], 0) << i;
+    ASSERT_EQ(fstat(programs[i], &st[i]), 0);
+    own[i] = open(f.c_str(), O_RDONLY);
+    ASSERT_GE(own[i], 0) << i;
+    posix_locks::close_own(own[i]);
+    EXPECT_TRUE(is_open(own[i])) << i << ": closing it would release the program's lock";
+  }
+  const int last = kFiles - 1;
+  EXPECT_EQ(posix_locks::borrow(st[last].st_dev, st[last].st_ino), -1) << "a file beyond the table is not lent";
+  int again = open((d / ("data" + std::to_string(last))).c_str(), O_RDONLY);
+  ASSERT_GE(again, 0);
+  posix_locks::close_own(again);
+  EXPECT_TRUE(is_open(again)) << "a later look at a file beyond the table keeps one more fd";
+  EXPECT_TRUE(locked_for_others(d / ("data" + std::to_string(last))));
+  for (int i = 0; i < kFiles; ++i) {
+    close(programs[i]);
+    posix_locks::program_closed(st[i].st_dev, st[i].st_ino);
+    if (i < posix_locks::kMaxParked)
+      EXPECT_FALSE(is_open(own[i])) << i << ": a parked fd is closed with the program's close of the file";
+    else
+      EXPECT_TRUE(is_open(own[i])) << i << ": beyond the table, the fd stays open until the process ends";
+  }
+  EXPECT_FALSE(posix_locks::any_parked());
+  close(own[posix_locks::kMaxParked]);
+  close(own[posix_locks::kMaxParked + 1]);
+  close(again);
+}
+
+// docs/guarantees.md, "POSIX record locks": a kept fd the program closed
+// (a raw close: libc's close of that number is refused) and reused for *the
+// same* file can't be told from truncguard's own: it is closed with the
+// program's next close of that file, or at the next look at the file if no
+// lock is held on it then (the raw close released the program's locks).
+TEST(PosixLocks, AParkedNumberReusedForTheSameFileIsTakenForTheKeptOne) {
+  for (bool relock : {true, false}) {
+    TempDir d;
+    const std::string f = d / "data";
+    int fd = open_locked(f);
+    ASSERT_GE(fd, 0);
+    struct stat st;
+    ASSERT_EQ(fstat(fd, &st), 0);
+    int own = open(f.c_str(), O_RDONLY);
+    ASSERT_GE(own, 0);
+    posix_locks::close_own(own);
+    ASSERT_TRUE(posix_locks::any_parked());
+    close(own);  // a raw close, behind our back: the program's locks on the file go
+    int programs = open(f.c_str(), O_RDONLY);
+    ASSERT_EQ(programs, own) << "the number is the program's now, on the same file";
+    if (relock) {
+      struct flock fl = {};
+      fl.l_type = F_WRLCK;
+      fl.l_whence = SEEK_SET;
+      ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);
+    }
+    // A look at the file: the program's fd is lent as the kept one, and given back.
+    EXPECT_EQ(posix_locks::borrow(st.st_dev, st.st_ino), programs) << relock;
+    posix_locks::close_own(programs);
+    EXPECT_EQ(is_open(programs), relock) << (relock ? "locked: kept until the program's close of the file"
+                                                    : "not locked: closed at the look");
+    close(fd);
+    posix_locks::program_closed(st.st_dev, st.st_ino);
+    EXPECT_FALSE(is_open(programs)) << relock << ": the program's fd taken for the kept one";
+    EXPECT_FALSE(posix_locks::any_parked());
+    if (is_open(programs)) close(programs);
+  }
 }

@@ -4,6 +4,9 @@
 #include <cerrno>
 #include <sys/mman.h>
 
+#include <csignal>
+
+#include "signals.hpp"
 #include "sys.hpp"
 #include "temp_dir.hpp"
 
@@ -11,6 +14,41 @@ namespace {
 
 // glibc's syscall(): -4095..-1 are errors, every other value a result (an
 // address at the top of memory, a negative F_GETOWN's process group below -4095).
+// docs/guarantees.md, "Signals": the thread's asynchronous signals wait while
+// the shim works, once the program has a handler of its own (a handler of a
+// fault's signal alone does not count); not held: the signals of a fault
+// (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGABRT) and glibc's
+// SIGCANCEL (32) and SIGSETXID (33). Release gives the program's mask back.
+void handler(int) {}
+TEST(Sys, SignalsHeldAreTheAsynchronousOnes) {
+  ASSERT_FALSE(tg::g_program_handles_signals.load()) << "another test noted a handler";
+  tg::note_handler(SIGSEGV, handler);
+  tg::note_handler(SIGINT, SIG_IGN);
+  {
+    tg::SignalsHeld none;
+    EXPECT_FALSE(none.hold()) << "held with no handler of an asynchronous signal";
+  }
+  tg::note_handler(SIGINT, handler);
+  // The kernel's mask, as the shim sets it (glibc's sigprocmask hides 32 and 33).
+  auto mask = [] {
+    uint64_t m = 0;
+    EXPECT_EQ(tg::sys::call(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &m, sizeof m), 0);
+    return m;
+  };
+  const uint64_t before = mask();
+  {
+    tg::SignalsHeld held;
+    ASSERT_TRUE(held.hold());
+    const uint64_t during = mask();
+    for (int sig : {SIGINT, SIGTERM, SIGALRM, SIGUSR1, SIGHUP, SIGCHLD, SIGPIPE, SIGURG, 34, 64})
+      EXPECT_TRUE(during & tg::signal_bit(sig)) << "not held: " << sig;
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGABRT, 32, 33})
+      EXPECT_FALSE(during & tg::signal_bit(sig)) << "held: " << sig;
+  }
+  EXPECT_EQ(mask(), before) << "the program's mask not given back";
+  tg::g_program_handles_signals.store(false);
+}
+
 TEST(Sys, WithErrnoFollowsGlibcSyscall) {
   for (long e : {-1L, static_cast<long>(-EBADF), -4095L}) {
     errno = 0;

@@ -63,6 +63,9 @@
  *       oldatime  sets the file's atime (through A) to 2001-01-01 00:00:00
  *                 UTC (978307200), older than its mtime: a read moves it
  *       countfds  prints "countfds: N fds" (the program's open fds)
+ *       fork      a forked child prints "fork: the child has N fds" (its
+ *                 open fds: POSIX locks are not inherited, so a kept fd it
+ *                 inherited is closed there) and exits
  *       closeA    close(A): releases a lock of any kind (the control for
  *                 --ofd and --flock); the last step
  *     With LOCK_HOLDER_CONTENT=SRC in the environment, FILE is created with
@@ -358,6 +361,14 @@ int main(int argc, char** argv) {
       check(futimens(a, times) == 0, "futimens");
     } else if (strcmp(step, "countfds") == 0) {
       printf("countfds: %d fds\n", open_fds());
+    } else if (strcmp(step, "fork") == 0) {
+      pid_t c = fork();
+      if (c == 0) {
+        printf("fork: the child has %d fds\n", open_fds());
+        fflush(stdout);
+        _exit(0);
+      }
+      check(c > 0 && waitpid(c, NULL, 0) == c, "fork");
     } else if (strcmp(step, "closeA") == 0) {
       check(close(a) == 0, "close A");
     } else if (strcmp(step, "vfork") == 0) {
