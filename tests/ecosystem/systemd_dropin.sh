@@ -97,6 +97,38 @@ ls "$T/logs" | grep -qx 'deploy\.[0-9]*' && grep -q '"event":"replaced"' "$T"/lo
   fail "TRUNCGUARD_LOG=DIR/deploy: no deploy.PID file with the replaced event: $(ls "$T/logs")"
 ok "truncguard.conf's settings on app-deploy.service's command: protected, JSON lines on the service's stderr (or in deploy.PID)"
 
+# MemoryDenyWriteExecute= "doesn't get in the way" (docs/systemd.md): the
+# kernel's own form of it (PR_SET_MDWE, Linux 6.3+, kept across exec; systemd
+# uses a seccomp filter with the same rule: no memory both writable and
+# executable, no mprotect that adds PROT_EXEC), set before the command runs
+# cp over a library a victim runs, with a backtrace (libunwind) too. Control:
+# a writable and executable mapping is refused under it.
+LIB=$T/sc/lib.so
+mkdir -p "$T/sc"
+if python3 -c 'import ctypes, sys; sys.exit(0 if ctypes.CDLL(None).prctl(65, 1, 0, 0, 0) == 0 else 1)' 2>/dev/null; then
+  fresh_copy "$V1" "$LIB"
+  start_victim "$LIB"
+  old=$(inode "$LIB")
+  env -u TRUNCGUARD_LOG python3 -c '
+import ctypes, mmap, os, sys
+ctypes.CDLL(None).prctl(65, 1, 0, 0, 0)            # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+try:
+    mmap.mmap(-1, 4096, prot=7)
+    sys.exit("control: a writable and executable mapping was allowed under PR_SET_MDWE")
+except PermissionError:
+    pass
+os.execvp(sys.argv[1], sys.argv[1:])' "$TG_CMD" -d rewrites,backtrace cp "$V2" "$LIB" >"$T/mdwe.out" 2>&1
+  st=$?
+  stop_victim
+  [ "$st" -eq 0 ] || fail "cp under truncguard with PR_SET_MDWE exited $st: $(cat "$T/mdwe.out")"
+  expect_survived "cp under truncguard with PR_SET_MDWE"
+  grep -qF "replaced file=$LIB [ino $old -> $(inode "$LIB")]" "$T/mdwe.out" && grep -q "backtrace:" "$T/mdwe.out" ||
+    fail "cp under truncguard with PR_SET_MDWE: no replaced line and backtrace: $(cat "$T/mdwe.out")"
+  ok "memory that is never writable and executable (PR_SET_MDWE): the library loads, replaces, takes a backtrace"
+else
+  note "no PR_SET_MDWE here (Linux < 6.3): MemoryDenyWriteExecute= not checked"
+fi
+
 # docs/systemd.md's list of the system calls the library makes on a
 # program's behalf (for a service's own seccomp allow-list), measured: each
 # case runs under strace with and without the library, and every call made
@@ -110,6 +142,7 @@ ok "truncguard.conf's settings on app-deploy.service's command: protected, JSON 
 # mincore, which is not (its first backtrace killed under
 # SystemCallFilter=@system-service).
 command -v strace >/dev/null || { note "strace is not installed: the list of system calls was not checked"; exit 0; }
+command -v systemd-analyze >/dev/null || { note "no systemd-analyze (the @system-service set): the list of system calls was not checked"; exit 0; }
 need_victims
 need_shim
 # A sanitizer build's shim brings the ASan runtime, whose own calls are not the
@@ -199,33 +232,3 @@ for b in bad:
 sys.exit(1 if bad else 0)
 PY
 ok "docs/systemd.md's system calls: every call the library added, in ${#cases[@]} cases, is in the list (and in @system-service, or said not to be)"
-
-# MemoryDenyWriteExecute= "doesn't get in the way" (docs/systemd.md): the
-# kernel's own form of it (PR_SET_MDWE, Linux 6.3+, kept across exec; systemd
-# uses a seccomp filter with the same rule: no memory both writable and
-# executable, no mprotect that adds PROT_EXEC), set before the command runs
-# cp over a library a victim runs, with a backtrace (libunwind) too. Control:
-# a writable and executable mapping is refused under it.
-if python3 -c 'import ctypes, sys; sys.exit(0 if ctypes.CDLL(None).prctl(65, 1, 0, 0, 0) == 0 else 1)' 2>/dev/null; then
-  fresh_copy "$V1" "$LIB"
-  start_victim "$LIB"
-  old=$(inode "$LIB")
-  env -u TRUNCGUARD_LOG python3 -c '
-import ctypes, mmap, os, sys
-ctypes.CDLL(None).prctl(65, 1, 0, 0, 0)            # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
-try:
-    mmap.mmap(-1, 4096, prot=7)
-    sys.exit("control: a writable and executable mapping was allowed under PR_SET_MDWE")
-except PermissionError:
-    pass
-os.execvp(sys.argv[1], sys.argv[1:])' "$TG_CMD" -d rewrites,backtrace cp "$V2" "$LIB" >"$T/mdwe.out" 2>&1
-  st=$?
-  stop_victim
-  [ "$st" -eq 0 ] || fail "cp under truncguard with PR_SET_MDWE exited $st: $(cat "$T/mdwe.out")"
-  expect_survived "cp under truncguard with PR_SET_MDWE"
-  grep -qF "replaced file=$LIB [ino $old -> $(inode "$LIB")]" "$T/mdwe.out" && grep -q "backtrace:" "$T/mdwe.out" ||
-    fail "cp under truncguard with PR_SET_MDWE: no replaced line and backtrace: $(cat "$T/mdwe.out")"
-  ok "memory that is never writable and executable (PR_SET_MDWE): the library loads, replaces, takes a backtrace"
-else
-  note "no PR_SET_MDWE here (Linux < 6.3): MemoryDenyWriteExecute= not checked"
-fi
