@@ -757,8 +757,8 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
                         : "it is still loaded (another object holds it, or glibc marked it NODELETE)",
                   never ? never : "");
   else if (open_handles > 0)
-    std::snprintf(held_by, sizeof held_by, "%d open%s without a matching dlclose keep it loaded%s%s", open_handles,
-                  open_handles == 1 ? "" : "s", also, never ? never : "");
+    std::snprintf(held_by, sizeof held_by, "%d open%s without a matching dlclose keep%s it loaded%s%s", open_handles,
+                  open_handles == 1 ? "" : "s", open_handles == 1 ? "s" : "", also, never ? never : "");
   else
     std::snprintf(held_by, sizeof held_by, "%s%s%s",
                   open_handles == -1 ? "no dlopen of it was counted (a DT_NEEDED, or a dlopen by another path "

@@ -52,7 +52,7 @@ ok "case 4 control: reopening by the same name silently returns the old code"
 cp "$V1" "$LIB"
 host "$TG_CMD" -- open call "run:install $V2 $LIB" open call
 [ $ST -eq 0 ] || fail "case 4 under truncguard exited $ST"
-grep -qP "^ *\d+:\tnote file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; 1 open without a matching dlclose keep it loaded; close every handle first, or set TRUNCGUARD_RELOAD=fresh$" "$T/err" ||
+grep -qP "^ *\d+:\tnote file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; 1 open without a matching dlclose keeps it loaded; close every handle first, or set TRUNCGUARD_RELOAD=fresh$" "$T/err" ||
   fail "case 4: the stale line is not as expected"
 [ "$(grep -c 'version 1' "$T/out")" -eq 2 ] || fail "case 4: warn mode must not change what the program gets"
 ok "case 4: a stale line names the loaded and the new inode and the open handle; the program gets what it got"
