@@ -641,7 +641,8 @@ void emit(const Event& e) {
       put(m, pid, "would replace file=%s [ino %lu] (mode dry-run); mapped executable by %s", file, e.old_ino, e.who);
       return;
     case EventKind::replaced:
-      if (e.kept_bytes > 0) std::snprintf(m->text, sizeof m->text, "; kept %lld bytes of the old content", e.kept_bytes);
+      if (e.kept_bytes > 0) std::snprintf(m->text, sizeof m->text, "; kept %lld byte%s of the old content", e.kept_bytes,
+                                      e.kept_bytes == 1 ? "" : "s");
       put(m, pid, "replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s%s%s", file, e.old_ino,
            e.new_ino, e.mode, e.who, e.kept_bytes > 0 ? m->text : "",
            std::strcmp(e.mode, "atomic") == 0 ? "; published when the writer closes it" : "");
