@@ -790,7 +790,9 @@ bool load_unwinder() {
             bind(lib, &g_unwind.get_proc_name, TG_STR(unw_get_proc_name));
   if (!ok) {
     const char* why = dlerror();
-    std::snprintf(g_unwind_error, sizeof g_unwind_error, "%s", why ? why : "a function is missing");
+    // glibc's message names the file it tried, from a directory of
+    // LD_LIBRARY_PATH's (any bytes): escaped, as every name in a line.
+    escape(why ? why : "a function is missing", g_unwind_error, sizeof g_unwind_error);
   }
   g_unwind_state.store(ok ? 2 : 3, std::memory_order_release);
   return ok;
