@@ -511,8 +511,10 @@ void describe_caller(void* caller, char* out, size_t len) {
   if (caller && dladdr(caller, &info) && info.dli_fname) {
     char esc[256];
     escape(info.dli_fname, esc, sizeof esc);
+    char sym[200];  // an ELF symbol's name is any bytes: escaped too
+    if (info.dli_sname) escape(info.dli_sname, sym, sizeof sym);
     if (info.dli_sname)
-      std::snprintf(out, len, "%s (%s+0x%lx)", esc, info.dli_sname,
+      std::snprintf(out, len, "%s (%s+0x%lx)", esc, sym,
                     static_cast<unsigned long>(static_cast<char*>(caller) - static_cast<char*>(info.dli_saddr)));
     else
       std::snprintf(out, len, "%s+0x%lx", esc,

@@ -912,7 +912,8 @@ void backtrace() {
       j.end_object();
     } else {
       escape(object, b->object, sizeof b->object);
-      line("  #%d 0x%lx %s+0x%lx (%s)", frame, static_cast<unsigned long>(ip), name,
+      escape(name, b->sym, sizeof b->sym);  // an ELF symbol's name is any bytes
+      line("  #%d 0x%lx %s+0x%lx (%s)", frame, static_cast<unsigned long>(ip), b->sym,
            static_cast<unsigned long>(off), b->object);
     }
     ++frame;
