@@ -605,7 +605,9 @@ static void emit_dl_call(const Event& e, pid_t pid, LineMem* m) {
   facts[0] = '\0';
   if (e.symbol) {
     if (e.to) add("in %s%s", to, tns);
-    else add("%s", "not found");
+    // Found where the shim can't tell (a detail says so: a thread-local
+    // variable of a dependency), not "not found".
+    else if (!e.detail) add("%s", "not found");
   }
   if (e.detail) add("%s%s", o ? ", " : "", e.detail);
   if (e.old_ino) add("%sino %lu", o ? ", " : "", e.old_ino);
