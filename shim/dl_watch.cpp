@@ -1040,7 +1040,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
         "to the file), or ",
         "glibc marked it NODELETE or another object holds it: typically a symbol of it was looked up with "
         "dlsym(RTLD_DEFAULT) or bound by an object that is never unloaded (the program, a preloaded library), "
-        "or thread_local destructors are pending; LD_DEBUG=files shows glibc's own 'marking ... as NODELETE'");
+        "or thread_local destructors are pending; LD_DEBUG=bindings shows glibc's own 'marking ... as NODELETE'");
   unpin();
   if (unexplained) {
     // Nothing the shim can name holds it, unless threads raced: another
