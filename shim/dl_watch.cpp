@@ -511,8 +511,10 @@ void describe_caller(void* caller, char* out, size_t len) {
   if (caller && dladdr(caller, &info) && info.dli_fname) {
     char esc[256];
     escape(info.dli_fname, esc, sizeof esc);
+    char sym[200];  // an ELF symbol's name is any bytes: escaped too
+    if (info.dli_sname) escape(info.dli_sname, sym, sizeof sym);
     if (info.dli_sname)
-      std::snprintf(out, len, "%s (%s+0x%lx)", esc, info.dli_sname,
+      std::snprintf(out, len, "%s (%s+0x%lx)", esc, sym,
                     static_cast<unsigned long>(static_cast<char*>(caller) - static_cast<char*>(info.dli_saddr)));
     else
       std::snprintf(out, len, "%s+0x%lx", esc,
@@ -757,8 +759,8 @@ void check_stale(const char* file, const char* loaded_as, int mode, void* caller
                         : "it is still loaded (another object holds it, or glibc marked it NODELETE)",
                   never ? never : "");
   else if (open_handles > 0)
-    std::snprintf(held_by, sizeof held_by, "%d open%s without a matching dlclose keep it loaded%s%s", open_handles,
-                  open_handles == 1 ? "" : "s", also, never ? never : "");
+    std::snprintf(held_by, sizeof held_by, "%d open%s without a matching dlclose keep%s it loaded%s%s", open_handles,
+                  open_handles == 1 ? "" : "s", open_handles == 1 ? "s" : "", also, never ? never : "");
   else
     std::snprintf(held_by, sizeof held_by, "%s%s%s",
                   open_handles == -1 ? "no dlopen of it was counted (a DT_NEEDED, or a dlopen by another path "
@@ -1038,7 +1040,7 @@ void after_close(const CloseWatch& w, int result, bool nested) {
         "to the file), or ",
         "glibc marked it NODELETE or another object holds it: typically a symbol of it was looked up with "
         "dlsym(RTLD_DEFAULT) or bound by an object that is never unloaded (the program, a preloaded library), "
-        "or thread_local destructors are pending; LD_DEBUG=files shows glibc's own 'marking ... as NODELETE'");
+        "or thread_local destructors are pending; LD_DEBUG=bindings shows glibc's own 'marking ... as NODELETE'");
   unpin();
   if (unexplained) {
     // Nothing the shim can name holds it, unless threads raced: another

@@ -605,7 +605,9 @@ static void emit_dl_call(const Event& e, pid_t pid, LineMem* m) {
   facts[0] = '\0';
   if (e.symbol) {
     if (e.to) add("in %s%s", to, tns);
-    else add("%s", "not found");
+    // Found where the shim can't tell (a detail says so: a thread-local
+    // variable of a dependency), not "not found".
+    else if (!e.detail) add("%s", "not found");
   }
   if (e.detail) add("%s%s", o ? ", " : "", e.detail);
   if (e.old_ino) add("%sino %lu", o ? ", " : "", e.old_ino);
@@ -641,7 +643,8 @@ void emit(const Event& e) {
       put(m, pid, "would replace file=%s [ino %lu] (mode dry-run); mapped executable by %s", file, e.old_ino, e.who);
       return;
     case EventKind::replaced:
-      if (e.kept_bytes > 0) std::snprintf(m->text, sizeof m->text, "; kept %lld bytes of the old content", e.kept_bytes);
+      if (e.kept_bytes > 0) std::snprintf(m->text, sizeof m->text, "; kept %lld byte%s of the old content", e.kept_bytes,
+                                      e.kept_bytes == 1 ? "" : "s");
       put(m, pid, "replaced file=%s [ino %lu -> %lu] (mode %s); mapped executable by %s%s%s", file, e.old_ino,
            e.new_ino, e.mode, e.who, e.kept_bytes > 0 ? m->text : "",
            std::strcmp(e.mode, "atomic") == 0 ? "; published when the writer closes it" : "");
@@ -789,7 +792,9 @@ bool load_unwinder() {
             bind(lib, &g_unwind.get_proc_name, TG_STR(unw_get_proc_name));
   if (!ok) {
     const char* why = dlerror();
-    std::snprintf(g_unwind_error, sizeof g_unwind_error, "%s", why ? why : "a function is missing");
+    // glibc's message names the file it tried, from a directory of
+    // LD_LIBRARY_PATH's (any bytes): escaped, as every name in a line.
+    escape(why ? why : "a function is missing", g_unwind_error, sizeof g_unwind_error);
   }
   g_unwind_state.store(ok ? 2 : 3, std::memory_order_release);
   return ok;
@@ -909,7 +914,8 @@ void backtrace() {
       j.end_object();
     } else {
       escape(object, b->object, sizeof b->object);
-      line("  #%d 0x%lx %s+0x%lx (%s)", frame, static_cast<unsigned long>(ip), name,
+      escape(name, b->sym, sizeof b->sym);  // an ELF symbol's name is any bytes
+      line("  #%d 0x%lx %s+0x%lx (%s)", frame, static_cast<unsigned long>(ip), b->sym,
            static_cast<unsigned long>(off), b->object);
     }
     ++frame;

@@ -225,7 +225,7 @@ int sync_publication(const Group& g, int fd, const char** step) {
     // Without truncguard the writer's close would not fail here: its sync
     // was of the file, which the kernel accepted.
     r = sys::call(SYS_fsync, fd);
-    if (r == 0)
+    if (r == 0 && log::enabled(kRewrites))  // the publication's detail: nothing failed
       log::note(g.path, "dir_sync",
                 "the filesystem has no fsync for directories (EINVAL): the rename was synced with the file's "
                 "own fsync instead, which commits it on a journaling filesystem");
@@ -693,10 +693,13 @@ int renaming(int dirfd, const char* path, char* published_as) {
         at_name.st_ino != st.st_ino || holds_old_file(g) != 1 || !the_groups_entry(dirfd, path, g))
       continue;
     // Said before the publication, which logs its own outcome (published, or
-    // cannot protect: the rename then fails).
-    log::note(g.path, "renamed",
-              "the writer renames it before its last close: publishing it first, so that the rename moves the new "
-              "file");
+    // cannot protect: the rename then fails). In category rewrites, as that
+    // "published" line: no error, no warning (TRUNCGUARD_DEBUG=none printed
+    // it alone).
+    if (log::enabled(kRewrites))
+      log::note(g.path, "renamed",
+                "the writer renames it before its last close: publishing it first, so that the rename moves the "
+                "new file");
     const dev_t new_dev = g.dev;
     const ino_t new_ino = g.ino;
     const int write_error = g.write_error.load(std::memory_order_acquire);

@@ -12,7 +12,7 @@ const CategoryInfo kCategories[] = {
     {"rewrites", kRewrites, "one line per protected write (on by default)"},
     {"reloads", kReloads, "stale and fresh dlopen reloads, libraries that will not unload after dlclose (on by default)"},
     {"decisions", kDecisions, "every writing open or truncate considered, and why"},
-    {"backtrace", kBacktrace, "a backtrace of the call site with each protected write"},
+    {"backtrace", kBacktrace, "a backtrace of the call site with each protected write; with reloads, where each handle still open on a stale library was opened"},
     {"bindings", kBindings, "each dlsym/dlvsym: the line glibc's LD_DEBUG=bindings prints for it"},
     {"files", kFiles, "each dlopen, dlsym, dlclose: the file, its inode, the open count, the caller; libraries kept loaded by handles still open"},
     {"all", kAllCategories, "all of the above"},

@@ -111,6 +111,12 @@ done
 # The note's JSON key is renamed (truncguard(7)).
 run_case "rename before close under --json --scope=elf -m atomic" rename "$SIZE" "$TG_CMD" --json --scope=elf -m atomic
 expect_note_key renamed
+# TRUNCGUARD_DEBUG=none is "nothing but errors and warnings" (its help): the
+# note that the rename publishes the file is neither (it was printed alone,
+# without the published line it announces).
+run_case "rename before close under --debug=none --scope=elf -m atomic" rename "$SIZE" "$TG_CMD" --debug=none --scope=elf -m atomic
+[ -z "$(tg_log)" ] || fail "--debug=none, a rename before close: expected no line, got: $(tg_log)"
+ok "--debug=none, a pending file renamed before its close: no line"
 
 run_case "control: half, rename, the rest, without truncguard" rename 4096 env
 run_case "half, rename, the rest, under --scope=elf -m atomic" rename 4096 "$TG_CMD" --scope=elf -m atomic

@@ -141,6 +141,41 @@ sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))' "$LIB" "$V2" || fail
   ok "a child made by _Fork, kcmp denied: its backtrace refused, as where the memory may be shared"
 fi
 
+# A broken libunwind.so.8 found through LD_LIBRARY_PATH, in a directory whose
+# name has a newline: glibc's reason names that file, escaped in the warning
+# (a raw newline there split the line; expect_log checks every line's prefix).
+U=$T/$'un\nwind'
+mkdir -p "$U" && echo garbage >"$U/libunwind.so.8" || fail "setup: a broken libunwind.so.8 in $U"
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+LD_LIBRARY_PATH=$U TRUNCGUARD_DEBUG=rewrites,backtrace "$TG_CMD" "$WRITER" fopen "$LIB" "$V2" >/dev/null ||
+  fail "the writer failed under truncguard, a broken libunwind.so.8 in LD_LIBRARY_PATH"
+stop_victim
+expect_survived "the writer under truncguard, a broken libunwind.so.8 in LD_LIBRARY_PATH"
+expect_log "warning: backtrace unavailable: cannot load libunwind.so.8 ($T/un\\nwind/libunwind.so.8: "
+ok "a broken libunwind.so.8 in a directory named with a newline: the warning escapes its name"
+
+# A frame's function is named by its symbol, which may hold any bytes:
+# libodd_caller.so's holds ESC [7m (python calls open through it). Escaped
+# in the frame's line, as its object is (it was printed raw).
+fresh_copy "$V1" "$LIB"
+start_victim "$LIB"
+log_reset
+TRUNCGUARD_DEBUG=rewrites,backtrace "$TG_CMD" python3 -c '
+import ctypes, os, sys
+odd = getattr(ctypes.CDLL(sys.argv[2]), "tg_call\x1b[7modd")
+odd.restype, odd.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+fd = odd(ctypes.cast(ctypes.CDLL(None).open, ctypes.c_void_p).value, sys.argv[1].encode(), os.O_WRONLY | os.O_TRUNC)
+assert fd >= 0
+os.write(fd, open(sys.argv[3], "rb").read())' "$LIB" "$TG_ODD_CALLER_LIB" "$V2" ||
+  fail "python writing through libodd_caller.so under truncguard failed"
+stop_victim
+expect_survived "python writing through libodd_caller.so"
+expect_log " tg_call\x1b[7modd+0x" "($TG_ODD_CALLER_LIB)"
+! tg_log | grep -q $'\x1b' || fail "a raw ESC in the backtrace: $(tg_log | cat -v)"
+ok "a backtrace frame whose symbol holds an escape sequence: escaped"
+
 # libunwind missing or broken, in a private mount namespace (root only):
 # broken, /dev/null bound over it; missing, hidden by an overlay's whiteout.
 UNWIND=$(ldconfig -p | sed -n 's/^[[:space:]]*libunwind\.so\.8 (libc6,x86-64) => //p' | head -n1)

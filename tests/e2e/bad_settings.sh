@@ -90,6 +90,10 @@ for c in rewrites decisions backtrace all none; do
   echo "$out" | grep -q "^ *[0-9]*:	  $c " || fail "help does not list $c: $out"
 done
 echo "$out" | grep -q "main ran" && fail "the program ran after TRUNCGUARD_DEBUG=help"
+# backtrace also says where a stale library's open handles were opened (the
+# README's advice for a stale line); its help line said only protected writes.
+echo "$out" | grep -q "^ *[0-9]*:	  backtrace .*where each handle still open on a stale library was opened" ||
+  fail "help: the backtrace category does not mention where handles were opened: $out"
 # On standard error (truncguard(7)), nothing on standard output.
 TRUNCGUARD_DEBUG=help LD_PRELOAD=$TG_SHIM /bin/true >"$T/help.out" 2>"$T/help.err"
 [ ! -s "$T/help.out" ] && grep -q "^ *[0-9]*:	  rewrites " "$T/help.err" ||

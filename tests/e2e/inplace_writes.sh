@@ -22,6 +22,11 @@ check_writer "truncate(2) to 4096" python3 -c 'import os, sys; os.truncate(sys.a
   fail "truncate(2) to 4096: the new file ($(stat -c %s "$LIB") bytes) is not the old file's first 4096 bytes"
 expect_log "replaced file=$LIB " "; kept 4096 bytes of the old content"
 ok "truncate(2) to 4096: the new inode has the old first 4096 bytes, and the line says kept 4096"
+# To 1: one byte kept, and the line says "1 byte" (it said "1 bytes").
+check_writer "truncate(2) to 1" python3 -c 'import os, sys; os.truncate(sys.argv[1], 1)' "$LIB"
+[ "$(stat -c %s "$LIB")" = 1 ] || fail "truncate(2) to 1: the new file has $(stat -c %s "$LIB") bytes"
+expect_log "replaced file=$LIB " "; kept 1 byte of the old content"
+ok "truncate(2) to 1: the line says kept 1 byte"
 
 # A truncate that does not shrink the file changes no byte: it is asked about
 # (one stat) and passes, in place, with its decision logged (truncguard(7)).

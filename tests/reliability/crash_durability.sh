@@ -178,6 +178,15 @@ for fs in ext4 xfs; do
     (cd "$MNT" && dd_fsync env TRUNCGUARD_LOG_FORMAT=json "$TG_RTOOL" deny 'fsync~1:EINVAL' "$TG_CMD" --mode=atomic --scope=elf) \
       >"$T/dirsync_json.out" 2>&1 || fail "$fs: no fsync for directories, JSON log: the writer failed: $(r_out dirsync_json)"
     expect_note_key dir_sync
+    # A detail of the publication, neither error nor warning: not under
+    # --debug=none ("nothing but errors and warnings"; it was printed alone).
+    fresh_copy "$V1" "$LIB"
+    log_reset
+    (cd "$MNT" && dd_fsync "$TG_RTOOL" deny 'fsync~1:EINVAL' "$TG_CMD" --mode=atomic --scope=elf --debug=none) \
+      >"$T/dirsync_none.out" 2>&1 || fail "$fs: no fsync for directories, --debug=none: the writer failed: $(r_out dirsync_none)"
+    cmp -s "$LIB" "$V2" || fail "$fs: no fsync for directories, --debug=none: the name does not hold v2"
+    [ -z "$(tg_log)" ] || fail "$fs: no fsync for directories, --debug=none: expected no line, got: $(tg_log)"
+    ok "$fs: no fsync for directories, --debug=none: published, no note"
   fi
 
   # ... and where the file's own fsync fails too (the filter fails every

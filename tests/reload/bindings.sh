@@ -91,6 +91,23 @@ expect_files "file=$TG_BIND_GLOBAL [0];  dlopen by $TG_BIND_CASES [0]: RTLD_LAZY
 expect_files "file=$TG_BIND_GLOBAL [0];  dlclose by $TG_BIND_CASES [0]: still loaded, ino $(stat -c %i "$TG_BIND_GLOBAL"), opens 0"
 expect_files "file=$TG_BIND_PLUGIN [0];  dlclose by $TG_BIND_CASES [0]: unloaded, ino $ino, opens 0"
 if grep -q "by [^ ]*libtruncguard" "$T/files"; then fail "a files line names the shim as the caller"; fi
+# A thread-local variable found through a handle but defined by one of its
+# dependencies (bind_dep's tgb_dep_tls, through bind_plugin's handle): its
+# address is in no object, so the shim can't tell which defines it. The
+# line says so, and not "not found": dlsym found it (it said both).
+"$TG_CMD" --debug=files python3 -c '
+import ctypes, sys
+libc = ctypes.CDLL(None)
+libc.dlopen.restype = libc.dlsym.restype = ctypes.c_void_p
+libc.dlopen.argtypes, libc.dlsym.argtypes = [ctypes.c_char_p, ctypes.c_int], [ctypes.c_void_p, ctypes.c_char_p]
+h = libc.dlopen(sys.argv[1].encode(), 2)
+sys.exit(0 if h and libc.dlsym(h, b"tgb_dep_tls") else 1)' "$TG_BIND_PLUGIN" 2>"$T/tls.err" ||
+  fail "a dependency's thread-local variable through a handle: not found by dlsym: $(cat "$T/tls.err")"
+line=$(grep -F "file=$TG_BIND_PLUGIN [0];  dlsym \`tgb_dep_tls' by " "$T/tls.err") ||
+  fail "no files line for the dlsym of tgb_dep_tls: $(cat "$T/tls.err")"
+[[ $line == *": where it is defined is not known to the shim, ino "* ]] ||
+  fail "a dependency's thread-local variable found through a handle: $line"
+ok "a dependency's thread-local variable found through a handle: \"where it is defined is not known to the shim\", not \"not found\""
 n=$(grep -c "dlsym\|dlvsym" "$T/files")
 [ "$n" -eq $CASES ] || fail "$n files lines for $CASES lookups"
 ok "files: dlopen, dlsym, dlclose with the caller, the inode and the open count"

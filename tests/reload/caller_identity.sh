@@ -31,6 +31,19 @@ check "RTLD_DEFAULT" "default tg_version found" "default:tg_version"
 # glibc pins an object whose symbol the program looked up with RTLD_DEFAULT;
 # truncguard says why it stayed loaded (and only explains: same output above).
 expect_log "is still loaded after dlclose: glibc marked it NODELETE or another object holds it"
+# ... and its advice works: the LD_DEBUG category it names shows glibc's own
+# line (it named files, where glibc 2.36 prints none: bindings does).
+dbg=$(grep -o "LD_DEBUG=[a-z]* shows glibc's own 'marking \.\.\. as NODELETE'" "$T/err" | head -n1 | cut -d' ' -f1)
+[ -n "$dbg" ] || fail "the note names no LD_DEBUG category: $(cat "$T/err")"
+env "$dbg" "$TG_RELOADER" "$LIB" default:tg_version >/dev/null 2>"$T/glibc" || fail "$dbg: the program failed"
+grep -q "marking .*libinner\.so \[0\] as NODELETE" "$T/glibc" ||
+  fail "$dbg, as the note advises: no 'marking ... as NODELETE' line from glibc"
+ok "$dbg, as the note advises, shows glibc's 'marking ... as NODELETE' line"
+# Under the shim (which repeats the lookup) glibc's line is the same (README).
+env "$dbg" LD_PRELOAD="$TG_SHIM" "$TG_RELOADER" "$LIB" default:tg_version >/dev/null 2>"$T/glibc" ||
+  fail "$dbg under truncguard: the program failed"
+grep -q "marking .*libinner\.so \[0\] as NODELETE due to reference from main program" "$T/glibc" ||
+  fail "$dbg under truncguard: glibc's marking line is not the one without it: $(grep marking "$T/glibc")"
 EXTRA_PRELOAD=$TG_NEXT_PRELOAD check "RTLD_NEXT from a second preloaded interposer" "[next] hello" next
 unset EXTRA_PRELOAD
 # The same for a function truncguard wraps, defined as an IFUNC by the second

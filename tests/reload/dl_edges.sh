@@ -111,7 +111,7 @@ LIB=$T/lib.so
 SETUP='cp "$T/notelf.so" "$LIB"' DBG=files,reloads same "failed opens" open:n:"$LIB" open:nd:"$LIB" open:lL:"$P1" open:x:"$P1" \
   "run:cp $P1 $LIB" open:n:"$LIB" "run:cp $P2 $T/new.so && mv $T/new.so $LIB" open:n:"$LIB" open:ld:"$P1" open:0:"$P1" close:1
 grep -q "^open:0:$P1 -> NULL errno=[0-9]* dlerror=.*invalid mode" "$T/out" || fail "failed opens: glibc did not refuse mode 0: $(cat "$T/out")"
-grep -qP "note file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; 1 open without a matching dlclose keep it loaded; close every handle first, or set TRUNCGUARD_RELOAD=fresh$" "$T/log" ||
+grep -qP "note file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; 1 open without a matching dlclose keeps it loaded; close every handle first, or set TRUNCGUARD_RELOAD=fresh$" "$T/log" ||
   { cat "$T/log" >&2; fail "failed opens: the stale line should count 1 open, and no RTLD_NODELETE"; }
 grep -q "note file=$P1 is still loaded after dlclose: opened with RTLD_NODELETE$" "$T/log" ||
   { cat "$T/log" >&2; fail "failed opens: the note on $P1 should give RTLD_NODELETE as the only reason"; }
@@ -172,7 +172,7 @@ ok "a library opened by its name, a symlink, a hard link, \$ORIGIN and a bare na
 SETUP='cp "$TG_PLUGIN_V1" "$A"' DBG=files,reloads same "stale through another name" open:n:"$A" \
   open:n:"$T/alias/libfoo.so" close:0 "run:cp $P2 $T/alias/new && mv $T/alias/new $A" \
   open:n:"$T/alias/libfoo.so" sym:0:tg_version
-grep -qP "note file=\Q$T/alias/libfoo.so\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$A")\]; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+grep -qP "note file=\Q$T/alias/libfoo.so\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$A")\]; 1 open without a matching dlclose keeps it loaded" "$T/log" ||
   { cat "$T/log" >&2; fail "stale through another name: expected a stale line counting 1 open"; }
 ok "a symlink glibc knows as another name of a loaded object: replacing its target makes a dlopen by it stale, and the log says so"
 # A dlopen by it that failed (an invalid mode) gave glibc no such name: then
@@ -313,7 +313,7 @@ SETUP='for i in 1 70; do cp "$P1" "$T/many/l$i.so"; done' DBG=reloads same "70 p
 [ "$ST" -eq 0 ] || fail "70 paths kept open: status $ST"
 [ "$(grep -c "warning: .*not counted" "$T/log")" -eq 1 ] || { cat "$T/log" >&2; fail "70 paths kept open: expected one warning"; }
 grep -q "note file=$T/many/l70.so stale: .*; its open handles could not be counted; close every handle first" "$T/log" &&
-  grep -q "note file=$T/many/l1.so stale: .*; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+  grep -q "note file=$T/many/l1.so stale: .*; 1 open without a matching dlclose keeps it loaded" "$T/log" ||
   { cat "$T/log" >&2; fail "70 paths kept open: the stale lines should say the 70th's handles are not counted, the 1st's are 1"; }
 steps=()
 for i in $(seq 1 70); do steps+=(openclose:"$T/many/l$i.so"); done
@@ -321,7 +321,7 @@ SETUP='for i in 1 70; do cp "$P1" "$T/many/l$i.so"; done' DBG=files,reloads same
   open:n:"$T/many/l70.so" "$(replace l70.so)" open:n:"$T/many/l70.so"
 [ "$ST" -eq 0 ] && [ "$(grep -c " -> closed$" "$T/out")" -eq 70 ] || fail "70 paths one after the other: $(cat "$T/out")"
 expect_no_log_line "warning" "70 paths one after the other"
-grep -q "note file=$T/many/l70.so stale: .*; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+grep -q "note file=$T/many/l70.so stale: .*; 1 open without a matching dlclose keeps it loaded" "$T/log" ||
   { cat "$T/log" >&2; fail "70 paths one after the other: the stale line should count 1 open"; }
 grep "dl\(open\|close\) by" "$T/log" | grep -v ", \(opens\|already open\) [0-9]" >"$T/uncounted"
 [ -s "$T/uncounted" ] && fail "70 paths one after the other: lines without a count: $(head -2 "$T/uncounted")"
@@ -355,7 +355,7 @@ fresh_case() {
   ok "TRUNCGUARD_RELOAD=fresh, $what: glibc's answer, \"$reason\""
 }
 # (RTLD_NOLOAD loads nothing whatever the setting: no advice to set it.)
-fresh_case "RTLD_NOLOAD" nL "cp $P2 $T/fr/new && mv $T/fr/new $LIB" "1 open without a matching dlclose keep it loaded$"
+fresh_case "RTLD_NOLOAD" nL "cp $P2 $T/fr/new && mv $T/fr/new $LIB" "1 open without a matching dlclose keeps it loaded$"
 fresh_case "the new file cut short" n "head -c 3000 $P2 >$T/fr/new && mv $T/fr/new $LIB" "not a complete"
 fresh_case "a directory there now" n "rm $LIB && mkdir $LIB" "not a regular file"
 # A file whose segments are all there but not yet written (a writer that sets
@@ -573,7 +573,7 @@ ok "TRUNCGUARD_RELOAD=fresh takes none of the program's pthread keys ($want)"
 SETUP='cp "$P1" "$LIB"' DBG=files,reloads same "dlmopen and the counts" open:n:"$LIB" mopen:n:"$LIB" sym:1:tg_version \
   close:1 "run:cp $P2 $T/fr/new && mv $T/fr/new $LIB" open:n:"$LIB"
 [ "$ST" -eq 0 ] && grep -q "^open:n:$LIB -> same as #0" "$T/out" || fail "dlmopen and the counts: $(cat "$T/out")"
-grep -q "note file=$LIB stale: .*; 1 open without a matching dlclose keep it loaded" "$T/log" ||
+grep -q "note file=$LIB stale: .*; 1 open without a matching dlclose keeps it loaded" "$T/log" ||
   { cat "$T/log" >&2; fail "dlmopen and the counts: the stale line should count the 1 open in the program's namespace"; }
 grep "file=$LIB \[1\]" "$T/log" | grep ", \(opens\|already open\) " >"$T/ns1_counts"
 [ -s "$T/ns1_counts" ] && fail "dlmopen and the counts: a line gives namespace 1's object a count: $(head -1 "$T/ns1_counts")"

@@ -52,7 +52,7 @@ ok "case 4 control: reopening by the same name silently returns the old code"
 cp "$V1" "$LIB"
 host "$TG_CMD" -- open call "run:install $V2 $LIB" open call
 [ $ST -eq 0 ] || fail "case 4 under truncguard exited $ST"
-grep -qP "^ *\d+:\tnote file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; 1 open without a matching dlclose keep it loaded; close every handle first, or set TRUNCGUARD_RELOAD=fresh$" "$T/err" ||
+grep -qP "^ *\d+:\tnote file=\Q$LIB\E stale: dlopen returns the object already loaded from it \[ino \d+\], not the file there now \[ino $(stat -c %i "$LIB")\]; 1 open without a matching dlclose keeps it loaded; close every handle first, or set TRUNCGUARD_RELOAD=fresh$" "$T/err" ||
   fail "case 4: the stale line is not as expected"
 [ "$(grep -c 'version 1' "$T/out")" -eq 2 ] || fail "case 4: warn mode must not change what the program gets"
 ok "case 4: a stale line names the loaded and the new inode and the open handle; the program gets what it got"
@@ -82,6 +82,22 @@ for dbg in reloads reloads,backtrace; do
   [ "$n" -eq "$([ $dbg = reloads ] && echo 0 || echo 2)" ] || fail "case 4, two handles left open, --debug=$dbg: $n lines say where a handle was opened"
 done
 ok "case 4 with --debug=backtrace: a line for each of the 2 handles left open says where it was opened (in the program); none without"
+# Where a handle was opened is named by the calling function's symbol, which
+# may hold any bytes: libodd_caller.so's holds ESC [7m. Escaped in the line
+# (it was printed raw: a terminal escape in the log).
+cp "$V1" "$LIB"
+"$TG_CMD" --debug=reloads,backtrace python3 -c '
+import ctypes, os, sys
+odd = getattr(ctypes.CDLL(sys.argv[2]), "tg_call\x1b[7modd")
+odd.restype, odd.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+dlopen = ctypes.cast(ctypes.CDLL(None).dlopen, ctypes.c_void_p).value
+assert odd(dlopen, sys.argv[1].encode(), os.RTLD_NOW)
+os.system(sys.argv[3])
+ctypes.CDLL(sys.argv[1])' "$LIB" "$TG_ODD_CALLER_LIB" "install $V2 $LIB" >"$T/out" 2>"$T/err" ||
+  fail "a handle opened by libodd_caller.so: python failed: $(cat "$T/err")"
+expect_log "note file=$LIB a handle still open was opened at $TG_ODD_CALLER_LIB (tg_call\x1b[7modd+0x"
+! grep -q $'\x1b' "$T/err" || fail "a raw ESC in the log: $(cat -v "$T/err")"
+ok "where a handle was opened: a symbol named with an escape sequence is escaped"
 
 cp "$V1" "$LIB"
 TRUNCGUARD_RELOAD=fresh host "$TG_CMD" -- open call "run:install $V2 $LIB" open call close close

@@ -61,7 +61,7 @@ cp "$TG_PLUGIN_UNIQUE" "$LIB"
 host "$TG_CMD" -- open open call close "run:cp $(printf %q "$TG_PLUGIN_V1") $T/new.so && mv $T/new.so $LIB" open call close
 [ $ST -eq 0 ] || fail "reload of the unique plugin, a handle open, exited $ST"
 expect_log "note file=$LIB stale: dlopen returns the object already loaded from it"
-expect_log "; 1 open without a matching dlclose keep it loaded, and it never unloads: it defines an STB_GNU_UNIQUE symbol (build with -fno-gnu-unique to allow unloading); set TRUNCGUARD_RELOAD=fresh to load the new file"
+expect_log "; 1 open without a matching dlclose keeps it loaded, and it never unloads: it defines an STB_GNU_UNIQUE symbol (build with -fno-gnu-unique to allow unloading); set TRUNCGUARD_RELOAD=fresh to load the new file"
 expect_no_log "close every handle first"
 ok "its reload with a handle still open: the stale line names the unique symbol too, and does not advise closing the handle"
 # The same where nothing the shim can name keeps it: glibc marked it
@@ -129,6 +129,6 @@ for with in env "$TG_CMD"; do
   [ "$(grep -c 'version 1' "$T/out")" = 2 ] || fail "-z nodelete reload, a handle open ($with): not the old object: $(cat "$T/out")"
 done
 expect_log "note file=$LIB stale: dlopen returns the object already loaded from it"
-expect_log "; 1 open without a matching dlclose keep it loaded, and it never unloads: it was built with -z nodelete (DF_1_NODELETE); set TRUNCGUARD_RELOAD=fresh to load the new file"
+expect_log "; 1 open without a matching dlclose keeps it loaded, and it never unloads: it was built with -z nodelete (DF_1_NODELETE); set TRUNCGUARD_RELOAD=fresh to load the new file"
 expect_no_log "close every handle first"
 ok "its reload with a handle still open: the stale line names -z nodelete too, and does not advise closing the handle"
