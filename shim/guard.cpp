@@ -757,7 +757,8 @@ void report_move(const char* name, const FdMove& m, bool moved, ActingMemory* me
                     "its fd's duplicates (dup, F_DUPFD) could not be looked for (%s: %s): any stay on the old file",
                     m.sharers_step ? m.sharers_step : "?", strerrordesc_np(m.sharers_unknown));
     else
-      std::snprintf(msg, kMsg, "%d of its fd's duplicates (dup, F_DUPFD) stay on the old file", m.sharers_missed);
+      std::snprintf(msg, kMsg, "%d of its fd's duplicates (dup, F_DUPFD) %s on the old file", m.sharers_missed,
+                    m.sharers_missed == 1 ? "stays" : "stay");
     note(name, "fd_duplicates", msg);
   }
   if (m.locks_lost > 0) {
@@ -829,8 +830,8 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
       note(name, "symlink", msg);
     }
     if (t.st.st_nlink > 1) {
-      std::snprintf(msg, kMsg, "has %lu hard links; the other names keep the old content",
-                    static_cast<unsigned long>(t.st.st_nlink));
+      std::snprintf(msg, kMsg, "has %lu hard links; the other %s the old content",
+                    static_cast<unsigned long>(t.st.st_nlink), t.st.st_nlink == 2 ? "name keeps" : "names keep");
       note(name, "hard_links", msg);
     }
     if (!rep.owner_kept) {
@@ -865,7 +866,8 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
       note(name, "setid", msg);
     }
     if (rep.xattrs_failed > 0) {
-      std::snprintf(msg, kMsg, "%d extended attributes could not be copied", rep.xattrs_failed);
+      std::snprintf(msg, kMsg, "%d extended attribute%s could not be copied", rep.xattrs_failed,
+                    rep.xattrs_failed == 1 ? "" : "s");
       note(name, "xattrs", msg);
     }
     if (rep.aside_left_error) {

@@ -12,6 +12,14 @@ copy_v2() { "$@" cp "$V2" "$LIB"; }
 
 prove_protection copy_v2
 
-expect_log "note file=$LIB has 2 hard links; the other names keep the old content"
+expect_log "note file=$LIB has 2 hard links; the other name keeps the old content"
 expect_same_content "$OTHER" "$V1" "the other hard link"
 ok "the other name keeps the old content and the log says so"
+
+# Three names: the note's plural (it said "the other names" of one name too).
+THIRD=$T/libvictim-third-name.so
+prepare_lib() { rm -f "$OTHER" "$THIRD"; must ln "$LIB" "$OTHER"; must ln "$LIB" "$THIRD"; }
+prove_protection copy_v2
+expect_log "note file=$LIB has 3 hard links; the other names keep the old content"
+expect_same_content "$THIRD" "$V1" "the third hard link"
+ok "three names: the other two keep the old content and the log says so"

@@ -63,7 +63,7 @@ cases() {
     [ "$R_STATUS" -eq 0 ] || fail "': 1<>' of root's library with capabilities, by nobody: $(r_out caps)"
     expect_survived "': 1<>' of root's library with capabilities, by nobody"
     [ "$(inode "$lib")" != "$old" ] || fail "': 1<>' of root's library with capabilities: not replaced: $(tg_log)"
-    expect_log "note file=$lib 1 extended attributes could not be copied"
+    expect_log "note file=$lib 1 extended attribute could not be copied"
     ok "the log notes the file capabilities that could not be copied"
     root_file "$lib"
     must setcap cap_net_raw+ep "$lib"
