@@ -844,7 +844,7 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
       note(name, "owner", msg);
     }
     struct stat made;
-    if (rep.mode_errno && sys::fstat(new_fd, &made) == 0) {
+    if (rep.mode_errno && sys::fstat(new_fd, &made) == 0 && (made.st_mode & 07777) != rep.mode) {
       std::snprintf(msg, kMsg, "its permission bits could not be set (%s): mode %04o instead of %04o",
                     strerrordesc_np(rep.mode_errno), static_cast<unsigned>(made.st_mode & 07777),
                     static_cast<unsigned>(rep.mode));
