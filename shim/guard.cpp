@@ -834,16 +834,22 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
                     static_cast<unsigned long>(t.st.st_nlink), t.st.st_nlink == 2 ? "name keeps" : "names keep");
       note(name, "hard_links", msg);
     }
+    struct stat made;
     if (!rep.owner_kept) {
+      // The new file's owner and group as they are: the group may have been
+      // kept (a writer of the file's group), or be a setgid directory's.
+      if (sys::fstat(new_fd, &made) != 0) {
+        made.st_uid = geteuid();
+        made.st_gid = getegid();
+      }
       std::snprintf(msg, kMsg, "owner %u:%u could not be kept (%s); the new file is owned by %u:%u",
                     static_cast<unsigned>(t.st.st_uid), static_cast<unsigned>(t.st.st_gid),
                     rep.owner_unmapped                                ? "not mapped in this user namespace: the real owner is outside it"
                     : rep.owner_errno == EPERM || rep.owner_errno == 0 ? "not permitted"
                                                                         : strerrordesc_np(rep.owner_errno),
-                    static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
+                    static_cast<unsigned>(made.st_uid), static_cast<unsigned>(made.st_gid));
       note(name, "owner", msg);
     }
-    struct stat made;
     if (rep.mode_errno && sys::fstat(new_fd, &made) == 0 && (made.st_mode & 07777) != rep.mode) {
       std::snprintf(msg, kMsg, "its permission bits could not be set (%s): mode %04o instead of %04o",
                     strerrordesc_np(rep.mode_errno), static_cast<unsigned>(made.st_mode & 07777),

@@ -8,6 +8,7 @@
 #  3. In a directory nobody may write (not sticky): replaced, and the log
 #     notes that root's ownership could not be kept; and, for a library
 #     with file capabilities, that they could not be copied.
+#  5. As 3, in a setgid directory: the note gives the group the new file has.
 # Each: the victim lives, the name holds a complete file, no temp file left.
 # Each mode in FAILPATH_MODES (default "replace atomic").
 . "$(dirname "$0")/rlib.sh"
@@ -23,6 +24,9 @@ must mkdir -m 0755 "$T/sys" "$T/open"
 must mkdir -m 1777 "$T/sticky"
 must chmod 1777 "$T/sticky"
 must chown 65534:65534 "$T/open"
+must mkdir -m 0755 "$T/sgid"
+must chown 65534:1234 "$T/sgid"
+must chmod 2755 "$T/sgid"
 
 cases() {
   # 1. root's directory.
@@ -77,5 +81,14 @@ cases() {
   else
     note "SKIP the capabilities case: no setcap, or the filesystem of $T holds no security.capability"
   fi
+
+  # 5. as 3, in nobody's setgid directory of group 1234: the new file has
+  # that group, and the note says so (it gave the writer's group, 65534).
+  local sgid_lib=$T/sgid/libvictim.so
+  root_file "$sgid_lib"
+  control_replaced "root's library (0666) in nobody's setgid directory" "$sgid_lib" as_nobody
+  [ "$(stat -c %u:%g "$sgid_lib")" = 65534:1234 ] || fail "the new file is owned by $(stat -c %u:%g "$sgid_lib"), expected 65534:1234"
+  expect_log "note file=$sgid_lib owner 0:0 could not be kept (not permitted); the new file is owned by 65534:1234"
+  ok "the note gives the new file's owner and group (the setgid directory's)"
 }
 each_mode cases
