@@ -915,7 +915,9 @@ bool act_atomic(const WriteIntent& in, const char* name, Target& t, Examined& ex
   int err = 0;
   const char* why = nullptr;
   if (!can_rename_over(t, ex.src.get(), &err, &why)) {
-    std::snprintf(msg, sizeof msg, "cannot be published atomically here (%s); replaced at open instead", why);
+    // Replacing it needs that rename too: the fallback fails as well, and says so next.
+    std::snprintf(msg, sizeof msg,
+                  "cannot be published atomically here (%s); nor replaced at open, which needs the same rename", why);
     note(name, "atomic_fallback", msg);
     return false;
   }
