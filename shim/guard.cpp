@@ -925,8 +925,14 @@ bool act_atomic(const WriteIntent& in, const char* name, Target& t, Examined& ex
   int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
                                        : make_unnamed(t, replacement_flags(in.flags), keep, ex.src.get(), &rep);
   if (fd < 0) {
-    std::snprintf(msg, sizeof msg, "cannot be published atomically here (%s: %s); replaced at open instead",
-                  rep.failed_step ? rep.failed_step : "cannot read the old file", strerrordesc_np(rep.error));
+    if (rep.failed_step)
+      std::snprintf(msg, sizeof msg, "cannot be published atomically here (%s: %s); replaced at open instead",
+                    rep.failed_step, strerrordesc_np(rep.error));
+    else  // (no make_unnamed: no rep.error) Replacing it needs the old content too.
+      std::snprintf(msg, sizeof msg,
+                    "cannot be published atomically here (cannot read the old file: %s); nor replaced at open, "
+                    "which needs its content too",
+                    strerrordesc_np(ex.src_error ? ex.src_error : EACCES));
     note(name, "atomic_fallback", msg);
     return false;
   }

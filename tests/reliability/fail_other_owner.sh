@@ -9,6 +9,7 @@
 #     notes that root's ownership could not be kept; and, for a library
 #     with file capabilities, that they could not be copied.
 #  5. As 3, in a setgid directory: the note gives the group the new file has.
+#  6. Root's library of mode 0602 written in place by nobody: ETXTBSY.
 # Each: the victim lives, the name holds a complete file, no temp file left.
 # Each mode in FAILPATH_MODES (default "replace atomic").
 . "$(dirname "$0")/rlib.sh"
@@ -90,5 +91,28 @@ cases() {
   [ "$(stat -c %u:%g "$sgid_lib")" = 65534:1234 ] || fail "the new file is owned by $(stat -c %u:%g "$sgid_lib"), expected 65534:1234"
   expect_log "note file=$sgid_lib owner 0:0 could not be kept (not permitted); the new file is owned by 65534:1234"
   ok "the note gives the new file's owner and group (the setgid directory's)"
+
+  # 6. root's library that nobody may write but not read (0602), written in
+  # place by nobody (dd conv=notrunc): its content can't be kept in either
+  # mode: ETXTBSY, and atomic mode's note gives the errno and promises no
+  # replacement (it said "cannot read the old file: Success); replaced at
+  # open instead", before the same failure in replace).
+  local wo_lib=$T/open/libwo.so old
+  fresh_copy "$V1" "$wo_lib"
+  must chown 0:0 "$wo_lib"
+  must chmod 0602 "$wo_lib"
+  old=$(inode "$wo_lib")
+  start_victim "$wo_lib"
+  log_reset
+  r_run wo as_nobody "${TG_CMD_N:-$TG_CMD}" dd if="$V2" of="$wo_lib" conv=notrunc bs=4 count=1 status=none
+  stop_victim
+  expect_etxtbsy wo "root's write-only library (0602) written in place by nobody"
+  expect_survived "root's write-only library (0602) written in place by nobody"
+  expect_intact "$wo_lib" "$old" "$V1"
+  expect_cannot_protect "$wo_lib" "cannot read the old file to keep its content" "Permission denied"
+  if [ "${TRUNCGUARD_MODE:-replace}" = atomic ]; then
+    expect_log "note file=$wo_lib cannot be published atomically here (cannot read the old file: Permission denied); nor replaced at open, which needs its content too"
+    ok "atomic: the note gives the errno and no replacement that does not follow"
+  fi
 }
 each_mode cases
