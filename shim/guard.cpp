@@ -155,8 +155,8 @@ __attribute__((noinline)) void load_settings() {
   if (dl::is_audit_copy()) return;  // the program's own copy says it (truncguard --audit)
   for (int i = 0; i < g_settings.warning_count; ++i) warn(g_settings.warnings[i]);
   if (!anchored) warn("TRUNCGUARD_LOG is too long once made absolute; logging to stderr");
-  if (g_settings.log_ignored) warn("TRUNCGUARD_LOG ignored: secure execution (setuid/setgid program)");
-  if (g_settings.debug_ignored) warn("TRUNCGUARD_DEBUG ignored: secure execution (setuid/setgid program)");
+  if (g_settings.log_ignored) warn("TRUNCGUARD_LOG ignored: secure execution (a setuid, setgid or file-capabilities program)");
+  if (g_settings.debug_ignored) warn("TRUNCGUARD_DEBUG ignored: secure execution (a setuid, setgid or file-capabilities program)");
   if (g_settings.debug_help) print_help_and_exit();
 }
 
