@@ -88,11 +88,16 @@ NoPreload secure_mode(int fd) {
 }
 
 NoPreload why_not(int fd, char* interp, size_t len, int depth) {
-  if (const NoPreload secure = secure_mode(fd); secure != NoPreload::none) return secure;
   unsigned char h[sizeof(OwnEhdr) > 128 ? sizeof(OwnEhdr) : 128];
   long n;
   do n = sys::pread(fd, h, sizeof h, 0); while (n == -EINTR);
-  if (n >= 4 && h[0] == '#' && h[1] == '!' && depth == 0 && interp && len > 1) {
+  // A script's set-id bits are not the kernel's concern: it takes the
+  // credentials from the interpreter's file (measured: a setuid script of
+  // another user's ran with the caller's uid, and the note said "is setuid").
+  const bool script = n >= 2 && h[0] == '#' && h[1] == '!';
+  if (!script)
+    if (const NoPreload secure = secure_mode(fd); secure != NoPreload::none) return secure;
+  if (n >= 4 && script && depth == 0 && interp && len > 1) {
     // The kernel runs the interpreter: the first word of the line.
     size_t i = 2, k = 0;
     while (i < static_cast<size_t>(n) && (h[i] == ' ' || h[i] == '\t')) ++i;

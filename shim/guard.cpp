@@ -155,8 +155,8 @@ __attribute__((noinline)) void load_settings() {
   if (dl::is_audit_copy()) return;  // the program's own copy says it (truncguard --audit)
   for (int i = 0; i < g_settings.warning_count; ++i) warn(g_settings.warnings[i]);
   if (!anchored) warn("TRUNCGUARD_LOG is too long once made absolute; logging to stderr");
-  if (g_settings.log_ignored) warn("TRUNCGUARD_LOG ignored: secure execution (setuid/setgid program)");
-  if (g_settings.debug_ignored) warn("TRUNCGUARD_DEBUG ignored: secure execution (setuid/setgid program)");
+  if (g_settings.log_ignored) warn("TRUNCGUARD_LOG ignored: secure execution (a setuid, setgid or file-capabilities program)");
+  if (g_settings.debug_ignored) warn("TRUNCGUARD_DEBUG ignored: secure execution (a setuid, setgid or file-capabilities program)");
   if (g_settings.debug_help) print_help_and_exit();
 }
 
@@ -757,7 +757,8 @@ void report_move(const char* name, const FdMove& m, bool moved, ActingMemory* me
                     "its fd's duplicates (dup, F_DUPFD) could not be looked for (%s: %s): any stay on the old file",
                     m.sharers_step ? m.sharers_step : "?", strerrordesc_np(m.sharers_unknown));
     else
-      std::snprintf(msg, kMsg, "%d of its fd's duplicates (dup, F_DUPFD) stay on the old file", m.sharers_missed);
+      std::snprintf(msg, kMsg, "%d of its fd's duplicates (dup, F_DUPFD) %s on the old file", m.sharers_missed,
+                    m.sharers_missed == 1 ? "stays" : "stay");
     note(name, "fd_duplicates", msg);
   }
   if (m.locks_lost > 0) {
@@ -829,21 +830,27 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
       note(name, "symlink", msg);
     }
     if (t.st.st_nlink > 1) {
-      std::snprintf(msg, kMsg, "has %lu hard links; the other names keep the old content",
-                    static_cast<unsigned long>(t.st.st_nlink));
+      std::snprintf(msg, kMsg, "has %lu hard links; the other %s the old content",
+                    static_cast<unsigned long>(t.st.st_nlink), t.st.st_nlink == 2 ? "name keeps" : "names keep");
       note(name, "hard_links", msg);
     }
+    struct stat made;
     if (!rep.owner_kept) {
+      // The new file's owner and group as they are: the group may have been
+      // kept (a writer of the file's group), or be a setgid directory's.
+      if (sys::fstat(new_fd, &made) != 0) {
+        made.st_uid = geteuid();
+        made.st_gid = getegid();
+      }
       std::snprintf(msg, kMsg, "owner %u:%u could not be kept (%s); the new file is owned by %u:%u",
                     static_cast<unsigned>(t.st.st_uid), static_cast<unsigned>(t.st.st_gid),
                     rep.owner_unmapped                                ? "not mapped in this user namespace: the real owner is outside it"
                     : rep.owner_errno == EPERM || rep.owner_errno == 0 ? "not permitted"
                                                                         : strerrordesc_np(rep.owner_errno),
-                    static_cast<unsigned>(geteuid()), static_cast<unsigned>(getegid()));
+                    static_cast<unsigned>(made.st_uid), static_cast<unsigned>(made.st_gid));
       note(name, "owner", msg);
     }
-    struct stat made;
-    if (rep.mode_errno && sys::fstat(new_fd, &made) == 0) {
+    if (rep.mode_errno && sys::fstat(new_fd, &made) == 0 && (made.st_mode & 07777) != rep.mode) {
       std::snprintf(msg, kMsg, "its permission bits could not be set (%s): mode %04o instead of %04o",
                     strerrordesc_np(rep.mode_errno), static_cast<unsigned>(made.st_mode & 07777),
                     static_cast<unsigned>(rep.mode));
@@ -865,7 +872,8 @@ void report_success(const char* name, log::Event* ev, const Target& t, const Rep
       note(name, "setid", msg);
     }
     if (rep.xattrs_failed > 0) {
-      std::snprintf(msg, kMsg, "%d extended attributes could not be copied", rep.xattrs_failed);
+      std::snprintf(msg, kMsg, "%d extended attribute%s could not be copied", rep.xattrs_failed,
+                    rep.xattrs_failed == 1 ? "" : "s");
       note(name, "xattrs", msg);
     }
     if (rep.aside_left_error) {
@@ -907,7 +915,9 @@ bool act_atomic(const WriteIntent& in, const char* name, Target& t, Examined& ex
   int err = 0;
   const char* why = nullptr;
   if (!can_rename_over(t, ex.src.get(), &err, &why)) {
-    std::snprintf(msg, sizeof msg, "cannot be published atomically here (%s); replaced at open instead", why);
+    // Replacing it needs that rename too: the fallback fails as well, and says so next.
+    std::snprintf(msg, sizeof msg,
+                  "cannot be published atomically here (%s); nor replaced at open, which needs the same rename", why);
     note(name, "atomic_fallback", msg);
     return false;
   }
@@ -915,8 +925,14 @@ bool act_atomic(const WriteIntent& in, const char* name, Target& t, Examined& ex
   int fd = (keep != 0 && !ex.src.ok()) ? -EACCES
                                        : make_unnamed(t, replacement_flags(in.flags), keep, ex.src.get(), &rep);
   if (fd < 0) {
-    std::snprintf(msg, sizeof msg, "cannot be published atomically here (%s: %s); replaced at open instead",
-                  rep.failed_step ? rep.failed_step : "cannot read the old file", strerrordesc_np(rep.error));
+    if (rep.failed_step)
+      std::snprintf(msg, sizeof msg, "cannot be published atomically here (%s: %s); replaced at open instead",
+                    rep.failed_step, strerrordesc_np(rep.error));
+    else  // (no make_unnamed: no rep.error) Replacing it needs the old content too.
+      std::snprintf(msg, sizeof msg,
+                    "cannot be published atomically here (cannot read the old file: %s); nor replaced at open, "
+                    "which needs its content too",
+                    strerrordesc_np(ex.src_error ? ex.src_error : EACCES));
     note(name, "atomic_fallback", msg);
     return false;
   }

@@ -367,8 +367,11 @@ void copy_metadata(int src, const struct stat& old, int dst, bool truncated, Rep
       if (!rep->owner_errno) rep->owner_errno = errno;
     }
     struct stat now;
+    // Where the first fchmod failed too (a seccomp filter), the mode's note
+    // says what the file has: this one would blame ownership (the writer may
+    // have CAP_FOWNER) and a mode set before, which is not.
     if ((rep->mode & (S_ISUID | S_ISGID)) && program_fstat(dst, &now) == 0 && (now.st_mode & 07777) != rep->mode &&
-        program_fchmod(dst, rep->mode) < 0)
+        program_fchmod(dst, rep->mode) < 0 && !rep->mode_errno)
       rep->setid_lost = rep->mode & ~now.st_mode & (S_ISUID | S_ISGID);
   }
   if (caps && !truncated) {

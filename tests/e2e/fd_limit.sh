@@ -79,3 +79,33 @@ new=$(inode "$LIB")
 expect_same_content "$LIB" "$V2"
 expect_log "published file=$LIB [ino $old -> $new] (mode atomic): the writer closed it"
 ok "atomic: dup2 and dup3 onto fd 600 above the limit fail with EBADF as without truncguard, and publish nothing"
+
+# 3. An O_RDWR open (looked at after the real open) that fails for want of an
+# fd (EMFILE): the program gets the kernel's answer, the name is unchanged,
+# and the decision's reason says that nothing was opened.
+fresh_copy "$V1" "$LIB"
+old=$(inode "$LIB")
+start_victim "$LIB"
+log_reset
+TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" python3 -c '
+import os, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (32, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+fds = []
+try:
+    while True:
+        fds.append(os.open("/dev/null", os.O_RDONLY))
+except OSError:
+    pass
+try:
+    os.open(sys.argv[1], os.O_RDWR)
+    print("open: ok")
+except OSError as e:
+    print("open:", e.strerror)' "$LIB" >"$T/emfile.out" 2>&1
+stop_victim
+expect_survived "an O_RDWR open at EMFILE"
+grep -qx 'open: Too many open files' "$T/emfile.out" || fail "O_RDWR open at EMFILE: $(cat "$T/emfile.out")"
+[ "$(inode "$LIB")" = "$old" ] || fail "O_RDWR open at EMFILE: the name changed inode"
+# (No fd for the log file either: the line goes to stderr.)
+grep -qF "decision file=$LIB: pass (the open failed: nothing was opened, nothing can change)" "$T/emfile.out" ||
+  expect_log "decision file=$LIB: pass (the open failed: nothing was opened, nothing can change)"
+ok "an O_RDWR open at EMFILE: the kernel's answer, the name unchanged, the reason logged"

@@ -209,3 +209,24 @@ expect_same_content lib.so "$V2" "cp by a relative name in a path of 5 KiB"
 expect_log "replaced file=lib.so [ino $old -> "
 ok "cp by a relative name in a path of 5 KiB: replaced"
 cd "$T" || fail "cannot cd to $T"
+
+# More duplicates than truncguard follows (64): the one left on the old file
+# is counted in a note, in the singular ("1 of ... stay" before).
+if command -v python3 >/dev/null; then
+  what="ftruncate of an fd with 65 duplicates"
+  fresh_copy "$V1" "$LIB"
+  log_reset
+  writer_then_victim python3 "$T/dups" "$LIB" "$TG_CMD" python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY)
+dups = [os.dup(fd) for _ in range(65)]
+open(sys.argv[2] + ".ready", "w").close()
+while not os.path.exists(sys.argv[2] + ".go"):
+    time.sleep(0.01)
+os.ftruncate(fd, 0)' "$LIB" "$T/dups"
+  expect_survived "$what, under truncguard"
+  expect_log "note file=$LIB 1 of its fd's duplicates (dup, F_DUPFD) stays on the old file"
+  ok "$what: $(log_lines "note file=$LIB 1 of" | cut -f2-)"
+else
+  note "SKIP the duplicates' note: python3 is not installed"
+fi

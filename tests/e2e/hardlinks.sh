@@ -12,7 +12,7 @@ copy_v2() { "$@" cp "$V2" "$LIB"; }
 
 prove_protection copy_v2
 
-expect_log "note file=$LIB has 2 hard links; the other names keep the old content"
+expect_log "note file=$LIB has 2 hard links; the other name keeps the old content"
 expect_same_content "$OTHER" "$V1" "the other hard link"
 ok "the other name keeps the old content and the log says so"
 
@@ -38,5 +38,13 @@ expect_survived "truncate -s +4096 of a library in use"
 cmp -s -n "$size" "$LIB" "$V1" && [ "$(tail -c 4096 "$LIB" | tr -d '\0' | wc -c)" -eq 0 ] ||
   fail "truncate -s +4096: the new inode does not hold the old content and 4096 zeros"
 expect_log "replaced file=$LIB [ino $old -> $(inode "$LIB")]" "kept $size bytes of the old content"
-expect_log "note file=$LIB has 2 hard links; the other names keep the old content"
+expect_log "note file=$LIB has 2 hard links; the other name keeps the old content"
 ok "truncate -s +4096 of a library in use: a new inode with the old content and mode, the other hard link on the old one"
+
+# Three names: the note's plural (it said "the other names" of one name too).
+THIRD=$T/libvictim-third-name.so
+prepare_lib() { rm -f "$OTHER" "$THIRD"; must ln "$LIB" "$OTHER"; must ln "$LIB" "$THIRD"; }
+prove_protection copy_v2
+expect_log "note file=$LIB has 3 hard links; the other names keep the old content"
+expect_same_content "$THIRD" "$V1" "the third hard link"
+ok "three names: the other two keep the old content and the log says so"

@@ -211,3 +211,20 @@ assert r["mapped_by_total"] == 10 and len(r["mapped_by"]) == 8, r
 assert {m["pid"] for m in r["mapped_by"]} <= pids and all(m["comm"] == "victim" for m in r["mapped_by"]), r
 PY
 ok "10 victims: mapped_by lists 8, mapped_by_total is 10"
+
+# ... and the text line names 8 and says "and N more" of the others: nine
+# victims, "and 1 more" (no test read that part of the sentence).
+fresh_copy "$V1" "$MANY"
+pids=() readies=() outs=()
+for i in $(seq 9); do start_victim "$MANY"; pids+=("$VICTIM_PID"); readies+=("$VICTIM_READY"); outs+=("$VICTIM_OUT"); done
+log_reset
+"$TG_CMD" cp "$V2" "$MANY" || fail "truncguard cp over a library 9 victims run failed"
+for i in $(seq 0 8); do
+  VICTIM_PID=${pids[$i]} VICTIM_READY=${readies[$i]} VICTIM_OUT=${outs[$i]}
+  stop_victim
+  expect_survived "victim $i of 9"
+done
+line=$(log_lines "replaced file=$MANY [ino ") || fail "9 victims: no replaced line: $(tg_log)"
+[ "$(grep -o 'pid [0-9]* (victim)' <<<"$line" | grep -c .)" = 8 ] && [[ $line == *"(victim) and 1 more" ]] ||
+  fail "9 victims: the replaced line does not name 8 and say \"and 1 more\": $line"
+ok "9 victims: the text line names 8 and says \"and 1 more\""

@@ -64,6 +64,33 @@ if command -v strace >/dev/null; then
     strace -qq -o /dev/null -e trace=fchmod -e inject=fchmod:error=EPERM "$TG_CMD" cp "$V2" "$LIB" ||
     fail "cp failed where fchmod is refused (a JSON log)"
   expect_note_key mode
+  # fchmod refused, the notes true: a mode already right gets no note (it
+  # said "mode 0600 instead of 0600"); root's copy of another user's setuid
+  # file gets the mode's note alone (a setid note blamed a writer without
+  # CAP_FOWNER, and gave a mode 0755 the file had not).
+  fchmod_refused_cp() {
+    log_reset
+    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 TRUNCGUARD_SCOPE=elf \
+      strace -qq -o /dev/null -e trace=fchmod -e inject=fchmod:error=EPERM "$TG_CMD" cp "$V2" "$LIB" ||
+      fail "cp failed where fchmod is refused (mode $1)"
+  }
+  fresh_copy "$V1" "$LIB"
+  must chmod 0600 "$LIB"
+  fchmod_refused_cp 0600
+  [ "$(stat -c %a "$LIB")" = 600 ] || fail "fchmod refused, a file of mode 0600: mode $(stat -c %a "$LIB")"
+  expect_log "replaced file=$LIB"
+  expect_no_log "note file=$LIB its permission bits"
+  ok "fchmod refused, a file of mode 0600: replaced with mode 0600, no note about it"
+  if [ -n "$OWNER" ]; then
+    fresh_copy "$V1" "$LIB"
+    must chown "$OWNER" "$LIB"
+    must chmod 4755 "$LIB"
+    fchmod_refused_cp 4755
+    got=$(stat -c %a "$LIB")
+    expect_log "note file=$LIB its permission bits could not be set (Operation not permitted): mode 0$got instead of 4755"
+    expect_no_log "note file=$LIB its setuid/setgid bits"
+    ok "fchmod refused, root's copy of another user's setuid file: the mode's note (mode 0$got), no setid note"
+  fi
 else
   note "SKIP the fchmod part: strace is not installed"
 fi

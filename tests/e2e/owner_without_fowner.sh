@@ -185,11 +185,14 @@ for tgmode in replace atomic; do
   prepare 0755
   old=$(inode "$LIB")
   start_victim "$LIB"
-  TRUNCGUARD_MODE=$tgmode noatime_open no_fowner "$TG_CMD" >"$T/noatime.tg" 2>&1
+  log_reset
+  TRUNCGUARD_DEBUG=decisions,rewrites TRUNCGUARD_MODE=$tgmode noatime_open no_fowner "$TG_CMD" >"$T/noatime.tg" 2>&1
   stop_victim
   expect_survived "O_NOATIME opens without CAP_FOWNER, under truncguard ($tgmode)"
   diff "$T/noatime.control" "$T/noatime.tg" >&2 || fail "O_NOATIME without CAP_FOWNER ($tgmode): other results than without truncguard"
   [ "$(inode "$LIB")" = "$old" ] || fail "O_NOATIME without CAP_FOWNER ($tgmode): the name changed inode"
+  [ "$(log_lines "decision file=$LIB: pass (O_NOATIME on a file the caller neither owns nor has CAP_FOWNER for: the real call answers (EPERM))" | grep -c .)" = 2 ] ||
+    fail "O_NOATIME without CAP_FOWNER ($tgmode): expected its reason for both opens: $(tg_log)"
   ok "O_NOATIME opens without CAP_FOWNER ($tgmode): EPERM as without truncguard, the name unchanged"
 done
 prepare 0755

@@ -47,12 +47,14 @@ cases() {
   r_run immutable env TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" cp "$V2" "$lib"
   stop_victim
   expect_kernel_refused immutable "immutable file" "$lib" "$old" "Operation not permitted"
+  expect_log "decision file=$lib: pass (caller may not write it; the real call answers)"
   expect_no_temp "$D"
   start_victim "$lib"
   log_reset
   r_run immutable env TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" "$TG_WRITER" truncate "$lib" "$V2"
   stop_victim
   expect_kernel_refused immutable "immutable file, writer truncate" "$lib" "$old" "Operation not permitted"
+  expect_log "decision file=$lib: pass (caller may not write it; the real call answers)"
   expect_no_temp "$D"
   chattr -i "$lib"
 
@@ -92,6 +94,7 @@ cases() {
   r_run appendonly env TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" cp "$V2" "$lib"
   stop_victim
   expect_kernel_refused appendonly "append-only file, cp" "$lib" "$old" "Operation not permitted"
+  expect_log "decision file=$lib: pass (an append-only file (chattr +a), which the kernel lets only an append change: the real call answers (EPERM))"
   expect_no_temp "$D"
   local entry
   for entry in truncate append_setfl; do  # truncate(2); an O_APPEND fd's fcntl(F_SETFL) dropping O_APPEND
@@ -100,6 +103,7 @@ cases() {
     r_run appendonly env TRUNCGUARD_DEBUG=decisions,rewrites "$TG_CMD" "$TG_WRITER" "$entry" "$lib" "$V2"
     stop_victim
     expect_kernel_refused appendonly "append-only file, writer $entry" "$lib" "$old" "Operation not permitted"
+    expect_log "decision file=$lib: pass (an append-only file (chattr +a), which the kernel lets only an append change: the real call answers (EPERM))"
     expect_no_temp "$D"
   done
   chattr -a "$lib"

@@ -8,6 +8,8 @@
 #  3. In a directory nobody may write (not sticky): replaced, and the log
 #     notes that root's ownership could not be kept; and, for a library
 #     with file capabilities, that they could not be copied.
+#  5. As 3, in a setgid directory: the note gives the group the new file has.
+#  6. Root's library of mode 0602 written in place by nobody: ETXTBSY.
 # Each: the victim lives, the name holds a complete file, no temp file left.
 # Each mode in FAILPATH_MODES (default "replace atomic").
 . "$(dirname "$0")/rlib.sh"
@@ -23,6 +25,9 @@ must mkdir -m 0755 "$T/sys" "$T/open"
 must mkdir -m 1777 "$T/sticky"
 must chmod 1777 "$T/sticky"
 must chown 65534:65534 "$T/open"
+must mkdir -m 0755 "$T/sgid"
+must chown 65534:1234 "$T/sgid"
+must chmod 2755 "$T/sgid"
 
 cases() {
   # 1. root's directory.
@@ -63,7 +68,7 @@ cases() {
     [ "$R_STATUS" -eq 0 ] || fail "': 1<>' of root's library with capabilities, by nobody: $(r_out caps)"
     expect_survived "': 1<>' of root's library with capabilities, by nobody"
     [ "$(inode "$lib")" != "$old" ] || fail "': 1<>' of root's library with capabilities: not replaced: $(tg_log)"
-    expect_log "note file=$lib 1 extended attributes could not be copied"
+    expect_log "note file=$lib 1 extended attribute could not be copied"
     ok "the log notes the file capabilities that could not be copied"
     root_file "$lib"
     must setcap cap_net_raw+ep "$lib"
@@ -76,6 +81,38 @@ cases() {
     expect_note_key owner  # root's file, replaced by nobody (case 3)
   else
     note "SKIP the capabilities case: no setcap, or the filesystem of $T holds no security.capability"
+  fi
+
+  # 5. as 3, in nobody's setgid directory of group 1234: the new file has
+  # that group, and the note says so (it gave the writer's group, 65534).
+  local sgid_lib=$T/sgid/libvictim.so
+  root_file "$sgid_lib"
+  control_replaced "root's library (0666) in nobody's setgid directory" "$sgid_lib" as_nobody
+  [ "$(stat -c %u:%g "$sgid_lib")" = 65534:1234 ] || fail "the new file is owned by $(stat -c %u:%g "$sgid_lib"), expected 65534:1234"
+  expect_log "note file=$sgid_lib owner 0:0 could not be kept (not permitted); the new file is owned by 65534:1234"
+  ok "the note gives the new file's owner and group (the setgid directory's)"
+
+  # 6. root's library that nobody may write but not read (0602), written in
+  # place by nobody (dd conv=notrunc): its content can't be kept in either
+  # mode: ETXTBSY, and atomic mode's note gives the errno and promises no
+  # replacement (it said "cannot read the old file: Success); replaced at
+  # open instead", before the same failure in replace).
+  local wo_lib=$T/open/libwo.so old
+  fresh_copy "$V1" "$wo_lib"
+  must chown 0:0 "$wo_lib"
+  must chmod 0602 "$wo_lib"
+  old=$(inode "$wo_lib")
+  start_victim "$wo_lib"
+  log_reset
+  r_run wo as_nobody "${TG_CMD_N:-$TG_CMD}" dd if="$V2" of="$wo_lib" conv=notrunc bs=4 count=1 status=none
+  stop_victim
+  expect_etxtbsy wo "root's write-only library (0602) written in place by nobody"
+  expect_survived "root's write-only library (0602) written in place by nobody"
+  expect_intact "$wo_lib" "$old" "$V1"
+  expect_cannot_protect "$wo_lib" "cannot read the old file to keep its content" "Permission denied"
+  if [ "${TRUNCGUARD_MODE:-replace}" = atomic ]; then
+    expect_log "note file=$wo_lib cannot be published atomically here (cannot read the old file: Permission denied); nor replaced at open, which needs its content too"
+    ok "atomic: the note gives the errno and no replacement that does not follow"
   fi
 }
 each_mode cases

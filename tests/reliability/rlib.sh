@@ -231,7 +231,8 @@ control_replaced() {
 # failure to publish at close must still reach the writer (cp exits non-zero);
 # AT_OPEN=WHY: one that the open can foresee (the publishing rename would
 # fail), which fails the open with ETXTBSY, after the note "cannot be
-# published atomically here (WHY); replaced at open instead".
+# published atomically here (WHY); nor replaced at open, which needs the
+# same rename" (it said "replaced at open instead", which never followed).
 refused() {
   local what=$1 lib=$2 step=$3 err=$4 old mode=${TRUNCGUARD_MODE:-replace}
   shift 4
@@ -242,7 +243,7 @@ refused() {
   r_run refused "$@" "${TG_CMD_N:-$TG_CMD}" cp "$V2" "$lib"
   stop_victim
   if [ "$mode" = atomic ] && [ -n "${AT_OPEN:-}" ]; then
-    expect_log "note file=$lib cannot be published atomically here ($AT_OPEN); replaced at open instead"
+    expect_log "note file=$lib cannot be published atomically here ($AT_OPEN); nor replaced at open, which needs the same rename"
     expect_etxtbsy refused "$what"
   elif [ "$mode" = atomic ] && ! grep -q "Text file busy" "$T/refused.out"; then
     [ "$R_STATUS" -ne 0 ] ||

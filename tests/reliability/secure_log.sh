@@ -142,6 +142,19 @@ else
   note "setgid: skipped (a setgid copy of python does not run with group root here: $g)"
 fi
 
+# A program with file capabilities runs under secure execution too: the
+# warning names that kind (it said "setuid/setgid program" of it).
+must cp "$py" "$T/bin/cap_py"
+if command -v setcap >/dev/null && setcap cap_net_raw+ep "$T/bin/cap_py" 2>/dev/null; then
+  as_nobody env TRUNCGUARD_LOG="$T/caplog" "$T/bin/cap_py" -c 'pass' 2>"$T/err" ||
+    fail "the file-capabilities program failed: $(cat -- "$T/err")"
+  grep -q "warning: TRUNCGUARD_LOG ignored: secure execution (a setuid, setgid or file-capabilities program)" "$T/err" ||
+    fail "file capabilities: no warning that names the kind of program: $(cat -- "$T/err")"
+  ok "a program with file capabilities run by nobody: TRUNCGUARD_LOG ignored, and the warning names file capabilities"
+else
+  note "file capabilities: skipped (no setcap, or $T holds no security.capability)"
+fi
+
 # The hand-over of the fds kept on locked files (TRUNCGUARD_KEPT_FDS) is not
 # taken under secure execution either: the environment is the caller's. An
 # entry naming the setuid program's stdin (a file nobody opened, at the
