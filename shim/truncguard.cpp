@@ -119,9 +119,14 @@ void usage(FILE* out) {
       "Settings, log format and limits: truncguard(7). The command: truncguard(1).\n");
 }
 
+// What the user typed, escaped as who, stale and the log print names: an
+// option's value or a command name with an escape sequence or a C1 control
+// must not repaint the terminal that reads the error.
+std::string shown(const char* raw) { return tg::inspect::escaped(raw); }
+
 [[noreturn]] void die_usage(const char* fmt, const char* a, const char* b = "") {
   std::fprintf(stderr, "truncguard: ");
-  std::fprintf(stderr, fmt, a, b);
+  std::fprintf(stderr, fmt, shown(a).c_str(), shown(b).c_str());
   std::fprintf(stderr, "\nTry 'truncguard --help' for more information.\n");
   std::exit(kExitUsage);
 }
@@ -390,7 +395,7 @@ int main(int argc, char** argv) {
   }
   if (const std::string why = other_version(lib); !why.empty())
     std::fprintf(stderr, "truncguard: warning: %s is not of this command's version (%s); install the command "
-                         "and the library together\n", lib.c_str(), why.c_str());
+                         "and the library together\n", shown(lib.c_str()).c_str(), why.c_str());
   if (print_library) {
     std::printf("%s\n", lib.c_str());
     return 0;
@@ -400,7 +405,7 @@ int main(int argc, char** argv) {
   // /etc/ld.so.preload's list): such a path can't be carried.
   if (lib.find_first_of(": ") != std::string::npos) {
     std::fprintf(stderr, "truncguard: the library path '%s' contains a space or a colon, which LD_PRELOAD can't carry;\n"
-                         "install truncguard under a path without them.\n", lib.c_str());
+                         "install truncguard under a path without them.\n", shown(lib.c_str()).c_str());
     return kExitCannotRun;
   }
 
@@ -419,7 +424,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "truncguard: --audit: the library path is %zu bytes long and ld.so ignores an LD_AUDIT entry "
                          "longer than %zu: '%s';\n"
                          "install truncguard under a shorter path, or run without --audit.\n",
-                 lib.size(), kAuditEntryMax, lib.c_str());
+                 lib.size(), kAuditEntryMax, shown(lib.c_str()).c_str());
     return kExitCannotRun;
   }
 
@@ -440,12 +445,12 @@ int main(int argc, char** argv) {
 
   // Once, here: the library can't say it from inside a program it is not in.
   if (const std::string why = tg::why_unprotected(argv[optind]); !why.empty())
-    std::fprintf(stderr, "truncguard: warning: %s %s\n", argv[optind], why.c_str());
+    std::fprintf(stderr, "truncguard: warning: %s %s\n", shown(argv[optind]).c_str(), shown(why.c_str()).c_str());
 
   execvp(argv[optind], argv + optind);
   const int e = errno;
   const std::string hint = cannot_run_hint(argv[optind], e);
-  std::fprintf(stderr, "truncguard: cannot run '%s': %s%s%s%s\n", argv[optind], std::strerror(e),
-               hint.empty() ? "" : " (", hint.c_str(), hint.empty() ? "" : ")");
+  std::fprintf(stderr, "truncguard: cannot run '%s': %s%s%s%s\n", shown(argv[optind]).c_str(), std::strerror(e),
+               hint.empty() ? "" : " (", shown(hint.c_str()).c_str(), hint.empty() ? "" : ")");
   return e == ENOENT ? kExitNotFound : kExitCannotRun;
 }

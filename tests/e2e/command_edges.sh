@@ -424,6 +424,18 @@ for opt in --mode=bogus --scope=bogus --on-fail=bogus --reload=bogus --log-forma
   [ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -qF -- "${opt#*=}" <<<"$err" || fail "$opt: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
 done
 ok "option over variable, last option wins, an invalid value stops before the command runs (125)"
+# What the user typed comes back escaped, as who, stale and the log print
+# names (truncguard(1)): an escape sequence or a C1 control (CSI, U+009B) in
+# an option's value or in the command's name does not reach the terminal.
+err=$("$TG_CMD" --mode=$'\e[31mx\xc2\x9b' true 2>&1)
+st=$?
+[ "$st" -eq 125 ] && grep -qF "'\x1b[31mx\xc2\x9b'" <<<"$err" && ! LC_ALL=C grep -q $'[\e\x9b]' <<<"$err" ||
+  fail "--mode with an escape sequence: exit $st, $(od -c <<<"$err" | head -n 3)"
+err=$("$TG_CMD" $'/nonexistent-tg/\e[2Jcmd' 2>&1)
+st=$?
+[ "$st" -eq 127 ] && grep -qF "'/nonexistent-tg/\x1b[2Jcmd'" <<<"$err" && ! LC_ALL=C grep -q $'\e' <<<"$err" ||
+  fail "a command named with an escape sequence: exit $st, $(od -c <<<"$err" | head -n 3)"
+ok "an option's value and a command name with control bytes are named escaped"
 
 # ---- LD_PRELOAD: the user's list is kept as it was (ld.so splits it at
 # spaces and colons), the shim put first, unless the list names it already
