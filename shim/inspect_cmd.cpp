@@ -175,6 +175,14 @@ int parse_options(int argc, char** argv, const char* cmd, void (*usage)(FILE*), 
       case kTextMaps: o->text_maps = true; break;
       case 'h': usage(stdout); return 0;
       default: {
+        // optopt as in the command's parser (truncguard.cpp): a known
+        // option's value means its long form was given a value (--help=x).
+        if (optopt != 0 && (optopt >= 256 || std::strchr("qh", optopt))) {
+          const std::string given(argv[optind - 1], std::strcspn(argv[optind - 1], "="));
+          std::fprintf(stderr, "truncguard %s: option '%s' takes no value\nTry 'truncguard %s --help' for more information.\n",
+                       cmd, escaped(given).c_str(), cmd);
+          return kExitError;
+        }
         std::string bad = optopt > 0 && optopt < 256 ? std::string("-") + static_cast<char>(optopt) : argv[optind - 1];
         std::fprintf(stderr, "truncguard %s: unrecognized option '%s'\nTry 'truncguard %s --help' for more information.\n",
                      cmd, escaped(bad).c_str(), cmd);

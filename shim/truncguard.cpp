@@ -377,11 +377,20 @@ int main(int argc, char** argv) {
       }
       case '?':
       default:
-        if (optopt > 0 && optopt < 256) {
+        // getopt_long's optopt: 0 for an unknown or ambiguous long option;
+        // the option's value for one given a value it does not take
+        // (--help=x, --json=1, as written in argv[optind - 1], which it
+        // stepped past); an unknown short option's character otherwise
+        // (whose argv element may be a cluster, -Vz).
+        if (optopt > 0 && optopt < 256 && !std::strchr("smdlhV", optopt)) {
           char opt[3] = {'-', static_cast<char>(optopt), '\0'};
-          die_usage("invalid option or missing argument: '%s'%s", opt, "");
+          die_usage("invalid option: '%s'%s", opt, "");
         }
-        die_usage("invalid option or missing argument: '%s'%s", argv[optind - 1]);
+        if (optopt != 0) {
+          const std::string given(argv[optind - 1], std::strcspn(argv[optind - 1], "="));
+          die_usage("option '%s' takes no value%s", given.c_str(), "");
+        }
+        die_usage("invalid option: '%s'%s", argv[optind - 1]);
     }
   }
 

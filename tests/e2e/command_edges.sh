@@ -608,6 +608,11 @@ ok "an argument list that fits truncguard but not the command: exit 126, \"too l
 err=$("$TG_CMD" --scope 2>&1)
 [ $? -eq 125 ] && grep -qF "option '--scope' needs a value" <<<"$err" || fail "truncguard --scope: $err"
 ok "truncguard --scope: $(head -n 1 <<<"$err")"
+# One given a value it does not take too: named as written, not as the short
+# option it stands for ("invalid option or missing argument: '-V'").
+err=$("$TG_CMD" --version=1 true 2>&1)
+[ $? -eq 125 ] && grep -qF "option '--version' takes no value" <<<"$err" || fail "truncguard --version=1: $err"
+ok "truncguard --version=1: $(head -n 1 <<<"$err")"
 
 # ---- who and stale with odd arguments: a status from the documented set,
 # the victim found through a symlink and through /proc/self/fd, and valid
