@@ -7,7 +7,9 @@
 //   both:  3 nothing found, but some processes could not be inspected: a scan
 //          that met EACCES proves nothing about them (field notes, section 2)
 #include <getopt.h>
+#include <linux/capability.h>
 #include <pwd.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,6 +102,16 @@ std::string pid_list(const std::vector<Uninspected>& u, size_t max = 10) {
   return s;
 }
 
+// Is CAP_SYS_PTRACE in this process's effective set? Root without it (a
+// container's default: Docker drops it) is refused other users' maps as any
+// user is, and the cause is the missing capability, not the target.
+bool has_cap_sys_ptrace() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (::syscall(SYS_capget, &hdr, data) != 0) return true;  // unknown: say what it said before
+  return data[CAP_SYS_PTRACE / 32].effective & (1u << (CAP_SYS_PTRACE % 32));
+}
+
 // `what`: what they may do, said of several processes ("may map these files too").
 void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
   if (c.hidden)
@@ -121,8 +133,13 @@ void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
                cmd, n, n == 1 ? "" : "es", pid_list(c.uninspected).c_str(), n == 1 ? "it" : "them",
                n == 1 ? "it" : "they", what,
                geteuid() == 0
-                   ? "Even root is refused: such a process usually belongs to another user namespace, or a "
-                     "security module guards it."
+                   ? has_cap_sys_ptrace()
+                         ? "Even root is refused: such a process usually belongs to another user namespace, or a "
+                           "security module guards it."
+                         : "This root lacks CAP_SYS_PTRACE (as in a container by default), which reading another "
+                           "user's maps needs: run with it (docker run --cap-add=SYS_PTRACE) to inspect them; even "
+                           "with it, a process of another user namespace, or one a security module guards, may be "
+                           "refused."
                    // Their owner can't read a set-ID program's maps (ptrace
                    // access wants the real, effective and saved IDs to match).
                    : "Run as root to inspect them (or as their owner, unless they run a set-user-ID or "
