@@ -426,7 +426,7 @@ int who_main(int argc, char** argv) {
     }
   }
   const bool written = answer_written("who");
-  warn_uninspected("who", counts, "may map these files too");
+  warn_uninspected("who", counts, targets.size() == 1 ? "may map this file too" : "may map these files too");
   if (error || !written) return kExitError;
   if (found > 0) return 0;
   return counts.incomplete() ? kExitIncomplete : 1;

@@ -53,6 +53,8 @@ out=$(as_nobody "$TG_CMD_N" who "$LIB" 2>"$T/who.err")
 st=$?
 [ "$st" -eq 3 ] || fail "who as nobody on root's victim's library exited $st, expected 3 (not found, some uninspected): $out"
 grep -q "could not be inspected" "$T/who.err" || fail "who as nobody does not warn: $(cat "$T/who.err")"
+# One FILE asked about: "this file", not "these files".
+grep -qF "may map this file too" "$T/who.err" || fail "who as nobody on one file: $(cat "$T/who.err")"
 ok "who as nobody: exit 3 and a warning, not a false \"nobody maps it\""
 
 # nobody's own victim, library replaced: visible to nobody.
