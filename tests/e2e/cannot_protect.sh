@@ -135,6 +135,24 @@ if [ "$(id -u)" -eq 0 ] && as_nobody true && command -v setcap >/dev/null; then
   [[ ,$(findmnt -no OPTIONS -T "$T/bin"), == *,nosuid,* ]] || [ "$(child sgid_env)" = "[]" ] ||
     fail "a child of a setgid env run by nobody still has LD_PRELOAD: $(child sgid_env)"
   ok "a setgid program's children get no LD_PRELOAD (control: a plain program's do)"
+  # Under no_new_privs (systemd's NoNewPrivileges=, docker's
+  # no-new-privileges) the exec ignores the set-ID bit: the setgid cat runs
+  # with nobody's IDs, loads the shim, and gets no warning (it said "ld.so
+  # ignores LD_PRELOAD for it"). File capabilities still mean secure mode
+  # there: that warning stays.
+  if ! [[ ,$(findmnt -no OPTIONS -T "$T/bin"), == *,nosuid,* ]]; then
+    as_nobody setpriv --no-new-privs "$TG_CMD_N" "$T/bin/sgid_cat" /proc/self/maps >"$T/maps.out" 2>"$ERR" ||
+      fail "truncguard sgid_cat as nobody under no_new_privs failed"
+    grep -q libtruncguard "$T/maps.out" || fail "control: the setgid cat under no_new_privs has no shim in its maps"
+    [ ! -s "$ERR" ] || fail "a setgid program under no_new_privs (the shim loaded) got a warning: $(cat -- "$ERR")"
+    if [ -n "$caps" ]; then
+      as_nobody setpriv --no-new-privs "$TG_CMD_N" "$T/bin/cap_cat" /proc/self/maps >"$T/maps.out" 2>"$ERR" ||
+        fail "truncguard cap_cat as nobody under no_new_privs failed"
+      grep -q libtruncguard "$T/maps.out" && fail "control: cap_cat under no_new_privs has the shim loaded"
+      expect_warning "a file-capability program under no_new_privs" "$T/bin/cap_cat has file capabilities"
+    fi
+    ok "under no_new_privs: a setgid program loads the shim and gets no warning"
+  fi
   if [ -n "$caps" ]; then
     "$TG_CMD" "$T/bin/cap_cat" /proc/self/maps >"$T/maps.out" 2>"$ERR" || fail "truncguard cap_cat as root failed"
     grep -q libtruncguard "$T/maps.out" || fail "control: root's cap_cat has no shim in its maps"
