@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -258,9 +259,18 @@ std::string cannot_run_hint(const char* cmd, int e) {
       if (!exists) return bare ? "check its name, or give its path: it was not found in PATH" : "check the path";
       return (bare ? "found as " + where + ", but its" : std::string("it exists, but its")) +
              " interpreter (the #! line) or its ELF loader does not";
-    case EACCES:
+    case EACCES: {
       if (exists && S_ISDIR(st.st_mode)) return (bare ? where : std::string("it")) + " is a directory";
+      // An executable file on a noexec mount (/tmp, /dev/shm, a USB stick
+      // are often mounted so): its mode is not the cause, and was all the
+      // hint spoke of.
+      struct statvfs fs;
+      if (exists && S_ISREG(st.st_mode) && (st.st_mode & 0111) && statvfs(where.c_str(), &fs) == 0 &&
+          (fs.f_flag & ST_NOEXEC))
+        return (bare ? "found as " + where + ", but its" : std::string("its")) +
+               " filesystem is mounted noexec: run a copy of it from another filesystem";
       return "check that it is an executable file and that you may run it";
+    }
     case E2BIG:
       return "the arguments and the environment are too large for one exec (see getconf ARG_MAX); "
              "truncguard adds LD_PRELOAD and its settings to the environment";

@@ -581,6 +581,21 @@ PATH=/usr/bin:/bin expect_cannot_run 127 "not found in PATH" tg-no-such-command-
 (cd "$T/path" && PATH=/usr/bin:/bin: expect_cannot_run 127 "found as ./badshebang2, but its interpreter" badshebang2) || exit 1
 PATH=$T/path:$PATH expect_cannot_run 126 "$T/path/adir is a directory" adir
 expect_cannot_run 126 "it is a directory" "$T/path"
+# An executable file on a noexec mount: the mount is the cause, not the file
+# (the hint said "check that it is an executable file"). Control: a file
+# without x bits there gets that hint still.
+mkdir "$T/noexec"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o noexec tmpfs "$T/noexec" 2>/dev/null; then
+  trap 'umount "$T/noexec"; _tg_cleanup' EXIT
+  cp /bin/true "$T/noexec/tg-true" && cp /bin/true "$T/noexec/plain" && chmod 644 "$T/noexec/plain"
+  expect_cannot_run 126 "its filesystem is mounted noexec" "$T/noexec/tg-true"
+  PATH=$T/noexec:$PATH expect_cannot_run 126 "found as $T/noexec/tg-true, but its filesystem is mounted noexec" tg-true
+  expect_cannot_run 126 "check that it is an executable file" "$T/noexec/plain"
+  umount "$T/noexec"
+  trap _tg_cleanup EXIT
+else
+  note "a noexec mount: not tested (needs root and mount)"
+fi
 expect_cannot_run 127 "the command name is empty" ""
 # Arguments that fit truncguard's own exec but not the command's (truncguard
 # adds LD_PRELOAD and its settings to the environment): E2BIG, 126.
