@@ -269,14 +269,23 @@ std::string cannot_run_hint(const char* cmd, int e) {
           (fs.f_flag & ST_NOEXEC))
         return (bare ? "found as " + where + ", but its" : std::string("its")) +
                " filesystem is mounted noexec: run a copy of it from another filesystem";
+      // Executable to us: the kernel's exec of its #! interpreter or ELF
+      // loader was refused (one without x bits), or a security module said no.
+      if (exists && S_ISREG(st.st_mode) && access(where.c_str(), X_OK) == 0)
+        return (bare ? "found as " + where + ", which" : std::string("it")) +
+               " may be run: its interpreter (the #! line) or its ELF loader may not, or a security module "
+               "refuses it";
       return "check that it is an executable file and that you may run it";
     }
     case E2BIG:
       return "the arguments and the environment are too large for one exec (see getconf ARG_MAX); "
              "truncguard adds LD_PRELOAD and its settings to the environment";
+    case ELIBBAD:
+      // The kernel's word for an ELF loader (PT_INTERP) that is no ELF
+      // file for this machine: the program itself is fine.
+      return "its ELF loader (or its #! interpreter's) is not an ELF program for this machine";
     case ENOEXEC:
     case EINVAL:
-    case ELIBBAD:
       return "check that it is a program for this machine";
     default:
       return {};

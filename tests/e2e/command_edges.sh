@@ -572,6 +572,24 @@ PY
 chmod 755 "$T/badloader"
 "$T/badloader" 2>/dev/null; [ $? -eq 127 ] || fail "control: a program with a missing loader did not fail to run as 127"
 expect_cannot_run 127 "its interpreter (the #! line) or its ELF loader does not" "$T/badloader"
+# A loader that is there but no ELF file (ldd is a script): ELIBBAD, whose
+# hint said "check that it is a program for this machine"; one that can't
+# be executed (a plain file): EACCES, whose hint said to check the program,
+# executable all the while.
+for loader in /usr/bin/ldd /etc/passwd; do
+  [ -f "$loader" ] || continue
+  python3 - /bin/true "$T/loader-$(basename "$loader")" "$loader" <<'PY' || fail "cannot make a program with loader $loader"
+import sys
+data = open(sys.argv[1], "rb").read()
+old = b"/lib64/ld-linux-x86-64.so.2\0"
+assert old in data, "no x86-64 loader name in /bin/true"
+open(sys.argv[2], "wb").write(data.replace(old, sys.argv[3].encode().ljust(len(old), b"\0"), 1))
+PY
+  chmod 755 "$T/loader-$(basename "$loader")"
+done
+[ -x "$T/loader-ldd" ] && expect_cannot_run 126 "its ELF loader (or its #! interpreter's) is not an ELF program for this machine" "$T/loader-ldd"
+[ -x "$T/loader-passwd" ] &&
+  expect_cannot_run 126 "it may be run: its interpreter (the #! line) or its ELF loader may not" "$T/loader-passwd"
 # (in PATH only directories anyone may search: one this user can't (su
 # keeps root's PATH, /root/.cargo/bin...) makes it EACCES, 126, as execvp)
 PATH=$T/path:/usr/bin:/bin expect_cannot_run 127 "found as $T/path/badshebang2, but its interpreter" badshebang2
