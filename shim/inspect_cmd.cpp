@@ -112,19 +112,28 @@ bool has_cap_sys_ptrace() {
   return data[CAP_SYS_PTRACE / 32].effective & (1u << (CAP_SYS_PTRACE % 32));
 }
 
-// `what`: what they may do, said of several processes ("may map these files too").
-void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
+// `what`: what they may do, said of several processes ("may map these files
+// too"); `none_outside`: when TRUNCGUARD_SCOPE=namespace is right.
+void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what, const char* none_outside) {
+  const bool root = geteuid() == 0;
+  const bool ptrace_cap = has_cap_sys_ptrace();
   if (c.hidden)
     std::fprintf(stderr,
                  "truncguard %s: /proc is mounted with hidepid: the processes this user may not trace are not "
-                 "even listed; they %s.\n  Run as root to see them.\n",
-                 cmd, what);
+                 "even listed; they %s.\n  %s\n",
+                 cmd, what,
+                 !root ? "Run as root to see them."
+                 : ptrace_cap
+                     ? "Even root is not shown a process it may not trace: one of another user namespace, or one a "
+                       "security module guards."
+                     : "This root lacks CAP_SYS_PTRACE (as in a container by default): run with it (docker run "
+                       "--cap-add=SYS_PTRACE) to see other users' processes.");
   if (c.outside_pid_ns)
     std::fprintf(stderr,
                  "truncguard %s: /proc lists the processes of one PID namespace (a container's): those outside "
                  "it are not listed; they %s.\n  Run it where /proc shows the whole system (on the host) to see "
-                 "them, or set TRUNCGUARD_SCOPE=namespace if nothing outside runs these files.\n",
-                 cmd, what);
+                 "them, or set TRUNCGUARD_SCOPE=namespace if %s.\n",
+                 cmd, what, none_outside);
   if (c.uninspected.empty()) return;
   const size_t n = c.uninspected.size();
   std::fprintf(stderr,
@@ -132,8 +141,8 @@ void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
                "  Nothing is known about %s: %s %s.\n  %s\n",
                cmd, n, n == 1 ? "" : "es", pid_list(c.uninspected).c_str(), n == 1 ? "it" : "them",
                n == 1 ? "it" : "they", what,
-               geteuid() == 0
-                   ? has_cap_sys_ptrace()
+               root
+                   ? ptrace_cap
                          ? "Even root is refused: such a process usually belongs to another user namespace, or a "
                            "security module guards it."
                          : "This root lacks CAP_SYS_PTRACE (as in a container by default), which reading another "
@@ -426,7 +435,8 @@ int who_main(int argc, char** argv) {
     }
   }
   const bool written = answer_written("who");
-  warn_uninspected("who", counts, targets.size() == 1 ? "may map this file too" : "may map these files too");
+  warn_uninspected("who", counts, targets.size() == 1 ? "may map this file too" : "may map these files too",
+                   targets.size() == 1 ? "nothing outside runs this file" : "nothing outside runs these files");
   if (error || !written) return kExitError;
   if (found > 0) return 0;
   return counts.incomplete() ? kExitIncomplete : 1;
@@ -570,7 +580,7 @@ int stale_main(int argc, char** argv) {
     }
   }
   const bool written = answer_written("stale");
-  warn_uninspected("stale", counts, "may run stale code too");
+  warn_uninspected("stale", counts, "may run stale code too", "only this namespace's processes are yours to restart");
   if (!written) return kExitError;
   if (!stale.empty()) return 1;
   return counts.incomplete() ? kExitIncomplete : 0;
