@@ -482,6 +482,20 @@ bool ends_with(const std::string& s, const char* suffix) {
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
 
+// A name systemd could have given a unit: letters, digits and ":-_.\\@"
+// (its unit_name_is_valid's characters), at most 255 bytes. A cgroup is
+// named by whoever made it: a user in the subtree systemd delegates to
+// them, a container's root in its own. Such a name, put in a systemctl
+// line the summary prints, was a shell command to paste
+// ("x;curl ...|sh;.service").
+bool valid_unit_name(const std::string& s) {
+  if (s.empty() || s.size() > 255) return false;
+  for (unsigned char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c && std::strchr(":-_.\\@", c))))
+      return false;
+  return true;
+}
+
 }  // namespace
 
 int stale_main(int argc, char** argv) {
@@ -561,7 +575,8 @@ int stale_main(int argc, char** argv) {
       std::map<std::string, std::string> user_services;  // manager -> units
       std::string by_hand;
       for (const UnitGroup& g : groups) {
-        if (!g.unit.name.empty() && ends_with(g.unit.name, ".service")) {
+        if (!g.unit.name.empty() && ends_with(g.unit.name, ".service") && valid_unit_name(g.unit.name) &&
+            (g.unit.manager.empty() || valid_unit_name(g.unit.manager))) {
           std::string& list = g.unit.manager.empty() ? system_services : user_services[g.unit.manager];
           list += " " + escaped(g.unit.name);
           continue;

@@ -284,6 +284,22 @@ PY
     rmdir "$UCG" "$CG/user@65534.service/app.slice" "$CG/user@65534.service" 2>/dev/null
     note "stale's user-unit restart line: not tested (the nested cgroup could not be made)"
   fi
+  # A cgroup named by whoever made it (a user's delegated subtree, a
+  # container's root) is no unit systemd could have: its name, shell
+  # syntax included, must not become a systemctl line to paste. The victim
+  # is to be restarted by hand, its cgroup named escaped.
+  BCG=$cg_root/'tg-bad;echo PASTED;.service'
+  if mkdir "$BCG" 2>/dev/null && echo "$A" 2>/dev/null >"$BCG/cgroup.procs"; then
+    out=$("$TG_CMD" stale 2>/dev/null)
+    echo "$A" >"$CG/cgroup.procs"
+    rmdir "$BCG"
+    ! grep -q "systemctl.*PASTED" <<<"$out" && grep -q "^Restart by hand.* pid $A (victim) in tg-bad;echo PASTED;.service" <<<"$out" ||
+      fail "stale's summary for a cgroup whose name is no unit name: $out"
+    ok "stale: a cgroup named with shell syntax gets no systemctl line (restart by hand)"
+  else
+    rmdir "$BCG" 2>/dev/null
+    note "stale with a cgroup named as no unit: not tested (it could not be made)"
+  fi
 else
   note "stale's systemctl restart line: not tested (no cgroup can be made here, or the victim moved into one)"
 fi
