@@ -150,9 +150,11 @@ void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what, co
                            "with it, a process of another user namespace, or one a security module guards, may be "
                            "refused."
                    // Their owner can't read a set-ID program's maps (ptrace
-                   // access wants the real, effective and saved IDs to match).
+                   // access wants the real, effective and saved IDs to match),
+                   // nor those of a process that made itself undumpable
+                   // (prctl PR_SET_DUMPABLE 0: ssh-agent): seen as this user's own.
                    : "Run as root to inspect them (or as their owner, unless they run a set-user-ID or "
-                     "set-group-ID program).");
+                     "set-group-ID program, or made themselves undumpable, as ssh-agent does).");
 }
 
 std::string json_uninspected(const ScanCounts& c) {

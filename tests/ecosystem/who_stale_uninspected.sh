@@ -53,6 +53,11 @@ out=$(as_nobody "$TG_CMD_N" who "$LIB" 2>"$T/who.err")
 st=$?
 [ "$st" -eq 3 ] || fail "who as nobody on root's victim's library exited $st, expected 3 (not found, some uninspected): $out"
 grep -q "could not be inspected" "$T/who.err" || fail "who as nobody does not warn: $(cat "$T/who.err")"
+# Its advice: root, or the owner, except where the owner is refused too
+# (a set-ID program; an undumpable process, as ssh-agent makes itself:
+# seen as nobody, a python of nobody's own after prctl(PR_SET_DUMPABLE, 0)).
+grep -qF "Run as root to inspect them (or as their owner, unless they run a set-user-ID or set-group-ID program, or made themselves undumpable" "$T/who.err" ||
+  fail "who as nobody: the advice does not say whom the owner can't read: $(cat "$T/who.err")"
 # One FILE asked about: "this file", not "these files".
 grep -qF "may map this file too" "$T/who.err" || fail "who as nobody on one file: $(cat "$T/who.err")"
 ok "who as nobody: exit 3 and a warning, not a false \"nobody maps it\""
@@ -90,7 +95,7 @@ if [ "$(awk '/^Gid:/ {print $3}' "/proc/$G/status")" = 0 ]; then
   "$TG_CMD" cp "$V2" "$SLIB" 2>/dev/null || fail "truncguard cp over the setgid victim's library failed"
   as_nobody "$TG_CMD_N" stale --json >"$T/stale.json" 2>"$T/stale.err"
   # The advice doesn't send nobody to the owner of this one: it is nobody.
-  grep -qF "Run as root to inspect them (or as their owner, unless they run a set-user-ID or set-group-ID program)." "$T/stale.err" ||
+  grep -qF "Run as root to inspect them (or as their owner, unless they run a set-user-ID or set-group-ID program, or made themselves undumpable, as ssh-agent does)." "$T/stale.err" ||
     fail "stale as nobody, a setgid victim among the uninspected: the advice is not as expected: $(cat "$T/stale.err")"
   python3 - "$T/stale.json" "$G" "$N" <<'PY' || fail "stale --json as nobody, nobody's setgid victim: $(cat "$T/stale.json")"
 import json, sys
