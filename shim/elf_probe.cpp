@@ -74,20 +74,21 @@ constexpr unsigned kOwnMachine = EM_NONE;  // not checked
 
 // ld.so's secure mode (AT_SECURE): a set-id bit that changes the effective
 // ids (not on a nosuid mount), or file capabilities for a user other than root.
-NoPreload secure_mode(int fd) {
+NoPreload secure_mode(int fd, bool setid_applies) {
   struct stat st;
   struct statfs fs;
   if (sys::fstat(fd, &st) < 0 || (sys::call(SYS_fstatfs, fd, &fs) == 0 && (fs.f_flags & ST_NOSUID))) return NoPreload::none;
   const auto ruid = static_cast<uid_t>(sys::call(SYS_getuid));
-  if ((st.st_mode & S_ISUID) && st.st_uid != ruid) return NoPreload::setuid;
-  if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && st.st_gid != static_cast<gid_t>(sys::call(SYS_getgid)))
+  if (setid_applies && (st.st_mode & S_ISUID) && st.st_uid != ruid) return NoPreload::setuid;
+  if (setid_applies && (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) &&
+      st.st_gid != static_cast<gid_t>(sys::call(SYS_getgid)))
     return NoPreload::setgid;
   if (ruid != 0 && sys::fgetxattr(fd, "security.capability", nullptr, 0) > 0)
     return NoPreload::capabilities;
   return NoPreload::none;
 }
 
-NoPreload why_not(int fd, char* interp, size_t len, int depth) {
+NoPreload why_not(int fd, char* interp, size_t len, int depth, bool setid_applies) {
   unsigned char h[sizeof(OwnEhdr) > 128 ? sizeof(OwnEhdr) : 128];
   long n;
   do n = sys::pread(fd, h, sizeof h, 0); while (n == -EINTR);
@@ -96,7 +97,7 @@ NoPreload why_not(int fd, char* interp, size_t len, int depth) {
   // another user's ran with the caller's uid, and the note said "is setuid").
   const bool script = n >= 2 && h[0] == '#' && h[1] == '!';
   if (!script)
-    if (const NoPreload secure = secure_mode(fd); secure != NoPreload::none) return secure;
+    if (const NoPreload secure = secure_mode(fd, setid_applies); secure != NoPreload::none) return secure;
   if (n >= 4 && script && depth == 0 && interp && len > 1) {
     // The kernel runs the interpreter: the first word of the line.
     size_t i = 2, k = 0;
@@ -106,7 +107,7 @@ NoPreload why_not(int fd, char* interp, size_t len, int depth) {
     interp[k] = '\0';
     sys::Fd ifd(k == 0 || i == static_cast<size_t>(n) ? -ENOENT  // cut short: in doubt
                                                        : sys::openat(AT_FDCWD, interp, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-    const NoPreload why = ifd.ok() ? why_not(ifd.get(), nullptr, 0, depth + 1) : NoPreload::none;
+    const NoPreload why = ifd.ok() ? why_not(ifd.get(), nullptr, 0, depth + 1, setid_applies) : NoPreload::none;
     if (why == NoPreload::none) interp[0] = '\0';
     return why;
   }
@@ -164,9 +165,9 @@ unsigned hand_over_version(int fd) {
   return 0;
 }
 
-NoPreload why_no_preload(int fd, char* interp, size_t len) {
+NoPreload why_no_preload(int fd, char* interp, size_t len, bool setid_applies) {
   if (interp && len) interp[0] = '\0';
-  return why_not(fd, interp, len, 0);
+  return why_not(fd, interp, len, 0, setid_applies);
 }
 
 const char* to_string(NoPreload r) {

@@ -49,8 +49,11 @@ inline bool secure_mode(NoPreload r) {
 // about to be exec'ed, open for reading). A #! script is judged by its
 // interpreter (one level): the reason is then the interpreter's, and its
 // path is in `interp` (otherwise ""). Raw system calls, no allocation, under
-// 1 KiB of stack: it runs at exec, in vfork children too.
-NoPreload why_no_preload(int fd, char* interp, size_t len);
+// 1 KiB of stack: it runs at exec, in vfork children too. `setid_applies`
+// false: the exec will ignore set-user-ID and set-group-ID bits (the caller
+// runs with no_new_privs, which the command asks prctl about; the library
+// asks nothing the program would not).
+NoPreload why_no_preload(int fd, char* interp, size_t len, bool setid_applies = true);
 
 // The library marks itself with an ELF note (owner "truncguard", in a
 // PT_NOTE segment) whose 4-byte description is the version of the atomic

@@ -7,7 +7,9 @@
 //   both:  3 nothing found, but some processes could not be inspected: a scan
 //          that met EACCES proves nothing about them (field notes, section 2)
 #include <getopt.h>
+#include <linux/capability.h>
 #include <pwd.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,19 +102,38 @@ std::string pid_list(const std::vector<Uninspected>& u, size_t max = 10) {
   return s;
 }
 
-// `what`: what they may do, said of several processes ("may map these files too").
-void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
+// Is CAP_SYS_PTRACE in this process's effective set? Root without it (a
+// container's default: Docker drops it) is refused other users' maps as any
+// user is, and the cause is the missing capability, not the target.
+bool has_cap_sys_ptrace() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (::syscall(SYS_capget, &hdr, data) != 0) return true;  // unknown: say what it said before
+  return data[CAP_SYS_PTRACE / 32].effective & (1u << (CAP_SYS_PTRACE % 32));
+}
+
+// `what`: what they may do, said of several processes ("may map these files
+// too"); `none_outside`: when TRUNCGUARD_SCOPE=namespace is right.
+void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what, const char* none_outside) {
+  const bool root = geteuid() == 0;
+  const bool ptrace_cap = has_cap_sys_ptrace();
   if (c.hidden)
     std::fprintf(stderr,
                  "truncguard %s: /proc is mounted with hidepid: the processes this user may not trace are not "
-                 "even listed; they %s.\n  Run as root to see them.\n",
-                 cmd, what);
+                 "even listed; they %s.\n  %s\n",
+                 cmd, what,
+                 !root ? "Run as root to see them."
+                 : ptrace_cap
+                     ? "Even root is not shown a process it may not trace: one of another user namespace, or one a "
+                       "security module guards."
+                     : "This root lacks CAP_SYS_PTRACE (as in a container by default): run with it (docker run "
+                       "--cap-add=SYS_PTRACE) to see other users' processes.");
   if (c.outside_pid_ns)
     std::fprintf(stderr,
                  "truncguard %s: /proc lists the processes of one PID namespace (a container's): those outside "
                  "it are not listed; they %s.\n  Run it where /proc shows the whole system (on the host) to see "
-                 "them, or set TRUNCGUARD_SCOPE=namespace if nothing outside runs these files.\n",
-                 cmd, what);
+                 "them, or set TRUNCGUARD_SCOPE=namespace if %s.\n",
+                 cmd, what, none_outside);
   if (c.uninspected.empty()) return;
   const size_t n = c.uninspected.size();
   std::fprintf(stderr,
@@ -120,13 +141,20 @@ void warn_uninspected(const char* cmd, const ScanCounts& c, const char* what) {
                "  Nothing is known about %s: %s %s.\n  %s\n",
                cmd, n, n == 1 ? "" : "es", pid_list(c.uninspected).c_str(), n == 1 ? "it" : "them",
                n == 1 ? "it" : "they", what,
-               geteuid() == 0
-                   ? "Even root is refused: such a process usually belongs to another user namespace, or a "
-                     "security module guards it."
+               root
+                   ? ptrace_cap
+                         ? "Even root is refused: such a process usually belongs to another user namespace, or a "
+                           "security module guards it."
+                         : "This root lacks CAP_SYS_PTRACE (as in a container by default), which reading another "
+                           "user's maps needs: run with it (docker run --cap-add=SYS_PTRACE) to inspect them; even "
+                           "with it, a process of another user namespace, or one a security module guards, may be "
+                           "refused."
                    // Their owner can't read a set-ID program's maps (ptrace
-                   // access wants the real, effective and saved IDs to match).
+                   // access wants the real, effective and saved IDs to match),
+                   // nor those of a process that made itself undumpable
+                   // (prctl PR_SET_DUMPABLE 0: ssh-agent): seen as this user's own.
                    : "Run as root to inspect them (or as their owner, unless they run a set-user-ID or "
-                     "set-group-ID program).");
+                     "set-group-ID program, or made themselves undumpable, as ssh-agent does).");
 }
 
 std::string json_uninspected(const ScanCounts& c) {
@@ -175,6 +203,14 @@ int parse_options(int argc, char** argv, const char* cmd, void (*usage)(FILE*), 
       case kTextMaps: o->text_maps = true; break;
       case 'h': usage(stdout); return 0;
       default: {
+        // optopt as in the command's parser (truncguard.cpp): a known
+        // option's value means its long form was given a value (--help=x).
+        if (optopt != 0 && (optopt >= 256 || std::strchr("qh", optopt))) {
+          const std::string given(argv[optind - 1], std::strcspn(argv[optind - 1], "="));
+          std::fprintf(stderr, "truncguard %s: option '%s' takes no value\nTry 'truncguard %s --help' for more information.\n",
+                       cmd, escaped(given).c_str(), cmd);
+          return kExitError;
+        }
         std::string bad = optopt > 0 && optopt < 256 ? std::string("-") + static_cast<char>(optopt) : argv[optind - 1];
         std::fprintf(stderr, "truncguard %s: unrecognized option '%s'\nTry 'truncguard %s --help' for more information.\n",
                      cmd, escaped(bad).c_str(), cmd);
@@ -401,7 +437,8 @@ int who_main(int argc, char** argv) {
     }
   }
   const bool written = answer_written("who");
-  warn_uninspected("who", counts, "may map these files too");
+  warn_uninspected("who", counts, targets.size() == 1 ? "may map this file too" : "may map these files too",
+                   targets.size() == 1 ? "nothing outside runs this file" : "nothing outside runs these files");
   if (error || !written) return kExitError;
   if (found > 0) return 0;
   return counts.incomplete() ? kExitIncomplete : 1;
@@ -445,6 +482,20 @@ std::string user_of_manager(const std::string& manager) {
 bool ends_with(const std::string& s, const char* suffix) {
   size_t n = std::strlen(suffix);
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+// A name systemd could have given a unit: letters, digits and ":-_.\\@"
+// (its unit_name_is_valid's characters), at most 255 bytes. A cgroup is
+// named by whoever made it: a user in the subtree systemd delegates to
+// them, a container's root in its own. Such a name, put in a systemctl
+// line the summary prints, was a shell command to paste
+// ("x;curl ...|sh;.service").
+bool valid_unit_name(const std::string& s) {
+  if (s.empty() || s.size() > 255) return false;
+  for (unsigned char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c && std::strchr(":-_.\\@", c))))
+      return false;
+  return true;
 }
 
 }  // namespace
@@ -526,7 +577,8 @@ int stale_main(int argc, char** argv) {
       std::map<std::string, std::string> user_services;  // manager -> units
       std::string by_hand;
       for (const UnitGroup& g : groups) {
-        if (!g.unit.name.empty() && ends_with(g.unit.name, ".service")) {
+        if (!g.unit.name.empty() && ends_with(g.unit.name, ".service") && valid_unit_name(g.unit.name) &&
+            (g.unit.manager.empty() || valid_unit_name(g.unit.manager))) {
           std::string& list = g.unit.manager.empty() ? system_services : user_services[g.unit.manager];
           list += " " + escaped(g.unit.name);
           continue;
@@ -545,7 +597,7 @@ int stale_main(int argc, char** argv) {
     }
   }
   const bool written = answer_written("stale");
-  warn_uninspected("stale", counts, "may run stale code too");
+  warn_uninspected("stale", counts, "may run stale code too", "only this namespace's processes are yours to restart");
   if (!written) return kExitError;
   if (!stale.empty()) return 1;
   return counts.incomplete() ? kExitIncomplete : 0;

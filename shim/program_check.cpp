@@ -1,6 +1,7 @@
 #include "program_check.hpp"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,7 +34,12 @@ std::string why_unprotected(const char* cmd) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block
   if (fd < 0) return {};
   char interp[256];
-  const NoPreload why = why_no_preload(fd, interp, sizeof interp);
+  // Under no_new_privs (systemd's NoNewPrivileges=, docker's
+  // no-new-privileges, a Landlock or seccomp sandbox) the exec ignores
+  // set-ID bits: the program runs with our IDs, not in secure mode, and
+  // loads the library (file capabilities still make it secure).
+  const bool setid_applies = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1;
+  const NoPreload why = why_no_preload(fd, interp, sizeof interp, setid_applies);
   close(fd);
   if (why == NoPreload::none) return {};
   std::string text = interp[0] ? "runs through " + std::string(interp) + ", which " : std::string();

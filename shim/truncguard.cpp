@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -119,9 +120,14 @@ void usage(FILE* out) {
       "Settings, log format and limits: truncguard(7). The command: truncguard(1).\n");
 }
 
+// What the user typed, escaped as who, stale and the log print names: an
+// option's value or a command name with an escape sequence or a C1 control
+// must not repaint the terminal that reads the error.
+std::string shown(const char* raw) { return tg::inspect::escaped(raw); }
+
 [[noreturn]] void die_usage(const char* fmt, const char* a, const char* b = "") {
   std::fprintf(stderr, "truncguard: ");
-  std::fprintf(stderr, fmt, a, b);
+  std::fprintf(stderr, fmt, shown(a).c_str(), shown(b).c_str());
   std::fprintf(stderr, "\nTry 'truncguard --help' for more information.\n");
   std::exit(kExitUsage);
 }
@@ -253,15 +259,33 @@ std::string cannot_run_hint(const char* cmd, int e) {
       if (!exists) return bare ? "check its name, or give its path: it was not found in PATH" : "check the path";
       return (bare ? "found as " + where + ", but its" : std::string("it exists, but its")) +
              " interpreter (the #! line) or its ELF loader does not";
-    case EACCES:
+    case EACCES: {
       if (exists && S_ISDIR(st.st_mode)) return (bare ? where : std::string("it")) + " is a directory";
+      // An executable file on a noexec mount (/tmp, /dev/shm, a USB stick
+      // are often mounted so): its mode is not the cause, and was all the
+      // hint spoke of.
+      struct statvfs fs;
+      if (exists && S_ISREG(st.st_mode) && (st.st_mode & 0111) && statvfs(where.c_str(), &fs) == 0 &&
+          (fs.f_flag & ST_NOEXEC))
+        return (bare ? "found as " + where + ", but its" : std::string("its")) +
+               " filesystem is mounted noexec: run a copy of it from another filesystem";
+      // Executable to us: the kernel's exec of its #! interpreter or ELF
+      // loader was refused (one without x bits), or a security module said no.
+      if (exists && S_ISREG(st.st_mode) && access(where.c_str(), X_OK) == 0)
+        return (bare ? "found as " + where + ", which" : std::string("it")) +
+               " may be run: its interpreter (the #! line) or its ELF loader may not, or a security module "
+               "refuses it";
       return "check that it is an executable file and that you may run it";
+    }
     case E2BIG:
       return "the arguments and the environment are too large for one exec (see getconf ARG_MAX); "
              "truncguard adds LD_PRELOAD and its settings to the environment";
+    case ELIBBAD:
+      // The kernel's word for an ELF loader (PT_INTERP) that is no ELF
+      // file for this machine: the program itself is fine.
+      return "its ELF loader (or its #! interpreter's) is not an ELF program for this machine";
     case ENOEXEC:
     case EINVAL:
-    case ELIBBAD:
       return "check that it is a program for this machine";
     default:
       return {};
@@ -372,11 +396,20 @@ int main(int argc, char** argv) {
       }
       case '?':
       default:
-        if (optopt > 0 && optopt < 256) {
+        // getopt_long's optopt: 0 for an unknown or ambiguous long option;
+        // the option's value for one given a value it does not take
+        // (--help=x, --json=1, as written in argv[optind - 1], which it
+        // stepped past); an unknown short option's character otherwise
+        // (whose argv element may be a cluster, -Vz).
+        if (optopt > 0 && optopt < 256 && !std::strchr("smdlhV", optopt)) {
           char opt[3] = {'-', static_cast<char>(optopt), '\0'};
-          die_usage("invalid option or missing argument: '%s'%s", opt, "");
+          die_usage("invalid option: '%s'%s", opt, "");
         }
-        die_usage("invalid option or missing argument: '%s'%s", argv[optind - 1]);
+        if (optopt != 0) {
+          const std::string given(argv[optind - 1], std::strcspn(argv[optind - 1], "="));
+          die_usage("option '%s' takes no value%s", given.c_str(), "");
+        }
+        die_usage("invalid option: '%s'%s", argv[optind - 1]);
     }
   }
 
@@ -390,7 +423,7 @@ int main(int argc, char** argv) {
   }
   if (const std::string why = other_version(lib); !why.empty())
     std::fprintf(stderr, "truncguard: warning: %s is not of this command's version (%s); install the command "
-                         "and the library together\n", lib.c_str(), why.c_str());
+                         "and the library together\n", shown(lib.c_str()).c_str(), why.c_str());
   if (print_library) {
     std::printf("%s\n", lib.c_str());
     return 0;
@@ -400,7 +433,7 @@ int main(int argc, char** argv) {
   // /etc/ld.so.preload's list): such a path can't be carried.
   if (lib.find_first_of(": ") != std::string::npos) {
     std::fprintf(stderr, "truncguard: the library path '%s' contains a space or a colon, which LD_PRELOAD can't carry;\n"
-                         "install truncguard under a path without them.\n", lib.c_str());
+                         "install truncguard under a path without them.\n", shown(lib.c_str()).c_str());
     return kExitCannotRun;
   }
 
@@ -419,7 +452,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "truncguard: --audit: the library path is %zu bytes long and ld.so ignores an LD_AUDIT entry "
                          "longer than %zu: '%s';\n"
                          "install truncguard under a shorter path, or run without --audit.\n",
-                 lib.size(), kAuditEntryMax, lib.c_str());
+                 lib.size(), kAuditEntryMax, shown(lib.c_str()).c_str());
     return kExitCannotRun;
   }
 
@@ -440,12 +473,12 @@ int main(int argc, char** argv) {
 
   // Once, here: the library can't say it from inside a program it is not in.
   if (const std::string why = tg::why_unprotected(argv[optind]); !why.empty())
-    std::fprintf(stderr, "truncguard: warning: %s %s\n", argv[optind], why.c_str());
+    std::fprintf(stderr, "truncguard: warning: %s %s\n", shown(argv[optind]).c_str(), shown(why.c_str()).c_str());
 
   execvp(argv[optind], argv + optind);
   const int e = errno;
   const std::string hint = cannot_run_hint(argv[optind], e);
-  std::fprintf(stderr, "truncguard: cannot run '%s': %s%s%s%s\n", argv[optind], std::strerror(e),
-               hint.empty() ? "" : " (", hint.c_str(), hint.empty() ? "" : ")");
+  std::fprintf(stderr, "truncguard: cannot run '%s': %s%s%s%s\n", shown(argv[optind]).c_str(), std::strerror(e),
+               hint.empty() ? "" : " (", shown(hint.c_str()).c_str(), hint.empty() ? "" : ")");
   return e == ENOENT ? kExitNotFound : kExitCannotRun;
 }

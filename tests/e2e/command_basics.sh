@@ -60,7 +60,22 @@ st=$?
 [ "$st" -lt 128 ] || fail "truncguard without a command $(describe_status $st)"
 # A usage message, or a one-line error pointing to --help (GNU style).
 grep -Eqi "usage|--help" <<<"$err" || fail "truncguard without a command gives no usage message: $err"
+# ... that says what is missing (truncguard(1): 125 for a usage error).
+[ "$st" -eq 125 ] && grep -qF "no command given: name the command to run" <<<"$err" ||
+  fail "truncguard without a command: exit $st, $err"
 ok "no command: exit $st, $err"
+# --log with an empty name (--log="$UNSET"): a usage error, nothing run.
+err=$("$TG_CMD" --log= touch "$T/ran" 2>&1)
+st=$?
+[ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -qF -- "--log needs a file name" <<<"$err" ||
+  fail "truncguard --log= touch: exit $st, $err"
+# A relative --log from a directory since removed can't be made absolute.
+mkdir "$T/gone"
+err=$(cd "$T/gone" && rmdir "$T/gone" && "$TG_CMD" --log=x touch "$T/ran" 2>&1)
+st=$?
+[ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -qF -- "cannot resolve --log 'x': No such file or directory" <<<"$err" ||
+  fail "truncguard --log=x in a removed directory: exit $st, $err"
+ok "--log with an empty name, and a relative one in a removed directory: 125, nothing run"
 
 # A command that does not exist: non-zero, and the message names it.
 err=$("$TG_CMD" /nonexistent/tg-no-such-command 2>&1) && fail "a missing command succeeded"

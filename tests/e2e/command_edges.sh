@@ -492,6 +492,18 @@ for opt in --mode=bogus --scope=bogus --on-fail=bogus --reload=bogus --log-forma
   [ "$st" -eq 125 ] && [ ! -e "$T/ran" ] && grep -qF -- "${opt#*=}" <<<"$err" || fail "$opt: exit $st, ran: $(ls "$T/ran" 2>&1), $err"
 done
 ok "option over variable, last option wins, an invalid value stops before the command runs (125)"
+# What the user typed comes back escaped, as who, stale and the log print
+# names (truncguard(1)): an escape sequence or a C1 control (CSI, U+009B) in
+# an option's value or in the command's name does not reach the terminal.
+err=$("$TG_CMD" --mode=$'\e[31mx\xc2\x9b' true 2>&1)
+st=$?
+[ "$st" -eq 125 ] && grep -qF "'\x1b[31mx\xc2\x9b'" <<<"$err" && ! LC_ALL=C grep -q $'[\e\x9b]' <<<"$err" ||
+  fail "--mode with an escape sequence: exit $st, $(od -c <<<"$err" | head -n 3)"
+err=$("$TG_CMD" $'/nonexistent-tg/\e[2Jcmd' 2>&1)
+st=$?
+[ "$st" -eq 127 ] && grep -qF "'/nonexistent-tg/\x1b[2Jcmd'" <<<"$err" && ! LC_ALL=C grep -q $'\e' <<<"$err" ||
+  fail "a command named with an escape sequence: exit $st, $(od -c <<<"$err" | head -n 3)"
+ok "an option's value and a command name with control bytes are named escaped"
 
 # ---- LD_PRELOAD: the user's list is kept as it was (ld.so splits it at
 # spaces and colons), the shim put first, unless the list names it already
@@ -628,6 +640,24 @@ PY
 chmod 755 "$T/badloader"
 "$T/badloader" 2>/dev/null; [ $? -eq 127 ] || fail "control: a program with a missing loader did not fail to run as 127"
 expect_cannot_run 127 "its interpreter (the #! line) or its ELF loader does not" "$T/badloader"
+# A loader that is there but no ELF file (ldd is a script): ELIBBAD, whose
+# hint said "check that it is a program for this machine"; one that can't
+# be executed (a plain file): EACCES, whose hint said to check the program,
+# executable all the while.
+for loader in /usr/bin/ldd /etc/passwd; do
+  [ -f "$loader" ] || continue
+  python3 - /bin/true "$T/loader-$(basename "$loader")" "$loader" <<'PY' || fail "cannot make a program with loader $loader"
+import sys
+data = open(sys.argv[1], "rb").read()
+old = b"/lib64/ld-linux-x86-64.so.2\0"
+assert old in data, "no x86-64 loader name in /bin/true"
+open(sys.argv[2], "wb").write(data.replace(old, sys.argv[3].encode().ljust(len(old), b"\0"), 1))
+PY
+  chmod 755 "$T/loader-$(basename "$loader")"
+done
+[ -x "$T/loader-ldd" ] && expect_cannot_run 126 "its ELF loader (or its #! interpreter's) is not an ELF program for this machine" "$T/loader-ldd"
+[ -x "$T/loader-passwd" ] &&
+  expect_cannot_run 126 "it may be run: its interpreter (the #! line) or its ELF loader may not" "$T/loader-passwd"
 # (in PATH only directories anyone may search: one this user can't (su
 # keeps root's PATH, /root/.cargo/bin...) makes it EACCES, 126, as execvp)
 PATH=$T/path:/usr/bin:/bin expect_cannot_run 127 "found as $T/path/badshebang2, but its interpreter" badshebang2
@@ -637,6 +667,21 @@ PATH=/usr/bin:/bin expect_cannot_run 127 "not found in PATH" tg-no-such-command-
 (cd "$T/path" && PATH=/usr/bin:/bin: expect_cannot_run 127 "found as ./badshebang2, but its interpreter" badshebang2) || exit 1
 PATH=$T/path:$PATH expect_cannot_run 126 "$T/path/adir is a directory" adir
 expect_cannot_run 126 "it is a directory" "$T/path"
+# An executable file on a noexec mount: the mount is the cause, not the file
+# (the hint said "check that it is an executable file"). Control: a file
+# without x bits there gets that hint still.
+mkdir "$T/noexec"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o noexec tmpfs "$T/noexec" 2>/dev/null; then
+  trap 'umount "$T/noexec"; _tg_cleanup' EXIT
+  cp /bin/true "$T/noexec/tg-true" && cp /bin/true "$T/noexec/plain" && chmod 644 "$T/noexec/plain"
+  expect_cannot_run 126 "its filesystem is mounted noexec" "$T/noexec/tg-true"
+  PATH=$T/noexec:$PATH expect_cannot_run 126 "found as $T/noexec/tg-true, but its filesystem is mounted noexec" tg-true
+  expect_cannot_run 126 "check that it is an executable file" "$T/noexec/plain"
+  umount "$T/noexec"
+  trap _tg_cleanup EXIT
+else
+  note "a noexec mount: not tested (needs root and mount)"
+fi
 expect_cannot_run 127 "the command name is empty" ""
 # Arguments that fit truncguard's own exec but not the command's (truncguard
 # adds LD_PRELOAD and its settings to the environment): E2BIG, 126.
@@ -664,6 +709,11 @@ ok "an argument list that fits truncguard but not the command: exit 126, \"too l
 err=$("$TG_CMD" --scope 2>&1)
 [ $? -eq 125 ] && grep -qF "option '--scope' needs a value" <<<"$err" || fail "truncguard --scope: $err"
 ok "truncguard --scope: $(head -n 1 <<<"$err")"
+# One given a value it does not take too: named as written, not as the short
+# option it stands for ("invalid option or missing argument: '-V'").
+err=$("$TG_CMD" --version=1 true 2>&1)
+[ $? -eq 125 ] && grep -qF "option '--version' takes no value" <<<"$err" || fail "truncguard --version=1: $err"
+ok "truncguard --version=1: $(head -n 1 <<<"$err")"
 
 # ---- who and stale with odd arguments: a status from the documented set,
 # the victim found through a symlink and through /proc/self/fd, and valid

@@ -23,6 +23,10 @@ expect_error 2 "no FILE given" "$TG_CMD" who
 expect_error 2 "--help" "$TG_CMD" who
 expect_error 2 "'--bogus'" "$TG_CMD" who --bogus /etc/hostname
 expect_error 2 "'-z'" "$TG_CMD" stale -z
+# A long option given a value it does not take is named as written, not as
+# its short form ("unrecognized option '-h'" said -h was unknown).
+expect_error 2 "option '--help' takes no value" "$TG_CMD" who --help=x /etc/hostname
+expect_error 2 "option '--quiet' takes no value" "$TG_CMD" stale --quiet=1
 expect_error 2 "exclude each other" "$TG_CMD" who --json -q /etc/hostname
 expect_error 2 "truncguard who FILE" "$TG_CMD" stale /etc/hostname
 expect_error 2 "is a directory" "$TG_CMD" who "$T"

@@ -269,6 +269,37 @@ units = json.load(open(sys.argv[1]))["units"]
 assert {"unit": sys.argv[2], "manager": None, "pids": [int(sys.argv[3])]} in units, units
 PY
   ok "stale: a stale process in $unit is restarted with systemctl restart $unit (and in the JSON units; who shows its unit); outside any unit, by hand"
+  # A unit of a user's manager (user@UID.service holds them): restarted
+  # through that manager, named by user (truncguard(1): systemctl --user -M
+  # USER@), not with the system's systemctl restart.
+  UCG=$CG/user@65534.service/app.slice/tg-user-$$.service
+  if mkdir -p "$UCG" 2>/dev/null && echo "$A" 2>/dev/null >"$UCG/cgroup.procs"; then
+    out=$("$TG_CMD" stale 2>/dev/null)
+    echo "$A" >"$CG/cgroup.procs"
+    rmdir "$UCG" "$CG/user@65534.service/app.slice" "$CG/user@65534.service"
+    grep -A1 -xF "Restart (units of user@65534.service):" <<<"$out" | grep -qxF "  systemctl --user -M nobody@ restart tg-user-$$.service" ||
+      fail "stale's summary for a user unit: $out"
+    ok "stale: a stale process in a user's unit is restarted through its manager (systemctl --user -M nobody@)"
+  else
+    rmdir "$UCG" "$CG/user@65534.service/app.slice" "$CG/user@65534.service" 2>/dev/null
+    note "stale's user-unit restart line: not tested (the nested cgroup could not be made)"
+  fi
+  # A cgroup named by whoever made it (a user's delegated subtree, a
+  # container's root) is no unit systemd could have: its name, shell
+  # syntax included, must not become a systemctl line to paste. The victim
+  # is to be restarted by hand, its cgroup named escaped.
+  BCG=$cg_root/'tg-bad;echo PASTED;.service'
+  if mkdir "$BCG" 2>/dev/null && echo "$A" 2>/dev/null >"$BCG/cgroup.procs"; then
+    out=$("$TG_CMD" stale 2>/dev/null)
+    echo "$A" >"$CG/cgroup.procs"
+    rmdir "$BCG"
+    ! grep -q "systemctl.*PASTED" <<<"$out" && grep -q "^Restart by hand.* pid $A (victim) in tg-bad;echo PASTED;.service" <<<"$out" ||
+      fail "stale's summary for a cgroup whose name is no unit name: $out"
+    ok "stale: a cgroup named with shell syntax gets no systemctl line (restart by hand)"
+  else
+    rmdir "$BCG" 2>/dev/null
+    note "stale with a cgroup named as no unit: not tested (it could not be made)"
+  fi
 else
   note "stale's systemctl restart line: not tested (no cgroup can be made here, or the victim moved into one)"
 fi
@@ -310,6 +341,9 @@ victim() {  # victim LIB READY: start, wait until ready
 }
 cp "$V1" "$D/lib.so"
 expect 0 "$TG_CMD" stale -q
+out=$("$TG_CMD" stale 2>&1)
+grep -qxE "No process runs code from a replaced or deleted file \([1-9][0-9]* inspected\)\." <<<"$out" ||
+  err "stale with nothing stale does not say so: $out"
 expect 1 "$TG_CMD" who -q "$D/lib.so"
 victim "$D/lib.so" "$D/ready1"
 vpid=$!

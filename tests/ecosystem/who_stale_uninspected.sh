@@ -53,6 +53,13 @@ out=$(as_nobody "$TG_CMD_N" who "$LIB" 2>"$T/who.err")
 st=$?
 [ "$st" -eq 3 ] || fail "who as nobody on root's victim's library exited $st, expected 3 (not found, some uninspected): $out"
 grep -q "could not be inspected" "$T/who.err" || fail "who as nobody does not warn: $(cat "$T/who.err")"
+# Its advice: root, or the owner, except where the owner is refused too
+# (a set-ID program; an undumpable process, as ssh-agent makes itself:
+# seen as nobody, a python of nobody's own after prctl(PR_SET_DUMPABLE, 0)).
+grep -qF "Run as root to inspect them (or as their owner, unless they run a set-user-ID or set-group-ID program, or made themselves undumpable" "$T/who.err" ||
+  fail "who as nobody: the advice does not say whom the owner can't read: $(cat "$T/who.err")"
+# One FILE asked about: "this file", not "these files".
+grep -qF "may map this file too" "$T/who.err" || fail "who as nobody on one file: $(cat "$T/who.err")"
 ok "who as nobody: exit 3 and a warning, not a false \"nobody maps it\""
 
 # nobody's own victim, library replaced: visible to nobody.
@@ -88,7 +95,7 @@ if [ "$(awk '/^Gid:/ {print $3}' "/proc/$G/status")" = 0 ]; then
   "$TG_CMD" cp "$V2" "$SLIB" 2>/dev/null || fail "truncguard cp over the setgid victim's library failed"
   as_nobody "$TG_CMD_N" stale --json >"$T/stale.json" 2>"$T/stale.err"
   # The advice doesn't send nobody to the owner of this one: it is nobody.
-  grep -qF "Run as root to inspect them (or as their owner, unless they run a set-user-ID or set-group-ID program)." "$T/stale.err" ||
+  grep -qF "Run as root to inspect them (or as their owner, unless they run a set-user-ID or set-group-ID program, or made themselves undumpable, as ssh-agent does)." "$T/stale.err" ||
     fail "stale as nobody, a setgid victim among the uninspected: the advice is not as expected: $(cat "$T/stale.err")"
   python3 - "$T/stale.json" "$G" "$N" <<'PY' || fail "stale --json as nobody, nobody's setgid victim: $(cat "$T/stale.json")"
 import json, sys
@@ -153,4 +160,27 @@ else
     grep -qF "Even root is refused" "$T/userns.err" ||
     fail "who as root of a user namespace: the warning does not name pid 1 and the sleep (pid $s): $(cat "$T/userns.err")"
   ok "root of a user namespace refused two processes outside it: exit 3 (as the real root: 1), and the warning names them"
+fi
+
+# Root without CAP_SYS_PTRACE (Docker's default set) is refused other users'
+# processes as any user is: the warning names the missing capability and how
+# to grant it, not "another user namespace, or a security module". A sleep of
+# nobody's; root with the capability (control) finds it, root without it
+# (nor CAP_SYS_ADMIN, CAP_PERFMON: with either, kernel 6.18 let root read
+# them all the same) gets 3 and that advice.
+if ! setpriv --bounding-set -sys_ptrace,-sys_admin,-perfmon true 2>/dev/null; then
+  note "root without CAP_SYS_PTRACE: skipped (setpriv can't drop it here)"
+else
+  cp /bin/sleep "$T/bin/nsleep" && chmod 755 "$T/bin/nsleep" || fail "cannot copy sleep"
+  setpriv --reuid=65534 --regid=65534 --clear-groups -- "$T/bin/nsleep" 300 >/dev/null 2>&1 &
+  NS=$!  # setpriv execs the sleep: its pid
+  for _ in $(seq 100); do grep -q nsleep "/proc/$NS/maps" 2>/dev/null && break; sleep 0.05; done
+  "$TG_CMD" who -q "$T/bin/nsleep" || fail "control: root with CAP_SYS_PTRACE does not find nobody's sleep (exit $?)"
+  setpriv --bounding-set -sys_ptrace,-sys_admin,-perfmon "$TG_CMD" who "$T/bin/nsleep" >/dev/null 2>"$T/noptrace.err"
+  st=$?
+  kill "$NS"
+  [ "$st" -eq 3 ] && grep -qF "lacks CAP_SYS_PTRACE" "$T/noptrace.err" &&
+    grep -qF -- "--cap-add=SYS_PTRACE" "$T/noptrace.err" ||
+    fail "who as root without CAP_SYS_PTRACE: exit $st, $(cat "$T/noptrace.err")"
+  ok "root without CAP_SYS_PTRACE: exit 3, and the warning says which capability to grant"
 fi

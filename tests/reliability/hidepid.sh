@@ -74,6 +74,13 @@ stop_victim
 grep -q '"hidden_by_hidepid":true' <<<"$out" || fail "who's JSON does not say hidden_by_hidepid: $out"
 grep -q "mounted with hidepid" "$T/who.err" || fail "who does not warn about hidepid: $(cat "$T/who.err")"
 ok "truncguard who as nobody: exit 3, hidden_by_hidepid, and a warning"
+# Its advice fits who reads it: nobody is told to run as root; root, who
+# was told the same, is told what even root is not shown.
+grep -qF "Run as root to see them." "$T/who.err" || fail "who as nobody under hidepid: $(cat "$T/who.err")"
+"$TG_CMD" who "$LIB" >/dev/null 2>"$T/who.err"
+grep -qF "Even root is not shown a process it may not trace" "$T/who.err" && ! grep -q "Run as root" "$T/who.err" ||
+  fail "who as root under hidepid: $(cat "$T/who.err")"
+ok "the hidepid warning: 'run as root' for nobody, not for root"
 
 # hidepid=ptraceable (since Linux 5.8) leaves out the processes we may not
 # ptrace too, and mountinfo names it so ("hidepid=ptraceable", not a number).

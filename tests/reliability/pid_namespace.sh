@@ -115,6 +115,8 @@ stop_victim
 [ "$st" -eq 3 ] || fail "truncguard who in the namespace exited $st, expected 3 (incomplete): $out $(cat "$T/who.err")"
 grep -q '"outside_pid_namespace":true' <<<"$out" || fail "who's JSON does not say outside_pid_namespace: $out"
 grep -q "lists the processes of one PID namespace" "$T/who.err" || fail "who does not warn: $(cat "$T/who.err")"
+grep -qF "or set TRUNCGUARD_SCOPE=namespace if nothing outside runs this file." "$T/who.err" ||
+  fail "who's warning does not give the setting that answers for the namespace: $(cat "$T/who.err")"
 ok "truncguard who in the namespace: exit 3, outside_pid_namespace, and a warning"
 out=$(in_ns env TRUNCGUARD_SCOPE=namespace "$TG_CMD" who --json "$LIB" 2>"$T/who.err")
 st=$?
@@ -127,7 +129,8 @@ ok "TRUNCGUARD_SCOPE=namespace truncguard who in the namespace: complete for thi
 out=$(in_ns "$TG_CMD" stale --json 2>"$T/stale.err")
 st=$?
 [ "$st" -eq 3 ] && grep -q '"outside_pid_namespace":true' <<<"$out" &&
-  grep -q "stale: /proc lists the processes of one PID namespace" "$T/stale.err" ||
+  grep -q "stale: /proc lists the processes of one PID namespace" "$T/stale.err" &&
+  grep -qF "TRUNCGUARD_SCOPE=namespace if only this namespace's processes are yours to restart." "$T/stale.err" ||
   fail "truncguard stale in the namespace: exit $st (expected 3), $out $(cat "$T/stale.err")"
 out=$(in_ns env TRUNCGUARD_SCOPE=namespace "$TG_CMD" stale --json 2>"$T/stale.err")
 st=$?
