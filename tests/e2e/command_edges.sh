@@ -243,37 +243,6 @@ os.execve("/bin/sh", ["sh", "-c", "cat \"$V2\" >&7"], env)' "$n" || fail "atomic
   fi
 done
 ok "atomic exec with 4095 variables: handed over; with 4096: published at the exec"
-# The same hand-over where the environment names the shim another way (a
-# symlink to it, kept by the program's own envp) still waits for the close.
-ln -s "$TG_SHIM" "$T/libtg-link.so"
-fresh_copy "$V1" "$LIB"
-log_reset
-"$TG_CMD" -m atomic --scope=elf python3 -c '
-import os, sys
-fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
-os.dup2(fd, 1)
-os.execve("/bin/cat", ["cat", os.environ["V2"]], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$T/libtg-link.so" ||
-  fail "atomic, execve with LD_PRELOAD through a symlink: failed"
-cmp -s "$LIB" "$V2" || fail "atomic, execve with LD_PRELOAD through a symlink: the name does not hold v2"
-expect_no_log "published at exec"
-pub=$(log_lines "published file=$LIB") || fail "no published line"
-[ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
-ok "atomic, execve with the shim preloaded through a symlink: handed over, published once at cat's close"
-# The shim's identity is the file it was loaded from (its own mapping), not
-# whatever is at its name at the exec: here another file was put at that
-# name meanwhile (a deploy, an upgrade of truncguard itself).
-# (Taken lazily since the constructor stopped stat()ing its own path: a
-# stat at the exec would have handed the file over, and lost it.)
-# - another library: the new program would not load truncguard, and a file
-#   handed over to it would never be published. It is published at the exec.
-# - another build of truncguard that reads the same hand-over (its ELF note
-#   says the same version; here a copy): the new program takes the file over, and
-#   publishes it at cat's close. (It was published at the exec, with a note
-#   saying that the environment did not preload truncguard.)
-# - a build of another hand-over version (the note patched to the next
-#   version: a build after a change of the hand-over, then downgraded), or one
-#   older than the note (none): it may read the entry otherwise: published
-#   at the exec, the note says why.
 # v2_published_once WHAT WHY: the name holds v2, published once; WHY
 # "handed": at the new program's close, else at the exec with a note saying WHY.
 v2_published_once() {
@@ -290,6 +259,34 @@ v2_published_once() {
       fail "$1: the published line does not say it was published at the exec: $pub"
   fi
 }
+# The same hand-over where the environment names the shim another way (a
+# symlink to it, kept by the program's own envp) still waits for the close.
+ln -s "$TG_SHIM" "$T/libtg-link.so"
+fresh_copy "$V1" "$LIB"
+log_reset
+"$TG_CMD" -m atomic --scope=elf python3 -c '
+import os, sys
+fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
+os.dup2(fd, 1)
+os.execve("/bin/cat", ["cat", os.environ["V2"]], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$T/libtg-link.so" ||
+  fail "atomic, execve with LD_PRELOAD through a symlink: failed"
+v2_published_once "atomic, execve with LD_PRELOAD through a symlink" handed
+ok "atomic, execve with the shim preloaded through a symlink: handed over, published once at cat's close"
+# The shim's identity is the file it was loaded from (its own mapping), not
+# whatever is at its name at the exec: here another file was put at that
+# name meanwhile (a deploy, an upgrade of truncguard itself).
+# (Taken lazily since the constructor stopped stat()ing its own path: a
+# stat at the exec would have handed the file over, and lost it.)
+# - another library: the new program would not load truncguard, and a file
+#   handed over to it would never be published. It is published at the exec.
+# - another build of truncguard that reads the same hand-over (its ELF note
+#   says the same version; here a copy): the new program takes the file over, and
+#   publishes it at cat's close. (It was published at the exec, with a note
+#   saying that the environment did not preload truncguard.)
+# - a build of another hand-over version (the note patched to the next
+#   version: a build after a change of the hand-over, then downgraded), or one
+#   older than the note (none): it may read the entry otherwise: published
+#   at the exec, the note says why.
 cp "$TG_SHIM" "$T/libtg-same.so" || fail "cannot copy the shim"
 shim_of_version $(($(shim_hand_over_version) + 1)) "$T/libtg-other.so"
 shim_of_version 0 "$T/libtg-v0.so"
@@ -360,10 +357,7 @@ fd = os.open(os.environ["LIB"], os.O_WRONLY | os.O_TRUNC)
 os.dup2(fd, 1)
 os.execve("/bin/bash", ["bash", "-c", "grep -q libtruncguard /proc/self/maps && cat \"$V2\""], dict(os.environ, LD_PRELOAD=sys.argv[1]))' "$entry" ||
       fail "atomic, execve with LD_PRELOAD=$entry: failed (is the shim loaded through it?)"
-    cmp -s "$LIB" "$V2" || fail "atomic, execve with LD_PRELOAD=$entry: the name does not hold v2"
-    expect_no_log "published at exec"
-    pub=$(log_lines "published file=$LIB") || fail "no published line"
-    [ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "published more than once: $pub"
+    v2_published_once "atomic, execve with LD_PRELOAD=$entry" handed
     ok "atomic, execve with LD_PRELOAD=${entry#"$T"/}: handed over, published once, when the writing ended"
   done
 else
@@ -383,10 +377,7 @@ os.dup2(fd, 1)
 os.execve(sys.argv[1] + "/bash", ["bash", "-c", "[[ $(</proc/$$/maps) == *libtruncguard* ]] && \"$0\"/cat \"$V2\"", sys.argv[1]],
           dict(os.environ, LD_PRELOAD="$ORIGIN/../lib/libtruncguard.so"))' "$T/orig/bin" ||
   fail "atomic, execve with LD_PRELOAD=\$ORIGIN/../lib/libtruncguard.so: failed (is the shim loaded through it?)"
-cmp -s "$LIB" "$V2" || fail "atomic, execve with LD_PRELOAD=\$ORIGIN/...: the name does not hold v2"
-expect_no_log "published at exec"
-pub=$(log_lines "published file=$LIB") || fail "\$ORIGIN: no published line"
-[ "$(grep -c . <<<"$pub")" -eq 1 ] || fail "\$ORIGIN: published more than once: $pub"
+v2_published_once "atomic, execve with LD_PRELOAD=\$ORIGIN/..." handed
 ok "atomic, execve with LD_PRELOAD=\$ORIGIN/../lib/libtruncguard.so: handed over, published once, when the writing ended"
 
 # ---- Atomic mode: execveat (glibc 2.34) hands the pending file over too.
